@@ -1,0 +1,139 @@
+"""The NATS connection every service holds: reconnects forever, prepares JetStream.
+
+`Bus.connect()` keeps trying until the server answers, then creates the streams the
+service declared (idempotently: an existing stream is updated to the declared
+config). After every reconnect the streams are ensured again, in case the server came
+back without its store, and the service's listeners are told.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import nats
+import nats.errors
+from nats.aio.client import Client
+from nats.errors import NoServersError
+from nats.js import JetStreamContext
+from nats.js.errors import BadRequestError
+from pydantic import BaseModel
+
+from vigil.errors import BusUnavailable
+from vigil.settings import VigilSettings
+from vigil.streams import StreamSpec
+from vigil.subjects import Subjects
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[], Awaitable[None]]
+
+_RETRY_MAX_S = 5.0
+_PUBLISH_TIMEOUT_S = 2.0
+
+
+class Bus:
+    def __init__(
+        self, settings: VigilSettings, *, name: str, streams: Sequence[StreamSpec] = ()
+    ) -> None:
+        self.settings = settings
+        self.subjects: Subjects = settings.subjects
+        self._name = name
+        self._streams = tuple(streams)
+        self._nc: Client | None = None
+        self._disconnected: list[Listener] = []
+        self._reconnected: list[Listener] = []
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect, retrying with backoff until NATS answers; then ensure the streams."""
+        delay = 0.2
+        while True:
+            try:
+                self._nc = await nats.connect(
+                    self.settings.nats_url,
+                    name=self._name,
+                    connect_timeout=max(1, round(self.settings.nats_connect_timeout_s)),
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                    error_cb=self._on_error,
+                )
+                break
+            except (NoServersError, OSError, TimeoutError) as exc:
+                log.warning("NATS at %s not reachable (%s); retrying", self.settings.nats_url, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+        await self.ensure_streams()
+        log.info("connected to NATS at %s", self.settings.nats_url)
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()
+        self._nc = None
+
+    # -- access -------------------------------------------------------------------
+
+    @property
+    def nc(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the bus is not connected yet")
+        return self._nc
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.nc.jetstream()
+
+    @property
+    def is_connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    def on_disconnected(self, listener: Listener) -> None:
+        self._disconnected.append(listener)
+
+    def on_reconnected(self, listener: Listener) -> None:
+        self._reconnected.append(listener)
+
+    # -- JetStream ----------------------------------------------------------------
+
+    async def ensure_streams(self) -> None:
+        for spec in self._streams:
+            config = spec.config(self.subjects)
+            try:
+                await self.js.add_stream(config)
+            except BadRequestError:  # exists with another config: bring it to ours
+                await self.js.update_stream(config)
+
+    async def publish(self, subject: str, message: BaseModel) -> int:
+        """Publish to a stream subject and wait for the ack; returns the stream sequence.
+
+        Raises `BusUnavailable` when NATS is away or does not ack in time.
+        """
+        try:
+            ack = await self.js.publish(
+                subject, message.model_dump_json().encode(), timeout=_PUBLISH_TIMEOUT_S
+            )
+        except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
+            raise BusUnavailable(subject, str(exc) or type(exc).__name__) from exc
+        return int(ack.seq)
+
+    # -- callbacks from nats-py ---------------------------------------------------
+
+    async def _on_disconnected(self) -> None:
+        log.warning("disconnected from NATS")
+        for listener in self._disconnected:
+            await listener()
+
+    async def _on_reconnected(self) -> None:
+        log.info("reconnected to NATS")
+        try:
+            await self.ensure_streams()
+        except Exception:  # the server may be half up; the next reconnect tries again
+            log.exception("could not ensure JetStream streams after reconnect")
+        for listener in self._reconnected:
+            await listener()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS client error: %s", exc)

@@ -1,0 +1,114 @@
+"""The channels a client can subscribe to, and the subjects each one reads.
+
+A channel is a name plus optional parameters (`host.metrics` with `host=web1`). Its
+kind decides backpressure at the gateway: *state* keeps the newest value per subject,
+*stream* is ordered and reports drops as a gap, *journal* is ordered and never drops.
+A channel may read several sources; each source keeps its own kind.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from vigil.errors import UnknownChannel
+from vigil.messages import AlertChanged, HostMetricsSampled, Message
+from vigil.names import NameKind, validate_name
+from vigil.subjects import ANY, Subjects
+
+
+class ChannelKind(StrEnum):
+    STATE = "state"
+    STREAM = "stream"
+    JOURNAL = "journal"
+    MIXED = "mixed"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One subject (pattern) a channel reads, the message it carries, how it is delivered."""
+
+    subject: str
+    kind: ChannelKind
+    message: type[Message]
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str
+    description: str
+    params: Mapping[str, NameKind]
+    sources: Callable[[Subjects, Mapping[str, str]], list[Source]]
+    kind: ChannelKind
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A resolved, validated subscription target: one spec and its parameters."""
+
+    spec: ChannelSpec
+    params: tuple[tuple[str, str], ...]
+
+    @property
+    def key(self) -> str:
+        """The channel as clients see it: `host.metrics` or `host.metrics?host=web1`."""
+        if not self.params:
+            return self.spec.name
+        return self.spec.name + "?" + "&".join(f"{k}={v}" for k, v in self.params)
+
+    def sources(self, subjects: Subjects) -> list[Source]:
+        return self.spec.sources(subjects, dict(self.params))
+
+
+def _host_metrics(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.host_metrics(p.get("host", ANY)), ChannelKind.STATE, HostMetricsSampled)]
+
+
+def _alerts(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.alerts(p.get("source", ANY)), ChannelKind.STREAM, AlertChanged)]
+
+
+def _system(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return _host_metrics(s, p) + _alerts(s, {})
+
+
+CHANNELS: dict[str, ChannelSpec] = {
+    spec.name: spec
+    for spec in (
+        ChannelSpec(
+            name="host.metrics",
+            description="Host CPU, load, memory, swap, filesystems, disk and network rates.",
+            params={"host": NameKind.HOST},
+            sources=_host_metrics,
+            kind=ChannelKind.STATE,
+        ),
+        ChannelSpec(
+            name="alerts",
+            description="Threshold alerts as they are raised and resolved.",
+            params={"source": NameKind.SOURCE},
+            sources=_alerts,
+            kind=ChannelKind.STREAM,
+        ),
+        ChannelSpec(
+            name="system",
+            description="Seed 001's view: one system_metric per host figure, and alerts.",
+            params={"host": NameKind.HOST},
+            sources=_system,
+            kind=ChannelKind.MIXED,
+        ),
+    )
+}
+
+
+def resolve_channel(name: str, params: Mapping[str, str] | None = None) -> ChannelRef:
+    """Validate a client's channel name and parameters; raise saying what was wrong."""
+    spec = CHANNELS.get(name)
+    if spec is None:
+        known = ", ".join(sorted(CHANNELS))
+        raise UnknownChannel(name[:80], f"no such channel (known: {known})")
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(spec.params))
+    if unknown:
+        allowed = ", ".join(sorted(spec.params)) or "none"
+        raise UnknownChannel(name, f"unknown parameter {unknown[0]!r} (allowed: {allowed})")
+    checked = {key: validate_name(spec.params[key], value) for key, value in given.items()}
+    return ChannelRef(spec, tuple(sorted(checked.items())))

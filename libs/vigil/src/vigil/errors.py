@@ -1,0 +1,39 @@
+"""Errors of the shared library.
+
+VigilError                 root of everything the library raises
+├── InvalidName            a name from outside does not fit its pattern
+├── UnknownChannel         a client asked for a channel that does not exist
+└── BusUnavailable         NATS did not take a message (down, reconnecting or too slow)
+"""
+
+
+class VigilError(Exception):
+    """Root of the library's exceptions."""
+
+
+class InvalidName(VigilError, ValueError):
+    """A name from outside (host, container, cluster...) that must not reach a subject."""
+
+    def __init__(self, kind: str, value: object, reason: str) -> None:
+        self.kind = kind
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid {kind} {value!r}: {reason}")
+
+
+class UnknownChannel(VigilError, ValueError):
+    """A channel name, or a parameter of it, that the contract does not define."""
+
+    def __init__(self, channel: str, reason: str) -> None:
+        self.channel = channel
+        self.reason = reason
+        super().__init__(f"channel {channel!r}: {reason}")
+
+
+class BusUnavailable(VigilError):
+    """NATS did not accept a message in time; the caller decides whether to retry."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"could not publish to {subject}: {reason}")

@@ -1,0 +1,270 @@
+"""Every message Vigil sends: on the bus between services, and to and from clients.
+
+Bus messages are JSON-encoded pydantic models; commands are named as orders, events in
+the past tense. Client-protocol messages carry a `type` discriminator; what a client
+sends is parsed with `parse_client_message`, which names what was wrong.
+"""
+
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from vigil.names import HostName, SourceName
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ==================================================================================
+# Bus messages
+# ==================================================================================
+
+
+class CpuUsage(Message):
+    percent: float = Field(description="All cores, 0-100.")
+    per_core: list[float] = Field(description="One 0-100 figure per logical core.")
+
+
+class LoadAverage(Message):
+    one: float
+    five: float
+    fifteen: float
+
+
+class MemoryUsage(Message):
+    total: int = Field(description="Bytes.")
+    available: int
+    used: int
+    percent: float
+
+
+class SwapUsage(Message):
+    total: int
+    used: int
+    percent: float
+
+
+class FilesystemUsage(Message):
+    mountpoint: str
+    device: str
+    fstype: str
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+class DiskIoRates(Message):
+    read_bytes_per_s: float
+    write_bytes_per_s: float
+    read_ops_per_s: float
+    write_ops_per_s: float
+
+
+class NetworkRates(Message):
+    rx_bytes_per_s: float
+    tx_bytes_per_s: float
+    rx_packets_per_s: float
+    tx_packets_per_s: float
+    rx_bytes_total: int
+    tx_bytes_total: int
+
+
+class HostMetricsSampled(Message):
+    """One sample of a host, on `metrics.host.{host}`. Rates are over the last interval."""
+
+    host: HostName
+    time: datetime
+    interval_s: float
+    cpu: CpuUsage
+    load: LoadAverage
+    memory: MemoryUsage
+    swap: SwapUsage
+    filesystems: list[FilesystemUsage]
+    disk_io: DiskIoRates
+    network: NetworkRates
+    uptime_s: float
+
+
+class AlertState(StrEnum):
+    RAISED = "raised"
+    RESOLVED = "resolved"
+
+
+class AlertChanged(Message):
+    """A threshold alert raised or resolved, on `alerts.{source}`."""
+
+    id: str = Field(description="Stable per condition, e.g. 'host:web1:disk:/'.")
+    state: AlertState
+    source: SourceName = Field(description="What raised it: 'host', 'docker', 'k8s'.")
+    host: HostName
+    metric: str = Field(description="'cpu', 'memory' or 'disk:<mountpoint>'.")
+    value: float
+    threshold: float
+    time: datetime
+    message: str
+
+
+# ==================================================================================
+# Client protocol: what the gateway sends
+# ==================================================================================
+
+
+class ErrorCode(StrEnum):
+    INVALID_MESSAGE = "INVALID_MESSAGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    NO_CREDENTIALS = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    RESTARTING = 1012
+    TRY_LATER = 1013
+    INVALID_CREDENTIALS = 4001
+    HEARTBEAT_TIMEOUT = 4003
+    REPLACED = 4004
+    TOO_SLOW = 4008
+
+
+class Connected(Message):
+    type: Literal["connected"] = "connected"
+    connection_id: str
+    server_time: datetime
+    heartbeat_interval_s: float
+
+
+class Pong(Message):
+    type: Literal["pong"] = "pong"
+    time: datetime
+
+
+def _omitted_when_none() -> Any:
+    """An optional field that is left out of the JSON when unset."""
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
+class Error(Message):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    channel: str | None = _omitted_when_none()
+    remaining: int | None = _omitted_when_none()
+    retry_after_s: float | None = _omitted_when_none()
+
+
+class Subscribed(Message):
+    type: Literal["subscribed"] = "subscribed"
+    channel: str
+    kind: str
+
+
+class Unsubscribed(Message):
+    type: Literal["unsubscribed"] = "unsubscribed"
+    channel: str
+
+
+class Update(Message):
+    """A value on a channel: the bus message as it is, under the channel's key."""
+
+    type: Literal["update"] = "update"
+    channel: str
+    data: dict[str, Any]
+    cursor: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="JetStream sequence, on stream and journal channels.",
+    )
+
+
+class Gap(Message):
+    """Lines or events of a stream channel dropped for a slow client: never a silent loss."""
+
+    type: Literal["gap"] = "gap"
+    channel: str
+    dropped: int
+
+
+class SystemMetricMeta(Message):
+    unit: str
+    host: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class SystemMetricData(Message):
+    time: datetime
+    metric_type: str
+    value: float
+    source: str
+    meta: SystemMetricMeta
+
+
+class SystemMetric(Message):
+    """Seed 001's `system_metric`, one figure each, on `/api/system/ws`."""
+
+    type: Literal["system_metric"] = "system_metric"
+    data: SystemMetricData
+
+
+class AlertNotice(Message):
+    """An alert on `/api/system/ws`."""
+
+    type: Literal["alert"] = "alert"
+    data: AlertChanged
+
+
+# ==================================================================================
+# Client protocol: what a client sends
+# ==================================================================================
+
+
+class Subscribe(Message):
+    type: Literal["subscribe"]
+    channel: str = Field(max_length=128)
+    params: dict[str, str] = Field(default_factory=dict, max_length=8)
+
+
+class Unsubscribe(Message):
+    type: Literal["unsubscribe"]
+    channel: str = Field(max_length=128)
+    params: dict[str, str] = Field(default_factory=dict, max_length=8)
+
+
+class Ping(Message):
+    type: Literal["ping"]
+
+
+ClientMessage = Annotated[Subscribe | Unsubscribe | Ping, Field(discriminator="type")]
+_client_message: TypeAdapter[Subscribe | Unsubscribe | Ping] = TypeAdapter(ClientMessage)
+
+
+class InvalidClientMessage(ValueError):
+    """What a client sent is not a message of the protocol; `str()` says why."""
+
+
+def parse_client_message(raw: str | bytes) -> Subscribe | Unsubscribe | Ping:
+    """Parse one client frame, or raise `InvalidClientMessage` naming what was wrong."""
+    try:
+        return _client_message.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidClientMessage(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(part) for part in error["loc"]) or "message"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,69 @@
+"""The validator for names that come from outside and end up in subjects.
+
+A name is one subject token: strict ASCII, never `.`, `*`, `>` or whitespace, and
+within its kind's pattern. Anything else is rejected with the reason, never escaped
+or widened. Unicode look-alikes fail too, because the patterns are ASCII-only.
+"""
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from vigil.errors import InvalidName
+
+
+class NameKind(StrEnum):
+    HOST = "host"
+    CONTAINER = "container"
+    CLUSTER = "cluster"
+    NAMESPACE = "namespace"
+    POD = "pod"
+    DEPLOY_ID = "deploy_id"
+    SOURCE = "source"
+    CONNECTION = "connection"
+
+
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+
+# kind -> (pattern, max length, what the pattern allows, for the error message)
+_RULES: dict[NameKind, tuple[str, int, str]] = {
+    NameKind.HOST: (_TOKEN, 63, "letters, digits, '-' and '_', starting with a letter or digit"),
+    NameKind.CONTAINER: (_TOKEN, 128, "a container id or a name of letters, digits, '-', '_'"),
+    NameKind.CLUSTER: (_TOKEN, 63, "letters, digits, '-' and '_', starting with a letter or digit"),
+    NameKind.NAMESPACE: (_DNS_LABEL, 63, "a DNS label: lower-case letters, digits and '-'"),
+    NameKind.POD: (_DNS_LABEL, 253, "lower-case letters, digits and '-' (no '.')"),
+    NameKind.DEPLOY_ID: (_TOKEN, 64, "letters, digits, '-' and '_'"),
+    NameKind.SOURCE: (_TOKEN, 63, "letters, digits, '-' and '_'"),
+    NameKind.CONNECTION: (_TOKEN, 64, "letters, digits, '-' and '_'"),
+}
+_COMPILED = {kind: re.compile(pattern, re.ASCII) for kind, (pattern, _, _) in _RULES.items()}
+
+
+def validate_name(kind: NameKind, value: object) -> str:
+    """Return `value` if it is a valid name of `kind`; raise `InvalidName` saying why not."""
+    if not isinstance(value, str):
+        raise InvalidName(kind, value, "must be a string")
+    if not value:
+        raise InvalidName(kind, value, "must not be empty")
+    _, max_length, allowed = _RULES[kind]
+    if len(value) > max_length:
+        raise InvalidName(kind, value[:80], f"longer than {max_length} characters")
+    if not _COMPILED[kind].fullmatch(value):
+        raise InvalidName(kind, value, f"only {allowed} are allowed")
+    return value
+
+
+def _validator(kind: NameKind) -> AfterValidator:
+    return AfterValidator(lambda value: validate_name(kind, value))
+
+
+HostName = Annotated[str, _validator(NameKind.HOST)]
+ContainerName = Annotated[str, _validator(NameKind.CONTAINER)]
+ClusterName = Annotated[str, _validator(NameKind.CLUSTER)]
+NamespaceName = Annotated[str, _validator(NameKind.NAMESPACE)]
+PodName = Annotated[str, _validator(NameKind.POD)]
+DeployId = Annotated[str, _validator(NameKind.DEPLOY_ID)]
+SourceName = Annotated[str, _validator(NameKind.SOURCE)]

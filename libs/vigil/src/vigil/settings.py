@@ -1,0 +1,43 @@
+"""The settings base every service extends.
+
+Each service subclasses `VigilSettings` with its own env prefix
+(`VIGIL_GATEWAY_...`); the fields shared by all services are read from the same
+`VIGIL_...` variables whatever the prefix, so one environment configures the stack.
+"""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vigil.subjects import Subjects
+
+
+def _shared(name: str) -> AliasChoices:
+    return AliasChoices(name, f"VIGIL_{name.upper()}")
+
+
+class VigilSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = Field(
+        default="development", validation_alias=_shared("environment")
+    )
+    nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias=_shared("nats_url"))
+    subject_prefix: str = Field(default="vigil", validation_alias=_shared("subject_prefix"))
+    nats_connect_timeout_s: float = Field(
+        default=2.0, gt=0, validation_alias=_shared("nats_connect_timeout_s")
+    )
+
+    @property
+    def subjects(self) -> Subjects:
+        return Subjects(self.subject_prefix)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> "VigilSettings":
+        if self.environment == "production":
+            for name, value in self:
+                if isinstance(value, SecretStr) and value.get_secret_value() in {"", "changeme"}:
+                    raise ValueError(f"{name} must be set to a real secret in production")
+        Subjects(self.subject_prefix)  # fails early on a bad prefix
+        return self

@@ -1,0 +1,131 @@
+"""Every NATS subject Vigil uses, built from one prefix.
+
+No service formats a subject itself: it asks `Subjects`. Names from outside are
+validated on the way in (`vigil.names`), so a subject never gets a wildcard or an
+extra token by accident; wildcards exist only where a caller passes `ANY` on purpose,
+to subscribe.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Final, TypeAlias, final
+
+from vigil.names import NameKind, validate_name
+
+
+@final
+class _Any:
+    """Marks a wildcard token; only subscribers use it."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Final = _Any()
+
+Token: TypeAlias = str | _Any
+
+_PREFIX = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*", re.ASCII)
+
+
+def _token(kind: NameKind, value: Token) -> str:
+    return "*" if isinstance(value, _Any) else validate_name(kind, value)
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Subject builders for one deployment; tests use a fresh prefix each."""
+
+    prefix: str = "vigil"
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.fullmatch(self.prefix):
+            raise ValueError(
+                f"subject prefix {self.prefix!r} must be dot-separated tokens of "
+                "letters, digits, '-' and '_'"
+            )
+
+    def _join(self, *tokens: str) -> str:
+        return ".".join((self.prefix, *tokens))
+
+    # -- collector: metrics and status (kept last per subject) --------------------
+
+    def host_metrics(self, host: Token) -> str:
+        return self._join("metrics", "host", _token(NameKind.HOST, host))
+
+    def docker_metrics(self, host: Token) -> str:
+        return self._join("metrics", "docker", _token(NameKind.HOST, host))
+
+    def docker_status(self, host: Token, container: Token) -> str:
+        return self._join(
+            "status",
+            "docker",
+            _token(NameKind.HOST, host),
+            _token(NameKind.CONTAINER, container),
+        )
+
+    def k8s_metrics(self, cluster: Token) -> str:
+        return self._join("metrics", "k8s", _token(NameKind.CLUSTER, cluster))
+
+    def k8s_status(self, cluster: Token, namespace: Token, pod: Token) -> str:
+        return self._join(
+            "status",
+            "k8s",
+            _token(NameKind.CLUSTER, cluster),
+            _token(NameKind.NAMESPACE, namespace),
+            _token(NameKind.POD, pod),
+        )
+
+    def all_metrics(self) -> str:
+        return self._join("metrics", ">")
+
+    def all_status(self) -> str:
+        return self._join("status", ">")
+
+    # -- collector: logs (a short window, for resume) -----------------------------
+
+    def docker_logs(self, host: Token, container: Token) -> str:
+        return self._join(
+            "logs", "docker", _token(NameKind.HOST, host), _token(NameKind.CONTAINER, container)
+        )
+
+    def k8s_logs(self, cluster: Token, namespace: Token, pod: Token) -> str:
+        return self._join(
+            "logs",
+            "k8s",
+            _token(NameKind.CLUSTER, cluster),
+            _token(NameKind.NAMESPACE, namespace),
+            _token(NameKind.POD, pod),
+        )
+
+    def all_logs(self) -> str:
+        return self._join("logs", ">")
+
+    # -- collector: threshold alerts ---------------------------------------------
+
+    def alerts(self, source: Token) -> str:
+        return self._join("alerts", _token(NameKind.SOURCE, source))
+
+    # -- deployer: the journal of each deploy ------------------------------------
+
+    def deploy_events(self, deploy_id: Token) -> str:
+        return self._join("deploy", _token(NameKind.DEPLOY_ID, deploy_id), "events")
+
+    # -- control and auth ---------------------------------------------------------
+
+    def ctl(self, *operation: str) -> str:
+        """Request/reply subjects (`ctl.logs.follow`, `ctl.deploy.create`, ...)."""
+        return self._join("ctl", *(validate_name(NameKind.SOURCE, op) for op in operation))
+
+    def auth_revoked(self) -> str:
+        return self._join("auth", "revoked")
+
+    def ask(self, connection: Token) -> str:
+        """A question from a service for one client connection, answered through its gateway."""
+        return self._join("ask", _token(NameKind.CONNECTION, connection))
+
+    # -- JetStream names ----------------------------------------------------------
+
+    def stream_name(self, base: str) -> str:
+        """A stream or bucket name unique to this prefix (names cannot contain '.')."""
+        return f"{self.prefix.replace('.', '_')}_{base}".upper()
