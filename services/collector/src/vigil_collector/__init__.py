@@ -1,0 +1,7 @@
+"""Vigil collector: reads the world and publishes it on NATS.
+
+- `host`      samples one machine with psutil (CPU, load, memory, filesystems, I/O rates)
+- `alerts`    turns samples into threshold alerts, raised and resolved with a hold time
+- `app`       the service: the sampling loop and what it publishes
+- `settings`  its configuration (`VIGIL_COLLECTOR_...`)
+"""

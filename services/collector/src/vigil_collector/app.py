@@ -1,0 +1,60 @@
+"""The collector service: sample the host on a fixed beat and publish what it sees."""
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.messages import AlertChanged
+from vigil.streams import ALERTS, LATEST
+from vigil_collector.alerts import HostAlerts
+from vigil_collector.host import HostSampler
+from vigil_collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+
+class Collector:
+    def __init__(self, settings: CollectorSettings) -> None:
+        self.settings = settings
+        self.bus = Bus(settings, name=f"vigil-collector-{settings.host}", streams=[LATEST, ALERTS])
+        self._alerts = HostAlerts(
+            cpu_percent=settings.cpu_threshold_percent,
+            memory_percent=settings.memory_threshold_percent,
+            disk_percent=settings.disk_threshold_percent,
+            hold_s=settings.alert_hold_s,
+        )
+        # Alert changes wait here until NATS has acked them: an outage delays, never loses.
+        self._unsent_alerts: deque[AlertChanged] = deque(maxlen=10_000)
+
+    async def run(self) -> None:
+        """Publish until cancelled; a NATS outage skips samples, never stops the loop."""
+        await self.bus.connect()
+        sampler = await asyncio.to_thread(HostSampler, self.settings.host)
+        subjects = self.bus.subjects
+        interval = self.settings.interval_s
+        next_at = time.monotonic()
+        try:
+            while True:
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                sample = await asyncio.to_thread(sampler.sample)
+                self._unsent_alerts.extend(self._alerts.observe(sample, time.monotonic()))
+                try:
+                    await self.bus.publish(subjects.host_metrics(sample.host), sample)
+                    while self._unsent_alerts:
+                        alert = self._unsent_alerts[0]
+                        await self.bus.publish(subjects.alerts(alert.source), alert)
+                        self._unsent_alerts.popleft()
+                except BusUnavailable as exc:  # the next beat tries again
+                    log.warning("could not publish host metrics: %s", exc)
+                if next_at < time.monotonic():  # fell behind (suspended?): don't burst
+                    next_at = time.monotonic()
+        finally:
+            await self.bus.close()
+
+
+def build_app(settings: CollectorSettings) -> Collector:
+    return Collector(settings)
