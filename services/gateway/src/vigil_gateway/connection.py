@@ -1,0 +1,186 @@
+"""The client protocol of one WebSocket: `/ws` (multiplexed) and `/api/system/ws`.
+
+A connection reads frames in one task and writes from its outbox in another, so a
+slow reader never holds up the bus, and one slow client never holds up another. Bad
+input gets an `error` that says what was wrong; the socket stays open.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from vigil.channels import CHANNELS, ChannelRef, resolve_channel
+from vigil.errors import InvalidName, UnknownChannel
+from vigil.messages import (
+    Connected,
+    Error,
+    ErrorCode,
+    InvalidClientMessage,
+    Ping,
+    Pong,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Unsubscribed,
+    parse_client_message,
+    utc_now,
+)
+from vigil_gateway.handshake import Principal
+from vigil_gateway.hub import Hub
+from vigil_gateway.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself when it is back"
+
+
+class Connection:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        hub: Hub,
+        *,
+        outbox_limit: int,
+        bus_available: bool,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.principal = principal
+        self.outbox = Outbox(outbox_limit)
+        self._websocket = websocket
+        self._hub = hub
+        self._bus_available = bus_available
+        self._channels: dict[str, ChannelRef] = {}
+
+    # -- endpoints ----------------------------------------------------------------
+
+    async def serve_multiplexed(self, heartbeat_interval_s: float) -> None:
+        """`/ws`: `connected`, then subscribe/unsubscribe/ping until the client leaves."""
+        self.send(
+            Connected(
+                connection_id=self.id,
+                server_time=utc_now(),
+                heartbeat_interval_s=heartbeat_interval_s,
+            ).model_dump_json()
+        )
+        async with self._open():
+            async for text in self._frames():
+                await self._handle(text, multiplexed=True)
+
+    async def serve_system(self) -> None:
+        """`/api/system/ws` (seed 001): the `system` channel, and `ping`."""
+        async with self._open():
+            await self._subscribe(resolve_channel(CHANNELS["system"].name), announce=False)
+            async for text in self._frames():
+                await self._handle(text, multiplexed=False)
+
+    # -- what the gateway tells this client ---------------------------------------
+
+    def send(self, frame: str) -> None:
+        self.outbox.put_control(frame)
+
+    def bus_unavailable(self) -> None:
+        self._bus_available = False
+        self.send(Error(code=ErrorCode.UNAVAILABLE, message=UNAVAILABLE_MESSAGE).model_dump_json())
+
+    def bus_available(self) -> None:
+        self._bus_available = True
+
+    # -- protocol -----------------------------------------------------------------
+
+    async def _handle(self, text: str | None, *, multiplexed: bool) -> None:
+        if text is None:
+            self._error(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON")
+            return
+        try:
+            message = parse_client_message(text)
+        except InvalidClientMessage as exc:
+            self._error(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}")
+            return
+        if isinstance(message, Ping):
+            self.send(Pong(time=utc_now()).model_dump_json())
+        elif not multiplexed:
+            self._error(
+                ErrorCode.INVALID_MESSAGE,
+                f"{message.type!r} is not available here: this endpoint streams the system "
+                "channel; use /ws to choose channels",
+            )
+        elif isinstance(message, Subscribe):
+            await self._on_subscribe(message)
+        else:
+            await self._on_unsubscribe(message)
+
+    async def _on_subscribe(self, message: Subscribe) -> None:
+        try:
+            channel = resolve_channel(message.channel, message.params)
+        except UnknownChannel as exc:
+            self._error(ErrorCode.NOT_FOUND, str(exc), channel=message.channel)
+            return
+        except InvalidName as exc:
+            self._error(ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel)
+            return
+        await self._subscribe(channel, announce=True)
+
+    async def _on_unsubscribe(self, message: Unsubscribe) -> None:
+        try:
+            channel = resolve_channel(message.channel, message.params)
+        except (UnknownChannel, InvalidName) as exc:
+            self._error(ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel)
+            return
+        if channel.key not in self._channels:
+            self._error(
+                ErrorCode.NOT_FOUND, f"not subscribed to {channel.key!r}", channel=channel.key
+            )
+            return
+        del self._channels[channel.key]
+        await self._hub.leave(channel, self.outbox)
+        self.send(Unsubscribed(channel=channel.key).model_dump_json())
+
+    async def _subscribe(self, channel: ChannelRef, *, announce: bool) -> None:
+        if announce:
+            self.send(Subscribed(channel=channel.key, kind=channel.spec.kind).model_dump_json())
+        if channel.key in self._channels:
+            return
+        self._channels[channel.key] = channel
+        await self._hub.join(channel, self.outbox)
+        if not self._bus_available:
+            self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
+
+    def _error(self, code: ErrorCode, message: str, *, channel: str | None = None) -> None:
+        self.send(Error(code=code, message=message, channel=channel).model_dump_json())
+
+    # -- plumbing -----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _open(self) -> AsyncIterator[None]:
+        """Run the writer beside the reader; on the way out leave every channel."""
+        writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
+        try:
+            yield
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            for channel in self._channels.values():
+                await self._hub.leave(channel, self.outbox)
+            self._channels.clear()
+
+    async def _frames(self) -> AsyncIterator[str | None]:
+        """Each frame the client sends: text, or None for a binary frame."""
+        while True:
+            event = await self._websocket.receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            yield event.get("text")
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                for frame in await self.outbox.get():
+                    await self._websocket.send_text(frame)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            log.debug("connection %s: writer stopped: %s", self.id, exc)

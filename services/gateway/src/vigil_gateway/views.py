@@ -1,0 +1,94 @@
+"""How a bus message becomes the frames a client receives, per channel.
+
+A feed renders each message once for all its clients, so rendering is on the
+per-message path, never per client. Most channels send the message as it is, in an
+`update`; the `system` channel speaks seed 001's shapes.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vigil.channels import CHANNELS, ChannelRef
+from vigil.messages import (
+    AlertChanged,
+    AlertNotice,
+    HostMetricsSampled,
+    Message,
+    SystemMetric,
+    SystemMetricData,
+    SystemMetricMeta,
+    Update,
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    subject: str
+    message: Message
+    cursor: int | None  # the JetStream sequence, for stream channels
+
+
+Renderer = Callable[[ChannelRef, Delivery], tuple[str, ...]]
+
+
+def render_update(channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
+    update = Update(
+        channel=channel.key,
+        data=delivery.message.model_dump(mode="json"),
+        cursor=delivery.cursor,
+    )
+    return (update.model_dump_json(),)
+
+
+def render_system(channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
+    message = delivery.message
+    if isinstance(message, HostMetricsSampled):
+        return tuple(metric.model_dump_json() for metric in system_metrics(message))
+    if isinstance(message, AlertChanged):
+        return (AlertNotice(data=message).model_dump_json(),)
+    raise TypeError(f"the system channel does not show {type(message).__name__}")
+
+
+def system_metrics(sample: HostMetricsSampled) -> list[SystemMetric]:
+    """One seed-001 `system_metric` per figure of a host sample."""
+    figures: list[tuple[str, float, str, dict[str, str]]] = [
+        ("cpu", sample.cpu.percent, "percent", {}),
+        *(
+            ("cpu_core", value, "percent", {"core": str(core)})
+            for core, value in enumerate(sample.cpu.per_core)
+        ),
+        ("load_1m", sample.load.one, "load", {}),
+        ("load_5m", sample.load.five, "load", {}),
+        ("load_15m", sample.load.fifteen, "load", {}),
+        ("memory", sample.memory.percent, "percent", {}),
+        ("memory_used", sample.memory.used, "bytes", {}),
+        ("swap", sample.swap.percent, "percent", {}),
+        *(
+            ("disk", fs.percent, "percent", {"mountpoint": fs.mountpoint})
+            for fs in sample.filesystems
+        ),
+        ("disk_read", sample.disk_io.read_bytes_per_s, "bytes_per_second", {}),
+        ("disk_write", sample.disk_io.write_bytes_per_s, "bytes_per_second", {}),
+        ("network_rx", sample.network.rx_bytes_per_s, "bytes_per_second", {}),
+        ("network_tx", sample.network.tx_bytes_per_s, "bytes_per_second", {}),
+        ("uptime", sample.uptime_s, "seconds", {}),
+    ]
+    return [
+        SystemMetric(
+            data=SystemMetricData(
+                time=sample.time,
+                metric_type=metric_type,
+                value=value,
+                source="host",
+                meta=SystemMetricMeta(unit=unit, host=sample.host, labels=labels),
+            )
+        )
+        for metric_type, value, unit, labels in figures
+    ]
+
+
+_RENDERERS: dict[str, Renderer] = {CHANNELS["system"].name: render_system}
+
+
+def renderer_for(channel: ChannelRef) -> Renderer:
+    return _RENDERERS.get(channel.spec.name, render_update)
