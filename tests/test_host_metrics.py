@@ -1,0 +1,191 @@
+"""Host metrics from the collector, over real NATS, out of the gateway to real WebSocket clients."""
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.conftest import collector_settings_for
+from tests.support import NatsServer, receive, receive_until, run_collector, send, serve_gateway
+from vigil_collector.settings import CollectorSettings
+from vigil_gateway.settings import GatewaySettings
+
+
+def is_update(channel: str):  # type: ignore[no-untyped-def]
+    return lambda m: m["type"] == "update" and m["channel"] == channel
+
+
+async def test_system_endpoint_streams_seed_001_system_metrics(
+    collector_settings: CollectorSettings, gateway_settings: GatewaySettings
+) -> None:
+    async with (
+        run_collector(collector_settings),
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/api/system/ws") as ws,
+    ):
+        # One sample is a run of system_metric messages from "cpu" to "uptime".
+        first = await receive_until(ws, lambda m: m["type"] == "system_metric", timeout=5)
+        assert first["data"]["metric_type"] == "cpu"
+        sample = [first]
+        while sample[-1]["data"]["metric_type"] != "uptime":
+            sample.append(await receive(ws))
+    for metric in sample:
+        data = metric["data"]
+        assert metric["type"] == "system_metric"
+        assert set(data) == {"time", "metric_type", "value", "source", "meta"}
+        assert (data["source"], data["meta"]["host"]) == ("host", "testhost")
+        assert data["time"] == first["data"]["time"]
+        assert isinstance(data["value"], float)
+    units = {m["data"]["metric_type"]: m["data"]["meta"]["unit"] for m in sample}
+    assert units["cpu"] == units["memory"] == units["disk"] == "percent"
+    assert units["network_rx"] == units["disk_write"] == "bytes_per_second"
+    assert units["uptime"] == "seconds"
+    assert {"cpu_core", "load_1m", "swap", "network_tx"} <= set(units)
+
+
+async def test_multiplexed_socket_streams_host_metrics(
+    collector_settings: CollectorSettings, gateway_settings: GatewaySettings
+) -> None:
+    async with (
+        run_collector(collector_settings),
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws") as ws,
+    ):
+        connected = await receive(ws)
+        assert connected["type"] == "connected"
+        assert connected["connection_id"]
+        assert connected["heartbeat_interval_s"] == 30
+        await send(ws, {"type": "subscribe", "channel": "host.metrics"})
+        assert await receive(ws) == {
+            "type": "subscribed",
+            "channel": "host.metrics",
+            "kind": "state",
+        }
+        first = await receive_until(ws, is_update("host.metrics"), timeout=5)
+        second = await receive_until(ws, is_update("host.metrics"), timeout=5)
+        sample = second["data"]
+        assert sample["host"] == "testhost"
+        assert second["data"]["time"] > first["data"]["time"]
+        assert 0 <= sample["cpu"]["percent"] <= 100
+        assert len(sample["cpu"]["per_core"]) >= 1
+        assert sample["memory"]["total"] > 0
+        assert any(fs["mountpoint"] == "/" for fs in sample["filesystems"])
+        assert sample["network"]["rx_bytes_total"] >= 0
+        assert sample["uptime_s"] > 0
+
+
+async def test_latest_value_arrives_at_once_from_jetstream(
+    nats_server: NatsServer, prefix: str, gateway_settings: GatewaySettings
+) -> None:
+    # The collector publishes and stops before any gateway exists: only JetStream has it.
+    settings = collector_settings_for(nats_server, prefix, host="early")
+    async with (
+        run_collector(settings),
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws") as ws,
+    ):
+        await receive(ws)
+        await send(ws, {"type": "subscribe", "channel": "host.metrics"})
+        await receive_until(ws, is_update("host.metrics"), timeout=5)
+    async with (
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws") as ws,
+    ):
+        await receive(ws)
+        await send(
+            ws, {"type": "subscribe", "channel": "host.metrics", "params": {"host": "early"}}
+        )
+        await receive(ws)  # subscribed
+        update = await receive(ws, timeout=1)
+        assert update["channel"] == "host.metrics?host=early"
+        assert update["data"]["host"] == "early"
+
+
+async def test_alerts_are_raised_and_delivered(
+    nats_server: NatsServer, prefix: str, gateway_settings: GatewaySettings
+) -> None:
+    settings = collector_settings_for(
+        nats_server, prefix, memory_threshold_percent=0.0, alert_hold_s=0.0
+    )
+    async with (
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws") as ws,
+        connect(f"ws://{address}/api/system/ws") as system,
+    ):
+        await receive(ws)
+        await send(ws, {"type": "subscribe", "channel": "alerts"})
+        await receive(ws)
+        async with run_collector(settings):
+            update = await receive_until(ws, is_update("alerts"), timeout=5)
+            notice = await receive_until(system, lambda m: m["type"] == "alert", timeout=5)
+    alert = update["data"]
+    assert (alert["state"], alert["metric"], alert["host"]) == ("raised", "memory", "testhost")
+    assert alert["threshold"] == 0.0
+    assert update["cursor"] >= 1
+    assert notice["data"]["id"] == alert["id"] == "host:testhost:memory"
+
+
+@pytest.mark.parametrize(
+    ("frame", "complaint"),
+    [
+        ("{not json", "Invalid JSON"),
+        ('{"type": "dance"}', "'dance'"),
+        ('{"type": "subscribe"}', "channel"),
+        ('{"type": "subscribe", "channel": "host.metrics", "params": {"host": "a.b"}}', "'a.b'"),
+        ('{"type": "subscribe", "channel": "host.metrics", "params": {"host": "*"}}', "'*'"),
+        ('{"type": "subscribe", "channel": "host.metrics", "params": {"host": ">"}}', "'>'"),
+        ('{"type": "unsubscribe", "channel": "alerts", "params": {"x": "y"}}', "'x'"),
+    ],
+)
+async def test_malformed_messages_get_invalid_message_and_the_socket_stays_usable(
+    gateway_settings: GatewaySettings, frame: str, complaint: str
+) -> None:
+    async with serve_gateway(gateway_settings) as address, connect(f"ws://{address}/ws") as ws:
+        await receive(ws)
+        await ws.send(frame)
+        error = await receive(ws)
+        assert error["type"] == "error"
+        assert error["code"] == "INVALID_MESSAGE"
+        assert complaint in error["message"]
+        await send(ws, {"type": "ping"})
+        assert (await receive(ws))["type"] == "pong"
+
+
+async def test_binary_frames_unknown_channels_and_stray_unsubscribes_are_explained(
+    gateway_settings: GatewaySettings,
+) -> None:
+    async with serve_gateway(gateway_settings) as address, connect(f"ws://{address}/ws") as ws:
+        await receive(ws)
+        await ws.send(b"\x00\x01")
+        assert (await receive(ws))["code"] == "INVALID_MESSAGE"
+        await send(ws, {"type": "subscribe", "channel": "host.>"})
+        unknown = await receive(ws)
+        assert (unknown["code"], unknown["channel"]) == ("NOT_FOUND", "host.>")
+        assert "known: alerts, host.metrics, system" in unknown["message"]
+        await send(ws, {"type": "unsubscribe", "channel": "alerts"})
+        assert (await receive(ws))["code"] == "NOT_FOUND"
+        await send(ws, {"type": "subscribe", "channel": "alerts"})
+        assert (await receive(ws))["type"] == "subscribed"
+        await send(ws, {"type": "unsubscribe", "channel": "alerts"})
+        assert await receive(ws) == {"type": "unsubscribed", "channel": "alerts"}
+
+
+async def test_system_endpoint_answers_ping_and_refuses_subscriptions(
+    gateway_settings: GatewaySettings,
+) -> None:
+    async with (
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/api/system/ws") as ws,
+    ):
+        await send(ws, {"type": "subscribe", "channel": "alerts"})
+        refused = await receive(ws)
+        assert refused["code"] == "INVALID_MESSAGE"
+        assert "use /ws" in refused["message"]
+        await send(ws, {"type": "ping"})
+        assert (await receive(ws))["type"] == "pong"
+
+
+async def test_health_and_readiness(gateway_settings: GatewaySettings) -> None:
+    async with serve_gateway(gateway_settings) as address, httpx.AsyncClient() as http:
+        assert (await http.get(f"http://{address}/healthz")).json() == {"status": "ok"}
+        ready = await http.get(f"http://{address}/readyz")
+        assert (ready.status_code, ready.json()["status"]) == (200, "ready")

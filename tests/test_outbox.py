@@ -1,0 +1,43 @@
+"""A connection's outbox: state keeps the newest, streams drop the oldest and say so."""
+
+import json
+
+from vigil_gateway.outbox import Outbox
+
+
+async def drain(outbox: Outbox) -> list[str]:
+    frames: list[str] = []
+    while len(outbox):
+        frames.extend(await outbox.get())
+    return frames
+
+
+async def test_state_keeps_only_the_newest_value_per_subject_in_its_place() -> None:
+    outbox = Outbox(limit=4)
+    outbox.put_state(("c", "s1"), ("s1-old",))
+    outbox.put_control("ctl")
+    outbox.put_state(("c", "s2"), ("s2",))
+    outbox.put_state(("c", "s1"), ("s1-new",))
+    assert await drain(outbox) == ["s1-new", "ctl", "s2"]
+
+
+async def test_a_slow_reader_of_a_stream_gets_a_gap_then_the_newest_lines() -> None:
+    outbox = Outbox(limit=3)
+    for n in range(10):
+        outbox.put_stream("logs", (f"line{n}",))
+    frames = await drain(outbox)
+    gap = json.loads(frames[0])
+    assert gap == {"type": "gap", "channel": "logs", "dropped": 7}
+    assert frames[1:] == ["line7", "line8", "line9"]
+
+
+async def test_control_frames_are_never_dropped() -> None:
+    outbox = Outbox(limit=1)
+    outbox.put_control("connected")
+    for n in range(5):
+        outbox.put_stream("logs", (f"line{n}",))
+    outbox.put_control("pong")
+    frames = await drain(outbox)
+    assert frames[0] == "connected"
+    assert frames[-1] == "pong"
+    assert json.loads(frames[1])["dropped"] == 4
