@@ -16,11 +16,12 @@ from nats.aio.client import Client
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from vigil.errors import BusUnavailable
 from vigil.settings import VigilSettings
-from vigil.streams import StreamSpec
+from vigil.streams import BucketSpec, StreamSpec
 from vigil.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,18 @@ _PUBLISH_TIMEOUT_S = 2.0
 
 class Bus:
     def __init__(
-        self, settings: VigilSettings, *, name: str, streams: Sequence[StreamSpec] = ()
+        self,
+        settings: VigilSettings,
+        *,
+        name: str,
+        streams: Sequence[StreamSpec] = (),
+        buckets: Sequence[BucketSpec] = (),
     ) -> None:
         self.settings = settings
         self.subjects: Subjects = settings.subjects
         self._name = name
         self._streams = tuple(streams)
+        self._buckets = tuple(buckets)
         self._nc: Client | None = None
         self._disconnected: list[Listener] = []
         self._reconnected: list[Listener] = []
@@ -99,12 +106,19 @@ class Bus:
     # -- JetStream ----------------------------------------------------------------
 
     async def ensure_streams(self) -> None:
+        """Create (or bring to their declared config) every stream and bucket."""
         for spec in self._streams:
             config = spec.config(self.subjects)
             try:
                 await self.js.add_stream(config)
             except BadRequestError:  # exists with another config: bring it to ours
                 await self.js.update_stream(config)
+        for bucket in self._buckets:
+            await self.js.create_key_value(bucket.config(self.subjects))
+
+    async def kv(self, bucket: BucketSpec) -> KeyValue:
+        """A declared key-value bucket (created by `ensure_streams`)."""
+        return await self.js.key_value(self.subjects.stream_name(bucket.base_name))
 
     async def publish(self, subject: str, message: BaseModel) -> int:
         """Publish to a stream subject and wait for the ack; returns the stream sequence.

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vigil.errors import UnknownChannel
-from vigil.messages import AlertChanged, HostMetricsSampled, Message
+from vigil.messages import AlertChanged, HostMetricsSampled
+from vigil.model import Message
 from vigil.names import NameKind, validate_name
 from vigil.subjects import ANY, Subjects
 

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
+from vigil.access import ClusterGrant, Role, Username
+from vigil.model import Message
 from vigil.names import HostName, SourceName
 
 
@@ -18,8 +20,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ErrorCode(StrEnum):
+    INVALID_MESSAGE = "INVALID_MESSAGE"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    RATE_LIMITED = "RATE_LIMITED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    UNAVAILABLE = "UNAVAILABLE"
 
 
 # ==================================================================================
@@ -112,17 +120,154 @@ class AlertChanged(Message):
     message: str
 
 
+# -- auth: requests on ctl.auth.* and their replies (see vigil.operations) -----------
+
+
+class Login(Message):
+    username: str = Field(max_length=128)
+    password: str = Field(max_length=1024, repr=False)
+    client: str = Field(default="", max_length=64, description="Client address, for slowdown.")
+
+
+class TokensIssued(Message):
+    access_token: str = Field(repr=False)
+    refresh_token: str = Field(repr=False)
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class RefreshSession(Message):
+    refresh_token: str = Field(max_length=512, repr=False)
+    client: str = Field(default="", max_length=64)
+
+
+class EndSession(Message):
+    session_id: str = Field(max_length=64)
+
+
+class GetSigningKeys(Message):
+    """Ask for the public JWKS that gateways verify access tokens with."""
+
+
+class JwkSet(Message):
+    keys: list[dict[str, Any]]
+
+
+class VerifyApiKey(Message):
+    api_key: str = Field(max_length=512, repr=False)
+
+
+class Actor(Message):
+    """Who asks for an admin operation, for the audit log."""
+
+    id: str
+    name: str
+
+
+class CreateUser(Message):
+    actor: Actor
+    username: Username
+    password: str = Field(min_length=8, max_length=1024, repr=False)
+    roles: list[Role] = Field(min_length=1)
+    clusters: list[ClusterGrant] = Field(default_factory=list)
+
+
+class ListUsers(Message):
+    actor: Actor
+
+
+class DisableUser(Message):
+    actor: Actor
+    username: Username
+
+
+class UserView(Message):
+    id: str
+    username: str
+    roles: list[Role]
+    clusters: list[str]
+    disabled: bool
+    created_at: datetime
+
+
+class UserList(Message):
+    users: list[UserView]
+
+
+class CreateApiKey(Message):
+    actor: Actor
+    name: str = Field(min_length=1, max_length=128)
+    role: Role
+    clusters: list[ClusterGrant] = Field(default_factory=list)
+    expires_at: datetime | None = None
+
+
+class ListApiKeys(Message):
+    actor: Actor
+
+
+class RevokeApiKey(Message):
+    actor: Actor
+    key_id: str = Field(max_length=64)
+
+
+class ApiKeyView(Message):
+    id: str
+    name: str
+    role: Role
+    clusters: list[str]
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class ApiKeyCreated(Message):
+    key: ApiKeyView
+    api_key: str = Field(repr=False, description="The secret itself: shown this once only.")
+
+
+class ApiKeyList(Message):
+    keys: list[ApiKeyView]
+
+
+class Done(Message):
+    """A command was carried out and has nothing to say."""
+
+
+class RevocationKind(StrEnum):
+    SESSION = "session"
+    USER = "user"
+    API_KEY = "api_key"
+
+
+class CredentialsRevoked(Message):
+    """On `auth.revoked`: every gateway closes the sockets this covers, with 4001."""
+
+    kind: RevocationKind
+    id: str = Field(description="The session id, user id or API key id.")
+    reason: str
+    time: datetime
+
+
+class CtlFailure(Message):
+    code: ErrorCode
+    message: str
+    retry_after_s: float | None = None
+
+
+class CtlReply(Message):
+    """The envelope of every ctl reply: `data` on success, `error` otherwise."""
+
+    ok: bool
+    data: dict[str, Any] | None = None
+    error: CtlFailure | None = None
+
+
 # ==================================================================================
 # Client protocol: what the gateway sends
 # ==================================================================================
-
-
-class ErrorCode(StrEnum):
-    INVALID_MESSAGE = "INVALID_MESSAGE"
-    RATE_LIMITED = "RATE_LIMITED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    UNAVAILABLE = "UNAVAILABLE"
 
 
 class CloseCode(IntEnum):

@@ -1,6 +1,6 @@
-"""The JetStream streams Vigil keeps, declared once.
+"""The JetStream streams and key-value buckets Vigil keeps, declared once.
 
-A service lists the streams it writes or reads and `vigil.bus.Bus` creates them
+A service lists the streams and buckets it writes or reads and `vigil.bus.Bus` creates them
 idempotently at connect time (and again after a reconnect, in case the server came
 back without its store).
 """
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 
 from vigil.subjects import ANY, Subjects
 
@@ -47,4 +47,41 @@ ALERTS = StreamSpec(
     subjects=lambda s: [s.alerts(ANY)],
     description="Threshold alerts raised and resolved, for a week.",
     max_age=timedelta(days=7),
+)
+
+REVOKED = StreamSpec(
+    base_name="REVOKED",
+    subjects=lambda s: [s.auth_revoked()],
+    description="Revoked sessions, users and API keys; gateways replay it at start.",
+    max_age=timedelta(days=1),
+)
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A JetStream key-value bucket."""
+
+    base_name: str
+    description: str
+    history: int = 1
+    ttl: timedelta | None = None
+
+    def config(self, subjects: Subjects) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=subjects.stream_name(self.base_name),
+            description=self.description,
+            history=self.history,
+            ttl=self.ttl.total_seconds() if self.ttl else None,
+            storage=StorageType.FILE,
+        )
+
+
+USERS = BucketSpec("AUTH_USERS", "Users: password hash, roles, cluster grant, disabled.")
+API_KEYS = BucketSpec("AUTH_API_KEYS", "API keys: secret hash, role, grant, expiry, last use.")
+SESSIONS = BucketSpec(
+    "AUTH_SESSIONS", "Refresh-token sessions (hashes only).", ttl=timedelta(days=30)
+)
+SIGNING_KEYS = BucketSpec("AUTH_SIGNING_KEYS", "Token signing keys, current and retiring.")
+LOGIN_FAILURES = BucketSpec(
+    "AUTH_LOGIN_FAILURES", "Recent failed logins per username and address.", ttl=timedelta(hours=1)
 )

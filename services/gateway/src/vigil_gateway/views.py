@@ -13,12 +13,12 @@ from vigil.messages import (
     AlertChanged,
     AlertNotice,
     HostMetricsSampled,
-    Message,
     SystemMetric,
     SystemMetricData,
     SystemMetricMeta,
     Update,
 )
+from vigil.model import Message
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,75 @@
+"""Who may do what: roles, cluster grants and the principal behind a connection.
+
+Roles are ordered, `viewer` < `operator` < `admin`: viewers read, operators also
+deploy, admins also manage users and keys and see connections. A cluster grant is a
+list of cluster names, or `["*"]` for all of them; it limits which Kubernetes
+channels a principal may see.
+"""
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator
+
+from vigil.errors import InvalidName
+from vigil.model import Message
+from vigil.names import NameKind, validate_name
+
+ALL_CLUSTERS = "*"
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}", re.ASCII)
+
+
+def validate_username(value: str) -> str:
+    """Usernames may be e-mail addresses; they never go into a subject."""
+    if not _USERNAME.fullmatch(value):
+        raise InvalidName(
+            "username", value[:80], "1-128 of letters, digits and '_', '.', '@', '+', '-'"
+        )
+    return value
+
+
+def validate_grant(value: str) -> str:
+    return value if value == ALL_CLUSTERS else validate_name(NameKind.CLUSTER, value)
+
+
+Username = Annotated[str, AfterValidator(validate_username)]
+ClusterGrant = Annotated[str, AfterValidator(validate_grant)]
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+
+_RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class Principal(Message):
+    """An authenticated user or API key, as every gateway sees it."""
+
+    kind: Literal["user", "api_key"]
+    id: str
+    name: str
+    roles: list[Role]
+    clusters: list[ClusterGrant]
+    session_id: str | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def role(self) -> Role:
+        """The highest role held (a principal with none is a viewer)."""
+        return max(self.roles, key=lambda role: role.rank, default=Role.VIEWER)
+
+    def has_role(self, needed: Role) -> bool:
+        return self.role.rank >= needed.rank
+
+    def may_see_cluster(self, cluster: str) -> bool:
+        return ALL_CLUSTERS in self.clusters or cluster in self.clusters

@@ -1,0 +1,86 @@
+"""Request/reply over NATS for the operations in `vigil.operations`.
+
+`call` sends a request and returns the typed reply, or raises `Refused` (the service
+said no, with a code) or `BusUnavailable` (nobody answered in time). `serve` answers
+an operation in a queue group: it parses the request, runs the handler and wraps the
+result, so a handler is a plain function from request to reply that raises `Refused`.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable, VigilError
+from vigil.messages import CtlFailure, CtlReply, ErrorCode
+from vigil.operations import Operation, Rep, Req
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class Refused(VigilError):
+    """A service declined a request; `code` says why in the protocol's terms."""
+
+    def __init__(self, code: ErrorCode, message: str, retry_after_s: float | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{code}: {message}")
+
+
+async def call(
+    bus: Bus, operation: Operation[Req, Rep], request: Req, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Rep:
+    subject = operation.subject(bus.subjects)
+    try:
+        msg = await bus.nc.request(subject, request.model_dump_json().encode(), timeout=timeout_s)
+    except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
+        raise BusUnavailable(subject, str(exc) or type(exc).__name__) from exc
+    reply = CtlReply.model_validate_json(msg.data)
+    if not reply.ok or reply.data is None:
+        failure = reply.error or CtlFailure(code=ErrorCode.UNAVAILABLE, message="empty reply")
+        raise Refused(failure.code, failure.message, failure.retry_after_s)
+    return operation.reply.model_validate(reply.data)
+
+
+async def serve(
+    bus: Bus, operation: Operation[Req, Rep], handler: Callable[[Req], Awaitable[Rep]]
+) -> Subscription:
+    """Answer `operation` in its queue group until the subscription is drained."""
+
+    async def answer(msg: Msg) -> None:
+        try:
+            request = operation.request.model_validate_json(msg.data)
+            reply = CtlReply(ok=True, data=(await handler(request)).model_dump(mode="json"))
+        except ValidationError as exc:
+            reply = _failure(ErrorCode.INVALID_MESSAGE, _first_problem(exc))
+        except Refused as exc:
+            reply = _failure(exc.code, exc.message, exc.retry_after_s)
+        except Exception:  # a bug must still answer, or the caller waits for nothing
+            log.exception("%s failed", operation.name)
+            reply = _failure(ErrorCode.UNAVAILABLE, f"{operation.name} failed inside the service")
+        if msg.reply:
+            await msg.respond(reply.model_dump_json().encode())
+
+    subscription: Subscription = await bus.nc.subscribe(
+        operation.subject(bus.subjects), queue=operation.queue, cb=answer
+    )
+    return subscription
+
+
+def _failure(code: ErrorCode, message: str, retry_after_s: float | None = None) -> CtlReply:
+    return CtlReply(
+        ok=False, error=CtlFailure(code=code, message=message, retry_after_s=retry_after_s)
+    )
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in error["loc"]) or "request"
+    return f"{where}: {error['msg']}"
