@@ -153,6 +153,22 @@ class JwkSet(Message):
     keys: list[dict[str, Any]]
 
 
+class AccessClaims(Message):
+    """The payload of Vigil's access JWTs: the auth service signs, gateways verify."""
+
+    iss: str
+    aud: str
+    sub: str = Field(description="The user id.")
+    name: str = Field(description="The username.")
+    roles: list[Role]
+    clusters: list[str]
+    sid: str = Field(description="The session (refresh-token family) id.")
+    jti: str
+    iat: int
+    nbf: int
+    exp: int
+
+
 class VerifyApiKey(Message):
     api_key: str = Field(max_length=512, repr=False)
 

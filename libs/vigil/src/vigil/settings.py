@@ -28,6 +28,8 @@ class VigilSettings(BaseSettings):
     nats_connect_timeout_s: float = Field(
         default=2.0, gt=0, validation_alias=_shared("nats_connect_timeout_s")
     )
+    token_issuer: str = Field(default="vigil", validation_alias=_shared("token_issuer"))
+    token_audience: str = Field(default="vigil", validation_alias=_shared("token_audience"))
 
     @property
     def subjects(self) -> Subjects:
