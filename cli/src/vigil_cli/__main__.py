@@ -1,0 +1,27 @@
+"""`vigil COMMAND ...`: the command line of Vigil."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from vigil_cli.commands import Handler, up
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil",
+        description="Vigil: live operations data from Docker, Kubernetes and hosts.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    up.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""What `vigil up` reads from the environment (`VIGIL_...`)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UpSettings(BaseSettings):
+    """Settings of `vigil up`; the services read their own from the same environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    nats_url: str | None = None
+    """Use this NATS server instead of starting one."""
+    nats_port: int = Field(default=4222, ge=1, le=65535)
+    """The port of the NATS server that `vigil up` starts (on 127.0.0.1)."""
+    gateway_port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path(".vigil")
+    """Where the started NATS server keeps its JetStream data (under `nats/`)."""

