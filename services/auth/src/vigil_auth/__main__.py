@@ -1,0 +1,22 @@
+"""`python -m vigil_auth`: read settings from the environment and run."""
+
+import logging
+
+from vigil.lifecycle import run_until_signalled
+from vigil_auth.app import build_app
+from vigil_auth.settings import AuthSettings
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = AuthSettings()
+    logging.getLogger(__name__).info(
+        "auth for issuer %r, access tokens for %ss",
+        settings.token_issuer,
+        settings.access_token_ttl_s,
+    )
+    run_until_signalled(build_app(settings).run())
+
+
+if __name__ == "__main__":
+    main()

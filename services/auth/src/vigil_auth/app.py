@@ -1,0 +1,131 @@
+"""The auth service: users, API keys, sessions and signing keys, answered over `ctl.auth.*`.
+
+Every operation of `vigil.operations.Auth` is served in its queue group, so replicas
+share the work; all state lives in the KV buckets of `vigil.streams`, so any replica
+can answer any request. Each replica also checks now and then whether the signing key
+is due for rotation.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import nats.errors
+
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.operations import Auth
+from vigil.streams import API_KEYS, LOGIN_FAILURES, REVOKED, SESSIONS, SIGNING_KEYS, USERS
+from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
+from vigil_auth.bootstrap import bootstrap_admin
+from vigil_auth.clock import Clock, system_clock
+from vigil_auth.errors import AuthError
+from vigil_auth.handlers import Handlers
+from vigil_auth.login_guard import FailedLogins, LoginGuard
+from vigil_auth.passwords import Passwords
+from vigil_auth.records import Records
+from vigil_auth.sessions import SessionRecord, Sessions
+from vigil_auth.settings import AuthSettings
+from vigil_auth.signing import Keyring, SigningKeys
+from vigil_auth.tokens import AccessTokens
+from vigil_auth.users import UserRecord, Users
+
+log = logging.getLogger(__name__)
+
+_CLOCK_LEEWAY = timedelta(minutes=1)
+
+
+class AuthService:
+    def __init__(self, settings: AuthSettings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.bus = Bus(
+            settings,
+            name="vigil-auth",
+            streams=[REVOKED],
+            buckets=[USERS, API_KEYS, SESSIONS, SIGNING_KEYS, LOGIN_FAILURES],
+        )
+        self.ready = asyncio.Event()  # set once every operation is being answered
+        self._clock = clock
+        self._passwords = Passwords(settings.max_concurrent_hashes)
+
+    async def run(self) -> None:
+        """Serve until cancelled; then drain, so requests already taken are answered."""
+        await self.bus.connect()
+        try:
+            users = Users(await Records.open(self.bus, USERS, UserRecord), self._clock)
+            signing_keys = await self._signing_keys()
+            await signing_keys.refresh()
+            await self._passwords.prepare()
+            await bootstrap_admin(users, self._passwords, self.settings.admin_password)
+            await self._serve(await self._handlers(users, signing_keys))
+            self.ready.set()
+            log.info("answering auth requests")
+            while True:
+                await asyncio.sleep(self.settings.signing_key_check_s)
+                try:
+                    await signing_keys.refresh()
+                except (AuthError, nats.errors.Error, TimeoutError) as exc:
+                    log.warning("could not check the signing keys (next time): %s", exc)
+        finally:
+            self.ready.clear()
+            await self.bus.close()
+
+    async def _signing_keys(self) -> SigningKeys:
+        settings = self.settings
+        return SigningKeys(
+            await Records.open(self.bus, SIGNING_KEYS, Keyring),
+            self._clock,
+            rotation=timedelta(seconds=settings.signing_key_rotation_s),
+            # A retired key may still sign on a replica that has not looked yet, and its
+            # tokens live their full lifetime after that: publish it until they expire.
+            retention=timedelta(seconds=settings.access_token_ttl_s + settings.signing_key_check_s)
+            + _CLOCK_LEEWAY,
+        )
+
+    async def _handlers(self, users: Users, signing_keys: SigningKeys) -> Handlers:
+        settings, bus, clock = self.settings, self.bus, self._clock
+        return Handlers(
+            bus=bus,
+            clock=clock,
+            users=users,
+            passwords=self._passwords,
+            guard=LoginGuard(
+                await Records.open(bus, LOGIN_FAILURES, FailedLogins),
+                clock,
+                free_failures=settings.login_free_failures,
+                backoff=timedelta(seconds=settings.login_backoff_s),
+                backoff_max=timedelta(seconds=settings.login_backoff_max_s),
+            ),
+            sessions=Sessions(
+                await Records.open(bus, SESSIONS, SessionRecord),
+                clock,
+                lifetime=timedelta(seconds=settings.refresh_ttl_s),
+            ),
+            tokens=AccessTokens(
+                signing_keys,
+                clock,
+                issuer=settings.token_issuer,
+                audience=settings.token_audience,
+                ttl_s=settings.access_token_ttl_s,
+            ),
+            signing_keys=signing_keys,
+            api_keys=ApiKeys(await Records.open(bus, API_KEYS, ApiKeyRecord), clock),
+        )
+
+    async def _serve(self, handlers: Handlers) -> None:
+        bus = self.bus
+        await ctl.serve(bus, Auth.LOGIN, handlers.login)
+        await ctl.serve(bus, Auth.REFRESH, handlers.refresh)
+        await ctl.serve(bus, Auth.LOGOUT, handlers.logout)
+        await ctl.serve(bus, Auth.JWKS, handlers.jwks)
+        await ctl.serve(bus, Auth.VERIFY_API_KEY, handlers.verify_api_key)
+        await ctl.serve(bus, Auth.CREATE_USER, handlers.create_user)
+        await ctl.serve(bus, Auth.LIST_USERS, handlers.list_users)
+        await ctl.serve(bus, Auth.DISABLE_USER, handlers.disable_user)
+        await ctl.serve(bus, Auth.CREATE_API_KEY, handlers.create_api_key)
+        await ctl.serve(bus, Auth.LIST_API_KEYS, handlers.list_api_keys)
+        await ctl.serve(bus, Auth.REVOKE_API_KEY, handlers.revoke_api_key)
+
+
+def build_app(settings: AuthSettings, *, clock: Clock = system_clock) -> AuthService:
+    return AuthService(settings, clock=clock)

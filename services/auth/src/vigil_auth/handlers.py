@@ -1,0 +1,205 @@
+"""One handler per operation of `vigil.operations.Auth`: check, call the store, answer.
+
+Each takes the parsed request and returns the reply or raises `Refused`; `vigil.ctl.serve`
+does the parsing and the envelope. Admin operations carry the `actor` the gateway has
+already checked for the admin role; each leaves an audit line (actor, operation,
+target — never a password, token or key secret).
+"""
+
+import logging
+
+from vigil.access import Principal, Role
+from vigil.bus import Bus
+from vigil.ctl import Refused
+from vigil.errors import BusUnavailable
+from vigil.messages import (
+    Actor,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyView,
+    CreateApiKey,
+    CreateUser,
+    CredentialsRevoked,
+    DisableUser,
+    Done,
+    EndSession,
+    ErrorCode,
+    GetSigningKeys,
+    JwkSet,
+    ListApiKeys,
+    ListUsers,
+    Login,
+    RefreshSession,
+    RevocationKind,
+    RevokeApiKey,
+    TokensIssued,
+    UserList,
+    UserView,
+    VerifyApiKey,
+)
+from vigil_auth.api_keys import ApiKeys
+from vigil_auth.clock import Clock
+from vigil_auth.errors import RefreshTokenReused
+from vigil_auth.login_guard import LoginGuard
+from vigil_auth.passwords import Passwords
+from vigil_auth.sessions import SessionRecord, Sessions
+from vigil_auth.signing import SigningKeys
+from vigil_auth.tokens import AccessTokens
+from vigil_auth.users import UserRecord, Users
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("vigil_auth.audit")
+
+BAD_LOGIN = "invalid username or password"
+BAD_REFRESH = "the refresh token is invalid, expired or revoked"
+
+
+class Handlers:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        clock: Clock,
+        users: Users,
+        passwords: Passwords,
+        guard: LoginGuard,
+        sessions: Sessions,
+        tokens: AccessTokens,
+        signing_keys: SigningKeys,
+        api_keys: ApiKeys,
+    ) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._users = users
+        self._passwords = passwords
+        self._guard = guard
+        self._sessions = sessions
+        self._tokens = tokens
+        self._signing_keys = signing_keys
+        self._api_keys = api_keys
+
+    # -- sessions -----------------------------------------------------------------
+
+    async def login(self, request: Login) -> TokensIssued:
+        await self._guard.check(request.username, request.client)
+        user = await self._users.find(request.username)
+        # The hash is checked even for unknown or disabled users: equal time, equal answer.
+        matches = await self._passwords.verify(
+            user.password_hash if user else None, request.password
+        )
+        if user is None or not matches or user.disabled:
+            await self._guard.failed(request.username, request.client)
+            log.info("failed login for %r from %r", request.username, request.client or "-")
+            raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_LOGIN)
+        await self._guard.succeeded(request.username)
+        if self._passwords.needs_rehash(user.password_hash):
+            rehashed = await self._passwords.hash(request.password)
+            await self._users.replace_password_hash(user, rehashed)
+        session, refresh_token = await self._sessions.start(user, request.client)
+        log.info("login of %s, session %s", user.username, session.id)
+        return self._issue(user, session, refresh_token)
+
+    async def refresh(self, request: RefreshSession) -> TokensIssued:
+        try:
+            session, refresh_token = await self._sessions.rotate(request.refresh_token)
+        except RefreshTokenReused as exc:
+            log.warning(
+                "a used refresh token of session %s came back; the session is revoked",
+                exc.session_id,
+            )
+            await self._revoke(RevocationKind.SESSION, exc.session_id, "refresh token reused")
+            raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_REFRESH) from None
+        user = await self._users.find(session.username)
+        if user is None or user.id != session.user_id or user.disabled:
+            await self._sessions.end(session.id)
+            raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_REFRESH)
+        return self._issue(user, session, refresh_token)
+
+    async def logout(self, request: EndSession) -> Done:
+        await self._sessions.end(request.session_id)
+        await self._revoke(RevocationKind.SESSION, request.session_id, "logout")
+        log.info("session %s ended", request.session_id)
+        return Done()
+
+    async def jwks(self, request: GetSigningKeys) -> JwkSet:
+        return JwkSet(keys=await self._signing_keys.jwks())
+
+    def _issue(self, user: UserRecord, session: SessionRecord, refresh_token: str) -> TokensIssued:
+        return TokensIssued(
+            access_token=self._tokens.issue(user, session.id),
+            refresh_token=refresh_token,
+            expires_in=self._tokens.ttl_s,
+        )
+
+    # -- API keys -----------------------------------------------------------------
+
+    async def verify_api_key(self, request: VerifyApiKey) -> Principal:
+        return (await self._api_keys.verify(request.api_key)).principal()
+
+    async def create_api_key(self, request: CreateApiKey) -> ApiKeyCreated:
+        key, secret = await self._api_keys.create(
+            request.name, request.role, request.clusters, request.expires_at, request.actor.name
+        )
+        _audit(request.actor, "apikey_create", f"{key.id} {key.name!r}", [key.role], key.clusters)
+        return ApiKeyCreated(key=key.view(), api_key=secret)
+
+    async def list_api_keys(self, request: ListApiKeys) -> ApiKeyList:
+        _audit(request.actor, "apikey_list", "-")
+        return ApiKeyList(keys=[key.view() for key in await self._api_keys.all()])
+
+    async def revoke_api_key(self, request: RevokeApiKey) -> ApiKeyView:
+        key = await self._api_keys.revoke(request.key_id)
+        _audit(request.actor, "apikey_revoke", f"{key.id} {key.name!r}")
+        await self._revoke(RevocationKind.API_KEY, key.id, "API key revoked")
+        return key.view()
+
+    # -- users --------------------------------------------------------------------
+
+    async def create_user(self, request: CreateUser) -> UserView:
+        user = await self._users.create(
+            request.username,
+            await self._passwords.hash(request.password),
+            request.roles,
+            request.clusters,
+            created_by=request.actor.name,
+        )
+        _audit(request.actor, "user_create", user.username, user.roles, user.clusters)
+        return user.view()
+
+    async def list_users(self, request: ListUsers) -> UserList:
+        _audit(request.actor, "user_list", "-")
+        return UserList(users=[user.view() for user in await self._users.all()])
+
+    async def disable_user(self, request: DisableUser) -> UserView:
+        user = await self._users.disable(request.username)
+        _audit(request.actor, "user_disable", user.username)
+        await self._revoke(RevocationKind.USER, user.id, "user disabled")
+        return user.view()
+
+    # -- revocations --------------------------------------------------------------
+
+    async def _revoke(self, kind: RevocationKind, id_: str, reason: str) -> None:
+        """Tell every gateway, on the REVOKED stream; the caller may retry if NATS is away."""
+        event = CredentialsRevoked(kind=kind, id=id_, reason=reason, time=self._clock())
+        try:
+            await self._bus.publish(self._bus.subjects.auth_revoked(), event)
+        except BusUnavailable as exc:
+            log.error("could not publish the revocation of %s %s: %s", kind, id_, exc)
+            raise Refused(
+                ErrorCode.UNAVAILABLE, f"the revocation of {kind} {id_} was not published; retry"
+            ) from None
+
+
+def _audit(
+    actor: Actor,
+    operation: str,
+    target: str,
+    roles: list[Role] | None = None,
+    clusters: list[str] | None = None,
+) -> None:
+    grant = ""
+    if roles is not None:
+        grant = f" roles={','.join(roles) or '-'} clusters={','.join(clusters or []) or '-'}"
+    audit.info(
+        "actor=%s (%s) operation=%s target=%s%s", actor.name, actor.id, operation, target, grant
+    )

@@ -1,0 +1,113 @@
+"""Typed records in a JetStream key-value bucket, each read with its revision.
+
+Every write that depends on what was read is revision-checked (`create` only when the
+key is absent, `update` only at the revision read), so replicas never overwrite each
+other: the loser gets `RevisionConflict` and decides whether to read again.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import nats.errors
+import nats.js.errors
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
+
+from vigil.bus import Bus
+from vigil.streams import BucketSpec
+from vigil_auth.errors import RevisionConflict
+
+M = TypeVar("M", bound=BaseModel)
+
+_LIST_WAIT_S = 5.0
+_PLAIN = re.compile(r"[A-Za-z0-9_-]")
+
+
+def record_key(text: str) -> str:
+    """A KV key for any text: letters, digits, '-' and '_' stay, the rest is `=XX` hex.
+
+    Keys end up in subjects, so '.', '*', '>' and whitespace must never pass through
+    (a username `a@b.c` becomes `a=40b=2Ec`). The mapping is one-to-one.
+    """
+    if not text:
+        return "="
+    return "".join(
+        char if _PLAIN.fullmatch(char) else "".join(f"={byte:02X}" for byte in char.encode())
+        for char in text
+    )
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[M]):
+    key: str
+    value: M
+    revision: int
+
+
+class Records(Generic[M]):
+    """The records of one bucket, parsed as `model`."""
+
+    def __init__(self, kv: KeyValue, model: type[M], bucket: str) -> None:
+        self._kv = kv
+        self._model = model
+        self._bucket = bucket
+
+    @classmethod
+    async def open(cls, bus: Bus, spec: BucketSpec, model: type[M]) -> "Records[M]":
+        return cls(await bus.kv(spec), model, spec.base_name)
+
+    async def get(self, key: str) -> Versioned[M] | None:
+        try:
+            entry = await self._kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        if entry.value is None or entry.revision is None:
+            return None
+        return Versioned(key, self._model.model_validate_json(entry.value), entry.revision)
+
+    async def create(self, key: str, value: M) -> int:
+        """Write `value` only if `key` holds nothing; `RevisionConflict` otherwise."""
+        try:
+            return int(await self._kv.create(key, _encode(value)))
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise RevisionConflict(self._bucket, key) from None
+
+    async def update(self, key: str, value: M, revision: int) -> int:
+        """Write `value` only if `key` is still at `revision`; `RevisionConflict` otherwise."""
+        try:
+            return int(await self._kv.update(key, _encode(value), last=revision))
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise RevisionConflict(self._bucket, key) from None
+
+    async def delete(self, key: str) -> None:
+        await self._kv.delete(key)
+
+    async def all(self) -> list[Versioned[M]]:
+        """Every live record, read through a watcher that stops once it has caught up."""
+        watcher = await self._kv.watch(">", ignore_deletes=True)
+        records: list[Versioned[M]] = []
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=_LIST_WAIT_S)  # type: ignore[no-untyped-call]
+                except nats.errors.TimeoutError:
+                    raise TimeoutError(f"listing {self._bucket} took too long") from None
+                if entry is None:
+                    return records
+                if entry.value and entry.revision is not None:
+                    value = self._model.model_validate_json(entry.value)
+                    records.append(Versioned(entry.key, value, entry.revision))
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+
+    async def is_empty(self) -> bool:
+        try:
+            await self._kv.keys()
+        except nats.js.errors.NoKeysError:
+            return True
+        return False
+
+
+def _encode(value: BaseModel) -> bytes:
+    return value.model_dump_json().encode()

@@ -1,0 +1,69 @@
+"""Auth settings, from `VIGIL_AUTH_...` (shared ones from `VIGIL_...`)."""
+
+from datetime import timedelta
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from vigil.settings import VigilSettings
+from vigil.streams import LOGIN_FAILURES, REVOKED, SESSIONS
+
+_DAY_S = 24 * 3600
+
+
+def _seconds(age: timedelta | None) -> int:
+    """The age limit a stream or bucket of `vigil.streams` declares."""
+    assert age is not None, "the stream or bucket declares no age limit"
+    return int(age.total_seconds())
+
+
+class AuthSettings(VigilSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_AUTH_")
+
+    access_token_ttl_s: int = Field(
+        default=900,
+        ge=10,
+        le=_seconds(REVOKED.max_age),  # revocations must outlive every access token
+    )
+    refresh_ttl_s: int = Field(
+        default=30 * _DAY_S,
+        ge=60,
+        le=_seconds(SESSIONS.ttl),  # the bucket forgets sessions after this anyway
+        description="How long a session (login) lasts; refreshing does not extend it.",
+    )
+    signing_key_rotation_s: float = Field(default=_DAY_S, gt=0)
+    signing_key_check_s: float = Field(
+        default=60.0, gt=0, description="How often each replica looks for a due rotation."
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("admin_password", "VIGIL_ADMIN_PASSWORD"),
+        description="The first admin's password; generated and printed once when unset.",
+    )
+    login_free_failures: int = Field(
+        default=5, ge=1, description="Failed logins (per username or address) before slowdown."
+    )
+    login_backoff_s: float = Field(
+        default=1.0, gt=0, description="The first wait after the free failures; doubles on."
+    )
+    login_backoff_max_s: float = Field(
+        default=900.0,
+        gt=0,
+        le=_seconds(LOGIN_FAILURES.ttl),  # the bucket forgets failures after this
+    )
+    max_concurrent_hashes: int = Field(
+        default=4, ge=1, le=64, description="Password hashes computed at once (CPU and memory)."
+    )
+
+    @field_validator("admin_password")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("VIGIL_ADMIN_PASSWORD must have at least 8 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_fits(self) -> "AuthSettings":
+        if self.login_backoff_s > self.login_backoff_max_s:
+            raise ValueError("login_backoff_s must not exceed login_backoff_max_s")
+        return self

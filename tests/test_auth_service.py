@@ -1,0 +1,402 @@
+"""The auth service over real NATS: bootstrap, login, refresh, logout, users, slowdown."""
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable
+
+import jwt
+import pytest
+
+from tests.support import (
+    FakeClock,
+    NatsServer,
+    auth_settings_for,
+    bus_client,
+    next_revocation,
+    revocations,
+    run_auth,
+)
+from vigil import ctl
+from vigil.access import Role
+from vigil.bus import Bus
+from vigil.messages import (
+    Actor,
+    CreateApiKey,
+    CreateUser,
+    DisableUser,
+    EndSession,
+    ErrorCode,
+    GetSigningKeys,
+    ListUsers,
+    Login,
+    RefreshSession,
+    RevocationKind,
+    TokensIssued,
+    UserView,
+    VerifyApiKey,
+)
+from vigil.operations import Auth
+from vigil_auth.settings import AuthSettings
+
+ADMIN_PASSWORD = "admin-password-1"
+ACTOR = Actor(id="u-root", name="root")
+
+
+@pytest.fixture
+def auth_settings(nats_server: NatsServer, prefix: str) -> AuthSettings:
+    return auth_settings_for(nats_server, prefix, admin_password=ADMIN_PASSWORD)
+
+
+@pytest.fixture
+async def bus(
+    auth_settings: AuthSettings, nats_server: NatsServer, prefix: str
+) -> AsyncIterator[Bus]:
+    """The auth service running, and a bus connection to talk to it."""
+    async with run_auth(auth_settings), bus_client(nats_server, prefix) as client:
+        yield client
+
+
+async def login(bus: Bus, username: str, password: str, client: str = "") -> TokensIssued:
+    return await ctl.call(
+        bus, Auth.LOGIN, Login(username=username, password=password, client=client)
+    )
+
+
+async def refused(call: Awaitable[object]) -> ctl.Refused:
+    """The refusal `call` ends in (it must end in one)."""
+    with pytest.raises(ctl.Refused) as info:
+        await call
+    return info.value
+
+
+async def create_user(
+    bus: Bus, username: str, password: str, roles: list[Role], clusters: list[str] | None = None
+) -> UserView:
+    request = CreateUser(
+        actor=ACTOR, username=username, password=password, roles=roles, clusters=clusters or []
+    )
+    return await ctl.call(bus, Auth.CREATE_USER, request)
+
+
+def verified_claims(
+    token: str, jwks: list[dict[str, object]], **options: object
+) -> dict[str, object]:
+    kid = jwt.get_unverified_header(token)["kid"]
+    jwk = next(key for key in jwks if key["kid"] == kid)
+    claims: dict[str, object] = jwt.decode(
+        token,
+        jwt.PyJWK(jwk).key,
+        algorithms=["EdDSA"],
+        audience="vigil",
+        issuer="vigil",
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
+        **options,  # type: ignore[arg-type]
+    )
+    return claims
+
+
+# -- bootstrap -------------------------------------------------------------------------
+
+
+async def test_first_start_creates_admin_with_the_password_from_the_environment(
+    bus: Bus, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = await login(bus, "admin", ADMIN_PASSWORD)
+    assert tokens.token_type == "bearer"
+    users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(actor=ACTOR))).users
+    assert [(u.username, u.roles, u.clusters, u.disabled) for u in users] == [
+        ("admin", [Role.ADMIN], ["*"], False)
+    ]
+    assert ADMIN_PASSWORD not in capsys.readouterr().out
+
+
+async def test_a_generated_admin_password_is_printed_once_and_survives_a_restart(
+    nats_server: NatsServer, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = auth_settings_for(nats_server, prefix)
+    async with run_auth(settings):
+        banner = capsys.readouterr().out
+    match = re.search(r"password: (\S+)", banner)
+    assert match, f"no password in {banner!r}"
+    password = match.group(1)
+
+    async with run_auth(settings), bus_client(nats_server, prefix) as bus:
+        assert "password" not in capsys.readouterr().out
+        await login(bus, "admin", password)
+        users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(actor=ACTOR))).users
+        assert [user.username for user in users] == ["admin"]
+
+
+async def test_two_replicas_starting_together_create_one_admin(
+    nats_server: NatsServer, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = auth_settings_for(nats_server, prefix)
+    async with run_auth(settings), run_auth(settings), bus_client(nats_server, prefix) as bus:
+        users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(actor=ACTOR))).users
+    assert len(users) == 1
+    assert capsys.readouterr().out.count("password: ") == 1
+
+
+# -- login and tokens -----------------------------------------------------------------
+
+
+async def test_login_issues_an_eddsa_jwt_that_verifies_against_the_jwks(bus: Bus) -> None:
+    user = await create_user(bus, "ops@example.com", "ops-password", [Role.OPERATOR], ["prod"])
+    tokens = await login(bus, "ops@example.com", "ops-password")
+    jwks = (await ctl.call(bus, Auth.JWKS, GetSigningKeys())).keys
+
+    assert len(jwks) == 1
+    assert {k: jwks[0][k] for k in ("kty", "crv", "alg", "use")} == {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "alg": "EdDSA",
+        "use": "sig",
+    }
+    assert "d" not in jwks[0]  # never the private part
+    header = jwt.get_unverified_header(tokens.access_token)
+    assert (header["alg"], header["kid"]) == ("EdDSA", jwks[0]["kid"])
+    claims = verified_claims(tokens.access_token, jwks)
+    assert claims["sub"] == user.id
+    assert claims["name"] == "ops@example.com"
+    assert claims["roles"] == ["operator"]
+    assert claims["clusters"] == ["prod"]
+    assert claims["exp"] == claims["iat"] + 900 == claims["nbf"] + 900  # type: ignore[operator]
+    assert tokens.expires_in == 900
+    assert claims["sid"] == tokens.refresh_token.split(".")[0]
+    assert claims["jti"]
+
+
+async def test_usernames_are_case_insensitive(bus: Bus) -> None:
+    await create_user(bus, "Alice", "alice-password", [Role.VIEWER])
+    tokens = await login(bus, "alice", "alice-password")
+    assert jwt.decode(tokens.access_token, options={"verify_signature": False})["name"] == "Alice"
+    conflict = await refused(create_user(bus, "ALICE", "other-password", [Role.VIEWER]))
+    assert conflict.code is ErrorCode.CONFLICT
+
+
+async def test_wrong_password_unknown_user_and_disabled_user_get_the_same_answer(
+    bus: Bus,
+) -> None:
+    await create_user(bus, "bob", "bob-password", [Role.VIEWER])
+    await create_user(bus, "carol", "carol-password", [Role.VIEWER])
+    await ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="carol"))
+
+    answers = [
+        await refused(login(bus, "bob", "not-bob-password")),
+        await refused(login(bus, "nobody", "bob-password")),
+        await refused(login(bus, "carol", "carol-password")),
+    ]
+    assert {(a.code, a.message) for a in answers} == {
+        (ErrorCode.INVALID_CREDENTIALS, "invalid username or password")
+    }
+
+
+async def test_a_duplicate_username_is_a_conflict(bus: Bus) -> None:
+    await create_user(bus, "dave", "dave-password", [Role.VIEWER])
+    conflict = await refused(create_user(bus, "dave", "another-password", [Role.ADMIN]))
+    assert conflict.code is ErrorCode.CONFLICT
+    assert "dave" in conflict.message
+
+
+async def test_a_bad_user_request_is_refused_with_what_was_wrong(bus: Bus) -> None:
+    bad = await refused(
+        ctl.call(
+            bus,
+            Auth.CREATE_USER,
+            CreateUser.model_construct(
+                actor=ACTOR, username="a b", password="long-enough", roles=[Role.VIEWER]
+            ),
+        )
+    )
+    assert bad.code is ErrorCode.INVALID_MESSAGE
+    assert "username" in bad.message
+
+
+# -- refresh and logout ---------------------------------------------------------------
+
+
+async def test_refresh_rotates_the_refresh_token(bus: Bus) -> None:
+    first = await login(bus, "admin", ADMIN_PASSWORD)
+    second = await ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=first.refresh_token))
+    third = await ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=second.refresh_token))
+
+    assert len({first.refresh_token, second.refresh_token, third.refresh_token}) == 3
+    session_ids = {t.refresh_token.split(".")[0] for t in (first, second, third)}
+    assert len(session_ids) == 1  # one session, new secrets
+    jwks = (await ctl.call(bus, Auth.JWKS, GetSigningKeys())).keys
+    assert verified_claims(third.access_token, jwks)["sid"] in session_ids
+
+
+async def test_reusing_a_refresh_token_revokes_the_whole_session(bus: Bus) -> None:
+    first = await login(bus, "admin", ADMIN_PASSWORD)
+    session_id = first.refresh_token.split(".")[0]
+    second = await ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=first.refresh_token))
+
+    async with revocations(bus) as revoked:
+        reuse = await refused(
+            ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=first.refresh_token))
+        )
+        assert reuse.code is ErrorCode.INVALID_CREDENTIALS
+        event = await next_revocation(revoked, lambda e: e.id == session_id)
+    assert event.kind is RevocationKind.SESSION
+    # The thief's copy and the owner's current token are both dead now.
+    after = await refused(
+        ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=second.refresh_token))
+    )
+    assert after.code is ErrorCode.INVALID_CREDENTIALS
+
+
+async def test_a_guessed_refresh_secret_is_refused_without_ending_the_session(bus: Bus) -> None:
+    tokens = await login(bus, "admin", ADMIN_PASSWORD)
+    session_id = tokens.refresh_token.split(".")[0]
+    for forged in (f"{session_id}.guess", "not-a-token", f"{'0' * 32}.x"):
+        answer = await refused(ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=forged)))
+        assert answer.code is ErrorCode.INVALID_CREDENTIALS
+    await ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=tokens.refresh_token))
+
+
+async def test_logout_ends_the_session_and_publishes_its_revocation(bus: Bus) -> None:
+    tokens = await login(bus, "admin", ADMIN_PASSWORD)
+    session_id = tokens.refresh_token.split(".")[0]
+    async with revocations(bus) as revoked:
+        await ctl.call(bus, Auth.LOGOUT, EndSession(session_id=session_id))
+        event = await next_revocation(revoked, lambda e: e.id == session_id)
+    assert (event.kind, event.reason) == (RevocationKind.SESSION, "logout")
+    gone = await refused(
+        ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=tokens.refresh_token))
+    )
+    assert gone.code is ErrorCode.INVALID_CREDENTIALS
+
+
+async def test_disabling_a_user_revokes_them_and_stops_refresh(bus: Bus) -> None:
+    erin = await create_user(bus, "erin", "erin-password", [Role.OPERATOR])
+    tokens = await login(bus, "erin", "erin-password")
+    async with revocations(bus) as revoked:
+        view = await ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="erin"))
+        event = await next_revocation(revoked, lambda e: e.kind is RevocationKind.USER)
+    assert view.disabled
+    assert event.id == erin.id
+    answer = await refused(
+        ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=tokens.refresh_token))
+    )
+    assert answer.code is ErrorCode.INVALID_CREDENTIALS
+
+
+async def test_the_last_enabled_admin_cannot_be_disabled(bus: Bus) -> None:
+    answer = await refused(
+        ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="admin"))
+    )
+    assert answer.code is ErrorCode.CONFLICT
+    await create_user(bus, "frank", "frank-password", [Role.ADMIN])
+    view = await ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="admin"))
+    assert view.disabled
+
+
+async def test_disabling_an_unknown_user_is_not_found(bus: Bus) -> None:
+    answer = await refused(
+        ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="ghost"))
+    )
+    assert answer.code is ErrorCode.NOT_FOUND
+
+
+# -- login slowdown -------------------------------------------------------------------
+
+
+async def test_failed_logins_slow_down_per_username_then_lift(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    clock = FakeClock()
+    settings = auth_settings_for(
+        nats_server,
+        prefix,
+        admin_password=ADMIN_PASSWORD,
+        login_free_failures=2,
+        login_backoff_s=30,
+    )
+    async with run_auth(settings, clock), bus_client(nats_server, prefix) as bus:
+        for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):  # free failures, then a lock
+            answer = await refused(login(bus, "admin", "wrong-password", address))
+            assert answer.code is ErrorCode.INVALID_CREDENTIALS
+
+        # Locked by name: even the right password, even from a new address.
+        limited = await refused(login(bus, "admin", ADMIN_PASSWORD, "10.0.0.9"))
+        assert limited.code is ErrorCode.RATE_LIMITED
+        assert limited.retry_after_s is not None
+        assert 29 <= limited.retry_after_s <= 30
+
+        clock.advance(31)
+        await login(bus, "admin", ADMIN_PASSWORD, "10.0.0.9")  # lifted, and the count cleared
+        answer = await refused(login(bus, "admin", "wrong-password", "10.0.0.9"))
+        assert answer.code is ErrorCode.INVALID_CREDENTIALS
+
+        # The next lock after a further run of failures lasts twice as long.
+        await refused(login(bus, "admin", "wrong-password", "10.0.0.9"))
+        await refused(login(bus, "admin", "wrong-password", "10.0.0.9"))  # locks for 30 s
+        clock.advance(31)
+        await refused(login(bus, "admin", "wrong-password", "10.0.0.9"))  # locks for 60 s
+        clock.advance(31)
+        longer = await refused(login(bus, "admin", ADMIN_PASSWORD, "10.0.0.8"))
+        assert longer.code is ErrorCode.RATE_LIMITED
+
+
+async def test_failed_logins_slow_down_per_client_address(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    settings = auth_settings_for(
+        nats_server,
+        prefix,
+        admin_password=ADMIN_PASSWORD,
+        login_free_failures=2,
+        login_backoff_s=30,
+    )
+    async with run_auth(settings), bus_client(nats_server, prefix) as bus:
+        for name in ("u1", "u2", "u3"):  # a different (unknown) name each time
+            await refused(login(bus, name, "guess-password", "192.0.2.7"))
+        limited = await refused(login(bus, "admin", ADMIN_PASSWORD, "192.0.2.7"))
+        assert limited.code is ErrorCode.RATE_LIMITED
+        await login(bus, "admin", ADMIN_PASSWORD, "192.0.2.8")  # another address is fine
+
+
+# -- logs -----------------------------------------------------------------------------
+
+
+async def test_no_password_token_or_secret_reaches_the_logs(
+    nats_server: NatsServer, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = auth_settings_for(nats_server, prefix, admin_password=ADMIN_PASSWORD)
+    async with run_auth(settings), bus_client(nats_server, prefix) as bus:
+        await create_user(bus, "gina", "gina-password-42", [Role.VIEWER])
+        await refused(login(bus, "gina", "gina-wrong-password-42"))
+        tokens = await login(bus, "gina", "gina-password-42")
+        rotated = await ctl.call(
+            bus, Auth.REFRESH, RefreshSession(refresh_token=tokens.refresh_token)
+        )
+        await refused(
+            ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=tokens.refresh_token))
+        )
+        created = await ctl.call(
+            bus, Auth.CREATE_API_KEY, CreateApiKey(actor=ACTOR, name="ci", role=Role.VIEWER)
+        )
+        await ctl.call(bus, Auth.VERIFY_API_KEY, VerifyApiKey(api_key=created.api_key))
+        await refused(
+            ctl.call(bus, Auth.VERIFY_API_KEY, VerifyApiKey(api_key=created.api_key + "x"))
+        )
+
+    logged = caplog.text
+    assert "gina" in logged
+    assert "actor=root" in logged
+    secrets = [
+        ADMIN_PASSWORD,
+        "gina-password-42",
+        "gina-wrong-password-42",
+        tokens.access_token,
+        rotated.access_token,
+        tokens.refresh_token.split(".")[1],
+        rotated.refresh_token.split(".")[1],
+        created.api_key.split("_", 2)[2],
+    ]
+    for secret in secrets:
+        assert secret not in logged
+    for part in tokens.access_token.split("."):
+        assert part not in logged
