@@ -6,6 +6,7 @@ an operation in a queue group: it parses the request, runs the handler and wraps
 result, so a handler is a plain function from request to reply that raises `Refused`.
 """
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -50,9 +51,27 @@ async def call(
 
 
 async def serve(
-    bus: Bus, operation: Operation[Req, Rep], handler: Callable[[Req], Awaitable[Rep]]
+    bus: Bus,
+    operation: Operation[Req, Rep],
+    handler: Callable[[Req], Awaitable[Rep]],
+    *,
+    concurrency: int = 8,
 ) -> Subscription:
-    """Answer `operation` in its queue group until the subscription is drained."""
+    """Answer `operation` in its queue group until the subscription is drained.
+
+    Up to `concurrency` requests are handled at once (a slow one, such as a password
+    hash, does not hold up the rest); past that, requests wait in the subscription's
+    bounded pending buffer.
+    """
+    slots = asyncio.Semaphore(concurrency)
+    running: set[asyncio.Task[None]] = set()
+
+    async def dispatch(msg: Msg) -> None:
+        await slots.acquire()
+        task = asyncio.create_task(answer(msg))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        task.add_done_callback(lambda _: slots.release())
 
     async def answer(msg: Msg) -> None:
         try:
@@ -69,7 +88,7 @@ async def serve(
             await msg.respond(reply.model_dump_json().encode())
 
     subscription: Subscription = await bus.nc.subscribe(
-        operation.subject(bus.subjects), queue=operation.queue, cb=answer
+        operation.subject(bus.subjects), queue=operation.queue, cb=dispatch
     )
     return subscription
 
