@@ -1,12 +1,13 @@
 """Fixtures: one real nats-server per session, a fresh subject prefix per test."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import NatsServer
+from tests.support import NatsServer, auth_settings_for, login, run_auth
+from vigil_auth.app import AuthService
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.settings import GatewaySettings
 
@@ -31,6 +32,23 @@ def own_nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 @pytest.fixture
 def prefix() -> str:
     return "t" + uuid.uuid4().hex[:12]
+
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+@pytest.fixture
+async def auth_service(nats_server: NatsServer, prefix: str) -> AsyncIterator[AuthService]:
+    """The real auth service on the session's NATS, with a known admin password."""
+    settings = auth_settings_for(nats_server, prefix, admin_password=ADMIN_PASSWORD)
+    async with run_auth(settings) as service:
+        yield service
+
+
+@pytest.fixture
+async def admin_token(auth_service: AuthService, nats_server: NatsServer, prefix: str) -> str:
+    """An access token of the bootstrap admin."""
+    return (await login(nats_server, prefix, "admin", ADMIN_PASSWORD)).access_token
 
 
 @pytest.fixture

@@ -10,12 +10,25 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
 from websockets.asyncio.client import ClientConnection
 
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.messages import CredentialsRevoked, Login, TokensIssued
+from vigil.operations import Auth
+from vigil.settings import VigilSettings
+from vigil.streams import REVOKED
+from vigil_auth.app import AuthService
+from vigil_auth.app import build_app as build_auth
+from vigil_auth.clock import Clock, system_clock
+from vigil_auth.settings import AuthSettings
 from vigil_collector.app import build_app as build_collector
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.app import build_app as build_gateway
@@ -134,3 +147,101 @@ async def receive_until(
 
 async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
     await ws.send(json.dumps(message))
+
+
+# -- auth ----------------------------------------------------------------------------
+# (imports here, not at the top: this section is appended, the file is shared)
+
+
+def auth_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> AuthSettings:
+    values: dict[str, object] = {"nats_url": nats.url, "subject_prefix": prefix}
+    return AuthSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def run_auth(
+    settings: AuthSettings, clock: Clock = system_clock
+) -> AsyncIterator[AuthService]:
+    """The auth service built by `build_app`, as a task; yields it once it answers."""
+    service = build_auth(settings, clock=clock)
+    task = asyncio.create_task(service.run())
+    try:
+        await wait_for(lambda: service.ready.is_set() or task.done(), "the auth service")
+        if task.done():
+            task.result()  # it failed to start: raise why
+        yield service
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@dataclass
+class FakeClock:
+    """Real time plus an offset that a test moves forward."""
+
+    offset: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@contextlib.asynccontextmanager
+async def bus_client(nats: NatsServer, prefix: str) -> AsyncIterator[Bus]:
+    """A bus connection of the test's own, as the gateway or the CLI would hold."""
+    bus = Bus(
+        VigilSettings(nats_url=nats.url, subject_prefix=prefix), name="test", streams=[REVOKED]
+    )
+    await bus.connect()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+@contextlib.asynccontextmanager
+async def revocations(bus: Bus) -> AsyncIterator[asyncio.Queue[CredentialsRevoked]]:
+    """Every `CredentialsRevoked` on the REVOKED stream, from its first message on."""
+    queue: asyncio.Queue[CredentialsRevoked] = asyncio.Queue(maxsize=1000)
+
+    async def deliver(msg: Msg) -> None:
+        queue.put_nowait(CredentialsRevoked.model_validate_json(msg.data))
+
+    subscription = await bus.js.subscribe(
+        bus.subjects.auth_revoked(),
+        cb=deliver,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.ALL,
+    )
+    try:
+        yield queue
+    finally:
+        await subscription.unsubscribe()
+
+
+async def next_revocation(
+    queue: asyncio.Queue[CredentialsRevoked],
+    matches: Callable[[CredentialsRevoked], bool],
+    timeout: float = 5.0,
+) -> CredentialsRevoked:
+    """The first revocation that `matches`, skipping others, within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    seen: list[CredentialsRevoked] = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            event = await asyncio.wait_for(queue.get(), left)
+        except TimeoutError:
+            break
+        if matches(event):
+            return event
+        seen.append(event)
+    raise AssertionError(f"no matching revocation within {timeout}s (saw {seen[-5:]})")
+
+
+async def login(nats: NatsServer, prefix: str, username: str, password: str) -> TokensIssued:
+    """Tokens from the auth service, asked over the bus as the gateway would."""
+    async with bus_client(nats, prefix) as bus:
+        return await ctl.call(bus, Auth.LOGIN, Login(username=username, password=password))

@@ -15,12 +15,12 @@ def is_update(channel: str):  # type: ignore[no-untyped-def]
 
 
 async def test_system_endpoint_streams_seed_001_system_metrics(
-    collector_settings: CollectorSettings, gateway_settings: GatewaySettings
+    collector_settings: CollectorSettings, gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
     async with (
         run_collector(collector_settings),
         serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/api/system/ws") as ws,
+        connect(f"ws://{address}/api/system/ws?token={admin_token}") as ws,
     ):
         # One sample is a run of system_metric messages from "cpu" to "uptime".
         first = await receive_until(ws, lambda m: m["type"] == "system_metric", timeout=5)
@@ -43,12 +43,12 @@ async def test_system_endpoint_streams_seed_001_system_metrics(
 
 
 async def test_multiplexed_socket_streams_host_metrics(
-    collector_settings: CollectorSettings, gateway_settings: GatewaySettings
+    collector_settings: CollectorSettings, gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
     async with (
         run_collector(collector_settings),
         serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/ws") as ws,
+        connect(f"ws://{address}/ws?token={admin_token}") as ws,
     ):
         connected = await receive(ws)
         assert connected["type"] == "connected"
@@ -74,21 +74,21 @@ async def test_multiplexed_socket_streams_host_metrics(
 
 
 async def test_latest_value_arrives_at_once_from_jetstream(
-    nats_server: NatsServer, prefix: str, gateway_settings: GatewaySettings
+    nats_server: NatsServer, prefix: str, gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
     # The collector publishes and stops before any gateway exists: only JetStream has it.
     settings = collector_settings_for(nats_server, prefix, host="early")
     async with (
         run_collector(settings),
         serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/ws") as ws,
+        connect(f"ws://{address}/ws?token={admin_token}") as ws,
     ):
         await receive(ws)
         await send(ws, {"type": "subscribe", "channel": "host.metrics"})
         await receive_until(ws, is_update("host.metrics"), timeout=5)
     async with (
         serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/ws") as ws,
+        connect(f"ws://{address}/ws?token={admin_token}") as ws,
     ):
         await receive(ws)
         await send(
@@ -101,15 +101,15 @@ async def test_latest_value_arrives_at_once_from_jetstream(
 
 
 async def test_alerts_are_raised_and_delivered(
-    nats_server: NatsServer, prefix: str, gateway_settings: GatewaySettings
+    nats_server: NatsServer, prefix: str, gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
     settings = collector_settings_for(
         nats_server, prefix, memory_threshold_percent=0.0, alert_hold_s=0.0
     )
     async with (
         serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/ws") as ws,
-        connect(f"ws://{address}/api/system/ws") as system,
+        connect(f"ws://{address}/ws?token={admin_token}") as ws,
+        connect(f"ws://{address}/api/system/ws?token={admin_token}") as system,
     ):
         await receive(ws)
         await send(ws, {"type": "subscribe", "channel": "alerts"})
@@ -137,9 +137,12 @@ async def test_alerts_are_raised_and_delivered(
     ],
 )
 async def test_malformed_messages_get_invalid_message_and_the_socket_stays_usable(
-    gateway_settings: GatewaySettings, frame: str, complaint: str
+    gateway_settings: GatewaySettings, admin_token: str, frame: str, complaint: str
 ) -> None:
-    async with serve_gateway(gateway_settings) as address, connect(f"ws://{address}/ws") as ws:
+    async with (
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws?token={admin_token}") as ws,
+    ):
         await receive(ws)
         await ws.send(frame)
         error = await receive(ws)
@@ -151,9 +154,12 @@ async def test_malformed_messages_get_invalid_message_and_the_socket_stays_usabl
 
 
 async def test_binary_frames_unknown_channels_and_stray_unsubscribes_are_explained(
-    gateway_settings: GatewaySettings,
+    gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
-    async with serve_gateway(gateway_settings) as address, connect(f"ws://{address}/ws") as ws:
+    async with (
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws?token={admin_token}") as ws,
+    ):
         await receive(ws)
         await ws.send(b"\x00\x01")
         assert (await receive(ws))["code"] == "INVALID_MESSAGE"
@@ -170,11 +176,11 @@ async def test_binary_frames_unknown_channels_and_stray_unsubscribes_are_explain
 
 
 async def test_system_endpoint_answers_ping_and_refuses_subscriptions(
-    gateway_settings: GatewaySettings,
+    gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
     async with (
         serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/api/system/ws") as ws,
+        connect(f"ws://{address}/api/system/ws?token={admin_token}") as ws,
     ):
         await send(ws, {"type": "subscribe", "channel": "alerts"})
         refused = await receive(ws)

@@ -2,13 +2,15 @@
 
 import json
 
-from vigil_gateway.outbox import Outbox
+from vigil_gateway.outbox import Close, Outbox
 
 
 async def drain(outbox: Outbox) -> list[str]:
     frames: list[str] = []
     while len(outbox):
-        frames.extend(await outbox.get())
+        item = await outbox.get()
+        assert not isinstance(item, Close)
+        frames.extend(item)
     return frames
 
 
@@ -41,3 +43,11 @@ async def test_control_frames_are_never_dropped() -> None:
     assert frames[0] == "connected"
     assert frames[-1] == "pong"
     assert json.loads(frames[1])["dropped"] == 4
+
+
+async def test_a_close_goes_ahead_of_everything_queued() -> None:
+    outbox = Outbox(limit=4)
+    outbox.put_control("pong")
+    outbox.put_close(4001, "revoked")
+    outbox.put_close(4003, "later reasons do not replace the first")
+    assert await outbox.get() == Close(4001, "revoked")

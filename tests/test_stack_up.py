@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 
@@ -430,6 +431,24 @@ async def first_message_of_type(url: str, kind: str, within: float) -> dict[str,
                 return message
 
 
+def printed_admin_password(lines: Sequence[str]) -> str:
+    for line in lines:
+        _, found, password = line.partition("password: ")
+        if found and line.startswith("auth"):
+            return password.strip()
+    raise AssertionError("make up printed no admin password")
+
+
+async def login_over_http(port: int, username: str, password: str) -> str:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        response = await http.post(
+            "/api/auth/token", json={"username": username, "password": password}
+        )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
 def kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -464,8 +483,13 @@ async def test_make_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
             except TimeoutError:
                 pytest.fail(f"no 'Vigil is up' within 90 s:\n{transcript()}")
 
+            # The first admin's password is generated and printed once, by make up itself.
+            password = printed_admin_password(lines.items)
+            token = await login_over_http(gateway_port, "admin", password)
             metric = await first_message_of_type(
-                f"ws://127.0.0.1:{gateway_port}/api/system/ws", "system_metric", within=10
+                f"ws://127.0.0.1:{gateway_port}/api/system/ws?token={token}",
+                "system_metric",
+                within=10,
             )
             assert metric["type"] == "system_metric"
 
@@ -476,7 +500,8 @@ async def test_make_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
         finally:
             kill_group(make.pid)
 
-        assert_prefixed(lines.items, ("nats", "collector", "gateway", "vigil"))
+        assert_prefixed(lines.items, ("nats", "auth", "collector", "gateway", "vigil"))
+        assert sum("password:" in line for line in lines.items) == 1, transcript()
         assert "vigil     | Vigil stopped." in lines.items, transcript()
         assert not port_open(gateway_port), transcript()
         assert not port_open(nats_port), transcript()

@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vigil_cli.commands import Handler, up
+from vigil_cli.commands import Handler, apikey, up, user
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     up.add_parser(commands)
+    user.add_parser(commands)
+    apikey.add_parser(commands)
     return parser
 
 

@@ -33,6 +33,7 @@ class Service:
 
 
 SERVICES: Final[tuple[Service, ...]] = (
+    Service("auth", "vigil_auth"),
     Service("collector", "vigil_collector"),
     Service("gateway", "vigil_gateway", http_port=lambda settings: settings.gateway_port),
 )

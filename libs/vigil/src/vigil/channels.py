@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vigil.access import Role
 from vigil.errors import UnknownChannel
 from vigil.messages import AlertChanged, HostMetricsSampled
 from vigil.model import Message
@@ -35,11 +36,15 @@ class Source:
 
 @dataclass(frozen=True)
 class ChannelSpec:
+    """A channel: its parameters (a `cluster` one is checked against cluster grants),
+    what it reads, and the least role that may subscribe."""
+
     name: str
     description: str
     params: Mapping[str, NameKind]
     sources: Callable[[Subjects, Mapping[str, str]], list[Source]]
     kind: ChannelKind
+    role: Role = Role.VIEWER
 
 
 @dataclass(frozen=True)

@@ -180,12 +180,17 @@ class Actor(Message):
     name: str
 
 
-class CreateUser(Message):
-    actor: Actor
+class UserDraft(Message):
+    """A new user, as an admin sends it (`POST /api/auth/users`)."""
+
     username: Username
     password: str = Field(min_length=8, max_length=1024, repr=False)
     roles: list[Role] = Field(min_length=1)
     clusters: list[ClusterGrant] = Field(default_factory=list)
+
+
+class CreateUser(UserDraft):
+    actor: Actor
 
 
 class ListUsers(Message):
@@ -210,12 +215,17 @@ class UserList(Message):
     users: list[UserView]
 
 
-class CreateApiKey(Message):
-    actor: Actor
+class ApiKeyDraft(Message):
+    """A new API key, as an admin sends it (`POST /api/auth/keys`)."""
+
     name: str = Field(min_length=1, max_length=128)
     role: Role
     clusters: list[ClusterGrant] = Field(default_factory=list)
     expires_at: datetime | None = None
+
+
+class CreateApiKey(ApiKeyDraft):
+    actor: Actor
 
 
 class ListApiKeys(Message):
@@ -326,6 +336,11 @@ class Error(Message):
     retry_after_s: float | None = _omitted_when_none()
 
 
+class Reauthenticated(Message):
+    type: Literal["reauthenticated"] = "reauthenticated"
+    expires_at: datetime | None
+
+
 class Subscribed(Message):
     type: Literal["subscribed"] = "subscribed"
     channel: str
@@ -407,15 +422,22 @@ class Ping(Message):
     type: Literal["ping"]
 
 
-ClientMessage = Annotated[Subscribe | Unsubscribe | Ping, Field(discriminator="type")]
-_client_message: TypeAdapter[Subscribe | Unsubscribe | Ping] = TypeAdapter(ClientMessage)
+class Reauth(Message):
+    """A fresh access token for an open socket, sent before the current one expires."""
+
+    type: Literal["reauth"]
+    token: str = Field(max_length=8192, repr=False)
+
+
+ClientMessage = Annotated[Subscribe | Unsubscribe | Ping | Reauth, Field(discriminator="type")]
+_client_message: TypeAdapter[Subscribe | Unsubscribe | Ping | Reauth] = TypeAdapter(ClientMessage)
 
 
 class InvalidClientMessage(ValueError):
     """What a client sent is not a message of the protocol; `str()` says why."""
 
 
-def parse_client_message(raw: str | bytes) -> Subscribe | Unsubscribe | Ping:
+def parse_client_message(raw: str | bytes) -> Subscribe | Unsubscribe | Ping | Reauth:
     """Parse one client frame, or raise `InvalidClientMessage` naming what was wrong."""
     try:
         return _client_message.validate_json(raw)

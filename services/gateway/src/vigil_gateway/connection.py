@@ -9,19 +9,23 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from vigil.access import Principal
 from vigil.channels import CHANNELS, ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import (
+    CloseCode,
     Connected,
     Error,
     ErrorCode,
     InvalidClientMessage,
     Ping,
     Pong,
+    Reauth,
+    Reauthenticated,
     Subscribe,
     Subscribed,
     Unsubscribe,
@@ -29,13 +33,17 @@ from vigil.messages import (
     parse_client_message,
     utc_now,
 )
-from vigil_gateway.handshake import Principal
+from vigil_gateway import audit
+from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials
 from vigil_gateway.hub import Hub
-from vigil_gateway.outbox import Outbox
+from vigil_gateway.outbox import Close, Outbox
+from vigil_gateway.permissions import check_channel
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself when it is back"
+
+Reauthenticate = Callable[[str], Awaitable[Principal]]
 
 
 class Connection:
@@ -44,6 +52,7 @@ class Connection:
         websocket: WebSocket,
         principal: Principal,
         hub: Hub,
+        reauthenticate: Reauthenticate,
         *,
         outbox_limit: int,
         bus_available: bool,
@@ -52,9 +61,12 @@ class Connection:
         self.principal = principal
         self.outbox = Outbox(outbox_limit)
         self._websocket = websocket
+        self._address = websocket.client.host if websocket.client else None
         self._hub = hub
+        self._reauthenticate = reauthenticate
         self._bus_available = bus_available
         self._channels: dict[str, ChannelRef] = {}
+        self._principal_changed = asyncio.Event()
 
     # -- endpoints ----------------------------------------------------------------
 
@@ -83,6 +95,10 @@ class Connection:
     def send(self, frame: str) -> None:
         self.outbox.put_control(frame)
 
+    def close(self, code: CloseCode, reason: str) -> None:
+        """Close ahead of anything still queued (revoked, expired, replaced...)."""
+        self.outbox.put_close(code, reason)
+
     def bus_unavailable(self) -> None:
         self._bus_available = False
         self.send(Error(code=ErrorCode.UNAVAILABLE, message=UNAVAILABLE_MESSAGE).model_dump_json())
@@ -103,6 +119,8 @@ class Connection:
             return
         if isinstance(message, Ping):
             self.send(Pong(time=utc_now()).model_dump_json())
+        elif isinstance(message, Reauth):
+            await self._on_reauth(message)
         elif not multiplexed:
             self._error(
                 ErrorCode.INVALID_MESSAGE,
@@ -123,7 +141,27 @@ class Connection:
         except InvalidName as exc:
             self._error(ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel)
             return
+        try:
+            check_channel(self.principal, channel)
+        except Forbidden as exc:
+            audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self._address)
+            self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key)
+            return
         await self._subscribe(channel, announce=True)
+
+    async def _on_reauth(self, message: Reauth) -> None:
+        try:
+            fresh = await self._reauthenticate(message.token)
+        except (InvalidCredentials, AuthUnavailable) as exc:
+            self._error(ErrorCode.INVALID_CREDENTIALS, f"reauth refused: {exc.reason}")
+            return
+        if (fresh.kind, fresh.id) != (self.principal.kind, self.principal.id):
+            audit.denied(self.principal, "reauth", "token of another principal", self._address)
+            self._error(ErrorCode.FORBIDDEN, "reauth must use a token of the same user")
+            return
+        self.principal = fresh
+        self._principal_changed.set()
+        self.send(Reauthenticated(expires_at=fresh.expires_at).model_dump_json())
 
     async def _on_unsubscribe(self, message: Unsubscribe) -> None:
         try:
@@ -157,14 +195,20 @@ class Connection:
 
     @contextlib.asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
-        """Run the writer beside the reader; on the way out leave every channel."""
-        writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
+        """Run the writer and the expiry watch beside the reader; on the way out leave
+        every channel."""
+        tasks = [
+            asyncio.create_task(self._write(), name=f"ws-writer-{self.id}"),
+            asyncio.create_task(self._expire(), name=f"ws-expiry-{self.id}"),
+        ]
         try:
             yield
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             for channel in self._channels.values():
                 await self._hub.leave(channel, self.outbox)
             self._channels.clear()
@@ -180,7 +224,22 @@ class Connection:
     async def _write(self) -> None:
         try:
             while True:
-                for frame in await self.outbox.get():
+                item = await self.outbox.get()
+                if isinstance(item, Close):
+                    await self._websocket.close(item.code, item.reason)
+                    return
+                for frame in item:
                     await self._websocket.send_text(frame)
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             log.debug("connection %s: writer stopped: %s", self.id, exc)
+
+    async def _expire(self) -> None:
+        """Close with 4001 when the credentials expire, unless a `reauth` moved that on."""
+        while (expires_at := self.principal.expires_at) is not None:
+            left = (expires_at - utc_now()).total_seconds()
+            if left <= 0:
+                self.close(CloseCode.INVALID_CREDENTIALS, "the token has expired")
+                return
+            self._principal_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._principal_changed.wait(), left)

@@ -7,6 +7,7 @@
   the client gets a `gap` saying how many, just before that channel's next frame.
 - *control* frames (connected, pong, error...) queue in order and are never dropped;
   they come from the client's own requests or from rare gateway events.
+- a *close* (revoked, expired, replaced...) goes ahead of everything still queued.
 """
 
 import asyncio
@@ -16,6 +17,12 @@ from dataclasses import dataclass
 from vigil.messages import Gap
 
 Slot = tuple[str, str]  # (channel key, subject)
+
+
+@dataclass(frozen=True)
+class Close:
+    code: int
+    reason: str
 
 
 @dataclass
@@ -32,7 +39,13 @@ class Outbox:
         self._slots: dict[Slot, _Entry] = {}
         self._streamed = 0  # stream entries in the queue
         self._dropped: Counter[str] = Counter()
+        self._close: Close | None = None
         self._ready = asyncio.Event()
+
+    def put_close(self, code: int, reason: str) -> None:
+        if self._close is None:
+            self._close = Close(code, reason)
+            self._ready.set()
 
     def put_control(self, frame: str) -> None:
         self._append(_Entry((frame,)))
@@ -52,11 +65,13 @@ class Outbox:
         self._streamed += 1
         self._append(_Entry(frames, channel=channel))
 
-    async def get(self) -> tuple[str, ...]:
-        """The next frames to send, in order; waits while there are none."""
-        while not self._queue:
+    async def get(self) -> tuple[str, ...] | Close:
+        """The next frames to send, in order, or a close; waits while there are none."""
+        while not self._queue and self._close is None:
             self._ready.clear()
             await self._ready.wait()
+        if self._close is not None:
+            return self._close
         entry = self._queue.popleft()
         if entry.slot is not None:
             del self._slots[entry.slot]

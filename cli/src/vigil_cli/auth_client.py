@@ -1,0 +1,74 @@
+"""Calling the auth service from the command line, over the bus.
+
+Whoever can reach NATS is trusted as an operator of the deployment (as whoever can
+reach the Docker socket is); the audit log names the CLI user as the actor.
+"""
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.messages import Actor
+from vigil.model import Message
+from vigil.operations import Operation, Rep, Req
+from vigil.settings import VigilSettings
+
+_CONNECT_TIMEOUT_S = 10.0
+
+
+def actor() -> Actor:
+    user = getpass.getuser()
+    return Actor(id=f"cli:{user}", name=f"{user} (vigil CLI)")
+
+
+def run(
+    operation: Operation[Req, Rep],
+    request: Req,
+    show: Callable[[Rep], str],
+    *,
+    as_json: bool,
+) -> int:
+    """Send one request; print the reply (as a table, or JSON) and return the exit status."""
+    try:
+        reply = asyncio.run(_call(operation, request))
+    except ctl.Refused as exc:
+        print(f"vigil: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    except (BusUnavailable, TimeoutError) as exc:
+        print(f"vigil: the auth service cannot be reached: {exc}", file=sys.stderr)
+        return 2
+    print(reply.model_dump_json(indent=2) if as_json else show(reply))
+    return 0
+
+
+async def _call(operation: Operation[Req, Rep], request: Req) -> Rep:
+    bus = Bus(VigilSettings(), name="vigil-cli")
+    await asyncio.wait_for(bus.connect(), _CONNECT_TIMEOUT_S)
+    try:
+        return await ctl.call(bus, operation, request)
+    finally:
+        await bus.close()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    if isinstance(value, Message):
+        return json.dumps(value.model_dump(mode="json"))
+    return str(value)

@@ -1,0 +1,137 @@
+"""`/api/auth/*` and `/.well-known/jwks.json`: the auth service's operations over HTTP.
+
+Login and refresh need no credentials; logout and `me` need any; users and keys
+need admin. Each route is one `ctl.call` to the auth service.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel, Field
+
+from vigil import ctl
+from vigil.access import Principal, Role
+from vigil.errors import BusUnavailable
+from vigil.messages import (
+    Actor,
+    ApiKeyCreated,
+    ApiKeyDraft,
+    ApiKeyList,
+    ApiKeyView,
+    CreateApiKey,
+    CreateUser,
+    DisableUser,
+    EndSession,
+    ErrorCode,
+    ListApiKeys,
+    ListUsers,
+    Login,
+    RefreshSession,
+    RevokeApiKey,
+    TokensIssued,
+    UserDraft,
+    UserList,
+    UserView,
+)
+from vigil.operations import Auth, Operation, Rep, Req
+from vigil_gateway.errors import AuthUnavailable
+from vigil_gateway.gateway import Gateway
+from vigil_gateway.http_auth import authenticated, refusal, require
+
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Anyone = Annotated[Principal, Depends(authenticated)]
+
+
+class Credentials(BaseModel):
+    username: str = Field(max_length=128)
+    password: str = Field(max_length=1024, repr=False)
+
+
+class RefreshToken(BaseModel):
+    refresh_token: str = Field(max_length=512, repr=False)
+
+
+def auth_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/api/auth/token")
+    async def login(body: Credentials, request: Request) -> TokensIssued:
+        """Username and password for an access token (JWT) and a refresh token."""
+        return await _call(request, Auth.LOGIN, Login(**body.model_dump(), client=_client(request)))
+
+    @router.post("/api/auth/refresh")
+    async def refresh(body: RefreshToken, request: Request) -> TokensIssued:
+        """A refresh token for new tokens; the old refresh token is spent."""
+        message = RefreshSession(refresh_token=body.refresh_token, client=_client(request))
+        return await _call(request, Auth.REFRESH, message)
+
+    @router.post("/api/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+    async def logout(principal: Anyone, request: Request) -> Response:
+        """End the session of this access token: every socket of it is closed."""
+        if principal.session_id is None:
+            raise refusal(ErrorCode.INVALID_MESSAGE, "only a session's access token can log out")
+        await _call(request, Auth.LOGOUT, EndSession(session_id=principal.session_id))
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.get("/api/auth/me")
+    async def me(principal: Anyone) -> Principal:
+        return principal
+
+    @router.get("/api/auth/users")
+    async def list_users(admin: Admin, request: Request) -> UserList:
+        return await _call(request, Auth.LIST_USERS, ListUsers(actor=_actor(admin)))
+
+    @router.post("/api/auth/users", status_code=status.HTTP_201_CREATED)
+    async def create_user(body: UserDraft, admin: Admin, request: Request) -> UserView:
+        message = CreateUser(**body.model_dump(), actor=_actor(admin))
+        return await _call(request, Auth.CREATE_USER, message)
+
+    @router.post("/api/auth/users/{username}/disable")
+    async def disable_user(username: str, admin: Admin, request: Request) -> UserView:
+        message = DisableUser.model_validate({"username": username, "actor": _actor(admin)})
+        return await _call(request, Auth.DISABLE_USER, message)
+
+    @router.get("/api/auth/keys")
+    async def list_keys(admin: Admin, request: Request) -> ApiKeyList:
+        return await _call(request, Auth.LIST_API_KEYS, ListApiKeys(actor=_actor(admin)))
+
+    @router.post("/api/auth/keys", status_code=status.HTTP_201_CREATED)
+    async def create_key(body: ApiKeyDraft, admin: Admin, request: Request) -> ApiKeyCreated:
+        """A new API key; the secret is in this answer only."""
+        message = CreateApiKey(**body.model_dump(), actor=_actor(admin))
+        return await _call(request, Auth.CREATE_API_KEY, message)
+
+    @router.delete("/api/auth/keys/{key_id}")
+    async def revoke_key(key_id: str, admin: Admin, request: Request) -> ApiKeyView:
+        message = RevokeApiKey(key_id=key_id, actor=_actor(admin))
+        return await _call(request, Auth.REVOKE_API_KEY, message)
+
+    @router.get("/.well-known/jwks.json")
+    async def jwks(request: Request) -> dict[str, Any]:
+        """The public keys that verify Vigil's access tokens."""
+        gateway: Gateway = request.app.state.gateway
+        try:
+            await gateway.identity.own_keys.refresh(only_if_older_than_s=60.0)
+        except AuthUnavailable as exc:
+            raise refusal(ErrorCode.UNAVAILABLE, exc.reason) from None
+        return {"keys": gateway.identity.own_keys.documents()}
+
+    return router
+
+
+async def _call(request: Request, operation: Operation[Req, Rep], message: Req) -> Rep:
+    gateway: Gateway = request.app.state.gateway
+    try:
+        return await ctl.call(gateway.bus, operation, message)
+    except ctl.Refused as exc:
+        raise refusal(exc.code, exc.message, exc.retry_after_s) from None
+    except (BusUnavailable, RuntimeError):
+        raise refusal(ErrorCode.UNAVAILABLE, "the auth service is unavailable") from None
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(id=principal.id, name=principal.name)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""

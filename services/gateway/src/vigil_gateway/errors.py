@@ -1,0 +1,35 @@
+"""Errors of the gateway.
+
+GatewayError               root
+├── InvalidCredentials     a token or key that does not prove who the client is (4001 / 401)
+├── MissingCredentials     no token or key at all (1008 / 401)
+├── Forbidden              a known principal asked for what its role or grant does not allow
+└── AuthUnavailable        credentials cannot be checked now (auth or NATS away)
+"""
+
+
+class GatewayError(Exception):
+    """Root of the gateway's exceptions."""
+
+
+class InvalidCredentials(GatewayError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class MissingCredentials(GatewayError):
+    def __init__(self) -> None:
+        super().__init__("no credentials: send a token or an API key")
+
+
+class Forbidden(GatewayError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class AuthUnavailable(GatewayError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -1,0 +1,72 @@
+"""Credentials on HTTP routes: a dependency that yields the principal or refuses.
+
+The same credentials as the WebSocket handshake. Refusals carry a code and a message
+under `detail`: 401 (missing or invalid, with `WWW-Authenticate`), 403 (role), 503
+(cannot be checked now).
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+from vigil.access import Principal, Role
+from vigil.messages import ErrorCode
+from vigil_gateway import audit
+from vigil_gateway.credentials import read_credentials
+from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials, MissingCredentials
+from vigil_gateway.gateway import Gateway
+from vigil_gateway.permissions import check_role
+
+HTTP_STATUS = {
+    ErrorCode.INVALID_MESSAGE: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ErrorCode.INVALID_CREDENTIALS: status.HTTP_401_UNAUTHORIZED,
+    ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+    ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def refusal(code: ErrorCode, message: str, retry_after_s: float | None = None) -> HTTPException:
+    headers: dict[str, str] = {}
+    if code is ErrorCode.INVALID_CREDENTIALS:
+        headers["WWW-Authenticate"] = "Bearer"
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after_s)))
+    detail: dict[str, Any] = {"code": code, "message": message}
+    return HTTPException(HTTP_STATUS[code], detail=detail, headers=headers or None)
+
+
+async def authenticated(request: Request) -> Principal:
+    gateway: Gateway = request.app.state.gateway
+    try:
+        return await gateway.authenticate(read_credentials(request))
+    except (MissingCredentials, InvalidCredentials) as exc:
+        reason = exc.reason if isinstance(exc, InvalidCredentials) else str(exc)
+        audit.denied(None, f"{request.method} {request.url.path}", reason, _address(request))
+        raise refusal(ErrorCode.INVALID_CREDENTIALS, reason) from None
+    except AuthUnavailable as exc:
+        raise refusal(ErrorCode.UNAVAILABLE, exc.reason) from None
+
+
+def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the principal, if it holds at least `role`."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticated(request)
+        try:
+            check_role(principal, role, f"{request.method} {request.url.path}")
+        except Forbidden as exc:
+            audit.denied(
+                principal, f"{request.method} {request.url.path}", exc.reason, _address(request)
+            )
+            raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+        return principal
+
+    return dependency
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
