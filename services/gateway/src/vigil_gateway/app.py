@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 
+from vigil_gateway import redaction
 from vigil_gateway.auth_routes import auth_router
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.settings import GatewaySettings
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
+    redaction.install()
     gateway = Gateway(settings)
 
     @contextlib.asynccontextmanager
