@@ -83,14 +83,20 @@ class NatsServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(settings: GatewaySettings) -> AsyncIterator[str]:
-    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL."""
+async def serve_gateway(
+    settings: GatewaySettings, log_level: str = "warning"
+) -> AsyncIterator[str]:
+    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL.
+
+    Its logs propagate to the root logger, so `caplog` sees uvicorn's lines too.
+    """
     config = uvicorn.Config(
         build_gateway(settings),
         host="127.0.0.1",
         port=0,
         ws_max_size=settings.max_message_bytes,
-        log_level="warning",
+        log_level=log_level,
+        log_config=None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
