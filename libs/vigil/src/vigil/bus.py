@@ -6,8 +6,8 @@ config). After every reconnect the streams are ensured again, in case the server
 back without its store, and the service's listeners are told.
 """
 
-import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import nats
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[], Awaitable[None]]
 
-_RETRY_MAX_S = 5.0
+_WARN_EVERY_S = 30.0
 _PUBLISH_TIMEOUT_S = 2.0
 
 
@@ -47,36 +47,44 @@ class Bus:
         self._streams = tuple(streams)
         self._buckets = tuple(buckets)
         self._nc: Client | None = None
+        self._closing = False  # a disconnect during `close()` is ours, not a lost server
+        self._last_warning = -_WARN_EVERY_S
+        self._keep_trying = True
         self._disconnected: list[Listener] = []
         self._reconnected: list[Listener] = []
 
     # -- lifecycle ----------------------------------------------------------------
 
-    async def connect(self) -> None:
-        """Connect, retrying with backoff until NATS answers; then ensure the streams."""
-        delay = 0.2
-        while True:
-            try:
-                self._nc = await nats.connect(
-                    self.settings.nats_url,
-                    name=self._name,
-                    connect_timeout=max(1, round(self.settings.nats_connect_timeout_s)),
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
-                    error_cb=self._on_error,
-                )
-                break
-            except (NoServersError, OSError, TimeoutError) as exc:
-                log.warning("NATS at %s not reachable (%s); retrying", self.settings.nats_url, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX_S)
+    async def connect(self, *, keep_trying: bool = True) -> None:
+        """Connect, then ensure the streams and buckets.
+
+        A service keeps trying until NATS answers (each failed attempt is logged now and
+        then); a one-shot caller (`keep_trying=False`, the CLI) gets `BusUnavailable`
+        at the first failure.
+        """
+        self._closing = False
+        self._keep_trying = keep_trying
+        try:
+            self._nc = await nats.connect(
+                self.settings.nats_url,
+                name=self._name,
+                connect_timeout=max(1, round(self.settings.nats_connect_timeout_s)),
+                allow_reconnect=keep_trying,
+                # nats-py's first connect retries as reconnects do: forever, or once.
+                max_reconnect_attempts=-1 if keep_trying else 1,
+                reconnect_time_wait=1 if keep_trying else 0,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+                error_cb=self._on_error,
+            )
+        except (NoServersError, OSError, TimeoutError, nats.errors.Error) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise BusUnavailable(f"connect to NATS at {self.settings.nats_url}", reason) from exc
         await self.ensure_streams()
         log.info("connected to NATS at %s", self.settings.nats_url)
 
     async def close(self) -> None:
+        self._closing = True
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.drain()
         self._nc = None
@@ -130,12 +138,14 @@ class Bus:
                 subject, message.model_dump_json().encode(), timeout=_PUBLISH_TIMEOUT_S
             )
         except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
-            raise BusUnavailable(subject, str(exc) or type(exc).__name__) from exc
+            raise BusUnavailable(f"publish to {subject}", str(exc) or type(exc).__name__) from exc
         return int(ack.seq)
 
     # -- callbacks from nats-py ---------------------------------------------------
 
     async def _on_disconnected(self) -> None:
+        if self._closing:
+            return
         log.warning("disconnected from NATS")
         for listener in self._disconnected:
             await listener()
@@ -150,4 +160,10 @@ class Bus:
             await listener()
 
     async def _on_error(self, exc: Exception) -> None:
-        log.debug("NATS client error: %s", exc)
+        now = time.monotonic()
+        connecting = self._nc is None and self._keep_trying
+        if connecting and now - self._last_warning >= _WARN_EVERY_S:
+            self._last_warning = now
+            log.warning("NATS at %s not reachable (%s); retrying", self.settings.nats_url, exc)
+        else:
+            log.debug("NATS client error: %s", exc)

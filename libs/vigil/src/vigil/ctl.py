@@ -42,7 +42,7 @@ async def call(
     try:
         msg = await bus.nc.request(subject, request.model_dump_json().encode(), timeout=timeout_s)
     except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
-        raise BusUnavailable(subject, str(exc) or type(exc).__name__) from exc
+        raise BusUnavailable(f"call {subject}", str(exc) or type(exc).__name__) from exc
     reply = CtlReply.model_validate_json(msg.data)
     if not reply.ok or reply.data is None:
         failure = reply.error or CtlFailure(code=ErrorCode.UNAVAILABLE, message="empty reply")

@@ -3,7 +3,7 @@
 VigilError                 root of everything the library raises
 ├── InvalidName            a name from outside does not fit its pattern
 ├── UnknownChannel         a client asked for a channel that does not exist
-└── BusUnavailable         NATS did not take a message (down, reconnecting or too slow)
+└── BusUnavailable         NATS could not be reached or did not answer in time
 """
 
 
@@ -31,9 +31,10 @@ class UnknownChannel(VigilError, ValueError):
 
 
 class BusUnavailable(VigilError):
-    """NATS did not accept a message in time; the caller decides whether to retry."""
+    """NATS could not be reached, or did not answer in time; the caller decides whether
+    to retry."""
 
-    def __init__(self, subject: str, reason: str) -> None:
-        self.subject = subject
+    def __init__(self, action: str, reason: str) -> None:
+        self.action = action
         self.reason = reason
-        super().__init__(f"could not publish to {subject}: {reason}")
+        super().__init__(f"could not {action}: {reason}")
