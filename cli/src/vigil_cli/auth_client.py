@@ -10,6 +10,8 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
+
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
@@ -17,8 +19,6 @@ from vigil.messages import Actor
 from vigil.model import Message
 from vigil.operations import Operation, Rep, Req
 from vigil.settings import VigilSettings
-
-_CONNECT_TIMEOUT_S = 10.0
 
 
 def actor() -> Actor:
@@ -39,8 +39,8 @@ def run(
     except ctl.Refused as exc:
         print(f"vigil: {exc.message} ({exc.code})", file=sys.stderr)
         return 1
-    except (BusUnavailable, TimeoutError) as exc:
-        print(f"vigil: the auth service cannot be reached: {exc}", file=sys.stderr)
+    except BusUnavailable as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
         return 2
     print(reply.model_dump_json(indent=2) if as_json else show(reply))
     return 0
@@ -48,11 +48,20 @@ def run(
 
 async def _call(operation: Operation[Req, Rep], request: Req) -> Rep:
     bus = Bus(VigilSettings(), name="vigil-cli")
-    await asyncio.wait_for(bus.connect(), _CONNECT_TIMEOUT_S)
+    await bus.connect(keep_trying=False)
     try:
         return await ctl.call(bus, operation, request)
     finally:
         await bus.close()
+
+
+def invalid(exc: ValidationError) -> str:
+    """What is wrong with a request, field by field, never echoing the input (a password)."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "request"
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -5,6 +5,8 @@ import re
 import sys
 from datetime import datetime, timedelta
 
+from pydantic import ValidationError
+
 from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import (
     ApiKeyCreated,
@@ -16,7 +18,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil.operations import Auth
-from vigil_cli.auth_client import actor, run, table
+from vigil_cli.auth_client import actor, invalid, run, table
 from vigil_cli.commands import Subparsers
 
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -69,8 +71,8 @@ def _create(args: argparse.Namespace) -> int:
             clusters=args.clusters,
             expires_at=expires_at,
         )
-    except ValueError as exc:
-        print(f"vigil: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"vigil: {invalid(exc)}", file=sys.stderr)
         return 1
     return run(Auth.CREATE_API_KEY, request, _created, as_json=args.json)
 
@@ -80,7 +82,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    request = RevokeApiKey(actor=actor(), key_id=args.key_id)
+    try:
+        request = RevokeApiKey(actor=actor(), key_id=args.key_id)
+    except ValidationError as exc:
+        print(f"vigil: {invalid(exc)}", file=sys.stderr)
+        return 1
     return run(Auth.REVOKE_API_KEY, request, _one, as_json=args.json)
 
 

@@ -4,10 +4,12 @@ import argparse
 import getpass
 import sys
 
+from pydantic import ValidationError
+
 from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import CreateUser, DisableUser, ListUsers, UserList, UserView
 from vigil.operations import Auth
-from vigil_cli.auth_client import actor, run, table
+from vigil_cli.auth_client import actor, invalid, run, table
 from vigil_cli.commands import Subparsers
 
 ROLES = [role.value for role in Role]
@@ -59,8 +61,8 @@ def _add(args: argparse.Namespace) -> int:
             roles=args.roles,
             clusters=args.clusters,
         )
-    except ValueError as exc:
-        print(f"vigil: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"vigil: {invalid(exc)}", file=sys.stderr)
         return 1
     return run(Auth.CREATE_USER, request, _one, as_json=args.json)
 
@@ -72,8 +74,8 @@ def _list(args: argparse.Namespace) -> int:
 def _disable(args: argparse.Namespace) -> int:
     try:
         request = DisableUser(actor=actor(), username=args.username)
-    except ValueError as exc:
-        print(f"vigil: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"vigil: {invalid(exc)}", file=sys.stderr)
         return 1
     return run(Auth.DISABLE_USER, request, _one, as_json=args.json)
 
