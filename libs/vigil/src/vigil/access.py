@@ -64,6 +64,11 @@ class Principal(Message):
     expires_at: datetime | None = None
 
     @property
+    def key(self) -> str:
+        """One string per user or key, the same on every gateway (sessions, rate limits)."""
+        return f"{self.kind}:{self.id}"
+
+    @property
     def role(self) -> Role:
         """The highest role held (a principal with none is a viewer)."""
         return max(self.roles, key=lambda role: role.rank, default=Role.VIEWER)

@@ -84,10 +84,16 @@ class Bus:
         log.info("connected to NATS at %s", self.settings.nats_url)
 
     async def close(self) -> None:
+        """Drain if connected (pending messages go out), else just close."""
         self._closing = True
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
-        self._nc = None
+        nc, self._nc = self._nc, None
+        if nc is None or nc.is_closed:
+            return
+        try:
+            await (nc.drain() if nc.is_connected else nc.close())
+        except nats.errors.Error as exc:  # lost mid-drain: nothing more to send
+            log.debug("closing the NATS connection: %s", exc)
+            await nc.close()
 
     # -- access -------------------------------------------------------------------
 

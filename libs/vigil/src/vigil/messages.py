@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
+    LIMIT_REACHED = "LIMIT_REACHED"
     UNAVAILABLE = "UNAVAILABLE"
 
 
@@ -277,6 +278,16 @@ class CredentialsRevoked(Message):
     time: datetime
 
 
+class SessionStarted(Message):
+    """On `gateway.sessions`: a principal opened a socket; with single sessions on,
+    every gateway closes that principal's older sockets (4004)."""
+
+    principal: str = Field(description="`Principal.key`.")
+    connection_id: str
+    gateway_id: str
+    started_at: datetime
+
+
 class CtlFailure(Message):
     code: ErrorCode
     message: str
@@ -300,6 +311,7 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     NO_CREDENTIALS = 1008
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     RESTARTING = 1012
@@ -310,6 +322,11 @@ class CloseCode(IntEnum):
     TOO_SLOW = 4008
 
 
+def _omitted_when_none() -> Any:
+    """An optional field that is left out of the JSON when unset."""
+    return Field(default=None, exclude_if=lambda value: value is None)
+
+
 class Connected(Message):
     type: Literal["connected"] = "connected"
     connection_id: str
@@ -318,13 +335,18 @@ class Connected(Message):
 
 
 class Pong(Message):
+    """The answer to a client's `ping`."""
+
     type: Literal["pong"] = "pong"
     time: datetime
+    remaining: int | None = _omitted_when_none()
 
 
-def _omitted_when_none() -> Any:
-    """An optional field that is left out of the JSON when unset."""
-    return Field(default=None, exclude_if=lambda value: value is None)
+class ServerPing(Message):
+    """The heartbeat: the client answers `{"type":"pong"}` within the pong timeout."""
+
+    type: Literal["ping"] = "ping"
+    time: datetime
 
 
 class Error(Message):
@@ -339,17 +361,20 @@ class Error(Message):
 class Reauthenticated(Message):
     type: Literal["reauthenticated"] = "reauthenticated"
     expires_at: datetime | None
+    remaining: int | None = _omitted_when_none()
 
 
 class Subscribed(Message):
     type: Literal["subscribed"] = "subscribed"
     channel: str
     kind: str
+    remaining: int | None = _omitted_when_none()
 
 
 class Unsubscribed(Message):
     type: Literal["unsubscribed"] = "unsubscribed"
     channel: str
+    remaining: int | None = _omitted_when_none()
 
 
 class Update(Message):
@@ -429,15 +454,24 @@ class Reauth(Message):
     token: str = Field(max_length=8192, repr=False)
 
 
-ClientMessage = Annotated[Subscribe | Unsubscribe | Ping | Reauth, Field(discriminator="type")]
-_client_message: TypeAdapter[Subscribe | Unsubscribe | Ping | Reauth] = TypeAdapter(ClientMessage)
+class ClientPong(Message):
+    """The answer to the server's heartbeat `ping`."""
+
+    type: Literal["pong"]
+
+
+ClientRequest = Subscribe | Unsubscribe | Ping | Reauth
+"""What a client asks of the gateway: these count against its rate limit."""
+
+ClientMessage = Annotated[ClientRequest | ClientPong, Field(discriminator="type")]
+_client_message: TypeAdapter[ClientRequest | ClientPong] = TypeAdapter(ClientMessage)
 
 
 class InvalidClientMessage(ValueError):
     """What a client sent is not a message of the protocol; `str()` says why."""
 
 
-def parse_client_message(raw: str | bytes) -> Subscribe | Unsubscribe | Ping | Reauth:
+def parse_client_message(raw: str | bytes) -> ClientRequest | ClientPong:
     """Parse one client frame, or raise `InvalidClientMessage` naming what was wrong."""
     try:
         return _client_message.validate_json(raw)

@@ -85,3 +85,8 @@ SIGNING_KEYS = BucketSpec("AUTH_SIGNING_KEYS", "Token signing keys, current and 
 LOGIN_FAILURES = BucketSpec(
     "AUTH_LOGIN_FAILURES", "Recent failed logins per username and address.", ttl=timedelta(hours=1)
 )
+RATE_LIMITS = BucketSpec(
+    "GATEWAY_RATE_LIMITS",
+    "Client messages per user and window, shared by every gateway.",
+    ttl=timedelta(hours=1),
+)

@@ -120,6 +120,10 @@ class Subjects:
     def auth_revoked(self) -> str:
         return self._join("auth", "revoked")
 
+    def gateway_sessions(self) -> str:
+        """Gateways tell each other of new sessions (single session per user)."""
+        return self._join("gateway", "sessions")
+
     def ask(self, connection: Token) -> str:
         """A question from a service for one client connection, answered through its gateway."""
         return self._join("ask", _token(NameKind.CONNECTION, connection))

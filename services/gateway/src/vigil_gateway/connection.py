@@ -1,8 +1,11 @@
 """The client protocol of one WebSocket: `/ws` (multiplexed) and `/api/system/ws`.
 
 A connection reads frames in one task and writes from its outbox in another, so a
-slow reader never holds up the bus, and one slow client never holds up another. Bad
-input gets an `error` that says what was wrong; the socket stays open.
+slow reader never holds up the bus, and one slow client never holds up another. Two
+more tasks watch it: the heartbeat (a `ping` every interval; unanswered pings are
+misses, and too many close the socket with 4003) and the expiry of its credentials
+(4001 unless a `reauth` arrived). Requests count against a rate limit; bad input gets
+an `error` that says what was wrong, and the socket stays open.
 """
 
 import asyncio
@@ -10,6 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -17,6 +21,8 @@ from vigil.access import Principal
 from vigil.channels import CHANNELS, ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import (
+    ClientPong,
+    ClientRequest,
     CloseCode,
     Connected,
     Error,
@@ -26,6 +32,7 @@ from vigil.messages import (
     Pong,
     Reauth,
     Reauthenticated,
+    ServerPing,
     Subscribe,
     Subscribed,
     Unsubscribe,
@@ -38,6 +45,8 @@ from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials
 from vigil_gateway.hub import Hub
 from vigil_gateway.outbox import Close, Outbox
 from vigil_gateway.permissions import check_channel
+from vigil_gateway.ratelimit import RateLimiter
+from vigil_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +60,39 @@ class Connection:
         self,
         websocket: WebSocket,
         principal: Principal,
-        hub: Hub,
-        reauthenticate: Reauthenticate,
         *,
-        outbox_limit: int,
+        settings: GatewaySettings,
+        hub: Hub,
+        limiter: RateLimiter,
+        reauthenticate: Reauthenticate,
         bus_available: bool,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
-        self.outbox = Outbox(outbox_limit)
+        self.principal_key = principal.key
+        self.started_at: datetime = utc_now()
+        self.address = websocket.client.host if websocket.client else None
+        self.outbox = Outbox(settings.outbox_limit)
         self._websocket = websocket
-        self._address = websocket.client.host if websocket.client else None
+        self._settings = settings
         self._hub = hub
+        self._limiter = limiter
+        self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
         self._channels: dict[str, ChannelRef] = {}
         self._principal_changed = asyncio.Event()
+        self._pong = asyncio.Event()
 
     # -- endpoints ----------------------------------------------------------------
 
-    async def serve_multiplexed(self, heartbeat_interval_s: float) -> None:
-        """`/ws`: `connected`, then subscribe/unsubscribe/ping until the client leaves."""
+    async def serve_multiplexed(self) -> None:
+        """`/ws`: `connected`, then requests until the client leaves."""
         self.send(
             Connected(
                 connection_id=self.id,
-                server_time=utc_now(),
-                heartbeat_interval_s=heartbeat_interval_s,
+                server_time=self.started_at,
+                heartbeat_interval_s=self._settings.heartbeat_interval_s,
             ).model_dump_json()
         )
         async with self._open():
@@ -86,7 +102,7 @@ class Connection:
     async def serve_system(self) -> None:
         """`/api/system/ws` (seed 001): the `system` channel, and `ping`."""
         async with self._open():
-            await self._subscribe(resolve_channel(CHANNELS["system"].name), announce=False)
+            await self._subscribe(resolve_channel(CHANNELS["system"].name), remaining=None)
             async for text in self._frames():
                 await self._handle(text, multiplexed=False)
 
@@ -117,70 +133,117 @@ class Connection:
         except InvalidClientMessage as exc:
             self._error(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}")
             return
+        if isinstance(message, ClientPong):
+            self._pong.set()
+            return
+        verdict = await self._limiter.hit(self._limit_key)
+        if not verdict.allowed:
+            self.send(
+                Error(
+                    code=ErrorCode.RATE_LIMITED,
+                    message=(
+                        f"more than {self._settings.rate_limit_messages} requests in "
+                        f"{self._settings.rate_limit_window_s:g} s; retry after the window"
+                    ),
+                    remaining=0,
+                    retry_after_s=verdict.retry_after_s,
+                ).model_dump_json()
+            )
+            return
+        await self._answer(message, verdict.remaining, multiplexed=multiplexed)
+
+    async def _answer(self, message: ClientRequest, remaining: int, *, multiplexed: bool) -> None:
         if isinstance(message, Ping):
-            self.send(Pong(time=utc_now()).model_dump_json())
+            self.send(Pong(time=utc_now(), remaining=remaining).model_dump_json())
         elif isinstance(message, Reauth):
-            await self._on_reauth(message)
+            await self._on_reauth(message, remaining)
         elif not multiplexed:
             self._error(
                 ErrorCode.INVALID_MESSAGE,
                 f"{message.type!r} is not available here: this endpoint streams the system "
                 "channel; use /ws to choose channels",
+                remaining=remaining,
             )
         elif isinstance(message, Subscribe):
-            await self._on_subscribe(message)
+            await self._on_subscribe(message, remaining)
         else:
-            await self._on_unsubscribe(message)
+            await self._on_unsubscribe(message, remaining)
 
-    async def _on_subscribe(self, message: Subscribe) -> None:
+    async def _on_subscribe(self, message: Subscribe, remaining: int) -> None:
         try:
             channel = resolve_channel(message.channel, message.params)
         except UnknownChannel as exc:
-            self._error(ErrorCode.NOT_FOUND, str(exc), channel=message.channel)
+            self._error(ErrorCode.NOT_FOUND, str(exc), channel=message.channel, remaining=remaining)
             return
         except InvalidName as exc:
-            self._error(ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel)
+            self._error(
+                ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
+            )
             return
         try:
             check_channel(self.principal, channel)
         except Forbidden as exc:
-            audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self._address)
-            self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key)
+            audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
+            self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
             return
-        await self._subscribe(channel, announce=True)
+        limit = self._settings.max_subscriptions
+        if channel.key not in self._channels and len(self._channels) >= limit:
+            self._error(
+                ErrorCode.LIMIT_REACHED,
+                f"at most {limit} subscriptions per socket; unsubscribe from one first",
+                channel=channel.key,
+                remaining=remaining,
+            )
+            return
+        await self._subscribe(channel, remaining=remaining)
 
-    async def _on_reauth(self, message: Reauth) -> None:
-        try:
-            fresh = await self._reauthenticate(message.token)
-        except (InvalidCredentials, AuthUnavailable) as exc:
-            self._error(ErrorCode.INVALID_CREDENTIALS, f"reauth refused: {exc.reason}")
-            return
-        if (fresh.kind, fresh.id) != (self.principal.kind, self.principal.id):
-            audit.denied(self.principal, "reauth", "token of another principal", self._address)
-            self._error(ErrorCode.FORBIDDEN, "reauth must use a token of the same user")
-            return
-        self.principal = fresh
-        self._principal_changed.set()
-        self.send(Reauthenticated(expires_at=fresh.expires_at).model_dump_json())
-
-    async def _on_unsubscribe(self, message: Unsubscribe) -> None:
+    async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
         try:
             channel = resolve_channel(message.channel, message.params)
         except (UnknownChannel, InvalidName) as exc:
-            self._error(ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel)
+            self._error(
+                ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
+            )
             return
         if channel.key not in self._channels:
             self._error(
-                ErrorCode.NOT_FOUND, f"not subscribed to {channel.key!r}", channel=channel.key
+                ErrorCode.NOT_FOUND,
+                f"not subscribed to {channel.key!r}",
+                channel=channel.key,
+                remaining=remaining,
             )
             return
         del self._channels[channel.key]
         await self._hub.leave(channel, self.outbox)
-        self.send(Unsubscribed(channel=channel.key).model_dump_json())
+        self.send(Unsubscribed(channel=channel.key, remaining=remaining).model_dump_json())
 
-    async def _subscribe(self, channel: ChannelRef, *, announce: bool) -> None:
-        if announce:
-            self.send(Subscribed(channel=channel.key, kind=channel.spec.kind).model_dump_json())
+    async def _on_reauth(self, message: Reauth, remaining: int) -> None:
+        try:
+            fresh = await self._reauthenticate(message.token)
+        except (InvalidCredentials, AuthUnavailable) as exc:
+            self._error(
+                ErrorCode.INVALID_CREDENTIALS, f"reauth refused: {exc.reason}", remaining=remaining
+            )
+            return
+        if fresh.key != self.principal_key:
+            audit.denied(self.principal, "reauth", "token of another principal", self.address)
+            self._error(
+                ErrorCode.FORBIDDEN, "reauth must use a token of the same user", remaining=remaining
+            )
+            return
+        self.principal = fresh
+        self._principal_changed.set()
+        self.send(
+            Reauthenticated(expires_at=fresh.expires_at, remaining=remaining).model_dump_json()
+        )
+
+    async def _subscribe(self, channel: ChannelRef, *, remaining: int | None) -> None:
+        if remaining is not None:  # announced on /ws; the seed endpoint subscribes itself
+            self.send(
+                Subscribed(
+                    channel=channel.key, kind=channel.spec.kind, remaining=remaining
+                ).model_dump_json()
+            )
         if channel.key in self._channels:
             return
         self._channels[channel.key] = channel
@@ -188,17 +251,26 @@ class Connection:
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
 
-    def _error(self, code: ErrorCode, message: str, *, channel: str | None = None) -> None:
-        self.send(Error(code=code, message=message, channel=channel).model_dump_json())
+    def _error(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        channel: str | None = None,
+        remaining: int | None = None,
+    ) -> None:
+        error = Error(code=code, message=message, channel=channel, remaining=remaining)
+        self.send(error.model_dump_json())
 
     # -- plumbing -----------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
-        """Run the writer and the expiry watch beside the reader; on the way out leave
-        every channel."""
+        """Run the writer, heartbeat and expiry watch beside the reader; on the way out
+        stop them and leave every channel."""
         tasks = [
             asyncio.create_task(self._write(), name=f"ws-writer-{self.id}"),
+            asyncio.create_task(self._heartbeat(), name=f"ws-heartbeat-{self.id}"),
             asyncio.create_task(self._expire(), name=f"ws-expiry-{self.id}"),
         ]
         try:
@@ -212,6 +284,8 @@ class Connection:
             for channel in self._channels.values():
                 await self._hub.leave(channel, self.outbox)
             self._channels.clear()
+            if not self._settings.share_rate_limit:
+                self._limiter.forget(self._limit_key)
 
     async def _frames(self) -> AsyncIterator[str | None]:
         """Each frame the client sends: text, or None for a binary frame."""
@@ -232,6 +306,22 @@ class Connection:
                     await self._websocket.send_text(frame)
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             log.debug("connection %s: writer stopped: %s", self.id, exc)
+
+    async def _heartbeat(self) -> None:
+        settings = self._settings
+        misses = 0
+        while True:
+            await asyncio.sleep(settings.heartbeat_interval_s)
+            self._pong.clear()
+            self.send(ServerPing(time=utc_now()).model_dump_json())
+            try:
+                await asyncio.wait_for(self._pong.wait(), settings.pong_timeout_s)
+                misses = 0
+            except TimeoutError:
+                misses += 1
+                if misses >= settings.max_missed_pongs:
+                    self.close(CloseCode.HEARTBEAT_TIMEOUT, f"no pong to {misses} pings in a row")
+                    return
 
     async def _expire(self) -> None:
         """Close with 4001 when the credentials expire, unless a `reauth` moved that on."""

@@ -1,28 +1,36 @@
 """What every connection of one gateway replica shares, and how a socket is admitted.
 
-The bus, the channel feeds, who is connected, how credentials become a principal, and
-which credentials were revoked. A socket is accepted only to be told why it is closed
-when its credentials are missing (1008), invalid or revoked (4001), or cannot be
-checked now (1013).
+The bus, the channel feeds, the live connections, how credentials become a principal,
+which credentials were revoked, the rate limiter, and the gateways' talk about
+sessions (with single sessions on, a new socket of a user closes the older ones on
+every replica with 4004).
 """
 
 import asyncio
 import contextlib
 import logging
+import uuid
 
 import httpx
+import nats.errors
 from fastapi import WebSocket
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
 
 from vigil.access import Principal
 from vigil.bus import Bus
-from vigil.messages import CloseCode, CredentialsRevoked, RevocationKind
-from vigil.streams import ALERTS, LATEST, REVOKED
+from vigil.messages import CloseCode, CredentialsRevoked, RevocationKind, SessionStarted
+from vigil.streams import ALERTS, LATEST, RATE_LIMITS, REVOKED
 from vigil_gateway import audit
+from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
 from vigil_gateway.credentials import Credentials, read_credentials
-from vigil_gateway.errors import AuthUnavailable, InvalidCredentials, MissingCredentials
+from vigil_gateway.errors import InvalidCredentials
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
+from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
+from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
 
@@ -31,13 +39,26 @@ log = logging.getLogger(__name__)
 
 class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
+        self.id = uuid.uuid4().hex
         self.settings = settings
-        self.bus = Bus(settings, name="vigil-gateway", streams=[LATEST, ALERTS, REVOKED])
+        self.bus = Bus(
+            settings,
+            name="vigil-gateway",
+            streams=[LATEST, ALERTS, REVOKED],
+            buckets=[RATE_LIMITS],
+        )
         self.hub = Hub(self.bus)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
-        self.connections: set[Connection] = set()
+        self.connections = Registry()
+        self.admission = Admission(settings, self.connections, self.authenticate)
+        self.limiter: RateLimiter = (
+            SharedRateLimiter(self.bus, settings.rate_limit_messages, settings.rate_limit_window_s)
+            if settings.share_rate_limit
+            else LocalRateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s)
+        )
+        self._sessions: Subscription | None = None
         self._connecting: asyncio.Task[None] | None = None
         self.bus.on_disconnected(self._on_bus_lost)
         self.bus.on_reconnected(self._on_bus_back)
@@ -61,7 +82,8 @@ class Gateway:
 
     @property
     def ready(self) -> bool:
-        return self.bus.is_connected and self._connecting is not None and self._connecting.done()
+        connected = self._connecting is not None and self._connecting.done()
+        return connected and self.bus.is_connected and not self.admission.draining
 
     # -- authentication -----------------------------------------------------------
 
@@ -78,32 +100,59 @@ class Gateway:
 
     async def serve(self, websocket: WebSocket, *, system: bool) -> None:
         credentials = read_credentials(websocket)
-        address = websocket.client.host if websocket.client else None
-        try:
-            principal = await self.authenticate(credentials)
-        except (MissingCredentials, InvalidCredentials, AuthUnavailable) as exc:
-            code, reason = _refusal(exc)
-            audit.denied(None, f"connect {websocket.url.path}", reason, address)
-            await websocket.accept(subprotocol=credentials.subprotocol)
-            await websocket.close(code, reason)
-            return
+        decision = await self.admission.decide(credentials)
         await websocket.accept(subprotocol=credentials.subprotocol)
+        if isinstance(decision, Refusal):
+            address = websocket.client.host if websocket.client else None
+            audit.denied(None, f"connect {websocket.url.path}", decision.reason, address)
+            await websocket.close(decision.code, decision.reason)
+            return
         connection = Connection(
             websocket,
-            principal,
-            self.hub,
-            self.reauthenticate,
-            outbox_limit=self.settings.outbox_limit,
+            decision,
+            settings=self.settings,
+            hub=self.hub,
+            limiter=self.limiter,
+            reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,
         )
         self.connections.add(connection)
+        if self.settings.single_session_per_user:
+            await self._start_single_session(connection)
         try:
             if system:
                 await connection.serve_system()
             else:
-                await connection.serve_multiplexed(self.settings.heartbeat_interval_s)
+                await connection.serve_multiplexed()
         finally:
-            self.connections.discard(connection)
+            self.connections.remove(connection)
+
+    async def _start_single_session(self, connection: Connection) -> None:
+        event = SessionStarted(
+            principal=connection.principal_key,
+            connection_id=connection.id,
+            gateway_id=self.id,
+            started_at=connection.started_at,
+        )
+        self._replace_older(event)
+        if self.bus.is_connected:
+            subject = self.bus.subjects.gateway_sessions()
+            with contextlib.suppress(nats.errors.Error):  # the other replicas learn later
+                await self.bus.nc.publish(subject, event.model_dump_json().encode())
+
+    def _replace_older(self, event: SessionStarted) -> None:
+        for older in self.connections.of(event.principal):
+            if older.id != event.connection_id and older.started_at <= event.started_at:
+                older.close(CloseCode.REPLACED, "replaced by a newer session of the same user")
+
+    async def _on_session_started(self, msg: Msg) -> None:
+        try:
+            event = SessionStarted.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignored a malformed session event")
+            return
+        if event.gateway_id != self.id:
+            self._replace_older(event)
 
     # -- bus events ---------------------------------------------------------------
 
@@ -118,21 +167,20 @@ class Gateway:
     async def _on_bus_back(self) -> None:
         for connection in self.connections:
             connection.bus_available()
-        await self.revocations.follow()
+        try:
+            if self._sessions is None:  # core subscriptions survive reconnects
+                self._sessions = await self.bus.nc.subscribe(
+                    self.bus.subjects.gateway_sessions(), cb=self._on_session_started
+                )
+            await self.revocations.follow()
+        except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
+            log.warning("could not follow revocations and sessions: %s", exc)
         await self.hub.restart()
 
     async def _close_revoked(self, event: CredentialsRevoked) -> None:
         if event.kind is RevocationKind.API_KEY:
             self.identity.forget_api_key(event.id)
-        for connection in list(self.connections):
+        for connection in self.connections:
             if self.revocations.covers(connection.principal):
                 log.info("closing connection %s: %s revoked", connection.id, event.kind)
                 connection.close(CloseCode.INVALID_CREDENTIALS, f"{event.kind} revoked")
-
-
-def _refusal(exc: MissingCredentials | InvalidCredentials | AuthUnavailable) -> tuple[int, str]:
-    if isinstance(exc, MissingCredentials):
-        return CloseCode.NO_CREDENTIALS, str(exc)
-    if isinstance(exc, InvalidCredentials):
-        return CloseCode.INVALID_CREDENTIALS, exc.reason
-    return CloseCode.TRY_LATER, f"credentials cannot be checked now: {exc.reason}"

@@ -33,8 +33,22 @@ class GatewaySettings(VigilSettings):
     outbox_limit: int = Field(
         default=256, ge=1, description="Queued stream frames per connection (seed 000)."
     )
-    heartbeat_interval_s: float = Field(default=30.0, gt=0)
-    max_message_bytes: int = Field(default=65_536, ge=256)
+    heartbeat_interval_s: float = Field(default=30.0, gt=0, description="Server pings.")
+    pong_timeout_s: float = Field(default=10.0, gt=0, description="A ping unanswered: a miss.")
+    max_missed_pongs: int = Field(default=3, ge=1, description="Then the socket closes, 4003.")
+    rate_limit_messages: int = Field(default=10, ge=1, description="Client requests per window.")
+    rate_limit_window_s: float = Field(default=60.0, gt=0, le=3600)
+    share_rate_limit: bool = Field(
+        default=True, description="Per user across every gateway (else per connection)."
+    )
+    single_session_per_user: bool = Field(
+        default=False, description="A new socket of a user closes the older ones (4004)."
+    )
+    max_connections: int = Field(default=10_000, ge=1, description="Per gateway; then 1013.")
+    max_connections_per_user: int = Field(default=100, ge=1, description="Then 1008.")
+    max_subscriptions: int = Field(default=100, ge=1, description="Per socket.")
+    max_handshakes_per_s: float = Field(default=500.0, gt=0, description="Then 1013.")
+    max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
     external_issuers: list[ExternalIssuer] = Field(
         default_factory=list, description="JSON list of trusted external token issuers."
     )

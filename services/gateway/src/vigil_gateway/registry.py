@@ -1,0 +1,35 @@
+"""The live connections of one gateway, by id and by principal."""
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vigil_gateway.connection import Connection
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._by_id: dict[str, Connection] = {}
+        self._by_principal: defaultdict[str, set[Connection]] = defaultdict(set)
+
+    def add(self, connection: "Connection") -> None:
+        self._by_id[connection.id] = connection
+        self._by_principal[connection.principal_key].add(connection)
+
+    def remove(self, connection: "Connection") -> None:
+        self._by_id.pop(connection.id, None)
+        others = self._by_principal.get(connection.principal_key)
+        if others is not None:
+            others.discard(connection)
+            if not others:
+                del self._by_principal[connection.principal_key]
+
+    def of(self, principal_key: str) -> list["Connection"]:
+        return list(self._by_principal.get(principal_key, ()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator["Connection"]:
+        return iter(list(self._by_id.values()))
