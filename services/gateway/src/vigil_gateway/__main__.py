@@ -5,19 +5,22 @@ import logging
 import uvicorn
 
 from vigil_gateway.app import build_app
+from vigil_gateway.serving import DrainingServer
 from vigil_gateway.settings import GatewaySettings
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = GatewaySettings()
-    uvicorn.run(
-        build_app(settings),
+    app = build_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.bind,
         port=settings.port,
         ws_max_size=settings.max_message_bytes,
         log_level="info",
     )
+    DrainingServer(config, app.state.gateway, settings.drain_window_s).run()
 
 
 if __name__ == "__main__":

@@ -80,6 +80,20 @@ class Gateway:
         await self.bus.close()
         await self.http.aclose()
 
+    async def drain(self, window_s: float, batches: int = 20) -> None:
+        """Turn not-ready, refuse new sockets, close the open ones with 1012 in batches
+        spread over `window_s`, and wait (bounded) for them to go."""
+        self.admission.draining = True
+        connections = list(self.connections)
+        log.info("draining %d sockets over %.1f s", len(connections), window_s)
+        size = max(1, -(-len(connections) // batches))
+        for start in range(0, len(connections), size):
+            for connection in connections[start : start + size]:
+                connection.close(CloseCode.RESTARTING, "this gateway is restarting; reconnect")
+            if start + size < len(connections):
+                await asyncio.sleep(window_s / batches)
+        await self.connections.wait_empty(timeout_s=5.0)
+
     @property
     def ready(self) -> bool:
         connected = self._connecting is not None and self._connecting.done()

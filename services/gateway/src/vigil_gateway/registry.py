@@ -1,5 +1,7 @@
 """The live connections of one gateway, by id and by principal."""
 
+import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -12,10 +14,13 @@ class Registry:
     def __init__(self) -> None:
         self._by_id: dict[str, Connection] = {}
         self._by_principal: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._empty = asyncio.Event()
+        self._empty.set()
 
     def add(self, connection: "Connection") -> None:
         self._by_id[connection.id] = connection
         self._by_principal[connection.principal_key].add(connection)
+        self._empty.clear()
 
     def remove(self, connection: "Connection") -> None:
         self._by_id.pop(connection.id, None)
@@ -24,6 +29,13 @@ class Registry:
             others.discard(connection)
             if not others:
                 del self._by_principal[connection.principal_key]
+        if not self._by_id:
+            self._empty.set()
+
+    async def wait_empty(self, timeout_s: float) -> None:
+        """Until every connection is gone, or `timeout_s` has passed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._empty.wait(), timeout_s)
 
     def of(self, principal_key: str) -> list["Connection"]:
         return list(self._by_principal.get(principal_key, ()))

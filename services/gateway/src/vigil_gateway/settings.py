@@ -49,6 +49,9 @@ class GatewaySettings(VigilSettings):
     max_subscriptions: int = Field(default=100, ge=1, description="Per socket.")
     max_handshakes_per_s: float = Field(default=500.0, gt=0, description="Then 1013.")
     max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
+    drain_window_s: float = Field(
+        default=10.0, ge=0, description="On SIGTERM, sockets close with 1012 over this long."
+    )
     external_issuers: list[ExternalIssuer] = Field(
         default_factory=list, description="JSON list of trusted external token issuers."
     )

@@ -1,0 +1,42 @@
+"""Serving the gateway with uvicorn, and draining it on SIGTERM (seed 004).
+
+The first SIGTERM (or SIGINT) does not stop uvicorn at once: the gateway turns
+not-ready, refuses new handshakes with 1012, and closes its sockets with 1012 in
+batches spread over the drain window, so clients reconnect to other replicas without
+a thundering herd. Then uvicorn shuts down as usual. A second signal stops at once.
+"""
+
+import asyncio
+import logging
+from types import FrameType
+
+import uvicorn
+
+from vigil_gateway.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, gateway: Gateway, drain_window_s: float) -> None:
+        super().__init__(config)
+        self._gateway = gateway
+        self._drain_window_s = drain_window_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: asyncio.Future[None] | None = None
+
+    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)  # type: ignore[arg-type]
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining is not None or self._loop is None:
+            super().handle_exit(sig, frame)  # a second signal, or not started: stop now
+            return
+        self._draining = asyncio.run_coroutine_threadsafe(self._drain_then_exit(), self._loop)  # type: ignore[assignment]
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            await self._gateway.drain(self._drain_window_s)
+        finally:
+            self.should_exit = True
