@@ -51,3 +51,16 @@ async def test_a_close_goes_ahead_of_everything_queued() -> None:
     outbox.put_close(4001, "revoked")
     outbox.put_close(4003, "later reasons do not replace the first")
     assert await outbox.get() == Close(4001, "revoked")
+
+
+async def test_a_journal_never_drops_and_closes_a_client_that_falls_behind_with_4008() -> None:
+    outbox = Outbox(limit=3)
+    for n in range(3):
+        outbox.put_journal("deploy", (f"step{n}",))
+    assert await outbox.get() == ("step0",)  # one read: room for one more
+    outbox.put_journal("deploy", ("step3",))
+    outbox.put_journal("deploy", ("step4",))  # now 4 behind the limit of 3
+    close = await outbox.get()
+    assert isinstance(close, Close)
+    assert close.code == 4008
+    assert "resume from your last cursor" in close.reason

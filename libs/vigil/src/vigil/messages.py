@@ -398,6 +398,16 @@ class Gap(Message):
     dropped: int
 
 
+class Reset(Message):
+    """The cursor a client resumed from is older than what is kept: what it missed is
+    gone, so it should refetch; delivery goes on from `first_cursor`."""
+
+    type: Literal["reset"] = "reset"
+    channel: str
+    since: int
+    first_cursor: int
+
+
 class SystemMetricMeta(Message):
     unit: str
     host: str
@@ -435,6 +445,11 @@ class Subscribe(Message):
     type: Literal["subscribe"]
     channel: str = Field(max_length=128)
     params: dict[str, str] = Field(default_factory=dict, max_length=8)
+    since: int | None = Field(
+        default=None,
+        ge=0,
+        description="Resume a stream or journal channel after this cursor (the last seen).",
+    )
 
 
 class Unsubscribe(Message):

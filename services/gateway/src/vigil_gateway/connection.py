@@ -195,7 +195,7 @@ class Connection:
                 remaining=remaining,
             )
             return
-        await self._subscribe(channel, remaining=remaining)
+        await self._subscribe(channel, remaining=remaining, since=message.since)
 
     async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
         try:
@@ -237,17 +237,21 @@ class Connection:
             Reauthenticated(expires_at=fresh.expires_at, remaining=remaining).model_dump_json()
         )
 
-    async def _subscribe(self, channel: ChannelRef, *, remaining: int | None) -> None:
-        if remaining is not None:  # announced on /ws; the seed endpoint subscribes itself
-            self.send(
-                Subscribed(
-                    channel=channel.key, kind=channel.spec.kind, remaining=remaining
-                ).model_dump_json()
+    async def _subscribe(
+        self, channel: ChannelRef, *, remaining: int | None, since: int | None = None
+    ) -> None:
+        announce = None  # announced on /ws; the seed endpoint subscribes itself
+        if remaining is not None:
+            subscribed = Subscribed(
+                channel=channel.key, kind=channel.spec.kind, remaining=remaining
             )
+            announce = subscribed.model_dump_json()
         if channel.key in self._channels:
+            if announce is not None:
+                self.send(announce)
             return
         self._channels[channel.key] = channel
-        await self._hub.join(channel, self.outbox)
+        await self._hub.join(channel, self.outbox, since, announce=announce)
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
 

@@ -1,10 +1,15 @@
 """One JetStream feed per channel, shared by every client of this gateway replica.
 
 The first client of a channel starts its feed: an ordered consumer per source, from
-the newest value of every subject (state) or from now (stream). Each message is
-rendered once and offered to every subscribed connection's outbox; the feed keeps the
-newest frames of each state subject, so a later subscriber gets them at once. The
-last client to leave stops it. After a NATS reconnect every feed starts again.
+the newest value of every subject (state) or from now (stream, journal). Each message
+is rendered once and offered to every subscribed connection's outbox; the feed keeps
+the newest frames of each state subject, so a later subscriber gets them at once. The
+last client to leave stops it. After a NATS reconnect every feed starts again, stream
+sources from the cursor they had reached, so an outage loses nothing that is kept.
+
+A client that resumes (`since`) gets a feed of its own from that cursor; if the
+stream no longer holds what follows it, the client gets a `reset` and delivery goes
+on from the oldest message kept.
 """
 
 import asyncio
@@ -15,11 +20,12 @@ import logging
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
+from vigil.messages import Reset
 from vigil_gateway.outbox import Outbox, Slot
 from vigil_gateway.views import Delivery, renderer_for
 
@@ -27,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class Feed:
-    def __init__(self, channel: ChannelRef, bus: Bus) -> None:
+    def __init__(self, channel: ChannelRef, bus: Bus, *, since: int | None = None) -> None:
         self.channel = channel
         self._bus = bus
         self._render = renderer_for(channel)
@@ -35,6 +41,9 @@ class Feed:
         self._outboxes: set[Outbox] = set()
         self._latest: dict[Slot, tuple[str, ...]] = {}
         self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._since = since
+        self._cursors: dict[str, int] = {}  # stream source -> last sequence delivered
+        self._pending: list[str] = []  # control frames for the first outbox to attach
 
     @property
     def idle(self) -> bool:
@@ -45,17 +54,33 @@ class Feed:
             return
         try:
             for source in self._sources:
-                state = source.kind is ChannelKind.STATE
+                policy, config = await self._start_point(source)
                 subscription = await self._bus.js.subscribe(
                     source.subject,
                     ordered_consumer=True,
-                    deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if state else DeliverPolicy.NEW,
+                    deliver_policy=policy,
+                    config=config,
                     cb=functools.partial(self._deliver, source),
                 )
                 self._subscriptions.append(subscription)
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_point(self, source: Source) -> tuple[DeliverPolicy, ConsumerConfig | None]:
+        if source.kind is ChannelKind.STATE:
+            return DeliverPolicy.LAST_PER_SUBJECT, None
+        after = self._cursors.get(source.subject, self._since)
+        if after is None:
+            return DeliverPolicy.NEW, None
+        js = self._bus.js
+        info = await js.stream_info(await js.find_stream_name_by_subject(source.subject))
+        first, last = info.state.first_seq, info.state.last_seq
+        if after + 1 < first or after > last:  # aged out, or the stream began again
+            reset = Reset(channel=self.channel.key, since=after, first_cursor=first)
+            self._tell(reset.model_dump_json())
+            after = first - 1
+        return DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=after + 1)
 
     async def stop(self) -> None:
         subscriptions, self._subscriptions = self._subscriptions, []
@@ -65,8 +90,18 @@ class Feed:
 
     def attach(self, outbox: Outbox) -> None:
         self._outboxes.add(outbox)
+        for frame in self._pending:
+            outbox.put_control(frame)
+        self._pending.clear()
         for slot, frames in self._latest.items():
             outbox.put_state(slot, frames)
+
+    def _tell(self, frame: str) -> None:
+        """A control frame for every client of the feed (or the first one to come)."""
+        if not self._outboxes:
+            self._pending.append(frame)
+        for outbox in self._outboxes:
+            outbox.put_control(frame)
 
     def detach(self, outbox: Outbox) -> None:
         self._outboxes.discard(outbox)
@@ -84,34 +119,61 @@ class Feed:
             self._latest[slot] = frames
             for outbox in self._outboxes:
                 outbox.put_state(slot, frames)
-        else:
-            cursor = msg.metadata.sequence.stream
-            frames = self._render(self.channel, Delivery(msg.subject, message, cursor))
-            for outbox in self._outboxes:
+            return
+        cursor = msg.metadata.sequence.stream
+        self._cursors[source.subject] = cursor
+        frames = self._render(self.channel, Delivery(msg.subject, message, cursor))
+        journal = source.kind is ChannelKind.JOURNAL
+        for outbox in self._outboxes:
+            if journal:
+                outbox.put_journal(key, frames)
+            else:
                 outbox.put_stream(key, frames)
 
 
 class Hub:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._feeds: dict[str, Feed] = {}
+        self._feeds: dict[str, Feed] = {}  # shared, by channel key
+        self._private: dict[tuple[str, int], Feed] = {}  # resuming, by (key, id(outbox))
         self._lock = asyncio.Lock()
 
-    async def join(self, channel: ChannelRef, outbox: Outbox) -> None:
-        """Attach `outbox` to the channel's feed, starting it if it is the first.
+    async def join(
+        self,
+        channel: ChannelRef,
+        outbox: Outbox,
+        since: int | None = None,
+        *,
+        announce: str | None = None,
+    ) -> None:
+        """Attach `outbox` to the channel's feed, starting it if it is the first; with
+        `since`, to a feed of its own that resumes after that cursor.
 
+        `announce` (the `subscribed` frame) is queued once the feed is live and before
+        any of its data, so a client that hears it misses nothing published after.
         While NATS is away the feed waits, registered, and starts on reconnect.
         """
         async with self._lock:
-            feed = self._feeds.get(channel.key)
-            if feed is None:
+            if since is not None and channel.spec.kind is not ChannelKind.STATE:
+                feed = self._private[(channel.key, id(outbox))] = Feed(
+                    channel, self._bus, since=since
+                )
+            elif channel.key in self._feeds:
+                feed = self._feeds[channel.key]
+            else:
                 feed = self._feeds[channel.key] = Feed(channel, self._bus)
             if self._bus.is_connected:
                 await self._start(feed)
+            if announce is not None:
+                outbox.put_control(announce)
             feed.attach(outbox)
 
     async def leave(self, channel: ChannelRef, outbox: Outbox) -> None:
         async with self._lock:
+            private = self._private.pop((channel.key, id(outbox)), None)
+            if private is not None:
+                await private.stop()
+                return
             feed = self._feeds.get(channel.key)
             if feed is None:
                 return
@@ -123,15 +185,19 @@ class Hub:
     async def restart(self) -> None:
         """Start every feed again on the current connection (after a reconnect)."""
         async with self._lock:
-            for feed in self._feeds.values():
+            for feed in self._all():
                 await feed.stop()
                 await self._start(feed)
 
     async def close(self) -> None:
         async with self._lock:
-            for feed in self._feeds.values():
+            for feed in self._all():
                 await feed.stop()
             self._feeds.clear()
+            self._private.clear()
+
+    def _all(self) -> list[Feed]:
+        return [*self._feeds.values(), *self._private.values()]
 
     @staticmethod
     async def _start(feed: Feed) -> None:

@@ -5,6 +5,8 @@
   past one entry per subject it watches.
 - *stream* frames queue in order up to `limit`; past that the oldest are dropped and
   the client gets a `gap` saying how many, just before that channel's next frame.
+- *journal* frames queue in order and are never dropped: a client that falls `limit`
+  behind is closed with 4008 and resumes from its last cursor.
 - *control* frames (connected, pong, error...) queue in order and are never dropped;
   they come from the client's own requests or from rare gateway events.
 - a *close* (revoked, expired, replaced...) goes ahead of everything still queued.
@@ -14,7 +16,7 @@ import asyncio
 from collections import Counter, deque
 from dataclasses import dataclass
 
-from vigil.messages import Gap
+from vigil.messages import CloseCode, Gap
 
 Slot = tuple[str, str]  # (channel key, subject)
 
@@ -30,6 +32,7 @@ class _Entry:
     frames: tuple[str, ...]
     slot: Slot | None = None  # state entries
     channel: str | None = None  # stream entries
+    journal: bool = False
 
 
 class Outbox:
@@ -38,6 +41,7 @@ class Outbox:
         self._queue: deque[_Entry] = deque()
         self._slots: dict[Slot, _Entry] = {}
         self._streamed = 0  # stream entries in the queue
+        self._journaled = 0  # journal entries in the queue
         self._dropped: Counter[str] = Counter()
         self._close: Close | None = None
         self._ready = asyncio.Event()
@@ -65,6 +69,16 @@ class Outbox:
         self._streamed += 1
         self._append(_Entry(frames, channel=channel))
 
+    def put_journal(self, channel: str, frames: tuple[str, ...]) -> None:
+        if self._journaled >= self._limit:
+            self.put_close(
+                CloseCode.TOO_SLOW,
+                f"too slow for {channel[:60]}: reconnect and resume from your last cursor",
+            )
+            return
+        self._journaled += 1
+        self._append(_Entry(frames, journal=True))
+
     async def get(self) -> tuple[str, ...] | Close:
         """The next frames to send, in order, or a close; waits while there are none."""
         while not self._queue and self._close is None:
@@ -75,6 +89,8 @@ class Outbox:
         entry = self._queue.popleft()
         if entry.slot is not None:
             del self._slots[entry.slot]
+        if entry.journal:
+            self._journaled -= 1
         if entry.channel is None:
             return entry.frames
         self._streamed -= 1
