@@ -6,6 +6,7 @@ list of cluster names, or `["*"]` for all of them; it limits which Kubernetes
 channels a principal may see.
 """
 
+import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -39,6 +40,10 @@ Username = Annotated[str, AfterValidator(validate_username)]
 ClusterGrant = Annotated[str, AfterValidator(validate_grant)]
 
 
+def principal_token(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 class Role(StrEnum):
     VIEWER = "viewer"
     OPERATOR = "operator"
@@ -67,6 +72,11 @@ class Principal(Message):
     def key(self) -> str:
         """One string per user or key, the same on every gateway (sessions, rate limits)."""
         return f"{self.kind}:{self.id}"
+
+    @property
+    def token(self) -> str:
+        """`key` as one subject token (ids of external issuers hold ':' and '/')."""
+        return principal_token(self.key)
 
     @property
     def role(self) -> Role:

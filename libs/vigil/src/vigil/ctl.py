@@ -9,6 +9,7 @@ result, so a handler is a plain function from request to reply that raises `Refu
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -18,7 +19,10 @@ from pydantic import ValidationError
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable, VigilError
 from vigil.messages import CtlFailure, CtlReply, ErrorCode
+from vigil.model import Message
 from vigil.operations import Operation, Rep, Req
+
+R = TypeVar("R", bound=Message)
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +40,35 @@ class Refused(VigilError):
 
 
 async def call(
-    bus: Bus, operation: Operation[Req, Rep], request: Req, timeout_s: float = DEFAULT_TIMEOUT_S
+    bus: Bus, operation: Operation[Req, Rep], message: Req, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> Rep:
-    subject = operation.subject(bus.subjects)
+    """Send a request of `operation` to its service and return the typed reply."""
+    return await request(bus, operation.subject(bus.subjects), message, operation.reply, timeout_s)
+
+
+async def request(
+    bus: Bus, subject: str, message: Message, reply_type: type[R], timeout_s: float
+) -> R:
+    """Send `message` on `subject` and return the reply in the envelope as `reply_type`."""
     try:
-        msg = await bus.nc.request(subject, request.model_dump_json().encode(), timeout=timeout_s)
+        msg = await bus.nc.request(subject, message.model_dump_json().encode(), timeout=timeout_s)
     except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
         raise BusUnavailable(f"call {subject}", str(exc) or type(exc).__name__) from exc
     reply = CtlReply.model_validate_json(msg.data)
     if not reply.ok or reply.data is None:
         failure = reply.error or CtlFailure(code=ErrorCode.UNAVAILABLE, message="empty reply")
         raise Refused(failure.code, failure.message, failure.retry_after_s)
-    return operation.reply.model_validate(reply.data)
+    return reply_type.model_validate(reply.data)
+
+
+def answered(data: Message) -> bytes:
+    """The envelope of a successful reply."""
+    return CtlReply(ok=True, data=data.model_dump(mode="json")).model_dump_json().encode()
+
+
+def refused(code: ErrorCode, message: str, retry_after_s: float | None = None) -> bytes:
+    """The envelope of a refusal."""
+    return _failure(code, message, retry_after_s).model_dump_json().encode()
 
 
 async def serve(

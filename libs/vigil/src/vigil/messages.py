@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from vigil.access import ClusterGrant, Role, Username
 from vigil.model import Message
@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     LIMIT_REACHED = "LIMIT_REACHED"
+    TIMEOUT = "TIMEOUT"
     UNAVAILABLE = "UNAVAILABLE"
 
 
@@ -282,10 +283,26 @@ class SessionStarted(Message):
     """On `gateway.sessions`: a principal opened a socket; with single sessions on,
     every gateway closes that principal's older sockets (4004)."""
 
-    principal: str = Field(description="`Principal.key`.")
+    principal: str = Field(description="`Principal.token`.")
     connection_id: str
     gateway_id: str
     started_at: datetime
+
+
+class AskClient(Message):
+    """On `ask.{connection}` or `ask.user.{principal}`: a question a service puts to a
+    client (seed 003's callback pattern), answered with `ClientAnswered`, or refused
+    with TIMEOUT when the client does not answer in time."""
+
+    kind: str = Field(max_length=64, description="What is asked, e.g. 'confirm_deploy'.")
+    question: str = Field(max_length=2000, description="For a person to read.")
+    data: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+
+class ClientAnswered(Message):
+    connection_id: str
+    data: dict[str, Any]
 
 
 class CtlFailure(Message):
@@ -398,6 +415,19 @@ class Gap(Message):
     dropped: int
 
 
+class Ask(Message):
+    """A question from a service; answer once with `answer` and the same `requestId`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    type: Literal["ask"] = "ask"
+    request_id: str = Field(serialization_alias="requestId")
+    kind: str
+    question: str
+    data: dict[str, Any]
+    timeout_s: float
+
+
 class Reset(Message):
     """The cursor a client resumed from is older than what is kept: what it missed is
     gone, so it should refetch; delivery goes on from `first_cursor`."""
@@ -475,18 +505,29 @@ class ClientPong(Message):
     type: Literal["pong"]
 
 
+class Answer(Message):
+    """The answer to an `ask`: each `requestId` is answered once, before it expires."""
+
+    type: Literal["answer"]
+    request_id: str = Field(alias="requestId", max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 ClientRequest = Subscribe | Unsubscribe | Ping | Reauth
 """What a client asks of the gateway: these count against its rate limit."""
 
-ClientMessage = Annotated[ClientRequest | ClientPong, Field(discriminator="type")]
-_client_message: TypeAdapter[ClientRequest | ClientPong] = TypeAdapter(ClientMessage)
+ClientReply = ClientPong | Answer
+"""What a client answers to the gateway: these do not count."""
+
+ClientMessage = Annotated[ClientRequest | ClientReply, Field(discriminator="type")]
+_client_message: TypeAdapter[ClientRequest | ClientReply] = TypeAdapter(ClientMessage)
 
 
 class InvalidClientMessage(ValueError):
     """What a client sent is not a message of the protocol; `str()` says why."""
 
 
-def parse_client_message(raw: str | bytes) -> ClientRequest | ClientPong:
+def parse_client_message(raw: str | bytes) -> ClientRequest | ClientReply:
     """Parse one client frame, or raise `InvalidClientMessage` naming what was wrong."""
     try:
         return _client_message.validate_json(raw)

@@ -128,6 +128,13 @@ class Subjects:
         """A question from a service for one client connection, answered through its gateway."""
         return self._join("ask", _token(NameKind.CONNECTION, connection))
 
+    def ask_user(self, principal: Token) -> str:
+        """A question for a user (or key): their newest socket is asked.
+
+        `principal` is `Principal.token`, a subject-safe digest of the principal.
+        """
+        return self._join("ask", "user", _token(NameKind.CONNECTION, principal))
+
     # -- JetStream names ----------------------------------------------------------
 
     def stream_name(self, base: str) -> str:

@@ -74,7 +74,7 @@ class Admission:
             return Refusal(CloseCode.INVALID_CREDENTIALS, exc.reason)
         except AuthUnavailable as exc:
             return Refusal(CloseCode.TRY_LATER, f"credentials cannot be checked now: {exc.reason}")
-        held = len(self._registry.of(principal.key))
+        held = len(self._registry.of(principal.token))
         if not settings.single_session_per_user and held >= settings.max_connections_per_user:
             return Refusal(
                 CloseCode.POLICY_VIOLATION,

@@ -11,6 +11,7 @@ an `error` that says what was wrong, and the socket stays open.
 import asyncio
 import contextlib
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -21,6 +22,9 @@ from vigil.access import Principal
 from vigil.channels import CHANNELS, ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import (
+    Answer,
+    Ask,
+    AskClient,
     ClientPong,
     ClientRequest,
     CloseCode,
@@ -69,7 +73,7 @@ class Connection:
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
-        self.principal_key = principal.key
+        self.principal_token = principal.token
         self.started_at: datetime = utc_now()
         self.address = websocket.client.host if websocket.client else None
         self.outbox = Outbox(settings.outbox_limit)
@@ -83,6 +87,7 @@ class Connection:
         self._channels: dict[str, ChannelRef] = {}
         self._principal_changed = asyncio.Event()
         self._pong = asyncio.Event()
+        self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
 
     # -- endpoints ----------------------------------------------------------------
 
@@ -115,6 +120,25 @@ class Connection:
         """Close ahead of anything still queued (revoked, expired, replaced...)."""
         self.outbox.put_close(code, reason)
 
+    async def ask(self, question: AskClient) -> dict[str, object]:
+        """Put a question to the client and wait for its answer; `TimeoutError` if none
+        comes within the question's timeout. Each question has a fresh one-time id."""
+        request_id = secrets.token_urlsafe(16)
+        answer: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        self._questions[request_id] = answer
+        ask = Ask(
+            request_id=request_id,
+            kind=question.kind,
+            question=question.question,
+            data=question.data,
+            timeout_s=question.timeout_s,
+        )
+        self.send(ask.model_dump_json())
+        try:
+            return await asyncio.wait_for(answer, question.timeout_s)
+        finally:
+            self._questions.pop(request_id, None)
+
     def bus_unavailable(self) -> None:
         self._bus_available = False
         self.send(Error(code=ErrorCode.UNAVAILABLE, message=UNAVAILABLE_MESSAGE).model_dump_json())
@@ -135,6 +159,9 @@ class Connection:
             return
         if isinstance(message, ClientPong):
             self._pong.set()
+            return
+        if isinstance(message, Answer):
+            self._on_answer(message)
             return
         verdict = await self._limiter.hit(self._limit_key)
         if not verdict.allowed:
@@ -217,6 +244,16 @@ class Connection:
         await self._hub.leave(channel, self.outbox)
         self.send(Unsubscribed(channel=channel.key, remaining=remaining).model_dump_json())
 
+    def _on_answer(self, message: Answer) -> None:
+        waiting = self._questions.pop(message.request_id, None)
+        if waiting is None or waiting.done():
+            self._error(
+                ErrorCode.NOT_FOUND,
+                f"no open question {message.request_id[:64]!r}: unknown, expired or answered",
+            )
+            return
+        waiting.set_result(message.data)
+
     async def _on_reauth(self, message: Reauth, remaining: int) -> None:
         try:
             fresh = await self._reauthenticate(message.token)
@@ -225,7 +262,7 @@ class Connection:
                 ErrorCode.INVALID_CREDENTIALS, f"reauth refused: {exc.reason}", remaining=remaining
             )
             return
-        if fresh.key != self.principal_key:
+        if fresh.token != self.principal_token:
             audit.denied(self.principal, "reauth", "token of another principal", self.address)
             self._error(
                 ErrorCode.FORBIDDEN, "reauth must use a token of the same user", remaining=remaining

@@ -18,10 +18,20 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
+from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
-from vigil.messages import CloseCode, CredentialsRevoked, RevocationKind, SessionStarted
+from vigil.messages import (
+    AskClient,
+    ClientAnswered,
+    CloseCode,
+    CredentialsRevoked,
+    ErrorCode,
+    RevocationKind,
+    SessionStarted,
+)
 from vigil.streams import ALERTS, LATEST, RATE_LIMITS, REVOKED
+from vigil.subjects import ANY
 from vigil_gateway import audit
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
@@ -58,7 +68,8 @@ class Gateway:
             if settings.share_rate_limit
             else LocalRateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s)
         )
-        self._sessions: Subscription | None = None
+        self._subscriptions: list[Subscription] = []  # core: they survive reconnects
+        self._asking: set[asyncio.Task[None]] = set()
         self._connecting: asyncio.Task[None] | None = None
         self.bus.on_disconnected(self._on_bus_lost)
         self.bus.on_reconnected(self._on_bus_back)
@@ -143,7 +154,7 @@ class Gateway:
 
     async def _start_single_session(self, connection: Connection) -> None:
         event = SessionStarted(
-            principal=connection.principal_key,
+            principal=connection.principal_token,
             connection_id=connection.id,
             gateway_id=self.id,
             started_at=connection.started_at,
@@ -168,6 +179,41 @@ class Gateway:
         if event.gateway_id != self.id:
             self._replace_older(event)
 
+    # -- questions for clients ----------------------------------------------------
+
+    async def _on_ask(self, msg: Msg) -> None:
+        """A question for one of our sockets (by connection) or users (their newest
+        socket); other replicas stay silent, so the one that holds it answers."""
+        target = msg.subject.rsplit(".", 1)[-1]
+        if msg.subject == self.bus.subjects.ask(target):
+            found = self.connections.get(target)
+            candidates = [found] if found is not None else []
+        else:
+            candidates = self.connections.of(target)
+        if not candidates or not msg.reply:
+            return
+        try:
+            question = AskClient.model_validate_json(msg.data)
+        except ValidationError as exc:
+            await msg.respond(ctl.refused(ErrorCode.INVALID_MESSAGE, str(exc)[:200]))
+            return
+        newest = max(candidates, key=lambda c: c.started_at)
+        task = asyncio.create_task(self._relay(newest, question, msg))
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
+
+    @staticmethod
+    async def _relay(connection: Connection, question: AskClient, msg: Msg) -> None:
+        try:
+            data = await connection.ask(question)
+            reply = ctl.answered(ClientAnswered(connection_id=connection.id, data=data))
+        except TimeoutError:
+            reply = ctl.refused(
+                ErrorCode.TIMEOUT, f"the client did not answer within {question.timeout_s:g} s"
+            )
+        with contextlib.suppress(nats.errors.Error):  # the asker may be gone
+            await msg.respond(reply)
+
     # -- bus events ---------------------------------------------------------------
 
     async def _connect(self) -> None:
@@ -182,10 +228,13 @@ class Gateway:
         for connection in self.connections:
             connection.bus_available()
         try:
-            if self._sessions is None:  # core subscriptions survive reconnects
-                self._sessions = await self.bus.nc.subscribe(
-                    self.bus.subjects.gateway_sessions(), cb=self._on_session_started
-                )
+            if not self._subscriptions:
+                subjects, nc = self.bus.subjects, self.bus.nc
+                self._subscriptions = [
+                    await nc.subscribe(subjects.gateway_sessions(), cb=self._on_session_started),
+                    await nc.subscribe(subjects.ask(ANY), cb=self._on_ask),
+                    await nc.subscribe(subjects.ask_user(ANY), cb=self._on_ask),
+                ]
             await self.revocations.follow()
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
             log.warning("could not follow revocations and sessions: %s", exc)

@@ -19,16 +19,16 @@ class Registry:
 
     def add(self, connection: "Connection") -> None:
         self._by_id[connection.id] = connection
-        self._by_principal[connection.principal_key].add(connection)
+        self._by_principal[connection.principal_token].add(connection)
         self._empty.clear()
 
     def remove(self, connection: "Connection") -> None:
         self._by_id.pop(connection.id, None)
-        others = self._by_principal.get(connection.principal_key)
+        others = self._by_principal.get(connection.principal_token)
         if others is not None:
             others.discard(connection)
             if not others:
-                del self._by_principal[connection.principal_key]
+                del self._by_principal[connection.principal_token]
         if not self._by_id:
             self._empty.set()
 
@@ -37,8 +37,11 @@ class Registry:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._empty.wait(), timeout_s)
 
-    def of(self, principal_key: str) -> list["Connection"]:
-        return list(self._by_principal.get(principal_key, ()))
+    def get(self, connection_id: str) -> "Connection | None":
+        return self._by_id.get(connection_id)
+
+    def of(self, principal_token: str) -> list["Connection"]:
+        return list(self._by_principal.get(principal_token, ()))
 
     def __len__(self) -> int:
         return len(self._by_id)
