@@ -3,12 +3,14 @@
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Response, WebSocket
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigil_gateway import redaction
 from vigil_gateway.auth_routes import auth_router
 from vigil_gateway.gateway import Gateway
+from vigil_gateway.metrics import Exposition
 from vigil_gateway.settings import GatewaySettings
 
 
@@ -39,6 +41,14 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         if gateway.ready:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": "not connected to NATS"}, 503)
+
+    exposition = Exposition(gateway.metrics, gateway.socket_figures)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus figures of this replica: sockets, closes by code, frames and bytes
+        by channel kind, drops, queue depth, delivery latency, resumes, rate limits."""
+        return Response(exposition.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/ws")
     async def multiplexed(websocket: WebSocket) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -47,6 +48,7 @@ from vigil.messages import (
 from vigil_gateway import audit
 from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials
 from vigil_gateway.hub import Hub
+from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.outbox import Close, Outbox
 from vigil_gateway.permissions import check_channel
 from vigil_gateway.ratelimit import RateLimiter
@@ -68,6 +70,7 @@ class Connection:
         settings: GatewaySettings,
         hub: Hub,
         limiter: RateLimiter,
+        metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
         bus_available: bool,
     ) -> None:
@@ -81,6 +84,8 @@ class Connection:
         self._settings = settings
         self._hub = hub
         self._limiter = limiter
+        self._metrics = metrics
+        self.close_code: int | None = None  # how the socket ended, once it has
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
@@ -165,6 +170,7 @@ class Connection:
             return
         verdict = await self._limiter.hit(self._limit_key)
         if not verdict.allowed:
+            self._metrics.rate_limited += 1
             self.send(
                 Error(
                     code=ErrorCode.RATE_LIMITED,
@@ -333,19 +339,27 @@ class Connection:
         while True:
             event = await self._websocket.receive()
             if event["type"] == "websocket.disconnect":
+                if self.close_code is None:
+                    self.close_code = int(event.get("code", CloseCode.NORMAL))
                 return
             yield event.get("text")
 
     async def _write(self) -> None:
+        metrics, send = self._metrics, self._websocket.send_text
         try:
             while True:
-                item = await self.outbox.get()
-                if isinstance(item, Close):
-                    await self._websocket.close(item.code, item.reason)
+                batch = await self.outbox.get()
+                if isinstance(batch, Close):
+                    self.close_code = batch.code
+                    await self._websocket.close(batch.code, batch.reason)
                     return
-                for frame in item:
-                    await self._websocket.send_text(frame)
+                for frame in batch.frames:
+                    await send(frame)
+                metrics.sent(batch.kind, batch.frames, batch.produced_at, time.time())
+                if batch.dropped:
+                    metrics.dropped[batch.kind] += batch.dropped
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            metrics.send_failures += 1
             log.debug("connection %s: writer stopped: %s", self.id, exc)
 
     async def _heartbeat(self) -> None:

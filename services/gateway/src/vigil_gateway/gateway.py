@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 
 import httpx
 import nats.errors
@@ -21,7 +22,9 @@ from pydantic import ValidationError
 from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
+from vigil.errors import BusUnavailable
 from vigil.messages import (
+    AlertChanged,
     AskClient,
     ClientAnswered,
     CloseCode,
@@ -39,10 +42,12 @@ from vigil_gateway.credentials import Credentials, read_credentials
 from vigil_gateway.errors import InvalidCredentials
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
+from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
+from vigil_gateway.watch import SelfWatch
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,8 @@ class Gateway:
             streams=[LATEST, ALERTS, REVOKED],
             buckets=[RATE_LIMITS],
         )
-        self.hub = Hub(self.bus)
+        self.metrics = GatewayMetrics()
+        self.hub = Hub(self.bus, self.metrics)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
@@ -69,6 +75,14 @@ class Gateway:
             else LocalRateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s)
         )
         self._subscriptions: list[Subscription] = []  # core: they survive reconnects
+        self._watch = SelfWatch(
+            gateway=self.id,
+            max_sockets=settings.max_connections,
+            sockets_ratio=settings.alert_sockets_ratio,
+            send_failures_per_check=settings.alert_send_failures,
+        )
+        self._watching: asyncio.Task[None] | None = None
+        self._unsent_alerts: deque[AlertChanged] = deque(maxlen=1000)
         self._asking: set[asyncio.Task[None]] = set()
         self._connecting: asyncio.Task[None] | None = None
         self.bus.on_disconnected(self._on_bus_lost)
@@ -80,12 +94,14 @@ class Gateway:
         # Connect in the background: the gateway serves /healthz (and says "not ready")
         # while NATS is still away.
         self._connecting = asyncio.create_task(self._connect(), name="gateway-connect")
+        self._watching = asyncio.create_task(self._watch_self(), name="gateway-watch")
 
     async def stop(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connecting
+        for task in (self._connecting, self._watching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.revocations.stop()
         await self.hub.close()
         await self.bus.close()
@@ -130,14 +146,17 @@ class Gateway:
         if isinstance(decision, Refusal):
             address = websocket.client.host if websocket.client else None
             audit.denied(None, f"connect {websocket.url.path}", decision.reason, address)
+            self.metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
+        self.metrics.opens += 1
         connection = Connection(
             websocket,
             decision,
             settings=self.settings,
             hub=self.hub,
             limiter=self.limiter,
+            metrics=self.metrics,
             reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,
         )
@@ -151,6 +170,12 @@ class Gateway:
                 await connection.serve_multiplexed()
         finally:
             self.connections.remove(connection)
+            self.metrics.closes[connection.close_code or CloseCode.GOING_AWAY] += 1
+
+    def socket_figures(self) -> tuple[int, int, int]:
+        """Open sockets, frames queued in all outboxes, the deepest outbox."""
+        depths = [len(connection.outbox) for connection in self.connections]
+        return len(depths), sum(depths), max(depths, default=0)
 
     async def _start_single_session(self, connection: Connection) -> None:
         event = SessionStarted(
@@ -178,6 +203,19 @@ class Gateway:
             return
         if event.gateway_id != self.id:
             self._replace_older(event)
+
+    async def _watch_self(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.watch_interval_s)
+            changes = self._watch.check(len(self.connections), self.metrics.send_failures)
+            self._unsent_alerts.extend(changes)
+            try:
+                while self._unsent_alerts and self.bus.is_connected:
+                    alert = self._unsent_alerts[0]
+                    await self.bus.publish(self.bus.subjects.alerts(alert.source), alert)
+                    self._unsent_alerts.popleft()
+            except BusUnavailable as exc:  # the next check tries again
+                log.warning("could not publish the gateway's alerts: %s", exc)
 
     # -- questions for clients ----------------------------------------------------
 

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
 from vigil.messages import Reset
+from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.outbox import Outbox, Slot
 from vigil_gateway.views import Delivery, renderer_for
 
@@ -33,9 +34,12 @@ log = logging.getLogger(__name__)
 
 
 class Feed:
-    def __init__(self, channel: ChannelRef, bus: Bus, *, since: int | None = None) -> None:
+    def __init__(
+        self, channel: ChannelRef, bus: Bus, metrics: GatewayMetrics, *, since: int | None = None
+    ) -> None:
         self.channel = channel
         self._bus = bus
+        self._metrics = metrics
         self._render = renderer_for(channel)
         self._sources = channel.sources(bus.subjects)
         self._outboxes: set[Outbox] = set()
@@ -78,6 +82,7 @@ class Feed:
         first, last = info.state.first_seq, info.state.last_seq
         if after + 1 < first or after > last:  # aged out, or the stream began again
             reset = Reset(channel=self.channel.key, since=after, first_cursor=first)
+            self._metrics.resets += 1
             self._tell(reset.model_dump_json())
             after = first - 1
         return DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=after + 1)
@@ -113,27 +118,30 @@ class Feed:
             log.warning("dropped a malformed message on %s: %s", msg.subject, exc)
             return
         key = self.channel.key
+        metadata = msg.metadata
+        produced_at = metadata.timestamp.timestamp() if metadata.timestamp else None
         if source.kind is ChannelKind.STATE:
             slot = (key, msg.subject)
             frames = self._render(self.channel, Delivery(msg.subject, message, cursor=None))
             self._latest[slot] = frames
             for outbox in self._outboxes:
-                outbox.put_state(slot, frames)
+                outbox.put_state(slot, frames, produced_at)
             return
-        cursor = msg.metadata.sequence.stream
+        cursor = metadata.sequence.stream
         self._cursors[source.subject] = cursor
         frames = self._render(self.channel, Delivery(msg.subject, message, cursor))
         journal = source.kind is ChannelKind.JOURNAL
         for outbox in self._outboxes:
             if journal:
-                outbox.put_journal(key, frames)
+                outbox.put_journal(key, frames, produced_at)
             else:
-                outbox.put_stream(key, frames)
+                outbox.put_stream(key, frames, produced_at)
 
 
 class Hub:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, metrics: GatewayMetrics) -> None:
         self._bus = bus
+        self._metrics = metrics
         self._feeds: dict[str, Feed] = {}  # shared, by channel key
         self._private: dict[tuple[str, int], Feed] = {}  # resuming, by (key, id(outbox))
         self._lock = asyncio.Lock()
@@ -155,13 +163,14 @@ class Hub:
         """
         async with self._lock:
             if since is not None and channel.spec.kind is not ChannelKind.STATE:
+                self._metrics.resumes += 1
                 feed = self._private[(channel.key, id(outbox))] = Feed(
-                    channel, self._bus, since=since
+                    channel, self._bus, self._metrics, since=since
                 )
             elif channel.key in self._feeds:
                 feed = self._feeds[channel.key]
             else:
-                feed = self._feeds[channel.key] = Feed(channel, self._bus)
+                feed = self._feeds[channel.key] = Feed(channel, self._bus, self._metrics)
             if self._bus.is_connected:
                 await self._start(feed)
             if announce is not None:

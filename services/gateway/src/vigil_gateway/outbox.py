@@ -15,10 +15,12 @@
 import asyncio
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Literal
 
 from vigil.messages import CloseCode, Gap
 
 Slot = tuple[str, str]  # (channel key, subject)
+Kind = Literal["control", "state", "stream", "journal"]
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,24 @@ class Close:
     reason: str
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Frames to send together, what kind they are, and when their data entered
+    JetStream (for the latency figure)."""
+
+    frames: tuple[str, ...]
+    kind: Kind
+    produced_at: float | None = None
+    dropped: int = 0  # stream frames dropped before these (announced in the first frame)
+
+
 @dataclass
 class _Entry:
     frames: tuple[str, ...]
+    kind: Kind
+    produced_at: float | None = None
     slot: Slot | None = None  # state entries
     channel: str | None = None  # stream entries
-    journal: bool = False
 
 
 class Outbox:
@@ -40,9 +54,8 @@ class Outbox:
         self._limit = limit
         self._queue: deque[_Entry] = deque()
         self._slots: dict[Slot, _Entry] = {}
-        self._streamed = 0  # stream entries in the queue
-        self._journaled = 0  # journal entries in the queue
-        self._dropped: Counter[str] = Counter()
+        self._queued: Counter[Kind] = Counter()
+        self._dropped: Counter[str] = Counter()  # by stream channel
         self._close: Close | None = None
         self._ready = asyncio.Event()
 
@@ -52,34 +65,38 @@ class Outbox:
             self._ready.set()
 
     def put_control(self, frame: str) -> None:
-        self._append(_Entry((frame,)))
+        self._append(_Entry((frame,), "control"))
 
-    def put_state(self, slot: Slot, frames: tuple[str, ...]) -> None:
+    def put_state(
+        self, slot: Slot, frames: tuple[str, ...], produced_at: float | None = None
+    ) -> None:
         queued = self._slots.get(slot)
-        if queued is not None:
-            queued.frames = frames  # newest wins, keeps its place
+        if queued is not None:  # newest wins, keeps its place
+            queued.frames, queued.produced_at = frames, produced_at
             return
-        entry = _Entry(frames, slot=slot)
+        entry = _Entry(frames, "state", produced_at, slot=slot)
         self._slots[slot] = entry
         self._append(entry)
 
-    def put_stream(self, channel: str, frames: tuple[str, ...]) -> None:
-        if self._streamed >= self._limit:
+    def put_stream(
+        self, channel: str, frames: tuple[str, ...], produced_at: float | None = None
+    ) -> None:
+        if self._queued["stream"] >= self._limit:
             self._drop_oldest_stream_entry()
-        self._streamed += 1
-        self._append(_Entry(frames, channel=channel))
+        self._append(_Entry(frames, "stream", produced_at, channel=channel))
 
-    def put_journal(self, channel: str, frames: tuple[str, ...]) -> None:
-        if self._journaled >= self._limit:
+    def put_journal(
+        self, channel: str, frames: tuple[str, ...], produced_at: float | None = None
+    ) -> None:
+        if self._queued["journal"] >= self._limit:
             self.put_close(
                 CloseCode.TOO_SLOW,
                 f"too slow for {channel[:60]}: reconnect and resume from your last cursor",
             )
             return
-        self._journaled += 1
-        self._append(_Entry(frames, journal=True))
+        self._append(_Entry(frames, "journal", produced_at))
 
-    async def get(self) -> tuple[str, ...] | Close:
+    async def get(self) -> Batch | Close:
         """The next frames to send, in order, or a close; waits while there are none."""
         while not self._queue and self._close is None:
             self._ready.clear()
@@ -87,29 +104,29 @@ class Outbox:
         if self._close is not None:
             return self._close
         entry = self._queue.popleft()
+        self._queued[entry.kind] -= 1
         if entry.slot is not None:
             del self._slots[entry.slot]
-        if entry.journal:
-            self._journaled -= 1
-        if entry.channel is None:
-            return entry.frames
-        self._streamed -= 1
-        dropped = self._dropped.pop(entry.channel, 0)
+        dropped = self._dropped.pop(entry.channel, 0) if entry.channel is not None else 0
+        frames = entry.frames
         if dropped:
-            return (Gap(channel=entry.channel, dropped=dropped).model_dump_json(), *entry.frames)
-        return entry.frames
+            assert entry.channel is not None
+            frames = (Gap(channel=entry.channel, dropped=dropped).model_dump_json(), *frames)
+        return Batch(frames, entry.kind, entry.produced_at, dropped)
 
     def __len__(self) -> int:
         return len(self._queue)
 
     def _append(self, entry: _Entry) -> None:
         self._queue.append(entry)
+        self._queued[entry.kind] += 1
         self._ready.set()
 
     def _drop_oldest_stream_entry(self) -> None:
         for index, entry in enumerate(self._queue):
-            if entry.channel is not None:
+            if entry.kind == "stream":
                 del self._queue[index]
-                self._streamed -= 1
+                self._queued["stream"] -= 1
+                assert entry.channel is not None
                 self._dropped[entry.channel] += 1
                 return

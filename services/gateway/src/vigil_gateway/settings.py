@@ -49,6 +49,13 @@ class GatewaySettings(VigilSettings):
     max_subscriptions: int = Field(default=100, ge=1, description="Per socket.")
     max_handshakes_per_s: float = Field(default=500.0, gt=0, description="Then 1013.")
     max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
+    alert_sockets_ratio: float = Field(
+        default=0.9, gt=0, le=1, description="Alert when sockets reach this share of the max."
+    )
+    alert_send_failures: int = Field(
+        default=50, ge=1, description="Alert when a check interval sees this many failed sends."
+    )
+    watch_interval_s: float = Field(default=5.0, gt=0, description="How often to check.")
     drain_window_s: float = Field(
         default=10.0, ge=0, description="On SIGTERM, sockets close with 1012 over this long."
     )
