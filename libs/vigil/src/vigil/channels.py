@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from vigil.access import Role
 from vigil.errors import UnknownChannel
-from vigil.messages import AlertChanged, HostMetricsSampled
+from vigil.messages import AlertChanged, ConnectionChanged, HostMetricsSampled
 from vigil.model import Message
 from vigil.names import NameKind, validate_name
 from vigil.subjects import ANY, Subjects
@@ -73,6 +73,10 @@ def _alerts(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.alerts(p.get("source", ANY)), ChannelKind.STREAM, AlertChanged)]
 
 
+def _connections(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.gateway_connections(), ChannelKind.STREAM, ConnectionChanged)]
+
+
 def _system(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return _host_metrics(s, p) + _alerts(s, {})
 
@@ -93,6 +97,14 @@ CHANNELS: dict[str, ChannelSpec] = {
             params={"source": NameKind.SOURCE},
             sources=_alerts,
             kind=ChannelKind.STREAM,
+        ),
+        ChannelSpec(
+            name="connections",
+            description="Sockets opening and closing on every gateway (admins only).",
+            params={},
+            sources=_connections,
+            kind=ChannelKind.STREAM,
+            role=Role.ADMIN,
         ),
         ChannelSpec(
             name="system",

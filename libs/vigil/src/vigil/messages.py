@@ -305,6 +305,37 @@ class ClientAnswered(Message):
     data: dict[str, Any]
 
 
+class ListConnections(Message):
+    """On `ctl.gateway.connections`: every replica answers with its sockets."""
+
+
+class ConnectionInfo(Message):
+    id: str
+    gateway_id: str
+    principal_kind: str
+    principal_id: str
+    principal_name: str
+    address: str | None
+    since: datetime
+    subscriptions: list[str]
+    sent: int = Field(description="Frames sent so far.")
+    dropped: int = Field(description="Stream frames dropped for being slow.")
+
+
+class GatewayConnections(Message):
+    gateway_id: str
+    connections: list[ConnectionInfo]
+
+
+class ConnectionChanged(Message):
+    """On `gateway.connections`: a socket opened or closed (with its close code)."""
+
+    event: Literal["opened", "closed"]
+    connection: ConnectionInfo
+    code: int | None = None
+    time: datetime
+
+
 class CtlFailure(Message):
     code: ErrorCode
     message: str

@@ -57,6 +57,14 @@ REVOKED = StreamSpec(
 )
 
 
+CONNECTIONS = StreamSpec(
+    base_name="CONNECTIONS",
+    subjects=lambda s: [s.gateway_connections()],
+    description="Sockets opened and closed on every gateway, for a day.",
+    max_age=timedelta(days=1),
+)
+
+
 @dataclass(frozen=True)
 class BucketSpec:
     """A JetStream key-value bucket."""

@@ -120,6 +120,10 @@ class Subjects:
     def auth_revoked(self) -> str:
         return self._join("auth", "revoked")
 
+    def gateway_connections(self) -> str:
+        """Gateways announce each socket opened and closed (the `connections` channel)."""
+        return self._join("gateway", "connections")
+
     def gateway_sessions(self) -> str:
         """Gateways tell each other of new sessions (single session per user)."""
         return self._join("gateway", "sessions")

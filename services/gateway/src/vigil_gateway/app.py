@@ -2,14 +2,18 @@
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Response, WebSocket
+from fastapi import Depends, FastAPI, Response, WebSocket
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from vigil_gateway import redaction
+from vigil.access import Principal, Role
+from vigil.messages import ErrorCode
+from vigil_gateway import redaction, roster
 from vigil_gateway.auth_routes import auth_router
 from vigil_gateway.gateway import Gateway
+from vigil_gateway.http_auth import refusal, require
 from vigil_gateway.metrics import Exposition
 from vigil_gateway.settings import GatewaySettings
 
@@ -43,6 +47,22 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         return JSONResponse({"status": "unavailable", "reason": "not connected to NATS"}, 503)
 
     exposition = Exposition(gateway.metrics, gateway.socket_figures)
+
+    @app.get("/api/connections")
+    async def connections(
+        admin: Annotated[Principal, Depends(require(Role.ADMIN))],
+    ) -> dict[str, Any]:
+        """Every socket on every gateway replica: who, from where, since when, what it
+        watches, frames sent and dropped."""
+        if not gateway.bus.is_connected:
+            raise refusal(
+                ErrorCode.UNAVAILABLE, "the bus is unavailable; only this replica is known"
+            )
+        replicas = await roster.gather(gateway.bus)
+        return {
+            "gateways": len(replicas),
+            "connections": [c.model_dump(mode="json") for r in replicas for c in r.connections],
+        }
 
     @app.get("/metrics")
     async def metrics() -> Response:

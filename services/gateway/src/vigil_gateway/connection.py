@@ -30,6 +30,7 @@ from vigil.messages import (
     ClientRequest,
     CloseCode,
     Connected,
+    ConnectionInfo,
     Error,
     ErrorCode,
     InvalidClientMessage,
@@ -86,6 +87,8 @@ class Connection:
         self._limiter = limiter
         self._metrics = metrics
         self.close_code: int | None = None  # how the socket ended, once it has
+        self.sent = 0  # frames
+        self.dropped = 0  # stream frames dropped for being slow
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
@@ -117,6 +120,20 @@ class Connection:
                 await self._handle(text, multiplexed=False)
 
     # -- what the gateway tells this client ---------------------------------------
+
+    def info(self, gateway_id: str) -> ConnectionInfo:
+        return ConnectionInfo(
+            id=self.id,
+            gateway_id=gateway_id,
+            principal_kind=self.principal.kind,
+            principal_id=self.principal.id,
+            principal_name=self.principal.name,
+            address=self.address,
+            since=self.started_at,
+            subscriptions=sorted(self._channels),
+            sent=self.sent,
+            dropped=self.dropped,
+        )
 
     def send(self, frame: str) -> None:
         self.outbox.put_control(frame)
@@ -355,8 +372,10 @@ class Connection:
                     return
                 for frame in batch.frames:
                     await send(frame)
+                self.sent += len(batch.frames)
                 metrics.sent(batch.kind, batch.frames, batch.produced_at, time.time())
                 if batch.dropped:
+                    self.dropped += batch.dropped
                     metrics.dropped[batch.kind] += batch.dropped
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             metrics.send_failures += 1

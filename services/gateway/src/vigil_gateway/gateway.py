@@ -30,12 +30,13 @@ from vigil.messages import (
     CloseCode,
     CredentialsRevoked,
     ErrorCode,
+    GatewayConnections,
     RevocationKind,
     SessionStarted,
 )
-from vigil.streams import ALERTS, LATEST, RATE_LIMITS, REVOKED
+from vigil.streams import ALERTS, CONNECTIONS, LATEST, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit
+from vigil_gateway import audit, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
 from vigil_gateway.credentials import Credentials, read_credentials
@@ -59,7 +60,7 @@ class Gateway:
         self.bus = Bus(
             settings,
             name="vigil-gateway",
-            streams=[LATEST, ALERTS, REVOKED],
+            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS],
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
@@ -161,6 +162,7 @@ class Gateway:
             bus_available=self.bus.is_connected,
         )
         self.connections.add(connection)
+        await roster.announce(self.bus, "opened", connection.info(self.id))
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
         try:
@@ -170,7 +172,13 @@ class Gateway:
                 await connection.serve_multiplexed()
         finally:
             self.connections.remove(connection)
-            self.metrics.closes[connection.close_code or CloseCode.GOING_AWAY] += 1
+            code = connection.close_code or CloseCode.GOING_AWAY
+            self.metrics.closes[code] += 1
+            await roster.announce(self.bus, "closed", connection.info(self.id), code)
+
+    async def _on_list_connections(self, msg: Msg) -> None:
+        own = [connection.info(self.id) for connection in self.connections]
+        await roster.answer(msg, GatewayConnections(gateway_id=self.id, connections=own))
 
     def socket_figures(self) -> tuple[int, int, int]:
         """Open sockets, frames queued in all outboxes, the deepest outbox."""
@@ -272,6 +280,7 @@ class Gateway:
                     await nc.subscribe(subjects.gateway_sessions(), cb=self._on_session_started),
                     await nc.subscribe(subjects.ask(ANY), cb=self._on_ask),
                     await nc.subscribe(subjects.ask_user(ANY), cb=self._on_ask),
+                    await nc.subscribe(roster.subject(self.bus), cb=self._on_list_connections),
                 ]
             await self.revocations.follow()
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
