@@ -66,3 +66,15 @@ async def test_a_journal_never_drops_and_closes_a_client_that_falls_behind_with_
     assert isinstance(close, Close)
     assert close.code == 4008
     assert "resume from your last cursor" in close.reason
+
+
+async def test_a_gap_is_reported_even_when_its_channel_sends_nothing_more() -> None:
+    outbox = Outbox(limit=2)
+    outbox.put_stream("bulk", ("b0",))
+    outbox.put_stream("bulk", ("b1",))
+    outbox.put_stream("logs", ("l0",))  # drops b0
+    outbox.put_stream("logs", ("l1",))  # drops b1: nothing more comes on bulk
+    frames = await drain(outbox)
+    gaps = [json.loads(f) for f in frames if f.startswith('{"type":"gap"')]
+    assert gaps == [{"type": "gap", "channel": "bulk", "dropped": 2}]
+    assert [f for f in frames if not f.startswith("{")] == ["l0", "l1"]

@@ -4,7 +4,8 @@
   queued one in place, so a slow client skips to the newest and the queue never grows
   past one entry per subject it watches.
 - *stream* frames queue in order up to `limit`; past that the oldest are dropped and
-  the client gets a `gap` saying how many, just before that channel's next frame.
+  the client gets a `gap` saying how many, before that channel's next frame (or, if
+  none comes, where the drop happened: a carrier per channel waits in the queue).
 - *journal* frames queue in order and are never dropped: a client that falls `limit`
   behind is closed with 4008 and resumes from its last cursor.
 - *control* frames (connected, pong, error...) queue in order and are never dropped;
@@ -20,7 +21,7 @@ from typing import Literal
 from vigil.messages import CloseCode, Gap
 
 Slot = tuple[str, str]  # (channel key, subject)
-Kind = Literal["control", "state", "stream", "journal"]
+Kind = Literal["control", "state", "stream", "journal", "gap"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class Outbox:
         self._queue: deque[_Entry] = deque()
         self._slots: dict[Slot, _Entry] = {}
         self._queued: Counter[Kind] = Counter()
-        self._dropped: Counter[str] = Counter()  # by stream channel
+        self._dropped: Counter[str] = Counter()  # by stream channel, not yet reported
+        self._carriers: set[str] = set()  # channels with a gap carrier in the queue
         self._close: Close | None = None
         self._ready = asyncio.Event()
 
@@ -98,21 +100,27 @@ class Outbox:
 
     async def get(self) -> Batch | Close:
         """The next frames to send, in order, or a close; waits while there are none."""
-        while not self._queue and self._close is None:
-            self._ready.clear()
-            await self._ready.wait()
-        if self._close is not None:
-            return self._close
-        entry = self._queue.popleft()
-        self._queued[entry.kind] -= 1
-        if entry.slot is not None:
-            del self._slots[entry.slot]
-        dropped = self._dropped.pop(entry.channel, 0) if entry.channel is not None else 0
-        frames = entry.frames
-        if dropped:
-            assert entry.channel is not None
-            frames = (Gap(channel=entry.channel, dropped=dropped).model_dump_json(), *frames)
-        return Batch(frames, entry.kind, entry.produced_at, dropped)
+        while True:
+            while not self._queue and self._close is None:
+                self._ready.clear()
+                await self._ready.wait()
+            if self._close is not None:
+                return self._close
+            entry = self._queue.popleft()
+            self._queued[entry.kind] -= 1
+            if entry.slot is not None:
+                del self._slots[entry.slot]
+            if entry.kind == "gap":
+                assert entry.channel is not None
+                self._carriers.discard(entry.channel)
+            dropped = self._dropped.pop(entry.channel, 0) if entry.channel is not None else 0
+            frames = entry.frames
+            if dropped:
+                assert entry.channel is not None
+                frames = (Gap(channel=entry.channel, dropped=dropped).model_dump_json(), *frames)
+            if frames:  # a carrier whose gap went out earlier carries nothing
+                kind = "stream" if entry.kind == "gap" else entry.kind
+                return Batch(frames, kind, entry.produced_at, dropped)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -129,4 +137,7 @@ class Outbox:
                 self._queued["stream"] -= 1
                 assert entry.channel is not None
                 self._dropped[entry.channel] += 1
+                if entry.channel not in self._carriers:
+                    self._carriers.add(entry.channel)
+                    self._append(_Entry((), "gap", channel=entry.channel))
                 return
