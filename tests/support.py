@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection
 
 from vigil import ctl
 from vigil.bus import Bus
+from vigil.lifecycle import stop_task
 from vigil.messages import CredentialsRevoked, Login, TokensIssued
 from vigil.operations import Auth
 from vigil.settings import VigilSettings
@@ -115,9 +116,7 @@ async def run_collector(settings: CollectorSettings) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -177,9 +176,7 @@ async def run_auth(
             task.result()  # it failed to start: raise why
         yield service
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 @dataclass

@@ -57,6 +57,10 @@ async def test_metrics_count_sockets_closes_frames_latency_and_rate_limits(
                 await receive_until(a, lambda m: m["type"] in {"pong", "error"})
             during = samples((await http.get("/metrics")).text)
         after = samples((await http.get("/metrics")).text)
+        deadline = asyncio.get_running_loop().time() + 5
+        while after[("vigil_gateway_sockets", ())] and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)  # the gateway notices the closes a moment later
+            after = samples((await http.get("/metrics")).text)
 
     assert during[("vigil_gateway_sockets", ())] == 2
     assert during[("vigil_gateway_socket_opens_total", ())] == 2

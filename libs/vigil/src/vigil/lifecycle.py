@@ -1,4 +1,4 @@
-"""Running a service's main coroutine until SIGTERM or SIGINT, then letting it clean up."""
+"""Running a service's main coroutine until SIGTERM or SIGINT; stopping tasks for sure."""
 
 import asyncio
 import contextlib
@@ -12,10 +12,34 @@ def run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
 
     async def runner() -> None:
         task = asyncio.ensure_future(main)
+        stopping: list[asyncio.Task[None]] = []
+
+        def on_signal() -> None:
+            if not stopping:
+                stopping.append(asyncio.ensure_future(stop_task(task)))
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, on_signal)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     asyncio.run(runner())
+
+
+async def stop_task(task: "asyncio.Task[Any] | None", attempts: int = 20) -> None:
+    """Cancel `task` and wait until it has ended.
+
+    Cancels again while it runs on: on Python 3.11 `asyncio.wait_for` (used by nats-py)
+    can swallow a cancellation that races the future it waits for, and a loop would
+    then carry on.
+    """
+    if task is None:
+        return
+    for _ in range(attempts):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.25)
+    if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
+        raise failure

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from vigil.access import Principal
 from vigil.channels import CHANNELS, ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
+from vigil.lifecycle import stop_task
 from vigil.messages import (
     Answer,
     Ask,
@@ -341,10 +342,7 @@ class Connection:
             yield
         finally:
             for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_task(task)
             for channel in self._channels.values():
                 await self._hub.leave(channel, self.outbox)
             self._channels.clear()

@@ -23,6 +23,7 @@ from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
 from vigil.messages import (
     AlertChanged,
     AskClient,
@@ -98,11 +99,8 @@ class Gateway:
         self._watching = asyncio.create_task(self._watch_self(), name="gateway-watch")
 
     async def stop(self) -> None:
-        for task in (self._connecting, self._watching):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for task in (self._connecting, self._watching, *self._asking):
+            await stop_task(task)
         await self.revocations.stop()
         await self.hub.close()
         await self.bus.close()
