@@ -1,0 +1,194 @@
+"""One client that stops reading never delays the others; what it misses on a stream
+channel is dropped from its own bounded outbox and counted exactly in `gap` messages."""
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.support import NatsServer, bus_client, receive, receive_until, send, serve_gateway
+from vigil.bus import Bus
+from vigil.messages import AlertChanged, AlertState, utc_now
+from vigil.streams import ALERTS
+from vigil_auth.app import AuthService
+from vigil_gateway.settings import GatewaySettings
+
+READERS = 100
+ALERT_COUNT = 200
+OUTBOX_LIMIT = 8
+# Loopback buffers take megabytes before a writer blocks, so the stuck client also
+# watches a second source that sends it a few ~900 KB alerts first (NATS takes 1 MB).
+BULK_COUNT = 8
+BULK_PADDING = "x" * 900_000
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]:
+    async with bus_client(nats_server, prefix) as bus:
+        await bus.js.add_stream(ALERTS.config(bus.subjects))
+        yield bus
+
+
+async def subscribed(url: str, *sources: str, **options: Any) -> ClientConnection:
+    ws = await connect(url, **options)
+    await receive(ws)
+    for source in sources:
+        await send(ws, {"type": "subscribe", "channel": "alerts", "params": {"source": source}})
+        await receive_until(ws, lambda m: m["type"] == "subscribed")
+    return ws
+
+
+async def raise_alert(bus: Bus, source: str, n: int, padding: str = "") -> None:
+    alert = AlertChanged(
+        id=f"{source}{n}",
+        state=AlertState.RAISED,
+        source=source,
+        host="h1",
+        metric="cpu",
+        value=float(n),
+        threshold=0.0,
+        time=utc_now(),
+        message=padding or f"alert {n}",
+    )
+    await bus.publish(bus.subjects.alerts(source), alert)
+
+
+class StuckClient:
+    """A WebSocket client on a raw socket with a tiny receive window, which subscribes
+    and then reads nothing at all until the test says so."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self._sock.settimeout(10)
+        self._sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self._sock.sendall(
+            f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        self._buffer = b""
+        while b"\r\n\r\n" not in self._buffer:
+            self._buffer += self._sock.recv(4096)
+        head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, message: dict[str, Any]) -> None:
+        """A small frame: the kernel takes it at once, so this never blocks."""
+        payload, mask = json.dumps(message).encode(), os.urandom(4)
+        assert len(payload) < 126
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self._sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+
+    def receive(self) -> dict[str, Any]:
+        header = self._read(2)
+        length = header[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", self._read(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self._read(8))[0]
+        message: dict[str, Any] = json.loads(self._read(length))
+        return message
+
+    def _read(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            chunk = self._sock.recv(1 << 20)
+            assert chunk, "the server closed the stuck client"
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:count], self._buffer[count:]
+        return data
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+HOST = "alerts?source=host"
+BULK = "alerts?source=bulk"
+
+
+def read_stuck(client: StuckClient, expected: dict[str, int]) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    accounted = dict.fromkeys(expected, 0)
+    while accounted != expected:
+        message = client.receive()
+        if message["type"] in {"update", "gap"}:
+            seen.append(message)
+            accounted[message["channel"]] += message.get("dropped", 1)
+    return seen
+
+
+async def read_all(ws: ClientConnection, expected: dict[str, int]) -> list[dict[str, Any]]:
+    """Every update and gap, until each channel's `expected` count is accounted for."""
+    seen: list[dict[str, Any]] = []
+    accounted = dict.fromkeys(expected, 0)
+    while accounted != expected:
+        message = await receive_until(ws, lambda m: m["type"] in {"update", "gap"}, timeout=20)
+        seen.append(message)
+        accounted[message["channel"]] += message["dropped"] if message["type"] == "gap" else 1
+    return seen
+
+
+async def test_a_client_that_stops_reading_delays_no_one_and_its_gaps_are_exact(
+    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, bus: Bus
+) -> None:
+    settings = gateway_settings.model_copy(  # one user holds all 101 sockets here
+        update={
+            "outbox_limit": OUTBOX_LIMIT,
+            "max_handshakes_per_s": 1000,
+            "max_connections_per_user": 200,
+            "share_rate_limit": False,
+        }
+    )
+    async with (
+        serve_gateway(settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as http,
+    ):
+        url = f"ws://{address}/ws?token={admin_token}"
+        port = int(address.rsplit(":", 1)[1])
+        stuck = await asyncio.to_thread(StuckClient, port, admin_token)  # blocking socket
+        for source in ("bulk", "host"):
+            stuck.send({"type": "subscribe", "channel": "alerts", "params": {"source": source}})
+        readers = [await subscribed(url, "host") for _ in range(READERS)]
+        try:
+            for n in range(BULK_COUNT):
+                await raise_alert(bus, "bulk", n, BULK_PADDING)
+            started = time.monotonic()
+            reading = [asyncio.create_task(read_all(ws, {HOST: ALERT_COUNT})) for ws in readers]
+            for n in range(ALERT_COUNT):
+                await raise_alert(bus, "host", n)
+            everyone = await asyncio.wait_for(asyncio.gather(*reading), 60)
+            took = time.monotonic() - started
+
+            families = text_string_to_metric_families((await http.get("/metrics")).text)
+            depth = {s.name: s.value for f in families for s in f.samples}
+            expected = {HOST: ALERT_COUNT, BULK: BULK_COUNT}
+            stuck_messages = await asyncio.to_thread(read_stuck, stuck, expected)
+        finally:
+            stuck.close()
+            for ws in readers:
+                await ws.close()
+
+    for messages in everyone:  # every reader got every alert, in order, no gap
+        assert [m["type"] for m in messages] == ["update"] * ALERT_COUNT
+        assert [m["data"]["value"] for m in messages] == [float(n) for n in range(ALERT_COUNT)]
+    assert took < 30, f"the readers took {took:.1f} s"
+    # The stuck socket's outbox never held more than its limit (plus control frames).
+    assert depth["vigil_gateway_queue_depth_max"] <= OUTBOX_LIMIT + 2
+    on_host = [m for m in stuck_messages if m["channel"] == HOST]
+    gaps = [m["dropped"] for m in on_host if m["type"] == "gap"]
+    updates = [m["data"]["value"] for m in on_host if m["type"] == "update"]
+    assert gaps, "the stuck client should have lost alerts to its bounded outbox"
+    assert len(updates) + sum(gaps) == ALERT_COUNT  # exact: every alert seen or counted
+    assert updates == sorted(updates)
+    assert updates[-1] == ALERT_COUNT - 1  # the newest always arrives
