@@ -96,6 +96,7 @@ async def serve_gateway(
         host="127.0.0.1",
         port=0,
         ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=settings.permessage_deflate,
         log_level=log_level,
         log_config=None,
     )

@@ -244,3 +244,16 @@ async def test_handshakes_faster_than_the_limit_are_told_to_try_later(
                     codes.append(closed.rcvd.code if closed.rcvd else -1)
     assert codes[:2] == [0, 0]
     assert 1013 in codes[2:]
+
+
+async def test_compression_is_off_unless_configured(
+    settings: GatewaySettings, admin_token: str
+) -> None:
+    for enabled in (False, True):
+        async with (
+            serve_gateway(tuned(settings, permessage_deflate=enabled)) as address,
+            connect(f"ws://{address}/ws?token={admin_token}") as ws,  # offers deflate
+        ):
+            await receive(ws)
+            negotiated = ws.response.headers.get("Sec-WebSocket-Extensions", "")  # type: ignore[union-attr]
+            assert ("permessage-deflate" in negotiated) is enabled

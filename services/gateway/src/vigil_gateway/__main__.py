@@ -18,6 +18,7 @@ def main() -> None:
         host=settings.bind,
         port=settings.port,
         ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=settings.permessage_deflate,
         log_level="info",
     )
     DrainingServer(config, app.state.gateway, settings.drain_window_s).run()

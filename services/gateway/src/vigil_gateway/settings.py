@@ -56,6 +56,10 @@ class GatewaySettings(VigilSettings):
         default=50, ge=1, description="Alert when a check interval sees this many failed sends."
     )
     watch_interval_s: float = Field(default=5.0, gt=0, description="How often to check.")
+    permessage_deflate: bool = Field(
+        default=False,
+        description="Negotiate WebSocket compression; per client it costs CPU and memory.",
+    )
     drain_window_s: float = Field(
         default=10.0, ge=0, description="On SIGTERM, sockets close with 1012 over this long."
     )
