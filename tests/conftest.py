@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import NatsServer, auth_settings_for, login, run_auth
+from tests.support import NatsServer, auth_settings_for, login, run_auth, serve_gateway
 from vigil_auth.app import AuthService
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.settings import GatewaySettings
@@ -49,6 +49,15 @@ async def auth_service(nats_server: NatsServer, prefix: str) -> AsyncIterator[Au
 async def admin_token(auth_service: AuthService, nats_server: NatsServer, prefix: str) -> str:
     """An access token of the bootstrap admin."""
     return (await login(nats_server, prefix, "admin", ADMIN_PASSWORD)).access_token
+
+
+@pytest.fixture
+async def gateway(
+    auth_service: AuthService, gateway_settings: GatewaySettings
+) -> AsyncIterator[str]:
+    """A gateway on a free port (with the auth service running); yields its address."""
+    async with serve_gateway(gateway_settings) as address:
+        yield address
 
 
 @pytest.fixture

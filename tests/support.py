@@ -18,6 +18,7 @@ import uvicorn
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from vigil import ctl
 from vigil.bus import Bus
@@ -149,6 +150,17 @@ async def receive_until(
             return message
         seen.append(message.get("type", "?"))
     raise AssertionError(f"no matching message within {timeout}s (saw types: {seen[-10:]})")
+
+
+async def closed_with(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, str]:
+    """The code and reason of a socket the server closes (within `timeout` of each message)."""
+    try:
+        while True:
+            await receive(ws, timeout=timeout)
+    except ConnectionClosed as closed:
+        frame = closed.rcvd
+    assert frame is not None, "closed without a close frame"
+    return frame.code, frame.reason
 
 
 async def send(ws: ClientConnection, message: dict[str, Any]) -> None:

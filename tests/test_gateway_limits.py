@@ -7,24 +7,21 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support import NatsServer, bus_client, receive, receive_until, send, serve_gateway
+from tests.support import (
+    NatsServer,
+    bus_client,
+    closed_with,
+    receive,
+    receive_until,
+    send,
+    serve_gateway,
+)
 from vigil import ctl
 from vigil.access import Role
 from vigil.messages import Actor, CreateApiKey
 from vigil.operations import Auth
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
-
-
-async def closed_with(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, str]:
-    """The close code and reason of a socket the server closes."""
-    try:
-        while True:
-            await receive(ws, timeout=timeout)
-    except ConnectionClosed as closed:
-        frame = closed.rcvd
-    assert frame is not None, "closed without a close frame"
-    return frame.code, frame.reason
 
 
 @pytest.fixture

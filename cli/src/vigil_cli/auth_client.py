@@ -28,14 +28,20 @@ def actor() -> Actor:
 
 def run(
     operation: Operation[Req, Rep],
-    request: Req,
+    request: Callable[[], Req],
     show: Callable[[Rep], str],
     *,
     as_json: bool,
 ) -> int:
-    """Send one request; print the reply (as a table, or JSON) and return the exit status."""
+    """Build the request, send it, print the reply (as a table, or JSON); return the
+    exit status: 1 for a bad request or a refusal, 2 when NATS cannot be reached."""
     try:
-        reply = asyncio.run(_call(operation, request))
+        message = request()
+    except ValidationError as exc:
+        print(f"vigil: {invalid(exc)}", file=sys.stderr)
+        return 1
+    try:
+        reply = asyncio.run(_call(operation, message))
     except ctl.Refused as exc:
         print(f"vigil: {exc.message} ({exc.code})", file=sys.stderr)
         return 1

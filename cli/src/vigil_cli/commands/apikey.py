@@ -2,10 +2,7 @@
 
 import argparse
 import re
-import sys
 from datetime import datetime, timedelta
-
-from pydantic import ValidationError
 
 from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import (
@@ -18,7 +15,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil.operations import Auth
-from vigil_cli.auth_client import actor, invalid, run, table
+from vigil_cli.auth_client import actor, run, table
 from vigil_cli.commands import Subparsers
 
 _DURATION = re.compile(r"(\d+)([smhd])")
@@ -63,31 +60,31 @@ def add_parser(commands: Subparsers) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     expires_at = utc_now() + args.expires_in if args.expires_in else None
-    try:
-        request = CreateApiKey(
+    return run(
+        Auth.CREATE_API_KEY,
+        lambda: CreateApiKey(
             actor=actor(),
             name=args.name,
             role=args.role,
             clusters=args.clusters,
             expires_at=expires_at,
-        )
-    except ValidationError as exc:
-        print(f"vigil: {invalid(exc)}", file=sys.stderr)
-        return 1
-    return run(Auth.CREATE_API_KEY, request, _created, as_json=args.json)
+        ),
+        _created,
+        as_json=args.json,
+    )
 
 
 def _list(args: argparse.Namespace) -> int:
-    return run(Auth.LIST_API_KEYS, ListApiKeys(actor=actor()), _many, as_json=args.json)
+    return run(Auth.LIST_API_KEYS, lambda: ListApiKeys(actor=actor()), _many, as_json=args.json)
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    try:
-        request = RevokeApiKey(actor=actor(), key_id=args.key_id)
-    except ValidationError as exc:
-        print(f"vigil: {invalid(exc)}", file=sys.stderr)
-        return 1
-    return run(Auth.REVOKE_API_KEY, request, _one, as_json=args.json)
+    return run(
+        Auth.REVOKE_API_KEY,
+        lambda: RevokeApiKey(actor=actor(), key_id=args.key_id),
+        _one,
+        as_json=args.json,
+    )
 
 
 _HEADERS = ("ID", "NAME", "ROLE", "CLUSTERS", "EXPIRES", "LAST USED", "REVOKED")

@@ -4,12 +4,10 @@ import argparse
 import getpass
 import sys
 
-from pydantic import ValidationError
-
 from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import CreateUser, DisableUser, ListUsers, UserList, UserView
 from vigil.operations import Auth
-from vigil_cli.auth_client import actor, invalid, run, table
+from vigil_cli.auth_client import actor, run, table
 from vigil_cli.commands import Subparsers
 
 ROLES = [role.value for role in Role]
@@ -53,31 +51,31 @@ def _add(args: argparse.Namespace) -> int:
         if getpass.getpass("again: ") != password:
             print("vigil: the passwords differ", file=sys.stderr)
             return 1
-    try:
-        request = CreateUser(
+    return run(
+        Auth.CREATE_USER,
+        lambda: CreateUser(
             actor=actor(),
             username=args.username,
             password=password,
             roles=args.roles,
             clusters=args.clusters,
-        )
-    except ValidationError as exc:
-        print(f"vigil: {invalid(exc)}", file=sys.stderr)
-        return 1
-    return run(Auth.CREATE_USER, request, _one, as_json=args.json)
+        ),
+        _one,
+        as_json=args.json,
+    )
 
 
 def _list(args: argparse.Namespace) -> int:
-    return run(Auth.LIST_USERS, ListUsers(actor=actor()), _many, as_json=args.json)
+    return run(Auth.LIST_USERS, lambda: ListUsers(actor=actor()), _many, as_json=args.json)
 
 
 def _disable(args: argparse.Namespace) -> int:
-    try:
-        request = DisableUser(actor=actor(), username=args.username)
-    except ValidationError as exc:
-        print(f"vigil: {invalid(exc)}", file=sys.stderr)
-        return 1
-    return run(Auth.DISABLE_USER, request, _one, as_json=args.json)
+    return run(
+        Auth.DISABLE_USER,
+        lambda: DisableUser(actor=actor(), username=args.username),
+        _one,
+        as_json=args.json,
+    )
 
 
 _HEADERS = ("USERNAME", "ROLES", "CLUSTERS", "DISABLED", "CREATED", "ID")
