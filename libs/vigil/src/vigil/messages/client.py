@@ -1,0 +1,210 @@
+"""The client protocol: what the gateway sends (`type`-tagged frames) and what a
+client sends, parsed with `parse_client_message`, which names what was wrong."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+from vigil.messages.common import ErrorCode, omitted_when_none
+from vigil.messages.host import AlertChanged
+from vigil.model import Message
+
+
+class Connected(Message):
+    type: Literal["connected"] = "connected"
+    connection_id: str
+    server_time: datetime
+    heartbeat_interval_s: float
+
+
+class Pong(Message):
+    """The answer to a client's `ping`."""
+
+    type: Literal["pong"] = "pong"
+    time: datetime
+    remaining: int | None = omitted_when_none()
+
+
+class ServerPing(Message):
+    """The heartbeat: the client answers `{"type":"pong"}` within the pong timeout."""
+
+    type: Literal["ping"] = "ping"
+    time: datetime
+
+
+class Error(Message):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    channel: str | None = omitted_when_none()
+    remaining: int | None = omitted_when_none()
+    retry_after_s: float | None = omitted_when_none()
+
+
+class Reauthenticated(Message):
+    type: Literal["reauthenticated"] = "reauthenticated"
+    expires_at: datetime | None
+    remaining: int | None = omitted_when_none()
+
+
+class Subscribed(Message):
+    type: Literal["subscribed"] = "subscribed"
+    channel: str
+    kind: str
+    remaining: int | None = omitted_when_none()
+
+
+class Unsubscribed(Message):
+    type: Literal["unsubscribed"] = "unsubscribed"
+    channel: str
+    remaining: int | None = omitted_when_none()
+
+
+class Update(Message):
+    """A value on a channel: the bus message as it is, under the channel's key."""
+
+    type: Literal["update"] = "update"
+    channel: str
+    data: dict[str, Any]
+    cursor: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="JetStream sequence, on stream and journal channels.",
+    )
+
+
+class Gap(Message):
+    """Lines or events of a stream channel dropped for a slow client: never a silent loss."""
+
+    type: Literal["gap"] = "gap"
+    channel: str
+    dropped: int
+
+
+class Ask(Message):
+    """A question from a service; answer once with `answer` and the same `requestId`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    type: Literal["ask"] = "ask"
+    request_id: str = Field(serialization_alias="requestId")
+    kind: str
+    question: str
+    data: dict[str, Any]
+    timeout_s: float
+
+
+class Reset(Message):
+    """The cursor a client resumed from is older than what is kept: what it missed is
+    gone, so it should refetch; delivery goes on from `first_cursor`."""
+
+    type: Literal["reset"] = "reset"
+    channel: str
+    since: int
+    first_cursor: int
+
+
+class SystemMetricMeta(Message):
+    unit: str
+    host: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class SystemMetricData(Message):
+    time: datetime
+    metric_type: str
+    value: float
+    source: str
+    meta: SystemMetricMeta
+
+
+class SystemMetric(Message):
+    """Seed 001's `system_metric`, one figure each, on `/api/system/ws`."""
+
+    type: Literal["system_metric"] = "system_metric"
+    data: SystemMetricData
+
+
+class AlertNotice(Message):
+    """An alert on `/api/system/ws`."""
+
+    type: Literal["alert"] = "alert"
+    data: AlertChanged
+
+
+# ==================================================================================
+# Client protocol: what a client sends
+# ==================================================================================
+
+
+class Subscribe(Message):
+    type: Literal["subscribe"]
+    channel: str = Field(max_length=128)
+    params: dict[str, str] = Field(default_factory=dict, max_length=8)
+    since: int | None = Field(
+        default=None,
+        ge=0,
+        description="Resume a stream or journal channel after this cursor (the last seen).",
+    )
+
+
+class Unsubscribe(Message):
+    type: Literal["unsubscribe"]
+    channel: str = Field(max_length=128)
+    params: dict[str, str] = Field(default_factory=dict, max_length=8)
+
+
+class Ping(Message):
+    type: Literal["ping"]
+
+
+class Reauth(Message):
+    """A fresh access token for an open socket, sent before the current one expires."""
+
+    type: Literal["reauth"]
+    token: str = Field(max_length=8192, repr=False)
+
+
+class ClientPong(Message):
+    """The answer to the server's heartbeat `ping`."""
+
+    type: Literal["pong"]
+
+
+class Answer(Message):
+    """The answer to an `ask`: each `requestId` is answered once, before it expires."""
+
+    type: Literal["answer"]
+    request_id: str = Field(alias="requestId", max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+ClientRequest = Subscribe | Unsubscribe | Ping | Reauth
+"""What a client asks of the gateway: these count against its rate limit."""
+
+ClientReply = ClientPong | Answer
+"""What a client answers to the gateway: these do not count."""
+
+ClientMessage = Annotated[ClientRequest | ClientReply, Field(discriminator="type")]
+_client_message: TypeAdapter[ClientRequest | ClientReply] = TypeAdapter(ClientMessage)
+
+
+class InvalidClientMessage(ValueError):
+    """What a client sent is not a message of the protocol; `str()` says why."""
+
+
+def parse_client_message(raw: str | bytes) -> ClientRequest | ClientReply:
+    """Parse one client frame, or raise `InvalidClientMessage` naming what was wrong."""
+    try:
+        return _client_message.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidClientMessage(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(part) for part in error["loc"]) or "message"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,94 @@
+"""What the collector publishes about a machine: samples and threshold alerts."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from vigil.model import Message
+from vigil.names import HostName, SourceName
+
+
+class CpuUsage(Message):
+    percent: float = Field(description="All cores, 0-100.")
+    per_core: list[float] = Field(description="One 0-100 figure per logical core.")
+
+
+class LoadAverage(Message):
+    one: float
+    five: float
+    fifteen: float
+
+
+class MemoryUsage(Message):
+    total: int = Field(description="Bytes.")
+    available: int
+    used: int
+    percent: float
+
+
+class SwapUsage(Message):
+    total: int
+    used: int
+    percent: float
+
+
+class FilesystemUsage(Message):
+    mountpoint: str
+    device: str
+    fstype: str
+    total: int
+    used: int
+    free: int
+    percent: float
+
+
+class DiskIoRates(Message):
+    read_bytes_per_s: float
+    write_bytes_per_s: float
+    read_ops_per_s: float
+    write_ops_per_s: float
+
+
+class NetworkRates(Message):
+    rx_bytes_per_s: float
+    tx_bytes_per_s: float
+    rx_packets_per_s: float
+    tx_packets_per_s: float
+    rx_bytes_total: int
+    tx_bytes_total: int
+
+
+class HostMetricsSampled(Message):
+    """One sample of a host, on `metrics.host.{host}`. Rates are over the last interval."""
+
+    host: HostName
+    time: datetime
+    interval_s: float
+    cpu: CpuUsage
+    load: LoadAverage
+    memory: MemoryUsage
+    swap: SwapUsage
+    filesystems: list[FilesystemUsage]
+    disk_io: DiskIoRates
+    network: NetworkRates
+    uptime_s: float
+
+
+class AlertState(StrEnum):
+    RAISED = "raised"
+    RESOLVED = "resolved"
+
+
+class AlertChanged(Message):
+    """A threshold alert raised or resolved, on `alerts.{source}`."""
+
+    id: str = Field(description="Stable per condition, e.g. 'host:web1:disk:/'.")
+    state: AlertState
+    source: SourceName = Field(description="What raised it: 'host', 'docker', 'k8s'.")
+    host: HostName
+    metric: str = Field(description="'cpu', 'memory' or 'disk:<mountpoint>'.")
+    value: float
+    threshold: float
+    time: datetime
+    message: str
