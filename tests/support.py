@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import uvicorn
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
@@ -161,6 +162,25 @@ async def closed_with(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, 
         frame = closed.rcvd
     assert frame is not None, "closed without a close frame"
     return frame.code, frame.reason
+
+
+def verify_access_token(
+    token: str, jwks: list[dict[str, object]], leeway: float = 0
+) -> dict[str, object]:
+    """Verify a Vigil access token as a gateway would: the JWK its kid names, EdDSA,
+    issuer and audience, and every time claim present."""
+    kid = jwt.get_unverified_header(token)["kid"]
+    jwk = next(key for key in jwks if key["kid"] == kid)
+    claims: dict[str, object] = jwt.decode(
+        token,
+        jwt.PyJWK(jwk).key,
+        algorithms=["EdDSA"],
+        audience="vigil",
+        issuer="vigil",
+        leeway=leeway,
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
+    )
+    return claims
 
 
 async def send(ws: ClientConnection, message: dict[str, Any]) -> None:

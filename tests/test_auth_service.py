@@ -15,6 +15,7 @@ from tests.support import (
     next_revocation,
     revocations,
     run_auth,
+    verify_access_token,
 )
 from vigil import ctl
 from vigil.access import Role
@@ -78,23 +79,6 @@ async def create_user(
     return await ctl.call(bus, Auth.CREATE_USER, request)
 
 
-def verified_claims(
-    token: str, jwks: list[dict[str, object]], **options: object
-) -> dict[str, object]:
-    kid = jwt.get_unverified_header(token)["kid"]
-    jwk = next(key for key in jwks if key["kid"] == kid)
-    claims: dict[str, object] = jwt.decode(
-        token,
-        jwt.PyJWK(jwk).key,
-        algorithms=["EdDSA"],
-        audience="vigil",
-        issuer="vigil",
-        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
-        **options,  # type: ignore[arg-type]
-    )
-    return claims
-
-
 # -- bootstrap -------------------------------------------------------------------------
 
 
@@ -155,7 +139,7 @@ async def test_login_issues_an_eddsa_jwt_that_verifies_against_the_jwks(bus: Bus
     assert "d" not in jwks[0]  # never the private part
     header = jwt.get_unverified_header(tokens.access_token)
     assert (header["alg"], header["kid"]) == ("EdDSA", jwks[0]["kid"])
-    claims = verified_claims(tokens.access_token, jwks)
+    claims = verify_access_token(tokens.access_token, jwks)
     assert claims["sub"] == user.id
     assert claims["name"] == "ops@example.com"
     assert claims["roles"] == ["operator"]
@@ -224,7 +208,7 @@ async def test_refresh_rotates_the_refresh_token(bus: Bus) -> None:
     session_ids = {t.refresh_token.split(".")[0] for t in (first, second, third)}
     assert len(session_ids) == 1  # one session, new secrets
     jwks = (await ctl.call(bus, Auth.JWKS, GetSigningKeys())).keys
-    assert verified_claims(third.access_token, jwks)["sid"] in session_ids
+    assert verify_access_token(third.access_token, jwks)["sid"] in session_ids
 
 
 async def test_reusing_a_refresh_token_revokes_the_whole_session(bus: Bus) -> None:

@@ -6,7 +6,14 @@ from datetime import timedelta
 
 import jwt
 
-from tests.support import FakeClock, NatsServer, auth_settings_for, bus_client, run_auth
+from tests.support import (
+    FakeClock,
+    NatsServer,
+    auth_settings_for,
+    bus_client,
+    run_auth,
+    verify_access_token,
+)
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.messages import GetSigningKeys, Login
@@ -21,21 +28,6 @@ ADMIN_PASSWORD = "admin-password-1"
 
 async def jwks(bus: Bus) -> list[dict[str, object]]:
     return (await ctl.call(bus, Auth.JWKS, GetSigningKeys())).keys
-
-
-def verify(token: str, keys: list[dict[str, object]], leeway: float = 0) -> dict[str, object]:
-    """Verify as a gateway would: pick the JWK named by the token's kid."""
-    kid = jwt.get_unverified_header(token)["kid"]
-    jwk = next(key for key in keys if key["kid"] == kid)
-    claims: dict[str, object] = jwt.decode(
-        token,
-        jwt.PyJWK(jwk).key,
-        algorithms=["EdDSA"],
-        audience="vigil",
-        issuer="vigil",
-        leeway=leeway,
-    )
-    return claims
 
 
 async def wait_until(
@@ -80,8 +72,8 @@ async def test_rotation_signs_new_tokens_with_a_new_key_and_keeps_the_old_one_pu
         assert {key["kid"] for key in published} == {old_kid, new_kid}
         # The token signed before the rotation still verifies, and so does the new one
         # (issued on the service's clock, 601 s ahead of the wall clock PyJWT reads).
-        assert verify(before.access_token, published)["name"] == "admin"
-        assert verify(after.access_token, published, leeway=700)["name"] == "admin"
+        assert verify_access_token(before.access_token, published)["name"] == "admin"
+        assert verify_access_token(after.access_token, published, leeway=700)["name"] == "admin"
 
         # Once every token the old key signed has expired, it leaves the JWKS.
         clock.advance(900 + 60 + 1)

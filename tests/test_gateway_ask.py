@@ -25,14 +25,6 @@ async def service_bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus
         yield bus
 
 
-@pytest.fixture
-async def gateway(
-    auth_service: AuthService, gateway_settings: GatewaySettings
-) -> AsyncIterator[str]:
-    async with serve_gateway(gateway_settings) as address:
-        yield address
-
-
 async def opened(ws: ClientConnection) -> str:
     connected = await receive(ws)
     return str(connected["connection_id"])
