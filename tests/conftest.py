@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.docker_engine import busybox_image
 from tests.support import NatsServer, auth_settings_for, login, run_auth, serve_gateway
 from vigil_auth.app import AuthService
 from vigil_collector.settings import CollectorSettings
@@ -18,6 +19,12 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    """A real Docker engine (started if needed) and a local busybox image; fails without one."""
+    return busybox_image()
 
 
 @pytest.fixture
