@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vigil.access import Role
-from vigil.errors import UnknownChannel
-from vigil.messages import AlertChanged, ConnectionChanged, HostMetricsSampled
+from vigil.errors import InvalidName, UnknownChannel
+from vigil.messages import (
+    AlertChanged,
+    ConnectionChanged,
+    ContainerStatusChanged,
+    DockerSourceChanged,
+    DockerStatsSampled,
+    HostMetricsSampled,
+    LogBatch,
+)
 from vigil.model import Message
 from vigil.names import NameKind, validate_name
 from vigil.subjects import ANY, Subjects
@@ -45,6 +53,7 @@ class ChannelSpec:
     sources: Callable[[Subjects, Mapping[str, str]], list[Source]]
     kind: ChannelKind
     role: Role = Role.VIEWER
+    required: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,31 @@ def _connections(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.gateway_connections(), ChannelKind.STREAM, ConnectionChanged)]
 
 
+def _docker_stats(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.docker_metrics(p.get("host", ANY)), ChannelKind.STATE, DockerStatsSampled)]
+
+
+def _container_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    subject = s.docker_status(p.get("host", ANY), p.get("container", ANY))
+    return [Source(subject, ChannelKind.STATE, ContainerStatusChanged)]
+
+
+def _docker_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    source = Source(s.docker_source(p.get("host", ANY)), ChannelKind.STATE, DockerSourceChanged)
+    return [*_container_status(s, p), source]
+
+
+def _docker_logs(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    subject = s.docker_logs(p.get("host", ANY), p["container"])
+    return [Source(subject, ChannelKind.STREAM, LogBatch)]
+
+
 def _system(s: Subjects, p: Mapping[str, str]) -> list[Source]:
-    return _host_metrics(s, p) + _alerts(s, {})
+    return (
+        _host_metrics(s, p)
+        + _alerts(s, {})
+        + _container_status(s, {"host": p["host"]} if "host" in p else {})
+    )
 
 
 CHANNELS: dict[str, ChannelSpec] = {
@@ -108,10 +140,41 @@ CHANNELS: dict[str, ChannelSpec] = {
         ),
         ChannelSpec(
             name="system",
-            description="Seed 001's view: one system_metric per host figure, and alerts.",
+            description=(
+                "Seed 001's view: one system_metric per host figure, alerts, container_status."
+            ),
             params={"host": NameKind.HOST},
             sources=_system,
             kind=ChannelKind.MIXED,
+        ),
+        ChannelSpec(
+            name="docker.stats",
+            description="Stats of every running container, one batch per host every 2 s.",
+            params={"host": NameKind.HOST},
+            sources=_docker_stats,
+            kind=ChannelKind.STATE,
+        ),
+        ChannelSpec(
+            name="docker.status",
+            description="Container states (with exit code and health) and the Docker source's.",
+            params={"host": NameKind.HOST, "container": NameKind.CONTAINER},
+            sources=_docker_status,
+            kind=ChannelKind.STATE,
+        ),
+        ChannelSpec(
+            name="docker.logs",
+            description="A container's log lines (id or unique name prefix), while watched.",
+            params={"container": NameKind.CONTAINER, "host": NameKind.HOST},
+            sources=_docker_logs,
+            kind=ChannelKind.STREAM,
+            required=frozenset({"container"}),
+        ),
+        ChannelSpec(
+            name="docker_stats",
+            description="Seed 000's view of docker.stats: `docker_stats` messages.",
+            params={"host": NameKind.HOST},
+            sources=_docker_stats,
+            kind=ChannelKind.STATE,
         ),
     )
 }
@@ -128,5 +191,7 @@ def resolve_channel(name: str, params: Mapping[str, str] | None = None) -> Chann
     if unknown:
         allowed = ", ".join(sorted(spec.params)) or "none"
         raise UnknownChannel(name, f"unknown parameter {unknown[0]!r} (allowed: {allowed})")
+    for key in sorted(spec.required - set(given)):
+        raise InvalidName(spec.params[key], "", f"channel {name!r} needs the parameter {key!r}")
     checked = {key: validate_name(spec.params[key], value) for key, value in given.items()}
     return ChannelRef(spec, tuple(sorted(checked.items())))

@@ -17,11 +17,13 @@ from vigil.messages import (
     DisableUser,
     Done,
     EndSession,
+    FollowLogs,
     GetSigningKeys,
     JwkSet,
     ListApiKeys,
     ListUsers,
     Login,
+    LogsFollowed,
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
@@ -66,3 +68,9 @@ class Auth:
     CREATE_API_KEY = Operation("auth", "apikey_create", CreateApiKey, ApiKeyCreated)
     LIST_API_KEYS = Operation("auth", "apikey_list", ListApiKeys, ApiKeyList)
     REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView)
+
+
+class Logs:
+    """Operations answered by the collector of the host named in the request."""
+
+    FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)

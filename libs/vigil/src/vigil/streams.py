@@ -21,6 +21,7 @@ class StreamSpec:
     description: str
     max_msgs_per_subject: int = -1
     max_age: timedelta | None = None
+    max_bytes: int = -1
     storage: StorageType = StorageType.FILE
 
     def config(self, subjects: Subjects) -> StreamConfig:
@@ -31,6 +32,7 @@ class StreamSpec:
             retention=RetentionPolicy.LIMITS,
             max_msgs_per_subject=self.max_msgs_per_subject,
             max_age=self.max_age.total_seconds() if self.max_age else None,
+            max_bytes=self.max_bytes,
             storage=self.storage,
         )
 
@@ -47,6 +49,14 @@ ALERTS = StreamSpec(
     subjects=lambda s: [s.alerts(ANY)],
     description="Threshold alerts raised and resolved, for a week.",
     max_age=timedelta(days=7),
+)
+
+LOGS = StreamSpec(
+    base_name="LOGS",
+    subjects=lambda s: [s.all_logs()],
+    description="Log batches of followed containers and pods: a short window, for resume.",
+    max_age=timedelta(hours=1),
+    max_bytes=1 << 30,
 )
 
 REVOKED = StreamSpec(

@@ -5,6 +5,7 @@ the past tense. One import location, one module per concept:
 
 - `common`    error and close codes, time
 - `host`      host samples and threshold alerts (collector)
+- `docker`    container stats, status, log batches and the log lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `services`  sessions, questions for clients, connection lists, ctl envelopes
 - `client`    the client protocol, both ways
@@ -46,6 +47,10 @@ from vigil.messages.client import (
     ClientReply,
     ClientRequest,
     Connected,
+    ContainerStatusData,
+    ContainerStatusNotice,
+    DockerStats,
+    DockerStatsData,
     Error,
     Gap,
     InvalidClientMessage,
@@ -69,6 +74,17 @@ from vigil.messages.common import (
     CloseCode,
     ErrorCode,
     utc_now,
+)
+from vigil.messages.docker import (
+    ContainerState,
+    ContainerStats,
+    ContainerStatusChanged,
+    DockerSourceChanged,
+    DockerStatsSampled,
+    FollowLogs,
+    LogBatch,
+    LogLine,
+    LogsFollowed,
 )
 from vigil.messages.host import (
     AlertChanged,
@@ -116,6 +132,11 @@ __all__ = [
     "Connected",
     "ConnectionChanged",
     "ConnectionInfo",
+    "ContainerState",
+    "ContainerStats",
+    "ContainerStatusChanged",
+    "ContainerStatusData",
+    "ContainerStatusNotice",
     "CpuUsage",
     "CreateApiKey",
     "CreateUser",
@@ -124,11 +145,16 @@ __all__ = [
     "CtlReply",
     "DisableUser",
     "DiskIoRates",
+    "DockerSourceChanged",
+    "DockerStats",
+    "DockerStatsData",
+    "DockerStatsSampled",
     "Done",
     "EndSession",
     "Error",
     "ErrorCode",
     "FilesystemUsage",
+    "FollowLogs",
     "Gap",
     "GatewayConnections",
     "GetSigningKeys",
@@ -139,7 +165,10 @@ __all__ = [
     "ListConnections",
     "ListUsers",
     "LoadAverage",
+    "LogBatch",
+    "LogLine",
     "Login",
+    "LogsFollowed",
     "MemoryUsage",
     "NetworkRates",
     "Ping",
