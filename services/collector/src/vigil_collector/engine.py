@@ -25,7 +25,8 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 
 def connect(url: str | None, timeout_s: float, pool_size: int = 10) -> tuple[Any, str]:
     """An API client of the engine at `url` (or DOCKER_HOST, or the local socket) and
-    the engine's version; `pool_size` connections are kept for calls at once. Raises `DockerUnavailable` when it does not answer."""
+    the engine's version; `pool_size` connections are kept for calls at once. Raises
+    `DockerUnavailable` when it does not answer."""
     try:
         options: dict[str, Any] = docker.utils.kwargs_from_env()
         if url is not None:

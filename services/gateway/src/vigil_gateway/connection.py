@@ -48,7 +48,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil_gateway import audit
-from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials
+from vigil_gateway.errors import AuthUnavailable, ChannelRefused, Forbidden, InvalidCredentials
 from vigil_gateway.hub import Hub
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.outbox import Close, Outbox
@@ -115,8 +115,12 @@ class Connection:
 
     async def serve_system(self) -> None:
         """`/api/system/ws` (seed 001): the `system` channel, and `ping`."""
+        await self.serve_channel(resolve_channel(CHANNELS["system"].name))
+
+    async def serve_channel(self, channel: ChannelRef) -> None:
+        """A seed endpoint: one channel, chosen by the route, and `ping`."""
         async with self._open():
-            await self._subscribe(resolve_channel(CHANNELS["system"].name), remaining=None)
+            await self._subscribe(channel, remaining=None)
             async for text in self._frames():
                 await self._handle(text, multiplexed=False)
 
@@ -211,7 +215,7 @@ class Connection:
         elif not multiplexed:
             self._error(
                 ErrorCode.INVALID_MESSAGE,
-                f"{message.type!r} is not available here: this endpoint streams the system "
+                f"{message.type!r} is not available here: this endpoint streams one "
                 "channel; use /ws to choose channels",
                 remaining=remaining,
             )
@@ -230,6 +234,11 @@ class Connection:
             self._error(
                 ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
             )
+            return
+        try:
+            channel = await self._hub.admit(channel)
+        except ChannelRefused as exc:
+            self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
             return
         try:
             check_channel(self.principal, channel)
@@ -256,6 +265,9 @@ class Connection:
                 ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
             )
             return
+        if channel.key not in self._channels:
+            with contextlib.suppress(ChannelRefused):  # e.g. a name prefix: as subscribed
+                channel = await self._hub.admit(channel)
         if channel.key not in self._channels:
             self._error(
                 ErrorCode.NOT_FOUND,

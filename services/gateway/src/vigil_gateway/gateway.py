@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
-from vigil.errors import BusUnavailable
+from vigil.channels import ChannelRef, resolve_channel
+from vigil.errors import BusUnavailable, InvalidName, UnknownChannel
 from vigil.lifecycle import stop_task
 from vigil.messages import (
     AlertChanged,
@@ -30,20 +31,23 @@ from vigil.messages import (
     ClientAnswered,
     CloseCode,
     CredentialsRevoked,
+    Error,
     ErrorCode,
     GatewayConnections,
     RevocationKind,
     SessionStarted,
 )
-from vigil.streams import ALERTS, CONNECTIONS, LATEST, RATE_LIMITS, REVOKED
+from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, roster
+from vigil_gateway import audit, leases, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
+from vigil_gateway.containers import ContainerDirectory
 from vigil_gateway.credentials import Credentials, read_credentials
-from vigil_gateway.errors import InvalidCredentials
+from vigil_gateway.errors import ChannelRefused, InvalidCredentials
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
+from vigil_gateway.leases import LogLeases
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from vigil_gateway.registry import Registry
@@ -61,11 +65,20 @@ class Gateway:
         self.bus = Bus(
             settings,
             name="vigil-gateway",
-            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS],
+            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS, LOGS],
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
         self.hub = Hub(self.bus, self.metrics)
+        self.containers = ContainerDirectory(self.bus)
+        self.log_leases = LogLeases(
+            self.bus,
+            self.containers,
+            holder=self.id,
+            lease_s=settings.log_lease_s,
+            tail=settings.log_tail,
+        )
+        self.hub.watch(leases.CHANNEL, self.log_leases)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
@@ -103,6 +116,8 @@ class Gateway:
             await stop_task(task)
         await self.revocations.stop()
         await self.hub.close()
+        await self.log_leases.close()
+        await self.containers.stop()
         await self.bus.close()
         await self.http.aclose()
 
@@ -138,7 +153,16 @@ class Gateway:
 
     # -- sockets ------------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket, *, system: bool) -> None:
+    async def serve(
+        self,
+        websocket: WebSocket,
+        *,
+        system: bool = False,
+        channel: tuple[str, dict[str, str]] | None = None,
+    ) -> None:
+        """A socket: `/ws`, `/api/system/ws` (`system`), or a seed endpoint that streams
+        one `channel` (name, params), refused with an `error` and 1008 when its
+        parameters are invalid or name no such container."""
         credentials = read_credentials(websocket)
         decision = await self.admission.decide(credentials)
         await websocket.accept(subprotocol=credentials.subprotocol)
@@ -148,6 +172,11 @@ class Gateway:
             self.metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
+        target = None
+        if channel is not None:
+            target = await self._seed_channel(websocket, *channel)
+            if target is None:
+                return
         self.metrics.opens += 1
         connection = Connection(
             websocket,
@@ -164,7 +193,9 @@ class Gateway:
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
         try:
-            if system:
+            if target is not None:
+                await connection.serve_channel(target)
+            elif system:
                 await connection.serve_system()
             else:
                 await connection.serve_multiplexed()
@@ -173,6 +204,18 @@ class Gateway:
             code = connection.close_code or CloseCode.GOING_AWAY
             self.metrics.closes[code] += 1
             await roster.announce(self.bus, "closed", connection.info(self.id), code)
+
+    async def _seed_channel(
+        self, websocket: WebSocket, name: str, params: dict[str, str]
+    ) -> ChannelRef | None:
+        try:
+            return await self.hub.admit(resolve_channel(name, params))
+        except (UnknownChannel, InvalidName, ChannelRefused) as exc:
+            code = exc.code if isinstance(exc, ChannelRefused) else ErrorCode.INVALID_MESSAGE
+            reason = exc.reason if isinstance(exc, ChannelRefused) else str(exc)
+        await websocket.send_text(Error(code=code, message=reason).model_dump_json())
+        await websocket.close(CloseCode.POLICY_VIOLATION, reason[:120])
+        return None
 
     async def _on_list_connections(self, msg: Msg) -> None:
         own = [connection.info(self.id) for connection in self.connections]
@@ -281,6 +324,7 @@ class Gateway:
                     await nc.subscribe(roster.subject(self.bus), cb=self._on_list_connections),
                 ]
             await self.revocations.follow()
+            await self.containers.follow()
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
             log.warning("could not follow revocations and sessions: %s", exc)
         await self.hub.restart()

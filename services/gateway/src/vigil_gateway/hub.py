@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from typing import Protocol
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -138,6 +139,18 @@ class Feed:
                 outbox.put_stream(key, frames, produced_at)
 
 
+class FeedWatcher(Protocol):
+    """Told about the feeds of one channel (e.g. to hold a log lease while they live)."""
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef:
+        """The channel to join for what the client asked, or raise `ChannelRefused`."""
+        ...
+
+    def started(self, channel: ChannelRef) -> None: ...
+
+    def stopped(self, channel: ChannelRef) -> None: ...
+
+
 class Hub:
     def __init__(self, bus: Bus, metrics: GatewayMetrics) -> None:
         self._bus = bus
@@ -145,6 +158,20 @@ class Hub:
         self._feeds: dict[str, Feed] = {}  # shared, by channel key
         self._private: dict[tuple[str, int], Feed] = {}  # resuming, by (key, id(outbox))
         self._lock = asyncio.Lock()
+        self._watchers: dict[str, FeedWatcher] = {}  # by channel name
+
+    def watch(self, channel_name: str, watcher: FeedWatcher) -> None:
+        self._watchers[channel_name] = watcher
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef:
+        """What a client asked for, made into what to join by the channel's watcher."""
+        watcher = self._watchers.get(channel.spec.name)
+        return channel if watcher is None else await watcher.admit(channel)
+
+    def _tell_watcher(self, channel: ChannelRef, *, started: bool) -> None:
+        watcher = self._watchers.get(channel.spec.name)
+        if watcher is not None:
+            (watcher.started if started else watcher.stopped)(channel)
 
     async def join(
         self,
@@ -162,7 +189,9 @@ class Hub:
         While NATS is away the feed waits, registered, and starts on reconnect.
         """
         async with self._lock:
-            if since is not None and channel.spec.kind is not ChannelKind.STATE:
+            private = since is not None and channel.spec.kind is not ChannelKind.STATE
+            new = private or channel.key not in self._feeds
+            if private:
                 self._metrics.resumes += 1
                 feed = self._private[(channel.key, id(outbox))] = Feed(
                     channel, self._bus, self._metrics, since=since
@@ -173,6 +202,8 @@ class Hub:
                 feed = self._feeds[channel.key] = Feed(channel, self._bus, self._metrics)
             if self._bus.is_connected:
                 await self._start(feed)
+            if new:  # after its consumer exists, so it sees what the watcher causes
+                self._tell_watcher(channel, started=True)
             if announce is not None:
                 outbox.put_control(announce)
             feed.attach(outbox)
@@ -182,6 +213,7 @@ class Hub:
             private = self._private.pop((channel.key, id(outbox)), None)
             if private is not None:
                 await private.stop()
+                self._tell_watcher(channel, started=False)
                 return
             feed = self._feeds.get(channel.key)
             if feed is None:
@@ -190,6 +222,7 @@ class Hub:
             if feed.idle:
                 del self._feeds[channel.key]
                 await feed.stop()
+                self._tell_watcher(channel, started=False)
 
     async def restart(self) -> None:
         """Start every feed again on the current connection (after a reconnect)."""
@@ -202,6 +235,7 @@ class Hub:
         async with self._lock:
             for feed in self._all():
                 await feed.stop()
+                self._tell_watcher(feed.channel, started=False)
             self._feeds.clear()
             self._private.clear()
 
