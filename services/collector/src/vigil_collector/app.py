@@ -62,8 +62,10 @@ class Collector:
                 if next_at < time.monotonic():  # fell behind (suspended?): don't burst
                     next_at = time.monotonic()
         finally:
-            await stop_task(docker)
-            await self.bus.close()
+            try:
+                await stop_task(docker)
+            finally:
+                await self.bus.close()
 
 
 def build_app(settings: CollectorSettings) -> Collector:

@@ -7,7 +7,6 @@ code and health so that every message is whole. `close()` shuts the stream's soc
 which ends the thread.
 """
 
-import contextlib
 import re
 import threading
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigil.messages import ContainerState, ContainerStatusChanged, utc_now
-from vigil_collector.engine import UNREACHABLE, describe
+from vigil_collector.engine import STREAM_BROKEN, UNREACHABLE, describe, shut
 from vigil_collector.errors import DockerUnavailable
 from vigil_collector.handoff import Handoff
 
@@ -167,14 +166,16 @@ class EventReader:
             for event in self._stream:
                 if not self._handoff.put(event):
                     return
-        except UNREACHABLE:  # the engine went away mid-read
+        except STREAM_BROKEN:  # the engine went away mid-read, or `close()`
             pass
         finally:
             self._handoff.put(None)
 
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Shut the stream (ending the thread) and wait for it; call from a thread."""
+    def shut(self) -> None:
+        """Shut the stream, which ends the thread (does not block: fine on the loop)."""
         self._handoff.close()
-        with contextlib.suppress(OSError, AttributeError):  # closed with the connection
-            self._stream.close()
+        shut(self._stream._response)
+
+    def join(self, timeout_s: float = 5.0) -> None:
+        """Wait for the thread to end; call from a thread."""
         self._thread.join(timeout_s)

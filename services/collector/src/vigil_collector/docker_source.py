@@ -53,6 +53,7 @@ class DockerSource:
         self.followers = LogFollowers(settings, bus)
         # Status messages wait here until NATS acks them: an outage delays, never loses.
         self._unsent: deque[tuple[str, Message]] = deque(maxlen=_UNSENT_LIMIT)
+        self._publishing = asyncio.Lock()
         self._available: bool | None = None
         self._lease_service: Subscription | None = None
 
@@ -93,11 +94,11 @@ class DockerSource:
                     log.warning("Docker engine lost: %s", exc.reason)
                     await self._report(False, exc.reason)
                 finally:
+                    api.close()  # closes idle sockets only: does not block
                     await self.followers.detach()
-                    await asyncio.to_thread(api.close)
         finally:
             await stop_task(watching)
-            await self.followers.stop_all()
+            await self.followers.stop_all(flush=False)
             if self._lease_service is not None:
                 with contextlib.suppress(nats.errors.Error):
                     await self._lease_service.unsubscribe()
@@ -124,9 +125,10 @@ class DockerSource:
                 task.result()  # raises why it ended
             raise DockerUnavailable("the event stream ended")
         finally:
+            events.shut()  # first, and without waiting: this task may be cancelled again
             for task in tasks:
                 await stop_task(task)
-            await asyncio.to_thread(events.close)
+            await asyncio.to_thread(events.join)
             await asyncio.to_thread(sampler.close)
 
     async def _statuses(
@@ -198,9 +200,10 @@ class DockerSource:
     async def _publish(self, subject: str, message: ContainerStatusChanged | Message) -> None:
         """In order, after whatever NATS has not acked yet."""
         self._unsent.append((subject, message))
-        try:
-            while self._unsent:
-                await self._bus.publish(*self._unsent[0])
-                self._unsent.popleft()
-        except BusUnavailable as exc:  # sent with the next status message
-            log.warning("could not publish Docker status: %s", exc)
+        async with self._publishing:  # one sender at a time keeps the order
+            try:
+                while self._unsent:
+                    await self._bus.publish(*self._unsent[0])
+                    self._unsent.popleft()
+            except BusUnavailable as exc:  # sent with the next status message
+                log.warning("could not publish Docker status: %s", exc)

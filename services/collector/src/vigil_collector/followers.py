@@ -20,6 +20,7 @@ from typing import Any
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
 from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogLine, LogsFollowed
 from vigil_collector.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.handoff import Handoff
@@ -111,9 +112,12 @@ class LogFollowers:
                 if follower.publisher.done():
                     self._followers.pop(container, None)
 
-    async def stop_all(self) -> None:
+    async def stop_all(self, *, flush: bool = True) -> None:
+        """Stop every follower; with `flush`, after sending what they had read."""
+        for follower in self._followers.values():
+            follower.reader.shut()  # at once, even if this task is cancelled below
         for container in list(self._followers):
-            await self._stop(container)
+            await self._stop(container, flush=flush)
 
     @property
     def following(self) -> set[str]:
@@ -152,11 +156,14 @@ class LogFollowers:
         self._followers[container] = _Follower(reader, publisher)
         log.info("following the logs of %s", container)
 
-    async def _stop(self, container: str) -> None:
+    async def _stop(self, container: str, *, flush: bool = True) -> None:
         follower = self._followers.pop(container, None)
         if follower is None:
             return
         await asyncio.to_thread(follower.reader.stop)
+        if not flush:
+            await stop_task(follower.publisher)
+            return
         try:  # what was read goes out; bounded, in case NATS is away
             await asyncio.wait_for(follower.publisher, 10)
         except TimeoutError:

@@ -8,7 +8,6 @@ dropped. Each finished line is redacted and handed to the loop in order; `None`
 follows the last one. `stop()` shuts the socket, which ends the thread.
 """
 
-import contextlib
 import struct
 import threading
 import time
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from vigil.messages import LogLine
-from vigil_collector.engine import UNREACHABLE
+from vigil_collector.engine import STREAM_BROKEN, shut
 from vigil_collector.handoff import Handoff
 from vigil_collector.redaction import Redactor
 
@@ -86,14 +85,18 @@ class LogReader:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """End the reader (from another thread) and wait for its thread to finish."""
+    def shut(self) -> None:
+        """End the reader: its socket is shut, so the thread ends (does not block)."""
         self._stopped.set()
         self._handoff.close()
         with self._lock:
             response = self._response
         if response is not None:
-            _shut(response)
+            shut(response)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """End the reader and wait for its thread to finish; call from a thread."""
+        self.shut()
         self.thread.join(timeout_s)
 
     # -- the thread ------------------------------------------------------------------
@@ -104,10 +107,10 @@ class LogReader:
             with self._lock:
                 self._response = response
             if self._stopped.is_set():
-                _shut(response)
+                shut(response)
                 return
             self._read(response)
-        except UNREACHABLE as exc:
+        except STREAM_BROKEN as exc:  # the engine went away mid-read, or `stop()`
             if not self._stopped.is_set():
                 self.error = str(exc) or type(exc).__name__
         finally:
@@ -181,13 +184,3 @@ class LogReader:
         line = LogLine(time=when, stream=stream, text=self._redactor.line(text))
         if self._handoff.put(line) and nanos:
             self._after.nanos = nanos
-
-
-def _shut(response: Any) -> None:
-    try:
-        sock = response.raw._fp.fp.raw._sock
-        sock.shutdown(2)
-    except (OSError, AttributeError):  # already closed
-        pass
-    with contextlib.suppress(OSError):
-        response.close()
