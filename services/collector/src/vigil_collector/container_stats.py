@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import requests.exceptions
+
 from vigil.messages import ContainerStats, DockerStatsSampled, utc_now
 from vigil_collector.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.errors import DockerUnavailable
@@ -100,6 +102,10 @@ class StatsSampler:
     def _one(self, summary: Mapping[str, Any]) -> dict[str, Any] | None:
         try:
             raw: dict[str, Any] = self._api.stats(summary["Id"], stream=False, one_shot=True)
+        except (ValueError, requests.exceptions.ReadTimeout):
+            # An empty answer (the container stopped meanwhile) or a slow one: this
+            # container sits out the cycle; the engine as a whole still answers.
+            return None
         except UNREACHABLE as exc:
             if is_missing(exc):
                 return None
