@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--naive-sample", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=128)
     args = parser.parse_args()
 
     image = busybox_image()

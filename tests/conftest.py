@@ -103,5 +103,6 @@ def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -
         "subject_prefix": prefix,
         "host": "testhost",
         "interval_s": 0.5,
+        "docker": "off",  # the Docker tests turn it on
     }
     return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]

@@ -52,6 +52,10 @@ class Position:
     nanos: int = 0
 
 
+def _recent(position: Position) -> bool:
+    return bool(position.nanos) and time.time_ns() - position.nanos < _RESUME_WITHIN_NS
+
+
 class LogReader:
     def __init__(
         self,
@@ -70,6 +74,9 @@ class LogReader:
         self._tty = tty
         self._tail = tail
         self._after = after
+        # Lines at or before where an earlier follower stopped were sent by it; only
+        # those are skipped (stdout and stderr stamps need not rise together).
+        self._sent_until = after.nanos if _recent(after) else 0
         self._max = max_line_bytes
         self._redactor = redactor
         self._handoff = handoff
@@ -119,7 +126,7 @@ class LogReader:
 
     def _open(self) -> Any:
         params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1}
-        if self._after.nanos and time.time_ns() - self._after.nanos < _RESUME_WITHIN_NS:
+        if self._sent_until:
             # From the last line already sent (whole seconds, inclusive): the lines at or
             # before it are skipped below, so a new follower repeats nothing.
             params["since"] = self._after.nanos // 10**9
@@ -176,11 +183,11 @@ class LogReader:
             when, nanos = parse_time(partial.stamp)
         except ValueError:  # not a stamp: keep the line, timed now
             when, nanos = datetime.now(UTC), 0
-        if nanos and nanos <= self._after.nanos:
+        if nanos and nanos <= self._sent_until:
             return  # already sent by an earlier follower
         text = partial.data.decode("utf-8", errors="replace")
         if partial.left_out:
             text += cut_marker(partial.left_out)
         line = LogLine(time=when, stream=stream, text=self._redactor.line(text))
-        if self._handoff.put(line) and nanos:
+        if self._handoff.put(line) and nanos > self._after.nanos:
             self._after.nanos = nanos

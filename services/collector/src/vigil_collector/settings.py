@@ -41,7 +41,7 @@ class CollectorSettings(VigilSettings):
     docker_interval_s: float = Field(default=2.0, ge=0.1, le=3600)
     docker_timeout_s: float = Field(default=10.0, gt=0, description="Per Docker API call.")
     docker_stats_workers: int = Field(
-        default=64,
+        default=128,
         ge=1,
         le=512,
         description="Stats calls at once; each waits for the engine's next 1 s collection.",
