@@ -21,7 +21,6 @@ class StreamSpec:
     description: str
     max_msgs_per_subject: int = -1
     max_age: timedelta | None = None
-    max_bytes: int = -1
     storage: StorageType = StorageType.FILE
 
     def config(self, subjects: Subjects) -> StreamConfig:
@@ -32,7 +31,6 @@ class StreamSpec:
             retention=RetentionPolicy.LIMITS,
             max_msgs_per_subject=self.max_msgs_per_subject,
             max_age=self.max_age.total_seconds() if self.max_age else None,
-            max_bytes=self.max_bytes,
             storage=self.storage,
         )
 
@@ -56,7 +54,7 @@ LOGS = StreamSpec(
     subjects=lambda s: [s.all_logs()],
     description="Log batches of followed containers and pods: a short window, for resume.",
     max_age=timedelta(hours=1),
-    max_bytes=1 << 30,
+    max_msgs_per_subject=20_000,  # batches per container or pod (a byte cap reserves storage)
 )
 
 REVOKED = StreamSpec(
