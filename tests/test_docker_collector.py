@@ -289,3 +289,27 @@ async def test_engine_down_is_reported_and_the_collector_recovers_by_itself(
         await asyncio.to_thread(second_engine.start)
         back = await next_that(sources, lambda s: s.available, "the engine reported back", 60)
         await next_that(batches, lambda b: b.time > back.time, "stats again after recovery", 10)
+
+
+async def test_a_tty_container_delivers_its_lines_in_order(
+    nats_server: NatsServer, prefix: str, containers: Containers
+) -> None:
+    short, name = containers.run(
+        "tty",
+        "sh",
+        "-c",
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; seq 1 3000; sleep 3600",
+        options=("-t",),
+    )
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        run_collector(docker_settings(nats_server, prefix)),
+    ):
+        await lease(bus, short, lease_s=60, tail=0)
+        docker("exec", name, "touch", "/tmp/go")
+        subject = bus.subjects.docker_logs(HOST, short)
+        async with heard(bus, subject, LogBatch, stream=True) as batches:
+            lines = []
+            while len(lines) < 3000:
+                lines.extend((await next_that(batches, lambda b: True, "tty lines", 20)).lines)
+    assert [line.text.rstrip("\r") for line in lines] == [str(n) for n in range(1, 3001)]

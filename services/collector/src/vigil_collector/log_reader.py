@@ -22,6 +22,7 @@ from vigil_collector.redaction import Redactor
 
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {1: "stdout", 2: "stderr"}
 _HEADER = struct.Struct(">BxxxL")
+_TTY_HOLD = 1 << 20  # a TTY line without its newline yet: held up to this much
 _RESUME_WITHIN_NS = 300 * 10**9  # an earlier follower this recent: carry on after it
 
 
@@ -147,9 +148,11 @@ class LogReader:
             if self._stopped.is_set():
                 return
             buffer += chunk
-            if self._tty:
-                self._frame("stdout", bytes(buffer))
-                buffer.clear()
+            if self._tty:  # raw lines, each with its stamp: hand on the whole ones
+                end = buffer.rfind(b"\n") + 1 or (len(buffer) if len(buffer) > _TTY_HOLD else 0)
+                if end:
+                    self._frame("stdout", bytes(buffer[:end]))
+                    del buffer[:end]
                 continue
             while len(buffer) >= _HEADER.size:
                 kind, size = _HEADER.unpack_from(buffer)

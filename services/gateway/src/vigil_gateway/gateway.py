@@ -100,6 +100,7 @@ class Gateway:
         self._unsent_alerts: deque[AlertChanged] = deque(maxlen=1000)
         self._asking: set[asyncio.Task[None]] = set()
         self._connecting: asyncio.Task[None] | None = None
+        self._following_containers: asyncio.Task[None] | None = None
         self.bus.on_disconnected(self._on_bus_lost)
         self.bus.on_reconnected(self._on_bus_back)
 
@@ -112,7 +113,7 @@ class Gateway:
         self._watching = asyncio.create_task(self._watch_self(), name="gateway-watch")
 
     async def stop(self) -> None:
-        for task in (self._connecting, self._watching, *self._asking):
+        for task in (self._connecting, self._watching, self._following_containers, *self._asking):
             await stop_task(task)
         await self.revocations.stop()
         await self.hub.close()
@@ -324,10 +325,20 @@ class Gateway:
                     await nc.subscribe(roster.subject(self.bus), cb=self._on_list_connections),
                 ]
             await self.revocations.follow()
-            await self.containers.follow()
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
             log.warning("could not follow revocations and sessions: %s", exc)
         await self.hub.restart()
+        # The container directory is not needed to be ready: it catches up on the side.
+        await stop_task(self._following_containers)
+        self._following_containers = asyncio.create_task(
+            self._follow_containers(), name="gateway-containers"
+        )
+
+    async def _follow_containers(self) -> None:
+        try:
+            await self.containers.follow()
+        except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
+            log.warning("could not follow the container directory: %s", exc)
 
     async def _close_revoked(self, event: CredentialsRevoked) -> None:
         if event.kind is RevocationKind.API_KEY:
