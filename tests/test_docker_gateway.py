@@ -1,6 +1,7 @@
 """The Docker seed endpoints and channels, end to end: a real engine, the collector,
 NATS, the gateway on uvicorn, and real WebSocket clients."""
 
+import asyncio
 import threading
 
 import httpx
@@ -209,3 +210,34 @@ async def test_status_reaches_the_docker_status_channel_and_the_system_endpoint(
             timeout=10,
         )
         assert {"container", "status", "time"} <= set(notice["data"])
+
+
+async def test_log_lease_lives_while_any_replica_has_a_watcher(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    short, _ = containers.run("shared", "sh", "-c", "while :; do echo tick; sleep 0.1; done")
+    settings = gateway_settings.model_copy(update={"log_lease_s": 1.5})
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(settings) as first,
+        serve_gateway(settings) as second,
+    ):
+        one = await connect(f"ws://{first}/ws/docker/{short}/logs?token={admin_token}")
+        two = await connect(f"ws://{second}/ws/docker/{short}/logs?token={admin_token}")
+        try:
+            for ws in (one, two):
+                await receive_until(ws, lambda m: m["type"] == "update", timeout=15)
+            await one.close()
+            # The second replica still renews: lines keep coming, well past a lease.
+            deadline = asyncio.get_running_loop().time() + 3 * 1.5
+            while asyncio.get_running_loop().time() < deadline:
+                await receive_until(two, lambda m: m["type"] == "update", timeout=2)
+            assert following(short)
+        finally:
+            await one.close()
+            await two.close()
+        await wait_for(lambda: not following(short), "the follower to stop", 10)
