@@ -35,6 +35,7 @@ from vigil_auth.settings import AuthSettings
 from vigil_collector.app import build_app as build_collector
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.app import build_app as build_gateway
+from vigil_gateway.serving import uvicorn_config
 from vigil_gateway.settings import GatewaySettings
 
 
@@ -93,15 +94,8 @@ async def serve_gateway(
 
     Its logs propagate to the root logger, so `caplog` sees uvicorn's lines too.
     """
-    config = uvicorn.Config(
-        build_gateway(settings),
-        host="127.0.0.1",
-        port=0,
-        ws_max_size=settings.max_message_bytes,
-        ws_per_message_deflate=settings.permessage_deflate,
-        log_level=log_level,
-        log_config=None,
-    )
+    settings = settings.model_copy(update={"bind": "127.0.0.1", "port": 0})
+    config = uvicorn_config(build_gateway(settings), settings, log_level=log_level, log_config=None)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started, "uvicorn to start")

@@ -1,28 +1,27 @@
 """The client protocol of one WebSocket: `/ws` (multiplexed) and `/api/system/ws`.
 
-A connection reads frames in one task and writes from its outbox in another, so a
-slow reader never holds up the bus, and one slow client never holds up another. Two
-more tasks watch it: the heartbeat (a `ping` every interval; unanswered pings are
-misses, and too many close the socket with 4003) and the expiry of its credentials
-(4001 unless a `reauth` arrived). Requests count against a rate limit; bad input gets
-an `error` that says what was wrong, and the socket stays open.
+A connection reads the client's frames in its one task; what it sends goes through its
+outbox, written by the gateway's flusher, so a slow reader never holds up the bus and
+one slow client never holds up another. Two timers watch it: the heartbeat (a `ping`
+every interval; unanswered pings are misses, and too many close the socket with 4003)
+and the expiry of its credentials (4001 unless a `reauth` moved it on). Requests count
+against a rate limit; bad input gets an `error` that says what was wrong, and the
+socket stays open.
 """
 
 import asyncio
 import contextlib
 import logging
 import secrets
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from vigil.access import Principal
 from vigil.channels import CHANNELS, ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
-from vigil.lifecycle import stop_task
 from vigil.messages import (
     Answer,
     Ask,
@@ -49,12 +48,14 @@ from vigil.messages import (
 )
 from vigil_gateway import audit
 from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials
+from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.metrics import GatewayMetrics
-from vigil_gateway.outbox import Close, Outbox
+from vigil_gateway.outbox import Outbox
 from vigil_gateway.permissions import check_channel
 from vigil_gateway.ratelimit import RateLimiter
 from vigil_gateway.settings import GatewaySettings
+from vigil_gateway.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,12 @@ class Connection:
     def __init__(
         self,
         websocket: WebSocket,
+        wire: Wire,
         principal: Principal,
         *,
         settings: GatewaySettings,
         hub: Hub,
+        flusher: Flusher,
         limiter: RateLimiter,
         metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
@@ -81,22 +84,27 @@ class Connection:
         self.principal_token = principal.token
         self.started_at: datetime = utc_now()
         self.address = websocket.client.host if websocket.client else None
-        self.outbox = Outbox(settings.outbox_limit)
+        self.outbox = Outbox(wire, flusher, limit=settings.outbox_limit, metrics=metrics)
         self._websocket = websocket
         self._settings = settings
         self._hub = hub
         self._limiter = limiter
         self._metrics = metrics
-        self.close_code: int | None = None  # how the socket ended, once it has
-        self.sent = 0  # frames
-        self.dropped = 0  # stream frames dropped for being slow
+        self._peer_close_code: int | None = None
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
         self._channels: dict[str, ChannelRef] = {}
-        self._principal_changed = asyncio.Event()
-        self._pong = asyncio.Event()
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
+        self._missed_pongs = 0
+        self._heartbeat: asyncio.TimerHandle | None = None  # the next ping, or pong deadline
+        self._awaiting_pong = False
+        self._expiry: asyncio.TimerHandle | None = None
+
+    @property
+    def close_code(self) -> int | None:
+        """How the socket ended, once it has: our close code, or the client's."""
+        return self.outbox.closed_with or self._peer_close_code
 
     # -- endpoints ----------------------------------------------------------------
 
@@ -132,8 +140,8 @@ class Connection:
             address=self.address,
             since=self.started_at,
             subscriptions=sorted(self._channels),
-            sent=self.sent,
-            dropped=self.dropped,
+            sent=self.outbox.sent,
+            dropped=self.outbox.dropped,
         )
 
     def send(self, frame: str) -> None:
@@ -181,7 +189,7 @@ class Connection:
             self._error(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}")
             return
         if isinstance(message, ClientPong):
-            self._pong.set()
+            self._on_pong()
             return
         if isinstance(message, Answer):
             self._on_answer(message)
@@ -293,7 +301,7 @@ class Connection:
             )
             return
         self.principal = fresh
-        self._principal_changed.set()
+        self._watch_expiry()
         self.send(
             Reauthenticated(expires_at=fresh.expires_at, remaining=remaining).model_dump_json()
         )
@@ -331,18 +339,16 @@ class Connection:
 
     @contextlib.asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
-        """Run the writer, heartbeat and expiry watch beside the reader; on the way out
-        stop them and leave every channel."""
-        tasks = [
-            asyncio.create_task(self._write(), name=f"ws-writer-{self.id}"),
-            asyncio.create_task(self._heartbeat(), name=f"ws-heartbeat-{self.id}"),
-            asyncio.create_task(self._expire(), name=f"ws-expiry-{self.id}"),
-        ]
+        """Start the heartbeat and expiry timers; on the way out stop them and leave
+        every channel."""
+        self._schedule_ping()
+        self._watch_expiry()
         try:
             yield
         finally:
-            for task in tasks:
-                await stop_task(task)
+            for timer in (self._heartbeat, self._expiry):
+                if timer is not None:
+                    timer.cancel()
             for channel in self._channels.values():
                 await self._hub.leave(channel, self.outbox)
             self._channels.clear()
@@ -354,54 +360,50 @@ class Connection:
         while True:
             event = await self._websocket.receive()
             if event["type"] == "websocket.disconnect":
-                if self.close_code is None:
-                    self.close_code = int(event.get("code", CloseCode.NORMAL))
+                self._peer_close_code = int(event.get("code", CloseCode.NORMAL))
                 return
             yield event.get("text")
 
-    async def _write(self) -> None:
-        metrics, send = self._metrics, self._websocket.send_text
-        try:
-            while True:
-                batch = await self.outbox.get()
-                if isinstance(batch, Close):
-                    self.close_code = batch.code
-                    await self._websocket.close(batch.code, batch.reason)
-                    return
-                for frame in batch.frames:
-                    await send(frame)
-                self.sent += len(batch.frames)
-                metrics.sent(batch.kind, batch.frames, batch.produced_at, time.time())
-                if batch.dropped:
-                    self.dropped += batch.dropped
-                    metrics.dropped[batch.kind] += batch.dropped
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            metrics.send_failures += 1
-            log.debug("connection %s: writer stopped: %s", self.id, exc)
+    # -- heartbeat: ping, wait for the pong, count misses ------------------------------
 
-    async def _heartbeat(self) -> None:
-        settings = self._settings
-        misses = 0
-        while True:
-            await asyncio.sleep(settings.heartbeat_interval_s)
-            self._pong.clear()
-            self.send(ServerPing(time=utc_now()).model_dump_json())
-            try:
-                await asyncio.wait_for(self._pong.wait(), settings.pong_timeout_s)
-                misses = 0
-            except TimeoutError:
-                misses += 1
-                if misses >= settings.max_missed_pongs:
-                    self.close(CloseCode.HEARTBEAT_TIMEOUT, f"no pong to {misses} pings in a row")
-                    return
+    def _schedule_ping(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.call_later(self._settings.heartbeat_interval_s, self._ping)
 
-    async def _expire(self) -> None:
-        """Close with 4001 when the credentials expire, unless a `reauth` moved that on."""
-        while (expires_at := self.principal.expires_at) is not None:
-            left = (expires_at - utc_now()).total_seconds()
-            if left <= 0:
-                self.close(CloseCode.INVALID_CREDENTIALS, "the token has expired")
-                return
-            self._principal_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._principal_changed.wait(), left)
+    def _ping(self) -> None:
+        self.send(ServerPing(time=utc_now()).model_dump_json())
+        self._awaiting_pong = True
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.call_later(self._settings.pong_timeout_s, self._pong_missed)
+
+    def _on_pong(self) -> None:
+        if self._awaiting_pong and self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._awaiting_pong = False
+            self._missed_pongs = 0
+            self._schedule_ping()
+
+    def _pong_missed(self) -> None:
+        self._awaiting_pong = False
+        self._missed_pongs += 1
+        if self._missed_pongs >= self._settings.max_missed_pongs:
+            self.close(
+                CloseCode.HEARTBEAT_TIMEOUT, f"no pong to {self._missed_pongs} pings in a row"
+            )
+            return
+        self._schedule_ping()
+
+    # -- expiry: 4001 when the credentials run out, unless a `reauth` moved that on ----
+
+    def _watch_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        expires_at = self.principal.expires_at
+        if expires_at is None:
+            return
+        left = (expires_at - utc_now()).total_seconds()
+        if left <= 0:
+            self.close(CloseCode.INVALID_CREDENTIALS, "the token has expired")
+            return
+        self._expiry = asyncio.get_running_loop().call_later(left, self._watch_expiry)

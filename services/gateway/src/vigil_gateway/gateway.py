@@ -42,6 +42,7 @@ from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
 from vigil_gateway.credentials import Credentials, read_credentials
 from vigil_gateway.errors import InvalidCredentials
+from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
 from vigil_gateway.metrics import GatewayMetrics
@@ -50,6 +51,7 @@ from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.watch import SelfWatch
+from vigil_gateway.wire import wire_of
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ class Gateway:
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
-        self.hub = Hub(self.bus, self.metrics)
+        self.flusher = Flusher(self.metrics)
+        self.hub = Hub(self.bus, self.metrics, self.flusher)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
@@ -139,6 +142,11 @@ class Gateway:
     # -- sockets ------------------------------------------------------------------
 
     async def serve(self, websocket: WebSocket, *, system: bool) -> None:
+        wire = wire_of(websocket.scope)
+        if wire is None:  # served by another ASGI server or protocol: see vigil_gateway.wire
+            log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
+            await websocket.close(CloseCode.INTERNAL_ERROR, "the gateway is misconfigured")
+            return
         credentials = read_credentials(websocket)
         decision = await self.admission.decide(credentials)
         await websocket.accept(subprotocol=credentials.subprotocol)
@@ -151,9 +159,11 @@ class Gateway:
         self.metrics.opens += 1
         connection = Connection(
             websocket,
+            wire,
             decision,
             settings=self.settings,
             hub=self.hub,
+            flusher=self.flusher,
             limiter=self.limiter,
             metrics=self.metrics,
             reauthenticate=self.reauthenticate,

@@ -2,7 +2,8 @@
 
 The first client of a channel starts its feed: an ordered consumer per source, from
 the newest value of every subject (state) or from now (stream, journal). Each message
-is rendered once and offered to every subscribed connection's outbox; the feed keeps
+is rendered once, into frames built once, and offered to every subscribed
+connection's outbox; the feed keeps
 the newest frames of each state subject, so a later subscriber gets them at once. The
 last client to leave stops it. After a NATS reconnect every feed starts again, stream
 sources from the cursor they had reached, so an outage loses nothing that is kept.
@@ -26,24 +27,34 @@ from pydantic import ValidationError
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
 from vigil.messages import Reset
+from vigil_gateway.backlog import Slot
+from vigil_gateway.flusher import Flusher
 from vigil_gateway.metrics import GatewayMetrics
-from vigil_gateway.outbox import Outbox, Slot
+from vigil_gateway.outbox import Outbox
 from vigil_gateway.views import Delivery, renderer_for
+from vigil_gateway.wire import Frame
 
 log = logging.getLogger(__name__)
 
 
 class Feed:
     def __init__(
-        self, channel: ChannelRef, bus: Bus, metrics: GatewayMetrics, *, since: int | None = None
+        self,
+        channel: ChannelRef,
+        bus: Bus,
+        metrics: GatewayMetrics,
+        flusher: Flusher,
+        *,
+        since: int | None = None,
     ) -> None:
         self.channel = channel
         self._bus = bus
         self._metrics = metrics
+        self._flusher = flusher
         self._render = renderer_for(channel)
         self._sources = channel.sources(bus.subjects)
         self._outboxes: set[Outbox] = set()
-        self._latest: dict[Slot, tuple[str, ...]] = {}
+        self._latest: dict[Slot, tuple[Frame, ...]] = {}
         self._subscriptions: list[JetStreamContext.PushSubscription] = []
         self._since = since
         self._cursors: dict[str, int] = {}  # stream source -> last sequence delivered
@@ -120,28 +131,34 @@ class Feed:
         key = self.channel.key
         metadata = msg.metadata
         produced_at = metadata.timestamp.timestamp() if metadata.timestamp else None
+        at_once = 0  # sockets that take the frames this loop turn
         if source.kind is ChannelKind.STATE:
             slot = (key, msg.subject)
-            frames = self._render(self.channel, Delivery(msg.subject, message, cursor=None))
+            frames = self._frames(Delivery(msg.subject, message, cursor=None))
             self._latest[slot] = frames
             for outbox in self._outboxes:
-                outbox.put_state(slot, frames, produced_at)
-            return
-        cursor = metadata.sequence.stream
-        self._cursors[source.subject] = cursor
-        frames = self._render(self.channel, Delivery(msg.subject, message, cursor))
-        journal = source.kind is ChannelKind.JOURNAL
-        for outbox in self._outboxes:
-            if journal:
-                outbox.put_journal(key, frames, produced_at)
+                at_once += outbox.put_state(slot, frames, produced_at)
+        else:
+            cursor = metadata.sequence.stream
+            self._cursors[source.subject] = cursor
+            frames = self._frames(Delivery(msg.subject, message, cursor))
+            if source.kind is ChannelKind.JOURNAL:
+                for outbox in self._outboxes:
+                    at_once += outbox.put_journal(key, frames, produced_at)
             else:
-                outbox.put_stream(key, frames, produced_at)
+                for outbox in self._outboxes:
+                    at_once += outbox.put_stream(key, frames, produced_at)
+        self._flusher.fanned_out(source.kind, frames, produced_at, at_once)
+
+    def _frames(self, delivery: Delivery) -> tuple[Frame, ...]:
+        return tuple(Frame(text) for text in self._render(self.channel, delivery))
 
 
 class Hub:
-    def __init__(self, bus: Bus, metrics: GatewayMetrics) -> None:
+    def __init__(self, bus: Bus, metrics: GatewayMetrics, flusher: Flusher) -> None:
         self._bus = bus
         self._metrics = metrics
+        self._flusher = flusher
         self._feeds: dict[str, Feed] = {}  # shared, by channel key
         self._private: dict[tuple[str, int], Feed] = {}  # resuming, by (key, id(outbox))
         self._lock = asyncio.Lock()
@@ -165,12 +182,14 @@ class Hub:
             if since is not None and channel.spec.kind is not ChannelKind.STATE:
                 self._metrics.resumes += 1
                 feed = self._private[(channel.key, id(outbox))] = Feed(
-                    channel, self._bus, self._metrics, since=since
+                    channel, self._bus, self._metrics, self._flusher, since=since
                 )
             elif channel.key in self._feeds:
                 feed = self._feeds[channel.key]
             else:
-                feed = self._feeds[channel.key] = Feed(channel, self._bus, self._metrics)
+                feed = self._feeds[channel.key] = Feed(
+                    channel, self._bus, self._metrics, self._flusher
+                )
             if self._bus.is_connected:
                 await self._start(feed)
             if announce is not None:
