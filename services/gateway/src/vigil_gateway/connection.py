@@ -1,23 +1,21 @@
 """The client protocol of one WebSocket: `/ws` (multiplexed) and `/api/system/ws`.
 
-A connection reads the client's frames in its one task; what it sends goes through its
-outbox, written by the gateway's flusher, so a slow reader never holds up the bus and
-one slow client never holds up another. Two timers watch it: the heartbeat (a `ping`
-every interval; unanswered pings are misses, and too many close the socket with 4003)
-and the expiry of its credentials (4001 unless a `reauth` moved it on). Requests count
-against a rate limit; bad input gets an `error` that says what was wrong, and the
-socket stays open.
+An open connection has no task of its own: the wire hands it each client message
+(handled in order by a short-lived task while any are waiting), and what it sends goes
+through its outbox, written by the gateway's flusher, so a slow reader never holds up
+the bus and one slow client never holds up another. Two timers watch it: the heartbeat
+(a `ping` every interval; unanswered pings are misses, and too many close the socket
+with 4003) and the expiry of its credentials (4001 unless a `reauth` moved it on).
+Requests count against a rate limit; bad input gets an `error` that says what was
+wrong, and the socket stays open.
 """
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-
-from starlette.websockets import WebSocket
 
 from vigil.access import Principal
 from vigil.channels import CHANNELS, ChannelRef, resolve_channel
@@ -62,15 +60,17 @@ log = logging.getLogger(__name__)
 UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself when it is back"
 
 Reauthenticate = Callable[[str], Awaitable[Principal]]
+INBOX_LIMIT = 16  # client messages waiting before the socket stops being read
 
 
 class Connection:
     def __init__(
         self,
-        websocket: WebSocket,
         wire: Wire,
         principal: Principal,
+        address: str | None,
         *,
+        system: bool,
         settings: GatewaySettings,
         hub: Hub,
         flusher: Flusher,
@@ -78,14 +78,17 @@ class Connection:
         metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
         bus_available: bool,
+        on_gone: Callable[["Connection"], None],
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
         self.principal_token = principal.token
         self.started_at: datetime = utc_now()
-        self.address = websocket.client.host if websocket.client else None
+        self.address = address
         self.outbox = Outbox(wire, flusher, limit=settings.outbox_limit, metrics=metrics)
-        self._websocket = websocket
+        self._wire = wire
+        self._system = system  # `/api/system/ws`, else `/ws`
+        self._on_gone = on_gone
         self._settings = settings
         self._hub = hub
         self._limiter = limiter
@@ -100,33 +103,71 @@ class Connection:
         self._heartbeat: asyncio.TimerHandle | None = None  # the next ping, or pong deadline
         self._awaiting_pong = False
         self._expiry: asyncio.TimerHandle | None = None
+        self._inbox: list[str | None] = []  # a few at most: a list is the smallest
+        self._handling: asyncio.Task[None] | None = None
+        self._gone = False
 
     @property
     def close_code(self) -> int | None:
         """How the socket ended, once it has: our close code, or the client's."""
         return self.outbox.closed_with or self._peer_close_code
 
-    # -- endpoints ----------------------------------------------------------------
+    # -- life ---------------------------------------------------------------------
 
-    async def serve_multiplexed(self) -> None:
-        """`/ws`: `connected`, then requests until the client leaves."""
-        self.send(
-            Connected(
+    async def open(self) -> None:
+        """Greet the client (`/ws`: `connected`; `/api/system/ws`, seed 001: the
+        `system` channel), start the timers, and take the socket off ASGI."""
+        if self._system:
+            await self._subscribe(resolve_channel(CHANNELS["system"].name), remaining=None)
+        else:
+            connected = Connected(
                 connection_id=self.id,
                 server_time=self.started_at,
                 heartbeat_interval_s=self._settings.heartbeat_interval_s,
-            ).model_dump_json()
-        )
-        async with self._open():
-            async for text in self._frames():
-                await self._handle(text, multiplexed=True)
+            )
+            self.send(connected.model_dump_json())
+        self._schedule_ping()
+        self._watch_expiry()
+        self._wire.detach(self)
 
-    async def serve_system(self) -> None:
-        """`/api/system/ws` (seed 001): the `system` channel, and `ping`."""
-        async with self._open():
-            await self._subscribe(resolve_channel(CHANNELS["system"].name), remaining=None)
-            async for text in self._frames():
-                await self._handle(text, multiplexed=False)
+    def on_message(self, text: str | None) -> None:
+        """A client message: handled in order, in a task that lives while any wait."""
+        self._inbox.append(text)
+        if len(self._inbox) >= INBOX_LIMIT:
+            self._wire.pause_reading()
+        if self._handling is None:
+            self._handling = asyncio.create_task(self._handle_inbox(), name=f"ws-{self.id}")
+
+    def on_closed(self, code: int) -> None:
+        """The socket ends (the first call counts): stop the timers and the handling,
+        and let the gateway clean up (`leave`)."""
+        if self._gone:
+            return
+        self._gone = True
+        self._peer_close_code = code
+        for timer in (self._heartbeat, self._expiry):
+            if timer is not None:
+                timer.cancel()
+        if self._handling is not None:
+            self._handling.cancel()
+        self._on_gone(self)
+
+    async def leave(self) -> None:
+        """Leave every channel and forget the connection's own rate limit."""
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await self._hub.leave(channel, self.outbox)
+        if not self._settings.share_rate_limit:
+            self._limiter.forget(self._limit_key)
+
+    async def _handle_inbox(self) -> None:
+        try:
+            while self._inbox:
+                await self._handle(self._inbox.pop(0))
+                if len(self._inbox) < INBOX_LIMIT // 2:
+                    self._wire.resume_reading()
+        finally:
+            self._handling = None
 
     # -- what the gateway tells this client ---------------------------------------
 
@@ -179,7 +220,7 @@ class Connection:
 
     # -- protocol -----------------------------------------------------------------
 
-    async def _handle(self, text: str | None, *, multiplexed: bool) -> None:
+    async def _handle(self, text: str | None) -> None:
         if text is None:
             self._error(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON")
             return
@@ -209,14 +250,14 @@ class Connection:
                 ).model_dump_json()
             )
             return
-        await self._answer(message, verdict.remaining, multiplexed=multiplexed)
+        await self._answer(message, verdict.remaining)
 
-    async def _answer(self, message: ClientRequest, remaining: int, *, multiplexed: bool) -> None:
+    async def _answer(self, message: ClientRequest, remaining: int) -> None:
         if isinstance(message, Ping):
             self.send(Pong(time=utc_now(), remaining=remaining).model_dump_json())
         elif isinstance(message, Reauth):
             await self._on_reauth(message, remaining)
-        elif not multiplexed:
+        elif self._system:
             self._error(
                 ErrorCode.INVALID_MESSAGE,
                 f"{message.type!r} is not available here: this endpoint streams the system "
@@ -336,33 +377,6 @@ class Connection:
         self.send(error.model_dump_json())
 
     # -- plumbing -----------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _open(self) -> AsyncIterator[None]:
-        """Start the heartbeat and expiry timers; on the way out stop them and leave
-        every channel."""
-        self._schedule_ping()
-        self._watch_expiry()
-        try:
-            yield
-        finally:
-            for timer in (self._heartbeat, self._expiry):
-                if timer is not None:
-                    timer.cancel()
-            for channel in self._channels.values():
-                await self._hub.leave(channel, self.outbox)
-            self._channels.clear()
-            if not self._settings.share_rate_limit:
-                self._limiter.forget(self._limit_key)
-
-    async def _frames(self) -> AsyncIterator[str | None]:
-        """Each frame the client sends: text, or None for a binary frame."""
-        while True:
-            event = await self._websocket.receive()
-            if event["type"] == "websocket.disconnect":
-                self._peer_close_code = int(event.get("code", CloseCode.NORMAL))
-                return
-            yield event.get("text")
 
     # -- heartbeat: ping, wait for the pong, count misses ------------------------------
 

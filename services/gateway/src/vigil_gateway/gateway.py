@@ -11,6 +11,8 @@ import contextlib
 import logging
 import uuid
 from collections import deque
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 import nats.errors
@@ -88,7 +90,7 @@ class Gateway:
         )
         self._watching: asyncio.Task[None] | None = None
         self._unsent_alerts: deque[AlertChanged] = deque(maxlen=1000)
-        self._asking: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # questions relayed, sockets forgotten
         self._connecting: asyncio.Task[None] | None = None
         self.bus.on_disconnected(self._on_bus_lost)
         self.bus.on_reconnected(self._on_bus_back)
@@ -102,7 +104,7 @@ class Gateway:
         self._watching = asyncio.create_task(self._watch_self(), name="gateway-watch")
 
     async def stop(self) -> None:
-        for task in (self._connecting, self._watching, *self._asking):
+        for task in (self._connecting, self._watching, *self._tasks):
             await stop_task(task)
         await self.revocations.stop()
         await self.hub.close()
@@ -158,9 +160,10 @@ class Gateway:
             return
         self.metrics.opens += 1
         connection = Connection(
-            websocket,
             wire,
             decision,
+            websocket.client.host if websocket.client else None,
+            system=system,
             settings=self.settings,
             hub=self.hub,
             flusher=self.flusher,
@@ -168,21 +171,23 @@ class Gateway:
             metrics=self.metrics,
             reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,
+            on_gone=self._on_gone,
         )
         self.connections.add(connection)
         await roster.announce(self.bus, "opened", connection.info(self.id))
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
-        try:
-            if system:
-                await connection.serve_system()
-            else:
-                await connection.serve_multiplexed()
-        finally:
-            self.connections.remove(connection)
-            code = connection.close_code or CloseCode.GOING_AWAY
-            self.metrics.closes[code] += 1
-            await roster.announce(self.bus, "closed", connection.info(self.id), code)
+        await connection.open()  # from here on the socket lives without this task
+
+    def _on_gone(self, connection: Connection) -> None:
+        self._spawn(self._forget(connection))
+
+    async def _forget(self, connection: Connection) -> None:
+        self.connections.remove(connection)
+        code = connection.close_code or CloseCode.GOING_AWAY
+        self.metrics.closes[code] += 1
+        await connection.leave()
+        await roster.announce(self.bus, "closed", connection.info(self.id), code)
 
     async def _on_list_connections(self, msg: Msg) -> None:
         own = [connection.info(self.id) for connection in self.connections]
@@ -252,9 +257,13 @@ class Gateway:
             await msg.respond(ctl.refused(ErrorCode.INVALID_MESSAGE, str(exc)[:200]))
             return
         newest = max(candidates, key=lambda c: c.started_at)
-        task = asyncio.create_task(self._relay(newest, question, msg))
-        self._asking.add(task)
-        task.add_done_callback(self._asking.discard)
+        self._spawn(self._relay(newest, question, msg))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` beside the sockets; `stop` cancels what is left."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     async def _relay(connection: Connection, question: AskClient, msg: Msg) -> None:

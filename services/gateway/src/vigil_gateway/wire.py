@@ -1,20 +1,27 @@
-"""The WebSocket wire under the gateway's sockets: frames built once, written directly.
+"""The WebSocket wire under the gateway's sockets: frames built once, written directly,
+and no task per socket once it is open.
 
-uvicorn does the handshake and reads the client's frames into the ASGI app, as usual.
-Sending is where ASGI costs most at fan-out (an awaited `send` per frame per socket,
-each encoding its own frame), so the gateway serves its WebSockets with `WireProtocol`,
-uvicorn's own sans-I/O protocol plus a `Wire`, handed to the app in the scope: the
-gateway builds each frame's bytes once (server frames are unmasked, so they are the
-same for every client) and writes each socket's pending frames with one
-`transport.write`. A socket that negotiated permessage-deflate gets its frames encoded
-by the protocol instead. `Wire.writable` goes false when the kernel stops taking a
-socket's bytes (the transport's high-water mark); the outbox then holds and shapes
-what follows until `on_writable` says the socket drained.
+uvicorn does the handshake, and the ASGI app (FastAPI's route) authenticates and
+accepts, as usual. Past that, ASGI costs most at fan-out (an awaited `send` per frame
+per socket, each encoding its own frame) and in memory (a task holding a chain of
+coroutines per socket), so the gateway serves its WebSockets with `WireProtocol`,
+uvicorn's own sans-I/O protocol with a `Wire` handed to the app in the scope:
+
+- the gateway builds each message's frame bytes once (server frames are unmasked, so
+  they are the same for every client) and writes each socket's pending frames with
+  one `transport.write`; a socket that negotiated permessage-deflate gets its frames
+  encoded by the protocol instead;
+- `Wire.writable` goes false when the kernel stops taking a socket's bytes (the
+  transport's high-water mark), and `on_writable` says when it drained;
+- once accepted, the app `detach`es the socket to a `Receiver` and returns: the
+  protocol then hands it each client message and the close directly, and the socket
+  lives on with no ASGI task, queue or request behind it.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 WIRE_EXTENSION = "vigil.wire"
@@ -44,8 +51,35 @@ class Frame:
         return f"Frame({self.text!r})"
 
 
+class Receiver(Protocol):
+    """Who gets a detached socket's client messages and its end."""
+
+    def on_message(self, text: str | None) -> None:
+        """A text message, or None for a binary one."""
+
+    def on_closed(self, code: int) -> None:
+        """The socket is closing or closed: by the client, by us, or lost (1006)."""
+
+
+class _Inbox:
+    """Stands in for the protocol's ASGI queue once detached: events go to the receiver."""
+
+    __slots__ = ("_receiver",)
+
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+
+    def put_nowait(self, event: Mapping[str, Any]) -> None:
+        if event["type"] == "websocket.receive":
+            self._receiver.on_message(event.get("text"))
+        elif event["type"] == "websocket.disconnect":
+            self._receiver.on_closed(int(event.get("code", 1005)))
+
+
 class Wire:
     """What a connection needs of its socket: write frames, close, know if it drains."""
+
+    __slots__ = ("_protocol", "on_writable")
 
     def __init__(self, protocol: "WireProtocol") -> None:
         self._protocol = protocol
@@ -59,11 +93,6 @@ class Wire:
     def open(self) -> bool:
         protocol = self._protocol
         return not (protocol.close_sent or protocol.disconnected)
-
-    @property
-    def buffered(self) -> int:
-        """Bytes the kernel has not taken yet."""
-        return self._protocol.transport.get_write_buffer_size()
 
     def write(self, frames: Sequence[Frame]) -> bool:
         """Hand `frames` to the socket; False if it is closed."""
@@ -86,20 +115,32 @@ class Wire:
         protocol = self._protocol
         if not self.open or protocol.transport.is_closing():
             return
-        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         protocol.conn.send_close(code, reason)
         protocol.transport.write(b"".join(protocol.conn.data_to_send()))
         protocol.close_sent = True
-        if protocol.read_paused:
-            protocol.read_paused = False
-            protocol.transport.resume_reading()
+        protocol.resume_reading()  # to hear the client's close reply
         protocol.close_timer = protocol.loop.call_later(
             protocol.close_timeout, protocol.transport.close
         )
+        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code})
+
+    def detach(self, receiver: Receiver) -> None:
+        """From now on, client messages and the close go to `receiver`, and the socket
+        stays open when the ASGI app returns."""
+        self._protocol.detach(receiver)
+
+    def pause_reading(self) -> None:
+        self._protocol.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._protocol.resume_reading()
 
 
 class WireProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, with a `Wire` in the scope's extensions."""
+    """uvicorn's WebSocket protocol, with a `Wire` in the scope and detaching."""
+
+    receiver: Receiver | None = None
+    wire: Wire | None = None
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -108,11 +149,66 @@ class WireProtocol(WebSocketsSansIOProtocol):
             self.wire = Wire(self)
             scope["extensions"][WIRE_EXTENSION] = self.wire
 
+    def detach(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        queued, inbox = self.queue, _Inbox(receiver)
+        self.queue = inbox  # type: ignore[assignment]
+        while not queued.empty():  # what the client sent before the app detached
+            inbox.put_nowait(queued.get_nowait())
+        # What the handshake needed, and the app will not ask again.
+        self.request = self.response = self.scope = None  # type: ignore[assignment]
+        self.resume_reading()
+
+    def send_receive_event_to_app(self) -> None:
+        receiver = self.receiver
+        if receiver is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type != "text":
+            receiver.on_message(None)
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            self.conn.send_close(1007, "text frames must be UTF-8")
+            self.handle_parser_exception()
+            return
+        receiver.on_message(text)
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
     def resume_writing(self) -> None:
         super().resume_writing()
-        wire: Wire | None = getattr(self, "wire", None)
-        if wire is not None and wire.on_writable is not None:
-            wire.on_writable()
+        if self.wire is not None and self.wire.on_writable is not None:
+            self.wire.on_writable()
+
+    async def run_asgi(self) -> None:
+        """As uvicorn's, except that a detached socket stays open when the app returns."""
+        try:
+            await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+        if self.receiver is None and self.close_timer is None:
+            self.transport.close()
 
 
 def wire_of(scope: Mapping[str, Any]) -> Wire | None:
