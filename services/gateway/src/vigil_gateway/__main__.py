@@ -4,13 +4,14 @@ import gc
 import logging
 
 from vigil_gateway.app import build_app
-from vigil_gateway.serving import DrainingServer, uvicorn_config
+from vigil_gateway.serving import DrainingServer, raise_file_limit, uvicorn_config
 from vigil_gateway.settings import GatewaySettings
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = GatewaySettings()
+    raise_file_limit(settings)
     app = build_app(settings)
     config = uvicorn_config(app, settings, log_level="info")
     # The long-lived objects made so far (modules, the app) leave the collector's scans,

@@ -124,7 +124,9 @@ class Outbox:
             return
         now = time.time()
         while wire.writable and (batch := backlog.pop()) is not None:
-            wire.write(batch.frames)
+            if not wire.write(batch.frames):
+                self._metrics.send_failures += 1
+                return
             self.sent += len(batch.frames)
             self.dropped += batch.dropped
             self._metrics.sent(batch.kind, batch.frames, batch.produced_at, now)

@@ -11,6 +11,7 @@ a thundering herd. Then uvicorn shuts down as usual. A second signal stops at on
 
 import asyncio
 import logging
+import resource
 from types import FrameType
 from typing import Any
 
@@ -35,6 +36,23 @@ def uvicorn_config(app: Any, settings: GatewaySettings, **options: Any) -> uvico
         ws_ping_interval=None,  # the gateway's own heartbeat (seed 003) does this
         **options,
     )
+
+
+def raise_file_limit(settings: GatewaySettings) -> None:
+    """Let the process hold `max_connections` sockets: raise the soft limit of open
+    files to the hard one (distributions often start at 1024), and say if that is short."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        soft = hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    wanted = settings.max_connections + 100  # the bus, listeners, HTTP requests
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open files are limited to %d: fewer than max_connections (%d) sockets fit; "
+            "raise the limit (ulimit -n) or lower VIGIL_GATEWAY_MAX_CONNECTIONS",
+            soft,
+            settings.max_connections,
+        )
 
 
 class DrainingServer(uvicorn.Server):

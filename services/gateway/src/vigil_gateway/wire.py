@@ -79,15 +79,14 @@ class _Inbox:
 class Wire:
     """What a connection needs of its socket: write frames, close, know if it drains."""
 
-    __slots__ = ("_protocol", "on_writable")
+    __slots__ = ("_protocol", "on_writable", "writable")
 
     def __init__(self, protocol: "WireProtocol") -> None:
         self._protocol = protocol
         self.on_writable: Callable[[], None] | None = None
-
-    @property
-    def writable(self) -> bool:
-        return self._protocol.writable.is_set() and self.open
+        # The kernel takes bytes: false from the transport's high-water mark until it
+        # drained (a plain attribute: it is read for every frame put to every socket).
+        self.writable = True
 
     @property
     def open(self) -> bool:
@@ -189,10 +188,17 @@ class WireProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.wire is not None:
+            self.wire.writable = False
+
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self.wire is not None and self.wire.on_writable is not None:
-            self.wire.on_writable()
+        if self.wire is not None:
+            self.wire.writable = True
+            if self.wire.on_writable is not None:
+                self.wire.on_writable()
 
     async def run_asgi(self) -> None:
         """As uvicorn's, except that a detached socket stays open when the app returns."""
