@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from tests.docker_engine import busybox_image
-from tests.support import NatsServer, auth_settings_for, login, run_auth, serve_gateway
+from tests.support import (
+    NatsServer,
+    auth_settings_for,
+    bus_client,
+    login,
+    run_auth,
+    serve_gateway,
+)
+from vigil.bus import Bus
+from vigil.streams import ALERTS
 from vigil_auth.app import AuthService
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.settings import GatewaySettings
@@ -65,6 +74,14 @@ async def gateway(
     """A gateway on a free port (with the auth service running); yields its address."""
     async with serve_gateway(gateway_settings) as address:
         yield address
+
+
+@pytest.fixture
+async def alerts_bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]:
+    """A bus client, with the alerts stream in place for tests that raise alerts."""
+    async with bus_client(nats_server, prefix) as bus:
+        await bus.js.add_stream(ALERTS.config(bus.subjects))
+        yield bus
 
 
 @pytest.fixture

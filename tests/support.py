@@ -24,7 +24,21 @@ from websockets.exceptions import ConnectionClosed
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.lifecycle import stop_task
-from vigil.messages import CredentialsRevoked, Login, TokensIssued
+from vigil.messages import (
+    AlertChanged,
+    AlertState,
+    CpuUsage,
+    CredentialsRevoked,
+    DiskIoRates,
+    FilesystemUsage,
+    HostMetricsSampled,
+    LoadAverage,
+    Login,
+    MemoryUsage,
+    NetworkRates,
+    SwapUsage,
+    TokensIssued,
+)
 from vigil.operations import Auth
 from vigil.settings import VigilSettings
 from vigil.streams import REVOKED
@@ -275,3 +289,55 @@ async def login(nats: NatsServer, prefix: str, username: str, password: str) -> 
     """Tokens from the auth service, asked over the bus as the gateway would."""
     async with bus_client(nats, prefix) as bus:
         return await ctl.call(bus, Auth.LOGIN, Login(username=username, password=password))
+
+
+async def raise_alert(bus: Bus, n: int, source: str = "host", padding: str = "") -> None:
+    """Publish the `n`th alert of `source` (message `alert {n}`, or `padding`)."""
+    alert = AlertChanged(
+        id=f"{source}:h1:disk:/{n}",
+        state=AlertState.RAISED,
+        source=source,
+        host="h1",
+        metric=f"disk:/{n}",
+        value=float(n),
+        threshold=0.0,
+        time=datetime.now(UTC),
+        message=padding or f"alert {n}",
+    )
+    await bus.publish(bus.subjects.alerts(source), alert)
+
+
+def host_sample(
+    cpu: float = 10.0,
+    memory: float = 10.0,
+    disks: dict[str, float] | None = None,
+    host: str = "h1",
+) -> HostMetricsSampled:
+    """A host sample with the given figures (the rest zero)."""
+    return HostMetricsSampled(
+        host=host,
+        time=datetime.now(UTC),
+        interval_s=2.0,
+        cpu=CpuUsage(percent=cpu, per_core=[cpu]),
+        load=LoadAverage(one=0, five=0, fifteen=0),
+        memory=MemoryUsage(total=100, available=100, used=0, percent=memory),
+        swap=SwapUsage(total=0, used=0, percent=0),
+        filesystems=[
+            FilesystemUsage(
+                mountpoint=mount, device="d", fstype="ext4", total=1, used=0, free=1, percent=p
+            )
+            for mount, p in (disks or {"/": 10.0}).items()
+        ],
+        disk_io=DiskIoRates(
+            read_bytes_per_s=0, write_bytes_per_s=0, read_ops_per_s=0, write_ops_per_s=0
+        ),
+        network=NetworkRates(
+            rx_bytes_per_s=0,
+            tx_bytes_per_s=0,
+            rx_packets_per_s=0,
+            tx_packets_per_s=0,
+            rx_bytes_total=0,
+            tx_bytes_total=0,
+        ),
+        uptime_s=1.0,
+    )

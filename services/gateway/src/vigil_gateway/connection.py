@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from vigil.access import Principal
-from vigil.channels import CHANNELS, ChannelRef, resolve_channel
+from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import (
     Answer,
@@ -70,7 +70,6 @@ class Connection:
         principal: Principal,
         address: str | None,
         *,
-        system: bool,
         settings: GatewaySettings,
         hub: Hub,
         flusher: Flusher,
@@ -79,6 +78,7 @@ class Connection:
         reauthenticate: Reauthenticate,
         bus_available: bool,
         on_gone: Callable[["Connection"], None],
+        pings: bool = True,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
@@ -87,7 +87,8 @@ class Connection:
         self.address = address
         self.outbox = Outbox(wire, flusher, limit=settings.outbox_limit, metrics=metrics)
         self._wire = wire
-        self._system = system  # `/api/system/ws`, else `/ws`
+        self._only: ChannelRef | None = None  # the one channel of a seed endpoint or SSE
+        self._pings = pings  # False where the client cannot answer (SSE)
         self._on_gone = on_gone
         self._settings = settings
         self._hub = hub
@@ -114,19 +115,22 @@ class Connection:
 
     # -- life ---------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Greet the client (`/ws`: `connected`; `/api/system/ws`, seed 001: the
-        `system` channel), start the timers, and take the socket off ASGI."""
-        if self._system:
-            await self._subscribe(resolve_channel(CHANNELS["system"].name), remaining=None)
-        else:
+    async def open(self, channel: ChannelRef | None = None, since: int | None = None) -> None:
+        """Greet the client: on `/ws`, `connected`; where the path names the `channel`
+        (seed endpoints, SSE), its data (after `since`). Then start the timers and take
+        the socket off ASGI."""
+        if channel is None:
             connected = Connected(
                 connection_id=self.id,
                 server_time=self.started_at,
                 heartbeat_interval_s=self._settings.heartbeat_interval_s,
             )
             self.send(connected.model_dump_json())
-        self._schedule_ping()
+        else:
+            self._only = channel
+            await self._subscribe(channel, remaining=None, since=since)
+        if self._pings:
+            self._schedule_ping()
         self._watch_expiry()
         self._wire.detach(self)
 
@@ -257,11 +261,11 @@ class Connection:
             self.send(Pong(time=utc_now(), remaining=remaining).model_dump_json())
         elif isinstance(message, Reauth):
             await self._on_reauth(message, remaining)
-        elif self._system:
+        elif self._only is not None:
             self._error(
                 ErrorCode.INVALID_MESSAGE,
-                f"{message.type!r} is not available here: this endpoint streams the system "
-                "channel; use /ws to choose channels",
+                f"{message.type!r} is not available here: this endpoint streams the "
+                f"{self._only.key} channel; use /ws to choose channels",
                 remaining=remaining,
             )
         elif isinstance(message, Subscribe):

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
+from vigil.channels import ChannelRef
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import (
@@ -53,7 +54,7 @@ from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.watch import SelfWatch
-from vigil_gateway.wire import wire_of
+from vigil_gateway.wire import Wire, wire_of
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,9 @@ class Gateway:
 
     # -- sockets ------------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket, *, system: bool) -> None:
+    async def serve(self, websocket: WebSocket, channel: ChannelRef | None = None) -> None:
+        """A WebSocket: `/ws` (the client chooses channels), or an endpoint that streams
+        one `channel`."""
         wire = wire_of(websocket.scope)
         if wire is None:  # served by another ASGI server or protocol: see vigil_gateway.wire
             log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
@@ -152,18 +155,30 @@ class Gateway:
         credentials = read_credentials(websocket)
         decision = await self.admission.decide(credentials)
         await websocket.accept(subprotocol=credentials.subprotocol)
+        address = websocket.client.host if websocket.client else None
         if isinstance(decision, Refusal):
-            address = websocket.client.host if websocket.client else None
             audit.denied(None, f"connect {websocket.url.path}", decision.reason, address)
             self.metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
+        await self.attach(wire, decision, address, channel=channel)
+
+    async def attach(
+        self,
+        wire: Wire,
+        principal: Principal,
+        address: str | None,
+        *,
+        channel: ChannelRef | None = None,
+        since: int | None = None,
+        pings: bool = True,
+    ) -> None:
+        """Give an admitted socket (WebSocket or SSE) its connection, and open it."""
         self.metrics.opens += 1
         connection = Connection(
             wire,
-            decision,
-            websocket.client.host if websocket.client else None,
-            system=system,
+            principal,
+            address,
             settings=self.settings,
             hub=self.hub,
             flusher=self.flusher,
@@ -172,12 +187,13 @@ class Gateway:
             reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,
             on_gone=self._on_gone,
+            pings=pings,
         )
         self.connections.add(connection)
         await roster.announce(self.bus, "opened", connection.info(self.id))
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
-        await connection.open()  # from here on the socket lives without this task
+        await connection.open(channel, since)  # from here on it lives without a task
 
     def _on_gone(self, connection: Connection) -> None:
         self._spawn(self._forget(connection))

@@ -151,7 +151,8 @@ class Feed:
         self._flusher.fanned_out(source.kind, frames, produced_at, at_once)
 
     def _frames(self, delivery: Delivery) -> tuple[Frame, ...]:
-        return tuple(Frame(text) for text in self._render(self.channel, delivery))
+        texts = self._render(self.channel, delivery)
+        return tuple(Frame(text, delivery.cursor) for text in texts)
 
 
 class Hub:

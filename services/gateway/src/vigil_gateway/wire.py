@@ -5,7 +5,7 @@ uvicorn does the handshake, and the ASGI app (FastAPI's route) authenticates and
 accepts, as usual. Past that, ASGI costs most at fan-out (an awaited `send` per frame
 per socket, each encoding its own frame) and in memory (a task holding a chain of
 coroutines per socket), so the gateway serves its WebSockets with `WireProtocol`,
-uvicorn's own sans-I/O protocol with a `Wire` handed to the app in the scope:
+uvicorn's own sans-I/O protocol with a `WebSocketWire` handed to the app in the scope:
 
 - the gateway builds each message's frame bytes once (server frames are unmasked, so
   they are the same for every client) and writes each socket's pending frames with
@@ -28,11 +28,12 @@ WIRE_EXTENSION = "vigil.wire"
 
 
 class Frame:
-    """One text message, with its complete unmasked WebSocket frame."""
+    """One text message, with its complete unmasked WebSocket frame, and the cursor of
+    the message it came from (stream and journal channels; SSE sends it as `id:`)."""
 
-    __slots__ = ("data", "text")
+    __slots__ = ("cursor", "data", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, cursor: int | None = None) -> None:
         payload = text.encode()
         size = len(payload)
         if size < 126:
@@ -43,6 +44,7 @@ class Frame:
             head = bytes((0x81, 127)) + size.to_bytes(8, "big")
         self.text = text
         self.data = head + payload
+        self.cursor = cursor
 
     def __len__(self) -> int:
         return len(self.data)
@@ -61,6 +63,26 @@ class Receiver(Protocol):
         """The socket is closing or closed: by the client, by us, or lost (1006)."""
 
 
+class Wire(Protocol):
+    """What a connection needs of its socket, whatever the transport (WebSocket, SSE)."""
+
+    writable: bool  # it takes bytes now; `on_writable` is called when that comes back
+    on_writable: Callable[[], None] | None
+
+    def write(self, frames: Sequence[Frame]) -> bool:
+        """Hand `frames` to the client; False if the socket is closed."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Close with `code` (the receiver hears `on_closed`)."""
+
+    def detach(self, receiver: Receiver) -> None:
+        """Hand client messages and the end to `receiver` from now on."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
 class _Inbox:
     """Stands in for the protocol's ASGI queue once detached: events go to the receiver."""
 
@@ -76,8 +98,8 @@ class _Inbox:
             self._receiver.on_closed(int(event.get("code", 1005)))
 
 
-class Wire:
-    """What a connection needs of its socket: write frames, close, know if it drains."""
+class WebSocketWire:
+    """A `Wire` over uvicorn's WebSocket protocol."""
 
     __slots__ = ("_protocol", "on_writable", "writable")
 
@@ -139,13 +161,13 @@ class WireProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol, with a `Wire` in the scope and detaching."""
 
     receiver: Receiver | None = None
-    wire: Wire | None = None
+    wire: WebSocketWire | None = None
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope: Any = getattr(self, "scope", None)
         if scope is not None:  # the app's task has not run yet: it will see the wire
-            self.wire = Wire(self)
+            self.wire = WebSocketWire(self)
             scope["extensions"][WIRE_EXTENSION] = self.wire
 
     def detach(self, receiver: Receiver) -> None:
@@ -217,6 +239,6 @@ class WireProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
 
 
-def wire_of(scope: Mapping[str, Any]) -> Wire | None:
+def wire_of(scope: Mapping[str, Any]) -> WebSocketWire | None:
     wire = scope.get("extensions", {}).get(WIRE_EXTENSION)
-    return wire if isinstance(wire, Wire) else None
+    return wire if isinstance(wire, WebSocketWire) else None

@@ -1,0 +1,141 @@
+"""Every streaming endpoint, reachable three ways with one set of semantics.
+
+A seed endpoint streams one channel at a WebSocket path; its SSE twin is the rest of
+that path under `/sse/`, its polling twin under `/api/poll/` (`/api/system/ws` →
+`/sse/system` and `/api/poll/system`). Every channel of `/ws` is reachable the same
+way by name: `/sse/channels/{name}` and `/api/poll/channels/{name}`, its parameters
+in the query (`?host=web1`). Credentials are read as everywhere else (`?token=`,
+`Authorization`, `?api_key=`, `X-API-Key`).
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import nats.errors
+from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from vigil.access import Principal
+from vigil.channels import ChannelRef, resolve_channel
+from vigil.errors import InvalidName, UnknownChannel
+from vigil.messages import ErrorCode
+from vigil_gateway import audit, polling, sse
+from vigil_gateway.errors import Forbidden
+from vigil_gateway.gateway import Gateway
+from vigil_gateway.http_auth import authenticated, refusal
+from vigil_gateway.permissions import check_channel
+
+# Query parameters that are not a channel's own.
+RESERVED = frozenset({"token", "api_key", "since", "limit"})
+Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
+Caller = Annotated[Principal, Depends(authenticated)]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A seed endpoint: its WebSocket path, the rest of the path its twins share, and
+    the channel it streams given the path and query parameters."""
+
+    websocket: str
+    twin: str
+    channel: Callable[[Mapping[str, str], Mapping[str, str]], ChannelRef]
+
+
+def _query_params(query: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in query.items() if key not in RESERVED}
+
+
+ENDPOINTS = (
+    Endpoint(
+        websocket="/api/system/ws",
+        twin="system",
+        channel=lambda path, query: resolve_channel("system", _query_params(query)),
+    ),
+)
+
+
+def channel_of(endpoint: Endpoint, request: Request) -> ChannelRef:
+    """The endpoint's channel, or a refusal naming what was wrong."""
+    try:
+        return endpoint.channel(request.path_params, request.query_params)
+    except UnknownChannel as exc:
+        raise refusal(ErrorCode.NOT_FOUND, str(exc)) from None
+    except InvalidName as exc:
+        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+
+
+BY_NAME = Endpoint(
+    websocket="/ws",
+    twin="channels/{name}",
+    channel=lambda path, query: resolve_channel(path["name"], _query_params(query)),
+)
+
+
+async def poll(
+    request: Request, gateway: Gateway, principal: Principal, channel: ChannelRef, limit: int
+) -> Response:
+    try:
+        check_channel(principal, channel)
+    except Forbidden as exc:
+        audit.denied(principal, f"poll {channel.key}", exc.reason, None)
+        raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+    since = sse.resume_point(request, channel)
+    if not gateway.bus.is_connected:
+        raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
+    try:
+        page = await polling.read(gateway.bus, channel, since, limit)
+    except (nats.errors.Error, TimeoutError) as exc:
+        raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
+    body = page.body(channel)
+    tag = polling.etag(body)
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"ETag": tag})
+    return JSONResponse(body, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+
+def register(app: FastAPI, gateway: Gateway) -> None:
+    """The routes of `/ws`, the seed endpoints, and all their SSE and polling twins."""
+
+    @app.websocket("/ws")
+    async def multiplexed(websocket: WebSocket) -> None:
+        await gateway.serve(websocket)
+
+    _register_twins(app, gateway, BY_NAME, "a channel of /ws, by name,")
+    for endpoint in ENDPOINTS:
+        _register_websocket(app, gateway, endpoint)
+        _register_twins(app, gateway, endpoint, endpoint.websocket)
+
+
+def _register_websocket(app: FastAPI, gateway: Gateway, endpoint: Endpoint) -> None:
+    async def websocket_route(websocket: WebSocket) -> None:
+        try:
+            channel = endpoint.channel(websocket.path_params, websocket.query_params)
+        except (UnknownChannel, InvalidName) as exc:
+            await websocket.close(1008, str(exc)[:120])
+            return
+        await gateway.serve(websocket, channel)
+
+    app.add_api_websocket_route(endpoint.websocket, websocket_route)
+
+
+def _register_twins(app: FastAPI, gateway: Gateway, endpoint: Endpoint, what: str) -> None:
+    async def sse_route(request: Request) -> StreamingResponse:
+        return await sse.stream(request, gateway, channel_of(endpoint, request))
+
+    async def poll_route(request: Request, caller: Caller, limit: Limit = 100) -> Any:
+        return await poll(request, gateway, caller, channel_of(endpoint, request), limit)
+
+    app.add_api_route(
+        f"/sse/{endpoint.twin}",
+        sse_route,
+        response_class=StreamingResponse,
+        tags=["streams"],
+        summary=f"{what} as Server-Sent Events",
+    )
+    app.add_api_route(
+        f"/api/poll/{endpoint.twin}",
+        poll_route,
+        tags=["streams"],
+        summary=f"{what} by HTTP polling: a snapshot (state) or a page after `since`",
+    )
