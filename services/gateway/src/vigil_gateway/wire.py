@@ -9,8 +9,8 @@ uvicorn's own sans-I/O protocol with a `WebSocketWire` handed to the app in the 
 
 - the gateway builds each message's frame bytes once (server frames are unmasked, so
   they are the same for every client) and writes each socket's pending frames with
-  one `transport.write`; a socket that negotiated permessage-deflate gets its frames
-  encoded by the protocol instead;
+  one `transport.write`; with compression on, sockets negotiate permessage-deflate
+  without server context takeover, so each frame is compressed once, too;
 - `Wire.writable` goes false when the kernel stops taking a socket's bytes (the
   transport's high-water mark), and `on_writable` says when it drained;
 - once accepted, the app `detach`es the socket to a `Receiver` and returns: the
@@ -18,33 +18,61 @@ uvicorn's own sans-I/O protocol with a `WebSocketWire` handed to the app in the 
   lives on with no ASGI task, queue or request behind it.
 """
 
+import functools
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from uvicorn.config import Config
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.server import ServerProtocol
 
 WIRE_EXTENSION = "vigil.wire"
 
 
+DEFLATE_WINDOW_BITS = 12
+DEFLATE_MEMORY_LEVEL = 5  # uvicorn's choice: small contexts, many sockets
+
+
+def _header(first_byte: int, size: int) -> bytes:
+    if size < 126:
+        return bytes((first_byte, size))
+    if size < 65_536:
+        return bytes((first_byte, 126)) + size.to_bytes(2, "big")
+    return bytes((first_byte, 127)) + size.to_bytes(8, "big")
+
+
 class Frame:
     """One text message, with its complete unmasked WebSocket frame, and the cursor of
-    the message it came from (stream and journal channels; SSE sends it as `id:`)."""
+    the message it came from (stream and journal channels; SSE sends it as `id:`).
 
-    __slots__ = ("cursor", "data", "text")
+    `deflated` is the same message compressed for permessage-deflate without context
+    takeover: compressed once, the first time a socket that negotiated it needs it, and
+    the same bytes for every such socket.
+    """
+
+    __slots__ = ("_deflated", "cursor", "data", "text")
 
     def __init__(self, text: str, cursor: int | None = None) -> None:
         payload = text.encode()
-        size = len(payload)
-        if size < 126:
-            head = bytes((0x81, size))
-        elif size < 65_536:
-            head = bytes((0x81, 126)) + size.to_bytes(2, "big")
-        else:
-            head = bytes((0x81, 127)) + size.to_bytes(8, "big")
         self.text = text
-        self.data = head + payload
+        self.data = _header(0x81, len(payload)) + payload
         self.cursor = cursor
+        self._deflated: bytes | None = None
+
+    @property
+    def deflated(self) -> bytes:
+        if self._deflated is None:
+            encoder = zlib.compressobj(wbits=-DEFLATE_WINDOW_BITS, memLevel=DEFLATE_MEMORY_LEVEL)
+            data = encoder.compress(self.text.encode()) + encoder.flush(zlib.Z_SYNC_FLUSH)
+            data = data[:-4]  # a sync flush ends with 00 00 ff ff, which the peer adds back
+            self._deflated = _header(0xC1, len(data)) + data  # FIN, RSV1 (compressed), text
+        return self._deflated
 
     def __len__(self) -> int:
         return len(self.data)
@@ -121,8 +149,11 @@ class WebSocketWire:
         if not self.open:
             return False
         conn = protocol.conn
-        if conn.extensions:  # compressed per socket: the protocol encodes each frame
-            for frame in frames:
+        if conn.extensions:
+            if protocol.shares_deflate:  # the bytes every such socket gets
+                protocol.transport.write(b"".join([frame.deflated for frame in frames]))
+                return True
+            for frame in frames:  # compressed for this socket alone
                 conn.send_text(frame.text.encode())
             protocol.transport.write(b"".join(conn.data_to_send()))
         elif len(frames) == 1:
@@ -158,10 +189,35 @@ class WebSocketWire:
 
 
 class WireProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, with a `Wire` in the scope and detaching."""
+    """uvicorn's WebSocket protocol, with a `Wire` in the scope and detaching; with
+    compression on, it offers permessage-deflate without server context takeover, so
+    frames can be compressed once for all sockets."""
 
     receiver: Receiver | None = None
     wire: WebSocketWire | None = None
+
+    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        if config.ws_per_message_deflate:
+            deflate = ServerPerMessageDeflateFactory(
+                server_no_context_takeover=True,
+                server_max_window_bits=DEFLATE_WINDOW_BITS,
+                compress_settings={"memLevel": DEFLATE_MEMORY_LEVEL},
+            )
+            self.conn = ServerProtocol(
+                extensions=[deflate], max_size=config.ws_max_size, logger=self.conn.logger
+            )
+
+    @functools.cached_property
+    def shares_deflate(self) -> bool:
+        """The socket's deflate takes the shared compressed frames (the client did not
+        ask for a smaller window than ours)."""
+        return any(
+            isinstance(extension, PerMessageDeflate)
+            and extension.local_no_context_takeover
+            and extension.local_max_window_bits == DEFLATE_WINDOW_BITS
+            for extension in self.conn.extensions
+        )
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
