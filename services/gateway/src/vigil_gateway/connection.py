@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from vigil.access import Principal
-from vigil.channels import ChannelRef, resolve_channel
+from vigil.channels import ChannelKind, ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import (
     Answer,
@@ -61,6 +61,7 @@ UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself wh
 
 Reauthenticate = Callable[[str], Awaitable[Principal]]
 INBOX_LIMIT = 16  # client messages waiting before the socket stops being read
+PACED_NEVER = (ChannelKind.STREAM, ChannelKind.JOURNAL)  # `interval_s` is for state
 
 
 class Connection:
@@ -115,10 +116,15 @@ class Connection:
 
     # -- life ---------------------------------------------------------------------
 
-    async def open(self, channel: ChannelRef | None = None, since: int | None = None) -> None:
+    async def open(
+        self,
+        channel: ChannelRef | None = None,
+        since: int | None = None,
+        interval_s: float | None = None,
+    ) -> None:
         """Greet the client: on `/ws`, `connected`; where the path names the `channel`
-        (seed endpoints, SSE), its data (after `since`). Then start the timers and take
-        the socket off ASGI."""
+        (seed endpoints, SSE), its data (after `since`, at most every `interval_s`).
+        Then start the timers and take the socket off ASGI."""
         if channel is None:
             connected = Connected(
                 connection_id=self.id,
@@ -128,7 +134,7 @@ class Connection:
             self.send(connected.model_dump_json())
         else:
             self._only = channel
-            await self._subscribe(channel, remaining=None, since=since)
+            await self._subscribe(channel, remaining=None, since=since, interval_s=interval_s)
         if self._pings:
             self._schedule_ping()
         self._watch_expiry()
@@ -299,7 +305,18 @@ class Connection:
                 remaining=remaining,
             )
             return
-        await self._subscribe(channel, remaining=remaining, since=message.since)
+        if message.interval_s is not None and channel.spec.kind in PACED_NEVER:
+            self._error(
+                ErrorCode.INVALID_MESSAGE,
+                f"interval_s paces state channels; {channel.key} is a {channel.spec.kind} "
+                "channel, whose messages are never coalesced",
+                channel=channel.key,
+                remaining=remaining,
+            )
+            return
+        await self._subscribe(
+            channel, remaining=remaining, since=message.since, interval_s=message.interval_s
+        )
 
     async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
         try:
@@ -352,7 +369,12 @@ class Connection:
         )
 
     async def _subscribe(
-        self, channel: ChannelRef, *, remaining: int | None, since: int | None = None
+        self,
+        channel: ChannelRef,
+        *,
+        remaining: int | None,
+        since: int | None = None,
+        interval_s: float | None = None,
     ) -> None:
         announce = None  # announced on /ws; the seed endpoint subscribes itself
         if remaining is not None:
@@ -365,7 +387,7 @@ class Connection:
                 self.send(announce)
             return
         self._channels[channel.key] = channel
-        await self._hub.join(channel, self.outbox, since, announce=announce)
+        await self._hub.join(channel, self.outbox, since, announce=announce, interval_s=interval_s)
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
 

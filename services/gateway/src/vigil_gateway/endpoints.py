@@ -27,7 +27,7 @@ from vigil_gateway.http_auth import authenticated, refusal
 from vigil_gateway.permissions import check_channel
 
 # Query parameters that are not a channel's own.
-RESERVED = frozenset({"token", "api_key", "since", "limit"})
+RESERVED = frozenset({"token", "api_key", "since", "limit", "interval_s"})
 Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
 Caller = Annotated[Principal, Depends(authenticated)]
 
@@ -40,6 +40,21 @@ class Endpoint:
     websocket: str
     twin: str
     channel: Callable[[Mapping[str, str], Mapping[str, str]], ChannelRef]
+
+
+def pace(query: Mapping[str, str]) -> float | None:
+    """`?interval_s=`: state at most once per that many seconds; ValueError unless
+    0 < s <= 3600."""
+    raw = query.get("interval_s")
+    if raw is None:
+        return None
+    try:
+        interval_s = float(raw)
+    except ValueError:
+        interval_s = 0.0
+    if not 0 < interval_s <= 3600:
+        raise ValueError(f"interval_s is 0 < s <= 3600, not {raw[:20]!r}")
+    return interval_s
 
 
 def _query_params(query: Mapping[str, str]) -> dict[str, str]:
@@ -111,17 +126,23 @@ def _register_websocket(app: FastAPI, gateway: Gateway, endpoint: Endpoint) -> N
     async def websocket_route(websocket: WebSocket) -> None:
         try:
             channel = endpoint.channel(websocket.path_params, websocket.query_params)
-        except (UnknownChannel, InvalidName) as exc:
+            interval_s = pace(websocket.query_params)
+        except (UnknownChannel, InvalidName, ValueError) as exc:
             await websocket.close(1008, str(exc)[:120])
             return
-        await gateway.serve(websocket, channel)
+        await gateway.serve(websocket, channel, interval_s)
 
     app.add_api_websocket_route(endpoint.websocket, websocket_route)
 
 
 def _register_twins(app: FastAPI, gateway: Gateway, endpoint: Endpoint, what: str) -> None:
     async def sse_route(request: Request) -> StreamingResponse:
-        return await sse.stream(request, gateway, channel_of(endpoint, request))
+        channel = channel_of(endpoint, request)
+        try:
+            interval_s = pace(request.query_params)
+        except ValueError as exc:
+            raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+        return await sse.stream(request, gateway, channel, interval_s)
 
     async def poll_route(request: Request, caller: Caller, limit: Limit = 100) -> Any:
         return await poll(request, gateway, caller, channel_of(endpoint, request), limit)

@@ -144,9 +144,14 @@ class Gateway:
 
     # -- sockets ------------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket, channel: ChannelRef | None = None) -> None:
+    async def serve(
+        self,
+        websocket: WebSocket,
+        channel: ChannelRef | None = None,
+        interval_s: float | None = None,
+    ) -> None:
         """A WebSocket: `/ws` (the client chooses channels), or an endpoint that streams
-        one `channel`."""
+        one `channel` (its state at most every `interval_s`)."""
         wire = wire_of(websocket.scope)
         if wire is None:  # served by another ASGI server or protocol: see vigil_gateway.wire
             log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
@@ -161,7 +166,7 @@ class Gateway:
             self.metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
-        await self.attach(wire, decision, address, channel=channel)
+        await self.attach(wire, decision, address, channel=channel, interval_s=interval_s)
 
     async def attach(
         self,
@@ -171,6 +176,7 @@ class Gateway:
         *,
         channel: ChannelRef | None = None,
         since: int | None = None,
+        interval_s: float | None = None,
         pings: bool = True,
     ) -> None:
         """Give an admitted socket (WebSocket or SSE) its connection, and open it."""
@@ -193,7 +199,7 @@ class Gateway:
         await roster.announce(self.bus, "opened", connection.info(self.id))
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
-        await connection.open(channel, since)  # from here on it lives without a task
+        await connection.open(channel, since, interval_s)  # it lives without a task now
 
     def _on_gone(self, connection: Connection) -> None:
         self._spawn(self._forget(connection))

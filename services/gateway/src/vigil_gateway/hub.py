@@ -31,6 +31,7 @@ from vigil_gateway.backlog import Slot
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.outbox import Outbox
+from vigil_gateway.throttle import Throttle
 from vigil_gateway.views import Delivery, renderer_for
 from vigil_gateway.wire import Frame
 
@@ -53,7 +54,7 @@ class Feed:
         self._flusher = flusher
         self._render = renderer_for(channel)
         self._sources = channel.sources(bus.subjects)
-        self._outboxes: set[Outbox] = set()
+        self._subscribers: dict[Outbox, Outbox | Throttle] = {}
         self._latest: dict[Slot, tuple[Frame, ...]] = {}
         self._subscriptions: list[JetStreamContext.PushSubscription] = []
         self._since = since
@@ -62,7 +63,7 @@ class Feed:
 
     @property
     def idle(self) -> bool:
-        return not self._outboxes
+        return not self._subscribers
 
     async def start(self) -> None:
         if self._subscriptions:
@@ -104,23 +105,27 @@ class Feed:
             with contextlib.suppress(nats.errors.Error):  # gone with the old connection
                 await subscription.unsubscribe()
 
-    def attach(self, outbox: Outbox) -> None:
-        self._outboxes.add(outbox)
+    def attach(self, outbox: Outbox, interval_s: float | None = None) -> None:
+        """From now on `outbox` gets the feed: the newest state at once, then what comes
+        (state at most once per `interval_s`, if given)."""
         for frame in self._pending:
             outbox.put_control(frame)
         self._pending.clear()
         for slot, frames in self._latest.items():
             outbox.put_state(slot, frames)
+        self._subscribers[outbox] = Throttle(outbox, interval_s) if interval_s else outbox
 
     def _tell(self, frame: str) -> None:
         """A control frame for every client of the feed (or the first one to come)."""
-        if not self._outboxes:
+        if not self._subscribers:
             self._pending.append(frame)
-        for outbox in self._outboxes:
+        for outbox in self._subscribers:
             outbox.put_control(frame)
 
     def detach(self, outbox: Outbox) -> None:
-        self._outboxes.discard(outbox)
+        subscriber = self._subscribers.pop(outbox, None)
+        if isinstance(subscriber, Throttle):
+            subscriber.stop()
 
     async def _deliver(self, source: Source, msg: Msg) -> None:
         try:
@@ -136,17 +141,17 @@ class Feed:
             slot = (key, msg.subject)
             frames = self._frames(Delivery(msg.subject, message, cursor=None))
             self._latest[slot] = frames
-            for outbox in self._outboxes:
-                at_once += outbox.put_state(slot, frames, produced_at)
+            for subscriber in self._subscribers.values():
+                at_once += subscriber.put_state(slot, frames, produced_at)
         else:
             cursor = metadata.sequence.stream
             self._cursors[source.subject] = cursor
             frames = self._frames(Delivery(msg.subject, message, cursor))
             if source.kind is ChannelKind.JOURNAL:
-                for outbox in self._outboxes:
+                for outbox in self._subscribers:
                     at_once += outbox.put_journal(key, frames, produced_at)
             else:
-                for outbox in self._outboxes:
+                for outbox in self._subscribers:
                     at_once += outbox.put_stream(key, frames, produced_at)
         self._flusher.fanned_out(source.kind, frames, produced_at, at_once)
 
@@ -171,9 +176,11 @@ class Hub:
         since: int | None = None,
         *,
         announce: str | None = None,
+        interval_s: float | None = None,
     ) -> None:
         """Attach `outbox` to the channel's feed, starting it if it is the first; with
-        `since`, to a feed of its own that resumes after that cursor.
+        `since`, to a feed of its own that resumes after that cursor; with
+        `interval_s`, state at most once per interval.
 
         `announce` (the `subscribed` frame) is queued once the feed is live and before
         any of its data, so a client that hears it misses nothing published after.
@@ -195,7 +202,7 @@ class Hub:
                 await self._start(feed)
             if announce is not None:
                 outbox.put_control(announce)
-            feed.attach(outbox)
+            feed.attach(outbox, interval_s)
 
     async def leave(self, channel: ChannelRef, outbox: Outbox) -> None:
         async with self._lock:

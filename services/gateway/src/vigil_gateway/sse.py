@@ -126,8 +126,11 @@ def resume_point(request: Request, channel: ChannelRef) -> int | None:
     return int(raw)
 
 
-async def stream(request: Request, gateway: Gateway, channel: ChannelRef) -> StreamingResponse:
-    """The channel as an event stream, for an admitted client that may see it."""
+async def stream(
+    request: Request, gateway: Gateway, channel: ChannelRef, interval_s: float | None = None
+) -> StreamingResponse:
+    """The channel as an event stream (state at most every `interval_s`), for an
+    admitted client that may see it."""
     since = resume_point(request, channel)
     address = request.client.host if request.client else None
     decision = await gateway.admission.decide(read_credentials(request))
@@ -142,7 +145,9 @@ async def stream(request: Request, gateway: Gateway, channel: ChannelRef) -> Str
         audit.denied(decision, f"subscribe {channel.key}", exc.reason, address)
         raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
     wire = SseWire(gateway.settings.heartbeat_interval_s)
-    await gateway.attach(wire, decision, address, channel=channel, since=since, pings=False)
+    await gateway.attach(
+        wire, decision, address, channel=channel, since=since, interval_s=interval_s, pings=False
+    )
     return StreamingResponse(
         wire.body(),
         media_type="text/event-stream",

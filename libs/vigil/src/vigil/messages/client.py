@@ -147,6 +147,12 @@ class Subscribe(Message):
         ge=0,
         description="Resume a stream or journal channel after this cursor (the last seen).",
     )
+    interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="State channels: at most one update per this many seconds, the newest.",
+    )
 
 
 class Unsubscribe(Message):

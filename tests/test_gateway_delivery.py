@@ -1,5 +1,5 @@
-"""The SSE and HTTP polling twins of the sockets: the same channels, shapes, cursors
-and credentials, resumable, and across replicas."""
+"""Delivery options: the SSE and HTTP polling twins of the sockets (the same channels,
+shapes, cursors and credentials, resumable, across replicas), and per-subscriber pace."""
 
 import asyncio
 import json
@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import host_sample, raise_alert, serve_gateway
+from tests.support import host_sample, raise_alert, receive, receive_until, send, serve_gateway
 from vigil.bus import Bus
 from vigil.streams import LATEST
 from vigil_auth.app import AuthService
@@ -168,3 +169,30 @@ async def test_polling_a_state_channel_answers_304_until_it_changes(
 
 async def publish_sample(bus: Bus, host: str, cpu: float) -> None:
     await bus.publish(bus.subjects.host_metrics(host), host_sample(cpu=cpu, host=host))
+
+
+async def test_a_paced_subscriber_gets_the_newest_state_once_per_interval_others_everything(
+    gateway: str, admin_token: str, alerts_bus: Bus
+) -> None:
+    await alerts_bus.js.add_stream(LATEST.config(alerts_bus.subjects))
+    await publish_sample(alerts_bus, "web1", 1.0)
+    url = f"ws://{gateway}/ws?token={admin_token}"
+    async with connect(url) as paced, connect(url) as eager:
+        for ws, options in ((paced, {"interval_s": 2.0}), (eager, {})):
+            await receive(ws)
+            await send(ws, {"type": "subscribe", "channel": "host.metrics"} | options)
+            assert (await receive(ws))["type"] == "subscribed"
+            assert (await cpu_updates(ws, 1)) == [1.0]  # the snapshot, at once
+        for cpu in (2.0, 3.0, 4.0, 5.0):
+            await publish_sample(alerts_bus, "web1", cpu)
+        assert await cpu_updates(eager, 4) == [2.0, 3.0, 4.0, 5.0]
+        assert await cpu_updates(paced, 1) == [5.0]  # coalesced to the newest
+        await send(paced, {"type": "subscribe", "channel": "alerts", "interval_s": 1})
+        error = await receive_until(paced, lambda m: m["type"] == "error")
+    assert error["code"] == "INVALID_MESSAGE"
+    assert "never coalesced" in error["message"]
+
+
+async def cpu_updates(ws: ClientConnection, count: int) -> list[float]:
+    updates = [await receive_until(ws, lambda m: m["type"] == "update") for _ in range(count)]
+    return [update["data"]["cpu"]["percent"] for update in updates]
