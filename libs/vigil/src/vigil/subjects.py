@@ -113,7 +113,7 @@ class Subjects:
 
     def deploy_queue(self, host: Token) -> str:
         """Deploys waiting for a deployer replica of `host` (a work queue: one takes each)."""
-        return self._join("deploy", "queue", _token(NameKind.HOST, host))
+        return self._join("work", "deploy", _token(NameKind.HOST, host))
 
     # -- control and auth ---------------------------------------------------------
 

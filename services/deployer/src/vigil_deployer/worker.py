@@ -1,7 +1,7 @@
 """Taking deploys off the queue, exactly one replica each, and finishing the ones whose
 replica died.
 
-**Exactly one worker.** New deploys wait on `deploy.queue.{host}`, a JetStream work
+**Exactly one worker.** New deploys wait on `work.deploy.{host}`, a JetStream work
 queue that the replicas serving that host share through one durable pull consumer, so
 each message goes to one of them. That replica then claims the deploy with a
 revision-checked write (`queued` → `running`, `worker`, `lease_until`) and only then

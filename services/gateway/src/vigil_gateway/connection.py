@@ -61,6 +61,12 @@ log = logging.getLogger(__name__)
 UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself when it is back"
 
 Reauthenticate = Callable[[str], Awaitable[Principal]]
+FindMissing = Callable[[ChannelRef], Awaitable[str | None]]
+"""Why the thing a channel names does not exist (an unknown deploy), or None."""
+
+
+async def _nothing_missing(channel: ChannelRef) -> None:
+    return None
 
 
 class Connection:
@@ -75,6 +81,7 @@ class Connection:
         metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
         bus_available: bool,
+        find_missing: FindMissing = _nothing_missing,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
@@ -93,6 +100,7 @@ class Connection:
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
+        self._find_missing = find_missing
         self._channels: dict[str, ChannelRef] = {}
         self._principal_changed = asyncio.Event()
         self._pong = asyncio.Event()
@@ -117,6 +125,18 @@ class Connection:
         """`/api/system/ws` (seed 001): the `system` channel, and `ping`."""
         async with self._open():
             await self._subscribe(resolve_channel(CHANNELS["system"].name), remaining=None)
+            async for text in self._frames():
+                await self._handle(text, multiplexed=False)
+
+    async def serve_channel(self, channel: ChannelRef, since: int | None) -> None:
+        """A seed endpoint of one channel (`/ws/deploy/{id}/status`): its frames, and
+        `ping`; an unknown deploy gets `NOT_FOUND` and the socket closes (1008)."""
+        async with self._open():
+            if (missing := await self._find_missing(channel)) is not None:
+                self._error(ErrorCode.NOT_FOUND, missing, channel=channel.key)
+                self.close(CloseCode.POLICY_VIOLATION, missing[:120])
+            else:
+                await self._subscribe(channel, remaining=None, since=since)
             async for text in self._frames():
                 await self._handle(text, multiplexed=False)
 
@@ -211,7 +231,7 @@ class Connection:
         elif not multiplexed:
             self._error(
                 ErrorCode.INVALID_MESSAGE,
-                f"{message.type!r} is not available here: this endpoint streams the system "
+                f"{message.type!r} is not available here: this endpoint streams one "
                 "channel; use /ws to choose channels",
                 remaining=remaining,
             )
@@ -236,6 +256,9 @@ class Connection:
         except Forbidden as exc:
             audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
             self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
+            return
+        if (missing := await self._find_missing(channel)) is not None:
+            self._error(ErrorCode.NOT_FOUND, missing, channel=channel.key, remaining=remaining)
             return
         limit = self._settings.max_subscriptions
         if channel.key not in self._channels and len(self._channels) >= limit:

@@ -8,6 +8,7 @@ every replica with 4004).
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import deque
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
+from vigil.channels import ChannelRef
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import (
@@ -35,9 +37,9 @@ from vigil.messages import (
     RevocationKind,
     SessionStarted,
 )
-from vigil.streams import ALERTS, CONNECTIONS, LATEST, RATE_LIMITS, REVOKED
+from vigil.streams import ALERTS, CONNECTIONS, DEPLOY_EVENTS, LATEST, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, roster
+from vigil_gateway import audit, existence, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
 from vigil_gateway.credentials import Credentials, read_credentials
@@ -61,7 +63,7 @@ class Gateway:
         self.bus = Bus(
             settings,
             name="vigil-gateway",
-            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS],
+            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS, DEPLOY_EVENTS],
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
@@ -138,7 +140,16 @@ class Gateway:
 
     # -- sockets ------------------------------------------------------------------
 
-    async def serve(self, websocket: WebSocket, *, system: bool) -> None:
+    async def serve(
+        self,
+        websocket: WebSocket,
+        *,
+        system: bool,
+        channel: ChannelRef | None = None,
+        since: int | None = None,
+    ) -> None:
+        """A socket: `/ws` (multiplexed), `/api/system/ws` (`system`), or a seed endpoint
+        of one `channel` (from `since`)."""
         credentials = read_credentials(websocket)
         decision = await self.admission.decide(credentials)
         await websocket.accept(subprotocol=credentials.subprotocol)
@@ -158,13 +169,16 @@ class Gateway:
             metrics=self.metrics,
             reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,
+            find_missing=functools.partial(existence.find_missing, self.bus),
         )
         self.connections.add(connection)
         await roster.announce(self.bus, "opened", connection.info(self.id))
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
         try:
-            if system:
+            if channel is not None:
+                await connection.serve_channel(channel, since)
+            elif system:
                 await connection.serve_system()
             else:
                 await connection.serve_multiplexed()

@@ -252,7 +252,7 @@ class DeployRecord(Message):
 
 
 class DeployQueued(Message):
-    """On `deploy.queue.{host}` (a work queue): a deploy waiting for a replica."""
+    """On `work.deploy.{host}` (a work queue): a deploy waiting for a replica."""
 
     deploy_id: DeployId
 
