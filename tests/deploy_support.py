@@ -74,9 +74,7 @@ class Registry:
             f"    rootdirectory: {self.root / 'store'}\nhttp:\n  addr: {self.address}\n"
         )
         with (self.root / "registry.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [binary, "serve", str(config)], stdout=log, stderr=log
-            )
+            self.process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
         deadline = time.monotonic() + 15
         while not port_open(self.port):
             assert self.process.poll() is None, f"docker-registry exited; see {self.root}"

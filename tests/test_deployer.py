@@ -117,7 +117,7 @@ async def test_a_failing_command_rolls_back_and_the_old_container_still_serves(
     )
 
     assert record.state is DeployState.FAILED
-    assert record.reason is not None and "exited with code 1" in record.reason
+    assert "exited with code 1" in (record.reason or "")
     assert (HEALTH.value, FAILED.value) in journal.steps()
     assert (ROLLBACK.value, FINISHED.value) in journal.steps()
     assert serves(name) == "v1"
@@ -138,7 +138,7 @@ async def test_a_container_that_never_gets_healthy_is_rolled_back_at_the_deadlin
     record, journal = await deployment.run(silent)
 
     assert record.state is DeployState.FAILED
-    assert record.reason is not None and "not healthy within 1.5 s" in record.reason
+    assert "not healthy within 1.5 s" in (record.reason or "")
     assert (ROLLBACK.value, FINISHED.value) in journal.steps()
     assert serves(name) == "v1"
     assert containers(deployment.prefix) == [name]
@@ -219,7 +219,7 @@ async def test_a_deployer_killed_mid_deploy_is_rolled_back_by_another_replica(
 
     assert end.state is DeployState.FAILED
     assert "stopped answering" in end.message
-    assert end.worker is not None and end.worker != health.worker
+    assert end.worker not in {None, health.worker}  # the second replica finished it
     assert serves(name) == "v1"
     assert containers(deployment.prefix) == [name]
 

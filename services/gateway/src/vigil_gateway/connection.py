@@ -131,12 +131,14 @@ class Connection:
     async def serve_channel(self, channel: ChannelRef, since: int | None) -> None:
         """A seed endpoint of one channel (`/ws/deploy/{id}/status`): its frames, and
         `ping`; an unknown deploy gets `NOT_FOUND` and the socket closes (1008)."""
+        if (missing := await self._find_missing(channel)) is not None:
+            error = Error(code=ErrorCode.NOT_FOUND, message=missing, channel=channel.key)
+            await self._websocket.send_text(error.model_dump_json())  # no writer runs yet
+            self.close_code = CloseCode.POLICY_VIOLATION
+            await self._websocket.close(CloseCode.POLICY_VIOLATION, missing[:120])
+            return
         async with self._open():
-            if (missing := await self._find_missing(channel)) is not None:
-                self._error(ErrorCode.NOT_FOUND, missing, channel=channel.key)
-                self.close(CloseCode.POLICY_VIOLATION, missing[:120])
-            else:
-                await self._subscribe(channel, remaining=None, since=since)
+            await self._subscribe(channel, remaining=None, since=since)
             async for text in self._frames():
                 await self._handle(text, multiplexed=False)
 
