@@ -47,12 +47,32 @@ class DockerTarget:
 
     def __init__(self, settings: DeployerSettings) -> None:
         self.settings = settings
-        timeout = int(settings.docker_timeout_s)
-        if settings.docker_url:
-            self.client = docker.DockerClient(base_url=settings.docker_url, timeout=timeout)
-        else:
-            self.client = docker.from_env(timeout=timeout)
         self.http = httpx.AsyncClient()
+        self._client: docker.DockerClient | None = None
+        self._connecting = asyncio.Lock()
+
+    async def connect(self) -> docker.DockerClient:
+        """The engine's client, made at first use (it asks the engine for its API
+        version, so the deployer starts, and says why deploys fail, without Docker)."""
+        async with self._connecting:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.to_thread(self._make_client)
+                except docker.errors.DockerException as exc:
+                    raise StepFailed("validate", f"Docker is unreachable: {exc}") from None
+            return self._client
+
+    def _make_client(self) -> docker.DockerClient:
+        timeout = int(self.settings.docker_timeout_s)
+        if self.settings.docker_url:
+            return docker.DockerClient(base_url=self.settings.docker_url, timeout=timeout)
+        return docker.from_env(timeout=timeout)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            raise RuntimeError("DockerTarget.connect() comes first")
+        return self._client
 
     def rollout(
         self, deploy_id: str, spec: DeploySpec, state: dict[str, Any], save: SaveState
@@ -61,7 +81,8 @@ class DockerTarget:
 
     async def close(self) -> None:
         await self.http.aclose()
-        await asyncio.to_thread(self.client.close)
+        if self._client is not None:
+            await asyncio.to_thread(self._client.close)
 
 
 class DockerRollout:
@@ -74,7 +95,6 @@ class DockerRollout:
         save: SaveState,
     ) -> None:
         self._target = target
-        self._client = target.client
         self._settings = target.settings
         self._id = deploy_id
         self._spec = spec
@@ -88,6 +108,10 @@ class DockerRollout:
             "new_id": None,  # the container this deploy created
             **state,
         }
+
+    @property
+    def _client(self) -> docker.DockerClient:
+        return self._target.client
 
     @property
     def _candidate_name(self) -> str:
@@ -104,6 +128,7 @@ class DockerRollout:
     # -- steps --------------------------------------------------------------------
 
     async def validate(self) -> str:
+        await self._target.connect()
         await self._call("validate", self._client.ping)
         old = await self._find(self._spec.name)
         if old is None:
@@ -269,6 +294,7 @@ class DockerRollout:
         runs again if it ran before. Each part is tried even when another fails."""
         done: list[str] = []
         problems: list[str] = []
+        await self._target.connect()
         new = await self._get(self._state["new_id"])
         if new is not None:
             try:
