@@ -39,12 +39,15 @@ class Execution:
         self._stopping: tuple[DeployState, str] | None = None
         self._lost = False
         self._switched = False
+        self._switching = False
 
     def stop(self, reason: str) -> None:
         """This replica is shutting down: roll back and end the deploy failed."""
         self._interrupt(DeployState.FAILED, reason)
 
     def _interrupt(self, state: DeployState, reason: str) -> None:
+        if self._switching:
+            return  # asked again on the keeper's next look, when the switch is done
         if self._stopping is None and not self._switched and self._steps is not None:
             self._stopping = (state, reason)
             self._steps.cancel()
@@ -66,6 +69,13 @@ class Execution:
     async def _conclude(self, steps: asyncio.Task[None]) -> None:
         if self._lost:
             log.warning("deploy %s was taken over by another replica", self.journal.deploy_id)
+            return
+        if self._switched and not steps.cancelled() and steps.exception() is not None:
+            # The new version serves; a failure now (the journal unreachable) must not
+            # undo it. The lease lapses and another replica finishes the clean-up.
+            log.warning(
+                "deploy %s failed after its switch: %s", self.journal.deploy_id, steps.exception()
+            )
             return
         if steps.cancelled():
             assert self._stopping is not None
@@ -136,10 +146,13 @@ class Execution:
         await j.finish(DeployState.SUCCEEDED, f"{spec.name} on {spec.host} now runs {spec.image}")
 
     async def _switch(self) -> str:
+        self._switching = True  # a cancel waits: half a switch is undone by a rollback only
         try:
-            return await self._rollout.switch()
+            said = await self._rollout.switch()
         finally:
-            self._switched = True  # from here the old container may be renamed or stopped
+            self._switching = False
+        self._switched = True
+        return said
 
     async def _step(self, step: DeployStep, starting: str, action: Any) -> None:
         await self.journal.event(step, StepState.STARTED, starting)

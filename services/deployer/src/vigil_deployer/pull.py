@@ -28,6 +28,7 @@ class PullTracker:
         self._lock = threading.Lock()
         self._layers: dict[str, _Layer] = {}
         self._changed = False
+        self._shown = 0.0
 
     def feed(self, chunk: dict[str, Any]) -> None:
         """One decoded chunk of the pull stream; `StepFailed` for an error chunk."""
@@ -86,10 +87,11 @@ class PullTracker:
         current = sum(min(layer.current, layer.total or 0) for layer in layers)
         if final:
             percent = 100.0
-        elif total:
-            percent = 100.0 * current / total
         else:
-            percent = 0.0
-        if not final and any(layer.percent < 100 for layer in layers):
+            # The mean of the layers' percents: Docker names every layer before it
+            # downloads any, but tells a layer's size only once it starts, so a
+            # byte ratio would jump back when a big layer begins.
+            percent = sum(layer.percent for layer in layers) / len(layers) if layers else 0.0
             percent = min(percent, 99.9)  # 100 % means every layer is in, nothing less
-        return PullProgress(layers=layers, current=current, total=total, percent=round(percent, 1))
+        self._shown = percent = max(self._shown, round(percent, 1))  # never goes back
+        return PullProgress(layers=layers, current=current, total=total, percent=percent)

@@ -26,14 +26,21 @@ from pydantic import ValidationError
 
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
-from vigil.messages import DeployQueued, DeployRecord, DeployState, utc_now
+from vigil.messages import (
+    DeployQueued,
+    DeployRecord,
+    DeployState,
+    DeployStep,
+    StepState,
+    utc_now,
+)
 from vigil_deployer.errors import DeployerError, LeaseLost, StepFailed
 from vigil_deployer.execution import Execution, roll_back
 from vigil_deployer.journal import Journal
 from vigil_deployer.locks import ServiceLocks
 from vigil_deployer.records import Records
 from vigil_deployer.settings import DeployerSettings
-from vigil_deployer.target import Target
+from vigil_deployer.target import Rollout, Target
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +220,8 @@ class Worker:
         self._tasks.append(task)
 
     async def _recover(self, record: DeployRecord, dead: str | None) -> None:
+        """Roll back a deploy whose replica died; past the switch the new version serves
+        already, so then only the clean-up is finished and the deploy succeeds."""
         journal = Journal(self._bus, self._deploys, record, self.id)
         rollout = self._target.rollout(
             record.id, record.spec, record.target_state, journal.save_target_state
@@ -222,9 +231,24 @@ class Worker:
             f"(its lease lapsed at {record.lease_until:%H:%M:%S} UTC)"
         )
         try:
-            await roll_back(journal, rollout, DeployState.FAILED, reason)
+            if record.step in {DeployStep.CLEANUP, DeployStep.DONE}:
+                await self._finish_clean_up(journal, rollout, reason)
+            else:
+                await roll_back(journal, rollout, DeployState.FAILED, reason)
         except (BusUnavailable, LeaseLost, StepFailed) as exc:
             log.warning("deploy %s: recovery stopped: %s", record.id, exc)
             return
         with contextlib.suppress(BusUnavailable, nats.errors.Error, TimeoutError):
             await self._locks.release(record.spec.host or "", record.spec.name, record.id)
+
+    @staticmethod
+    async def _finish_clean_up(journal: Journal, rollout: Rollout, reason: str) -> None:
+        await journal.event(DeployStep.CLEANUP, StepState.STARTED, f"{reason}; finishing")
+        try:
+            await journal.event(DeployStep.CLEANUP, StepState.FINISHED, await rollout.clean_up())
+        except StepFailed as exc:
+            await journal.event(DeployStep.CLEANUP, StepState.FAILED, f"left behind: {exc.reason}")
+        spec = journal.record.spec
+        await journal.finish(
+            DeployState.SUCCEEDED, f"{spec.name} on {spec.host} now runs {spec.image}"
+        )

@@ -196,7 +196,9 @@ class PullProgress(Message):
     layers: list[LayerProgress]
     current: int = Field(description="Bytes downloaded over every layer of known size.")
     total: int = Field(description="Bytes of every layer whose size is known.")
-    percent: float = Field(ge=0, le=100)
+    percent: float = Field(
+        ge=0, le=100, description="The mean of the layers' percents; it never goes back."
+    )
 
 
 class Requester(Message):
