@@ -130,6 +130,18 @@ async def test_a_subscriber_joining_after_the_end_gets_the_whole_history(
         again = await journal_frames(ws)
     assert [f["data"] for f in again] == expected
 
+    # Server-Sent Events, for clients that cannot open a WebSocket; resumable by id.
+    async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=10) as http:
+        url = f"/api/deploys/{record.id}/events/stream"
+        headers = bearer(admin_token) | {"Last-Event-ID": str(cursors[1])}
+        async with http.stream("GET", url, headers=headers) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = [line async for line in stream.aiter_lines()]
+    sent = [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
+    ids = [int(line[len("id: ") :]) for line in lines if line.startswith("id: ")]
+    assert sent == expected[2:]
+    assert ids == cursors[2:]
+
 
 async def test_an_unknown_deploy_is_not_found(
     deployer: DeployerService, gateway: str, admin_token: str

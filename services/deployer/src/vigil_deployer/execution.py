@@ -40,6 +40,7 @@ class Execution:
         self._lost = False
         self._switched = False
         self._switching = False
+        self._last_pull: tuple[float, tuple[str, ...]] = (-1.0, ())
 
     def stop(self, reason: str) -> None:
         """This replica is shutting down: roll back and end the deploy failed."""
@@ -164,6 +165,14 @@ class Execution:
         await self.journal.event(step, StepState.FINISHED, said)
 
     async def _report_pull(self, progress: PullProgress) -> None:
+        """Journal pull progress when a layer changes state or the whole moves on by a
+        point: a long pull stays a few hundred events, which a client replays at once."""
+        statuses = tuple(layer.status for layer in progress.layers)
+        last_percent, last_statuses = self._last_pull
+        moved = progress.percent >= last_percent + 1.0 or progress.percent == 100.0
+        if not moved and statuses == last_statuses:
+            return
+        self._last_pull = (progress.percent, statuses)
         done = sum(1 for layer in progress.layers if layer.percent >= 100)
         message = (
             f"{progress.percent:.1f} % of {progress.total / 1e6:.1f} MB "

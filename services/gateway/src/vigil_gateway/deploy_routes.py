@@ -2,15 +2,20 @@
 
 Operators start and cancel deploys; anyone with credentials reads them. Each HTTP route
 is one `ctl.call` to the deployer, except the journal page (`.../events`), which reads
-the deploy's events straight from JetStream for clients that poll. The WebSocket
+the deploy's events straight from JetStream for clients that poll, or as Server-Sent
+Events (`.../events/stream`) for those that cannot open a WebSocket. The WebSocket
 endpoint is the `deploy` channel on a socket of its own: the whole journal, then live.
 """
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import nats.errors
 import nats.js.errors
-from fastapi import APIRouter, Depends, Query, Request, WebSocket, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket, status
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from vigil import ctl
@@ -26,6 +31,7 @@ from vigil.messages import (
     DeployRecord,
     DeploySpec,
     DeployState,
+    DeployStep,
     ErrorCode,
     GetDeploy,
     ListDeployHosts,
@@ -41,6 +47,8 @@ Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Reader = Annotated[Principal, Depends(require(Role.VIEWER))]
 
 _PAGE_MAX = 500
+_SSE_POLL_S = 0.25
+_SSE_KEEPALIVE_S = 15.0
 
 
 def deploy_router() -> APIRouter:
@@ -96,6 +104,25 @@ def deploy_router() -> APIRouter:
         await _call(request, Deploy.GET, _parse(GetDeploy, {"deploy_id": deploy_id}))
         return await _journal_page(_gateway(request), deploy_id, since, limit)
 
+    @router.get("/api/deploys/{deploy_id}/events/stream")
+    async def event_stream(
+        deploy_id: str,
+        reader: Reader,
+        request: Request,
+        since: Annotated[int, Query(ge=0)] = 0,
+    ) -> StreamingResponse:
+        """Server-Sent Events for clients without WebSocket: the journal after `since`
+        (or the `Last-Event-ID` a reconnecting EventSource sends), then live, until the
+        deploy ends. Each event's `id` is its cursor."""
+        await _call(request, Deploy.GET, _parse(GetDeploy, {"deploy_id": deploy_id}))
+        last_seen = request.headers.get("last-event-id", "")
+        start = int(last_seen) if last_seen.isdigit() else since
+        return StreamingResponse(
+            _server_sent(_gateway(request), request, deploy_id, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
     @router.websocket("/ws/deploy/{deploy_id}/status")
     async def deploy_status(websocket: WebSocket, deploy_id: str) -> None:
         """Seed 000's deploy progress: the journal from the start (or after `?since=`)."""
@@ -111,6 +138,33 @@ def deploy_router() -> APIRouter:
         await gateway.serve(websocket, system=False, channel=channel, since=since)
 
     return router
+
+
+async def _server_sent(
+    gateway: Gateway, request: Request, deploy_id: str, since: int
+) -> AsyncIterator[str]:
+    """Read the journal page by page (so a slow client only slows its own reads, and
+    nothing is dropped), waiting a little when it has caught up."""
+    cursor, idle = since, 0.0
+    while not await request.is_disconnected():
+        try:
+            page = await _journal_page(gateway, deploy_id, cursor, _PAGE_MAX)
+        except HTTPException:  # the bus is away: the client reconnects with Last-Event-ID
+            return
+        for event in page["events"]:
+            data = json.dumps(event["data"], separators=(",", ":"))
+            yield f"id: {event['cursor']}\nevent: deploy\ndata: {data}\n\n"
+            if event["data"]["step"] == DeployStep.DONE:
+                return
+        cursor = page["next"]
+        if page["events"]:
+            idle = 0.0
+            continue
+        await asyncio.sleep(_SSE_POLL_S)
+        idle += _SSE_POLL_S
+        if idle >= _SSE_KEEPALIVE_S:
+            idle = 0.0
+            yield ": keep-alive\n\n"
 
 
 async def _journal_page(gateway: Gateway, deploy_id: str, since: int, limit: int) -> dict[str, Any]:

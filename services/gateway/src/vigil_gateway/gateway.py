@@ -37,7 +37,7 @@ from vigil.messages import (
     RevocationKind,
     SessionStarted,
 )
-from vigil.streams import ALERTS, CONNECTIONS, DEPLOY_EVENTS, LATEST, RATE_LIMITS, REVOKED
+from vigil.streams import ALERTS, CONNECTIONS, LATEST, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
 from vigil_gateway import audit, existence, roster
 from vigil_gateway.admission import Admission, Refusal
@@ -63,7 +63,7 @@ class Gateway:
         self.bus = Bus(
             settings,
             name="vigil-gateway",
-            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS, DEPLOY_EVENTS],
+            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS],
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
