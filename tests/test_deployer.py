@@ -224,6 +224,34 @@ async def test_a_deployer_killed_mid_deploy_is_rolled_back_by_another_replica(
     assert containers(deployment.prefix) == [name]
 
 
+async def test_a_deployer_stopped_with_sigterm_rolls_back_what_it_runs_first(
+    deployer_settings: DeployerSettings, deployment: Deployment
+) -> None:
+    process = deployer_process(deployer_settings)
+    try:
+        await _until_host_is_served(deployment)
+        first, _ = await deployment.run(deployment.spec())
+        name = first.spec.name
+        slow = deployment.spec(
+            image=deployment.images.web(2), health={"kind": "running", "seconds": 60}
+        )
+        record = await deployment.start(slow)
+        async with deployment.journal(record.id) as journal:
+            await journal.wait_for(lambda e: e.step is HEALTH and e.status is STARTED, "health")
+            process.send_signal(signal.SIGTERM)
+            end = await journal.ended(timeout=15)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    assert end.state is DeployState.FAILED
+    assert "shutting down" in end.message
+    assert serves(name) == "v1"
+    assert containers(deployment.prefix) == [name]
+
+
 async def _until_host_is_served(deployment: Deployment) -> None:
     """Until a deployer (the process, starting) answers that it serves the test host."""
     async with asyncio.timeout(20):

@@ -75,11 +75,18 @@ class DeployerService:
                     log.warning("could not announce this replica (next time): %s", exc)
         finally:
             self.ready.clear()
-            if self.worker is not None:
+            if self.worker is not None:  # after `drain` there is nothing left to stop
                 with contextlib.suppress(Exception):
-                    await self.worker.stop(self.settings.shutdown_grace_s)
+                    await self.worker.stop(grace_s=1.0)
             await self.bus.close()
             await target.close()
+
+    async def drain(self) -> None:
+        """Stop taking deploys and roll back the running ones (within the grace), while
+        the bus is still up; `run` is cancelled after this."""
+        self.ready.clear()
+        if self.worker is not None:
+            await self.worker.stop(self.settings.shutdown_grace_s)
 
 
 def build_app(settings: DeployerSettings, target: Target | None = None) -> DeployerService:

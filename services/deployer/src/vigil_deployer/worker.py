@@ -93,7 +93,7 @@ class Worker:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=5)
-        with contextlib.suppress(BaseException):
+        if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
 
     @property
