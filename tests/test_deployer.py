@@ -106,6 +106,30 @@ async def test_a_new_version_replaces_the_old_one_and_serves(
     ]
 
 
+@pytest.mark.parametrize(
+    "health",
+    [
+        {"kind": "tcp", "port": 8080, "timeout_s": 10},
+        {
+            "kind": "docker",
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/index"],
+            "interval_s": 0.3,
+            "timeout_s": 15,
+        },
+    ],
+    ids=["tcp", "docker-healthcheck"],
+)
+async def test_each_kind_of_health_check_proves_the_new_container_healthy(
+    deployer: DeployerService, deployment: Deployment, health: dict[str, object]
+) -> None:
+    record, journal = await deployment.run(deployment.spec(health=health))
+
+    assert record.state is DeployState.SUCCEEDED, record.reason
+    finished = next(e for e in journal.events if e.step is HEALTH and e.status is FINISHED)
+    assert finished.message.startswith("healthy")
+    assert serves(record.spec.name) == "v1"
+
+
 async def test_a_failing_command_rolls_back_and_the_old_container_still_serves(
     deployer: DeployerService, deployment: Deployment
 ) -> None:
