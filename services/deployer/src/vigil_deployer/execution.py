@@ -12,11 +12,13 @@ import contextlib
 import logging
 from typing import Any
 
+import nats.errors
+
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.messages import DeployState, DeployStep, PullProgress, StepState
 from vigil_deployer.confirmation import ask_to_switch
-from vigil_deployer.errors import Declined, LeaseLost, StepFailed
+from vigil_deployer.errors import Declined, LeaseLost, RevisionConflict, StepFailed
 from vigil_deployer.health import describe
 from vigil_deployer.journal import Journal
 from vigil_deployer.settings import DeployerSettings
@@ -79,8 +81,7 @@ class Execution:
             )
             return
         if steps.cancelled():
-            assert self._stopping is not None
-            state, reason = self._stopping
+            state, reason = self._stopping or (DeployState.FAILED, "interrupted")
         else:
             failure = steps.exception()
             if failure is None:
@@ -209,7 +210,7 @@ class Execution:
                 if self._steps is not None:
                     self._steps.cancel()
                 return
-            except (BusUnavailable, TimeoutError, OSError) as exc:
+            except (BusUnavailable, RevisionConflict, nats.errors.Error, TimeoutError) as exc:
                 log.warning("deploy %s: lease not renewed (retrying): %s", j.deploy_id, exc)
                 continue
             if record.cancel_requested_by and self._stopping is None:
@@ -231,8 +232,11 @@ class Execution:
 
 
 async def roll_back(journal: Journal, rollout: Rollout, state: DeployState, reason: str) -> None:
-    """Undo the deploy and end it with `state`; a failed rollback is said loudly."""
-    await journal.event(DeployStep.ROLLBACK, StepState.STARTED, f"rolling back: {reason}")
+    """Undo the deploy and end it with `state`; a failed rollback is said loudly. The
+    containers are put back even when the journal cannot be written (NATS away): the
+    record then still says running, and a sweep finishes it once NATS is back."""
+    with contextlib.suppress(BusUnavailable):
+        await journal.event(DeployStep.ROLLBACK, StepState.STARTED, f"rolling back: {reason}")
     try:
         undone = await rollout.roll_back()
     except StepFailed as exc:
