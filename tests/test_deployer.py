@@ -215,6 +215,24 @@ async def test_a_second_deploy_of_the_same_service_is_refused_while_one_runs(
         assert (await journal.ended()).state is DeployState.SUCCEEDED
 
 
+async def test_with_two_replicas_each_deploy_is_run_by_exactly_one(
+    deployer_settings: DeployerSettings, deployment: Deployment
+) -> None:
+    quick = {"kind": "running", "seconds": 0.2}
+    async with run_deployer(deployer_settings), run_deployer(deployer_settings):
+        started = [
+            await deployment.start(deployment.spec(name=f"svc{n}", ports=[], health=quick))
+            for n in range(4)
+        ]
+        for record in started:
+            async with deployment.journal(record.id) as journal:
+                end = await journal.ended()
+            assert end.state is DeployState.SUCCEEDED, end.message
+            workers = {e.worker for e in journal.events if e.step is not DeployStep.QUEUE}
+            assert len(workers) == 1, f"{record.id} was run by {workers}"
+            assert journal.steps().count(("validate", "started")) == 1
+
+
 async def test_a_deployer_killed_mid_deploy_is_rolled_back_by_another_replica(
     deployer_settings: DeployerSettings, deployment: Deployment
 ) -> None:
