@@ -148,6 +148,18 @@ async def test_a_failing_command_rolls_back_and_the_old_container_still_serves(
     assert containers(deployment.prefix) == [name]
 
 
+async def test_an_image_the_registry_does_not_have_fails_the_pull_and_leaves_nothing(
+    deployer: DeployerService, deployment: Deployment
+) -> None:
+    missing = f"{deployment.images.registry}/vigil-test/missing:1"
+    record, journal = await deployment.run(deployment.spec(image=missing))
+
+    assert record.state is DeployState.FAILED
+    assert (record.reason or "").startswith("pull: ")
+    assert (PULL.value, FAILED.value) in journal.steps()
+    assert containers(deployment.prefix) == []
+
+
 async def test_a_container_that_never_gets_healthy_is_rolled_back_at_the_deadline(
     deployer: DeployerService, deployment: Deployment
 ) -> None:
