@@ -52,7 +52,7 @@ async def test_an_operator_deploys_over_http_and_anyone_reads_it_back(
     assert answer.status_code == 202, answer.text
     created = answer.json()
     assert (created["state"], created["spec"]["host"]) == ("queued", TEST_HOST)
-    assert created["requested_by"]["name"] == "admin"
+    assert (created["requested_by"]["name"], created["requested_by"]["token"]) == ("admin", "")
     async with deployment.journal(created["id"]) as journal:
         await journal.ended()
 

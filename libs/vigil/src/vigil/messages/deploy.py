@@ -250,7 +250,10 @@ class DeployRecord(Message):
     )
 
     def view(self) -> "DeployRecord":
-        return self.model_copy(update={"spec": self.spec.redacted()})
+        """The record as readers see it: environment values and the requester's routing
+        token left out."""
+        requester = self.requested_by.model_copy(update={"token": ""})
+        return self.model_copy(update={"spec": self.spec.redacted(), "requested_by": requester})
 
 
 class DeployQueued(Message):
