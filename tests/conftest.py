@@ -14,6 +14,7 @@ from tests.deploy_support import (
     deployer_settings_for,
     make_images,
     remove_containers,
+    remove_images,
     run_deployer,
 )
 from tests.docker_engine import busybox_image
@@ -114,9 +115,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 @pytest.fixture(scope="session")
 def images(
     docker_image: str, registry: Registry, tmp_path_factory: pytest.TempPathFactory
-) -> Images:
-    """Test images pushed to the registry and absent locally until a deploy pulls them."""
-    return make_images(registry, docker_image, tmp_path_factory.mktemp("images"))
+) -> Iterator[Images]:
+    """Test images pushed to the registry and absent locally until a deploy pulls them;
+    the pulled copies are removed at the end of the session."""
+    made = make_images(registry, docker_image, tmp_path_factory.mktemp("images"))
+    yield made
+    remove_images(made)
 
 
 @pytest.fixture

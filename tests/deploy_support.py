@@ -294,6 +294,13 @@ def serves(name: str) -> str:
     return body.decode().splitlines()[0] if body else ""
 
 
+def remove_images(images: Images) -> None:
+    """The session's pulled images (the registry itself goes with its folder)."""
+    for tag in (images.web(1), images.web(2), images.big):
+        with contextlib.suppress(RuntimeError):  # never pulled in this session
+            docker("rmi", "-f", tag)
+
+
 def containers(prefix: str) -> list[str]:
     """Names of the test's containers."""
     listed = docker("ps", "-a", "--filter", f"label=vigil-test={prefix}", "--format", "{{.Names}}")
