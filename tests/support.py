@@ -102,17 +102,21 @@ class NatsServer:
 
 @contextlib.asynccontextmanager
 async def serve_gateway(
-    settings: GatewaySettings, log_level: str = "warning"
+    settings: GatewaySettings, log_level: str = "warning", *, ready: bool = True
 ) -> AsyncIterator[str]:
-    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL.
+    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL
+    once it is ready (connected to NATS), or at once with `ready=False`.
 
     Its logs propagate to the root logger, so `caplog` sees uvicorn's lines too.
     """
     settings = settings.model_copy(update={"bind": "127.0.0.1", "port": 0})
-    config = uvicorn_config(build_gateway(settings), settings, log_level=log_level, log_config=None)
+    app = build_gateway(settings)
+    config = uvicorn_config(app, settings, log_level=log_level, log_config=None)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started, "uvicorn to start")
+    if ready:
+        await wait_for(lambda: app.state.gateway.ready, "the gateway to be ready")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"127.0.0.1:{port}"

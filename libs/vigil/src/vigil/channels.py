@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from vigil.access import Role
 from vigil.errors import UnknownChannel
-from vigil.messages import AlertChanged, ConnectionChanged, HostMetricsSampled
+from vigil.messages import AlertChanged, ConnectionChanged, DeployEvent, HostMetricsSampled
 from vigil.model import Message
 from vigil.names import NameKind, validate_name
 from vigil.subjects import ANY, Subjects
@@ -45,6 +45,10 @@ class ChannelSpec:
     sources: Callable[[Subjects, Mapping[str, str]], list[Source]]
     kind: ChannelKind
     role: Role = Role.VIEWER
+    required: tuple[str, ...] = ()
+    from_start: bool = False
+    """Every subscriber gets the whole history first, then the live flow (journals of
+    one deploy); otherwise a subscriber starts from now (or from its `since`)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,10 @@ def _alerts(s: Subjects, p: Mapping[str, str]) -> list[Source]:
 
 def _connections(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.gateway_connections(), ChannelKind.STREAM, ConnectionChanged)]
+
+
+def _deploy(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.deploy_events(p["id"]), ChannelKind.JOURNAL, DeployEvent)]
 
 
 def _system(s: Subjects, p: Mapping[str, str]) -> list[Source]:
@@ -113,6 +121,15 @@ CHANNELS: dict[str, ChannelSpec] = {
             sources=_system,
             kind=ChannelKind.MIXED,
         ),
+        ChannelSpec(
+            name="deploy",
+            description="The journal of one deploy: its whole history, then live steps.",
+            params={"id": NameKind.DEPLOY_ID},
+            sources=_deploy,
+            kind=ChannelKind.JOURNAL,
+            from_start=True,
+            required=("id",),
+        ),
     )
 }
 
@@ -128,5 +145,8 @@ def resolve_channel(name: str, params: Mapping[str, str] | None = None) -> Chann
     if unknown:
         allowed = ", ".join(sorted(spec.params)) or "none"
         raise UnknownChannel(name, f"unknown parameter {unknown[0]!r} (allowed: {allowed})")
+    missing = [key for key in spec.required if key not in given]
+    if missing:
+        raise UnknownChannel(name, f"parameter {missing[0]!r} is required")
     checked = {key: validate_name(spec.params[key], value) for key, value in given.items()}
     return ChannelRef(spec, tuple(sorted(checked.items())))

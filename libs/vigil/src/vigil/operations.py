@@ -12,14 +12,22 @@ from vigil.messages import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyView,
+    CancelDeploy,
     CreateApiKey,
+    CreateDeploy,
     CreateUser,
+    DeployHosts,
+    DeployList,
+    DeployRecord,
     DisableUser,
     Done,
     EndSession,
+    GetDeploy,
     GetSigningKeys,
     JwkSet,
     ListApiKeys,
+    ListDeployHosts,
+    ListDeploys,
     ListUsers,
     Login,
     RefreshSession,
@@ -66,3 +74,13 @@ class Auth:
     CREATE_API_KEY = Operation("auth", "apikey_create", CreateApiKey, ApiKeyCreated)
     LIST_API_KEYS = Operation("auth", "apikey_list", ListApiKeys, ApiKeyList)
     REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView)
+
+
+class Deploy:
+    """Operations answered by the deployer."""
+
+    CREATE = Operation("deploy", "create", CreateDeploy, DeployRecord)
+    CANCEL = Operation("deploy", "cancel", CancelDeploy, DeployRecord)
+    GET = Operation("deploy", "get", GetDeploy, DeployRecord)
+    LIST = Operation("deploy", "list", ListDeploys, DeployList)
+    HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts)

@@ -62,6 +62,12 @@ UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself wh
 Reauthenticate = Callable[[str], Awaitable[Principal]]
 INBOX_LIMIT = 16  # client messages waiting before the socket stops being read
 PACED_NEVER = (ChannelKind.STREAM, ChannelKind.JOURNAL)  # `interval_s` is for state
+FindMissing = Callable[[ChannelRef], Awaitable[str | None]]
+"""Why the thing a channel names does not exist (an unknown deploy), or None."""
+
+
+async def _nothing_missing(channel: ChannelRef) -> None:
+    return None
 
 
 class Connection:
@@ -80,6 +86,7 @@ class Connection:
         bus_available: bool,
         on_gone: Callable[["Connection"], None],
         pings: bool = True,
+        find_missing: FindMissing = _nothing_missing,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
@@ -99,6 +106,7 @@ class Connection:
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
+        self._find_missing = find_missing
         self._channels: dict[str, ChannelRef] = {}
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
         self._missed_pongs = 0
@@ -123,9 +131,15 @@ class Connection:
         interval_s: float | None = None,
     ) -> None:
         """Greet the client: on `/ws`, `connected`; where the path names the `channel`
-        (seed endpoints, SSE), its data (after `since`, at most every `interval_s`).
-        Then start the timers and take the socket off ASGI."""
-        if channel is None:
+        (seed endpoints, SSE), its data (after `since`, at most every `interval_s`), or
+        `NOT_FOUND` and a close (1008) if what it names does not exist. Then start the
+        timers and take the socket off ASGI."""
+        if channel is not None and (missing := await self._find_missing(channel)):
+            error = Error(code=ErrorCode.NOT_FOUND, message=missing, channel=channel.key)
+            self.outbox.put_close(
+                CloseCode.POLICY_VIOLATION, missing[:120], last_words=error.model_dump_json()
+            )
+        elif channel is None:
             connected = Connected(
                 connection_id=self.id,
                 server_time=self.started_at,
@@ -295,6 +309,9 @@ class Connection:
         except Forbidden as exc:
             audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
             self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
+            return
+        if (missing := await self._find_missing(channel)) is not None:
+            self._error(ErrorCode.NOT_FOUND, missing, channel=channel.key, remaining=remaining)
             return
         limit = self._settings.max_subscriptions
         if channel.key not in self._channels and len(self._channels) >= limit:

@@ -20,14 +20,12 @@ from vigil.access import Principal
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import ErrorCode
-from vigil_gateway import audit, polling, sse
+from vigil_gateway import audit, existence, polling, queries, sse
 from vigil_gateway.errors import Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import authenticated, refusal
 from vigil_gateway.permissions import check_channel
 
-# Query parameters that are not a channel's own.
-RESERVED = frozenset({"token", "api_key", "since", "limit", "interval_s"})
 Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
 Caller = Annotated[Principal, Depends(authenticated)]
 
@@ -42,30 +40,16 @@ class Endpoint:
     channel: Callable[[Mapping[str, str], Mapping[str, str]], ChannelRef]
 
 
-def pace(query: Mapping[str, str]) -> float | None:
-    """`?interval_s=`: state at most once per that many seconds; ValueError unless
-    0 < s <= 3600."""
-    raw = query.get("interval_s")
-    if raw is None:
-        return None
-    try:
-        interval_s = float(raw)
-    except ValueError:
-        interval_s = 0.0
-    if not 0 < interval_s <= 3600:
-        raise ValueError(f"interval_s is 0 < s <= 3600, not {raw[:20]!r}")
-    return interval_s
-
-
-def _query_params(query: Mapping[str, str]) -> dict[str, str]:
-    return {key: value for key, value in query.items() if key not in RESERVED}
-
-
 ENDPOINTS = (
     Endpoint(
         websocket="/api/system/ws",
         twin="system",
-        channel=lambda path, query: resolve_channel("system", _query_params(query)),
+        channel=lambda path, query: resolve_channel("system", queries.channel_params(query)),
+    ),
+    Endpoint(  # seed 000's deploy progress: the whole journal, then live
+        websocket="/ws/deploy/{deploy_id}/status",
+        twin="deploy/{deploy_id}/status",
+        channel=lambda path, query: resolve_channel("deploy", {"id": path["deploy_id"]}),
     ),
 )
 
@@ -83,7 +67,7 @@ def channel_of(endpoint: Endpoint, request: Request) -> ChannelRef:
 BY_NAME = Endpoint(
     websocket="/ws",
     twin="channels/{name}",
-    channel=lambda path, query: resolve_channel(path["name"], _query_params(query)),
+    channel=lambda path, query: resolve_channel(path["name"], queries.channel_params(query)),
 )
 
 
@@ -95,9 +79,14 @@ async def poll(
     except Forbidden as exc:
         audit.denied(principal, f"poll {channel.key}", exc.reason, None)
         raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
-    since = sse.resume_point(request, channel)
+    try:
+        since = queries.resume_point(request, channel)
+    except ValueError as exc:
+        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
+    if (missing := await existence.find_missing(gateway.bus, channel)) is not None:
+        raise refusal(ErrorCode.NOT_FOUND, missing)
     try:
         page = await polling.read(gateway.bus, channel, since, limit)
     except (nats.errors.Error, TimeoutError) as exc:
@@ -126,11 +115,12 @@ def _register_websocket(app: FastAPI, gateway: Gateway, endpoint: Endpoint) -> N
     async def websocket_route(websocket: WebSocket) -> None:
         try:
             channel = endpoint.channel(websocket.path_params, websocket.query_params)
-            interval_s = pace(websocket.query_params)
+            since = queries.cursor(websocket.query_params)
+            interval_s = queries.pace(websocket.query_params)
         except (UnknownChannel, InvalidName, ValueError) as exc:
             await websocket.close(1008, str(exc)[:120])
             return
-        await gateway.serve(websocket, channel, interval_s)
+        await gateway.serve(websocket, channel, since, interval_s)
 
     app.add_api_websocket_route(endpoint.websocket, websocket_route)
 
@@ -139,7 +129,7 @@ def _register_twins(app: FastAPI, gateway: Gateway, endpoint: Endpoint, what: st
     async def sse_route(request: Request) -> StreamingResponse:
         channel = channel_of(endpoint, request)
         try:
-            interval_s = pace(request.query_params)
+            interval_s = queries.pace(request.query_params)
         except ValueError as exc:
             raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
         return await sse.stream(request, gateway, channel, interval_s)

@@ -8,6 +8,7 @@ every replica with 4004).
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import deque
@@ -40,7 +41,7 @@ from vigil.messages import (
 )
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, roster
+from vigil_gateway import audit, existence, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
 from vigil_gateway.credentials import Credentials, read_credentials
@@ -148,10 +149,11 @@ class Gateway:
         self,
         websocket: WebSocket,
         channel: ChannelRef | None = None,
+        since: int | None = None,
         interval_s: float | None = None,
     ) -> None:
         """A WebSocket: `/ws` (the client chooses channels), or an endpoint that streams
-        one `channel` (its state at most every `interval_s`)."""
+        one `channel` (from after `since`; its state at most every `interval_s`)."""
         wire = wire_of(websocket.scope)
         if wire is None:  # served by another ASGI server or protocol: see vigil_gateway.wire
             log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
@@ -166,7 +168,9 @@ class Gateway:
             self.metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
-        await self.attach(wire, decision, address, channel=channel, interval_s=interval_s)
+        await self.attach(
+            wire, decision, address, channel=channel, since=since, interval_s=interval_s
+        )
 
     async def attach(
         self,
@@ -194,6 +198,7 @@ class Gateway:
             bus_available=self.bus.is_connected,
             on_gone=self._on_gone,
             pings=pings,
+            find_missing=functools.partial(existence.find_missing, self.bus),
         )
         self.connections.add(connection)
         await roster.announce(self.bus, "opened", connection.info(self.id))

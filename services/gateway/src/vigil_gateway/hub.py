@@ -8,7 +8,9 @@ the newest frames of each state subject, so a later subscriber gets them at once
 last client to leave stops it. After a NATS reconnect every feed starts again, stream
 sources from the cursor they had reached, so an outage loses nothing that is kept.
 
-A client that resumes (`since`) gets a feed of its own from that cursor; if the
+A channel that replays its whole history (`from_start`, a deploy's journal) gives each
+client a feed of its own from the first message. A client that resumes (`since`)
+gets a feed of its own from that cursor; if the
 stream no longer holds what follows it, the client gets a `reset` and delivery goes
 on from the oldest message kept.
 """
@@ -88,7 +90,7 @@ class Feed:
             return DeliverPolicy.LAST_PER_SUBJECT, None
         after = self._cursors.get(source.subject, self._since)
         if after is None:
-            return DeliverPolicy.NEW, None
+            return (DeliverPolicy.ALL if self.channel.spec.from_start else DeliverPolicy.NEW), None
         js = self._bus.js
         info = await js.stream_info(await js.find_stream_name_by_subject(source.subject))
         first, last = info.state.first_seq, info.state.last_seq
@@ -187,8 +189,9 @@ class Hub:
         While NATS is away the feed waits, registered, and starts on reconnect.
         """
         async with self._lock:
-            if since is not None and channel.spec.kind is not ChannelKind.STATE:
-                self._metrics.resumes += 1
+            private = since is not None or channel.spec.from_start  # from its own point
+            if private and channel.spec.kind is not ChannelKind.STATE:
+                self._metrics.resumes += since is not None
                 feed = self._private[(channel.key, id(outbox))] = Feed(
                     channel, self._bus, self._metrics, self._flusher, since=since
                 )

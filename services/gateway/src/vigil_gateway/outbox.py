@@ -45,7 +45,7 @@ class Outbox:
         self._metrics = metrics
         self._pending: list[Frame] = []
         self._backlog: Backlog | None = None
-        self._close: tuple[int, str] | None = None
+        self._close: tuple[int, str, str | None] | None = None
         self._dirty = False
         self.sent = 0  # frames written
         self.dropped = 0  # stream frames dropped for being slow
@@ -91,9 +91,10 @@ class Outbox:
             )
         return False
 
-    def put_close(self, code: int, reason: str) -> None:
+    def put_close(self, code: int, reason: str, last_words: str | None = None) -> None:
+        """Close ahead of everything queued, after `last_words` (a frame saying why)."""
         if self._close is None:
-            self._close = (code, reason)
+            self._close = (code, reason, last_words)
             self._wake()
 
     def __len__(self) -> int:
@@ -108,9 +109,11 @@ class Outbox:
         wire = self._wire
         if self._close is not None:
             if self.closed_with is None:
-                self.closed_with, reason = self._close
+                self.closed_with, reason, last_words = self._close
                 self._pending.clear()
                 self._backlog = None
+                if last_words is not None:
+                    wire.write([Frame(last_words)])
                 wire.close(self.closed_with, reason)
             return
         if self._pending:

@@ -72,10 +72,13 @@ async def read(bus: Bus, channel: ChannelRef, since: int | None, limit: int) -> 
 async def _start(
     bus: Bus, source: Source, channel: ChannelRef, since: int | None, page: Page
 ) -> int | None:
-    """The first sequence to read; None (and the cursor of now) without `since`."""
+    """The first sequence to read; None (and the cursor of now) without `since`, unless
+    the channel replays from its start (a deploy's journal)."""
     js = bus.js
     info = await js.stream_info(await js.find_stream_name_by_subject(source.subject))
     first, last = info.state.first_seq, info.state.last_seq
+    if since is None and channel.spec.from_start:
+        since = max(first - 1, 0)
     if since is None:
         page.next_cursor = max(page.next_cursor or 0, last)
         return None

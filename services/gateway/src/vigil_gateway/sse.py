@@ -19,9 +19,9 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from vigil.channels import ChannelKind, ChannelRef
+from vigil.channels import ChannelRef
 from vigil.messages import CloseCode, ErrorCode
-from vigil_gateway import audit
+from vigil_gateway import audit, queries
 from vigil_gateway.admission import Refusal
 from vigil_gateway.credentials import read_credentials
 from vigil_gateway.errors import Forbidden
@@ -114,24 +114,15 @@ class SseWire:
             self.ended()
 
 
-def resume_point(request: Request, channel: ChannelRef) -> int | None:
-    """Where a stream or journal resumes: `Last-Event-ID`, else `?since=`."""
-    if channel.spec.kind is ChannelKind.STATE:
-        return None
-    raw = request.headers.get("last-event-id") or request.query_params.get("since")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit():
-        raise refusal(ErrorCode.INVALID_MESSAGE, f"a cursor is a whole number, not {raw[:40]!r}")
-    return int(raw)
-
-
 async def stream(
     request: Request, gateway: Gateway, channel: ChannelRef, interval_s: float | None = None
 ) -> StreamingResponse:
     """The channel as an event stream (state at most every `interval_s`), for an
     admitted client that may see it."""
-    since = resume_point(request, channel)
+    try:
+        since = queries.resume_point(request, channel)
+    except ValueError as exc:
+        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
     address = request.client.host if request.client else None
     decision = await gateway.admission.decide(read_credentials(request))
     if isinstance(decision, Refusal):
