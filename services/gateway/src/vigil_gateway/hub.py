@@ -28,7 +28,9 @@ from pydantic import ValidationError
 
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
+from vigil.lifecycle import stop_task
 from vigil.messages import Reset
+from vigil_gateway import replay
 from vigil_gateway.backlog import Slot
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.metrics import GatewayMetrics
@@ -49,6 +51,7 @@ class Feed:
         flusher: Flusher,
         *,
         since: int | None = None,
+        private: bool = False,
     ) -> None:
         self.channel = channel
         self._bus = bus
@@ -58,7 +61,12 @@ class Feed:
         self._sources = channel.sources(bus.subjects)
         self._subscribers: dict[Outbox, Outbox | Throttle] = {}
         self._latest: dict[Slot, tuple[Frame, ...]] = {}
-        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._subscriptions: list[
+            JetStreamContext.PushSubscription | JetStreamContext.PullSubscription
+        ] = []
+        self._pulling: list[asyncio.Task[None]] = []
+        self._private = private  # for one socket: reads streams at its pace (`replay`)
+        self._attached = asyncio.Event()
         self._since = since
         self._cursors: dict[str, int] = {}  # stream source -> last sequence delivered
         self._pending: list[str] = []  # control frames for the first outbox to attach
@@ -73,14 +81,23 @@ class Feed:
         try:
             for source in self._sources:
                 policy, config = await self._start_point(source)
-                subscription = await self._bus.js.subscribe(
+                deliver = functools.partial(self._deliver, source)
+                if self._private and source.kind is not ChannelKind.STATE:
+                    pulled = await replay.pull_subscription(
+                        self._bus.js, source.subject, policy, config
+                    )
+                    self._subscriptions.append(pulled)
+                    task = asyncio.create_task(replay.pull(pulled, deliver, self._room))
+                    self._pulling.append(task)
+                    continue
+                pushed = await self._bus.js.subscribe(
                     source.subject,
                     ordered_consumer=True,
                     deliver_policy=policy,
                     config=config,
-                    cb=functools.partial(self._deliver, source),
+                    cb=deliver,
                 )
-                self._subscriptions.append(subscription)
+                self._subscriptions.append(pushed)
         except BaseException:
             await self.stop()
             raise
@@ -102,6 +119,9 @@ class Feed:
         return DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=after + 1)
 
     async def stop(self) -> None:
+        pulling, self._pulling = self._pulling, []
+        for task in pulling:
+            await stop_task(task)
         subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             with contextlib.suppress(nats.errors.Error):  # gone with the old connection
@@ -116,6 +136,13 @@ class Feed:
         for slot, frames in self._latest.items():
             outbox.put_state(slot, frames)
         self._subscribers[outbox] = Throttle(outbox, interval_s) if interval_s else outbox
+        self._attached.set()
+
+    async def _room(self) -> None:
+        """Until the socket a private feed serves has taken what it was given."""
+        await self._attached.wait()
+        for outbox in list(self._subscribers):
+            await outbox.drained()
 
     def _tell(self, frame: str) -> None:
         """A control frame for every client of the feed (or the first one to come)."""
@@ -193,7 +220,7 @@ class Hub:
             if private and channel.spec.kind is not ChannelKind.STATE:
                 self._metrics.resumes += since is not None
                 feed = self._private[(channel.key, id(outbox))] = Feed(
-                    channel, self._bus, self._metrics, self._flusher, since=since
+                    channel, self._bus, self._metrics, self._flusher, since=since, private=True
                 )
             elif channel.key in self._feeds:
                 feed = self._feeds[channel.key]

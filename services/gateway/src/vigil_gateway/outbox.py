@@ -9,6 +9,7 @@ drains when the socket does and then goes away. A close goes ahead of everything
 still pending or queued.
 """
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ class Outbox:
         "_limit",
         "_metrics",
         "_pending",
+        "_room",
         "_wire",
         "closed_with",
         "dropped",
@@ -47,6 +49,7 @@ class Outbox:
         self._backlog: Backlog | None = None
         self._close: tuple[int, str, str | None] | None = None
         self._dirty = False
+        self._room: asyncio.Event | None = None  # made when a replay waits for room
         self.sent = 0  # frames written
         self.dropped = 0  # stream frames dropped for being slow
         self.closed_with: int | None = None  # the code this side closed with
@@ -97,6 +100,15 @@ class Outbox:
             self._close = (code, reason, last_words)
             self._wake()
 
+    async def drained(self) -> None:
+        """Until the socket has taken everything (nothing held back, the kernel takes
+        bytes): a replay's cue for its next batch. Never, once closing."""
+        while self._backlog is not None or self._close is not None or not self._wire.writable:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
+
     def __len__(self) -> int:
         """Frames waiting: pending this turn, and entries in the backlog."""
         return len(self._pending) + (len(self._backlog) if self._backlog is not None else 0)
@@ -124,6 +136,7 @@ class Outbox:
             self.sent += len(frames)
         backlog = self._backlog
         if backlog is None:
+            self._has_room()
             return
         now = time.time()
         while wire.writable and (batch := backlog.pop()) is not None:
@@ -136,6 +149,7 @@ class Outbox:
             self._metrics.dropped[batch.kind] += batch.dropped
         if not backlog:
             self._backlog = None
+            self._has_room()
 
     def _at_once(self, frames: tuple[Frame, ...]) -> bool:
         if self._backlog is not None or self._close is not None or not self._wire.writable:
@@ -150,6 +164,10 @@ class Outbox:
         if self._wire.writable:  # it drained meanwhile: the flush empties the backlog
             self._wake()
         return self._backlog
+
+    def _has_room(self) -> None:
+        if self._room is not None and self._wire.writable:
+            self._room.set()
 
     def _wake(self) -> None:
         if not self._dirty:
