@@ -39,6 +39,7 @@ from vigil.messages.auth import (
     VerifyApiKey,
 )
 from vigil.messages.client import (
+    SERVER_FRAMES,
     AlertNotice,
     Answer,
     Ask,
@@ -67,6 +68,8 @@ from vigil.messages.client import (
     parse_client_message,
 )
 from vigil.messages.common import (
+    CLOSE_MEANINGS,
+    ERROR_MEANINGS,
     CloseCode,
     ErrorCode,
     utc_now,
@@ -124,6 +127,9 @@ from vigil.messages.services import (
 )
 
 __all__ = [
+    "CLOSE_MEANINGS",
+    "ERROR_MEANINGS",
+    "SERVER_FRAMES",
     "AccessClaims",
     "Actor",
     "AlertChanged",

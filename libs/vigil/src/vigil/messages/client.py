@@ -186,6 +186,23 @@ class Answer(Message):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+SERVER_FRAMES: tuple[type[Message], ...] = (
+    Connected,
+    Subscribed,
+    Unsubscribed,
+    Update,
+    Gap,
+    Reset,
+    Pong,
+    ServerPing,
+    Reauthenticated,
+    Ask,
+    Error,
+    SystemMetric,
+    AlertNotice,
+)
+"""Every frame the gateway sends, each tagged by its `type`."""
+
 ClientRequest = Subscribe | Unsubscribe | Ping | Reauth
 """What a client asks of the gateway: these count against its rate limit."""
 
