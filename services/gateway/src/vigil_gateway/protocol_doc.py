@@ -41,14 +41,14 @@ def _endpoints() -> Iterator[str]:
     yield "## Endpoints\n"
     yield "| WebSocket | SSE | polling | streams |"
     yield "|---|---|---|---|"
-    for endpoint in (BY_NAME, *ENDPOINTS):
-        what = "any channel by name (query: its parameters)" if endpoint is BY_NAME else ""
-        websocket = f"`{endpoint.websocket}`" + (
-            " (choose channels)" if endpoint is BY_NAME else ""
-        )
+    yield (
+        f"| `{BY_NAME.websocket}` (choose channels) | `/sse/{BY_NAME.twin}` | "
+        f"`/api/poll/{BY_NAME.twin}` | any channel by name (query: its parameters) |"
+    )
+    for endpoint in ENDPOINTS:
         yield (
-            f"| {websocket} | `/sse/{endpoint.twin}` | `/api/poll/{endpoint.twin}` | "
-            f"{what or _channel_of(endpoint.twin)} |"
+            f"| `{endpoint.websocket}` | `/sse/{endpoint.twin}` | `/api/poll/{endpoint.twin}` | "
+            f"{_channel_of(endpoint.twin)} |"
         )
     yield ""
     yield (
