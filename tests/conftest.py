@@ -8,10 +8,32 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy_support import (
+    Deployment,
+    Images,
+    Registry,
+    bus_for_deploys,
+    deployer_settings_for,
+    make_images,
+    remove_containers,
+    remove_images,
+    run_deployer,
+)
 from tests.docker_engine import Containers, SecondEngine, busybox_image
-from tests.support import NatsServer, auth_settings_for, login, run_auth, serve_gateway
+from tests.support import (
+    NatsServer,
+    auth_settings_for,
+    bus_client,
+    login,
+    run_auth,
+    serve_gateway,
+)
+from vigil.bus import Bus
+from vigil.streams import ALERTS
 from vigil_auth.app import AuthService
 from vigil_collector.settings import CollectorSettings
+from vigil_deployer.app import DeployerService
+from vigil_deployer.settings import DeployerSettings
 from vigil_gateway.settings import GatewaySettings
 
 
@@ -88,6 +110,14 @@ async def gateway(
 
 
 @pytest.fixture
+async def alerts_bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]:
+    """A bus client, with the alerts stream in place for tests that raise alerts."""
+    async with bus_client(nats_server, prefix) as bus:
+        await bus.js.add_stream(ALERTS.config(bus.subjects))
+        yield bus
+
+
+@pytest.fixture
 def collector_settings(nats_server: NatsServer, prefix: str) -> CollectorSettings:
     return collector_settings_for(nats_server, prefix)
 
@@ -106,3 +136,50 @@ def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -
         "docker": "off",  # the Docker tests turn it on
     }
     return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
+# -- deploys ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A Docker registry on 127.0.0.1 (Debian's docker-registry), for real pulls."""
+    server = Registry(root=tmp_path_factory.mktemp("registry"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def images(
+    docker_image: str, registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Images]:
+    """Test images pushed to the registry and absent locally until a deploy pulls them;
+    the pulled copies are removed at the end of the session."""
+    made = make_images(registry, docker_image, tmp_path_factory.mktemp("images"))
+    yield made
+    remove_images(made)
+
+
+@pytest.fixture
+def deployer_settings(nats_server: NatsServer, prefix: str) -> DeployerSettings:
+    return deployer_settings_for(nats_server, prefix)
+
+
+@pytest.fixture
+async def deployer(deployer_settings: DeployerSettings) -> AsyncIterator[DeployerService]:
+    """The real deployer (Docker target) on the session's NATS, serving `testhost`."""
+    async with run_deployer(deployer_settings) as service:
+        yield service
+
+
+@pytest.fixture
+async def deployment(
+    nats_server: NatsServer, prefix: str, images: Images
+) -> AsyncIterator[Deployment]:
+    """Deploys and journals through the bus; every container the test made goes after."""
+    try:
+        async with bus_for_deploys(nats_server, prefix) as bus:
+            yield Deployment(bus, prefix, images)
+    finally:
+        remove_containers(prefix)

@@ -24,7 +24,21 @@ from websockets.exceptions import ConnectionClosed
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.lifecycle import stop_task
-from vigil.messages import CredentialsRevoked, Login, TokensIssued
+from vigil.messages import (
+    AlertChanged,
+    AlertState,
+    CpuUsage,
+    CredentialsRevoked,
+    DiskIoRates,
+    FilesystemUsage,
+    HostMetricsSampled,
+    LoadAverage,
+    Login,
+    MemoryUsage,
+    NetworkRates,
+    SwapUsage,
+    TokensIssued,
+)
 from vigil.operations import Auth
 from vigil.settings import VigilSettings
 from vigil.streams import REVOKED
@@ -35,6 +49,7 @@ from vigil_auth.settings import AuthSettings
 from vigil_collector.app import build_app as build_collector
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.app import build_app as build_gateway
+from vigil_gateway.serving import uvicorn_config
 from vigil_gateway.settings import GatewaySettings
 
 
@@ -87,24 +102,21 @@ class NatsServer:
 
 @contextlib.asynccontextmanager
 async def serve_gateway(
-    settings: GatewaySettings, log_level: str = "warning"
+    settings: GatewaySettings, log_level: str = "warning", *, ready: bool = True
 ) -> AsyncIterator[str]:
-    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL.
+    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL
+    once it is ready (connected to NATS), or at once with `ready=False`.
 
     Its logs propagate to the root logger, so `caplog` sees uvicorn's lines too.
     """
-    config = uvicorn.Config(
-        build_gateway(settings),
-        host="127.0.0.1",
-        port=0,
-        ws_max_size=settings.max_message_bytes,
-        ws_per_message_deflate=settings.permessage_deflate,
-        log_level=log_level,
-        log_config=None,
-    )
+    settings = settings.model_copy(update={"bind": "127.0.0.1", "port": 0})
+    app = build_gateway(settings)
+    config = uvicorn_config(app, settings, log_level=log_level, log_config=None)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started, "uvicorn to start")
+    if ready:
+        await wait_for(lambda: app.state.gateway.ready, "the gateway to be ready")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"127.0.0.1:{port}"
@@ -281,3 +293,55 @@ async def login(nats: NatsServer, prefix: str, username: str, password: str) -> 
     """Tokens from the auth service, asked over the bus as the gateway would."""
     async with bus_client(nats, prefix) as bus:
         return await ctl.call(bus, Auth.LOGIN, Login(username=username, password=password))
+
+
+async def raise_alert(bus: Bus, n: int, source: str = "host", padding: str = "") -> None:
+    """Publish the `n`th alert of `source` (message `alert {n}`, or `padding`)."""
+    alert = AlertChanged(
+        id=f"{source}:h1:disk:/{n}",
+        state=AlertState.RAISED,
+        source=source,
+        host="h1",
+        metric=f"disk:/{n}",
+        value=float(n),
+        threshold=0.0,
+        time=datetime.now(UTC),
+        message=padding or f"alert {n}",
+    )
+    await bus.publish(bus.subjects.alerts(source), alert)
+
+
+def host_sample(
+    cpu: float = 10.0,
+    memory: float = 10.0,
+    disks: dict[str, float] | None = None,
+    host: str = "h1",
+) -> HostMetricsSampled:
+    """A host sample with the given figures (the rest zero)."""
+    return HostMetricsSampled(
+        host=host,
+        time=datetime.now(UTC),
+        interval_s=2.0,
+        cpu=CpuUsage(percent=cpu, per_core=[cpu]),
+        load=LoadAverage(one=0, five=0, fifteen=0),
+        memory=MemoryUsage(total=100, available=100, used=0, percent=memory),
+        swap=SwapUsage(total=0, used=0, percent=0),
+        filesystems=[
+            FilesystemUsage(
+                mountpoint=mount, device="d", fstype="ext4", total=1, used=0, free=1, percent=p
+            )
+            for mount, p in (disks or {"/": 10.0}).items()
+        ],
+        disk_io=DiskIoRates(
+            read_bytes_per_s=0, write_bytes_per_s=0, read_ops_per_s=0, write_ops_per_s=0
+        ),
+        network=NetworkRates(
+            rx_bytes_per_s=0,
+            tx_bytes_per_s=0,
+            rx_packets_per_s=0,
+            tx_packets_per_s=0,
+            rx_bytes_total=0,
+            tx_bytes_total=0,
+        ),
+        uptime_s=1.0,
+    )

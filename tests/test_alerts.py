@@ -1,50 +1,8 @@
 """Threshold alerts hold before they are raised or resolved, so spikes do not flap."""
 
-from vigil.messages import (
-    AlertState,
-    CpuUsage,
-    DiskIoRates,
-    FilesystemUsage,
-    HostMetricsSampled,
-    LoadAverage,
-    MemoryUsage,
-    NetworkRates,
-    SwapUsage,
-    utc_now,
-)
+from tests.support import host_sample as sample
+from vigil.messages import AlertState
 from vigil_collector.alerts import HostAlerts
-
-
-def sample(
-    cpu: float = 10.0, memory: float = 10.0, disks: dict[str, float] | None = None
-) -> HostMetricsSampled:
-    return HostMetricsSampled(
-        host="h1",
-        time=utc_now(),
-        interval_s=2.0,
-        cpu=CpuUsage(percent=cpu, per_core=[cpu]),
-        load=LoadAverage(one=0, five=0, fifteen=0),
-        memory=MemoryUsage(total=100, available=100, used=0, percent=memory),
-        swap=SwapUsage(total=0, used=0, percent=0),
-        filesystems=[
-            FilesystemUsage(
-                mountpoint=mount, device="d", fstype="ext4", total=1, used=0, free=1, percent=p
-            )
-            for mount, p in (disks or {"/": 10.0}).items()
-        ],
-        disk_io=DiskIoRates(
-            read_bytes_per_s=0, write_bytes_per_s=0, read_ops_per_s=0, write_ops_per_s=0
-        ),
-        network=NetworkRates(
-            rx_bytes_per_s=0,
-            tx_bytes_per_s=0,
-            rx_packets_per_s=0,
-            tx_packets_per_s=0,
-            rx_bytes_total=0,
-            tx_bytes_total=0,
-        ),
-        uptime_s=1.0,
-    )
 
 
 def watch(hold_s: float = 30.0) -> HostAlerts:

@@ -6,8 +6,15 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.support import NatsServer, bus_client, receive, receive_until, send, serve_gateway
-from tests.test_gateway_resume import raise_alert
+from tests.support import (
+    NatsServer,
+    bus_client,
+    raise_alert,
+    receive,
+    receive_until,
+    send,
+    serve_gateway,
+)
 from vigil.streams import ALERTS
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings

@@ -1,39 +1,13 @@
 """Stream channels carry cursors; a client resumes from its cursor on any replica, and
 gets an explicit `reset` when what it missed is no longer kept."""
 
-from collections.abc import AsyncIterator
-
-import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import NatsServer, bus_client, receive, receive_until, send, serve_gateway
+from tests.support import raise_alert, receive, receive_until, send, serve_gateway
 from vigil.bus import Bus
-from vigil.messages import AlertChanged, AlertState, utc_now
 from vigil.streams import ALERTS
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
-
-
-@pytest.fixture
-async def bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]:
-    async with bus_client(nats_server, prefix) as bus:
-        await bus.js.add_stream(ALERTS.config(bus.subjects))
-        yield bus
-
-
-async def raise_alert(bus: Bus, n: int) -> None:
-    alert = AlertChanged(
-        id=f"host:h1:disk:/{n}",
-        state=AlertState.RAISED,
-        source="host",
-        host="h1",
-        metric=f"disk:/{n}",
-        value=99.0,
-        threshold=90.0,
-        time=utc_now(),
-        message=f"alert {n}",
-    )
-    await bus.publish(bus.subjects.alerts("host"), alert)
 
 
 async def alerts(ws: ClientConnection, count: int) -> list[tuple[int, str]]:
@@ -46,7 +20,7 @@ async def alerts(ws: ClientConnection, count: int) -> list[tuple[int, str]]:
 
 
 async def test_a_client_resumes_on_another_gateway_with_nothing_lost(
-    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, bus: Bus
+    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, alerts_bus: Bus
 ) -> None:
     async with serve_gateway(gateway_settings) as one, serve_gateway(gateway_settings) as two:
         async with connect(f"ws://{one}/ws?token={admin_token}") as ws:
@@ -54,19 +28,19 @@ async def test_a_client_resumes_on_another_gateway_with_nothing_lost(
             await send(ws, {"type": "subscribe", "channel": "alerts"})
             await receive(ws)
             for n in range(3):
-                await raise_alert(bus, n)
+                await raise_alert(alerts_bus, n)
             seen = await alerts(ws, 3)
         assert [m for _, m in seen] == ["alert 0", "alert 1", "alert 2"]
         last_cursor = seen[-1][0]
 
         for n in range(3, 6):  # published while the client is away
-            await raise_alert(bus, n)
+            await raise_alert(alerts_bus, n)
         async with connect(f"ws://{two}/ws?token={admin_token}") as ws:
             await receive(ws)
             await send(ws, {"type": "subscribe", "channel": "alerts", "since": last_cursor})
             assert (await receive(ws))["type"] == "subscribed"
             missed = await alerts(ws, 3)
-            await raise_alert(bus, 6)
+            await raise_alert(alerts_bus, 6)
             live = await alerts(ws, 1)
     assert [m for _, m in missed] == ["alert 3", "alert 4", "alert 5"]
     assert [c for c, _ in missed] == [last_cursor + 1, last_cursor + 2, last_cursor + 3]
@@ -74,12 +48,12 @@ async def test_a_client_resumes_on_another_gateway_with_nothing_lost(
 
 
 async def test_a_cursor_older_than_the_window_gets_a_reset_then_what_is_kept(
-    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, bus: Bus
+    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, alerts_bus: Bus
 ) -> None:
     for n in range(5):
-        await raise_alert(bus, n)
-    stream = bus.subjects.stream_name(ALERTS.base_name)
-    await bus.js.purge_stream(stream, keep=2)  # the window now holds only the last two
+        await raise_alert(alerts_bus, n)
+    stream = alerts_bus.subjects.stream_name(ALERTS.base_name)
+    await alerts_bus.js.purge_stream(stream, keep=2)  # the window now holds only the last two
     async with (
         serve_gateway(gateway_settings) as address,
         connect(f"ws://{address}/ws?token={admin_token}") as ws,

@@ -1,5 +1,6 @@
 """One client that stops reading never delays the others; what it misses on a stream
-channel is dropped from its own bounded outbox and counted exactly in `gap` messages."""
+channel is dropped from its own bounded outbox and counted exactly in `gap` messages;
+on a journal channel nothing is dropped: it is closed with 4008 and resumes."""
 
 import asyncio
 import base64
@@ -8,7 +9,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,10 +17,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import NatsServer, bus_client, receive, receive_until, send, serve_gateway
+from tests.support import raise_alert, receive, receive_until, send, serve_gateway
 from vigil.bus import Bus
-from vigil.messages import AlertChanged, AlertState, utc_now
-from vigil.streams import ALERTS
+from vigil.channels import CHANNELS, ChannelKind, ChannelSpec, Source
+from vigil.messages import DeployEvent, DeployState, DeployStep, StepState
+from vigil.streams import DEPLOY_EVENTS
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
 
@@ -32,13 +34,6 @@ BULK_COUNT = 8
 BULK_PADDING = "x" * 900_000
 
 
-@pytest.fixture
-async def bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]:
-    async with bus_client(nats_server, prefix) as bus:
-        await bus.js.add_stream(ALERTS.config(bus.subjects))
-        yield bus
-
-
 async def subscribed(url: str, *sources: str, **options: Any) -> ClientConnection:
     ws = await connect(url, **options)
     await receive(ws)
@@ -46,21 +41,6 @@ async def subscribed(url: str, *sources: str, **options: Any) -> ClientConnectio
         await send(ws, {"type": "subscribe", "channel": "alerts", "params": {"source": source}})
         await receive_until(ws, lambda m: m["type"] == "subscribed")
     return ws
-
-
-async def raise_alert(bus: Bus, source: str, n: int, padding: str = "") -> None:
-    alert = AlertChanged(
-        id=f"{source}{n}",
-        state=AlertState.RAISED,
-        source=source,
-        host="h1",
-        metric="cpu",
-        value=float(n),
-        threshold=0.0,
-        time=utc_now(),
-        message=padding or f"alert {n}",
-    )
-    await bus.publish(bus.subjects.alerts(source), alert)
 
 
 class StuckClient:
@@ -92,14 +72,31 @@ class StuckClient:
         self._sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
 
     def receive(self) -> dict[str, Any]:
+        opcode, payload = self._frame()
+        assert opcode == 0x1, f"expected a text frame, got opcode {opcode}"
+        message: dict[str, Any] = json.loads(payload)
+        return message
+
+    def receive_many(self, count: int) -> list[dict[str, Any]]:
+        return [self.receive() for _ in range(count)]
+
+    def receive_until_closed(self) -> tuple[list[dict[str, Any]], int]:
+        """Every message still on its way, and the close code that ends them."""
+        messages = []
+        while True:
+            opcode, payload = self._frame()
+            if opcode == 0x8:
+                return messages, struct.unpack("!H", payload[:2])[0]
+            messages.append(json.loads(payload))
+
+    def _frame(self) -> tuple[int, bytes]:
         header = self._read(2)
         length = header[1] & 0x7F
         if length == 126:
             length = struct.unpack("!H", self._read(2))[0]
         elif length == 127:
             length = struct.unpack("!Q", self._read(8))[0]
-        message: dict[str, Any] = json.loads(self._read(length))
-        return message
+        return header[0] & 0x0F, self._read(length)
 
     def _read(self, count: int) -> bytes:
         while len(self._buffer) < count:
@@ -140,7 +137,7 @@ async def read_all(ws: ClientConnection, expected: dict[str, int]) -> list[dict[
 
 
 async def test_a_client_that_stops_reading_delays_no_one_and_its_gaps_are_exact(
-    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, bus: Bus
+    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, alerts_bus: Bus
 ) -> None:
     settings = gateway_settings.model_copy(  # one user holds all 101 sockets here
         update={
@@ -162,11 +159,11 @@ async def test_a_client_that_stops_reading_delays_no_one_and_its_gaps_are_exact(
         readers = [await subscribed(url, "host") for _ in range(READERS)]
         try:
             for n in range(BULK_COUNT):
-                await raise_alert(bus, "bulk", n, BULK_PADDING)
+                await raise_alert(alerts_bus, n, "bulk", BULK_PADDING)
             started = time.monotonic()
             reading = [asyncio.create_task(read_all(ws, {HOST: ALERT_COUNT})) for ws in readers]
             for n in range(ALERT_COUNT):
-                await raise_alert(bus, "host", n)
+                await raise_alert(alerts_bus, n, "host")
             everyone = await asyncio.wait_for(asyncio.gather(*reading), 60)
             took = time.monotonic() - started
 
@@ -181,7 +178,9 @@ async def test_a_client_that_stops_reading_delays_no_one_and_its_gaps_are_exact(
 
     for messages in everyone:  # every reader got every alert, in order, no gap
         assert [m["type"] for m in messages] == ["update"] * ALERT_COUNT
-        assert [m["data"]["value"] for m in messages] == [float(n) for n in range(ALERT_COUNT)]
+        assert [m["data"]["message"] for m in messages] == [
+            f"alert {n}" for n in range(ALERT_COUNT)
+        ]
     assert took < 30, f"the readers took {took:.1f} s"
     # The stuck socket's outbox never held more than its limit (plus control frames).
     assert depth["vigil_gateway_queue_depth_max"] <= OUTBOX_LIMIT + 2
@@ -192,3 +191,105 @@ async def test_a_client_that_stops_reading_delays_no_one_and_its_gaps_are_exact(
     assert len(updates) + sum(gaps) == ALERT_COUNT  # exact: every alert seen or counted
     assert updates == sorted(updates)
     assert updates[-1] == ALERT_COUNT - 1  # the newest always arrives
+
+
+@pytest.fixture
+def live_journal(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A journal channel whose subscribers share one live feed (the deploy channel
+    replays each subscriber's own from the start): where 4008 can happen."""
+    spec = ChannelSpec(
+        name="test.journal",
+        description="deploy d1's journal, live only",
+        params={},
+        sources=lambda s, p: [Source(s.deploy_events("d1"), ChannelKind.JOURNAL, DeployEvent)],
+        kind=ChannelKind.JOURNAL,
+    )
+    monkeypatch.setitem(CHANNELS, spec.name, spec)
+    return spec.name
+
+
+async def test_a_journal_client_that_falls_behind_is_closed_4008_and_resumes_losing_nothing(
+    auth_service: AuthService,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+    alerts_bus: Bus,
+    live_journal: str,
+) -> None:
+    await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
+    settings = gateway_settings.model_copy(update={"outbox_limit": OUTBOX_LIMIT})
+    subscribe = {"type": "subscribe", "channel": live_journal}
+    async with serve_gateway(settings) as address:
+        stuck = await stuck_client(address, admin_token, subscribe)
+        try:
+            await publish_steps(alerts_bus)  # megabytes: past what loopback buffers hold
+            before, code = await asyncio.to_thread(stuck.receive_until_closed)
+        finally:
+            stuck.close()
+        assert code == 4008
+        seen = [(m["cursor"], m["data"]["percent"]) for m in before if m["type"] == "update"]
+        assert seen, "the stuck client read nothing before its close"
+
+        async with connect(f"ws://{address}/ws?token={admin_token}") as ws:
+            await receive(ws)
+            await send(ws, subscribe | {"since": seen[-1][0]})  # paced from JetStream now
+            while len(seen) < JOURNAL_COUNT:
+                update = await receive_until(ws, lambda m: m["type"] == "update")
+                seen.append((update["cursor"], update["data"]["percent"]))
+    assert_whole_journal(seen)
+
+
+async def test_a_replayed_journal_goes_at_the_readers_pace_never_past_its_outbox(
+    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, alerts_bus: Bus
+) -> None:
+    await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
+    settings = gateway_settings.model_copy(update={"outbox_limit": OUTBOX_LIMIT})
+    subscribe = {"type": "subscribe", "channel": "deploy", "params": {"id": "d1"}}
+    async with (
+        serve_gateway(settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as http,
+    ):
+        stuck = await stuck_client(address, admin_token, subscribe)
+        try:
+            await publish_steps(alerts_bus)
+            families = text_string_to_metric_families((await http.get("/metrics")).text)
+            depth = {s.name: s.value for f in families for s in f.samples}
+            messages = await asyncio.to_thread(stuck.receive_many, JOURNAL_COUNT)
+        finally:
+            stuck.close()
+    assert depth["vigil_gateway_queue_depth_max"] <= OUTBOX_LIMIT  # JetStream holds the rest
+    assert_whole_journal([(m["cursor"], m["data"]["percent"]) for m in messages])
+
+
+async def stuck_client(address: str, token: str, subscribe: dict[str, Any]) -> StuckClient:
+    port = int(address.rsplit(":", 1)[1])
+    stuck = await asyncio.to_thread(StuckClient, port, token)  # blocking socket
+    stuck.send(subscribe)
+    assert (await asyncio.to_thread(stuck.receive))["type"] == "connected"
+    assert (await asyncio.to_thread(stuck.receive))["type"] == "subscribed"
+    return stuck
+
+
+async def publish_steps(bus: Bus) -> None:
+    for n in range(JOURNAL_COUNT):
+        await bus.publish(bus.subjects.deploy_events("d1"), step(n))
+
+
+def assert_whole_journal(seen: list[tuple[int, float]]) -> None:
+    cursors = [cursor for cursor, _ in seen]
+    assert cursors == list(range(cursors[0], cursors[0] + JOURNAL_COUNT))  # no gap, no repeat
+    assert [percent for _, percent in seen] == [n * 100 / JOURNAL_COUNT for n in range(len(seen))]
+
+
+JOURNAL_COUNT = 2000
+
+
+def step(n: int) -> DeployEvent:
+    return DeployEvent(
+        deploy_id="d1",
+        step=DeployStep.PULL,
+        status=StepState.PROGRESS,
+        state=DeployState.RUNNING,
+        message="pulling " + "x" * 3900,
+        percent=n * 100 / JOURNAL_COUNT,
+        time=datetime.now(UTC),
+    )

@@ -83,7 +83,7 @@ async def test_a_gateway_started_before_nats_is_not_ready_and_says_try_later(
     nats.stop()
     gateway = GatewaySettings(nats_url=nats.url, subject_prefix=prefix)
     async with (
-        serve_gateway(gateway) as address,
+        serve_gateway(gateway, ready=False) as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
         assert (await http.get("/healthz")).status_code == 200

@@ -500,7 +500,7 @@ async def test_make_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
         finally:
             kill_group(make.pid)
 
-        assert_prefixed(lines.items, ("nats", "auth", "collector", "gateway", "vigil"))
+        assert_prefixed(lines.items, ("nats", "auth", "collector", "deployer", "gateway", "vigil"))
         assert sum("password:" in line for line in lines.items) == 1, transcript()
         assert "vigil     | Vigil stopped." in lines.items, transcript()
         assert not port_open(gateway_port), transcript()

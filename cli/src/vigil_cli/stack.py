@@ -35,6 +35,7 @@ class Service:
 SERVICES: Final[tuple[Service, ...]] = (
     Service("auth", "vigil_auth"),
     Service("collector", "vigil_collector"),
+    Service("deployer", "vigil_deployer"),
     Service("gateway", "vigil_gateway", http_port=lambda settings: settings.gateway_port),
 )
 

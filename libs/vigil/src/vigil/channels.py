@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vigil.access import Role
-from vigil.errors import InvalidName, UnknownChannel
+from vigil.errors import UnknownChannel
 from vigil.messages import (
     AlertChanged,
     ConnectionChanged,
     ContainerStatusChanged,
+    DeployEvent,
     DockerSourceChanged,
     DockerStatsSampled,
     HostMetricsSampled,
@@ -53,7 +54,10 @@ class ChannelSpec:
     sources: Callable[[Subjects, Mapping[str, str]], list[Source]]
     kind: ChannelKind
     role: Role = Role.VIEWER
-    required: frozenset[str] = frozenset()
+    required: tuple[str, ...] = ()
+    from_start: bool = False
+    """Every subscriber gets the whole history first, then the live flow (journals of
+    one deploy); otherwise a subscriber starts from now (or from its `since`)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,10 @@ def _docker_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
 def _docker_logs(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     subject = s.docker_logs(p.get("host", ANY), p["container"])
     return [Source(subject, ChannelKind.STREAM, LogBatch)]
+
+
+def _deploy(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.deploy_events(p["id"]), ChannelKind.JOURNAL, DeployEvent)]
 
 
 def _system(s: Subjects, p: Mapping[str, str]) -> list[Source]:
@@ -167,7 +175,7 @@ CHANNELS: dict[str, ChannelSpec] = {
             params={"container": NameKind.CONTAINER, "host": NameKind.HOST},
             sources=_docker_logs,
             kind=ChannelKind.STREAM,
-            required=frozenset({"container"}),
+            required=("container",),
         ),
         ChannelSpec(
             name="docker_stats",
@@ -175,6 +183,15 @@ CHANNELS: dict[str, ChannelSpec] = {
             params={"host": NameKind.HOST},
             sources=_docker_stats,
             kind=ChannelKind.STATE,
+        ),
+        ChannelSpec(
+            name="deploy",
+            description="The journal of one deploy: its whole history, then live steps.",
+            params={"id": NameKind.DEPLOY_ID},
+            sources=_deploy,
+            kind=ChannelKind.JOURNAL,
+            from_start=True,
+            required=("id",),
         ),
     )
 }
@@ -191,7 +208,8 @@ def resolve_channel(name: str, params: Mapping[str, str] | None = None) -> Chann
     if unknown:
         allowed = ", ".join(sorted(spec.params)) or "none"
         raise UnknownChannel(name, f"unknown parameter {unknown[0]!r} (allowed: {allowed})")
-    for key in sorted(spec.required - set(given)):
-        raise InvalidName(spec.params[key], "", f"channel {name!r} needs the parameter {key!r}")
+    missing = [key for key in spec.required if key not in given]
+    if missing:
+        raise UnknownChannel(name, f"parameter {missing[0]!r} is required")
     checked = {key: validate_name(spec.params[key], value) for key, value in given.items()}
     return ChannelRef(spec, tuple(sorted(checked.items())))

@@ -12,15 +12,23 @@ from vigil.messages import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyView,
+    CancelDeploy,
     CreateApiKey,
+    CreateDeploy,
     CreateUser,
+    DeployHosts,
+    DeployList,
+    DeployRecord,
     DisableUser,
     Done,
     EndSession,
     FollowLogs,
+    GetDeploy,
     GetSigningKeys,
     JwkSet,
     ListApiKeys,
+    ListDeployHosts,
+    ListDeploys,
     ListUsers,
     Login,
     LogsFollowed,
@@ -74,3 +82,13 @@ class Logs:
     """Operations answered by the collector of the host named in the request."""
 
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
+
+
+class Deploy:
+    """Operations answered by the deployer."""
+
+    CREATE = Operation("deploy", "create", CreateDeploy, DeployRecord)
+    CANCEL = Operation("deploy", "cancel", CancelDeploy, DeployRecord)
+    GET = Operation("deploy", "get", GetDeploy, DeployRecord)
+    LIST = Operation("deploy", "list", ListDeploys, DeployList)
+    HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts)

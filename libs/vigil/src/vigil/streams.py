@@ -22,13 +22,14 @@ class StreamSpec:
     max_msgs_per_subject: int = -1
     max_age: timedelta | None = None
     storage: StorageType = StorageType.FILE
+    retention: RetentionPolicy = RetentionPolicy.LIMITS
 
     def config(self, subjects: Subjects) -> StreamConfig:
         return StreamConfig(
             name=subjects.stream_name(self.base_name),
             description=self.description,
             subjects=self.subjects(subjects),
-            retention=RetentionPolicy.LIMITS,
+            retention=self.retention,
             max_msgs_per_subject=self.max_msgs_per_subject,
             max_age=self.max_age.total_seconds() if self.max_age else None,
             storage=self.storage,
@@ -73,6 +74,21 @@ CONNECTIONS = StreamSpec(
 )
 
 
+DEPLOY_EVENTS = StreamSpec(
+    base_name="DEPLOY_EVENTS",
+    subjects=lambda s: [s.deploy_events(ANY)],
+    description="The journal of every deploy: each step, its progress and outcome.",
+    max_age=timedelta(days=90),
+)
+
+DEPLOY_QUEUE = StreamSpec(
+    base_name="DEPLOY_QUEUE",
+    subjects=lambda s: [s.deploy_queue(ANY)],
+    description="Deploys waiting for a deployer replica of their host; one takes each.",
+    retention=RetentionPolicy.WORK_QUEUE,
+)
+
+
 @dataclass(frozen=True)
 class BucketSpec:
     """A JetStream key-value bucket."""
@@ -105,4 +121,13 @@ RATE_LIMITS = BucketSpec(
     "GATEWAY_RATE_LIMITS",
     "Client messages per user and window, shared by every gateway.",
     ttl=timedelta(hours=1),
+)
+DEPLOYS = BucketSpec("DEPLOYS", "Deploy records: spec, who, when, state, worker and lease.")
+DEPLOY_LOCKS = BucketSpec(
+    "DEPLOY_LOCKS", "One running deploy per service and host: `{host}.{name}` -> deploy id."
+)
+DEPLOYERS = BucketSpec(
+    "DEPLOYERS",
+    "Deployer replicas and the host each serves, renewed while they run.",
+    ttl=timedelta(seconds=15),
 )

@@ -115,6 +115,10 @@ class Subjects:
     def deploy_events(self, deploy_id: Token) -> str:
         return self._join("deploy", _token(NameKind.DEPLOY_ID, deploy_id), "events")
 
+    def deploy_queue(self, host: Token) -> str:
+        """Deploys waiting for a deployer replica of `host` (a work queue: one takes each)."""
+        return self._join("work", "deploy", _token(NameKind.HOST, host))
+
     # -- control and auth ---------------------------------------------------------
 
     def ctl(self, *operation: str) -> str:

@@ -1,10 +1,13 @@
 """Vigil gateway: the one service that holds client connections.
 
 - `settings`    its configuration (`VIGIL_GATEWAY_...`)
-- `outbox`      each connection's bounded queue of frames, by channel kind
+- `wire`        the socket under a connection: frames built once, written directly
+- `outbox`      what one socket is sent: at once, or through its backlog when it lags
+- `backlog`     a slow socket's bounded queue, shaped by channel kind
+- `flusher`     one write per socket per loop turn
 - `views`       how bus messages become client frames, per channel
 - `hub`         one JetStream feed per channel, shared by every client of this replica
-- `handshake`   who is connecting, decided before the socket is accepted
+- `admission`   who is connecting, decided before the socket is accepted
 - `connection`  the protocol of `/ws` and `/api/system/ws`
 - `app`         the FastAPI application: routes, lifespan, health
 """

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vigil.access import Principal
-from vigil.messages import CloseCode
+from vigil.messages import CloseCode, ErrorCode
 from vigil_gateway.credentials import Credentials
 from vigil_gateway.errors import AuthUnavailable, InvalidCredentials, MissingCredentials
 from vigil_gateway.registry import Registry
@@ -22,8 +22,9 @@ Authenticate = Callable[[Credentials], Awaitable[Principal]]
 
 @dataclass(frozen=True)
 class Refusal:
-    code: CloseCode
+    code: CloseCode  # for a WebSocket
     reason: str
+    error: ErrorCode  # for HTTP (SSE): the status it maps to
 
 
 class HandshakeRate:
@@ -58,26 +59,40 @@ class Admission:
     async def decide(self, credentials: Credentials) -> Principal | Refusal:
         settings = self._settings
         if self.draining:
-            return Refusal(CloseCode.RESTARTING, "this gateway is restarting; reconnect elsewhere")
+            return Refusal(
+                CloseCode.RESTARTING,
+                "this gateway is restarting; reconnect elsewhere",
+                ErrorCode.UNAVAILABLE,
+            )
         if not self._rate.take():
-            return Refusal(CloseCode.TRY_LATER, "too many connection attempts; try again shortly")
+            return Refusal(
+                CloseCode.TRY_LATER,
+                "too many connection attempts; try again shortly",
+                ErrorCode.RATE_LIMITED,
+            )
         if len(self._registry) >= settings.max_connections:
             return Refusal(
                 CloseCode.TRY_LATER,
                 f"this gateway holds its maximum of {settings.max_connections} sockets; try later",
+                ErrorCode.UNAVAILABLE,
             )
         try:
             principal = await self._authenticate(credentials)
         except MissingCredentials as exc:
-            return Refusal(CloseCode.NO_CREDENTIALS, str(exc))
+            return Refusal(CloseCode.NO_CREDENTIALS, str(exc), ErrorCode.INVALID_CREDENTIALS)
         except InvalidCredentials as exc:
-            return Refusal(CloseCode.INVALID_CREDENTIALS, exc.reason)
+            return Refusal(CloseCode.INVALID_CREDENTIALS, exc.reason, ErrorCode.INVALID_CREDENTIALS)
         except AuthUnavailable as exc:
-            return Refusal(CloseCode.TRY_LATER, f"credentials cannot be checked now: {exc.reason}")
+            return Refusal(
+                CloseCode.TRY_LATER,
+                f"credentials cannot be checked now: {exc.reason}",
+                ErrorCode.UNAVAILABLE,
+            )
         held = len(self._registry.of(principal.token))
         if not settings.single_session_per_user and held >= settings.max_connections_per_user:
             return Refusal(
                 CloseCode.POLICY_VIOLATION,
                 f"{principal.name} already holds {held} sockets here, the most allowed",
+                ErrorCode.LIMIT_REACHED,
             )
         return principal

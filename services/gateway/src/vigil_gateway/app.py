@@ -4,14 +4,15 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Response, WebSocket
+from fastapi import Depends, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigil.access import Principal, Role
 from vigil.messages import ErrorCode
-from vigil_gateway import redaction, roster
+from vigil_gateway import endpoints, redaction, roster
 from vigil_gateway.auth_routes import auth_router
+from vigil_gateway.deploy_routes import deploy_router
 from vigil_gateway.docker_routes import docker_router
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import refusal, require
@@ -34,6 +35,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     app = FastAPI(title="Vigil gateway", lifespan=lifespan)
     app.state.gateway = gateway
     app.include_router(auth_router())
+    app.include_router(deploy_router())
     app.include_router(docker_router())
 
     @app.get("/healthz")
@@ -72,12 +74,5 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         by channel kind, drops, queue depth, delivery latency, resumes, rate limits."""
         return Response(exposition.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.websocket("/ws")
-    async def multiplexed(websocket: WebSocket) -> None:
-        await gateway.serve(websocket, system=False)
-
-    @app.websocket("/api/system/ws")
-    async def system(websocket: WebSocket) -> None:
-        await gateway.serve(websocket, system=True)
-
+    endpoints.register(app, gateway)
     return app

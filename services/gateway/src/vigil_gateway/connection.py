@@ -1,28 +1,26 @@
 """The client protocol of one WebSocket: `/ws` (multiplexed) and `/api/system/ws`.
 
-A connection reads frames in one task and writes from its outbox in another, so a
-slow reader never holds up the bus, and one slow client never holds up another. Two
-more tasks watch it: the heartbeat (a `ping` every interval; unanswered pings are
-misses, and too many close the socket with 4003) and the expiry of its credentials
-(4001 unless a `reauth` arrived). Requests count against a rate limit; bad input gets
-an `error` that says what was wrong, and the socket stays open.
+An open connection has no task of its own: the wire hands it each client message
+(handled in order by a short-lived task while any are waiting), and what it sends goes
+through its outbox, written by the gateway's flusher, so a slow reader never holds up
+the bus and one slow client never holds up another. Two timers watch it: the heartbeat
+(a `ping` every interval; unanswered pings are misses, and too many close the socket
+with 4003) and the expiry of its credentials (4001 unless a `reauth` moved it on).
+Requests count against a rate limit; bad input gets an `error` that says what was
+wrong, and the socket stays open.
 """
 
 import asyncio
 import contextlib
 import logging
 import secrets
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
-
 from vigil.access import Principal
-from vigil.channels import CHANNELS, ChannelRef, resolve_channel
+from vigil.channels import ChannelKind, ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
-from vigil.lifecycle import stop_task
 from vigil.messages import (
     Answer,
     Ask,
@@ -49,80 +47,162 @@ from vigil.messages import (
 )
 from vigil_gateway import audit
 from vigil_gateway.errors import AuthUnavailable, ChannelRefused, Forbidden, InvalidCredentials
+from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.metrics import GatewayMetrics
-from vigil_gateway.outbox import Close, Outbox
+from vigil_gateway.outbox import Outbox
 from vigil_gateway.permissions import check_channel
 from vigil_gateway.ratelimit import RateLimiter
 from vigil_gateway.settings import GatewaySettings
+from vigil_gateway.wire import Wire
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself when it is back"
 
 Reauthenticate = Callable[[str], Awaitable[Principal]]
+INBOX_LIMIT = 16  # client messages waiting before the socket stops being read
+PACED_NEVER = (ChannelKind.STREAM, ChannelKind.JOURNAL)  # `interval_s` is for state
+FindMissing = Callable[[ChannelRef], Awaitable[str | None]]
+"""Why the thing a channel names does not exist (an unknown deploy), or None."""
+
+
+async def _nothing_missing(channel: ChannelRef) -> None:
+    return None
 
 
 class Connection:
     def __init__(
         self,
-        websocket: WebSocket,
+        wire: Wire,
         principal: Principal,
+        address: str | None,
         *,
         settings: GatewaySettings,
         hub: Hub,
+        flusher: Flusher,
         limiter: RateLimiter,
         metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
         bus_available: bool,
+        on_gone: Callable[["Connection"], None],
+        pings: bool = True,
+        find_missing: FindMissing = _nothing_missing,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
         self.principal_token = principal.token
         self.started_at: datetime = utc_now()
-        self.address = websocket.client.host if websocket.client else None
-        self.outbox = Outbox(settings.outbox_limit)
-        self._websocket = websocket
+        self.address = address
+        self.outbox = Outbox(wire, flusher, limit=settings.outbox_limit, metrics=metrics)
+        self._wire = wire
+        self._only: ChannelRef | None = None  # the one channel of a seed endpoint or SSE
+        self._pings = pings  # False where the client cannot answer (SSE)
+        self._on_gone = on_gone
         self._settings = settings
         self._hub = hub
         self._limiter = limiter
         self._metrics = metrics
-        self.close_code: int | None = None  # how the socket ended, once it has
-        self.sent = 0  # frames
-        self.dropped = 0  # stream frames dropped for being slow
+        self._peer_close_code: int | None = None
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
+        self._find_missing = find_missing
         self._channels: dict[str, ChannelRef] = {}
-        self._principal_changed = asyncio.Event()
-        self._pong = asyncio.Event()
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
+        self._missed_pongs = 0
+        self._heartbeat: asyncio.TimerHandle | None = None  # the next ping, or pong deadline
+        self._awaiting_pong = False
+        self._expiry: asyncio.TimerHandle | None = None
+        self._inbox: list[str | None] = []  # a few at most: a list is the smallest
+        self._handling: asyncio.Task[None] | None = None
+        self._gone = False
 
-    # -- endpoints ----------------------------------------------------------------
+    @property
+    def close_code(self) -> int | None:
+        """How the socket ended, once it has: our close code, or the client's."""
+        return self.outbox.closed_with or self._peer_close_code
 
-    async def serve_multiplexed(self) -> None:
-        """`/ws`: `connected`, then requests until the client leaves."""
-        self.send(
-            Connected(
+    # -- life ---------------------------------------------------------------------
+
+    async def open(
+        self,
+        channel: ChannelRef | None = None,
+        since: int | None = None,
+        interval_s: float | None = None,
+    ) -> None:
+        """Greet the client: on `/ws`, `connected`; where the path names the `channel`
+        (seed endpoints, SSE), its data (after `since`, at most every `interval_s`), or
+        `NOT_FOUND` and a close (1008) if what it names does not exist. Then start the
+        timers and take the socket off ASGI."""
+        refused: tuple[ErrorCode, str] | None = None
+        if channel is not None:
+            try:  # e.g. a container's name prefix made its id (ChannelRefused if none)
+                channel = await self._hub.admit(channel)
+            except ChannelRefused as exc:
+                refused = (exc.code, exc.reason)
+        missing = None if channel is None or refused else await self._find_missing(channel)
+        if missing is not None:
+            refused = (ErrorCode.NOT_FOUND, missing)
+        if channel is not None and refused is not None:
+            code, reason = refused
+            error = Error(code=code, message=reason, channel=channel.key)
+            self.outbox.put_close(
+                CloseCode.POLICY_VIOLATION, reason[:120], last_words=error.model_dump_json()
+            )
+        elif channel is None:
+            connected = Connected(
                 connection_id=self.id,
                 server_time=self.started_at,
                 heartbeat_interval_s=self._settings.heartbeat_interval_s,
-            ).model_dump_json()
-        )
-        async with self._open():
-            async for text in self._frames():
-                await self._handle(text, multiplexed=True)
+            )
+            self.send(connected.model_dump_json())
+        else:
+            self._only = channel
+            await self._subscribe(channel, remaining=None, since=since, interval_s=interval_s)
+        if self._pings:
+            self._schedule_ping()
+        self._watch_expiry()
+        self._wire.detach(self)
 
-    async def serve_system(self) -> None:
-        """`/api/system/ws` (seed 001): the `system` channel, and `ping`."""
-        await self.serve_channel(resolve_channel(CHANNELS["system"].name))
+    def on_message(self, text: str | None) -> None:
+        """A client message: handled in order, in a task that lives while any wait."""
+        self._inbox.append(text)
+        if len(self._inbox) >= INBOX_LIMIT:
+            self._wire.pause_reading()
+        if self._handling is None:
+            self._handling = asyncio.create_task(self._handle_inbox(), name=f"ws-{self.id}")
 
-    async def serve_channel(self, channel: ChannelRef) -> None:
-        """A seed endpoint: one channel, chosen by the route, and `ping`."""
-        async with self._open():
-            await self._subscribe(channel, remaining=None)
-            async for text in self._frames():
-                await self._handle(text, multiplexed=False)
+    def on_closed(self, code: int) -> None:
+        """The socket ends (the first call counts): stop the timers and the handling,
+        and let the gateway clean up (`leave`)."""
+        if self._gone:
+            return
+        self._gone = True
+        self._peer_close_code = code
+        for timer in (self._heartbeat, self._expiry):
+            if timer is not None:
+                timer.cancel()
+        if self._handling is not None:
+            self._handling.cancel()
+        self._on_gone(self)
+
+    async def leave(self) -> None:
+        """Leave every channel and forget the connection's own rate limit."""
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await self._hub.leave(channel, self.outbox)
+        if not self._settings.share_rate_limit:
+            self._limiter.forget(self._limit_key)
+
+    async def _handle_inbox(self) -> None:
+        try:
+            while self._inbox:
+                await self._handle(self._inbox.pop(0))
+                if len(self._inbox) < INBOX_LIMIT // 2:
+                    self._wire.resume_reading()
+        finally:
+            self._handling = None
 
     # -- what the gateway tells this client ---------------------------------------
 
@@ -136,8 +216,8 @@ class Connection:
             address=self.address,
             since=self.started_at,
             subscriptions=sorted(self._channels),
-            sent=self.sent,
-            dropped=self.dropped,
+            sent=self.outbox.sent,
+            dropped=self.outbox.dropped,
         )
 
     def send(self, frame: str) -> None:
@@ -175,7 +255,7 @@ class Connection:
 
     # -- protocol -----------------------------------------------------------------
 
-    async def _handle(self, text: str | None, *, multiplexed: bool) -> None:
+    async def _handle(self, text: str | None) -> None:
         if text is None:
             self._error(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON")
             return
@@ -185,7 +265,7 @@ class Connection:
             self._error(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}")
             return
         if isinstance(message, ClientPong):
-            self._pong.set()
+            self._on_pong()
             return
         if isinstance(message, Answer):
             self._on_answer(message)
@@ -205,18 +285,18 @@ class Connection:
                 ).model_dump_json()
             )
             return
-        await self._answer(message, verdict.remaining, multiplexed=multiplexed)
+        await self._answer(message, verdict.remaining)
 
-    async def _answer(self, message: ClientRequest, remaining: int, *, multiplexed: bool) -> None:
+    async def _answer(self, message: ClientRequest, remaining: int) -> None:
         if isinstance(message, Ping):
             self.send(Pong(time=utc_now(), remaining=remaining).model_dump_json())
         elif isinstance(message, Reauth):
             await self._on_reauth(message, remaining)
-        elif not multiplexed:
+        elif self._only is not None:
             self._error(
                 ErrorCode.INVALID_MESSAGE,
-                f"{message.type!r} is not available here: this endpoint streams one "
-                "channel; use /ws to choose channels",
+                f"{message.type!r} is not available here: this endpoint streams the "
+                f"{self._only.key} channel; use /ws to choose channels",
                 remaining=remaining,
             )
         elif isinstance(message, Subscribe):
@@ -246,6 +326,9 @@ class Connection:
             audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
             self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
             return
+        if (missing := await self._find_missing(channel)) is not None:
+            self._error(ErrorCode.NOT_FOUND, missing, channel=channel.key, remaining=remaining)
+            return
         limit = self._settings.max_subscriptions
         if channel.key not in self._channels and len(self._channels) >= limit:
             self._error(
@@ -255,7 +338,18 @@ class Connection:
                 remaining=remaining,
             )
             return
-        await self._subscribe(channel, remaining=remaining, since=message.since)
+        if message.interval_s is not None and channel.spec.kind in PACED_NEVER:
+            self._error(
+                ErrorCode.INVALID_MESSAGE,
+                f"interval_s paces state channels; {channel.key} is a {channel.spec.kind} "
+                "channel, whose messages are never coalesced",
+                channel=channel.key,
+                remaining=remaining,
+            )
+            return
+        await self._subscribe(
+            channel, remaining=remaining, since=message.since, interval_s=message.interval_s
+        )
 
     async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
         try:
@@ -305,13 +399,18 @@ class Connection:
             )
             return
         self.principal = fresh
-        self._principal_changed.set()
+        self._watch_expiry()
         self.send(
             Reauthenticated(expires_at=fresh.expires_at, remaining=remaining).model_dump_json()
         )
 
     async def _subscribe(
-        self, channel: ChannelRef, *, remaining: int | None, since: int | None = None
+        self,
+        channel: ChannelRef,
+        *,
+        remaining: int | None,
+        since: int | None = None,
+        interval_s: float | None = None,
     ) -> None:
         announce = None  # announced on /ws; the seed endpoint subscribes itself
         if remaining is not None:
@@ -324,7 +423,7 @@ class Connection:
                 self.send(announce)
             return
         self._channels[channel.key] = channel
-        await self._hub.join(channel, self.outbox, since, announce=announce)
+        await self._hub.join(channel, self.outbox, since, announce=announce, interval_s=interval_s)
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
 
@@ -341,79 +440,46 @@ class Connection:
 
     # -- plumbing -----------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _open(self) -> AsyncIterator[None]:
-        """Run the writer, heartbeat and expiry watch beside the reader; on the way out
-        stop them and leave every channel."""
-        tasks = [
-            asyncio.create_task(self._write(), name=f"ws-writer-{self.id}"),
-            asyncio.create_task(self._heartbeat(), name=f"ws-heartbeat-{self.id}"),
-            asyncio.create_task(self._expire(), name=f"ws-expiry-{self.id}"),
-        ]
-        try:
-            yield
-        finally:
-            for task in tasks:
-                await stop_task(task)
-            for channel in self._channels.values():
-                await self._hub.leave(channel, self.outbox)
-            self._channels.clear()
-            if not self._settings.share_rate_limit:
-                self._limiter.forget(self._limit_key)
+    # -- heartbeat: ping, wait for the pong, count misses ------------------------------
 
-    async def _frames(self) -> AsyncIterator[str | None]:
-        """Each frame the client sends: text, or None for a binary frame."""
-        while True:
-            event = await self._websocket.receive()
-            if event["type"] == "websocket.disconnect":
-                if self.close_code is None:
-                    self.close_code = int(event.get("code", CloseCode.NORMAL))
-                return
-            yield event.get("text")
+    def _schedule_ping(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.call_later(self._settings.heartbeat_interval_s, self._ping)
 
-    async def _write(self) -> None:
-        metrics, send = self._metrics, self._websocket.send_text
-        try:
-            while True:
-                batch = await self.outbox.get()
-                if isinstance(batch, Close):
-                    self.close_code = batch.code
-                    await self._websocket.close(batch.code, batch.reason)
-                    return
-                for frame in batch.frames:
-                    await send(frame)
-                self.sent += len(batch.frames)
-                metrics.sent(batch.kind, batch.frames, batch.produced_at, time.time())
-                if batch.dropped:
-                    self.dropped += batch.dropped
-                    metrics.dropped[batch.kind] += batch.dropped
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            metrics.send_failures += 1
-            log.debug("connection %s: writer stopped: %s", self.id, exc)
+    def _ping(self) -> None:
+        self.send(ServerPing(time=utc_now()).model_dump_json())
+        self._awaiting_pong = True
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.call_later(self._settings.pong_timeout_s, self._pong_missed)
 
-    async def _heartbeat(self) -> None:
-        settings = self._settings
-        misses = 0
-        while True:
-            await asyncio.sleep(settings.heartbeat_interval_s)
-            self._pong.clear()
-            self.send(ServerPing(time=utc_now()).model_dump_json())
-            try:
-                await asyncio.wait_for(self._pong.wait(), settings.pong_timeout_s)
-                misses = 0
-            except TimeoutError:
-                misses += 1
-                if misses >= settings.max_missed_pongs:
-                    self.close(CloseCode.HEARTBEAT_TIMEOUT, f"no pong to {misses} pings in a row")
-                    return
+    def _on_pong(self) -> None:
+        if self._awaiting_pong and self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._awaiting_pong = False
+            self._missed_pongs = 0
+            self._schedule_ping()
 
-    async def _expire(self) -> None:
-        """Close with 4001 when the credentials expire, unless a `reauth` moved that on."""
-        while (expires_at := self.principal.expires_at) is not None:
-            left = (expires_at - utc_now()).total_seconds()
-            if left <= 0:
-                self.close(CloseCode.INVALID_CREDENTIALS, "the token has expired")
-                return
-            self._principal_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._principal_changed.wait(), left)
+    def _pong_missed(self) -> None:
+        self._awaiting_pong = False
+        self._missed_pongs += 1
+        if self._missed_pongs >= self._settings.max_missed_pongs:
+            self.close(
+                CloseCode.HEARTBEAT_TIMEOUT, f"no pong to {self._missed_pongs} pings in a row"
+            )
+            return
+        self._schedule_ping()
+
+    # -- expiry: 4001 when the credentials run out, unless a `reauth` moved that on ----
+
+    def _watch_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        expires_at = self.principal.expires_at
+        if expires_at is None:
+            return
+        left = (expires_at - utc_now()).total_seconds()
+        if left <= 0:
+            self.close(CloseCode.INVALID_CREDENTIALS, "the token has expired")
+            return
+        self._expiry = asyncio.get_running_loop().call_later(left, self._watch_expiry)

@@ -1,14 +1,12 @@
-"""The Docker seed endpoints (seed 000): `/ws/docker/stats`, `/ws/docker/{id}/logs`,
-and `GET /api/docker/containers`.
+"""`GET /api/docker/containers`: the latest stats batch of every Docker host.
 
-The sockets are the `docker_stats` and `docker.logs` channels served alone; a logs
-socket names its container by id or unique name prefix, and an unknown one gets an
-`error` with NOT_FOUND and close 1008 rather than a stream that never speaks.
+(The Docker sockets, `/ws/docker/stats` and `/ws/docker/{container_id}/logs`, are seed
+endpoints in `vigil_gateway.endpoints`, with their SSE and polling twins.)
 """
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Query, Request
 
 from vigil.access import Principal
 from vigil.errors import InvalidName
@@ -38,17 +36,5 @@ def docker_router() -> APIRouter:
             raise refusal(ErrorCode.UNAVAILABLE, "the bus is unavailable")
         batches = gateway.containers.snapshots(host)
         return {"hosts": [batch.model_dump(mode="json") for batch in batches]}
-
-    @router.websocket("/ws/docker/stats")
-    async def stats(websocket: WebSocket, host: str | None = None) -> None:
-        gateway: Gateway = websocket.app.state.gateway
-        params = {"host": host} if host is not None else {}
-        await gateway.serve(websocket, channel=("docker_stats", params))
-
-    @router.websocket("/ws/docker/{container_id}/logs")
-    async def logs(websocket: WebSocket, container_id: str, host: str | None = None) -> None:
-        gateway: Gateway = websocket.app.state.gateway
-        params = {"container": container_id} | ({"host": host} if host is not None else {})
-        await gateway.serve(websocket, channel=("docker.logs", params))
 
     return router

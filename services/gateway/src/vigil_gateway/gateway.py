@@ -8,9 +8,12 @@ every replica with 4004).
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import deque
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 import nats.errors
@@ -22,8 +25,8 @@ from pydantic import ValidationError
 from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
-from vigil.channels import ChannelRef, resolve_channel
-from vigil.errors import BusUnavailable, InvalidName, UnknownChannel
+from vigil.channels import ChannelRef
+from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import (
     AlertChanged,
@@ -31,7 +34,6 @@ from vigil.messages import (
     ClientAnswered,
     CloseCode,
     CredentialsRevoked,
-    Error,
     ErrorCode,
     GatewayConnections,
     RevocationKind,
@@ -39,12 +41,13 @@ from vigil.messages import (
 )
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, leases, roster
+from vigil_gateway import audit, existence, leases, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
 from vigil_gateway.containers import ContainerDirectory
 from vigil_gateway.credentials import Credentials, read_credentials
-from vigil_gateway.errors import ChannelRefused, InvalidCredentials
+from vigil_gateway.errors import InvalidCredentials
+from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
 from vigil_gateway.leases import LogLeases
@@ -54,6 +57,7 @@ from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.watch import SelfWatch
+from vigil_gateway.wire import Wire, wire_of
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,8 @@ class Gateway:
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
-        self.hub = Hub(self.bus, self.metrics)
+        self.flusher = Flusher(self.metrics)
+        self.hub = Hub(self.bus, self.metrics, self.flusher)
         self.containers = ContainerDirectory(self.bus)
         self.log_leases = LogLeases(
             self.bus,
@@ -98,7 +103,7 @@ class Gateway:
         )
         self._watching: asyncio.Task[None] | None = None
         self._unsent_alerts: deque[AlertChanged] = deque(maxlen=1000)
-        self._asking: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # questions relayed, sockets forgotten
         self._connecting: asyncio.Task[None] | None = None
         self._following_containers: asyncio.Task[None] | None = None
         self.bus.on_disconnected(self._on_bus_lost)
@@ -113,7 +118,7 @@ class Gateway:
         self._watching = asyncio.create_task(self._watch_self(), name="gateway-watch")
 
     async def stop(self) -> None:
-        for task in (self._connecting, self._watching, self._following_containers, *self._asking):
+        for task in (self._connecting, self._watching, self._following_containers, *self._tasks):
             await stop_task(task)
         await self.revocations.stop()
         await self.hub.close()
@@ -157,66 +162,73 @@ class Gateway:
     async def serve(
         self,
         websocket: WebSocket,
-        *,
-        system: bool = False,
-        channel: tuple[str, dict[str, str]] | None = None,
+        channel: ChannelRef | None = None,
+        since: int | None = None,
+        interval_s: float | None = None,
     ) -> None:
-        """A socket: `/ws`, `/api/system/ws` (`system`), or a seed endpoint that streams
-        one `channel` (name, params), refused with an `error` and 1008 when its
-        parameters are invalid or name no such container."""
+        """A WebSocket: `/ws` (the client chooses channels), or an endpoint that streams
+        one `channel` (from after `since`; its state at most every `interval_s`)."""
+        wire = wire_of(websocket.scope)
+        if wire is None:  # served by another ASGI server or protocol: see vigil_gateway.wire
+            log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
+            await websocket.close(CloseCode.INTERNAL_ERROR, "the gateway is misconfigured")
+            return
         credentials = read_credentials(websocket)
         decision = await self.admission.decide(credentials)
         await websocket.accept(subprotocol=credentials.subprotocol)
+        address = websocket.client.host if websocket.client else None
         if isinstance(decision, Refusal):
-            address = websocket.client.host if websocket.client else None
             audit.denied(None, f"connect {websocket.url.path}", decision.reason, address)
             self.metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
-        target = None
-        if channel is not None:
-            target = await self._seed_channel(websocket, *channel)
-            if target is None:
-                return
+        await self.attach(
+            wire, decision, address, channel=channel, since=since, interval_s=interval_s
+        )
+
+    async def attach(
+        self,
+        wire: Wire,
+        principal: Principal,
+        address: str | None,
+        *,
+        channel: ChannelRef | None = None,
+        since: int | None = None,
+        interval_s: float | None = None,
+        pings: bool = True,
+    ) -> None:
+        """Give an admitted socket (WebSocket or SSE) its connection, and open it."""
         self.metrics.opens += 1
         connection = Connection(
-            websocket,
-            decision,
+            wire,
+            principal,
+            address,
             settings=self.settings,
             hub=self.hub,
+            flusher=self.flusher,
             limiter=self.limiter,
             metrics=self.metrics,
             reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,
+            on_gone=self._on_gone,
+            pings=pings,
+            find_missing=functools.partial(existence.find_missing, self.bus),
         )
         self.connections.add(connection)
         await roster.announce(self.bus, "opened", connection.info(self.id))
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
-        try:
-            if target is not None:
-                await connection.serve_channel(target)
-            elif system:
-                await connection.serve_system()
-            else:
-                await connection.serve_multiplexed()
-        finally:
-            self.connections.remove(connection)
-            code = connection.close_code or CloseCode.GOING_AWAY
-            self.metrics.closes[code] += 1
-            await roster.announce(self.bus, "closed", connection.info(self.id), code)
+        await connection.open(channel, since, interval_s)  # it lives without a task now
 
-    async def _seed_channel(
-        self, websocket: WebSocket, name: str, params: dict[str, str]
-    ) -> ChannelRef | None:
-        try:
-            return await self.hub.admit(resolve_channel(name, params))
-        except (UnknownChannel, InvalidName, ChannelRefused) as exc:
-            code = exc.code if isinstance(exc, ChannelRefused) else ErrorCode.INVALID_MESSAGE
-            reason = exc.reason if isinstance(exc, ChannelRefused) else str(exc)
-        await websocket.send_text(Error(code=code, message=reason).model_dump_json())
-        await websocket.close(CloseCode.POLICY_VIOLATION, reason[:120])
-        return None
+    def _on_gone(self, connection: Connection) -> None:
+        self._spawn(self._forget(connection))
+
+    async def _forget(self, connection: Connection) -> None:
+        self.connections.remove(connection)
+        code = connection.close_code or CloseCode.GOING_AWAY
+        self.metrics.closes[code] += 1
+        await connection.leave()
+        await roster.announce(self.bus, "closed", connection.info(self.id), code)
 
     async def _on_list_connections(self, msg: Msg) -> None:
         own = [connection.info(self.id) for connection in self.connections]
@@ -286,9 +298,13 @@ class Gateway:
             await msg.respond(ctl.refused(ErrorCode.INVALID_MESSAGE, str(exc)[:200]))
             return
         newest = max(candidates, key=lambda c: c.started_at)
-        task = asyncio.create_task(self._relay(newest, question, msg))
-        self._asking.add(task)
-        task.add_done_callback(self._asking.discard)
+        self._spawn(self._relay(newest, question, msg))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` beside the sockets; `stop` cancels what is left."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     async def _relay(connection: Connection, question: AskClient, msg: Msg) -> None:

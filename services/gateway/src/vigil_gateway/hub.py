@@ -2,12 +2,15 @@
 
 The first client of a channel starts its feed: an ordered consumer per source, from
 the newest value of every subject (state) or from now (stream, journal). Each message
-is rendered once and offered to every subscribed connection's outbox; the feed keeps
+is rendered once, into frames built once, and offered to every subscribed
+connection's outbox; the feed keeps
 the newest frames of each state subject, so a later subscriber gets them at once. The
 last client to leave stops it. After a NATS reconnect every feed starts again, stream
 sources from the cursor they had reached, so an outage loses nothing that is kept.
 
-A client that resumes (`since`) gets a feed of its own from that cursor; if the
+A channel that replays its whole history (`from_start`, a deploy's journal) gives each
+client a feed of its own from the first message. A client that resumes (`since`)
+gets a feed of its own from that cursor; if the
 stream no longer holds what follows it, the client gets a `reset` and delivery goes
 on from the oldest message kept.
 """
@@ -26,33 +29,52 @@ from pydantic import ValidationError
 
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
+from vigil.lifecycle import stop_task
 from vigil.messages import Reset
+from vigil_gateway import replay
+from vigil_gateway.backlog import Slot
+from vigil_gateway.flusher import Flusher
 from vigil_gateway.metrics import GatewayMetrics
-from vigil_gateway.outbox import Outbox, Slot
+from vigil_gateway.outbox import Outbox
+from vigil_gateway.throttle import Throttle
 from vigil_gateway.views import Delivery, renderer_for
+from vigil_gateway.wire import Frame
 
 log = logging.getLogger(__name__)
 
 
 class Feed:
     def __init__(
-        self, channel: ChannelRef, bus: Bus, metrics: GatewayMetrics, *, since: int | None = None
+        self,
+        channel: ChannelRef,
+        bus: Bus,
+        metrics: GatewayMetrics,
+        flusher: Flusher,
+        *,
+        since: int | None = None,
+        private: bool = False,
     ) -> None:
         self.channel = channel
         self._bus = bus
         self._metrics = metrics
+        self._flusher = flusher
         self._render = renderer_for(channel)
         self._sources = channel.sources(bus.subjects)
-        self._outboxes: set[Outbox] = set()
-        self._latest: dict[Slot, tuple[str, ...]] = {}
-        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._subscribers: dict[Outbox, Outbox | Throttle] = {}
+        self._latest: dict[Slot, tuple[Frame, ...]] = {}
+        self._subscriptions: list[
+            JetStreamContext.PushSubscription | JetStreamContext.PullSubscription
+        ] = []
+        self._pulling: list[asyncio.Task[None]] = []
+        self._private = private  # for one socket: reads streams at its pace (`replay`)
+        self._attached = asyncio.Event()
         self._since = since
         self._cursors: dict[str, int] = {}  # stream source -> last sequence delivered
         self._pending: list[str] = []  # control frames for the first outbox to attach
 
     @property
     def idle(self) -> bool:
-        return not self._outboxes
+        return not self._subscribers
 
     async def start(self) -> None:
         if self._subscriptions:
@@ -60,14 +82,23 @@ class Feed:
         try:
             for source in self._sources:
                 policy, config = await self._start_point(source)
-                subscription = await self._bus.js.subscribe(
+                deliver = functools.partial(self._deliver, source)
+                if self._private and source.kind is not ChannelKind.STATE:
+                    pulled = await replay.pull_subscription(
+                        self._bus.js, source.subject, policy, config
+                    )
+                    self._subscriptions.append(pulled)
+                    task = asyncio.create_task(replay.pull(pulled, deliver, self._room))
+                    self._pulling.append(task)
+                    continue
+                pushed = await self._bus.js.subscribe(
                     source.subject,
                     ordered_consumer=True,
                     deliver_policy=policy,
                     config=config,
-                    cb=functools.partial(self._deliver, source),
+                    cb=deliver,
                 )
-                self._subscriptions.append(subscription)
+                self._subscriptions.append(pushed)
         except BaseException:
             await self.stop()
             raise
@@ -77,7 +108,7 @@ class Feed:
             return DeliverPolicy.LAST_PER_SUBJECT, None
         after = self._cursors.get(source.subject, self._since)
         if after is None:
-            return DeliverPolicy.NEW, None
+            return (DeliverPolicy.ALL if self.channel.spec.from_start else DeliverPolicy.NEW), None
         js = self._bus.js
         info = await js.stream_info(await js.find_stream_name_by_subject(source.subject))
         first, last = info.state.first_seq, info.state.last_seq
@@ -89,28 +120,42 @@ class Feed:
         return DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=after + 1)
 
     async def stop(self) -> None:
+        pulling, self._pulling = self._pulling, []
+        for task in pulling:
+            await stop_task(task)
         subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             with contextlib.suppress(nats.errors.Error):  # gone with the old connection
                 await subscription.unsubscribe()
 
-    def attach(self, outbox: Outbox) -> None:
-        self._outboxes.add(outbox)
+    def attach(self, outbox: Outbox, interval_s: float | None = None) -> None:
+        """From now on `outbox` gets the feed: the newest state at once, then what comes
+        (state at most once per `interval_s`, if given)."""
         for frame in self._pending:
             outbox.put_control(frame)
         self._pending.clear()
         for slot, frames in self._latest.items():
             outbox.put_state(slot, frames)
+        self._subscribers[outbox] = Throttle(outbox, interval_s) if interval_s else outbox
+        self._attached.set()
+
+    async def _room(self) -> None:
+        """Until the socket a private feed serves has taken what it was given."""
+        await self._attached.wait()
+        for outbox in list(self._subscribers):
+            await outbox.drained()
 
     def _tell(self, frame: str) -> None:
         """A control frame for every client of the feed (or the first one to come)."""
-        if not self._outboxes:
+        if not self._subscribers:
             self._pending.append(frame)
-        for outbox in self._outboxes:
+        for outbox in self._subscribers:
             outbox.put_control(frame)
 
     def detach(self, outbox: Outbox) -> None:
-        self._outboxes.discard(outbox)
+        subscriber = self._subscribers.pop(outbox, None)
+        if isinstance(subscriber, Throttle):
+            subscriber.stop()
 
     async def _deliver(self, source: Source, msg: Msg) -> None:
         try:
@@ -121,22 +166,28 @@ class Feed:
         key = self.channel.key
         metadata = msg.metadata
         produced_at = metadata.timestamp.timestamp() if metadata.timestamp else None
+        at_once = 0  # sockets that take the frames this loop turn
         if source.kind is ChannelKind.STATE:
             slot = (key, msg.subject)
-            frames = self._render(self.channel, Delivery(msg.subject, message, cursor=None))
+            frames = self._frames(Delivery(msg.subject, message, cursor=None))
             self._latest[slot] = frames
-            for outbox in self._outboxes:
-                outbox.put_state(slot, frames, produced_at)
-            return
-        cursor = metadata.sequence.stream
-        self._cursors[source.subject] = cursor
-        frames = self._render(self.channel, Delivery(msg.subject, message, cursor))
-        journal = source.kind is ChannelKind.JOURNAL
-        for outbox in self._outboxes:
-            if journal:
-                outbox.put_journal(key, frames, produced_at)
+            for subscriber in self._subscribers.values():
+                at_once += subscriber.put_state(slot, frames, produced_at)
+        else:
+            cursor = metadata.sequence.stream
+            self._cursors[source.subject] = cursor
+            frames = self._frames(Delivery(msg.subject, message, cursor))
+            if source.kind is ChannelKind.JOURNAL:
+                for outbox in self._subscribers:
+                    at_once += outbox.put_journal(key, frames, produced_at)
             else:
-                outbox.put_stream(key, frames, produced_at)
+                for outbox in self._subscribers:
+                    at_once += outbox.put_stream(key, frames, produced_at)
+        self._flusher.fanned_out(source.kind, frames, produced_at, at_once)
+
+    def _frames(self, delivery: Delivery) -> tuple[Frame, ...]:
+        texts = self._render(self.channel, delivery)
+        return tuple(Frame(text, delivery.cursor) for text in texts)
 
 
 class FeedWatcher(Protocol):
@@ -152,9 +203,10 @@ class FeedWatcher(Protocol):
 
 
 class Hub:
-    def __init__(self, bus: Bus, metrics: GatewayMetrics) -> None:
+    def __init__(self, bus: Bus, metrics: GatewayMetrics, flusher: Flusher) -> None:
         self._bus = bus
         self._metrics = metrics
+        self._flusher = flusher
         self._feeds: dict[str, Feed] = {}  # shared, by channel key
         self._private: dict[tuple[str, int], Feed] = {}  # resuming, by (key, id(outbox))
         self._lock = asyncio.Lock()
@@ -180,33 +232,38 @@ class Hub:
         since: int | None = None,
         *,
         announce: str | None = None,
+        interval_s: float | None = None,
     ) -> None:
         """Attach `outbox` to the channel's feed, starting it if it is the first; with
-        `since`, to a feed of its own that resumes after that cursor.
+        `since`, to a feed of its own that resumes after that cursor; with
+        `interval_s`, state at most once per interval.
 
         `announce` (the `subscribed` frame) is queued once the feed is live and before
         any of its data, so a client that hears it misses nothing published after.
         While NATS is away the feed waits, registered, and starts on reconnect.
         """
         async with self._lock:
-            private = since is not None and channel.spec.kind is not ChannelKind.STATE
+            private = since is not None or channel.spec.from_start  # from its own point
+            private = private and channel.spec.kind is not ChannelKind.STATE
             new = private or channel.key not in self._feeds
             if private:
-                self._metrics.resumes += 1
+                self._metrics.resumes += since is not None
                 feed = self._private[(channel.key, id(outbox))] = Feed(
-                    channel, self._bus, self._metrics, since=since
+                    channel, self._bus, self._metrics, self._flusher, since=since, private=True
                 )
             elif channel.key in self._feeds:
                 feed = self._feeds[channel.key]
             else:
-                feed = self._feeds[channel.key] = Feed(channel, self._bus, self._metrics)
+                feed = self._feeds[channel.key] = Feed(
+                    channel, self._bus, self._metrics, self._flusher
+                )
             if self._bus.is_connected:
                 await self._start(feed)
             if new:  # after its consumer exists, so it sees what the watcher causes
                 self._tell_watcher(channel, started=True)
             if announce is not None:
                 outbox.put_control(announce)
-            feed.attach(outbox)
+            feed.attach(outbox, interval_s)
 
     async def leave(self, channel: ChannelRef, outbox: Outbox) -> None:
         async with self._lock:

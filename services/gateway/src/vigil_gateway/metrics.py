@@ -7,7 +7,7 @@ cost next to nothing per delivery.
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -28,9 +28,9 @@ class Histogram:
         self.counts = [0] * (len(self.bounds) + 1)
         self.sum = 0.0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
+    def observe(self, value: float, count: int = 1) -> None:
+        self.counts[bisect_left(self.bounds, value)] += count
+        self.sum += value * count
 
     def family(
         self, name: str, documentation: str, labels: dict[str, str]
@@ -58,16 +58,24 @@ class GatewayMetrics:
         self.message_size = Histogram(SIZE_BOUNDS_BYTES)
         self.latency: dict[str, Histogram] = {}  # by channel kind
 
-    def sent(self, kind: str, frames: Sequence[str], produced_at: float | None, now: float) -> None:
-        self.sent_messages[kind] += len(frames)
+    def sent(
+        self,
+        kind: str,
+        frames: Sequence[Sized],
+        produced_at: float | None,
+        now: float,
+        copies: int = 1,
+    ) -> None:
+        """`frames` went to `copies` sockets (the same frames: one fan-out)."""
+        self.sent_messages[kind] += len(frames) * copies
         for frame in frames:
-            self.sent_bytes[kind] += len(frame)
-            self.message_size.observe(len(frame))
+            self.sent_bytes[kind] += len(frame) * copies
+            self.message_size.observe(len(frame), copies)
         if produced_at is not None:
             histogram = self.latency.get(kind)
             if histogram is None:
                 histogram = self.latency[kind] = Histogram(LATENCY_BOUNDS_S)
-            histogram.observe(max(0.0, now - produced_at))
+            histogram.observe(max(0.0, now - produced_at), copies)
 
 
 class _Collector(Collector):

@@ -1,143 +1,175 @@
-"""Each connection's bounded queue of frames to send, shaped by channel kind.
+"""What one socket is sent: at once while it keeps up, through a backlog when it lags.
 
-- *state* frames sit in a slot per (channel, subject): a newer value replaces the
-  queued one in place, so a slow client skips to the newest and the queue never grows
-  past one entry per subject it watches.
-- *stream* frames queue in order up to `limit`; past that the oldest are dropped and
-  the client gets a `gap` saying how many, before that channel's next frame (or, if
-  none comes, where the drop happened: a carrier per channel waits in the queue).
-- *journal* frames queue in order and are never dropped: a client that falls `limit`
-  behind is closed with 4008 and resumes from its last cursor.
-- *control* frames (connected, pong, error...) queue in order and are never dropped;
-  they come from the client's own requests or from rare gateway events.
-- a *close* (revoked, expired, replaced...) goes ahead of everything still queued.
+While a socket's kernel buffer takes bytes, every frame put in its outbox joins the
+socket's pending frames, and the flusher writes them with one write at the end of the
+loop turn: N messages in a turn cost one write per socket, and no socket has a task of
+its own waiting to send. When the socket stops taking bytes (its wire is not
+writable), what follows goes to a `Backlog`, bounded and shaped by channel kind, which
+drains when the socket does and then goes away. A close goes ahead of everything
+still pending or queued.
 """
 
 import asyncio
-from collections import Counter, deque
-from dataclasses import dataclass
-from typing import Literal
+import time
+from typing import TYPE_CHECKING
 
-from vigil.messages import CloseCode, Gap
+from vigil.messages import CloseCode
+from vigil_gateway.backlog import Backlog, Slot
+from vigil_gateway.metrics import GatewayMetrics
+from vigil_gateway.wire import Frame, Wire
 
-Slot = tuple[str, str]  # (channel key, subject)
-Kind = Literal["control", "state", "stream", "journal", "gap"]
-
-
-@dataclass(frozen=True)
-class Close:
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Frames to send together, what kind they are, and when their data entered
-    JetStream (for the latency figure)."""
-
-    frames: tuple[str, ...]
-    kind: Kind
-    produced_at: float | None = None
-    dropped: int = 0  # stream frames dropped before these (announced in the first frame)
-
-
-@dataclass
-class _Entry:
-    frames: tuple[str, ...]
-    kind: Kind
-    produced_at: float | None = None
-    slot: Slot | None = None  # state entries
-    channel: str | None = None  # stream entries
+if TYPE_CHECKING:
+    from vigil_gateway.flusher import Flusher
 
 
 class Outbox:
-    def __init__(self, limit: int) -> None:
+    __slots__ = (
+        "_backlog",
+        "_close",
+        "_dirty",
+        "_flusher",
+        "_limit",
+        "_metrics",
+        "_pending",
+        "_room",
+        "_wire",
+        "closed_with",
+        "dropped",
+        "sent",
+    )
+
+    def __init__(
+        self, wire: Wire, flusher: "Flusher", *, limit: int, metrics: GatewayMetrics
+    ) -> None:
+        self._wire = wire
+        self._flusher = flusher
         self._limit = limit
-        self._queue: deque[_Entry] = deque()
-        self._slots: dict[Slot, _Entry] = {}
-        self._queued: Counter[Kind] = Counter()
-        self._dropped: Counter[str] = Counter()  # by stream channel, not yet reported
-        self._carriers: set[str] = set()  # channels with a gap carrier in the queue
-        self._close: Close | None = None
-        self._ready = asyncio.Event()
+        self._metrics = metrics
+        self._pending: list[Frame] = []
+        self._backlog: Backlog | None = None
+        self._close: tuple[int, str, str | None] | None = None
+        self._dirty = False
+        self._room: asyncio.Event | None = None  # made when a replay waits for room
+        self.sent = 0  # frames written
+        self.dropped = 0  # stream frames dropped for being slow
+        self.closed_with: int | None = None  # the code this side closed with
+        wire.on_writable = self._wake
 
-    def put_close(self, code: int, reason: str) -> None:
-        if self._close is None:
-            self._close = Close(code, reason)
-            self._ready.set()
+    # -- putting frames: each returns True when the frames go out this loop turn -----
 
-    def put_control(self, frame: str) -> None:
-        self._append(_Entry((frame,), "control"))
+    def put_control(self, text: str) -> None:
+        frame = Frame(text)
+        if self._at_once((frame,)):
+            self._flusher.fanned_out("control", (frame,), None, 1)
+        elif self._close is None:
+            self._lagging().put_control(frame)
 
     def put_state(
-        self, slot: Slot, frames: tuple[str, ...], produced_at: float | None = None
-    ) -> None:
-        queued = self._slots.get(slot)
-        if queued is not None:  # newest wins, keeps its place
-            queued.frames, queued.produced_at = frames, produced_at
-            return
-        entry = _Entry(frames, "state", produced_at, slot=slot)
-        self._slots[slot] = entry
-        self._append(entry)
+        self, slot: Slot, frames: tuple[Frame, ...], produced_at: float | None = None
+    ) -> bool:
+        if self._at_once(frames):
+            return True
+        if self._close is None:
+            self._lagging().put_state(slot, frames, produced_at)
+        return False
 
     def put_stream(
-        self, channel: str, frames: tuple[str, ...], produced_at: float | None = None
-    ) -> None:
-        if self._queued["stream"] >= self._limit:
-            self._drop_oldest_stream_entry()
-        self._append(_Entry(frames, "stream", produced_at, channel=channel))
+        self, channel: str, frames: tuple[Frame, ...], produced_at: float | None = None
+    ) -> bool:
+        if self._at_once(frames):
+            return True
+        if self._close is None:
+            self._lagging().put_stream(channel, frames, produced_at)
+        return False
 
     def put_journal(
-        self, channel: str, frames: tuple[str, ...], produced_at: float | None = None
-    ) -> None:
-        if self._queued["journal"] >= self._limit:
+        self, channel: str, frames: tuple[Frame, ...], produced_at: float | None = None
+    ) -> bool:
+        if self._at_once(frames):
+            return True
+        if self._close is None and not self._lagging().put_journal(frames, produced_at):
             self.put_close(
                 CloseCode.TOO_SLOW,
                 f"too slow for {channel[:60]}: reconnect and resume from your last cursor",
             )
-            return
-        self._append(_Entry(frames, "journal", produced_at))
+        return False
 
-    async def get(self) -> Batch | Close:
-        """The next frames to send, in order, or a close; waits while there are none."""
-        while True:
-            while not self._queue and self._close is None:
-                self._ready.clear()
-                await self._ready.wait()
-            if self._close is not None:
-                return self._close
-            entry = self._queue.popleft()
-            self._queued[entry.kind] -= 1
-            if entry.slot is not None:
-                del self._slots[entry.slot]
-            if entry.kind == "gap":
-                assert entry.channel is not None
-                self._carriers.discard(entry.channel)
-            dropped = self._dropped.pop(entry.channel, 0) if entry.channel is not None else 0
-            frames = entry.frames
-            if dropped:
-                assert entry.channel is not None
-                frames = (Gap(channel=entry.channel, dropped=dropped).model_dump_json(), *frames)
-            if frames:  # a carrier whose gap went out earlier carries nothing
-                kind = "stream" if entry.kind == "gap" else entry.kind
-                return Batch(frames, kind, entry.produced_at, dropped)
+    def put_close(self, code: int, reason: str, last_words: str | None = None) -> None:
+        """Close ahead of everything queued, after `last_words` (a frame saying why)."""
+        if self._close is None:
+            self._close = (code, reason, last_words)
+            self._wake()
+
+    async def drained(self) -> None:
+        """Until the socket has taken everything (nothing held back, the kernel takes
+        bytes): a replay's cue for its next batch. Never, once closing."""
+        while self._backlog is not None or self._close is not None or not self._wire.writable:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
 
     def __len__(self) -> int:
-        return len(self._queue)
+        """Frames waiting: pending this turn, and entries in the backlog."""
+        return len(self._pending) + (len(self._backlog) if self._backlog is not None else 0)
 
-    def _append(self, entry: _Entry) -> None:
-        self._queue.append(entry)
-        self._queued[entry.kind] += 1
-        self._ready.set()
+    # -- writing ----------------------------------------------------------------------
 
-    def _drop_oldest_stream_entry(self) -> None:
-        for index, entry in enumerate(self._queue):
-            if entry.kind == "stream":
-                del self._queue[index]
-                self._queued["stream"] -= 1
-                assert entry.channel is not None
-                self._dropped[entry.channel] += 1
-                if entry.channel not in self._carriers:
-                    self._carriers.add(entry.channel)
-                    self._append(_Entry((), "gap", channel=entry.channel))
+    def flush(self) -> None:
+        """Write what is pending, then as much of the backlog as the socket takes."""
+        self._dirty = False
+        wire = self._wire
+        if self._close is not None:
+            if self.closed_with is None:
+                self.closed_with, reason, last_words = self._close
+                self._pending.clear()
+                self._backlog = None
+                if last_words is not None:
+                    wire.write([Frame(last_words)])
+                wire.close(self.closed_with, reason)
+            return
+        if self._pending:
+            frames, self._pending = self._pending, []
+            if not wire.write(frames):
+                self._metrics.send_failures += 1
                 return
+            self.sent += len(frames)
+        backlog = self._backlog
+        if backlog is None:
+            self._has_room()
+            return
+        now = time.time()
+        while wire.writable and (batch := backlog.pop()) is not None:
+            if not wire.write(batch.frames):
+                self._metrics.send_failures += 1
+                return
+            self.sent += len(batch.frames)
+            self.dropped += batch.dropped
+            self._metrics.sent(batch.kind, batch.frames, batch.produced_at, now)
+            self._metrics.dropped[batch.kind] += batch.dropped
+        if not backlog:
+            self._backlog = None
+            self._has_room()
+
+    def _at_once(self, frames: tuple[Frame, ...]) -> bool:
+        if self._backlog is not None or self._close is not None or not self._wire.writable:
+            return False
+        self._pending += frames
+        self._wake()
+        return True
+
+    def _lagging(self) -> Backlog:
+        if self._backlog is None:
+            self._backlog = Backlog(self._limit)
+        if self._wire.writable:  # it drained meanwhile: the flush empties the backlog
+            self._wake()
+        return self._backlog
+
+    def _has_room(self) -> None:
+        if self._room is not None and self._wire.writable:
+            self._room.set()
+
+    def _wake(self) -> None:
+        if not self._dirty:
+            self._dirty = True
+            self._flusher.mark(self)

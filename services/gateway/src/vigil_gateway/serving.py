@@ -1,5 +1,8 @@
 """Serving the gateway with uvicorn, and draining it on SIGTERM (seed 004).
 
+`uvicorn_config` is the one way to serve it: WebSockets through `WireProtocol`, whose
+wire the gateway writes frames to (see `vigil_gateway.wire`).
+
 The first SIGTERM (or SIGINT) does not stop uvicorn at once: the gateway turns
 not-ready, refuses new handshakes with 1012, and closes its sockets with 1012 in
 batches spread over the drain window, so clients reconnect to other replicas without
@@ -8,13 +11,48 @@ a thundering herd. Then uvicorn shuts down as usual. A second signal stops at on
 
 import asyncio
 import logging
+import resource
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from vigil_gateway.gateway import Gateway
+from vigil_gateway.settings import GatewaySettings
+from vigil_gateway.wire import WireProtocol
 
 log = logging.getLogger(__name__)
+
+
+def uvicorn_config(app: Any, settings: GatewaySettings, **options: Any) -> uvicorn.Config:
+    """How uvicorn serves the gateway `app` (`options`: uvicorn's own, e.g. `log_level`)."""
+    return uvicorn.Config(
+        app,
+        host=settings.bind,
+        port=settings.port,
+        ws=WireProtocol,
+        ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=settings.permessage_deflate,
+        ws_ping_interval=None,  # the gateway's own heartbeat (seed 003) does this
+        **options,
+    )
+
+
+def raise_file_limit(settings: GatewaySettings) -> None:
+    """Let the process hold `max_connections` sockets: raise the soft limit of open
+    files to the hard one (distributions often start at 1024), and say if that is short."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        soft = hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    wanted = settings.max_connections + 100  # the bus, listeners, HTTP requests
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open files are limited to %d: fewer than max_connections (%d) sockets fit; "
+            "raise the limit (ulimit -n) or lower VIGIL_GATEWAY_MAX_CONNECTIONS",
+            soft,
+            settings.max_connections,
+        )
 
 
 class DrainingServer(uvicorn.Server):

@@ -195,6 +195,12 @@ class Subscribe(Message):
         ge=0,
         description="Resume a stream or journal channel after this cursor (the last seen).",
     )
+    interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="State channels: at most one update per this many seconds, the newest.",
+    )
 
 
 class Unsubscribe(Message):
@@ -227,6 +233,23 @@ class Answer(Message):
     request_id: str = Field(alias="requestId", max_length=64)
     data: dict[str, Any] = Field(default_factory=dict)
 
+
+SERVER_FRAMES: tuple[type[Message], ...] = (
+    Connected,
+    Subscribed,
+    Unsubscribed,
+    Update,
+    Gap,
+    Reset,
+    Pong,
+    ServerPing,
+    Reauthenticated,
+    Ask,
+    Error,
+    SystemMetric,
+    AlertNotice,
+)
+"""Every frame the gateway sends, each tagged by its `type`."""
 
 ClientRequest = Subscribe | Unsubscribe | Ping | Reauth
 """What a client asks of the gateway: these count against its rate limit."""

@@ -23,6 +23,19 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
 
 
+ERROR_MEANINGS = {
+    ErrorCode.INVALID_MESSAGE: "the message, a parameter or a name is not valid; the text says why",
+    ErrorCode.INVALID_CREDENTIALS: "no credentials, or invalid, expired or revoked ones",
+    ErrorCode.RATE_LIMITED: "too many requests in the window; `retry_after_s` says when",
+    ErrorCode.FORBIDDEN: "the role or cluster grants do not allow it",
+    ErrorCode.NOT_FOUND: "no such channel, deploy, question or subscription",
+    ErrorCode.CONFLICT: "it clashes with something in progress (a deploy of that service)",
+    ErrorCode.LIMIT_REACHED: "a limit (subscriptions, sockets per user) is reached",
+    ErrorCode.TIMEOUT: "no answer in time",
+    ErrorCode.UNAVAILABLE: "the bus or a service is away; it comes back by itself",
+}
+
+
 class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
@@ -41,3 +54,18 @@ class CloseCode(IntEnum):
 def omitted_when_none() -> Any:
     """An optional field that is left out of the JSON when unset."""
     return Field(default=None, exclude_if=lambda value: value is None)
+
+
+CLOSE_MEANINGS = {
+    CloseCode.NORMAL: "closed normally",
+    CloseCode.GOING_AWAY: "the client or the server went away",
+    CloseCode.POLICY_VIOLATION: "no credentials, too many sockets for the user, or a bad path",
+    CloseCode.MESSAGE_TOO_BIG: "a message over the inbound size limit",
+    CloseCode.INTERNAL_ERROR: "the gateway failed; reconnect",
+    CloseCode.RESTARTING: "the gateway is draining: reconnect (elsewhere) after a short wait",
+    CloseCode.TRY_LATER: "full, handshakes too fast, or credentials not checkable now: retry",
+    CloseCode.INVALID_CREDENTIALS: "the token expired or was revoked: refresh it or log in",
+    CloseCode.HEARTBEAT_TIMEOUT: "pings went unanswered",
+    CloseCode.REPLACED: "a newer session of the same user took over",
+    CloseCode.TOO_SLOW: "too slow for a journal: reconnect and resume from the last cursor",
+}

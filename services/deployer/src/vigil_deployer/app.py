@@ -1,0 +1,93 @@
+"""The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host.
+
+Every replica answers requests (one queue group) and announces the host it serves in
+the `DEPLOYERS` bucket, renewed while it runs (so `host` can default to the only one).
+The replicas of a host share its work queue: each deploy is run by one of them, and
+one of them finishes any deploy whose replica died (see `worker`).
+"""
+
+import asyncio
+import contextlib
+import logging
+
+import nats.errors
+
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.messages import DeployerAnnounced, DeployRecord, utc_now
+from vigil.operations import Deploy
+from vigil.streams import DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
+from vigil_deployer.docker_target import DockerTarget
+from vigil_deployer.handlers import Handlers
+from vigil_deployer.locks import ServiceLock, ServiceLocks
+from vigil_deployer.records import Records
+from vigil_deployer.settings import DeployerSettings
+from vigil_deployer.target import Target
+from vigil_deployer.worker import Worker
+
+log = logging.getLogger(__name__)
+
+_ANNOUNCE_EVERY_S = 5.0  # the DEPLOYERS bucket forgets a replica after 15 s
+
+
+class DeployerService:
+    def __init__(self, settings: DeployerSettings, target: Target | None = None) -> None:
+        self.settings = settings
+        self.bus = Bus(
+            settings,
+            name="vigil-deployer",
+            streams=[DEPLOY_EVENTS, DEPLOY_QUEUE],
+            buckets=[DEPLOYS, DEPLOY_LOCKS, DEPLOYERS],
+        )
+        self.ready = asyncio.Event()  # set once requests are answered and deploys taken
+        self._target = target
+        self.worker: Worker | None = None
+
+    async def run(self) -> None:
+        """Serve until cancelled; then roll back what runs (within the grace) and drain."""
+        target = self._target or DockerTarget(self.settings)
+        await self.bus.connect()
+        try:
+            deploys = await Records.open(self.bus, DEPLOYS, DeployRecord)
+            locks = ServiceLocks(await Records.open(self.bus, DEPLOY_LOCKS, ServiceLock), deploys)
+            deployers = await Records.open(self.bus, DEPLOYERS, DeployerAnnounced)
+            self.worker = Worker(self.bus, self.settings, target, deploys, locks)
+            announcement = DeployerAnnounced(
+                host=self.settings.host, replica=self.worker.id, time=utc_now()
+            )
+            await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
+            handlers = Handlers(self.bus, deploys, locks, deployers)
+            await ctl.serve(self.bus, Deploy.CREATE, handlers.create)
+            await ctl.serve(self.bus, Deploy.CANCEL, handlers.cancel)
+            await ctl.serve(self.bus, Deploy.GET, handlers.get)
+            await ctl.serve(self.bus, Deploy.LIST, handlers.list_deploys)
+            await ctl.serve(self.bus, Deploy.HOSTS, handlers.hosts)
+            await self.worker.start()
+            self.ready.set()
+            log.info("deploying to Docker host %s as %s", self.settings.host, self.worker.id)
+            while True:
+                await asyncio.sleep(_ANNOUNCE_EVERY_S)
+                try:
+                    announcement = announcement.model_copy(update={"time": utc_now()})
+                    await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
+                except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
+                    log.warning("could not announce this replica (next time): %s", exc)
+        finally:
+            self.ready.clear()
+            if self.worker is not None:  # after `drain` there is nothing left to stop
+                with contextlib.suppress(Exception):
+                    await self.worker.stop(grace_s=1.0)
+            await self.bus.close()
+            await target.close()
+
+    async def drain(self) -> None:
+        """Stop taking deploys and roll back the running ones (within the grace), while
+        the bus is still up; `run` is cancelled after this."""
+        self.ready.clear()
+        if self.worker is not None:
+            await self.worker.stop(self.settings.shutdown_grace_s)
+
+
+def build_app(settings: DeployerSettings, target: Target | None = None) -> DeployerService:
+    return DeployerService(settings, target)

@@ -1,0 +1,58 @@
+"""Asking the user who started a deploy whether to switch (seed 003's question pattern).
+
+The question goes through the gateways on `ask.user.{principal}`: the gateway holding
+that user's newest socket asks with a one-time `requestId` and relays the answer. While
+the user has no socket open nobody answers, so the question is put again every few
+seconds until the deadline. `{"confirm": true}` is a yes; any other answer is a no.
+"""
+
+import asyncio
+import time
+
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.messages import AskClient, ClientAnswered, DeployRecord, ErrorCode
+from vigil_deployer.errors import Declined
+
+_ASK_AGAIN_S = 2.0
+_RELAY_MARGIN_S = 2.0
+
+
+async def ask_to_switch(bus: Bus, record: DeployRecord, timeout_s: float) -> str:
+    """Return who said yes; raise `Declined` on a no or when the time is up."""
+    spec, who = record.spec, record.requested_by
+    deadline = time.monotonic() + timeout_s
+    subject = bus.subjects.ask_user(who.token)
+    while (left := deadline - time.monotonic()) > 0.05:
+        question = AskClient(
+            kind="confirm_deploy",
+            question=f"Switch {spec.name} on {spec.host} to {spec.image}?",
+            data={
+                "deploy_id": record.id,
+                "name": spec.name,
+                "host": spec.host,
+                "image": spec.image,
+                "answer": {"confirm": "true to switch, false to roll back"},
+            },
+            timeout_s=left,
+        )
+        started = time.monotonic()
+        try:
+            answer = await ctl.request(
+                bus, subject, question, ClientAnswered, timeout_s=left + _RELAY_MARGIN_S
+            )
+        except ctl.Refused as exc:
+            if exc.code is ErrorCode.TIMEOUT:
+                break
+            raise Declined(
+                f"the question could not be asked: {exc.message}", timed_out=False
+            ) from None
+        except BusUnavailable:  # no socket of the user open anywhere (yet)
+            waited = time.monotonic() - started
+            await asyncio.sleep(max(0.0, min(_ASK_AGAIN_S - waited, deadline - time.monotonic())))
+            continue
+        if answer.data.get("confirm") is True:
+            return who.name
+        raise Declined(f"{who.name} declined the switch", timed_out=False)
+    raise Declined(f"no confirmation from {who.name} within {timeout_s:g} s", timed_out=True)

@@ -1,0 +1,50 @@
+"""Errors of the deployer.
+
+DeployerError              root of the service's exceptions
+├── StepFailed             a step of a deploy failed; the deploy ends failed, rolled back
+│   └── HealthFailed       the new container did not become healthy in time, or exited
+├── Declined               the user said no to the switch (or never answered)
+├── LeaseLost              another replica took this deploy over: stop touching it
+└── RevisionConflict       a revision-checked write to a KV bucket lost a race
+"""
+
+
+class DeployerError(Exception):
+    """Root of the deployer's exceptions."""
+
+
+class StepFailed(DeployerError):
+    """A step failed; `reason` is what the journal and the record say."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        self.step = step
+        self.reason = reason
+        super().__init__(f"{step}: {reason}")
+
+
+class HealthFailed(StepFailed):
+    def __init__(self, reason: str) -> None:
+        super().__init__("health", reason)
+
+
+class Declined(DeployerError):
+    """The switch was not confirmed: `timed_out` tells a silence from a no."""
+
+    def __init__(self, reason: str, *, timed_out: bool) -> None:
+        self.reason = reason
+        self.timed_out = timed_out
+        super().__init__(reason)
+
+
+class LeaseLost(DeployerError):
+    def __init__(self, deploy_id: str, worker: str | None) -> None:
+        self.deploy_id = deploy_id
+        self.worker = worker
+        super().__init__(f"deploy {deploy_id} is now held by {worker or 'nobody'}")
+
+
+class RevisionConflict(DeployerError):
+    def __init__(self, bucket: str, key: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        super().__init__(f"{bucket}/{key} was changed by someone else")

@@ -1,0 +1,168 @@
+"""One handler per operation of `vigil.operations.Deploy`: check, write, answer.
+
+Any replica answers any of them (one queue group): creating a deploy only records it,
+takes its service lock and queues it for a replica of its host; a cancel is written
+into the record, where the replica running the deploy reads it.
+"""
+
+import logging
+import secrets
+
+from vigil.bus import Bus
+from vigil.ctl import Refused
+from vigil.errors import BusUnavailable
+from vigil.messages import (
+    CancelDeploy,
+    CreateDeploy,
+    DeployerAnnounced,
+    DeployHosts,
+    DeployList,
+    DeployQueued,
+    DeployRecord,
+    DeployState,
+    DeployStep,
+    ErrorCode,
+    GetDeploy,
+    ListDeployHosts,
+    ListDeploys,
+    StepState,
+    utc_now,
+)
+from vigil_deployer.errors import RevisionConflict
+from vigil_deployer.journal import publish_event
+from vigil_deployer.locks import Busy, ServiceLocks
+from vigil_deployer.records import Records
+
+log = logging.getLogger(__name__)
+audit = logging.getLogger("vigil_deployer.audit")
+
+
+class Handlers:
+    def __init__(
+        self,
+        bus: Bus,
+        deploys: Records[DeployRecord],
+        locks: ServiceLocks,
+        deployers: Records[DeployerAnnounced],
+    ) -> None:
+        self._bus = bus
+        self._deploys = deploys
+        self._locks = locks
+        self._deployers = deployers
+
+    async def create(self, request: CreateDeploy) -> DeployRecord:
+        spec = request.spec
+        hosts = await self.known_hosts()
+        if spec.host is None:
+            if len(hosts) != 1:
+                known = ", ".join(hosts) or "none"
+                raise Refused(
+                    ErrorCode.INVALID_MESSAGE,
+                    f"host: required when deployers serve other than one host (serving: {known})",
+                )
+            spec = spec.model_copy(update={"host": hosts[0]})
+        host = spec.host or ""
+        if host not in hosts:
+            raise Refused(
+                ErrorCode.NOT_FOUND,
+                f"no deployer serves host {host!r} (serving: {', '.join(hosts) or 'none'})",
+            )
+        deploy_id = secrets.token_hex(8)
+        try:
+            await self._locks.acquire(host, spec.name, deploy_id)
+        except Busy as exc:
+            raise Refused(ErrorCode.CONFLICT, str(exc)) from None
+        now = utc_now()
+        record = DeployRecord(
+            id=deploy_id,
+            spec=spec,
+            requested_by=request.requested_by,
+            created_at=now,
+            updated_at=now,
+            state=DeployState.QUEUED,
+            step=DeployStep.QUEUE,
+        )
+        try:
+            await self._deploys.create(deploy_id, record)
+            await publish_event(
+                self._bus,
+                record,
+                DeployStep.QUEUE,
+                StepState.FINISHED,
+                f"{request.requested_by.name} asked to deploy {spec.image} as {spec.name} "
+                f"on {host} ({spec.strategy}); waiting for a deployer of {host}",
+            )
+            await self._bus.publish(
+                self._bus.subjects.deploy_queue(host), DeployQueued(deploy_id=deploy_id)
+            )
+        except (BusUnavailable, RevisionConflict):
+            await self._locks.release(host, spec.name, deploy_id)
+            raise
+        audit.info(
+            "%s deploys %s as %s on %s (%s)",
+            request.requested_by.name,
+            spec.image,
+            spec.name,
+            host,
+            deploy_id,
+        )
+        return record.view()
+
+    async def cancel(self, request: CancelDeploy) -> DeployRecord:
+        def ask(record: DeployRecord) -> DeployRecord:
+            if record.state.finished:
+                raise Refused(ErrorCode.CONFLICT, f"deploy {record.id} has {record.state} already")
+            if record.state is DeployState.QUEUED:  # nobody runs it: it ends here
+                return record.model_copy(
+                    update={
+                        "state": DeployState.CANCELLED,
+                        "step": DeployStep.DONE,
+                        "reason": f"cancelled by {request.actor} while queued",
+                        "cancel_requested_by": request.actor,
+                        "updated_at": utc_now(),
+                    }
+                )
+            return record.model_copy(
+                update={"cancel_requested_by": request.actor, "updated_at": utc_now()}
+            )
+
+        try:
+            changed = (await self._deploys.mutate(request.deploy_id, ask)).value
+        except KeyError:
+            raise Refused(ErrorCode.NOT_FOUND, f"no deploy {request.deploy_id!r}") from None
+        audit.info("%s cancels deploy %s", request.actor, request.deploy_id)
+        if changed.state is DeployState.CANCELLED:
+            await publish_event(
+                self._bus, changed, DeployStep.DONE, StepState.FAILED, changed.reason or ""
+            )
+            await self._locks.release(changed.spec.host or "", changed.spec.name, changed.id)
+        return changed.view()
+
+    async def get(self, request: GetDeploy) -> DeployRecord:
+        found = await self._deploys.get(request.deploy_id)
+        if found is None:
+            raise Refused(ErrorCode.NOT_FOUND, f"no deploy {request.deploy_id!r}")
+        return found.value.view()
+
+    async def list_deploys(self, request: ListDeploys) -> DeployList:
+        matching = [
+            found.value
+            for found in await self._deploys.all()
+            if (request.state is None or found.value.state is request.state)
+            and (request.name is None or found.value.spec.name == request.name)
+            and (request.host is None or found.value.spec.host == request.host)
+        ]
+        matching.sort(key=lambda record: record.created_at, reverse=True)
+        page = matching[request.offset : request.offset + request.limit]
+        return DeployList(
+            deploys=[record.view() for record in page],
+            total=len(matching),
+            offset=request.offset,
+            limit=request.limit,
+        )
+
+    async def hosts(self, request: ListDeployHosts) -> DeployHosts:
+        return DeployHosts(hosts=await self.known_hosts())
+
+    async def known_hosts(self) -> list[str]:
+        return sorted({found.value.host for found in await self._deployers.all()})

@@ -1,0 +1,117 @@
+"""Typed records in a JetStream key-value bucket, each read with its revision.
+
+Every write that depends on a read is revision-checked, so replicas never overwrite
+each other: `create` only when the key is absent, `update` only at the revision read,
+and `mutate` reads, applies a change and writes, again on a conflict.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import nats.errors
+import nats.js.errors
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
+
+from vigil.bus import Bus
+from vigil.streams import BucketSpec
+from vigil_deployer.errors import RevisionConflict
+
+M = TypeVar("M", bound=BaseModel)
+
+_LIST_WAIT_S = 5.0
+_MUTATE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[M]):
+    key: str
+    value: M
+    revision: int
+
+
+class Records(Generic[M]):
+    """The records of one bucket, parsed as `model`."""
+
+    def __init__(self, kv: KeyValue, model: type[M], bucket: str) -> None:
+        self._kv = kv
+        self._model = model
+        self._bucket = bucket
+
+    @classmethod
+    async def open(cls, bus: Bus, spec: BucketSpec, model: type[M]) -> "Records[M]":
+        return cls(await bus.kv(spec), model, spec.base_name)
+
+    async def get(self, key: str) -> Versioned[M] | None:
+        try:
+            entry = await self._kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        if not entry.value or entry.revision is None:
+            return None
+        return Versioned(key, self._model.model_validate_json(entry.value), entry.revision)
+
+    async def create(self, key: str, value: M) -> int:
+        """Write `value` only if `key` holds nothing; `RevisionConflict` otherwise."""
+        try:
+            return int(await self._kv.create(key, _encode(value)))
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise RevisionConflict(self._bucket, key) from None
+
+    async def update(self, key: str, value: M, revision: int) -> int:
+        """Write `value` only if `key` is still at `revision`; `RevisionConflict` otherwise."""
+        try:
+            return int(await self._kv.update(key, _encode(value), last=revision))
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise RevisionConflict(self._bucket, key) from None
+
+    async def put(self, key: str, value: M) -> int:
+        return int(await self._kv.put(key, _encode(value)))
+
+    async def delete(self, key: str, revision: int | None = None) -> None:
+        """Delete `key` (only at `revision`, when given); `RevisionConflict` otherwise."""
+        try:
+            await self._kv.delete(key, last=revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise RevisionConflict(self._bucket, key) from None
+
+    async def mutate(self, key: str, change: Callable[[M], M]) -> Versioned[M]:
+        """Read `key`, apply `change`, write it at the revision read; again on a conflict.
+
+        `change` may raise to give up (the exception passes through). `KeyError` when
+        the key holds nothing.
+        """
+        for _ in range(_MUTATE_ATTEMPTS):
+            current = await self.get(key)
+            if current is None:
+                raise KeyError(key)
+            changed = change(current.value)
+            try:
+                revision = await self.update(key, changed, current.revision)
+            except RevisionConflict:
+                continue
+            return Versioned(key, changed, revision)
+        raise RevisionConflict(self._bucket, key)
+
+    async def all(self) -> list[Versioned[M]]:
+        """Every live record, read through a watcher that stops once it has caught up."""
+        watcher = await self._kv.watch(">", ignore_deletes=True)
+        records: list[Versioned[M]] = []
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=_LIST_WAIT_S)  # type: ignore[no-untyped-call]
+                except nats.errors.TimeoutError:
+                    raise TimeoutError(f"listing {self._bucket} took too long") from None
+                if entry is None:
+                    return records
+                if entry.value and entry.revision is not None:
+                    value = self._model.model_validate_json(entry.value)
+                    records.append(Versioned(entry.key, value, entry.revision))
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+
+
+def _encode(value: BaseModel) -> bytes:
+    return value.model_dump_json().encode()

@@ -1,0 +1,54 @@
+"""Deployer settings, from `VIGIL_DEPLOYER_...` (shared ones from `VIGIL_...`)."""
+
+import socket
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from vigil.names import HostName
+from vigil.settings import VigilSettings
+
+
+def _short_hostname() -> str:
+    name = socket.gethostname().split(".")[0]
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in name)
+    return cleaned.strip("-_") or "docker"
+
+
+class DeployerSettings(VigilSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_DEPLOYER_")
+
+    host: HostName = Field(
+        default_factory=_short_hostname,
+        description="The Docker host id this replica serves (as the collector names it).",
+    )
+    docker_url: str | None = Field(
+        default=None, description="The Docker engine (DOCKER_HOST and friends when unset)."
+    )
+    docker_address: str = Field(
+        default="127.0.0.1",
+        description="Where published ports of the Docker host are reached, for health checks.",
+    )
+    docker_timeout_s: float = Field(default=60.0, gt=0, description="Per Docker API call.")
+    max_concurrent_deploys: int = Field(default=4, ge=1, le=64)
+    lease_s: float = Field(
+        default=15.0, ge=1, description="A worker that has not renewed for this long is dead."
+    )
+    sweep_interval_s: float = Field(
+        default=5.0, gt=0, description="How often each replica looks for lapsed leases."
+    )
+    stop_timeout_s: int = Field(
+        default=10, ge=0, le=300, description="SIGTERM to SIGKILL when stopping a container."
+    )
+    progress_interval_s: float = Field(
+        default=0.25, gt=0, description="Pull progress is journaled at most this often."
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, description="On SIGTERM, running deploys roll back within this."
+    )
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> "DeployerSettings":
+        if self.sweep_interval_s > self.lease_s:
+            raise ValueError("sweep_interval_s must not exceed lease_s")
+        return self

@@ -1,0 +1,103 @@
+"""`/api/deploys`: deploys over HTTP.
+
+Operators start and cancel deploys; anyone with credentials reads them. Each route is
+one `ctl.call` to the deployer. A deploy's journal is the `deploy` channel, streamed
+at `/ws/deploy/{deploy_id}/status` and its SSE and polling twins (`endpoints`).
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import ValidationError
+
+from vigil import ctl
+from vigil.access import Principal, Role
+from vigil.errors import BusUnavailable
+from vigil.messages import (
+    CancelDeploy,
+    CreateDeploy,
+    DeployHosts,
+    DeployList,
+    DeployRecord,
+    DeploySpec,
+    DeployState,
+    ErrorCode,
+    GetDeploy,
+    ListDeployHosts,
+    ListDeploys,
+    Requester,
+)
+from vigil.operations import Deploy, Operation, Rep, Req
+from vigil_gateway.gateway import Gateway
+from vigil_gateway.http_auth import refusal, require
+
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Reader = Annotated[Principal, Depends(require(Role.VIEWER))]
+
+_PAGE_MAX = 500
+
+
+def deploy_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/api/deploys", status_code=status.HTTP_202_ACCEPTED)
+    async def create(spec: DeploySpec, operator: Operator, request: Request) -> DeployRecord:
+        """Start a deploy; it runs on (and is journaled by) a deployer of its host."""
+        requester = Requester(
+            kind=operator.kind, id=operator.id, name=operator.name, token=operator.token
+        )
+        return await _call(request, Deploy.CREATE, CreateDeploy(spec=spec, requested_by=requester))
+
+    @router.get("/api/deploys")
+    async def list_deploys(
+        reader: Reader,
+        request: Request,
+        state: DeployState | None = None,
+        name: str | None = None,
+        host: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=_PAGE_MAX)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> DeployList:
+        """Deploys, newest first, filtered by state, service name and host; in pages."""
+        filters = {"state": state, "name": name, "host": host, "limit": limit, "offset": offset}
+        return await _call(request, Deploy.LIST, _parse(ListDeploys, filters))
+
+    @router.get("/api/deploys/hosts")
+    async def hosts(reader: Reader, request: Request) -> DeployHosts:
+        """The Docker hosts deployers serve (a spec without `host` goes to the only one)."""
+        return await _call(request, Deploy.HOSTS, ListDeployHosts())
+
+    @router.get("/api/deploys/{deploy_id}")
+    async def get(deploy_id: str, reader: Reader, request: Request) -> DeployRecord:
+        return await _call(request, Deploy.GET, _parse(GetDeploy, {"deploy_id": deploy_id}))
+
+    @router.post("/api/deploys/{deploy_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+    async def cancel(deploy_id: str, operator: Operator, request: Request) -> DeployRecord:
+        """Ask the deploy to stop and roll back; it ends `cancelled` (see its journal)."""
+        message = _parse(CancelDeploy, {"deploy_id": deploy_id, "actor": operator.name})
+        return await _call(request, Deploy.CANCEL, message)
+
+    return router
+
+
+def _parse(model: type[Req], values: dict[str, Any]) -> Req:
+    try:
+        return model.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise refusal(ErrorCode.INVALID_MESSAGE, f"{where}: {error['msg']}") from None
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def _call(request: Request, operation: Operation[Req, Rep], message: Req) -> Rep:
+    try:
+        return await ctl.call(_gateway(request).bus, operation, message)
+    except ctl.Refused as exc:
+        raise refusal(exc.code, exc.message, exc.retry_after_s) from None
+    except (BusUnavailable, RuntimeError):
+        raise refusal(ErrorCode.UNAVAILABLE, "the deployer is unavailable") from None

@@ -1,0 +1,168 @@
+"""Every streaming endpoint, reachable three ways with one set of semantics.
+
+A seed endpoint streams one channel at a WebSocket path; its SSE twin is the rest of
+that path under `/sse/`, its polling twin under `/api/poll/` (`/api/system/ws` →
+`/sse/system` and `/api/poll/system`). Every channel of `/ws` is reachable the same
+way by name: `/sse/channels/{name}` and `/api/poll/channels/{name}`, its parameters
+in the query (`?host=web1`). Credentials are read as everywhere else (`?token=`,
+`Authorization`, `?api_key=`, `X-API-Key`).
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import nats.errors
+from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from vigil.access import Principal
+from vigil.channels import ChannelRef, resolve_channel
+from vigil.errors import InvalidName, UnknownChannel
+from vigil.messages import ErrorCode
+from vigil_gateway import audit, existence, polling, queries, sse
+from vigil_gateway.errors import ChannelRefused, Forbidden
+from vigil_gateway.gateway import Gateway
+from vigil_gateway.http_auth import authenticated, refusal
+from vigil_gateway.permissions import check_channel
+
+Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
+Caller = Annotated[Principal, Depends(authenticated)]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A seed endpoint: its WebSocket path, the rest of the path its twins share, and
+    the channel it streams given the path and query parameters."""
+
+    websocket: str
+    twin: str
+    channel: Callable[[Mapping[str, str], Mapping[str, str]], ChannelRef]
+
+
+ENDPOINTS = (
+    Endpoint(
+        websocket="/api/system/ws",
+        twin="system",
+        channel=lambda path, query: resolve_channel("system", queries.channel_params(query)),
+    ),
+    Endpoint(  # seed 000's container stats, one docker_stats per host batch
+        websocket="/ws/docker/stats",
+        twin="docker/stats",
+        channel=lambda path, query: resolve_channel("docker_stats", queries.channel_params(query)),
+    ),
+    Endpoint(  # seed 000's logs: the container by id, name, or a unique prefix of either
+        websocket="/ws/docker/{container_id}/logs",
+        twin="docker/{container_id}/logs",
+        channel=lambda path, query: resolve_channel(
+            "docker.logs", {**queries.channel_params(query), "container": path["container_id"]}
+        ),
+    ),
+    Endpoint(  # seed 000's deploy progress: the whole journal, then live
+        websocket="/ws/deploy/{deploy_id}/status",
+        twin="deploy/{deploy_id}/status",
+        channel=lambda path, query: resolve_channel("deploy", {"id": path["deploy_id"]}),
+    ),
+)
+
+
+def channel_of(endpoint: Endpoint, request: Request) -> ChannelRef:
+    """The endpoint's channel, or a refusal naming what was wrong."""
+    try:
+        return endpoint.channel(request.path_params, request.query_params)
+    except UnknownChannel as exc:
+        raise refusal(ErrorCode.NOT_FOUND, str(exc)) from None
+    except InvalidName as exc:
+        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+
+
+BY_NAME = Endpoint(
+    websocket="/ws",
+    twin="channels/{name}",
+    channel=lambda path, query: resolve_channel(path["name"], queries.channel_params(query)),
+)
+
+
+async def poll(
+    request: Request, gateway: Gateway, principal: Principal, channel: ChannelRef, limit: int
+) -> Response:
+    try:
+        check_channel(principal, channel)
+    except Forbidden as exc:
+        audit.denied(principal, f"poll {channel.key}", exc.reason, None)
+        raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+    try:
+        since = queries.resume_point(request, channel)
+    except ValueError as exc:
+        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+    if not gateway.bus.is_connected:
+        raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
+    try:  # e.g. a container's name prefix made its id
+        channel = await gateway.hub.admit(channel)
+    except ChannelRefused as exc:
+        raise refusal(exc.code, exc.reason) from None
+    if (missing := await existence.find_missing(gateway.bus, channel)) is not None:
+        raise refusal(ErrorCode.NOT_FOUND, missing)
+    try:
+        page = await polling.read(gateway.bus, channel, since, limit)
+    except (nats.errors.Error, TimeoutError) as exc:
+        raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
+    body = page.body(channel)
+    tag = polling.etag(body)
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"ETag": tag})
+    return JSONResponse(body, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+
+def register(app: FastAPI, gateway: Gateway) -> None:
+    """The routes of `/ws`, the seed endpoints, and all their SSE and polling twins."""
+
+    @app.websocket("/ws")
+    async def multiplexed(websocket: WebSocket) -> None:
+        await gateway.serve(websocket)
+
+    _register_twins(app, gateway, BY_NAME, "a channel of /ws, by name,")
+    for endpoint in ENDPOINTS:
+        _register_websocket(app, gateway, endpoint)
+        _register_twins(app, gateway, endpoint, endpoint.websocket)
+
+
+def _register_websocket(app: FastAPI, gateway: Gateway, endpoint: Endpoint) -> None:
+    async def websocket_route(websocket: WebSocket) -> None:
+        try:
+            channel = endpoint.channel(websocket.path_params, websocket.query_params)
+            since = queries.cursor(websocket.query_params)
+            interval_s = queries.pace(websocket.query_params)
+        except (UnknownChannel, InvalidName, ValueError) as exc:
+            await websocket.close(1008, str(exc)[:120])
+            return
+        await gateway.serve(websocket, channel, since, interval_s)
+
+    app.add_api_websocket_route(endpoint.websocket, websocket_route)
+
+
+def _register_twins(app: FastAPI, gateway: Gateway, endpoint: Endpoint, what: str) -> None:
+    async def sse_route(request: Request) -> StreamingResponse:
+        channel = channel_of(endpoint, request)
+        try:
+            interval_s = queries.pace(request.query_params)
+        except ValueError as exc:
+            raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+        return await sse.stream(request, gateway, channel, interval_s)
+
+    async def poll_route(request: Request, caller: Caller, limit: Limit = 100) -> Any:
+        return await poll(request, gateway, caller, channel_of(endpoint, request), limit)
+
+    app.add_api_route(
+        f"/sse/{endpoint.twin}",
+        sse_route,
+        response_class=StreamingResponse,
+        tags=["streams"],
+        summary=f"{what} as Server-Sent Events",
+    )
+    app.add_api_route(
+        f"/api/poll/{endpoint.twin}",
+        poll_route,
+        tags=["streams"],
+        summary=f"{what} by HTTP polling: a snapshot (state) or a page after `since`",
+    )

@@ -1,0 +1,147 @@
+"""The client protocol as one page, rendered from the models, channels and endpoints.
+
+`python -m vigil_gateway.protocol_doc > docs/protocol.md` writes it; a test fails when
+the page and the code disagree, so the page stays true.
+"""
+
+import typing
+from collections.abc import Iterator
+from typing import Any, get_args
+
+from pydantic.fields import FieldInfo
+
+from vigil.channels import CHANNELS
+from vigil.messages import (
+    CLOSE_MEANINGS,
+    ERROR_MEANINGS,
+    SERVER_FRAMES,
+    ClientReply,
+    ClientRequest,
+)
+from vigil.model import Message
+from vigil_gateway.endpoints import BY_NAME, ENDPOINTS
+
+INTRO = """# The Vigil client protocol
+
+Generated from the code by `python -m vigil_gateway.protocol_doc`; a test keeps it
+true. Every stream is reachable three ways with the same shapes and cursors: a
+WebSocket, Server-Sent Events (`/sse/...`: each frame below is an event's `data:`, its
+cursor the event's `id:`), and HTTP polling (`/api/poll/...`: a state snapshot with an
+ETag, or `{"channel","messages","next_cursor"}` pages after `?since=`). Credentials:
+`?token=`, `Authorization: Bearer`, the `bearer.<token>` WebSocket subprotocol beside
+`vigil`, `?api_key=` or `X-API-Key`.
+"""
+
+
+def render() -> str:
+    return "\n".join([INTRO, *_endpoints(), *_channels(), *_client(), *_server(), *_codes()])
+
+
+def _endpoints() -> Iterator[str]:
+    yield "## Endpoints\n"
+    yield "| WebSocket | SSE | polling | streams |"
+    yield "|---|---|---|---|"
+    yield (
+        f"| `{BY_NAME.websocket}` (choose channels) | `/sse/{BY_NAME.twin}` | "
+        f"`/api/poll/{BY_NAME.twin}` | any channel by name (query: its parameters) |"
+    )
+    for endpoint in ENDPOINTS:
+        yield (
+            f"| `{endpoint.websocket}` | `/sse/{endpoint.twin}` | `/api/poll/{endpoint.twin}` | "
+            f"{_channel_of(endpoint.twin)} |"
+        )
+    yield ""
+    yield (
+        "Query options: `since` (resume after a cursor), `interval_s` (state: at most one "
+        "update per that many seconds), `limit` (polling page size).\n"
+    )
+
+
+def _channel_of(twin: str) -> str:
+    return {"system": "the `system` channel (seed 001)"}.get(
+        twin, f"the `{twin.split('/')[0]}` channel"
+    )
+
+
+def _channels() -> Iterator[str]:
+    yield "## Channels\n"
+    yield "| channel | kind | parameters | least role | what |"
+    yield "|---|---|---|---|---|"
+    for spec in CHANNELS.values():
+        params = ", ".join(
+            f"`{name}`" + (" (required)" if name in spec.required else "") for name in spec.params
+        )
+        yield (
+            f"| `{spec.name}` | {spec.kind} | {params or '—'} | {spec.role.name.lower()} | "
+            f"{spec.description} |"
+        )
+    yield ""
+    yield (
+        "*state*: the newest value per subject (a slow client skips to the newest); "
+        "*stream*: ordered, with cursors, a slow client gets `gap` with the count dropped; "
+        "*journal*: ordered, with cursors, never dropped; *mixed*: several of these.\n"
+    )
+
+
+def _client() -> Iterator[str]:
+    yield "## What a client sends\n"
+    yield "Requests count against the rate limit and are answered with `remaining`:\n"
+    for model in get_args(ClientRequest):
+        yield from _model(model)
+    yield "Replies do not count:\n"
+    for model in get_args(ClientReply):
+        yield from _model(model)
+
+
+def _server() -> Iterator[str]:
+    yield "## What the gateway sends\n"
+    for model in SERVER_FRAMES:
+        yield from _model(model)
+
+
+def _model(model: type[Message]) -> Iterator[str]:
+    tag = model.model_fields["type"]
+    name = get_args(tag.annotation)[0] if get_args(tag.annotation) else tag.default
+    yield f"### `{name}`\n"
+    if model.__doc__ and model.__doc__ is not Message.__doc__:
+        yield " ".join(model.__doc__.split()) + "\n"
+    fields = [(name, field) for name, field in model.model_fields.items() if name != "type"]
+    if fields:
+        yield "| field | type | |"
+        yield "|---|---|---|"
+    for field_name, field in fields:
+        yield f"| `{field.alias or field_name}` | {_type(field)} | {_note(field)} |"
+    yield ""
+
+
+def _type(field: FieldInfo) -> str:
+    annotation: Any = field.annotation
+    text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
+    text = text or str(annotation).replace("typing.", "")
+    return f"`{text.replace('|', 'or')}`"
+
+
+def _note(field: FieldInfo) -> str:
+    parts = ["required" if field.is_required() else "optional"]
+    if field.description:
+        parts.append(" ".join(field.description.split()))
+    return "; ".join(parts).replace("|", "/")
+
+
+def _codes() -> Iterator[str]:
+    yield "## Error codes (`error` frames, HTTP `detail.code`)\n"
+    yield "| code | meaning |"
+    yield "|---|---|"
+    for code, meaning in ERROR_MEANINGS.items():
+        yield f"| `{code}` | {meaning} |"
+    yield ""
+    yield "## Close codes\n"
+    yield "| code | meaning |"
+    yield "|---|---|"
+    for close, meaning in CLOSE_MEANINGS.items():
+        yield f"| {int(close)} | {meaning} |"
+    yield ""
+
+
+if __name__ == "__main__":
+    print(render(), end="")

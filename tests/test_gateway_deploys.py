@@ -1,0 +1,222 @@
+"""Deploys through the gateway: `/api/deploys`, the journal as a channel on `/ws` and on
+`/ws/deploy/{id}/status` (whole history, then live, resumable), polling, and the
+confirmation question put to the user who started the deploy."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.deploy_support import TEST_HOST, Deployment, containers, serves
+from tests.support import closed_with, receive, receive_until, send
+from vigil_deployer.app import DeployerService
+
+
+@pytest.fixture
+async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=10) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def spec_json(deployment: Deployment, **fields: Any) -> dict[str, Any]:
+    """A spec as a client sends it: no host (the only Docker host is the default)."""
+    spec = json.loads(deployment.spec(**fields).model_dump_json(exclude={"host"}))
+    assert isinstance(spec, dict)
+    return spec
+
+
+async def journal_frames(ws: ClientConnection, timeout: float = 20) -> list[dict[str, Any]]:
+    """Update frames of a deploy channel until the one of its last step."""
+    frames: list[dict[str, Any]] = []
+    while not frames or frames[-1]["data"]["step"] != "done":
+        frames.append(await receive_until(ws, lambda m: m["type"] == "update", timeout))
+    return frames
+
+
+async def test_an_operator_deploys_over_http_and_anyone_reads_it_back(
+    deployer: DeployerService,
+    deployment: Deployment,
+    http: httpx.AsyncClient,
+    admin_token: str,
+) -> None:
+    answer = await http.post(
+        "/api/deploys", json=spec_json(deployment), headers=bearer(admin_token)
+    )
+    assert answer.status_code == 202, answer.text
+    created = answer.json()
+    assert (created["state"], created["spec"]["host"]) == ("queued", TEST_HOST)
+    assert (created["requested_by"]["name"], created["requested_by"]["token"]) == ("admin", "")
+    async with deployment.journal(created["id"]) as journal:
+        await journal.ended()
+
+    got = (await http.get(f"/api/deploys/{created['id']}", headers=bearer(admin_token))).json()
+    assert (got["state"], got["step"]) == ("succeeded", "done")
+    listed = await http.get(
+        "/api/deploys",
+        params={"name": created["spec"]["name"], "state": "succeeded", "limit": 5},
+        headers=bearer(admin_token),
+    )
+    assert [d["id"] for d in listed.json()["deploys"]] == [created["id"]]
+    assert listed.json()["total"] == 1
+    hosts = await http.get("/api/deploys/hosts", headers=bearer(admin_token))
+    assert hosts.json() == {"hosts": [TEST_HOST]}
+
+    # Polling: the journal in pages (from its start), each event with its cursor.
+    poll = f"/api/poll/deploy/{created['id']}/status"
+    first = (await http.get(poll, params={"limit": 3}, headers=bearer(admin_token))).json()
+    rest = (
+        await http.get(poll, params={"since": first["next_cursor"]}, headers=bearer(admin_token))
+    ).json()
+    polled = [m["data"] for m in first["messages"] + rest["messages"]]
+    assert len(first["messages"]) == 3
+    assert polled == [json.loads(e.model_dump_json()) for e in journal.events]
+    unknown = await http.get("/api/poll/deploy/nosuchdeploy/status", headers=bearer(admin_token))
+    assert (unknown.status_code, unknown.json()["detail"]["code"]) == (404, "NOT_FOUND")
+
+    missing = await http.get("/api/deploys/nosuchdeploy", headers=bearer(admin_token))
+    assert (missing.status_code, missing.json()["detail"]["code"]) == (404, "NOT_FOUND")
+    bad = await http.get("/api/deploys/no.such", headers=bearer(admin_token))
+    assert bad.status_code == 422
+
+
+async def test_a_viewer_cannot_start_or_cancel_a_deploy(
+    deployer: DeployerService,
+    deployment: Deployment,
+    http: httpx.AsyncClient,
+    admin_token: str,
+) -> None:
+    body = {"username": "vera", "password": "viewer-password", "roles": ["viewer"]}
+    assert (await http.post("/api/auth/users", json=body, headers=bearer(admin_token))).is_success
+    login = await http.post(
+        "/api/auth/token", json={"username": "vera", "password": body["password"]}
+    )
+    viewer = login.json()["access_token"]
+
+    refused = await http.post("/api/deploys", json=spec_json(deployment), headers=bearer(viewer))
+    assert (refused.status_code, refused.json()["detail"]["code"]) == (403, "FORBIDDEN")
+    cancel = await http.post("/api/deploys/anything/cancel", headers=bearer(viewer))
+    assert cancel.status_code == 403
+    assert (await http.get("/api/deploys", headers=bearer(viewer))).status_code == 200
+
+
+async def test_a_subscriber_joining_after_the_end_gets_the_whole_history(
+    deployer: DeployerService, deployment: Deployment, gateway: str, admin_token: str
+) -> None:
+    record, journal = await deployment.run(deployment.spec())
+    expected = [json.loads(e.model_dump_json()) for e in journal.events]
+
+    async with connect(f"ws://{gateway}/ws/deploy/{record.id}/status?token={admin_token}") as ws:
+        frames = await journal_frames(ws)
+    assert [f["data"] for f in frames] == expected
+    cursors = [f["cursor"] for f in frames]
+    assert cursors == sorted(cursors)
+
+    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+        await send(ws, {"type": "subscribe", "channel": "deploy", "params": {"id": record.id}})
+        subscribed = await receive_until(ws, lambda m: m["type"] == "subscribed")
+        assert subscribed["kind"] == "journal"
+        again = await journal_frames(ws)
+    assert [f["data"] for f in again] == expected
+
+    # Server-Sent Events, for clients that cannot open a WebSocket; resumable by id.
+    async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=10) as http:
+        url = f"/sse/deploy/{record.id}/status"
+        headers = bearer(admin_token) | {"Last-Event-ID": str(cursors[1])}
+        async with http.stream("GET", url, headers=headers) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = []
+            async for line in stream.aiter_lines():
+                lines.append(line)
+                if sum(line.startswith("data: ") for line in lines) == len(expected) - 2:
+                    break
+    sent = [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
+    ids = [int(line[len("id: ") :]) for line in lines if line.startswith("id: ")]
+    assert [update["data"] for update in sent] == expected[2:]
+    assert ids == cursors[2:]
+
+
+async def test_an_unknown_deploy_is_not_found(
+    deployer: DeployerService, gateway: str, admin_token: str
+) -> None:
+    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+        await send(ws, {"type": "subscribe", "channel": "deploy", "params": {"id": "nosuch"}})
+        error = await receive_until(ws, lambda m: m["type"] == "error")
+        assert error["code"] == "NOT_FOUND"
+        await send(ws, {"type": "subscribe", "channel": "deploy"})
+        assert (await receive_until(ws, lambda m: m["type"] == "error"))["code"] == "NOT_FOUND"
+    async with connect(f"ws://{gateway}/ws/deploy/nosuch/status?token={admin_token}") as ws:
+        error = await receive_until(ws, lambda m: m["type"] == "error")
+        assert error["code"] == "NOT_FOUND"
+        assert (await closed_with(ws))[0] == 1008
+
+
+async def test_a_subscriber_disconnecting_mid_deploy_resumes_without_loss(
+    deployer: DeployerService, deployment: Deployment, gateway: str, admin_token: str
+) -> None:
+    record = await deployment.start(deployment.spec(health={"kind": "running", "seconds": 1.5}))
+    channel = {"type": "subscribe", "channel": "deploy", "params": {"id": record.id}}
+    before: list[dict[str, Any]] = []
+    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+        await send(ws, channel)
+        while not before or before[-1]["data"]["step"] != "health":
+            before.append(await receive_until(ws, lambda m: m["type"] == "update", 20))
+    # Gone while the deploy goes on; back with the last cursor seen.
+    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+        await send(ws, channel | {"since": before[-1]["cursor"]})
+        after = await journal_frames(ws)
+
+    async with deployment.journal(record.id) as journal:
+        await journal.ended()
+    assert [f["data"] for f in before + after] == [
+        json.loads(e.model_dump_json()) for e in journal.events
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "now_serving"),
+    [
+        ({"confirm": True}, "succeeded", "v2"),
+        ({"confirm": False}, "cancelled", "v1"),
+        (None, "failed", "v1"),
+    ],
+    ids=["yes", "no", "timeout"],
+)
+async def test_a_deploy_asks_its_user_before_the_switch(
+    deployer: DeployerService,
+    deployment: Deployment,
+    http: httpx.AsyncClient,
+    gateway: str,
+    admin_token: str,
+    answer: dict[str, Any] | None,
+    state: str,
+    now_serving: str,
+) -> None:
+    first, _ = await deployment.run(deployment.spec())
+    name = first.spec.name
+    spec = spec_json(
+        deployment,
+        image=deployment.images.web(2),
+        confirm=True,
+        confirm_timeout_s=1.5 if answer is None else 20,
+    )
+    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+        await receive(ws)  # connected
+        created = await http.post("/api/deploys", json=spec, headers=bearer(admin_token))
+        deploy_id = created.json()["id"]
+        ask = await receive_until(ws, lambda m: m["type"] == "ask", 20)
+        assert (ask["kind"], ask["data"]["deploy_id"]) == ("confirm_deploy", deploy_id)
+        if answer is not None:
+            await send(ws, {"type": "answer", "requestId": ask["requestId"], "data": answer})
+        async with deployment.journal(deploy_id) as journal:
+            end = await journal.ended()
+
+    assert end.state == state
+    assert serves(name) == now_serving
+    assert containers(deployment.prefix) == [name]
