@@ -136,7 +136,8 @@ class Outbox:
             self.sent += len(frames)
         backlog = self._backlog
         if backlog is None:
-            self._has_room()
+            if self._room is not None:
+                self._has_room()
             return
         now = time.time()
         while wire.writable and (batch := backlog.pop()) is not None:
@@ -152,10 +153,13 @@ class Outbox:
             self._has_room()
 
     def _at_once(self, frames: tuple[Frame, ...]) -> bool:
+        # The hottest path of the gateway: every frame to every socket comes here.
         if self._backlog is not None or self._close is not None or not self._wire.writable:
             return False
         self._pending += frames
-        self._wake()
+        if not self._dirty:
+            self._dirty = True
+            self._flusher.mark(self)
         return True
 
     def _lagging(self) -> Backlog:

@@ -146,21 +146,24 @@ class WebSocketWire:
     def write(self, frames: Sequence[Frame]) -> bool:
         """Hand `frames` to the socket; False if it is closed."""
         protocol = self._protocol
-        if not self.open:
+        if protocol.close_sent or protocol.disconnected:
             return False
-        conn = protocol.conn
-        if conn.extensions:
-            if protocol.shares_deflate:  # the bytes every such socket gets
-                protocol.transport.write(b"".join([frame.deflated for frame in frames]))
-                return True
-            for frame in frames:  # compressed for this socket alone
-                conn.send_text(frame.text.encode())
-            protocol.transport.write(b"".join(conn.data_to_send()))
+        if protocol.conn.extensions:
+            self._write_deflated(frames)
         elif len(frames) == 1:
             protocol.transport.write(frames[0].data)
         else:
             protocol.transport.write(b"".join([frame.data for frame in frames]))
         return True
+
+    def _write_deflated(self, frames: Sequence[Frame]) -> None:
+        protocol = self._protocol
+        if protocol.shares_deflate:  # the bytes every such socket gets
+            protocol.transport.write(b"".join([frame.deflated for frame in frames]))
+            return
+        for frame in frames:  # compressed for this socket alone
+            protocol.conn.send_text(frame.text.encode())
+        protocol.transport.write(b"".join(protocol.conn.data_to_send()))
 
     def close(self, code: int, reason: str) -> None:
         """Send a close frame now (what ASGI's `websocket.close` does, without awaiting)."""
