@@ -1,5 +1,7 @@
 """Fixtures: one real nats-server per session, a fresh subject prefix per test."""
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from tests.deploy_support import (
     remove_images,
     run_deployer,
 )
-from tests.docker_engine import busybox_image
+from tests.docker_engine import Containers, SecondEngine, busybox_image
 from tests.support import (
     NatsServer,
     auth_settings_for,
@@ -47,6 +49,24 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 def docker_image() -> str:
     """A real Docker engine (started if needed) and a local busybox image; fails without one."""
     return busybox_image()
+
+
+@pytest.fixture
+def containers(docker_image: str, prefix: str) -> Iterator[Containers]:
+    """Containers this test runs on the shared engine, removed afterwards."""
+    made = Containers(prefix, docker_image)
+    yield made
+    made.remove_all()
+
+
+@pytest.fixture
+def second_engine() -> Iterator[SecondEngine]:
+    """A dockerd of this test's own, which it may stop and start (short paths: sockets)."""
+    root = Path(tempfile.mkdtemp(prefix="vd-", dir="/tmp"))
+    engine = SecondEngine(root)
+    yield engine
+    engine.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -113,6 +133,7 @@ def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -
         "subject_prefix": prefix,
         "host": "testhost",
         "interval_s": 0.5,
+        "docker": "off",  # the Docker tests turn it on
     }
     return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]
 

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import tarfile
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 BUSYBOX_IMAGE = "vigil-test/busybox:1"
@@ -77,3 +79,94 @@ def busybox_image(tag: str = BUSYBOX_IMAGE) -> str:
     except RuntimeError:
         docker("import", "-c", "ENV PATH=/bin", "-", tag, stdin=busybox_rootfs())
     return tag
+
+
+class Containers:
+    """Containers of one test: uniquely named, labelled `vigil.test=<label>`, all removed
+    by `remove_all()` (the fixture's teardown)."""
+
+    def __init__(self, label: str, image: str) -> None:
+        self.label = label
+        self.image = image
+
+    def name(self, hint: str) -> str:
+        return f"vigil-{self.label}-{hint}-{uuid.uuid4().hex[:6]}"
+
+    def run(self, hint: str, *command: str, options: tuple[str, ...] = ()) -> tuple[str, str]:
+        """`docker run -d`; returns the short id and the name."""
+        name = self.name(hint)
+        full = docker("run", "-d", *self._identity(name), *options, self.image, *command)
+        return full.strip()[:12], name
+
+    def create(self, hint: str, *command: str, options: tuple[str, ...] = ()) -> tuple[str, str]:
+        name = self.name(hint)
+        full = docker("create", *self._identity(name), *options, self.image, *command)
+        return full.strip()[:12], name
+
+    def remove_all(self) -> None:
+        ids = docker("ps", "-aq", "--filter", f"label=vigil.test={self.label}").split()
+        if ids:
+            docker("rm", "-f", *ids)
+
+    def _identity(self, name: str) -> tuple[str, ...]:
+        return ("--name", name, "--label", f"vigil.test={self.label}")
+
+
+@dataclass
+class SecondEngine:
+    """A dockerd of a test's own (own socket, data, exec root, containerd namespace, and
+    network namespace), so the test may stop and start it without disturbing the others.
+
+    It runs under `unshare --net`: with `--bridge=none` dockerd deletes the host's
+    `docker0` at start, which would break the shared engine's containers.
+    """
+
+    root: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.root}/docker.sock"
+
+    def start(self, timeout: float = 60) -> None:
+        dockerd = shutil.which("dockerd")
+        assert dockerd, "Docker is needed: install Debian's docker.io (dockerd not found)"
+        unshare = shutil.which("unshare")
+        assert unshare, "util-linux's unshare is needed to give the second dockerd its own network"
+        args = [
+            unshare,
+            "--net",
+            dockerd,
+            f"--data-root={self.root}/data",
+            f"--exec-root={self.root}/exec",
+            f"--pidfile={self.root}/docker.pid",
+            f"--host={self.url}",
+            "--bridge=none",
+            "--iptables=false",
+            "--ip-masq=false",
+            f"--containerd-namespace=vigil-{self.root.name}",
+            f"--containerd-plugins-namespace=vigil-{self.root.name}-plugins",
+        ]
+        with (self.root / "dockerd.log").open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            assert self.process.poll() is None, f"dockerd exited; see {self.root}/dockerd.log"
+            assert time.monotonic() < deadline, "the second dockerd did not start"
+            time.sleep(0.2)
+
+    def answers(self) -> bool:
+        done = subprocess.run(
+            ["docker", "-H", self.url, "version"], capture_output=True, timeout=10, check=False
+        )
+        return done.returncode == 0
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None

@@ -174,7 +174,8 @@ async def test_binary_frames_unknown_channels_and_stray_unsubscribes_are_explain
         await send(ws, {"type": "subscribe", "channel": "host.>"})
         unknown = await receive(ws)
         assert (unknown["code"], unknown["channel"]) == ("NOT_FOUND", "host.>")
-        assert "known: alerts, connections, deploy, host.metrics, system" in unknown["message"]
+        known = "known: alerts, connections, deploy, docker.logs, docker.stats, docker.status, "
+        assert known + "docker_stats, host.metrics, system" in unknown["message"]
         await send(ws, {"type": "unsubscribe", "channel": "alerts"})
         assert (await receive(ws))["code"] == "NOT_FOUND"
         await send(ws, {"type": "subscribe", "channel": "alerts"})

@@ -12,7 +12,16 @@ from enum import StrEnum
 
 from vigil.access import Role
 from vigil.errors import UnknownChannel
-from vigil.messages import AlertChanged, ConnectionChanged, DeployEvent, HostMetricsSampled
+from vigil.messages import (
+    AlertChanged,
+    ConnectionChanged,
+    ContainerStatusChanged,
+    DeployEvent,
+    DockerSourceChanged,
+    DockerStatsSampled,
+    HostMetricsSampled,
+    LogBatch,
+)
 from vigil.model import Message
 from vigil.names import NameKind, validate_name
 from vigil.subjects import ANY, Subjects
@@ -81,12 +90,35 @@ def _connections(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.gateway_connections(), ChannelKind.STREAM, ConnectionChanged)]
 
 
+def _docker_stats(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.docker_metrics(p.get("host", ANY)), ChannelKind.STATE, DockerStatsSampled)]
+
+
+def _container_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    subject = s.docker_status(p.get("host", ANY), p.get("container", ANY))
+    return [Source(subject, ChannelKind.STATE, ContainerStatusChanged)]
+
+
+def _docker_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    source = Source(s.docker_source(p.get("host", ANY)), ChannelKind.STATE, DockerSourceChanged)
+    return [*_container_status(s, p), source]
+
+
+def _docker_logs(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    subject = s.docker_logs(p.get("host", ANY), p["container"])
+    return [Source(subject, ChannelKind.STREAM, LogBatch)]
+
+
 def _deploy(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.deploy_events(p["id"]), ChannelKind.JOURNAL, DeployEvent)]
 
 
 def _system(s: Subjects, p: Mapping[str, str]) -> list[Source]:
-    return _host_metrics(s, p) + _alerts(s, {})
+    return (
+        _host_metrics(s, p)
+        + _alerts(s, {})
+        + _container_status(s, {"host": p["host"]} if "host" in p else {})
+    )
 
 
 CHANNELS: dict[str, ChannelSpec] = {
@@ -116,10 +148,41 @@ CHANNELS: dict[str, ChannelSpec] = {
         ),
         ChannelSpec(
             name="system",
-            description="Seed 001's view: one system_metric per host figure, and alerts.",
+            description=(
+                "Seed 001's view: one system_metric per host figure, alerts, container_status."
+            ),
             params={"host": NameKind.HOST},
             sources=_system,
             kind=ChannelKind.MIXED,
+        ),
+        ChannelSpec(
+            name="docker.stats",
+            description="Stats of every running container, one batch per host every 2 s.",
+            params={"host": NameKind.HOST},
+            sources=_docker_stats,
+            kind=ChannelKind.STATE,
+        ),
+        ChannelSpec(
+            name="docker.status",
+            description="Container states (with exit code and health) and the Docker source's.",
+            params={"host": NameKind.HOST, "container": NameKind.CONTAINER},
+            sources=_docker_status,
+            kind=ChannelKind.STATE,
+        ),
+        ChannelSpec(
+            name="docker.logs",
+            description="A container's log lines (id or unique name prefix), while watched.",
+            params={"container": NameKind.CONTAINER, "host": NameKind.HOST},
+            sources=_docker_logs,
+            kind=ChannelKind.STREAM,
+            required=("container",),
+        ),
+        ChannelSpec(
+            name="docker_stats",
+            description="Seed 000's view of docker.stats: `docker_stats` messages.",
+            params={"host": NameKind.HOST},
+            sources=_docker_stats,
+            kind=ChannelKind.STATE,
         ),
         ChannelSpec(
             name="deploy",

@@ -39,6 +39,11 @@ class Refused(VigilError):
         super().__init__(f"{code}: {message}")
 
 
+class NotMine(VigilError):
+    """Raised by a handler to stay silent: another replica (e.g. the collector of
+    another host) answers this request."""
+
+
 async def call(
     bus: Bus, operation: Operation[Req, Rep], message: Req, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> Rep:
@@ -77,12 +82,15 @@ async def serve(
     handler: Callable[[Req], Awaitable[Rep]],
     *,
     concurrency: int = 8,
+    queue: str | None = None,
 ) -> Subscription:
     """Answer `operation` in its queue group until the subscription is drained.
 
-    Up to `concurrency` requests are handled at once (a slow one, such as a password
-    hash, does not hold up the rest); past that, requests wait in the subscription's
-    bounded pending buffer.
+    `queue` overrides the operation's queue group (the collectors of different hosts
+    each need the request; a handler that raises `NotMine` stays silent). Up to
+    `concurrency` requests are handled at once (a slow one, such as a password hash,
+    does not hold up the rest); past that, requests wait in the subscription's bounded
+    pending buffer.
     """
     slots = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task[None]] = set()
@@ -102,6 +110,8 @@ async def serve(
             reply = _failure(ErrorCode.INVALID_MESSAGE, _first_problem(exc))
         except Refused as exc:
             reply = _failure(exc.code, exc.message, exc.retry_after_s)
+        except NotMine:
+            return
         except Exception:  # a bug must still answer, or the caller waits for nothing
             log.exception("%s failed", operation.name)
             reply = _failure(ErrorCode.UNAVAILABLE, f"{operation.name} failed inside the service")
@@ -109,7 +119,7 @@ async def serve(
             await msg.respond(reply.model_dump_json().encode())
 
     subscription: Subscription = await bus.nc.subscribe(
-        operation.subject(bus.subjects), queue=operation.queue, cb=dispatch
+        operation.subject(bus.subjects), queue=queue or operation.queue, cb=dispatch
     )
     return subscription
 

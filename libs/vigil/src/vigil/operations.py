@@ -22,6 +22,7 @@ from vigil.messages import (
     DisableUser,
     Done,
     EndSession,
+    FollowLogs,
     GetDeploy,
     GetSigningKeys,
     JwkSet,
@@ -30,6 +31,7 @@ from vigil.messages import (
     ListDeploys,
     ListUsers,
     Login,
+    LogsFollowed,
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
@@ -74,6 +76,12 @@ class Auth:
     CREATE_API_KEY = Operation("auth", "apikey_create", CreateApiKey, ApiKeyCreated)
     LIST_API_KEYS = Operation("auth", "apikey_list", ListApiKeys, ApiKeyList)
     REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView)
+
+
+class Logs:
+    """Operations answered by the collector of the host named in the request."""
+
+    FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
 
 
 class Deploy:

@@ -50,6 +50,14 @@ ALERTS = StreamSpec(
     max_age=timedelta(days=7),
 )
 
+LOGS = StreamSpec(
+    base_name="LOGS",
+    subjects=lambda s: [s.all_logs()],
+    description="Log batches of followed containers and pods: a short window, for resume.",
+    max_age=timedelta(hours=1),
+    max_msgs_per_subject=20_000,  # batches per container or pod (a byte cap reserves storage)
+)
+
 REVOKED = StreamSpec(
     base_name="REVOKED",
     subjects=lambda s: [s.auth_revoked()],

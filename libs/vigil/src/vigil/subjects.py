@@ -64,6 +64,10 @@ class Subjects:
             _token(NameKind.CONTAINER, container),
         )
 
+    def docker_source(self, host: Token) -> str:
+        """Whether the host's Docker engine answers the collector."""
+        return self._join("status", "docker", _token(NameKind.HOST, host))
+
     def k8s_metrics(self, cluster: Token) -> str:
         return self._join("metrics", "k8s", _token(NameKind.CLUSTER, cluster))
 

@@ -1,4 +1,5 @@
-"""The collector service: sample the host on a fixed beat and publish what it sees."""
+"""The collector service: sample the host on a fixed beat and publish what it sees;
+with a Docker engine, its containers' stats, status and (on lease) logs too."""
 
 import asyncio
 import logging
@@ -7,9 +8,11 @@ from collections import deque
 
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
 from vigil.messages import AlertChanged
-from vigil.streams import ALERTS, LATEST
+from vigil.streams import ALERTS, LATEST, LOGS
 from vigil_collector.alerts import HostAlerts
+from vigil_collector.docker_source import DockerSource
 from vigil_collector.host import HostSampler
 from vigil_collector.settings import CollectorSettings
 
@@ -19,7 +22,10 @@ log = logging.getLogger(__name__)
 class Collector:
     def __init__(self, settings: CollectorSettings) -> None:
         self.settings = settings
-        self.bus = Bus(settings, name=f"vigil-collector-{settings.host}", streams=[LATEST, ALERTS])
+        self.bus = Bus(
+            settings, name=f"vigil-collector-{settings.host}", streams=[LATEST, ALERTS, LOGS]
+        )
+        self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None
         self._alerts = HostAlerts(
             cpu_percent=settings.cpu_threshold_percent,
             memory_percent=settings.memory_threshold_percent,
@@ -32,6 +38,9 @@ class Collector:
     async def run(self) -> None:
         """Publish until cancelled; a NATS outage skips samples, never stops the loop."""
         await self.bus.connect()
+        docker = None
+        if self.docker is not None:
+            docker = asyncio.create_task(self.docker.run(), name="docker-source")
         sampler = await asyncio.to_thread(HostSampler, self.settings.host)
         subjects = self.bus.subjects
         interval = self.settings.interval_s
@@ -53,7 +62,10 @@ class Collector:
                 if next_at < time.monotonic():  # fell behind (suspended?): don't burst
                     next_at = time.monotonic()
         finally:
-            await self.bus.close()
+            try:
+                await stop_task(docker)
+            finally:
+                await self.bus.close()
 
 
 def build_app(settings: CollectorSettings) -> Collector:

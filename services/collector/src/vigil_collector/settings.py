@@ -1,6 +1,7 @@
 """Collector settings, from `VIGIL_COLLECTOR_...` (shared ones from `VIGIL_...`)."""
 
 import socket
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -25,6 +26,40 @@ class CollectorSettings(VigilSettings):
     memory_threshold_percent: float = Field(default=90.0, ge=0, le=100)
     disk_threshold_percent: float = Field(default=90.0, ge=0, le=100)
     alert_hold_s: float = Field(default=30.0, ge=0)
+
+    docker: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description=(
+            "auto: follow the Docker engine once it answers (silent until then); "
+            "on: also report it unavailable from the start; off: never."
+        ),
+    )
+    docker_url: str | None = Field(
+        default=None,
+        description="The engine's API, e.g. unix:///var/run/docker.sock (DOCKER_HOST).",
+    )
+    docker_interval_s: float = Field(default=2.0, ge=0.1, le=3600)
+    docker_timeout_s: float = Field(default=10.0, gt=0, description="Per Docker API call.")
+    docker_stats_workers: int = Field(
+        default=128,
+        ge=1,
+        le=512,
+        description="Stats calls at once; each waits for the engine's next 1 s collection.",
+    )
+    docker_retry_max_s: float = Field(default=30.0, gt=0, description="Backoff cap, engine down.")
+    logs_tail: int = Field(default=100, ge=0, le=10_000, description="Lines sent first.")
+    logs_batch_s: float = Field(default=0.1, gt=0, le=5, description="How often lines go out.")
+    logs_max_line_bytes: int = Field(default=16_384, ge=256, description="Longer lines are cut.")
+    logs_buffer_lines: int = Field(
+        default=10_000, ge=100, description="Lines waiting per follower; then reading pauses."
+    )
+    redact_defaults: bool = Field(
+        default=True,
+        description="Redact URL passwords, bearer tokens, AWS keys, private keys and JWTs.",
+    )
+    redact_patterns: list[str] = Field(
+        default_factory=list, description="More regular expressions whose matches are redacted."
+    )
 
     @field_validator("interval_s")
     @classmethod

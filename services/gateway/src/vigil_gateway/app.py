@@ -13,6 +13,7 @@ from vigil.messages import ErrorCode
 from vigil_gateway import endpoints, redaction, roster
 from vigil_gateway.auth_routes import auth_router
 from vigil_gateway.deploy_routes import deploy_router
+from vigil_gateway.docker_routes import docker_router
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import refusal, require
 from vigil_gateway.metrics import Exposition
@@ -35,6 +36,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     app.state.gateway = gateway
     app.include_router(auth_router())
     app.include_router(deploy_router())
+    app.include_router(docker_router())
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

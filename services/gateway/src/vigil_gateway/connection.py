@@ -11,6 +11,7 @@ wrong, and the socket stays open.
 """
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import uuid
@@ -45,7 +46,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil_gateway import audit
-from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials
+from vigil_gateway.errors import AuthUnavailable, ChannelRefused, Forbidden, InvalidCredentials
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.metrics import GatewayMetrics
@@ -134,10 +135,20 @@ class Connection:
         (seed endpoints, SSE), its data (after `since`, at most every `interval_s`), or
         `NOT_FOUND` and a close (1008) if what it names does not exist. Then start the
         timers and take the socket off ASGI."""
-        if channel is not None and (missing := await self._find_missing(channel)):
-            error = Error(code=ErrorCode.NOT_FOUND, message=missing, channel=channel.key)
+        refused: tuple[ErrorCode, str] | None = None
+        if channel is not None:
+            try:  # e.g. a container's name prefix made its id (ChannelRefused if none)
+                channel = await self._hub.admit(channel)
+            except ChannelRefused as exc:
+                refused = (exc.code, exc.reason)
+        missing = None if channel is None or refused else await self._find_missing(channel)
+        if missing is not None:
+            refused = (ErrorCode.NOT_FOUND, missing)
+        if channel is not None and refused is not None:
+            code, reason = refused
+            error = Error(code=code, message=reason, channel=channel.key)
             self.outbox.put_close(
-                CloseCode.POLICY_VIOLATION, missing[:120], last_words=error.model_dump_json()
+                CloseCode.POLICY_VIOLATION, reason[:120], last_words=error.model_dump_json()
             )
         elif channel is None:
             connected = Connected(
@@ -305,6 +316,11 @@ class Connection:
             )
             return
         try:
+            channel = await self._hub.admit(channel)
+        except ChannelRefused as exc:
+            self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
+            return
+        try:
             check_channel(self.principal, channel)
         except Forbidden as exc:
             audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
@@ -343,6 +359,9 @@ class Connection:
                 ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
             )
             return
+        if channel.key not in self._channels:
+            with contextlib.suppress(ChannelRefused):  # e.g. a name prefix: as subscribed
+                channel = await self._hub.admit(channel)
         if channel.key not in self._channels:
             self._error(
                 ErrorCode.NOT_FOUND,

@@ -21,7 +21,7 @@ from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import ErrorCode
 from vigil_gateway import audit, existence, polling, queries, sse
-from vigil_gateway.errors import Forbidden
+from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import authenticated, refusal
 from vigil_gateway.permissions import check_channel
@@ -45,6 +45,18 @@ ENDPOINTS = (
         websocket="/api/system/ws",
         twin="system",
         channel=lambda path, query: resolve_channel("system", queries.channel_params(query)),
+    ),
+    Endpoint(  # seed 000's container stats, one docker_stats per host batch
+        websocket="/ws/docker/stats",
+        twin="docker/stats",
+        channel=lambda path, query: resolve_channel("docker_stats", queries.channel_params(query)),
+    ),
+    Endpoint(  # seed 000's logs: the container by id, name, or a unique prefix of either
+        websocket="/ws/docker/{container_id}/logs",
+        twin="docker/{container_id}/logs",
+        channel=lambda path, query: resolve_channel(
+            "docker.logs", {**queries.channel_params(query), "container": path["container_id"]}
+        ),
     ),
     Endpoint(  # seed 000's deploy progress: the whole journal, then live
         websocket="/ws/deploy/{deploy_id}/status",
@@ -85,6 +97,10 @@ async def poll(
         raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
+    try:  # e.g. a container's name prefix made its id
+        channel = await gateway.hub.admit(channel)
+    except ChannelRefused as exc:
+        raise refusal(exc.code, exc.reason) from None
     if (missing := await existence.find_missing(gateway.bus, channel)) is not None:
         raise refusal(ErrorCode.NOT_FOUND, missing)
     try:

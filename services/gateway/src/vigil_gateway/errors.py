@@ -4,8 +4,11 @@ GatewayError               root
 ├── InvalidCredentials     a token or key that does not prove who the client is (4001 / 401)
 ├── MissingCredentials     no token or key at all (1008 / 401)
 ├── Forbidden              a known principal asked for what its role or grant does not allow
-└── AuthUnavailable        credentials cannot be checked now (auth or NATS away)
+├── AuthUnavailable        credentials cannot be checked now (auth or NATS away)
+└── ChannelRefused         a channel's target (a container) is unknown or ambiguous
 """
+
+from vigil.messages import ErrorCode
 
 
 class GatewayError(Exception):
@@ -31,5 +34,15 @@ class Forbidden(GatewayError):
 
 class AuthUnavailable(GatewayError):
     def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ChannelRefused(GatewayError):
+    """A channel's target does not resolve: no such container (NOT_FOUND), or a name
+    prefix that fits several (INVALID_MESSAGE)."""
+
+    def __init__(self, code: ErrorCode, reason: str) -> None:
+        self.code = code
         self.reason = reason
         super().__init__(reason)

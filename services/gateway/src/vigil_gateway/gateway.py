@@ -39,16 +39,18 @@ from vigil.messages import (
     RevocationKind,
     SessionStarted,
 )
-from vigil.streams import ALERTS, CONNECTIONS, LATEST, RATE_LIMITS, REVOKED
+from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, existence, roster
+from vigil_gateway import audit, existence, leases, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
+from vigil_gateway.containers import ContainerDirectory
 from vigil_gateway.credentials import Credentials, read_credentials
 from vigil_gateway.errors import InvalidCredentials
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
+from vigil_gateway.leases import LogLeases
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from vigil_gateway.registry import Registry
@@ -67,12 +69,21 @@ class Gateway:
         self.bus = Bus(
             settings,
             name="vigil-gateway",
-            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS],
+            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS, LOGS],
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
         self.flusher = Flusher(self.metrics)
         self.hub = Hub(self.bus, self.metrics, self.flusher)
+        self.containers = ContainerDirectory(self.bus)
+        self.log_leases = LogLeases(
+            self.bus,
+            self.containers,
+            holder=self.id,
+            lease_s=settings.log_lease_s,
+            tail=settings.log_tail,
+        )
+        self.hub.watch(leases.CHANNEL, self.log_leases)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
@@ -94,6 +105,7 @@ class Gateway:
         self._unsent_alerts: deque[AlertChanged] = deque(maxlen=1000)
         self._tasks: set[asyncio.Task[None]] = set()  # questions relayed, sockets forgotten
         self._connecting: asyncio.Task[None] | None = None
+        self._following_containers: asyncio.Task[None] | None = None
         self.bus.on_disconnected(self._on_bus_lost)
         self.bus.on_reconnected(self._on_bus_back)
 
@@ -106,10 +118,12 @@ class Gateway:
         self._watching = asyncio.create_task(self._watch_self(), name="gateway-watch")
 
     async def stop(self) -> None:
-        for task in (self._connecting, self._watching, *self._tasks):
+        for task in (self._connecting, self._watching, self._following_containers, *self._tasks):
             await stop_task(task)
         await self.revocations.stop()
         await self.hub.close()
+        await self.log_leases.close()
+        await self.containers.stop()
         await self.bus.close()
         await self.http.aclose()
 
@@ -330,6 +344,17 @@ class Gateway:
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
             log.warning("could not follow revocations and sessions: %s", exc)
         await self.hub.restart()
+        # The container directory is not needed to be ready: it catches up on the side.
+        await stop_task(self._following_containers)
+        self._following_containers = asyncio.create_task(
+            self._follow_containers(), name="gateway-containers"
+        )
+
+    async def _follow_containers(self) -> None:
+        try:
+            await self.containers.follow()
+        except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
+            log.warning("could not follow the container directory: %s", exc)
 
     async def _close_revoked(self, event: CredentialsRevoked) -> None:
         if event.kind is RevocationKind.API_KEY:

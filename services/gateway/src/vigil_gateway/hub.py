@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from typing import Protocol
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -189,6 +190,18 @@ class Feed:
         return tuple(Frame(text, delivery.cursor) for text in texts)
 
 
+class FeedWatcher(Protocol):
+    """Told about the feeds of one channel (e.g. to hold a log lease while they live)."""
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef:
+        """The channel to join for what the client asked, or raise `ChannelRefused`."""
+        ...
+
+    def started(self, channel: ChannelRef) -> None: ...
+
+    def stopped(self, channel: ChannelRef) -> None: ...
+
+
 class Hub:
     def __init__(self, bus: Bus, metrics: GatewayMetrics, flusher: Flusher) -> None:
         self._bus = bus
@@ -197,6 +210,20 @@ class Hub:
         self._feeds: dict[str, Feed] = {}  # shared, by channel key
         self._private: dict[tuple[str, int], Feed] = {}  # resuming, by (key, id(outbox))
         self._lock = asyncio.Lock()
+        self._watchers: dict[str, FeedWatcher] = {}  # by channel name
+
+    def watch(self, channel_name: str, watcher: FeedWatcher) -> None:
+        self._watchers[channel_name] = watcher
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef:
+        """What a client asked for, made into what to join by the channel's watcher."""
+        watcher = self._watchers.get(channel.spec.name)
+        return channel if watcher is None else await watcher.admit(channel)
+
+    def _tell_watcher(self, channel: ChannelRef, *, started: bool) -> None:
+        watcher = self._watchers.get(channel.spec.name)
+        if watcher is not None:
+            (watcher.started if started else watcher.stopped)(channel)
 
     async def join(
         self,
@@ -217,7 +244,9 @@ class Hub:
         """
         async with self._lock:
             private = since is not None or channel.spec.from_start  # from its own point
-            if private and channel.spec.kind is not ChannelKind.STATE:
+            private = private and channel.spec.kind is not ChannelKind.STATE
+            new = private or channel.key not in self._feeds
+            if private:
                 self._metrics.resumes += since is not None
                 feed = self._private[(channel.key, id(outbox))] = Feed(
                     channel, self._bus, self._metrics, self._flusher, since=since, private=True
@@ -230,6 +259,8 @@ class Hub:
                 )
             if self._bus.is_connected:
                 await self._start(feed)
+            if new:  # after its consumer exists, so it sees what the watcher causes
+                self._tell_watcher(channel, started=True)
             if announce is not None:
                 outbox.put_control(announce)
             feed.attach(outbox, interval_s)
@@ -239,6 +270,7 @@ class Hub:
             private = self._private.pop((channel.key, id(outbox)), None)
             if private is not None:
                 await private.stop()
+                self._tell_watcher(channel, started=False)
                 return
             feed = self._feeds.get(channel.key)
             if feed is None:
@@ -247,6 +279,7 @@ class Hub:
             if feed.idle:
                 del self._feeds[channel.key]
                 await feed.stop()
+                self._tell_watcher(channel, started=False)
 
     async def restart(self) -> None:
         """Start every feed again on the current connection (after a reconnect)."""
@@ -259,6 +292,7 @@ class Hub:
         async with self._lock:
             for feed in self._all():
                 await feed.stop()
+                self._tell_watcher(feed.channel, started=False)
             self._feeds.clear()
             self._private.clear()
 

@@ -70,3 +70,9 @@ class GatewaySettings(VigilSettings):
         default=5.0, ge=0, description="An unknown `kid` refreshes a JWKS at most this often."
     )
     api_key_cache_s: float = Field(default=30.0, ge=0)
+    log_lease_s: float = Field(
+        default=15.0, gt=0, le=300, description="Log leases held for watchers; renewed at 1/3."
+    )
+    log_tail: int = Field(
+        default=100, ge=0, le=10_000, description="Lines a new follower sends first."
+    )

@@ -2,7 +2,7 @@
 
 A feed renders each message once for all its clients, so rendering is on the
 per-message path, never per client. Most channels send the message as it is, in an
-`update`; the `system` channel speaks seed 001's shapes.
+`update`; the `system` channel speaks seed 001's shapes and `docker_stats` seed 000's.
 """
 
 from collections.abc import Callable
@@ -12,6 +12,12 @@ from vigil.channels import CHANNELS, ChannelRef
 from vigil.messages import (
     AlertChanged,
     AlertNotice,
+    ContainerStatusChanged,
+    ContainerStatusData,
+    ContainerStatusNotice,
+    DockerStats,
+    DockerStatsData,
+    DockerStatsSampled,
     HostMetricsSampled,
     SystemMetric,
     SystemMetricData,
@@ -46,6 +52,9 @@ def render_system(channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
         return tuple(metric.model_dump_json() for metric in system_metrics(message))
     if isinstance(message, AlertChanged):
         return (AlertNotice(data=message).model_dump_json(),)
+    if isinstance(message, ContainerStatusChanged):
+        notice = ContainerStatusNotice(data=ContainerStatusData.of(message))
+        return (notice.model_dump_json(),)
     raise TypeError(f"the system channel does not show {type(message).__name__}")
 
 
@@ -87,7 +96,19 @@ def system_metrics(sample: HostMetricsSampled) -> list[SystemMetric]:
     ]
 
 
-_RENDERERS: dict[str, Renderer] = {CHANNELS["system"].name: render_system}
+def render_docker_stats(channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
+    """Seed 000's `docker_stats`: one message per host batch."""
+    batch = delivery.message
+    if not isinstance(batch, DockerStatsSampled):
+        raise TypeError(f"docker_stats does not show {type(batch).__name__}")
+    data = DockerStatsData(host=batch.host, containers=batch.containers)
+    return (DockerStats(timestamp=batch.time, data=data).model_dump_json(),)
+
+
+_RENDERERS: dict[str, Renderer] = {
+    CHANNELS["system"].name: render_system,
+    CHANNELS["docker_stats"].name: render_docker_stats,
+}
 
 
 def renderer_for(channel: ChannelRef) -> Renderer:

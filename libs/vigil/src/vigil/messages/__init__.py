@@ -5,6 +5,7 @@ the past tense. One import location, one module per concept:
 
 - `common`    error and close codes, time
 - `host`      host samples and threshold alerts (collector)
+- `docker`    container stats, status, log batches and the log lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `deploy`    deploy specs, the deployer's journal and records, `ctl.deploy.*`
 - `services`  sessions, questions for clients, connection lists, ctl envelopes
@@ -48,6 +49,10 @@ from vigil.messages.client import (
     ClientReply,
     ClientRequest,
     Connected,
+    ContainerStatusData,
+    ContainerStatusNotice,
+    DockerStats,
+    DockerStatsData,
     Error,
     Gap,
     InvalidClientMessage,
@@ -102,6 +107,17 @@ from vigil.messages.deploy import (
     TcpHealth,
     VolumeMount,
 )
+from vigil.messages.docker import (
+    ContainerState,
+    ContainerStats,
+    ContainerStatusChanged,
+    DockerSourceChanged,
+    DockerStatsSampled,
+    FollowLogs,
+    LogBatch,
+    LogLine,
+    LogsFollowed,
+)
 from vigil.messages.host import (
     AlertChanged,
     AlertState,
@@ -152,6 +168,11 @@ __all__ = [
     "Connected",
     "ConnectionChanged",
     "ConnectionInfo",
+    "ContainerState",
+    "ContainerStats",
+    "ContainerStatusChanged",
+    "ContainerStatusData",
+    "ContainerStatusNotice",
     "CpuUsage",
     "CreateApiKey",
     "CreateDeploy",
@@ -171,11 +192,16 @@ __all__ = [
     "DisableUser",
     "DiskIoRates",
     "DockerHealth",
+    "DockerSourceChanged",
+    "DockerStats",
+    "DockerStatsData",
+    "DockerStatsSampled",
     "Done",
     "EndSession",
     "Error",
     "ErrorCode",
     "FilesystemUsage",
+    "FollowLogs",
     "Gap",
     "GatewayConnections",
     "GetDeploy",
@@ -192,7 +218,10 @@ __all__ = [
     "ListDeploys",
     "ListUsers",
     "LoadAverage",
+    "LogBatch",
+    "LogLine",
     "Login",
+    "LogsFollowed",
     "MemoryUsage",
     "NetworkRates",
     "Ping",

@@ -1,0 +1,168 @@
+"""Cost of one Docker stats cycle, against a naive docker-py loop in the same run.
+
+Starts 50 and then 100 idle containers (busybox `sleep`, from the tests' local image),
+and for each count measures, in this process and against the same engine:
+
+- Vigil's `StatsSampler` (what the collector runs every 2 s): `one_shot` stats of every
+  running container at once from a thread pool, with its own deltas;
+- the naive loop: `container.stats(stream=False)` for one container after another, as
+  docker-py's docs suggest. It waits ~2 s per container, so it is measured on
+  `--naive-sample` containers (10) and scaled to the count (printed as such).
+
+Wall time per cycle, and CPU seconds per cycle of this process (the sampler's threads)
+and of dockerd + containerd (the engine's side). Publishing to NATS is not included
+(one message per cycle; `bench/collector_cpu.py` measures the collector process).
+The containers are removed at the end, whatever happens.
+
+    uv run --all-packages python bench/docker_stats.py [--counts 50 100] [--cycles 3]
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.docker_engine import busybox_image
+from vigil_collector import engine
+from vigil_collector.container_stats import StatsSampler
+
+
+def own_cpu_s() -> float:
+    total_ns = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            total_ns += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total_ns / 1e9
+
+
+def engine_processes() -> list[psutil.Process]:
+    wanted = {"dockerd", "containerd"}
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] in wanted]
+
+
+def engine_cpu_s(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def measure(work: Callable[[], object], cycles: int) -> tuple[float, float, float]:
+    """Wall seconds, own CPU seconds, engine CPU seconds: per cycle."""
+    processes = engine_processes()
+    wall, own, eng = time.monotonic(), own_cpu_s(), engine_cpu_s(processes)
+    for _ in range(cycles):
+        work()
+    return (
+        (time.monotonic() - wall) / cycles,
+        (own_cpu_s() - own) / cycles,
+        (engine_cpu_s(processes) - eng) / cycles,
+    )
+
+
+def start(image: str, label: str, count: int) -> None:
+    def one(_: int) -> None:
+        subprocess.run(
+            ["docker", "run", "-d", "--label", f"vigil.bench={label}", image, "sleep", "3600"],
+            check=True,
+            capture_output=True,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(count)))
+
+
+def remove(label: str) -> None:
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=vigil.bench={label}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for chunk in range(0, len(ids), 50):
+        subprocess.run(["docker", "rm", "-f", *ids[chunk : chunk + 50]], capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[50, 100])
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--naive-sample", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=128)
+    args = parser.parse_args()
+
+    image = busybox_image()
+    label = uuid.uuid4().hex[:8]
+    api, version = engine.connect(None, 30, args.workers + 4)
+    client = docker.from_env(timeout=60)
+    sampler = StatsSampler(api, "bench", args.workers)
+    rows = []
+    try:
+        started = 0
+        for count in sorted(args.counts):
+            start(image, label, count - started)
+            started = count
+            running = len(api.containers(filters={"status": "running"}))
+            sampler.sample()  # prime the deltas
+            ours = measure(sampler.sample, args.cycles)
+            ours_seen = len(sampler.sample().containers)
+
+            sample = client.containers.list(filters={"label": f"vigil.bench={label}"})
+            sample = sample[: args.naive_sample]
+
+            def naive(containers: list = sample) -> None:  # type: ignore[type-arg]
+                for container in containers:
+                    container.stats(stream=False)
+
+            naive_wall, naive_own, naive_eng = measure(naive, 1)
+            scale = running / len(sample)
+            rows.append(
+                (
+                    count,
+                    running,
+                    ours_seen,
+                    ours,
+                    (naive_wall * scale, naive_own * scale, naive_eng * scale),
+                    len(sample),
+                )
+            )
+    finally:
+        sampler.close()
+        api.close()
+        client.close()
+        remove(label)
+
+    print(f"Docker engine {version}; {args.cycles} cycles each; workers {args.workers}")
+    print(
+        f"{'bench':>5} {'running':>7} | {'vigil wall s':>12} {'cpu s':>7} {'dockerd s':>9}"
+        f" | {'naive wall s':>12} {'cpu s':>7} {'dockerd s':>9} | {'wall ratio':>10}"
+    )
+    for count, running, seen, ours, naive, _sampled in rows:
+        print(
+            f"{count:>5} {running:>7} | {ours[0]:>12.2f} {ours[1]:>7.3f} {ours[2]:>9.3f}"
+            f" | {naive[0]:>12.1f} {naive[1]:>7.3f} {naive[2]:>9.3f} | {naive[0] / ours[0]:>9.0f}x"
+        )
+        assert seen == running or seen >= count, "every running container in the batch"
+    print(
+        f"naive figures: {rows[0][5]} containers measured one after another, scaled to the"
+        " running count (the loop is linear: ~2 s per container)"
+    )
+
+
+if __name__ == "__main__":
+    main()

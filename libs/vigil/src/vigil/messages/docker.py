@@ -1,0 +1,111 @@
+"""What the collector publishes about a Docker host: stats batches, container status,
+the state of the Docker source itself, log batches, and the log lease."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from vigil.messages.common import omitted_when_none
+from vigil.model import Message
+from vigil.names import ContainerName, HostName
+
+
+class ContainerStats(Message):
+    """One container in a stats batch; the first seven fields are seed 000's."""
+
+    id: ContainerName = Field(description="The short (12 hex) container id.")
+    name: str
+    cpu_percent: float = Field(description="Over the interval, across all CPUs (100 = one CPU).")
+    memory_usage: int = Field(description="Bytes, without the page cache (as `docker stats`).")
+    memory_limit: int
+    network_rx: int = Field(description="Bytes received since the container started.")
+    network_tx: int
+    image: str
+    state: str
+    memory_percent: float
+    network_rx_per_s: float
+    network_tx_per_s: float
+    block_read: int = Field(description="Bytes read from block devices since start.")
+    block_write: int
+    pids: int
+
+
+class DockerStatsSampled(Message):
+    """Every running container of one host, on `metrics.docker.{host}`."""
+
+    host: HostName
+    time: datetime
+    interval_s: float
+    containers: list[ContainerStats]
+
+
+class ContainerState(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    DEAD = "dead"
+    REMOVED = "removed"
+
+
+class ContainerStatusChanged(Message):
+    """A container's state, on `status.docker.{host}.{container}`: after each Docker event
+    (`event` names it), and for every container when the collector starts (`snapshot`)."""
+
+    host: HostName
+    id: ContainerName
+    name: str
+    image: str
+    status: ContainerState
+    event: str = Field(description="create, start, die, stop, kill, oom, pause, ... or snapshot.")
+    exit_code: int | None = omitted_when_none()
+    health: str | None = omitted_when_none()
+    time: datetime
+
+
+class DockerSourceChanged(Message):
+    """On `status.docker.{host}`: the collector's Docker engine answers, or does not."""
+
+    host: HostName
+    available: bool
+    reason: str = ""
+    engine_version: str | None = omitted_when_none()
+    time: datetime
+
+
+class LogLine(Message):
+    time: datetime
+    stream: Literal["stdout", "stderr"]
+    text: str = Field(description="Redacted; a line cut for size ends with a marker.")
+
+
+class LogBatch(Message):
+    """Lines of one container, in order, on `logs.docker.{host}.{container}`."""
+
+    host: HostName
+    container: ContainerName
+    lines: list[LogLine]
+
+
+class FollowLogs(Message):
+    """On `ctl.logs.follow`: hold (or renew) the lease on a container's logs.
+
+    The collector of `host` follows them while any holder's lease lives; `lease_s=0`
+    gives the holder's lease up. The first lease starts with the last `tail` lines.
+    """
+
+    host: HostName
+    container: ContainerName
+    holder: str = Field(max_length=64, description="Who holds it, e.g. a gateway's id.")
+    lease_s: float = Field(ge=0, le=300)
+    tail: int = Field(default=100, ge=0, le=10_000)
+
+
+class LogsFollowed(Message):
+    host: HostName
+    container: ContainerName
+    following: bool
+    holders: int

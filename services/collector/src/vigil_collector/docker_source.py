@@ -1,0 +1,209 @@
+"""The Docker source of one host: stats, status and logs while the engine answers.
+
+While the engine answers, three things run: the stats cycle (one `DockerStatsSampled`
+batch every interval), the status flow (a snapshot of every container, then one
+`ContainerStatusChanged` per event) and the log followers (on lease). When the engine
+goes away (the event stream ends, or a call fails to reach it) the source publishes
+`DockerSourceChanged(available=False)`, stops its followers, and retries with backoff
+(1 s doubling to `docker_retry_max_s`) until the engine is back, then says so and
+starts again. With `docker=auto` nothing is reported until the engine first answers,
+so a host without Docker stays quiet.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import nats.errors
+from nats.aio.subscription import Subscription
+
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
+from vigil.messages import (
+    ContainerStatusChanged,
+    DockerSourceChanged,
+    utc_now,
+)
+from vigil.model import Message
+from vigil.operations import Logs
+from vigil.subjects import ANY
+from vigil_collector import engine
+from vigil_collector.container_events import ContainerStates, EventReader
+from vigil_collector.container_stats import StatsSampler
+from vigil_collector.errors import DockerUnavailable
+from vigil_collector.followers import LogFollowers
+from vigil_collector.handoff import Handoff
+from vigil_collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+_UNSENT_LIMIT = 10_000
+
+
+class DockerSource:
+    def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
+        self._settings = settings
+        self._bus = bus
+        self.followers = LogFollowers(settings, bus)
+        # Status messages wait here until NATS acks them: an outage delays, never loses.
+        self._unsent: deque[tuple[str, Message]] = deque(maxlen=_UNSENT_LIMIT)
+        self._publishing = asyncio.Lock()
+        self._available: bool | None = None
+        self._lease_service: Subscription | None = None
+
+    async def run(self) -> None:
+        """Follow the engine until cancelled, through its outages."""
+        settings = self._settings
+        self._lease_service = await ctl.serve(
+            self._bus,
+            Logs.FOLLOW,
+            self.followers.follow,
+            queue=f"vigil-collector-{settings.host}",
+        )
+        watching = asyncio.create_task(self.followers.watch_leases(), name="log-leases")
+        report = settings.docker == "on"
+        delay = 1.0
+        try:
+            while True:
+                try:
+                    api, version = await asyncio.to_thread(
+                        engine.connect,
+                        settings.docker_url,
+                        settings.docker_timeout_s,
+                        settings.docker_stats_workers + 4,
+                    )
+                except DockerUnavailable as exc:
+                    if report:
+                        await self._report(False, exc.reason)
+                    log.debug("Docker engine not answering (%s); retry in %.0f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, settings.docker_retry_max_s)
+                    continue
+                report, delay = True, 1.0
+                log.info("Docker engine %s answers; following it", version)
+                await self._report(True, "", version)
+                try:
+                    await self._follow(api)
+                except DockerUnavailable as exc:
+                    log.warning("Docker engine lost: %s", exc.reason)
+                    await self._report(False, exc.reason)
+                finally:
+                    api.close()  # closes idle sockets only: does not block
+                    await self.followers.detach()
+        finally:
+            await stop_task(watching)
+            await self.followers.stop_all(flush=False)
+            if self._lease_service is not None:
+                with contextlib.suppress(nats.errors.Error):
+                    await self._lease_service.unsubscribe()
+
+    # -- while the engine answers ------------------------------------------------------
+
+    async def _follow(self, api: Any) -> None:
+        """Until the engine goes away: raises `DockerUnavailable` saying how."""
+        states = ContainerStates(self._settings.host)
+        handoff: Handoff[Mapping[str, Any] | None] = Handoff(asyncio.get_running_loop(), 10_000)
+        events = await asyncio.to_thread(EventReader, api, handoff)  # subscribed from now
+        events.start()
+        sampler = StatsSampler(api, self._settings.host, self._settings.docker_stats_workers)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self._snapshot(api, states)
+            self.followers.attach(api)
+            tasks = [
+                asyncio.create_task(self._sample(sampler), name="docker-stats"),
+                asyncio.create_task(self._statuses(states, handoff), name="docker-events"),
+            ]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises why it ended
+            raise DockerUnavailable("the event stream ended")
+        finally:
+            events.shut()  # first, and without waiting: this task may be cancelled again
+            for task in tasks:
+                await stop_task(task)
+            await asyncio.to_thread(events.join)
+            await asyncio.to_thread(sampler.close)
+
+    async def _statuses(
+        self, states: ContainerStates, handoff: Handoff[Mapping[str, Any] | None]
+    ) -> None:
+        while (event := await handoff.get()) is not None:
+            message = states.apply(event)
+            if message is None:
+                continue
+            await self._publish(self._bus.subjects.docker_status(message.host, message.id), message)
+            if message.event == "start":
+                await self.followers.container_started(message.id)
+
+    async def _snapshot(self, api: Any, states: ContainerStates) -> None:
+        """The current state of every container, and `removed` for those published
+        before that no longer exist, so last-values are right from the start."""
+        try:
+            listed = await asyncio.to_thread(api.containers, all=True)
+        except engine.UNREACHABLE as exc:
+            raise DockerUnavailable(engine.describe(exc)) from exc
+        subjects = self._bus.subjects
+        for message in states.snapshot(listed):
+            await self._publish(subjects.docker_status(message.host, message.id), message)
+        for container in await self._published_containers() - states.containers:
+            message = states.removed(container)
+            await self._publish(subjects.docker_status(message.host, container), message)
+
+    async def _published_containers(self) -> set[str]:
+        pattern = self._bus.subjects.docker_status(self._settings.host, ANY)
+        try:
+            js = self._bus.js
+            stream = await js.find_stream_name_by_subject(pattern)
+            info = await js.stream_info(stream, subjects_filter=pattern)
+        except (nats.errors.Error, TimeoutError) as exc:  # best effort
+            log.debug("could not list published containers: %s", exc)
+            return set()
+        return {subject.rsplit(".", 1)[-1] for subject in (info.state.subjects or {})}
+
+    async def _sample(self, sampler: StatsSampler) -> None:
+        interval = self._settings.docker_interval_s
+        subject = self._bus.subjects.docker_metrics(self._settings.host)
+        next_at = time.monotonic()
+        while True:
+            batch = await asyncio.to_thread(sampler.sample)
+            try:
+                await self._bus.publish(subject, batch)
+            except BusUnavailable as exc:  # the next cycle tries again
+                log.warning("could not publish Docker stats: %s", exc)
+            next_at += interval
+            if next_at < time.monotonic():  # a slow cycle: don't burst to catch up
+                next_at = time.monotonic()
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    # -- publishing --------------------------------------------------------------------
+
+    async def _report(self, available: bool, reason: str, version: str | None = None) -> None:
+        if self._available is available:
+            return  # said so already
+        self._available = available
+        change = DockerSourceChanged(
+            host=self._settings.host,
+            available=available,
+            reason=reason,
+            engine_version=version,
+            time=utc_now(),
+        )
+        await self._publish(self._bus.subjects.docker_source(self._settings.host), change)
+
+    async def _publish(self, subject: str, message: ContainerStatusChanged | Message) -> None:
+        """In order, after whatever NATS has not acked yet."""
+        self._unsent.append((subject, message))
+        async with self._publishing:  # one sender at a time keeps the order
+            try:
+                while self._unsent:
+                    await self._bus.publish(*self._unsent[0])
+                    self._unsent.popleft()
+            except BusUnavailable as exc:  # sent with the next status message
+                log.warning("could not publish Docker status: %s", exc)

@@ -1,0 +1,22 @@
+"""Errors of the collector.
+
+CollectorError             root
+├── DockerUnavailable      the Docker engine does not answer (down, socket gone, timeout)
+└── ContainerNotFound      no container with that id (or name) on this host
+"""
+
+
+class CollectorError(Exception):
+    """Root of the collector's exceptions."""
+
+
+class DockerUnavailable(CollectorError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the Docker engine is unavailable: {reason}")
+
+
+class ContainerNotFound(CollectorError):
+    def __init__(self, container: str) -> None:
+        self.container = container
+        super().__init__(f"no container {container!r} on this host")

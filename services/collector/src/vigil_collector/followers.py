@@ -1,0 +1,204 @@
+"""Logs on demand: a follower per leased container, stopped when its lease lapses.
+
+`FollowLogs` requests (`ctl.logs.follow`) renew a holder's lease; the first one starts
+a `LogReader` thread (the last `tail` lines first, then live) and a publisher task
+that sends the lines in `LogBatch`es every `batch_s` to the LOGS stream, in order.
+A batch NATS does not ack is sent again, and the reader waits while lines pile up,
+so none is lost or reordered on the way to the stream. When every lease has lapsed
+the reader's socket is shut, its thread ends, and what it had read is still sent.
+A container that stops ends its follower; if it starts again while leased, a new one
+picks up after the last line sent.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
+from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogLine, LogsFollowed
+from vigil_collector.engine import UNREACHABLE, describe, is_missing
+from vigil_collector.handoff import Handoff
+from vigil_collector.leases import Leases
+from vigil_collector.log_reader import LogReader, Position
+from vigil_collector.redaction import Redactor, compile_patterns
+from vigil_collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH_LINES = 1000
+_MAX_BATCH_BYTES = 512 * 1024
+_CHECK_S = 0.25
+_POSITIONS_KEPT = 1000
+
+
+@dataclass
+class _Follower:
+    reader: LogReader
+    publisher: asyncio.Task[None]
+
+
+class LogFollowers:
+    def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._patterns = compile_patterns(settings.redact_patterns)
+        self._api: Any = None
+        self._leases = Leases()
+        self._followers: dict[str, _Follower] = {}
+        self._positions: dict[str, Position] = {}
+        self._lock = asyncio.Lock()
+
+    # -- the engine comes and goes ---------------------------------------------------
+
+    def attach(self, api: Any) -> None:
+        self._api = api
+
+    async def detach(self) -> None:
+        self._api = None
+        await self.stop_all()
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def follow(self, request: FollowLogs) -> LogsFollowed:
+        """The `ctl.logs.follow` handler."""
+        if request.host != self._settings.host:
+            raise ctl.NotMine()
+        api = self._api
+        if api is None:
+            raise ctl.Refused(ErrorCode.UNAVAILABLE, "the Docker engine is unavailable")
+        holders = self._leases.renew(
+            request.container, request.holder, request.lease_s, time.monotonic()
+        )
+        async with self._lock:
+            if holders and request.container not in self._followers:
+                try:
+                    await self._start(api, request.container, request.tail)
+                except ctl.Refused:
+                    self._leases.renew(request.container, request.holder, 0, time.monotonic())
+                    raise
+        if not holders:
+            await self._stop(request.container)
+        return LogsFollowed(
+            host=request.host,
+            container=request.container,
+            following=request.container in self._followers,
+            holders=holders,
+        )
+
+    async def container_started(self, container: str) -> None:
+        """A leased container started again: follow it again."""
+        api = self._api
+        if api is None or not self._leases.held(container, time.monotonic()):
+            return
+        async with self._lock:
+            if container not in self._followers:
+                with contextlib.suppress(ctl.Refused):
+                    await self._start(api, container, self._settings.logs_tail)
+
+    async def watch_leases(self) -> None:
+        """Stop the followers whose leases lapsed, and forget the ones that ended."""
+        while True:
+            await asyncio.sleep(_CHECK_S)
+            for container in self._leases.lapsed(time.monotonic()):
+                log.info("the log lease of %s lapsed; stopping its follower", container)
+                await self._stop(container)
+            for container, follower in list(self._followers.items()):
+                if follower.publisher.done():
+                    self._followers.pop(container, None)
+
+    async def stop_all(self, *, flush: bool = True) -> None:
+        """Stop every follower; with `flush`, after sending what they had read."""
+        for follower in self._followers.values():
+            follower.reader.shut()  # at once, even if this task is cancelled below
+        for container in list(self._followers):
+            await self._stop(container, flush=flush)
+
+    @property
+    def following(self) -> set[str]:
+        return set(self._followers)
+
+    # -- one follower ------------------------------------------------------------------
+
+    async def _start(self, api: Any, container: str, tail: int) -> None:
+        try:
+            info = await asyncio.to_thread(api.inspect_container, container)
+        except UNREACHABLE as exc:
+            if is_missing(exc):
+                raise ctl.Refused(ErrorCode.NOT_FOUND, f"no container {container!r}") from exc
+            raise ctl.Refused(ErrorCode.UNAVAILABLE, describe(exc)) from exc
+        settings = self._settings
+        handoff: Handoff[LogLine | None] = Handoff(
+            asyncio.get_running_loop(), settings.logs_buffer_lines
+        )
+        position = self._positions.setdefault(container, Position())
+        while len(self._positions) > _POSITIONS_KEPT:
+            self._positions.pop(next(iter(self._positions)))
+        reader = LogReader(
+            api,
+            info["Id"],
+            tty=bool((info.get("Config") or {}).get("Tty")),
+            tail=tail,
+            after=position,
+            max_line_bytes=settings.logs_max_line_bytes,
+            redactor=Redactor(self._patterns, defaults=settings.redact_defaults),
+            handoff=handoff,
+        )
+        reader.start()
+        publisher = asyncio.create_task(
+            self._publish(container, handoff), name=f"logs-publisher-{container}"
+        )
+        self._followers[container] = _Follower(reader, publisher)
+        log.info("following the logs of %s", container)
+
+    async def _stop(self, container: str, *, flush: bool = True) -> None:
+        follower = self._followers.pop(container, None)
+        if follower is None:
+            return
+        await asyncio.to_thread(follower.reader.stop)
+        if not flush:
+            await stop_task(follower.publisher)
+            return
+        try:  # what was read goes out; bounded, in case NATS is away
+            await asyncio.wait_for(follower.publisher, 10)
+        except TimeoutError:
+            log.warning("gave up sending the last log lines of %s", container)
+
+    async def _publish(self, container: str, handoff: Handoff[LogLine | None]) -> None:
+        subject = self._bus.subjects.docker_logs(self._settings.host, container)
+        ended = False
+        while not ended:
+            first = await handoff.get()
+            if first is None:
+                return
+            await asyncio.sleep(self._settings.logs_batch_s)
+            lines, size = [first], len(first.text)
+            while len(lines) < _MAX_BATCH_LINES and size < _MAX_BATCH_BYTES:
+                try:
+                    line = handoff.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if line is None:
+                    ended = True
+                    break
+                lines.append(line)
+                size += len(line.text)
+            batch = LogBatch(host=self._settings.host, container=container, lines=lines)
+            await self._send(subject, batch)
+
+    async def _send(self, subject: str, batch: LogBatch) -> None:
+        """Until NATS acks it: a batch is never skipped, so the next one waits."""
+        delay = 0.2
+        while True:
+            try:
+                await self._bus.publish(subject, batch)
+                return
+            except BusUnavailable as exc:
+                log.warning("could not publish log lines (retrying): %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,61 @@
+"""A bounded hand-off from a worker thread to the event loop.
+
+Docker's streams (events, logs) are read by blocking calls in threads; what they read
+reaches the loop here. The queue is bounded: when it is full the reading thread waits
+(backpressure on the engine's stream, never a loss), and it gives up once the hand-off
+is closed, so a stopping reader never hangs.
+"""
+
+import asyncio
+import threading
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_POLL_S = 0.2
+
+
+class Handoff(Generic[T]):
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
+        self._loop = loop
+        self._items: asyncio.Queue[T] = asyncio.Queue()
+        self._slots = threading.BoundedSemaphore(maxsize)
+        self._closed = threading.Event()
+
+    # -- the worker thread's side --------------------------------------------------
+
+    def put(self, item: T) -> bool:
+        """Queue `item`, waiting while the queue is full; False once closed."""
+        while not self._slots.acquire(timeout=_POLL_S):
+            if self._closed.is_set():
+                return False
+        if self._closed.is_set():
+            self._slots.release()
+            return False
+        try:
+            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+        except RuntimeError:  # the loop is gone: nobody will read it
+            self._slots.release()
+            return False
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    # -- the loop's side -------------------------------------------------------------
+
+    async def get(self) -> T:
+        item = await self._items.get()
+        self._slots.release()
+        return item
+
+    def get_nowait(self) -> T:
+        """The next item; raises `asyncio.QueueEmpty` when there is none."""
+        item = self._items.get_nowait()
+        self._slots.release()
+        return item
+
+    def close(self) -> None:
+        """Wake and refuse the thread's pending and later `put`s (queued items stay)."""
+        self._closed.set()

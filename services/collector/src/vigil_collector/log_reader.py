@@ -1,0 +1,196 @@
+"""One container's log stream, read in a worker thread and cut into whole lines.
+
+The engine sends frames (`[stream, 0, 0, 0, size]` then `<RFC3339Nano time> <text>`
+with `timestamps=1`; a TTY container sends raw bytes). A line longer than the log
+driver's 16 KiB arrives in several frames; they are joined, and a line longer than
+`max_line_bytes` is cut there with a marker saying how much was left out — never
+dropped. Each finished line is redacted and handed to the loop in order; `None`
+follows the last one. `stop()` shuts the socket, which ends the thread.
+"""
+
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from vigil.messages import LogLine
+from vigil_collector.engine import STREAM_BROKEN, shut
+from vigil_collector.handoff import Handoff
+from vigil_collector.redaction import Redactor
+
+_STREAMS: dict[int, Literal["stdout", "stderr"]] = {1: "stdout", 2: "stderr"}
+_HEADER = struct.Struct(">BxxxL")
+_TTY_HOLD = 1 << 20  # a TTY line without its newline yet: held up to this much
+_RESUME_WITHIN_NS = 300 * 10**9  # an earlier follower this recent: carry on after it
+
+
+def parse_time(stamp: bytes) -> tuple[datetime, int]:
+    """Docker's RFC3339Nano stamp as a datetime (microseconds) and epoch nanoseconds."""
+    text = stamp.decode("ascii").rstrip("Z")
+    whole, _, fraction = text.partition(".")
+    base = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    nanos = int((fraction or "0").ljust(9, "0")[:9])
+    return base.replace(microsecond=nanos // 1000), int(base.timestamp()) * 10**9 + nanos
+
+
+def cut_marker(left_out: int) -> str:
+    return f" …[line cut: {left_out} more bytes]"
+
+
+@dataclass
+class _Partial:
+    stamp: bytes
+    data: bytearray = field(default_factory=bytearray)
+    left_out: int = 0
+
+
+@dataclass
+class Position:
+    """The time of the last line handed off: a later follower starts after it."""
+
+    nanos: int = 0
+
+
+def _recent(position: Position) -> bool:
+    return bool(position.nanos) and time.time_ns() - position.nanos < _RESUME_WITHIN_NS
+
+
+class LogReader:
+    def __init__(
+        self,
+        api: Any,
+        container: str,
+        *,
+        tty: bool,
+        tail: int,
+        after: Position,
+        max_line_bytes: int,
+        redactor: Redactor,
+        handoff: Handoff[LogLine | None],
+    ) -> None:
+        self._api = api
+        self._container = container
+        self._tty = tty
+        self._tail = tail
+        self._after = after
+        # Lines at or before where an earlier follower stopped were sent by it; only
+        # those are skipped (stdout and stderr stamps need not rise together).
+        self._sent_until = after.nanos if _recent(after) else 0
+        self._max = max_line_bytes
+        self._redactor = redactor
+        self._handoff = handoff
+        self._partial: dict[Literal["stdout", "stderr"], _Partial] = {}
+        self._response: Any = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(
+            target=self._run, name=f"vigil-logs-{container[:12]}", daemon=True
+        )
+        self.error: str | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def shut(self) -> None:
+        """End the reader: its socket is shut, so the thread ends (does not block)."""
+        self._stopped.set()
+        self._handoff.close()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            shut(response)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """End the reader and wait for its thread to finish; call from a thread."""
+        self.shut()
+        self.thread.join(timeout_s)
+
+    # -- the thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            response = self._open()
+            with self._lock:
+                self._response = response
+            if self._stopped.is_set():
+                shut(response)
+                return
+            self._read(response)
+        except STREAM_BROKEN as exc:  # the engine went away mid-read, or `stop()`
+            if not self._stopped.is_set():
+                self.error = str(exc) or type(exc).__name__
+        finally:
+            self._flush()
+            self._handoff.put(None)
+
+    def _open(self) -> Any:
+        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1}
+        if self._sent_until:
+            # From the last line already sent (whole seconds, inclusive): the lines at or
+            # before it are skipped below, so a new follower repeats nothing.
+            params["since"] = self._after.nanos // 10**9
+            params["tail"] = "all"
+        else:
+            params["tail"] = self._tail
+        api = self._api
+        # docker-py's `logs(stream=True)` drops which stream a frame came from; the same
+        # request, read here, keeps it.
+        url = api._url("/containers/{0}/logs", self._container)
+        response = api._get(url, params=params, stream=True, timeout=None)
+        api._raise_for_status(response)
+        return response
+
+    def _read(self, response: Any) -> None:
+        buffer = bytearray()
+        for chunk in response.raw.stream(65536, decode_content=False):
+            if self._stopped.is_set():
+                return
+            buffer += chunk
+            if self._tty:  # raw lines, each with its stamp: hand on the whole ones
+                end = buffer.rfind(b"\n") + 1 or (len(buffer) if len(buffer) > _TTY_HOLD else 0)
+                if end:
+                    self._frame("stdout", bytes(buffer[:end]))
+                    del buffer[:end]
+                continue
+            while len(buffer) >= _HEADER.size:
+                kind, size = _HEADER.unpack_from(buffer)
+                if len(buffer) < _HEADER.size + size:
+                    break
+                payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
+                del buffer[: _HEADER.size + size]
+                self._frame(_STREAMS.get(kind, "stdout"), payload)
+
+    def _frame(self, stream: Literal["stdout", "stderr"], payload: bytes) -> None:
+        for piece in payload.splitlines(keepends=True) if self._tty else [payload]:
+            stamp, _, text = piece.partition(b" ")
+            partial = self._partial.get(stream)
+            if partial is None:
+                partial = self._partial[stream] = _Partial(stamp)
+            room = self._max - len(partial.data)
+            body = text[:-1] if text.endswith(b"\n") else text
+            partial.data += body[: max(0, room)]
+            partial.left_out += max(0, len(body) - max(0, room))
+            if text.endswith(b"\n"):
+                del self._partial[stream]
+                self._emit(stream, partial)
+
+    def _flush(self) -> None:
+        for stream, partial in list(self._partial.items()):
+            self._emit(stream, partial)
+        self._partial.clear()
+
+    def _emit(self, stream: Literal["stdout", "stderr"], partial: _Partial) -> None:
+        try:
+            when, nanos = parse_time(partial.stamp)
+        except ValueError:  # not a stamp: keep the line, timed now
+            when, nanos = datetime.now(UTC), 0
+        if nanos and nanos <= self._sent_until:
+            return  # already sent by an earlier follower
+        text = partial.data.decode("utf-8", errors="replace")
+        if partial.left_out:
+            text += cut_marker(partial.left_out)
+        line = LogLine(time=when, stream=stream, text=self._redactor.line(text))
+        if self._handoff.put(line) and nanos > self._after.nanos:
+            self._after.nanos = nanos

@@ -1,0 +1,145 @@
+"""The containers every collector has announced, for finding one by id or name.
+
+The directory follows the last status of every container (`status.docker.*.*`) and
+the last stats batch of every host (`metrics.docker.*`) from JetStream, then live.
+`find` turns what a client typed — a short or full id, a name, or a unique prefix of
+either — into the container's host and short id, or refuses: NOT_FOUND when nothing
+fits, INVALID_MESSAGE when a prefix fits several. It holds nothing another replica
+would need: every replica builds the same one from the stream.
+"""
+
+import asyncio
+import contextlib
+import logging
+import string
+from dataclasses import dataclass
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from pydantic import ValidationError
+
+from vigil.bus import Bus
+from vigil.messages import (
+    ContainerState,
+    ContainerStatusChanged,
+    DockerStatsSampled,
+    ErrorCode,
+)
+from vigil.subjects import ANY
+from vigil_gateway.errors import ChannelRefused
+
+log = logging.getLogger(__name__)
+
+_SHORT_ID = 12
+_CATCH_UP_S = 3.0
+
+
+@dataclass(frozen=True)
+class Container:
+    host: str
+    id: str
+    name: str
+
+
+class ContainerDirectory:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._containers: dict[tuple[str, str], ContainerStatusChanged] = {}
+        self._stats: dict[str, DockerStatsSampled] = {}
+        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._caught_up = asyncio.Event()
+
+    async def follow(self) -> None:
+        """(Re)start following on the current connection; called on every (re)connect."""
+        await self.stop()
+        self._caught_up.clear()
+        js = self._bus.js
+        subjects = self._bus.subjects
+        self._subscriptions = [
+            await js.subscribe(
+                subjects.docker_status(ANY, ANY),
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                cb=self._on_status,
+            ),
+            await js.subscribe(
+                subjects.docker_metrics(ANY),
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                cb=self._on_stats,
+            ),
+        ]
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            info = await self._subscriptions[0].consumer_info()
+            if info.num_pending == 0:
+                self._caught_up.set()
+
+    async def stop(self) -> None:
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+
+    # -- questions -------------------------------------------------------------------
+
+    async def find(self, typed: str, host: str | None = None) -> Container:
+        """The one container `typed` names (see the module's docstring)."""
+        if not self._caught_up.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_S)
+        live = [
+            status
+            for (on_host, _), status in self._containers.items()
+            if host is None or on_host == host
+        ]
+        exact = [s for s in live if s.id == _short(typed) or s.name == typed]
+        matches = exact or [s for s in live if s.id.startswith(typed) or s.name.startswith(typed)]
+        where = f" on host {host!r}" if host else ""
+        if not matches:
+            raise ChannelRefused(ErrorCode.NOT_FOUND, f"no container {typed!r}{where}")
+        if len(matches) > 1:
+            names = ", ".join(sorted(f"{m.name} ({m.id})" for m in matches)[:5])
+            raise ChannelRefused(
+                ErrorCode.INVALID_MESSAGE, f"{typed!r} fits several containers: {names}"
+            )
+        found = matches[0]
+        return Container(host=found.host, id=found.id, name=found.name)
+
+    def snapshots(self, host: str | None = None) -> list[DockerStatsSampled]:
+        """The latest stats batch of each host (or of `host`)."""
+        return [
+            batch for name, batch in sorted(self._stats.items()) if host is None or name == host
+        ]
+
+    # -- the flow --------------------------------------------------------------------
+
+    async def _on_status(self, msg: Msg) -> None:
+        try:
+            status = ContainerStatusChanged.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignored a malformed container status on %s", msg.subject)
+            return
+        key = (status.host, status.id)
+        if status.status is ContainerState.REMOVED:
+            self._containers.pop(key, None)
+        else:
+            self._containers[key] = status
+        if msg.metadata.num_pending == 0:
+            self._caught_up.set()
+
+    async def _on_stats(self, msg: Msg) -> None:
+        try:
+            batch = DockerStatsSampled.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignored a malformed stats batch on %s", msg.subject)
+            return
+        self._stats[batch.host] = batch
+
+
+def _short(typed: str) -> str:
+    """A full 64-hex id as the short id the subjects use; anything else as it is."""
+    if len(typed) > _SHORT_ID and all(c in string.hexdigits for c in typed):
+        return typed[:_SHORT_ID]
+    return typed

@@ -1,0 +1,71 @@
+"""Helpers of the Docker tests: bus messages into a queue, waiting for one that fits,
+and the figures `docker stats --no-stream` shows."""
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+
+from tests.docker_engine import docker
+from vigil.bus import Bus
+from vigil.model import Message
+
+M = TypeVar("M", bound=Message)
+
+
+@contextlib.asynccontextmanager
+async def heard(
+    bus: Bus, subject: str, model: type[M], *, stream: bool = False
+) -> AsyncIterator[asyncio.Queue[M]]:
+    """Every `model` published on `subject` from now (core NATS), or with `stream`
+    everything its JetStream stream holds, from the first."""
+    queue: asyncio.Queue[M] = asyncio.Queue(maxsize=100_000)
+
+    async def deliver(msg: Msg) -> None:
+        queue.put_nowait(model.model_validate_json(msg.data))
+
+    if stream:
+        subscription = await bus.js.subscribe(
+            subject, cb=deliver, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+    else:
+        subscription = await bus.nc.subscribe(subject, cb=deliver)
+    try:
+        yield queue
+    finally:
+        await subscription.unsubscribe()
+
+
+async def next_that(
+    queue: asyncio.Queue[M], matches: Callable[[M], bool], what: str, timeout: float = 10.0
+) -> M:
+    """The first message that `matches`, skipping others, within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await asyncio.wait_for(queue.get(), left)
+        except TimeoutError:
+            break
+        if matches(message):
+            return message
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+_UNITS = {"B": 1, "kB": 1e3, "KiB": 1024, "MB": 1e6, "MiB": 1024**2, "GB": 1e9, "GiB": 1024**3}
+
+
+def docker_stats_now(*names: str) -> dict[str, tuple[float, float]]:
+    """`docker stats --no-stream`: CPU % and memory bytes by container name."""
+    out = docker("stats", "--no-stream", "--format", "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}", *names)
+    figures = {}
+    for line in out.splitlines():
+        name, cpu, memory = line.split("|")
+        used = memory.split("/")[0].strip()
+        number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", used).groups()  # type: ignore[union-attr]
+        figures[name] = (float(cpu.rstrip("%")), float(number) * _UNITS[unit])
+    return figures

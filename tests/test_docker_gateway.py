@@ -1,0 +1,245 @@
+"""The Docker seed endpoints and channels, end to end: a real engine, the collector,
+NATS, the gateway on uvicorn, and real WebSocket clients."""
+
+import asyncio
+import threading
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.conftest import collector_settings_for
+from tests.docker_engine import Containers
+from tests.support import (
+    NatsServer,
+    closed_with,
+    receive,
+    receive_until,
+    run_collector,
+    send,
+    serve_gateway,
+    wait_for,
+)
+from vigil_collector.settings import CollectorSettings
+from vigil_gateway.settings import GatewaySettings
+
+SEED_000_FIELDS = {
+    "id",
+    "name",
+    "cpu_percent",
+    "memory_usage",
+    "memory_limit",
+    "network_rx",
+    "network_tx",
+}
+
+
+def docker_collector(nats: NatsServer, prefix: str) -> CollectorSettings:
+    return collector_settings_for(nats, prefix, docker="on", docker_interval_s=1.0, interval_s=5.0)
+
+
+def following(container: str) -> bool:
+    return any(t.name == f"vigil-logs-{container}" for t in threading.enumerate())
+
+
+async def test_docker_stats_endpoint_speaks_seed_000(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    short, name = containers.run("web", "sleep", "3600")
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws/docker/stats?host=testhost&token={admin_token}") as ws,
+    ):
+        message = await receive_until(
+            ws,
+            lambda m: short in {c["id"] for c in m["data"]["containers"]},
+            timeout=15,
+        )
+    assert set(message) == {"type", "timestamp", "data"}
+    assert message["type"] == "docker_stats"
+    assert set(message["data"]) == {"host", "containers"}
+    assert message["data"]["host"] == "testhost"
+    ours = next(c for c in message["data"]["containers"] if c["id"] == short)
+    assert set(ours) >= SEED_000_FIELDS
+    assert ours["name"] == name
+    assert ours["memory_limit"] >= ours["memory_usage"] > 0
+    assert isinstance(ours["cpu_percent"], float)
+
+
+async def test_containers_route_lists_the_latest_batch_of_each_host(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    short, _ = containers.run("api", "sleep", "3600")
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(gateway_settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as http,
+    ):
+        headers = {"Authorization": f"Bearer {admin_token}"}
+
+        async def listed() -> set[str]:
+            body = (await http.get("/api/docker/containers", headers=headers)).json()
+            return {c["id"] for host in body["hosts"] for c in host["containers"]}
+
+        seen: set[str] = set()
+        while short not in seen:  # bounded by the test's timeout
+            seen = await listed()
+        assert (await http.get("/api/docker/containers")).status_code == 401
+        bad = await http.get("/api/docker/containers?host=a.b", headers=headers)
+        assert bad.status_code == 422
+
+
+async def test_logs_endpoint_finds_a_container_by_name_prefix_and_streams_its_lines(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    script = "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.05; done"
+    short, name = containers.run("counter", "sh", "-c", script)
+    settings = gateway_settings.model_copy(update={"log_lease_s": 1.5})
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(settings) as address,
+    ):
+        url = f"ws://{address}/ws/docker/{name[:-3]}/logs?token={admin_token}"
+        status_url = f"ws://{address}/ws?token={admin_token}"
+        async with connect(status_url) as probe:  # the gateway knows the container
+            await receive(probe)
+            await send(probe, {"type": "subscribe", "channel": "docker.status"})
+            await receive_until(
+                probe, lambda m: m["type"] == "update" and m["data"].get("id") == short, timeout=15
+            )
+        async with connect(url) as ws:
+            numbers: list[int] = []
+            while len(numbers) < 20:
+                update = await receive_until(ws, lambda m: m["type"] == "update", timeout=10)
+                assert update["channel"] == f"docker.logs?container={short}&host=testhost"
+                assert update["cursor"] > 0
+                numbers += [int(line["text"].split()[1]) for line in update["data"]["lines"]]
+            assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+            assert following(short), "the gateway's lease keeps the follower running"
+        # Nobody watches any more: the lease is given up (or lapses) and the reader ends.
+        await wait_for(lambda: not following(short), "the follower to stop", 10)
+
+
+async def test_unknown_or_invalid_container_is_refused_not_an_empty_stream(
+    nats_server: NatsServer,
+    prefix: str,
+    docker_image: str,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(gateway_settings) as address,
+    ):
+        async with connect(
+            f"ws://{address}/ws/docker/nosuchcontainer/logs?token={admin_token}"
+        ) as ws:
+            error = await receive(ws)
+            assert (error["type"], error["code"]) == ("error", "NOT_FOUND")
+            assert "nosuchcontainer" in error["message"]
+            assert (await closed_with(ws))[0] == 1008
+        # A name that could never be a container is refused at the handshake.
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(f"ws://{address}/ws/docker/a*b/logs?token={admin_token}")
+        assert refused.value.response.status_code == 403
+        async with connect(f"ws://{address}/ws?token={admin_token}") as ws:
+            await receive(ws)
+            await send(
+                ws,
+                {"type": "subscribe", "channel": "docker.logs", "params": {"container": "nope"}},
+            )
+            error = await receive(ws)
+            assert (error["type"], error["code"]) == ("error", "NOT_FOUND")
+            await send(ws, {"type": "subscribe", "channel": "docker.logs"})
+            error = await receive(ws)
+            assert error["code"] == "NOT_FOUND"
+            assert "'container' is required" in error["message"]
+            await send(ws, {"type": "ping"})
+            assert (await receive(ws))["type"] == "pong"  # the socket stays open
+
+
+async def test_status_reaches_the_docker_status_channel_and_the_system_endpoint(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(gateway_settings) as address,
+        connect(f"ws://{address}/ws?token={admin_token}") as ws,
+        connect(f"ws://{address}/api/system/ws?token={admin_token}") as system,
+    ):
+        await receive(ws)
+        await send(ws, {"type": "subscribe", "channel": "docker.status"})
+        source = await receive_until(
+            ws, lambda m: m["type"] == "update" and "available" in m["data"], timeout=15
+        )
+        assert source["data"]["available"] is True
+        short, name = containers.run("status", "sleep", "3600")
+        update = await receive_until(
+            ws,
+            lambda m: (
+                m["type"] == "update"
+                and m["data"].get("id") == short
+                and m["data"]["event"] == "start"
+            ),
+            timeout=10,
+        )
+        assert update["data"]["status"] == "running"
+        notice = await receive_until(
+            system,
+            lambda m: (
+                m["type"] == "container_status"
+                and m["data"]["container"] == name
+                and m["data"]["status"] == "running"
+            ),
+            timeout=10,
+        )
+        assert {"container", "status", "time"} <= set(notice["data"])
+
+
+async def test_log_lease_lives_while_any_replica_has_a_watcher(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    short, _ = containers.run("shared", "sh", "-c", "while :; do echo tick; sleep 0.1; done")
+    settings = gateway_settings.model_copy(update={"log_lease_s": 1.5})
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(settings) as first,
+        serve_gateway(settings) as second,
+    ):
+        one = await connect(f"ws://{first}/ws/docker/{short}/logs?token={admin_token}")
+        two = await connect(f"ws://{second}/ws/docker/{short}/logs?token={admin_token}")
+        try:
+            for ws in (one, two):
+                await receive_until(ws, lambda m: m["type"] == "update", timeout=15)
+            await one.close()
+            # The second replica still renews: lines keep coming, well past a lease.
+            deadline = asyncio.get_running_loop().time() + 3 * 1.5
+            while asyncio.get_running_loop().time() < deadline:
+                await receive_until(two, lambda m: m["type"] == "update", timeout=2)
+            assert following(short)
+        finally:
+            await one.close()
+            await two.close()
+        await wait_for(lambda: not following(short), "the follower to stop", 10)
