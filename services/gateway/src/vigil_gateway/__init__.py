@@ -5,9 +5,12 @@
 - `outbox`      what one socket is sent: at once, or through its backlog when it lags
 - `backlog`     a slow socket's bounded queue, shaped by channel kind
 - `flusher`     one write per socket per loop turn
+- `throttle`    a subscriber's own pace on state channels
 - `views`       how bus messages become client frames, per channel
 - `hub`         one JetStream feed per channel, shared by every client of this replica
+- `replay`      a resuming feed, read at its socket's pace
 - `admission`   who is connecting, decided before the socket is accepted
-- `connection`  the protocol of `/ws` and `/api/system/ws`
+- `connection`  the protocol of one socket; `timers` its heartbeat and expiry
+- `endpoints`   every stream three ways: WebSocket, `sse`, `polling` (`queries`)
 - `app`         the FastAPI application: routes, lifespan, health
 """

@@ -1,11 +1,10 @@
-"""The client protocol of one WebSocket: `/ws` (multiplexed) and `/api/system/ws`.
+"""The client protocol of one socket: `/ws` (multiplexed), a seed endpoint, or SSE.
 
 An open connection has no task of its own: the wire hands it each client message
 (handled in order by a short-lived task while any are waiting), and what it sends goes
 through its outbox, written by the gateway's flusher, so a slow reader never holds up
-the bus and one slow client never holds up another. Two timers watch it: the heartbeat
-(a `ping` every interval; unanswered pings are misses, and too many close the socket
-with 4003) and the expiry of its credentials (4001 unless a `reauth` moved it on).
+the bus and one slow client never holds up another. Two timers watch it (`timers`):
+the heartbeat (4003) and the expiry of its credentials (4001).
 Requests count against a rate limit; bad input gets an `error` that says what was
 wrong, and the socket stays open.
 """
@@ -37,7 +36,6 @@ from vigil.messages import (
     Pong,
     Reauth,
     Reauthenticated,
-    ServerPing,
     Subscribe,
     Subscribed,
     Unsubscribe,
@@ -54,6 +52,7 @@ from vigil_gateway.outbox import Outbox
 from vigil_gateway.permissions import check_channel
 from vigil_gateway.ratelimit import RateLimiter
 from vigil_gateway.settings import GatewaySettings
+from vigil_gateway.timers import Expiry, Heartbeat
 from vigil_gateway.wire import Wire
 
 log = logging.getLogger(__name__)
@@ -110,10 +109,8 @@ class Connection:
         self._find_missing = find_missing
         self._channels: dict[str, ChannelRef] = {}
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
-        self._missed_pongs = 0
-        self._heartbeat: asyncio.TimerHandle | None = None  # the next ping, or pong deadline
-        self._awaiting_pong = False
-        self._expiry: asyncio.TimerHandle | None = None
+        self._heartbeat = Heartbeat(settings, self.send, self.close)
+        self._expiry = Expiry(self.close)
         self._inbox: list[str | None] = []  # a few at most: a list is the smallest
         self._handling: asyncio.Task[None] | None = None
         self._gone = False
@@ -161,8 +158,8 @@ class Connection:
             self._only = channel
             await self._subscribe(channel, remaining=None, since=since, interval_s=interval_s)
         if self._pings:
-            self._schedule_ping()
-        self._watch_expiry()
+            self._heartbeat.start()
+        self._expiry.watch(self.principal)
         self._wire.detach(self)
 
     def on_message(self, text: str | None) -> None:
@@ -180,9 +177,8 @@ class Connection:
             return
         self._gone = True
         self._peer_close_code = code
-        for timer in (self._heartbeat, self._expiry):
-            if timer is not None:
-                timer.cancel()
+        self._heartbeat.stop()
+        self._expiry.stop()
         if self._handling is not None:
             self._handling.cancel()
         self._on_gone(self)
@@ -265,7 +261,7 @@ class Connection:
             self._error(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}")
             return
         if isinstance(message, ClientPong):
-            self._on_pong()
+            self._heartbeat.pong()
             return
         if isinstance(message, Answer):
             self._on_answer(message)
@@ -399,7 +395,7 @@ class Connection:
             )
             return
         self.principal = fresh
-        self._watch_expiry()
+        self._expiry.watch(fresh)
         self.send(
             Reauthenticated(expires_at=fresh.expires_at, remaining=remaining).model_dump_json()
         )
@@ -437,49 +433,3 @@ class Connection:
     ) -> None:
         error = Error(code=code, message=message, channel=channel, remaining=remaining)
         self.send(error.model_dump_json())
-
-    # -- plumbing -----------------------------------------------------------------
-
-    # -- heartbeat: ping, wait for the pong, count misses ------------------------------
-
-    def _schedule_ping(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._heartbeat = loop.call_later(self._settings.heartbeat_interval_s, self._ping)
-
-    def _ping(self) -> None:
-        self.send(ServerPing(time=utc_now()).model_dump_json())
-        self._awaiting_pong = True
-        loop = asyncio.get_running_loop()
-        self._heartbeat = loop.call_later(self._settings.pong_timeout_s, self._pong_missed)
-
-    def _on_pong(self) -> None:
-        if self._awaiting_pong and self._heartbeat is not None:
-            self._heartbeat.cancel()
-            self._awaiting_pong = False
-            self._missed_pongs = 0
-            self._schedule_ping()
-
-    def _pong_missed(self) -> None:
-        self._awaiting_pong = False
-        self._missed_pongs += 1
-        if self._missed_pongs >= self._settings.max_missed_pongs:
-            self.close(
-                CloseCode.HEARTBEAT_TIMEOUT, f"no pong to {self._missed_pongs} pings in a row"
-            )
-            return
-        self._schedule_ping()
-
-    # -- expiry: 4001 when the credentials run out, unless a `reauth` moved that on ----
-
-    def _watch_expiry(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
-        expires_at = self.principal.expires_at
-        if expires_at is None:
-            return
-        left = (expires_at - utc_now()).total_seconds()
-        if left <= 0:
-            self.close(CloseCode.INVALID_CREDENTIALS, "the token has expired")
-            return
-        self._expiry = asyncio.get_running_loop().call_later(left, self._watch_expiry)
