@@ -18,9 +18,9 @@ from vigil import ctl
 from vigil.bus import Bus
 from vigil.messages import GetSigningKeys, Login
 from vigil.operations import Auth
+from vigil.records import Records
 from vigil.settings import VigilSettings
 from vigil.streams import SIGNING_KEYS
-from vigil_auth.records import Records
 from vigil_auth.signing import Keyring, SigningKeys
 
 ADMIN_PASSWORD = "admin-password-1"

@@ -3,7 +3,8 @@
 VigilError                 root of everything the library raises
 ├── InvalidName            a name from outside does not fit its pattern
 ├── UnknownChannel         a client asked for a channel that does not exist
-└── BusUnavailable         NATS could not be reached or did not answer in time
+├── BusUnavailable         NATS could not be reached or did not answer in time
+└── RevisionConflict       a revision-checked write to a KV bucket lost a race
 """
 
 
@@ -38,3 +39,12 @@ class BusUnavailable(VigilError):
         self.action = action
         self.reason = reason
         super().__init__(f"could not {action}: {reason}")
+
+
+class RevisionConflict(VigilError):
+    """Someone else wrote `key` since we read it (or created it first)."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        super().__init__(f"{bucket}/{key} was changed by someone else")

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.access import Principal, Role
 from vigil.ctl import Refused
+from vigil.errors import RevisionConflict
 from vigil.messages import ApiKeyView, ErrorCode
+from vigil.records import Records, Versioned
 from vigil_auth.clock import Clock
-from vigil_auth.errors import RevisionConflict
-from vigil_auth.records import Records, Versioned
 
 _KEY = re.compile(r"vk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})", re.ASCII)
 _KEY_ID = re.compile(r"[0-9a-f]{16}", re.ASCII)

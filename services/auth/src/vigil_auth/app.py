@@ -15,6 +15,7 @@ import nats.errors
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.operations import Auth
+from vigil.records import Records
 from vigil.streams import API_KEYS, LOGIN_FAILURES, REVOKED, SESSIONS, SIGNING_KEYS, USERS
 from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
 from vigil_auth.bootstrap import bootstrap_admin
@@ -23,7 +24,6 @@ from vigil_auth.errors import AuthError
 from vigil_auth.handlers import Handlers
 from vigil_auth.login_guard import FailedLogins, LoginGuard
 from vigil_auth.passwords import Passwords
-from vigil_auth.records import Records
 from vigil_auth.sessions import SessionRecord, Sessions
 from vigil_auth.settings import AuthSettings
 from vigil_auth.signing import Keyring, SigningKeys

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from vigil.ctl import Refused
+from vigil.errors import RevisionConflict
 from vigil.messages import ErrorCode
+from vigil.records import Records, record_key
 from vigil_auth.clock import Clock
-from vigil_auth.errors import RevisionConflict
-from vigil_auth.records import Records, record_key
 
 log = logging.getLogger(__name__)
 

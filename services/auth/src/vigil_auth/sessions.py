@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.ctl import Refused
+from vigil.errors import RevisionConflict
 from vigil.messages import ErrorCode
+from vigil.records import Records
 from vigil_auth.clock import Clock
-from vigil_auth.errors import RefreshTokenReused, RevisionConflict
-from vigil_auth.records import Records
+from vigil_auth.errors import RefreshTokenReused
 from vigil_auth.users import UserRecord
 
 _SESSION_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from jwt.algorithms import OKPAlgorithm
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.errors import RevisionConflict
+from vigil.records import Records
 from vigil.streams import SIGNING_KEYS
 from vigil_auth.clock import Clock
-from vigil_auth.errors import RevisionConflict
-from vigil_auth.records import Records
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.access import Role
 from vigil.ctl import Refused
+from vigil.errors import RevisionConflict
 from vigil.messages import ErrorCode, UserView
+from vigil.records import Records, Versioned, record_key
 from vigil_auth.clock import Clock
-from vigil_auth.errors import RevisionConflict
-from vigil_auth.records import Records, Versioned, record_key
 
 _WRITE_ATTEMPTS = 5
 

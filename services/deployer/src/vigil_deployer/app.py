@@ -17,11 +17,11 @@ from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.messages import DeployerAnnounced, DeployRecord, utc_now
 from vigil.operations import Deploy
+from vigil.records import Records
 from vigil.streams import DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
 from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers
 from vigil_deployer.locks import ServiceLock, ServiceLocks
-from vigil_deployer.records import Records
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Target
 from vigil_deployer.worker import Worker

@@ -4,8 +4,9 @@ DeployerError              root of the service's exceptions
 ├── StepFailed             a step of a deploy failed; the deploy ends failed, rolled back
 │   └── HealthFailed       the new container did not become healthy in time, or exited
 ├── Declined               the user said no to the switch (or never answered)
-├── LeaseLost              another replica took this deploy over: stop touching it
-└── RevisionConflict       a revision-checked write to a KV bucket lost a race
+└── LeaseLost              another replica took this deploy over: stop touching it
+
+(a lost race on a KV record is the shared library's `vigil.errors.RevisionConflict`)
 """
 
 
@@ -41,10 +42,3 @@ class LeaseLost(DeployerError):
         self.deploy_id = deploy_id
         self.worker = worker
         super().__init__(f"deploy {deploy_id} is now held by {worker or 'nobody'}")
-
-
-class RevisionConflict(DeployerError):
-    def __init__(self, bucket: str, key: str) -> None:
-        self.bucket = bucket
-        self.key = key
-        super().__init__(f"{bucket}/{key} was changed by someone else")

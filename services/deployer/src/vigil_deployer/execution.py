@@ -15,10 +15,10 @@ from typing import Any
 import nats.errors
 
 from vigil.bus import Bus
-from vigil.errors import BusUnavailable
+from vigil.errors import BusUnavailable, RevisionConflict
 from vigil.messages import DeployState, DeployStep, PullProgress, StepState
 from vigil_deployer.confirmation import ask_to_switch
-from vigil_deployer.errors import Declined, LeaseLost, RevisionConflict, StepFailed
+from vigil_deployer.errors import Declined, LeaseLost, StepFailed
 from vigil_deployer.health import describe
 from vigil_deployer.journal import Journal
 from vigil_deployer.settings import DeployerSettings

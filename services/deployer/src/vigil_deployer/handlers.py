@@ -10,7 +10,7 @@ import secrets
 
 from vigil.bus import Bus
 from vigil.ctl import Refused
-from vigil.errors import BusUnavailable
+from vigil.errors import BusUnavailable, RevisionConflict
 from vigil.messages import (
     CancelDeploy,
     CreateDeploy,
@@ -28,10 +28,9 @@ from vigil.messages import (
     StepState,
     utc_now,
 )
-from vigil_deployer.errors import RevisionConflict
+from vigil.records import Records
 from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
-from vigil_deployer.records import Records
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("vigil_deployer.audit")

@@ -18,8 +18,8 @@ from vigil.messages import (
     StepState,
     utc_now,
 )
+from vigil.records import Records
 from vigil_deployer.errors import LeaseLost
-from vigil_deployer.records import Records
 
 
 class Journal:

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from vigil.errors import RevisionConflict
 from vigil.messages import DeployRecord, utc_now
-from vigil_deployer.errors import DeployerError, RevisionConflict
-from vigil_deployer.records import Records, Versioned
+from vigil.records import Records, Versioned
+from vigil_deployer.errors import DeployerError
 
 _ATTEMPTS = 5
 

@@ -34,11 +34,11 @@ from vigil.messages import (
     StepState,
     utc_now,
 )
+from vigil.records import Records
 from vigil_deployer.errors import DeployerError, LeaseLost, StepFailed
 from vigil_deployer.execution import Execution, roll_back
 from vigil_deployer.journal import Journal
 from vigil_deployer.locks import ServiceLocks
-from vigil_deployer.records import Records
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Rollout, Target
 

@@ -2,9 +2,12 @@
 
 Every write that depends on a read is revision-checked, so replicas never overwrite
 each other: `create` only when the key is absent, `update` only at the revision read,
-and `mutate` reads, applies a change and writes, again on a conflict.
+and `mutate` reads, applies a change and writes, again on a conflict; the loser of a
+race gets `RevisionConflict` and decides whether to read again. Services keep their
+users, keys, sessions, deploys and locks this way.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -15,13 +18,28 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from vigil.bus import Bus
+from vigil.errors import RevisionConflict
 from vigil.streams import BucketSpec
-from vigil_deployer.errors import RevisionConflict
 
 M = TypeVar("M", bound=BaseModel)
 
 _LIST_WAIT_S = 5.0
 _MUTATE_ATTEMPTS = 20
+_PLAIN = re.compile(r"[A-Za-z0-9_-]")
+
+
+def record_key(text: str) -> str:
+    """A KV key for any text: letters, digits, '-' and '_' stay, the rest is `=XX` hex.
+
+    Keys end up in subjects, so '.', '*', '>' and whitespace must never pass through
+    (a username `a@b.c` becomes `a=40b=2Ec`). The mapping is one-to-one.
+    """
+    if not text:
+        return "="
+    return "".join(
+        char if _PLAIN.fullmatch(char) else "".join(f"={byte:02X}" for byte in char.encode())
+        for char in text
+    )
 
 
 @dataclass(frozen=True)
@@ -111,6 +129,13 @@ class Records(Generic[M]):
                     records.append(Versioned(entry.key, value, entry.revision))
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
+
+    async def is_empty(self) -> bool:
+        try:
+            await self._kv.keys()
+        except nats.js.errors.NoKeysError:
+            return True
+        return False
 
 
 def _encode(value: BaseModel) -> bytes:
