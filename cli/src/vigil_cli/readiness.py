@@ -34,9 +34,10 @@ class TcpProbe:
 
     async def __call__(self) -> bool:
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), PROBE_TIMEOUT
-            )
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can drop a connection
+            # that completes as the timeout fires, leaking its socket.
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                _, writer = await asyncio.open_connection(self.host, self.port)
         except (OSError, TimeoutError):
             return False
         writer.close()

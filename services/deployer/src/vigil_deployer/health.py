@@ -30,7 +30,10 @@ def address_of(attrs: dict[str, Any], port: int, docker_address: str) -> tuple[s
 
 async def tcp_answers(address: tuple[str, int]) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(*address), _CONNECT_TIMEOUT_S)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can drop a connection
+        # that completes as the timeout fires, leaking its socket.
+        async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(*address)
     except (OSError, TimeoutError):
         return False
     writer.close()
