@@ -62,12 +62,6 @@ UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself wh
 Reauthenticate = Callable[[str], Awaitable[Principal]]
 INBOX_LIMIT = 16  # client messages waiting before the socket stops being read
 PACED_NEVER = (ChannelKind.STREAM, ChannelKind.JOURNAL)  # `interval_s` is for state
-FindMissing = Callable[[ChannelRef], Awaitable[str | None]]
-"""Why the thing a channel names does not exist (an unknown deploy), or None."""
-
-
-async def _nothing_missing(channel: ChannelRef) -> None:
-    return None
 
 
 class Connection:
@@ -86,7 +80,6 @@ class Connection:
         bus_available: bool,
         on_gone: Callable[["Connection"], None],
         pings: bool = True,
-        find_missing: FindMissing = _nothing_missing,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.principal = principal
@@ -106,7 +99,6 @@ class Connection:
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
         self._bus_available = bus_available
-        self._find_missing = find_missing
         self._channels: dict[str, ChannelRef] = {}
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
         self._heartbeat = Heartbeat(settings, self.send, self.close)
@@ -134,13 +126,10 @@ class Connection:
         timers and take the socket off ASGI."""
         refused: tuple[ErrorCode, str] | None = None
         if channel is not None:
-            try:  # e.g. a container's name prefix made its id (ChannelRefused if none)
+            try:  # a container's name prefix made its id; an unknown deploy refused...
                 channel = await self._hub.admit(channel)
             except ChannelRefused as exc:
                 refused = (exc.code, exc.reason)
-        missing = None if channel is None or refused else await self._find_missing(channel)
-        if missing is not None:
-            refused = (ErrorCode.NOT_FOUND, missing)
         if channel is not None and refused is not None:
             code, reason = refused
             error = Error(code=code, message=reason, channel=channel.key)
@@ -321,9 +310,6 @@ class Connection:
         except Forbidden as exc:
             audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
             self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
-            return
-        if (missing := await self._find_missing(channel)) is not None:
-            self._error(ErrorCode.NOT_FOUND, missing, channel=channel.key, remaining=remaining)
             return
         limit = self._settings.max_subscriptions
         if channel.key not in self._channels and len(self._channels) >= limit:

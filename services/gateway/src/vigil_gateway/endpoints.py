@@ -20,7 +20,7 @@ from vigil.access import Principal
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import ErrorCode
-from vigil_gateway import audit, existence, polling, queries, sse
+from vigil_gateway import audit, polling, queries, sse
 from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import authenticated, refusal
@@ -97,12 +97,10 @@ async def poll(
         raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
-    try:  # e.g. a container's name prefix made its id
+    try:  # a container's name prefix made its id; an unknown deploy refused...
         channel = await gateway.hub.admit(channel)
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
-    if (missing := await existence.find_missing(gateway.bus, channel)) is not None:
-        raise refusal(ErrorCode.NOT_FOUND, missing)
     try:
         page = await polling.read(gateway.bus, channel, since, limit)
     except (nats.errors.Error, TimeoutError) as exc:

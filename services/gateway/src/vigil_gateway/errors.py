@@ -5,7 +5,7 @@ GatewayError               root
 ├── MissingCredentials     no token or key at all (1008 / 401)
 ├── Forbidden              a known principal asked for what its role or grant does not allow
 ├── AuthUnavailable        credentials cannot be checked now (auth or NATS away)
-└── ChannelRefused         a channel's target (a container) is unknown or ambiguous
+└── ChannelRefused         a channel's target (a container, a deploy) is unknown or ambiguous
 """
 
 from vigil.messages import ErrorCode
@@ -39,8 +39,8 @@ class AuthUnavailable(GatewayError):
 
 
 class ChannelRefused(GatewayError):
-    """A channel's target does not resolve: no such container (NOT_FOUND), or a name
-    prefix that fits several (INVALID_MESSAGE)."""
+    """A channel's target does not resolve: no such container or deploy (NOT_FOUND),
+    or a name prefix that fits several (INVALID_MESSAGE)."""
 
     def __init__(self, code: ErrorCode, reason: str) -> None:
         self.code = code

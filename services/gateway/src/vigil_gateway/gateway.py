@@ -8,7 +8,6 @@ every replica with 4004).
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections import deque
@@ -84,6 +83,7 @@ class Gateway:
             tail=settings.log_tail,
         )
         self.hub.watch(leases.CHANNEL, self.log_leases)
+        self.hub.watch(existence.CHANNEL, existence.DeployExistence(self.bus))
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
@@ -212,7 +212,6 @@ class Gateway:
             bus_available=self.bus.is_connected,
             on_gone=self._on_gone,
             pings=pings,
-            find_missing=functools.partial(existence.find_missing, self.bus),
         )
         self.connections.add(connection)
         await roster.announce(self.bus, "opened", connection.info(self.id))
