@@ -16,6 +16,10 @@ from pathlib import Path
 BUSYBOX_IMAGE = "vigil-test/busybox:1"
 DOCKERD_LOG = Path("/tmp/vigil-test-dockerd.log")
 
+# The dockerd this process started: held for the life of the process, because a running
+# Popen that is garbage-collected warns (and warnings fail the suite).
+_started_engines: list[subprocess.Popen[bytes]] = []
+
 
 def docker(*args: str, stdin: bytes | None = None, timeout: float = 60) -> str:
     """Run the docker CLI; raises with its stderr when it fails."""
@@ -42,7 +46,8 @@ def ensure_dockerd(timeout: float = 60) -> None:
     assert dockerd, "Docker is needed: install Debian's docker.io (dockerd not found)"
     with DOCKERD_LOG.open("ab") as log:
         # Left running for later tests and sessions, as a system daemon would be.
-        subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
+        engine = subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
+    _started_engines.append(engine)
     deadline = time.monotonic() + timeout
     while not engine_answers():
         assert time.monotonic() < deadline, f"dockerd did not start; see {DOCKERD_LOG}"
