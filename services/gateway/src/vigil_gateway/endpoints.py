@@ -101,6 +101,7 @@ async def poll(
         channel = await gateway.hub.admit(channel)
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
+    gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
     try:
         page = await polling.read(gateway.bus, channel, since, limit)
     except (nats.errors.Error, TimeoutError) as exc:

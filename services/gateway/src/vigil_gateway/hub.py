@@ -233,6 +233,10 @@ class FeedWatcher(Protocol):
 
     def stopped(self, channel: ChannelRef) -> None: ...
 
+    def polled(self, channel: ChannelRef) -> None:
+        """The channel was polled (HTTP, no feed): demand for a while."""
+        ...
+
 
 class Hub:
     def __init__(self, bus: Bus, metrics: GatewayMetrics, flusher: Flusher) -> None:
@@ -251,6 +255,11 @@ class Hub:
         """What a client asked for, made into what to join by the channel's watcher."""
         watcher = self._watchers.get(channel.spec.name)
         return channel if watcher is None else await watcher.admit(channel)
+
+    def polled(self, channel: ChannelRef) -> None:
+        watcher = self._watchers.get(channel.spec.name)
+        if watcher is not None:
+            watcher.polled(channel)
 
     def _tell_watcher(self, channel: ChannelRef, *, started: bool) -> None:
         watcher = self._watchers.get(channel.spec.name)

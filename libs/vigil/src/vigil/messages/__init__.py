@@ -117,7 +117,9 @@ from vigil.messages.docker import (
     FollowLogs,
     LogBatch,
     LogLine,
+    LogPage,
     LogsFollowed,
+    ReadLogs,
 )
 from vigil.messages.host import (
     AlertChanged,
@@ -222,6 +224,7 @@ __all__ = [
     "LoadAverage",
     "LogBatch",
     "LogLine",
+    "LogPage",
     "Login",
     "LogsFollowed",
     "MemoryUsage",
@@ -230,6 +233,7 @@ __all__ = [
     "Pong",
     "PortBinding",
     "PullProgress",
+    "ReadLogs",
     "Reauth",
     "Reauthenticated",
     "RefreshSession",
