@@ -174,7 +174,10 @@ class Gateway:
             await websocket.close(CloseCode.INTERNAL_ERROR, "the gateway is misconfigured")
             return
         credentials = read_credentials(websocket)
-        decision = await self.admission.decide(credentials)
+        headers = websocket.headers
+        decision = await self.admission.decide(
+            credentials, headers.get("origin"), headers.get("host")
+        )
         await websocket.accept(subprotocol=credentials.subprotocol)
         address = websocket.client.host if websocket.client else None
         if isinstance(decision, Refusal):
