@@ -8,6 +8,7 @@ in the query (`?host=web1`). Credentials are read as everywhere else (`?token=`,
 `Authorization`, `?api_key=`, `X-API-Key`).
 """
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -157,16 +158,25 @@ def _register_twins(app: FastAPI, gateway: Gateway, endpoint: Endpoint, what: st
     async def poll_route(request: Request, caller: Caller, limit: Limit = 100) -> Any:
         return await poll(request, gateway, caller, channel_of(endpoint, request), limit)
 
+    # The routes read their path through the request: the spec is told of it here.
+    path = {
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", endpoint.twin)
+        ]
+    }
     app.add_api_route(
         f"/sse/{endpoint.twin}",
         sse_route,
         response_class=StreamingResponse,
         tags=["streams"],
         summary=f"{what} as Server-Sent Events",
+        openapi_extra=path,
     )
     app.add_api_route(
         f"/api/poll/{endpoint.twin}",
         poll_route,
         tags=["streams"],
         summary=f"{what} by HTTP polling: a snapshot (state) or a page after `since`",
+        openapi_extra=path,
     )
