@@ -8,13 +8,13 @@ hands out the `Deployment` helper removes them all afterwards.
 
 import asyncio
 import contextlib
+import http.client
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,10 +287,18 @@ def serves(name: str) -> str:
     """What the container called `name` answers on its published port 8080 ('' if none)."""
     try:
         binding = docker("port", name, f"{HTTP_PORT}/tcp", timeout=10).split()[0]
-        with urllib.request.urlopen(f"http://{binding}/index", timeout=2) as response:
-            body: bytes = response.read()
-    except (RuntimeError, OSError, IndexError):
+    except (RuntimeError, IndexError):
         return ""
+    host, _, port = binding.rpartition(":")
+    # http.client, closed in all cases: urllib leaks its socket when the answer times out.
+    connection = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        connection.request("GET", "/index")
+        body = connection.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        return ""
+    finally:
+        connection.close()
     return body.decode().splitlines()[0] if body else ""
 
 
