@@ -5,7 +5,8 @@ message types, and channel names and parameters built to widen a subscription
 (`.`, `*`, `>`, look-alikes, empty, very long). The gateway stays up; every frame
 gets its one answer (an error that says what was wrong, or the reply to a valid
 request) or, for an oversized one, a close code; and every subscription it grants
-names a known channel with parameters that are single, literal names.
+names a known channel with parameters that are single, literal names (or, for a
+merged view, a label and a name pattern it matches itself, never a subject).
 """
 
 import json
@@ -19,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import receive, serve_gateway
-from vigil.channels import CHANNELS
+from vigil.channels import CHANNELS, resolve_channel
 from vigil.messages import ClientPong, InvalidClientMessage, parse_client_message
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
@@ -146,9 +147,12 @@ class Fuzzer:
             assert answer["message"], "an error must say what was wrong"
         if kind == "subscribed":
             channel = answer["channel"]
-            assert GRANTED.match(channel), f"granted a widened channel: {channel!r}"
-            assert not any(w in channel for w in WILDCARDS)
-            assert channel.split("?")[0] in CHANNELS
+            name, _, query = channel.partition("?")
+            params = dict(pair.split("=", 1) for pair in query.split("&")) if query else {}
+            assert resolve_channel(name, params).key == channel  # exactly a valid channel
+            if not CHANNELS[name].selects:  # (a merged view's name pattern is a glob)
+                assert GRANTED.match(channel), f"granted a widened channel: {channel!r}"
+                assert not any(w in channel for w in WILDCARDS)
             self.granted.add(channel)
 
     async def close(self) -> None:

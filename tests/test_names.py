@@ -4,7 +4,7 @@ import pytest
 
 from vigil.channels import resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
-from vigil.names import NameKind, validate_name
+from vigil.names import SELECTORS, NameKind, validate_name
 from vigil.subjects import ANY, Subjects
 
 HOSTILE = [
@@ -24,13 +24,27 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("kind", list(NameKind))
+@pytest.mark.parametrize("kind", [kind for kind in NameKind if kind not in SELECTORS])
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_names_are_rejected_for_every_kind(kind: NameKind, value: str) -> None:
     with pytest.raises(InvalidName) as caught:
         validate_name(kind, value)
     assert caught.value.kind == kind
     assert caught.value.reason
+
+
+@pytest.mark.parametrize("kind", sorted(SELECTORS))
+@pytest.mark.parametrize("value", [v for v in HOSTILE if v not in {"web.1", "*", "web*", "-web"}])
+def test_selectors_take_dots_and_globs_but_nothing_else_hostile(kind: NameKind, value: str) -> None:
+    with pytest.raises(InvalidName):
+        validate_name(kind, value)
+
+
+def test_selectors_take_what_labels_and_name_patterns_are_made_of() -> None:
+    assert validate_name(NameKind.LABEL, "com.docker.compose.project=shop")
+    assert validate_name(NameKind.LABEL, "app.kubernetes.io/name")
+    assert validate_name(NameKind.NAME_PATTERN, "shop-web-*")
+    assert validate_name(NameKind.NAME_PATTERN, "api-?.prod")
 
 
 @pytest.mark.parametrize(

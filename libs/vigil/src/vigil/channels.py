@@ -61,6 +61,9 @@ class ChannelSpec:
     items: str | None = None
     """State channels: the list in each value whose items (keyed by `id`) a delta
     patches one by one; other fields change as a whole (`vigil.deltas`)."""
+    selects: bool = False
+    """Its sources are not fixed: they are the containers its parameters select, which
+    join and leave while it is open; the gateway merges their lines (`logs.merged`)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,10 @@ def _docker_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
 def _docker_logs(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     subject = s.docker_logs(p.get("host", ANY), p["container"])
     return [Source(subject, ChannelKind.STREAM, LogBatch)]
+
+
+def _selected(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return []  # chosen by the gateway, as containers come and go
 
 
 def _deploy(s: Subjects, p: Mapping[str, str]) -> list[Source]:
@@ -180,6 +187,17 @@ CHANNELS: dict[str, ChannelSpec] = {
             sources=_docker_logs,
             kind=ChannelKind.STREAM,
             required=("container",),
+        ),
+        ChannelSpec(
+            name="logs.merged",
+            description=(
+                "The lines of every container a selector picks (a label, a name pattern; "
+                "on one host or all), merged in time order; containers join and leave."
+            ),
+            params={"label": NameKind.LABEL, "name": NameKind.NAME_PATTERN, "host": NameKind.HOST},
+            sources=_selected,
+            kind=ChannelKind.STREAM,
+            selects=True,
         ),
         ChannelSpec(
             name="docker_stats",

@@ -3,6 +3,9 @@
 A name is one subject token: strict ASCII, never `.`, `*`, `>` or whitespace, and
 within its kind's pattern. Anything else is rejected with the reason, never escaped
 or widened. Unicode look-alikes fail too, because the patterns are ASCII-only.
+
+Two kinds are selectors, matched by the gateway against what collectors announce and
+never part of a subject: a label (`key` or `key=value`) and a name pattern (a glob).
 """
 
 import re
@@ -23,7 +26,12 @@ class NameKind(StrEnum):
     DEPLOY_ID = "deploy_id"
     SOURCE = "source"
     CONNECTION = "connection"
+    LABEL = "label"
+    NAME_PATTERN = "name_pattern"
 
+
+SELECTORS = frozenset({NameKind.LABEL, NameKind.NAME_PATTERN})
+"""Kinds matched by the gateway, never put in a subject: they may hold `.` and globs."""
 
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
@@ -38,6 +46,16 @@ _RULES: dict[NameKind, tuple[str, int, str]] = {
     NameKind.DEPLOY_ID: (_TOKEN, 64, "letters, digits, '-' and '_'"),
     NameKind.SOURCE: (_TOKEN, 63, "letters, digits, '-' and '_'"),
     NameKind.CONNECTION: (_TOKEN, 64, "letters, digits, '-' and '_'"),
+    NameKind.LABEL: (
+        r"[A-Za-z0-9][A-Za-z0-9._/-]*(?:=[A-Za-z0-9._-]*)?",
+        255,
+        "key or key=value: letters, digits, '.', '_', '-' (and '/' in the key)",
+    ),
+    NameKind.NAME_PATTERN: (
+        r"[A-Za-z0-9_.*?-]+",
+        128,
+        "a container name with * and ? wildcards: letters, digits, '.', '_', '-'",
+    ),
 }
 _COMPILED = {kind: re.compile(pattern, re.ASCII) for kind, (pattern, _, _) in _RULES.items()}
 

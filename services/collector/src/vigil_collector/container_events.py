@@ -10,7 +10,7 @@ which ends the thread.
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +48,10 @@ _EXIT_CODE = re.compile(r"Exited \((-?\d+)\)")
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 
+# Attributes of a container event that are not the container's labels.
+_NOT_LABELS = frozenset({"name", "image", "exitCode", "signal", "execDuration"})
+
+
 @dataclass(frozen=True)
 class _Known:
     name: str
@@ -55,6 +59,7 @@ class _Known:
     status: ContainerState
     exit_code: int | None = None
     health: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class ContainerStates:
@@ -81,6 +86,7 @@ class ContainerStates:
                 status=status,
                 exit_code=int(exit_code.group(1)) if exit_code else None,
                 health=health.group(1).removeprefix("health: ") if health else None,
+                labels=dict(summary.get("Labels") or {}),
             )
             self._known[summary["Id"][:12]] = known
             messages.append(self._message(summary["Id"][:12], known, "snapshot", utc_now()))
@@ -108,6 +114,7 @@ class ContainerStates:
             name=str(attributes.get("name", container)),
             image=str(attributes.get("image", event.get("from", ""))),
             status=ContainerState.CREATED,
+            labels={k: str(v) for k, v in attributes.items() if k not in _NOT_LABELS},
         )
         known = replace(
             before,
@@ -141,6 +148,7 @@ class ContainerStates:
             exit_code=known.exit_code,
             health=known.health,
             time=when,
+            labels=dict(known.labels),
         )
 
 

@@ -4,14 +4,18 @@ The directory follows the last status of every container (`status.docker.*.*`) a
 the last stats batch of every host (`metrics.docker.*`) from JetStream, then live.
 `find` turns what a client typed — a short or full id, a name, or a unique prefix of
 either — into the container's host and short id, or refuses: NOT_FOUND when nothing
-fits, INVALID_MESSAGE when a prefix fits several. It holds nothing another replica
+fits, INVALID_MESSAGE when a prefix fits several. `select` gives the live containers
+a selector picks (a label, a name pattern), and listeners hear of every change, so a
+merged view follows containers as they come and go. It holds nothing another replica
 would need: every replica builds the same one from the stream.
 """
 
 import asyncio
 import contextlib
+import fnmatch
 import logging
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nats.errors
@@ -36,11 +40,35 @@ _SHORT_ID = 12
 _CATCH_UP_S = 3.0
 
 
+LIVE = frozenset({ContainerState.RUNNING, ContainerState.RESTARTING, ContainerState.PAUSED})
+
+
 @dataclass(frozen=True)
 class Container:
     host: str
     id: str
     name: str
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which containers a merged view shows: those with the label (`key` or
+    `key=value`), whose name fits the pattern (a glob), on the host, as given."""
+
+    label: str | None = None
+    name: str | None = None
+    host: str | None = None
+
+    def picks(self, status: ContainerStatusChanged) -> bool:
+        if self.host is not None and status.host != self.host:
+            return False
+        if self.name is not None and not fnmatch.fnmatchcase(status.name, self.name):
+            return False
+        if self.label is not None:
+            key, has_value, value = self.label.partition("=")
+            if key not in status.labels or (has_value and status.labels[key] != value):
+                return False
+        return True
 
 
 class ContainerDirectory:
@@ -50,6 +78,7 @@ class ContainerDirectory:
         self._stats: dict[str, DockerStatsSampled] = {}
         self._subscriptions: list[JetStreamContext.PushSubscription] = []
         self._caught_up = asyncio.Event()
+        self._listeners: set[Callable[[], None]] = set()
 
     async def follow(self) -> None:
         """(Re)start following on the current connection; called on every (re)connect."""
@@ -107,6 +136,24 @@ class ContainerDirectory:
         found = matches[0]
         return Container(host=found.host, id=found.id, name=found.name)
 
+    async def select(self, selector: Selector) -> list[Container]:
+        """The live containers the selector picks, by host and name."""
+        if not self._caught_up.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_S)
+        picked = [s for s in self._containers.values() if s.status in LIVE and selector.picks(s)]
+        return sorted(
+            (Container(host=s.host, id=s.id, name=s.name) for s in picked),
+            key=lambda c: (c.host, c.name),
+        )
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        """`listener` is called after each container change (until `unlisten`)."""
+        self._listeners.add(listener)
+
+    def unlisten(self, listener: Callable[[], None]) -> None:
+        self._listeners.discard(listener)
+
     def snapshots(self, host: str | None = None) -> list[DockerStatsSampled]:
         """The latest stats batch of each host (or of `host`)."""
         return [
@@ -128,6 +175,8 @@ class ContainerDirectory:
             self._containers[key] = status
         if msg.metadata.num_pending == 0:
             self._caught_up.set()
+        for listener in list(self._listeners):
+            listener()
 
     async def _on_stats(self, msg: Msg) -> None:
         try:

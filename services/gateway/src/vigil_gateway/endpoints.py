@@ -98,6 +98,9 @@ async def poll(
         raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
+    if channel.spec.selects:
+        reason = f"{channel.spec.name} merges live sources: use its WebSocket or SSE stream"
+        raise refusal(ErrorCode.INVALID_MESSAGE, reason)
     try:  # a container's name prefix made its id; an unknown deploy refused...
         channel = await gateway.hub.admit(channel)
     except ChannelRefused as exc:

@@ -40,7 +40,7 @@ from vigil.messages import (
 )
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, existence, leases, roster
+from vigil_gateway import audit, existence, leases, merged, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.connection import Connection
 from vigil_gateway.containers import ContainerDirectory
@@ -85,6 +85,8 @@ class Gateway:
         )
         self.hub.watch(leases.CHANNEL, self.log_leases)
         self.hub.watch(existence.CHANNEL, existence.DeployExistence(self.bus))
+        self.hub.watch(merged.CHANNEL, merged.MergedViews())
+        self.hub.make(merged.CHANNEL, self._merged_feed)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
@@ -157,6 +159,17 @@ class Gateway:
 
     async def reauthenticate(self, token: str) -> Principal:
         return await self.authenticate(Credentials(token=token))
+
+    def _merged_feed(self, channel: ChannelRef, since: int | None) -> merged.MergedFeed:
+        return merged.MergedFeed(
+            channel,
+            self.bus,
+            self.containers,
+            self.hub.demand,
+            self.flusher,
+            window_s=self.settings.merge_window_s,
+            since=since,
+        )
 
     # -- sockets ------------------------------------------------------------------
 

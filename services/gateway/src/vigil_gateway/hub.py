@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import nats.errors
@@ -222,6 +223,27 @@ class Feed:
         return tuple(Frame(text, delivery.cursor) for text in texts)
 
 
+class ChannelFeed(Protocol):
+    """What the hub needs of a feed: `Feed`, or another kind a channel asks for
+    (`make`), such as a merged view of selected containers."""
+
+    channel: ChannelRef
+
+    @property
+    def idle(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def attach(self, outbox: Outbox, options: Options = NO_OPTIONS) -> None: ...
+
+    def detach(self, outbox: Outbox) -> None: ...
+
+
+FeedMaker = Callable[[ChannelRef, int | None], ChannelFeed]  # channel, resume after
+
+
 class FeedWatcher(Protocol):
     """Told about the feeds of one channel (e.g. to hold a log lease while they live)."""
 
@@ -243,13 +265,23 @@ class Hub:
         self._bus = bus
         self._metrics = metrics
         self._flusher = flusher
-        self._feeds: dict[str, Feed] = {}  # shared, by channel key
-        self._private: dict[tuple[str, int], Feed] = {}  # resuming, by (key, id(outbox))
+        self._feeds: dict[str, ChannelFeed] = {}  # shared, by channel key
+        self._private: dict[tuple[str, int], ChannelFeed] = {}  # resuming: (key, id(outbox))
+        self._makers: dict[str, FeedMaker] = {}  # by channel name, where not a `Feed`
         self._lock = asyncio.Lock()
         self._watchers: dict[str, FeedWatcher] = {}  # by channel name
 
     def watch(self, channel_name: str, watcher: FeedWatcher) -> None:
         self._watchers[channel_name] = watcher
+
+    def make(self, channel_name: str, maker: FeedMaker) -> None:
+        """The channel's feeds are made by `maker`, not as a `Feed` of fixed sources."""
+        self._makers[channel_name] = maker
+
+    def demand(self, channel: ChannelRef, on: bool) -> None:
+        """Someone other than a feed wants the channel's source (a merged view wants
+        a container's logs): its watcher holds (or gives up) what it needs."""
+        self._tell_watcher(channel, started=on)
 
     async def admit(self, channel: ChannelRef) -> ChannelRef:
         """What a client asked for, made into what to join by the channel's watcher."""
@@ -286,17 +318,14 @@ class Hub:
             private = since is not None or channel.spec.from_start  # from its own point
             private = private and channel.spec.kind is not ChannelKind.STATE
             new = private or channel.key not in self._feeds
+            feed: ChannelFeed
             if private:
                 self._metrics.resumes += since is not None
-                feed = self._private[(channel.key, id(outbox))] = Feed(
-                    channel, self._bus, self._metrics, self._flusher, since=since, private=True
-                )
+                feed = self._private[(channel.key, id(outbox))] = self._feed(channel, since)
             elif channel.key in self._feeds:
                 feed = self._feeds[channel.key]
             else:
-                feed = self._feeds[channel.key] = Feed(
-                    channel, self._bus, self._metrics, self._flusher
-                )
+                feed = self._feeds[channel.key] = self._feed(channel, None)
             if self._bus.is_connected:
                 await self._start(feed)
             if new:  # after its consumer exists, so it sees what the watcher causes
@@ -348,11 +377,18 @@ class Hub:
             self._feeds.clear()
             self._private.clear()
 
-    def _all(self) -> list[Feed]:
+    def _feed(self, channel: ChannelRef, since: int | None) -> ChannelFeed:
+        maker = self._makers.get(channel.spec.name)
+        if maker is not None:
+            return maker(channel, since)
+        private = since is not None or channel.spec.from_start
+        return Feed(channel, self._bus, self._metrics, self._flusher, since=since, private=private)
+
+    def _all(self) -> list[ChannelFeed]:
         return [*self._feeds.values(), *self._private.values()]
 
     @staticmethod
-    async def _start(feed: Feed) -> None:
+    async def _start(feed: ChannelFeed) -> None:
         try:
             await feed.start()
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect

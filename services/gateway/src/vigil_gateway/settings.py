@@ -84,3 +84,9 @@ class GatewaySettings(VigilSettings):
     log_tail: int = Field(
         default=100, ge=0, le=10_000, description="Lines a new follower sends first."
     )
+    merge_window_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="A merged log view holds a line this long at most, for sources to catch up.",
+    )

@@ -119,6 +119,8 @@ from vigil.messages.docker import (
     LogLine,
     LogPage,
     LogsFollowed,
+    MergedLogBatch,
+    MergedLogLine,
     ReadLogs,
 )
 from vigil.messages.host import (
@@ -228,6 +230,8 @@ __all__ = [
     "Login",
     "LogsFollowed",
     "MemoryUsage",
+    "MergedLogBatch",
+    "MergedLogLine",
     "NetworkRates",
     "Ping",
     "Pong",

@@ -64,6 +64,7 @@ class ContainerStatusChanged(Message):
     exit_code: int | None = omitted_when_none()
     health: str | None = omitted_when_none()
     time: datetime
+    labels: dict[str, str] = Field(default_factory=dict, description="The container's labels.")
 
 
 class DockerSourceChanged(Message):
@@ -88,6 +89,24 @@ class LogBatch(Message):
     host: HostName
     container: ContainerName
     lines: list[LogLine]
+
+
+class MergedLogLine(LogLine):
+    """A line of a merged view, with the container it comes from. `late`: it came after
+    lines of other sources stamped later had gone (its source lags past the reorder
+    window); `marker`: not a log line but the container joining or leaving the view."""
+
+    host: HostName
+    container: ContainerName
+    name: str
+    late: bool | None = omitted_when_none()
+    marker: Literal["joined", "left"] | None = omitted_when_none()
+
+
+class MergedLogBatch(Message):
+    """Lines of a merged view (`logs.merged`), in time order."""
+
+    lines: list[MergedLogLine]
 
 
 class FollowLogs(Message):
