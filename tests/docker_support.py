@@ -1,13 +1,16 @@
 """Helpers of the Docker tests: bus messages into a queue, waiting for one that fits,
-and the figures `docker stats --no-stream` shows."""
+waiting for the gateway to know a container, and the figures `docker stats
+--no-stream` shows."""
 
 import asyncio
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
+import httpx
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
@@ -69,3 +72,13 @@ def docker_stats_now(*names: str) -> dict[str, tuple[float, float]]:
         number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", used).groups()  # type: ignore[union-attr]
         figures[name] = (float(cpu.rstrip("%")), float(number) * _UNITS[unit])
     return figures
+
+
+async def known(http: httpx.AsyncClient, token: str, container: str) -> None:
+    """Until the gateway knows the container (its first stats batch came)."""
+    for _ in range(60):
+        listed = await http.get("/api/docker/containers", params={"token": token})
+        if container in json.dumps(listed.json()):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"the gateway never listed {container}")

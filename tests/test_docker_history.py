@@ -10,6 +10,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from tests.docker_engine import Containers, docker
+from tests.docker_support import known
 from tests.support import NatsServer, receive, run_collector, serve_gateway, wait_for
 from tests.test_docker_gateway import docker_collector
 from vigil_gateway.settings import GatewaySettings
@@ -28,16 +29,6 @@ async def logged(container: str, count: int) -> None:
         return len(docker("logs", container).splitlines()) >= count
 
     await wait_for(has_all, f"{count} lines logged", 20)
-
-
-async def known(http: httpx.AsyncClient, token: str, container: str) -> None:
-    """Until the gateway knows the container (its first stats batch came)."""
-    for _ in range(60):
-        listed = await http.get("/api/docker/containers", params={"token": token})
-        if container in json.dumps(listed.json()):
-            return
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"the gateway never listed {container}")
 
 
 async def test_scroll_back_pages_reach_the_start_contiguous_and_ordered(

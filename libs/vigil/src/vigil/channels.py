@@ -84,6 +84,11 @@ class ChannelRef:
         return self.spec.sources(subjects, dict(self.params))
 
 
+# Filters any log channel takes, applied at the gateway: text (any case), a regular
+# expression, the least level shown.
+LOG_FILTERS = {"grep": NameKind.FILTER, "regex": NameKind.FILTER, "level": NameKind.FILTER}
+
+
 def _host_metrics(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.host_metrics(p.get("host", ANY)), ChannelKind.STATE, HostMetricsSampled)]
 
@@ -183,7 +188,7 @@ CHANNELS: dict[str, ChannelSpec] = {
         ChannelSpec(
             name="docker.logs",
             description="A container's log lines (id or unique name prefix), while watched.",
-            params={"container": NameKind.CONTAINER, "host": NameKind.HOST},
+            params={"container": NameKind.CONTAINER, "host": NameKind.HOST, **LOG_FILTERS},
             sources=_docker_logs,
             kind=ChannelKind.STREAM,
             required=("container",),
@@ -194,7 +199,12 @@ CHANNELS: dict[str, ChannelSpec] = {
                 "The lines of every container a selector picks (a label, a name pattern; "
                 "on one host or all), merged in time order; containers join and leave."
             ),
-            params={"label": NameKind.LABEL, "name": NameKind.NAME_PATTERN, "host": NameKind.HOST},
+            params={
+                "label": NameKind.LABEL,
+                "name": NameKind.NAME_PATTERN,
+                "host": NameKind.HOST,
+                **LOG_FILTERS,
+            },
             sources=_selected,
             kind=ChannelKind.STREAM,
             selects=True,

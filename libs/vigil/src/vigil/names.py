@@ -4,8 +4,9 @@ A name is one subject token: strict ASCII, never `.`, `*`, `>` or whitespace, an
 within its kind's pattern. Anything else is rejected with the reason, never escaped
 or widened. Unicode look-alikes fail too, because the patterns are ASCII-only.
 
-Two kinds are selectors, matched by the gateway against what collectors announce and
-never part of a subject: a label (`key` or `key=value`) and a name pattern (a glob).
+A few kinds are matched by the gateway itself and never part of a subject: the
+selectors of a merged view, a label (`key` or `key=value`) and a name pattern (a
+glob), and the text of a log filter.
 """
 
 import re
@@ -28,10 +29,11 @@ class NameKind(StrEnum):
     CONNECTION = "connection"
     LABEL = "label"
     NAME_PATTERN = "name_pattern"
+    FILTER = "filter"
 
 
-SELECTORS = frozenset({NameKind.LABEL, NameKind.NAME_PATTERN})
-"""Kinds matched by the gateway, never put in a subject: they may hold `.` and globs."""
+GATEWAY_ONLY = frozenset({NameKind.LABEL, NameKind.NAME_PATTERN, NameKind.FILTER})
+"""Kinds the gateway matches itself, never put in a subject: they may hold `.`, `*`..."""
 
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
@@ -56,6 +58,7 @@ _RULES: dict[NameKind, tuple[str, int, str]] = {
         128,
         "a container name with * and ? wildcards: letters, digits, '.', '_', '-'",
     ),
+    NameKind.FILTER: (r"[^\x00-\x1f\x7f]+", 200, "printable characters"),
 }
 _COMPILED = {kind: re.compile(pattern, re.ASCII) for kind, (pattern, _, _) in _RULES.items()}
 

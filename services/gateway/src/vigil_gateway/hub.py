@@ -34,11 +34,13 @@ from pydantic import ValidationError
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
 from vigil.lifecycle import stop_task
-from vigil.messages import Reset
+from vigil.messages import ErrorCode, Reset
 from vigil_gateway import replay
 from vigil_gateway.backlog import Slot
 from vigil_gateway.deltas import StateVersions
+from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.flusher import Flusher
+from vigil_gateway.log_filters import InvalidFilter, LineFilter
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.outbox import Outbox
@@ -202,6 +204,8 @@ class Feed:
             cursor = metadata.sequence.stream
             self._cursors[source.subject] = cursor
             frames = self._frames(Delivery(msg.subject, message, cursor))
+            if not frames:  # a filtered log batch with no line left
+                return
             if source.kind is ChannelKind.JOURNAL:
                 for outbox in self._subscribers:
                     at_once += outbox.put_journal(key, frames, produced_at)
@@ -284,7 +288,12 @@ class Hub:
         self._tell_watcher(channel, started=on)
 
     async def admit(self, channel: ChannelRef) -> ChannelRef:
-        """What a client asked for, made into what to join by the channel's watcher."""
+        """What a client asked for, made into what to join by the channel's watcher
+        (raises `ChannelRefused`, also for a log filter that cannot be used)."""
+        try:
+            LineFilter.of(dict(channel.params))
+        except InvalidFilter as exc:
+            raise ChannelRefused(ErrorCode.INVALID_MESSAGE, str(exc)) from None
         watcher = self._watchers.get(channel.spec.name)
         return channel if watcher is None else await watcher.admit(channel)
 

@@ -51,7 +51,7 @@ class LogLeases:
         """`docker.logs` with the container's short id and host (raises `ChannelRefused`)."""
         params = dict(channel.params)
         found = await self._directory.find(params["container"], params.get("host"))
-        return resolve_channel(CHANNEL, {"container": found.id, "host": found.host})
+        return resolve_channel(CHANNEL, params | {"container": found.id, "host": found.host})
 
     def started(self, channel: ChannelRef) -> None:
         target = self._target(channel)

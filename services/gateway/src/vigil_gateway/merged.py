@@ -38,6 +38,7 @@ from vigil.messages import (
 from vigil_gateway.containers import Container, ContainerDirectory, Selector
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.flusher import Flusher
+from vigil_gateway.log_filters import LineFilter
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.outbox import Outbox
 from vigil_gateway.reorder import Released, ReorderWindow
@@ -85,6 +86,7 @@ class MergedFeed:
         self._flusher = flusher
         params = dict(channel.params)
         self._selector = Selector(params.get("label"), params.get("name"), params.get("host"))
+        self._filter = LineFilter.of(params)
         self._since = since
         self._window: ReorderWindow[MergedLogLine] = ReorderWindow(window_s)
         self._members: dict[str, _Member] = {}  # by container id
@@ -223,6 +225,8 @@ class MergedFeed:
         for line in batch.lines:
             if self._since is not None and cursor_of(line.time) <= self._since:
                 continue  # the resuming client has it
+            if self._filter is not None and not self._filter.keeps(line.text):
+                continue
             self._window.put(member.container.id, line.time, _merged(member.container, line), now)
         self._flush()
 

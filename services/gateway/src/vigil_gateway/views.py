@@ -5,6 +5,7 @@ per-message path, never per client. Most channels send the message as it is, in 
 `update`; the `system` channel speaks seed 001's shapes and `docker_stats` seed 000's.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,12 +20,14 @@ from vigil.messages import (
     DockerStatsData,
     DockerStatsSampled,
     HostMetricsSampled,
+    LogBatch,
     SystemMetric,
     SystemMetricData,
     SystemMetricMeta,
     Update,
 )
 from vigil.model import Message
+from vigil_gateway.log_filters import LineFilter
 
 
 @dataclass(frozen=True)
@@ -111,5 +114,20 @@ _RENDERERS: dict[str, Renderer] = {
 }
 
 
+def render_filtered(keep: LineFilter, channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
+    """A log batch with only the lines the channel's filter keeps (none: no frame)."""
+    batch = delivery.message
+    if not isinstance(batch, LogBatch):
+        raise TypeError(f"a log filter does not apply to {type(batch).__name__}")
+    lines = [line for line in batch.lines if keep.keeps(line.text)]
+    if not lines:
+        return ()
+    kept = batch.model_copy(update={"lines": lines})
+    return render_update(channel, Delivery(delivery.subject, kept, delivery.cursor))
+
+
 def renderer_for(channel: ChannelRef) -> Renderer:
+    keep = LineFilter.of(dict(channel.params))
+    if keep is not None and not channel.spec.selects:  # (a merged view filters itself)
+        return functools.partial(render_filtered, keep)
     return _RENDERERS.get(channel.spec.name, render_update)
