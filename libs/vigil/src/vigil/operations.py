@@ -23,6 +23,7 @@ from vigil.messages import (
     Done,
     EndSession,
     FollowLogs,
+    FollowPodLogs,
     GetDeploy,
     GetSigningKeys,
     JwkSet,
@@ -32,6 +33,7 @@ from vigil.messages import (
     ListUsers,
     Login,
     LogsFollowed,
+    PodLogsFollowed,
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
@@ -79,9 +81,11 @@ class Auth:
 
 
 class Logs:
-    """Operations answered by the collector of the host named in the request."""
+    """Operations answered by the collector of the host (or holding the cluster's lease)
+    named in the request."""
 
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
+    K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
 
 
 class Deploy:

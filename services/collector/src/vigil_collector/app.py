@@ -1,5 +1,6 @@
 """The collector service: sample the host on a fixed beat and publish what it sees;
-with a Docker engine, its containers' stats, status and (on lease) logs too."""
+with a Docker engine, its containers' stats, status and (on lease) logs too; with
+Kubernetes clusters, their pods' metrics, status and (on lease) logs."""
 
 import asyncio
 import logging
@@ -10,10 +11,12 @@ from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import AlertChanged
-from vigil.streams import ALERTS, LATEST, LOGS
+from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
 from vigil_collector.alerts import HostAlerts
 from vigil_collector.docker_source import DockerSource
 from vigil_collector.host import HostSampler
+from vigil_collector.k8s_source import KubernetesSource
+from vigil_collector.kube import clusters_of
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -23,9 +26,14 @@ class Collector:
     def __init__(self, settings: CollectorSettings) -> None:
         self.settings = settings
         self.bus = Bus(
-            settings, name=f"vigil-collector-{settings.host}", streams=[LATEST, ALERTS, LOGS]
+            settings,
+            name=f"vigil-collector-{settings.host}",
+            streams=[LATEST, ALERTS, LOGS],
+            buckets=[K8S_CLUSTERS],
         )
         self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None
+        clusters = clusters_of(settings)
+        self.kubernetes = KubernetesSource(settings, self.bus, clusters) if clusters else None
         self._alerts = HostAlerts(
             cpu_percent=settings.cpu_threshold_percent,
             memory_percent=settings.memory_threshold_percent,
@@ -41,6 +49,9 @@ class Collector:
         docker = None
         if self.docker is not None:
             docker = asyncio.create_task(self.docker.run(), name="docker-source")
+        kubernetes = None
+        if self.kubernetes is not None:
+            kubernetes = asyncio.create_task(self.kubernetes.run(), name="kubernetes-source")
         sampler = await asyncio.to_thread(HostSampler, self.settings.host)
         subjects = self.bus.subjects
         interval = self.settings.interval_s
@@ -63,6 +74,7 @@ class Collector:
                     next_at = time.monotonic()
         finally:
             try:
+                await stop_task(kubernetes)
                 await stop_task(docker)
             finally:
                 await self.bus.close()

@@ -6,6 +6,7 @@ the past tense. One import location, one module per concept:
 - `common`    error and close codes, time
 - `host`      host samples and threshold alerts (collector)
 - `docker`    container stats, status, log batches and the log lease (collector)
+- `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `deploy`    deploy specs, the deployer's journal and records, `ctl.deploy.*`
 - `services`  sessions, questions for clients, connection lists, ctl envelopes
@@ -130,6 +131,18 @@ from vigil.messages.host import (
     NetworkRates,
     SwapUsage,
 )
+from vigil.messages.kubernetes import (
+    ClusterLease,
+    ContainerStatus,
+    ContainerUsage,
+    FollowPodLogs,
+    K8sMetricsSampled,
+    NodeUsage,
+    PodLogBatch,
+    PodLogsFollowed,
+    PodStatusChanged,
+    PodUsage,
+)
 from vigil.messages.services import (
     AskClient,
     ClientAnswered,
@@ -165,14 +178,17 @@ __all__ = [
     "ClientReply",
     "ClientRequest",
     "CloseCode",
+    "ClusterLease",
     "Connected",
     "ConnectionChanged",
     "ConnectionInfo",
     "ContainerState",
     "ContainerStats",
+    "ContainerStatus",
     "ContainerStatusChanged",
     "ContainerStatusData",
     "ContainerStatusNotice",
+    "ContainerUsage",
     "CpuUsage",
     "CreateApiKey",
     "CreateDeploy",
@@ -202,6 +218,7 @@ __all__ = [
     "ErrorCode",
     "FilesystemUsage",
     "FollowLogs",
+    "FollowPodLogs",
     "Gap",
     "GatewayConnections",
     "GetDeploy",
@@ -211,6 +228,7 @@ __all__ = [
     "HttpHealth",
     "InvalidClientMessage",
     "JwkSet",
+    "K8sMetricsSampled",
     "LayerProgress",
     "ListApiKeys",
     "ListConnections",
@@ -224,7 +242,12 @@ __all__ = [
     "LogsFollowed",
     "MemoryUsage",
     "NetworkRates",
+    "NodeUsage",
     "Ping",
+    "PodLogBatch",
+    "PodLogsFollowed",
+    "PodStatusChanged",
+    "PodUsage",
     "Pong",
     "PortBinding",
     "PullProgress",

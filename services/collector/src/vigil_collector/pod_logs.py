@@ -1,0 +1,242 @@
+"""Pod logs on demand, for one cluster: a follower per leased pod container.
+
+The same lease protocol as Docker's (`vigil_collector.followers`): `FollowPodLogs`
+requests (`ctl.logs.k8s_follow`) renew a holder's lease; the first starts a
+`PodLogReader` (the last `tail` lines first, then live) and a publisher that sends
+`PodLogBatch`es to the LOGS stream in order; when every lease has lapsed the reader
+is shut. A container that restarts ends its stream; while the lease lives, a new
+reader follows the new container, after a marker line saying so.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
+from vigil.messages import (
+    ErrorCode,
+    FollowPodLogs,
+    LogLine,
+    PodLogBatch,
+    PodLogsFollowed,
+    PodStatusChanged,
+    utc_now,
+)
+from vigil_collector import kube
+from vigil_collector.handoff import Handoff
+from vigil_collector.leases import Leases
+from vigil_collector.log_reader import Position
+from vigil_collector.pod_log_reader import PodLogReader
+from vigil_collector.redaction import Redactor, compile_patterns
+from vigil_collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH_LINES = 1000
+_CHECK_S = 0.25
+
+Target = tuple[str, str, str]  # namespace, pod, container
+
+
+def restart_marker(container: str, restarts: int) -> str:
+    return f"[vigil] container {container} restarted (restarts: {restarts}); following it"
+
+
+@dataclass
+class _Follower:
+    reader: PodLogReader
+    publisher: asyncio.Task[None]
+    restarts: int
+
+
+class PodLogFollowers:
+    def __init__(self, settings: CollectorSettings, bus: Bus, cluster: str, api_client: Any):
+        self._settings = settings
+        self._bus = bus
+        self._cluster = cluster
+        self._core = client.CoreV1Api(api_client)
+        self._patterns = compile_patterns(settings.redact_patterns)
+        self._leases = Leases()
+        self._followers: dict[Target, _Follower] = {}
+        self._positions: dict[Target, Position] = {}
+        self._statuses: dict[tuple[str, str], PodStatusChanged] = {}
+        self._lock = asyncio.Lock()
+
+    async def follow(self, request: FollowPodLogs) -> PodLogsFollowed:
+        """The `ctl.logs.k8s_follow` handler, for this cluster's lease holder."""
+        pod = await self._read_pod(request.namespace, request.pod)
+        names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+        container = request.container or (names[0] if names else "")
+        if container not in names:
+            raise ctl.Refused(
+                ErrorCode.NOT_FOUND,
+                f"pod {request.namespace}/{request.pod} has no container {container!r}"
+                f" (it has: {', '.join(names)})",
+            )
+        target = (request.namespace, request.pod, container)
+        key = "/".join(target)
+        holders = self._leases.renew(key, request.holder, request.lease_s, time.monotonic())
+        async with self._lock:
+            if holders and target not in self._followers:
+                self._start(target, request.tail, _restarts(pod, container), marker=False)
+        if not holders:
+            await self._stop(target)
+        return PodLogsFollowed(
+            cluster=self._cluster,
+            namespace=request.namespace,
+            pod=request.pod,
+            container=container,
+            following=target in self._followers,
+            holders=holders,
+        )
+
+    async def pod_changed(self, status: PodStatusChanged) -> None:
+        self._statuses[(status.namespace, status.pod)] = status
+
+    async def watch_leases(self) -> None:
+        """Stop followers whose leases lapsed; follow restarted containers again."""
+        while True:
+            await asyncio.sleep(_CHECK_S)
+            now = time.monotonic()
+            for key in self._leases.lapsed(now):
+                namespace, pod, container = key.split("/")
+                log.info("the log lease of %s lapsed; stopping its follower", key)
+                await self._stop((namespace, pod, container))
+            for target, follower in list(self._followers.items()):
+                if follower.publisher.done():
+                    await self._maybe_restart(target, follower)
+
+    async def stop_all(self) -> None:
+        for follower in self._followers.values():
+            follower.reader.shut()
+        for target in list(self._followers):
+            await self._stop(target, flush=False)
+
+    # -- one follower --------------------------------------------------------------------
+
+    async def _read_pod(self, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            pod = await asyncio.to_thread(
+                self._core.read_namespaced_pod,
+                name,
+                namespace,
+                _request_timeout=self._settings.k8s_timeout_s,
+            )
+        except kube.UNREACHABLE as exc:
+            if kube.is_missing(exc):
+                raise ctl.Refused(
+                    ErrorCode.NOT_FOUND, f"no pod {namespace}/{name} in cluster {self._cluster}"
+                ) from exc
+            raise ctl.Refused(ErrorCode.UNAVAILABLE, kube.describe(exc)) from exc
+        result: dict[str, Any] = self._core.api_client.sanitize_for_serialization(pod)
+        return result
+
+    async def _maybe_restart(self, target: Target, ended: _Follower) -> None:
+        """An ended follower whose lease lives: its container restarted (or will)."""
+        if not self._leases.held("/".join(target), time.monotonic()):
+            self._followers.pop(target, None)
+            return
+        status = self._statuses.get(target[:2])
+        if status is None:
+            return
+        current = next((c for c in status.containers if c.name == target[2]), None)
+        if current is None or current.state != "running" or current.restarts <= ended.restarts:
+            return  # not back yet
+        async with self._lock:
+            self._followers.pop(target, None)
+            self._start(target, None, current.restarts, marker=True)
+
+    def _start(self, target: Target, tail: int | None, restarts: int, *, marker: bool) -> None:
+        settings = self._settings
+        namespace, pod, container = target
+        handoff: Handoff[LogLine | None] = Handoff(
+            asyncio.get_running_loop(), settings.logs_buffer_lines
+        )
+        if marker:
+            line = LogLine(
+                time=utc_now(), stream="stdout", text=restart_marker(container, restarts)
+            )
+            handoff.put(line)
+        reader = PodLogReader(
+            self._core,
+            namespace,
+            pod,
+            container,
+            tail=tail,
+            after=self._positions.setdefault(target, Position()),
+            max_line_bytes=settings.logs_max_line_bytes,
+            redactor=Redactor(self._patterns, defaults=settings.redact_defaults),
+            handoff=handoff,
+        )
+        reader.start()
+        publisher = asyncio.create_task(
+            self._publish(target, handoff), name=f"pod-logs-{namespace}-{pod}"
+        )
+        self._followers[target] = _Follower(reader, publisher, restarts)
+        log.info("following the logs of %s/%s/%s in %s", namespace, pod, container, self._cluster)
+
+    async def _stop(self, target: Target, *, flush: bool = True) -> None:
+        follower = self._followers.pop(target, None)
+        if follower is None:
+            return
+        await asyncio.to_thread(follower.reader.stop)
+        if not flush:
+            await stop_task(follower.publisher)
+            return
+        try:
+            await asyncio.wait_for(follower.publisher, 10)
+        except TimeoutError:
+            log.warning("gave up sending the last log lines of %s", "/".join(target))
+
+    async def _publish(self, target: Target, handoff: Handoff[LogLine | None]) -> None:
+        namespace, pod, container = target
+        subject = self._bus.subjects.k8s_logs(self._cluster, namespace, pod)
+        ended = False
+        while not ended:
+            first = await handoff.get()
+            if first is None:
+                return
+            await asyncio.sleep(self._settings.logs_batch_s)
+            lines = [first]
+            while len(lines) < _MAX_BATCH_LINES:
+                try:
+                    line = handoff.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if line is None:
+                    ended = True
+                    break
+                lines.append(line)
+            batch = PodLogBatch(
+                cluster=self._cluster,
+                namespace=namespace,
+                pod=pod,
+                container=container,
+                lines=lines,
+            )
+            await self._send(subject, batch)
+
+    async def _send(self, subject: str, batch: PodLogBatch) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._bus.publish(subject, batch)
+                return
+            except BusUnavailable as exc:
+                log.warning("could not publish pod log lines (retrying): %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _restarts(pod: dict[str, Any], container: str) -> int:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == container:
+            return int(status.get("restartCount") or 0)
+    return 0
