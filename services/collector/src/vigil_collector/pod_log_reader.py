@@ -3,8 +3,9 @@
 The API server sends `<RFC3339Nano time> <text>` lines (`timestamps=true`). A line
 longer than `max_line_bytes` is cut there with a marker; each line is redacted and
 handed to the loop in order, lines at or before `after` (what an earlier reader of
-the same container sent) skipped; `None` follows the last one. The stream ends by
-itself when the container stops; `stop()` shuts it sooner.
+the same container sent) skipped; `None` follows the last one. A container still
+being created is waited for; the stream ends by itself when the container stops;
+`stop()` shuts it sooner.
 """
 
 import threading
@@ -18,6 +19,9 @@ from vigil_collector import kube
 from vigil_collector.handoff import Handoff
 from vigil_collector.log_reader import Position, cut_marker, parse_time
 from vigil_collector.redaction import Redactor
+
+_WAITING_TO_START = 400  # the API's answer while the container is being created
+_START_POLL_S = 0.5
 
 
 class PodLogReader:
@@ -72,15 +76,9 @@ class PodLogReader:
 
     def _run(self) -> None:
         try:
-            response = self._core.read_namespaced_pod_log(
-                self._pod,
-                self._namespace,
-                container=self._container,
-                follow=True,
-                timestamps=True,
-                tail_lines=self._tail,
-                _preload_content=False,
-            )
+            response = self._open()
+            if response is None:
+                return
             with self._lock:
                 self._response = response
             if self._stopped.is_set():
@@ -92,6 +90,25 @@ class PodLogReader:
                 self.error = kube.describe(exc)
         finally:
             self._handoff.put(None)
+
+    def _open(self) -> Any:
+        """The log stream, once the container has started (None if stopped before)."""
+        while True:
+            try:
+                return self._core.read_namespaced_pod_log(
+                    self._pod,
+                    self._namespace,
+                    container=self._container,
+                    follow=True,
+                    timestamps=True,
+                    tail_lines=self._tail,
+                    _preload_content=False,
+                )
+            except client.ApiException as exc:
+                if exc.status != _WAITING_TO_START:
+                    raise
+            if self._stopped.wait(_START_POLL_S):
+                return None
 
     def _read(self, response: Any) -> None:
         buffer = b""

@@ -2,7 +2,8 @@
 
 A feed renders each message once for all its clients, so rendering is on the
 per-message path, never per client. Most channels send the message as it is, in an
-`update`; the `system` channel speaks seed 001's shapes and `docker_stats` seed 000's.
+`update`; the `system` channel speaks seed 001's shapes and `docker_stats` seed 000's;
+`k8s.metrics` with a `namespace` keeps that namespace's pods.
 """
 
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from vigil.messages import (
     DockerStatsData,
     DockerStatsSampled,
     HostMetricsSampled,
+    K8sMetricsSampled,
     SystemMetric,
     SystemMetricData,
     SystemMetricMeta,
@@ -105,9 +107,20 @@ def render_docker_stats(channel: ChannelRef, delivery: Delivery) -> tuple[str, .
     return (DockerStats(timestamp=batch.time, data=data).model_dump_json(),)
 
 
+def render_k8s_metrics(channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
+    """A cluster's batch; with a `namespace` parameter, only that namespace's pods."""
+    namespace = dict(channel.params).get("namespace")
+    batch = delivery.message
+    if namespace is not None and isinstance(batch, K8sMetricsSampled):
+        pods = [pod for pod in batch.pods if pod.namespace == namespace]
+        delivery = Delivery(delivery.subject, batch.model_copy(update={"pods": pods}), None)
+    return render_update(channel, delivery)
+
+
 _RENDERERS: dict[str, Renderer] = {
     CHANNELS["system"].name: render_system,
     CHANNELS["docker_stats"].name: render_docker_stats,
+    CHANNELS["k8s.metrics"].name: render_k8s_metrics,
 }
 
 
