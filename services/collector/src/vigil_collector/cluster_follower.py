@@ -64,7 +64,9 @@ class ClusterFollower:
             asyncio.create_task(self.logs.watch_leases(), name=f"k8s-logs-{self.cluster.name}"),
         ]
         try:
-            await asyncio.gather(*tasks)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # raises why it ended
         finally:
             for task in tasks:
                 await stop_task(task)

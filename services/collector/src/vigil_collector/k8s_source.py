@@ -53,7 +53,9 @@ class KubernetesSource:
             for cluster in self._clusters
         ]
         try:
-            await asyncio.gather(*loops)
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # raises why it ended
         finally:
             for loop in loops:
                 await stop_task(loop)

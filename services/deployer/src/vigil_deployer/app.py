@@ -1,4 +1,5 @@
-"""The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host.
+"""The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host
+(or, with `target=kubernetes`, of its cluster's Deployments).
 
 Every replica answers requests (one queue group) and announces the host it serves in
 the `DEPLOYERS` bucket, renewed while it runs (so `host` can default to the only one).
@@ -21,6 +22,7 @@ from vigil.records import Records
 from vigil.streams import DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
 from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers
+from vigil_deployer.k8s_target import KubernetesTarget
 from vigil_deployer.locks import ServiceLock, ServiceLocks
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Target
@@ -46,7 +48,11 @@ class DeployerService:
 
     async def run(self) -> None:
         """Serve until cancelled; then roll back what runs (within the grace) and drain."""
-        target = self._target or DockerTarget(self.settings)
+        target = self._target or (
+            KubernetesTarget(self.settings)
+            if self.settings.target == "kubernetes"
+            else DockerTarget(self.settings)
+        )
         await self.bus.connect()
         try:
             deploys = await Records.open(self.bus, DEPLOYS, DeployRecord)
@@ -54,7 +60,10 @@ class DeployerService:
             deployers = await Records.open(self.bus, DEPLOYERS, DeployerAnnounced)
             self.worker = Worker(self.bus, self.settings, target, deploys, locks)
             announcement = DeployerAnnounced(
-                host=self.settings.host, replica=self.worker.id, time=utc_now()
+                host=self.settings.host,
+                replica=self.worker.id,
+                target=self.settings.target,
+                time=utc_now(),
             )
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
             handlers = Handlers(self.bus, deploys, locks, deployers)
@@ -65,7 +74,9 @@ class DeployerService:
             await ctl.serve(self.bus, Deploy.HOSTS, handlers.hosts)
             await self.worker.start()
             self.ready.set()
-            log.info("deploying to Docker host %s as %s", self.settings.host, self.worker.id)
+            log.info(
+                "deploying to %s %s as %s", self.settings.target, self.settings.host, self.worker.id
+            )
             while True:
                 await asyncio.sleep(_ANNOUNCE_EVERY_S)
                 try:
