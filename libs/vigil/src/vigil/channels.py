@@ -61,6 +61,9 @@ class ChannelSpec:
     from_start: bool = False
     """Every subscriber gets the whole history first, then the live flow (journals of
     one deploy); otherwise a subscriber starts from now (or from its `since`)."""
+    items: str | None = None
+    """State channels: the list in each value whose items (keyed by `id`) a delta
+    patches one by one; other fields change as a whole (`vigil.deltas`)."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ CHANNELS: dict[str, ChannelSpec] = {
             params={"host": NameKind.HOST},
             sources=_docker_stats,
             kind=ChannelKind.STATE,
+            items="containers",
         ),
         ChannelSpec(
             name="docker.status",
@@ -201,6 +205,7 @@ CHANNELS: dict[str, ChannelSpec] = {
             params={"host": NameKind.HOST},
             sources=_docker_stats,
             kind=ChannelKind.STATE,
+            items="containers",
         ),
         ChannelSpec(
             name="k8s.metrics",
@@ -212,6 +217,7 @@ CHANNELS: dict[str, ChannelSpec] = {
             sources=_k8s_metrics,
             kind=ChannelKind.STATE,
             required=("cluster",),
+            items="pods",
         ),
         ChannelSpec(
             name="k8s.status",

@@ -32,8 +32,10 @@ from vigil.messages import (
     ListDeploys,
     ListUsers,
     Login,
+    LogPage,
     LogsFollowed,
     PodLogsFollowed,
+    ReadLogs,
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
@@ -85,6 +87,7 @@ class Logs:
     named in the request."""
 
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
+    PAGE = Operation("logs", "page", ReadLogs, LogPage)
     K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
 
 

@@ -114,6 +114,9 @@ class ClusterDirectory:
     def stopped(self, channel: ChannelRef) -> None:
         """Nothing to release."""
 
+    def polled(self, channel: ChannelRef) -> None:
+        """Nothing to ask for: metrics and status flow without demand."""
+
     async def _catch_up(self) -> None:
         if not self._caught_up.is_set():
             with contextlib.suppress(TimeoutError):

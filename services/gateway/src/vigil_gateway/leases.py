@@ -6,7 +6,8 @@ request of its kind (`ctl.logs.follow`, `ctl.logs.k8s_follow`) to the collector 
 once and then every third of the lease, so the collector follows the logs while
 anyone on any replica watches; the last one gives the lease up (and were that lost,
 the lease would lapse by itself). Before a feed starts, `admit` turns what the client
-typed into the target, or refuses. What differs per source is a `LeaseKind`.
+typed into the target, or refuses. A poll, with no feed, asks for one lease's length
+of its own. What differs per source is a `LeaseKind`.
 """
 
 import asyncio
@@ -108,7 +109,7 @@ class LogLeases:
         self._tail = tail
         self._feeds: Counter[Target] = Counter()
         self._holding: dict[Target, asyncio.Task[None]] = {}
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._requests: set[asyncio.Task[None]] = set()  # one-off calls in flight
 
     async def admit(self, channel: ChannelRef) -> ChannelRef:
         return await self._kind.admit(channel)
@@ -130,9 +131,14 @@ class LogLeases:
         holding = self._holding.pop(target, None)
         if holding is not None:
             holding.cancel()
-            release = asyncio.create_task(self._release(target))
-            self._releasing.add(release)
-            release.add_done_callback(self._releasing.discard)
+            self._call(self._kind.request(target, self._holder, 0, self._tail))
+
+    def polled(self, channel: ChannelRef) -> None:
+        """A poll: demand for a lease's length (renewed by the next poll), so the
+        collector follows the logs and the poller's next page finds their lines."""
+        target = self._kind.target(channel)
+        holder = f"{self._holder}.polls"
+        self._call(self._kind.request(target, holder, self._lease_s, self._tail))
 
     @property
     def held(self) -> set[Target]:
@@ -143,9 +149,9 @@ class LogLeases:
         for task in self._holding.values():
             await stop_task(task)
         self._holding.clear()
-        if self._releasing:
-            await asyncio.wait(self._releasing, timeout=2.0)
-        for task in list(self._releasing):
+        if self._requests:
+            await asyncio.wait(self._requests, timeout=2.0)
+        for task in list(self._requests):
             await stop_task(task)
 
     async def _hold(self, target: Target) -> None:
@@ -165,7 +171,11 @@ class LogLeases:
                 wait = min(1.0, every)
             await asyncio.sleep(wait)
 
-    async def _release(self, target: Target) -> None:
-        request = self._kind.request(target, self._holder, 0, self._tail)
+    def _call(self, request: Message) -> None:
+        task = asyncio.create_task(self._ask(request))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _ask(self, request: Message) -> None:
         with contextlib.suppress(ctl.Refused, BusUnavailable):  # it lapses by itself
             await ctl.call(self._bus, self._kind.operation, request, timeout_s=2)
