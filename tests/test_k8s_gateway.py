@@ -153,6 +153,46 @@ async def test_pod_logs_arrive_complete_in_order_and_continue_across_a_restart(
     assert after[:count] == numbered  # the new container, from its first line
 
 
+async def test_scroll_back_pages_a_pods_whole_log_in_order(
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    count = 500
+    script = f"i=1; while [ $i -le {count} ]; do echo line $i; usleep 2000; i=$((i+1)); done"
+    run_pod(
+        k8s_cluster, namespace, "long", container("c", k8s_cluster.image, script + "; sleep 3600")
+    )
+    cluster = k8s_cluster.context
+    async with (
+        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
+        serve_gateway(gateway_settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}", headers=bearer(admin_token)) as http,
+    ):
+        while not await pods_listed(http, admin_token, cluster, "long"):
+            pass
+        path = f"/api/k8s/{cluster}/{namespace}/long/logs"
+        newest: dict[str, Any] = {"lines": []}
+        while [line["text"] for line in newest["lines"][-1:]] != [f"line {count}"]:
+            answer = await http.get(path, params={"limit": 150})
+            if answer.status_code == 200:  # else the container is still starting
+                newest = answer.json()
+        pages = [newest]
+        while pages[-1]["next_before"] is not None:
+            answer = await http.get(path, params={"limit": 150, "before": pages[-1]["next_before"]})
+            assert answer.status_code == 200, answer.text
+            pages.append(answer.json())
+        refused = await http.get(path, params={"before": "2026-01-01T00:00:00"})
+    texts = [line["text"] for page in reversed(pages) for line in page["lines"]]
+    assert texts == [f"line {i}" for i in range(1, count + 1)]
+    assert [len(page["lines"]) for page in pages] == [150, 150, 150, 50]
+    assert newest["channel"] == f"k8s.logs?cluster={cluster}&namespace={namespace}&pod=long"
+    assert refused.status_code == 422  # no time zone
+
+
 async def test_unknown_cluster_namespace_or_pod_is_not_found(
     nats_server: NatsServer,
     prefix: str,
@@ -235,6 +275,8 @@ async def test_a_user_without_the_cluster_grant_is_refused_on_every_route(
                 assert error["code"] == "FORBIDDEN", (channel, error)
         pods = await http.get(f"/api/k8s/{cluster}/pods", headers=bearer(token))
         assert pods.status_code == 403
+        page = await http.get(f"/api/{pod_path}", headers=bearer(token))
+        assert page.status_code == 403
         assert re.search("no grant", pods.text)
         seen = (await http.get("/api/k8s/clusters", headers=bearer(token))).json()
         assert seen == {"clusters": []}

@@ -36,6 +36,7 @@ from vigil.messages import (
     LogsFollowed,
     PodLogsFollowed,
     ReadLogs,
+    ReadPodLogs,
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
@@ -89,6 +90,7 @@ class Logs:
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
     PAGE = Operation("logs", "page", ReadLogs, LogPage)
     K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
+    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage)
 
 
 class Deploy:

@@ -4,8 +4,9 @@ Two flows run: the pod status flow (a `PodWatch` thread; each change published a
 `PodStatusChanged` on `status.k8s.{cluster}.{namespace}.{pod}`, a relist publishing
 every pod and `deleted` for those gone) and the metrics cycle (one `K8sMetricsSampled`
 on `metrics.k8s.{cluster}` every interval). Pod log followers (`PodLogFollowers`)
-belong to it too, so that only the lease holder follows a cluster's logs. Status
-messages wait in order until NATS acks them: an outage delays, never loses.
+and scroll-back pages (`PodLogPages`) belong to it too, so that only the lease holder
+reads a cluster's logs. Status messages wait in order until NATS acks them: an outage
+delays, never loses.
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from vigil.messages import K8sMetricsSampled, PodStatusChanged, utc_now
 from vigil_collector.errors import KubernetesUnavailable
 from vigil_collector.handoff import Handoff
 from vigil_collector.kube import ClusterConfig
+from vigil_collector.pod_log_pages import PodLogPages
 from vigil_collector.pod_logs import PodLogFollowers
 from vigil_collector.pod_metrics import MetricsSampler
 from vigil_collector.pod_status import PodStates
@@ -39,6 +41,7 @@ class ClusterFollower:
         self.states = PodStates(cluster.name)
         self.watch: PodWatch | None = None
         self.logs: PodLogFollowers | None = None
+        self.pages: PodLogPages | None = None
         self._unsent: deque[PodStatusChanged] = deque(maxlen=_UNSENT_LIMIT)
         self._publishing = asyncio.Lock()
 
@@ -54,6 +57,7 @@ class ClusterFollower:
             retry_max_s=settings.k8s_retry_max_s,
         )
         self.logs = PodLogFollowers(settings, self._bus, self.cluster.name, api_client)
+        self.pages = PodLogPages(settings, self.cluster.name, api_client)
         sampler = MetricsSampler(
             api_client, self.cluster.name, settings.k8s_interval_s, settings.k8s_timeout_s
         )

@@ -5,8 +5,8 @@ third of the lease; while it holds it, a `ClusterFollower` publishes the cluster
 pod status, metrics and (on lease) logs. A replica that cannot renew in time stops
 following at once, before another can take over, so two never publish the same
 cluster; on shutdown it gives its leases up so a standby takes over without waiting.
-Log lease requests (`ctl.logs.k8s_follow`) reach every replica; the one following
-the cluster answers.
+Log lease and scroll-back requests (`ctl.logs.k8s_follow`, `ctl.logs.k8s_page`) reach
+every replica; the one following the cluster answers.
 """
 
 import asyncio
@@ -22,7 +22,7 @@ from vigil import ctl
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, FollowPodLogs, PodLogsFollowed
+from vigil.messages import ErrorCode, FollowPodLogs, LogPage, PodLogsFollowed, ReadPodLogs
 from vigil.operations import Logs
 from vigil_collector.cluster_follower import ClusterFollower
 from vigil_collector.cluster_lease import ClusterLeases
@@ -45,9 +45,11 @@ class KubernetesSource:
 
     async def run(self) -> None:
         leases = await ClusterLeases.open(self._bus, self.holder, self._settings.k8s_lease_s)
-        service: Subscription = await ctl.serve(
-            self._bus, Logs.K8S_FOLLOW, self._follow_logs, queue=f"vigil-collector-{self.holder}"
-        )
+        queue = f"vigil-collector-{self.holder}"  # every replica hears; the follower answers
+        services: list[Subscription] = [
+            await ctl.serve(self._bus, Logs.K8S_FOLLOW, self._follow_logs, queue=queue),
+            await ctl.serve(self._bus, Logs.K8S_PAGE, self._page_logs, queue=queue),
+        ]
         loops = [
             asyncio.create_task(self._hold(leases, cluster), name=f"k8s-lease-{cluster.name}")
             for cluster in self._clusters
@@ -59,8 +61,9 @@ class KubernetesSource:
         finally:
             for loop in loops:
                 await stop_task(loop)
-            with contextlib.suppress(nats.errors.Error):
-                await service.unsubscribe()
+            for service in services:
+                with contextlib.suppress(nats.errors.Error):
+                    await service.unsubscribe()
 
     async def _hold(self, leases: ClusterLeases, cluster: ClusterConfig) -> None:
         lease_s = self._settings.k8s_lease_s
@@ -113,3 +116,11 @@ class KubernetesSource:
         if follower.logs is None:
             raise ctl.Refused(ErrorCode.UNAVAILABLE, f"cluster {request.cluster} is starting")
         return await follower.logs.follow(request)
+
+    async def _page_logs(self, request: ReadPodLogs) -> LogPage:
+        follower = self.following.get(request.cluster)
+        if follower is None:
+            raise ctl.NotMine()
+        if follower.pages is None:
+            raise ctl.Refused(ErrorCode.UNAVAILABLE, f"cluster {request.cluster} is starting")
+        return await follower.pages.read(request)

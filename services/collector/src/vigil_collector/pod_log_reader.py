@@ -20,6 +20,21 @@ from vigil_collector.handoff import Handoff
 from vigil_collector.log_reader import Position, cut_marker, parse_time
 from vigil_collector.redaction import Redactor
 
+
+def pod_line(raw: bytes, max_line_bytes: int, redactor: Redactor) -> tuple[LogLine, int]:
+    """One `<stamp> <text>` line of the API as a `LogLine` (cut, redacted), and its
+    time in epoch nanoseconds (0 when it has no stamp: then it is timed now)."""
+    stamp, _, body = raw.partition(b" ")
+    try:
+        when, nanos = parse_time(stamp)
+    except ValueError:
+        when, nanos, body = datetime.now(UTC), 0, raw
+    text = body[:max_line_bytes].decode("utf-8", errors="replace")
+    if len(body) > max_line_bytes:
+        text += cut_marker(len(body) - max_line_bytes)
+    return LogLine(time=when, stream="stdout", text=redactor.line(text)), nanos
+
+
 _WAITING_TO_START = 400  # the API's answer while the container is being created
 _START_POLL_S = 0.5
 
@@ -123,16 +138,8 @@ class PodLogReader:
             self._emit(buffer)
 
     def _emit(self, raw: bytes) -> None:
-        stamp, _, body = raw.partition(b" ")
-        try:
-            when, nanos = parse_time(stamp)
-        except ValueError:  # not a stamp: keep the line, timed now
-            when, nanos, body = datetime.now(UTC), 0, raw
+        line, nanos = pod_line(raw, self._max, self._redactor)
         if nanos and nanos <= self._sent_until:
             return  # already sent by an earlier reader
-        text = body[: self._max].decode("utf-8", errors="replace")
-        if len(body) > self._max:
-            text += cut_marker(len(body) - self._max)
-        line = LogLine(time=when, stream="stdout", text=self._redactor.line(text))
         if self._handoff.put(line) and nanos > self._after.nanos:
             self._after.nanos = nanos

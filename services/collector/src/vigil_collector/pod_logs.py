@@ -71,15 +71,14 @@ class PodLogFollowers:
 
     async def follow(self, request: FollowPodLogs) -> PodLogsFollowed:
         """The `ctl.logs.k8s_follow` handler, for this cluster's lease holder."""
-        pod = await self._read_pod(request.namespace, request.pod)
-        names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
-        container = request.container or (names[0] if names else "")
-        if container not in names:
-            raise ctl.Refused(
-                ErrorCode.NOT_FOUND,
-                f"pod {request.namespace}/{request.pod} has no container {container!r}"
-                f" (it has: {', '.join(names)})",
-            )
+        pod, container = await pod_container(
+            self._core,
+            self._cluster,
+            request.namespace,
+            request.pod,
+            request.container,
+            self._settings.k8s_timeout_s,
+        )
         target = (request.namespace, request.pod, container)
         key = "/".join(target)
         holders = self._leases.renew(key, request.holder, request.lease_s, time.monotonic())
@@ -120,23 +119,6 @@ class PodLogFollowers:
             await self._stop(target, flush=False)
 
     # -- one follower --------------------------------------------------------------------
-
-    async def _read_pod(self, namespace: str, name: str) -> dict[str, Any]:
-        try:
-            pod = await asyncio.to_thread(
-                self._core.read_namespaced_pod,
-                name,
-                namespace,
-                _request_timeout=self._settings.k8s_timeout_s,
-            )
-        except kube.UNREACHABLE as exc:
-            if kube.is_missing(exc):
-                raise ctl.Refused(
-                    ErrorCode.NOT_FOUND, f"no pod {namespace}/{name} in cluster {self._cluster}"
-                ) from exc
-            raise ctl.Refused(ErrorCode.UNAVAILABLE, kube.describe(exc)) from exc
-        result: dict[str, Any] = self._core.api_client.sanitize_for_serialization(pod)
-        return result
 
     async def _maybe_restart(self, target: Target, ended: _Follower) -> None:
         """An ended follower whose lease lives: its container restarted (or will)."""
@@ -233,6 +215,37 @@ class PodLogFollowers:
                 log.warning("could not publish pod log lines (retrying): %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+async def pod_container(
+    core: client.CoreV1Api,
+    cluster: str,
+    namespace: str,
+    name: str,
+    container: str | None,
+    timeout_s: float,
+) -> tuple[dict[str, Any], str]:
+    """The pod (as the API's JSON) and its container `container`, by default its first;
+    refused NOT_FOUND when either is missing, UNAVAILABLE when the API does not answer."""
+    try:
+        found = await asyncio.to_thread(
+            core.read_namespaced_pod, name, namespace, _request_timeout=timeout_s
+        )
+    except kube.UNREACHABLE as exc:
+        if kube.is_missing(exc):
+            raise ctl.Refused(
+                ErrorCode.NOT_FOUND, f"no pod {namespace}/{name} in cluster {cluster}"
+            ) from exc
+        raise ctl.Refused(ErrorCode.UNAVAILABLE, kube.describe(exc)) from exc
+    pod: dict[str, Any] = core.api_client.sanitize_for_serialization(found)
+    names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    chosen = container or (names[0] if names else "")
+    if chosen not in names:
+        raise ctl.Refused(
+            ErrorCode.NOT_FOUND,
+            f"pod {namespace}/{name} has no container {chosen!r} (it has: {', '.join(names)})",
+        )
+    return pod, chosen
 
 
 def _restarts(pod: dict[str, Any], container: str) -> int:

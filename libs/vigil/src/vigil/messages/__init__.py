@@ -145,6 +145,7 @@ from vigil.messages.kubernetes import (
     PodLogsFollowed,
     PodStatusChanged,
     PodUsage,
+    ReadPodLogs,
 )
 from vigil.messages.services import (
     AskClient,
@@ -257,6 +258,7 @@ __all__ = [
     "PortBinding",
     "PullProgress",
     "ReadLogs",
+    "ReadPodLogs",
     "Reauth",
     "Reauthenticated",
     "RefreshSession",

@@ -3,7 +3,7 @@ log batches, and the lease on a pod's logs."""
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from vigil.messages.common import omitted_when_none
 from vigil.messages.docker import LogLine
@@ -112,6 +112,21 @@ class FollowPodLogs(Message):
     holder: str = Field(max_length=64, description="Who holds it, e.g. a gateway's id.")
     lease_s: float = Field(ge=0, le=300)
     tail: int = Field(default=100, ge=0, le=10_000)
+
+
+class ReadPodLogs(Message):
+    """On `ctl.logs.k8s_page`: scroll-back, as `ReadLogs` for a container: up to `limit`
+    lines of a pod's container from before `before` (the newest, without); the reply
+    is a `LogPage`."""
+
+    cluster: ClusterName
+    namespace: NamespaceName
+    pod: PodName
+    container: str | None = omitted_when_none()
+    before: AwareDatetime | None = Field(
+        default=None, description="The time of the oldest line the client has."
+    )
+    limit: int = Field(default=100, ge=1, le=1000)
 
 
 class PodLogsFollowed(Message):
