@@ -18,7 +18,6 @@ from kubernetes import client
 
 from vigil import ctl
 from vigil.bus import Bus
-from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import (
     ErrorCode,
@@ -32,6 +31,7 @@ from vigil.messages import (
 from vigil_collector import kube
 from vigil_collector.handoff import Handoff
 from vigil_collector.leases import Leases
+from vigil_collector.log_batches import publish_lines
 from vigil_collector.log_reader import Position
 from vigil_collector.pod_log_reader import PodLogReader
 from vigil_collector.redaction import Redactor, compile_patterns
@@ -39,7 +39,6 @@ from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
-_MAX_BATCH_LINES = 1000
 _CHECK_S = 0.25
 
 Target = tuple[str, str, str]  # namespace, pod, container
@@ -179,42 +178,16 @@ class PodLogFollowers:
 
     async def _publish(self, target: Target, handoff: Handoff[LogLine | None]) -> None:
         namespace, pod, container = target
-        subject = self._bus.subjects.k8s_logs(self._cluster, namespace, pod)
-        ended = False
-        while not ended:
-            first = await handoff.get()
-            if first is None:
-                return
-            await asyncio.sleep(self._settings.logs_batch_s)
-            lines = [first]
-            while len(lines) < _MAX_BATCH_LINES:
-                try:
-                    line = handoff.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if line is None:
-                    ended = True
-                    break
-                lines.append(line)
-            batch = PodLogBatch(
-                cluster=self._cluster,
-                namespace=namespace,
-                pod=pod,
-                container=container,
-                lines=lines,
-            )
-            await self._send(subject, batch)
-
-    async def _send(self, subject: str, batch: PodLogBatch) -> None:
-        delay = 0.2
-        while True:
-            try:
-                await self._bus.publish(subject, batch)
-                return
-            except BusUnavailable as exc:
-                log.warning("could not publish pod log lines (retrying): %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        cluster = self._cluster
+        await publish_lines(
+            self._bus,
+            self._bus.subjects.k8s_logs(cluster, namespace, pod),
+            handoff,
+            self._settings.logs_batch_s,
+            lambda lines: PodLogBatch(
+                cluster=cluster, namespace=namespace, pod=pod, container=container, lines=lines
+            ),
+        )
 
 
 async def pod_container(
