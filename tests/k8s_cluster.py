@@ -66,11 +66,14 @@ def make_namespace(cluster: Cluster) -> Iterator[str]:
         core = client.CoreV1Api(api_client)
         name = "t-" + uuid.uuid4().hex[:8]
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-        deadline = time.monotonic() + 30  # 1.20 refuses pods until this exists
-        while not core.list_namespaced_service_account(
-            name, field_selector="metadata.name=default"
-        ).items:
-            assert time.monotonic() < deadline, f"no default ServiceAccount in {name}"
+        deadline = time.monotonic() + 30  # 1.20 refuses pods until this has its token
+        while not any(
+            account.secrets
+            for account in core.list_namespaced_service_account(
+                name, field_selector="metadata.name=default"
+            ).items
+        ):
+            assert time.monotonic() < deadline, f"no default ServiceAccount token in {name}"
             time.sleep(0.2)
         try:
             yield name

@@ -74,6 +74,11 @@ def run_pod(cluster: Cluster, namespace: str, name: str, *containers: client.V1C
         )
 
 
+def delete_pod(cluster: Cluster, namespace: str, name: str) -> None:
+    with cluster.api_client() as api:
+        client.CoreV1Api(api).delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+
+
 def pod_metrics(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
     """The adapter's figures for one pod (metrics.k8s.io), or None while it has none."""
     with cluster.api_client() as api:

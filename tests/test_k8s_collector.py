@@ -14,12 +14,14 @@ from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
     collecting,
     container,
+    delete_pod,
     k8s_settings,
     pod_metrics,
     run_pod,
 )
 from tests.support import NatsServer, bus_client, wait_for
-from vigil.messages import K8sMetricsSampled, PodStatusChanged
+from vigil.messages import AlertChanged, AlertState, K8sMetricsSampled, PodStatusChanged
+from vigil.streams import ALERTS
 from vigil.subjects import ANY
 from vigil_collector.kube import millicores
 
@@ -62,24 +64,41 @@ async def test_busy_pods_cpu_appears_within_30_s_near_the_metrics_api_figure(
     assert batch.nodes[0].cpu_allocatable_millicores
 
 
-async def test_crashing_pods_restarts_and_crash_loop_back_off_are_published(
+async def test_crashing_pods_restarts_and_crash_loop_back_off_are_published_and_alerted(
     nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, namespace: str
 ) -> None:
     run_pod(k8s_cluster, namespace, "crash", container("main", k8s_cluster.image, "exit 3"))
     settings = k8s_settings(nats_server, prefix, k8s_cluster)
     async with bus_client(nats_server, prefix) as bus:
+        await bus.js.add_stream(ALERTS.config(bus.subjects))
         subject = bus.subjects.k8s_status(k8s_cluster.context, namespace, "crash")
-        async with heard(bus, subject, PodStatusChanged) as statuses, collecting(settings):
+        async with (
+            heard(bus, subject, PodStatusChanged) as statuses,
+            heard(bus, bus.subjects.alerts("k8s"), AlertChanged) as alerts,
+            collecting(settings),
+        ):
             looping = await next_that(
                 statuses,
                 lambda s: s.reason == "CrashLoopBackOff" and s.restarts >= 1,
                 "CrashLoopBackOff",
                 timeout=60,
             )
+            raised = await next_that(
+                alerts, lambda a: a.metric == "BackOff", "a BackOff alert", timeout=30
+            )
+            await asyncio.to_thread(delete_pod, k8s_cluster, namespace, "crash")
+            resolved = await next_that(
+                alerts, lambda a: a.state is AlertState.RESOLVED, "its resolution", timeout=60
+            )
     assert looping.phase == "Running"
     assert not looping.ready
     assert looping.containers[0].name == "main"
     assert looping.node
+    assert raised.state is AlertState.RAISED
+    assert raised.host == k8s_cluster.context
+    assert raised.id == f"k8s:{k8s_cluster.context}:{namespace}/crash:BackOff"
+    assert f"{namespace}/crash" in raised.message
+    assert resolved.id == raised.id
 
 
 async def test_a_dropped_watch_resumes_without_repeating_a_status(

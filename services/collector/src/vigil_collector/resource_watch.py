@@ -1,7 +1,8 @@
-"""The pods of one cluster, listed then watched, in a worker thread.
+"""One kind of object of a cluster (pods, events), listed then watched, in a worker
+thread.
 
-The thread lists every pod (handing off `("LIST", [pods...])`), then watches from
-that list's resourceVersion, handing off each `ADDED`/`MODIFIED`/`DELETED` pod. When a
+The thread lists every object (handing off `("LIST", [objects...])`), then watches
+from that list's resourceVersion, handing off each `ADDED`/`MODIFIED`/`DELETED` one. When a
 watch ends or its connection drops it resumes from the last resourceVersion it saw, so
 nothing is sent twice; only when the server says that version is gone (410) does it
 list again. While the API does not answer it hands off `("UNAVAILABLE", reason)` and
@@ -11,6 +12,7 @@ retries with backoff. `stop()` shuts the open response, which ends the thread.
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import urllib3.exceptions
@@ -22,22 +24,24 @@ from vigil_collector.handoff import Handoff
 
 log = logging.getLogger(__name__)
 
-PodEvent = tuple[str, Any]
+WatchEvent = tuple[str, Any]
 # What reading a watch raises once its connection breaks (or `interrupt` shuts it).
 _DROPPED = (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError)
 _WATCH_S = 300  # the server ends a watch after this; it resumes at once
 
 
-class PodWatch:
+class ResourceWatch:
     def __init__(
         self,
-        api_client: Any,
-        handoff: Handoff[PodEvent],
+        lister: Callable[..., Any],
+        handoff: Handoff[WatchEvent],
         *,
         timeout_s: float,
         retry_max_s: float,
     ) -> None:
-        self._core = client.CoreV1Api(api_client)
+        """`lister`: a list call of the client for every namespace, such as
+        `CoreV1Api.list_pod_for_all_namespaces`."""
+        self._lister = lister
         self._handoff = handoff
         self._timeout_s = timeout_s
         self._retry_max_s = retry_max_s
@@ -45,7 +49,7 @@ class PodWatch:
         self._response: Any = None
         self._lock = threading.Lock()
         self.resource_version: str | None = None
-        self._thread = threading.Thread(target=self._run, name="k8s-pod-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="k8s-watch", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -77,10 +81,10 @@ class PodWatch:
                 if self._stopped.is_set():
                     return
                 if kube.is_gone(exc):
-                    log.info("pod watch expired (410); listing again")
+                    log.info("watch expired (410); listing again")
                     self.resource_version = None
                     continue
-                log.warning("pod watch failed: %s; again in %.0f s", kube.describe(exc), delay)
+                log.warning("watch failed: %s; again in %.0f s", kube.describe(exc), delay)
                 if not self._handoff.put(("UNAVAILABLE", kube.describe(exc))):
                     return
                 if self._stopped.wait(delay):
@@ -88,9 +92,7 @@ class PodWatch:
                 delay = min(delay * 2, self._retry_max_s)
 
     def _list(self) -> None:
-        response = self._core.list_pod_for_all_namespaces(
-            _preload_content=False, _request_timeout=self._timeout_s
-        )
+        response = self._lister(_preload_content=False, _request_timeout=self._timeout_s)
         try:
             listed = json.loads(response.data)
         finally:
@@ -99,7 +101,7 @@ class PodWatch:
         self._handoff.put(("LIST", listed.get("items") or []))
 
     def _watch(self) -> None:
-        response = self._core.list_pod_for_all_namespaces(
+        response = self._lister(
             watch=True,
             resource_version=self.resource_version,
             allow_watch_bookmarks=True,
@@ -131,7 +133,7 @@ class PodWatch:
                     return
         except _DROPPED as exc:  # the connection broke: resume where it was, at once
             if not self._stopped.is_set():
-                log.info("pod watch dropped (%s); resuming", kube.describe(exc))
+                log.info("watch dropped (%s); resuming", kube.describe(exc))
         finally:
             with self._lock:
                 self._response = None
