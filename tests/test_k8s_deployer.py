@@ -4,14 +4,16 @@ a rollout that cannot progress failed at its deadline and rolled back, a cancel.
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
+from websockets.asyncio.client import connect
 
 from tests.deploy_support import Deployment, bus_for_deploys, deployer_settings_for, run_deployer
 from tests.docker_engine import docker
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import eventually
-from tests.support import NatsServer
+from tests.support import NatsServer, receive, receive_until, send
 from vigil import ctl
 from vigil.messages import CancelDeploy, DeploySpec, DeployState, DeployStep, StepState
 from vigil.operations import Deploy
@@ -185,3 +187,58 @@ async def test_a_cancelled_rollout_rolls_back(
         60,
     )
     assert (after["image"], after["command"]) == (before["image"], before["command"])
+
+
+async def test_a_declined_confirmation_rolls_back_and_a_cluster_grant_is_needed(
+    k8s_deploys: Deployment,
+    k8s_cluster: Cluster,
+    namespace: str,
+    second_image: str,
+    gateway: str,
+    admin_token: str,
+) -> None:
+    before = await ready_deployment(k8s_cluster, namespace, "web")
+    body = spec(k8s_cluster, namespace, second_image, confirm=True).model_dump(mode="json")
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=f"http://{gateway}") as http:
+        made = await http.post(
+            "/api/auth/users",
+            json={
+                "username": "otto",
+                "password": "otto-password-1",
+                "roles": ["operator"],
+                "clusters": ["another-cluster"],
+            },
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        tokens = await http.post(
+            "/api/auth/token", json={"username": "otto", "password": "otto-password-1"}
+        )
+        otto = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        refused = await http.post("/api/deploys", json=body, headers=otto)
+        assert refused.status_code == 403, refused.text
+        async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+            await receive(ws)  # connected
+            created = await http.post("/api/deploys", json=body, headers=admin)
+            assert created.status_code == 202, created.text
+            deploy_id = created.json()["id"]
+            ask = await receive_until(ws, lambda m: m["type"] == "ask", 60)
+            assert (ask["kind"], ask["data"]["deploy_id"]) == ("confirm_deploy", deploy_id)
+            async with k8s_deploys.journal(deploy_id) as journal:
+                await send(ws, {"type": "answer", "requestId": ask["requestId"], "data": {}})
+                await journal.ended(60)
+    final = await k8s_deploys.record(deploy_id)
+    assert final.state is DeployState.CANCELLED
+    assert ("health", "finished") in journal.steps()  # it had rolled out, then was undone
+    assert ("rollback", "finished") in journal.steps()
+    after = await eventually(
+        lambda: (
+            (t := template(k8s_cluster, namespace, "web"))["available"] == 1
+            and t["image"] == before["image"]
+            and t
+        ),
+        "the previous revision back",
+        60,
+    )
+    assert after["command"] == before["command"]
