@@ -106,7 +106,7 @@ class ClusterFollower:
                 await self._publish(subject, message)
                 for resolved in self.alerts.pod_changed(message):
                     await self._publish(subjects.alerts(pod_alerts.SOURCE), resolved)
-                if message.event != "deleted" and self.logs is not None:
+                if self.logs is not None:
                     await self.logs.pod_changed(message)
 
     async def _events(self, handoff: Handoff[WatchEvent]) -> None:

@@ -96,7 +96,11 @@ class PodLogFollowers:
         )
 
     async def pod_changed(self, status: PodStatusChanged) -> None:
-        self._statuses[(status.namespace, status.pod)] = status
+        """The pod's latest status: a restarted container is followed again."""
+        if status.event == "deleted":
+            self._statuses.pop((status.namespace, status.pod), None)
+        else:
+            self._statuses[(status.namespace, status.pod)] = status
 
     async def watch_leases(self) -> None:
         """Stop followers whose leases lapsed; follow restarted containers again."""
