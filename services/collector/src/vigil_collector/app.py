@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
@@ -15,9 +16,10 @@ from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
 from vigil_collector.alerts import HostAlerts
 from vigil_collector.docker_source import DockerSource
 from vigil_collector.host import HostSampler
-from vigil_collector.k8s_source import KubernetesSource
-from vigil_collector.kube import clusters_of
 from vigil_collector.settings import CollectorSettings
+
+if TYPE_CHECKING:
+    from vigil_collector.k8s_source import KubernetesSource
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,7 @@ class Collector:
             buckets=[K8S_CLUSTERS],
         )
         self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None
-        clusters = clusters_of(settings)
-        self.kubernetes = KubernetesSource(settings, self.bus, clusters) if clusters else None
+        self.kubernetes = _kubernetes_source(settings, self.bus)
         self._alerts = HostAlerts(
             cpu_percent=settings.cpu_threshold_percent,
             memory_percent=settings.memory_threshold_percent,
@@ -78,6 +79,17 @@ class Collector:
                 await stop_task(docker)
             finally:
                 await self.bus.close()
+
+
+def _kubernetes_source(settings: CollectorSettings, bus: Bus) -> "KubernetesSource | None":
+    if settings.kubeconfig is None and settings.k8s_in_cluster is None:
+        return None
+    # Imported only when asked for: the kubernetes client takes a second or more to
+    # import, which every collector would otherwise pay at start.
+    from vigil_collector.k8s_source import KubernetesSource
+    from vigil_collector.kube import clusters_of
+
+    return KubernetesSource(settings, bus, clusters_of(settings))
 
 
 def build_app(settings: CollectorSettings) -> Collector:

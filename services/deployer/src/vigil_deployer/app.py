@@ -22,7 +22,6 @@ from vigil.records import Records
 from vigil.streams import DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
 from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers
-from vigil_deployer.k8s_target import KubernetesTarget
 from vigil_deployer.locks import ServiceLock, ServiceLocks
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Target
@@ -48,11 +47,7 @@ class DeployerService:
 
     async def run(self) -> None:
         """Serve until cancelled; then roll back what runs (within the grace) and drain."""
-        target = self._target or (
-            KubernetesTarget(self.settings)
-            if self.settings.target == "kubernetes"
-            else DockerTarget(self.settings)
-        )
+        target = self._target or _target_of(self.settings)
         await self.bus.connect()
         try:
             deploys = await Records.open(self.bus, DEPLOYS, DeployRecord)
@@ -98,6 +93,15 @@ class DeployerService:
         self.ready.clear()
         if self.worker is not None:
             await self.worker.stop(self.settings.shutdown_grace_s)
+
+
+def _target_of(settings: DeployerSettings) -> Target:
+    if settings.target == "kubernetes":
+        # Imported only when asked for: the kubernetes client is slow to import.
+        from vigil_deployer.k8s_target import KubernetesTarget
+
+        return KubernetesTarget(settings)
+    return DockerTarget(settings)
 
 
 def build_app(settings: DeployerSettings, target: Target | None = None) -> DeployerService:
