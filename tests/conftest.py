@@ -21,6 +21,7 @@ from tests.deploy_support import (
     run_deployer,
 )
 from tests.docker_engine import Containers, SecondEngine, busybox_image
+from tests.k8s_cluster import Cluster, make_namespace, testbed_cluster
 from tests.support import (
     NatsServer,
     auth_settings_for,
@@ -50,6 +51,19 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 def docker_image() -> str:
     """A real Docker engine (started if needed) and a local busybox image; fails without one."""
     return busybox_image()
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster() -> Iterator[Cluster]:
+    """A real Kubernetes API: the testbed (built and started if needed) or
+    `VIGIL_TEST_KUBECONFIG`'s; fails without one."""
+    yield from testbed_cluster()
+
+
+@pytest.fixture
+def namespace(k8s_cluster: Cluster) -> Iterator[str]:
+    """A namespace of this test's own on the cluster."""
+    yield from make_namespace(k8s_cluster)
 
 
 @pytest.fixture

@@ -242,9 +242,10 @@ class Deployment:
 
     bus: Bus
     prefix: str
-    images: Images
+    images: Images | None = None  # the Docker deploys' test images
 
     def spec(self, name: str = "web", **fields: Any) -> DeploySpec:
+        assert self.images is not None, "Docker deploys need the test images"
         values: dict[str, Any] = {
             "name": f"{name}-{self.prefix}",
             "image": self.images.web(1),

@@ -20,7 +20,10 @@ from vigil.messages import (
     DockerSourceChanged,
     DockerStatsSampled,
     HostMetricsSampled,
+    K8sMetricsSampled,
     LogBatch,
+    PodLogBatch,
+    PodStatusChanged,
 )
 from vigil.model import Message
 from vigil.names import NameKind, validate_name
@@ -124,6 +127,21 @@ def _selected(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return []  # chosen by the gateway, as containers come and go
 
 
+def _k8s_metrics(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    """The cluster's batch; a `namespace` parameter is applied by the gateway's view."""
+    return [Source(s.k8s_metrics(p["cluster"]), ChannelKind.STATE, K8sMetricsSampled)]
+
+
+def _k8s_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    subject = s.k8s_status(p["cluster"], p.get("namespace", ANY), p.get("pod", ANY))
+    return [Source(subject, ChannelKind.STATE, PodStatusChanged)]
+
+
+def _k8s_logs(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    subject = s.k8s_logs(p["cluster"], p["namespace"], p["pod"])
+    return [Source(subject, ChannelKind.STREAM, PodLogBatch)]
+
+
 def _deploy(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.deploy_events(p["id"]), ChannelKind.JOURNAL, DeployEvent)]
 
@@ -216,6 +234,47 @@ CHANNELS: dict[str, ChannelSpec] = {
             sources=_docker_stats,
             kind=ChannelKind.STATE,
             items="containers",
+        ),
+        ChannelSpec(
+            name="k8s.metrics",
+            description=(
+                "Pod and node usage of one cluster with requests and limits, every 10 s"
+                " (only `namespace`'s pods when given)."
+            ),
+            params={"cluster": NameKind.CLUSTER, "namespace": NameKind.NAMESPACE},
+            sources=_k8s_metrics,
+            kind=ChannelKind.STATE,
+            required=("cluster",),
+            items="pods",
+        ),
+        ChannelSpec(
+            name="k8s.status",
+            description="Pod phase, readiness, restarts and reason (CrashLoopBackOff...).",
+            params={
+                "cluster": NameKind.CLUSTER,
+                "namespace": NameKind.NAMESPACE,
+                "pod": NameKind.POD,
+            },
+            sources=_k8s_status,
+            kind=ChannelKind.STATE,
+            required=("cluster",),
+        ),
+        ChannelSpec(
+            name="k8s.logs",
+            description=(
+                "A pod's log lines while watched (`container`: default the first); batches"
+                " name their container, and a restart is marked by a line."
+            ),
+            params={
+                "cluster": NameKind.CLUSTER,
+                "namespace": NameKind.NAMESPACE,
+                "pod": NameKind.POD,
+                "container": NameKind.CONTAINER,
+                **LOG_FILTERS,
+            },
+            sources=_k8s_logs,
+            kind=ChannelKind.STREAM,
+            required=("cluster", "namespace", "pod"),
         ),
         ChannelSpec(
             name="deploy",

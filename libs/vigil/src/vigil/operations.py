@@ -23,6 +23,7 @@ from vigil.messages import (
     Done,
     EndSession,
     FollowLogs,
+    FollowPodLogs,
     GetDeploy,
     GetSigningKeys,
     JwkSet,
@@ -33,7 +34,9 @@ from vigil.messages import (
     Login,
     LogPage,
     LogsFollowed,
+    PodLogsFollowed,
     ReadLogs,
+    ReadPodLogs,
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
@@ -81,10 +84,13 @@ class Auth:
 
 
 class Logs:
-    """Operations answered by the collector of the host named in the request."""
+    """Operations answered by the collector of the host (or holding the cluster's lease)
+    named in the request."""
 
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
     PAGE = Operation("logs", "page", ReadLogs, LogPage)
+    K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
+    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage)
 
 
 class Deploy:

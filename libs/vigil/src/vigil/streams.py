@@ -131,3 +131,6 @@ DEPLOYERS = BucketSpec(
     "Deployer replicas and the host each serves, renewed while they run.",
     ttl=timedelta(seconds=15),
 )
+K8S_CLUSTERS = BucketSpec(
+    "K8S_CLUSTERS", "Which collector replica follows each Kubernetes cluster, and until when."
+)

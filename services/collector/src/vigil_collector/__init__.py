@@ -2,6 +2,9 @@
 
 - `host`      samples one machine with psutil (CPU, load, memory, filesystems, I/O rates)
 - `alerts`    turns samples into threshold alerts, raised and resolved with a hold time
+- `k8s_source` Kubernetes clusters, one replica each (`cluster_lease`), followed by a
+              `cluster_follower`: `resource_watch`, `pod_status`, `pod_alerts`,
+              `pod_metrics`, `pod_logs`, `pod_log_pages`
 - `app`       the service: the sampling loop and what it publishes
 - `settings`  its configuration (`VIGIL_COLLECTOR_...`)
 """

@@ -1,20 +1,25 @@
 """The collector service: sample the host on a fixed beat and publish what it sees;
-with a Docker engine, its containers' stats, status and (on lease) logs too."""
+with a Docker engine, its containers' stats, status and (on lease) logs too; with
+Kubernetes clusters, their pods' metrics, status and (on lease) logs."""
 
 import asyncio
 import logging
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import AlertChanged
-from vigil.streams import ALERTS, LATEST, LOGS
+from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
 from vigil_collector.alerts import HostAlerts
 from vigil_collector.docker_source import DockerSource
 from vigil_collector.host import HostSampler
 from vigil_collector.settings import CollectorSettings
+
+if TYPE_CHECKING:
+    from vigil_collector.k8s_source import KubernetesSource
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +28,13 @@ class Collector:
     def __init__(self, settings: CollectorSettings) -> None:
         self.settings = settings
         self.bus = Bus(
-            settings, name=f"vigil-collector-{settings.host}", streams=[LATEST, ALERTS, LOGS]
+            settings,
+            name=f"vigil-collector-{settings.host}",
+            streams=[LATEST, ALERTS, LOGS],
+            buckets=[K8S_CLUSTERS],
         )
         self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None
+        self.kubernetes = _kubernetes_source(settings, self.bus)
         self._alerts = HostAlerts(
             cpu_percent=settings.cpu_threshold_percent,
             memory_percent=settings.memory_threshold_percent,
@@ -41,6 +50,9 @@ class Collector:
         docker = None
         if self.docker is not None:
             docker = asyncio.create_task(self.docker.run(), name="docker-source")
+        kubernetes = None
+        if self.kubernetes is not None:
+            kubernetes = asyncio.create_task(self.kubernetes.run(), name="kubernetes-source")
         sampler = await asyncio.to_thread(HostSampler, self.settings.host)
         subjects = self.bus.subjects
         interval = self.settings.interval_s
@@ -63,9 +75,21 @@ class Collector:
                     next_at = time.monotonic()
         finally:
             try:
+                await stop_task(kubernetes)
                 await stop_task(docker)
             finally:
                 await self.bus.close()
+
+
+def _kubernetes_source(settings: CollectorSettings, bus: Bus) -> "KubernetesSource | None":
+    if settings.kubeconfig is None and settings.k8s_in_cluster is None:
+        return None
+    # Imported only when asked for: the kubernetes client takes a second or more to
+    # import, which every collector would otherwise pay at start.
+    from vigil_collector.k8s_source import KubernetesSource
+    from vigil_collector.kube import clusters_of
+
+    return KubernetesSource(settings, bus, clusters_of(settings))
 
 
 def build_app(settings: CollectorSettings) -> Collector:

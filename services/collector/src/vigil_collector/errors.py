@@ -2,7 +2,8 @@
 
 CollectorError             root
 ├── DockerUnavailable      the Docker engine does not answer (down, socket gone, timeout)
-└── ContainerNotFound      no container with that id (or name) on this host
+├── ContainerNotFound      no container with that id (or name) on this host
+└── KubernetesUnavailable  a cluster's API server does not answer
 """
 
 
@@ -20,3 +21,9 @@ class ContainerNotFound(CollectorError):
     def __init__(self, container: str) -> None:
         self.container = container
         super().__init__(f"no container {container!r} on this host")
+
+
+class KubernetesUnavailable(CollectorError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the Kubernetes API is unavailable: {reason}")

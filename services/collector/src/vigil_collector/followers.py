@@ -19,20 +19,18 @@ from typing import Any
 
 from vigil import ctl
 from vigil.bus import Bus
-from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogLine, LogsFollowed
 from vigil_collector.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.handoff import Handoff
 from vigil_collector.leases import Leases
+from vigil_collector.log_batches import publish_lines
 from vigil_collector.log_reader import LogReader, Position
 from vigil_collector.redaction import Redactor, compile_patterns
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
-_MAX_BATCH_LINES = 1000
-_MAX_BATCH_BYTES = 512 * 1024
 _CHECK_S = 0.25
 _POSITIONS_KEPT = 1000
 
@@ -170,35 +168,11 @@ class LogFollowers:
             log.warning("gave up sending the last log lines of %s", container)
 
     async def _publish(self, container: str, handoff: Handoff[LogLine | None]) -> None:
-        subject = self._bus.subjects.docker_logs(self._settings.host, container)
-        ended = False
-        while not ended:
-            first = await handoff.get()
-            if first is None:
-                return
-            await asyncio.sleep(self._settings.logs_batch_s)
-            lines, size = [first], len(first.text)
-            while len(lines) < _MAX_BATCH_LINES and size < _MAX_BATCH_BYTES:
-                try:
-                    line = handoff.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if line is None:
-                    ended = True
-                    break
-                lines.append(line)
-                size += len(line.text)
-            batch = LogBatch(host=self._settings.host, container=container, lines=lines)
-            await self._send(subject, batch)
-
-    async def _send(self, subject: str, batch: LogBatch) -> None:
-        """Until NATS acks it: a batch is never skipped, so the next one waits."""
-        delay = 0.2
-        while True:
-            try:
-                await self._bus.publish(subject, batch)
-                return
-            except BusUnavailable as exc:
-                log.warning("could not publish log lines (retrying): %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        host = self._settings.host
+        await publish_lines(
+            self._bus,
+            self._bus.subjects.docker_logs(host, container),
+            handoff,
+            self._settings.logs_batch_s,
+            lambda lines: LogBatch(host=host, container=container, lines=lines),
+        )

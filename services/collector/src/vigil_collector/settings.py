@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from vigil.names import HostName
+from vigil.names import ClusterName, HostName
 from vigil.settings import VigilSettings
 
 
@@ -60,6 +60,28 @@ class CollectorSettings(VigilSettings):
     redact_patterns: list[str] = Field(
         default_factory=list, description="More regular expressions whose matches are redacted."
     )
+
+    kubeconfig: str | None = Field(
+        default=None,
+        description="Follow the Kubernetes clusters of this kubeconfig (each context is one).",
+    )
+    k8s_contexts: list[ClusterName] = Field(
+        default_factory=list, description="Only these contexts of the kubeconfig (default: all)."
+    )
+    k8s_in_cluster: ClusterName | None = Field(
+        default=None, description="Follow the cluster this runs in, under this cluster id."
+    )
+    k8s_interval_s: float = Field(
+        default=10.0, ge=0.5, le=3600, description="Seconds between pod metrics batches."
+    )
+    k8s_timeout_s: float = Field(default=10.0, gt=0, description="Per Kubernetes API call.")
+    k8s_lease_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=300,
+        description="A collector silent this long loses its clusters to another replica.",
+    )
+    k8s_retry_max_s: float = Field(default=30.0, gt=0, description="Backoff cap, API down.")
 
     @field_validator("interval_s")
     @classmethod

@@ -1,4 +1,5 @@
-"""The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host.
+"""The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host
+(or, with `target=kubernetes`, of its cluster's Deployments).
 
 Every replica answers requests (one queue group) and announces the host it serves in
 the `DEPLOYERS` bucket, renewed while it runs (so `host` can default to the only one).
@@ -46,7 +47,7 @@ class DeployerService:
 
     async def run(self) -> None:
         """Serve until cancelled; then roll back what runs (within the grace) and drain."""
-        target = self._target or DockerTarget(self.settings)
+        target = self._target or _target_of(self.settings)
         await self.bus.connect()
         try:
             deploys = await Records.open(self.bus, DEPLOYS, DeployRecord)
@@ -54,7 +55,10 @@ class DeployerService:
             deployers = await Records.open(self.bus, DEPLOYERS, DeployerAnnounced)
             self.worker = Worker(self.bus, self.settings, target, deploys, locks)
             announcement = DeployerAnnounced(
-                host=self.settings.host, replica=self.worker.id, time=utc_now()
+                host=self.settings.host,
+                replica=self.worker.id,
+                target=self.settings.target,
+                time=utc_now(),
             )
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
             handlers = Handlers(self.bus, deploys, locks, deployers)
@@ -65,7 +69,9 @@ class DeployerService:
             await ctl.serve(self.bus, Deploy.HOSTS, handlers.hosts)
             await self.worker.start()
             self.ready.set()
-            log.info("deploying to Docker host %s as %s", self.settings.host, self.worker.id)
+            log.info(
+                "deploying to %s %s as %s", self.settings.target, self.settings.host, self.worker.id
+            )
             while True:
                 await asyncio.sleep(_ANNOUNCE_EVERY_S)
                 try:
@@ -87,6 +93,15 @@ class DeployerService:
         self.ready.clear()
         if self.worker is not None:
             await self.worker.stop(self.settings.shutdown_grace_s)
+
+
+def _target_of(settings: DeployerSettings) -> Target:
+    if settings.target == "kubernetes":
+        # Imported only when asked for: the kubernetes client is slow to import.
+        from vigil_deployer.k8s_target import KubernetesTarget
+
+        return KubernetesTarget(settings)
+    return DockerTarget(settings)
 
 
 def build_app(settings: DeployerSettings, target: Target | None = None) -> DeployerService:

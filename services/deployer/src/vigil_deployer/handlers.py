@@ -51,7 +51,7 @@ class Handlers:
 
     async def create(self, request: CreateDeploy) -> DeployRecord:
         spec = request.spec
-        hosts = await self.known_hosts()
+        hosts = await self.known_hosts(spec.target)
         if spec.host is None:
             if len(hosts) != 1:
                 known = ", ".join(hosts) or "none"
@@ -64,7 +64,8 @@ class Handlers:
         if host not in hosts:
             raise Refused(
                 ErrorCode.NOT_FOUND,
-                f"no deployer serves host {host!r} (serving: {', '.join(hosts) or 'none'})",
+                f"no {spec.target} deployer serves {host!r} "
+                f"(serving: {', '.join(hosts) or 'none'})",
             )
         deploy_id = secrets.token_hex(8)
         try:
@@ -163,5 +164,7 @@ class Handlers:
     async def hosts(self, request: ListDeployHosts) -> DeployHosts:
         return DeployHosts(hosts=await self.known_hosts())
 
-    async def known_hosts(self) -> list[str]:
-        return sorted({found.value.host for found in await self._deployers.all()})
+    async def known_hosts(self, target: str = "docker") -> list[str]:
+        """The Docker hosts (or Kubernetes clusters) some replica serves."""
+        deployers = await self._deployers.all()
+        return sorted({found.value.host for found in deployers if found.value.target == target})

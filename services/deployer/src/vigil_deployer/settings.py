@@ -1,6 +1,7 @@
 """Deployer settings, from `VIGIL_DEPLOYER_...` (shared ones from `VIGIL_...`)."""
 
 import socket
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -18,9 +19,22 @@ def _short_hostname() -> str:
 class DeployerSettings(VigilSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_DEPLOYER_")
 
+    target: Literal["docker", "kubernetes"] = Field(
+        default="docker", description="What this replica deploys to: a Docker host or a cluster."
+    )
     host: HostName = Field(
         default_factory=_short_hostname,
-        description="The Docker host id this replica serves (as the collector names it).",
+        description="The Docker host id this replica serves (as the collector names it), "
+        "or with target kubernetes, the cluster id.",
+    )
+    kubeconfig: str | None = Field(
+        default=None, description="Kubernetes: the kubeconfig (default: ~/.kube/config)."
+    )
+    k8s_context: str | None = Field(
+        default=None, description="Kubernetes: the kubeconfig context (default: `host`)."
+    )
+    k8s_timeout_s: float = Field(
+        default=60.0, gt=0, description="Kubernetes: until the controller sees a change."
     )
     docker_url: str | None = Field(
         default=None, description="The Docker engine (DOCKER_HOST and friends when unset)."

@@ -15,6 +15,9 @@
 - `admission`   who is connecting, decided before the socket is accepted
 - `connection`  the protocol of one socket; `timers` its heartbeat and expiry
 - `options`     what a subscriber asks beside the channel: resume, pace, deltas
+- `leases`      log leases held while a logs feed has watchers (Docker, Kubernetes)
+- `clusters`    the Kubernetes clusters, namespaces and pods collectors announced
+- `k8s_routes`  `/api/k8s/clusters` and `/api/k8s/{cluster}/pods`
 - `endpoints`   every stream three ways: WebSocket, `sse`, `polling` (`queries`)
 - `app`         the FastAPI application: routes, lifespan, health
 """

@@ -16,6 +16,7 @@ from vigil_gateway.deploy_routes import deploy_router
 from vigil_gateway.docker_routes import docker_router
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import refusal, require
+from vigil_gateway.k8s_routes import k8s_router
 from vigil_gateway.metrics import Exposition
 from vigil_gateway.settings import GatewaySettings
 
@@ -37,6 +38,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(auth_router())
     app.include_router(deploy_router())
     app.include_router(docker_router())
+    app.include_router(k8s_router())
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -116,14 +116,18 @@ class Connection:
 
     async def open(self, channel: ChannelRef | None = None, options: Options = NO_OPTIONS) -> None:
         """Greet the client: on `/ws`, `connected`; where the path names the `channel`
-        (seed endpoints, SSE), its data as the `options` say, or `NOT_FOUND` and a
-        close (1008) if what it names does not exist. Then start the timers and take the
-        socket off ASGI."""
+        (seed endpoints, SSE), its data as the `options` say, or `FORBIDDEN` or
+        `NOT_FOUND` and a close (1008) if the principal may not see it or it does not
+        exist. Then start the timers and take the socket off ASGI."""
         refused: tuple[ErrorCode, str] | None = None
         if channel is not None:
-            try:  # a container's name prefix made its id; an unknown deploy refused...
+            try:  # the role and cluster grant first: a refusal tells nothing of what exists
+                check_channel(self.principal, channel)
                 channel = await self._hub.admit(channel)
-            except ChannelRefused as exc:
+            except Forbidden as exc:
+                audit.denied(self.principal, f"open {channel.key}", exc.reason, self.address)
+                refused = (ErrorCode.FORBIDDEN, exc.reason)
+            except ChannelRefused as exc:  # a container's name prefix made its id...
                 refused = (exc.code, exc.reason)
         if channel is not None and refused is not None:
             code, reason = refused
@@ -295,16 +299,16 @@ class Connection:
                 ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
             )
             return
-        try:
-            channel = await self._hub.admit(channel)
-        except ChannelRefused as exc:
-            self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
-            return
-        try:
+        try:  # the role and cluster grant first: a refusal tells nothing of what exists
             check_channel(self.principal, channel)
         except Forbidden as exc:
             audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
             self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
+            return
+        try:
+            channel = await self._hub.admit(channel)
+        except ChannelRefused as exc:
+            self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
             return
         limit = self._settings.max_subscriptions
         if channel.key not in self._channels and len(self._channels) >= limit:

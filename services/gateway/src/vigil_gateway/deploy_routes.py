@@ -28,6 +28,7 @@ from vigil.messages import (
     Requester,
 )
 from vigil.operations import Deploy, Operation, Rep, Req
+from vigil_gateway import audit
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import refusal, require
 
@@ -42,7 +43,12 @@ def deploy_router() -> APIRouter:
 
     @router.post("/api/deploys", status_code=status.HTTP_202_ACCEPTED)
     async def create(spec: DeploySpec, operator: Operator, request: Request) -> DeployRecord:
-        """Start a deploy; it runs on (and is journaled by) a deployer of its host."""
+        """Start a deploy; it runs on (and is journaled by) a deployer of its host (or,
+        for a Kubernetes deploy, of its cluster, which the caller's grant must cover)."""
+        if spec.cluster is not None and not operator.may_see_cluster(spec.cluster):
+            reason = f"{operator.name} has no grant for cluster {spec.cluster!r}"
+            audit.denied(operator, "POST /api/deploys", reason, None)
+            raise refusal(ErrorCode.FORBIDDEN, reason)
         requester = Requester(
             kind=operator.kind, id=operator.id, name=operator.name, token=operator.token
         )

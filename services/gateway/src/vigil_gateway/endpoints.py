@@ -59,6 +59,26 @@ ENDPOINTS = (
             "docker.logs", {**queries.channel_params(query), "container": path["container_id"]}
         ),
     ),
+    Endpoint(  # seed 000's cluster metrics: pods (of `?namespace=`) and nodes
+        websocket="/ws/k8s/{cluster}/metrics",
+        twin="k8s/{cluster}/metrics",
+        channel=lambda path, query: resolve_channel(
+            "k8s.metrics", {**queries.channel_params(query), "cluster": path["cluster"]}
+        ),
+    ),
+    Endpoint(  # seed 000's pod logs: `?container=` (default the first)
+        websocket="/ws/k8s/{cluster}/{namespace}/{pod}/logs",
+        twin="k8s/{cluster}/{namespace}/{pod}/logs",
+        channel=lambda path, query: resolve_channel(
+            "k8s.logs",
+            {
+                **queries.channel_params(query),
+                "cluster": path["cluster"],
+                "namespace": path["namespace"],
+                "pod": path["pod"],
+            },
+        ),
+    ),
     Endpoint(  # seed 000's deploy progress: the whole journal, then live
         websocket="/ws/deploy/{deploy_id}/status",
         twin="deploy/{deploy_id}/status",

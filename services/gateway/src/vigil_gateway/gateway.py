@@ -40,8 +40,9 @@ from vigil.messages import (
 )
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, existence, leases, merged, roster
+from vigil_gateway import audit, clusters, existence, merged, roster
 from vigil_gateway.admission import Admission, Refusal
+from vigil_gateway.clusters import ClusterDirectory
 from vigil_gateway.connection import Connection
 from vigil_gateway.containers import ContainerDirectory
 from vigil_gateway.credentials import Credentials, read_credentials
@@ -49,7 +50,7 @@ from vigil_gateway.errors import InvalidCredentials
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
-from vigil_gateway.leases import LogLeases
+from vigil_gateway.leases import ContainerLogs, LogLeases, PodLogs
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
@@ -76,14 +77,16 @@ class Gateway:
         self.flusher = Flusher(self.metrics)
         self.hub = Hub(self.bus, self.metrics, self.flusher)
         self.containers = ContainerDirectory(self.bus)
-        self.log_leases = LogLeases(
-            self.bus,
-            self.containers,
-            holder=self.id,
-            lease_s=settings.log_lease_s,
-            tail=settings.log_tail,
-        )
-        self.hub.watch(leases.CHANNEL, self.log_leases)
+        self.clusters = ClusterDirectory(self.bus)
+        self.log_leases: list[LogLeases] = []
+        for kind in (ContainerLogs(self.containers), PodLogs(self.clusters)):
+            held = LogLeases(
+                self.bus, kind, holder=self.id, lease_s=settings.log_lease_s, tail=settings.log_tail
+            )
+            self.log_leases.append(held)
+            self.hub.watch(kind.channel, held)
+        for channel in clusters.CHANNELS:
+            self.hub.watch(channel, self.clusters)
         self.hub.watch(existence.CHANNEL, existence.DeployExistence(self.bus))
         self.hub.watch(merged.CHANNEL, merged.MergedViews())
         self.hub.make(merged.CHANNEL, self._merged_feed)
@@ -125,8 +128,10 @@ class Gateway:
             await stop_task(task)
         await self.revocations.stop()
         await self.hub.close()
-        await self.log_leases.close()
+        for held in self.log_leases:
+            await held.close()
         await self.containers.stop()
+        await self.clusters.stop()
         await self.bus.close()
         await self.http.aclose()
 
@@ -365,6 +370,7 @@ class Gateway:
     async def _follow_containers(self) -> None:
         try:
             await self.containers.follow()
+            await self.clusters.follow()
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
             log.warning("could not follow the container directory: %s", exc)
 

@@ -1,68 +1,129 @@
-"""Log leases: while a `docker.logs` feed of this replica has watchers, hold its lease.
+"""Log leases: while a logs feed of this replica has watchers, hold its lease.
 
 The hub tells the leases when such a feed starts and stops. The first one for a
-container starts a task that sends `FollowLogs` (`ctl.logs.follow`) to the collector
-of the container's host at once and then every third of the lease, so the collector
-follows the logs while anyone on any replica watches; the last one gives the lease up
-(and were that lost, the lease would lapse by itself). Before a feed starts, `admit`
-turns what the client typed into the container's id and host, or refuses. A poll,
-with no feed, asks for one lease's length of its own.
+target (a Docker container, a pod's container) starts a task that sends the follow
+request of its kind (`ctl.logs.follow`, `ctl.logs.k8s_follow`) to the collector at
+once and then every third of the lease, so the collector follows the logs while
+anyone on any replica watches; the last one gives the lease up (and were that lost,
+the lease would lapse by itself). Before a feed starts, `admit` turns what the client
+typed into the target, or refuses. A poll, with no feed, asks for one lease's length
+of its own. What differs per source is a `LeaseKind`.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections import Counter
+from typing import Any, Protocol
 
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, FollowLogs
-from vigil.operations import Logs
+from vigil.messages import ErrorCode, FollowLogs, FollowPodLogs
+from vigil.model import Message
+from vigil.operations import Logs, Operation
+from vigil_gateway.clusters import ClusterDirectory
 from vigil_gateway.containers import ContainerDirectory
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "docker.logs"
+Target = tuple[str, ...]
 
 
-class LogLeases:
-    def __init__(
-        self,
-        bus: Bus,
-        directory: ContainerDirectory,
-        *,
-        holder: str,
-        lease_s: float,
-        tail: int,
-    ) -> None:
-        self._bus = bus
+class LeaseKind(Protocol):
+    channel: str
+    operation: Operation[Any, Any]
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef: ...
+
+    def target(self, channel: ChannelRef) -> Target: ...
+
+    def request(self, target: Target, holder: str, lease_s: float, tail: int) -> Message: ...
+
+
+class ContainerLogs:
+    """`docker.logs`: a container by id, name or unique prefix, on its host."""
+
+    channel = "docker.logs"
+    operation = Logs.FOLLOW
+
+    def __init__(self, directory: ContainerDirectory) -> None:
         self._directory = directory
-        self._holder = holder
-        self._lease_s = lease_s
-        self._tail = tail
-        self._feeds: Counter[tuple[str, str]] = Counter()
-        self._holding: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._requests: set[asyncio.Task[None]] = set()  # one-off calls in flight
 
     async def admit(self, channel: ChannelRef) -> ChannelRef:
         """`docker.logs` with the container's short id and host (raises `ChannelRefused`)."""
         params = dict(channel.params)
         found = await self._directory.find(params["container"], params.get("host"))
-        return resolve_channel(CHANNEL, params | {"container": found.id, "host": found.host})
+        return resolve_channel(self.channel, params | {"container": found.id, "host": found.host})
+
+    def target(self, channel: ChannelRef) -> Target:
+        params = dict(channel.params)
+        return params.get("host", ""), params["container"]
+
+    def request(self, target: Target, holder: str, lease_s: float, tail: int) -> Message:
+        host, container = target
+        return FollowLogs(host=host, container=container, holder=holder, lease_s=lease_s, tail=tail)
+
+
+class PodLogs:
+    """`k8s.logs`: a pod's container (the first when not named) in a known cluster."""
+
+    channel = "k8s.logs"
+    operation = Logs.K8S_FOLLOW
+
+    def __init__(self, directory: ClusterDirectory) -> None:
+        self._directory = directory
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef:
+        params = dict(channel.params)
+        await self._directory.check(params["cluster"], params["namespace"], params["pod"])
+        return channel
+
+    def target(self, channel: ChannelRef) -> Target:
+        params = dict(channel.params)
+        return params["cluster"], params["namespace"], params["pod"], params.get("container", "")
+
+    def request(self, target: Target, holder: str, lease_s: float, tail: int) -> Message:
+        cluster, namespace, pod, container = target
+        return FollowPodLogs(
+            cluster=cluster,
+            namespace=namespace,
+            pod=pod,
+            container=container or None,
+            holder=holder,
+            lease_s=lease_s,
+            tail=tail,
+        )
+
+
+class LogLeases:
+    def __init__(
+        self, bus: Bus, kind: LeaseKind, *, holder: str, lease_s: float, tail: int
+    ) -> None:
+        self._bus = bus
+        self._kind = kind
+        self._holder = holder
+        self._lease_s = lease_s
+        self._tail = tail
+        self._feeds: Counter[Target] = Counter()
+        self._holding: dict[Target, asyncio.Task[None]] = {}
+        self._requests: set[asyncio.Task[None]] = set()  # one-off calls in flight
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef:
+        return await self._kind.admit(channel)
 
     def started(self, channel: ChannelRef) -> None:
-        target = self._target(channel)
+        target = self._kind.target(channel)
         self._feeds[target] += 1
         if target not in self._holding:
             self._holding[target] = asyncio.create_task(
-                self._hold(*target), name=f"log-lease-{target[1]}"
+                self._hold(target), name=f"log-lease-{'/'.join(target)}"
             )
 
     def stopped(self, channel: ChannelRef) -> None:
-        target = self._target(channel)
+        target = self._kind.target(channel)
         self._feeds[target] -= 1
         if self._feeds[target] > 0:
             return
@@ -70,24 +131,17 @@ class LogLeases:
         holding = self._holding.pop(target, None)
         if holding is not None:
             holding.cancel()
-            host, container = target
-            self._call(FollowLogs(host=host, container=container, holder=self._holder, lease_s=0))
+            self._call(self._kind.request(target, self._holder, 0, self._tail))
 
     def polled(self, channel: ChannelRef) -> None:
         """A poll: demand for a lease's length (renewed by the next poll), so the
         collector follows the logs and the poller's next page finds their lines."""
-        host, container = self._target(channel)
-        request = FollowLogs(
-            host=host,
-            container=container,
-            holder=f"{self._holder}.polls",
-            lease_s=self._lease_s,
-            tail=self._tail,
-        )
-        self._call(request)
+        target = self._kind.target(channel)
+        holder = f"{self._holder}.polls"
+        self._call(self._kind.request(target, holder, self._lease_s, self._tail))
 
     @property
-    def held(self) -> set[tuple[str, str]]:
+    def held(self) -> set[Target]:
         return set(self._holding)
 
     async def close(self) -> None:
@@ -100,38 +154,28 @@ class LogLeases:
         for task in list(self._requests):
             await stop_task(task)
 
-    @staticmethod
-    def _target(channel: ChannelRef) -> tuple[str, str]:
-        params = dict(channel.params)
-        return params.get("host", ""), params["container"]
-
-    async def _hold(self, host: str, container: str) -> None:
-        request = FollowLogs(
-            host=host,
-            container=container,
-            holder=self._holder,
-            lease_s=self._lease_s,
-            tail=self._tail,
-        )
+    async def _hold(self, target: Target) -> None:
+        request = self._kind.request(target, self._holder, self._lease_s, self._tail)
         every = self._lease_s / 3
+        where = "/".join(target)
         while True:
             try:
-                await ctl.call(self._bus, Logs.FOLLOW, request, timeout_s=every)
+                await ctl.call(self._bus, self._kind.operation, request, timeout_s=every)
                 wait = every
             except ctl.Refused as exc:
                 level = logging.INFO if exc.code is ErrorCode.NOT_FOUND else logging.WARNING
-                log.log(level, "log lease on %s/%s refused: %s", host, container, exc.message)
+                log.log(level, "log lease on %s refused: %s", where, exc.message)
                 wait = every
             except BusUnavailable as exc:  # the collector or NATS is away: soon again
-                log.warning("log lease on %s/%s not renewed: %s", host, container, exc.reason)
+                log.warning("log lease on %s not renewed: %s", where, exc.reason)
                 wait = min(1.0, every)
             await asyncio.sleep(wait)
 
-    def _call(self, request: FollowLogs) -> None:
+    def _call(self, request: Message) -> None:
         task = asyncio.create_task(self._ask(request))
         self._requests.add(task)
         task.add_done_callback(self._requests.discard)
 
-    async def _ask(self, request: FollowLogs) -> None:
+    async def _ask(self, request: Message) -> None:
         with contextlib.suppress(ctl.Refused, BusUnavailable):  # it lapses by itself
-            await ctl.call(self._bus, Logs.FOLLOW, request, timeout_s=2)
+            await ctl.call(self._bus, self._kind.operation, request, timeout_s=2)

@@ -4,6 +4,7 @@
 the page and the code disagree, so the page stays true.
 """
 
+import re
 import typing
 from collections.abc import Iterator
 from typing import Any, get_args
@@ -19,7 +20,7 @@ from vigil.messages import (
     ClientRequest,
 )
 from vigil.model import Message
-from vigil_gateway.endpoints import BY_NAME, ENDPOINTS
+from vigil_gateway.endpoints import BY_NAME, ENDPOINTS, Endpoint
 
 INTRO = """# The Vigil client protocol
 
@@ -48,7 +49,7 @@ def _endpoints() -> Iterator[str]:
     for endpoint in ENDPOINTS:
         yield (
             f"| `{endpoint.websocket}` | `/sse/{endpoint.twin}` | `/api/poll/{endpoint.twin}` | "
-            f"{_channel_of(endpoint.twin)} |"
+            f"{_channel_of(endpoint)} |"
         )
     yield ""
     yield (
@@ -69,10 +70,11 @@ def _endpoints() -> Iterator[str]:
     )
 
 
-def _channel_of(twin: str) -> str:
-    return {"system": "the `system` channel (seed 001)"}.get(
-        twin, f"the `{twin.split('/')[0]}` channel"
-    )
+def _channel_of(endpoint: Endpoint) -> str:
+    """The channel an endpoint streams, found by asking it with placeholder names."""
+    path = dict.fromkeys(re.findall(r"{(\w+)}", endpoint.websocket), "x")
+    name = endpoint.channel(path, {}).spec.name
+    return "the `system` channel (seed 001)" if name == "system" else f"the `{name}` channel"
 
 
 def _channels() -> Iterator[str]:

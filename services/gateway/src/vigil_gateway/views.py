@@ -2,7 +2,8 @@
 
 A feed renders each message once for all its clients, so rendering is on the
 per-message path, never per client. Most channels send the message as it is, in an
-`update`; the `system` channel speaks seed 001's shapes and `docker_stats` seed 000's.
+`update`; the `system` channel speaks seed 001's shapes and `docker_stats` seed 000's;
+`k8s.metrics` with a `namespace` keeps that namespace's pods.
 """
 
 import functools
@@ -20,7 +21,9 @@ from vigil.messages import (
     DockerStatsData,
     DockerStatsSampled,
     HostMetricsSampled,
+    K8sMetricsSampled,
     LogBatch,
+    PodLogBatch,
     SystemMetric,
     SystemMetricData,
     SystemMetricMeta,
@@ -108,16 +111,27 @@ def render_docker_stats(channel: ChannelRef, delivery: Delivery) -> tuple[str, .
     return (DockerStats(timestamp=batch.time, data=data).model_dump_json(),)
 
 
+def render_k8s_metrics(channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
+    """A cluster's batch; with a `namespace` parameter, only that namespace's pods."""
+    namespace = dict(channel.params).get("namespace")
+    batch = delivery.message
+    if namespace is not None and isinstance(batch, K8sMetricsSampled):
+        pods = [pod for pod in batch.pods if pod.namespace == namespace]
+        delivery = Delivery(delivery.subject, batch.model_copy(update={"pods": pods}), None)
+    return render_update(channel, delivery)
+
+
 _RENDERERS: dict[str, Renderer] = {
     CHANNELS["system"].name: render_system,
     CHANNELS["docker_stats"].name: render_docker_stats,
+    CHANNELS["k8s.metrics"].name: render_k8s_metrics,
 }
 
 
 def render_filtered(keep: LineFilter, channel: ChannelRef, delivery: Delivery) -> tuple[str, ...]:
     """A log batch with only the lines the channel's filter keeps (none: no frame)."""
     batch = delivery.message
-    if not isinstance(batch, LogBatch):
+    if not isinstance(batch, LogBatch | PodLogBatch):
         raise TypeError(f"a log filter does not apply to {type(batch).__name__}")
     lines = [line for line in batch.lines if keep.keeps(line.text)]
     if not lines:

@@ -6,6 +6,7 @@ the past tense. One import location, one module per concept:
 - `common`    error and close codes, time
 - `host`      host samples and threshold alerts (collector)
 - `docker`    container stats, status, log batches and the log lease (collector)
+- `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `deploy`    deploy specs, the deployer's journal and records, `ctl.deploy.*`
 - `services`  sessions, questions for clients, connection lists, ctl envelopes
@@ -135,6 +136,19 @@ from vigil.messages.host import (
     NetworkRates,
     SwapUsage,
 )
+from vigil.messages.kubernetes import (
+    ClusterLease,
+    ContainerStatus,
+    ContainerUsage,
+    FollowPodLogs,
+    K8sMetricsSampled,
+    NodeUsage,
+    PodLogBatch,
+    PodLogsFollowed,
+    PodStatusChanged,
+    PodUsage,
+    ReadPodLogs,
+)
 from vigil.messages.services import (
     AskClient,
     ClientAnswered,
@@ -170,14 +184,17 @@ __all__ = [
     "ClientReply",
     "ClientRequest",
     "CloseCode",
+    "ClusterLease",
     "Connected",
     "ConnectionChanged",
     "ConnectionInfo",
     "ContainerState",
     "ContainerStats",
+    "ContainerStatus",
     "ContainerStatusChanged",
     "ContainerStatusData",
     "ContainerStatusNotice",
+    "ContainerUsage",
     "CpuUsage",
     "CreateApiKey",
     "CreateDeploy",
@@ -208,6 +225,7 @@ __all__ = [
     "ErrorCode",
     "FilesystemUsage",
     "FollowLogs",
+    "FollowPodLogs",
     "Gap",
     "GatewayConnections",
     "GetDeploy",
@@ -217,6 +235,7 @@ __all__ = [
     "HttpHealth",
     "InvalidClientMessage",
     "JwkSet",
+    "K8sMetricsSampled",
     "LayerProgress",
     "ListApiKeys",
     "ListConnections",
@@ -233,11 +252,17 @@ __all__ = [
     "MergedLogBatch",
     "MergedLogLine",
     "NetworkRates",
+    "NodeUsage",
     "Ping",
+    "PodLogBatch",
+    "PodLogsFollowed",
+    "PodStatusChanged",
+    "PodUsage",
     "Pong",
     "PortBinding",
     "PullProgress",
     "ReadLogs",
+    "ReadPodLogs",
     "Reauth",
     "Reauthenticated",
     "RefreshSession",

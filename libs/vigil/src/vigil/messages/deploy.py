@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from vigil.model import Message
-from vigil.names import ContainerName, DeployId, HostName
+from vigil.names import ClusterName, ContainerName, DeployId, HostName, NamespaceName
 
 _IMAGE = re.compile(
     r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
@@ -111,11 +111,29 @@ class Strategy(StrEnum):
 
 class DeploySpec(Message):
     """What to run where (`POST /api/deploys`). `host` defaults to the only Docker host
-    a deployer serves, when there is exactly one."""
+    a deployer serves, when there is exactly one.
 
-    target: Literal["docker"] = "docker"
+    With `target: "kubernetes"`, `cluster` and `namespace` name where the Deployment
+    `name` is; its `container` (default: the first) gets `image` (and `command` when
+    given); `host` is the cluster. Ports, volumes, restart policy and strategy are the
+    Deployment's own and must be left unset; `health` is its rollout."""
+
+    target: Literal["docker", "kubernetes"] = "docker"
     host: HostName | None = None
-    name: ContainerName = Field(description="The service: its container gets this name.")
+    cluster: ClusterName | None = None
+    namespace: NamespaceName | None = None
+    container: ContainerName | None = Field(
+        default=None, description="Kubernetes: the Deployment's container to change."
+    )
+    progress_deadline_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=3600,
+        description="Kubernetes: the Deployment's progressDeadlineSeconds for this rollout.",
+    )
+    name: ContainerName = Field(
+        description="The service: its container gets this name (Kubernetes: the Deployment)."
+    )
     image: ImageRef
     command: list[str] | None = Field(default=None, max_length=256)
     env: dict[str, str] = Field(default_factory=dict, max_length=256)
@@ -129,10 +147,27 @@ class DeploySpec(Message):
     confirm: bool = Field(default=False, description="Ask the user before the switch.")
     confirm_timeout_s: float = Field(default=300.0, gt=0, le=3600)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_is_host(cls, data: Any) -> Any:
+        """A Kubernetes deploy is routed like a Docker one: to the cluster's deployers."""
+        if isinstance(data, dict) and data.get("target") == "kubernetes" and not data.get("host"):
+            return {**data, "host": data.get("cluster")}
+        return data
+
     @model_validator(mode="after")
     def _checked(self) -> "DeploySpec":
         _env(self.env)
         _labels(self.labels)
+        if self.target == "kubernetes":
+            if self.cluster is None or self.namespace is None:
+                raise ValueError("a kubernetes deploy needs cluster and namespace")
+            if self.host not in (None, self.cluster):
+                raise ValueError("a kubernetes deploy's host is its cluster")
+            if self.ports or self.volumes or self.strategy is not Strategy.RECREATE:
+                raise ValueError("ports, volumes and strategy are the Deployment's own")
+        elif self.cluster or self.namespace or self.container or self.progress_deadline_s:
+            raise ValueError("cluster, namespace, container, progress_deadline_s: kubernetes only")
         if self.strategy is Strategy.START_FIRST:
             fixed = [p.host_port for p in self.ports if p.host_port]
             if fixed:
@@ -302,7 +337,7 @@ class DeployHosts(Message):
 class DeployerAnnounced(Message):
     """In the `DEPLOYERS` bucket, renewed while a replica runs: the host it serves."""
 
-    host: HostName
+    host: HostName = Field(description="The Docker host, or the Kubernetes cluster.")
     replica: str
-    target: Literal["docker"] = "docker"
+    target: Literal["docker", "kubernetes"] = "docker"
     time: datetime

@@ -1,0 +1,159 @@
+"""One Kubernetes cluster, followed while this collector holds its lease.
+
+Three flows run: the pod status flow (a `ResourceWatch` thread on pods; each change
+published as `PodStatusChanged` on `status.k8s.{cluster}.{namespace}.{pod}`, a relist
+publishing every pod and `deleted` for those gone), the events worth an alert (a
+second watch, on events; `pod_alerts` raises and resolves them on `alerts.k8s`) and
+the metrics cycle (one `K8sMetricsSampled`
+on `metrics.k8s.{cluster}` every interval). Pod log followers (`PodLogFollowers`)
+and scroll-back pages (`PodLogPages`) belong to it too, so that only the lease holder
+reads a cluster's logs. Status and alert messages wait in order until NATS acks them:
+an outage delays, never loses.
+"""
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from kubernetes import client
+
+from vigil.bus import Bus
+from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
+from vigil.messages import K8sMetricsSampled, utc_now
+from vigil.model import Message
+from vigil_collector import pod_alerts
+from vigil_collector.errors import KubernetesUnavailable
+from vigil_collector.handoff import Handoff
+from vigil_collector.kube import ClusterConfig
+from vigil_collector.pod_alerts import PodAlerts
+from vigil_collector.pod_log_pages import PodLogPages
+from vigil_collector.pod_logs import PodLogFollowers
+from vigil_collector.pod_metrics import MetricsSampler
+from vigil_collector.pod_status import PodStates
+from vigil_collector.resource_watch import ResourceWatch, WatchEvent
+from vigil_collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+_UNSENT_LIMIT = 10_000
+
+
+class ClusterFollower:
+    def __init__(self, settings: CollectorSettings, bus: Bus, cluster: ClusterConfig) -> None:
+        self._settings = settings
+        self._bus = bus
+        self.cluster = cluster
+        self.states = PodStates(cluster.name)
+        self.alerts = PodAlerts(cluster.name)
+        self.watch: ResourceWatch | None = None
+        self.events: ResourceWatch | None = None
+        self.logs: PodLogFollowers | None = None
+        self.pages: PodLogPages | None = None
+        self._unsent: deque[tuple[str, Message]] = deque(maxlen=_UNSENT_LIMIT)
+        self._publishing = asyncio.Lock()
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        settings = self._settings
+        api_client = await asyncio.to_thread(self.cluster.api_client)
+        loop = asyncio.get_running_loop()
+        core = client.CoreV1Api(api_client)
+        limits = {"timeout_s": settings.k8s_timeout_s, "retry_max_s": settings.k8s_retry_max_s}
+        pods: Handoff[WatchEvent] = Handoff(loop, 10_000)
+        events: Handoff[WatchEvent] = Handoff(loop, 10_000)
+        self.watch = ResourceWatch(core.list_pod_for_all_namespaces, pods, **limits)
+        self.events = ResourceWatch(core.list_event_for_all_namespaces, events, **limits)
+        self.logs = PodLogFollowers(settings, self._bus, self.cluster.name, api_client)
+        self.pages = PodLogPages(settings, self.cluster.name, api_client)
+        sampler = MetricsSampler(
+            api_client, self.cluster.name, settings.k8s_interval_s, settings.k8s_timeout_s
+        )
+        self.watch.start()
+        self.events.start()
+        tasks = [
+            asyncio.create_task(self._statuses(pods), name=f"k8s-status-{self.cluster.name}"),
+            asyncio.create_task(self._events(events), name=f"k8s-events-{self.cluster.name}"),
+            asyncio.create_task(self._sample(sampler), name=f"k8s-metrics-{self.cluster.name}"),
+            asyncio.create_task(self.logs.watch_leases(), name=f"k8s-logs-{self.cluster.name}"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # raises why it ended
+        finally:
+            for task in tasks:
+                await stop_task(task)
+            await self.logs.stop_all()
+            await asyncio.to_thread(self.watch.stop)
+            await asyncio.to_thread(self.events.stop)
+            await asyncio.to_thread(api_client.close)
+
+    async def _statuses(self, handoff: Handoff[WatchEvent]) -> None:
+        while True:
+            kind, payload = await handoff.get()
+            if kind == "UNAVAILABLE":
+                continue  # the metrics batch says so; the watch retries
+            if kind == "LIST":
+                messages = self.states.relist(payload)
+            else:
+                message = self.states.apply(kind, payload)
+                messages = [] if message is None else [message]
+            subjects = self._bus.subjects
+            for message in messages:
+                subject = subjects.k8s_status(message.cluster, message.namespace, message.pod)
+                await self._publish(subject, message)
+                for resolved in self.alerts.pod_changed(message):
+                    await self._publish(subjects.alerts(pod_alerts.SOURCE), resolved)
+                if self.logs is not None:
+                    await self.logs.pod_changed(message)
+
+    async def _events(self, handoff: Handoff[WatchEvent]) -> None:
+        """Kubernetes events worth an alert (`pod_alerts`)."""
+        subject = self._bus.subjects.alerts(pod_alerts.SOURCE)
+        while True:
+            kind, payload = await handoff.get()
+            if kind in ("UNAVAILABLE", "DELETED"):
+                continue
+            for event in payload if kind == "LIST" else [payload]:
+                alert = self.alerts.event(event)
+                if alert is not None:
+                    await self._publish(subject, alert)
+
+    async def _publish(self, subject: str, message: Message) -> None:
+        """In order, after whatever NATS has not acked yet."""
+        self._unsent.append((subject, message))
+        async with self._publishing:  # one sender at a time keeps the order
+            try:
+                while self._unsent:
+                    await self._bus.publish(*self._unsent[0])
+                    self._unsent.popleft()
+            except BusUnavailable as exc:  # sent with the next message
+                log.warning("could not publish pod status or alert: %s", exc)
+
+    async def _sample(self, sampler: MetricsSampler) -> None:
+        interval = self._settings.k8s_interval_s
+        subject = self._bus.subjects.k8s_metrics(self.cluster.name)
+        next_at = time.monotonic()
+        while True:
+            try:
+                batch = await asyncio.to_thread(sampler.sample)
+            except KubernetesUnavailable as exc:
+                batch = K8sMetricsSampled(
+                    cluster=self.cluster.name,
+                    time=utc_now(),
+                    interval_s=interval,
+                    metrics_available=False,
+                    reason=f"the API server does not answer: {exc.reason}",
+                    pods=[],
+                    nodes=[],
+                )
+            try:
+                await self._bus.publish(subject, batch)
+            except BusUnavailable as exc:  # the next cycle tries again
+                log.warning("could not publish pod metrics: %s", exc)
+            next_at += interval
+            if next_at < time.monotonic():  # a slow cycle: don't burst to catch up
+                next_at = time.monotonic()
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))

@@ -1,0 +1,145 @@
+"""One pod container's log stream, read in a worker thread.
+
+The API server sends `<RFC3339Nano time> <text>` lines (`timestamps=true`). A line
+longer than `max_line_bytes` is cut there with a marker; each line is redacted and
+handed to the loop in order, lines at or before `after` (what an earlier reader of
+the same container sent) skipped; `None` follows the last one. A container still
+being created is waited for; the stream ends by itself when the container stops;
+`stop()` shuts it sooner.
+"""
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+
+from vigil.messages import LogLine
+from vigil_collector import kube
+from vigil_collector.handoff import Handoff
+from vigil_collector.log_reader import Position, cut_marker, parse_time
+from vigil_collector.redaction import Redactor
+
+
+def pod_line(raw: bytes, max_line_bytes: int, redactor: Redactor) -> tuple[LogLine, int]:
+    """One `<stamp> <text>` line of the API as a `LogLine` (cut, redacted), and its
+    time in epoch nanoseconds (0 when it has no stamp: then it is timed now)."""
+    stamp, _, body = raw.partition(b" ")
+    try:
+        when, nanos = parse_time(stamp)
+    except ValueError:
+        when, nanos, body = datetime.now(UTC), 0, raw
+    text = body[:max_line_bytes].decode("utf-8", errors="replace")
+    if len(body) > max_line_bytes:
+        text += cut_marker(len(body) - max_line_bytes)
+    return LogLine(time=when, stream="stdout", text=redactor.line(text)), nanos
+
+
+_WAITING_TO_START = 400  # the API's answer while the container is being created
+_START_POLL_S = 0.5
+
+
+class PodLogReader:
+    def __init__(
+        self,
+        core: client.CoreV1Api,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail: int | None,
+        after: Position,
+        max_line_bytes: int,
+        redactor: Redactor,
+        handoff: Handoff[LogLine | None],
+    ) -> None:
+        self._core = core
+        self._namespace = namespace
+        self._pod = pod
+        self._container = container
+        self._tail = tail
+        self._after = after
+        self._sent_until = after.nanos
+        self._max = max_line_bytes
+        self._redactor = redactor
+        self._handoff = handoff
+        self._response: Any = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=f"vigil-pod-logs-{pod}", daemon=True)
+        self.error: str | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    @property
+    def ended(self) -> bool:
+        return not self.thread.is_alive()
+
+    def shut(self) -> None:
+        self._stopped.set()
+        self._handoff.close()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            kube.shut(response)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """End the reader and wait for its thread (call it from a worker thread)."""
+        self.shut()
+        self.thread.join(timeout_s)
+
+    def _run(self) -> None:
+        try:
+            response = self._open()
+            if response is None:
+                return
+            with self._lock:
+                self._response = response
+            if self._stopped.is_set():
+                kube.shut(response)
+                return
+            self._read(response)
+        except kube.STREAM_BROKEN as exc:  # the API went away mid-read, or `stop()`
+            if not self._stopped.is_set():
+                self.error = kube.describe(exc)
+        finally:
+            self._handoff.put(None)
+
+    def _open(self) -> Any:
+        """The log stream, once the container has started (None if stopped before)."""
+        while True:
+            try:
+                return self._core.read_namespaced_pod_log(
+                    self._pod,
+                    self._namespace,
+                    container=self._container,
+                    follow=True,
+                    timestamps=True,
+                    tail_lines=self._tail,
+                    _preload_content=False,
+                )
+            except client.ApiException as exc:
+                if exc.status != _WAITING_TO_START:
+                    raise
+            if self._stopped.wait(_START_POLL_S):
+                return None
+
+    def _read(self, response: Any) -> None:
+        buffer = b""
+        for chunk in response.stream(65536, decode_content=False):
+            if self._stopped.is_set():
+                return
+            buffer += chunk
+            *whole, buffer = buffer.split(b"\n")
+            for raw in whole:
+                self._emit(raw)
+        if buffer:
+            self._emit(buffer)
+
+    def _emit(self, raw: bytes) -> None:
+        line, nanos = pod_line(raw, self._max, self._redactor)
+        if nanos and nanos <= self._sent_until:
+            return  # already sent by an earlier reader
+        if self._handoff.put(line) and nanos > self._after.nanos:
+            self._after.nanos = nanos

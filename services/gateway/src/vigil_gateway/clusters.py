@@ -1,0 +1,148 @@
+"""The Kubernetes clusters, namespaces and pods the collectors have announced.
+
+The directory follows the last metrics batch of every cluster (`metrics.k8s.*`) and
+the last status of every pod (`status.k8s.*.*.*`) from JetStream, then live, as the
+container directory does for Docker. `check` refuses what no collector knows with
+NOT_FOUND, so a subscription to a typo fails instead of staying silent; as the hub's
+watcher of `k8s.metrics` and `k8s.status` it admits only known ones. It holds
+nothing another replica would need: every replica builds the same one.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from pydantic import ValidationError
+
+from vigil.bus import Bus
+from vigil.channels import ChannelRef
+from vigil.messages import ErrorCode, K8sMetricsSampled, PodStatusChanged
+from vigil.subjects import ANY
+from vigil_gateway.errors import ChannelRefused
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("k8s.metrics", "k8s.status")  # admitted here
+_CATCH_UP_S = 3.0
+
+
+class ClusterDirectory:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._metrics: dict[str, K8sMetricsSampled] = {}
+        self._pods: dict[str, dict[tuple[str, str], PodStatusChanged]] = {}
+        self._subscriptions: list[JetStreamContext.PushSubscription] = []
+        self._caught_up = asyncio.Event()
+
+    async def follow(self) -> None:
+        """(Re)start following on the current connection; called on every (re)connect."""
+        await self.stop()
+        self._caught_up.clear()
+        js = self._bus.js
+        subjects = self._bus.subjects
+        self._subscriptions = [
+            await js.subscribe(
+                subjects.k8s_metrics(ANY),
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                cb=self._on_metrics,
+            ),
+            await js.subscribe(
+                subjects.k8s_status(ANY, ANY, ANY),
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                cb=self._on_status,
+            ),
+        ]
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            infos = [await sub.consumer_info() for sub in self._subscriptions]
+            if all(info.num_pending == 0 for info in infos):
+                self._caught_up.set()
+
+    async def stop(self) -> None:
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+
+    # -- questions -----------------------------------------------------------------------
+
+    async def clusters(self) -> list[str]:
+        await self._catch_up()
+        return sorted(set(self._metrics) | set(self._pods))
+
+    async def pods(self, cluster: str) -> list[PodStatusChanged]:
+        """The last status of every pod of `cluster` (NOT_FOUND when unknown)."""
+        await self.check(cluster)
+        pods = self._pods.get(cluster, {})
+        return [pods[key] for key in sorted(pods)]
+
+    def metrics(self, cluster: str) -> K8sMetricsSampled | None:
+        return self._metrics.get(cluster)
+
+    async def check(
+        self, cluster: str, namespace: str | None = None, pod: str | None = None
+    ) -> None:
+        """Raise `ChannelRefused` (NOT_FOUND) unless a collector announced them."""
+        await self._catch_up()
+        if cluster not in self._metrics and cluster not in self._pods:
+            raise ChannelRefused(ErrorCode.NOT_FOUND, f"no cluster {cluster!r}")
+        pods = self._pods.get(cluster, {})
+        if namespace is not None and not any(ns == namespace for ns, _ in pods):
+            raise ChannelRefused(
+                ErrorCode.NOT_FOUND, f"no namespace {namespace!r} in cluster {cluster!r}"
+            )
+        if namespace is not None and pod is not None and (namespace, pod) not in pods:
+            raise ChannelRefused(
+                ErrorCode.NOT_FOUND, f"no pod {namespace}/{pod} in cluster {cluster!r}"
+            )
+
+    # -- the hub's watcher of k8s.metrics and k8s.status ----------------------------------
+
+    async def admit(self, channel: ChannelRef) -> ChannelRef:
+        params = dict(channel.params)
+        await self.check(params["cluster"], params.get("namespace"), params.get("pod"))
+        return channel
+
+    def started(self, channel: ChannelRef) -> None:
+        """Nothing to hold while a cluster is watched."""
+
+    def stopped(self, channel: ChannelRef) -> None:
+        """Nothing to release."""
+
+    def polled(self, channel: ChannelRef) -> None:
+        """Nothing to ask for: metrics and status flow without demand."""
+
+    async def _catch_up(self) -> None:
+        if not self._caught_up.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_S)
+
+    # -- the flow ------------------------------------------------------------------------
+
+    async def _on_metrics(self, msg: Msg) -> None:
+        try:
+            batch = K8sMetricsSampled.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignored a malformed Kubernetes metrics batch on %s", msg.subject)
+            return
+        self._metrics[batch.cluster] = batch
+
+    async def _on_status(self, msg: Msg) -> None:
+        try:
+            status = PodStatusChanged.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("ignored a malformed pod status on %s", msg.subject)
+            return
+        pods = self._pods.setdefault(status.cluster, {})
+        key = (status.namespace, status.pod)
+        if status.event == "deleted":
+            pods.pop(key, None)
+        else:
+            pods[key] = status
+        if msg.metadata.num_pending == 0:
+            self._caught_up.set()

@@ -1,0 +1,105 @@
+"""Helpers of the Kubernetes tests: pods and Deployments on the real cluster, a
+collector that follows it, and waiting for what the API says."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from kubernetes import client
+
+from tests.conftest import collector_settings_for
+from tests.k8s_cluster import Cluster
+from tests.support import NatsServer
+from vigil.lifecycle import stop_task
+from vigil_collector.app import Collector, build_app
+from vigil_collector.settings import CollectorSettings
+
+
+def k8s_settings(
+    nats: NatsServer, prefix: str, cluster: Cluster, **overrides: object
+) -> CollectorSettings:
+    values: dict[str, object] = {
+        "kubeconfig": cluster.kubeconfig,
+        "k8s_contexts": [cluster.context],
+        "k8s_interval_s": 2.0,
+        "k8s_lease_s": 3.0,
+        "interval_s": 30.0,
+    }
+    return collector_settings_for(nats, prefix, **(values | overrides))
+
+
+@contextlib.asynccontextmanager
+async def collecting(settings: CollectorSettings) -> AsyncIterator[Collector]:
+    """The real collector, running until the block ends."""
+    collector = build_app(settings)
+    task = asyncio.create_task(collector.run())
+    try:
+        yield collector
+    finally:
+        await stop_task(task)
+
+
+def container(
+    name: str, image: str, script: str, *, cpu_limit: str | None = None
+) -> client.V1Container:
+    resources = None
+    if cpu_limit:
+        resources = client.V1ResourceRequirements(
+            requests={"cpu": cpu_limit, "memory": "16Mi"},
+            limits={"cpu": cpu_limit, "memory": "64Mi"},
+        )
+    return client.V1Container(
+        name=name,
+        image=image,
+        image_pull_policy="Never",
+        command=["sh", "-c", script],
+        resources=resources,
+    )
+
+
+def run_pod(cluster: Cluster, namespace: str, name: str, *containers: client.V1Container) -> None:
+    """A pod that always restarts its containers, killed at once when deleted."""
+    with cluster.api_client() as api:
+        client.CoreV1Api(api).create_namespaced_pod(
+            namespace,
+            client.V1Pod(
+                metadata=client.V1ObjectMeta(name=name, labels={"app": name}),
+                spec=client.V1PodSpec(
+                    containers=list(containers),
+                    termination_grace_period_seconds=0,
+                ),
+            ),
+        )
+
+
+def delete_pod(cluster: Cluster, namespace: str, name: str) -> None:
+    with cluster.api_client() as api:
+        client.CoreV1Api(api).delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+
+
+def pod_metrics(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
+    """The adapter's figures for one pod (metrics.k8s.io), or None while it has none."""
+    with cluster.api_client() as api:
+        try:
+            found: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
+                "metrics.k8s.io", "v1beta1", namespace, "pods", name
+            )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """`check()` (run in a thread: it may call the API) once it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await asyncio.to_thread(check)
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.5)

@@ -1,0 +1,244 @@
+"""Kubernetes deploys against a real API server: a Deployment patched and rolled out,
+a rollout that cannot progress failed at its deadline and rolled back, a cancel."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client
+from websockets.asyncio.client import connect
+
+from tests.deploy_support import Deployment, bus_for_deploys, deployer_settings_for, run_deployer
+from tests.docker_engine import docker
+from tests.k8s_cluster import Cluster
+from tests.k8s_support import eventually
+from tests.support import NatsServer, receive, receive_until, send
+from vigil import ctl
+from vigil.messages import CancelDeploy, DeploySpec, DeployState, DeployStep, StepState
+from vigil.operations import Deploy
+
+
+@pytest.fixture
+async def k8s_deploys(
+    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster
+) -> AsyncIterator[Deployment]:
+    """A deployer of the cluster (target kubernetes) and a bus to deploy through."""
+    settings = deployer_settings_for(
+        nats_server,
+        prefix,
+        target="kubernetes",
+        host=k8s_cluster.context,
+        kubeconfig=k8s_cluster.kubeconfig,
+        k8s_timeout_s=20.0,
+    )
+    async with run_deployer(settings), bus_for_deploys(nats_server, prefix) as bus:
+        yield Deployment(bus, prefix)
+
+
+@pytest.fixture(scope="session")
+def second_image(k8s_cluster: Cluster) -> str:
+    """The cluster's test image under a second tag: a new image to roll out."""
+    tag = k8s_cluster.image.rsplit(":", 1)[0] + ":rollout"
+    docker("tag", k8s_cluster.image, tag)
+    return tag
+
+
+def make_deployment(cluster: Cluster, namespace: str, name: str) -> None:
+    """A one-replica Deployment whose pod sleeps. A pod counts as available once ready
+    for 2 s, so a container that exits at once never does (ready for an instant, it
+    would count without it, and a rollout to it could succeed)."""
+    labels = {"app": name}
+    body = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            min_ready_seconds=2,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(
+                    termination_grace_period_seconds=0,
+                    containers=[
+                        client.V1Container(
+                            name="app",
+                            image=cluster.image,
+                            image_pull_policy="Never",
+                            command=["sh", "-c", "sleep 3600"],
+                        )
+                    ],
+                ),
+            ),
+        ),
+    )
+    with cluster.api_client() as api:
+        client.AppsV1Api(api).create_namespaced_deployment(namespace, body)
+
+
+def template(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    with cluster.api_client() as api:
+        found = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+        container = found.spec.template.spec.containers[0]
+        return {
+            "image": container.image,
+            "command": container.command,
+            "available": found.status.available_replicas or 0,
+            "updated": found.status.updated_replicas or 0,
+            "generation": found.metadata.generation,
+        }
+
+
+async def ready_deployment(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    make_deployment(cluster, namespace, name)
+    return await eventually(
+        lambda: (t := template(cluster, namespace, name))["available"] == 1 and t,
+        f"{name} available",
+    )
+
+
+def spec(cluster: Cluster, namespace: str, image: str, **fields: Any) -> DeploySpec:
+    values = {
+        "target": "kubernetes",
+        "cluster": cluster.context,
+        "namespace": namespace,
+        "name": "web",
+        "image": image,
+    }
+    return DeploySpec.model_validate(values | fields)
+
+
+async def test_a_rollout_of_a_new_image_succeeds(
+    k8s_deploys: Deployment, k8s_cluster: Cluster, namespace: str, second_image: str
+) -> None:
+    await ready_deployment(k8s_cluster, namespace, "web")
+    record, journal = await k8s_deploys.run(spec(k8s_cluster, namespace, second_image), 90)
+    assert record.state is DeployState.SUCCEEDED, journal.steps()
+    now = template(k8s_cluster, namespace, "web")
+    assert now["image"] == second_image
+    assert (now["available"], now["updated"]) == (1, 1)
+    assert ("pull", "skipped") in journal.steps()
+    assert [step for step, status in journal.steps() if status == "finished"] == [
+        "queue",
+        "validate",
+        "create",
+        "start",
+        "health",
+        "switch",
+        "cleanup",
+        "done",
+    ]
+    health = next(
+        e for e in journal.events if e.step is DeployStep.HEALTH and e.status == "finished"
+    )
+    assert "rolled out" in health.message
+
+
+async def test_a_rollout_that_cannot_progress_fails_at_its_deadline_and_rolls_back(
+    k8s_deploys: Deployment, k8s_cluster: Cluster, namespace: str, second_image: str
+) -> None:
+    before = await ready_deployment(k8s_cluster, namespace, "web")
+    failing = spec(
+        k8s_cluster,
+        namespace,
+        second_image,
+        command=["sh", "-c", "exit 1"],
+        progress_deadline_s=5,
+    )
+    record, journal = await k8s_deploys.run(failing, 90)
+    assert record.state is DeployState.FAILED
+    failed = next(e for e in journal.events if e.status is StepState.FAILED)
+    assert failed.step is DeployStep.HEALTH
+    assert "ProgressDeadlineExceeded" in failed.message
+    assert ("rollback", "finished") in journal.steps()
+    after = await eventually(
+        lambda: (
+            (t := template(k8s_cluster, namespace, "web"))["available"] == 1
+            and t["updated"] == 1
+            and t
+        ),
+        "the previous revision available again",
+        60,
+    )
+    assert (after["image"], after["command"]) == (before["image"], before["command"])
+
+
+async def test_a_cancelled_rollout_rolls_back(
+    k8s_deploys: Deployment, k8s_cluster: Cluster, namespace: str, second_image: str
+) -> None:
+    before = await ready_deployment(k8s_cluster, namespace, "web")
+    stuck = spec(k8s_cluster, namespace, second_image, command=["sh", "-c", "exit 1"])
+    record = await k8s_deploys.start(stuck)
+    async with k8s_deploys.journal(record.id) as journal:
+        await journal.wait_for(
+            lambda e: e.step is DeployStep.HEALTH and e.status is StepState.STARTED,
+            "the rollout to be watched",
+            30,
+        )
+        await ctl.call(
+            k8s_deploys.bus, Deploy.CANCEL, CancelDeploy(deploy_id=record.id, actor="alice")
+        )
+        await journal.ended(60)
+    final = await k8s_deploys.record(record.id)
+    assert final.state is DeployState.CANCELLED
+    assert ("rollback", "finished") in journal.steps()
+    after = await eventually(
+        lambda: (t := template(k8s_cluster, namespace, "web"))["available"] == 1 and t,
+        "the previous revision available",
+        60,
+    )
+    assert (after["image"], after["command"]) == (before["image"], before["command"])
+
+
+async def test_a_declined_confirmation_rolls_back_and_a_cluster_grant_is_needed(
+    k8s_deploys: Deployment,
+    k8s_cluster: Cluster,
+    namespace: str,
+    second_image: str,
+    gateway: str,
+    admin_token: str,
+) -> None:
+    before = await ready_deployment(k8s_cluster, namespace, "web")
+    body = spec(k8s_cluster, namespace, second_image, confirm=True).model_dump(mode="json")
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=f"http://{gateway}") as http:
+        made = await http.post(
+            "/api/auth/users",
+            json={
+                "username": "otto",
+                "password": "otto-password-1",
+                "roles": ["operator"],
+                "clusters": ["another-cluster"],
+            },
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        tokens = await http.post(
+            "/api/auth/token", json={"username": "otto", "password": "otto-password-1"}
+        )
+        otto = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        refused = await http.post("/api/deploys", json=body, headers=otto)
+        assert refused.status_code == 403, refused.text
+        async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+            await receive(ws)  # connected
+            created = await http.post("/api/deploys", json=body, headers=admin)
+            assert created.status_code == 202, created.text
+            deploy_id = created.json()["id"]
+            ask = await receive_until(ws, lambda m: m["type"] == "ask", 60)
+            assert (ask["kind"], ask["data"]["deploy_id"]) == ("confirm_deploy", deploy_id)
+            async with k8s_deploys.journal(deploy_id) as journal:
+                await send(ws, {"type": "answer", "requestId": ask["requestId"], "data": {}})
+                await journal.ended(60)
+    final = await k8s_deploys.record(deploy_id)
+    assert final.state is DeployState.CANCELLED
+    assert ("health", "finished") in journal.steps()  # it had rolled out, then was undone
+    assert ("rollback", "finished") in journal.steps()
+    after = await eventually(
+        lambda: (
+            (t := template(k8s_cluster, namespace, "web"))["available"] == 1
+            and t["image"] == before["image"]
+            and t
+        ),
+        "the previous revision back",
+        60,
+    )
+    assert after["command"] == before["command"]
