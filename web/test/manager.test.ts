@@ -257,12 +257,16 @@ describe("StreamManager's fallbacks", () => {
     expect(events.map((e) => (e.type === "update" ? e.cursor : e.type))).toEqual([20, 21]);
   });
 
-  it("streams at most four channels over SSE and polls the rest", () => {
+  it("streams the four newest channels over SSE and polls the older ones", () => {
     for (const host of ["a", "b", "c", "d", "e"]) manager.subscribe("host.metrics", { host }, () => {});
     manager.start();
     blockSockets(2);
-    expect(browser.streams).toHaveLength(4);
-    expect(browser.fetches).toEqual(["http://gw/api/poll/channels/host.metrics?host=e"]);
+    const open = browser.streams.filter((stream) => !stream.closed);
+    expect(open.map((stream) => stream.url.match(/host=(\w)/)?.[1])).toEqual(["b", "c", "d", "e"]);
+    expect(browser.fetches).toEqual(["http://gw/api/poll/channels/host.metrics?host=a"]);
+    manager.subscribe("docker.logs", { container: "abc" }, () => {});
+    expect(browser.fetches.at(-1)).toBe("http://gw/api/poll/channels/host.metrics?host=b");
+    expect(browser.streams.at(-1)?.url).toContain("/sse/channels/docker.logs");
   });
 
   it("falls back to polling when SSE streams fail to open too", async () => {

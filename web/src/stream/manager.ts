@@ -454,19 +454,24 @@ export class StreamManager {
     this.closeFeed(subscription);
     const token = this.credentials.token();
     if (token === null) return this.loggedOut();
-    const owner = this.feedOwner(subscription);
-    const streams = [...this.subscriptions.values()].filter((s) => s.feed?.transport === "sse");
-    subscription.feed =
-      this.transport === "sse" && streams.length < this.policy.maxSseStreams
-        ? new SseFeed(this.env, this.base, subscription, token, owner)
-        : new PollFeed(
-            this.env,
-            this.base,
-            subscription,
-            () => this.credentials.token(),
-            this.policy.pollIntervalMs,
-            owner,
-          );
+    if (this.transport === "polling") return this.poll(subscription);
+    // The newest subscriptions (what the view in front opened) stream; when that is
+    // more than the browser allows, the oldest streamed one is polled instead.
+    const streamed = [...this.subscriptions.values()].filter((s) => s.feed?.transport === "sse");
+    if (streamed.length >= this.policy.maxSseStreams) this.poll(streamed[0]);
+    subscription.feed = new SseFeed(this.env, this.base, subscription, token, this.feedOwner(subscription));
+  }
+
+  private poll(subscription: Subscription): void {
+    this.closeFeed(subscription);
+    subscription.feed = new PollFeed(
+      this.env,
+      this.base,
+      subscription,
+      () => this.credentials.token(),
+      this.policy.pollIntervalMs,
+      this.feedOwner(subscription),
+    );
   }
 
   private closeFeed(subscription: Subscription): void {

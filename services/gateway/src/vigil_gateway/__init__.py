@@ -12,5 +12,6 @@
 - `admission`   who is connecting, decided before the socket is accepted
 - `connection`  the protocol of one socket; `timers` its heartbeat and expiry
 - `endpoints`   every stream three ways: WebSocket, `sse`, `polling` (`queries`)
+- `dashboard`   the built web dashboard, served at `/` when `web_dir` is set
 - `app`         the FastAPI application: routes, lifespan, health
 """
