@@ -78,12 +78,12 @@ export class Session implements Credentials {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ refresh_token: this.refreshToken }),
-    }).catch(() => null);
-    if (response === null) return false;
-    if (!response.ok) {
-      if (response.status === 401 || response.status === 400) this.forget();
+    });
+    if (response.status === 401 || response.status === 400 || response.status === 422) {
+      this.forget(); // spent, expired or revoked: only a login helps
       return false;
     }
+    if (!response.ok) throw new ApiError(response.status, await errorText(response));
     this.keep((await response.json()) as Tokens);
     return true;
   }
@@ -105,7 +105,9 @@ export class Session implements Credentials {
       headers.set("Authorization", `Bearer ${this.access ?? ""}`);
       if (init.body !== undefined) headers.set("content-type", "application/json");
       const response = await fetch(`${this.base}${path}`, { ...init, headers });
-      if (response.status === 401 && attempt === 0 && (await this.refresh())) continue;
+      if (response.status === 401 && attempt === 0 && (await this.refresh().catch(() => false))) {
+        continue;
+      }
       if (!response.ok) throw new ApiError(response.status, await errorText(response));
       return (response.status === 204 ? null : await response.json()) as T;
     }

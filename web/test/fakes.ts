@@ -159,6 +159,7 @@ export class FakeCredentials implements Credentials {
   current: string | null = "token-1";
   refreshes = 0;
   refreshWorks = true;
+  authAway = false;
   expires: number | null = null;
 
   token(): string | null {
@@ -171,6 +172,7 @@ export class FakeCredentials implements Credentials {
 
   async refresh(): Promise<boolean> {
     this.refreshes += 1;
+    if (this.authAway) throw new Error("503: the auth service is away");
     if (!this.refreshWorks) return false;
     this.current = `token-${this.refreshes + 1}`;
     return true;

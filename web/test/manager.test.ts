@@ -174,6 +174,23 @@ describe("StreamManager over a WebSocket", () => {
     expect(browser.nextTimerIn()).toBe(Infinity);
   });
 
+  it("on 4001 while the auth service is away, keeps the session and tries again later", async () => {
+    let loggedOut = false;
+    manager.onLoggedOut(() => (loggedOut = true));
+    credentials.authAway = true;
+    manager.start();
+    browser.lastSocket().accept();
+    browser.lastSocket().drop(4001);
+    await settle();
+    expect(loggedOut).toBe(false);
+    expect(manager.state().status).toBe("reconnecting");
+    credentials.authAway = false;
+    browser.advance(browser.nextTimerIn());
+    await settle();
+    expect(credentials.refreshes).toBe(2);
+    expect(browser.lastSocket().protocols).toEqual(["vigil", "bearer.token-3"]);
+  });
+
   it("sends reauth with a fresh token before the old one expires", async () => {
     credentials.expires = 600_000;
     manager.start();

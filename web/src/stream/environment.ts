@@ -47,6 +47,7 @@ export interface Credentials {
   token(): string | null;
   /** When the access token expires (ms since the epoch), if known. */
   expiresAtMs(): number | null;
-  /** A new access token (refresh token, or a login): false when the user must log in. */
+  /** A new access token: false when it was refused and the user must log in; throws
+   * when it could not be asked (the gateway or auth service away). */
   refresh(): Promise<boolean>;
 }

@@ -263,9 +263,21 @@ export class StreamManager {
   }
 
   private async reauthenticate(then: () => void): Promise<void> {
+    if (!this.started) return;
     if (this.refreshedOnce) return this.loggedOut(); // a fresh token was refused too
     this.refreshedOnce = true;
-    const ok = await this.credentials.refresh().catch(() => false);
+    let ok: boolean;
+    try {
+      ok = await this.credentials.refresh();
+    } catch {
+      // The auth service could not answer (not a refusal): keep the session, try later.
+      this.refreshedOnce = false;
+      const delay = this.delay(this.attempt);
+      this.attempt += 1;
+      this.setStatus("reconnecting", this.env.now() + delay);
+      this.env.setTimeout(() => void this.reauthenticate(then), delay);
+      return;
+    }
     if (!this.started) return;
     if (ok) then();
     else this.loggedOut();
@@ -278,7 +290,7 @@ export class StreamManager {
     const wait = Math.max(5_000, expires - this.env.now() - this.policy.reauthBeforeMs);
     this.reauthTimer = this.env.setTimeout(async () => {
       this.reauthTimer = null;
-      const ok = await this.credentials.refresh().catch(() => false);
+      const ok = await this.credentials.refresh().catch(() => false); // 4001 comes later
       const token = this.credentials.token();
       if (ok && token !== null && this.socketLive) this.request(null, { type: "reauth", token });
       if (ok) this.scheduleReauth();
