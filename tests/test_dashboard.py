@@ -17,7 +17,8 @@ from tests.browser import chromium, proxy, screenshot, web_dist
 from tests.conftest import ADMIN_PASSWORD, collector_settings_for
 from tests.deploy_support import HTTP_PORT, HTTPD, Deployment
 from tests.docker_engine import Containers
-from tests.support import NatsServer, run_collector, serve_gateway
+from tests.support import NatsServer, raise_alert, run_collector, serve_gateway
+from vigil.bus import Bus
 from vigil_auth.app import AuthService
 from vigil_deployer.app import DeployerService
 from vigil_gateway.settings import GatewaySettings
@@ -92,6 +93,7 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
     prefix: str,
     containers: Containers,
     auth_service: AuthService,
+    alerts_bus: Bus,
     dashboard_settings: GatewaySettings,
 ) -> None:
     _, talker = containers.run("talker", "sh", "-c", COUNTER)
@@ -141,6 +143,13 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
         await page.get_by_test_id("nav-admin").click()
         await expect(page.get_by_test_id("connections")).to_contain_text("admin", timeout=WAIT_MS)
         await screenshot(page, "admin")
+
+        # An alert raised now is counted in the bar and listed as active.
+        await raise_alert(alerts_bus, 7)
+        await expect(page.get_by_test_id("nav-alerts")).to_have_text("Alerts (1)", timeout=WAIT_MS)
+        await page.get_by_test_id("nav-alerts").click()
+        await expect(page.get_by_test_id("alerts-active")).to_contain_text("alert 7")
+        await screenshot(page, "alerts")
 
 
 async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
