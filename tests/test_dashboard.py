@@ -36,6 +36,12 @@ def dashboard_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
     return gateway_settings.model_copy(update={"web_dir": web_dist(), "rate_limit_messages": 600})
 
 
+@pytest.fixture
+def talker(containers: Containers) -> str:
+    """A container printing `line 0`, `line 1`... ten times a second; its name."""
+    return containers.run("talker", "sh", "-c", COUNTER)[1]
+
+
 @contextlib.asynccontextmanager
 async def docker_collector(nats: NatsServer, prefix: str) -> AsyncIterator[None]:
     settings = collector_settings_for(
@@ -45,14 +51,22 @@ async def docker_collector(nats: NatsServer, prefix: str) -> AsyncIterator[None]
         yield
 
 
-async def sign_in(page: Page, address: str) -> None:
+async def sign_in(page: Page, address: str, until: str = "live") -> None:
+    """Log in as the admin; return once the connection indicator says `until`."""
     await page.goto(f"http://{address}/")
     await page.fill("input[name=username]", "admin")
     await page.fill("input[name=password]", ADMIN_PASSWORD)
     await page.click("button[type=submit]")
     await expect(page.get_by_test_id("connection")).to_have_attribute(
-        "data-status", "live", timeout=WAIT_MS
+        "data-status", until, timeout=WAIT_MS
     )
+
+
+async def host_figures_change(page: Page) -> None:
+    sample_time = page.get_by_test_id("host-time")
+    await expect(sample_time).to_be_visible(timeout=WAIT_MS)
+    first = await sample_time.text_content()
+    await expect(sample_time).not_to_have_text(first or "", timeout=WAIT_MS)
 
 
 async def log_count(page: Page) -> int:
@@ -92,11 +106,11 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
     nats_server: NatsServer,
     prefix: str,
     containers: Containers,
+    talker: str,
     auth_service: AuthService,
     alerts_bus: Bus,
     dashboard_settings: GatewaySettings,
 ) -> None:
-    _, talker = containers.run("talker", "sh", "-c", COUNTER)
     async with (
         docker_collector(nats_server, prefix),
         serve_gateway(dashboard_settings) as address,
@@ -106,10 +120,7 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
         await sign_in(page, address)
 
         # Host figures appear and change.
-        sample_time = page.get_by_test_id("host-time")
-        await expect(sample_time).to_be_visible(timeout=WAIT_MS)
-        first = await sample_time.text_content()
-        await expect(sample_time).not_to_have_text(first or "", timeout=WAIT_MS)
+        await host_figures_change(page)
         await expect(page.get_by_test_id("host-cpu")).to_have_text(re.compile(r"\d+\.\d %"))
         await screenshot(page, "hosts")
 
@@ -155,11 +166,10 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
 async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
     nats_server: NatsServer,
     prefix: str,
-    containers: Containers,
+    talker: str,
     auth_service: AuthService,
     dashboard_settings: GatewaySettings,
 ) -> None:
-    _, talker = containers.run("talker", "sh", "-c", COUNTER)
     async with docker_collector(nats_server, prefix), proxy() as front, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
         indicator = page.get_by_test_id("connection")
@@ -185,11 +195,10 @@ async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
 async def test_blocked_websocket_falls_back_to_sse_and_keeps_updating(
     nats_server: NatsServer,
     prefix: str,
-    containers: Containers,
+    talker: str,
     auth_service: AuthService,
     dashboard_settings: GatewaySettings,
 ) -> None:
-    _, talker = containers.run("talker", "sh", "-c", COUNTER)
     async with (
         docker_collector(nats_server, prefix),
         serve_gateway(dashboard_settings) as address,
@@ -198,19 +207,11 @@ async def test_blocked_websocket_falls_back_to_sse_and_keeps_updating(
     ):
         front.refuse_upgrades = True
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await page.goto(f"http://{front.address}/")
-        await page.fill("input[name=username]", "admin")
-        await page.fill("input[name=password]", ADMIN_PASSWORD)
-        await page.click("button[type=submit]")
-        indicator = page.get_by_test_id("connection")
-        await expect(indicator).to_have_attribute("data-status", "fallback", timeout=WAIT_MS)
-        await expect(indicator).to_have_attribute("data-transport", "sse")
+        await sign_in(page, front.address, until="fallback")
+        await expect(page.get_by_test_id("connection")).to_have_attribute("data-transport", "sse")
         assert front.refused >= 2
 
-        sample_time = page.get_by_test_id("host-time")
-        await expect(sample_time).to_be_visible(timeout=WAIT_MS)
-        first = await sample_time.text_content()
-        await expect(sample_time).not_to_have_text(first or "", timeout=WAIT_MS)
+        await host_figures_change(page)
         await screenshot(page, "fallback-sse")
 
         await open_container(page, talker)
