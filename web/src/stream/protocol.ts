@@ -35,17 +35,19 @@ export interface AskFrame {
   timeout_s: number;
 }
 
+// Every frame of `SERVER_FRAMES` (tests/test_web_protocol.py holds the two together),
+// and `delta`, which state deltas add.
 export type ServerFrame =
-  | { type: "connected"; connection_id: string; heartbeat_interval_s: number }
-  | { type: "subscribed"; channel: string; kind: string }
-  | { type: "unsubscribed"; channel: string }
+  | { type: "connected"; connection_id: string; server_time: string; heartbeat_interval_s: number }
+  | { type: "subscribed"; channel: string; kind: string; remaining?: number | null }
+  | { type: "unsubscribed"; channel: string; remaining?: number | null }
   | UpdateFrame
   | DeltaFrame
   | { type: "gap"; channel: string; dropped: number }
   | { type: "reset"; channel: string; since: number; first_cursor: number }
-  | { type: "ping" }
-  | { type: "pong" }
-  | { type: "reauthenticated" }
+  | { type: "ping"; time: string }
+  | { type: "pong"; time: string; remaining?: number | null }
+  | { type: "reauthenticated"; expires_at: string | null; remaining?: number | null }
   | AskFrame
   | {
       type: "error";
@@ -55,7 +57,7 @@ export type ServerFrame =
       remaining?: number | null;
       retry_after_s?: number | null;
     }
-  | { type: "system_metric" | "alert" | "docker_stats" | "container_status"; data: unknown };
+  | { type: "system_metric" | "alert"; data: unknown };
 
 /** What a subscriber of a channel is told. */
 export type ChannelEvent =
