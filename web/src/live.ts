@@ -8,12 +8,12 @@ const RENDER_EVERY_MS = 250;
 export class Live {
   private version = 0;
   private listeners = new Set<() => void>();
-  private timer: number | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
   /** Something changed: listeners hear of it at the next render tick. */
   changed(): void {
     if (this.timer !== null) return;
-    this.timer = window.setTimeout(() => {
+    this.timer = setTimeout(() => {
       this.timer = null;
       this.version += 1;
       for (const listener of this.listeners) listener();
