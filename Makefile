@@ -1,19 +1,23 @@
 # Two commands: `make up` runs the whole stack on this machine, `make test` runs every check.
-# Both bootstrap what they need: uv (into .tools/, from PyPI) and the workspace venv (.venv/).
+# Both bootstrap what they need: uv (into .tools/, from PyPI), the workspace venv (.venv/),
+# and the web dashboard's packages (web/node_modules/, `npm ci` from the lockfile).
 
 PYTHON ?= python3
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen --all-packages
+NPM := npm --prefix web --no-audit --no-fund
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: up test check lint typecheck pytest sync format clean
+.PHONY: up test check lint typecheck pytest webtest web sync format clean
 
-up: sync
-	$(RUN) vigil up
+# The gateway serves the dashboard built here, unless VIGIL_GATEWAY_WEB_DIR says otherwise.
+up: sync web
+	VIGIL_GATEWAY_WEB_DIR="$${VIGIL_GATEWAY_WEB_DIR-$(CURDIR)/web/dist}" $(RUN) vigil up
 
 test: check
 
-check: lint typecheck pytest
+check: lint typecheck webtest pytest
 
 lint: sync
 	$(RUN) ruff check .
@@ -22,8 +26,22 @@ lint: sync
 typecheck: sync
 	$(RUN) mypy
 
-pytest: sync
+# The dashboard's unit tests (Vitest) and its type check.
+webtest: web/node_modules/.package-lock.json
+	cd web && npx tsc --noEmit && npx vitest run
+
+# The browser tests need the built dashboard too.
+pytest: sync web
 	$(RUN) pytest $(PYTEST_ARGS)
+
+web: web/dist/index.html
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npx vite build --logLevel warn
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	$(NPM) ci
+	touch $@
 
 format: sync
 	$(RUN) ruff format .
@@ -37,4 +55,4 @@ $(CURDIR)/.tools/bin/uv:
 	.tools/bin/pip install --quiet uv
 
 clean:
-	rm -rf .venv .tools .vigil .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .vigil .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

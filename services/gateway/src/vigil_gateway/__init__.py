@@ -19,5 +19,6 @@
 - `clusters`    the Kubernetes clusters, namespaces and pods collectors announced
 - `k8s_routes`  `/api/k8s/clusters` and `/api/k8s/{cluster}/pods`
 - `endpoints`   every stream three ways: WebSocket, `sse`, `polling` (`queries`)
+- `dashboard`   the built web dashboard, served at `/` when `web_dir` is set
 - `app`         the FastAPI application: routes, lifespan, health
 """

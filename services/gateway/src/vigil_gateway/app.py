@@ -12,6 +12,7 @@ from vigil.access import Principal, Role
 from vigil.messages import ErrorCode
 from vigil_gateway import endpoints, redaction, roster
 from vigil_gateway.auth_routes import auth_router
+from vigil_gateway.dashboard import serve_dashboard
 from vigil_gateway.deploy_routes import deploy_router
 from vigil_gateway.docker_routes import docker_router
 from vigil_gateway.gateway import Gateway
@@ -77,4 +78,6 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         return Response(exposition.render(), media_type=CONTENT_TYPE_LATEST)
 
     endpoints.register(app, gateway)
+    if settings.web_dir is not None:
+        serve_dashboard(app, settings.web_dir)  # last: every API and socket route wins
     return app

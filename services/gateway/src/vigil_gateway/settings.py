@@ -1,6 +1,8 @@
 """Gateway settings, from `VIGIL_GATEWAY_...` (shared ones from `VIGIL_...`)."""
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from vigil.access import Role
@@ -90,3 +92,14 @@ class GatewaySettings(VigilSettings):
         le=30,
         description="A merged log view holds a line this long at most, for sources to catch up.",
     )
+    web_dir: Path | None = Field(
+        default=None,
+        description="The built web dashboard (web/dist), served at `/`; none: no dashboard.",
+    )
+
+    @field_validator("web_dir")
+    @classmethod
+    def _built(cls, folder: Path | None) -> Path | None:
+        if folder is not None and not (folder / "index.html").is_file():
+            raise ValueError(f"{folder} holds no built dashboard (index.html): run `make web`")
+        return folder

@@ -1,0 +1,261 @@
+"""The web dashboard end to end, in headless Chromium (Debian's package, driven by
+Playwright) against the real stack: nats-server, auth, the collector on the real
+Docker engine, the gateway on uvicorn serving the built dashboard, and for deploys the
+deployer and a local registry. Screenshots of the main views go to test-artifacts/."""
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser import chromium, proxy, screenshot, web_dist
+from tests.conftest import ADMIN_PASSWORD, collector_settings_for
+from tests.deploy_support import HTTP_PORT, HTTPD, Deployment
+from tests.docker_engine import Containers
+from tests.support import NatsServer, raise_alert, run_collector, serve_gateway
+from vigil.bus import Bus
+from vigil_auth.app import AuthService
+from vigil_deployer.app import DeployerService
+from vigil_gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.timeout(150)
+
+COUNTER = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"
+WAIT_MS = 30_000  # generous: CI shares two cores with the whole stack
+
+
+@pytest.fixture
+def dashboard_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
+    # A dashboard subscribes to a handful of channels at once, and again on every
+    # reconnect: more than the default 10 requests a minute.
+    return gateway_settings.model_copy(update={"web_dir": web_dist(), "rate_limit_messages": 600})
+
+
+@pytest.fixture
+def talker(containers: Containers) -> str:
+    """A container printing `line 0`, `line 1`... ten times a second; its name."""
+    return containers.run("talker", "sh", "-c", COUNTER)[1]
+
+
+@contextlib.asynccontextmanager
+async def docker_collector(nats: NatsServer, prefix: str) -> AsyncIterator[None]:
+    settings = collector_settings_for(
+        nats, prefix, docker="on", docker_interval_s=1.0, interval_s=1.0
+    )
+    async with run_collector(settings):
+        yield
+
+
+async def sign_in(page: Page, address: str, until: str = "live") -> None:
+    """Log in as the admin; return once the connection indicator says `until`."""
+    await page.goto(f"http://{address}/")
+    await page.fill("input[name=username]", "admin")
+    await page.fill("input[name=password]", ADMIN_PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.get_by_test_id("connection")).to_have_attribute(
+        "data-status", until, timeout=WAIT_MS
+    )
+
+
+async def host_figures_change(page: Page) -> None:
+    sample_time = page.get_by_test_id("host-time")
+    await expect(sample_time).to_be_visible(timeout=WAIT_MS)
+    first = await sample_time.text_content()
+    await expect(sample_time).not_to_have_text(first or "", timeout=WAIT_MS)
+
+
+async def log_count(page: Page) -> int:
+    text = await page.get_by_test_id("logs-count").text_content() or ""
+    return int(text.split()[0])
+
+
+async def wait_for_count(page: Page, above: int) -> int:
+    """The log viewer's line count once it exceeds `above`."""
+    await page.wait_for_function(
+        "above => parseInt(document.querySelector('[data-testid=logs-count]').textContent) > above",
+        arg=above,
+        timeout=WAIT_MS,
+    )
+    return await log_count(page)
+
+
+async def downloaded_log(page: Page) -> list[int]:
+    """The counter values in the log as the Download button saves it."""
+    async with page.expect_download() as info:
+        await page.get_by_test_id("logs-download").click()
+    download = await info.value
+    text = await asyncio.to_thread(Path(await download.path()).read_text)
+    return [int(n) for n in re.findall(r"^line (\d+)$", text, re.MULTILINE)]
+
+
+async def open_container(page: Page, name: str) -> None:
+    await page.get_by_test_id("nav-containers").click()
+    await page.get_by_test_id("filter-name").fill(name)
+    row = page.locator(f"[data-testid=container-row][data-name={name}]")
+    await expect(row).to_be_visible(timeout=WAIT_MS)
+    await row.click()
+    await expect(page.get_by_test_id("log-line").first).to_be_visible(timeout=WAIT_MS)
+
+
+async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    talker: str,
+    auth_service: AuthService,
+    alerts_bus: Bus,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    async with (
+        docker_collector(nats_server, prefix),
+        serve_gateway(dashboard_settings) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+
+        # Host figures appear and change.
+        await host_figures_change(page)
+        await expect(page.get_by_test_id("host-cpu")).to_have_text(re.compile(r"\d+\.\d %"))
+        await screenshot(page, "hosts")
+
+        # The container table: ours with its figures, and one started now shows up live.
+        await page.get_by_test_id("nav-containers").click()
+        await page.get_by_test_id("filter-name").fill(f"vigil-{prefix}")
+        talker_row = page.locator(f"[data-testid=container-row][data-name={talker}]")
+        await expect(talker_row).to_be_visible(timeout=WAIT_MS)
+        await expect(talker_row.get_by_test_id("container-cpu")).to_have_text(
+            re.compile(r"\d+\.\d %"), timeout=WAIT_MS
+        )
+        await expect(talker_row.get_by_test_id("status-badge")).to_have_text("running")
+        _, late = containers.run("late", "sleep", "3600")
+        late_row = page.locator(f"[data-testid=container-row][data-name={late}]")
+        await expect(late_row).to_be_visible(timeout=WAIT_MS)
+        await expect(late_row.get_by_test_id("status-badge")).to_have_text("running")
+        await page.get_by_test_id("sort-memory").click()
+        await screenshot(page, "containers")
+
+        # Logs stream; paused, the view holds still while lines keep coming; then follows.
+        await open_container(page, talker)
+        streaming = await wait_for_count(page, await log_count(page))
+        await page.get_by_test_id("logs-pause").click()
+        held = await log_count(page)
+        await expect(page.get_by_test_id("logs-follow")).to_contain_text("new", timeout=WAIT_MS)
+        assert await log_count(page) == held
+        await page.get_by_test_id("logs-follow").click()
+        assert await wait_for_count(page, held) > streaming
+        await screenshot(page, "container-logs")
+
+        await page.get_by_test_id("nav-admin").click()
+        await expect(page.get_by_test_id("connections")).to_contain_text("admin", timeout=WAIT_MS)
+        await screenshot(page, "admin")
+
+        # An alert raised now is counted in the bar and listed as active.
+        await raise_alert(alerts_bus, 7)
+        await expect(page.get_by_test_id("nav-alerts")).to_have_text("Alerts (1)", timeout=WAIT_MS)
+        await page.get_by_test_id("nav-alerts").click()
+        await expect(page.get_by_test_id("alerts-active")).to_contain_text("alert 7")
+        await screenshot(page, "alerts")
+
+
+async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
+    nats_server: NatsServer,
+    prefix: str,
+    talker: str,
+    auth_service: AuthService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    async with docker_collector(nats_server, prefix), proxy() as front, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        indicator = page.get_by_test_id("connection")
+        async with serve_gateway(dashboard_settings) as address:
+            front.upstream = address
+            await sign_in(page, front.address)
+            await open_container(page, talker)
+            before = await wait_for_count(page, 20)
+            front.upstream = None  # the restarted one comes up where the proxy sends
+        # The gateway is gone: the dashboard says so and retries.
+        await expect(indicator).to_have_attribute("data-status", "reconnecting")
+        async with serve_gateway(dashboard_settings) as address:
+            front.upstream = address
+            await expect(indicator).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+            await expect(indicator).to_have_attribute("data-transport", "websocket")
+            await wait_for_count(page, before + 30)
+            lines = await downloaded_log(page)
+    assert lines, "no counter lines in the downloaded log"
+    assert lines == list(range(lines[0], lines[0] + len(lines))), "duplicate or missing lines"
+    assert len(lines) > before
+
+
+async def test_blocked_websocket_falls_back_to_sse_and_keeps_updating(
+    nats_server: NatsServer,
+    prefix: str,
+    talker: str,
+    auth_service: AuthService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    async with (
+        docker_collector(nats_server, prefix),
+        serve_gateway(dashboard_settings) as address,
+        proxy(address) as front,
+        chromium() as browser,
+    ):
+        front.refuse_upgrades = True
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, front.address, until="fallback")
+        await expect(page.get_by_test_id("connection")).to_have_attribute("data-transport", "sse")
+        assert front.refused >= 2
+
+        await host_figures_change(page)
+        await screenshot(page, "fallback-sse")
+
+        await open_container(page, talker)
+        await wait_for_count(page, await log_count(page))
+
+
+async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    deployer: DeployerService,
+    deployment: Deployment,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    more = {
+        "command": HTTPD,
+        "ports": [{"container_port": HTTP_PORT}],
+        "labels": {"vigil-test": prefix},
+        "health": {"kind": "http", "port": HTTP_PORT, "path": "/index", "timeout_s": 10},
+    }
+    async with serve_gateway(dashboard_settings) as address, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await page.get_by_test_id("nav-deploys").click()
+        form = page.get_by_test_id("deploy-form")
+        await form.locator("input[name=name]").fill(f"web-{prefix}")
+        await form.locator("input[name=image]").fill(deployment.images.web(1))
+        await form.locator("textarea[name=extra]").fill(json.dumps(more))
+        await screenshot(page, "deploy-form")
+        await form.locator("button[type=submit]").click()
+
+        dialog = page.get_by_test_id("ask-dialog")
+        await expect(dialog).to_contain_text(f"web-{prefix}", timeout=30_000)
+        await expect(page.locator("[data-testid=deploy-step][data-step=pull]")).to_be_visible()
+        await expect(page.get_by_test_id("layer").first).to_be_visible()
+        await screenshot(page, "deploy-confirm")
+        await dialog.get_by_role("button", name="Confirm").click()
+
+        await expect(page.get_by_test_id("deploy-state")).to_have_text("succeeded", timeout=30_000)
+        switch = page.locator("[data-testid=deploy-step][data-step=switch]")
+        await expect(switch).to_have_attribute("data-status", "finished")
+        await expect(page.locator("[data-testid=deploy-step][data-step=confirm]")).to_contain_text(
+            "confirmed by admin"
+        )
+        await screenshot(page, "deploy")
+        await page.get_by_test_id("nav-deploys").click()
+        await expect(page.get_by_test_id("deploy-history")).to_contain_text(f"web-{prefix}")

@@ -1,0 +1,196 @@
+// What the whole app watches while signed in: hosts, containers (stats and status) and
+// alerts — four subscriptions on the one socket, kept for the views to read.
+
+import { Live, Ring } from "./live";
+import type { StreamManager } from "./stream/manager";
+import type { ChannelEvent } from "./stream/protocol";
+
+const HOST_WINDOW = 300; // 10 minutes of 2 s samples
+const CONTAINER_WINDOW = 150;
+const ALERTS_KEPT = 500;
+
+export interface HostSample {
+  host: string;
+  time: string;
+  cpu: { percent: number };
+  memory: { percent: number; used: number; total: number };
+  filesystems: { mountpoint: string; percent: number; used: number; total: number }[];
+  disk_io: { read_bytes_per_s: number; write_bytes_per_s: number };
+  network: { rx_bytes_per_s: number; tx_bytes_per_s: number };
+  load: { one: number };
+  uptime_s: number;
+}
+
+export interface ContainerStats {
+  id: string;
+  name: string;
+  image: string;
+  state: string;
+  cpu_percent: number;
+  memory_usage: number;
+  memory_limit: number;
+  memory_percent: number;
+  network_rx_per_s: number;
+  network_tx_per_s: number;
+  pids: number;
+}
+
+export interface ContainerStatus {
+  host: string;
+  id: string;
+  name: string;
+  image: string;
+  status: string;
+  event: string;
+  exit_code?: number;
+  health?: string;
+  time: string;
+}
+
+export interface Alert {
+  id: string;
+  state: "raised" | "resolved";
+  source: string;
+  host: string;
+  metric: string;
+  value: number;
+  threshold: number;
+  time: string;
+  message: string;
+}
+
+export interface HostView {
+  host: string;
+  latest: HostSample;
+  /** cpu %, memory %, disk read B/s, disk write B/s, rx B/s, tx B/s */
+  history: Ring;
+}
+
+export interface ContainerRow {
+  key: string;
+  host: string;
+  id: string;
+  name: string;
+  image: string;
+  status: string;
+  health?: string;
+  exitCode?: number;
+  stats?: ContainerStats;
+  /** cpu %, memory % */
+  history: Ring;
+}
+
+function time(value: string): number {
+  return Date.parse(value) / 1000;
+}
+
+export class HostStore extends Live {
+  readonly hosts = new Map<string, HostView>();
+
+  watch(manager: StreamManager): () => void {
+    return manager.subscribe("host.metrics", {}, (event) => {
+      if (event.type !== "update") return;
+      const sample = event.data as unknown as HostSample;
+      let view = this.hosts.get(sample.host);
+      if (view === undefined) {
+        view = { host: sample.host, latest: sample, history: new Ring(HOST_WINDOW, 6) };
+        this.hosts.set(sample.host, view);
+      }
+      view.latest = sample;
+      view.history.push(
+        time(sample.time),
+        sample.cpu.percent,
+        sample.memory.percent,
+        sample.disk_io.read_bytes_per_s,
+        sample.disk_io.write_bytes_per_s,
+        sample.network.rx_bytes_per_s,
+        sample.network.tx_bytes_per_s,
+      );
+      this.changed();
+    });
+  }
+}
+
+export class ContainerStore extends Live {
+  readonly rows = new Map<string, ContainerRow>();
+  readonly hostsAvailable = new Map<string, boolean>();
+
+  watch(manager: StreamManager): () => void {
+    const stats = manager.subscribe("docker.stats", {}, (event) => this.onStats(event), {
+      delta: true,
+    });
+    const status = manager.subscribe("docker.status", {}, (event) => this.onStatus(event));
+    return () => {
+      stats();
+      status();
+    };
+  }
+
+  private row(host: string, id: string, name: string, image: string): ContainerRow {
+    const key = `${host}/${id}`;
+    let row = this.rows.get(key);
+    if (row === undefined) {
+      row = { key, host, id, name, image, status: "unknown", history: new Ring(CONTAINER_WINDOW, 2) };
+      this.rows.set(key, row);
+    }
+    return row;
+  }
+
+  private onStats(event: ChannelEvent): void {
+    if (event.type !== "update") return;
+    const batch = event.data as { host: string; time: string; containers: ContainerStats[] };
+    const seen = new Set<string>();
+    for (const stats of batch.containers) {
+      const row = this.row(batch.host, stats.id, stats.name, stats.image);
+      row.stats = stats;
+      if (row.status === "unknown") row.status = stats.state;
+      row.history.push(time(batch.time), stats.cpu_percent, stats.memory_percent);
+      seen.add(row.key);
+    }
+    for (const row of this.rows.values()) {
+      if (row.host === batch.host && !seen.has(row.key)) row.stats = undefined; // not running
+    }
+    this.changed();
+  }
+
+  private onStatus(event: ChannelEvent): void {
+    if (event.type !== "update") return;
+    const data = event.data as Partial<ContainerStatus> & { available?: boolean; host: string };
+    if (data.available !== undefined) {
+      this.hostsAvailable.set(data.host, data.available); // the Docker source itself
+    } else if (data.id !== undefined) {
+      const status = data as ContainerStatus;
+      const row = this.row(status.host, status.id, status.name, status.image);
+      row.status = status.status;
+      row.health = status.health;
+      row.exitCode = status.exit_code;
+      if (status.event === "destroy") this.rows.delete(row.key);
+    }
+    this.changed();
+  }
+}
+
+export class AlertStore extends Live {
+  alerts: Alert[] = [];
+
+  watch(manager: StreamManager): () => void {
+    // From the start of what the gateway keeps, so the list is not empty on load.
+    return manager.subscribe(
+      "alerts",
+      {},
+      (event) => {
+        if (event.type !== "update") return;
+        this.alerts = [event.data as unknown as Alert, ...this.alerts].slice(0, ALERTS_KEPT);
+        this.changed();
+      },
+      { since: 0 },
+    );
+  }
+
+  /** Conditions raised and not resolved since. */
+  active(): Alert[] {
+    const latest = new Map<string, Alert>();
+    for (const alert of [...this.alerts].reverse()) latest.set(alert.id, alert);
+    return [...latest.values()].filter((alert) => alert.state === "raised");
+  }
+}

@@ -1,0 +1,132 @@
+// The fallbacks: one channel over Server-Sent Events, or by HTTP polling. A feed hands
+// each frame (the same JSON a socket would carry) to its owner and says when it opened
+// or failed; the owner decides what happens next.
+
+import type { Environment, EventSourceLike } from "./environment";
+import type { Params, ServerFrame } from "./protocol";
+
+export interface FeedOwner {
+  frame(frame: ServerFrame): void;
+  /** The feed works (an SSE stream opened, a poll answered). */
+  opened(): void;
+  /** The feed stopped: `code` is the gateway's close code when it said one; `opened`
+   * whether it had ever worked. The feed is closed already. */
+  failed(code: number | undefined, opened: boolean): void;
+}
+
+export interface Feed {
+  readonly transport: "sse" | "polling";
+  close(): void;
+}
+
+export interface FeedTarget {
+  channel: string;
+  params: Params;
+  cursor: number | undefined;
+}
+
+function query(params: Record<string, string | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined) search.set(name, value);
+  }
+  const text = search.toString();
+  return text ? "?" + text : "";
+}
+
+export class SseFeed implements Feed {
+  readonly transport = "sse";
+  private source: EventSourceLike | null;
+  private didOpen = false;
+
+  constructor(env: Environment, base: string, target: FeedTarget, token: string, owner: FeedOwner) {
+    const since = target.cursor === undefined ? undefined : String(target.cursor);
+    const url =
+      `${base}/sse/channels/${encodeURIComponent(target.channel)}` +
+      query({ ...target.params, since, token });
+    const source = env.openEventSource(url);
+    this.source = source;
+    source.onopen = () => {
+      this.didOpen = true;
+      owner.opened();
+    };
+    source.onmessage = (event) => owner.frame(JSON.parse(event.data) as ServerFrame);
+    source.addEventListener("close", (event) => {
+      const { code } = JSON.parse(event.data) as { code: number };
+      this.stop(owner, code);
+    });
+    // The browser would retry by itself with Last-Event-ID, but with the token it
+    // opened with; the owner retries with a fresh token and its own backoff instead.
+    source.onerror = () => this.stop(owner, undefined);
+  }
+
+  private stop(owner: FeedOwner, code: number | undefined): void {
+    if (this.source === null) return;
+    this.close();
+    owner.failed(code, this.didOpen);
+  }
+
+  close(): void {
+    this.source?.close();
+    this.source = null;
+  }
+}
+
+export class PollFeed implements Feed {
+  readonly transport = "polling";
+  private timer: unknown = null;
+  private closed = false;
+  private etag: string | null = null;
+  private didOpen = false;
+
+  constructor(
+    private readonly env: Environment,
+    private readonly base: string,
+    private readonly target: FeedTarget,
+    private readonly token: () => string | null,
+    private readonly intervalMs: number,
+    private readonly owner: FeedOwner,
+  ) {
+    void this.poll();
+  }
+
+  private async poll(): Promise<void> {
+    const { channel, params, cursor } = this.target;
+    const since = cursor === undefined ? undefined : String(cursor);
+    const url =
+      `${this.base}/api/poll/channels/${encodeURIComponent(channel)}` + query({ ...params, since });
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token() ?? ""}` };
+    if (this.etag !== null) headers["If-None-Match"] = this.etag;
+    let response: Response;
+    try {
+      response = await this.env.fetch(url, { headers });
+    } catch {
+      return this.fail(undefined);
+    }
+    if (this.closed) return;
+    if (response.status === 401) return this.fail(4001);
+    if (response.status !== 200 && response.status !== 304) return this.fail(undefined);
+    if (response.status === 200) {
+      this.etag = response.headers.get("ETag");
+      const page = (await response.json()) as { messages: ServerFrame[]; next_cursor?: number };
+      if (this.closed) return;
+      for (const message of page.messages) this.owner.frame(message);
+      if (page.next_cursor !== undefined) this.target.cursor = page.next_cursor;
+    }
+    this.didOpen = true;
+    this.owner.opened();
+    this.timer = this.env.setTimeout(() => void this.poll(), this.intervalMs);
+  }
+
+  private fail(code: number | undefined): void {
+    if (this.closed) return;
+    this.close();
+    this.owner.failed(code, this.didOpen);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) this.env.clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

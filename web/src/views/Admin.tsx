@@ -1,0 +1,127 @@
+// Admins: users, API keys, and every live connection on every gateway.
+
+import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { useApp } from "../app-context";
+import { clock } from "../format";
+
+interface User { id: string; username: string; roles: string[]; disabled: boolean; created_at: string }
+interface Key { id: string; name: string; role: string; created_by: string; created_at: string; last_used_at: string | null; revoked: boolean }
+interface Connection { id: string; gateway_id: string; principal_name: string; address: string | null; since: string; subscriptions: string[]; sent: number; dropped: number }
+
+export function Admin() {
+  const { session, manager } = useApp();
+  const [users, setUsers] = useState<User[]>([]);
+  const [keys, setKeys] = useState<Key[]>([]);
+  const [connections, setConnections] = useState<Connection[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [secret, setSecret] = useState<string | null>(null);
+
+  const fail = (exc: Error) => setError(exc.message);
+  const load = useCallback(() => {
+    session.api<{ users: User[] }>("/api/auth/users").then((r) => setUsers(r.users), fail);
+    session.api<{ keys: Key[] }>("/api/auth/keys").then((r) => setKeys(r.keys), fail);
+  }, [session]);
+  const loadConnections = useCallback(() => {
+    session.api<{ connections: Connection[] }>("/api/connections").then((r) => setConnections(r.connections), fail);
+  }, [session]);
+
+  useEffect(load, [load]);
+  useEffect(() => {
+    loadConnections();
+    // Sockets opening and closing anywhere: read the list again (at most every 2 s).
+    let due: number | null = null;
+    const stop = manager.subscribe("connections", {}, () => {
+      due ??= window.setTimeout(() => {
+        due = null;
+        loadConnections();
+      }, 2000);
+    });
+    return () => {
+      stop();
+      if (due !== null) window.clearTimeout(due);
+    };
+  }, [manager, loadConnections]);
+
+  const createUser = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const body = { username: form.get("username"), password: form.get("password"), roles: [form.get("role")] };
+    await session.api("/api/auth/users", { method: "POST", body: JSON.stringify(body) }).then(load, fail);
+  };
+  const createKey = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const body = { name: form.get("name"), role: form.get("role") };
+    await session
+      .api<{ api_key: string }>("/api/auth/keys", { method: "POST", body: JSON.stringify(body) })
+      .then((created) => {
+        setSecret(created.api_key);
+        load();
+      }, fail);
+  };
+
+  return (
+    <div>
+      {error && <p className="error">{error}</p>}
+      <h2>Users</h2>
+      <table className="plain" data-testid="users">
+        <thead><tr><th>user</th><th>roles</th><th>state</th><th>created</th><th /></tr></thead>
+        <tbody>
+          {users.map((u) => (
+            <tr key={u.id}>
+              <td>{u.username}</td><td>{u.roles.join(", ")}</td><td>{u.disabled ? "disabled" : "active"}</td><td>{clock(u.created_at)}</td>
+              <td>{!u.disabled && <button onClick={() => session.api(`/api/auth/users/${u.username}/disable`, { method: "POST" }).then(load, fail)}>Disable</button>}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form className="inline" onSubmit={createUser}>
+        <input name="username" placeholder="username" required />
+        <input name="password" type="password" placeholder="password (8+)" required minLength={8} />
+        <RoleSelect />
+        <button type="submit">Add user</button>
+      </form>
+      <h2>API keys</h2>
+      {secret && <p className="notice">New key (shown once): <code>{secret}</code></p>}
+      <table className="plain" data-testid="keys">
+        <thead><tr><th>name</th><th>role</th><th>by</th><th>created</th><th>last used</th><th /></tr></thead>
+        <tbody>
+          {keys.map((k) => (
+            <tr key={k.id}>
+              <td>{k.name}</td><td>{k.role}</td><td>{k.created_by}</td><td>{clock(k.created_at)}</td>
+              <td>{k.last_used_at ? clock(k.last_used_at) : "never"}</td>
+              <td>{k.revoked ? "revoked" : <button onClick={() => session.api(`/api/auth/keys/${k.id}`, { method: "DELETE" }).then(load, fail)}>Revoke</button>}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form className="inline" onSubmit={createKey}>
+        <input name="name" placeholder="key name" required />
+        <RoleSelect />
+        <button type="submit">Create key</button>
+      </form>
+      <h2>Live connections ({connections.length})</h2>
+      <table className="plain" data-testid="connections">
+        <thead><tr><th>who</th><th>from</th><th>gateway</th><th>since</th><th>watching</th><th>sent</th><th>dropped</th></tr></thead>
+        <tbody>
+          {connections.map((c) => (
+            <tr key={c.id}>
+              <td>{c.principal_name}</td><td>{c.address}</td><td><code>{c.gateway_id.slice(0, 8)}</code></td><td>{clock(c.since)}</td>
+              <td>{c.subscriptions.join(", ")}</td><td>{c.sent}</td><td>{c.dropped}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function RoleSelect() {
+  return (
+    <select name="role" defaultValue="viewer">
+      <option>viewer</option>
+      <option>operator</option>
+      <option>admin</option>
+    </select>
+  );
+}

@@ -1,0 +1,93 @@
+// One deploy, live from its journal: the steps, per-layer pull progress, the end.
+// The confirmation question itself comes on the socket (see AskDialog).
+
+import { useEffect, useMemo, useState } from "react";
+import { hasRole, useApp } from "../app-context";
+import { bytes, clock } from "../format";
+
+interface Layer {
+  id: string;
+  status: string;
+  current: number;
+  total: number | null;
+  percent: number;
+}
+
+interface DeployEvent {
+  deploy_id: string;
+  step: string;
+  status: string;
+  state: string;
+  message: string;
+  progress?: { layers: Layer[]; percent: number; current: number; total: number } | null;
+  percent?: number | null;
+  time: string;
+}
+
+const STEPS = ["queue", "validate", "pull", "create", "start", "health", "confirm", "switch", "cleanup", "rollback", "done"];
+
+export function DeployPage({ id }: { id: string }) {
+  const { manager, me, session } = useApp();
+  const [events, setEvents] = useState<DeployEvent[]>([]);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    setEvents([]);
+    return manager.subscribe("deploy", { id }, (event) => {
+      if (event.type === "update") setEvents((list) => [...list, event.data as unknown as DeployEvent]);
+      else if (event.type === "error") setError(`${event.code}: ${event.message}`);
+    });
+  }, [manager, id]);
+
+  const steps = useMemo(() => {
+    const latest = new Map<string, DeployEvent>();
+    for (const event of events) latest.set(event.step, event);
+    return STEPS.filter((step) => latest.has(step)).map((step) => latest.get(step) as DeployEvent);
+  }, [events]);
+  const pull = [...events].reverse().find((event) => event.progress)?.progress;
+  const last = events[events.length - 1];
+  const finished = last && ["succeeded", "failed", "cancelled"].includes(last.state);
+
+  const cancel = () =>
+    session.api(`/api/deploys/${id}/cancel`, { method: "POST" }).catch((exc: Error) => setError(exc.message));
+
+  return (
+    <div>
+      <h2>
+        Deploy <code>{id}</code>{" "}
+        {last && <span className={`badge ${last.state}`} data-testid="deploy-state">{last.state}</span>}
+      </h2>
+      {error && <p className="error">{error}</p>}
+      {!finished && last && hasRole(me, "operator") && <button onClick={cancel}>Cancel and roll back</button>}
+      <ol className="steps" data-testid="deploy-steps">
+        {steps.map((step) => (
+          <li key={step.step} className={step.status} data-testid="deploy-step" data-step={step.step} data-status={step.status}>
+            <strong>{step.step}</strong> <span className={`badge ${step.status}`}>{step.status}</span> {step.message}
+          </li>
+        ))}
+      </ol>
+      {pull && (
+        <section className="card">
+          <h3>pull: {pull.percent.toFixed(0)} % ({bytes(pull.current)} of {bytes(pull.total)})</h3>
+          {pull.layers.map((layer) => (
+            <div key={layer.id} className="bar-row" data-testid="layer">
+              <code>{layer.id}</code>
+              <progress max={100} value={layer.percent} />
+              <span>{layer.status} {layer.total ? `${bytes(layer.current)} / ${bytes(layer.total)}` : ""}</span>
+            </div>
+          ))}
+        </section>
+      )}
+      <h3>journal</h3>
+      <table className="plain">
+        <tbody>
+          {events.map((event, i) => (
+            <tr key={i}>
+              <td>{clock(event.time)}</td><td>{event.step}</td><td>{event.status}</td><td>{event.message}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

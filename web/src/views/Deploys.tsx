@@ -1,0 +1,130 @@
+// The deploy form (operators) and the history of deploys.
+
+import { type FormEvent, useEffect, useState } from "react";
+import { hasRole, useApp } from "../app-context";
+import { clock } from "../format";
+
+export interface DeployRecord {
+  id: string;
+  spec: { name: string; image: string; host: string | null; strategy: string; confirm: boolean };
+  requested_by: { name: string };
+  created_at: string;
+  updated_at: string;
+  state: string;
+  step: string;
+  reason: string | null;
+}
+
+export function Deploys() {
+  const { me, session } = useApp();
+  const [deploys, setDeploys] = useState<DeployRecord[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let stopped = false;
+    const load = () =>
+      session
+        .api<{ deploys: DeployRecord[] }>("/api/deploys?limit=50")
+        .then((list) => !stopped && setDeploys(list.deploys))
+        .catch((exc: Error) => !stopped && setError(exc.message));
+    void load();
+    const timer = window.setInterval(load, 5000);
+    return () => {
+      stopped = true;
+      window.clearInterval(timer);
+    };
+  }, [session]);
+
+  return (
+    <div>
+      {hasRole(me, "operator") && <DeployForm />}
+      <h2>History</h2>
+      {error && <p className="error">{error}</p>}
+      <table className="plain" data-testid="deploy-history">
+        <thead>
+          <tr>
+            <th>service</th><th>image</th><th>host</th><th>state</th><th>step</th><th>by</th><th>started</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(deploys ?? []).map((d) => (
+            <tr key={d.id}>
+              <td><a href={`#/deploys/${d.id}`}>{d.spec.name}</a></td>
+              <td>{d.spec.image}</td>
+              <td>{d.spec.host}</td>
+              <td><span className={`badge ${d.state}`}>{d.state}</span></td>
+              <td>{d.step}</td>
+              <td>{d.requested_by.name}</td>
+              <td>{clock(d.created_at)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function DeployForm() {
+  const { session } = useApp();
+  const [hosts, setHosts] = useState<string[]>([]);
+  const [fields, setFields] = useState({ name: "", image: "", host: "", command: "", strategy: "recreate", confirm: true, extra: "" });
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    session.api<{ hosts: string[] }>("/api/deploys/hosts").then((h) => setHosts(h.hosts), () => setHosts([]));
+  }, [session]);
+
+  const set = (name: keyof typeof fields) => (e: { target: { value: string; checked?: boolean; type?: string } }) =>
+    setFields({ ...fields, [name]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    try {
+      const extra = fields.extra.trim() ? (JSON.parse(fields.extra) as Record<string, unknown>) : {};
+      const spec: Record<string, unknown> = {
+        name: fields.name,
+        image: fields.image,
+        strategy: fields.strategy,
+        confirm: fields.confirm,
+        ...(fields.host ? { host: fields.host } : {}),
+        ...(fields.command.trim() ? { command: fields.command.trim().split(/\s+/) } : {}),
+        ...extra,
+      };
+      const record = await session.api<DeployRecord>("/api/deploys", { method: "POST", body: JSON.stringify(spec) });
+      window.location.hash = `#/deploys/${record.id}`;
+    } catch (exc) {
+      setError(exc instanceof Error ? exc.message : String(exc));
+    }
+  };
+
+  return (
+    <form className="card deploy-form" onSubmit={submit} data-testid="deploy-form">
+      <h2>Deploy</h2>
+      <label>service name<input name="name" required value={fields.name} onChange={set("name")} /></label>
+      <label>image<input name="image" required value={fields.image} onChange={set("image")} /></label>
+      <label>
+        host
+        <select name="host" value={fields.host} onChange={set("host")}>
+          <option value="">{hosts.length === 1 ? hosts[0] : "the only host"}</option>
+          {hosts.map((h) => <option key={h}>{h}</option>)}
+        </select>
+      </label>
+      <label>command<input name="command" placeholder="as in the image" value={fields.command} onChange={set("command")} /></label>
+      <label>
+        strategy
+        <select name="strategy" value={fields.strategy} onChange={set("strategy")}>
+          <option value="recreate">recreate</option>
+          <option value="start-first">start-first</option>
+        </select>
+      </label>
+      <label className="check"><input type="checkbox" name="confirm" checked={fields.confirm} onChange={set("confirm")} />ask me before the switch</label>
+      <label>
+        more of the spec (JSON: ports, env, health, labels…)
+        <textarea name="extra" rows={3} value={fields.extra} onChange={set("extra")} placeholder='{"ports":[{"container_port":8080}],"health":{"kind":"tcp","port":8080}}' />
+      </label>
+      {error && <p className="error">{error}</p>}
+      <button className="primary" type="submit">Deploy</button>
+    </form>
+  );
+}

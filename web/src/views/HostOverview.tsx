@@ -1,0 +1,68 @@
+// Every host: CPU, memory, disk and network over the last minutes, live.
+
+import { useApp } from "../app-context";
+import { Chart, type Series } from "../components/Chart";
+import { bytes, percent, rate } from "../format";
+import { useLive } from "../live";
+import type { HostView } from "../stores";
+
+const PERCENT: Series[] = [{ label: "CPU", color: "#58a6ff" }, { label: "memory", color: "#d2a8ff" }];
+const DISK: Series[] = [{ label: "read", color: "#3fb950" }, { label: "write", color: "#f0883e" }];
+const NETWORK: Series[] = [{ label: "rx", color: "#3fb950" }, { label: "tx", color: "#f778ba" }];
+
+export function HostOverview() {
+  const { hosts } = useApp();
+  useLive(hosts);
+  const views = [...hosts.hosts.values()].sort((a, b) => a.host.localeCompare(b.host));
+  if (views.length === 0) return <p className="muted">Waiting for the first host sample…</p>;
+  return (
+    <div>
+      {views.map((view) => (
+        <HostCard key={view.host} view={view} />
+      ))}
+    </div>
+  );
+}
+
+function HostCard({ view }: { view: HostView }) {
+  const { latest, history } = view;
+  const [cpu, memory, read, write, rx, tx] = history.values;
+  return (
+    <section className="card" data-testid={`host-${view.host}`}>
+      <h2>{view.host}</h2>
+      <div className="figures">
+        <Figure label="CPU" value={percent(latest.cpu.percent)} id="host-cpu" />
+        <Figure label="memory" value={`${percent(latest.memory.percent)} of ${bytes(latest.memory.total)}`} id="host-memory" />
+        <Figure label="load" value={latest.load.one.toFixed(2)} id="host-load" />
+        <Figure label="network" value={`↓ ${rate(latest.network.rx_bytes_per_s)} ↑ ${rate(latest.network.tx_bytes_per_s)}`} id="host-network" />
+        <Figure label="sample" value={new Date(latest.time).toLocaleTimeString()} id="host-time" />
+      </div>
+      <div className="grid">
+        <Chart title="CPU and memory %" series={PERCENT} times={history.times} values={[cpu, memory]} max={100} />
+        <Chart title="disk I/O" series={DISK} times={history.times} values={[read, write]} format={rate} />
+        <Chart title="network" series={NETWORK} times={history.times} values={[rx, tx]} format={rate} />
+        <div className="filesystems">
+          <h3>filesystems</h3>
+          {latest.filesystems.map((fs) => (
+            <div key={fs.mountpoint} className="bar-row">
+              <span>{fs.mountpoint}</span>
+              <progress max={100} value={fs.percent} />
+              <span>
+                {percent(fs.percent)} of {bytes(fs.total)}
+              </span>
+            </div>
+          ))}
+        </div>
+      </div>
+    </section>
+  );
+}
+
+function Figure({ label, value, id }: { label: string; value: string; id: string }) {
+  return (
+    <div className="figure">
+      <span className="muted">{label}</span>
+      <strong data-testid={id}>{value}</strong>
+    </div>
+  );
+}

@@ -1,0 +1,78 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { AlertStore, ContainerStore } from "../src/stores";
+import type { Listener, StreamManager } from "../src/stream/manager";
+
+/** A manager that hands each channel's listener to the test. */
+function channels(): { manager: StreamManager; listeners: Map<string, Listener> } {
+  const listeners = new Map<string, Listener>();
+  const manager = {
+    subscribe: (channel: string, _params: unknown, listener: Listener) => {
+      listeners.set(channel, listener);
+      return () => listeners.delete(channel);
+    },
+  } as unknown as StreamManager;
+  return { manager, listeners };
+}
+
+function stats(host: string, time: string, ...containers: [string, number][]) {
+  return {
+    type: "update" as const,
+    data: {
+      host,
+      time,
+      containers: containers.map(([id, cpu]) => ({ id, name: `n-${id}`, image: "img", state: "running", cpu_percent: cpu, memory_percent: 1 })),
+    },
+  };
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe("ContainerStore", () => {
+  it("joins stats and status by host and id, keeps a history, and renders once per tick", () => {
+    const { manager, listeners } = channels();
+    const store = new ContainerStore();
+    store.watch(manager);
+    const renders = vi.fn();
+    store.subscribe(renders);
+    listeners.get("docker.stats")?.(stats("h1", "2026-01-01T00:00:00Z", ["a", 5], ["b", 1]));
+    listeners.get("docker.stats")?.(stats("h1", "2026-01-01T00:00:01Z", ["a", 7]));
+    listeners.get("docker.status")?.({ type: "update", data: { host: "h1", id: "b", name: "n-b", image: "img", status: "exited", event: "die", exit_code: 3, time: "t" } });
+    expect(renders).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(250);
+    expect(renders).toHaveBeenCalledTimes(1);
+    const a = store.rows.get("h1/a");
+    const b = store.rows.get("h1/b");
+    expect(a?.history.values[0]).toEqual([5, 7]);
+    expect(a?.stats?.cpu_percent).toBe(7);
+    expect(b?.stats).toBeUndefined(); // not in the newest batch: not running
+    expect([b?.status, b?.exitCode]).toEqual(["exited", 3]);
+  });
+
+  it("forgets a destroyed container and notes whether a host's Docker answers", () => {
+    const { manager, listeners } = channels();
+    const store = new ContainerStore();
+    store.watch(manager);
+    const status = listeners.get("docker.status");
+    status?.({ type: "update", data: { host: "h1", id: "c", name: "c", image: "img", status: "running", event: "start", time: "t" } });
+    status?.({ type: "update", data: { host: "h1", available: false, reason: "down", time: "t" } });
+    expect(store.rows.has("h1/c")).toBe(true);
+    status?.({ type: "update", data: { host: "h1", id: "c", name: "c", image: "img", status: "removed", event: "destroy", time: "t" } });
+    expect(store.rows.has("h1/c")).toBe(false);
+    expect(store.hostsAvailable.get("h1")).toBe(false);
+  });
+});
+
+describe("AlertStore", () => {
+  it("lists the newest first and counts a condition active until it is resolved", () => {
+    const { manager, listeners } = channels();
+    const store = new AlertStore();
+    store.watch(manager);
+    const alert = (id: string, state: string) => ({ type: "update" as const, data: { id, state, message: `${id} ${state}` } });
+    listeners.get("alerts")?.(alert("cpu", "raised"));
+    listeners.get("alerts")?.(alert("disk", "raised"));
+    listeners.get("alerts")?.(alert("cpu", "resolved"));
+    expect(store.alerts.map((a) => a.message)).toEqual(["cpu resolved", "disk raised", "cpu raised"]);
+    expect(store.active().map((a) => a.id)).toEqual(["disk"]);
+  });
+});
