@@ -45,6 +45,19 @@ describe("applyDelta", () => {
     expect(snapshot.data.containers[1].cpu_percent).toBe(2); // the old snapshot is untouched
   });
 
+  it("replaces an item sent whole in its place, and follows a new order", () => {
+    const replaced = applyDelta(
+      snapshot,
+      delta({ items: "containers", added: [{ id: "a", name: "api" }] }), // lost cpu_percent
+    );
+    expect(replaced?.data.containers).toEqual([
+      { id: "a", name: "api" },
+      { id: "b", name: "db", cpu_percent: 2 },
+    ]);
+    const moved = applyDelta(snapshot, delta({ items: "containers", order: ["b", "a"] }));
+    expect((moved?.data.containers as { id: string }[]).map((c) => c.id)).toEqual(["b", "a"]);
+  });
+
   it("refuses a delta that skips a sequence or has no snapshot", () => {
     expect(applyDelta(snapshot, delta({ seq: 9 }))).toBeNull();
     expect(applyDelta(snapshot, delta({ seq: 7 }))).toBeNull();

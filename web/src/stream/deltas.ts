@@ -1,5 +1,8 @@
 // State deltas: after a full snapshot (`update` with `key` and `seq`), a `delta` frame
-// changes that snapshot's data. Items of the list named by `items` are keyed by `id`.
+// changes that snapshot's data. Items of the list named by `items` are keyed by `id`:
+// kept items keep their place, an added item with a known id replaces it in place, new
+// ones go last, and `order` (sent only when items moved) gives the new order. The same
+// rules as `vigil.deltas.apply`.
 
 import type { DeltaFrame } from "./protocol";
 
@@ -27,11 +30,15 @@ export function applyDelta(snapshot: Snapshot | undefined, delta: DeltaFrame): S
 function applyItems(list: Item[], delta: DeltaFrame): Item[] {
   const removed = new Set(delta.removed ?? []);
   const changed = delta.changed ?? {};
-  const items: Item[] = [];
+  const items = new Map<string, Item>(); // a Map keeps each key's first place
   for (const item of list) {
     const id = String(item.id);
     if (removed.has(id)) continue;
-    items.push(id in changed ? { ...item, ...changed[id] } : item);
+    items.set(id, id in changed ? { ...item, ...changed[id] } : item);
   }
-  return items.concat(delta.added ?? []);
+  for (const item of delta.added ?? []) items.set(String(item.id), item);
+  if (delta.order !== undefined) {
+    return delta.order.flatMap((id) => (items.has(id) ? [items.get(id) as Item] : []));
+  }
+  return [...items.values()];
 }

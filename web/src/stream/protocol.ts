@@ -24,6 +24,8 @@ export interface DeltaFrame {
   changed?: Record<string, Record<string, unknown>>;
   added?: Record<string, unknown>[];
   removed?: string[];
+  order?: string[];
+  timestamp?: string;
 }
 
 export interface AskFrame {
