@@ -7,6 +7,8 @@ from vigil.messages import DeploySpec, RunningHealth
 from vigil_deployer.errors import StepFailed
 from vigil_deployer.pull import PullTracker
 
+K8S = {"target": "kubernetes", "cluster": "prod", "namespace": "shop"}
+
 
 def spec(**fields: object) -> DeploySpec:
     return DeploySpec.model_validate({"name": "web", "image": "registry:5000/team/web:2"} | fields)
@@ -31,6 +33,10 @@ def test_a_minimal_spec_recreates_and_waits_until_running() -> None:
             {"strategy": "start-first", "ports": [{"container_port": 80, "host_port": 8080}]},
             "cannot both publish host port 8080",
         ),
+        ({"images": {"sidecar": "web:2"}}, "kubernetes only"),
+        ({**K8S, "labels": {"tier": "web"}}, "labels are the Deployment's own"),
+        ({**K8S, "patch": {"image": "other:1"}}, "set by the spec"),
+        ({**K8S, "images": {"side car": "web:2"}}, "invalid container"),
     ],
 )
 def test_a_bad_spec_is_refused_saying_what_is_wrong(

@@ -44,10 +44,12 @@ def second_image(k8s_cluster: Cluster) -> str:
     return tag
 
 
-def make_deployment(cluster: Cluster, namespace: str, name: str) -> None:
-    """A one-replica Deployment whose pod sleeps. A pod counts as available once ready
-    for 2 s, so a container that exits at once never does (ready for an instant, it
-    would count without it, and a rollout to it could succeed)."""
+def make_deployment(
+    cluster: Cluster, namespace: str, name: str, containers: tuple[str, ...] = ("app",)
+) -> None:
+    """A one-replica Deployment whose pod's containers sleep. A pod counts as available
+    once ready for 2 s, so a container that exits at once never does (ready for an
+    instant, it would count without it, and a rollout to it could succeed)."""
     labels = {"app": name}
     body = client.V1Deployment(
         metadata=client.V1ObjectMeta(name=name),
@@ -61,11 +63,12 @@ def make_deployment(cluster: Cluster, namespace: str, name: str) -> None:
                     termination_grace_period_seconds=0,
                     containers=[
                         client.V1Container(
-                            name="app",
+                            name=container,
                             image=cluster.image,
                             image_pull_policy="Never",
                             command=["sh", "-c", "sleep 3600"],
                         )
+                        for container in containers
                     ],
                 ),
             ),
@@ -88,8 +91,10 @@ def template(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
         }
 
 
-async def ready_deployment(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    make_deployment(cluster, namespace, name)
+async def ready_deployment(
+    cluster: Cluster, namespace: str, name: str, containers: tuple[str, ...] = ("app",)
+) -> dict[str, Any]:
+    make_deployment(cluster, namespace, name, containers)
     return await eventually(
         lambda: (t := template(cluster, namespace, name))["available"] == 1 and t,
         f"{name} available",
@@ -131,6 +136,34 @@ async def test_a_rollout_of_a_new_image_succeeds(
         e for e in journal.events if e.step is DeployStep.HEALTH and e.status == "finished"
     )
     assert "rolled out" in health.message
+
+
+async def test_a_rollout_changes_several_containers_env_and_more_fields(
+    k8s_deploys: Deployment, k8s_cluster: Cluster, namespace: str, second_image: str
+) -> None:
+    await ready_deployment(k8s_cluster, namespace, "web", ("app", "sidecar"))
+    changes = spec(
+        k8s_cluster,
+        namespace,
+        second_image,
+        images={"sidecar": second_image},
+        env={"MODE": "blue"},
+        patch={"workingDir": "/tmp", "resources": {"limits": {"memory": "64Mi"}}},
+    )
+    record, journal = await k8s_deploys.run(changes, 90)
+    assert record.state is DeployState.SUCCEEDED, journal.steps()
+    with k8s_cluster.api_client() as api:
+        found = client.AppsV1Api(api).read_namespaced_deployment("web", namespace)
+    app, sidecar = found.spec.template.spec.containers
+    assert (app.image, sidecar.image) == (second_image, second_image)
+    assert [(e.name, e.value) for e in app.env] == [("MODE", "blue")]
+    assert app.working_dir == "/tmp"
+    assert app.resources.limits == {"memory": "64Mi"}
+    assert sidecar.env is None  # only the named container gets env and the patch
+    missing = spec(k8s_cluster, namespace, second_image, images={"nosuch": second_image})
+    refused, _ = await k8s_deploys.run(missing, 60)
+    assert refused.state is DeployState.FAILED
+    assert "no container 'nosuch'" in (refused.reason or "")
 
 
 async def test_a_rollout_that_cannot_progress_fails_at_its_deadline_and_rolls_back(

@@ -85,10 +85,12 @@ class KubernetesRollout:
         deployment = await self._read("validate")
         containers = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
         name = self._spec.container or containers[0]
-        if name not in containers:
-            raise StepFailed(
-                "validate", f"{self._where} has no container {name!r} ({', '.join(containers)})"
-            )
+        for wanted in (name, *self._spec.images):
+            if wanted not in containers:
+                raise StepFailed(
+                    "validate",
+                    f"{self._where} has no container {wanted!r} ({', '.join(containers)})",
+                )
         template = deployment["spec"]["template"]
         await self._set(
             template=template, deadline=deployment["spec"].get("progressDeadlineSeconds")
@@ -104,10 +106,14 @@ class KubernetesRollout:
         template = self._state["template"]
         containers = template["spec"]["containers"]
         name = self._spec.container or containers[0]["name"]
-        change: dict[str, Any] = {"name": name, "image": self._spec.image}
-        if self._spec.command is not None:
-            change["command"] = self._spec.command
-        patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [change]}}}}
+        spec = self._spec
+        change: dict[str, Any] = {**spec.patch, "name": name, "image": spec.image}
+        if spec.command is not None:
+            change["command"] = spec.command
+        if spec.env:  # merged by name into the container's own
+            change["env"] = [{"name": key, "value": value} for key, value in spec.env.items()]
+        others = [{"name": other, "image": image} for other, image in spec.images.items()]
+        patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [change, *others]}}}}
         if self._spec.progress_deadline_s is not None:
             patch["spec"]["progressDeadlineSeconds"] = self._spec.progress_deadline_s
         await self._set(patched=True)

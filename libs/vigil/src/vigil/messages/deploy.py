@@ -114,9 +114,10 @@ class DeploySpec(Message):
     a deployer serves, when there is exactly one.
 
     With `target: "kubernetes"`, `cluster` and `namespace` name where the Deployment
-    `name` is; its `container` (default: the first) gets `image` (and `command` when
-    given); `host` is the cluster. Ports, volumes, restart policy and strategy are the
-    Deployment's own and must be left unset; `health` is its rollout."""
+    `name` is; its `container` (default: the first) gets `image` (and `command`, `env`
+    and the fields of `patch` when given), and each container named in `images` gets
+    its image; `host` is the cluster. Ports, volumes, labels, restart policy and
+    strategy are the Deployment's own and must be left unset; `health` is its rollout."""
 
     target: Literal["docker", "kubernetes"] = "docker"
     host: HostName | None = None
@@ -130,6 +131,18 @@ class DeploySpec(Message):
         ge=1,
         le=3600,
         description="Kubernetes: the Deployment's progressDeadlineSeconds for this rollout.",
+    )
+    images: dict[ContainerName, ImageRef] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Kubernetes: other containers of the Deployment, each with its new image.",
+    )
+    patch: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Kubernetes: more fields of `container` (resources, probes, args...), merged into "
+            "it as a strategic-merge patch."
+        ),
     )
     name: ContainerName = Field(
         description="The service: its container gets this name (Kubernetes: the Deployment)."
@@ -166,8 +179,21 @@ class DeploySpec(Message):
                 raise ValueError("a kubernetes deploy's host is its cluster")
             if self.ports or self.volumes or self.strategy is not Strategy.RECREATE:
                 raise ValueError("ports, volumes and strategy are the Deployment's own")
-        elif self.cluster or self.namespace or self.container or self.progress_deadline_s:
-            raise ValueError("cluster, namespace, container, progress_deadline_s: kubernetes only")
+            if self.labels:
+                raise ValueError("labels are the Deployment's own (its selector uses them)")
+            if {"name", "image"} & self.patch.keys():
+                raise ValueError("patch: the container's name and image are set by the spec")
+        elif (
+            self.cluster
+            or self.namespace
+            or self.container
+            or self.progress_deadline_s
+            or self.images
+            or self.patch
+        ):
+            raise ValueError(
+                "cluster, namespace, container, progress_deadline_s, images, patch: kubernetes only"
+            )
         if self.strategy is Strategy.START_FIRST:
             fixed = [p.host_port for p in self.ports if p.host_port]
             if fixed:
