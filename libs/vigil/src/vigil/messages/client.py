@@ -68,20 +68,12 @@ class Update(Message):
     type: Literal["update"] = "update"
     channel: str
     data: dict[str, Any]
-    cursor: int | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="JetStream sequence, on stream and journal channels.",
+    cursor: int | None = omitted_when_none("JetStream sequence, on stream and journal channels.")
+    key: str | None = omitted_when_none(
+        "To delta subscribers: which state of the channel (one per host...)."
     )
-    key: str | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="To delta subscribers: which state of the channel (one per host...).",
-    )
-    seq: int | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="To delta subscribers: the version of that state the `delta`s build on.",
+    seq: int | None = omitted_when_none(
+        "To delta subscribers: the version of that state the `delta`s build on."
     )
 
 
@@ -99,38 +91,25 @@ class Delta(Message):
     channel: str
     key: str
     seq: int
-    set_: dict[str, Any] | None = Field(
-        default=None,
-        alias="set",
-        exclude_if=lambda value: value is None,
-        description="Top-level fields of `data` with their new values (as a whole).",
+    set_: dict[str, Any] | None = omitted_when_none(
+        "Top-level fields of `data` with their new values (as a whole).", alias="set"
     )
-    unset: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
-    items: str | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="The list in `data` whose items (keyed by `id`) are patched one by one.",
+    unset: list[str] | None = omitted_when_none()
+    items: str | None = omitted_when_none(
+        "The list in `data` whose items (keyed by `id`) are patched one by one."
     )
-    changed: dict[str, dict[str, Any]] | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="By item id: the fields of that item that changed.",
+    changed: dict[str, dict[str, Any]] | None = omitted_when_none(
+        "By item id: the fields of that item that changed."
     )
-    added: list[dict[str, Any]] | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="Whole items: new ones go last; one with a known id replaces it in place.",
+    added: list[dict[str, Any]] | None = omitted_when_none(
+        "Whole items: new ones go last; one with a known id replaces it in place."
     )
-    removed: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
-    order: list[str] | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="Every item id in its new order, only when items moved.",
+    removed: list[str] | None = omitted_when_none()
+    order: list[str] | None = omitted_when_none(
+        "Every item id in its new order, only when items moved."
     )
-    timestamp: datetime | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="Where the snapshot frame has it (seed 000's `docker_stats`): the new one.",
+    timestamp: datetime | None = omitted_when_none(
+        "Where the snapshot frame has it (seed 000's `docker_stats`): the new one."
     )
 
 

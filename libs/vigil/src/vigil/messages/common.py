@@ -51,9 +51,11 @@ class CloseCode(IntEnum):
     TOO_SLOW = 4008
 
 
-def omitted_when_none() -> Any:
+def omitted_when_none(description: str | None = None, **options: Any) -> Any:
     """An optional field that is left out of the JSON when unset."""
-    return Field(default=None, exclude_if=lambda value: value is None)
+    return Field(
+        default=None, exclude_if=lambda value: value is None, description=description, **options
+    )
 
 
 CLOSE_MEANINGS = {
