@@ -16,7 +16,8 @@
 - `connection`  the protocol of one socket; `timers` its heartbeat and expiry
 - `options`     what a subscriber asks beside the channel: resume, pace, deltas
 - `leases`      log leases held while a logs feed has watchers (Docker, Kubernetes)
-- `clusters`    the Kubernetes clusters, namespaces and pods collectors announced
+- `containers`  the Docker containers collectors announced; `clusters` the Kubernetes
+  clusters, namespaces and pods; both follow the newest of each subject (`latest`)
 - `k8s_routes`  `/api/k8s/clusters` and `/api/k8s/{cluster}/pods`
 - `endpoints`   every stream three ways: WebSocket, `sse`, `polling` (`queries`)
 - `dashboard`   the built web dashboard, served at `/` when `web_dir` is set

@@ -8,26 +8,14 @@ watcher of `k8s.metrics` and `k8s.status` it admits only known ones. It holds
 nothing another replica would need: every replica builds the same one.
 """
 
-import asyncio
-import contextlib
-import logging
-
-import nats.errors
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
-from pydantic import ValidationError
-
 from vigil.bus import Bus
 from vigil.channels import ChannelRef
 from vigil.messages import ErrorCode, K8sMetricsSampled, PodStatusChanged
 from vigil.subjects import ANY
 from vigil_gateway.errors import ChannelRefused
-
-log = logging.getLogger(__name__)
+from vigil_gateway.latest import Follow, Latest
 
 CHANNELS = ("k8s.metrics", "k8s.status")  # admitted here
-_CATCH_UP_S = 3.0
 
 
 class ClusterDirectory:
@@ -35,44 +23,26 @@ class ClusterDirectory:
         self._bus = bus
         self._metrics: dict[str, K8sMetricsSampled] = {}
         self._pods: dict[str, dict[tuple[str, str], PodStatusChanged]] = {}
-        self._subscriptions: list[JetStreamContext.PushSubscription] = []
-        self._caught_up = asyncio.Event()
+        self._latest = Latest(bus, self._follows)
 
     async def follow(self) -> None:
         """(Re)start following on the current connection; called on every (re)connect."""
-        await self.stop()
-        self._caught_up.clear()
-        js = self._bus.js
-        subjects = self._bus.subjects
-        self._subscriptions = [
-            await js.subscribe(
-                subjects.k8s_metrics(ANY),
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                cb=self._on_metrics,
-            ),
-            await js.subscribe(
-                subjects.k8s_status(ANY, ANY, ANY),
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                cb=self._on_status,
-            ),
-        ]
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            infos = [await sub.consumer_info() for sub in self._subscriptions]
-            if all(info.num_pending == 0 for info in infos):
-                self._caught_up.set()
+        await self._latest.follow()
 
     async def stop(self) -> None:
-        subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
-            with contextlib.suppress(nats.errors.Error):
-                await subscription.unsubscribe()
+        await self._latest.stop()
+
+    def _follows(self) -> list[Follow]:
+        subjects = self._bus.subjects
+        return [  # pods first: questions wait until their backlog is read
+            Follow(subjects.k8s_status(ANY, ANY, ANY), PodStatusChanged, self._on_status),
+            Follow(subjects.k8s_metrics(ANY), K8sMetricsSampled, self._on_metrics),
+        ]
 
     # -- questions -----------------------------------------------------------------------
 
     async def clusters(self) -> list[str]:
-        await self._catch_up()
+        await self._latest.caught_up()
         return sorted(set(self._metrics) | set(self._pods))
 
     async def pods(self, cluster: str) -> list[PodStatusChanged]:
@@ -88,7 +58,7 @@ class ClusterDirectory:
         self, cluster: str, namespace: str | None = None, pod: str | None = None
     ) -> None:
         """Raise `ChannelRefused` (NOT_FOUND) unless a collector announced them."""
-        await self._catch_up()
+        await self._latest.caught_up()
         if cluster not in self._metrics and cluster not in self._pods:
             raise ChannelRefused(ErrorCode.NOT_FOUND, f"no cluster {cluster!r}")
         pods = self._pods.get(cluster, {})
@@ -117,32 +87,15 @@ class ClusterDirectory:
     def polled(self, channel: ChannelRef) -> None:
         """Nothing to ask for: metrics and status flow without demand."""
 
-    async def _catch_up(self) -> None:
-        if not self._caught_up.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_S)
-
     # -- the flow ------------------------------------------------------------------------
 
-    async def _on_metrics(self, msg: Msg) -> None:
-        try:
-            batch = K8sMetricsSampled.model_validate_json(msg.data)
-        except ValidationError:
-            log.warning("ignored a malformed Kubernetes metrics batch on %s", msg.subject)
-            return
+    def _on_metrics(self, batch: K8sMetricsSampled) -> None:
         self._metrics[batch.cluster] = batch
 
-    async def _on_status(self, msg: Msg) -> None:
-        try:
-            status = PodStatusChanged.model_validate_json(msg.data)
-        except ValidationError:
-            log.warning("ignored a malformed pod status on %s", msg.subject)
-            return
+    def _on_status(self, status: PodStatusChanged) -> None:
         pods = self._pods.setdefault(status.cluster, {})
         key = (status.namespace, status.pod)
         if status.event == "deleted":
             pods.pop(key, None)
         else:
             pods[key] = status
-        if msg.metadata.num_pending == 0:
-            self._caught_up.set()

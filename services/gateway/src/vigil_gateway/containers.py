@@ -10,19 +10,10 @@ merged view follows containers as they come and go. It holds nothing another rep
 would need: every replica builds the same one from the stream.
 """
 
-import asyncio
-import contextlib
 import fnmatch
-import logging
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import nats.errors
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
-from pydantic import ValidationError
 
 from vigil.bus import Bus
 from vigil.messages import (
@@ -33,11 +24,9 @@ from vigil.messages import (
 )
 from vigil.subjects import ANY
 from vigil_gateway.errors import ChannelRefused
-
-log = logging.getLogger(__name__)
+from vigil_gateway.latest import Follow, Latest
 
 _SHORT_ID = 12
-_CATCH_UP_S = 3.0
 
 
 LIVE = frozenset({ContainerState.RUNNING, ContainerState.RESTARTING, ContainerState.PAUSED})
@@ -76,48 +65,28 @@ class ContainerDirectory:
         self._bus = bus
         self._containers: dict[tuple[str, str], ContainerStatusChanged] = {}
         self._stats: dict[str, DockerStatsSampled] = {}
-        self._subscriptions: list[JetStreamContext.PushSubscription] = []
-        self._caught_up = asyncio.Event()
+        self._latest = Latest(bus, self._follows)
         self._listeners: set[Callable[[], None]] = set()
 
     async def follow(self) -> None:
         """(Re)start following on the current connection; called on every (re)connect."""
-        await self.stop()
-        self._caught_up.clear()
-        js = self._bus.js
-        subjects = self._bus.subjects
-        self._subscriptions = [
-            await js.subscribe(
-                subjects.docker_status(ANY, ANY),
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                cb=self._on_status,
-            ),
-            await js.subscribe(
-                subjects.docker_metrics(ANY),
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                cb=self._on_stats,
-            ),
-        ]
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            info = await self._subscriptions[0].consumer_info()
-            if info.num_pending == 0:
-                self._caught_up.set()
+        await self._latest.follow()
 
     async def stop(self) -> None:
-        subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
-            with contextlib.suppress(nats.errors.Error):
-                await subscription.unsubscribe()
+        await self._latest.stop()
+
+    def _follows(self) -> list[Follow]:
+        subjects = self._bus.subjects
+        return [
+            Follow(subjects.docker_status(ANY, ANY), ContainerStatusChanged, self._on_status),
+            Follow(subjects.docker_metrics(ANY), DockerStatsSampled, self._on_stats),
+        ]
 
     # -- questions -------------------------------------------------------------------
 
     async def find(self, typed: str, host: str | None = None) -> Container:
         """The one container `typed` names (see the module's docstring)."""
-        if not self._caught_up.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_S)
+        await self._latest.caught_up()
         live = [
             status
             for (on_host, _), status in self._containers.items()
@@ -138,9 +107,7 @@ class ContainerDirectory:
 
     async def select(self, selector: Selector) -> list[Container]:
         """The live containers the selector picks, by host and name."""
-        if not self._caught_up.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._caught_up.wait(), _CATCH_UP_S)
+        await self._latest.caught_up()
         picked = [s for s in self._containers.values() if s.status in LIVE and selector.picks(s)]
         return sorted(
             (Container(host=s.host, id=s.id, name=s.name) for s in picked),
@@ -162,28 +129,16 @@ class ContainerDirectory:
 
     # -- the flow --------------------------------------------------------------------
 
-    async def _on_status(self, msg: Msg) -> None:
-        try:
-            status = ContainerStatusChanged.model_validate_json(msg.data)
-        except ValidationError:
-            log.warning("ignored a malformed container status on %s", msg.subject)
-            return
+    def _on_status(self, status: ContainerStatusChanged) -> None:
         key = (status.host, status.id)
         if status.status is ContainerState.REMOVED:
             self._containers.pop(key, None)
         else:
             self._containers[key] = status
-        if msg.metadata.num_pending == 0:
-            self._caught_up.set()
         for listener in list(self._listeners):
             listener()
 
-    async def _on_stats(self, msg: Msg) -> None:
-        try:
-            batch = DockerStatsSampled.model_validate_json(msg.data)
-        except ValidationError:
-            log.warning("ignored a malformed stats batch on %s", msg.subject)
-            return
+    def _on_stats(self, batch: DockerStatsSampled) -> None:
         self._stats[batch.host] = batch
 
 
