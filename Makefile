@@ -6,7 +6,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen --all-packages
 
-.PHONY: up test check lint typecheck pytest sync format clean
+.PHONY: up test check lint typecheck pytest sync format clean wheelhouse images
 
 up: sync
 	$(RUN) vigil up
@@ -36,5 +36,12 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
+# Container images for compose.yaml (deploy/images.sh says which base images it uses).
+wheelhouse: $(UV)
+	UV=$(UV) deploy/wheelhouse.sh
+
+images: $(UV)
+	UV=$(UV) deploy/images.sh
+
 clean:
-	rm -rf .venv .tools .vigil .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .vigil .pytest_cache .mypy_cache .ruff_cache build
