@@ -34,6 +34,7 @@ class ResumingClient:
         self.cursors: list[int] = []
         self.connections = 0
         self.problems: list[dict[str, object]] = []  # gap, reset: never expected on a journal
+        self.errors: list[dict[str, object]] = []  # e.g. UNAVAILABLE while NATS fails over
         self.stop_at: int | None = None
 
     def done(self) -> bool:
@@ -69,6 +70,8 @@ class ResumingClient:
                         self.cursors.append(int(message["cursor"]))
                     elif kind in {"gap", "reset"}:
                         self.problems.append(message)
+                    elif kind == "error":
+                        self.errors.append(message)
 
 
 def progress(deploy_id: str, n: int, total: int) -> DeployEvent:
