@@ -8,7 +8,7 @@
 # The host's Python must be the images' (3.11, glibc): wheels are made for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-UV=${UV:-.tools/bin/uv}
+UV=${UV:-$(command -v uv || echo .tools/bin/uv)}
 OUT=build/wheelhouse
 rm -rf "$OUT" && mkdir -p "$OUT/vigil" "$OUT/deps"
 export_requirements() {  # package -> its pinned third-party requirements

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.docker_engine import docker
@@ -43,7 +44,8 @@ def compose_available() -> None:
 
 
 class ComposeStack:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, files: Sequence[str] = ("compose.yaml",)) -> None:
+        self._files = [REPO_ROOT / name for name in files]
         self.project = f"vigil-compose-{uuid.uuid4().hex[:8]}"
         self.http_port = free_port()
         self.prometheus_port = free_port()
@@ -71,7 +73,7 @@ class ComposeStack:
         return f"nats://127.0.0.1:{self.nats_port}"
 
     def compose(self, *args: str, timeout: float = UP_TIMEOUT_S) -> str:
-        files = ["-f", str(REPO_ROOT / "compose.yaml"), "-f", str(self._override)]
+        files = [f"--file={path}" for path in (*self._files, self._override)]
         done = subprocess.run(
             ["docker", "compose", "-p", self.project, *files, *args],
             cwd=REPO_ROOT,
