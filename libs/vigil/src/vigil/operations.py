@@ -31,7 +31,9 @@ from vigil.messages import (
     ListDeploys,
     ListUsers,
     Login,
+    LogPage,
     LogsFollowed,
+    ReadLogs,
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
@@ -82,6 +84,7 @@ class Logs:
     """Operations answered by the collector of the host named in the request."""
 
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
+    PAGE = Operation("logs", "page", ReadLogs, LogPage)
 
 
 class Deploy:

@@ -2,7 +2,8 @@
 
 While the engine answers, three things run: the stats cycle (one `DockerStatsSampled`
 batch every interval), the status flow (a snapshot of every container, then one
-`ContainerStatusChanged` per event) and the log followers (on lease). When the engine
+`ContainerStatusChanged` per event) and the log followers (on lease); scroll-back
+pages of older lines are read on request. When the engine
 goes away (the event stream ends, or a call fails to reach it) the source publishes
 `DockerSourceChanged(available=False)`, stops its followers, and retries with backoff
 (1 s doubling to `docker_retry_max_s`) until the engine is back, then says so and
@@ -39,6 +40,7 @@ from vigil_collector.container_stats import StatsSampler
 from vigil_collector.errors import DockerUnavailable
 from vigil_collector.followers import LogFollowers
 from vigil_collector.handoff import Handoff
+from vigil_collector.log_pages import LogPages
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -51,21 +53,21 @@ class DockerSource:
         self._settings = settings
         self._bus = bus
         self.followers = LogFollowers(settings, bus)
+        self.pages = LogPages(settings)
         # Status messages wait here until NATS acks them: an outage delays, never loses.
         self._unsent: deque[tuple[str, Message]] = deque(maxlen=_UNSENT_LIMIT)
         self._publishing = asyncio.Lock()
         self._available: bool | None = None
-        self._lease_service: Subscription | None = None
+        self._services: list[Subscription] = []  # log leases and pages, for this host
 
     async def run(self) -> None:
         """Follow the engine until cancelled, through its outages."""
         settings = self._settings
-        self._lease_service = await ctl.serve(
-            self._bus,
-            Logs.FOLLOW,
-            self.followers.follow,
-            queue=f"vigil-collector-{settings.host}",
-        )
+        queue = f"vigil-collector-{settings.host}"
+        self._services = [
+            await ctl.serve(self._bus, Logs.FOLLOW, self.followers.follow, queue=queue),
+            await ctl.serve(self._bus, Logs.PAGE, self.pages.read, queue=queue),
+        ]
         watching = asyncio.create_task(self.followers.watch_leases(), name="log-leases")
         report = settings.docker == "on"
         delay = 1.0
@@ -95,13 +97,14 @@ class DockerSource:
                     await self._report(False, exc.reason)
                 finally:
                     api.close()  # closes idle sockets only: does not block
+                    self.pages.detach()
                     await self.followers.detach()
         finally:
             await stop_task(watching)
             await self.followers.stop_all(flush=False)
-            if self._lease_service is not None:
+            for service in self._services:
                 with contextlib.suppress(nats.errors.Error):
-                    await self._lease_service.unsubscribe()
+                    await service.unsubscribe()
 
     # -- while the engine answers ------------------------------------------------------
 
@@ -116,6 +119,7 @@ class DockerSource:
         try:
             await self._snapshot(api, states)
             self.followers.attach(api)
+            self.pages.attach(api)
             tasks = [
                 asyncio.create_task(self._sample(sampler), name="docker-stats"),
                 asyncio.create_task(self._statuses(states, handoff), name="docker-events"),

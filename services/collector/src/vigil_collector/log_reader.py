@@ -11,6 +11,7 @@ follows the last one. `stop()` shuts the socket, which ends the thread.
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -46,6 +47,69 @@ class _Partial:
     left_out: int = 0
 
 
+Emit = Callable[[LogLine, int], None]  # a whole line and its stamp in epoch nanoseconds
+
+
+class LineAssembler:
+    """The bytes of one logs response, cut into whole lines: joined where the engine
+    split them, cut with a marker past `max_line_bytes`, redacted; `emit` gets each."""
+
+    def __init__(self, *, tty: bool, max_line_bytes: int, redactor: Redactor, emit: Emit) -> None:
+        self._tty = tty
+        self._max = max_line_bytes
+        self._redactor = redactor
+        self._emit = emit
+        self._buffer = bytearray()
+        self._partial: dict[Literal["stdout", "stderr"], _Partial] = {}
+
+    def feed(self, chunk: bytes) -> None:
+        buffer = self._buffer
+        buffer += chunk
+        if self._tty:  # raw lines, each with its stamp: hand on the whole ones
+            end = buffer.rfind(b"\n") + 1 or (len(buffer) if len(buffer) > _TTY_HOLD else 0)
+            if end:
+                self._frame("stdout", bytes(buffer[:end]))
+                del buffer[:end]
+            return
+        while len(buffer) >= _HEADER.size:
+            kind, size = _HEADER.unpack_from(buffer)
+            if len(buffer) < _HEADER.size + size:
+                break
+            payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
+            del buffer[: _HEADER.size + size]
+            self._frame(_STREAMS.get(kind, "stdout"), payload)
+
+    def flush(self) -> None:
+        """The lines still unfinished, as they are (the response ended)."""
+        for stream, partial in list(self._partial.items()):
+            self._line(stream, partial)
+        self._partial.clear()
+
+    def _frame(self, stream: Literal["stdout", "stderr"], payload: bytes) -> None:
+        for piece in payload.splitlines(keepends=True) if self._tty else [payload]:
+            stamp, _, text = piece.partition(b" ")
+            partial = self._partial.get(stream)
+            if partial is None:
+                partial = self._partial[stream] = _Partial(stamp)
+            room = self._max - len(partial.data)
+            body = text[:-1] if text.endswith(b"\n") else text
+            partial.data += body[: max(0, room)]
+            partial.left_out += max(0, len(body) - max(0, room))
+            if text.endswith(b"\n"):
+                del self._partial[stream]
+                self._line(stream, partial)
+
+    def _line(self, stream: Literal["stdout", "stderr"], partial: _Partial) -> None:
+        try:
+            when, nanos = parse_time(partial.stamp)
+        except ValueError:  # not a stamp: keep the line, timed now
+            when, nanos = datetime.now(UTC), 0
+        text = partial.data.decode("utf-8", errors="replace")
+        if partial.left_out:
+            text += cut_marker(partial.left_out)
+        self._emit(LogLine(time=when, stream=stream, text=self._redactor.line(text)), nanos)
+
+
 @dataclass
 class Position:
     """The time of the last line handed off: a later follower starts after it."""
@@ -72,16 +136,15 @@ class LogReader:
     ) -> None:
         self._api = api
         self._container = container
-        self._tty = tty
         self._tail = tail
         self._after = after
         # Lines at or before where an earlier follower stopped were sent by it; only
         # those are skipped (stdout and stderr stamps need not rise together).
         self._sent_until = after.nanos if _recent(after) else 0
-        self._max = max_line_bytes
-        self._redactor = redactor
+        self._lines = LineAssembler(
+            tty=tty, max_line_bytes=max_line_bytes, redactor=redactor, emit=self._emit
+        )
         self._handoff = handoff
-        self._partial: dict[Literal["stdout", "stderr"], _Partial] = {}
         self._response: Any = None
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -122,7 +185,7 @@ class LogReader:
             if not self._stopped.is_set():
                 self.error = str(exc) or type(exc).__name__
         finally:
-            self._flush()
+            self._lines.flush()
             self._handoff.put(None)
 
     def _open(self) -> Any:
@@ -143,54 +206,13 @@ class LogReader:
         return response
 
     def _read(self, response: Any) -> None:
-        buffer = bytearray()
         for chunk in response.raw.stream(65536, decode_content=False):
             if self._stopped.is_set():
                 return
-            buffer += chunk
-            if self._tty:  # raw lines, each with its stamp: hand on the whole ones
-                end = buffer.rfind(b"\n") + 1 or (len(buffer) if len(buffer) > _TTY_HOLD else 0)
-                if end:
-                    self._frame("stdout", bytes(buffer[:end]))
-                    del buffer[:end]
-                continue
-            while len(buffer) >= _HEADER.size:
-                kind, size = _HEADER.unpack_from(buffer)
-                if len(buffer) < _HEADER.size + size:
-                    break
-                payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
-                del buffer[: _HEADER.size + size]
-                self._frame(_STREAMS.get(kind, "stdout"), payload)
+            self._lines.feed(chunk)
 
-    def _frame(self, stream: Literal["stdout", "stderr"], payload: bytes) -> None:
-        for piece in payload.splitlines(keepends=True) if self._tty else [payload]:
-            stamp, _, text = piece.partition(b" ")
-            partial = self._partial.get(stream)
-            if partial is None:
-                partial = self._partial[stream] = _Partial(stamp)
-            room = self._max - len(partial.data)
-            body = text[:-1] if text.endswith(b"\n") else text
-            partial.data += body[: max(0, room)]
-            partial.left_out += max(0, len(body) - max(0, room))
-            if text.endswith(b"\n"):
-                del self._partial[stream]
-                self._emit(stream, partial)
-
-    def _flush(self) -> None:
-        for stream, partial in list(self._partial.items()):
-            self._emit(stream, partial)
-        self._partial.clear()
-
-    def _emit(self, stream: Literal["stdout", "stderr"], partial: _Partial) -> None:
-        try:
-            when, nanos = parse_time(partial.stamp)
-        except ValueError:  # not a stamp: keep the line, timed now
-            when, nanos = datetime.now(UTC), 0
+    def _emit(self, line: LogLine, nanos: int) -> None:
         if nanos and nanos <= self._sent_until:
             return  # already sent by an earlier follower
-        text = partial.data.decode("utf-8", errors="replace")
-        if partial.left_out:
-            text += cut_marker(partial.left_out)
-        line = LogLine(time=when, stream=stream, text=self._redactor.line(text))
         if self._handoff.put(line) and nanos > self._after.nanos:
             self._after.nanos = nanos

@@ -1,14 +1,21 @@
-"""Whether a handshake gets a socket: the gateway's own limits, then the credentials.
+"""Whether a handshake gets a socket: the page it comes from, the gateway's own
+limits, then the credentials.
 
 A refused handshake is accepted only to be closed with a code and a reason the client
 can act on: 1012 (draining: reconnect elsewhere), 1013 (handshakes too fast, gateway
-full, or credentials cannot be checked now: try later), 1008 (no credentials, or too
-many sockets for this user), 4001 (invalid, expired or revoked credentials).
+full, or credentials cannot be checked now: try later), 1008 (a page of a foreign
+origin, no credentials, or too many sockets for this user), 4001 (invalid, expired or
+revoked credentials).
+
+The origin check stops cross-site WebSocket hijacking: a browser sends the Origin of
+the page that opens a socket, and a page of another site must not use a visitor's
+credentials (an API key in its storage, a token in a URL) to read their streams.
 """
 
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from vigil.access import Principal
 from vigil.messages import CloseCode, ErrorCode
@@ -56,8 +63,17 @@ class Admission:
         self._rate = HandshakeRate(settings.max_handshakes_per_s)
         self.draining = False
 
-    async def decide(self, credentials: Credentials) -> Principal | Refusal:
+    async def decide(
+        self, credentials: Credentials, origin: str | None = None, host: str | None = None
+    ) -> Principal | Refusal:
+        """For a WebSocket, `origin` and `host` are its handshake's headers."""
         settings = self._settings
+        if origin is not None and not self._origin_allowed(origin, host):
+            return Refusal(
+                CloseCode.POLICY_VIOLATION,
+                f"pages of {origin[:80]} may not open sockets here (allowed_origins)",
+                ErrorCode.FORBIDDEN,
+            )
         if self.draining:
             return Refusal(
                 CloseCode.RESTARTING,
@@ -96,3 +112,11 @@ class Admission:
                 ErrorCode.LIMIT_REACHED,
             )
         return principal
+
+    def _origin_allowed(self, origin: str, host: str | None) -> bool:
+        allowed = self._settings.allowed_origins
+        if "*" in allowed or origin.rstrip("/") in allowed:
+            return True
+        # The gateway's own pages (the dashboard it serves, perhaps behind a proxy that
+        # changes the port): the same host name.
+        return host is not None and urlsplit(origin).hostname == urlsplit(f"//{host}").hostname

@@ -40,3 +40,6 @@ class DeployExistence:
 
     def stopped(self, channel: ChannelRef) -> None:
         """Nothing to release."""
+
+    def polled(self, channel: ChannelRef) -> None:
+        """Nothing to ask for: a journal is there without demand."""

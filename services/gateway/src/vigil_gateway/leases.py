@@ -5,7 +5,8 @@ container starts a task that sends `FollowLogs` (`ctl.logs.follow`) to the colle
 of the container's host at once and then every third of the lease, so the collector
 follows the logs while anyone on any replica watches; the last one gives the lease up
 (and were that lost, the lease would lapse by itself). Before a feed starts, `admit`
-turns what the client typed into the container's id and host, or refuses.
+turns what the client typed into the container's id and host, or refuses. A poll,
+with no feed, asks for one lease's length of its own.
 """
 
 import asyncio
@@ -44,7 +45,7 @@ class LogLeases:
         self._tail = tail
         self._feeds: Counter[tuple[str, str]] = Counter()
         self._holding: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._requests: set[asyncio.Task[None]] = set()  # one-off calls in flight
 
     async def admit(self, channel: ChannelRef) -> ChannelRef:
         """`docker.logs` with the container's short id and host (raises `ChannelRefused`)."""
@@ -69,9 +70,21 @@ class LogLeases:
         holding = self._holding.pop(target, None)
         if holding is not None:
             holding.cancel()
-            release = asyncio.create_task(self._release(*target))
-            self._releasing.add(release)
-            release.add_done_callback(self._releasing.discard)
+            host, container = target
+            self._call(FollowLogs(host=host, container=container, holder=self._holder, lease_s=0))
+
+    def polled(self, channel: ChannelRef) -> None:
+        """A poll: demand for a lease's length (renewed by the next poll), so the
+        collector follows the logs and the poller's next page finds their lines."""
+        host, container = self._target(channel)
+        request = FollowLogs(
+            host=host,
+            container=container,
+            holder=f"{self._holder}.polls",
+            lease_s=self._lease_s,
+            tail=self._tail,
+        )
+        self._call(request)
 
     @property
     def held(self) -> set[tuple[str, str]]:
@@ -82,9 +95,9 @@ class LogLeases:
         for task in self._holding.values():
             await stop_task(task)
         self._holding.clear()
-        if self._releasing:
-            await asyncio.wait(self._releasing, timeout=2.0)
-        for task in list(self._releasing):
+        if self._requests:
+            await asyncio.wait(self._requests, timeout=2.0)
+        for task in list(self._requests):
             await stop_task(task)
 
     @staticmethod
@@ -114,7 +127,11 @@ class LogLeases:
                 wait = min(1.0, every)
             await asyncio.sleep(wait)
 
-    async def _release(self, host: str, container: str) -> None:
-        request = FollowLogs(host=host, container=container, holder=self._holder, lease_s=0)
+    def _call(self, request: FollowLogs) -> None:
+        task = asyncio.create_task(self._ask(request))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _ask(self, request: FollowLogs) -> None:
         with contextlib.suppress(ctl.Refused, BusUnavailable):  # it lapses by itself
             await ctl.call(self._bus, Logs.FOLLOW, request, timeout_s=2)

@@ -60,6 +60,14 @@ class GatewaySettings(VigilSettings):
         default=False,
         description="Negotiate WebSocket compression; per client it costs CPU and memory.",
     )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Web origins (`https://dash.example.com`) whose pages may open sockets, beside "
+            "pages of the gateway's own host; `*` allows any. Clients that send no Origin "
+            "(CLIs, scripts) are not browsers and are not checked."
+        ),
+    )
     drain_window_s: float = Field(
         default=10.0, ge=0, description="On SIGTERM, sockets close with 1012 over this long."
     )

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from vigil.messages.common import omitted_when_none
 from vigil.model import Message
@@ -102,6 +102,27 @@ class FollowLogs(Message):
     holder: str = Field(max_length=64, description="Who holds it, e.g. a gateway's id.")
     lease_s: float = Field(ge=0, le=300)
     tail: int = Field(default=100, ge=0, le=10_000)
+
+
+class ReadLogs(Message):
+    """On `ctl.logs.page`: scroll-back, a page of a container's older lines read from
+    the engine: up to `limit` lines from before `before` (the newest, without)."""
+
+    host: HostName
+    container: ContainerName
+    before: AwareDatetime | None = Field(
+        default=None, description="The time of the oldest line the client has."
+    )
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class LogPage(Message):
+    """Lines, oldest first, and where the page before them starts."""
+
+    lines: list[LogLine]
+    next_before: datetime | None = Field(
+        description="Ask with this `before` for the page before; null at the log's start."
+    )
 
 
 class LogsFollowed(Message):
