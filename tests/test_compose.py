@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.typing import Origin
 
 from tests.compose_stack import (
     ADMIN_PASSWORD,
@@ -76,7 +77,9 @@ async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_met
         user = docker("inspect", "--format", "{{.Config.User}}", stack.containers(service)[0])
         assert user.strip() == "vigil"
 
-    async with connect(f"ws://{stack.address}/ws?token={token}") as ws:
+    # As a page served through nginx would: the gateway checks Origin against Host.
+    page = Origin(f"http://{stack.address}")
+    async with connect(f"ws://{stack.address}/ws?token={token}", origin=page) as ws:
         assert (await receive(ws))["type"] == "connected"
         await send(ws, {"type": "subscribe", "channel": "host.metrics"})
         update = await receive_until(ws, lambda m: m["type"] == "update", timeout=15)
