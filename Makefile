@@ -9,7 +9,7 @@ RUN := $(UV) run --frozen --all-packages
 NPM := npm --prefix web --no-audit --no-fund
 WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: up test check lint typecheck pytest webtest web sync format clean
+.PHONY: up test check lint typecheck pytest webtest web sync format clean wheelhouse images
 
 # The gateway serves the dashboard built here, unless VIGIL_GATEWAY_WEB_DIR says otherwise.
 up: sync web
@@ -54,5 +54,12 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
+# Container images for compose.yaml (deploy/images.sh says which base images it uses).
+wheelhouse: $(UV)
+	UV=$(UV) deploy/wheelhouse.sh
+
+images: $(UV) web
+	UV=$(UV) deploy/images.sh
+
 clean:
-	rm -rf .venv .tools .vigil .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist
+	rm -rf .venv .tools .vigil .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist build

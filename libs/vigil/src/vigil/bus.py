@@ -66,7 +66,7 @@ class Bus:
         self._keep_trying = keep_trying
         try:
             self._nc = await nats.connect(
-                self.settings.nats_url,
+                self.settings.nats_servers,
                 name=self._name,
                 connect_timeout=max(1, round(self.settings.nats_connect_timeout_s)),
                 allow_reconnect=keep_trying,
@@ -121,14 +121,15 @@ class Bus:
 
     async def ensure_streams(self) -> None:
         """Create (or bring to their declared config) every stream and bucket."""
+        replicas = self.settings.stream_replicas
         for spec in self._streams:
-            config = spec.config(self.subjects)
+            config = spec.config(self.subjects, replicas)
             try:
                 await self.js.add_stream(config)
             except BadRequestError:  # exists with another config: bring it to ours
                 await self.js.update_stream(config)
         for bucket in self._buckets:
-            await self.js.create_key_value(bucket.config(self.subjects))
+            await self.js.create_key_value(bucket.config(self.subjects, replicas))
 
     async def kv(self, bucket: BucketSpec) -> KeyValue:
         """A declared key-value bucket (created by `ensure_streams`)."""

@@ -23,13 +23,28 @@ class VigilSettings(BaseSettings):
     environment: Literal["development", "production"] = Field(
         default="development", validation_alias=_shared("environment")
     )
-    nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias=_shared("nats_url"))
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        validation_alias=_shared("nats_url"),
+        description="A NATS server, or several (a cluster) separated by commas.",
+    )
     subject_prefix: str = Field(default="vigil", validation_alias=_shared("subject_prefix"))
     nats_connect_timeout_s: float = Field(
         default=2.0, gt=0, validation_alias=_shared("nats_connect_timeout_s")
     )
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        validation_alias=_shared("stream_replicas"),
+        description="JetStream replicas of every stream and bucket (3 on a 3-node cluster).",
+    )
     token_issuer: str = Field(default="vigil", validation_alias=_shared("token_issuer"))
     token_audience: str = Field(default="vigil", validation_alias=_shared("token_audience"))
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
     @property
     def subjects(self) -> Subjects:

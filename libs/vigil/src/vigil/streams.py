@@ -24,7 +24,7 @@ class StreamSpec:
     storage: StorageType = StorageType.FILE
     retention: RetentionPolicy = RetentionPolicy.LIMITS
 
-    def config(self, subjects: Subjects) -> StreamConfig:
+    def config(self, subjects: Subjects, replicas: int = 1) -> StreamConfig:
         return StreamConfig(
             name=subjects.stream_name(self.base_name),
             description=self.description,
@@ -33,6 +33,7 @@ class StreamSpec:
             max_msgs_per_subject=self.max_msgs_per_subject,
             max_age=self.max_age.total_seconds() if self.max_age else None,
             storage=self.storage,
+            num_replicas=replicas,
         )
 
 
@@ -98,13 +99,14 @@ class BucketSpec:
     history: int = 1
     ttl: timedelta | None = None
 
-    def config(self, subjects: Subjects) -> KeyValueConfig:
+    def config(self, subjects: Subjects, replicas: int = 1) -> KeyValueConfig:
         return KeyValueConfig(
             bucket=subjects.stream_name(self.base_name),
             description=self.description,
             history=self.history,
             ttl=self.ttl.total_seconds() if self.ttl else None,
             storage=StorageType.FILE,
+            replicas=replicas,
         )
 
 

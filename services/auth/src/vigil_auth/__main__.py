@@ -3,6 +3,7 @@
 import logging
 
 from vigil.lifecycle import run_until_signalled
+from vigil.probe import probed
 from vigil_auth.app import build_app
 from vigil_auth.settings import AuthSettings
 
@@ -15,7 +16,8 @@ def main() -> None:
         settings.token_issuer,
         settings.access_token_ttl_s,
     )
-    run_until_signalled(build_app(settings).run())
+    app = build_app(settings)
+    run_until_signalled(probed(app.run(), settings, "auth", app.ready.is_set))
 
 
 if __name__ == "__main__":

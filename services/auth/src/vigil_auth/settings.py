@@ -5,7 +5,7 @@ from datetime import timedelta
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from vigil.settings import VigilSettings
+from vigil.probe import ProbeSettings
 from vigil.streams import LOGIN_FAILURES, REVOKED, SESSIONS
 
 _DAY_S = 24 * 3600
@@ -17,7 +17,7 @@ def _seconds(age: timedelta | None) -> int:
     return int(age.total_seconds())
 
 
-class AuthSettings(VigilSettings):
+class AuthSettings(ProbeSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_AUTH_")
 
     access_token_ttl_s: int = Field(

@@ -3,6 +3,7 @@
 import logging
 
 from vigil.lifecycle import run_until_signalled
+from vigil.probe import probed
 from vigil_collector.app import build_app
 from vigil_collector.settings import CollectorSettings
 
@@ -13,7 +14,8 @@ def main() -> None:
     logging.getLogger(__name__).info(
         "collecting host %s every %ss", settings.host, settings.interval_s
     )
-    run_until_signalled(build_app(settings).run())
+    app = build_app(settings)
+    run_until_signalled(probed(app.run(), settings, "collector", lambda: app.bus.is_connected))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from vigil.names import ClusterName, HostName
-from vigil.settings import VigilSettings
+from vigil.probe import ProbeSettings
 
 
 def default_host_id() -> str:
@@ -17,7 +17,7 @@ def default_host_id() -> str:
     return cleaned.strip("-_")[:63] or "localhost"
 
 
-class CollectorSettings(VigilSettings):
+class CollectorSettings(ProbeSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_COLLECTOR_")
 
     host: HostName = Field(default_factory=default_host_id)

@@ -10,12 +10,16 @@ import logging
 import signal
 
 from vigil.lifecycle import stop_task
+from vigil.probe import probed
 from vigil_deployer.app import DeployerService, build_app
 from vigil_deployer.settings import DeployerSettings
 
 
 async def serve(service: DeployerService) -> None:
-    task = asyncio.create_task(service.run())
+    def ready() -> bool:
+        return service.bus.is_connected
+
+    task = asyncio.create_task(probed(service.run(), service.settings, "deployer", ready))
     signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from vigil.names import HostName
-from vigil.settings import VigilSettings
+from vigil.probe import ProbeSettings
 
 
 def _short_hostname() -> str:
@@ -16,7 +16,7 @@ def _short_hostname() -> str:
     return cleaned.strip("-_") or "docker"
 
 
-class DeployerSettings(VigilSettings):
+class DeployerSettings(ProbeSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_DEPLOYER_")
 
     target: Literal["docker", "kubernetes"] = Field(

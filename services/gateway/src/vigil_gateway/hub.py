@@ -89,20 +89,19 @@ class Feed:
         return not self._subscribers and not self._delta_subscribers
 
     async def start(self) -> None:
-        if self._subscriptions:
+        if self._subscriptions or self._pulling:
             return
         try:
             for source in self._sources:
-                policy, config = await self._start_point(source)
                 deliver = functools.partial(self._deliver, source)
                 if self._private and source.kind is not ChannelKind.STATE:
-                    pulled = await replay.pull_subscription(
-                        self._bus.js, source.subject, policy, config
-                    )
-                    self._subscriptions.append(pulled)
-                    task = asyncio.create_task(replay.pull(pulled, deliver, self._room))
+                    # From a fixed point (a cursor, or the start): the pull makes its
+                    # consumer, and a new one after the last delivered if that is lost.
+                    subscribe = functools.partial(self._pull_subscription, source)
+                    task = asyncio.create_task(replay.pull(subscribe, deliver, self._room))
                     self._pulling.append(task)
                     continue
+                policy, config = await self._start_point(source)
                 pushed = await self._bus.js.subscribe(
                     source.subject,
                     ordered_consumer=True,
@@ -114,6 +113,10 @@ class Feed:
         except BaseException:
             await self.stop()
             raise
+
+    async def _pull_subscription(self, source: Source) -> JetStreamContext.PullSubscription:
+        policy, config = await self._start_point(source)
+        return await replay.pull_subscription(self._bus.js, source.subject, policy, config)
 
     async def _start_point(self, source: Source) -> tuple[DeliverPolicy, ConsumerConfig | None]:
         if source.kind is ChannelKind.STATE:

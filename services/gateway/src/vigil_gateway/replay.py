@@ -10,9 +10,12 @@ without a switch.
 """
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -20,6 +23,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 BATCH = 64  # messages per pull: all are written in one loop turn, so any size is safe
 WAIT_S = 5.0  # how long one pull waits for new messages once caught up
 IDLE_CONSUMER_S = 60.0  # the server drops the consumer if this gateway disappears
+RETRY_S = 0.5  # between attempts to make a consumer while the cluster settles
+
+log = logging.getLogger(__name__)
 
 
 async def pull_subscription(
@@ -33,18 +39,45 @@ async def pull_subscription(
 
 
 async def pull(
+    subscribe: Callable[[], Awaitable[JetStreamContext.PullSubscription]],
+    deliver: Callable[[Msg], Awaitable[None]],
+    room: Callable[[], Awaitable[None]],
+) -> None:
+    """Deliver every message in order, a batch whenever there is `room`, until cancelled.
+
+    `subscribe` makes the consumer (from after the last message delivered). It is called
+    again when the consumer cannot be made yet or is lost: in a NATS cluster a consumer
+    lives on one server, and when that server dies its reader moves to a new one.
+    """
+    while True:
+        try:
+            subscription = await subscribe()
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.info("could not start a paced read (trying again): %s", exc)
+            await asyncio.sleep(RETRY_S)
+            continue
+        try:
+            await _fetch_until_lost(subscription, deliver, room)
+        finally:
+            with contextlib.suppress(nats.errors.Error):  # gone with its server
+                await subscription.unsubscribe()
+        await asyncio.sleep(RETRY_S)
+
+
+async def _fetch_until_lost(
     subscription: JetStreamContext.PullSubscription,
     deliver: Callable[[Msg], Awaitable[None]],
     room: Callable[[], Awaitable[None]],
 ) -> None:
-    """Deliver every message of `subscription` in order, a batch whenever there is
-    `room`, until cancelled."""
     while True:
         await room()
         try:
             messages = await subscription.fetch(BATCH, timeout=WAIT_S)
         except nats.errors.TimeoutError:
             continue
+        except nats.js.errors.APIError as exc:  # e.g. 503: no server holds the consumer
+            log.info("a paced read lost its consumer (starting another): %s", exc)
+            return
         for msg in messages:
             await deliver(msg)
         await asyncio.sleep(0)  # let the flusher write the batch before the next

@@ -1,0 +1,124 @@
+"""compose.yaml run for real: the images built by `deploy/images.sh` (local base images, no
+registry), `docker compose` under a project name of its own, nginx, Prometheus and NATS
+published on free loopback ports, and everything (containers, network, volumes) removed
+at the end.
+"""
+
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.docker_engine import docker
+from tests.support import free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ADMIN_PASSWORD = "compose-admin-password"
+IMAGES_TIMEOUT_S = 1200  # cold: base images (debootstrap) and every image; warm: seconds
+UP_TIMEOUT_S = 240
+
+
+def build_images() -> None:
+    """`make images`' script, so the stack runs this tree's code."""
+    done = subprocess.run(
+        [REPO_ROOT / "deploy/images.sh"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "VIGIL_LOCAL_BASE": "1"},  # no registry is reachable here
+        capture_output=True,
+        text=True,
+        timeout=IMAGES_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, f"deploy/images.sh failed:\n{done.stdout}\n{done.stderr}"
+
+
+def compose_available() -> None:
+    done = subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, (
+        "`docker compose` is needed: tests/testbed/compose/install-compose.sh installs it"
+        " (.ci/run does)"
+    )
+
+
+class ComposeStack:
+    def __init__(self, workdir: Path, files: Sequence[str] = ("compose.yaml",)) -> None:
+        self._files = [REPO_ROOT / name for name in files]
+        self.project = f"vigil-compose-{uuid.uuid4().hex[:8]}"
+        self.http_port = free_port()
+        self.prometheus_port = free_port()
+        self.nats_port = free_port()
+        # The test publishes journal load straight into NATS, so it is published too.
+        self._override = workdir / "compose.test.yaml"
+        self._override.write_text(
+            f'services:\n  nats:\n    ports: ["127.0.0.1:{self.nats_port}:4222"]\n'
+        )
+        socket_group = os.stat("/var/run/docker.sock").st_gid
+        self._env = os.environ | {
+            "VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "DOCKER_GID": str(socket_group),
+            "VIGIL_HTTP_PORT": str(self.http_port),
+            "VIGIL_PROMETHEUS_PORT": str(self.prometheus_port),
+        }
+
+    @property
+    def address(self) -> str:
+        """nginx, the stack's one door for clients."""
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    def compose(self, *args: str, timeout: float = UP_TIMEOUT_S) -> str:
+        files = [f"--file={path}" for path in (*self._files, self._override)]
+        done = subprocess.run(
+            ["docker", "compose", "-p", self.project, *files, *args],
+            cwd=REPO_ROOT,
+            env=self._env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            logs = self._logs_tail() if args[:1] == ("up",) else ""
+            raise AssertionError(f"docker compose {' '.join(args)}:\n{done.stderr}\n{logs}")
+        return done.stdout
+
+    def up(self, **scale: int) -> None:
+        """Start (or rescale) and wait until every container is healthy."""
+        scaling = [f"--scale={service}={count}" for service, count in scale.items()]
+        self.compose("up", "--detach", "--no-build", "--wait", *scaling)
+
+    def down(self) -> None:
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
+
+    def containers(self, service: str) -> list[str]:
+        return self.compose("ps", "--quiet", service).split()
+
+    def health(self, container: str) -> str:
+        return docker("inspect", "--format", "{{.State.Health.Status}}", container).strip()
+
+    def gateway_sockets(self, container: str) -> int:
+        """Open sockets on one gateway replica, from its own /metrics."""
+        read = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/metrics').read().decode())"
+        text = docker("exec", container, "python3", "-c", read)
+        found = re.search(r"^vigil_gateway_sockets (\S+)$", text, re.MULTILINE)
+        assert found, "no vigil_gateway_sockets in a gateway's /metrics"
+        return int(float(found.group(1)))
+
+    def _logs_tail(self) -> str:
+        done = subprocess.run(
+            ["docker", "compose", "-p", self.project, "logs", "--tail=30"],
+            cwd=REPO_ROOT,
+            env=self._env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return done.stdout[-6000:]

@@ -1,0 +1,82 @@
+"""The probe of services without HTTP of their own: `/healthz` says ready or not, `/metrics`
+is Prometheus text, and nothing else is served; a bad request leaves it standing."""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import NatsServer, free_port
+from vigil.probe import Probe, ProbeSettings
+
+
+async def test_the_collector_process_serves_health_and_metrics_on_its_probe_port(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    port = free_port()
+    env = os.environ | {
+        "VIGIL_NATS_URL": nats_server.url,
+        "VIGIL_SUBJECT_PREFIX": prefix,
+        "VIGIL_COLLECTOR_DOCKER": "off",
+        "VIGIL_COLLECTOR_PROBE_PORT": str(port),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "vigil_collector",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            async with asyncio.timeout(20):
+                while True:
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass  # not listening yet
+                    await asyncio.sleep(0.1)
+            metrics = await http.get("/metrics")
+            missing = await http.get("/anything-else")
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    samples = {
+        (s.name, s.labels.get("service")): s.value
+        for family in text_string_to_metric_families(metrics.text)
+        for s in family.samples
+    }
+    assert samples[("vigil_service_ready", "collector")] == 1
+    assert samples[("process_resident_memory_bytes", None)] > 0
+    assert missing.status_code == 404
+
+
+async def test_health_follows_readiness_and_a_malformed_request_gets_nothing() -> None:
+    ready = False
+    settings = ProbeSettings(probe_port=0)
+    async with (
+        Probe(settings, "test", lambda: ready) as probe,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{probe.port}", timeout=5) as http,
+    ):
+        assert (await http.get("/healthz")).status_code == 503
+        ready = True
+        assert (await http.get("/healthz")).status_code == 200
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", probe.port)
+        writer.write(b"nonsense\r\n\r\n")
+        assert await reader.read() == b""  # closed without an answer
+        writer.close()
+        await writer.wait_closed()
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_without_a_port_nothing_listens() -> None:
+    async with Probe(ProbeSettings(), "test", lambda: True) as probe:
+        with pytest.raises(RuntimeError, match="not serving"):
+            _ = probe.port
