@@ -111,9 +111,10 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
     alerts_bus: Bus,
     dashboard_settings: GatewaySettings,
 ) -> None:
+    settings = dashboard_settings.model_copy(update={"log_tail": 20})  # older lines: scroll back
     async with (
         docker_collector(nats_server, prefix),
-        serve_gateway(dashboard_settings) as address,
+        serve_gateway(settings) as address,
         chromium() as browser,
     ):
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
@@ -150,6 +151,19 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
         await page.get_by_test_id("logs-follow").click()
         assert await wait_for_count(page, held) > streaming
         await screenshot(page, "container-logs")
+
+        # Scroll-back: older pages from the engine, back to the log's first line, joined
+        # to the live ones with nothing missing or twice.
+        assert (await downloaded_log(page))[0] > 0  # the stream began with the last 20
+        older = page.get_by_test_id("logs-older")
+        for _ in range(20):
+            if await older.text_content() == "Start of the log":
+                break
+            await older.click()
+            await expect(older).not_to_have_text("Loading…", timeout=WAIT_MS)
+        await expect(older).to_have_text("Start of the log")
+        numbers = await downloaded_log(page)
+        assert numbers == list(range(len(numbers)))  # from `line 0`
 
         await page.get_by_test_id("nav-admin").click()
         await expect(page.get_by_test_id("connections")).to_contain_text("admin", timeout=WAIT_MS)

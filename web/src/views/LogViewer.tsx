@@ -1,6 +1,8 @@
 // A container's log, live: follow or pause, search, level filter, gap and reset
-// markers, copy and download. Lines live in a ref (up to MAX_LINES) and the list is
-// virtualised, so thousands of lines cost what a screenful does.
+// markers, copy and download, and scroll-back: "Load older" asks the gateway for the
+// page before the oldest line held (seed 002's `before`/`limit`), back to the start of
+// the log. Lines live in a ref (up to MAX_LINES) and the list is virtualised, so
+// thousands of lines cost what a screenful does.
 
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
@@ -9,6 +11,12 @@ import { Live, useLive } from "../live";
 
 const MAX_LINES = 20_000;
 const LINE_HEIGHT = 18;
+const PAGE_LINES = 200;
+
+interface LogPage {
+  lines: { time: string; stream: string; text: string }[];
+  next_before: string | null;
+}
 
 type Level = "error" | "warn" | "info" | "debug";
 interface Entry {
@@ -31,16 +39,18 @@ function levelOf(text: string, stream: string): Level {
 }
 
 export function LogViewer({ host, container }: { host: string; container: string }) {
-  const { manager } = useApp();
+  const { manager, session } = useApp();
   const live = useMemo(() => new Live(), []);
   const lines = useRef<Entry[]>([]);
   const version = useLive(live);
   const [paused, setPaused] = useState<number | null>(null); // lines shown while paused
   const [search, setSearch] = useState("");
   const [level, setLevel] = useState<Level | "">("");
+  const [history, setHistory] = useState<"more" | "loading" | "start">("more");
 
   useEffect(() => {
     lines.current = [];
+    setHistory("more");
     const add = (entry: Entry) => {
       lines.current.push(entry);
       if (lines.current.length > MAX_LINES) lines.current.splice(0, lines.current.length - MAX_LINES);
@@ -92,6 +102,25 @@ export function LogViewer({ host, container }: { host: string; container: string
   };
   const waiting = paused === null ? 0 : lines.current.length - paused;
 
+  const loadOlder = async () => {
+    const oldest = lines.current.find((e) => e.kind === "line");
+    const query = new URLSearchParams({ host, limit: String(PAGE_LINES) });
+    if (oldest) query.set("before", oldest.time);
+    setHistory("loading");
+    try {
+      const page = await session.api<LogPage>(`/api/docker/${encodeURIComponent(container)}/logs?${query}`);
+      const older: Entry[] = page.lines.map((line) => ({
+        kind: "line", time: line.time, stream: line.stream, text: line.text, level: levelOf(line.text, line.stream),
+      }));
+      lines.current.unshift(...older);
+      if (paused !== null) setPaused(paused + older.length); // the same lines stay shown
+      setHistory(page.next_before === null ? "start" : "more");
+      live.changed();
+    } catch {
+      setHistory("more");
+    }
+  };
+
   return (
     <section className="logs">
       <div className="toolbar">
@@ -112,6 +141,9 @@ export function LogViewer({ host, container }: { host: string; container: string
         </select>
         <button onClick={() => void navigator.clipboard?.writeText(text())}>Copy</button>
         <button onClick={download} data-testid="logs-download">Download</button>
+        <button onClick={() => void loadOlder()} disabled={history !== "more"} data-testid="logs-older">
+          {history === "start" ? "Start of the log" : history === "loading" ? "Loading…" : "Load older"}
+        </button>
         <span className="muted" data-testid="logs-count">{shown.length} lines</span>
       </div>
       <div ref={scroller} className="log-body" data-testid="log-view">
