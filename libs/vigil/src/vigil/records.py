@@ -7,6 +7,7 @@ race gets `RevisionConflict` and decides whether to read again. Services keep th
 users, keys, sessions, deploys and locks this way.
 """
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Generic, TypeVar
 
 import nats.errors
 import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -52,14 +55,15 @@ class Versioned(Generic[M]):
 class Records(Generic[M]):
     """The records of one bucket, parsed as `model`."""
 
-    def __init__(self, kv: KeyValue, model: type[M], bucket: str) -> None:
+    def __init__(self, kv: KeyValue, model: type[M], bucket: str, js: JetStreamContext) -> None:
         self._kv = kv
         self._model = model
         self._bucket = bucket
+        self._js = js
 
     @classmethod
     async def open(cls, bus: Bus, spec: BucketSpec, model: type[M]) -> "Records[M]":
-        return cls(await bus.kv(spec), model, spec.base_name)
+        return cls(await bus.kv(spec), model, spec.base_name, bus.js)
 
     async def get(self, key: str) -> Versioned[M] | None:
         try:
@@ -113,22 +117,43 @@ class Records(Generic[M]):
         raise RevisionConflict(self._bucket, key)
 
     async def all(self) -> list[Versioned[M]]:
-        """Every live record, read through a watcher that stops once it has caught up."""
-        watcher = await self._kv.watch(">", ignore_deletes=True)
+        """Every live record.
+
+        Read from the bucket's stream by a pull consumer, which knows how many records
+        there are before any is delivered: the KV watcher can say it has caught up while
+        a record is still on its way to it (under load, a listing came back empty).
+        """
+        config = (await self._kv.status()).stream_info.config
+        assert config.name is not None
+        assert config.subjects
+        prefix = config.subjects[0].removesuffix(">")
+        reader = await self._js.pull_subscribe(
+            config.subjects[0],
+            stream=config.name,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=_LIST_WAIT_S * 2,
+            ),
+        )
         records: list[Versioned[M]] = []
         try:
-            while True:
+            left = (await reader.consumer_info()).num_pending or 0
+            while left > 0:
                 try:
-                    entry = await watcher.updates(timeout=_LIST_WAIT_S)  # type: ignore[no-untyped-call]
+                    batch = await reader.fetch(min(left, 256), timeout=_LIST_WAIT_S)
                 except nats.errors.TimeoutError:
                     raise TimeoutError(f"listing {self._bucket} took too long") from None
-                if entry is None:
-                    return records
-                if entry.value and entry.revision is not None:
-                    value = self._model.model_validate_json(entry.value)
-                    records.append(Versioned(entry.key, value, entry.revision))
+                for msg in batch:
+                    left -= 1
+                    if msg.data and (msg.headers or {}).get("KV-Operation") is None:
+                        value = self._model.model_validate_json(msg.data)
+                        key = msg.subject.removeprefix(prefix)
+                        records.append(Versioned(key, value, msg.metadata.sequence.stream))
         finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(nats.errors.Error):
+                await reader.unsubscribe()
+        return records
 
     async def is_empty(self) -> bool:
         try:
