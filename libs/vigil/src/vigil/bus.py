@@ -93,7 +93,9 @@ class Bus:
             await (nc.drain() if nc.is_connected else nc.close())
         except nats.errors.Error as exc:  # lost mid-drain: nothing more to send
             log.debug("closing the NATS connection: %s", exc)
-            await nc.close()
+        finally:  # also when the drain is cancelled: never leave the socket open
+            if not nc.is_closed:
+                await nc.close()
 
     # -- access -------------------------------------------------------------------
 

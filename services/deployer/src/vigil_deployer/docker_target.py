@@ -47,7 +47,9 @@ class DockerTarget:
 
     def __init__(self, settings: DeployerSettings) -> None:
         self.settings = settings
-        self.http = httpx.AsyncClient()
+        # For HTTP health checks: no kept-alive connections, each probe closes its own,
+        # so none is left open to a container after it is gone.
+        self.http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0))
         self._client: docker.DockerClient | None = None
         self._connecting = asyncio.Lock()
 
