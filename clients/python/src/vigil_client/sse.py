@@ -1,0 +1,137 @@
+"""Server-Sent Events: the fallback when a proxy blocks WebSockets.
+
+SSE streams one channel per request (`/sse/channels/{name}`), so this transport holds
+one stream per subscription, each resuming after the subscription's cursor (`since`;
+the gateway also honours `Last-Event-ID`). Each event's `data:` is the frame a socket
+would get; a last `event: close` carries the code a socket would have been closed
+with. One stream failing ends the transport: the client reconnects them all from
+their cursors. SSE cannot answer questions or take a fresh token in place: a token
+is renewed by reopening the streams.
+"""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from vigil_client import routes
+from vigil_client.errors import AuthenticationFailed, Refused
+from vigil_client.frames import BadFrame, parse_frame
+from vigil_client.session import Session
+from vigil_client.subscription import Subscription
+from vigil_client.transport import CHANNEL_REFUSALS, Disconnected, Link, TransportKind, refused_by
+
+READ_TIMEOUT_S = 100.0  # the gateway comments every heartbeat (30 s) on an idle stream
+
+
+class SseTransport:
+    kind = TransportKind.SSE
+
+    def __init__(self, session: Session, link: Link, http: httpx.AsyncClient) -> None:
+        self._session = session
+        self._link = link
+        self._http = http
+        self._streams: dict[Subscription, asyncio.Task[None]] = {}
+        self._ended: asyncio.Future[Disconnected] | None = None
+        self._opened: Callable[[], None] | None = None
+
+    def add(self, subscription: Subscription) -> None:
+        if self._ended is not None and subscription not in self._streams:
+            self._streams[subscription] = asyncio.create_task(self._follow(subscription))
+
+    def remove(self, subscription: Subscription) -> None:
+        task = self._streams.pop(subscription, None)
+        if task is not None:
+            task.cancel()
+
+    def reauth(self, token: str) -> None:
+        """Streams carry the token they were opened with; they reopen when it lapses."""
+
+    async def run(self, opened: Callable[[], None]) -> None:
+        self._ended = asyncio.get_running_loop().create_future()
+        self._opened = opened
+        subscriptions = self._link.subscriptions()
+        if not subscriptions:
+            opened()
+        for subscription in subscriptions:
+            self.add(subscription)
+        try:
+            raise await self._ended
+        finally:
+            streams, self._streams = list(self._streams.values()), {}
+            for task in streams:
+                task.cancel()
+            for task in streams:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _end(self, disconnected: Disconnected) -> None:
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(disconnected)
+
+    async def _follow(self, subscription: Subscription) -> None:
+        try:
+            await self._stream(subscription)
+        except Disconnected as exc:
+            self._end(exc)
+        except Refused as exc:
+            if isinstance(exc, AuthenticationFailed):
+                self._end(Disconnected(exc.message, code=4001))
+            elif exc.code in CHANNEL_REFUSALS:
+                self._streams.pop(subscription, None)
+                self._link.refused(subscription, exc)
+            else:
+                self._end(Disconnected(str(exc), refused=True))
+        except httpx.HTTPError as exc:
+            self._end(Disconnected(f"the event stream broke: {exc or type(exc).__name__}"))
+
+    async def _stream(self, subscription: Subscription) -> None:
+        params: dict[str, Any] = dict(subscription.wire_params())
+        if (since := subscription.wire_since()) is not None:
+            params["since"] = since
+        if subscription.interval_s is not None:
+            params["interval_s"] = subscription.interval_s
+        headers = self._session.headers() | {"Accept": "text/event-stream"}
+        timeout = httpx.Timeout(READ_TIMEOUT_S, connect=5.0)
+        url = self._session.base_url + routes.sse(subscription.name)
+        try:
+            async with self._http.stream(
+                "GET", url, params=params, headers=headers, timeout=timeout
+            ) as answer:
+                if answer.status_code >= 400:
+                    await answer.aread()
+                    raise refused_by(answer)
+                if not answer.headers.get("content-type", "").startswith("text/event-stream"):
+                    raise Disconnected("the answer is not an event stream", refused=True)
+                if self._opened is not None:
+                    self._opened()
+                await self._read(subscription, answer)
+        except httpx.ConnectError as exc:
+            raise Disconnected(f"cannot connect: {exc}") from None
+        raise Disconnected("the event stream ended")
+
+    async def _read(self, subscription: Subscription, answer: httpx.Response) -> None:
+        event, data = "message", list[str]()
+        async for line in answer.aiter_lines():
+            if line == "":
+                if data:
+                    self._dispatch(subscription, event, "\n".join(data))
+                event, data = "message", []
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+
+    def _dispatch(self, subscription: Subscription, event: str, data: str) -> None:
+        if event == "close":
+            closed = json.loads(data)
+            raise Disconnected(str(closed.get("reason", "")), code=closed.get("code"))
+        try:
+            frame = parse_frame(data)
+        except BadFrame:
+            return
+        if frame is not None:
+            subscription.deliver(frame)
