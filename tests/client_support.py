@@ -68,9 +68,7 @@ class BlockingProxy:
             names = {h.split(":", 1)[0].strip().lower(): h for h in headers if ":" in h}
             upgrade = "websocket" in names.get("upgrade", "").lower()
             path = first.split(" ")[1] if " " in first else ""
-            if (upgrade and self.block_websocket) or (
-                path.startswith("/sse/") and self.block_sse
-            ):
+            if (upgrade and self.block_websocket) or (path.startswith("/sse/") and self.block_sse):
                 self.refused.append(path)
                 writer.write(
                     b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n"
