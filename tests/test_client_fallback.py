@@ -77,6 +77,7 @@ async def test_with_event_streams_blocked_too_it_polls_state_and_streams(
         await alerts_bus.publish(alerts_bus.subjects.host_metrics("web1"), host_sample(cpu=22.0))
         (changed,) = await events(metrics, 1)
 
-    assert isinstance(snapshot, Update) and isinstance(changed, Update)
+    assert isinstance(snapshot, Update)
+    assert isinstance(changed, Update)
     assert (snapshot.data["cpu"]["percent"], changed.data["cpu"]["percent"]) == (11.0, 22.0)
     assert messages(polled) == ["alert 0", "alert 1", "alert 2"]

@@ -133,7 +133,7 @@ class VigilClient:
         self, *states: ConnectionState, transport: TransportKind | None = None
     ) -> None:
         """Until the client is in one of `states` (over `transport`); raises why it
-        stopped if it stops first. Bound it with `asyncio.timeout`."""
+        stopped if it stops for good first. Bound it with `asyncio.timeout`."""
         while not (self.state in states and (transport is None or self.transport is transport)):
             if self.state is ConnectionState.CLOSED and self.failure is not None:
                 raise self.failure
