@@ -1,0 +1,82 @@
+"""`vigil logs CONTAINER [-f]`: a container's log lines, and with `-f` the new ones live.
+
+The lines come from the `docker.logs` channel, from the oldest the gateway keeps
+(plus the container's last lines, which the collector sends when it starts following
+it). Without `-f` the command ends once no more lines come for a moment. stdout
+lines go to stdout, stderr lines to stderr; a gap or reset is said on stderr, never
+hidden. The container is an id, a name, or a unique prefix of either.
+"""
+
+import argparse
+import asyncio
+import sys
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from vigil.messages import Error, Gap, LogBatch, Reset, Update
+from vigil_cli import figures
+from vigil_cli.commands import Subparsers
+from vigil_cli.remote import OK, Remote, add_url_option, run
+from vigil_client import Subscription
+
+QUIET_S = 1.5  # without -f: done when no line came for this long...
+FIRST_LINE_S = 5.0  # ...or none at all for this long
+
+
+def add_parser(commands: Subparsers) -> None:
+    parser = commands.add_parser(
+        "logs", help="a container's log lines", description=__doc__.split("\n\n")[0]
+    )
+    add_url_option(parser)
+    parser.add_argument("container", help="an id, a name, or a unique prefix of either")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    parser.add_argument("--host", help="the container's Docker host (default: any)")
+    parser.add_argument("-t", "--timestamps", action="store_true", help="show each line's time")
+    parser.set_defaults(handler=lambda args: run(lambda remote: _logs(remote, args), args))
+
+
+async def _logs(remote: Remote, args: argparse.Namespace) -> int:
+    params = {"container": args.container} | ({"host": args.host} if args.host else {})
+    async with remote.client() as client:
+        # From the oldest line kept: `since=0` resumes from before the first cursor.
+        lines = await client.subscribe("docker.logs", params, since=0)
+        if args.follow:
+            async for event in lines:
+                _show(event, args.timestamps)
+        else:
+            await _until_quiet(lines, args.timestamps)
+    return OK
+
+
+async def _until_quiet(lines: Subscription, timestamps: bool) -> None:
+    wait = FIRST_LINE_S
+    while True:
+        try:
+            async with asyncio.timeout(wait):
+                event = await lines.next()
+        except TimeoutError:
+            return
+        _show(event, timestamps)
+        if isinstance(event, Update):
+            wait = QUIET_S
+
+
+def _show(event: Update | Gap | Reset | Error, timestamps: bool) -> None:
+    if isinstance(event, Update):
+        try:
+            batch = LogBatch.model_validate(event.data)
+        except ValidationError:
+            return
+        for line in batch.lines:
+            out: TextIO = sys.stderr if line.stream == "stderr" else sys.stdout
+            prefix = f"{figures.moment(line.time)} " if timestamps else ""
+            out.write(f"{prefix}{line.text}\n")
+        sys.stdout.flush()
+    elif isinstance(event, Gap):
+        print(f"vigil: {event.dropped} log batches dropped (too slow)", file=sys.stderr)
+    elif isinstance(event, Reset):
+        if event.since > 0:  # from 0 it only says the oldest lines went, as expected
+            print("vigil: lines were lost: they are no longer kept", file=sys.stderr)
+    else:
+        print(f"vigil: {event.message} ({event.code})", file=sys.stderr)
