@@ -61,3 +61,14 @@ async def test_a_stream_subscription_resumes_even_before_its_first_message(
             (event,) = await events(alerts, 1)
     assert isinstance(event, Update)
     assert event.data["message"] == "alert 1"
+
+
+async def test_a_subscription_from_an_old_cursor_gets_the_whole_backlog_in_order(
+    gateway: str, admin_token: str, alerts_bus: Bus
+) -> None:
+    for n in range(50):
+        await raise_alert(alerts_bus, n)
+    async with client_for(gateway, admin_token) as client:
+        alerts = await client.subscribe("alerts", since=0)
+        got = await updates_until(alerts, lambda seen: len(seen) == 50)
+    assert [u.data["message"] for u in got] == [f"alert {n}" for n in range(50)]

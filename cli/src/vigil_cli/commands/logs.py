@@ -2,7 +2,8 @@
 
 The lines come from the `docker.logs` channel, from the oldest the gateway keeps
 (plus the container's last lines, which the collector sends when it starts following
-it). Without `-f` the command ends once no more lines come for a moment. stdout
+it). Without `-f` the command prints the lines written before it started and ends
+(or ends once no more lines come for a moment, for a quiet container). stdout
 lines go to stdout, stderr lines to stderr; a gap or reset is said on stderr, never
 hidden. The container is an id, a name, or a unique prefix of either.
 """
@@ -10,18 +11,19 @@ hidden. The container is an id, a name, or a unique prefix of either.
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 from typing import TextIO
 
 from pydantic import ValidationError
 
-from vigil.messages import Error, Gap, LogBatch, Reset, Update
+from vigil.messages import Error, Gap, LogBatch, Reset, Update, utc_now
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import OK, Remote, add_url_option, run
 from vigil_client import Subscription
 
-QUIET_S = 1.5  # without -f: done when no line came for this long...
-FIRST_LINE_S = 5.0  # ...or none at all for this long
+QUIET_S = 1.5  # without -f: done at a line written after the start, or none for this long,
+FIRST_LINE_S = 5.0  # or none at all for this long
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -45,11 +47,12 @@ async def _logs(remote: Remote, args: argparse.Namespace) -> int:
             async for event in lines:
                 _show(event, args.timestamps)
         else:
-            await _until_quiet(lines, args.timestamps)
+            await _until_now(lines, args.timestamps, utc_now())
     return OK
 
 
-async def _until_quiet(lines: Subscription, timestamps: bool) -> None:
+async def _until_now(lines: Subscription, timestamps: bool, started: datetime) -> None:
+    """Print the lines written before `started`; stop at the first one written after."""
     wait = FIRST_LINE_S
     while True:
         try:
@@ -57,18 +60,25 @@ async def _until_quiet(lines: Subscription, timestamps: bool) -> None:
                 event = await lines.next()
         except TimeoutError:
             return
-        _show(event, timestamps)
+        if _show(event, timestamps, until=started):
+            return
         if isinstance(event, Update):
             wait = QUIET_S
 
 
-def _show(event: Update | Gap | Reset | Error, timestamps: bool) -> None:
+def _show(
+    event: Update | Gap | Reset | Error, timestamps: bool, until: datetime | None = None
+) -> bool:
+    """Print the event (its lines up to `until`); whether a line came after `until`."""
     if isinstance(event, Update):
         try:
             batch = LogBatch.model_validate(event.data)
         except ValidationError:
-            return
+            return False
         for line in batch.lines:
+            if until is not None and line.time > until:
+                sys.stdout.flush()
+                return True
             out: TextIO = sys.stderr if line.stream == "stderr" else sys.stdout
             prefix = f"{figures.moment(line.time)} " if timestamps else ""
             out.write(f"{prefix}{line.text}\n")
@@ -80,3 +90,4 @@ def _show(event: Update | Gap | Reset | Error, timestamps: bool) -> None:
             print("vigil: lines were lost: they are no longer kept", file=sys.stderr)
     else:
         print(f"vigil: {event.message} ({event.code})", file=sys.stderr)
+    return False

@@ -73,6 +73,8 @@ class WebSocketTransport:
     # -- the client's side ------------------------------------------------------------
 
     def add(self, subscription: Subscription) -> None:
+        if self._ws is None:
+            return  # subscribed with every other one once the socket opens
         message: dict[str, Any] = {
             "type": "subscribe",
             "channel": subscription.name,
@@ -121,11 +123,11 @@ class WebSocketTransport:
             raise Disconnected(f"no WebSocket handshake: {exc}", refused=True) from None
         except OSError as exc:
             raise Disconnected(f"cannot connect: {exc.strerror or exc}") from None
-        self._ws = ws
         sender = asyncio.create_task(self._send_requests(ws))
         try:
             first = await self._receive_connected(ws)
             log.debug("connected as %s", first.connection_id)
+            self._ws = ws
             opened()
             for subscription in self._link.subscriptions():
                 self.add(subscription)
@@ -175,14 +177,20 @@ class WebSocketTransport:
                 return
             finally:
                 self._in_flight = None
-            if isinstance(answer, Error) and answer.code is ErrorCode.RATE_LIMITED:
+            if _rate_limited(answer):
                 request.answered = asyncio.get_running_loop().create_future()
-                await asyncio.sleep(answer.retry_after_s or 1.0)
+                await asyncio.sleep(getattr(answer, "retry_after_s", None) or 1.0)
                 continue
             self._requests.popleft()
-            self._answered(request, answer)
 
     def _answered(self, request: _Request, answer: Message) -> None:
+        """Act on an answer as it is read, before any frame after it: the data that
+        follows `subscribed` is routed by the key it gives."""
+        if request.answered.done():
+            return
+        request.answered.set_result(answer)
+        if _rate_limited(answer):
+            return  # sent again by the sender
         subscription = request.subscription
         if subscription is None:
             if isinstance(answer, Error):
@@ -216,9 +224,8 @@ class WebSocketTransport:
             task.add_done_callback(self._questions.discard)
         elif _is_answer(frame):
             assert frame is not None
-            request = self._in_flight
-            if request is not None and not request.answered.done():
-                request.answered.set_result(frame)
+            if self._in_flight is not None:
+                self._answered(self._in_flight, frame)
         elif isinstance(frame, Error):
             self._notice(frame)
 
@@ -243,6 +250,10 @@ class WebSocketTransport:
         task = asyncio.create_task(_send_quietly(ws, message))
         self._questions.add(task)
         task.add_done_callback(self._questions.discard)
+
+
+def _rate_limited(answer: Message) -> bool:
+    return isinstance(answer, Error) and answer.code is ErrorCode.RATE_LIMITED
 
 
 def _is_answer(frame: Message | None) -> bool:
