@@ -2,6 +2,7 @@
 the real stack: auth, gateway on uvicorn, collector, Docker."""
 
 import json
+import os
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,6 +38,15 @@ async def docker_collector(nats_server: NatsServer, prefix: str) -> AsyncIterato
         yield
 
 
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def read_json(path: Path) -> dict[str, str]:
+    saved: dict[str, str] = json.loads(path.read_text())
+    return saved
+
+
 async def test_login_saves_tokens_readable_by_the_owner_only(gateway: str, config: Path) -> None:
     env = environment(config)
     url = f"http://{gateway}"
@@ -45,8 +55,8 @@ async def test_login_saves_tokens_readable_by_the_owner_only(gateway: str, confi
     )
     assert done.code == 0, done.stderr
     assert "logged in" in done.stdout
-    assert stat.S_IMODE(config.stat().st_mode) == 0o600
-    saved = json.loads(config.read_text())
+    assert mode_of(config) == 0o600
+    saved = read_json(config)
     assert (saved["url"], saved["username"]) == (url, "admin")
     assert saved["access_token"].count(".") == 2
     assert saved["refresh_token"]
@@ -56,7 +66,7 @@ async def test_login_saves_tokens_readable_by_the_owner_only(gateway: str, confi
     )
     assert wrong.code == 3
     assert "wrong username or password" in wrong.stderr
-    assert json.loads(config.read_text()) == saved  # the good login is kept
+    assert read_json(config) == saved  # the good login is kept
 
     nobody_home = f"http://127.0.0.1:{free_port()}"
     away = await vigil(
@@ -67,7 +77,7 @@ async def test_login_saves_tokens_readable_by_the_owner_only(gateway: str, confi
     bad_url = await vigil(env, "login", "--url", "ftp://somewhere", "-u", "a", "--password-stdin")
     assert (bad_url.code, "not a gateway URL" in bad_url.stderr) == (1, True)
 
-    config.chmod(0o644)
+    os.chmod(config, 0o644)
     exposed = await vigil(env, "alerts")
     assert exposed.code == 1
     assert "can be read by others" in exposed.stderr
