@@ -14,19 +14,6 @@ from tests.conftest import ADMIN_PASSWORD, collector_settings_for
 from tests.docker_engine import Containers
 from tests.support import NatsServer, free_port, raise_alert, run_collector
 from vigil.bus import Bus
-from vigil_cli.config import ClientConfig, save
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    return tmp_path / "vigil" / "config.json"
-
-
-@pytest.fixture
-def logged_in(config: Path, gateway: str, admin_token: str) -> dict[str, str]:
-    """The environment of a `vigil` whose config holds the admin's token."""
-    save(config, ClientConfig(url=f"http://{gateway}", access_token=admin_token))
-    return environment(config)
 
 
 @pytest.fixture

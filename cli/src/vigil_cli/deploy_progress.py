@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 from vigil.messages import DeployEvent, DeployStep, PullProgress, StepState
+from vigil_cli import figures
 
 _MARKS = {
     StepState.STARTED: "…",
@@ -60,7 +61,8 @@ class PlainView:
         if tenth > self._pull_tenth:
             self._pull_tenth = tenth
             layers = ", ".join(f"{layer.id} {layer.percent:.0f}%" for layer in pull.layers)
-            self.say(f"  pull {pull.percent:5.1f}%  {pull.current}/{pull.total} B  [{layers}]")
+            done = f"{figures.size(pull.current)}/{figures.size(pull.total)}"
+            self.say(f"  pull {pull.percent:5.1f}%  {done}  [{layers}]")
 
     def say(self, text: str) -> None:
         self._console.print(text, highlight=False, markup=False)
