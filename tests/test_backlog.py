@@ -27,6 +27,14 @@ def test_state_keeps_only_the_newest_value_per_subject_in_its_place() -> None:
     assert drain(backlog) == ["s1-new", "ctl", "s2"]
 
 
+def test_a_delta_that_replaces_a_queued_value_goes_as_its_snapshot() -> None:
+    backlog = Backlog(limit=4)
+    backlog.put_state(("c", "s1"), f("delta-2"), snapshot=f("snapshot-2"))
+    backlog.put_state(("c", "s1"), f("delta-3"), snapshot=f("snapshot-3"))  # 2 skipped
+    backlog.put_state(("c", "s2"), f("delta-7"), snapshot=f("snapshot-7"))  # nothing skipped
+    assert drain(backlog) == ["snapshot-3", "delta-7"]
+
+
 def test_a_slow_reader_of_a_stream_gets_a_gap_then_the_newest_lines() -> None:
     backlog = Backlog(limit=3)
     for n in range(10):

@@ -58,6 +58,9 @@ class ChannelSpec:
     from_start: bool = False
     """Every subscriber gets the whole history first, then the live flow (journals of
     one deploy); otherwise a subscriber starts from now (or from its `since`)."""
+    items: str | None = None
+    """State channels: the list in each value whose items (keyed by `id`) a delta
+    patches one by one; other fields change as a whole (`vigil.deltas`)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ CHANNELS: dict[str, ChannelSpec] = {
             params={"host": NameKind.HOST},
             sources=_docker_stats,
             kind=ChannelKind.STATE,
+            items="containers",
         ),
         ChannelSpec(
             name="docker.status",
@@ -183,6 +187,7 @@ CHANNELS: dict[str, ChannelSpec] = {
             params={"host": NameKind.HOST},
             sources=_docker_stats,
             kind=ChannelKind.STATE,
+            items="containers",
         ),
         ChannelSpec(
             name="deploy",

@@ -6,11 +6,13 @@
 - `backlog`     a slow socket's bounded queue, shaped by channel kind
 - `flusher`     one write per socket per loop turn
 - `throttle`    a subscriber's own pace on state channels
+- `deltas`      numbered state values, and the snapshot and delta frames made of them
 - `views`       how bus messages become client frames, per channel
 - `hub`         one JetStream feed per channel, shared by every client of this replica
 - `replay`      a resuming feed, read at its socket's pace
 - `admission`   who is connecting, decided before the socket is accepted
 - `connection`  the protocol of one socket; `timers` its heartbeat and expiry
+- `options`     what a subscriber asks beside the channel: resume, pace, deltas
 - `endpoints`   every stream three ways: WebSocket, `sse`, `polling` (`queries`)
 - `app`         the FastAPI application: routes, lifespan, health
 """

@@ -5,7 +5,8 @@ here until it drains:
 
 - *state* frames sit in a slot per (channel, subject): a newer value replaces the
   queued one in place, so a slow client skips to the newest and the backlog never
-  grows past one entry per subject it watches.
+  grows past one entry per subject it watches (as a snapshot, where the newer value
+  was a delta from the one it replaces).
 - *stream* frames queue in order up to `limit`; past that the oldest are dropped and
   the client gets a `gap` saying how many, before that channel's next frame (or, if
   none comes, where the drop happened: a carrier per channel waits in the queue).
@@ -60,11 +61,16 @@ class Backlog:
         self._append(_Entry((frame,), "control"))
 
     def put_state(
-        self, slot: Slot, frames: tuple[Frame, ...], produced_at: float | None = None
+        self,
+        slot: Slot,
+        frames: tuple[Frame, ...],
+        produced_at: float | None = None,
+        snapshot: tuple[Frame, ...] | None = None,
     ) -> None:
         queued = self._slots.get(slot)
-        if queued is not None:  # newest wins, keeps its place
-            queued.frames, queued.produced_at = frames, produced_at
+        if queued is not None:  # newest wins, keeps its place; a delta from the value
+            # it replaces would not apply, so a delta subscriber gets the value whole
+            queued.frames, queued.produced_at = snapshot or frames, produced_at
             return
         entry = _Entry(frames, "state", produced_at, slot=slot)
         self._slots[slot] = entry

@@ -48,6 +48,7 @@ from vigil_gateway.errors import AuthUnavailable, ChannelRefused, Forbidden, Inv
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.metrics import GatewayMetrics
+from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.outbox import Outbox
 from vigil_gateway.permissions import check_channel
 from vigil_gateway.ratelimit import RateLimiter
@@ -61,7 +62,6 @@ UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself wh
 
 Reauthenticate = Callable[[str], Awaitable[Principal]]
 INBOX_LIMIT = 16  # client messages waiting before the socket stops being read
-PACED_NEVER = (ChannelKind.STREAM, ChannelKind.JOURNAL)  # `interval_s` is for state
 
 
 class Connection:
@@ -114,16 +114,11 @@ class Connection:
 
     # -- life ---------------------------------------------------------------------
 
-    async def open(
-        self,
-        channel: ChannelRef | None = None,
-        since: int | None = None,
-        interval_s: float | None = None,
-    ) -> None:
+    async def open(self, channel: ChannelRef | None = None, options: Options = NO_OPTIONS) -> None:
         """Greet the client: on `/ws`, `connected`; where the path names the `channel`
-        (seed endpoints, SSE), its data (after `since`, at most every `interval_s`), or
-        `NOT_FOUND` and a close (1008) if what it names does not exist. Then start the
-        timers and take the socket off ASGI."""
+        (seed endpoints, SSE), its data as the `options` say, or `NOT_FOUND` and a
+        close (1008) if what it names does not exist. Then start the timers and take the
+        socket off ASGI."""
         refused: tuple[ErrorCode, str] | None = None
         if channel is not None:
             try:  # a container's name prefix made its id; an unknown deploy refused...
@@ -145,7 +140,7 @@ class Connection:
             self.send(connected.model_dump_json())
         else:
             self._only = channel
-            await self._subscribe(channel, remaining=None, since=since, interval_s=interval_s)
+            await self._subscribe(channel, options, remaining=None)
         if self._pings:
             self._heartbeat.start()
         self._expiry.watch(self.principal)
@@ -320,18 +315,11 @@ class Connection:
                 remaining=remaining,
             )
             return
-        if message.interval_s is not None and channel.spec.kind in PACED_NEVER:
-            self._error(
-                ErrorCode.INVALID_MESSAGE,
-                f"interval_s paces state channels; {channel.key} is a {channel.spec.kind} "
-                "channel, whose messages are never coalesced",
-                channel=channel.key,
-                remaining=remaining,
-            )
+        options = Options(since=message.since, interval_s=message.interval_s, delta=message.delta)
+        if misfit := options.misfit(channel):
+            self._error(ErrorCode.INVALID_MESSAGE, misfit, channel=channel.key, remaining=remaining)
             return
-        await self._subscribe(
-            channel, remaining=remaining, since=message.since, interval_s=message.interval_s
-        )
+        await self._subscribe(channel, options, remaining=remaining)
 
     async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
         try:
@@ -387,12 +375,7 @@ class Connection:
         )
 
     async def _subscribe(
-        self,
-        channel: ChannelRef,
-        *,
-        remaining: int | None,
-        since: int | None = None,
-        interval_s: float | None = None,
+        self, channel: ChannelRef, options: Options, *, remaining: int | None
     ) -> None:
         announce = None  # announced on /ws; the seed endpoint subscribes itself
         if remaining is not None:
@@ -401,11 +384,15 @@ class Connection:
             )
             announce = subscribed.model_dump_json()
         if channel.key in self._channels:
-            if announce is not None:
+            if channel.spec.kind is ChannelKind.STATE:
+                # Again: with the new options (a tab that slows down, deltas on or off),
+                # from a fresh snapshot (a delta client that lost its place).
+                await self._hub.rejoin(channel, self.outbox, options, announce=announce)
+            elif announce is not None:  # already flowing, nothing lost
                 self.send(announce)
             return
         self._channels[channel.key] = channel
-        await self._hub.join(channel, self.outbox, since, announce=announce, interval_s=interval_s)
+        await self._hub.join(channel, self.outbox, options, announce=announce)
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
 

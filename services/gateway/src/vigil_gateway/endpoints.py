@@ -127,14 +127,17 @@ def register(app: FastAPI, gateway: Gateway) -> None:
 
 def _register_websocket(app: FastAPI, gateway: Gateway, endpoint: Endpoint) -> None:
     async def websocket_route(websocket: WebSocket) -> None:
+        query = websocket.query_params
         try:
-            channel = endpoint.channel(websocket.path_params, websocket.query_params)
-            since = queries.cursor(websocket.query_params)
-            interval_s = queries.pace(websocket.query_params)
+            channel = endpoint.channel(websocket.path_params, query)
+            options = queries.options(query, queries.cursor(query))
         except (UnknownChannel, InvalidName, ValueError) as exc:
             await websocket.close(1008, str(exc)[:120])
             return
-        await gateway.serve(websocket, channel, since, interval_s)
+        if misfit := options.misfit(channel):
+            await websocket.close(1008, misfit[:120])
+            return
+        await gateway.serve(websocket, channel, options)
 
     app.add_api_websocket_route(endpoint.websocket, websocket_route)
 
@@ -143,10 +146,12 @@ def _register_twins(app: FastAPI, gateway: Gateway, endpoint: Endpoint, what: st
     async def sse_route(request: Request) -> StreamingResponse:
         channel = channel_of(endpoint, request)
         try:
-            interval_s = queries.pace(request.query_params)
+            options = queries.options(request.query_params, queries.resume_point(request, channel))
         except ValueError as exc:
             raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
-        return await sse.stream(request, gateway, channel, interval_s)
+        if misfit := options.misfit(channel):
+            raise refusal(ErrorCode.INVALID_MESSAGE, misfit)
+        return await sse.stream(request, gateway, channel, options)
 
     async def poll_route(request: Request, caller: Caller, limit: Limit = 100) -> Any:
         return await poll(request, gateway, caller, channel_of(endpoint, request), limit)

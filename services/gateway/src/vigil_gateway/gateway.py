@@ -51,6 +51,7 @@ from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
 from vigil_gateway.leases import LogLeases
 from vigil_gateway.metrics import GatewayMetrics
+from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
@@ -163,11 +164,10 @@ class Gateway:
         self,
         websocket: WebSocket,
         channel: ChannelRef | None = None,
-        since: int | None = None,
-        interval_s: float | None = None,
+        options: Options = NO_OPTIONS,
     ) -> None:
         """A WebSocket: `/ws` (the client chooses channels), or an endpoint that streams
-        one `channel` (from after `since`; its state at most every `interval_s`)."""
+        one `channel` as the `options` say."""
         wire = wire_of(websocket.scope)
         if wire is None:  # served by another ASGI server or protocol: see vigil_gateway.wire
             log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
@@ -182,9 +182,7 @@ class Gateway:
             self.metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
-        await self.attach(
-            wire, decision, address, channel=channel, since=since, interval_s=interval_s
-        )
+        await self.attach(wire, decision, address, channel=channel, options=options)
 
     async def attach(
         self,
@@ -193,8 +191,7 @@ class Gateway:
         address: str | None,
         *,
         channel: ChannelRef | None = None,
-        since: int | None = None,
-        interval_s: float | None = None,
+        options: Options = NO_OPTIONS,
         pings: bool = True,
     ) -> None:
         """Give an admitted socket (WebSocket or SSE) its connection, and open it."""
@@ -217,7 +214,7 @@ class Gateway:
         await roster.announce(self.bus, "opened", connection.info(self.id))
         if self.settings.single_session_per_user:
             await self._start_single_session(connection)
-        await connection.open(channel, since, interval_s)  # it lives without a task now
+        await connection.open(channel, options)  # it lives without a task now
 
     def _on_gone(self, connection: Connection) -> None:
         self._spawn(self._forget(connection))

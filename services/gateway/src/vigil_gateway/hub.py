@@ -8,6 +8,9 @@ the newest frames of each state subject, so a later subscriber gets them at once
 last client to leave stops it. After a NATS reconnect every feed starts again, stream
 sources from the cursor they had reached, so an outage loses nothing that is kept.
 
+A state channel numbers each subject's values for subscribers that asked for deltas
+(`deltas`): they get a snapshot, then what changed, computed once per value.
+
 A channel that replays its whole history (`from_start`, a deploy's journal) gives each
 client a feed of its own from the first message. A client that resumes (`since`)
 gets a feed of its own from that cursor; if the
@@ -33,8 +36,10 @@ from vigil.lifecycle import stop_task
 from vigil.messages import Reset
 from vigil_gateway import replay
 from vigil_gateway.backlog import Slot
+from vigil_gateway.deltas import StateVersions
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.metrics import GatewayMetrics
+from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.outbox import Outbox
 from vigil_gateway.throttle import Throttle
 from vigil_gateway.views import Delivery, renderer_for
@@ -61,7 +66,11 @@ class Feed:
         self._render = renderer_for(channel)
         self._sources = channel.sources(bus.subjects)
         self._subscribers: dict[Outbox, Outbox | Throttle] = {}
+        self._delta_subscribers: dict[Outbox, Outbox | Throttle] = {}
         self._latest: dict[Slot, tuple[Frame, ...]] = {}
+        self._versions: StateVersions | None = None  # numbered values, for deltas
+        if channel.spec.kind is ChannelKind.STATE:
+            self._versions = StateVersions(channel, bus.subjects)
         self._subscriptions: list[
             JetStreamContext.PushSubscription | JetStreamContext.PullSubscription
         ] = []
@@ -74,7 +83,7 @@ class Feed:
 
     @property
     def idle(self) -> bool:
-        return not self._subscribers
+        return not self._subscribers and not self._delta_subscribers
 
     async def start(self) -> None:
         if self._subscriptions:
@@ -128,15 +137,24 @@ class Feed:
             with contextlib.suppress(nats.errors.Error):  # gone with the old connection
                 await subscription.unsubscribe()
 
-    def attach(self, outbox: Outbox, interval_s: float | None = None) -> None:
+    def attach(self, outbox: Outbox, options: Options = NO_OPTIONS) -> None:
         """From now on `outbox` gets the feed: the newest state at once, then what comes
-        (state at most once per `interval_s`, if given)."""
+        (state at most once per `options.interval_s`; as deltas if `options.delta`)."""
         for frame in self._pending:
             outbox.put_control(frame)
         self._pending.clear()
-        for slot, frames in self._latest.items():
-            outbox.put_state(slot, frames)
-        self._subscribers[outbox] = Throttle(outbox, interval_s) if interval_s else outbox
+        interval_s = options.interval_s
+        subscriber: Outbox | Throttle = outbox
+        if interval_s:  # paced from the snapshot it gets now, or from its first value
+            subscriber = Throttle(outbox, interval_s, paced_now=bool(self._latest))
+        if options.delta and self._versions is not None:
+            for slot in self._latest:
+                outbox.put_state(slot, self._versions.snapshot(slot))
+            self._delta_subscribers[outbox] = subscriber
+        else:
+            for slot, frames in self._latest.items():
+                outbox.put_state(slot, frames)
+            self._subscribers[outbox] = subscriber
         self._attached.set()
 
     async def _room(self) -> None:
@@ -147,13 +165,15 @@ class Feed:
 
     def _tell(self, frame: str) -> None:
         """A control frame for every client of the feed (or the first one to come)."""
-        if not self._subscribers:
+        if self.idle:
             self._pending.append(frame)
-        for outbox in self._subscribers:
+        for outbox in [*self._subscribers, *self._delta_subscribers]:
             outbox.put_control(frame)
 
     def detach(self, outbox: Outbox) -> None:
-        subscriber = self._subscribers.pop(outbox, None)
+        subscriber = self._subscribers.pop(outbox, None) or self._delta_subscribers.pop(
+            outbox, None
+        )
         if isinstance(subscriber, Throttle):
             subscriber.stop()
 
@@ -173,6 +193,10 @@ class Feed:
             self._latest[slot] = frames
             for subscriber in self._subscribers.values():
                 at_once += subscriber.put_state(slot, frames, produced_at)
+            if self._versions is not None:
+                self._versions.record(slot, *frames)
+                if self._delta_subscribers:
+                    self._deliver_delta(slot, produced_at)
         else:
             cursor = metadata.sequence.stream
             self._cursors[source.subject] = cursor
@@ -184,6 +208,14 @@ class Feed:
                 for outbox in self._subscribers:
                     at_once += outbox.put_stream(key, frames, produced_at)
         self._flusher.fanned_out(source.kind, frames, produced_at, at_once)
+
+    def _deliver_delta(self, slot: Slot, produced_at: float | None) -> None:
+        assert self._versions is not None
+        delta, snapshot = self._versions.delta(slot), self._versions.snapshot(slot)
+        at_once = 0
+        for subscriber in self._delta_subscribers.values():
+            at_once += subscriber.put_state(slot, delta, produced_at, snapshot)
+        self._flusher.fanned_out(ChannelKind.STATE, delta, produced_at, at_once)
 
     def _frames(self, delivery: Delivery) -> tuple[Frame, ...]:
         texts = self._render(self.channel, delivery)
@@ -229,19 +261,18 @@ class Hub:
         self,
         channel: ChannelRef,
         outbox: Outbox,
-        since: int | None = None,
+        options: Options = NO_OPTIONS,
         *,
         announce: str | None = None,
-        interval_s: float | None = None,
     ) -> None:
         """Attach `outbox` to the channel's feed, starting it if it is the first; with
-        `since`, to a feed of its own that resumes after that cursor; with
-        `interval_s`, state at most once per interval.
+        `options.since`, to a feed of its own that resumes after that cursor.
 
         `announce` (the `subscribed` frame) is queued once the feed is live and before
         any of its data, so a client that hears it misses nothing published after.
         While NATS is away the feed waits, registered, and starts on reconnect.
         """
+        since = options.since
         async with self._lock:
             private = since is not None or channel.spec.from_start  # from its own point
             private = private and channel.spec.kind is not ChannelKind.STATE
@@ -263,7 +294,19 @@ class Hub:
                 self._tell_watcher(channel, started=True)
             if announce is not None:
                 outbox.put_control(announce)
-            feed.attach(outbox, interval_s)
+            feed.attach(outbox, options)
+
+    async def rejoin(
+        self, channel: ChannelRef, outbox: Outbox, options: Options, *, announce: str | None
+    ) -> None:
+        """A state channel's subscriber again, with new `options`: from a fresh snapshot
+        of the feed it is on."""
+        async with self._lock:
+            feed = self._feeds[channel.key]
+            feed.detach(outbox)
+            if announce is not None:
+                outbox.put_control(announce)
+            feed.attach(outbox, options)
 
     async def leave(self, channel: ChannelRef, outbox: Outbox) -> None:
         async with self._lock:

@@ -65,12 +65,18 @@ class Outbox:
             self._lagging().put_control(frame)
 
     def put_state(
-        self, slot: Slot, frames: tuple[Frame, ...], produced_at: float | None = None
+        self,
+        slot: Slot,
+        frames: tuple[Frame, ...],
+        produced_at: float | None = None,
+        snapshot: tuple[Frame, ...] | None = None,
     ) -> bool:
+        """`frames` are the slot's new value; a delta says what to send instead if
+        the value before it is skipped (`snapshot`)."""
         if self._at_once(frames):
             return True
         if self._close is None:
-            self._lagging().put_state(slot, frames, produced_at)
+            self._lagging().put_state(slot, frames, produced_at, snapshot)
         return False
 
     def put_stream(

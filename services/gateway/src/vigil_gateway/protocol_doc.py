@@ -53,7 +53,19 @@ def _endpoints() -> Iterator[str]:
     yield ""
     yield (
         "Query options: `since` (resume after a cursor), `interval_s` (state: at most one "
-        "update per that many seconds), `limit` (polling page size).\n"
+        "update per that many seconds), `delta=1` (state: deltas, below), `limit` (polling "
+        "page size).\n"
+    )
+    yield (
+        "**Deltas** (state channels; `delta` in `subscribe`, `?delta=1` on a stream): the "
+        "first frame of each state is the usual one with `key` (which state: one per host) "
+        "and `seq`; then `delta` frames that say what changed in its `data` since `seq - 1`. "
+        "Top-level fields change whole (`set`, `unset`); the channel's item list (`items`) "
+        "by item `id`: `changed` fields, `added` items (last, or in place of a known id), "
+        "`removed` ids, and `order` when items moved. A client that sees a `seq` it does not "
+        "expect subscribes again for a snapshot; the gateway sends one itself wherever a "
+        "socket skipped a value (slow socket, `interval_s`). `vigil.deltas.apply` applies "
+        "them in Python.\n"
     )
 
 

@@ -1,14 +1,17 @@
 """What a streaming request says in its query, beside credentials: the channel's own
-parameters, where to resume (`since`, or SSE's `Last-Event-ID`), and a pace."""
+parameters, and the subscriber's options: where to resume (`since`, or SSE's
+`Last-Event-ID`), a pace, deltas."""
 
 from collections.abc import Mapping
 
 from fastapi import Request
 
 from vigil.channels import ChannelKind, ChannelRef
+from vigil_gateway.options import Options
 
 # Query parameters that are not a channel's own.
-RESERVED = frozenset({"token", "api_key", "since", "limit", "interval_s"})
+RESERVED = frozenset({"token", "api_key", "since", "limit", "interval_s", "delta"})
+FLAGS = {"1": True, "true": True, "0": False, "false": False, "": False}
 
 
 def channel_params(query: Mapping[str, str]) -> dict[str, str]:
@@ -38,6 +41,20 @@ def pace(query: Mapping[str, str]) -> float | None:
     if not 0 < interval_s <= 3600:
         raise ValueError(f"interval_s is 0 < s <= 3600, not {raw[:20]!r}")
     return interval_s
+
+
+def delta(query: Mapping[str, str]) -> bool:
+    """`?delta=1`: deltas; ValueError unless 1, true, 0 or false."""
+    raw = query.get("delta", "")
+    if raw.lower() not in FLAGS:
+        raise ValueError(f"delta is 1 or 0, not {raw[:20]!r}")
+    return FLAGS[raw.lower()]
+
+
+def options(query: Mapping[str, str], since: int | None) -> Options:
+    """The subscriber's options in the query, resuming after `since`; ValueError
+    naming what was wrong."""
+    return Options(since=since, interval_s=pace(query), delta=delta(query))
 
 
 def resume_point(request: Request, channel: ChannelRef) -> int | None:

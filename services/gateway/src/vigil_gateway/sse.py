@@ -21,12 +21,13 @@ from starlette.background import BackgroundTask
 
 from vigil.channels import ChannelRef
 from vigil.messages import CloseCode, ErrorCode
-from vigil_gateway import audit, queries
+from vigil_gateway import audit
 from vigil_gateway.admission import Refusal
 from vigil_gateway.credentials import read_credentials
 from vigil_gateway.errors import Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import refusal
+from vigil_gateway.options import Options
 from vigil_gateway.permissions import check_channel
 from vigil_gateway.wire import Frame, Receiver
 
@@ -115,14 +116,9 @@ class SseWire:
 
 
 async def stream(
-    request: Request, gateway: Gateway, channel: ChannelRef, interval_s: float | None = None
+    request: Request, gateway: Gateway, channel: ChannelRef, options: Options
 ) -> StreamingResponse:
-    """The channel as an event stream (state at most every `interval_s`), for an
-    admitted client that may see it."""
-    try:
-        since = queries.resume_point(request, channel)
-    except ValueError as exc:
-        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+    """The channel as an event stream, for an admitted client that may see it."""
     address = request.client.host if request.client else None
     decision = await gateway.admission.decide(read_credentials(request))
     if isinstance(decision, Refusal):
@@ -136,9 +132,7 @@ async def stream(
         audit.denied(decision, f"subscribe {channel.key}", exc.reason, address)
         raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
     wire = SseWire(gateway.settings.heartbeat_interval_s)
-    await gateway.attach(
-        wire, decision, address, channel=channel, since=since, interval_s=interval_s, pings=False
-    )
+    await gateway.attach(wire, decision, address, channel=channel, options=options, pings=False)
     return StreamingResponse(
         wire.body(),
         media_type="text/event-stream",

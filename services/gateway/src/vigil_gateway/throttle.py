@@ -13,26 +13,38 @@ from vigil_gateway.backlog import Slot
 from vigil_gateway.outbox import Outbox
 from vigil_gateway.wire import Frame
 
+# The newest value of a subject, waiting: its frames, when produced, and its snapshot
+# (where the frames are a delta).
+Held = tuple[tuple[Frame, ...], float | None, tuple[Frame, ...] | None]
+
 
 class Throttle:
     __slots__ = ("_held", "_interval_s", "_next_at", "_timer", "outbox")
 
-    def __init__(self, outbox: Outbox, interval_s: float) -> None:
+    def __init__(self, outbox: Outbox, interval_s: float, *, paced_now: bool) -> None:
         self.outbox = outbox
         self._interval_s = interval_s
-        self._held: dict[Slot, tuple[tuple[Frame, ...], float | None]] = {}
-        # From when the next value may go: an interval after the snapshot it starts with.
-        self._next_at = asyncio.get_running_loop().time() + interval_s
+        self._held: dict[Slot, Held] = {}
+        # From when the next value may go: an interval after the snapshot the outbox
+        # was just given (`paced_now`), or at once if it has had none.
+        self._next_at = asyncio.get_running_loop().time() + (interval_s if paced_now else 0)
         self._timer: asyncio.TimerHandle | None = None
 
     def put_state(
-        self, slot: Slot, frames: tuple[Frame, ...], produced_at: float | None = None
+        self,
+        slot: Slot,
+        frames: tuple[Frame, ...],
+        produced_at: float | None = None,
+        snapshot: tuple[Frame, ...] | None = None,
     ) -> bool:
         loop = asyncio.get_running_loop()
         if self._timer is None and loop.time() >= self._next_at:
             self._next_at = loop.time() + self._interval_s
-            return self.outbox.put_state(slot, frames, produced_at)
-        self._held[slot] = (frames, produced_at)  # the newest of each subject waits
+            return self.outbox.put_state(slot, frames, produced_at, snapshot)
+        held = self._held.get(slot)
+        if held is not None:  # skipped: a delta from it would not apply
+            frames = snapshot or frames
+        self._held[slot] = (frames, produced_at, snapshot)  # the newest of each subject waits
         if self._timer is None:
             self._timer = loop.call_at(self._next_at, self._release)
         return False
@@ -60,5 +72,5 @@ class Throttle:
         self._timer = None
         self._next_at = asyncio.get_running_loop().time() + self._interval_s
         held, self._held = self._held, {}
-        for slot, (frames, produced_at) in held.items():
-            self.outbox.put_state(slot, frames, produced_at)
+        for slot, (frames, produced_at, snapshot) in held.items():
+            self.outbox.put_state(slot, frames, produced_at, snapshot)

@@ -73,6 +73,65 @@ class Update(Message):
         exclude_if=lambda value: value is None,
         description="JetStream sequence, on stream and journal channels.",
     )
+    key: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="To delta subscribers: which state of the channel (one per host...).",
+    )
+    seq: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="To delta subscribers: the version of that state the `delta`s build on.",
+    )
+
+
+class Delta(Message):
+    """To a subscriber that asked for deltas: what changed in one state of a channel
+    (`key`) since the version before `seq`; apply it to the `data` of that state (see
+    `vigil.deltas`). A `seq` that is not the last one plus one means something was
+    missed: subscribe again for a snapshot. Empty parts are left out."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True
+    )
+
+    type: Literal["delta"] = "delta"
+    channel: str
+    key: str
+    seq: int
+    set_: dict[str, Any] | None = Field(
+        default=None,
+        alias="set",
+        exclude_if=lambda value: value is None,
+        description="Top-level fields of `data` with their new values (as a whole).",
+    )
+    unset: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
+    items: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The list in `data` whose items (keyed by `id`) are patched one by one.",
+    )
+    changed: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="By item id: the fields of that item that changed.",
+    )
+    added: list[dict[str, Any]] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Whole items: new ones go last; one with a known id replaces it in place.",
+    )
+    removed: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
+    order: list[str] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Every item id in its new order, only when items moved.",
+    )
+    timestamp: datetime | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Where the snapshot frame has it (seed 000's `docker_stats`): the new one.",
+    )
 
 
 class Gap(Message):
@@ -148,6 +207,8 @@ class DockerStats(Message):
     type: Literal["docker_stats"] = "docker_stats"
     timestamp: datetime
     data: DockerStatsData
+    key: str | None = omitted_when_none()
+    seq: int | None = omitted_when_none()
 
 
 class ContainerStatusData(Message):
@@ -204,6 +265,10 @@ class Subscribe(Message):
         le=3600,
         description="State channels: at most one update per this many seconds, the newest.",
     )
+    delta: bool = Field(
+        default=False,
+        description="State channels: a snapshot, then only what changed (`delta` frames).",
+    )
 
 
 class Unsubscribe(Message):
@@ -242,6 +307,7 @@ SERVER_FRAMES: tuple[type[Message], ...] = (
     Subscribed,
     Unsubscribed,
     Update,
+    Delta,
     Gap,
     Reset,
     Pong,
