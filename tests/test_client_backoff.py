@@ -8,7 +8,7 @@ import random
 import pytest
 
 from vigil.channels import resolve_channel
-from vigil.messages import Ask, Gap, Reset, Update
+from vigil.messages import Ask, Delta, Gap, Reset, Update
 from vigil_client import Backoff, Tokens
 from vigil_client.credentials import jwt_expiry
 from vigil_client.frames import BadFrame, parse_frame
@@ -91,3 +91,41 @@ async def test_a_reader_that_falls_behind_its_buffer_gets_a_gap_with_the_count()
     first = await subscription.next()
     assert first == Gap(channel="alerts", dropped=7)
     assert [getattr(e, "cursor", None) for e in subscription.pending()] == [8, 9, 10]
+
+
+async def test_a_delta_that_does_not_follow_asks_once_for_a_snapshot() -> None:
+    asked: list[Subscription] = []
+    subscription = Subscription(
+        resolve_channel("docker.stats"),
+        since=None,
+        interval_s=None,
+        on_close=_nothing,
+        delta=True,
+        on_resync=asked.append,
+    )
+    snapshot = {"host": "h1", "containers": [{"id": "a", "cpu": 1}]}
+    subscription.deliver(Update(channel="docker.stats", data=snapshot, key="k", seq=1))
+    subscription.deliver(
+        Delta.model_validate(
+            {
+                "channel": "docker.stats",
+                "key": "k",
+                "seq": 2,
+                "items": "containers",
+                "changed": {"a": {"cpu": 2}},
+                "set": {"host": "h1"},
+            }
+        )
+    )
+    for seq in (4, 5):  # 3 was missed: neither is applied, one snapshot is asked for
+        subscription.deliver(Delta(channel="docker.stats", key="k", seq=seq, unset=["host"]))
+    assert asked == [subscription]
+    fresh = {"host": "h1", "containers": []}
+    subscription.deliver(Update(channel="docker.stats", data=fresh, key="k", seq=5))
+    events = subscription.pending()
+    assert [e.data for e in events if isinstance(e, Update)] == [
+        snapshot,
+        {"host": "h1", "containers": [{"id": "a", "cpu": 2}]},
+        fresh,
+    ]
+    assert (subscription.deltas, subscription.resyncs) == (1, 1)

@@ -1,8 +1,8 @@
 """`vigil top`: a live table of the containers of every Docker host, like `docker stats`.
 
-It follows the `docker.stats` channel (one batch per host every 2 s) and redraws on
-each batch; on a terminal in place, otherwise one table per refresh. The title says
-how the client is connected (live, reconnecting, or which fallback).
+It follows the `docker.stats` channel (one batch per host every 2 s, sent as deltas)
+and redraws on each batch; on a terminal in place, otherwise one table per refresh.
+The title says how the client is connected (live, reconnecting, or which fallback).
 """
 
 import argparse
@@ -59,7 +59,7 @@ async def _top(remote: Remote, args: argparse.Namespace) -> int:
     batches: dict[str, DockerStatsSampled] = {}
     refreshes = 0
     async with remote.client() as client:
-        stats = await client.subscribe("docker.stats", params)
+        stats = await client.subscribe("docker.stats", params, delta=True)
         live = (
             Live(_table(client, batches, args.sort), console=console, auto_refresh=False)
             if console.is_terminal

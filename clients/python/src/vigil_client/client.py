@@ -149,9 +149,11 @@ class VigilClient:
         *,
         since: int | None = None,
         interval_s: float | None = None,
+        delta: bool = False,
     ) -> Subscription:
         """Follow `channel` from now (a stream), from its start (a deploy's journal), or
-        after `since`; state channels at most every `interval_s`. Raises
+        after `since`; state channels at most every `interval_s`, and with `delta` sent
+        as changes (the caller still reads whole values). Raises
         `vigil.errors.UnknownChannel` or `InvalidName` for a channel that cannot exist;
         a refusal by the gateway ends the subscription with `Refused` when read."""
         ref = resolve_channel(channel, params)
@@ -159,8 +161,16 @@ class VigilClient:
             s.name == ref.spec.name and s.params == dict(ref.params) for s in self._subscriptions
         ):
             raise ValueError(f"already subscribed to {ref.key}")
+        if delta and ref.spec.kind is not ChannelKind.STATE:
+            raise ValueError(f"deltas are for state channels; {ref.key} is a {ref.spec.kind}")
         subscription = Subscription(
-            ref, since=since, interval_s=interval_s, on_close=self._closed, buffer=self._buffer
+            ref,
+            since=since,
+            interval_s=interval_s,
+            on_close=self._closed,
+            delta=delta,
+            on_resync=self._resync,
+            buffer=self._buffer,
         )
         if since is None and ref.spec.kind is ChannelKind.STREAM:
             await self._anchor(subscription)
@@ -180,6 +190,10 @@ class VigilClient:
             return  # it starts from whenever it is subscribed
         if isinstance(answer.get("next_cursor"), int):
             subscription.anchor(answer["next_cursor"])
+
+    def _resync(self, subscription: Subscription) -> None:
+        if self._transport is not None:
+            self._transport.resync(subscription)
 
     async def _closed(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:

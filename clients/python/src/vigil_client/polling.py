@@ -45,6 +45,9 @@ class PollingTransport:
     def reauth(self, token: str) -> None:
         """Each poll sends the session's current token."""
 
+    def resync(self, subscription: Subscription) -> None:
+        """Polls answer whole snapshots, never deltas."""
+
     async def run(self, opened: Callable[[], None]) -> None:
         self._ended = asyncio.get_running_loop().create_future()
         self._opened = opened

@@ -50,6 +50,11 @@ class SseTransport:
     def reauth(self, token: str) -> None:
         """Streams carry the token they were opened with; they reopen when it lapses."""
 
+    def resync(self, subscription: Subscription) -> None:
+        """A new stream starts with a fresh snapshot."""
+        self.remove(subscription)
+        self.add(subscription)
+
     async def run(self, opened: Callable[[], None]) -> None:
         self._ended = asyncio.get_running_loop().create_future()
         self._opened = opened
@@ -94,6 +99,8 @@ class SseTransport:
             params["since"] = since
         if subscription.interval_s is not None:
             params["interval_s"] = subscription.interval_s
+        if subscription.delta:
+            params["delta"] = 1
         headers = self._session.headers() | {"Accept": "text/event-stream"}
         timeout = httpx.Timeout(READ_TIMEOUT_S, connect=5.0)
         url = self._session.base_url + routes.sse(subscription.name)

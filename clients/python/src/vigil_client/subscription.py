@@ -7,6 +7,13 @@ past `cursor` (seen before a reconnect, or on the transport being replaced) is
 skipped. `gap` and `reset` frames reach the caller as they are, so a loss is never
 silent.
 
+A state subscription with `delta` gets a snapshot per state of the channel (its
+`key`, e.g. one per host) and then only what changed (`delta` frames): the
+subscription applies each to the value it holds (`vigil.deltas.apply`) and hands the
+caller the whole new value as an `Update`, so a caller never sees a delta. A delta
+whose `seq` does not follow the last one means a value was missed: it is dropped and
+the subscription asks for a fresh snapshot (`on_resync`).
+
 The caller reads events with `async for event in subscription`. Unread events are
 bounded (`buffer`): past it the oldest are dropped and the caller gets a `Gap` with
 how many, as the gateway does for a slow socket.
@@ -19,7 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from vigil.channels import ChannelKind, ChannelRef
-from vigil.messages import Error, Gap, Reset, Update
+from vigil.deltas import apply
+from vigil.messages import Delta, Error, Gap, Reset, Update
 from vigil.model import Message
 from vigil_client.errors import ClientError
 
@@ -37,6 +45,8 @@ class Subscription:
         since: int | None,
         interval_s: float | None,
         on_close: Callable[["Subscription"], Awaitable[None]],
+        delta: bool = False,
+        on_resync: Callable[["Subscription"], None] | None = None,
         buffer: int = DEFAULT_BUFFER,
     ) -> None:
         self.name = channel.spec.name
@@ -46,6 +56,14 @@ class Subscription:
         """The channel as the gateway names it (a container's name becomes its id)."""
         self.cursor = since
         self.interval_s = interval_s
+        self.delta = delta
+        self.deltas = 0
+        """Deltas applied (each one a value that came as a patch, not whole)."""
+        self.resyncs = 0
+        """Snapshots asked for after a delta that did not follow."""
+        self._on_resync = on_resync
+        self._values: dict[str, tuple[int, dict[str, Any]]] = {}  # key -> (seq, data)
+        self._awaiting_snapshot: set[str] = set()
         self.skipped = 0
         """Updates delivered twice by the transports and skipped here."""
         self._on_close = on_close
@@ -84,8 +102,16 @@ class Subscription:
         """A frame for this channel, from whichever transport carries it now."""
         if self.ended:
             return
+        if isinstance(frame, Delta):
+            update = self._patched(frame)
+            if update is not None:
+                self._push(update)
+            return
         if isinstance(frame, Update):
             self.key = self.key or frame.channel
+            if frame.key is not None and frame.seq is not None:
+                self._values[frame.key] = (frame.seq, frame.data)
+                self._awaiting_snapshot.discard(frame.key)
             if frame.cursor is not None:
                 if self.cursor is not None and frame.cursor <= self.cursor:
                     self.skipped += 1
@@ -96,6 +122,24 @@ class Subscription:
         elif not isinstance(frame, Gap | Error):
             return
         self._push(frame)
+
+    def _patched(self, delta: Delta) -> Update | None:
+        """The value `delta` makes, or None (and a fresh snapshot asked) if it does not
+        follow the value held."""
+        held = self._values.get(delta.key)
+        if held is None or delta.seq != held[0] + 1:
+            self._values.pop(delta.key, None)
+            if delta.key not in self._awaiting_snapshot:  # asked once, until it comes
+                self._awaiting_snapshot.add(delta.key)
+                self.resyncs += 1
+                if self._on_resync is not None:
+                    self._on_resync(self)
+            return None
+        patch = delta.model_dump(exclude={"type", "channel", "key", "seq", "timestamp"})
+        data = apply(held[1], patch)
+        self._values[delta.key] = (delta.seq, data)
+        self.deltas += 1
+        return Update(channel=delta.channel, data=data, key=delta.key, seq=delta.seq)
 
     def anchor(self, cursor: int) -> None:
         """Where a stream subscription without a cursor starts: nothing after this is

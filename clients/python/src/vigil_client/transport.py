@@ -88,3 +88,7 @@ class Transport(Protocol):
     def reauth(self, token: str) -> None:
         """A fresh access token for the open connection (where it can take one)."""
         ...
+
+    def resync(self, subscription: Subscription) -> None:
+        """A fresh snapshot for a delta subscription that missed a value."""
+        ...

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from vigil.messages import (
     Ask,
     Connected,
+    Delta,
     Error,
     ErrorCode,
     Gap,
@@ -84,7 +85,13 @@ class WebSocketTransport:
             message["since"] = since
         if subscription.interval_s is not None:
             message["interval_s"] = subscription.interval_s
+        if subscription.delta:
+            message["delta"] = True
         self._queue(_Request(message, subscription))
+
+    def resync(self, subscription: Subscription) -> None:
+        """Subscribing again gives a fresh snapshot (deltas go on from it)."""
+        self.add(subscription)
 
     def remove(self, subscription: Subscription) -> None:
         if subscription.key is None or self._by_key.get(subscription.key) is not subscription:
@@ -212,7 +219,7 @@ class WebSocketTransport:
         except BadFrame as exc:
             log.warning("skipped a frame: %s", exc)
             return
-        if isinstance(frame, Update | Gap | Reset):
+        if isinstance(frame, Update | Delta | Gap | Reset):
             target = self._by_key.get(frame.channel)
             if target is not None:
                 target.deliver(frame)
