@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.client_support import FAST, client_for, events, eventually
+from tests.client_support import FAST, client_for, events
 from tests.conftest import ADMIN_PASSWORD
 from tests.support import (
     NatsServer,
@@ -19,6 +19,7 @@ from tests.support import (
     raise_alert,
     run_auth,
     serve_gateway,
+    wait_for,
 )
 from vigil import ctl
 from vigil.access import principal_token
@@ -61,7 +62,7 @@ async def test_tokens_are_refreshed_before_they_expire_and_the_socket_stays_open
         async with asyncio.timeout(10):
             await client.wait_until(ConnectionState.LIVE)
         first_expiry = Tokens.issued(issued).expires_at
-        await eventually(
+        await wait_for(
             lambda: bool(kept) and time.time() > first_expiry + 1, "a refresh", TTL_S + 10
         )
         await raise_alert(alerts_bus, 1)
@@ -79,7 +80,7 @@ async def test_a_socket_closed_with_4001_reconnects_with_refreshed_tokens(
     tokens = Tokens(issued.access_token, issued.refresh_token, time.time() + 3600)
     async with VigilClient(f"http://{short_lived}", tokens, backoff=FAST) as client:
         alerts = await client.subscribe("alerts")
-        await eventually(lambda: client.connections == 2, "a second connection", TTL_S + 10)
+        await wait_for(lambda: client.connections == 2, "a second connection", TTL_S + 10)
         async with asyncio.timeout(10):
             await client.wait_until(ConnectionState.LIVE)
         await raise_alert(alerts_bus, 1)

@@ -9,89 +9,39 @@ their cursors. SSE cannot answer questions or take a fresh token in place: a tok
 is renewed by reopening the streams.
 """
 
-import asyncio
-import contextlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from vigil_client import routes
-from vigil_client.errors import AuthenticationFailed, Refused
 from vigil_client.frames import BadFrame, parse_frame
+from vigil_client.per_channel import PerChannel
 from vigil_client.session import Session
 from vigil_client.subscription import Subscription
-from vigil_client.transport import CHANNEL_REFUSALS, Disconnected, Link, TransportKind, refused_by
+from vigil_client.transport import Disconnected, Link, TransportKind, refused_by
 
 READ_TIMEOUT_S = 100.0  # the gateway comments every heartbeat (30 s) on an idle stream
 
 
-class SseTransport:
+class SseTransport(PerChannel):
     kind = TransportKind.SSE
 
     def __init__(self, session: Session, link: Link, http: httpx.AsyncClient) -> None:
+        super().__init__(link)
         self._session = session
-        self._link = link
         self._http = http
-        self._streams: dict[Subscription, asyncio.Task[None]] = {}
-        self._ended: asyncio.Future[Disconnected] | None = None
-        self._opened: Callable[[], None] | None = None
-
-    def add(self, subscription: Subscription) -> None:
-        if self._ended is not None and subscription not in self._streams:
-            self._streams[subscription] = asyncio.create_task(self._follow(subscription))
-
-    def remove(self, subscription: Subscription) -> None:
-        task = self._streams.pop(subscription, None)
-        if task is not None:
-            task.cancel()
-
-    def reauth(self, token: str) -> None:
-        """Streams carry the token they were opened with; they reopen when it lapses."""
 
     def resync(self, subscription: Subscription) -> None:
         """A new stream starts with a fresh snapshot."""
         self.remove(subscription)
         self.add(subscription)
 
-    async def run(self, opened: Callable[[], None]) -> None:
-        self._ended = asyncio.get_running_loop().create_future()
-        self._opened = opened
-        subscriptions = self._link.subscriptions()
-        if not subscriptions:
-            opened()
-        for subscription in subscriptions:
-            self.add(subscription)
-        try:
-            raise await self._ended
-        finally:
-            streams, self._streams = list(self._streams.values()), {}
-            for task in streams:
-                task.cancel()
-            for task in streams:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    def _end(self, disconnected: Disconnected) -> None:
-        if self._ended is not None and not self._ended.done():
-            self._ended.set_result(disconnected)
-
-    async def _follow(self, subscription: Subscription) -> None:
+    async def follow(self, subscription: Subscription) -> None:
         try:
             await self._stream(subscription)
-        except Disconnected as exc:
-            self._end(exc)
-        except Refused as exc:
-            if isinstance(exc, AuthenticationFailed):
-                self._end(Disconnected(exc.message, code=4001))
-            elif exc.code in CHANNEL_REFUSALS:
-                self._streams.pop(subscription, None)
-                self._link.refused(subscription, exc)
-            else:
-                self._end(Disconnected(str(exc), refused=True))
         except httpx.HTTPError as exc:
-            self._end(Disconnected(f"the event stream broke: {exc or type(exc).__name__}"))
+            raise Disconnected(f"the event stream broke: {exc or type(exc).__name__}") from None
 
     async def _stream(self, subscription: Subscription) -> None:
         params: dict[str, Any] = dict(subscription.wire_params())
@@ -113,8 +63,7 @@ class SseTransport:
                     raise refused_by(answer)
                 if not answer.headers.get("content-type", "").startswith("text/event-stream"):
                     raise Disconnected("the answer is not an event stream", refused=True)
-                if self._opened is not None:
-                    self._opened()
+                self.answered()
                 await self._read(subscription, answer)
         except httpx.ConnectError as exc:
             raise Disconnected(f"cannot connect: {exc}") from None
