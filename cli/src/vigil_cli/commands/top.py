@@ -60,8 +60,14 @@ async def _top(remote: Remote, args: argparse.Namespace) -> int:
     refreshes = 0
     async with remote.client() as client:
         stats = await client.subscribe("docker.stats", params, delta=True)
+        # On a terminal the table redraws twice a second, so its title follows the
+        # connection (reconnecting, fallback) between batches too.
         live = (
-            Live(_table(client, batches, args.sort), console=console, auto_refresh=False)
+            Live(
+                get_renderable=lambda: _table(client, batches, args.sort),
+                console=console,
+                refresh_per_second=2,
+            )
             if console.is_terminal
             else None
         )
@@ -74,11 +80,8 @@ async def _top(remote: Remote, args: argparse.Namespace) -> int:
                         continue
                     batches[batch.host] = batch
                     refreshes += 1
-                    table = _table(client, batches, args.sort)
-                    if live is not None:
-                        live.update(table, refresh=True)
-                    else:
-                        console.print(table)
+                    if live is None:
+                        console.print(_table(client, batches, args.sort))
                     if args.count is not None and refreshes >= args.count:
                         break
                 elif isinstance(event, Error | Gap | Reset):
@@ -104,7 +107,7 @@ def _table(client: VigilClient, batches: dict[str, DockerStatsSampled], sort: st
     ]
     rows.sort(key=lambda row: SORTS[sort](row[1]))
     hosts = ", ".join(sorted(batches)) or "waiting for the first batch"
-    table = Table(title=f"vigil top: {len(rows)} containers on {hosts} [{_state(client)}]")
+    table = Table(title=f"vigil top: {len(rows)} containers on {hosts} ({_state(client)})")
     for column in ("CONTAINER", "NAME", "HOST", "STATE"):
         table.add_column(column, no_wrap=True)
     for column in ("CPU %", "MEM", "LIMIT", "MEM %", "NET RX", "NET TX", "PIDS"):
