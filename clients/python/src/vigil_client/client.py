@@ -35,12 +35,18 @@ from vigil_client import routes
 from vigil_client.api import TIMEOUT, Api
 from vigil_client.backoff import Backoff
 from vigil_client.credentials import Credentials, Tokens
-from vigil_client.errors import AuthenticationFailed, ClientError, SessionEnded, Unreachable
+from vigil_client.errors import (
+    AuthenticationFailed,
+    ClientError,
+    Refused,
+    SessionEnded,
+    Unreachable,
+)
 from vigil_client.polling import PollingTransport
 from vigil_client.session import Session
 from vigil_client.sse import SseTransport
 from vigil_client.subscription import DEFAULT_BUFFER, Subscription
-from vigil_client.transport import Disconnected, Transport, TransportKind
+from vigil_client.transport import CHANNEL_REFUSALS, Disconnected, Transport, TransportKind
 from vigil_client.websocket import WebSocketTransport
 
 log = logging.getLogger(__name__)
@@ -120,6 +126,9 @@ class VigilClient:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        for subscription in self._subscriptions:
+            subscription.stop()
+        self._subscriptions.clear()
         self._set_state(ConnectionState.CLOSED)
 
     @property
@@ -174,6 +183,8 @@ class VigilClient:
         )
         if since is None and ref.spec.kind is ChannelKind.STREAM:
             await self._anchor(subscription)
+            if subscription.ended:
+                return subscription
         self._subscriptions.append(subscription)
         if self._transport is not None:
             self._transport.add(subscription)
@@ -186,8 +197,14 @@ class VigilClient:
             answer = await self.api.get_json(
                 routes.poll(subscription.name), **subscription.wire_params()
             )
+        except AuthenticationFailed:
+            raise
+        except Refused as exc:
+            if exc.code in CHANNEL_REFUSALS:
+                subscription.fail(exc)  # the caller reads why
+            return  # busy: it starts from whenever it is subscribed
         except Unreachable:
-            return  # it starts from whenever it is subscribed
+            return
         if isinstance(answer.get("next_cursor"), int):
             subscription.anchor(answer["next_cursor"])
 
@@ -264,7 +281,9 @@ class VigilClient:
                     try:
                         await self.session.refresh(self._live_http())
                         continue
-                    except Unreachable as exc:
+                    except AuthenticationFailed:
+                        raise
+                    except (Unreachable, Refused) as exc:  # the gateway or auth is away
                         outcome = Disconnected(str(exc))
                 if outcome.code == CloseCode.REPLACED:
                     raise SessionEnded(outcome.code, outcome.reason)
@@ -277,11 +296,17 @@ class VigilClient:
                 if outcome.code not in AT_ONCE:
                     await asyncio.sleep(self.backoff.delay(failures))
         except (AuthenticationFailed, SessionEnded) as exc:
-            self.failure = exc
-            for subscription in self._subscriptions:
-                subscription.fail(exc)
-            self._subscriptions.clear()
-            self._set_state(ConnectionState.CLOSED)
+            self._give_up(exc)
+        except Exception as exc:  # a bug: said, and every reader told, never hidden
+            log.exception("the client stopped")
+            self._give_up(ClientError(f"the client stopped: {exc!r}"))
+
+    def _give_up(self, error: ClientError) -> None:
+        self.failure = error
+        for subscription in self._subscriptions:
+            subscription.fail(error)
+        self._subscriptions.clear()
+        self._set_state(ConnectionState.CLOSED)
 
     async def _run(self, transport: Transport) -> Disconnected | None:
         """Run `transport` until it ends (how), or until a WebSocket opens again while
@@ -336,11 +361,11 @@ class VigilClient:
             await asyncio.sleep(wait)
             try:
                 tokens = await self.session.refresh(self._live_http())
-            except Unreachable:
-                await asyncio.sleep(5.0)
-                continue
             except AuthenticationFailed:
                 return  # the socket will be closed with 4001, and that ends the client
+            except (Unreachable, Refused):
+                await asyncio.sleep(5.0)
+                continue
             if self._transport is not None:
                 self._transport.reauth(tokens.access_token)
             log.debug("tokens refreshed; next at %s", time.ctime(tokens.refresh_due()))

@@ -153,6 +153,11 @@ class Subscription:
             self._ended = error
             self._changed.set()
 
+    def stop(self) -> None:
+        """The client closed: what was delivered can be read, then iteration ends."""
+        self._closed = True
+        self._changed.set()
+
     def _push(self, event: Event) -> None:
         if len(self._events) >= self._buffer:
             self._events.popleft()
