@@ -2,10 +2,26 @@
 to its end with per-layer pull progress, the deployer's question answered at the
 prompt, and bad input refused before anything is sent."""
 
+import contextlib
+import os
 import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from tests.cli_support import vigil
-from tests.deploy_support import HTTP_PORT, Deployment, containers, serves
+from tests.deploy_support import (
+    HTTP_PORT,
+    Deployment,
+    Registry,
+    build_and_push,
+    containers,
+    remove_containers,
+    serves,
+)
+from tests.docker_engine import docker
 from vigil.streams import DEPLOY_EVENTS
 from vigil_deployer.app import DeployerService
 
@@ -27,11 +43,35 @@ def deploy_args(deployment: Deployment, image: str, *more: str) -> list[str]:
     ]
 
 
+@pytest.fixture
+def layered_image(
+    registry: Registry, docker_image: str, tmp_path: Path, prefix: str
+) -> Iterator[str]:
+    """An image of this test's own in the registry, with a few MB of layers that are not
+    here until the deploy pulls them (the session's shared images stay unpulled for the
+    tests that count on pulling them); removed afterwards, with its containers."""
+    tag = f"{registry.address}/vigil-test/cli-{uuid.uuid4().hex[:8]}:1"
+    salt = uuid.uuid4().bytes
+    files = {
+        "index": b"big\n" + salt.hex().encode(),
+        "blob1": salt + os.urandom(2_000_000),
+        "blob2": salt + os.urandom(1_500_000),
+    }
+    build_and_push(docker_image, tag, tmp_path / "image", files)
+    yield tag
+    remove_containers(prefix)
+    with contextlib.suppress(RuntimeError):  # never pulled, if the test failed early
+        docker("rmi", "-f", tag)
+
+
 async def test_deploy_wait_shows_the_pull_per_layer_and_ends_with_success(
-    deployer: DeployerService, deployment: Deployment, logged_in: dict[str, str]
+    deployer: DeployerService,
+    deployment: Deployment,
+    logged_in: dict[str, str],
+    layered_image: str,
 ) -> None:
     done = await vigil(
-        logged_in, *deploy_args(deployment, deployment.images.big, "--yes", "--wait"), timeout=90
+        logged_in, *deploy_args(deployment, layered_image, "--yes", "--wait"), timeout=90
     )
     assert done.code == 0, done.stderr + done.stdout
     out = done.stdout

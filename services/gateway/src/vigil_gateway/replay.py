@@ -43,7 +43,7 @@ async def pull(
         await room()
         try:
             messages = await subscription.fetch(BATCH, timeout=WAIT_S)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # asyncio's: the deadline ran out first
             continue
         for msg in messages:
             await deliver(msg)
