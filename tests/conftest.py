@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_support import environment as cli_environment
 from tests.deploy_support import (
     Deployment,
     Images,
@@ -33,6 +34,8 @@ from tests.support import (
 from vigil.bus import Bus
 from vigil.streams import ALERTS
 from vigil_auth.app import AuthService
+from vigil_cli.config import ClientConfig
+from vigil_cli.config import save as save_config
 from vigil_collector.settings import CollectorSettings
 from vigil_deployer.app import DeployerService
 from vigil_deployer.settings import DeployerSettings
@@ -205,3 +208,19 @@ def _collect_garbage_after_each_test() -> Iterator[None]:
     """A socket or transport a test leaks warns (and fails) in that test, not later."""
     yield
     gc.collect()
+
+
+# -- the vigil command against a gateway ------------------------------------------------
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """Where this test's `vigil` keeps its client config."""
+    return tmp_path / "vigil" / "config.json"
+
+
+@pytest.fixture
+def logged_in(config: Path, gateway: str, admin_token: str) -> dict[str, str]:
+    """The environment of a `vigil` whose config holds the admin's token."""
+    save_config(config, ClientConfig(url=f"http://{gateway}", access_token=admin_token))
+    return cli_environment(config)

@@ -102,14 +102,15 @@ class NatsServer:
 
 @contextlib.asynccontextmanager
 async def serve_gateway(
-    settings: GatewaySettings, log_level: str = "warning", *, ready: bool = True
+    settings: GatewaySettings, log_level: str = "warning", *, ready: bool = True, port: int = 0
 ) -> AsyncIterator[str]:
-    """The gateway built by `build_app`, on uvicorn on a free port; yields its base URL
-    once it is ready (connected to NATS), or at once with `ready=False`.
+    """The gateway built by `build_app`, on uvicorn on a free port (or `port`, to come
+    back where a stopped one was); yields its base URL once it is ready (connected to
+    NATS), or at once with `ready=False`.
 
     Its logs propagate to the root logger, so `caplog` sees uvicorn's lines too.
     """
-    settings = settings.model_copy(update={"bind": "127.0.0.1", "port": 0})
+    settings = settings.model_copy(update={"bind": "127.0.0.1", "port": port})
     app = build_gateway(settings)
     config = uvicorn_config(app, settings, log_level=log_level, log_config=None)
     server = uvicorn.Server(config)

@@ -1,13 +1,13 @@
 """`vigil user` and `vigil apikey` as a real process, against the real auth service over NATS."""
 
-import asyncio
 import os
-import sys
 import time
 from dataclasses import dataclass
 
 import pytest
 
+from tests.cli_support import Result
+from tests.cli_support import vigil as run_vigil
 from tests.support import NatsServer, bus_client, free_port, login
 from vigil import ctl
 from vigil.access import Principal, Role
@@ -17,13 +17,6 @@ from vigil_auth.app import AuthService
 
 PASSWORD = "correct-horse-battery"
 COMMAND_TIMEOUT_S = 15.0
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
 
 
 def rows(table: str) -> list[list[str]]:
@@ -37,26 +30,7 @@ async def vigil(nats_url: str, prefix: str, *args: str, stdin: str = "") -> Resu
     """Run `python -m vigil_cli ARGS` with only the test's `VIGIL_...` variables."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("VIGIL_")}
     env |= {"VIGIL_NATS_URL": nats_url, "VIGIL_SUBJECT_PREFIX": prefix}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "vigil_cli",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        start_new_session=True,  # no controlling terminal: getpass cannot wait on a tty
-    )
-    try:
-        async with asyncio.timeout(COMMAND_TIMEOUT_S):
-            stdout, stderr = await process.communicate(stdin.encode())
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError(f"vigil {' '.join(args)} ran past {COMMAND_TIMEOUT_S}s") from None
-    assert process.returncode is not None
-    return Result(process.returncode, stdout.decode(), stderr.decode())
+    return await run_vigil(env, *args, stdin=stdin, timeout=COMMAND_TIMEOUT_S)
 
 
 @dataclass(frozen=True)

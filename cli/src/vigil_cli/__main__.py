@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vigil_cli.commands import Handler, apikey, up, user
+from vigil_cli.commands import Handler, alerts, apikey, deploy, login, logs, top, up, user
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_parser(commands)
     user.add_parser(commands)
     apikey.add_parser(commands)
+    login.add_parser(commands)
+    top.add_parser(commands)
+    logs.add_parser(commands)
+    deploy.add_parser(commands)
+    alerts.add_parser(commands)
     return parser
 
 

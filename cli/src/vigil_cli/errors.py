@@ -2,6 +2,7 @@
 
 CliError                    root of everything the command reports as a failure
 ├── SettingsError           the environment does not describe a valid stack
+├── NotLoggedIn             no saved credentials for the gateway
 └── StartupError            the stack could not be brought up
     ├── PortInUse           a port the stack must listen on is taken
     ├── ExecutableNotFound  a program the stack runs is not installed
@@ -17,6 +18,10 @@ class CliError(Exception):
 
 class SettingsError(CliError):
     """An environment variable that the command cannot use."""
+
+
+class NotLoggedIn(CliError):
+    """No credentials saved: `vigil login` first."""
 
 
 class StartupError(CliError):

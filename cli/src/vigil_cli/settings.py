@@ -20,3 +20,17 @@ class UpSettings(BaseSettings):
     gateway_port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path(".vigil")
     """Where the started NATS server keeps its JetStream data (under `nats/`)."""
+
+
+class RemoteSettings(BaseSettings):
+    """Settings of the commands that talk to a gateway (`login`, `top`, `logs`...)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    url: str | None = None
+    """The gateway (`http://host:port`); else the one `vigil login` saved."""
+    config: Path | None = None
+    """The config file; default `$XDG_CONFIG_HOME/vigil/config.json`."""
+    config_home: Path | None = Field(default=None, validation_alias="XDG_CONFIG_HOME")

@@ -109,7 +109,7 @@ async def _fetch(
         while len(messages) < wanted:
             try:
                 messages += await subscription.fetch(wanted - len(messages), timeout=2.0)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # asyncio's: the deadline ran out
                 break
         return messages
     finally:

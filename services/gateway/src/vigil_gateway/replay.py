@@ -73,7 +73,7 @@ async def _fetch_until_lost(
         await room()
         try:
             messages = await subscription.fetch(BATCH, timeout=WAIT_S)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # asyncio's: the deadline ran out first
             continue
         except nats.js.errors.APIError as exc:  # e.g. 503: no server holds the consumer
             log.info("a paced read lost its consumer (starting another): %s", exc)

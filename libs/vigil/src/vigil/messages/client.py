@@ -4,7 +4,7 @@ client sends, parsed with `parse_client_message`, which names what was wrong."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AliasChoices, ConfigDict, Field, TypeAdapter, ValidationError
 
 from vigil.messages.common import ErrorCode, omitted_when_none
 from vigil.messages.docker import ContainerStats, ContainerStatusChanged
@@ -127,7 +127,10 @@ class Ask(Message):
     model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
 
     type: Literal["ask"] = "ask"
-    request_id: str = Field(serialization_alias="requestId")
+    request_id: str = Field(
+        serialization_alias="requestId",
+        validation_alias=AliasChoices("requestId", "request_id"),  # clients parse it back
+    )
     kind: str
     question: str
     data: dict[str, Any]

@@ -1,0 +1,105 @@
+"""`vigil alerts [-f]`: the threshold alerts the gateway keeps, and with `-f` new ones
+live (resumed from the last one listed, so none falls between the two)."""
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from vigil.channels import resolve_channel
+from vigil.messages import AlertChanged, Error, Gap, Reset, Update
+from vigil_cli import figures
+from vigil_cli.auth_client import table
+from vigil_cli.commands import Subparsers
+from vigil_cli.remote import OK, Remote, add_url_option, run
+from vigil_client import Api, routes
+from vigil_client.frames import parse_frame
+
+PAGE = 1000
+HEADERS = ("TIME", "STATE", "SOURCE", "HOST", "METRIC", "VALUE", "THRESHOLD", "MESSAGE")
+
+
+def add_parser(commands: Subparsers) -> None:
+    parser = commands.add_parser(
+        "alerts", help="threshold alerts, and new ones live (-f)", description=__doc__
+    )
+    add_url_option(parser)
+    parser.add_argument("--source", help="only alerts of this source (host, docker, ...)")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new alerts")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.set_defaults(handler=lambda args: run(lambda remote: _alerts(remote, args), args))
+
+
+async def _alerts(remote: Remote, args: argparse.Namespace) -> int:
+    params = {"source": args.source} if args.source else {}
+    channel = resolve_channel("alerts", params)  # a bad source is refused here, clearly
+    async with remote.client() as client:
+        kept, cursor = await _kept(client.api, channel.spec.name, params)
+        if args.json:
+            for kept_alert in kept:
+                _print_json(kept_alert)
+        else:
+            print(table(HEADERS, [_row(alert) for alert in kept]) if kept else "no alerts kept")
+        if not args.follow:
+            return OK
+        live = await client.subscribe(channel.spec.name, params, since=cursor)
+        async for event in live:
+            if isinstance(event, Update):
+                alert = _alert(event.data)
+                if alert is not None and args.json:
+                    _print_json(alert)
+                elif alert is not None:
+                    print(table(HEADERS, [_row(alert)]).splitlines()[1], flush=True)
+            elif isinstance(event, Gap | Reset | Error):
+                print(f"vigil: {_notice(event)}", file=sys.stderr)
+    return OK
+
+
+async def _kept(api: Api, name: str, params: dict[str, str]) -> tuple[list[AlertChanged], int]:
+    """Every alert the gateway keeps, oldest first, and the cursor after the last."""
+    alerts: list[AlertChanged] = []
+    cursor = 0
+    while True:
+        page = await api.get_json(routes.poll(name), **params, since=cursor, limit=PAGE)
+        for message in page["messages"]:
+            frame = parse_frame(message)
+            if isinstance(frame, Update) and (alert := _alert(frame.data)) is not None:
+                alerts.append(alert)
+        next_cursor = int(page.get("next_cursor", cursor))
+        if len(page["messages"]) < PAGE or next_cursor == cursor:
+            return alerts, next_cursor
+        cursor = next_cursor
+
+
+def _alert(data: dict[str, Any]) -> AlertChanged | None:
+    try:
+        return AlertChanged.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _row(alert: AlertChanged) -> tuple[object, ...]:
+    return (
+        figures.moment(alert.time).replace(" ", "T"),
+        alert.state,
+        alert.source,
+        alert.host,
+        alert.metric,
+        f"{alert.value:g}",
+        f"{alert.threshold:g}",
+        alert.message,
+    )
+
+
+def _print_json(alert: AlertChanged) -> None:
+    print(json.dumps(alert.model_dump(mode="json")), flush=True)
+
+
+def _notice(event: Gap | Reset | Error) -> str:
+    if isinstance(event, Gap):
+        return f"{event.dropped} alerts dropped (too slow)"
+    if isinstance(event, Reset):
+        return "some alerts were lost: no longer kept"
+    return f"{event.message} ({event.code})"

@@ -1,0 +1,120 @@
+"""Running a command against a gateway: its address and credentials, a client made
+from them, and every failure turned into a clear line on stderr and an exit status.
+
+| status | when |
+|---|---|
+| 0 | done |
+| 1 | refused by the gateway, an invalid input, a deploy that failed |
+| 2 | the gateway cannot be reached (and usage errors, from argparse) |
+| 3 | not logged in, or the credentials were refused and cannot be refreshed |
+| 130 | stopped by Ctrl-C or SIGTERM |
+"""
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from vigil.errors import InvalidName, UnknownChannel
+from vigil_cli import config as config_file
+from vigil_cli.auth_client import invalid
+from vigil_cli.config import ClientConfig
+from vigil_cli.errors import CliError, NotLoggedIn
+from vigil_cli.settings import RemoteSettings
+from vigil_client import (
+    AuthenticationFailed,
+    Credentials,
+    Refused,
+    SessionEnded,
+    Tokens,
+    Unreachable,
+    VigilClient,
+)
+
+OK, FAILED, UNREACHABLE, NOT_LOGGED_IN, INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass
+class Remote:
+    """The gateway a command talks to, and the saved config it came from."""
+
+    url: str
+    path: Path
+    saved: ClientConfig
+
+    @property
+    def credentials(self) -> Credentials:
+        return config_file.credentials_of(self.saved, self.path)
+
+    def client(self, **options: Any) -> VigilClient:
+        """A client with the saved credentials; refreshed tokens are saved back."""
+        return VigilClient(self.url, self.credentials, on_refresh=self._keep, **options)
+
+    def _keep(self, tokens: Tokens) -> None:
+        self.saved = self.saved.with_tokens(tokens)
+        config_file.save(self.path, self.saved)
+
+
+def add_url_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", help="the gateway, e.g. http://127.0.0.1:8000 (default: $VIGIL_URL, or saved)"
+    )
+
+
+def remote(args: argparse.Namespace) -> Remote:
+    settings = RemoteSettings()
+    path = config_file.config_path(settings)
+    saved = config_file.load(path)
+    url = args.url or settings.url or saved.url
+    if not url.startswith(("http://", "https://")):
+        raise CliError(f"{url!r} is not a gateway URL: use http://host:port or https://host")
+    return Remote(url.rstrip("/"), path, saved)
+
+
+def run(command: Callable[[Remote], Awaitable[int]], args: argparse.Namespace) -> int:
+    """Run `command` with the gateway of `args`; the exit status (see the table above)."""
+    try:
+        return asyncio.run(_interruptible(command, remote(args)))
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except NotLoggedIn as exc:
+        return _fail(str(exc), NOT_LOGGED_IN)
+    except AuthenticationFailed as exc:
+        return _fail(f"{exc.message}: run `vigil login`", NOT_LOGGED_IN)
+    except Unreachable as exc:
+        return _fail(str(exc), UNREACHABLE)
+    except SessionEnded as exc:
+        return _fail(str(exc), FAILED)
+    except Refused as exc:
+        return _fail(f"{exc.message} ({exc.code})", FAILED)
+    except (InvalidName, UnknownChannel) as exc:
+        return _fail(str(exc), FAILED)
+    except ValidationError as exc:
+        return _fail(invalid(exc), FAILED)
+    except CliError as exc:
+        return _fail(str(exc), FAILED)
+
+
+async def _interruptible(command: Callable[[Remote], Awaitable[int]], target: Remote) -> int:
+    """`command`, cancelled by SIGTERM as by Ctrl-C."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await command(target)
+    except asyncio.CancelledError:
+        return INTERRUPTED
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"vigil: {message}", file=sys.stderr)
+    return status

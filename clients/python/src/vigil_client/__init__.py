@@ -1,0 +1,44 @@
+"""vigil_client: an async client of Vigil's gateway.
+
+- `client`        `VigilClient`: subscriptions over one connection that survive reconnects
+- `subscription`  one subscription: cursor, deduplication, the events a caller reads
+- `websocket`, `sse`, `polling`  the three transports; `transport` what they share
+- `backoff`       reconnect delays (2, 5, 10, 30 s, jittered)
+- `credentials`, `session`  API keys and tokens; refreshing them
+- `api`           the HTTP routes (login, deploys); `routes` their paths
+- `frames`        server frames parsed into `vigil.messages` models
+- `errors`        what the client raises
+"""
+
+from vigil_client.api import Api, login
+from vigil_client.backoff import Backoff
+from vigil_client.client import ConnectionState, VigilClient
+from vigil_client.credentials import ApiKey, Credentials, Tokens
+from vigil_client.errors import (
+    AuthenticationFailed,
+    ClientError,
+    Refused,
+    SessionEnded,
+    Unreachable,
+)
+from vigil_client.subscription import Event, Subscription
+from vigil_client.transport import TransportKind
+
+__all__ = [
+    "Api",
+    "ApiKey",
+    "AuthenticationFailed",
+    "Backoff",
+    "ClientError",
+    "ConnectionState",
+    "Credentials",
+    "Event",
+    "Refused",
+    "SessionEnded",
+    "Subscription",
+    "Tokens",
+    "TransportKind",
+    "Unreachable",
+    "VigilClient",
+    "login",
+]

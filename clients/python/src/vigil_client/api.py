@@ -1,0 +1,129 @@
+"""The gateway's HTTP routes: login, deploys, containers, polling a channel.
+
+Every call carries the session's credentials; an access token the gateway refuses
+(401) is refreshed once and the call made again. Refusals raise `Refused` with the
+gateway's error code and message (`detail`), network failures `Unreachable`.
+"""
+
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from vigil.messages import DeployList, DeployRecord, DeploySpec, ErrorCode, TokensIssued
+from vigil_client import routes
+from vigil_client.errors import AuthenticationFailed, Refused, Unreachable
+from vigil_client.session import Session
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+M = TypeVar("M", DeployRecord, DeployList)
+
+
+async def login(base_url: str, username: str, password: str) -> TokensIssued:
+    """Tokens for a username and password (`POST /api/auth/token`)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as http:
+        try:
+            answer = await http.post(
+                routes.LOGIN, json={"username": username, "password": password}
+            )
+        except httpx.HTTPError as exc:
+            raise Unreachable(base_url, str(exc) or type(exc).__name__) from None
+    if answer.status_code == 401:
+        raise AuthenticationFailed("wrong username or password")
+    _raise_for(answer)
+    return TokensIssued.model_validate_json(answer.content)
+
+
+def refusal(answer: httpx.Response) -> Refused:
+    """The gateway's refusal as an exception: its `detail` code and message."""
+    code: str = str(answer.status_code)
+    message = answer.reason_phrase or "refused"
+    try:
+        detail = answer.json().get("detail")
+    except ValueError:
+        detail = None
+    if isinstance(detail, dict):
+        code, message = str(detail.get("code", code)), str(detail.get("message", message))
+    elif isinstance(detail, list) and detail:  # FastAPI's validation errors
+        first = detail[0]
+        where = ".".join(str(part) for part in first.get("loc", [])[1:]) or "request"
+        code, message = ErrorCode.INVALID_MESSAGE, f"{where}: {first.get('msg', 'invalid')}"
+    if answer.status_code == 401 or code == ErrorCode.INVALID_CREDENTIALS:
+        return AuthenticationFailed(message)
+    return Refused(code, message)
+
+
+def _raise_for(answer: httpx.Response) -> None:
+    if answer.status_code >= 400:
+        raise refusal(answer)
+
+
+class Api:
+    """HTTP calls with the session's credentials (refreshed once on a 401)."""
+
+    def __init__(self, session: Session, http: httpx.AsyncClient) -> None:
+        self.session = session
+        self.http = http
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """The answer (any status below 400, e.g. 304), or raise the refusal."""
+        for attempt in (1, 2):
+            used = self.session.credentials
+            try:
+                answer = await self.http.request(
+                    method,
+                    self.session.base_url + path,
+                    json=json,
+                    params=params,
+                    headers=self.session.headers() | (headers or {}),
+                )
+            except httpx.HTTPError as exc:
+                raise Unreachable(self.session.base_url, str(exc) or type(exc).__name__) from None
+            if answer.status_code == 401 and attempt == 1 and self.session.refreshable:
+                await self.session.refresh(self.http, stale=used)
+                continue
+            _raise_for(answer)
+            return answer
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def get_json(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return (await self.send("GET", path, params=clean)).json()
+
+    async def me(self) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.get_json(routes.ME)
+        return answer
+
+    async def create_deploy(self, spec: DeploySpec) -> DeployRecord:
+        body = spec.model_dump(mode="json", exclude_none=True)
+        answer = await self.send("POST", routes.DEPLOYS, json=body)
+        return _parsed(DeployRecord, answer)
+
+    async def deploy(self, deploy_id: str) -> DeployRecord:
+        return _parsed(DeployRecord, await self.send("GET", routes.deploy(deploy_id)))
+
+    async def cancel_deploy(self, deploy_id: str) -> DeployRecord:
+        return _parsed(DeployRecord, await self.send("POST", routes.cancel_deploy(deploy_id)))
+
+    async def deploys(self, **filters: Any) -> DeployList:
+        clean = {k: v for k, v in filters.items() if v is not None}
+        return _parsed(DeployList, await self.send("GET", routes.DEPLOYS, params=clean))
+
+    async def deploy_hosts(self) -> list[str]:
+        hosts: list[str] = (await self.get_json(routes.DEPLOY_HOSTS))["hosts"]
+        return hosts
+
+
+def _parsed(model: type[M], answer: httpx.Response) -> M:
+    try:
+        return model.model_validate_json(answer.content)
+    except ValidationError as exc:
+        raise Refused("INVALID_MESSAGE", f"unexpected answer: {exc.errors()[0]['msg']}") from None

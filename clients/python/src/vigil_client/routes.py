@@ -1,0 +1,35 @@
+"""The gateway's HTTP and WebSocket paths that the client uses: one place for them."""
+
+from urllib.parse import quote
+
+WEBSOCKET = "/ws"
+LOGIN = "/api/auth/token"
+REFRESH = "/api/auth/refresh"
+ME = "/api/auth/me"
+DEPLOYS = "/api/deploys"
+DEPLOY_HOSTS = "/api/deploys/hosts"
+CONTAINERS = "/api/docker/containers"
+
+
+def deploy(deploy_id: str) -> str:
+    return f"{DEPLOYS}/{quote(deploy_id, safe='')}"
+
+
+def cancel_deploy(deploy_id: str) -> str:
+    return f"{deploy(deploy_id)}/cancel"
+
+
+def sse(channel: str) -> str:
+    """A channel of `/ws` as Server-Sent Events (its parameters go in the query)."""
+    return f"/sse/channels/{quote(channel, safe='')}"
+
+
+def poll(channel: str) -> str:
+    """A channel of `/ws` by HTTP polling (its parameters go in the query)."""
+    return f"/api/poll/channels/{quote(channel, safe='')}"
+
+
+def websocket_url(base_url: str) -> str:
+    """`http://h:p` -> `ws://h:p/ws` (https -> wss)."""
+    scheme, rest = base_url.rstrip("/").split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{WEBSOCKET}"

@@ -1,0 +1,214 @@
+"""One subscription: what the caller asked for, where it stands, what it has to read.
+
+A subscription outlives connections: the client subscribes it again on every new
+connection, over any transport, resuming stream and journal channels after `cursor`
+(the last one delivered). Frames are delivered once: an update whose cursor is not
+past `cursor` (seen before a reconnect, or on the transport being replaced) is
+skipped. `gap` and `reset` frames reach the caller as they are, so a loss is never
+silent.
+
+A state subscription with `delta` gets a snapshot per state of the channel (its
+`key`, e.g. one per host) and then only what changed (`delta` frames): the
+subscription applies each to the value it holds (`vigil.deltas.apply`) and hands the
+caller the whole new value as an `Update`, so a caller never sees a delta. A delta
+whose `seq` does not follow the last one means a value was missed: it is dropped and
+the subscription asks for a fresh snapshot (`on_resync`).
+
+The caller reads events with `async for event in subscription`. Unread events are
+bounded (`buffer`): past it the oldest are dropped and the caller gets a `Gap` with
+how many, as the gateway does for a slow socket.
+"""
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from vigil.channels import ChannelKind, ChannelRef
+from vigil.deltas import apply
+from vigil.messages import Delta, Error, Gap, Reset, Update
+from vigil.model import Message
+from vigil_client.errors import ClientError
+
+Event = Update | Gap | Reset | Error
+"""What a caller reads: data, a gap or reset in it, or a notice (e.g. `UNAVAILABLE`)."""
+
+DEFAULT_BUFFER = 10_000
+
+
+class Subscription:
+    def __init__(
+        self,
+        channel: ChannelRef,
+        *,
+        since: int | None,
+        interval_s: float | None,
+        on_close: Callable[["Subscription"], Awaitable[None]],
+        delta: bool = False,
+        on_resync: Callable[["Subscription"], None] | None = None,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> None:
+        self.name = channel.spec.name
+        self.kind = channel.spec.kind
+        self.params: dict[str, str] = dict(channel.params)
+        self.key: str | None = None
+        """The channel as the gateway names it (a container's name becomes its id)."""
+        self.cursor = since
+        self.interval_s = interval_s
+        self.delta = delta
+        self.deltas = 0
+        """Deltas applied (each one a value that came as a patch, not whole)."""
+        self.resyncs = 0
+        """Snapshots asked for after a delta that did not follow."""
+        self._on_resync = on_resync
+        self._values: dict[str, tuple[int, dict[str, Any]]] = {}  # key -> (seq, data)
+        self._awaiting_snapshot: set[str] = set()
+        self.skipped = 0
+        """Updates delivered twice by the transports and skipped here."""
+        self._on_close = on_close
+        self._events: collections.deque[Event] = collections.deque()
+        self._buffer = buffer
+        self._dropped = 0
+        self._changed = asyncio.Event()
+        self._ended: ClientError | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.key or self.name} cursor={self.cursor}>"
+
+    @property
+    def resumes(self) -> bool:
+        """Stream and journal channels resume from a cursor; state starts from the newest."""
+        return self.kind in (ChannelKind.STREAM, ChannelKind.JOURNAL)
+
+    def wire_params(self) -> dict[str, str]:
+        """The parameters to subscribe with: the gateway's own name for the channel once
+        known, so a reconnect resumes exactly what was followed."""
+        if self.key and "?" in self.key:
+            return dict(parse_qsl(self.key.split("?", 1)[1]))
+        return dict(self.params)
+
+    def wire_since(self) -> int | None:
+        return self.cursor if self.resumes else None
+
+    @property
+    def ended(self) -> bool:
+        return self._closed or self._ended is not None
+
+    # -- from the transports ------------------------------------------------------
+
+    def deliver(self, frame: Message) -> None:
+        """A frame for this channel, from whichever transport carries it now."""
+        if self.ended:
+            return
+        if isinstance(frame, Delta):
+            update = self._patched(frame)
+            if update is not None:
+                self._push(update)
+            return
+        if isinstance(frame, Update):
+            self.key = self.key or frame.channel
+            if frame.key is not None and frame.seq is not None:
+                self._values[frame.key] = (frame.seq, frame.data)
+                self._awaiting_snapshot.discard(frame.key)
+            if frame.cursor is not None:
+                if self.cursor is not None and frame.cursor <= self.cursor:
+                    self.skipped += 1
+                    return
+                self.cursor = frame.cursor
+        elif isinstance(frame, Reset):
+            self.cursor = frame.first_cursor - 1
+        elif not isinstance(frame, Gap | Error):
+            return
+        self._push(frame)
+
+    def _patched(self, delta: Delta) -> Update | None:
+        """The value `delta` makes, or None (and a fresh snapshot asked) if it does not
+        follow the value held."""
+        held = self._values.get(delta.key)
+        if held is None or delta.seq != held[0] + 1:
+            self._values.pop(delta.key, None)
+            if delta.key not in self._awaiting_snapshot:  # asked once, until it comes
+                self._awaiting_snapshot.add(delta.key)
+                self.resyncs += 1
+                if self._on_resync is not None:
+                    self._on_resync(self)
+            return None
+        patch = delta.model_dump(exclude={"type", "channel", "key", "seq", "timestamp"})
+        data = apply(held[1], patch)
+        self._values[delta.key] = (delta.seq, data)
+        self.deltas += 1
+        return Update(channel=delta.channel, data=data, key=delta.key, seq=delta.seq)
+
+    def anchor(self, cursor: int) -> None:
+        """Where a stream subscription without a cursor starts: nothing after this is
+        lost, even on a reconnect before its first message."""
+        if self.cursor is None and self.resumes:
+            self.cursor = cursor
+
+    def fail(self, error: ClientError) -> None:
+        """The subscription ends with `error` (refused, or the client gave up)."""
+        if not self.ended:
+            self._ended = error
+            self._changed.set()
+
+    def stop(self) -> None:
+        """The client closed: what was delivered can be read, then iteration ends."""
+        self._closed = True
+        self._changed.set()
+
+    def _push(self, event: Event) -> None:
+        if len(self._events) >= self._buffer:
+            self._events.popleft()
+            self._dropped += 1
+        self._events.append(event)
+        self._changed.set()
+
+    # -- for the caller -------------------------------------------------------------
+
+    def pending(self) -> list[Event]:
+        """Every event waiting, without waiting for more."""
+        events: list[Event] = []
+        if self._dropped:
+            events.append(Gap(channel=self.key or self.name, dropped=self._dropped))
+            self._dropped = 0
+        events.extend(self._events)
+        self._events.clear()
+        return events
+
+    async def next(self) -> Event:
+        """The next event; raise the error that ended the subscription, or
+        `StopAsyncIteration` once it is closed and read."""
+        while True:
+            if self._dropped:
+                gap = Gap(channel=self.key or self.name, dropped=self._dropped)
+                self._dropped = 0
+                return gap
+            if self._events:
+                return self._events.popleft()
+            if self._ended is not None:
+                raise self._ended
+            if self._closed:
+                raise StopAsyncIteration
+            self._changed.clear()
+            await self._changed.wait()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self.next()
+
+    async def close(self) -> None:
+        """Unsubscribe; events already delivered can still be read."""
+        if not self._closed:
+            self._closed = True
+            self._changed.set()
+            await self._on_close(self)
+
+    async def __aenter__(self) -> "Subscription":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

@@ -1,0 +1,146 @@
+"""`vigil login`, `vigil top`, `vigil logs` and `vigil alerts` as real processes against
+the real stack: auth, gateway on uvicorn, collector, Docker."""
+
+import json
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli_support import environment, running, vigil
+from tests.conftest import ADMIN_PASSWORD, collector_settings_for
+from tests.docker_engine import Containers
+from tests.support import NatsServer, free_port, raise_alert, run_collector
+from vigil.bus import Bus
+
+
+@pytest.fixture
+async def docker_collector(nats_server: NatsServer, prefix: str) -> AsyncIterator[None]:
+    settings = collector_settings_for(
+        nats_server, prefix, docker="on", docker_interval_s=1.0, interval_s=5.0
+    )
+    async with run_collector(settings):
+        yield
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def read_json(path: Path) -> dict[str, str]:
+    saved: dict[str, str] = json.loads(path.read_text())
+    return saved
+
+
+async def test_login_saves_tokens_readable_by_the_owner_only(gateway: str, config: Path) -> None:
+    env = environment(config)
+    url = f"http://{gateway}"
+    done = await vigil(
+        env, "login", "--url", url, "-u", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n"
+    )
+    assert done.code == 0, done.stderr
+    assert "logged in" in done.stdout
+    assert mode_of(config) == 0o600
+    saved = read_json(config)
+    assert (saved["url"], saved["username"]) == (url, "admin")
+    assert saved["access_token"].count(".") == 2
+    assert saved["refresh_token"]
+
+    wrong = await vigil(
+        env, "login", "--url", url, "-u", "admin", "--password-stdin", stdin="not-the-password\n"
+    )
+    assert wrong.code == 3
+    assert "wrong username or password" in wrong.stderr
+    assert read_json(config) == saved  # the good login is kept
+
+    nobody_home = f"http://127.0.0.1:{free_port()}"
+    away = await vigil(
+        env, "login", "--url", nobody_home, "-u", "admin", "--password-stdin", stdin="x\n"
+    )
+    assert away.code == 2
+    assert "cannot reach the gateway" in away.stderr
+    bad_url = await vigil(env, "login", "--url", "ftp://somewhere", "-u", "a", "--password-stdin")
+    assert (bad_url.code, "not a gateway URL" in bad_url.stderr) == (1, True)
+
+    os.chmod(config, 0o644)
+    exposed = await vigil(env, "alerts")
+    assert exposed.code == 1
+    assert "can be read by others" in exposed.stderr
+
+
+async def test_commands_without_a_login_say_so(config: Path, gateway: str) -> None:
+    done = await vigil(environment(config, f"http://{gateway}"), "alerts")
+    assert done.code == 3
+    assert "vigil login" in done.stderr
+
+
+async def test_top_shows_running_containers_refresh_after_refresh(
+    logged_in: dict[str, str], docker_collector: None, containers: Containers
+) -> None:
+    short, name = containers.run("top", "sleep", "3600")
+    done = await vigil(logged_in, "top", "--count", "3", "--sort", "memory")
+    assert done.code == 0, done.stderr
+    tables = [line for line in done.stdout.splitlines() if line.strip().startswith("vigil top")]
+    assert len(tables) == 3
+    rows = [line for line in done.stdout.splitlines() if short in line]
+    assert len(rows) >= 2  # the container, in the refreshes after the first batch
+    assert all(name in row and "testhost" in row for row in rows)
+
+
+async def test_logs_prints_then_follows_a_real_container_without_repeats(
+    logged_in: dict[str, str], docker_collector: None, containers: Containers
+) -> None:
+    counter = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"
+    _, name = containers.run("logs", "sh", "-c", counter)
+
+    printed = await vigil(logged_in, "logs", name)
+    assert printed.code == 0, printed.stderr
+    numbers = [int(line.split()[1]) for line in printed.stdout.splitlines()]
+    assert numbers[:3] == [0, 1, 2]
+    assert numbers == list(range(len(numbers)))
+
+    async with running(logged_in, "logs", "-f", name) as follower:
+        lines = await follower.read_until(
+            lambda seen: len(seen) > len(numbers) + 20, "20 lines more than before"
+        )
+        ended = await follower.interrupt()
+    followed = [int(line.split()[1]) for line in lines + ended.stdout.splitlines()]
+    assert followed == list(range(len(followed)))  # from the first, none twice, none missed
+    assert ended.code == 130
+
+
+async def test_logs_of_a_missing_or_invalid_container_fail_clearly(
+    logged_in: dict[str, str], docker_collector: None
+) -> None:
+    missing = await vigil(logged_in, "logs", "no-such-container")
+    assert missing.code == 1
+    assert "NOT_FOUND" in missing.stderr
+    invalid = await vigil(logged_in, "logs", "a*b")
+    assert invalid.code == 1
+    assert "invalid container" in invalid.stderr
+
+
+async def test_alerts_lists_what_is_kept_then_follows_from_there(
+    logged_in: dict[str, str], alerts_bus: Bus
+) -> None:
+    for n in range(3):
+        await raise_alert(alerts_bus, n)
+    listed = await vigil(logged_in, "alerts")
+    assert listed.code == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split()[:3] == ["TIME", "STATE", "SOURCE"]
+    assert [row.split()[-2:] for row in rows] == [["alert", str(n)] for n in range(3)]
+
+    async with running(logged_in, "alerts", "-f", "--json") as follower:
+        await follower.read_until(lambda seen: len(seen) == 3, "the kept alerts")
+        await raise_alert(alerts_bus, 3)
+        lines = await follower.read_until(lambda seen: len(seen) == 4, "the new alert")
+        ended = await follower.interrupt()
+    assert [json.loads(line)["message"] for line in lines] == [f"alert {n}" for n in range(4)]
+    assert ended.code == 130
+
+    bad = await vigil(logged_in, "alerts", "--source", "no.such")
+    assert bad.code == 1
+    assert "invalid source" in bad.stderr
