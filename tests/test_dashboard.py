@@ -8,6 +8,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,99 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
         await page.get_by_test_id("nav-alerts").click()
         await expect(page.get_by_test_id("alerts-active")).to_contain_text("alert 7")
         await screenshot(page, "alerts")
+
+
+MERGED_COUNTER = 'i=0; while true; do i=$((i+1)); echo "{hint} $i"; sleep 0.2; done'
+MERGED_LINE = re.compile(r"^(\S+) (\S+)( \(late\))? (alpha|beta|gamma) (\d+)$")
+
+
+async def downloaded_text(page: Page) -> str:
+    async with page.expect_download() as info:
+        await page.get_by_test_id("logs-download").click()
+    download = await info.value
+    return await asyncio.to_thread(Path(await download.path()).read_text)
+
+
+def merged_download(text: str) -> list[tuple[datetime, str, bool, str, int]]:
+    """A merged view's downloaded lines: (time, source, late, counter, number)."""
+    lines = []
+    for line in text.splitlines():
+        if match := MERGED_LINE.match(line):
+            time, source, late, counter, number = match.groups()
+            lines.append((datetime.fromisoformat(time), source, bool(late), counter, int(number)))
+    return lines
+
+
+async def test_merged_logs_show_every_source_in_time_order_with_toggles_and_joins(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    auth_service: AuthService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    _, alpha = containers.run("alpha", "sh", "-c", MERGED_COUNTER.format(hint="alpha"))
+    _, beta = containers.run("beta", "sh", "-c", MERGED_COUNTER.format(hint="beta"))
+    settings = dashboard_settings.model_copy(update={"merge_window_s": 0.5, "log_lease_s": 1.5})
+    async with (
+        docker_collector(nats_server, prefix),
+        serve_gateway(settings) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await page.get_by_test_id("nav-merged").click()
+        await page.get_by_test_id("merged-label").fill(f"vigil.test={containers.label}")
+        await page.get_by_test_id("merged-open").click()
+        toggle = "[data-testid=source-toggle][data-source={}]"
+        for name in (alpha, beta):
+            await expect(page.locator(toggle.format(name))).to_be_visible(timeout=WAIT_MS)
+        await wait_for_count(page, 10)
+
+        # A container started now joins the view with a marker (the search keeps markers).
+        _, gamma = containers.run("gamma", "sh", "-c", MERGED_COUNTER.format(hint="gamma"))
+        await page.get_by_test_id("logs-search").fill(gamma)
+        joined = page.locator(f"[data-testid=log-marker][data-marker=joined][data-source={gamma}]")
+        await expect(joined).to_be_visible(timeout=WAIT_MS)
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={gamma}]").first
+        ).to_be_visible(timeout=WAIT_MS)
+        await page.get_by_test_id("logs-search").fill("")
+        await wait_for_count(page, await log_count(page) + 10)
+
+        text = await downloaded_text(page)
+        lines = merged_download(text)
+        on_time = [time for time, _, late, _, _ in lines if not late]
+        assert on_time == sorted(on_time), "merged lines out of time order"
+        for name, counter in ((alpha, "alpha"), (beta, "beta"), (gamma, "gamma")):
+            numbers = [n for _, source, _, c, n in lines if source == name and c == counter]
+            assert numbers, f"no lines of {counter}"
+            assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), counter
+        assert f"--- {gamma} joined" in text
+
+        # Toggled off, a source's lines go (from the list and the download), and come back.
+        await page.locator(toggle.format(beta)).click()
+        await expect(page.locator(f"[data-testid=log-view] [data-source={beta}]")).to_have_count(0)
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={alpha}]").first
+        ).to_be_visible()
+        assert f" {beta} " not in await downloaded_text(page)
+        await screenshot(page, "merged-logs")
+        await page.locator(toggle.format(beta)).click()
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={beta}]").first
+        ).to_be_visible(timeout=WAIT_MS)
+
+        # The containers page merges the logs of the containers it shows.
+        await page.get_by_test_id("nav-containers").click()
+        await page.get_by_test_id("filter-name").fill(f"vigil-{containers.label}-alpha")
+        await page.get_by_test_id("merge-shown").click()
+        await expect(page.get_by_test_id("merged-name")).to_have_value(
+            f"*vigil-{containers.label}-alpha*"
+        )
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={alpha}]").first
+        ).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator(f"[data-testid=log-view] [data-source={beta}]")).to_have_count(0)
 
 
 async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
