@@ -99,6 +99,12 @@ export class Sources {
   }
 }
 
+/** A name glob (the gateway's `fnmatchcase`) for names with `filter` in them: `*filter*`,
+ * its own `*`, `?` and `[` taken as themselves. */
+export function nameGlob(filter: string): string {
+  return `*${filter.replace(/[*?[]/g, "[$&]")}*`;
+}
+
 /** `hidden` with `name` shown if it was hidden and hidden if it was shown (a new set, for React state). */
 export function toggled(hidden: ReadonlySet<string>, name: string): Set<string> {
   const next = new Set(hidden);

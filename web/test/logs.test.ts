@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SOURCE_COLOURS, Sources, entriesText, lineEntries, mergedEntries, shownEntries, toggled } from "../src/logs";
+import { SOURCE_COLOURS, Sources, entriesText, lineEntries, mergedEntries, nameGlob, shownEntries, toggled } from "../src/logs";
 
 const merged = (name: string, text: string, extra: Record<string, unknown> = {}) => ({
   time: "2026-11-23T05:00:00.000001Z", stream: "stdout", text, host: "h1", container: `id-${name}`, name, ...extra,
@@ -75,5 +75,12 @@ describe("merged entries", () => {
       "2026-11-23T05:00:00.000001Z b b 1 ERROR boom\n2026-11-23T05:00:00.000001Z a (late) a 0\n",
     );
     expect(entriesText(lineEntries({ lines: [{ time: "t", stream: "stdout", text: "line 1" }] }))).toBe("line 1\n");
+  });
+});
+
+describe("nameGlob", () => {
+  it("matches names with the filter in them, its glob characters as themselves", () => {
+    expect(nameGlob("web")).toBe("*web*");
+    expect(nameGlob("a*b?[c]")).toBe("*a[*]b[?][[]c]*");
   });
 });

@@ -7,6 +7,7 @@ import { useApp } from "../app-context";
 import { Sparkline } from "../components/Sparkline";
 import { bytes, percent, rate } from "../format";
 import { useLive } from "../live";
+import { nameGlob } from "../logs";
 import type { ContainerRow } from "../stores";
 import { mergedRoute } from "./MergedLogs";
 
@@ -65,7 +66,7 @@ export function Containers() {
         </select>
         <span className="muted">{rows.length} containers</span>
         {name ? (
-          <a href={mergedRoute({ name: `*${name}*`, host })} title="the logs of every container whose name has this in it, merged" data-testid="merge-shown">
+          <a href={mergedRoute({ name: nameGlob(name), host })} title="the logs of every container whose name has this in it, merged" data-testid="merge-shown">
             Merge their logs
           </a>
         ) : (
