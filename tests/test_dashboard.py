@@ -256,6 +256,15 @@ async def test_merged_logs_show_every_source_in_time_order_with_toggles_and_join
         ).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator(f"[data-testid=log-view] [data-source={beta}]")).to_have_count(0)
 
+        # The form's filters go to the gateway: a regex keeps every tenth line.
+        await page.get_by_test_id("merged-regex").fill("0$")
+        await page.get_by_test_id("merged-open").click()
+        await expect(page).to_have_url(re.compile(r"regex=0%24"))
+        shown = page.locator("[data-testid=log-line]")
+        await expect(shown.first).to_be_visible(timeout=WAIT_MS)
+        for text in await shown.all_text_contents():
+            assert re.search(r" alpha \d*0$", text), text
+
 
 async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
     nats_server: NatsServer,
