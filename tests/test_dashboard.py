@@ -298,6 +298,7 @@ async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
 async def test_blocked_websocket_falls_back_to_sse_and_keeps_updating(
     nats_server: NatsServer,
     prefix: str,
+    containers: Containers,
     talker: str,
     auth_service: AuthService,
     dashboard_settings: GatewaySettings,
@@ -319,6 +320,15 @@ async def test_blocked_websocket_falls_back_to_sse_and_keeps_updating(
 
         await open_container(page, talker)
         await wait_for_count(page, await log_count(page))
+
+        # A merged view streams over SSE too.
+        await page.get_by_test_id("nav-merged").click()
+        await page.get_by_test_id("merged-label").fill(f"vigil.test={containers.label}")
+        await page.get_by_test_id("merged-open").click()
+        talker_lines = page.locator(f"[data-testid=log-line][data-source={talker}]")
+        await expect(talker_lines.first).to_be_visible(timeout=WAIT_MS)
+        await wait_for_count(page, await log_count(page))
+        await expect(page.get_by_test_id("connection")).to_have_attribute("data-transport", "sse")
 
 
 async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
