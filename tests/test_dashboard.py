@@ -8,6 +8,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,108 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
         await screenshot(page, "alerts")
 
 
+MERGED_COUNTER = 'i=0; while true; do i=$((i+1)); echo "{hint} $i"; sleep 0.2; done'
+MERGED_LINE = re.compile(r"^(\S+) (\S+)( \(late\))? (alpha|beta|gamma) (\d+)$")
+
+
+async def downloaded_text(page: Page) -> str:
+    async with page.expect_download() as info:
+        await page.get_by_test_id("logs-download").click()
+    download = await info.value
+    return await asyncio.to_thread(Path(await download.path()).read_text)
+
+
+def merged_download(text: str) -> list[tuple[datetime, str, bool, str, int]]:
+    """A merged view's downloaded lines: (time, source, late, counter, number)."""
+    lines = []
+    for line in text.splitlines():
+        if match := MERGED_LINE.match(line):
+            time, source, late, counter, number = match.groups()
+            lines.append((datetime.fromisoformat(time), source, bool(late), counter, int(number)))
+    return lines
+
+
+async def test_merged_logs_show_every_source_in_time_order_with_toggles_and_joins(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    auth_service: AuthService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    _, alpha = containers.run("alpha", "sh", "-c", MERGED_COUNTER.format(hint="alpha"))
+    _, beta = containers.run("beta", "sh", "-c", MERGED_COUNTER.format(hint="beta"))
+    settings = dashboard_settings.model_copy(update={"merge_window_s": 0.5, "log_lease_s": 1.5})
+    async with (
+        docker_collector(nats_server, prefix),
+        serve_gateway(settings) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await page.get_by_test_id("nav-merged").click()
+        await page.get_by_test_id("merged-label").fill(f"vigil.test={containers.label}")
+        await page.get_by_test_id("merged-open").click()
+        toggle = "[data-testid=source-toggle][data-source={}]"
+        for name in (alpha, beta):
+            await expect(page.locator(toggle.format(name))).to_be_visible(timeout=WAIT_MS)
+        await wait_for_count(page, 10)
+
+        # A container started now joins the view with a marker (the search keeps markers).
+        _, gamma = containers.run("gamma", "sh", "-c", MERGED_COUNTER.format(hint="gamma"))
+        await page.get_by_test_id("logs-search").fill(gamma)
+        joined = page.locator(f"[data-testid=log-marker][data-marker=joined][data-source={gamma}]")
+        await expect(joined).to_be_visible(timeout=WAIT_MS)
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={gamma}]").first
+        ).to_be_visible(timeout=WAIT_MS)
+        await page.get_by_test_id("logs-search").fill("")
+        await wait_for_count(page, await log_count(page) + 10)
+
+        text = await downloaded_text(page)
+        lines = merged_download(text)
+        on_time = [time for time, _, late, _, _ in lines if not late]
+        assert on_time == sorted(on_time), "merged lines out of time order"
+        for name, counter in ((alpha, "alpha"), (beta, "beta"), (gamma, "gamma")):
+            numbers = [n for _, source, _, c, n in lines if source == name and c == counter]
+            assert numbers, f"no lines of {counter}"
+            assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), counter
+        assert f"--- {gamma} joined" in text
+
+        # Toggled off, a source's lines go (from the list and the download), and come back.
+        await page.locator(toggle.format(beta)).click()
+        await expect(page.locator(f"[data-testid=log-view] [data-source={beta}]")).to_have_count(0)
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={alpha}]").first
+        ).to_be_visible()
+        assert f" {beta} " not in await downloaded_text(page)
+        await screenshot(page, "merged-logs")
+        await page.locator(toggle.format(beta)).click()
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={beta}]").first
+        ).to_be_visible(timeout=WAIT_MS)
+
+        # The containers page merges the logs of the containers it shows.
+        await page.get_by_test_id("nav-containers").click()
+        await page.get_by_test_id("filter-name").fill(f"vigil-{containers.label}-alpha")
+        await page.get_by_test_id("merge-shown").click()
+        await expect(page.get_by_test_id("merged-name")).to_have_value(
+            f"*vigil-{containers.label}-alpha*"
+        )
+        await expect(
+            page.locator(f"[data-testid=log-line][data-source={alpha}]").first
+        ).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator(f"[data-testid=log-view] [data-source={beta}]")).to_have_count(0)
+
+        # The form's filters go to the gateway: a regex keeps every tenth line.
+        await page.get_by_test_id("merged-regex").fill("0$")
+        await page.get_by_test_id("merged-open").click()
+        await expect(page).to_have_url(re.compile(r"regex=0%24"))
+        shown = page.locator("[data-testid=log-line]")
+        await expect(shown.first).to_be_visible(timeout=WAIT_MS)
+        for text in await shown.all_text_contents():
+            assert re.search(r" alpha \d*0$", text), text
+
+
 async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
     nats_server: NatsServer,
     prefix: str,
@@ -209,6 +312,7 @@ async def test_restarted_gateway_reconnects_with_no_duplicate_or_missing_lines(
 async def test_blocked_websocket_falls_back_to_sse_and_keeps_updating(
     nats_server: NatsServer,
     prefix: str,
+    containers: Containers,
     talker: str,
     auth_service: AuthService,
     dashboard_settings: GatewaySettings,
@@ -230,6 +334,15 @@ async def test_blocked_websocket_falls_back_to_sse_and_keeps_updating(
 
         await open_container(page, talker)
         await wait_for_count(page, await log_count(page))
+
+        # A merged view streams over SSE too.
+        await page.get_by_test_id("nav-merged").click()
+        await page.get_by_test_id("merged-label").fill(f"vigil.test={containers.label}")
+        await page.get_by_test_id("merged-open").click()
+        talker_lines = page.locator(f"[data-testid=log-line][data-source={talker}]")
+        await expect(talker_lines.first).to_be_visible(timeout=WAIT_MS)
+        await wait_for_count(page, await log_count(page))
+        await expect(page.get_by_test_id("connection")).to_have_attribute("data-transport", "sse")
 
 
 async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(

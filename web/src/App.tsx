@@ -15,6 +15,7 @@ import { DeployPage } from "./views/DeployPage";
 import { Deploys } from "./views/Deploys";
 import { HostOverview } from "./views/HostOverview";
 import { Login } from "./views/Login";
+import { MergedLogs } from "./views/MergedLogs";
 
 const BASE = window.location.origin;
 
@@ -78,6 +79,7 @@ function Shell({ onSignedOut }: { onSignedOut: () => void }) {
         <strong className="brand">Vigil</strong>
         {link("/", "Hosts", "nav-hosts")}
         {link("/containers", "Containers", "nav-containers")}
+        {link("/logs", "Merged logs", "nav-merged")}
         {link("/deploys", "Deploys", "nav-deploys")}
         {link("/alerts", active ? `Alerts (${active})` : "Alerts", "nav-alerts")}
         {hasRole(me, "admin") && link("/admin", "Admin", "nav-admin")}
@@ -95,12 +97,15 @@ function Shell({ onSignedOut }: { onSignedOut: () => void }) {
 }
 
 function Page({ route }: { route: string }) {
-  const parts = route.split("/").filter(Boolean);
+  const [path, query = ""] = route.split("?", 2);
+  const parts = path.split("/").filter(Boolean);
   switch (parts[0]) {
     case undefined:
       return <HostOverview />;
     case "containers":
       return parts.length === 3 ? <ContainerDetail host={parts[1]} id={parts[2]} /> : <Containers />;
+    case "logs":
+      return <MergedLogs key={query} query={query} />;
     case "deploys":
       return parts.length === 2 ? <DeployPage id={parts[1]} /> : <Deploys />;
     case "alerts":

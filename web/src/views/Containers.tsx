@@ -7,7 +7,9 @@ import { useApp } from "../app-context";
 import { Sparkline } from "../components/Sparkline";
 import { bytes, percent, rate } from "../format";
 import { useLive } from "../live";
+import { nameGlob } from "../logs";
 import type { ContainerRow } from "../stores";
+import { mergedRoute } from "./MergedLogs";
 
 type SortKey = "cpu" | "memory" | "name";
 const ROW_HEIGHT = 36;
@@ -63,6 +65,13 @@ export function Containers() {
           ))}
         </select>
         <span className="muted">{rows.length} containers</span>
+        {name ? (
+          <a href={mergedRoute({ name: nameGlob(name), host })} title="the logs of every container whose name has this in it, merged" data-testid="merge-shown">
+            Merge their logs
+          </a>
+        ) : (
+          <span className="muted" title="a name filter picks the containers to merge">Merge their logs (filter by name first)</span>
+        )}
       </div>
       <div className="table-head container-grid">
         <button onClick={() => setSort("name")} className={sort === "name" ? "sorted" : ""}>name</button>

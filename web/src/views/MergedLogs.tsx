@@ -1,0 +1,93 @@
+// Merged logs (`logs.merged`): the lines of every container a selector picks (a label,
+// a name pattern, on one host or all) in one time-ordered view, filtered at the
+// gateway (text, regex, least level). The selector lives in the route
+// (`#/logs?label=app=web&name=web-*`), so the containers page can link to it.
+
+import { type FormEvent, useMemo, useState } from "react";
+import { useApp } from "../app-context";
+import { LogView } from "../components/LogView";
+import { useLive } from "../live";
+import { mergedEntries } from "../logs";
+import type { Params } from "../stream/protocol";
+
+const FIELDS = ["label", "name", "host", "grep", "regex", "level"] as const;
+const GATEWAY_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
+
+/** The route of a merged view of `params` (empty values left out). */
+export function mergedRoute(params: Params): string {
+  const query = new URLSearchParams(Object.entries(params).filter(([, value]) => value !== ""));
+  return `#/logs?${query}`;
+}
+
+export function MergedLogs({ query }: { query: string }) {
+  const { containers } = useApp();
+  const version = useLive(containers);
+  const params = useMemo(() => {
+    const given = new URLSearchParams(query);
+    const params: Params = {};
+    for (const field of FIELDS) {
+      const value = given.get(field);
+      if (value) params[field] = value;
+    }
+    return params;
+  }, [query]);
+  const [form, setForm] = useState<Params>(params);
+  const hosts = useMemo(() => [...new Set([...containers.rows.values()].map((row) => row.host))].sort(), [version]); // eslint-disable-line
+  const selected = params.label !== undefined || params.name !== undefined;
+
+  const field = (name: (typeof FIELDS)[number]) => ({
+    value: form[name] ?? "",
+    onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }),
+    "data-testid": `merged-${name}`,
+  });
+  const open = (e: FormEvent) => {
+    e.preventDefault();
+    window.location.hash = mergedRoute(form);
+  };
+
+  return (
+    <div>
+      <h2>Merged logs</h2>
+      <form className="merged-form" onSubmit={open} data-testid="merged-form">
+        <label>
+          label <input placeholder="key or key=value" {...field("label")} />
+        </label>
+        <label>
+          name <input placeholder="a glob: web-*" {...field("name")} />
+        </label>
+        <label>
+          host
+          <select {...field("host")}>
+            <option value="">all hosts</option>
+            {hosts.map((h) => (
+              <option key={h}>{h}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          text <input placeholder="any case" {...field("grep")} />
+        </label>
+        <label>
+          regex <input {...field("regex")} />
+        </label>
+        <label>
+          least level
+          <select {...field("level")}>
+            <option value="">any (lines without one too)</option>
+            {GATEWAY_LEVELS.map((level) => (
+              <option key={level}>{level}</option>
+            ))}
+          </select>
+        </label>
+        <button className="primary" type="submit" disabled={!form.label && !form.name} data-testid="merged-open">
+          Open
+        </button>
+      </form>
+      {selected ? (
+        <LogView channel="logs.merged" params={params} entries={mergedEntries} fileName="merged.log" sources />
+      ) : (
+        <p className="muted">A merged view needs a label or a name pattern.</p>
+      )}
+    </div>
+  );
+}
