@@ -1,13 +1,14 @@
-// A container's log, live: follow or pause, search, level filter, gap and reset
-// markers, copy and download, and scroll-back: "Load older" asks the gateway for the
-// page before the oldest line held (seed 002's `before`/`limit`), back to the start of
-// the log. Lines live in a ref (up to MAX_LINES) and the list is virtualised, so
+// A log, live (a container's `docker.logs`, a pod's `k8s.logs`: the channel and its
+// params are props): follow or pause, search, level filter, gap and reset markers, copy
+// and download, and scroll-back: "Load older" asks `olderUrl` for the page before the
+// oldest line held (seed 002's `before`/`limit`), back to the start of the log. Lines live in a ref (up to MAX_LINES) and the list is virtualised, so
 // thousands of lines cost what a screenful does.
 
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useApp } from "../app-context";
 import { Live, useLive } from "../live";
+import { type Params, channelKey } from "../stream/protocol";
 
 const MAX_LINES = 20_000;
 const LINE_HEIGHT = 18;
@@ -38,7 +39,15 @@ function levelOf(text: string, stream: string): Level {
   return stream === "stderr" ? "warn" : "info";
 }
 
-export function LogViewer({ host, container }: { host: string; container: string }) {
+interface Props {
+  channel: string;
+  params: Params;
+  /** The log's pages (`LogPage`), with any query of its own; before/limit are added. */
+  olderUrl: string;
+  fileName: string;
+}
+
+export function LogViewer({ channel, params, olderUrl, fileName }: Props) {
   const { manager, session } = useApp();
   const live = useMemo(() => new Live(), []);
   const lines = useRef<Entry[]>([]);
@@ -47,6 +56,7 @@ export function LogViewer({ host, container }: { host: string; container: string
   const [search, setSearch] = useState("");
   const [level, setLevel] = useState<Level | "">("");
   const [history, setHistory] = useState<"more" | "loading" | "start">("more");
+  const key = channelKey(channel, params);
 
   useEffect(() => {
     lines.current = [];
@@ -55,7 +65,7 @@ export function LogViewer({ host, container }: { host: string; container: string
       lines.current.push(entry);
       if (lines.current.length > MAX_LINES) lines.current.splice(0, lines.current.length - MAX_LINES);
     };
-    return manager.subscribe("docker.logs", { container, host }, (event) => {
+    return manager.subscribe(channel, params, (event) => {
       if (event.type === "update") {
         const batch = event.data as { lines: { time: string; stream: string; text: string }[] };
         for (const line of batch.lines) {
@@ -70,7 +80,7 @@ export function LogViewer({ host, container }: { host: string; container: string
       }
       live.changed();
     });
-  }, [manager, live, host, container]);
+  }, [manager, live, key]); // eslint-disable-line
 
   const shown = useMemo(() => {
     const upTo = paused ?? lines.current.length;
@@ -96,7 +106,7 @@ export function LogViewer({ host, container }: { host: string; container: string
     const url = URL.createObjectURL(new Blob([text()], { type: "text/plain" }));
     const link = document.createElement("a");
     link.href = url;
-    link.download = `${container}.log`;
+    link.download = fileName;
     link.click();
     URL.revokeObjectURL(url);
   };
@@ -104,11 +114,11 @@ export function LogViewer({ host, container }: { host: string; container: string
 
   const loadOlder = async () => {
     const oldest = lines.current.find((e) => e.kind === "line");
-    const query = new URLSearchParams({ host, limit: String(PAGE_LINES) });
+    const query = new URLSearchParams({ limit: String(PAGE_LINES) });
     if (oldest) query.set("before", oldest.time);
     setHistory("loading");
     try {
-      const page = await session.api<LogPage>(`/api/docker/${encodeURIComponent(container)}/logs?${query}`);
+      const page = await session.api<LogPage>(`${olderUrl}${olderUrl.includes("?") ? "&" : "?"}${query}`);
       const older: Entry[] = page.lines.map((line) => ({
         kind: "line", time: line.time, stream: line.stream, text: line.text, level: levelOf(line.text, line.stream),
       }));
