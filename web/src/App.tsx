@@ -14,6 +14,7 @@ import { Containers } from "./views/Containers";
 import { DeployPage } from "./views/DeployPage";
 import { Deploys } from "./views/Deploys";
 import { HostOverview } from "./views/HostOverview";
+import { Clusters, PodPage, Pods } from "./views/Kubernetes";
 import { Login } from "./views/Login";
 
 const BASE = window.location.origin;
@@ -78,6 +79,7 @@ function Shell({ onSignedOut }: { onSignedOut: () => void }) {
         <strong className="brand">Vigil</strong>
         {link("/", "Hosts", "nav-hosts")}
         {link("/containers", "Containers", "nav-containers")}
+        {link("/k8s", "Kubernetes", "nav-k8s")}
         {link("/deploys", "Deploys", "nav-deploys")}
         {link("/alerts", active ? `Alerts (${active})` : "Alerts", "nav-alerts")}
         {hasRole(me, "admin") && link("/admin", "Admin", "nav-admin")}
@@ -101,6 +103,11 @@ function Page({ route }: { route: string }) {
       return <HostOverview />;
     case "containers":
       return parts.length === 3 ? <ContainerDetail host={parts[1]} id={parts[2]} /> : <Containers />;
+    case "k8s": {
+      const [cluster, namespace, pod] = parts.slice(1).map(decodeURIComponent);
+      if (parts.length === 4) return <PodPage key={route} cluster={cluster} namespace={namespace} pod={pod} />;
+      return parts.length === 2 ? <Pods key={cluster} cluster={cluster} /> : <Clusters />;
+    }
     case "deploys":
       return parts.length === 2 ? <DeployPage id={parts[1]} /> : <Deploys />;
     case "alerts":
