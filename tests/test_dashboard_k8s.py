@@ -78,6 +78,7 @@ async def test_the_cluster_its_pods_and_a_pods_log_appear_live_and_only_with_a_g
 ) -> None:
     cluster = k8s_cluster.context
     run_pod(k8s_cluster, namespace, "numbers", container("num", k8s_cluster.image, COUNTER))
+    run_pod(k8s_cluster, namespace, "crash", container("main", k8s_cluster.image, "exit 2"))
     async with (
         collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
         serve_gateway(dashboard_settings) as address,
@@ -95,7 +96,7 @@ async def test_the_cluster_its_pods_and_a_pods_log_appear_live_and_only_with_a_g
         row = page.locator(f"[data-testid=pod-row][data-namespace={namespace}][data-pod=numbers]")
         await expect(row).to_be_visible(timeout=WAIT_MS)
         await page.get_by_test_id("filter-namespace").select_option(namespace)
-        await expect(page.get_by_test_id("pod-row")).to_have_count(1)
+        await expect(page.get_by_test_id("pod-row")).to_have_count(2)
         await expect(row.get_by_test_id("pod-status")).to_have_text("Running", timeout=WAIT_MS)
         await expect(row.get_by_test_id("pod-ready")).to_have_text("1/1")
         await expect(row.get_by_test_id("pod-restarts")).to_have_text("0")
@@ -105,6 +106,13 @@ async def test_the_cluster_its_pods_and_a_pods_log_appear_live_and_only_with_a_g
         await expect(row.get_by_test_id("pod-memory")).to_have_text(
             re.compile(r"^\d+(\.\d)? (KiB|MiB)$")
         )
+        # The crashing one: its badge says why, its restarts count.
+        crash = page.locator(f"[data-testid=pod-row][data-namespace={namespace}][data-pod=crash]")
+        await expect(crash.get_by_test_id("pod-status")).to_have_text(
+            "CrashLoopBackOff", timeout=WAIT_MS
+        )
+        await expect(crash.get_by_test_id("pod-ready")).to_have_text("0/1")
+        await expect(crash.get_by_test_id("pod-restarts")).not_to_have_text("0")
         await page.get_by_test_id("pod-sort-memory").click()
         await screenshot(page, "k8s-pods")
 
