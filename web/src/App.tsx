@@ -14,6 +14,7 @@ import { Containers } from "./views/Containers";
 import { DeployPage } from "./views/DeployPage";
 import { Deploys } from "./views/Deploys";
 import { HostOverview } from "./views/HostOverview";
+import { Clusters, PodPage, Pods } from "./views/Kubernetes";
 import { Login } from "./views/Login";
 import { MergedLogs } from "./views/MergedLogs";
 
@@ -80,6 +81,7 @@ function Shell({ onSignedOut }: { onSignedOut: () => void }) {
         {link("/", "Hosts", "nav-hosts")}
         {link("/containers", "Containers", "nav-containers")}
         {link("/logs", "Merged logs", "nav-merged")}
+        {link("/k8s", "Kubernetes", "nav-k8s")}
         {link("/deploys", "Deploys", "nav-deploys")}
         {link("/alerts", active ? `Alerts (${active})` : "Alerts", "nav-alerts")}
         {hasRole(me, "admin") && link("/admin", "Admin", "nav-admin")}
@@ -106,6 +108,11 @@ function Page({ route }: { route: string }) {
       return parts.length === 3 ? <ContainerDetail host={parts[1]} id={parts[2]} /> : <Containers />;
     case "logs":
       return <MergedLogs key={query} query={query} />;
+    case "k8s": {
+      const [cluster, namespace, pod] = parts.slice(1).map(decodeURIComponent);
+      if (parts.length === 4) return <PodPage key={route} cluster={cluster} namespace={namespace} pod={pod} />;
+      return parts.length === 2 ? <Pods key={cluster} cluster={cluster} /> : <Clusters />;
+    }
     case "deploys":
       return parts.length === 2 ? <DeployPage id={parts[1]} /> : <Deploys />;
     case "alerts":

@@ -30,7 +30,12 @@ export function ContainerDetail({ host, id }: { host: string; id: string }) {
           <Chart title="memory %" series={MEMORY} times={row.history.times} values={[row.history.values[1]]} />
         </div>
       )}
-      <LogViewer host={host} container={id} />
+      <LogViewer
+        channel="docker.logs"
+        params={{ container: id, host }}
+        olderUrl={`/api/docker/${encodeURIComponent(id)}/logs?host=${encodeURIComponent(host)}`}
+        fileName={`${id}.log`}
+      />
     </div>
   );
 }

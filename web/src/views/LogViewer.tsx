@@ -1,11 +1,13 @@
-// A container's log (`docker.logs`) in the shared log view, with scroll-back: "Load
-// older" asks the gateway for the page before the oldest line held (seed 002's
-// `before`/`limit`), back to the start of the log.
+// One source's log (a container's `docker.logs`, a pod's `k8s.logs`: the channel and its
+// params are props) in the shared log view, with scroll-back: "Load older" asks
+// `olderUrl` for the page before the oldest line held (seed 002's `before`/`limit`),
+// back to the start of the log.
 
 import { useCallback } from "react";
 import { useApp } from "../app-context";
 import { LogView, type Older } from "../components/LogView";
 import { type Entry, lineEntries } from "../logs";
+import type { Params } from "../stream/protocol";
 
 const PAGE_LINES = 200;
 
@@ -14,18 +16,23 @@ interface LogPage {
   next_before: string | null;
 }
 
-export function LogViewer({ host, container }: { host: string; container: string }) {
+interface Props {
+  channel: string;
+  params: Params;
+  olderUrl: string;
+  fileName: string;
+}
+
+export function LogViewer({ channel, params, olderUrl, fileName }: Props) {
   const { session } = useApp();
   const older = useCallback(
     async (oldest: Entry | undefined): Promise<Older> => {
-      const query = new URLSearchParams({ host, limit: String(PAGE_LINES) });
+      const query = new URLSearchParams({ limit: String(PAGE_LINES) });
       if (oldest) query.set("before", oldest.time);
-      const page = await session.api<LogPage>(`/api/docker/${encodeURIComponent(container)}/logs?${query}`);
+      const page = await session.api<LogPage>(`${olderUrl}${olderUrl.includes("?") ? "&" : "?"}${query}`);
       return { entries: lineEntries({ lines: page.lines }), atStart: page.next_before === null };
     },
-    [session, host, container],
+    [session, olderUrl],
   );
-  return (
-    <LogView channel="docker.logs" params={{ container, host }} entries={lineEntries} fileName={`${container}.log`} older={older} />
-  );
+  return <LogView channel={channel} params={params} entries={lineEntries} fileName={fileName} older={older} />;
 }
