@@ -111,6 +111,32 @@ async def test_logs_prints_then_follows_a_real_container_without_repeats(
     assert ended.code == 130
 
 
+async def test_logs_merges_the_containers_a_label_picks(
+    logged_in: dict[str, str], docker_collector: None, containers: Containers
+) -> None:
+    for source in ("left", "right"):
+        counter = f"i=0; while true; do echo {source} $i; i=$((i+1)); sleep 0.1; done"
+        containers.run(source, "sh", "-c", counter)
+    label = f"vigil.test={containers.label}"
+    async with running(logged_in, "logs", "-f", "--label", label, "--grep", "t ") as follower:
+        lines = await follower.read_until(
+            lambda seen: {"left", "right"} <= {line.split()[-2] for line in seen if "|" in line},
+            "lines of both containers",
+        )
+        await follower.interrupt()
+    by_source: dict[str, list[int]] = {}
+    for line in lines:
+        name, _, text = line.partition(" | ")
+        source, number = text.split()
+        assert name.endswith(source) or source in name  # each line after its container
+        by_source.setdefault(source, []).append(int(number))
+    for numbers in by_source.values():  # each container's lines in order, none twice
+        assert numbers == sorted(set(numbers))
+    both = await vigil(logged_in, "logs", "somename", "--label", label)
+    assert both.code == 1
+    assert "--label or --name" in both.stderr
+
+
 async def test_logs_of_a_missing_or_invalid_container_fail_clearly(
     logged_in: dict[str, str], docker_collector: None
 ) -> None:
