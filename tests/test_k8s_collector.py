@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.docker_support import heard, next_that
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
@@ -23,6 +25,7 @@ from tests.support import NatsServer, bus_client, wait_for
 from vigil.messages import AlertChanged, AlertState, K8sMetricsSampled, PodStatusChanged
 from vigil.streams import ALERTS
 from vigil.subjects import ANY
+from vigil_collector import pod_metrics as metrics_sampler
 from vigil_collector.kube import millicores
 
 
@@ -133,6 +136,64 @@ async def test_a_dropped_watch_resumes_without_repeating_a_status(
     assert all(s.event != "snapshot" for s in seen), [s.event for s in seen]
     versions = [(s.pod, s.resource_version) for s in seen]
     assert len(versions) == len(set(versions)), versions
+
+
+async def test_an_expired_watch_lists_again_and_goes_on(
+    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, namespace: str
+) -> None:
+    settings = k8s_settings(nats_server, prefix, k8s_cluster)
+    image = k8s_cluster.image
+    async with bus_client(nats_server, prefix) as bus:
+        subject = bus.subjects.k8s_status(k8s_cluster.context, namespace, ANY)
+        async with heard(bus, subject, PodStatusChanged) as statuses, collecting(settings) as c:
+            source = c.kubernetes
+            assert source is not None
+            await wait_for(lambda: bool(source.following), "the cluster's lease", 10)
+            follower = source.following[k8s_cluster.context]
+            await wait_for(lambda: follower.watch is not None, "the watch", 10)
+            watch = follower.watch
+            assert watch is not None
+            run_pod(k8s_cluster, namespace, "kept", container("c", image, "sleep 3600"))
+            await next_that(statuses, lambda s: s.pod == "kept" and s.ready, "kept ready")
+            # A version long compacted away: the API server answers 410 Gone.
+            watch.resource_version = "1"
+            watch.interrupt()
+            relisted = await next_that(
+                statuses, lambda s: s.pod == "kept" and s.event == "snapshot", "a relist", 20
+            )
+            run_pod(k8s_cluster, namespace, "after", container("c", image, "sleep 3600"))
+            after = await next_that(statuses, lambda s: s.pod == "after" and s.ready, "after")
+    assert relisted.ready
+    assert after.event != "snapshot"  # watched again, from the list's version
+
+
+async def test_a_cluster_without_metrics_api_says_so_and_still_gets_status(
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same API server, asked for a metrics group it does not serve (as a cluster
+    # without metrics-server answers): 404, not a failure of the collector.
+    monkeypatch.setattr(metrics_sampler, "_GROUP", "metrics.absent.example.com")
+    settings = k8s_settings(nats_server, prefix, k8s_cluster)
+    async with bus_client(nats_server, prefix) as bus:
+        metrics = bus.subjects.k8s_metrics(k8s_cluster.context)
+        status = bus.subjects.k8s_status(k8s_cluster.context, namespace, ANY)
+        async with (
+            heard(bus, metrics, K8sMetricsSampled) as batches,
+            heard(bus, status, PodStatusChanged) as statuses,
+            collecting(settings),
+        ):
+            batch = await next_that(batches, lambda b: True, "a metrics batch", 20)
+            run_pod(
+                k8s_cluster, namespace, "plain", container("c", k8s_cluster.image, "sleep 3600")
+            )
+            await next_that(statuses, lambda s: s.pod == "plain" and s.ready, "status", 30)
+    assert not batch.metrics_available
+    assert "metrics" in batch.reason
+    assert (batch.pods, batch.nodes) == ([], [])
 
 
 async def test_two_collector_replicas_publish_each_cluster_once_and_fail_over(
