@@ -33,6 +33,7 @@ from typing import Any
 
 from fanout_clients import Client, bucket, upgrade_request
 
+BIN_S = 0.5  # the timeline's resolution
 KINDS = {"docker.stats": "state", "docker.logs": "stream", "deploy": "journal"}
 
 
@@ -49,6 +50,8 @@ class Figures:
         self.recovery_s: list[float] = []  # from a socket's loss to its data flowing again
         self.gaps = 0
         self.other_frames = 0  # fanout_clients.Client counts binary frames here
+        # updates received per kind and per BIN_S of wall time: the flow around a fault
+        self.timeline: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS.values()}
 
 
 class LoadClient(Client):
@@ -104,6 +107,7 @@ class LoadClient(Client):
         if kind is None:
             return
         self.figures.updates[kind] += 1
+        self.figures.timeline[kind][int(now / 1e9 / BIN_S)] += 1
         if kind == "journal":
             self.deck.journal[self.index].add(int(message["cursor"]))
         if kind == "stream":
@@ -154,7 +158,8 @@ class Deck:
 
     async def connect(self, index: int, attempt: int) -> LoadClient | None:
         loop = asyncio.get_running_loop()
-        host, port, request = upgrade_request(self.urls[attempt % len(self.urls)], False)
+        url = self.urls[(self.args.offset + index + attempt) % len(self.urls)]
+        host, port, request = upgrade_request(url, False)
         try:
             _, client = await loop.create_connection(
                 lambda: LoadClient(self.figures, request, self, index), host, port
@@ -217,6 +222,7 @@ def report(deck: Deck) -> None:
         journal_max=[max(seen, default=0) for seen in deck.journal],
         reconnects=figures.reconnects,
         recovery_s=figures.recovery_s,
+        timeline=figures.timeline,
         open=len(deck.clients),
     )
 
