@@ -15,7 +15,6 @@ import hashlib
 import json
 from typing import Any
 
-import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
@@ -109,7 +108,7 @@ async def _fetch(
         while len(messages) < wanted:
             try:
                 messages += await subscription.fetch(wanted - len(messages), timeout=2.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats.py's or asyncio's (see replay.py)
                 break
         return messages
     finally:
