@@ -124,6 +124,8 @@ class Stack:
         port = free_port()
         env = self.env() | {"VIGIL_GATEWAY_PORT": str(port)} | gateway_limits(self.args.clients)
         env |= {"VIGIL_GATEWAY_DRAIN_WINDOW_S": str(self.args.drain_window)}
+        if self.args.handshakes_per_s:
+            env |= {"VIGIL_GATEWAY_MAX_HANDSHAKES_PER_S": str(self.args.handshakes_per_s)}
         n = len(self.gateways)
         proc = await self.kids.start(f"gateway-{n}", [PYTHON, "-m", "vigil_gateway"], env=env)
         await wait_http(f"http://127.0.0.1:{port}/readyz", 60, proc)
@@ -327,6 +329,7 @@ def summarize(stack: Stack, reports: list[Any], connect_s: float) -> dict[str, A
     histograms: dict[str, Counter[int]] = {}
     errors: Counter[str] = Counter()
     closed: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
     updates: Counter[str] = Counter()
     seen: list[int] = []
     recovery: list[float] = []
@@ -335,6 +338,7 @@ def summarize(stack: Stack, reports: list[Any], connect_s: float) -> dict[str, A
         for kind, hist in r["histograms"].items():
             histograms.setdefault(kind, Counter()).update({int(k): v for k, v in hist.items()})
         errors.update(r["errors"])
+        refused.update(r["refused"])
         closed.update(r["closed"])
         updates.update(r["updates"])
         seen += r["journal_seen"]
@@ -354,6 +358,7 @@ def summarize(stack: Stack, reports: list[Any], connect_s: float) -> dict[str, A
         "error_rate": (sum(errors.values()) + sum(closed.values())) / requests,
         "errors": dict(errors),
         "closed": dict(closed),
+        "refused_then_retried": dict(refused),
         "latency_ms": {
             kind: {"p50": percentile(h, 0.5), "p99": percentile(h, 0.99), "n": sum(h.values())}
             for kind, h in sorted(histograms.items())
@@ -361,6 +366,8 @@ def summarize(stack: Stack, reports: list[Any], connect_s: float) -> dict[str, A
         "updates": dict(updates),
         "published": dict(stack.published) | {"journal events": published},
         "journal_lost": lost,
+        # clients by how many journal events they were short of (0: none)
+        "journal_short": dict(Counter(max(0, published - n) for n in seen)),
         "clients_reporting": len(seen),
         "recovery_s": sorted(recovery),
         "reconnects": sorted(reconnects),
@@ -400,14 +407,16 @@ def print_table(result: dict[str, Any]) -> None:
           f"all subscribed in {result['connect_s']:.1f} s")  # fmt: skip
     print(f"published: {result['published']}")
     print(f"error rate {result['error_rate']:.4%}  errors {result['errors']}  "
-          f"closed by server {result['closed']}")  # fmt: skip
+          f"closed by server {result['closed']}  refused, then retried "
+          f"{result['refused_then_retried']}")  # fmt: skip
     print(f"\n{'kind':<9}{'updates':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for kind, figures in result["latency_ms"].items():
         print(f"{kind:<9}{result['updates'].get(kind, 0):>10}"
               f"{figures['p50']:>9.1f}{figures['p99']:>9.1f}")  # fmt: skip
     caught = result["caught_up_s"]
     when = f"all had it {caught:.1f} s after the end" if caught is not None else "never caught up"
-    print(f"\njournal lost: {result['journal_lost']} (by cursor, over "
+    short = {k: v for k, v in result["journal_short"].items() if k}
+    print(f"\njournal lost: {result['journal_lost']} (by cursor, clients short of n: {short}, over "
           f"{result['clients_reporting']} clients; {when})")  # fmt: skip
     print(f"\n{'gateways':<9}{'CPU %':>8}{'RSS MiB':>9}{'clients CPU %':>15}")
     for name, part in (("start", 0), ("mid", 1), ("end", 2)):
@@ -435,8 +444,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--drain", type=float, default=5.0, help="seconds of sampling after the publishing")
     add("--catch-up", type=float, default=60.0, help="at most this long for late deliveries")
     add("--drain-window", type=float, default=10.0, help="a gateway's SIGTERM drain window")
+    add("--handshakes-per-s", type=int, help="the gateways' handshake limit (default: none)")
     add("--fault", choices=sorted(FAULTS), help="inject this fault a third of the way in")
     add("--outage-s", type=float, default=5.0, help="nats-restart: seconds NATS is down")
+    add("--keep", action="store_true", help="keep the children's logs and the NATS store")
     add("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     args.watchdog = int(300 + args.seconds + args.clients / 10)
@@ -459,7 +470,10 @@ def main(argv: list[str] | None = None, fault: Fault | None = None) -> dict[str,
     finally:
         kids.kill_all()
         signal.alarm(0)
-        shutil.rmtree(store, ignore_errors=True)
+        if args.keep:
+            print(f"logs kept in {store}", file=sys.stderr)
+        else:
+            shutil.rmtree(store, ignore_errors=True)
     print_table(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

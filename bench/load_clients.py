@@ -49,6 +49,7 @@ class Figures:
         self.reconnects: list[float] = []  # wall time of each successful re-subscription
         self.recovery_s: list[float] = []  # from a socket's loss to its data flowing again
         self.gaps = 0
+        self.refused: Counter[str] = Counter()  # handshakes or subscriptions refused, retried
         self.other_frames = 0  # fanout_clients.Client counts binary frames here
         # updates received per kind and per BIN_S of wall time: the flow around a fault
         self.timeline: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS.values()}
@@ -166,8 +167,7 @@ class Deck:
             )
             await asyncio.wait_for(client.subscribed, self.args.connect_timeout)
         except (OSError, TimeoutError) as exc:
-            if attempt == 0:
-                self.figures.errors[str(exc)[:120] or type(exc).__name__] += 1
+            self.figures.refused[str(exc)[:120] or type(exc).__name__] += 1
             return None
         self.clients[index] = client
         return client
@@ -199,7 +199,13 @@ async def open_all(deck: Deck) -> int:
 
     async def one(index: int) -> bool:
         async with gate:
-            return await deck.connect(index, 0) is not None
+            if await deck.connect(index, 0) is not None:
+                return True
+        for attempt in range(1, 6):  # refused (e.g. 1013, too many handshakes): back off
+            await asyncio.sleep(random.uniform(0, deck.args.backoff_s * 2**attempt))
+            if await deck.connect(index, attempt * len(deck.urls)) is not None:
+                return True
+        return False
 
     return sum(await asyncio.gather(*(one(i) for i in range(deck.args.count))))
 
@@ -216,6 +222,7 @@ def report(deck: Deck) -> None:
         histograms=figures.histograms,
         updates=figures.updates,
         errors=figures.errors,
+        refused=figures.refused,
         closed=figures.closed,
         gaps=figures.gaps,
         journal_seen=[len(seen) for seen in deck.journal],
@@ -231,6 +238,8 @@ async def run(args: argparse.Namespace) -> None:
     figures = Figures()
     deck = Deck(args, figures)
     connected = await open_all(deck)
+    if connected < args.count:
+        figures.errors["never connected"] += args.count - connected
     emit("ready", connected=connected, failed=args.count - connected, errors=figures.errors)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
