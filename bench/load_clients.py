@@ -145,17 +145,16 @@ class Deck:
     def subscriptions(self, index: int) -> list[dict[str, Any]]:
         args = self.args
         container = args.containers[(args.offset + index) % len(args.containers)]
-        logs: dict[str, Any] = {"container": container, "host": args.host}
-        journal: dict[str, Any] = {"id": args.deploy}
-        if index in self.stream_cursor:
+        logs: dict[str, Any] = {"type": "subscribe", "channel": "docker.logs"}
+        logs["params"] = {"container": container, "host": args.host}
+        journal: dict[str, Any] = {"type": "subscribe", "channel": "deploy"}
+        journal["params"] = {"id": args.deploy}
+        if index in self.stream_cursor:  # a resume: what came after the last cursor seen
             logs["since"] = self.stream_cursor[index]
         if self.journal[index]:
             journal["since"] = max(self.journal[index])
-        return [
-            {"type": "subscribe", "channel": "docker.stats", "params": {"host": args.host}},
-            {"type": "subscribe", "channel": "docker.logs", "params": logs},
-            {"type": "subscribe", "channel": "deploy", "params": journal},
-        ]
+        stats = {"type": "subscribe", "channel": "docker.stats", "params": {"host": args.host}}
+        return [stats, logs, journal]
 
     async def connect(self, index: int, attempt: int) -> LoadClient | None:
         loop = asyncio.get_running_loop()
