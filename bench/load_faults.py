@@ -52,9 +52,10 @@ FAULTS = {"kill-gateway": kill_gateway, "term-gateway": term_gateway, "nats-rest
 def recovery_s(
     fault: dict[str, Any], timeline: dict[str, dict[int, int]], bin_s: float, window_s: float
 ) -> dict[str, float | None]:
-    """Per channel kind: seconds from the fault until the updates of a `window_s` window
-    (one publishing period of the slowest kind) are back to 90 % of what they were in
-    the 10 s before it; None when they never were."""
+    """Per channel kind: seconds from the fault to the end of the first `window_s`
+    window (one publishing period of the slowest kind) whose updates are back to 90 %
+    of a window's in the 10 s before it; None when none is. An upper bound: the flow
+    was back by then (it is never under `window_s`)."""
     at = fault["at"]
     width = max(1, round(window_s / bin_s))
     figures: dict[str, float | None] = {}
@@ -66,7 +67,7 @@ def recovery_s(
         last = max(bins, default=first)
         for start in range(first, last - width + 2):
             if sum(bins.get(b, 0) for b in range(start, start + width)) >= 0.9 * normal:
-                figures[kind] = round(max(0.0, start * bin_s - at), 2)
+                figures[kind] = round((start + width) * bin_s - at, 2)
                 break
     return figures
 
