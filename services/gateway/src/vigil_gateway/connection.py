@@ -396,7 +396,12 @@ class Connection:
                 self.send(announce)
             return
         self._channels[channel.key] = channel
-        await self._hub.join(channel, self.outbox, options, announce=announce)
+        try:
+            await self._hub.join(channel, self.outbox, options, announce=announce)
+        except ChannelRefused as exc:  # NATS refused its feed: the client may try again
+            del self._channels[channel.key]
+            self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
+            return
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
 

@@ -274,6 +274,7 @@ class Hub:
         self._makers: dict[str, FeedMaker] = {}  # by channel name, where not a `Feed`
         self._lock = asyncio.Lock()
         self._watchers: dict[str, FeedWatcher] = {}  # by channel name
+        self._refusal = ""  # why the last feed could not start
 
     def watch(self, channel_name: str, watcher: FeedWatcher) -> None:
         self._watchers[channel_name] = watcher
@@ -335,8 +336,14 @@ class Hub:
                 feed = self._feeds[channel.key]
             else:
                 feed = self._feeds[channel.key] = self._feed(channel, None)
-            if self._bus.is_connected:
-                await self._start(feed)
+            if self._bus.is_connected and not await self._start(feed) and new:
+                # NATS answers but refused (e.g. 10026, the stream's consumer limit):
+                # say so, rather than announce a feed that will never flow
+                if private:
+                    del self._private[(channel.key, id(outbox))]
+                else:
+                    del self._feeds[channel.key]
+                raise ChannelRefused(ErrorCode.UNAVAILABLE, f"{channel.key}: {self._refusal}")
             if new:  # after its consumer exists, so it sees what the watcher causes
                 self._tell_watcher(channel, started=True)
             if announce is not None:
@@ -396,9 +403,11 @@ class Hub:
     def _all(self) -> list[ChannelFeed]:
         return [*self._feeds.values(), *self._private.values()]
 
-    @staticmethod
-    async def _start(feed: ChannelFeed) -> None:
+    async def _start(self, feed: ChannelFeed) -> bool:
         try:
             await feed.start()
         except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
             log.warning("could not start the feed of %s: %s", feed.channel.key, exc)
+            self._refusal = f"could not start its feed, try again later ({exc})"
+            return False
+        return True
