@@ -68,12 +68,18 @@ def test_nats_killed_and_restarted_clients_keep_sockets_and_data_resumes(tmp_pat
 def test_500_clients_reconnecting_at_once_spread_by_jitter(tmp_path: Path) -> None:
     figures = run_load(
         tmp_path, "--clients", "1000", "--gateways", "2", "--fault", "kill-gateway",
-        "--handshakes-per-s", "500", *SHORT, within_s=170,
+        "--handshakes-per-s", "500", "--journal-every", "5", *SHORT, within_s=170,
     )  # fmt: skip
-    fault = assert_recovered(figures)
+    fault: dict[str, Any] = figures["fault"]
+    print(f"fault figures: {fault}")
     assert len(figures["reconnects"]) == 500
     accepts = fault["accepts_per_s"]
     print(f"accepts per second, every 0.5 s from the kill: {accepts}")
     # backoff with full jitter: the 500 come over more than a second, not in one burst
     assert len([n for n in accepts if n > 0]) >= 3
     assert max(accepts) * 0.5 < 500
+    # Every 5th client watches the journal: 1000 watchers (and the killed gateway's
+    # consumers, until they lapse) would pass nats-server's consumer limit, a known
+    # problem of its own (RELIABILITY.md, "Found by the load runs").
+    assert_recovered(figures)
+    assert figures["errors"] == {}
