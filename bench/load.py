@@ -295,8 +295,10 @@ async def run(
         if fault_figures:
             info = fault_figures[0]
             info["recovery_s"] = recovery_s(info, timeline_of(reports), BIN_S, args.stats_s)
-            accepts = accept_rate(info, result["reconnects"], BIN_S)
-            info["accepts_per_s"] = [n / BIN_S for n in accepts]
+            accepts = accept_rate(info, result["handshakes"], BIN_S)
+            info["accepts_per_s"] = [n / BIN_S for n in accepts]  # handshakes accepted
+            resubscribed = accept_rate(info, result["reconnects"], BIN_S)
+            info["resubscribed_per_s"] = [n / BIN_S for n in resubscribed]  # all 3 live
             info["socket_recovery_s_p50_max"] = figures_of(result["recovery_s"])
         result["fault"] = fault_figures[0] if fault_figures else None
         return result

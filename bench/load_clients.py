@@ -47,6 +47,7 @@ class Figures:
         self.errors: Counter[str] = Counter()
         self.closed: Counter[str] = Counter()
         self.reconnects: list[float] = []  # wall time of each successful re-subscription
+        self.handshakes: list[float] = []  # wall time of each reconnection's accepted handshake
         self.recovery_s: list[float] = []  # from a socket's loss to its data flowing again
         self.gaps = 0
         self.refused: Counter[str] = Counter()  # handshakes or subscriptions refused, retried
@@ -58,11 +59,14 @@ class Figures:
 class LoadClient(Client):
     """A dashboard: three subscriptions, latency per kind, journal cursors kept."""
 
-    def __init__(self, figures: Figures, request: bytes, deck: "Deck", index: int) -> None:
+    def __init__(
+        self, figures: Figures, request: bytes, deck: "Deck", index: int, attempt: int
+    ) -> None:
         super().__init__(figures, request, False)  # type: ignore[arg-type]
         self.figures = figures
         self.deck = deck
         self.index = index
+        self.attempt = attempt
         self.waiting = {"state", "stream"} | ({"journal"} if deck.watches_journal(index) else set())
 
     def _handshake(self, head: bytes) -> None:
@@ -71,6 +75,8 @@ class LoadClient(Client):
             self._fail(f"handshake refused: {status.decode(errors='replace')}")
             return
         self._upgraded = True
+        if self.attempt:  # a reconnection's handshake, accepted
+            self.figures.handshakes.append(time.time())
         for subscribe in self.deck.subscriptions(self.index):
             self._send_text(json.dumps(subscribe).encode())
 
@@ -165,7 +171,7 @@ class Deck:
         host, port, request = upgrade_request(url, False)
         try:
             _, client = await loop.create_connection(
-                lambda: LoadClient(self.figures, request, self, index), host, port
+                lambda: LoadClient(self.figures, request, self, index, attempt), host, port
             )
             await asyncio.wait_for(client.subscribed, self.args.connect_timeout)
         except (OSError, TimeoutError) as exc:
@@ -230,6 +236,7 @@ def report(deck: Deck) -> None:
         journal_seen=[len(seen) for i, seen in enumerate(deck.journal) if deck.watches_journal(i)],
         journal_max=[max(seen, default=0) for seen in deck.journal],
         reconnects=figures.reconnects,
+        handshakes=figures.handshakes,
         recovery_s=figures.recovery_s,
         timeline=figures.timeline,
         open=len(deck.clients),

@@ -22,6 +22,7 @@ def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str,
     seen: list[int] = []
     recovery: list[float] = []
     reconnects: list[float] = []
+    handshakes: list[float] = []
     for r in reports:
         for kind, hist in r["histograms"].items():
             histograms.setdefault(kind, Counter()).update({int(k): v for k, v in hist.items()})
@@ -32,6 +33,7 @@ def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str,
         seen += r["journal_seen"]
         recovery += r["recovery_s"]
         reconnects += r["reconnects"]
+        handshakes += r["handshakes"]
     # the stream holds this deploy's journal alone, so its sequences run 1..published
     # (an event whose publish failed during a NATS outage may still have been stored)
     published = stack.journal_stored
@@ -59,6 +61,7 @@ def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str,
         "clients_reporting": len(seen),
         "recovery_s": sorted(recovery),
         "reconnects": sorted(reconnects),
+        "handshakes": sorted(handshakes),
         "samples": samples,
         "load_average": os.getloadavg(),
     }
