@@ -6,7 +6,9 @@ deployer and a local registry. Screenshots of the main views go to test-artifact
 import asyncio
 import contextlib
 import json
+import os
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser import chromium, proxy, screenshot, web_dist
 from tests.conftest import ADMIN_PASSWORD, collector_settings_for
-from tests.deploy_support import HTTP_PORT, HTTPD, Deployment
+from tests.deploy_support import HTTP_PORT, HTTPD, Deployment, build_and_push
 from tests.docker_engine import Containers
 from tests.support import NatsServer, raise_alert, run_collector, serve_gateway
 from vigil.bus import Bus
@@ -357,7 +359,13 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
     deployer: DeployerService,
     deployment: Deployment,
     dashboard_settings: GatewaySettings,
+    tmp_path: Path,
 ) -> None:
+    # An image of this test's own, so its layers are pulled (with bars) whatever ran before.
+    salt = uuid.uuid4().bytes
+    image = f"{deployment.images.registry}/vigil-test/dash-{salt.hex()[:8]}:1"
+    files = {"index": b"dash\n" + salt.hex().encode(), "blob": salt + os.urandom(1_000_000)}
+    await asyncio.to_thread(build_and_push, deployment.images.base, image, tmp_path / "i", files)
     more = {
         "command": HTTPD,
         "ports": [{"container_port": HTTP_PORT}],
@@ -370,7 +378,7 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
         await page.get_by_test_id("nav-deploys").click()
         form = page.get_by_test_id("deploy-form")
         await form.locator("input[name=name]").fill(f"web-{prefix}")
-        await form.locator("input[name=image]").fill(deployment.images.web(1))
+        await form.locator("input[name=image]").fill(image)
         await form.locator("textarea[name=extra]").fill(json.dumps(more))
         await screenshot(page, "deploy-form")
         await form.locator("button[type=submit]").click()
