@@ -12,8 +12,12 @@ WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconf
 .PHONY: up test check lint typecheck pytest webtest web sync format clean wheelhouse images
 
 # The gateway serves the dashboard built here, unless VIGIL_GATEWAY_WEB_DIR says otherwise.
-up: sync web
-	VIGIL_GATEWAY_WEB_DIR="$${VIGIL_GATEWAY_WEB_DIR-$(CURDIR)/web/dist}" $(RUN) vigil up
+# Without npm the stack runs all the same, without the dashboard: Python is all it needs.
+up: sync
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "vigil: no npm, so no dashboard (apt-get install nodejs npm); the rest runs"; fi
+	@if [ -z "$${VIGIL_GATEWAY_WEB_DIR+set}" ] && [ -f web/dist/index.html ]; then \
+		export VIGIL_GATEWAY_WEB_DIR="$(CURDIR)/web/dist"; fi; $(RUN) vigil up
 
 test: check
 

@@ -130,8 +130,11 @@ def build_stack(settings: UpSettings, environ: Mapping[str, str]) -> Stack:
     }
     tiers.append(tuple(service_component(s, settings, service_env) for s in SERVICES))
     gateway = f"{LOCALHOST}:{settings.gateway_port}"
+    dashboard = (
+        (("dashboard", f"http://{gateway}/"),) if environ.get("VIGIL_GATEWAY_WEB_DIR") else ()
+    )
     urls = (
-        ("dashboard", f"http://{gateway}/"),
+        *dashboard,  # served only when built (`make up` builds it where npm is)
         ("websocket", f"ws://{gateway}/ws"),
         ("system", f"ws://{gateway}/api/system/ws"),
         ("nats", nats_url),
