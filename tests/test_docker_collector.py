@@ -250,7 +250,7 @@ async def test_stderr_is_kept_apart_secrets_are_redacted_and_a_huge_line_is_cut(
         async with heard(bus, subject, LogBatch, stream=True) as batches:
             lines = []
             while not lines or lines[-1].text != "done":
-                lines.extend((await next_that(batches, lambda b: True, "the lines")).lines)
+                lines.extend((await next_that(batches, lambda b: True, "the lines", 30)).lines)
 
     texts = [line.text for line in lines]
     everything = "\n".join(texts)

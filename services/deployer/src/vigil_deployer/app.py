@@ -81,11 +81,15 @@ class DeployerService:
                     log.warning("could not announce this replica (next time): %s", exc)
         finally:
             self.ready.clear()
-            if self.worker is not None:  # after `drain` there is nothing left to stop
-                with contextlib.suppress(Exception):
-                    await self.worker.stop(grace_s=1.0)
-            await self.bus.close()
-            await target.close()
+            try:
+                if self.worker is not None:  # after `drain` there is nothing left to stop
+                    with contextlib.suppress(Exception):
+                        await self.worker.stop(grace_s=1.0)
+            finally:  # a cancel repeated while the worker stops must not skip these
+                try:
+                    await self.bus.close()
+                finally:
+                    await target.close()
 
     async def drain(self) -> None:
         """Stop taking deploys and roll back the running ones (within the grace), while
