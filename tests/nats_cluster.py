@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support import free_port, nats_server_binary
+from tests.support import free_port, nats_server_binary, port_open
 
 
 @dataclass
@@ -54,24 +54,10 @@ class NatsCluster:
         return next(node for node in self.nodes if node.name == name)
 
     def start(self, timeout: float = 30) -> None:
-        routes = ",".join(f"nats://127.0.0.1:{node.route_port}" for node in self.nodes)
+        """Every node not running yet; returns once the cluster is healthy."""
         for node in self.nodes:
-            node.process = subprocess.Popen(
-                [
-                    nats_server_binary(),
-                    "--jetstream",
-                    f"--store_dir={node.store_dir}",
-                    f"--server_name={node.name}",
-                    "--addr=127.0.0.1",
-                    f"--port={node.port}",
-                    f"--http_port={node.monitor_port}",
-                    "--cluster_name=vigil-test",
-                    f"--cluster=nats://127.0.0.1:{node.route_port}",
-                    f"--routes={routes}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            if node.process is None:
+                self.launch(node)
         deadline = time.monotonic() + timeout
         while not all(node.healthy() for node in self.nodes):
             for node in self.nodes:
@@ -79,6 +65,31 @@ class NatsCluster:
                 assert node.process.poll() is None, f"nats-server {node.name} exited at start"
             assert time.monotonic() < deadline, "the NATS cluster did not become healthy"
             time.sleep(0.2)
+
+    def launch(self, node: ClusterNode) -> None:
+        """One node's process; returns once it takes clients (alone it has no quorum)."""
+        routes = ",".join(f"nats://127.0.0.1:{peer.route_port}" for peer in self.nodes)
+        node.process = subprocess.Popen(
+            [
+                nats_server_binary(),
+                "--jetstream",
+                f"--store_dir={node.store_dir}",
+                f"--server_name={node.name}",
+                "--addr=127.0.0.1",
+                f"--port={node.port}",
+                f"--http_port={node.monitor_port}",
+                "--cluster_name=vigil-test",
+                f"--cluster=nats://127.0.0.1:{node.route_port}",
+                f"--routes={routes}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while not port_open(node.port):
+            assert node.process.poll() is None, f"nats-server {node.name} exited at start"
+            assert time.monotonic() < deadline, f"nats-server {node.name} did not open its port"
+            time.sleep(0.05)
 
     def stop(self) -> None:
         for node in self.nodes:

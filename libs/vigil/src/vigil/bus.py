@@ -2,10 +2,13 @@
 
 `Bus.connect()` keeps trying until the server answers, then creates the streams the
 service declared (idempotently: an existing stream is updated to the declared
-config). After every reconnect the streams are ensured again, in case the server came
-back without its store, and the service's listeners are told.
+config), again until JetStream answers: a cluster that has just started may still be
+electing the leaders that create replicated streams. After every reconnect the
+streams are ensured again, in case the server came back without its store, and the
+service's listeners are told.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,7 +18,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
@@ -30,6 +33,15 @@ Listener = Callable[[], Awaitable[None]]
 
 _WARN_EVERY_S = 30.0
 _PUBLISH_TIMEOUT_S = 2.0
+_STREAMS_RETRY_S = (0.5, 5.0)  # first and longest wait between tries of `ensure_streams`
+
+# What JetStream answers while it cannot act yet (no meta leader, a stream's raft group
+# still forming): worth asking again, unlike a refused config.
+_JETSTREAM_NOT_READY = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    ServiceUnavailableError,
+)
 
 
 class Bus:
@@ -80,7 +92,11 @@ class Bus:
         except (NoServersError, OSError, TimeoutError, nats.errors.Error) as exc:
             reason = str(exc) or type(exc).__name__
             raise BusUnavailable(f"connect to NATS at {self.settings.nats_url}", reason) from exc
-        await self.ensure_streams()
+        try:
+            await self._ensure_streams_until_ready()
+        except BaseException:  # never leave the socket open behind a failed start
+            await self.close()
+            raise
         log.info("connected to NATS at %s", self.settings.nats_url)
 
     async def close(self) -> None:
@@ -132,6 +148,25 @@ class Bus:
                 await self.js.update_stream(config)
         for bucket in self._buckets:
             await self.js.create_key_value(bucket.config(self.subjects, replicas))
+
+    async def _ensure_streams_until_ready(self) -> None:
+        """`ensure_streams`, asked again while JetStream is not ready (a service keeps
+        trying; a one-shot caller gets `BusUnavailable` at once)."""
+        wait, longest = _STREAMS_RETRY_S
+        last_warning = -_WARN_EVERY_S
+        while True:
+            try:
+                await self.ensure_streams()
+                return
+            except _JETSTREAM_NOT_READY as exc:
+                reason = str(exc) or type(exc).__name__
+                if not self._keep_trying:
+                    raise BusUnavailable("prepare JetStream streams", reason) from exc
+                if time.monotonic() - last_warning >= _WARN_EVERY_S:
+                    last_warning = time.monotonic()
+                    log.warning("JetStream not ready (%s); trying again", reason)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, longest)
 
     async def kv(self, bucket: BucketSpec) -> KeyValue:
         """A declared key-value bucket (created by `ensure_streams`)."""
