@@ -3,10 +3,12 @@ metrics.k8s.io reports them, joined with requests and limits; pod status from a 
 that resumes without repeats; one replica per cluster, with fail-over."""
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,9 @@ from vigil.streams import ALERTS
 from vigil.subjects import ANY
 from vigil_collector import pod_metrics as metrics_sampler
 from vigil_collector.kube import millicores
+from vigil_collector.pod_log_reader import pod_line
+from vigil_collector.redaction import Redactor
+from vigil_collector.resource_watch import ResourceWatch
 
 
 async def test_busy_pods_cpu_appears_within_30_s_near_the_metrics_api_figure(
@@ -138,6 +143,23 @@ async def test_a_dropped_watch_resumes_without_repeating_a_status(
     assert len(versions) == len(set(versions)), versions
 
 
+async def expire(
+    watch: ResourceWatch, statuses: asyncio.Queue[PodStatusChanged]
+) -> PodStatusChanged:
+    """Resume `watch` from a version long compacted away (the API server answers 410
+    Gone), and the status of the pod `kept` its relist publishes. Tried again if an
+    event of another pod (the collector watches every namespace) came between setting
+    the version and dropping the connection: the watch then resumed from that event's."""
+    for _ in range(5):
+        watch.resource_version = "1"
+        watch.interrupt()
+        with contextlib.suppress(AssertionError):
+            return await next_that(
+                statuses, lambda s: s.pod == "kept" and s.event == "snapshot", "a relist", 8
+            )
+    raise AssertionError("no relist after 5 expired watches")
+
+
 async def test_an_expired_watch_lists_again_and_goes_on(
     nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, namespace: str
 ) -> None:
@@ -155,12 +177,7 @@ async def test_an_expired_watch_lists_again_and_goes_on(
             assert watch is not None
             run_pod(k8s_cluster, namespace, "kept", container("c", image, "sleep 3600"))
             await next_that(statuses, lambda s: s.pod == "kept" and s.ready, "kept ready")
-            # A version long compacted away: the API server answers 410 Gone.
-            watch.resource_version = "1"
-            watch.interrupt()
-            relisted = await next_that(
-                statuses, lambda s: s.pod == "kept" and s.event == "snapshot", "a relist", 20
-            )
+            relisted = await expire(watch, statuses)
             run_pod(k8s_cluster, namespace, "after", container("c", image, "sleep 3600"))
             after = await next_that(statuses, lambda s: s.pod == "after" and s.ready, "after")
     assert relisted.ready
@@ -247,3 +264,15 @@ async def test_two_collector_replicas_publish_each_cluster_once_and_fail_over(
             await doomed.wait()
     # the lease ran out (3 s) and the standby looks every third of it
     assert took_over < settings.k8s_lease_s * 2 + 3, took_over
+
+
+def test_a_pod_log_line_is_read_from_its_stamp_and_the_apis_own_unstamped_word_is_not() -> None:
+    redactor = Redactor([], defaults=True)
+    stamped = b"2026-11-23T09:00:00.123456789Z using postgres://app:hunter2@db:5432/orders"
+    line, nanos = pod_line(stamped, 1000, redactor) or pytest.fail("a stamped line was lost")
+    assert line.time == datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=UTC)
+    assert nanos % 1_000_000_000 == 123456789
+    assert line.text.startswith("using postgres://")
+    assert "hunter2" not in line.text
+    gone = b"rpc error: code = NotFound desc = Error: No such container: 5f0c1a"
+    assert pod_line(gone, 1000, redactor) is None

@@ -65,8 +65,9 @@ class ChannelSpec:
     """State channels: the list in each value whose items (keyed by `id`) a delta
     patches one by one; other fields change as a whole (`vigil.deltas`)."""
     selects: bool = False
-    """Its sources are not fixed: they are the containers its parameters select, which
-    join and leave while it is open; the gateway merges their lines (`logs.merged`)."""
+    """Its sources are not fixed: they are the containers and pods its parameters
+    select, which join and leave while it is open; the gateway merges their lines
+    (`logs.merged`)."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _docker_logs(s: Subjects, p: Mapping[str, str]) -> list[Source]:
 
 
 def _selected(s: Subjects, p: Mapping[str, str]) -> list[Source]:
-    return []  # chosen by the gateway, as containers come and go
+    return []  # chosen by the gateway, as containers and pods come and go
 
 
 def _k8s_metrics(s: Subjects, p: Mapping[str, str]) -> list[Source]:
@@ -214,13 +215,22 @@ CHANNELS: dict[str, ChannelSpec] = {
         ChannelSpec(
             name="logs.merged",
             description=(
-                "The lines of every container a selector picks (a label, a name pattern; "
-                "on one host or all), merged in time order; containers join and leave."
+                "The lines of every container and pod a selector picks, merged in time"
+                " order; they join and leave. Docker: `label` (key or key=value), `name`"
+                " (a glob), on `host` or all. Kubernetes: `selector` (key=value,"
+                " key!=value, key, !key; comma-separated) and/or `workload`"
+                " (deployment/web, statefulset/db, daemonset/agent), in `namespace` and"
+                " on `cluster` or in all and on every cluster the user may see. Both"
+                " kinds given: both merged."
             ),
             params={
                 "label": NameKind.LABEL,
                 "name": NameKind.NAME_PATTERN,
                 "host": NameKind.HOST,
+                "selector": NameKind.LABEL_SELECTOR,
+                "workload": NameKind.WORKLOAD,
+                "namespace": NameKind.NAMESPACE,
+                "cluster": NameKind.CLUSTER,
                 **LOG_FILTERS,
             },
             sources=_selected,

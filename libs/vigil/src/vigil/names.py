@@ -29,14 +29,29 @@ class NameKind(StrEnum):
     CONNECTION = "connection"
     LABEL = "label"
     NAME_PATTERN = "name_pattern"
+    LABEL_SELECTOR = "label_selector"
+    WORKLOAD = "workload"
     FILTER = "filter"
 
 
-GATEWAY_ONLY = frozenset({NameKind.LABEL, NameKind.NAME_PATTERN, NameKind.FILTER})
+GATEWAY_ONLY = frozenset(
+    {
+        NameKind.LABEL,
+        NameKind.NAME_PATTERN,
+        NameKind.LABEL_SELECTOR,
+        NameKind.WORKLOAD,
+        NameKind.FILTER,
+    }
+)
 """Kinds the gateway matches itself, never put in a subject: they may hold `.`, `*`..."""
 
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 _DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+# Kubernetes label keys (an optional DNS prefix and '/') and values (may be empty).
+_LABEL_KEY = r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_LABEL_VALUE = r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)?"
+_SELECTOR_TERM = rf"!?{_LABEL_KEY}|{_LABEL_KEY}(?:==?|!=){_LABEL_VALUE}"
+WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")
 
 # kind -> (pattern, max length, what the pattern allows, for the error message)
 _RULES: dict[NameKind, tuple[str, int, str]] = {
@@ -57,6 +72,16 @@ _RULES: dict[NameKind, tuple[str, int, str]] = {
         r"[A-Za-z0-9_.*?-]+",
         128,
         "a container name with * and ? wildcards: letters, digits, '.', '_', '-'",
+    ),
+    NameKind.LABEL_SELECTOR: (
+        rf"(?:{_SELECTOR_TERM})(?:,(?:{_SELECTOR_TERM}))*",
+        1024,
+        "a Kubernetes label selector: comma-separated key=value, key!=value, key or !key",
+    ),
+    NameKind.WORKLOAD: (
+        rf"(?:{'|'.join(WORKLOAD_KINDS)})/[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?",
+        253,
+        "kind/name, the kind one of deployment, statefulset, daemonset",
     ),
     NameKind.FILTER: (r"[^\x00-\x1f\x7f]+", 200, "printable characters"),
 }

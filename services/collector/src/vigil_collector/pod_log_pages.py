@@ -56,14 +56,16 @@ class PodLogPages:
         they reach the log's start."""
         tail = request.limit + _AT_BEFORE
         while True:
-            read = self._read(request, container, tail)
-            complete = len(read) < tail  # the log has no more than this
+            read, count = self._read(request, container, tail)
+            complete = count < tail  # the log has no more than this
             lines = [line for line in read if request.before is None or line.time < request.before]
             if len(lines) >= request.limit or complete or tail >= _MAX_TAIL:
                 return lines, complete
             tail = min(tail * _WIDER, _MAX_TAIL)
 
-    def _read(self, request: ReadPodLogs, container: str, tail: int) -> list[LogLine]:
+    def _read(self, request: ReadPodLogs, container: str, tail: int) -> tuple[list[LogLine], int]:
+        """The last `tail` lines of the log, and how many the API sent (with any of its
+        own, unstamped, which are left out)."""
         redactor = Redactor(self._patterns, defaults=self._settings.redact_defaults)
         text = self._core.read_namespaced_pod_log(
             request.pod,
@@ -79,4 +81,6 @@ class PodLogPages:
         finally:
             text.release_conn()
         max_bytes = self._settings.logs_max_line_bytes
-        return [pod_line(line, max_bytes, redactor)[0] for line in raw.splitlines() if line]
+        sent = [line for line in raw.splitlines() if line]
+        parsed = (pod_line(line, max_bytes, redactor) for line in sent)
+        return [found[0] for found in parsed if found is not None], len(sent)

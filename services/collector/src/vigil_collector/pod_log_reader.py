@@ -3,13 +3,14 @@
 The API server sends `<RFC3339Nano time> <text>` lines (`timestamps=true`). A line
 longer than `max_line_bytes` is cut there with a marker; each line is redacted and
 handed to the loop in order, lines at or before `after` (what an earlier reader of
-the same container sent) skipped; `None` follows the last one. A container still
+the same container sent) skipped, and lines without a stamp (the API's, not the
+container's) logged instead; `None` follows the last one. A container still
 being created is waited for; the stream ends by itself when the container stops;
 `stop()` shuts it sooner.
 """
 
+import logging
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
@@ -20,15 +21,19 @@ from vigil_collector.handoff import Handoff
 from vigil_collector.log_reader import Position, cut_marker, parse_time
 from vigil_collector.redaction import Redactor
 
+log = logging.getLogger(__name__)
 
-def pod_line(raw: bytes, max_line_bytes: int, redactor: Redactor) -> tuple[LogLine, int]:
-    """One `<stamp> <text>` line of the API as a `LogLine` (cut, redacted), and its
-    time in epoch nanoseconds (0 when it has no stamp: then it is timed now)."""
+
+def pod_line(raw: bytes, max_line_bytes: int, redactor: Redactor) -> tuple[LogLine, int] | None:
+    """One `<stamp> <text>` line of the API as a `LogLine` (cut, redacted) and its time
+    in epoch nanoseconds; None for a line without a stamp, which is the API's own word
+    about the stream (`rpc error: ... No such container` once a container is gone), not
+    the container's."""
     stamp, _, body = raw.partition(b" ")
     try:
         when, nanos = parse_time(stamp)
     except ValueError:
-        when, nanos, body = datetime.now(UTC), 0, raw
+        return None
     text = body[:max_line_bytes].decode("utf-8", errors="replace")
     if len(body) > max_line_bytes:
         text += cut_marker(len(body) - max_line_bytes)
@@ -138,8 +143,13 @@ class PodLogReader:
             self._emit(buffer)
 
     def _emit(self, raw: bytes) -> None:
-        line, nanos = pod_line(raw, self._max, self._redactor)
-        if nanos and nanos <= self._sent_until:
+        parsed = pod_line(raw, self._max, self._redactor)
+        if parsed is None:
+            target = f"{self._namespace}/{self._pod}/{self._container}"
+            log.info("the logs API on %s: %s", target, raw[:500].decode(errors="replace"))
+            return
+        line, nanos = parsed
+        if nanos <= self._sent_until:
             return  # already sent by an earlier reader
         if self._handoff.put(line) and nanos > self._after.nanos:
             self._after.nanos = nanos

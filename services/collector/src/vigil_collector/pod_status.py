@@ -1,15 +1,17 @@
 """A pod object (the API's JSON) as the `PodStatusChanged` Vigil publishes, and the pods
 of one cluster a watch has seen, so that a relist can say which ones went away.
 
-Pure: no I/O. Pods whose namespace or name cannot be a subject token are skipped
-(Kubernetes allows dots in pod names; subjects do not).
+Each status carries the pod's labels and its owner workload, so the gateway can select
+a Deployment's or a label's pods for a merged log view. Pure: no I/O. Pods whose
+namespace or name cannot be a subject token are skipped (Kubernetes allows dots in pod
+names; subjects do not).
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 from vigil.errors import InvalidName
-from vigil.messages import ContainerStatus, PodStatusChanged, utc_now
+from vigil.messages import ContainerStatus, PodOwner, PodStatusChanged, utc_now
 from vigil.names import NameKind, validate_name
 
 # Reasons that say a container is only on its way, not unwell.
@@ -44,6 +46,22 @@ def _ready(pod_status: Mapping[str, Any]) -> bool:
     )
 
 
+def owner_of(meta: Mapping[str, Any]) -> PodOwner | None:
+    """The workload controlling the pod. A Deployment's pods are owned by one of its
+    ReplicaSets, named `{deployment}-{pod-template-hash}` by the Deployment controller:
+    that name, less the hash the pod carries as a label, is the Deployment's. (Reading
+    the ReplicaSet's own owner would cost a watch of ReplicaSets for the same answer.)"""
+    owners = meta.get("ownerReferences") or []
+    owner = next((o for o in owners if o.get("controller")), None)
+    if owner is None or not owner.get("kind") or not owner.get("name"):
+        return None
+    kind, name = str(owner["kind"]), str(owner["name"])
+    template_hash = (meta.get("labels") or {}).get("pod-template-hash")
+    if kind == "ReplicaSet" and template_hash and name.endswith(f"-{template_hash}"):
+        return PodOwner(kind="Deployment", name=name.removesuffix(f"-{template_hash}"))
+    return PodOwner(kind=kind, name=name)
+
+
 def key_of(pod: Mapping[str, Any]) -> tuple[str, str] | None:
     """The pod's (namespace, name), or None when they cannot be subject tokens."""
     meta = pod.get("metadata") or {}
@@ -68,6 +86,7 @@ def status_of(cluster: str, pod: Mapping[str, Any], event: str) -> PodStatusChan
         + (status.get("containerStatuses") or [])
     ]
     deleted = event == "deleted"
+    meta = pod.get("metadata") or {}
     return PodStatusChanged(
         cluster=cluster,
         namespace=namespace,
@@ -79,8 +98,10 @@ def status_of(cluster: str, pod: Mapping[str, Any], event: str) -> PodStatusChan
         node=(pod.get("spec") or {}).get("nodeName"),
         containers=containers,
         event=event,
-        resource_version=str((pod.get("metadata") or {}).get("resourceVersion") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
         time=utc_now(),
+        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+        owner=owner_of(meta),
     )
 
 

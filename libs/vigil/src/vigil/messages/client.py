@@ -138,13 +138,41 @@ class Ask(Message):
 
 
 class Reset(Message):
-    """The cursor a client resumed from is older than what is kept: what it missed is
-    gone, so it should refetch; delivery goes on from `first_cursor`."""
+    """The stream no longer holds what follows `since`: the cursor a client resumed
+    from is older than what is kept, or what it was still catching up on aged out or
+    was purged meanwhile. What it missed is gone, so it should refetch; delivery goes
+    on from `first_cursor`."""
 
     type: Literal["reset"] = "reset"
     channel: str
     since: int
     first_cursor: int
+
+
+class Stale(Message):
+    """A sampled state of the channel (`key`, as in `delta`) has had no new value for 3
+    of its intervals (the gateway's `stale_after_intervals`): its source stopped (a
+    collector killed, a host down). Its newest value is not live until `fresh`."""
+
+    type: Literal["stale"] = "stale"
+    channel: str
+    key: str = Field(
+        description="Which state: its subject without the prefix (`metrics.host.web1`)."
+    )
+    age_s: float = Field(description="How old its newest value is, in seconds.")
+    interval_s: float = Field(description="How often its values came.")
+    reason: str | None = omitted_when_none(
+        "Where its collector said so at once: why (the Docker engine does not answer...)."
+    )
+
+
+class Fresh(Message):
+    """A state marked `stale` has a new value again; the value follows (at the
+    subscriber's `interval_s`, when it asked for one)."""
+
+    type: Literal["fresh"] = "fresh"
+    channel: str
+    key: str
 
 
 class SystemMetricMeta(Message):
@@ -289,6 +317,8 @@ SERVER_FRAMES: tuple[type[Message], ...] = (
     Delta,
     Gap,
     Reset,
+    Stale,
+    Fresh,
     Pong,
     ServerPing,
     Reauthenticated,

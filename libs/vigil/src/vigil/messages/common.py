@@ -32,7 +32,9 @@ ERROR_MEANINGS = {
     ErrorCode.CONFLICT: "it clashes with something in progress (a deploy of that service)",
     ErrorCode.LIMIT_REACHED: "a limit (subscriptions, sockets per user) is reached",
     ErrorCode.TIMEOUT: "no answer in time",
-    ErrorCode.UNAVAILABLE: "the bus or a service is away; it comes back by itself",
+    ErrorCode.UNAVAILABLE: (
+        "the bus or a service is away, or a channel's history comes late; it comes back by itself"
+    ),
 }
 
 

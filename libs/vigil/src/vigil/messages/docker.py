@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field
 
 from vigil.messages.common import omitted_when_none
 from vigil.model import Message
-from vigil.names import ContainerName, HostName
+from vigil.names import ClusterName, ContainerName, HostName, NamespaceName
 
 
 class ContainerStats(Message):
@@ -92,12 +92,17 @@ class LogBatch(Message):
 
 
 class MergedLogLine(LogLine):
-    """A line of a merged view, with the container it comes from. `late`: it came after
-    lines of other sources stamped later had gone (its source lags past the reorder
-    window); `marker`: not a log line but the container joining or leaving the view."""
+    """A line of a merged view, with the source it comes from: a Docker container
+    (`host`, `container` its short id, `name` its name) or a pod (`cluster`,
+    `namespace`, `name` the pod's name, `container` the pod's container the line is
+    from; none on markers). `late`: it came after lines of other sources stamped later
+    had gone (its source lags past the reorder window); `marker`: not a log line but
+    the container or pod joining or leaving the view."""
 
-    host: HostName
-    container: ContainerName
+    host: HostName | None = omitted_when_none()
+    cluster: ClusterName | None = omitted_when_none()
+    namespace: NamespaceName | None = omitted_when_none()
+    container: ContainerName | None = omitted_when_none()
     name: str
     late: bool | None = omitted_when_none()
     marker: Literal["joined", "left"] | None = omitted_when_none()

@@ -71,6 +71,15 @@ class ContainerStatus(Message):
     exit_code: int | None = omitted_when_none()
 
 
+class PodOwner(Message):
+    """The workload a pod belongs to: `Deployment` (found through its ReplicaSet),
+    `StatefulSet`, `DaemonSet`, or whatever else controls it (`Job`, a bare
+    `ReplicaSet`...)."""
+
+    kind: str
+    name: str
+
+
 class PodStatusChanged(Message):
     """A pod's status, on `status.k8s.{cluster}.{namespace}.{pod}`: after each change the
     watch sees (`event`: added, modified, deleted), and for every pod on a (re)list
@@ -89,6 +98,10 @@ class PodStatusChanged(Message):
     event: str = Field(description="added, modified, deleted, or snapshot (a (re)list).")
     resource_version: str = Field(description="The pod object's; empty for a relist's deletion.")
     time: datetime
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The pod's labels, so a merged log view can select pods by label."""
+    owner: PodOwner | None = omitted_when_none()
+    """Its workload (none for a bare pod), so a view can select a Deployment's pods."""
 
 
 class PodLogBatch(Message):
