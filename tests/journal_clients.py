@@ -12,8 +12,10 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from nats.js.errors import ServiceUnavailableError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
@@ -105,8 +107,26 @@ async def publish_journal(
                 await asyncio.sleep(0.1)
 
 
-async def journal_truth(js: JetStreamContext, subject: str) -> list[tuple[int, DeployEvent]]:
-    """Every event JetStream holds on `subject`, with its stream sequence, in order."""
+async def journal_truth(
+    js: JetStreamContext, subject: str, settle_for_s: float = 30.0
+) -> list[tuple[int, DeployEvent]]:
+    """Every event JetStream holds on `subject`, with its stream sequence, in order.
+
+    Right after a node is killed the cluster may still be electing leaders, and time out the
+    stream lookup or the consumer: the whole read is made again for up to `settle_for_s`."""
+    deadline = time.monotonic() + settle_for_s
+    while True:
+        try:
+            return await _read_journal(js, subject)
+        except _NOT_SETTLED:
+            assert time.monotonic() < deadline, f"JetStream did not settle in {settle_for_s} s"
+            await asyncio.sleep(0.5)
+
+
+_NOT_SETTLED = (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
+
+
+async def _read_journal(js: JetStreamContext, subject: str) -> list[tuple[int, DeployEvent]]:
     sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
     held: list[tuple[int, DeployEvent]] = []
     try:

@@ -1,20 +1,22 @@
 """Helpers of the Kubernetes tests: pods and Deployments on the real cluster, a
-collector that follows it, and waiting for what the API says."""
+collector that follows it and a gateway over that, and waiting for what the API says."""
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import httpx
 from kubernetes import client
 
 from tests.conftest import collector_settings_for
 from tests.k8s_cluster import Cluster
-from tests.support import NatsServer
+from tests.support import NatsServer, serve_gateway
 from vigil.lifecycle import stop_task
 from vigil_collector.app import Collector, build_app
 from vigil_collector.settings import CollectorSettings
+from vigil_gateway.settings import GatewaySettings
 
 
 def k8s_settings(
@@ -41,6 +43,43 @@ async def collecting(settings: CollectorSettings) -> AsyncIterator[Collector]:
         await stop_task(task)
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextlib.asynccontextmanager
+async def gateway_over(
+    collector: CollectorSettings, gateway: GatewaySettings, token: str
+) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    """The collector following the cluster and a gateway over it: yields the gateway's
+    address and an HTTP client of it that sends `token` unless a request says another."""
+    async with (
+        collecting(collector),
+        serve_gateway(gateway) as address,
+        httpx.AsyncClient(base_url=f"http://{address}", headers=bearer(token)) as http,
+    ):
+        yield address, http
+
+
+async def listed_pods(
+    http: httpx.AsyncClient, cluster: str, namespace: str, count: int = 1, phase: str = "Running"
+) -> set[str]:
+    """The namespace's pods in `phase` as the gateway lists them, once there are `count`
+    (the collector has seen them get there)."""
+    for _ in range(120):
+        answer = await http.get(f"/api/k8s/{cluster}/pods")
+        if answer.status_code == 200:
+            found = {
+                p["pod"]
+                for p in answer.json()["pods"]
+                if p["namespace"] == namespace and p["phase"] == phase
+            }
+            if len(found) >= count:
+                return found
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"fewer than {count} pods {phase} in {cluster}/{namespace}")
+
+
 def container(
     name: str, image: str, script: str, *, cpu_limit: str | None = None
 ) -> client.V1Container:
@@ -59,8 +98,15 @@ def container(
     )
 
 
-def run_pod(cluster: Cluster, namespace: str, name: str, *containers: client.V1Container) -> None:
-    """A pod that always restarts its containers, killed at once when deleted."""
+def run_pod(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    *containers: client.V1Container,
+    init: Sequence[client.V1Container] = (),
+) -> None:
+    """A pod that always restarts its containers, killed at once when deleted; its
+    `init` containers run first, one after another."""
     with cluster.api_client() as api:
         client.CoreV1Api(api).create_namespaced_pod(
             namespace,
@@ -68,6 +114,7 @@ def run_pod(cluster: Cluster, namespace: str, name: str, *containers: client.V1C
                 metadata=client.V1ObjectMeta(name=name, labels={"app": name}),
                 spec=client.V1PodSpec(
                     containers=list(containers),
+                    init_containers=list(init) or None,
                     termination_grace_period_seconds=0,
                 ),
             ),

@@ -74,18 +74,30 @@ def nats_server_binary() -> str:
 
 @dataclass
 class NatsServer:
-    """A real `nats-server -js` on a free port; stop and start keep port and store."""
+    """A real `nats-server -js` on a free port; stop and start keep port and store.
+
+    `config`: a configuration file's text (users and their permissions, say), with
+    `user` (`name:password`) the one `url` logs in as."""
 
     store_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    config: str = ""
+    user: str = ""
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return self.url_as(self.user)
+
+    def url_as(self, user: str) -> str:
+        return f"nats://{user}@127.0.0.1:{self.port}" if user else f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.config:
+            config_file = self.store_dir.with_name(f"{self.store_dir.name}.conf")
+            config_file.write_text(self.config)
+            args += ["-c", str(config_file)]
         self.process = subprocess.Popen([*args, "-sd", str(self.store_dir)])
         deadline = time.monotonic() + 15
         while not port_open(self.port):

@@ -7,14 +7,16 @@ auth service's real key read from its keyring where only one claim should be wro
 
 import base64
 import logging
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.routing import APIRoute
 from websockets.asyncio.client import connect
 
 from tests import forgery
@@ -30,9 +32,13 @@ from tests.support import (
     serve_gateway,
     wait_for,
 )
+from vigil.access import Role
+from vigil.channels import CHANNELS
 from vigil.streams import SIGNING_KEYS
 from vigil_auth.app import AuthService
 from vigil_auth.signing import RING_KEY, Keyring
+from vigil_gateway.app import build_app
+from vigil_gateway.http_auth import RoleRequired
 from vigil_gateway.settings import GatewaySettings
 
 VIEWER_PASSWORD = "viewer-password-1"
@@ -289,31 +295,68 @@ async def test_api_keys_are_created_used_and_revoked(
 # -- roles and grants ----------------------------------------------------------------
 
 
-async def test_a_viewer_reads_but_cannot_manage_users_or_keys(
-    gateway: str, http: httpx.AsyncClient, admin_token: str, caplog: pytest.LogCaptureFixture
+def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # FastAPI's included router (no prefix here)
+            yield from api_routes(route.original_router.routes)
+
+
+def routes_needing(least: Role, settings: GatewaySettings) -> list[tuple[str, str, Role]]:
+    """(method, path, role) of every HTTP route of the gateway that needs more than
+    `least`, read from the app itself, so a new route cannot be missed."""
+    found = []
+    for route in api_routes(build_app(settings).routes):
+        needed = [
+            dependency.call.role
+            for dependency in route.dependant.dependencies
+            if isinstance(dependency.call, RoleRequired)
+        ]
+        role = max(needed, key=lambda r: r.rank, default=Role.VIEWER)
+        if role.rank > least.rank:
+            # any value for path parameters: the role is checked before they are looked up
+            path = re.sub(r"\{[^}]+\}", "x", route.path)
+            found += [(method, path, role) for method in sorted(route.methods)]
+    return found
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.OPERATOR])
+async def test_a_user_is_refused_every_route_and_channel_above_their_role(
+    gateway: str,
+    gateway_settings: GatewaySettings,
+    http: httpx.AsyncClient,
+    admin_token: str,
+    caplog: pytest.LogCaptureFixture,
+    role: Role,
 ) -> None:
-    await create_viewer(http, admin_token)
-    viewer = (await login(http, "vera", VIEWER_PASSWORD))["access_token"]
-    async with connect(f"ws://{gateway}/ws?token={viewer}") as ws:
+    await create_viewer(http, admin_token, roles=[role])
+    token = (await login(http, "vera", VIEWER_PASSWORD))["access_token"]
+    caplog.set_level(logging.WARNING, logger="vigil.audit")
+    channels = [spec.name for spec in CHANNELS.values() if spec.role.rank > role.rank]
+    assert "connections" in channels
+    async with connect(f"ws://{gateway}/ws?token={token}") as ws:
         await receive(ws)
         await send(ws, {"type": "subscribe", "channel": "host.metrics"})
-        assert (await receive(ws))["type"] == "subscribed"
+        assert (await receive(ws))["type"] == "subscribed"  # reading is for everyone
+        for channel in channels:
+            await send(ws, {"type": "subscribe", "channel": channel})
+            refused = await receive(ws)
+            assert refused["type"] == "error", (channel, refused)
+            assert refused["code"] == "FORBIDDEN", (channel, refused)
 
-    caplog.set_level(logging.WARNING, logger="vigil.audit")
-    for method, path in [
-        ("GET", "/api/auth/users"),
-        ("POST", "/api/auth/users"),
-        ("GET", "/api/auth/keys"),
-        ("POST", "/api/auth/keys"),
-        ("DELETE", "/api/auth/keys/some-key"),
-        ("POST", "/api/auth/users/admin/disable"),
-    ]:
-        response = await http.request(method, path, headers=bearer(viewer), json={})
+    routes = routes_needing(role, gateway_settings)
+    paths = {path for _, path, _ in routes}
+    assert {"/api/auth/users", "/api/auth/keys", "/api/connections"} <= paths
+    assert ("/api/deploys" in paths) is (role is Role.VIEWER)
+    for method, path, needed in routes:
+        response = await http.request(method, path, headers=bearer(token), json={})
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["detail"]["code"] == "FORBIDDEN"
+        assert f"needs the {needed} role" in response.json()["detail"]["message"]
     denials = [r.getMessage() for r in caplog.records if r.name == "vigil.audit"]
-    assert len(denials) == 6
-    assert all("who=user:vera(" in d and "needs the admin role" in d for d in denials)
+    assert len(denials) == len(channels) + len(routes)  # each in the audit log
+    assert all("who=user:vera(" in d for d in denials)
 
 
 async def test_disabling_a_user_closes_their_sockets_and_refuses_their_login(

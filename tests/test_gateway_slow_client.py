@@ -19,6 +19,7 @@ from vigil.channels import CHANNELS, ChannelKind, ChannelSpec, Source
 from vigil.messages import DeployEvent, DeployState, DeployStep, StepState
 from vigil.streams import DEPLOY_EVENTS
 from vigil_auth.app import AuthService
+from vigil_gateway import replay
 from vigil_gateway.settings import GatewaySettings
 
 READERS = 100
@@ -124,8 +125,8 @@ async def test_a_client_that_stops_reading_delays_no_one_and_its_gaps_are_exact(
 
 @pytest.fixture
 def live_journal(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A journal channel whose subscribers share one live feed (the deploy channel
-    replays each subscriber's own from the start): where 4008 can happen."""
+    """A journal channel of live events only, beside `deploy` (which replays each
+    subscriber's history from the start, then hands it over to its shared feed)."""
     spec = ChannelSpec(
         name="test.journal",
         description="deploy d1's journal, live only",
@@ -137,18 +138,29 @@ def live_journal(monkeypatch: pytest.MonkeyPatch) -> str:
     return spec.name
 
 
+@pytest.mark.parametrize("replayed", [False, True], ids=["live-journal", "deploy-journal"])
 async def test_a_journal_client_that_falls_behind_is_closed_4008_and_resumes_losing_nothing(
     auth_service: AuthService,
     gateway_settings: GatewaySettings,
     admin_token: str,
     alerts_bus: Bus,
     live_journal: str,
+    replayed: bool,
 ) -> None:
+    """On a live journal, and on `deploy` once its (here empty) history is read and the
+    shared feed has taken the socket over."""
     await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
     settings = gateway_settings.model_copy(update={"outbox_limit": OUTBOX_LIMIT})
-    subscribe = {"type": "subscribe", "channel": live_journal}
-    async with serve_gateway(settings) as address:
+    subscribe: dict[str, Any] = {"type": "subscribe", "channel": live_journal}
+    if replayed:
+        subscribe = {"type": "subscribe", "channel": "deploy", "params": {"id": "d1"}}
+    async with (
+        serve_gateway(settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as http,
+    ):
         stuck = await stuck_client(address, admin_token, subscribe)
+        if replayed:
+            await handed_over(http, 1)
         try:
             await publish_steps(alerts_bus)  # megabytes: past what loopback buffers hold
             before, code = await asyncio.to_thread(stuck.receive_until_closed)
@@ -177,16 +189,63 @@ async def test_a_replayed_journal_goes_at_the_readers_pace_never_past_its_outbox
         serve_gateway(settings) as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
+        await publish_steps(alerts_bus)  # history: replayed at the reader's pace
         stuck = await stuck_client(address, admin_token, subscribe)
         try:
-            await publish_steps(alerts_bus)
+            await asyncio.sleep(2 * replay.HOLD_S)  # the reader stalls: its replay waits
             families = text_string_to_metric_families((await http.get("/metrics")).text)
             depth = {s.name: s.value for f in families for s in f.samples}
             messages = await asyncio.to_thread(stuck.receive_many, JOURNAL_COUNT)
         finally:
             stuck.close()
     assert depth["vigil_gateway_queue_depth_max"] <= OUTBOX_LIMIT  # JetStream holds the rest
+    assert depth["vigil_gateway_replay_consumers"] == 0  # given back while the reader stalls
     assert_whole_journal([(m["cursor"], m["data"]["percent"]) for m in messages])
+
+
+async def test_a_replay_whose_history_is_purged_meanwhile_is_told_and_goes_on_live(
+    auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, alerts_bus: Bus
+) -> None:
+    """The stream is purged while a replay's reader stalls, after the shared feed had
+    sent (and held back from it) newer events: the reader gets a `reset` to where the
+    stream begins again, then what comes live, never waiting for what is gone."""
+    await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
+    stream = alerts_bus.subjects.stream_name(DEPLOY_EVENTS.base_name)
+    settings = gateway_settings.model_copy(update={"outbox_limit": OUTBOX_LIMIT})
+    subscribe = {"type": "subscribe", "channel": "deploy", "params": {"id": "d1"}}
+    async with serve_gateway(settings) as address:
+        await publish_steps(alerts_bus)  # history: the reader stalls in it
+        stuck = await stuck_client(address, admin_token, subscribe)
+        try:
+            await asyncio.sleep(2 * replay.HOLD_S)  # its replay gives its consumer back
+            for n in range(10):  # sent by the shared feed, held back from the reader
+                await alerts_bus.publish(alerts_bus.subjects.deploy_events("d1"), step(n))
+            await alerts_bus.js.purge_stream(stream)
+            begins = (await alerts_bus.js.stream_info(stream)).state.first_seq
+
+            def read_to_the_reset() -> tuple[list[int], dict[str, Any]]:
+                cursors = []
+                while (message := stuck.receive())["type"] != "reset":
+                    if message["type"] == "update":
+                        cursors.append(message["cursor"])
+                return cursors, message
+
+            replayed, reset = await asyncio.to_thread(read_to_the_reset)
+            live = [
+                await alerts_bus.publish(alerts_bus.subjects.deploy_events("d1"), step(n))
+                for n in range(5)
+            ]
+
+            def read_live() -> list[int]:
+                return [m["cursor"] for m in stuck.receive_many(len(live))]
+
+            after_reset = await asyncio.to_thread(read_live)
+        finally:
+            stuck.close()
+    assert replayed == list(range(1, len(replayed) + 1))  # in order, from the start
+    assert reset["since"] == replayed[-1]
+    assert reset["first_cursor"] == begins
+    assert after_reset == live
 
 
 async def stuck_client(address: str, token: str, subscribe: dict[str, Any]) -> StuckClient:
@@ -196,6 +255,19 @@ async def stuck_client(address: str, token: str, subscribe: dict[str, Any]) -> S
     assert (await asyncio.to_thread(stuck.receive))["type"] == "connected"
     assert (await asyncio.to_thread(stuck.receive))["type"] == "subscribed"
     return stuck
+
+
+async def handed_over(http: httpx.AsyncClient, count: int) -> None:
+    """Until `count` sockets have caught up and are on their channel's shared feed."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        families = text_string_to_metric_families((await http.get("/metrics")).text)
+        if {s.name: s.value for f in families for s in f.samples}.get(
+            "vigil_gateway_handovers_total", 0
+        ) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} sockets were not handed over in 10 s")
 
 
 async def publish_steps(bus: Bus) -> None:

@@ -8,14 +8,17 @@ import httpx
 from websockets.asyncio.client import connect
 
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import collecting, container, k8s_settings, run_pod
-from tests.support import NatsServer, closed_with, receive, receive_until, send, serve_gateway
+from tests.k8s_support import (
+    bearer,
+    container,
+    gateway_over,
+    k8s_settings,
+    listed_pods,
+    run_pod,
+)
+from tests.support import NatsServer, closed_with, receive, receive_until, send
 from vigil_collector.pod_logs import restart_marker
 from vigil_gateway.settings import GatewaySettings
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def user_token(http: httpx.AsyncClient, admin_token: str, clusters: list[str]) -> str:
@@ -32,11 +35,6 @@ async def user_token(http: httpx.AsyncClient, admin_token: str, clusters: list[s
     return token
 
 
-async def pods_listed(http: httpx.AsyncClient, token: str, cluster: str, pod: str) -> bool:
-    answer = await http.get(f"/api/k8s/{cluster}/pods", headers=bearer(token))
-    return answer.status_code == 200 and pod in {p["pod"] for p in answer.json()["pods"]}
-
-
 async def test_metrics_endpoint_streams_the_namespaces_pods_and_the_routes_list_them(
     nats_server: NatsServer,
     prefix: str,
@@ -47,11 +45,8 @@ async def test_metrics_endpoint_streams_the_namespaces_pods_and_the_routes_list_
 ) -> None:
     run_pod(k8s_cluster, namespace, "web", container("c", k8s_cluster.image, "sleep 3600"))
     cluster = k8s_cluster.context
-    async with (
-        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
-        serve_gateway(gateway_settings) as address,
-        httpx.AsyncClient(base_url=f"http://{address}") as http,
-    ):
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
+    async with gateway_over(collector, gateway_settings, admin_token) as (address, http):
         url = f"ws://{address}/ws/k8s/{cluster}/metrics?namespace={namespace}&token={admin_token}"
         async with connect(url) as ws:
             update = await receive_until(
@@ -59,13 +54,10 @@ async def test_metrics_endpoint_streams_the_namespaces_pods_and_the_routes_list_
                 lambda m: m.get("type") == "update" and bool(m["data"]["pods"]),
                 timeout=30,
             )
-        while not await pods_listed(http, admin_token, cluster, "web"):
-            pass  # bounded by the test's timeout
-        listed = (await http.get("/api/k8s/clusters", headers=bearer(admin_token))).json()
-        pods = (await http.get(f"/api/k8s/{cluster}/pods", headers=bearer(admin_token))).json()
-        polled = await http.get(
-            f"/api/poll/k8s/{cluster}/metrics?namespace={namespace}", headers=bearer(admin_token)
-        )
+        await listed_pods(http, cluster, namespace)
+        listed = (await http.get("/api/k8s/clusters")).json()
+        pods = (await http.get(f"/api/k8s/{cluster}/pods")).json()
+        polled = await http.get(f"/api/poll/k8s/{cluster}/metrics?namespace={namespace}")
     batch = update["data"]
     assert update["channel"] == f"k8s.metrics?cluster={cluster}&namespace={namespace}"
     assert [p["id"] for p in batch["pods"]] == [f"{namespace}/web"]  # only that namespace
@@ -89,14 +81,12 @@ async def test_a_crashing_pods_restarts_and_crash_loop_reach_a_status_subscriber
 ) -> None:
     run_pod(k8s_cluster, namespace, "crash", container("main", k8s_cluster.image, "exit 2"))
     cluster = k8s_cluster.context
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
     async with (
-        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
-        serve_gateway(gateway_settings) as address,
-        httpx.AsyncClient(base_url=f"http://{address}") as http,
+        gateway_over(collector, gateway_settings, admin_token) as (address, http),
         connect(f"ws://{address}/ws?token={admin_token}") as ws,
     ):
-        while not await pods_listed(http, admin_token, cluster, "crash"):
-            pass
+        await listed_pods(http, cluster, namespace)
         await receive(ws)  # connected
         params = {"cluster": cluster, "namespace": namespace, "pod": "crash"}
         await send(ws, {"type": "subscribe", "channel": "k8s.status", "params": params})
@@ -127,13 +117,9 @@ async def test_pod_logs_arrive_complete_in_order_and_continue_across_a_restart(
     run_pod(k8s_cluster, namespace, "numbers", container("num", k8s_cluster.image, script))
     cluster = k8s_cluster.context
     settings = gateway_settings.model_copy(update={"log_tail": 10_000, "log_lease_s": 3.0})
-    async with (
-        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
-        serve_gateway(settings) as address,
-        httpx.AsyncClient(base_url=f"http://{address}") as http,
-    ):
-        while not await pods_listed(http, admin_token, cluster, "numbers"):
-            pass
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
+    async with gateway_over(collector, settings, admin_token) as (address, http):
+        await listed_pods(http, cluster, namespace)
         url = f"ws://{address}/ws/k8s/{cluster}/{namespace}/numbers/logs?token={admin_token}"
         texts: list[str] = []
         async with connect(url) as ws:
@@ -153,6 +139,39 @@ async def test_pod_logs_arrive_complete_in_order_and_continue_across_a_restart(
     assert after[:count] == numbered  # the new container, from its first line
 
 
+async def test_logs_watched_before_the_container_runs_are_followed_once_it_does(
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    count = 50
+    script = f"i=1; while [ $i -le {count} ]; do echo line $i; i=$((i+1)); done; sleep 3600"
+    first = container("first", k8s_cluster.image, "sleep 8")  # holds the pod in Pending
+    main = container("main", k8s_cluster.image, script)
+    run_pod(k8s_cluster, namespace, "late", main, init=[first])
+    cluster = k8s_cluster.context
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
+    async with gateway_over(collector, gateway_settings, admin_token) as (address, http):
+        await listed_pods(http, cluster, namespace, phase="Pending")
+        url = f"ws://{address}/ws/k8s/{cluster}/{namespace}/late/logs?token={admin_token}"
+        texts: list[str] = []
+        async with connect(url) as ws:
+
+            def collect(message: dict[str, Any]) -> bool:
+                if message.get("type") == "update":
+                    texts.extend(line["text"] for line in message["data"]["lines"])
+                return f"line {count}" in texts
+
+            await receive_until(ws, collect, timeout=60)
+        pods = (await http.get(f"/api/k8s/{cluster}/pods")).json()["pods"]
+    assert texts == [f"line {i}" for i in range(1, count + 1)]
+    late = next(p for p in pods if p["pod"] == "late")
+    assert late["phase"] == "Running"
+
+
 async def test_scroll_back_pages_a_pods_whole_log_in_order(
     nats_server: NatsServer,
     prefix: str,
@@ -167,13 +186,9 @@ async def test_scroll_back_pages_a_pods_whole_log_in_order(
         k8s_cluster, namespace, "long", container("c", k8s_cluster.image, script + "; sleep 3600")
     )
     cluster = k8s_cluster.context
-    async with (
-        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
-        serve_gateway(gateway_settings) as address,
-        httpx.AsyncClient(base_url=f"http://{address}", headers=bearer(admin_token)) as http,
-    ):
-        while not await pods_listed(http, admin_token, cluster, "long"):
-            pass
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
+    async with gateway_over(collector, gateway_settings, admin_token) as (_, http):
+        await listed_pods(http, cluster, namespace)
         path = f"/api/k8s/{cluster}/{namespace}/long/logs"
         newest: dict[str, Any] = {"lines": []}
         while [line["text"] for line in newest["lines"][-1:]] != [f"line {count}"]:
@@ -203,14 +218,12 @@ async def test_unknown_cluster_namespace_or_pod_is_not_found(
 ) -> None:
     run_pod(k8s_cluster, namespace, "here", container("c", k8s_cluster.image, "sleep 3600"))
     cluster = k8s_cluster.context
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
     async with (
-        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
-        serve_gateway(gateway_settings) as address,
-        httpx.AsyncClient(base_url=f"http://{address}") as http,
+        gateway_over(collector, gateway_settings, admin_token) as (address, http),
         connect(f"ws://{address}/ws?token={admin_token}") as ws,
     ):
-        while not await pods_listed(http, admin_token, cluster, "here"):
-            pass
+        await listed_pods(http, cluster, namespace)
         await receive(ws)
         asks = [
             ("k8s.metrics", {"cluster": "nowhere"}),
@@ -221,7 +234,7 @@ async def test_unknown_cluster_namespace_or_pod_is_not_found(
             await send(ws, {"type": "subscribe", "channel": channel, "params": params})
             answer = await receive_until(ws, lambda m: m.get("type") == "error")
             assert answer["code"] == "NOT_FOUND", answer
-        missing = await http.get("/api/k8s/nowhere/pods", headers=bearer(admin_token))
+        missing = await http.get("/api/k8s/nowhere/pods")
         assert missing.status_code == 404
         logs = f"ws://{address}/ws/k8s/{cluster}/{namespace}/ghost/logs?token={admin_token}"
         async with connect(logs) as lone:
@@ -241,13 +254,9 @@ async def test_a_user_without_the_cluster_grant_is_refused_on_every_route(
 ) -> None:
     run_pod(k8s_cluster, namespace, "secret", container("c", k8s_cluster.image, "sleep 3600"))
     cluster = k8s_cluster.context
-    async with (
-        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
-        serve_gateway(gateway_settings) as address,
-        httpx.AsyncClient(base_url=f"http://{address}") as http,
-    ):
-        while not await pods_listed(http, admin_token, cluster, "secret"):
-            pass
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
+    async with gateway_over(collector, gateway_settings, admin_token) as (address, http):
+        await listed_pods(http, cluster, namespace)
         token = await user_token(http, admin_token, ["some-other-cluster"])
         pod_path = f"k8s/{cluster}/{namespace}/secret/logs"
         for path in (f"k8s/{cluster}/metrics", pod_path):

@@ -11,6 +11,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
@@ -18,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.docker_engine import Containers, docker
 from tests.support import (
     NatsServer,
+    bus_client,
     receive,
     receive_until,
     run_collector,
@@ -25,6 +27,9 @@ from tests.support import (
     serve_gateway,
 )
 from tests.test_docker_gateway import docker_collector
+from vigil.bus import Bus
+from vigil.messages import ContainerState, ContainerStatusChanged, LogBatch, LogLine
+from vigil.streams import LATEST, LOGS
 from vigil_gateway.reorder import ReorderWindow
 from vigil_gateway.settings import GatewaySettings
 
@@ -172,3 +177,128 @@ async def test_containers_merge_in_time_order_join_and_leave_and_resume(
         got = counted(resumed, source)
         assert got[: len(expected)] == expected[: len(got)], source
         assert got, source
+
+
+async def announce_container(bus: Bus, host: str, container: str, label: str) -> None:
+    """A running container, as a collector announces it."""
+    status = ContainerStatusChanged(
+        host=host,
+        id=container,
+        name=f"clock-{container}",
+        image="test",
+        status=ContainerState.RUNNING,
+        event="snapshot",
+        time=datetime.now(UTC),
+        labels={"vigil.test": label},
+    )
+    await bus.publish(bus.subjects.docker_status(host, container), status)
+
+
+async def write_lines(
+    bus: Bus, host: str, container: str, lag_s: float, stop: asyncio.Event
+) -> int:
+    """A line every 50 ms in batches every 100 ms, stamped `lag_s` behind the clock, as a
+    collector of an engine whose clock lags would publish them; how many were written."""
+    written = 0
+    while not stop.is_set():
+        lines = []
+        for _ in range(2):
+            stamp = datetime.now(UTC) - timedelta(seconds=lag_s)
+            lines.append(LogLine(time=stamp, stream="stdout", text=f"{container} {written}"))
+            written += 1
+        await bus.publish(
+            bus.subjects.docker_logs(host, container),
+            LogBatch(host=host, container=container, lines=lines),
+        )
+        await asyncio.sleep(0.1)
+    return written
+
+
+async def test_a_source_whose_clock_lags_beyond_the_window_is_marked_late_not_dropped(
+    nats_server: NatsServer,
+    prefix: str,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    # A Docker engine stamps lines with its own clock, which a test cannot set back: the
+    # two containers here are announced and write on the bus as their collector would.
+    host, punctual, lagging = "clockhost", "aaaaaaaaaaaa", "bbbbbbbbbbbb"
+    settings = gateway_settings.model_copy(update={"merge_window_s": 0.5})
+    stop = asyncio.Event()
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        serve_gateway(settings) as address,
+        connect(f"ws://{address}/ws?token={admin_token}", max_size=None) as ws,
+    ):
+        for spec in (LATEST, LOGS):
+            await bus.js.add_stream(spec.config(bus.subjects))
+        for container in (punctual, lagging):
+            await announce_container(bus, host, container, prefix)
+        await receive(ws)
+        selector = {"label": f"vigil.test={prefix}"}
+        await send(ws, {"type": "subscribe", "channel": "logs.merged", "params": selector})
+        subscribed = await receive_until(ws, lambda m: m["type"] in {"subscribed", "error"})
+        assert subscribed["type"] == "subscribed", subscribed
+        writing = asyncio.create_task(write_lines(bus, host, punctual, 0, stop))
+        await asyncio.sleep(1)  # the view has released lines of the punctual source
+        lagging_writing = asyncio.create_task(write_lines(bus, host, lagging, 3.0, stop))
+        lines = await merged_lines(ws, 3)
+        stop.set()
+        written = await lagging_writing
+        await writing
+        lines += await merged_lines(ws, 1.5)  # what the window still held
+
+    def of(container: str) -> list[dict[str, Any]]:
+        return [line for line in lines if line["container"] == container and not line.get("marker")]
+
+    late = of(lagging)
+    numbers = [int(line["text"].split()[1]) for line in late]
+    assert numbers == list(range(written)), "every lagging line comes, in its order"
+    assert all(line.get("late") for line in late), "3 s behind a 0.5 s window: late"
+    on_time = [line["time"] for line in of(punctual)]
+    assert len(on_time) > 40
+    assert not any(line.get("late") for line in of(punctual))
+    assert on_time == sorted(on_time)
+
+
+async def test_polling_a_merged_view_pages_every_line_in_time_order(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    run_counter(containers, "fast", 0.02)
+    run_counter(containers, "slow", 0.2)
+    params = {"label": f"vigil.test={containers.label}"}
+    settings = gateway_settings.model_copy(update={"merge_window_s": 0.5, "log_lease_s": 1.5})
+    url = "/api/poll/channels/logs.merged"
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(settings) as address,
+        httpx.AsyncClient(
+            base_url=f"http://{address}", headers={"Authorization": f"Bearer {admin_token}"}
+        ) as http,
+    ):
+        first = await http.get(url, params=params)  # no line: where to start from
+        assert first.status_code == 200, first.text
+        assert first.json()["messages"] == []
+        cursor, lines, pages = first.json()["next_cursor"], [], 0
+        # each poll holds the sources' leases, so polling alone keeps the lines coming
+        while len(counted(lines, "slow")) < 15:
+            await asyncio.sleep(0.3)
+            page = (await http.get(url, params=params | {"since": cursor, "limit": 40})).json()
+            for message in page["messages"]:
+                assert message["cursor"] == page["next_cursor"]
+                lines += message["data"]["lines"]
+            assert page["next_cursor"] >= cursor
+            cursor, pages = page["next_cursor"], pages + 1
+            assert pages < 100, "the lines should keep coming"
+        bad = await http.get(url, params={"label": "a b"})
+    times = [line["time"] for line in lines]
+    assert times == sorted(times), "polled lines out of time order"
+    for source in ("fast", "slow"):
+        numbers = counted(lines, source)
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), source
+    assert len(counted(lines, "fast")) > 40  # more than one page's worth: paged, not cut
+    assert bad.status_code == 422

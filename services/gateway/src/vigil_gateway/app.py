@@ -16,7 +16,7 @@ from vigil_gateway.dashboard import serve_dashboard
 from vigil_gateway.deploy_routes import deploy_router
 from vigil_gateway.docker_routes import docker_router
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http_auth import refusal, require
+from vigil_gateway.http_auth import RoleRequired, refusal
 from vigil_gateway.k8s_routes import k8s_router
 from vigil_gateway.metrics import Exposition
 from vigil_gateway.settings import GatewaySettings
@@ -57,7 +57,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
 
     @app.get("/api/connections")
     async def connections(
-        admin: Annotated[Principal, Depends(require(Role.ADMIN))],
+        admin: Annotated[Principal, Depends(RoleRequired(Role.ADMIN))],
     ) -> dict[str, Any]:
         """Every socket on every gateway replica: who, from where, since when, what it
         watches, frames sent and dropped."""

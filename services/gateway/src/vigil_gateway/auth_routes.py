@@ -36,9 +36,9 @@ from vigil.messages import (
 from vigil.operations import Auth, Operation, Rep, Req
 from vigil_gateway.errors import AuthUnavailable
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http_auth import authenticated, refusal, require
+from vigil_gateway.http_auth import RoleRequired, authenticated, refusal
 
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Admin = Annotated[Principal, Depends(RoleRequired(Role.ADMIN))]
 Anyone = Annotated[Principal, Depends(authenticated)]
 
 

@@ -4,9 +4,14 @@ The directory follows the last metrics batch of every cluster (`metrics.k8s.*`) 
 the last status of every pod (`status.k8s.*.*.*`) from JetStream, then live, as the
 container directory does for Docker. `check` refuses what no collector knows with
 NOT_FOUND, so a subscription to a typo fails instead of staying silent; as the hub's
-watcher of `k8s.metrics` and `k8s.status` it admits only known ones. It holds
-nothing another replica would need: every replica builds the same one.
+watcher of `k8s.metrics` and `k8s.status` it admits only known ones. `select` gives
+the running pods a `PodSelector` picks, and listeners hear of every pod change, so a
+merged log view follows pods as they come and go. It holds nothing another replica
+would need: every replica builds the same one.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from vigil.bus import Bus
 from vigil.channels import ChannelRef
@@ -14,8 +19,16 @@ from vigil.messages import ErrorCode, K8sMetricsSampled, PodStatusChanged
 from vigil.subjects import ANY
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.latest import Follow, Latest
+from vigil_gateway.pod_selector import PodSelector
 
 CHANNELS = ("k8s.metrics", "k8s.status")  # admitted here
+
+
+@dataclass(frozen=True)
+class Pod:
+    cluster: str
+    namespace: str
+    name: str
 
 
 class ClusterDirectory:
@@ -24,6 +37,7 @@ class ClusterDirectory:
         self._metrics: dict[str, K8sMetricsSampled] = {}
         self._pods: dict[str, dict[tuple[str, str], PodStatusChanged]] = {}
         self._latest = Latest(bus, self._follows)
+        self._listeners: set[Callable[[], None]] = set()
 
     async def follow(self) -> None:
         """(Re)start following on the current connection; called on every (re)connect."""
@@ -50,6 +64,24 @@ class ClusterDirectory:
         await self.check(cluster)
         pods = self._pods.get(cluster, {})
         return [pods[key] for key in sorted(pods)]
+
+    async def select(self, selector: PodSelector) -> list[Pod]:
+        """The running pods the selector picks (a pending pod has no logs to read yet;
+        a terminating one is still running), by cluster, namespace and name."""
+        await self._latest.caught_up()
+        return [
+            Pod(status.cluster, status.namespace, status.pod)
+            for cluster in sorted(self._pods)
+            for _, status in sorted(self._pods[cluster].items())
+            if status.phase == "Running" and selector.picks(status)
+        ]
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        """`listener` is called after each pod change (until `unlisten`)."""
+        self._listeners.add(listener)
+
+    def unlisten(self, listener: Callable[[], None]) -> None:
+        self._listeners.discard(listener)
 
     def metrics(self, cluster: str) -> K8sMetricsSampled | None:
         return self._metrics.get(cluster)
@@ -99,3 +131,5 @@ class ClusterDirectory:
             pods.pop(key, None)
         else:
             pods[key] = status
+        for listener in list(self._listeners):
+            listener()

@@ -391,14 +391,27 @@ class Connection:
             if channel.spec.kind is ChannelKind.STATE:
                 # Again: with the new options (a tab that slows down, deltas on or off),
                 # from a fresh snapshot (a delta client that lost its place).
-                await self._hub.rejoin(channel, self.outbox, options, announce=announce)
+                await self._hub.rejoin(
+                    channel,
+                    self.outbox,
+                    options,
+                    sees_cluster=self.sees_cluster,
+                    announce=announce,
+                )
             elif announce is not None:  # already flowing, nothing lost
                 self.send(announce)
             return
         self._channels[channel.key] = channel
-        await self._hub.join(channel, self.outbox, options, announce=announce)
+        await self._hub.join(
+            channel, self.outbox, options, sees_cluster=self.sees_cluster, announce=announce
+        )
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
+
+    def sees_cluster(self, cluster: str) -> bool:
+        """Asked at each send of a feed that spans clusters: the principal of now, so
+        a reauth with a narrower grant hides a cluster's lines at once."""
+        return self.principal.may_see_cluster(cluster)
 
     def _error(
         self,

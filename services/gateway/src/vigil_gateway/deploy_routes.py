@@ -30,10 +30,10 @@ from vigil.messages import (
 from vigil.operations import Deploy, Operation, Rep, Req
 from vigil_gateway import audit
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http_auth import refusal, require
+from vigil_gateway.http_auth import RoleRequired, refusal
 
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-Reader = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(RoleRequired(Role.OPERATOR))]
+Reader = Annotated[Principal, Depends(RoleRequired(Role.VIEWER))]
 
 _PAGE_MAX = 500
 

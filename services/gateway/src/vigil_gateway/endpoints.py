@@ -21,7 +21,7 @@ from vigil.access import Principal
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import ErrorCode
-from vigil_gateway import audit, polling, queries, sse
+from vigil_gateway import audit, merged_polling, polling, queries, sse
 from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import authenticated, refusal
@@ -118,16 +118,20 @@ async def poll(
         raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
-    if channel.spec.selects:
-        reason = f"{channel.spec.name} merges live sources: use its WebSocket or SSE stream"
-        raise refusal(ErrorCode.INVALID_MESSAGE, reason)
     try:  # a container's name prefix made its id; an unknown deploy refused...
         channel = await gateway.hub.admit(channel)
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
-    gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
     try:
-        page = await polling.read(gateway.bus, channel, since, limit)
+        if channel.spec.selects:  # a merged view: its sources read now
+            sources = await gateway.merged_sources(channel, principal.may_see_cluster)
+            for source in sources:
+                gateway.hub.polled(source.lease)
+            window_s = gateway.settings.merge_window_s
+            page = await merged_polling.read(gateway.bus, channel, sources, since, limit, window_s)
+        else:
+            gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
+            page = await polling.read(gateway.bus, channel, since, limit, gateway.stale_after)
     except (nats.errors.Error, TimeoutError) as exc:
         raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
     body = page.body(channel)

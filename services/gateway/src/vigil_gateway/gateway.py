@@ -51,12 +51,15 @@ from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
 from vigil_gateway.leases import ContainerLogs, LogLeases, PodLogs
+from vigil_gateway.log_sources import LogSource
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
+from vigil_gateway.permissions import SeesCluster
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
+from vigil_gateway.staleness import StaleAfter
 from vigil_gateway.watch import SelfWatch
 from vigil_gateway.wire import Wire, wire_of
 
@@ -75,7 +78,14 @@ class Gateway:
         )
         self.metrics = GatewayMetrics()
         self.flusher = Flusher(self.metrics)
-        self.hub = Hub(self.bus, self.metrics, self.flusher)
+        self.stale_after = StaleAfter(settings.stale_after_intervals, settings.stale_min_s)
+        self.hub = Hub(
+            self.bus,
+            self.metrics,
+            self.flusher,
+            self.stale_after,
+            max_replays=settings.max_replays,
+        )
         self.containers = ContainerDirectory(self.bus)
         self.clusters = ClusterDirectory(self.bus)
         self.log_leases: list[LogLeases] = []
@@ -88,7 +98,7 @@ class Gateway:
         for channel in clusters.CHANNELS:
             self.hub.watch(channel, self.clusters)
         self.hub.watch(existence.CHANNEL, existence.DeployExistence(self.bus))
-        self.hub.watch(merged.CHANNEL, merged.MergedViews())
+        self.hub.watch(merged.CHANNEL, merged.MergedViews(self.clusters))
         self.hub.make(merged.CHANNEL, self._merged_feed)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
@@ -170,11 +180,17 @@ class Gateway:
             channel,
             self.bus,
             self.containers,
+            self.clusters,
             self.hub.demand,
             self.flusher,
             window_s=self.settings.merge_window_s,
             since=since,
         )
+
+    async def merged_sources(self, channel: ChannelRef, sees: SeesCluster) -> list[LogSource]:
+        """What the merged view `channel` picks now, pods only on clusters `sees` admits."""
+        picker = merged.SourcePicker(dict(channel.params), self.containers, self.clusters)
+        return await picker.pick(self.bus.subjects, await picker.clusters(sees))
 
     # -- sockets ------------------------------------------------------------------
 

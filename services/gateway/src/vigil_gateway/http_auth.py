@@ -5,7 +5,6 @@ under `detail`: 401 (missing or invalid, with `WWW-Authenticate`), 403 (role), 5
 (cannot be checked now).
 """
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException, Request, status
@@ -52,21 +51,22 @@ async def authenticated(request: Request) -> Principal:
         raise refusal(ErrorCode.UNAVAILABLE, exc.reason) from None
 
 
-def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency: the principal, if it holds at least `role`."""
+class RoleRequired:
+    """A dependency: the principal, if it holds at least `role` (which routes need
+    which role can be read from the app, as the tests of every route do)."""
 
-    async def dependency(request: Request) -> Principal:
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(self, request: Request) -> Principal:
         principal = await authenticated(request)
+        action = f"{request.method} {request.url.path}"
         try:
-            check_role(principal, role, f"{request.method} {request.url.path}")
+            check_role(principal, self.role, action)
         except Forbidden as exc:
-            audit.denied(
-                principal, f"{request.method} {request.url.path}", exc.reason, _address(request)
-            )
+            audit.denied(principal, action, exc.reason, _address(request))
             raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
         return principal
-
-    return dependency
 
 
 def _address(request: Request) -> str | None:

@@ -1,233 +1,49 @@
-"""One JetStream feed per channel, shared by every client of this gateway replica.
+"""One feed per channel, shared by every client of this gateway replica (`feed`).
 
-The first client of a channel starts its feed: an ordered consumer per source, from
-the newest value of every subject (state) or from now (stream, journal). Each message
-is rendered once, into frames built once, and offered to every subscribed
-connection's outbox; the feed keeps
-the newest frames of each state subject, so a later subscriber gets them at once. The
-last client to leave stops it. After a NATS reconnect every feed starts again, stream
-sources from the cursor they had reached, so an outage loses nothing that is kept.
+The first client of a channel starts its feed; the last client to leave stops it. A
+feed NATS refuses to start is tried again until it runs, and after a NATS reconnect
+every feed starts again.
 
-A state channel numbers each subject's values for subscribers that asked for deltas
-(`deltas`): they get a snapshot, then what changed, computed once per value.
+A client that resumes (`since`), or subscribes to a channel that replays its whole
+history (`from_start`, a deploy's journal), joins the shared feed too, held back from
+its stream and journal messages while it catches up on its own (`catchup`), at its own
+pace, through a consumer that lives only while it reads; the feed then takes it over at
+the sequence delivered last. If the stream no longer holds what follows a `since`, the
+client gets a `reset` and delivery goes on from the oldest message kept.
 
-A channel that replays its whole history (`from_start`, a deploy's journal) gives each
-client a feed of its own from the first message. A client that resumes (`since`)
-gets a feed of its own from that cursor; if the
-stream no longer holds what follows it, the client gets a `reset` and delivery goes
-on from the oldest message kept.
+Joins and leaves of one channel are serialized by that channel's lock, held across the
+NATS round trips of its feed's start and stop; a channel whose feed is slow to start
+(a stream whose leader NATS is still electing) holds up no other channel's clients.
 """
 
 import asyncio
-import contextlib
-import functools
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import nats.errors
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
-from pydantic import ValidationError
 
 from vigil.bus import Bus
-from vigil.channels import ChannelKind, ChannelRef, Source
+from vigil.channels import ChannelKind, ChannelRef
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, Reset
-from vigil_gateway import replay
-from vigil_gateway.backlog import Slot
-from vigil_gateway.deltas import StateVersions
+from vigil.messages import ErrorCode
+from vigil_gateway.catchup import CatchUp
 from vigil_gateway.errors import ChannelRefused
+from vigil_gateway.feed import Feed
 from vigil_gateway.flusher import Flusher
+from vigil_gateway.keyed_locks import KeyedLocks
 from vigil_gateway.log_filters import InvalidFilter, LineFilter
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.outbox import Outbox
-from vigil_gateway.throttle import Throttle
-from vigil_gateway.views import Delivery, renderer_for
-from vigil_gateway.wire import Frame
+from vigil_gateway.permissions import SeesCluster
+from vigil_gateway.staleness import StaleAfter
 
 log = logging.getLogger(__name__)
 
+RETRY_START_S = 0.5  # between starts of a feed NATS refused
 
-class Feed:
-    def __init__(
-        self,
-        channel: ChannelRef,
-        bus: Bus,
-        metrics: GatewayMetrics,
-        flusher: Flusher,
-        *,
-        since: int | None = None,
-        private: bool = False,
-    ) -> None:
-        self.channel = channel
-        self._bus = bus
-        self._metrics = metrics
-        self._flusher = flusher
-        self._render = renderer_for(channel)
-        self._sources = channel.sources(bus.subjects)
-        self._subscribers: dict[Outbox, Outbox | Throttle] = {}
-        self._delta_subscribers: dict[Outbox, Outbox | Throttle] = {}
-        self._latest: dict[Slot, tuple[Frame, ...]] = {}
-        self._versions: StateVersions | None = None  # numbered values, for deltas
-        if channel.spec.kind is ChannelKind.STATE:
-            self._versions = StateVersions(channel, bus.subjects)
-        self._subscriptions: list[
-            JetStreamContext.PushSubscription | JetStreamContext.PullSubscription
-        ] = []
-        self._pulling: list[asyncio.Task[None]] = []
-        self._private = private  # for one socket: reads streams at its pace (`replay`)
-        self._attached = asyncio.Event()
-        self._since = since
-        self._cursors: dict[str, int] = {}  # stream source -> last sequence delivered
-        self._pending: list[str] = []  # control frames for the first outbox to attach
-
-    @property
-    def idle(self) -> bool:
-        return not self._subscribers and not self._delta_subscribers
-
-    async def start(self) -> None:
-        if self._subscriptions or self._pulling:
-            return
-        try:
-            for source in self._sources:
-                deliver = functools.partial(self._deliver, source)
-                if self._private and source.kind is not ChannelKind.STATE:
-                    # From a fixed point (a cursor, or the start): the pull makes its
-                    # consumer, and a new one after the last delivered if that is lost.
-                    subscribe = functools.partial(self._pull_subscription, source)
-                    task = asyncio.create_task(replay.pull(subscribe, deliver, self._room))
-                    self._pulling.append(task)
-                    continue
-                policy, config = await self._start_point(source)
-                pushed = await self._bus.js.subscribe(
-                    source.subject,
-                    ordered_consumer=True,
-                    deliver_policy=policy,
-                    config=config,
-                    cb=deliver,
-                )
-                self._subscriptions.append(pushed)
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _pull_subscription(self, source: Source) -> JetStreamContext.PullSubscription:
-        policy, config = await self._start_point(source)
-        return await replay.pull_subscription(self._bus.js, source.subject, policy, config)
-
-    async def _start_point(self, source: Source) -> tuple[DeliverPolicy, ConsumerConfig | None]:
-        if source.kind is ChannelKind.STATE:
-            return DeliverPolicy.LAST_PER_SUBJECT, None
-        after = self._cursors.get(source.subject, self._since)
-        if after is None:
-            return (DeliverPolicy.ALL if self.channel.spec.from_start else DeliverPolicy.NEW), None
-        js = self._bus.js
-        info = await js.stream_info(await js.find_stream_name_by_subject(source.subject))
-        first, last = info.state.first_seq, info.state.last_seq
-        if after + 1 < first or after > last:  # aged out, or the stream began again
-            reset = Reset(channel=self.channel.key, since=after, first_cursor=first)
-            self._metrics.resets += 1
-            self._tell(reset.model_dump_json())
-            after = first - 1
-        return DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=after + 1)
-
-    async def stop(self) -> None:
-        pulling, self._pulling = self._pulling, []
-        for task in pulling:
-            await stop_task(task)
-        subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
-            with contextlib.suppress(nats.errors.Error):  # gone with the old connection
-                await subscription.unsubscribe()
-
-    def attach(self, outbox: Outbox, options: Options = NO_OPTIONS) -> None:
-        """From now on `outbox` gets the feed: the newest state at once, then what comes
-        (state at most once per `options.interval_s`; as deltas if `options.delta`)."""
-        for frame in self._pending:
-            outbox.put_control(frame)
-        self._pending.clear()
-        interval_s = options.interval_s
-        subscriber: Outbox | Throttle = outbox
-        if interval_s:  # paced from the snapshot it gets now, or from its first value
-            subscriber = Throttle(outbox, interval_s, paced_now=bool(self._latest))
-        if options.delta and self._versions is not None:
-            for slot in self._latest:
-                outbox.put_state(slot, self._versions.snapshot(slot))
-            self._delta_subscribers[outbox] = subscriber
-        else:
-            for slot, frames in self._latest.items():
-                outbox.put_state(slot, frames)
-            self._subscribers[outbox] = subscriber
-        self._attached.set()
-
-    async def _room(self) -> None:
-        """Until the socket a private feed serves has taken what it was given."""
-        await self._attached.wait()
-        for outbox in list(self._subscribers):
-            await outbox.drained()
-
-    def _tell(self, frame: str) -> None:
-        """A control frame for every client of the feed (or the first one to come)."""
-        if self.idle:
-            self._pending.append(frame)
-        for outbox in [*self._subscribers, *self._delta_subscribers]:
-            outbox.put_control(frame)
-
-    def detach(self, outbox: Outbox) -> None:
-        subscriber = self._subscribers.pop(outbox, None) or self._delta_subscribers.pop(
-            outbox, None
-        )
-        if isinstance(subscriber, Throttle):
-            subscriber.stop()
-
-    async def _deliver(self, source: Source, msg: Msg) -> None:
-        try:
-            message = source.message.model_validate_json(msg.data)
-        except ValidationError as exc:
-            log.warning("dropped a malformed message on %s: %s", msg.subject, exc)
-            return
-        key = self.channel.key
-        metadata = msg.metadata
-        produced_at = metadata.timestamp.timestamp() if metadata.timestamp else None
-        at_once = 0  # sockets that take the frames this loop turn
-        if source.kind is ChannelKind.STATE:
-            slot = (key, msg.subject)
-            frames = self._frames(Delivery(msg.subject, message, cursor=None))
-            self._latest[slot] = frames
-            for subscriber in self._subscribers.values():
-                at_once += subscriber.put_state(slot, frames, produced_at)
-            if self._versions is not None:
-                self._versions.record(slot, *frames)
-                if self._delta_subscribers:
-                    self._deliver_delta(slot, produced_at)
-        else:
-            cursor = metadata.sequence.stream
-            self._cursors[source.subject] = cursor
-            frames = self._frames(Delivery(msg.subject, message, cursor))
-            if not frames:  # a filtered log batch with no line left
-                return
-            if source.kind is ChannelKind.JOURNAL:
-                for outbox in self._subscribers:
-                    at_once += outbox.put_journal(key, frames, produced_at)
-            else:
-                for outbox in self._subscribers:
-                    at_once += outbox.put_stream(key, frames, produced_at)
-        self._flusher.fanned_out(source.kind, frames, produced_at, at_once)
-
-    def _deliver_delta(self, slot: Slot, produced_at: float | None) -> None:
-        assert self._versions is not None
-        delta, snapshot = self._versions.delta(slot), self._versions.snapshot(slot)
-        at_once = 0
-        for subscriber in self._delta_subscribers.values():
-            at_once += subscriber.put_state(slot, delta, produced_at, snapshot)
-        self._flusher.fanned_out(ChannelKind.STATE, delta, produced_at, at_once)
-
-    def _frames(self, delivery: Delivery) -> tuple[Frame, ...]:
-        texts = self._render(self.channel, delivery)
-        return tuple(Frame(text, delivery.cursor) for text in texts)
+_Key = TypeVar("_Key", str, tuple[str, int])  # a shared feed's, a private one's
 
 
 class ChannelFeed(Protocol):
@@ -243,7 +59,10 @@ class ChannelFeed(Protocol):
 
     async def stop(self) -> None: ...
 
-    def attach(self, outbox: Outbox, options: Options = NO_OPTIONS) -> None: ...
+    def attach(self, outbox: Outbox, options: Options, sees_cluster: SeesCluster) -> None:
+        """`sees_cluster`: whether the subscriber may see a cluster, for a feed that
+        spans several (whose lines it must filter per subscriber)."""
+        ...
 
     def detach(self, outbox: Outbox) -> None: ...
 
@@ -268,15 +87,28 @@ class FeedWatcher(Protocol):
 
 
 class Hub:
-    def __init__(self, bus: Bus, metrics: GatewayMetrics, flusher: Flusher) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        metrics: GatewayMetrics,
+        flusher: Flusher,
+        stale_after: StaleAfter | None = None,
+        *,
+        max_replays: int = 32,
+    ) -> None:
         self._bus = bus
+        self._stale_after = stale_after
         self._metrics = metrics
         self._flusher = flusher
         self._feeds: dict[str, ChannelFeed] = {}  # shared, by channel key
         self._private: dict[tuple[str, int], ChannelFeed] = {}  # resuming: (key, id(outbox))
+        self._catching_up: dict[tuple[str, int], CatchUp] = {}  # (key, id(outbox))
+        self._replay_slots = asyncio.Semaphore(max_replays)  # consumers replaying at once
         self._makers: dict[str, FeedMaker] = {}  # by channel name, where not a `Feed`
-        self._lock = asyncio.Lock()
+        self._locks = KeyedLocks()  # by channel key
         self._watchers: dict[str, FeedWatcher] = {}  # by channel name
+        self._unstarted: list[ChannelFeed] = []  # NATS refused their start: tried again
+        self._retrying: asyncio.Task[None] | None = None
 
     def watch(self, channel_name: str, watcher: FeedWatcher) -> None:
         self._watchers[channel_name] = watcher
@@ -316,23 +148,28 @@ class Hub:
         outbox: Outbox,
         options: Options = NO_OPTIONS,
         *,
+        sees_cluster: SeesCluster,
         announce: str | None = None,
     ) -> None:
         """Attach `outbox` to the channel's feed, starting it if it is the first; with
-        `options.since`, to a feed of its own that resumes after that cursor.
+        `options.since` (or on a channel replayed from its start), held back from its
+        stream messages while it catches up on its own (`CatchUp`), then handed over.
+        `sees_cluster` says which clusters' data the subscriber may get from a feed
+        that spans clusters (a shared merged view filters its lines by it).
 
         `announce` (the `subscribed` frame) is queued once the feed is live and before
         any of its data, so a client that hears it misses nothing published after.
         While NATS is away the feed waits, registered, and starts on reconnect.
         """
         since = options.since
-        async with self._lock:
-            private = since is not None or channel.spec.from_start  # from its own point
-            private = private and channel.spec.kind is not ChannelKind.STATE
-            new = private or channel.key not in self._feeds
+        async with self._locks.hold(channel.key):
+            catching_up = since is not None or channel.spec.from_start  # from its own point
+            catching_up = catching_up and channel.spec.kind is not ChannelKind.STATE
+            self._metrics.resumes += catching_up and since is not None
+            own = catching_up and channel.spec.name in self._makers  # resumes by itself
+            new = own or channel.key not in self._feeds
             feed: ChannelFeed
-            if private:
-                self._metrics.resumes += since is not None
+            if own:
                 feed = self._private[(channel.key, id(outbox))] = self._feed(channel, since)
             elif channel.key in self._feeds:
                 feed = self._feeds[channel.key]
@@ -344,22 +181,45 @@ class Hub:
                 self._tell_watcher(channel, started=True)
             if announce is not None:
                 outbox.put_control(announce)
-            feed.attach(outbox, options)
+            if not catching_up or own:
+                feed.attach(outbox, options, sees_cluster)
+                return
+            assert isinstance(feed, Feed)  # a channel of fixed sources
+            feed.attach(outbox, options, sees_cluster, held=True)
+            catch_up = CatchUp(
+                feed,
+                outbox,
+                since,
+                bus=self._bus,
+                slots=self._replay_slots,
+                metrics=self._metrics,
+            )
+            self._catching_up[(channel.key, id(outbox))] = catch_up
+            catch_up.start()
 
     async def rejoin(
-        self, channel: ChannelRef, outbox: Outbox, options: Options, *, announce: str | None
+        self,
+        channel: ChannelRef,
+        outbox: Outbox,
+        options: Options,
+        *,
+        sees_cluster: SeesCluster,
+        announce: str | None,
     ) -> None:
         """A state channel's subscriber again, with new `options`: from a fresh snapshot
         of the feed it is on."""
-        async with self._lock:
+        async with self._locks.hold(channel.key):
             feed = self._feeds[channel.key]
             feed.detach(outbox)
             if announce is not None:
                 outbox.put_control(announce)
-            feed.attach(outbox, options)
+            feed.attach(outbox, options, sees_cluster)
 
     async def leave(self, channel: ChannelRef, outbox: Outbox) -> None:
-        async with self._lock:
+        async with self._locks.hold(channel.key):
+            catch_up = self._catching_up.pop((channel.key, id(outbox)), None)
+            if catch_up is not None:
+                await catch_up.stop()
             private = self._private.pop((channel.key, id(outbox)), None)
             if private is not None:
                 await private.stop()
@@ -376,32 +236,60 @@ class Hub:
 
     async def restart(self) -> None:
         """Start every feed again on the current connection (after a reconnect)."""
-        async with self._lock:
-            for feed in self._all():
-                await feed.stop()
-                await self._start(feed)
+        for feed in self._all():
+            async with self._locks.hold(feed.channel.key):
+                if self._is_live(feed):
+                    await feed.stop()
+                    await self._start(feed)
 
     async def close(self) -> None:
-        async with self._lock:
-            for feed in self._all():
-                await feed.stop()
-                self._tell_watcher(feed.channel, started=False)
-            self._feeds.clear()
-            self._private.clear()
+        if self._retrying is not None:
+            await stop_task(self._retrying)
+        for catch_up in list(self._catching_up.values()):
+            await catch_up.stop()
+        self._catching_up.clear()
+        await self._stop_every(self._feeds)
+        await self._stop_every(self._private)
+
+    async def _stop_every(self, table: dict[_Key, ChannelFeed]) -> None:
+        for key, feed in list(table.items()):
+            async with self._locks.hold(feed.channel.key):
+                if table.get(key) is feed:  # not left meanwhile
+                    del table[key]
+                    await feed.stop()
+                    self._tell_watcher(feed.channel, started=False)
 
     def _feed(self, channel: ChannelRef, since: int | None) -> ChannelFeed:
         maker = self._makers.get(channel.spec.name)
         if maker is not None:
             return maker(channel, since)
-        private = since is not None or channel.spec.from_start
-        return Feed(channel, self._bus, self._metrics, self._flusher, since=since, private=private)
+        return Feed(channel, self._bus, self._metrics, self._flusher, stale_after=self._stale_after)
 
     def _all(self) -> list[ChannelFeed]:
         return [*self._feeds.values(), *self._private.values()]
 
-    @staticmethod
-    async def _start(feed: ChannelFeed) -> None:
+    def _is_live(self, feed: ChannelFeed) -> bool:
+        """Not left since it was looked up (asked under its channel's lock)."""
+        if self._feeds.get(feed.channel.key) is feed:
+            return True
+        return any(feed is private for private in self._private.values())
+
+    async def _start(self, feed: ChannelFeed) -> None:
         try:
             await feed.start()
-        except (nats.errors.Error, TimeoutError) as exc:  # retried on the next reconnect
-            log.warning("could not start the feed of %s: %s", feed.channel.key, exc)
+        except (nats.errors.Error, TimeoutError) as exc:
+            # e.g. a timeout while a NATS cluster elects a stream's new leader: there may
+            # be no other reconnect to start it again, so it is tried again until it runs
+            log.warning("could not start the feed of %s (trying again): %s", feed.channel.key, exc)
+            self._unstarted.append(feed)
+            if self._retrying is None or self._retrying.done():
+                self._retrying = asyncio.create_task(self._start_unstarted())
+
+    async def _start_unstarted(self) -> None:
+        while self._unstarted:
+            await asyncio.sleep(RETRY_START_S)
+            feeds, self._unstarted = self._unstarted, []
+            for feed in feeds:
+                async with self._locks.hold(feed.channel.key):
+                    if self._is_live(feed):
+                        await self._start(feed)

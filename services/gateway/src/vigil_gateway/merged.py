@@ -1,23 +1,30 @@
-"""A merged log view (`logs.merged`): the lines of every container a selector picks,
-in one time order, on one feed shared by the view's clients on this replica.
+"""A merged log view (`logs.merged`): the lines of every container and pod a selector
+picks, in one time order, on one feed shared by the view's clients on this replica.
 
-The feed follows the container directory: a container the selector picks joins (its
-log lease is held, as for a watcher of its own logs, and its lines are read from
-JetStream) and one that stops or is removed leaves, each with a marker line. The
-lines go through a reorder window (`reorder`), then out as `update`s of
-`MergedLogBatch` on the channel, as a stream: gaps for slow clients, and a cursor,
-the microsecond of the batch's last line, to resume with. Resuming reads every
-source again from that time and skips the lines up to it; two lines of different
+The feed follows the container directory (for a Docker selector: `label`, `name`) and
+the cluster directory (for a Kubernetes one: `selector`, `workload`): a container or
+running pod the selector picks joins (its log lease is held, as for a watcher of its
+own logs, and its lines are read from JetStream) and one that stops or goes leaves,
+each with a marker line. The lines go through a reorder window (`reorder`), then out
+as `update`s of `MergedLogBatch` on the channel, as a stream: gaps for slow clients,
+and a cursor, the microsecond of the batch's last line, to resume with. Resuming reads
+every source again from that time and skips the lines up to it; two lines of different
 sources within that very microsecond could be skipped or repeated.
+
+Cluster grants: the feed is shared by every subscriber of its channel key, whoever
+they are, and a view without `cluster` spans every cluster. So each subscriber comes
+with whether it may see a cluster (asked at each send, so a reauth that narrows the
+grant counts at once), and is sent only the lines of clusters it may see; pods are
+followed only on clusters some subscriber may see.
 """
 
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -26,21 +33,19 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from vigil.bus import Bus
-from vigil.channels import ChannelRef, resolve_channel
-from vigil.messages import (
-    ErrorCode,
-    LogBatch,
-    LogLine,
-    MergedLogBatch,
-    MergedLogLine,
-    Update,
-)
-from vigil_gateway.containers import Container, ContainerDirectory, Selector
+from vigil.channels import ChannelRef
+from vigil.messages import ErrorCode, MergedLogBatch, MergedLogLine, Update
+from vigil.subjects import Subjects
+from vigil_gateway.clusters import ClusterDirectory
+from vigil_gateway.containers import ContainerDirectory, Selector
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.log_filters import LineFilter
-from vigil_gateway.options import NO_OPTIONS, Options
+from vigil_gateway.log_sources import LogSource, Marker, container_source, pod_source
+from vigil_gateway.options import Options
 from vigil_gateway.outbox import Outbox
+from vigil_gateway.permissions import SeesCluster
+from vigil_gateway.pod_selector import PodSelector
 from vigil_gateway.reorder import Released, ReorderWindow
 from vigil_gateway.wire import Frame
 
@@ -59,10 +64,49 @@ def time_of(cursor: int) -> datetime:
     return datetime.fromtimestamp(cursor // 1_000_000, UTC).replace(microsecond=cursor % 1_000_000)
 
 
+class SourcePicker:
+    """What a view's selectors pick now: containers (`label`, `name`, `host`) and pods
+    (`selector`, `workload`, `namespace`, `cluster`), pods only on clusters asked for."""
+
+    def __init__(
+        self, params: dict[str, str], containers: ContainerDirectory, clusters: ClusterDirectory
+    ) -> None:
+        self._containers = containers
+        self._clusters = clusters
+        self.containers: Selector | None = None
+        if "label" in params or "name" in params:
+            self.containers = Selector(params.get("label"), params.get("name"), params.get("host"))
+        self.pods = PodSelector.of(params)
+
+    def directories(self) -> list[ContainerDirectory | ClusterDirectory]:
+        """The directories whose changes may change what is picked."""
+        followed: list[ContainerDirectory | ClusterDirectory] = []
+        if self.containers is not None:
+            followed.append(self._containers)
+        if self.pods is not None:
+            followed.append(self._clusters)
+        return followed
+
+    async def clusters(self, sees: SeesCluster) -> set[str]:
+        """The known clusters `sees` admits (none without a pod selector)."""
+        if self.pods is None:
+            return set()
+        return {cluster for cluster in await self._clusters.clusters() if sees(cluster)}
+
+    async def pick(self, subjects: Subjects, clusters: set[str]) -> list[LogSource]:
+        picked: list[LogSource] = []
+        if self.containers is not None:
+            chosen = await self._containers.select(self.containers)
+            picked += [container_source(container, subjects) for container in chosen]
+        if self.pods is not None:
+            pods = await self._clusters.select(self.pods)
+            picked += [pod_source(pod, subjects) for pod in pods if pod.cluster in clusters]
+        return picked
+
+
 @dataclass
 class _Member:
-    container: Container
-    channel: ChannelRef  # its docker.logs channel: what its lease is held for
+    source: LogSource
     subscription: JetStreamContext.PushSubscription | None = None
     sequence: int = 0  # the last JetStream sequence read, to go on after a reconnect
 
@@ -72,7 +116,8 @@ class MergedFeed:
         self,
         channel: ChannelRef,
         bus: Bus,
-        directory: ContainerDirectory,
+        containers: ContainerDirectory,
+        clusters: ClusterDirectory,
         demand: Demand,
         flusher: Flusher,
         *,
@@ -81,16 +126,16 @@ class MergedFeed:
     ) -> None:
         self.channel = channel
         self._bus = bus
-        self._directory = directory
         self._demand = demand
         self._flusher = flusher
         params = dict(channel.params)
-        self._selector = Selector(params.get("label"), params.get("name"), params.get("host"))
+        self._picker = SourcePicker(params, containers, clusters)
         self._filter = LineFilter.of(params)
         self._since = since
         self._window: ReorderWindow[MergedLogLine] = ReorderWindow(window_s)
-        self._members: dict[str, _Member] = {}  # by container id
-        self._subscribers: set[Outbox] = set()
+        self._members: dict[str, _Member] = {}  # by source key
+        self._subscribers: dict[Outbox, SeesCluster] = {}
+        self._visible: set[str] = set()  # the clusters some subscriber saw at the last update
         self._timer: asyncio.TimerHandle | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._stale = False  # the directory changed while a refresh ran
@@ -108,15 +153,17 @@ class MergedFeed:
         if self._started:
             return
         self._started = True
-        self._directory.listen(self._changed)
+        for directory in self._picker.directories():
+            directory.listen(self._changed)
         for member in self._members.values():  # after a reconnect: where each was
             await self._subscribe(member)
-            self._demand(member.channel, True)
+            self._demand(member.source.lease, True)
         await self._refresh(markers=False)
 
     async def stop(self) -> None:
         self._started = False
-        self._directory.unlisten(self._changed)
+        for directory in self._picker.directories():
+            directory.unlisten(self._changed)
         if self._refreshing is not None:
             self._refreshing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,17 +173,23 @@ class MergedFeed:
             self._timer = None
         for member in self._members.values():  # kept, to go on from after a reconnect
             await self._unsubscribe(member)
-            self._demand(member.channel, False)
+            self._demand(member.source.lease, False)
 
-    def attach(self, outbox: Outbox, options: Options = NO_OPTIONS) -> None:
-        self._subscribers.add(outbox)
+    def attach(self, outbox: Outbox, options: Options, sees_cluster: SeesCluster) -> None:
+        self._subscribers[outbox] = sees_cluster
+        if self._picker.pods is not None:  # it may see clusters no one else sees
+            self._changed()
 
     def detach(self, outbox: Outbox) -> None:
-        self._subscribers.discard(outbox)
+        self._subscribers.pop(outbox, None)
+        if self._picker.pods is not None and self._subscribers:
+            self._changed()
 
     # -- membership -------------------------------------------------------------------
 
     def _changed(self) -> None:
+        if not self._started:  # `start` looks afresh
+            return
         if self._refreshing is not None:
             self._stale = True
             return
@@ -156,36 +209,40 @@ class MergedFeed:
             await self._update(markers=markers)
 
     async def _update(self, *, markers: bool) -> None:
-        picked = {c.id: c for c in await self._directory.select(self._selector)}
-        for container_id in [c for c in self._members if c not in picked]:
-            member = self._members.pop(container_id)
+        # pods are followed only on the clusters some subscriber may see
+        visible = await self._picker.clusters(
+            lambda cluster: any(sees(cluster) for sees in self._subscribers.values())
+        )
+        picked = {s.key: s for s in await self._picker.pick(self._bus.subjects, visible)}
+        for key in [key for key in self._members if key not in picked]:
+            member = self._members.pop(key)
             await self._unsubscribe(member)
-            self._demand(member.channel, False)
-            self._window.remove_source(container_id)
-            self._mark(member.container, "left")
-        for container in picked.values():
-            if container.id in self._members:
+            self._demand(member.source.lease, False)
+            self._window.remove_source(key)
+            self._mark(member.source, "left")
+        for source in picked.values():
+            if source.key in self._members:
                 continue
-            channel = resolve_channel(
-                "docker.logs", {"container": container.id, "host": container.host}
-            )
-            member = self._members[container.id] = _Member(container, channel)
-            self._window.add_source(container.id)
+            member = self._members[source.key] = _Member(source)
+            self._window.add_source(source.key)
             await self._subscribe(member)
-            self._demand(channel, True)
-            if markers:
-                self._mark(container, "joined")
+            self._demand(source.lease, True)
+            # A pod whose cluster only now has a subscriber that may see it did not
+            # start: it was not shown before.
+            if markers and (source.cluster is None or source.cluster in self._visible):
+                self._mark(source, "joined")
+        self._visible = visible
         self._flush()
 
-    def _mark(self, container: Container, marker: Literal["joined", "left"]) -> None:
+    def _mark(self, source: LogSource, marker: Marker) -> None:
         now = datetime.now(UTC)
-        line = _merged(container, LogLine(time=now, stream="stdout", text=f"— {marker}"), marker)
-        self._window.put(container.id, now, line, asyncio.get_running_loop().time())
+        line = source.marker(marker, now)
+        self._window.put(source.key, now, line, asyncio.get_running_loop().time())
 
     # -- reading ----------------------------------------------------------------------
 
     async def _subscribe(self, member: _Member) -> None:
-        subject = self._bus.subjects.docker_logs(member.container.host, member.container.id)
+        subject = member.source.subject
         if member.sequence:
             policy, config = (
                 DeliverPolicy.BY_START_SEQUENCE,
@@ -216,18 +273,18 @@ class MergedFeed:
 
     def _read(self, member: _Member, msg: Msg) -> None:
         try:
-            batch = LogBatch.model_validate_json(msg.data)
+            lines = member.source.read(msg.data)
         except ValidationError as exc:
             log.warning("dropped a malformed log batch on %s: %s", msg.subject, exc)
             return
         member.sequence = msg.metadata.sequence.stream
         now = asyncio.get_running_loop().time()
-        for line in batch.lines:
+        for line in lines:
             if self._since is not None and cursor_of(line.time) <= self._since:
                 continue  # the resuming client has it
             if self._filter is not None and not self._filter.keeps(line.text):
                 continue
-            self._window.put(member.container.id, line.time, _merged(member.container, line), now)
+            self._window.put(member.source.key, line.time, line, now)
         self._flush()
 
     # -- writing ----------------------------------------------------------------------
@@ -250,26 +307,60 @@ class MergedFeed:
             for item in released
         ]
         self._cursor = cursor = max(self._cursor, *(cursor_of(line.time) for line in lines))
+        clusters = {line.cluster for line in lines if line.cluster is not None}
+        # Rendered once per set of clusters hidden from someone: all shown, mostly.
+        rendered: dict[frozenset[str], tuple[Frame, ...]] = {}
+        copies: Counter[frozenset[str]] = Counter()
+        for outbox, sees in self._subscribers.items():
+            hidden = frozenset(cluster for cluster in clusters if not sees(cluster))
+            if hidden not in rendered:
+                shown = [line for line in lines if line.cluster not in hidden]
+                rendered[hidden] = self._frames(shown, cursor) if shown else ()
+            if rendered[hidden]:
+                copies[hidden] += outbox.put_stream(self.channel.key, rendered[hidden])
+        for hidden, frames in rendered.items():
+            self._flusher.fanned_out("stream", frames, None, copies[hidden])
+
+    def _frames(self, lines: list[MergedLogLine], cursor: int) -> tuple[Frame, ...]:
         update = Update(
             channel=self.channel.key,
             data=MergedLogBatch(lines=lines).model_dump(mode="json"),
             cursor=cursor,
         )
-        frames = (Frame(update.model_dump_json(), cursor),)
-        copies = sum(outbox.put_stream(self.channel.key, frames) for outbox in self._subscribers)
-        self._flusher.fanned_out("stream", frames, None, copies)
+        return (Frame(update.model_dump_json(), cursor),)
 
 
 class MergedViews:
-    """The `logs.merged` channel's watcher: a view needs a selector."""
+    """The `logs.merged` channel's watcher: a view needs a selector, of containers
+    (`label`, `name`), of pods (`selector`, `workload`) or both; `host` narrows the
+    first, `namespace` and `cluster` the second, and a `cluster` must be known."""
+
+    def __init__(self, clusters: ClusterDirectory) -> None:
+        self._clusters = clusters
 
     async def admit(self, channel: ChannelRef) -> ChannelRef:
         params = dict(channel.params)
-        if "label" not in params and "name" not in params:
+        containers = "label" in params or "name" in params
+        pods = "selector" in params or "workload" in params
+        if not containers and not pods:
             raise ChannelRefused(
                 ErrorCode.INVALID_MESSAGE,
-                "a merged view needs a selector: label (key or key=value) or name (a glob)",
+                "a merged view needs a selector: of containers, label (key or key=value) or"
+                " name (a glob); of pods, selector (app=web,tier!=db) or workload"
+                " (deployment/web)",
             )
+        if "host" in params and not containers:
+            raise ChannelRefused(
+                ErrorCode.INVALID_MESSAGE, "host narrows containers: give label or name too"
+            )
+        for narrowing in ("namespace", "cluster"):
+            if narrowing in params and not pods:
+                raise ChannelRefused(
+                    ErrorCode.INVALID_MESSAGE,
+                    f"{narrowing} narrows pods: give selector or workload too",
+                )
+        if "cluster" in params:
+            await self._clusters.check(params["cluster"])
         return channel
 
     def started(self, channel: ChannelRef) -> None:
@@ -279,18 +370,4 @@ class MergedViews:
         """Its feed gave its sources' leases up when it stopped."""
 
     def polled(self, channel: ChannelRef) -> None:
-        """Not served by polling."""
-
-
-def _merged(
-    container: Container, line: LogLine, marker: Literal["joined", "left"] | None = None
-) -> MergedLogLine:
-    return MergedLogLine(
-        time=line.time,
-        stream=line.stream,
-        text=line.text,
-        host=container.host,
-        container=container.id,
-        name=container.name,
-        marker=marker,
-    )
+        """A poll holds its sources' leases itself (`merged_polling`)."""

@@ -55,6 +55,9 @@ class GatewayMetrics:
         self.rate_limited = 0
         self.resumes = 0
         self.resets = 0
+        self.catching_up = 0  # sockets reading history on their own, or queued to
+        self.replay_consumers = 0  # JetStream consumers those hold now
+        self.handovers = 0  # sockets that caught up and went on with a shared feed
         self.message_size = Histogram(SIZE_BOUNDS_BYTES)
         self.latency: dict[str, Histogram] = {}  # by channel kind
 
@@ -111,8 +114,19 @@ class _Collector(Collector):
             ("vigil_gateway_rate_limited", m.rate_limited, "Requests refused as rate limited."),
             ("vigil_gateway_resumes", m.resumes, "Subscriptions resumed from a cursor."),
             ("vigil_gateway_resets", m.resets, "Resumes past the window (reset sent)."),
+            ("vigil_gateway_handovers", m.handovers, "Caught-up sockets moved to a shared feed."),
         ):
             yield CounterMetricFamily(name, text, value=value)
+        yield GaugeMetricFamily(
+            "vigil_gateway_catching_up",
+            "Sockets reading a stream's history on their own (or queued to).",
+            value=m.catching_up,
+        )
+        yield GaugeMetricFamily(
+            "vigil_gateway_replay_consumers",
+            "JetStream consumers held by sockets reading history.",
+            value=m.replay_consumers,
+        )
         yield m.message_size.family("vigil_gateway_message_size_bytes", "Size of frames sent.", {})
         for kind, histogram in sorted(m.latency.items()):
             yield histogram.family(

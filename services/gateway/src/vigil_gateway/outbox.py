@@ -57,8 +57,9 @@ class Outbox:
 
     # -- putting frames: each returns True when the frames go out this loop turn -----
 
-    def put_control(self, text: str) -> None:
-        frame = Frame(text)
+    def put_control(self, text: str | Frame) -> None:
+        """A control frame (`text`, or its frame when the same goes to many sockets)."""
+        frame = text if isinstance(text, Frame) else Frame(text)
         if self._at_once((frame,)):
             self._flusher.fanned_out("control", (frame,), None, 1)
         elif self._close is None:

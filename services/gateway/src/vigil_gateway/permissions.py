@@ -1,8 +1,14 @@
 """What a principal may do: role checks for routes, role and cluster checks for channels."""
 
+from collections.abc import Callable
+
 from vigil.access import Principal, Role
 from vigil.channels import ChannelRef
 from vigil_gateway.errors import Forbidden
+
+SeesCluster = Callable[[str], bool]
+"""Whether a subscriber may see a cluster's data: asked by feeds that span clusters
+(a merged log view) at each send, so a narrower grant after a reauth counts at once."""
 
 
 def check_role(principal: Principal, needed: Role, action: str) -> None:

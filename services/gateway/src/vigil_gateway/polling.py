@@ -2,7 +2,10 @@
 
 - *state* sources answer with the newest value of every subject (a snapshot); the
   answer's ETag lets a client ask again with `If-None-Match` and get 304 while
-  nothing changed.
+  nothing changed. A sampled value whose source stopped (as `staleness` judges it:
+  too old, or its collector said so, `source_status`) is listed in `stale`, with its
+  `key` (as a socket's `stale` frame), `age_s`, `interval_s` and any `reason`; the
+  ETag covers which are stale, not their age.
 - *stream* and *journal* sources answer with up to `limit` messages after `?since=`
   and the `next_cursor` to ask with next time; without `since`, none, and the cursor
   of now. A cursor that aged out of the stream gets a `reset` first, as on a socket.
@@ -13,6 +16,7 @@ gateway with no sticky routing. Messages are rendered as a socket's frames are.
 
 import hashlib
 import json
+import time
 from typing import Any
 
 import nats.errors
@@ -22,6 +26,9 @@ from pydantic import ValidationError
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
 from vigil.messages import Reset
+from vigil.model import Message
+from vigil_gateway.source_status import source_status_of
+from vigil_gateway.staleness import DEFAULT_STALE_AFTER, StaleAfter, interval_of
 from vigil_gateway.views import Delivery, renderer_for
 
 MAX_LIMIT = 1000
@@ -31,24 +38,36 @@ class Page:
     def __init__(self) -> None:
         self.frames: list[str] = []
         self.next_cursor: int | None = None
+        self.stale: list[dict[str, Any]] = []
 
     def body(self, channel: ChannelRef) -> dict[str, Any]:
         messages = [json.loads(frame) for frame in self.frames]
         page: dict[str, Any] = {"channel": channel.key, "messages": messages}
         if self.next_cursor is not None:
             page["next_cursor"] = self.next_cursor
+        if self.stale:
+            page["stale"] = self.stale
         return page
 
 
 def etag(body: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    return f'"{digest[:32]}"'
+    # A stale value ages at every poll: its age is left out, so 304 holds while stale.
+    stale = [mark["key"] for mark in body.get("stale", [])]
+    digest = hashlib.sha256(json.dumps(body | {"stale": stale}, sort_keys=True).encode())
+    return f'"{digest.hexdigest()[:32]}"'
 
 
-async def read(bus: Bus, channel: ChannelRef, since: int | None, limit: int) -> Page:
+async def read(
+    bus: Bus,
+    channel: ChannelRef,
+    since: int | None,
+    limit: int,
+    stale_after: StaleAfter = DEFAULT_STALE_AFTER,
+) -> Page:
     """What a poll of `channel` answers (raises `nats.errors.Error` if NATS is away)."""
     page = Page()
     render = renderer_for(channel)
+    sampled: dict[str, tuple[Message, float]] = {}  # state subject -> value, published at
     for source in channel.sources(bus.subjects):
         if source.kind is ChannelKind.STATE:
             messages = await _fetch(bus, source, DeliverPolicy.LAST_PER_SUBJECT, None, MAX_LIMIT)
@@ -65,8 +84,47 @@ async def read(bus: Bus, channel: ChannelRef, since: int | None, limit: int) -> 
             except ValidationError:
                 continue  # malformed: a socket would not get it either
             cursor = None if source.kind is ChannelKind.STATE else msg.metadata.sequence.stream
+            if cursor is None and (published := msg.metadata.timestamp) is not None:
+                sampled[msg.subject] = (message, published.timestamp())
             page.frames.extend(render(channel, Delivery(msg.subject, message, cursor)))
+    if sampled:
+        page.stale = await _stale_marks(bus, channel, sampled, stale_after)
     return page
+
+
+async def _stale_marks(
+    bus: Bus,
+    channel: ChannelRef,
+    sampled: dict[str, tuple[Message, float]],
+    stale_after: StaleAfter,
+) -> list[dict[str, Any]]:
+    """The sampled values that are stale (as a feed's `Staleness` judges them): too old,
+    or older than their collector's word that its source is down."""
+    down: dict[str, tuple[float, str]] = {}  # values subject -> when said, why
+    if (status := source_status_of(channel)) is not None:
+        source = status.source(bus.subjects, dict(channel.params))
+        for msg in await _fetch(bus, source, DeliverPolicy.LAST_PER_SUBJECT, None, MAX_LIMIT):
+            try:
+                message = source.message.model_validate_json(msg.data)
+            except ValidationError:
+                continue
+            why, stamp = status.down(message), msg.metadata.timestamp
+            if why is not None and stamp is not None:
+                down[status.values_subject(bus.subjects, message)] = (stamp.timestamp(), why)
+    prefix = len(bus.subjects.prefix) + 1
+    marks: list[dict[str, Any]] = []
+    for subject, (message, published_at) in sampled.items():
+        interval_s = interval_of(message)
+        if interval_s is None:
+            continue
+        age_s = max(0.0, time.time() - published_at)
+        said = down.get(subject)
+        reason = said[1] if said is not None and said[0] >= published_at else None
+        if reason is None and age_s <= stale_after.limit_s(interval_s):
+            continue
+        mark = {"key": subject[prefix:], "age_s": round(age_s, 3), "interval_s": interval_s}
+        marks.append(mark | ({"reason": reason} if reason is not None else {}))
+    return marks
 
 
 async def _start(
@@ -95,13 +153,17 @@ async def _fetch(
     bus: Bus, source: Source, policy: DeliverPolicy, start: int | None, limit: int
 ) -> list[Any]:
     """Up to `limit` messages of `source` from an ephemeral consumer, in order."""
-    config = ConsumerConfig(
-        deliver_policy=policy,
-        opt_start_seq=start,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=10.0,
+    return await fetch(
+        bus, source.subject, ConsumerConfig(deliver_policy=policy, opt_start_seq=start), limit
     )
-    subscription = await bus.js.pull_subscribe(source.subject, config=config)
+
+
+async def fetch(bus: Bus, subject: str, config: ConsumerConfig, limit: int) -> list[Any]:
+    """Up to `limit` messages of `subject` from an ephemeral consumer made of `config`
+    (where it starts), in order."""
+    config.ack_policy = AckPolicy.NONE
+    config.inactive_threshold = 10.0
+    subscription = await bus.js.pull_subscribe(subject, config=config)
     try:
         pending = (await subscription.consumer_info()).num_pending or 0
         wanted = min(pending, limit)

@@ -68,6 +68,17 @@ def _endpoints() -> Iterator[str]:
         "socket skipped a value (slow socket, `interval_s`). `vigil.deltas.apply` applies "
         "them in Python.\n"
     )
+    yield (
+        "**Staleness** (sampled state: `host.metrics`, `docker.stats`, `k8s.metrics` and "
+        "their views): when a state's newest value is older than 3 of its `interval_s` "
+        "(its source stopped: a collector killed, a host down), its subscribers get "
+        "`stale` with its `key` and `age_s`, and a client that subscribes later gets it "
+        "right after the snapshot; the value stays the newest but is not live. Where the "
+        "collector says its source is down (a Docker engine, on `docker.status`), that "
+        "host's stats are marked at once, with a `reason`. `fresh` comes before the next "
+        "value. A poll answers stale states in `stale` "
+        '(`[{"key","age_s","interval_s","reason"?}]`).\n'
+    )
 
 
 def _channel_of(endpoint: Endpoint) -> str:

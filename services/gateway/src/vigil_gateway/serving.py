@@ -19,7 +19,7 @@ import uvicorn
 
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.settings import GatewaySettings
-from vigil_gateway.wire import WireProtocol
+from vigil_gateway.wire import wire_protocol
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def uvicorn_config(app: Any, settings: GatewaySettings, **options: Any) -> uvico
         app,
         host=settings.bind,
         port=settings.port,
-        ws=WireProtocol,
+        ws=wire_protocol(settings.send_buffer_bytes),
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=settings.permessage_deflate,
         ws_ping_interval=None,  # the gateway's own heartbeat (seed 003) does this

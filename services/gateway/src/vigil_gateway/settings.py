@@ -35,6 +35,15 @@ class GatewaySettings(VigilSettings):
     outbox_limit: int = Field(
         default=256, ge=1, description="Queued stream frames per connection (seed 000)."
     )
+    send_buffer_bytes: int = Field(
+        default=65_536,
+        ge=0,
+        description=(
+            "The kernel's send buffer per WebSocket (Linux doubles it), so a client that"
+            " stops reading is met by the outbox's policy soon, not after megabytes;"
+            " 0 leaves the kernel's autotuning."
+        ),
+    )
     heartbeat_interval_s: float = Field(default=30.0, gt=0, description="Server pings.")
     pong_timeout_s: float = Field(default=10.0, gt=0, description="A ping unanswered: a miss.")
     max_missed_pongs: int = Field(default=3, ge=1, description="Then the socket closes, 4003.")
@@ -50,6 +59,14 @@ class GatewaySettings(VigilSettings):
     max_connections_per_user: int = Field(default=100, ge=1, description="Then 1008.")
     max_subscriptions: int = Field(default=100, ge=1, description="Per socket.")
     max_handshakes_per_s: float = Field(default=500.0, gt=0, description="Then 1013.")
+    max_replays: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Sockets reading a stream's history (a resume, a journal from its start) at once,"
+            " each with a JetStream consumer of its own; more wait their turn."
+        ),
+    )
     max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
     alert_sockets_ratio: float = Field(
         default=0.9, gt=0, le=1, description="Alert when sockets reach this share of the max."
@@ -91,6 +108,14 @@ class GatewaySettings(VigilSettings):
         gt=0,
         le=30,
         description="A merged log view holds a line this long at most, for sources to catch up.",
+    )
+    stale_after_intervals: float = Field(
+        default=3.0,
+        gt=1,
+        description="A sampled state with no new value for this many of its intervals is stale.",
+    )
+    stale_min_s: float = Field(
+        default=3.0, ge=0, description="And for at least this long (short intervals flap)."
     )
     web_dir: Path | None = Field(
         default=None,

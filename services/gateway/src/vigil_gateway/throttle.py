@@ -59,7 +59,7 @@ class Throttle:
     ) -> bool:
         return self.outbox.put_journal(channel, frames, produced_at)
 
-    def put_control(self, text: str) -> None:
+    def put_control(self, text: str | Frame) -> None:
         self.outbox.put_control(text)
 
     def stop(self) -> None:

@@ -19,6 +19,7 @@ uvicorn's own sans-I/O protocol with a `WebSocketWire` handed to the app in the 
 """
 
 import functools
+import socket
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -198,6 +199,7 @@ class WireProtocol(WebSocketsSansIOProtocol):
 
     receiver: Receiver | None = None
     wire: WebSocketWire | None = None
+    send_buffer_bytes = 0  # the kernel's send buffer of each socket; 0: its autotuning
 
     def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -221,6 +223,12 @@ class WireProtocol(WebSocketsSansIOProtocol):
             and extension.local_max_window_bits == DEFLATE_WINDOW_BITS
             for extension in self.conn.extensions
         )
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if self.send_buffer_bytes and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -301,3 +309,8 @@ class WireProtocol(WebSocketsSansIOProtocol):
 def wire_of(scope: Mapping[str, Any]) -> WebSocketWire | None:
     wire = scope.get("extensions", {}).get(WIRE_EXTENSION)
     return wire if isinstance(wire, WebSocketWire) else None
+
+
+def wire_protocol(send_buffer_bytes: int) -> type[WireProtocol]:
+    """`WireProtocol`, each socket's kernel send buffer set to `send_buffer_bytes`."""
+    return type("WireProtocol", (WireProtocol,), {"send_buffer_bytes": send_buffer_bytes})
