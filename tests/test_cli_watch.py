@@ -5,6 +5,7 @@ import json
 import os
 import stat
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ import pytest
 from tests.cli_support import environment, running, vigil
 from tests.conftest import ADMIN_PASSWORD, collector_settings_for
 from tests.docker_engine import Containers
+from tests.fleet import Fleet
 from tests.support import NatsServer, free_port, raise_alert, run_collector
 from vigil.bus import Bus
+from vigil.streams import LATEST
 
 
 @pytest.fixture
@@ -170,3 +173,35 @@ async def test_alerts_lists_what_is_kept_then_follows_from_there(
     bad = await vigil(logged_in, "alerts", "--source", "no.such")
     assert bad.code == 1
     assert "invalid source" in bad.stderr
+
+
+async def test_top_marks_a_host_whose_stats_stopped_stale_until_they_come_again(
+    logged_in: dict[str, str], alerts_bus: Bus
+) -> None:
+    bus = alerts_bus
+    await bus.js.add_stream(LATEST.config(bus.subjects))
+    fleet = Fleet("cli1", size=2)
+
+    async def batch() -> None:  # every 0.5 s, as its collector said: stale after 3 s
+        stats = fleet.batch(interval_s=0.5).model_copy(update={"time": datetime.now(UTC)})
+        await bus.publish(bus.subjects.docker_metrics("cli1"), stats)
+
+    await batch()
+    async with running(logged_in, "top") as top:
+        await top.read_until(lambda seen: any("on cli1 (" in line for line in seen), "a table")
+        # Its title and its rows (the rows come after the title) say stale.
+        stale = await top.read_until(
+            lambda seen: any("cli1 stale" in line for line in seen), "the stale rows", 15
+        )
+        assert any("on cli1 (stale" in line for line in stale)
+        shown = len(stale)
+        await batch()
+
+        def fresh_table(seen: list[str]) -> list[str]:
+            """The rows of the first table since the stale one that calls cli1 live."""
+            titles = [i for i, line in enumerate(seen) if i >= shown and "on cli1 (live)" in line]
+            return [line for line in seen[titles[0] :] if "cli1" in line][1:] if titles else []
+
+        lines = await top.read_until(lambda seen: len(fresh_table(seen)) == 2, "fresh rows")
+        await top.interrupt()
+    assert not any("stale" in line for line in fresh_table(lines))

@@ -399,3 +399,29 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
         await screenshot(page, "deploy")
         await page.get_by_test_id("nav-deploys").click()
         await expect(page.get_by_test_id("deploy-history")).to_contain_text(f"web-{prefix}")
+
+
+async def test_a_host_whose_collector_stopped_is_greyed_until_it_samples_again(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    settings = dashboard_settings.model_copy(update={"stale_min_s": 0.0})
+    sampling = collector_settings_for(nats_server, prefix, interval_s=0.5)  # no Docker
+    stale = re.compile(r"\bstale\b")
+    async with serve_gateway(settings) as address, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        card = page.get_by_test_id(f"host-{sampling.host}")
+        async with run_collector(sampling):
+            await sign_in(page, address)
+            await expect(card).to_be_visible(timeout=WAIT_MS)
+            await expect(card).not_to_have_class(stale)
+        # The collector stopped: its last figures stay, greyed, saying how old they are.
+        await expect(card).to_have_class(stale, timeout=WAIT_MS)
+        await expect(card.get_by_test_id("stale-note")).to_contain_text("no data for")
+        await expect(card.get_by_test_id("host-cpu")).to_be_visible()
+        await screenshot(page, "host-stale")
+        async with run_collector(sampling):
+            await expect(card).not_to_have_class(stale, timeout=WAIT_MS)
+            await expect(card.get_by_test_id("stale-note")).to_have_count(0)

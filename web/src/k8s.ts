@@ -3,6 +3,7 @@
 // the pods table and the pod page make of them (filter, sort, the status badge).
 
 import { Live } from "./live";
+import type { Staleness } from "./stale";
 import type { StreamManager } from "./stream/manager";
 import type { ChannelEvent, Params } from "./stream/protocol";
 
@@ -59,6 +60,9 @@ export interface PodStatus {
   containers: ContainerState[];
   event: string;
   time: string;
+  labels?: Record<string, string>;
+  /** The workload controlling it: Deployment, StatefulSet, DaemonSet... */
+  owner?: { kind: string; name: string };
 }
 
 export interface PodRow {
@@ -83,6 +87,8 @@ export class PodStore extends Live {
   reason = "";
   sampled: string | null = null;
   error: string | null = null;
+  /** Set while the cluster's metrics stopped coming (its collector died): not live. */
+  stale: Staleness | undefined = undefined;
 
   constructor(readonly cluster: string) {
     super();
@@ -113,6 +119,11 @@ export class PodStore extends Live {
   onMetrics(event: ChannelEvent): void {
     if (event.type === "error") {
       this.error = `${event.code}: ${event.message}`;
+      this.changed();
+      return;
+    }
+    if (event.type === "stale" || event.type === "fresh") {
+      this.stale = event.type === "stale" ? { ageS: event.ageS, markedAt: Date.now(), reason: event.reason } : undefined;
       this.changed();
       return;
     }
@@ -201,6 +212,16 @@ export function millicores(value: number): string {
 }
 
 /** Where a pod's log pages are (`GET /api/k8s/{cluster}/{namespace}/{pod}/logs`). */
+const WORKLOAD_KINDS: Record<string, string> = { Deployment: "deployment", StatefulSet: "statefulset", DaemonSet: "daemonset" };
+
+/** The `logs.merged` parameters of the pod's workload (all its pods' logs, merged), or
+ * undefined for a pod of no Deployment, StatefulSet or DaemonSet. */
+export function workloadLogs(status: PodStatus | undefined): Record<string, string> | undefined {
+  const kind = status?.owner && WORKLOAD_KINDS[status.owner.kind];
+  if (!status?.owner || !kind) return undefined;
+  return { workload: `${kind}/${status.owner.name}`, namespace: status.namespace, cluster: status.cluster };
+}
+
 export function podLogsUrl(cluster: string, namespace: string, pod: string, container?: string): string {
   const path = [cluster, namespace, pod].map(encodeURIComponent).join("/");
   return `/api/k8s/${path}/logs` + (container ? `?container=${encodeURIComponent(container)}` : "");

@@ -10,7 +10,8 @@ export interface Entry {
   stream?: string;
   text: string;
   level: Level;
-  /** Merged views: the container the line comes from (its name). */
+  /** Merged views: where the line comes from: a container's name, a pod's
+   * `cluster/namespace/pod`. */
   source?: string;
   /** Merged views: the line came after later lines of other sources had gone. */
   late?: boolean;
@@ -33,12 +34,23 @@ interface LogLine {
   text: string;
 }
 
+/** A line of a container (`host`, `container` its id) or of a pod (`cluster`,
+ * `namespace`, `container` the pod's container; none on markers); `name` is the
+ * container's or the pod's. */
 interface MergedLogLine extends LogLine {
-  host: string;
-  container: string;
+  host?: string;
+  cluster?: string;
+  namespace?: string;
+  container?: string;
   name: string;
   late?: boolean;
   marker?: "joined" | "left";
+}
+
+/** A merged line's source as the view names it: pods of several clusters and
+ * namespaces may share names, containers are named per host. */
+function sourceOf(line: MergedLogLine): string {
+  return line.cluster === undefined ? line.name : `${line.cluster}/${line.namespace}/${line.name}`;
 }
 
 /** A `docker.logs` update's lines. */
@@ -54,19 +66,20 @@ export function lineEntries(data: Record<string, unknown>): Entry[] {
 
 /** A `logs.merged` update's lines: each with its source, markers for joining and leaving. */
 export function mergedEntries(data: Record<string, unknown>): Entry[] {
-  return (data as { lines: MergedLogLine[] }).lines.map((line) =>
-    line.marker
-      ? { kind: line.marker, time: line.time, text: `${line.name} ${line.marker} (on ${line.host})`, level: "info", source: line.name }
+  return (data as { lines: MergedLogLine[] }).lines.map((line) => {
+    const source = sourceOf(line);
+    return line.marker
+      ? { kind: line.marker, time: line.time, text: line.host ? `${source} ${line.marker} (on ${line.host})` : `${source} ${line.marker}`, level: "info", source }
       : {
           kind: "line",
           time: line.time,
           stream: line.stream,
           text: line.text,
           level: levelOf(line.text, line.stream),
-          source: line.name,
+          source,
           ...(line.late ? { late: true } : {}),
-        },
-  );
+        };
+  });
 }
 
 /** Distinct on a dark background, and apart from the level colours (red, yellow, grey). */

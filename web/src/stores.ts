@@ -3,6 +3,7 @@
 
 import { Live, Ring } from "./live";
 import type { StreamManager } from "./stream/manager";
+import { type Staleness, trackStale } from "./stale";
 import type { ChannelEvent } from "./stream/protocol";
 
 const HOST_WINDOW = 300; // 10 minutes of 2 s samples
@@ -86,9 +87,12 @@ function time(value: string): number {
 
 export class HostStore extends Live {
   readonly hosts = new Map<string, HostView>();
+  /** Hosts whose samples stopped coming (their collector died): not live. */
+  readonly stale = new Map<string, Staleness>();
 
   watch(manager: StreamManager): () => void {
     return manager.subscribe("host.metrics", {}, (event) => {
+      if (trackStale(this.stale, event)) return this.changed();
       if (event.type !== "update") return;
       const sample = event.data as unknown as HostSample;
       let view = this.hosts.get(sample.host);
@@ -114,6 +118,8 @@ export class HostStore extends Live {
 export class ContainerStore extends Live {
   readonly rows = new Map<string, ContainerRow>();
   readonly hostsAvailable = new Map<string, boolean>();
+  /** Hosts whose stats stopped coming (collector or Docker gone): not live. */
+  readonly staleHosts = new Map<string, Staleness>();
 
   watch(manager: StreamManager): () => void {
     const stats = manager.subscribe("docker.stats", {}, (event) => this.onStats(event), {
@@ -137,6 +143,7 @@ export class ContainerStore extends Live {
   }
 
   private onStats(event: ChannelEvent): void {
+    if (trackStale(this.staleHosts, event)) return this.changed();
     if (event.type !== "update") return;
     const batch = event.data as { host: string; time: string; containers: ContainerStats[] };
     const seen = new Set<string>();

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type PodStatus, PodStore, millicores, namespacesOf, podBadge, podLogsUrl, podRows } from "../src/k8s";
+import { type PodStatus, PodStore, millicores, namespacesOf, podBadge, podLogsUrl, podRows, workloadLogs } from "../src/k8s";
 import type { Listener, StreamManager } from "../src/stream/manager";
 
 /** A manager that hands each channel's listener (and how it was asked for) to the test. */
@@ -121,5 +121,15 @@ describe("the pods table", () => {
     expect([millicores(0.4), millicores(250), millicores(1250)]).toEqual(["0 m", "250 m", "1.25 cores"]);
     expect(podLogsUrl("c 1", "ns", "p")).toBe("/api/k8s/c%201/ns/p/logs");
     expect(podLogsUrl("c", "ns", "p", "main")).toBe("/api/k8s/c/ns/p/logs?container=main");
+  });
+});
+
+describe("workloadLogs", () => {
+  it("merges the logs of a pod's Deployment, StatefulSet or DaemonSet, in its namespace and cluster", () => {
+    const web = status("shop", "web-1", { cluster: "east", owner: { kind: "Deployment", name: "web" } });
+    expect(workloadLogs(web)).toEqual({ workload: "deployment/web", namespace: "shop", cluster: "east" });
+    expect(workloadLogs(status("shop", "db-0", { owner: { kind: "StatefulSet", name: "db" } }))?.workload).toBe("statefulset/db");
+    expect(workloadLogs(status("shop", "backup", { owner: { kind: "Job", name: "backup" } }))).toBeUndefined();
+    expect(workloadLogs(status("shop", "bare"))).toBeUndefined();
   });
 });

@@ -70,6 +70,18 @@ describe("merged entries", () => {
     expect(shownEntries(entries, { ...all, upTo: 1 })).toHaveLength(1); // paused
   });
 
+  it("name a pod by cluster, namespace and pod, as pods of two clusters may share a name", () => {
+    const pod = { time: "t", stream: "stdout", cluster: "east", namespace: "shop", name: "web-1", container: "app" };
+    const [line, joined] = mergedEntries({
+      lines: [
+        { ...pod, text: "hello" },
+        { ...pod, container: undefined, text: "— joined", marker: "joined" },
+      ],
+    });
+    expect([line.source, line.text]).toEqual(["east/shop/web-1", "hello"]);
+    expect([joined.kind, joined.text]).toEqual(["joined", "east/shop/web-1 joined"]);
+  });
+
   it("download with their time and source; single logs as their text", () => {
     expect(entriesText(entries.slice(2, 4))).toBe(
       "2026-11-23T05:00:00.000001Z b b 1 ERROR boom\n2026-11-23T05:00:00.000001Z a (late) a 0\n",

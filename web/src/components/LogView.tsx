@@ -61,7 +61,7 @@ export function LogView({ channel, params, entries, fileName, older, sources: by
         add({ kind: "gap", time: now(), text: `${event.dropped} lines dropped (too slow)`, level: "warn" });
       } else if (event.type === "reset") {
         add({ kind: "reset", time: now(), text: "lines missed while away are gone (older than the window)", level: "warn" });
-      } else {
+      } else if (event.type === "error") {
         add({ kind: "error", time: now(), text: `${event.code}: ${event.message}`, level: "error" });
       }
       live.changed();

@@ -72,12 +72,22 @@ export class SseFeed implements Feed {
   }
 }
 
+/** A poll's answer (docs/protocol.md): frames, the next cursor, stale states. */
+interface PollPage {
+  channel: string;
+  messages: ServerFrame[];
+  next_cursor?: number;
+  stale?: { key: string; age_s: number; interval_s: number; reason?: string }[];
+}
+
 export class PollFeed implements Feed {
   readonly transport = "polling";
   private timer: unknown = null;
   private closed = false;
   private etag: string | null = null;
   private didOpen = false;
+  /** State keys the last answer listed as stale. */
+  private stale = new Set<string>();
 
   constructor(
     private readonly env: Environment,
@@ -108,9 +118,19 @@ export class PollFeed implements Feed {
     if (response.status !== 200 && response.status !== 304) return this.fail(undefined);
     if (response.status === 200) {
       this.etag = response.headers.get("ETag");
-      const page = (await response.json()) as { messages: ServerFrame[]; next_cursor?: number };
+      const page = (await response.json()) as PollPage;
       if (this.closed) return;
+      // A state no longer listed stale is fresh again (before its value); marks after.
+      const marks = page.stale ?? [];
+      const stale = new Set(marks.map((mark) => mark.key));
+      for (const key of this.stale) {
+        if (!stale.has(key)) this.owner.frame({ type: "fresh", channel: page.channel, key });
+      }
       for (const message of page.messages) this.owner.frame(message);
+      for (const mark of marks) {
+        if (!this.stale.has(mark.key)) this.owner.frame({ type: "stale", channel: page.channel, ...mark });
+      }
+      this.stale = stale;
       if (page.next_cursor !== undefined) this.target.cursor = page.next_cursor;
     }
     this.didOpen = true;

@@ -65,6 +65,8 @@ interface Subscription {
   cursor: number | undefined;
   listeners: Set<Listener>;
   snapshots: Map<string, Snapshot>;
+  /** State keys the gateway marked stale (their source stopped), until `fresh`. */
+  stale: Set<string>;
   feed: Feed | null;
   feedAttempt: number;
   retry: unknown;
@@ -145,6 +147,7 @@ export class StreamManager {
         cursor: options.since,
         listeners: new Set(),
         snapshots: new Map(),
+        stale: new Set(),
         feed: null,
         feedAttempt: 0,
         retry: null,
@@ -339,6 +342,10 @@ export class StreamManager {
         if (via !== null) return;
         const ours = this.pending.shift();
         if (typeof ours === "string" && ours !== frame.channel) this.aliases.set(frame.channel, ours);
+        // Subscribed again (a new socket): the gateway marks what is still stale right
+        // after the snapshot, so the old marks are dropped.
+        const again = typeof ours === "string" ? this.subscriptions.get(ours) : undefined;
+        if (again !== undefined) this.forgetStale(again);
         return;
       }
       case "unsubscribed":
@@ -380,6 +387,23 @@ export class StreamManager {
           since: frame.since,
           firstCursor: frame.first_cursor,
         });
+      }
+      case "stale": {
+        const subscription = via ?? this.find(frame.channel);
+        if (subscription === undefined) return;
+        subscription.stale.add(frame.key);
+        return this.emit(subscription, {
+          type: "stale",
+          key: frame.key,
+          ageS: frame.age_s,
+          intervalS: frame.interval_s,
+          reason: frame.reason,
+        });
+      }
+      case "fresh": {
+        const subscription = via ?? this.find(frame.channel);
+        if (subscription === undefined || !subscription.stale.delete(frame.key)) return;
+        return this.emit(subscription, { type: "fresh", key: frame.key });
       }
       case "ask":
         for (const listener of this.askListeners) listener(frame);
@@ -439,6 +463,11 @@ export class StreamManager {
 
   private find(channel: string): Subscription | undefined {
     return this.subscriptions.get(this.aliases.get(channel) ?? channel);
+  }
+
+  private forgetStale(subscription: Subscription): void {
+    for (const key of subscription.stale) this.emit(subscription, { type: "fresh", key });
+    subscription.stale.clear();
   }
 
   private emit(subscription: Subscription, event: ChannelEvent): void {

@@ -28,6 +28,18 @@ export interface DeltaFrame {
   timestamp?: string;
 }
 
+/** A sampled state (`key`: its subject, e.g. `metrics.host.web1`) whose source stopped:
+ * its newest value is not live until a `fresh` frame for the same key. */
+export interface StaleFrame {
+  type: "stale";
+  channel: string;
+  key: string;
+  age_s: number;
+  interval_s: number;
+  /** Where its collector said so at once: why (the Docker engine does not answer…). */
+  reason?: string;
+}
+
 export interface AskFrame {
   type: "ask";
   requestId: string;
@@ -47,6 +59,8 @@ export type ServerFrame =
   | DeltaFrame
   | { type: "gap"; channel: string; dropped: number }
   | { type: "reset"; channel: string; since: number; first_cursor: number }
+  | StaleFrame
+  | { type: "fresh"; channel: string; key: string }
   | { type: "ping"; time: string }
   | { type: "pong"; time: string; remaining?: number | null }
   | { type: "reauthenticated"; expires_at: string | null; remaining?: number | null }
@@ -66,7 +80,15 @@ export type ChannelEvent =
   | { type: "update"; data: Record<string, unknown>; cursor?: number | null; key?: string }
   | { type: "gap"; dropped: number }
   | { type: "reset"; since: number; firstCursor: number }
+  | { type: "stale"; key: string; ageS: number; intervalS: number; reason?: string }
+  | { type: "fresh"; key: string }
   | { type: "error"; code: string; message: string };
+
+/** Which host (or cluster) a state `key` is: its subject's last token
+ * (`metrics.host.web1` -> `web1`; names never hold a dot). */
+export function stateName(key: string): string {
+  return key.slice(key.lastIndexOf(".") + 1);
+}
 
 /** How a channel is named on the wire: `host.metrics` or `docker.logs?container=a&host=b`
  * (parameters sorted, as the gateway's `ChannelRef.key`). */

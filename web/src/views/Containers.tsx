@@ -8,6 +8,7 @@ import { Sparkline } from "../components/Sparkline";
 import { bytes, percent, rate } from "../format";
 import { useLive } from "../live";
 import { nameGlob } from "../logs";
+import type { Staleness } from "../stale";
 import type { ContainerRow } from "../stores";
 import { mergedRoute } from "./MergedLogs";
 
@@ -86,7 +87,13 @@ export function Containers() {
       <div ref={scroller} className="table-body" data-testid="container-table">
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((item) => (
-            <Row key={rows[item.index].key} row={rows[item.index]} top={item.start} version={version} />
+            <Row
+              key={rows[item.index].key}
+              row={rows[item.index]}
+              top={item.start}
+              version={version}
+              stale={containers.staleHosts.get(rows[item.index].host)}
+            />
           ))}
         </div>
       </div>
@@ -94,18 +101,19 @@ export function Containers() {
   );
 }
 
-const Row = memo(function Row({ row, top, version }: { row: ContainerRow; top: number; version: number }) {
+const Row = memo(function Row({ row, top, version, stale }: { row: ContainerRow; top: number; version: number; stale?: Staleness }) {
   const stats = row.stats;
   return (
     <a
-      className="table-row container-grid"
+      className={stale ? "table-row container-grid stale" : "table-row container-grid"}
+      title={stale ? `stale: ${stale.reason ?? "this host's stats stopped coming (its collector)"}` : undefined}
       style={{ transform: `translateY(${top}px)`, height: ROW_HEIGHT }}
       href={`#/containers/${row.host}/${row.id}`}
       data-testid="container-row"
       data-name={row.name}
     >
       <span className="name">{row.name}</span>
-      <span>{row.host}</span>
+      <span>{stale ? `${row.host} (stale)` : row.host}</span>
       <span>
         <Badge status={row.status} health={row.health} exitCode={row.exitCode} />
       </span>

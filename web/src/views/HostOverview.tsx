@@ -4,6 +4,8 @@ import { useApp } from "../app-context";
 import { Chart, type Series } from "../components/Chart";
 import { bytes, percent, rate } from "../format";
 import { useLive } from "../live";
+import { StaleNote, staleClass } from "../components/Stale";
+import type { Staleness } from "../stale";
 import type { HostView } from "../stores";
 
 const PERCENT: Series[] = [{ label: "CPU", color: "#58a6ff" }, { label: "memory", color: "#d2a8ff" }];
@@ -18,18 +20,20 @@ export function HostOverview() {
   return (
     <div>
       {views.map((view) => (
-        <HostCard key={view.host} view={view} />
+        <HostCard key={view.host} view={view} stale={hosts.stale.get(view.host)} />
       ))}
     </div>
   );
 }
 
-function HostCard({ view }: { view: HostView }) {
+export function HostCard({ view, stale }: { view: HostView; stale?: Staleness }) {
   const { latest, history } = view;
   const [cpu, memory, read, write, rx, tx] = history.values;
   return (
-    <section className="card" data-testid={`host-${view.host}`}>
-      <h2>{view.host}</h2>
+    <section className={staleClass("card", stale)} data-testid={`host-${view.host}`}>
+      <h2>
+        {view.host} <StaleNote stale={stale} />
+      </h2>
       <div className="figures">
         <Figure label="CPU" value={percent(latest.cpu.percent)} id="host-cpu" />
         <Figure label="memory" value={`${percent(latest.memory.percent)} of ${bytes(latest.memory.total)}`} id="host-memory" />

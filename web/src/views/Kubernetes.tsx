@@ -5,8 +5,10 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { memo, useEffect, useMemo, useRef, useState } from "react";
 import { useApp } from "../app-context";
+import { StaleNote, staleClass } from "../components/Stale";
 import { bytes, clock } from "../format";
-import { type ClusterInfo, type PodBadge, type PodRow, type PodSort, PodStore, millicores, namespacesOf, podBadge, podLogsUrl, podRows } from "../k8s";
+import { type ClusterInfo, type PodBadge, type PodRow, type PodSort, PodStore, millicores, namespacesOf, podBadge, podLogsUrl, podRows, workloadLogs } from "../k8s";
+import { mergedRoute } from "./MergedLogs";
 import { useLive } from "../live";
 import { LogViewer } from "./LogViewer";
 
@@ -83,7 +85,7 @@ export function Pods({ cluster }: { cluster: string }) {
   return (
     <div>
       <h2>
-        <a href="#/k8s">Kubernetes</a> / {cluster}
+        <a href="#/k8s">Kubernetes</a> / {cluster} <StaleNote stale={store.stale} />
       </h2>
       {store.error && <p className="error" data-testid="cluster-error">{store.error}</p>}
       {store.metricsAvailable === false && <p className="muted">No usage figures: {store.reason || "metrics.k8s.io is unavailable"}</p>}
@@ -113,7 +115,7 @@ export function Pods({ cluster }: { cluster: string }) {
         {sorter("memory", "memory")}
         <span>node</span>
       </div>
-      <div ref={scroller} className="table-body" data-testid="pod-table">
+      <div ref={scroller} className={staleClass("table-body", store.stale)} data-testid="pod-table">
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((item) => (
             <Row key={rows[item.index].id} cluster={cluster} row={rows[item.index]} top={item.start} version={version} />
@@ -171,6 +173,7 @@ export function PodPage({ cluster, namespace, pod }: { cluster: string; namespac
   const names = status?.containers.map((c) => c.name) ?? row?.usage?.containers.map((c) => c.name) ?? [];
   const [container, setContainer] = useState("");
   const shown = container || names[0] || "";
+  const workload = workloadLogs(status);
 
   return (
     <div>
@@ -183,6 +186,14 @@ export function PodPage({ cluster, namespace, pod }: { cluster: string; namespac
         {status ? `${status.phase} · ready ${badge.ready} · ${status.restarts} restarts` : "no status yet"}
         {status?.node && ` · on ${status.node}`}
         {row?.usage && ` · CPU ${millicores(row.usage.cpu_millicores)} · memory ${bytes(row.usage.memory_bytes)}`}
+        {workload && (
+          <>
+            {" · "}
+            <a href={mergedRoute(workload)} data-testid="pod-workload-logs" title="the logs of every pod of its workload, merged">
+              {workload.workload} logs, merged
+            </a>
+          </>
+        )}
       </p>
       <table className="plain" data-testid="pod-containers">
         <thead>

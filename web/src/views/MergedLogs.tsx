@@ -1,7 +1,9 @@
 // Merged logs (`logs.merged`): the lines of every container a selector picks (a label,
-// a name pattern, on one host or all) in one time-ordered view, filtered at the
-// gateway (text, regex, least level). The selector lives in the route
-// (`#/logs?label=app=web&name=web-*`), so the containers page can link to it.
+// a name pattern, on one host or all) and of every pod a Kubernetes one picks (a label
+// selector, a workload, in a namespace, on a cluster or every one the user may see) in
+// one time-ordered view, filtered at the gateway (text, regex, least level). The
+// selector lives in the route (`#/logs?label=app=web&name=web-*`,
+// `#/logs?workload=deployment/web&namespace=shop`), so other pages can link to it.
 
 import { type FormEvent, useMemo, useState } from "react";
 import { useApp } from "../app-context";
@@ -10,7 +12,7 @@ import { useLive } from "../live";
 import { mergedEntries } from "../logs";
 import type { Params } from "../stream/protocol";
 
-const FIELDS = ["label", "name", "host", "grep", "regex", "level"] as const;
+const FIELDS = ["label", "name", "host", "selector", "workload", "namespace", "cluster", "grep", "regex", "level"] as const;
 const GATEWAY_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
 
 /** The route of a merged view of `params` (empty values left out). */
@@ -33,7 +35,8 @@ export function MergedLogs({ query }: { query: string }) {
   }, [query]);
   const [form, setForm] = useState<Params>(params);
   const hosts = useMemo(() => [...new Set([...containers.rows.values()].map((row) => row.host))].sort(), [version]); // eslint-disable-line
-  const selected = params.label !== undefined || params.name !== undefined;
+  const picks = (p: Params) => Boolean(p.label || p.name || p.selector || p.workload);
+  const selected = picks(params);
 
   const field = (name: (typeof FIELDS)[number]) => ({
     value: form[name] ?? "",
@@ -65,6 +68,18 @@ export function MergedLogs({ query }: { query: string }) {
           </select>
         </label>
         <label>
+          pod selector <input placeholder="app=web,tier!=db" {...field("selector")} />
+        </label>
+        <label>
+          workload <input placeholder="deployment/web" {...field("workload")} />
+        </label>
+        <label>
+          namespace <input placeholder="all" {...field("namespace")} />
+        </label>
+        <label>
+          cluster <input placeholder="all you may see" {...field("cluster")} />
+        </label>
+        <label>
           text <input placeholder="any case" {...field("grep")} />
         </label>
         <label>
@@ -79,14 +94,14 @@ export function MergedLogs({ query }: { query: string }) {
             ))}
           </select>
         </label>
-        <button className="primary" type="submit" disabled={!form.label && !form.name} data-testid="merged-open">
+        <button className="primary" type="submit" disabled={!picks(form)} data-testid="merged-open">
           Open
         </button>
       </form>
       {selected ? (
         <LogView channel="logs.merged" params={params} entries={mergedEntries} fileName="merged.log" sources />
       ) : (
-        <p className="muted">A merged view needs a label or a name pattern.</p>
+        <p className="muted">A merged view needs a label or a name pattern (containers), or a pod selector or workload (pods).</p>
       )}
     </div>
   );

@@ -1,9 +1,13 @@
 """`vigil logs CONTAINER [-f]`: a container's log lines, and with `-f` the new ones live;
-`vigil logs --label K=V | --name GLOB [-f]`: every container they pick, merged.
+`vigil logs --label K=V | --name GLOB | --selector K=V,... | --workload KIND/NAME [-f]`:
+every container and pod they pick, merged.
 
 The lines come from the `docker.logs` channel, from the oldest the gateway keeps
 (plus the container's last lines, which the collector sends when it starts following
-it), or from `logs.merged`, in time order, each line after its container's name.
+it), or from `logs.merged`, in time order, each line after its source: a container's
+name, or a pod's `cluster/namespace/pod`. Pods are picked by a Kubernetes label
+selector (`--selector`) or workload (`--workload deployment/web`), in `--namespace`
+and on `--cluster` when given (else on every cluster the user may see).
 Without `-f` the command prints the lines written before it started and ends (or
 ends once no more lines come for a moment, for a quiet container). stdout lines go
 to stdout, stderr lines to stderr; a gap or reset is said on stderr, never hidden,
@@ -32,7 +36,7 @@ from vigil.messages import (
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import FAILED, OK, Remote, add_url_option, run
-from vigil_client import Subscription
+from vigil_client import Event, Subscription
 
 QUIET_S = 1.5  # without -f: done at a line written after the start, or none for this long,
 FIRST_LINE_S = 5.0  # or none at all for this long
@@ -46,6 +50,14 @@ def add_parser(commands: Subparsers) -> None:
     parser.add_argument("container", nargs="?", help="an id, a name, or a unique prefix of either")
     parser.add_argument("--label", help="merge every container with this label (key or key=value)")
     parser.add_argument("--name", help="merge every container whose name fits this glob")
+    parser.add_argument(
+        "--selector", help="merge every pod this label selector picks (app=web,tier!=db)"
+    )
+    parser.add_argument(
+        "--workload", help="merge the pods of this deployment/, statefulset/ or daemonset/NAME"
+    )
+    parser.add_argument("--namespace", help="the pods' namespace (default: every one)")
+    parser.add_argument("--cluster", help="the pods' cluster (default: every one you may see)")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     parser.add_argument("--host", help="the container's Docker host (default: any)")
     parser.add_argument("--grep", help="only lines with this text (any case)")
@@ -55,14 +67,23 @@ def add_parser(commands: Subparsers) -> None:
 
 
 async def _logs(remote: Remote, args: argparse.Namespace) -> int:
-    merged = args.label is not None or args.name is not None
+    selectors = (args.label, args.name, args.selector, args.workload)
+    merged = any(selector is not None for selector in selectors)
     if merged == (args.container is not None):
-        print("vigil: name a container, or pick several with --label or --name", file=sys.stderr)
+        print(
+            "vigil: name a container, or pick several with --label or --name (containers)"
+            " or --selector or --workload (pods)",
+            file=sys.stderr,
+        )
         return FAILED
     given = {
         "container": args.container,
         "label": args.label,
         "name": args.name,
+        "selector": args.selector,
+        "workload": args.workload,
+        "namespace": args.namespace,
+        "cluster": args.cluster,
         "host": args.host,
         "grep": args.grep,
         "level": args.level,
@@ -95,9 +116,7 @@ async def _until_now(lines: Subscription, timestamps: bool, started: datetime) -
             wait = QUIET_S
 
 
-def _show(
-    event: Update | Gap | Reset | Error, timestamps: bool, until: datetime | None = None
-) -> bool:
+def _show(event: Event, timestamps: bool, until: datetime | None = None) -> bool:
     """Print the event (its lines up to `until`); whether a line came after `until`."""
     if isinstance(event, Update):
         batch: MergedLogBatch | LogBatch
@@ -114,11 +133,12 @@ def _show(
                 return True
             prefix = f"{figures.moment(line.time)} " if timestamps else ""
             if isinstance(line, MergedLogLine):
+                source = _source(line)
                 if line.marker is not None:
-                    print(f"vigil: {line.name} {line.marker}", file=sys.stderr)
+                    print(f"vigil: {source} {line.marker}", file=sys.stderr)
                     continue
                 late = " (late)" if line.late else ""
-                prefix = f"{prefix}{line.name}{late} | "
+                prefix = f"{prefix}{source}{late} | "
             out: TextIO = sys.stderr if line.stream == "stderr" else sys.stdout
             out.write(f"{prefix}{line.text}\n")
         sys.stdout.flush()
@@ -127,6 +147,14 @@ def _show(
     elif isinstance(event, Reset):
         if event.since > 0:  # from 0 it only says the oldest lines went, as expected
             print("vigil: lines were lost: they are no longer kept", file=sys.stderr)
-    else:
+    elif isinstance(event, Error):  # (`stale` and `fresh` are for state, not logs)
         print(f"vigil: {event.message} ({event.code})", file=sys.stderr)
     return False
+
+
+def _source(line: MergedLogLine) -> str:
+    """A container by its name; a pod by where it is, as pods of several clusters and
+    namespaces may share names."""
+    if line.cluster is None:
+        return line.name
+    return f"{line.cluster}/{line.namespace}/{line.name}"

@@ -3,6 +3,8 @@
 It follows the `docker.stats` channel (one batch per host every 2 s, sent as deltas)
 and redraws on each batch; on a terminal in place, otherwise one table per refresh.
 The title says how the client is connected (live, reconnecting, or which fallback).
+A host whose stats stopped coming (its collector died) stays in the table, dimmed and
+marked `stale` with the age of its last batch, until its stats come again.
 """
 
 import argparse
@@ -14,7 +16,16 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from vigil.messages import ContainerStats, DockerStatsSampled, Error, Gap, Reset, Update
+from vigil.messages import (
+    ContainerStats,
+    DockerStatsSampled,
+    Error,
+    Fresh,
+    Gap,
+    Reset,
+    Stale,
+    Update,
+)
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import OK, Remote, add_url_option, run
@@ -57,6 +68,8 @@ async def _top(remote: Remote, args: argparse.Namespace) -> int:
         console = Console(width=200)
     params = {"host": args.host} if args.host else {}
     batches: dict[str, DockerStatsSampled] = {}
+    stale: dict[str, Stale] = {}  # by host
+    hosts: dict[str, str] = {}  # a state's key (`metrics.docker.web1`) -> its host
     refreshes = 0
     async with remote.client() as client:
         stats = await client.subscribe("docker.stats", params, delta=True)
@@ -64,7 +77,7 @@ async def _top(remote: Remote, args: argparse.Namespace) -> int:
         # connection (reconnecting, fallback) between batches too.
         live = (
             Live(
-                get_renderable=lambda: _table(client, batches, args.sort),
+                get_renderable=lambda: _table(client, batches, stale, args.sort),
                 console=console,
                 refresh_per_second=2,
             )
@@ -79,11 +92,21 @@ async def _top(remote: Remote, args: argparse.Namespace) -> int:
                     except ValidationError:
                         continue
                     batches[batch.host] = batch
+                    if event.key is not None:
+                        hosts[event.key] = batch.host
                     refreshes += 1
                     if live is None:
-                        console.print(_table(client, batches, args.sort))
+                        console.print(_table(client, batches, stale, args.sort))
                     if args.count is not None and refreshes >= args.count:
                         break
+                elif isinstance(event, Stale | Fresh):
+                    host = hosts.get(event.key, event.key.rsplit(".", 1)[-1])
+                    if isinstance(event, Stale):
+                        stale[host] = event
+                    else:
+                        stale.pop(host, None)
+                    if live is None:
+                        console.print(_table(client, batches, stale, args.sort))
                 elif isinstance(event, Error | Gap | Reset):
                     console.print(f"[yellow]{_notice(event)}[/]", highlight=False)
     return OK
@@ -101,12 +124,21 @@ def _state(client: VigilClient) -> str:
     return str(client.state)
 
 
-def _table(client: VigilClient, batches: dict[str, DockerStatsSampled], sort: str) -> Table:
+def _table(
+    client: VigilClient,
+    batches: dict[str, DockerStatsSampled],
+    stale: dict[str, Stale],
+    sort: str,
+) -> Table:
     rows: list[tuple[str, ContainerStats]] = [
         (host, container) for host, batch in batches.items() for container in batch.containers
     ]
     rows.sort(key=lambda row: SORTS[sort](row[1]))
-    hosts = ", ".join(sorted(batches)) or "waiting for the first batch"
+    hosts = ", ".join(
+        f"{host} (stale {stale[host].age_s:.0f}s)" if host in stale else host
+        for host in sorted(batches)
+    )
+    hosts = hosts or "waiting for the first batch"
     table = Table(title=f"vigil top: {len(rows)} containers on {hosts} ({_state(client)})")
     for column in ("CONTAINER", "NAME", "HOST", "STATE"):
         table.add_column(column, no_wrap=True)
@@ -116,7 +148,7 @@ def _table(client: VigilClient, batches: dict[str, DockerStatsSampled], sort: st
         table.add_row(
             c.id,
             c.name,
-            host,
+            f"{host} stale" if host in stale else host,
             c.state,
             figures.percent(c.cpu_percent),
             figures.size(c.memory_usage),
@@ -125,5 +157,6 @@ def _table(client: VigilClient, batches: dict[str, DockerStatsSampled], sort: st
             figures.rate(c.network_rx_per_s),
             figures.rate(c.network_tx_per_s),
             str(c.pids),
+            style="dim" if host in stale else None,  # its collector stopped: not live
         )
     return table

@@ -2,7 +2,9 @@
 
 Each subscription is polled on its own (`/api/poll/channels/{name}`): a state channel
 with `If-None-Match`, so an unchanged snapshot costs a 304; a stream or journal
-channel after its cursor, page by page (at once while pages come back full). A stream
+channel after its cursor, page by page (at once while pages come back full). A poll
+lists the states gone stale: they become `Stale` events, and a state no longer listed
+a `Fresh` one. A stream
 subscription without a cursor takes the gateway's `next_cursor` (now) as its start.
 No session lives on the server, so any replica answers.
 """
@@ -10,6 +12,7 @@ No session lives on the server, so any replica answers.
 import asyncio
 from typing import Any
 
+from vigil.messages import Fresh, Stale
 from vigil_client import routes
 from vigil_client.api import Api
 from vigil_client.frames import BadFrame, parse_frame
@@ -56,6 +59,11 @@ class PollingTransport(PerChannel):
             return etag, False
         page = answer.json()
         messages = page.get("messages", [])
+        channel = page.get("channel", subscription.name)
+        marks = [Stale(channel=channel, **mark) for mark in page.get("stale", [])]
+        stale = {mark.key for mark in marks}
+        for key in [key for key in subscription.stale if key not in stale]:  # live again
+            subscription.deliver(Fresh(channel=channel, key=key))
         for message in messages:
             try:
                 frame = parse_frame(message)
@@ -63,6 +71,9 @@ class PollingTransport(PerChannel):
                 continue
             if frame is not None:
                 subscription.deliver(frame)
+        for mark in marks:  # after the values, as a socket gets them
+            if mark.key not in subscription.stale:
+                subscription.deliver(mark)
         if isinstance(page.get("next_cursor"), int):
             subscription.anchor(page["next_cursor"])
         return answer.headers.get("etag"), subscription.resumes and len(messages) >= PAGE

@@ -64,6 +64,7 @@ class SseTransport(PerChannel):
                 if not answer.headers.get("content-type", "").startswith("text/event-stream"):
                     raise Disconnected("the answer is not an event stream", refused=True)
                 self.answered()
+                subscription.restarted()
                 await self._read(subscription, answer)
         except httpx.ConnectError as exc:
             raise Disconnected(f"cannot connect: {exc}") from None

@@ -14,6 +14,11 @@ caller the whole new value as an `Update`, so a caller never sees a delta. A del
 whose `seq` does not follow the last one means a value was missed: it is dropped and
 the subscription asks for a fresh snapshot (`on_resync`).
 
+A sampled state whose source stopped (a collector killed) is marked: the gateway
+sends `stale` for its `key`, and `fresh` before its next value. Both reach the caller
+as events, and `stale` holds the states marked now, by key. On a new connection the
+marks start over (the gateway marks what is still stale right after the snapshot).
+
 The caller reads events with `async for event in subscription`. Unread events are
 bounded (`buffer`): past it the oldest are dropped and the caller gets a `Gap` with
 how many, as the gateway does for a slow socket.
@@ -27,12 +32,13 @@ from urllib.parse import parse_qsl
 
 from vigil.channels import ChannelKind, ChannelRef
 from vigil.deltas import apply
-from vigil.messages import Delta, Error, Gap, Reset, Update
+from vigil.messages import Delta, Error, Fresh, Gap, Reset, Stale, Update
 from vigil.model import Message
 from vigil_client.errors import ClientError
 
-Event = Update | Gap | Reset | Error
-"""What a caller reads: data, a gap or reset in it, or a notice (e.g. `UNAVAILABLE`)."""
+Event = Update | Gap | Reset | Stale | Fresh | Error
+"""What a caller reads: data, a gap or reset in it, a state gone stale or fresh again,
+or a notice (e.g. `UNAVAILABLE`)."""
 
 DEFAULT_BUFFER = 10_000
 
@@ -66,6 +72,9 @@ class Subscription:
         self._awaiting_snapshot: set[str] = set()
         self.skipped = 0
         """Updates delivered twice by the transports and skipped here."""
+        self.stale: dict[str, Stale] = {}
+        """States (by `key`, e.g. `metrics.host.web1`) whose source stopped: their
+        newest value is not live."""
         self._on_close = on_close
         self._events: collections.deque[Event] = collections.deque()
         self._buffer = buffer
@@ -119,6 +128,11 @@ class Subscription:
                 self.cursor = frame.cursor
         elif isinstance(frame, Reset):
             self.cursor = frame.first_cursor - 1
+        elif isinstance(frame, Stale):
+            self.stale[frame.key] = frame
+        elif isinstance(frame, Fresh):
+            if self.stale.pop(frame.key, None) is None:
+                return  # not stale here (marked before this connection)
         elif not isinstance(frame, Gap | Error):
             return
         self._push(frame)
@@ -140,6 +154,11 @@ class Subscription:
         self._values[delta.key] = (delta.seq, data)
         self.deltas += 1
         return Update(channel=delta.channel, data=data, key=delta.key, seq=delta.seq)
+
+    def restarted(self) -> None:
+        """Subscribed again on a new connection: the gateway marks afresh what is
+        still stale, right after the snapshot."""
+        self.stale.clear()
 
     def anchor(self, cursor: int) -> None:
         """Where a stream subscription without a cursor starts: nothing after this is

@@ -26,10 +26,12 @@ from vigil.messages import (
     Delta,
     Error,
     ErrorCode,
+    Fresh,
     Gap,
     Reauthenticated,
     Reset,
     ServerPing,
+    Stale,
     Subscribed,
     Unsubscribed,
     Update,
@@ -205,6 +207,7 @@ class WebSocketTransport:
             return
         if isinstance(answer, Subscribed):
             subscription.key = answer.channel
+            subscription.restarted()
             self._by_key[answer.channel] = subscription
             if subscription.ended:  # closed while its subscribe was in flight
                 self.remove(subscription)
@@ -219,7 +222,7 @@ class WebSocketTransport:
         except BadFrame as exc:
             log.warning("skipped a frame: %s", exc)
             return
-        if isinstance(frame, Update | Delta | Gap | Reset):
+        if isinstance(frame, Update | Delta | Gap | Reset | Stale | Fresh):
             target = self._by_key.get(frame.channel)
             if target is not None:
                 target.deliver(frame)
