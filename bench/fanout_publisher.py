@@ -70,8 +70,11 @@ async def run(args: argparse.Namespace) -> None:
         streams=[LATEST],
     )
     await bus.connect()
-    template = sample()
     hosts = [f"bench-{i:05d}" for i in range(args.hosts)]
+    # each host publishes once per cycle through them all: its interval, so that the
+    # gateway does not take a host for stale (and tell every client) between its turns
+    cycle_s = len(hosts) / args.rate if args.rate > 0 else 2.0
+    template = sample().model_copy(update={"interval_s": max(2.0, cycle_s)})
     subjects = [bus.subjects.host_metrics(host) for host in hosts]
     interval = 1 / args.rate if args.rate > 0 else 0.0
     emit("started", size=len(template.model_dump_json()))

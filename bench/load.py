@@ -14,6 +14,10 @@ subscribed to one channel of every kind:
 - *journal* `deploy`: one deploy's journal, a `DeployEvent` every `--journal-s`, which
   every client (every `--journal-every`th) replays from its start and then follows.
 
+Faults that need real services beside these publishers (`--fault kill-deployer`: two
+deployer replicas on the machine's Docker engine; `--fault restart-dockerd`: a dockerd
+of the bench's own and a real collector) start them from `load_services.py`.
+
 Every message is stamped with its publish time; clients measure publish-to-receive
 latency against the same clock. Every second the gateways' CPU and RSS are sampled
 (psutil). At the end clients report what they saw; journal loss is counted by cursor:
@@ -34,6 +38,7 @@ watchdog.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -50,16 +55,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import nats.errors
 import psutil
 from fanout import ADMIN_PASSWORD, gateway_limits, login
 from fanout_processes import BenchError, Children, Process, free_port, read_event, tell, wait_http
 from load_clients import BIN_S
-from load_faults import FAULTS, accept_rate, recovery_s
-from load_report import figures_of, print_table, summarize, timeline_of
+from load_faults import FAULTS, accept_rate, recovery_s, stale_figures
+from load_report import figures_of, latency_of, print_table, summarize, timeline_of
+from load_services import SERVICE_FAULTS, SERVICES_OF, WatchedEngine
 
 from tests.fleet import Fleet
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
 from vigil.messages import (
     ContainerState,
     ContainerStatusChanged,
@@ -78,6 +86,7 @@ PYTHON = sys.executable
 HOST = "loadhost"
 
 Fault = Callable[["Stack"], Awaitable[dict[str, Any]]]
+ALL_FAULTS: dict[str, Fault] = FAULTS | SERVICE_FAULTS
 
 
 class Stack:
@@ -95,8 +104,15 @@ class Stack:
         self.containers = [f"{n:012x}" for n in range(0xC0FFEE000, 0xC0FFEE000 + args.chatty)]
         self.deploy = "load-" + uuid.uuid4().hex[:8]
         self.bus: Bus | None = None
-        self.load_pids: list[int] = []  # the client processes
-        self.journal_stored = 0  # what the journal's stream holds at the end
+        self.client_procs: list[Process] = []  # the load generators
+        self.journal_stored = 0  # what the journal's stream holds of the deploy at the end
+        self.consumers_peak = 0  # the most JetStream consumers the account had at once
+        self.collector_down = False  # the `kill-collector` fault: no stats meanwhile
+        self.last_stats_at: float | None = None  # wall time of the last batch published
+        self.deployers: list[Process] = []  # real replicas (`kill-deployer`)
+        self.token = ""  # the admin's, for the real services' faults
+        self.services = contextlib.AsyncExitStack()  # real services a fault started
+        self.watched_engine: WatchedEngine | None = None  # `restart-dockerd`'s
 
     @property
     def nats_url(self) -> str:
@@ -146,17 +162,21 @@ async def publish_all(stack: Stack, until: float) -> None:
     async def every(period: float, what: str, send: Callable[[], Awaitable[None]]) -> None:
         next_at = time.monotonic()
         while next_at < until:
-            try:
-                await send()
-                stack.published[what] += 1
-            except BusUnavailable:
-                stack.published[f"{what} failed"] += 1  # NATS away: the fault under test
+            if what == "state" and stack.collector_down:  # its collector is "dead"
+                stack.published[f"{what} not sent"] += 1
+            else:
+                try:
+                    await send()
+                    stack.published[what] += 1
+                except BusUnavailable:
+                    stack.published[f"{what} failed"] += 1  # NATS away: the fault under test
             next_at += period
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def stats() -> None:
         batch = fleet.batch(args.stats_s).model_copy(update={"time": datetime.now(UTC)})
         await bus.publish(bus.subjects.docker_metrics(HOST), batch)
+        stack.last_stats_at = time.time()
 
     def logs(container: str) -> Callable[[], Awaitable[None]]:
         async def send() -> None:
@@ -211,7 +231,8 @@ async def sample(stack: Stack, until: float) -> None:
             except psutil.NoSuchProcess:
                 continue
         load = 0.0
-        for pid in stack.load_pids:
+        for client_proc in stack.client_procs:
+            pid = client_proc.pid
             try:
                 load += procs.setdefault(pid, psutil.Process(pid)).cpu_percent()
             except psutil.NoSuchProcess:
@@ -219,6 +240,18 @@ async def sample(stack: Stack, until: float) -> None:
         sample = {"t": time.monotonic() - start, "cpu": cpu, "rss": rss, "load_cpu": load}
         stack.samples.append(sample)
         await asyncio.sleep(1.0)
+
+
+async def count_consumers(stack: Stack) -> None:
+    """Until cancelled: the account's JetStream consumers, twice a second (the peak):
+    the gateways' shared feeds and the replays of the sockets catching up."""
+    assert stack.bus is not None
+    while True:
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            reply = await stack.bus.nc.request("$JS.API.INFO", b"", timeout=2)
+            consumers = int(json.loads(reply.data).get("consumers", 0))
+            stack.consumers_peak = max(stack.consumers_peak, consumers)
+        await asyncio.sleep(0.5)
 
 
 async def announce(stack: Stack) -> None:
@@ -248,7 +281,7 @@ async def connect_clients(stack: Stack, urls: list[str]) -> list[Process]:
         argv += ["--journal-every", str(args.journal_every)]
         argv += ["--containers", ",".join(stack.containers), "--max-seconds", str(args.watchdog)]
         procs.append(await stack.kids.start(f"clients-{i}", argv))
-        stack.load_pids.append(procs[-1].pid)
+        stack.client_procs.append(procs[-1])
         offset += count
     ready = await asyncio.gather(*(read_event(p, "ready", 60 + args.clients / 20) for p in procs))
     connected = sum(r["connected"] for r in ready)
@@ -262,18 +295,22 @@ async def run(
     args: argparse.Namespace, kids: Children, store: Path, fault: Fault | None
 ) -> dict[str, Any]:
     stack = Stack(args, kids, store)
+    counting: asyncio.Task[None] | None = None
     try:
         await stack.start_nats()
         env = stack.env() | {"VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD}
         await kids.start("auth", [PYTHON, "-m", "vigil_auth"], env=env)
         ports = [await stack.start_gateway() for _ in range(args.gateways)]
-        token = await login(f"http://127.0.0.1:{ports[0]}")
+        token = stack.token = await login(f"http://127.0.0.1:{ports[0]}")
         settings = VigilSettings(nats_url=stack.nats_url, subject_prefix=stack.prefix)
         stack.bus = Bus(settings, name="load", streams=[LATEST, LOGS, DEPLOY_EVENTS])
         await stack.bus.connect()
+        if args.fault in SERVICES_OF:
+            await stack.services.enter_async_context(SERVICES_OF[args.fault](stack))
         await announce(stack)
         stack.journal_seqs.append(await publish_event(stack, 0))
         urls = [f"ws://127.0.0.1:{port}/ws?token={token}" for port in ports]
+        counting = asyncio.create_task(count_consumers(stack))
         began = time.monotonic()
         clients = await connect_clients(stack, urls)
         connect_s = time.monotonic() - began
@@ -285,7 +322,10 @@ async def run(
             jobs.append(run_fault(stack, fault, args.seconds / 3, fault_figures))
         await asyncio.gather(*jobs)
         stream = DEPLOY_EVENTS.config(stack.bus.subjects).name
-        stack.journal_stored = (await stack.bus.js.stream_info(stream)).state.messages
+        # the simulated deploy's events only: a fault's real deploy shares the stream
+        journal = stack.bus.subjects.deploy_events(stack.deploy)
+        info = await stack.bus.js.stream_info(stream, subjects_filter=journal)
+        stack.journal_stored = (info.state.subjects or {}).get(journal, 0)
         reports, caught_up_s = await collect(stack, clients)
         tell(clients, "quit")
         for proc in clients:
@@ -300,9 +340,16 @@ async def run(
             resubscribed = accept_rate(info, result["reconnects"], BIN_S)
             info["resubscribed_per_s"] = [n / BIN_S for n in resubscribed]  # all 3 live
             info["socket_recovery_s_p50_max"] = figures_of(result["recovery_s"])
+            if info["fault"] == "stall":
+                info["others_latency_ms"] = latency_of(reports, "during_stall")
+                info["stalled_latency_ms"] = latency_of(reports, "stalled")
+            if info["fault"] == "stats stopped":
+                info |= stale_figures(info, result["stale"], result["fresh"])
         result["fault"] = fault_figures[0] if fault_figures else None
         return result
     finally:
+        await stop_task(counting)
+        await stack.services.aclose()
         if stack.bus is not None:
             await stack.bus.close()
         await kids.stop_all()
@@ -348,8 +395,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--catch-up", type=float, default=60.0, help="at most this long for late deliveries")
     add("--drain-window", type=float, default=10.0, help="a gateway's SIGTERM drain window")
     add("--handshakes-per-s", type=int, help="the gateways' handshake limit (default: none)")
-    add("--fault", choices=sorted(FAULTS), help="inject this fault a third of the way in")
+    add("--fault", choices=sorted(ALL_FAULTS), help="inject this fault a third of the way in")
     add("--outage-s", type=float, default=5.0, help="nats-restart: seconds NATS is down")
+    add("--engine-watchers", type=int, default=20, help="restart-dockerd: its stats watchers")
+    add("--stalled", type=int, default=50, help="stall-clients: clients that stop reading")
+    add("--stall-s", type=float, default=20.0, help="stall-clients: for this long")
     add("--keep", action="store_true", help="keep the children's logs and the NATS store")
     add("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -362,7 +412,7 @@ def main(argv: list[str] | None = None, fault: Fault | None = None) -> dict[str,
     signal.alarm(args.watchdog + 60)  # the last resort; children die with us (PDEATHSIG)
     store = Path(tempfile.mkdtemp(prefix="vigil-load-"))
     kids = Children(store, pin=False)
-    fault = fault or (FAULTS[args.fault] if args.fault else None)
+    fault = fault or (ALL_FAULTS[args.fault] if args.fault else None)
     try:
         result = asyncio.run(run(args, kids, store, fault))
     except BenchError as exc:

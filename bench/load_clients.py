@@ -7,13 +7,15 @@ its start). It answers the gateway's `ping`, records the latency from the time i
 each update to its arrival, per kind, and every journal cursor it sees. When a socket
 ends that this process did not close (a gateway killed or draining), the client
 reconnects to the next gateway URL after a backoff with full jitter and resumes the
-journal and the stream with `since` (their last cursor), as a real client would.
+journal and the stream with `since` (their last cursor), as a real client would. It
+notes when the stats are marked `stale` (their publisher stopped) and `fresh` again.
 
 It talks to the parent over stdin/stdout, one JSON object per line:
 
     -> {"event": "ready", "connected": n, "failed": n, "errors": {...}}
     <- start SINCE_NS            (reset the latency figures; ignore older updates)
     <- report                    (-> {"event": "report", ...}: figures so far)
+    <- stall N SECONDS           (N clients stop reading for SECONDS, then read again)
     <- quit
 
 It exits by itself after `--max-seconds`, or when stdin closes.
@@ -25,6 +27,7 @@ import contextlib
 import json
 import random
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -54,6 +57,12 @@ class Figures:
         self.other_frames = 0  # fanout_clients.Client counts binary frames here
         # updates received per kind and per BIN_S of wall time: the flow around a fault
         self.timeline: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS.values()}
+        self.stale: list[float] = []  # wall time of each `stale` mark (the stats stopped)
+        self.fresh: list[float] = []  # and of each `fresh` one (they came again)
+        # latency of the clients that kept reading while others stalled, and of those
+        # that stalled (not in `histograms`)
+        self.during_stall: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS.values()}
+        self.stalled: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS.values()}
 
 
 class LoadClient(Client):
@@ -103,6 +112,10 @@ class LoadClient(Client):
                 self.subscribed.set_result(None)
         elif kind == "gap":
             self.figures.gaps += int(message.get("dropped", 0))
+        elif kind == "stale":
+            self.figures.stale.append(time.time())
+        elif kind == "fresh":
+            self.figures.fresh.append(time.time())
         elif kind == "error":
             self.figures.errors[str(message.get("code"))] += 1
             if not self.subscribed.done():
@@ -123,8 +136,13 @@ class LoadClient(Client):
         else:
             stamp = data["time"]
         sent = datetime.fromisoformat(stamp).timestamp() * 1e9
-        if sent >= self.figures.since_ns:
-            self.figures.histograms[kind][bucket((now - sent) / 1000)] += 1
+        latency = bucket((now - sent) / 1000)
+        if self.index in self.deck.ever_stalled:
+            self.figures.stalled[kind][latency] += 1
+        elif sent >= self.figures.since_ns:
+            self.figures.histograms[kind][latency] += 1
+            if self.deck.stalled:
+                self.figures.during_stall[kind][latency] += 1
         lost_at = self.deck.lost_at.pop(self.index, None)
         if lost_at is not None:
             self.figures.recovery_s.append(time.monotonic() - lost_at)
@@ -145,6 +163,8 @@ class Deck:
         self.stream_cursor: dict[int, int] = {}
         self.lost_at: dict[int, float] = {}
         self.clients: dict[int, LoadClient] = {}
+        self.stalled: set[int] = set()  # clients that are not reading, for a while
+        self.ever_stalled: set[int] = set()  # their latency is counted apart
         self.quitting = False
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -189,6 +209,24 @@ class Deck:
         task = asyncio.get_running_loop().create_task(self.reconnect(client.index))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def stall(self, count: int, seconds: float) -> None:
+        """`count` clients stop reading, as a dashboard in a sleeping laptop would; the
+        server's buffers fill and its per-kind policy applies; then they read again."""
+        stalled = [client for _, client in sorted(self.clients.items())[:count]]
+        for client in stalled:
+            if client._transport is not None:
+                client._transport.pause_reading()
+                # a small window, as over a slow link, so the server's buffers fill soon
+                sock = client._transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.stalled = {client.index for client in stalled}
+        self.ever_stalled |= self.stalled
+        await asyncio.sleep(seconds)
+        self.stalled = set()
+        for client in stalled:
+            if client._transport is not None:
+                client._transport.resume_reading()
 
     async def reconnect(self, index: int) -> None:
         """Backoff with full jitter (0..base*2^n, capped), to the next gateway each time."""
@@ -239,6 +277,10 @@ def report(deck: Deck) -> None:
         handshakes=figures.handshakes,
         recovery_s=figures.recovery_s,
         timeline=figures.timeline,
+        stale=figures.stale,
+        fresh=figures.fresh,
+        during_stall=figures.during_stall,
+        stalled=figures.stalled,
         open=len(deck.clients),
     )
 
@@ -260,6 +302,10 @@ async def run(args: argparse.Namespace) -> None:
                 histogram.clear()
         elif line[0] == "report":
             report(deck)
+        elif line[0] == "stall":
+            task = loop.create_task(deck.stall(int(line[1]), float(line[2])))
+            deck.tasks.add(task)
+            task.add_done_callback(deck.tasks.discard)
         elif line[0] == "quit":
             break
     deck.quitting = True

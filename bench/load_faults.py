@@ -8,13 +8,23 @@ long the clients took to recover and what they lost:
 - `term-gateway`: SIGTERM the first gateway; it drains, closing its sockets with 1012
   over its drain window, and they reconnect elsewhere;
 - `nats-restart`: SIGKILL nats-server, wait `--outage-s`, start it again on the same
-  port and store; the clients keep their sockets and the data flows again.
+  port and store; the clients keep their sockets and the data flows again;
+- `kill-collector`: the simulated collector's stats stop for `--outage-s`, then come
+  again; the clients are told `stale` (3 stats periods after the last batch), then
+  `fresh` with the first new batch.
+- `stall-clients`: `--stalled` clients stop reading for `--stall-s`, then read again:
+  the others' latency meanwhile, the gateways' memory, and what the stalled got (state
+  skipped to the newest, stream `gap`s, journal closed 4008 and resumed).
 """
 
 import asyncio
 import signal
 import time
 from typing import TYPE_CHECKING, Any
+
+import psutil
+from fanout_processes import tell
+from load_report import figures_of
 
 if TYPE_CHECKING:
     from load import Stack
@@ -46,7 +56,67 @@ async def restart_nats(stack: "Stack") -> dict[str, Any]:
     return {"fault": "nats SIGKILL + restart", "at": at, "back_at": time.time()}
 
 
-FAULTS = {"kill-gateway": kill_gateway, "term-gateway": term_gateway, "nats-restart": restart_nats}
+async def kill_collector(stack: "Stack") -> dict[str, Any]:
+    at = time.time()
+    stack.collector_down = True
+    last_batch_at = stack.last_stats_at
+    await asyncio.sleep(stack.args.outage_s)
+    stack.collector_down = False
+    return {
+        "fault": "stats stopped",
+        "at": at,
+        "last_batch_at": last_batch_at,
+        "back_at": time.time(),
+    }
+
+
+async def stall_clients(stack: "Stack") -> dict[str, Any]:
+    args, procs = stack.args, stack.client_procs
+    share = max(1, args.stalled // len(procs))
+    gateways = [psutil.Process(proc.pid) for proc in stack.live_gateways()]
+
+    def rss_mib() -> float:
+        return sum(gateway.memory_info().rss for gateway in gateways) / 2**20
+
+    before = peak = rss_mib()
+    at = time.time()
+    tell(procs, f"stall {share} {args.stall_s}")
+    while time.time() < at + args.stall_s:
+        await asyncio.sleep(0.5)
+        peak = max(peak, rss_mib())
+    return {
+        "fault": "stall",
+        "clients": share * len(procs),
+        "at": at,
+        "for_s": args.stall_s,
+        "gateway_rss_mib_before_peak": [round(before, 1), round(peak, 1)],
+    }
+
+
+FAULTS = {
+    "kill-gateway": kill_gateway,
+    "term-gateway": term_gateway,
+    "nats-restart": restart_nats,
+    "kill-collector": kill_collector,
+    "stall-clients": stall_clients,
+}
+
+
+def stale_figures(fault: dict[str, Any], stale: list[float], fresh: list[float]) -> dict[str, Any]:
+    """When the clients were told `stale` during the outage: how many, seconds after the
+    last batch (p50, max), and how many before the fault (false alarms); when `fresh`:
+    seconds after the stats came back. (Marks after the run's publishing ended are its
+    end, not the fault.)"""
+    at, back = fault["at"], fault.get("back_at", fault["at"])
+    last = fault.get("last_batch_at") or at
+    during = [t for t in stale if at <= t < back]
+    return {
+        "stale_marks": len(during),
+        "stale_before_fault": sum(1 for t in stale if t < at),
+        "stale_after_last_batch_s": figures_of([t - last for t in during]),
+        "fresh_marks": sum(1 for t in fresh if t >= back),
+        "fresh_after_back_s": figures_of([t - back for t in fresh if t >= back]),
+    }
 
 
 def recovery_s(

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str, Any]:
     args = stack.args
-    histograms: dict[str, Counter[int]] = {}
     errors: Counter[str] = Counter()
     closed: Counter[str] = Counter()
     refused: Counter[str] = Counter()
@@ -23,9 +22,10 @@ def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str,
     recovery: list[float] = []
     reconnects: list[float] = []
     handshakes: list[float] = []
+    stale: list[float] = []
+    fresh: list[float] = []
+    gaps = 0
     for r in reports:
-        for kind, hist in r["histograms"].items():
-            histograms.setdefault(kind, Counter()).update({int(k): v for k, v in hist.items()})
         errors.update(r["errors"])
         refused.update(r["refused"])
         closed.update(r["closed"])
@@ -34,6 +34,9 @@ def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str,
         recovery += r["recovery_s"]
         reconnects += r["reconnects"]
         handshakes += r["handshakes"]
+        stale += r["stale"]
+        fresh += r["fresh"]
+        gaps += r["gaps"]
     # the stream holds this deploy's journal alone, so its sequences run 1..published
     # (an event whose publish failed during a NATS outage may still have been stored)
     published = stack.journal_stored
@@ -43,17 +46,16 @@ def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str,
     return {
         "clients": args.clients,
         "gateways": args.gateways,
+        "consumers_peak": stack.consumers_peak,
         "seconds": args.seconds,
         "connect_s": connect_s,
         "error_rate": (sum(errors.values()) + sum(closed.values())) / requests,
         "errors": dict(errors),
         "closed": dict(closed),
         "refused_then_retried": dict(refused),
-        "latency_ms": {
-            kind: {"p50": percentile(h, 0.5), "p99": percentile(h, 0.99), "n": sum(h.values())}
-            for kind, h in sorted(histograms.items())
-        },
+        "latency_ms": latency_of(reports, "histograms"),
         "updates": dict(updates),
+        "stream_dropped": gaps,  # lines a slow client lost, each told by a `gap`
         "published": dict(stack.published) | {"journal events": published},
         "journal_lost": lost,
         # clients by how many journal events they were short of (0: none)
@@ -62,8 +64,22 @@ def summarize(stack: "Stack", reports: list[Any], connect_s: float) -> dict[str,
         "recovery_s": sorted(recovery),
         "reconnects": sorted(reconnects),
         "handshakes": sorted(handshakes),
+        "stale": sorted(stale),
+        "fresh": sorted(fresh),
         "samples": samples,
         "load_average": os.getloadavg(),
+    }
+
+
+def latency_of(reports: list[Any], key: str) -> dict[str, dict[str, float]]:
+    """p50, p99 (ms) and count per channel kind of the clients' histograms under `key`."""
+    histograms: dict[str, Counter[int]] = {}
+    for r in reports:
+        for kind, hist in r[key].items():
+            histograms.setdefault(kind, Counter()).update({int(k): v for k, v in hist.items()})
+    return {
+        kind: {"p50": percentile(h, 0.5), "p99": percentile(h, 0.99), "n": sum(h.values())}
+        for kind, h in sorted(histograms.items())
     }
 
 
@@ -107,8 +123,11 @@ def print_table(result: dict[str, Any]) -> None:
     caught = result["caught_up_s"]
     when = f"all had it {caught:.1f} s after the end" if caught is not None else "never caught up"
     short = {k: v for k, v in result["journal_short"].items() if k}
+    print(f"stream updates dropped for slow clients (each told by a gap): "
+          f"{result['stream_dropped']}")  # fmt: skip
     print(f"\njournal lost: {result['journal_lost']} (by cursor, clients short of n: {short}, over "
           f"{result['clients_reporting']} clients; {when})")  # fmt: skip
+    print(f"JetStream consumers at peak: {result['consumers_peak']}")
     print(f"\n{'gateways':<9}{'CPU %':>8}{'RSS MiB':>9}{'clients CPU %':>15}")
     for name, part in (("start", 0), ("mid", 1), ("end", 2)):
         w = window(result["samples"], part)
