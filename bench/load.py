@@ -64,13 +64,12 @@ from load_faults import FAULTS, accept_rate, recovery_s, stale_figures
 from load_report import figures_of, latency_of, print_table, summarize, timeline_of
 from load_services import SERVICE_FAULTS, SERVICES_OF, WatchedEngine
 
+from tests.docker_support import announce_container
 from tests.fleet import Fleet
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import (
-    ContainerState,
-    ContainerStatusChanged,
     DeployEvent,
     DeployState,
     DeployStep,
@@ -257,16 +256,7 @@ async def count_consumers(stack: Stack) -> None:
 async def announce(stack: Stack) -> None:
     assert stack.bus is not None
     for container in stack.containers:
-        status = ContainerStatusChanged(
-            host=HOST,
-            id=container,
-            name=f"chatty-{container[-3:]}",
-            image="api:2.4.1",
-            status=ContainerState.RUNNING,
-            event="snapshot",
-            time=datetime.now(UTC),
-        )
-        await stack.bus.publish(stack.bus.subjects.docker_status(HOST, container), status)
+        await announce_container(stack.bus, HOST, container, f"chatty-{container[-3:]}")
 
 
 async def connect_clients(stack: Stack, urls: list[str]) -> list[Process]:

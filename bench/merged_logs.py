@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.docker_support import announce_container
 from tests.support import (
     NatsServer,
     auth_settings_for,
@@ -37,7 +38,7 @@ from tests.support import (
     serve_gateway,
 )
 from vigil.bus import Bus
-from vigil.messages import ContainerState, ContainerStatusChanged, LogBatch, LogLine
+from vigil.messages import LogBatch, LogLine
 from vigil.streams import LATEST, LOGS
 from vigil_gateway.settings import GatewaySettings
 
@@ -48,21 +49,6 @@ PASSWORD = "bench-password"
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-async def announce(bus: Bus, containers: list[str], label: str) -> None:
-    for container in containers:
-        status = ContainerStatusChanged(
-            host=HOST,
-            id=container,
-            name=f"bench-{container}",
-            image="bench",
-            status=ContainerState.RUNNING,
-            event="snapshot",
-            time=datetime.now(UTC),
-            labels={"bench": label},
-        )
-        await bus.publish(bus.subjects.docker_status(HOST, container), status)
 
 
 async def write(bus: Bus, container: str, rate: int, seconds: float) -> int:
@@ -121,7 +107,9 @@ async def run(sources: int, rate: int, seconds: float) -> None:
                 token = (await login(nats, prefix, "admin", PASSWORD)).access_token
                 containers = [uuid.uuid4().hex[:12] for _ in range(sources)]
                 label = uuid.uuid4().hex[:8]
-                await announce(bus, containers, label)
+                for container in containers:
+                    name, labels = f"bench-{container}", {"bench": label}
+                    await announce_container(bus, HOST, container, name, labels)
                 settings = GatewaySettings(
                     nats_url=nats.url, subject_prefix=prefix, rate_limit_messages=1000
                 )

@@ -1,6 +1,7 @@
 """Helpers of the Docker tests: bus messages into a queue, waiting for one that fits,
-waiting for the gateway to know a container, and the figures `docker stats
---no-stream` shows."""
+waiting for the gateway to know a container, a container announced on the bus as its
+collector would (for what a real engine cannot do: a clock that lags, a fleet), and
+the figures `docker stats --no-stream` shows."""
 
 import asyncio
 import contextlib
@@ -8,6 +9,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import httpx
@@ -16,6 +18,7 @@ from nats.js.api import DeliverPolicy
 
 from tests.docker_engine import docker
 from vigil.bus import Bus
+from vigil.messages import ContainerState, ContainerStatusChanged
 from vigil.model import Message
 
 M = TypeVar("M", bound=Message)
@@ -82,3 +85,20 @@ async def known(http: httpx.AsyncClient, token: str, container: str) -> None:
             return
         await asyncio.sleep(0.25)
     raise AssertionError(f"the gateway never listed {container}")
+
+
+async def announce_container(
+    bus: Bus, host: str, container: str, name: str, labels: dict[str, str] | None = None
+) -> None:
+    """A running container `container` (a short id) on `host`, as its collector says so."""
+    status = ContainerStatusChanged(
+        host=host,
+        id=container,
+        name=name,
+        image="test",
+        status=ContainerState.RUNNING,
+        event="snapshot",
+        time=datetime.now(UTC),
+        labels=labels or {},
+    )
+    await bus.publish(bus.subjects.docker_status(host, container), status)

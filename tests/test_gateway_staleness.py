@@ -246,6 +246,16 @@ async def test_on_a_channel_of_several_hosts_only_the_one_that_stopped_is_stale(
             await task
 
 
+async def engine_said(bus: Bus, *, available: bool) -> None:
+    """What the collector of host `dock` says when its Docker engine stops or starts
+    answering."""
+    said = DockerSourceChanged(
+        host="dock", available=available, reason="" if available else "connection refused",
+        time=datetime.now(UTC),
+    )  # fmt: skip
+    await bus.publish(bus.subjects.docker_source("dock"), said)
+
+
 async def test_a_docker_engine_said_down_marks_its_stats_stale_at_once_with_the_reason(
     gateway: str, admin_token: str, alerts_bus: Bus
 ) -> None:
@@ -257,13 +267,6 @@ async def test_a_docker_engine_said_down_marks_its_stats_stale_at_once_with_the_
         batch = fleet.batch(interval_s=30.0).model_copy(update={"time": datetime.now(UTC)})
         await bus.publish(bus.subjects.docker_metrics("dock"), batch)
 
-    async def engine(available: bool) -> None:
-        said = DockerSourceChanged(
-            host="dock", available=available, reason="" if available else "connection refused",
-            time=datetime.now(UTC),
-        )  # fmt: skip
-        await bus.publish(bus.subjects.docker_source("dock"), said)
-
     await stats()
     url = f"ws://{gateway}/ws?token={admin_token}"
     subscribe = {"type": "subscribe", "channel": "docker.stats", "params": {"host": "dock"}}
@@ -271,7 +274,7 @@ async def test_a_docker_engine_said_down_marks_its_stats_stale_at_once_with_the_
     ws = await subscribed(url, subscribe)
     await receive_until(ws, lambda m: m["type"] == "update")
     said = time.monotonic()
-    await engine(available=False)
+    await engine_said(bus, available=False)
     stale = await receive_until(ws, lambda m: m["type"] == "stale")
     assert time.monotonic() - said < 2.0
     assert (stale["key"], stale["reason"]) == ("metrics.docker.dock", reason)
@@ -289,7 +292,7 @@ async def test_a_docker_engine_said_down_marks_its_stats_stale_at_once_with_the_
         ("metrics.docker.dock", reason)
     ]
 
-    await engine(available=True)  # back: its next batch is fresh
+    await engine_said(bus, available=True)  # back: its next batch is fresh
     await stats()
     for client in (ws, seed):
         fresh = await receive_until(client, lambda m: m["type"] != "stale")
@@ -312,20 +315,13 @@ async def test_the_first_batch_after_a_docker_engine_is_back_is_fresh_though_it_
         batch = batch.model_copy(update={"time": datetime.now(UTC), "interval_s": interval_s})
         await bus.publish(bus.subjects.docker_metrics("dock"), batch)
 
-    async def engine(available: bool) -> None:
-        said = DockerSourceChanged(
-            host="dock", available=available, reason="" if available else "connection refused",
-            time=datetime.now(UTC),
-        )  # fmt: skip
-        await bus.publish(bus.subjects.docker_source("dock"), said)
-
     await stats(interval_s=30.0)
     subscribe = {"type": "subscribe", "channel": "docker.stats", "params": {"host": "dock"}}
     ws = await subscribed(f"ws://{gateway}/ws?token={admin_token}", subscribe)
     await receive_until(ws, lambda m: m["type"] == "update")
-    await engine(available=False)
+    await engine_said(bus, available=False)
     await receive_until(ws, lambda m: m["type"] == "stale")
-    await engine(available=True)
+    await engine_said(bus, available=True)
     await stats(interval_s=0.0)
     fresh = await receive(ws)
     assert (fresh["type"], fresh["key"]) == ("fresh", "metrics.docker.dock")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.docker_engine import Containers, docker
+from tests.docker_support import announce_container
 from tests.support import (
     NatsServer,
     bus_client,
@@ -28,7 +29,7 @@ from tests.support import (
 )
 from tests.test_docker_gateway import docker_collector
 from vigil.bus import Bus
-from vigil.messages import ContainerState, ContainerStatusChanged, LogBatch, LogLine
+from vigil.messages import LogBatch, LogLine
 from vigil.streams import LATEST, LOGS
 from vigil_gateway.reorder import ReorderWindow
 from vigil_gateway.settings import GatewaySettings
@@ -179,21 +180,6 @@ async def test_containers_merge_in_time_order_join_and_leave_and_resume(
         assert got, source
 
 
-async def announce_container(bus: Bus, host: str, container: str, label: str) -> None:
-    """A running container, as a collector announces it."""
-    status = ContainerStatusChanged(
-        host=host,
-        id=container,
-        name=f"clock-{container}",
-        image="test",
-        status=ContainerState.RUNNING,
-        event="snapshot",
-        time=datetime.now(UTC),
-        labels={"vigil.test": label},
-    )
-    await bus.publish(bus.subjects.docker_status(host, container), status)
-
-
 async def write_lines(
     bus: Bus, host: str, container: str, lag_s: float, stop: asyncio.Event
 ) -> int:
@@ -233,7 +219,9 @@ async def test_a_source_whose_clock_lags_beyond_the_window_is_marked_late_not_dr
         for spec in (LATEST, LOGS):
             await bus.js.add_stream(spec.config(bus.subjects))
         for container in (punctual, lagging):
-            await announce_container(bus, host, container, prefix)
+            await announce_container(
+                bus, host, container, f"clock-{container}", {"vigil.test": prefix}
+            )
         await receive(ws)
         selector = {"label": f"vigil.test={prefix}"}
         await send(ws, {"type": "subscribe", "channel": "logs.merged", "params": selector})
