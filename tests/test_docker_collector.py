@@ -2,19 +2,22 @@
 them, status from events, logs on lease (in order, cut, redacted), engine outages."""
 
 import asyncio
+import re
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.conftest import collector_settings_for
 from tests.docker_engine import Containers, SecondEngine, docker
-from tests.docker_support import docker_stats_now, heard, next_that
+from tests.docker_support import _UNITS, docker_stats_now, heard, next_that
 from tests.support import NatsServer, bus_client, run_collector, wait_for
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.messages import (
+    ContainerStats,
     ContainerStatusChanged,
     DockerSourceChanged,
     DockerStatsSampled,
@@ -156,6 +159,125 @@ async def test_start_stop_kill_and_oom_publish_the_status_sequence(
     assert "oom" in [s.event for s in oom]
     assert oom[-1].status.value == "exited"
     assert oom[-1].exit_code == 137
+
+
+async def test_health_pause_unpause_restart_and_removal_publish_their_states(
+    nats_server: NatsServer, prefix: str, containers: Containers
+) -> None:
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        heard(bus, bus.subjects.docker_status(HOST, ANY), ContainerStatusChanged) as statuses,
+        heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
+        run_collector(docker_settings(nats_server, prefix)),
+    ):
+        await next_that(batches, lambda b: True, "the Docker source to be following", 20)
+        short, name = containers.run(
+            "health", "sleep", "3600", options=("--health-cmd", "true", "--health-interval", "1s")
+        )
+        life: list[ContainerStatusChanged] = []
+        while not any(s.event == "health_status" for s in life):
+            life.append(await next_that(statuses, lambda s: s.id == short, "healthy", 20))
+        docker("pause", name)
+        docker("unpause", name)
+        docker("restart", "-t", "0", name)
+        while [s.event for s in life].count("health_status") < 2:  # healthy again
+            life.append(await next_that(statuses, lambda s: s.id == short, "healthy again", 20))
+        docker("rm", "-f", name)
+        while life[-1].event != "destroy":
+            life.append(await next_that(statuses, lambda s: s.id == short, "the removal"))
+
+    steps = [(s.event, s.status.value, s.health) for s in life if s.event != "kill"]
+    assert steps == [
+        ("create", "created", None),
+        ("start", "running", None),
+        ("health_status", "running", "healthy"),
+        ("pause", "paused", "healthy"),  # every message is whole: the last health stays
+        ("unpause", "running", "healthy"),
+        ("die", "exited", None),  # its healthcheck ends with it: no stale "healthy"
+        ("stop", "exited", None),
+        ("start", "running", None),
+        ("restart", "running", None),
+        ("health_status", "running", "healthy"),
+        ("die", "exited", None),
+        ("destroy", "removed", None),
+    ]
+    assert {s.name for s in life} == {name}
+
+
+async def test_a_container_started_while_the_collector_runs_is_in_the_next_batch(
+    nats_server: NatsServer, prefix: str, containers: Containers
+) -> None:
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
+        run_collector(docker_settings(nats_server, prefix)),
+    ):
+        await next_that(batches, lambda b: True, "the Docker source to be following", 20)
+        short, name = containers.run("late", "sleep", "3600")
+        started = datetime.now(UTC)
+        # The first batch out after `docker run` may have listed before it; the one after
+        # that listed once the first was out, so it has the container.
+        await next_that(batches, lambda b: b.time > started, "a batch", 10)
+        following = {c.id: c for c in (await next_that(batches, lambda b: True, "next")).containers}
+        assert short in following
+        assert (following[short].name, following[short].state) == (name, "running")
+
+
+def docker_io_now(name: str) -> tuple[float, float, float, float]:
+    """`docker stats --no-stream`: block read and write, network rx and tx, in bytes."""
+    line = docker("stats", "--no-stream", "--format", "{{.BlockIO}} / {{.NetIO}}", name)
+    figures = []
+    for figure in line.strip().split(" / "):
+        number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", figure.strip()).groups()  # type: ignore[union-attr]
+        figures.append(float(number) * _UNITS[unit])
+    block_read, block_write, rx, tx = figures
+    return block_read, block_write, rx, tx
+
+
+async def test_block_and_network_io_are_counted_as_docker_stats_counts_them(
+    nats_server: NatsServer, prefix: str, containers: Containers
+) -> None:
+    # 20 MB written to the container's filesystem, then 40 pings of 1000 bytes to the
+    # bridge's gateway over 8 s (a real interface, unlike loopback), then quiet.
+    script = (
+        "dd if=/dev/zero of=/tmp/blob bs=1M count=20 conv=fsync 2>/dev/null; "
+        "gw=$(ip route | awk '/default/ {print $3}'); "
+        "ping -c 40 -i 0.2 -s 1000 $gw >/dev/null; echo done; sleep 3600"
+    )
+    short, name = containers.run("io", "sh", "-c", script)
+
+    def ours(batch: DockerStatsSampled) -> ContainerStats | None:
+        return next((c for c in batch.containers if c.id == short), None)
+
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
+        run_collector(docker_settings(nats_server, prefix)),
+    ):
+        pinging = await next_that(
+            batches, lambda b: (c := ours(b)) is not None and c.network_tx_per_s > 1000, "pings", 20
+        )
+        await wait_for(lambda: "done" in docker("logs", name), "the pings to end", 20)
+        after = datetime.now(UTC)
+        final = ours(
+            await next_that(batches, lambda b: b.time > after and ours(b) is not None, "a batch")
+        )
+        block_read, block_write, rx, tx = await asyncio.to_thread(docker_io_now, name)
+
+    during = ours(pinging)
+    assert during is not None
+    assert final is not None
+    # about 1042 bytes (the frame) each way five times a second
+    assert during.network_tx_per_s < 20_000
+    assert 1_000 < during.network_rx_per_s < 20_000
+    assert final.network_tx >= 40 * 1042
+    assert final.network_rx >= 40 * 1042
+    assert final.network_tx == pytest.approx(tx, rel=0.05)
+    assert final.network_rx == pytest.approx(rx, rel=0.05)
+    # The 20 MB show as docker shows them, where the kernel counts block I/O per cgroup
+    # (a kernel that counts none, as some VMs' do, gives 0 B in both).
+    assert final.block_write == pytest.approx(block_write, rel=0.05, abs=1000)
+    assert final.block_read == pytest.approx(block_read, rel=0.05, abs=1000)
 
 
 async def test_current_state_of_every_container_is_published_at_start(

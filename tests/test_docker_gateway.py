@@ -6,11 +6,12 @@ import threading
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import collector_settings_for
-from tests.docker_engine import Containers
+from tests.docker_engine import Containers, docker
+from tests.docker_support import known
 from tests.support import (
     NatsServer,
     closed_with,
@@ -35,8 +36,10 @@ SEED_000_FIELDS = {
 }
 
 
-def docker_collector(nats: NatsServer, prefix: str) -> CollectorSettings:
-    return collector_settings_for(nats, prefix, docker="on", docker_interval_s=1.0, interval_s=5.0)
+def docker_collector(nats: NatsServer, prefix: str, host: str = "testhost") -> CollectorSettings:
+    return collector_settings_for(
+        nats, prefix, host=host, docker="on", docker_interval_s=1.0, interval_s=5.0
+    )
 
 
 def following(container: str) -> bool:
@@ -243,3 +246,109 @@ async def test_log_lease_lives_while_any_replica_has_a_watcher(
             await one.close()
             await two.close()
         await wait_for(lambda: not following(short), "the follower to stop", 10)
+
+
+async def test_logs_start_with_only_the_last_tail_lines_then_the_live_ones_in_order(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    script = "seq 1 50; while [ ! -e /tmp/go ]; do sleep 0.05; done; seq 51 60; sleep 3600"
+    short, name = containers.run("tail", "sh", "-c", script)
+    await wait_for(lambda: "50" in docker("logs", name).split(), "the first 50 lines")
+    settings = gateway_settings.model_copy(update={"log_tail": 10})
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as http,
+    ):
+        await known(http, admin_token, short)
+        async with connect(f"ws://{address}/ws/docker/{short}/logs?token={admin_token}") as ws:
+
+            async def more() -> list[int]:
+                update = await receive_until(ws, lambda m: m["type"] == "update", timeout=15)
+                return [int(line["text"]) for line in update["data"]["lines"]]
+
+            numbers: list[int] = []
+            while len(numbers) < 10:
+                numbers += await more()
+            assert numbers == list(range(41, 51))  # the last 10 of the 50 logged before
+            docker("exec", name, "touch", "/tmp/go")
+            while len(numbers) < 20:
+                numbers += await more()
+    assert numbers == list(range(41, 61))
+
+
+async def test_host_filter_gives_only_that_hosts_stats_and_the_route_lists_every_host(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    short, _ = containers.run("twohosts", "sleep", "3600")
+    async with (  # two collectors of one engine: the same containers, as two hosts
+        run_collector(docker_collector(nats_server, prefix, host="alpha")),
+        run_collector(docker_collector(nats_server, prefix, host="beta")),
+        serve_gateway(gateway_settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as http,
+        connect(f"ws://{address}/ws/docker/stats?host=alpha&token={admin_token}") as alpha,
+        connect(f"ws://{address}/ws/docker/stats?host=beta&token={admin_token}") as beta,
+    ):
+
+        async def hosts_of_three_batches(ws: ClientConnection) -> list[str]:
+            batches = [
+                await receive_until(ws, lambda m: m["type"] == "docker_stats", timeout=15)
+                for _ in range(3)
+            ]
+            assert short in {c["id"] for c in batches[-1]["data"]["containers"]}
+            return [batch["data"]["host"] for batch in batches]
+
+        # Both hosts publish over the same seconds; each socket hears only its own.
+        heard_by = await asyncio.gather(hosts_of_three_batches(alpha), hosts_of_three_batches(beta))
+        assert heard_by == [["alpha"] * 3, ["beta"] * 3]
+
+        headers = {"Authorization": f"Bearer {admin_token}"}
+
+        async def listed(**params: str) -> dict[str, set[str]]:
+            body = (await http.get("/api/docker/containers", headers=headers, params=params)).json()
+            return {
+                batch["host"]: {c["id"] for c in batch["containers"]} for batch in body["hosts"]
+            }
+
+        for host in ("alpha", "beta"):  # the route's view has caught up with both
+            await known(http, admin_token, f'"host": "{host}"')
+        everything = await listed()
+        assert set(everything) == {"alpha", "beta"}
+        assert all(short in ids for ids in everything.values())
+        assert set(await listed(host="beta")) == {"beta"}
+
+
+async def test_an_ambiguous_name_prefix_is_refused_naming_the_containers_it_fits(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    one, first = containers.run("twin", "sleep", "3600")
+    two, second = containers.run("twin", "sleep", "3600")
+    shared = first[: first.rindex("-") + 1]  # vigil-<test>-twin-
+    assert second.startswith(shared)
+    async with (
+        run_collector(docker_collector(nats_server, prefix)),
+        serve_gateway(gateway_settings) as address,
+        httpx.AsyncClient(base_url=f"http://{address}") as http,
+    ):
+        for short in (one, two):
+            await known(http, admin_token, short)
+        async with connect(f"ws://{address}/ws/docker/{shared}/logs?token={admin_token}") as ws:
+            error = await receive(ws)
+            assert (error["type"], error["code"]) == ("error", "INVALID_MESSAGE")
+            assert f"{shared!r} fits several containers" in error["message"]
+            assert f"{first} ({one})" in error["message"]
+            assert f"{second} ({two})" in error["message"]
+            assert (await closed_with(ws))[0] == 1008
+        assert not any(following(short) for short in (one, two))  # no lease was taken

@@ -127,6 +127,8 @@ class ContainerStates:
             known = replace(known, exit_code=None)
         if verb == "health_status":
             known = replace(known, health=detail or None)
+        elif verb == "die":  # its healthcheck ends with it (and starts over unknown)
+            known = replace(known, health=None)
         if verb == "destroy":
             self._known.pop(container, None)
         else:
