@@ -149,6 +149,42 @@ def make_images(registry: Registry, base: str, workdir: Path) -> Images:
     return images
 
 
+@contextlib.asynccontextmanager
+async def slow_proxy(port: int, bytes_per_s: int) -> AsyncIterator[str]:
+    """A TCP proxy on 127.0.0.1 to `port` whose answers trickle at `bytes_per_s` per
+    connection: a slow network in front of the registry. Yields its address."""
+    pipes: set[asyncio.Task[None]] = set()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pace: int) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := await reader.read(pace // 10 or 65536):
+                writer.write(chunk)
+                await writer.drain()
+                if pace:
+                    await asyncio.sleep(len(chunk) / pace)  # pacing, not synchronisation
+        writer.close()
+
+    async def serve(client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        upstream, to_upstream = await asyncio.open_connection("127.0.0.1", port)
+        writers.extend((to_client, to_upstream))
+        for flow in (pipe(client, to_upstream, 0), pipe(upstream, to_client, bytes_per_s)):
+            pipes.add(task := asyncio.create_task(flow))
+            task.add_done_callback(pipes.discard)
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        for task in list(pipes):
+            task.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+        for writer in writers:
+            writer.close()
+        await server.wait_closed()
+
+
 # -- the deployer -------------------------------------------------------------------
 
 

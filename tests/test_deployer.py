@@ -3,7 +3,10 @@ per-layer progress, both strategies, rollback on every kind of failure, cancel, 
 deploy per service at a time, and a replica dying mid-deploy."""
 
 import asyncio
+import json
+import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -13,11 +16,15 @@ from tests.deploy_support import (
     STARTED,
     TEST_HOST,
     Deployment,
+    Registry,
+    build_and_push,
     containers,
     deployer_process,
     run_deployer,
     serves,
+    slow_proxy,
 )
+from tests.docker_engine import docker
 from vigil import ctl
 from vigil.errors import BusUnavailable
 from vigil.messages import (
@@ -106,6 +113,35 @@ async def test_a_new_version_replaces_the_old_one_and_serves(
     ]
 
 
+async def test_env_volumes_restart_policy_and_labels_of_the_spec_reach_the_container(
+    deployer: DeployerService, deployment: Deployment, tmp_path: Path
+) -> None:
+    (tmp_path / "index").write_text("from the volume\n")
+    spec = deployment.spec(
+        command=["httpd", "-f", "-p", "8080", "-h", "/srv"],
+        env={"GREETING": "hello there"},
+        volumes=[{"source": str(tmp_path), "target": "/srv", "read_only": True}],
+        restart_policy="on-failure",
+        labels={"vigil-test": deployment.prefix, "team": "blue"},
+    )
+    record, _ = await deployment.run(spec)
+
+    assert record.state is DeployState.SUCCEEDED, record.reason
+    name = spec.name
+    inspected = json.loads(docker("inspect", name))[0]
+    assert "GREETING=hello there" in inspected["Config"]["Env"]
+    assert docker("exec", name, "sh", "-c", 'echo "$GREETING"') == "hello there\n"
+    assert inspected["HostConfig"]["RestartPolicy"]["Name"] == "on-failure"
+    [mount] = [m for m in inspected["Mounts"] if m["Destination"] == "/srv"]
+    assert (mount["Source"], mount["RW"]) == (str(tmp_path), False)
+    assert serves(name) == "from the volume"  # the container serves the host folder
+    with pytest.raises(RuntimeError, match="Read-only file system"):
+        docker("exec", name, "touch", "/srv/written")
+    labels = inspected["Config"]["Labels"]
+    assert labels["team"] == "blue"
+    assert (labels["vigil.deploy.service"], labels["vigil.deploy.id"]) == (name, record.id)
+
+
 @pytest.mark.parametrize(
     "health",
     [
@@ -144,6 +180,41 @@ async def test_a_failing_command_rolls_back_and_the_old_container_still_serves(
     assert "exited with code 1" in (record.reason or "")
     assert (HEALTH.value, FAILED.value) in journal.steps()
     assert (ROLLBACK.value, FINISHED.value) in journal.steps()
+    assert serves(name) == "v1"
+    assert containers(deployment.prefix) == [name]
+
+
+async def test_a_failing_start_first_deploy_never_interrupts_the_old_container(
+    deployer: DeployerService, deployment: Deployment
+) -> None:
+    first, _ = await deployment.run(deployment.spec(strategy="start-first"))
+    name = first.spec.name
+    old = docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", name)
+    never_healthy = deployment.spec(
+        image=deployment.images.web(2),
+        strategy="start-first",
+        command=["sleep", "600"],
+        health={"kind": "http", "port": 8080, "path": "/index", "timeout_s": 2},
+    )
+    record = await deployment.start(never_healthy)
+    answers: list[tuple[str, str]] = []  # (the step then, what the service answered)
+    async with deployment.journal(record.id) as journal:
+
+        async def ask_the_service_until_the_end() -> None:
+            while not journal.events or journal.events[-1].step is not DeployStep.DONE:
+                step = journal.events[-1].step.value if journal.events else "queue"
+                answers.append((step, await asyncio.to_thread(serves, name)))
+
+        asking = asyncio.create_task(ask_the_service_until_the_end())
+        end = await journal.ended()
+        await asking
+
+    assert end.state is DeployState.FAILED
+    assert "not healthy within 2 s" in end.message
+    assert {answer for _, answer in answers} == {"v1"}, answers
+    assert "health" in {step for step, _ in answers}  # asked while both containers ran
+    assert (ROLLBACK.value, FINISHED.value) in journal.steps()
+    assert docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", name) == old  # never stopped
     assert serves(name) == "v1"
     assert containers(deployment.prefix) == [name]
 
@@ -204,6 +275,74 @@ async def test_cancel_mid_deploy_stops_and_rolls_back(
     with pytest.raises(ctl.Refused) as again:
         await ctl.call(deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=record.id, actor="b"))
     assert again.value.code is ErrorCode.CONFLICT
+
+
+async def test_cancel_while_pulling_abandons_the_pull_and_the_old_container_serves_on(
+    deployer: DeployerService, deployment: Deployment, registry: Registry, tmp_path: Path
+) -> None:
+    first, _ = await deployment.run(deployment.spec())
+    name = first.spec.name
+    # An image of this test's own (its layers are nowhere else), reached through a
+    # proxy slow enough that its pull lasts far longer than a cancel takes.
+    slow = f"vigil-test/slow-{deployment.prefix}:1"
+    blob = {"index": b"slow\n", "blob": os.urandom(2_000_000)}
+    images = deployment.images
+    await asyncio.to_thread(
+        build_and_push, images.base, f"{images.registry}/{slow}", tmp_path / "slow", blob
+    )
+    async with slow_proxy(registry.port, bytes_per_s=200_000) as proxy:
+        record = await deployment.start(deployment.spec(image=f"{proxy}/{slow}"))
+        async with deployment.journal(record.id) as journal:
+            await journal.wait_for(
+                lambda e: e.step is PULL and e.status is StepState.PROGRESS, "pull progress"
+            )
+            await ctl.call(
+                deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=record.id, actor="bob")
+            )
+            end = await journal.ended(timeout=15)
+
+    assert end.state is DeployState.CANCELLED, end.message
+    assert "cancelled by bob" in end.message
+    steps = journal.steps()
+    assert (PULL.value, FINISHED.value) not in steps
+    assert not [step for step, _ in steps if step in {"create", "start", "health", "switch"}]
+    assert (ROLLBACK.value, FINISHED.value) in steps
+    assert serves(name) == "v1"
+    assert containers(deployment.prefix) == [name]
+    with pytest.raises(RuntimeError, match="No such image"):
+        docker("image", "inspect", f"{proxy}/{slow}")
+
+
+async def test_a_deploy_cancelled_while_queued_ends_at_once_and_never_runs(
+    deployer_settings: DeployerSettings, deployment: Deployment
+) -> None:
+    one_at_a_time = deployer_settings.model_copy(update={"max_concurrent_deploys": 1})
+    async with run_deployer(one_at_a_time):
+        busy = await deployment.start(deployment.spec(health={"kind": "running", "seconds": 60}))
+        async with deployment.journal(busy.id) as busy_journal:
+            await busy_journal.wait_for(
+                lambda e: e.step is HEALTH and e.status is STARTED, "health"
+            )
+            queued = await deployment.start(deployment.spec(name="other"))  # waits for a slot
+            cancelled = await ctl.call(
+                deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=queued.id, actor="bob")
+            )
+            assert (cancelled.state, cancelled.step) == (DeployState.CANCELLED, DeployStep.DONE)
+            async with deployment.journal(queued.id) as journal:
+                end = await journal.ended(timeout=5)  # while the only slot is still taken
+            await ctl.call(
+                deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=busy.id, actor="bob")
+            )
+            assert (await busy_journal.ended()).state is DeployState.CANCELLED
+        # The slot is free: the queued deploy's message comes first, is found cancelled
+        # and dropped; the service's lock was let go, so it deploys again at once.
+        again, _ = await deployment.run(deployment.spec(name="other"))
+        never_ran = await deployment.record(queued.id)
+
+    assert (end.state, end.message) == (DeployState.CANCELLED, "cancelled by bob while queued")
+    assert again.state is DeployState.SUCCEEDED, again.reason
+    assert (never_ran.state, never_ran.worker) == (DeployState.CANCELLED, None)
+    assert containers(deployment.prefix) == [again.spec.name]
 
 
 async def test_a_second_deploy_of_the_same_service_is_refused_while_one_runs(

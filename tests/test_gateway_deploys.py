@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.deploy_support import TEST_HOST, Deployment, containers, serves
 from tests.support import closed_with, receive, receive_until, send
+from vigil.messages import utc_now
 from vigil_deployer.app import DeployerService
 
 
@@ -160,23 +161,88 @@ async def test_an_unknown_deploy_is_not_found(
 async def test_a_subscriber_disconnecting_mid_deploy_resumes_without_loss(
     deployer: DeployerService, deployment: Deployment, gateway: str, admin_token: str
 ) -> None:
-    record = await deployment.start(deployment.spec(health={"kind": "running", "seconds": 1.5}))
+    record = await deployment.start(deployment.spec(health={"kind": "running", "seconds": 2}))
     channel = {"type": "subscribe", "channel": "deploy", "params": {"id": record.id}}
-    before: list[dict[str, Any]] = []
-    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
-        await send(ws, channel)
-        while not before or before[-1]["data"]["step"] != "health":
-            before.append(await receive_until(ws, lambda m: m["type"] == "update", 20))
-    # Gone while the deploy goes on; back with the last cursor seen.
-    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
-        await send(ws, channel | {"since": before[-1]["cursor"]})
-        after = await journal_frames(ws)
-
     async with deployment.journal(record.id) as journal:
+        async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+            await send(ws, channel)
+            before = [await receive_until(ws, lambda m: m["type"] == "update", 20)]
+        # Gone while the deploy goes on, until it has journaled more; back with the
+        # last cursor seen.
+        away_since = utc_now()
+        await journal.wait_for(lambda e: e.time > away_since, "an event while away")
+        missed = [json.loads(e.model_dump_json()) for e in journal.events[len(before) :]]
+        async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+            await send(ws, channel | {"since": before[-1]["cursor"]})
+            after = await journal_frames(ws)
         await journal.ended()
+
+    assert [f["data"] for f in after[: len(missed)]] == missed  # what it missed, first
     assert [f["data"] for f in before + after] == [
         json.loads(e.model_dump_json()) for e in journal.events
-    ]
+    ]  # then the rest: no gap, no duplicate
+    assert len(after) > len(missed)  # and what came after
+    cursors = [f["cursor"] for f in before + after]
+    assert cursors == sorted(set(cursors))
+
+
+async def test_an_operator_cancels_a_deploy_over_http(
+    deployer: DeployerService,
+    deployment: Deployment,
+    http: httpx.AsyncClient,
+    admin_token: str,
+) -> None:
+    spec = spec_json(deployment, health={"kind": "running", "seconds": 60})
+    created = (await http.post("/api/deploys", json=spec, headers=bearer(admin_token))).json()
+    async with deployment.journal(created["id"]) as journal:
+        await journal.wait_for(lambda e: e.step == "health" and e.status == "started", "health")
+        cancel = await http.post(
+            f"/api/deploys/{created['id']}/cancel", headers=bearer(admin_token)
+        )
+        assert cancel.status_code == 202, cancel.text
+        assert cancel.json()["cancel_requested_by"] == "admin"
+        end = await journal.ended(timeout=15)
+
+    assert end.state == "cancelled"
+    assert "cancelled by admin" in end.message
+    got = (await http.get(f"/api/deploys/{created['id']}", headers=bearer(admin_token))).json()
+    assert (got["state"], got["step"]) == ("cancelled", "done")
+    assert containers(deployment.prefix) == []  # a first deploy: nothing to go back to
+    again = await http.post(f"/api/deploys/{created['id']}/cancel", headers=bearer(admin_token))
+    assert (again.status_code, again.json()["detail"]["code"]) == (409, "CONFLICT")
+    unknown = await http.post("/api/deploys/nosuchdeploy/cancel", headers=bearer(admin_token))
+    assert (unknown.status_code, unknown.json()["detail"]["code"]) == (404, "NOT_FOUND")
+
+
+async def test_the_deploy_list_pages_with_offset_and_limit(
+    deployer: DeployerService,
+    deployment: Deployment,
+    http: httpx.AsyncClient,
+    admin_token: str,
+) -> None:
+    quick: dict[str, Any] = {
+        "image": deployment.images.base,  # present already: no pull
+        "command": ["sleep", "600"],
+        "ports": [],
+        "health": {"kind": "running", "seconds": 0},
+    }
+    started = [await deployment.start(deployment.spec(name=f"svc{n}", **quick)) for n in range(5)]
+    for record in started:
+        async with deployment.journal(record.id) as journal:
+            assert (await journal.ended()).state == "succeeded"
+
+    pages = []
+    for offset in (0, 2, 4, 6):
+        answer = await http.get(
+            "/api/deploys", params={"offset": offset, "limit": 2}, headers=bearer(admin_token)
+        )
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        assert (page["total"], page["offset"], page["limit"]) == (5, offset, 2)
+        pages.append([d["id"] for d in page["deploys"]])
+    assert [len(page) for page in pages] == [2, 2, 1, 0]
+    listed = [deploy_id for page in pages for deploy_id in page]  # disjoint and complete:
+    assert listed == [record.id for record in reversed(started)]  # newest first
 
 
 @pytest.mark.parametrize(
