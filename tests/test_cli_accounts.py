@@ -172,6 +172,7 @@ async def test_apikey_create_with_json_carries_the_secret(cli: Cli) -> None:
 
     created = ApiKeyCreated.model_validate_json(result.stdout)
     assert created.key.expires_at is not None
+    assert created.key.created_by == "admin"  # the logged-in admin, not a local Unix user
     assert 29.9 < (created.key.expires_at - created.key.created_at).total_seconds() / 86400 <= 30
     me = Principal.model_validate_json((await whoami(cli.gateway, created.api_key)).content)
     assert me.id == created.key.id
