@@ -12,22 +12,24 @@ from them, and every failure turned into a clear line on stderr and an exit stat
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
 from vigil.errors import InvalidName, UnknownChannel
 from vigil_cli import config as config_file
-from vigil_cli.auth_client import invalid
 from vigil_cli.config import ClientConfig
 from vigil_cli.errors import CliError, NotLoggedIn
 from vigil_cli.settings import RemoteSettings
 from vigil_client import (
+    Api,
     AuthenticationFailed,
     Credentials,
     Refused,
@@ -36,6 +38,8 @@ from vigil_client import (
     Unreachable,
     VigilClient,
 )
+from vigil_client.api import TIMEOUT
+from vigil_client.session import Session
 
 OK, FAILED, UNREACHABLE, NOT_LOGGED_IN, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -55,6 +59,14 @@ class Remote:
     def client(self, **options: Any) -> VigilClient:
         """A client with the saved credentials; refreshed tokens are saved back."""
         return VigilClient(self.url, self.credentials, on_refresh=self._keep, **options)
+
+    @contextlib.asynccontextmanager
+    async def api(self) -> AsyncIterator[Api]:
+        """The gateway's HTTP routes with the saved credentials, and no socket opened
+        (for commands that only make calls); refreshed tokens are saved back."""
+        session = Session(self.url, self.credentials, on_refresh=self._keep)
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            yield Api(session, http)
 
     def _keep(self, tokens: Tokens) -> None:
         self.saved = self.saved.with_tokens(tokens)
@@ -113,6 +125,15 @@ async def _interruptible(command: Callable[[Remote], Awaitable[int]], target: Re
         return INTERRUPTED
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def invalid(exc: ValidationError) -> str:
+    """What is wrong with an input, field by field, never echoing it (a password)."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "input"
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
 
 
 def _fail(message: str, status: int) -> int:

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from vigil.channels import resolve_channel
 from vigil.messages import AlertChanged, Error, Gap, Reset, Update
 from vigil_cli import figures
-from vigil_cli.auth_client import table
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import OK, Remote, add_url_option, run
+from vigil_cli.tables import table
 from vigil_client import Api, routes
 from vigil_client.frames import parse_frame
 

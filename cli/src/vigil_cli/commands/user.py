@@ -1,94 +1,116 @@
-"""`vigil user add|list|disable`: manage users through the auth service."""
+"""`vigil user add|list|disable`: manage users through the gateway, as an admin.
+
+The calls carry the credentials `vigil login` saved; the gateway lets only the admin
+role through (anyone else: exit 1, and the gateway's reason).
+"""
 
 import argparse
 import getpass
 import sys
 
 from vigil.access import ALL_CLUSTERS, Role
-from vigil.messages import CreateUser, DisableUser, ListUsers, UserList, UserView
-from vigil.operations import Auth
-from vigil_cli.auth_client import actor, run, table
+from vigil.messages import UserDraft, UserView
 from vigil_cli.commands import Subparsers
+from vigil_cli.errors import CliError
+from vigil_cli.remote import OK, Remote, add_url_option, run
+from vigil_cli.tables import table
 
 ROLES = [role.value for role in Role]
 
 
 def add_parser(commands: Subparsers) -> None:
-    parser = commands.add_parser("user", help="add, list or disable users")
+    parser = commands.add_parser(
+        "user",
+        help="add, list or disable users (as an admin)",
+        description="Manage users through the gateway with the admin login `vigil login` saved.",
+    )
     actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
 
-    add = actions.add_parser("add", help="add a user")
+    add = actions.add_parser("add", help="add a user", description="Add a user.")
     add.add_argument("username")
-    add.add_argument("--role", action="append", choices=ROLES, required=True, dest="roles")
+    add.add_argument(
+        "--role",
+        action="append",
+        choices=ROLES,
+        required=True,
+        dest="roles",
+        help="a role of the user (repeat for more)",
+    )
     add.add_argument(
         "--cluster",
         action="append",
         default=[],
         dest="clusters",
+        metavar="CLUSTER",
         help=f"a cluster the user may see (repeat; {ALL_CLUSTERS!r} for all)",
     )
     add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (default: asked twice)",
     )
-    add.add_argument("--json", action="store_true")
-    add.set_defaults(handler=_add)
+    add.set_defaults(handler=lambda args: run(lambda remote: _add(remote, args), args))
 
-    listing = actions.add_parser("list", help="list users")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(handler=_list)
+    listing = actions.add_parser("list", help="list users", description="List every user.")
+    listing.set_defaults(handler=lambda args: run(lambda remote: _list(remote, args), args))
 
-    disable = actions.add_parser("disable", help="disable a user and close their sessions")
+    disable = actions.add_parser(
+        "disable",
+        help="disable a user and close their sessions",
+        description="Disable a user: their sessions end and their sockets are closed.",
+    )
     disable.add_argument("username")
-    disable.add_argument("--json", action="store_true")
-    disable.set_defaults(handler=_disable)
+    disable.set_defaults(handler=lambda args: run(lambda remote: _disable(remote, args), args))
+
+    for action in (add, listing, disable):
+        add_url_option(action)
+        action.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
-def _add(args: argparse.Namespace) -> int:
+async def _add(remote: Remote, args: argparse.Namespace) -> int:
+    async with remote.api() as api:  # not logged in: said before a password is asked
+        password = _password(args)  # blocking, as in `vigil login`: nothing else runs yet
+        draft = UserDraft(
+            username=args.username, password=password, roles=args.roles, clusters=args.clusters
+        )
+        user = await api.create_user(draft)
+    print(user.model_dump_json(indent=2) if args.json else _table([user]))
+    return OK
+
+
+async def _list(remote: Remote, args: argparse.Namespace) -> int:
+    async with remote.api() as api:
+        users = await api.users()
+    print(users.model_dump_json(indent=2) if args.json else _table(users.users))
+    return OK
+
+
+async def _disable(remote: Remote, args: argparse.Namespace) -> int:
+    async with remote.api() as api:
+        user = await api.disable_user(args.username)
+    print(user.model_dump_json(indent=2) if args.json else _table([user]))
+    return OK
+
+
+def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
+        return sys.stdin.readline().rstrip("\n")
+    try:
         password = getpass.getpass(f"password for {args.username}: ")
         if getpass.getpass("again: ") != password:
-            print("vigil: the passwords differ", file=sys.stderr)
-            return 1
-    return run(
-        Auth.CREATE_USER,
-        lambda: CreateUser(
-            actor=actor(),
-            username=args.username,
-            password=password,
-            roles=args.roles,
-            clusters=args.clusters,
-        ),
-        _one,
-        as_json=args.json,
-    )
-
-
-def _list(args: argparse.Namespace) -> int:
-    return run(Auth.LIST_USERS, lambda: ListUsers(actor=actor()), _many, as_json=args.json)
-
-
-def _disable(args: argparse.Namespace) -> int:
-    return run(
-        Auth.DISABLE_USER,
-        lambda: DisableUser(actor=actor(), username=args.username),
-        _one,
-        as_json=args.json,
-    )
+            raise CliError("the passwords differ")
+    except EOFError:
+        raise CliError("no password given (use --password-stdin to pipe one)") from None
+    return password
 
 
 _HEADERS = ("USERNAME", "ROLES", "CLUSTERS", "DISABLED", "CREATED", "ID")
 
 
+def _table(users: list[UserView]) -> str:
+    return table(_HEADERS, [_row(user) for user in users])
+
+
 def _row(user: UserView) -> tuple[object, ...]:
     created = user.created_at.isoformat(timespec="seconds")
     return (user.username, user.roles, user.clusters, user.disabled, created, user.id)
-
-
-def _one(user: UserView) -> str:
-    return table(_HEADERS, [_row(user)])
-
-
-def _many(users: UserList) -> str:
-    return table(_HEADERS, [_row(user) for user in users.users])

@@ -1,4 +1,4 @@
-"""The gateway's HTTP routes: login, deploys, containers, polling a channel.
+"""The gateway's HTTP routes: login, deploys, users and API keys, polling a channel.
 
 Every call carries the session's credentials; an access token the gateway refuses
 (401) is refreshed once and the call made again. Refusals raise `Refused` with the
@@ -10,13 +10,29 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from vigil.messages import DeployList, DeployRecord, DeploySpec, ErrorCode, TokensIssued
+from vigil.messages import (
+    ApiKeyCreated,
+    ApiKeyDraft,
+    ApiKeyList,
+    ApiKeyView,
+    DeployList,
+    DeployRecord,
+    DeploySpec,
+    DisableUser,
+    ErrorCode,
+    RevokeApiKey,
+    TokensIssued,
+    UserDraft,
+    UserList,
+    UserView,
+)
+from vigil.model import Message
 from vigil_client import routes
 from vigil_client.errors import AuthenticationFailed, Refused, Unreachable
 from vigil_client.session import Session
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-M = TypeVar("M", DeployRecord, DeployList)
+M = TypeVar("M", bound=Message)
 
 
 async def login(base_url: str, username: str, password: str) -> TokensIssued:
@@ -120,6 +136,41 @@ class Api:
     async def deploy_hosts(self) -> list[str]:
         hosts: list[str] = (await self.get_json(routes.DEPLOY_HOSTS))["hosts"]
         return hosts
+
+    # -- users and API keys: the admin role's routes -------------------------------------
+
+    async def users(self) -> UserList:
+        return _parsed(UserList, await self.send("GET", routes.USERS))
+
+    async def create_user(self, user: UserDraft) -> UserView:
+        body = user.model_dump(mode="json")
+        return _parsed(UserView, await self.send("POST", routes.USERS, json=body))
+
+    async def disable_user(self, username: str) -> UserView:
+        """Disable a user; the gateway closes their sockets. A username that cannot
+        exist raises `ValidationError` before anything is sent."""
+        _check_field(DisableUser, "username", username)
+        return _parsed(UserView, await self.send("POST", routes.disable_user(username)))
+
+    async def api_keys(self) -> ApiKeyList:
+        return _parsed(ApiKeyList, await self.send("GET", routes.API_KEYS))
+
+    async def create_api_key(self, key: ApiKeyDraft) -> ApiKeyCreated:
+        """A new key; `api_key` of the answer is its secret, which no later call shows."""
+        body = key.model_dump(mode="json", exclude_none=True)
+        return _parsed(ApiKeyCreated, await self.send("POST", routes.API_KEYS, json=body))
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyView:
+        """Revoke a key; the gateway closes its sockets. An id that cannot exist raises
+        `ValidationError` before anything is sent."""
+        _check_field(RevokeApiKey, "key_id", key_id)
+        return _parsed(ApiKeyView, await self.send("DELETE", routes.api_key(key_id)))
+
+
+def _check_field(model: type[Message], field: str, value: object) -> None:
+    """Validate one field of the request the gateway will build from a path parameter,
+    by that request's own rule (`ValidationError` located at `field`)."""
+    model.__pydantic_validator__.validate_assignment(model.model_construct(), field, value)
 
 
 def _parsed(model: type[M], answer: httpx.Response) -> M:

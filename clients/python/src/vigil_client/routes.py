@@ -9,6 +9,8 @@ ME = "/api/auth/me"
 DEPLOYS = "/api/deploys"
 DEPLOY_HOSTS = "/api/deploys/hosts"
 CONTAINERS = "/api/docker/containers"
+USERS = "/api/auth/users"
+API_KEYS = "/api/auth/keys"
 
 
 def deploy(deploy_id: str) -> str:
@@ -17,6 +19,14 @@ def deploy(deploy_id: str) -> str:
 
 def cancel_deploy(deploy_id: str) -> str:
     return f"{deploy(deploy_id)}/cancel"
+
+
+def disable_user(username: str) -> str:
+    return f"{USERS}/{quote(username, safe='')}/disable"
+
+
+def api_key(key_id: str) -> str:
+    return f"{API_KEYS}/{quote(key_id, safe='')}"
 
 
 def sse(channel: str) -> str:
