@@ -1,6 +1,7 @@
 """Fixtures: one real nats-server per session, a fresh subject prefix per test."""
 
 import gc
+import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from tests.deploy_support import (
     bus_for_deploys,
     deployer_settings_for,
     make_images,
+    operator_tokens,
     remove_containers,
     remove_images,
     run_deployer,
@@ -31,7 +33,7 @@ from tests.support import (
     serve_gateway,
 )
 from vigil.bus import Bus
-from vigil.streams import ALERTS
+from vigil.busauth.permissions import ServiceRole
 from vigil_auth.app import AuthService
 from vigil_cli.config import ClientConfig
 from vigil_cli.config import save as save_config
@@ -133,7 +135,7 @@ async def gateway(
 async def alerts_bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]:
     """A bus client, with the alerts stream in place for tests that raise alerts."""
     async with bus_client(nats_server, prefix) as bus:
-        await bus.js.add_stream(ALERTS.config(bus.subjects))
+        nats_server.provision(prefix)
         yield bus
 
 
@@ -144,14 +146,14 @@ def collector_settings(nats_server: NatsServer, prefix: str) -> CollectorSetting
 
 @pytest.fixture
 def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
-    return GatewaySettings(nats_url=nats_server.url, subject_prefix=prefix)
+    return GatewaySettings(**nats_server.service(ServiceRole.GATEWAY, prefix))
 
 
 def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
+    host = str(overrides.get("host", "testhost"))
     values: dict[str, object] = {
-        "nats_url": nats.url,
-        "subject_prefix": prefix,
-        "host": "testhost",
+        **nats.service(ServiceRole.COLLECTOR, prefix, host=host),
+        "host": host,
         "interval_s": 0.5,
         "docker": "off",  # the Docker tests turn it on
     }
@@ -195,14 +197,42 @@ async def deployer(deployer_settings: DeployerSettings) -> AsyncIterator[Deploye
 
 @pytest.fixture
 async def deployment(
-    nats_server: NatsServer, prefix: str, images: Images
+    nats_server: NatsServer, prefix: str, images: Images, admin_token: str
 ) -> AsyncIterator[Deployment]:
-    """Deploys and journals through the bus; every container the test made goes after."""
+    """Deploys and journals through the bus, as the operators alice and bob; every
+    container the test made goes after."""
     try:
         async with bus_for_deploys(nats_server, prefix) as bus:
-            yield Deployment(bus, prefix, images)
+            yield Deployment(bus, prefix, await operator_tokens(bus, admin_token), images)
     finally:
         remove_containers(prefix)
+
+
+class _Refusals(logging.Handler):
+    """What NATS refused a service for want of permission (`vigil.bus` logs each)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("NATS refused"):
+            self.seen.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def _no_bus_permission_refused(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every service runs with its role's creds: a subject its code uses but its role
+    does not allow fails the test that reached it (unless the test provokes refusals)."""
+    refusals = _Refusals()
+    logger = logging.getLogger("vigil.bus")
+    logger.addHandler(refusals)
+    try:
+        yield
+    finally:
+        logger.removeHandler(refusals)
+    if request.node.get_closest_marker("bus_refusals") is None:
+        assert not refusals.seen, "NATS refused a service:\n" + "\n".join(refusals.seen)
 
 
 @pytest.fixture(autouse=True)

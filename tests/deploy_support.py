@@ -24,22 +24,23 @@ from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 from tests.docker_engine import docker
-from tests.support import NatsServer, free_port, port_open, wait_for
+from tests.support import NatsServer, free_port, port_open, user_token, wait_for
 from vigil import ctl
+from vigil.access import ALL_CLUSTERS, Role
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.lifecycle import stop_task
 from vigil.messages import (
+    CancelDeploy,
     CreateDeploy,
     DeployEvent,
     DeployRecord,
     DeploySpec,
     DeployStep,
     GetDeploy,
-    Requester,
     StepState,
 )
 from vigil.operations import Deploy
-from vigil.settings import VigilSettings
 from vigil.streams import DEPLOY_EVENTS
 from vigil_deployer.app import DeployerService, build_app
 from vigil_deployer.settings import DeployerSettings
@@ -47,7 +48,8 @@ from vigil_deployer.settings import DeployerSettings
 TEST_HOST = "testhost"
 HTTP_PORT = 8080
 HTTPD = ["httpd", "-f", "-p", str(HTTP_PORT), "-h", "/www"]
-ALICE = Requester(kind="user", id="u-alice", name="alice", token="0" * 32)
+OPERATORS = ("alice", "bob")
+"""The operators a `Deployment` deploys and cancels as (users of the auth service)."""
 
 
 # -- a registry and images ------------------------------------------------------------
@@ -189,10 +191,10 @@ async def slow_proxy(port: int, bytes_per_s: int) -> AsyncIterator[str]:
 
 
 def deployer_settings_for(nats: NatsServer, prefix: str, **overrides: Any) -> DeployerSettings:
+    host = str(overrides.get("host", TEST_HOST))
     values: dict[str, Any] = {
-        "nats_url": nats.url,
-        "subject_prefix": prefix,
-        "host": TEST_HOST,
+        **nats.service(ServiceRole.DEPLOYER, prefix, host=host),
+        "host": host,
         "lease_s": 3.0,
         "sweep_interval_s": 0.5,
         "stop_timeout_s": 1,
@@ -219,6 +221,7 @@ def deployer_process(settings: DeployerSettings) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "VIGIL_NATS_URL": settings.nats_url,
+        "VIGIL_NATS_CREDS": str(settings.nats_creds),
         "VIGIL_SUBJECT_PREFIX": settings.subject_prefix,
         "VIGIL_DEPLOYER_HOST": settings.host,
         "VIGIL_DEPLOYER_LEASE_S": str(settings.lease_s),
@@ -274,10 +277,12 @@ class Journal:
 
 @dataclass
 class Deployment:
-    """Deploys through the bus, as the gateway does, and their journals."""
+    """Deploys through the bus, as the gateway does, and their journals; each request
+    carries the token of one of `OPERATORS` (by name in `tokens`)."""
 
     bus: Bus
     prefix: str
+    tokens: dict[str, str]
     images: Images | None = None  # the Docker deploys' test images
 
     def spec(self, name: str = "web", **fields: Any) -> DeploySpec:
@@ -292,8 +297,13 @@ class Deployment:
         }
         return DeploySpec.model_validate(values | fields)
 
-    async def start(self, spec: DeploySpec, who: Requester = ALICE) -> DeployRecord:
-        return await ctl.call(self.bus, Deploy.CREATE, CreateDeploy(spec=spec, requested_by=who))
+    async def start(self, spec: DeploySpec, who: str = "alice") -> DeployRecord:
+        create = CreateDeploy(spec=spec)
+        return await ctl.call(self.bus, Deploy.CREATE, create, token=self.tokens[who])
+
+    async def cancel(self, deploy_id: str, who: str = "bob") -> DeployRecord:
+        cancel = CancelDeploy(deploy_id=deploy_id)
+        return await ctl.call(self.bus, Deploy.CANCEL, cancel, token=self.tokens[who])
 
     @contextlib.asynccontextmanager
     async def journal(self, deploy_id: str) -> AsyncIterator[Journal]:
@@ -317,7 +327,8 @@ class Deployment:
         return await self.record(record.id), journal
 
     async def record(self, deploy_id: str) -> DeployRecord:
-        return await ctl.call(self.bus, Deploy.GET, GetDeploy(deploy_id=deploy_id))
+        get = GetDeploy(deploy_id=deploy_id)
+        return await ctl.call(self.bus, Deploy.GET, get, token=self.tokens["alice"])
 
 
 def serves(name: str) -> str:
@@ -358,13 +369,17 @@ def remove_containers(prefix: str) -> None:
         docker("rm", "-f", *ids)
 
 
+async def operator_tokens(bus: Bus, admin_token: str) -> dict[str, str]:
+    """`OPERATORS` made users of the auth service (every cluster granted), logged in."""
+    return {
+        name: await user_token(bus, admin_token, name, Role.OPERATOR, [ALL_CLUSTERS])
+        for name in OPERATORS
+    }
+
+
 @contextlib.asynccontextmanager
 async def bus_for_deploys(nats: NatsServer, prefix: str) -> AsyncIterator[Bus]:
-    bus = Bus(
-        VigilSettings(nats_url=nats.url, subject_prefix=prefix),
-        name="test",
-        streams=[DEPLOY_EVENTS],
-    )
+    bus = Bus(nats.harness(prefix), name="test", streams=[DEPLOY_EVENTS], provisions=True)
     await bus.connect()
     try:
         yield bus

@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support import free_port, nats_server_binary, port_open
+from tests.support import SESSION_TRUST, TrustedBus, free_port, nats_server_binary, port_open
 
 
 @dataclass
@@ -41,9 +41,14 @@ class ClusterNode:
             self.process = None
 
 
-class NatsCluster:
+class NatsCluster(TrustedBus):
     def __init__(self, root: Path, size: int = 3) -> None:
         self.nodes = [ClusterNode(f"n{i + 1}", root / f"n{i + 1}") for i in range(size)]
+        self.trust = SESSION_TRUST
+        self.creds_dir = root / "creds"
+        self._config = root / "nats.conf"
+        self._provisioned = set()
+        self._made = 0
 
     @property
     def url(self) -> str:
@@ -69,9 +74,11 @@ class NatsCluster:
     def launch(self, node: ClusterNode) -> None:
         """One node's process; returns once it takes clients (alone it has no quorum)."""
         routes = ",".join(f"nats://127.0.0.1:{peer.route_port}" for peer in self.nodes)
+        self._config.write_text(self.server_config())
         node.process = subprocess.Popen(
             [
                 nats_server_binary(),
+                f"--config={self._config}",
                 "--jetstream",
                 f"--store_dir={node.store_dir}",
                 f"--server_name={node.name}",

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,12 +23,16 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from vigil import ctl
+from vigil.access import Role
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
+from vigil.busauth.trust import Trust, write_secret
 from vigil.lifecycle import stop_task
 from vigil.messages import (
     AlertChanged,
     AlertState,
     CpuUsage,
+    CreateUser,
     CredentialsRevoked,
     DiskIoRates,
     FilesystemUsage,
@@ -40,8 +45,10 @@ from vigil.messages import (
     TokensIssued,
 )
 from vigil.operations import Auth
+from vigil.provision import provision
 from vigil.settings import VigilSettings
 from vigil.streams import REVOKED
+from vigil.subjects import ANY, Subjects, Token
 from vigil_auth.app import AuthService
 from vigil_auth.app import build_app as build_auth
 from vigil_auth.clock import Clock, system_clock
@@ -72,33 +79,113 @@ def nats_server_binary() -> str:
     return found
 
 
-@dataclass
-class NatsServer:
-    """A real `nats-server -js` on a free port; stop and start keep port and store.
+SESSION_TRUST = Trust.new()
+"""The operator and account every test server trusts (its keys live only in memory)."""
 
-    `config`: a configuration file's text (users and their permissions, say), with
-    `user` (`name:password`) the one `url` logs in as."""
+
+class TrustedBus:
+    """Logging in to a test's NATS (a server or a cluster), which runs in operator mode:
+    it takes only users its trust signed, so every service a test runs logs in with its
+    own role's creds, as in production, and NATS refuses what the role does not allow."""
+
+    trust: Trust
+    creds_dir: Path
+    _provisioned: set[str]
+    _made: int
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def server_config(self) -> str:
+        return self.trust.server_config()
+
+    def creds(self, text: str) -> Path:
+        """`text` as a creds file (owner-only, as a service's would be)."""
+        self.creds_dir.mkdir(mode=0o700, exist_ok=True)
+        self._made += 1
+        path = self.creds_dir / f"{self._made}.creds"
+        write_secret(path, text)
+        return path
+
+    def service(
+        self, role: ServiceRole, prefix: str, *, host: Token = ANY, provision: bool = True
+    ) -> dict[str, Any]:
+        """What a service of `role` under `prefix` needs to log in (`nats_url`,
+        `nats_creds`, `subject_prefix`), with the prefix's streams provisioned first."""
+        if provision:
+            self.provision(prefix)
+        creds = self.trust.service_creds(role, Subjects(prefix), host=host)
+        return {"nats_url": self.url, "nats_creds": self.creds(creds), "subject_prefix": prefix}
+
+    def service_env(self, role: ServiceRole, prefix: str, *, host: Token = ANY) -> dict[str, str]:
+        """`service` as the environment of a service's process."""
+        values = self.service(role, prefix, host=host)
+        return {
+            "VIGIL_NATS_URL": values["nats_url"],
+            "VIGIL_NATS_CREDS": str(values["nats_creds"]),
+            "VIGIL_SUBJECT_PREFIX": prefix,
+        }
+
+    def harness(self, prefix: str, **settings: Any) -> VigilSettings:
+        """Settings of a test's own bus connection: every subject (to publish what a
+        collector would, or to attack), under `prefix`."""
+        creds = self.creds(self.trust.creds("test-harness", None))
+        return VigilSettings(nats_url=self.url, nats_creds=creds, subject_prefix=prefix, **settings)
+
+    def provision(self, prefix: str, **settings: Any) -> None:
+        """Every stream and bucket under `prefix`, as the provisioner makes them (once per
+        prefix; the test's event loop waits the few ms it takes)."""
+        if prefix in self._provisioned:
+            return
+        values = VigilSettings(nats_url=self.url, subject_prefix=prefix, **settings)
+        creds = self.trust.service_creds(ServiceRole.PROVISIONER, Subjects(prefix))
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(provision(values, credentials=creds))
+            except BaseException as exc:  # raised in the test's thread below
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name="provision")
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "provisioning the streams took over 60 s"
+        if failure:
+            raise failure[0]
+        self._provisioned.add(prefix)
+
+
+@dataclass
+class NatsServer(TrustedBus):
+    """A real `nats-server -js` on a free port, in operator mode (`TrustedBus`). Stop and
+    start keep port, store and trust.
+
+    `config`: more configuration text (a server name, TLS...)."""
 
     store_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     config: str = ""
-    user: str = ""
+    trust: Trust = SESSION_TRUST
+    scheme: str = "nats"
+    _provisioned: set[str] = field(default_factory=set)
+    _made: int = 0
 
     @property
     def url(self) -> str:
-        return self.url_as(self.user)
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    def url_as(self, user: str) -> str:
-        return f"nats://{user}@127.0.0.1:{self.port}" if user else f"nats://127.0.0.1:{self.port}"
+    @property
+    def creds_dir(self) -> Path:  # type: ignore[override]
+        return self.store_dir.with_name(f"{self.store_dir.name}-creds")
 
     def start(self) -> None:
+        config_file = self.store_dir.with_name(f"{self.store_dir.name}.conf")
+        config_file.write_text(self.server_config() + self.config)
         args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port)]
-        if self.config:
-            config_file = self.store_dir.with_name(f"{self.store_dir.name}.conf")
-            config_file.write_text(self.config)
-            args += ["-c", str(config_file)]
-        self.process = subprocess.Popen([*args, "-sd", str(self.store_dir)])
+        self.process = subprocess.Popen([*args, "-c", str(config_file), "-sd", str(self.store_dir)])
         deadline = time.monotonic() + 15
         while not port_open(self.port):
             assert self.process.poll() is None, "nats-server exited at start"
@@ -217,7 +304,7 @@ async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
 
 
 def auth_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> AuthSettings:
-    values: dict[str, object] = {"nats_url": nats.url, "subject_prefix": prefix}
+    values: dict[str, object] = nats.service(ServiceRole.AUTH, prefix)
     return AuthSettings(**(values | overrides))  # type: ignore[arg-type]
 
 
@@ -253,9 +340,7 @@ class FakeClock:
 @contextlib.asynccontextmanager
 async def bus_client(nats: NatsServer, prefix: str) -> AsyncIterator[Bus]:
     """A bus connection of the test's own, as the gateway or the CLI would hold."""
-    bus = Bus(
-        VigilSettings(nats_url=nats.url, subject_prefix=prefix), name="test", streams=[REVOKED]
-    )
+    bus = Bus(nats.harness(prefix), name="test", streams=[REVOKED], provisions=True)
     await bus.connect()
     try:
         yield bus
@@ -306,6 +391,17 @@ async def login(nats: NatsServer, prefix: str, username: str, password: str) -> 
     """Tokens from the auth service, asked over the bus as the gateway would."""
     async with bus_client(nats, prefix) as bus:
         return await ctl.call(bus, Auth.LOGIN, Login(username=username, password=password))
+
+
+async def user_token(
+    bus: Bus, admin_token: str, username: str, role: Role, clusters: list[str]
+) -> str:
+    """A new user of the auth service (made by the admin), logged in: its access token."""
+    password = f"password of {username}"
+    draft = CreateUser(username=username, password=password, roles=[role], clusters=clusters)
+    await ctl.call(bus, Auth.CREATE_USER, draft, token=admin_token)
+    login = Login(username=username, password=password)
+    return (await ctl.call(bus, Auth.LOGIN, login)).access_token
 
 
 async def raise_alert(bus: Bus, n: int, source: str = "host", padding: str = "") -> None:

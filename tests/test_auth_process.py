@@ -9,6 +9,7 @@ import time
 
 from tests.support import NatsServer, bus_client
 from vigil import ctl
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import Login
 from vigil.operations import Auth
 
@@ -31,7 +32,7 @@ async def test_the_service_prints_the_first_admin_password_once_and_stops_on_sig
     nats_server: NatsServer, prefix: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "VIGIL_ADMIN_PASSWORD"}
-    env |= {"VIGIL_NATS_URL": nats_server.url, "VIGIL_SUBJECT_PREFIX": prefix}
+    env |= nats_server.service_env(ServiceRole.AUTH, prefix)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -21,7 +21,6 @@ from vigil import ctl
 from vigil.access import Role
 from vigil.bus import Bus
 from vigil.messages import (
-    Actor,
     CreateApiKey,
     CreateUser,
     DisableUser,
@@ -40,7 +39,6 @@ from vigil.operations import Auth
 from vigil_auth.settings import AuthSettings
 
 ADMIN_PASSWORD = "admin-password-1"
-ACTOR = Actor(id="u-root", name="root")
 
 
 @pytest.fixture
@@ -55,6 +53,11 @@ async def bus(
     """The auth service running, and a bus connection to talk to it."""
     async with run_auth(auth_settings), bus_client(nats_server, prefix) as client:
         yield client
+
+
+async def admin_token(bus: Bus) -> str:
+    """The bootstrap admin's access token: the admin operations act for it."""
+    return (await login(bus, "admin", ADMIN_PASSWORD)).access_token
 
 
 async def login(bus: Bus, username: str, password: str, client: str = "") -> TokensIssued:
@@ -73,10 +76,8 @@ async def refused(call: Awaitable[object]) -> ctl.Refused:
 async def create_user(
     bus: Bus, username: str, password: str, roles: list[Role], clusters: list[str] | None = None
 ) -> UserView:
-    request = CreateUser(
-        actor=ACTOR, username=username, password=password, roles=roles, clusters=clusters or []
-    )
-    return await ctl.call(bus, Auth.CREATE_USER, request)
+    request = CreateUser(username=username, password=password, roles=roles, clusters=clusters or [])
+    return await ctl.call(bus, Auth.CREATE_USER, request, token=await admin_token(bus))
 
 
 # -- bootstrap -------------------------------------------------------------------------
@@ -87,7 +88,7 @@ async def test_first_start_creates_admin_with_the_password_from_the_environment(
 ) -> None:
     tokens = await login(bus, "admin", ADMIN_PASSWORD)
     assert tokens.token_type == "bearer"
-    users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(actor=ACTOR))).users
+    users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(), token=await admin_token(bus))).users
     assert [(u.username, u.roles, u.clusters, u.disabled) for u in users] == [
         ("admin", [Role.ADMIN], ["*"], False)
     ]
@@ -106,8 +107,8 @@ async def test_a_generated_admin_password_is_printed_once_and_survives_a_restart
 
     async with run_auth(settings), bus_client(nats_server, prefix) as bus:
         assert "password" not in capsys.readouterr().out
-        await login(bus, "admin", password)
-        users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(actor=ACTOR))).users
+        token = (await login(bus, "admin", password)).access_token
+        users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(), token=token)).users
         assert [user.username for user in users] == ["admin"]
 
 
@@ -116,9 +117,13 @@ async def test_two_replicas_starting_together_create_one_admin(
 ) -> None:
     settings = auth_settings_for(nats_server, prefix)
     async with run_auth(settings), run_auth(settings), bus_client(nats_server, prefix) as bus:
-        users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(actor=ACTOR))).users
+        banner = capsys.readouterr().out
+        assert banner.count("password: ") == 1
+        match = re.search(r"password: (\S+)", banner)
+        assert match, banner
+        token = (await login(bus, "admin", match.group(1))).access_token
+        users = (await ctl.call(bus, Auth.LIST_USERS, ListUsers(), token=token)).users
     assert len(users) == 1
-    assert capsys.readouterr().out.count("password: ") == 1
 
 
 # -- login and tokens -----------------------------------------------------------------
@@ -163,7 +168,9 @@ async def test_wrong_password_unknown_user_and_disabled_user_get_the_same_answer
 ) -> None:
     await create_user(bus, "bob", "bob-password", [Role.VIEWER])
     await create_user(bus, "carol", "carol-password", [Role.VIEWER])
-    await ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="carol"))
+    await ctl.call(
+        bus, Auth.DISABLE_USER, DisableUser(username="carol"), token=await admin_token(bus)
+    )
 
     answers = [
         await refused(login(bus, "bob", "not-bob-password")),
@@ -187,9 +194,8 @@ async def test_a_bad_user_request_is_refused_with_what_was_wrong(bus: Bus) -> No
         ctl.call(
             bus,
             Auth.CREATE_USER,
-            CreateUser.model_construct(
-                actor=ACTOR, username="a b", password="long-enough", roles=[Role.VIEWER]
-            ),
+            CreateUser.model_construct(username="a b", password="long-enough", roles=[Role.VIEWER]),
+            token=await admin_token(bus),
         )
     )
     assert bad.code is ErrorCode.INVALID_MESSAGE
@@ -243,7 +249,7 @@ async def test_logout_ends_the_session_and_publishes_its_revocation(bus: Bus) ->
     tokens = await login(bus, "admin", ADMIN_PASSWORD)
     session_id = tokens.refresh_token.split(".")[0]
     async with revocations(bus) as revoked:
-        await ctl.call(bus, Auth.LOGOUT, EndSession(session_id=session_id))
+        await ctl.call(bus, Auth.LOGOUT, EndSession(), token=tokens.access_token)
         event = await next_revocation(revoked, lambda e: e.id == session_id)
     assert (event.kind, event.reason) == (RevocationKind.SESSION, "logout")
     gone = await refused(
@@ -256,7 +262,9 @@ async def test_disabling_a_user_revokes_them_and_stops_refresh(bus: Bus) -> None
     erin = await create_user(bus, "erin", "erin-password", [Role.OPERATOR])
     tokens = await login(bus, "erin", "erin-password")
     async with revocations(bus) as revoked:
-        view = await ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="erin"))
+        view = await ctl.call(
+            bus, Auth.DISABLE_USER, DisableUser(username="erin"), token=await admin_token(bus)
+        )
         event = await next_revocation(revoked, lambda e: e.kind is RevocationKind.USER)
     assert view.disabled
     assert event.id == erin.id
@@ -268,17 +276,23 @@ async def test_disabling_a_user_revokes_them_and_stops_refresh(bus: Bus) -> None
 
 async def test_the_last_enabled_admin_cannot_be_disabled(bus: Bus) -> None:
     answer = await refused(
-        ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="admin"))
+        ctl.call(
+            bus, Auth.DISABLE_USER, DisableUser(username="admin"), token=await admin_token(bus)
+        )
     )
     assert answer.code is ErrorCode.CONFLICT
     await create_user(bus, "frank", "frank-password", [Role.ADMIN])
-    view = await ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="admin"))
+    view = await ctl.call(
+        bus, Auth.DISABLE_USER, DisableUser(username="admin"), token=await admin_token(bus)
+    )
     assert view.disabled
 
 
 async def test_disabling_an_unknown_user_is_not_found(bus: Bus) -> None:
     answer = await refused(
-        ctl.call(bus, Auth.DISABLE_USER, DisableUser(actor=ACTOR, username="ghost"))
+        ctl.call(
+            bus, Auth.DISABLE_USER, DisableUser(username="ghost"), token=await admin_token(bus)
+        )
     )
     assert answer.code is ErrorCode.NOT_FOUND
 
@@ -360,7 +374,10 @@ async def test_no_password_token_or_secret_reaches_the_logs(
             ctl.call(bus, Auth.REFRESH, RefreshSession(refresh_token=tokens.refresh_token))
         )
         created = await ctl.call(
-            bus, Auth.CREATE_API_KEY, CreateApiKey(actor=ACTOR, name="ci", role=Role.VIEWER)
+            bus,
+            Auth.CREATE_API_KEY,
+            CreateApiKey(name="ci", role=Role.VIEWER),
+            token=await admin_token(bus),
         )
         await ctl.call(bus, Auth.VERIFY_API_KEY, VerifyApiKey(api_key=created.api_key))
         await refused(
@@ -369,7 +386,7 @@ async def test_no_password_token_or_secret_reaches_the_logs(
 
     logged = caplog.text
     assert "gina" in logged
-    assert "actor=root" in logged
+    assert "actor=admin" in logged
     secrets = [
         ADMIN_PASSWORD,
         "gina-password-42",

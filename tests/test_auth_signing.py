@@ -19,7 +19,6 @@ from vigil.bus import Bus
 from vigil.messages import GetSigningKeys, Login
 from vigil.operations import Auth
 from vigil.records import Records
-from vigil.settings import VigilSettings
 from vigil.streams import SIGNING_KEYS
 from vigil_auth.signing import Keyring, SigningKeys
 
@@ -88,8 +87,7 @@ async def test_replicas_due_for_rotation_at_once_agree_on_one_new_key(
     nats_server: NatsServer, prefix: str
 ) -> None:
     clock = FakeClock()
-    settings = VigilSettings(nats_url=nats_server.url, subject_prefix=prefix)
-    bus = Bus(settings, name="test", buckets=[SIGNING_KEYS])
+    bus = Bus(nats_server.harness(prefix), name="test", buckets=[SIGNING_KEYS], provisions=True)
     await bus.connect()
     try:
         replicas = [

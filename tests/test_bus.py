@@ -1,5 +1,5 @@
-"""The bus helper prepares JetStream idempotently, and waits for a JetStream that
-cannot act yet."""
+"""The bus helper: the provisioner prepares JetStream idempotently and waits for a
+JetStream that cannot act yet; a service waits for the streams it needs, and makes none."""
 
 import asyncio
 from pathlib import Path
@@ -7,18 +7,34 @@ from pathlib import Path
 import pytest
 
 from tests.nats_cluster import NatsCluster
-from tests.support import NatsServer
+from tests.support import NatsServer, TrustedBus, bus_client
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.settings import VigilSettings
-from vigil.streams import ALERTS, LATEST, SESSIONS, USERS
+from vigil.streams import ALERTS, LATEST, REVOKED, SESSIONS, USERS
+from vigil.subjects import Subjects
+
+
+def provisioner(nats: TrustedBus, prefix: str, **settings: object) -> VigilSettings:
+    """Settings with the provisioner's creds: the one role that may make streams."""
+    creds = nats.trust.service_creds(ServiceRole.PROVISIONER, Subjects(prefix))
+    return VigilSettings(
+        nats_url=nats.url, nats_creds=nats.creds(creds), subject_prefix=prefix, **settings
+    )
 
 
 async def test_streams_are_created_once_and_brought_back_to_their_config(
     nats_server: NatsServer, prefix: str
 ) -> None:
-    settings = VigilSettings(nats_url=nats_server.url, subject_prefix=prefix)
-    bus = Bus(settings, name="test", streams=[LATEST, ALERTS])
+    settings = provisioner(nats_server, prefix)
+    bus = Bus(
+        settings,
+        name="test",
+        role=ServiceRole.PROVISIONER,
+        streams=[LATEST, ALERTS],
+        provisions=True,
+    )
     await bus.connect()
     try:
         await bus.ensure_streams()  # a second time changes nothing
@@ -28,7 +44,8 @@ async def test_streams_are_created_once_and_brought_back_to_their_config(
 
         config = LATEST.config(bus.subjects)
         config.max_msgs_per_subject = 5  # someone changed it by hand
-        await bus.js.update_stream(config)
+        async with bus_client(nats_server, prefix) as hand:
+            await hand.js.update_stream(config)
         await bus.ensure_streams()
         latest = await bus.js.stream_info(bus.subjects.stream_name("LATEST"))
         assert latest.config.max_msgs_per_subject == 1
@@ -40,17 +57,43 @@ async def test_streams_are_created_once_and_brought_back_to_their_config(
 
 
 async def test_buckets_are_created_idempotently(nats_server: NatsServer, prefix: str) -> None:
-    settings = VigilSettings(nats_url=nats_server.url, subject_prefix=prefix)
-    bus = Bus(settings, name="test", buckets=[USERS, SESSIONS])
+    settings = provisioner(nats_server, prefix)
+    bus = Bus(
+        settings,
+        name="test",
+        role=ServiceRole.PROVISIONER,
+        buckets=[USERS, SESSIONS],
+        provisions=True,
+    )
     await bus.connect()
     try:
-        users = await bus.kv(USERS)
-        await users.put("alice", b"1")
-        await bus.ensure_streams()  # again: the bucket and its data stay
-        assert (await (await bus.kv(USERS)).get("alice")).value == b"1"
-        status = await (await bus.kv(SESSIONS)).status()
+        async with bus_client(nats_server, prefix) as hand:
+            await (await hand.kv(USERS)).put("alice", b"1")
+            await bus.ensure_streams()  # again: the bucket and its data stay
+            assert (await (await hand.kv(USERS)).get("alice")).value == b"1"
+            status = await (await hand.kv(SESSIONS)).status()
         assert status.bucket == f"{prefix.upper()}_AUTH_SESSIONS"
     finally:
+        await bus.close()
+
+
+async def test_a_service_waits_for_its_streams_and_makes_none(
+    nats_server: NatsServer, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = VigilSettings(**nats_server.service(ServiceRole.AUTH, prefix, provision=False))
+    bus = Bus(settings, name="auth", role=ServiceRole.AUTH, streams=[REVOKED], buckets=[USERS])
+    connecting = asyncio.create_task(bus.connect())
+    try:
+        done, _ = await asyncio.wait([connecting], timeout=1.5)
+        assert not done, "connect() went ahead without its streams"
+        assert "not provisioned yet" in caplog.text
+        assert bus.permission_violations == 0  # it only looked: STREAM.INFO is allowed
+        nats_server.provision(prefix)
+        await asyncio.wait_for(connecting, 15)
+        assert bus.is_connected
+    finally:
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
         await bus.close()
 
 
@@ -60,8 +103,10 @@ async def test_a_service_started_before_its_cluster_has_a_quorum_waits_for_jetst
     cluster = NatsCluster(tmp_path)
     cluster.launch(cluster.nodes[0])  # alone: no meta leader, so no stream can be made
     try:
-        settings = VigilSettings(nats_url=cluster.url, subject_prefix=prefix, stream_replicas=3)
-        bus = Bus(settings, name="test", streams=[ALERTS])
+        settings = provisioner(cluster, prefix, stream_replicas=3)
+        bus = Bus(
+            settings, name="test", role=ServiceRole.PROVISIONER, streams=[ALERTS], provisions=True
+        )
         connecting = asyncio.create_task(bus.connect())
         try:
             done, _ = await asyncio.wait([connecting], timeout=3)
@@ -84,8 +129,12 @@ async def test_a_one_shot_caller_is_told_jetstream_cannot_act_and_keeps_no_socke
     cluster = NatsCluster(tmp_path)
     cluster.launch(cluster.nodes[0])
     try:
-        settings = VigilSettings(nats_url=cluster.nodes[0].url, subject_prefix=prefix)
-        bus = Bus(settings, name="test", streams=[ALERTS])
+        settings = provisioner(cluster, prefix).model_copy(
+            update={"nats_url": cluster.nodes[0].url}
+        )
+        bus = Bus(
+            settings, name="test", role=ServiceRole.PROVISIONER, streams=[ALERTS], provisions=True
+        )
         with pytest.raises(BusUnavailable, match="prepare JetStream streams"):
             await bus.connect(keep_trying=False)
         assert not bus.is_connected

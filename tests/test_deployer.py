@@ -28,7 +28,6 @@ from tests.docker_engine import docker
 from vigil import ctl
 from vigil.errors import BusUnavailable
 from vigil.messages import (
-    CancelDeploy,
     DeployState,
     DeployStep,
     ErrorCode,
@@ -262,9 +261,7 @@ async def test_cancel_mid_deploy_stops_and_rolls_back(
     record = await deployment.start(slow)
     async with deployment.journal(record.id) as journal:
         await journal.wait_for(lambda e: e.step is HEALTH and e.status is STARTED, "health")
-        cancelled = await ctl.call(
-            deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=record.id, actor="bob")
-        )
+        cancelled = await deployment.cancel(record.id, who="bob")
         assert cancelled.cancel_requested_by == "bob"
         end = await journal.ended(timeout=15)
 
@@ -273,7 +270,7 @@ async def test_cancel_mid_deploy_stops_and_rolls_back(
     assert serves(name) == "v1"
     assert containers(deployment.prefix) == [name]
     with pytest.raises(ctl.Refused) as again:
-        await ctl.call(deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=record.id, actor="b"))
+        await deployment.cancel(record.id, who="bob")
     assert again.value.code is ErrorCode.CONFLICT
 
 
@@ -296,9 +293,7 @@ async def test_cancel_while_pulling_abandons_the_pull_and_the_old_container_serv
             await journal.wait_for(
                 lambda e: e.step is PULL and e.status is StepState.PROGRESS, "pull progress"
             )
-            await ctl.call(
-                deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=record.id, actor="bob")
-            )
+            await deployment.cancel(record.id, who="bob")
             end = await journal.ended(timeout=15)
 
     assert end.state is DeployState.CANCELLED, end.message
@@ -324,15 +319,11 @@ async def test_a_deploy_cancelled_while_queued_ends_at_once_and_never_runs(
                 lambda e: e.step is HEALTH and e.status is STARTED, "health"
             )
             queued = await deployment.start(deployment.spec(name="other"))  # waits for a slot
-            cancelled = await ctl.call(
-                deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=queued.id, actor="bob")
-            )
+            cancelled = await deployment.cancel(queued.id, who="bob")
             assert (cancelled.state, cancelled.step) == (DeployState.CANCELLED, DeployStep.DONE)
             async with deployment.journal(queued.id) as journal:
                 end = await journal.ended(timeout=5)  # while the only slot is still taken
-            await ctl.call(
-                deployment.bus, Deploy.CANCEL, CancelDeploy(deploy_id=busy.id, actor="bob")
-            )
+            await deployment.cancel(busy.id, who="bob")
             assert (await busy_journal.ended()).state is DeployState.CANCELLED
         # The slot is free: the queued deploy's message comes first, is found cancelled
         # and dropped; the service's lock was let go, so it deploys again at once.
@@ -450,7 +441,13 @@ async def _until_host_is_served(deployment: Deployment) -> None:
     async with asyncio.timeout(20):
         while True:
             try:
-                served = await ctl.call(deployment.bus, Deploy.HOSTS, ListDeployHosts(), 1.0)
+                served = await ctl.call(
+                    deployment.bus,
+                    Deploy.HOSTS,
+                    ListDeployHosts(),
+                    1.0,
+                    token=deployment.tokens["alice"],
+                )
                 if TEST_HOST in served.hosts:
                     return
             except BusUnavailable:

@@ -13,6 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import NatsServer, free_port, receive, serve_gateway
+from vigil.busauth.permissions import ServiceRole
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
 
@@ -52,8 +53,7 @@ async def test_sigterm_drains_with_1012_over_the_window_and_clients_move_on(
 ) -> None:
     port = free_port()
     env = os.environ | {
-        "VIGIL_NATS_URL": nats_server.url,
-        "VIGIL_SUBJECT_PREFIX": prefix,
+        **nats_server.service_env(ServiceRole.GATEWAY, prefix),
         "VIGIL_GATEWAY_PORT": str(port),
         "VIGIL_GATEWAY_DRAIN_WINDOW_S": str(WINDOW_S),
     }

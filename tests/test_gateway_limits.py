@@ -18,7 +18,7 @@ from tests.support import (
 )
 from vigil import ctl
 from vigil.access import Role
-from vigil.messages import Actor, CreateApiKey
+from vigil.messages import CreateApiKey
 from vigil.operations import Auth
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
@@ -189,7 +189,8 @@ async def test_a_full_gateway_answers_1013(
         created = await ctl.call(
             bus,
             Auth.CREATE_API_KEY,
-            CreateApiKey(actor=Actor(id="t", name="test"), name="second", role=Role.VIEWER),
+            CreateApiKey(name="second", role=Role.VIEWER),
+            token=admin_token,
         )
     as_admin = f"ws://{small_gateway}/ws?token={admin_token}"
     as_key = f"ws://{small_gateway}/ws?api_key={created.api_key}"

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.fleet import Fleet
 from tests.support import NatsServer, receive, receive_until, send, serve_gateway
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import DockerSourceChanged
 from vigil.streams import LATEST
 from vigil_auth.app import AuthService
@@ -42,8 +43,7 @@ async def collector_process(
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """`python -m vigil_collector` sampling this host every `INTERVAL_S`."""
     env = os.environ | {
-        "VIGIL_NATS_URL": nats.url,
-        "VIGIL_SUBJECT_PREFIX": prefix,
+        **nats.service_env(ServiceRole.COLLECTOR, prefix, host=HOST),
         "VIGIL_COLLECTOR_HOST": HOST,
         "VIGIL_COLLECTOR_DOCKER": "off",
         "VIGIL_COLLECTOR_INTERVAL_S": str(INTERVAL_S),

@@ -24,6 +24,7 @@ from tests.k8s_support import (
     run_pod,
 )
 from tests.support import NatsServer, bus_client, wait_for
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import AlertChanged, AlertState, K8sMetricsSampled, PodStatusChanged
 from vigil.streams import ALERTS
 from vigil.subjects import ANY
@@ -219,8 +220,7 @@ async def test_two_collector_replicas_publish_each_cluster_once_and_fail_over(
     settings = k8s_settings(nats_server, prefix, k8s_cluster, k8s_interval_s=1.0)
     cluster = k8s_cluster.context
     env = os.environ | {
-        "VIGIL_NATS_URL": nats_server.url,
-        "VIGIL_SUBJECT_PREFIX": prefix,
+        **nats_server.service_env(ServiceRole.COLLECTOR, prefix, host="doomed"),
         "VIGIL_COLLECTOR_HOST": "doomed",
         "VIGIL_COLLECTOR_DOCKER": "off",
         "VIGIL_COLLECTOR_INTERVAL_S": "30",

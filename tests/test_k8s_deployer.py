@@ -9,19 +9,23 @@ import pytest
 from kubernetes import client
 from websockets.asyncio.client import connect
 
-from tests.deploy_support import Deployment, bus_for_deploys, deployer_settings_for, run_deployer
+from tests.deploy_support import (
+    Deployment,
+    bus_for_deploys,
+    deployer_settings_for,
+    operator_tokens,
+    run_deployer,
+)
 from tests.docker_engine import docker
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import eventually
 from tests.support import NatsServer, receive, receive_until, send
-from vigil import ctl
-from vigil.messages import CancelDeploy, DeploySpec, DeployState, DeployStep, StepState
-from vigil.operations import Deploy
+from vigil.messages import DeploySpec, DeployState, DeployStep, StepState
 
 
 @pytest.fixture
 async def k8s_deploys(
-    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster
+    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, admin_token: str
 ) -> AsyncIterator[Deployment]:
     """A deployer of the cluster (target kubernetes) and a bus to deploy through."""
     settings = deployer_settings_for(
@@ -33,7 +37,7 @@ async def k8s_deploys(
         k8s_timeout_s=20.0,
     )
     async with run_deployer(settings), bus_for_deploys(nats_server, prefix) as bus:
-        yield Deployment(bus, prefix)
+        yield Deployment(bus, prefix, await operator_tokens(bus, admin_token))
 
 
 @pytest.fixture(scope="session")
@@ -207,9 +211,7 @@ async def test_a_cancelled_rollout_rolls_back(
             "the rollout to be watched",
             30,
         )
-        await ctl.call(
-            k8s_deploys.bus, Deploy.CANCEL, CancelDeploy(deploy_id=record.id, actor="alice")
-        )
+        await k8s_deploys.cancel(record.id, who="alice")
         await journal.ended(60)
     final = await k8s_deploys.record(record.id)
     assert final.state is DeployState.CANCELLED

@@ -20,6 +20,7 @@ from tests.support import (
     send,
     serve_gateway,
 )
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import utc_now
 from vigil_gateway.settings import GatewaySettings
 
@@ -28,7 +29,7 @@ async def test_clients_get_unavailable_then_metrics_again_on_the_same_socket(
     own_nats_server: NatsServer, prefix: str
 ) -> None:
     nats = own_nats_server
-    gateway = GatewaySettings(nats_url=nats.url, subject_prefix=prefix)
+    gateway = GatewaySettings(**nats.service(ServiceRole.GATEWAY, prefix))
     async with (
         run_auth(auth_settings_for(nats, prefix, admin_password=ADMIN_PASSWORD)),
         run_collector(collector_settings_for(nats, prefix)),
@@ -81,7 +82,7 @@ async def test_a_gateway_started_before_nats_is_not_ready_and_says_try_later(
 ) -> None:
     nats = own_nats_server
     nats.stop()
-    gateway = GatewaySettings(nats_url=nats.url, subject_prefix=prefix)
+    gateway = GatewaySettings(**nats.service(ServiceRole.GATEWAY, prefix, provision=False))
     async with (
         serve_gateway(gateway, ready=False) as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,

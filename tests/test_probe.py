@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import NatsServer, free_port
+from vigil.busauth.permissions import ServiceRole
 from vigil.probe import Probe, ProbeSettings
 
 
@@ -19,8 +20,7 @@ async def test_the_collector_process_serves_health_and_metrics_on_its_probe_port
 ) -> None:
     port = free_port()
     env = os.environ | {
-        "VIGIL_NATS_URL": nats_server.url,
-        "VIGIL_SUBJECT_PREFIX": prefix,
+        **nats_server.service_env(ServiceRole.COLLECTOR, prefix),
         "VIGIL_COLLECTOR_DOCKER": "off",
         "VIGIL_COLLECTOR_PROBE_PORT": str(port),
     }

@@ -1,15 +1,18 @@
 """What `vigil up` runs: a NATS server, then every service, as one declared table.
 
-Adding a service is one line in `SERVICES`.
+Adding a service is one line in `SERVICES`. NATS runs locked (`bus_setup`): each
+service logs in with creds of its own role, minted at start.
 """
 
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from vigil.busauth.permissions import ServiceRole
+from vigil_cli.bus_setup import BusSetup, adopt_unlocked_store
 from vigil_cli.errors import ExecutableNotFound
 from vigil_cli.readiness import HttpProbe, Probe, TcpProbe
 from vigil_cli.settings import UpSettings
@@ -26,6 +29,7 @@ class Service:
 
     name: str
     module: str
+    role: ServiceRole
     http_port: Callable[[UpSettings], int] | None = None
     """The setting of the port it serves HTTP on, if it does; it is ready when
     `GET <ready_path>` there answers 200."""
@@ -33,10 +37,15 @@ class Service:
 
 
 SERVICES: Final[tuple[Service, ...]] = (
-    Service("auth", "vigil_auth"),
-    Service("collector", "vigil_collector"),
-    Service("deployer", "vigil_deployer"),
-    Service("gateway", "vigil_gateway", http_port=lambda settings: settings.gateway_port),
+    Service("auth", "vigil_auth", ServiceRole.AUTH),
+    Service("collector", "vigil_collector", ServiceRole.COLLECTOR),
+    Service("deployer", "vigil_deployer", ServiceRole.DEPLOYER),
+    Service(
+        "gateway",
+        "vigil_gateway",
+        ServiceRole.GATEWAY,
+        http_port=lambda settings: settings.gateway_port,
+    ),
 )
 
 
@@ -63,6 +72,9 @@ class Stack:
     """Started in order, each tier ready before the next starts; stopped in reverse."""
     urls: tuple[tuple[str, str], ...]
     """(what, URL) to print once the stack is up."""
+    before_services: Callable[[], Awaitable[None]] | None = None
+    """Run once the tiers before the last (NATS) are up, before the services start: the
+    streams they need are made here (`BusSetup.provision`)."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -81,7 +93,9 @@ def find_nats_server() -> Path:
     )
 
 
-def nats_component(settings: UpSettings, environ: Mapping[str, str]) -> Component:
+def nats_component(settings: UpSettings, bus: BusSetup, environ: Mapping[str, str]) -> Component:
+    store = settings.data_dir.absolute() / "nats"
+    adopt_unlocked_store(store, bus.trust.account.public_key)
     argv = (
         str(find_nats_server()),
         "-js",
@@ -89,8 +103,10 @@ def nats_component(settings: UpSettings, environ: Mapping[str, str]) -> Componen
         LOCALHOST,
         "-p",
         str(settings.nats_port),
+        "-c",
+        str(bus.nats_config),
         "-sd",
-        str(settings.data_dir.absolute() / "nats"),
+        str(store),
     )
     return Component(
         spec=ChildSpec("nats", argv, environ),
@@ -114,21 +130,29 @@ def service_component(service: Service, settings: UpSettings, env: Mapping[str, 
     )
 
 
-def build_stack(settings: UpSettings, environ: Mapping[str, str]) -> Stack:
-    """The stack `settings` describe; the services get `environ` plus where NATS is."""
+def build_stack(settings: UpSettings, bus: BusSetup, environ: Mapping[str, str]) -> Stack:
+    """The stack `settings` describe; the services get `environ` plus where NATS is and
+    their own creds."""
     tiers: list[tuple[Component, ...]] = []
+    nats_url = bus.settings.nats_url
     if settings.nats_url is None:
-        nats_url = f"nats://{LOCALHOST}:{settings.nats_port}"
-        tiers.append((nats_component(settings, environ),))
-    else:
-        nats_url = settings.nats_url
+        tiers.append((nats_component(settings, bus, environ),))
     service_env = {
         **environ,
         "VIGIL_NATS_URL": nats_url,
         "VIGIL_GATEWAY_PORT": str(settings.gateway_port),
         "PYTHONUNBUFFERED": "1",
     }
-    tiers.append(tuple(service_component(s, settings, service_env) for s in SERVICES))
+    tiers.append(
+        tuple(
+            service_component(
+                service,
+                settings,
+                service_env | {"VIGIL_NATS_CREDS": str(bus.service_creds(service.role, environ))},
+            )
+            for service in SERVICES
+        )
+    )
     gateway = f"{LOCALHOST}:{settings.gateway_port}"
     dashboard = (
         (("dashboard", f"http://{gateway}/"),) if environ.get("VIGIL_GATEWAY_WEB_DIR") else ()
@@ -139,4 +163,4 @@ def build_stack(settings: UpSettings, environ: Mapping[str, str]) -> Stack:
         ("system", f"ws://{gateway}/api/system/ws"),
         ("nats", nats_url),
     )
-    return Stack(tiers=tuple(tiers), urls=urls)
+    return Stack(tiers=tuple(tiers), urls=urls, before_services=bus.provision)

@@ -7,6 +7,10 @@ import sys
 
 from pydantic import ValidationError
 
+from vigil.busauth.trust import TrustError
+from vigil.errors import BusUnavailable
+from vigil.settings import VigilSettings
+from vigil_cli.bus_setup import prepare_bus
 from vigil_cli.commands import Subparsers
 from vigil_cli.console import OWN_SOURCE, Console
 from vigil_cli.errors import CliError, PortInUse, StartupError
@@ -44,12 +48,15 @@ def add_parser(commands: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = UpSettings()
+        shared = VigilSettings(
+            nats_url=settings.nats_url or f"nats://{LOCALHOST}:{settings.nats_port}"
+        )
     except ValidationError as exc:
         print(f"vigil up: invalid settings: {exc}", file=sys.stderr)
         return 2
     try:
-        stack = build_stack(settings, os.environ)
-    except CliError as exc:
+        stack = build_stack(settings, prepare_bus(settings.data_dir, shared), os.environ)
+    except (CliError, TrustError) as exc:
         print(f"vigil up: {exc}", file=sys.stderr)
         return 1
     console = Console(sys.stdout, width=max(map(len, (*stack.names, OWN_SOURCE))))
@@ -84,6 +91,11 @@ async def _start(stack: Stack, supervisor: Supervisor, console: Console) -> None
             if component.port is not None and port_in_use(LOCALHOST, component.port):
                 raise PortInUse(component.name, component.port, component.port_setting)
     for tier in stack.tiers:
+        if tier is stack.tiers[-1] and stack.before_services is not None:
+            try:  # the streams the services need (NATS is up)
+                await stack.before_services()
+            except BusUnavailable as exc:
+                raise StartupError(f"could not make the streams: {exc}") from None
         for component in tier:
             await supervisor.start(component.spec)
         for component in tier:

@@ -1,27 +1,37 @@
-"""The NATS connection every service holds: reconnects forever, prepares JetStream.
+"""The NATS connection every service holds: its own credentials, reconnects forever,
+finds its JetStream streams.
 
-`Bus.connect()` keeps trying until the server answers, then creates the streams the
-service declared (idempotently: an existing stream is updated to the declared
-config), again until JetStream answers: a cluster that has just started may still be
-electing the leaders that create replicated streams. After every reconnect the
-streams are ensured again, in case the server came back without its store, and the
+`Bus.connect()` logs in with the service's creds (its role's permissions are in them:
+`vigil.busauth`) and keeps trying until the server answers, then waits until the
+streams and buckets the service declared exist: the provisioner makes them (`vigil up`,
+compose's `setup` job), since whoever may create a stream may read every other one
+through it. A `Bus` made with `provisions=True` is that provisioner: it creates them
+(idempotently: an existing one is brought to the declared config), again until
+JetStream answers, since a cluster that has just started may still be electing the
+leaders that create replicated streams. After every reconnect the streams are looked
+for (or ensured) again, in case the server came back without its store, and the
 service's listeners are told.
+
+A request NATS refuses for want of permission is logged as an error naming the
+subject (and counted in `permission_violations`): it is a bug in the role, or an attack.
 """
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import nats
 import nats.errors
-from nats.aio.client import Client
+from nats.aio.client import Client, RawCredentials
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
+from vigil.busauth.permissions import ServiceRole, stream_name
 from vigil.errors import BusUnavailable
 from vigil.settings import VigilSettings
 from vigil.streams import BucketSpec, StreamSpec
@@ -44,20 +54,40 @@ _JETSTREAM_NOT_READY = (
 )
 
 
+class StreamsMissing(Exception):
+    """Streams the service needs are not there yet (the provisioner makes them)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            f"{', '.join(names)} not provisioned yet (`vigil up` or compose's setup job makes them)"
+        )
+
+
 class Bus:
     def __init__(
         self,
         settings: VigilSettings,
         *,
         name: str,
+        role: ServiceRole | None = None,
         streams: Sequence[StreamSpec] = (),
         buckets: Sequence[BucketSpec] = (),
+        provisions: bool = False,
+        credentials: str | None = None,
     ) -> None:
+        """`role`: the service role of its creds (its replies come to that role's inbox);
+        `streams`, `buckets`: those it needs (or, `provisions`, makes); `credentials`:
+        a creds file's text, instead of the settings' file."""
         self.settings = settings
         self.subjects: Subjects = settings.subjects
+        self.permission_violations = 0
         self._name = name
+        self._role = role
         self._streams = tuple(streams)
         self._buckets = tuple(buckets)
+        self._provisions = provisions
+        self._credentials = credentials
         self._nc: Client | None = None
         self._closing = False  # a disconnect during `close()` is ours, not a lost server
         self._last_warning = -_WARN_EVERY_S
@@ -88,6 +118,7 @@ class Bus:
                 disconnected_cb=self._on_disconnected,
                 reconnected_cb=self._on_reconnected,
                 error_cb=self._on_error,
+                **self._login(),
             )
         except (NoServersError, OSError, TimeoutError, nats.errors.Error) as exc:
             reason = str(exc) or type(exc).__name__
@@ -98,6 +129,20 @@ class Bus:
             await self.close()
             raise
         log.info("connected to NATS at %s", self.settings.nats_url)
+
+    def _login(self) -> dict[str, object]:
+        """Who this connection is (creds), where its replies come (inbox), and the CA
+        a `tls://` server's certificate must chain to."""
+        options: dict[str, object] = {}
+        if self._credentials is not None:
+            options["user_credentials"] = RawCredentials(self._credentials)
+        elif self.settings.nats_creds is not None:
+            options["user_credentials"] = str(self.settings.nats_creds)
+        if self._role is not None:
+            options["inbox_prefix"] = self._role.inbox_prefix
+        if self.settings.nats_ca is not None:
+            options["tls"] = ssl.create_default_context(cafile=str(self.settings.nats_ca))
+        return options
 
     async def close(self) -> None:
         """Drain if connected (pending messages go out), else just close."""
@@ -138,7 +183,11 @@ class Bus:
     # -- JetStream ----------------------------------------------------------------
 
     async def ensure_streams(self) -> None:
-        """Create (or bring to their declared config) every stream and bucket."""
+        """The provisioner: create (or bring to their declared config) every stream and
+        bucket. A service: check that each is there, or raise `StreamsMissing`."""
+        if not self._provisions:
+            await self._check_streams()
+            return
         replicas = self.settings.stream_replicas
         for spec in self._streams:
             config = spec.config(self.subjects, replicas)
@@ -149,16 +198,29 @@ class Bus:
         for bucket in self._buckets:
             await self.js.create_key_value(bucket.config(self.subjects, replicas))
 
+    async def _check_streams(self) -> None:
+        missing = []
+        specs: tuple[StreamSpec | BucketSpec, ...] = (*self._streams, *self._buckets)
+        for spec in specs:
+            name = stream_name(self.subjects, spec)
+            try:
+                await self.js.stream_info(name)
+            except NotFoundError:
+                missing.append(name)
+        if missing:
+            raise StreamsMissing(missing)
+
     async def _ensure_streams_until_ready(self) -> None:
-        """`ensure_streams`, asked again while JetStream is not ready (a service keeps
-        trying; a one-shot caller gets `BusUnavailable` at once)."""
+        """`ensure_streams`, asked again while JetStream is not ready or the streams are
+        not provisioned yet (a service keeps trying; a one-shot caller gets
+        `BusUnavailable` at once)."""
         wait, longest = _STREAMS_RETRY_S
         last_warning = -_WARN_EVERY_S
         while True:
             try:
                 await self.ensure_streams()
                 return
-            except _JETSTREAM_NOT_READY as exc:
+            except (*_JETSTREAM_NOT_READY, StreamsMissing) as exc:
                 reason = str(exc) or type(exc).__name__
                 if not self._keep_trying:
                     raise BusUnavailable("prepare JetStream streams", reason) from exc
@@ -204,6 +266,10 @@ class Bus:
             await listener()
 
     async def _on_error(self, exc: Exception) -> None:
+        if "permissions violation" in str(exc).lower():
+            self.permission_violations += 1
+            log.error("NATS refused %s (%s): %s", self._name, self._role or "no role", exc)
+            return
         now = time.monotonic()
         connecting = self._nc is None and self._keep_trying
         if connecting and now - self._last_warning >= _WARN_EVERY_S:

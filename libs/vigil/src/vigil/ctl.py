@@ -4,6 +4,11 @@
 said no, with a code) or `BusUnavailable` (nobody answered in time). `serve` answers
 an operation in a queue group: it parses the request, runs the handler and wraps the
 result, so a handler is a plain function from request to reply that raises `Refused`.
+
+An operation that acts for a user (`Operation.role`) carries the user's token in the
+`Vigil-Token` header: `serve_for_users` verifies it, checks the role and hands the
+handler the `Principal` it proves, whose grants the handler checks. The service that
+performs the operation decides; the subject a request arrived on proves nothing.
 """
 
 import asyncio
@@ -16,17 +21,21 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
+from vigil.access import Principal
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable, VigilError
 from vigil.messages import CtlFailure, CtlReply, ErrorCode
 from vigil.model import Message
 from vigil.operations import Operation, Rep, Req
+from vigil.tokens import InvalidToken, KeysUnavailable, Verifier
 
 R = TypeVar("R", bound=Message)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
+TOKEN_HEADER = "Vigil-Token"
+_MAX_TOKEN_CHARS = 16_384
 
 
 class Refused(VigilError):
@@ -45,18 +54,36 @@ class NotMine(VigilError):
 
 
 async def call(
-    bus: Bus, operation: Operation[Req, Rep], message: Req, timeout_s: float = DEFAULT_TIMEOUT_S
+    bus: Bus,
+    operation: Operation[Req, Rep],
+    message: Req,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    token: str | None = None,
 ) -> Rep:
-    """Send a request of `operation` to its service and return the typed reply."""
-    return await request(bus, operation.subject(bus.subjects), message, operation.reply, timeout_s)
+    """Send a request of `operation` to its service and return the typed reply; one
+    that acts for a user carries their `token` (a Vigil access token)."""
+    if operation.role is not None and not token:
+        raise ValueError(f"{operation.name} acts for a user: pass their token")
+    headers = {TOKEN_HEADER: token} if token else None
+    subject = operation.subject(bus.subjects)
+    return await request(bus, subject, message, operation.reply, timeout_s, headers=headers)
 
 
 async def request(
-    bus: Bus, subject: str, message: Message, reply_type: type[R], timeout_s: float
+    bus: Bus,
+    subject: str,
+    message: Message,
+    reply_type: type[R],
+    timeout_s: float,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> R:
     """Send `message` on `subject` and return the reply in the envelope as `reply_type`."""
     try:
-        msg = await bus.nc.request(subject, message.model_dump_json().encode(), timeout=timeout_s)
+        msg = await bus.nc.request(
+            subject, message.model_dump_json().encode(), timeout=timeout_s, headers=headers
+        )
     except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
         raise BusUnavailable(f"call {subject}", str(exc) or type(exc).__name__) from exc
     reply = CtlReply.model_validate_json(msg.data)
@@ -84,7 +111,8 @@ async def serve(
     concurrency: int = 8,
     queue: str | None = None,
 ) -> Subscription:
-    """Answer `operation` in its queue group until the subscription is drained.
+    """Answer `operation`, which acts for no user, in its queue group until the
+    subscription is drained.
 
     `queue` overrides the operation's queue group (the collectors of different hosts
     each need the request; a handler that raises `NotMine` stays silent). Up to
@@ -92,6 +120,65 @@ async def serve(
     does not hold up the rest); past that, requests wait in the subscription's bounded
     pending buffer.
     """
+    if operation.role is not None:
+        raise ValueError(f"{operation.name} acts for a user: serve it with serve_for_users")
+
+    async def answer(msg: Msg) -> Rep:
+        return await handler(operation.request.model_validate_json(msg.data))
+
+    return await _serve(bus, operation, answer, concurrency, queue)
+
+
+async def serve_for_users(
+    bus: Bus,
+    operation: Operation[Req, Rep],
+    handler: Callable[[Req, Principal], Awaitable[Rep]],
+    verifier: Verifier,
+    *,
+    mine: Callable[[Req], bool] | None = None,
+    concurrency: int = 8,
+    queue: str | None = None,
+) -> Subscription:
+    """Answer `operation`, which acts for a user, as `serve` does: only requests whose
+    token `verifier` accepts and whose principal holds the operation's role reach
+    `handler`, with that principal; the others are refused (INVALID_CREDENTIALS,
+    FORBIDDEN, or UNAVAILABLE while the keys cannot be fetched). A request `mine` says
+    another replica answers is left alone, unverified."""
+    needed = operation.role
+    if needed is None:
+        raise ValueError(f"{operation.name} acts for no user: serve it with serve")
+
+    async def answer(msg: Msg) -> Rep:
+        request = operation.request.model_validate_json(msg.data)
+        if mine is not None and not mine(request):
+            raise NotMine()
+        token = (msg.headers or {}).get(TOKEN_HEADER, "")
+        if not token or len(token) > _MAX_TOKEN_CHARS:
+            raise Refused(ErrorCode.INVALID_CREDENTIALS, f"{operation.name} needs a user's token")
+        try:
+            principal = await verifier.verify(token)
+        except InvalidToken as exc:
+            raise Refused(ErrorCode.INVALID_CREDENTIALS, exc.reason) from None
+        except KeysUnavailable as exc:
+            raise Refused(ErrorCode.UNAVAILABLE, exc.reason) from None
+        if not principal.has_role(needed):
+            reason = (
+                f"{operation.name} needs the {needed} role; {principal.name} is {principal.role}"
+            )
+            log.warning("refused %s (%s): %s", operation.name, principal.key, reason)
+            raise Refused(ErrorCode.FORBIDDEN, reason)
+        return await handler(request, principal)
+
+    return await _serve(bus, operation, answer, concurrency, queue)
+
+
+async def _serve(
+    bus: Bus,
+    operation: Operation[Req, Rep],
+    answerer: Callable[[Msg], Awaitable[Rep]],
+    concurrency: int,
+    queue: str | None,
+) -> Subscription:
     slots = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task[None]] = set()
 
@@ -104,8 +191,7 @@ async def serve(
 
     async def answer(msg: Msg) -> None:
         try:
-            request = operation.request.model_validate_json(msg.data)
-            reply = CtlReply(ok=True, data=(await handler(request)).model_dump(mode="json"))
+            reply = CtlReply(ok=True, data=(await answerer(msg)).model_dump(mode="json"))
         except ValidationError as exc:
             reply = _failure(ErrorCode.INVALID_MESSAGE, _first_problem(exc))
         except Refused as exc:

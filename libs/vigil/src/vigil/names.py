@@ -10,6 +10,7 @@ glob), and the text of a log filter.
 """
 
 import re
+import socket
 from enum import StrEnum
 from typing import Annotated
 
@@ -113,3 +114,11 @@ NamespaceName = Annotated[str, _validator(NameKind.NAMESPACE)]
 PodName = Annotated[str, _validator(NameKind.POD)]
 DeployId = Annotated[str, _validator(NameKind.DEPLOY_ID)]
 SourceName = Annotated[str, _validator(NameKind.SOURCE)]
+
+
+def default_host_id() -> str:
+    """The machine's short hostname, made a valid host id (dots would split subjects):
+    the host a collector and a deployer serve unless told otherwise."""
+    short = socket.gethostname().split(".")[0]
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in short)
+    return cleaned.strip("-_")[:63] or "localhost"

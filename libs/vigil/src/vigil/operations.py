@@ -1,13 +1,17 @@
-"""The request/reply operations on `ctl.*`: which request each carries, which reply.
+"""The request/reply operations on `ctl.*`: which request each carries, which reply,
+and whom it acts for.
 
 One table, read by the service that answers and by every caller, so the two sides
-cannot disagree. `vigil.ctl` sends and serves them.
+cannot disagree. `vigil.ctl` sends and serves them. An operation with a `role` acts for
+an end user: its request carries that user's token, and the answering service verifies
+it and checks the role (and, in the handler, the user's grants) itself. One without is
+the caller's own business, allowed by its place on the bus (its NATS permissions).
 """
 
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from vigil.access import Principal
+from vigil.access import Role
 from vigil.messages import (
     ApiKeyCreated,
     ApiKeyList,
@@ -16,12 +20,14 @@ from vigil.messages import (
     CreateApiKey,
     CreateDeploy,
     CreateUser,
+    DelegatedToken,
     DeployHosts,
     DeployList,
     DeployRecord,
     DisableUser,
     Done,
     EndSession,
+    ExchangeToken,
     FollowLogs,
     FollowPodLogs,
     GetDeploy,
@@ -57,6 +63,8 @@ class Operation(Generic[Req, Rep]):
     name: str
     request: type[Req]
     reply: type[Rep]
+    role: Role | None = None
+    """The least role of the user it acts for; None: it acts for no user."""
 
     def subject(self, subjects: Subjects) -> str:
         return subjects.ctl(self.service, self.name)
@@ -72,32 +80,33 @@ class Auth:
 
     LOGIN = Operation("auth", "login", Login, TokensIssued)
     REFRESH = Operation("auth", "refresh", RefreshSession, TokensIssued)
-    LOGOUT = Operation("auth", "logout", EndSession, Done)
+    LOGOUT = Operation("auth", "logout", EndSession, Done, Role.VIEWER)
     JWKS = Operation("auth", "jwks", GetSigningKeys, JwkSet)
-    VERIFY_API_KEY = Operation("auth", "apikey_verify", VerifyApiKey, Principal)
-    CREATE_USER = Operation("auth", "user_create", CreateUser, UserView)
-    LIST_USERS = Operation("auth", "user_list", ListUsers, UserList)
-    DISABLE_USER = Operation("auth", "user_disable", DisableUser, UserView)
-    CREATE_API_KEY = Operation("auth", "apikey_create", CreateApiKey, ApiKeyCreated)
-    LIST_API_KEYS = Operation("auth", "apikey_list", ListApiKeys, ApiKeyList)
-    REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView)
+    VERIFY_API_KEY = Operation("auth", "apikey_verify", VerifyApiKey, DelegatedToken)
+    EXCHANGE = Operation("auth", "token_exchange", ExchangeToken, DelegatedToken)
+    CREATE_USER = Operation("auth", "user_create", CreateUser, UserView, Role.ADMIN)
+    LIST_USERS = Operation("auth", "user_list", ListUsers, UserList, Role.ADMIN)
+    DISABLE_USER = Operation("auth", "user_disable", DisableUser, UserView, Role.ADMIN)
+    CREATE_API_KEY = Operation("auth", "apikey_create", CreateApiKey, ApiKeyCreated, Role.ADMIN)
+    LIST_API_KEYS = Operation("auth", "apikey_list", ListApiKeys, ApiKeyList, Role.ADMIN)
+    REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView, Role.ADMIN)
 
 
 class Logs:
     """Operations answered by the collector of the host (or holding the cluster's lease)
     named in the request."""
 
-    FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)
-    PAGE = Operation("logs", "page", ReadLogs, LogPage)
+    FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)  # a gateway's lease
+    PAGE = Operation("logs", "page", ReadLogs, LogPage, Role.VIEWER)
     K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
-    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage)
+    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage, Role.VIEWER)
 
 
 class Deploy:
     """Operations answered by the deployer."""
 
-    CREATE = Operation("deploy", "create", CreateDeploy, DeployRecord)
-    CANCEL = Operation("deploy", "cancel", CancelDeploy, DeployRecord)
-    GET = Operation("deploy", "get", GetDeploy, DeployRecord)
-    LIST = Operation("deploy", "list", ListDeploys, DeployList)
-    HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts)
+    CREATE = Operation("deploy", "create", CreateDeploy, DeployRecord, Role.OPERATOR)
+    CANCEL = Operation("deploy", "cancel", CancelDeploy, DeployRecord, Role.OPERATOR)
+    GET = Operation("deploy", "get", GetDeploy, DeployRecord, Role.VIEWER)
+    LIST = Operation("deploy", "list", ListDeploys, DeployList, Role.VIEWER)
+    HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts, Role.VIEWER)

@@ -5,11 +5,13 @@ Each service subclasses `VigilSettings` with its own env prefix
 `VIGIL_...` variables whatever the prefix, so one environment configures the stack.
 """
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vigil.issuers import ExternalIssuer
 from vigil.subjects import Subjects
 
 
@@ -28,6 +30,16 @@ class VigilSettings(BaseSettings):
         validation_alias=_shared("nats_url"),
         description="A NATS server, or several (a cluster) separated by commas.",
     )
+    nats_creds: Path | None = Field(
+        default=None,
+        validation_alias=_shared("nats_creds"),
+        description="This service's NATS credentials (a `.creds` file); required in production.",
+    )
+    nats_ca: Path | None = Field(
+        default=None,
+        validation_alias=_shared("nats_ca"),
+        description="The CA that signed the NATS server's certificate (for tls:// servers).",
+    )
     subject_prefix: str = Field(default="vigil", validation_alias=_shared("subject_prefix"))
     nats_connect_timeout_s: float = Field(
         default=2.0, gt=0, validation_alias=_shared("nats_connect_timeout_s")
@@ -41,6 +53,13 @@ class VigilSettings(BaseSettings):
     )
     token_issuer: str = Field(default="vigil", validation_alias=_shared("token_issuer"))
     token_audience: str = Field(default="vigil", validation_alias=_shared("token_audience"))
+    external_issuers: list[ExternalIssuer] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices(
+            "external_issuers", "VIGIL_EXTERNAL_ISSUERS", "VIGIL_GATEWAY_EXTERNAL_ISSUERS"
+        ),
+        description="JSON list of trusted external token issuers (gateway and auth).",
+    )
 
     @property
     def nats_servers(self) -> list[str]:
@@ -53,6 +72,8 @@ class VigilSettings(BaseSettings):
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> "VigilSettings":
         if self.environment == "production":
+            if self.nats_creds is None:
+                raise ValueError("VIGIL_NATS_CREDS must name this service's NATS credentials")
             for name, value in self:
                 if isinstance(value, SecretStr) and value.get_secret_value() in {"", "changeme"}:
                     raise ValueError(f"{name} must be set to a real secret in production")

@@ -136,3 +136,29 @@ DEPLOYERS = BucketSpec(
 K8S_CLUSTERS = BucketSpec(
     "K8S_CLUSTERS", "Which collector replica follows each Kubernetes cluster, and until when."
 )
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    LATEST,
+    ALERTS,
+    LOGS,
+    REVOKED,
+    CONNECTIONS,
+    DEPLOY_EVENTS,
+    DEPLOY_QUEUE,
+)
+"""Every stream Vigil keeps: what the provisioner creates."""
+
+BUCKETS: tuple[BucketSpec, ...] = (
+    USERS,
+    API_KEYS,
+    SESSIONS,
+    SIGNING_KEYS,
+    LOGIN_FAILURES,
+    RATE_LIMITS,
+    DEPLOYS,
+    DEPLOY_LOCKS,
+    DEPLOYERS,
+    K8S_CLUSTERS,
+)
+"""Every key-value bucket Vigil keeps: what the provisioner creates."""

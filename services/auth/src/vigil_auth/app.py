@@ -10,13 +10,17 @@ import asyncio
 import logging
 from datetime import timedelta
 
+import httpx
 import nats.errors
 
 from vigil import ctl
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
+from vigil.issuers import ExternalVerifier
 from vigil.operations import Auth
 from vigil.records import Records
 from vigil.streams import API_KEYS, LOGIN_FAILURES, REVOKED, SESSIONS, SIGNING_KEYS, USERS
+from vigil.tokens import KeySet, TokenVerifier
 from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
 from vigil_auth.bootstrap import bootstrap_admin
 from vigil_auth.clock import Clock, system_clock
@@ -41,6 +45,7 @@ class AuthService:
         self.bus = Bus(
             settings,
             name="vigil-auth",
+            role=ServiceRole.AUTH,
             streams=[REVOKED],
             buckets=[USERS, API_KEYS, SESSIONS, SIGNING_KEYS, LOGIN_FAILURES],
         )
@@ -51,13 +56,16 @@ class AuthService:
     async def run(self) -> None:
         """Serve until cancelled; then drain, so requests already taken are answered."""
         await self.bus.connect()
+        http = httpx.AsyncClient()
         try:
             users = Users(await Records.open(self.bus, USERS, UserRecord), self._clock)
             signing_keys = await self._signing_keys()
             await signing_keys.refresh()
             await self._passwords.prepare()
             await bootstrap_admin(users, self._passwords, self.settings.admin_password)
-            await self._serve(await self._handlers(users, signing_keys))
+            await self._serve(
+                await self._handlers(users, signing_keys, http), self._verifier(signing_keys)
+            )
             self.ready.set()
             log.info("answering auth requests")
             while True:
@@ -68,6 +76,7 @@ class AuthService:
                     log.warning("could not check the signing keys (next time): %s", exc)
         finally:
             self.ready.clear()
+            await http.aclose()
             await self.bus.close()
 
     async def _signing_keys(self) -> SigningKeys:
@@ -82,7 +91,18 @@ class AuthService:
             + _CLOCK_LEEWAY,
         )
 
-    async def _handlers(self, users: Users, signing_keys: SigningKeys) -> Handlers:
+    def _verifier(self, signing_keys: SigningKeys) -> TokenVerifier:
+        """Tokens of the requests that act for a user, checked against our own keys."""
+        settings = self.settings
+        return TokenVerifier(
+            KeySet(signing_keys.jwks, min_interval_s=settings.jwks_refresh_min_interval_s),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        )
+
+    async def _handlers(
+        self, users: Users, signing_keys: SigningKeys, http: httpx.AsyncClient
+    ) -> Handlers:
         settings, bus, clock = self.settings, self.bus, self._clock
         return Handlers(
             bus=bus,
@@ -107,24 +127,31 @@ class AuthService:
                 issuer=settings.token_issuer,
                 audience=settings.token_audience,
                 ttl_s=settings.access_token_ttl_s,
+                delegated_ttl_s=settings.delegated_token_ttl_s,
             ),
             signing_keys=signing_keys,
             api_keys=ApiKeys(await Records.open(bus, API_KEYS, ApiKeyRecord), clock),
+            external=ExternalVerifier(
+                settings.external_issuers,
+                http,
+                min_interval_s=settings.jwks_refresh_min_interval_s,
+            ),
         )
 
-    async def _serve(self, handlers: Handlers) -> None:
+    async def _serve(self, handlers: Handlers, verifier: TokenVerifier) -> None:
         bus = self.bus
         await ctl.serve(bus, Auth.LOGIN, handlers.login)
         await ctl.serve(bus, Auth.REFRESH, handlers.refresh)
-        await ctl.serve(bus, Auth.LOGOUT, handlers.logout)
         await ctl.serve(bus, Auth.JWKS, handlers.jwks)
         await ctl.serve(bus, Auth.VERIFY_API_KEY, handlers.verify_api_key)
-        await ctl.serve(bus, Auth.CREATE_USER, handlers.create_user)
-        await ctl.serve(bus, Auth.LIST_USERS, handlers.list_users)
-        await ctl.serve(bus, Auth.DISABLE_USER, handlers.disable_user)
-        await ctl.serve(bus, Auth.CREATE_API_KEY, handlers.create_api_key)
-        await ctl.serve(bus, Auth.LIST_API_KEYS, handlers.list_api_keys)
-        await ctl.serve(bus, Auth.REVOKE_API_KEY, handlers.revoke_api_key)
+        await ctl.serve(bus, Auth.EXCHANGE, handlers.exchange)
+        await ctl.serve_for_users(bus, Auth.LOGOUT, handlers.logout, verifier)
+        await ctl.serve_for_users(bus, Auth.CREATE_USER, handlers.create_user, verifier)
+        await ctl.serve_for_users(bus, Auth.LIST_USERS, handlers.list_users, verifier)
+        await ctl.serve_for_users(bus, Auth.DISABLE_USER, handlers.disable_user, verifier)
+        await ctl.serve_for_users(bus, Auth.CREATE_API_KEY, handlers.create_api_key, verifier)
+        await ctl.serve_for_users(bus, Auth.LIST_API_KEYS, handlers.list_api_keys, verifier)
+        await ctl.serve_for_users(bus, Auth.REVOKE_API_KEY, handlers.revoke_api_key, verifier)
 
 
 def build_app(settings: AuthSettings, *, clock: Clock = system_clock) -> AuthService:

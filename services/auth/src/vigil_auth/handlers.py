@@ -1,9 +1,10 @@
 """One handler per operation of `vigil.operations.Auth`: check, call the store, answer.
 
 Each takes the parsed request and returns the reply or raises `Refused`; `vigil.ctl.serve`
-does the parsing and the envelope. Admin operations carry the `actor` the gateway has
-already checked for the admin role; each leaves an audit line (actor, operation,
-target — never a password, token or key secret).
+does the parsing and the envelope. Admin operations carry the admin's token, which
+`vigil.ctl.serve_for_users` has verified (and checked for the role) before the handler
+gets the principal it proves; each leaves an audit line (who, operation, target — never
+a password, token or key secret).
 """
 
 import logging
@@ -12,18 +13,20 @@ from vigil.access import Principal, Role
 from vigil.bus import Bus
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable
+from vigil.issuers import ExternalVerifier
 from vigil.messages import (
-    Actor,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyView,
     CreateApiKey,
     CreateUser,
     CredentialsRevoked,
+    DelegatedToken,
     DisableUser,
     Done,
     EndSession,
     ErrorCode,
+    ExchangeToken,
     GetSigningKeys,
     JwkSet,
     ListApiKeys,
@@ -37,6 +40,7 @@ from vigil.messages import (
     UserView,
     VerifyApiKey,
 )
+from vigil.tokens import InvalidToken, KeysUnavailable
 from vigil_auth.api_keys import ApiKeys
 from vigil_auth.clock import Clock
 from vigil_auth.errors import RefreshTokenReused
@@ -67,6 +71,7 @@ class Handlers:
         tokens: AccessTokens,
         signing_keys: SigningKeys,
         api_keys: ApiKeys,
+        external: ExternalVerifier,
     ) -> None:
         self._bus = bus
         self._clock = clock
@@ -77,6 +82,7 @@ class Handlers:
         self._tokens = tokens
         self._signing_keys = signing_keys
         self._api_keys = api_keys
+        self._external = external
 
     # -- sessions -----------------------------------------------------------------
 
@@ -115,10 +121,13 @@ class Handlers:
             raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_REFRESH)
         return self._issue(user, session, refresh_token)
 
-    async def logout(self, request: EndSession) -> Done:
-        await self._sessions.end(request.session_id)
-        await self._revoke(RevocationKind.SESSION, request.session_id, "logout")
-        log.info("session %s ended", request.session_id)
+    async def logout(self, request: EndSession, caller: Principal) -> Done:
+        session_id = caller.session_id
+        if session_id is None:
+            raise Refused(ErrorCode.INVALID_MESSAGE, "only a session's access token can log out")
+        await self._sessions.end(session_id)
+        await self._revoke(RevocationKind.SESSION, session_id, "logout")
+        log.info("session %s ended", session_id)
         return Done()
 
     async def jwks(self, request: GetSigningKeys) -> JwkSet:
@@ -133,46 +142,57 @@ class Handlers:
 
     # -- API keys -----------------------------------------------------------------
 
-    async def verify_api_key(self, request: VerifyApiKey) -> Principal:
-        return (await self._api_keys.verify(request.api_key)).principal()
+    async def verify_api_key(self, request: VerifyApiKey) -> DelegatedToken:
+        key = await self._api_keys.verify(request.api_key)
+        return self._tokens.delegate(key.principal())
 
-    async def create_api_key(self, request: CreateApiKey) -> ApiKeyCreated:
+    async def exchange(self, request: ExchangeToken) -> DelegatedToken:
+        """An external issuer's token (verified here again) for one of Vigil's own."""
+        try:
+            principal = await self._external.verify(request.token)
+        except InvalidToken as exc:
+            raise Refused(ErrorCode.INVALID_CREDENTIALS, exc.reason) from None
+        except KeysUnavailable as exc:
+            raise Refused(ErrorCode.UNAVAILABLE, exc.reason) from None
+        return self._tokens.delegate(principal)
+
+    async def create_api_key(self, request: CreateApiKey, caller: Principal) -> ApiKeyCreated:
         key, secret = await self._api_keys.create(
-            request.name, request.role, request.clusters, request.expires_at, request.actor.name
+            request.name, request.role, request.clusters, request.expires_at, caller.name
         )
-        _audit(request.actor, "apikey_create", f"{key.id} {key.name!r}", [key.role], key.clusters)
+        _audit(caller, "apikey_create", f"{key.id} {key.name!r}", [key.role], key.clusters)
         return ApiKeyCreated(key=key.view(), api_key=secret)
 
-    async def list_api_keys(self, request: ListApiKeys) -> ApiKeyList:
-        _audit(request.actor, "apikey_list", "-")
+    async def list_api_keys(self, request: ListApiKeys, caller: Principal) -> ApiKeyList:
+        _audit(caller, "apikey_list", "-")
         return ApiKeyList(keys=[key.view() for key in await self._api_keys.all()])
 
-    async def revoke_api_key(self, request: RevokeApiKey) -> ApiKeyView:
+    async def revoke_api_key(self, request: RevokeApiKey, caller: Principal) -> ApiKeyView:
         key = await self._api_keys.revoke(request.key_id)
-        _audit(request.actor, "apikey_revoke", f"{key.id} {key.name!r}")
+        _audit(caller, "apikey_revoke", f"{key.id} {key.name!r}")
         await self._revoke(RevocationKind.API_KEY, key.id, "API key revoked")
         return key.view()
 
     # -- users --------------------------------------------------------------------
 
-    async def create_user(self, request: CreateUser) -> UserView:
+    async def create_user(self, request: CreateUser, caller: Principal) -> UserView:
         user = await self._users.create(
             request.username,
             await self._passwords.hash(request.password),
             request.roles,
             request.clusters,
-            created_by=request.actor.name,
+            created_by=caller.name,
         )
-        _audit(request.actor, "user_create", user.username, user.roles, user.clusters)
+        _audit(caller, "user_create", user.username, user.roles, user.clusters)
         return user.view()
 
-    async def list_users(self, request: ListUsers) -> UserList:
-        _audit(request.actor, "user_list", "-")
+    async def list_users(self, request: ListUsers, caller: Principal) -> UserList:
+        _audit(caller, "user_list", "-")
         return UserList(users=[user.view() for user in await self._users.all()])
 
-    async def disable_user(self, request: DisableUser) -> UserView:
+    async def disable_user(self, request: DisableUser, caller: Principal) -> UserView:
         user = await self._users.disable(request.username)
-        _audit(request.actor, "user_disable", user.username)
+        _audit(caller, "user_disable", user.username)
         await self._revoke(RevocationKind.USER, user.id, "user disabled")
         return user.view()
 
@@ -191,7 +211,7 @@ class Handlers:
 
 
 def _audit(
-    actor: Actor,
+    actor: Principal,
     operation: str,
     target: str,
     roles: list[Role] | None = None,
@@ -201,5 +221,5 @@ def _audit(
     if roles is not None:
         grant = f" roles={','.join(roles) or '-'} clusters={','.join(clusters or []) or '-'}"
     audit.info(
-        "actor=%s (%s) operation=%s target=%s%s", actor.name, actor.id, operation, target, grant
+        "actor=%s (%s) operation=%s target=%s%s", actor.name, actor.key, operation, target, grant
     )

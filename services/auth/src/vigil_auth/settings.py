@@ -25,6 +25,17 @@ class AuthSettings(ProbeSettings):
         ge=10,
         le=_seconds(REVOKED.max_age),  # revocations must outlive every access token
     )
+    delegated_token_ttl_s: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="Tokens minted for an API key or an external token (gateway to services).",
+    )
+    jwks_refresh_min_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="An unknown `kid` re-reads the signing keys at most this often.",
+    )
     refresh_ttl_s: int = Field(
         default=30 * _DAY_S,
         ge=60,

@@ -6,7 +6,7 @@ caller passes the time, so tests drive it without waiting.
 
 from dataclasses import dataclass, field
 
-from vigil.messages import AlertChanged, AlertState, HostMetricsSampled, utc_now
+from vigil.messages import AlertChanged, AlertSource, AlertState, HostMetricsSampled, utc_now
 
 
 @dataclass
@@ -66,7 +66,7 @@ class HostAlerts:
         return AlertChanged(
             id=f"host:{host}:{metric}",
             state=state,
-            source="host",
+            source=AlertSource.HOST,
             host=host,
             metric=metric,
             value=value,

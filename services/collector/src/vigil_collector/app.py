@@ -9,6 +9,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import AlertChanged
@@ -30,6 +31,7 @@ class Collector:
         self.bus = Bus(
             settings,
             name=f"vigil-collector-{settings.host}",
+            role=ServiceRole.COLLECTOR,
             streams=[LATEST, ALERTS, LOGS],
             buckets=[K8S_CLUSTERS],
         )

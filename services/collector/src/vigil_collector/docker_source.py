@@ -23,6 +23,7 @@ import nats.errors
 from nats.aio.subscription import Subscription
 
 from vigil import ctl
+from vigil.authority import bus_verifier
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
@@ -66,7 +67,14 @@ class DockerSource:
         queue = f"vigil-collector-{settings.host}"
         self._services = [
             await ctl.serve(self._bus, Logs.FOLLOW, self.followers.follow, queue=queue),
-            await ctl.serve(self._bus, Logs.PAGE, self.pages.read, queue=queue),
+            await ctl.serve_for_users(
+                self._bus,
+                Logs.PAGE,
+                self.pages.read,
+                bus_verifier(self._bus),
+                mine=lambda request: request.host == settings.host,
+                queue=queue,
+            ),
         ]
         watching = asyncio.create_task(self.followers.watch_leases(), name="log-leases")
         report = settings.docker == "on"

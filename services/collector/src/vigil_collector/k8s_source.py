@@ -19,6 +19,8 @@ import nats.errors
 from nats.aio.subscription import Subscription
 
 from vigil import ctl
+from vigil.access import Principal
+from vigil.authority import bus_verifier
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
@@ -48,7 +50,14 @@ class KubernetesSource:
         queue = f"vigil-collector-{self.holder}"  # every replica hears; the follower answers
         services: list[Subscription] = [
             await ctl.serve(self._bus, Logs.K8S_FOLLOW, self._follow_logs, queue=queue),
-            await ctl.serve(self._bus, Logs.K8S_PAGE, self._page_logs, queue=queue),
+            await ctl.serve_for_users(
+                self._bus,
+                Logs.K8S_PAGE,
+                self._page_logs,
+                bus_verifier(self._bus),
+                mine=lambda request: request.cluster in self.following,
+                queue=queue,
+            ),
         ]
         loops = [
             asyncio.create_task(self._hold(leases, cluster), name=f"k8s-lease-{cluster.name}")
@@ -117,7 +126,11 @@ class KubernetesSource:
             raise ctl.Refused(ErrorCode.UNAVAILABLE, f"cluster {request.cluster} is starting")
         return await follower.logs.follow(request)
 
-    async def _page_logs(self, request: ReadPodLogs) -> LogPage:
+    async def _page_logs(self, request: ReadPodLogs, caller: Principal) -> LogPage:
+        if not caller.may_see_cluster(request.cluster):
+            raise ctl.Refused(
+                ErrorCode.FORBIDDEN, f"{caller.name} has no grant for cluster {request.cluster!r}"
+            )
         follower = self.following.get(request.cluster)
         if follower is None:
             raise ctl.NotMine()

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vigil import ctl
+from vigil.access import Principal
 from vigil.messages import ErrorCode, LogLine, LogPage, ReadLogs
 from vigil_collector.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.log_reader import LineAssembler, parse_time
@@ -42,10 +43,8 @@ class LogPages:
     def detach(self) -> None:
         self._api = None
 
-    async def read(self, request: ReadLogs) -> LogPage:
-        """The `ctl.logs.page` handler."""
-        if request.host != self._settings.host:
-            raise ctl.NotMine()
+    async def read(self, request: ReadLogs, caller: Principal) -> LogPage:
+        """The `ctl.logs.page` handler (for the requests of this host's containers)."""
         api = self._api
         if api is None:
             raise ctl.Refused(ErrorCode.UNAVAILABLE, "the Docker engine is unavailable")

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from vigil.messages import AlertChanged, AlertState, PodStatusChanged, utc_now
+from vigil.messages import AlertChanged, AlertSource, AlertState, PodStatusChanged, utc_now
 
-SOURCE = "k8s"
+SOURCE = AlertSource.K8S
 WORTH_AN_ALERT = frozenset(
     {
         "BackOff",

@@ -1,20 +1,12 @@
 """Collector settings, from `VIGIL_COLLECTOR_...` (shared ones from `VIGIL_...`)."""
 
-import socket
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from vigil.names import ClusterName, HostName
+from vigil.names import ClusterName, HostName, default_host_id
 from vigil.probe import ProbeSettings
-
-
-def default_host_id() -> str:
-    """The machine's short hostname, made a valid host id (dots would split subjects)."""
-    short = socket.gethostname().split(".")[0]
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in short)
-    return cleaned.strip("-_")[:63] or "localhost"
 
 
 class CollectorSettings(ProbeSettings):

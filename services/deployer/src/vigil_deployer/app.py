@@ -14,7 +14,9 @@ import logging
 import nats.errors
 
 from vigil import ctl
+from vigil.authority import bus_verifier
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.messages import DeployerAnnounced, DeployRecord, utc_now
 from vigil.operations import Deploy
@@ -38,6 +40,7 @@ class DeployerService:
         self.bus = Bus(
             settings,
             name="vigil-deployer",
+            role=ServiceRole.DEPLOYER,
             streams=[DEPLOY_EVENTS, DEPLOY_QUEUE],
             buckets=[DEPLOYS, DEPLOY_LOCKS, DEPLOYERS],
         )
@@ -62,11 +65,12 @@ class DeployerService:
             )
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
             handlers = Handlers(self.bus, deploys, locks, deployers)
-            await ctl.serve(self.bus, Deploy.CREATE, handlers.create)
-            await ctl.serve(self.bus, Deploy.CANCEL, handlers.cancel)
-            await ctl.serve(self.bus, Deploy.GET, handlers.get)
-            await ctl.serve(self.bus, Deploy.LIST, handlers.list_deploys)
-            await ctl.serve(self.bus, Deploy.HOSTS, handlers.hosts)
+            verifier = bus_verifier(self.bus)
+            await ctl.serve_for_users(self.bus, Deploy.CREATE, handlers.create, verifier)
+            await ctl.serve_for_users(self.bus, Deploy.CANCEL, handlers.cancel, verifier)
+            await ctl.serve_for_users(self.bus, Deploy.GET, handlers.get, verifier)
+            await ctl.serve_for_users(self.bus, Deploy.LIST, handlers.list_deploys, verifier)
+            await ctl.serve_for_users(self.bus, Deploy.HOSTS, handlers.hosts, verifier)
             await self.worker.start()
             self.ready.set()
             log.info(

@@ -3,11 +3,17 @@
 Any replica answers any of them (one queue group): creating a deploy only records it,
 takes its service lock and queues it for a replica of its host; a cancel is written
 into the record, where the replica running the deploy reads it.
+
+Each request carries its user's token, verified before a handler runs
+(`vigil.ctl.serve_for_users`); the handlers check the user's cluster grant themselves:
+a Kubernetes deploy exists, for a user whose grant does not cover its cluster, no more
+than an unknown one does.
 """
 
 import logging
 import secrets
 
+from vigil.access import Principal
 from vigil.bus import Bus
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable, RevisionConflict
@@ -25,6 +31,7 @@ from vigil.messages import (
     GetDeploy,
     ListDeployHosts,
     ListDeploys,
+    Requester,
     StepState,
     utc_now,
 )
@@ -49,8 +56,13 @@ class Handlers:
         self._locks = locks
         self._deployers = deployers
 
-    async def create(self, request: CreateDeploy) -> DeployRecord:
+    async def create(self, request: CreateDeploy, caller: Principal) -> DeployRecord:
         spec = request.spec
+        if spec.cluster is not None and not caller.may_see_cluster(spec.cluster):
+            raise Refused(
+                ErrorCode.FORBIDDEN, f"{caller.name} has no grant for cluster {spec.cluster!r}"
+            )
+        requester = Requester(kind=caller.kind, id=caller.id, name=caller.name, token=caller.token)
         hosts = await self.known_hosts(spec.target)
         if spec.host is None:
             if len(hosts) != 1:
@@ -76,7 +88,7 @@ class Handlers:
         record = DeployRecord(
             id=deploy_id,
             spec=spec,
-            requested_by=request.requested_by,
+            requested_by=requester,
             created_at=now,
             updated_at=now,
             state=DeployState.QUEUED,
@@ -89,7 +101,7 @@ class Handlers:
                 record,
                 DeployStep.QUEUE,
                 StepState.FINISHED,
-                f"{request.requested_by.name} asked to deploy {spec.image} as {spec.name} "
+                f"{requester.name} asked to deploy {spec.image} as {spec.name} "
                 f"on {host} ({spec.strategy}); waiting for a deployer of {host}",
             )
             await self._bus.publish(
@@ -100,7 +112,7 @@ class Handlers:
             raise
         audit.info(
             "%s deploys %s as %s on %s (%s)",
-            request.requested_by.name,
+            requester.name,
             spec.image,
             spec.name,
             host,
@@ -108,8 +120,12 @@ class Handlers:
         )
         return record.view()
 
-    async def cancel(self, request: CancelDeploy) -> DeployRecord:
+    async def cancel(self, request: CancelDeploy, caller: Principal) -> DeployRecord:
+        actor = caller.name
+
         def ask(record: DeployRecord) -> DeployRecord:
+            if not visible_to(record, caller):
+                raise KeyError(record.id)
             if record.state.finished:
                 raise Refused(ErrorCode.CONFLICT, f"deploy {record.id} has {record.state} already")
             if record.state is DeployState.QUEUED:  # nobody runs it: it ends here
@@ -117,20 +133,18 @@ class Handlers:
                     update={
                         "state": DeployState.CANCELLED,
                         "step": DeployStep.DONE,
-                        "reason": f"cancelled by {request.actor} while queued",
-                        "cancel_requested_by": request.actor,
+                        "reason": f"cancelled by {actor} while queued",
+                        "cancel_requested_by": actor,
                         "updated_at": utc_now(),
                     }
                 )
-            return record.model_copy(
-                update={"cancel_requested_by": request.actor, "updated_at": utc_now()}
-            )
+            return record.model_copy(update={"cancel_requested_by": actor, "updated_at": utc_now()})
 
         try:
             changed = (await self._deploys.mutate(request.deploy_id, ask)).value
         except KeyError:
             raise Refused(ErrorCode.NOT_FOUND, f"no deploy {request.deploy_id!r}") from None
-        audit.info("%s cancels deploy %s", request.actor, request.deploy_id)
+        audit.info("%s cancels deploy %s", actor, request.deploy_id)
         if changed.state is DeployState.CANCELLED:
             await publish_event(
                 self._bus, changed, DeployStep.DONE, StepState.FAILED, changed.reason or ""
@@ -138,17 +152,18 @@ class Handlers:
             await self._locks.release(changed.spec.host or "", changed.spec.name, changed.id)
         return changed.view()
 
-    async def get(self, request: GetDeploy) -> DeployRecord:
+    async def get(self, request: GetDeploy, caller: Principal) -> DeployRecord:
         found = await self._deploys.get(request.deploy_id)
-        if found is None:
+        if found is None or not visible_to(found.value, caller):
             raise Refused(ErrorCode.NOT_FOUND, f"no deploy {request.deploy_id!r}")
         return found.value.view()
 
-    async def list_deploys(self, request: ListDeploys) -> DeployList:
+    async def list_deploys(self, request: ListDeploys, caller: Principal) -> DeployList:
         matching = [
             found.value
             for found in await self._deploys.all()
-            if (request.state is None or found.value.state is request.state)
+            if visible_to(found.value, caller)
+            and (request.state is None or found.value.state is request.state)
             and (request.name is None or found.value.spec.name == request.name)
             and (request.host is None or found.value.spec.host == request.host)
         ]
@@ -161,10 +176,17 @@ class Handlers:
             limit=request.limit,
         )
 
-    async def hosts(self, request: ListDeployHosts) -> DeployHosts:
+    async def hosts(self, request: ListDeployHosts, caller: Principal) -> DeployHosts:
         return DeployHosts(hosts=await self.known_hosts())
 
     async def known_hosts(self, target: str = "docker") -> list[str]:
         """The Docker hosts (or Kubernetes clusters) some replica serves."""
         deployers = await self._deployers.all()
         return sorted({found.value.host for found in deployers if found.value.target == target})
+
+
+def visible_to(record: DeployRecord, principal: Principal) -> bool:
+    """Whether `principal` may see (and, as an operator, cancel) the deploy: a
+    Kubernetes deploy only within the principal's cluster grant."""
+    cluster = record.spec.cluster
+    return cluster is None or principal.may_see_cluster(cluster)

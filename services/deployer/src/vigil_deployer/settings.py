@@ -1,19 +1,12 @@
 """Deployer settings, from `VIGIL_DEPLOYER_...` (shared ones from `VIGIL_...`)."""
 
-import socket
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from vigil.names import HostName
+from vigil.names import HostName, default_host_id
 from vigil.probe import ProbeSettings
-
-
-def _short_hostname() -> str:
-    name = socket.gethostname().split(".")[0]
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in name)
-    return cleaned.strip("-_") or "docker"
 
 
 class DeployerSettings(ProbeSettings):
@@ -23,7 +16,7 @@ class DeployerSettings(ProbeSettings):
         default="docker", description="What this replica deploys to: a Docker host or a cluster."
     )
     host: HostName = Field(
-        default_factory=_short_hostname,
+        default_factory=default_host_id,
         description="The Docker host id this replica serves (as the collector names it), "
         "or with target kubernetes, the cluster id.",
     )

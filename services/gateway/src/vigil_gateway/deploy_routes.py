@@ -1,7 +1,8 @@
 """`/api/deploys`: deploys over HTTP.
 
 Operators start and cancel deploys; anyone with credentials reads them. Each route is
-one `ctl.call` to the deployer. A deploy's journal is the `deploy` channel, streamed
+one `ctl.call` to the deployer, with the caller's token: the deployer checks the role
+and the grant again itself. A deploy's journal is the `deploy` channel, streamed
 at `/ws/deploy/{deploy_id}/status` and its SSE and polling twins (`endpoints`).
 """
 
@@ -25,12 +26,11 @@ from vigil.messages import (
     GetDeploy,
     ListDeployHosts,
     ListDeploys,
-    Requester,
 )
 from vigil.operations import Deploy, Operation, Rep, Req
 from vigil_gateway import audit
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http_auth import RoleRequired, refusal
+from vigil_gateway.http_auth import BusToken, RoleRequired, refusal
 
 Operator = Annotated[Principal, Depends(RoleRequired(Role.OPERATOR))]
 Reader = Annotated[Principal, Depends(RoleRequired(Role.VIEWER))]
@@ -42,21 +42,21 @@ def deploy_router() -> APIRouter:
     router = APIRouter()
 
     @router.post("/api/deploys", status_code=status.HTTP_202_ACCEPTED)
-    async def create(spec: DeploySpec, operator: Operator, request: Request) -> DeployRecord:
+    async def create(
+        spec: DeploySpec, operator: Operator, token: BusToken, request: Request
+    ) -> DeployRecord:
         """Start a deploy; it runs on (and is journaled by) a deployer of its host (or,
         for a Kubernetes deploy, of its cluster, which the caller's grant must cover)."""
         if spec.cluster is not None and not operator.may_see_cluster(spec.cluster):
             reason = f"{operator.name} has no grant for cluster {spec.cluster!r}"
             audit.denied(operator, "POST /api/deploys", reason, None)
             raise refusal(ErrorCode.FORBIDDEN, reason)
-        requester = Requester(
-            kind=operator.kind, id=operator.id, name=operator.name, token=operator.token
-        )
-        return await _call(request, Deploy.CREATE, CreateDeploy(spec=spec, requested_by=requester))
+        return await _call(request, Deploy.CREATE, CreateDeploy(spec=spec), token)
 
     @router.get("/api/deploys")
     async def list_deploys(
         reader: Reader,
+        token: BusToken,
         request: Request,
         state: DeployState | None = None,
         name: str | None = None,
@@ -66,22 +66,27 @@ def deploy_router() -> APIRouter:
     ) -> DeployList:
         """Deploys, newest first, filtered by state, service name and host; in pages."""
         filters = {"state": state, "name": name, "host": host, "limit": limit, "offset": offset}
-        return await _call(request, Deploy.LIST, _parse(ListDeploys, filters))
+        return await _call(request, Deploy.LIST, _parse(ListDeploys, filters), token)
 
     @router.get("/api/deploys/hosts")
-    async def hosts(reader: Reader, request: Request) -> DeployHosts:
+    async def hosts(reader: Reader, token: BusToken, request: Request) -> DeployHosts:
         """The Docker hosts deployers serve (a spec without `host` goes to the only one)."""
-        return await _call(request, Deploy.HOSTS, ListDeployHosts())
+        return await _call(request, Deploy.HOSTS, ListDeployHosts(), token)
 
     @router.get("/api/deploys/{deploy_id}")
-    async def get(deploy_id: str, reader: Reader, request: Request) -> DeployRecord:
-        return await _call(request, Deploy.GET, _parse(GetDeploy, {"deploy_id": deploy_id}))
+    async def get(
+        deploy_id: str, reader: Reader, token: BusToken, request: Request
+    ) -> DeployRecord:
+        message = _parse(GetDeploy, {"deploy_id": deploy_id})
+        return await _call(request, Deploy.GET, message, token)
 
     @router.post("/api/deploys/{deploy_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-    async def cancel(deploy_id: str, operator: Operator, request: Request) -> DeployRecord:
+    async def cancel(
+        deploy_id: str, operator: Operator, token: BusToken, request: Request
+    ) -> DeployRecord:
         """Ask the deploy to stop and roll back; it ends `cancelled` (see its journal)."""
-        message = _parse(CancelDeploy, {"deploy_id": deploy_id, "actor": operator.name})
-        return await _call(request, Deploy.CANCEL, message)
+        message = _parse(CancelDeploy, {"deploy_id": deploy_id})
+        return await _call(request, Deploy.CANCEL, message, token)
 
     return router
 
@@ -100,9 +105,9 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-async def _call(request: Request, operation: Operation[Req, Rep], message: Req) -> Rep:
+async def _call(request: Request, operation: Operation[Req, Rep], message: Req, token: str) -> Rep:
     try:
-        return await ctl.call(_gateway(request).bus, operation, message)
+        return await ctl.call(_gateway(request).bus, operation, message, token=token)
     except ctl.Refused as exc:
         raise refusal(exc.code, exc.message, exc.retry_after_s) from None
     except (BusUnavailable, RuntimeError):

@@ -19,7 +19,7 @@ from vigil.names import NameKind, validate_name
 from vigil.operations import Logs
 from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http_auth import authenticated, refusal
+from vigil_gateway.http_auth import BusToken, authenticated, refusal
 from vigil_gateway.permissions import check_channel
 
 Anyone = Annotated[Principal, Depends(authenticated)]
@@ -49,6 +49,7 @@ def docker_router() -> APIRouter:
     async def log_page(
         request: Request,
         principal: Anyone,
+        token: BusToken,
         container: str,
         host: Annotated[str | None, Query()] = None,
         before: Annotated[datetime | None, Query(description="oldest line's time held")] = None,
@@ -66,7 +67,9 @@ def docker_router() -> APIRouter:
             host=params["host"], container=params["container"], before=before, limit=limit
         )
         try:
-            page = await ctl.call(gateway.bus, Logs.PAGE, read, timeout_s=PAGE_TIMEOUT_S)
+            page = await ctl.call(
+                gateway.bus, Logs.PAGE, read, timeout_s=PAGE_TIMEOUT_S, token=token
+            )
         except ctl.Refused as exc:
             raise refusal(exc.code, exc.message) from None
         except BusUnavailable as exc:

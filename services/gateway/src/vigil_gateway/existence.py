@@ -1,37 +1,41 @@
 """Whether the deploy a `deploy` channel names exists, so that an unknown id is
 `NOT_FOUND` rather than a subscription that stays silent forever: the hub's watcher of
-that channel (as `leases` is of `docker.logs`), asking the deployer.
+that channel (as `leases` is of `docker.logs`).
 
-When the deployer cannot be asked the subscription goes ahead: the journal stream
-itself says nothing false.
+A deploy exists once its journal does: the deployer journals its first step before it
+answers the create, so the journal's newest event is looked up in JetStream, with no
+service to ask (and no user's token to carry). When JetStream cannot answer the
+subscription goes ahead: the journal stream itself says nothing false.
 """
 
-from vigil import ctl
+import nats.errors
+from nats.js.errors import NotFoundError
+
 from vigil.bus import Bus
 from vigil.channels import ChannelRef
-from vigil.errors import BusUnavailable
-from vigil.messages import ErrorCode, GetDeploy
-from vigil.operations import Deploy
+from vigil.messages import ErrorCode
+from vigil.streams import DEPLOY_EVENTS
 from vigil_gateway.errors import ChannelRefused
 
 CHANNEL = "deploy"
-_ASK_TIMEOUT_S = 3.0
 
 
 class DeployExistence:
-    """The `deploy` channel's `FeedWatcher`: admits only deploys the deployer knows."""
+    """The `deploy` channel's `FeedWatcher`: admits only deploys that have a journal."""
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
 
     async def admit(self, channel: ChannelRef) -> ChannelRef:
         deploy_id = dict(channel.params)["id"]
+        subjects = self._bus.subjects
         try:
-            await ctl.call(self._bus, Deploy.GET, GetDeploy(deploy_id=deploy_id), _ASK_TIMEOUT_S)
-        except ctl.Refused as exc:
-            if exc.code is ErrorCode.NOT_FOUND:
-                raise ChannelRefused(ErrorCode.NOT_FOUND, exc.message) from None
-        except (BusUnavailable, RuntimeError):
+            await self._bus.js.get_last_msg(
+                subjects.stream_name(DEPLOY_EVENTS.base_name), subjects.deploy_events(deploy_id)
+            )
+        except NotFoundError:
+            raise ChannelRefused(ErrorCode.NOT_FOUND, f"no deploy {deploy_id!r}") from None
+        except (nats.errors.Error, TimeoutError, RuntimeError):
             pass
         return channel
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from vigil import ctl
 from vigil.access import Principal
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.channels import ChannelRef
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
@@ -73,6 +74,7 @@ class Gateway:
         self.bus = Bus(
             settings,
             name="vigil-gateway",
+            role=ServiceRole.GATEWAY,
             streams=[LATEST, ALERTS, REVOKED, CONNECTIONS, LOGS],
             buckets=[RATE_LIMITS],
         )

@@ -1,13 +1,14 @@
-"""Credentials on HTTP routes: a dependency that yields the principal or refuses.
+"""Credentials on HTTP routes: dependencies that yield the principal, or the token its
+ctl requests carry, or refuse.
 
 The same credentials as the WebSocket handshake. Refusals carry a code and a message
 under `detail`: 401 (missing or invalid, with `WWW-Authenticate`), 403 (role), 503
 (cannot be checked now).
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 
 from vigil.access import Principal, Role
 from vigil.messages import ErrorCode
@@ -49,6 +50,24 @@ async def authenticated(request: Request) -> Principal:
         raise refusal(ErrorCode.INVALID_CREDENTIALS, reason) from None
     except AuthUnavailable as exc:
         raise refusal(ErrorCode.UNAVAILABLE, exc.reason) from None
+
+
+async def bus_token(
+    request: Request, principal: Annotated[Principal, Depends(authenticated)]
+) -> str:
+    """The token that the ctl requests a route makes for its (authenticated) caller
+    carry: the services it calls verify it themselves."""
+    gateway: Gateway = request.app.state.gateway
+    try:
+        return await gateway.identity.bus_token(read_credentials(request))
+    except (MissingCredentials, InvalidCredentials) as exc:
+        reason = exc.reason if isinstance(exc, InvalidCredentials) else str(exc)
+        raise refusal(ErrorCode.INVALID_CREDENTIALS, reason) from None
+    except AuthUnavailable as exc:
+        raise refusal(ErrorCode.UNAVAILABLE, exc.reason) from None
+
+
+BusToken = Annotated[str, Depends(bus_token)]
 
 
 class RoleRequired:

@@ -1,54 +1,64 @@
-"""Credentials to a principal: JWTs verified locally, API keys asked of auth (cached).
+"""Credentials to a principal, and to the token that goes with the ctl requests made
+for it.
 
-Vigil's own tokens are checked against the JWKS the auth service publishes; tokens of
-a configured external issuer against that issuer's JWKS URL, their claims mapped onto
-roles and a cluster grant. The auth service is never asked per token, only per key
-set; API keys are asked once and cached briefly (revocations drop them at once).
+Vigil's own tokens are verified locally against the JWKS the auth service publishes;
+tokens of a configured external issuer against that issuer's JWKS URL (`vigil.issuers`).
+The auth service is never asked per token, only per key set. API keys are asked of auth
+once and cached until the earliest of the cache time, the key's own expiry and the
+token minted for it (revocations drop them at once).
+
+Every service that acts for a user verifies that user's token itself (`vigil.ctl`),
+and accepts only Vigil's: so a request made for an API key carries the short-lived
+token auth minted when it verified the key, and one made for an external issuer's
+user the token auth exchanged for theirs (cached until it expires).
 """
 
 import hashlib
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 import httpx
-import jwt
 from pydantic import ValidationError
 
 from vigil import ctl
 from vigil.access import Principal
+from vigil.authority import jwks_of_auth
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
-from vigil.messages import AccessClaims, ErrorCode, GetSigningKeys, VerifyApiKey
-from vigil.operations import Auth
+from vigil.issuers import ExternalVerifier
+from vigil.messages import DelegatedToken, ErrorCode, ExchangeToken, VerifyApiKey
+from vigil.model import Message
+from vigil.operations import Auth, Operation
+from vigil.tokens import InvalidToken, KeySet, KeysUnavailable, TokenVerifier, unverified_parts
 from vigil_gateway.credentials import Credentials
 from vigil_gateway.errors import AuthUnavailable, InvalidCredentials, MissingCredentials
-from vigil_gateway.keysets import Fetch, KeySet
-from vigil_gateway.settings import ExternalIssuer, GatewaySettings
+from vigil_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-_OWN_ALGORITHMS = ["EdDSA"]
-_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+R = TypeVar("R", bound=Message)
+
+_EXPIRY_MARGIN_S = 5.0  # a delegated token is renewed this long before it expires
 
 
 class Identity:
     def __init__(self, settings: GatewaySettings, bus: Bus, http: httpx.AsyncClient) -> None:
         self._settings = settings
         self._bus = bus
-        self._http = http
-        self.own_keys = KeySet(
-            self._fetch_own_keys, min_interval_s=settings.jwks_refresh_min_interval_s
+        interval = settings.jwks_refresh_min_interval_s
+        self.own = TokenVerifier(
+            KeySet(jwks_of_auth(bus), min_interval_s=interval),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
         )
-        self._external = {
-            issuer.issuer: (
-                issuer,
-                KeySet(self._fetcher(issuer), min_interval_s=settings.jwks_refresh_min_interval_s),
-            )
-            for issuer in settings.external_issuers
-        }
-        self._api_keys: dict[str, tuple[Principal, float]] = {}
+        self._external = ExternalVerifier(settings.external_issuers, http, min_interval_s=interval)
+        self._delegated: dict[str, tuple[DelegatedToken, float]] = {}  # by credential digest
+
+    @property
+    def own_keys(self) -> KeySet:
+        return self.own.keys
 
     async def principal(self, credentials: Credentials) -> Principal:
         """Who these credentials prove; raises `MissingCredentials`, `InvalidCredentials`
@@ -56,160 +66,88 @@ class Identity:
         if credentials.token:
             return await self.verify_token(credentials.token)
         if credentials.api_key:
-            return await self.verify_api_key(credentials.api_key)
+            return (await self._api_key(credentials.api_key)).principal
         raise MissingCredentials()
+
+    async def bus_token(self, credentials: Credentials) -> str:
+        """The Vigil token to send with ctl requests made for these (proven) credentials."""
+        if credentials.api_key and not credentials.token:
+            return (await self._api_key(credentials.api_key)).token
+        token = credentials.token
+        if not token:
+            raise MissingCredentials()
+        try:
+            _, claims = unverified_parts(token)
+        except InvalidToken as exc:
+            raise InvalidCredentials(exc.reason) from None
+        if self.own.is_own(claims):
+            return token
+        return (await self._exchanged(token)).token
 
     # -- JWTs ---------------------------------------------------------------------
 
     async def verify_token(self, token: str) -> Principal:
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise InvalidCredentials("the token is not a well-formed JWT") from None
-        kid, issuer = header.get("kid"), unverified.get("iss")
-        if not isinstance(kid, str) or not kid:
-            raise InvalidCredentials("the token names no signing key (kid)")
-        if issuer == self._settings.token_issuer:
-            claims = await self._decode(
-                token, header, self.own_keys, _OWN_ALGORITHMS, issuer, self._settings.token_audience
-            )
-            return self._own_principal(claims)
-        external = self._external.get(issuer) if isinstance(issuer, str) else None
-        if external is None:
-            raise InvalidCredentials("the token's issuer is not trusted")
-        config, keys = external
-        claims = await self._decode(
-            token, header, keys, config.algorithms, config.issuer, config.audience
-        )
-        return _external_principal(config, claims)
+            _, claims = unverified_parts(token)
+            if self.own.is_own(claims):
+                return await self.own.verify(token)
+            return await self._external.verify(token)
+        except InvalidToken as exc:
+            raise InvalidCredentials(exc.reason) from None
+        except KeysUnavailable as exc:
+            raise AuthUnavailable(exc.reason) from exc
 
-    async def _decode(
-        self,
-        token: str,
-        header: dict[str, Any],
-        keys: KeySet,
-        algorithms: list[str],
-        issuer: str,
-        audience: str,
-    ) -> dict[str, Any]:
-        algorithm = header.get("alg")
-        if algorithm not in algorithms:
-            raise InvalidCredentials(
-                f"the token's algorithm {str(algorithm)[:16]!r} is not accepted"
-            )
-        key = await keys.key(header["kid"])
-        if key.algorithm_name != algorithm:
-            raise InvalidCredentials("the token's algorithm does not match its key")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[algorithm],
-                audience=audience,
-                issuer=issuer,
-                options={"require": _REQUIRED_CLAIMS},
-            )
-        except jwt.ExpiredSignatureError:
-            raise InvalidCredentials("the token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise InvalidCredentials("the token is not valid yet") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidCredentials("the token is for another audience") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidCredentials("the token's issuer is not trusted") from None
-        except jwt.PyJWTError:
-            raise InvalidCredentials("the token's signature or claims are invalid") from None
-        return claims
+    # -- what auth vouches for: API keys, external tokens -------------------------
 
-    @staticmethod
-    def _own_principal(claims: dict[str, Any]) -> Principal:
+    async def _api_key(self, api_key: str) -> DelegatedToken:
         try:
-            parsed = AccessClaims.model_validate(claims)
+            request = VerifyApiKey(api_key=api_key)
         except ValidationError:
-            raise InvalidCredentials("the token's claims are not Vigil's") from None
-        return Principal(
-            kind="user",
-            id=parsed.sub,
-            name=parsed.name,
-            roles=parsed.roles,
-            clusters=parsed.clusters,
-            session_id=parsed.sid,
-            expires_at=datetime.fromtimestamp(parsed.exp, UTC),
-        )
+            raise InvalidCredentials("the API key is malformed") from None
+        return await self._vouched(api_key, Auth.VERIFY_API_KEY, request)
 
-    async def _fetch_own_keys(self) -> list[dict[str, Any]]:
+    async def _exchanged(self, token: str) -> DelegatedToken:
         try:
-            return (await ctl.call(self._bus, Auth.JWKS, GetSigningKeys())).keys
-        except (BusUnavailable, ctl.Refused, RuntimeError) as exc:
-            raise AuthUnavailable("the auth service's signing keys cannot be fetched") from exc
+            request = ExchangeToken(token=token)
+        except ValidationError:
+            raise InvalidCredentials("the token is malformed") from None
+        return await self._vouched(token, Auth.EXCHANGE, request)
 
-    def _fetcher(self, issuer: ExternalIssuer) -> Fetch:
-        async def fetch() -> list[dict[str, Any]]:
-            try:
-                response = await self._http.get(issuer.jwks_url, timeout=5.0)
-                response.raise_for_status()
-                keys: list[dict[str, Any]] = response.json()["keys"]
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
-                raise AuthUnavailable(f"the JWKS of {issuer.issuer} cannot be fetched") from exc
-            return keys
-
-        return fetch
-
-    # -- API keys -----------------------------------------------------------------
-
-    async def verify_api_key(self, api_key: str) -> Principal:
-        digest = hashlib.sha256(api_key.encode()).hexdigest()
-        cached = self._api_keys.get(digest)
+    async def _vouched(
+        self, secret: str, operation: Operation[R, DelegatedToken], request: R
+    ) -> DelegatedToken:
+        """What auth says `secret` proves (asked once, then cached)."""
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        cached = self._delegated.get(digest)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         try:
-            principal = await ctl.call(
-                self._bus, Auth.VERIFY_API_KEY, VerifyApiKey(api_key=api_key)
-            )
+            delegated = await ctl.call(self._bus, operation, request)
         except ctl.Refused as exc:
-            if exc.code is ErrorCode.INVALID_CREDENTIALS:
-                raise InvalidCredentials("the API key is unknown, revoked or expired") from None
+            if exc.code in (ErrorCode.INVALID_CREDENTIALS, ErrorCode.INVALID_MESSAGE):
+                raise InvalidCredentials(exc.message) from None
             raise AuthUnavailable(exc.message) from None
         except (BusUnavailable, RuntimeError) as exc:
-            raise AuthUnavailable("API keys cannot be checked now") from exc
-        self._api_keys[digest] = (principal, time.monotonic() + self._settings.api_key_cache_s)
-        return principal
+            raise AuthUnavailable("credentials cannot be checked now") from exc
+        self._forget_expired()
+        self._delegated[digest] = (delegated, self._cache_until(delegated))
+        return delegated
+
+    def _cache_until(self, delegated: DelegatedToken) -> float:
+        """A monotonic deadline: the cache time, cut short by the token's (and so the
+        key's) expiry, so an expired key is refused at once."""
+        left = (delegated.expires_at - datetime.now(UTC)).total_seconds() - _EXPIRY_MARGIN_S
+        return time.monotonic() + max(0.0, min(self._settings.api_key_cache_s, left))
+
+    def _forget_expired(self) -> None:
+        now = time.monotonic()
+        for digest, (_, until) in list(self._delegated.items()):
+            if until <= now:
+                del self._delegated[digest]
 
     def forget_api_key(self, key_id: str) -> None:
         """Drop a revoked key from the cache at once."""
-        for digest, (principal, _) in list(self._api_keys.items()):
-            if principal.id == key_id:
-                del self._api_keys[digest]
-
-
-def _claim(claims: dict[str, Any], path: str) -> Any:
-    value: Any = claims
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def _external_principal(issuer: ExternalIssuer, claims: dict[str, Any]) -> Principal:
-    raw_roles = _claim(claims, issuer.roles_claim)
-    names = raw_roles if isinstance(raw_roles, list) else []
-    roles = sorted(
-        {issuer.role_map[n] for n in names if n in issuer.role_map}, key=lambda r: r.rank
-    )
-    if not roles:
-        raise InvalidCredentials("the token grants no Vigil role")
-    clusters: list[str] = []
-    if issuer.clusters_claim:
-        raw = _claim(claims, issuer.clusters_claim)
-        clusters = [c for c in (raw if isinstance(raw, list) else [raw]) if isinstance(c, str)]
-    try:
-        return Principal(
-            kind="user",
-            id=f"{issuer.issuer}#{claims['sub']}",
-            name=str(_claim(claims, issuer.username_claim) or claims["sub"]),
-            roles=roles,
-            clusters=clusters,
-            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-        )
-    except (ValidationError, ValueError):
-        raise InvalidCredentials("the token's claims cannot be mapped") from None
+        for digest, (delegated, _) in list(self._delegated.items()):
+            principal = delegated.principal
+            if principal.kind == "api_key" and principal.id == key_id:
+                del self._delegated[digest]

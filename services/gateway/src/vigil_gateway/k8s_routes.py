@@ -23,7 +23,7 @@ from vigil_gateway import audit
 from vigil_gateway.docker_routes import PAGE_TIMEOUT_S
 from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http_auth import authenticated, refusal
+from vigil_gateway.http_auth import BusToken, authenticated, refusal
 from vigil_gateway.permissions import check_channel
 
 Anyone = Annotated[Principal, Depends(authenticated)]
@@ -89,6 +89,7 @@ def k8s_router() -> APIRouter:
     async def log_page(
         request: Request,
         principal: Anyone,
+        token: BusToken,
         cluster: str,
         namespace: str,
         pod: str,
@@ -118,7 +119,9 @@ def k8s_router() -> APIRouter:
             raise refusal(exc.code, exc.reason) from None
         read = ReadPodLogs(**params, container=container, before=before, limit=limit)
         try:
-            page = await ctl.call(gateway.bus, Logs.K8S_PAGE, read, timeout_s=PAGE_TIMEOUT_S)
+            page = await ctl.call(
+                gateway.bus, Logs.K8S_PAGE, read, timeout_s=PAGE_TIMEOUT_S, token=token
+            )
         except ctl.Refused as exc:
             raise refusal(exc.code, exc.message) from None
         except BusUnavailable as exc:

@@ -2,29 +2,10 @@
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from vigil.access import Role
 from vigil.settings import VigilSettings
-
-
-class ExternalIssuer(BaseModel):
-    """A trusted identity provider (e.g. Keycloak) whose access tokens Vigil accepts.
-
-    Its claims map onto a principal: the roles claim (a dotted path such as
-    `realm_access.roles`) through `role_map`, and optionally a claim that lists the
-    clusters granted.
-    """
-
-    issuer: str
-    jwks_url: str
-    audience: str
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
-    roles_claim: str = "realm_access.roles"
-    role_map: dict[str, Role] = Field(default_factory=dict)
-    clusters_claim: str | None = None
-    username_claim: str = "preferred_username"
 
 
 class GatewaySettings(VigilSettings):
@@ -89,9 +70,6 @@ class GatewaySettings(VigilSettings):
     )
     drain_window_s: float = Field(
         default=10.0, ge=0, description="On SIGTERM, sockets close with 1012 over this long."
-    )
-    external_issuers: list[ExternalIssuer] = Field(
-        default_factory=list, description="JSON list of trusted external token issuers."
     )
     jwks_refresh_min_interval_s: float = Field(
         default=5.0, ge=0, description="An unknown `kid` refreshes a JWKS at most this often."

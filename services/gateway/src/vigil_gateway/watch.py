@@ -7,7 +7,7 @@ sends or more (resolved after an interval with none). Pure: the caller feeds fig
 
 from dataclasses import dataclass, field
 
-from vigil.messages import AlertChanged, AlertState, utc_now
+from vigil.messages import AlertChanged, AlertSource, AlertState, utc_now
 
 
 @dataclass
@@ -50,7 +50,7 @@ class SelfWatch:
         return AlertChanged(
             id=f"gateway:{self.gateway}:{metric}",
             state=state,
-            source="gateway",
+            source=AlertSource.GATEWAY,
             host=self.gateway,
             metric=metric,
             value=float(value),

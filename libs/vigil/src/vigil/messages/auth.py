@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from vigil.access import ClusterGrant, Role, Username
+from vigil.access import ClusterGrant, Principal, Role, Username
 from vigil.model import Message
 
 # -- auth: requests on ctl.auth.* and their replies (see vigil.operations) -----------
@@ -31,7 +31,7 @@ class RefreshSession(Message):
 
 
 class EndSession(Message):
-    session_id: str = Field(max_length=64)
+    """End the session of the token the request carries (every socket of it closes)."""
 
 
 class GetSigningKeys(Message):
@@ -47,11 +47,16 @@ class AccessClaims(Message):
 
     iss: str
     aud: str
-    sub: str = Field(description="The user id.")
-    name: str = Field(description="The username.")
+    kind: Literal["user", "api_key"] = Field(
+        default="user", description="Whom it names: a user, or an API key (minted for a gateway)."
+    )
+    sub: str = Field(description="The user id, or the API key id.")
+    name: str = Field(description="The username, or the API key's name.")
     roles: list[Role]
     clusters: list[str]
-    sid: str = Field(description="The session (refresh-token family) id.")
+    sid: str | None = Field(
+        default=None, description="The session (refresh-token family) id of a user's token."
+    )
     jti: str
     iat: int
     nbf: int
@@ -62,11 +67,20 @@ class VerifyApiKey(Message):
     api_key: str = Field(max_length=512, repr=False)
 
 
-class Actor(Message):
-    """Who asks for an admin operation, for the audit log."""
+class ExchangeToken(Message):
+    """An external issuer's access token, for one of Vigil's own (see `DelegatedToken`)."""
 
-    id: str
-    name: str
+    token: str = Field(max_length=16_384, repr=False)
+
+
+class DelegatedToken(Message):
+    """Who an API key or an external token proves, and a short-lived token of Vigil's own
+    that says so: the gateway sends it with the ctl requests it makes for them, since the
+    services verify only Vigil's tokens."""
+
+    principal: Principal
+    token: str = Field(repr=False)
+    expires_at: datetime
 
 
 class UserDraft(Message):
@@ -79,15 +93,14 @@ class UserDraft(Message):
 
 
 class CreateUser(UserDraft):
-    actor: Actor
+    """On `ctl.auth.*`: the draft; the admin is the request's token."""
 
 
 class ListUsers(Message):
-    actor: Actor
+    pass
 
 
 class DisableUser(Message):
-    actor: Actor
     username: Username
 
 
@@ -114,15 +127,14 @@ class ApiKeyDraft(Message):
 
 
 class CreateApiKey(ApiKeyDraft):
-    actor: Actor
+    """On `ctl.auth.*`: the draft; the admin is the request's token."""
 
 
 class ListApiKeys(Message):
-    actor: Actor
+    pass
 
 
 class RevokeApiKey(Message):
-    actor: Actor
     key_id: str = Field(max_length=64)
 
 

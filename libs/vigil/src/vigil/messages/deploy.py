@@ -324,13 +324,13 @@ class DeployQueued(Message):
 
 
 class CreateDeploy(Message):
+    """On `ctl.deploy.create`: who asks is the request's token (the record's `requested_by`)."""
+
     spec: DeploySpec
-    requested_by: Requester
 
 
 class CancelDeploy(Message):
     deploy_id: DeployId
-    actor: str = Field(max_length=256)
 
 
 class GetDeploy(Message):

@@ -80,12 +80,20 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
+class AlertSource(StrEnum):
+    """What raises alerts, each on `alerts.{source}` (and may publish only there)."""
+
+    HOST = "host"  # the collector's host thresholds
+    K8S = "k8s"  # the collector's Kubernetes warnings
+    GATEWAY = "gateway"  # the gateway on itself
+
+
 class AlertChanged(Message):
     """A threshold alert raised or resolved, on `alerts.{source}`."""
 
     id: str = Field(description="Stable per condition, e.g. 'host:web1:disk:/'.")
     state: AlertState
-    source: SourceName = Field(description="What raised it: 'host', 'docker', 'k8s'.")
+    source: SourceName = Field(description="What raised it: an `AlertSource`.")
     host: HostName
     metric: str = Field(description="'cpu', 'memory' or 'disk:<mountpoint>'.")
     value: float

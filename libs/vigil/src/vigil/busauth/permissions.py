@@ -1,0 +1,219 @@
+"""What each service may publish and subscribe on the bus, derived from the wire contract.
+
+Every subject here comes from `vigil.subjects`, every stream and bucket from
+`vigil.streams` and every request from `vigil.operations`, so a subject added to the
+contract is added to the roles that use it here, and nowhere else. A role lists what it
+may do; NATS refuses the rest (DESIGN rule 8):
+
+- **data** it produces: the collector only its own host's metrics, status and logs (and
+  its clusters'), the deployer journals and its host's work queue, auth revocations,
+  the gateway the connection list;
+- **streams** it reads, through the JetStream API subjects of those streams only
+  (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
+  signing keys, users and API keys are auth's alone;
+- **requests** it makes and answers (`ctl.*`, `ask.*`), replies going to an inbox of
+  its own (`_INBOX.<role>`), so no service reads another's replies;
+- nothing else. Creating or changing a stream is the provisioner's alone: a stream's
+  config can source another stream, so whoever may create one may read them all.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from vigil.messages import AlertSource
+from vigil.operations import Auth, Deploy, Logs, Operation
+from vigil.streams import (
+    ALERTS,
+    API_KEYS,
+    BUCKETS,
+    CONNECTIONS,
+    DEPLOY_EVENTS,
+    DEPLOY_LOCKS,
+    DEPLOY_QUEUE,
+    DEPLOYERS,
+    DEPLOYS,
+    K8S_CLUSTERS,
+    LATEST,
+    LOGIN_FAILURES,
+    LOGS,
+    RATE_LIMITS,
+    REVOKED,
+    SESSIONS,
+    SIGNING_KEYS,
+    STREAMS,
+    USERS,
+    BucketSpec,
+    StreamSpec,
+)
+from vigil.subjects import ANY, Subjects, Token
+
+_API = "$JS.API"
+_STREAM_LOOKUP = f"{_API}.STREAM.NAMES"  # which stream holds a subject: names only
+
+
+class ServiceRole(StrEnum):
+    AUTH = "auth"
+    COLLECTOR = "collector"
+    DEPLOYER = "deployer"
+    GATEWAY = "gateway"
+    PROVISIONER = "provisioner"
+
+    @property
+    def inbox_prefix(self) -> str:
+        """Where its replies come back: `_INBOX.<role>.*`, which only it may read."""
+        return f"_INBOX.{self.value}"
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    allow_responses: bool
+    """It answers requests: it may publish to the reply subject of each it received."""
+
+
+def stream_name(subjects: Subjects, spec: StreamSpec | BucketSpec) -> str:
+    """The JetStream stream behind a stream or bucket spec (a bucket's is `KV_<bucket>`)."""
+    name = subjects.stream_name(spec.base_name)
+    return f"KV_{name}" if isinstance(spec, BucketSpec) else name
+
+
+def _reads(subjects: Subjects, *specs: StreamSpec | BucketSpec) -> list[str]:
+    """Reading a stream: its info, gets, consumers of it, acks and flow control."""
+    allowed = []
+    for spec in specs:
+        name = stream_name(subjects, spec)
+        allowed += [
+            f"{_API}.STREAM.INFO.{name}",
+            f"{_API}.STREAM.MSG.GET.{name}",
+            f"{_API}.DIRECT.GET.{name}",
+            f"{_API}.DIRECT.GET.{name}.>",
+            f"{_API}.CONSUMER.CREATE.{name}",
+            f"{_API}.CONSUMER.CREATE.{name}.>",
+            f"{_API}.CONSUMER.DURABLE.CREATE.{name}.>",
+            f"{_API}.CONSUMER.INFO.{name}.>",
+            f"{_API}.CONSUMER.DELETE.{name}.>",
+            f"{_API}.CONSUMER.MSG.NEXT.{name}.>",
+            f"$JS.ACK.{name}.>",
+            f"$JS.FC.{name}.>",
+        ]
+    return allowed
+
+
+def _looks_up(subjects: Subjects, *specs: StreamSpec | BucketSpec) -> list[str]:
+    """Only a stream's info (that it is there, its config and counts), never its data."""
+    return [f"{_API}.STREAM.INFO.{stream_name(subjects, spec)}" for spec in specs]
+
+
+def _keeps(subjects: Subjects, *buckets: BucketSpec) -> list[str]:
+    """Reading and writing a key-value bucket."""
+    allowed = _reads(subjects, *buckets)
+    for bucket in buckets:
+        allowed.append(f"$KV.{subjects.stream_name(bucket.base_name)}.>")
+    return allowed
+
+
+def _requests(subjects: Subjects, operations: Iterable[Operation[Any, Any]]) -> list[str]:
+    return [operation.subject(subjects) for operation in operations]
+
+
+def permissions(
+    role: ServiceRole,
+    subjects: Subjects,
+    *,
+    host: Token = ANY,
+    clusters: Iterable[str] | None = None,
+) -> Permissions:
+    """The permissions of `role` under `subjects`' prefix; a collector or deployer for
+    `host` (ANY: every host), a collector for `clusters` (None: every cluster)."""
+    inbox = f"{role.inbox_prefix}.>"
+    match role:
+        case ServiceRole.AUTH:
+            return Permissions(
+                publish=(
+                    subjects.auth_revoked(),
+                    *_looks_up(subjects, REVOKED),
+                    *_keeps(subjects, USERS, API_KEYS, SESSIONS, SIGNING_KEYS, LOGIN_FAILURES),
+                ),
+                subscribe=(
+                    *_requests(subjects, _operations(Auth)),
+                    inbox,
+                ),
+                allow_responses=True,
+            )
+        case ServiceRole.COLLECTOR:
+            cluster_tokens: list[Token] = list(clusters) if clusters is not None else [ANY]
+            return Permissions(
+                publish=(
+                    subjects.host_metrics(host),
+                    subjects.docker_metrics(host),
+                    subjects.docker_source(host),
+                    subjects.docker_status(host, ANY),
+                    subjects.docker_logs(host, ANY),
+                    subjects.alerts(AlertSource.HOST),
+                    subjects.alerts(AlertSource.K8S),
+                    *(subjects.k8s_metrics(cluster) for cluster in cluster_tokens),
+                    *(subjects.k8s_status(cluster, ANY, ANY) for cluster in cluster_tokens),
+                    *(subjects.k8s_logs(cluster, ANY, ANY) for cluster in cluster_tokens),
+                    Auth.JWKS.subject(subjects),
+                    _STREAM_LOOKUP,
+                    *_looks_up(subjects, LATEST, ALERTS, LOGS),
+                    *_keeps(subjects, K8S_CLUSTERS),
+                ),
+                subscribe=(*_requests(subjects, _operations(Logs)), inbox),
+                allow_responses=True,
+            )
+        case ServiceRole.DEPLOYER:
+            return Permissions(
+                publish=(
+                    subjects.deploy_events(ANY),
+                    subjects.deploy_queue(ANY),  # any replica queues a deploy for its host
+                    subjects.ask_user(ANY),
+                    Auth.JWKS.subject(subjects),
+                    _STREAM_LOOKUP,
+                    *_looks_up(subjects, DEPLOY_EVENTS),
+                    *_reads(subjects, DEPLOY_QUEUE),
+                    *_keeps(subjects, DEPLOYS, DEPLOY_LOCKS, DEPLOYERS),
+                ),
+                subscribe=(*_requests(subjects, _operations(Deploy)), inbox),
+                allow_responses=True,
+            )
+        case ServiceRole.GATEWAY:
+            return Permissions(
+                publish=(
+                    *_requests(subjects, (*_operations(Auth), *_operations(Deploy))),
+                    *_requests(subjects, _operations(Logs)),
+                    subjects.ctl("gateway", "connections"),
+                    subjects.gateway_connections(),
+                    subjects.gateway_sessions(),
+                    subjects.alerts(AlertSource.GATEWAY),
+                    _STREAM_LOOKUP,
+                    *_reads(subjects, LATEST, ALERTS, LOGS, DEPLOY_EVENTS, REVOKED, CONNECTIONS),
+                    *_keeps(subjects, RATE_LIMITS),
+                ),
+                subscribe=(
+                    subjects.ask(ANY),
+                    subjects.ask_user(ANY),
+                    subjects.ctl("gateway", "connections"),
+                    subjects.gateway_sessions(),
+                    inbox,
+                ),
+                allow_responses=True,
+            )
+        case ServiceRole.PROVISIONER:
+            admin = []
+            specs: tuple[StreamSpec | BucketSpec, ...] = (*STREAMS, *BUCKETS)
+            for spec in specs:
+                name = stream_name(subjects, spec)
+                admin += [f"{_API}.STREAM.{verb}.{name}" for verb in ("CREATE", "UPDATE", "INFO")]
+            return Permissions(
+                publish=(_STREAM_LOOKUP, f"{_API}.INFO", *admin),
+                subscribe=(inbox,),
+                allow_responses=False,
+            )
+
+
+def _operations(group: type) -> list[Operation[Any, Any]]:
+    return [value for value in vars(group).values() if isinstance(value, Operation)]
