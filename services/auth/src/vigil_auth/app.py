@@ -22,7 +22,7 @@ from vigil_auth.bootstrap import bootstrap_admin
 from vigil_auth.clock import Clock, system_clock
 from vigil_auth.errors import AuthError
 from vigil_auth.handlers import Handlers
-from vigil_auth.login_guard import FailedLogins, LoginGuard
+from vigil_auth.login_guard import ADDRESS_WINDOW, Budget, FailedLogins, LoginGuard
 from vigil_auth.passwords import Passwords
 from vigil_auth.sessions import SessionRecord, Sessions
 from vigil_auth.settings import AuthSettings
@@ -92,9 +92,17 @@ class AuthService:
             guard=LoginGuard(
                 await Records.open(bus, LOGIN_FAILURES, FailedLogins),
                 clock,
-                free_failures=settings.login_free_failures,
-                backoff=timedelta(seconds=settings.login_backoff_s),
-                backoff_max=timedelta(seconds=settings.login_backoff_max_s),
+                pair=Budget(
+                    free_failures=settings.login_free_failures,
+                    backoff=timedelta(seconds=settings.login_backoff_s),
+                    backoff_max=timedelta(seconds=settings.login_backoff_max_s),
+                ),
+                address=Budget(
+                    free_failures=settings.login_address_free_failures,
+                    backoff=timedelta(seconds=settings.login_backoff_s),
+                    backoff_max=timedelta(seconds=settings.login_address_backoff_max_s),
+                    window=ADDRESS_WINDOW,
+                ),
             ),
             sessions=Sessions(
                 await Records.open(bus, SESSIONS, SessionRecord),

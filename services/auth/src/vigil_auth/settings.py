@@ -41,7 +41,7 @@ class AuthSettings(ProbeSettings):
         description="The first admin's password; generated and printed once when unset.",
     )
     login_free_failures: int = Field(
-        default=5, ge=1, description="Failed logins (per username or address) before slowdown."
+        default=5, ge=1, description="Failed logins of one username at one address before slowdown."
     )
     login_backoff_s: float = Field(
         default=1.0, gt=0, description="The first wait after the free failures; doubles on."
@@ -50,6 +50,19 @@ class AuthSettings(ProbeSettings):
         default=900.0,
         gt=0,
         le=_seconds(LOGIN_FAILURES.ttl),  # the bucket forgets failures after this
+        description="The longest wait of one username at one address.",
+    )
+    login_address_free_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Failed logins from one address, any usernames, per hour before slowdown.",
+    )
+    login_address_backoff_max_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=_seconds(LOGIN_FAILURES.ttl),
+        description="The longest wait of an address (short: behind a proxy it is everyone's).",
+        # login_backoff_s above it is no error: every lock of an address is then this long.
     )
     max_concurrent_hashes: int = Field(
         default=4, ge=1, le=64, description="Password hashes computed at once (CPU and memory)."
