@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import jwt
+from cryptography.fernet import Fernet
 
 from tests.support import (
     FakeClock,
@@ -21,6 +22,7 @@ from vigil.operations import Auth
 from vigil.records import Records
 from vigil.settings import VigilSettings
 from vigil.streams import SIGNING_KEYS
+from vigil_auth.secret_key import SigningKeySecret
 from vigil_auth.signing import Keyring, SigningKeys
 
 ADMIN_PASSWORD = "admin-password-1"
@@ -90,6 +92,7 @@ async def test_replicas_due_for_rotation_at_once_agree_on_one_new_key(
     clock = FakeClock()
     settings = VigilSettings(nats_url=nats_server.url, subject_prefix=prefix)
     bus = Bus(settings, name="test", buckets=[SIGNING_KEYS])
+    secret = SigningKeySecret([Fernet(Fernet.generate_key())])
     await bus.connect()
     try:
         replicas = [
@@ -98,6 +101,7 @@ async def test_replicas_due_for_rotation_at_once_agree_on_one_new_key(
                 clock,
                 rotation=timedelta(minutes=10),
                 retention=timedelta(minutes=20),
+                secret=secret,
             )
             for _ in range(4)
         ]

@@ -21,7 +21,7 @@ from tests.journal_clients import (
     publish_journal,
 )
 from tests.nats_cluster import NatsCluster
-from tests.support import free_port, run_auth, wait_for
+from tests.support import free_port, run_auth, signing_key_secret_file, wait_for
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.messages import Login
@@ -103,7 +103,13 @@ async def test_one_nats_node_of_three_killed_under_load_loses_no_journal_event(
     await publisher.connect()
     try:
         async with (
-            run_auth(AuthSettings(**shared, admin_password=ADMIN_PASSWORD)),
+            run_auth(
+                AuthSettings(
+                    **shared,
+                    admin_password=ADMIN_PASSWORD,
+                    signing_key_secret_file=signing_key_secret_file(),
+                )
+            ),
             gateway_processes(cluster, prefix, GATEWAYS) as addresses,
         ):
             login = Login(username="admin", password=ADMIN_PASSWORD)

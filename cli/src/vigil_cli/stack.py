@@ -123,6 +123,11 @@ def build_stack(settings: UpSettings, environ: Mapping[str, str]) -> Stack:
     else:
         nats_url = settings.nats_url
     service_env = {
+        # The auth service makes the secret that encrypts its signing keys here at the
+        # first start (owner-only); back it up, apart from the NATS data.
+        "VIGIL_AUTH_SIGNING_KEY_SECRET_FILE": str(
+            settings.data_dir.absolute() / "auth" / "signing-key-secret"
+        ),
         **environ,
         "VIGIL_NATS_URL": nats_url,
         "VIGIL_GATEWAY_PORT": str(settings.gateway_port),
