@@ -280,7 +280,11 @@ async def run(args: argparse.Namespace, kids: Children, store: Path) -> list[Row
         await kids.start("nats-server", argv)
         env = os.environ | {"VIGIL_NATS_URL": nats_url, "VIGIL_SUBJECT_PREFIX": prefix}
         if "vigil" in args.servers:
-            env |= {"VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD}
+            secret_file = store / "auth" / "signing-key-secret"  # made at its first start
+            env |= {
+                "VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                "VIGIL_AUTH_SIGNING_KEY_SECRET_FILE": str(secret_file),
+            }
             await kids.start("auth", [PYTHON, "-m", "vigil_auth"], env=env)
         rows: list[Row] = []
         for name in args.servers:

@@ -288,7 +288,10 @@ async def run(
     counting: asyncio.Task[None] | None = None
     try:
         await stack.start_nats()
-        env = stack.env() | {"VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        env = stack.env() | {
+            "VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "VIGIL_AUTH_SIGNING_KEY_SECRET_FILE": str(store / "auth" / "signing-key-secret"),
+        }
         await kids.start("auth", [PYTHON, "-m", "vigil_auth"], env=env)
         ports = [await stack.start_gateway() for _ in range(args.gateways)]
         token = stack.token = await login(f"http://127.0.0.1:{ports[0]}")

@@ -76,6 +76,18 @@ class ResumingClient:
                         self.errors.append(message)
 
 
+def queued(deploy_id: str) -> DeployEvent:
+    """A deploy's first event: its journal exists from here (the gateway admits watchers)."""
+    return DeployEvent(
+        deploy_id=deploy_id,
+        step=DeployStep.QUEUE,
+        status=StepState.FINISHED,
+        state=DeployState.QUEUED,
+        message="queued",
+        time=datetime.now(UTC),
+    )
+
+
 def progress(deploy_id: str, n: int, total: int) -> DeployEvent:
     return DeployEvent(
         deploy_id=deploy_id,

@@ -1,12 +1,15 @@
 """Real parts for tests: a nats-server process, the gateway on uvicorn, the collector task."""
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import json
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -304,8 +307,19 @@ async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
 
 
 def auth_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> AuthSettings:
-    values: dict[str, object] = nats.service(ServiceRole.AUTH, prefix)
+    values: dict[str, object] = {
+        **nats.service(ServiceRole.AUTH, prefix),
+        "signing_key_secret_file": signing_key_secret_file(),
+    }
     return AuthSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
+@functools.cache
+def signing_key_secret_file() -> Path:
+    """One signing-key secret for every auth service of this run (made at its first start)."""
+    folder = Path(tempfile.mkdtemp(prefix="vigil-auth-secret-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder / "signing-key-secret"
 
 
 @contextlib.asynccontextmanager

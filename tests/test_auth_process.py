@@ -6,8 +6,11 @@ import re
 import signal
 import sys
 import time
+from pathlib import Path
 
-from tests.support import NatsServer, bus_client
+from cryptography.fernet import Fernet
+
+from tests.support import NatsServer, auth_settings_for, bus_client, run_auth
 from vigil import ctl
 from vigil.busauth.permissions import ServiceRole
 from vigil.messages import Login
@@ -29,10 +32,11 @@ async def read_until(stream: asyncio.StreamReader, pattern: str, timeout: float 
 
 
 async def test_the_service_prints_the_first_admin_password_once_and_stops_on_sigterm(
-    nats_server: NatsServer, prefix: str
+    nats_server: NatsServer, prefix: str, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "VIGIL_ADMIN_PASSWORD"}
     env |= nats_server.service_env(ServiceRole.AUTH, prefix)
+    env |= {"VIGIL_AUTH_SIGNING_KEY_SECRET_FILE": str(tmp_path / "secret")}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -59,3 +63,43 @@ async def test_the_service_prints_the_first_admin_password_once_and_stops_on_sig
     assert process.returncode == 0, rest_err.decode()[-2000:]
     assert password not in rest_err.decode()
     assert (banner + rest_out.decode()).count("password: ") == 1
+
+
+async def test_a_start_error_names_the_setting_and_exits_without_a_traceback(
+    nats_server: NatsServer, prefix: str, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "secret"
+    async with run_auth(
+        auth_settings_for(nats_server, prefix, signing_key_secret_file=secret_file)
+    ):
+        pass  # the ring is encrypted with the key made in `secret_file`
+    env = os.environ | {
+        **nats_server.service_env(ServiceRole.AUTH, prefix),
+        "VIGIL_ADMIN_PASSWORD": "never-shown-password",
+    }
+
+    async def start(extra: dict[str, str]) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "vigil_auth", env=env | extra, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode is not None
+        return process.returncode, err.decode()
+
+    code, in_production = await start({"VIGIL_ENVIRONMENT": "production"})
+    assert code == 2
+    assert "VIGIL_AUTH_SIGNING_KEY_SECRET_FILE must be set" in in_production
+
+    code, in_development = await start({})
+    assert code == 2
+    assert "VIGIL_AUTH_SIGNING_KEYS_IN_CLEAR=true" in in_development  # the opt-out, named
+
+    secret_file.write_text(Fernet.generate_key().decode() + "\n")  # not the ring's
+    code, wrong_key = await start({"VIGIL_AUTH_SIGNING_KEY_SECRET_FILE": str(secret_file)})
+    assert code == 1
+    assert "cannot start: signing key" in wrong_key
+    assert "no key of VIGIL_AUTH_SIGNING_KEY_SECRET_FILE decrypts it" in wrong_key
+
+    for output in (in_production, in_development, wrong_key):
+        assert "Traceback" not in output
+        assert "never-shown-password" not in output

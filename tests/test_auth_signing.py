@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import jwt
+from cryptography.fernet import Fernet
 
 from tests.support import (
     FakeClock,
@@ -20,6 +21,7 @@ from vigil.messages import GetSigningKeys, Login
 from vigil.operations import Auth
 from vigil.records import Records
 from vigil.streams import SIGNING_KEYS
+from vigil_auth.secret_key import SigningKeySecret
 from vigil_auth.signing import Keyring, SigningKeys
 
 ADMIN_PASSWORD = "admin-password-1"
@@ -88,6 +90,7 @@ async def test_replicas_due_for_rotation_at_once_agree_on_one_new_key(
 ) -> None:
     clock = FakeClock()
     bus = Bus(nats_server.harness(prefix), name="test", buckets=[SIGNING_KEYS], provisions=True)
+    secret = SigningKeySecret([Fernet(Fernet.generate_key())])
     await bus.connect()
     try:
         replicas = [
@@ -96,6 +99,7 @@ async def test_replicas_due_for_rotation_at_once_agree_on_one_new_key(
                 clock,
                 rotation=timedelta(minutes=10),
                 retention=timedelta(minutes=20),
+                secret=secret,
             )
             for _ in range(4)
         ]

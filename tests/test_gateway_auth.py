@@ -5,7 +5,6 @@ WebSocket clients. Forged tokens are signed with a key of the test's own, or wit
 auth service's real key read from its keyring where only one claim should be wrong.
 """
 
-import base64
 import logging
 import re
 import time
@@ -30,12 +29,14 @@ from tests.support import (
     run_auth,
     send,
     serve_gateway,
+    signing_key_secret_file,
     wait_for,
 )
 from vigil.access import Role
 from vigil.channels import CHANNELS
 from vigil.streams import SIGNING_KEYS
 from vigil_auth.app import AuthService
+from vigil_auth.secret_key import SigningKeySecret
 from vigil_auth.signing import RING_KEY, Keyring
 from vigil_gateway.app import build_app
 from vigil_gateway.http_auth import RoleRequired
@@ -61,12 +62,13 @@ async def close_code(url: str, **options: Any) -> int:
 
 
 async def real_signing_key(nats: NatsServer, prefix: str) -> tuple[str, Ed25519PrivateKey]:
-    """The auth service's current signing key, read from its keyring."""
+    """The auth service's current signing key, read from its keyring and decrypted."""
     async with bus_client(nats, prefix) as bus:
         entry = await (await bus.kv(SIGNING_KEYS)).get(RING_KEY)
     assert entry.value is not None
     current = Keyring.model_validate_json(entry.value).keys[0]
-    raw = base64.urlsafe_b64decode(current.private_key + "=" * (-len(current.private_key) % 4))
+    assert current.encrypted_private_key is not None
+    raw = SigningKeySecret.read(signing_key_secret_file()).decrypt(current.encrypted_private_key)
     return current.kid, Ed25519PrivateKey.from_private_bytes(raw)
 
 

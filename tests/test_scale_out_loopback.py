@@ -19,14 +19,15 @@ from tests.journal_clients import (
     assert_every_load_event_held,
     journal_truth,
     publish_journal,
+    queued,
 )
 from tests.nats_cluster import NatsCluster
-from tests.support import free_port, run_auth, wait_for
+from tests.support import free_port, run_auth, signing_key_secret_file, wait_for
 from vigil import ctl
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import Login
 from vigil.operations import Auth
-from vigil.settings import VigilSettings
 from vigil.streams import DEPLOY_EVENTS
 from vigil_auth.settings import AuthSettings
 
@@ -56,8 +57,7 @@ async def gateway_processes(
     """`count` processes of `python -m vigil_gateway`; yields their addresses once ready."""
     ports = [free_port() for _ in range(count)]
     env = os.environ | {
-        "VIGIL_NATS_URL": cluster.url,
-        "VIGIL_SUBJECT_PREFIX": prefix,
+        **cluster.service_env(ServiceRole.GATEWAY, prefix),
         "VIGIL_STREAM_REPLICAS": "3",
         "VIGIL_GATEWAY_DRAIN_WINDOW_S": "0",
         "VIGIL_GATEWAY_RATE_LIMIT_MESSAGES": "1000",
@@ -98,12 +98,19 @@ async def wait_for_ready(http: httpx.AsyncClient, url: str, timeout: float = 30)
 async def test_one_nats_node_of_three_killed_under_load_loses_no_journal_event(
     cluster: NatsCluster, prefix: str
 ) -> None:
-    shared = {"nats_url": cluster.url, "subject_prefix": prefix, "stream_replicas": 3}
-    publisher = Bus(VigilSettings(**shared), name="test-publisher", streams=[DEPLOY_EVENTS])
+    cluster.provision(prefix, stream_replicas=3)  # every stream kept on all three nodes
+    publisher = Bus(cluster.harness(prefix), name="test-publisher", streams=[DEPLOY_EVENTS])
     await publisher.connect()
     try:
         async with (
-            run_auth(AuthSettings(**shared, admin_password=ADMIN_PASSWORD)),
+            run_auth(
+                AuthSettings(
+                    **cluster.service(ServiceRole.AUTH, prefix),
+                    stream_replicas=3,
+                    admin_password=ADMIN_PASSWORD,
+                    signing_key_secret_file=signing_key_secret_file(),
+                )
+            ),
             gateway_processes(cluster, prefix, GATEWAYS) as addresses,
         ):
             login = Login(username="admin", password=ADMIN_PASSWORD)
@@ -115,6 +122,7 @@ async def test_one_nats_node_of_three_killed_under_load_loses_no_journal_event(
             leader = info.cluster.leader
             assert leader is not None
 
+            await publisher.publish(publisher.subjects.deploy_events(DEPLOY_ID), queued(DEPLOY_ID))
             clients = [ResumingClient(addresses, token, DEPLOY_ID, n) for n in range(CLIENTS)]
             subscribed = [asyncio.Event() for _ in clients]
             following = [

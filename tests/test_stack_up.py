@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -505,6 +506,8 @@ async def test_make_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
 
         assert_prefixed(lines.items, ("nats", "auth", "collector", "deployer", "gateway", "vigil"))
         assert sum("password:" in line for line in lines.items) == 1, transcript()
+        secret_file = tmp_path / "data" / "auth" / "signing-key-secret"  # made by auth
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
         assert "vigil     | Vigil stopped." in lines.items, transcript()
         assert not port_open(gateway_port), transcript()
         assert not port_open(nats_port), transcript()

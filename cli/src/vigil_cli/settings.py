@@ -19,7 +19,8 @@ class UpSettings(BaseSettings):
     """The port of the NATS server that `vigil up` starts (on 127.0.0.1)."""
     gateway_port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path(".vigil")
-    """Where the started NATS server keeps its JetStream data (under `nats/`)."""
+    """Where the started NATS server keeps its JetStream data (under `nats/`), and the auth
+    service the secret that encrypts its signing keys (`auth/signing-key-secret`)."""
 
 
 class RemoteSettings(BaseSettings):

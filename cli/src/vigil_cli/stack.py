@@ -138,6 +138,11 @@ def build_stack(settings: UpSettings, bus: BusSetup, environ: Mapping[str, str])
     if settings.nats_url is None:
         tiers.append((nats_component(settings, bus, environ),))
     service_env = {
+        # The auth service makes the secret that encrypts its signing keys here at the
+        # first start (owner-only); back it up, apart from the NATS data.
+        "VIGIL_AUTH_SIGNING_KEY_SECRET_FILE": str(
+            settings.data_dir.absolute() / "auth" / "signing-key-secret"
+        ),
         **environ,
         "VIGIL_NATS_URL": nats_url,
         "VIGIL_GATEWAY_PORT": str(settings.gateway_port),

@@ -26,7 +26,7 @@ environment:
   VIGIL_NATS_URL      use this NATS server instead of starting one
   VIGIL_NATS_PORT     port of the NATS server started on 127.0.0.1 (default 4222)
   VIGIL_GATEWAY_PORT  port of the gateway (default 8000)
-  VIGIL_DATA_DIR      where data is kept (default ./.vigil)
+  VIGIL_DATA_DIR      where data and the auth secret are kept (default ./.vigil)
 The services read their own VIGIL_... settings from the same environment.
 """
 

@@ -24,10 +24,11 @@ from vigil.tokens import KeySet, TokenVerifier
 from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
 from vigil_auth.bootstrap import bootstrap_admin
 from vigil_auth.clock import Clock, system_clock
-from vigil_auth.errors import AuthError
+from vigil_auth.errors import AuthError, SecretFileInvalid, SigningKeysUnreadable
 from vigil_auth.handlers import Handlers
-from vigil_auth.login_guard import FailedLogins, LoginGuard
+from vigil_auth.login_guard import ADDRESS_WINDOW, Budget, FailedLogins, LoginGuard
 from vigil_auth.passwords import Passwords
+from vigil_auth.secret_key import SigningKeySecret, make_file
 from vigil_auth.sessions import SessionRecord, Sessions
 from vigil_auth.settings import AuthSettings
 from vigil_auth.signing import Keyring, SigningKeys
@@ -60,7 +61,7 @@ class AuthService:
         try:
             users = Users(await Records.open(self.bus, USERS, UserRecord), self._clock)
             signing_keys = await self._signing_keys()
-            await signing_keys.refresh()
+            await signing_keys.refresh()  # a ring no key opens stops the start here
             await self._passwords.prepare()
             await bootstrap_admin(users, self._passwords, self.settings.admin_password)
             await self._serve(
@@ -72,6 +73,8 @@ class AuthService:
                 await asyncio.sleep(self.settings.signing_key_check_s)
                 try:
                     await signing_keys.refresh()
+                except SigningKeysUnreadable as exc:  # e.g. another replica's newer secret
+                    log.error("cannot read the signing keys; signing with the last loaded: %s", exc)
                 except (AuthError, nats.errors.Error, TimeoutError) as exc:
                     log.warning("could not check the signing keys (next time): %s", exc)
         finally:
@@ -81,14 +84,16 @@ class AuthService:
 
     async def _signing_keys(self) -> SigningKeys:
         settings = self.settings
+        records = await Records.open(self.bus, SIGNING_KEYS, Keyring)
         return SigningKeys(
-            await Records.open(self.bus, SIGNING_KEYS, Keyring),
+            records,
             self._clock,
             rotation=timedelta(seconds=settings.signing_key_rotation_s),
             # A retired key may still sign on a replica that has not looked yet, and its
             # tokens live their full lifetime after that: publish it until they expire.
             retention=timedelta(seconds=settings.access_token_ttl_s + settings.signing_key_check_s)
             + _CLOCK_LEEWAY,
+            secret=await self._signing_key_secret(records),
         )
 
     def _verifier(self, signing_keys: SigningKeys) -> TokenVerifier:
@@ -99,6 +104,25 @@ class AuthService:
             issuer=settings.token_issuer,
             audience=settings.token_audience,
         )
+
+    async def _signing_key_secret(self, records: Records[Keyring]) -> SigningKeySecret | None:
+        """The secret file, read once; made at a first start, when nothing needs an old one."""
+        path = self.settings.signing_key_secret_file
+        if path is None:
+            log.warning("signing keys are stored unencrypted (VIGIL_AUTH_SIGNING_KEYS_IN_CLEAR)")
+            return None
+        try:
+            return await asyncio.to_thread(SigningKeySecret.read, path)
+        except FileNotFoundError:
+            if await SigningKeys.stored_encrypted(records):
+                raise SecretFileInvalid(
+                    path,
+                    f"does not exist, and the keys in {SIGNING_KEYS.base_name} are encrypted:"
+                    " restore it from its backup",
+                ) from None
+        if await asyncio.to_thread(make_file, path):
+            log.warning("made %s (owner-only): back it up, apart from the NATS data", path)
+        return await asyncio.to_thread(SigningKeySecret.read, path)
 
     async def _handlers(
         self, users: Users, signing_keys: SigningKeys, http: httpx.AsyncClient
@@ -112,9 +136,17 @@ class AuthService:
             guard=LoginGuard(
                 await Records.open(bus, LOGIN_FAILURES, FailedLogins),
                 clock,
-                free_failures=settings.login_free_failures,
-                backoff=timedelta(seconds=settings.login_backoff_s),
-                backoff_max=timedelta(seconds=settings.login_backoff_max_s),
+                pair=Budget(
+                    free_failures=settings.login_free_failures,
+                    backoff=timedelta(seconds=settings.login_backoff_s),
+                    backoff_max=timedelta(seconds=settings.login_backoff_max_s),
+                ),
+                address=Budget(
+                    free_failures=settings.login_address_free_failures,
+                    backoff=timedelta(seconds=settings.login_backoff_s),
+                    backoff_max=timedelta(seconds=settings.login_address_backoff_max_s),
+                    window=ADDRESS_WINDOW,
+                ),
             ),
             sessions=Sessions(
                 await Records.open(bus, SESSIONS, SessionRecord),

@@ -3,10 +3,15 @@
 A request that is refused travels back as `vigil.ctl.Refused` (with an `ErrorCode`);
 these are the service's own, raised inside and turned into a reply by the handlers
 (a lost race on a KV record is the shared library's `vigil.errors.RevisionConflict`).
+The last two stop a start: the service exits naming the file or the bucket.
 
 AuthError                  root of the service's exceptions
-└── RefreshTokenReused     an already rotated refresh token came back: the session is ended
+├── RefreshTokenReused     an already rotated refresh token came back: the session is ended
+├── SecretFileInvalid      the signing-key secret file is missing, unreadable or holds no key
+└── SigningKeysUnreadable  the stored signing keys cannot be decrypted with the secret given
 """
+
+from pathlib import Path
 
 
 class AuthError(Exception):
@@ -23,3 +28,26 @@ class RefreshTokenReused(AuthError):
         self.session_id = session_id
         self.user_id = user_id
         super().__init__(f"refresh token of session {session_id} reused")
+
+
+class SecretFileInvalid(AuthError):
+    """VIGIL_AUTH_SIGNING_KEY_SECRET_FILE cannot be used; `reason` says why (never its text)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"VIGIL_AUTH_SIGNING_KEY_SECRET_FILE {path}: {reason}")
+
+
+class SigningKeysUnreadable(AuthError):
+    """A signing key in the bucket opens with no configured key; nothing is overwritten.
+
+    Starting a new ring instead would log every user out and hide a lost or wrong
+    secret file, so the service refuses to start (and a running one keeps its keys).
+    """
+
+    def __init__(self, bucket: str, kid: str, reason: str) -> None:
+        self.bucket = bucket
+        self.kid = kid
+        self.reason = reason
+        super().__init__(f"signing key {kid} in {bucket}: {reason}")

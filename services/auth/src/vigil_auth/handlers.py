@@ -97,7 +97,7 @@ class Handlers:
             await self._guard.failed(request.username, request.client)
             log.info("failed login for %r from %r", request.username, request.client or "-")
             raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_LOGIN)
-        await self._guard.succeeded(request.username)
+        await self._guard.succeeded(request.username, request.client)
         if self._passwords.needs_rehash(user.password_hash):
             rehashed = await self._passwords.hash(request.password)
             await self._users.replace_password_hash(user, rehashed)

@@ -8,6 +8,17 @@ until it expires. Then they are dropped.
 Every replica calls `refresh()` now and then. The ring is one KV record written only
 with a revision check, so when several replicas find a rotation due at once exactly
 one rotates and the others adopt its ring.
+
+The private keys are stored encrypted with the `SigningKeySecret` (Fernet: encrypted
+and authenticated), so the bucket, its NATS files and their backups do not give away
+the power to mint tokens. A refresh also mends the ring: a key stored in clear (by an
+older version) is encrypted, one encrypted with a key of the secret other than its
+first is re-encrypted with the first. A key no configured key opens stops the refresh
+with `SigningKeysUnreadable` and nothing is written. Public keys are always derived
+from the decrypted private ones, never stored beside them: a public key in clear
+could be swapped by whoever may write the bucket, and the JWKS would publish it.
+Without a secret (`VIGIL_AUTH_SIGNING_KEYS_IN_CLEAR`, development only) keys are
+stored in clear, as older versions did.
 """
 
 import base64
@@ -18,15 +29,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from jwt.algorithms import OKPAlgorithm
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vigil.errors import RevisionConflict
 from vigil.records import Records
 from vigil.streams import SIGNING_KEYS
 from vigil_auth.clock import Clock
+from vigil_auth.errors import SigningKeysUnreadable
+from vigil_auth.secret_key import SigningKeySecret
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +53,23 @@ class StoredKey(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kid: str
-    private_key: str = Field(repr=False, description="Raw Ed25519 private key, base64url.")
+    encrypted_private_key: str | None = Field(
+        default=None, repr=False, description="The raw Ed25519 private key, as a Fernet token."
+    )
+    private_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="The raw Ed25519 private key, base64url, in clear: rings of older "
+        "versions, and VIGIL_AUTH_SIGNING_KEYS_IN_CLEAR.",
+    )
     created_at: datetime
     retired_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_private_key(self) -> "StoredKey":
+        if (self.encrypted_private_key is None) == (self.private_key is None):
+            raise ValueError("a stored key has either encrypted_private_key or private_key")
+        return self
 
 
 class Keyring(BaseModel):
@@ -58,12 +86,19 @@ class ActiveKey:
 
 class SigningKeys:
     def __init__(
-        self, records: Records[Keyring], clock: Clock, rotation: timedelta, retention: timedelta
+        self,
+        records: Records[Keyring],
+        clock: Clock,
+        rotation: timedelta,
+        retention: timedelta,
+        *,
+        secret: SigningKeySecret | None,
     ) -> None:
         self._records = records
         self._clock = clock
         self._rotation = rotation
         self._retention = retention
+        self._secret = secret
         self._ring: Keyring | None = None
         self._active: ActiveKey | None = None
 
@@ -74,13 +109,17 @@ class SigningKeys:
         return self._active
 
     async def refresh(self) -> None:
-        """Load the ring, creating, rotating or pruning it when due (one replica wins)."""
+        """Load the ring, creating, rotating, pruning or re-encrypting it when due.
+
+        One replica wins each change. `SigningKeysUnreadable` when a stored key opens
+        with no key of the secret: then nothing is written and the ring in use stays.
+        """
         for _ in range(_WRITE_ATTEMPTS):
             now = self._clock()
             found = await self._records.get(RING_KEY)
             try:
                 if found is None:
-                    ring = Keyring(keys=[_new_key(now)])
+                    ring = Keyring(keys=[self._new_key(now)])
                     await self._records.create(RING_KEY, ring)
                     log.info("created signing key %s", ring.keys[0].kid)
                 else:
@@ -101,16 +140,95 @@ class SigningKeys:
         if ring is None:
             return []
         now = self._clock()
-        return [_public_jwk(key) for key in ring.keys if not self._expired(key, now)]
+        try:
+            return [
+                _public_jwk(self._open(key)) for key in ring.keys if not self._expired(key, now)
+            ]
+        except SigningKeysUnreadable as exc:
+            if self._ring is None or ring is self._ring:
+                raise
+            # Written by a replica with a newer secret: publish what this one can vouch for.
+            log.error("publishing the signing keys last loaded: %s", exc)
+            return [
+                _public_jwk(self._open(key))
+                for key in self._ring.keys
+                if not self._expired(key, now)
+            ]
+
+    @staticmethod
+    async def stored_encrypted(records: Records[Keyring]) -> bool:
+        """Whether the bucket holds a key that only a secret opens (then one is needed)."""
+        found = await records.get(RING_KEY)
+        return found is not None and any(key.encrypted_private_key for key in found.value.keys)
 
     def _maintained(self, ring: Keyring, now: datetime) -> Keyring:
-        current, *older = ring.keys
+        current, *older = [self._stored_as_due(key) for key in ring.keys]
         kept = [key for key in older if not self._expired(key, now)]
         if now - current.created_at >= self._rotation:
             return Keyring(
-                keys=[_new_key(now), current.model_copy(update={"retired_at": now}), *kept]
+                keys=[self._new_key(now), current.model_copy(update={"retired_at": now}), *kept]
             )
         return Keyring(keys=[current, *kept])
+
+    def _stored_as_due(self, key: StoredKey) -> StoredKey:
+        """`key`, checked to open, then encrypted (or re-encrypted) with the first key."""
+        private_key = self._open(key)
+        if self._secret is None or (
+            key.encrypted_private_key is not None
+            and self._secret.encrypted_with_first(key.encrypted_private_key)
+        ):
+            return key
+        if key.private_key is not None:
+            log.warning("encrypting signing key %s, stored in clear by an older version", key.kid)
+        else:
+            log.info("re-encrypting signing key %s with the first key of the secret", key.kid)
+        return key.model_copy(
+            update={
+                "encrypted_private_key": self._secret.encrypt(_raw(private_key)),
+                "private_key": None,
+            }
+        )
+
+    def _open(self, key: StoredKey) -> Ed25519PrivateKey:
+        """The private key of `key`, decrypted and checked against its kid (microseconds)."""
+        try:
+            private_key = Ed25519PrivateKey.from_private_bytes(self._decrypted(key))
+        except ValueError:
+            raise SigningKeysUnreadable(
+                SIGNING_KEYS.base_name, key.kid, "not an Ed25519 private key"
+            ) from None
+        if _thumbprint(private_key) != key.kid:
+            raise SigningKeysUnreadable(SIGNING_KEYS.base_name, key.kid, "stored under another kid")
+        return private_key
+
+    def _decrypted(self, key: StoredKey) -> bytes:
+        if key.private_key is not None:
+            return _unb64(key.private_key)  # ValueError when it is not base64url
+        assert key.encrypted_private_key is not None
+        if self._secret is None:
+            raise SigningKeysUnreadable(
+                SIGNING_KEYS.base_name,
+                key.kid,
+                "it is encrypted, and VIGIL_AUTH_SIGNING_KEY_SECRET_FILE is not set",
+            )
+        try:
+            return self._secret.decrypt(key.encrypted_private_key)
+        except InvalidToken:
+            raise SigningKeysUnreadable(
+                SIGNING_KEYS.base_name,
+                key.kid,
+                "no key of VIGIL_AUTH_SIGNING_KEY_SECRET_FILE decrypts it (a wrong or outdated "
+                "file? restore the file it was encrypted with, or add that key back as a line)",
+            ) from None
+
+    def _new_key(self, now: datetime) -> StoredKey:
+        private_key = Ed25519PrivateKey.generate()
+        kid = _thumbprint(private_key)
+        if self._secret is None:
+            return StoredKey(kid=kid, private_key=_b64(_raw(private_key)), created_at=now)
+        return StoredKey(
+            kid=kid, encrypted_private_key=self._secret.encrypt(_raw(private_key)), created_at=now
+        )
 
     def _expired(self, key: StoredKey, now: datetime) -> bool:
         return key.retired_at is not None and now - key.retired_at >= self._retention
@@ -118,7 +236,7 @@ class SigningKeys:
     def _use(self, ring: Keyring) -> None:
         current = ring.keys[0]
         if self._active is None or self._active.kid != current.kid:
-            self._active = ActiveKey(current.kid, _private_key(current))
+            self._active = ActiveKey(current.kid, self._open(current))
         self._ring = ring
 
     @staticmethod
@@ -130,22 +248,13 @@ class SigningKeys:
             log.info("dropped retired signing key %s", kid)
 
 
-def _new_key(now: datetime) -> StoredKey:
-    private_key = Ed25519PrivateKey.generate()
-    raw = private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    return StoredKey(
-        kid=_thumbprint(private_key), private_key=_b64(raw), created_at=now, retired_at=None
-    )
+def _raw(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
-def _private_key(key: StoredKey) -> Ed25519PrivateKey:
-    raw = base64.urlsafe_b64decode(key.private_key + "=" * (-len(key.private_key) % 4))
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
-def _public_jwk(key: StoredKey) -> dict[str, Any]:
-    public = OKPAlgorithm.to_jwk(_private_key(key).public_key(), as_dict=True)
-    return {**public, "kid": key.kid, "alg": ALGORITHM, "use": "sig"}
+def _public_jwk(private_key: Ed25519PrivateKey) -> dict[str, Any]:
+    public = OKPAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    return {**public, "kid": _thumbprint(private_key), "alg": ALGORITHM, "use": "sig"}
 
 
 def _thumbprint(private_key: Ed25519PrivateKey) -> str:
@@ -158,3 +267,7 @@ def _thumbprint(private_key: Ed25519PrivateKey) -> str:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
