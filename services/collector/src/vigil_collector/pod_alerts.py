@@ -11,9 +11,15 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from vigil.messages import AlertChanged, AlertState, PodStatusChanged, utc_now
+from vigil.messages import (
+    KUBERNETES_SOURCE,
+    AlertChanged,
+    AlertState,
+    PodStatusChanged,
+    utc_now,
+)
 
-SOURCE = "k8s"
+SOURCE = KUBERNETES_SOURCE
 WORTH_AN_ALERT = frozenset(
     {
         "BackOff",
@@ -64,6 +70,7 @@ class PodAlerts:
             state=AlertState.RAISED,
             source=SOURCE,
             host=self._cluster,
+            cluster=self._cluster,  # who may see it: the principals granted the cluster
             metric=reason,
             value=float(event.get("count") or 1),
             threshold=1.0,

@@ -131,7 +131,9 @@ async def poll(
             page = await merged_polling.read(gateway.bus, channel, sources, since, limit, window_s)
         else:
             gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
-            page = await polling.read(gateway.bus, channel, since, limit, gateway.stale_after)
+            page = await polling.read(
+                gateway.bus, channel, since, limit, principal.may_see_cluster, gateway.stale_after
+            )
     except (nats.errors.Error, TimeoutError) as exc:
         raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
     body = page.body(channel)

@@ -127,6 +127,7 @@ from vigil.messages.docker import (
     ReadLogs,
 )
 from vigil.messages.host import (
+    KUBERNETES_SOURCE,
     AlertChanged,
     AlertState,
     CpuUsage,
@@ -167,6 +168,7 @@ from vigil.messages.services import (
 __all__ = [
     "CLOSE_MEANINGS",
     "ERROR_MEANINGS",
+    "KUBERNETES_SOURCE",
     "SERVER_FRAMES",
     "AccessClaims",
     "Actor",
