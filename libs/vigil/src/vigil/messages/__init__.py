@@ -106,10 +106,12 @@ from vigil.messages.deploy import (
     PullProgress,
     Requester,
     RunningHealth,
+    SecretArg,
     StepState,
     Strategy,
     TcpHealth,
     VolumeMount,
+    visible_to,
 )
 from vigil.messages.docker import (
     ContainerState,
@@ -278,6 +280,7 @@ __all__ = [
     "RevocationKind",
     "RevokeApiKey",
     "RunningHealth",
+    "SecretArg",
     "ServerPing",
     "SessionStarted",
     "Stale",
@@ -301,4 +304,5 @@ __all__ = [
     "VolumeMount",
     "parse_client_message",
     "utc_now",
+    "visible_to",
 ]
