@@ -1,8 +1,12 @@
 """`/api/deploys`: deploys over HTTP.
 
 Operators start and cancel deploys; anyone with credentials reads them. Each route is
-one `ctl.call` to the deployer. A deploy's journal is the `deploy` channel, streamed
+a `ctl.call` to the deployer. A deploy's journal is the `deploy` channel, streamed
 at `/ws/deploy/{deploy_id}/status` and its SSE and polling twins (`endpoints`).
+
+A Kubernetes deploy is its cluster's: a caller whose grant does not cover the cluster
+is refused `FORBIDDEN` (reading or cancelling it) and does not see it listed. The
+deployer answers with secrets hidden (`DeployRecord.view`).
 """
 
 from typing import Annotated, Any
@@ -26,6 +30,7 @@ from vigil.messages import (
     ListDeployHosts,
     ListDeploys,
     Requester,
+    visible_to,
 )
 from vigil.operations import Deploy, Operation, Rep, Req
 from vigil_gateway import audit
@@ -66,7 +71,11 @@ def deploy_router() -> APIRouter:
     ) -> DeployList:
         """Deploys, newest first, filtered by state, service name and host; in pages."""
         filters = {"state": state, "name": name, "host": host, "limit": limit, "offset": offset}
-        return await _call(request, Deploy.LIST, _parse(ListDeploys, filters))
+        page = await _call(request, Deploy.LIST, _parse(ListDeploys, filters))
+        # Nothing outside the grant leaves the gateway (`total` counts what the deployer
+        # matched; exact once the deployer filters by the caller's grant itself).
+        shown = [record for record in page.deploys if visible_to(record, reader)]
+        return page.model_copy(update={"deploys": shown})
 
     @router.get("/api/deploys/hosts")
     async def hosts(reader: Reader, request: Request) -> DeployHosts:
@@ -75,12 +84,13 @@ def deploy_router() -> APIRouter:
 
     @router.get("/api/deploys/{deploy_id}")
     async def get(deploy_id: str, reader: Reader, request: Request) -> DeployRecord:
-        return await _call(request, Deploy.GET, _parse(GetDeploy, {"deploy_id": deploy_id}))
+        return await _granted(request, reader, deploy_id, "GET /api/deploys/{id}")
 
     @router.post("/api/deploys/{deploy_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
     async def cancel(deploy_id: str, operator: Operator, request: Request) -> DeployRecord:
         """Ask the deploy to stop and roll back; it ends `cancelled` (see its journal)."""
         message = _parse(CancelDeploy, {"deploy_id": deploy_id, "actor": operator.name})
+        await _granted(request, operator, deploy_id, "POST /api/deploys/{id}/cancel")
         return await _call(request, Deploy.CANCEL, message)
 
     return router
@@ -93,6 +103,19 @@ def _parse(model: type[Req], values: dict[str, Any]) -> Req:
         error = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in error["loc"])
         raise refusal(ErrorCode.INVALID_MESSAGE, f"{where}: {error['msg']}") from None
+
+
+async def _granted(
+    request: Request, principal: Principal, deploy_id: str, action: str
+) -> DeployRecord:
+    """The deploy's record, if `principal`'s grant covers its cluster; else FORBIDDEN
+    (the message does not name the cluster)."""
+    record = await _call(request, Deploy.GET, _parse(GetDeploy, {"deploy_id": deploy_id}))
+    if not visible_to(record, principal):
+        reason = f"{principal.name} has no grant for the cluster deploy {record.id} changes"
+        audit.denied(principal, action, reason, None)
+        raise refusal(ErrorCode.FORBIDDEN, reason)
+    return record
 
 
 def _gateway(request: Request) -> Gateway:

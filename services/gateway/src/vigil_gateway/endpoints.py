@@ -119,7 +119,7 @@ async def poll(
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
     try:  # a container's name prefix made its id; an unknown deploy refused...
-        channel = await gateway.hub.admit(channel)
+        channel = await gateway.hub.admit(channel, principal.may_see_cluster)
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
     try:
