@@ -112,9 +112,9 @@ class KubernetesRollout:
         if spec.command is not None:
             change["command"] = spec.argv()
         if spec.env:  # merged by name into the container's own (and the patch's)
-            patched = [e for e in change.get("env", []) if e["name"] not in spec.env]
+            kept = [e for e in change.get("env", []) if e["name"] not in spec.env]
             given = [{"name": key, "value": value} for key, value in spec.env.items()]
-            change["env"] = [*patched, *given]
+            change["env"] = [*kept, *given]
         others = [{"name": other, "image": image} for other, image in spec.images.items()]
         patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [change, *others]}}}}
         if self._spec.progress_deadline_s is not None:
