@@ -1,8 +1,10 @@
 """`vigil deploy` as a real process: a real deploy (pulled from the test registry) watched
 to its end with per-layer pull progress, the deployer's question answered at the
-prompt, and bad input refused before anything is sent."""
+prompt, bad input refused before anything is sent, and deploy secrets given on the
+command line used but shown masked."""
 
 import contextlib
+import json
 import os
 import re
 import uuid
@@ -134,3 +136,30 @@ async def test_bad_input_is_refused_before_anything_is_deployed(
         deployment.bus.subjects.stream_name(DEPLOY_EVENTS.base_name)
     )
     assert listed.state.messages == 0  # nothing reached the deployer
+
+
+async def test_env_values_and_secret_arguments_reach_the_container_and_are_shown_masked(
+    deployer: DeployerService, deployment: Deployment, logged_in: dict[str, str]
+) -> None:
+    name = f"web-{deployment.prefix}"
+    serve = f"exec httpd -f -p {HTTP_PORT} -h /www"
+    args = [
+        *deploy_args(deployment, deployment.images.web(1)),
+        *("--cmd", f"sh -c '{serve}'", "--secret-arg", "tok-2c9e5a7f18"),
+        *("--env", "DB_PASSWORD=pw-7b3d0e6c41", "--yes", "--wait", "--json"),
+    ]
+    done = await vigil(logged_in, *args, timeout=90)
+    assert done.code == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["spec"]["env"] == {"DB_PASSWORD": "***"}
+    assert record["spec"]["command"] == ["sh", "-c", serve, {"secret": "***"}]
+    assert not {"tok-2c9e5a7f18", "pw-7b3d0e6c41"} & set(
+        re.findall(r"[\w-]+", done.stdout + done.stderr)
+    )
+    container = json.loads(docker("inspect", name))[0]["Config"]
+    assert container["Cmd"] == ["sh", "-c", serve, "tok-2c9e5a7f18"]
+    assert "DB_PASSWORD=pw-7b3d0e6c41" in container["Env"]
+
+    alone = await vigil(logged_in, "deploy", name, deployment.images.web(1), "--secret-arg", "x")
+    assert alone.code == 1
+    assert "--secret-arg goes after the command's words" in alone.stderr

@@ -19,7 +19,7 @@ from playwright.async_api import Page, expect
 from tests.browser import chromium, proxy, screenshot, web_dist
 from tests.conftest import ADMIN_PASSWORD, collector_settings_for
 from tests.deploy_support import HTTP_PORT, HTTPD, Deployment, build_and_push
-from tests.docker_engine import Containers
+from tests.docker_engine import Containers, docker
 from tests.support import NatsServer, raise_alert, run_collector, serve_gateway
 from vigil.bus import Bus
 from vigil_auth.app import AuthService
@@ -367,7 +367,6 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
     files = {"index": b"dash\n" + salt.hex().encode(), "blob": salt + os.urandom(1_000_000)}
     await asyncio.to_thread(build_and_push, deployment.images.base, image, tmp_path / "i", files)
     more = {
-        "command": HTTPD,
         "ports": [{"container_port": HTTP_PORT}],
         "labels": {"vigil-test": prefix},
         "health": {"kind": "http", "port": HTTP_PORT, "path": "/index", "timeout_s": 10},
@@ -379,6 +378,10 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
         form = page.get_by_test_id("deploy-form")
         await form.locator("input[name=name]").fill(f"web-{prefix}")
         await form.locator("input[name=image]").fill(image)
+        await form.locator("input[name=command]").fill(" ".join(HTTPD))
+        # Deploy secrets: write-only, so nothing the dashboard shows after holds them.
+        await form.locator("textarea[name=secret_args]").fill("tok-8e2a5c1d94")
+        await form.locator("textarea[name=env]").fill("DB_PASSWORD=pw-3f7b9e0a62\nMODE=blue")
         await form.locator("textarea[name=extra]").fill(json.dumps(more))
         await screenshot(page, "deploy-form")
         await form.locator("button[type=submit]").click()
@@ -397,8 +400,18 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
             "confirmed by admin"
         )
         await screenshot(page, "deploy")
+        spec = page.get_by_test_id("deploy-spec")
+        await expect(spec).to_contain_text(f"{' '.join(HTTPD)} secret(***)")
+        await expect(spec).to_contain_text("DB_PASSWORD=***")
+        shown = await page.content()
         await page.get_by_test_id("nav-deploys").click()
         await expect(page.get_by_test_id("deploy-history")).to_contain_text(f"web-{prefix}")
+        shown += await page.content()
+    assert "tok-8e2a5c1d94" not in shown
+    assert "pw-3f7b9e0a62" not in shown
+    container = json.loads(docker("inspect", f"web-{prefix}"))[0]["Config"]
+    assert container["Cmd"] == [*HTTPD, "tok-8e2a5c1d94"]
+    assert "DB_PASSWORD=pw-3f7b9e0a62" in container["Env"]
 
 
 async def test_a_host_whose_collector_stopped_is_greyed_until_it_samples_again(

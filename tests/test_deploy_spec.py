@@ -1,9 +1,21 @@
-"""The deploy spec refuses what would go wrong later, and pull progress adds up per layer."""
+"""The deploy spec refuses what would go wrong later, keeps its secrets from readers, a
+deploy is visible by cluster grant, and pull progress adds up per layer."""
 
 import pytest
 from pydantic import ValidationError
 
-from vigil.messages import DeploySpec, RunningHealth
+from vigil.access import Principal, Role
+from vigil.messages import (
+    DeployRecord,
+    DeploySpec,
+    DeployState,
+    DeployStep,
+    Requester,
+    RunningHealth,
+    SecretArg,
+    utc_now,
+    visible_to,
+)
 from vigil_deployer.errors import StepFailed
 from vigil_deployer.pull import PullTracker
 
@@ -87,3 +99,124 @@ def test_an_error_in_the_pull_stream_fails_the_pull() -> None:
     with pytest.raises(StepFailed) as failed:
         PullTracker().feed({"error": "manifest unknown", "errorDetail": {}})
     assert (failed.value.step, failed.value.reason) == ("pull", "manifest unknown")
+
+
+# -- secrets: write-only ---------------------------------------------------------------
+
+SECRET_SPEC = {
+    "command": ["serve", "--token", {"secret": "tok-4f9a2c"}],
+    "env": {"DB_PASSWORD": "pw-81c0d3", "EMPTY": ""},
+}
+K8S_SECRETS = {
+    **K8S,
+    "env": {"API_KEY": "key-77e1b0"},
+    "patch": {
+        "args": ["--verbose", {"secret": "arg-5d2e91"}],
+        "command": [{"secret": "cmd-c4a6f8"}],
+        "env": [
+            {"name": "PATCHED", "value": "patched-0b3e7d"},
+            {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        ],
+        "workingDir": "/srv",
+    },
+}
+ALL_SECRETS = [
+    "tok-4f9a2c",
+    "pw-81c0d3",
+    "key-77e1b0",
+    "arg-5d2e91",
+    "cmd-c4a6f8",
+    "patched-0b3e7d",
+]
+
+
+def test_secrets_are_used_in_clear_by_the_deployer_only() -> None:
+    docker = spec(**SECRET_SPEC)
+    assert docker.argv() == ["serve", "--token", "tok-4f9a2c"]
+    assert docker.env == {"DB_PASSWORD": "pw-81c0d3", "EMPTY": ""}
+    assert "tok-4f9a2c" in docker.model_dump_json()  # the bus carries it to the deployer
+    k8s = spec(**K8S_SECRETS)
+    assert k8s.patch_as_run()["args"] == ["--verbose", "arg-5d2e91"]
+    assert k8s.patch_as_run()["command"] == ["cmd-c4a6f8"]
+    assert sorted(k8s.secrets()) == sorted(
+        ["key-77e1b0", "arg-5d2e91", "cmd-c4a6f8", "patched-0b3e7d"]
+    )
+
+
+def test_a_readers_spec_names_every_secret_but_holds_no_value() -> None:
+    docker, k8s = spec(**SECRET_SPEC).redacted(), spec(**K8S_SECRETS).redacted()
+    assert docker.env == {"DB_PASSWORD": "***", "EMPTY": "***"}
+    assert docker.command == ["serve", "--token", SecretArg(secret="***")]
+    assert k8s.patch["args"] == ["--verbose", {"secret": "***"}]
+    assert k8s.patch["env"][0] == {"name": "PATCHED", "value": "***"}
+    assert k8s.patch["env"][1]["valueFrom"] == {"secretKeyRef": {"name": "s", "key": "k"}}
+    assert k8s.patch["workingDir"] == "/srv"
+    shown = docker.model_dump_json() + k8s.model_dump_json()
+    assert not [secret for secret in ALL_SECRETS if secret in shown]
+    # what a reader sees parses as a spec again (clients type records with it)
+    assert DeploySpec.model_validate_json(k8s.model_dump_json()) == k8s
+
+
+def test_a_record_view_masks_the_reason_and_leaves_the_rollback_state_out() -> None:
+    now = utc_now()
+    record = DeployRecord(
+        id="abc123",
+        spec=spec(**K8S_SECRETS),
+        requested_by=Requester(kind="user", id="u1", name="uma", token="t" * 32),
+        created_at=now,
+        updated_at=now,
+        state=DeployState.FAILED,
+        step=DeployStep.DONE,
+        reason="health: exited; its last output: API_KEY=key-77e1b0 PATCHED=patched-0b3e7d",
+        target_state={"template": {"spec": {"containers": [{"env": [{"value": "old-secret"}]}]}}},
+    )
+    view = record.view()
+    assert view.reason == "health: exited; its last output: API_KEY=*** PATCHED=***"
+    assert (view.target_state, view.requested_by.token) == ({}, "")
+    assert "old-secret" not in view.model_dump_json()
+
+
+def test_short_secret_values_are_not_masked_inside_free_text() -> None:
+    assert spec(env={"REPLICAS": "1"}).mask("pulled 1 layer, 1.5 MB") == "pulled 1 layer, 1.5 MB"
+
+
+@pytest.mark.parametrize(
+    ("patch", "complaint"),
+    [
+        ({"args": "--token x"}, "patch.args: a list of strings"),
+        ({"command": [{"secret": 1}]}, "patch.command: a list of strings"),
+        ({"args": [{"secret": "x", "more": "y"}]}, "patch.args"),
+        ({"env": {"A": "b"}}, "patch.env: a list of"),
+        ({"env": [{"value": "b"}]}, "patch.env: a list of"),
+    ],
+)
+def test_a_patch_whose_secrets_could_not_be_hidden_is_refused(
+    patch: dict[str, object], complaint: str
+) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        spec(**K8S, patch=patch)
+
+
+def test_a_kubernetes_deploy_is_visible_to_its_clusters_grant_a_docker_one_to_all() -> None:
+    def who(clusters: list[str]) -> Principal:
+        return Principal(kind="user", id="u", name="uma", roles=[Role.VIEWER], clusters=clusters)
+
+    now = utc_now()
+
+    def record(**fields: object) -> DeployRecord:
+        return DeployRecord(
+            id="d1",
+            spec=spec(**fields),
+            requested_by=Requester(kind="user", id="u1", name="uma", token=""),
+            created_at=now,
+            updated_at=now,
+            state=DeployState.QUEUED,
+            step=DeployStep.QUEUE,
+        )
+
+    on_prod, on_docker = record(**K8S), record()
+    assert (on_prod.cluster, on_docker.cluster) == ("prod", None)
+    granted = [["prod"], ["*"], ["stage", "prod"]]
+    assert [visible_to(on_prod, who(clusters)) for clusters in granted] == [True, True, True]
+    assert [visible_to(on_prod, who(clusters)) for clusters in (["stage"], [])] == [False, False]
+    assert [visible_to(on_docker, who(clusters)) for clusters in ([], ["stage"])] == [True, True]

@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.deploy_support import TEST_HOST, Deployment, containers, serves
+from tests.grant_support import granted
 from tests.support import closed_with, receive, receive_until, send
 from vigil.messages import utc_now
 from vigil_deployer.app import DeployerService
@@ -156,6 +157,24 @@ async def test_an_unknown_deploy_is_not_found(
         error = await receive_until(ws, lambda m: m["type"] == "error")
         assert error["code"] == "NOT_FOUND"
         assert (await closed_with(ws))[0] == 1008
+
+
+async def test_without_a_deployer_only_a_grant_of_every_cluster_watches_a_journal(
+    gateway: str, admin_token: str, http: httpx.AsyncClient
+) -> None:
+    """With no deployer to say which cluster a deploy changes, a grant of some clusters
+    cannot be checked: refused UNAVAILABLE; a grant of all goes ahead (the journal
+    itself says nothing false)."""
+    ann = await granted(http, admin_token, "ann", ["alpha"])
+    channel = {"type": "subscribe", "channel": "deploy", "params": {"id": "0123456789abcdef"}}
+    async with connect(f"ws://{gateway}/ws?token={ann}") as ws:
+        await send(ws, channel)
+        error = await receive_until(ws, lambda m: m["type"] == "error")
+        assert error["code"] == "UNAVAILABLE"
+        assert "cannot be checked" in error["message"]
+    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
+        await send(ws, channel)
+        assert (await receive_until(ws, lambda m: m["type"] != "connected"))["type"] == "subscribed"
 
 
 async def test_a_subscriber_disconnecting_mid_deploy_resumes_without_loss(

@@ -104,6 +104,7 @@ async def test_crashing_pods_restarts_and_crash_loop_back_off_are_published_and_
     assert looping.containers[0].name == "main"
     assert looping.node
     assert raised.state is AlertState.RAISED
+    assert (raised.cluster, resolved.cluster) == (k8s_cluster.context,) * 2  # its grant's
     assert raised.host == k8s_cluster.context
     assert raised.id == f"k8s:{k8s_cluster.context}:{namespace}/crash:BackOff"
     assert f"{namespace}/crash" in raised.message

@@ -1,6 +1,8 @@
 """Kubernetes deploys against a real API server: a Deployment patched and rolled out,
-a rollout that cannot progress failed at its deadline and rolled back, a cancel."""
+a rollout that cannot progress failed at its deadline and rolled back, a cancel; its
+secrets reach the Deployment and no reader; a cluster's deploy is its grant's only."""
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,10 +19,19 @@ from tests.deploy_support import (
     run_deployer,
 )
 from tests.docker_engine import docker
+from tests.grant_support import bearer, granted
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import eventually
-from tests.support import NatsServer, receive, receive_until, send
-from vigil.messages import DeploySpec, DeployState, DeployStep, StepState
+from tests.support import NatsServer, closed_with, receive, receive_until, send
+from vigil import ctl
+from vigil.messages import (
+    DeploySpec,
+    DeployState,
+    DeployStep,
+    ListDeploys,
+    StepState,
+)
+from vigil.operations import Deploy
 
 
 @pytest.fixture
@@ -277,3 +288,100 @@ async def test_a_declined_confirmation_rolls_back_and_a_cluster_grant_is_needed(
         60,
     )
     assert after["command"] == before["command"]
+
+
+# -- secrets and grants ------------------------------------------------------------------
+
+K8S_SECRETS = ["env-3b9d1f07", "patched-8c2e6a41", "arg-5f0d7b93", "cmd-1a7c4e52"]
+
+
+async def test_a_rollouts_secrets_reach_the_deployment_and_no_reader(
+    k8s_deploys: Deployment, k8s_cluster: Cluster, namespace: str, second_image: str
+) -> None:
+    await ready_deployment(k8s_cluster, namespace, "web")
+    secret = spec(
+        k8s_cluster,
+        namespace,
+        second_image,
+        command=["sh", "-c", {"secret": "sleep 3600 # cmd-1a7c4e52"}],
+        env={"API_KEY": "env-3b9d1f07"},
+        patch={
+            "args": ["--", {"secret": "arg-5f0d7b93"}],
+            "env": [{"name": "DB_PASSWORD", "value": "patched-8c2e6a41"}],
+        },
+    )
+    created = await k8s_deploys.start(secret)
+    async with k8s_deploys.journal(created.id) as journal:
+        await journal.ended(90)
+    final = await k8s_deploys.record(created.id)
+    assert final.state is DeployState.SUCCEEDED, journal.steps()
+    with k8s_cluster.api_client() as api:
+        found = client.AppsV1Api(api).read_namespaced_deployment("web", namespace)
+    app = found.spec.template.spec.containers[0]
+    assert app.command == ["sh", "-c", "sleep 3600 # cmd-1a7c4e52"]
+    assert app.args == ["--", "arg-5f0d7b93"]
+    assert {(e.name, e.value) for e in app.env} == {
+        ("API_KEY", "env-3b9d1f07"),
+        ("DB_PASSWORD", "patched-8c2e6a41"),
+    }
+    listed = await ctl.call(
+        k8s_deploys.bus, Deploy.LIST, ListDeploys(name="web"), token=k8s_deploys.tokens["alice"]
+    )
+    readable = [created, final, *listed.deploys, *journal.events]
+    text = "".join(item.model_dump_json() for item in readable)
+    assert not [value for value in K8S_SECRETS if value in text]
+    assert final.spec.patch["env"] == [{"name": "DB_PASSWORD", "value": "***"}]
+    assert final.target_state == {}  # the previous template (and its env) is the deployer's
+
+
+async def test_a_deploy_of_a_cluster_is_listed_read_watched_and_cancelled_by_its_grant_only(
+    k8s_deploys: Deployment, k8s_cluster: Cluster, namespace: str, gateway: str, admin_token: str
+) -> None:
+    """Oscar, an operator granted another cluster, against a deploy of this one; Olga,
+    granted this cluster, against the same deploy (it fails at once: no such Deployment)."""
+    body = spec(k8s_cluster, namespace, k8s_cluster.image, name="absent").model_dump(mode="json")
+    async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=10) as http:
+        olga = await granted(http, admin_token, "olga", [k8s_cluster.context], "operator")
+        oscar = await granted(http, admin_token, "oscar", ["another-cluster"], "operator")
+        created = await http.post("/api/deploys", json=body, headers=bearer(olga))
+        assert created.status_code == 202, created.text
+        deploy_id = created.json()["id"]
+        async with k8s_deploys.journal(deploy_id) as journal:
+            await journal.ended(60)
+        paths = [f"/api/deploys/{deploy_id}", f"/api/poll/deploy/{deploy_id}/status"]
+        for path in [*paths, f"/api/poll/channels/deploy?id={deploy_id}"]:
+            refused = await http.get(path, headers=bearer(oscar))
+            assert refused.status_code == 403, (path, refused.text)
+            assert refused.json()["detail"]["code"] == "FORBIDDEN"
+            assert k8s_cluster.context not in refused.text  # nor is the cluster named
+        # SSE: the stream's one event is the refusal, then it closes as the socket would.
+        sse = await http.get(f"/sse/deploy/{deploy_id}/status", headers=bearer(oscar))
+        events = [json.loads(line[6:]) for line in sse.text.splitlines() if line[:6] == "data: "]
+        assert [(e["type"], e["code"]) for e in events] == [("error", "FORBIDDEN"), ("close", 1008)]
+        cancel = await http.post(f"/api/deploys/{deploy_id}/cancel", headers=bearer(oscar))
+        assert (cancel.status_code, cancel.json()["detail"]["code"]) == (403, "FORBIDDEN")
+        listed = (await http.get("/api/deploys", headers=bearer(oscar))).json()["deploys"]
+        assert deploy_id not in [d["id"] for d in listed]
+        async with connect(f"ws://{gateway}/ws?token={oscar}") as ws:
+            await send(ws, {"type": "subscribe", "channel": "deploy", "params": {"id": deploy_id}})
+            error = await receive_until(ws, lambda m: m["type"] == "error")
+            assert error["code"] == "FORBIDDEN"
+        async with connect(f"ws://{gateway}/ws/deploy/{deploy_id}/status?token={oscar}") as ws:
+            error = await receive_until(ws, lambda m: m["type"] == "error")
+            assert error["code"] == "FORBIDDEN"
+            assert (await closed_with(ws))[0] == 1008
+
+        # The same routes for Olga: all of it.
+        got = await http.get(f"/api/deploys/{deploy_id}", headers=bearer(olga))
+        assert (got.status_code, got.json()["state"]) == (200, "failed")
+        polled = await http.get(f"/api/poll/deploy/{deploy_id}/status", headers=bearer(olga))
+        assert len(polled.json()["messages"]) == len(journal.events)
+        cancel = await http.post(f"/api/deploys/{deploy_id}/cancel", headers=bearer(olga))
+        assert (cancel.status_code, cancel.json()["detail"]["code"]) == (409, "CONFLICT")
+        listed = (await http.get("/api/deploys", headers=bearer(olga))).json()["deploys"]
+        assert deploy_id in [d["id"] for d in listed]
+        async with connect(f"ws://{gateway}/ws/deploy/{deploy_id}/status?token={olga}") as ws:
+            last = await receive_until(
+                ws, lambda m: m["type"] == "update" and m["data"]["step"] == "done"
+            )
+            assert last["data"]["state"] == "failed"

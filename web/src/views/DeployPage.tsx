@@ -4,6 +4,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { hasRole, useApp } from "../app-context";
 import { bytes, clock } from "../format";
+import { type DeployRecord, shownArgument } from "./Deploys";
 
 interface Layer {
   id: string;
@@ -30,6 +31,12 @@ export function DeployPage({ id }: { id: string }) {
   const { manager, me, session } = useApp();
   const [events, setEvents] = useState<DeployEvent[]>([]);
   const [error, setError] = useState<string | null>(null);
+  const [record, setRecord] = useState<DeployRecord | null>(null);
+
+  useEffect(() => {
+    setRecord(null);
+    session.api<DeployRecord>(`/api/deploys/${id}`).then(setRecord, () => setRecord(null));
+  }, [session, id]);
 
   useEffect(() => {
     setEvents([]);
@@ -59,6 +66,7 @@ export function DeployPage({ id }: { id: string }) {
       </h2>
       {error && <p className="error">{error}</p>}
       {!finished && last && hasRole(me, "operator") && <button onClick={cancel}>Cancel and roll back</button>}
+      {record && <SpecCard spec={record.spec} />}
       <ol className="steps" data-testid="deploy-steps">
         {steps.map((step) => (
           <li key={step.step} className={step.status} data-testid="deploy-step" data-step={step.step} data-status={step.status}>
@@ -89,5 +97,24 @@ export function DeployPage({ id }: { id: string }) {
         </tbody>
       </table>
     </div>
+  );
+}
+
+// What was deployed: the secrets' names and places, their values as the gateway masks them.
+export function SpecCard({ spec }: { spec: DeployRecord["spec"] }) {
+  const env = Object.entries(spec.env ?? {});
+  return (
+    <section className="card" data-testid="deploy-spec">
+      <p>
+        <code>{spec.image}</code> as <strong>{spec.name}</strong> on {spec.cluster ?? spec.host}
+      </p>
+      {spec.command && <p>command: <code>{spec.command.map(shownArgument).join(" ")}</code></p>}
+      {env.length > 0 && (
+        <p>
+          environment:{" "}
+          {env.map(([name, value]) => <code key={name}>{name}={value} </code>)}
+        </p>
+      )}
+    </section>
   );
 }

@@ -1,12 +1,27 @@
 // The deploy form (operators) and the history of deploys.
+// Deploy secrets are write-only: environment values and secret arguments are sent once,
+// and every record the gateway gives back shows "***" in their place.
 
 import { type FormEvent, useEffect, useState } from "react";
 import { hasRole, useApp } from "../app-context";
 import { clock } from "../format";
 
+/** A command argument: plain, or secret (`{"secret": "***"}` when shown back). */
+export type Argument = string | { secret: string };
+
 export interface DeployRecord {
   id: string;
-  spec: { name: string; image: string; host: string | null; strategy: string; confirm: boolean };
+  spec: {
+    name: string;
+    image: string;
+    host: string | null;
+    strategy: string;
+    confirm: boolean;
+    target?: string;
+    cluster?: string | null;
+    command?: Argument[] | null;
+    env?: Record<string, string>;
+  };
   requested_by: { name: string };
   created_at: string;
   updated_at: string;
@@ -67,7 +82,9 @@ export function Deploys() {
 function DeployForm() {
   const { session } = useApp();
   const [hosts, setHosts] = useState<string[]>([]);
-  const [fields, setFields] = useState({ name: "", image: "", host: "", command: "", strategy: "recreate", confirm: true, extra: "" });
+  const [fields, setFields] = useState({
+    name: "", image: "", host: "", command: "", secretArgs: "", env: "", strategy: "recreate", confirm: true, extra: "",
+  });
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -82,13 +99,19 @@ function DeployForm() {
     setError(null);
     try {
       const extra = fields.extra.trim() ? (JSON.parse(fields.extra) as Record<string, unknown>) : {};
+      const command: Argument[] = [
+        ...words(fields.command),
+        ...lines(fields.secretArgs).map((secret) => ({ secret })),
+      ];
+      const env = envOf(fields.env);
       const spec: Record<string, unknown> = {
         name: fields.name,
         image: fields.image,
         strategy: fields.strategy,
         confirm: fields.confirm,
         ...(fields.host ? { host: fields.host } : {}),
-        ...(fields.command.trim() ? { command: fields.command.trim().split(/\s+/) } : {}),
+        ...(command.length ? { command } : {}),
+        ...(Object.keys(env).length ? { env } : {}),
         ...extra,
       };
       const record = await session.api<DeployRecord>("/api/deploys", { method: "POST", body: JSON.stringify(spec) });
@@ -112,6 +135,14 @@ function DeployForm() {
       </label>
       <label>command<input name="command" placeholder="as in the image" value={fields.command} onChange={set("command")} /></label>
       <label>
+        secret arguments (one a line, after the command; never shown back)
+        <textarea name="secret_args" className="secret" rows={2} value={fields.secretArgs} onChange={set("secretArgs")} autoComplete="off" spellCheck={false} />
+      </label>
+      <label>
+        environment (NAME=VALUE a line; values are secret, never shown back)
+        <textarea name="env" className="secret" rows={2} value={fields.env} onChange={set("env")} autoComplete="off" spellCheck={false} />
+      </label>
+      <label>
         strategy
         <select name="strategy" value={fields.strategy} onChange={set("strategy")}>
           <option value="recreate">recreate</option>
@@ -127,4 +158,28 @@ function DeployForm() {
       <button className="primary" type="submit">Deploy</button>
     </form>
   );
+}
+
+function words(text: string): string[] {
+  return text.trim() ? text.trim().split(/\s+/) : [];
+}
+
+function lines(text: string): string[] {
+  return text.split("\n").filter((line) => line !== "");
+}
+
+/** NAME=VALUE lines; a line without "=" is refused, naming it. */
+export function envOf(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of lines(text)) {
+    const at = line.indexOf("=");
+    if (at < 1) throw new Error(`environment: use NAME=VALUE (not ${JSON.stringify(line.slice(0, 40))})`);
+    env[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return env;
+}
+
+/** How an argument is shown: a secret one as its mask, never a value. */
+export function shownArgument(argument: Argument): string {
+  return typeof argument === "string" ? argument : `secret(${argument.secret})`;
 }

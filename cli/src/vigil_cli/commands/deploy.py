@@ -6,6 +6,9 @@ before anything is sent; the command asks before deploying unless `--yes`. With
 layer, and answers the deployer's question before the switch (`--confirm`) at the
 prompt. Exit status: 0 when the deploy succeeded (or was queued, without `--wait`),
 1 when it was refused, failed or cancelled.
+
+Environment values (`--env`) and `--secret-arg`s are secrets: the deployer uses them,
+and every record and journal shows `***` in their place (so does this command).
 """
 
 import argparse
@@ -47,13 +50,26 @@ def add_parser(commands: Subparsers) -> None:
     parser.add_argument("--host", help="the Docker host (default: the only one)")
     parser.add_argument("--cmd", help="the command, as a shell would split it")
     parser.add_argument(
+        "--secret-arg",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="a secret argument after --cmd's words (repeat): used, never shown back",
+    )
+    parser.add_argument(
         "--port",
         action="append",
         default=[],
         metavar="CONTAINER[:HOST]",
         help="publish a port on 127.0.0.1 (repeat; host port 0 or none: Docker chooses)",
     )
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable (repeat); its value is secret: never shown back",
+    )
     parser.add_argument("--label", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument(
         "--health",
@@ -91,6 +107,10 @@ def build_spec(args: argparse.Namespace) -> DeploySpec:
             values["command"] = shlex.split(args.cmd)
         except ValueError as exc:
             raise CliError(f"--cmd: {exc}") from None
+    if args.secret_arg:
+        if "command" not in values:
+            raise CliError("--secret-arg goes after the command's words: give --cmd too")
+        values["command"] = [*values["command"], *({"secret": v} for v in args.secret_arg)]
     if args.port:
         values["ports"] = [_port(text) for text in args.port]
     if args.env:

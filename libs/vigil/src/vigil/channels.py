@@ -167,7 +167,10 @@ CHANNELS: dict[str, ChannelSpec] = {
         ),
         ChannelSpec(
             name="alerts",
-            description="Threshold alerts as they are raised and resolved.",
+            description=(
+                "Threshold alerts as they are raised and resolved (a Kubernetes cluster's"
+                " only to users granted that cluster)."
+            ),
             params={"source": NameKind.SOURCE},
             sources=_alerts,
             kind=ChannelKind.STREAM,
@@ -288,7 +291,10 @@ CHANNELS: dict[str, ChannelSpec] = {
         ),
         ChannelSpec(
             name="deploy",
-            description="The journal of one deploy: its whole history, then live steps.",
+            description=(
+                "The journal of one deploy: its whole history, then live steps (a"
+                " Kubernetes deploy's only to users granted its cluster)."
+            ),
             params={"id": NameKind.DEPLOY_ID},
             sources=_deploy,
             kind=ChannelKind.JOURNAL,

@@ -64,6 +64,7 @@ class PodAlerts:
             state=AlertState.RAISED,
             source=SOURCE,
             host=self._cluster,
+            cluster=self._cluster,  # who may see it: the principals granted the cluster
             metric=reason,
             value=float(event.get("count") or 1),
             threshold=1.0,

@@ -191,7 +191,7 @@ class DockerRollout:
             await self._call("create", stale.remove, force=True)
         kwargs: dict[str, Any] = {
             "name": self._candidate_name,
-            "command": spec.command,
+            "command": spec.argv(),  # secrets in clear here only, never in what we say
             "environment": spec.env,
             "labels": {**spec.labels, SERVICE_LABEL: spec.name, DEPLOY_LABEL: self._id},
             "ports": {

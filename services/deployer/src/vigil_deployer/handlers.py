@@ -5,9 +5,9 @@ takes its service lock and queues it for a replica of its host; a cancel is writ
 into the record, where the replica running the deploy reads it.
 
 Each request carries its user's token, verified before a handler runs
-(`vigil.ctl.serve_for_users`); the handlers check the user's cluster grant themselves:
-a Kubernetes deploy exists, for a user whose grant does not cover its cluster, no more
-than an unknown one does.
+(`vigil.ctl.serve_for_users`); the handlers check the user's cluster grant themselves
+(`visible_to`): a Kubernetes deploy outside it is refused FORBIDDEN, without naming its
+cluster, and left out of lists.
 """
 
 import logging
@@ -34,6 +34,7 @@ from vigil.messages import (
     Requester,
     StepState,
     utc_now,
+    visible_to,
 )
 from vigil.records import Records
 from vigil_deployer.journal import publish_event
@@ -124,8 +125,7 @@ class Handlers:
         actor = caller.name
 
         def ask(record: DeployRecord) -> DeployRecord:
-            if not visible_to(record, caller):
-                raise KeyError(record.id)
+            _check_grant(record, caller)
             if record.state.finished:
                 raise Refused(ErrorCode.CONFLICT, f"deploy {record.id} has {record.state} already")
             if record.state is DeployState.QUEUED:  # nobody runs it: it ends here
@@ -154,8 +154,9 @@ class Handlers:
 
     async def get(self, request: GetDeploy, caller: Principal) -> DeployRecord:
         found = await self._deploys.get(request.deploy_id)
-        if found is None or not visible_to(found.value, caller):
+        if found is None:
             raise Refused(ErrorCode.NOT_FOUND, f"no deploy {request.deploy_id!r}")
+        _check_grant(found.value, caller)
         return found.value.view()
 
     async def list_deploys(self, request: ListDeploys, caller: Principal) -> DeployList:
@@ -185,8 +186,8 @@ class Handlers:
         return sorted({found.value.host for found in deployers if found.value.target == target})
 
 
-def visible_to(record: DeployRecord, principal: Principal) -> bool:
-    """Whether `principal` may see (and, as an operator, cancel) the deploy: a
-    Kubernetes deploy only within the principal's cluster grant."""
-    cluster = record.spec.cluster
-    return cluster is None or principal.may_see_cluster(cluster)
+def _check_grant(record: DeployRecord, caller: Principal) -> None:
+    if not visible_to(record, caller):
+        reason = f"{caller.name} has no grant for the cluster deploy {record.id} changes"
+        audit.info("refused: %s", reason)
+        raise Refused(ErrorCode.FORBIDDEN, reason)

@@ -1,5 +1,7 @@
 """The journal of one deploy: its events on `deploy.{id}.events` and its record in KV.
 
+Every viewer reads the events: each message has the spec's secret values masked.
+
 The replica that holds a deploy writes both through a `Journal`: every record write is
 revision-checked and refused with `LeaseLost` once another replica holds the deploy,
 so a replica that was presumed dead cannot scribble over its successor's work.
@@ -107,10 +109,11 @@ async def publish_event(
 ) -> None:
     event = DeployEvent(
         deploy_id=record.id,
+        cluster=record.cluster,
         step=step,
         status=status,
         state=record.state,
-        message=message[:4000],
+        message=record.spec.mask(message)[:4000],  # e.g. a container's output quoting one
         progress=progress,
         percent=percent,
         worker=worker,

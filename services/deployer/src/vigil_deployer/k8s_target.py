@@ -107,11 +107,14 @@ class KubernetesRollout:
         containers = template["spec"]["containers"]
         name = self._spec.container or containers[0]["name"]
         spec = self._spec
-        change: dict[str, Any] = {**spec.patch, "name": name, "image": spec.image}
+        # Secrets in clear here only: what we say about the patch never holds them.
+        change: dict[str, Any] = {**spec.patch_as_run(), "name": name, "image": spec.image}
         if spec.command is not None:
-            change["command"] = spec.command
-        if spec.env:  # merged by name into the container's own
-            change["env"] = [{"name": key, "value": value} for key, value in spec.env.items()]
+            change["command"] = spec.argv()
+        if spec.env:  # merged by name into the container's own (and the patch's)
+            kept = [e for e in change.get("env", []) if e["name"] not in spec.env]
+            given = [{"name": key, "value": value} for key, value in spec.env.items()]
+            change["env"] = [*kept, *given]
         others = [{"name": other, "image": image} for other, image in spec.images.items()]
         patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [change, *others]}}}}
         if self._spec.progress_deadline_s is not None:

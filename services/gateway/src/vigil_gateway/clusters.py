@@ -19,6 +19,7 @@ from vigil.messages import ErrorCode, K8sMetricsSampled, PodStatusChanged
 from vigil.subjects import ANY
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.latest import Follow, Latest
+from vigil_gateway.permissions import SeesCluster
 from vigil_gateway.pod_selector import PodSelector
 
 CHANNELS = ("k8s.metrics", "k8s.status")  # admitted here
@@ -105,7 +106,7 @@ class ClusterDirectory:
 
     # -- the hub's watcher of k8s.metrics and k8s.status ----------------------------------
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef:
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
         params = dict(channel.params)
         await self.check(params["cluster"], params.get("namespace"), params.get("pod"))
         return channel

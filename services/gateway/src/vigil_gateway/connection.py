@@ -123,7 +123,7 @@ class Connection:
         if channel is not None:
             try:  # the role and cluster grant first: a refusal tells nothing of what exists
                 check_channel(self.principal, channel)
-                channel = await self._hub.admit(channel)
+                channel = await self._hub.admit(channel, self.sees_cluster)
             except Forbidden as exc:
                 audit.denied(self.principal, f"open {channel.key}", exc.reason, self.address)
                 refused = (ErrorCode.FORBIDDEN, exc.reason)
@@ -306,7 +306,7 @@ class Connection:
             self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
             return
         try:
-            channel = await self._hub.admit(channel)
+            channel = await self._hub.admit(channel, self.sees_cluster)
         except ChannelRefused as exc:
             self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
             return
@@ -335,7 +335,7 @@ class Connection:
             return
         if channel.key not in self._channels:
             with contextlib.suppress(ChannelRefused):  # e.g. a name prefix: as subscribed
-                channel = await self._hub.admit(channel)
+                channel = await self._hub.admit(channel, self.sees_cluster)
         if channel.key not in self._channels:
             self._error(
                 ErrorCode.NOT_FOUND,

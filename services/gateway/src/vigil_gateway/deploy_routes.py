@@ -4,6 +4,10 @@ Operators start and cancel deploys; anyone with credentials reads them. Each rou
 one `ctl.call` to the deployer, with the caller's token: the deployer checks the role
 and the grant again itself. A deploy's journal is the `deploy` channel, streamed
 at `/ws/deploy/{deploy_id}/status` and its SSE and polling twins (`endpoints`).
+
+A Kubernetes deploy is its cluster's: the deployer refuses a caller whose grant does
+not cover the cluster `FORBIDDEN` (reading or cancelling it) and leaves it out of their
+list; it answers with secrets hidden (`DeployRecord.view`).
 """
 
 from typing import Annotated, Any

@@ -89,7 +89,7 @@ async def _logs_channel(
             "docker.logs", {"container": container} | ({"host": host} if host else {})
         )
         check_channel(principal, channel)
-        return await gateway.hub.admit(channel)
+        return await gateway.hub.admit(channel, principal.may_see_cluster)
     except (UnknownChannel, InvalidName) as exc:
         raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
     except Forbidden as exc:

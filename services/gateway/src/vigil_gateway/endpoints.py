@@ -119,7 +119,7 @@ async def poll(
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
     try:  # a container's name prefix made its id; an unknown deploy refused...
-        channel = await gateway.hub.admit(channel)
+        channel = await gateway.hub.admit(channel, principal.may_see_cluster)
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
     try:
@@ -131,7 +131,9 @@ async def poll(
             page = await merged_polling.read(gateway.bus, channel, sources, since, limit, window_s)
         else:
             gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
-            page = await polling.read(gateway.bus, channel, since, limit, gateway.stale_after)
+            page = await polling.read(
+                gateway.bus, channel, since, limit, principal.may_see_cluster, gateway.stale_after
+            )
     except (nats.errors.Error, TimeoutError) as exc:
         raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
     body = page.body(channel)

@@ -15,6 +15,10 @@ marked `stale` to its subscribers (a later one: right after the snapshot), and
 
 A subscriber catching up on its own (`catchup`) is held back from the stream and
 journal messages until the feed takes it over at the sequence it reached.
+
+A stream message that concerns a Kubernetes cluster (an alert of a pod) reaches only
+the subscribers whose grant covers that cluster, asked at each send (`permissions`):
+the alerts of every cluster share one feed.
 """
 
 import asyncio
@@ -36,9 +40,9 @@ from vigil_gateway.backlog import Slot
 from vigil_gateway.deltas import StateVersions
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.metrics import GatewayMetrics
-from vigil_gateway.options import NO_OPTIONS, Options
+from vigil_gateway.options import Options
 from vigil_gateway.outbox import Outbox
-from vigil_gateway.permissions import SeesCluster
+from vigil_gateway.permissions import SeesCluster, cluster_of
 from vigil_gateway.source_status import source_status_of
 from vigil_gateway.staleness import StaleAfter, Staleness
 from vigil_gateway.throttle import Throttle
@@ -66,6 +70,7 @@ class Feed:
         self._sources = channel.sources(bus.subjects)
         self._subscribers: dict[Outbox, Outbox | Throttle] = {}
         self._delta_subscribers: dict[Outbox, Outbox | Throttle] = {}
+        self._sees: dict[Outbox, SeesCluster] = {}  # each subscriber's cluster grant
         self._latest: dict[Slot, tuple[Frame, ...]] = {}
         self._versions: StateVersions | None = None  # numbered values, for deltas
         if channel.spec.kind is ChannelKind.STATE:
@@ -175,16 +180,17 @@ class Feed:
     def attach(
         self,
         outbox: Outbox,
-        options: Options = NO_OPTIONS,
-        sees_cluster: SeesCluster | None = None,
+        options: Options,
+        sees_cluster: SeesCluster,
         *,
         held: bool = False,
     ) -> None:
         """From now on `outbox` gets the feed: the newest state at once, then what comes
         (state at most once per `options.interval_s`; as deltas if `options.delta`);
         `held`: no stream or journal message until it is handed over (`hand_over`).
-        A feed reads one cluster at most, whose grant was checked on subscribing: it
-        has no use for `sees_cluster`."""
+        State sources read one cluster at most, whose grant was checked on subscribing;
+        stream messages of a cluster go only where `sees_cluster` says yes."""
+        self._sees[outbox] = sees_cluster
         if held:
             self._holds[outbox] = dict.fromkeys((s.subject for s in self.paced_sources), None)
         interval_s = options.interval_s
@@ -219,7 +225,9 @@ class Feed:
         rendered = self._stream_frames(source, msg)
         if rendered is None:
             return
-        frames, produced_at = rendered
+        frames, produced_at, cluster = rendered
+        if cluster is not None and not self._sees_cluster(outbox, cluster):
+            return
         if source.kind is ChannelKind.JOURNAL:
             at_once = outbox.put_journal(self.channel.key, frames, produced_at)
         else:
@@ -236,6 +244,7 @@ class Feed:
 
     def detach(self, outbox: Outbox) -> None:
         self._holds.pop(outbox, None)
+        self._sees.pop(outbox, None)
         subscriber = self._subscribers.pop(outbox, None) or self._delta_subscribers.pop(
             outbox, None
         )
@@ -273,11 +282,14 @@ class Feed:
         rendered = self._stream_frames(source, msg)
         if rendered is None:
             return
-        frames, produced_at = rendered
+        frames, produced_at, cluster = rendered
         key = self.channel.key
         put = Outbox.put_journal if source.kind is ChannelKind.JOURNAL else Outbox.put_stream
         at_once = 0
-        for outbox in self._subscribers if not self._holds else self._takers(source, cursor):
+        takers = self._subscribers if not self._holds else self._takers(source, cursor)
+        if cluster is not None:
+            takers = [outbox for outbox in takers if self._sees_cluster(outbox, cluster)]
+        for outbox in takers:
             at_once += put(outbox, key, frames, produced_at)
         self._flusher.fanned_out(source.kind, frames, produced_at, at_once)
 
@@ -296,11 +308,16 @@ class Feed:
             takers.append(outbox)
         return takers
 
+    def _sees_cluster(self, outbox: Outbox, cluster: str) -> bool:
+        sees = self._sees.get(outbox)
+        return sees is not None and sees(cluster)
+
     def _stream_frames(
         self, source: Source, msg: Msg
-    ) -> tuple[tuple[Frame, ...], float | None] | None:
-        """A stream or journal message's frames and when it entered JetStream; None for
-        one with nothing to send (malformed, or a log batch filtered to no line)."""
+    ) -> tuple[tuple[Frame, ...], float | None, str | None] | None:
+        """A stream or journal message's frames, when it entered JetStream and the
+        cluster it concerns; None for one with nothing to send (malformed, or a log
+        batch filtered to no line)."""
         try:
             message = source.message.model_validate_json(msg.data)
         except ValidationError as exc:
@@ -309,7 +326,7 @@ class Feed:
         metadata = msg.metadata
         produced_at = metadata.timestamp.timestamp() if metadata.timestamp else None
         frames = self._frames(Delivery(msg.subject, message, metadata.sequence.stream))
-        return (frames, produced_at) if frames else None
+        return (frames, produced_at, cluster_of(message)) if frames else None
 
     def _deliver_delta(self, slot: Slot, produced_at: float | None) -> None:
         assert self._versions is not None

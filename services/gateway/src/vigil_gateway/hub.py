@@ -73,8 +73,9 @@ FeedMaker = Callable[[ChannelRef, int | None], ChannelFeed]  # channel, resume a
 class FeedWatcher(Protocol):
     """Told about the feeds of one channel (e.g. to hold a log lease while they live)."""
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef:
-        """The channel to join for what the client asked, or raise `ChannelRefused`."""
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
+        """The channel to join for what a client whose grant is `sees_cluster` asked, or
+        raise `ChannelRefused` (e.g. `FORBIDDEN` for a deploy of a cluster not granted)."""
         ...
 
     def started(self, channel: ChannelRef) -> None: ...
@@ -122,15 +123,16 @@ class Hub:
         a container's logs): its watcher holds (or gives up) what it needs."""
         self._tell_watcher(channel, started=on)
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef:
-        """What a client asked for, made into what to join by the channel's watcher
-        (raises `ChannelRefused`, also for a log filter that cannot be used)."""
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
+        """What a client whose grant is `sees_cluster` asked for, made into what to join
+        by the channel's watcher (raises `ChannelRefused`, also for a log filter that
+        cannot be used)."""
         try:
             LineFilter.of(dict(channel.params))
         except InvalidFilter as exc:
             raise ChannelRefused(ErrorCode.INVALID_MESSAGE, str(exc)) from None
         watcher = self._watchers.get(channel.spec.name)
-        return channel if watcher is None else await watcher.admit(channel)
+        return channel if watcher is None else await watcher.admit(channel, sees_cluster)
 
     def polled(self, channel: ChannelRef) -> None:
         watcher = self._watchers.get(channel.spec.name)

@@ -109,7 +109,7 @@ def k8s_router() -> APIRouter:
                 "k8s.logs", params | ({"container": container} if container else {})
             )
             check_channel(principal, channel)
-            channel = await gateway.hub.admit(channel)
+            channel = await gateway.hub.admit(channel, principal.may_see_cluster)
         except (UnknownChannel, InvalidName) as exc:
             raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
         except Forbidden as exc:

@@ -26,6 +26,7 @@ from vigil.model import Message
 from vigil.operations import Logs, Operation
 from vigil_gateway.clusters import ClusterDirectory
 from vigil_gateway.containers import ContainerDirectory
+from vigil_gateway.permissions import SeesCluster
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class LeaseKind(Protocol):
     channel: str
     operation: Operation[Any, Any]
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef: ...
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef: ...
 
     def target(self, channel: ChannelRef) -> Target: ...
 
@@ -52,7 +53,7 @@ class ContainerLogs:
     def __init__(self, directory: ContainerDirectory) -> None:
         self._directory = directory
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef:
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
         """`docker.logs` with the container's short id and host (raises `ChannelRefused`)."""
         params = dict(channel.params)
         found = await self._directory.find(params["container"], params.get("host"))
@@ -76,7 +77,7 @@ class PodLogs:
     def __init__(self, directory: ClusterDirectory) -> None:
         self._directory = directory
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef:
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
         params = dict(channel.params)
         await self._directory.check(params["cluster"], params["namespace"], params["pod"])
         return channel
@@ -111,8 +112,8 @@ class LogLeases:
         self._holding: dict[Target, asyncio.Task[None]] = {}
         self._requests: set[asyncio.Task[None]] = set()  # one-off calls in flight
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef:
-        return await self._kind.admit(channel)
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
+        return await self._kind.admit(channel, sees_cluster)
 
     def started(self, channel: ChannelRef) -> None:
         target = self._kind.target(channel)

@@ -338,7 +338,7 @@ class MergedViews:
     def __init__(self, clusters: ClusterDirectory) -> None:
         self._clusters = clusters
 
-    async def admit(self, channel: ChannelRef) -> ChannelRef:
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
         params = dict(channel.params)
         containers = "label" in params or "name" in params
         pods = "selector" in params or "workload" in params

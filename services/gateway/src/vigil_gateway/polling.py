@@ -11,7 +11,9 @@
   of now. A cursor that aged out of the stream gets a `reset` first, as on a socket.
 
 Every replica answers the same from the same streams, so a client may poll any
-gateway with no sticky routing. Messages are rendered as a socket's frames are.
+gateway with no sticky routing. Messages are rendered as a socket's frames are, and as
+there, a message of a cluster the caller's grant does not cover is left out (its
+cursor still moves past it).
 """
 
 import hashlib
@@ -27,6 +29,7 @@ from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
 from vigil.messages import Reset
 from vigil.model import Message
+from vigil_gateway.permissions import SeesCluster, sees_message
 from vigil_gateway.source_status import source_status_of
 from vigil_gateway.staleness import DEFAULT_STALE_AFTER, StaleAfter, interval_of
 from vigil_gateway.views import Delivery, renderer_for
@@ -62,9 +65,11 @@ async def read(
     channel: ChannelRef,
     since: int | None,
     limit: int,
+    sees_cluster: SeesCluster,
     stale_after: StaleAfter = DEFAULT_STALE_AFTER,
 ) -> Page:
-    """What a poll of `channel` answers (raises `nats.errors.Error` if NATS is away)."""
+    """What a poll of `channel` answers to a caller whose grant is `sees_cluster`
+    (raises `nats.errors.Error` if NATS is away)."""
     page = Page()
     render = renderer_for(channel)
     sampled: dict[str, tuple[Message, float]] = {}  # state subject -> value, published at
@@ -83,6 +88,8 @@ async def read(
                 message = source.message.model_validate_json(msg.data)
             except ValidationError:
                 continue  # malformed: a socket would not get it either
+            if not sees_message(sees_cluster, message):
+                continue
             cursor = None if source.kind is ChannelKind.STATE else msg.metadata.sequence.stream
             if cursor is None and (published := msg.metadata.timestamp) is not None:
                 sampled[msg.subject] = (message, published.timestamp())

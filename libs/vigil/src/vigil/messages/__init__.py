@@ -107,10 +107,12 @@ from vigil.messages.deploy import (
     PullProgress,
     Requester,
     RunningHealth,
+    SecretArg,
     StepState,
     Strategy,
     TcpHealth,
     VolumeMount,
+    visible_to,
 )
 from vigil.messages.docker import (
     ContainerState,
@@ -280,6 +282,7 @@ __all__ = [
     "RevocationKind",
     "RevokeApiKey",
     "RunningHealth",
+    "SecretArg",
     "ServerPing",
     "SessionStarted",
     "Stale",
@@ -303,4 +306,5 @@ __all__ = [
     "VolumeMount",
     "parse_client_message",
     "utc_now",
+    "visible_to",
 ]

@@ -1,5 +1,12 @@
 """Deploys: the spec a client sends, the deployer's journal events and records, and the
-requests on `ctl.deploy.*` with their replies."""
+requests on `ctl.deploy.*` with their replies.
+
+A spec's secrets are write-only: environment values (the spec's `env`, and the `value`
+of each entry of a Kubernetes `patch`'s `env`) and command arguments given as
+`{"secret": "..."}` (in `command`, or a `patch`'s `command` and `args`). The deployer
+stores and uses them; every record it answers with (`DeployRecord.view`), every
+journal event and every reason shows them as `***`.
+"""
 
 import re
 from datetime import datetime
@@ -8,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from vigil.access import Principal
 from vigil.model import Message
 from vigil.names import ClusterName, ContainerName, DeployId, HostName, NamespaceName
 
@@ -42,6 +50,54 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 ImageRef = Annotated[str, AfterValidator(_image)]
+
+SECRET_MASK = "***"
+_MASKED_IN_TEXT_FROM = 4  # shorter secret values are not searched for in free text
+_PATCH_ARGUMENTS = ("command", "args")
+
+
+class SecretArg(Message):
+    """A command argument kept secret, given as `{"secret": "..."}`: the deployer runs
+    it; records and journals show `{"secret": "***"}`."""
+
+    secret: str = Field(max_length=4096)
+
+
+Argument = str | SecretArg
+
+
+def _is_argument(value: Any) -> bool:
+    """A plain argument, or a secret one as JSON gives it (`patch` is not parsed)."""
+    if isinstance(value, str):
+        return True
+    return (
+        isinstance(value, dict) and value.keys() == {"secret"} and isinstance(value["secret"], str)
+    )
+
+
+def _argument_in_clear(value: Any) -> str:
+    if isinstance(value, SecretArg):
+        return value.secret
+    return value if isinstance(value, str) else str(value["secret"])
+
+
+def _patch(value: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a patch that may hold secrets have a shape we can hide."""
+    for key in _PATCH_ARGUMENTS:
+        if key in value and not (
+            isinstance(value[key], list) and all(_is_argument(item) for item in value[key])
+        ):
+            raise ValueError(f'patch.{key}: a list of strings or {{"secret": "..."}} objects')
+    if "env" in value:
+        env = value["env"]
+        if not isinstance(env, list) or not all(
+            isinstance(entry, dict)
+            and isinstance(entry.get("name"), str)
+            and isinstance(entry.get("value", ""), str)
+            for entry in env
+        ):
+            raise ValueError('patch.env: a list of {"name", "value"} (or "valueFrom") objects')
+    return value
 
 
 # -- the spec --------------------------------------------------------------------------
@@ -148,8 +204,14 @@ class DeploySpec(Message):
         description="The service: its container gets this name (Kubernetes: the Deployment)."
     )
     image: ImageRef
-    command: list[str] | None = Field(default=None, max_length=256)
-    env: dict[str, str] = Field(default_factory=dict, max_length=256)
+    command: list[Argument] | None = Field(
+        default=None,
+        max_length=256,
+        description='Arguments; one given as {"secret": "..."} is never shown back.',
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, max_length=256, description="Values are secrets: never shown back."
+    )
     ports: list[PortBinding] = Field(default_factory=list, max_length=64)
     volumes: list[VolumeMount] = Field(default_factory=list, max_length=64)
     restart_policy: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
@@ -172,6 +234,7 @@ class DeploySpec(Message):
     def _checked(self) -> "DeploySpec":
         _env(self.env)
         _labels(self.labels)
+        _patch(self.patch)
         if self.target == "kubernetes":
             if self.cluster is None or self.namespace is None:
                 raise ValueError("a kubernetes deploy needs cluster and namespace")
@@ -203,9 +266,58 @@ class DeploySpec(Message):
                 )
         return self
 
+    # -- its secrets -----------------------------------------------------------------
+
+    def argv(self) -> list[str] | None:
+        """The command as it runs, secret arguments in clear: for the deployer only."""
+        return None if self.command is None else [_argument_in_clear(a) for a in self.command]
+
+    def patch_as_run(self) -> dict[str, Any]:
+        """`patch` as it is sent to Kubernetes, secret arguments in clear."""
+        return {
+            key: [_argument_in_clear(a) for a in value] if key in _PATCH_ARGUMENTS else value
+            for key, value in self.patch.items()
+        }
+
+    def secrets(self) -> list[str]:
+        """Every secret value the spec holds, longest first."""
+        found = set(self.env.values())
+        found.update(a.secret for a in self.command or () if isinstance(a, SecretArg))
+        for key in _PATCH_ARGUMENTS:
+            found.update(a["secret"] for a in self.patch.get(key, ()) if isinstance(a, dict))
+        found.update(entry["value"] for entry in self.patch.get("env", ()) if "value" in entry)
+        return sorted(found - {""}, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        """`text` with every secret value of the spec in it shown as `***` (a failure's
+        reason quotes the container's last output, which may print one). Values shorter
+        than 4 characters are left: they would garble every number in the text."""
+        for secret in self.secrets():
+            if len(secret) >= _MASKED_IN_TEXT_FROM:
+                text = text.replace(secret, SECRET_MASK)
+        return text
+
     def redacted(self) -> "DeploySpec":
-        """The spec as shown to readers: environment values hidden."""
-        return self.model_copy(update={"env": dict.fromkeys(self.env, "***")})
+        """The spec as shown to readers: the names of environment variables and where
+        secret arguments go, never their values."""
+        hidden = SecretArg(secret=SECRET_MASK)
+        command = None
+        if self.command is not None:
+            command = [hidden if isinstance(a, SecretArg) else a for a in self.command]
+        patch = dict(self.patch)
+        for key in _PATCH_ARGUMENTS:
+            if key in patch:
+                patch[key] = [
+                    {"secret": SECRET_MASK} if isinstance(a, dict) else a for a in patch[key]
+                ]
+        if "env" in patch:
+            patch["env"] = [
+                entry | {"value": SECRET_MASK} if "value" in entry else entry
+                for entry in patch["env"]
+            ]
+        return self.model_copy(
+            update={"env": dict.fromkeys(self.env, SECRET_MASK), "command": command, "patch": patch}
+        )
 
 
 # -- the journal -----------------------------------------------------------------------
@@ -276,6 +388,10 @@ class DeployEvent(Message):
     was skipped or failed; `state` is the deploy's state after it."""
 
     deploy_id: DeployId
+    cluster: ClusterName | None = Field(
+        default=None,
+        description="The Kubernetes cluster the deploy changes (none for Docker): whose it is.",
+    )
     step: DeployStep
     status: StepState
     state: DeployState
@@ -310,11 +426,33 @@ class DeployRecord(Message):
         default_factory=dict, description="What the target needs to roll back after a crash."
     )
 
+    @property
+    def cluster(self) -> str | None:
+        """The Kubernetes cluster the deploy changes; None for a Docker deploy."""
+        return self.spec.cluster if self.spec.target == "kubernetes" else None
+
     def view(self) -> "DeployRecord":
-        """The record as readers see it: environment values and the requester's routing
-        token left out."""
+        """The record as readers see it: the spec's secrets hidden (also where the reason
+        quotes one), the requester's routing token and the target's rollback state (a
+        Kubernetes template holds the previous environment) left out."""
         requester = self.requested_by.model_copy(update={"token": ""})
-        return self.model_copy(update={"spec": self.spec.redacted(), "requested_by": requester})
+        reason = None if self.reason is None else self.spec.mask(self.reason)
+        return self.model_copy(
+            update={
+                "spec": self.spec.redacted(),
+                "requested_by": requester,
+                "reason": reason,
+                "target_state": {},
+            }
+        )
+
+
+def visible_to(record: DeployRecord, principal: Principal) -> bool:
+    """Whether `principal`'s grant lets it list, read, watch or cancel `record`: a
+    Kubernetes deploy belongs to its cluster, which the grant must cover; a Docker deploy
+    to every reader (grants name clusters only). Roles are checked apart."""
+    cluster = record.cluster
+    return cluster is None or principal.may_see_cluster(cluster)
 
 
 class DeployQueued(Message):

@@ -2,11 +2,12 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vigil.model import Message
-from vigil.names import HostName, SourceName
+from vigil.names import ClusterName, HostName, SourceName
 
 
 class CpuUsage(Message):
@@ -100,3 +101,19 @@ class AlertChanged(Message):
     threshold: float
     time: datetime
     message: str
+    cluster: ClusterName | None = Field(
+        default=None,
+        description=(
+            "The Kubernetes cluster it concerns: only principals granted that cluster get it."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kubernetes_names_its_cluster(cls, data: Any) -> Any:
+        """A Kubernetes alert concerns its cluster, which older collectors named in
+        `host` only: such an alert (still in the stream) is taken as that cluster's."""
+        kubernetes = isinstance(data, dict) and data.get("source") == AlertSource.K8S
+        if kubernetes and data.get("cluster") is None:
+            return {**data, "cluster": data.get("host")}
+        return data
