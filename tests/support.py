@@ -352,9 +352,9 @@ class FakeClock:
 
 
 @contextlib.asynccontextmanager
-async def bus_client(nats: NatsServer, prefix: str) -> AsyncIterator[Bus]:
-    """A bus connection of the test's own, as the gateway or the CLI would hold."""
-    bus = Bus(nats.harness(prefix), name="test", streams=[REVOKED], provisions=True)
+async def bus_client(nats: TrustedBus, prefix: str, **settings: Any) -> AsyncIterator[Bus]:
+    """A bus connection of the test's own, allowed every subject (`TrustedBus.harness`)."""
+    bus = Bus(nats.harness(prefix, **settings), name="test", streams=[REVOKED], provisions=True)
     await bus.connect()
     try:
         yield bus

@@ -12,7 +12,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.deploy_support import TEST_HOST, Deployment, containers, serves
 from tests.grant_support import granted
-from tests.support import closed_with, receive, receive_until, send
+from tests.journal_clients import queued
+from tests.support import NatsServer, bus_client, closed_with, receive, receive_until, send
 from vigil.messages import utc_now
 from vigil_deployer.app import DeployerService
 
@@ -159,22 +160,31 @@ async def test_an_unknown_deploy_is_not_found(
         assert (await closed_with(ws))[0] == 1008
 
 
-async def test_without_a_deployer_only_a_grant_of_every_cluster_watches_a_journal(
-    gateway: str, admin_token: str, http: httpx.AsyncClient
+async def test_a_journal_says_whose_deploy_it_is_with_no_deployer_to_ask(
+    gateway: str,
+    admin_token: str,
+    http: httpx.AsyncClient,
+    nats_server: NatsServer,
+    prefix: str,
 ) -> None:
-    """With no deployer to say which cluster a deploy changes, a grant of some clusters
-    cannot be checked: refused UNAVAILABLE; a grant of all goes ahead (the journal
-    itself says nothing false)."""
+    """Each event names the deploy's cluster, so the gateway admits watchers from the
+    journal alone: a grant of another cluster is refused, one of this cluster is not."""
     ann = await granted(http, admin_token, "ann", ["alpha"])
-    channel = {"type": "subscribe", "channel": "deploy", "params": {"id": "0123456789abcdef"}}
+    ben = await granted(http, admin_token, "ben", ["beta"])
+    event = queued("0123456789abcdef").model_copy(update={"cluster": "beta"})
+    async with bus_client(nats_server, prefix) as bus:
+        await bus.publish(bus.subjects.deploy_events(event.deploy_id), event)
+    channel = {"type": "subscribe", "channel": "deploy", "params": {"id": event.deploy_id}}
     async with connect(f"ws://{gateway}/ws?token={ann}") as ws:
         await send(ws, channel)
         error = await receive_until(ws, lambda m: m["type"] == "error")
-        assert error["code"] == "UNAVAILABLE"
-        assert "cannot be checked" in error["message"]
-    async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
-        await send(ws, channel)
-        assert (await receive_until(ws, lambda m: m["type"] != "connected"))["type"] == "subscribed"
+        assert error["code"] == "FORBIDDEN"
+        assert "beta" not in error["message"]
+    for token in (ben, admin_token):
+        async with connect(f"ws://{gateway}/ws?token={token}") as ws:
+            await send(ws, channel)
+            answer = await receive_until(ws, lambda m: m["type"] != "connected")
+            assert answer["type"] == "subscribed", answer
 
 
 async def test_a_subscriber_disconnecting_mid_deploy_resumes_without_loss(
