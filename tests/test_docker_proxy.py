@@ -6,7 +6,6 @@ refused with 403 and has no effect."""
 
 import asyncio
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from tests.compose_stack import build_images
 from tests.conftest import collector_settings_for
 from tests.docker_engine import Containers, busybox_image, docker, ensure_dockerd
 from tests.docker_support import heard, next_that
+from tests.raw_http import raw_request
 from tests.support import NatsServer, bus_client, free_port, run_collector
 from vigil import ctl
 from vigil.bus import Bus
@@ -36,6 +36,7 @@ from vigil.subjects import ANY
 pytestmark = pytest.mark.timeout(600)  # builds the proxy's image (and the base) when cold
 
 HOST = "proxied"
+POOL_TEST_CONTAINERS = 12
 IMAGE = "{}/docker-proxy:{}".format(
     os.environ.get("VIGIL_IMAGE_PREFIX", "vigil"), os.environ.get("VIGIL_TAG", "latest")
 )
@@ -79,21 +80,6 @@ def pinged(port: int) -> bool:
         return False
 
 
-def raw_request(port: int, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
-    """One request sent as written (no client normalises its path): status and body."""
-    head = (
-        f"{method} {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(head.encode() + body)
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
-
-
 async def follow(bus: Bus, container: str) -> None:
     """Take a log lease as a gateway would, once the collector follows its engine."""
     request = FollowLogs(host=HOST, container=container, holder="test", lease_s=30, tail=100)
@@ -110,8 +96,16 @@ async def follow(bus: Bus, container: str) -> None:
 
 
 async def test_the_collector_through_the_proxy_sees_stats_events_and_logs(
-    proxy: int, nats_server: NatsServer, prefix: str, containers: Containers
+    proxy: int,
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # More running containers than requests' default pool of 10 connections: the stats
+    # calls of a batch run at once, and each should find a connection kept for it.
+    for n in range(POOL_TEST_CONTAINERS):
+        containers.run(f"idle{n}", "sleep", "600")
     settings = collector_settings_for(
         nats_server,
         prefix,
@@ -157,6 +151,9 @@ async def test_the_collector_through_the_proxy_sees_stats_events_and_logs(
         docker("kill", name)
         died = await next_that(statuses, lambda s: s.id == short and s.event == "die", "die", 20)
         assert died.exit_code == 137
+
+    discarded = [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
+    assert discarded == []
 
 
 # What a compromised collector would try: writes, and reads that run code or copy data out.
