@@ -6,9 +6,11 @@ refused with 403 and has no effect."""
 
 import asyncio
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -42,9 +44,14 @@ IMAGE = "{}/docker-proxy:{}".format(
 )
 
 
+class Proxy(NamedTuple):
+    port: int  # on 127.0.0.1
+    container: str
+
+
 @pytest.fixture(scope="module")
-def proxy() -> Iterator[int]:
-    """The proxy's image, run with this machine's socket: its port on 127.0.0.1."""
+def proxy() -> Iterator[Proxy]:
+    """The proxy's image, run with this machine's socket."""
     ensure_dockerd()
     build_images("docker-proxy")
     port = free_port()
@@ -59,7 +66,7 @@ def proxy() -> Iterator[int]:
         while not pinged(port):
             assert time.monotonic() < deadline, f"no answer:\n{docker('logs', container)}"
             time.sleep(0.1)
-        yield port
+        yield Proxy(port, container)
     finally:
         docker("rm", "--force", container)
 
@@ -96,7 +103,7 @@ async def follow(bus: Bus, container: str) -> None:
 
 
 async def test_the_collector_through_the_proxy_sees_stats_events_and_logs(
-    proxy: int,
+    proxy: Proxy,
     nats_server: NatsServer,
     prefix: str,
     containers: Containers,
@@ -111,7 +118,7 @@ async def test_the_collector_through_the_proxy_sees_stats_events_and_logs(
         prefix,
         host=HOST,
         docker="on",
-        docker_url=f"tcp://127.0.0.1:{proxy}",
+        docker_url=f"tcp://127.0.0.1:{proxy.port}",
         docker_interval_s=1.0,
         interval_s=5.0,
     )
@@ -176,6 +183,11 @@ REFUSED = [
     ("GET", "/secrets", b""),
     ("POST", "/build", b""),
     ("POST", "/session", b""),
+    (
+        "POST",
+        "/containers/create?name={name}",
+        b'{"Image": "{image}", "Env": ["' + b"x" * 100_000 + b'"]}',
+    ),
     # paths that a naive filter would pass: dot segments, encoded slashes, a bad prefix
     ("GET", "/containers/{id}/json/../export", b""),
     ("GET", "/containers/{id}/logs/..%2F..%2F..%2Fimages%2F{image}%2Fget", b""),
@@ -186,10 +198,12 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body"), REFUSED, ids=[f"{m} {p}" for m, p, _ in REFUSED]
+    ("method", "path", "body"),
+    REFUSED,
+    ids=[f"{m} {p}" + (" (a large body)" if len(b) > 1024 else "") for m, p, b in REFUSED],
 )
 def test_writes_and_reads_the_collector_does_not_make_are_refused(
-    proxy: int, target: tuple[Containers, str, str], method: str, path: str, body: bytes
+    proxy: Proxy, target: tuple[Containers, str, str], method: str, path: str, body: bytes
 ) -> None:
     containers, short, _ = target
     created = containers.name("created")
@@ -197,7 +211,7 @@ def test_writes_and_reads_the_collector_does_not_make_are_refused(
     for key, value in fill.items():
         path = path.replace(key, value)
         body = body.replace(key.encode(), value.encode())
-    status, answer = raw_request(proxy, method, path, body)
+    status, answer = raw_request(proxy.port, method, path, body)
     assert status == 403, (status, answer[:300])
     assert b"refused by the docker-proxy" in answer
     assert docker("ps", "--all", "--quiet", "--filter", f"name={created}") == ""
@@ -220,8 +234,24 @@ def test_writes_and_reads_the_collector_does_not_make_are_refused(
     ],
 )
 def test_the_reads_the_collector_makes_pass_with_or_without_the_version_prefix(
-    proxy: int, target: tuple[Containers, str, str], method: str, path: str
+    proxy: Proxy, target: tuple[Containers, str, str], method: str, path: str
 ) -> None:
     _, short, name = target
-    status, answer = raw_request(proxy, method, path.replace("{id}", short).replace("{name}", name))
+    status, answer = raw_request(
+        proxy.port, method, path.replace("{id}", short).replace("{name}", name)
+    )
     assert status == 200, answer[:300]
+
+
+def test_the_proxy_logs_what_it_refused_and_not_the_reads(
+    proxy: Proxy, target: tuple[Containers, str, str]
+) -> None:
+    _, short, _ = target
+    assert raw_request(proxy.port, "GET", f"/containers/{short}/json")[0] == 200
+    assert raw_request(proxy.port, "GET", f"/containers/{short}/export")[0] == 403
+    logged = subprocess.run(
+        ["docker", "logs", proxy.container], capture_output=True, text=True, check=True
+    )
+    lines = (logged.stdout + logged.stderr).splitlines()
+    assert any(f'"GET /containers/{short}/export" 403' in line for line in lines), lines[-5:]
+    assert not any(f'"GET /containers/{short}/json" 200' in line for line in lines)
