@@ -78,7 +78,8 @@ def token(stack: ComposeStack) -> str:
 async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_metrics(
     stack: ComposeStack, token: str
 ) -> None:
-    for service in ("nats", "auth", "collector", "deployer", "gateway", "nginx", "prometheus"):
+    services = ("nats", "auth", "collector", "deployer", "gateway", "nginx", "docker-proxy")
+    for service in (*services, "prometheus"):
         containers = stack.containers(service)
         assert containers, f"no {service} container"
         assert {stack.health(c) for c in containers} == {"healthy"}, service
@@ -86,6 +87,8 @@ async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_met
     for service in ("auth", "collector", "deployer", "gateway"):
         user = docker("inspect", "--format", "{{.Config.User}}", stack.containers(service)[0])
         assert user.strip() == "vigil"
+    [proxy] = stack.containers("docker-proxy")
+    assert docker("inspect", "--format", "{{.Config.User}}", proxy).strip() == "www-data"
 
     # As a page served through nginx would: the gateway checks Origin against Host.
     page = Origin(f"http://{stack.address}")
