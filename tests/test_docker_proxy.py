@@ -107,6 +107,7 @@ async def test_the_collector_through_the_proxy_sees_stats_events_and_logs(
     nats_server: NatsServer,
     prefix: str,
     containers: Containers,
+    admin_token: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # More running containers than requests' default pool of 10 connections: the stats
@@ -152,7 +153,8 @@ async def test_the_collector_through_the_proxy_sees_stats_events_and_logs(
                 ]
         assert texts[:2] == ["first", "second"]
 
-        page = await ctl.call(bus, Logs.PAGE, ReadLogs(host=HOST, container=short, limit=5))
+        read = ReadLogs(host=HOST, container=short, limit=5)
+        page = await ctl.call(bus, Logs.PAGE, read, token=admin_token)
         assert len(page.lines) == 5  # scroll-back reads the engine too
 
         docker("kill", name)
