@@ -4,11 +4,14 @@ published on free loopback ports, and everything (containers, network, volumes) 
 at the end.
 """
 
+import ipaddress
+import json
 import os
+import random
 import re
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tests.docker_engine import docker
@@ -20,10 +23,10 @@ IMAGES_TIMEOUT_S = 1200  # cold: base images (debootstrap) and every image; warm
 UP_TIMEOUT_S = 240
 
 
-def build_images() -> None:
-    """`make images`' script, so the stack runs this tree's code."""
+def build_images(*names: str) -> None:
+    """`make images`' script, so the stack runs this tree's code (only `names`, if given)."""
     done = subprocess.run(
-        [REPO_ROOT / "deploy/images.sh"],
+        [REPO_ROOT / "deploy/images.sh", *names],
         cwd=REPO_ROOT,
         env={**os.environ, "VIGIL_LOCAL_BASE": "1"},  # no registry is reachable here
         capture_output=True,
@@ -44,13 +47,50 @@ def compose_available() -> None:
     )
 
 
+def free_edge_network() -> str:
+    """The first three numbers of a /24 for compose's `edge` network (VIGIL_EDGE_NETWORK)
+    that no Docker network or interface of this machine overlaps: stacks of other test
+    runs may be up at the same time."""
+    taken = [ipaddress.ip_network(address, strict=False) for address in _interface_addresses()]
+    for network in subprocess.run(
+        ["docker", "network", "ls", "--quiet"], capture_output=True, text=True, check=True
+    ).stdout.split():
+        shown = subprocess.run(
+            ["docker", "network", "inspect", "--format", "{{json .IPAM.Config}}", network],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        for config in json.loads(shown or "null") or []:
+            if config.get("Subnet"):
+                taken.append(ipaddress.ip_network(config["Subnet"], strict=False))
+    candidates = list(range(256))
+    random.shuffle(candidates)
+    for third in candidates:
+        edge = ipaddress.ip_network(f"172.30.{third}.0/24")
+        if not any(edge.overlaps(other) for other in taken if other.version == 4):
+            return f"172.30.{third}"
+    raise AssertionError("no free /24 in 172.30.0.0/16 for the edge network")
+
+
+def _interface_addresses() -> list[str]:
+    """This machine's IPv4 networks (`ip -4 -o addr`; none known without iproute2)."""
+    try:
+        shown = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return []
+    return [line.split()[3] for line in shown.stdout.splitlines() if len(line.split()) > 3]
+
+
 class ComposeStack:
     def __init__(self, workdir: Path, files: Sequence[str] = ("compose.yaml",)) -> None:
         self._files = [REPO_ROOT / name for name in files]
         self.project = f"vigil-compose-{uuid.uuid4().hex[:8]}"
         self.http_port = free_port()
+        self.https_port = free_port()
         self.prometheus_port = free_port()
         self.nats_port = free_port()
+        self.edge_network = free_edge_network()
         # The test publishes journal load straight into NATS, so it is published too.
         self._override = workdir / "compose.test.yaml"
         self._override.write_text(
@@ -61,7 +101,9 @@ class ComposeStack:
             "VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "DOCKER_GID": str(socket_group),
             "VIGIL_HTTP_PORT": str(self.http_port),
+            "VIGIL_HTTPS_PORT": str(self.https_port),
             "VIGIL_PROMETHEUS_PORT": str(self.prometheus_port),
+            "VIGIL_EDGE_NETWORK": self.edge_network,
         }
 
     @property
@@ -73,12 +115,26 @@ class ComposeStack:
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
-    def compose(self, *args: str, timeout: float = UP_TIMEOUT_S) -> str:
-        files = [f"--file={path}" for path in (*self._files, self._override)]
+    @property
+    def nginx_address(self) -> str:
+        """nginx's fixed address on the edge network, the gateways' one trusted proxy."""
+        return f"{self.edge_network}.2"
+
+    def compose(
+        self,
+        *args: str,
+        timeout: float = UP_TIMEOUT_S,
+        overlays: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """`docker compose` on the stack's files, then `overlays` (more compose files of
+        the repository, e.g. compose.tls.yaml), with `env` added to its environment."""
+        paths = (*self._files, *(REPO_ROOT / name for name in overlays), self._override)
+        files = [f"--file={path}" for path in paths]
         done = subprocess.run(
             ["docker", "compose", "-p", self.project, *files, *args],
             cwd=REPO_ROOT,
-            env=self._env,
+            env=self._env | dict(env or {}),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -110,6 +166,20 @@ class ComposeStack:
         found = re.search(r"^vigil_gateway_sockets (\S+)$", text, re.MULTILINE)
         assert found, "no vigil_gateway_sockets in a gateway's /metrics"
         return int(float(found.group(1)))
+
+    def logs(self, service: str) -> str:
+        """Everything the service's containers wrote, stdout and stderr."""
+        written = []
+        for container in self.containers(service):
+            done = subprocess.run(
+                ["docker", "logs", container],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+                check=True,
+            )
+            written.append(done.stdout.decode(errors="replace"))
+        return "".join(written)
 
     def _logs_tail(self) -> str:
         done = subprocess.run(

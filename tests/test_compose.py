@@ -1,12 +1,20 @@
 """compose.yaml for real: the images build here, the stack starts healthy, a client through
 nginx gets metrics, Prometheus scrapes every service, `--scale gateway=3` spreads sockets,
 and a gateway container killed under journal load costs its clients nothing: they
-reconnect through nginx and resume from their cursor."""
+reconnect through nginx and resume from their cursor.
+
+Its edges: the collector reads the Docker engine only through docker-proxy, which
+refuses it writes, exec, archive and image export; the gateways see a client's own
+address (nginx's X-Forwarded-For, not the client's); nginx's logs keep no credential;
+compose.tls.yaml serves HTTPS and WSS with HSTS."""
 
 import asyncio
 import json
+import ssl
 import urllib.parse
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +22,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
+from tests.certificates import self_signed
 from tests.compose_stack import (
     ADMIN_PASSWORD,
     REPO_ROOT,
@@ -28,6 +37,7 @@ from tests.journal_clients import (
     journal_truth,
     publish_journal,
 )
+from tests.raw_http import raw_request
 from tests.support import receive, receive_until, send, wait_for
 from vigil.bus import Bus
 from vigil.settings import VigilSettings
@@ -68,7 +78,8 @@ def token(stack: ComposeStack) -> str:
 async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_metrics(
     stack: ComposeStack, token: str
 ) -> None:
-    for service in ("nats", "auth", "collector", "deployer", "gateway", "nginx", "prometheus"):
+    services = ("nats", "auth", "collector", "deployer", "gateway", "nginx", "docker-proxy")
+    for service in (*services, "prometheus"):
         containers = stack.containers(service)
         assert containers, f"no {service} container"
         assert {stack.health(c) for c in containers} == {"healthy"}, service
@@ -76,6 +87,8 @@ async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_met
     for service in ("auth", "collector", "deployer", "gateway"):
         user = docker("inspect", "--format", "{{.Config.User}}", stack.containers(service)[0])
         assert user.strip() == "vigil"
+    [proxy] = stack.containers("docker-proxy")
+    assert docker("inspect", "--format", "{{.Config.User}}", proxy).strip() == "www-data"
 
     # As a page served through nginx would: the gateway checks Origin against Host.
     page = Origin(f"http://{stack.address}")
@@ -91,6 +104,139 @@ async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_met
         dashboard = await http.get(f"http://{stack.address}/")
     assert dashboard.status_code == 200  # the gateway image serves the dashboard
     assert "<div id=" in dashboard.text
+
+
+async def test_the_collector_sees_containers_stats_events_and_logs_through_docker_proxy(
+    stack: ComposeStack, token: str
+) -> None:
+    # Only docker-proxy and the deployer hold the socket; the collector is not in its group.
+    holders = set()
+    for service in ("nats", "auth", "collector", "deployer", "gateway", "nginx", "docker-proxy"):
+        for container in stack.containers(service):
+            mounts = json.loads(docker("inspect", "--format", "{{json .Mounts}}", container))
+            if any(m["Source"] == "/var/run/docker.sock" for m in mounts):
+                holders.add(service)
+    assert holders == {"docker-proxy", "deployer"}
+    [collector] = stack.containers("collector")
+    assert docker("inspect", "--format", "{{json .HostConfig.GroupAdd}}", collector).strip() in (
+        "null",
+        "[]",
+    )
+
+    name = f"{stack.project}-ticker"
+    page = Origin(f"http://{stack.address}")
+    async with connect(f"ws://{stack.address}/ws?token={token}", origin=page) as ws:
+        assert (await receive(ws))["type"] == "connected"
+        await send(ws, {"type": "subscribe", "channel": "docker.status"})
+        await receive_until(ws, lambda m: m["type"] == "subscribed", timeout=15)
+        script = "echo first; while :; do echo tick; sleep 0.2; done"
+        image = await asyncio.to_thread(busybox_image)
+        try:
+            short = docker("run", "-d", "--name", name, image, "sh", "-c", script).strip()[:12]
+            started = await receive_until(  # an event, streamed through the proxy
+                ws,
+                lambda m: m["type"] == "update" and m["data"].get("id") == short,
+                timeout=20,
+            )
+            assert started["data"]["name"] == name
+            await send(ws, {"type": "subscribe", "channel": "docker.stats"})
+            await receive_until(
+                ws,
+                lambda m: (
+                    m["type"] == "update"
+                    and m["channel"].startswith("docker.stats")
+                    and short in {c["id"] for c in m["data"]["containers"]}
+                ),
+                timeout=20,
+            )
+            logs = {"container": short, "host": "docker1"}
+            await send(ws, {"type": "subscribe", "channel": "docker.logs", "params": logs})
+            texts: list[str] = []
+            while texts.count("tick") < 3:  # followed: lines keep coming
+                update = await receive_until(
+                    ws,
+                    lambda m: m["type"] == "update" and m["channel"].startswith("docker.logs"),
+                    timeout=20,
+                )
+                texts += [line["text"] for line in update["data"]["lines"]]
+            assert texts[0] == "first"
+        finally:
+            docker("rm", "--force", name)
+
+
+# What a compromised collector would do with a socket: create, exec, copy out, export.
+PROXY_REFUSES = [
+    ("POST", "/containers/create?name={name}", '{"Image": "{image}"}'),
+    ("POST", "/v1.41/containers/{id}/exec", '{"Cmd": ["id"]}'),
+    ("GET", "/containers/{id}/archive?path=/", ""),
+    ("GET", "/v1.41/images/{image}/get", ""),
+    ("DELETE", "/containers/{id}?force=1", ""),
+]
+
+IN_CONTAINER_REQUESTS = """
+import http.client, json, sys
+answers = []
+for method, path, body in json.loads(sys.argv[1]):
+    conn = http.client.HTTPConnection("docker-proxy", 2375, timeout=10)
+    conn.request(method, path, body=body or None, headers={"Content-Type": "application/json"})
+    answer = conn.getresponse()
+    answers.append([answer.status, answer.read(300).decode(errors="replace")])
+print(json.dumps(answers))
+"""
+
+
+def requests_from(container: str, requests: list[tuple[str, str, str]]) -> list[list[Any]]:
+    """The status and start of the body of each request, made from inside `container`."""
+    out = docker("exec", container, "python3", "-c", IN_CONTAINER_REQUESTS, json.dumps(requests))
+    answers: list[list[Any]] = json.loads(out)
+    return answers
+
+
+async def test_from_inside_the_collector_docker_proxy_refuses_all_but_its_reads(
+    stack: ComposeStack,
+) -> None:
+    [collector] = stack.containers("collector")
+    [nats] = stack.containers("nats")
+    image = await asyncio.to_thread(busybox_image)
+    created = f"{stack.project}-made-by-the-collector"
+    fill = {"{id}": nats, "{name}": created, "{image}": image}
+    requests = []
+    for method, path, body in PROXY_REFUSES:
+        for key, value in fill.items():
+            path, body = path.replace(key, value), body.replace(key, value)
+        requests.append((method, path, body))
+    answers = await asyncio.to_thread(requests_from, collector, requests)
+    for request, (status, body) in zip(requests, answers, strict=True):
+        assert status == 403, (request, status, body)
+        assert "refused by the docker-proxy" in body
+    assert docker("ps", "--all", "--quiet", "--filter", f"name={created}") == ""
+    assert docker("inspect", "--format", "{{.State.Running}}", nats).strip() == "true"
+
+    reads = [("GET", "/_ping", ""), ("GET", f"/v1.41/containers/{nats}/json", "")]
+    assert [a[0] for a in await asyncio.to_thread(requests_from, collector, reads)] == [200, 200]
+
+
+async def test_a_login_through_nginx_is_seen_with_the_clients_address_not_a_forwarded_one(
+    stack: ComposeStack,
+) -> None:
+    agent = f"vigil-compose-test-{uuid.uuid4().hex[:8]}"
+    username = f"nobody{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        refused = await http.post(
+            f"http://{stack.address}/api/auth/token",
+            json={"username": username, "password": "not-the-password"},
+            headers={"X-Forwarded-For": "1.2.3.4", "X-Real-IP": "1.2.3.4", "User-Agent": agent},
+        )
+    assert refused.status_code == 401, refused.text
+
+    # The address nginx saw this client come from (Docker's side of the edge bridge here)...
+    [line] = [line for line in stack.logs("nginx").splitlines() if agent in line]
+    client = line.split()[0]
+    assert client not in ("1.2.3.4", stack.nginx_address)
+    # ...is the one the login guard counted the failure against.
+    failures = [line for line in stack.logs("auth").splitlines() if username in line]
+    assert failures, "the auth service logged no failed login"
+    assert all(client in line and "1.2.3.4" not in line for line in failures), failures
 
 
 async def test_prometheus_scrapes_every_service_and_the_dashboard_queries_run(
@@ -197,6 +343,41 @@ async def test_a_gateway_killed_under_load_its_clients_resume_through_nginx_losi
         assert client.cursors == truth  # the whole journal, in order, none twice
 
 
+async def test_nginx_logs_keep_no_credential_however_its_name_is_encoded(
+    stack: ComposeStack, token: str
+) -> None:
+    secrets = [f"secret{n}{uuid.uuid4().hex}" for n in range(8)]
+    targets = [
+        f"/api/deploys?token={secrets[0]}",
+        f"/api/deploys?%74oken={secrets[1]}&limit=5",
+        f"/api/docker/containers?host=docker1&api%5Fkey={secrets[2]}",
+        f"/api/deploys?limit=5&API_KEY={secrets[3]}&%61%70%69%5f%6b%65%79={secrets[4]}",
+        "/api/deploys?"
+        + "&".join(f"token={secret}" for secret in secrets[5:])
+        + "&api_key=x&token=y",  # more than the redacting maps undo one by one
+        f"/api/deploys%3Ftoken={secrets[0]}",
+    ]
+    for target in targets:  # sent as written (401 or 404: no matter)
+        await asyncio.to_thread(raw_request, stack.http_port, "GET", target)
+    async with connect(f"ws://{stack.address}/ws?access_token={secrets[5]}&token={token}") as ws:
+        assert (await receive(ws))["type"] == "connected"
+
+    def logged() -> str:
+        return stack.logs("nginx")
+
+    await wait_for(
+        lambda: "access_token=[redacted]&token=[redacted]" in logged(), "the socket's line"
+    )
+    written = logged()
+    for secret in [*secrets, token]:  # the admin's token went in ?token= all along this module
+        assert secret not in written
+    assert "GET /api/deploys?token=[redacted] " in written
+    assert "GET /api/deploys?%74oken=[redacted]&limit=5 " in written
+    assert "GET /api/docker/containers?host=docker1&api%5Fkey=[redacted] " in written
+    assert "&%61%70%69%5f%6b%65%79=[redacted] " in written
+    assert "GET /api/deploys?[query withheld: credentials] " in written
+
+
 async def finished_deploy(stack: ComposeStack, token: str) -> tuple[str, str]:
     """A real deploy through nginx (busybox, present locally: no pull), run to its end."""
     name = f"{stack.project}-web"
@@ -238,3 +419,46 @@ async def viewer_tokens(stack: ComposeStack, admin_token: str, count: int) -> li
             assert issued.status_code == 200, issued.text
             tokens.append(str(issued.json()["access_token"]))
     return tokens
+
+
+async def test_with_compose_tls_nginx_serves_https_and_wss_with_hsts(
+    stack: ComposeStack, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    tls = {"VIGIL_TLS_CERT": str(cert), "VIGIL_TLS_KEY": str(key)}
+    recreate = ("up", "--detach", "--no-build", "--no-deps", "--wait", "nginx")
+    await asyncio.to_thread(stack.compose, *recreate, overlays=["compose.tls.yaml"], env=tls)
+    try:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        https = f"127.0.0.1:{stack.https_port}"
+        async with httpx.AsyncClient(base_url=f"https://{https}", verify=trusted) as http:
+            issued = await http.post(
+                "/api/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}
+            )
+        assert issued.status_code == 200, issued.text
+        assert issued.http_version == "HTTP/1.1"
+        assert issued.headers["strict-transport-security"] == "max-age=31536000"
+        token = issued.json()["access_token"]
+
+        page = Origin(f"https://{https}")
+        async with connect(f"wss://{https}/ws?token={token}", ssl=trusted, origin=page) as ws:
+            assert ws.response is not None
+            assert ws.response.headers["strict-transport-security"] == "max-age=31536000"
+            assert (await receive(ws))["type"] == "connected"
+            await send(ws, {"type": "subscribe", "channel": "host.metrics"})
+            update = await receive_until(ws, lambda m: m["type"] == "update", timeout=15)
+        assert update["data"]["host"] == "docker1"
+
+        async with httpx.AsyncClient(timeout=5) as http:
+            # A client that does not know the certificate is refused it.
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"https://{https}/nginx-health")
+            # With HSTS the plain listener is no longer published.
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://{stack.address}/nginx-health")
+    finally:
+        await asyncio.to_thread(stack.compose, *recreate)
+    async with httpx.AsyncClient(timeout=10) as http:  # back to plain HTTP, no HSTS
+        again = await http.get(f"http://{stack.address}/nginx-health")
+    assert again.status_code == 200
+    assert "strict-transport-security" not in again.headers

@@ -12,6 +12,7 @@ from typing import Any
 import docker
 import docker.errors
 import docker.utils
+import requests.adapters
 import requests.exceptions
 import urllib3.exceptions
 
@@ -48,7 +49,17 @@ def connect(url: str | None, timeout_s: float, pool_size: int = 10) -> tuple[Any
         )
     except UNREACHABLE as exc:
         raise DockerUnavailable(describe(exc)) from exc
+    _size_tcp_pool(api, pool_size)
     return api, str(version.get("Version", "unknown"))
+
+
+def _size_tcp_pool(api: Any, pool_size: int) -> None:
+    """docker-py sizes its pool for a socket only: over TCP (a remote engine, compose's
+    docker-proxy) requests' default keeps 10 connections, and the stats workers' calls
+    beyond them would each open and throw away one of their own."""
+    scheme = str(api.base_url).split("://", 1)[0]
+    if scheme in ("http", "https"):
+        api.mount(f"{scheme}://", requests.adapters.HTTPAdapter(pool_maxsize=pool_size))
 
 
 def _knock(url: str, timeout_s: float) -> None:

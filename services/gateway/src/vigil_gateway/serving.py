@@ -26,10 +26,15 @@ log = logging.getLogger(__name__)
 
 def uvicorn_config(app: Any, settings: GatewaySettings, **options: Any) -> uvicorn.Config:
     """How uvicorn serves the gateway `app` (`options`: uvicorn's own, e.g. `log_level`)."""
+    # uvicorn would trust forwarded headers from loopback (or $FORWARDED_ALLOW_IPS): only
+    # the configured proxies are, and with none the headers are not read at all.
+    trusted = [str(network) for network in settings.trusted_proxies]
     return uvicorn.Config(
         app,
         host=settings.bind,
         port=settings.port,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted,
         ws=wire_protocol(settings.send_buffer_bytes),
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=settings.permessage_deflate,

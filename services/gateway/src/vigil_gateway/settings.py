@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from vigil.settings import VigilSettings
@@ -66,6 +66,15 @@ class GatewaySettings(VigilSettings):
             "Web origins (`https://dash.example.com`) whose pages may open sockets, beside "
             "pages of the gateway's own host; `*` allows any. Clients that send no Origin "
             "(CLIs, scripts) are not browsers and are not checked."
+        ),
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or networks (`10.0.0.5`, `10.0.0.0/24`) of the proxies whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else they are "
+            "ignored, so a client cannot choose the address the login guard and the audit "
+            "see. Empty: no one."
         ),
     )
     drain_window_s: float = Field(
