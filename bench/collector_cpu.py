@@ -9,6 +9,7 @@ Prints each one's CPU use and the ratio.
 """
 
 import argparse
+import asyncio
 import os
 import shutil
 import socket
@@ -19,6 +20,9 @@ import time
 from pathlib import Path
 
 import psutil
+from fanout_processes import provision_when_up
+
+from vigil.settings import VigilSettings
 
 BASELINE = """
 import os, sys, time, psutil
@@ -65,6 +69,8 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    settings = VigilSettings(nats_url=f"nats://127.0.0.1:{port}", subject_prefix="bench")
+    asyncio.run(provision_when_up(settings))  # a private server with no locks; its streams
     env = os.environ | {
         "VIGIL_NATS_URL": f"nats://127.0.0.1:{port}",
         "VIGIL_COLLECTOR_INTERVAL_S": str(args.interval),

@@ -40,6 +40,7 @@ from tests.support import (
     run_collector,
     serve_gateway,
 )
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import ContainerStats, DockerStatsSampled
 from vigil_gateway.settings import GatewaySettings
 
@@ -125,8 +126,7 @@ async def main(args: argparse.Namespace) -> None:
             auth = auth_settings_for(nats, prefix, admin_password=PASSWORD)
             collector = collector_settings_for(nats, prefix, docker="on", docker_interval_s=1.0)
             gateway = GatewaySettings(
-                nats_url=nats.url,
-                subject_prefix=prefix,
+                **nats.service(ServiceRole.GATEWAY, prefix),
                 web_dir=web_dist(),
                 rate_limit_messages=600,
                 log_tail=0,

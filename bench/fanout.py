@@ -66,11 +66,14 @@ from fanout_processes import (
     Process,
     cpu_ns,
     free_port,
+    provision_when_up,
     read_event,
     rss_mib,
     tell,
     wait_http,
 )
+
+from vigil.settings import VigilSettings
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -278,6 +281,9 @@ async def run(args: argparse.Namespace, kids: Children, store: Path) -> list[Row
         nats_bin = str(Path(PYTHON).parent / "nats-server")
         argv = [nats_bin, "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-sd", str(store)]
         await kids.start("nats-server", argv)
+        # No locks on this private server (the bus's credentials are not what is measured);
+        # the streams are made as the provisioner makes them.
+        await provision_when_up(VigilSettings(nats_url=nats_url, subject_prefix=prefix))
         env = os.environ | {"VIGIL_NATS_URL": nats_url, "VIGIL_SUBJECT_PREFIX": prefix}
         if "vigil" in args.servers:
             secret_file = store / "auth" / "signing-key-secret"  # made at its first start

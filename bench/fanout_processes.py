@@ -20,6 +20,10 @@ from typing import Any
 import httpx
 import psutil
 
+from vigil.errors import BusUnavailable
+from vigil.provision import provision
+from vigil.settings import VigilSettings
+
 PR_SET_PDEATHSIG = 1
 
 Process = asyncio.subprocess.Process
@@ -140,3 +144,17 @@ async def wait_http(url: str, deadline_s: float, proc: Process) -> None:
                     return
             await asyncio.sleep(0.1)
     raise BenchError(f"{url} not ready within {deadline_s} s")
+
+
+async def provision_when_up(settings: VigilSettings, within_s: float = 15.0) -> None:
+    """The streams of `settings`' prefix, made as the provisioner makes them, once the
+    bench's private NATS server (just started) answers."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            await provision(settings)
+            return
+        except BusUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)

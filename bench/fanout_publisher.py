@@ -68,6 +68,7 @@ async def run(args: argparse.Namespace) -> None:
         VigilSettings(nats_url=args.nats_url, subject_prefix=args.prefix),
         name="bench-publisher",
         streams=[LATEST],
+        provisions=True,  # the bench's own private server, with no locks
     )
     await bus.connect()
     hosts = [f"bench-{i:05d}" for i in range(args.hosts)]

@@ -77,6 +77,7 @@ from vigil.messages import (
     LogLine,
     StepState,
 )
+from vigil.provision import provision
 from vigil.settings import VigilSettings
 from vigil.streams import DEPLOY_EVENTS, LATEST, LOGS
 
@@ -130,6 +131,9 @@ class Stack:
                 continue
             writer.close()
             await writer.wait_closed()
+            # No locks on this private server (the bus's credentials are not what is
+            # measured); the streams are made as the provisioner makes them.
+            await provision(VigilSettings(nats_url=self.nats_url, subject_prefix=self.prefix))
             return
         raise BenchError("nats-server did not open its port")
 

@@ -38,8 +38,8 @@ from tests.support import (
     serve_gateway,
 )
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import LogBatch, LogLine
-from vigil.streams import LATEST, LOGS
 from vigil_gateway.settings import GatewaySettings
 
 HOST = "benchhost"
@@ -102,8 +102,6 @@ async def run(sources: int, rate: int, seconds: float) -> None:
                 run_auth(auth_settings_for(nats, prefix, admin_password=PASSWORD)),
                 bus_client(nats, prefix) as bus,
             ):
-                for spec in (LATEST, LOGS):
-                    await bus.js.add_stream(spec.config(bus.subjects))
                 token = (await login(nats, prefix, "admin", PASSWORD)).access_token
                 containers = [uuid.uuid4().hex[:12] for _ in range(sources)]
                 label = uuid.uuid4().hex[:8]
@@ -111,7 +109,7 @@ async def run(sources: int, rate: int, seconds: float) -> None:
                     name, labels = f"bench-{container}", {"bench": label}
                     await announce_container(bus, HOST, container, name, labels)
                 settings = GatewaySettings(
-                    nats_url=nats.url, subject_prefix=prefix, rate_limit_messages=1000
+                    **nats.service(ServiceRole.GATEWAY, prefix), rate_limit_messages=1000
                 )
                 async with serve_gateway(settings) as address:
                     await measure(address, token, bus, containers, label, rate, seconds)

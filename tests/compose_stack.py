@@ -115,6 +115,13 @@ class ComposeStack:
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
+    def creds(self, role: str, host: str = "docker1") -> str:
+        """A creds file of the stack's bus for `role`, as `bus-keys` prints it for an
+        operator (a collector on another host, say)."""
+        return self.compose(
+            "run", "--rm", "-T", "bus-keys", "--keys=/keys", "creds", role, f"--host={host}"
+        )
+
     @property
     def nginx_address(self) -> str:
         """nginx's fixed address on the edge network, the gateways' one trusted proxy."""

@@ -3,10 +3,11 @@ nginx gets metrics, Prometheus scrapes every service, `--scale gateway=3` spread
 and a gateway container killed under journal load costs its clients nothing: they
 reconnect through nginx and resume from their cursor.
 
-Its edges: the collector reads the Docker engine only through docker-proxy, which
-refuses it writes, exec, archive and image export; the gateways see a client's own
-address (nginx's X-Forwarded-For, not the client's); nginx's logs keep no credential;
-compose.tls.yaml serves HTTPS and WSS with HSTS."""
+Its locks: NATS refuses anonymous clients and what a role does not need, and each
+service reads its own creds only. Its edges: the collector reads the Docker engine only
+through docker-proxy, which refuses it writes, exec, archive and image export; the
+gateways see a client's own address (nginx's X-Forwarded-For, not the client's); nginx's
+logs keep no credential; compose.tls.yaml serves HTTPS and WSS with HSTS."""
 
 import asyncio
 import json
@@ -18,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
+import nats.errors
 import pytest
+from nats.aio.client import Client, RawCredentials
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
@@ -40,6 +44,7 @@ from tests.journal_clients import (
 from tests.raw_http import raw_request
 from tests.support import receive, receive_until, send, wait_for
 from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
 from vigil.settings import VigilSettings
 from vigil.streams import DEPLOY_EVENTS
 
@@ -84,9 +89,12 @@ async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_met
         assert containers, f"no {service} container"
         assert {stack.health(c) for c in containers} == {"healthy"}, service
     assert len(stack.containers("gateway")) == 2  # replicas: 2
-    for service in ("auth", "collector", "deployer", "gateway"):
-        user = docker("inspect", "--format", "{{.Config.User}}", stack.containers(service)[0])
-        assert user.strip() == "vigil"
+    users = {  # a uid each: the one reader of its own creds
+        service: docker("inspect", "--format", "{{.Config.User}}", stack.containers(service)[0])
+        for service in ("auth", "collector", "deployer", "gateway", "nats")
+    }
+    assert len({user.strip() for user in users.values()}) == 5, users
+    assert "0" not in {user.strip() for user in users.values()}
     [proxy] = stack.containers("docker-proxy")
     assert docker("inspect", "--format", "{{.Config.User}}", proxy).strip() == "www-data"
 
@@ -216,6 +224,45 @@ async def test_from_inside_the_collector_docker_proxy_refuses_all_but_its_reads(
     assert [a[0] for a in await asyncio.to_thread(requests_from, collector, reads)] == [200, 200]
 
 
+async def test_the_bus_is_locked_and_each_service_reads_its_own_creds_only(
+    stack: ComposeStack,
+) -> None:
+    for service, own in (("collector", "collector"), ("gateway", "gateway"), ("auth", "auth")):
+        container = stack.containers(service)[0]
+        assert docker("exec", container, "head", "-c", "30", f"/run/vigil/{own}.creds")
+        for other in ("auth", "deployer", "provisioner", "gateway"):
+            if other != own:
+                with pytest.raises(RuntimeError, match="Permission denied"):
+                    docker("exec", container, "cat", f"/run/vigil/{other}.creds")
+    anonymous = Client()
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await anonymous.connect(stack.nats_url, allow_reconnect=False, max_reconnect_attempts=1)
+    await anonymous.close()  # nats-py leaves a refused socket open otherwise
+
+    refused: list[str] = []
+
+    async def error(exc: Exception) -> None:
+        refused.append(str(exc).lower())
+
+    collector = await asyncio.to_thread(stack.creds, "collector")
+    nc = await nats.connect(
+        stack.nats_url,
+        user_credentials=RawCredentials(collector),
+        inbox_prefix=ServiceRole.COLLECTOR.inbox_prefix,
+        error_cb=error,
+        allow_reconnect=False,
+    )
+    try:
+        await nc.publish("vigil.ctl.auth.user_create", b"{}")
+        await nc.subscribe("$KV.VIGIL_AUTH_SIGNING_KEYS.>")
+        await nc.flush()
+        await wait_for(lambda: len(refused) >= 2, "both refused", timeout=5)
+    finally:
+        await nc.close()
+    assert any("vigil.ctl.auth.user_create" in r for r in refused), refused
+    assert any("signing_keys" in r for r in refused), refused
+
+
 async def test_a_login_through_nginx_is_seen_with_the_clients_address_not_a_forwarded_one(
     stack: ComposeStack,
 ) -> None:
@@ -294,8 +341,12 @@ async def test_a_gateway_killed_under_load_its_clients_resume_through_nginx_losi
 ) -> None:
     await asyncio.to_thread(stack.up, gateway=3)
     deploy_id, name = await finished_deploy(stack, token)
-    publisher = Bus(
-        VigilSettings(nats_url=stack.nats_url), name="test-load", streams=[DEPLOY_EVENTS]
+    publisher = Bus(  # as the deployer would (its creds, from bus-keys)
+        VigilSettings(nats_url=stack.nats_url),
+        name="test-load",
+        role=ServiceRole.DEPLOYER,
+        streams=[DEPLOY_EVENTS],
+        credentials=await asyncio.to_thread(stack.creds, "deployer"),
     )
     await publisher.connect()
     tokens = await viewer_tokens(

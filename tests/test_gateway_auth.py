@@ -5,10 +5,12 @@ WebSocket clients. Forged tokens are signed with a key of the test's own, or wit
 auth service's real key read from its keyring where only one claim should be wrong.
 """
 
+import asyncio
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -292,6 +294,27 @@ async def test_api_keys_are_created_used_and_revoked(
         assert (await closed_with(multiplexed, timeout=1))[0] == 4001
     assert await close_code(f"ws://{gateway}/ws?api_key={api_key}") == 4001
     assert (await http.get("/api/auth/me", headers={"X-API-Key": api_key})).status_code == 401
+
+
+async def test_an_api_key_is_refused_the_moment_it_expires_not_a_cache_later(
+    gateway: str, http: httpx.AsyncClient, admin_token: str
+) -> None:
+    expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    created = await http.post(
+        "/api/auth/keys",
+        json={"name": "brief", "role": "viewer", "expires_at": expires_at.isoformat()},
+        headers=bearer(admin_token),
+    )
+    assert created.status_code == 201, created.text
+    api_key = {"X-API-Key": created.json()["api_key"]}
+    assert (await http.get("/api/auth/me", headers=api_key)).status_code == 200  # now cached
+    async with connect(f"ws://{gateway}/ws", additional_headers=api_key) as ws:
+        assert (await receive(ws))["type"] == "connected"
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+        assert (await closed_with(ws, timeout=2))[0] == 4001  # its socket, at once
+    # the gateway's cache (30 s) never outlives the key
+    assert (await http.get("/api/auth/me", headers=api_key)).status_code == 401
+    assert await close_code(f"ws://{gateway}/ws?api_key={created.json()['api_key']}") == 4001
 
 
 # -- roles and grants ----------------------------------------------------------------

@@ -46,6 +46,8 @@ class Trust:
     def in_folder(cls, folder: Path) -> "Trust":
         """The trust kept in `folder`, made there (mode 0700, seeds 0600) on first use."""
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not any((folder / f"{name}.nk").exists() for name in _FILES):
+            folder.chmod(0o700)  # a new folder (a fresh volume is 0755): closed before use
         _owner_only(folder)
         seeds = {}
         for name, kind in _FILES.items():
