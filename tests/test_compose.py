@@ -348,7 +348,14 @@ async def test_a_gateway_killed_under_load_its_clients_resume_through_nginx_losi
         streams=[DEPLOY_EVENTS],
         credentials=await asyncio.to_thread(stack.creds, "deployer"),
     )
+    reader = Bus(  # the journal as it is held, read as a gateway reads it
+        VigilSettings(nats_url=stack.nats_url),
+        name="test-truth",
+        role=ServiceRole.GATEWAY,
+        credentials=await asyncio.to_thread(stack.creds, "gateway"),
+    )
     await publisher.connect()
+    await reader.connect()
     tokens = await viewer_tokens(
         stack, token, KILL_CLIENTS
     )  # a user each: rate limits are per user
@@ -373,7 +380,7 @@ async def test_a_gateway_killed_under_load_its_clients_resume_through_nginx_losi
         victim = max(loads, key=lambda c: loads[c])
         docker("kill", victim)
         await asyncio.wait_for(publishing, 60)
-        held = await journal_truth(publisher.js, publisher.subjects.deploy_events(deploy_id))
+        held = await journal_truth(reader.js, reader.subjects.deploy_events(deploy_id))
         for client in clients:
             client.stop_at = held[-1][0]
         async with asyncio.timeout(90):
@@ -383,6 +390,7 @@ async def test_a_gateway_killed_under_load_its_clients_resume_through_nginx_losi
             task.cancel()
         await asyncio.gather(*following, return_exceptions=True)
         await publisher.close()
+        await reader.close()
         docker("rm", "--force", name)
 
     assert_every_load_event_held(held, KILL_EVENTS)
