@@ -101,6 +101,7 @@ async def test_more_journal_watchers_than_the_stream_allows_consumers_get_all_of
     watchers, history, live = 60, 40, 40
     config = DEPLOY_EVENTS.config(alerts_bus.subjects)
     config.max_consumers = 3  # the shared feed's, and two for replays at a time
+    await alerts_bus.js.delete_stream(config.name)  # (a stream's consumer cap is fixed)
     await alerts_bus.js.add_stream(config)
     sequences = [await publish(alerts_bus, WATCHED, n) for n in range(history)]
     # More replays at once than NATS leaves room for: those it refuses are tried again.
@@ -149,7 +150,6 @@ async def test_events_published_while_clients_catch_up_arrive_once_each_in_order
     """Clients join (and some leave and resume with `since`) while the journal is
     published fast, so hand-overs happen while the shared feed is delivering."""
     clients, history, live = 24, 300, 300
-    await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
     sequences = []
     for n in range(history):
         sequences.append(await publish(alerts_bus, WATCHED, n))

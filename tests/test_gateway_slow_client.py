@@ -147,13 +147,16 @@ async def test_a_journal_client_that_falls_behind_is_closed_4008_and_resumes_los
     live_journal: str,
     replayed: bool,
 ) -> None:
-    """On a live journal, and on `deploy` once its (here empty) history is read and the
-    shared feed has taken the socket over."""
-    await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
+    """On a live journal, and on `deploy` once its history (its first step: a deploy
+    has a journal before anyone watches it) is read and the shared feed has taken the
+    socket over."""
     settings = gateway_settings.model_copy(update={"outbox_limit": OUTBOX_LIMIT})
     subscribe: dict[str, Any] = {"type": "subscribe", "channel": live_journal}
+    first = 0
     if replayed:
         subscribe = {"type": "subscribe", "channel": "deploy", "params": {"id": "d1"}}
+        await alerts_bus.publish(alerts_bus.subjects.deploy_events("d1"), step(0))
+        first = 1
     async with (
         serve_gateway(settings) as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
@@ -162,7 +165,7 @@ async def test_a_journal_client_that_falls_behind_is_closed_4008_and_resumes_los
         if replayed:
             await handed_over(http, 1)
         try:
-            await publish_steps(alerts_bus)  # megabytes: past what loopback buffers hold
+            await publish_steps(alerts_bus, first)  # megabytes: past loopback's buffers
             before, code = await asyncio.to_thread(stuck.receive_until_closed)
         finally:
             stuck.close()
@@ -182,7 +185,6 @@ async def test_a_journal_client_that_falls_behind_is_closed_4008_and_resumes_los
 async def test_a_replayed_journal_goes_at_the_readers_pace_never_past_its_outbox(
     auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str, alerts_bus: Bus
 ) -> None:
-    await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
     settings = gateway_settings.model_copy(update={"outbox_limit": OUTBOX_LIMIT})
     subscribe = {"type": "subscribe", "channel": "deploy", "params": {"id": "d1"}}
     async with (
@@ -209,7 +211,6 @@ async def test_a_replay_whose_history_is_purged_meanwhile_is_told_and_goes_on_li
     """The stream is purged while a replay's reader stalls, after the shared feed had
     sent (and held back from it) newer events: the reader gets a `reset` to where the
     stream begins again, then what comes live, never waiting for what is gone."""
-    await alerts_bus.js.add_stream(DEPLOY_EVENTS.config(alerts_bus.subjects))
     stream = alerts_bus.subjects.stream_name(DEPLOY_EVENTS.base_name)
     settings = gateway_settings.model_copy(update={"outbox_limit": OUTBOX_LIMIT})
     subscribe = {"type": "subscribe", "channel": "deploy", "params": {"id": "d1"}}
@@ -270,8 +271,8 @@ async def handed_over(http: httpx.AsyncClient, count: int) -> None:
     raise AssertionError(f"{count} sockets were not handed over in 10 s")
 
 
-async def publish_steps(bus: Bus) -> None:
-    for n in range(JOURNAL_COUNT):
+async def publish_steps(bus: Bus, first: int = 0) -> None:
+    for n in range(first, JOURNAL_COUNT):
         await bus.publish(bus.subjects.deploy_events("d1"), step(n))
 
 

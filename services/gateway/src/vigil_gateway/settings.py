@@ -83,7 +83,11 @@ class GatewaySettings(VigilSettings):
     jwks_refresh_min_interval_s: float = Field(
         default=5.0, ge=0, description="An unknown `kid` refreshes a JWKS at most this often."
     )
-    api_key_cache_s: float = Field(default=30.0, ge=0)
+    api_key_cache_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a verified API key is kept; never past the key's own expiry.",
+    )
     log_lease_s: float = Field(
         default=15.0, gt=0, le=300, description="Log leases held for watchers; renewed at 1/3."
     )
