@@ -45,6 +45,7 @@ from vigil.messages import (
 )
 from vigil_gateway import audit
 from vigil_gateway.errors import AuthUnavailable, ChannelRefused, Forbidden, InvalidCredentials
+from vigil_gateway.filter_quota import FilterQuota
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.metrics import GatewayMetrics
@@ -75,6 +76,7 @@ class Connection:
         hub: Hub,
         flusher: Flusher,
         limiter: RateLimiter,
+        quota: FilterQuota,
         metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
         bus_available: bool,
@@ -94,6 +96,7 @@ class Connection:
         self._settings = settings
         self._hub = hub
         self._limiter = limiter
+        self._quota = quota
         self._metrics = metrics
         self._peer_close_code: int | None = None
         self._limit_key = principal.key if settings.share_rate_limit else self.id
@@ -124,6 +127,7 @@ class Connection:
             try:  # the role and cluster grant first: a refusal tells nothing of what exists
                 check_channel(self.principal, channel)
                 channel = await self._hub.admit(channel, self.sees_cluster)
+                self._quota.take(self.principal, channel)
             except Forbidden as exc:
                 audit.denied(self.principal, f"open {channel.key}", exc.reason, self.address)
                 refused = (ErrorCode.FORBIDDEN, exc.reason)
@@ -175,6 +179,7 @@ class Connection:
         """Leave every channel and forget the connection's own rate limit."""
         channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
+            self._quota.give_back(self.principal, channel)
             await self._hub.leave(channel, self.outbox)
         if not self._settings.share_rate_limit:
             self._limiter.forget(self._limit_key)
@@ -323,6 +328,12 @@ class Connection:
         if misfit := options.misfit(channel):
             self._error(ErrorCode.INVALID_MESSAGE, misfit, channel=channel.key, remaining=remaining)
             return
+        if channel.key not in self._channels:
+            try:
+                self._quota.take(self.principal, channel)
+            except ChannelRefused as exc:
+                self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
+                return
         await self._subscribe(channel, options, remaining=remaining)
 
     async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
@@ -345,6 +356,7 @@ class Connection:
             )
             return
         del self._channels[channel.key]
+        self._quota.give_back(self.principal, channel)
         await self._hub.leave(channel, self.outbox)
         self.send(Unsubscribed(channel=channel.key, remaining=remaining).model_dump_json())
 

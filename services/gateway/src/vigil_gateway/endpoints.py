@@ -123,17 +123,10 @@ async def poll(
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
     try:
-        if channel.spec.selects:  # a merged view: its sources read now
-            sources = await gateway.merged_sources(channel, principal.may_see_cluster)
-            for source in sources:
-                gateway.hub.polled(source.lease)
-            window_s = gateway.settings.merge_window_s
-            page = await merged_polling.read(gateway.bus, channel, sources, since, limit, window_s)
-        else:
-            gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
-            page = await polling.read(
-                gateway.bus, channel, since, limit, principal.may_see_cluster, gateway.stale_after
-            )
+        with gateway.filter_quota.holding(principal, channel):  # a filter's work per line
+            page = await _read(gateway, principal, channel, since, limit)
+    except ChannelRefused as exc:
+        raise refusal(exc.code, exc.reason) from None
     except (nats.errors.Error, TimeoutError) as exc:
         raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
     body = page.body(channel)
@@ -141,6 +134,21 @@ async def poll(
     if request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers={"ETag": tag})
     return JSONResponse(body, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
+
+async def _read(
+    gateway: Gateway, principal: Principal, channel: ChannelRef, since: int | None, limit: int
+) -> polling.Page:
+    if channel.spec.selects:  # a merged view: its sources read now
+        sources = await gateway.merged_sources(channel, principal.may_see_cluster)
+        for source in sources:
+            gateway.hub.polled(source.lease)
+        window_s = gateway.settings.merge_window_s
+        return await merged_polling.read(gateway.bus, channel, sources, since, limit, window_s)
+    gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
+    return await polling.read(
+        gateway.bus, channel, since, limit, principal.may_see_cluster, gateway.stale_after
+    )
 
 
 def register(app: FastAPI, gateway: Gateway) -> None:

@@ -13,6 +13,7 @@ sources as they are when it is made) and `late` marks (a line that comes later t
 the window, after a newer one was answered, is not answered).
 """
 
+import asyncio
 from datetime import UTC, datetime
 
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -25,6 +26,8 @@ from vigil_gateway.log_filters import LineFilter
 from vigil_gateway.log_sources import LogSource
 from vigil_gateway.merged import cursor_of, time_of
 from vigil_gateway.polling import Page, fetch
+
+_FILTER_SLICE = 256  # lines filtered between two turns of the event loop
 
 
 async def read(
@@ -51,7 +54,13 @@ async def read(
         lines += read
     lines = [line for line in lines if cursor_of(line.time) <= watermark]
     if keeps is not None:
-        lines = [line for line in lines if keeps.keeps(line.text)]
+        kept: list[MergedLogLine] = []
+        for start in range(0, len(lines), _FILTER_SLICE):
+            kept += [
+                line for line in lines[start : start + _FILTER_SLICE] if keeps.keeps(line.text)
+            ]
+            await asyncio.sleep(0)  # many lines: others' turns between slices
+        lines = kept
     lines.sort(key=lambda line: line.time)  # stable: each source's own order is kept
     lines = lines[:limit]
     page.next_cursor = cursor_of(lines[-1].time) if lines else since

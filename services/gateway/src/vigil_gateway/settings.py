@@ -39,6 +39,14 @@ class GatewaySettings(VigilSettings):
     max_connections: int = Field(default=10_000, ge=1, description="Per gateway; then 1013.")
     max_connections_per_user: int = Field(default=100, ge=1, description="Then 1008.")
     max_subscriptions: int = Field(default=100, ge=1, description="Per socket.")
+    max_filtered_views: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Distinct filtered log views (grep, regex, level) a user or API key holds at once"
+            " on a gateway, across sockets, SSE streams and polls: each costs work per line."
+        ),
+    )
     max_handshakes_per_s: float = Field(default=500.0, gt=0, description="Then 1013.")
     max_replays: int = Field(
         default=32,
