@@ -156,10 +156,11 @@ class Health:
 
 @contextlib.asynccontextmanager
 async def healthy_client(
-    gateway: GatewayProcess, token: str, interval_s: float = 0.05
+    gateway: GatewayProcess, token: str, interval_s: float = 0.05, settle_s: float = 1.0
 ) -> AsyncIterator[Health]:
-    """A healthy client of `gateway` probing in a thread of its own while the block runs;
-    the `Health` it yields is complete once the block is left."""
+    """A healthy client of `gateway` probing in a thread of its own while the block runs
+    and `settle_s` after (what an attack left behind counts too); the `Health` it
+    yields is complete once the block is left."""
     health = Health(rss_baseline=gateway.rss())
     health.rss_peak = health.rss_baseline
     stop = threading.Event()
@@ -174,6 +175,7 @@ async def healthy_client(
         await asyncio.to_thread(started.wait, 10)
         assert started.is_set(), f"the healthy client could not start: {health.failures}"
         yield health
+        await asyncio.sleep(settle_s)
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, 15)

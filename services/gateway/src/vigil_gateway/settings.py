@@ -57,6 +57,14 @@ class GatewaySettings(VigilSettings):
         ),
     )
     max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="An HTTP request body, on every route, before authentication; then 413.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="An HTTP request body must have come by then; else 408."
+    )
     alert_sockets_ratio: float = Field(
         default=0.9, gt=0, le=1, description="Alert when sockets reach this share of the max."
     )
