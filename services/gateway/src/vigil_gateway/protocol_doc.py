@@ -123,10 +123,15 @@ def _channels() -> Iterator[str]:
 
 def _client() -> Iterator[str]:
     yield "## What a client sends\n"
-    yield "Requests count against the rate limit and are answered with `remaining`:\n"
+    yield (
+        "Requests count against the rate limit and are answered with `remaining`; so does "
+        "any message that draws an `error` (malformed, binary, an `answer` to no open "
+        "question). Replies to a client that does not read them queue up to the outbox "
+        "limit, then it is closed with 4008:\n"
+    )
     for model in get_args(ClientRequest):
         yield from _model(model)
-    yield "Replies do not count:\n"
+    yield "Replies (to an open question, to the heartbeat) do not count:\n"
     for model in get_args(ClientReply):
         yield from _model(model)
 

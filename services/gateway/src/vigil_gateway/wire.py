@@ -175,8 +175,10 @@ class WebSocketWire:
         protocol.transport.write(b"".join(protocol.conn.data_to_send()))
         protocol.close_sent = True
         protocol.resume_reading()  # to hear the client's close reply
+        # A peer that never answers the close may read nothing at all: a plain close
+        # would wait for the bytes it never takes, so the socket is aborted.
         protocol.close_timer = protocol.loop.call_later(
-            protocol.close_timeout, protocol.transport.close
+            protocol.close_timeout, protocol.transport.abort
         )
         protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code})
 
