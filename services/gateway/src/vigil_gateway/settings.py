@@ -57,6 +57,24 @@ class GatewaySettings(VigilSettings):
         ),
     )
     max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
+    request_head_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "A request's head (its line and headers; a WebSocket handshake's too) must have"
+            " come by then, from the connection or its first byte; else 408 and closed."
+        ),
+    )
+    max_request_head_bytes: int = Field(
+        default=32_768,
+        ge=8192,
+        description="A request's head (line and headers): then 431 (a line over 8 KiB: 414).",
+    )
+    max_pending_request_heads: int = Field(
+        default=1000,
+        ge=1,
+        description="Requests whose head has not all come, at once; then the oldest is closed.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
