@@ -193,7 +193,12 @@ class Connection:
     async def _handle_inbox(self) -> None:
         try:
             while self._inbox:
-                await self._handle(self._inbox.popleft())
+                try:
+                    await self._handle(self._inbox.popleft())
+                except Exception:  # a bug: say so and end this socket, not its handling
+                    log.exception("a client message of %s could not be handled", self.id)
+                    self.close(CloseCode.INTERNAL_ERROR, "internal error")
+                    return
                 if len(self._inbox) < INBOX_LIMIT // 2:
                     self._wire.resume_reading()
                 # One read can bring thousands of small messages: other sockets get

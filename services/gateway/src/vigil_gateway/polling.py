@@ -154,7 +154,7 @@ async def _start(
         page.frames.append(
             Reset(channel=channel.key, since=since, first_cursor=first).model_dump_json()
         )
-        return first
+        return max(first, 1)  # an empty stream's first is 0
     return since + 1
 
 
