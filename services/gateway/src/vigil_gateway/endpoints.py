@@ -143,11 +143,25 @@ async def _read(
         sources = await gateway.merged_sources(channel, principal.may_see_cluster)
         for source in sources:
             gateway.hub.polled(source.lease)
-        window_s = gateway.settings.merge_window_s
-        return await merged_polling.read(gateway.bus, channel, sources, since, limit, window_s)
+        settings = gateway.settings
+        return await merged_polling.read(
+            gateway.bus,
+            channel,
+            sources,
+            since,
+            limit,
+            settings.merge_window_s,
+            settings.max_poll_bytes,
+        )
     gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
     return await polling.read(
-        gateway.bus, channel, since, limit, principal.may_see_cluster, gateway.stale_after
+        gateway.bus,
+        channel,
+        since,
+        limit,
+        principal.may_see_cluster,
+        gateway.stale_after,
+        gateway.settings.max_poll_bytes,
     )
 
 

@@ -7,7 +7,8 @@
   `key` (as a socket's `stale` frame), `age_s`, `interval_s` and any `reason`; the
   ETag covers which are stale, not their age.
 - *stream* and *journal* sources answer with up to `limit` messages after `?since=`
-  and the `next_cursor` to ask with next time; without `since`, none, and the cursor
+  (fewer once the page holds `max_poll_bytes`) and the `next_cursor` to ask with next
+  time; without `since`, none, and the cursor
   of now. A cursor that aged out of the stream gets a `reset` first, as on a socket.
 
 Every replica answers the same from the same streams, so a client may poll any
@@ -36,6 +37,7 @@ from vigil_gateway.staleness import DEFAULT_STALE_AFTER, StaleAfter, interval_of
 from vigil_gateway.views import Delivery, renderer_for
 
 MAX_LIMIT = 1000
+FETCH_BATCH = 256  # messages fetched at once at most where a page is bounded in bytes
 
 
 class Page:
@@ -68,9 +70,11 @@ async def read(
     limit: int,
     sees_cluster: SeesCluster,
     stale_after: StaleAfter = DEFAULT_STALE_AFTER,
+    max_bytes: int | None = None,
 ) -> Page:
     """What a poll of `channel` answers to a caller whose grant is `sees_cluster`
-    (raises `nats.errors.Error` if NATS is away)."""
+    (raises `nats.errors.Error` if NATS is away): stream and journal pages of up to
+    `limit` messages and about `max_bytes`."""
     page = Page()
     render = renderer_for(channel)
     sampled: dict[str, tuple[Message, float]] = {}  # state subject -> value, published at
@@ -81,7 +85,9 @@ async def read(
             start = await _start(bus, source, channel, since, page)
             if start is None:
                 continue
-            messages = await _fetch(bus, source, DeliverPolicy.BY_START_SEQUENCE, start, limit)
+            messages = await _fetch(
+                bus, source, DeliverPolicy.BY_START_SEQUENCE, start, limit, max_bytes
+            )
             if messages:
                 page.next_cursor = max(page.next_cursor or 0, messages[-1].metadata.sequence.stream)
         for msg in messages:
@@ -159,17 +165,27 @@ async def _start(
 
 
 async def _fetch(
-    bus: Bus, source: Source, policy: DeliverPolicy, start: int | None, limit: int
+    bus: Bus,
+    source: Source,
+    policy: DeliverPolicy,
+    start: int | None,
+    limit: int,
+    max_bytes: int | None = None,
 ) -> list[Any]:
-    """Up to `limit` messages of `source` from an ephemeral consumer, in order."""
-    return await fetch(
-        bus, source.subject, ConsumerConfig(deliver_policy=policy, opt_start_seq=start), limit
-    )
+    """Up to `limit` messages of `source` (and about `max_bytes`) from an ephemeral
+    consumer, in order."""
+    config = ConsumerConfig(deliver_policy=policy, opt_start_seq=start)
+    messages, _ = await fetch(bus, source.subject, config, limit, max_bytes)
+    return messages
 
 
-async def fetch(bus: Bus, subject: str, config: ConsumerConfig, limit: int) -> list[Any]:
+async def fetch(
+    bus: Bus, subject: str, config: ConsumerConfig, limit: int, max_bytes: int | None = None
+) -> tuple[list[Any], bool]:
     """Up to `limit` messages of `subject` from an ephemeral consumer made of `config`
-    (where it starts), in order."""
+    (where it starts), in order, and whether the stream holds more after them. With
+    `max_bytes`, they stop once that many bytes are read (one message at least): a page
+    of big log batches is as large as a client may make the gateway hold."""
     config.ack_policy = AckPolicy.NONE
     config.inactive_threshold = 10.0
     subscription = await bus.js.pull_subscribe(subject, config=config)
@@ -177,11 +193,18 @@ async def fetch(bus: Bus, subject: str, config: ConsumerConfig, limit: int) -> l
         pending = (await subscription.consumer_info()).num_pending or 0
         wanted = min(pending, limit)
         messages: list[Any] = []
-        while len(messages) < wanted:
+        read = 0
+        while len(messages) < wanted and (max_bytes is None or read < max_bytes):
+            batch = wanted - len(messages)
+            if max_bytes is not None:  # as many as fit, by the size of those read so far
+                each = read // len(messages) if messages else max_bytes
+                batch = max(1, min(batch, FETCH_BATCH, (max_bytes - read) // max(1, each)))
             try:
-                messages += await subscription.fetch(wanted - len(messages), timeout=2.0)
+                fetched = await subscription.fetch(batch, timeout=2.0)
             except (nats.errors.TimeoutError, TimeoutError):  # asyncio's: the deadline ran out
                 break
-        return messages
+            messages += fetched
+            read += sum(len(msg.data) for msg in fetched)
+        return messages, len(messages) < pending
     finally:
         await subscription.unsubscribe()

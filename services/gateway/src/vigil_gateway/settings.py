@@ -75,6 +75,14 @@ class GatewaySettings(VigilSettings):
         ge=1,
         description="Requests whose head has not all come, at once; then the oldest is closed.",
     )
+    max_poll_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=65_536,
+        description=(
+            "A poll's page of stream or journal messages stops once it holds this many bytes"
+            " (one message at least); its cursor says where the next page starts."
+        ),
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
