@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import nats.errors
 from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from vigil.access import Principal
 from vigil.channels import ChannelRef, resolve_channel
@@ -26,6 +26,7 @@ from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import authenticated, refusal
 from vigil_gateway.permissions import check_channel
+from vigil_gateway.poll_slots import SlotResponse
 
 Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
 Caller = Annotated[Principal, Depends(authenticated)]
@@ -123,17 +124,26 @@ async def poll(
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
     try:
+        give_back = gateway.poll_slots.take(principal)  # until its answer is sent
+    except ChannelRefused as exc:
+        raise refusal(exc.code, exc.reason, retry_after_s=1) from None
+    try:
         with gateway.filter_quota.holding(principal, channel):  # a filter's work per line
             page = await _read(gateway, principal, channel, since, limit)
+        body, tag = page.encoded(channel)
     except ChannelRefused as exc:
+        give_back()
         raise refusal(exc.code, exc.reason) from None
     except (nats.errors.Error, TimeoutError) as exc:
+        give_back()
         raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
-    body = page.body(channel)
-    tag = polling.etag(body)
+    except BaseException:
+        give_back()
+        raise
     if request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers={"ETag": tag})
-    return JSONResponse(body, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        return SlotResponse(status_code=304, headers={"ETag": tag}, give_back=give_back)
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    return SlotResponse(body, media_type="application/json", headers=headers, give_back=give_back)
 
 
 async def _read(

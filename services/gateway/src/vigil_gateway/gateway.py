@@ -57,6 +57,7 @@ from vigil_gateway.log_sources import LogSource
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.permissions import SeesCluster
+from vigil_gateway.poll_slots import PollSlots
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
@@ -108,6 +109,7 @@ class Gateway:
         self.revocations = Revocations(self.bus, self._close_revoked)
         self.connections = Registry()
         self.filter_quota = FilterQuota(settings.max_filtered_views)
+        self.poll_slots = PollSlots(settings.max_polls_per_user)
         self.admission = Admission(settings, self.connections, self.authenticate)
         self.limiter: RateLimiter = (
             SharedRateLimiter(self.bus, settings.rate_limit_messages, settings.rate_limit_window_s)

@@ -1,5 +1,5 @@
 """The gateway's HTTP listener: uvicorn's httptools protocol, with every request head
-bounded in time and size.
+bounded in time and size, and every answer taken by the client in time.
 
 uvicorn starts a request once its head (request line and headers) is complete, and
 until then waits for it with no deadline and gathers it with no limit: a client that
@@ -19,10 +19,18 @@ is complete:
 
 The limits on the line and the header count are those `websockets` applies to a
 handshake, so a head that passes here passes there too.
+
+An answer (a poll's page, an SSE stream) goes out through the transport's buffer; a
+client that stops reading it would hold that buffer, and its connection, for ever. So
+once the buffer is full (the transport pauses writing), the client has `send_timeout_s`
+to take some of it, or the connection is cut. The kernel's share of that buffer is
+capped as a WebSocket's is (`send_buffer_bytes`), so a client that stops reading is
+noticed, not met by megabytes of kernel memory first.
 """
 
 import asyncio
 import http
+import socket
 from collections import OrderedDict
 from typing import Any, ClassVar
 
@@ -40,6 +48,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     head_timeout_s: ClassVar[float] = 5.0
     max_head_bytes: ClassVar[int] = 32_768
     max_pending_heads: ClassVar[int] = 1000
+    send_timeout_s: ClassVar[float] = 30.0
+    send_buffer_bytes: ClassVar[int] = 0  # the kernel's send buffer; 0: its autotuning
     pending: ClassVar["OrderedDict[HeadLimitedProtocol, None]"]
 
     def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
@@ -49,11 +59,15 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._in_head = False
         self._refusal: tuple[int, str] | None = None  # found while parsing, sent after
         self._refused = False
+        self._send_timer: asyncio.TimerHandle | None = None
 
     # -- the head's deadline and the cap on heads in progress ------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if self.send_buffer_bytes and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
         self._start_head()
         while len(self.pending) > self.max_pending_heads:
             oldest = next(iter(self.pending))
@@ -63,7 +77,23 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
         super().connection_lost(exc)
+
+    # -- a client that stops reading its answer -------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self.send_timeout_s, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -154,7 +184,11 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
 
 def http_protocol(
-    head_timeout_s: float, max_head_bytes: int, max_pending_heads: int
+    head_timeout_s: float,
+    max_head_bytes: int,
+    max_pending_heads: int,
+    send_timeout_s: float,
+    send_buffer_bytes: int,
 ) -> type[HeadLimitedProtocol]:
     """`HeadLimitedProtocol` with these limits, and heads in progress of its own."""
     return type(
@@ -164,6 +198,8 @@ def http_protocol(
             "head_timeout_s": head_timeout_s,
             "max_head_bytes": max_head_bytes,
             "max_pending_heads": max_pending_heads,
+            "send_timeout_s": send_timeout_s,
+            "send_buffer_bytes": send_buffer_bytes,
             "pending": OrderedDict(),
         },
     )

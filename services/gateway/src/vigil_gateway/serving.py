@@ -42,6 +42,8 @@ def uvicorn_config(app: Any, settings: GatewaySettings, **options: Any) -> uvico
             settings.request_head_timeout_s,
             settings.max_request_head_bytes,
             settings.max_pending_request_heads,
+            settings.send_timeout_s,
+            settings.send_buffer_bytes,
         ),
         ws=wire_protocol(settings.send_buffer_bytes),
         ws_max_size=settings.max_message_bytes,

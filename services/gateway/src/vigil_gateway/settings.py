@@ -20,7 +20,7 @@ class GatewaySettings(VigilSettings):
         default=65_536,
         ge=0,
         description=(
-            "The kernel's send buffer per WebSocket (Linux doubles it), so a client that"
+            "The kernel's send buffer per connection (Linux doubles it), so a client that"
             " stops reading is met by the outbox's policy soon, not after megabytes;"
             " 0 leaves the kernel's autotuning."
         ),
@@ -75,8 +75,24 @@ class GatewaySettings(VigilSettings):
         ge=1,
         description="Requests whose head has not all come, at once; then the oldest is closed.",
     )
+    send_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "An HTTP answer (a poll's page, an SSE stream) the client stops taking: once the"
+            " connection's buffer is full, the client has this long to read, or it is cut."
+        ),
+    )
+    max_polls_per_user: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "Polls a user or API key has in progress at once on a gateway, from the request"
+            " until its answer is sent; then 429."
+        ),
+    )
     max_poll_bytes: int = Field(
-        default=4 * 1024 * 1024,
+        default=1024 * 1024,
         ge=65_536,
         description=(
             "A poll's page of stream or journal messages stops once it holds this many bytes"
