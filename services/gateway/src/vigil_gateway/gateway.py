@@ -48,6 +48,7 @@ from vigil_gateway.connection import Connection
 from vigil_gateway.containers import ContainerDirectory
 from vigil_gateway.credentials import Credentials, read_credentials
 from vigil_gateway.errors import InvalidCredentials
+from vigil_gateway.filter_quota import FilterQuota
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
@@ -56,6 +57,7 @@ from vigil_gateway.log_sources import LogSource
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.permissions import SeesCluster
+from vigil_gateway.poll_slots import PollSlots
 from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
 from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
@@ -106,6 +108,8 @@ class Gateway:
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
         self.connections = Registry()
+        self.filter_quota = FilterQuota(settings.max_filtered_views)
+        self.poll_slots = PollSlots(settings.max_polls_per_user)
         self.admission = Admission(settings, self.connections, self.authenticate)
         self.limiter: RateLimiter = (
             SharedRateLimiter(self.bus, settings.rate_limit_messages, settings.rate_limit_window_s)
@@ -243,6 +247,7 @@ class Gateway:
             hub=self.hub,
             flusher=self.flusher,
             limiter=self.limiter,
+            quota=self.filter_quota,
             metrics=self.metrics,
             reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,
