@@ -88,7 +88,12 @@ async def test_malformed_messages_count_against_the_rate_limit(
     auth_service: AuthService, gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
     settings = gateway_settings.model_copy(
-        update={"rate_limit_messages": 4, "rate_limit_window_s": 30, "share_rate_limit": False}
+        update={
+            "rate_limit": "window",
+            "rate_limit_messages": 4,
+            "rate_limit_window_s": 30,
+            "share_rate_limit": False,
+        }
     )
     async with (
         serve_gateway(settings) as address,

@@ -57,7 +57,7 @@ from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.outbox import Outbox
 from vigil_gateway.permissions import check_channel
-from vigil_gateway.ratelimit import RateLimiter, Verdict
+from vigil_gateway.ratelimit import RateLimits, RequestKind, Verdict
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.timers import Expiry, Heartbeat
 from vigil_gateway.wire import Wire
@@ -80,7 +80,7 @@ class Connection:
         settings: GatewaySettings,
         hub: Hub,
         flusher: Flusher,
-        limiter: RateLimiter,
+        limits: RateLimits,
         quota: FilterQuota,
         metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
@@ -100,7 +100,7 @@ class Connection:
         self._on_gone = on_gone
         self._settings = settings
         self._hub = hub
-        self._limiter = limiter
+        self._limits = limits
         self._quota = quota
         self._metrics = metrics
         self._peer_close_code: int | None = None
@@ -111,7 +111,7 @@ class Connection:
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
         self._heartbeat = Heartbeat(settings, self.send, self.close)
         self._expiry = Expiry(self.close)
-        self._limited_until = 0.0  # refused by the rate limiter until then (monotonic)
+        self._limited_until = dict.fromkeys(RequestKind, 0.0)  # refused until (monotonic)
         self._inbox: deque[str | None] = deque()  # a few, or one read's worth
         self._handling: asyncio.Task[None] | None = None
         self._gone = False
@@ -188,7 +188,7 @@ class Connection:
             self._quota.give_back(self.principal, channel)
             await self._hub.leave(channel, self.outbox)
         if not self._settings.share_rate_limit:
-            self._limiter.forget(self._limit_key)
+            self._limits.forget(self._limit_key)
 
     async def _handle_inbox(self) -> None:
         try:
@@ -274,16 +274,19 @@ class Connection:
         # Whatever else is answered counts: a request, and a message that draws an
         # error (malformed, an answer to no question), so a client cannot make the
         # gateway answer faster than its rate limit allows.
-        verdict = await self._hit()
+        kind = (
+            RequestKind.SUBSCRIPTIONS
+            if isinstance(message, Subscribe | Unsubscribe)
+            else RequestKind.REQUESTS
+        )
+        verdict = await self._hit(kind)
         if not verdict.allowed:
             self._metrics.rate_limited += 1
+            limit = self._limits.describe(kind)
             self.send(
                 Error(
                     code=ErrorCode.RATE_LIMITED,
-                    message=(
-                        f"more than {self._settings.rate_limit_messages} requests in "
-                        f"{self._settings.rate_limit_window_s:g} s; retry after the window"
-                    ),
+                    message=f"{limit}; retry in {verdict.retry_after_s:g} s",
                     remaining=0,
                     retry_after_s=verdict.retry_after_s,
                 ).model_dump_json()
@@ -300,15 +303,15 @@ class Connection:
         else:
             await self._answer(message, verdict.remaining)
 
-    async def _hit(self) -> Verdict:
-        """The rate limiter's verdict; once it refused, refused here until its window
-        ends, without asking it again (a shared limiter is a round trip to NATS)."""
+    async def _hit(self, kind: RequestKind) -> Verdict:
+        """The rate limit's verdict; once it refused, refused here until the retry time
+        it gave, without asking it again (a shared limiter is a round trip to NATS)."""
         now = time.monotonic()
-        if now < self._limited_until:
-            return Verdict(False, 0, round(self._limited_until - now, 3))
-        verdict = await self._limiter.hit(self._limit_key)
+        if now < self._limited_until[kind]:
+            return Verdict(False, 0, round(self._limited_until[kind] - now, 3))
+        verdict = await self._limits.hit(self._limit_key, kind)
         if not verdict.allowed:
-            self._limited_until = now + verdict.retry_after_s
+            self._limited_until[kind] = now + verdict.retry_after_s
         return verdict
 
     async def _answer(self, message: ClientRequest, remaining: int) -> None:

@@ -58,7 +58,7 @@ from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.permissions import SeesCluster
 from vigil_gateway.poll_slots import PollSlots
-from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
+from vigil_gateway.ratelimit import RateLimits
 from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
@@ -111,11 +111,7 @@ class Gateway:
         self.filter_quota = FilterQuota(settings.max_filtered_views)
         self.poll_slots = PollSlots(settings.max_polls_per_user)
         self.admission = Admission(settings, self.connections, self.authenticate)
-        self.limiter: RateLimiter = (
-            SharedRateLimiter(self.bus, settings.rate_limit_messages, settings.rate_limit_window_s)
-            if settings.share_rate_limit
-            else LocalRateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s)
-        )
+        self.limits = RateLimits(settings, self.bus)
         self._subscriptions: list[Subscription] = []  # core: they survive reconnects
         self._watch = SelfWatch(
             gateway=self.id,
@@ -246,7 +242,7 @@ class Gateway:
             settings=self.settings,
             hub=self.hub,
             flusher=self.flusher,
-            limiter=self.limiter,
+            limits=self.limits,
             quota=self.filter_quota,
             metrics=self.metrics,
             reauthenticate=self.reauthenticate,

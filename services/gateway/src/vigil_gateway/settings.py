@@ -1,6 +1,7 @@
 """Gateway settings, from `VIGIL_GATEWAY_...` (shared ones from `VIGIL_...`)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -28,7 +29,22 @@ class GatewaySettings(VigilSettings):
     heartbeat_interval_s: float = Field(default=30.0, gt=0, description="Server pings.")
     pong_timeout_s: float = Field(default=10.0, gt=0, description="A ping unanswered: a miss.")
     max_missed_pongs: int = Field(default=3, ge=1, description="Then the socket closes, 4003.")
-    rate_limit_messages: int = Field(default=10, ge=1, description="Client requests per window.")
+    rate_limit: Literal["bucket", "window"] = Field(
+        default="bucket",
+        description=(
+            "`bucket`: a burst then a steady rate, subscriptions apart from other requests;"
+            " `window`: seed 003's `rate_limit_messages` per `rate_limit_window_s`."
+        ),
+    )
+    rate_limit_burst: int = Field(default=60, ge=1, description="Requests at once (bucket).")
+    rate_limit_per_s: float = Field(default=2.0, gt=0, description="Then requests a second.")
+    rate_limit_subscribe_burst: int = Field(
+        default=300, ge=1, description="Subscribes and unsubscribes at once (bucket)."
+    )
+    rate_limit_subscribe_per_s: float = Field(
+        default=10.0, gt=0, description="Then subscribes and unsubscribes a second."
+    )
+    rate_limit_messages: int = Field(default=10, ge=1, description="Requests per window (window).")
     rate_limit_window_s: float = Field(default=60.0, gt=0, le=3600)
     share_rate_limit: bool = Field(
         default=True, description="Per user across every gateway (else per connection)."
