@@ -15,12 +15,21 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
+from websockets.asyncio.client import connect
 
 from tests.browser import chromium, proxy, screenshot, web_dist
 from tests.conftest import ADMIN_PASSWORD, collector_settings_for
 from tests.deploy_support import HTTP_PORT, HTTPD, Deployment, build_and_push
 from tests.docker_engine import Containers, docker
-from tests.support import NatsServer, raise_alert, run_collector, serve_gateway
+from tests.support import (
+    NatsServer,
+    raise_alert,
+    receive,
+    receive_until,
+    run_collector,
+    send,
+    serve_gateway,
+)
 from vigil.bus import Bus
 from vigil_auth.app import AuthService
 from vigil_deployer.app import DeployerService
@@ -438,3 +447,59 @@ async def test_a_host_whose_collector_stopped_is_greyed_until_it_samples_again(
         async with run_collector(sampling):
             await expect(card).not_to_have_class(stale, timeout=WAIT_MS)
             await expect(card.get_by_test_id("stale-note")).to_have_count(0)
+
+
+async def spend_the_request_budget(address: str, token: str, at_least_s: float) -> float:
+    """Send requests as the user until the gateway refuses one (RATE_LIMITED); the wait
+    it names, once that is `at_least_s` or more (a window about to end is waited out, as
+    the gateway says, and spent anew)."""
+    async with connect(f"ws://{address}/ws?token={token}") as ws:
+        await receive(ws)  # connected
+        while True:
+            await send(ws, {"type": "ping"})
+            answer = await receive_until(ws, lambda m: m["type"] in {"pong", "error"})
+            if answer["type"] == "pong":
+                continue
+            assert answer["code"] == "RATE_LIMITED", answer
+            retry_after_s = float(answer["retry_after_s"])
+            if retry_after_s >= at_least_s:
+                return retry_after_s
+            await asyncio.sleep(retry_after_s)  # the gateway's own word: a fresh window then
+
+
+async def test_a_refused_log_pane_says_why_and_fills_once_the_retry_is_answered(
+    nats_server: NatsServer,
+    prefix: str,
+    talker: str,
+    auth_service: AuthService,
+    admin_token: str,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    # The user's budget is shared by all their sockets: a script of theirs spends it.
+    settings = dashboard_settings.model_copy(
+        update={"rate_limit_messages": 20, "rate_limit_window_s": 8.0}
+    )
+    async with (
+        docker_collector(nats_server, prefix),
+        serve_gateway(settings) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await page.get_by_test_id("nav-containers").click()
+        await page.get_by_test_id("filter-name").fill(talker)
+        row = page.locator(f"[data-testid=container-row][data-name={talker}]")
+        await expect(row).to_be_visible(timeout=WAIT_MS)
+
+        await spend_the_request_budget(address, admin_token, at_least_s=4.0)
+        await row.click()  # the log pane subscribes: refused for now
+        refusal = page.get_by_test_id("refusal")
+        await expect(refusal).to_contain_text("RATE_LIMITED", timeout=WAIT_MS)
+        await expect(refusal).to_contain_text(re.compile(r"Trying again in \d+ s"))
+        await expect(page.get_by_test_id("logs-count")).to_have_text("0 lines")
+        await screenshot(page, "refused-log")
+
+        # Asked again when the gateway said: the notice goes and the lines come.
+        await expect(refusal).to_have_count(0, timeout=WAIT_MS)
+        await wait_for_count(page, 0)
+        await expect(page.get_by_test_id("empty-log")).to_have_count(0)

@@ -4,6 +4,7 @@
 
 import { type FormEvent, useEffect, useState } from "react";
 import { hasRole, useApp } from "../app-context";
+import { EmptyRow } from "../components/Empty";
 import { clock } from "../format";
 
 /** A command argument: plain, or secret (`{"secret": "***"}` when shown back). */
@@ -40,7 +41,11 @@ export function Deploys() {
     const load = () =>
       session
         .api<{ deploys: DeployRecord[] }>("/api/deploys?limit=50")
-        .then((list) => !stopped && setDeploys(list.deploys))
+        .then((list) => {
+          if (stopped) return;
+          setDeploys(list.deploys);
+          setError(null); // answered again: the last failure is over
+        })
         .catch((exc: Error) => !stopped && setError(exc.message));
     void load();
     const timer = window.setInterval(load, 5000);
@@ -62,6 +67,14 @@ export function Deploys() {
           </tr>
         </thead>
         <tbody>
+          {deploys?.length === 0 && (
+            <EmptyRow columns={7} what="No deploys yet." testId="empty-deploys">
+              {hasRole(me, "operator")
+                ? "Deploy a service with the form above, or with `vigil deploy`."
+                : "Deploys that operators start appear here (those of the clusters you may see)."}
+            </EmptyRow>
+          )}
+          {deploys === null && !error && <EmptyRow columns={7} what="Loading…" testId="loading" />}
           {(deploys ?? []).map((d) => (
             <tr key={d.id}>
               <td><a href={`#/deploys/${d.id}`}>{d.spec.name}</a></td>
