@@ -23,6 +23,7 @@ from tests.deploy_support import HTTP_PORT, HTTPD, Deployment, build_and_push
 from tests.docker_engine import Containers, docker
 from tests.support import (
     NatsServer,
+    host_sample,
     raise_alert,
     receive,
     receive_until,
@@ -31,6 +32,7 @@ from tests.support import (
     serve_gateway,
 )
 from vigil.bus import Bus
+from vigil.messages import DiskIoRates, NetworkRates
 from vigil_auth.app import AuthService
 from vigil_deployer.app import DeployerService
 from vigil_gateway.settings import GatewaySettings
@@ -503,3 +505,63 @@ async def test_a_refused_log_pane_says_why_and_fills_once_the_retry_is_answered(
         await expect(refusal).to_have_count(0, timeout=WAIT_MS)
         await wait_for_count(page, 0)
         await expect(page.get_by_test_id("empty-log")).to_have_count(0)
+
+
+MIB = 1024**2
+
+# Per chart of a card: the y axis's box (the canvas left of the plot, in canvas pixels)
+# and the leftmost column in it where anything is drawn (a label cut by the box's edge
+# is drawn from column 0).
+AXIS_INK = """card => [...card.querySelectorAll('.uplot')].map(plot => {
+  const canvas = plot.querySelector('canvas');
+  const over = plot.querySelector('.u-over');
+  const ratio = canvas.width / canvas.clientWidth;
+  const width = Math.round(parseFloat(over.style.left) * ratio);
+  const rows = Math.round((parseFloat(over.style.top) + parseFloat(over.style.height)) * ratio);
+  const pixels = canvas.getContext('2d').getImageData(0, 0, width, rows).data;
+  let leftmost = null;
+  for (let y = 0; y < rows; y++)
+    for (let x = 0; x < (leftmost ?? width); x++)
+      if (pixels[(y * width + x) * 4 + 3] > 0) leftmost = x;
+  return {title: plot.closest('figure').querySelector('figcaption').textContent, width, leftmost};
+})"""
+
+
+async def test_chart_labels_fit_their_axis(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    alerts_bus: Bus,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    async with serve_gateway(dashboard_settings) as address, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        # A host moving some hundred MiB a second: labels as wide as "118.1 MiB/s".
+        sample = host_sample(host="busy").model_copy(
+            update={
+                "disk_io": DiskIoRates(
+                    read_bytes_per_s=518.1 * MIB,
+                    write_bytes_per_s=18.1 * MIB,
+                    read_ops_per_s=0,
+                    write_ops_per_s=0,
+                ),
+                "network": NetworkRates(
+                    rx_bytes_per_s=118.1 * MIB,
+                    tx_bytes_per_s=18.1 * MIB,
+                    rx_packets_per_s=0,
+                    tx_packets_per_s=0,
+                    rx_bytes_total=0,
+                    tx_bytes_total=0,
+                ),
+            }
+        )
+        await alerts_bus.publish(alerts_bus.subjects.host_metrics("busy"), sample)
+        card = page.get_by_test_id("host-busy")
+        await expect(card.get_by_test_id("host-network")).to_contain_text("118.1 MiB/s")
+        await screenshot(page, "host-charts")
+        axes = await card.evaluate(AXIS_INK)
+    assert [axis["title"] for axis in axes] == ["CPU and memory %", "disk I/O", "network"]
+    for axis in axes:
+        assert axis["leftmost"] is not None, f"no label on the axis of {axis}"
+        assert axis["leftmost"] >= 1, f"a label cut by the left edge of its axis: {axis}"

@@ -1,6 +1,7 @@
 // Every host: CPU, memory, disk and network over the last minutes, live.
 
 import { useApp } from "../app-context";
+import { rateAxis } from "../axes";
 import { Chart, type Series } from "../components/Chart";
 import { bytes, percent, rate } from "../format";
 import { useLive } from "../live";
@@ -56,8 +57,8 @@ export function HostCard({ view, stale }: { view: HostView; stale?: Staleness })
       </div>
       <div className="grid">
         <Chart title="CPU and memory %" series={PERCENT} times={history.times} values={[cpu, memory]} max={100} />
-        <Chart title="disk I/O" series={DISK} times={history.times} values={[read, write]} format={rate} />
-        <Chart title="network" series={NETWORK} times={history.times} values={[rx, tx]} format={rate} />
+        <Chart title="disk I/O" series={DISK} times={history.times} values={[read, write]} axis={rateAxis} />
+        <Chart title="network" series={NETWORK} times={history.times} values={[rx, tx]} axis={rateAxis} />
         <div className="filesystems">
           <h3>filesystems</h3>
           {latest.filesystems.length === 0 && <Empty what="No filesystem reported." />}
