@@ -565,3 +565,36 @@ async def test_chart_labels_fit_their_axis(
     for axis in axes:
         assert axis["leftmost"] is not None, f"no label on the axis of {axis}"
         assert axis["leftmost"] >= 1, f"a label cut by the left edge of its axis: {axis}"
+
+
+async def test_empty_tables_say_what_is_missing_and_what_to_do(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    deployer: DeployerService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    # A stack with no collector: no host, no container, no cluster, no deploy, no alert.
+    async with serve_gateway(dashboard_settings) as address, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await expect(page.get_by_test_id("empty-hosts")).to_contain_text("is a collector running")
+
+        await page.get_by_test_id("nav-containers").click()
+        await expect(page.get_by_test_id("empty-containers")).to_contain_text(
+            "Is Docker followed on this host?"
+        )
+        await page.get_by_test_id("nav-k8s").click()
+        no_clusters = page.get_by_test_id("no-clusters")
+        await expect(no_clusters).to_contain_text("VIGIL_COLLECTOR_KUBECONFIG")
+        await expect(no_clusters).to_contain_text("Your account may see every cluster")
+        await screenshot(page, "k8s-empty")
+
+        await page.get_by_test_id("nav-deploys").click()
+        await expect(page.get_by_test_id("empty-deploys")).to_contain_text("No deploys yet")
+        await page.get_by_test_id("nav-alerts").click()
+        await expect(page.get_by_test_id("alerts-active")).to_contain_text("No active alert")
+        await expect(page.get_by_test_id("alerts-recent")).to_contain_text("No alert in the recent")
+        await page.get_by_test_id("nav-admin").click()
+        await expect(page.get_by_test_id("empty-keys")).to_contain_text("No API keys")
+        await screenshot(page, "admin-empty")

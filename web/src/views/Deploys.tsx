@@ -74,7 +74,11 @@ export function Deploys() {
                 : "Deploys that operators start appear here (those of the clusters you may see)."}
             </EmptyRow>
           )}
-          {deploys === null && !error && <EmptyRow columns={7} what="Loading…" testId="loading" />}
+          {deploys === null && (
+            <EmptyRow columns={7} what={error ? "The history could not be read (above)." : "Loading…"}>
+              {error && "It is asked again every 5 s."}
+            </EmptyRow>
+          )}
           {(deploys ?? []).map((d) => (
             <tr key={d.id}>
               <td><a href={`#/deploys/${d.id}`}>{d.spec.name}</a></td>
