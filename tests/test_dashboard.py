@@ -598,3 +598,23 @@ async def test_empty_tables_say_what_is_missing_and_what_to_do(
         await page.get_by_test_id("nav-admin").click()
         await expect(page.get_by_test_id("empty-keys")).to_contain_text("No API keys")
         await screenshot(page, "admin-empty")
+
+
+async def test_the_page_names_its_icon_and_favicon_ico_answers(
+    auth_service: AuthService, dashboard_settings: GatewaySettings
+) -> None:
+    async with serve_gateway(dashboard_settings) as address, chromium() as browser:
+        page = await browser.new_page()
+        missing: list[str] = []
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+        await page.goto(f"http://{address}/")
+        await expect(page.locator("input[name=username]")).to_be_visible()
+        named = await page.locator("link[rel=icon]").get_attribute("href")
+        assert named is not None
+        icon = await page.request.get(f"http://{address}{named}")
+        ico = await page.request.get(f"http://{address}/favicon.ico")
+        ico_head = (await ico.body())[:4]
+    assert (icon.status, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert (ico.status, ico.headers["content-type"]) == (200, "image/vnd.microsoft.icon")
+    assert ico_head == b"\x00\x00\x01\x00"  # an ICO file
+    assert not missing, f"404 while loading the page: {missing}"
