@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -40,6 +41,8 @@ from vigil_gateway.settings import GatewaySettings
 pytestmark = pytest.mark.timeout(150)
 
 COUNTER = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"
+SIZE = r"(\d+ B|\d+\.\d (KiB|MiB|GiB))"
+PULL_LINE = re.compile(rf"^pull: \d+ % · {SIZE} of ({SIZE}|\?) · \d+/\d+ layers$")
 WAIT_MS = 30_000  # generous: CI shares two cores with the whole stack
 
 
@@ -389,7 +392,15 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
         form = page.get_by_test_id("deploy-form")
         await form.locator("input[name=name]").fill(f"web-{prefix}")
         await form.locator("input[name=image]").fill(image)
-        await form.locator("input[name=command]").fill(" ".join(HTTPD))
+        # Split as a shell would: the quoted argument reaches the container without quotes.
+        await form.locator("input[name=command]").fill(shlex.join(HTTPD[:-1]) + " '/www'")
+        await expect(form.get_by_test_id("command-arg")).to_have_text(HTTPD)
+        await form.locator("input[name=command]").fill(shlex.join(HTTPD[:-1]) + " '/www")
+        await expect(form.get_by_test_id("command-argv")).to_have_text(
+            "command: a quote is not closed"
+        )
+        await expect(form.locator("button[type=submit]")).to_be_disabled()
+        await form.locator("input[name=command]").fill(shlex.join(HTTPD[:-1]) + " '/www'")
         # Deploy secrets: write-only, so nothing the dashboard shows after holds them.
         await form.locator("textarea[name=secret_args]").fill("tok-8e2a5c1d94")
         await form.locator("textarea[name=env]").fill("DB_PASSWORD=pw-3f7b9e0a62\nMODE=blue")
@@ -401,6 +412,11 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
         await expect(dialog).to_contain_text(f"web-{prefix}", timeout=30_000)
         await expect(page.locator("[data-testid=deploy-step][data-step=pull]")).to_be_visible()
         await expect(page.get_by_test_id("layer").first).to_be_visible()
+        # One unit system (IEC), and "?" for a total Docker has not told yet.
+        await expect(page.get_by_test_id("pull-line")).to_have_text(PULL_LINE)
+        await expect(page.locator("[data-testid=deploy-step][data-step=pull]")).not_to_contain_text(
+            " MB"
+        )
         await screenshot(page, "deploy-confirm")
         await dialog.get_by_role("button", name="Confirm").click()
 
