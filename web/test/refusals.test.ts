@@ -144,6 +144,17 @@ describe("a channel the gateway refuses for now", () => {
     expect(unsubscribes()).toHaveLength(2);
   });
 
+  it("does not send a refused unsubscribe again once the channel is watched again", () => {
+    const socket = live();
+    const stop = logs();
+    socket.deliver({ type: "subscribed", channel: LOGS, kind: "stream", remaining: 9 });
+    stop();
+    socket.deliver(rateLimited(4));
+    logs(); // the view is back before the retry: its lines must keep coming
+    browser.advance(4000);
+    expect(socket.sent.filter((message) => message.type === "unsubscribe")).toHaveLength(1);
+  });
+
   it("is told when a poll is refused, polls again after Retry-After, and clears on an answer", async () => {
     let refuse = true;
     browser.pollAnswer = () =>

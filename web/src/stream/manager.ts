@@ -539,8 +539,18 @@ export class StreamManager {
     this.refusals.clearBus();
   }
 
+  /** A request refused for now, sent again after `afterS` on the same socket (a new one
+   * starts afresh) — an unsubscribe only if nobody subscribed to its channel since. */
   private sendLater(message: Record<string, unknown>, afterS: number): void {
-    this.env.setTimeout(() => this.request(null, message), afterS * 1000);
+    const socket = this.socket;
+    this.env.setTimeout(() => {
+      if (this.socket !== socket) return;
+      if (message.type === "unsubscribe") {
+        const key = channelKey(String(message.channel), message.params as Params);
+        if (this.subscriptions.has(key)) return;
+      }
+      this.request(null, message);
+    }, afterS * 1000);
   }
 
   /** A gateway without state deltas: ask again for whole snapshots. */
