@@ -5,6 +5,7 @@ deploy per service at a time, and a replica dying mid-deploy."""
 import asyncio
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from vigil_deployer.app import DeployerService
 from vigil_deployer.settings import DeployerSettings
 
 PULL, HEALTH, ROLLBACK = DeployStep.PULL, DeployStep.HEALTH, DeployStep.ROLLBACK
+PULL_LINE = re.compile(r"^\d+\.\d % of (\d+(\.\d)? (B|KiB|MiB|GiB)|\?) \(\d+/\d+ layers\)$")
 
 
 async def test_pull_progress_is_journaled_per_layer_and_reaches_100_percent(
@@ -59,6 +61,13 @@ async def test_pull_progress_is_journaled_per_layer_and_reaches_100_percent(
     assert len(last.layers) >= 3  # busybox, index, blob1, blob2 (busybox may exist)
     assert all(layer.percent == 100.0 for layer in last.layers)
     assert ("pull", "finished") in journal.steps()
+    # Said in IEC units, as the dashboard and the CLI say sizes; "?" for a total not told.
+    said = [e.message for e in progress]
+    assert all(PULL_LINE.match(message) for message in said), said
+    pulled = [
+        e.message for e in journal.events if e.step is PULL and e.status is StepState.FINISHED
+    ]
+    assert re.search(r" layers, \d+\.\d MiB$", pulled[0]), pulled
     assert serves(spec.name) == "big"
 
 

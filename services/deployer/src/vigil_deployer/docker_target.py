@@ -28,7 +28,7 @@ from docker.utils import parse_repository_tag
 from vigil.messages import DeploySpec, DockerHealth, HttpHealth, RunningHealth, Strategy, TcpHealth
 from vigil_deployer import health
 from vigil_deployer.errors import HealthFailed, StepFailed
-from vigil_deployer.pull import PullTracker
+from vigil_deployer.pull import PullTracker, size
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import ReportProgress, SaveState
 
@@ -163,8 +163,7 @@ class DockerRollout:
                     await asyncio.wait({pulling}, timeout=_PULL_STOP_WAIT_S)
         final = tracker.final()
         await report(final)
-        megabytes = final.total / 1e6
-        return f"pulled {image}: {len(final.layers)} layers, {megabytes:.1f} MB"
+        return f"pulled {image}: {len(final.layers)} layers, {size(final.total)}"
 
     def _pull_blocking(self, tracker: PullTracker, stop: threading.Event) -> None:
         repository, tag = parse_repository_tag(self._spec.image)

@@ -21,6 +21,7 @@ from vigil_deployer.confirmation import ask_to_switch
 from vigil_deployer.errors import Declined, LeaseLost, StepFailed
 from vigil_deployer.health import describe
 from vigil_deployer.journal import Journal
+from vigil_deployer.pull import summary
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Rollout
 
@@ -174,15 +175,10 @@ class Execution:
         if not moved and statuses == last_statuses:
             return
         self._last_pull = (progress.percent, statuses)
-        done = sum(1 for layer in progress.layers if layer.percent >= 100)
-        message = (
-            f"{progress.percent:.1f} % of {progress.total / 1e6:.1f} MB "
-            f"({done}/{len(progress.layers)} layers)"
-        )
         await self.journal.event(
             DeployStep.PULL,
             StepState.PROGRESS,
-            message,
+            summary(progress),
             progress=progress,
             percent=progress.percent,
         )
