@@ -493,9 +493,10 @@ async def test_a_refused_log_pane_says_why_and_fills_once_the_retry_is_answered(
     admin_token: str,
     dashboard_settings: GatewaySettings,
 ) -> None:
-    # The user's budget is shared by all their sockets: a script of theirs spends it.
+    # The user's budget is shared by all their sockets: a script of theirs spends it
+    # (seed 003's window, where pings and subscriptions share one budget).
     settings = dashboard_settings.model_copy(
-        update={"rate_limit_messages": 20, "rate_limit_window_s": 8.0}
+        update={"rate_limit": "window", "rate_limit_messages": 20, "rate_limit_window_s": 8.0}
     )
     async with (
         docker_collector(nats_server, prefix),
