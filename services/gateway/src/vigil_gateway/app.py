@@ -4,9 +4,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigil.access import Principal, Role
@@ -38,7 +39,9 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         finally:
             await gateway.stop()
 
-    app = FastAPI(
+    # `/docs` and `/redoc` with their scripts and styles served here: no CDN, so they
+    # work on a machine with no way out (fastapi-offline).
+    app = FastAPIOffline(
         title="Vigil gateway",
         lifespan=lifespan,
         exception_handlers={RequestValidationError: invalid_input},
@@ -91,6 +94,13 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         return Response(exposition.render(), media_type=CONTENT_TYPE_LATEST)
 
     endpoints.register(app, gateway)
+
+    @app.websocket("/{path:path}")
+    async def no_such_socket(websocket: WebSocket, path: str) -> None:
+        """A handshake to a path no socket route serves: 404 (Starlette would say 403)."""
+        detail = {"code": ErrorCode.NOT_FOUND, "message": f"no WebSocket at /{path[:200]}"}
+        await websocket.send_denial_response(JSONResponse({"detail": detail}, 404))
+
     if settings.web_dir is not None:
         serve_dashboard(app, settings.web_dir)  # last: every API and socket route wins
     return app

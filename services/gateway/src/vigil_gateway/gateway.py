@@ -41,7 +41,7 @@ from vigil.messages import (
 )
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, clusters, existence, merged, roster
+from vigil_gateway import audit, clusters, existence, hosts, merged, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.clusters import ClusterDirectory
 from vigil_gateway.connection import Connection
@@ -102,6 +102,8 @@ class Gateway:
         for channel in clusters.CHANNELS:
             self.hub.watch(channel, self.clusters)
         self.hub.watch(existence.CHANNEL, existence.DeployExistence(self.bus))
+        for channel in hosts.CHANNELS:
+            self.hub.watch(channel, hosts.HostExistence(self.bus))
         self.hub.watch(merged.CHANNEL, merged.MergedViews(self.clusters))
         self.hub.make(merged.CHANNEL, self._merged_feed)
         self.http = httpx.AsyncClient()
