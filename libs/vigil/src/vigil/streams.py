@@ -24,9 +24,13 @@ class StreamSpec:
     storage: StorageType = StorageType.FILE
     retention: RetentionPolicy = RetentionPolicy.LIMITS
 
+    def stream(self, subjects: Subjects) -> str:
+        """The JetStream stream's name under `subjects`' prefix."""
+        return subjects.stream_name(self.base_name)
+
     def config(self, subjects: Subjects, replicas: int = 1) -> StreamConfig:
         return StreamConfig(
-            name=subjects.stream_name(self.base_name),
+            name=self.stream(subjects),
             description=self.description,
             subjects=self.subjects(subjects),
             retention=self.retention,
@@ -98,6 +102,10 @@ class BucketSpec:
     description: str
     history: int = 1
     ttl: timedelta | None = None
+
+    def stream(self, subjects: Subjects) -> str:
+        """The JetStream stream behind the bucket (`KV_<bucket>`)."""
+        return f"KV_{subjects.stream_name(self.base_name)}"
 
     def config(self, subjects: Subjects, replicas: int = 1) -> KeyValueConfig:
         return KeyValueConfig(

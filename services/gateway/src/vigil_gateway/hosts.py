@@ -33,7 +33,7 @@ class HostExistence:
         if host is None:
             return channel
         subjects = self._bus.subjects
-        stream = subjects.stream_name(LATEST.base_name)
+        stream = LATEST.stream(subjects)
         reported = (
             subjects.host_metrics(host),
             subjects.docker_metrics(host),
