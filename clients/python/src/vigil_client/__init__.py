@@ -17,6 +17,7 @@ from vigil_client.credentials import ApiKey, Credentials, Tokens
 from vigil_client.errors import (
     AuthenticationFailed,
     ClientError,
+    ConnectionRefused,
     Refused,
     SessionEnded,
     Unreachable,
@@ -30,6 +31,7 @@ __all__ = [
     "AuthenticationFailed",
     "Backoff",
     "ClientError",
+    "ConnectionRefused",
     "ConnectionState",
     "Credentials",
     "Event",

@@ -66,7 +66,15 @@ def refusal(answer: httpx.Response) -> Refused:
         code, message = ErrorCode.INVALID_MESSAGE, f"{where}: {first.get('msg', 'invalid')}"
     if answer.status_code == 401 or code == ErrorCode.INVALID_CREDENTIALS:
         return AuthenticationFailed(message)
-    return Refused(code, message)
+    return Refused(code, message, retry_after_s=_retry_after(answer))
+
+
+def _retry_after(answer: httpx.Response) -> float | None:
+    """The `Retry-After` header in seconds (the gateway sends seconds, never a date)."""
+    try:
+        return float(answer.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _raise_for(answer: httpx.Response) -> None:
