@@ -35,3 +35,6 @@ class RemoteSettings(BaseSettings):
     config: Path | None = None
     """The config file; default `$XDG_CONFIG_HOME/vigil/config.json`."""
     config_home: Path | None = Field(default=None, validation_alias="XDG_CONFIG_HOME")
+    rate_limit_wait_s: float = Field(default=60.0, ge=0)
+    """How long a command waits out the gateway's rate limit (saying so) before it
+    gives up; 0: never wait."""

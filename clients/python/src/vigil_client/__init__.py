@@ -5,7 +5,8 @@
 - `websocket`, `sse`, `polling`  the three transports; `transport` what they share
 - `backoff`       reconnect delays (2, 5, 10, 30 s, jittered)
 - `credentials`, `session`  API keys and tokens; refreshing them
-- `api`           the HTTP routes (login, deploys, users, API keys); `routes` their paths
+- `api`           the HTTP routes (login, deploys, users, API keys, log pages);
+                  `routes` their paths
 - `frames`        server frames parsed into `vigil.messages` models
 - `errors`        what the client raises
 """

@@ -1,10 +1,12 @@
-"""The gateway's HTTP routes: login, deploys, users and API keys, polling a channel.
+"""The gateway's HTTP routes: login, deploys, users and API keys, scroll-back of a
+container's log, polling a channel.
 
 Every call carries the session's credentials; an access token the gateway refuses
 (401) is refreshed once and the call made again. Refusals raise `Refused` with the
 gateway's error code and message (`detail`), network failures `Unreachable`.
 """
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -20,6 +22,7 @@ from vigil.messages import (
     DeploySpec,
     DisableUser,
     ErrorCode,
+    LogPage,
     RevokeApiKey,
     TokensIssued,
     UserDraft,
@@ -144,6 +147,28 @@ class Api:
     async def deploy_hosts(self) -> list[str]:
         hosts: list[str] = (await self.get_json(routes.DEPLOY_HOSTS))["hosts"]
         return hosts
+
+    async def log_page(
+        self,
+        container: str,
+        *,
+        host: str | None = None,
+        before: datetime | None = None,
+        limit: int = 100,
+    ) -> LogPage:
+        """Scroll-back (seed 002's pages): up to `limit` (1 to 1000) lines of a container
+        from before `before` (an aware time; None: its newest lines), oldest first, read
+        from its engine, and the `next_before` of the page before them (None at the
+        log's start)."""
+        params: dict[str, Any] = {"limit": limit}
+        if host is not None:
+            params["host"] = host
+        if before is not None:
+            params["before"] = before.isoformat()
+        answer = await self.get_json(routes.container_logs(container), **params)
+        return LogPage.model_validate(
+            {"lines": answer["lines"], "next_before": answer["next_before"]}
+        )
 
     # -- users and API keys: the admin role's routes -------------------------------------
 

@@ -13,6 +13,11 @@ USERS = "/api/auth/users"
 API_KEYS = "/api/auth/keys"
 
 
+def container_logs(container: str) -> str:
+    """Scroll-back: older lines of a container (an id, a name or a unique prefix)."""
+    return f"/api/docker/{quote(container, safe='')}/logs"
+
+
 def deploy(deploy_id: str) -> str:
     return f"{DEPLOYS}/{quote(deploy_id, safe='')}"
 
