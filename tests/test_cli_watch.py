@@ -18,6 +18,7 @@ from tests.fleet import Fleet
 from tests.support import NatsServer, free_port, raise_alert, run_collector
 from vigil.bus import Bus
 from vigil.streams import LATEST
+from vigil_cli import local_stack
 
 
 @pytest.fixture
@@ -72,6 +73,37 @@ async def test_login_saves_tokens_readable_by_the_owner_only(gateway: str, confi
     exposed = await vigil(env, "alerts")
     assert exposed.code == 1
     assert "can be read by others" in exposed.stderr
+
+
+async def test_login_says_the_gateway_is_away_before_asking_for_anything(config: Path) -> None:
+    env = environment(config)
+    nobody_home = f"http://127.0.0.1:{free_port()}"
+    for who in ((), ("-u", "admin")):
+        away = await vigil(env, "login", "--url", nobody_home, *who, stdin="admin\nsecret\n")
+        assert away.code == 2, away
+        assert f"cannot reach the gateway at {nobody_home}" in away.stderr
+        asked = away.stdout + away.stderr
+        assert "username" not in asked, asked
+        assert "password" not in asked, asked
+
+
+async def test_login_finds_the_gateway_that_vigil_up_serves_here(
+    gateway: str, config: Path, tmp_path: Path
+) -> None:
+    port = gateway.rsplit(":", 1)[1]
+    password = ADMIN_PASSWORD + "\n"
+    on_its_port = environment(config) | {"VIGIL_GATEWAY_PORT": port}  # as `make up` reads it
+    done = await vigil(on_its_port, "login", "-u", "admin", "--password-stdin", stdin=password)
+    assert done.code == 0, done.stderr
+    assert f"logged in to http://127.0.0.1:{port} as admin" in done.stdout
+
+    # Nothing saved, no port set: where the stack recorded it.
+    data = tmp_path / "data"
+    local_stack.record(data, f"http://{gateway}")
+    beside_it = environment(tmp_path / "fresh.json") | {"VIGIL_DATA_DIR": str(data)}
+    done = await vigil(beside_it, "login", "-u", "admin", "--password-stdin", stdin=password)
+    assert done.code == 0, done.stderr
+    assert f"logged in to http://{gateway} as admin" in done.stdout
 
 
 async def test_commands_without_a_login_say_so(config: Path, gateway: str) -> None:

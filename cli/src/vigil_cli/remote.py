@@ -27,9 +27,10 @@ from pydantic import ValidationError
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import Error, ErrorCode
 from vigil_cli import config as config_file
+from vigil_cli import local_stack
 from vigil_cli.config import ClientConfig
 from vigil_cli.errors import CliError, NotLoggedIn
-from vigil_cli.settings import RemoteSettings
+from vigil_cli.settings import DEFAULT_GATEWAY_PORT, LOCALHOST, RemoteSettings
 from vigil_client import (
     Api,
     AuthenticationFailed,
@@ -80,7 +81,11 @@ class Remote:
 
 def add_url_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--url", help="the gateway, e.g. http://127.0.0.1:8000 (default: $VIGIL_URL, or saved)"
+        "--url",
+        help=(
+            "the gateway, e.g. http://127.0.0.1:8000 (default: $VIGIL_URL, or saved, or "
+            "the one `vigil up` serves here: $VIGIL_GATEWAY_PORT)"
+        ),
     )
 
 
@@ -88,10 +93,19 @@ def remote(args: argparse.Namespace) -> Remote:
     settings = RemoteSettings()
     path = config_file.config_path(settings)
     saved = config_file.load(path)
-    url = args.url or settings.url or saved.url
+    url = args.url or settings.url or saved.url or local_gateway(settings)
     if not url.startswith(("http://", "https://")):
         raise CliError(f"{url!r} is not a gateway URL: use http://host:port or https://host")
     return Remote(url.rstrip("/"), path, saved, settings.rate_limit_wait_s)
+
+
+def local_gateway(settings: RemoteSettings) -> str:
+    """The gateway `vigil up` (`make up`) serves on this machine: on `VIGIL_GATEWAY_PORT`
+    when set (the setting `vigil up` reads), else where the stack of `VIGIL_DATA_DIR`
+    recorded it, else on the default port."""
+    if settings.gateway_port is not None:
+        return f"http://{LOCALHOST}:{settings.gateway_port}"
+    return local_stack.recorded(settings.data_dir) or f"http://{LOCALHOST}:{DEFAULT_GATEWAY_PORT}"
 
 
 def run(command: Callable[[Remote], Awaitable[int]], args: argparse.Namespace) -> int:

@@ -5,13 +5,13 @@
 - `websocket`, `sse`, `polling`  the three transports; `transport` what they share
 - `backoff`       reconnect delays (2, 5, 10, 30 s, jittered)
 - `credentials`, `session`  API keys and tokens; refreshing them
-- `api`           the HTTP routes (login, deploys, users, API keys, log pages);
+- `api`           the HTTP routes (health, login, deploys, users, API keys, log pages);
                   `routes` their paths
 - `frames`        server frames parsed into `vigil.messages` models
 - `errors`        what the client raises
 """
 
-from vigil_client.api import Api, login
+from vigil_client.api import Api, login, reach
 from vigil_client.backoff import Backoff
 from vigil_client.client import ConnectionState, VigilClient
 from vigil_client.credentials import ApiKey, Credentials, Tokens
@@ -44,4 +44,5 @@ __all__ = [
     "Unreachable",
     "VigilClient",
     "login",
+    "reach",
 ]

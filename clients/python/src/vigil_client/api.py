@@ -38,6 +38,19 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 M = TypeVar("M", bound=Message)
 
 
+async def reach(base_url: str) -> None:
+    """That a gateway answers at `base_url` (`GET /healthz`, no credentials needed), e.g.
+    before asking someone for a password; `Unreachable` says what answered instead."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as http:
+        try:
+            answer = await http.get(routes.HEALTH)
+        except httpx.HTTPError as exc:
+            raise Unreachable(base_url, str(exc) or type(exc).__name__) from None
+    if answer.status_code != 200:
+        reason = f"GET {routes.HEALTH} answered HTTP {answer.status_code}: is it a Vigil gateway?"
+        raise Unreachable(base_url, reason)
+
+
 async def login(base_url: str, username: str, password: str) -> TokensIssued:
     """Tokens for a username and password (`POST /api/auth/token`)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as http:

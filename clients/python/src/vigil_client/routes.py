@@ -3,6 +3,7 @@
 from urllib.parse import quote
 
 WEBSOCKET = "/ws"
+HEALTH = "/healthz"
 LOGIN = "/api/auth/token"
 REFRESH = "/api/auth/refresh"
 ME = "/api/auth/me"
