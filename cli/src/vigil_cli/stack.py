@@ -18,10 +18,9 @@ from vigil.busauth.permissions import ServiceRole
 from vigil_cli.bus_setup import BusSetup, adopt_unlocked_store
 from vigil_cli.errors import ExecutableNotFound
 from vigil_cli.readiness import HttpProbe, Probe, TcpProbe
-from vigil_cli.settings import UpSettings
+from vigil_cli.settings import LOCALHOST, UpSettings
 from vigil_cli.supervisor import ChildSpec
 
-LOCALHOST: Final = "127.0.0.1"
 NATS_READY_WITHIN: Final = 15.0
 SERVICE_READY_WITHIN: Final = 60.0
 
@@ -78,6 +77,9 @@ class Stack:
     before_services: Callable[[], Awaitable[None]] | None = None
     """Run once the tiers before the last (NATS) are up, before the services start: the
     streams they need are made here (`BusSetup.provision`)."""
+    gateway: tuple[Path, str] | None = None
+    """(data dir, URL): the gateway is recorded there while the stack is up, for the
+    commands run beside it (`local_stack`)."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -190,4 +192,9 @@ def build_stack(settings: UpSettings, bus: BusSetup, environ: Mapping[str, str])
         ("system", f"ws://{gateway}/api/system/ws"),
         ("nats", nats_url),
     )
-    return Stack(tiers=tuple(tiers), urls=urls, before_services=bus.provision)
+    return Stack(
+        tiers=tuple(tiers),
+        urls=urls,
+        before_services=bus.provision,
+        gateway=(settings.data_dir, f"http://{gateway}"),
+    )
