@@ -3,7 +3,8 @@ switch → clean up → done, each journaled; any failure, a cancel, a declined 
 this replica stopping ends it with a rollback, journaled too.
 
 Beside the steps a keeper renews the lease and reads the record, so a cancel asked on
-any replica reaches the steps within a fraction of a second. Once the switch is done
+any replica reaches the steps within a fraction of a second (and cancels them again
+until they stop: see `_cancel_again`). Once the switch is done
 the new version serves, so a cancel then is too late and is only noted.
 """
 
@@ -196,6 +197,7 @@ class Execution:
         renewed = loop.time()
         while True:
             await asyncio.sleep(_WATCH_S)
+            self._cancel_again()
             try:
                 if loop.time() - renewed >= renew_every:
                     record = await j.renew(settings.lease_s)
@@ -220,6 +222,15 @@ class Execution:
                     self._interrupt(
                         DeployState.CANCELLED, f"cancelled by {record.cancel_requested_by}"
                     )
+
+    def _cancel_again(self) -> None:
+        """An interrupted deploy whose steps still run is cancelled again: on Python 3.11
+        a cancel that races the end of an `asyncio.wait_for` (nats-py's, in a journal
+        write) is swallowed, and the steps would run on as if never interrupted."""
+        if self._stopping is None or self._switched or self._switching:
+            return
+        if self._steps is not None and not self._steps.done():
+            self._steps.cancel()
 
     async def _note_too_late(self, who: str) -> None:
         self._stopping = (DeployState.SUCCEEDED, "")  # note it once
