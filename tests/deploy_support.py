@@ -216,8 +216,11 @@ async def run_deployer(settings: DeployerSettings) -> AsyncIterator[DeployerServ
         await stop_task(task)
 
 
-def deployer_process(settings: DeployerSettings) -> subprocess.Popen[bytes]:
-    """The deployer as `python -m vigil_deployer`, configured through the environment."""
+def deployer_process(
+    settings: DeployerSettings, *, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """The deployer as `python -m vigil_deployer`, configured through the environment
+    (its log on `stderr`: `subprocess.PIPE` to read it)."""
     env = {
         **os.environ,
         "VIGIL_NATS_URL": settings.nats_url,
@@ -232,7 +235,7 @@ def deployer_process(settings: DeployerSettings) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "vigil_deployer"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
 
 

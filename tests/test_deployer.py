@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ from vigil.messages import (
 from vigil.operations import Deploy
 from vigil_deployer.app import DeployerService
 from vigil_deployer.settings import DeployerSettings
+from vigil_deployer.worker import _FETCH_WAIT_S
 
 PULL, HEALTH, ROLLBACK = DeployStep.PULL, DeployStep.HEALTH, DeployStep.ROLLBACK
 
@@ -434,6 +436,29 @@ async def test_a_deployer_stopped_with_sigterm_rolls_back_what_it_runs_first(
     assert "shutting down" in end.message
     assert serves(name) == "v1"
     assert containers(deployment.prefix) == [name]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_stopped_deployer_exits_0_and_prints_no_traceback(
+    deployer_settings: DeployerSettings, deployment: Deployment, stop: signal.Signals
+) -> None:
+    process = deployer_process(deployer_settings, stderr=subprocess.PIPE)
+    try:
+        await _until_host_is_served(deployment)
+        # The scenario, not synchronisation: a replica that has idled through a few of
+        # its work-queue fetches, each expiring unanswered (what held up its drain).
+        await asyncio.sleep(3 * _FETCH_WAIT_S + 0.5)
+        process.send_signal(stop)
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    said = stderr.decode()
+    assert process.returncode == 0, said
+    assert "Traceback" not in said, said
+    assert not [line for line in said.splitlines() if line.startswith("ERROR")], said
 
 
 async def _until_host_is_served(deployment: Deployment) -> None:
