@@ -185,6 +185,26 @@ async def test_a_failing_command_rolls_back_and_the_old_container_still_serves(
     assert containers(deployment.prefix) == [name]
 
 
+async def test_a_crashing_container_is_not_restarted_and_its_output_is_journaled_once(
+    deployer: DeployerService, deployment: Deployment
+) -> None:
+    said = "cannot read /etc/web/settings.toml"
+    crashing = deployment.spec(
+        command=["sh", "-c", f"echo {said}; exit 3"], restart_policy="always"
+    )
+    record, journal = await deployment.run(crashing)
+
+    assert record.state is DeployState.FAILED
+    saying = [e for e in journal.events if said in e.message]
+    assert [(e.step, e.status) for e in saying] == [(HEALTH, FAILED)], journal.steps()
+    assert saying[0].message == f"the new container exited with code 3; its last output: {said}"
+    headline = "health: the new container exited with code 3"
+    [rolling_back] = [e for e in journal.events if e.step is ROLLBACK and e.status is STARTED]
+    assert rolling_back.message == f"rolling back: {headline}"
+    assert journal.events[-1].message == f"failed: {headline}; rolled back"
+    assert record.reason == f"{headline}; its last output: {said}"
+
+
 async def test_a_failing_start_first_deploy_never_interrupts_the_old_container(
     deployer: DeployerService, deployment: Deployment
 ) -> None:

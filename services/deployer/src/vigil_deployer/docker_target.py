@@ -8,6 +8,9 @@ aside and gives the new one the service's name (start-first also stops the old o
 then); clean-up removes the old one. Rolling back removes the new container, gives
 the old one its name back and starts it if it had been running.
 
+The new container has no restart policy until the switch gives it the spec's: one
+that exits before has failed, and Docker running it again would only repeat that.
+
 Every Docker call blocks, so each runs in a worker thread (`asyncio.to_thread`).
 """
 
@@ -202,7 +205,9 @@ class DockerRollout:
                 v.source: {"bind": v.target, "mode": "ro" if v.read_only else "rw"}
                 for v in spec.volumes
             },
-            "restart_policy": {"Name": "" if spec.restart_policy == "no" else spec.restart_policy},
+            # On probation until the switch: a new container that exits has failed, and
+            # Docker restarting it would only run (and print) the failure again.
+            "restart_policy": {"Name": ""},
             "detach": True,
         }
         if isinstance(spec.health, DockerHealth):
@@ -235,7 +240,7 @@ class DockerRollout:
             attrs = new.attrs
             state = attrs.get("State") or {}
             if state.get("Status") in {"exited", "dead"} or state.get("Restarting"):
-                raise HealthFailed(await self._exited(new, state))
+                raise await self._exited(new, attrs)
             now = time.monotonic()
             running_since = running_since or now
             problem = await self._probe(check, attrs, now - running_since)
@@ -272,6 +277,9 @@ class DockerRollout:
     async def switch(self) -> str:
         new = await self._require_new("switch")
         done = []
+        if self._spec.restart_policy != "no":  # it passed: from now on as the spec says
+            policy = {"Name": self._spec.restart_policy}
+            await self._call("switch", new.update, restart_policy=policy)
         old = await self._get(self._state["old_id"])
         if old is not None:
             if self._spec.strategy is Strategy.START_FIRST and self._state["old_running"]:
@@ -366,16 +374,17 @@ class DockerRollout:
             raise StepFailed("pull", _explain(exc)) from None
         return True
 
-    async def _exited(self, container: Container, state: dict[str, Any]) -> str:
-        code = state.get("ExitCode")
+    async def _exited(self, container: Container, attrs: dict[str, Any]) -> HealthFailed:
+        """Why the new container stopped: its exit code and its last lines (of its one
+        run: it is not restarted before the switch)."""
+        state = attrs.get("State") or {}
+        error = f" ({state['Error']})" if state.get("Error") else ""
+        reason = f"the new container exited with code {state.get('ExitCode')}{error}"
         try:
             tail = await asyncio.to_thread(container.logs, tail=5)
         except docker.errors.APIError:
             tail = b""
-        lines = tail.decode(errors="replace").strip()
-        said = f"; its last output: {lines[-500:]}" if lines else ""
-        error = f" ({state['Error']})" if state.get("Error") else ""
-        return f"the new container exited with code {code}{error}{said}"
+        return HealthFailed(reason, output=tail.decode(errors="replace").strip()[-500:])
 
 
 def _explain(exc: docker.errors.APIError) -> str:

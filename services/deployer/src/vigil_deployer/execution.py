@@ -81,6 +81,7 @@ class Execution:
                 "deploy %s failed after its switch: %s", self.journal.deploy_id, steps.exception()
             )
             return
+        recorded = None  # the record's reason, when it says more than the rollback's
         if steps.cancelled():
             state, reason = self._stopping or (DeployState.FAILED, "interrupted")
         else:
@@ -92,6 +93,7 @@ class Execution:
                 return
             if isinstance(failure, StepFailed):
                 state, reason = DeployState.FAILED, f"{failure.step}: {failure.reason}"
+                recorded = f"{failure.step}: {failure.said}"
             elif isinstance(failure, Declined):
                 state = DeployState.FAILED if failure.timed_out else DeployState.CANCELLED
                 reason = failure.reason
@@ -100,7 +102,7 @@ class Execution:
             else:
                 log.error("deploy %s failed inside", self.journal.deploy_id, exc_info=failure)
                 state, reason = DeployState.FAILED, f"the deployer failed: {failure!r}"[:1000]
-        await roll_back(self.journal, self._rollout, state, reason)
+        await roll_back(self.journal, self._rollout, state, reason, recorded)
 
     # -- the steps ----------------------------------------------------------------
 
@@ -112,7 +114,7 @@ class Execution:
         try:
             pulled = await rollout.pull(self._report_pull)
         except StepFailed as exc:
-            await j.event(DeployStep.PULL, StepState.FAILED, exc.reason)
+            await j.event(DeployStep.PULL, StepState.FAILED, exc.said)
             raise
         if pulled is None:
             await j.event(DeployStep.PULL, StepState.SKIPPED, f"{spec.image} is present already")
@@ -162,7 +164,7 @@ class Execution:
         try:
             said = await action()
         except StepFailed as exc:
-            await self.journal.event(step, StepState.FAILED, exc.reason)
+            await self.journal.event(step, StepState.FAILED, exc.said)
             raise
         await self.journal.event(step, StepState.FINISHED, said)
 
@@ -242,10 +244,20 @@ class Execution:
             )
 
 
-async def roll_back(journal: Journal, rollout: Rollout, state: DeployState, reason: str) -> None:
+async def roll_back(
+    journal: Journal,
+    rollout: Rollout,
+    state: DeployState,
+    reason: str,
+    recorded: str | None = None,
+) -> None:
     """Undo the deploy and end it with `state`; a failed rollback is said loudly. The
     containers are put back even when the journal cannot be written (NATS away): the
-    record then still says running, and a sweep finishes it once NATS is back."""
+    record then still says running, and a sweep finishes it once NATS is back.
+
+    The journal says `reason`; the record keeps `recorded` when given: the reason with
+    the failed step's details (a container's last output), which that step's own
+    event has said already, so the journal says them once."""
     with contextlib.suppress(BusUnavailable):
         await journal.event(DeployStep.ROLLBACK, StepState.STARTED, f"rolling back: {reason}")
     try:
@@ -253,8 +265,10 @@ async def roll_back(journal: Journal, rollout: Rollout, state: DeployState, reas
     except StepFailed as exc:
         await journal.event(DeployStep.ROLLBACK, StepState.FAILED, exc.reason)
         await journal.finish(
-            DeployState.FAILED, f"{reason}; the rollback failed too: {exc.reason}", reason
+            DeployState.FAILED,
+            f"{reason}; the rollback failed too: {exc.reason}",
+            recorded or reason,
         )
         return
     await journal.event(DeployStep.ROLLBACK, StepState.FINISHED, undone)
-    await journal.finish(state, f"{state}: {reason}; rolled back", reason)
+    await journal.finish(state, f"{state}: {reason}; rolled back", recorded or reason)
