@@ -2,7 +2,8 @@
 
 The service's container is named after the service. A deploy creates the new container
 beside it as `{name}--{deploy}`; `recreate` stops the old one before starting the new
-(their ports may clash), `start-first` starts the new one while the old one serves
+(their ports may clash: `start_interrupts`, so a confirmation is asked before that),
+`start-first` starts the new one while the old one serves
 (host ports must then be chosen by Docker). The switch renames the old container
 aside and gives the new one the service's name (start-first also stops the old one
 then); clean-up removes the old one. Rolling back removes the new container, gives
@@ -141,10 +142,21 @@ class DockerRollout:
             return f"no container {self._spec.name!r} yet: this is its first deploy"
         running = old.status in {"running", "restarting"}
         await self._set(old_id=old.id, old_running=running)
-        return (
-            f"{self._spec.name!r} is {old.short_id} ({old.status}); "
-            "it keeps serving until the switch"
-        )
+        now = f"{self._spec.name!r} is {old.short_id} ({old.status})"
+        if not running:
+            return f"{now}; it is replaced at the switch"
+        if not self.start_interrupts:
+            return f"{now}; it keeps serving until the switch"
+        if self._spec.confirm:
+            return (
+                f"{now}; it keeps serving until the switch is confirmed, "
+                "then recreate stops it and starts the new one"
+            )
+        return f"{now}; recreate stops it just before the new one starts"
+
+    @property
+    def start_interrupts(self) -> bool:
+        return self._spec.strategy is Strategy.RECREATE and bool(self._state["old_running"])
 
     async def pull(self, report: ReportProgress) -> str | None:
         image = self._spec.image
@@ -218,7 +230,7 @@ class DockerRollout:
 
     async def start(self) -> str:
         done = []
-        if self._spec.strategy is Strategy.RECREATE and self._state["old_running"]:
+        if self.start_interrupts:
             old = await self._get(self._state["old_id"])
             if old is not None:
                 await self._set(old_stopped=True)

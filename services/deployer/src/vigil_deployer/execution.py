@@ -1,6 +1,8 @@
 """One deploy, step by step: validate → pull → create → start → health → (confirm) →
 switch → clean up → done, each journaled; any failure, a cancel, a declined switch or
-this replica stopping ends it with a rollback, journaled too.
+this replica stopping ends it with a rollback, journaled too. When starting stops what
+serves (Docker's recreate), the confirmation comes before the start instead, so the
+old container serves while the question waits, and a no leaves it untouched.
 
 Beside the steps a keeper renews the lease and reads the record, so a cancel asked on
 any replica reaches the steps within a fraction of a second (and cancels them again
@@ -122,23 +124,17 @@ class Execution:
             await j.event(DeployStep.PULL, StepState.FINISHED, pulled, percent=100.0)
 
         await self._step(DeployStep.CREATE, f"creating a container of {spec.image}", rollout.create)
+        # Nothing has stopped serving yet. When starting would stop it (recreate), the
+        # question comes now: however long it waits, the old container serves.
+        ask_first = spec.confirm and rollout.start_interrupts
+        if ask_first:
+            await self._confirm("before the old container stops; it serves meanwhile")
         await self._step(DeployStep.START, f"starting ({spec.strategy})", rollout.start)
         await self._step(
             DeployStep.HEALTH, f"waiting until {describe(spec.health)}", rollout.wait_healthy
         )
-        if spec.confirm:
-            who = j.record.requested_by.name
-            await j.event(
-                DeployStep.CONFIRM,
-                StepState.STARTED,
-                f"asking {who} to confirm the switch (within {spec.confirm_timeout_s:g} s)",
-            )
-            try:
-                yes = await ask_to_switch(self._bus, j.record, spec.confirm_timeout_s)
-            except Declined as exc:
-                await j.event(DeployStep.CONFIRM, StepState.FAILED, exc.reason)
-                raise
-            await j.event(DeployStep.CONFIRM, StepState.FINISHED, f"confirmed by {yes}")
+        if spec.confirm and not ask_first:
+            await self._confirm("to the healthy new container")
 
         await self._step(
             DeployStep.SWITCH, f"switching {spec.name} to the new container", self._switch
@@ -149,6 +145,27 @@ class Execution:
         except StepFailed as exc:  # the new version serves: a leftover is only a warning
             await j.event(DeployStep.CLEANUP, StepState.FAILED, f"left behind: {exc.reason}")
         await j.finish(DeployState.SUCCEEDED, f"{spec.name} on {spec.host} now runs {spec.image}")
+
+    async def _confirm(self, when: str) -> None:
+        """Ask the user who started the deploy; `Declined` on a no or a silence."""
+        j, spec = self.journal, self.journal.record.spec
+        who = j.record.requested_by.name
+        await j.event(
+            DeployStep.CONFIRM,
+            StepState.STARTED,
+            f"asking {who} to confirm the switch {when} (within {spec.confirm_timeout_s:g} s)",
+        )
+        try:
+            yes = await ask_to_switch(
+                self._bus,
+                j.record,
+                spec.confirm_timeout_s,
+                stops_first=self._rollout.start_interrupts,
+            )
+        except Declined as exc:
+            await j.event(DeployStep.CONFIRM, StepState.FAILED, exc.reason)
+            raise
+        await j.event(DeployStep.CONFIRM, StepState.FINISHED, f"confirmed by {yes}")
 
     async def _switch(self) -> str:
         self._switching = True  # a cancel waits: half a switch is undone by a rollback only
