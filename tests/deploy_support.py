@@ -205,6 +205,8 @@ def deployer_settings_for(nats: NatsServer, prefix: str, **overrides: Any) -> De
 
 @contextlib.asynccontextmanager
 async def run_deployer(settings: DeployerSettings) -> AsyncIterator[DeployerService]:
+    """The deployer in this process; stopped as a signal stops it (`stop()`: what runs
+    rolls back, the bus drains), cancelled only if that does not end it in time."""
     service = build_app(settings)
     task = asyncio.create_task(service.run())
     try:
@@ -213,6 +215,8 @@ async def run_deployer(settings: DeployerSettings) -> AsyncIterator[DeployerServ
             task.result()
         yield service
     finally:
+        service.stop()
+        await asyncio.wait({task}, timeout=settings.shutdown_grace_s + 10)
         await stop_task(task)
 
 
