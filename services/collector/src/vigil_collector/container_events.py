@@ -5,8 +5,8 @@ and hands each container event to the loop; `ContainerStates` turns events into
 `ContainerStatusChanged` messages, remembering each container's name, image, exit
 code and health so that every message is whole. Every event carries the container's
 current name, and a `rename` (a deploy's switch gives the new container the service's
-name) is published like the others, so the name everyone shows follows it. `close()` shuts the stream's socket,
-which ends the thread.
+name) is published like the others, so the name everyone shows follows it.
+`close()` shuts the stream's socket, which ends the thread.
 """
 
 import re
