@@ -540,6 +540,7 @@ async def test_make_up_starts_serves_the_readmes_commands_and_stops_cleanly(
         secret_file = tmp_path / "data" / "auth" / "signing-key-secret"  # made by auth
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
         assert "vigil     | Vigil stopped." in lines.items, transcript()
+        assert not [line for line in lines.items if "Traceback" in line], transcript()
         assert not port_open(gateway_port), transcript()
         assert local_stack.recorded(tmp_path / "data") is None  # forgotten once stopped
         assert not port_open(nats_port), transcript()

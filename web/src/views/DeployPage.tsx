@@ -21,8 +21,6 @@ interface DeployEvent {
   time: string;
 }
 
-const STEPS = ["queue", "validate", "pull", "create", "start", "health", "confirm", "switch", "cleanup", "rollback", "done"];
-
 export function DeployPage({ id }: { id: string }) {
   const { manager, me, session } = useApp();
   const [events, setEvents] = useState<DeployEvent[]>([]);
@@ -42,10 +40,12 @@ export function DeployPage({ id }: { id: string }) {
     });
   }, [manager, id]);
 
+  // Each step's latest event, in the order the journal took them (a recreate that asks
+  // first has confirm before start; a Map keeps each key where it first came).
   const steps = useMemo(() => {
     const latest = new Map<string, DeployEvent>();
     for (const event of events) latest.set(event.step, event);
-    return STEPS.filter((step) => latest.has(step)).map((step) => latest.get(step) as DeployEvent);
+    return [...latest.values()];
   }, [events]);
   const pull = [...events].reverse().find((event) => event.progress)?.progress;
   const last = events[events.length - 1];

@@ -215,8 +215,13 @@ async def _deploy(remote: Remote, args: argparse.Namespace) -> int:
     if args.json:
         print(final.model_dump_json(indent=2))
     if last is None or last.state is not DeployState.SUCCEEDED:
-        reason = final.reason or (last.message if last else "no journal")
-        print(f"vigil: deploy {record.id} {final.state}: {reason}", file=sys.stderr)
+        # The journal's last word sums it up; the failed step's line above has the
+        # details (a container's output), which the record's reason repeats.
+        if last is not None and last.step is DeployStep.DONE:
+            summary = last.message
+        else:
+            summary = f"{final.state}: {final.reason or 'no journal'}"
+        print(f"vigil: deploy {record.id} {summary}", file=sys.stderr)
         return FAILED
     return OK
 

@@ -227,7 +227,8 @@ class MergedFeed:
             self._window.remove_source(key)
             self._mark(member.source, "left")
         for source in picked.values():
-            if source.key in self._members:
+            if (known := self._members.get(source.key)) is not None:
+                known.source = source  # renamed (a deploy's switch): lines say its new name
                 continue
             member = self._members[source.key] = _Member(source)
             self._window.add_source(source.key)
