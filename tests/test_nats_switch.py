@@ -16,13 +16,13 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
 
 from tests.nats_cluster import NatsCluster
-from tests.support import bus_client
+from tests.support import bus_client, wait_for
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.messages import DeployEvent, DeployState, DeployStep, StepState, utc_now
 from vigil.provision import provision
 from vigil.settings import VigilSettings
-from vigil.streams import BUCKETS, DEPLOY_EVENTS, STREAMS, USERS
+from vigil.streams import ALERTS, BUCKETS, DEPLOY_EVENTS, STREAMS, USERS
 from vigil.subjects import Subjects
 
 SEED_TAG = "vigil:seed"
@@ -117,3 +117,41 @@ async def test_a_single_node_switched_to_a_cluster_keeps_every_stream_replicated
         cluster.stop()
     assert user.value == b"alice's record"
     assert steps == [DeployStep.PULL, DeployStep.START]
+
+
+async def test_streams_declared_while_the_seed_node_is_down_wait_for_it_to_come_back(
+    tmp_path: Path, prefix: str
+) -> None:
+    cluster = NatsCluster(tmp_path)
+    seed = cluster.nodes[0]
+    seed.tags = [SEED_TAG]
+    cluster.start()
+    seed.stop()  # the two others keep a quorum, but no node the streams may start on
+    others = cluster.nodes[1:]
+    try:
+        await wait_for(lambda: all(node.healthy() for node in others), "a meta leader", 30)
+        creds = cluster.trust.service_creds(ServiceRole.PROVISIONER, Subjects(prefix))
+        settings = VigilSettings(
+            nats_url=cluster.url,
+            nats_creds=cluster.creds(creds),
+            subject_prefix=prefix,
+            stream_replicas=3,
+            stream_seed_tag=SEED_TAG,
+        )
+        bus = Bus(
+            settings, name="test", role=ServiceRole.PROVISIONER, streams=[ALERTS], provisions=True
+        )
+        connecting = asyncio.create_task(bus.connect())
+        try:
+            done, _ = await asyncio.wait([connecting], timeout=3)
+            assert not done, "the provisioner went ahead (or gave up) without the seed node"
+            await asyncio.to_thread(cluster.start)
+            await asyncio.wait_for(connecting, 60)
+            alerts = await bus.js.stream_info(bus.subjects.stream_name(ALERTS.base_name))
+        finally:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            await bus.close()
+    finally:
+        cluster.stop()
+    assert alerts.config.num_replicas == 3

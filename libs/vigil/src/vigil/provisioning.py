@@ -19,7 +19,9 @@ from dataclasses import replace
 
 from nats.js import JetStreamContext
 from nats.js.api import Placement, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
+
+_NO_SUITABLE_PEERS = 10005  # JSClusterNoPeersErr: no server matches the placement
 
 
 async def provision(
@@ -35,7 +37,18 @@ async def provision(
         except NotFoundError:
             missing.append(config)
     for config in missing:
-        await js.add_stream(seeded(config, seed_tag) if seed_tag else config)
+        if seed_tag is None:
+            await js.add_stream(config)
+            continue
+        try:
+            await js.add_stream(seeded(config, seed_tag))
+        except BadRequestError as exc:
+            if exc.err_code != _NO_SUITABLE_PEERS:
+                raise
+            # the seed node has not joined yet: JetStream cannot act yet, so ask again
+            raise ServiceUnavailableError(
+                code=503, description=f"no node tagged {seed_tag!r} in the cluster yet"
+            ) from exc
     for config in configs:
         await js.update_stream(config)  # idempotent: what differs is brought to `config`
 
