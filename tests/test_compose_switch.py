@@ -110,7 +110,11 @@ async def test_switching_a_running_stack_to_the_nats_cluster_keeps_users_and_dep
         journal = await http.get(f"/api/deploys/{deploy_id}")
         assert journal.json()["state"] == "succeeded"
 
-    nodes = [c for service in ("nats", "nats-2", "nats-3") for c in stack.containers(service)]
+    nodes = [
+        container
+        for service in ("nats", "nats-2", "nats-3")
+        for container in stack.compose("ps", "--quiet", service, overlays=CLUSTER).split()
+    ]
     assert len(nodes) == 3
     counts = await held_alike(nodes, KEPT)
     print(f"switched in {switch_s:.0f} s; messages on each of the 3 nodes: {counts}")
