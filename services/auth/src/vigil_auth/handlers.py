@@ -13,6 +13,7 @@ an audit line (who, operation, target — never a password, token or key secret)
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,6 +96,7 @@ class Handlers:
     # -- sessions -----------------------------------------------------------------
 
     async def login(self, request: Login) -> TokensIssued:
+        deadline = _HashDeadline(Auth.LOGIN)
         await self._guard.check(request.username, request.client)
         user = await self._users.find(request.username)
         # The hash is checked even for unknown or disabled users: equal time, equal answer.
@@ -102,7 +104,7 @@ class Handlers:
             matches = await self._passwords.verify(
                 user.password_hash if user else None,
                 request.password,
-                within_s=_hash_budget_s(Auth.LOGIN),
+                within_s=deadline.left_s(),
             )
         if user is None or not matches or user.disabled:
             await self._guard.failed(request.username, request.client)
@@ -110,15 +112,15 @@ class Handlers:
             raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_LOGIN)
         await self._guard.succeeded(request.username, request.client)
         if self._passwords.needs_rehash(user.password_hash):
-            await self._rehash(user, request.password)
+            await self._rehash(user, request.password, deadline)
         session, refresh_token = await self._sessions.start(user, request.client)
         log.info("login of %s, session %s", user.username, session.id)
         return self._issue(user, session, refresh_token)
 
-    async def _rehash(self, user: UserRecord, password: str) -> None:
+    async def _rehash(self, user: UserRecord, password: str, deadline: "_HashDeadline") -> None:
         """A stronger hash of a password just verified: worth it, but not a login's delay."""
         try:
-            rehashed = await self._passwords.hash(password, within_s=_hash_budget_s(Auth.LOGIN))
+            rehashed = await self._passwords.hash(password, within_s=deadline.left_s())
         except HashesBusy:
             log.info("%s keeps the older hash for now: the hash queue is full", user.username)
             return
@@ -195,10 +197,9 @@ class Handlers:
     # -- users --------------------------------------------------------------------
 
     async def create_user(self, request: CreateUser, caller: Principal) -> UserView:
+        deadline = _HashDeadline(Auth.CREATE_USER)
         with _refused_when_busy():
-            password_hash = await self._passwords.hash(
-                request.password, within_s=_hash_budget_s(Auth.CREATE_USER)
-            )
+            password_hash = await self._passwords.hash(request.password, within_s=deadline.left_s())
         user = await self._users.create(
             request.username,
             password_hash,
@@ -233,10 +234,16 @@ class Handlers:
             ) from None
 
 
-def _hash_budget_s(operation: Operation[Any, Any]) -> float:
-    """The time a password hash of `operation` may take, its wait included: half of what
-    its caller waits, the rest for the other steps and for a hash slower than foreseen."""
-    return operation.timeout_s / 2
+class _HashDeadline:
+    """When the password hash of a request of `operation` must be done, its wait in the
+    queue included: half of what its caller waits, counted from the handler's start; the
+    rest is for the other steps and for a hash slower than foreseen."""
+
+    def __init__(self, operation: Operation[Any, Any]) -> None:
+        self._at = time.monotonic() + operation.timeout_s / 2
+
+    def left_s(self) -> float:
+        return self._at - time.monotonic()
 
 
 @contextlib.contextmanager
