@@ -128,7 +128,6 @@ async def main(args: argparse.Namespace) -> None:
             gateway = GatewaySettings(
                 **nats.service(ServiceRole.GATEWAY, prefix),
                 web_dir=web_dist(),
-                rate_limit_messages=600,
                 log_tail=0,
             )
             async with (

@@ -108,9 +108,7 @@ async def run(sources: int, rate: int, seconds: float) -> None:
                 for container in containers:
                     name, labels = f"bench-{container}", {"bench": label}
                     await announce_container(bus, HOST, container, name, labels)
-                settings = GatewaySettings(
-                    **nats.service(ServiceRole.GATEWAY, prefix), rate_limit_messages=1000
-                )
+                settings = GatewaySettings(**nats.service(ServiceRole.GATEWAY, prefix))
                 async with serve_gateway(settings) as address:
                     await measure(address, token, bus, containers, label, rate, seconds)
         finally:

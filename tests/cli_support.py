@@ -54,8 +54,11 @@ async def vigil(
             stdout, stderr = await process.communicate(stdin.encode())
     except TimeoutError:
         process.kill()
-        await process.communicate()
-        raise AssertionError(f"vigil {' '.join(args)} ran past {timeout}s") from None
+        stdout, stderr = await process.communicate()
+        raise AssertionError(
+            f"vigil {' '.join(args)} ran past {timeout}s; stdout: {stdout.decode()!r}, "
+            f"stderr: {stderr.decode()!r}"
+        ) from None
     assert process.returncode is not None
     return Result(process.returncode, stdout.decode(), stderr.decode())
 

@@ -119,3 +119,11 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     with contextlib.suppress(OSError):
         if writer.can_write_eof():
             writer.write_eof()
+
+
+@contextlib.asynccontextmanager
+async def proxy_to(gateway: str, **blocks: bool) -> AsyncIterator[BlockingProxy]:
+    """A `BlockingProxy` in front of the gateway at `gateway` (host:port)."""
+    host, port = gateway.rsplit(":", 1)
+    async with BlockingProxy((host, int(port)), **blocks).running() as proxy:
+        yield proxy

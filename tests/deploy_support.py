@@ -205,6 +205,8 @@ def deployer_settings_for(nats: NatsServer, prefix: str, **overrides: Any) -> De
 
 @contextlib.asynccontextmanager
 async def run_deployer(settings: DeployerSettings) -> AsyncIterator[DeployerService]:
+    """The deployer in this process; stopped as a signal stops it (`stop()`: what runs
+    rolls back, the bus drains), cancelled only if that does not end it in time."""
     service = build_app(settings)
     task = asyncio.create_task(service.run())
     try:
@@ -213,11 +215,16 @@ async def run_deployer(settings: DeployerSettings) -> AsyncIterator[DeployerServ
             task.result()
         yield service
     finally:
+        service.stop()
+        await asyncio.wait({task}, timeout=settings.shutdown_grace_s + 10)
         await stop_task(task)
 
 
-def deployer_process(settings: DeployerSettings) -> subprocess.Popen[bytes]:
-    """The deployer as `python -m vigil_deployer`, configured through the environment."""
+def deployer_process(
+    settings: DeployerSettings, *, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """The deployer as `python -m vigil_deployer`, configured through the environment
+    (its log on `stderr`: `subprocess.PIPE` to read it)."""
     env = {
         **os.environ,
         "VIGIL_NATS_URL": settings.nats_url,
@@ -232,7 +239,7 @@ def deployer_process(settings: DeployerSettings) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "vigil_deployer"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
 
 

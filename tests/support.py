@@ -22,6 +22,7 @@ import jwt
 import uvicorn
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -50,7 +51,7 @@ from vigil.messages import (
 from vigil.operations import Auth
 from vigil.provision import provision
 from vigil.settings import VigilSettings
-from vigil.streams import REVOKED
+from vigil.streams import LATEST, REVOKED
 from vigil.subjects import ANY, Subjects, Token
 from vigil_auth.app import AuthService
 from vigil_auth.app import build_app as build_auth
@@ -230,8 +231,16 @@ async def serve_gateway(
 
 @contextlib.asynccontextmanager
 async def run_collector(settings: CollectorSettings) -> AsyncIterator[None]:
-    task = asyncio.create_task(build_collector(settings).run())
+    """The collector built by `build_app`, as a task; yields once its host is known (its
+    first metrics are in), as a client would find it."""
+    collector = build_collector(settings)
+    task = asyncio.create_task(collector.run())
     try:
+        await wait_for(
+            lambda: collector.reported.is_set() or task.done(), "the collector's first report", 30
+        )
+        if task.done():
+            task.result()  # it failed to start: raise why
         yield
     finally:
         await stop_task(task)
@@ -405,6 +414,20 @@ async def login(nats: NatsServer, prefix: str, username: str, password: str) -> 
     """Tokens from the auth service, asked over the bus as the gateway would."""
     async with bus_client(nats, prefix) as bus:
         return await ctl.call(bus, Auth.LOGIN, Login(username=username, password=password))
+
+
+async def host_reported(nats: TrustedBus, prefix: str, host: str, timeout: float = 30.0) -> None:
+    """Once a collector (a process, say) has reported `host`: a client finds it then."""
+    async with bus_client(nats, prefix) as bus:
+        stream = bus.subjects.stream_name(LATEST.base_name)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await bus.js.get_last_msg(stream, bus.subjects.host_metrics(host))
+                return
+            except NotFoundError:
+                assert time.monotonic() < deadline, f"{host} not reported in {timeout} s"
+                await asyncio.sleep(0.1)
 
 
 async def user_token(

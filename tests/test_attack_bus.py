@@ -25,7 +25,7 @@ from tests.support import NatsServer, bus_client, user_token
 from vigil import ctl
 from vigil.access import Role
 from vigil.bus import Bus
-from vigil.busauth.permissions import ServiceRole, stream_name
+from vigil.busauth.permissions import ServiceRole
 from vigil.busauth.trust import Trust
 from vigil.ctl import TOKEN_HEADER
 from vigil.messages import CtlReply, ErrorCode, ListUsers
@@ -138,11 +138,11 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
     """(what, 'pub:subject' or 'sub:subject', the roles that may): the things worth
     stealing or forging, and who alone may touch each."""
     s = Subjects(prefix)
-    signing = stream_name(s, SIGNING_KEYS)
-    users = stream_name(s, USERS)
-    deploys = stream_name(s, DEPLOYS)
-    logs = stream_name(s, LOGS)
-    latest = stream_name(s, LATEST)
+    signing = SIGNING_KEYS.stream(s)
+    users = USERS.stream(s)
+    deploys = DEPLOYS.stream(s)
+    logs = LOGS.stream(s)
+    latest = LATEST.stream(s)
     signing_bucket = s.stream_name(SIGNING_KEYS.base_name)
     auth = {ServiceRole.AUTH}
     return [

@@ -82,7 +82,12 @@ async def test_a_start_error_names_the_setting_and_exits_without_a_traceback(
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "vigil_auth", env=env | extra, stderr=asyncio.subprocess.PIPE
         )
-        _, err = await asyncio.wait_for(process.communicate(), 30)
+        try:
+            _, err = await asyncio.wait_for(process.communicate(), 30)
+        finally:  # one that does not stop by itself must not outlive the test
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
         assert process.returncode is not None
         return process.returncode, err.decode()
 

@@ -46,15 +46,23 @@ def test_a_slow_reader_of_a_stream_gets_a_gap_then_the_newest_lines() -> None:
 
 
 def test_control_frames_are_never_dropped() -> None:
-    backlog = Backlog(limit=1)
-    backlog.put_control(Frame("connected"))
+    backlog = Backlog(limit=2)
+    assert backlog.put_control(Frame("connected"))
     for n in range(5):
         backlog.put_stream("logs", f(f"line{n}"))
-    backlog.put_control(Frame("pong"))
+    assert backlog.put_control(Frame("pong"))
     frames = drain(backlog)
     assert frames[0] == "connected"
     assert frames[-1] == "pong"
-    assert json.loads(frames[1])["dropped"] == 4
+    assert json.loads(frames[1])["dropped"] == 3
+
+
+def test_control_frames_past_the_limit_are_refused_not_queued() -> None:
+    """A client that asks and never reads: the caller closes it (4008) instead."""
+    backlog = Backlog(limit=3)
+    assert all(backlog.put_control(Frame(f"error {n}")) for n in range(3))
+    assert not backlog.put_control(Frame("error 3"))
+    assert drain(backlog) == ["error 0", "error 1", "error 2"]
 
 
 def test_a_journal_never_drops_and_refuses_past_its_limit() -> None:

@@ -163,3 +163,27 @@ async def test_env_values_and_secret_arguments_reach_the_container_and_are_shown
     alone = await vigil(logged_in, "deploy", name, deployment.images.web(1), "--secret-arg", "x")
     assert alone.code == 1
     assert "--secret-arg goes after the command's words" in alone.stderr
+
+
+async def test_a_failed_deploy_shows_the_containers_output_once_and_unwrapped_when_piped(
+    deployer: DeployerService, deployment: Deployment, logged_in: dict[str, str]
+) -> None:
+    said = "config-missing: " + "/etc/web/settings.toml " * 6  # one line, far wider than 80
+    crash = f"echo {said.strip()}; exit 3"
+    args = [*deploy_args(deployment, deployment.images.web(1)), "--cmd", f"sh -c '{crash}'"]
+    piped = {name: value for name, value in logged_in.items() if name != "COLUMNS"}
+    done = await vigil(piped, *args, "--yes", "--wait", timeout=60)
+
+    assert done.code == 1, done.stderr + done.stdout
+    everything = done.stdout + done.stderr
+    assert everything.count(said.strip()) == 1, everything
+    [health] = [line for line in done.stdout.splitlines() if line.startswith("✗ health")]
+    assert health.endswith(f"its last output: {said.strip()}"), done.stdout  # not wrapped
+    deploy_id = re.findall(r"^deploy ([0-9a-f]+):", done.stdout, re.MULTILINE)[0]
+    [summary] = done.stderr.splitlines()
+    assert summary.startswith(f"vigil: deploy {deploy_id} failed: health: the new container "), (
+        summary
+    )
+    assert summary.endswith("; rolled back"), summary
+    record = await deployment.record(deploy_id)
+    assert (record.reason or "").count(said.strip()) == 1, record.reason

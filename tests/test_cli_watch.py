@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli_support import environment, running, vigil
@@ -17,6 +18,7 @@ from tests.fleet import Fleet
 from tests.support import NatsServer, free_port, raise_alert, run_collector
 from vigil.bus import Bus
 from vigil.streams import LATEST
+from vigil_cli import local_stack
 
 
 @pytest.fixture
@@ -73,6 +75,37 @@ async def test_login_saves_tokens_readable_by_the_owner_only(gateway: str, confi
     assert "can be read by others" in exposed.stderr
 
 
+async def test_login_says_the_gateway_is_away_before_asking_for_anything(config: Path) -> None:
+    env = environment(config)
+    nobody_home = f"http://127.0.0.1:{free_port()}"
+    for who in ((), ("-u", "admin")):
+        away = await vigil(env, "login", "--url", nobody_home, *who, stdin="admin\nsecret\n")
+        assert away.code == 2, away
+        assert f"cannot reach the gateway at {nobody_home}" in away.stderr
+        asked = away.stdout + away.stderr
+        assert "username" not in asked, asked
+        assert "password" not in asked, asked
+
+
+async def test_login_finds_the_gateway_that_vigil_up_serves_here(
+    gateway: str, config: Path, tmp_path: Path
+) -> None:
+    port = gateway.rsplit(":", 1)[1]
+    password = ADMIN_PASSWORD + "\n"
+    on_its_port = environment(config) | {"VIGIL_GATEWAY_PORT": port}  # as `make up` reads it
+    done = await vigil(on_its_port, "login", "-u", "admin", "--password-stdin", stdin=password)
+    assert done.code == 0, done.stderr
+    assert f"logged in to http://127.0.0.1:{port} as admin" in done.stdout
+
+    # Nothing saved, no port set: where the stack recorded it.
+    data = tmp_path / "data"
+    local_stack.record(data, f"http://{gateway}")
+    beside_it = environment(tmp_path / "fresh.json") | {"VIGIL_DATA_DIR": str(data)}
+    done = await vigil(beside_it, "login", "-u", "admin", "--password-stdin", stdin=password)
+    assert done.code == 0, done.stderr
+    assert f"logged in to http://{gateway} as admin" in done.stdout
+
+
 async def test_commands_without_a_login_say_so(config: Path, gateway: str) -> None:
     done = await vigil(environment(config, f"http://{gateway}"), "alerts")
     assert done.code == 3
@@ -92,26 +125,79 @@ async def test_top_shows_running_containers_refresh_after_refresh(
     assert all(name in row and "testhost" in row for row in rows)
 
 
-async def test_logs_prints_then_follows_a_real_container_without_repeats(
+def numbers_of(lines: list[str]) -> list[int]:
+    return [int(line.split()[1]) for line in lines]
+
+
+async def test_logs_prints_the_last_lines_then_follows_a_real_container_without_repeats(
     logged_in: dict[str, str], docker_collector: None, containers: Containers
 ) -> None:
     counter = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"
     _, name = containers.run("logs", "sh", "-c", counter)
 
-    printed = await vigil(logged_in, "logs", name)
-    assert printed.code == 0, printed.stderr
-    numbers = [int(line.split()[1]) for line in printed.stdout.splitlines()]
-    assert numbers[:3] == [0, 1, 2]
-    assert numbers == list(range(len(numbers)))
-
-    async with running(logged_in, "logs", "-f", name) as follower:
-        lines = await follower.read_until(
-            lambda seen: len(seen) > len(numbers) + 20, "20 lines more than before"
-        )
+    async with running(logged_in, "logs", "-f", "--tail", "all", name) as follower:
+        lines = await follower.read_until(lambda seen: len(seen) >= 30, "30 lines")
         ended = await follower.interrupt()
-    followed = [int(line.split()[1]) for line in lines + ended.stdout.splitlines()]
+    followed = numbers_of(lines + ended.stdout.splitlines())
     assert followed == list(range(len(followed)))  # from the first, none twice, none missed
     assert ended.code == 130
+
+    last_five = await vigil(logged_in, "logs", "-n", "5", name)
+    assert last_five.code == 0, last_five.stderr
+    numbers = numbers_of(last_five.stdout.splitlines())
+    assert numbers == list(range(numbers[0], numbers[0] + 5))
+    assert numbers[0] >= len(followed) - 5
+
+    async with running(logged_in, "logs", "-f", "-n", "3", name) as follower:
+        lines = await follower.read_until(lambda seen: len(seen) >= 23, "20 lines after 3")
+        ended = await follower.interrupt()
+    followed = numbers_of(lines + ended.stdout.splitlines())
+    assert followed == list(range(followed[0], followed[0] + len(followed)))
+    assert followed[0] >= numbers[-1] - 2  # the last three when it started, then on
+
+
+async def test_logs_shows_the_last_100_lines_or_as_many_or_since_a_moment(
+    gateway: str,
+    admin_token: str,
+    logged_in: dict[str, str],
+    docker_collector: None,
+    containers: Containers,
+) -> None:
+    script = "i=0; while [ $i -lt 250 ]; do echo line $i; i=$((i+1)); sleep 0.01; done"
+    _, name = containers.run("tail", "sh", "-c", f"{script}; echo line 250 done; sleep 3600")
+    async with running(logged_in, "logs", "-f", "--tail", "all", name) as follower:
+        await follower.read_until(lambda seen: "line 250 done" in seen, "the last line", 60)
+        await follower.interrupt()
+
+    async def shown(*options: str) -> list[int]:
+        done = await vigil(logged_in, "logs", *options, name)
+        assert done.code == 0, done.stderr
+        return numbers_of(done.stdout.splitlines())
+
+    assert await shown() == list(range(151, 251))  # docker logs users expect no flood
+    assert await shown("-n", "7") == list(range(244, 251))
+    assert await shown("--tail", "0") == []
+    assert await shown("--tail", "all") == list(range(251))
+    assert await shown("--since", "1h") == list(range(251))  # --since alone: every line since
+
+    async with httpx.AsyncClient(base_url=f"http://{gateway}") as http:
+        page = await http.get(
+            f"/api/docker/{name}/logs",
+            params={"limit": 1000},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+    times = {line["text"]: line["time"] for line in page.json()["lines"]}
+    line_200 = times["line 200"]
+    assert await shown("--since", line_200) == list(range(200, 251))
+    assert await shown("--since", line_200, "-n", "10") == list(range(241, 251))
+    assert await shown("--since", "2999-01-01T00:00:00Z") == []
+
+    naive = await vigil(logged_in, "logs", "--since", "2026-01-01T00:00:00", name)
+    assert naive.code == 2
+    assert "needs its time zone" in naive.stderr
+    bad_tail = await vigil(logged_in, "logs", "-n", "-3", name)
+    assert bad_tail.code == 2
+    assert "not a number of lines" in bad_tail.stderr
 
 
 async def test_logs_merges_the_containers_a_label_picks(

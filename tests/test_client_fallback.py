@@ -3,10 +3,8 @@ polling when event streams are blocked too; it keeps every subscription on the w
 and goes back to the socket once upgrades get through again."""
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
-from tests.client_support import BlockingProxy, client_for, events, updates_until
+from tests.client_support import client_for, events, proxy_to, updates_until
 from tests.support import host_sample, raise_alert
 from vigil.bus import Bus
 from vigil.messages import Update
@@ -14,13 +12,6 @@ from vigil.streams import LATEST
 from vigil_client import ConnectionState, TransportKind
 
 FALLBACK, LIVE = ConnectionState.FALLBACK, ConnectionState.LIVE
-
-
-@contextlib.asynccontextmanager
-async def proxy_to(gateway: str, **blocks: bool) -> AsyncIterator[BlockingProxy]:
-    host, port = gateway.rsplit(":", 1)
-    async with BlockingProxy((host, int(port)), **blocks).running() as proxy:
-        yield proxy
 
 
 def messages(updates: list[Update]) -> list[str]:

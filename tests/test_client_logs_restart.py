@@ -31,6 +31,9 @@ async def test_log_lines_follow_across_a_gateway_restart_once_each_and_in_order(
     _, name = containers.run("restart", "sh", "-c", counter)
     collector = collector_settings_for(nats_server, prefix, docker="on", interval_s=5.0)
     port = free_port()
+    # The first lines are written before anyone watches (the collector starts meanwhile):
+    # a tail long enough to hold them all, whatever the machine's pace.
+    gateway_settings = gateway_settings.model_copy(update={"log_tail": 10_000})
     async with run_collector(collector), client_for(f"127.0.0.1:{port}", admin_token) as client:
         async with serve_gateway(gateway_settings, port=port):
             logs = await client.subscribe("docker.logs", {"container": name}, since=0)

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -15,13 +16,24 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
+from websockets.asyncio.client import connect
 
 from tests.browser import chromium, proxy, screenshot, web_dist
 from tests.conftest import ADMIN_PASSWORD, collector_settings_for
 from tests.deploy_support import HTTP_PORT, HTTPD, Deployment, build_and_push
 from tests.docker_engine import Containers, docker
-from tests.support import NatsServer, raise_alert, run_collector, serve_gateway
+from tests.support import (
+    NatsServer,
+    host_sample,
+    raise_alert,
+    receive,
+    receive_until,
+    run_collector,
+    send,
+    serve_gateway,
+)
 from vigil.bus import Bus
+from vigil.messages import DiskIoRates, NetworkRates
 from vigil_auth.app import AuthService
 from vigil_deployer.app import DeployerService
 from vigil_gateway.settings import GatewaySettings
@@ -29,14 +41,16 @@ from vigil_gateway.settings import GatewaySettings
 pytestmark = pytest.mark.timeout(150)
 
 COUNTER = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"
+SIZE = r"(\d+ B|\d+\.\d (KiB|MiB|GiB))"
+PULL_LINE = re.compile(rf"^pull: \d+ % · {SIZE} of ({SIZE}|\?) · \d+/\d+ layers$")
 WAIT_MS = 30_000  # generous: CI shares two cores with the whole stack
 
 
 @pytest.fixture
 def dashboard_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
-    # A dashboard subscribes to a handful of channels at once, and again on every
-    # reconnect: more than the default 10 requests a minute.
-    return gateway_settings.model_copy(update={"web_dir": web_dist(), "rate_limit_messages": 600})
+    # The default rate limits: a dashboard subscribes to a handful of channels at once,
+    # and again on every view and reconnect, and must never trip them.
+    return gateway_settings.model_copy(update={"web_dir": web_dist()})
 
 
 @pytest.fixture
@@ -378,7 +392,15 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
         form = page.get_by_test_id("deploy-form")
         await form.locator("input[name=name]").fill(f"web-{prefix}")
         await form.locator("input[name=image]").fill(image)
-        await form.locator("input[name=command]").fill(" ".join(HTTPD))
+        # Split as a shell would: the quoted argument reaches the container without quotes.
+        await form.locator("input[name=command]").fill(shlex.join(HTTPD[:-1]) + " '/www'")
+        await expect(form.get_by_test_id("command-arg")).to_have_text(HTTPD)
+        await form.locator("input[name=command]").fill(shlex.join(HTTPD[:-1]) + " '/www")
+        await expect(form.get_by_test_id("command-argv")).to_have_text(
+            "command: a quote is not closed"
+        )
+        await expect(form.locator("button[type=submit]")).to_be_disabled()
+        await form.locator("input[name=command]").fill(shlex.join(HTTPD[:-1]) + " '/www'")
         # Deploy secrets: write-only, so nothing the dashboard shows after holds them.
         await form.locator("textarea[name=secret_args]").fill("tok-8e2a5c1d94")
         await form.locator("textarea[name=env]").fill("DB_PASSWORD=pw-3f7b9e0a62\nMODE=blue")
@@ -390,6 +412,11 @@ async def test_a_deploy_from_the_form_shows_its_steps_and_asks_for_confirmation(
         await expect(dialog).to_contain_text(f"web-{prefix}", timeout=30_000)
         await expect(page.locator("[data-testid=deploy-step][data-step=pull]")).to_be_visible()
         await expect(page.get_by_test_id("layer").first).to_be_visible()
+        # One unit system (IEC), and "?" for a total Docker has not told yet.
+        await expect(page.get_by_test_id("pull-line")).to_have_text(PULL_LINE)
+        await expect(page.locator("[data-testid=deploy-step][data-step=pull]")).not_to_contain_text(
+            " MB"
+        )
         await screenshot(page, "deploy-confirm")
         await dialog.get_by_role("button", name="Confirm").click()
 
@@ -438,3 +465,173 @@ async def test_a_host_whose_collector_stopped_is_greyed_until_it_samples_again(
         async with run_collector(sampling):
             await expect(card).not_to_have_class(stale, timeout=WAIT_MS)
             await expect(card.get_by_test_id("stale-note")).to_have_count(0)
+
+
+async def spend_the_request_budget(address: str, token: str, at_least_s: float) -> float:
+    """Send requests as the user until the gateway refuses one (RATE_LIMITED); the wait
+    it names, once that is `at_least_s` or more (a window about to end is waited out, as
+    the gateway says, and spent anew)."""
+    async with connect(f"ws://{address}/ws?token={token}") as ws:
+        await receive(ws)  # connected
+        while True:
+            await send(ws, {"type": "ping"})
+            answer = await receive_until(ws, lambda m: m["type"] in {"pong", "error"})
+            if answer["type"] == "pong":
+                continue
+            assert answer["code"] == "RATE_LIMITED", answer
+            retry_after_s = float(answer["retry_after_s"])
+            if retry_after_s >= at_least_s:
+                return retry_after_s
+            await asyncio.sleep(retry_after_s)  # the gateway's own word: a fresh window then
+
+
+async def test_a_refused_log_pane_says_why_and_fills_once_the_retry_is_answered(
+    nats_server: NatsServer,
+    prefix: str,
+    talker: str,
+    auth_service: AuthService,
+    admin_token: str,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    # The user's budget is shared by all their sockets: a script of theirs spends it
+    # (seed 003's window, where pings and subscriptions share one budget).
+    settings = dashboard_settings.model_copy(
+        update={"rate_limit": "window", "rate_limit_messages": 20, "rate_limit_window_s": 8.0}
+    )
+    async with (
+        docker_collector(nats_server, prefix),
+        serve_gateway(settings) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await page.get_by_test_id("nav-containers").click()
+        await page.get_by_test_id("filter-name").fill(talker)
+        row = page.locator(f"[data-testid=container-row][data-name={talker}]")
+        await expect(row).to_be_visible(timeout=WAIT_MS)
+
+        await spend_the_request_budget(address, admin_token, at_least_s=4.0)
+        await row.click()  # the log pane subscribes: refused for now
+        refusal = page.get_by_test_id("refusal")
+        await expect(refusal).to_contain_text("RATE_LIMITED", timeout=WAIT_MS)
+        await expect(refusal).to_contain_text(re.compile(r"Trying again in \d+ s"))
+        await expect(page.get_by_test_id("logs-count")).to_have_text("0 lines")
+        await screenshot(page, "refused-log")
+
+        # Asked again when the gateway said: the notice goes and the lines come.
+        await expect(refusal).to_have_count(0, timeout=WAIT_MS)
+        await wait_for_count(page, 0)
+        await expect(page.get_by_test_id("empty-log")).to_have_count(0)
+
+
+MIB = 1024**2
+
+# Per chart of a card: the y axis's box (the canvas left of the plot, in canvas pixels)
+# and the leftmost column in it where anything is drawn (a label cut by the box's edge
+# is drawn from column 0).
+AXIS_INK = """card => [...card.querySelectorAll('.uplot')].map(plot => {
+  const canvas = plot.querySelector('canvas');
+  const over = plot.querySelector('.u-over');
+  const ratio = canvas.width / canvas.clientWidth;
+  const width = Math.round(parseFloat(over.style.left) * ratio);
+  const rows = Math.round((parseFloat(over.style.top) + parseFloat(over.style.height)) * ratio);
+  const pixels = canvas.getContext('2d').getImageData(0, 0, width, rows).data;
+  let leftmost = null;
+  for (let y = 0; y < rows; y++)
+    for (let x = 0; x < (leftmost ?? width); x++)
+      if (pixels[(y * width + x) * 4 + 3] > 0) leftmost = x;
+  return {title: plot.closest('figure').querySelector('figcaption').textContent, width, leftmost};
+})"""
+
+
+async def test_chart_labels_fit_their_axis(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    alerts_bus: Bus,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    async with serve_gateway(dashboard_settings) as address, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        # A host moving some hundred MiB a second: labels as wide as "118.1 MiB/s".
+        sample = host_sample(host="busy").model_copy(
+            update={
+                "disk_io": DiskIoRates(
+                    read_bytes_per_s=518.1 * MIB,
+                    write_bytes_per_s=18.1 * MIB,
+                    read_ops_per_s=0,
+                    write_ops_per_s=0,
+                ),
+                "network": NetworkRates(
+                    rx_bytes_per_s=118.1 * MIB,
+                    tx_bytes_per_s=18.1 * MIB,
+                    rx_packets_per_s=0,
+                    tx_packets_per_s=0,
+                    rx_bytes_total=0,
+                    tx_bytes_total=0,
+                ),
+            }
+        )
+        await alerts_bus.publish(alerts_bus.subjects.host_metrics("busy"), sample)
+        card = page.get_by_test_id("host-busy")
+        await expect(card.get_by_test_id("host-network")).to_contain_text("118.1 MiB/s")
+        await screenshot(page, "host-charts")
+        axes = await card.evaluate(AXIS_INK)
+    assert [axis["title"] for axis in axes] == ["CPU and memory %", "disk I/O", "network"]
+    for axis in axes:
+        assert axis["leftmost"] is not None, f"no label on the axis of {axis}"
+        assert axis["leftmost"] >= 1, f"a label cut by the left edge of its axis: {axis}"
+
+
+async def test_empty_tables_say_what_is_missing_and_what_to_do(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    deployer: DeployerService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    # A stack with no collector: no host, no container, no cluster, no deploy, no alert.
+    async with serve_gateway(dashboard_settings) as address, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await expect(page.get_by_test_id("empty-hosts")).to_contain_text("is a collector running")
+
+        await page.get_by_test_id("nav-containers").click()
+        await expect(page.get_by_test_id("empty-containers")).to_contain_text(
+            "Is Docker followed on this host?"
+        )
+        await page.get_by_test_id("nav-k8s").click()
+        no_clusters = page.get_by_test_id("no-clusters")
+        await expect(no_clusters).to_contain_text("VIGIL_COLLECTOR_KUBECONFIG")
+        await expect(no_clusters).to_contain_text("Your account may see every cluster")
+        await screenshot(page, "k8s-empty")
+
+        await page.get_by_test_id("nav-deploys").click()
+        await expect(page.get_by_test_id("empty-deploys")).to_contain_text("No deploys yet")
+        await page.get_by_test_id("nav-alerts").click()
+        await expect(page.get_by_test_id("alerts-active")).to_contain_text("No active alert")
+        await expect(page.get_by_test_id("alerts-recent")).to_contain_text("No alert in the recent")
+        await page.get_by_test_id("nav-admin").click()
+        await expect(page.get_by_test_id("empty-keys")).to_contain_text("No API keys")
+        await screenshot(page, "admin-empty")
+
+
+async def test_the_page_names_its_icon_and_favicon_ico_answers(
+    auth_service: AuthService, dashboard_settings: GatewaySettings
+) -> None:
+    async with serve_gateway(dashboard_settings) as address, chromium() as browser:
+        page = await browser.new_page()
+        missing: list[str] = []
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+        await page.goto(f"http://{address}/")
+        await expect(page.locator("input[name=username]")).to_be_visible()
+        named = await page.locator("link[rel=icon]").get_attribute("href")
+        assert named is not None
+        icon = await page.request.get(f"http://{address}{named}")
+        ico = await page.request.get(f"http://{address}/favicon.ico")
+        ico_head = (await ico.body())[:4]
+    assert (icon.status, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert (ico.status, ico.headers["content-type"]) == (200, "image/vnd.microsoft.icon")
+    assert ico_head == b"\x00\x00\x01\x00"  # an ICO file
+    assert not missing, f"404 while loading the page: {missing}"

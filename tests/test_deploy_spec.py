@@ -17,7 +17,7 @@ from vigil.messages import (
     visible_to,
 )
 from vigil_deployer.errors import StepFailed
-from vigil_deployer.pull import PullTracker
+from vigil_deployer.pull import PullTracker, summary
 
 K8S = {"target": "kubernetes", "cluster": "prod", "namespace": "shop"}
 
@@ -93,6 +93,30 @@ def test_pull_progress_is_per_layer_and_never_goes_back() -> None:
     final = tracker.final()
     assert final.percent == 100
     assert all(layer.percent == 100 for layer in final.layers)
+
+
+def test_pull_progress_reads_in_iec_units_and_of_unknown_until_every_size_is_told() -> None:
+    tracker = PullTracker()
+    for named in ({"status": "Already exists", "id": "base"}, *PULLING_FS_LAYERS):
+        tracker.feed(named)  # Docker names every layer first
+    said = []
+    for chunk in [
+        {"status": "Downloading", "id": "a", "progressDetail": {"current": 512, "total": 2048}},
+        {"status": "Downloading", "id": "b", "progressDetail": {"current": 0, "total": 3 << 20}},
+    ]:
+        if (taken := tracker.take()) is not None:
+            said.append(summary(taken))
+        tracker.feed(chunk)
+    said += [summary(snapshot) for snapshot in (tracker.take(), tracker.final()) if snapshot]
+    assert said == [
+        "33.3 % of ? (1/3 layers)",  # was "33.3 % of 0.0 MB"
+        "41.7 % of ? (1/3 layers)",  # b has not told its size yet
+        "41.7 % of 3.0 MiB (1/3 layers)",
+        "100.0 % of 3.0 MiB (3/3 layers)",
+    ]
+
+
+PULLING_FS_LAYERS = [{"status": "Pulling fs layer", "id": layer} for layer in ("a", "b")]
 
 
 def test_an_error_in_the_pull_stream_fails_the_pull() -> None:

@@ -5,7 +5,9 @@ deploy per service at a time, and a replica dying mid-deploy."""
 import asyncio
 import json
 import os
+import re
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,8 +39,10 @@ from vigil.messages import (
 from vigil.operations import Deploy
 from vigil_deployer.app import DeployerService
 from vigil_deployer.settings import DeployerSettings
+from vigil_deployer.worker import _FETCH_WAIT_S
 
 PULL, HEALTH, ROLLBACK = DeployStep.PULL, DeployStep.HEALTH, DeployStep.ROLLBACK
+PULL_LINE = re.compile(r"^\d+\.\d % of (\d+(\.\d)? (B|KiB|MiB|GiB)|\?) \(\d+/\d+ layers\)$")
 
 
 async def test_pull_progress_is_journaled_per_layer_and_reaches_100_percent(
@@ -59,6 +63,13 @@ async def test_pull_progress_is_journaled_per_layer_and_reaches_100_percent(
     assert len(last.layers) >= 3  # busybox, index, blob1, blob2 (busybox may exist)
     assert all(layer.percent == 100.0 for layer in last.layers)
     assert ("pull", "finished") in journal.steps()
+    # Said in IEC units, as the dashboard and the CLI say sizes; "?" for a total not told.
+    said = [e.message for e in progress]
+    assert all(PULL_LINE.match(message) for message in said), said
+    pulled = [
+        e.message for e in journal.events if e.step is PULL and e.status is StepState.FINISHED
+    ]
+    assert re.search(r" layers, \d+\.\d MiB$", pulled[0]), pulled
     assert serves(spec.name) == "big"
 
 
@@ -181,6 +192,26 @@ async def test_a_failing_command_rolls_back_and_the_old_container_still_serves(
     assert (ROLLBACK.value, FINISHED.value) in journal.steps()
     assert serves(name) == "v1"
     assert containers(deployment.prefix) == [name]
+
+
+async def test_a_crashing_container_is_not_restarted_and_its_output_is_journaled_once(
+    deployer: DeployerService, deployment: Deployment
+) -> None:
+    said = "cannot read /etc/web/settings.toml"
+    crashing = deployment.spec(
+        command=["sh", "-c", f"echo {said}; exit 3"], restart_policy="always"
+    )
+    record, journal = await deployment.run(crashing)
+
+    assert record.state is DeployState.FAILED
+    saying = [e for e in journal.events if said in e.message]
+    assert [(e.step, e.status) for e in saying] == [(HEALTH, FAILED)], journal.steps()
+    assert saying[0].message == f"the new container exited with code 3; its last output: {said}"
+    headline = "health: the new container exited with code 3"
+    [rolling_back] = [e for e in journal.events if e.step is ROLLBACK and e.status is STARTED]
+    assert rolling_back.message == f"rolling back: {headline}"
+    assert journal.events[-1].message == f"failed: {headline}; rolled back"
+    assert record.reason == f"{headline}; its last output: {said}"
 
 
 async def test_a_failing_start_first_deploy_never_interrupts_the_old_container(
@@ -434,6 +465,29 @@ async def test_a_deployer_stopped_with_sigterm_rolls_back_what_it_runs_first(
     assert "shutting down" in end.message
     assert serves(name) == "v1"
     assert containers(deployment.prefix) == [name]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_stopped_deployer_exits_0_and_prints_no_traceback(
+    deployer_settings: DeployerSettings, deployment: Deployment, stop: signal.Signals
+) -> None:
+    process = deployer_process(deployer_settings, stderr=subprocess.PIPE)
+    try:
+        await _until_host_is_served(deployment)
+        # The scenario, not synchronisation: a replica that has idled through a few of
+        # its work-queue fetches, each expiring unanswered (what held up its drain).
+        await asyncio.sleep(3 * _FETCH_WAIT_S + 0.5)
+        process.send_signal(stop)
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    said = stderr.decode()
+    assert process.returncode == 0, said
+    assert "Traceback" not in said, said
+    assert not [line for line in said.splitlines() if line.startswith("ERROR")], said
 
 
 async def _until_host_is_served(deployment: Deployment) -> None:

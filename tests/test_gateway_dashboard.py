@@ -15,6 +15,7 @@ def built(tmp_path: Path) -> Path:
     (tmp_path / "assets").mkdir()
     (tmp_path / "index.html").write_text("<!doctype html><title>Vigil</title>")
     (tmp_path / "assets" / "app-1234.js").write_text("console.log('vigil')")
+    (tmp_path / "favicon.ico").write_bytes(b"\x00\x00\x01\x00icon")
     return tmp_path
 
 
@@ -28,12 +29,15 @@ async def test_the_dashboard_is_served_at_the_root_beside_the_api(
         health = await http.get(f"http://{address}/healthz")
         api = await http.get(f"http://{address}/api/auth/me")
         missing = await http.get(f"http://{address}/assets/nope.js")
+        icon = await http.get(f"http://{address}/favicon.ico")
     assert (page.status_code, page.headers["cache-control"]) == (200, "no-cache")
     assert "<title>Vigil</title>" in page.text
     assert (asset.status_code, asset.text) == (200, "console.log('vigil')")
     assert health.json() == {"status": "ok"}
     assert api.status_code == 401  # the API, not the page
     assert missing.status_code == 404
+    assert (icon.status_code, icon.content) == (200, b"\x00\x00\x01\x00icon")
+    assert icon.headers["content-type"] in {"image/vnd.microsoft.icon", "image/x-icon"}
 
 
 async def test_without_web_dir_there_is_no_dashboard(gateway_settings: GatewaySettings) -> None:

@@ -2,6 +2,7 @@
 `/ws/deploy/{id}/status` (whole history, then live, resumable), polling, and the
 confirmation question put to the user who started the deploy."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.deploy_support import TEST_HOST, Deployment, containers, serves
+from tests.docker_engine import docker
 from tests.grant_support import granted
 from tests.journal_clients import queued
 from tests.support import NatsServer, bus_client, closed_with, receive, receive_until, send
@@ -275,31 +277,35 @@ async def test_the_deploy_list_pages_with_offset_and_limit(
 
 
 @pytest.mark.parametrize(
-    ("answer", "state", "now_serving"),
+    ("strategy", "answer", "state", "now_serving"),
     [
-        ({"confirm": True}, "succeeded", "v2"),
-        ({"confirm": False}, "cancelled", "v1"),
-        (None, "failed", "v1"),
+        ("recreate", {"confirm": True}, "succeeded", "v2"),
+        ("recreate", {"confirm": False}, "cancelled", "v1"),
+        ("recreate", None, "failed", "v1"),
+        ("start-first", {"confirm": True}, "succeeded", "v2"),
     ],
-    ids=["yes", "no", "timeout"],
+    ids=["yes", "no", "timeout", "start-first-yes"],
 )
-async def test_a_deploy_asks_its_user_before_the_switch(
+async def test_a_deploy_asks_its_user_before_the_switch_while_the_old_container_serves(
     deployer: DeployerService,
     deployment: Deployment,
     http: httpx.AsyncClient,
     gateway: str,
     admin_token: str,
+    strategy: str,
     answer: dict[str, Any] | None,
     state: str,
     now_serving: str,
 ) -> None:
-    first, _ = await deployment.run(deployment.spec())
+    first, _ = await deployment.run(deployment.spec(strategy=strategy))
     name = first.spec.name
+    old = docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", name)
     spec = spec_json(
         deployment,
         image=deployment.images.web(2),
+        strategy=strategy,
         confirm=True,
-        confirm_timeout_s=1.5 if answer is None else 20,
+        confirm_timeout_s=3 if answer is None else 20,
     )
     async with connect(f"ws://{gateway}/ws?token={admin_token}") as ws:
         await receive(ws)  # connected
@@ -307,11 +313,26 @@ async def test_a_deploy_asks_its_user_before_the_switch(
         deploy_id = created.json()["id"]
         ask = await receive_until(ws, lambda m: m["type"] == "ask", 20)
         assert (ask["kind"], ask["data"]["deploy_id"]) == ("confirm_deploy", deploy_id)
-        if answer is not None:
-            await send(ws, {"type": "answer", "requestId": ask["requestId"], "data": answer})
         async with deployment.journal(deploy_id) as journal:
+            # While the question waits (all of it, when nobody answers), v1 answers.
+            meanwhile = [await asyncio.to_thread(serves, name)]
+            if answer is not None:
+                await send(ws, {"type": "answer", "requestId": ask["requestId"], "data": answer})
+            while answer is None and not any(e.step.value == "done" for e in journal.events):
+                meanwhile.append(await asyncio.to_thread(serves, name))
             end = await journal.ended()
 
+    assert set(meanwhile) == {"v1"}, meanwhile
     assert end.state == state
     assert serves(name) == now_serving
     assert containers(deployment.prefix) == [name]
+    steps = [step for step, _ in journal.steps()]
+    before_the_question = steps[: steps.index("confirm")]
+    if strategy == "recreate":  # starting stops the old one: asked before anything stops
+        assert "start" not in before_the_question, journal.steps()
+        assert "stops on a yes" in ask["question"]
+    else:  # both serve while the new one proves itself: asked once it is healthy
+        assert "health" in before_the_question, journal.steps()
+    if now_serving == "v1":
+        assert "start" not in steps, journal.steps()
+        assert docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", name) == old  # untouched

@@ -164,6 +164,7 @@ class Fuzzer:
 def fuzz_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
     return gateway_settings.model_copy(
         update={
+            "rate_limit": "window",
             "rate_limit_messages": 1_000_000,
             "share_rate_limit": False,
             "max_message_bytes": MAX_MESSAGE_BYTES,

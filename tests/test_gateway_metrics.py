@@ -37,7 +37,7 @@ async def test_metrics_count_sockets_closes_frames_latency_and_rate_limits(
     prefix: str,
 ) -> None:
     settings = gateway_settings.model_copy(
-        update={"rate_limit_messages": 2, "share_rate_limit": False}
+        update={"rate_limit": "window", "rate_limit_messages": 2, "share_rate_limit": False}
     )
     async with (
         bus_client(nats_server, prefix) as bus,

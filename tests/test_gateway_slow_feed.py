@@ -24,7 +24,7 @@ from tests.support import (
     send,
     serve_gateway,
 )
-from vigil.busauth.permissions import ServiceRole, permissions, stream_name
+from vigil.busauth.permissions import ServiceRole, permissions
 from vigil.streams import ALERTS
 from vigil.subjects import Subjects
 from vigil_gateway.settings import GatewaySettings
@@ -34,7 +34,7 @@ def slow_gateway(nats: NatsServer, prefix: str) -> GatewaySettings:
     """A gateway whose NATS user may not create consumers of the alerts stream: each
     try to start that channel's feed goes unanswered until the client's timeout."""
     subjects = Subjects(prefix)
-    alerts = stream_name(subjects, ALERTS)
+    alerts = ALERTS.stream(subjects)
     allowed = permissions(ServiceRole.GATEWAY, subjects)
     refused = f"$JS.API.CONSUMER.CREATE.{alerts}"
     kept = tuple(subject for subject in allowed.publish if not subject.startswith(refused))

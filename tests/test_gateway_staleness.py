@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.fleet import Fleet
-from tests.support import NatsServer, receive, receive_until, send, serve_gateway
+from tests.support import NatsServer, host_reported, receive, receive_until, send, serve_gateway
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.messages import DockerSourceChanged
@@ -53,6 +53,7 @@ async def collector_process(
             sys.executable, "-m", "vigil_collector", env=env, stdout=log, stderr=log
         )
     try:
+        await host_reported(nats, prefix, HOST)
         yield process
     finally:
         if process.returncode is None:

@@ -62,7 +62,7 @@ async def test_multiplexed_socket_streams_host_metrics(
             "type": "subscribed",
             "channel": "host.metrics",
             "kind": "state",
-            "remaining": 9,  # of the 10 requests a minute a client may send
+            "remaining": gateway_settings.rate_limit_subscribe_burst - 1,  # its burst, less one
         }
         first = await receive_until(ws, is_update("host.metrics"), timeout=5)
         second = await receive_until(ws, is_update("host.metrics"), timeout=5)

@@ -17,7 +17,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.cli_support import vigil
 from tests.support import free_port, port_open
+from vigil_cli import local_stack
 from vigil_cli.__main__ import main
 from vigil_cli.backoff import Backoff
 from vigil_cli.console import Console
@@ -455,8 +457,36 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-@pytest.mark.timeout(150)
-async def test_make_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
+async def readme_commands_work(
+    gateway_port: int, make_env: dict[str, str], password: str, tmp_path: Path
+) -> None:
+    """The README's `vigil` commands, as written there, against the stack `make up`
+    serves on a port of its own: in the shell that set its variables, and in another
+    shell that only knows its data directory (`vigil up` recorded its gateway there)."""
+    same_shell = make_env | {"VIGIL_CONFIG": str(tmp_path / "same" / "config.json")}
+    commands: list[tuple[dict[str, str], tuple[str, ...], str]] = [
+        (same_shell, ("login", "-u", "admin"), password + "\n"),
+        (same_shell, ("apikey", "create", "my-script", "--role", "viewer"), ""),
+        (same_shell, ("user", "add", "alice", "--role", "operator"), "alice-pw-42\n" * 2),
+        (same_shell, ("top", "--count", "1"), ""),  # `vigil top`, once
+    ]
+    other_shell = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")},
+        "VIGIL_DATA_DIR": make_env["VIGIL_DATA_DIR"],
+        "VIGIL_CONFIG": str(tmp_path / "other" / "config.json"),
+    }
+    commands.append((other_shell, ("login", "-u", "admin"), password + "\n"))
+    for env, args, stdin in commands:
+        done = await vigil(env, *args, stdin=stdin, timeout=60)
+        assert done.code == 0, (args, done)
+        if args[0] == "login":
+            assert f"logged in to http://127.0.0.1:{gateway_port} as admin" in done.stdout
+
+
+@pytest.mark.timeout(210)
+async def test_make_up_starts_serves_the_readmes_commands_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
     gateway_port, nats_port = free_port(), free_port()
     env = make_up_env(tmp_path, gateway_port, nats_port)
     marker = f"VIGIL_DATA_DIR={env['VIGIL_DATA_DIR']}"
@@ -496,6 +526,7 @@ async def test_make_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
             except TimeoutError:
                 pytest.fail(f"no system_metric within 30 s:\n{transcript()}")
             assert metric["type"] == "system_metric"
+            await readme_commands_work(gateway_port, env, password, tmp_path)
 
             os.killpg(make.pid, signal.SIGTERM)
             async with asyncio.timeout(20):
@@ -509,7 +540,9 @@ async def test_make_up_starts_and_stops_cleanly(tmp_path: Path) -> None:
         secret_file = tmp_path / "data" / "auth" / "signing-key-secret"  # made by auth
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
         assert "vigil     | Vigil stopped." in lines.items, transcript()
+        assert not [line for line in lines.items if "Traceback" in line], transcript()
         assert not port_open(gateway_port), transcript()
+        assert local_stack.recorded(tmp_path / "data") is None  # forgotten once stopped
         assert not port_open(nats_port), transcript()
         assert await eventually(lambda: not processes_with_env(marker), within=5), (
             f"left running: {processes_with_env(marker)}"

@@ -5,7 +5,7 @@
 import { Live } from "./live";
 import type { Staleness } from "./stale";
 import type { StreamManager } from "./stream/manager";
-import type { ChannelEvent, Params } from "./stream/protocol";
+import { type ChannelEvent, channelKey, type Params } from "./stream/protocol";
 
 export interface ContainerUsage {
   name: string;
@@ -80,6 +80,11 @@ export interface ClusterInfo {
   time: string | null;
 }
 
+export interface PodScope {
+  namespace?: string;
+  pod?: string;
+}
+
 export class PodStore extends Live {
   readonly rows = new Map<string, PodRow>();
   nodes: NodeUsage[] = [];
@@ -95,15 +100,28 @@ export class PodStore extends Live {
   }
 
   /** Watch the cluster (or only `namespace`, or one `pod` of it); the returned function stops. */
-  watch(manager: StreamManager, scope: { namespace?: string; pod?: string } = {}): () => void {
-    const params: Params = { cluster: this.cluster };
-    if (scope.namespace) params.namespace = scope.namespace;
-    const metrics = manager.subscribe("k8s.metrics", params, (event) => this.onMetrics(event), { delta: true });
-    const status = manager.subscribe("k8s.status", scope.pod ? { ...params, pod: scope.pod } : params, (event) => this.onStatus(event));
+  watch(manager: StreamManager, scope: PodScope = {}): () => void {
+    const [metricsParams, statusParams] = this.params(scope);
+    const metrics = manager.subscribe("k8s.metrics", metricsParams, (event) => this.onMetrics(event), { delta: true });
+    const status = manager.subscribe("k8s.status", statusParams, (event) => this.onStatus(event));
     return () => {
       metrics();
       status();
     };
+  }
+
+  /** The keys of the channels `watch(manager, scope)` subscribes (for the views to say
+   * when the gateway refuses one). */
+  channels(scope: PodScope = {}): string[] {
+    const [metricsParams, statusParams] = this.params(scope);
+    return [channelKey("k8s.metrics", metricsParams), channelKey("k8s.status", statusParams)];
+  }
+
+  /** `k8s.metrics` of the cluster (or a namespace of it), `k8s.status` of that (or a pod). */
+  private params(scope: PodScope): [Params, Params] {
+    const params: Params = { cluster: this.cluster };
+    if (scope.namespace) params.namespace = scope.namespace;
+    return [params, scope.pod ? { ...params, pod: scope.pod } : params];
   }
 
   private row(namespace: string, name: string): PodRow {

@@ -14,6 +14,8 @@ export interface Principal {
   id: string;
   name: string;
   roles: string[];
+  /** The clusters it may see (`*`: all). */
+  clusters: string[];
 }
 
 const STORAGE_KEY = "vigil.session";

@@ -1,6 +1,7 @@
 // What the whole app watches while signed in: hosts, containers (stats and status) and
 // alerts — four subscriptions on the one socket, kept for the views to read.
 
+import type { DockerSource } from "./empty";
 import { Live, Ring } from "./live";
 import type { StreamManager } from "./stream/manager";
 import { type Staleness, trackStale } from "./stale";
@@ -86,12 +87,14 @@ function time(value: string): number {
 }
 
 export class HostStore extends Live {
+  /** What it watches (for the views to say when the gateway refuses it). */
+  readonly channels = ["host.metrics"] as const;
   readonly hosts = new Map<string, HostView>();
   /** Hosts whose samples stopped coming (their collector died): not live. */
   readonly stale = new Map<string, Staleness>();
 
   watch(manager: StreamManager): () => void {
-    return manager.subscribe("host.metrics", {}, (event) => {
+    return manager.subscribe(this.channels[0], {}, (event) => {
       if (trackStale(this.stale, event)) return this.changed();
       if (event.type !== "update") return;
       const sample = event.data as unknown as HostSample;
@@ -116,16 +119,17 @@ export class HostStore extends Live {
 }
 
 export class ContainerStore extends Live {
+  readonly channels = ["docker.stats", "docker.status"] as const;
   readonly rows = new Map<string, ContainerRow>();
-  readonly hostsAvailable = new Map<string, boolean>();
+  /** Per host, whether its Docker engine answers (and why not), as its collector said. */
+  readonly dockerSources = new Map<string, DockerSource>();
   /** Hosts whose stats stopped coming (collector or Docker gone): not live. */
   readonly staleHosts = new Map<string, Staleness>();
 
   watch(manager: StreamManager): () => void {
-    const stats = manager.subscribe("docker.stats", {}, (event) => this.onStats(event), {
-      delta: true,
-    });
-    const status = manager.subscribe("docker.status", {}, (event) => this.onStatus(event));
+    const [statsChannel, statusChannel] = this.channels;
+    const stats = manager.subscribe(statsChannel, {}, (event) => this.onStats(event), { delta: true });
+    const status = manager.subscribe(statusChannel, {}, (event) => this.onStatus(event));
     return () => {
       stats();
       status();
@@ -162,9 +166,9 @@ export class ContainerStore extends Live {
 
   private onStatus(event: ChannelEvent): void {
     if (event.type !== "update") return;
-    const data = event.data as Partial<ContainerStatus> & { available?: boolean; host: string };
+    const data = event.data as Partial<ContainerStatus> & { available?: boolean; reason?: string; host: string };
     if (data.available !== undefined) {
-      this.hostsAvailable.set(data.host, data.available); // the Docker source itself
+      this.dockerSources.set(data.host, { available: data.available, reason: data.reason ?? "" }); // the engine itself
     } else if (data.id !== undefined) {
       const status = data as ContainerStatus;
       const row = this.row(status.host, status.id, status.name, status.image);
@@ -178,12 +182,13 @@ export class ContainerStore extends Live {
 }
 
 export class AlertStore extends Live {
+  readonly channels = ["alerts"] as const;
   alerts: Alert[] = [];
 
   watch(manager: StreamManager): () => void {
     // From the start of what the gateway keeps, so the list is not empty on load.
     return manager.subscribe(
-      "alerts",
+      this.channels[0],
       {},
       (event) => {
         if (event.type !== "update") return;

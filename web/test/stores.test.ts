@@ -59,7 +59,7 @@ describe("ContainerStore", () => {
     expect(store.rows.has("h1/c")).toBe(true);
     status?.({ type: "update", data: { host: "h1", id: "c", name: "c", image: "img", status: "removed", event: "destroy", time: "t" } });
     expect(store.rows.has("h1/c")).toBe(false);
-    expect(store.hostsAvailable.get("h1")).toBe(false);
+    expect(store.dockerSources.get("h1")).toEqual({ available: false, reason: "down" });
   });
 });
 

@@ -18,11 +18,10 @@ from vigil_cli.errors import CliError, NotLoggedIn
 from vigil_cli.settings import RemoteSettings
 from vigil_client import ApiKey, Credentials, Tokens
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-
 
 class ClientConfig(BaseModel):
-    url: str = DEFAULT_URL
+    url: str | None = None
+    """The gateway `vigil login` logged in to (None: none saved yet)."""
     username: str | None = None
     api_key: str | None = Field(default=None, repr=False)
     access_token: str | None = Field(default=None, repr=False)

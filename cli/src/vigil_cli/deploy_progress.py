@@ -1,8 +1,8 @@
 """A deploy's journal as it happens: its steps, and the image pull with a bar per layer.
 
-On a terminal it is a live display (rich); otherwise plain lines: one per step that
-starts, ends, is skipped or fails, and one for the pull every tenth of the way, so a
-log file reads as well as a screen.
+On a terminal it is a live display (rich); otherwise plain lines, never wrapped: one
+per step that starts, ends, is skipped or fails, and one for the pull every tenth of
+the way, so a log file reads as well as a screen.
 """
 
 from typing import Protocol
@@ -65,7 +65,8 @@ class PlainView:
             self.say(f"  pull {pull.percent:5.1f}%  {done}  [{layers}]")
 
     def say(self, text: str) -> None:
-        self._console.print(text, highlight=False, markup=False)
+        # One line each, however long: a pipe has no width to wrap at.
+        self._console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def stop(self) -> None:
         """Plain lines need no stopping before a question."""

@@ -13,6 +13,7 @@ from them, and every failure turned into a clear line on stderr and an exit stat
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,10 +25,12 @@ import httpx
 from pydantic import ValidationError
 
 from vigil.errors import InvalidName, UnknownChannel
+from vigil.messages import Error, ErrorCode
 from vigil_cli import config as config_file
+from vigil_cli import local_stack
 from vigil_cli.config import ClientConfig
 from vigil_cli.errors import CliError, NotLoggedIn
-from vigil_cli.settings import RemoteSettings
+from vigil_cli.settings import DEFAULT_GATEWAY_PORT, LOCALHOST, RemoteSettings
 from vigil_client import (
     Api,
     AuthenticationFailed,
@@ -40,6 +43,7 @@ from vigil_client import (
 )
 from vigil_client.api import TIMEOUT
 from vigil_client.session import Session
+from vigil_client.subscription import DEFAULT_RATE_LIMIT_WAIT_S
 
 OK, FAILED, UNREACHABLE, NOT_LOGGED_IN, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -51,6 +55,7 @@ class Remote:
     url: str
     path: Path
     saved: ClientConfig
+    rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S
 
     @property
     def credentials(self) -> Credentials:
@@ -58,6 +63,7 @@ class Remote:
 
     def client(self, **options: Any) -> VigilClient:
         """A client with the saved credentials; refreshed tokens are saved back."""
+        options.setdefault("rate_limit_wait_s", self.rate_limit_wait_s)
         return VigilClient(self.url, self.credentials, on_refresh=self._keep, **options)
 
     @contextlib.asynccontextmanager
@@ -75,7 +81,11 @@ class Remote:
 
 def add_url_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--url", help="the gateway, e.g. http://127.0.0.1:8000 (default: $VIGIL_URL, or saved)"
+        "--url",
+        help=(
+            "the gateway, e.g. http://127.0.0.1:8000 (default: $VIGIL_URL, or saved, or "
+            "the one `vigil up` serves here: $VIGIL_GATEWAY_PORT)"
+        ),
     )
 
 
@@ -83,10 +93,19 @@ def remote(args: argparse.Namespace) -> Remote:
     settings = RemoteSettings()
     path = config_file.config_path(settings)
     saved = config_file.load(path)
-    url = args.url or settings.url or saved.url
+    url = args.url or settings.url or saved.url or local_gateway(settings)
     if not url.startswith(("http://", "https://")):
         raise CliError(f"{url!r} is not a gateway URL: use http://host:port or https://host")
-    return Remote(url.rstrip("/"), path, saved)
+    return Remote(url.rstrip("/"), path, saved, settings.rate_limit_wait_s)
+
+
+def local_gateway(settings: RemoteSettings) -> str:
+    """The gateway `vigil up` (`make up`) serves on this machine: on `VIGIL_GATEWAY_PORT`
+    when set (the setting `vigil up` reads), else where the stack of `VIGIL_DATA_DIR`
+    recorded it, else on the default port."""
+    if settings.gateway_port is not None:
+        return f"http://{LOCALHOST}:{settings.gateway_port}"
+    return local_stack.recorded(settings.data_dir) or f"http://{LOCALHOST}:{DEFAULT_GATEWAY_PORT}"
 
 
 def run(command: Callable[[Remote], Awaitable[int]], args: argparse.Namespace) -> int:
@@ -125,6 +144,15 @@ async def _interruptible(command: Callable[[Remote], Awaitable[int]], target: Re
         return INTERRUPTED
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def notice(error: Error) -> str:
+    """What the gateway said without ending the command (busy, a rate limit waited
+    out), as a line for stderr: its message and code, and when it is tried again."""
+    if error.code is ErrorCode.RATE_LIMITED and error.retry_after_s is not None:
+        wait = math.ceil(error.retry_after_s)
+        return f"{error.message} ({error.code}); trying again in {wait} s"
+    return f"{error.message} ({error.code})"
 
 
 def invalid(exc: ValidationError) -> str:

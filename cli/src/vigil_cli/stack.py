@@ -1,9 +1,12 @@
 """What `vigil up` runs: a NATS server, then every service, as one declared table.
 
 Adding a service is one line in `SERVICES`. NATS runs locked (`bus_setup`): each
-service logs in with creds of its own role, minted at start.
+service logs in with creds of its own role, minted at start. The collector follows
+the Kubernetes clusters this machine's kubeconfig names, as kubectl would read it
+(`followed_kubeconfig`), as it follows a Docker engine that answers.
 """
 
+import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,10 +18,9 @@ from vigil.busauth.permissions import ServiceRole
 from vigil_cli.bus_setup import BusSetup, adopt_unlocked_store
 from vigil_cli.errors import ExecutableNotFound
 from vigil_cli.readiness import HttpProbe, Probe, TcpProbe
-from vigil_cli.settings import UpSettings
+from vigil_cli.settings import LOCALHOST, UpSettings
 from vigil_cli.supervisor import ChildSpec
 
-LOCALHOST: Final = "127.0.0.1"
 NATS_READY_WITHIN: Final = 15.0
 SERVICE_READY_WITHIN: Final = 60.0
 
@@ -75,6 +77,9 @@ class Stack:
     before_services: Callable[[], Awaitable[None]] | None = None
     """Run once the tiers before the last (NATS) are up, before the services start: the
     streams they need are made here (`BusSetup.provision`)."""
+    gateway: tuple[Path, str] | None = None
+    """(data dir, URL): the gateway is recorded there while the stack is up, for the
+    commands run beside it (`local_stack`)."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -130,6 +135,24 @@ def service_component(service: Service, settings: UpSettings, env: Mapping[str, 
     )
 
 
+KUBECONFIG_SETTING: Final = "VIGIL_COLLECTOR_KUBECONFIG"
+
+
+def followed_kubeconfig(environ: Mapping[str, str]) -> dict[str, str]:
+    """The collector's kubeconfig setting: as given (set empty: follow none), else the
+    files kubectl would read — `KUBECONFIG` (one or a list), else `~/.kube/config` —
+    that exist; none when there are none."""
+    if KUBECONFIG_SETTING in environ:
+        given = environ[KUBECONFIG_SETTING]
+        return {KUBECONFIG_SETTING: given} if given else {}
+    listed = environ.get("KUBECONFIG", "")
+    candidates = (
+        listed.split(os.pathsep) if listed else [f"{environ.get('HOME', '~')}/.kube/config"]
+    )
+    found = [path for path in candidates if path and Path(path).expanduser().is_file()]
+    return {KUBECONFIG_SETTING: os.pathsep.join(found)} if found else {}
+
+
 def build_stack(settings: UpSettings, bus: BusSetup, environ: Mapping[str, str]) -> Stack:
     """The stack `settings` describe; the services get `environ` plus where NATS is and
     their own creds."""
@@ -143,7 +166,8 @@ def build_stack(settings: UpSettings, bus: BusSetup, environ: Mapping[str, str])
         "VIGIL_AUTH_SIGNING_KEY_SECRET_FILE": str(
             settings.data_dir.absolute() / "auth" / "signing-key-secret"
         ),
-        **environ,
+        **{name: value for name, value in environ.items() if name != KUBECONFIG_SETTING},
+        **followed_kubeconfig(environ),
         "VIGIL_NATS_URL": nats_url,
         "VIGIL_GATEWAY_PORT": str(settings.gateway_port),
         "PYTHONUNBUFFERED": "1",
@@ -168,4 +192,9 @@ def build_stack(settings: UpSettings, bus: BusSetup, environ: Mapping[str, str])
         ("system", f"ws://{gateway}/api/system/ws"),
         ("nats", nats_url),
     )
-    return Stack(tiers=tuple(tiers), urls=urls, before_services=bus.provision)
+    return Stack(
+        tiers=tuple(tiers),
+        urls=urls,
+        before_services=bus.provision,
+        gateway=(settings.data_dir, f"http://{gateway}"),
+    )

@@ -9,6 +9,8 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { useApp } from "../app-context";
 import { Live, useLive } from "../live";
+import { Empty } from "./Empty";
+import { RefusalNote } from "./RefusalNote";
 import { type Entry, type Level, Sources, entriesText, shownEntries, toggled } from "../logs";
 import { type Params, channelKey } from "../stream/protocol";
 
@@ -153,7 +155,18 @@ export function LogView({ channel, params, entries, fileName, older, sources: by
           ))}
         </div>
       )}
+      <RefusalNote channels={[key]} />
       <div ref={scroller} className="log-body" data-testid="log-view">
+        {shown.length === 0 &&
+          (lines.current.length === 0 ? (
+            <Empty what="No lines yet." testId="empty-log">
+              They appear as soon as the source prints one{older ? "; Load older reads what it printed before" : ""}.
+            </Empty>
+          ) : (
+            <Empty what="No line matches." testId="empty-log">
+              {paused !== null ? "Paused before any line came: Follow shows the new ones." : "Change the search, the level or the sources shown."}
+            </Empty>
+          ))}
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((item) => (
             <Row key={item.index} entry={shown[item.index]} top={item.start} colour={shown[item.index].source && sources.colourOf(shown[item.index].source!)} />

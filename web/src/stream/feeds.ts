@@ -4,11 +4,15 @@
 
 import type { Environment, EventSourceLike } from "./environment";
 import type { Params, ServerFrame } from "./protocol";
+import { isRefusal, type RefusalCode } from "./refusals";
 
 export interface FeedOwner {
   frame(frame: ServerFrame): void;
   /** The feed works (an SSE stream opened, a poll answered). */
   opened(): void;
+  /** The gateway refused a poll for now (429, 503): the feed asks again after
+   * `retryAfterS` by itself. */
+  refused(code: RefusalCode, message: string, retryAfterS: number): void;
   /** The feed stopped: `code` is the gateway's close code when it said one; `opened`
    * whether it had ever worked. The feed is closed already. */
   failed(code: number | undefined, opened: boolean): void;
@@ -115,6 +119,15 @@ export class PollFeed implements Feed {
     }
     if (this.closed) return;
     if (response.status === 401) return this.fail(4001);
+    if (response.status === 429 || response.status === 503) {
+      const refusal = await refusalOf(response);
+      if (this.closed) return;
+      if (refusal !== null) {
+        this.owner.refused(refusal.code, refusal.message, refusal.retryAfterS);
+        this.timer = this.env.setTimeout(() => void this.poll(), Math.max(this.intervalMs, refusal.retryAfterS * 1000));
+        return;
+      }
+    }
     if (response.status !== 200 && response.status !== 304) return this.fail(undefined);
     if (response.status === 200) {
       this.etag = response.headers.get("ETag");
@@ -149,4 +162,20 @@ export class PollFeed implements Feed {
     if (this.timer !== null) this.env.clearTimeout(this.timer);
     this.timer = null;
   }
+}
+
+/** A gateway's "not now" to an HTTP request (`{"detail": {"code", "message"}}` and
+ * `Retry-After`), or null for any other failure (a proxy's own 503, say). */
+async function refusalOf(
+  response: Response,
+): Promise<{ code: RefusalCode; message: string; retryAfterS: number } | null> {
+  let detail: { code?: unknown; message?: unknown };
+  try {
+    detail = ((await response.json()) as { detail?: typeof detail }).detail ?? {};
+  } catch {
+    return null;
+  }
+  if (typeof detail.code !== "string" || !isRefusal(detail.code)) return null;
+  const retryAfterS = Number(response.headers.get("Retry-After") ?? "1") || 1;
+  return { code: detail.code, message: String(detail.message ?? ""), retryAfterS };
 }

@@ -9,12 +9,15 @@
 //   and when those fail too, to HTTP polling; meanwhile it tries a socket again now and
 //   then and moves back to it once one opens.
 // - Closed with 4001 (token expired or revoked): refresh the token, or ask for a login.
+// - Refused for now (RATE_LIMITED, LIMIT_REACHED, UNAVAILABLE): asked again when the
+//   gateway says, and the refusal is on the board (`onRefusals`) for the view to say so.
 // - State deltas: applied to the snapshot they follow; a broken sequence re-subscribes.
 
 import { backoffDelayMs, DEFAULT_DELAYS_S } from "./backoff";
 import { applyDelta, type Snapshot } from "./deltas";
 import type { Credentials, Environment, SocketLike } from "./environment";
 import { type Feed, type FeedOwner, PollFeed, SseFeed } from "./feeds";
+import { isRefusal, RefusalBoard, type RefusalCode, type RefusalListener } from "./refusals";
 import {
   type AskFrame,
   type ChannelEvent,
@@ -70,6 +73,15 @@ interface Subscription {
   feed: Feed | null;
   feedAttempt: number;
   retry: unknown;
+  /** Subscribes refused UNAVAILABLE in a row (their retries back off). */
+  unavailableAttempt: number;
+}
+
+/** A request sent and not yet answered: `key` is the subscription a `subscribe` is for
+ * (null for anything else); `message` what went, to send again if it is refused for now. */
+interface Pending {
+  key: string | null;
+  message: Record<string, unknown>;
 }
 
 export interface ConnectionState {
@@ -84,9 +96,9 @@ export class StreamManager {
   private readonly subscriptions = new Map<string, Subscription>();
   /** A channel as the gateway names it (`docker.logs` by short id) -> ours. */
   private readonly aliases = new Map<string, string>();
-  /** Requests sent and not yet answered, in order (the gateway answers in order): a
-   * subscription's key for a `subscribe`, null for anything else. */
-  private pending: (string | null)[] = [];
+  /** Requests sent and not yet answered, in order (the gateway answers in order). */
+  private pending: Pending[] = [];
+  private readonly refusals = new RefusalBoard();
   private socket: SocketLike | null = null;
   private socketLive = false;
   private transport: Transport = "websocket";
@@ -151,6 +163,7 @@ export class StreamManager {
         feed: null,
         feedAttempt: 0,
         retry: null,
+        unavailableAttempt: 0,
       };
       this.subscriptions.set(key, subscription);
       this.open(subscription);
@@ -162,6 +175,7 @@ export class StreamManager {
       if (owned.listeners.size > 0 || this.subscriptions.get(key) !== owned) return;
       this.subscriptions.delete(key);
       if (owned.retry !== null) this.env.clearTimeout(owned.retry);
+      this.refusals.clear(key);
       this.closeFeed(owned);
       if (this.socketLive) this.request(null, { type: "unsubscribe", channel, params });
     };
@@ -181,6 +195,12 @@ export class StreamManager {
   onAsk(listener: (ask: AskFrame) => void): () => void {
     this.askListeners.add(listener);
     return () => this.askListeners.delete(listener);
+  }
+
+  /** The channels the gateway refused for now, by subscription key (`channelKey`):
+   * told at once and on every change. */
+  onRefusals(listener: RefusalListener): () => void {
+    return this.refusals.onChange(listener);
   }
 
   onLoggedOut(listener: () => void): () => void {
@@ -223,9 +243,12 @@ export class StreamManager {
     this.refreshedOnce = false;
     this.aliases.clear();
     this.pending = [];
+    this.refusals.clearAll(); // the old socket's: each is asked again now
     this.setStatus("live", null);
     for (const subscription of this.subscriptions.values()) {
       if (upgraded) this.closeFeed(subscription);
+      if (subscription.retry !== null) this.env.clearTimeout(subscription.retry);
+      subscription.retry = null;
       this.sendSubscribe(subscription);
     }
     this.scheduleReauth();
@@ -314,7 +337,7 @@ export class StreamManager {
 
   private request(key: string | null, message: Record<string, unknown>): void {
     if (!this.socketLive) return;
-    this.pending.push(key);
+    this.pending.push({ key, message });
     this.send(message);
   }
 
@@ -340,21 +363,29 @@ export class StreamManager {
         return this.send({ type: "pong" });
       case "subscribed": {
         if (via !== null) return;
-        const ours = this.pending.shift();
+        const ours = this.pending.shift()?.key;
         if (typeof ours === "string" && ours !== frame.channel) this.aliases.set(frame.channel, ours);
         // Subscribed again (a new socket): the gateway marks what is still stale right
         // after the snapshot, so the old marks are dropped.
         const again = typeof ours === "string" ? this.subscriptions.get(ours) : undefined;
-        if (again !== undefined) this.forgetStale(again);
+        if (again !== undefined) {
+          this.forgetStale(again);
+          again.unavailableAttempt = 0;
+          this.refusals.clear(again.key);
+        }
         return;
       }
       case "unsubscribed":
+        if (via !== null) return;
+        this.pending.shift();
+        return this.slotFreed();
       case "reauthenticated":
         if (via === null) this.pending.shift();
         return;
       case "update": {
         const subscription = via ?? this.find(frame.channel);
         if (subscription === undefined) return;
+        this.dataCame(subscription);
         const cursor = frame.cursor ?? undefined;
         if (cursor !== undefined) {
           if (subscription.cursor !== undefined && cursor <= subscription.cursor) return;
@@ -368,6 +399,7 @@ export class StreamManager {
       case "delta": {
         const subscription = via ?? this.find(frame.channel);
         if (subscription === undefined) return;
+        this.dataCame(subscription);
         const next = applyDelta(subscription.snapshots.get(frame.key), frame);
         if (next === null) return this.resubscribe(subscription);
         subscription.snapshots.set(frame.key, next);
@@ -375,12 +407,14 @@ export class StreamManager {
       }
       case "gap": {
         const subscription = via ?? this.find(frame.channel);
-        if (subscription !== undefined) this.emit(subscription, frame);
-        return;
+        if (subscription === undefined) return;
+        this.dataCame(subscription);
+        return this.emit(subscription, frame);
       }
       case "reset": {
         const subscription = via ?? this.find(frame.channel);
         if (subscription === undefined) return;
+        this.dataCame(subscription);
         subscription.cursor = frame.first_cursor - 1;
         return this.emit(subscription, {
           type: "reset",
@@ -402,6 +436,7 @@ export class StreamManager {
       }
       case "fresh": {
         const subscription = via ?? this.find(frame.channel);
+        if (subscription !== undefined) this.dataCame(subscription);
         if (subscription === undefined || !subscription.stale.delete(frame.key)) return;
         return this.emit(subscription, { type: "fresh", key: frame.key });
       }
@@ -419,37 +454,113 @@ export class StreamManager {
     frame: Extract<ServerFrame, { type: "error" }>,
     via: Subscription | null,
   ): void {
+    // An answer to a request says how many requests remain; anything else is news.
+    const answer = via === null && frame.remaining !== undefined && frame.remaining !== null;
+    if (via === null && !answer) return this.news(frame);
     let subscription = via;
-    if (via === null) {
-      if (frame.remaining === undefined || frame.remaining === null) {
-        // Not an answer to a request: the bus is away (it comes back by itself), or a
-        // message the gateway could not read at all, such as `delta` before it had deltas.
-        if (frame.code === "INVALID_MESSAGE" && /delta/.test(frame.message)) this.withoutDeltas();
+    if (answer) {
+      const request = this.pending.shift();
+      if (request === undefined) return;
+      if (request.key === null) {
+        // An unsubscribe or a reauth refused for now: it goes again when the gateway says.
+        if (frame.code === "RATE_LIMITED") this.sendLater(request.message, frame.retry_after_s ?? 1);
         return;
       }
-      const ours = this.pending.shift();
-      subscription = typeof ours === "string" ? (this.subscriptions.get(ours) ?? null) : null;
+      subscription = this.subscriptions.get(request.key) ?? null;
     }
     if (subscription === null) return;
-    if (frame.code === "RATE_LIMITED" && via === null) {
+    if (answer && isRefusal(frame.code)) {
+      return this.refusedForNow(subscription, frame.code, frame.message, frame.retry_after_s);
+    }
+    if (frame.code === "UNAVAILABLE") return this.unavailable(subscription, frame.message, "channel");
+    this.emit(subscription, { type: "error", code: frame.code, message: frame.message });
+  }
+
+  /** An error that answers no request: the bus is away (for every channel, or for the
+   * one it names; data resumes by itself), or a message the gateway could not read at
+   * all, such as `delta` before it had deltas. */
+  private news(frame: Extract<ServerFrame, { type: "error" }>): void {
+    if (frame.code === "INVALID_MESSAGE" && /delta/.test(frame.message)) return this.withoutDeltas();
+    if (frame.code !== "UNAVAILABLE") return;
+    if (frame.channel) {
+      const named = this.find(frame.channel);
+      if (named !== undefined) this.unavailable(named, frame.message, "channel");
+      return;
+    }
+    for (const subscription of this.subscriptions.values()) {
+      this.unavailable(subscription, frame.message, "bus");
+    }
+  }
+
+  private unavailable(subscription: Subscription, message: string, scope: "channel" | "bus"): void {
+    this.refusals.set(subscription.key, { code: "UNAVAILABLE", message, retryAt: null, scope });
+  }
+
+  /** A subscribe refused for now: asked again after `retry_after_s` (RATE_LIMITED, and
+   * UNAVAILABLE, which else backs off), or once one of ours frees a slot (LIMIT_REACHED). */
+  private refusedForNow(
+    subscription: Subscription,
+    code: RefusalCode,
+    message: string,
+    retryAfterS: number | null | undefined,
+  ): void {
+    if (subscription.retry !== null) this.env.clearTimeout(subscription.retry);
+    subscription.retry = null;
+    let retryAt: number | null = null;
+    if (code !== "LIMIT_REACHED") {
+      const wait =
+        retryAfterS != null
+          ? retryAfterS * 1000
+          : code === "RATE_LIMITED"
+            ? 1000
+            : this.delay(subscription.unavailableAttempt++);
+      retryAt = this.env.now() + wait;
       const owned = subscription;
       owned.retry = this.env.setTimeout(() => {
         owned.retry = null;
         if (this.subscriptions.get(owned.key) === owned) this.sendSubscribe(owned);
-      }, (frame.retry_after_s ?? 1) * 1000);
-      return;
+      }, wait);
     }
-    this.emit(subscription, { type: "error", code: frame.code, message: frame.message });
+    this.refusals.set(subscription.key, { code, message, retryAt, scope: "channel" });
+  }
+
+  /** One of our subscriptions went: a subscribe refused for want of a slot goes again. */
+  private slotFreed(): void {
+    for (const subscription of this.subscriptions.values()) {
+      if (this.refusals.get(subscription.key)?.code === "LIMIT_REACHED") {
+        return this.sendSubscribe(subscription);
+      }
+    }
+  }
+
+  /** Data on a channel: it is not unavailable any more, nor is the bus. */
+  private dataCame(subscription: Subscription): void {
+    if (this.refusals.get(subscription.key)?.code === "UNAVAILABLE") this.refusals.clear(subscription.key);
+    this.refusals.clearBus();
+  }
+
+  /** A request refused for now, sent again after `afterS` on the same socket (a new one
+   * starts afresh) — an unsubscribe only if nobody subscribed to its channel since. */
+  private sendLater(message: Record<string, unknown>, afterS: number): void {
+    const socket = this.socket;
+    this.env.setTimeout(() => {
+      if (this.socket !== socket) return;
+      if (message.type === "unsubscribe") {
+        const key = channelKey(String(message.channel), message.params as Params);
+        if (this.subscriptions.has(key)) return;
+      }
+      this.request(null, message);
+    }, afterS * 1000);
   }
 
   /** A gateway without state deltas: ask again for whole snapshots. */
   private withoutDeltas(): void {
     this.deltasRefused = true;
     const index = this.pending.findIndex(
-      (key) => key !== null && this.subscriptions.get(key)?.delta === true,
+      ({ key }) => key !== null && this.subscriptions.get(key)?.delta === true,
     );
     if (index < 0) return;
-    const [key] = this.pending.splice(index, 1);
+    const [{ key }] = this.pending.splice(index, 1);
     const subscription = this.subscriptions.get(key as string);
     if (subscription !== undefined) this.sendSubscribe(subscription);
   }
@@ -524,10 +635,15 @@ export class StreamManager {
     return {
       frame: (frame) => this.receive(frame, subscription),
       opened: () => {
+        if (this.refusals.get(subscription.key)?.scope === "channel") this.refusals.clear(subscription.key);
         subscription.feedAttempt = 0;
         this.refreshedOnce = false;
         if (subscription.feed?.transport === "sse") this.sseFailures = 0;
         if (this.status !== "fallback") this.setStatus("fallback", null);
+      },
+      refused: (code, message, retryAfterS) => {
+        const retryAt = this.env.now() + retryAfterS * 1000;
+        this.refusals.set(subscription.key, { code, message, retryAt, scope: "channel" });
       },
       failed: (code, opened) => {
         subscription.feed = null;

@@ -2,6 +2,8 @@
 
 import { type FormEvent, useCallback, useEffect, useState } from "react";
 import { useApp } from "../app-context";
+import { EmptyRow } from "../components/Empty";
+import { RefusalNote } from "../components/RefusalNote";
 import { clock } from "../format";
 
 interface User { id: string; username: string; roles: string[]; disabled: boolean; created_at: string }
@@ -10,9 +12,10 @@ interface Connection { id: string; gateway_id: string; principal_name: string; a
 
 export function Admin() {
   const { session, manager } = useApp();
-  const [users, setUsers] = useState<User[]>([]);
-  const [keys, setKeys] = useState<Key[]>([]);
-  const [connections, setConnections] = useState<Connection[]>([]);
+  // null until the first answer: "loading", not "none"
+  const [users, setUsers] = useState<User[] | null>(null);
+  const [keys, setKeys] = useState<Key[] | null>(null);
+  const [connections, setConnections] = useState<Connection[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [secret, setSecret] = useState<string | null>(null);
 
@@ -67,7 +70,8 @@ export function Admin() {
       <table className="plain" data-testid="users">
         <thead><tr><th>user</th><th>roles</th><th>state</th><th>created</th><th /></tr></thead>
         <tbody>
-          {users.map((u) => (
+          {users === null && <EmptyRow columns={5} what={error ? "The users could not be read (above)." : "Loading…"} />}
+          {users?.map((u) => (
             <tr key={u.id}>
               <td>{u.username}</td><td>{u.roles.join(", ")}</td><td>{u.disabled ? "disabled" : "active"}</td><td>{clock(u.created_at)}</td>
               <td>{!u.disabled && <button onClick={() => session.api(`/api/auth/users/${u.username}/disable`, { method: "POST" }).then(load, fail)}>Disable</button>}</td>
@@ -86,7 +90,13 @@ export function Admin() {
       <table className="plain" data-testid="keys">
         <thead><tr><th>name</th><th>role</th><th>by</th><th>created</th><th>last used</th><th /></tr></thead>
         <tbody>
-          {keys.map((k) => (
+          {keys === null && <EmptyRow columns={6} what={error ? "The keys could not be read (above)." : "Loading…"} />}
+          {keys?.length === 0 && (
+            <EmptyRow columns={6} what="No API keys." testId="empty-keys">
+              Scripts and the CLI use one instead of a password: create one below, or with `vigil apikey create`.
+            </EmptyRow>
+          )}
+          {keys?.map((k) => (
             <tr key={k.id}>
               <td>{k.name}</td><td>{k.role}</td><td>{k.created_by}</td><td>{clock(k.created_at)}</td>
               <td>{k.last_used_at ? clock(k.last_used_at) : "never"}</td>
@@ -100,11 +110,18 @@ export function Admin() {
         <RoleSelect />
         <button type="submit">Create key</button>
       </form>
-      <h2>Live connections ({connections.length})</h2>
+      <h2>Live connections{connections ? ` (${connections.length})` : ""}</h2>
+      <RefusalNote channels={["connections"]} />
       <table className="plain" data-testid="connections">
         <thead><tr><th>who</th><th>from</th><th>gateway</th><th>since</th><th>watching</th><th>sent</th><th>dropped</th></tr></thead>
         <tbody>
-          {connections.map((c) => (
+          {connections === null && <EmptyRow columns={7} what={error ? "The connections could not be read (above)." : "Loading…"} />}
+          {connections?.length === 0 && (
+            <EmptyRow columns={7} what="No live connection." testId="empty-connections">
+              No gateway holds a socket now.
+            </EmptyRow>
+          )}
+          {connections?.map((c) => (
             <tr key={c.id}>
               <td>{c.principal_name}</td><td>{c.address}</td><td><code>{c.gateway_id.slice(0, 8)}</code></td><td>{clock(c.since)}</td>
               <td>{c.subscriptions.join(", ")}</td><td>{c.sent}</td><td>{c.dropped}</td>

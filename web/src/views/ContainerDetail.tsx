@@ -1,5 +1,6 @@
 import { useApp } from "../app-context";
 import { Chart, type Series } from "../components/Chart";
+import { RefusalNote } from "../components/RefusalNote";
 import { bytes, percent } from "../format";
 import { useLive } from "../live";
 import { Badge } from "./Containers";
@@ -18,6 +19,7 @@ export function ContainerDetail({ host, id }: { host: string; id: string }) {
         {row?.name ?? id} <span className="muted">on {host}</span>{" "}
         {row && <Badge status={row.status} health={row.health} exitCode={row.exitCode} />}
       </h2>
+      <RefusalNote channels={containers.channels} />
       {row?.stats && (
         <p className="muted">
           {row.image} · CPU {percent(row.stats.cpu_percent)} · memory {bytes(row.stats.memory_usage)} of{" "}

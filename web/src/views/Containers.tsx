@@ -4,7 +4,10 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { memo, useMemo, useRef, useState } from "react";
 import { useApp } from "../app-context";
+import { Empty } from "../components/Empty";
+import { RefusalNote } from "../components/RefusalNote";
 import { Sparkline } from "../components/Sparkline";
+import { noContainers } from "../empty";
 import { bytes, percent, rate } from "../format";
 import { useLive } from "../live";
 import { nameGlob } from "../logs";
@@ -49,8 +52,11 @@ export function Containers() {
     overscan: 10,
   });
 
+  const empty = rows.length === 0 ? noContainers(containers.dockerSources, all.length > 0) : null;
+
   return (
     <div>
+      <RefusalNote channels={containers.channels} />
       <div className="toolbar">
         <input placeholder="name or id" value={name} onChange={(e) => setName(e.target.value)} data-testid="filter-name" />
         <select value={host} onChange={(e) => setHost(e.target.value)} aria-label="host">
@@ -84,6 +90,11 @@ export function Containers() {
         <span>network</span>
         <span>image</span>
       </div>
+      {empty && (
+        <Empty what={empty.what} testId="empty-containers">
+          {empty.why}
+        </Empty>
+      )}
       <div ref={scroller} className="table-body" data-testid="container-table">
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((item) => (

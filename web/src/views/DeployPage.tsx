@@ -3,16 +3,12 @@
 
 import { useEffect, useMemo, useState } from "react";
 import { hasRole, useApp } from "../app-context";
-import { bytes, clock } from "../format";
+import { Empty, EmptyRow } from "../components/Empty";
+import { RefusalNote } from "../components/RefusalNote";
+import { clock } from "../format";
+import { layerLine, type PullProgress, pullLine } from "../pull";
+import { channelKey } from "../stream/protocol";
 import { type DeployRecord, shownArgument } from "./Deploys";
-
-interface Layer {
-  id: string;
-  status: string;
-  current: number;
-  total: number | null;
-  percent: number;
-}
 
 interface DeployEvent {
   deploy_id: string;
@@ -20,12 +16,10 @@ interface DeployEvent {
   status: string;
   state: string;
   message: string;
-  progress?: { layers: Layer[]; percent: number; current: number; total: number } | null;
+  progress?: PullProgress | null;
   percent?: number | null;
   time: string;
 }
-
-const STEPS = ["queue", "validate", "pull", "create", "start", "health", "confirm", "switch", "cleanup", "rollback", "done"];
 
 export function DeployPage({ id }: { id: string }) {
   const { manager, me, session } = useApp();
@@ -46,10 +40,12 @@ export function DeployPage({ id }: { id: string }) {
     });
   }, [manager, id]);
 
+  // Each step's latest event, in the order the journal took them (a recreate that asks
+  // first has confirm before start; a Map keeps each key where it first came).
   const steps = useMemo(() => {
     const latest = new Map<string, DeployEvent>();
     for (const event of events) latest.set(event.step, event);
-    return STEPS.filter((step) => latest.has(step)).map((step) => latest.get(step) as DeployEvent);
+    return [...latest.values()];
   }, [events]);
   const pull = [...events].reverse().find((event) => event.progress)?.progress;
   const last = events[events.length - 1];
@@ -64,9 +60,15 @@ export function DeployPage({ id }: { id: string }) {
         Deploy <code>{id}</code>{" "}
         {last && <span className={`badge ${last.state}`} data-testid="deploy-state">{last.state}</span>}
       </h2>
+      <RefusalNote channels={[channelKey("deploy", { id })]} />
       {error && <p className="error">{error}</p>}
       {!finished && last && hasRole(me, "operator") && <button onClick={cancel}>Cancel and roll back</button>}
       {record && <SpecCard spec={record.spec} />}
+      {steps.length === 0 && !error && (
+        <Empty what="No step yet." testId="empty-steps">
+          Waiting for the deploy's journal: the deployer writes each step as it goes.
+        </Empty>
+      )}
       <ol className="steps" data-testid="deploy-steps">
         {steps.map((step) => (
           <li key={step.step} className={step.status} data-testid="deploy-step" data-step={step.step} data-status={step.status}>
@@ -76,12 +78,12 @@ export function DeployPage({ id }: { id: string }) {
       </ol>
       {pull && (
         <section className="card">
-          <h3>pull: {pull.percent.toFixed(0)} % ({bytes(pull.current)} of {bytes(pull.total)})</h3>
+          <h3 data-testid="pull-line">pull: {pullLine(pull)}</h3>
           {pull.layers.map((layer) => (
             <div key={layer.id} className="bar-row" data-testid="layer">
               <code>{layer.id}</code>
               <progress max={100} value={layer.percent} />
-              <span>{layer.status} {layer.total ? `${bytes(layer.current)} / ${bytes(layer.total)}` : ""}</span>
+              <span>{layer.status} {layerLine(layer)}</span>
             </div>
           ))}
         </section>
@@ -89,6 +91,7 @@ export function DeployPage({ id }: { id: string }) {
       <h3>journal</h3>
       <table className="plain">
         <tbody>
+          {events.length === 0 && <EmptyRow columns={4} what="No event yet." />}
           {events.map((event, i) => (
             <tr key={i}>
               <td>{clock(event.time)}</td><td>{event.step}</td><td>{event.status}</td><td>{event.message}</td>

@@ -4,6 +4,9 @@
 
 import { type FormEvent, useEffect, useState } from "react";
 import { hasRole, useApp } from "../app-context";
+import { EmptyRow } from "../components/Empty";
+import { quote } from "shlex";
+import { commandArgv } from "../command";
 import { clock } from "../format";
 
 /** A command argument: plain, or secret (`{"secret": "***"}` when shown back). */
@@ -40,7 +43,11 @@ export function Deploys() {
     const load = () =>
       session
         .api<{ deploys: DeployRecord[] }>("/api/deploys?limit=50")
-        .then((list) => !stopped && setDeploys(list.deploys))
+        .then((list) => {
+          if (stopped) return;
+          setDeploys(list.deploys);
+          setError(null); // answered again: the last failure is over
+        })
         .catch((exc: Error) => !stopped && setError(exc.message));
     void load();
     const timer = window.setInterval(load, 5000);
@@ -62,6 +69,18 @@ export function Deploys() {
           </tr>
         </thead>
         <tbody>
+          {deploys?.length === 0 && (
+            <EmptyRow columns={7} what="No deploys yet." testId="empty-deploys">
+              {hasRole(me, "operator")
+                ? "Deploy a service with the form above, or with `vigil deploy`."
+                : "Deploys that operators start appear here (those of the clusters you may see)."}
+            </EmptyRow>
+          )}
+          {deploys === null && (
+            <EmptyRow columns={7} what={error ? "The history could not be read (above)." : "Loading…"}>
+              {error && "It is asked again every 5 s."}
+            </EmptyRow>
+          )}
           {(deploys ?? []).map((d) => (
             <tr key={d.id}>
               <td><a href={`#/deploys/${d.id}`}>{d.spec.name}</a></td>
@@ -91,6 +110,7 @@ function DeployForm() {
     session.api<{ hosts: string[] }>("/api/deploys/hosts").then((h) => setHosts(h.hosts), () => setHosts([]));
   }, [session]);
 
+  const parsed = commandArgv(fields.command);
   const set = (name: keyof typeof fields) => (e: { target: { value: string; checked?: boolean; type?: string } }) =>
     setFields({ ...fields, [name]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
 
@@ -98,9 +118,10 @@ function DeployForm() {
     event.preventDefault();
     setError(null);
     try {
+      if (parsed.error !== null) throw new Error(parsed.error);
       const extra = fields.extra.trim() ? (JSON.parse(fields.extra) as Record<string, unknown>) : {};
       const command: Argument[] = [
-        ...words(fields.command),
+        ...parsed.argv,
         ...lines(fields.secretArgs).map((secret) => ({ secret })),
       ];
       const env = envOf(fields.env);
@@ -133,7 +154,26 @@ function DeployForm() {
           {hosts.map((h) => <option key={h}>{h}</option>)}
         </select>
       </label>
-      <label>command<input name="command" placeholder="as in the image" value={fields.command} onChange={set("command")} /></label>
+      <label>
+        command (split as a shell would: quote what holds spaces)
+        <input name="command" placeholder="as in the image" value={fields.command} onChange={set("command")} spellCheck={false} />
+        <span className="argv" data-testid="command-argv">
+          {parsed.error !== null ? (
+            <span className="error">{parsed.error}</span>
+          ) : parsed.argv.length === 0 ? (
+            <span className="muted">the image's own command</span>
+          ) : (
+            <>
+              <span className="muted">argv: </span>
+              {parsed.argv.map((arg, i) => (
+                <code key={i} className="arg" data-testid="command-arg">
+                  {arg}
+                </code>
+              ))}
+            </>
+          )}
+        </span>
+      </label>
       <label>
         secret arguments (one a line, after the command; never shown back)
         <textarea name="secret_args" className="secret" rows={2} value={fields.secretArgs} onChange={set("secretArgs")} autoComplete="off" spellCheck={false} />
@@ -155,13 +195,11 @@ function DeployForm() {
         <textarea name="extra" rows={3} value={fields.extra} onChange={set("extra")} placeholder='{"ports":[{"container_port":8080}],"health":{"kind":"tcp","port":8080}}' />
       </label>
       {error && <p className="error">{error}</p>}
-      <button className="primary" type="submit">Deploy</button>
+      <button className="primary" type="submit" disabled={parsed.error !== null}>
+        Deploy
+      </button>
     </form>
   );
-}
-
-function words(text: string): string[] {
-  return text.trim() ? text.trim().split(/\s+/) : [];
 }
 
 function lines(text: string): string[] {
@@ -179,7 +217,8 @@ export function envOf(text: string): Record<string, string> {
   return env;
 }
 
-/** How an argument is shown: a secret one as its mask, never a value. */
+/** How an argument is shown: quoted as a shell would need it (so the line reads back
+ * as the same argv), a secret one as its mask, never a value. */
 export function shownArgument(argument: Argument): string {
-  return typeof argument === "string" ? argument : `secret(${argument.secret})`;
+  return typeof argument === "string" ? quote(argument) : `secret(${argument.secret})`;
 }

@@ -1,9 +1,12 @@
 // Every host: CPU, memory, disk and network over the last minutes, live.
 
 import { useApp } from "../app-context";
+import { rateAxis } from "../axes";
 import { Chart, type Series } from "../components/Chart";
 import { bytes, percent, rate } from "../format";
 import { useLive } from "../live";
+import { Empty } from "../components/Empty";
+import { RefusalNote } from "../components/RefusalNote";
 import { StaleNote, staleClass } from "../components/Stale";
 import type { Staleness } from "../stale";
 import type { HostView } from "../stores";
@@ -16,9 +19,20 @@ export function HostOverview() {
   const { hosts } = useApp();
   useLive(hosts);
   const views = [...hosts.hosts.values()].sort((a, b) => a.host.localeCompare(b.host));
-  if (views.length === 0) return <p className="muted">Waiting for the first host sample…</p>;
+  if (views.length === 0) {
+    return (
+      <div>
+        <RefusalNote channels={hosts.channels} />
+        <Empty what="No host yet." testId="empty-hosts">
+          Waiting for the first host sample: every collector sends one every few seconds. If none comes, is a
+          collector running, and does it reach this stack's NATS?
+        </Empty>
+      </div>
+    );
+  }
   return (
     <div>
+      <RefusalNote channels={hosts.channels} />
       {views.map((view) => (
         <HostCard key={view.host} view={view} stale={hosts.stale.get(view.host)} />
       ))}
@@ -43,10 +57,11 @@ export function HostCard({ view, stale }: { view: HostView; stale?: Staleness })
       </div>
       <div className="grid">
         <Chart title="CPU and memory %" series={PERCENT} times={history.times} values={[cpu, memory]} max={100} />
-        <Chart title="disk I/O" series={DISK} times={history.times} values={[read, write]} format={rate} />
-        <Chart title="network" series={NETWORK} times={history.times} values={[rx, tx]} format={rate} />
+        <Chart title="disk I/O" series={DISK} times={history.times} values={[read, write]} axis={rateAxis} />
+        <Chart title="network" series={NETWORK} times={history.times} values={[rx, tx]} axis={rateAxis} />
         <div className="filesystems">
           <h3>filesystems</h3>
+          {latest.filesystems.length === 0 && <Empty what="No filesystem reported." />}
           {latest.filesystems.map((fs) => (
             <div key={fs.mountpoint} className="bar-row">
               <span>{fs.mountpoint}</span>

@@ -5,9 +5,12 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { memo, useEffect, useMemo, useRef, useState } from "react";
 import { useApp } from "../app-context";
+import { Empty, EmptyRow } from "../components/Empty";
+import { RefusalNote } from "../components/RefusalNote";
 import { StaleNote, staleClass } from "../components/Stale";
+import { noClusters } from "../empty";
 import { bytes, clock } from "../format";
-import { type ClusterInfo, type PodBadge, type PodRow, type PodSort, PodStore, millicores, namespacesOf, podBadge, podLogsUrl, podRows, workloadLogs } from "../k8s";
+import { type ClusterInfo, type PodBadge, type PodRow, type PodScope, type PodSort, PodStore, millicores, namespacesOf, podBadge, podLogsUrl, podRows, workloadLogs } from "../k8s";
 import { mergedRoute } from "./MergedLogs";
 import { useLive } from "../live";
 import { LogViewer } from "./LogViewer";
@@ -15,7 +18,7 @@ import { LogViewer } from "./LogViewer";
 const ROW_HEIGHT = 36;
 
 export function Clusters() {
-  const { session } = useApp();
+  const { session, me } = useApp();
   const [clusters, setClusters] = useState<ClusterInfo[] | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
@@ -30,7 +33,9 @@ export function Clusters() {
     <div>
       <h2>Kubernetes clusters</h2>
       {clusters.length === 0 ? (
-        <p className="muted" data-testid="no-clusters">No cluster you may see.</p>
+        <Empty what={noClusters(me.clusters).what} testId="no-clusters">
+          {noClusters(me.clusters).why}
+        </Empty>
       ) : (
         <table className="plain" data-testid="clusters">
           <thead>
@@ -57,7 +62,7 @@ export function Clusters() {
   );
 }
 
-function useCluster(cluster: string, scope: { namespace?: string; pod?: string } = {}): PodStore {
+function useCluster(cluster: string, scope: PodScope = {}): PodStore {
   const { manager } = useApp();
   const store = useMemo(() => new PodStore(cluster), [cluster]);
   useEffect(() => store.watch(manager, scope), [manager, store, scope.namespace, scope.pod]); // eslint-disable-line
@@ -87,6 +92,7 @@ export function Pods({ cluster }: { cluster: string }) {
       <h2>
         <a href="#/k8s">Kubernetes</a> / {cluster} <StaleNote stale={store.stale} />
       </h2>
+      <RefusalNote channels={store.channels()} />
       {store.error && <p className="error" data-testid="cluster-error">{store.error}</p>}
       {store.metricsAvailable === false && <p className="muted">No usage figures: {store.reason || "metrics.k8s.io is unavailable"}</p>}
       {store.nodes.length > 0 && (
@@ -115,6 +121,15 @@ export function Pods({ cluster }: { cluster: string }) {
         {sorter("memory", "memory")}
         <span>node</span>
       </div>
+      {rows.length === 0 && (
+        <Empty what={store.rows.size ? "No pod matches these filters." : "No pods yet."} testId="empty-pods">
+          {store.rows.size
+            ? "Clear the namespace or name filter to see the others."
+            : store.sampled === null
+              ? "Waiting for the cluster's first sample from its collector."
+              : "The cluster runs no pod the collector reports."}
+        </Empty>
+      )}
       <div ref={scroller} className={staleClass("table-body", store.stale)} data-testid="pod-table">
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((item) => (
@@ -181,6 +196,7 @@ export function PodPage({ cluster, namespace, pod }: { cluster: string; namespac
         <a href="#/k8s">Kubernetes</a> / <a href={`#/k8s/${encodeURIComponent(cluster)}`}>{cluster}</a> / {namespace} / {pod}{" "}
         <StatusBadge badge={badge} />
       </h2>
+      <RefusalNote channels={store.channels({ namespace, pod })} />
       {store.error && <p className="error">{store.error}</p>}
       <p className="muted" data-testid="pod-summary">
         {status ? `${status.phase} · ready ${badge.ready} · ${status.restarts} restarts` : "no status yet"}
@@ -207,6 +223,11 @@ export function PodPage({ cluster, namespace, pod }: { cluster: string; namespac
           </tr>
         </thead>
         <tbody>
+          {names.length === 0 && (
+            <EmptyRow columns={6} what="No containers yet.">
+              {status ? "The pod reports none." : "Waiting for the pod's status from its cluster's collector."}
+            </EmptyRow>
+          )}
           {names.map((name) => {
             const state = status?.containers.find((c) => c.name === name);
             const usage = row?.usage?.containers.find((c) => c.name === name);

@@ -12,7 +12,7 @@ from vigil.channels import resolve_channel
 from vigil.messages import AlertChanged, Error, Gap, Reset, Update
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers
-from vigil_cli.remote import OK, Remote, add_url_option, run
+from vigil_cli.remote import OK, Remote, add_url_option, notice, run
 from vigil_cli.tables import table
 from vigil_client import Api, routes
 from vigil_client.frames import parse_frame
@@ -102,4 +102,4 @@ def _notice(event: Gap | Reset | Error) -> str:
         return f"{event.dropped} alerts dropped (too slow)"
     if isinstance(event, Reset):
         return "some alerts were lost: no longer kept"
-    return f"{event.message} ({event.code})"
+    return notice(event)

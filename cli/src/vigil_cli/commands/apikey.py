@@ -2,25 +2,14 @@
 through the gateway as an admin (with the login `vigil login` saved)."""
 
 import argparse
-import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import ApiKeyDraft, ApiKeyView, utc_now
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import OK, Remote, add_url_option, run
 from vigil_cli.tables import table
-
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def duration(text: str) -> timedelta:
-    """`90s`, `15m`, `12h`, `30d`."""
-    match = _DURATION.fullmatch(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 15m or 90s")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+from vigil_cli.times import duration
 
 
 def add_parser(commands: Subparsers) -> None:

@@ -27,14 +27,15 @@ from vigil.messages import (
     DeploySpec,
     DeployState,
     DeployStep,
+    Error,
     Strategy,
     Update,
 )
 from vigil_cli.commands import Subparsers
 from vigil_cli.deploy_progress import DeployView, deploy_view
 from vigil_cli.errors import CliError
-from vigil_cli.remote import FAILED, OK, Remote, add_url_option, run
-from vigil_client import ConnectionState
+from vigil_cli.remote import FAILED, OK, Remote, add_url_option, notice, run
+from vigil_client import ConnectionState, Unreachable
 
 OPEN_TIMEOUT_S = 15.0
 
@@ -191,8 +192,11 @@ async def _deploy(remote: Remote, args: argparse.Namespace) -> int:
     watch = _Watch(args.yes, deploy_view(console))
     async with remote.client(on_ask=watch.answer) as client:
         # The socket first: the deployer's question reaches an open socket only.
-        async with asyncio.timeout(OPEN_TIMEOUT_S):
-            await client.wait_until(ConnectionState.LIVE, ConnectionState.FALLBACK)
+        try:
+            async with asyncio.timeout(OPEN_TIMEOUT_S):
+                await client.wait_until(ConnectionState.LIVE, ConnectionState.FALLBACK)
+        except TimeoutError:
+            raise Unreachable(remote.url, client.last_disconnect or "no connection") from None
         record = await client.api.create_deploy(spec)
         watch.deploy_id = record.id
         watch.view.say(f"deploy {record.id}: {spec.image} as {spec.name} on {record.spec.host}")
@@ -204,13 +208,20 @@ async def _deploy(remote: Remote, args: argparse.Namespace) -> int:
                 watch.view.show(last)
                 if last.step is DeployStep.DONE:
                     break
+            elif isinstance(event, Error):  # e.g. a rate limit waited out: said, not hidden
+                print(f"vigil: {notice(event)}", file=sys.stderr)
         watch.view.stop()
         final = await client.api.deploy(record.id)
     if args.json:
         print(final.model_dump_json(indent=2))
     if last is None or last.state is not DeployState.SUCCEEDED:
-        reason = final.reason or (last.message if last else "no journal")
-        print(f"vigil: deploy {record.id} {final.state}: {reason}", file=sys.stderr)
+        # The journal's last word sums it up; the failed step's line above has the
+        # details (a container's output), which the record's reason repeats.
+        if last is not None and last.step is DeployStep.DONE:
+            summary = last.message
+        else:
+            summary = f"{final.state}: {final.reason or 'no journal'}"
+        print(f"vigil: deploy {record.id} {summary}", file=sys.stderr)
         return FAILED
     return OK
 

@@ -1,5 +1,6 @@
 """`vigil login`: check credentials against the gateway and save them for the other
-commands (in a config file only its owner can read)."""
+commands (in a config file only its owner can read). The gateway must answer before
+anyone is asked for a name or a password."""
 
 import argparse
 import getpass
@@ -11,7 +12,7 @@ from vigil_cli import config as config_file
 from vigil_cli.commands import Subparsers
 from vigil_cli.errors import CliError
 from vigil_cli.remote import OK, Remote, add_url_option, run
-from vigil_client import ApiKey, Tokens, login
+from vigil_client import ApiKey, Tokens, login, reach
 from vigil_client.api import TIMEOUT, Api
 from vigil_client.session import Session
 
@@ -39,6 +40,7 @@ def add_parser(commands: Subparsers) -> None:
 
 
 async def _login(remote: Remote, args: argparse.Namespace) -> int:
+    await reach(remote.url)  # a wrong URL is said before a password is typed for it
     if args.api_key_stdin:
         key = sys.stdin.readline().strip()
         if not key:

@@ -1,23 +1,32 @@
-"""`vigil logs CONTAINER [-f]`: a container's log lines, and with `-f` the new ones live;
+"""`vigil logs CONTAINER [-f]`: a container's last lines, and with `-f` the new ones live;
 `vigil logs --label K=V | --name GLOB | --selector K=V,... | --workload KIND/NAME [-f]`:
 every container and pod they pick, merged.
 
-The lines come from the `docker.logs` channel, from the oldest the gateway keeps
-(plus the container's last lines, which the collector sends when it starts following
-it), or from `logs.merged`, in time order, each line after its source: a container's
-name, or a pod's `cluster/namespace/pod`. Pods are picked by a Kubernetes label
-selector (`--selector`) or workload (`--workload deployment/web`), in `--namespace`
-and on `--cluster` when given (else on every cluster the user may see).
-Without `-f` the command prints the lines written before it started and ends (or
-ends once no more lines come for a moment, for a quiet container). stdout lines go
-to stdout, stderr lines to stderr; a gap or reset is said on stderr, never hidden,
-and so are containers joining or leaving a merged view. The container is an id, a
-name, or a unique prefix of either. `--grep` and `--level` filter at the gateway.
+First the last `--tail` lines (100; `all`: every one) of those written since `--since`
+(a duration ago, `10m`, or an RFC 3339 time; with `--since` alone, every line since).
+A container's are read from its engine through the gateway's scroll-back, so they
+reach as far back as its log. With `--grep` or `--level` (filters the gateway applies)
+and for merged views they are the lines the gateway keeps (its window), from the
+`docker.logs` or `logs.merged` channel, with the last lines the collector sends when it
+starts following a container. Then with `-f` the new lines follow, across reconnects
+without a repeat or a loss.
+
+A merged view reads `logs.merged`: in time order, each line after its source, a
+container's name or a pod's `cluster/namespace/pod`. Pods are picked by a Kubernetes
+label selector (`--selector`) or workload (`--workload deployment/web`), in
+`--namespace` and on `--cluster` when given (else on every cluster the user may see).
+stdout lines go to stdout, stderr lines to stderr; a gap or reset, a rate limit waited
+out, containers joining or leaving a merged view are said on stderr, never hidden, and
+a refusal ends the command with its code. The container is an id, a name, or a unique
+prefix of either.
 """
 
 import argparse
 import asyncio
 import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
@@ -27,19 +36,35 @@ from vigil.messages import (
     Error,
     Gap,
     LogBatch,
+    LogLine,
     MergedLogBatch,
     MergedLogLine,
     Reset,
     Update,
     utc_now,
 )
-from vigil_cli import figures
+from vigil_cli import figures, scrollback, times
 from vigil_cli.commands import Subparsers
-from vigil_cli.remote import FAILED, OK, Remote, add_url_option, run
-from vigil_client import Event, Subscription
+from vigil_cli.remote import FAILED, OK, Remote, add_url_option, notice, run
+from vigil_client import ConnectionState, Event, Subscription, Unreachable, VigilClient
 
-QUIET_S = 1.5  # without -f: done at a line written after the start, or none for this long,
-FIRST_LINE_S = 5.0  # or none at all for this long
+DEFAULT_TAIL = 100  # as `docker logs -n` users expect to see at once
+QUIET_S = 1.5  # a kept view without -f: done at a line written after the start, or none
+FIRST_LINE_S = 5.0  # for this long, or none at all for this long once subscribed
+CONNECT_S = 10.0  # a kept view: the gateway must be reached within this
+
+
+def tail_lines(text: str) -> int | None:
+    """A number of lines, or `all` (None)."""
+    if text == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of lines (0 or more) or all")
+    return count
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -59,11 +84,56 @@ def add_parser(commands: Subparsers) -> None:
     parser.add_argument("--namespace", help="the pods' namespace (default: every one)")
     parser.add_argument("--cluster", help="the pods' cluster (default: every one you may see)")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    parser.add_argument(
+        "-n",
+        "--tail",
+        type=tail_lines,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help=f"the last N lines first (default {DEFAULT_TAIL}; all with --since; all: every one)",
+    )
+    parser.add_argument(
+        "--since",
+        type=times.moment,
+        metavar="WHEN",
+        help="only lines since then: a duration ago (10m, 1h30m) or a time (2026-05-01T12:00:00Z)",
+    )
     parser.add_argument("--host", help="the container's Docker host (default: any)")
     parser.add_argument("--grep", help="only lines with this text (any case)")
     parser.add_argument("--level", help="only lines of this level or worse (info, warn, error...)")
     parser.add_argument("-t", "--timestamps", action="store_true", help="show each line's time")
     parser.set_defaults(handler=lambda args: run(lambda remote: _logs(remote, args), args))
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which of the lines written before now are shown: the last `tail` (None: all) of
+    those written at `since` or later (None: any)."""
+
+    tail: int | None
+    since: datetime | None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> "Window":
+        if hasattr(args, "tail"):
+            return cls(args.tail, args.since)
+        return cls(None if args.since is not None else DEFAULT_TAIL, args.since)
+
+    def pick(self, lines: Sequence[LogLine]) -> list[LogLine]:
+        """The lines shown (a merged view's joined/left markers do not count as lines)."""
+        since = self.since
+        recent = [line for line in lines if since is None or line.time >= since]
+        if self.tail is None:
+            return recent
+        picked: list[LogLine] = []
+        count = 0
+        for line in reversed(recent):
+            if not _is_marker(line):
+                if count == self.tail:
+                    break
+                count += 1
+            picked.append(line)
+        return picked[::-1]
 
 
 async def _logs(remote: Remote, args: argparse.Namespace) -> int:
@@ -89,67 +159,156 @@ async def _logs(remote: Remote, args: argparse.Namespace) -> int:
         "level": args.level,
     }
     params = {key: value for key, value in given.items() if value is not None}
-    async with remote.client() as client:
-        # From the oldest line kept: `since=0` resumes from before the first cursor.
+    window = Window.of(args)
+    if merged or args.grep is not None or args.level is not None:
         channel = "logs.merged" if merged else "docker.logs"
-        lines = await client.subscribe(channel, params, since=0)
-        if args.follow:
-            async for event in lines:
-                _show(event, args.timestamps)
-        else:
-            await _until_now(lines, args.timestamps, utc_now())
+        await _kept_view(remote, channel, params, window, args)
+    else:
+        await _container(remote, params, window, args)
     return OK
 
 
-async def _until_now(lines: Subscription, timestamps: bool, started: datetime) -> None:
-    """Print the lines written before `started`; stop at the first one written after."""
+async def _container(
+    remote: Remote, params: dict[str, str], window: Window, args: argparse.Namespace
+) -> None:
+    """A container's lines read from its engine, then (`-f`) followed live."""
+    container, host = params["container"], params.get("host")
+    if not args.follow:
+        async with remote.api() as api:
+            history = await scrollback.read(
+                api, container, host=host, tail=window.tail, since=window.since
+            )
+        _print(history.lines, args.timestamps)
+        return
+    async with remote.client() as client:
+        live = await client.subscribe("docker.logs", params)  # from now: nothing falls between
+        history = await scrollback.read(
+            client.api, container, host=host, tail=window.tail, since=window.since
+        )
+        _print(history.lines, args.timestamps)
+        async for event in live:  # the lines read already come again: shown once
+            _show(event, args.timestamps, after=history.newest, since=window.since)
+
+
+async def _kept_view(
+    remote: Remote,
+    channel: str,
+    params: dict[str, str],
+    window: Window,
+    args: argparse.Namespace,
+) -> None:
+    """A filtered or merged view: the lines the gateway keeps, then (`-f`) live."""
+    async with remote.client() as client:
+        # From the oldest line kept: `since=0` resumes from before the first cursor.
+        lines = await client.subscribe(channel, params, since=0)
+        history, first_live = await _until_now(client, lines, utc_now())
+        _print(window.pick(history), args.timestamps)
+        if args.follow:
+            _print(first_live, args.timestamps)
+            async for event in lines:
+                _show(event, args.timestamps)
+
+
+async def _until_now(
+    client: VigilClient, lines: Subscription, started: datetime
+) -> tuple[list[LogLine], list[LogLine]]:
+    """The lines written before `started`, and those of the same batch after it. Done
+    at the first line written after it, or when none comes for a while once the
+    gateway took the subscription; a refusal raises, and a gateway not reached in
+    `CONNECT_S` is `Unreachable`."""
+    history: list[LogLine] = []
     wait = FIRST_LINE_S
+    reaching_since = time.monotonic()
     while True:
+        accepted_before = lines.accepted
         try:
             async with asyncio.timeout(wait):
                 event = await lines.next()
         except TimeoutError:
-            return
-        if _show(event, timestamps, until=started):
-            return
-        if isinstance(event, Update):
-            wait = QUIET_S
+            if lines.accepted and accepted_before:
+                return history, []  # quiet: everything before now has come
+            if client.state in (ConnectionState.LIVE, ConnectionState.FALLBACK):
+                reaching_since = time.monotonic()  # connected: the answer is on its way
+            elif time.monotonic() - reaching_since >= CONNECT_S:
+                why = client.last_disconnect or "no connection yet"
+                raise Unreachable(client.session.base_url, why) from None
+            wait = FIRST_LINE_S
+            continue
+        if not isinstance(event, Update):
+            _say(event)
+            if isinstance(event, Error) and event.retry_after_s is not None:
+                wait = event.retry_after_s + FIRST_LINE_S  # tried again after that
+            continue
+        batch = _lines_of(event)
+        for index, line in enumerate(batch):
+            if line.time > started:
+                return history, batch[index:]
+        history.extend(batch)
+        wait = QUIET_S
 
 
-def _show(event: Event, timestamps: bool, until: datetime | None = None) -> bool:
-    """Print the event (its lines up to `until`); whether a line came after `until`."""
-    if isinstance(event, Update):
-        batch: MergedLogBatch | LogBatch
+def _lines_of(event: Update) -> list[LogLine]:
+    batch: MergedLogBatch | LogBatch
+    try:
+        batch = MergedLogBatch.model_validate(event.data)
+    except ValidationError:
         try:
-            batch = MergedLogBatch.model_validate(event.data)
+            batch = LogBatch.model_validate(event.data)
         except ValidationError:
-            try:
-                batch = LogBatch.model_validate(event.data)
-            except ValidationError:
-                return False
-        for line in batch.lines:
-            if until is not None and line.time > until:
-                sys.stdout.flush()
-                return True
-            prefix = f"{figures.moment(line.time)} " if timestamps else ""
-            if isinstance(line, MergedLogLine):
-                source = _source(line)
-                if line.marker is not None:
-                    print(f"vigil: {source} {line.marker}", file=sys.stderr)
-                    continue
-                late = " (late)" if line.late else ""
-                prefix = f"{prefix}{source}{late} | "
-            out: TextIO = sys.stderr if line.stream == "stderr" else sys.stdout
-            out.write(f"{prefix}{line.text}\n")
-        sys.stdout.flush()
-    elif isinstance(event, Gap):
+            return []
+    return list(batch.lines)
+
+
+def _show(
+    event: Event,
+    timestamps: bool,
+    *,
+    after: datetime | None = None,
+    since: datetime | None = None,
+) -> None:
+    """Print the event: its lines written after `after` (shown already otherwise) and
+    at `since` or later, or what it says on stderr."""
+    if not isinstance(event, Update):
+        _say(event)
+        return
+    _print(
+        [
+            line
+            for line in _lines_of(event)
+            if (after is None or line.time > after) and (since is None or line.time >= since)
+        ],
+        timestamps,
+    )
+
+
+def _print(lines: Sequence[LogLine], timestamps: bool) -> None:
+    for line in lines:
+        prefix = f"{figures.moment(line.time)} " if timestamps else ""
+        if isinstance(line, MergedLogLine):
+            source = _source(line)
+            if line.marker is not None:
+                print(f"vigil: {source} {line.marker}", file=sys.stderr)
+                continue
+            late = " (late)" if line.late else ""
+            prefix = f"{prefix}{source}{late} | "
+        out: TextIO = sys.stderr if line.stream == "stderr" else sys.stdout
+        out.write(f"{prefix}{line.text}\n")
+    sys.stdout.flush()
+
+
+def _say(event: Event) -> None:
+    """What is not a line, on stderr (`stale` and `fresh` are for state, not logs)."""
+    if isinstance(event, Gap):
         print(f"vigil: {event.dropped} log batches dropped (too slow)", file=sys.stderr)
     elif isinstance(event, Reset):
         if event.since > 0:  # from 0 it only says the oldest lines went, as expected
             print("vigil: lines were lost: they are no longer kept", file=sys.stderr)
-    elif isinstance(event, Error):  # (`stale` and `fresh` are for state, not logs)
-        print(f"vigil: {event.message} ({event.code})", file=sys.stderr)
-    return False
+    elif isinstance(event, Error):
+        print(f"vigil: {notice(event)}", file=sys.stderr)
+
+
+def _is_marker(line: LogLine) -> bool:
+    return isinstance(line, MergedLogLine) and line.marker is not None
 
 
 def _source(line: MergedLogLine) -> str:

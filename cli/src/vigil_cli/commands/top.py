@@ -28,7 +28,7 @@ from vigil.messages import (
 )
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers
-from vigil_cli.remote import OK, Remote, add_url_option, run
+from vigil_cli.remote import OK, Remote, add_url_option, notice, run
 from vigil_client import ConnectionState, VigilClient
 
 SORTS: Final = {
@@ -114,7 +114,7 @@ async def _top(remote: Remote, args: argparse.Namespace) -> int:
 
 def _notice(event: Error | Gap | Reset) -> str:
     if isinstance(event, Error):
-        return f"gateway: {event.message} ({event.code})"
+        return f"gateway: {notice(event)}"
     return "some batches were skipped"
 
 

@@ -10,15 +10,16 @@ from pydantic import ValidationError
 from vigil.busauth.trust import TrustError
 from vigil.errors import BusUnavailable
 from vigil.settings import VigilSettings
+from vigil_cli import local_stack
 from vigil_cli.bus_setup import prepare_bus
 from vigil_cli.commands import Subparsers
 from vigil_cli.console import OWN_SOURCE, Console
 from vigil_cli.errors import CliError, PortInUse, StartupError
 from vigil_cli.ports import port_in_use
 from vigil_cli.readiness import wait_until_ready
-from vigil_cli.settings import UpSettings
+from vigil_cli.settings import LOCALHOST, UpSettings
 from vigil_cli.signals import StopSignals
-from vigil_cli.stack import LOCALHOST, Stack, build_stack
+from vigil_cli.stack import Stack, build_stack
 from vigil_cli.supervisor import Supervisor
 
 ENVIRONMENT_HELP = """\
@@ -26,7 +27,8 @@ environment:
   VIGIL_NATS_URL      use this NATS server instead of starting one
   VIGIL_NATS_PORT     port of the NATS server started on 127.0.0.1 (default 4222)
   VIGIL_GATEWAY_PORT  port of the gateway (default 8000)
-  VIGIL_DATA_DIR      where data and the auth secret are kept (default ./.vigil)
+  VIGIL_DATA_DIR      where data and the auth secret are kept (default ./.vigil);
+                      the gateway's URL is recorded there while up, for the commands
 The services read their own VIGIL_... settings from the same environment.
 """
 
@@ -73,11 +75,15 @@ async def serve(stack: Stack, supervisor: Supervisor, console: Console) -> int:
         try:
             if await signals.run(_start(stack, supervisor, console)):
                 _announce(stack, console)
+                if stack.gateway is not None:  # `vigil login` and the rest find it here
+                    local_stack.record(*stack.gateway)
                 await signals.stop_requested.wait()
         except StartupError as exc:
             console.line(OWN_SOURCE, f"error: {exc}")
             status = 1
         finally:
+            if stack.gateway is not None:
+                local_stack.forget(stack.gateway[0])
             for tier in reversed(stack.tiers):
                 await supervisor.stop(component.name for component in tier)
             await supervisor.stop_all()

@@ -5,18 +5,20 @@
 - `websocket`, `sse`, `polling`  the three transports; `transport` what they share
 - `backoff`       reconnect delays (2, 5, 10, 30 s, jittered)
 - `credentials`, `session`  API keys and tokens; refreshing them
-- `api`           the HTTP routes (login, deploys, users, API keys); `routes` their paths
+- `api`           the HTTP routes (health, login, deploys, users, API keys, log pages);
+                  `routes` their paths
 - `frames`        server frames parsed into `vigil.messages` models
 - `errors`        what the client raises
 """
 
-from vigil_client.api import Api, login
+from vigil_client.api import Api, login, reach
 from vigil_client.backoff import Backoff
 from vigil_client.client import ConnectionState, VigilClient
 from vigil_client.credentials import ApiKey, Credentials, Tokens
 from vigil_client.errors import (
     AuthenticationFailed,
     ClientError,
+    ConnectionRefused,
     Refused,
     SessionEnded,
     Unreachable,
@@ -30,6 +32,7 @@ __all__ = [
     "AuthenticationFailed",
     "Backoff",
     "ClientError",
+    "ConnectionRefused",
     "ConnectionState",
     "Credentials",
     "Event",
@@ -41,4 +44,5 @@ __all__ = [
     "Unreachable",
     "VigilClient",
     "login",
+    "reach",
 ]

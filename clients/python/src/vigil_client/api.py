@@ -1,10 +1,12 @@
-"""The gateway's HTTP routes: login, deploys, users and API keys, polling a channel.
+"""The gateway's HTTP routes: login, deploys, users and API keys, scroll-back of a
+container's log, polling a channel.
 
 Every call carries the session's credentials; an access token the gateway refuses
 (401) is refreshed once and the call made again. Refusals raise `Refused` with the
 gateway's error code and message (`detail`), network failures `Unreachable`.
 """
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -20,6 +22,7 @@ from vigil.messages import (
     DeploySpec,
     DisableUser,
     ErrorCode,
+    LogPage,
     RevokeApiKey,
     TokensIssued,
     UserDraft,
@@ -33,6 +36,19 @@ from vigil_client.session import Session
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 M = TypeVar("M", bound=Message)
+
+
+async def reach(base_url: str) -> None:
+    """That a gateway answers at `base_url` (`GET /healthz`, no credentials needed), e.g.
+    before asking someone for a password; `Unreachable` says what answered instead."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as http:
+        try:
+            answer = await http.get(routes.HEALTH)
+        except httpx.HTTPError as exc:
+            raise Unreachable(base_url, str(exc) or type(exc).__name__) from None
+    if answer.status_code != 200:
+        reason = f"GET {routes.HEALTH} answered HTTP {answer.status_code}: is it a Vigil gateway?"
+        raise Unreachable(base_url, reason)
 
 
 async def login(base_url: str, username: str, password: str) -> TokensIssued:
@@ -66,7 +82,15 @@ def refusal(answer: httpx.Response) -> Refused:
         code, message = ErrorCode.INVALID_MESSAGE, f"{where}: {first.get('msg', 'invalid')}"
     if answer.status_code == 401 or code == ErrorCode.INVALID_CREDENTIALS:
         return AuthenticationFailed(message)
-    return Refused(code, message)
+    return Refused(code, message, retry_after_s=_retry_after(answer))
+
+
+def _retry_after(answer: httpx.Response) -> float | None:
+    """The `Retry-After` header in seconds (the gateway sends seconds, never a date)."""
+    try:
+        return float(answer.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _raise_for(answer: httpx.Response) -> None:
@@ -136,6 +160,28 @@ class Api:
     async def deploy_hosts(self) -> list[str]:
         hosts: list[str] = (await self.get_json(routes.DEPLOY_HOSTS))["hosts"]
         return hosts
+
+    async def log_page(
+        self,
+        container: str,
+        *,
+        host: str | None = None,
+        before: datetime | None = None,
+        limit: int = 100,
+    ) -> LogPage:
+        """Scroll-back (seed 002's pages): up to `limit` (1 to 1000) lines of a container
+        from before `before` (an aware time; None: its newest lines), oldest first, read
+        from its engine, and the `next_before` of the page before them (None at the
+        log's start)."""
+        params: dict[str, Any] = {"limit": limit}
+        if host is not None:
+            params["host"] = host
+        if before is not None:
+            params["before"] = before.isoformat()
+        answer = await self.get_json(routes.container_logs(container), **params)
+        return LogPage.model_validate(
+            {"lines": answer["lines"], "next_before": answer["next_before"]}
+        )
 
     # -- users and API keys: the admin role's routes -------------------------------------
 

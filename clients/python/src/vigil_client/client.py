@@ -10,8 +10,14 @@ One connection carries every subscription: the multiplexed socket `/ws`, or, aft
 one event stream per subscription, and after as many refusals of those, polling.
 While on a fallback the client tries the socket again every `upgrade_after_s` and
 moves back as soon as it opens. A lost connection is retried after 2, 5, 10, 30 s
-(jittered); subscriptions are made again on the new connection, streams and journals
-resumed after their cursor, so nothing is missed and nothing delivered twice.
+(jittered), or after the wait the gateway asked for; subscriptions are made again on
+the new connection, streams and journals resumed after their cursor, so nothing is
+missed and nothing delivered twice. A socket the gateway closes at its handshake with
+1008 (too many sockets for the user...) ends the client with `ConnectionRefused`:
+trying again would be refused again.
+
+A rate-limited subscription is told and made again after `retry_after_s`, for up to
+`rate_limit_wait_s` of refusals in a row; then it ends refused (see `subscription`).
 
 Credentials: an API key, or tokens that the client refreshes before they expire
 (and sends on the open socket with `reauth`) or when the gateway closes it with 4001.
@@ -38,6 +44,7 @@ from vigil_client.credentials import Credentials, Tokens
 from vigil_client.errors import (
     AuthenticationFailed,
     ClientError,
+    ConnectionRefused,
     Refused,
     SessionEnded,
     Unreachable,
@@ -45,7 +52,7 @@ from vigil_client.errors import (
 from vigil_client.polling import PollingTransport
 from vigil_client.session import Session
 from vigil_client.sse import SseTransport
-from vigil_client.subscription import DEFAULT_BUFFER, Subscription
+from vigil_client.subscription import DEFAULT_BUFFER, DEFAULT_RATE_LIMIT_WAIT_S, Subscription
 from vigil_client.transport import CHANNEL_REFUSALS, Disconnected, Transport, TransportKind
 from vigil_client.websocket import WebSocketTransport
 
@@ -79,6 +86,7 @@ class VigilClient:
         upgrade_after_s: float = 60.0,
         poll_interval_s: float = 2.0,
         buffer: int = DEFAULT_BUFFER,
+        rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S,
     ) -> None:
         self.session = Session(base_url, credentials, on_refresh)
         self._on_ask = on_ask
@@ -88,6 +96,7 @@ class VigilClient:
         self.upgrade_after_s = upgrade_after_s
         self.poll_interval_s = poll_interval_s
         self._buffer = buffer
+        self.rate_limit_wait_s = rate_limit_wait_s
         self._subscriptions: list[Subscription] = []
         self._http: httpx.AsyncClient | None = None
         self._transport: Transport | None = None
@@ -99,6 +108,8 @@ class VigilClient:
         """Why the client stopped for good (CLOSED), if it did."""
         self.connections = 0
         """Connections opened so far, over any transport."""
+        self.last_disconnect: str | None = None
+        """How the last connection (or attempt) ended, e.g. `cannot connect: ...`."""
 
     # -- life -------------------------------------------------------------------------
 
@@ -180,11 +191,15 @@ class VigilClient:
             delta=delta,
             on_resync=self._resync,
             buffer=self._buffer,
+            rate_limit_wait_s=self.rate_limit_wait_s,
         )
         if since is None and ref.spec.kind is ChannelKind.STREAM:
             await self._anchor(subscription)
             if subscription.ended:
                 return subscription
+        if self.failure is not None:  # the client stopped for good (maybe while anchoring)
+            subscription.fail(self.failure)
+            return subscription
         self._subscriptions.append(subscription)
         if self._transport is not None:
             self._transport.add(subscription)
@@ -275,6 +290,9 @@ class VigilClient:
                     self.transport, failures, refusals = TransportKind.WEBSOCKET, 0, 0
                     continue
                 log.info("%s: %s", transport.kind, outcome)
+                self.last_disconnect = str(outcome)
+                if outcome.code == CloseCode.POLICY_VIOLATION and not opened:
+                    raise ConnectionRefused(outcome.code, outcome.said or outcome.reason)
                 if self.state is not ConnectionState.CONNECTING:
                     self._set_state(ConnectionState.RECONNECTING)
                 if outcome.code == CloseCode.INVALID_CREDENTIALS:
@@ -293,9 +311,11 @@ class VigilClient:
                     self.transport, failures, refusals = FALLBACKS[self.transport], 0, 0
                     log.warning("falling back to %s", self.transport)
                     continue
-                if outcome.code not in AT_ONCE:
+                if outcome.retry_after_s is not None:  # the gateway said when
+                    await asyncio.sleep(outcome.retry_after_s)
+                elif outcome.code not in AT_ONCE:
                     await asyncio.sleep(self.backoff.delay(failures))
-        except (AuthenticationFailed, SessionEnded) as exc:
+        except (AuthenticationFailed, SessionEnded, ConnectionRefused) as exc:
             self._give_up(exc)
         except Exception as exc:  # a bug: said, and every reader told, never hidden
             log.exception("the client stopped")

@@ -2,7 +2,8 @@
 
 ClientError                 root of everything the client raises
 ├── Refused                 the gateway said no (an `error` frame or an HTTP refusal)
-│   └── AuthenticationFailed  credentials missing, invalid, expired or revoked (4001, 401)
+│   ├── AuthenticationFailed  credentials missing, invalid, expired or revoked (4001, 401)
+│   └── ConnectionRefused   the socket itself refused at its handshake (1008)
 ├── Unreachable             the gateway could not be reached, or broke off
 └── SessionEnded            the gateway ended this client for good (4004: replaced)
 """
@@ -15,12 +16,21 @@ class ClientError(Exception):
 
 
 class Refused(ClientError):
-    """The gateway refused a request: `code` is the protocol's error code."""
+    """The gateway refused a request: `code` is the protocol's error code;
+    `retry_after_s`, where the gateway gave one, when the same request may pass."""
 
-    def __init__(self, code: ErrorCode | str, message: str, *, channel: str | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode | str,
+        message: str,
+        *,
+        channel: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         self.code = code
         self.message = message
         self.channel = channel
+        self.retry_after_s = retry_after_s
         where = f" ({channel})" if channel else ""
         super().__init__(f"{message}{where} [{code}]")
 
@@ -30,6 +40,16 @@ class AuthenticationFailed(Refused):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.INVALID_CREDENTIALS, message)
+
+
+class ConnectionRefused(Refused):
+    """The gateway closed the socket at its handshake with 1008 (no credentials, too many
+    sockets for this user, a page of a foreign origin): trying again would be refused
+    again. `code` is the close code, `message` the gateway's reason."""
+
+    def __init__(self, close_code: int, reason: str) -> None:
+        self.close_code = close_code
+        super().__init__(str(close_code), reason)
 
 
 class Unreachable(ClientError):

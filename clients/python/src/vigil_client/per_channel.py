@@ -4,17 +4,20 @@ one when any of them loses the connection.
 Those transports carry one channel per request, so each subscription gets a task of
 its own (`follow`). The first `Disconnected` any task raises ends the whole transport
 (the client reconnects them all from their cursors); a refusal of one channel ends
-only that subscription. The connection counts as opened at the first answer (or at
-once, with nothing to follow).
+only that subscription. A refusal that passes (the gateway busy, a rate limit) is told
+to the subscription it met, then the transport ends and the client tries again: after
+the `Retry-After` of a rate limit, after its backoff otherwise. The connection counts
+as opened at the first answer (or at once, with nothing to follow).
 """
 
 import asyncio
 import contextlib
 from collections.abc import Callable
 
+from vigil.messages import ErrorCode
 from vigil_client.errors import AuthenticationFailed, Refused, Unreachable
 from vigil_client.subscription import Subscription
-from vigil_client.transport import BUSY, CHANNEL_REFUSALS, Disconnected, Link
+from vigil_client.transport import BUSY, CHANNEL_REFUSALS, GATEWAY_CODES, Disconnected, Link
 
 
 class PerChannel:
@@ -77,9 +80,23 @@ class PerChannel:
             self._end(Disconnected(exc.message, code=4001))
         except Refused as exc:
             if exc.code in CHANNEL_REFUSALS:
-                self._tasks.pop(subscription, None)
-                self._link.refused(subscription, exc)
-            else:
-                self._end(Disconnected(str(exc), refused=exc.code not in BUSY))
+                self._refused(subscription, exc)
+            elif exc.code == ErrorCode.RATE_LIMITED:
+                wait = subscription.rate_limited(exc)
+                if wait is None:
+                    self._refused(subscription, exc)
+                else:
+                    self._end(Disconnected(str(exc), retry_after_s=wait))
+            elif exc.code in BUSY:
+                subscription.notice(exc)
+                self._end(Disconnected(str(exc)))
+            elif exc.code in GATEWAY_CODES:  # any other refusal of the gateway's
+                self._refused(subscription, exc)
+            else:  # not the gateway's answer: a proxy refuses this kind of connection
+                self._end(Disconnected(str(exc), refused=True))
         except Unreachable as exc:
             self._end(Disconnected(exc.reason))
+
+    def _refused(self, subscription: Subscription, refusal: Refused) -> None:
+        self._tasks.pop(subscription, None)
+        self._link.refused(subscription, refusal)

@@ -39,6 +39,7 @@ class PollingTransport(PerChannel):
         while True:
             etag, full = await self._once(subscription, etag)
             self.answered()
+            subscription.accept()
             if not full:
                 await asyncio.sleep(self._interval_s)
 

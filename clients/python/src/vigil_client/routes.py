@@ -3,6 +3,7 @@
 from urllib.parse import quote
 
 WEBSOCKET = "/ws"
+HEALTH = "/healthz"
 LOGIN = "/api/auth/token"
 REFRESH = "/api/auth/refresh"
 ME = "/api/auth/me"
@@ -11,6 +12,11 @@ DEPLOY_HOSTS = "/api/deploys/hosts"
 CONTAINERS = "/api/docker/containers"
 USERS = "/api/auth/users"
 API_KEYS = "/api/auth/keys"
+
+
+def container_logs(container: str) -> str:
+    """Scroll-back: older lines of a container (an id, a name or a unique prefix)."""
+    return f"/api/docker/{quote(container, safe='')}/logs"
 
 
 def deploy(deploy_id: str) -> str:

@@ -5,8 +5,10 @@ one stream per subscription, each resuming after the subscription's cursor (`sin
 the gateway also honours `Last-Event-ID`). Each event's `data:` is the frame a socket
 would get; a last `event: close` carries the code a socket would have been closed
 with. One stream failing ends the transport: the client reconnects them all from
-their cursors. SSE cannot answer questions or take a fresh token in place: a token
-is renewed by reopening the streams.
+their cursors. A channel the gateway refuses once the stream is open (a container
+that does not exist) comes as an `error` frame before that close: the subscription
+ends with it, as over a socket. SSE cannot answer questions or take a fresh token in
+place: a token is renewed by reopening the streams.
 """
 
 import json
@@ -14,12 +16,14 @@ from typing import Any
 
 import httpx
 
+from vigil.messages import Error
 from vigil_client import routes
+from vigil_client.errors import Refused
 from vigil_client.frames import BadFrame, parse_frame
 from vigil_client.per_channel import PerChannel
 from vigil_client.session import Session
 from vigil_client.subscription import Subscription
-from vigil_client.transport import Disconnected, Link, TransportKind, refused_by
+from vigil_client.transport import CHANNEL_REFUSALS, Disconnected, Link, TransportKind, refused_by
 
 READ_TIMEOUT_S = 100.0  # the gateway comments every heartbeat (30 s) on an idle stream
 
@@ -65,6 +69,7 @@ class SseTransport(PerChannel):
                     raise Disconnected("the answer is not an event stream", refused=True)
                 self.answered()
                 subscription.restarted()
+                subscription.accept()
                 await self._read(subscription, answer)
         except httpx.ConnectError as exc:
             raise Disconnected(f"cannot connect: {exc}") from None
@@ -90,5 +95,8 @@ class SseTransport(PerChannel):
             frame = parse_frame(data)
         except BadFrame:
             return
+        if isinstance(frame, Error) and frame.code in CHANNEL_REFUSALS:
+            # The gateway's last words before it closes the stream: the channel is refused.
+            raise Refused(frame.code, frame.message, channel=frame.channel)
         if frame is not None:
             subscription.deliver(frame)

@@ -22,25 +22,36 @@ marks start over (the gateway marks what is still stale right after the snapshot
 The caller reads events with `async for event in subscription`. Unread events are
 bounded (`buffer`): past it the oldest are dropped and the caller gets a `Gap` with
 how many, as the gateway does for a slow socket.
+
+A refusal never passes unsaid. One for good (`NOT_FOUND`, `FORBIDDEN`...) ends the
+subscription: reading raises `Refused`. One that passes (the gateway busy, or cut off
+from the bus) reaches the caller as an `Error` event while the client tries again. A
+`RATE_LIMITED` refusal is an `Error` event with `retry_after_s`, and the subscription
+is made again after that wait; refused that way for longer than `rate_limit_wait_s`
+in a row, it ends with `Refused` (`RATE_LIMITED`).
 """
 
 import asyncio
 import collections
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from vigil.channels import ChannelKind, ChannelRef
 from vigil.deltas import apply
-from vigil.messages import Delta, Error, Fresh, Gap, Reset, Stale, Update
+from vigil.messages import Delta, Error, ErrorCode, Fresh, Gap, Reset, Stale, Update
 from vigil.model import Message
-from vigil_client.errors import ClientError
+from vigil_client.errors import ClientError, Refused
 
 Event = Update | Gap | Reset | Stale | Fresh | Error
 """What a caller reads: data, a gap or reset in it, a state gone stale or fresh again,
 or a notice (e.g. `UNAVAILABLE`)."""
 
 DEFAULT_BUFFER = 10_000
+DEFAULT_RATE_LIMIT_WAIT_S = 60.0
+"""Seed 003's window: a limit of requests per minute lets a request through within one."""
+RETRY_WITHOUT_HINT_S = 1.0  # a rate limit that says not when
 
 
 class Subscription:
@@ -54,6 +65,7 @@ class Subscription:
         delta: bool = False,
         on_resync: Callable[["Subscription"], None] | None = None,
         buffer: int = DEFAULT_BUFFER,
+        rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S,
     ) -> None:
         self.name = channel.spec.name
         self.kind = channel.spec.kind
@@ -82,6 +94,11 @@ class Subscription:
         self._changed = asyncio.Event()
         self._ended: ClientError | None = None
         self._closed = False
+        self.rate_limit_wait_s = rate_limit_wait_s
+        self._limited_since: float | None = None  # refused for the rate limit since, in a row
+        self.accepted = False
+        """The gateway took the subscription (on some connection)."""
+        self._settled = asyncio.Event()  # accepted, or ended
 
     def __repr__(self) -> str:
         return f"<Subscription {self.key or self.name} cursor={self.cursor}>"
@@ -166,16 +183,50 @@ class Subscription:
         if self.cursor is None and self.resumes:
             self.cursor = cursor
 
+    def accept(self) -> None:
+        """The gateway took the subscription (`subscribed`, an event stream opened, a
+        poll answered): any rate limit met before is behind it."""
+        self.accepted = True
+        self._limited_since = None
+        self._settled.set()
+
+    def rate_limited(self, refusal: Refused) -> float | None:
+        """The gateway refused the subscription for its rate limit. While the refusals in
+        a row stay within `rate_limit_wait_s`, the caller is told (an `Error` event with
+        `retry_after_s`) and the wait before the next try is returned; past that, None:
+        the transport ends the subscription with `refusal`."""
+        wait = refusal.retry_after_s if refusal.retry_after_s is not None else RETRY_WITHOUT_HINT_S
+        now = time.monotonic()
+        if self._limited_since is None:
+            self._limited_since = now
+        if now - self._limited_since + wait > self.rate_limit_wait_s:
+            return None
+        self.notice(refusal, retry_after_s=wait)
+        return wait
+
+    def notice(self, refusal: Refused, *, retry_after_s: float | None = None) -> None:
+        """Tell the caller of a refusal that does not end the subscription (a busy
+        gateway, a rate limit to wait out), as an `Error` event."""
+        error = Error(
+            code=ErrorCode(str(refusal.code)),
+            message=refusal.message,
+            channel=self.key or self.name,
+            retry_after_s=retry_after_s if retry_after_s is not None else refusal.retry_after_s,
+        )
+        self.deliver(error)
+
     def fail(self, error: ClientError) -> None:
         """The subscription ends with `error` (refused, or the client gave up)."""
         if not self.ended:
             self._ended = error
             self._changed.set()
+            self._settled.set()
 
     def stop(self) -> None:
         """The client closed: what was delivered can be read, then iteration ends."""
         self._closed = True
         self._changed.set()
+        self._settled.set()
 
     def _push(self, event: Event) -> None:
         if len(self._events) >= self._buffer:
@@ -213,6 +264,16 @@ class Subscription:
             self._changed.clear()
             await self._changed.wait()
 
+    async def until_accepted(self) -> None:
+        """Until the gateway has taken the subscription; raises the error that ended it
+        first (or `ClientError` if it was closed first). Bound it with `asyncio.timeout`."""
+        await self._settled.wait()
+        if self.accepted:
+            return
+        if self._ended is not None:
+            raise self._ended
+        raise ClientError(f"{self.key or self.name} was closed before the gateway took it")
+
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
 
@@ -224,6 +285,7 @@ class Subscription:
         if not self._closed:
             self._closed = True
             self._changed.set()
+            self._settled.set()
             await self._on_close(self)
 
     async def __aenter__(self) -> "Subscription":

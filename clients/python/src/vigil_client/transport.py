@@ -28,27 +28,46 @@ class TransportKind(StrEnum):
 class Disconnected(Exception):
     """A transport's connection ended (or never opened)."""
 
-    def __init__(self, reason: str, *, code: int | None = None, refused: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: int | None = None,
+        refused: bool = False,
+        said: str = "",
+        retry_after_s: float | None = None,
+    ) -> None:
         self.reason = reason
         self.code = code
         self.refused = refused
         """The gateway (or a proxy) answered but refused this kind of connection."""
+        self.said = said
+        """The gateway's own words with the close code, if any."""
+        self.retry_after_s = retry_after_s
+        """When to connect again, if the gateway said (else the client's backoff)."""
         super().__init__(f"{reason} (code {code})" if code else reason)
 
 
-CHANNEL_REFUSALS = {ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.INVALID_MESSAGE}
-BUSY = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.LIMIT_REACHED}
+CHANNEL_REFUSALS = {
+    ErrorCode.NOT_FOUND,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.INVALID_MESSAGE,
+    ErrorCode.LIMIT_REACHED,
+}
+"""Refusals of one subscription for good: it ends, the others go on."""
+BUSY = {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT}
+"""Refusals that pass by themselves: told, then tried again after the backoff."""
+GATEWAY_CODES = frozenset(ErrorCode)
+"""A refusal with another code is not the gateway's (a proxy's)."""
 
 
 def refused_by(answer: httpx.Response) -> Exception:
-    """The gateway's refusal of a channel or of the credentials stays a refusal; a
-    gateway that is busy or cut off from the bus is a plain disconnect; anything else
-    (a proxy's 403 or 502) refuses this kind of connection."""
+    """The gateway's refusal (any code of the protocol) stays a refusal, for the
+    transport to act on; anything else (a proxy's 403 or 502) refuses this kind of
+    connection."""
     error = refusal(answer)
-    if error.code in CHANNEL_REFUSALS or isinstance(error, AuthenticationFailed):
+    if isinstance(error, AuthenticationFailed) or error.code in GATEWAY_CODES:
         return error
-    if error.code in BUSY:
-        return Disconnected(str(error))
     return Disconnected(f"event streams refused: HTTP {answer.status_code}", refused=True)
 
 

@@ -3,7 +3,9 @@
 Requests (subscribe, unsubscribe, reauth) go one at a time: the gateway answers each
 in order with a frame that carries `remaining` (its rate-limit budget), so the answer
 to the request in flight is simply the next such frame. A `RATE_LIMITED` answer puts
-the request back and waits `retry_after_s`. Server pings get a pong, questions
+the request back and waits `retry_after_s`; for a subscribe, the subscription says so
+to its reader and decides whether it is worth the wait (`Subscription.rate_limited`).
+Server pings get a pong, questions
 (`ask`) go to the caller's callback and its answer back, and data frames go to the
 subscription the gateway named (`update.channel` is the key `subscribed` gave).
 """
@@ -15,7 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -41,7 +43,7 @@ from vigil_client import routes
 from vigil_client.errors import Refused
 from vigil_client.frames import BadFrame, parse_frame
 from vigil_client.session import Session
-from vigil_client.subscription import Subscription
+from vigil_client.subscription import RETRY_WITHOUT_HINT_S, Subscription
 from vigil_client.transport import Disconnected, Link, TransportKind
 
 log = logging.getLogger(__name__)
@@ -165,7 +167,7 @@ class WebSocketTransport:
     @staticmethod
     def _closed(ws: ClientConnection) -> Disconnected:
         code, reason = ws.close_code, ws.close_reason or ""
-        return Disconnected(f"the socket closed: {reason or 'no reason'}", code=code)
+        return Disconnected(f"the socket closed: {reason or 'no reason'}", code=code, said=reason)
 
     async def _send_requests(self, ws: ClientConnection) -> None:
         """One request in flight at a time, each until its answer."""
@@ -187,10 +189,29 @@ class WebSocketTransport:
             finally:
                 self._in_flight = None
             if _rate_limited(answer):
-                request.answered = asyncio.get_running_loop().create_future()
-                await asyncio.sleep(getattr(answer, "retry_after_s", None) or 1.0)
-                continue
+                wait = self._wait_out(request, answer)
+                if wait is not None:
+                    request.answered = asyncio.get_running_loop().create_future()
+                    await asyncio.sleep(wait)
+                    continue
             self._requests.popleft()
+
+    def _wait_out(self, request: _Request, limited: Error) -> float | None:
+        """How long to wait before sending a rate-limited request again; None: it is
+        not sent again (its subscription ends refused)."""
+        refusal = Refused(
+            limited.code,
+            limited.message,
+            channel=limited.channel,
+            retry_after_s=limited.retry_after_s,
+        )
+        subscription = request.subscription
+        if subscription is None:  # the client's own (unsubscribe, reauth): always worth it
+            return refusal.retry_after_s or RETRY_WITHOUT_HINT_S
+        wait = subscription.rate_limited(refusal)
+        if wait is None:
+            self._link.refused(subscription, refusal)
+        return wait
 
     def _answered(self, request: _Request, answer: Message) -> None:
         """Act on an answer as it is read, before any frame after it: the data that
@@ -208,6 +229,7 @@ class WebSocketTransport:
         if isinstance(answer, Subscribed):
             subscription.key = answer.channel
             subscription.restarted()
+            subscription.accept()
             self._by_key[answer.channel] = subscription
             if subscription.ended:  # closed while its subscribe was in flight
                 self.remove(subscription)
@@ -262,7 +284,7 @@ class WebSocketTransport:
         task.add_done_callback(self._questions.discard)
 
 
-def _rate_limited(answer: Message) -> bool:
+def _rate_limited(answer: Message) -> TypeGuard[Error]:
     return isinstance(answer, Error) and answer.code is ErrorCode.RATE_LIMITED
 
 

@@ -32,8 +32,8 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from vigil import provisioning
-from vigil.busauth.permissions import ServiceRole, stream_name
-from vigil.errors import BusUnavailable
+from vigil.busauth.permissions import ServiceRole
+from vigil.errors import BusUnavailable, StreamsMissing
 from vigil.settings import VigilSettings
 from vigil.streams import BucketSpec, StreamSpec
 from vigil.subjects import Subjects
@@ -53,16 +53,6 @@ _JETSTREAM_NOT_READY = (
     nats.errors.NoRespondersError,
     ServiceUnavailableError,
 )
-
-
-class StreamsMissing(Exception):
-    """Streams the service needs are not there yet (the provisioner makes them)."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        super().__init__(
-            f"{', '.join(names)} not provisioned yet (`vigil up` or compose's setup job makes them)"
-        )
 
 
 class Bus:
@@ -198,7 +188,7 @@ class Bus:
         missing = []
         specs: tuple[StreamSpec | BucketSpec, ...] = (*self._streams, *self._buckets)
         for spec in specs:
-            name = stream_name(self.subjects, spec)
+            name = spec.stream(self.subjects)
             try:
                 await self.js.stream_info(name)
             except NotFoundError:

@@ -4,6 +4,7 @@ VigilError                 root of everything the library raises
 ├── InvalidName            a name from outside does not fit its pattern
 ├── UnknownChannel         a client asked for a channel that does not exist
 ├── BusUnavailable         NATS could not be reached or did not answer in time
+├── StreamsMissing         streams a service needs are not made yet (the provisioner's job)
 └── RevisionConflict       a revision-checked write to a KV bucket lost a race
 """
 
@@ -48,3 +49,13 @@ class RevisionConflict(VigilError):
         self.bucket = bucket
         self.key = key
         super().__init__(f"{bucket}/{key} was changed by someone else")
+
+
+class StreamsMissing(VigilError):
+    """Streams or buckets a service needs are not there yet: the provisioner makes them."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            f"{', '.join(names)} not provisioned yet (`vigil up` or compose's setup job makes them)"
+        )

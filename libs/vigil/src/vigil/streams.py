@@ -25,9 +25,13 @@ class StreamSpec:
     storage: StorageType = StorageType.FILE
     retention: RetentionPolicy = RetentionPolicy.LIMITS
 
+    def stream(self, subjects: Subjects) -> str:
+        """The JetStream stream's name under `subjects`' prefix."""
+        return subjects.stream_name(self.base_name)
+
     def config(self, subjects: Subjects, replicas: int = 1) -> StreamConfig:
         return StreamConfig(
-            name=subjects.stream_name(self.base_name),
+            name=self.stream(subjects),
             description=self.description,
             subjects=self.subjects(subjects),
             retention=self.retention,
@@ -103,13 +107,17 @@ class BucketSpec:
     history: int = 1
     ttl: timedelta | None = None
 
+    def stream(self, subjects: Subjects) -> str:
+        """The JetStream stream behind the bucket (`KV_<bucket>`)."""
+        return f"KV_{subjects.stream_name(self.base_name)}"
+
     def config(self, subjects: Subjects, replicas: int = 1) -> StreamConfig:
         """The stream behind the bucket, as nats-py's `create_key_value` makes it (whose
         KV config cannot say where a new stream goes: the provisioner needs that)."""
         bucket = subjects.stream_name(self.base_name)
         ttl = self.ttl.total_seconds() if self.ttl else None
         return StreamConfig(
-            name=f"KV_{bucket}",
+            name=self.stream(subjects),
             description=self.description,
             subjects=[f"$KV.{bucket}.>"],
             allow_rollup_hdrs=True,

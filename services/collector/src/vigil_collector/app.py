@@ -45,6 +45,7 @@ class Collector:
         )
         # Alert changes wait here until NATS has acked them: an outage delays, never loses.
         self._unsent_alerts: deque[AlertChanged] = deque(maxlen=10_000)
+        self.reported = asyncio.Event()  # its host's first metrics are in: the host is known
 
     async def run(self) -> None:
         """Publish until cancelled; a NATS outage skips samples, never stops the loop."""
@@ -67,6 +68,7 @@ class Collector:
                 self._unsent_alerts.extend(self._alerts.observe(sample, time.monotonic()))
                 try:
                     await self.bus.publish(subjects.host_metrics(sample.host), sample)
+                    self.reported.set()
                     while self._unsent_alerts:
                         alert = self._unsent_alerts[0]
                         await self.bus.publish(subjects.alerts(alert.source), alert)

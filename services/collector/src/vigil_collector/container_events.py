@@ -3,8 +3,10 @@
 `EventReader` reads the engine's event stream in a worker thread (the stream blocks)
 and hands each container event to the loop; `ContainerStates` turns events into
 `ContainerStatusChanged` messages, remembering each container's name, image, exit
-code and health so that every message is whole. `close()` shuts the stream's socket,
-which ends the thread.
+code and health so that every message is whole. Every event carries the container's
+current name, and a `rename` (a deploy's switch gives the new container the service's
+name) is published like the others, so the name everyone shows follows it.
+`close()` shuts the stream's socket, which ends the thread.
 """
 
 import re
@@ -30,10 +32,11 @@ ACTIONS = (
     "pause",
     "unpause",
     "health_status",
+    "rename",
     "destroy",
 )
 
-# The state an event leaves a container in; kill, oom and health change no state.
+# The state an event leaves a container in; kill, oom, health and rename change no state.
 _STATE_AFTER = {
     "create": ContainerState.CREATED,
     "start": ContainerState.RUNNING,
@@ -49,7 +52,7 @@ _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 
 # Attributes of a container event that are not the container's labels.
-_NOT_LABELS = frozenset({"name", "image", "exitCode", "signal", "execDuration"})
+_NOT_LABELS = frozenset({"name", "oldName", "image", "exitCode", "signal", "execDuration"})
 
 
 @dataclass(frozen=True)

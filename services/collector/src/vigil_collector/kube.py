@@ -7,6 +7,7 @@ with status 404 for the caller.
 """
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,8 @@ from vigil.errors import InvalidName
 from vigil.names import NameKind, validate_name
 from vigil_collector.errors import KubernetesUnavailable
 from vigil_collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
 
 UNREACHABLE: tuple[type[BaseException], ...] = (
     ApiException,
@@ -46,7 +49,9 @@ class ClusterConfig:
 
 def clusters_of(settings: CollectorSettings) -> list[ClusterConfig]:
     """The clusters the settings name: the kubeconfig's contexts (all, or those listed)
-    and the one this runs in. A context whose name is no valid cluster id is an error."""
+    and the one this runs in. Of all the contexts (a kubeconfig followed as it is, as
+    `vigil up` follows `~/.kube/config`), one whose name is no valid cluster id is left
+    out with a warning (listed ones are cluster ids: the settings check them)."""
     found: list[ClusterConfig] = []
     if settings.kubeconfig is not None:
         contexts, _ = config.list_kube_config_contexts(settings.kubeconfig)
@@ -58,7 +63,14 @@ def clusters_of(settings: CollectorSettings) -> list[ClusterConfig]:
             try:
                 validate_name(NameKind.CLUSTER, name)
             except InvalidName as exc:
-                raise ValueError(f"context {name!r} cannot be a cluster id: {exc}") from None
+                log.warning(
+                    "context %r of %s is not followed: it cannot be a cluster id (%s); "
+                    "rename it (kubectl config rename-context) to follow it",
+                    name,
+                    settings.kubeconfig,
+                    exc,
+                )
+                continue
             found.append(ClusterConfig(name, settings.kubeconfig, name))
     if settings.k8s_in_cluster is not None:
         found.append(ClusterConfig(settings.k8s_in_cluster, None, None))

@@ -1,7 +1,9 @@
 """`python -m vigil_deployer`: read settings from the environment and run.
 
-SIGTERM (or SIGINT) drains first: the running deploys roll back and are journaled
-while the bus is up, within `shutdown_grace_s`; a second signal stops at once.
+SIGTERM (or SIGINT) drains first: the service stops taking deploys, rolls back the
+running ones and journals that while the bus is up (within `shutdown_grace_s`), then
+closes the bus and exits 0. Nothing is cancelled on that way, so the bus's drain
+completes. A second signal (or one while still starting) stops at once.
 """
 
 import asyncio
@@ -20,25 +22,21 @@ async def serve(service: DeployerService) -> None:
         return service.bus.is_connected
 
     task = asyncio.create_task(probed(service.run(), service.settings, "deployer", ready))
-    signalled = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    stopping_now: list[asyncio.Task[None]] = []
 
     def on_signal() -> None:
-        if signalled.is_set():
-            task.cancel()  # a second signal: stop now
-        signalled.set()
+        if service.ready.is_set() and not service.stopping:
+            service.stop()
+        elif not stopping_now:
+            stopping_now.append(asyncio.create_task(stop_task(task)))
 
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
-    waiting = asyncio.create_task(signalled.wait())
-    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    if not task.done():
-        draining = asyncio.create_task(service.drain())
-        await asyncio.wait({draining, task}, return_when=asyncio.FIRST_COMPLETED)
-        draining.cancel()
     with contextlib.suppress(asyncio.CancelledError):
-        await stop_task(task)
+        await task
+    for stopping in stopping_now:
+        await stopping
 
 
 def main() -> None:

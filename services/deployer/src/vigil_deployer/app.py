@@ -45,11 +45,13 @@ class DeployerService:
             buckets=[DEPLOYS, DEPLOY_LOCKS, DEPLOYERS],
         )
         self.ready = asyncio.Event()  # set once requests are answered and deploys taken
+        self._stopping = asyncio.Event()
         self._target = target
         self.worker: Worker | None = None
 
     async def run(self) -> None:
-        """Serve until cancelled; then roll back what runs (within the grace) and drain."""
+        """Serve until `stop()` (roll back what runs, within the grace, then close) or
+        until cancelled (the same, with a short grace)."""
         target = self._target or _target_of(self.settings)
         await self.bus.connect()
         try:
@@ -76,17 +78,19 @@ class DeployerService:
             log.info(
                 "deploying to %s %s as %s", self.settings.target, self.settings.host, self.worker.id
             )
-            while True:
-                await asyncio.sleep(_ANNOUNCE_EVERY_S)
+            while not await self._stopped_within(_ANNOUNCE_EVERY_S):
                 try:
                     announcement = announcement.model_copy(update={"time": utc_now()})
                     await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
                 except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
                     log.warning("could not announce this replica (next time): %s", exc)
+            # Stopping: the running deploys roll back, journaled while the bus is up.
+            self.ready.clear()
+            await self.worker.stop(self.settings.shutdown_grace_s)
         finally:
             self.ready.clear()
             try:
-                if self.worker is not None:  # after `drain` there is nothing left to stop
+                if self.worker is not None:  # after a `stop()` there is nothing left to stop
                     with contextlib.suppress(Exception):
                         await self.worker.stop(grace_s=1.0)
             finally:  # a cancel repeated while the worker stops must not skip these
@@ -95,12 +99,20 @@ class DeployerService:
                 finally:
                     await target.close()
 
-    async def drain(self) -> None:
-        """Stop taking deploys and roll back the running ones (within the grace), while
-        the bus is still up; `run` is cancelled after this."""
-        self.ready.clear()
-        if self.worker is not None:
-            await self.worker.stop(self.settings.shutdown_grace_s)
+    def stop(self) -> None:
+        """Stop taking deploys, roll back the running ones (within `shutdown_grace_s`)
+        and close: `run` then returns, nothing cancelled on the way."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        return self._stopping.is_set()
 
 
 def _target_of(settings: DeployerSettings) -> Target:

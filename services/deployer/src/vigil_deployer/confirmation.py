@@ -19,15 +19,22 @@ _ASK_AGAIN_S = 2.0
 _RELAY_MARGIN_S = 2.0
 
 
-async def ask_to_switch(bus: Bus, record: DeployRecord, timeout_s: float) -> str:
-    """Return who said yes; raise `Declined` on a no or when the time is up."""
+async def ask_to_switch(
+    bus: Bus, record: DeployRecord, timeout_s: float, *, stops_first: bool = False
+) -> str:
+    """Return who said yes; raise `Declined` on a no or when the time is up.
+    `stops_first`: a yes stops the old container before the new one starts (recreate),
+    which the question says."""
     spec, who = record.spec, record.requested_by
     deadline = time.monotonic() + timeout_s
     subject = bus.subjects.ask_user(who.token)
+    text = f"Switch {spec.name} on {spec.host} to {spec.image}?"
+    if stops_first:
+        text += f" ({spec.name} stops on a yes; then the new container starts and is checked)"
     while (left := deadline - time.monotonic()) > 0.05:
         question = AskClient(
             kind="confirm_deploy",
-            question=f"Switch {spec.name} on {spec.host} to {spec.image}?",
+            question=text,
             data={
                 "deploy_id": record.id,
                 "name": spec.name,

@@ -2,11 +2,15 @@
 
 The service's container is named after the service. A deploy creates the new container
 beside it as `{name}--{deploy}`; `recreate` stops the old one before starting the new
-(their ports may clash), `start-first` starts the new one while the old one serves
+(their ports may clash: `start_interrupts`, so a confirmation is asked before that),
+`start-first` starts the new one while the old one serves
 (host ports must then be chosen by Docker). The switch renames the old container
 aside and gives the new one the service's name (start-first also stops the old one
 then); clean-up removes the old one. Rolling back removes the new container, gives
 the old one its name back and starts it if it had been running.
+
+The new container has no restart policy until the switch gives it the spec's: one
+that exits before has failed, and Docker running it again would only repeat that.
 
 Every Docker call blocks, so each runs in a worker thread (`asyncio.to_thread`).
 """
@@ -28,7 +32,7 @@ from docker.utils import parse_repository_tag
 from vigil.messages import DeploySpec, DockerHealth, HttpHealth, RunningHealth, Strategy, TcpHealth
 from vigil_deployer import health
 from vigil_deployer.errors import HealthFailed, StepFailed
-from vigil_deployer.pull import PullTracker
+from vigil_deployer.pull import PullTracker, size
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import ReportProgress, SaveState
 
@@ -138,10 +142,21 @@ class DockerRollout:
             return f"no container {self._spec.name!r} yet: this is its first deploy"
         running = old.status in {"running", "restarting"}
         await self._set(old_id=old.id, old_running=running)
-        return (
-            f"{self._spec.name!r} is {old.short_id} ({old.status}); "
-            "it keeps serving until the switch"
-        )
+        now = f"{self._spec.name!r} is {old.short_id} ({old.status})"
+        if not running:
+            return f"{now}; it is replaced at the switch"
+        if not self.start_interrupts:
+            return f"{now}; it keeps serving until the switch"
+        if self._spec.confirm:
+            return (
+                f"{now}; it keeps serving until the switch is confirmed, "
+                "then recreate stops it and starts the new one"
+            )
+        return f"{now}; recreate stops it just before the new one starts"
+
+    @property
+    def start_interrupts(self) -> bool:
+        return self._spec.strategy is Strategy.RECREATE and bool(self._state["old_running"])
 
     async def pull(self, report: ReportProgress) -> str | None:
         image = self._spec.image
@@ -163,8 +178,7 @@ class DockerRollout:
                     await asyncio.wait({pulling}, timeout=_PULL_STOP_WAIT_S)
         final = tracker.final()
         await report(final)
-        megabytes = final.total / 1e6
-        return f"pulled {image}: {len(final.layers)} layers, {megabytes:.1f} MB"
+        return f"pulled {image}: {len(final.layers)} layers, {size(final.total)}"
 
     def _pull_blocking(self, tracker: PullTracker, stop: threading.Event) -> None:
         repository, tag = parse_repository_tag(self._spec.image)
@@ -202,7 +216,9 @@ class DockerRollout:
                 v.source: {"bind": v.target, "mode": "ro" if v.read_only else "rw"}
                 for v in spec.volumes
             },
-            "restart_policy": {"Name": "" if spec.restart_policy == "no" else spec.restart_policy},
+            # On probation until the switch: a new container that exits has failed, and
+            # Docker restarting it would only run (and print) the failure again.
+            "restart_policy": {"Name": ""},
             "detach": True,
         }
         if isinstance(spec.health, DockerHealth):
@@ -213,7 +229,7 @@ class DockerRollout:
 
     async def start(self) -> str:
         done = []
-        if self._spec.strategy is Strategy.RECREATE and self._state["old_running"]:
+        if self.start_interrupts:
             old = await self._get(self._state["old_id"])
             if old is not None:
                 await self._set(old_stopped=True)
@@ -235,7 +251,7 @@ class DockerRollout:
             attrs = new.attrs
             state = attrs.get("State") or {}
             if state.get("Status") in {"exited", "dead"} or state.get("Restarting"):
-                raise HealthFailed(await self._exited(new, state))
+                raise await self._exited(new, attrs)
             now = time.monotonic()
             running_since = running_since or now
             problem = await self._probe(check, attrs, now - running_since)
@@ -272,6 +288,9 @@ class DockerRollout:
     async def switch(self) -> str:
         new = await self._require_new("switch")
         done = []
+        if self._spec.restart_policy != "no":  # it passed: from now on as the spec says
+            policy = {"Name": self._spec.restart_policy}
+            await self._call("switch", new.update, restart_policy=policy)
         old = await self._get(self._state["old_id"])
         if old is not None:
             if self._spec.strategy is Strategy.START_FIRST and self._state["old_running"]:
@@ -366,16 +385,17 @@ class DockerRollout:
             raise StepFailed("pull", _explain(exc)) from None
         return True
 
-    async def _exited(self, container: Container, state: dict[str, Any]) -> str:
-        code = state.get("ExitCode")
+    async def _exited(self, container: Container, attrs: dict[str, Any]) -> HealthFailed:
+        """Why the new container stopped: its exit code and its last lines (of its one
+        run: it is not restarted before the switch)."""
+        state = attrs.get("State") or {}
+        error = f" ({state['Error']})" if state.get("Error") else ""
+        reason = f"the new container exited with code {state.get('ExitCode')}{error}"
         try:
             tail = await asyncio.to_thread(container.logs, tail=5)
         except docker.errors.APIError:
             tail = b""
-        lines = tail.decode(errors="replace").strip()
-        said = f"; its last output: {lines[-500:]}" if lines else ""
-        error = f" ({state['Error']})" if state.get("Error") else ""
-        return f"the new container exited with code {code}{error}{said}"
+        return HealthFailed(reason, output=tail.decode(errors="replace").strip()[-500:])
 
 
 def _explain(exc: docker.errors.APIError) -> str:

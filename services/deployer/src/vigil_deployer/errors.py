@@ -15,17 +15,24 @@ class DeployerError(Exception):
 
 
 class StepFailed(DeployerError):
-    """A step failed; `reason` is what the journal and the record say."""
+    """A step failed: `reason` says why in a line; `output` is what the new container
+    said last, when it may tell more. The failed step's journal event and the record
+    say both (`said`); the rollback and the deploy's end repeat the reason only."""
 
-    def __init__(self, step: str, reason: str) -> None:
+    def __init__(self, step: str, reason: str, *, output: str = "") -> None:
         self.step = step
         self.reason = reason
-        super().__init__(f"{step}: {reason}")
+        self.output = output
+        super().__init__(f"{step}: {self.said}")
+
+    @property
+    def said(self) -> str:
+        return f"{self.reason}; its last output: {self.output}" if self.output else self.reason
 
 
 class HealthFailed(StepFailed):
-    def __init__(self, reason: str) -> None:
-        super().__init__("health", reason)
+    def __init__(self, reason: str, *, output: str = "") -> None:
+        super().__init__("health", reason, output=output)
 
 
 class Declined(DeployerError):

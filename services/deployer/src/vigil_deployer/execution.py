@@ -1,9 +1,12 @@
 """One deploy, step by step: validate → pull → create → start → health → (confirm) →
 switch → clean up → done, each journaled; any failure, a cancel, a declined switch or
-this replica stopping ends it with a rollback, journaled too.
+this replica stopping ends it with a rollback, journaled too. When starting stops what
+serves (Docker's recreate), the confirmation comes before the start instead, so the
+old container serves while the question waits, and a no leaves it untouched.
 
 Beside the steps a keeper renews the lease and reads the record, so a cancel asked on
-any replica reaches the steps within a fraction of a second. Once the switch is done
+any replica reaches the steps within a fraction of a second (and cancels them again
+until they stop: see `_cancel_again`). Once the switch is done
 the new version serves, so a cancel then is too late and is only noted.
 """
 
@@ -21,6 +24,7 @@ from vigil_deployer.confirmation import ask_to_switch
 from vigil_deployer.errors import Declined, LeaseLost, StepFailed
 from vigil_deployer.health import describe
 from vigil_deployer.journal import Journal
+from vigil_deployer.pull import summary
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Rollout
 
@@ -80,6 +84,7 @@ class Execution:
                 "deploy %s failed after its switch: %s", self.journal.deploy_id, steps.exception()
             )
             return
+        recorded = None  # the record's reason, when it says more than the rollback's
         if steps.cancelled():
             state, reason = self._stopping or (DeployState.FAILED, "interrupted")
         else:
@@ -91,6 +96,7 @@ class Execution:
                 return
             if isinstance(failure, StepFailed):
                 state, reason = DeployState.FAILED, f"{failure.step}: {failure.reason}"
+                recorded = f"{failure.step}: {failure.said}"
             elif isinstance(failure, Declined):
                 state = DeployState.FAILED if failure.timed_out else DeployState.CANCELLED
                 reason = failure.reason
@@ -99,7 +105,7 @@ class Execution:
             else:
                 log.error("deploy %s failed inside", self.journal.deploy_id, exc_info=failure)
                 state, reason = DeployState.FAILED, f"the deployer failed: {failure!r}"[:1000]
-        await roll_back(self.journal, self._rollout, state, reason)
+        await roll_back(self.journal, self._rollout, state, reason, recorded)
 
     # -- the steps ----------------------------------------------------------------
 
@@ -111,7 +117,7 @@ class Execution:
         try:
             pulled = await rollout.pull(self._report_pull)
         except StepFailed as exc:
-            await j.event(DeployStep.PULL, StepState.FAILED, exc.reason)
+            await j.event(DeployStep.PULL, StepState.FAILED, exc.said)
             raise
         if pulled is None:
             await j.event(DeployStep.PULL, StepState.SKIPPED, f"{spec.image} is present already")
@@ -119,23 +125,17 @@ class Execution:
             await j.event(DeployStep.PULL, StepState.FINISHED, pulled, percent=100.0)
 
         await self._step(DeployStep.CREATE, f"creating a container of {spec.image}", rollout.create)
+        # Nothing has stopped serving yet. When starting would stop it (recreate), the
+        # question comes now: however long it waits, the old container serves.
+        ask_first = spec.confirm and rollout.start_interrupts
+        if ask_first:
+            await self._confirm("before the old container stops; it serves meanwhile")
         await self._step(DeployStep.START, f"starting ({spec.strategy})", rollout.start)
         await self._step(
             DeployStep.HEALTH, f"waiting until {describe(spec.health)}", rollout.wait_healthy
         )
-        if spec.confirm:
-            who = j.record.requested_by.name
-            await j.event(
-                DeployStep.CONFIRM,
-                StepState.STARTED,
-                f"asking {who} to confirm the switch (within {spec.confirm_timeout_s:g} s)",
-            )
-            try:
-                yes = await ask_to_switch(self._bus, j.record, spec.confirm_timeout_s)
-            except Declined as exc:
-                await j.event(DeployStep.CONFIRM, StepState.FAILED, exc.reason)
-                raise
-            await j.event(DeployStep.CONFIRM, StepState.FINISHED, f"confirmed by {yes}")
+        if spec.confirm and not ask_first:
+            await self._confirm("to the healthy new container")
 
         await self._step(
             DeployStep.SWITCH, f"switching {spec.name} to the new container", self._switch
@@ -146,6 +146,27 @@ class Execution:
         except StepFailed as exc:  # the new version serves: a leftover is only a warning
             await j.event(DeployStep.CLEANUP, StepState.FAILED, f"left behind: {exc.reason}")
         await j.finish(DeployState.SUCCEEDED, f"{spec.name} on {spec.host} now runs {spec.image}")
+
+    async def _confirm(self, when: str) -> None:
+        """Ask the user who started the deploy; `Declined` on a no or a silence."""
+        j, spec = self.journal, self.journal.record.spec
+        who = j.record.requested_by.name
+        await j.event(
+            DeployStep.CONFIRM,
+            StepState.STARTED,
+            f"asking {who} to confirm the switch {when} (within {spec.confirm_timeout_s:g} s)",
+        )
+        try:
+            yes = await ask_to_switch(
+                self._bus,
+                j.record,
+                spec.confirm_timeout_s,
+                stops_first=self._rollout.start_interrupts,
+            )
+        except Declined as exc:
+            await j.event(DeployStep.CONFIRM, StepState.FAILED, exc.reason)
+            raise
+        await j.event(DeployStep.CONFIRM, StepState.FINISHED, f"confirmed by {yes}")
 
     async def _switch(self) -> str:
         self._switching = True  # a cancel waits: half a switch is undone by a rollback only
@@ -161,7 +182,7 @@ class Execution:
         try:
             said = await action()
         except StepFailed as exc:
-            await self.journal.event(step, StepState.FAILED, exc.reason)
+            await self.journal.event(step, StepState.FAILED, exc.said)
             raise
         await self.journal.event(step, StepState.FINISHED, said)
 
@@ -174,15 +195,10 @@ class Execution:
         if not moved and statuses == last_statuses:
             return
         self._last_pull = (progress.percent, statuses)
-        done = sum(1 for layer in progress.layers if layer.percent >= 100)
-        message = (
-            f"{progress.percent:.1f} % of {progress.total / 1e6:.1f} MB "
-            f"({done}/{len(progress.layers)} layers)"
-        )
         await self.journal.event(
             DeployStep.PULL,
             StepState.PROGRESS,
-            message,
+            summary(progress),
             progress=progress,
             percent=progress.percent,
         )
@@ -196,6 +212,7 @@ class Execution:
         renewed = loop.time()
         while True:
             await asyncio.sleep(_WATCH_S)
+            self._cancel_again()
             try:
                 if loop.time() - renewed >= renew_every:
                     record = await j.renew(settings.lease_s)
@@ -221,6 +238,15 @@ class Execution:
                         DeployState.CANCELLED, f"cancelled by {record.cancel_requested_by}"
                     )
 
+    def _cancel_again(self) -> None:
+        """An interrupted deploy whose steps still run is cancelled again: on Python 3.11
+        a cancel that races the end of an `asyncio.wait_for` (nats-py's, in a journal
+        write) is swallowed, and the steps would run on as if never interrupted."""
+        if self._stopping is None or self._switched or self._switching:
+            return
+        if self._steps is not None and not self._steps.done():
+            self._steps.cancel()
+
     async def _note_too_late(self, who: str) -> None:
         self._stopping = (DeployState.SUCCEEDED, "")  # note it once
         with contextlib.suppress(BusUnavailable, LeaseLost):
@@ -231,10 +257,20 @@ class Execution:
             )
 
 
-async def roll_back(journal: Journal, rollout: Rollout, state: DeployState, reason: str) -> None:
+async def roll_back(
+    journal: Journal,
+    rollout: Rollout,
+    state: DeployState,
+    reason: str,
+    recorded: str | None = None,
+) -> None:
     """Undo the deploy and end it with `state`; a failed rollback is said loudly. The
     containers are put back even when the journal cannot be written (NATS away): the
-    record then still says running, and a sweep finishes it once NATS is back."""
+    record then still says running, and a sweep finishes it once NATS is back.
+
+    The journal says `reason`; the record keeps `recorded` when given: the reason with
+    the failed step's details (a container's last output), which that step's own
+    event has said already, so the journal says them once."""
     with contextlib.suppress(BusUnavailable):
         await journal.event(DeployStep.ROLLBACK, StepState.STARTED, f"rolling back: {reason}")
     try:
@@ -242,8 +278,10 @@ async def roll_back(journal: Journal, rollout: Rollout, state: DeployState, reas
     except StepFailed as exc:
         await journal.event(DeployStep.ROLLBACK, StepState.FAILED, exc.reason)
         await journal.finish(
-            DeployState.FAILED, f"{reason}; the rollback failed too: {exc.reason}", reason
+            DeployState.FAILED,
+            f"{reason}; the rollback failed too: {exc.reason}",
+            recorded or reason,
         )
         return
     await journal.event(DeployStep.ROLLBACK, StepState.FINISHED, undone)
-    await journal.finish(state, f"{state}: {reason}; rolled back", reason)
+    await journal.finish(state, f"{state}: {reason}; rolled back", recorded or reason)

@@ -125,6 +125,10 @@ class KubernetesRollout:
         await self._set(generation=generation)
         return f"patched {self._where}: {name!r} runs {self._spec.image} (generation {generation})"
 
+    @property
+    def start_interrupts(self) -> bool:
+        return False  # the controller rolls the new pods out while the old ones serve
+
     async def start(self) -> str:
         deadline = time.monotonic() + self._target.settings.k8s_timeout_s
         while True:

@@ -1,7 +1,8 @@
 """Per-layer progress of an image pull, from Docker's pull stream.
 
 The stream is read in a worker thread; `PullTracker` folds each chunk into per-layer
-state under a lock, and the event loop takes a snapshot now and then for the journal.
+state under a lock, and the event loop takes a snapshot now and then for the journal,
+said in words by `summary` (IEC units, as the dashboard and the CLI show sizes).
 """
 
 import threading
@@ -12,6 +13,30 @@ from vigil_deployer.errors import StepFailed
 
 _DONE = {"Pull complete", "Already exists", "Download complete", "Verifying Checksum"}
 _FINISHED = {"Pull complete", "Already exists"}
+_IEC = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def size(count: float) -> str:
+    """`1536` -> `1.5 KiB`."""
+    value, unit = float(count), 0
+    while abs(value) >= 1024 and unit < len(_IEC) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{value:.0f} {_IEC[unit]}" if unit == 0 else f"{value:.1f} {_IEC[unit]}"
+
+
+def total_known(progress: PullProgress) -> bool:
+    """Docker names every layer first and tells a layer's size only once it starts: the
+    total is known once every layer still to come has told its own (a layer the host
+    already has is done without one)."""
+    layers = progress.layers
+    return bool(layers) and all(layer.total is not None or layer.percent >= 100 for layer in layers)
+
+
+def summary(progress: PullProgress) -> str:
+    """`33.3 % of 4.8 MiB (1/3 layers)`, or `of ?` while the total is not known."""
+    done = sum(1 for layer in progress.layers if layer.percent >= 100)
+    total = size(progress.total) if total_known(progress) else "?"
+    return f"{progress.percent:.1f} % of {total} ({done}/{len(progress.layers)} layers)"
 
 
 class _Layer:

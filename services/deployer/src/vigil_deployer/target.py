@@ -27,6 +27,12 @@ class Rollout(Protocol):
 
     async def create(self) -> str: ...
 
+    @property
+    def start_interrupts(self) -> bool:
+        """Whether `start` stops what serves now (Docker's `recreate` with the old
+        container running): known after `validate`. A confirmation is then asked
+        before `start`, not before the switch."""
+
     async def start(self) -> str: ...
 
     async def wait_healthy(self) -> str: ...

@@ -18,9 +18,9 @@ import contextlib
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import nats.errors
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
@@ -66,16 +66,17 @@ class Worker:
         self._slots = asyncio.Semaphore(settings.max_concurrent_deploys)
         self._running: dict[str, tuple[Execution, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._queue: JetStreamContext.PullSubscription | None = None
 
     async def start(self) -> None:
-        subscription = await self._bus.js.pull_subscribe(
+        self._queue = await self._bus.js.pull_subscribe(
             self._bus.subjects.deploy_queue(self._settings.host),
             durable=f"deployers-{self._settings.host}",
             stream=self._bus.subjects.stream_name("DEPLOY_QUEUE"),
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=_ACK_WAIT_S),
         )
         self._tasks = [
-            asyncio.create_task(self._take(subscription), name="deployer-intake"),
+            asyncio.create_task(self._take(self._queue), name="deployer-intake"),
             asyncio.create_task(self._sweep(), name="deployer-sweep"),
         ]
 
@@ -95,6 +96,17 @@ class Worker:
                 await asyncio.wait(late, timeout=5)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
+        await self._leave_the_queue()
+
+    async def _leave_the_queue(self) -> None:
+        """Unsubscribe from the work queue (its durable consumer stays, for the other
+        replicas). Left subscribed, it would hold up the bus's drain at shutdown: the
+        expired fetches' status messages that nats-py discards are never marked done,
+        so the drain waits on them until cancelled (a traceback)."""
+        queue, self._queue = self._queue, None
+        if queue is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await queue.unsubscribe()
 
     @property
     def running(self) -> list[str]:
@@ -102,7 +114,7 @@ class Worker:
 
     # -- new deploys --------------------------------------------------------------
 
-    async def _take(self, subscription: Any) -> None:
+    async def _take(self, subscription: JetStreamContext.PullSubscription) -> None:
         while True:
             await self._slots.acquire()
             try:

@@ -11,7 +11,8 @@
 - `hub`         one JetStream feed per channel, shared by every client of this replica
 - `replay`      a resuming feed, read at its socket's pace
 - `merged`      a merged log view of the containers a selector picks; `reorder` its window
-- `log_filters` text, regex and level filters of log channels
+- `log_filters` text, regex and level filters of log channels; `patterns` client
+  patterns on RE2 (linear time); `filter_quota` filtered views per principal
 - `admission`   who is connecting, decided before the socket is accepted
 - `connection`  the protocol of one socket; `timers` its heartbeat and expiry
 - `options`     what a subscriber asks beside the channel: resume, pace, deltas

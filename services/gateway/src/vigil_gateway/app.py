@@ -4,22 +4,27 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigil.access import Principal, Role
 from vigil.messages import ErrorCode
 from vigil_gateway import endpoints, redaction, roster
 from vigil_gateway.auth_routes import auth_router
+from vigil_gateway.body_limit import BodyLimit
 from vigil_gateway.dashboard import serve_dashboard
 from vigil_gateway.deploy_routes import deploy_router
 from vigil_gateway.docker_routes import docker_router
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import RoleRequired, refusal
+from vigil_gateway.invalid_input import invalid_input
 from vigil_gateway.k8s_routes import k8s_router
 from vigil_gateway.metrics import Exposition
 from vigil_gateway.settings import GatewaySettings
+from vigil_gateway.strict_json import StrictJsonRoute
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
@@ -34,7 +39,18 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         finally:
             await gateway.stop()
 
-    app = FastAPI(title="Vigil gateway", lifespan=lifespan)
+    # `/docs` and `/redoc` with their scripts and styles served here: no CDN, so they
+    # work on a machine with no way out (fastapi-offline).
+    app = FastAPIOffline(
+        title="Vigil gateway",
+        lifespan=lifespan,
+        exception_handlers={RequestValidationError: invalid_input},
+    )
+    app.router.route_class = StrictJsonRoute  # and every router's: bodies are strict JSON
+    # First in the stack: no route, dependency or credential check reads a body first.
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     app.state.gateway = gateway
     app.include_router(auth_router())
     app.include_router(deploy_router())
@@ -78,6 +94,13 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         return Response(exposition.render(), media_type=CONTENT_TYPE_LATEST)
 
     endpoints.register(app, gateway)
+
+    @app.websocket("/{path:path}")
+    async def no_such_socket(websocket: WebSocket, path: str) -> None:
+        """A handshake to a path no socket route serves: 404 (Starlette would say 403)."""
+        detail = {"code": ErrorCode.NOT_FOUND, "message": f"no WebSocket at /{path[:200]}"}
+        await websocket.send_denial_response(JSONResponse({"detail": detail}, 404))
+
     if settings.web_dir is not None:
         serve_dashboard(app, settings.web_dir)  # last: every API and socket route wins
     return app

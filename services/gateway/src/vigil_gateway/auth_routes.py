@@ -37,6 +37,7 @@ from vigil.operations import Auth, Operation, Rep, Req
 from vigil_gateway.errors import AuthUnavailable
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import BusToken, RoleRequired, authenticated, refusal
+from vigil_gateway.strict_json import StrictJsonRoute
 
 Admin = Annotated[Principal, Depends(RoleRequired(Role.ADMIN))]
 Anyone = Annotated[Principal, Depends(authenticated)]
@@ -52,7 +53,7 @@ class RefreshToken(BaseModel):
 
 
 def auth_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJsonRoute)
 
     @router.post("/api/auth/token")
     async def login(body: Credentials, request: Request) -> TokensIssued:

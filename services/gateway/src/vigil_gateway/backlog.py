@@ -14,7 +14,10 @@ here until it drains:
   behind must be closed with 4008 (it resumes from its last cursor); `put_journal`
   says so by returning False.
 - *control* frames (connected, pong, error...) queue in order and are never dropped;
-  they come from the client's own requests or from rare gateway events.
+  they come from the client's own requests (each of which counts against its rate
+  limit) or from rare gateway events. A client that stops reading but keeps asking
+  would queue them without end: at `limit` of them `put_control` returns False, and
+  the socket must be closed with 4008 (too slow).
 """
 
 from collections import Counter, deque
@@ -57,8 +60,12 @@ class Backlog:
         self._dropped: Counter[str] = Counter()  # by stream channel, not yet reported
         self._carriers: set[str] = set()  # channels with a gap carrier in the queue
 
-    def put_control(self, frame: Frame) -> None:
+    def put_control(self, frame: Frame) -> bool:
+        """Queue a control frame; False (nothing queued) when `limit` of them wait."""
+        if self._queued["control"] >= self._limit:
+            return False
         self._append(_Entry((frame,), "control"))
+        return True
 
     def put_state(
         self,

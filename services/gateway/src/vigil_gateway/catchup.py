@@ -122,7 +122,7 @@ class CatchUp:
         after = self._since
         if after + 1 < first or after > last:  # aged out, or the stream began again
             self._reset(after, first)
-            after = first - 1
+            after = max(first, 1) - 1  # an empty stream's first is 0
         return after
 
     def _delayed(self, reason: str) -> None:

@@ -5,15 +5,19 @@ An open connection has no task of its own: the wire hands it each client message
 through its outbox, written by the gateway's flusher, so a slow reader never holds up
 the bus and one slow client never holds up another. Two timers watch it (`timers`):
 the heartbeat (4003) and the expiry of its credentials (4001).
-Requests count against a rate limit; bad input gets an `error` that says what was
-wrong, and the socket stays open.
+Requests count against a rate limit, and so does every message that draws an error
+(malformed, an answer to no question); bad input gets an `error` that says what was
+wrong, and the socket stays open. Those replies go through the outbox like any frame,
+so a client that keeps asking but never reads is closed with 4008 when they overflow.
 """
 
 import asyncio
 import contextlib
 import logging
 import secrets
+import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -24,6 +28,7 @@ from vigil.messages import (
     Answer,
     Ask,
     AskClient,
+    ClientMessage,
     ClientPong,
     ClientRequest,
     CloseCode,
@@ -45,13 +50,14 @@ from vigil.messages import (
 )
 from vigil_gateway import audit
 from vigil_gateway.errors import AuthUnavailable, ChannelRefused, Forbidden, InvalidCredentials
+from vigil_gateway.filter_quota import FilterQuota
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.outbox import Outbox
 from vigil_gateway.permissions import check_channel
-from vigil_gateway.ratelimit import RateLimiter
+from vigil_gateway.ratelimit import RateLimits, RequestKind, Verdict
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.timers import Expiry, Heartbeat
 from vigil_gateway.wire import Wire
@@ -74,7 +80,8 @@ class Connection:
         settings: GatewaySettings,
         hub: Hub,
         flusher: Flusher,
-        limiter: RateLimiter,
+        limits: RateLimits,
+        quota: FilterQuota,
         metrics: GatewayMetrics,
         reauthenticate: Reauthenticate,
         bus_available: bool,
@@ -93,7 +100,8 @@ class Connection:
         self._on_gone = on_gone
         self._settings = settings
         self._hub = hub
-        self._limiter = limiter
+        self._limits = limits
+        self._quota = quota
         self._metrics = metrics
         self._peer_close_code: int | None = None
         self._limit_key = principal.key if settings.share_rate_limit else self.id
@@ -103,7 +111,8 @@ class Connection:
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
         self._heartbeat = Heartbeat(settings, self.send, self.close)
         self._expiry = Expiry(self.close)
-        self._inbox: list[str | None] = []  # a few at most: a list is the smallest
+        self._limited_until = dict.fromkeys(RequestKind, 0.0)  # refused until (monotonic)
+        self._inbox: deque[str | None] = deque()  # a few, or one read's worth
         self._handling: asyncio.Task[None] | None = None
         self._gone = False
 
@@ -124,6 +133,7 @@ class Connection:
             try:  # the role and cluster grant first: a refusal tells nothing of what exists
                 check_channel(self.principal, channel)
                 channel = await self._hub.admit(channel, self.sees_cluster)
+                self._quota.take(self.principal, channel)
             except Forbidden as exc:
                 audit.denied(self.principal, f"open {channel.key}", exc.reason, self.address)
                 refused = (ErrorCode.FORBIDDEN, exc.reason)
@@ -175,16 +185,25 @@ class Connection:
         """Leave every channel and forget the connection's own rate limit."""
         channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
+            self._quota.give_back(self.principal, channel)
             await self._hub.leave(channel, self.outbox)
         if not self._settings.share_rate_limit:
-            self._limiter.forget(self._limit_key)
+            self._limits.forget(self._limit_key)
 
     async def _handle_inbox(self) -> None:
         try:
             while self._inbox:
-                await self._handle(self._inbox.pop(0))
+                try:
+                    await self._handle(self._inbox.popleft())
+                except Exception:  # a bug: say so and end this socket, not its handling
+                    log.exception("a client message of %s could not be handled", self.id)
+                    self.close(CloseCode.INTERNAL_ERROR, "internal error")
+                    return
                 if len(self._inbox) < INBOX_LIMIT // 2:
                     self._wire.resume_reading()
+                # One read can bring thousands of small messages: other sockets get
+                # their turns between them.
+                await asyncio.sleep(0)
         finally:
             self._handling = None
 
@@ -240,36 +259,60 @@ class Connection:
     # -- protocol -----------------------------------------------------------------
 
     async def _handle(self, text: str | None) -> None:
-        if text is None:
-            self._error(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON")
-            return
-        try:
-            message = parse_client_message(text)
-        except InvalidClientMessage as exc:
-            self._error(ErrorCode.INVALID_MESSAGE, f"invalid message: {exc}")
-            return
+        message: ClientMessage | None = None
+        problem = "binary frames are not supported; send JSON"
+        if text is not None:
+            try:
+                message = parse_client_message(text)
+            except InvalidClientMessage as exc:
+                problem = f"invalid message: {exc}"
         if isinstance(message, ClientPong):
             self._heartbeat.pong()
             return
-        if isinstance(message, Answer):
-            self._on_answer(message)
+        if isinstance(message, Answer) and self._on_answer(message):
             return
-        verdict = await self._limiter.hit(self._limit_key)
+        # Whatever else is answered counts: a request, and a message that draws an
+        # error (malformed, an answer to no question), so a client cannot make the
+        # gateway answer faster than its rate limit allows.
+        kind = (
+            RequestKind.SUBSCRIPTIONS
+            if isinstance(message, Subscribe | Unsubscribe)
+            else RequestKind.REQUESTS
+        )
+        verdict = await self._hit(kind)
         if not verdict.allowed:
             self._metrics.rate_limited += 1
+            limit = self._limits.describe(kind)
             self.send(
                 Error(
                     code=ErrorCode.RATE_LIMITED,
-                    message=(
-                        f"more than {self._settings.rate_limit_messages} requests in "
-                        f"{self._settings.rate_limit_window_s:g} s; retry after the window"
-                    ),
+                    message=f"{limit}; retry in {verdict.retry_after_s:g} s",
                     remaining=0,
                     retry_after_s=verdict.retry_after_s,
                 ).model_dump_json()
             )
             return
-        await self._answer(message, verdict.remaining)
+        if message is None:
+            self._error(ErrorCode.INVALID_MESSAGE, problem, remaining=verdict.remaining)
+        elif isinstance(message, Answer):
+            self._error(
+                ErrorCode.NOT_FOUND,
+                f"no open question {message.request_id[:64]!r}: unknown, expired or answered",
+                remaining=verdict.remaining,
+            )
+        else:
+            await self._answer(message, verdict.remaining)
+
+    async def _hit(self, kind: RequestKind) -> Verdict:
+        """The rate limit's verdict; once it refused, refused here until the retry time
+        it gave, without asking it again (a shared limiter is a round trip to NATS)."""
+        now = time.monotonic()
+        if now < self._limited_until[kind]:
+            return Verdict(False, 0, round(self._limited_until[kind] - now, 3))
+        verdict = await self._limits.hit(self._limit_key, kind)
+        if not verdict.allowed:
+            self._limited_until[kind] = now + verdict.retry_after_s
+        return verdict
 
     async def _answer(self, message: ClientRequest, remaining: int) -> None:
         if isinstance(message, Ping):
@@ -323,6 +366,12 @@ class Connection:
         if misfit := options.misfit(channel):
             self._error(ErrorCode.INVALID_MESSAGE, misfit, channel=channel.key, remaining=remaining)
             return
+        if channel.key not in self._channels:
+            try:
+                self._quota.take(self.principal, channel)
+            except ChannelRefused as exc:
+                self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
+                return
         await self._subscribe(channel, options, remaining=remaining)
 
     async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
@@ -345,18 +394,17 @@ class Connection:
             )
             return
         del self._channels[channel.key]
+        self._quota.give_back(self.principal, channel)
         await self._hub.leave(channel, self.outbox)
         self.send(Unsubscribed(channel=channel.key, remaining=remaining).model_dump_json())
 
-    def _on_answer(self, message: Answer) -> None:
+    def _on_answer(self, message: Answer) -> bool:
+        """Hand the answer to its open question; False if there is none."""
         waiting = self._questions.pop(message.request_id, None)
         if waiting is None or waiting.done():
-            self._error(
-                ErrorCode.NOT_FOUND,
-                f"no open question {message.request_id[:64]!r}: unknown, expired or answered",
-            )
-            return
+            return False
         waiting.set_result(message.data)
+        return True
 
     async def _on_reauth(self, message: Reauth, remaining: int) -> None:
         try:

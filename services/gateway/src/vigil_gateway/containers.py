@@ -10,10 +10,12 @@ merged view follows containers as they come and go. It holds nothing another rep
 would need: every replica builds the same one from the stream.
 """
 
-import fnmatch
+import functools
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import re2
 
 from vigil.bus import Bus
 from vigil.messages import (
@@ -25,6 +27,7 @@ from vigil.messages import (
 from vigil.subjects import ANY
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.latest import Follow, Latest
+from vigil_gateway.patterns import compile_glob
 
 _SHORT_ID = 12
 
@@ -48,10 +51,15 @@ class Selector:
     name: str | None = None
     host: str | None = None
 
+    @functools.cached_property
+    def _name(self) -> "re2._Regexp[str] | None":
+        # on RE2, as every client pattern (fnmatch would also cache each one it saw)
+        return None if self.name is None else compile_glob(self.name)
+
     def picks(self, status: ContainerStatusChanged) -> bool:
         if self.host is not None and status.host != self.host:
             return False
-        if self.name is not None and not fnmatch.fnmatchcase(status.name, self.name):
+        if self._name is not None and self._name.fullmatch(status.name) is None:
             return False
         if self.label is not None:
             key, has_value, value = self.label.partition("=")

@@ -2,8 +2,9 @@
 
 The dashboard is a single-page app with hash routes, so two things are served: the
 page itself at `/` (never cached, so a new build is picked up on reload) and its
-content-hashed assets under `/assets/` (cached for good). They are registered after
-every API, SSE and WebSocket route, so those always win.
+content-hashed assets under `/assets/` (cached for good), the page's icon among them;
+and `/favicon.ico`, which browsers and bookmarks ask for whatever the page names. They
+are registered after every API, SSE and WebSocket route, so those always win.
 """
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 INDEX = "index.html"
 ASSETS = "assets"
+FAVICON = "favicon.ico"
 
 
 def serve_dashboard(app: FastAPI, folder: Path) -> None:
@@ -24,6 +26,13 @@ def serve_dashboard(app: FastAPI, folder: Path) -> None:
     async def dashboard() -> FileResponse:
         """The dashboard's page."""
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    favicon = folder / FAVICON
+    if favicon.is_file():  # a build of before it had one: a 404, as before
+
+        @app.get("/favicon.ico", include_in_schema=False)
+        async def icon() -> FileResponse:
+            return FileResponse(favicon, headers={"Cache-Control": "public, max-age=86400"})
 
     app.mount(
         "/assets",

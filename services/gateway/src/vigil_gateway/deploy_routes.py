@@ -35,6 +35,7 @@ from vigil.operations import Deploy, Operation, Rep, Req
 from vigil_gateway import audit
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import BusToken, RoleRequired, refusal
+from vigil_gateway.strict_json import StrictJsonRoute
 
 Operator = Annotated[Principal, Depends(RoleRequired(Role.OPERATOR))]
 Reader = Annotated[Principal, Depends(RoleRequired(Role.VIEWER))]
@@ -43,7 +44,7 @@ _PAGE_MAX = 500
 
 
 def deploy_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJsonRoute)
 
     @router.post("/api/deploys", status_code=status.HTTP_202_ACCEPTED)
     async def create(

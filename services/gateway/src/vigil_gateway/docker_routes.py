@@ -21,13 +21,14 @@ from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import BusToken, authenticated, refusal
 from vigil_gateway.permissions import check_channel
+from vigil_gateway.strict_json import StrictJsonRoute
 
 Anyone = Annotated[Principal, Depends(authenticated)]
 PAGE_TIMEOUT_S = 15.0  # the engine reads up to a thousand lines
 
 
 def docker_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJsonRoute)
 
     @router.get("/api/docker/containers")
     async def containers(

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import nats.errors
 from fastapi import Depends, FastAPI, Query, Request, Response, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from vigil.access import Principal
 from vigil.channels import ChannelRef, resolve_channel
@@ -26,6 +26,7 @@ from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import authenticated, refusal
 from vigil_gateway.permissions import check_channel
+from vigil_gateway.poll_slots import SlotResponse
 
 Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
 Caller = Annotated[Principal, Depends(authenticated)]
@@ -123,24 +124,55 @@ async def poll(
     except ChannelRefused as exc:
         raise refusal(exc.code, exc.reason) from None
     try:
-        if channel.spec.selects:  # a merged view: its sources read now
-            sources = await gateway.merged_sources(channel, principal.may_see_cluster)
-            for source in sources:
-                gateway.hub.polled(source.lease)
-            window_s = gateway.settings.merge_window_s
-            page = await merged_polling.read(gateway.bus, channel, sources, since, limit, window_s)
-        else:
-            gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
-            page = await polling.read(
-                gateway.bus, channel, since, limit, principal.may_see_cluster, gateway.stale_after
-            )
+        give_back = gateway.poll_slots.take(principal)  # until its answer is sent
+    except ChannelRefused as exc:
+        raise refusal(exc.code, exc.reason, retry_after_s=1) from None
+    try:
+        with gateway.filter_quota.holding(principal, channel):  # a filter's work per line
+            page = await _read(gateway, principal, channel, since, limit)
+        body, tag = page.encoded(channel)
+    except ChannelRefused as exc:
+        give_back()
+        raise refusal(exc.code, exc.reason) from None
     except (nats.errors.Error, TimeoutError) as exc:
+        give_back()
         raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None
-    body = page.body(channel)
-    tag = polling.etag(body)
+    except BaseException:
+        give_back()
+        raise
     if request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers={"ETag": tag})
-    return JSONResponse(body, headers={"ETag": tag, "Cache-Control": "no-cache"})
+        return SlotResponse(status_code=304, headers={"ETag": tag}, give_back=give_back)
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    return SlotResponse(body, media_type="application/json", headers=headers, give_back=give_back)
+
+
+async def _read(
+    gateway: Gateway, principal: Principal, channel: ChannelRef, since: int | None, limit: int
+) -> polling.Page:
+    if channel.spec.selects:  # a merged view: its sources read now
+        sources = await gateway.merged_sources(channel, principal.may_see_cluster)
+        for source in sources:
+            gateway.hub.polled(source.lease)
+        settings = gateway.settings
+        return await merged_polling.read(
+            gateway.bus,
+            channel,
+            sources,
+            since,
+            limit,
+            settings.merge_window_s,
+            settings.max_poll_bytes,
+        )
+    gateway.hub.polled(channel)  # e.g. logs: followed for a while, for the next poll
+    return await polling.read(
+        gateway.bus,
+        channel,
+        since,
+        limit,
+        principal.may_see_cluster,
+        gateway.stale_after,
+        gateway.settings.max_poll_bytes,
+    )
 
 
 def register(app: FastAPI, gateway: Gateway) -> None:

@@ -40,7 +40,7 @@ class DeployExistence:
         subjects = self._bus.subjects
         try:
             newest = await self._bus.js.get_last_msg(
-                subjects.stream_name(DEPLOY_EVENTS.base_name), subjects.deploy_events(deploy_id)
+                DEPLOY_EVENTS.stream(subjects), subjects.deploy_events(deploy_id)
             )
             event = DeployEvent.model_validate_json(newest.data or b"")
         except NotFoundError:

@@ -160,7 +160,7 @@ class Feed:
             reset = Reset(channel=self.channel.key, since=after, first_cursor=first)
             self._metrics.resets += 1
             self._tell(reset.model_dump_json())
-            after = first - 1
+            after = max(first, 1) - 1  # an empty stream's first is 0
         self._cursors[source.subject] = after
         return DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=after + 1)
 

@@ -41,13 +41,14 @@ from vigil.messages import (
 )
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, clusters, existence, merged, roster
+from vigil_gateway import audit, clusters, existence, hosts, merged, roster
 from vigil_gateway.admission import Admission, Refusal
 from vigil_gateway.clusters import ClusterDirectory
 from vigil_gateway.connection import Connection
 from vigil_gateway.containers import ContainerDirectory
 from vigil_gateway.credentials import Credentials, read_credentials
 from vigil_gateway.errors import InvalidCredentials
+from vigil_gateway.filter_quota import FilterQuota
 from vigil_gateway.flusher import Flusher
 from vigil_gateway.hub import Hub
 from vigil_gateway.identity import Identity
@@ -56,7 +57,8 @@ from vigil_gateway.log_sources import LogSource
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.options import NO_OPTIONS, Options
 from vigil_gateway.permissions import SeesCluster
-from vigil_gateway.ratelimit import LocalRateLimiter, RateLimiter, SharedRateLimiter
+from vigil_gateway.poll_slots import PollSlots
+from vigil_gateway.ratelimit import RateLimits
 from vigil_gateway.registry import Registry
 from vigil_gateway.revocations import Revocations
 from vigil_gateway.settings import GatewaySettings
@@ -100,18 +102,18 @@ class Gateway:
         for channel in clusters.CHANNELS:
             self.hub.watch(channel, self.clusters)
         self.hub.watch(existence.CHANNEL, existence.DeployExistence(self.bus))
+        for channel in hosts.CHANNELS:
+            self.hub.watch(channel, hosts.HostExistence(self.bus))
         self.hub.watch(merged.CHANNEL, merged.MergedViews(self.clusters))
         self.hub.make(merged.CHANNEL, self._merged_feed)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
         self.connections = Registry()
+        self.filter_quota = FilterQuota(settings.max_filtered_views)
+        self.poll_slots = PollSlots(settings.max_polls_per_user)
         self.admission = Admission(settings, self.connections, self.authenticate)
-        self.limiter: RateLimiter = (
-            SharedRateLimiter(self.bus, settings.rate_limit_messages, settings.rate_limit_window_s)
-            if settings.share_rate_limit
-            else LocalRateLimiter(settings.rate_limit_messages, settings.rate_limit_window_s)
-        )
+        self.limits = RateLimits(settings, self.bus)
         self._subscriptions: list[Subscription] = []  # core: they survive reconnects
         self._watch = SelfWatch(
             gateway=self.id,
@@ -242,7 +244,8 @@ class Gateway:
             settings=self.settings,
             hub=self.hub,
             flusher=self.flusher,
-            limiter=self.limiter,
+            limits=self.limits,
+            quota=self.filter_quota,
             metrics=self.metrics,
             reauthenticate=self.reauthenticate,
             bus_available=self.bus.is_connected,

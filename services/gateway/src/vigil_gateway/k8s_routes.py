@@ -25,12 +25,13 @@ from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import BusToken, authenticated, refusal
 from vigil_gateway.permissions import check_channel
+from vigil_gateway.strict_json import StrictJsonRoute
 
 Anyone = Annotated[Principal, Depends(authenticated)]
 
 
 def k8s_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJsonRoute)
 
     @router.get("/api/k8s/clusters")
     async def clusters(request: Request, principal: Anyone) -> dict[str, Any]:

@@ -4,23 +4,24 @@ the same filtered view shares one feed and each line is tested once.
 
 A line's level is the first level word in it (`ERROR`, `warn`, `level=info`,
 `"level":"debug"`...); a line with none is not shown when a level is asked for.
-Regular expressions come from clients, so each match runs with a time limit
-(the `regex` module's): a pattern that backtracks without end fails that line
-rather than stalling the gateway.
+Regular expressions come from clients, so they run on RE2, in time linear in the
+line, within a memory budget (`patterns`).
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import regex
+import re2
+
+from vigil_gateway.patterns import InvalidPattern, compile_regex
 
 FILTERS = ("grep", "regex", "level")
 LEVELS = {"trace": 0, "debug": 1, "info": 2, "warn": 3, "error": 4, "fatal": 5}
 _ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal"}
-_LEVEL_WORD = regex.compile(
-    r"\b(trace|debug|info|warn(?:ing)?|err(?:or)?|fatal|crit(?:ical)?)\b", regex.IGNORECASE
+_LEVEL_WORD = re.compile(
+    r"\b(trace|debug|info|warn(?:ing)?|err(?:or)?|fatal|crit(?:ical)?)\b", re.IGNORECASE
 )
-MATCH_TIMEOUT_S = 0.01
 
 
 class InvalidFilter(ValueError):
@@ -38,21 +39,21 @@ def level_of(text: str) -> int | None:
 @dataclass(frozen=True)
 class LineFilter:
     grep: str | None = None
-    pattern: regex.Pattern[str] | None = None
+    pattern: "re2._Regexp[str] | None" = None
     least: int | None = None
 
     @classmethod
     def of(cls, params: Mapping[str, str]) -> "LineFilter | None":
         """The filter a channel's parameters ask for (None: every line), or
         `InvalidFilter`."""
-        if not any(name in params for name in FILTERS):
+        if not cls.asks(params):
             return None
         pattern = None
         if "regex" in params:
             try:
-                pattern = regex.compile(params["regex"])
-            except regex.error as exc:
-                raise InvalidFilter(f"regex: {exc}") from None
+                pattern = compile_regex(params["regex"])
+            except InvalidPattern as exc:
+                raise InvalidFilter(f"regex {params['regex'][:40]!r}: {exc}") from None
         least = None
         if "level" in params:
             level = params["level"].lower()
@@ -69,9 +70,9 @@ class LineFilter:
             level = level_of(text)
             if level is None or level < self.least:
                 return False
-        if self.pattern is not None:
-            try:
-                return self.pattern.search(text, timeout=MATCH_TIMEOUT_S) is not None
-            except TimeoutError:
-                return False
-        return True
+        return self.pattern is None or self.pattern.search(text) is not None
+
+    @staticmethod
+    def asks(params: Mapping[str, str]) -> bool:
+        """Whether a channel's parameters filter its lines (work per line at the gateway)."""
+        return any(name in params for name in FILTERS)

@@ -61,7 +61,13 @@ def cursor_of(when: datetime) -> int:
 
 
 def time_of(cursor: int) -> datetime:
+    """The time a cursor says; one past the last time a datetime holds (a client's
+    cursor can be any whole number) is that last time: nothing comes after it."""
+    cursor = min(max(cursor, 0), _LAST_CURSOR)
     return datetime.fromtimestamp(cursor // 1_000_000, UTC).replace(microsecond=cursor % 1_000_000)
+
+
+_LAST_CURSOR = 253_402_300_799 * 1_000_000 + 999_999  # 9999-12-31T23:59:59.999999Z
 
 
 class SourcePicker:
@@ -221,7 +227,8 @@ class MergedFeed:
             self._window.remove_source(key)
             self._mark(member.source, "left")
         for source in picked.values():
-            if source.key in self._members:
+            if (known := self._members.get(source.key)) is not None:
+                known.source = source  # renamed (a deploy's switch): lines say its new name
                 continue
             member = self._members[source.key] = _Member(source)
             self._window.add_source(source.key)

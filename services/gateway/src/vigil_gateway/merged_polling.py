@@ -13,6 +13,7 @@ sources as they are when it is made) and `late` marks (a line that comes later t
 the window, after a newer one was answered, is not answered).
 """
 
+import asyncio
 from datetime import UTC, datetime
 
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -26,6 +27,8 @@ from vigil_gateway.log_sources import LogSource
 from vigil_gateway.merged import cursor_of, time_of
 from vigil_gateway.polling import Page, fetch
 
+_FILTER_SLICE = 256  # lines filtered between two turns of the event loop
+
 
 async def read(
     bus: Bus,
@@ -34,6 +37,7 @@ async def read(
     since: int | None,
     limit: int,
     window_s: float,
+    max_bytes: int | None = None,
 ) -> Page:
     """What a poll of the merged view `channel` over `sources` answers: at most `limit`
     lines after `since` (raises `nats.errors.Error` if NATS is away)."""
@@ -44,14 +48,21 @@ async def read(
         return page
     keeps = LineFilter.of(dict(channel.params))
     lines: list[MergedLogLine] = []
+    share = None if max_bytes is None else max(1, max_bytes // max(1, len(sources)))
     for source in sources:
-        read, complete = await _lines(bus, source, since, limit)
+        read, complete = await _lines(bus, source, since, limit, share)
         if not complete and read:  # the source has more: nothing newer may pass its last
             watermark = min(watermark, cursor_of(read[-1].time))
         lines += read
     lines = [line for line in lines if cursor_of(line.time) <= watermark]
     if keeps is not None:
-        lines = [line for line in lines if keeps.keeps(line.text)]
+        kept: list[MergedLogLine] = []
+        for start in range(0, len(lines), _FILTER_SLICE):
+            kept += [
+                line for line in lines[start : start + _FILTER_SLICE] if keeps.keeps(line.text)
+            ]
+            await asyncio.sleep(0)  # many lines: others' turns between slices
+        lines = kept
     lines.sort(key=lambda line: line.time)  # stable: each source's own order is kept
     lines = lines[:limit]
     page.next_cursor = cursor_of(lines[-1].time) if lines else since
@@ -66,7 +77,7 @@ async def read(
 
 
 async def _lines(
-    bus: Bus, source: LogSource, since: int, limit: int
+    bus: Bus, source: LogSource, since: int, limit: int, max_bytes: int | None
 ) -> tuple[list[MergedLogLine], bool]:
     """The source's lines after `since` from up to `limit` batches, and whether those
     were all it has. A batch is published after its lines were written, so the first
@@ -74,11 +85,11 @@ async def _lines(
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=time_of(since)
     )
-    messages = await fetch(bus, source.subject, config, limit)
+    messages, more = await fetch(bus, source.subject, config, limit, max_bytes)
     lines: list[MergedLogLine] = []
     for msg in messages:
         try:
             lines += [line for line in source.read(msg.data) if cursor_of(line.time) > since]
         except ValidationError:
             continue  # malformed: a socket would not get it either
-    return lines, len(messages) < limit
+    return lines, not more

@@ -62,8 +62,11 @@ class Outbox:
         frame = text if isinstance(text, Frame) else Frame(text)
         if self._at_once((frame,)):
             self._flusher.fanned_out("control", (frame,), None, 1)
-        elif self._close is None:
-            self._lagging().put_control(frame)
+        elif self._close is None and not self._lagging().put_control(frame):
+            self.put_close(
+                CloseCode.TOO_SLOW,
+                f"too slow: {self._limit} replies unread; read what you are sent",
+            )
 
     def put_state(
         self,

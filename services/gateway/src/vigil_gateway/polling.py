@@ -7,7 +7,8 @@
   `key` (as a socket's `stale` frame), `age_s`, `interval_s` and any `reason`; the
   ETag covers which are stale, not their age.
 - *stream* and *journal* sources answer with up to `limit` messages after `?since=`
-  and the `next_cursor` to ask with next time; without `since`, none, and the cursor
+  (fewer once the page holds `max_poll_bytes`) and the `next_cursor` to ask with next
+  time; without `since`, none, and the cursor
   of now. A cursor that aged out of the stream gets a `reset` first, as on a socket.
 
 Every replica answers the same from the same streams, so a client may poll any
@@ -16,6 +17,7 @@ there, a message of a cluster the caller's grant does not cover is left out (its
 cursor still moves past it).
 """
 
+import asyncio
 import hashlib
 import json
 import time
@@ -35,6 +37,7 @@ from vigil_gateway.staleness import DEFAULT_STALE_AFTER, StaleAfter, interval_of
 from vigil_gateway.views import Delivery, renderer_for
 
 MAX_LIMIT = 1000
+FETCH_BATCH = 256  # messages fetched at once at most where a page is bounded in bytes
 
 
 class Page:
@@ -43,21 +46,23 @@ class Page:
         self.next_cursor: int | None = None
         self.stale: list[dict[str, Any]] = []
 
-    def body(self, channel: ChannelRef) -> dict[str, Any]:
-        messages = [json.loads(frame) for frame in self.frames]
-        page: dict[str, Any] = {"channel": channel.key, "messages": messages}
+    def encoded(self, channel: ChannelRef) -> tuple[bytes, str]:
+        """The page as JSON, made of its frames as they are (each one JSON already,
+        so a page of big log batches is not decoded and encoded again), and its ETag.
+        A stale value ages at every poll: the ETag leaves its age out, so 304 holds
+        while it is stale."""
+        messages = b",".join(frame.encode() for frame in self.frames)
+        head = json.dumps({"channel": channel.key})[:-1].encode()  # {"channel": "..."
+        tail: dict[str, Any] = {}
         if self.next_cursor is not None:
-            page["next_cursor"] = self.next_cursor
+            tail["next_cursor"] = self.next_cursor
         if self.stale:
-            page["stale"] = self.stale
-        return page
-
-
-def etag(body: dict[str, Any]) -> str:
-    # A stale value ages at every poll: its age is left out, so 304 holds while stale.
-    stale = [mark["key"] for mark in body.get("stale", [])]
-    digest = hashlib.sha256(json.dumps(body | {"stale": stale}, sort_keys=True).encode())
-    return f'"{digest.hexdigest()[:32]}"'
+            tail["stale"] = self.stale
+        rest = json.dumps(tail)[1:].encode()  # "next_cursor": ..., "stale": [...]}
+        body = b"".join((head, b', "messages": [', messages, b"]", b", " if tail else b"", rest))
+        digest = hashlib.sha256(head + messages)
+        digest.update(json.dumps([self.next_cursor, [mark["key"] for mark in self.stale]]).encode())
+        return body, f'"{digest.hexdigest()[:32]}"'
 
 
 async def read(
@@ -67,9 +72,11 @@ async def read(
     limit: int,
     sees_cluster: SeesCluster,
     stale_after: StaleAfter = DEFAULT_STALE_AFTER,
+    max_bytes: int | None = None,
 ) -> Page:
     """What a poll of `channel` answers to a caller whose grant is `sees_cluster`
-    (raises `nats.errors.Error` if NATS is away)."""
+    (raises `nats.errors.Error` if NATS is away): stream and journal pages of up to
+    `limit` messages and about `max_bytes`."""
     page = Page()
     render = renderer_for(channel)
     sampled: dict[str, tuple[Message, float]] = {}  # state subject -> value, published at
@@ -80,10 +87,13 @@ async def read(
             start = await _start(bus, source, channel, since, page)
             if start is None:
                 continue
-            messages = await _fetch(bus, source, DeliverPolicy.BY_START_SEQUENCE, start, limit)
+            messages = await _fetch(
+                bus, source, DeliverPolicy.BY_START_SEQUENCE, start, limit, max_bytes
+            )
             if messages:
                 page.next_cursor = max(page.next_cursor or 0, messages[-1].metadata.sequence.stream)
         for msg in messages:
+            await asyncio.sleep(0)  # a page of filtered log batches: others' turns between
             try:
                 message = source.message.model_validate_json(msg.data)
             except ValidationError:
@@ -152,22 +162,32 @@ async def _start(
         page.frames.append(
             Reset(channel=channel.key, since=since, first_cursor=first).model_dump_json()
         )
-        return first
+        return max(first, 1)  # an empty stream's first is 0
     return since + 1
 
 
 async def _fetch(
-    bus: Bus, source: Source, policy: DeliverPolicy, start: int | None, limit: int
+    bus: Bus,
+    source: Source,
+    policy: DeliverPolicy,
+    start: int | None,
+    limit: int,
+    max_bytes: int | None = None,
 ) -> list[Any]:
-    """Up to `limit` messages of `source` from an ephemeral consumer, in order."""
-    return await fetch(
-        bus, source.subject, ConsumerConfig(deliver_policy=policy, opt_start_seq=start), limit
-    )
+    """Up to `limit` messages of `source` (and about `max_bytes`) from an ephemeral
+    consumer, in order."""
+    config = ConsumerConfig(deliver_policy=policy, opt_start_seq=start)
+    messages, _ = await fetch(bus, source.subject, config, limit, max_bytes)
+    return messages
 
 
-async def fetch(bus: Bus, subject: str, config: ConsumerConfig, limit: int) -> list[Any]:
+async def fetch(
+    bus: Bus, subject: str, config: ConsumerConfig, limit: int, max_bytes: int | None = None
+) -> tuple[list[Any], bool]:
     """Up to `limit` messages of `subject` from an ephemeral consumer made of `config`
-    (where it starts), in order."""
+    (where it starts), in order, and whether the stream holds more after them. With
+    `max_bytes`, they stop once that many bytes are read (one message at least): a page
+    of big log batches is as large as a client may make the gateway hold."""
     config.ack_policy = AckPolicy.NONE
     config.inactive_threshold = 10.0
     subscription = await bus.js.pull_subscribe(subject, config=config)
@@ -175,11 +195,18 @@ async def fetch(bus: Bus, subject: str, config: ConsumerConfig, limit: int) -> l
         pending = (await subscription.consumer_info()).num_pending or 0
         wanted = min(pending, limit)
         messages: list[Any] = []
-        while len(messages) < wanted:
+        read = 0
+        while len(messages) < wanted and (max_bytes is None or read < max_bytes):
+            batch = wanted - len(messages)
+            if max_bytes is not None:  # as many as fit, by the size of those read so far
+                each = read // len(messages) if messages else max_bytes
+                batch = max(1, min(batch, FETCH_BATCH, (max_bytes - read) // max(1, each)))
             try:
-                messages += await subscription.fetch(wanted - len(messages), timeout=2.0)
+                fetched = await subscription.fetch(batch, timeout=2.0)
             except (nats.errors.TimeoutError, TimeoutError):  # asyncio's: the deadline ran out
                 break
-        return messages
+            messages += fetched
+            read += sum(len(msg.data) for msg in fetched)
+        return messages, len(messages) < pending
     finally:
         await subscription.unsubscribe()

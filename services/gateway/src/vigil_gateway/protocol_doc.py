@@ -21,6 +21,7 @@ from vigil.messages import (
 )
 from vigil.model import Message
 from vigil_gateway.endpoints import BY_NAME, ENDPOINTS, Endpoint
+from vigil_gateway.patterns import MAX_MEM_BYTES, MAX_PATTERN_CHARS, SYNTAX
 
 INTRO = """# The Vigil client protocol
 
@@ -106,14 +107,31 @@ def _channels() -> Iterator[str]:
         "*stream*: ordered, with cursors, a slow client gets `gap` with the count dropped; "
         "*journal*: ordered, with cursors, never dropped; *mixed*: several of these.\n"
     )
+    yield (
+        "**Log filters** (`grep`, `regex`, `level` on `docker.logs`, `k8s.logs` and "
+        "`logs.merged`): `grep` keeps lines holding the text (any case), `level` lines of at "
+        "least that level (trace, debug, info, warn, error, fatal), `regex` lines a regular "
+        f"expression finds. Expressions run on RE2 ({SYNTAX}): time linear in the line, no "
+        "backreferences, no lookahead or lookbehind, `\\z` for the end, repetitions up to "
+        f"1000, at most {MAX_PATTERN_CHARS} characters and a program within "
+        f"{MAX_MEM_BYTES // 1024} KiB; a pattern RE2 refuses gets `INVALID_MESSAGE` saying why. "
+        "A user (or API key) holds a few distinct filtered views at once on a gateway "
+        "(`VIGIL_GATEWAY_MAX_FILTERED_VIEWS`, 4), across sockets, SSE streams and polls; "
+        "one more gets `LIMIT_REACHED` (HTTP 429).\n"
+    )
 
 
 def _client() -> Iterator[str]:
     yield "## What a client sends\n"
-    yield "Requests count against the rate limit and are answered with `remaining`:\n"
+    yield (
+        "Requests count against the rate limit and are answered with `remaining`; so does "
+        "any message that draws an `error` (malformed, binary, an `answer` to no open "
+        "question). Replies to a client that does not read them queue up to the outbox "
+        "limit, then it is closed with 4008:\n"
+    )
     for model in get_args(ClientRequest):
         yield from _model(model)
-    yield "Replies do not count:\n"
+    yield "Replies (to an open question, to the heartbeat) do not count:\n"
     for model in get_args(ClientReply):
         yield from _model(model)
 

@@ -107,7 +107,7 @@ class _Reader:
             first = (await js.stream_info(stream)).state.first_seq
             if self.after + 1 < first:  # aged out or purged since the last consumer
                 self._lost(self.after, first)
-                self.after = first - 1
+                self.after = max(first, 1) - 1
             info = await js.add_consumer(stream, self._config())
         except (nats.errors.Error, TimeoutError) as exc:
             log.info("could not start a replay of %s (trying again): %s", self._subject, exc)

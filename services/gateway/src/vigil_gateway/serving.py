@@ -1,7 +1,9 @@
 """Serving the gateway with uvicorn, and draining it on SIGTERM (seed 004).
 
-`uvicorn_config` is the one way to serve it: WebSockets through `WireProtocol`, whose
-wire the gateway writes frames to (see `vigil_gateway.wire`).
+`uvicorn_config` is the one way to serve it: HTTP through `HeadLimitedProtocol`, every
+request head (a handshake's too) bounded in time and size (`vigil_gateway.http_protocol`),
+and WebSockets through `WireProtocol`, whose wire the gateway writes frames to (see
+`vigil_gateway.wire`).
 
 The first SIGTERM (or SIGINT) does not stop uvicorn at once: the gateway turns
 not-ready, refuses new handshakes with 1012, and closes its sockets with 1012 in
@@ -18,6 +20,7 @@ from typing import Any
 import uvicorn
 
 from vigil_gateway.gateway import Gateway
+from vigil_gateway.http_protocol import http_protocol
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.wire import wire_protocol
 
@@ -35,6 +38,13 @@ def uvicorn_config(app: Any, settings: GatewaySettings, **options: Any) -> uvico
         port=settings.port,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted,
+        http=http_protocol(
+            settings.request_head_timeout_s,
+            settings.max_request_head_bytes,
+            settings.max_pending_request_heads,
+            settings.send_timeout_s,
+            settings.send_buffer_bytes,
+        ),
         ws=wire_protocol(settings.send_buffer_bytes),
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=settings.permessage_deflate,

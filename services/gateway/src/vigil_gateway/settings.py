@@ -1,6 +1,7 @@
 """Gateway settings, from `VIGIL_GATEWAY_...` (shared ones from `VIGIL_...`)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -20,7 +21,7 @@ class GatewaySettings(VigilSettings):
         default=65_536,
         ge=0,
         description=(
-            "The kernel's send buffer per WebSocket (Linux doubles it), so a client that"
+            "The kernel's send buffer per connection (Linux doubles it), so a client that"
             " stops reading is met by the outbox's policy soon, not after megabytes;"
             " 0 leaves the kernel's autotuning."
         ),
@@ -28,7 +29,22 @@ class GatewaySettings(VigilSettings):
     heartbeat_interval_s: float = Field(default=30.0, gt=0, description="Server pings.")
     pong_timeout_s: float = Field(default=10.0, gt=0, description="A ping unanswered: a miss.")
     max_missed_pongs: int = Field(default=3, ge=1, description="Then the socket closes, 4003.")
-    rate_limit_messages: int = Field(default=10, ge=1, description="Client requests per window.")
+    rate_limit: Literal["bucket", "window"] = Field(
+        default="bucket",
+        description=(
+            "`bucket`: a burst then a steady rate, subscriptions apart from other requests;"
+            " `window`: seed 003's `rate_limit_messages` per `rate_limit_window_s`."
+        ),
+    )
+    rate_limit_burst: int = Field(default=60, ge=1, description="Requests at once (bucket).")
+    rate_limit_per_s: float = Field(default=2.0, gt=0, description="Then requests a second.")
+    rate_limit_subscribe_burst: int = Field(
+        default=300, ge=1, description="Subscribes and unsubscribes at once (bucket)."
+    )
+    rate_limit_subscribe_per_s: float = Field(
+        default=10.0, gt=0, description="Then subscribes and unsubscribes a second."
+    )
+    rate_limit_messages: int = Field(default=10, ge=1, description="Requests per window (window).")
     rate_limit_window_s: float = Field(default=60.0, gt=0, le=3600)
     share_rate_limit: bool = Field(
         default=True, description="Per user across every gateway (else per connection)."
@@ -39,6 +55,14 @@ class GatewaySettings(VigilSettings):
     max_connections: int = Field(default=10_000, ge=1, description="Per gateway; then 1013.")
     max_connections_per_user: int = Field(default=100, ge=1, description="Then 1008.")
     max_subscriptions: int = Field(default=100, ge=1, description="Per socket.")
+    max_filtered_views: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Distinct filtered log views (grep, regex, level) a user or API key holds at once"
+            " on a gateway, across sockets, SSE streams and polls: each costs work per line."
+        ),
+    )
     max_handshakes_per_s: float = Field(default=500.0, gt=0, description="Then 1013.")
     max_replays: int = Field(
         default=32,
@@ -49,6 +73,56 @@ class GatewaySettings(VigilSettings):
         ),
     )
     max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
+    request_head_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "A request's head (its line and headers; a WebSocket handshake's too) must have"
+            " come by then, from the connection or its first byte; else 408 and closed."
+        ),
+    )
+    max_request_head_bytes: int = Field(
+        default=32_768,
+        ge=8192,
+        description="A request's head (line and headers): then 431 (a line over 8 KiB: 414).",
+    )
+    max_pending_request_heads: int = Field(
+        default=1000,
+        ge=1,
+        description="Requests whose head has not all come, at once; then the oldest is closed.",
+    )
+    send_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "An HTTP answer (a poll's page, an SSE stream) the client stops taking: once the"
+            " connection's buffer is full, the client has this long to read, or it is cut."
+        ),
+    )
+    max_polls_per_user: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "Polls a user or API key has in progress at once on a gateway, from the request"
+            " until its answer is sent; then 429."
+        ),
+    )
+    max_poll_bytes: int = Field(
+        default=1024 * 1024,
+        ge=65_536,
+        description=(
+            "A poll's page of stream or journal messages stops once it holds this many bytes"
+            " (one message at least); its cursor says where the next page starts."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="An HTTP request body, on every route, before authentication; then 413.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="An HTTP request body must have come by then; else 408."
+    )
     alert_sockets_ratio: float = Field(
         default=0.9, gt=0, le=1, description="Alert when sockets reach this share of the max."
     )

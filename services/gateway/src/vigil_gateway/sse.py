@@ -24,7 +24,7 @@ from vigil.messages import CloseCode, ErrorCode
 from vigil_gateway import audit
 from vigil_gateway.admission import Refusal
 from vigil_gateway.credentials import read_credentials
-from vigil_gateway.errors import Forbidden
+from vigil_gateway.errors import ChannelRefused, Forbidden
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http_auth import refusal
 from vigil_gateway.options import Options
@@ -128,9 +128,12 @@ async def stream(
         raise refusal(decision.error, decision.reason, retry_after_s=retry)
     try:
         check_channel(decision, channel)
+        gateway.filter_quota.check(decision, channel)  # said as a status, before the stream
     except Forbidden as exc:
         audit.denied(decision, f"subscribe {channel.key}", exc.reason, address)
         raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+    except ChannelRefused as exc:
+        raise refusal(exc.code, exc.reason) from None
     wire = SseWire(gateway.settings.heartbeat_interval_s)
     await gateway.attach(wire, decision, address, channel=channel, options=options, pings=False)
     return StreamingResponse(

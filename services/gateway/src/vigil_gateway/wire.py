@@ -175,8 +175,10 @@ class WebSocketWire:
         protocol.transport.write(b"".join(protocol.conn.data_to_send()))
         protocol.close_sent = True
         protocol.resume_reading()  # to hear the client's close reply
+        # A peer that never answers the close may read nothing at all: a plain close
+        # would wait for the bytes it never takes, so the socket is aborted.
         protocol.close_timer = protocol.loop.call_later(
-            protocol.close_timeout, protocol.transport.close
+            protocol.close_timeout, protocol.transport.abort
         )
         protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code})
 
@@ -229,6 +231,14 @@ class WireProtocol(WebSocketsSansIOProtocol):
         sock = transport.get_extra_info("socket")
         if self.send_buffer_bytes and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None:
+            # websockets refused the handshake (a line or the headers too large) and
+            # queued its answer (414, 431), which uvicorn never sends: send it, close.
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

@@ -74,17 +74,11 @@ class Permissions:
     """It answers requests: it may publish to the reply subject of each it received."""
 
 
-def stream_name(subjects: Subjects, spec: StreamSpec | BucketSpec) -> str:
-    """The JetStream stream behind a stream or bucket spec (a bucket's is `KV_<bucket>`)."""
-    name = subjects.stream_name(spec.base_name)
-    return f"KV_{name}" if isinstance(spec, BucketSpec) else name
-
-
 def _reads(subjects: Subjects, *specs: StreamSpec | BucketSpec) -> list[str]:
     """Reading a stream: its info, gets, consumers of it, acks and flow control."""
     allowed = []
     for spec in specs:
-        name = stream_name(subjects, spec)
+        name = spec.stream(subjects)
         allowed += [
             f"{_API}.STREAM.INFO.{name}",
             f"{_API}.STREAM.MSG.GET.{name}",
@@ -104,7 +98,7 @@ def _reads(subjects: Subjects, *specs: StreamSpec | BucketSpec) -> list[str]:
 
 def _looks_up(subjects: Subjects, *specs: StreamSpec | BucketSpec) -> list[str]:
     """Only a stream's info (that it is there, its config and counts), never its data."""
-    return [f"{_API}.STREAM.INFO.{stream_name(subjects, spec)}" for spec in specs]
+    return [f"{_API}.STREAM.INFO.{spec.stream(subjects)}" for spec in specs]
 
 
 def _keeps(subjects: Subjects, *buckets: BucketSpec) -> list[str]:
@@ -206,7 +200,7 @@ def permissions(
             admin = []
             specs: tuple[StreamSpec | BucketSpec, ...] = (*STREAMS, *BUCKETS)
             for spec in specs:
-                name = stream_name(subjects, spec)
+                name = spec.stream(subjects)
                 admin += [f"{_API}.STREAM.{verb}.{name}" for verb in ("CREATE", "UPDATE", "INFO")]
             return Permissions(
                 publish=(_STREAM_LOOKUP, f"{_API}.INFO", *admin),

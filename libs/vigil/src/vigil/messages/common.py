@@ -26,7 +26,7 @@ class ErrorCode(StrEnum):
 ERROR_MEANINGS = {
     ErrorCode.INVALID_MESSAGE: "the message, a parameter or a name is not valid; the text says why",
     ErrorCode.INVALID_CREDENTIALS: "no credentials, or invalid, expired or revoked ones",
-    ErrorCode.RATE_LIMITED: "too many requests in the window; `retry_after_s` says when",
+    ErrorCode.RATE_LIMITED: "too many requests at once; `retry_after_s` says when to try again",
     ErrorCode.FORBIDDEN: "the role or cluster grants do not allow it",
     ErrorCode.NOT_FOUND: "no such channel, deploy, question or subscription",
     ErrorCode.CONFLICT: "it clashes with something in progress (a deploy of that service)",

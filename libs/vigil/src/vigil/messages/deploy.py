@@ -219,7 +219,10 @@ class DeploySpec(Message):
     health: HealthCheck = Field(default_factory=lambda: RunningHealth(kind="running"))
     strategy: Strategy = Strategy.RECREATE
     pull: Literal["missing", "always"] = "missing"
-    confirm: bool = Field(default=False, description="Ask the user before the switch.")
+    confirm: bool = Field(
+        default=False,
+        description="Ask the user before the switch (recreate: before the old container stops).",
+    )
     confirm_timeout_s: float = Field(default=300.0, gt=0, le=3600)
 
     @model_validator(mode="before")

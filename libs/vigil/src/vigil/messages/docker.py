@@ -60,7 +60,9 @@ class ContainerStatusChanged(Message):
     name: str
     image: str
     status: ContainerState
-    event: str = Field(description="create, start, die, stop, kill, oom, pause, ... or snapshot.")
+    event: str = Field(
+        description="create, start, die, stop, kill, oom, pause, rename, ... or snapshot."
+    )
     exit_code: int | None = omitted_when_none()
     health: str | None = omitted_when_none()
     time: datetime
