@@ -92,7 +92,10 @@ class Children:
             try:
                 await asyncio.wait_for(proc.wait(), within_s)
             except TimeoutError:
-                proc.kill()
+                # It may exit between the timeout and the kill: asyncio then says
+                # ProcessLookupError, and it has stopped all the same.
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
                 await proc.wait()
 
     async def stop_all(self) -> None:

@@ -15,7 +15,8 @@ def run_load(tmp_path: Path, *args: str, within_s: float) -> dict[str, Any]:
     argv = [sys.executable, str(BENCH), *args, "--json", str(out)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=within_s, check=False)
     print(done.stdout)
-    assert done.returncode == 0, f"bench/load.py failed ({done.returncode}):\n{done.stderr[-3000:]}"
+    # The whole of stderr: a crash in the teardown follows the exception that caused it.
+    assert done.returncode == 0, f"bench/load.py failed ({done.returncode}):\n{done.stderr}"
     figures: dict[str, Any] = json.loads(out.read_text())
     return figures
 

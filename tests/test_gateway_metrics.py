@@ -9,6 +9,7 @@ from websockets.asyncio.client import connect
 from tests.support import (
     NatsServer,
     bus_client,
+    free_port,
     raise_alert,
     receive,
     receive_until,
@@ -94,3 +95,20 @@ async def test_metrics_need_no_credentials(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "vigil_gateway_sockets 0.0" in response.text
+
+
+async def test_metrics_carry_the_process_figures_and_readiness_every_service_reports(
+    auth_service: AuthService, gateway_settings: GatewaySettings
+) -> None:
+    # The dashboards' memory, CPU and readiness panels read these from every service.
+    async with serve_gateway(gateway_settings) as address, httpx.AsyncClient() as http:
+        ready = samples((await http.get(f"http://{address}/metrics")).text)
+    away = gateway_settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{free_port()}"})
+    async with serve_gateway(away, ready=False) as address, httpx.AsyncClient() as http:
+        assert (await http.get(f"http://{address}/readyz")).status_code == 503
+        unready = samples((await http.get(f"http://{address}/metrics")).text)
+    assert ready[("vigil_service_ready", (("service", "gateway"),))] == 1
+    assert ready[("process_resident_memory_bytes", ())] > 10 * 2**20
+    assert ready[("process_cpu_seconds_total", ())] > 0
+    assert ready[("process_open_fds", ())] > 0
+    assert unready[("vigil_service_ready", (("service", "gateway"),))] == 0

@@ -27,10 +27,11 @@ import nats.errors
 from nats.aio.client import Client, RawCredentials
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
+from vigil import provisioning
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable, StreamsMissing
 from vigil.settings import VigilSettings
@@ -179,14 +180,9 @@ class Bus:
             await self._check_streams()
             return
         replicas = self.settings.stream_replicas
-        for spec in self._streams:
-            config = spec.config(self.subjects, replicas)
-            try:
-                await self.js.add_stream(config)
-            except BadRequestError:  # exists with another config: bring it to ours
-                await self.js.update_stream(config)
-        for bucket in self._buckets:
-            await self.js.create_key_value(bucket.config(self.subjects, replicas))
+        specs: tuple[StreamSpec | BucketSpec, ...] = (*self._streams, *self._buckets)
+        configs = [spec.config(self.subjects, replicas) for spec in specs]
+        await provisioning.provision(self.js, configs, self.settings.stream_seed_tag)
 
     async def _check_streams(self) -> None:
         missing = []

@@ -65,6 +65,10 @@ class Operation(Generic[Req, Rep]):
     reply: type[Rep]
     role: Role | None = None
     """The least role of the user it acts for; None: it acts for no user."""
+    timeout_s: float = 5.0
+    """How long a caller waits for the reply. The service refuses at once, before doing
+    anything, work it could not finish well within it (auth: a password hash), so no
+    caller gives up on work that is then done."""
 
     def subject(self, subjects: Subjects) -> str:
         return subjects.ctl(self.service, self.name)
@@ -75,16 +79,22 @@ class Operation(Generic[Req, Rep]):
         return f"vigil-{self.service}"
 
 
+# A password hash takes up to a few seconds under load, and waits its turn behind others.
+_HASHING_S = 8.0
+
+
 class Auth:
     """Operations answered by the auth service."""
 
-    LOGIN = Operation("auth", "login", Login, TokensIssued)
+    LOGIN = Operation("auth", "login", Login, TokensIssued, timeout_s=_HASHING_S)
     REFRESH = Operation("auth", "refresh", RefreshSession, TokensIssued)
     LOGOUT = Operation("auth", "logout", EndSession, Done, Role.VIEWER)
     JWKS = Operation("auth", "jwks", GetSigningKeys, JwkSet)
     VERIFY_API_KEY = Operation("auth", "apikey_verify", VerifyApiKey, DelegatedToken)
     EXCHANGE = Operation("auth", "token_exchange", ExchangeToken, DelegatedToken)
-    CREATE_USER = Operation("auth", "user_create", CreateUser, UserView, Role.ADMIN)
+    CREATE_USER = Operation(
+        "auth", "user_create", CreateUser, UserView, Role.ADMIN, timeout_s=_HASHING_S
+    )
     LIST_USERS = Operation("auth", "user_list", ListUsers, UserList, Role.ADMIN)
     DISABLE_USER = Operation("auth", "user_disable", DisableUser, UserView, Role.ADMIN)
     CREATE_API_KEY = Operation("auth", "apikey_create", CreateApiKey, ApiKeyCreated, Role.ADMIN)

@@ -3,7 +3,8 @@
 The collector, auth and deployer talk only over NATS; for a container healthcheck and
 for Prometheus each opens this small endpoint when `VIGIL_<SERVICE>_PROBE_PORT` is set:
 `GET /healthz` answers 200 while the service is ready (connected, serving) and 503
-otherwise; `GET /metrics` gives the process figures and readiness in Prometheus text.
+otherwise; `GET /metrics` gives the process figures and readiness in Prometheus text
+(`service_collectors`, which the gateway's own `/metrics` carries too).
 It reads one request line and the headers (bounded in size and time), answers, closes.
 """
 
@@ -52,6 +53,12 @@ class _Readiness(Collector):
         yield family
 
 
+def service_collectors(service: str, ready: Callable[[], bool]) -> list[Collector]:
+    """What every service's metrics carry, whoever serves them: the process's figures
+    (`process_*`: CPU, resident memory, open files) and `vigil_service_ready`."""
+    return [ProcessCollector(registry=None), _Readiness(service, ready)]
+
+
 class Probe:
     """`async with Probe(...)`: the endpoint lives for the block (none when the port is unset)."""
 
@@ -59,8 +66,8 @@ class Probe:
         self._settings = settings
         self._ready = ready
         self._registry = CollectorRegistry()
-        self._registry.register(ProcessCollector(registry=None))
-        self._registry.register(_Readiness(service, ready))
+        for collector in service_collectors(service, ready):
+            self._registry.register(collector)
         self._server: asyncio.Server | None = None
 
     @property

@@ -51,6 +51,12 @@ class VigilSettings(BaseSettings):
         validation_alias=_shared("stream_replicas"),
         description="JetStream replicas of every stream and bucket (3 on a 3-node cluster).",
     )
+    stream_seed_tag: str | None = Field(
+        default=None,
+        validation_alias=_shared("stream_seed_tag"),
+        description="The provisioner's: the server tag of the NATS node that ran alone before "
+        "the cluster (its streams are adopted there, then replicated; `vigil.provisioning`).",
+    )
     token_issuer: str = Field(default="vigil", validation_alias=_shared("token_issuer"))
     token_audience: str = Field(default="vigil", validation_alias=_shared("token_audience"))
     external_issuers: list[ExternalIssuer] = Field(

@@ -1,15 +1,16 @@
 """The JetStream streams and key-value buckets Vigil keeps, declared once.
 
-A service lists the streams and buckets it writes or reads and `vigil.bus.Bus` creates them
-idempotently at connect time (and again after a reconnect, in case the server came
-back without its store).
+A service lists the streams and buckets it writes or reads; the provisioner makes them
+(`vigil.provisioning`), and `vigil.bus.Bus` waits for them at connect time (and again
+after a reconnect, in case the server came back without its store). Each spec's
+`config` is the JetStream stream behind it (a bucket is a stream too).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from vigil.subjects import ANY, Subjects
 
@@ -94,6 +95,9 @@ DEPLOY_QUEUE = StreamSpec(
 )
 
 
+_KV_DUPLICATE_WINDOW_S = 120.0
+
+
 @dataclass(frozen=True)
 class BucketSpec:
     """A JetStream key-value bucket."""
@@ -107,14 +111,26 @@ class BucketSpec:
         """The JetStream stream behind the bucket (`KV_<bucket>`)."""
         return f"KV_{subjects.stream_name(self.base_name)}"
 
-    def config(self, subjects: Subjects, replicas: int = 1) -> KeyValueConfig:
-        return KeyValueConfig(
-            bucket=subjects.stream_name(self.base_name),
+    def config(self, subjects: Subjects, replicas: int = 1) -> StreamConfig:
+        """The stream behind the bucket, as nats-py's `create_key_value` makes it (whose
+        KV config cannot say where a new stream goes: the provisioner needs that)."""
+        bucket = subjects.stream_name(self.base_name)
+        ttl = self.ttl.total_seconds() if self.ttl else None
+        return StreamConfig(
+            name=self.stream(subjects),
             description=self.description,
-            history=self.history,
-            ttl=self.ttl.total_seconds() if self.ttl else None,
+            subjects=[f"$KV.{bucket}.>"],
+            allow_rollup_hdrs=True,
+            allow_msg_ttl=True,
+            deny_delete=True,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=min(ttl, _KV_DUPLICATE_WINDOW_S) if ttl else _KV_DUPLICATE_WINDOW_S,
+            max_age=ttl,
+            max_consumers=-1,
+            max_msgs=-1,
+            max_msgs_per_subject=self.history,
+            num_replicas=replicas,
             storage=StorageType.FILE,
-            replicas=replicas,
         )
 
 

@@ -38,6 +38,7 @@ from vigil_auth.users import UserRecord, Users
 log = logging.getLogger(__name__)
 
 _CLOCK_LEEWAY = timedelta(minutes=1)
+_REFUSING = 16  # handlers beyond the hash queue's: each refuses a request in microseconds
 
 
 class AuthService:
@@ -52,7 +53,7 @@ class AuthService:
         )
         self.ready = asyncio.Event()  # set once every operation is being answered
         self._clock = clock
-        self._passwords = Passwords(settings.max_concurrent_hashes)
+        self._passwords = Passwords(settings.max_concurrent_hashes, settings.max_queued_hashes)
 
     async def run(self) -> None:
         """Serve until cancelled; then drain, so requests already taken are answered."""
@@ -172,13 +173,18 @@ class AuthService:
 
     async def _serve(self, handlers: Handlers, verifier: TokenVerifier) -> None:
         bus = self.bus
-        await ctl.serve(bus, Auth.LOGIN, handlers.login)
+        # Those that hash a password take every request at once, each into the hash
+        # queue or refused by it: none may wait unseen in the subscription meanwhile.
+        hashing = self.settings.max_concurrent_hashes + self.settings.max_queued_hashes + _REFUSING
+        await ctl.serve(bus, Auth.LOGIN, handlers.login, concurrency=hashing)
         await ctl.serve(bus, Auth.REFRESH, handlers.refresh)
         await ctl.serve(bus, Auth.JWKS, handlers.jwks)
         await ctl.serve(bus, Auth.VERIFY_API_KEY, handlers.verify_api_key)
         await ctl.serve(bus, Auth.EXCHANGE, handlers.exchange)
         await ctl.serve_for_users(bus, Auth.LOGOUT, handlers.logout, verifier)
-        await ctl.serve_for_users(bus, Auth.CREATE_USER, handlers.create_user, verifier)
+        await ctl.serve_for_users(
+            bus, Auth.CREATE_USER, handlers.create_user, verifier, concurrency=hashing
+        )
         await ctl.serve_for_users(bus, Auth.LIST_USERS, handlers.list_users, verifier)
         await ctl.serve_for_users(bus, Auth.DISABLE_USER, handlers.disable_user, verifier)
         await ctl.serve_for_users(bus, Auth.CREATE_API_KEY, handlers.create_api_key, verifier)

@@ -6,16 +6,31 @@ these are the service's own, raised inside and turned into a reply by the handle
 The last two stop a start: the service exits naming the file or the bucket.
 
 AuthError                  root of the service's exceptions
+├── HashesBusy             a password hash could not finish in time: refused before it starts
 ├── RefreshTokenReused     an already rotated refresh token came back: the session is ended
 ├── SecretFileInvalid      the signing-key secret file is missing, unreadable or holds no key
 └── SigningKeysUnreadable  the stored signing keys cannot be decrypted with the secret given
 """
 
+import math
 from pathlib import Path
 
 
 class AuthError(Exception):
     """Root of the auth service's exceptions."""
+
+
+class HashesBusy(AuthError):
+    """Too many password hashes wait for a new one to finish before its caller gives up
+    (`vigil_auth.hash_queue`); nothing was done, and `retry_after_s` says when to come back."""
+
+    def __init__(self, queued: int, retry_after_s: float) -> None:
+        self.queued = queued
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"the auth service is busy: {queued} password hashes are running or waiting;"
+            f" nothing was done, retry in {math.ceil(retry_after_s)} s"
+        )
 
 
 class RefreshTokenReused(AuthError):

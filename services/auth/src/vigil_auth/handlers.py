@@ -1,13 +1,21 @@
 """One handler per operation of `vigil.operations.Auth`: check, call the store, answer.
 
 Each takes the parsed request and returns the reply or raises `Refused`; `vigil.ctl.serve`
-does the parsing and the envelope. Admin operations carry the admin's token, which
-`vigil.ctl.serve_for_users` has verified (and checked for the role) before the handler
-gets the principal it proves; each leaves an audit line (who, operation, target — never
-a password, token or key secret).
+does the parsing and the envelope. A login or user creation whose password hash could not
+finish in half the time its caller waits (`Operation.timeout_s`; the other half for the
+rest of the request and a hash slower than foreseen) is refused before anything is done:
+`RATE_LIMITED` with `retry_after_s`, never a timeout for work that then gets done.
+
+Admin operations carry the admin's token, which `vigil.ctl.serve_for_users` has verified
+(and checked for the role) before the handler gets the principal it proves; each leaves
+an audit line (who, operation, target — never a password, token or key secret).
 """
 
+import contextlib
 import logging
+import time
+from collections.abc import Iterator
+from typing import Any
 
 from vigil.access import Principal, Role
 from vigil.bus import Bus
@@ -40,10 +48,11 @@ from vigil.messages import (
     UserView,
     VerifyApiKey,
 )
+from vigil.operations import Auth, Operation
 from vigil.tokens import InvalidToken, KeysUnavailable
 from vigil_auth.api_keys import ApiKeys
 from vigil_auth.clock import Clock
-from vigil_auth.errors import RefreshTokenReused
+from vigil_auth.errors import HashesBusy, RefreshTokenReused
 from vigil_auth.login_guard import LoginGuard
 from vigil_auth.passwords import Passwords
 from vigil_auth.sessions import SessionRecord, Sessions
@@ -87,23 +96,35 @@ class Handlers:
     # -- sessions -----------------------------------------------------------------
 
     async def login(self, request: Login) -> TokensIssued:
+        deadline = _HashDeadline(Auth.LOGIN)
         await self._guard.check(request.username, request.client)
         user = await self._users.find(request.username)
         # The hash is checked even for unknown or disabled users: equal time, equal answer.
-        matches = await self._passwords.verify(
-            user.password_hash if user else None, request.password
-        )
+        with _refused_when_busy():
+            matches = await self._passwords.verify(
+                user.password_hash if user else None,
+                request.password,
+                within_s=deadline.left_s(),
+            )
         if user is None or not matches or user.disabled:
             await self._guard.failed(request.username, request.client)
             log.info("failed login for %r from %r", request.username, request.client or "-")
             raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_LOGIN)
         await self._guard.succeeded(request.username, request.client)
         if self._passwords.needs_rehash(user.password_hash):
-            rehashed = await self._passwords.hash(request.password)
-            await self._users.replace_password_hash(user, rehashed)
+            await self._rehash(user, request.password, deadline)
         session, refresh_token = await self._sessions.start(user, request.client)
         log.info("login of %s, session %s", user.username, session.id)
         return self._issue(user, session, refresh_token)
+
+    async def _rehash(self, user: UserRecord, password: str, deadline: "_HashDeadline") -> None:
+        """A stronger hash of a password just verified: worth it, but not a login's delay."""
+        try:
+            rehashed = await self._passwords.hash(password, within_s=deadline.left_s())
+        except HashesBusy:
+            log.info("%s keeps the older hash for now: the hash queue is full", user.username)
+            return
+        await self._users.replace_password_hash(user, rehashed)
 
     async def refresh(self, request: RefreshSession) -> TokensIssued:
         try:
@@ -176,9 +197,12 @@ class Handlers:
     # -- users --------------------------------------------------------------------
 
     async def create_user(self, request: CreateUser, caller: Principal) -> UserView:
+        deadline = _HashDeadline(Auth.CREATE_USER)
+        with _refused_when_busy():
+            password_hash = await self._passwords.hash(request.password, within_s=deadline.left_s())
         user = await self._users.create(
             request.username,
-            await self._passwords.hash(request.password),
+            password_hash,
             request.roles,
             request.clusters,
             created_by=caller.name,
@@ -208,6 +232,27 @@ class Handlers:
             raise Refused(
                 ErrorCode.UNAVAILABLE, f"the revocation of {kind} {id_} was not published; retry"
             ) from None
+
+
+class _HashDeadline:
+    """When the password hash of a request of `operation` must be done, its wait in the
+    queue included: half of what its caller waits, counted from the handler's start; the
+    rest is for the other steps and for a hash slower than foreseen."""
+
+    def __init__(self, operation: Operation[Any, Any]) -> None:
+        self._at = time.monotonic() + operation.timeout_s / 2
+
+    def left_s(self) -> float:
+        return self._at - time.monotonic()
+
+
+@contextlib.contextmanager
+def _refused_when_busy() -> Iterator[None]:
+    try:
+        yield
+    except HashesBusy as exc:
+        log.warning("%s", exc)
+        raise Refused(ErrorCode.RATE_LIMITED, str(exc), exc.retry_after_s) from None
 
 
 def _audit(

@@ -90,6 +90,13 @@ class AuthSettings(ProbeSettings):
     max_concurrent_hashes: int = Field(
         default=4, ge=1, le=64, description="Password hashes computed at once (CPU and memory)."
     )
+    max_queued_hashes: int = Field(
+        default=32,
+        ge=0,
+        le=1024,
+        description="Password hashes waiting for a slot at most; past it, or when one could "
+        "not finish before its caller gives up, a login or user creation is refused at once.",
+    )
 
     @field_validator("admin_password")
     @classmethod

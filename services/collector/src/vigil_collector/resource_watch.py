@@ -48,6 +48,7 @@ class ResourceWatch:
         self._stopped = threading.Event()
         self._response: Any = None
         self._lock = threading.Lock()
+        self._resume_from: str | None = None  # set by `resume_from`, taken by the thread
         self.resource_version: str | None = None
         self._thread = threading.Thread(target=self._run, name="k8s-watch", daemon=True)
 
@@ -57,6 +58,15 @@ class ResourceWatch:
     def interrupt(self) -> None:
         """Drop the open connection, as a network failure would: the watch resumes."""
         with self._lock:
+            if self._response is not None:
+                kube.shut(self._response)
+
+    def resume_from(self, version: str) -> None:
+        """Drop the connection and resume from `version`, as after a reconnect that comes
+        back with an older version (one compacted away is answered 410: a relist). The
+        thread takes it up itself, so an event read meanwhile cannot override it."""
+        with self._lock:
+            self._resume_from = version
             if self._response is not None:
                 kube.shut(self._response)
 
@@ -73,6 +83,9 @@ class ResourceWatch:
         delay = 1.0
         while not self._stopped.is_set():
             try:
+                with self._lock:
+                    if self._resume_from is not None:
+                        self.resource_version, self._resume_from = self._resume_from, None
                 if self.resource_version is None:
                     self._list()
                 self._watch()
@@ -111,8 +124,8 @@ class ResourceWatch:
         )
         with self._lock:
             self._response = response
-        if self._stopped.is_set():
-            kube.shut(response)
+            if self._stopped.is_set() or self._resume_from is not None:
+                kube.shut(response)  # asked before the response was there to shut
         try:
             for line in iter_resp_lines(response):
                 if not line:

@@ -69,7 +69,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": "not connected to NATS"}, 503)
 
-    exposition = Exposition(gateway.metrics, gateway.socket_figures)
+    exposition = Exposition(gateway.metrics, gateway.socket_figures, lambda: gateway.ready)
 
     @app.get("/api/connections")
     async def connections(

@@ -2,7 +2,9 @@
 
 The hot path (every frame to every socket) only bumps plain integers and bucket
 counts; a collector turns them into Prometheus families when scraped, so metrics
-cost next to nothing per delivery.
+cost next to nothing per delivery. Beside them, what every Vigil service reports
+(`vigil.probe.service_collectors`: `process_*` and `vigil_service_ready`), so the
+dashboards' memory, CPU and readiness panels count gateways as they count the rest.
 """
 
 from bisect import bisect_left
@@ -17,6 +19,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+from vigil.probe import service_collectors
 
 LATENCY_BOUNDS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SIZE_BOUNDS_BYTES = (64, 256, 1024, 4096, 16384, 65536, 262144)
@@ -146,13 +150,18 @@ def _labelled(
 
 
 class Exposition:
-    """The `/metrics` text of one gateway."""
+    """The `/metrics` text of one gateway; `ready`: whether it is (as `/readyz` says)."""
 
     def __init__(
-        self, metrics: GatewayMetrics, sockets: Callable[[], tuple[int, int, int]]
+        self,
+        metrics: GatewayMetrics,
+        sockets: Callable[[], tuple[int, int, int]],
+        ready: Callable[[], bool],
     ) -> None:
         self._registry = CollectorRegistry()
         self._registry.register(_Collector(metrics, sockets))
+        for collector in service_collectors("gateway", ready):
+            self._registry.register(collector)
 
     def render(self) -> bytes:
         return generate_latest(self._registry)
