@@ -359,6 +359,7 @@ class Gateway:
     async def _on_bus_lost(self) -> None:
         for connection in self.connections:
             connection.bus_unavailable()
+        self.hub.bus_lost("the message bus is unavailable")
 
     async def _on_bus_back(self) -> None:
         for connection in self.connections:
