@@ -56,6 +56,7 @@ from vigil_auth.app import AuthService
 from vigil_auth.app import build_app as build_auth
 from vigil_auth.clock import Clock, system_clock
 from vigil_auth.settings import AuthSettings
+from vigil_collector.app import Collector
 from vigil_collector.app import build_app as build_collector
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.app import build_app as build_gateway
@@ -229,10 +230,11 @@ async def serve_gateway(
 
 
 @contextlib.asynccontextmanager
-async def run_collector(settings: CollectorSettings) -> AsyncIterator[None]:
-    task = asyncio.create_task(build_collector(settings).run())
+async def run_collector(settings: CollectorSettings) -> AsyncIterator[Collector]:
+    collector = build_collector(settings)
+    task = asyncio.create_task(collector.run())
     try:
-        yield
+        yield collector
     finally:
         await stop_task(task)
 

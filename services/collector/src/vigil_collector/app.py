@@ -45,6 +45,11 @@ class Collector:
         # Alert changes wait here until NATS has acked them: an outage delays, never loses.
         self._alerts_out = InOrder(self.bus, "host alerts")
 
+    @property
+    def healthy(self) -> bool:
+        """What its probe's `/healthz` says: on a bus that answers."""
+        return self.bus.is_connected
+
     async def run(self) -> None:
         """Publish until cancelled; a NATS outage skips samples, never stops the loop."""
         await self.bus.connect()

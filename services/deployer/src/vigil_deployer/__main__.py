@@ -16,10 +16,9 @@ from vigil_deployer.settings import DeployerSettings
 
 
 async def serve(service: DeployerService) -> None:
-    def ready() -> bool:
-        return service.bus.is_connected
-
-    task = asyncio.create_task(probed(service.run(), service.settings, "deployer", ready))
+    task = asyncio.create_task(
+        probed(service.run(), service.settings, "deployer", lambda: service.healthy)
+    )
     signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
 

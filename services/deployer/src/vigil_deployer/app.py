@@ -48,6 +48,11 @@ class DeployerService:
         self._target = target
         self.worker: Worker | None = None
 
+    @property
+    def healthy(self) -> bool:
+        """What its probe's `/healthz` says: on a bus that answers."""
+        return self.bus.is_connected
+
     async def run(self) -> None:
         """Serve until cancelled; then roll back what runs (within the grace) and drain."""
         target = self._target or _target_of(self.settings)
