@@ -57,6 +57,7 @@ from vigil_auth.app import AuthService
 from vigil_auth.app import build_app as build_auth
 from vigil_auth.clock import Clock, system_clock
 from vigil_auth.settings import AuthSettings
+from vigil_collector.app import Collector
 from vigil_collector.app import build_app as build_collector
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.app import build_app as build_gateway
@@ -230,7 +231,7 @@ async def serve_gateway(
 
 
 @contextlib.asynccontextmanager
-async def run_collector(settings: CollectorSettings) -> AsyncIterator[None]:
+async def run_collector(settings: CollectorSettings) -> AsyncIterator[Collector]:
     """The collector built by `build_app`, as a task; yields once its host is known (its
     first metrics are in), as a client would find it."""
     collector = build_collector(settings)
@@ -241,7 +242,7 @@ async def run_collector(settings: CollectorSettings) -> AsyncIterator[None]:
         )
         if task.done():
             task.result()  # it failed to start: raise why
-        yield
+        yield collector
     finally:
         await stop_task(task)
 

@@ -47,7 +47,7 @@ async def test_clients_get_unavailable_then_metrics_again_on_the_same_socket(
 async def _survive_an_outage(
     nats: NatsServer, ws: ClientConnection, system: ClientConnection, http: httpx.AsyncClient
 ) -> None:
-    """Metrics flow; NATS stops (UNAVAILABLE, 503); NATS starts (fresh metrics, 200)."""
+    """Metrics flow; NATS stops (UNAVAILABLE, stale, 503); NATS starts (fresh metrics, 200)."""
     await receive(ws)
     await send(ws, {"type": "subscribe", "channel": "host.metrics"})
     await receive_until(ws, lambda m: m["type"] == "update", timeout=5)
@@ -57,6 +57,8 @@ async def _survive_an_outage(
     error = await receive_until(ws, lambda m: m["type"] == "error", timeout=5)
     assert error["code"] == "UNAVAILABLE"
     assert "resumes by itself" in error["message"]
+    stale = await receive_until(ws, lambda m: m["type"] == "stale", timeout=5)
+    assert stale["reason"] == "the message bus is unavailable"  # not 3 samples late
     seed_error = await receive_until(system, lambda m: m["type"] == "error", timeout=5)
     assert seed_error["code"] == "UNAVAILABLE"
     assert (await http.get("/readyz")).status_code == 503

@@ -36,7 +36,7 @@ export interface StaleFrame {
   key: string;
   age_s: number;
   interval_s: number;
-  /** Where its collector said so at once: why (the Docker engine does not answer…). */
+  /** Where it was marked at once: why (the Docker engine does not answer, the message bus is unavailable…). */
   reason?: string;
 }
 

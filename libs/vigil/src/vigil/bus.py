@@ -12,6 +12,15 @@ leaders that create replicated streams. After every reconnect the streams are lo
 for (or ensured) again, in case the server came back without its store, and the
 service's listeners are told.
 
+A server that stops answering without closing its sockets (hung, frozen, a network
+that drops packets) is noticed by pings: every `nats_ping_interval_s` (1 s), and after
+`nats_max_outstanding_pings` (3) unanswered the connection counts as lost, so the
+service's listeners hear of it within seconds, not nats-py's four minutes (and its
+socket is dropped, however much it still holds: `vigil.nats_client`). While the
+bus is away `publish` refuses at once rather than leave the message in the client's
+buffer, to go out at the reconnect beside the copy its caller sends again
+(`vigil.publishing` sends until acked, each message under one `Nats-Msg-Id`).
+
 A request NATS refuses for want of permission is logged as an error naming the
 subject (and counted in `permission_violations`): it is a bug in the role, or an attack.
 """
@@ -21,12 +30,14 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import nats
 import nats.errors
 from nats.aio.client import Client, RawCredentials
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
+from nats.js.api import Header
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
@@ -34,6 +45,7 @@ from pydantic import BaseModel
 from vigil import provisioning
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable, StreamsMissing
+from vigil.nats_client import NatsClient
 from vigil.settings import VigilSettings
 from vigil.streams import BucketSpec, StreamSpec
 from vigil.subjects import Subjects
@@ -85,6 +97,7 @@ class Bus:
         self._keep_trying = True
         self._disconnected: list[Listener] = []
         self._reconnected: list[Listener] = []
+        self._up = asyncio.Event()  # set while connected (after connect, each reconnect)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -97,8 +110,9 @@ class Bus:
         """
         self._closing = False
         self._keep_trying = keep_trying
+        nc = NatsClient()
         try:
-            self._nc = await nats.connect(
+            await nc.connect(
                 self.settings.nats_servers,
                 name=self._name,
                 connect_timeout=max(1, round(self.settings.nats_connect_timeout_s)),
@@ -106,6 +120,8 @@ class Bus:
                 # nats-py's first connect retries as reconnects do: forever, or once.
                 max_reconnect_attempts=-1 if keep_trying else 1,
                 reconnect_time_wait=1 if keep_trying else 0,
+                ping_interval=self.settings.nats_ping_interval_s,
+                max_outstanding_pings=self.settings.nats_max_outstanding_pings,
                 disconnected_cb=self._on_disconnected,
                 reconnected_cb=self._on_reconnected,
                 error_cb=self._on_error,
@@ -114,17 +130,19 @@ class Bus:
         except (NoServersError, OSError, TimeoutError, nats.errors.Error) as exc:
             reason = str(exc) or type(exc).__name__
             raise BusUnavailable(f"connect to NATS at {self.settings.nats_url}", reason) from exc
+        self._nc = nc
         try:
             await self._ensure_streams_until_ready()
         except BaseException:  # never leave the socket open behind a failed start
             await self.close()
             raise
+        self._up.set()
         log.info("connected to NATS at %s", self.settings.nats_url)
 
-    def _login(self) -> dict[str, object]:
+    def _login(self) -> dict[str, Any]:
         """Who this connection is (creds), where its replies come (inbox), and the CA
         a `tls://` server's certificate must chain to."""
-        options: dict[str, object] = {}
+        options: dict[str, Any] = {}
         if self._credentials is not None:
             options["user_credentials"] = RawCredentials(self._credentials)
         elif self.settings.nats_creds is not None:
@@ -138,6 +156,7 @@ class Bus:
     async def close(self) -> None:
         """Drain if connected (pending messages go out), else just close."""
         self._closing = True
+        self._up.clear()
         nc, self._nc = self._nc, None
         if nc is None or nc.is_closed:
             return
@@ -164,6 +183,17 @@ class Bus:
     @property
     def is_connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
+
+    async def wait_connected(self, timeout_s: float | None = None) -> bool:
+        """Until the bus is connected (True), or `timeout_s` has passed (False)."""
+        while not self.is_connected:
+            # Not connected, so the reconnect that sets it again has not happened yet.
+            self._up.clear()
+            try:
+                await asyncio.wait_for(self._up.wait(), timeout_s)
+            except TimeoutError:
+                return False
+        return True
 
     def on_disconnected(self, listener: Listener) -> None:
         self._disconnected.append(listener)
@@ -220,14 +250,25 @@ class Bus:
         """A declared key-value bucket (created by `ensure_streams`)."""
         return await self.js.key_value(self.subjects.stream_name(bucket.base_name))
 
-    async def publish(self, subject: str, message: BaseModel) -> int:
+    async def publish(self, subject: str, message: BaseModel, *, msg_id: str | None = None) -> int:
         """Publish to a stream subject and wait for the ack; returns the stream sequence.
 
-        Raises `BusUnavailable` when NATS is away or does not ack in time.
+        `msg_id`, the message's `Nats-Msg-Id`: JetStream keeps one message of an id
+        within the stream's duplicate window (2 minutes), so a message sent again after
+        a publish that timed out, which NATS may have taken all the same, is kept once.
+        Raises `BusUnavailable` when NATS does not ack in time, and at once while the bus
+        is away (a publish made then would wait in the client's buffer and go out at the
+        reconnect, unasked, beside what its caller sends again).
         """
+        if not self.is_connected:
+            raise BusUnavailable(f"publish to {subject}", "not connected to NATS")
+        headers = None if msg_id is None else {Header.MSG_ID.value: msg_id}
         try:
             ack = await self.js.publish(
-                subject, message.model_dump_json().encode(), timeout=_PUBLISH_TIMEOUT_S
+                subject,
+                message.model_dump_json().encode(),
+                timeout=_PUBLISH_TIMEOUT_S,
+                headers=headers,
             )
         except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
             raise BusUnavailable(f"publish to {subject}", str(exc) or type(exc).__name__) from exc
@@ -236,6 +277,7 @@ class Bus:
     # -- callbacks from nats-py ---------------------------------------------------
 
     async def _on_disconnected(self) -> None:
+        self._up.clear()
         if self._closing:
             return
         log.warning("disconnected from NATS")
@@ -244,6 +286,7 @@ class Bus:
 
     async def _on_reconnected(self) -> None:
         log.info("reconnected to NATS")
+        self._up.set()
         try:
             await self.ensure_streams()
         except Exception:  # the server may be half up; the next reconnect tries again
@@ -263,3 +306,4 @@ class Bus:
             log.warning("NATS at %s not reachable (%s); retrying", self.settings.nats_url, exc)
         else:
             log.debug("NATS client error: %s", exc)
+

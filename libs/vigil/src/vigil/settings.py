@@ -44,6 +44,19 @@ class VigilSettings(BaseSettings):
     nats_connect_timeout_s: float = Field(
         default=2.0, gt=0, validation_alias=_shared("nats_connect_timeout_s")
     )
+    nats_ping_interval_s: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=_shared("nats_ping_interval_s"),
+        description="How often each connection pings NATS (nats-py's default is 120 s).",
+    )
+    nats_max_outstanding_pings: int = Field(
+        default=3,
+        ge=1,
+        validation_alias=_shared("nats_max_outstanding_pings"),
+        description="Pings unanswered before the connection counts as lost and is made "
+        "again: a hung server is noticed within (this + 1) x the ping interval.",
+    )
     stream_replicas: int = Field(
         default=1,
         ge=1,

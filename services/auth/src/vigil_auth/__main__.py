@@ -27,7 +27,7 @@ def main() -> None:
     )
     app = build_app(settings)
     try:
-        run_until_signalled(probed(app.run(), settings, "auth", app.ready.is_set))
+        run_until_signalled(probed(app.run(), settings, "auth", lambda: app.healthy))
     except (SecretFileInvalid, SigningKeysUnreadable) as exc:
         log.error("cannot start: %s", exc)
         raise SystemExit(1) from None

@@ -55,6 +55,11 @@ class AuthService:
         self._clock = clock
         self._passwords = Passwords(settings.max_concurrent_hashes, settings.max_queued_hashes)
 
+    @property
+    def healthy(self) -> bool:
+        """What its probe's `/healthz` says: answering, on a bus that answers."""
+        return self.ready.is_set() and self.bus.is_connected
+
     async def run(self) -> None:
         """Serve until cancelled; then drain, so requests already taken are answered."""
         await self.bus.connect()

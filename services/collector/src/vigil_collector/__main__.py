@@ -15,7 +15,7 @@ def main() -> None:
         "collecting host %s every %ss", settings.host, settings.interval_s
     )
     app = build_app(settings)
-    run_until_signalled(probed(app.run(), settings, "collector", lambda: app.bus.is_connected))
+    run_until_signalled(probed(app.run(), settings, "collector", lambda: app.healthy))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,13 @@ Kubernetes clusters, their pods' metrics, status and (on lease) logs."""
 import asyncio
 import logging
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
-from vigil.messages import AlertChanged
+from vigil.publishing import InOrder
 from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
 from vigil_collector.alerts import HostAlerts
 from vigil_collector.docker_source import DockerSource
@@ -44,8 +43,13 @@ class Collector:
             hold_s=settings.alert_hold_s,
         )
         # Alert changes wait here until NATS has acked them: an outage delays, never loses.
-        self._unsent_alerts: deque[AlertChanged] = deque(maxlen=10_000)
+        self._alerts_out = InOrder(self.bus, "host alerts")
         self.reported = asyncio.Event()  # its host's first metrics are in: the host is known
+
+    @property
+    def healthy(self) -> bool:
+        """What its probe's `/healthz` says: on a bus that answers."""
+        return self.bus.is_connected
 
     async def run(self) -> None:
         """Publish until cancelled; a NATS outage skips samples, never stops the loop."""
@@ -65,22 +69,20 @@ class Collector:
                 next_at += interval
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 sample = await asyncio.to_thread(sampler.sample)
-                self._unsent_alerts.extend(self._alerts.observe(sample, time.monotonic()))
                 try:
                     await self.bus.publish(subjects.host_metrics(sample.host), sample)
                     self.reported.set()
-                    while self._unsent_alerts:
-                        alert = self._unsent_alerts[0]
-                        await self.bus.publish(subjects.alerts(alert.source), alert)
-                        self._unsent_alerts.popleft()
-                except BusUnavailable as exc:  # the next beat tries again
+                except BusUnavailable as exc:  # the next beat samples again
                     log.warning("could not publish host metrics: %s", exc)
+                for alert in self._alerts.observe(sample, time.monotonic()):
+                    await self._alerts_out.send(subjects.alerts(alert.source), alert)
                 if next_at < time.monotonic():  # fell behind (suspended?): don't burst
                     next_at = time.monotonic()
         finally:
             try:
                 await stop_task(kubernetes)
                 await stop_task(docker)
+                await self._alerts_out.close()
             finally:
                 await self.bus.close()
 

@@ -14,7 +14,6 @@ an outage delays, never loses.
 import asyncio
 import logging
 import time
-from collections import deque
 
 from kubernetes import client
 
@@ -23,6 +22,7 @@ from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import K8sMetricsSampled, utc_now
 from vigil.model import Message
+from vigil.publishing import InOrder
 from vigil_collector import pod_alerts
 from vigil_collector.errors import KubernetesUnavailable
 from vigil_collector.handoff import Handoff
@@ -37,8 +37,6 @@ from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
-_UNSENT_LIMIT = 10_000
-
 
 class ClusterFollower:
     def __init__(self, settings: CollectorSettings, bus: Bus, cluster: ClusterConfig) -> None:
@@ -51,8 +49,7 @@ class ClusterFollower:
         self.events: ResourceWatch | None = None
         self.logs: PodLogFollowers | None = None
         self.pages: PodLogPages | None = None
-        self._unsent: deque[tuple[str, Message]] = deque(maxlen=_UNSENT_LIMIT)
-        self._publishing = asyncio.Lock()
+        self._out = InOrder(bus, f"pod status and alerts of {cluster.name}")
 
     async def run(self) -> None:
         """Until cancelled."""
@@ -89,6 +86,7 @@ class ClusterFollower:
             await asyncio.to_thread(self.watch.stop)
             await asyncio.to_thread(self.events.stop)
             await asyncio.to_thread(api_client.close)
+            await self._out.close()
 
     async def _statuses(self, handoff: Handoff[WatchEvent]) -> None:
         while True:
@@ -123,14 +121,7 @@ class ClusterFollower:
 
     async def _publish(self, subject: str, message: Message) -> None:
         """In order, after whatever NATS has not acked yet."""
-        self._unsent.append((subject, message))
-        async with self._publishing:  # one sender at a time keeps the order
-            try:
-                while self._unsent:
-                    await self._bus.publish(*self._unsent[0])
-                    self._unsent.popleft()
-            except BusUnavailable as exc:  # sent with the next message
-                log.warning("could not publish pod status or alert: %s", exc)
+        await self._out.send(subject, message)
 
     async def _sample(self, sampler: MetricsSampler) -> None:
         interval = self._settings.k8s_interval_s

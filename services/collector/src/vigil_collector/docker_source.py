@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +33,7 @@ from vigil.messages import (
 )
 from vigil.model import Message
 from vigil.operations import Logs
+from vigil.publishing import InOrder
 from vigil.subjects import ANY
 from vigil_collector import engine
 from vigil_collector.container_events import ContainerStates, EventReader
@@ -46,8 +46,6 @@ from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
-_UNSENT_LIMIT = 10_000
-
 
 class DockerSource:
     def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
@@ -56,8 +54,7 @@ class DockerSource:
         self.followers = LogFollowers(settings, bus)
         self.pages = LogPages(settings)
         # Status messages wait here until NATS acks them: an outage delays, never loses.
-        self._unsent: deque[tuple[str, Message]] = deque(maxlen=_UNSENT_LIMIT)
-        self._publishing = asyncio.Lock()
+        self._statuses_out = InOrder(bus, "Docker status")
         self._available: bool | None = None
         self._services: list[Subscription] = []  # log leases and pages, for this host
 
@@ -110,6 +107,7 @@ class DockerSource:
         finally:
             await stop_task(watching)
             await self.followers.stop_all(flush=False)
+            await self._statuses_out.close()
             for service in self._services:
                 with contextlib.suppress(nats.errors.Error):
                     await service.unsubscribe()
@@ -211,11 +209,4 @@ class DockerSource:
 
     async def _publish(self, subject: str, message: ContainerStatusChanged | Message) -> None:
         """In order, after whatever NATS has not acked yet."""
-        self._unsent.append((subject, message))
-        async with self._publishing:  # one sender at a time keeps the order
-            try:
-                while self._unsent:
-                    await self._bus.publish(*self._unsent[0])
-                    self._unsent.popleft()
-            except BusUnavailable as exc:  # sent with the next status message
-                log.warning("could not publish Docker status: %s", exc)
+        await self._statuses_out.send(subject, message)

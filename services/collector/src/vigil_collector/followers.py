@@ -3,11 +3,13 @@
 `FollowLogs` requests (`ctl.logs.follow`) renew a holder's lease; the first one starts
 a `LogReader` thread (the last `tail` lines first, then live) and a publisher task
 that sends the lines in `LogBatch`es every `batch_s` to the LOGS stream, in order.
-A batch NATS does not ack is sent again, and the reader waits while lines pile up,
-so none is lost or reordered on the way to the stream. When every lease has lapsed
-the reader's socket is shut, its thread ends, and what it had read is still sent.
-A container that stops ends its follower; if it starts again while leased, a new one
-picks up after the last line sent.
+A batch NATS does not ack is sent again (under the same id: kept once), and the reader
+waits while lines pile up, so none is lost, doubled or reordered on the way to the
+stream (`log_batches`). When every lease has lapsed the reader's socket is shut, its
+thread ends, and what it had read is still sent, for a while: a lease lapses while
+the bus is away too, and then the next follower sends it. A container that stops ends
+its follower; if it starts again while leased, a new one picks up after the last line
+batched.
 """
 
 import asyncio
@@ -20,12 +22,12 @@ from typing import Any
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogLine, LogsFollowed
+from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogsFollowed
 from vigil_collector.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.handoff import Handoff
 from vigil_collector.leases import Leases
-from vigil_collector.log_batches import publish_lines
-from vigil_collector.log_reader import LogReader, Position
+from vigil_collector.log_batches import Position, Read, finish, publish_lines
+from vigil_collector.log_reader import LogReader
 from vigil_collector.redaction import Redactor, compile_patterns
 from vigil_collector.settings import CollectorSettings
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _CHECK_S = 0.25
 _POSITIONS_KEPT = 1000
+_FINISH_S = 10.0  # a stopped follower's publisher sends what was read, this long at most
 
 
 @dataclass
@@ -131,12 +134,11 @@ class LogFollowers:
                 raise ctl.Refused(ErrorCode.NOT_FOUND, f"no container {container!r}") from exc
             raise ctl.Refused(ErrorCode.UNAVAILABLE, describe(exc)) from exc
         settings = self._settings
-        handoff: Handoff[LogLine | None] = Handoff(
-            asyncio.get_running_loop(), settings.logs_buffer_lines
-        )
+        handoff: Handoff[Read] = Handoff(asyncio.get_running_loop(), settings.logs_buffer_lines)
         position = self._positions.setdefault(container, Position())
         while len(self._positions) > _POSITIONS_KEPT:
             self._positions.pop(next(iter(self._positions)))
+        await position.take_over()
         reader = LogReader(
             api,
             info["Id"],
@@ -149,8 +151,9 @@ class LogFollowers:
         )
         reader.start()
         publisher = asyncio.create_task(
-            self._publish(container, handoff), name=f"logs-publisher-{container}"
+            self._publish(container, handoff, position), name=f"logs-publisher-{container}"
         )
+        position.publisher = publisher
         self._followers[container] = _Follower(reader, publisher)
         log.info("following the logs of %s", container)
 
@@ -162,12 +165,9 @@ class LogFollowers:
         if not flush:
             await stop_task(follower.publisher)
             return
-        try:  # what was read goes out; bounded, in case NATS is away
-            await asyncio.wait_for(follower.publisher, 10)
-        except TimeoutError:
-            log.warning("gave up sending the last log lines of %s", container)
+        await finish(follower.publisher, _FINISH_S, container)
 
-    async def _publish(self, container: str, handoff: Handoff[LogLine | None]) -> None:
+    async def _publish(self, container: str, handoff: Handoff[Read], position: Position) -> None:
         host = self._settings.host
         await publish_lines(
             self._bus,
@@ -175,4 +175,5 @@ class LogFollowers:
             handoff,
             self._settings.logs_batch_s,
             lambda lines: LogBatch(host=host, container=container, lines=lines),
+            position,
         )

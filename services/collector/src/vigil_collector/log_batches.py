@@ -1,19 +1,28 @@
-"""Log lines from a reader's hand-off to the LOGS stream, in batches, in order.
+"""Log lines from a reader's hand-off to the LOGS stream, in batches, in order, once.
 
 Shared by the Docker and the pod log followers. Every `batch_s` the lines waiting go
-out as one batch (at most 1000 lines or 512 KiB); a batch NATS does not ack is sent
-again, and the next one waits for it, so no line is lost or reordered on the way. The
-`None` a reader hands off last ends it, after what came before has been sent.
+out as one batch (at most 1000 lines or 512 KiB), sent until NATS acks it, under one
+`Nats-Msg-Id` (`vigil.publishing`); the next one waits for it, so no line is lost or
+reordered on the way, and a batch a hung NATS took after its publish timed out is not
+kept twice. The `None` a reader hands off last ends it, after what came before.
+
+A container's `Position` outlives its followers (a lease that lapses stops one, the
+next lease starts another): the time of the last line put in a batch, and that batch
+until NATS acks it. A follower stopped before the ack leaves the batch there; the
+next one sends it first (the same id: kept once if it was taken) and reads the
+container's log after it. Lines read but not yet batched are read again.
 """
 
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from vigil.bus import Bus
-from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
 from vigil.messages import LogLine
 from vigil.model import Message
+from vigil.publishing import Outgoing, deliver
 from vigil_collector.handoff import Handoff
 
 log = logging.getLogger(__name__)
@@ -21,43 +30,66 @@ log = logging.getLogger(__name__)
 MAX_BATCH_LINES = 1000
 MAX_BATCH_BYTES = 512 * 1024
 
+Read = tuple[LogLine, int] | None  # a line and its time in epoch nanoseconds (0: none)
+
+
+@dataclass
+class Position:
+    """How far a container's lines got, across its followers."""
+
+    nanos: int = 0  # the time of the last line put in a batch
+    unacked: Outgoing | None = None  # that batch, until NATS acks it
+    publisher: asyncio.Task[None] | None = None  # the follower's that sends them
+
+    async def take_over(self) -> None:
+        """Before a new follower reads: the last one's publisher is stopped, so one
+        task at a time moves the position (what it had not sent is sent again)."""
+        await stop_task(self.publisher)
+
 
 async def publish_lines(
     bus: Bus,
     subject: str,
-    handoff: Handoff[LogLine | None],
+    handoff: Handoff[Read],
     batch_s: float,
     batch: Callable[[list[LogLine]], Message],
+    position: Position,
 ) -> None:
     """Until the reader's last line is sent; `batch` wraps lines in the source's message."""
+    if position.unacked is not None:  # an earlier follower's, perhaps taken already
+        await _send(bus, position)
     ended = False
     while not ended:
         first = await handoff.get()
         if first is None:
             return
         await asyncio.sleep(batch_s)
-        lines, size = [first], len(first.text)
-        while len(lines) < MAX_BATCH_LINES and size < MAX_BATCH_BYTES:
+        taken, size = [first], len(first[0].text)
+        while len(taken) < MAX_BATCH_LINES and size < MAX_BATCH_BYTES:
             try:
-                line = handoff.get_nowait()
+                read = handoff.get_nowait()
             except asyncio.QueueEmpty:
                 break
-            if line is None:
+            if read is None:
                 ended = True
                 break
-            lines.append(line)
-            size += len(line.text)
-        await send_until_acked(bus, subject, batch(lines))
+            taken.append(read)
+            size += len(read[0].text)
+        position.unacked = Outgoing(subject, batch([line for line, _ in taken]))
+        position.nanos = max(position.nanos, *(nanos for _, nanos in taken))
+        await _send(bus, position)
 
 
-async def send_until_acked(bus: Bus, subject: str, message: Message) -> None:
-    """Until NATS acks it: a batch is never skipped, so the next one waits."""
-    delay = 0.2
-    while True:
-        try:
-            await bus.publish(subject, message)
-            return
-        except BusUnavailable as exc:
-            log.warning("could not publish log lines (retrying): %s", exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+async def _send(bus: Bus, position: Position) -> None:
+    assert position.unacked is not None
+    await deliver(bus, position.unacked)
+    position.unacked = None
+
+
+async def finish(publisher: asyncio.Task[None], within_s: float, what: str) -> None:
+    """A stopped follower's publisher sends what its reader had read, for at most
+    `within_s` (NATS may be away); then it is stopped, and its position keeps the rest."""
+    await asyncio.wait({publisher}, timeout=within_s)
+    if not publisher.done():
+        log.warning("stopped sending the log lines of %s; its next follower sends them", what)
+        await stop_task(publisher)

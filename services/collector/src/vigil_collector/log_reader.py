@@ -19,6 +19,7 @@ from typing import Any, Literal
 from vigil.messages import LogLine
 from vigil_collector.engine import STREAM_BROKEN, shut
 from vigil_collector.handoff import Handoff
+from vigil_collector.log_batches import Position, Read
 from vigil_collector.redaction import Redactor
 
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {1: "stdout", 2: "stderr"}
@@ -110,13 +111,6 @@ class LineAssembler:
         self._emit(LogLine(time=when, stream=stream, text=self._redactor.line(text)), nanos)
 
 
-@dataclass
-class Position:
-    """The time of the last line handed off: a later follower starts after it."""
-
-    nanos: int = 0
-
-
 def _recent(position: Position) -> bool:
     return bool(position.nanos) and time.time_ns() - position.nanos < _RESUME_WITHIN_NS
 
@@ -132,14 +126,14 @@ class LogReader:
         after: Position,
         max_line_bytes: int,
         redactor: Redactor,
-        handoff: Handoff[LogLine | None],
+        handoff: Handoff[Read],
     ) -> None:
         self._api = api
         self._container = container
         self._tail = tail
-        self._after = after
-        # Lines at or before where an earlier follower stopped were sent by it; only
-        # those are skipped (stdout and stderr stamps need not rise together).
+        # Lines at or before where an earlier follower stopped were batched by it (and
+        # sent, or left in `after` to be sent); only those are skipped (stdout and
+        # stderr stamps need not rise together).
         self._sent_until = after.nanos if _recent(after) else 0
         self._lines = LineAssembler(
             tty=tty, max_line_bytes=max_line_bytes, redactor=redactor, emit=self._emit
@@ -191,9 +185,9 @@ class LogReader:
     def _open(self) -> Any:
         params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1}
         if self._sent_until:
-            # From the last line already sent (whole seconds, inclusive): the lines at or
-            # before it are skipped below, so a new follower repeats nothing.
-            params["since"] = self._after.nanos // 10**9
+            # From the last line already batched (whole seconds, inclusive): the lines at
+            # or before it are skipped below, so a new follower repeats nothing.
+            params["since"] = self._sent_until // 10**9
             params["tail"] = "all"
         else:
             params["tail"] = self._tail
@@ -213,6 +207,5 @@ class LogReader:
 
     def _emit(self, line: LogLine, nanos: int) -> None:
         if nanos and nanos <= self._sent_until:
-            return  # already sent by an earlier follower
-        if self._handoff.put(line) and nanos > self._after.nanos:
-            self._after.nanos = nanos
+            return  # already batched by an earlier follower
+        self._handoff.put((line, nanos))

@@ -3,7 +3,7 @@
 The API server sends `<RFC3339Nano time> <text>` lines (`timestamps=true`). A line
 longer than `max_line_bytes` is cut there with a marker; each line is redacted and
 handed to the loop in order, lines at or before `after` (what an earlier reader of
-the same container sent) skipped, and lines without a stamp (the API's, not the
+the same container batched) skipped, and lines without a stamp (the API's, not the
 container's) logged instead; `None` follows the last one. A container still
 being created is waited for; the stream ends by itself when the container stops;
 `stop()` shuts it sooner.
@@ -18,7 +18,8 @@ from kubernetes import client
 from vigil.messages import LogLine
 from vigil_collector import kube
 from vigil_collector.handoff import Handoff
-from vigil_collector.log_reader import Position, cut_marker, parse_time
+from vigil_collector.log_batches import Position, Read
+from vigil_collector.log_reader import cut_marker, parse_time
 from vigil_collector.redaction import Redactor
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,14 @@ class PodLogReader:
         after: Position,
         max_line_bytes: int,
         redactor: Redactor,
-        handoff: Handoff[LogLine | None],
+        handoff: Handoff[Read],
     ) -> None:
         self._core = core
         self._namespace = namespace
         self._pod = pod
         self._container = container
         self._tail = tail
-        self._after = after
-        self._sent_until = after.nanos
+        self._sent_until = after.nanos  # what an earlier reader batched
         self._max = max_line_bytes
         self._redactor = redactor
         self._handoff = handoff
@@ -150,6 +150,5 @@ class PodLogReader:
             return
         line, nanos = parsed
         if nanos <= self._sent_until:
-            return  # already sent by an earlier reader
-        if self._handoff.put(line) and nanos > self._after.nanos:
-            self._after.nanos = nanos
+            return  # already batched by an earlier reader
+        self._handoff.put((line, nanos))

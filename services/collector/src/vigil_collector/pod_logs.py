@@ -31,8 +31,7 @@ from vigil.messages import (
 from vigil_collector import kube
 from vigil_collector.handoff import Handoff
 from vigil_collector.leases import Leases
-from vigil_collector.log_batches import publish_lines
-from vigil_collector.log_reader import Position
+from vigil_collector.log_batches import Position, Read, finish, publish_lines
 from vigil_collector.pod_log_reader import PodLogReader
 from vigil_collector.redaction import Redactor, compile_patterns
 from vigil_collector.settings import CollectorSettings
@@ -40,6 +39,7 @@ from vigil_collector.settings import CollectorSettings
 log = logging.getLogger(__name__)
 
 _CHECK_S = 0.25
+_FINISH_S = 10.0  # a stopped follower's publisher sends what was read, this long at most
 
 Target = tuple[str, str, str]  # namespace, pod, container
 
@@ -83,7 +83,7 @@ class PodLogFollowers:
         holders = self._leases.renew(key, request.holder, request.lease_s, time.monotonic())
         async with self._lock:
             if holders and target not in self._followers:
-                self._start(target, request.tail, _restarts(pod, container), marker=False)
+                await self._start(target, request.tail, _restarts(pod, container), marker=False)
         if not holders:
             await self._stop(target)
         return PodLogsFollowed(
@@ -136,34 +136,37 @@ class PodLogFollowers:
             return  # not back yet
         async with self._lock:
             self._followers.pop(target, None)
-            self._start(target, None, current.restarts, marker=True)
+            await self._start(target, None, current.restarts, marker=True)
 
-    def _start(self, target: Target, tail: int | None, restarts: int, *, marker: bool) -> None:
+    async def _start(
+        self, target: Target, tail: int | None, restarts: int, *, marker: bool
+    ) -> None:
         settings = self._settings
         namespace, pod, container = target
-        handoff: Handoff[LogLine | None] = Handoff(
-            asyncio.get_running_loop(), settings.logs_buffer_lines
-        )
+        position = self._positions.setdefault(target, Position())
+        await position.take_over()
+        handoff: Handoff[Read] = Handoff(asyncio.get_running_loop(), settings.logs_buffer_lines)
         if marker:
             line = LogLine(
                 time=utc_now(), stream="stdout", text=restart_marker(container, restarts)
             )
-            handoff.put(line)
+            handoff.put((line, 0))  # Vigil's own line: it moves no position
         reader = PodLogReader(
             self._core,
             namespace,
             pod,
             container,
             tail=tail,
-            after=self._positions.setdefault(target, Position()),
+            after=position,
             max_line_bytes=settings.logs_max_line_bytes,
             redactor=Redactor(self._patterns, defaults=settings.redact_defaults),
             handoff=handoff,
         )
         reader.start()
         publisher = asyncio.create_task(
-            self._publish(target, handoff), name=f"pod-logs-{namespace}-{pod}"
+            self._publish(target, handoff, position), name=f"pod-logs-{namespace}-{pod}"
         )
+        position.publisher = publisher
         self._followers[target] = _Follower(reader, publisher, restarts)
         log.info("following the logs of %s/%s/%s in %s", namespace, pod, container, self._cluster)
 
@@ -175,12 +178,9 @@ class PodLogFollowers:
         if not flush:
             await stop_task(follower.publisher)
             return
-        try:
-            await asyncio.wait_for(follower.publisher, 10)
-        except TimeoutError:
-            log.warning("gave up sending the last log lines of %s", "/".join(target))
+        await finish(follower.publisher, _FINISH_S, "/".join(target))
 
-    async def _publish(self, target: Target, handoff: Handoff[LogLine | None]) -> None:
+    async def _publish(self, target: Target, handoff: Handoff[Read], position: Position) -> None:
         namespace, pod, container = target
         cluster = self._cluster
         await publish_lines(
@@ -191,6 +191,7 @@ class PodLogFollowers:
             lambda lines: PodLogBatch(
                 cluster=cluster, namespace=namespace, pod=pod, container=container, lines=lines
             ),
+            position,
         )
 
 

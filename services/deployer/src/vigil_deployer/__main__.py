@@ -18,10 +18,9 @@ from vigil_deployer.settings import DeployerSettings
 
 
 async def serve(service: DeployerService) -> None:
-    def ready() -> bool:
-        return service.bus.is_connected
-
-    task = asyncio.create_task(probed(service.run(), service.settings, "deployer", ready))
+    task = asyncio.create_task(
+        probed(service.run(), service.settings, "deployer", lambda: service.healthy)
+    )
     stopping_now: list[asyncio.Task[None]] = []
 
     def on_signal() -> None:

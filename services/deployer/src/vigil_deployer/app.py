@@ -49,6 +49,11 @@ class DeployerService:
         self._target = target
         self.worker: Worker | None = None
 
+    @property
+    def healthy(self) -> bool:
+        """What its probe's `/healthz` says: on a bus that answers."""
+        return self.bus.is_connected
+
     async def run(self) -> None:
         """Serve until `stop()` (roll back what runs, within the grace, then close) or
         until cancelled (the same, with a short grace)."""

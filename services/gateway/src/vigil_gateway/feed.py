@@ -209,6 +209,12 @@ class Feed:
             for frame in self._staleness.marks():
                 outbox.put_control(frame)
 
+    def bus_lost(self, reason: str) -> None:
+        """The gateway lost the bus: its sampled states are stale to every subscriber
+        now (and `fresh` again with their next value after the reconnect)."""
+        if self._staleness is not None:
+            self._staleness.bus_lost(reason)
+
     def hand_over(self, outbox: Outbox, source: Source, after: int) -> bool:
         """`outbox` has caught up on `source` on its own, up to sequence `after`, and
         nothing more was pending: it gets the feed's messages after `after` from now on.

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -26,10 +25,8 @@ from vigil.access import Principal
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.channels import ChannelRef
-from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import (
-    AlertChanged,
     AskClient,
     ClientAnswered,
     CloseCode,
@@ -39,6 +36,7 @@ from vigil.messages import (
     RevocationKind,
     SessionStarted,
 )
+from vigil.publishing import InOrder
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
 from vigil_gateway import audit, clusters, existence, hosts, merged, roster
@@ -122,7 +120,7 @@ class Gateway:
             send_failures_per_check=settings.alert_send_failures,
         )
         self._watching: asyncio.Task[None] | None = None
-        self._unsent_alerts: deque[AlertChanged] = deque(maxlen=1000)
+        self._alerts_out = InOrder(self.bus, "the gateway's alerts", max_waiting=1000)
         self._tasks: set[asyncio.Task[None]] = set()  # questions relayed, sockets forgotten
         self._connecting: asyncio.Task[None] | None = None
         self._following_containers: asyncio.Task[None] | None = None
@@ -140,6 +138,7 @@ class Gateway:
     async def stop(self) -> None:
         for task in (self._connecting, self._watching, self._following_containers, *self._tasks):
             await stop_task(task)
+        await self._alerts_out.close()
         await self.revocations.stop()
         await self.hub.close()
         for held in self.log_leases:
@@ -307,15 +306,8 @@ class Gateway:
     async def _watch_self(self) -> None:
         while True:
             await asyncio.sleep(self.settings.watch_interval_s)
-            changes = self._watch.check(len(self.connections), self.metrics.send_failures)
-            self._unsent_alerts.extend(changes)
-            try:
-                while self._unsent_alerts and self.bus.is_connected:
-                    alert = self._unsent_alerts[0]
-                    await self.bus.publish(self.bus.subjects.alerts(alert.source), alert)
-                    self._unsent_alerts.popleft()
-            except BusUnavailable as exc:  # the next check tries again
-                log.warning("could not publish the gateway's alerts: %s", exc)
+            for alert in self._watch.check(len(self.connections), self.metrics.send_failures):
+                await self._alerts_out.send(self.bus.subjects.alerts(alert.source), alert)
 
     # -- questions for clients ----------------------------------------------------
 
@@ -365,6 +357,7 @@ class Gateway:
     async def _on_bus_lost(self) -> None:
         for connection in self.connections:
             connection.bus_unavailable()
+        self.hub.bus_lost("the message bus is unavailable")
 
     async def _on_bus_back(self) -> None:
         for connection in self.connections:

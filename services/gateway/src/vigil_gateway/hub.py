@@ -236,6 +236,12 @@ class Hub:
                 await feed.stop()
                 self._tell_watcher(channel, started=False)
 
+    def bus_lost(self, reason: str) -> None:
+        """Every sampled state of every feed is marked stale (`Feed.bus_lost`)."""
+        for feed in self._all():
+            if isinstance(feed, Feed):
+                feed.bus_lost(reason)
+
     async def restart(self) -> None:
         """Start every feed again on the current connection (after a reconnect)."""
         for feed in self._all():

@@ -76,7 +76,9 @@ def _endpoints() -> Iterator[str]:
         "`stale` with its `key` and `age_s`, and a client that subscribes later gets it "
         "right after the snapshot; the value stays the newest but is not live. Where the "
         "collector says its source is down (a Docker engine, on `docker.status`), that "
-        "host's stats are marked at once, with a `reason`. `fresh` comes before the next "
+        "host's stats are marked at once, with a `reason`; when the gateway loses the bus "
+        "(or it stops answering), every state is, with the `reason` "
+        '"the message bus is unavailable". `fresh` comes before the next '
         "value. A poll answers stale states in `stale` "
         '(`[{"key","age_s","interval_s","reason"?}]`).\n'
     )

@@ -7,8 +7,9 @@ was published and that interval; once the value is older than 3 intervals (by
 default, `StaleAfter`: one late sample is jitter, three is a source that stopped),
 the feed's subscribers are told `stale`, and a subscriber that comes later is told
 right after its snapshot; sooner, with a `reason`, where the collector says its
-source stopped answering (`source_status`). The next newer value is preceded by
-`fresh`. Event-driven states (container and pod status) change when something
+source stopped answering (`source_status`), or when the gateway loses the bus (no
+value can come then, whatever the source does: `bus_lost`). The next newer value is
+preceded by `fresh`. Event-driven states (container and pod status) change when something
 happens, so their age says nothing: they are not watched.
 
 Age is counted from the JetStream timestamp (the NATS server's clock, one for every
@@ -112,6 +113,12 @@ class Staleness:
         watched = self._watched.get(slot)
         if watched is not None and not watched.stale and said_at >= watched.published_at:
             self._mark(slot, watched, down)
+
+    def bus_lost(self, reason: str) -> None:
+        """No value can come now: every watched value is stale at once, with `reason`."""
+        for slot, watched in self._watched.items():
+            if not watched.stale:
+                self._mark(slot, watched, reason)
 
     def marks(self) -> list[str]:
         """A `stale` frame for each stale subject, with its age now: for a subscriber

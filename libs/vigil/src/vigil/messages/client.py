@@ -162,7 +162,8 @@ class Stale(Message):
     age_s: float = Field(description="How old its newest value is, in seconds.")
     interval_s: float = Field(description="How often its values came.")
     reason: str | None = omitted_when_none(
-        "Where its collector said so at once: why (the Docker engine does not answer...)."
+        "Where it was marked at once: why (the Docker engine does not answer, the "
+        "message bus is unavailable...)."
     )
 
 
