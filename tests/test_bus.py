@@ -2,6 +2,7 @@
 JetStream that cannot act yet; a service waits for the streams it needs, and makes none."""
 
 import asyncio
+import gc
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from tests.support import NatsServer, TrustedBus, bus_client
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
 from vigil.settings import VigilSettings
 from vigil.streams import ALERTS, LATEST, REVOKED, SESSIONS, USERS
 from vigil.subjects import Subjects
@@ -172,3 +174,42 @@ async def test_a_bucket_is_made_as_nats_py_makes_it_so_older_buckets_are_left_as
     }
     assert not differs
     assert ours.subjects == [f"$KV.{prefix.upper()}_AUTH_SESSIONS.>"]
+
+
+async def test_a_close_cancelled_again_and_again_still_drains_and_leaves_nothing_failing(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    """A service stopping cancels its task until it ends (`stop_task`), its bus's drain
+    included: the drain finishes the message in hand, then the connection closes, and
+    no task is left failing behind it (nats-py's cancelled flush once left a pong that
+    raised in its reading task, and a gathered drain nobody read)."""
+    failures: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: failures.append(context))
+    handled = asyncio.Event()
+
+    async def slow_handler(_: object) -> None:
+        await asyncio.sleep(1.0)
+        handled.set()
+
+    try:
+        async with bus_client(nats_server, prefix) as bus:
+            subject = f"{prefix}.slow"
+            for _ in range(3):  # subscriptions that each flush while draining
+                await bus.nc.subscribe(subject, cb=slow_handler)
+            await bus.nc.publish(subject, b"work")
+            await bus.nc.flush()
+            await asyncio.sleep(0.1)  # in hand
+            nc = bus.nc
+            closing = asyncio.create_task(bus.close())
+            await asyncio.sleep(0)
+            await stop_task(closing, attempts=40)
+            assert closing.cancelled()
+            assert handled.is_set(), "the drain did not let the message in hand finish"
+            assert nc.is_closed
+        await asyncio.sleep(0.5)  # a pong or a gathered failure would be reported by now
+        gc.collect()  # "exception never retrieved" is said when the future is collected
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert not failures, failures

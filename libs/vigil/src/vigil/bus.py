@@ -56,6 +56,7 @@ Listener = Callable[[], Awaitable[None]]
 
 _WARN_EVERY_S = 30.0
 _PUBLISH_TIMEOUT_S = 2.0
+_DRAIN_TIMEOUT_S = 5  # what a closing connection's subscriptions may still handle
 _STREAMS_RETRY_S = (0.5, 5.0)  # first and longest wait between tries of `ensure_streams`
 
 # What JetStream answers while it cannot act yet (no meta leader, a stream's raft group
@@ -125,6 +126,7 @@ class Bus:
                 disconnected_cb=self._on_disconnected,
                 reconnected_cb=self._on_reconnected,
                 error_cb=self._on_error,
+                drain_timeout=_DRAIN_TIMEOUT_S,
                 **self._login(),
             )
         except (NoServersError, OSError, TimeoutError, nats.errors.Error) as exc:
@@ -154,19 +156,28 @@ class Bus:
         return options
 
     async def close(self) -> None:
-        """Drain if connected (pending messages go out), else just close."""
+        """Drain if connected (pending messages go out), else just close.
+
+        A cancellation (a service stopping cancels its task, again and again until it
+        ends: `vigil.lifecycle.stop_task`) waits for the drain, which is bounded by
+        `_DRAIN_TIMEOUT_S`, and is raised after it: nats-py's drain, cancelled halfway,
+        leaves tasks failing behind it.
+        """
         self._closing = True
         self._up.clear()
         nc, self._nc = self._nc, None
         if nc is None or nc.is_closed:
             return
-        try:
-            await (nc.drain() if nc.is_connected else nc.close())
-        except nats.errors.Error as exc:  # lost mid-drain: nothing more to send
-            log.debug("closing the NATS connection: %s", exc)
-        finally:  # also when the drain is cancelled: never leave the socket open
-            if not nc.is_closed:
-                await nc.close()
+        closing = asyncio.ensure_future(_drain_or_close(nc))
+        cancelled = False
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                cancelled = True
+        closing.result()
+        if cancelled:
+            raise asyncio.CancelledError
 
     # -- access -------------------------------------------------------------------
 
@@ -307,3 +318,12 @@ class Bus:
         else:
             log.debug("NATS client error: %s", exc)
 
+
+async def _drain_or_close(nc: Client) -> None:
+    try:
+        await (nc.drain() if nc.is_connected else nc.close())
+    except nats.errors.Error as exc:  # lost mid-drain: nothing more to send
+        log.debug("closing the NATS connection: %s", exc)
+    finally:  # never leave the socket open
+        if not nc.is_closed:
+            await nc.close()

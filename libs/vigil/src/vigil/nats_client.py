@@ -12,9 +12,15 @@ sockets open and answers nothing. nats-py notices it by its pings and then:
   accepts, and leaves it open when the server's greeting does not come in time: one
   leaked socket per attempt. Here it is aborted.
 
+And one more, seen when a service stops: a flush cancelled while it waits (its drain
+cancelled) leaves its future among those the next pongs answer, and the pong that comes
+for it raises `InvalidStateError` in the reading task. Here it answers a spare future.
+
 Both through private methods of nats-py's `Client` (pinned in `uv.lock`);
 `tests/test_bus_hang.py` fails if either comes back.
 """
+
+import asyncio
 
 from nats.aio.client import Client
 
@@ -37,3 +43,8 @@ class NatsClient(Client):
         writer = getattr(self._transport, "_io_writer", None)  # TCP and TLS transports
         if writer is not None:
             writer.transport.abort()
+
+    async def _process_pong(self) -> None:
+        if self._pongs and self._pongs[0].done():  # its flush was cancelled
+            self._pongs[0] = asyncio.get_running_loop().create_future()
+        await super()._process_pong()
