@@ -18,7 +18,7 @@ from nats.js.api import DeliverPolicy
 
 from tests.docker_engine import docker
 from vigil.bus import Bus
-from vigil.messages import ContainerState, ContainerStatusChanged
+from vigil.messages import ContainerState, ContainerStatusChanged, DockerSourceChanged
 from vigil.model import Message
 
 M = TypeVar("M", bound=Message)
@@ -90,7 +90,11 @@ async def known(http: httpx.AsyncClient, token: str, container: str) -> None:
 async def announce_container(
     bus: Bus, host: str, container: str, name: str, labels: dict[str, str] | None = None
 ) -> None:
-    """A running container `container` (a short id) on `host`, as its collector says so."""
+    """A running container `container` (a short id) on `host`, as its collector says so
+    (having said first that the host's engine answers: the gateway knows the host then)."""
+    now = datetime.now(UTC)
+    engine = DockerSourceChanged(host=host, available=True, reason="", time=now)
+    await bus.publish(bus.subjects.docker_source(host), engine)
     status = ContainerStatusChanged(
         host=host,
         id=container,
@@ -98,7 +102,7 @@ async def announce_container(
         image="test",
         status=ContainerState.RUNNING,
         event="snapshot",
-        time=datetime.now(UTC),
+        time=now,
         labels=labels or {},
     )
     await bus.publish(bus.subjects.docker_status(host, container), status)
