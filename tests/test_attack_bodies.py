@@ -147,6 +147,30 @@ async def test_every_route_refuses_a_body_over_the_limit_before_credentials(
         assert checked >= 25
 
 
+async def test_a_client_that_sends_its_whole_body_before_reading_still_reads_the_413(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    gateway_settings: GatewaySettings,
+) -> None:
+    """As an ordinary HTTP client does: the gateway answers 413 at 1 MiB and lingers,
+    dropping the rest of the 3 MB, so the answer is not lost to a reset."""
+    async with gateway_process(gateway_settings) as gateway:
+        for chunked in (False, True):
+            framing = "Transfer-Encoding: chunked" if chunked else "Content-Length: 3000000"
+            reader, writer = await raw_request(
+                gateway,
+                "POST /api/auth/token HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Type: application/json\r\n{framing}\r\n\r\n",
+            )
+            taken = await send_body(writer, 3_000_000, within_s=10, chunked=chunked)
+            status, body = await read_answer(reader)
+            close(writer)
+            assert taken >= 3_000_000, f"only {taken} bytes were taken"
+            assert status == 413, (chunked, body)
+            assert "the most is 1048576 bytes" in body
+
+
 async def test_a_body_that_dawdles_gets_408(
     nats_server: NatsServer,
     prefix: str,

@@ -26,6 +26,12 @@ once the buffer is full (the transport pauses writing), the client has `send_tim
 to take some of it, or the connection is cut. The kernel's share of that buffer is
 capped as a WebSocket's is (`send_buffer_bytes`), so a client that stops reading is
 noticed, not met by megabytes of kernel memory first.
+
+An answer given while the request's body is still coming (413 as a body passes the
+limit, 408, 431) is followed by a lingering close, as nginx's: the gateway sends its
+FIN, then reads and drops what still comes for `LINGER_S` (or `LINGER_BYTES`), and only
+then closes. Closed at once, the socket would answer the client's next bytes with a
+reset, which throws away the answer the client had not read yet.
 """
 
 import asyncio
@@ -40,6 +46,8 @@ from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS
 
 MAX_LINE_BYTES = MAX_LINE_LENGTH  # 8 KiB
 MAX_HEADERS = MAX_NUM_HEADERS  # 128
+LINGER_S = 2.0
+LINGER_BYTES = 4 * 1024**2
 
 
 class HeadLimitedProtocol(HttpToolsProtocol):
@@ -60,11 +68,14 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._refusal: tuple[int, str] | None = None  # found while parsing, sent after
         self._refused = False
         self._send_timer: asyncio.TimerHandle | None = None
+        self._request_open = False  # a request has begun whose body has not all come
+        self._lingering: _LingeringClose | None = None
 
     # -- the head's deadline and the cap on heads in progress ------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._lingering = _LingeringClose(transport, self)
+        super().connection_made(self._lingering)  # type: ignore[arg-type]
         sock = transport.get_extra_info("socket")
         if self.send_buffer_bytes and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
@@ -77,6 +88,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
+        if self._lingering is not None:
+            self._lingering.lost()
         if self._send_timer is not None:
             self._send_timer.cancel()
             self._send_timer = None
@@ -96,6 +109,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self._send_timer = None
 
     def on_message_begin(self) -> None:
+        self._request_open = True
         super().on_message_begin()
         if not self._in_head:  # the next request on a kept-alive connection
             self._start_head()
@@ -124,6 +138,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     # -- sizes ---------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None and self._lingering.drop(len(data)):
+            return
         if self._refused:
             return
         if self._in_head:
@@ -164,6 +180,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._request_open = False
         if self._refusal is None:
             super().on_message_complete()
 
@@ -181,6 +198,53 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             % (status, phrase.encode(), len(body), body)
         )
         self.transport.close()
+
+
+class _LingeringClose:
+    """The connection's transport, as uvicorn sees it: its `close` lingers while the
+    request's body is still coming (see the module's docstring); all else is the
+    transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: HeadLimitedProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._closing = False
+        self._dropped = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def close(self) -> None:
+        transport = self._transport
+        if self._closing or transport.is_closing():
+            return
+        self._closing = True
+        upgraded = transport.get_protocol() is not self._protocol  # a WebSocket's now
+        if upgraded or not self._protocol._request_open or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()  # the answer, then our FIN
+        transport.resume_reading()  # read what still comes, to drop it
+        self._timer = asyncio.get_running_loop().call_later(LINGER_S, transport.close)
+
+    def drop(self, count: int) -> bool:
+        """Whether `count` bytes that came are dropped (closing), closing for good
+        past `LINGER_BYTES`."""
+        if not self._closing:
+            return False
+        self._dropped += count
+        if self._dropped > LINGER_BYTES:
+            self._transport.close()
+        return True
+
+    def lost(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def is_closing(self) -> bool:
+        return self._closing or self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def http_protocol(
