@@ -300,6 +300,11 @@ async def watched_engine(stack: "Stack") -> AsyncIterator[None]:
             "VIGIL_COLLECTOR_INTERVAL_S": "5",
         }
         await stack.kids.start("collector", [PYTHON, "-m", "vigil_collector"], env=env)
+        deadline = time.monotonic() + 30
+        while not any(change.available for _, change in engine.reports):  # the host is known
+            if time.monotonic() > deadline:
+                raise BenchError(f"{ENGINE_HOST} not reported:\n{stack.kids.tail('collector')}")
+            await asyncio.sleep(0.2)
         url = f"ws://127.0.0.1:{stack.gateways[0][1]}/ws?token={stack.token}"
         for _ in range(stack.args.engine_watchers):
             watcher = StatsWatcher()
