@@ -3,7 +3,7 @@
 Starts 50 and then 100 idle containers (busybox `sleep`, from the tests' local image),
 and for each count measures, in this process and against the same engine:
 
-- Vigil's `StatsSampler` (what the collector runs every 2 s): `one_shot` stats of every
+- Vigil's `ApiStats` (the collector's API reader): `one_shot` stats of every
   running container at once from a thread pool, with its own deltas;
 - the naive loop: `container.stats(stream=False)` for every running container, one
   after another, as docker-py's docs suggest. It waits ~2 s per container (one cycle
@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.docker_engine import busybox_image
 from vigil_collector import engine
-from vigil_collector.container_stats import StatsSampler
+from vigil_collector.container_stats import ApiStats
+from vigil_collector.running_containers import RunningContainers
 
 
 def own_cpu_s() -> float:
@@ -124,17 +125,19 @@ def main() -> None:
     label = uuid.uuid4().hex[:8]
     api, version = engine.connect(None, 30, args.workers + 4)
     client = docker.from_env(timeout=60)
-    sampler = StatsSampler(api, "bench", args.workers)
+    sampler = ApiStats(api, "bench", args.workers)
+    known = RunningContainers()
     rows = []
     try:
         started = 0
         for count in sorted(args.counts):
             start(image, label, count - started)
             started = count
-            running = len(api.containers(filters={"status": "running"}))
-            sampler.sample()  # prime the deltas
-            ours = measure(sampler.sample, args.cycles)
-            ours_seen = len(sampler.sample().containers)
+            known.reset(known.fill(api, api.containers(all=True)))
+            running = len(known.now())
+            sampler.sample(known.now())  # prime the deltas
+            ours = measure(lambda: sampler.sample(known.now()), args.cycles)
+            ours_seen = len(sampler.sample(known.now()).containers)
 
             sample = client.containers.list()  # every running one, as the sampler lists
             sample = sample[: args.naive_sample]
