@@ -2,7 +2,7 @@
 
 `cgroup` (`cgroup_stats`) when this collector can read the engine's cgroups: the tree
 at `cgroup_root` and the processes at `proc_root` are readable, the engine runs on
-this kernel and machine (its kernel release, memory and cgroup version are ours), and
+this kernel (its `/version` says which: compose's docker-proxy passes no `/info`), and
 a running container, if any, is found in the tree. Otherwise `api`
 (`container_stats`): a remote engine, or a container without the host's `/sys/fs/cgroup`
 and `/proc`. `docker_stats_reader` may force either; a forced `cgroup` that cannot read
@@ -55,20 +55,19 @@ def choose(settings: CollectorSettings, api: Any) -> Choice:
     if tree is None:
         return Choice("api", f"no readable cgroup tree at {settings.cgroup_root}")
     try:
-        memory = host_memory(settings.proc_root)
+        host_memory(settings.proc_root)
     except OSError as exc:
         return Choice("api", f"cannot read {settings.proc_root}: {exc.strerror or exc}")
     if settings.docker_stats_reader == "cgroup":
         return Choice("cgroup", "asked for (docker_stats_reader=cgroup)", tree)
     try:
-        info = api.info()
+        kernel = str(api.version().get("KernelVersion") or "")
         running = api.containers(filters={"status": "running"}, limit=1)
         sample = inspect_running(api, running[0]["Id"]) if running else None
     except UNREACHABLE as exc:
         raise DockerUnavailable(describe(exc)) from exc
-    elsewhere = _elsewhere(info, tree, memory)
-    if elsewhere:
-        return Choice("api", f"the engine runs elsewhere ({elsewhere})")
+    if kernel and kernel != os.uname().release:
+        return Choice("api", f"the engine runs on another kernel ({kernel})")
     if sample is not None:
         try:
             own = (settings.proc_root / str(sample.pid) / "cgroup").read_text()
@@ -77,17 +76,6 @@ def choose(settings: CollectorSettings, api: Any) -> Choice:
         if tree.place(sample.id, own) is None:
             return Choice("api", f"container {sample.name}'s cgroup is not under {tree.root}")
     return Choice("cgroup", f"cgroup v{tree.version} at {tree.root}", tree)
-
-
-def _elsewhere(info: dict[str, Any], tree: CgroupTree, memory: int) -> str:
-    """What differs between the engine's machine and this one; "" if nothing does."""
-    if info.get("KernelVersion") and info["KernelVersion"] != os.uname().release:
-        return f"kernel {info['KernelVersion']}, here {os.uname().release}"
-    if info.get("MemTotal") and int(info["MemTotal"]) != memory:
-        return f"memory {info['MemTotal']} bytes, here {memory}"
-    if info.get("CgroupVersion") and str(info["CgroupVersion"]) != str(tree.version):
-        return f"cgroup v{info['CgroupVersion']}, here v{tree.version}"
-    return ""
 
 
 def open_reader(choice: Choice, settings: CollectorSettings, api: Any) -> StatsReader:
