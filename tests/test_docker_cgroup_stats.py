@@ -20,7 +20,7 @@ from tests.docker_engine import Containers, docker
 from tests.docker_support import _UNITS, heard, next_that
 from tests.support import NatsServer, bus_client, run_collector
 from vigil.messages import DockerSourceChanged, DockerStatsSampled
-from vigil_collector import engine
+from vigil_collector import engine, stats_readers
 from vigil_collector.cgroup_stats import CgroupStats
 from vigil_collector.cgroups import CgroupTree
 from vigil_collector.running_containers import inspect_running
@@ -110,7 +110,7 @@ async def test_a_host_network_container_is_flagged_with_no_network_figures(
     assert (ours.network_rx, ours.network_tx) == (0, 0)  # not the host's traffic again
 
 
-async def test_containers_started_and_stopped_between_cycles_join_and_leave_the_next_batch(
+async def test_containers_started_renamed_and_stopped_between_cycles_show_in_the_next_batch(
     nats_server: NatsServer, prefix: str, containers: Containers
 ) -> None:
     async with (
@@ -126,7 +126,14 @@ async def test_containers_started_and_stopped_between_cycles_join_and_leave_the_
         joined = await next_that(batches, lambda b: True, "the next batch")
         assert short in {c.id for c in joined.containers}
 
-        docker("rm", "-f", name)
+        renamed = f"{name}-renamed"
+        docker("rename", name, renamed)
+        at = datetime.now(UTC)
+        await next_that(batches, lambda b: b.time > at, "a batch", 10)
+        after = await next_that(batches, lambda b: True, "the next batch")
+        assert {c.name for c in after.containers if c.id == short} == {renamed}
+
+        docker("rm", "-f", renamed)
         stopped = datetime.now(UTC)
         await next_that(batches, lambda b: b.time > stopped, "a batch", 10)
         left = await next_that(batches, lambda b: True, "the next batch")
@@ -182,3 +189,19 @@ async def test_the_api_is_used_and_said_when_the_cgroup_root_is_not_readable(
     assert ours.pids >= 1
     said = [r.getMessage() for r in caplog.records]
     assert f"Docker stats from the engine's API: no readable cgroup tree at {unreadable}" in said
+
+
+def test_an_engine_whose_containers_are_not_in_the_tree_gets_the_api_reader(
+    nats_server: NatsServer, prefix: str, containers: Containers, tmp_path: Path
+) -> None:
+    """A readable tree that is not the engine's (a remote engine over TCP, on a machine
+    with the same kernel): its running container is not found there."""
+    containers.run("remote", "sleep", "3600")
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")  # an empty v2 tree
+    api, _ = engine.connect(None, 10)
+    try:
+        choice = stats_readers.choose(settings(nats_server, prefix, cgroup_root=tmp_path), api)
+    finally:
+        api.close()
+    assert choice.kind == "api"
+    assert f"cgroup is not under {tmp_path}" in choice.why
