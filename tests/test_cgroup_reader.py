@@ -16,10 +16,8 @@ from vigil_collector.running_containers import RunningContainer
 MIB = 1024**2
 
 
-def container(pid: int = 4242, shared_network: str | None = None) -> RunningContainer:
-    return RunningContainer(
-        id=CID, name="web", image="web:1", pid=pid, shared_network=shared_network
-    )
+def container(pid: int = 4242, host_network: bool = False) -> RunningContainer:
+    return RunningContainer(id=CID, name="web", image="web:1", pid=pid, host_network=host_network)
 
 
 class Clock:
@@ -84,7 +82,7 @@ def test_a_memory_limit_is_shown_and_percent_is_of_it(tmp_path: Path, version: i
 def test_a_host_network_container_is_flagged_and_not_counted(tmp_path: Path) -> None:
     host = FakeHost(tmp_path, LAYOUTS[0])
     stats = reader(host, Clock())
-    (figures,) = stats.sample([container(shared_network="host")]).containers
+    (figures,) = stats.sample([container(host_network=True)]).containers
     stats.close()
     assert figures.host_network is True
     assert (figures.network_rx, figures.network_tx) == (0, 0)  # not the host's traffic
@@ -95,8 +93,8 @@ def test_a_container_whose_cgroup_is_not_there_is_left_out(tmp_path: Path) -> No
     host = FakeHost(tmp_path, LAYOUTS[2])
     stats = reader(host, Clock())
     strangers = [
-        RunningContainer(id="b" * 64, name="elsewhere", image="x", pid=4242, shared_network=None),
-        RunningContainer(id=CID, name="stopped", image="x", pid=999_999, shared_network=None),
+        RunningContainer(id="b" * 64, name="elsewhere", image="x", pid=4242, host_network=False),
+        RunningContainer(id=CID, name="stopped", image="x", pid=999_999, host_network=False),
     ]
     batch = stats.sample([*strangers, container()])
     stats.close()

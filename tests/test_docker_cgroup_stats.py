@@ -205,3 +205,30 @@ def test_an_engine_whose_containers_are_not_in_the_tree_gets_the_api_reader(
         api.close()
     assert choice.kind == "api"
     assert f"cgroup is not under {tmp_path}" in choice.why
+
+
+async def test_a_container_on_anothers_network_shows_that_namespaces_figures_as_docker_does(
+    nats_server: NatsServer, prefix: str, containers: Containers
+) -> None:
+    ping = "gw=$(ip route | awk '/default/ {print $3}'); ping -c 10 -i 0.2 -s 1000 $gw; sleep 3600"
+    _, owner = containers.run("owner", "sh", "-c", ping)
+    joined_id, joined = containers.run(
+        "joined", "sleep", "3600", options=("--network", f"container:{owner}")
+    )
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
+        run_collector(settings(nats_server, prefix)),
+    ):
+        for _ in range(50):
+            if "10 packets received" in docker("logs", owner):
+                break
+            await asyncio.sleep(0.2)
+        after = datetime.now(UTC)
+        batch = await next_that(batches, lambda b: b.time > after, "a batch after the pings")
+        rx, tx = await asyncio.to_thread(network_io_now, joined)
+    ours = next(c for c in batch.containers if c.id == joined_id)
+    assert ours.network_rx >= 10 * 1000
+    assert ours.network_rx == pytest.approx(rx, rel=0.10)
+    assert ours.network_tx == pytest.approx(tx, rel=0.10)
+    assert ours.host_network is None

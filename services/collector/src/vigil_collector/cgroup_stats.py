@@ -120,8 +120,12 @@ class CgroupStats:
                     self._tree.root,
                 )
             return None
-        own_network = container.shared_network is None
-        net_dev = self._proc / str(container.pid) / "net" / "dev" if own_network else None
+        # On the host's network, its namespace's counters are the host's: not counted
+        # (`docker stats` shows none). A `container:<id>` network shows the shared
+        # namespace's, as `docker stats` does.
+        net_dev = (
+            None if container.host_network else self._proc / str(container.pid) / "net" / "dev"
+        )
         try:
             files = ContainerFiles(cgroup, net_dev, self._memory_total)
         except ContainerGone:

@@ -24,7 +24,7 @@ class RunningContainer:
     name: str
     image: str
     pid: int  # its init process, in the engine's (the host's) pid namespace
-    shared_network: str | None  # "host", or "container:<id>": not its own namespace
+    host_network: bool  # on the host's network namespace
 
     @property
     def short_id(self) -> str:
@@ -48,7 +48,7 @@ def inspect_running(api: Any, container_id: str) -> RunningContainer | None:
         name=str(details.get("Name") or container_id[:12]).lstrip("/"),
         image=str((details.get("Config") or {}).get("Image") or details.get("Image") or ""),
         pid=int(state["Pid"]),
-        shared_network=mode if mode == "host" or mode.startswith("container:") else None,
+        host_network=mode == "host",
     )
 
 

@@ -35,7 +35,7 @@ def container_stats(
         block_read=block_read,
         block_write=block_write,
         pids=pids,
-        host_network=True if container.shared_network == "host" else None,
+        host_network=True if container.host_network else None,
     )
 
 
