@@ -16,26 +16,33 @@ def read(path: str) -> bytes:
         return f.read()
 
 
-def cycle(containers: list[dict[str, str]]) -> list[tuple[int, int]]:
+def cycle(containers: list[dict[str, str]]) -> list[tuple[int, int, int, int, int, int]]:
     figures = []
     for c in containers:
-        int(read(c["cpu"]))
-        usage = int(read(c["usage"]))
-        stat = read(c["stat"])
-        at = stat.find(b"total_inactive_file ")
-        inactive = int(stat[at + 20 : stat.find(b"\n", at)]) if at >= 0 else 0
-        limit = int(read(c["limit"]))
-        figures.append((usage - inactive, limit))
-        io = [line.split() for line in read(c["blkio"]).splitlines()]
-        sum(int(p[2]) for p in io if len(p) == 3 and p[1] in (b"Read", b"Write"))
-        int(read(c["pids"]))
-        rx = tx = 0
-        for line in read(c["net"]).splitlines()[2:]:
-            name, _, rest = line.partition(b":")
-            if name.strip() != b"lo":
-                fields = rest.split()
-                rx, tx = rx + int(fields[0]), tx + int(fields[8])
+        try:
+            figures.append(one(c))
+        except OSError:  # it stopped: skipped, as the reader does
+            continue
     return figures
+
+
+def one(c: dict[str, str]) -> tuple[int, int, int, int, int, int]:
+    cpu = int(read(c["cpu"]))
+    usage = int(read(c["usage"]))
+    stat = read(c["stat"])
+    at = stat.find(b"total_inactive_file ")
+    inactive = int(stat[at + 20 : stat.find(b"\n", at)]) if at >= 0 else 0
+    limit = int(read(c["limit"]))
+    io = [line.split() for line in read(c["blkio"]).splitlines()]
+    block = sum(int(p[2]) for p in io if len(p) == 3 and p[1] in (b"Read", b"Write"))
+    pids = int(read(c["pids"]))
+    rx = tx = 0
+    for line in read(c["net"]).splitlines()[2:]:
+        name, _, rest = line.partition(b":")
+        if name.strip() != b"lo":
+            fields = rest.split()
+            rx, tx = rx + int(fields[0]), tx + int(fields[8])
+    return cpu, usage - inactive, limit, block, pids, rx + tx
 
 
 def main() -> None:

@@ -341,12 +341,14 @@ def main() -> None:
         f"Docker engine {version}, cgroup v{tree.version}, {cores} cores;"
         f" {args.seconds:g} s per mode"
     )
-    print("% = CPU time over wall time, of one core; collector: every thread of the process")
-    print("(host metrics at the same interval, publishing to NATS); engine: dockerd,")
-    print("containerd and the shims; x bare: the process's CPU over the bare loop's.")
+    print("% = CPU time over wall time, of one core; process: every thread of it (the")
+    print("collector: host metrics at the same interval too, publishing to NATS); engine:")
+    print("dockerd, containerd and the shims; caused: the engine's beyond what it spent")
+    print("beside the bare loop (its idle self); total: process + caused; x bare: the")
+    print("process's CPU over the bare loop's.")
     header = (
         f"{'running':>7} {'every':>5} {'mode':<9} | {'process %':>9} {'engine %':>8}"
-        f" {'total %':>8} | {'x bare':>6} {'peak RSS MB':>11}"
+        f" {'caused %':>8} {'total %':>8} | {'x bare':>6} {'peak RSS MB':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -357,10 +359,12 @@ def main() -> None:
             if (r.containers, r.interval, r.mode) == (row.containers, row.interval, "bare")
         )
         ratio = row.own_cpu / bare.own_cpu if bare.own_cpu else float("inf")
+        # What the engine spent beyond its idle self (the bare loop asks it nothing).
+        caused = max(0.0, row.percent(row.engine_cpu) - bare.percent(bare.engine_cpu))
         print(
             f"{row.containers:>7} {row.interval:>4g}s {row.mode:<9} |"
             f" {row.percent(row.own_cpu):>9.2f} {row.percent(row.engine_cpu):>8.2f}"
-            f" {row.percent(row.own_cpu + row.engine_cpu):>8.2f} | {ratio:>5.2f}x"
+            f" {caused:>8.2f} {row.percent(row.own_cpu) + caused:>8.2f} | {ratio:>5.2f}x"
             f" {row.rss_mb:>11.1f}"
         )
     print()
