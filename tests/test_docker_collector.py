@@ -60,8 +60,12 @@ def follower_threads(container: str) -> list[threading.Thread]:
 async def test_busy_container_shows_cpu_near_100_and_idle_near_0_as_docker_stats_does(
     nats_server: NatsServer, prefix: str, containers: Containers, reader: str
 ) -> None:
-    busy_id, busy = containers.run("busy", "sh", "-c", "while :; do :; done")
-    idle_id, idle = containers.run("idle", "sleep", "3600")
+    # 16 MB each in /dev/shm (charged to the container): cgroup v1's usage is exact to
+    # 64 pages a CPU only (the kernel charges in batches), which is more than 10 % of a
+    # bare shell's few hundred KB; two reads a second apart may differ that much.
+    hold = "head -c 16000000 /dev/zero > /dev/shm/hold; "
+    busy_id, busy = containers.run("busy", "sh", "-c", hold + "while :; do :; done")
+    idle_id, idle = containers.run("idle", "sh", "-c", hold + "exec sleep 3600")
 
     def measured(batch: DockerStatsSampled) -> bool:
         ours = {c.id: c for c in batch.containers}
