@@ -1,7 +1,8 @@
 """The Docker source of one host: stats, status and logs while the engine answers.
 
 While the engine answers, three things run: the stats cycle (one `DockerStatsSampled`
-batch every interval), the status flow (a snapshot of every container, then one
+batch every interval, from the reader chosen for this engine when it was reached:
+`stats_readers`), the status flow (a snapshot of every container, then one
 `ContainerStatusChanged` per event) and the log followers (on lease); scroll-back
 pages of older lines are read on request. When the engine
 goes away (the event stream ends, or a call fails to reach it) the source publishes
