@@ -1,52 +1,78 @@
-"""Cost of one Docker stats cycle, against a naive docker-py loop in the same run.
+"""What a host pays for Vigil's container stats: the cgroup reader, the `one_shot` API
+path and a bare cgroup-read loop (the floor), in one run against the same engine.
 
-Starts 50 and then 100 idle containers (busybox `sleep`, from the tests' local image),
-and for each count measures, in this process and against the same engine:
+Starts idle busybox containers (`sleep`, the tests' local image, labelled
+`vigil.bench=<run>`) up to each `--containers` count and, for each count and each
+`--intervals` value, runs for `--seconds`:
 
-- Vigil's `StatsSampler` (what the collector runs every 2 s): `one_shot` stats of every
-  running container at once from a thread pool, with its own deltas;
-- the naive loop: `container.stats(stream=False)` for every running container, one
-  after another, as docker-py's docs suggest. It waits ~2 s per container (one cycle
-  of 100 takes minutes), so it runs one cycle per count; `--naive-sample N` caps it at
-  N containers and scales its figures to the running count (the table marks them).
+- `cgroup`: the real collector (`python -m vigil_collector`, publishing to a private
+  nats-server) with `docker_stats_reader=cgroup`; its host metrics at the same interval;
+- `one_shot`: the same collector with `docker_stats_reader=api` (a `one_shot` stats
+  request per container per cycle from a thread pool);
+- `bare`: a process that only reads, every interval, each container's cgroup files and
+  `/proc/<pid>/net/dev`, opening each file every time and parsing the figures, as a
+  40-line script would: the cost of the data itself.
 
-Per cycle: wall seconds, CPU seconds of this process (the sampler's threads, or the
-loop), and CPU seconds of the engine's side: dockerd, containerd and every
-containerd-shim (each container's shim answers its stats). Publishing to NATS is not
-included (one message per cycle; `bench/collector_cpu.py` measures the collector
-process). The containers are removed at the end, whatever happens.
+Per mode: the process's CPU (all its threads, ns resolution), the engine's CPU
+(dockerd, containerd and every containerd-shim), both as % of one core over the wall
+time, their sum, the process's CPU over the bare loop's, and its peak RSS. Then, in this
+process, one cycle of the cgroup reader against the bare loop's two ways of reading
+(opening each file, or re-reading files kept open as the reader does). The containers
+are removed at the end, whatever happens. Run it on a quiet machine: other work on
+the engine (or the CPU) shows in its figures.
 
-    uv run --all-packages python bench/docker_stats.py [--counts 50 100] [--cycles 3]
-        [--naive-sample N]
+    uv run --all-packages python bench/docker_stats.py [--containers 100 500]
+        [--intervals 2 1] [--seconds 30]
 """
 
 import argparse
+import asyncio
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-import docker
+import cgroup_floor
+import nats
 import psutil
+from collector_cpu import cpu_seconds, free_port
+from fanout_processes import provision_when_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.docker_engine import busybox_image
+from vigil.settings import VigilSettings
 from vigil_collector import engine
-from vigil_collector.container_stats import StatsSampler
+from vigil_collector.cgroup_stats import CgroupStats
+from vigil_collector.cgroups import CgroupTree
+from vigil_collector.host import HostSampler
+from vigil_collector.running_containers import RunningContainer, RunningContainers
+
+PREFIX = "bench"
+HOST = "bench"
 
 
-def own_cpu_s() -> float:
-    total_ns = 0
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            total_ns += int((task / "schedstat").read_text().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total_ns / 1e9
+@dataclass
+class Row:
+    containers: int
+    interval: float
+    mode: str
+    wall: float
+    own_cpu: float
+    engine_cpu: float
+    rss_mb: float
+
+    def percent(self, seconds: float) -> float:
+        return 100.0 * seconds / self.wall
 
 
 def engine_processes() -> list[psutil.Process]:
@@ -70,23 +96,17 @@ def engine_cpu_s(processes: list[psutil.Process]) -> float:
     return total
 
 
-def measure(work: Callable[[], object], cycles: int) -> tuple[float, float, float]:
-    """Wall seconds, own CPU seconds, engine CPU seconds: per cycle."""
-    processes = engine_processes()
-    wall, own, eng = time.monotonic(), own_cpu_s(), engine_cpu_s(processes)
-    for _ in range(cycles):
-        work()
-    return (
-        (time.monotonic() - wall) / cycles,
-        (own_cpu_s() - own) / cycles,
-        (engine_cpu_s(processes) - eng) / cycles,
-    )
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def start(image: str, label: str, count: int) -> None:
     def one(_: int) -> None:
         subprocess.run(
-            ["docker", "run", "-d", "--label", f"vigil.bench={label}", image, "sleep", "3600"],
+            ["docker", "run", "-d", "--label", f"vigil.bench={label}", image, "sleep", "86400"],
             check=True,
             capture_output=True,
         )
@@ -106,88 +126,260 @@ def remove(label: str) -> None:
         subprocess.run(["docker", "rm", "-f", *ids[chunk : chunk + 50]], capture_output=True)
 
 
+def running_now() -> list[RunningContainer]:
+    api, _ = engine.connect(None, 60)
+    try:
+        known = RunningContainers()
+        return known.fill(api, api.containers(all=True))
+    finally:
+        api.close()
+
+
+def bare_files(tree: CgroupTree, running: list[RunningContainer]) -> list[dict[str, str]]:
+    """The files the bare loop reads, per container (cgroup v1, as on this machine)."""
+    found = []
+    for container in running:
+        own = Path(f"/proc/{container.pid}/cgroup").read_text()
+        cgroup = tree.place(container.id, own)
+        if cgroup is None:
+            continue
+        blkio = "blkio.throttle.io_service_bytes_recursive"
+        if (cgroup.file("blkio", "blkio.io_service_bytes_recursive")).exists():
+            blkio = "blkio.io_service_bytes_recursive"
+        found.append(
+            {
+                "cpu": str(cgroup.file("cpuacct", "cpuacct.usage")),
+                "usage": str(cgroup.file("memory", "memory.usage_in_bytes")),
+                "stat": str(cgroup.file("memory", "memory.stat")),
+                "limit": str(cgroup.file("memory", "memory.limit_in_bytes")),
+                "blkio": str(cgroup.file("blkio", blkio)),
+                "pids": str(cgroup.file("pids", "pids.current")),
+                "net": f"/proc/{container.pid}/net/dev",
+            }
+        )
+    return found
+
+
+@contextmanager
+def nats_server() -> Iterator[str]:
+    nats_bin = Path(sys.executable).parent / "nats-server"
+    port = free_port()
+    store = tempfile.mkdtemp(prefix="vigil-bench-")
+    server = subprocess.Popen(
+        [str(nats_bin), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"nats://127.0.0.1:{port}"
+    try:
+        asyncio.run(provision_when_up(VigilSettings(nats_url=url, subject_prefix=PREFIX)))
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(store, ignore_errors=True)
+
+
+async def batch_with(url: str, count: int, timeout_s: float) -> None:
+    """Until the collector publishes a batch with at least `count` containers."""
+    subject = VigilSettings(subject_prefix=PREFIX).subjects.docker_metrics(HOST)
+    client = await nats.connect(url)
+    try:
+        subscription = await client.subscribe(subject)
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            message = await subscription.next_msg(timeout=left)
+            if len(json.loads(message.data)["containers"]) >= count:
+                return
+        raise TimeoutError(f"no batch of {count} containers in {timeout_s} s")
+    finally:
+        await client.close()
+
+
+def measured(
+    process: subprocess.Popen[bytes], seconds: float, mode: str, count: int, interval: float
+) -> Row:
+    engine_side = engine_processes()
+    watched = psutil.Process(process.pid)
+    own, eng, wall = cpu_seconds(watched), engine_cpu_s(engine_side), time.monotonic()
+    time.sleep(seconds)
+    assert process.poll() is None, f"the {mode} process ended"
+    return Row(
+        containers=count,
+        interval=interval,
+        mode=mode,
+        wall=time.monotonic() - wall,
+        own_cpu=cpu_seconds(watched) - own,
+        engine_cpu=engine_cpu_s(engine_side) - eng,
+        rss_mb=peak_rss_mb(process.pid),
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def collector_row(
+    url: str, reader: str, ours: int, count: int, interval: float, seconds: float
+) -> Row:
+    env = os.environ | {
+        "VIGIL_NATS_URL": url,
+        "VIGIL_SUBJECT_PREFIX": PREFIX,
+        "VIGIL_COLLECTOR_HOST": HOST,
+        "VIGIL_COLLECTOR_INTERVAL_S": str(interval),
+        "VIGIL_COLLECTOR_DOCKER": "on",
+        "VIGIL_COLLECTOR_DOCKER_INTERVAL_S": str(interval),
+        "VIGIL_COLLECTOR_DOCKER_STATS_READER": reader,
+    }
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "vigil_collector"], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        # past imports, the snapshot and a first full batch: the steady state
+        asyncio.run(batch_with(url, ours, 60 + count / 10))
+        return measured(
+            collector, seconds, "cgroup" if reader == "cgroup" else "one_shot", count, interval
+        )
+    finally:
+        stop(collector)
+
+
+def bare_row(files: list[dict[str, str]], count: int, interval: float, seconds: float) -> Row:
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as listing:
+        json.dump(files, listing)
+        listing.flush()
+        floor = Path(__file__).with_name("cgroup_floor.py")
+        loop = subprocess.Popen([sys.executable, str(floor), str(interval), listing.name])
+        try:
+            time.sleep(1.0)  # past its imports
+            return measured(loop, seconds, "bare", count, interval)
+        finally:
+            stop(loop)
+
+
+def per_cycle(work: Callable[[], object], cycles: int = 20) -> float:
+    """CPU ms of this thread per call of `work`."""
+    work()  # opened, primed
+    started = time.thread_time()
+    for _ in range(cycles):
+        work()
+    return (time.thread_time() - started) / cycles * 1000
+
+
+def in_process(
+    tree: CgroupTree, running: list[RunningContainer], files: list[dict[str, str]]
+) -> tuple[float, float, float, float]:
+    """One cycle, ms of CPU: the cgroup reader; the bare loop opening each file; the
+    bare loop re-reading files it keeps open (what the reader does); a host metrics
+    sample (the host's mount table and interfaces grow with the containers)."""
+    reader = CgroupStats(tree, Path("/proc"), HOST)
+    host = HostSampler(HOST)
+    kept = [[os.open(path, os.O_RDONLY) for path in container.values()] for container in files]
+
+    def bare_kept() -> None:
+        for fds in kept:
+            for fd in fds:
+                os.pread(fd, 16384, 0)
+
+    try:
+        return (
+            per_cycle(lambda: reader.sample(running)),
+            per_cycle(lambda: cgroup_floor.cycle(files)),
+            per_cycle(bare_kept),
+            per_cycle(host.sample),
+        )
+    finally:
+        host.close()
+        reader.close()
+        for fds in kept:
+            for fd in fds:
+                os.close(fd)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", type=int, nargs="+", default=[50, 100])
-    parser.add_argument("--cycles", type=int, default=3)
-    parser.add_argument(
-        "--naive-sample",
-        type=int,
-        default=None,
-        metavar="N",
-        help="time the naive loop on N containers only and scale (default: on all)",
-    )
-    parser.add_argument("--workers", type=int, default=128)
+    parser.add_argument("--containers", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--intervals", type=float, nargs="+", default=[2.0, 1.0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured, per mode")
     args = parser.parse_args()
 
+    tree = CgroupTree.at(Path("/sys/fs/cgroup"))
+    assert tree is not None, "the bench reads this host's cgroups: run it on the host"
+    assert tree.version == 1, "the bare loop reads cgroup v1 files (this machine's)"
     image = busybox_image()
     label = uuid.uuid4().hex[:8]
-    api, version = engine.connect(None, 30, args.workers + 4)
-    client = docker.from_env(timeout=60)
-    sampler = StatsSampler(api, "bench", args.workers)
-    rows = []
+    rows: list[Row] = []
+    cycles: list[tuple[int, int, tuple[float, float, float, float]]] = []
+    version = "?"
     try:
-        started = 0
-        for count in sorted(args.counts):
-            start(image, label, count - started)
-            started = count
-            running = len(api.containers(filters={"status": "running"}))
-            sampler.sample()  # prime the deltas
-            ours = measure(sampler.sample, args.cycles)
-            ours_seen = len(sampler.sample().containers)
-
-            sample = client.containers.list()  # every running one, as the sampler lists
-            sample = sample[: args.naive_sample]
-
-            def naive(containers: list = sample) -> None:  # type: ignore[type-arg]
-                for container in containers:
-                    container.stats(stream=False)
-
-            naive_wall, naive_own, naive_eng = measure(naive, 1)
-            scale = running / len(sample)  # 1 unless capped by --naive-sample
-            rows.append(
-                (
-                    count,
-                    running,
-                    ours_seen,
-                    ours,
-                    (naive_wall * scale, naive_own * scale, naive_eng * scale),
-                    len(sample),
-                )
-            )
-    finally:
-        sampler.close()
+        with nats_server() as url:
+            started = 0
+            for count in sorted(args.containers):
+                start(image, label, count - started)
+                started = count
+                running = running_now()
+                files = bare_files(tree, running)
+                cycles.append((count, len(running), in_process(tree, running, files)))
+                for interval in args.intervals:
+                    for reader in ("cgroup", "api"):
+                        rows.append(
+                            collector_row(url, reader, count, len(running), interval, args.seconds)
+                        )
+                    rows.append(bare_row(files, len(running), interval, args.seconds))
+        api, version = engine.connect(None, 10)
         api.close()
-        client.close()
+    finally:
         remove(label)
 
+    cores = psutil.cpu_count()
     print(
-        f"Docker engine {version}; vigil: mean of {args.cycles} cycles, workers {args.workers};"
-        " naive: one cycle"
+        f"Docker engine {version}, cgroup v{tree.version}, {cores} cores;"
+        f" {args.seconds:g} s per mode"
     )
-    print("Per stats cycle of every running container: wall s (elapsed), cpu s (this")
-    print("process's CPU time), engine s (CPU time of dockerd + containerd + shims).")
+    print("% = CPU time over wall time, of one core; process: every thread of it (the")
+    print("collector: host metrics at the same interval too, publishing to NATS); engine:")
+    print("dockerd, containerd and the shims; caused: the engine's beyond what it spent")
+    print("beside the bare loop (its idle self); total: process + caused; x bare: the")
+    print("process's CPU over the bare loop's.")
+    header = (
+        f"{'running':>7} {'every':>5} {'mode':<9} | {'process %':>9} {'engine %':>8}"
+        f" {'caused %':>8} {'total %':>8} | {'x bare':>6} {'peak RSS MB':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        bare = next(
+            r
+            for r in rows
+            if (r.containers, r.interval, r.mode) == (row.containers, row.interval, "bare")
+        )
+        ratio = row.own_cpu / bare.own_cpu if bare.own_cpu else float("inf")
+        # What the engine spent beyond its idle self (the bare loop asks it nothing).
+        caused = max(0.0, row.percent(row.engine_cpu) - bare.percent(bare.engine_cpu))
+        print(
+            f"{row.containers:>7} {row.interval:>4g}s {row.mode:<9} |"
+            f" {row.percent(row.own_cpu):>9.2f} {row.percent(row.engine_cpu):>8.2f}"
+            f" {caused:>8.2f} {row.percent(row.own_cpu) + caused:>8.2f} | {ratio:>5.2f}x"
+            f" {row.rss_mb:>11.1f}"
+        )
+    print()
+    print("One cycle in this process, CPU ms: the cgroup reader (publishable batch) against")
+    print("the bare loop opening every file, and re-reading files kept open (no parsing);")
+    print("and one host metrics sample (psutil)")
     print(
-        f"{'bench':>5} {'running':>7} | {'vigil wall s':>12} {'cpu s':>7} {'engine s':>8}"
-        f" | {'naive wall s':>12} {'cpu s':>7} {'engine s':>8} | {'wall ratio':>10}"
+        f"{'running':>7} | {'reader':>7} {'bare open':>9} {'bare kept':>9} |"
+        f" {'x bare open':>11} | {'host sample':>11}"
     )
-    scaled = False
-    for count, running, seen, ours, naive, sampled in rows:
-        mark = "*" if sampled < running else " "
-        scaled = scaled or sampled < running
+    for _, running_count, (reader_ms, bare_ms, kept_ms, host_ms) in cycles:
         print(
-            f"{count:>5} {running:>7} | {ours[0]:>12.2f} {ours[1]:>7.3f} {ours[2]:>8.3f}"
-            f" | {naive[0]:>11.1f}{mark} {naive[1]:>7.3f} {naive[2]:>8.3f}"
-            f" | {naive[0] / ours[0]:>9.0f}x"
+            f"{running_count:>7} | {reader_ms:>7.2f} {bare_ms:>9.2f} {kept_ms:>9.2f} |"
+            f" {reader_ms / bare_ms:>10.2f}x | {host_ms:>11.2f}"
         )
-        assert seen == running or seen >= count, "every running container in the batch"
-    if scaled:
-        print(
-            f"* naive loop timed on {args.naive_sample} of the running containers, its figures"
-            " scaled to the running count (the loop is linear: ~2 s per container)"
-        )
-    else:
-        print("naive figures measured on every running container, none scaled")
 
 
 if __name__ == "__main__":

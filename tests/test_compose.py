@@ -139,6 +139,13 @@ async def test_the_collector_sees_containers_stats_events_and_logs_through_docke
         assert (await receive(ws))["type"] == "connected"
         await send(ws, {"type": "subscribe", "channel": "docker.status"})
         await receive_until(ws, lambda m: m["type"] == "subscribed", timeout=15)
+        # The engine's status, among the last values: stats from the host's cgroups and
+        # /proc (mounted read-only), not a stats request per container through the proxy.
+        source = await receive_until(
+            ws, lambda m: m["type"] == "update" and "available" in m["data"], timeout=15
+        )
+        assert source["data"]["available"] is True
+        assert source["data"]["stats_reader"] == "cgroup"
         script = "echo first; while :; do echo tick; sleep 0.2; done"
         image = await asyncio.to_thread(busybox_image)
         try:
@@ -150,7 +157,7 @@ async def test_the_collector_sees_containers_stats_events_and_logs_through_docke
             )
             assert started["data"]["name"] == name
             await send(ws, {"type": "subscribe", "channel": "docker.stats"})
-            await receive_until(
+            stats = await receive_until(
                 ws,
                 lambda m: (
                     m["type"] == "update"
@@ -159,6 +166,9 @@ async def test_the_collector_sees_containers_stats_events_and_logs_through_docke
                 ),
                 timeout=20,
             )
+            [ticker] = [c for c in stats["data"]["containers"] if c["id"] == short]
+            assert ticker["memory_usage"] > 0
+            assert ticker["pids"] >= 1
             logs = {"container": short, "host": "docker1"}
             await send(ws, {"type": "subscribe", "channel": "docker.logs", "params": logs})
             texts: list[str] = []

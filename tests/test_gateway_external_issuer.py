@@ -25,8 +25,8 @@ from websockets.frames import Close
 
 from tests.support import receive, serve_gateway
 from vigil.access import Principal, Role
-from vigil.issuers import ExternalIssuer
 from vigil.messages import CloseCode
+from vigil.settings import ExternalIssuer
 from vigil_gateway.settings import GatewaySettings
 
 ISSUER = "https://sso.example.test/realms/ops"

@@ -194,7 +194,11 @@ CHANNELS: dict[str, ChannelSpec] = {
         ),
         ChannelSpec(
             name="docker.stats",
-            description="Stats of every running container, one batch per host every 2 s.",
+            description=(
+                "Stats of every running container, one batch per host every 2 s"
+                " (`host_network`: true for a container on the host's network, whose"
+                " network figures are 0, not the host's)."
+            ),
             params={"host": NameKind.HOST},
             sources=_docker_stats,
             kind=ChannelKind.STATE,
@@ -202,7 +206,11 @@ CHANNELS: dict[str, ChannelSpec] = {
         ),
         ChannelSpec(
             name="docker.status",
-            description="Container states (with exit code and health) and the Docker source's.",
+            description=(
+                "Container states (with exit code and health) and the Docker source's"
+                " (whether its engine answers, and `stats_reader`: `cgroup` when its"
+                " collector reads the host's cgroups, `api` when it asks the engine)."
+            ),
             params={"host": NameKind.HOST, "container": NameKind.CONTAINER},
             sources=_docker_status,
             kind=ChannelKind.STATE,

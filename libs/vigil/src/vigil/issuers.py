@@ -10,30 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from vigil.access import Principal, Role
+from vigil.access import Principal
+from vigil.settings import ExternalIssuer
 from vigil.tokens import Fetch, InvalidToken, KeySet, KeysUnavailable, decode, unverified_parts
 
 JWKS_FETCH_TIMEOUT_S = 5.0
-
-
-class ExternalIssuer(BaseModel):
-    """A trusted identity provider whose access tokens Vigil accepts.
-
-    Its claims map onto a principal: the roles claim (a dotted path such as
-    `realm_access.roles`) through `role_map`, and optionally a claim that lists the
-    clusters granted.
-    """
-
-    issuer: str
-    jwks_url: str
-    audience: str
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
-    roles_claim: str = "realm_access.roles"
-    role_map: dict[str, Role] = Field(default_factory=dict)
-    clusters_claim: str | None = None
-    username_claim: str = "preferred_username"
 
 
 class ExternalVerifier:

@@ -8,15 +8,33 @@ Each service subclasses `VigilSettings` with its own env prefix
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vigil.issuers import ExternalIssuer
+from vigil.access import Role
 from vigil.subjects import Subjects
 
 
 def _shared(name: str) -> AliasChoices:
     return AliasChoices(name, f"VIGIL_{name.upper()}")
+
+
+class ExternalIssuer(BaseModel):
+    """A trusted identity provider whose access tokens Vigil accepts.
+
+    Its claims map onto a principal: the roles claim (a dotted path such as
+    `realm_access.roles`) through `role_map`, and optionally a claim that lists the
+    clusters granted.
+    """
+
+    issuer: str
+    jwks_url: str
+    audience: str
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    roles_claim: str = "realm_access.roles"
+    role_map: dict[str, Role] = Field(default_factory=dict)
+    clusters_claim: str | None = None
+    username_claim: str = "preferred_username"
 
 
 class VigilSettings(BaseSettings):

@@ -79,6 +79,7 @@ class Collector:
                 if next_at < time.monotonic():  # fell behind (suspended?): don't burst
                     next_at = time.monotonic()
         finally:
+            sampler.close()
             try:
                 await stop_task(kubernetes)
                 await stop_task(docker)

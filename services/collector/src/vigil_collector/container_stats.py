@@ -1,7 +1,9 @@
-"""Stats of every running container, the way `docker stats` computes them.
+"""Stats of every running container from the engine's stats API, as `docker stats` computes them.
 
-One cycle lists the running containers and asks the engine for one sample of each
-with `one_shot` (API 1.41+), all at once from a thread pool. The engine answers every
+The reader for an engine whose cgroups this collector cannot read (a remote engine;
+`cgroup_stats` is the one for the engine of this host). One cycle asks the engine for
+one sample of each running container (`running_containers`: kept by events, not
+listed) with `one_shot` (API 1.41+), all at once from a thread pool. The engine answers every
 such request at its next stats collection (it collects once a second), so a cycle
 takes about one second however many containers there are (up to the pool's size),
 not the ~2 s per container that a sequential `stats(stream=False)` loop waits
@@ -14,16 +16,18 @@ cache (cgroup v1 `total_inactive_file`, v2 `inactive_file`), as the docker CLI s
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import requests.exceptions
 
-from vigil.messages import ContainerStats, DockerStatsSampled, utc_now
+from vigil.messages import ContainerStats, DockerStatsSampled
 from vigil_collector.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.errors import DockerUnavailable
+from vigil_collector.running_containers import RunningContainer
+from vigil_collector.stats_batch import container_stats, stats_batch
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,10 @@ def _online_cpus(cpu: Mapping[str, Any]) -> int:
     return len(per_cpu) or os.cpu_count() or 1
 
 
-class StatsSampler:
-    """Samples one engine; `sample()` blocks, so the service calls it in a thread."""
+class ApiStats:
+    """Samples one engine through its API; `sample()` blocks, so it runs in a thread."""
+
+    kind: Literal["api"] = "api"
 
     def __init__(self, api: Any, host: str, workers: int) -> None:
         self._api = api
@@ -73,35 +79,28 @@ class StatsSampler:
         self._previous: dict[str, _Counters] = {}
         self._last_cycle: float | None = None
 
-    def sample(self) -> DockerStatsSampled:
+    def sample(self, running: Sequence[RunningContainer]) -> DockerStatsSampled:
         started = time.monotonic()
-        try:
-            listed = self._api.containers(filters={"status": "running"})
-        except UNREACHABLE as exc:
-            raise DockerUnavailable(describe(exc)) from exc
-        raws = list(self._pool.map(self._one, listed))
+        raws = list(self._pool.map(self._one, running))
         seen: dict[str, _Counters] = {}
         containers = []
-        for summary, raw in zip(listed, raws, strict=True):
-            if raw is None:  # gone between the list and its stats
+        for container, raw in zip(running, raws, strict=True):
+            if raw is None:  # stopped before its stats
                 continue
-            stats, counters = self._figures(summary, raw)
-            seen[summary["Id"]] = counters
+            stats, counters = self._figures(container, raw)
+            seen[container.id] = counters
             containers.append(stats)
         self._previous = seen  # containers that stopped are forgotten
         interval = 0.0 if self._last_cycle is None else started - self._last_cycle
         self._last_cycle = started
-        containers.sort(key=lambda c: c.name)
-        return DockerStatsSampled(
-            host=self._host, time=utc_now(), interval_s=round(interval, 3), containers=containers
-        )
+        return stats_batch(self._host, interval, containers)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _one(self, summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _one(self, container: RunningContainer) -> dict[str, Any] | None:
         try:
-            raw: dict[str, Any] = self._api.stats(summary["Id"], stream=False, one_shot=True)
+            raw: dict[str, Any] = self._api.stats(container.id, stream=False, one_shot=True)
         except (ValueError, requests.exceptions.ReadTimeout):
             # An empty answer (the container stopped meanwhile) or a slow one: this
             # container sits out the cycle; the engine as a whole still answers.
@@ -114,7 +113,7 @@ class StatsSampler:
         return raw
 
     def _figures(
-        self, summary: Mapping[str, Any], raw: Mapping[str, Any]
+        self, container: RunningContainer, raw: Mapping[str, Any]
     ) -> tuple[ContainerStats, _Counters]:
         cpu = raw.get("cpu_stats") or {}
         memory = raw.get("memory_stats") or {}
@@ -126,7 +125,7 @@ class StatsSampler:
             rx=sum(int(n.get("rx_bytes") or 0) for n in networks),
             tx=sum(int(n.get("tx_bytes") or 0) for n in networks),
         )
-        before = self._previous.get(summary["Id"])
+        before = self._previous.get(container.id)
         cpu_percent = rx_rate = tx_rate = 0.0
         if before is not None:
             cpu_delta = counters.cpu_total - before.cpu_total
@@ -137,23 +136,16 @@ class StatsSampler:
             if elapsed > 0:
                 rx_rate = max(0.0, (counters.rx - before.rx) / elapsed)
                 tx_rate = max(0.0, (counters.tx - before.tx) / elapsed)
-        usage = memory_without_cache(memory)
-        limit = int(memory.get("limit") or 0)
         read, write = _block_io(raw.get("blkio_stats"))
-        names = summary.get("Names") or ["/" + summary["Id"][:12]]
-        stats = ContainerStats(
-            id=summary["Id"][:12],
-            name=names[0].lstrip("/"),
-            cpu_percent=round(cpu_percent, 2),
-            memory_usage=usage,
-            memory_limit=limit,
-            network_rx=counters.rx,
-            network_tx=counters.tx,
-            image=str(summary.get("Image", "")),
-            state=str(summary.get("State", "running")),
-            memory_percent=round(usage / limit * 100.0, 2) if limit else 0.0,
-            network_rx_per_s=round(rx_rate, 1),
-            network_tx_per_s=round(tx_rate, 1),
+        stats = container_stats(
+            container,
+            cpu_percent=cpu_percent,
+            memory=memory_without_cache(memory),
+            limit=int(memory.get("limit") or 0),
+            rx=counters.rx,
+            tx=counters.tx,
+            rx_per_s=rx_rate,
+            tx_per_s=tx_rate,
             block_read=read,
             block_write=write,
             pids=int((raw.get("pids_stats") or {}).get("current") or 0),

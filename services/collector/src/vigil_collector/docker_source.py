@@ -1,7 +1,8 @@
 """The Docker source of one host: stats, status and logs while the engine answers.
 
 While the engine answers, three things run: the stats cycle (one `DockerStatsSampled`
-batch every interval), the status flow (a snapshot of every container, then one
+batch every interval, from the reader chosen for this engine when it was reached:
+`stats_readers`), the status flow (a snapshot of every container, then one
 `ContainerStatusChanged` per event) and the log followers (on lease); scroll-back
 pages of older lines are read on request. When the engine
 goes away (the event stream ends, or a call fails to reach it) the source publishes
@@ -35,13 +36,13 @@ from vigil.model import Message
 from vigil.operations import Logs
 from vigil.publishing import InOrder
 from vigil.subjects import ANY
-from vigil_collector import engine
+from vigil_collector import engine, stats_readers
 from vigil_collector.container_events import ContainerStates, EventReader
-from vigil_collector.container_stats import StatsSampler
 from vigil_collector.errors import DockerUnavailable
 from vigil_collector.followers import LogFollowers
 from vigil_collector.handoff import Handoff
 from vigil_collector.log_pages import LogPages
+from vigil_collector.running_containers import RunningContainers, inspect_running
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class DockerSource:
                         settings.docker_timeout_s,
                         settings.docker_stats_workers + 4,
                     )
+                    choice = await self._choose_reader(api)
                 except DockerUnavailable as exc:
                     if report:
                         await self._report(False, exc.reason)
@@ -94,9 +96,9 @@ class DockerSource:
                     continue
                 report, delay = True, 1.0
                 log.info("Docker engine %s answers; following it", version)
-                await self._report(True, "", version)
+                await self._report(True, "", version, choice.kind)
                 try:
-                    await self._follow(api)
+                    await self._follow(api, choice)
                 except DockerUnavailable as exc:
                     log.warning("Docker engine lost: %s", exc.reason)
                     await self._report(False, exc.reason)
@@ -114,21 +116,37 @@ class DockerSource:
 
     # -- while the engine answers ------------------------------------------------------
 
-    async def _follow(self, api: Any) -> None:
+    async def _choose_reader(self, api: Any) -> stats_readers.Choice:
+        """Which stats reader this engine gets: said in the log and on its status."""
+        try:
+            choice = await asyncio.to_thread(stats_readers.choose, self._settings, api)
+        except DockerUnavailable:
+            api.close()
+            raise
+        if choice.kind == "cgroup":
+            log.info("Docker stats from cgroups: %s", choice.why)
+        else:
+            log.info("Docker stats from the engine's API: %s", choice.why)
+        return choice
+
+    async def _follow(self, api: Any, choice: stats_readers.Choice) -> None:
         """Until the engine goes away: raises `DockerUnavailable` saying how."""
         states = ContainerStates(self._settings.host)
+        running = RunningContainers()
         handoff: Handoff[Mapping[str, Any] | None] = Handoff(asyncio.get_running_loop(), 10_000)
         events = await asyncio.to_thread(EventReader, api, handoff)  # subscribed from now
         events.start()
-        sampler = StatsSampler(api, self._settings.host, self._settings.docker_stats_workers)
+        reader = await asyncio.to_thread(stats_readers.open_reader, choice, self._settings, api)
         tasks: list[asyncio.Task[None]] = []
         try:
-            await self._snapshot(api, states)
+            await self._snapshot(api, states, running)
             self.followers.attach(api)
             self.pages.attach(api)
             tasks = [
-                asyncio.create_task(self._sample(sampler), name="docker-stats"),
-                asyncio.create_task(self._statuses(states, handoff), name="docker-events"),
+                asyncio.create_task(self._sample(reader, running), name="docker-stats"),
+                asyncio.create_task(
+                    self._statuses(api, states, running, handoff), name="docker-events"
+                ),
             ]
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -139,12 +157,20 @@ class DockerSource:
             for task in tasks:
                 await stop_task(task)
             await asyncio.to_thread(events.join)
-            await asyncio.to_thread(sampler.close)
+            await asyncio.to_thread(reader.close)
 
     async def _statuses(
-        self, states: ContainerStates, handoff: Handoff[Mapping[str, Any] | None]
+        self,
+        api: Any,
+        states: ContainerStates,
+        running: RunningContainers,
+        handoff: Handoff[Mapping[str, Any] | None],
     ) -> None:
         while (event := await handoff.get()) is not None:
+            inspected = None
+            if running.needs_inspect(event):
+                inspected = await asyncio.to_thread(inspect_running, api, str(event["id"]))
+            running.apply(event, inspected)
             message = states.apply(event)
             if message is None:
                 continue
@@ -152,13 +178,17 @@ class DockerSource:
             if message.event == "start":
                 await self.followers.container_started(message.id)
 
-    async def _snapshot(self, api: Any, states: ContainerStates) -> None:
+    async def _snapshot(
+        self, api: Any, states: ContainerStates, running: RunningContainers
+    ) -> None:
         """The current state of every container, and `removed` for those published
-        before that no longer exist, so last-values are right from the start."""
+        before that no longer exist, so last-values are right from the start; and
+        the running ones for the stats."""
         try:
             listed = await asyncio.to_thread(api.containers, all=True)
         except engine.UNREACHABLE as exc:
             raise DockerUnavailable(engine.describe(exc)) from exc
+        running.reset(await asyncio.to_thread(running.fill, api, listed))
         subjects = self._bus.subjects
         for message in states.snapshot(listed):
             await self._publish(subjects.docker_status(message.host, message.id), message)
@@ -177,12 +207,12 @@ class DockerSource:
             return set()
         return {subject.rsplit(".", 1)[-1] for subject in (info.state.subjects or {})}
 
-    async def _sample(self, sampler: StatsSampler) -> None:
+    async def _sample(self, reader: stats_readers.StatsReader, running: RunningContainers) -> None:
         interval = self._settings.docker_interval_s
         subject = self._bus.subjects.docker_metrics(self._settings.host)
         next_at = time.monotonic()
         while True:
-            batch = await asyncio.to_thread(sampler.sample)
+            batch = await asyncio.to_thread(reader.sample, running.now())
             try:
                 await self._bus.publish(subject, batch)
             except BusUnavailable as exc:  # the next cycle tries again
@@ -194,7 +224,13 @@ class DockerSource:
 
     # -- publishing --------------------------------------------------------------------
 
-    async def _report(self, available: bool, reason: str, version: str | None = None) -> None:
+    async def _report(
+        self,
+        available: bool,
+        reason: str,
+        version: str | None = None,
+        reader: stats_readers.ReaderKind | None = None,
+    ) -> None:
         if self._available is available:
             return  # said so already
         self._available = available
@@ -203,6 +239,7 @@ class DockerSource:
             available=available,
             reason=reason,
             engine_version=version,
+            stats_reader=reader,
             time=utc_now(),
         )
         await self._publish(self._bus.subjects.docker_source(self._settings.host), change)

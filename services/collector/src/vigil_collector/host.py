@@ -2,12 +2,15 @@
 
 `HostSampler.sample()` blocks (psutil reads /proc), so the service calls it in a
 worker thread. Counters (disk and network I/O) become rates over the time since the
-previous sample; the first sample reports zero rates.
+previous sample; the first sample reports zero rates. The list of filesystems is read
+again only when the mount table changes (the kernel flags `/proc/self/mounts` to
+`poll`): on a host with hundreds of containers it holds thousands of lines.
 """
 
 import os
+import select
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import psutil
@@ -40,12 +43,50 @@ class _Counters(NamedTuple):
     tx_packets: int
 
 
+class _Partition(NamedTuple):
+    mountpoint: str
+    device: str
+    fstype: str
+
+
+class _Partitions:
+    """The filesystems worth reporting, read again when the mount table changes."""
+
+    def __init__(self) -> None:
+        self._mounts = open("/proc/self/mounts", "rb")  # noqa: SIM115 (held: polled)
+        self._poll = select.poll()
+        self._poll.register(self._mounts, select.POLLPRI | select.POLLERR)
+        self._poll.poll(0)  # what it says now is read below
+        self._known = _partitions()
+
+    def now(self) -> list[_Partition]:
+        if self._poll.poll(0):  # mounted or unmounted since
+            self._known = _partitions()
+        return self._known
+
+    def close(self) -> None:
+        self._mounts.close()
+
+
+def _partitions() -> list[_Partition]:
+    found = {}
+    for part in psutil.disk_partitions(all=False):
+        if part.fstype in _IGNORED_FSTYPES or part.mountpoint in found:
+            continue
+        if not os.path.isdir(part.mountpoint):  # bind-mounted files in containers
+            continue
+        found[part.mountpoint] = _Partition(part.mountpoint, part.device, part.fstype)
+    return list(found.values())
+
+
 @dataclass
 class HostSampler:
     host: str
     _previous: _Counters | None = None
+    _partitions: _Partitions = field(init=False)
 
     def __post_init__(self) -> None:
+        self._partitions = _Partitions()
         # psutil's CPU percentages compare with the previous call: prime them.
         psutil.cpu_percent()
         psutil.cpu_percent(percpu=True)
@@ -76,7 +117,7 @@ class HostSampler:
                 percent=memory.percent,
             ),
             swap=SwapUsage(total=swap.total, used=swap.used, percent=swap.percent),
-            filesystems=_filesystems(),
+            filesystems=_filesystems(self._partitions.now()),
             disk_io=DiskIoRates(
                 read_bytes_per_s=rate(counters.read_bytes, previous.read_bytes),
                 write_bytes_per_s=rate(counters.write_bytes, previous.write_bytes),
@@ -93,6 +134,9 @@ class HostSampler:
             ),
             uptime_s=round(time.time() - psutil.boot_time(), 1),
         )
+
+    def close(self) -> None:
+        self._partitions.close()
 
     @staticmethod
     def _counters() -> _Counters:
@@ -111,24 +155,22 @@ class HostSampler:
         )
 
 
-def _filesystems() -> list[FilesystemUsage]:
-    usages: dict[str, FilesystemUsage] = {}
-    for part in psutil.disk_partitions(all=False):
-        if part.fstype in _IGNORED_FSTYPES or part.mountpoint in usages:
-            continue
-        if not os.path.isdir(part.mountpoint):  # bind-mounted files in containers
-            continue
+def _filesystems(partitions: list[_Partition]) -> list[FilesystemUsage]:
+    usages = []
+    for part in partitions:
         try:
             usage = psutil.disk_usage(part.mountpoint)
         except OSError:  # gone, or not ours to read: skip it this cycle
             continue
-        usages[part.mountpoint] = FilesystemUsage(
-            mountpoint=part.mountpoint,
-            device=part.device,
-            fstype=part.fstype,
-            total=usage.total,
-            used=usage.used,
-            free=usage.free,
-            percent=usage.percent,
+        usages.append(
+            FilesystemUsage(
+                mountpoint=part.mountpoint,
+                device=part.device,
+                fstype=part.fstype,
+                total=usage.total,
+                used=usage.used,
+                free=usage.free,
+                percent=usage.percent,
+            )
         )
-    return sorted(usages.values(), key=lambda fs: fs.mountpoint)
+    return sorted(usages, key=lambda fs: fs.mountpoint)

@@ -1,5 +1,6 @@
 """Collector settings, from `VIGIL_COLLECTOR_...` (shared ones from `VIGIL_...`)."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -37,6 +38,22 @@ class CollectorSettings(ProbeSettings):
         ge=1,
         le=512,
         description="Stats calls at once; each waits for the engine's next 1 s collection.",
+    )
+    docker_stats_reader: Literal["auto", "cgroup", "api"] = Field(
+        default="auto",
+        description=(
+            "Where container stats come from. auto: the host's cgroup files when this"
+            " collector can read the engine's (see cgroup_root, proc_root), else the API;"
+            " cgroup or api: that one."
+        ),
+    )
+    cgroup_root: Path = Field(
+        default=Path("/sys/fs/cgroup"),
+        description="The host's cgroup tree (in a container: mounted read-only elsewhere).",
+    )
+    proc_root: Path = Field(
+        default=Path("/proc"),
+        description="The host's /proc (in a container: mounted read-only, e.g. /host/proc).",
     )
     docker_retry_max_s: float = Field(default=30.0, gt=0, description="Backoff cap, engine down.")
     logs_tail: int = Field(default=100, ge=0, le=10_000, description="Lines sent first.")

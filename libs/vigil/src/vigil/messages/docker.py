@@ -30,6 +30,10 @@ class ContainerStats(Message):
     block_read: int = Field(description="Bytes read from block devices since start.")
     block_write: int
     pids: int
+    host_network: bool | None = omitted_when_none(
+        "True when the container shares the host's network: its network figures are 0,"
+        " as `docker stats` shows them (the host's own are on `metrics.host`)."
+    )
 
 
 class DockerStatsSampled(Message):
@@ -76,6 +80,10 @@ class DockerSourceChanged(Message):
     available: bool
     reason: str = ""
     engine_version: str | None = omitted_when_none()
+    stats_reader: Literal["cgroup", "api"] | None = omitted_when_none(
+        "Where its container stats come from: the host's cgroup files, or the engine's"
+        " stats API (a remote engine, or cgroups this collector cannot read)."
+    )
     time: datetime
 
 
