@@ -8,9 +8,12 @@ the past tense. One import location, one module per concept:
 - `docker`    container stats, status, log batches and the log lease (collector)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
-- `deploy`    deploy specs, the deployer's journal and records, `ctl.deploy.*`
-- `services`  sessions, questions for clients, connection lists, ctl envelopes
+- `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
+              the requests on `ctl.deploy.*` (`records`)
+- `gateway`   sessions, questions for clients, connection lists (services and gateways)
+- `ctl`       the envelope of every ctl reply
 - `client`    the client protocol, both ways
+- `seed`      the frames in the seeds' shapes (`system`, `docker_stats` channels)
 """
 
 from vigil.messages.auth import (
@@ -43,7 +46,6 @@ from vigil.messages.auth import (
 )
 from vigil.messages.client import (
     SERVER_FRAMES,
-    AlertNotice,
     Answer,
     Ask,
     ClientMessage,
@@ -51,11 +53,7 @@ from vigil.messages.client import (
     ClientReply,
     ClientRequest,
     Connected,
-    ContainerStatusData,
-    ContainerStatusNotice,
     Delta,
-    DockerStats,
-    DockerStatsData,
     Error,
     Fresh,
     Gap,
@@ -69,9 +67,6 @@ from vigil.messages.client import (
     Stale,
     Subscribe,
     Subscribed,
-    SystemMetric,
-    SystemMetricData,
-    SystemMetricMeta,
     Unsubscribe,
     Unsubscribed,
     Update,
@@ -84,35 +79,40 @@ from vigil.messages.common import (
     ErrorCode,
     utc_now,
 )
-from vigil.messages.deploy import (
+from vigil.messages.ctl import CtlFailure, CtlReply
+from vigil.messages.deploy.journal import (
+    DeployEvent,
+    DeployState,
+    DeployStep,
+    LayerProgress,
+    PullProgress,
+    StepState,
+)
+from vigil.messages.deploy.records import (
     CancelDeploy,
     CreateDeploy,
     DeployerAnnounced,
-    DeployEvent,
     DeployHosts,
     DeployList,
     DeployQueued,
     DeployRecord,
-    DeploySpec,
-    DeployState,
-    DeployStep,
-    DockerHealth,
     GetDeploy,
-    HealthCheck,
-    HttpHealth,
-    LayerProgress,
     ListDeployHosts,
     ListDeploys,
-    PortBinding,
-    PullProgress,
     Requester,
+    visible_to,
+)
+from vigil.messages.deploy.spec import (
+    DeploySpec,
+    DockerHealth,
+    HealthCheck,
+    HttpHealth,
+    PortBinding,
     RunningHealth,
     SecretArg,
-    StepState,
     Strategy,
     TcpHealth,
     VolumeMount,
-    visible_to,
 )
 from vigil.messages.docker import (
     ContainerState,
@@ -128,6 +128,15 @@ from vigil.messages.docker import (
     MergedLogBatch,
     MergedLogLine,
     ReadLogs,
+)
+from vigil.messages.gateway import (
+    AskClient,
+    ClientAnswered,
+    ConnectionChanged,
+    ConnectionInfo,
+    GatewayConnections,
+    ListConnections,
+    SessionStarted,
 )
 from vigil.messages.host import (
     AlertChanged,
@@ -156,16 +165,15 @@ from vigil.messages.kubernetes import (
     PodUsage,
     ReadPodLogs,
 )
-from vigil.messages.services import (
-    AskClient,
-    ClientAnswered,
-    ConnectionChanged,
-    ConnectionInfo,
-    CtlFailure,
-    CtlReply,
-    GatewayConnections,
-    ListConnections,
-    SessionStarted,
+from vigil.messages.seed import (
+    AlertNotice,
+    ContainerStatusData,
+    ContainerStatusNotice,
+    DockerStats,
+    DockerStatsData,
+    SystemMetric,
+    SystemMetricData,
+    SystemMetricMeta,
 )
 
 __all__ = [

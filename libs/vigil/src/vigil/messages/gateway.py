@@ -1,12 +1,12 @@
-"""Between services and gateways: sessions, questions for clients, the connection
-list, and the envelope of every ctl reply."""
+"""Between services and gateways: who opened a socket (sessions), questions a service
+puts to a client through the gateway that holds its socket, and the list of sockets
+every replica answers with."""
 
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
-from vigil.messages.common import ErrorCode
 from vigil.model import Message
 
 
@@ -65,17 +65,3 @@ class ConnectionChanged(Message):
     connection: ConnectionInfo
     code: int | None = None
     time: datetime
-
-
-class CtlFailure(Message):
-    code: ErrorCode
-    message: str
-    retry_after_s: float | None = None
-
-
-class CtlReply(Message):
-    """The envelope of every ctl reply: `data` on success, `error` otherwise."""
-
-    ok: bool
-    data: dict[str, Any] | None = None
-    error: CtlFailure | None = None

@@ -1,5 +1,4 @@
-"""Deploys: the spec a client sends, the deployer's journal events and records, and the
-requests on `ctl.deploy.*` with their replies.
+"""A deploy's spec: what to run where (`POST /api/deploys`), checked as it is parsed.
 
 A spec's secrets are write-only: environment values (the spec's `env`, and the `value`
 of each entry of a Kubernetes `patch`'s `env`) and command arguments given as
@@ -9,15 +8,13 @@ journal event and every reason shows them as `***`.
 """
 
 import re
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from vigil.access import Principal
 from vigil.model import Message
-from vigil.names import ClusterName, ContainerName, DeployId, HostName, NamespaceName
+from vigil.names import ClusterName, ContainerName, HostName, NamespaceName
 
 _IMAGE = re.compile(
     r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
@@ -98,9 +95,6 @@ def _patch(value: dict[str, Any]) -> dict[str, Any]:
         ):
             raise ValueError('patch.env: a list of {"name", "value"} (or "valueFrom") objects')
     return value
-
-
-# -- the spec --------------------------------------------------------------------------
 
 
 class PortBinding(Message):
@@ -321,190 +315,3 @@ class DeploySpec(Message):
         return self.model_copy(
             update={"env": dict.fromkeys(self.env, SECRET_MASK), "command": command, "patch": patch}
         )
-
-
-# -- the journal -----------------------------------------------------------------------
-
-
-class DeployState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in {DeployState.SUCCEEDED, DeployState.FAILED, DeployState.CANCELLED}
-
-
-class DeployStep(StrEnum):
-    QUEUE = "queue"
-    VALIDATE = "validate"
-    PULL = "pull"
-    CREATE = "create"
-    START = "start"
-    HEALTH = "health"
-    CONFIRM = "confirm"
-    SWITCH = "switch"
-    CLEANUP = "cleanup"
-    ROLLBACK = "rollback"
-    DONE = "done"
-
-
-class StepState(StrEnum):
-    STARTED = "started"
-    PROGRESS = "progress"
-    FINISHED = "finished"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-
-class LayerProgress(Message):
-    id: str
-    status: str = Field(description="Docker's word: Downloading, Extracting, Pull complete…")
-    current: int = Field(default=0, ge=0, description="Bytes downloaded.")
-    total: int | None = Field(default=None, description="Bytes in the layer, once known.")
-    percent: float = Field(ge=0, le=100)
-
-
-class PullProgress(Message):
-    layers: list[LayerProgress]
-    current: int = Field(description="Bytes downloaded over every layer of known size.")
-    total: int = Field(description="Bytes of every layer whose size is known.")
-    percent: float = Field(
-        ge=0, le=100, description="The mean of the layers' percents; it never goes back."
-    )
-
-
-class Requester(Message):
-    """Who started a deploy: asked to confirm it, shown in the record."""
-
-    kind: Literal["user", "api_key"]
-    id: str
-    name: str
-    token: str = Field(description="`Principal.token`: where `ask.user` reaches them.")
-
-
-class DeployEvent(Message):
-    """On `deploy.{id}.events`: one step of a deploy started, progressed, finished,
-    was skipped or failed; `state` is the deploy's state after it."""
-
-    deploy_id: DeployId
-    cluster: ClusterName | None = Field(
-        default=None,
-        description="The Kubernetes cluster the deploy changes (none for Docker): whose it is.",
-    )
-    step: DeployStep
-    status: StepState
-    state: DeployState
-    message: str = Field(max_length=4000)
-    progress: PullProgress | None = None
-    percent: float | None = Field(default=None, description="The step's progress, 0-100.")
-    worker: str | None = Field(default=None, description="The deployer replica.")
-    time: datetime
-
-
-# -- records and requests on ctl.deploy.* ------------------------------------------------
-
-
-class DeployRecord(Message):
-    """A deploy in the `DEPLOYS` bucket: spec, who, when, where it stands. The worker
-    holds it with a lease it renews; another replica takes over a lapsed one."""
-
-    id: DeployId
-    spec: DeploySpec
-    requested_by: Requester
-    created_at: datetime
-    updated_at: datetime
-    state: DeployState
-    step: DeployStep
-    reason: str | None = None
-    worker: str | None = None
-    lease_until: datetime | None = None
-    cancel_requested_by: str | None = None
-    previous_container: str | None = Field(default=None, description="Serving before.")
-    new_container: str | None = Field(default=None, description="Created by this deploy.")
-    target_state: dict[str, Any] = Field(
-        default_factory=dict, description="What the target needs to roll back after a crash."
-    )
-
-    @property
-    def cluster(self) -> str | None:
-        """The Kubernetes cluster the deploy changes; None for a Docker deploy."""
-        return self.spec.cluster if self.spec.target == "kubernetes" else None
-
-    def view(self) -> "DeployRecord":
-        """The record as readers see it: the spec's secrets hidden (also where the reason
-        quotes one), the requester's routing token and the target's rollback state (a
-        Kubernetes template holds the previous environment) left out."""
-        requester = self.requested_by.model_copy(update={"token": ""})
-        reason = None if self.reason is None else self.spec.mask(self.reason)
-        return self.model_copy(
-            update={
-                "spec": self.spec.redacted(),
-                "requested_by": requester,
-                "reason": reason,
-                "target_state": {},
-            }
-        )
-
-
-def visible_to(record: DeployRecord, principal: Principal) -> bool:
-    """Whether `principal`'s grant lets it list, read, watch or cancel `record`: a
-    Kubernetes deploy belongs to its cluster, which the grant must cover; a Docker deploy
-    to every reader (grants name clusters only). Roles are checked apart."""
-    cluster = record.cluster
-    return cluster is None or principal.may_see_cluster(cluster)
-
-
-class DeployQueued(Message):
-    """On `work.deploy.{host}` (a work queue): a deploy waiting for a replica."""
-
-    deploy_id: DeployId
-
-
-class CreateDeploy(Message):
-    """On `ctl.deploy.create`: who asks is the request's token (the record's `requested_by`)."""
-
-    spec: DeploySpec
-
-
-class CancelDeploy(Message):
-    deploy_id: DeployId
-
-
-class GetDeploy(Message):
-    deploy_id: DeployId
-
-
-class ListDeploys(Message):
-    state: DeployState | None = None
-    name: ContainerName | None = None
-    host: HostName | None = None
-    limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
-
-
-class DeployList(Message):
-    deploys: list[DeployRecord]
-    total: int = Field(description="Deploys matching the filters, over every page.")
-    offset: int
-    limit: int
-
-
-class ListDeployHosts(Message):
-    pass
-
-
-class DeployHosts(Message):
-    hosts: list[str] = Field(description="The Docker hosts some deployer replica serves.")
-
-
-class DeployerAnnounced(Message):
-    """In the `DEPLOYERS` bucket, renewed while a replica runs: the host it serves."""
-
-    host: HostName = Field(description="The Docker host, or the Kubernetes cluster.")
-    replica: str
-    target: Literal["docker", "kubernetes"] = "docker"
-    time: datetime
