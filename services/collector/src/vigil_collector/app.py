@@ -7,6 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from vigil.beat import Beat
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
@@ -62,12 +63,10 @@ class Collector:
             kubernetes = asyncio.create_task(self.kubernetes.run(), name="kubernetes-source")
         sampler = await asyncio.to_thread(HostSampler, self.settings.host)
         subjects = self.bus.subjects
-        interval = self.settings.interval_s
-        next_at = time.monotonic()
+        beat = Beat(self.settings.interval_s, at_once=False)
         try:
             while True:
-                next_at += interval
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                await beat.wait()
                 sample = await asyncio.to_thread(sampler.sample)
                 try:
                     await self.bus.publish(subjects.host_metrics(sample.host), sample)
@@ -76,8 +75,6 @@ class Collector:
                     log.warning("could not publish host metrics: %s", exc)
                 for alert in self._alerts.observe(sample, time.monotonic()):
                     await self._alerts_out.send(subjects.alerts(alert.source), alert)
-                if next_at < time.monotonic():  # fell behind (suspended?): don't burst
-                    next_at = time.monotonic()
         finally:
             sampler.close()
             try:

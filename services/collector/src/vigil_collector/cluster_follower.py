@@ -13,10 +13,10 @@ an outage delays, never loses.
 
 import asyncio
 import logging
-import time
 
 from kubernetes import client
 
+from vigil.beat import Beat
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
@@ -126,8 +126,9 @@ class ClusterFollower:
     async def _sample(self, sampler: MetricsSampler) -> None:
         interval = self._settings.k8s_interval_s
         subject = self._bus.subjects.k8s_metrics(self.cluster.name)
-        next_at = time.monotonic()
+        beat = Beat(interval)
         while True:
+            await beat.wait()
             try:
                 batch = await asyncio.to_thread(sampler.sample)
             except KubernetesUnavailable as exc:
@@ -144,7 +145,3 @@ class ClusterFollower:
                 await self._bus.publish(subject, batch)
             except BusUnavailable as exc:  # the next cycle tries again
                 log.warning("could not publish pod metrics: %s", exc)
-            next_at += interval
-            if next_at < time.monotonic():  # a slow cycle: don't burst to catch up
-                next_at = time.monotonic()
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))

@@ -15,7 +15,6 @@ so a host without Docker stays quiet.
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from nats.aio.subscription import Subscription
 
 from vigil import ctl
 from vigil.authority import bus_verifier
+from vigil.beat import Beat
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
@@ -208,19 +208,15 @@ class DockerSource:
         return {subject.rsplit(".", 1)[-1] for subject in (info.state.subjects or {})}
 
     async def _sample(self, reader: stats_readers.StatsReader, running: RunningContainers) -> None:
-        interval = self._settings.docker_interval_s
         subject = self._bus.subjects.docker_metrics(self._settings.host)
-        next_at = time.monotonic()
+        beat = Beat(self._settings.docker_interval_s)
         while True:
+            await beat.wait()
             batch = await asyncio.to_thread(reader.sample, running.now())
             try:
                 await self._bus.publish(subject, batch)
             except BusUnavailable as exc:  # the next cycle tries again
                 log.warning("could not publish Docker stats: %s", exc)
-            next_at += interval
-            if next_at < time.monotonic():  # a slow cycle: don't burst to catch up
-                next_at = time.monotonic()
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     # -- publishing --------------------------------------------------------------------
 
