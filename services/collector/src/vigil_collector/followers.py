@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 _CHECK_S = 0.25
 _POSITIONS_KEPT = 1000
-_FINISH_S = 10.0  # a stopped follower's publisher sends what was read, this long at most
 
 
 @dataclass
@@ -165,7 +164,7 @@ class LogFollowers:
         if not flush:
             await stop_task(follower.publisher)
             return
-        await finish(follower.publisher, _FINISH_S, container)
+        await finish(follower.publisher, self._settings.logs_finish_s, container)
 
     async def _publish(self, container: str, handoff: Handoff[Read], position: Position) -> None:
         host = self._settings.host
@@ -173,7 +172,7 @@ class LogFollowers:
             self._bus,
             self._bus.subjects.docker_logs(host, container),
             handoff,
-            self._settings.logs_batch_s,
+            self._settings,
             lambda lines: LogBatch(host=host, container=container, lines=lines),
             position,
         )

@@ -1,7 +1,8 @@
 """Log lines from a reader's hand-off to the LOGS stream, in batches, in order, once.
 
-Shared by the Docker and the pod log followers. Every `batch_s` the lines waiting go
-out as one batch (at most 1000 lines or 512 KiB), sent until NATS acks it, under one
+Shared by the Docker and the pod log followers. Every `logs_batch_s` the lines waiting
+go out as one batch (at most `logs_batch_max_lines` lines, 1000, or about
+`logs_batch_max_bytes` of text, 512 KiB), sent until NATS acks it, under one
 `Nats-Msg-Id` (`vigil.publishing`); the next one waits for it, so no line is lost or
 reordered on the way, and a batch a hung NATS took after its publish timed out is not
 kept twice. The `None` a reader hands off last ends it, after what came before.
@@ -24,11 +25,9 @@ from vigil.messages import LogLine
 from vigil.model import Message
 from vigil.publishing import Outgoing, deliver
 from vigil_collector.handoff import Handoff
+from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
-
-MAX_BATCH_LINES = 1000
-MAX_BATCH_BYTES = 512 * 1024
 
 Read = tuple[LogLine, int] | None  # a line and its time in epoch nanoseconds (0: none)
 
@@ -51,7 +50,7 @@ async def publish_lines(
     bus: Bus,
     subject: str,
     handoff: Handoff[Read],
-    batch_s: float,
+    settings: CollectorSettings,
     batch: Callable[[list[LogLine]], Message],
     position: Position,
 ) -> None:
@@ -63,9 +62,9 @@ async def publish_lines(
         first = await handoff.get()
         if first is None:
             return
-        await asyncio.sleep(batch_s)
+        await asyncio.sleep(settings.logs_batch_s)
         taken, size = [first], len(first[0].text)
-        while len(taken) < MAX_BATCH_LINES and size < MAX_BATCH_BYTES:
+        while len(taken) < settings.logs_batch_max_lines and size < settings.logs_batch_max_bytes:
             try:
                 read = handoff.get_nowait()
             except asyncio.QueueEmpty:

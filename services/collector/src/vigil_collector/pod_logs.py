@@ -39,7 +39,6 @@ from vigil_collector.settings import CollectorSettings
 log = logging.getLogger(__name__)
 
 _CHECK_S = 0.25
-_FINISH_S = 10.0  # a stopped follower's publisher sends what was read, this long at most
 
 Target = tuple[str, str, str]  # namespace, pod, container
 
@@ -178,7 +177,7 @@ class PodLogFollowers:
         if not flush:
             await stop_task(follower.publisher)
             return
-        await finish(follower.publisher, _FINISH_S, "/".join(target))
+        await finish(follower.publisher, self._settings.logs_finish_s, "/".join(target))
 
     async def _publish(self, target: Target, handoff: Handoff[Read], position: Position) -> None:
         namespace, pod, container = target
@@ -187,7 +186,7 @@ class PodLogFollowers:
             self._bus,
             self._bus.subjects.k8s_logs(cluster, namespace, pod),
             handoff,
-            self._settings.logs_batch_s,
+            self._settings,
             lambda lines: PodLogBatch(
                 cluster=cluster, namespace=namespace, pod=pod, container=container, lines=lines
             ),

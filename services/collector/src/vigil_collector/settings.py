@@ -62,6 +62,15 @@ class CollectorSettings(ProbeSettings):
     logs_buffer_lines: int = Field(
         default=10_000, ge=100, description="Lines waiting per follower; then reading pauses."
     )
+    logs_batch_max_lines: int = Field(
+        default=1000, ge=1, le=100_000, description="Lines in one batch at most."
+    )
+    logs_batch_max_bytes: int = Field(
+        default=512 * 1024, ge=1024, description="About this much text in one batch at most."
+    )
+    logs_finish_s: float = Field(
+        default=10.0, gt=0, le=300, description="A stopped follower sends what it read within this."
+    )
     redact_defaults: bool = Field(
         default=True,
         description="Redact URL passwords, bearer tokens, AWS keys, private keys and JWTs.",
