@@ -51,11 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.docker_engine import busybox_image
 from vigil.settings import VigilSettings
-from vigil_collector import engine
-from vigil_collector.cgroup_stats import CgroupStats
-from vigil_collector.cgroups import CgroupTree
-from vigil_collector.host import HostSampler
-from vigil_collector.running_containers import RunningContainer, RunningContainers
+from vigil_collector.docker import engine
+from vigil_collector.docker.cgroup_stats import CgroupStats
+from vigil_collector.docker.cgroups import CgroupTree
+from vigil_collector.docker.running_containers import RunningContainer, RunningContainers
+from vigil_collector.host.sampler import HostSampler
 
 PREFIX = "bench"
 HOST = "bench"

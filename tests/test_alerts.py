@@ -3,8 +3,8 @@ Kubernetes alert names its cluster (the gateway shows it to that cluster's grant
 
 from tests.support import host_sample as sample
 from vigil.messages import AlertChanged, AlertState, PodStatusChanged, utc_now
-from vigil_collector.alerts import HostAlerts
-from vigil_collector.pod_alerts import PodAlerts
+from vigil_collector.host.alerts import HostAlerts
+from vigil_collector.kubernetes.pod_alerts import PodAlerts
 
 
 def watch(hold_s: float = 30.0) -> HostAlerts:

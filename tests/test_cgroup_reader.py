@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.cgroup_trees import CID, LAYOUTS, MEMORY_TOTAL, FakeHost, Figures, Layout
-from vigil_collector.cgroup_counters import blkio_bytes, io_stat_bytes, net_dev_bytes
-from vigil_collector.cgroup_stats import CgroupStats
-from vigil_collector.cgroups import CgroupTree
-from vigil_collector.running_containers import RunningContainer
+from vigil_collector.docker.cgroup_counters import blkio_bytes, io_stat_bytes, net_dev_bytes
+from vigil_collector.docker.cgroup_stats import CgroupStats
+from vigil_collector.docker.cgroups import CgroupTree
+from vigil_collector.docker.running_containers import RunningContainer
 
 MIB = 1024**2
 

@@ -20,10 +20,10 @@ from tests.docker_engine import Containers, docker
 from tests.docker_support import _UNITS, heard, next_that
 from tests.support import NatsServer, bus_client, run_collector
 from vigil.messages import DockerSourceChanged, DockerStatsSampled
-from vigil_collector import engine, stats_readers
-from vigil_collector.cgroup_stats import CgroupStats
-from vigil_collector.cgroups import CgroupTree
-from vigil_collector.running_containers import inspect_running
+from vigil_collector.docker import engine, stats_readers
+from vigil_collector.docker.cgroup_stats import CgroupStats
+from vigil_collector.docker.cgroups import CgroupTree
+from vigil_collector.docker.running_containers import inspect_running
 from vigil_collector.settings import CollectorSettings
 
 HOST = "testhost"
@@ -170,7 +170,7 @@ async def test_the_api_is_used_and_said_when_the_cgroup_root_is_not_readable(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="vigil_collector.docker_source")
+    caplog.set_level(logging.INFO, logger="vigil_collector.docker.source")
     short, _ = containers.run("api", "sleep", "3600")
     unreadable = tmp_path / "no-cgroups"
     async with (

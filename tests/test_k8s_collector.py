@@ -28,10 +28,10 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.messages import AlertChanged, AlertState, K8sMetricsSampled, PodStatusChanged
 from vigil.streams import ALERTS
 from vigil.subjects import ANY
-from vigil_collector import pod_metrics as metrics_sampler
-from vigil_collector.kube import millicores
-from vigil_collector.pod_log_reader import pod_line
-from vigil_collector.redaction import Redactor
+from vigil_collector.kubernetes import pod_metrics as metrics_sampler
+from vigil_collector.kubernetes.kube import millicores
+from vigil_collector.kubernetes.pod_log_reader import pod_line
+from vigil_collector.logs.redaction import Redactor
 
 
 async def test_busy_pods_cpu_appears_within_30_s_near_the_metrics_api_figure(

@@ -17,7 +17,7 @@ from tests.k8s_support import (
     run_pod,
 )
 from tests.support import NatsServer, closed_with, receive, receive_until, send
-from vigil_collector.pod_logs import restart_marker
+from vigil_collector.kubernetes.pod_logs import restart_marker
 from vigil_gateway.settings import GatewaySettings
 
 

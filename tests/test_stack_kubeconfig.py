@@ -28,7 +28,7 @@ from tests.test_stack_up import (
     printed_admin_password,
 )
 from vigil_cli.stack import followed_kubeconfig
-from vigil_collector.kube import clusters_of
+from vigil_collector.kubernetes.kube import clusters_of
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -72,7 +72,7 @@ def test_a_context_that_cannot_be_a_cluster_id_is_left_out_when_all_are_followed
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(KUBECONFIG)
     every = collector_settings_for(nats_server, prefix, kubeconfig=str(kubeconfig))
-    with caplog.at_level(logging.WARNING, logger="vigil_collector.kube"):
+    with caplog.at_level(logging.WARNING, logger="vigil_collector.kubernetes.kube"):
         assert [cluster.name for cluster in clusters_of(every)] == ["dev"]
     assert "'kubernetes-admin@kubernetes' of" in caplog.text
     with pytest.raises(ValidationError, match="invalid cluster 'kubernetes-admin@kubernetes'"):

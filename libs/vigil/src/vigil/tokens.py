@@ -11,16 +11,20 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jwt
-from jwt import PyJWK
-from jwt.exceptions import PyJWKError
 from pydantic import ValidationError
 
 from vigil.access import Principal
 from vigil.errors import VigilError
 from vigil.messages import AccessClaims
+
+if TYPE_CHECKING:
+    from jwt import PyJWK
+
+# PyJWT, and the cryptography it loads, are imported where a key or token is first
+# handled, not with this module: `vigil.ctl` imports it in every service, and a service
+# that never sees a user's token (the collector, mostly) would pay ~11 MB of RSS for it.
 
 Fetch = Callable[[], Awaitable[list[dict[str, Any]]]]
 """Fetches a JWKS's keys; raises `KeysUnavailable` when it cannot."""
@@ -67,7 +71,7 @@ class KeySet:
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
 
-    async def key(self, kid: str) -> PyJWK:
+    async def key(self, kid: str) -> "PyJWK":
         if kid not in self._keys:
             await self.refresh(only_if_older_than_s=self._min_interval_s)
         found = self._keys.get(kid)
@@ -82,6 +86,9 @@ class KeySet:
                 return
             documents = await self._fetch()
             self._fetched_at = now
+            from jwt import PyJWK  # on first use: see the top of the module
+            from jwt.exceptions import PyJWKError
+
             keys = {}
             for document in documents:
                 try:
@@ -98,6 +105,8 @@ class KeySet:
 
 def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A token's header and claims, unverified: only to choose how to verify it."""
+    import jwt  # on first use: see the top of the module
+
     try:
         header = jwt.get_unverified_header(token)
         claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
@@ -125,6 +134,8 @@ async def decode(
     key = await keys.key(header["kid"])
     if key.algorithm_name != algorithm:
         raise InvalidToken("the token's algorithm does not match its key")
+    import jwt  # on first use: see the top of the module
+
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -1,14 +1,16 @@
 """Vigil collector: reads the world and publishes it on NATS.
 
-- `host`      samples one machine with psutil (CPU, load, memory, filesystems, I/O rates)
-- `alerts`    turns samples into threshold alerts, raised and resolved with a hold time
-- `docker_source` a Docker engine: status from its events (`container_events`), the running
-              set (`running_containers`), stats from the reader `stats_readers` chooses
-              (`cgroup_stats` over `cgroups` and `cgroup_counters`, or the API's
-              `container_stats`), logs on lease (`followers`, `log_reader`, `log_pages`)
-- `k8s_source` Kubernetes clusters, one replica each (`cluster_lease`), followed by a
-              `cluster_follower`: `resource_watch`, `pod_status`, `pod_alerts`,
-              `pod_metrics`, `pod_logs`, `pod_log_pages`
-- `app`       the service: the sampling loop and what it publishes
-- `settings`  its configuration (`VIGIL_COLLECTOR_...`)
+- `app`          the service: the host's sampling loop, and the Docker and Kubernetes
+                 sources it starts; `__main__` builds it from the environment
+- `settings`     its configuration (`VIGIL_COLLECTOR_...`)
+- `errors`       its exceptions
+- `handoff`      a bounded hand-off from a worker thread to the event loop
+- `host/`        one machine, read with psutil, and its threshold alerts
+- `docker/`      a Docker engine: status, stats (from cgroups or the API), logs on lease
+- `kubernetes/`  Kubernetes clusters, one replica each: pod status, alerts, metrics, logs
+- `logs/`        what the Docker and the pod log followers share: leases, batches,
+                 redaction, line stamps
+
+Imports go down: `app` uses the packages; `docker/` and `kubernetes/` use `logs/` and
+the shared modules, never each other, `app` or `host/`; `logs/` uses `handoff` alone.
 """

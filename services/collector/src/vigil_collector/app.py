@@ -14,13 +14,13 @@ from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.publishing import InOrder
 from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
-from vigil_collector.alerts import HostAlerts
-from vigil_collector.docker_source import DockerSource
-from vigil_collector.host import HostSampler
+from vigil_collector.docker.source import DockerSource
+from vigil_collector.host.alerts import HostAlerts
+from vigil_collector.host.sampler import HostSampler
 from vigil_collector.settings import CollectorSettings
 
 if TYPE_CHECKING:
-    from vigil_collector.k8s_source import KubernetesSource
+    from vigil_collector.kubernetes.source import KubernetesSource
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def _kubernetes_source(settings: CollectorSettings, bus: Bus) -> "KubernetesSour
         return None
     # Imported only when asked for: the kubernetes client takes a second or more to
     # import, which every collector would otherwise pay at start.
-    from vigil_collector.k8s_source import KubernetesSource
-    from vigil_collector.kube import clusters_of
+    from vigil_collector.kubernetes.kube import clusters_of
+    from vigil_collector.kubernetes.source import KubernetesSource
 
     return KubernetesSource(settings, bus, clusters_of(settings))
 

@@ -1,9 +1,9 @@
 """A bounded hand-off from a worker thread to the event loop.
 
-Docker's streams (events, logs) are read by blocking calls in threads; what they read
-reaches the loop here. The queue is bounded: when it is full the reading thread waits
-(backpressure on the engine's stream, never a loss), and it gives up once the hand-off
-is closed, so a stopping reader never hangs.
+Docker's streams (events, logs) and Kubernetes' (watches, logs) are read by blocking
+calls in threads; what they read reaches the loop here. The queue is bounded: when it
+is full the reading thread waits (backpressure on the engine's stream, never a loss),
+and it gives up once the hand-off is closed, so a stopping reader never hangs.
 """
 
 import asyncio

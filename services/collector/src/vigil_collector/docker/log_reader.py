@@ -17,28 +17,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from vigil.messages import LogLine
-from vigil_collector.engine import STREAM_BROKEN, shut
+from vigil_collector.docker.engine import STREAM_BROKEN, shut
 from vigil_collector.handoff import Handoff
-from vigil_collector.log_batches import Position, Read
-from vigil_collector.redaction import Redactor
+from vigil_collector.logs.batches import Position, Read
+from vigil_collector.logs.lines import cut_marker, parse_time
+from vigil_collector.logs.redaction import Redactor
 
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {1: "stdout", 2: "stderr"}
 _HEADER = struct.Struct(">BxxxL")
 _TTY_HOLD = 1 << 20  # a TTY line without its newline yet: held up to this much
 _RESUME_WITHIN_NS = 300 * 10**9  # an earlier follower this recent: carry on after it
-
-
-def parse_time(stamp: bytes) -> tuple[datetime, int]:
-    """Docker's RFC3339Nano stamp as a datetime (microseconds) and epoch nanoseconds."""
-    text = stamp.decode("ascii").rstrip("Z")
-    whole, _, fraction = text.partition(".")
-    base = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    nanos = int((fraction or "0").ljust(9, "0")[:9])
-    return base.replace(microsecond=nanos // 1000), int(base.timestamp()) * 10**9 + nanos
-
-
-def cut_marker(left_out: int) -> str:
-    return f" …[line cut: {left_out} more bytes]"
 
 
 @dataclass

@@ -36,13 +36,13 @@ from vigil.model import Message
 from vigil.operations import Logs
 from vigil.publishing import InOrder
 from vigil.subjects import ANY
-from vigil_collector import engine, stats_readers
-from vigil_collector.container_events import ContainerStates, EventReader
+from vigil_collector.docker import engine, stats_readers
+from vigil_collector.docker.container_events import ContainerStates, EventReader
+from vigil_collector.docker.followers import LogFollowers
+from vigil_collector.docker.log_pages import LogPages
+from vigil_collector.docker.running_containers import RunningContainers, inspect_running
 from vigil_collector.errors import DockerUnavailable
-from vigil_collector.followers import LogFollowers
 from vigil_collector.handoff import Handoff
-from vigil_collector.log_pages import LogPages
-from vigil_collector.running_containers import RunningContainers, inspect_running
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)

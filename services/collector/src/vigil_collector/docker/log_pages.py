@@ -21,9 +21,10 @@ from typing import Any
 from vigil import ctl
 from vigil.access import Principal
 from vigil.messages import ErrorCode, LogLine, LogPage, ReadLogs
-from vigil_collector.engine import UNREACHABLE, describe, is_missing
-from vigil_collector.log_reader import LineAssembler, parse_time
-from vigil_collector.redaction import Redactor, compile_patterns
+from vigil_collector.docker.engine import UNREACHABLE, describe, is_missing
+from vigil_collector.docker.log_reader import LineAssembler
+from vigil_collector.logs.lines import parse_time
+from vigil_collector.logs.redaction import Redactor, compile_patterns
 from vigil_collector.settings import CollectorSettings
 
 _FIRST_WINDOW = timedelta(minutes=5)

@@ -5,7 +5,7 @@ a `LogReader` thread (the last `tail` lines first, then live) and a publisher ta
 that sends the lines in `LogBatch`es every `batch_s` to the LOGS stream, in order.
 A batch NATS does not ack is sent again (under the same id: kept once), and the reader
 waits while lines pile up, so none is lost, doubled or reordered on the way to the
-stream (`log_batches`). When every lease has lapsed the reader's socket is shut, its
+stream (`logs.batches`). When every lease has lapsed the reader's socket is shut, its
 thread ends, and what it had read is still sent, for a while: a lease lapses while
 the bus is away too, and then the next follower sends it. A container that stops ends
 its follower; if it starts again while leased, a new one picks up after the last line
@@ -23,12 +23,12 @@ from vigil import ctl
 from vigil.bus import Bus
 from vigil.lifecycle import stop_task
 from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogsFollowed
-from vigil_collector.engine import UNREACHABLE, describe, is_missing
+from vigil_collector.docker.engine import UNREACHABLE, describe, is_missing
+from vigil_collector.docker.log_reader import LogReader
 from vigil_collector.handoff import Handoff
-from vigil_collector.leases import Leases
-from vigil_collector.log_batches import Position, Read, finish, publish_lines
-from vigil_collector.log_reader import LogReader
-from vigil_collector.redaction import Redactor, compile_patterns
+from vigil_collector.logs.batches import Position, Read, finish, publish_lines
+from vigil_collector.logs.leases import Leases
+from vigil_collector.logs.redaction import Redactor, compile_patterns
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)

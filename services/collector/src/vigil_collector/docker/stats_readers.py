@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from vigil.messages import DockerStatsSampled
-from vigil_collector.cgroup_stats import CgroupStats, host_memory
-from vigil_collector.cgroups import CgroupTree
-from vigil_collector.container_stats import ApiStats
-from vigil_collector.engine import UNREACHABLE, describe
+from vigil_collector.docker.cgroup_stats import CgroupStats, host_memory
+from vigil_collector.docker.cgroups import CgroupTree
+from vigil_collector.docker.container_stats import ApiStats
+from vigil_collector.docker.engine import UNREACHABLE, describe
+from vigil_collector.docker.running_containers import RunningContainer, inspect_running
 from vigil_collector.errors import DockerUnavailable
-from vigil_collector.running_containers import RunningContainer, inspect_running
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)

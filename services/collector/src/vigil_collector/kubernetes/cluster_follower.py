@@ -23,16 +23,16 @@ from vigil.lifecycle import stop_task
 from vigil.messages import K8sMetricsSampled, utc_now
 from vigil.model import Message
 from vigil.publishing import InOrder
-from vigil_collector import pod_alerts
 from vigil_collector.errors import KubernetesUnavailable
 from vigil_collector.handoff import Handoff
-from vigil_collector.kube import ClusterConfig
-from vigil_collector.pod_alerts import PodAlerts
-from vigil_collector.pod_log_pages import PodLogPages
-from vigil_collector.pod_logs import PodLogFollowers
-from vigil_collector.pod_metrics import MetricsSampler
-from vigil_collector.pod_status import PodStates
-from vigil_collector.resource_watch import ResourceWatch, WatchEvent
+from vigil_collector.kubernetes import pod_alerts
+from vigil_collector.kubernetes.kube import ClusterConfig
+from vigil_collector.kubernetes.pod_alerts import PodAlerts
+from vigil_collector.kubernetes.pod_log_pages import PodLogPages
+from vigil_collector.kubernetes.pod_logs import PodLogFollowers
+from vigil_collector.kubernetes.pod_metrics import MetricsSampler
+from vigil_collector.kubernetes.pod_status import PodStates
+from vigil_collector.kubernetes.resource_watch import ResourceWatch, WatchEvent
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from typing import Any, Literal
 import requests.exceptions
 
 from vigil.messages import ContainerStats, DockerStatsSampled
-from vigil_collector.engine import UNREACHABLE, describe, is_missing
+from vigil_collector.docker.engine import UNREACHABLE, describe, is_missing
+from vigil_collector.docker.running_containers import RunningContainer
+from vigil_collector.docker.stats_batch import container_stats, stats_batch
 from vigil_collector.errors import DockerUnavailable
-from vigil_collector.running_containers import RunningContainer
-from vigil_collector.stats_batch import container_stats, stats_batch
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vigil.messages import ContainerState, ContainerStatusChanged, utc_now
-from vigil_collector.engine import STREAM_BROKEN, UNREACHABLE, describe, shut
+from vigil_collector.docker.engine import STREAM_BROKEN, UNREACHABLE, describe, shut
 from vigil_collector.errors import DockerUnavailable
 from vigil_collector.handoff import Handoff
 

@@ -2,7 +2,7 @@
 `ContainerStats` (rounded as `docker stats` shows them), a cycle as `DockerStatsSampled`."""
 
 from vigil.messages import ContainerStats, DockerStatsSampled, utc_now
-from vigil_collector.running_containers import RunningContainer
+from vigil_collector.docker.running_containers import RunningContainer
 
 
 def container_stats(

@@ -26,9 +26,9 @@ from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.messages import ErrorCode, FollowPodLogs, LogPage, PodLogsFollowed, ReadPodLogs
 from vigil.operations import Logs
-from vigil_collector.cluster_follower import ClusterFollower
-from vigil_collector.cluster_lease import ClusterLeases
-from vigil_collector.kube import ClusterConfig
+from vigil_collector.kubernetes.cluster_follower import ClusterFollower
+from vigil_collector.kubernetes.cluster_lease import ClusterLeases
+from vigil_collector.kubernetes.kube import ClusterConfig
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)

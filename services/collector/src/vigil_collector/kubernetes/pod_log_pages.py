@@ -15,10 +15,10 @@ from kubernetes import client
 
 from vigil import ctl
 from vigil.messages import ErrorCode, LogLine, LogPage, ReadPodLogs
-from vigil_collector import kube
-from vigil_collector.pod_log_reader import pod_line
-from vigil_collector.pod_logs import pod_container
-from vigil_collector.redaction import Redactor, compile_patterns
+from vigil_collector.kubernetes import kube
+from vigil_collector.kubernetes.pod_log_reader import pod_line
+from vigil_collector.kubernetes.pod_logs import pod_container
+from vigil_collector.logs.redaction import Redactor, compile_patterns
 from vigil_collector.settings import CollectorSettings
 
 _WIDER = 8  # each read asks for this many times the lines of the one before

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 from vigil.messages import ContainerStats, DockerStatsSampled
-from vigil_collector.cgroup_counters import ContainerFiles, Counters
-from vigil_collector.cgroups import CgroupTree
+from vigil_collector.docker.cgroup_counters import ContainerFiles, Counters
+from vigil_collector.docker.cgroups import CgroupTree
+from vigil_collector.docker.running_containers import RunningContainer
+from vigil_collector.docker.stats_batch import container_stats, stats_batch
 from vigil_collector.errors import ContainerGone
-from vigil_collector.running_containers import RunningContainer
-from vigil_collector.stats_batch import container_stats, stats_batch
 
 log = logging.getLogger(__name__)
 

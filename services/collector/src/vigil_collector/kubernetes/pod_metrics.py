@@ -12,8 +12,8 @@ from typing import Any
 from kubernetes import client
 
 from vigil.messages import ContainerUsage, K8sMetricsSampled, NodeUsage, PodUsage, utc_now
-from vigil_collector import kube
-from vigil_collector.pod_status import key_of
+from vigil_collector.kubernetes import kube
+from vigil_collector.kubernetes.pod_status import key_of
 
 _GROUP, _VERSION = "metrics.k8s.io", "v1beta1"
 

@@ -19,8 +19,8 @@ import urllib3.exceptions
 from kubernetes import client
 from kubernetes.watch.watch import iter_resp_lines
 
-from vigil_collector import kube
 from vigil_collector.handoff import Handoff
+from vigil_collector.kubernetes import kube
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 from kubernetes import client
 
 from vigil.messages import LogLine
-from vigil_collector import kube
 from vigil_collector.handoff import Handoff
-from vigil_collector.log_batches import Position, Read
-from vigil_collector.log_reader import cut_marker, parse_time
-from vigil_collector.redaction import Redactor
+from vigil_collector.kubernetes import kube
+from vigil_collector.logs.batches import Position, Read
+from vigil_collector.logs.lines import cut_marker, parse_time
+from vigil_collector.logs.redaction import Redactor
 
 log = logging.getLogger(__name__)
 

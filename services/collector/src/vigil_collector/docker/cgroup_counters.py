@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from vigil_collector.cgroups import ContainerCgroup
+from vigil_collector.docker.cgroups import ContainerCgroup
 from vigil_collector.errors import ContainerGone
 
 _CHUNK = 16_384

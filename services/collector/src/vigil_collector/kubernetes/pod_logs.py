@@ -1,6 +1,6 @@
 """Pod logs on demand, for one cluster: a follower per leased pod container.
 
-The same lease protocol as Docker's (`vigil_collector.followers`): `FollowPodLogs`
+The same lease protocol as Docker's (`vigil_collector.docker.followers`): `FollowPodLogs`
 requests (`ctl.logs.k8s_follow`) renew a holder's lease; the first starts a
 `PodLogReader` (the last `tail` lines first, then live) and a publisher that sends
 `PodLogBatch`es to the LOGS stream in order; when every lease has lapsed the reader
@@ -28,12 +28,12 @@ from vigil.messages import (
     PodStatusChanged,
     utc_now,
 )
-from vigil_collector import kube
 from vigil_collector.handoff import Handoff
-from vigil_collector.leases import Leases
-from vigil_collector.log_batches import Position, Read, finish, publish_lines
-from vigil_collector.pod_log_reader import PodLogReader
-from vigil_collector.redaction import Redactor, compile_patterns
+from vigil_collector.kubernetes import kube
+from vigil_collector.kubernetes.pod_log_reader import PodLogReader
+from vigil_collector.logs.batches import Position, Read, finish, publish_lines
+from vigil_collector.logs.leases import Leases
+from vigil_collector.logs.redaction import Redactor, compile_patterns
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)

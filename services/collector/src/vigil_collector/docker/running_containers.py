@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vigil_collector.engine import UNREACHABLE, describe, is_missing
+from vigil_collector.docker.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.errors import DockerUnavailable
 
 _ADDS = frozenset({"start", "restart", "unpause"})

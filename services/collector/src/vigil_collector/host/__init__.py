@@ -1,0 +1,3 @@
+"""One machine: `sampler` reads it with psutil (CPU, per-CPU, load, memory, swap,
+filesystems, disk and network rates; in a worker thread), `alerts` turns its samples
+into threshold alerts, raised and resolved after a hold time."""
