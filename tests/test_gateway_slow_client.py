@@ -19,7 +19,7 @@ from vigil.channels import CHANNELS, ChannelKind, ChannelSpec, Source
 from vigil.messages import DeployEvent, DeployState, DeployStep, StepState
 from vigil.streams import DEPLOY_EVENTS
 from vigil_auth.app import AuthService
-from vigil_gateway import replay
+from vigil_gateway.delivery import replay
 from vigil_gateway.settings import GatewaySettings
 
 READERS = 100

@@ -39,30 +39,32 @@ from vigil.messages import (
 from vigil.publishing import InOrder
 from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
-from vigil_gateway import audit, clusters, existence, hosts, merged, roster
-from vigil_gateway.admission import Admission, Refusal
-from vigil_gateway.clusters import ClusterDirectory
-from vigil_gateway.connection import Connection
-from vigil_gateway.containers import ContainerDirectory
-from vigil_gateway.credentials import Credentials, read_credentials
+from vigil_gateway.access import audit
+from vigil_gateway.access.credentials import Credentials, read_credentials
+from vigil_gateway.access.identity import Identity
+from vigil_gateway.access.permissions import SeesCluster
+from vigil_gateway.access.ratelimit import RateLimits
+from vigil_gateway.access.revocations import Revocations
+from vigil_gateway.delivery.hub import Hub
+from vigil_gateway.delivery.options import NO_OPTIONS, Options
+from vigil_gateway.delivery.poll_slots import PollSlots
+from vigil_gateway.delivery.staleness import StaleAfter
+from vigil_gateway.directory import clusters, existence, hosts, roster
+from vigil_gateway.directory.clusters import ClusterDirectory
+from vigil_gateway.directory.containers import ContainerDirectory
+from vigil_gateway.directory.leases import ContainerLogs, LogLeases, PodLogs
 from vigil_gateway.errors import InvalidCredentials
-from vigil_gateway.filter_quota import FilterQuota
-from vigil_gateway.flusher import Flusher
-from vigil_gateway.hub import Hub
-from vigil_gateway.identity import Identity
-from vigil_gateway.leases import ContainerLogs, LogLeases, PodLogs
-from vigil_gateway.log_sources import LogSource
+from vigil_gateway.filters.quota import FilterQuota
+from vigil_gateway.merged import view as merged
+from vigil_gateway.merged.sources import LogSource
 from vigil_gateway.metrics import GatewayMetrics
-from vigil_gateway.options import NO_OPTIONS, Options
-from vigil_gateway.permissions import SeesCluster
-from vigil_gateway.poll_slots import PollSlots
-from vigil_gateway.ratelimit import RateLimits
-from vigil_gateway.registry import Registry
-from vigil_gateway.revocations import Revocations
+from vigil_gateway.session.admission import Admission, Refusal
+from vigil_gateway.session.connection import Connection
+from vigil_gateway.session.registry import Registry
 from vigil_gateway.settings import GatewaySettings
-from vigil_gateway.staleness import StaleAfter
+from vigil_gateway.transport.flusher import Flusher
+from vigil_gateway.transport.wire import Wire, wire_of
 from vigil_gateway.watch import SelfWatch
-from vigil_gateway.wire import Wire, wire_of
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +208,9 @@ class Gateway:
         """A WebSocket: `/ws` (the client chooses channels), or an endpoint that streams
         one `channel` as the `options` say."""
         wire = wire_of(websocket.scope)
-        if wire is None:  # served by another ASGI server or protocol: see vigil_gateway.wire
+        if (
+            wire is None
+        ):  # served by another ASGI server or protocol: see vigil_gateway.transport.wire
             log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
             await websocket.close(CloseCode.INTERNAL_ERROR, "the gateway is misconfigured")
             return
