@@ -26,15 +26,13 @@ import nats.errors
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode
 from vigil_gateway.access.permissions import SeesCluster
 from vigil_gateway.delivery.catchup import CatchUp
 from vigil_gateway.delivery.feed import Feed
 from vigil_gateway.delivery.keyed_locks import KeyedLocks
 from vigil_gateway.delivery.options import NO_OPTIONS, Options
 from vigil_gateway.delivery.staleness import StaleAfter
-from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.filters.logs import InvalidFilter, LineFilter
+from vigil_gateway.filters.logs import filter_of
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.transport.flusher import Flusher
 from vigil_gateway.transport.outbox import Outbox
@@ -127,10 +125,7 @@ class Hub:
         """What a client whose grant is `sees_cluster` asked for, made into what to join
         by the channel's watcher (raises `ChannelRefused`, also for a log filter that
         cannot be used)."""
-        try:
-            LineFilter.of(dict(channel.params))
-        except InvalidFilter as exc:
-            raise ChannelRefused(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+        filter_of(channel)
         watcher = self._watchers.get(channel.spec.name)
         return channel if watcher is None else await watcher.admit(channel, sees_cluster)
 

@@ -30,7 +30,7 @@ from vigil.messages import (
     Update,
 )
 from vigil.model import Message
-from vigil_gateway.filters.logs import LineFilter
+from vigil_gateway.filters.logs import LineFilter, filter_of
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def render_filtered(keep: LineFilter, channel: ChannelRef, delivery: Delivery) -
 
 
 def renderer_for(channel: ChannelRef) -> Renderer:
-    keep = LineFilter.of(dict(channel.params))
+    keep = filter_of(channel)
     if keep is not None and not channel.spec.selects:  # (a merged view filters itself)
         return functools.partial(render_filtered, keep)
     return _RENDERERS.get(channel.spec.name, render_update)

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import re2
 
+from vigil.channels import ChannelRef
+from vigil.messages import ErrorCode
+from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.filters.patterns import InvalidPattern, compile_regex
 
 FILTERS = ("grep", "regex", "level")
@@ -76,3 +79,13 @@ class LineFilter:
     def asks(params: Mapping[str, str]) -> bool:
         """Whether a channel's parameters filter its lines (work per line at the gateway)."""
         return any(name in params for name in FILTERS)
+
+
+def filter_of(channel: ChannelRef) -> LineFilter | None:
+    """The filter of a log channel (None: every line), or `ChannelRefused`
+    (INVALID_MESSAGE) for one that cannot be used: the one way from a channel to its
+    filter, for its admission (`Hub.admit`) as for its feeds and polls."""
+    try:
+        return LineFilter.of(dict(channel.params))
+    except InvalidFilter as exc:
+        raise ChannelRefused(ErrorCode.INVALID_MESSAGE, str(exc)) from None

@@ -12,15 +12,15 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from vigil import ctl
 from vigil.access import Principal
-from vigil.channels import ChannelRef, resolve_channel
-from vigil.errors import BusUnavailable, InvalidName, UnknownChannel
+from vigil.channels import ChannelRef
+from vigil.errors import BusUnavailable, InvalidName
 from vigil.messages import ErrorCode, ReadLogs
 from vigil.names import NameKind, validate_name
 from vigil.operations import Logs
-from vigil_gateway.access.permissions import check_channel
-from vigil_gateway.errors import ChannelRefused, Forbidden
+from vigil_gateway.delivery import channel_admission
+from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http.http_auth import BusToken, authenticated, refusal
+from vigil_gateway.http.http_auth import BusToken, authenticated, refusal, refused
 from vigil_gateway.http.strict_json import StrictJsonRoute
 
 Anyone = Annotated[Principal, Depends(authenticated)]
@@ -85,15 +85,13 @@ async def _logs_channel(
 ) -> ChannelRef:
     """The `docker.logs` channel of the container (id, name or unique prefix), if the
     principal may see it."""
+    params = {"container": container} | ({"host": host} if host else {})
     try:
-        channel = resolve_channel(
-            "docker.logs", {"container": container} | ({"host": host} if host else {})
+        channel = channel_admission.resolve(
+            "docker.logs", params, unknown=ErrorCode.INVALID_MESSAGE
         )
-        check_channel(principal, channel)
-        return await gateway.hub.admit(channel, principal.may_see_cluster)
-    except (UnknownChannel, InvalidName) as exc:
-        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
-    except Forbidden as exc:
-        raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+        return await channel_admission.admit(
+            gateway.hub, principal, channel, action=f"GET /api/docker/{container}/logs"
+        )
     except ChannelRefused as exc:
-        raise refusal(exc.code, exc.reason) from None
+        raise refused(exc) from None

@@ -21,14 +21,12 @@ from vigil.access import Principal
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import ErrorCode
-from vigil_gateway.access import audit
-from vigil_gateway.access.permissions import check_channel
-from vigil_gateway.delivery import polling
+from vigil_gateway.delivery import channel_admission, polling
 from vigil_gateway.delivery.poll_slots import SlotResponse
-from vigil_gateway.errors import ChannelRefused, Forbidden
+from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http import queries, sse
-from vigil_gateway.http.http_auth import authenticated, refusal
+from vigil_gateway.http.http_auth import authenticated, refusal, refused
 from vigil_gateway.merged import polling as merged_polling
 
 Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
@@ -95,10 +93,8 @@ def channel_of(endpoint: Endpoint, request: Request) -> ChannelRef:
     """The endpoint's channel, or a refusal naming what was wrong."""
     try:
         return endpoint.channel(request.path_params, request.query_params)
-    except UnknownChannel as exc:
-        raise refusal(ErrorCode.NOT_FOUND, str(exc)) from None
-    except InvalidName as exc:
-        raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+    except (UnknownChannel, InvalidName) as exc:
+        raise refused(channel_admission.name_refused(exc)) from None
 
 
 BY_NAME = Endpoint(
@@ -111,11 +107,11 @@ BY_NAME = Endpoint(
 async def poll(
     request: Request, gateway: Gateway, principal: Principal, channel: ChannelRef, limit: int
 ) -> Response:
-    try:
-        check_channel(principal, channel)
-    except Forbidden as exc:
-        audit.denied(principal, f"poll {channel.key}", exc.reason, None)
-        raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+    action = f"poll {channel.key}"
+    try:  # the grant before anything else: a refusal tells nothing of what exists
+        channel_admission.check(principal, channel, action=action, address=None)
+    except ChannelRefused as exc:
+        raise refused(exc) from None
     try:
         since = queries.resume_point(request, channel)
     except ValueError as exc:
@@ -123,20 +119,20 @@ async def poll(
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
     try:  # a container's name prefix made its id; an unknown deploy refused...
-        channel = await gateway.hub.admit(channel, principal.may_see_cluster)
+        channel = await channel_admission.admit(gateway.hub, principal, channel, action=action)
     except ChannelRefused as exc:
-        raise refusal(exc.code, exc.reason) from None
+        raise refused(exc) from None
     try:
         give_back = gateway.poll_slots.take(principal)  # until its answer is sent
     except ChannelRefused as exc:
-        raise refusal(exc.code, exc.reason, retry_after_s=1) from None
+        raise refused(exc, retry_after_s=1) from None
     try:
         with gateway.filter_quota.holding(principal, channel):  # a filter's work per line
             page = await _read(gateway, principal, channel, since, limit)
         body, tag = page.encoded(channel)
     except ChannelRefused as exc:
         give_back()
-        raise refusal(exc.code, exc.reason) from None
+        raise refused(exc) from None
     except (nats.errors.Error, TimeoutError) as exc:
         give_back()
         raise refusal(ErrorCode.UNAVAILABLE, f"could not read {channel.key}: {exc}") from None

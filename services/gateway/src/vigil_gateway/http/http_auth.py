@@ -15,7 +15,13 @@ from vigil.messages import ErrorCode
 from vigil_gateway.access import audit
 from vigil_gateway.access.credentials import read_credentials
 from vigil_gateway.access.permissions import check_role
-from vigil_gateway.errors import AuthUnavailable, Forbidden, InvalidCredentials, MissingCredentials
+from vigil_gateway.errors import (
+    AuthUnavailable,
+    ChannelRefused,
+    Forbidden,
+    InvalidCredentials,
+    MissingCredentials,
+)
 from vigil_gateway.gateway import Gateway
 
 HTTP_STATUS = {
@@ -38,6 +44,11 @@ def refusal(code: ErrorCode, message: str, retry_after_s: float | None = None) -
         headers["Retry-After"] = str(max(1, round(retry_after_s)))
     detail: dict[str, Any] = {"code": code, "message": message}
     return HTTPException(HTTP_STATUS[code], detail=detail, headers=headers or None)
+
+
+def refused(exc: ChannelRefused, retry_after_s: float | None = None) -> HTTPException:
+    """A channel refused (`delivery.channel_admission`), said over HTTP."""
+    return refusal(exc.code, exc.reason, retry_after_s)
 
 
 async def authenticated(request: Request) -> Principal:

@@ -14,17 +14,16 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from vigil import ctl
 from vigil.access import Principal
-from vigil.channels import resolve_channel
-from vigil.errors import BusUnavailable, InvalidName, UnknownChannel
+from vigil.errors import BusUnavailable, InvalidName
 from vigil.messages import ErrorCode, ReadPodLogs
 from vigil.names import NameKind, validate_name
 from vigil.operations import Logs
 from vigil_gateway.access import audit
-from vigil_gateway.access.permissions import check_channel
-from vigil_gateway.errors import ChannelRefused, Forbidden
+from vigil_gateway.delivery import channel_admission
+from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.gateway import Gateway
 from vigil_gateway.http.docker_routes import PAGE_TIMEOUT_S
-from vigil_gateway.http.http_auth import BusToken, authenticated, refusal
+from vigil_gateway.http.http_auth import BusToken, authenticated, refusal, refused
 from vigil_gateway.http.strict_json import StrictJsonRoute
 
 Anyone = Annotated[Principal, Depends(authenticated)]
@@ -76,7 +75,7 @@ def k8s_router() -> APIRouter:
             await gateway.clusters.check(cluster, namespace)
             statuses = await gateway.clusters.pods(cluster)
         except ChannelRefused as exc:
-            raise refusal(exc.code, exc.reason) from None
+            raise refused(exc) from None
         return {
             "cluster": cluster,
             "pods": [
@@ -105,19 +104,16 @@ def k8s_router() -> APIRouter:
         if before is not None and before.tzinfo is None:
             raise refusal(ErrorCode.INVALID_MESSAGE, "before needs a time zone, e.g. ...Z")
         params = {"cluster": cluster, "namespace": namespace, "pod": pod}
+        named = params | ({"container": container} if container else {})
         try:
-            channel = resolve_channel(
-                "k8s.logs", params | ({"container": container} if container else {})
+            channel = channel_admission.resolve(
+                "k8s.logs", named, unknown=ErrorCode.INVALID_MESSAGE
             )
-            check_channel(principal, channel)
-            channel = await gateway.hub.admit(channel, principal.may_see_cluster)
-        except (UnknownChannel, InvalidName) as exc:
-            raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
-        except Forbidden as exc:
-            audit.denied(principal, f"GET /api/k8s/{cluster}/.../logs", exc.reason, None)
-            raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+            channel = await channel_admission.admit(
+                gateway.hub, principal, channel, action=f"GET /api/k8s/{cluster}/.../logs"
+            )
         except ChannelRefused as exc:
-            raise refusal(exc.code, exc.reason) from None
+            raise refused(exc) from None
         read = ReadPodLogs(**params, container=container, before=before, limit=limit)
         try:
             page = await ctl.call(

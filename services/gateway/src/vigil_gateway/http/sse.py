@@ -23,11 +23,11 @@ from vigil.channels import ChannelRef
 from vigil.messages import CloseCode, ErrorCode
 from vigil_gateway.access import audit
 from vigil_gateway.access.credentials import read_credentials
-from vigil_gateway.access.permissions import check_channel
+from vigil_gateway.delivery import channel_admission
 from vigil_gateway.delivery.options import Options
-from vigil_gateway.errors import ChannelRefused, Forbidden
+from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.gateway import Gateway
-from vigil_gateway.http.http_auth import refusal
+from vigil_gateway.http.http_auth import refusal, refused
 from vigil_gateway.session.admission import Refusal
 from vigil_gateway.transport.wire import Frame, Receiver
 
@@ -126,14 +126,13 @@ async def stream(
         gateway.metrics.closes[decision.code] += 1
         retry = 1.0 if decision.error in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED) else None
         raise refusal(decision.error, decision.reason, retry_after_s=retry)
-    try:
-        check_channel(decision, channel)
-        gateway.filter_quota.check(decision, channel)  # said as a status, before the stream
-    except Forbidden as exc:
-        audit.denied(decision, f"subscribe {channel.key}", exc.reason, address)
-        raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
+    try:  # said as a status, before the stream; the stream's own opening admits it
+        channel_admission.check(
+            decision, channel, action=f"subscribe {channel.key}", address=address
+        )
+        gateway.filter_quota.check(decision, channel)
     except ChannelRefused as exc:
-        raise refusal(exc.code, exc.reason) from None
+        raise refused(exc) from None
     wire = SseWire(gateway.settings.heartbeat_interval_s)
     await gateway.attach(wire, decision, address, channel=channel, options=options, pings=False)
     return StreamingResponse(

@@ -23,7 +23,7 @@ from vigil.bus import Bus
 from vigil.channels import ChannelRef
 from vigil.messages import MergedLogBatch, MergedLogLine, Update
 from vigil_gateway.delivery.polling import Page, fetch
-from vigil_gateway.filters.logs import LineFilter
+from vigil_gateway.filters.logs import filter_of
 from vigil_gateway.merged.sources import LogSource
 from vigil_gateway.merged.view import cursor_of, time_of
 
@@ -46,7 +46,7 @@ async def read(
     if since is None:
         page.next_cursor = watermark
         return page
-    keeps = LineFilter.of(dict(channel.params))
+    keeps = filter_of(channel)
     lines: list[MergedLogLine] = []
     share = None if max_bytes is None else max(1, max_bytes // max(1, len(sources)))
     for source in sources:

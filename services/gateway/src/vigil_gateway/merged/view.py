@@ -42,7 +42,7 @@ from vigil_gateway.directory.clusters import ClusterDirectory
 from vigil_gateway.directory.containers import ContainerDirectory, Selector
 from vigil_gateway.directory.pod_selector import PodSelector
 from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.filters.logs import LineFilter
+from vigil_gateway.filters.logs import filter_of
 from vigil_gateway.merged.reorder import Released, ReorderWindow
 from vigil_gateway.merged.sources import LogSource, Marker, container_source, pod_source
 from vigil_gateway.transport.flusher import Flusher
@@ -136,7 +136,7 @@ class MergedFeed:
         self._flusher = flusher
         params = dict(channel.params)
         self._picker = SourcePicker(params, containers, clusters)
-        self._filter = LineFilter.of(params)
+        self._filter = filter_of(channel)
         self._since = since
         self._window: ReorderWindow[MergedLogLine] = ReorderWindow(window_s)
         self._members: dict[str, _Member] = {}  # by source key

@@ -22,8 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from vigil.access import Principal
-from vigil.channels import ChannelKind, ChannelRef, resolve_channel
-from vigil.errors import InvalidName, UnknownChannel
+from vigil.channels import ChannelKind, ChannelRef
 from vigil.messages import (
     Answer,
     Ask,
@@ -49,11 +48,11 @@ from vigil.messages import (
     utc_now,
 )
 from vigil_gateway.access import audit
-from vigil_gateway.access.permissions import check_channel
 from vigil_gateway.access.ratelimit import RateLimits, RequestKind, Verdict
+from vigil_gateway.delivery import channel_admission
 from vigil_gateway.delivery.hub import Hub
 from vigil_gateway.delivery.options import NO_OPTIONS, Options
-from vigil_gateway.errors import AuthUnavailable, ChannelRefused, Forbidden, InvalidCredentials
+from vigil_gateway.errors import AuthUnavailable, ChannelRefused, InvalidCredentials
 from vigil_gateway.filters.quota import FilterQuota
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.settings import GatewaySettings
@@ -128,22 +127,17 @@ class Connection:
         (seed endpoints, SSE), its data as the `options` say, or `FORBIDDEN` or
         `NOT_FOUND` and a close (1008) if the principal may not see it or it does not
         exist. Then start the timers and take the socket off ASGI."""
-        refused: tuple[ErrorCode, str] | None = None
+        refused: ChannelRefused | None = None
         if channel is not None:
-            try:  # the role and cluster grant first: a refusal tells nothing of what exists
-                check_channel(self.principal, channel)
-                channel = await self._hub.admit(channel, self.sees_cluster)
+            try:
+                channel = await self._admit(channel, f"open {channel.key}")
                 self._quota.take(self.principal, channel)
-            except Forbidden as exc:
-                audit.denied(self.principal, f"open {channel.key}", exc.reason, self.address)
-                refused = (ErrorCode.FORBIDDEN, exc.reason)
-            except ChannelRefused as exc:  # a container's name prefix made its id...
-                refused = (exc.code, exc.reason)
+            except ChannelRefused as exc:
+                refused = exc
         if channel is not None and refused is not None:
-            code, reason = refused
-            error = Error(code=code, message=reason, channel=channel.key)
+            error = Error(code=refused.code, message=refused.reason, channel=channel.key)
             self.outbox.put_close(
-                CloseCode.POLICY_VIOLATION, reason[:120], last_words=error.model_dump_json()
+                CloseCode.POLICY_VIOLATION, refused.reason[:120], last_words=error.model_dump_json()
             )
         elif channel is None:
             connected = Connected(
@@ -333,23 +327,12 @@ class Connection:
 
     async def _on_subscribe(self, message: Subscribe, remaining: int) -> None:
         try:
-            channel = resolve_channel(message.channel, message.params)
-        except UnknownChannel as exc:
-            self._error(ErrorCode.NOT_FOUND, str(exc), channel=message.channel, remaining=remaining)
-            return
-        except InvalidName as exc:
-            self._error(
-                ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
-            )
-            return
-        try:  # the role and cluster grant first: a refusal tells nothing of what exists
-            check_channel(self.principal, channel)
-        except Forbidden as exc:
-            audit.denied(self.principal, f"subscribe {channel.key}", exc.reason, self.address)
-            self._error(ErrorCode.FORBIDDEN, exc.reason, channel=channel.key, remaining=remaining)
+            channel = channel_admission.resolve(message.channel, message.params)
+        except ChannelRefused as exc:
+            self._error(exc.code, exc.reason, channel=message.channel, remaining=remaining)
             return
         try:
-            channel = await self._hub.admit(channel, self.sees_cluster)
+            channel = await self._admit(channel, f"subscribe {channel.key}")
         except ChannelRefused as exc:
             self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
             return
@@ -375,12 +358,12 @@ class Connection:
         await self._subscribe(channel, options, remaining=remaining)
 
     async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
-        try:
-            channel = resolve_channel(message.channel, message.params)
-        except (UnknownChannel, InvalidName) as exc:
-            self._error(
-                ErrorCode.INVALID_MESSAGE, str(exc), channel=message.channel, remaining=remaining
+        try:  # an unknown channel is not a channel subscribed to: the message is wrong
+            channel = channel_admission.resolve(
+                message.channel, message.params, unknown=ErrorCode.INVALID_MESSAGE
             )
+        except ChannelRefused as exc:
+            self._error(exc.code, exc.reason, channel=message.channel, remaining=remaining)
             return
         if channel.key not in self._channels:
             with contextlib.suppress(ChannelRefused):  # e.g. a name prefix: as subscribed
@@ -455,6 +438,16 @@ class Connection:
         )
         if not self._bus_available:
             self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
+
+    async def _admit(self, channel: ChannelRef, action: str) -> ChannelRef:
+        return await channel_admission.admit(
+            self._hub,
+            self.principal,
+            channel,
+            action=action,
+            address=self.address,
+            sees_cluster=self.sees_cluster,
+        )
 
     def sees_cluster(self, cluster: str) -> bool:
         """Asked at each send of a feed that spans clusters: the principal of now, so
