@@ -3,8 +3,9 @@ ways a subscriber joins it, keeps its own pace or reads without a session.
 
 - `hub`          one feed per channel on this replica, started and stopped by its clients
 - `feed`         a channel's JetStream feed, shared by every client of it
-- `catchup`      a resuming socket's way to the live end, then onto the shared feed;
-  `replay` its short-lived consumer, paced by the socket
+- `catchup`      a resuming socket's way to the live end, read by short-lived consumers
+  paced by the socket, then onto the shared feed
+- `resume`       where a cursor goes on, and whether it is past the stream's window
 - `views`        how bus messages become client frames, per channel
 - `deltas`       numbered state values, and the snapshot and delta frames made of them
 - `throttle`     a subscriber's own pace on state channels

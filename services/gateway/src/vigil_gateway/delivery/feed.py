@@ -35,10 +35,10 @@ from pydantic import ValidationError
 
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
-from vigil.messages import Reset
 from vigil_gateway.access.permissions import SeesCluster, cluster_of
 from vigil_gateway.delivery.deltas import StateVersions
 from vigil_gateway.delivery.options import Options
+from vigil_gateway.delivery.resume import reset_of, resume, window_of
 from vigil_gateway.delivery.source_status import source_status_of
 from vigil_gateway.delivery.staleness import StaleAfter, Staleness
 from vigil_gateway.delivery.throttle import Throttle
@@ -150,17 +150,16 @@ class Feed:
     async def _start_point(self, source: Source) -> tuple[DeliverPolicy, ConsumerConfig | None]:
         if source.kind is ChannelKind.STATE:
             return DeliverPolicy.LAST_PER_SUBJECT, None
-        js = self._bus.js
-        info = await js.stream_info(await js.find_stream_name_by_subject(source.subject))
-        first, last = info.state.first_seq, info.state.last_seq
+        window = await window_of(self._bus.js, source.subject)
         after = self._cursors.get(source.subject)
         if after is None:  # from now, at a known sequence: where catching up hands over
-            after = last
-        elif after + 1 < first or after > last:  # aged out, or the stream began again
-            reset = Reset(channel=self.channel.key, since=after, first_cursor=first)
-            self._metrics.resets += 1
-            self._tell(reset.model_dump_json())
-            after = max(first, 1) - 1  # an empty stream's first is 0
+            after = window.last
+        else:  # where it had reached, unless that aged out or the stream began again
+            resumed = resume(after, window)
+            if resumed.reset:
+                self._metrics.resets += 1
+                self._tell(reset_of(self.channel.key, after, window).model_dump_json())
+            after = resumed.after
         self._cursors[source.subject] = after
         return DeliverPolicy.BY_START_SEQUENCE, ConsumerConfig(opt_start_seq=after + 1)
 

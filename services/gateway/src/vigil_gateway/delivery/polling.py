@@ -29,9 +29,9 @@ from pydantic import ValidationError
 
 from vigil.bus import Bus
 from vigil.channels import ChannelKind, ChannelRef, Source
-from vigil.messages import Reset
 from vigil.model import Message
 from vigil_gateway.access.permissions import SeesCluster, sees_message
+from vigil_gateway.delivery.resume import reset_of, resume, window_of
 from vigil_gateway.delivery.source_status import source_status_of
 from vigil_gateway.delivery.staleness import DEFAULT_STALE_AFTER, StaleAfter, interval_of
 from vigil_gateway.delivery.views import Delivery, renderer_for
@@ -149,21 +149,17 @@ async def _start(
 ) -> int | None:
     """The first sequence to read; None (and the cursor of now) without `since`, unless
     the channel replays from its start (a deploy's journal)."""
-    js = bus.js
-    info = await js.stream_info(await js.find_stream_name_by_subject(source.subject))
-    first, last = info.state.first_seq, info.state.last_seq
+    window = await window_of(bus.js, source.subject)
     if since is None and channel.spec.from_start:
-        since = max(first - 1, 0)
+        since = max(window.first - 1, 0)
     if since is None:
-        page.next_cursor = max(page.next_cursor or 0, last)
+        page.next_cursor = max(page.next_cursor or 0, window.last)
         return None
     page.next_cursor = max(page.next_cursor or 0, since)
-    if since + 1 < first or since > last:  # aged out, or the stream began again
-        page.frames.append(
-            Reset(channel=channel.key, since=since, first_cursor=first).model_dump_json()
-        )
-        return max(first, 1)  # an empty stream's first is 0
-    return since + 1
+    resumed = resume(since, window)
+    if resumed.reset:
+        page.frames.append(reset_of(channel.key, since, window).model_dump_json())
+    return resumed.after + 1
 
 
 async def _fetch(
