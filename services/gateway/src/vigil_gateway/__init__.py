@@ -9,6 +9,8 @@ The folders are the architecture, from the socket up:
 - `directory/`  what exists: containers, clusters, hosts, deploys, leases, the roster
 - `access/`     credentials, principals, permissions, rate limits, audit
 - `session/`    one client's socket, from its handshake to its close
+- `replica/`    what every socket of one replica shares (`Gateway`, the composition
+  root), its sessions, questions for clients, its alerts on itself
 - `http/`       the routes, SSE, polling, serving, the dashboard, the protocol doc
 
 And beside them:
@@ -16,7 +18,5 @@ And beside them:
 - `settings`    its configuration (`VIGIL_GATEWAY_...`)
 - `errors`      the gateway's errors
 - `metrics`     its figures for Prometheus
-- `gateway`     what every connection of one replica shares (the composition root)
-- `watch`       the gateway's alerts on itself
-- `app`         the FastAPI application: routes, lifespan, health
+- `app`         the FastAPI application: the `Gateway`, the routes, lifespan, health
 """

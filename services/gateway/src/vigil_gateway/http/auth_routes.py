@@ -35,9 +35,9 @@ from vigil.messages import (
 )
 from vigil.operations import Auth, Operation, Rep, Req
 from vigil_gateway.errors import AuthUnavailable
-from vigil_gateway.gateway import Gateway
 from vigil_gateway.http.http_auth import BusToken, RoleRequired, authenticated, refusal
 from vigil_gateway.http.strict_json import StrictJsonRoute
+from vigil_gateway.replica.gateway import Gateway
 
 Admin = Annotated[Principal, Depends(RoleRequired(Role.ADMIN))]
 Anyone = Annotated[Principal, Depends(authenticated)]

@@ -33,9 +33,9 @@ from vigil.messages import (
 )
 from vigil.operations import Deploy, Operation, Rep, Req
 from vigil_gateway.access import audit
-from vigil_gateway.gateway import Gateway
 from vigil_gateway.http.http_auth import BusToken, RoleRequired, refusal
 from vigil_gateway.http.strict_json import StrictJsonRoute
+from vigil_gateway.replica.gateway import Gateway
 
 Operator = Annotated[Principal, Depends(RoleRequired(Role.OPERATOR))]
 Reader = Annotated[Principal, Depends(RoleRequired(Role.VIEWER))]

@@ -19,9 +19,9 @@ from vigil.names import NameKind, validate_name
 from vigil.operations import Logs
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.gateway import Gateway
 from vigil_gateway.http.http_auth import BusToken, authenticated, refusal, refused
 from vigil_gateway.http.strict_json import StrictJsonRoute
+from vigil_gateway.replica.gateway import Gateway
 
 Anyone = Annotated[Principal, Depends(authenticated)]
 PAGE_TIMEOUT_S = 15.0  # the engine reads up to a thousand lines

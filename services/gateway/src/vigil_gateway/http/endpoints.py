@@ -24,10 +24,10 @@ from vigil.messages import ErrorCode
 from vigil_gateway.delivery import channel_admission, polling
 from vigil_gateway.delivery.poll_slots import SlotResponse
 from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.gateway import Gateway
 from vigil_gateway.http import queries, sse
 from vigil_gateway.http.http_auth import authenticated, refusal, refused
 from vigil_gateway.merged import polling as merged_polling
+from vigil_gateway.replica.gateway import Gateway
 
 Limit = Annotated[int, Query(ge=1, le=polling.MAX_LIMIT, description="messages at most")]
 Caller = Annotated[Principal, Depends(authenticated)]
@@ -179,7 +179,7 @@ def register(app: FastAPI, gateway: Gateway) -> None:
 
     @app.websocket("/ws")
     async def multiplexed(websocket: WebSocket) -> None:
-        await gateway.serve(websocket)
+        await gateway.sessions.serve(websocket)
 
     _register_twins(app, gateway, BY_NAME, "a channel of /ws, by name,")
     for endpoint in ENDPOINTS:
@@ -199,7 +199,7 @@ def _register_websocket(app: FastAPI, gateway: Gateway, endpoint: Endpoint) -> N
         if misfit := options.misfit(channel):
             await websocket.close(1008, misfit[:120])
             return
-        await gateway.serve(websocket, channel, options)
+        await gateway.sessions.serve(websocket, channel, options)
 
     app.add_api_websocket_route(endpoint.websocket, websocket_route)
 

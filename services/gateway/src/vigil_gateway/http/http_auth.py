@@ -22,7 +22,7 @@ from vigil_gateway.errors import (
     InvalidCredentials,
     MissingCredentials,
 )
-from vigil_gateway.gateway import Gateway
+from vigil_gateway.replica.gateway import Gateway
 
 HTTP_STATUS = {
     ErrorCode.INVALID_MESSAGE: status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -21,10 +21,10 @@ from vigil.operations import Logs
 from vigil_gateway.access import audit
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.gateway import Gateway
 from vigil_gateway.http.docker_routes import PAGE_TIMEOUT_S
 from vigil_gateway.http.http_auth import BusToken, authenticated, refusal, refused
 from vigil_gateway.http.strict_json import StrictJsonRoute
+from vigil_gateway.replica.gateway import Gateway
 
 Anyone = Annotated[Principal, Depends(authenticated)]
 

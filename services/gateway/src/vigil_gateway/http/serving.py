@@ -19,8 +19,8 @@ from typing import Any
 
 import uvicorn
 
-from vigil_gateway.gateway import Gateway
 from vigil_gateway.http.http_protocol import http_protocol
+from vigil_gateway.replica.gateway import Gateway
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.transport.wire import wire_protocol
 

@@ -26,8 +26,8 @@ from vigil_gateway.access.credentials import read_credentials
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.delivery.options import Options
 from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.gateway import Gateway
 from vigil_gateway.http.http_auth import refusal, refused
+from vigil_gateway.replica.gateway import Gateway
 from vigil_gateway.session.admission import Refusal
 from vigil_gateway.transport.wire import Frame, Receiver
 
@@ -134,7 +134,9 @@ async def stream(
     except ChannelRefused as exc:
         raise refused(exc) from None
     wire = SseWire(gateway.settings.heartbeat_interval_s)
-    await gateway.attach(wire, decision, address, channel=channel, options=options, pings=False)
+    await gateway.sessions.attach(
+        wire, decision, address, channel=channel, options=options, pings=False
+    )
     return StreamingResponse(
         wire.body(),
         media_type="text/event-stream",

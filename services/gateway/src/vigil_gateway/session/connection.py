@@ -12,7 +12,6 @@ so a client that keeps asking but never reads is closed with 4008 when they over
 """
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -22,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from vigil.access import Principal
-from vigil.channels import ChannelKind, ChannelRef
+from vigil.channels import ChannelRef
 from vigil.messages import (
     Answer,
     Ask,
@@ -41,20 +40,18 @@ from vigil.messages import (
     Reauth,
     Reauthenticated,
     Subscribe,
-    Subscribed,
     Unsubscribe,
-    Unsubscribed,
     parse_client_message,
     utc_now,
 )
 from vigil_gateway.access import audit
 from vigil_gateway.access.ratelimit import RateLimits, RequestKind, Verdict
-from vigil_gateway.delivery import channel_admission
 from vigil_gateway.delivery.hub import Hub
 from vigil_gateway.delivery.options import NO_OPTIONS, Options
 from vigil_gateway.errors import AuthUnavailable, ChannelRefused, InvalidCredentials
 from vigil_gateway.filters.quota import FilterQuota
 from vigil_gateway.metrics import GatewayMetrics
+from vigil_gateway.session.subscriptions import UNAVAILABLE_MESSAGE, Subscriptions
 from vigil_gateway.settings import GatewaySettings
 from vigil_gateway.transport.flusher import Flusher
 from vigil_gateway.transport.outbox import Outbox
@@ -62,8 +59,6 @@ from vigil_gateway.transport.timers import Expiry, Heartbeat
 from vigil_gateway.transport.wire import Wire
 
 log = logging.getLogger(__name__)
-
-UNAVAILABLE_MESSAGE = "the message bus is unavailable; data resumes by itself when it is back"
 
 Reauthenticate = Callable[[str], Awaitable[Principal]]
 INBOX_LIMIT = 16  # client messages waiting before the socket stops being read
@@ -98,15 +93,14 @@ class Connection:
         self._pings = pings  # False where the client cannot answer (SSE)
         self._on_gone = on_gone
         self._settings = settings
-        self._hub = hub
         self._limits = limits
         self._quota = quota
+        self._subscriptions = Subscriptions(self, hub, quota, settings.max_subscriptions)
         self._metrics = metrics
         self._peer_close_code: int | None = None
         self._limit_key = principal.key if settings.share_rate_limit else self.id
         self._reauthenticate = reauthenticate
-        self._bus_available = bus_available
-        self._channels: dict[str, ChannelRef] = {}
+        self.bus_is_available = bus_available
         self._questions: dict[str, asyncio.Future[dict[str, object]]] = {}
         self._heartbeat = Heartbeat(settings, self.send, self.close)
         self._expiry = Expiry(self.close)
@@ -130,7 +124,7 @@ class Connection:
         refused: ChannelRefused | None = None
         if channel is not None:
             try:
-                channel = await self._admit(channel, f"open {channel.key}")
+                channel = await self._subscriptions.admit(channel, f"open {channel.key}")
                 self._quota.take(self.principal, channel)
             except ChannelRefused as exc:
                 refused = exc
@@ -148,7 +142,7 @@ class Connection:
             self.send(connected.model_dump_json())
         else:
             self._only = channel
-            await self._subscribe(channel, options, remaining=None)
+            await self._subscriptions.subscribe(channel, options, remaining=None)
         if self._pings:
             self._heartbeat.start()
         self._expiry.watch(self.principal)
@@ -177,10 +171,7 @@ class Connection:
 
     async def leave(self) -> None:
         """Leave every channel and forget the connection's own rate limit."""
-        channels, self._channels = list(self._channels.values()), {}
-        for channel in channels:
-            self._quota.give_back(self.principal, channel)
-            await self._hub.leave(channel, self.outbox)
+        await self._subscriptions.leave_all()
         if not self._settings.share_rate_limit:
             self._limits.forget(self._limit_key)
 
@@ -212,7 +203,7 @@ class Connection:
             principal_name=self.principal.name,
             address=self.address,
             since=self.started_at,
-            subscriptions=sorted(self._channels),
+            subscriptions=self._subscriptions.keys(),
             sent=self.outbox.sent,
             dropped=self.outbox.dropped,
         )
@@ -244,11 +235,11 @@ class Connection:
             self._questions.pop(request_id, None)
 
     def bus_unavailable(self) -> None:
-        self._bus_available = False
+        self.bus_is_available = False
         self.send(Error(code=ErrorCode.UNAVAILABLE, message=UNAVAILABLE_MESSAGE).model_dump_json())
 
     def bus_available(self) -> None:
-        self._bus_available = True
+        self.bus_is_available = True
 
     # -- protocol -----------------------------------------------------------------
 
@@ -287,9 +278,9 @@ class Connection:
             )
             return
         if message is None:
-            self._error(ErrorCode.INVALID_MESSAGE, problem, remaining=verdict.remaining)
+            self.error(ErrorCode.INVALID_MESSAGE, problem, remaining=verdict.remaining)
         elif isinstance(message, Answer):
-            self._error(
+            self.error(
                 ErrorCode.NOT_FOUND,
                 f"no open question {message.request_id[:64]!r}: unknown, expired or answered",
                 remaining=verdict.remaining,
@@ -314,72 +305,16 @@ class Connection:
         elif isinstance(message, Reauth):
             await self._on_reauth(message, remaining)
         elif self._only is not None:
-            self._error(
+            self.error(
                 ErrorCode.INVALID_MESSAGE,
                 f"{message.type!r} is not available here: this endpoint streams the "
                 f"{self._only.key} channel; use /ws to choose channels",
                 remaining=remaining,
             )
         elif isinstance(message, Subscribe):
-            await self._on_subscribe(message, remaining)
+            await self._subscriptions.on_subscribe(message, remaining)
         else:
-            await self._on_unsubscribe(message, remaining)
-
-    async def _on_subscribe(self, message: Subscribe, remaining: int) -> None:
-        try:
-            channel = channel_admission.resolve(message.channel, message.params)
-        except ChannelRefused as exc:
-            self._error(exc.code, exc.reason, channel=message.channel, remaining=remaining)
-            return
-        try:
-            channel = await self._admit(channel, f"subscribe {channel.key}")
-        except ChannelRefused as exc:
-            self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
-            return
-        limit = self._settings.max_subscriptions
-        if channel.key not in self._channels and len(self._channels) >= limit:
-            self._error(
-                ErrorCode.LIMIT_REACHED,
-                f"at most {limit} subscriptions per socket; unsubscribe from one first",
-                channel=channel.key,
-                remaining=remaining,
-            )
-            return
-        options = Options(since=message.since, interval_s=message.interval_s, delta=message.delta)
-        if misfit := options.misfit(channel):
-            self._error(ErrorCode.INVALID_MESSAGE, misfit, channel=channel.key, remaining=remaining)
-            return
-        if channel.key not in self._channels:
-            try:
-                self._quota.take(self.principal, channel)
-            except ChannelRefused as exc:
-                self._error(exc.code, exc.reason, channel=channel.key, remaining=remaining)
-                return
-        await self._subscribe(channel, options, remaining=remaining)
-
-    async def _on_unsubscribe(self, message: Unsubscribe, remaining: int) -> None:
-        try:  # an unknown channel is not a channel subscribed to: the message is wrong
-            channel = channel_admission.resolve(
-                message.channel, message.params, unknown=ErrorCode.INVALID_MESSAGE
-            )
-        except ChannelRefused as exc:
-            self._error(exc.code, exc.reason, channel=message.channel, remaining=remaining)
-            return
-        if channel.key not in self._channels:
-            with contextlib.suppress(ChannelRefused):  # e.g. a name prefix: as subscribed
-                channel = await self._hub.admit(channel, self.sees_cluster)
-        if channel.key not in self._channels:
-            self._error(
-                ErrorCode.NOT_FOUND,
-                f"not subscribed to {channel.key!r}",
-                channel=channel.key,
-                remaining=remaining,
-            )
-            return
-        del self._channels[channel.key]
-        self._quota.give_back(self.principal, channel)
-        await self._hub.leave(channel, self.outbox)
-        self.send(Unsubscribed(channel=channel.key, remaining=remaining).model_dump_json())
+            await self._subscriptions.on_unsubscribe(message, remaining)
 
     def _on_answer(self, message: Answer) -> bool:
         """Hand the answer to its open question; False if there is none."""
@@ -393,13 +328,13 @@ class Connection:
         try:
             fresh = await self._reauthenticate(message.token)
         except (InvalidCredentials, AuthUnavailable) as exc:
-            self._error(
+            self.error(
                 ErrorCode.INVALID_CREDENTIALS, f"reauth refused: {exc.reason}", remaining=remaining
             )
             return
         if fresh.token != self.principal_token:
             audit.denied(self.principal, "reauth", "token of another principal", self.address)
-            self._error(
+            self.error(
                 ErrorCode.FORBIDDEN, "reauth must use a token of the same user", remaining=remaining
             )
             return
@@ -409,52 +344,12 @@ class Connection:
             Reauthenticated(expires_at=fresh.expires_at, remaining=remaining).model_dump_json()
         )
 
-    async def _subscribe(
-        self, channel: ChannelRef, options: Options, *, remaining: int | None
-    ) -> None:
-        announce = None  # announced on /ws; the seed endpoint subscribes itself
-        if remaining is not None:
-            subscribed = Subscribed(
-                channel=channel.key, kind=channel.spec.kind, remaining=remaining
-            )
-            announce = subscribed.model_dump_json()
-        if channel.key in self._channels:
-            if channel.spec.kind is ChannelKind.STATE:
-                # Again: with the new options (a tab that slows down, deltas on or off),
-                # from a fresh snapshot (a delta client that lost its place).
-                await self._hub.rejoin(
-                    channel,
-                    self.outbox,
-                    options,
-                    sees_cluster=self.sees_cluster,
-                    announce=announce,
-                )
-            elif announce is not None:  # already flowing, nothing lost
-                self.send(announce)
-            return
-        self._channels[channel.key] = channel
-        await self._hub.join(
-            channel, self.outbox, options, sees_cluster=self.sees_cluster, announce=announce
-        )
-        if not self._bus_available:
-            self._error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
-
-    async def _admit(self, channel: ChannelRef, action: str) -> ChannelRef:
-        return await channel_admission.admit(
-            self._hub,
-            self.principal,
-            channel,
-            action=action,
-            address=self.address,
-            sees_cluster=self.sees_cluster,
-        )
-
     def sees_cluster(self, cluster: str) -> bool:
         """Asked at each send of a feed that spans clusters: the principal of now, so
         a reauth with a narrower grant hides a cluster's lines at once."""
         return self.principal.may_see_cluster(cluster)
 
-    def _error(
+    def error(
         self,
         code: ErrorCode,
         message: str,

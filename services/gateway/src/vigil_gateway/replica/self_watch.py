@@ -2,12 +2,18 @@
 
 Raised when open sockets reach `alert_sockets_ratio` of the limit (resolved below
 nine tenths of that), or when a check interval saw `alert_send_failures` failed
-sends or more (resolved after an interval with none). Pure: the caller feeds figures.
+sends or more (resolved after an interval with none). `SelfWatch` is pure: `Watching`
+feeds it the figures every interval and publishes what it says.
 """
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vigil.bus import Bus
+from vigil.lifecycle import stop_task
 from vigil.messages import AlertChanged, AlertSource, AlertState, utc_now
+from vigil.publishing import InOrder
 
 
 @dataclass
@@ -58,3 +64,31 @@ class SelfWatch:
             time=utc_now(),
             message=f"gateway {self.gateway}: {metric} {verb} {threshold:g} ({value:g})",
         )
+
+
+class Watching:
+    """The self-watch every `interval_s`: the figures of now checked (`SelfWatch`), and
+    the alerts that changed published in order, kept while NATS is away (`InOrder`)."""
+
+    def __init__(
+        self, bus: Bus, watch: SelfWatch, interval_s: float, figures: Callable[[], tuple[int, int]]
+    ) -> None:
+        self._bus = bus
+        self._watch = watch
+        self._interval_s = interval_s
+        self._figures = figures  # open sockets, failed sends so far
+        self._alerts_out = InOrder(bus, "the gateway's alerts", max_waiting=1000)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gateway-watch")
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        await self._alerts_out.close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            for alert in self._watch.check(*self._figures()):
+                await self._alerts_out.send(self._bus.subjects.alerts(alert.source), alert)
