@@ -10,7 +10,6 @@ merged log view follows pods as they come and go. It holds nothing another repli
 would need: every replica builds the same one.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigil.bus import Bus
@@ -18,7 +17,7 @@ from vigil.channels import ChannelRef
 from vigil.messages import ErrorCode, K8sMetricsSampled, PodStatusChanged
 from vigil.subjects import ANY
 from vigil_gateway.access.permissions import SeesCluster
-from vigil_gateway.directory.latest import Follow, Latest
+from vigil_gateway.directory.latest import Directory, Follow
 from vigil_gateway.directory.pod_selector import PodSelector
 from vigil_gateway.errors import ChannelRefused
 
@@ -32,20 +31,11 @@ class Pod:
     name: str
 
 
-class ClusterDirectory:
+class ClusterDirectory(Directory):
     def __init__(self, bus: Bus) -> None:
-        self._bus = bus
+        super().__init__(bus)
         self._metrics: dict[str, K8sMetricsSampled] = {}
         self._pods: dict[str, dict[tuple[str, str], PodStatusChanged]] = {}
-        self._latest = Latest(bus, self._follows)
-        self._listeners: set[Callable[[], None]] = set()
-
-    async def follow(self) -> None:
-        """(Re)start following on the current connection; called on every (re)connect."""
-        await self._latest.follow()
-
-    async def stop(self) -> None:
-        await self._latest.stop()
 
     def _follows(self) -> list[Follow]:
         subjects = self._bus.subjects
@@ -76,13 +66,6 @@ class ClusterDirectory:
             for _, status in sorted(self._pods[cluster].items())
             if status.phase == "Running" and selector.picks(status)
         ]
-
-    def listen(self, listener: Callable[[], None]) -> None:
-        """`listener` is called after each pod change (until `unlisten`)."""
-        self._listeners.add(listener)
-
-    def unlisten(self, listener: Callable[[], None]) -> None:
-        self._listeners.discard(listener)
 
     def metrics(self, cluster: str) -> K8sMetricsSampled | None:
         return self._metrics.get(cluster)
@@ -132,5 +115,4 @@ class ClusterDirectory:
             pods.pop(key, None)
         else:
             pods[key] = status
-        for listener in list(self._listeners):
-            listener()
+        self._changed()

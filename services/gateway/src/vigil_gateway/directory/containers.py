@@ -12,7 +12,6 @@ would need: every replica builds the same one from the stream.
 
 import functools
 import string
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import re2
@@ -25,7 +24,7 @@ from vigil.messages import (
     ErrorCode,
 )
 from vigil.subjects import ANY
-from vigil_gateway.directory.latest import Follow, Latest
+from vigil_gateway.directory.latest import Directory, Follow
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.filters.patterns import compile_glob
 
@@ -68,20 +67,11 @@ class Selector:
         return True
 
 
-class ContainerDirectory:
+class ContainerDirectory(Directory):
     def __init__(self, bus: Bus) -> None:
-        self._bus = bus
+        super().__init__(bus)
         self._containers: dict[tuple[str, str], ContainerStatusChanged] = {}
         self._stats: dict[str, DockerStatsSampled] = {}
-        self._latest = Latest(bus, self._follows)
-        self._listeners: set[Callable[[], None]] = set()
-
-    async def follow(self) -> None:
-        """(Re)start following on the current connection; called on every (re)connect."""
-        await self._latest.follow()
-
-    async def stop(self) -> None:
-        await self._latest.stop()
 
     def _follows(self) -> list[Follow]:
         subjects = self._bus.subjects
@@ -122,13 +112,6 @@ class ContainerDirectory:
             key=lambda c: (c.host, c.name),
         )
 
-    def listen(self, listener: Callable[[], None]) -> None:
-        """`listener` is called after each container change (until `unlisten`)."""
-        self._listeners.add(listener)
-
-    def unlisten(self, listener: Callable[[], None]) -> None:
-        self._listeners.discard(listener)
-
     def snapshots(self, host: str | None = None) -> list[DockerStatsSampled]:
         """The latest stats batch of each host (or of `host`)."""
         return [
@@ -143,8 +126,7 @@ class ContainerDirectory:
             self._containers.pop(key, None)
         else:
             self._containers[key] = status
-        for listener in list(self._listeners):
-            listener()
+        self._changed()
 
     def _on_stats(self, batch: DockerStatsSampled) -> None:
         self._stats[batch.host] = batch

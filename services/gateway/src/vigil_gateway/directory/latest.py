@@ -6,6 +6,8 @@ consumer from its last value per subject, handing every message to its handler a
 typed model (a malformed one is logged and skipped). A directory asked a question
 right after a start waits, briefly, until the first pattern's backlog is read
 (`caught_up`), so it does not answer NOT_FOUND for what it has not read yet.
+`Directory` is what the directories share: their `Latest`, and listeners told of each
+change.
 """
 
 import asyncio
@@ -84,3 +86,35 @@ class Latest:
                 self._caught_up.set()
 
         return deliver
+
+
+class Directory:
+    """What a directory shares: its subjects followed by a `Latest` (`_follows` says
+    which), and listeners told after each change of what it lists (`_changed`)."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._latest = Latest(bus, self._follows)
+        self._listeners: set[Callable[[], None]] = set()
+
+    async def follow(self) -> None:
+        """(Re)start following on the current connection; called on every (re)connect."""
+        await self._latest.follow()
+
+    async def stop(self) -> None:
+        await self._latest.stop()
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        """`listener` is called after each change of what the directory lists (until
+        `unlisten`)."""
+        self._listeners.add(listener)
+
+    def unlisten(self, listener: Callable[[], None]) -> None:
+        self._listeners.discard(listener)
+
+    def _follows(self) -> list[Follow]:
+        raise NotImplementedError
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()

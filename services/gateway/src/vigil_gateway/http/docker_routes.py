@@ -14,9 +14,9 @@ from vigil import ctl
 from vigil.access import Principal
 from vigil.channels import ChannelRef
 from vigil.errors import BusUnavailable, InvalidName
-from vigil.messages import ErrorCode, ReadLogs
+from vigil.messages import ErrorCode, LogPage, ReadLogs
 from vigil.names import NameKind, validate_name
-from vigil.operations import Logs
+from vigil.operations import Logs, Operation, Req
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.http.http_auth import BusToken, authenticated, refusal, refused
@@ -67,17 +67,26 @@ def docker_router() -> APIRouter:
         read = ReadLogs(
             host=params["host"], container=params["container"], before=before, limit=limit
         )
-        try:
-            page = await ctl.call(
-                gateway.bus, Logs.PAGE, read, timeout_s=PAGE_TIMEOUT_S, token=token
-            )
-        except ctl.Refused as exc:
-            raise refusal(exc.code, exc.message) from None
-        except BusUnavailable as exc:
-            raise refusal(ErrorCode.UNAVAILABLE, str(exc), retry_after_s=1) from None
-        return {"channel": channel.key, **page.model_dump(mode="json")}
+        return await log_page_of(gateway, Logs.PAGE, read, channel, token)
 
     return router
+
+
+async def log_page_of(
+    gateway: Gateway,
+    operation: Operation[Req, LogPage],
+    read: Req,
+    channel: ChannelRef,
+    token: str,
+) -> dict[str, Any]:
+    """A scroll-back page of `channel`, asked of the collector that reads its source."""
+    try:
+        page = await ctl.call(gateway.bus, operation, read, timeout_s=PAGE_TIMEOUT_S, token=token)
+    except ctl.Refused as exc:
+        raise refusal(exc.code, exc.message) from None
+    except BusUnavailable as exc:
+        raise refusal(ErrorCode.UNAVAILABLE, str(exc), retry_after_s=1) from None
+    return {"channel": channel.key, **page.model_dump(mode="json")}
 
 
 async def _logs_channel(

@@ -12,16 +12,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from vigil import ctl
 from vigil.access import Principal
-from vigil.errors import BusUnavailable, InvalidName
+from vigil.errors import InvalidName
 from vigil.messages import ErrorCode, ReadPodLogs
 from vigil.names import NameKind, validate_name
 from vigil.operations import Logs
 from vigil_gateway.access import audit
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.http.docker_routes import PAGE_TIMEOUT_S
+from vigil_gateway.http.docker_routes import log_page_of
 from vigil_gateway.http.http_auth import BusToken, authenticated, refusal, refused
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
@@ -115,15 +114,7 @@ def k8s_router() -> APIRouter:
         except ChannelRefused as exc:
             raise refused(exc) from None
         read = ReadPodLogs(**params, container=container, before=before, limit=limit)
-        try:
-            page = await ctl.call(
-                gateway.bus, Logs.K8S_PAGE, read, timeout_s=PAGE_TIMEOUT_S, token=token
-            )
-        except ctl.Refused as exc:
-            raise refusal(exc.code, exc.message) from None
-        except BusUnavailable as exc:
-            raise refusal(ErrorCode.UNAVAILABLE, str(exc), retry_after_s=1) from None
-        return {"channel": channel.key, **page.model_dump(mode="json")}
+        return await log_page_of(gateway, Logs.K8S_PAGE, read, channel, token)
 
     return router
 
