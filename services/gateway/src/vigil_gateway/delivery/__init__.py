@@ -2,6 +2,8 @@
 ways a subscriber joins it, keeps its own pace or reads without a session.
 
 - `hub`          one feed per channel on this replica, started and stopped by its clients
+- `channel_admission`  what a client names made the channel to join, or refused with
+  its code: one way for every transport
 - `feed`         a channel's JetStream feed, shared by every client of it
 - `catchup`      a resuming socket's way to the live end, read by short-lived consumers
   paced by the socket, then onto the shared feed
