@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.fleet import Fleet
 from vigil.channels import resolve_channel
 from vigil.subjects import Subjects
-from vigil_gateway.deltas import StateVersions
-from vigil_gateway.views import Delivery, renderer_for
-from vigil_gateway.wire import Frame
+from vigil_gateway.delivery.deltas import StateVersions
+from vigil_gateway.delivery.views import Delivery, renderer_for
+from vigil_gateway.transport.wire import Frame
 
 
 def main() -> None:

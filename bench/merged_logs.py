@@ -156,7 +156,7 @@ async def measure(
 
 
 def main() -> None:
-    logging.getLogger("vigil_gateway.leases").setLevel(logging.ERROR)  # no collector here
+    logging.getLogger("vigil_gateway.directory.leases").setLevel(logging.ERROR)  # no collector here
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=int, default=10)
     parser.add_argument("--rate", type=int, default=200, help="lines per second per source")

@@ -61,7 +61,7 @@ from vigil_collector.app import Collector
 from vigil_collector.app import build_app as build_collector
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.app import build_app as build_gateway
-from vigil_gateway.serving import uvicorn_config
+from vigil_gateway.http.serving import uvicorn_config
 from vigil_gateway.settings import GatewaySettings
 
 

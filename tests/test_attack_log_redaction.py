@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 
 from tests.support import receive, serve_gateway
 from vigil_auth.app import AuthService
-from vigil_gateway.redaction import redact
+from vigil_gateway.access.redaction import redact
 from vigil_gateway.settings import GatewaySettings
 
 SPELLINGS = [

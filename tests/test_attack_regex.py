@@ -21,8 +21,8 @@ from tests.support import NatsServer, bus_client, receive, receive_until, send
 from vigil.bus import Bus
 from vigil.messages import LogBatch, LogLine
 from vigil_auth.app import AuthService
-from vigil_gateway.log_filters import InvalidFilter, LineFilter
-from vigil_gateway.patterns import MAX_MEM_BYTES, compile_glob, compile_regex
+from vigil_gateway.filters.logs import InvalidFilter, LineFilter
+from vigil_gateway.filters.patterns import MAX_MEM_BYTES, compile_glob, compile_regex
 from vigil_gateway.settings import GatewaySettings
 
 HOST, CONTAINER = "regexhost", "abcdef123456"

@@ -3,8 +3,8 @@ so, journals never drop."""
 
 import json
 
-from vigil_gateway.backlog import Backlog
-from vigil_gateway.wire import Frame
+from vigil_gateway.transport.backlog import Backlog
+from vigil_gateway.transport.wire import Frame
 
 
 def f(*texts: str) -> tuple[Frame, ...]:

@@ -41,7 +41,7 @@ from vigil_auth.app import AuthService
 from vigil_auth.secret_key import SigningKeySecret
 from vigil_auth.signing import RING_KEY, Keyring
 from vigil_gateway.app import build_app
-from vigil_gateway.http_auth import RoleRequired
+from vigil_gateway.http.http_auth import RoleRequired
 from vigil_gateway.settings import GatewaySettings
 
 VIEWER_PASSWORD = "viewer-password-1"

@@ -19,7 +19,7 @@ from tests.conftest import ADMIN_PASSWORD, collector_settings_for
 from tests.docker_engine import Containers
 from tests.support import NatsServer, receive, receive_until, run_collector, send, serve_gateway
 from vigil_auth.app import AuthService
-from vigil_gateway.ratelimit import FixedWindow, TokenBucket
+from vigil_gateway.access.ratelimit import FixedWindow, TokenBucket
 from vigil_gateway.settings import GatewaySettings
 
 WAIT_MS = 15_000

@@ -19,7 +19,7 @@ from vigil.channels import CHANNELS, ChannelKind, ChannelSpec, Source
 from vigil.messages import DeployEvent, DeployState, DeployStep, StepState
 from vigil.streams import DEPLOY_EVENTS
 from vigil_auth.app import AuthService
-from vigil_gateway import replay
+from vigil_gateway.delivery import catchup
 from vigil_gateway.settings import GatewaySettings
 
 READERS = 100
@@ -194,7 +194,7 @@ async def test_a_replayed_journal_goes_at_the_readers_pace_never_past_its_outbox
         await publish_steps(alerts_bus)  # history: replayed at the reader's pace
         stuck = await stuck_client(address, admin_token, subscribe)
         try:
-            await asyncio.sleep(2 * replay.HOLD_S)  # the reader stalls: its replay waits
+            await asyncio.sleep(2 * catchup.HOLD_S)  # the reader stalls: its replay waits
             families = text_string_to_metric_families((await http.get("/metrics")).text)
             depth = {s.name: s.value for f in families for s in f.samples}
             messages = await asyncio.to_thread(stuck.receive_many, JOURNAL_COUNT)
@@ -218,7 +218,7 @@ async def test_a_replay_whose_history_is_purged_meanwhile_is_told_and_goes_on_li
         await publish_steps(alerts_bus)  # history: the reader stalls in it
         stuck = await stuck_client(address, admin_token, subscribe)
         try:
-            await asyncio.sleep(2 * replay.HOLD_S)  # its replay gives its consumer back
+            await asyncio.sleep(2 * catchup.HOLD_S)  # its replay gives its consumer back
             for n in range(10):  # sent by the shared feed, held back from the reader
                 await alerts_bus.publish(alerts_bus.subjects.deploy_events("d1"), step(n))
             await alerts_bus.js.purge_stream(stream)

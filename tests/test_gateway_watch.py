@@ -5,8 +5,8 @@ from websockets.asyncio.client import connect
 from tests.support import receive, receive_until, send, serve_gateway
 from vigil.messages import AlertState
 from vigil_auth.app import AuthService
+from vigil_gateway.replica.self_watch import SelfWatch
 from vigil_gateway.settings import GatewaySettings
-from vigil_gateway.watch import SelfWatch
 
 
 def watch() -> SelfWatch:

@@ -15,7 +15,7 @@ from tests.support import raise_alert, receive, send, serve_gateway
 from vigil.bus import Bus
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
-from vigil_gateway.wire import DEFLATE_MEMORY_LEVEL, DEFLATE_WINDOW_BITS, Frame
+from vigil_gateway.transport.wire import DEFLATE_MEMORY_LEVEL, DEFLATE_WINDOW_BITS, Frame
 
 
 async def test_open_sockets_hold_no_task_of_their_own(gateway: str, admin_token: str) -> None:

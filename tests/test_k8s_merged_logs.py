@@ -41,7 +41,7 @@ from tests.test_docker_gateway import docker_collector
 from tests.test_k8s_gateway import user_token
 from vigil.messages import PodOwner, PodStatusChanged
 from vigil_collector.kubernetes.pod_status import owner_of
-from vigil_gateway.pod_selector import PodSelector
+from vigil_gateway.directory.pod_selector import PodSelector
 from vigil_gateway.settings import GatewaySettings
 
 COUNTER = 'i=0; while true; do i=$((i+1)); echo "$HOSTNAME $i"; usleep {micros}; done'

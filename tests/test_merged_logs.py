@@ -31,7 +31,7 @@ from tests.test_docker_gateway import docker_collector
 from vigil.bus import Bus
 from vigil.messages import LogBatch, LogLine
 from vigil.streams import LATEST, LOGS
-from vigil_gateway.reorder import ReorderWindow
+from vigil_gateway.merged.reorder import ReorderWindow
 from vigil_gateway.settings import GatewaySettings
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)

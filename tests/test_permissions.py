@@ -15,8 +15,8 @@ from vigil.channels import (
 from vigil.messages import HostMetricsSampled
 from vigil.names import NameKind
 from vigil.subjects import Subjects
+from vigil_gateway.access.permissions import check_channel, check_role
 from vigil_gateway.errors import Forbidden
-from vigil_gateway.permissions import check_channel, check_role
 
 POD_METRICS = ChannelSpec(
     name="k8s.metrics",

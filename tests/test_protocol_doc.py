@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from vigil_gateway.protocol_doc import render
+from vigil_gateway.http.protocol_doc import render
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 
@@ -10,5 +10,5 @@ PAGE = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 def test_the_protocol_page_matches_the_code() -> None:
     assert PAGE.read_text() == render(), (
         "docs/protocol.md is stale: run `uv run --all-packages python -m "
-        "vigil_gateway.protocol_doc > docs/protocol.md`"
+        "vigil_gateway.http.protocol_doc > docs/protocol.md`"
     )

@@ -4,7 +4,7 @@ import gc
 import logging
 
 from vigil_gateway.app import build_app
-from vigil_gateway.serving import DrainingServer, raise_file_limit, uvicorn_config
+from vigil_gateway.http.serving import DrainingServer, raise_file_limit, uvicorn_config
 from vigil_gateway.settings import GatewaySettings
 
 

@@ -12,19 +12,21 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from vigil.access import Principal, Role
 from vigil.messages import ErrorCode
-from vigil_gateway import endpoints, redaction, roster
-from vigil_gateway.auth_routes import auth_router
-from vigil_gateway.body_limit import BodyLimit
-from vigil_gateway.dashboard import serve_dashboard
-from vigil_gateway.deploy_routes import deploy_router
-from vigil_gateway.docker_routes import docker_router
-from vigil_gateway.gateway import Gateway
-from vigil_gateway.http_auth import RoleRequired, refusal
-from vigil_gateway.invalid_input import invalid_input
-from vigil_gateway.k8s_routes import k8s_router
+from vigil_gateway.access import redaction
+from vigil_gateway.directory import roster
+from vigil_gateway.http import endpoints
+from vigil_gateway.http.auth_routes import auth_router
+from vigil_gateway.http.body_limit import BodyLimit
+from vigil_gateway.http.dashboard import serve_dashboard
+from vigil_gateway.http.deploy_routes import deploy_router
+from vigil_gateway.http.docker_routes import docker_router
+from vigil_gateway.http.http_auth import RoleRequired, refusal
+from vigil_gateway.http.invalid_input import invalid_input
+from vigil_gateway.http.k8s_routes import k8s_router
+from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.metrics import Exposition
+from vigil_gateway.replica.gateway import Gateway
 from vigil_gateway.settings import GatewaySettings
-from vigil_gateway.strict_json import StrictJsonRoute
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
@@ -69,7 +71,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": "not connected to NATS"}, 503)
 
-    exposition = Exposition(gateway.metrics, gateway.socket_figures, lambda: gateway.ready)
+    exposition = Exposition(gateway.metrics, gateway.sessions.socket_figures, lambda: gateway.ready)
 
     @app.get("/api/connections")
     async def connections(

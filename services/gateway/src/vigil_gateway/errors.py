@@ -5,7 +5,9 @@ GatewayError               root
 ├── MissingCredentials     no token or key at all (1008 / 401)
 ├── Forbidden              a known principal asked for what its role or grant does not allow
 ├── AuthUnavailable        credentials cannot be checked now (auth or NATS away)
-└── ChannelRefused         a channel's target (a container, a deploy) is unknown or ambiguous
+└── ChannelRefused         a channel refused, with the code to answer: a name or filter that
+                           is not valid, a grant that does not cover it, a target (a
+                           container, a deploy) unknown or ambiguous, a limit reached
 """
 
 from vigil.messages import ErrorCode
@@ -39,8 +41,10 @@ class AuthUnavailable(GatewayError):
 
 
 class ChannelRefused(GatewayError):
-    """A channel's target does not resolve: no such container or deploy (NOT_FOUND),
-    or a name prefix that fits several (INVALID_MESSAGE)."""
+    """A channel refused, and the code every transport answers with
+    (`delivery.channel_admission`): an unknown channel or target (NOT_FOUND), a name,
+    filter or name prefix that does not fit (INVALID_MESSAGE), a grant that does not
+    cover it (FORBIDDEN), a limit reached (LIMIT_REACHED)."""
 
     def __init__(self, code: ErrorCode, reason: str) -> None:
         self.code = code

@@ -1,0 +1,82 @@
+"""The sources a merged log view reads: a Docker container or a pod.
+
+Each has the channel its log lease is held for (as a watcher of its own logs holds it:
+`docker.logs`, or `k8s.logs` for the pod's first container), the JetStream subject its
+collector publishes its lines on, and how its lines are labelled in the view. A pod's
+source names its cluster, so that a view's lines can be shown only to subscribers with
+that cluster's grant.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from vigil.channels import ChannelRef, resolve_channel
+from vigil.messages import LogBatch, LogLine, MergedLogLine, PodLogBatch
+from vigil.subjects import Subjects
+from vigil_gateway.directory.clusters import Pod
+from vigil_gateway.directory.containers import Container
+
+Marker = Literal["joined", "left"]
+
+
+@dataclass(frozen=True)
+class LogSource:
+    key: str  # unique among a view's sources
+    lease: ChannelRef
+    subject: str
+    name: str  # the container's name, or the pod's
+    host: str | None = None  # a container's
+    container: str | None = None  # a container's short id
+    cluster: str | None = None  # a pod's
+    namespace: str | None = None  # a pod's
+
+    def read(self, data: bytes) -> list[MergedLogLine]:
+        """A batch of the source's subject as the view's lines (raises
+        `pydantic.ValidationError` when malformed)."""
+        if self.cluster is None:
+            batch = LogBatch.model_validate_json(data)
+            return [self.line(line) for line in batch.lines]
+        pod_batch = PodLogBatch.model_validate_json(data)
+        # The lines of any container of the pod that someone follows come on its
+        # subject; each says which.
+        return [self.line(line, pod_batch.container) for line in pod_batch.lines]
+
+    def line(self, line: LogLine, pod_container: str | None = None) -> MergedLogLine:
+        return MergedLogLine(
+            time=line.time,
+            stream=line.stream,
+            text=line.text,
+            host=self.host,
+            cluster=self.cluster,
+            namespace=self.namespace,
+            container=self.container or pod_container,
+            name=self.name,
+        )
+
+    def marker(self, marker: Marker, now: datetime) -> MergedLogLine:
+        text = LogLine(time=now, stream="stdout", text=f"— {marker}")
+        return self.line(text).model_copy(update={"marker": marker})
+
+
+def container_source(container: Container, subjects: Subjects) -> LogSource:
+    return LogSource(
+        key=f"docker/{container.host}/{container.id}",
+        lease=resolve_channel("docker.logs", {"container": container.id, "host": container.host}),
+        subject=subjects.docker_logs(container.host, container.id),
+        name=container.name,
+        host=container.host,
+        container=container.id,
+    )
+
+
+def pod_source(pod: Pod, subjects: Subjects) -> LogSource:
+    params = {"cluster": pod.cluster, "namespace": pod.namespace, "pod": pod.name}
+    return LogSource(
+        key=f"k8s/{pod.cluster}/{pod.namespace}/{pod.name}",
+        lease=resolve_channel("k8s.logs", params),
+        subject=subjects.k8s_logs(pod.cluster, pod.namespace, pod.name),
+        name=pod.name,
+        cluster=pod.cluster,
+        namespace=pod.namespace,
+    )
