@@ -27,6 +27,7 @@ from typing import Any
 from faststream import BaseMiddleware, StreamMessage
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
+from faststream.nats.message import NatsMessage as NatsMessageType
 from nats.aio.client import Client
 from pydantic import ValidationError
 
@@ -94,13 +95,10 @@ def answer(
     if operation.role is not None:
         raise ValueError(f"{operation.name} acts for a user: serve it with answer_for_users")
 
-    async def respond(request: Any) -> bytes:
-        try:
-            return ctl.answered(await handler(request))
-        except Exception as exc:  # a bug must still answer, or the caller waits for nothing
-            return _refusal(operation, exc)
+    async def handle(request: Req, message: NatsMessageType) -> Rep:
+        return await handler(request)
 
-    _subscribe(broker, operation, respond, max_workers)
+    _subscribe(broker, operation, handle, max_workers)
 
 
 def answer_for_users(
@@ -117,22 +115,25 @@ def answer_for_users(
     if operation.role is None:
         raise ValueError(f"{operation.name} acts for no user: serve it with answer")
 
-    async def respond(request: Any, message: NatsMessage) -> bytes:
-        try:
-            principal = await ctl.authorize(operation, message.headers, verifier)
-            return ctl.answered(await handler(request, principal))
-        except Exception as exc:  # a bug must still answer, or the caller waits for nothing
-            return _refusal(operation, exc)
+    async def handle(request: Req, message: NatsMessageType) -> Rep:
+        principal = await ctl.authorize(operation, message.headers, verifier)
+        return await handler(request, principal)
 
-    _subscribe(broker, operation, respond, max_workers)
+    _subscribe(broker, operation, handle, max_workers)
 
 
 def _subscribe(
     broker: ServiceBroker,
-    operation: Operation[Any, Any],
-    respond: Callable[..., Awaitable[bytes]],
+    operation: Operation[Req, Rep],
+    handle: Callable[[Req, NatsMessageType], Awaitable[Rep]],
     max_workers: int,
 ) -> None:
+    async def respond(request: Any, message: NatsMessage) -> bytes:
+        try:
+            return ctl.answered(await handle(request, message))
+        except Exception as exc:  # a bug must still answer, or the caller waits for nothing
+            return _refusal(operation, exc)
+
     # The request's model is the handler's parameter: FastStream parses it (a request
     # that does not parse is refused by `_RefuseUnparsed`) and documents it.
     respond.__annotations__[_REQUEST] = operation.request
@@ -146,8 +147,8 @@ def _subscribe(
         description=(
             f"Request: {operation.request.__name__}, acting for {who}"
             f"{' (its token in the Vigil-Token header)' if operation.role else ''}. "
-            f"Reply: a CtlReply whose data is a {operation.reply.__name__}, or whose error "
-            f"says why not. Callers wait {operation.timeout_s:g} s."
+            f"Reply: a CtlReply, its data {operation.reply.__name__} or its error why not. "
+            f"Callers wait {operation.timeout_s:g} s."
         ),
     )
     subscriber(respond)

@@ -16,6 +16,7 @@ import nats.errors
 
 from vigil.broker import ServiceBroker
 from vigil.bus import Bus
+from vigil.bus_doc import DESCRIPTIONS
 from vigil.busauth.permissions import ServiceRole
 from vigil.issuers import ExternalVerifier
 from vigil.records import Records
@@ -25,7 +26,7 @@ from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
 from vigil_auth.bootstrap import bootstrap_admin
 from vigil_auth.clock import Clock, system_clock
 from vigil_auth.errors import AuthError, SecretFileInvalid, SigningKeysUnreadable
-from vigil_auth.handlers import DESCRIPTION, Handlers, serve
+from vigil_auth.handlers import Handlers, serve
 from vigil_auth.login_guard import ADDRESS_WINDOW, Budget, FailedLogins, LoginGuard
 from vigil_auth.passwords import Passwords
 from vigil_auth.secret_key import SigningKeySecret, make_file
@@ -63,7 +64,7 @@ class AuthService:
         """Serve until cancelled; then drain, so requests already taken are answered."""
         await self.bus.connect()
         http = httpx.AsyncClient()
-        broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTION)
+        broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["auth"])
         try:
             users = Users(await Records.open(self.bus, USERS, UserRecord), self._clock)
             signing_keys = await self._signing_keys()

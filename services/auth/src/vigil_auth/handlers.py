@@ -68,7 +68,6 @@ audit = logging.getLogger("vigil_auth.audit")
 
 BAD_LOGIN = "invalid username or password"
 BAD_REFRESH = "the refresh token is invalid, expired or revoked"
-DESCRIPTION = "The auth service: users, API keys, sessions and signing keys."
 _REFUSING = 16  # handlers beyond the hash queue's: each refuses a request in microseconds
 
 
