@@ -9,6 +9,10 @@ An operation that acts for a user (`Operation.role`) carries the user's token in
 `Vigil-Token` header: `serve_for_users` verifies it, checks the role and hands the
 handler the `Principal` it proves, whose grants the handler checks. The service that
 performs the operation decides; the subject a request arrived on proves nothing.
+
+Auth and the deployer answer through FastStream subscribers instead (`vigil.broker`),
+which check tokens with the same `authorize` and refuse with the same `failure`; the
+collector keeps `serve` here (FastStream's import would cost it ~6 MB of its budget).
 """
 
 import asyncio
