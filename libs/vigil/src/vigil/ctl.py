@@ -9,12 +9,16 @@ An operation that acts for a user (`Operation.role`) carries the user's token in
 `Vigil-Token` header: `serve_for_users` verifies it, checks the role and hands the
 handler the `Principal` it proves, whose grants the handler checks. The service that
 performs the operation decides; the subject a request arrived on proves nothing.
+
+Auth and the deployer answer through FastStream subscribers instead (`vigil.broker`),
+which check tokens with the same `authorize` and refuse with the same `failure`; the
+collector keeps `serve` here (FastStream's import would cost it ~6 MB of its budget).
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -144,32 +148,54 @@ async def serve_for_users(
     `handler`, with that principal; the others are refused (INVALID_CREDENTIALS,
     FORBIDDEN, or UNAVAILABLE while the keys cannot be fetched). A request `mine` says
     another replica answers is left alone, unverified."""
-    needed = operation.role
-    if needed is None:
+    if operation.role is None:
         raise ValueError(f"{operation.name} acts for no user: serve it with serve")
 
     async def answer(msg: Msg) -> Rep:
         request = operation.request.model_validate_json(msg.data)
         if mine is not None and not mine(request):
             raise NotMine()
-        token = (msg.headers or {}).get(TOKEN_HEADER, "")
-        if not token or len(token) > _MAX_TOKEN_CHARS:
-            raise Refused(ErrorCode.INVALID_CREDENTIALS, f"{operation.name} needs a user's token")
-        try:
-            principal = await verifier.verify(token)
-        except InvalidToken as exc:
-            raise Refused(ErrorCode.INVALID_CREDENTIALS, exc.reason) from None
-        except KeysUnavailable as exc:
-            raise Refused(ErrorCode.UNAVAILABLE, exc.reason) from None
-        if not principal.has_role(needed):
-            reason = (
-                f"{operation.name} needs the {needed} role; {principal.name} is {principal.role}"
-            )
-            log.warning("refused %s (%s): %s", operation.name, principal.key, reason)
-            raise Refused(ErrorCode.FORBIDDEN, reason)
-        return await handler(request, principal)
+        return await handler(request, await authorize(operation, msg.headers, verifier))
 
     return await _serve(bus, operation, answer, concurrency, queue)
+
+
+async def authorize(
+    operation: Operation[Any, Any], headers: Mapping[str, str] | None, verifier: Verifier
+) -> Principal:
+    """The principal whose token a request of `operation` (which acts for a user) carries
+    in its headers, if `verifier` accepts the token and the principal holds the
+    operation's role; else `Refused` (INVALID_CREDENTIALS, FORBIDDEN, or UNAVAILABLE while
+    the keys cannot be fetched). Every transport that serves such operations calls it."""
+    needed = operation.role
+    if needed is None:
+        raise ValueError(f"{operation.name} acts for no user")
+    token = (headers or {}).get(TOKEN_HEADER, "")
+    if not token or len(token) > _MAX_TOKEN_CHARS:
+        raise Refused(ErrorCode.INVALID_CREDENTIALS, f"{operation.name} needs a user's token")
+    try:
+        principal = await verifier.verify(token)
+    except InvalidToken as exc:
+        raise Refused(ErrorCode.INVALID_CREDENTIALS, exc.reason) from None
+    except KeysUnavailable as exc:
+        raise Refused(ErrorCode.UNAVAILABLE, exc.reason) from None
+    if not principal.has_role(needed):
+        reason = f"{operation.name} needs the {needed} role; {principal.name} is {principal.role}"
+        log.warning("refused %s (%s): %s", operation.name, principal.key, reason)
+        raise Refused(ErrorCode.FORBIDDEN, reason)
+    return principal
+
+
+def failure(operation: Operation[Any, Any], exc: Exception) -> CtlReply:
+    """The refusal that answers a request of `operation` whose handling raised `exc`: a
+    request that does not parse, a `Refused`, or a bug (logged; the caller must still
+    hear, or it waits for nothing)."""
+    if isinstance(exc, ValidationError):
+        return _failure(ErrorCode.INVALID_MESSAGE, first_problem(exc))
+    if isinstance(exc, Refused):
+        return _failure(exc.code, exc.message, exc.retry_after_s)
+    log.error("%s failed", operation.name, exc_info=exc)
+    return _failure(ErrorCode.UNAVAILABLE, f"{operation.name} failed inside the service")
 
 
 async def _serve(
@@ -192,15 +218,10 @@ async def _serve(
     async def answer(msg: Msg) -> None:
         try:
             reply = CtlReply(ok=True, data=(await answerer(msg)).model_dump(mode="json"))
-        except ValidationError as exc:
-            reply = _failure(ErrorCode.INVALID_MESSAGE, _first_problem(exc))
-        except Refused as exc:
-            reply = _failure(exc.code, exc.message, exc.retry_after_s)
         except NotMine:
             return
-        except Exception:  # a bug must still answer, or the caller waits for nothing
-            log.exception("%s failed", operation.name)
-            reply = _failure(ErrorCode.UNAVAILABLE, f"{operation.name} failed inside the service")
+        except Exception as exc:  # a bug must still answer, or the caller waits for nothing
+            reply = failure(operation, exc)
         if msg.reply:
             await msg.respond(reply.model_dump_json().encode())
 
@@ -216,7 +237,12 @@ def _failure(code: ErrorCode, message: str, retry_after_s: float | None = None) 
     )
 
 
-def _first_problem(exc: ValidationError) -> str:
+def first_problem(exc: ValidationError, *, within: str | None = None) -> str:
+    """What is wrong with a request, where: its first error's place and message; the
+    place inside `within`, the parameter a request was validated as, if that is where."""
     error = exc.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in error["loc"]) or "request"
+    loc = error["loc"]
+    if within is not None and loc[:1] == (within,):
+        loc = loc[1:]
+    where = ".".join(str(part) for part in loc) or "request"
     return f"{where}: {error['msg']}"

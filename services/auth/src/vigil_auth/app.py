@@ -1,8 +1,9 @@
 """The auth service: users, API keys, sessions and signing keys, answered over `ctl.auth.*`.
 
-Every operation of `vigil.operations.Auth` is served in its queue group, so replicas
-share the work; all state lives in the KV buckets of `vigil.streams`, so any replica
-can answer any request. Each replica also checks now and then whether the signing key
+Every operation of `vigil.operations.Auth` is served in its queue group (FastStream
+subscribers on the service's bus: `vigil_auth.handlers.serve`), so replicas share the
+work; all state lives in the KV buckets of `vigil.streams`, so any replica can answer
+any request. Each replica also checks now and then whether the signing key
 is due for rotation.
 """
 
@@ -13,11 +14,11 @@ from datetime import timedelta
 import httpx
 import nats.errors
 
-from vigil import ctl
+from vigil.broker import ServiceBroker
 from vigil.bus import Bus
+from vigil.bus_doc import DESCRIPTIONS
 from vigil.busauth.permissions import ServiceRole
 from vigil.issuers import ExternalVerifier
-from vigil.operations import Auth
 from vigil.records import Records
 from vigil.streams import API_KEYS, LOGIN_FAILURES, REVOKED, SESSIONS, SIGNING_KEYS, USERS
 from vigil.tokens import KeySet, TokenVerifier
@@ -25,7 +26,7 @@ from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
 from vigil_auth.bootstrap import bootstrap_admin
 from vigil_auth.clock import Clock, system_clock
 from vigil_auth.errors import AuthError, SecretFileInvalid, SigningKeysUnreadable
-from vigil_auth.handlers import Handlers
+from vigil_auth.handlers import Handlers, serve
 from vigil_auth.login_guard import ADDRESS_WINDOW, Budget, FailedLogins, LoginGuard
 from vigil_auth.passwords import Passwords
 from vigil_auth.secret_key import SigningKeySecret, make_file
@@ -38,7 +39,6 @@ from vigil_auth.users import UserRecord, Users
 log = logging.getLogger(__name__)
 
 _CLOCK_LEEWAY = timedelta(minutes=1)
-_REFUSING = 16  # handlers beyond the hash queue's: each refuses a request in microseconds
 
 
 class AuthService:
@@ -64,15 +64,16 @@ class AuthService:
         """Serve until cancelled; then drain, so requests already taken are answered."""
         await self.bus.connect()
         http = httpx.AsyncClient()
+        broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["auth"])
         try:
             users = Users(await Records.open(self.bus, USERS, UserRecord), self._clock)
             signing_keys = await self._signing_keys()
             await signing_keys.refresh()  # a ring no key opens stops the start here
             await self._passwords.prepare()
             await bootstrap_admin(users, self._passwords, self.settings.admin_password)
-            await self._serve(
-                await self._handlers(users, signing_keys, http), self._verifier(signing_keys)
-            )
+            handlers = await self._handlers(users, signing_keys, http)
+            serve(broker, handlers, self._verifier(signing_keys), self.settings)
+            await broker.start()
             self.ready.set()
             log.info("answering auth requests")
             while True:
@@ -85,8 +86,11 @@ class AuthService:
                     log.warning("could not check the signing keys (next time): %s", exc)
         finally:
             self.ready.clear()
-            await http.aclose()
-            await self.bus.close()
+            try:
+                await broker.stop()  # requests already taken are answered, within a grace
+            finally:
+                await http.aclose()
+                await self.bus.close()
 
     async def _signing_keys(self) -> SigningKeys:
         settings = self.settings
@@ -175,26 +179,6 @@ class AuthService:
                 min_interval_s=settings.jwks_refresh_min_interval_s,
             ),
         )
-
-    async def _serve(self, handlers: Handlers, verifier: TokenVerifier) -> None:
-        bus = self.bus
-        # Those that hash a password take every request at once, each into the hash
-        # queue or refused by it: none may wait unseen in the subscription meanwhile.
-        hashing = self.settings.max_concurrent_hashes + self.settings.max_queued_hashes + _REFUSING
-        await ctl.serve(bus, Auth.LOGIN, handlers.login, concurrency=hashing)
-        await ctl.serve(bus, Auth.REFRESH, handlers.refresh)
-        await ctl.serve(bus, Auth.JWKS, handlers.jwks)
-        await ctl.serve(bus, Auth.VERIFY_API_KEY, handlers.verify_api_key)
-        await ctl.serve(bus, Auth.EXCHANGE, handlers.exchange)
-        await ctl.serve_for_users(bus, Auth.LOGOUT, handlers.logout, verifier)
-        await ctl.serve_for_users(
-            bus, Auth.CREATE_USER, handlers.create_user, verifier, concurrency=hashing
-        )
-        await ctl.serve_for_users(bus, Auth.LIST_USERS, handlers.list_users, verifier)
-        await ctl.serve_for_users(bus, Auth.DISABLE_USER, handlers.disable_user, verifier)
-        await ctl.serve_for_users(bus, Auth.CREATE_API_KEY, handlers.create_api_key, verifier)
-        await ctl.serve_for_users(bus, Auth.LIST_API_KEYS, handlers.list_api_keys, verifier)
-        await ctl.serve_for_users(bus, Auth.REVOKE_API_KEY, handlers.revoke_api_key, verifier)
 
 
 def build_app(settings: AuthSettings, *, clock: Clock = system_clock) -> AuthService:

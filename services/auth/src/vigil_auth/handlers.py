@@ -1,13 +1,14 @@
 """One handler per operation of `vigil.operations.Auth`: check, call the store, answer.
 
-Each takes the parsed request and returns the reply or raises `Refused`; `vigil.ctl.serve`
-does the parsing and the envelope. A login or user creation whose password hash could not
-finish in half the time its caller waits (`Operation.timeout_s`; the other half for the
-rest of the request and a hash slower than foreseen) is refused before anything is done:
-`RATE_LIMITED` with `retry_after_s`, never a timeout for work that then gets done.
+Each takes the parsed request and returns the reply or raises `Refused`; `serve` makes
+them FastStream subscribers (`vigil.broker`), which do the parsing and the envelope. A
+login or user creation whose password hash could not finish in half the time its caller
+waits (`Operation.timeout_s`; the other half for the rest of the request and a hash
+slower than foreseen) is refused before anything is done: `RATE_LIMITED` with
+`retry_after_s`, never a timeout for work that then gets done.
 
-Admin operations carry the admin's token, which `vigil.ctl.serve_for_users` has verified
-(and checked for the role) before the handler gets the principal it proves; each leaves
+Admin operations carry the admin's token, which `vigil.broker.answer_for_users` has
+verified (and checked for the role) before the handler gets the principal it proves; each leaves
 an audit line (who, operation, target — never a password, token or key secret).
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from vigil.access import Principal, Role
+from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.bus import Bus
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable
@@ -49,13 +51,14 @@ from vigil.messages import (
     VerifyApiKey,
 )
 from vigil.operations import Auth, Operation
-from vigil.tokens import InvalidToken, KeysUnavailable
+from vigil.tokens import InvalidToken, KeysUnavailable, Verifier
 from vigil_auth.api_keys import ApiKeys
 from vigil_auth.clock import Clock
 from vigil_auth.errors import HashesBusy, RefreshTokenReused
 from vigil_auth.login_guard import LoginGuard
 from vigil_auth.passwords import Passwords
 from vigil_auth.sessions import SessionRecord, Sessions
+from vigil_auth.settings import AuthSettings
 from vigil_auth.signing import SigningKeys
 from vigil_auth.tokens import AccessTokens
 from vigil_auth.users import UserRecord, Users
@@ -65,6 +68,29 @@ audit = logging.getLogger("vigil_auth.audit")
 
 BAD_LOGIN = "invalid username or password"
 BAD_REFRESH = "the refresh token is invalid, expired or revoked"
+_REFUSING = 16  # handlers beyond the hash queue's: each refuses a request in microseconds
+
+
+def serve(
+    broker: ServiceBroker, handlers: "Handlers", verifier: Verifier, settings: AuthSettings
+) -> None:
+    """Every operation of `Auth` as a subscriber of `broker`, answered by `handlers`; those
+    that act for a user with the principal whose token `verifier` accepts."""
+    # Those that hash a password take every request at once, each into the hash queue
+    # or refused by it: none may wait unseen in the subscription meanwhile.
+    hashing = settings.max_concurrent_hashes + settings.max_queued_hashes + _REFUSING
+    answer(broker, Auth.LOGIN, handlers.login, max_workers=hashing)
+    answer(broker, Auth.REFRESH, handlers.refresh)
+    answer(broker, Auth.JWKS, handlers.jwks)
+    answer(broker, Auth.VERIFY_API_KEY, handlers.verify_api_key)
+    answer(broker, Auth.EXCHANGE, handlers.exchange)
+    answer_for_users(broker, Auth.LOGOUT, handlers.logout, verifier)
+    answer_for_users(broker, Auth.CREATE_USER, handlers.create_user, verifier, max_workers=hashing)
+    answer_for_users(broker, Auth.LIST_USERS, handlers.list_users, verifier)
+    answer_for_users(broker, Auth.DISABLE_USER, handlers.disable_user, verifier)
+    answer_for_users(broker, Auth.CREATE_API_KEY, handlers.create_api_key, verifier)
+    answer_for_users(broker, Auth.LIST_API_KEYS, handlers.list_api_keys, verifier)
+    answer_for_users(broker, Auth.REVOKE_API_KEY, handlers.revoke_api_key, verifier)
 
 
 class Handlers:

@@ -1,7 +1,8 @@
 """The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host
 (or, with `target=kubernetes`, of its cluster's Deployments).
 
-Every replica answers requests (one queue group) and announces the host it serves in
+Every replica answers requests (one queue group: FastStream subscribers on the
+service's bus, `vigil_deployer.handlers.serve`) and announces the host it serves in
 the `DEPLOYERS` bucket, renewed while it runs (so `host` can default to the only one).
 The replicas of a host share its work queue: each deploy is run by one of them, and
 one of them finishes any deploy whose replica died (see `worker`).
@@ -13,17 +14,17 @@ import logging
 
 import nats.errors
 
-from vigil import ctl
 from vigil.authority import bus_verifier
+from vigil.broker import ServiceBroker
 from vigil.bus import Bus
+from vigil.bus_doc import DESCRIPTIONS
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.messages import DeployerAnnounced, DeployRecord, utc_now
-from vigil.operations import Deploy
 from vigil.records import Records
 from vigil.streams import DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
 from vigil_deployer.docker_target import DockerTarget
-from vigil_deployer.handlers import Handlers
+from vigil_deployer.handlers import Handlers, serve
 from vigil_deployer.locks import ServiceLock, ServiceLocks
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Target
@@ -59,6 +60,7 @@ class DeployerService:
         until cancelled (the same, with a short grace)."""
         target = self._target or _target_of(self.settings)
         await self.bus.connect()
+        broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["deploy"])
         try:
             deploys = await Records.open(self.bus, DEPLOYS, DeployRecord)
             locks = ServiceLocks(await Records.open(self.bus, DEPLOY_LOCKS, ServiceLock), deploys)
@@ -72,12 +74,8 @@ class DeployerService:
             )
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
             handlers = Handlers(self.bus, deploys, locks, deployers)
-            verifier = bus_verifier(self.bus)
-            await ctl.serve_for_users(self.bus, Deploy.CREATE, handlers.create, verifier)
-            await ctl.serve_for_users(self.bus, Deploy.CANCEL, handlers.cancel, verifier)
-            await ctl.serve_for_users(self.bus, Deploy.GET, handlers.get, verifier)
-            await ctl.serve_for_users(self.bus, Deploy.LIST, handlers.list_deploys, verifier)
-            await ctl.serve_for_users(self.bus, Deploy.HOSTS, handlers.hosts, verifier)
+            serve(broker, handlers, bus_verifier(self.bus))
+            await broker.start()
             await self.worker.start()
             self.ready.set()
             log.info(
@@ -100,9 +98,12 @@ class DeployerService:
                         await self.worker.stop(grace_s=1.0)
             finally:  # a cancel repeated while the worker stops must not skip these
                 try:
-                    await self.bus.close()
+                    await broker.stop()
                 finally:
-                    await target.close()
+                    try:
+                        await self.bus.close()
+                    finally:
+                        await target.close()
 
     def stop(self) -> None:
         """Stop taking deploys, roll back the running ones (within `shutdown_grace_s`)

@@ -5,15 +5,16 @@ takes its service lock and queues it for a replica of its host; a cancel is writ
 into the record, where the replica running the deploy reads it.
 
 Each request carries its user's token, verified before a handler runs
-(`vigil.ctl.serve_for_users`); the handlers check the user's cluster grant themselves
-(`visible_to`): a Kubernetes deploy outside it is refused FORBIDDEN, without naming its
-cluster, and left out of lists.
+(`vigil.broker.answer_for_users`, in `serve`); the handlers check the user's cluster
+grant themselves (`visible_to`): a Kubernetes deploy outside it is refused FORBIDDEN,
+without naming its cluster, and left out of lists.
 """
 
 import logging
 import secrets
 
 from vigil.access import Principal
+from vigil.broker import ServiceBroker, answer_for_users
 from vigil.bus import Bus
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable, RevisionConflict
@@ -36,12 +37,24 @@ from vigil.messages import (
     utc_now,
     visible_to,
 )
+from vigil.operations import Deploy
 from vigil.records import Records
+from vigil.tokens import Verifier
 from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("vigil_deployer.audit")
+
+
+def serve(broker: ServiceBroker, handlers: "Handlers", verifier: Verifier) -> None:
+    """Every operation of `Deploy` as a subscriber of `broker`, answered by `handlers` with
+    the principal whose token `verifier` accepts."""
+    answer_for_users(broker, Deploy.CREATE, handlers.create, verifier)
+    answer_for_users(broker, Deploy.CANCEL, handlers.cancel, verifier)
+    answer_for_users(broker, Deploy.GET, handlers.get, verifier)
+    answer_for_users(broker, Deploy.LIST, handlers.list_deploys, verifier)
+    answer_for_users(broker, Deploy.HOSTS, handlers.hosts, verifier)
 
 
 class Handlers:

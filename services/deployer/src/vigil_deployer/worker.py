@@ -7,6 +7,13 @@ each message goes to one of them. That replica then claims the deploy with a
 revision-checked write (`queued` → `running`, `worker`, `lease_until`) and only then
 acks; a redelivered message finds the deploy claimed and is dropped.
 
+The queue is read with nats-py's pull subscription, not a FastStream subscriber (as
+`ctl.deploy.*` is): a replica fetches only when it has a free deploy slot, so a deploy
+goes at once to a replica that can run it. FastStream's pull subscriber (0.7) fetches
+and then waits for a free worker, holding the message unacked, away from idle
+replicas, for up to its ack wait; and at shutdown it cancels the handlers still running
+after its grace, where a running deploy must be rolled back instead.
+
 **No deploy stuck running.** The worker renews its lease while it runs the deploy.
 Every replica sweeps the deploys in flight on its host (the service locks) for a lease
 that lapsed; the first to claim such a deploy (revision-checked again) rolls it back

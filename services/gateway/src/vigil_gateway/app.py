@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import AsyncIterator
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Response, WebSocket
@@ -88,6 +89,16 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             "gateways": len(replicas),
             "connections": [c.model_dump(mode="json") for r in replicas for c in r.connections],
         }
+
+    # Kept beside `vigil.bus_doc`, which makes it (and imports FastStream, which the
+    # gateway, whose feeds are on nats-py, does not need).
+    asyncapi_document = (resources.files("vigil") / "asyncapi.json").read_bytes()
+
+    @app.get("/docs/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> Response:
+        """The AsyncAPI document of the services' bus operations (`vigil.bus_doc`), next
+        to `/docs`, the OpenAPI one of these routes."""
+        return Response(asyncapi_document, media_type="application/json")
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -1,0 +1,63 @@
+"""docs/asyncapi.json is the bus the services serve: regenerated from the subscribers,
+each service's own `serve` registers exactly those, and the gateway serves it."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from faststream.specification import AsyncAPI
+
+from vigil.broker import ServiceBroker
+from vigil.bus_doc import brokers, render
+from vigil.settings import VigilSettings
+from vigil_auth import handlers as auth_handlers
+from vigil_auth.settings import AuthSettings
+from vigil_deployer import handlers as deployer_handlers
+from vigil_gateway.app import build_app
+from vigil_gateway.settings import GatewaySettings
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
+
+
+class NoVerifier:
+    async def verify(self, token: str) -> Any:
+        raise AssertionError("never called: the broker only describes")
+
+
+def channels(broker: ServiceBroker) -> Any:
+    return AsyncAPI(broker).to_specification().to_jsonable()["channels"]
+
+
+def test_the_asyncapi_document_matches_the_subscribers() -> None:
+    assert DOCUMENT.read_text() == render(), (
+        "docs/asyncapi.json is stale: run `uv run --all-packages python -m vigil.bus_doc "
+        "> libs/vigil/src/vigil/asyncapi.json` (docs/asyncapi.json links to it)"
+    )
+
+
+def test_each_service_serves_the_subscribers_the_document_describes() -> None:
+    settings = VigilSettings.model_construct()
+    described = brokers(settings)
+
+    auth = ServiceBroker(None, settings, description="auth")
+    handlers = auth_handlers.Handlers.__new__(auth_handlers.Handlers)  # never called
+    auth_handlers.serve(auth, handlers, NoVerifier(), AuthSettings.model_construct())
+    assert channels(auth) == channels(described["auth"])
+
+    deployer = ServiceBroker(None, settings, description="deploy")
+    deploys = deployer_handlers.Handlers.__new__(deployer_handlers.Handlers)
+    deployer_handlers.serve(deployer, deploys, NoVerifier())
+    assert channels(deployer) == channels(described["deploy"])
+
+
+async def test_the_gateway_serves_the_document_next_to_docs(
+    gateway_settings: GatewaySettings,
+) -> None:
+    app = build_app(gateway_settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.get("/docs/asyncapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == json.loads(DOCUMENT.read_text())
