@@ -26,7 +26,7 @@ from vigil_cli.console import Console
 from vigil_cli.signals import SAME_INTERRUPT_WITHIN
 from vigil_cli.supervisor import ChildEvent, ChildExited, ChildSpec, ChildStarted, Supervisor
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_LINE_LIMIT = 1024 * 1024
 
 T = TypeVar("T")

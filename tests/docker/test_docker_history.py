@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
+from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers, docker
 from tests.docker_support import known
 from tests.support import NatsServer, receive, run_collector, serve_gateway, wait_for
-from tests.test_docker_gateway import docker_collector
 from vigil_gateway.settings import GatewaySettings
 
 LINES = 450

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vigil.messages.client import SERVER_FRAMES
 
-PROTOCOL_TS = Path(__file__).resolve().parent.parent / "web" / "src" / "stream" / "protocol.ts"
+PROTOCOL_TS = Path(__file__).resolve().parents[2] / "web" / "src" / "stream" / "protocol.ts"
 
 
 def declared_frames(source: str) -> dict[str, set[str]]:

@@ -16,8 +16,7 @@ from pydantic import ValidationError
 
 from tests.conftest import collector_settings_for
 from tests.k8s_cluster import Cluster
-from tests.support import NatsServer, free_port
-from tests.test_stack_up import (
+from tests.stack.test_stack_up import (
     OUTPUT_LINE_LIMIT,
     REPO_ROOT,
     Recorder,
@@ -27,6 +26,7 @@ from tests.test_stack_up import (
     make_up_env,
     printed_admin_password,
 )
+from tests.support import NatsServer, free_port
 from vigil_cli.stack import followed_kubeconfig
 from vigil_collector.kube import clusters_of
 

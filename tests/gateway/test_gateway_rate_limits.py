@@ -1,6 +1,6 @@
 """The default rate limit protects the gateway from a flood without tripping a person:
 a burst then a steady rate, subscriptions counted apart from other requests, shared by
-every gateway; seed 003's fixed window stays available (tests/test_gateway_limits.py).
+every gateway; seed 003's fixed window stays available (tests/gateway/test_gateway_limits.py).
 A dashboard opening every view three times in 30 s is never refused."""
 
 import asyncio

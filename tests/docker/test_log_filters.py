@@ -7,10 +7,10 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers
 from tests.docker_support import known
 from tests.support import NatsServer, receive, receive_until, run_collector, send, serve_gateway
-from tests.test_docker_gateway import docker_collector
 from vigil_gateway.log_filters import InvalidFilter, LineFilter, level_of
 from vigil_gateway.settings import GatewaySettings
 

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers, docker
 from tests.docker_support import announce_container
 from tests.support import (
@@ -27,7 +28,6 @@ from tests.support import (
     send,
     serve_gateway,
 )
-from tests.test_docker_gateway import docker_collector
 from vigil.bus import Bus
 from vigil.messages import LogBatch, LogLine
 from vigil.streams import LATEST, LOGS

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from vigil_gateway.protocol_doc import render
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 
 def test_the_protocol_page_matches_the_code() -> None:

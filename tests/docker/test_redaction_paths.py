@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
+from tests.docker.test_docker_gateway import docker_collector
+from tests.docker.test_docker_history import first_event
 from tests.docker_engine import Containers, docker
 from tests.docker_support import known
 from tests.k8s_cluster import Cluster
@@ -23,8 +25,6 @@ from tests.support import (
     serve_gateway,
     wait_for,
 )
-from tests.test_docker_gateway import docker_collector
-from tests.test_docker_history import first_event
 from vigil_gateway.settings import GatewaySettings
 
 SECRETS = {

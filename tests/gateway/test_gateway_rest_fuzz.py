@@ -12,8 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from tests.docker.test_docker_gateway import docker_collector
 from tests.support import NatsServer, run_collector, serve_gateway
-from tests.test_docker_gateway import docker_collector
 from vigil_auth.app import AuthService
 from vigil_deployer.app import DeployerService
 from vigil_gateway.settings import GatewaySettings

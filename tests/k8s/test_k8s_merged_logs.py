@@ -18,7 +18,9 @@ from kubernetes import client
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.cli_support import running, vigil
+from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers
+from tests.k8s.test_k8s_gateway import user_token
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
     bearer,
@@ -37,8 +39,6 @@ from tests.support import (
     send,
     serve_gateway,
 )
-from tests.test_docker_gateway import docker_collector
-from tests.test_k8s_gateway import user_token
 from vigil.messages import PodOwner, PodStatusChanged
 from vigil_collector.pod_status import owner_of
 from vigil_gateway.pod_selector import PodSelector
