@@ -42,6 +42,40 @@ from vigil_deployer.app import DeployerService
 from vigil_deployer.settings import DeployerSettings
 from vigil_gateway.settings import GatewaySettings
 
+# -- tiers: a marker for each real part a test needs, from its folder and its fixtures ----
+
+FOLDER_MARKERS = {
+    "unit": ("unit",),
+    "docker": ("docker",),
+    "deploy": ("docker",),
+    "k8s": ("k8s", "docker"),
+    "dashboard": ("browser",),
+    "stack": ("stack",),
+    "compose": ("stack", "docker"),
+    "load": ("stack", "slow"),
+}
+FIXTURE_MARKERS = {
+    "docker_image": ("docker",),
+    "k8s_cluster": ("k8s", "docker"),  # the testbed's pods run in the local dockerd
+}
+REAL_PARTS = {"nats_server", "own_nats_server", "docker_image", "k8s_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder (`tests/<tier>/...`) and by the fixtures of real
+    parts it uses, so `-m unit` or `-m "not docker"` selects by what a test needs."""
+    here = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(here).parts[0]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if folder == "unit" and fixtures & REAL_PARTS:
+            raise pytest.UsageError(f"{item.nodeid}: a unit test uses {fixtures & REAL_PARTS}")
+        names = set(FOLDER_MARKERS.get(folder, ()))
+        for fixture in fixtures & FIXTURE_MARKERS.keys():
+            names.update(FIXTURE_MARKERS[fixture])
+        for name in sorted(names):
+            item.add_marker(name)
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:

@@ -139,6 +139,7 @@ async def dashboard(
         yield address, views
 
 
+@pytest.mark.browser
 async def test_a_dashboard_opening_every_view_three_times_in_30_s_is_never_refused(
     dashboard: tuple[str, list[str]],
 ) -> None:

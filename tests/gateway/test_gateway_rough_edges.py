@@ -65,6 +65,7 @@ async def test_a_websocket_to_no_route_is_404_and_says_so(gateway: str, admin_to
         assert (await receive(ws))["type"] == "connected"
 
 
+@pytest.mark.browser
 async def test_the_api_docs_render_with_no_way_out(gateway: str) -> None:
     """Chromium on this machine reaches nothing but loopback: the page's scripts and
     styles must come from the gateway itself."""

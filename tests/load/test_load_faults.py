@@ -153,6 +153,7 @@ def test_a_deployer_killed_mid_deploy_under_load_is_ended_by_the_other_replica(
     assert (fault["journal_lost"], fault["journal_repeated"]) == (0, 0)
 
 
+@pytest.mark.docker  # a dockerd of its own
 @pytest.mark.timeout(120)
 def test_a_restarted_dockerd_under_load_is_reported_stale_then_its_stats_flow_fresh(
     tmp_path: Path,
