@@ -23,11 +23,13 @@ from tests.deploy_support import (
     run_deployer,
 )
 from tests.docker_engine import Containers, SecondEngine, busybox_image
+from tests.docker_support import DockerStack
 from tests.k8s_cluster import Cluster, make_namespace, testbed_cluster
 from tests.support import (
     NatsServer,
     auth_settings_for,
     bus_client,
+    collector_settings_for,
     login,
     run_auth,
     serve_gateway,
@@ -174,6 +176,19 @@ async def alerts_bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]
 
 
 @pytest.fixture
+def docker_stack(
+    docker_image: str,
+    nats_server: NatsServer,
+    prefix: str,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> DockerStack:
+    """The Docker collector and gateways on the session's NATS, started where the test
+    says (`up()`: both), and sockets with the admin's token."""
+    return DockerStack(nats_server, prefix, gateway_settings, admin_token)
+
+
+@pytest.fixture
 def collector_settings(nats_server: NatsServer, prefix: str) -> CollectorSettings:
     return collector_settings_for(nats_server, prefix)
 
@@ -181,17 +196,6 @@ def collector_settings(nats_server: NatsServer, prefix: str) -> CollectorSetting
 @pytest.fixture
 def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
     return GatewaySettings(**nats_server.service(ServiceRole.GATEWAY, prefix))
-
-
-def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
-    host = str(overrides.get("host", "testhost"))
-    values: dict[str, object] = {
-        **nats.service(ServiceRole.COLLECTOR, prefix, host=host),
-        "host": host,
-        "interval_s": 0.5,
-        "docker": "off",  # the Docker tests turn it on
-    }
-    return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]
 
 
 # -- deploys ----------------------------------------------------------------------------

@@ -230,6 +230,18 @@ async def serve_gateway(
         await asyncio.wait_for(task, 15)
 
 
+def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
+    """The collector of `host` (`testhost`) on `nats`: host metrics every 0.5 s, Docker off."""
+    host = str(overrides.get("host", "testhost"))
+    values: dict[str, object] = {
+        **nats.service(ServiceRole.COLLECTOR, prefix, host=host),
+        "host": host,
+        "interval_s": 0.5,
+        "docker": "off",  # the Docker tests turn it on
+    }
+    return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
 @contextlib.asynccontextmanager
 async def run_collector(settings: CollectorSettings) -> AsyncIterator[Collector]:
     """The collector built by `build_app`, as a task; yields once its host is known (its

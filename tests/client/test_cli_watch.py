@@ -12,21 +12,19 @@ import httpx
 import pytest
 
 from tests.cli_support import environment, running, vigil
-from tests.conftest import ADMIN_PASSWORD, collector_settings_for
+from tests.conftest import ADMIN_PASSWORD
 from tests.docker_engine import Containers
+from tests.docker_support import DockerStack
 from tests.fleet import Fleet
-from tests.support import NatsServer, free_port, raise_alert, run_collector
+from tests.support import free_port, raise_alert
 from vigil.bus import Bus
 from vigil.streams import LATEST
 from vigil_cli import local_stack
 
 
 @pytest.fixture
-async def docker_collector(nats_server: NatsServer, prefix: str) -> AsyncIterator[None]:
-    settings = collector_settings_for(
-        nats_server, prefix, docker="on", docker_interval_s=1.0, interval_s=5.0
-    )
-    async with run_collector(settings):
+async def docker_collector(docker_stack: DockerStack) -> AsyncIterator[None]:
+    async with docker_stack.collector():
         yield
 
 

@@ -15,8 +15,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.cli_support import vigil
 from tests.deploy_support import HTTP_PORT, Deployment
-from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers, docker
+from tests.docker_support import docker_collector
 from tests.support import NatsServer, receive, receive_until, run_collector, send
 from vigil.messages import DeployState
 from vigil_deployer.app import DeployerService

@@ -15,23 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import collector_settings_for
 from tests.docker_engine import Containers, docker
-from tests.docker_support import _UNITS, heard, next_that
+from tests.docker_support import _UNITS, docker_collector, heard, next_that
 from tests.support import NatsServer, bus_client, run_collector
 from vigil.messages import DockerSourceChanged, DockerStatsSampled
 from vigil_collector import engine, stats_readers
 from vigil_collector.cgroup_stats import CgroupStats
 from vigil_collector.cgroups import CgroupTree
 from vigil_collector.running_containers import inspect_running
-from vigil_collector.settings import CollectorSettings
 
 HOST = "testhost"
-
-
-def settings(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
-    values: dict[str, object] = {"docker": "on", "docker_interval_s": 1.0, "interval_s": 5.0}
-    return collector_settings_for(nats, prefix, **(values | overrides))
 
 
 @pytest.fixture
@@ -72,7 +65,7 @@ async def test_a_download_between_containers_counts_as_docker_stats_counts_it(
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_source(HOST), DockerSourceChanged) as sources,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         source = await next_that(sources, lambda s: s.available, "the engine", 20)
         assert source.stats_reader == "cgroup"
@@ -100,7 +93,7 @@ async def test_a_host_network_container_is_flagged_with_no_network_figures(
     async with (
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         batch = await next_that(
             batches, lambda b: short in {c.id for c in b.containers}, "the container", 20
@@ -116,7 +109,7 @@ async def test_containers_started_renamed_and_stopped_between_cycles_show_in_the
     async with (
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         await next_that(batches, lambda b: True, "the Docker source to be following", 20)
         short, name = containers.run("between", "sleep", "3600")
@@ -177,7 +170,7 @@ async def test_the_api_is_used_and_said_when_the_cgroup_root_is_not_readable(
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_source(HOST), DockerSourceChanged) as sources,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(settings(nats_server, prefix, cgroup_root=unreadable)),
+        run_collector(docker_collector(nats_server, prefix, cgroup_root=unreadable)),
     ):
         source = await next_that(sources, lambda s: s.available, "the engine", 20)
         batch = await next_that(
@@ -200,7 +193,9 @@ def test_an_engine_whose_containers_are_not_in_the_tree_gets_the_api_reader(
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")  # an empty v2 tree
     api, _ = engine.connect(None, 10)
     try:
-        choice = stats_readers.choose(settings(nats_server, prefix, cgroup_root=tmp_path), api)
+        choice = stats_readers.choose(
+            docker_collector(nats_server, prefix, cgroup_root=tmp_path), api
+        )
     finally:
         api.close()
     assert choice.kind == "api"
@@ -218,7 +213,7 @@ async def test_a_container_on_anothers_network_shows_that_namespaces_figures_as_
     async with (
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         for _ in range(50):
             if "10 packets received" in docker("logs", owner):

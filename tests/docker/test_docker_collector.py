@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import collector_settings_for
 from tests.docker_engine import Containers, SecondEngine, docker
-from tests.docker_support import _UNITS, docker_stats_now, heard, next_that
+from tests.docker_support import _UNITS, docker_collector, docker_stats_now, heard, next_that
 from tests.support import NatsServer, bus_client, run_collector, wait_for
 from vigil import ctl
 from vigil.bus import Bus
@@ -28,14 +27,8 @@ from vigil.messages import (
 )
 from vigil.operations import Logs
 from vigil.subjects import ANY
-from vigil_collector.settings import CollectorSettings
 
 HOST = "testhost"
-
-
-def docker_settings(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
-    values: dict[str, object] = {"docker": "on", "docker_interval_s": 1.0, "interval_s": 5.0}
-    return collector_settings_for(nats, prefix, **(values | overrides))
 
 
 async def lease(bus: Bus, container: str, *, lease_s: float, tail: int = 100) -> LogsFollowed:
@@ -75,7 +68,7 @@ async def test_busy_container_shows_cpu_near_100_and_idle_near_0_as_docker_stats
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_source(HOST), DockerSourceChanged) as sources,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(docker_settings(nats_server, prefix, docker_stats_reader=reader)),
+        run_collector(docker_collector(nats_server, prefix, docker_stats_reader=reader)),
     ):
         source = await next_that(sources, lambda s: s.available, "the engine", 20)
         assert source.stats_reader == reader
@@ -129,7 +122,7 @@ async def test_start_stop_kill_and_oom_publish_the_status_sequence(
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_status(HOST, ANY), ContainerStatusChanged) as statuses,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         await next_that(batches, lambda b: True, "the Docker source to be following", 20)
         short, name = containers.create("life", "sleep", "3600")
@@ -176,7 +169,7 @@ async def test_health_pause_unpause_restart_and_removal_publish_their_states(
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_status(HOST, ANY), ContainerStatusChanged) as statuses,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         await next_that(batches, lambda b: True, "the Docker source to be following", 20)
         short, name = containers.run(
@@ -218,7 +211,7 @@ async def test_a_container_started_while_the_collector_runs_is_in_the_next_batch
     async with (
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         await next_that(batches, lambda b: True, "the Docker source to be following", 20)
         short, name = containers.run("late", "sleep", "3600")
@@ -260,7 +253,7 @@ async def test_block_and_network_io_are_counted_as_docker_stats_counts_them(
     async with (
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_metrics(HOST), DockerStatsSampled) as batches,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         pinging = await next_that(
             batches, lambda b: (c := ours(b)) is not None and c.network_tx_per_s > 1000, "pings", 20
@@ -297,7 +290,7 @@ async def test_current_state_of_every_container_is_published_at_start(
     async with (
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_status(HOST, ANY), ContainerStatusChanged) as statuses,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         seen = {}
         while {running, exited} - set(seen):
@@ -319,7 +312,7 @@ async def test_a_container_printing_numbered_lines_delivers_every_line_in_order(
     )
     async with (
         bus_client(nats_server, prefix) as bus,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         followed = await lease(bus, short, lease_s=60, tail=0)
         assert followed.following
@@ -343,7 +336,7 @@ async def test_follower_ends_when_its_lease_lapses(
     async with (
         bus_client(nats_server, prefix) as bus,
         heard(bus, bus.subjects.docker_logs(HOST, short), LogBatch) as batches,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         await lease(bus, short, lease_s=1.5, tail=1)
         assert follower_threads(short), "a reader thread follows the container"
@@ -371,7 +364,7 @@ async def test_stderr_is_kept_apart_secrets_are_redacted_and_a_huge_line_is_cut(
     )
     short, name = containers.run("secrets", "sh", "-c", script)
     await wait_for(lambda: "done" in docker("logs", name), "the container to print")
-    settings = docker_settings(
+    settings = docker_collector(
         nats_server, prefix, redact_patterns=[r"(?<=secret=)\w+"], logs_max_line_bytes=16_384
     )
     async with bus_client(nats_server, prefix) as bus, run_collector(settings):
@@ -399,7 +392,7 @@ async def test_engine_down_is_reported_and_the_collector_recovers_by_itself(
     nats_server: NatsServer, prefix: str, second_engine: SecondEngine
 ) -> None:
     await asyncio.to_thread(second_engine.start)
-    settings = docker_settings(
+    settings = docker_collector(
         nats_server, prefix, docker_url=second_engine.url, docker_retry_max_s=1.0
     )
     async with (
@@ -433,7 +426,7 @@ async def test_a_tty_container_delivers_its_lines_in_order(
     )
     async with (
         bus_client(nats_server, prefix) as bus,
-        run_collector(docker_settings(nats_server, prefix)),
+        run_collector(docker_collector(nats_server, prefix)),
     ):
         await lease(bus, short, lease_s=60, tail=0)
         docker("exec", name, "touch", "/tmp/go")

@@ -6,24 +6,12 @@ import threading
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import collector_settings_for
 from tests.docker_engine import Containers, docker
-from tests.docker_support import known
-from tests.support import (
-    NatsServer,
-    closed_with,
-    receive,
-    receive_until,
-    run_collector,
-    send,
-    serve_gateway,
-    wait_for,
-)
-from vigil_collector.settings import CollectorSettings
-from vigil_gateway.settings import GatewaySettings
+from tests.docker_support import DockerStack, known
+from tests.support import closed_with, receive, receive_until, send, wait_for
 
 SEED_000_FIELDS = {
     "id",
@@ -36,28 +24,18 @@ SEED_000_FIELDS = {
 }
 
 
-def docker_collector(nats: NatsServer, prefix: str, host: str = "testhost") -> CollectorSettings:
-    return collector_settings_for(
-        nats, prefix, host=host, docker="on", docker_interval_s=1.0, interval_s=5.0
-    )
-
-
 def following(container: str) -> bool:
     return any(t.name == f"vigil-logs-{container}" for t in threading.enumerate())
 
 
 async def test_docker_stats_endpoint_speaks_seed_000(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
 ) -> None:
     short, name = containers.run("web", "sleep", "3600")
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/ws/docker/stats?host=testhost&token={admin_token}") as ws,
+        docker_stack.up() as address,
+        docker_stack.socket(address, "/ws/docker/stats?host=testhost") as ws,
     ):
         message = await receive_until(
             ws,
@@ -76,16 +54,13 @@ async def test_docker_stats_endpoint_speaks_seed_000(
 
 
 async def test_containers_route_lists_the_latest_batch_of_each_host(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     short, _ = containers.run("api", "sleep", "3600")
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
+        docker_stack.up() as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
         headers = {"Authorization": f"Bearer {admin_token}"}
@@ -103,28 +78,18 @@ async def test_containers_route_lists_the_latest_batch_of_each_host(
 
 
 async def test_logs_endpoint_finds_a_container_by_name_prefix_and_streams_its_lines(
-    nats_server: NatsServer,
-    prefix: str,
-    containers: Containers,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
+    docker_stack: DockerStack, containers: Containers
 ) -> None:
     script = "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.05; done"
     short, name = containers.run("counter", "sh", "-c", script)
-    settings = gateway_settings.model_copy(update={"log_lease_s": 1.5})
-    async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(settings) as address,
-    ):
-        url = f"ws://{address}/ws/docker/{name[:-3]}/logs?token={admin_token}"
-        status_url = f"ws://{address}/ws?token={admin_token}"
-        async with connect(status_url) as probe:  # the gateway knows the container
+    async with docker_stack.up(log_lease_s=1.5) as address:
+        async with docker_stack.socket(address) as probe:  # the gateway knows the container
             await receive(probe)
             await send(probe, {"type": "subscribe", "channel": "docker.status"})
             await receive_until(
                 probe, lambda m: m["type"] == "update" and m["data"].get("id") == short, timeout=15
             )
-        async with connect(url) as ws:
+        async with docker_stack.socket(address, f"/ws/docker/{name[:-3]}/logs") as ws:
             numbers: list[int] = []
             while len(numbers) < 20:
                 update = await receive_until(ws, lambda m: m["type"] == "update", timeout=10)
@@ -138,28 +103,19 @@ async def test_logs_endpoint_finds_a_container_by_name_prefix_and_streams_its_li
 
 
 async def test_unknown_or_invalid_container_is_refused_not_an_empty_stream(
-    nats_server: NatsServer,
-    prefix: str,
-    docker_image: str,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
+    docker_stack: DockerStack,
 ) -> None:
-    async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
-    ):
-        async with connect(
-            f"ws://{address}/ws/docker/nosuchcontainer/logs?token={admin_token}"
-        ) as ws:
+    async with docker_stack.up() as address:
+        async with docker_stack.socket(address, "/ws/docker/nosuchcontainer/logs") as ws:
             error = await receive(ws)
             assert (error["type"], error["code"]) == ("error", "NOT_FOUND")
             assert "nosuchcontainer" in error["message"]
             assert (await closed_with(ws))[0] == 1008
         # A name that could never be a container is refused at the handshake.
         with pytest.raises(InvalidStatus) as refused:
-            await connect(f"ws://{address}/ws/docker/a*b/logs?token={admin_token}")
+            await docker_stack.socket(address, "/ws/docker/a*b/logs")
         assert refused.value.response.status_code == 403
-        async with connect(f"ws://{address}/ws?token={admin_token}") as ws:
+        async with docker_stack.socket(address) as ws:
             await receive(ws)
             await send(
                 ws,
@@ -176,17 +132,13 @@ async def test_unknown_or_invalid_container_is_refused_not_an_empty_stream(
 
 
 async def test_status_reaches_the_docker_status_channel_and_the_system_endpoint(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
 ) -> None:
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
-        connect(f"ws://{address}/ws?token={admin_token}") as ws,
-        connect(f"ws://{address}/api/system/ws?token={admin_token}") as system,
+        docker_stack.up() as address,
+        docker_stack.socket(address) as ws,
+        docker_stack.socket(address, "/api/system/ws") as system,
     ):
         await receive(ws)
         await send(ws, {"type": "subscribe", "channel": "docker.status"})
@@ -218,21 +170,16 @@ async def test_status_reaches_the_docker_status_channel_and_the_system_endpoint(
 
 
 async def test_log_lease_lives_while_any_replica_has_a_watcher(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
 ) -> None:
     short, _ = containers.run("shared", "sh", "-c", "while :; do echo tick; sleep 0.1; done")
-    settings = gateway_settings.model_copy(update={"log_lease_s": 1.5})
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(settings) as first,
-        serve_gateway(settings) as second,
+        docker_stack.up(log_lease_s=1.5) as first,
+        docker_stack.gateway(log_lease_s=1.5) as second,
     ):
-        one = await connect(f"ws://{first}/ws/docker/{short}/logs?token={admin_token}")
-        two = await connect(f"ws://{second}/ws/docker/{short}/logs?token={admin_token}")
+        one = await docker_stack.socket(first, f"/ws/docker/{short}/logs")
+        two = await docker_stack.socket(second, f"/ws/docker/{short}/logs")
         try:
             for ws in (one, two):
                 await receive_until(ws, lambda m: m["type"] == "update", timeout=15)
@@ -249,23 +196,19 @@ async def test_log_lease_lives_while_any_replica_has_a_watcher(
 
 
 async def test_logs_start_with_only_the_last_tail_lines_then_the_live_ones_in_order(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     script = "seq 1 50; while [ ! -e /tmp/go ]; do sleep 0.05; done; seq 51 60; sleep 3600"
     short, name = containers.run("tail", "sh", "-c", script)
     await wait_for(lambda: "50" in docker("logs", name).split(), "the first 50 lines")
-    settings = gateway_settings.model_copy(update={"log_tail": 10})
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(settings) as address,
+        docker_stack.up(log_tail=10) as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
         await known(http, admin_token, short)
-        async with connect(f"ws://{address}/ws/docker/{short}/logs?token={admin_token}") as ws:
+        async with docker_stack.socket(address, f"/ws/docker/{short}/logs") as ws:
 
             async def more() -> list[int]:
                 update = await receive_until(ws, lambda m: m["type"] == "update", timeout=15)
@@ -282,20 +225,18 @@ async def test_logs_start_with_only_the_last_tail_lines_then_the_live_ones_in_or
 
 
 async def test_host_filter_gives_only_that_hosts_stats_and_the_route_lists_every_host(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     short, _ = containers.run("twohosts", "sleep", "3600")
     async with (  # two collectors of one engine: the same containers, as two hosts
-        run_collector(docker_collector(nats_server, prefix, host="alpha")),
-        run_collector(docker_collector(nats_server, prefix, host="beta")),
-        serve_gateway(gateway_settings) as address,
+        docker_stack.collector("alpha"),
+        docker_stack.collector("beta"),
+        docker_stack.gateway() as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
-        connect(f"ws://{address}/ws/docker/stats?host=alpha&token={admin_token}") as alpha,
-        connect(f"ws://{address}/ws/docker/stats?host=beta&token={admin_token}") as beta,
+        docker_stack.socket(address, "/ws/docker/stats?host=alpha") as alpha,
+        docker_stack.socket(address, "/ws/docker/stats?host=beta") as beta,
     ):
 
         async def hosts_of_three_batches(ws: ClientConnection) -> list[str]:
@@ -327,10 +268,8 @@ async def test_host_filter_gives_only_that_hosts_stats_and_the_route_lists_every
 
 
 async def test_an_ambiguous_name_prefix_is_refused_naming_the_containers_it_fits(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     one, first = containers.run("twin", "sleep", "3600")
@@ -338,13 +277,12 @@ async def test_an_ambiguous_name_prefix_is_refused_naming_the_containers_it_fits
     shared = first[: first.rindex("-") + 1]  # vigil-<test>-twin-
     assert second.startswith(shared)
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
+        docker_stack.up() as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
         for short in (one, two):
             await known(http, admin_token, short)
-        async with connect(f"ws://{address}/ws/docker/{shared}/logs?token={admin_token}") as ws:
+        async with docker_stack.socket(address, f"/ws/docker/{shared}/logs") as ws:
             error = await receive(ws)
             assert (error["type"], error["code"]) == ("error", "INVALID_MESSAGE")
             assert f"{shared!r} fits several containers" in error["message"]

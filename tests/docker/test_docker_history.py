@@ -7,12 +7,10 @@ import json
 from typing import Any
 
 import httpx
-from websockets.asyncio.client import connect
 
-from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers, docker
-from tests.docker_support import known
-from tests.support import NatsServer, receive, run_collector, serve_gateway, wait_for
+from tests.docker_support import DockerStack, known
+from tests.support import receive, wait_for
 from vigil_gateway.settings import GatewaySettings
 
 LINES = 450
@@ -32,8 +30,7 @@ async def logged(container: str, count: int) -> None:
 
 
 async def test_scroll_back_pages_reach_the_start_contiguous_and_ordered(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
     gateway_settings: GatewaySettings,
     admin_token: str,
@@ -42,13 +39,12 @@ async def test_scroll_back_pages_reach_the_start_contiguous_and_ordered(
     short, name = containers.run("history", "sh", "-c", script)
     await logged(short, LINES)
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
+        docker_stack.up() as address,
         httpx.AsyncClient(base_url=f"http://{address}", timeout=20) as http,
     ):
         auth = {"Authorization": f"Bearer {admin_token}"}
         await known(http, admin_token, short)
-        async with connect(f"ws://{address}/ws/docker/{name}/logs?token={admin_token}") as ws:
+        async with docker_stack.socket(address, f"/ws/docker/{name}/logs") as ws:
             live: list[dict[str, Any]] = []
             while len(live) < gateway_settings.log_tail:  # the window the stream starts with
                 message = await receive(ws, timeout=15)
@@ -84,17 +80,14 @@ async def test_scroll_back_pages_reach_the_start_contiguous_and_ordered(
 
 
 async def test_sse_and_polling_twins_of_the_docker_endpoints(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     script = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done"
     short, name = containers.run("twins", "sh", "-c", script)
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
+        docker_stack.up() as address,
         httpx.AsyncClient(base_url=f"http://{address}", timeout=20) as http,
     ):
         auth = {"Authorization": f"Bearer {admin_token}"}

@@ -5,14 +5,11 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
 
-from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers
-from tests.docker_support import known
-from tests.support import NatsServer, receive, receive_until, run_collector, send, serve_gateway
+from tests.docker_support import DockerStack, known
+from tests.support import receive, receive_until, send
 from vigil_gateway.log_filters import InvalidFilter, LineFilter, level_of
-from vigil_gateway.settings import GatewaySettings
 
 
 @pytest.mark.parametrize(
@@ -60,18 +57,14 @@ def texts(messages: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_filtered_log_channels_single_and_merged(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     short, _ = containers.run("filtered", "sh", "-c", SCRIPT)
-    settings = gateway_settings.model_copy(update={"log_lease_s": 1.5, "merge_window_s": 0.3})
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(settings) as address,
-        connect(f"ws://{address}/ws?token={admin_token}") as ws,
+        docker_stack.up(log_lease_s=1.5, merge_window_s=0.3) as address,
+        docker_stack.socket(address) as ws,
         httpx.AsyncClient(base_url=f"http://{address}", timeout=10) as http,
     ):
         await known(http, admin_token, short)

@@ -16,15 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers, docker
-from tests.docker_support import announce_container
+from tests.docker_support import DockerStack, announce_container
 from tests.support import (
     NatsServer,
     bus_client,
     receive,
     receive_until,
-    run_collector,
     send,
     serve_gateway,
 )
@@ -124,22 +122,17 @@ def counted(lines: list[dict[str, Any]], source: str) -> list[int]:
 
 
 async def test_containers_merge_in_time_order_join_and_leave_and_resume(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
 ) -> None:
     fast = run_counter(containers, "fast", 0.02)
     medium = run_counter(containers, "medium", 0.1)
     slow = run_counter(containers, "slow", 0.3)
     selector = {"label": f"vigil.test={containers.label}"}
     # (A lease asked for before the collector has the engine is asked for again soon.)
-    settings = gateway_settings.model_copy(update={"merge_window_s": 0.5, "log_lease_s": 1.5})
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(settings) as address,
-        connect(f"ws://{address}/ws?token={admin_token}", max_size=None) as ws,
+        docker_stack.up(merge_window_s=0.5, log_lease_s=1.5) as address,
+        docker_stack.socket(address, max_size=None) as ws,
     ):
         await receive(ws)
         await send(ws, {"type": "subscribe", "channel": "logs.merged", "params": selector})
@@ -152,7 +145,7 @@ async def test_containers_merge_in_time_order_join_and_leave_and_resume(
 
         # A client that lost its socket resumes from its last cursor, on a new one.
         cursor = second[-1]["cursor"]
-        async with connect(f"ws://{address}/ws?token={admin_token}", max_size=None) as again:
+        async with docker_stack.socket(address, max_size=None) as again:
             await receive(again)
             resume = {"type": "subscribe", "channel": "logs.merged", "params": selector}
             await send(again, resume | {"since": cursor})
@@ -250,20 +243,16 @@ async def test_a_source_whose_clock_lags_beyond_the_window_is_marked_late_not_dr
 
 
 async def test_polling_a_merged_view_pages_every_line_in_time_order(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     run_counter(containers, "fast", 0.02)
     run_counter(containers, "slow", 0.2)
     params = {"label": f"vigil.test={containers.label}"}
-    settings = gateway_settings.model_copy(update={"merge_window_s": 0.5, "log_lease_s": 1.5})
     url = "/api/poll/channels/logs.merged"
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(settings) as address,
+        docker_stack.up(merge_window_s=0.5, log_lease_s=1.5) as address,
         httpx.AsyncClient(
             base_url=f"http://{address}", headers={"Authorization": f"Bearer {admin_token}"}
         ) as http,

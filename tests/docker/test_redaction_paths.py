@@ -10,19 +10,16 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.docker.test_docker_gateway import docker_collector
 from tests.docker.test_docker_history import first_event
 from tests.docker_engine import Containers, docker
-from tests.docker_support import known
+from tests.docker_support import DockerStack, known
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import container, gateway_over, k8s_settings, listed_pods, run_pod
 from tests.support import (
     NatsServer,
     receive,
     receive_until,
-    run_collector,
     send,
-    serve_gateway,
     wait_for,
 )
 from vigil_gateway.settings import GatewaySettings
@@ -49,10 +46,8 @@ def assert_redacted(path: str, seen: list[str]) -> None:
 
 
 async def test_every_log_path_to_a_client_is_redacted(
-    nats_server: NatsServer,
-    prefix: str,
+    docker_stack: DockerStack,
     containers: Containers,
-    gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> None:
     short, name = containers.run("leaky", "sh", "-c", SCRIPT)
@@ -60,8 +55,7 @@ async def test_every_log_path_to_a_client_is_redacted(
     auth = {"Authorization": f"Bearer {admin_token}"}
     seen: dict[str, list[str]] = {}
     async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(gateway_settings) as address,
+        docker_stack.up() as address,
         httpx.AsyncClient(base_url=f"http://{address}", timeout=20) as http,
     ):
         await known(http, admin_token, short)
@@ -74,10 +68,10 @@ async def test_every_log_path_to_a_client_is_redacted(
                     lines += texts(message["data"]["lines"])
             return lines
 
-        async with connect(f"ws://{address}/ws/docker/{name}/logs?token={admin_token}") as ws:
+        async with docker_stack.socket(address, f"/ws/docker/{name}/logs") as ws:
             seen["the socket endpoint"] = await until_done(ws)
 
-        async with connect(f"ws://{address}/ws?token={admin_token}") as ws:
+        async with docker_stack.socket(address) as ws:
             await send(ws, {"type": "subscribe", "channel": "docker.logs",
                             "params": {"container": short}, "since": 0})  # fmt: skip
             seen["the docker.logs channel"] = await until_done(ws)

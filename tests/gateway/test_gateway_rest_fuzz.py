@@ -12,30 +12,20 @@ import re
 import sys
 from pathlib import Path
 
-from tests.docker.test_docker_gateway import docker_collector
-from tests.support import NatsServer, run_collector, serve_gateway
-from vigil_auth.app import AuthService
+from tests.docker_support import DockerStack
 from vigil_deployer.app import DeployerService
-from vigil_gateway.settings import GatewaySettings
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 EXAMPLES_PER_ROUTE = 25
 
 
 async def test_no_rest_route_answers_5xx_to_fuzzed_input(
-    nats_server: NatsServer,
-    prefix: str,
-    auth_service: AuthService,
+    docker_stack: DockerStack,
     deployer: DeployerService,
-    gateway_settings: GatewaySettings,
     admin_token: str,
     tmp_path: Path,
 ) -> None:
-    settings = gateway_settings.model_copy(update={"max_handshakes_per_s": 10_000})
-    async with (
-        run_collector(docker_collector(nats_server, prefix)),
-        serve_gateway(settings) as address,
-    ):
+    async with docker_stack.up(max_handshakes_per_s=10_000) as address:
         process = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS),
             "run",

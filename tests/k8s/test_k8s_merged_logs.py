@@ -18,8 +18,8 @@ from kubernetes import client
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.cli_support import running, vigil
-from tests.docker.test_docker_gateway import docker_collector
 from tests.docker_engine import Containers
+from tests.docker_support import docker_collector
 from tests.k8s.test_k8s_gateway import user_token
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
