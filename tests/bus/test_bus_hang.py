@@ -22,36 +22,18 @@ from typing import Any
 import httpx
 import nats.errors as nats_errors
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import ADMIN_PASSWORD, collector_settings_for
-from tests.deploy_support import (
-    Deployment,
-    Images,
-    bus_for_deploys,
-    deployer_settings_for,
-    operator_tokens,
-    remove_containers,
-    run_deployer,
-)
+from tests.deploy_support import Deployment
 from tests.docker_engine import Containers, docker
-from tests.docker_support import known
-from tests.support import (
-    NatsServer,
-    auth_settings_for,
-    bus_client,
-    login,
-    run_auth,
-    run_collector,
-    send,
-    serve_gateway,
-)
+from tests.docker_support import DockerStack, known
+from tests.support import NatsServer, bus_client, send
 from vigil.bus import Bus
-from vigil.busauth.permissions import ServiceRole
 from vigil.lifecycle import stop_task
 from vigil.messages import DeployEvent
 from vigil.probe import Probe, ProbeSettings
-from vigil_gateway.settings import GatewaySettings
+from vigil_auth.app import AuthService
+from vigil_deployer.app import DeployerService
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -193,42 +175,37 @@ async def probes(**healthy: Callable[[], bool]) -> AsyncIterator[Probes]:
         yield Probes(urls)
 
 
+@pytest.fixture
+def nats_server(own_nats_server: NatsServer) -> NatsServer:
+    """The services of these tests run on a nats-server of the test's own: it freezes it."""
+    return own_nats_server
+
+
 async def test_a_hung_bus_is_told_within_seconds_and_loses_or_doubles_nothing(
-    own_nats_server: NatsServer, prefix: str, containers: Containers, images: Images
+    nats_server: NatsServer,
+    containers: Containers,
+    auth_service: AuthService,
+    deployer: DeployerService,
+    deployment: Deployment,
+    docker_stack: DockerStack,
 ) -> None:
-    nats = own_nats_server
     short, name = containers.run("counter", "sh", "-c", COUNTER)
-    # Log leases shorter than the freeze, as the default 15 s was in the 40 s freeze of
-    # the report: the collector's follower stops while the bus is away and a new one
-    # starts after it, which must go on after the last line that reached the stream.
-    gateway_settings = GatewaySettings(**nats.service(ServiceRole.GATEWAY, prefix), log_lease_s=6)
-    collector_settings = collector_settings_for(
-        nats, prefix, docker="on", docker_interval_s=1.0, interval_s=METRICS_INTERVAL_S
-    )
-    try:
-        async with (
-            run_auth(auth_settings_for(nats, prefix, admin_password=ADMIN_PASSWORD)) as auth,
-            run_collector(collector_settings) as collector,
-            run_deployer(deployer_settings_for(nats, prefix)) as deployer,
-            probes(
-                auth=lambda: auth.healthy,
-                collector=lambda: collector.healthy,
-                deployer=lambda: deployer.healthy,
-            ) as services,
-            serve_gateway(gateway_settings) as address,
-            httpx.AsyncClient(base_url=f"http://{address}", timeout=10) as http,
-            bus_for_deploys(nats, prefix) as bus,
-        ):
-            token = (await login(nats, prefix, "admin", ADMIN_PASSWORD)).access_token
-            deployment = Deployment(bus, prefix, await operator_tokens(bus, token), images)
-            await known(http, token, short)
-            async with (
-                connect(f"ws://{address}/ws?token={token}") as ws,
-                listening(ws) as heard,
-            ):
-                await _across_a_freeze(nats, ws, heard, http, services, deployment, name, short)
-    finally:
-        remove_containers(prefix)
+    async with (
+        docker_stack.collector() as collector,
+        probes(
+            auth=lambda: auth_service.healthy,
+            collector=lambda: collector.healthy,
+            deployer=lambda: deployer.healthy,
+        ) as services,
+        # Log leases shorter than the freeze, as the default 15 s was in the 40 s freeze
+        # of the report: the collector's follower stops while the bus is away and a new
+        # one starts after it, which must go on after the last line that reached the stream.
+        docker_stack.gateway(log_lease_s=6) as address,
+        httpx.AsyncClient(base_url=f"http://{address}", timeout=10) as http,
+    ):
+        await known(http, docker_stack.token, short)
+        async with docker_stack.socket(address) as ws, listening(ws) as heard:
+            await _across_a_freeze(nats_server, ws, heard, http, services, deployment, name, short)
 
 
 async def _across_a_freeze(
@@ -337,12 +314,12 @@ async def _across_a_freeze(
 
 
 async def test_a_busy_connection_hears_of_a_hung_bus_within_seconds_and_leaks_no_socket(
-    own_nats_server: NatsServer, prefix: str
+    nats_server: NatsServer, prefix: str
 ) -> None:
     """A service that writes faster than the hung server reads (its socket full): nats-py
     alone says nothing until the server runs again, and leaks a socket per attempt to
     connect again meanwhile (`vigil.nats_client`; a leak fails the test when collected)."""
-    nats = own_nats_server
+    nats = nats_server
     async with bus_client(nats, prefix) as bus:
         lost, back = asyncio.Event(), asyncio.Event()
 

@@ -4,7 +4,7 @@ then goes on. Real `vigil` processes against a real gateway with small limits.""
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -18,16 +18,28 @@ from vigil_cli.config import ClientConfig
 from vigil_cli.config import save as save_config
 from vigil_gateway.settings import GatewaySettings
 
+LoggedIn = Callable[..., contextlib.AbstractAsyncContextManager[tuple[str, dict[str, str]]]]
 
-@contextlib.asynccontextmanager
-async def logged_in_to(
-    settings: GatewaySettings, config: Path, token: str, **changes: object
-) -> AsyncIterator[tuple[str, dict[str, str]]]:
-    """A gateway of its own (the test's settings with `changes`), and the environment
-    of a `vigil` logged in to it with `token`."""
-    async with serve_gateway(settings.model_copy(update=changes)) as gateway:
-        save_config(config, ClientConfig(url=f"http://{gateway}", access_token=token))
-        yield gateway, environment(config)
+
+@pytest.fixture
+def logged_in_to(
+    auth_service: AuthService,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+    config: Path,
+    alerts_bus: Bus,
+) -> LoggedIn:
+    """`logged_in_to(**changes)`: a gateway of its own (the test's settings with
+    `changes`, alerts kept), and the environment of a `vigil` logged in to it as the
+    admin."""
+
+    @contextlib.asynccontextmanager
+    async def serve(**changes: object) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        async with serve_gateway(gateway_settings.model_copy(update=changes)) as gateway:
+            save_config(config, ClientConfig(url=f"http://{gateway}", access_token=admin_token))
+            yield gateway, environment(config)
+
+    return serve
 
 
 async def spend_subscribes(gateway: str, token: str, count: int) -> None:
@@ -42,15 +54,11 @@ async def spend_subscribes(gateway: str, token: str, count: int) -> None:
 
 
 async def test_commands_the_rate_limit_refuses_say_so_and_exit_1(
-    auth_service: AuthService,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
-    config: Path,
-    alerts_bus: Bus,
+    logged_in_to: LoggedIn, admin_token: str
 ) -> None:
     # Two subscribes, then one every 1000 s: a wait past any command's patience.
     limits = {"rate_limit_subscribe_burst": 2, "rate_limit_subscribe_per_s": 0.001}
-    async with logged_in_to(gateway_settings, config, admin_token, **limits) as (gateway, env):
+    async with logged_in_to(**limits) as (gateway, env):
         await spend_subscribes(gateway, admin_token, 2)
         for command in (
             ("logs", "--label", "vigil.test=none"),  # a merged view, without -f
@@ -66,16 +74,12 @@ async def test_commands_the_rate_limit_refuses_say_so_and_exit_1(
 
 @pytest.mark.timeout(120)
 async def test_a_command_held_back_by_the_rate_limit_says_it_waits_then_goes_on(
-    auth_service: AuthService,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
-    config: Path,
-    alerts_bus: Bus,
+    logged_in_to: LoggedIn, admin_token: str, alerts_bus: Bus
 ) -> None:
     # One subscribe, then one every 30 s: the command subscribes well within that (even
     # on a loaded machine) and waits the rest, within its patience (60 s).
     limits = {"rate_limit_subscribe_burst": 1, "rate_limit_subscribe_per_s": 1 / 30}
-    async with logged_in_to(gateway_settings, config, admin_token, **limits) as (gateway, env):
+    async with logged_in_to(**limits) as (gateway, env):
         await raise_alert(alerts_bus, 0)
         await spend_subscribes(gateway, admin_token, 1)
         async with running(env, "alerts", "-f", "--json") as follower:
@@ -91,15 +95,11 @@ async def test_a_command_held_back_by_the_rate_limit_says_it_waits_then_goes_on(
 
 
 async def test_a_user_over_the_socket_limit_is_told_so(
-    auth_service: AuthService,
-    gateway_settings: GatewaySettings,
-    admin_token: str,
-    config: Path,
-    alerts_bus: Bus,
+    logged_in_to: LoggedIn, admin_token: str
 ) -> None:
     limits = {"max_connections_per_user": 1}
     async with (
-        logged_in_to(gateway_settings, config, admin_token, **limits) as (gateway, env),
+        logged_in_to(**limits) as (gateway, env),
         connect(f"ws://{gateway}/ws?token={admin_token}", proxy=None) as held,
     ):
         assert json.loads(await held.recv())["type"] == "connected"

@@ -110,14 +110,20 @@ async def test_a_slow_delta_subscriber_that_missed_values_gets_a_snapshot_then_d
         try:
             stuck.send(CHANNEL | {"delta": True})
             stuck.send({"type": "subscribe", "channel": "alerts", "params": {"source": "bulk"}})
-            await asyncio.sleep(0.5)  # both subscribed (the snapshot is on its way)
+            # both subscribed (the snapshot is on its way); from here it reads nothing
+            early = await asyncio.to_thread(read_subscribed, stuck, 2)
             for n in range(8):  # megabytes the stuck socket does not read: it lags
                 await raise_alert(bus, n, "bulk", "x" * 900_000)
             batches = [fleet.batch() for _ in range(10)]
-            for batch in batches:
-                await publish(bus, batch)
-            await asyncio.sleep(0.5)
-            frames = await asyncio.to_thread(read_stats, stuck, until=published(batches[-1]))
+            async with await subscribed(f"ws://{address}/ws?token={admin_token}") as watcher:
+                for batch in batches:
+                    await publish(bus, batch)
+                # the gateway has handed out the last value (to the stuck socket's outbox too)
+                last = published(batches[-1])
+                await receive_until(watcher, lambda m: is_data(m) and m["data"] == last)
+            frames = await asyncio.to_thread(
+                read_stats, stuck, until=published(batches[-1]), read=early
+            )
         finally:
             stuck.close()
     kinds = [frame["type"] for frame in frames]
@@ -126,12 +132,20 @@ async def test_a_slow_delta_subscriber_that_missed_values_gets_a_snapshot_then_d
     assert len(frames) < 1 + len(batches)  # coalesced, not every value
 
 
-def read_stats(client: StuckClient, until: dict[str, Any]) -> list[Frame]:
-    """The stuck client's docker.stats frames, applied as a client would, until its
-    value is `until`."""
-    state, frames = DeltaState(), []
+def read_subscribed(client: StuckClient, count: int) -> list[Frame]:
+    """The stuck client's frames until `count` subscriptions are confirmed."""
+    frames: list[Frame] = []
+    while sum(frame["type"] == "subscribed" for frame in frames) < count:
+        frames.append(client.receive())
+    return frames
+
+
+def read_stats(client: StuckClient, until: dict[str, Any], read: list[Frame]) -> list[Frame]:
+    """The stuck client's docker.stats frames (first those it has `read` already),
+    applied as a client would, until its value is `until`."""
+    state, frames, pending = DeltaState(), [], list(read)
     while True:
-        frame = client.receive()
+        frame = pending.pop(0) if pending else client.receive()
         if frame["type"] in {"update", "delta"} and frame["channel"].startswith("docker"):
             frames.append(frame)
             if state.take(frame) == until:

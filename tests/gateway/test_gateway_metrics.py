@@ -15,13 +15,16 @@ from tests.support import (
     receive_until,
     send,
     serve_gateway,
+    until,
 )
 from vigil.streams import ALERTS
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+
+def samples(text: str) -> Samples:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -64,11 +67,12 @@ async def test_metrics_count_sockets_closes_frames_latency_and_rate_limits(
                 await send(a, {"type": "ping"})
                 await receive_until(a, lambda m: m["type"] in {"pong", "error"})
             during = samples((await http.get("/metrics")).text)
-        after = samples((await http.get("/metrics")).text)
-        deadline = asyncio.get_running_loop().time() + 5
-        while after[("vigil_gateway_sockets", ())] and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)  # the gateway notices the closes a moment later
-            after = samples((await http.get("/metrics")).text)
+
+        async def closed() -> Samples | None:  # the gateway notices the closes a moment later
+            figures = samples((await http.get("/metrics")).text)
+            return None if figures[("vigil_gateway_sockets", ())] else figures
+
+        after = await until(closed, "the gateway to count the sockets closed", 5)
 
     assert during[("vigil_gateway_sockets", ())] == 2
     assert during[("vigil_gateway_socket_opens_total", ())] == 2
