@@ -68,7 +68,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     parts it uses, so `-m unit` or `-m "not docker"` selects by what a test needs."""
     here = Path(__file__).parent
     for item in items:
-        folder = item.path.relative_to(here).parts[0]
+        parts = item.path.relative_to(here).parts if item.path.is_relative_to(here) else ()
+        folder = parts[0] if len(parts) > 1 else ""
         fixtures = set(getattr(item, "fixturenames", ()))
         if folder == "unit" and fixtures & REAL_PARTS:
             raise pytest.UsageError(f"{item.nodeid}: a unit test uses {fixtures & REAL_PARTS}")
@@ -183,8 +184,8 @@ def docker_stack(
     gateway_settings: GatewaySettings,
     admin_token: str,
 ) -> DockerStack:
-    """The Docker collector and gateways on the session's NATS, started where the test
-    says (`up()`: both), and sockets with the admin's token."""
+    """The Docker collector and gateways on the test's NATS, started where the test says
+    (`up()`: both), and sockets with the admin's token."""
     return DockerStack(nats_server, prefix, gateway_settings, admin_token)
 
 
