@@ -23,11 +23,13 @@ from tests.deploy_support import (
     run_deployer,
 )
 from tests.docker_engine import Containers, SecondEngine, busybox_image
+from tests.docker_support import DockerStack
 from tests.k8s_cluster import Cluster, make_namespace, testbed_cluster
 from tests.support import (
     NatsServer,
     auth_settings_for,
     bus_client,
+    collector_settings_for,
     login,
     run_auth,
     serve_gateway,
@@ -41,6 +43,41 @@ from vigil_collector.settings import CollectorSettings
 from vigil_deployer.app import DeployerService
 from vigil_deployer.settings import DeployerSettings
 from vigil_gateway.settings import GatewaySettings
+
+# -- tiers: a marker for each real part a test needs, from its folder and its fixtures ----
+
+FOLDER_MARKERS = {
+    "unit": ("unit",),
+    "docker": ("docker",),
+    "deploy": ("docker",),
+    "k8s": ("k8s", "docker"),
+    "dashboard": ("browser",),
+    "stack": ("stack",),
+    "compose": ("stack", "docker"),
+    "load": ("stack", "slow"),
+}
+FIXTURE_MARKERS = {
+    "docker_image": ("docker",),
+    "k8s_cluster": ("k8s", "docker"),  # the testbed's pods run in the local dockerd
+}
+REAL_PARTS = {"nats_server", "own_nats_server", "docker_image", "k8s_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder (`tests/<tier>/...`) and by the fixtures of real
+    parts it uses, so `-m unit` or `-m "not docker"` selects by what a test needs."""
+    here = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(here).parts if item.path.is_relative_to(here) else ()
+        folder = parts[0] if len(parts) > 1 else ""
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if folder == "unit" and fixtures & REAL_PARTS:
+            raise pytest.UsageError(f"{item.nodeid}: a unit test uses {fixtures & REAL_PARTS}")
+        names = set(FOLDER_MARKERS.get(folder, ()))
+        for fixture in fixtures & FIXTURE_MARKERS.keys():
+            names.update(FIXTURE_MARKERS[fixture])
+        for name in sorted(names):
+            item.add_marker(name)
 
 
 @pytest.fixture(scope="session")
@@ -140,6 +177,19 @@ async def alerts_bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]
 
 
 @pytest.fixture
+def docker_stack(
+    docker_image: str,
+    nats_server: NatsServer,
+    prefix: str,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> DockerStack:
+    """The Docker collector and gateways on the test's NATS, started where the test says
+    (`up()`: both), and sockets with the admin's token."""
+    return DockerStack(nats_server, prefix, gateway_settings, admin_token)
+
+
+@pytest.fixture
 def collector_settings(nats_server: NatsServer, prefix: str) -> CollectorSettings:
     return collector_settings_for(nats_server, prefix)
 
@@ -147,17 +197,6 @@ def collector_settings(nats_server: NatsServer, prefix: str) -> CollectorSetting
 @pytest.fixture
 def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
     return GatewaySettings(**nats_server.service(ServiceRole.GATEWAY, prefix))
-
-
-def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
-    host = str(overrides.get("host", "testhost"))
-    values: dict[str, object] = {
-        **nats.service(ServiceRole.COLLECTOR, prefix, host=host),
-        "host": host,
-        "interval_s": 0.5,
-        "docker": "off",  # the Docker tests turn it on
-    }
-    return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]
 
 
 # -- deploys ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Helpers of the Docker tests: bus messages into a queue, waiting for one that fits,
-waiting for the gateway to know a container, a container announced on the bus as its
-collector would (for what a real engine cannot do: a clock that lags, a fleet), and
-the figures `docker stats --no-stream` shows."""
+"""Helpers of the Docker tests: the collector and gateways of the `docker_stack`
+fixture, bus messages into a queue, waiting for one that fits, waiting for the gateway
+to know a container, a container announced on the bus as its collector would (for what
+a real engine cannot do: a clock that lags, a fleet), and the figures
+`docker stats --no-stream` shows."""
 
 import asyncio
 import contextlib
@@ -9,19 +10,67 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
+from websockets.asyncio.client import connect
 
 from tests.docker_engine import docker
+from tests.support import NatsServer, collector_settings_for, run_collector, serve_gateway
 from vigil.bus import Bus
 from vigil.messages import ContainerState, ContainerStatusChanged, DockerSourceChanged
 from vigil.model import Message
+from vigil_collector.app import Collector
+from vigil_collector.settings import CollectorSettings
+from vigil_gateway.settings import GatewaySettings
 
 M = TypeVar("M", bound=Message)
+
+
+def docker_collector(
+    nats: NatsServer, prefix: str, host: str = "testhost", **overrides: object
+) -> CollectorSettings:
+    """The collector of the Docker tests: the engine's stats every second, host metrics
+    every 5 s."""
+    values: dict[str, object] = {"docker": "on", "docker_interval_s": 1.0, "interval_s": 5.0}
+    return collector_settings_for(nats, prefix, host=host, **(values | overrides))
+
+
+@dataclass(frozen=True)
+class DockerStack:
+    """The collector of the local engine and gateways on one NATS and prefix (the
+    `docker_stack` fixture), each started where the test's story needs it."""
+
+    nats: NatsServer
+    prefix: str
+    gateway_settings: GatewaySettings
+    token: str
+    """The admin's access token."""
+
+    def collector(
+        self, host: str = "testhost"
+    ) -> contextlib.AbstractAsyncContextManager[Collector]:
+        """The Docker collector of `host` (as `docker_collector`), running until exit."""
+        return run_collector(docker_collector(self.nats, self.prefix, host))
+
+    def gateway(self, **changes: object) -> contextlib.AbstractAsyncContextManager[str]:
+        """A gateway with the test's settings and `changes`; yields its address."""
+        return serve_gateway(self.gateway_settings.model_copy(update=changes))
+
+    @contextlib.asynccontextmanager
+    async def up(self, **changes: object) -> AsyncIterator[str]:
+        """The collector, then a gateway (with `changes`); yields the gateway's address."""
+        async with self.collector(), self.gateway(**changes) as address:
+            yield address
+
+    def socket(self, address: str, path: str = "/ws", **options: Any) -> connect:
+        """A WebSocket to `path` on the gateway at `address`, with the admin's token."""
+        joiner = "&" if "?" in path else "?"
+        return connect(f"ws://{address}{path}{joiner}token={self.token}", **options)
 
 
 @contextlib.asynccontextmanager

@@ -12,11 +12,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import uvicorn
@@ -63,6 +63,8 @@ from vigil_collector.settings import CollectorSettings
 from vigil_gateway.app import build_app as build_gateway
 from vigil_gateway.http.serving import uvicorn_config
 from vigil_gateway.settings import GatewaySettings
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -230,6 +232,18 @@ async def serve_gateway(
         await asyncio.wait_for(task, 15)
 
 
+def collector_settings_for(nats: NatsServer, prefix: str, **overrides: object) -> CollectorSettings:
+    """The collector of `host` (`testhost`) on `nats`: host metrics every 0.5 s, Docker off."""
+    host = str(overrides.get("host", "testhost"))
+    values: dict[str, object] = {
+        **nats.service(ServiceRole.COLLECTOR, prefix, host=host),
+        "host": host,
+        "interval_s": 0.5,
+        "docker": "off",  # the Docker tests turn it on
+    }
+    return CollectorSettings(**(values | overrides))  # type: ignore[arg-type]
+
+
 @contextlib.asynccontextmanager
 async def run_collector(settings: CollectorSettings) -> AsyncIterator[Collector]:
     """The collector built by `build_app`, as a task; yields once its host is known (its
@@ -253,6 +267,17 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def until(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 10.0) -> T:
+    """The first result of `check()` that is not None (an HTTP figure, a listing), asked
+    again until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while (result := await check()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    return result
 
 
 async def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:

@@ -49,7 +49,7 @@ export interface AskFrame {
   timeout_s: number;
 }
 
-// Every frame of `SERVER_FRAMES` (tests/test_web_protocol.py holds the two together),
+// Every frame of `SERVER_FRAMES` (tests/unit/test_web_protocol.py holds the two together),
 // and `delta`, which state deltas add.
 export type ServerFrame =
   | { type: "connected"; connection_id: string; server_time: string; heartbeat_interval_s: number }

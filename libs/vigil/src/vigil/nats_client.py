@@ -17,7 +17,7 @@ cancelled) leaves its future among those the next pongs answer, and the pong tha
 for it raises `InvalidStateError` in the reading task. Here it answers a spare future.
 
 Both through private methods of nats-py's `Client` (pinned in `uv.lock`);
-`tests/test_bus_hang.py` fails if either comes back.
+`tests/bus/test_bus_hang.py` fails if either comes back.
 """
 
 import asyncio

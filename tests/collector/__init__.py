@@ -1,0 +1,1 @@
+"""The collector without Docker: host metrics through a gateway, a remote collector over TLS."""

@@ -1,0 +1,1 @@
+"""Load runs (`bench/load.py` against real processes): minutes each."""
