@@ -1,5 +1,7 @@
 """`python -m vigil_collector`: read settings from the environment and run."""
 
+import contextlib
+import ctypes
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
+    _few_malloc_arenas()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = CollectorSettings()
     logging.getLogger(__name__).info(
@@ -44,6 +47,18 @@ def _import_nats_without_aiohttp() -> None:
         import nats.aio.transport  # noqa: F401
     finally:
         del sys.modules["aiohttp"]
+
+
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def _few_malloc_arenas() -> None:
+    """glibc gives each thread that allocates an arena of its own (up to 8 per core), and
+    the collector's threads (the Docker events reader, `asyncio.to_thread`) keep each
+    one's pages: two arenas hold ~3 MB less RSS at 500 containers (`bench/collector_rss.py`),
+    for no CPU measurable. Before any thread starts; elsewhere than glibc, nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 2)
 
 
 if __name__ == "__main__":
