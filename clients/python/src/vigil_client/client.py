@@ -23,6 +23,9 @@ Credentials: an API key, or tokens that the client refreshes before they expire
 (and sends on the open socket with `reauth`) or when the gateway closes it with 4001.
 A question from a service (`ask`, e.g. to confirm a deploy) goes to `on_ask`; what it
 returns is the answer (None: no answer).
+
+A little over 400 lines, kept whole: connecting, falling back, moving back to the
+socket and resuming are one loop (`_connect_forever`), read best in one place.
 """
 
 import asyncio

@@ -13,6 +13,8 @@ The new container has no restart policy until the switch gives it the spec's: on
 that exits before has failed, and Docker running it again would only repeat that.
 
 Every Docker call blocks, so each runs in a worker thread (`asyncio.to_thread`).
+A little over 400 lines, kept whole: each step and what `roll_back` undoes of it are
+read side by side.
 """
 
 import asyncio
