@@ -17,7 +17,7 @@ from vigil_deployer import handlers as deployer_handlers
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
 
-DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
 
 class NoVerifier:
