@@ -8,6 +8,7 @@ the Kubernetes clusters this machine's kubeconfig names, as kubectl would read i
 
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ class Service:
     role: ServiceRole
     http_port: Callable[[UpSettings], int] | None = None
     """The setting of the port it serves HTTP on, if it does; it is ready when
-    `GET <ready_path>` there answers 200."""
+    `GET <ready_path>` there answers 200. A service without one opens its probe
+    (`vigil.probe`) on a free port, and is ready when its `/healthz` answers 200, so
+    "Vigil is up" means that a login is answered."""
     ready_path: str = "/readyz"
 
 
@@ -123,16 +126,27 @@ def nats_component(settings: UpSettings, bus: BusSetup, environ: Mapping[str, st
 
 
 def service_component(service: Service, settings: UpSettings, env: Mapping[str, str]) -> Component:
-    spec = ChildSpec(service.name, (sys.executable, "-m", service.module), env)
-    if service.http_port is None:
-        return Component(spec)
-    port = service.http_port(settings)
+    prefix = f"VIGIL_{service.name.upper()}_"
+    if service.http_port is not None:
+        port, port_setting, path = service.http_port(settings), f"{prefix}PORT", service.ready_path
+    else:  # its probe, on the port the environment gives it or a free one
+        port_setting, path = f"{prefix}PROBE_PORT", "/healthz"
+        port = int(env[port_setting]) if env.get(port_setting) else _free_port()
+        env = {**env, port_setting: str(port)}
     return Component(
-        spec=spec,
+        spec=ChildSpec(service.name, (sys.executable, "-m", service.module), env),
         port=port,
-        port_setting=f"VIGIL_{service.name.upper()}_PORT",
-        probe=HttpProbe(f"http://{LOCALHOST}:{port}{service.ready_path}"),
+        port_setting=port_setting,
+        probe=HttpProbe(f"http://{LOCALHOST}:{port}{path}"),
     )
+
+
+def _free_port() -> int:
+    """A port nothing listens on now, for a probe only `vigil up` asks."""
+    with socket.socket() as probe:
+        probe.bind((LOCALHOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 KUBECONFIG_SETTING: Final = "VIGIL_COLLECTOR_KUBECONFIG"
