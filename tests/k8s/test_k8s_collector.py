@@ -95,8 +95,11 @@ async def test_crashing_pods_restarts_and_crash_loop_back_off_are_published_and_
                 alerts, lambda a: a.metric == "BackOff", "a BackOff alert", timeout=30
             )
             await asyncio.to_thread(delete_pod, k8s_cluster, namespace, "crash")
-            resolved = await next_that(
-                alerts, lambda a: a.state is AlertState.RESOLVED, "its resolution", timeout=60
+            resolved = await next_that(  # (the pod's other events, e.g. FailedMount, resolve too)
+                alerts,
+                lambda a: a.state is AlertState.RESOLVED and a.metric == "BackOff",
+                "its resolution",
+                timeout=60,
             )
     assert looping.phase == "Running"
     assert not looping.ready
