@@ -64,13 +64,15 @@ def free_edge_network() -> str:
         for config in json.loads(shown or "null") or []:
             if config.get("Subnet"):
                 taken.append(ipaddress.ip_network(config["Subnet"], strict=False))
+    # Outside Docker's default pools (172.17-31.0.0/16, 192.168.0.0/16): the project's
+    # `default` network, made just before `edge`, may be given any of those.
     candidates = list(range(256))
     random.shuffle(candidates)
     for third in candidates:
-        edge = ipaddress.ip_network(f"172.30.{third}.0/24")
+        edge = ipaddress.ip_network(f"10.254.{third}.0/24")
         if not any(edge.overlaps(other) for other in taken if other.version == 4):
-            return f"172.30.{third}"
-    raise AssertionError("no free /24 in 172.30.0.0/16 for the edge network")
+            return f"10.254.{third}"
+    raise AssertionError("no free /24 in 10.254.0.0/16 for the edge network")
 
 
 def _interface_addresses() -> list[str]:
