@@ -45,7 +45,7 @@ def brokers(settings: VigilSettings | None = None) -> dict[str, ServiceBroker]:
             if operation.role is None:
                 answer(broker, operation, _never)
             else:
-                answer_for_users(broker, operation, _never_for_users, _NoVerifier())
+                answer_for_users(broker, operation, _never_for_users, NoVerifier())
         made[service] = broker
     return made
 
@@ -136,7 +136,9 @@ async def _never_for_users(request: Message, caller: Principal) -> Message:
     raise RuntimeError("a describing broker answers nothing")
 
 
-class _NoVerifier:
+class NoVerifier:
+    """The verifier of a broker that only describes: it is never asked."""
+
     async def verify(self, token: str) -> Principal:
         raise RuntimeError("a describing broker verifies nothing")
 
