@@ -9,50 +9,34 @@ stream (`logs.batches`). When every lease has lapsed the reader's socket is shut
 thread ends, and what it had read is still sent, for a while: a lease lapses while
 the bus is away too, and then the next follower sends it. A container that stops ends
 its follower; if it starts again while leased, a new one picks up after the last line
-batched.
+batched. The lease bookkeeping and a follower's start and stop are shared with the pod
+log followers (`logs.followers`); what is Docker's here is the engine, the reader and
+the batch.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from vigil import ctl
 from vigil.bus import Bus
-from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogsFollowed
+from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogLine, LogsFollowed
 from vigil_collector.docker.engine import UNREACHABLE, describe, is_missing
 from vigil_collector.docker.log_reader import LogReader
 from vigil_collector.handoff import Handoff
-from vigil_collector.logs.batches import Position, Read, finish, publish_lines
-from vigil_collector.logs.leases import Leases
-from vigil_collector.logs.redaction import Redactor, compile_patterns
+from vigil_collector.logs.batches import Position, Read
+from vigil_collector.logs.followers import Followers
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
-_CHECK_S = 0.25
-_POSITIONS_KEPT = 1000
 
-
-@dataclass
-class _Follower:
-    reader: LogReader
-    publisher: asyncio.Task[None]
-
-
-class LogFollowers:
+class LogFollowers(Followers[str]):
     def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
-        self._settings = settings
-        self._bus = bus
-        self._patterns = compile_patterns(settings.redact_patterns)
+        super().__init__(settings, bus)
         self._api: Any = None
-        self._leases = Leases()
-        self._followers: dict[str, _Follower] = {}
-        self._positions: dict[str, Position] = {}
-        self._lock = asyncio.Lock()
 
     # -- the engine comes and goes ---------------------------------------------------
 
@@ -72,18 +56,12 @@ class LogFollowers:
         api = self._api
         if api is None:
             raise ctl.Refused(ErrorCode.UNAVAILABLE, "the Docker engine is unavailable")
-        holders = self._leases.renew(
-            request.container, request.holder, request.lease_s, time.monotonic()
+        holders = await self._renew(
+            request.container,
+            request.holder,
+            request.lease_s,
+            lambda: self._follow(api, request.container, request.tail),
         )
-        async with self._lock:
-            if holders and request.container not in self._followers:
-                try:
-                    await self._start(api, request.container, request.tail)
-                except ctl.Refused:
-                    self._leases.renew(request.container, request.holder, 0, time.monotonic())
-                    raise
-        if not holders:
-            await self._stop(request.container)
         return LogsFollowed(
             host=request.host,
             container=request.container,
@@ -99,80 +77,41 @@ class LogFollowers:
         async with self._lock:
             if container not in self._followers:
                 with contextlib.suppress(ctl.Refused):
-                    await self._start(api, container, self._settings.logs_tail)
-
-    async def watch_leases(self) -> None:
-        """Stop the followers whose leases lapsed, and forget the ones that ended."""
-        while True:
-            await asyncio.sleep(_CHECK_S)
-            for container in self._leases.lapsed(time.monotonic()):
-                log.info("the log lease of %s lapsed; stopping its follower", container)
-                await self._stop(container)
-            for container, follower in list(self._followers.items()):
-                if follower.publisher.done():
-                    self._followers.pop(container, None)
-
-    async def stop_all(self, *, flush: bool = True) -> None:
-        """Stop every follower; with `flush`, after sending what they had read."""
-        for follower in self._followers.values():
-            follower.reader.shut()  # at once, even if this task is cancelled below
-        for container in list(self._followers):
-            await self._stop(container, flush=flush)
-
-    @property
-    def following(self) -> set[str]:
-        return set(self._followers)
+                    await self._follow(api, container, self._settings.logs_tail)
 
     # -- one follower ------------------------------------------------------------------
 
-    async def _start(self, api: Any, container: str, tail: int) -> None:
+    async def _follow(self, api: Any, container: str, tail: int) -> None:
         try:
             info = await asyncio.to_thread(api.inspect_container, container)
         except UNREACHABLE as exc:
             if is_missing(exc):
                 raise ctl.Refused(ErrorCode.NOT_FOUND, f"no container {container!r}") from exc
             raise ctl.Refused(ErrorCode.UNAVAILABLE, describe(exc)) from exc
-        settings = self._settings
-        handoff: Handoff[Read] = Handoff(asyncio.get_running_loop(), settings.logs_buffer_lines)
-        position = self._positions.setdefault(container, Position())
-        while len(self._positions) > _POSITIONS_KEPT:
-            self._positions.pop(next(iter(self._positions)))
-        await position.take_over()
-        reader = LogReader(
-            api,
-            info["Id"],
-            tty=bool((info.get("Config") or {}).get("Tty")),
-            tail=tail,
-            after=position,
-            max_line_bytes=settings.logs_max_line_bytes,
-            redactor=Redactor(self._patterns, defaults=settings.redact_defaults),
-            handoff=handoff,
-        )
-        reader.start()
-        publisher = asyncio.create_task(
-            self._publish(container, handoff, position), name=f"logs-publisher-{container}"
-        )
-        position.publisher = publisher
-        self._followers[container] = _Follower(reader, publisher)
+
+        def reader(handoff: Handoff[Read], position: Position) -> LogReader:
+            return LogReader(
+                api,
+                info["Id"],
+                tty=bool((info.get("Config") or {}).get("Tty")),
+                tail=tail,
+                after=position,
+                max_line_bytes=self._settings.logs_max_line_bytes,
+                redactor=self._redactor(),
+                handoff=handoff,
+            )
+
+        await self._start(container, reader)
         log.info("following the logs of %s", container)
 
-    async def _stop(self, container: str, *, flush: bool = True) -> None:
-        follower = self._followers.pop(container, None)
-        if follower is None:
-            return
-        await asyncio.to_thread(follower.reader.stop)
-        if not flush:
-            await stop_task(follower.publisher)
-            return
-        await finish(follower.publisher, self._settings.logs_finish_s, container)
+    def _name(self, key: str) -> str:
+        return key
 
-    async def _publish(self, container: str, handoff: Handoff[Read], position: Position) -> None:
-        host = self._settings.host
-        await publish_lines(
-            self._bus,
-            self._bus.subjects.docker_logs(host, container),
-            handoff,
-            self._settings,
-            lambda lines: LogBatch(host=host, container=container, lines=lines),
-            position,
-        )
+    def _subject(self, key: str) -> str:
+        return self._bus.subjects.docker_logs(self._settings.host, key)
+
+    def _batch(self, key: str, lines: list[LogLine]) -> LogBatch:
+        return LogBatch(host=self._settings.host, container=key, lines=lines)
+
+    def _task_name(self, key: str) -> str:
+        return f"logs-publisher-{key}"

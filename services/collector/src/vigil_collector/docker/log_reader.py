@@ -5,11 +5,11 @@ with `timestamps=1`; a TTY container sends raw bytes). A line longer than the lo
 driver's 16 KiB arrives in several frames; they are joined, and a line longer than
 `max_line_bytes` is cut there with a marker saying how much was left out — never
 dropped. Each finished line is redacted and handed to the loop in order; `None`
-follows the last one. `stop()` shuts the socket, which ends the thread.
+follows the last one. `stop()` shuts the socket, which ends the thread (the thread's
+start, stop and end are `logs.reader`'s, shared with the pod log reader).
 """
 
 import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from vigil_collector.docker.engine import STREAM_BROKEN, shut
 from vigil_collector.handoff import Handoff
 from vigil_collector.logs.batches import Position, Read
 from vigil_collector.logs.lines import cut_marker, parse_time
+from vigil_collector.logs.reader import StreamReader
 from vigil_collector.logs.redaction import Redactor
 
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {1: "stdout", 2: "stderr"}
@@ -103,7 +104,9 @@ def _recent(position: Position) -> bool:
     return bool(position.nanos) and time.time_ns() - position.nanos < _RESUME_WITHIN_NS
 
 
-class LogReader:
+class LogReader(StreamReader):
+    broken = STREAM_BROKEN
+
     def __init__(
         self,
         api: Any,
@@ -126,49 +129,9 @@ class LogReader:
         self._lines = LineAssembler(
             tty=tty, max_line_bytes=max_line_bytes, redactor=redactor, emit=self._emit
         )
-        self._handoff = handoff
-        self._response: Any = None
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()
-        self.thread = threading.Thread(
-            target=self._run, name=f"vigil-logs-{container[:12]}", daemon=True
-        )
-        self.error: str | None = None
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def shut(self) -> None:
-        """End the reader: its socket is shut, so the thread ends (does not block)."""
-        self._stopped.set()
-        self._handoff.close()
-        with self._lock:
-            response = self._response
-        if response is not None:
-            shut(response)
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """End the reader and wait for its thread to finish; call from a thread."""
-        self.shut()
-        self.thread.join(timeout_s)
+        super().__init__(handoff, thread_name=f"vigil-logs-{container[:12]}")
 
     # -- the thread ------------------------------------------------------------------
-
-    def _run(self) -> None:
-        try:
-            response = self._open()
-            with self._lock:
-                self._response = response
-            if self._stopped.is_set():
-                shut(response)
-                return
-            self._read(response)
-        except STREAM_BROKEN as exc:  # the engine went away mid-read, or `stop()`
-            if not self._stopped.is_set():
-                self.error = str(exc) or type(exc).__name__
-        finally:
-            self._lines.flush()
-            self._handoff.put(None)
 
     def _open(self) -> Any:
         params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1}
@@ -192,6 +155,15 @@ class LogReader:
             if self._stopped.is_set():
                 return
             self._lines.feed(chunk)
+
+    def _shut(self, response: Any) -> None:
+        shut(response)
+
+    def _describe(self, exc: BaseException) -> str:
+        return str(exc) or type(exc).__name__
+
+    def _ended(self) -> None:
+        self._lines.flush()
 
     def _emit(self, line: LogLine, nanos: int) -> None:
         if nanos and nanos <= self._sent_until:

@@ -82,7 +82,7 @@ class ClusterFollower:
         finally:
             for task in tasks:
                 await stop_task(task)
-            await self.logs.stop_all()
+            await self.logs.stop_all(flush=False)
             await asyncio.to_thread(self.watch.stop)
             await asyncio.to_thread(self.events.stop)
             await asyncio.to_thread(api_client.close)

@@ -36,12 +36,7 @@ class PodLogPages:
     async def read(self, request: ReadPodLogs) -> LogPage:
         """The `ctl.logs.k8s_page` handler, for this cluster's lease holder."""
         _, container = await pod_container(
-            self._core,
-            self._cluster,
-            request.namespace,
-            request.pod,
-            request.container,
-            self._settings.k8s_timeout_s,
+            self._core, self._cluster, request, self._settings.k8s_timeout_s
         )
         try:
             lines, at_start = await asyncio.to_thread(self._page, request, container)

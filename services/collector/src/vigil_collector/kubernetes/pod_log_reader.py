@@ -6,11 +6,11 @@ handed to the loop in order, lines at or before `after` (what an earlier reader 
 the same container batched) skipped, and lines without a stamp (the API's, not the
 container's) logged instead; `None` follows the last one. A container still
 being created is waited for; the stream ends by itself when the container stops;
-`stop()` shuts it sooner.
+`stop()` shuts it sooner (the thread's start, stop and end are `logs.reader`'s, shared
+with Docker's log reader).
 """
 
 import logging
-import threading
 from typing import Any
 
 from kubernetes import client
@@ -20,6 +20,7 @@ from vigil_collector.handoff import Handoff
 from vigil_collector.kubernetes import kube
 from vigil_collector.logs.batches import Position, Read
 from vigil_collector.logs.lines import cut_marker, parse_time
+from vigil_collector.logs.reader import StreamReader
 from vigil_collector.logs.redaction import Redactor
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ _WAITING_TO_START = 400  # the API's answer while the container is being created
 _START_POLL_S = 0.5
 
 
-class PodLogReader:
+class PodLogReader(StreamReader):
+    broken = kube.STREAM_BROKEN
+
     def __init__(
         self,
         core: client.CoreV1Api,
@@ -67,49 +70,11 @@ class PodLogReader:
         self._sent_until = after.nanos  # what an earlier reader batched
         self._max = max_line_bytes
         self._redactor = redactor
-        self._handoff = handoff
-        self._response: Any = None
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, name=f"vigil-pod-logs-{pod}", daemon=True)
-        self.error: str | None = None
-
-    def start(self) -> None:
-        self.thread.start()
+        super().__init__(handoff, thread_name=f"vigil-pod-logs-{pod}")
 
     @property
     def ended(self) -> bool:
         return not self.thread.is_alive()
-
-    def shut(self) -> None:
-        self._stopped.set()
-        self._handoff.close()
-        with self._lock:
-            response = self._response
-        if response is not None:
-            kube.shut(response)
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """End the reader and wait for its thread (call it from a worker thread)."""
-        self.shut()
-        self.thread.join(timeout_s)
-
-    def _run(self) -> None:
-        try:
-            response = self._open()
-            if response is None:
-                return
-            with self._lock:
-                self._response = response
-            if self._stopped.is_set():
-                kube.shut(response)
-                return
-            self._read(response)
-        except kube.STREAM_BROKEN as exc:  # the API went away mid-read, or `stop()`
-            if not self._stopped.is_set():
-                self.error = kube.describe(exc)
-        finally:
-            self._handoff.put(None)
 
     def _open(self) -> Any:
         """The log stream, once the container has started (None if stopped before)."""
@@ -141,6 +106,12 @@ class PodLogReader:
                 self._emit(raw)
         if buffer:
             self._emit(buffer)
+
+    def _shut(self, response: Any) -> None:
+        kube.shut(response)
+
+    def _describe(self, exc: BaseException) -> str:
+        return kube.describe(exc)
 
     def _emit(self, raw: bytes) -> None:
         parsed = pod_line(raw, self._max, self._redactor)

@@ -5,20 +5,19 @@ requests (`ctl.logs.k8s_follow`) renew a holder's lease; the first starts a
 `PodLogReader` (the last `tail` lines first, then live) and a publisher that sends
 `PodLogBatch`es to the LOGS stream in order; when every lease has lapsed the reader
 is shut. A container that restarts ends its stream; while the lease lives, a new
-reader follows the new container, after a marker line saying so.
+reader follows the new container, after a marker line saying so. The lease bookkeeping
+and a follower's start and stop are shared with Docker's (`logs.followers`).
 """
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
 
 from vigil import ctl
 from vigil.bus import Bus
-from vigil.lifecycle import stop_task
 from vigil.messages import (
     ErrorCode,
     FollowPodLogs,
@@ -26,19 +25,17 @@ from vigil.messages import (
     PodLogBatch,
     PodLogsFollowed,
     PodStatusChanged,
+    ReadPodLogs,
     utc_now,
 )
 from vigil_collector.handoff import Handoff
 from vigil_collector.kubernetes import kube
 from vigil_collector.kubernetes.pod_log_reader import PodLogReader
-from vigil_collector.logs.batches import Position, Read, finish, publish_lines
-from vigil_collector.logs.leases import Leases
-from vigil_collector.logs.redaction import Redactor, compile_patterns
+from vigil_collector.logs.batches import Position, Read
+from vigil_collector.logs.followers import Follower, Followers
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
-
-_CHECK_S = 0.25
 
 Target = tuple[str, str, str]  # namespace, pod, container
 
@@ -47,44 +44,25 @@ def restart_marker(container: str, restarts: int) -> str:
     return f"[vigil] container {container} restarted (restarts: {restarts}); following it"
 
 
-@dataclass
-class _Follower:
-    reader: PodLogReader
-    publisher: asyncio.Task[None]
-    restarts: int
-
-
-class PodLogFollowers:
+class PodLogFollowers(Followers[Target]):
     def __init__(self, settings: CollectorSettings, bus: Bus, cluster: str, api_client: Any):
-        self._settings = settings
-        self._bus = bus
+        super().__init__(settings, bus)
         self._cluster = cluster
         self._core = client.CoreV1Api(api_client)
-        self._patterns = compile_patterns(settings.redact_patterns)
-        self._leases = Leases()
-        self._followers: dict[Target, _Follower] = {}
-        self._positions: dict[Target, Position] = {}
         self._statuses: dict[tuple[str, str], PodStatusChanged] = {}
-        self._lock = asyncio.Lock()
 
     async def follow(self, request: FollowPodLogs) -> PodLogsFollowed:
         """The `ctl.logs.k8s_follow` handler, for this cluster's lease holder."""
         pod, container = await pod_container(
-            self._core,
-            self._cluster,
-            request.namespace,
-            request.pod,
-            request.container,
-            self._settings.k8s_timeout_s,
+            self._core, self._cluster, request, self._settings.k8s_timeout_s
         )
         target = (request.namespace, request.pod, container)
-        key = "/".join(target)
-        holders = self._leases.renew(key, request.holder, request.lease_s, time.monotonic())
-        async with self._lock:
-            if holders and target not in self._followers:
-                await self._start(target, request.tail, _restarts(pod, container), marker=False)
-        if not holders:
-            await self._stop(target)
+        holders = await self._renew(
+            target,
+            request.holder,
+            request.lease_s,
+            lambda: self._follow(target, request.tail, _restarts(pod, container), marker=False),
+        )
         return PodLogsFollowed(
             cluster=self._cluster,
             namespace=request.namespace,
@@ -101,109 +79,77 @@ class PodLogFollowers:
         else:
             self._statuses[(status.namespace, status.pod)] = status
 
-    async def watch_leases(self) -> None:
-        """Stop followers whose leases lapsed; follow restarted containers again."""
-        while True:
-            await asyncio.sleep(_CHECK_S)
-            now = time.monotonic()
-            for key in self._leases.lapsed(now):
-                namespace, pod, container = key.split("/")
-                log.info("the log lease of %s lapsed; stopping its follower", key)
-                await self._stop((namespace, pod, container))
-            for target, follower in list(self._followers.items()):
-                if follower.publisher.done():
-                    await self._maybe_restart(target, follower)
-
-    async def stop_all(self) -> None:
-        for follower in self._followers.values():
-            follower.reader.shut()
-        for target in list(self._followers):
-            await self._stop(target, flush=False)
-
     # -- one follower --------------------------------------------------------------------
 
-    async def _maybe_restart(self, target: Target, ended: _Follower) -> None:
+    async def _ended(self, key: Target, follower: Follower) -> None:
         """An ended follower whose lease lives: its container restarted (or will)."""
-        if not self._leases.held("/".join(target), time.monotonic()):
-            self._followers.pop(target, None)
+        if not self._leases.held(key, time.monotonic()):
+            self._followers.pop(key, None)
             return
-        status = self._statuses.get(target[:2])
+        status = self._statuses.get(key[:2])
         if status is None:
             return
-        current = next((c for c in status.containers if c.name == target[2]), None)
-        if current is None or current.state != "running" or current.restarts <= ended.restarts:
+        current = next((c for c in status.containers if c.name == key[2]), None)
+        if current is None or current.state != "running" or current.restarts <= follower.restarts:
             return  # not back yet
         async with self._lock:
-            self._followers.pop(target, None)
-            await self._start(target, None, current.restarts, marker=True)
+            self._followers.pop(key, None)
+            await self._follow(key, None, current.restarts, marker=True)
 
-    async def _start(
+    async def _follow(
         self, target: Target, tail: int | None, restarts: int, *, marker: bool
     ) -> None:
-        settings = self._settings
         namespace, pod, container = target
-        position = self._positions.setdefault(target, Position())
-        await position.take_over()
-        handoff: Handoff[Read] = Handoff(asyncio.get_running_loop(), settings.logs_buffer_lines)
-        if marker:
-            line = LogLine(
-                time=utc_now(), stream="stdout", text=restart_marker(container, restarts)
+
+        def reader(handoff: Handoff[Read], position: Position) -> PodLogReader:
+            if marker:
+                line = LogLine(
+                    time=utc_now(), stream="stdout", text=restart_marker(container, restarts)
+                )
+                handoff.put((line, 0))  # Vigil's own line: it moves no position
+            return PodLogReader(
+                self._core,
+                namespace,
+                pod,
+                container,
+                tail=tail,
+                after=position,
+                max_line_bytes=self._settings.logs_max_line_bytes,
+                redactor=self._redactor(),
+                handoff=handoff,
             )
-            handoff.put((line, 0))  # Vigil's own line: it moves no position
-        reader = PodLogReader(
-            self._core,
-            namespace,
-            pod,
-            container,
-            tail=tail,
-            after=position,
-            max_line_bytes=settings.logs_max_line_bytes,
-            redactor=Redactor(self._patterns, defaults=settings.redact_defaults),
-            handoff=handoff,
-        )
-        reader.start()
-        publisher = asyncio.create_task(
-            self._publish(target, handoff, position), name=f"pod-logs-{namespace}-{pod}"
-        )
-        position.publisher = publisher
-        self._followers[target] = _Follower(reader, publisher, restarts)
+
+        await self._start(target, reader, restarts=restarts)
         log.info("following the logs of %s/%s/%s in %s", namespace, pod, container, self._cluster)
 
-    async def _stop(self, target: Target, *, flush: bool = True) -> None:
-        follower = self._followers.pop(target, None)
-        if follower is None:
-            return
-        await asyncio.to_thread(follower.reader.stop)
-        if not flush:
-            await stop_task(follower.publisher)
-            return
-        await finish(follower.publisher, self._settings.logs_finish_s, "/".join(target))
+    def _name(self, key: Target) -> str:
+        return "/".join(key)
 
-    async def _publish(self, target: Target, handoff: Handoff[Read], position: Position) -> None:
-        namespace, pod, container = target
-        cluster = self._cluster
-        await publish_lines(
-            self._bus,
-            self._bus.subjects.k8s_logs(cluster, namespace, pod),
-            handoff,
-            self._settings,
-            lambda lines: PodLogBatch(
-                cluster=cluster, namespace=namespace, pod=pod, container=container, lines=lines
-            ),
-            position,
+    def _subject(self, key: Target) -> str:
+        namespace, pod, _ = key
+        return self._bus.subjects.k8s_logs(self._cluster, namespace, pod)
+
+    def _batch(self, key: Target, lines: list[LogLine]) -> PodLogBatch:
+        namespace, pod, container = key
+        return PodLogBatch(
+            cluster=self._cluster, namespace=namespace, pod=pod, container=container, lines=lines
         )
+
+    def _task_name(self, key: Target) -> str:
+        namespace, pod, _ = key
+        return f"pod-logs-{namespace}-{pod}"
 
 
 async def pod_container(
     core: client.CoreV1Api,
     cluster: str,
-    namespace: str,
-    name: str,
-    container: str | None,
+    request: FollowPodLogs | ReadPodLogs,
     timeout_s: float,
 ) -> tuple[dict[str, Any], str]:
-    """The pod (as the API's JSON) and its container `container`, by default its first;
-    refused NOT_FOUND when either is missing, UNAVAILABLE when the API does not answer."""
+    """The pod a request names (as the API's JSON) and its container `request.container`,
+    by default its first; refused NOT_FOUND when either is missing, UNAVAILABLE when the
+    API does not answer."""
+    namespace, name, container = request.namespace, request.pod, request.container
     try:
         found = await asyncio.to_thread(
             core.read_namespaced_pod, name, namespace, _request_timeout=timeout_s

@@ -1,4 +1,6 @@
-"""What the Docker and the pod log followers share: `leases` (who holds a lease on which
+"""What the Docker and the pod log followers share: `followers` (a follower per leased
+container: leases, a reader and its publisher started and stopped, positions kept),
+`reader` (a log stream read in a worker thread), `leases` (who holds a lease on which
 container's logs, and until when), `batches` (lines to the LOGS stream in batches, in
 order, once, and a container's `Position` for the next follower), `redaction` (secrets
 taken out of lines) and `lines` (a line's time stamp, parsed; the marker of a cut line)."""
