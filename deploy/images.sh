@@ -39,7 +39,8 @@ build() {  # name base dockerfile [docker build options]
 # Python images install from the wheelhouse only: no network proves it.
 for service in collector auth deployer gateway; do
     if wanted "$service"; then
-        build "$service" "$PYTHON_IMAGE" "services/$service/Dockerfile" --network none
+        build "$service" "$PYTHON_IMAGE" services/Dockerfile --network none \
+            --build-arg "SERVICE=$service"
     fi
 done
 if wanted nats; then
