@@ -102,14 +102,18 @@ class Auth:
     REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView, Role.ADMIN)
 
 
+# A scroll-back page: the engine or the API server reads up to a thousand lines.
+_PAGE_S = 15.0
+
+
 class Logs:
     """Operations answered by the collector of the host (or holding the cluster's lease)
     named in the request."""
 
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)  # a gateway's lease
-    PAGE = Operation("logs", "page", ReadLogs, LogPage, Role.VIEWER)
+    PAGE = Operation("logs", "page", ReadLogs, LogPage, Role.VIEWER, timeout_s=_PAGE_S)
     K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
-    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage, Role.VIEWER)
+    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage, Role.VIEWER, timeout_s=_PAGE_S)
 
 
 class Deploy:

@@ -132,7 +132,7 @@ async def _call(
 ) -> Rep:
     gateway: Gateway = request.app.state.gateway
     try:
-        return await ctl.call(gateway.bus, operation, message, operation.timeout_s, token=token)
+        return await ctl.call(gateway.bus, operation, message, token=token)
     except ctl.Refused as exc:
         raise refusal(exc.code, exc.message, exc.retry_after_s) from None
     except (BusUnavailable, RuntimeError):
