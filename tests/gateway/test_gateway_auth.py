@@ -282,6 +282,9 @@ async def test_api_keys_are_created_used_and_revoked(
         assert (await receive(multiplexed))["type"] == "connected"
         me = (await http.get("/api/auth/me", headers={"X-API-Key": api_key})).json()
         assert (me["kind"], me["id"], me["roles"]) == ("api_key", key_id, ["viewer"])
+        # As a bearer token too (what Prometheus and most tools can send).
+        as_bearer = (await http.get("/api/auth/me", headers=bearer(api_key))).json()
+        assert (as_bearer["kind"], as_bearer["id"]) == ("api_key", key_id)
 
         listed = (await http.get("/api/auth/keys", headers=bearer(admin_token))).json()["keys"]
         [entry] = [k for k in listed if k["id"] == key_id]
@@ -294,6 +297,7 @@ async def test_api_keys_are_created_used_and_revoked(
         assert (await closed_with(multiplexed, timeout=1))[0] == 4001
     assert await close_code(f"ws://{gateway}/ws?api_key={api_key}") == 4001
     assert (await http.get("/api/auth/me", headers={"X-API-Key": api_key})).status_code == 401
+    assert (await http.get("/api/auth/me", headers=bearer(api_key))).status_code == 401
 
 
 async def test_an_api_key_is_refused_the_moment_it_expires_not_a_cache_later(
