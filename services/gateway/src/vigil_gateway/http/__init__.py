@@ -12,6 +12,8 @@ The package's name is the stdlib's too: every import in Vigil is absolute, so
   bounded request heads
 - `body_limit`, `strict_json`, `invalid_input`  request bodies bounded, parsed strictly,
   and refused with a clear 422
+- `scrape`         the collected figures for Prometheus (`/api/metrics`), in the
+  exporters' names
 - `dashboard`      the built web dashboard, served at `/`
 - `protocol_doc`   the client protocol as one page (`docs/protocol.md`)
 """
