@@ -16,6 +16,7 @@ from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
+from vigil_notifier import handlers as notifier_handlers
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
@@ -44,6 +45,11 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
     deploys = deployer_handlers.Handlers.__new__(deployer_handlers.Handlers)
     deployer_handlers.serve(deployer, deploys, NoVerifier())
     assert channels(deployer) == channels(described["deploy"])
+
+    notifier = ServiceBroker(None, settings, description="notify")
+    notifications = notifier_handlers.Handlers.__new__(notifier_handlers.Handlers)
+    notifier_handlers.serve(notifier, notifications, NoVerifier())
+    assert channels(notifier) == channels(described["notify"])
 
 
 async def test_the_gateway_serves_the_document_next_to_docs(

@@ -17,10 +17,16 @@ from vigil.messages import (
     ApiKeyList,
     ApiKeyView,
     CancelDeploy,
+    ChannelList,
+    ChannelTried,
+    ChannelView,
     CreateApiKey,
+    CreateChannel,
     CreateDeploy,
     CreateUser,
+    DeadLetterList,
     DelegatedToken,
+    DeleteChannel,
     DeployHosts,
     DeployList,
     DeployRecord,
@@ -34,6 +40,8 @@ from vigil.messages import (
     GetSigningKeys,
     JwkSet,
     ListApiKeys,
+    ListChannels,
+    ListDeadLetters,
     ListDeployHosts,
     ListDeploys,
     ListUsers,
@@ -46,6 +54,7 @@ from vigil.messages import (
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
+    TryChannel,
     UserList,
     UserView,
     VerifyApiKey,
@@ -124,3 +133,18 @@ class Deploy:
     GET = Operation("deploy", "get", GetDeploy, DeployRecord, Role.VIEWER)
     LIST = Operation("deploy", "list", ListDeploys, DeployList, Role.VIEWER)
     HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts, Role.VIEWER)
+
+
+# A test notification waits for the channel's service (an SMTP server, a webhook) to answer.
+_TRY_S = 20.0
+
+
+class Notify:
+    """Operations answered by the notifier: its channels and dead letters, admins only
+    (channels hold secrets: webhook URLs, tokens, passwords)."""
+
+    CREATE = Operation("notify", "channel_create", CreateChannel, ChannelView, Role.ADMIN)
+    LIST = Operation("notify", "channel_list", ListChannels, ChannelList, Role.ADMIN)
+    DELETE = Operation("notify", "channel_delete", DeleteChannel, ChannelView, Role.ADMIN)
+    TRY = Operation("notify", "channel_try", TryChannel, ChannelTried, Role.ADMIN, timeout_s=_TRY_S)
+    DEAD_LETTERS = Operation("notify", "dead_letters", ListDeadLetters, DeadLetterList, Role.ADMIN)

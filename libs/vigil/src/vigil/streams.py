@@ -160,6 +160,20 @@ DEPLOYERS = BucketSpec(
 K8S_CLUSTERS = BucketSpec(
     "K8S_CLUSTERS", "Which collector replica follows each Kubernetes cluster, and until when."
 )
+NOTIFY_CHANNELS = BucketSpec(
+    "NOTIFY_CHANNELS", "Notification channels: Apprise URLs and webhooks, with their secrets."
+)
+NOTIFY_DELIVERIES = BucketSpec(
+    "NOTIFY_DELIVERIES",
+    "One marker per alert transition and channel: being sent (by whom, until when), sent, "
+    "or given up; kept past the ALERTS stream's age, so no redelivery is sent twice.",
+    ttl=timedelta(days=8),
+)
+NOTIFY_DEAD_LETTERS = BucketSpec(
+    "NOTIFY_DEAD_LETTERS",
+    "Transitions a channel never took after every attempt, with the last error (masked).",
+    ttl=timedelta(days=30),
+)
 
 
 STREAMS: tuple[StreamSpec, ...] = (
@@ -184,5 +198,8 @@ BUCKETS: tuple[BucketSpec, ...] = (
     DEPLOY_LOCKS,
     DEPLOYERS,
     K8S_CLUSTERS,
+    NOTIFY_CHANNELS,
+    NOTIFY_DELIVERIES,
+    NOTIFY_DEAD_LETTERS,
 )
 """Every key-value bucket Vigil keeps: what the provisioner creates."""

@@ -7,7 +7,8 @@ may do; NATS refuses the rest (DESIGN rule 8):
 
 - **data** it produces: the collector only its own host's metrics, status and logs (and
   its clusters'), the deployer journals and its host's work queue, auth revocations,
-  the gateway the connection list;
+  the gateway the connection list (the notifier produces nothing on the bus: it
+  delivers off it);
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -23,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Auth, Deploy, Logs, Operation
+from vigil.operations import Auth, Deploy, Logs, Notify, Operation
 from vigil.streams import (
     ALERTS,
     API_KEYS,
@@ -38,6 +39,9 @@ from vigil.streams import (
     LATEST,
     LOGIN_FAILURES,
     LOGS,
+    NOTIFY_CHANNELS,
+    NOTIFY_DEAD_LETTERS,
+    NOTIFY_DELIVERIES,
     RATE_LIMITS,
     REVOKED,
     SESSIONS,
@@ -58,6 +62,7 @@ class ServiceRole(StrEnum):
     COLLECTOR = "collector"
     DEPLOYER = "deployer"
     GATEWAY = "gateway"
+    NOTIFIER = "notifier"
     PROVISIONER = "provisioner"
 
     @property
@@ -179,6 +184,7 @@ def permissions(
                 publish=(
                     *_requests(subjects, (*_operations(Auth), *_operations(Deploy))),
                     *_requests(subjects, _operations(Logs)),
+                    *_requests(subjects, _operations(Notify)),
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_connections(),
                     subjects.gateway_sessions(),
@@ -194,6 +200,17 @@ def permissions(
                     subjects.gateway_sessions(),
                     inbox,
                 ),
+                allow_responses=True,
+            )
+        case ServiceRole.NOTIFIER:
+            return Permissions(
+                publish=(
+                    Auth.JWKS.subject(subjects),
+                    _STREAM_LOOKUP,
+                    *_reads(subjects, ALERTS),  # its durable consumer: acks, naks with delay
+                    *_keeps(subjects, NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS),
+                ),
+                subscribe=(*_requests(subjects, _operations(Notify)), inbox),
                 allow_responses=True,
             )
         case ServiceRole.PROVISIONER:

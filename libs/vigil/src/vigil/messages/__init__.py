@@ -10,6 +10,7 @@ the past tense. One import location, one module per concept:
 - `auth`      the auth service's requests, replies and revocations
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
               the requests on `ctl.deploy.*` (`records`)
+- `notify`    notification channels and dead letters (notifier)
 - `gateway`   sessions, questions for clients, connection lists (services and gateways)
 - `ctl`       the envelope of every ctl reply
 - `client`    the client protocol, both ways
@@ -165,6 +166,26 @@ from vigil.messages.kubernetes import (
     PodUsage,
     ReadPodLogs,
 )
+from vigil.messages.notify import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    AppriseTarget,
+    ChannelDraft,
+    ChannelFilter,
+    ChannelKind,
+    ChannelList,
+    ChannelTarget,
+    ChannelTried,
+    ChannelView,
+    CreateChannel,
+    DeadLetter,
+    DeadLetterList,
+    DeleteChannel,
+    ListChannels,
+    ListDeadLetters,
+    TryChannel,
+    WebhookTarget,
+)
 from vigil.messages.seed import (
     AlertNotice,
     ContainerStatusData,
@@ -178,8 +199,10 @@ from vigil.messages.seed import (
 
 __all__ = [
     "CLOSE_MEANINGS",
+    "DELIVERY_HEADER",
     "ERROR_MEANINGS",
     "SERVER_FRAMES",
+    "SIGNATURE_HEADER",
     "AccessClaims",
     "AlertChanged",
     "AlertNotice",
@@ -190,9 +213,17 @@ __all__ = [
     "ApiKeyDraft",
     "ApiKeyList",
     "ApiKeyView",
+    "AppriseTarget",
     "Ask",
     "AskClient",
     "CancelDeploy",
+    "ChannelDraft",
+    "ChannelFilter",
+    "ChannelKind",
+    "ChannelList",
+    "ChannelTarget",
+    "ChannelTried",
+    "ChannelView",
     "ClientAnswered",
     "ClientMessage",
     "ClientPong",
@@ -212,12 +243,16 @@ __all__ = [
     "ContainerUsage",
     "CpuUsage",
     "CreateApiKey",
+    "CreateChannel",
     "CreateDeploy",
     "CreateUser",
     "CredentialsRevoked",
     "CtlFailure",
     "CtlReply",
+    "DeadLetter",
+    "DeadLetterList",
     "DelegatedToken",
+    "DeleteChannel",
     "Delta",
     "DeployEvent",
     "DeployHosts",
@@ -256,7 +291,9 @@ __all__ = [
     "K8sMetricsSampled",
     "LayerProgress",
     "ListApiKeys",
+    "ListChannels",
     "ListConnections",
+    "ListDeadLetters",
     "ListDeployHosts",
     "ListDeploys",
     "ListUsers",
@@ -304,6 +341,7 @@ __all__ = [
     "SystemMetricMeta",
     "TcpHealth",
     "TokensIssued",
+    "TryChannel",
     "Unsubscribe",
     "Unsubscribed",
     "Update",
@@ -312,6 +350,7 @@ __all__ = [
     "UserView",
     "VerifyApiKey",
     "VolumeMount",
+    "WebhookTarget",
     "parse_client_message",
     "utc_now",
     "visible_to",

@@ -1,0 +1,62 @@
+"""Generic webhooks: a JSON body from the channel's template, signed with HMAC-SHA256.
+
+The receiver checks `X-Vigil-Signature: sha256=<hex>` against the body with the secret
+it shares with the channel, and may drop a repeat by `X-Vigil-Delivery` (the same on
+every attempt of one transition to one channel). Redirects are not followed: a signed
+body goes only where the admin said.
+"""
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+import httpx
+
+from vigil.messages import DELIVERY_HEADER, SIGNATURE_HEADER, AlertChanged, WebhookTarget
+from vigil_notifier import template
+from vigil_notifier.errors import DeliveryFailed, InvalidChannel
+from vigil_notifier.masking import mask_webhook_url, scrub, secret_pieces
+
+
+def check(target: WebhookTarget) -> None:
+    """`InvalidChannel` unless the URL is http(s) with a host and the template parses."""
+    try:
+        parts = urlsplit(target.url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        raise InvalidChannel("target.url", f"not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise InvalidChannel("target.url", "a webhook URL is http:// or https://")
+    if not parts.hostname:
+        raise InvalidChannel("target.url", "a webhook URL names a host")
+    if target.template is not None:
+        template.parse(target.template)
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def send(
+    client: httpx.AsyncClient,
+    target: WebhookTarget,
+    alert: AlertChanged,
+    channel: str,
+    delivery: str,
+    timeout_s: float,
+) -> None:
+    """POST the signed payload; `DeliveryFailed` (masked) unless it answers 2xx in time."""
+    body = template.render(target.template, alert, channel)
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: signature(target.secret, body),
+        DELIVERY_HEADER: delivery,
+    }
+    where = mask_webhook_url(target.url)
+    try:
+        response = await client.post(target.url, content=body, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        reason = scrub(str(exc), secret_pieces(target.url, target.secret))[:200]
+        raise DeliveryFailed(f"POST {where}: {type(exc).__name__} {reason}".rstrip()) from None
+    if not 200 <= response.status_code < 300:
+        raise DeliveryFailed(f"POST {where} answered {response.status_code}")
