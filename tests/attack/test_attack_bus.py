@@ -29,8 +29,8 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.busauth.trust import Trust
 from vigil.ctl import TOKEN_HEADER
 from vigil.messages import CtlReply, ErrorCode, ListUsers
-from vigil.operations import Auth
-from vigil.streams import DEPLOYS, LATEST, LOGS, SIGNING_KEYS, USERS
+from vigil.operations import Auth, Notify
+from vigil.streams import DEPLOYS, LATEST, LOGS, NOTIFY_CHANNELS, SIGNING_KEYS, USERS
 from vigil.subjects import Subjects
 from vigil_auth.app import AuthService
 
@@ -38,7 +38,13 @@ pytestmark = pytest.mark.bus_refusals
 
 HOST = "testhost"
 REFUSAL_WAIT_S = 1.0
-ROLES = (ServiceRole.AUTH, ServiceRole.COLLECTOR, ServiceRole.DEPLOYER, ServiceRole.GATEWAY)
+ROLES = (
+    ServiceRole.AUTH,
+    ServiceRole.COLLECTOR,
+    ServiceRole.DEPLOYER,
+    ServiceRole.GATEWAY,
+    ServiceRole.NOTIFIER,
+)
 
 
 @dataclass
@@ -145,6 +151,8 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
     latest = LATEST.stream(s)
     signing_bucket = s.stream_name(SIGNING_KEYS.base_name)
     auth = {ServiceRole.AUTH}
+    channels = NOTIFY_CHANNELS.stream(s)
+    notifier = {ServiceRole.NOTIFIER}
     return [
         (
             "read the signing keys",
@@ -184,6 +192,15 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
             f"pub:{s.gateway_sessions()}",
             {ServiceRole.GATEWAY},
         ),
+        ("read the channels' secrets", f"pub:$JS.API.STREAM.MSG.GET.{channels}", notifier),
+        ("watch the channels' secrets", f"pub:$JS.API.CONSUMER.CREATE.{channels}", notifier),
+        (
+            "write a channel (send alerts elsewhere)",
+            f"pub:$KV.{s.stream_name(NOTIFY_CHANNELS.base_name)}.mallory",
+            notifier,
+        ),
+        ("answer channel requests", f"sub:{Notify.LIST.subject(s)}", notifier),
+        ("ask for a channel", f"pub:{Notify.CREATE.subject(s)}", {ServiceRole.GATEWAY}),
     ]
 
 
