@@ -144,7 +144,7 @@ class WebhookReceiver:
     bad_signatures: int = 0
     hold: bool = False
     _server: asyncio.Server | None = None
-    _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -158,22 +158,21 @@ class WebhookReceiver:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for task in list(self._handlers):
-            await stop_task(task)
+        for writer in list(self._writers):
+            writer.close()  # its handler reads the end and returns
+        await wait_for(lambda: not self._writers, "the receiver's connections to close")
         if server is not None:
             await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+        self._writers.add(writer)
         try:
             while await self._one(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
-            self._handlers.discard(task)
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()

@@ -19,7 +19,7 @@ from vigil.messages import DeadLetter
 from vigil.records import Records
 from vigil.streams import ALERTS, NOTIFY_CHANNELS, NOTIFY_DEAD_LETTERS, NOTIFY_DELIVERIES
 from vigil_notifier import apprise_target
-from vigil_notifier.channel import ChannelRecord
+from vigil_notifier.channel import ChannelBook, ChannelRecord
 from vigil_notifier.delivery import Delivery, Sender
 from vigil_notifier.handlers import Handlers, serve
 from vigil_notifier.markers import Marker, Markers
@@ -63,9 +63,8 @@ class NotifierService:
             )
             serve(broker, Handlers(channels, dead_letters, sender), bus_verifier(self.bus))
             await broker.start()
-            self.delivery = Delivery(
-                self.bus, self.settings, channels, markers, dead_letters, sender
-            )
+            book = ChannelBook(channels, self.bus.js, NOTIFY_CHANNELS.stream(self.bus.subjects))
+            self.delivery = Delivery(self.bus, self.settings, book, markers, dead_letters, sender)
             await self.delivery.start()
             self.ready.set()
             log.info("notifying as %s", self.replica)

@@ -1,9 +1,17 @@
 """A channel as the notifier keeps it (in `NOTIFY_CHANNELS`, which only it may read): the
-draft checked, with who made it; shown only as a `ChannelView`, its secrets masked."""
+draft checked, with who made it; shown only as a `ChannelView`, its secrets masked.
+
+`ChannelBook` is what delivery reads for every transition: the bucket's records, read
+again only when the bucket changed since (its stream's last sequence, one cheap request),
+so a channel made or deleted on any replica applies to the next transition handled
+anywhere, and a burst of alerts does not list the bucket once per alert.
+"""
 
 import asyncio
 import secrets
 from datetime import datetime
+
+from nats.js import JetStreamContext
 
 from vigil.messages import (
     AlertChanged,
@@ -17,6 +25,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil.model import Message
+from vigil.records import Records
 from vigil_notifier import apprise_target, matching, webhook
 from vigil_notifier.masking import mask_webhook_url
 
@@ -65,3 +74,31 @@ async def make_channel(draft: ChannelDraft, created_by: str) -> ChannelRecord:
         created_by=created_by,
         created_at=utc_now(),
     )
+
+
+class ChannelBook:
+    def __init__(self, records: Records[ChannelRecord], js: JetStreamContext, stream: str) -> None:
+        self.records = records
+        self._js = js
+        self._stream = stream
+        self._lock = asyncio.Lock()
+        self._seen = -1  # the bucket's last sequence when `_channels` was read
+        self._channels: list[ChannelRecord] = []
+        self._looks = 0  # looks begun
+
+    async def current(self) -> list[ChannelRecord]:
+        """Every channel, as the bucket held them at some moment after this call began.
+
+        One look at a time; the callers that arrive while one is under way share the
+        next (which begins after them), so a burst costs a look or two, not one each.
+        """
+        arrived = self._looks  # counts a look under way now, which began before us
+        async with self._lock:
+            if self._looks > arrived:  # one began after we arrived, and has ended
+                return self._channels
+            self._looks += 1
+            last = (await self._js.stream_info(self._stream)).state.last_seq
+            if last != self._seen:
+                self._channels = [found.value for found in await self.records.all()]
+                self._seen = last
+            return self._channels

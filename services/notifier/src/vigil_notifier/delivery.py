@@ -22,7 +22,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -37,7 +37,7 @@ from vigil.records import Records
 from vigil.streams import ALERTS
 from vigil.subjects import ANY
 from vigil_notifier import apprise_target, webhook
-from vigil_notifier.channel import ChannelRecord
+from vigil_notifier.channel import ChannelBook, ChannelRecord
 from vigil_notifier.errors import DeliveryFailed
 from vigil_notifier.markers import Busy, Claimed, Markers, delivery_key
 from vigil_notifier.settings import NotifierSettings
@@ -45,6 +45,9 @@ from vigil_notifier.settings import NotifierSettings
 log = logging.getLogger(__name__)
 
 _FETCH_WAIT_S = 1.0
+_BATCH = 32  # transitions fetched at once, at most
+_CONNECTIONS = 100  # webhook connections open at once, at most
+_PER_HOST = 16  # ... to one host (a receiver is not flooded by one burst)
 _BUS_TRIES = 5  # a marker write after a send is tried this often (a short outage)
 
 
@@ -73,17 +76,27 @@ class Sender:
 
     def __init__(self, settings: NotifierSettings) -> None:
         self._timeout_s = settings.send_timeout_s
-        self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Made on first use, inside the running loop (aiohttp wants one)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=_CONNECTIONS, limit_per_host=_PER_HOST)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return self._session
 
     async def send(self, channel: ChannelRecord, alert: AlertChanged, delivery: str) -> None:
         target = channel.target
         if isinstance(target, WebhookTarget):
-            await webhook.send(self._client, target, alert, channel.name, delivery, self._timeout_s)
+            await webhook.send(self.session, target, alert, channel.name, delivery, self._timeout_s)
         else:
             await apprise_target.send(target.url, title_of(alert), body_of(alert), self._timeout_s)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
 
 class Delivery:
@@ -91,7 +104,7 @@ class Delivery:
         self,
         bus: Bus,
         settings: NotifierSettings,
-        channels: Records[ChannelRecord],
+        channels: ChannelBook,
         markers: Markers,
         dead_letters: Records[DeadLetter],
         sender: Sender,
@@ -102,7 +115,8 @@ class Delivery:
         self._markers = markers
         self._dead_letters = dead_letters
         self._sender = sender
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._room = asyncio.Event()  # set while fewer than `max_in_flight` are in hand
+        self._room.set()
         self._handling: set[asyncio.Task[None]] = set()
         self._intake: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
@@ -138,15 +152,16 @@ class Delivery:
                 await subscription.unsubscribe()
 
     async def _take(self, subscription: JetStreamContext.PullSubscription) -> None:
+        """Fetch as many transitions as there is room for (what is there now, or the
+        first to come within a second), each handled in a task of its own."""
         while True:
-            await self._slots.acquire()
+            await self._room.wait()
+            room = self._settings.max_in_flight - len(self._handling)
             try:
-                batch = await subscription.fetch(1, timeout=_FETCH_WAIT_S)
+                batch = await subscription.fetch(min(room, _BATCH), timeout=_FETCH_WAIT_S)
             except (nats.errors.TimeoutError, TimeoutError):
-                self._slots.release()
                 continue
             except nats.errors.Error as exc:  # the bus is away: it reconnects by itself
-                self._slots.release()
                 log.warning("could not fetch alerts (again in a second): %s", exc)
                 await asyncio.sleep(_FETCH_WAIT_S)
                 continue
@@ -154,10 +169,12 @@ class Delivery:
                 task = asyncio.create_task(self._handle(msg))
                 self._handling.add(task)
                 task.add_done_callback(self._done)
+            if len(self._handling) >= self._settings.max_in_flight:
+                self._room.clear()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._handling.discard(task)
-        self._slots.release()
+        self._room.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("handling an alert failed", exc_info=task.exception())
 
@@ -170,7 +187,7 @@ class Delivery:
             return
         attempt = msg.metadata.num_delivered or 1
         try:
-            channels = [found.value for found in await self._channels.all()]
+            channels = await self._channels.current()
         except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
             log.warning("no channel list for %s (retried): %s", alert.id, exc)
             await msg.nak(delay=self._settings.backoff_s(attempt))

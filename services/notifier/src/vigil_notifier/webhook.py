@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from vigil.messages import DELIVERY_HEADER, SIGNATURE_HEADER, AlertChanged, WebhookTarget
 from vigil_notifier import template
@@ -38,7 +38,7 @@ def signature(secret: str, body: bytes) -> str:
 
 
 async def send(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     target: WebhookTarget,
     alert: AlertChanged,
     channel: str,
@@ -54,9 +54,18 @@ async def send(
     }
     where = mask_webhook_url(target.url)
     try:
-        response = await client.post(target.url, content=body, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as exc:
+        async with session.post(
+            target.url,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as response:
+            status = response.status
+    except TimeoutError:
+        raise DeliveryFailed(f"POST {where}: no answer in {timeout_s:g} s") from None
+    except aiohttp.ClientError as exc:
         reason = scrub(str(exc), secret_pieces(target.url, target.secret))[:200]
         raise DeliveryFailed(f"POST {where}: {type(exc).__name__} {reason}".rstrip()) from None
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(f"POST {where} answered {response.status_code}")
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"POST {where} answered {status}")
