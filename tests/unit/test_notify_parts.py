@@ -44,6 +44,7 @@ def test_no_template_sends_the_alert_and_the_channel() -> None:
         ('{"a": NaN}', "NaN is not JSON"),
         ('{"a": "{{password}}"}', "unknown field {{password}}"),
         ("[" * 40 + "]" * 40, "nested deeper"),
+        ("[" * 8000 + "]" * 8000, "nested deeper"),  # past the JSON parser's own limit
     ],
 )
 def test_a_bad_template_is_refused_saying_why(text: str, reason: str) -> None:

@@ -63,7 +63,10 @@ def warm_up() -> None:
 def check_url(url: str) -> None:
     """`InvalidChannel` unless Apprise knows the URL's service and can use it."""
     with _CAPTURE.capture() as lines:
-        plugin = _plugin(url)
+        try:
+            plugin = _plugin(url)
+        except Exception:  # Apprise's parsers on an admin's text: whatever they raise, no
+            plugin = None
     if plugin is None:
         why = scrub("; ".join(lines), secret_pieces(url))[:_MAX_REASON_CHARS]
         scheme = url.partition("://")[0] if "://" in url else ""
@@ -73,10 +76,11 @@ def check_url(url: str) -> None:
 
 def mask(url: str) -> str:
     """The URL as Apprise shows it with privacy on (tokens and passwords elided)."""
-    plugin = _plugin(url)
-    if plugin is None:
+    try:
+        plugin = _plugin(url)
+        return HIDDEN if plugin is None else str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    except Exception:  # never the URL itself, whatever Apprise makes of it
         return HIDDEN
-    return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
 
 
 def _send(url: str, title: str, body: str) -> None:
@@ -91,8 +95,13 @@ def _send(url: str, title: str, body: str) -> None:
 
 async def send(url: str, title: str, body: str, timeout_s: float) -> None:
     """Send through Apprise; `DeliveryFailed` (masked) if it did not go out in time."""
+    scheme = url.partition("://")[0]
     try:
         async with asyncio.timeout(timeout_s):
             await asyncio.to_thread(_send, url, title, body)
     except TimeoutError:
-        raise DeliveryFailed(f"{url.partition('://')[0]}: no answer in {timeout_s:g} s") from None
+        raise DeliveryFailed(f"{scheme}: no answer in {timeout_s:g} s") from None
+    except DeliveryFailed:
+        raise
+    except Exception as exc:  # a plugin's own bug is this channel's failure, retried
+        raise DeliveryFailed(f"{scheme}: Apprise failed ({type(exc).__name__})") from None

@@ -43,6 +43,8 @@ def parse(template: str) -> Any:
         raise InvalidChannel(
             "target.template", f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:  # the parser's own limit, far past ours
+        raise InvalidChannel("target.template", f"nested deeper than {_MAX_DEPTH}") from None
     _check(document, 0)
     return document
 

@@ -11,6 +11,7 @@ import hmac
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from vigil.messages import DELIVERY_HEADER, SIGNATURE_HEADER, AlertChanged, WebhookTarget
 from vigil_notifier import template
@@ -20,11 +21,15 @@ from vigil_notifier.masking import mask_webhook_url, scrub, secret_pieces
 
 def check(target: WebhookTarget) -> None:
     """`InvalidChannel` unless the URL is http(s) with a host and the template parses."""
+    if any(char.isspace() or not char.isprintable() for char in target.url):
+        raise InvalidChannel("target.url", "a URL has no whitespace or control characters")
     try:
         parts = urlsplit(target.url)
         parts.port  # noqa: B018  (raises on a bad port)
+        URL(target.url)  # as the HTTP client will read it
     except ValueError as exc:
-        raise InvalidChannel("target.url", f"not a URL: {exc}") from None
+        reason = scrub(str(exc), secret_pieces(target.url))
+        raise InvalidChannel("target.url", f"not a URL: {reason}") from None
     if parts.scheme not in ("http", "https"):
         raise InvalidChannel("target.url", "a webhook URL is http:// or https://")
     if not parts.hostname:
@@ -64,7 +69,7 @@ async def send(
             status = response.status
     except TimeoutError:
         raise DeliveryFailed(f"POST {where}: no answer in {timeout_s:g} s") from None
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, ValueError) as exc:
         reason = scrub(str(exc), secret_pieces(target.url, target.secret))[:200]
         raise DeliveryFailed(f"POST {where}: {type(exc).__name__} {reason}".rstrip()) from None
     if not 200 <= status < 300:
