@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vigil.messages import AlertChanged, AlertState, ChannelFilter
-from vigil_notifier import template
+from vigil_notifier import apprise_target, template
 from vigil_notifier.errors import InvalidChannel
 from vigil_notifier.markers import delivery_key
 from vigil_notifier.masking import mask_webhook_url, scrub, secret_pieces
@@ -88,3 +88,12 @@ def test_a_delivery_is_named_by_transition_and_channel() -> None:
     raised_again = ALERT.model_copy(update={"time": datetime(2026, 12, 6, 7, 0, tzinfo=UTC)})
     assert delivery_key(raised_again, "0123456789abcdef") != key
     assert all(char.isalnum() or char == "_" for char in key)
+
+
+def test_an_apprise_url_is_masked_by_apprise_and_a_plain_http_one_as_a_webhook() -> None:
+    mail = apprise_target.mask("mailto://vigil:pa55word@mail.example.com")
+    assert mail.startswith("mailto://vigil:****@mail.example.com")
+    discord = apprise_target.mask("discord://1234/Tok3nVeryS3cret")
+    assert "Tok3nVeryS3cret" not in discord
+    plain = apprise_target.mask("json://hooks.example.com/T0KEN-path?x=1")
+    assert plain == "json://hooks.example.com/***"

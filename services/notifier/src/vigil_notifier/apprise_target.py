@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import apprise
 
 from vigil_notifier.errors import DeliveryFailed, InvalidChannel
-from vigil_notifier.masking import HIDDEN, scrub, secret_pieces
+from vigil_notifier.masking import HIDDEN, mask_webhook_url, scrub, secret_pieces
 
 _MAX_REASON_CHARS = 500
 
@@ -74,8 +74,17 @@ def check_url(url: str) -> None:
         raise InvalidChannel("target.url", f"{reason}: {why}" if why else reason)
 
 
+# Apprise's plain HTTP targets: their path may be anything, a token included, which
+# Apprise's privacy mode does not know to hide. They are masked as webhooks are.
+_GENERIC = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
+
+
 def mask(url: str) -> str:
-    """The URL as Apprise shows it with privacy on (tokens and passwords elided)."""
+    """The URL as Apprise shows it with privacy on (tokens and passwords elided); a plain
+    HTTP target's as a webhook's (scheme, host and port)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in _GENERIC:
+        return mask_webhook_url(url)
     try:
         plugin = _plugin(url)
         return HIDDEN if plugin is None else str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]

@@ -190,7 +190,7 @@ class Delivery:
             channels = await self._channels.current()
         except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
             log.warning("no channel list for %s (retried): %s", alert.id, exc)
-            await msg.nak(delay=self._settings.backoff_s(attempt))
+            await _settle(msg, self._settings.backoff_s(attempt))
             return
         wanted = [channel for channel in channels if channel.wants(alert)]
         outcomes = await asyncio.gather(
@@ -199,12 +199,12 @@ class Delivery:
         failed = [outcome for outcome in outcomes if outcome.failed is not None]
         busy = [outcome.busy_s for outcome in outcomes if outcome.busy_s is not None]
         if not failed and not busy:
-            await msg.ack()
+            await _settle(msg, None)
             return
         delays = list(busy)
         if failed:
             delays.append(self._settings.backoff_s(attempt))
-        await msg.nak(delay=max(delays))
+        await _settle(msg, max(delays))
 
     async def _deliver(self, alert: AlertChanged, channel: ChannelRecord, attempt: int) -> Outcome:
         key = delivery_key(alert, channel.id)
@@ -278,3 +278,15 @@ class Delivery:
             log.warning("could not record the failure of %s (retried): %s", key, exc)
             return Outcome(failed=reason)
         return Outcome()
+
+
+async def _settle(msg: Msg, retry_in_s: float | None) -> None:
+    """Ack (None), or nak to see it again in `retry_in_s`. Lost with the bus, it is
+    delivered again after the ack wait all the same: the markers say what is done."""
+    try:
+        if retry_in_s is None:
+            await msg.ack()
+        else:
+            await msg.nak(delay=retry_in_s)
+    except nats.errors.Error as exc:
+        log.warning("could not answer JetStream for %s (redelivered): %s", msg.subject, exc)
