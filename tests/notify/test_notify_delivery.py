@@ -188,3 +188,19 @@ async def test_a_notifier_killed_mid_delivery_loses_nothing_and_sends_nothing_tw
 
     once_each(receiver, 4)
     assert set(receiver.held) < {received.delivery for received in receiver.accepted}
+
+
+async def test_alerts_raised_while_no_notifier_runs_are_delivered_when_one_starts(
+    nats_server: NatsServer, prefix: str, admin_token: str
+) -> None:
+    settings = notifier_settings_for(nats_server, prefix)
+    async with webhook_receiver() as receiver, bus_client(nats_server, prefix) as bus:
+        async with run_notifier(settings):  # makes the durable consumer
+            await add_channel(bus, admin_token, webhook_draft(receiver))
+        for n in range(3):  # none runs now
+            await publish(bus, alert(n))
+        async with run_notifier(settings):
+            await wait_for(lambda: len(receiver.accepted) == 3, "the alerts kept for it", 15)
+            await settled(bus)
+
+    once_each(receiver, 3)
