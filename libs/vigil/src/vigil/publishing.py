@@ -11,11 +11,13 @@ default), and a later attempt is acked with the sequence of the first.
 - `deliver`: one message, again until acked (or until `within_s`), waiting while the bus
   is away rather than sending into a client that would hold it for the reconnect;
 - `InOrder`: messages that must reach the stream in order and must not be lost (status
-  changes, alerts): each is sent after those before it were acked; what NATS did not
-  ack waits, in order, and is sent again once the bus answers.
+  changes, alerts, the audit trail): each is sent after those before it were acked; what
+  NATS did not ack waits, in order, and is sent again once the bus answers. `send` waits
+  for its message's turn; `put`, for callers that cannot wait, queues it and returns.
 """
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import deque
@@ -79,6 +81,7 @@ class InOrder:
         self._max_waiting = max_waiting
         self._sending = asyncio.Lock()  # one sender at a time keeps the order
         self._retrying: asyncio.Task[None] | None = None
+        self._putting: asyncio.Task[None] | None = None  # sends what `put` queued
 
     @property
     def waiting(self) -> int:
@@ -87,16 +90,32 @@ class InOrder:
     async def send(self, subject: str, message: BaseModel) -> None:
         """`message` goes out after every one before it; if NATS does not ack, it waits
         with them, and they are sent again once the bus answers."""
+        self._queue(subject, message)
+        await self._flush()
+
+    def put(self, subject: str, message: BaseModel) -> None:
+        """As `send`, without waiting: queued now, in order, and sent by a task of its own.
+        One such task at a time: a running one sends what is queued meanwhile too (it
+        looks at the queue again after each ack, and ends only when it is empty)."""
+        self._queue(subject, message)
+        if self._putting is None or self._putting.done():
+            self._putting = asyncio.create_task(self._flush(), name=f"{self._what}-send")
+
+    async def close(self, within_s: float = 0.0) -> None:
+        """Stop; what is still queued is sent first if the bus acks it within `within_s`."""
+        if self._waiting and within_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush(), within_s)
+        await stop_task(self._putting)
+        await stop_task(self._retrying)
+
+    def _queue(self, subject: str, message: BaseModel) -> None:
         if len(self._waiting) >= self._max_waiting:
             dropped = self._waiting.popleft()
             log.error(
                 "dropped unsent %s on %s: the bus was away too long", self._what, dropped.subject
             )
         self._waiting.append(Outgoing(subject, message))
-        await self._flush()
-
-    async def close(self) -> None:
-        await stop_task(self._retrying)
 
     async def _flush(self) -> None:
         """Send what waits, in order, until NATS does not ack one (then retried later)."""
