@@ -8,6 +8,7 @@ the past tense. One import location, one module per concept:
 - `docker`    container stats, status, log batches and the log lease (collector)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
+- `audit`     the audit trail: who did what, and what was refused
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
               the requests on `ctl.deploy.*` (`records`)
 - `gateway`   sessions, questions for clients, connection lists (services and gateways)
@@ -16,6 +17,7 @@ the past tense. One import location, one module per concept:
 - `seed`      the frames in the seeds' shapes (`system`, `docker_stats` channels)
 """
 
+from vigil.messages.audit import ANONYMOUS, AuditActor, AuditEvent, AuditOutcome
 from vigil.messages.auth import (
     AccessClaims,
     ApiKeyCreated,
@@ -177,6 +179,7 @@ from vigil.messages.seed import (
 )
 
 __all__ = [
+    "ANONYMOUS",
     "CLOSE_MEANINGS",
     "ERROR_MEANINGS",
     "SERVER_FRAMES",
@@ -192,6 +195,9 @@ __all__ = [
     "ApiKeyView",
     "Ask",
     "AskClient",
+    "AuditActor",
+    "AuditEvent",
+    "AuditOutcome",
     "CancelDeploy",
     "ClientAnswered",
     "ClientMessage",
