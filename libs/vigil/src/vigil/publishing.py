@@ -19,6 +19,7 @@ default), and a later attempt is acked with the sequence of the first.
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _FIRST_RETRY_S = 0.2  # between attempts while the bus answers but does not ack
 _LONGEST_RETRY_S = 2.0
+_SAY_DROPS_EVERY_S = 10.0
 
 
 def new_msg_id() -> str:
@@ -82,6 +84,8 @@ class InOrder:
         self._sending = asyncio.Lock()  # one sender at a time keeps the order
         self._retrying: asyncio.Task[None] | None = None
         self._putting: asyncio.Task[None] | None = None  # sends what `put` queued
+        self._dropped = 0  # since the last time drops were said
+        self._dropped_said_at = -_SAY_DROPS_EVERY_S
 
     @property
     def waiting(self) -> int:
@@ -112,9 +116,16 @@ class InOrder:
     def _queue(self, subject: str, message: BaseModel) -> None:
         if len(self._waiting) >= self._max_waiting:
             dropped = self._waiting.popleft()
-            log.error(
-                "dropped unsent %s on %s: the bus was away too long", self._what, dropped.subject
-            )
+            self._dropped += 1
+            now = time.monotonic()
+            if now - self._dropped_said_at >= _SAY_DROPS_EVERY_S:  # a flood says it once
+                log.error(
+                    "dropped %d unsent %s (the last on %s): the bus was away too long",
+                    self._dropped,
+                    self._what,
+                    dropped.subject,
+                )
+                self._dropped, self._dropped_said_at = 0, now
         self._waiting.append(Outgoing(subject, message))
 
     async def _flush(self) -> None:
