@@ -83,5 +83,6 @@ class AuditTrail:
         """Events not yet acked by JetStream."""
         return self._out.waiting
 
-    async def close(self) -> None:
-        await self._out.close(within_s=_CLOSE_WITHIN_S)
+    async def close(self, within_s: float = _CLOSE_WITHIN_S) -> None:
+        """Stop; what is still queued gets `within_s` to be acked."""
+        await self._out.close(within_s=within_s)

@@ -18,6 +18,7 @@ default), and a later attempt is acked with the sequence of the first.
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 _FIRST_RETRY_S = 0.2  # between attempts while the bus answers but does not ack
 _LONGEST_RETRY_S = 2.0
 _SAY_DROPS_EVERY_S = 10.0
+_WINDOW = 256  # messages whose acks are awaited together
 
 
 def new_msg_id() -> str:
@@ -129,15 +131,28 @@ class InOrder:
         self._waiting.append(Outgoing(subject, message))
 
     async def _flush(self) -> None:
-        """Send what waits, in order, until NATS does not ack one (then retried later)."""
+        """Send what waits, in order, until NATS does not ack one (then retried later).
+
+        A window of them at a time: written together on the one connection (so the
+        server stores them in that order) and their acks awaited together, not one round
+        trip each. What follows the first one not acked waits with it, in order; any of
+        those the server had kept is kept once when sent again (each has its id)."""
         async with self._sending:
             try:
                 while self._waiting:
-                    outgoing = self._waiting[0]
-                    await self._bus.publish(
-                        outgoing.subject, outgoing.message, msg_id=outgoing.msg_id
+                    window = list(itertools.islice(self._waiting, _WINDOW))
+                    results = await asyncio.gather(
+                        *(self._bus.publish(o.subject, o.message, msg_id=o.msg_id) for o in window),
+                        return_exceptions=True,
                     )
-                    self._waiting.popleft()
+                    failure = next((r for r in results if isinstance(r, BaseException)), None)
+                    done = len(window) if failure is None else results.index(failure)
+                    acked = {id(outgoing) for outgoing in window[:done]}
+                    # The oldest may have been dropped meanwhile (`max_waiting`): by identity.
+                    while self._waiting and id(self._waiting[0]) in acked:
+                        self._waiting.popleft()
+                    if failure is not None:
+                        raise failure
             except BusUnavailable as exc:
                 log.warning(
                     "could not publish %s (%d waiting, sent in order later): %s",
