@@ -361,7 +361,7 @@ async def test_a_user_is_refused_every_route_and_channel_above_their_role(
 ) -> None:
     await create_viewer(http, admin_token, roles=[role])
     token = (await login(http, "vera", VIEWER_PASSWORD))["access_token"]
-    caplog.set_level(logging.WARNING, logger="vigil.audit")
+    caplog.set_level(logging.WARNING, logger="vigil_gateway.audit")
     channels = [spec.name for spec in CHANNELS.values() if spec.role.rank > role.rank]
     assert "connections" in channels
     async with connect(f"ws://{gateway}/ws?token={token}") as ws:
@@ -383,7 +383,7 @@ async def test_a_user_is_refused_every_route_and_channel_above_their_role(
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["detail"]["code"] == "FORBIDDEN"
         assert f"needs the {needed} role" in response.json()["detail"]["message"]
-    denials = [r.getMessage() for r in caplog.records if r.name == "vigil.audit"]
+    denials = [r.getMessage() for r in caplog.records if r.name == "vigil_gateway.audit"]
     assert len(denials) == len(channels) + len(routes)  # each in the audit log
     assert all("who=user:vera(" in d for d in denials)
 

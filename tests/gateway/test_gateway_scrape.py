@@ -16,18 +16,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.grant_support import bearer, granted
-from tests.support import until
+from tests.support import host_sample, until
 from vigil.bus import Bus
 from vigil.messages import (
     ContainerUsage,
-    CpuUsage,
-    DiskIoRates,
     FilesystemUsage,
     HostMetricsSampled,
     K8sMetricsSampled,
     LoadAverage,
     MemoryUsage,
-    NetworkRates,
     NodeUsage,
     PodUsage,
     SwapUsage,
@@ -78,38 +75,26 @@ def cluster_batch(cluster: str, interval_s: float = 2.0) -> K8sMetricsSampled:
     )
 
 
-def host_sample(host: str) -> HostMetricsSampled:
-    return HostMetricsSampled(
-        host=host,
-        time=utc_now(),
-        interval_s=2.0,
-        cpu=CpuUsage(percent=12.5, per_core=[10.0, 15.0]),
-        load=LoadAverage(one=0.5, five=0.25, fifteen=0.125),
-        memory=MemoryUsage(total=8 << 30, available=6 << 30, used=2 << 30, percent=25.0),
-        swap=SwapUsage(total=1 << 30, used=1 << 28, percent=25.0),
-        filesystems=[
-            FilesystemUsage(
-                mountpoint="/",
-                device="/dev/sda1",
-                fstype="ext4",
-                total=100 << 30,
-                used=40 << 30,
-                free=60 << 30,
-                percent=40.0,
-            )
-        ],
-        disk_io=DiskIoRates(
-            read_bytes_per_s=0, write_bytes_per_s=0, read_ops_per_s=0, write_ops_per_s=0
-        ),
-        network=NetworkRates(
-            rx_bytes_per_s=0,
-            tx_bytes_per_s=0,
-            rx_packets_per_s=0,
-            tx_packets_per_s=0,
-            rx_bytes_total=0,
-            tx_bytes_total=0,
-        ),
-        uptime_s=3600.0,
+def web1() -> HostMetricsSampled:
+    """Host web1 as its collector samples it (figures chosen to be told apart)."""
+    sample = host_sample(cpu=12.5, host="web1")
+    return sample.model_copy(
+        update={
+            "load": LoadAverage(one=0.5, five=0.25, fifteen=0.125),
+            "memory": MemoryUsage(total=8 << 30, available=6 << 30, used=2 << 30, percent=25.0),
+            "swap": SwapUsage(total=1 << 30, used=1 << 28, percent=25.0),
+            "filesystems": [
+                FilesystemUsage(
+                    mountpoint="/",
+                    device="/dev/sda1",
+                    fstype="ext4",
+                    total=100 << 30,
+                    used=40 << 30,
+                    free=60 << 30,
+                    percent=40.0,
+                )
+            ],
+        }
     )
 
 
@@ -130,7 +115,7 @@ async def test_hosts_and_clusters_in_the_exporters_names_a_cluster_only_for_its_
     http: httpx.AsyncClient, alerts_bus: Bus, admin_token: str
 ) -> None:
     bus = alerts_bus
-    await bus.publish(bus.subjects.host_metrics("web1"), host_sample("web1"))
+    await bus.publish(bus.subjects.host_metrics("web1"), web1())
     for cluster in ("alpha", "beta"):
         await bus.publish(bus.subjects.k8s_metrics(cluster), cluster_batch(cluster))
     ann = await granted(http, admin_token, "ann", ["alpha"])

@@ -24,6 +24,9 @@ class StreamSpec:
     max_age: timedelta | None = None
     storage: StorageType = StorageType.FILE
     retention: RetentionPolicy = RetentionPolicy.LIMITS
+    append_only: bool = False
+    """No message may be deleted and the stream not purged, by anyone: only its age
+    removes what it holds."""
 
     def stream(self, subjects: Subjects) -> str:
         """The JetStream stream's name under `subjects`' prefix."""
@@ -39,6 +42,8 @@ class StreamSpec:
             max_age=self.max_age.total_seconds() if self.max_age else None,
             storage=self.storage,
             num_replicas=replicas,
+            deny_delete=self.append_only,
+            deny_purge=self.append_only,
         )
 
 
@@ -85,6 +90,14 @@ DEPLOY_EVENTS = StreamSpec(
     subjects=lambda s: [s.deploy_events(ANY)],
     description="The journal of every deploy: each step, its progress and outcome.",
     max_age=timedelta(days=90),
+)
+
+AUDIT = StreamSpec(
+    base_name="AUDIT",
+    subjects=lambda s: [s.audit(ANY)],
+    description="The audit trail: who did what, and what was refused, for 90 days.",
+    max_age=timedelta(days=90),
+    append_only=True,
 )
 
 DEPLOY_QUEUE = StreamSpec(
@@ -184,6 +197,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     CONNECTIONS,
     DEPLOY_EVENTS,
     DEPLOY_QUEUE,
+    AUDIT,
 )
 """Every stream Vigil keeps: what the provisioner creates."""
 

@@ -7,8 +7,9 @@ may do; NATS refuses the rest (DESIGN rule 8):
 
 - **data** it produces: the collector only its own host's metrics, status and logs (and
   its clusters'), the deployer journals and its host's work queue, auth revocations,
-  the gateway the connection list (the notifier produces nothing on the bus: it
-  delivers off it);
+  the gateway the connection list; auth, the deployer and the gateway each their own
+  audit events (`audit.<role>`), which no service may delete (the stream denies it);
+  the notifier nothing (it delivers off the bus);
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -28,6 +29,7 @@ from vigil.operations import Auth, Deploy, Logs, Notify, Operation
 from vigil.streams import (
     ALERTS,
     API_KEYS,
+    AUDIT,
     BUCKETS,
     CONNECTIONS,
     DEPLOY_EVENTS,
@@ -133,7 +135,8 @@ def permissions(
             return Permissions(
                 publish=(
                     subjects.auth_revoked(),
-                    *_looks_up(subjects, REVOKED),
+                    subjects.audit(role.value),
+                    *_looks_up(subjects, REVOKED, AUDIT),
                     *_keeps(subjects, USERS, API_KEYS, SESSIONS, SIGNING_KEYS, LOGIN_FAILURES),
                 ),
                 subscribe=(
@@ -170,9 +173,10 @@ def permissions(
                     subjects.deploy_events(ANY),
                     subjects.deploy_queue(ANY),  # any replica queues a deploy for its host
                     subjects.ask_user(ANY),
+                    subjects.audit(role.value),
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
-                    *_looks_up(subjects, DEPLOY_EVENTS),
+                    *_looks_up(subjects, DEPLOY_EVENTS, AUDIT),
                     *_reads(subjects, DEPLOY_QUEUE),
                     *_keeps(subjects, DEPLOYS, DEPLOY_LOCKS, DEPLOYERS),
                 ),
@@ -189,8 +193,10 @@ def permissions(
                     subjects.gateway_connections(),
                     subjects.gateway_sessions(),
                     subjects.alerts(AlertSource.GATEWAY),
+                    subjects.audit(role.value),
                     _STREAM_LOOKUP,
                     *_reads(subjects, LATEST, ALERTS, LOGS, DEPLOY_EVENTS, REVOKED, CONNECTIONS),
+                    *_reads(subjects, AUDIT),  # for admins: /api/audit and the `audit` channel
                     *_keeps(subjects, RATE_LIMITS),
                 ),
                 subscribe=(

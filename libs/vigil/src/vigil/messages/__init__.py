@@ -8,6 +8,7 @@ the past tense. One import location, one module per concept:
 - `docker`    container stats, status, log batches and the log lease (collector)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
+- `audit`     the audit trail: who did what, and what was refused
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
               the requests on `ctl.deploy.*` (`records`)
 - `notify`    notification channels and dead letters (notifier)
@@ -17,6 +18,7 @@ the past tense. One import location, one module per concept:
 - `seed`      the frames in the seeds' shapes (`system`, `docker_stats` channels)
 """
 
+from vigil.messages.audit import ANONYMOUS, AuditActor, AuditEvent, AuditOutcome
 from vigil.messages.auth import (
     AccessClaims,
     ApiKeyCreated,
@@ -198,6 +200,7 @@ from vigil.messages.seed import (
 )
 
 __all__ = [
+    "ANONYMOUS",
     "CLOSE_MEANINGS",
     "DELIVERY_HEADER",
     "ERROR_MEANINGS",
@@ -216,6 +219,9 @@ __all__ = [
     "AppriseTarget",
     "Ask",
     "AskClient",
+    "AuditActor",
+    "AuditEvent",
+    "AuditOutcome",
     "CancelDeploy",
     "ChannelDraft",
     "ChannelFilter",

@@ -32,7 +32,6 @@ from vigil.messages import (
     ListDeploys,
 )
 from vigil.operations import Deploy, Operation, Rep, Req
-from vigil_gateway.access import audit
 from vigil_gateway.http.http_auth import BusToken, RoleRequired, refusal
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
@@ -54,7 +53,8 @@ def deploy_router() -> APIRouter:
         for a Kubernetes deploy, of its cluster, which the caller's grant must cover)."""
         if spec.cluster is not None and not operator.may_see_cluster(spec.cluster):
             reason = f"{operator.name} has no grant for cluster {spec.cluster!r}"
-            audit.denied(operator, "POST /api/deploys", reason, None)
+            audit = _gateway(request).audit
+            audit.refused("POST /api/deploys", operator, reason, target=spec.cluster)
             raise refusal(ErrorCode.FORBIDDEN, reason)
         return await _call(request, Deploy.CREATE, CreateDeploy(spec=spec), token)
 

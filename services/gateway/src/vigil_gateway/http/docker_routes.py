@@ -99,7 +99,11 @@ async def _logs_channel(
             "docker.logs", params, unknown=ErrorCode.INVALID_MESSAGE
         )
         return await channel_admission.admit(
-            gateway.hub, principal, channel, action=f"GET /api/docker/{container}/logs"
+            gateway.hub,
+            principal,
+            channel,
+            action=f"GET /api/docker/{container}/logs",
+            audit=gateway.audit,
         )
     except ChannelRefused as exc:
         raise refused(exc) from None
