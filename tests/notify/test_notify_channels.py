@@ -101,6 +101,20 @@ async def test_an_admin_manages_channels_and_never_sees_a_secret_again(
     gone = await http.delete(f"{CHANNELS}/{hook['id']}", headers=admin)
     assert gone.status_code == 404
 
+    async def audited() -> list[tuple[str, str]] | None:
+        answer = await http.get("/api/audit", params={"service": "notifier"}, headers=admin)
+        no_secret_in(answer.text)
+        said = [(e["action"], e["outcome"]) for e in answer.json()["events"]]
+        return said if len(said) == 5 else None
+
+    assert sorted(await until(audited, "the notifier's audit events")) == [
+        ("notify.channel_create", "done"),
+        ("notify.channel_create", "done"),
+        ("notify.channel_delete", "done"),
+        ("notify.channel_try", "done"),
+        ("notify.channel_try", "done"),
+    ]
+
 
 async def test_a_viewer_or_an_operator_is_refused_channels_at_the_gateway_and_the_notifier(
     notifier: NotifierService,

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 
+from vigil.audit_trail import AuditTrail
 from vigil.authority import bus_verifier
 from vigil.broker import ServiceBroker
 from vigil.bus import Bus
@@ -17,7 +18,7 @@ from vigil.bus_doc import DESCRIPTIONS
 from vigil.busauth.permissions import ServiceRole
 from vigil.messages import DeadLetter
 from vigil.records import Records
-from vigil.streams import ALERTS, NOTIFY_CHANNELS, NOTIFY_DEAD_LETTERS, NOTIFY_DELIVERIES
+from vigil.streams import ALERTS, AUDIT, NOTIFY_CHANNELS, NOTIFY_DEAD_LETTERS, NOTIFY_DELIVERIES
 from vigil_notifier import apprise_target
 from vigil_notifier.channel import ChannelBook, ChannelRecord
 from vigil_notifier.delivery import Delivery, Sender
@@ -36,9 +37,10 @@ class NotifierService:
             settings,
             name="vigil-notifier",
             role=ServiceRole.NOTIFIER,
-            streams=[ALERTS],
+            streams=[ALERTS, AUDIT],
             buckets=[NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS],
         )
+        self.trail = AuditTrail(self.bus, "notifier")
         self.ready = asyncio.Event()  # set once requests are answered and alerts taken
         self.delivery: Delivery | None = None
 
@@ -61,7 +63,8 @@ class NotifierService:
                 self.replica,
                 self.settings.lease_s,
             )
-            serve(broker, Handlers(channels, dead_letters, sender), bus_verifier(self.bus))
+            handlers = Handlers(channels, dead_letters, sender, self.trail)
+            serve(broker, handlers, bus_verifier(self.bus))
             await broker.start()
             book = ChannelBook(channels, self.bus.js, NOTIFY_CHANNELS.stream(self.bus.subjects))
             self.delivery = Delivery(self.bus, self.settings, book, markers, dead_letters, sender)
@@ -77,6 +80,7 @@ class NotifierService:
             finally:
                 try:
                     await broker.stop()
+                    await self.trail.close()  # the last channel changes, within a grace
                 finally:
                     try:
                         await sender.close()

@@ -9,11 +9,13 @@ import logging
 import secrets
 
 from vigil.access import Principal
+from vigil.audit_trail import AuditTrail
 from vigil.broker import ServiceBroker, answer_for_users
 from vigil.ctl import Refused
 from vigil.messages import (
     AlertChanged,
     AlertState,
+    AuditOutcome,
     ChannelList,
     ChannelTried,
     ChannelView,
@@ -35,9 +37,9 @@ from vigil_notifier.delivery import Sender
 from vigil_notifier.errors import DeliveryFailed, InvalidChannel
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("vigil_notifier.audit")
 
 MAX_CHANNELS = 1000
+CREATE, DELETE, TRY = "notify.channel_create", "notify.channel_delete", "notify.channel_try"
 
 
 def serve(broker: ServiceBroker, handlers: "Handlers", verifier: Verifier) -> None:
@@ -55,21 +57,26 @@ class Handlers:
         channels: Records[ChannelRecord],
         dead_letters: Records[DeadLetter],
         sender: Sender,
+        trail: AuditTrail,
     ) -> None:
         self._channels = channels
         self._dead_letters = dead_letters
         self._sender = sender
+        self._trail = trail
 
     async def create(self, request: CreateChannel, caller: Principal) -> ChannelView:
         try:
             record = await make_channel(request.channel, caller.name)
         except InvalidChannel as exc:
-            raise Refused(ErrorCode.INVALID_MESSAGE, f"channel.{exc}") from None
+            reason = f"channel.{exc}"
+            self._trail.refused(CREATE, caller, reason, target=request.channel.name)
+            raise Refused(ErrorCode.INVALID_MESSAGE, reason) from None
         if len(await self._channels.all()) >= MAX_CHANNELS:
             raise Refused(ErrorCode.LIMIT_REACHED, f"at most {MAX_CHANNELS} channels")
         await self._channels.create(record.id, record)
         view = record.view()
-        audit.info("%s made channel %s (%s, %s)", caller.name, record.id, view.kind, view.url)
+        target = f"channel {record.id} ({record.name})"
+        self._trail.record(CREATE, AuditOutcome.DONE, caller, target=target, detail=view.url)
         return view
 
     async def list_channels(self, request: ListChannels, caller: Principal) -> ChannelList:
@@ -83,7 +90,8 @@ class Handlers:
         if found is None:
             raise Refused(ErrorCode.NOT_FOUND, f"no channel {request.channel_id!r}")
         await self._channels.delete(request.channel_id)
-        audit.info("%s deleted channel %s", caller.name, request.channel_id)
+        target = f"channel {request.channel_id} ({found.value.name})"
+        self._trail.record(DELETE, AuditOutcome.DONE, caller, target=target)
         return found.value.view()
 
     async def try_channel(self, request: TryChannel, caller: Principal) -> ChannelTried:
@@ -102,10 +110,14 @@ class Handlers:
             time=utc_now(),
             message=f"A test notification from Vigil, sent by {caller.name}.",
         )
+        target = f"channel {request.channel_id} ({found.value.name})"
         try:
             await self._sender.send(found.value, alert, f"test_{secrets.token_hex(8)}")
         except DeliveryFailed as exc:
+            failed = AuditOutcome.FAILED
+            self._trail.record(TRY, failed, caller, target=target, detail=exc.reason)
             return ChannelTried(channel_id=request.channel_id, delivered=False, error=exc.reason)
+        self._trail.record(TRY, AuditOutcome.DONE, caller, target=target)
         return ChannelTried(channel_id=request.channel_id, delivered=True)
 
     async def dead_letters(self, request: ListDeadLetters, caller: Principal) -> DeadLetterList:

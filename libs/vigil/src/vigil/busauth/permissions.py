@@ -9,7 +9,7 @@ may do; NATS refuses the rest (DESIGN rule 8):
   its clusters'), the deployer journals and its host's work queue, auth revocations,
   the gateway the connection list; auth, the deployer and the gateway each their own
   audit events (`audit.<role>`), which no service may delete (the stream denies it);
-  the notifier nothing (it delivers off the bus);
+  the notifier only its audit events (it delivers off the bus);
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -211,8 +211,10 @@ def permissions(
         case ServiceRole.NOTIFIER:
             return Permissions(
                 publish=(
+                    subjects.audit(role.value),
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
+                    *_looks_up(subjects, AUDIT),
                     *_reads(subjects, ALERTS),  # its durable consumer: acks, naks with delay
                     *_keeps(subjects, NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS),
                 ),
