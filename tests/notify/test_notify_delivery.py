@@ -204,3 +204,30 @@ async def test_alerts_raised_while_no_notifier_runs_are_delivered_when_one_start
             await settled(bus)
 
     once_each(receiver, 3)
+
+
+async def test_a_channel_that_keeps_failing_holds_up_no_other(
+    nats_server: NatsServer, prefix: str, admin_token: str
+) -> None:
+    settings = notifier_settings_for(nats_server, prefix, max_pending=4)
+    async with (
+        webhook_receiver() as healthy,
+        webhook_receiver() as broken,
+        bus_client(nats_server, prefix) as bus,
+        run_notifier(settings),
+    ):
+        await add_channel(bus, admin_token, webhook_draft(healthy))
+        await add_channel(bus, admin_token, webhook_draft(broken, name="broken"))
+        await broken.stop()
+        for n in range(3):
+            await publish(bus, alert(n))
+        await wait_for(lambda: len(healthy.accepted) == 3, "the healthy channel's three", 10)
+        # those three wait for their retries; the bound on pending ones lets a fourth in
+        await publish(bus, alert(3))
+        await wait_for(lambda: len(healthy.accepted) == 4, "the fourth too", 10)
+        await broken.start()
+        await wait_for(lambda: len(broken.accepted) == 4, "the broken one's, once back", 20)
+        await settled(bus)
+
+    once_each(healthy, 4)
+    once_each(broken, 4)

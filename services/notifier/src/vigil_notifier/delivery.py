@@ -35,7 +35,6 @@ from vigil.lifecycle import stop_task
 from vigil.messages import AlertChanged, DeadLetter, WebhookTarget, utc_now
 from vigil.records import Records
 from vigil.streams import ALERTS
-from vigil.subjects import ANY
 from vigil_notifier import apprise_target, webhook
 from vigil_notifier.channel import ChannelBook, ChannelRecord
 from vigil_notifier.errors import DeliveryFailed
@@ -123,17 +122,24 @@ class Delivery:
         self.delivered = 0  # notifications that reached a channel (the probe's figures)
 
     async def start(self) -> None:
+        """Make the replicas' durable consumer, or bring it to these settings (the ack
+        wait and the pending bound can change; where it starts cannot), and take."""
         settings = self._settings
-        self._subscription = await self._bus.js.pull_subscribe(
-            self._bus.subjects.alerts(ANY),
-            durable=settings.consumer,
-            stream=ALERTS.stream(self._bus.subjects),
-            config=ConsumerConfig(
+        stream = ALERTS.stream(self._bus.subjects)
+        await self._bus.js.add_consumer(
+            stream,
+            ConsumerConfig(
+                name=settings.consumer,
+                durable_name=settings.consumer,
+                description="The notifiers: each alert transition to its channels.",
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=settings.ack_wait_s,
                 deliver_policy=DeliverPolicy.NEW,
-                max_ack_pending=settings.max_in_flight * 4,
+                max_ack_pending=settings.max_pending,
             ),
+        )
+        self._subscription = await self._bus.js.pull_subscribe_bind(
+            durable=settings.consumer, stream=stream
         )
         self._intake = asyncio.create_task(self._take(self._subscription), name="notify-intake")
 

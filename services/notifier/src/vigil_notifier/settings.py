@@ -32,6 +32,13 @@ class NotifierSettings(ProbeSettings):
     max_in_flight: int = Field(
         default=64, ge=1, le=1024, description="Transitions handled at once by this replica."
     )
+    max_pending: int = Field(
+        default=10_000,
+        ge=1,
+        description="Transitions taken and not yet done (in hand, or waiting for a retry) "
+        "across the replicas; past it, new ones wait. A channel failing for long holds "
+        "its transitions here until each is done or dead-lettered.",
+    )
     consumer: str = Field(
         default="notifiers",
         pattern=r"^[A-Za-z0-9_-]+$",
