@@ -3,6 +3,7 @@ refusals reach the AUDIT stream, read back by admins at `GET /api/audit` (newest
 filtered, paged) and live on the `audit` channel; never a secret; nobody can delete from
 it; non-admins are refused (and that is audited too)."""
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -122,6 +123,26 @@ async def test_only_admins_read_the_trail_and_bad_queries_get_422(
     for query in ({"service": "a*b"}, {"since": "2026-01-01T00:00:00"}, {"limit": 0}):
         bad = await http.get("/api/audit", params=query, headers=bearer(admin_token))
         assert bad.status_code == 422, (query, bad.text)
+
+
+async def test_a_name_tried_with_a_line_break_cannot_forge_an_audit_log_line(
+    http: httpx.AsyncClient, admin_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vigil_auth.audit")
+    forged = "eve\ndone auth.login who=user:admin(u1) from=10.0.0.1"
+    answer = await http.post("/api/auth/token", json={"username": forged, "password": "x" * 12})
+    assert answer.status_code == 401
+
+    async def recorded() -> list[dict[str, Any]] | None:
+        events = (await trail(http, admin_token, actor=forged))["events"]
+        return events or None
+
+    [event] = await until(recorded, "the refused login")
+    assert event["actor"]["name"] == forged  # kept as tried, in JSON
+    lines = [r.getMessage() for r in caplog.records if r.name == "vigil_auth.audit"]
+    [line] = [line for line in lines if "eve" in line]
+    assert "\n" not in line
+    assert "who=anonymous:eve\\ndone auth.login" in line
 
 
 async def test_the_audit_channel_streams_events_as_they_are_written_to_admins_only(

@@ -16,6 +16,12 @@ from vigil.publishing import InOrder
 _CLOSE_WITHIN_S = 2.0  # what is still queued at a stop gets this long to be acked
 
 
+def _one_line(text: str) -> str:
+    """A field as the log line shows it: a name tried at a login may hold a line break,
+    which must not start a forged line of its own."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def actor_of(principal: Principal | None) -> AuditActor:
     if principal is None:
         return ANONYMOUS
@@ -58,11 +64,7 @@ class AuditTrail:
             level,
             "%s %s who=%s from=%s target=%s %s",
             outcome,
-            action,
-            who,
-            address or "-",
-            target or "-",
-            detail,
+            *map(_one_line, (action, who, address or "-", target or "-", detail)),
         )
         self._out.put(self._bus.subjects.audit(self._service), event)
 

@@ -21,6 +21,7 @@ class StreamSpec:
     subjects: Callable[[Subjects], list[str]]
     description: str
     max_msgs_per_subject: int = -1
+    max_msgs: int = -1
     max_age: timedelta | None = None
     storage: StorageType = StorageType.FILE
     retention: RetentionPolicy = RetentionPolicy.LIMITS
@@ -39,6 +40,7 @@ class StreamSpec:
             subjects=self.subjects(subjects),
             retention=self.retention,
             max_msgs_per_subject=self.max_msgs_per_subject,
+            max_msgs=self.max_msgs,
             max_age=self.max_age.total_seconds() if self.max_age else None,
             storage=self.storage,
             num_replicas=replicas,
@@ -97,6 +99,9 @@ AUDIT = StreamSpec(
     subjects=lambda s: [s.audit(ANY)],
     description="The audit trail: who did what, and what was refused, for 90 days.",
     max_age=timedelta(days=90),
+    # A flood of refusals must not fill the disk: past this the oldest go (a byte cap
+    # would reserve the storage up front).
+    max_msgs=5_000_000,
     append_only=True,
 )
 
