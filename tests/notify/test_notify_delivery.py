@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from email.message import Message as EmailMessage
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from tests.notify_support import (
 )
 from tests.support import NatsServer, bus_client, wait_for
 from vigil.bus import Bus
-from vigil.messages import AlertState
+from vigil.messages import AlertState, Culprit
 from vigil.streams import ALERTS
 
 SETTLE_S = 30.0
@@ -60,9 +61,12 @@ async def test_a_raised_and_a_resolved_alert_reach_a_webhook_and_an_email(
             email = {"name": "ops mail", "target": {"kind": "apprise", "url": mailto}}
             await add_channel(bus, admin_token, email)
 
-            raised = alert(1)
+            busy = Culprit(
+                name="busy-worker", id="0123abcd4567", cpu_percent=187.5, memory_bytes=3 << 20
+            )
+            raised = alert(1).model_copy(update={"culprits": [busy]})
             await publish(bus, raised)
-            resolved = raised.model_copy(update={"state": AlertState.RESOLVED})
+            resolved = alert(1).model_copy(update={"state": AlertState.RESOLVED})
             await publish(bus, resolved)
 
             await wait_for(lambda: len(receiver.accepted) == 2, "two webhook calls", 15)
@@ -73,12 +77,18 @@ async def test_a_raised_and_a_resolved_alert_reach_a_webhook_and_an_email(
         states = sorted(payload["alert"]["state"] for payload in receiver.payloads())
         assert states == ["raised", "resolved"]
         assert {payload["channel"] for payload in receiver.payloads()} == {"hook"}
-        assert receiver.payloads()[0]["alert"]["id"] == raised.id
+        first = next(p["alert"] for p in receiver.payloads() if p["alert"]["state"] == "raised")
+        assert first["id"] == raised.id
+        assert first["culprits"] == [busy.model_dump(mode="json")]
         subjects = sorted(str(message["Subject"]) for message in inbox)
         assert subjects == [f"[RAISED] {raised.id}", f"[RESOLVED] {raised.id}"]
         assert all(message["To"] == "ops@example.com" for message in inbox)
-        text = str(inbox[0].get_payload(0))
+        raised_mail = next(m for m in inbox if str(m["Subject"]).startswith("[RAISED]"))
+        plain = raised_mail.get_payload(0)
+        assert isinstance(plain, EmailMessage)
+        text = plain.get_payload(decode=True).decode()
         assert "CPU at 97.5 % on h1" in text
+        assert "busy-worker (0123abcd4567): CPU 187.5 %, memory 3.0 MiB" in text  # the culprit
 
 
 async def test_a_webhook_template_shapes_the_payload_and_filters_pick_the_transitions(

@@ -64,10 +64,18 @@ def title_of(alert: AlertChanged) -> str:
 
 def body_of(alert: AlertChanged) -> str:
     where = f"{alert.host}" + (f" (cluster {alert.cluster})" if alert.cluster else "")
-    return (
+    body = (
         f"{alert.message}\n\n{alert.metric} = {alert.value:g} (threshold {alert.threshold:g})"
         f" on {where}, {alert.time.isoformat()}; source {alert.source}."
     )
+    if alert.culprits:
+        busiest = [
+            f"- {culprit.name} ({culprit.id}): CPU {culprit.cpu_percent:.1f} %, "
+            f"memory {culprit.memory_bytes / 2**20:.1f} MiB"
+            for culprit in alert.culprits
+        ]
+        body += "\n\nBusiest containers then:\n" + "\n".join(busiest)
+    return body
 
 
 class Sender:

@@ -25,6 +25,7 @@ FIELDS = (
     "time",
     "message",
     "cluster",
+    "culprits",
     "channel",
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
