@@ -14,7 +14,13 @@ those that failed. The one window left is described there.
 `retry_backoff_s` (by the number of deliveries so far); after `max_attempts` the
 channel gets a dead letter (`NOTIFY_DEAD_LETTERS`, visible to admins, error masked)
 and the transition is acked. A channel that another replica is sending to is looked
-at again when that replica's lease ends.
+at again when that replica's lease ends. A transition waiting for its retry waits in
+JetStream, not in the replica; `max_pending` bounds how many may (the consumer's max
+ack pending), so one failing channel holds up no other until that bound.
+
+**Intake.** A replica fetches as many transitions as it has room for
+(`max_in_flight`), each handled in a task of its own; the matching channels of one
+transition are tried concurrently, and webhooks share one aiohttp session.
 """
 
 import asyncio
