@@ -10,9 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from vigil import ctl
 from vigil.access import Principal, Role
-from vigil.errors import BusUnavailable
 from vigil.messages import (
     ChannelDraft,
     ChannelList,
@@ -21,16 +19,14 @@ from vigil.messages import (
     CreateChannel,
     DeadLetterList,
     DeleteChannel,
-    ErrorCode,
     ListChannels,
     ListDeadLetters,
     TryChannel,
 )
-from vigil.operations import Notify, Operation, Rep, Req
-from vigil_gateway.http.deploy_routes import _parse
-from vigil_gateway.http.http_auth import BusToken, RoleRequired, refusal
+from vigil.operations import Notify
+from vigil_gateway.http.http_auth import BusToken, RoleRequired
+from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
-from vigil_gateway.replica.gateway import Gateway
 
 Admin = Annotated[Principal, Depends(RoleRequired(Role.ADMIN))]
 
@@ -43,27 +39,27 @@ def notify_router() -> APIRouter:
         channel: ChannelDraft, admin: Admin, token: BusToken, request: Request
     ) -> ChannelView:
         """A new channel: an Apprise URL or a signed webhook, with its filter."""
-        return await _call(request, Notify.CREATE, CreateChannel(channel=channel), token)
+        return await call_service(request, Notify.CREATE, CreateChannel(channel=channel), token)
 
     @router.get("/api/notify/channels")
     async def list_channels(admin: Admin, token: BusToken, request: Request) -> ChannelList:
         """Every channel, its URL masked and its secret left out."""
-        return await _call(request, Notify.LIST, ListChannels(), token)
+        return await call_service(request, Notify.LIST, ListChannels(), token)
 
     @router.delete("/api/notify/channels/{channel_id}")
     async def delete(
         channel_id: str, admin: Admin, token: BusToken, request: Request
     ) -> ChannelView:
-        message = _parse(DeleteChannel, {"channel_id": channel_id})
-        return await _call(request, Notify.DELETE, message, token)
+        message = from_path(DeleteChannel, {"channel_id": channel_id})
+        return await call_service(request, Notify.DELETE, message, token)
 
     @router.post("/api/notify/channels/{channel_id}/test")
     async def try_channel(
         channel_id: str, admin: Admin, token: BusToken, request: Request
     ) -> ChannelTried:
         """Send a test notification now; says whether it went out, or why not."""
-        message = _parse(TryChannel, {"channel_id": channel_id})
-        return await _call(request, Notify.TRY, message, token)
+        message = from_path(TryChannel, {"channel_id": channel_id})
+        return await call_service(request, Notify.TRY, message, token)
 
     @router.get("/api/notify/dead-letters")
     async def dead_letters(
@@ -73,16 +69,6 @@ def notify_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> DeadLetterList:
         """Transitions a channel never took after every attempt, newest first."""
-        return await _call(request, Notify.DEAD_LETTERS, ListDeadLetters(limit=limit), token)
+        return await call_service(request, Notify.DEAD_LETTERS, ListDeadLetters(limit=limit), token)
 
     return router
-
-
-async def _call(request: Request, operation: Operation[Req, Rep], message: Req, token: str) -> Rep:
-    gateway: Gateway = request.app.state.gateway
-    try:
-        return await ctl.call(gateway.bus, operation, message, token=token)
-    except ctl.Refused as exc:
-        raise refusal(exc.code, exc.message, exc.retry_after_s) from None
-    except (BusUnavailable, RuntimeError):
-        raise refusal(ErrorCode.UNAVAILABLE, "the notifier is unavailable") from None
