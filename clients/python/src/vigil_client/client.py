@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 from vigil.channels import ChannelKind, resolve_channel
+from vigil.lifecycle import stop_task
 from vigil.messages import Ask, CloseCode
 from vigil_client import routes
 from vigil_client.api import TIMEOUT, Api
@@ -133,10 +134,9 @@ class VigilClient:
     async def close(self) -> None:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Cancelled again while it runs on: a connect inside `asyncio.wait_for` can
+            # swallow one cancellation on Python 3.11, and the close then waited for ever.
+            await stop_task(task)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
