@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.docker_support import announce_container
+from tests.notify_support import notifier_settings_for, run_notifier
 from tests.support import (
     NatsServer,
     bus_client,
@@ -48,6 +49,8 @@ HOSTILE = [
 
 @pytest.mark.timeout(180)
 async def test_hostile_values_in_every_rest_parameter_are_never_a_5xx(
+    nats_server: NatsServer,
+    prefix: str,
     auth_service: AuthService,
     deployer: DeployerService,
     admin_token: str,
@@ -56,6 +59,7 @@ async def test_hostile_values_in_every_rest_parameter_are_never_a_5xx(
     admin = {"Authorization": f"Bearer {admin_token}"}
     failures: list[tuple[str, str, str, int, str]] = []
     async with (
+        run_notifier(notifier_settings_for(nats_server, prefix)),  # every service a route asks
         serve_gateway(gateway_settings) as address,
         httpx.AsyncClient(base_url=f"http://{address}", timeout=20, headers=admin) as http,
     ):
