@@ -22,11 +22,10 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.support import NatsServer, free_port, wait_for
+from tests.support import NatsServer, free_port, running, wait_for
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
-from vigil.lifecycle import stop_task
 from vigil.messages import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -59,18 +58,11 @@ def notifier_settings_for(nats: NatsServer, prefix: str, **overrides: Any) -> No
     return NotifierSettings(**(values | overrides))
 
 
-@contextlib.asynccontextmanager
-async def run_notifier(settings: NotifierSettings) -> AsyncIterator[NotifierService]:
+def run_notifier(
+    settings: NotifierSettings,
+) -> contextlib.AbstractAsyncContextManager[NotifierService]:
     """The notifier built by `build_app`, as a task; yields it once it takes alerts."""
-    service = build_app(settings)
-    task = asyncio.create_task(service.run())
-    try:
-        await wait_for(lambda: service.ready.is_set() or task.done(), "the notifier", 30)
-        if task.done():
-            task.result()
-        yield service
-    finally:
-        await stop_task(task)
+    return running(build_app(settings), "the notifier", 30)
 
 
 class NotifierProcess:

@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import jwt
 import uvicorn
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -357,20 +358,36 @@ def signing_key_secret_file() -> Path:
     return folder / "signing-key-secret"
 
 
+class Service(Protocol):
+    """A service as its `__main__` runs it: `run()` until cancelled, `ready` once it answers."""
+
+    ready: asyncio.Event
+
+    async def run(self) -> None: ...
+
+
+S = TypeVar("S", bound=Service)
+
+
 @contextlib.asynccontextmanager
-async def run_auth(
-    settings: AuthSettings, clock: Clock = system_clock
-) -> AsyncIterator[AuthService]:
-    """The auth service built by `build_app`, as a task; yields it once it answers."""
-    service = build_auth(settings, clock=clock)
+async def running(service: S, what: str, timeout: float = 10.0) -> AsyncIterator[S]:
+    """`service.run()` as a task; yields the service once it is ready (or raises why it
+    ended first), and cancels it at the end."""
     task = asyncio.create_task(service.run())
     try:
-        await wait_for(lambda: service.ready.is_set() or task.done(), "the auth service")
+        await wait_for(lambda: service.ready.is_set() or task.done(), what, timeout)
         if task.done():
             task.result()  # it failed to start: raise why
         yield service
     finally:
         await stop_task(task)
+
+
+def run_auth(
+    settings: AuthSettings, clock: Clock = system_clock
+) -> contextlib.AbstractAsyncContextManager[AuthService]:
+    """The auth service built by `build_app`, as a task; yields it once it answers."""
+    return running(build_auth(settings, clock=clock), "the auth service")
 
 
 @dataclass
@@ -517,3 +534,15 @@ def host_sample(
         ),
         uptime_s=1.0,
     )
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a Prometheus text answer, by name and labels."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

@@ -3,16 +3,17 @@
 import asyncio
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 from tests.support import (
     NatsServer,
+    Samples,
     bus_client,
     free_port,
     raise_alert,
     receive,
     receive_until,
+    samples,
     send,
     serve_gateway,
     until,
@@ -20,16 +21,6 @@ from tests.support import (
 from vigil.streams import ALERTS
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def samples(text: str) -> Samples:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 async def test_metrics_count_sockets_closes_frames_latency_and_rate_limits(

@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.grant_support import bearer, granted
-from tests.support import host_sample, until
+from tests.support import Samples, host_sample, samples, until
 from vigil.bus import Bus
 from vigil.messages import (
     ContainerUsage,
@@ -31,19 +30,8 @@ from vigil.messages import (
     utc_now,
 )
 
-Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-
-def series(text: str) -> Series:
-    """Every sample of a Prometheus text answer, by name and labels."""
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(figures: Series, name: str, **labels: str) -> float | None:
+def value(figures: Samples, name: str, **labels: str) -> float | None:
     return figures.get((name, tuple(sorted(labels.items()))))
 
 
@@ -120,8 +108,8 @@ async def test_hosts_and_clusters_in_the_exporters_names_a_cluster_only_for_its_
         await bus.publish(bus.subjects.k8s_metrics(cluster), cluster_batch(cluster))
     ann = await granted(http, admin_token, "ann", ["alpha"])
 
-    async def both_clusters() -> Series | None:
-        figures = series(await scrape(http, admin_token))
+    async def both_clusters() -> Samples | None:
+        figures = samples(await scrape(http, admin_token))
         pods = [labels for name, labels in figures if name == "pod_memory_working_set_bytes"]
         return figures if len(pods) == 2 else None
 
@@ -147,7 +135,7 @@ async def test_hosts_and_clusters_in_the_exporters_names_a_cluster_only_for_its_
     assert value(admin, "node_filesystem_size_bytes", **root) == 100 << 30
 
     text = await scrape(http, ann)
-    mine = series(text)
+    mine = samples(text)
     clusters = {dict(labels).get("cluster") for _, labels in mine} - {None}
     assert clusters == {"alpha"}  # beta's pods and nodes are not even named
     assert "beta" not in text
@@ -173,7 +161,7 @@ async def test_a_source_that_stopped_is_left_out_so_prometheus_marks_it_stale(
     await bus.publish(bus.subjects.k8s_metrics("live"), cluster_batch("live", interval_s=60))
 
     async def clusters() -> set[str | None]:
-        figures = series(await scrape(http, admin_token))
+        figures = samples(await scrape(http, admin_token))
         return {dict(labels).get("cluster") for _, labels in figures} - {None}
 
     assert await clusters() == {"gone", "live"}
