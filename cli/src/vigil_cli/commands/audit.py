@@ -4,14 +4,16 @@ live. Filters as `GET /api/audit` takes them: who (`--actor`, a name or id), wha
 of it), `--since` (a duration ago or a time); `--limit` events at most (the newest)."""
 
 import argparse
+import dataclasses
 import json
 import sys
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from vigil.channels import resolve_channel
-from vigil.messages import AuditEvent, AuditOutcome, Error, Gap, Reset, Update
+from vigil.messages import AuditEvent, AuditFilter, AuditOutcome, Error, Gap, Reset, Update
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import OK, Remote, add_url_option, notice, run
@@ -46,16 +48,17 @@ async def _audit(remote: Remote, args: argparse.Namespace) -> int:
     if args.limit < 1:
         print("vigil: --limit must be 1 or more", file=sys.stderr)
         return 2
-    query = {
-        name: value
-        for name, value in (
-            ("actor", args.actor),
-            ("action", args.action),
-            ("outcome", args.outcome),
-            ("service", args.service),
-            ("target", args.target),
-            ("since", args.since.isoformat() if args.since else None),
-        )
+    wanted = AuditFilter(
+        service=args.service,
+        actor=args.actor,
+        action=args.action,
+        outcome=AuditOutcome(args.outcome) if args.outcome else None,
+        target=args.target,
+        since=args.since,
+    )
+    query = {  # the same filter, asked of the gateway for what it keeps
+        name: value.isoformat() if isinstance(value, datetime) else str(value)
+        for name, value in dataclasses.asdict(wanted).items()
         if value is not None
     }
     params = {"service": args.service} if args.service else {}
@@ -74,9 +77,9 @@ async def _audit(remote: Remote, args: argparse.Namespace) -> int:
         async for frame in live:
             if isinstance(frame, Update):
                 new = _event(frame.data)
-                if new is not None and _wanted(new, args) and args.json:
+                if new is not None and wanted.matches(new) and args.json:
                     _print_json(new)
-                elif new is not None and _wanted(new, args):
+                elif new is not None and wanted.matches(new):
                     print(table(HEADERS, [_row(new)]).splitlines()[1], flush=True)
             elif isinstance(frame, Gap | Reset | Error):
                 print(f"vigil: {_notice(frame)}", file=sys.stderr)
@@ -107,15 +110,6 @@ async def _kept(api: Api, query: dict[str, str], limit: int) -> tuple[list[Audit
         latest = await api.get_json("/api/audit", limit=1)
         newest = max((int(raw["cursor"]) for raw in latest["events"]), default=0)
     return events, newest
-
-
-def _wanted(event: AuditEvent, args: argparse.Namespace) -> bool:
-    """The filters the channel does not apply (it filters by service only)."""
-    actor = args.actor is None or args.actor in (event.actor.name, event.actor.id)
-    action = args.action is None or event.action.startswith(args.action)
-    outcome = args.outcome is None or event.outcome == args.outcome
-    target = args.target is None or args.target in event.target
-    return actor and action and outcome and target
 
 
 def _event(data: dict[str, Any]) -> AuditEvent | None:

@@ -18,7 +18,7 @@ the past tense. One import location, one module per concept:
 - `seed`      the frames in the seeds' shapes (`system`, `docker_stats` channels)
 """
 
-from vigil.messages.audit import ANONYMOUS, AuditActor, AuditEvent, AuditOutcome
+from vigil.messages.audit import ANONYMOUS, AuditActor, AuditEvent, AuditFilter, AuditOutcome
 from vigil.messages.auth import (
     AccessClaims,
     ApiKeyCreated,
@@ -222,6 +222,7 @@ __all__ = [
     "AskClient",
     "AuditActor",
     "AuditEvent",
+    "AuditFilter",
     "AuditOutcome",
     "CancelDeploy",
     "ChannelDraft",

@@ -6,6 +6,7 @@ append-only AUDIT stream, read by admins only. Never a secret: no password, toke
 or its hash, only who, what, on what, from where, and the outcome.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -42,3 +43,31 @@ class AuditEvent(Message):
     target: str = Field(default="", description="What it was done to: a user, a deploy, a path.")
     detail: str = Field(default="", description="Why it was refused, or what was changed.")
     address: str | None = omitted_when_none("The client's address, where the service knows it.")
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which events a reader wants (`GET /api/audit`, `vigil audit`); None matches any.
+    `actor` is a name or an id, `action` a prefix, `target` a part of it."""
+
+    service: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    outcome: AuditOutcome | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, event: AuditEvent) -> bool:
+        return (
+            (self.service is None or event.service == self.service)
+            and (self.actor is None or self.actor in (event.actor.name, event.actor.id))
+            and (self.action is None or event.action.startswith(self.action))
+            and (self.outcome is None or event.outcome is self.outcome)
+            and (self.target is None or self.target in event.target)
+            and (self.since is None or event.time >= self.since)
+            and (self.until is None or event.time < self.until)
+        )
+
+    def older_than_wanted(self, event: AuditEvent) -> bool:
+        return self.since is not None and event.time < self.since

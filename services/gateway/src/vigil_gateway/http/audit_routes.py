@@ -9,8 +9,6 @@ next page starts, as a cursor (a stream sequence), and is null at the end.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 import nats.errors
@@ -21,7 +19,7 @@ from pydantic import AwareDatetime, ValidationError
 from vigil.access import Principal, Role
 from vigil.bus import Bus
 from vigil.errors import InvalidName
-from vigil.messages import AuditEvent, AuditOutcome, ErrorCode
+from vigil.messages import AuditEvent, AuditFilter, AuditOutcome, ErrorCode
 from vigil.names import NameKind, validate_name
 from vigil.subjects import ANY
 from vigil_gateway.delivery.polling import fetch
@@ -60,7 +58,7 @@ def audit_router() -> APIRouter:
                 validate_name(NameKind.SOURCE, service)
             except InvalidName as exc:
                 raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
-        wanted = Filter(service, actor, action, outcome, target, since, until)
+        wanted = AuditFilter(service, actor, action, outcome, target, since, until)
         gateway: Gateway = request.app.state.gateway
         try:
             events, next_before = await read_back(gateway.bus, wanted, before, limit)
@@ -72,35 +70,8 @@ def audit_router() -> APIRouter:
     return router
 
 
-@dataclass(frozen=True)
-class Filter:
-    """What an event must match; None matches anything."""
-
-    service: str | None
-    actor: str | None
-    action: str | None
-    outcome: AuditOutcome | None
-    target: str | None
-    since: datetime | None
-    until: datetime | None
-
-    def matches(self, event: AuditEvent) -> bool:
-        return (
-            (self.service is None or event.service == self.service)
-            and (self.actor is None or self.actor in (event.actor.name, event.actor.id))
-            and (self.action is None or event.action.startswith(self.action))
-            and (self.outcome is None or event.outcome is self.outcome)
-            and (self.target is None or self.target in event.target)
-            and (self.since is None or event.time >= self.since)
-            and (self.until is None or event.time < self.until)
-        )
-
-    def older_than_wanted(self, event: AuditEvent) -> bool:
-        return self.since is not None and event.time < self.since
-
-
 async def read_back(
-    bus: Bus, wanted: Filter, before: int | None, limit: int
+    bus: Bus, wanted: AuditFilter, before: int | None, limit: int
 ) -> tuple[list[tuple[int, AuditEvent]], int | None]:
     """Up to `limit` events that match `wanted`, newest first, from before the cursor
     `before` (the newest without); and the cursor to go on before (None: no more)."""
