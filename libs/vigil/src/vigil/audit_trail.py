@@ -30,10 +30,10 @@ def actor_of(principal: Principal | None) -> AuditActor:
 
 class AuditTrail:
     def __init__(self, bus: Bus, service: str, *, max_waiting: int = 10_000) -> None:
-        self._bus = bus
         self._service = service
         self._out = InOrder(bus, "audit events", max_waiting=max_waiting)
         self._log = logging.getLogger(f"vigil_{service}.audit")
+        self._subject = bus.subjects.audit(service)
 
     def record(
         self,
@@ -59,14 +59,15 @@ class AuditTrail:
             address=address,
         )
         level = logging.INFO if outcome is AuditOutcome.DONE else logging.WARNING
-        who = f"{actor.kind}:{actor.name or '-'}({actor.id or '-'})"
-        self._log.log(
-            level,
-            "%s %s who=%s from=%s target=%s %s",
-            outcome,
-            *map(_one_line, (action, who, address or "-", target or "-", detail)),
-        )
-        self._out.put(self._bus.subjects.audit(self._service), event)
+        if self._log.isEnabledFor(level):  # a flood of refusals: the line only if kept
+            who = f"{actor.kind}:{actor.name or '-'}({actor.id or '-'})"
+            self._log.log(
+                level,
+                "%s %s who=%s from=%s target=%s %s",
+                outcome,
+                *map(_one_line, (action, who, address or "-", target or "-", detail)),
+            )
+        self._out.put(self._subject, event)
 
     def refused(
         self,
