@@ -23,15 +23,16 @@ from vigil.access import Principal
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.messages import CtlFailure
 from vigil.model import Message
-from vigil.operations import Auth, Deploy, Operation
+from vigil.operations import Auth, Deploy, History, Operation
 from vigil.settings import VigilSettings
 
 TITLE = "Vigil's bus: the services' request/reply operations"
 DESCRIPTIONS = {
     "auth": "The auth service: users, API keys, sessions and signing keys.",
     "deploy": "The deployer: deploys to Docker hosts and Kubernetes clusters.",
+    "history": "The history service: metrics over a time range, from its roll-up tiers.",
 }
-_GROUPS = {"auth": Auth, "deploy": Deploy}
+_GROUPS = {"auth": Auth, "deploy": Deploy, "history": History}
 _SCHEMAS = "#/components/schemas/"
 
 

@@ -32,6 +32,7 @@ from vigil.messages import (
     FollowPodLogs,
     GetDeploy,
     GetSigningKeys,
+    HistorySeries,
     JwkSet,
     ListApiKeys,
     ListDeployHosts,
@@ -41,6 +42,7 @@ from vigil.messages import (
     LogPage,
     LogsFollowed,
     PodLogsFollowed,
+    QueryHistory,
     ReadLogs,
     ReadPodLogs,
     RefreshSession,
@@ -120,3 +122,10 @@ class Deploy:
     GET = Operation("deploy", "get", GetDeploy, DeployRecord, Role.VIEWER)
     LIST = Operation("deploy", "list", ListDeploys, DeployList, Role.VIEWER)
     HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts, Role.VIEWER)
+
+
+class History:
+    """Operations answered by the history service. Asked by the gateway only, which
+    checks the user's role and cluster grant (a pod's or node's query names its cluster)."""
+
+    QUERY = Operation("history", "query", QueryHistory, HistorySeries, timeout_s=10.0)

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Auth, Deploy, Logs, Operation
+from vigil.operations import Auth, Deploy, History, Logs, Operation
 from vigil.streams import (
     ALERTS,
     API_KEYS,
@@ -34,6 +34,10 @@ from vigil.streams import (
     DEPLOY_QUEUE,
     DEPLOYERS,
     DEPLOYS,
+    HISTORY,
+    HISTORY_CLAIMS,
+    HISTORY_MARKS,
+    HISTORY_RAW,
     K8S_CLUSTERS,
     LATEST,
     LOGIN_FAILURES,
@@ -58,6 +62,7 @@ class ServiceRole(StrEnum):
     COLLECTOR = "collector"
     DEPLOYER = "deployer"
     GATEWAY = "gateway"
+    HISTORY = "history"
     PROVISIONER = "provisioner"
 
     @property
@@ -174,10 +179,21 @@ def permissions(
                 subscribe=(*_requests(subjects, _operations(Deploy)), inbox),
                 allow_responses=True,
             )
+        case ServiceRole.HISTORY:
+            return Permissions(
+                publish=(
+                    subjects.all_history(),
+                    *_reads(subjects, HISTORY_RAW, HISTORY),
+                    *_keeps(subjects, HISTORY_CLAIMS, HISTORY_MARKS),
+                ),
+                subscribe=(*_requests(subjects, _operations(History)), inbox),
+                allow_responses=True,
+            )
         case ServiceRole.GATEWAY:
             return Permissions(
                 publish=(
                     *_requests(subjects, (*_operations(Auth), *_operations(Deploy))),
+                    *_requests(subjects, _operations(History)),
                     *_requests(subjects, _operations(Logs)),
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_connections(),

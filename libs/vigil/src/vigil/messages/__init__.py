@@ -6,6 +6,7 @@ the past tense. One import location, one module per concept:
 - `common`    error and close codes, time
 - `host`      host samples and threshold alerts (collector)
 - `docker`    container stats, status, log batches and the log lease (collector)
+- `history`   queries of the metrics history and their series (history service)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
@@ -138,6 +139,14 @@ from vigil.messages.gateway import (
     ListConnections,
     SessionStarted,
 )
+from vigil.messages.history import (
+    HistoryEntry,
+    HistoryKind,
+    HistorySeries,
+    QueryHistory,
+    SeriesStats,
+    TierSpan,
+)
 from vigil.messages.host import (
     AlertChanged,
     AlertSource,
@@ -249,6 +258,9 @@ __all__ = [
     "GetDeploy",
     "GetSigningKeys",
     "HealthCheck",
+    "HistoryEntry",
+    "HistoryKind",
+    "HistorySeries",
     "HostMetricsSampled",
     "HttpHealth",
     "InvalidClientMessage",
@@ -280,6 +292,7 @@ __all__ = [
     "Pong",
     "PortBinding",
     "PullProgress",
+    "QueryHistory",
     "ReadLogs",
     "ReadPodLogs",
     "Reauth",
@@ -291,6 +304,7 @@ __all__ = [
     "RevokeApiKey",
     "RunningHealth",
     "SecretArg",
+    "SeriesStats",
     "ServerPing",
     "SessionStarted",
     "Stale",
@@ -303,6 +317,7 @@ __all__ = [
     "SystemMetricData",
     "SystemMetricMeta",
     "TcpHealth",
+    "TierSpan",
     "TokensIssued",
     "Unsubscribe",
     "Unsubscribed",

@@ -1,0 +1,253 @@
+"""Answering a range query from the tiers that cover it.
+
+The range is rounded out to whole steps. It is served coarsest usable tier first (a
+tier is usable when its step divides the asked step: its windows then fall whole into
+the answer's points, so every point is exact): each tier up to its watermark, the next
+finer one from there, the raw samples after the finest tier's watermark. The parts
+meet at watermarks, so they neither overlap nor leave a gap; a coarser tier answers the
+same figures as a finer one, from fewer messages.
+"""
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nats.js.errors import NotFoundError
+
+from vigil.bus import Bus
+from vigil.messages import (
+    HistoryEntry,
+    HistoryKind,
+    HistorySeries,
+    QueryHistory,
+    SeriesStats,
+    TierSpan,
+)
+from vigil.streams import HISTORY, HISTORY_RAW
+from vigil_history import store
+from vigil_history.errors import BadQuery
+from vigil_history.frame import Frame
+from vigil_history.roller import LOOKBACK_S, Roller, Source, raw_subject
+from vigil_history.rollup import LAST, MAX, MIN, SUM, Record, combine, roll_up_steps
+from vigil_history.series import DOCKER, HOST, NODES, PODS, Sample, Schema, samples_of
+from vigil_history.settings import HistorySettings, Tier
+
+RAW = "raw"
+
+
+@dataclass(frozen=True)
+class Target:
+    source: Source
+    schema: Schema
+    key: str | None
+    """One entry (a host, a container's name, `namespace/pod`, a node), or None: all."""
+
+
+@dataclass(frozen=True)
+class Part:
+    tier: Tier | None  # None: the raw samples
+    start: int
+    end: int
+
+
+class Query:
+    """Range queries of one service (its bus and settings)."""
+
+    def __init__(self, bus: Bus, settings: HistorySettings, roller: Roller) -> None:
+        self._bus = bus
+        self._settings = settings
+        self._roller = roller
+        self._raw = HISTORY_RAW.stream(bus.subjects)
+        self._history = HISTORY.stream(bus.subjects)
+
+    async def answer(self, query: QueryHistory, now: float | None = None) -> HistorySeries:
+        now = time.time() if now is None else now
+        end = query.end.timestamp() if query.end else now
+        start = query.start.timestamp()
+        if end <= start:
+            raise BadQuery("end must be after start (end defaults to now)")
+        target = await self._target(query)
+        step = query.step_s or self._default_step(start, end, now)
+        first, last = math.floor(start / step) * step, math.ceil(end / step) * step
+        points = (last - first) // step
+        entries_at_most = 1 if target.key is not None else self._settings.max_entries
+        if points > self._settings.max_points or (
+            target.key is None and points > max(1, self._settings.max_points // 100)
+        ):
+            least = math.ceil((last - first) / self._settings.max_points)
+            raise BadQuery(
+                f"{points} points of {step} s is more than this service answers: ask a "
+                f"step of at least {least if target.key else least * 100} s"
+            )
+        parts = await self._plan(target.source, first, last, step)
+        frames = sum((p.end - p.start) // p.tier.step_s for p in parts if p.tier is not None)
+        if frames > self._settings.max_frames:
+            raise BadQuery(
+                f"the range needs {frames} roll-ups read, more than {self._settings.max_frames}:"
+                " ask a larger step (a multiple of a coarser tier's)"
+            )
+        buckets: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        for part in parts:
+            await self._read(target, part, step, buckets)
+        if len(buckets) > entries_at_most:
+            raise BadQuery(f"more than {entries_at_most} entries: ask fewer")
+        return HistorySeries(
+            kind=query.kind,
+            source=target.source.name,
+            start=_time(first),
+            end=_time(last),
+            step_s=step,
+            tiers=[
+                TierSpan(
+                    tier=p.tier.name if p.tier else RAW, start=_time(p.start), end=_time(p.end)
+                )
+                for p in parts
+            ],
+            entries=[
+                _entry(target.schema, key, by_time) for key, by_time in sorted(buckets.items())
+            ],
+        )
+
+    # -- what and where ----------------------------------------------------------
+
+    async def _target(self, query: QueryHistory) -> Target:
+        match query.kind:
+            case HistoryKind.HOST:
+                assert query.host is not None
+                return Target(Source("host", query.host), HOST, query.host)
+            case HistoryKind.CONTAINERS:
+                assert query.host is not None
+                return Target(Source("docker", query.host), DOCKER, None)
+            case HistoryKind.CONTAINER:
+                assert query.host is not None
+                assert query.container is not None
+                source = Source("docker", query.host)
+                return Target(source, DOCKER, await self._container_name(source, query.container))
+            case HistoryKind.POD:
+                assert query.cluster is not None
+                return Target(Source("k8s", query.cluster), PODS, f"{query.namespace}/{query.pod}")
+            case HistoryKind.NODE:
+                assert query.cluster is not None
+                return Target(Source("k8s", query.cluster), NODES, query.node)
+
+    async def _container_name(self, source: Source, container: str) -> str:
+        """A container's series is kept under its name: an id (or its prefix) names the
+        container that has it in the newest sample or roll-up; else it is a name."""
+        js = self._bus.js
+        if len(container) >= 12 and all(c in "0123456789abcdef" for c in container):
+            try:
+                last = await js.get_last_msg(self._raw, raw_subject(self._bus, source))
+                for sample in samples_of("docker", last.data or b"")["docker"]:
+                    if sample.id and (sample.id.startswith(container[:12])):
+                        return sample.key
+            except NotFoundError:
+                pass
+            for tier in self._settings.tiers:
+                subject = self._bus.subjects.history(tier.name, DOCKER.kind, source.name)
+                try:
+                    frame = Frame((await js.get_last_msg(self._history, subject)).data or b"")
+                except NotFoundError:
+                    continue
+                key = frame.key_of_id(container[:12])
+                if key is not None:
+                    return key
+        return container
+
+    def _default_step(self, start: float, end: float, now: float) -> int:
+        """The finest the history keeps at `start`, widened to fit `max_points`."""
+        span = end - start
+        if start >= now - self._settings.raw_window_s:
+            base = 1
+        else:
+            base = next(
+                (t.step_s for t in self._settings.tiers if start >= now - t.retention_s),
+                self._settings.tiers[-1].step_s,
+            )
+        return base * max(1, math.ceil(span / (base * self._settings.max_points)))
+
+    async def _plan(self, source: Source, first: int, last: int, step: int) -> list[Part]:
+        parts = []
+        at = first
+        for tier in reversed(self._settings.tiers):
+            if step % tier.step_s:
+                continue
+            mark, _ = await self._roller.mark(tier, source)
+            if mark is None:
+                continue
+            until = min(last, mark)
+            if until > at:
+                parts.append(Part(tier, at, until))
+                at = until
+        if at < last:
+            parts.append(Part(None, at, last))
+        return parts
+
+    # -- reading -----------------------------------------------------------------
+
+    async def _read(
+        self, target: Target, part: Part, step: int, into: dict[str, dict[int, list[Record]]]
+    ) -> None:
+        js = self._bus.js
+        if part.tier is None:
+            samples: list[Sample] = []
+            subject = raw_subject(self._bus, target.source)
+            wanted = _wanted(target.key)
+            async for payload in store.read(
+                js, self._raw, subject, part.start, part.end, store.sample_time, before=LOOKBACK_S
+            ):
+                entries = samples_of(target.source.kind, payload)[target.schema.kind]
+                samples += [sample for sample in entries if wanted(sample.key)]
+            windows = roll_up_steps(target.schema, samples, part.start, part.end, step)
+            for window, records in windows.items():
+                for record in records:
+                    into[record.key][int(window)].append(record)
+            return
+        subject = self._bus.subjects.history(part.tier.name, target.schema.kind, target.source.name)
+        async for payload in store.read(
+            js, self._history, subject, part.start, part.end, store.frame_time
+        ):
+            frame = Frame(payload)
+            bucket = frame.start // step * step
+            if target.key is None:
+                for record in frame.records():
+                    into[record.key][bucket].append(record)
+            elif (one := frame.record(target.key)) is not None:
+                into[one.key][bucket].append(one)
+
+
+def _wanted(key: str | None) -> Callable[[str], bool]:
+    return (lambda _: True) if key is None else (lambda candidate: candidate == key)
+
+
+def _time(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> HistoryEntry:
+    times = sorted(by_time)
+    records = [combine(schema, by_time[t])[0] for t in times]
+    series = {}
+    for i, definition in enumerate(schema.series):
+        scale = definition.scale
+        columns: dict[str, list[float | None]] = {"min": [], "max": [], "mean": [], "last": []}
+        for record in records:
+            n = record.counted(schema, i)
+            if not n:
+                for column in columns.values():
+                    column.append(None)
+                continue
+            columns["min"].append(record.value(i, MIN) / scale)
+            columns["max"].append(record.value(i, MAX) / scale)
+            columns["mean"].append(record.value(i, SUM) / n / scale)
+            columns["last"].append(record.value(i, LAST) / scale)
+        series[definition.name] = SeriesStats(**columns)
+    return HistoryEntry(
+        key=key,
+        id=records[-1].id or None if records else None,
+        times=[_time(t) for t in times],
+        samples=[record.count for record in records],
+        series=series,
+    )
