@@ -16,6 +16,8 @@ from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
+from vigil_history import app as history_app
+from vigil_history.query import Query
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
 
@@ -44,6 +46,10 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
     deploys = deployer_handlers.Handlers.__new__(deployer_handlers.Handlers)
     deployer_handlers.serve(deployer, deploys, NoVerifier())
     assert channels(deployer) == channels(described["deploy"])
+
+    history = ServiceBroker(None, settings, description="history")
+    history_app.serve(history, Query.__new__(Query))
+    assert channels(history) == channels(described["history"])
 
 
 async def test_the_gateway_serves_the_document_next_to_docs(
