@@ -19,8 +19,11 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.lifecycle import stop_task
 from vigil.messages import ContainerStats, DockerStatsSampled, HistorySeries, QueryHistory
 from vigil.operations import History
-from vigil.streams import HISTORY_MARKS, HISTORY_RAW
+from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW
+from vigil_history import store
 from vigil_history.app import HistoryService, build_app
+from vigil_history.frame import window_of
+from vigil_history.roller import Roller
 from vigil_history.settings import HistorySettings, Tier
 
 HOST = "h1"
@@ -148,3 +151,35 @@ async def rolled_up_to(bus: Bus, tier: Tier, at: float, timeout: float = 30.0) -
 
 async def query(bus: Bus, **fields: Any) -> HistorySeries:
     return await ctl.call(bus, History.QUERY, QueryHistory(**fields), timeout_s=10)
+
+
+@contextlib.asynccontextmanager
+async def roller_for(settings: HistorySettings) -> AsyncIterator[Roller]:
+    """A replica's roll-ups driven by the test (`roll(now=...)`), on a bus of the
+    history role."""
+    bus = Bus(
+        settings,
+        name="test-history-roller",
+        role=ServiceRole.HISTORY,
+        streams=[HISTORY_RAW, HISTORY],
+        buckets=[HISTORY_CLAIMS, HISTORY_MARKS],
+    )
+    await bus.connect()
+    try:
+        roller = Roller(bus, settings)
+        await roller.open()
+        yield roller
+    finally:
+        await bus.close()
+
+
+async def frame_windows(
+    bus: Bus, tier: Tier, kind: str = "docker", source: str = HOST
+) -> list[int]:
+    """The window of every frame of a tier of a source, in stream order (duplicates kept)."""
+    stream = HISTORY.stream(bus.subjects)
+    subject = bus.subjects.history(tier.name, kind, source)
+    windows = []
+    async for payload in store.read(bus.js, stream, subject, 0.0, float("inf"), store.frame_time):
+        windows.append(window_of(payload)[0])
+    return windows

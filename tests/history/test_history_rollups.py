@@ -64,9 +64,8 @@ async def test_rollups_equal_the_raw_samples_they_summarise(
                     assert series["cpu_percent"].min[n] == min(values)
                     assert series["cpu_percent"].max[n] == max(values)
                     assert series["cpu_percent"].last[n] == values[-1]
-                    assert (
-                        series["cpu_percent"].mean[n]
-                        == round(sum(values) * 100) / len(values) / 100
+                    assert series["cpu_percent"].mean[n] == round(sum(values) * 100) / (
+                        len(values) * 100
                     )
                     mem = [memory[i] for i in inside]
                     assert (series["memory_usage"].min[n], series["memory_usage"].max[n]) == (

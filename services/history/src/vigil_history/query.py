@@ -125,7 +125,8 @@ class Query:
                 assert query.host is not None
                 assert query.container is not None
                 source = Source("docker", query.host)
-                return Target(source, DOCKER, await self._container_name(source, query.container))
+                name = await self._container_name(source, query.container, query)
+                return Target(source, DOCKER, name)
             case HistoryKind.POD:
                 assert query.cluster is not None
                 return Target(Source("k8s", query.cluster), PODS, f"{query.namespace}/{query.pod}")
@@ -133,7 +134,7 @@ class Query:
                 assert query.cluster is not None
                 return Target(Source("k8s", query.cluster), NODES, query.node)
 
-    async def _container_name(self, source: Source, container: str) -> str:
+    async def _container_name(self, source: Source, container: str, query: QueryHistory) -> str:
         """A container's series is kept under its name: an id (or its prefix) names the
         container that has it in the newest sample or roll-up; else it is a name."""
         js = self._bus.js
@@ -154,7 +155,24 @@ class Query:
                 key = frame.key_of_id(container[:12])
                 if key is not None:
                     return key
+            return await self._container_in_range(source, container[:12], query) or container
         return container
+
+    async def _container_in_range(
+        self, source: Source, container_id: str, query: QueryHistory
+    ) -> str | None:
+        """The name of the container `container_id` had in the range (a container
+        since recreated: another id under its name), from the coarsest tier's frames."""
+        tier = self._settings.tiers[-1]
+        subject = self._bus.subjects.history(tier.name, DOCKER.kind, source.name)
+        end = query.end.timestamp() if query.end else time.time()
+        async for payload in store.read(
+            self._bus.js, self._history, subject, query.start.timestamp(), end, store.frame_time
+        ):
+            key = Frame(payload).key_of_id(container_id)
+            if key is not None:
+                return key
+        return None
 
     def _default_step(self, start: float, end: float, now: float) -> int:
         """The finest the history keeps at `start`, widened to fit `max_points`."""
@@ -241,7 +259,7 @@ def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> Histor
                 continue
             columns["min"].append(record.value(i, MIN) / scale)
             columns["max"].append(record.value(i, MAX) / scale)
-            columns["mean"].append(record.value(i, SUM) / n / scale)
+            columns["mean"].append(record.value(i, SUM) / (n * scale))
             columns["last"].append(record.value(i, LAST) / scale)
         series[definition.name] = SeriesStats(**columns)
     return HistoryEntry(

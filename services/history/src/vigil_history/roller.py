@@ -158,10 +158,10 @@ class Roller:
             return False
         if not await self._claim(tier, source, start):
             return False
-        frames = await self._compute(source, level, start, end)
+        frames = await self.frames(source, level, start, end)
         if frames:
             for subject, frame in frames:
-                await self._publish_once(subject, frame, tier, start)
+                await self.publish(subject, frame, tier, start)
             moved_to = end
         else:  # nothing in it: on to the next window that has something, if closed
             moved_to = max(end, await self._next_start(source, level, end, closed_until))
@@ -169,6 +169,7 @@ class Roller:
         return True
 
     async def _claim(self, tier: Tier, source: Source, start: int) -> bool:
+        """Step 1: this replica's for `claim_ttl_s`, unless another holds it."""
         assert self._claims is not None
         key = f"{self._mark_key(tier, source)}.{start}"
         try:
@@ -241,10 +242,11 @@ class Roller:
         target = min(nexts) if nexts else floor(closed, step)
         return min(target, floor(closed, step))
 
-    async def _compute(
+    async def frames(
         self, source: Source, level: int, start: int, end: int
     ) -> list[tuple[str, bytes]]:
-        """The frames of the window (one per schema with entries), with their subjects."""
+        """The frames of a window of tier `level` (one per schema with entries), with
+        their subjects: step 2, a pure function of the tier below."""
         tier = self._tiers[level]
         records = await compute(self._bus, self._tiers, source, level, start, end)
         frames = []
@@ -254,7 +256,8 @@ class Roller:
                 frames.append((subject, encode(start, tier.step_s, schema_series, records[kind])))
         return frames
 
-    async def _publish_once(self, subject: str, frame: bytes, tier: Tier, start: int) -> None:
+    async def publish(self, subject: str, frame: bytes, tier: Tier, start: int) -> None:
+        """Step 3: publish a window's frame unless it is already there."""
         js = self._bus.js
         with contextlib.suppress(nats.js.errors.NotFoundError):
             last = await js.get_last_msg(self._history, subject)
