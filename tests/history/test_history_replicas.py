@@ -16,8 +16,8 @@ from tests.history_support import (
     history_settings_for,
     mark_of,
     query,
-    roller_for,
     rolled_up_to,
+    roller_for,
     run_history,
     write_samples,
 )
