@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from vigil.messages.common import omitted_when_none
+from vigil.messages.common import omitted_when_none, utc_now
 from vigil.model import Message
 from vigil.names import ClusterName, HostName, NamespaceName, PodName
 
@@ -73,7 +73,7 @@ class QueryHistory(Message):
             raise ValueError(f"a {self.kind} query needs {', '.join(missing)}")
         if self.end is not None and self.end <= self.start:
             raise ValueError("end must be after start")
-        if self.end is not None and (self.end - self.start).days > MAX_RANGE_DAYS:
+        if ((self.end or utc_now()) - self.start).days >= MAX_RANGE_DAYS:
             raise ValueError(f"the range is longer than {MAX_RANGE_DAYS} days")
         return self
 
