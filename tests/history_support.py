@@ -70,6 +70,7 @@ def history_process(
         "VIGIL_HISTORY_INTERVAL_S": str(settings.interval_s),
         "VIGIL_HISTORY_CLAIM_TTL_S": str(settings.claim_ttl_s),
         "VIGIL_HISTORY_REPLICA": settings.replica,
+        "VIGIL_HISTORY_ROLL": str(settings.roll).lower(),
     }
     return subprocess.Popen([sys.executable, "-m", "vigil_history"], env=env, stderr=stderr)
 

@@ -1,0 +1,496 @@
+"""What keeping metrics history costs, and how fast it answers: 100 containers and one
+host sampled every 2 s, 30 days of it, on a private nats-server (operator mode, as in
+production), written faster than real time.
+
+- **Storage**: the simulated past is written into the tiers directly, through the
+  service's own code (`frame.encode`, `Roller.publish`: the same message, id and TTL as
+  a live roll-up): 1-min roll-ups for the last 7 days, 10-min roll-ups for 30 days, and
+  the raw tier's 2 hours as the collector publishes it (into `LATEST`, copied by
+  JetStream into `HISTORY_RAW`). The roll-up figures are drawn from random walks (idle
+  containers have zero rates, busy ones wander), their min/max/sum/last consistent.
+  Printed: each stream's bytes and its files on disk (S2), per container per 30 days.
+- **CPU**: `--live-minutes` of raw samples (100 containers + the host) are written and
+  rolled up by a `Roller` in this process (1-min windows, then 10-min ones); its CPU
+  time over the simulated span is the % of one core at the real-time rate. The
+  nats-server's CPU for the same samples is measured with LATEST copying them into the
+  raw tier and, as the baseline, into a LATEST without the copy (another prefix).
+- **Queries**: the history service (`python -m vigil_history`, answering only) is asked
+  over the bus, as the gateway will ask it: one container's 24 h at 1 min, and all 100
+  containers over 7 d in one point each (the table's sort); each the median of
+  `--repeat`. Baselines in the same run: one container's last hour at 1 min from the
+  raw samples (read and rolled up by the client) against the service's answer for the
+  same hour, and the 7 d read from the 1-min tier (the finest that covers it) against
+  the 10-min tier the service picks.
+
+    uv run --all-packages python bench/history.py [--containers 100] [--days 30]
+        [--live-minutes 20] [--repeat 5]
+"""
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.history_support import history_process
+from tests.support import NatsServer, bus_client
+from vigil import ctl
+from vigil.bus import Bus
+from vigil.busauth.permissions import ServiceRole
+from vigil.messages import (
+    ContainerStats,
+    CpuUsage,
+    DiskIoRates,
+    DockerStatsSampled,
+    HistoryKind,
+    HostMetricsSampled,
+    LoadAverage,
+    MemoryUsage,
+    NetworkRates,
+    QueryHistory,
+    SwapUsage,
+)
+from vigil.operations import History
+from vigil.streams import HISTORY, HISTORY_RAW, LATEST
+from vigil_history import store
+from vigil_history.frame import encode
+from vigil_history.roller import LOOKBACK_S, Roller
+from vigil_history.rollup import Record, combine, roll_up_steps
+from vigil_history.series import DOCKER, HOST, Schema, samples_of
+from vigil_history.settings import HistorySettings
+
+PREFIX = "bench"
+BENCH_HOST = "host1"
+LIVE_HOST = "live1"
+INTERVAL_S = 2
+
+
+@dataclass
+class Walker:
+    """A container's figures, wandering."""
+
+    name: str
+    id: str
+    busy: bool
+    cpu: float
+    memory: int
+    rx: int = 0
+    tx: int = 0
+    block_read: int = 0
+    block_write: int = 0
+
+    def step(self, rng: random.Random, seconds: float) -> None:
+        if self.busy:
+            self.cpu = min(400.0, max(0.0, self.cpu + rng.gauss(0, 2)))
+            self.memory = max(10**6, self.memory + int(rng.gauss(0, 10**6)))
+            self.rx += int(rng.uniform(0, 2e5) * seconds)
+            self.tx += int(rng.uniform(0, 1e5) * seconds)
+            self.block_write += int(rng.uniform(0, 5e4) * seconds)
+        else:
+            self.cpu = round(rng.uniform(0, 0.05), 2)
+
+
+def walkers(count: int, rng: random.Random) -> list[Walker]:
+    return [
+        Walker(
+            f"app-{n:03d}",
+            f"{rng.getrandbits(48):012x}",
+            busy=n % 3 != 0,
+            cpu=rng.uniform(0, 50),
+            memory=rng.randrange(20 * 2**20, 2**30),
+        )
+        for n in range(count)
+    ]
+
+
+def docker_sample(at: float, walkers: list[Walker], host: str) -> DockerStatsSampled:
+    return DockerStatsSampled(
+        host=host,
+        time=datetime.fromtimestamp(at, UTC),
+        interval_s=INTERVAL_S,
+        containers=[
+            ContainerStats(
+                id=w.id,
+                name=w.name,
+                cpu_percent=round(w.cpu, 2),
+                memory_usage=w.memory,
+                memory_limit=2**31,
+                network_rx=w.rx,
+                network_tx=w.tx,
+                image="registry.local/app:1.2.3",
+                state="running",
+                memory_percent=round(w.memory / 2**31 * 100, 2),
+                network_rx_per_s=0.0,
+                network_tx_per_s=0.0,
+                block_read=w.block_read,
+                block_write=w.block_write,
+                pids=12,
+            )
+            for w in walkers
+        ],
+    )
+
+
+def host_sample(at: float, rng: random.Random, host: str) -> HostMetricsSampled:
+    cpu = round(rng.uniform(5, 60), 1)
+    return HostMetricsSampled(
+        host=host,
+        time=datetime.fromtimestamp(at, UTC),
+        interval_s=INTERVAL_S,
+        cpu=CpuUsage(percent=cpu, per_core=[cpu] * 8),
+        load=LoadAverage(one=1.5, five=1.2, fifteen=1.0),
+        memory=MemoryUsage(total=2**35, available=2**34, used=2**34, percent=50.0),
+        swap=SwapUsage(total=0, used=0, percent=0.0),
+        filesystems=[],
+        disk_io=DiskIoRates(
+            read_bytes_per_s=1e5, write_bytes_per_s=2e5, read_ops_per_s=10, write_ops_per_s=20
+        ),
+        network=NetworkRates(
+            rx_bytes_per_s=rng.uniform(0, 1e6),
+            tx_bytes_per_s=rng.uniform(0, 1e6),
+            rx_packets_per_s=100,
+            tx_packets_per_s=100,
+            rx_bytes_total=0,
+            tx_bytes_total=0,
+        ),
+        uptime_s=1000.0,
+    )
+
+
+def record(
+    schema: Schema, key: str, id_: str, rng: random.Random, walker: Walker | None, samples: int
+) -> Record:
+    """A plausible roll-up of `samples` samples: each series' min <= last <= max, its sum
+    within them."""
+    stats = []
+    for series in schema.series:
+        if walker is None or walker.busy:
+            centre = {
+                "cpu_percent": int(walker.cpu * 100) if walker else 3000,
+                "memory_usage": walker.memory if walker else 0,
+                "pids": 12,
+            }.get(series.name, rng.randrange(0, 2 * 10**6))
+            spread = max(1, centre // 20)
+            low, high = max(0, centre - spread), centre + spread
+        else:
+            low = high = {"memory_usage": walker.memory, "pids": 12, "cpu_percent": 2}.get(
+                series.name, 0
+            )
+        stats += [low, high, (low + high) // 2 * samples, rng.randint(low, high)]
+    return Record(key, id_, samples, samples, stats)
+
+
+async def write_past(bus: Bus, roller: Roller, containers: int, days: int) -> float:
+    """The simulated past into the tiers and the raw tier; the seconds it took."""
+    rng = random.Random(22)
+    docker = walkers(containers, rng)
+    t1, t2 = HistorySettings().tiers
+    now = int(time.time()) // t2.step_s * t2.step_s
+    began = time.monotonic()
+    per_t2 = t2.step_s // t1.step_s
+    for window in range(now - days * 86400, now, t2.step_s):
+        recent = window >= now - t1.retention_s
+        rows: dict[Schema, list[Record]] = {DOCKER: [], HOST: []}
+        for w in docker:
+            w.step(rng, t2.step_s)
+        if not recent:  # only the 10-min tier keeps it
+            rows[DOCKER] = [record(DOCKER, w.name, w.id, rng, w, 300) for w in docker]
+            rows[HOST] = [record(HOST, BENCH_HOST, "", rng, None, 300)]
+        else:
+            for m in range(per_t2):
+                start = window + m * t1.step_s
+                minute = {
+                    DOCKER: [record(DOCKER, w.name, w.id, rng, w, 30) for w in docker],
+                    HOST: [record(HOST, BENCH_HOST, "", rng, None, 30)],
+                }
+                for schema, records in minute.items():
+                    rows[schema] += records
+                    frame = encode(start, t1.step_s, len(schema.series), records)
+                    subject = bus.subjects.history(t1.name, schema.kind, BENCH_HOST)
+                    await roller.publish(subject, frame, t1, start)
+        for schema, records in rows.items():
+            frame = encode(window, t2.step_s, len(schema.series), combine(schema, records))
+            subject = bus.subjects.history(t2.name, schema.kind, BENCH_HOST)
+            await roller.publish(subject, frame, t2, window)
+    # the raw tier: what HISTORY_RAW keeps, published as the collector does
+    kept = HISTORY_RAW.max_age.total_seconds() if HISTORY_RAW.max_age else 3600.0
+    raw_from = time.time() - kept + 60
+    for n in range(int((time.time() - raw_from) / INTERVAL_S)):
+        at = raw_from + n * INTERVAL_S
+        for w in docker:
+            w.step(rng, INTERVAL_S)
+        for subject, sample in (
+            (bus.subjects.docker_metrics(BENCH_HOST), docker_sample(at, docker, BENCH_HOST)),
+            (bus.subjects.host_metrics(BENCH_HOST), host_sample(at, rng, BENCH_HOST)),
+        ):
+            await bus.nc.publish(subject, sample.model_dump_json().encode())
+    await bus.nc.flush()
+    return time.monotonic() - began
+
+
+def disk_bytes(store_dir: Path, stream: str) -> int:
+    total = 0
+    for path in store_dir.rglob("*"):
+        if path.is_file() and f"/streams/{stream}/" in str(path):
+            total += path.stat().st_size
+    return total
+
+
+async def marks_for(bus: Bus, settings: HistorySettings, source: str) -> None:
+    """Watermarks for the written past, as if a replica had rolled it up."""
+    from vigil.streams import HISTORY_MARKS
+
+    kv = await bus.kv(HISTORY_MARKS)
+    for tier in settings.tiers:
+        for kind in ("docker", "host"):
+            now = int(time.time()) // settings.tiers[-1].step_s * settings.tiers[-1].step_s
+            await kv.put(f"{tier.name}.{kind}.{source}", str(now).encode())
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+async def timed(times: int, call: Any) -> tuple[float, Any]:
+    taken = []
+    result = None
+    for _ in range(times):
+        began = time.perf_counter()
+        result = await call()
+        taken.append(time.perf_counter() - began)
+    return median_ms(taken), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--containers", type=int, default=100)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--live-minutes", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+async def run(args: argparse.Namespace) -> None:
+    root = Path(tempfile.mkdtemp(prefix="vigil-bench-history-"))
+    nats = NatsServer(store_dir=root / "nats")
+    nats.start()
+    try:
+        await bench(nats, root, args)
+    finally:
+        nats.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def bench(nats: NatsServer, root: Path, args: argparse.Namespace) -> None:
+    settings = HistorySettings(**nats.service(ServiceRole.HISTORY, PREFIX), roll=False)
+    async with bus_client(nats, PREFIX) as bus:
+        roller = Roller(bus, settings)
+        await roller.open()
+        took = await write_past(bus, roller, args.containers, args.days)
+        await marks_for(bus, settings, BENCH_HOST)
+        print(f"wrote {args.days} simulated days in {took:.0f} s")
+
+        # -- storage ---------------------------------------------------------------
+        await asyncio.sleep(2)  # let the last blocks be written
+        print("\n| stream | messages | bytes (logical) | on disk | per container per 30 d |")
+        print("|---|---|---|---|---|")
+        total_disk = 0
+        for spec in (HISTORY, HISTORY_RAW):
+            name = spec.stream(bus.subjects)
+            state = (await bus.js.stream_info(name)).state
+            disk = disk_bytes(root / "nats", name)
+            total_disk += disk
+            per = (
+                disk / args.containers * 30 / args.days
+                if spec is HISTORY
+                else disk / args.containers
+            )
+            print(
+                f"| {name} | {state.messages} | {state.bytes / 1e6:.1f} MB | {disk / 1e6:.1f} MB | {per / 1e6:.2f} MB |"
+            )
+        history_disk = disk_bytes(root / "nats", HISTORY.stream(bus.subjects))
+        raw_disk = disk_bytes(root / "nats", HISTORY_RAW.stream(bus.subjects))
+        per_container = (history_disk * 30 / args.days + raw_disk) / args.containers
+        print(
+            f"\nstorage per container per 30 days, all tiers: **{per_container / 1e6:.2f} MB** (target <= 2 MB)"
+        )
+
+        # -- CPU -------------------------------------------------------------------
+        await cpu_of_history(nats, bus, settings, args)
+
+        # -- queries ---------------------------------------------------------------
+        process = history_process(settings.model_copy(update={"replica": "bench"}))
+        try:
+            await queries(bus, settings, args)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+async def cpu_of_history(
+    nats: NatsServer, bus: Bus, settings: HistorySettings, args: argparse.Namespace
+) -> None:
+    rng = random.Random(5)
+    docker = walkers(args.containers, rng)
+    span = args.live_minutes * 60
+    t2 = settings.tiers[-1]
+    start = (int(time.time()) - HISTORY_RAW.max_age.total_seconds() // 2) // t2.step_s * t2.step_s  # type: ignore[union-attr]
+    start = int(start)
+    samples = []
+    for n in range(span // INTERVAL_S):
+        at = start + n * INTERVAL_S
+        for w in docker:
+            w.step(rng, INTERVAL_S)
+        samples.append(
+            (
+                docker_sample(at, docker, LIVE_HOST).model_dump_json().encode(),
+                host_sample(at, rng, LIVE_HOST).model_dump_json().encode(),
+            )
+        )
+    server = psutil.Process(nats.process.pid)  # type: ignore[union-attr]
+
+    async def ingest(prefix_bus: Bus) -> float:
+        before = sum(server.cpu_times()[:2])
+        for docker_payload, host_payload in samples:
+            await prefix_bus.nc.publish(
+                prefix_bus.subjects.docker_metrics(LIVE_HOST), docker_payload
+            )
+            await prefix_bus.nc.publish(prefix_bus.subjects.host_metrics(LIVE_HOST), host_payload)
+        await prefix_bus.nc.flush()
+        await asyncio.sleep(1.0)  # the server's storing, after the last publish
+        return sum(server.cpu_times()[:2]) - before
+
+    with_copy = await ingest(bus)
+    async with bus_client(nats, "benchbase") as base:
+        from dataclasses import replace
+
+        config = replace(LATEST.config(base.subjects), republish=None)
+        await base.js.add_stream(config)
+        without_copy = await ingest(base)
+    idle = sum(server.cpu_times()[:2])
+    await asyncio.sleep(1.0)
+    idle = sum(server.cpu_times()[:2]) - idle
+
+    roller = Roller(bus, settings)
+    await roller.open()
+    began_cpu, began = time.process_time(), time.perf_counter()
+    windows = await roller.roll(now=start + span + 1)
+    cpu = time.process_time() - began_cpu
+    wall = time.perf_counter() - began
+    print("\n| CPU, as % of one core at the real-time rate | |")
+    print("|---|---|")
+    print(
+        f"| history roll-ups ({windows} windows of {args.live_minutes} simulated min; {wall:.2f} s wall) | **{cpu / span * 100:.3f} %** |"
+    )
+    print(f"| nats-server ingest, LATEST + raw copy | {with_copy / span * 100:.3f} % |")
+    print(f"| nats-server ingest, LATEST alone (baseline) | {without_copy / span * 100:.3f} % |")
+    print(
+        f"| extra for history (roll-ups + copy) | **{(cpu + max(0.0, with_copy - without_copy - idle)) / span * 100:.3f} %** (target <= 2 %) |"
+    )
+
+
+async def queries(bus: Bus, settings: HistorySettings, args: argparse.Namespace) -> None:
+    now = time.time()
+
+    async def ask(**fields: Any) -> Any:
+        return await ctl.call(bus, History.QUERY, QueryHistory(**fields), timeout_s=30)
+
+    until = datetime.fromtimestamp(now, UTC)
+    since_day = datetime.fromtimestamp(now - 86400, UTC)
+    since_week = datetime.fromtimestamp(now - 7 * 86400, UTC)
+    since_hour = datetime.fromtimestamp(now - 3600, UTC)
+    # wait for the service
+    for _ in range(100):
+        try:
+            await ask(kind=HistoryKind.HOST, host=BENCH_HOST, start=since_hour, step_s=60)
+            break
+        except Exception:
+            await asyncio.sleep(0.1)
+    day_ms, day = await timed(
+        args.repeat,
+        lambda: ask(
+            kind=HistoryKind.CONTAINER,
+            host=BENCH_HOST,
+            container="app-001",
+            start=since_day,
+            end=until,
+            step_s=60,
+        ),
+    )
+    week_ms, week = await timed(
+        args.repeat,
+        lambda: ask(
+            kind=HistoryKind.CONTAINERS,
+            host=BENCH_HOST,
+            start=since_week,
+            end=until,
+            step_s=7 * 86400,
+        ),
+    )
+    hour_ms, hour = await timed(
+        args.repeat,
+        lambda: ask(
+            kind=HistoryKind.CONTAINER,
+            host=BENCH_HOST,
+            container="app-001",
+            start=since_hour,
+            end=until,
+            step_s=60,
+        ),
+    )
+
+    raw = HISTORY_RAW.stream(bus.subjects)
+
+    async def raw_hour() -> int:
+        samples = []
+        subject = bus.subjects.raw_metrics_copy(bus.subjects.docker_metrics(BENCH_HOST))
+        async for payload in store.read(
+            bus.js, raw, subject, now - 3600, now, store.sample_time, before=LOOKBACK_S
+        ):
+            samples += [s for s in samples_of("docker", payload)["docker"] if s.key == "app-001"]
+        return len(roll_up_steps(DOCKER, samples, now - 3600, now, 60))
+
+    base_hour_ms, _ = await timed(args.repeat, raw_hour)
+    history = HISTORY.stream(bus.subjects)
+    t1 = settings.tiers[0]
+
+    async def finest_week() -> int:
+        subject = bus.subjects.history(t1.name, DOCKER.kind, BENCH_HOST)
+        from vigil_history.frame import Frame
+
+        records = []
+        async for payload in store.read(
+            bus.js, history, subject, now - 7 * 86400, now, store.frame_time
+        ):
+            records += Frame(payload).records()
+        return len(combine(DOCKER, records))
+
+    base_week_ms, _ = await timed(max(1, args.repeat // 2), finest_week)
+    print("\n| query (over the bus, median) | ms | points | from | baseline ms | ratio |")
+    print("|---|---|---|---|---|---|")
+    tiers = lambda answer: "+".join(s.tier for s in answer.tiers)  # noqa: E731
+    print(
+        f"| 1 container, 24 h at 1 min | **{day_ms:.1f}** (target <= 50) | {len(day.entries[0].times)} | {tiers(day)} | | |"
+    )
+    print(
+        f"| {args.containers} containers, 7 d in one point (the table's sort) | **{week_ms:.1f}** (target <= 500) | {len(week.entries)} x {len(week.entries[0].times)} | {tiers(week)} | {base_week_ms:.1f} (1-min tier read whole) | {base_week_ms / week_ms:.1f}x |"
+    )
+    print(
+        f"| 1 container, last hour at 1 min | {hour_ms:.1f} | {len(hour.entries[0].times)} | {tiers(hour)} | {base_hour_ms:.1f} (raw samples read, rolled up) | {base_hour_ms / hour_ms:.1f}x |"
+    )
+
+
+if __name__ == "__main__":
+    main()
