@@ -95,7 +95,6 @@ class Frame:
             at += _SIZES[code] * n
         self.n = n
         self._frame = frame
-        self._index: dict[str, int] | None = None
 
     def _column(self, c: int) -> tuple[int, ...]:
         code = self.codes[c]
@@ -117,10 +116,9 @@ class Frame:
 
     def record(self, key: str) -> Record | None:
         """The entry `key`, or None if the frame has none."""
-        if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.keys)}
-        i = self._index.get(key)
-        if i is None:
+        try:
+            i = self.keys.index(key)
+        except ValueError:
             return None
         values = [
             struct.unpack_from(_CODES[code], self._frame, offset + i * _SIZES[code])[0]

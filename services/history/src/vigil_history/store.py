@@ -4,9 +4,9 @@ The messages of one subject are in time order in their stream (the collector sam
 in order; each tier's windows are published in order, behind a watermark), but their
 stream timestamps are not their times (a roll-up is published after its window; the
 benchmark writes the past now). So a range starts by a binary search on the stream
-sequence — a direct get of the next message of the subject at a sequence, ~20 of
-them for a million messages — and is then read by an ephemeral pull consumer from
-there until a message's time reaches the range's end.
+sequence — a get of the next message of the subject at a sequence, ~20 of them for
+a million messages — and is then read by an ordered (pushed) consumer from there
+until a message's time reaches the range's end.
 """
 
 import contextlib
@@ -16,14 +16,13 @@ from datetime import datetime
 
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from vigil_history.frame import window_of
 
 TimeOf = Callable[[bytes], float]
 
-_BATCH = 256
 _FETCH_TIMEOUT_S = 5.0
 _TIME = re.compile(rb'"time":"([^"]+)"')
 
@@ -86,27 +85,25 @@ async def read(
     seq = await seek(js, stream, subject, start - before, time_of)
     if seq is None:
         return
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=seq,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=10.0,
-        filter_subject=subject,
+    # Pushed, not pulled: the server streams the range (flow-controlled) where each
+    # pull of nats-py's would wait a round trip for what happened to have arrived.
+    subscription = await js.subscribe(
+        subject,
+        stream=stream,
+        ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=seq),
     )
-    subscription = await js.pull_subscribe(subject, stream=stream, config=config)
     try:
-        left = (await subscription.consumer_info()).num_pending or 0
-        while left > 0:
+        while True:
             try:
-                batch = await subscription.fetch(min(left, _BATCH), timeout=_FETCH_TIMEOUT_S)
+                message = await subscription.next_msg(timeout=_FETCH_TIMEOUT_S)
             except nats.errors.TimeoutError:
                 raise TimeoutError(f"reading {subject} took too long") from None
-            for message in batch:
-                left -= 1
-                if time_of(message.data) >= end:
-                    return
-                yield message.data
-            left = batch[-1].metadata.num_pending if batch else 0
+            if time_of(message.data) >= end:
+                return
+            yield message.data
+            if message.metadata.num_pending == 0:
+                return
     finally:
         with contextlib.suppress(nats.errors.Error):
             await subscription.unsubscribe()
