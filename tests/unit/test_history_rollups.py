@@ -1,0 +1,77 @@
+"""The history's arithmetic and its frames, without a bus: a roll-up of roll-ups is the
+roll-up of the samples, and a frame gives back what was put in it."""
+
+import random
+
+import pytest
+
+from vigil_history.frame import Frame, FrameError, encode, window_of
+from vigil_history.rollup import Record, combine, roll_up, roll_up_steps
+from vigil_history.series import DOCKER, HOST, Sample
+
+
+def samples(seed: int, count: int = 600) -> list[Sample]:
+    rng = random.Random(seed)
+    rx = {"a": 0, "b": 0}
+    made = []
+    for i in range(count):
+        for key in ("a", "b"):
+            if rng.random() < 0.1:
+                continue  # a sample missed
+            rx[key] = 0 if rng.random() < 0.01 else rx[key] + rng.randrange(0, 10**6)
+            values = (rng.randrange(0, 40000), rng.randrange(0, 2**40), 3, rx[key], 0, 0, 7)
+            made.append(Sample(key, "id-" + key, 1000.0 + 2 * i, values))
+    return made
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_rollup_of_rollups_is_the_rollup_of_the_samples(seed: int) -> None:
+    raw = samples(seed)
+    minutes = roll_up_steps(DOCKER, raw, 1020, 2160, 60, origin=0)
+    in_order = [record for window in sorted(minutes) for record in minutes[window]]
+    assert combine(DOCKER, in_order) == roll_up(DOCKER, raw, 1020, 2160)
+
+
+def test_gauges_are_the_samples_min_max_sum_and_last() -> None:
+    raw = [Sample("h", "", float(t), (t, 5 - t, 0, 0, 0, 0, 0, 0, 0)) for t in range(5)]
+    (record,) = roll_up(HOST, raw, 0, 10)
+    assert record.count == 5
+    assert record.stats[:8] == [0, 4, 10, 4, 1, 5, 15, 1]
+
+
+def test_a_counter_that_goes_down_or_changes_container_has_no_rate_there() -> None:
+    def at(t: int, id_: str, rx: int) -> Sample:
+        return Sample("web", id_, float(t), (0, 0, 0, rx, 0, 0, 0))
+
+    raw = [at(0, "x", 100), at(2, "x", 300), at(4, "y", 10), at(6, "y", 50), at(8, "y", 20)]
+    (record,) = roll_up(DOCKER, raw, 0, 10)
+    network_rx = DOCKER.index("network_rx")
+    assert record.rate_count == 3  # 0->2 (1000), 4->6 (200), 6->8 from zero (100), in 0.1 B/s
+    assert record.stats[network_rx * 4 : network_rx * 4 + 4] == [100, 1000, 1300, 100]
+    assert record.id == "y"
+
+
+def test_a_frame_gives_back_its_records_whole_or_one_by_one() -> None:
+    records = [
+        Record("a", "1", 30, 29, [0, 255, -3, 2**40] * 7),
+        Record("b", "2", 1, 0, [7] * 28),
+        Record("c", "", 0, 0, [2**63 - 1] * 28),
+    ]
+    frame = encode(600, 60, 7, records)
+    assert window_of(frame) == (600, 60)
+    parsed = Frame(frame)
+    assert parsed.records() == records
+    assert parsed.record("b") == records[1]
+    assert parsed.record("nope") is None
+    assert parsed.key_of_id("2") == "b"
+
+
+def test_a_frame_refuses_what_it_cannot_hold() -> None:
+    with pytest.raises(FrameError):
+        encode(0, 60, 1, [])
+    with pytest.raises(FrameError):
+        encode(0, 60, 1, [Record("a", "", 1, 0, [2**64, 0, 0, 0])])
+    frame = bytearray(encode(0, 60, 1, [Record("a", "", 1, 0, [1, 1, 1, 1])]))
+    frame[0] = 9
+    with pytest.raises(FrameError):
+        Frame(bytes(frame))
