@@ -4,16 +4,17 @@ production), written faster than real time.
 
 - **Storage**: the simulated past is written into the tiers directly, through the
   service's own code (`frame.encode`, `Roller.publish`: the same message, id and TTL as
-  a live roll-up): 1-min roll-ups for the last 7 days, 10-min roll-ups for 30 days, and
-  the raw tier's 2 hours as the collector publishes it (into `LATEST`, copied by
-  JetStream into `HISTORY_RAW`). The roll-up figures are drawn from random walks (idle
-  containers have zero rates, busy ones wander), their min/max/sum/last consistent.
-  Printed: each stream's bytes and its files on disk (S2), per container per 30 days.
-- **CPU**: `--live-minutes` of raw samples (100 containers + the host) are written and
-  rolled up by a `Roller` in this process (1-min windows, then 10-min ones); its CPU
-  time over the simulated span is the % of one core at the real-time rate. The
-  nats-server's CPU for the same samples is measured with LATEST copying them into the
-  raw tier and, as the baseline, into a LATEST without the copy (another prefix).
+  a live roll-up): 1-min roll-ups for the last 7 days, 10-min roll-ups for 30 days, up
+  to where the raw tier begins, and the watermarks there, as a replica leaves them. The
+  roll-up figures are drawn from random walks (idle containers have zero rates, busy
+  ones wander), their min/max/sum/last consistent. Then the raw tier's ~2 hours, as the
+  collector publishes it (into `LATEST`, copied by JetStream into `HISTORY_RAW`).
+  Printed: each stream's bytes and its files on disk (S2), per container.
+- **CPU**: those raw hours are then rolled up by a `Roller` in this process (1-min
+  windows, then 10-min ones, to now: the state a live service is in); its CPU time over
+  the span of the samples is the % of one core at the real-time rate. The nats-server's
+  CPU for the same samples is measured with LATEST copying them into the raw tier and,
+  as the baseline, into a LATEST without the copy (another prefix).
 - **Queries**: the history service (`python -m vigil_history`, answering only) is asked
   over the bus, as the gateway will ask it: one container's 24 h at 1 min, and all 100
   containers over 7 d in one point each (the table's sort); each the median of
@@ -23,7 +24,7 @@ production), written faster than real time.
   the 10-min tier the service picks.
 
     uv run --all-packages python bench/history.py [--containers 100] [--days 30]
-        [--live-minutes 20] [--repeat 5]
+        [--repeat 5]
 """
 
 import argparse
@@ -62,7 +63,8 @@ from vigil.messages import (
     SwapUsage,
 )
 from vigil.operations import History
-from vigil.streams import HISTORY, HISTORY_RAW, LATEST
+from vigil.streams import HISTORY, HISTORY_MARKS, HISTORY_RAW, LATEST
+from vigil.subjects import Subjects
 from vigil_history import store
 from vigil_history.frame import Frame, encode
 from vigil_history.roller import LOOKBACK_S, Roller
@@ -72,7 +74,6 @@ from vigil_history.settings import HistorySettings
 
 PREFIX = "bench"
 BENCH_HOST = "host1"
-LIVE_HOST = "live1"
 INTERVAL_S = 2
 
 
@@ -191,16 +192,23 @@ def record(
     return Record(key, id_, samples, samples, stats)
 
 
-async def write_past(bus: Bus, roller: Roller, containers: int, days: int) -> float:
-    """The simulated past into the tiers and the raw tier; the seconds it took."""
+def raw_start(settings: HistorySettings) -> int:
+    """Where the written roll-ups end and the raw samples begin: a whole coarsest step,
+    within what the raw tier keeps."""
+    step = settings.tiers[-1].step_s
+    kept = HISTORY_RAW.max_age.total_seconds() if HISTORY_RAW.max_age else 3600.0
+    return (int(time.time() - kept) // step + 1) * step
+
+
+async def write_tiers(
+    bus: Bus, roller: Roller, docker: list[Walker], days: int, until: int
+) -> None:
+    """The simulated past before `until` into the tiers, as the roller publishes them."""
     rng = random.Random(22)
-    docker = walkers(containers, rng)
-    t1, t2 = HistorySettings().tiers
-    now = int(time.time()) // t2.step_s * t2.step_s
-    began = time.monotonic()
+    t1, t2 = roller.tiers
     per_t2 = t2.step_s // t1.step_s
-    for window in range(now - days * 86400, now, t2.step_s):
-        recent = window >= now - t1.retention_s
+    for window in range(until - days * 86400, until, t2.step_s):
+        recent = window >= until - t1.retention_s
         rows: dict[Schema, list[Record]] = {DOCKER: [], HOST: []}
         for w in docker:
             w.step(rng, t2.step_s)
@@ -223,20 +231,33 @@ async def write_past(bus: Bus, roller: Roller, containers: int, days: int) -> fl
             frame = encode(window, t2.step_s, len(schema.series), combine(schema, records))
             subject = bus.subjects.history(t2.name, schema.kind, BENCH_HOST)
             await roller.publish(subject, frame, t2, window)
-    # the raw tier: what HISTORY_RAW keeps, published as the collector does
-    kept = HISTORY_RAW.max_age.total_seconds() if HISTORY_RAW.max_age else 3600.0
-    raw_from = time.time() - kept + 60
-    for n in range(int((time.time() - raw_from) / INTERVAL_S)):
-        at = raw_from + n * INTERVAL_S
+    kv = await bus.kv(HISTORY_MARKS)
+    for tier in roller.tiers:  # as a replica leaves them: done up to `until`
+        for kind in ("docker", "host"):
+            await kv.put(f"{tier.name}.{kind}.{BENCH_HOST}", str(until).encode())
+
+
+def raw_samples(docker: list[Walker], since: int, prefix: Subjects) -> list[tuple[str, bytes]]:
+    """The collector's messages from `since` to now, every 2 s: subject and payload."""
+    rng = random.Random(23)
+    made = []
+    for n in range(int((time.time() - since) / INTERVAL_S)):
+        at = since + n * INTERVAL_S
         for w in docker:
             w.step(rng, INTERVAL_S)
-        for subject, sample in (
-            (bus.subjects.docker_metrics(BENCH_HOST), docker_sample(at, docker, BENCH_HOST)),
-            (bus.subjects.host_metrics(BENCH_HOST), host_sample(at, rng, BENCH_HOST)),
-        ):
-            await bus.nc.publish(subject, sample.model_dump_json().encode())
-    await bus.nc.flush()
-    return time.monotonic() - began
+        made.append(
+            (
+                prefix.docker_metrics(BENCH_HOST),
+                docker_sample(at, docker, BENCH_HOST).model_dump_json().encode(),
+            )
+        )
+        made.append(
+            (
+                prefix.host_metrics(BENCH_HOST),
+                host_sample(at, rng, BENCH_HOST).model_dump_json().encode(),
+            )
+        )
+    return made
 
 
 def disk_bytes(store_dir: Path, stream: str) -> int:
@@ -245,17 +266,6 @@ def disk_bytes(store_dir: Path, stream: str) -> int:
         if path.is_file() and f"/streams/{stream}/" in str(path):
             total += path.stat().st_size
     return total
-
-
-async def marks_for(bus: Bus, settings: HistorySettings, source: str) -> None:
-    """Watermarks for the written past, as if a replica had rolled it up."""
-    from vigil.streams import HISTORY_MARKS
-
-    kv = await bus.kv(HISTORY_MARKS)
-    for tier in settings.tiers:
-        for kind in ("docker", "host"):
-            now = int(time.time()) // settings.tiers[-1].step_s * settings.tiers[-1].step_s
-            await kv.put(f"{tier.name}.{kind}.{source}", str(now).encode())
 
 
 def median_ms(samples: list[float]) -> float:
@@ -276,7 +286,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--containers", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--live-minutes", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     asyncio.run(run(args))
@@ -299,12 +308,16 @@ def row(*cells: object) -> None:
 
 async def bench(nats: NatsServer, root: Path, args: argparse.Namespace) -> None:
     settings = HistorySettings(**nats.service(ServiceRole.HISTORY, PREFIX), roll=False)
+    docker = walkers(args.containers, random.Random(21))
+    since = raw_start(settings)
     async with bus_client(nats, PREFIX) as bus:
         roller = Roller(bus, settings)
         await roller.open()
-        took = await write_past(bus, roller, args.containers, args.days)
-        await marks_for(bus, settings, BENCH_HOST)
-        print(f"wrote {args.days} simulated days in {took:.0f} s")
+        began = time.monotonic()
+        await write_tiers(bus, roller, docker, args.days, since)
+        print(f"wrote {args.days} simulated days of roll-ups in {time.monotonic() - began:.0f} s")
+        samples = raw_samples(docker, since, bus.subjects)
+        await cpu_of_history(nats, bus, roller, samples, since)
 
         await asyncio.sleep(2)  # let the last blocks be written
         print()
@@ -328,7 +341,6 @@ async def bench(nats: NatsServer, root: Path, args: argparse.Namespace) -> None:
             f"\nstorage per container for {args.days} days, all tiers: "
             f"**{total / args.containers / 1e6:.2f} MB** (target <= 2 MB for 30 days)"
         )
-        await cpu_of_history(nats, bus, settings, args)
         process = history_process(settings.model_copy(update={"replica": "bench"}))
         try:
             await queries(bus, settings, args)
@@ -343,32 +355,17 @@ def cpu_s(process: psutil.Process) -> float:
 
 
 async def cpu_of_history(
-    nats: NatsServer, bus: Bus, settings: HistorySettings, args: argparse.Namespace
+    nats: NatsServer, bus: Bus, roller: Roller, samples: list[tuple[str, bytes]], since: int
 ) -> None:
-    rng = random.Random(5)
-    docker = walkers(args.containers, rng)
-    span = args.live_minutes * 60
-    step = settings.tiers[-1].step_s
-    start = int(time.time() - 3600) // step * step
-    samples = []
-    for n in range(span // INTERVAL_S):
-        at = start + n * INTERVAL_S
-        for w in docker:
-            w.step(rng, INTERVAL_S)
-        samples.append(
-            (
-                docker_sample(at, docker, LIVE_HOST).model_dump_json().encode(),
-                host_sample(at, rng, LIVE_HOST).model_dump_json().encode(),
-            )
-        )
+    """The raw tier's last hours written as the collector publishes (its server CPU, and a
+    LATEST without the copy as the baseline), then rolled up by a replica (its CPU)."""
     assert nats.process is not None
     server = psutil.Process(nats.process.pid)
 
     async def ingest(into: Bus) -> float:
         before = cpu_s(server)
-        for docker_payload, host_payload in samples:
-            await into.nc.publish(into.subjects.docker_metrics(LIVE_HOST), docker_payload)
-            await into.nc.publish(into.subjects.host_metrics(LIVE_HOST), host_payload)
+        for subject, payload in samples:
+            await into.nc.publish(into.subjects.prefix + subject.removeprefix(PREFIX), payload)
         await into.nc.flush()
         await asyncio.sleep(1.0)  # the server's storing, after the last publish
         return cpu_s(server) - before
@@ -377,21 +374,16 @@ async def cpu_of_history(
     async with bus_client(nats, "benchbase") as base:
         await base.js.add_stream(replace(LATEST.config(base.subjects), republish=None))
         without_copy = await ingest(base)
-
-    roller = Roller(bus, settings)
-    await roller.open()
+    span = time.time() - since
     began_cpu, began = time.process_time(), time.perf_counter()
-    windows = await roller.roll(now=start + span + 1)
+    windows = await roller.roll()
     cpu = time.process_time() - began_cpu
     wall = time.perf_counter() - began
     extra = cpu + max(0.0, with_copy - without_copy)
     print()
-    row("CPU, % of one core at the real-time rate", "")
+    row(f"CPU over {span / 60:.0f} min of samples, % of one core at the real-time rate", "")
     row("---", "---")
-    row(
-        f"history roll-ups ({windows} windows, {args.live_minutes} min; {wall:.2f} s)",
-        f"**{cpu / span * 100:.3f} %**",
-    )
+    row(f"history roll-ups ({windows} windows; {wall:.2f} s)", f"**{cpu / span * 100:.3f} %**")
     row("nats-server ingest, LATEST + its raw copy", f"{with_copy / span * 100:.3f} %")
     row("nats-server ingest, LATEST alone (baseline)", f"{without_copy / span * 100:.3f} %")
     row("extra for history (roll-ups + copy)", f"**{extra / span * 100:.3f} %** (target <= 2 %)")

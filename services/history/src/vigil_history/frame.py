@@ -11,6 +11,7 @@ unpacking the rest (its column offsets are known from the widths).
     widths: one u8 code per column | the columns
 """
 
+import functools
 import struct
 
 from vigil_history.rollup import STATS, Record
@@ -72,6 +73,16 @@ def window_of(frame: bytes) -> tuple[int, int]:
     return int(start), int(step)
 
 
+@functools.lru_cache(maxsize=1024)
+def _entry_reader(codes: bytes, n: int, i: int) -> struct.Struct:
+    """One struct that reads entry `i` of every column at once, skipping the rest."""
+    parts = ["<"]
+    for code in codes:
+        size = _SIZES[code]
+        parts.append(f"{i * size}x{_CODES[code]}{(n - i - 1) * size}x")
+    return struct.Struct("".join(parts))
+
+
 class Frame:
     """A frame's head, keys and column layout: entries are unpacked on demand."""
 
@@ -84,17 +95,26 @@ class Frame:
         self.keys = frame[at + 4 : at + 4 + length].decode().split("\n")
         at += 4 + length
         (length,) = _LENGTH.unpack_from(frame, at)
-        self.ids = frame[at + 4 : at + 4 + length].decode().split("\n")
+        self._ids = (at + 4, at + 4 + length)
         at += 4 + length
         n_columns = 2 + STATS * self.n_series
         self.codes = frame[at : at + n_columns]
-        at += n_columns
-        self.offsets = []
-        for code in self.codes:
-            self.offsets.append(at)
-            at += _SIZES[code] * n
+        self._columns_at = at + n_columns
         self.n = n
         self._frame = frame
+
+    @functools.cached_property
+    def ids(self) -> list[str]:
+        start, end = self._ids
+        return self._frame[start:end].decode().split("\n")
+
+    @functools.cached_property
+    def offsets(self) -> list[int]:
+        offsets, at = [], self._columns_at
+        for code in self.codes:
+            offsets.append(at)
+            at += _SIZES[code] * self.n
+        return offsets
 
     def _column(self, c: int) -> tuple[int, ...]:
         code = self.codes[c]
@@ -103,14 +123,9 @@ class Frame:
     def records(self) -> list[Record]:
         columns = [self._column(c) for c in range(len(self.codes))]
         stats = columns[2:]
+        ids = self.ids
         return [
-            Record(
-                key,
-                self.ids[i],
-                columns[0][i],
-                columns[1][i],
-                [column[i] for column in stats],
-            )
+            Record(key, ids[i], columns[0][i], columns[1][i], [column[i] for column in stats])
             for i, key in enumerate(self.keys)
         ]
 
@@ -120,11 +135,8 @@ class Frame:
             i = self.keys.index(key)
         except ValueError:
             return None
-        values = [
-            struct.unpack_from(_CODES[code], self._frame, offset + i * _SIZES[code])[0]
-            for code, offset in zip(self.codes, self.offsets, strict=True)
-        ]
-        return Record(key, self.ids[i], values[0], values[1], values[2:])
+        values = _entry_reader(self.codes, self.n, i).unpack_from(self._frame, self._columns_at)
+        return Record(key, self.ids[i], values[0], values[1], list(values[2:]))
 
     def key_of_id(self, container_id: str) -> str | None:
         """The key of the entry whose id is or starts with `container_id`."""

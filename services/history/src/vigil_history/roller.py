@@ -77,7 +77,7 @@ class Roller:
     def __init__(self, bus: Bus, settings: HistorySettings) -> None:
         self._bus = bus
         self._settings = settings
-        self._tiers: Sequence[Tier] = settings.tiers
+        self.tiers: Sequence[Tier] = settings.tiers
         self._raw = HISTORY_RAW.stream(bus.subjects)
         self._history = HISTORY.stream(bus.subjects)
         self._marks: KeyValue | None = None
@@ -104,7 +104,7 @@ class Roller:
         sources = await self.sources()
         random.shuffle(sources)  # replicas meet on different sources, not all on the first
         for source in sources:
-            for level in range(len(self._tiers)):
+            for level in range(len(self.tiers)):
                 while done < self._settings.max_windows_per_pass:
                     moved = await self.window(source, level, time.time() if now is None else now)
                     if not moved:
@@ -142,7 +142,7 @@ class Roller:
     async def window(self, source: Source, level: int, now: float) -> bool:
         """Roll up the next window of `source` at tier `level` if it is ready and no
         other replica holds it; whether the watermark moved."""
-        tier = self._tiers[level]
+        tier = self.tiers[level]
         start, revision = await self.mark(tier, source)
         if start is None:
             start = await self._first_window(source, level)
@@ -152,7 +152,7 @@ class Roller:
         if level == 0:
             closed_until = now - self._settings.grace_s
         else:
-            lower, _ = await self.mark(self._tiers[level - 1], source)
+            lower, _ = await self.mark(self.tiers[level - 1], source)
             closed_until = float(lower) if lower is not None else float("-inf")
         if end > closed_until:
             return False
@@ -199,7 +199,7 @@ class Roller:
 
     async def _first_window(self, source: Source, level: int) -> int | None:
         """Where a tier starts: at its input's first sample (or frame)."""
-        step = self._tiers[level].step_s
+        step = self.tiers[level].step_s
         js = self._bus.js
         if level == 0:
             subject = raw_subject(self._bus, source)
@@ -208,7 +208,7 @@ class Roller:
                 return None
             first = await js.get_msg(self._raw, seq=seq)
             return floor(store.sample_time(first.data or b""), step)
-        lower = self._tiers[level - 1]
+        lower = self.tiers[level - 1]
         starts = []
         for _, subject in self._frame_subjects(source, lower):
             seq = await store.seek(js, self._history, subject, 0.0, store.frame_time)
@@ -223,12 +223,12 @@ class Roller:
     async def _next_start(self, source: Source, level: int, after: int, closed: float) -> int:
         """The window holding the input's next sample (or frame) after `after`, as far
         as windows are closed; `after` if there is none."""
-        step = self._tiers[level].step_s
+        step = self.tiers[level].step_s
         js = self._bus.js
         if level == 0:
             inputs = [(self._raw, raw_subject(self._bus, source), store.sample_time)]
         else:
-            lower = self._tiers[level - 1]
+            lower = self.tiers[level - 1]
             inputs = [
                 (self._history, subject, store.frame_time)
                 for _, subject in self._frame_subjects(source, lower)
@@ -247,8 +247,8 @@ class Roller:
     ) -> list[tuple[str, bytes]]:
         """The frames of a window of tier `level` (one per schema with entries), with
         their subjects: step 2, a pure function of the tier below."""
-        tier = self._tiers[level]
-        records = await compute(self._bus, self._tiers, source, level, start, end)
+        tier = self.tiers[level]
+        records = await compute(self._bus, self.tiers, source, level, start, end)
         frames = []
         for kind, subject in self._frame_subjects(source, tier):
             if records.get(kind):
