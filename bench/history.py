@@ -17,8 +17,9 @@ production), written faster than real time.
   as the baseline, into a LATEST without the copy (another prefix).
 - **Queries**: the history service (`python -m vigil_history`, answering only) is asked
   over the bus, as the gateway will ask it: one container's 24 h at 1 min, and all 100
-  containers over 7 d in one point each (the table's sort); each the median of
-  `--repeat`. Baselines in the same run: one container's last hour at 1 min from the
+  containers over 7 d at a 7-day step (the table's sort): the first ask (its frames read
+  from the stream) and the median of `--repeat` - 1 more (the frames the service kept).
+  Baselines in the same run: one container's last hour at 1 min from the
   raw samples (read and rolled up by the client) against the service's answer for the
   same hour, and the 7 d read from the 1-min tier (the finest that covers it) against
   the 10-min tier the service picks.
@@ -272,14 +273,15 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-async def timed(times: int, call: Any) -> tuple[float, Any]:
+async def timed(times: int, call: Any) -> tuple[float, float, Any]:
+    """The first call's ms, the median of the others', and the answer."""
     taken = []
     result = None
-    for _ in range(times):
+    for _ in range(max(1, times)):
         began = time.perf_counter()
         result = await call()
         taken.append(time.perf_counter() - began)
-    return median_ms(taken), result
+    return taken[0] * 1000, median_ms(taken[1:] or taken), result
 
 
 def main() -> None:
@@ -408,10 +410,11 @@ async def queries(bus: Bus, settings: HistorySettings, args: argparse.Namespace)
         except Exception:
             await asyncio.sleep(0.1)
     one = {"kind": HistoryKind.CONTAINER, "host": BENCH_HOST, "container": "app-001"}
-    day_ms, day = await timed(
-        args.repeat, lambda: ask(**one, start=since(86400), end=until, step_s=60)
+    # in this order, each range's first ask reads its frames from the stream
+    hour_ms, hour_again, hour = await timed(
+        args.repeat, lambda: ask(**one, start=since(3600), end=until, step_s=60)
     )
-    week_ms, week = await timed(
+    week_ms, week_again, week = await timed(
         args.repeat,
         lambda: ask(
             kind=HistoryKind.CONTAINERS,
@@ -421,8 +424,8 @@ async def queries(bus: Bus, settings: HistorySettings, args: argparse.Namespace)
             step_s=7 * 86400,
         ),
     )
-    hour_ms, hour = await timed(
-        args.repeat, lambda: ask(**one, start=since(3600), end=until, step_s=60)
+    day_ms, day_again, day = await timed(
+        args.repeat, lambda: ask(**one, start=since(86400), end=until, step_s=60)
     )
     raw = HISTORY_RAW.stream(bus.subjects)
     history = HISTORY.stream(bus.subjects)
@@ -445,26 +448,36 @@ async def queries(bus: Bus, settings: HistorySettings, args: argparse.Namespace)
             records += Frame(payload).records()
         return len(combine(DOCKER, records))
 
-    base_hour_ms, _ = await timed(args.repeat, raw_hour)
-    base_week_ms, _ = await timed(max(1, args.repeat // 2), finest_week)
+    _, base_hour_ms, _ = await timed(args.repeat, raw_hour)
+    _, base_week_ms, _ = await timed(max(2, args.repeat // 2), finest_week)
 
     def tiers(answer: Any) -> str:
         return "+".join(span.tier for span in answer.tiers)
 
     print()
-    row("query (over the bus, median)", "ms", "points", "from", "baseline ms", "ratio")
-    row("---", "---", "---", "---", "---", "---")
     row(
-        "1 container, 24 h at 1 min",
-        f"**{day_ms:.1f}** (target <= 50)",
+        "query (over the bus)",
+        "first ms (frames read)",
+        "again ms (median; frames kept)",
+        "points",
+        "from",
+        "baseline ms (median)",
+        "ratio to first",
+    )
+    row(*["---"] * 7)
+    row(
+        "1 container, 24 h at 1 min (target <= 50 ms)",
+        f"**{day_ms:.1f}**",
+        f"**{day_again:.1f}**",
         len(day.entries[0].times),
         tiers(day),
         "",
         "",
     )
     row(
-        f"{args.containers} containers, 7 d at a 7-d step (the table's sort)",
-        f"**{week_ms:.1f}** (target <= 500)",
+        f"{args.containers} containers, 7 d at a 7-d step: the table's sort (target <= 500 ms)",
+        f"**{week_ms:.1f}**",
+        f"**{week_again:.1f}**",
         f"{len(week.entries)} x {len(week.entries[0].times)}",
         tiers(week),
         f"{base_week_ms:.1f} (the 1-min tier read whole, in this process)",
@@ -473,6 +486,7 @@ async def queries(bus: Bus, settings: HistorySettings, args: argparse.Namespace)
     row(
         "1 container, last hour at 1 min",
         f"{hour_ms:.1f}",
+        f"{hour_again:.1f}",
         len(hour.entries[0].times),
         tiers(hour),
         f"{base_hour_ms:.1f} (the raw samples read and rolled up, in this process)",

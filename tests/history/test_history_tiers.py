@@ -34,6 +34,7 @@ async def test_a_range_crossing_tiers_has_no_gap_and_no_overlap(
             # as if it were start + 455: s10 is done to +450, s60 to +420, the rest is raw
             await roller.roll(now=start + 455)
         async with run_history(settings):
+            answers = []
             for step, expected in (
                 (60, [("s60", 0, 420), ("s10", 420, 450), ("raw", 450, 600)]),
                 (10, [("s10", 0, 450), ("raw", 450, 600)]),
@@ -54,6 +55,7 @@ async def test_a_range_crossing_tiers_has_no_gap_and_no_overlap(
                     for s in answer.tiers
                 ]
                 assert spans == expected
+                answers.append(answer)
                 (entry,) = answer.entries
                 points = [t.timestamp() - start for t in entry.times]
                 assert points == list(range(0, 600, step))  # no gap
@@ -64,3 +66,13 @@ async def test_a_range_crossing_tiers_has_no_gap_and_no_overlap(
                     assert (cpu_points.min[n], cpu_points.max[n]) == (min(inside), max(inside))
                     assert cpu_points.mean[n] == sum(inside) / len(inside)
                     assert cpu_points.last[n] == inside[-1]
+            again = await query(  # from the frames the service kept, and the same
+                bus,
+                kind=HistoryKind.CONTAINER,
+                host=HOST,
+                container="web",
+                start=samples[0].time,
+                end=samples[-1].time,
+                step_s=60,
+            )
+            assert again == answers[0]

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from vigil_history.frame import Frame, FrameError, encode, window_of
+from vigil_history.frames import FrameCache
 from vigil_history.rollup import Record, combine, roll_up, roll_up_steps
 from vigil_history.series import DOCKER, HOST, Sample
 
@@ -75,3 +76,34 @@ def test_a_frame_refuses_what_it_cannot_hold() -> None:
     frame[0] = 9
     with pytest.raises(FrameError):
         Frame(bytes(frame))
+
+
+async def test_the_frame_cache_reads_only_the_windows_it_lacks() -> None:
+    stored = {
+        w: Frame(encode(w, 60, 1, [Record("a", "", 1, 0, [w, w, w, w])]))
+        for w in range(0, 6000, 60)
+        if w != 600  # an empty window: no frame
+    }
+    asked: list[tuple[int, int]] = []
+
+    async def read(subject: str, start: int, end: int) -> list[Frame]:
+        asked.append((start, end))
+        return [stored[w] for w in sorted(stored) if start <= w < end]
+
+    cache = FrameCache(max_bytes=10**6)
+
+    async def windows(start: int, end: int) -> list[int]:
+        return [frame.start for frame in await cache.frames("s", start, end, read)]
+
+    assert await windows(1200, 2400) == list(range(1200, 2400, 60))
+    assert await windows(1200, 2400) == list(range(1200, 2400, 60))
+    assert await windows(1800, 3000) == list(range(1800, 3000, 60))  # overlapping, later
+    assert await windows(0, 1500) == [w for w in range(0, 1500, 60) if w != 600]
+    assert asked == [(1200, 2400), (2400, 3000), (0, 1200)]  # each window read once
+    assert await windows(4800, 5400) == list(range(4800, 5400, 60))  # apart: read anew
+    assert asked[-1] == (4800, 5400)
+
+    small = FrameCache(max_bytes=stored[0].size * 5)  # too big to keep: read each time
+    await small.frames("s", 0, 600, read)
+    await small.frames("s", 0, 600, read)
+    assert small.read_windows == 20

@@ -7,6 +7,7 @@ range queries over the bus.
 - `rollup`    the pure arithmetic: samples and roll-ups into roll-ups
 - `frame`     the compact binary form of one source's roll-ups of one window
 - `store`     reading the raw tier and the roll-up tiers over a range
+- `frames`    frames already read, kept for the next query
 - `roller`    the roll-up loop: claims, exactly-once publishing, watermarks
 - `query`     answering a range query from the tiers that cover it
 - `app`       the service (`build_app`), its handlers on the bus

@@ -73,6 +73,12 @@ def window_of(frame: bytes) -> tuple[int, int]:
     return int(start), int(step)
 
 
+@functools.lru_cache(maxsize=256)
+def _keys(blob: bytes) -> tuple[str, ...]:
+    """A frame's keys: the same for most frames of a source, so shared, not repeated."""
+    return tuple(blob.decode().split("\n"))
+
+
 @functools.lru_cache(maxsize=1024)
 def _entry_reader(codes: bytes, n: int, i: int) -> struct.Struct:
     """One struct that reads entry `i` of every column at once, skipping the rest."""
@@ -92,7 +98,7 @@ class Frame:
             raise FrameError(f"frame version {version}, this reads {VERSION}")
         at = _HEAD.size
         (length,) = _LENGTH.unpack_from(frame, at)
-        self.keys = frame[at + 4 : at + 4 + length].decode().split("\n")
+        self.keys = _keys(frame[at + 4 : at + 4 + length])
         at += 4 + length
         (length,) = _LENGTH.unpack_from(frame, at)
         self._ids = (at + 4, at + 4 + length)
@@ -102,6 +108,10 @@ class Frame:
         self._columns_at = at + n_columns
         self.n = n
         self._frame = frame
+
+    @property
+    def size(self) -> int:
+        return len(self._frame)
 
     @functools.cached_property
     def ids(self) -> list[str]:

@@ -30,8 +30,9 @@ from vigil.streams import HISTORY, HISTORY_RAW
 from vigil_history import store
 from vigil_history.errors import BadQuery
 from vigil_history.frame import Frame
+from vigil_history.frames import FrameCache
 from vigil_history.roller import LOOKBACK_S, Roller, Source, raw_subject
-from vigil_history.rollup import LAST, MAX, MIN, SUM, Record, combine, roll_up_steps
+from vigil_history.rollup import LAST, MAX, MIN, STATS, SUM, Record, combine, roll_up_steps
 from vigil_history.series import DOCKER, HOST, NODES, PODS, Sample, Schema, samples_of
 from vigil_history.settings import HistorySettings, Tier
 
@@ -62,6 +63,7 @@ class Query:
         self._roller = roller
         self._raw = HISTORY_RAW.stream(bus.subjects)
         self._history = HISTORY.stream(bus.subjects)
+        self.cache = FrameCache(settings.frame_cache_bytes)
 
     async def answer(self, query: QueryHistory, now: float | None = None) -> HistorySeries:
         now = time.time() if now is None else now
@@ -224,16 +226,21 @@ class Query:
                     into[record.key][int(window)].append(record)
             return
         subject = self._bus.subjects.history(part.tier.name, target.schema.kind, target.source.name)
-        async for payload in store.read(
-            js, self._history, subject, part.start, part.end, store.frame_time
-        ):
-            frame = Frame(payload)
+        for frame in await self.cache.frames(subject, part.start, part.end, self._read_frames):
             bucket = frame.start // step * step
             if target.key is None:
                 for record in frame.records():
                     into[record.key][bucket].append(record)
             elif (one := frame.record(target.key)) is not None:
                 into[one.key][bucket].append(one)
+
+    async def _read_frames(self, subject: str, start: int, end: int) -> list[Frame]:
+        return [
+            Frame(payload)
+            async for payload in store.read(
+                self._bus.js, self._history, subject, start, end, store.frame_time
+            )
+        ]
 
 
 def _wanted(key: str | None) -> Callable[[str], bool]:
@@ -246,26 +253,27 @@ def _time(epoch: float) -> datetime:
 
 def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> HistoryEntry:
     times = sorted(by_time)
-    records = [combine(schema, by_time[t])[0] for t in times]
+    records = [
+        rows[0] if len(rows) == 1 else combine(schema, rows)[0]
+        for rows in (by_time[t] for t in times)
+    ]
+    counts = [record.count for record in records]
+    rate_counts = [record.rate_count for record in records]
     series = {}
     for i, definition in enumerate(schema.series):
-        scale = definition.scale
-        columns: dict[str, list[float | None]] = {"min": [], "max": [], "mean": [], "last": []}
-        for record in records:
-            n = record.counted(schema, i)
-            if not n:
-                for column in columns.values():
-                    column.append(None)
-                continue
-            columns["min"].append(record.value(i, MIN) / scale)
-            columns["max"].append(record.value(i, MAX) / scale)
-            columns["mean"].append(record.value(i, SUM) / (n * scale))
-            columns["last"].append(record.value(i, LAST) / scale)
-        series[definition.name] = SeriesStats(**columns)
-    return HistoryEntry(
+        base, scale = i * STATS, definition.scale
+        counted = list(zip(records, rate_counts if definition.counter else counts, strict=True))
+        # built from our own integers: the models are made without validating them again
+        series[definition.name] = SeriesStats.model_construct(
+            min=[r.stats[base + MIN] / scale if n else None for r, n in counted],
+            max=[r.stats[base + MAX] / scale if n else None for r, n in counted],
+            mean=[r.stats[base + SUM] / (n * scale) if n else None for r, n in counted],
+            last=[r.stats[base + LAST] / scale if n else None for r, n in counted],
+        )
+    return HistoryEntry.model_construct(
         key=key,
         id=records[-1].id or None if records else None,
         times=[_time(t) for t in times],
-        samples=[record.count for record in records],
+        samples=counts,
         series=series,
     )

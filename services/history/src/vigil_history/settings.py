@@ -78,6 +78,12 @@ class HistorySettings(ProbeSettings):
     max_entries: int = Field(
         default=1000, ge=1, description="Containers (pods, nodes) one answer may carry."
     )
+    frame_cache_bytes: int = Field(
+        default=64 * 2**20,
+        ge=0,
+        description="Roll-ups kept in memory for the next query (a frame below its tier's "
+        "watermark never changes); 0: none.",
+    )
     replica: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
