@@ -2,13 +2,15 @@
 roll-up of the samples, and a frame gives back what was put in it."""
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
+from vigil.messages import ContainerStats, DockerStatsSampled
 from vigil_history.frame import Frame, FrameError, encode, window_of
 from vigil_history.frames import FrameCache
-from vigil_history.rollup import Record, combine, roll_up, roll_up_steps
-from vigil_history.series import DOCKER, HOST, Sample
+from vigil_history.rollup import Columns, Record, combine, roll_up, roll_up_steps
+from vigil_history.series import DOCKER, HOST, Sample, container_samples, samples_of
 
 
 def samples(seed: int, count: int = 600) -> list[Sample]:
@@ -107,3 +109,60 @@ async def test_the_frame_cache_reads_only_the_windows_it_lacks() -> None:
     await small.frames("s", 0, 600, read)
     await small.frames("s", 0, 600, read)
     assert small.read_windows == 20
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_frames_summed_up_column_by_column_equal_their_records_combined(seed: int) -> None:
+    rng = random.Random(seed)
+    frames = []
+    for w in range(20):
+        records = []
+        for key in ("a", "b", "c"):
+            count = rng.choice([0, 1, 30]) if key == "c" else 30
+            rate_count = 0 if not count else rng.choice([0, count - 1])
+            stats = []
+            for _ in DOCKER.series:
+                low = rng.randrange(0, 1000)
+                high = low + rng.randrange(0, 1000)
+                stats += [low, high, rng.randrange(low, high + 1) * max(1, count), high]
+            records.append(Record(key, f"id{w}", count, rate_count, stats))
+        frames.append(Frame(encode(60 * w, 60, len(DOCKER.series), records)))
+    summed = Columns(DOCKER, frames[0].keys, frames[0].ids, frames[0].columns())
+    for frame in frames[1:]:
+        assert frame.keys is frames[0].keys  # the same keys: one shared tuple
+        summed.add(frame.ids, frame.columns())
+    every = [record for frame in frames for record in frame.records()]
+    assert summed.records() == combine(DOCKER, every)
+
+
+def test_one_container_read_alone_is_what_the_whole_message_gives() -> None:
+    stats = DockerStatsSampled(
+        host="h1",
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        interval_s=2.0,
+        containers=[
+            ContainerStats(
+                id=f"{n:012x}",
+                name=f"app-{n}",
+                cpu_percent=12.34 + n,
+                memory_usage=10**6 * n,
+                memory_limit=2**30,
+                network_rx=5 * n,
+                network_tx=7 * n,
+                image="busybox",
+                state="running",
+                memory_percent=1.0,
+                network_rx_per_s=0.0,
+                network_tx_per_s=0.0,
+                block_read=11 * n,
+                block_write=13 * n,
+                pids=n,
+            )
+            for n in range(3)
+        ],
+    )
+    payload = stats.model_dump_json().encode()
+    every = samples_of("docker", payload)["docker"]
+    assert [container_samples(payload, f"app-{n}") for n in range(3)] == [[s] for s in every]
+    assert container_samples(payload, "nope") == []
+    assert container_samples(b"{}", "app-1") == []  # unreadable: left out, logged

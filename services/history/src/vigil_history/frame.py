@@ -130,8 +130,12 @@ class Frame:
         code = self.codes[c]
         return struct.unpack_from(f"<{self.n}{_CODES[code]}", self._frame, self.offsets[c])
 
+    def columns(self) -> list[tuple[int, ...]]:
+        """Every column: the counts, then min, max, sum and last of each series."""
+        return [self._column(c) for c in range(len(self.codes))]
+
     def records(self) -> list[Record]:
-        columns = [self._column(c) for c in range(len(self.codes))]
+        columns = self.columns()
         stats = columns[2:]
         ids = self.ids
         return [

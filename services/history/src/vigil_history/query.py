@@ -11,7 +11,7 @@ same figures as a finer one, from fewer messages.
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,8 +32,27 @@ from vigil_history.errors import BadQuery
 from vigil_history.frame import Frame
 from vigil_history.frames import FrameCache
 from vigil_history.roller import LOOKBACK_S, Roller, Source, raw_subject
-from vigil_history.rollup import LAST, MAX, MIN, STATS, SUM, Record, combine, roll_up_steps
-from vigil_history.series import DOCKER, HOST, NODES, PODS, Sample, Schema, samples_of
+from vigil_history.rollup import (
+    LAST,
+    MAX,
+    MIN,
+    STATS,
+    SUM,
+    Columns,
+    Record,
+    combine,
+    roll_up_steps,
+)
+from vigil_history.series import (
+    DOCKER,
+    HOST,
+    NODES,
+    PODS,
+    Sample,
+    Schema,
+    container_samples,
+    readable_samples,
+)
 from vigil_history.settings import HistorySettings, Tier
 
 RAW = "raw"
@@ -84,7 +103,7 @@ class Query:
                 f"{points} points of {step} s is more than this service answers: ask a "
                 f"step of at least {least if target.key else least * 100} s"
             )
-        parts = await self._plan(target.source, first, last, step)
+        parts = await self._plan(target.source, first, last, step, now)
         frames = sum((p.end - p.start) // p.tier.step_s for p in parts if p.tier is not None)
         if frames > self._settings.max_frames:
             raise BadQuery(
@@ -143,7 +162,7 @@ class Query:
         if len(container) >= 12 and all(c in "0123456789abcdef" for c in container):
             try:
                 last = await js.get_last_msg(self._raw, raw_subject(self._bus, source))
-                for sample in samples_of("docker", last.data or b"")["docker"]:
+                for sample in readable_samples("docker", last.data or b"").get("docker", []):
                     if sample.id and (sample.id.startswith(container[:12])):
                         return sample.key
             except NotFoundError:
@@ -188,7 +207,9 @@ class Query:
             )
         return base * max(1, math.ceil(span / (base * self._settings.max_points)))
 
-    async def _plan(self, source: Source, first: int, last: int, step: int) -> list[Part]:
+    async def _plan(
+        self, source: Source, first: int, last: int, step: int, now: float
+    ) -> list[Part]:
         parts = []
         at = first
         for tier in reversed(self._settings.tiers):
@@ -201,8 +222,11 @@ class Query:
             if until > at:
                 parts.append(Part(tier, at, until))
                 at = until
-        if at < last:
-            parts.append(Part(None, at, last))
+        # the raw samples answer the raw window at most (the tiers lag it by a window): what
+        # is older and not rolled up yet (a replica catching up) is not read sample by sample
+        raw_from = max(at, int(now) - self._settings.raw_window_s)
+        if raw_from < last:
+            parts.append(Part(None, raw_from, last))
         return parts
 
     # -- reading -----------------------------------------------------------------
@@ -215,10 +239,15 @@ class Query:
             samples: list[Sample] = []
             subject = raw_subject(self._bus, target.source)
             wanted = _wanted(target.key)
+            one_container = target.schema is DOCKER and target.key is not None
             async for payload in store.read(
                 js, self._raw, subject, part.start, part.end, store.sample_time, before=LOOKBACK_S
             ):
-                entries = samples_of(target.source.kind, payload)[target.schema.kind]
+                if one_container:
+                    assert target.key is not None
+                    samples += container_samples(payload, target.key)
+                    continue
+                entries = readable_samples(target.source.kind, payload).get(target.schema.kind, [])
                 samples += [sample for sample in entries if wanted(sample.key)]
             windows = roll_up_steps(target.schema, samples, part.start, part.end, step)
             for window, records in windows.items():
@@ -226,13 +255,15 @@ class Query:
                     into[record.key][int(window)].append(record)
             return
         subject = self._bus.subjects.history(part.tier.name, target.schema.kind, target.source.name)
-        for frame in await self.cache.frames(subject, part.start, part.end, self._read_frames):
-            bucket = frame.start // step * step
-            if target.key is None:
-                for record in frame.records():
+        frames = await self.cache.frames(subject, part.start, part.end, self._read_frames)
+        if target.key is None:
+            for bucket, records in _every_entry(target.schema, frames, step):
+                for record in records:
                     into[record.key][bucket].append(record)
-            elif (one := frame.record(target.key)) is not None:
-                into[one.key][bucket].append(one)
+            return
+        for frame in frames:
+            if (one := frame.record(target.key)) is not None:
+                into[one.key][frame.start // step * step].append(one)
 
     async def _read_frames(self, subject: str, start: int, end: int) -> list[Frame]:
         return [
@@ -241,6 +272,25 @@ class Query:
                 self._bus.js, self._history, subject, start, end, store.frame_time
             )
         ]
+
+
+def _every_entry(
+    schema: Schema, frames: list[Frame], step: int
+) -> Iterator[tuple[int, list[Record]]]:
+    """Every entry of `frames` (in time order), one record per point: summed up column by
+    column while the frames list the same keys (`Columns`), else entry by entry."""
+    summed: Columns | None = None
+    bucket = 0
+    for frame in frames:
+        at = frame.start // step * step
+        if summed is not None and at == bucket and summed.keys is frame.keys:
+            summed.add(frame.ids, frame.columns())
+            continue
+        if summed is not None:
+            yield bucket, summed.records()
+        summed, bucket = Columns(schema, frame.keys, frame.ids, frame.columns()), at
+    if summed is not None:
+        yield bucket, summed.records()
 
 
 def _wanted(key: str | None) -> Callable[[str], bool]:

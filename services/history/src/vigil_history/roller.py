@@ -39,7 +39,7 @@ from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW
 from vigil_history import store
 from vigil_history.frame import Frame, encode, window_of
 from vigil_history.rollup import Record, combine, roll_up
-from vigil_history.series import RAW_KINDS, SCHEMAS, Sample, samples_of
+from vigil_history.series import RAW_KINDS, SCHEMAS, Sample, readable_samples
 from vigil_history.settings import HistorySettings, Tier
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,10 @@ class Roller:
                 await self.roll()
             except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
                 log.warning("roll-ups paused (next pass): %s", exc or type(exc).__name__)
+            except Exception:  # a bug: logged, and the next pass tries again
+                log.exception(
+                    "a roll-up pass failed (next pass in %g s)", self._settings.interval_s
+                )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.interval_s):
                     await stopping.wait()
@@ -285,7 +289,7 @@ async def compute(
         async for payload in store.read(
             js, stream, subject, start, end, store.sample_time, before=LOOKBACK_S
         ):
-            for kind, entries in samples_of(source.kind, payload).items():
+            for kind, entries in readable_samples(source.kind, payload).items():
                 samples[kind] += entries
         return {
             schema.kind: roll_up(schema, samples[schema.kind], start, end)

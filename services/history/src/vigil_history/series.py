@@ -8,10 +8,16 @@ between two samples of the same container; a counter that went down, or a contai
 recreated under the same name (another id), starts again from that sample on.
 """
 
+import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from vigil.messages import DockerStatsSampled, HostMetricsSampled, K8sMetricsSampled
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,46 @@ def _fixed(value: float, scale: int) -> int:
 
 def _epoch(time: datetime) -> float:
     return time.timestamp()
+
+
+def readable_samples(raw_kind: str, payload: bytes) -> dict[str, list[Sample]]:
+    """`samples_of`, or none (logged) for a message that is not a sample this version
+    reads: one bad message must not hold its window back for ever."""
+    try:
+        return samples_of(raw_kind, payload)
+    except ValidationError as exc:
+        log.warning("a %s sample this version cannot read, left out: %s", raw_kind, exc)
+        return {}
+
+
+def container_samples(payload: bytes, name: str) -> list[Sample]:
+    """One container's entry of a Docker stats message, read without building the other
+    entries (a chart of one container among a hundred); none if it is not there, or the
+    message is not one this version reads."""
+    try:
+        stats = json.loads(payload)
+        at = datetime.fromisoformat(stats["time"]).timestamp()
+        return [
+            Sample(
+                name,
+                c["id"],
+                at,
+                (
+                    _fixed(float(c["cpu_percent"]), 100),
+                    int(c["memory_usage"]),
+                    int(c["pids"]),
+                    int(c["network_rx"]),
+                    int(c["network_tx"]),
+                    int(c["block_read"]),
+                    int(c["block_write"]),
+                ),
+            )
+            for c in stats["containers"]
+            if c["name"] == name
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("a docker sample this version cannot read, left out: %s", exc)
+        return []
 
 
 def samples_of(raw_kind: str, payload: bytes) -> dict[str, list[Sample]]:
