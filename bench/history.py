@@ -15,8 +15,9 @@ production), written faster than real time.
   the span of the samples is the % of one core at the real-time rate. The nats-server's
   CPU for the same samples is measured with LATEST copying them into the raw tier and,
   as the baseline, into a LATEST without the copy (another prefix).
-- **Queries**: the history service (`python -m vigil_history`, answering only) is asked
-  over the bus, as the gateway will ask it: one container's 24 h at 1 min, and all 100
+- **Queries**: as live: a collector goes on publishing every 2 s, the history service
+  (`python -m vigil_history`) rolls up, and once it has caught up it is asked over the
+  bus, as the gateway will ask it: one container's 24 h at 1 min, and all 100
   containers over 7 d at a 7-day step (the table's sort): the first ask (its frames read
   from the stream) and the median of `--repeat` - 1 more (the frames the service kept).
   Baselines in the same run: one container's last hour at 1 min from the
@@ -343,12 +344,46 @@ async def bench(nats: NatsServer, root: Path, args: argparse.Namespace) -> None:
             f"\nstorage per container for {args.days} days, all tiers: "
             f"**{total / args.containers / 1e6:.2f} MB** (target <= 2 MB for 30 days)"
         )
-        process = history_process(settings.model_copy(update={"replica": "bench"}))
+        # as live: the collector goes on publishing, the service rolls up and answers
+        live = asyncio.create_task(collector(bus, docker))
+        process = history_process(settings.model_copy(update={"replica": "bench", "roll": True}))
         try:
+            await caught_up(bus, settings)
             await queries(bus, settings, args)
         finally:
+            live.cancel()
             process.terminate()
             process.wait(timeout=15)
+
+
+async def collector(bus: Bus, docker: list[Walker]) -> None:
+    """A sample of every container and of the host every 2 s, as the collector sends."""
+    rng = random.Random(24)
+    while True:
+        at = time.time()
+        for w in docker:
+            w.step(rng, INTERVAL_S)
+        await bus.nc.publish(
+            bus.subjects.docker_metrics(BENCH_HOST),
+            docker_sample(at, docker, BENCH_HOST).model_dump_json().encode(),
+        )
+        await bus.nc.publish(
+            bus.subjects.host_metrics(BENCH_HOST),
+            host_sample(at, rng, BENCH_HOST).model_dump_json().encode(),
+        )
+        await asyncio.sleep(INTERVAL_S - (time.time() - at))
+
+
+async def caught_up(bus: Bus, settings: HistorySettings) -> None:
+    """Until the service has rolled the first tier up to the last minute or so."""
+    kv = await bus.kv(HISTORY_MARKS)
+    tier = settings.tiers[0]
+    for _ in range(600):
+        entry = await kv.get(f"{tier.name}.docker.{BENCH_HOST}")
+        if entry.value and int(entry.value) >= time.time() - 2 * tier.step_s:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError("the history service did not catch up in 5 minutes")
 
 
 def cpu_s(process: psutil.Process) -> float:
