@@ -92,8 +92,9 @@ def bad(**fields: object) -> dict[str, object]:
         (bad(kind="volume"), "kind:"),
         (bad(end=datetime.now(UTC) - timedelta(hours=2)), "end must be after start"),
         (bad(start="yesterday"), "start:"),
-        (bad(start=datetime.now(UTC) - timedelta(days=30), step_s=1), "ask a step of at least"),
+        (bad(start=datetime.now(UTC) - timedelta(days=30), step_s=1), "a step of at least 1300 s"),
         (bad(step_s=0), "step_s:"),
+        (bad(start=datetime.now(UTC) - timedelta(hours=2), step_s=15), "ask a multiple of 10 s"),
         (bad(start=datetime(2020, 1, 1, tzinfo=UTC)), "longer than 400 days"),
     ],
 )

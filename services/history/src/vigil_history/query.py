@@ -94,14 +94,21 @@ class Query:
         step = query.step_s or self._default_step(start, end, now)
         first, last = math.floor(start / step) * step, math.ceil(end / step) * step
         points = (last - first) // step
-        entries_at_most = 1 if target.key is not None else self._settings.max_entries
-        if points > self._settings.max_points or (
-            target.key is None and points > max(1, self._settings.max_points // 100)
-        ):
-            least = math.ceil((last - first) / self._settings.max_points)
+        # every container of a host at once: a hundredth of the points, so the answer
+        # stays well under NATS's 1 MB
+        most = self._settings.max_points // (1 if target.key is not None else 100)
+        if points > max(1, most):
+            finest = self._settings.tiers[0].step_s
+            least = math.ceil((last - first) / max(1, most) / finest) * finest
             raise BadQuery(
                 f"{points} points of {step} s is more than this service answers: ask a "
-                f"step of at least {least if target.key else least * 100} s"
+                f"step of at least {least} s"
+            )
+        finest = self._settings.tiers[0].step_s
+        if step % finest and first < now - self._settings.raw_window_s:
+            raise BadQuery(
+                f"a step of {step} s is kept for the last {self._settings.raw_window_s} s only:"
+                f" ask a multiple of {finest} s for a range older than that"
             )
         parts = await self._plan(target.source, first, last, step, now)
         frames = sum((p.end - p.start) // p.tier.step_s for p in parts if p.tier is not None)
@@ -113,8 +120,8 @@ class Query:
         buckets: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
         for part in parts:
             await self._read(target, part, step, buckets)
-        if len(buckets) > entries_at_most:
-            raise BadQuery(f"more than {entries_at_most} entries: ask fewer")
+        if len(buckets) > self._settings.max_entries:
+            raise BadQuery(f"more than {self._settings.max_entries} entries: ask fewer")
         return HistorySeries(
             kind=query.kind,
             source=target.source.name,
