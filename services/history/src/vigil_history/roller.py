@@ -16,7 +16,7 @@ tier's watermark passed its end. Then, whichever replica gets there:
 4. moves the watermark on, revision-checked: a stale replica cannot move it back.
 
 A crash at any step leaves the watermark where it was: the window is done again, and
-steps 3's checks keep it to one message. Windows are done in order, so a tier's frames
+step 3's checks keep it to one message. Windows are done in order, so a tier's frames
 are in time order on their subject (what `store.seek` relies on).
 """
 
