@@ -1,11 +1,11 @@
 """Which series each kind of source has, and reading them from the collector's samples.
 
-Every value is kept as a fixed-point integer (`round(value * scale)`) at the resolution
-the collector gives it (a container's CPU in 0.01 %: the collector rounds it so), so
-roll-ups of roll-ups are exact: a sum of sums is the sum. Counters (a container's
-network and block bytes since it started) are kept as rates per second, per interval
-between two samples of the same container; a counter that went down, or a container
-recreated under the same name (another id), starts again from that sample on.
+Every value is kept as a fixed-point integer (`round(value * scale)`: a container's CPU
+in 0.01 %, as the collector rounds it), so roll-ups of roll-ups are exact: a sum of
+sums is the sum. Counters (a container's network and block bytes since it started) are
+kept as rates per second, per interval between two samples of the same container: a
+counter that went down counts again from zero, and across a container recreated under
+the same name (another id) there is no rate for that interval.
 """
 
 import json
