@@ -1,6 +1,7 @@
 """Replicas share the roll-ups window by window: each window is rolled up exactly once,
 whichever replica does it, and one that dies mid-way leaves no hole and no double."""
 
+import asyncio
 import signal
 import time
 
@@ -130,3 +131,21 @@ async def test_a_window_published_by_a_replica_that_died_before_its_watermark_is
         async with run_history(settings):
             await rolled_up_to(bus, TIERS[1], start + 600)
             await assert_each_window_once(bus, start, start + 600)
+
+
+async def test_two_replicas_racing_to_publish_a_window_publish_it_once(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    start = (int(time.time()) // 60 - 70) * 60
+    settings = history_settings_for(nats_server, prefix)
+    async with bus_client(nats_server, prefix) as bus:
+        await write_samples(bus, hour_of_samples(start)[:30])  # one minute
+        source = Source("docker", HOST)
+        async with roller_for(settings) as one, roller_for(settings) as two:
+            for window in range(start, start + 60, 10):
+                ((subject, frame),) = await one.frames(source, 0, window, window + 10)
+                await asyncio.gather(  # both find it missing, both publish
+                    one.publish(subject, frame, TIERS[0], window),
+                    two.publish(subject, frame, TIERS[0], window),
+                )
+        assert await frame_windows(bus, TIERS[0]) == list(range(start, start + 60, 10))

@@ -11,8 +11,9 @@ tier's watermark passed its end. Then, whichever replica gets there:
 2. computes it, a pure function of the tier below over the window (the same bytes
    whoever computes it);
 3. publishes it unless the subject's last frame is already this window (a replica that
-   died after publishing), with `Nats-Msg-Id` = the window, so a publish racing another
-   (a replica that stalled past its claim) is dropped by JetStream;
+   died after publishing), and only onto the last message it read (JetStream refuses
+   the publish otherwise), so of a replica that stalled past its claim and the one that
+   took the window over, one publishes (and `Nats-Msg-Id` = the window, as well);
 4. moves the watermark on, revision-checked: a stale replica cannot move it back.
 
 A crash at any step leaves the watermark where it was: the window is done again, and
@@ -43,6 +44,8 @@ from vigil_history.series import RAW_KINDS, SCHEMAS, Sample, readable_samples
 from vigil_history.settings import HistorySettings, Tier
 
 log = logging.getLogger(__name__)
+
+_WRONG_LAST_SEQUENCE = 10071  # JSStreamWrongLastSequenceErr
 
 LOOKBACK_S = 60.0
 """Raw samples read before a window: a counter's first interval needs the one before."""
@@ -261,19 +264,32 @@ class Roller:
         return frames
 
     async def publish(self, subject: str, frame: bytes, tier: Tier, start: int) -> None:
-        """Step 3: publish a window's frame unless it is already there."""
+        """Step 3: publish a window's frame unless it is already there: only onto the
+        subject's last message as read (`Nats-Expected-Last-Subject-Sequence`), so of two
+        replicas that both found it missing, one publishes; the other is refused, and
+        whatever it raced was this window (each window after the one before)."""
         js = self._bus.js
+        expected = 0
         with contextlib.suppress(nats.js.errors.NotFoundError):
             last = await js.get_last_msg(self._history, subject)
             if window_of(last.data or b"")[0] >= start:
                 return  # a replica that died after publishing it did it
-        await js.publish(
-            subject,
-            frame,
-            stream=self._history,
-            headers={"Nats-Msg-Id": f"{subject}@{start}"},
-            msg_ttl=float(tier.retention_s),
-        )
+            expected = last.seq or 0
+        try:
+            await js.publish(
+                subject,
+                frame,
+                stream=self._history,
+                headers={
+                    "Nats-Msg-Id": f"{subject}@{start}",
+                    "Nats-Expected-Last-Subject-Sequence": str(expected),
+                },
+                msg_ttl=float(tier.retention_s),
+            )
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code != _WRONG_LAST_SEQUENCE:
+                raise
+            log.info("%s at %d: another replica published it first", subject, start)
 
 
 async def compute(
