@@ -29,8 +29,8 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.busauth.trust import Trust
 from vigil.ctl import TOKEN_HEADER
 from vigil.messages import CtlReply, ErrorCode, ListUsers
-from vigil.operations import Auth, History
-from vigil.streams import DEPLOYS, HISTORY_MARKS, LATEST, LOGS, SIGNING_KEYS, USERS
+from vigil.operations import Auth, History, Notify
+from vigil.streams import DEPLOYS, HISTORY_MARKS, LATEST, LOGS, NOTIFY_CHANNELS, SIGNING_KEYS, USERS
 from vigil.subjects import Subjects
 from vigil_auth.app import AuthService
 
@@ -44,6 +44,7 @@ ROLES = (
     ServiceRole.DEPLOYER,
     ServiceRole.GATEWAY,
     ServiceRole.HISTORY,
+    ServiceRole.NOTIFIER,
 )
 
 
@@ -151,6 +152,8 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
     latest = LATEST.stream(s)
     signing_bucket = s.stream_name(SIGNING_KEYS.base_name)
     auth = {ServiceRole.AUTH}
+    channels = NOTIFY_CHANNELS.stream(s)
+    notifier = {ServiceRole.NOTIFIER}
     return [
         (
             "read the signing keys",
@@ -198,6 +201,15 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
             f"pub:{s.gateway_sessions()}",
             {ServiceRole.GATEWAY},
         ),
+        ("read the channels' secrets", f"pub:$JS.API.STREAM.MSG.GET.{channels}", notifier),
+        ("watch the channels' secrets", f"pub:$JS.API.CONSUMER.CREATE.{channels}", notifier),
+        (
+            "write a channel (send alerts elsewhere)",
+            f"pub:$KV.{s.stream_name(NOTIFY_CHANNELS.base_name)}.mallory",
+            notifier,
+        ),
+        ("answer channel requests", f"sub:{Notify.LIST.subject(s)}", notifier),
+        ("ask for a channel", f"pub:{Notify.CREATE.subject(s)}", {ServiceRole.GATEWAY}),
     ]
 
 

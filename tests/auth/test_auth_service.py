@@ -508,7 +508,7 @@ async def test_no_password_token_or_secret_reaches_the_logs(
 
     logged = caplog.text
     assert "gina" in logged
-    assert "actor=admin" in logged
+    assert "who=user:admin(" in logged
     secrets = [
         ADMIN_PASSWORD,
         "gina-password-42",

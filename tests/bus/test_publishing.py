@@ -88,6 +88,30 @@ async def test_what_waited_while_the_bus_was_away_goes_out_in_order_once_it_is_b
             await alerts.close()
 
 
+async def test_put_queues_without_waiting_and_keeps_the_order_through_an_outage(
+    own_nats_server: NatsServer, prefix: str
+) -> None:
+    nats = own_nats_server
+    async with connected(nats, prefix) as bus:
+        subject = bus.subjects.alerts("host")
+        alerts = InOrder(bus, "test alerts")
+        try:
+            for n in range(1, 51):  # many at once: one sending task takes them all
+                alerts.put(subject, alert(n))
+            assert alerts.waiting == 50  # queued; nothing sent before the loop turns
+            await wait_for(lambda: not alerts.waiting, "the first fifty to go out", 15)
+            nats.stop()
+            for n in (51, 52):
+                alerts.put(subject, alert(n))
+            nats.start()
+            await wait_for(lambda: not alerts.waiting, "the two to go out once it is back", 15)
+            alerts.put(subject, alert(53))
+        finally:
+            await alerts.close(within_s=5)  # what `put` queued last goes out before the end
+        assert alerts.waiting == 0
+        assert await held(bus, subject) == [f"alert {n}" for n in range(1, 54)]
+
+
 async def test_deliver_waits_for_the_bus_and_gives_up_after_its_bound(
     own_nats_server: NatsServer, prefix: str
 ) -> None:

@@ -85,17 +85,27 @@ def token(stack: ComposeStack) -> str:
 async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_metrics(
     stack: ComposeStack, token: str
 ) -> None:
-    services = ("nats", "auth", "collector", "deployer", "history", "gateway", "nginx")
-    for service in (*services, "docker-proxy", "prometheus"):
+    services = (
+        "nats",
+        "auth",
+        "collector",
+        "deployer",
+        "notifier",
+        "history",
+        "gateway",
+        "nginx",
+        "docker-proxy",
+    )
+    for service in (*services, "prometheus"):
         containers = stack.containers(service)
         assert containers, f"no {service} container"
         assert {stack.health(c) for c in containers} == {"healthy"}, service
     assert len(stack.containers("gateway")) == 2  # replicas: 2
     users = {  # a uid each: the one reader of its own creds
         service: docker("inspect", "--format", "{{.Config.User}}", stack.containers(service)[0])
-        for service in ("auth", "collector", "deployer", "history", "gateway", "nats")
+        for service in ("auth", "collector", "deployer", "notifier", "history", "gateway", "nats")
     }
-    assert len({user.strip() for user in users.values()}) == 6, users
+    assert len({user.strip() for user in users.values()}) == 7, users
     assert "0" not in {user.strip() for user in users.values()}
     [proxy] = stack.containers("docker-proxy")
     assert docker("inspect", "--format", "{{.Config.User}}", proxy).strip() == "www-data"
@@ -307,6 +317,7 @@ async def test_prometheus_scrapes_every_service_and_the_dashboard_queries_run(
         "collector": 1,
         "auth": 1,
         "deployer": 1,
+        "notifier": 1,
         "history": 1,
         "prometheus": 1,
     }
@@ -328,6 +339,7 @@ async def test_prometheus_scrapes_every_service_and_the_dashboard_queries_run(
             "collector": ["1"],
             "auth": ["1"],
             "deployer": ["1"],
+            "notifier": ["1"],
             "history": ["1"],
             "gateway": ["1", "1"],  # each replica says so, as every service does
         }

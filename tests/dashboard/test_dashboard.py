@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 from websockets.asyncio.client import connect
@@ -189,6 +190,13 @@ async def test_hosts_and_containers_update_live_and_logs_stream_and_pause(
 
         await page.get_by_test_id("nav-admin").click()
         await expect(page.get_by_test_id("connections")).to_contain_text("admin", timeout=WAIT_MS)
+        # The audit trail: the sign-in above is in it, and a failed login shows at once.
+        audit = page.get_by_test_id("audit")
+        await expect(audit).to_contain_text("auth.login", timeout=WAIT_MS)
+        async with httpx.AsyncClient(base_url=f"http://{address}") as http:
+            wrong = {"username": "mallory", "password": "not-the-password-9"}
+            assert (await http.post("/api/auth/token", json=wrong)).status_code == 401
+        await expect(audit.locator("tr.refused").first).to_contain_text("mallory", timeout=WAIT_MS)
         await screenshot(page, "admin")
 
         # An alert raised now is counted in the bar and listed as active.

@@ -15,9 +15,31 @@ from tests.deploy_support import TEST_HOST, Deployment, containers, serves
 from tests.docker_engine import docker
 from tests.grant_support import granted
 from tests.journal_clients import queued
-from tests.support import NatsServer, bus_client, closed_with, receive, receive_until, send
+from tests.support import (
+    NatsServer,
+    bus_client,
+    closed_with,
+    receive,
+    receive_until,
+    send,
+    until,
+)
 from vigil.messages import utc_now
 from vigil_deployer.app import DeployerService
+
+
+async def audited(
+    http: httpx.AsyncClient, admin_token: str, action: str, deploy_id: str
+) -> list[dict[str, Any]]:
+    """The audit trail's `action` events on the deploy, once there are any."""
+
+    async def found() -> list[dict[str, Any]] | None:
+        query = {"action": action, "target": deploy_id, "service": "deployer"}
+        page = await http.get("/api/audit", params=query, headers=bearer(admin_token))
+        events: list[dict[str, Any]] = page.json()["events"]
+        return events or None
+
+    return await until(found, f"{action} of {deploy_id} in the audit trail")
 
 
 @pytest.fixture
@@ -243,6 +265,12 @@ async def test_an_operator_cancels_a_deploy_over_http(
     assert (again.status_code, again.json()["detail"]["code"]) == (409, "CONFLICT")
     unknown = await http.post("/api/deploys/nosuchdeploy/cancel", headers=bearer(admin_token))
     assert (unknown.status_code, unknown.json()["detail"]["code"]) == (404, "NOT_FOUND")
+    # Who started it and who cancelled it, in the audit trail (the second cancel failed).
+    [started] = await audited(http, admin_token, "deploy.create", created["id"])
+    assert (started["outcome"], started["actor"]["name"]) == ("done", "admin")
+    assert f"as {created['spec']['name']} on {TEST_HOST} (" in started["detail"]
+    [cancelled] = await audited(http, admin_token, "deploy.cancel", created["id"])
+    assert (cancelled["outcome"], cancelled["actor"]["name"]) == ("done", "admin")
 
 
 async def test_the_deploy_list_pages_with_offset_and_limit(
@@ -324,6 +352,9 @@ async def test_a_deploy_asks_its_user_before_the_switch_while_the_old_container_
 
     assert set(meanwhile) == {"v1"}, meanwhile
     assert end.state == state
+    [confirmation] = await audited(http, admin_token, "deploy.confirm", deploy_id)
+    assert confirmation["actor"]["name"] == "admin"  # the one asked, whatever they said
+    assert confirmation["outcome"] == ("done" if state == "succeeded" else "refused")
     assert serves(name) == now_serving
     assert containers(deployment.prefix) == [name]
     steps = [step for step, _ in journal.steps()]

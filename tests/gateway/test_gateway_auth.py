@@ -282,6 +282,9 @@ async def test_api_keys_are_created_used_and_revoked(
         assert (await receive(multiplexed))["type"] == "connected"
         me = (await http.get("/api/auth/me", headers={"X-API-Key": api_key})).json()
         assert (me["kind"], me["id"], me["roles"]) == ("api_key", key_id, ["viewer"])
+        # As a bearer token too (what Prometheus and most tools can send).
+        as_bearer = (await http.get("/api/auth/me", headers=bearer(api_key))).json()
+        assert (as_bearer["kind"], as_bearer["id"]) == ("api_key", key_id)
 
         listed = (await http.get("/api/auth/keys", headers=bearer(admin_token))).json()["keys"]
         [entry] = [k for k in listed if k["id"] == key_id]
@@ -294,6 +297,7 @@ async def test_api_keys_are_created_used_and_revoked(
         assert (await closed_with(multiplexed, timeout=1))[0] == 4001
     assert await close_code(f"ws://{gateway}/ws?api_key={api_key}") == 4001
     assert (await http.get("/api/auth/me", headers={"X-API-Key": api_key})).status_code == 401
+    assert (await http.get("/api/auth/me", headers=bearer(api_key))).status_code == 401
 
 
 async def test_an_api_key_is_refused_the_moment_it_expires_not_a_cache_later(
@@ -357,7 +361,7 @@ async def test_a_user_is_refused_every_route_and_channel_above_their_role(
 ) -> None:
     await create_viewer(http, admin_token, roles=[role])
     token = (await login(http, "vera", VIEWER_PASSWORD))["access_token"]
-    caplog.set_level(logging.WARNING, logger="vigil.audit")
+    caplog.set_level(logging.WARNING, logger="vigil_gateway.audit")
     channels = [spec.name for spec in CHANNELS.values() if spec.role.rank > role.rank]
     assert "connections" in channels
     async with connect(f"ws://{gateway}/ws?token={token}") as ws:
@@ -379,7 +383,7 @@ async def test_a_user_is_refused_every_route_and_channel_above_their_role(
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["detail"]["code"] == "FORBIDDEN"
         assert f"needs the {needed} role" in response.json()["detail"]["message"]
-    denials = [r.getMessage() for r in caplog.records if r.name == "vigil.audit"]
+    denials = [r.getMessage() for r in caplog.records if r.name == "vigil_gateway.audit"]
     assert len(denials) == len(channels) + len(routes)  # each in the audit log
     assert all("who=user:vera(" in d for d in denials)
 

@@ -38,7 +38,7 @@ def audited_addresses(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The `from=` of every audit record, in order."""
     found = []
     for record in caplog.records:
-        if record.name == "vigil.audit":
+        if record.name == "vigil_gateway.audit":
             found.append(record.getMessage().split(" from=", 1)[1].split(" ", 1)[0])
     return found
 
@@ -47,9 +47,9 @@ def failed_login_messages(caplog: pytest.LogCaptureFixture, username: str) -> li
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name.startswith("vigil_auth")
-        and "failed login" in r.getMessage()
-        and username in r.getMessage()
+        if r.name == "vigil_auth.audit"
+        and r.getMessage().startswith("refused auth.login")
+        and f":{username}(" in r.getMessage()
     ]
 
 
@@ -107,7 +107,7 @@ async def test_forwarded_for_is_believed_from_a_trusted_proxy_and_ignored_from_o
 async def test_a_websocket_handshake_is_audited_with_the_same_rule(
     behind_proxies: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="vigil.audit")
+    caplog.set_level(logging.WARNING, logger="vigil_gateway.audit")
     for source in ("127.0.0.1", PROXY):
         async with connect(
             f"ws://{behind_proxies}/ws",

@@ -1,6 +1,6 @@
 """The REST routes fuzzed from the gateway's own OpenAPI spec (schemathesis, run as its
 CLI against the whole stack: a real gateway on uvicorn, auth, the collector with
-Docker, the deployer): no input makes a route fail with a 5xx.
+Docker, the deployer, the notifier): no input makes a route fail with a 5xx.
 
 The streaming routes (`/sse/...`) are left out: a fuzzed request there is a stream
 that does not end; and so is logout, which would end the fuzzer's own session.
@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from tests.docker_support import DockerStack
+from tests.notify_support import notifier_settings_for, run_notifier
+from tests.support import NatsServer
 from vigil_deployer.app import DeployerService
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -24,8 +26,11 @@ async def test_no_rest_route_answers_5xx_to_fuzzed_input(
     deployer: DeployerService,
     admin_token: str,
     tmp_path: Path,
+    nats_server: NatsServer,
+    prefix: str,
 ) -> None:
-    async with docker_stack.up(max_handshakes_per_s=10_000) as address:
+    notifier = run_notifier(notifier_settings_for(nats_server, prefix))
+    async with notifier, docker_stack.up(max_handshakes_per_s=10_000) as address:
         process = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS),
             "run",

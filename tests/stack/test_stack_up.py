@@ -535,7 +535,9 @@ async def test_make_up_starts_serves_the_readmes_commands_and_stops_cleanly(
         finally:
             kill_group(make.pid)
 
-        assert_prefixed(lines.items, ("nats", "auth", "collector", "deployer", "gateway", "vigil"))
+        assert_prefixed(
+            lines.items, ("nats", "auth", "collector", "deployer", "notifier", "gateway", "vigil")
+        )
         assert sum("password:" in line for line in lines.items) == 1, transcript()
         secret_file = tmp_path / "data" / "auth" / "signing-key-secret"  # made by auth
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600

@@ -86,6 +86,7 @@ FILTERED_PER_MESSAGE = {"alerts", "logs.merged", "deploy"}
 NO_CLUSTER_DATA = {
     "host.metrics",
     "connections",
+    "audit",  # admins only, who see every user's grant anyway; no cluster's data
     "system",
     "docker.stats",
     "docker.status",

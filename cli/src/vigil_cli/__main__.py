@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vigil_cli.commands import Handler, alerts, apikey, deploy, login, logs, top, up, user
+from vigil_cli.commands import Handler, alerts, apikey, audit, deploy, login, logs, top, up, user
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(commands)
     deploy.add_parser(commands)
     alerts.add_parser(commands)
+    audit.add_parser(commands)
     return parser
 
 

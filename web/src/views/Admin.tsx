@@ -1,4 +1,4 @@
-// Admins: users, API keys, and every live connection on every gateway.
+// Admins: users, API keys, every live connection on every gateway, and the audit trail.
 
 import { type FormEvent, useCallback, useEffect, useState } from "react";
 import { useApp } from "../app-context";
@@ -9,6 +9,19 @@ import { clock } from "../format";
 interface User { id: string; username: string; roles: string[]; disabled: boolean; created_at: string }
 interface Key { id: string; name: string; role: string; created_by: string; created_at: string; last_used_at: string | null; revoked: boolean }
 interface Connection { id: string; gateway_id: string; principal_name: string; address: string | null; since: string; subscriptions: string[]; sent: number; dropped: number }
+interface AuditEvent {
+  cursor: number;
+  time: string;
+  service: string;
+  action: string;
+  outcome: "done" | "refused" | "failed";
+  actor: { kind: string; id?: string; name?: string };
+  target: string;
+  detail: string;
+  address?: string;
+}
+
+const AUDIT_SHOWN = 100;
 
 export function Admin() {
   const { session, manager } = useApp();
@@ -129,7 +142,63 @@ export function Admin() {
           ))}
         </tbody>
       </table>
+      <AuditTrail />
     </div>
+  );
+}
+
+/** The newest events of the audit trail, then each new one as it is written (the
+ * `audit` channel from the newest cursor read, so none falls between the two). */
+function AuditTrail() {
+  const { session, manager } = useApp();
+  const [events, setEvents] = useState<AuditEvent[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let stop: (() => void) | null = null;
+    let gone = false;
+    session.api<{ events: AuditEvent[] }>(`/api/audit?limit=${AUDIT_SHOWN}`).then((page) => {
+      if (gone) return;
+      setEvents(page.events);
+      const newest = page.events.reduce((most, e) => Math.max(most, e.cursor), 0);
+      stop = manager.subscribe(
+        "audit",
+        {},
+        (event) => {
+          if (event.type !== "update" || typeof event.cursor !== "number") return;
+          const added = { ...(event.data as unknown as AuditEvent), cursor: event.cursor };
+          setEvents((shown) =>
+            shown?.some((e) => e.cursor === added.cursor) ? shown : [added, ...(shown ?? [])].slice(0, AUDIT_SHOWN),
+          );
+        },
+        { since: newest },
+      );
+    }, (exc: Error) => setError(exc.message));
+    return () => {
+      gone = true;
+      stop?.();
+    };
+  }, [session, manager]);
+
+  return (
+    <>
+      <h2>Audit trail</h2>
+      {error && <p className="error">{error}</p>}
+      <RefusalNote channels={["audit"]} />
+      <table className="plain" data-testid="audit">
+        <thead><tr><th>time</th><th>service</th><th>outcome</th><th>action</th><th>who</th><th>from</th><th>target</th><th>detail</th></tr></thead>
+        <tbody>
+          {events === null && <EmptyRow columns={8} what={error ? "The audit trail could not be read (above)." : "Loading…"} />}
+          {events?.length === 0 && <EmptyRow columns={8} what="Nothing recorded yet." testId="empty-audit" />}
+          {events?.map((e) => (
+            <tr key={e.cursor} className={e.outcome === "done" ? undefined : "refused"}>
+              <td>{clock(e.time)}</td><td>{e.service}</td><td>{e.outcome}</td><td>{e.action}</td>
+              <td>{e.actor.name ?? e.actor.kind}</td><td>{e.address ?? ""}</td><td>{e.target}</td><td>{e.detail}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }
 

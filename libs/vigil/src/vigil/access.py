@@ -19,6 +19,8 @@ from vigil.model import Message
 from vigil.names import NameKind, validate_name
 
 ALL_CLUSTERS = "*"
+API_KEY_PREFIX = "vk_"
+"""How every API key begins (`vk_<id>_<secret>`); no access token (a JWT) does."""
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}", re.ASCII)
 

@@ -70,6 +70,13 @@ class ServiceBroker(NatsBroker):
         self.config.connect(connection)
         return connection
 
+    async def start(self) -> None:
+        """Subscribe every operation; once this returns, the NATS server has the
+        subscriptions (a round trip), so a request sent right after "ready" has a responder."""
+        await super().start()
+        if self._bus is not None:
+            await self._bus.nc.flush()
+
     async def stop(
         self,
         exc_type: type[BaseException] | None = None,

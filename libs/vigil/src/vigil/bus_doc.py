@@ -1,8 +1,8 @@
 """The AsyncAPI document of the services' bus handlers, made from their subscribers.
 
 Every operation of `vigil.operations` that a service answers through FastStream
-(`vigil.broker`: auth and the deployer) is registered here as the service registers it,
-on a broker that only describes (no bus), one per service, and FastStream writes the
+(`vigil.broker`: auth, the deployer, the notifier) is registered here as the service
+registers it, on a broker that only describes (no bus), one per service, and FastStream writes the
 document: subjects, queue groups, request schemas, and in each description whom the
 request acts for; the replies (`CtlReply` envelopes of each operation's reply model),
 which FastStream does not describe, are added from the same table.
@@ -23,7 +23,7 @@ from vigil.access import Principal
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.messages import CtlFailure
 from vigil.model import Message
-from vigil.operations import Auth, Deploy, History, Operation
+from vigil.operations import Auth, Deploy, History, Notify, Operation
 from vigil.settings import VigilSettings
 
 TITLE = "Vigil's bus: the services' request/reply operations"
@@ -31,8 +31,9 @@ DESCRIPTIONS = {
     "auth": "The auth service: users, API keys, sessions and signing keys.",
     "deploy": "The deployer: deploys to Docker hosts and Kubernetes clusters.",
     "history": "The history service: metrics over a time range, from its roll-up tiers.",
+    "notify": "The notifier: notification channels (admins) and their dead letters.",
 }
-_GROUPS = {"auth": Auth, "deploy": Deploy, "history": History}
+_GROUPS = {"auth": Auth, "deploy": Deploy, "history": History, "notify": Notify}
 _SCHEMAS = "#/components/schemas/"
 
 

@@ -14,6 +14,7 @@ from vigil.access import Role
 from vigil.errors import UnknownChannel
 from vigil.messages import (
     AlertChanged,
+    AuditEvent,
     ConnectionChanged,
     ContainerStatusChanged,
     DeployEvent,
@@ -105,6 +106,10 @@ def _connections(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.gateway_connections(), ChannelKind.STREAM, ConnectionChanged)]
 
 
+def _audit(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.audit(p.get("service", ANY)), ChannelKind.STREAM, AuditEvent)]
+
+
 def _docker_stats(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     return [Source(s.docker_metrics(p.get("host", ANY)), ChannelKind.STATE, DockerStatsSampled)]
 
@@ -180,6 +185,17 @@ CHANNELS: dict[str, ChannelSpec] = {
             description="Sockets opening and closing on every gateway (admins only).",
             params={},
             sources=_connections,
+            kind=ChannelKind.STREAM,
+            role=Role.ADMIN,
+        ),
+        ChannelSpec(
+            name="audit",
+            description=(
+                "The audit trail as it is written: who did what, and what was refused"
+                " (admins only; `service`: auth, deployer or gateway)."
+            ),
+            params={"service": NameKind.SOURCE},
+            sources=_audit,
             kind=ChannelKind.STREAM,
             role=Role.ADMIN,
         ),

@@ -37,7 +37,6 @@ R = TypeVar("R", bound=Message)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 5.0
 TOKEN_HEADER = "Vigil-Token"
 _MAX_TOKEN_CHARS = 16_384
 
@@ -61,17 +60,19 @@ async def call(
     bus: Bus,
     operation: Operation[Req, Rep],
     message: Req,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float | None = None,
     *,
     token: str | None = None,
 ) -> Rep:
-    """Send a request of `operation` to its service and return the typed reply; one
-    that acts for a user carries their `token` (a Vigil access token)."""
+    """Send a request of `operation` to its service and return the typed reply, waiting
+    the operation's `timeout_s` unless told otherwise; one that acts for a user carries
+    their `token` (a Vigil access token)."""
     if operation.role is not None and not token:
         raise ValueError(f"{operation.name} acts for a user: pass their token")
     headers = {TOKEN_HEADER: token} if token else None
     subject = operation.subject(bus.subjects)
-    return await request(bus, subject, message, operation.reply, timeout_s, headers=headers)
+    wait_s = operation.timeout_s if timeout_s is None else timeout_s
+    return await request(bus, subject, message, operation.reply, wait_s, headers=headers)
 
 
 async def request(

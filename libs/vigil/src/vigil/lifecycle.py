@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 
@@ -43,3 +43,15 @@ async def stop_task(task: "asyncio.Task[Any] | None", attempts: int = 20) -> Non
         await asyncio.wait({task}, timeout=0.25)
     if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
         raise failure
+
+
+async def run_together(tasks: Sequence["asyncio.Task[Any]"]) -> None:
+    """Wait on loops meant to run for ever: the first to fail raises its error here, and
+    every one is stopped on the way out (a cancellation of the caller included)."""
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # raises why it ended
+    finally:
+        for task in tasks:
+            await stop_task(task)

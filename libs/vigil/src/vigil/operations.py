@@ -17,10 +17,16 @@ from vigil.messages import (
     ApiKeyList,
     ApiKeyView,
     CancelDeploy,
+    ChannelList,
+    ChannelTried,
+    ChannelView,
     CreateApiKey,
+    CreateChannel,
     CreateDeploy,
     CreateUser,
+    DeadLetterList,
     DelegatedToken,
+    DeleteChannel,
     DeployHosts,
     DeployList,
     DeployRecord,
@@ -35,6 +41,8 @@ from vigil.messages import (
     HistorySeries,
     JwkSet,
     ListApiKeys,
+    ListChannels,
+    ListDeadLetters,
     ListDeployHosts,
     ListDeploys,
     ListUsers,
@@ -48,6 +56,7 @@ from vigil.messages import (
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
+    TryChannel,
     UserList,
     UserView,
     VerifyApiKey,
@@ -104,14 +113,18 @@ class Auth:
     REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView, Role.ADMIN)
 
 
+# A scroll-back page: the engine or the API server reads up to a thousand lines.
+_PAGE_S = 15.0
+
+
 class Logs:
     """Operations answered by the collector of the host (or holding the cluster's lease)
     named in the request."""
 
     FOLLOW = Operation("logs", "follow", FollowLogs, LogsFollowed)  # a gateway's lease
-    PAGE = Operation("logs", "page", ReadLogs, LogPage, Role.VIEWER)
+    PAGE = Operation("logs", "page", ReadLogs, LogPage, Role.VIEWER, timeout_s=_PAGE_S)
     K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
-    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage, Role.VIEWER)
+    K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage, Role.VIEWER, timeout_s=_PAGE_S)
 
 
 class Deploy:
@@ -122,6 +135,21 @@ class Deploy:
     GET = Operation("deploy", "get", GetDeploy, DeployRecord, Role.VIEWER)
     LIST = Operation("deploy", "list", ListDeploys, DeployList, Role.VIEWER)
     HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts, Role.VIEWER)
+
+
+# A test notification waits for the channel's service (an SMTP server, a webhook) to answer.
+_TRY_S = 20.0
+
+
+class Notify:
+    """Operations answered by the notifier: its channels and dead letters, admins only
+    (channels hold secrets: webhook URLs, tokens, passwords)."""
+
+    CREATE = Operation("notify", "channel_create", CreateChannel, ChannelView, Role.ADMIN)
+    LIST = Operation("notify", "channel_list", ListChannels, ChannelList, Role.ADMIN)
+    DELETE = Operation("notify", "channel_delete", DeleteChannel, ChannelView, Role.ADMIN)
+    TRY = Operation("notify", "channel_try", TryChannel, ChannelTried, Role.ADMIN, timeout_s=_TRY_S)
+    DEAD_LETTERS = Operation("notify", "dead_letters", ListDeadLetters, DeadLetterList, Role.ADMIN)
 
 
 class History:

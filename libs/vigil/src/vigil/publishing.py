@@ -11,12 +11,16 @@ default), and a later attempt is acked with the sequence of the first.
 - `deliver`: one message, again until acked (or until `within_s`), waiting while the bus
   is away rather than sending into a client that would hold it for the reconnect;
 - `InOrder`: messages that must reach the stream in order and must not be lost (status
-  changes, alerts): each is sent after those before it were acked; what NATS did not
-  ack waits, in order, and is sent again once the bus answers.
+  changes, alerts, the audit trail): each is sent after those before it were acked; what
+  NATS did not ack waits, in order, and is sent again once the bus answers. `send` waits
+  for its message's turn; `put`, for callers that cannot wait, queues it and returns.
 """
 
 import asyncio
+import contextlib
+import itertools
 import logging
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 
 _FIRST_RETRY_S = 0.2  # between attempts while the bus answers but does not ack
 _LONGEST_RETRY_S = 2.0
+_SAY_DROPS_EVERY_S = 10.0
+_WINDOW = 256  # messages whose acks are awaited together
 
 
 def new_msg_id() -> str:
@@ -79,6 +85,9 @@ class InOrder:
         self._max_waiting = max_waiting
         self._sending = asyncio.Lock()  # one sender at a time keeps the order
         self._retrying: asyncio.Task[None] | None = None
+        self._putting: asyncio.Task[None] | None = None  # sends what `put` queued
+        self._dropped = 0  # since the last time drops were said
+        self._dropped_said_at = -_SAY_DROPS_EVERY_S
 
     @property
     def waiting(self) -> int:
@@ -87,27 +96,63 @@ class InOrder:
     async def send(self, subject: str, message: BaseModel) -> None:
         """`message` goes out after every one before it; if NATS does not ack, it waits
         with them, and they are sent again once the bus answers."""
-        if len(self._waiting) >= self._max_waiting:
-            dropped = self._waiting.popleft()
-            log.error(
-                "dropped unsent %s on %s: the bus was away too long", self._what, dropped.subject
-            )
-        self._waiting.append(Outgoing(subject, message))
+        self._queue(subject, message)
         await self._flush()
 
-    async def close(self) -> None:
+    def put(self, subject: str, message: BaseModel) -> None:
+        """As `send`, without waiting: queued now, in order, and sent by a task of its own.
+        One such task at a time: a running one sends what is queued meanwhile too (it
+        looks at the queue again after each ack, and ends only when it is empty)."""
+        self._queue(subject, message)
+        if self._putting is None or self._putting.done():
+            self._putting = asyncio.create_task(self._flush(), name=f"{self._what}-send")
+
+    async def close(self, within_s: float = 0.0) -> None:
+        """Stop; what is still queued is sent first if the bus acks it within `within_s`."""
+        if self._waiting and within_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush(), within_s)
+        await stop_task(self._putting)
         await stop_task(self._retrying)
 
+    def _queue(self, subject: str, message: BaseModel) -> None:
+        if len(self._waiting) >= self._max_waiting:
+            dropped = self._waiting.popleft()
+            self._dropped += 1
+            now = time.monotonic()
+            if now - self._dropped_said_at >= _SAY_DROPS_EVERY_S:  # a flood says it once
+                log.error(
+                    "dropped %d unsent %s (the last on %s): the bus was away too long",
+                    self._dropped,
+                    self._what,
+                    dropped.subject,
+                )
+                self._dropped, self._dropped_said_at = 0, now
+        self._waiting.append(Outgoing(subject, message))
+
     async def _flush(self) -> None:
-        """Send what waits, in order, until NATS does not ack one (then retried later)."""
+        """Send what waits, in order, until NATS does not ack one (then retried later).
+
+        A window of them at a time: written together on the one connection (so the
+        server stores them in that order) and their acks awaited together, not one round
+        trip each. What follows the first one not acked waits with it, in order; any of
+        those the server had kept is kept once when sent again (each has its id)."""
         async with self._sending:
             try:
                 while self._waiting:
-                    outgoing = self._waiting[0]
-                    await self._bus.publish(
-                        outgoing.subject, outgoing.message, msg_id=outgoing.msg_id
+                    window = list(itertools.islice(self._waiting, _WINDOW))
+                    results = await asyncio.gather(
+                        *(self._bus.publish(o.subject, o.message, msg_id=o.msg_id) for o in window),
+                        return_exceptions=True,
                     )
-                    self._waiting.popleft()
+                    failure = next((r for r in results if isinstance(r, BaseException)), None)
+                    done = len(window) if failure is None else results.index(failure)
+                    acked = {id(outgoing) for outgoing in window[:done]}
+                    # The oldest may have been dropped meanwhile (`max_waiting`): by identity.
+                    while self._waiting and id(self._waiting[0]) in acked:
+                        self._waiting.popleft()
+                    if failure is not None:
+                        raise failure
             except BusUnavailable as exc:
                 log.warning(
                     "could not publish %s (%d waiting, sent in order later): %s",

@@ -28,6 +28,7 @@ class StreamSpec:
     subjects: Callable[[Subjects], list[str]]
     description: str
     max_msgs_per_subject: int = -1
+    max_msgs: int = -1
     max_age: timedelta | None = None
     storage: StorageType = StorageType.FILE
     retention: RetentionPolicy = RetentionPolicy.LIMITS
@@ -41,6 +42,9 @@ class StreamSpec:
     """Each message may carry its own age limit (`Nats-TTL`)."""
     duplicate_window: timedelta | None = None
     """How long a `Nats-Msg-Id` is remembered (JetStream's default: 2 min)."""
+    append_only: bool = False
+    """No message may be deleted and the stream not purged, by anyone: only its age
+    removes what it holds."""
 
     def stream(self, subjects: Subjects) -> str:
         """The JetStream stream's name under `subjects`' prefix."""
@@ -53,6 +57,7 @@ class StreamSpec:
             subjects=self.subjects(subjects),
             retention=self.retention,
             max_msgs_per_subject=self.max_msgs_per_subject,
+            max_msgs=self.max_msgs,
             max_age=self.max_age.total_seconds() if self.max_age else None,
             storage=self.storage,
             num_replicas=replicas,
@@ -62,6 +67,8 @@ class StreamSpec:
             duplicate_window=(
                 self.duplicate_window.total_seconds() if self.duplicate_window else 0
             ),
+            deny_delete=self.append_only,
+            deny_purge=self.append_only,
         )
 
 
@@ -110,6 +117,17 @@ DEPLOY_EVENTS = StreamSpec(
     subjects=lambda s: [s.deploy_events(ANY)],
     description="The journal of every deploy: each step, its progress and outcome.",
     max_age=timedelta(days=90),
+)
+
+AUDIT = StreamSpec(
+    base_name="AUDIT",
+    subjects=lambda s: [s.audit(ANY)],
+    description="The audit trail: who did what, and what was refused, for 90 days.",
+    max_age=timedelta(days=90),
+    # A flood of refusals must not fill the disk: past this the oldest go (a byte cap
+    # would reserve the storage up front).
+    max_msgs=5_000_000,
+    append_only=True,
 )
 
 DEPLOY_QUEUE = StreamSpec(
@@ -216,6 +234,20 @@ HISTORY_MARKS = BucketSpec(
     "HISTORY_MARKS",
     "How far each tier of each source is rolled up: `{tier}.{kind}.{source}` -> window end.",
 )
+NOTIFY_CHANNELS = BucketSpec(
+    "NOTIFY_CHANNELS", "Notification channels: Apprise URLs and webhooks, with their secrets."
+)
+NOTIFY_DELIVERIES = BucketSpec(
+    "NOTIFY_DELIVERIES",
+    "One marker per alert transition and channel: being sent (by whom, until when), sent, "
+    "or given up; kept past the ALERTS stream's age, so no redelivery is sent twice.",
+    ttl=timedelta(days=8),
+)
+NOTIFY_DEAD_LETTERS = BucketSpec(
+    "NOTIFY_DEAD_LETTERS",
+    "Transitions a channel never took after every attempt, with the last error (masked).",
+    ttl=timedelta(days=30),
+)
 
 
 STREAMS: tuple[StreamSpec, ...] = (
@@ -228,6 +260,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     DEPLOY_QUEUE,
     HISTORY_RAW,
     HISTORY,
+    AUDIT,
 )
 """Every stream Vigil keeps: what the provisioner creates."""
 
@@ -244,5 +277,8 @@ BUCKETS: tuple[BucketSpec, ...] = (
     K8S_CLUSTERS,
     HISTORY_CLAIMS,
     HISTORY_MARKS,
+    NOTIFY_CHANNELS,
+    NOTIFY_DELIVERIES,
+    NOTIFY_DEAD_LETTERS,
 )
 """Every key-value bucket Vigil keeps: what the provisioner creates."""

@@ -173,6 +173,12 @@ class Subjects:
         """
         return self._join("ask", "user", _token(NameKind.CONNECTION, principal))
 
+    # -- the audit trail -----------------------------------------------------------
+
+    def audit(self, service: Token) -> str:
+        """Who did what, as `service` saw it (each service may publish only its own)."""
+        return self._join("audit", _token(NameKind.SOURCE, service))
+
     # -- JetStream names ----------------------------------------------------------
 
     def stream_name(self, base: str) -> str:

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.access import Principal, Role
+from vigil.access import API_KEY_PREFIX, Principal, Role
 from vigil.ctl import Refused
 from vigil.errors import RevisionConflict
 from vigil.messages import ApiKeyView, ErrorCode
 from vigil.records import Records, Versioned
 from vigil_auth.clock import Clock
 
-_KEY = re.compile(r"vk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})", re.ASCII)
+_KEY = re.compile(rf"{API_KEY_PREFIX}([0-9a-f]{{16}})_([A-Za-z0-9_-]{{43}})", re.ASCII)
 _KEY_ID = re.compile(r"[0-9a-f]{16}", re.ASCII)
 _WRITE_ATTEMPTS = 5
 _INVALID = "the API key is unknown, revoked or expired"
@@ -106,7 +106,7 @@ class ApiKeys:
             expires_at=expires_at,
         )
         await self._records.create(record.id, record)  # 64 random bits: a clash is a bug
-        return record, f"vk_{record.id}_{secret}"
+        return record, f"{API_KEY_PREFIX}{record.id}_{secret}"
 
     async def verify(self, api_key: str) -> ApiKeyRecord:
         """The key's record if the key is valid now; `Refused(INVALID_CREDENTIALS)` if not.

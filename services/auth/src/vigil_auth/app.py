@@ -14,13 +14,14 @@ from datetime import timedelta
 import httpx
 import nats.errors
 
+from vigil.audit_trail import AuditTrail
 from vigil.broker import ServiceBroker
 from vigil.bus import Bus
 from vigil.bus_doc import DESCRIPTIONS
 from vigil.busauth.permissions import ServiceRole
 from vigil.issuers import ExternalVerifier
 from vigil.records import Records
-from vigil.streams import API_KEYS, LOGIN_FAILURES, REVOKED, SESSIONS, SIGNING_KEYS, USERS
+from vigil.streams import API_KEYS, AUDIT, LOGIN_FAILURES, REVOKED, SESSIONS, SIGNING_KEYS, USERS
 from vigil.tokens import KeySet, TokenVerifier
 from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
 from vigil_auth.bootstrap import bootstrap_admin
@@ -48,7 +49,7 @@ class AuthService:
             settings,
             name="vigil-auth",
             role=ServiceRole.AUTH,
-            streams=[REVOKED],
+            streams=[REVOKED, AUDIT],
             buckets=[USERS, API_KEYS, SESSIONS, SIGNING_KEYS, LOGIN_FAILURES],
         )
         self.ready = asyncio.Event()  # set once every operation is being answered
@@ -65,13 +66,14 @@ class AuthService:
         await self.bus.connect()
         http = httpx.AsyncClient()
         broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["auth"])
+        trail = AuditTrail(self.bus, "auth")
         try:
             users = Users(await Records.open(self.bus, USERS, UserRecord), self._clock)
             signing_keys = await self._signing_keys()
             await signing_keys.refresh()  # a ring no key opens stops the start here
             await self._passwords.prepare()
             await bootstrap_admin(users, self._passwords, self.settings.admin_password)
-            handlers = await self._handlers(users, signing_keys, http)
+            handlers = await self._handlers(users, signing_keys, http, trail)
             serve(broker, handlers, self._verifier(signing_keys), self.settings)
             await broker.start()
             self.ready.set()
@@ -89,6 +91,7 @@ class AuthService:
             try:
                 await broker.stop()  # requests already taken are answered, within a grace
             finally:
+                await trail.close()
                 await http.aclose()
                 await self.bus.close()
 
@@ -135,11 +138,12 @@ class AuthService:
         return await asyncio.to_thread(SigningKeySecret.read, path)
 
     async def _handlers(
-        self, users: Users, signing_keys: SigningKeys, http: httpx.AsyncClient
+        self, users: Users, signing_keys: SigningKeys, http: httpx.AsyncClient, trail: AuditTrail
     ) -> Handlers:
         settings, bus, clock = self.settings, self.bus, self._clock
         return Handlers(
             bus=bus,
+            trail=trail,
             clock=clock,
             users=users,
             passwords=self._passwords,

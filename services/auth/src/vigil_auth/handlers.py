@@ -8,8 +8,10 @@ slower than foreseen) is refused before anything is done: `RATE_LIMITED` with
 `retry_after_s`, never a timeout for work that then gets done.
 
 Admin operations carry the admin's token, which `vigil.broker.answer_for_users` has
-verified (and checked for the role) before the handler gets the principal it proves; each leaves
-an audit line (who, operation, target — never a password, token or key secret).
+verified (and checked for the role) before the handler gets the principal it proves.
+Logins, refreshes, logouts and every admin operation go to the audit trail
+(`vigil.audit_trail`: who, what, on what, from where — never a password, token or key
+secret); so do refused logins, with the username tried.
 """
 
 import contextlib
@@ -19,15 +21,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from vigil.access import Principal, Role
+from vigil.audit_trail import AuditTrail
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.bus import Bus
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable
 from vigil.issuers import ExternalVerifier
 from vigil.messages import (
+    ANONYMOUS,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyView,
+    AuditActor,
+    AuditOutcome,
     CreateApiKey,
     CreateUser,
     CredentialsRevoked,
@@ -52,7 +58,7 @@ from vigil.messages import (
 )
 from vigil.operations import Auth, Operation
 from vigil.tokens import InvalidToken, KeysUnavailable, Verifier
-from vigil_auth.api_keys import ApiKeys
+from vigil_auth.api_keys import ApiKeyRecord, ApiKeys
 from vigil_auth.clock import Clock
 from vigil_auth.errors import HashesBusy, RefreshTokenReused
 from vigil_auth.login_guard import LoginGuard
@@ -64,7 +70,6 @@ from vigil_auth.tokens import AccessTokens
 from vigil_auth.users import UserRecord, Users
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("vigil_auth.audit")
 
 BAD_LOGIN = "invalid username or password"
 BAD_REFRESH = "the refresh token is invalid, expired or revoked"
@@ -98,6 +103,7 @@ class Handlers:
         self,
         *,
         bus: Bus,
+        trail: AuditTrail,
         clock: Clock,
         users: Users,
         passwords: Passwords,
@@ -109,6 +115,7 @@ class Handlers:
         external: ExternalVerifier,
     ) -> None:
         self._bus = bus
+        self._trail = trail
         self._clock = clock
         self._users = users
         self._passwords = passwords
@@ -123,7 +130,12 @@ class Handlers:
 
     async def login(self, request: Login) -> TokensIssued:
         deadline = _HashDeadline(Auth.LOGIN)
-        await self._guard.check(request.username, request.client)
+        tried = AuditActor(kind="anonymous", name=request.username)
+        try:
+            await self._guard.check(request.username, request.client)
+        except Refused as exc:
+            self._trail.refused("auth.login", tried, exc.message, address=request.client or None)
+            raise
         user = await self._users.find(request.username)
         # The hash is checked even for unknown or disabled users: equal time, equal answer.
         with _refused_when_busy():
@@ -134,13 +146,13 @@ class Handlers:
             )
         if user is None or not matches or user.disabled:
             await self._guard.failed(request.username, request.client)
-            log.info("failed login for %r from %r", request.username, request.client or "-")
+            self._trail.refused("auth.login", tried, BAD_LOGIN, address=request.client or None)
             raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_LOGIN)
         await self._guard.succeeded(request.username, request.client)
         if self._passwords.needs_rehash(user.password_hash):
             await self._rehash(user, request.password, deadline)
         session, refresh_token = await self._sessions.start(user, request.client)
-        log.info("login of %s, session %s", user.username, session.id)
+        self._done("auth.login", user, f"session {session.id}", address=request.client)
         return self._issue(user, session, refresh_token)
 
     async def _rehash(self, user: UserRecord, password: str, deadline: "_HashDeadline") -> None:
@@ -161,11 +173,18 @@ class Handlers:
                 exc.session_id,
             )
             await self._revoke(RevocationKind.SESSION, exc.session_id, "refresh token reused")
+            self._trail.refused(
+                "auth.refresh",
+                ANONYMOUS,
+                "a used refresh token came back; the session is revoked",
+                target=f"session {exc.session_id}",
+            )
             raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_REFRESH) from None
         user = await self._users.find(session.username)
         if user is None or user.id != session.user_id or user.disabled:
             await self._sessions.end(session.id)
             raise Refused(ErrorCode.INVALID_CREDENTIALS, BAD_REFRESH)
+        self._done("auth.refresh", user, f"session {session.id}")
         return self._issue(user, session, refresh_token)
 
     async def logout(self, request: EndSession, caller: Principal) -> Done:
@@ -174,7 +193,7 @@ class Handlers:
             raise Refused(ErrorCode.INVALID_MESSAGE, "only a session's access token can log out")
         await self._sessions.end(session_id)
         await self._revoke(RevocationKind.SESSION, session_id, "logout")
-        log.info("session %s ended", session_id)
+        self._done("auth.logout", caller, f"session {session_id}")
         return Done()
 
     async def jwks(self, request: GetSigningKeys) -> JwkSet:
@@ -207,16 +226,16 @@ class Handlers:
         key, secret = await self._api_keys.create(
             request.name, request.role, request.clusters, request.expires_at, caller.name
         )
-        _audit(caller, "apikey_create", f"{key.id} {key.name!r}", [key.role], key.clusters)
+        self._done("auth.apikey_create", caller, _key(key), _grant([key.role], key.clusters))
         return ApiKeyCreated(key=key.view(), api_key=secret)
 
     async def list_api_keys(self, request: ListApiKeys, caller: Principal) -> ApiKeyList:
-        _audit(caller, "apikey_list", "-")
+        self._done("auth.apikey_list", caller)
         return ApiKeyList(keys=[key.view() for key in await self._api_keys.all()])
 
     async def revoke_api_key(self, request: RevokeApiKey, caller: Principal) -> ApiKeyView:
         key = await self._api_keys.revoke(request.key_id)
-        _audit(caller, "apikey_revoke", f"{key.id} {key.name!r}")
+        self._done("auth.apikey_revoke", caller, _key(key))
         await self._revoke(RevocationKind.API_KEY, key.id, "API key revoked")
         return key.view()
 
@@ -233,18 +252,38 @@ class Handlers:
             request.clusters,
             created_by=caller.name,
         )
-        _audit(caller, "user_create", user.username, user.roles, user.clusters)
+        self._done("auth.user_create", caller, user.username, _grant(user.roles, user.clusters))
         return user.view()
 
     async def list_users(self, request: ListUsers, caller: Principal) -> UserList:
-        _audit(caller, "user_list", "-")
+        self._done("auth.user_list", caller)
         return UserList(users=[user.view() for user in await self._users.all()])
 
     async def disable_user(self, request: DisableUser, caller: Principal) -> UserView:
         user = await self._users.disable(request.username)
-        _audit(caller, "user_disable", user.username)
+        self._done("auth.user_disable", caller, user.username)
         await self._revoke(RevocationKind.USER, user.id, "user disabled")
         return user.view()
+
+    # -- the audit trail ------------------------------------------------------------
+
+    def _done(
+        self,
+        action: str,
+        actor: Principal | UserRecord,
+        target: str = "",
+        detail: str = "",
+        *,
+        address: str | None = None,
+    ) -> None:
+        who = (
+            AuditActor(kind="user", id=actor.id, name=actor.username)
+            if isinstance(actor, UserRecord)
+            else actor
+        )
+        self._trail.record(
+            action, AuditOutcome.DONE, who, target=target, detail=detail, address=address or None
+        )
 
     # -- revocations --------------------------------------------------------------
 
@@ -281,16 +320,9 @@ def _refused_when_busy() -> Iterator[None]:
         raise Refused(ErrorCode.RATE_LIMITED, str(exc), exc.retry_after_s) from None
 
 
-def _audit(
-    actor: Principal,
-    operation: str,
-    target: str,
-    roles: list[Role] | None = None,
-    clusters: list[str] | None = None,
-) -> None:
-    grant = ""
-    if roles is not None:
-        grant = f" roles={','.join(roles) or '-'} clusters={','.join(clusters or []) or '-'}"
-    audit.info(
-        "actor=%s (%s) operation=%s target=%s%s", actor.name, actor.key, operation, target, grant
-    )
+def _key(key: ApiKeyRecord) -> str:
+    return f"API key {key.id} ({key.name})"
+
+
+def _grant(roles: list[Role], clusters: list[str]) -> str:
+    return f"roles {','.join(roles) or '-'}, clusters {','.join(clusters) or '-'}"

@@ -16,6 +16,7 @@ from vigil.publishing import InOrder
 from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
 from vigil_collector.docker.source import DockerSource
 from vigil_collector.host.alerts import HostAlerts
+from vigil_collector.host.culprits import with_culprits
 from vigil_collector.host.sampler import HostSampler
 from vigil_collector.settings import CollectorSettings
 
@@ -73,7 +74,9 @@ class Collector:
                     self.reported.set()
                 except BusUnavailable as exc:  # the next beat samples again
                     log.warning("could not publish host metrics: %s", exc)
+                latest = self.docker.latest if self.docker is not None else None
                 for alert in self._alerts.observe(sample, time.monotonic()):
+                    alert = with_culprits(alert, latest)
                     await self._alerts_out.send(subjects.alerts(alert.source), alert)
         finally:
             sampler.close()

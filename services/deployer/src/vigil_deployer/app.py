@@ -14,6 +14,7 @@ import logging
 
 import nats.errors
 
+from vigil.audit_trail import AuditTrail
 from vigil.authority import bus_verifier
 from vigil.broker import ServiceBroker
 from vigil.bus import Bus
@@ -22,7 +23,7 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.messages import DeployerAnnounced, DeployRecord, utc_now
 from vigil.records import Records
-from vigil.streams import DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
+from vigil.streams import AUDIT, DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
 from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers, serve
 from vigil_deployer.locks import ServiceLock, ServiceLocks
@@ -42,9 +43,10 @@ class DeployerService:
             settings,
             name="vigil-deployer",
             role=ServiceRole.DEPLOYER,
-            streams=[DEPLOY_EVENTS, DEPLOY_QUEUE],
+            streams=[DEPLOY_EVENTS, DEPLOY_QUEUE, AUDIT],
             buckets=[DEPLOYS, DEPLOY_LOCKS, DEPLOYERS],
         )
+        self.trail = AuditTrail(self.bus, "deployer")
         self.ready = asyncio.Event()  # set once requests are answered and deploys taken
         self._stopping = asyncio.Event()
         self._target = target
@@ -65,7 +67,7 @@ class DeployerService:
             deploys = await Records.open(self.bus, DEPLOYS, DeployRecord)
             locks = ServiceLocks(await Records.open(self.bus, DEPLOY_LOCKS, ServiceLock), deploys)
             deployers = await Records.open(self.bus, DEPLOYERS, DeployerAnnounced)
-            self.worker = Worker(self.bus, self.settings, target, deploys, locks)
+            self.worker = Worker(self.bus, self.settings, target, deploys, locks, self.trail)
             announcement = DeployerAnnounced(
                 host=self.settings.host,
                 replica=self.worker.id,
@@ -73,7 +75,7 @@ class DeployerService:
                 time=utc_now(),
             )
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
-            handlers = Handlers(self.bus, deploys, locks, deployers)
+            handlers = Handlers(self.bus, deploys, locks, deployers, self.trail)
             serve(broker, handlers, bus_verifier(self.bus))
             await broker.start()
             await self.worker.start()
@@ -99,6 +101,7 @@ class DeployerService:
             finally:  # a cancel repeated while the worker stops must not skip these
                 try:
                     await broker.stop()
+                    await self.trail.close()  # the rollbacks' confirmations and cancels
                 finally:
                     try:
                         await self.bus.close()

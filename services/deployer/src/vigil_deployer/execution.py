@@ -17,9 +17,17 @@ from typing import Any
 
 import nats.errors
 
+from vigil.audit_trail import AuditTrail
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable, RevisionConflict
-from vigil.messages import DeployState, DeployStep, PullProgress, StepState
+from vigil.messages import (
+    AuditActor,
+    AuditOutcome,
+    DeployState,
+    DeployStep,
+    PullProgress,
+    StepState,
+)
 from vigil_deployer.confirmation import ask_to_switch
 from vigil_deployer.errors import Declined, LeaseLost, StepFailed
 from vigil_deployer.health import describe
@@ -35,9 +43,15 @@ _WATCH_S = 0.2
 
 class Execution:
     def __init__(
-        self, journal: Journal, rollout: Rollout, bus: Bus, settings: DeployerSettings
+        self,
+        journal: Journal,
+        rollout: Rollout,
+        bus: Bus,
+        settings: DeployerSettings,
+        trail: AuditTrail,
     ) -> None:
         self.journal = journal
+        self._trail = trail
         self._rollout = rollout
         self._bus = bus
         self._settings = settings
@@ -165,8 +179,17 @@ class Execution:
             )
         except Declined as exc:
             await j.event(DeployStep.CONFIRM, StepState.FAILED, exc.reason)
+            self._confirmation(AuditOutcome.REFUSED, exc.reason)
             raise
         await j.event(DeployStep.CONFIRM, StepState.FINISHED, f"confirmed by {yes}")
+        self._confirmation(AuditOutcome.DONE, f"confirmed by {yes}")
+
+    def _confirmation(self, outcome: AuditOutcome, said: str) -> None:
+        """The answer of the user who started the deploy (they are the only one asked)."""
+        who = self.journal.record.requested_by
+        actor = AuditActor(kind=who.kind, id=who.id, name=who.name)
+        target = f"deploy {self.journal.record.id}"
+        self._trail.record("deploy.confirm", outcome, actor, target=target, detail=said)
 
     async def _switch(self) -> str:
         self._switching = True  # a cancel waits: half a switch is undone by a rollback only

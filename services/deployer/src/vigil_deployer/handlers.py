@@ -14,11 +14,13 @@ import logging
 import secrets
 
 from vigil.access import Principal
+from vigil.audit_trail import AuditTrail
 from vigil.broker import ServiceBroker, answer_for_users
 from vigil.bus import Bus
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable, RevisionConflict
 from vigil.messages import (
+    AuditOutcome,
     CancelDeploy,
     CreateDeploy,
     DeployerAnnounced,
@@ -44,7 +46,6 @@ from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("vigil_deployer.audit")
 
 
 def serve(broker: ServiceBroker, handlers: "Handlers", verifier: Verifier) -> None:
@@ -64,8 +65,10 @@ class Handlers:
         deploys: Records[DeployRecord],
         locks: ServiceLocks,
         deployers: Records[DeployerAnnounced],
+        trail: AuditTrail,
     ) -> None:
         self._bus = bus
+        self._trail = trail
         self._deploys = deploys
         self._locks = locks
         self._deployers = deployers
@@ -73,9 +76,9 @@ class Handlers:
     async def create(self, request: CreateDeploy, caller: Principal) -> DeployRecord:
         spec = request.spec
         if spec.cluster is not None and not caller.may_see_cluster(spec.cluster):
-            raise Refused(
-                ErrorCode.FORBIDDEN, f"{caller.name} has no grant for cluster {spec.cluster!r}"
-            )
+            reason = f"{caller.name} has no grant for cluster {spec.cluster!r}"
+            self._trail.refused("deploy.create", caller, reason, target=spec.name)
+            raise Refused(ErrorCode.FORBIDDEN, reason)
         requester = Requester(kind=caller.kind, id=caller.id, name=caller.name, token=caller.token)
         hosts = await self.known_hosts(spec.target)
         if spec.host is None:
@@ -124,13 +127,12 @@ class Handlers:
         except (BusUnavailable, RevisionConflict):
             await self._locks.release(host, spec.name, deploy_id)
             raise
-        audit.info(
-            "%s deploys %s as %s on %s (%s)",
-            requester.name,
-            spec.image,
-            spec.name,
-            host,
-            deploy_id,
+        self._trail.record(
+            "deploy.create",
+            AuditOutcome.DONE,
+            caller,
+            target=f"deploy {deploy_id}",
+            detail=f"{spec.image} as {spec.name} on {host} ({spec.strategy})",
         )
         return record.view()
 
@@ -138,7 +140,7 @@ class Handlers:
         actor = caller.name
 
         def ask(record: DeployRecord) -> DeployRecord:
-            _check_grant(record, caller)
+            self._check_grant(record, caller, "deploy.cancel")
             if record.state.finished:
                 raise Refused(ErrorCode.CONFLICT, f"deploy {record.id} has {record.state} already")
             if record.state is DeployState.QUEUED:  # nobody runs it: it ends here
@@ -157,7 +159,9 @@ class Handlers:
             changed = (await self._deploys.mutate(request.deploy_id, ask)).value
         except KeyError:
             raise Refused(ErrorCode.NOT_FOUND, f"no deploy {request.deploy_id!r}") from None
-        audit.info("%s cancels deploy %s", actor, request.deploy_id)
+        self._trail.record(
+            "deploy.cancel", AuditOutcome.DONE, caller, target=f"deploy {request.deploy_id}"
+        )
         if changed.state is DeployState.CANCELLED:
             await publish_event(
                 self._bus, changed, DeployStep.DONE, StepState.FAILED, changed.reason or ""
@@ -169,7 +173,7 @@ class Handlers:
         found = await self._deploys.get(request.deploy_id)
         if found is None:
             raise Refused(ErrorCode.NOT_FOUND, f"no deploy {request.deploy_id!r}")
-        _check_grant(found.value, caller)
+        self._check_grant(found.value, caller, "deploy.get")
         return found.value.view()
 
     async def list_deploys(self, request: ListDeploys, caller: Principal) -> DeployList:
@@ -198,9 +202,8 @@ class Handlers:
         deployers = await self._deployers.all()
         return sorted({found.value.host for found in deployers if found.value.target == target})
 
-
-def _check_grant(record: DeployRecord, caller: Principal) -> None:
-    if not visible_to(record, caller):
-        reason = f"{caller.name} has no grant for the cluster deploy {record.id} changes"
-        audit.info("refused: %s", reason)
-        raise Refused(ErrorCode.FORBIDDEN, reason)
+    def _check_grant(self, record: DeployRecord, caller: Principal, action: str) -> None:
+        if not visible_to(record, caller):
+            reason = f"{caller.name} has no grant for the cluster deploy {record.id} changes"
+            self._trail.refused(action, caller, reason, target=f"deploy {record.id}")
+            raise Refused(ErrorCode.FORBIDDEN, reason)

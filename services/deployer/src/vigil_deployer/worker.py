@@ -31,6 +31,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
+from vigil.audit_trail import AuditTrail
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.messages import (
@@ -63,8 +64,10 @@ class Worker:
         target: Target,
         deploys: Records[DeployRecord],
         locks: ServiceLocks,
+        trail: AuditTrail,
     ) -> None:
         self.id = f"{settings.host}-{uuid.uuid4().hex[:8]}"
+        self._trail = trail
         self._bus = bus
         self._settings = settings
         self._target = target
@@ -175,7 +178,7 @@ class Worker:
         rollout = self._target.rollout(
             claimed.key, claimed.value.spec, claimed.value.target_state, journal.save_target_state
         )
-        execution = Execution(journal, rollout, self._bus, self._settings)
+        execution = Execution(journal, rollout, self._bus, self._settings, self._trail)
         task = asyncio.create_task(self._execute(execution))
         self._running[claimed.key] = (execution, task)
         return True

@@ -16,6 +16,7 @@ from vigil.messages import ErrorCode
 from vigil_gateway.access import redaction
 from vigil_gateway.directory import roster
 from vigil_gateway.http import endpoints
+from vigil_gateway.http.audit_routes import audit_router
 from vigil_gateway.http.auth_routes import auth_router
 from vigil_gateway.http.body_limit import BodyLimit
 from vigil_gateway.http.dashboard import serve_dashboard
@@ -24,6 +25,8 @@ from vigil_gateway.http.docker_routes import docker_router
 from vigil_gateway.http.http_auth import RoleRequired, refusal
 from vigil_gateway.http.invalid_input import invalid_input
 from vigil_gateway.http.k8s_routes import k8s_router
+from vigil_gateway.http.notify_routes import notify_router
+from vigil_gateway.http.scrape import scrape_router
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.metrics import Exposition
 from vigil_gateway.replica.gateway import Gateway
@@ -56,9 +59,12 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.gateway = gateway
     app.include_router(auth_router())
+    app.include_router(audit_router())
     app.include_router(deploy_router())
     app.include_router(docker_router())
     app.include_router(k8s_router())
+    app.include_router(notify_router())
+    app.include_router(scrape_router())
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

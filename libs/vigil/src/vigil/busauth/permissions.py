@@ -7,7 +7,9 @@ may do; NATS refuses the rest (DESIGN rule 8):
 
 - **data** it produces: the collector only its own host's metrics, status and logs (and
   its clusters'), the deployer journals and its host's work queue, auth revocations,
-  the gateway the connection list;
+  the gateway the connection list; auth, the deployer and the gateway each their own
+  audit events (`audit.<role>`), which no service may delete (the stream denies it);
+  the notifier only its audit events (it delivers off the bus);
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -23,10 +25,11 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Auth, Deploy, History, Logs, Operation
+from vigil.operations import Auth, Deploy, History, Logs, Notify, Operation
 from vigil.streams import (
     ALERTS,
     API_KEYS,
+    AUDIT,
     BUCKETS,
     CONNECTIONS,
     DEPLOY_EVENTS,
@@ -42,6 +45,9 @@ from vigil.streams import (
     LATEST,
     LOGIN_FAILURES,
     LOGS,
+    NOTIFY_CHANNELS,
+    NOTIFY_DEAD_LETTERS,
+    NOTIFY_DELIVERIES,
     RATE_LIMITS,
     REVOKED,
     SESSIONS,
@@ -63,6 +69,7 @@ class ServiceRole(StrEnum):
     DEPLOYER = "deployer"
     GATEWAY = "gateway"
     HISTORY = "history"
+    NOTIFIER = "notifier"
     PROVISIONER = "provisioner"
 
     @property
@@ -133,7 +140,8 @@ def permissions(
             return Permissions(
                 publish=(
                     subjects.auth_revoked(),
-                    *_looks_up(subjects, REVOKED),
+                    subjects.audit(role.value),
+                    *_looks_up(subjects, REVOKED, AUDIT),
                     *_keeps(subjects, USERS, API_KEYS, SESSIONS, SIGNING_KEYS, LOGIN_FAILURES),
                 ),
                 subscribe=(
@@ -170,9 +178,10 @@ def permissions(
                     subjects.deploy_events(ANY),
                     subjects.deploy_queue(ANY),  # any replica queues a deploy for its host
                     subjects.ask_user(ANY),
+                    subjects.audit(role.value),
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
-                    *_looks_up(subjects, DEPLOY_EVENTS),
+                    *_looks_up(subjects, DEPLOY_EVENTS, AUDIT),
                     *_reads(subjects, DEPLOY_QUEUE),
                     *_keeps(subjects, DEPLOYS, DEPLOY_LOCKS, DEPLOYERS),
                 ),
@@ -195,12 +204,15 @@ def permissions(
                     *_requests(subjects, (*_operations(Auth), *_operations(Deploy))),
                     *_requests(subjects, _operations(History)),
                     *_requests(subjects, _operations(Logs)),
+                    *_requests(subjects, _operations(Notify)),
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_connections(),
                     subjects.gateway_sessions(),
                     subjects.alerts(AlertSource.GATEWAY),
+                    subjects.audit(role.value),
                     _STREAM_LOOKUP,
                     *_reads(subjects, LATEST, ALERTS, LOGS, DEPLOY_EVENTS, REVOKED, CONNECTIONS),
+                    *_reads(subjects, AUDIT),  # for admins: /api/audit and the `audit` channel
                     *_keeps(subjects, RATE_LIMITS),
                 ),
                 subscribe=(
@@ -210,6 +222,19 @@ def permissions(
                     subjects.gateway_sessions(),
                     inbox,
                 ),
+                allow_responses=True,
+            )
+        case ServiceRole.NOTIFIER:
+            return Permissions(
+                publish=(
+                    subjects.audit(role.value),
+                    Auth.JWKS.subject(subjects),
+                    _STREAM_LOOKUP,
+                    *_looks_up(subjects, AUDIT),
+                    *_reads(subjects, ALERTS),  # its durable consumer: acks, naks with delay
+                    *_keeps(subjects, NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS),
+                ),
+                subscribe=(*_requests(subjects, _operations(Notify)), inbox),
                 allow_responses=True,
             )
         case ServiceRole.PROVISIONER:

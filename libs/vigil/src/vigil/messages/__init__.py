@@ -9,14 +9,17 @@ the past tense. One import location, one module per concept:
 - `history`   queries of the metrics history and their series (history service)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
+- `audit`     the audit trail: who did what, and what was refused
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
               the requests on `ctl.deploy.*` (`records`)
+- `notify`    notification channels and dead letters (notifier)
 - `gateway`   sessions, questions for clients, connection lists (services and gateways)
 - `ctl`       the envelope of every ctl reply
 - `client`    the client protocol, both ways
 - `seed`      the frames in the seeds' shapes (`system`, `docker_stats` channels)
 """
 
+from vigil.messages.audit import ANONYMOUS, AuditActor, AuditEvent, AuditOutcome
 from vigil.messages.auth import (
     AccessClaims,
     ApiKeyCreated,
@@ -152,6 +155,7 @@ from vigil.messages.host import (
     AlertSource,
     AlertState,
     CpuUsage,
+    Culprit,
     DiskIoRates,
     FilesystemUsage,
     HostMetricsSampled,
@@ -174,6 +178,26 @@ from vigil.messages.kubernetes import (
     PodUsage,
     ReadPodLogs,
 )
+from vigil.messages.notify import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    AppriseTarget,
+    ChannelDraft,
+    ChannelFilter,
+    ChannelKind,
+    ChannelList,
+    ChannelTarget,
+    ChannelTried,
+    ChannelView,
+    CreateChannel,
+    DeadLetter,
+    DeadLetterList,
+    DeleteChannel,
+    ListChannels,
+    ListDeadLetters,
+    TryChannel,
+    WebhookTarget,
+)
 from vigil.messages.seed import (
     AlertNotice,
     ContainerStatusData,
@@ -186,9 +210,12 @@ from vigil.messages.seed import (
 )
 
 __all__ = [
+    "ANONYMOUS",
     "CLOSE_MEANINGS",
+    "DELIVERY_HEADER",
     "ERROR_MEANINGS",
     "SERVER_FRAMES",
+    "SIGNATURE_HEADER",
     "AccessClaims",
     "AlertChanged",
     "AlertNotice",
@@ -199,9 +226,20 @@ __all__ = [
     "ApiKeyDraft",
     "ApiKeyList",
     "ApiKeyView",
+    "AppriseTarget",
     "Ask",
     "AskClient",
+    "AuditActor",
+    "AuditEvent",
+    "AuditOutcome",
     "CancelDeploy",
+    "ChannelDraft",
+    "ChannelFilter",
+    "ChannelKind",
+    "ChannelList",
+    "ChannelTarget",
+    "ChannelTried",
+    "ChannelView",
     "ClientAnswered",
     "ClientMessage",
     "ClientPong",
@@ -221,12 +259,17 @@ __all__ = [
     "ContainerUsage",
     "CpuUsage",
     "CreateApiKey",
+    "CreateChannel",
     "CreateDeploy",
     "CreateUser",
     "CredentialsRevoked",
     "CtlFailure",
     "CtlReply",
+    "Culprit",
+    "DeadLetter",
+    "DeadLetterList",
     "DelegatedToken",
+    "DeleteChannel",
     "Delta",
     "DeployEvent",
     "DeployHosts",
@@ -268,7 +311,9 @@ __all__ = [
     "K8sMetricsSampled",
     "LayerProgress",
     "ListApiKeys",
+    "ListChannels",
     "ListConnections",
+    "ListDeadLetters",
     "ListDeployHosts",
     "ListDeploys",
     "ListUsers",
@@ -319,6 +364,7 @@ __all__ = [
     "TcpHealth",
     "TierSpan",
     "TokensIssued",
+    "TryChannel",
     "Unsubscribe",
     "Unsubscribed",
     "Update",
@@ -327,6 +373,7 @@ __all__ = [
     "UserView",
     "VerifyApiKey",
     "VolumeMount",
+    "WebhookTarget",
     "parse_client_message",
     "utc_now",
     "visible_to",

@@ -30,6 +30,9 @@ class ContainerStats(Message):
     block_read: int = Field(description="Bytes read from block devices since start.")
     block_write: int
     pids: int
+    cpu_seconds: float | None = omitted_when_none(
+        "CPU time used since the container started, all CPUs (absent from older collectors)."
+    )
     host_network: bool | None = omitted_when_none(
         "True when the container shares the host's network: its network figures are 0,"
         " as `docker stats` shows them (the host's own are on `metrics.host`)."

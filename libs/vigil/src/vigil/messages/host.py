@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from vigil.messages.common import omitted_when_none
 from vigil.model import Message
 from vigil.names import ClusterName, HostName, SourceName
 
@@ -89,6 +90,15 @@ class AlertSource(StrEnum):
     GATEWAY = "gateway"  # the gateway on itself
 
 
+class Culprit(Message):
+    """A container among the busiest of its host when a host alert was raised."""
+
+    name: str
+    id: str = Field(description="The short container id.")
+    cpu_percent: float = Field(description="100 = one CPU.")
+    memory_bytes: int
+
+
 class AlertChanged(Message):
     """A threshold alert raised or resolved, on `alerts.{source}`."""
 
@@ -106,6 +116,9 @@ class AlertChanged(Message):
         description=(
             "The Kubernetes cluster it concerns: only principals granted that cluster get it."
         ),
+    )
+    culprits: list[Culprit] | None = omitted_when_none(
+        "A host's CPU or memory alert, raised: its busiest containers then (at most 3)."
     )
 
     @model_validator(mode="before")

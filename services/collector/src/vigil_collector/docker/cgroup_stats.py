@@ -146,6 +146,7 @@ class CgroupStats:
         return container_stats(
             container,
             cpu_percent=cpu_percent,
+            cpu_ns=counters.cpu_ns,
             memory=counters.memory,
             limit=counters.limit,
             rx=counters.rx,

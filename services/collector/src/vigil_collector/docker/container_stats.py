@@ -140,6 +140,7 @@ class ApiStats:
         stats = container_stats(
             container,
             cpu_percent=cpu_percent,
+            cpu_ns=counters.cpu_total,  # nanoseconds on cgroup v1 and v2 alike
             memory=memory_without_cache(memory),
             limit=int(memory.get("limit") or 0),
             rx=counters.rx,

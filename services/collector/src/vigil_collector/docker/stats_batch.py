@@ -9,6 +9,7 @@ def container_stats(
     container: RunningContainer,
     *,
     cpu_percent: float,
+    cpu_ns: int,
     memory: int,
     limit: int,
     rx: int,
@@ -35,6 +36,7 @@ def container_stats(
         block_read=block_read,
         block_write=block_write,
         pids=pids,
+        cpu_seconds=round(cpu_ns / 1e9, 3),
         host_network=True if container.host_network else None,
     )
 

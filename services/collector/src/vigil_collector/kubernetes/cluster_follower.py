@@ -19,7 +19,7 @@ from kubernetes import client
 from vigil.beat import Beat
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
-from vigil.lifecycle import stop_task
+from vigil.lifecycle import run_together
 from vigil.messages import K8sMetricsSampled, utc_now
 from vigil.model import Message
 from vigil.publishing import InOrder
@@ -76,12 +76,8 @@ class ClusterFollower:
             asyncio.create_task(self.logs.watch_leases(), name=f"k8s-logs-{self.cluster.name}"),
         ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # raises why it ended
+            await run_together(tasks)
         finally:
-            for task in tasks:
-                await stop_task(task)
             await self.logs.stop_all(flush=False)
             await asyncio.to_thread(self.watch.stop)
             await asyncio.to_thread(self.events.stop)

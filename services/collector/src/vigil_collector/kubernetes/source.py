@@ -23,7 +23,7 @@ from vigil.access import Principal
 from vigil.authority import bus_verifier
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
-from vigil.lifecycle import stop_task
+from vigil.lifecycle import run_together, stop_task
 from vigil.messages import ErrorCode, FollowPodLogs, LogPage, PodLogsFollowed, ReadPodLogs
 from vigil.operations import Logs
 from vigil_collector.kubernetes.cluster_follower import ClusterFollower
@@ -64,12 +64,8 @@ class KubernetesSource:
             for cluster in self._clusters
         ]
         try:
-            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # raises why it ended
+            await run_together(loops)
         finally:
-            for loop in loops:
-                await stop_task(loop)
             for service in services:
                 with contextlib.suppress(nats.errors.Error):
                     await service.unsubscribe()

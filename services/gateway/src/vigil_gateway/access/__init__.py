@@ -5,6 +5,5 @@
 - `revocations`  revoked sessions, users and API keys, as every replica knows them
 - `permissions`  role checks for routes, role and grant checks for channels
 - `ratelimit`    how many requests a client may send
-- `audit`        the audit trail of every denial, never with a secret
 - `redaction`    credentials kept out of the logs
 """

@@ -2,12 +2,15 @@
 
 Tokens: `?token=`, `Authorization: Bearer`, or (browsers cannot set headers) the
 `Sec-WebSocket-Protocol` header as `bearer.<token>` beside the protocol `vigil`,
-which the gateway then echoes. API keys: `?api_key=` or `X-API-Key`.
+which the gateway then echoes. API keys: `?api_key=`, `X-API-Key`, or as the bearer
+token (what Prometheus and most tools can send), told apart by their `vk_` prefix.
 """
 
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
+
+from vigil.access import API_KEY_PREFIX
 
 APP_PROTOCOL = "vigil"
 BEARER_PROTOCOL_PREFIX = "bearer."
@@ -31,6 +34,9 @@ def read_credentials(connection: HTTPConnection) -> Credentials:
 
     scheme, _, value = headers.get("authorization", "").partition(" ")
     header_token = value.strip() if scheme.lower() == "bearer" else None
+    bearer_key = None
+    if header_token is not None and header_token.startswith(API_KEY_PREFIX):
+        bearer_key, header_token = header_token, None
     protocol_token = bearer_protocol[len(BEARER_PROTOCOL_PREFIX) :] if bearer_protocol else None
 
     if APP_PROTOCOL in offered:
@@ -39,6 +45,6 @@ def read_credentials(connection: HTTPConnection) -> Credentials:
         subprotocol = bearer_protocol
     return Credentials(
         token=query.get("token") or header_token or protocol_token or None,
-        api_key=query.get("api_key") or headers.get("x-api-key") or None,
+        api_key=query.get("api_key") or headers.get("x-api-key") or bearer_key or None,
         subprotocol=subprotocol,
     )

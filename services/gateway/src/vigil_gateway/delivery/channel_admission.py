@@ -12,10 +12,10 @@ socket's own admission, at its handshake, is `session.admission`.)
 from collections.abc import Mapping
 
 from vigil.access import Principal
+from vigil.audit_trail import AuditTrail
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import InvalidName, UnknownChannel
 from vigil.messages import ErrorCode
-from vigil_gateway.access import audit
 from vigil_gateway.access.permissions import SeesCluster, check_channel
 from vigil_gateway.delivery.hub import Hub
 from vigil_gateway.errors import ChannelRefused, Forbidden
@@ -40,13 +40,20 @@ def resolve(
         raise name_refused(exc, unknown) from None
 
 
-def check(principal: Principal, channel: ChannelRef, *, action: str, address: str | None) -> None:
-    """`ChannelRefused` (FORBIDDEN, audited as `action`) if the principal's role or
-    cluster grant does not allow `channel`."""
+def check(
+    principal: Principal,
+    channel: ChannelRef,
+    *,
+    action: str,
+    audit: AuditTrail,
+    address: str | None = None,
+) -> None:
+    """`ChannelRefused` (FORBIDDEN, recorded in `audit` as `action`) if the principal's
+    role or cluster grant does not allow `channel`."""
     try:
         check_channel(principal, channel)
     except Forbidden as exc:
-        audit.denied(principal, action, exc.reason, address)
+        audit.refused(action, principal, exc.reason, target=channel.key, address=address)
         raise ChannelRefused(ErrorCode.FORBIDDEN, exc.reason) from None
 
 
@@ -56,10 +63,11 @@ async def admit(
     channel: ChannelRef,
     *,
     action: str,
+    audit: AuditTrail,
     address: str | None = None,
     sees_cluster: SeesCluster | None = None,
 ) -> ChannelRef:
     """The channel to join for what `principal` asked (`check`, then the channel's
     watcher, with `sees_cluster` or else the principal's grant), or `ChannelRefused`."""
-    check(principal, channel, action=action, address=address)
+    check(principal, channel, action=action, audit=audit, address=address)
     return await hub.admit(channel, sees_cluster or principal.may_see_cluster)

@@ -17,7 +17,7 @@ from vigil.deltas import diff
 from vigil.messages import Delta
 from vigil.subjects import Subjects
 from vigil_gateway.transport.backlog import Slot
-from vigil_gateway.transport.wire import Frame
+from vigil_gateway.transport.wire import Frame, Frames
 
 ENVELOPE = frozenset({"type", "channel", "data", "cursor", "key", "seq"})
 """Fields of a state frame that are not its value; any others (seed 000's `timestamp`)
@@ -33,8 +33,8 @@ class _Version:
         self.frame = frame
         self.seq = seq
         self.parsed: dict[str, Any] | None = None  # the frame as JSON, while a diff needs it
-        self.snapshot: tuple[Frame, ...] | None = None
-        self.delta: tuple[Frame, ...] | None = None
+        self.snapshot: Frames | None = None
+        self.delta: Frames | None = None
 
     def value(self) -> dict[str, Any]:
         if self.parsed is None:
@@ -59,7 +59,7 @@ class StateVersions:
             self._previous[slot] = current
         self._current[slot] = _Version(frame, current.seq + 1 if current else 1)
 
-    def snapshot(self, slot: Slot) -> tuple[Frame, ...]:
+    def snapshot(self, slot: Slot) -> Frames:
         """The newest value, whole, with its `key` and `seq`."""
         version = self._current[slot]
         if version.snapshot is None:
@@ -68,7 +68,7 @@ class StateVersions:
             version.snapshot = (Frame(text),)
         return version.snapshot
 
-    def delta(self, slot: Slot) -> tuple[Frame, ...]:
+    def delta(self, slot: Slot) -> Frames:
         """What changed from the value before to the newest (its snapshot, if none)."""
         version = self._current[slot]
         previous = self._previous.get(slot)

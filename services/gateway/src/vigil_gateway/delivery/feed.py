@@ -47,7 +47,7 @@ from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.transport.backlog import Slot
 from vigil_gateway.transport.flusher import Flusher
 from vigil_gateway.transport.outbox import Outbox
-from vigil_gateway.transport.wire import Frame
+from vigil_gateway.transport.wire import Frame, Frames
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Feed:
         self._subscribers: dict[Outbox, Outbox | Throttle] = {}
         self._delta_subscribers: dict[Outbox, Outbox | Throttle] = {}
         self._sees: dict[Outbox, SeesCluster] = {}  # each subscriber's cluster grant
-        self._latest: dict[Slot, tuple[Frame, ...]] = {}
+        self._latest: dict[Slot, Frames] = {}
         self._versions: StateVersions | None = None  # numbered values, for deltas
         if channel.spec.kind is ChannelKind.STATE:
             self._versions = StateVersions(channel, bus.subjects)
@@ -319,7 +319,7 @@ class Feed:
 
     def _stream_frames(
         self, source: Source, msg: Msg
-    ) -> tuple[tuple[Frame, ...], float | None, str | None] | None:
+    ) -> tuple[Frames, float | None, str | None] | None:
         """A stream or journal message's frames, when it entered JetStream and the
         cluster it concerns; None for one with nothing to send (malformed, or a log
         batch filtered to no line)."""
@@ -341,6 +341,6 @@ class Feed:
             at_once += subscriber.put_state(slot, delta, produced_at, snapshot)
         self._flusher.fanned_out(ChannelKind.STATE, delta, produced_at, at_once)
 
-    def _frames(self, delivery: Delivery) -> tuple[Frame, ...]:
+    def _frames(self, delivery: Delivery) -> Frames:
         texts = self._render(self.channel, delivery)
         return tuple(Frame(text, delivery.cursor) for text in texts)

@@ -11,11 +11,11 @@ import asyncio
 
 from vigil_gateway.transport.backlog import Slot
 from vigil_gateway.transport.outbox import Outbox
-from vigil_gateway.transport.wire import Frame
+from vigil_gateway.transport.wire import Frame, Frames
 
 # The newest value of a subject, waiting: its frames, when produced, and its snapshot
 # (where the frames are a delta).
-Held = tuple[tuple[Frame, ...], float | None, tuple[Frame, ...] | None]
+Held = tuple[Frames, float | None, Frames | None]
 
 
 class Throttle:
@@ -33,9 +33,9 @@ class Throttle:
     def put_state(
         self,
         slot: Slot,
-        frames: tuple[Frame, ...],
+        frames: Frames,
         produced_at: float | None = None,
-        snapshot: tuple[Frame, ...] | None = None,
+        snapshot: Frames | None = None,
     ) -> bool:
         loop = asyncio.get_running_loop()
         if self._timer is None and loop.time() >= self._next_at:
@@ -49,14 +49,10 @@ class Throttle:
             self._timer = loop.call_at(self._next_at, self._release)
         return False
 
-    def put_stream(
-        self, channel: str, frames: tuple[Frame, ...], produced_at: float | None = None
-    ) -> bool:
+    def put_stream(self, channel: str, frames: Frames, produced_at: float | None = None) -> bool:
         return self.outbox.put_stream(channel, frames, produced_at)
 
-    def put_journal(
-        self, channel: str, frames: tuple[Frame, ...], produced_at: float | None = None
-    ) -> bool:
+    def put_journal(self, channel: str, frames: Frames, produced_at: float | None = None) -> bool:
         return self.outbox.put_journal(channel, frames, produced_at)
 
     def put_control(self, text: str | Frame) -> None:

@@ -8,11 +8,9 @@ the auth service checks the role again itself.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from vigil import ctl
 from vigil.access import Principal, Role
-from vigil.errors import BusUnavailable
 from vigil.messages import (
     ApiKeyCreated,
     ApiKeyDraft,
@@ -33,9 +31,10 @@ from vigil.messages import (
     UserList,
     UserView,
 )
-from vigil.operations import Auth, Operation, Rep, Req
+from vigil.operations import Auth
 from vigil_gateway.errors import AuthUnavailable
 from vigil_gateway.http.http_auth import BusToken, RoleRequired, authenticated, refusal
+from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
 
@@ -58,20 +57,22 @@ def auth_router() -> APIRouter:
     @router.post("/api/auth/token")
     async def login(body: Credentials, request: Request) -> TokensIssued:
         """Username and password for an access token (JWT) and a refresh token."""
-        return await _call(request, Auth.LOGIN, Login(**body.model_dump(), client=_client(request)))
+        return await call_service(
+            request, Auth.LOGIN, Login(**body.model_dump(), client=_client(request))
+        )
 
     @router.post("/api/auth/refresh")
     async def refresh(body: RefreshToken, request: Request) -> TokensIssued:
         """A refresh token for new tokens; the old refresh token is spent."""
         message = RefreshSession(refresh_token=body.refresh_token, client=_client(request))
-        return await _call(request, Auth.REFRESH, message)
+        return await call_service(request, Auth.REFRESH, message)
 
     @router.post("/api/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
     async def logout(principal: Anyone, token: BusToken, request: Request) -> Response:
         """End the session of this access token: every socket of it is closed."""
         if principal.session_id is None:
             raise refusal(ErrorCode.INVALID_MESSAGE, "only a session's access token can log out")
-        await _call(request, Auth.LOGOUT, EndSession(), token)
+        await call_service(request, Auth.LOGOUT, EndSession(), token)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/api/auth/me")
@@ -80,24 +81,24 @@ def auth_router() -> APIRouter:
 
     @router.get("/api/auth/users")
     async def list_users(admin: Admin, token: BusToken, request: Request) -> UserList:
-        return await _call(request, Auth.LIST_USERS, ListUsers(), token)
+        return await call_service(request, Auth.LIST_USERS, ListUsers(), token)
 
     @router.post("/api/auth/users", status_code=status.HTTP_201_CREATED)
     async def create_user(
         body: UserDraft, admin: Admin, token: BusToken, request: Request
     ) -> UserView:
-        return await _call(request, Auth.CREATE_USER, CreateUser(**body.model_dump()), token)
+        return await call_service(request, Auth.CREATE_USER, CreateUser(**body.model_dump()), token)
 
     @router.post("/api/auth/users/{username}/disable")
     async def disable_user(
         username: str, admin: Admin, token: BusToken, request: Request
     ) -> UserView:
-        message = _parsed(DisableUser, {"username": username})
-        return await _call(request, Auth.DISABLE_USER, message, token)
+        message = from_path(DisableUser, {"username": username})
+        return await call_service(request, Auth.DISABLE_USER, message, token)
 
     @router.get("/api/auth/keys")
     async def list_keys(admin: Admin, token: BusToken, request: Request) -> ApiKeyList:
-        return await _call(request, Auth.LIST_API_KEYS, ListApiKeys(), token)
+        return await call_service(request, Auth.LIST_API_KEYS, ListApiKeys(), token)
 
     @router.post("/api/auth/keys", status_code=status.HTTP_201_CREATED)
     async def create_key(
@@ -105,14 +106,14 @@ def auth_router() -> APIRouter:
     ) -> ApiKeyCreated:
         """A new API key; the secret is in this answer only."""
         message = CreateApiKey(**body.model_dump())
-        return await _call(request, Auth.CREATE_API_KEY, message, token)
+        return await call_service(request, Auth.CREATE_API_KEY, message, token)
 
     @router.delete("/api/auth/keys/{key_id}")
     async def revoke_key(
         key_id: str, admin: Admin, token: BusToken, request: Request
     ) -> ApiKeyView:
-        message = _parsed(RevokeApiKey, {"key_id": key_id})
-        return await _call(request, Auth.REVOKE_API_KEY, message, token)
+        message = from_path(RevokeApiKey, {"key_id": key_id})
+        return await call_service(request, Auth.REVOKE_API_KEY, message, token)
 
     @router.get("/.well-known/jwks.json")
     async def jwks(request: Request) -> dict[str, Any]:
@@ -125,28 +126,6 @@ def auth_router() -> APIRouter:
         return {"keys": gateway.identity.own_keys.documents()}
 
     return router
-
-
-async def _call(
-    request: Request, operation: Operation[Req, Rep], message: Req, token: str | None = None
-) -> Rep:
-    gateway: Gateway = request.app.state.gateway
-    try:
-        return await ctl.call(gateway.bus, operation, message, operation.timeout_s, token=token)
-    except ctl.Refused as exc:
-        raise refusal(exc.code, exc.message, exc.retry_after_s) from None
-    except (BusUnavailable, RuntimeError):
-        raise refusal(ErrorCode.UNAVAILABLE, "the auth service is unavailable") from None
-
-
-def _parsed(model: type[Req], values: dict[str, Any]) -> Req:
-    """A request from path parameters, or a 422 that names what is wrong."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise refusal(ErrorCode.INVALID_MESSAGE, f"{where}: {error['msg']}") from None
 
 
 def _client(request: Request) -> str:

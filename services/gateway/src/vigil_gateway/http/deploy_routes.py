@@ -10,14 +10,11 @@ not cover the cluster `FORBIDDEN` (reading or cancelling it) and leaves it out o
 list; it answers with secrets hidden (`DeployRecord.view`).
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import ValidationError
 
-from vigil import ctl
 from vigil.access import Principal, Role
-from vigil.errors import BusUnavailable
 from vigil.messages import (
     CancelDeploy,
     CreateDeploy,
@@ -31,9 +28,9 @@ from vigil.messages import (
     ListDeployHosts,
     ListDeploys,
 )
-from vigil.operations import Deploy, Operation, Rep, Req
-from vigil_gateway.access import audit
+from vigil.operations import Deploy
 from vigil_gateway.http.http_auth import BusToken, RoleRequired, refusal
+from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
 
@@ -54,9 +51,10 @@ def deploy_router() -> APIRouter:
         for a Kubernetes deploy, of its cluster, which the caller's grant must cover)."""
         if spec.cluster is not None and not operator.may_see_cluster(spec.cluster):
             reason = f"{operator.name} has no grant for cluster {spec.cluster!r}"
-            audit.denied(operator, "POST /api/deploys", reason, None)
+            audit = _gateway(request).audit
+            audit.refused("POST /api/deploys", operator, reason, target=spec.cluster)
             raise refusal(ErrorCode.FORBIDDEN, reason)
-        return await _call(request, Deploy.CREATE, CreateDeploy(spec=spec), token)
+        return await call_service(request, Deploy.CREATE, CreateDeploy(spec=spec), token)
 
     @router.get("/api/deploys")
     async def list_deploys(
@@ -71,49 +69,31 @@ def deploy_router() -> APIRouter:
     ) -> DeployList:
         """Deploys, newest first, filtered by state, service name and host; in pages."""
         filters = {"state": state, "name": name, "host": host, "limit": limit, "offset": offset}
-        return await _call(request, Deploy.LIST, _parse(ListDeploys, filters), token)
+        return await call_service(request, Deploy.LIST, from_path(ListDeploys, filters), token)
 
     @router.get("/api/deploys/hosts")
     async def hosts(reader: Reader, token: BusToken, request: Request) -> DeployHosts:
         """The Docker hosts deployers serve (a spec without `host` goes to the only one)."""
-        return await _call(request, Deploy.HOSTS, ListDeployHosts(), token)
+        return await call_service(request, Deploy.HOSTS, ListDeployHosts(), token)
 
     @router.get("/api/deploys/{deploy_id}")
     async def get(
         deploy_id: str, reader: Reader, token: BusToken, request: Request
     ) -> DeployRecord:
-        message = _parse(GetDeploy, {"deploy_id": deploy_id})
-        return await _call(request, Deploy.GET, message, token)
+        message = from_path(GetDeploy, {"deploy_id": deploy_id})
+        return await call_service(request, Deploy.GET, message, token)
 
     @router.post("/api/deploys/{deploy_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
     async def cancel(
         deploy_id: str, operator: Operator, token: BusToken, request: Request
     ) -> DeployRecord:
         """Ask the deploy to stop and roll back; it ends `cancelled` (see its journal)."""
-        message = _parse(CancelDeploy, {"deploy_id": deploy_id})
-        return await _call(request, Deploy.CANCEL, message, token)
+        message = from_path(CancelDeploy, {"deploy_id": deploy_id})
+        return await call_service(request, Deploy.CANCEL, message, token)
 
     return router
-
-
-def _parse(model: type[Req], values: dict[str, Any]) -> Req:
-    try:
-        return model.model_validate({k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise refusal(ErrorCode.INVALID_MESSAGE, f"{where}: {error['msg']}") from None
 
 
 def _gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
-
-
-async def _call(request: Request, operation: Operation[Req, Rep], message: Req, token: str) -> Rep:
-    try:
-        return await ctl.call(_gateway(request).bus, operation, message, token=token)
-    except ctl.Refused as exc:
-        raise refusal(exc.code, exc.message, exc.retry_after_s) from None
-    except (BusUnavailable, RuntimeError):
-        raise refusal(ErrorCode.UNAVAILABLE, "the deployer is unavailable") from None

@@ -24,7 +24,6 @@ from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
 
 Anyone = Annotated[Principal, Depends(authenticated)]
-PAGE_TIMEOUT_S = 15.0  # the engine reads up to a thousand lines
 
 
 def docker_router() -> APIRouter:
@@ -81,7 +80,7 @@ async def log_page_of(
 ) -> dict[str, Any]:
     """A scroll-back page of `channel`, asked of the collector that reads its source."""
     try:
-        page = await ctl.call(gateway.bus, operation, read, timeout_s=PAGE_TIMEOUT_S, token=token)
+        page = await ctl.call(gateway.bus, operation, read, token=token)
     except ctl.Refused as exc:
         raise refusal(exc.code, exc.message) from None
     except BusUnavailable as exc:
@@ -100,7 +99,11 @@ async def _logs_channel(
             "docker.logs", params, unknown=ErrorCode.INVALID_MESSAGE
         )
         return await channel_admission.admit(
-            gateway.hub, principal, channel, action=f"GET /api/docker/{container}/logs"
+            gateway.hub,
+            principal,
+            channel,
+            action=f"GET /api/docker/{container}/logs",
+            audit=gateway.audit,
         )
     except ChannelRefused as exc:
         raise refused(exc) from None

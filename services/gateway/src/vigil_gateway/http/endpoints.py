@@ -107,9 +107,9 @@ BY_NAME = Endpoint(
 async def poll(
     request: Request, gateway: Gateway, principal: Principal, channel: ChannelRef, limit: int
 ) -> Response:
-    action = f"poll {channel.key}"
+    action, audit = "poll", gateway.audit
     try:  # the grant before anything else: a refusal tells nothing of what exists
-        channel_admission.check(principal, channel, action=action, address=None)
+        channel_admission.check(principal, channel, action=action, audit=audit)
     except ChannelRefused as exc:
         raise refused(exc) from None
     try:
@@ -119,7 +119,9 @@ async def poll(
     if not gateway.bus.is_connected:
         raise refusal(ErrorCode.UNAVAILABLE, "the message bus is unavailable", retry_after_s=1)
     try:  # a container's name prefix made its id; an unknown deploy refused...
-        channel = await channel_admission.admit(gateway.hub, principal, channel, action=action)
+        channel = await channel_admission.admit(
+            gateway.hub, principal, channel, action=action, audit=audit
+        )
     except ChannelRefused as exc:
         raise refused(exc) from None
     try:

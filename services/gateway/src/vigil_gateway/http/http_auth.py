@@ -12,7 +12,6 @@ from fastapi import Depends, HTTPException, Request, status
 
 from vigil.access import Principal, Role
 from vigil.messages import ErrorCode
-from vigil_gateway.access import audit
 from vigil_gateway.access.credentials import read_credentials
 from vigil_gateway.access.permissions import check_role
 from vigil_gateway.errors import (
@@ -57,7 +56,8 @@ async def authenticated(request: Request) -> Principal:
         return await gateway.authenticate(read_credentials(request))
     except (MissingCredentials, InvalidCredentials) as exc:
         reason = exc.reason if isinstance(exc, InvalidCredentials) else str(exc)
-        audit.denied(None, f"{request.method} {request.url.path}", reason, _address(request))
+        action = f"{request.method} {request.url.path}"
+        gateway.audit.refused(action, None, reason, address=_address(request))
         raise refusal(ErrorCode.INVALID_CREDENTIALS, reason) from None
     except AuthUnavailable as exc:
         raise refusal(ErrorCode.UNAVAILABLE, exc.reason) from None
@@ -94,7 +94,8 @@ class RoleRequired:
         try:
             check_role(principal, self.role, action)
         except Forbidden as exc:
-            audit.denied(principal, action, exc.reason, _address(request))
+            gateway: Gateway = request.app.state.gateway
+            gateway.audit.refused(action, principal, exc.reason, address=_address(request))
             raise refusal(ErrorCode.FORBIDDEN, exc.reason) from None
         return principal
 

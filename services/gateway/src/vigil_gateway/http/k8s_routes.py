@@ -17,7 +17,6 @@ from vigil.errors import InvalidName
 from vigil.messages import ErrorCode, ReadPodLogs
 from vigil.names import NameKind, validate_name
 from vigil.operations import Logs
-from vigil_gateway.access import audit
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.http.docker_routes import log_page_of
@@ -68,7 +67,7 @@ def k8s_router() -> APIRouter:
             raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
         if not principal.may_see_cluster(cluster):
             reason = f"{principal.name} has no grant for cluster {cluster!r}"
-            audit.denied(principal, f"GET /api/k8s/{cluster}/pods", reason, None)
+            gateway.audit.refused(f"GET /api/k8s/{cluster}/pods", principal, reason)
             raise refusal(ErrorCode.FORBIDDEN, reason)
         try:
             await gateway.clusters.check(cluster, namespace)
@@ -109,7 +108,11 @@ def k8s_router() -> APIRouter:
                 "k8s.logs", named, unknown=ErrorCode.INVALID_MESSAGE
             )
             channel = await channel_admission.admit(
-                gateway.hub, principal, channel, action=f"GET /api/k8s/{cluster}/.../logs"
+                gateway.hub,
+                principal,
+                channel,
+                action=f"GET /api/k8s/{cluster}/.../logs",
+                audit=gateway.audit,
             )
         except ChannelRefused as exc:
             raise refused(exc) from None

@@ -21,7 +21,6 @@ from starlette.background import BackgroundTask
 
 from vigil.channels import ChannelRef
 from vigil.messages import CloseCode, ErrorCode
-from vigil_gateway.access import audit
 from vigil_gateway.access.credentials import read_credentials
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.delivery.options import Options
@@ -122,13 +121,13 @@ async def stream(
     address = request.client.host if request.client else None
     decision = await gateway.admission.decide(read_credentials(request))
     if isinstance(decision, Refusal):
-        audit.denied(None, f"GET {request.url.path}", decision.reason, address)
+        gateway.audit.refused(f"GET {request.url.path}", None, decision.reason, address=address)
         gateway.metrics.closes[decision.code] += 1
         retry = 1.0 if decision.error in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED) else None
         raise refusal(decision.error, decision.reason, retry_after_s=retry)
     try:  # said as a status, before the stream; the stream's own opening admits it
         channel_admission.check(
-            decision, channel, action=f"subscribe {channel.key}", address=address
+            decision, channel, action="subscribe", audit=gateway.audit, address=address
         )
         gateway.filter_quota.check(decision, channel)
     except ChannelRefused as exc:

@@ -47,7 +47,7 @@ from vigil_gateway.merged.reorder import Released, ReorderWindow
 from vigil_gateway.merged.sources import LogSource, Marker, container_source, pod_source
 from vigil_gateway.transport.flusher import Flusher
 from vigil_gateway.transport.outbox import Outbox
-from vigil_gateway.transport.wire import Frame
+from vigil_gateway.transport.wire import Frame, Frames
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ class MergedFeed:
         self._cursor = cursor = max(self._cursor, *(cursor_of(line.time) for line in lines))
         clusters = {line.cluster for line in lines if line.cluster is not None}
         # Rendered once per set of clusters hidden from someone: all shown, mostly.
-        rendered: dict[frozenset[str], tuple[Frame, ...]] = {}
+        rendered: dict[frozenset[str], Frames] = {}
         copies: Counter[frozenset[str]] = Counter()
         for outbox, sees in self._subscribers.items():
             hidden = frozenset(cluster for cluster in clusters if not sees(cluster))
@@ -328,7 +328,7 @@ class MergedFeed:
         for hidden, frames in rendered.items():
             self._flusher.fanned_out("stream", frames, None, copies[hidden])
 
-    def _frames(self, lines: list[MergedLogLine], cursor: int) -> tuple[Frame, ...]:
+    def _frames(self, lines: list[MergedLogLine], cursor: int) -> Frames:
         update = Update(
             channel=self.channel.key,
             data=MergedLogBatch(lines=lines).model_dump(mode="json"),

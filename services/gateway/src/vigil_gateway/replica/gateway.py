@@ -1,7 +1,8 @@
 """What every connection of one gateway replica shares: the composition root.
 
 The bus, the channel feeds, the directories and log leases, how credentials become a
-principal, which credentials were revoked, the rate limiter; the sockets themselves
+principal, which credentials were revoked, the rate limiter, the audit trail of what
+it refuses (`vigil.audit_trail`, on `audit.gateway`); the sockets themselves
 (`sessions`), questions for clients (`questions`) and the replica's alerts on itself
 (`self_watch`). It starts and stops them all, and tells them when the bus goes and
 comes back.
@@ -18,6 +19,7 @@ import nats.errors
 from nats.aio.subscription import Subscription
 
 from vigil.access import Principal
+from vigil.audit_trail import AuditTrail
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.channels import ChannelRef
@@ -27,7 +29,7 @@ from vigil.messages import (
     CredentialsRevoked,
     RevocationKind,
 )
-from vigil.streams import ALERTS, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
+from vigil.streams import ALERTS, AUDIT, CONNECTIONS, LATEST, LOGS, RATE_LIMITS, REVOKED
 from vigil.subjects import ANY
 from vigil_gateway.access.credentials import Credentials
 from vigil_gateway.access.identity import Identity
@@ -65,10 +67,11 @@ class Gateway:
             settings,
             name="vigil-gateway",
             role=ServiceRole.GATEWAY,
-            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS, LOGS],
+            streams=[LATEST, ALERTS, REVOKED, CONNECTIONS, LOGS, AUDIT],
             buckets=[RATE_LIMITS],
         )
         self.metrics = GatewayMetrics()
+        self.audit = AuditTrail(self.bus, "gateway")
         self.flusher = Flusher(self.metrics)
         self.stale_after = StaleAfter(settings.stale_after_intervals, settings.stale_min_s)
         self.hub = Hub(
@@ -109,6 +112,7 @@ class Gateway:
             settings,
             self.bus,
             metrics=self.metrics,
+            audit=self.audit,
             hub=self.hub,
             flusher=self.flusher,
             limits=self.limits,
@@ -154,6 +158,7 @@ class Gateway:
             await held.close()
         await self.containers.stop()
         await self.clusters.stop()
+        await self.audit.close()
         await self.bus.close()
         await self.http.aclose()
 

@@ -18,10 +18,10 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from vigil.access import Principal
+from vigil.audit_trail import AuditTrail
 from vigil.bus import Bus
 from vigil.channels import ChannelRef
 from vigil.messages import CloseCode, GatewayConnections, SessionStarted
-from vigil_gateway.access import audit
 from vigil_gateway.access.credentials import read_credentials
 from vigil_gateway.access.ratelimit import RateLimits
 from vigil_gateway.delivery.hub import Hub
@@ -48,6 +48,7 @@ class Sessions:
         bus: Bus,
         *,
         metrics: GatewayMetrics,
+        audit: AuditTrail,
         hub: Hub,
         flusher: Flusher,
         limits: RateLimits,
@@ -61,6 +62,7 @@ class Sessions:
         self._settings = settings
         self._bus = bus
         self._metrics = metrics
+        self._audit = audit
         self._hub = hub
         self._flusher = flusher
         self._limits = limits
@@ -91,7 +93,8 @@ class Sessions:
         await websocket.accept(subprotocol=credentials.subprotocol)
         address = websocket.client.host if websocket.client else None
         if isinstance(decision, Refusal):
-            audit.denied(None, f"connect {websocket.url.path}", decision.reason, address)
+            path = f"connect {websocket.url.path}"
+            self._audit.refused(path, None, decision.reason, address=address)
             self._metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
             return
@@ -119,6 +122,7 @@ class Sessions:
             limits=self._limits,
             quota=self._quota,
             metrics=self._metrics,
+            audit=self._audit,
             reauthenticate=self._reauthenticate,
             bus_available=self._bus.is_connected,
             on_gone=self._on_gone,

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from vigil.access import Principal
+from vigil.audit_trail import AuditTrail
 from vigil.channels import ChannelRef
 from vigil.messages import (
     Answer,
@@ -44,7 +45,6 @@ from vigil.messages import (
     parse_client_message,
     utc_now,
 )
-from vigil_gateway.access import audit
 from vigil_gateway.access.ratelimit import RateLimits, RequestKind, Verdict
 from vigil_gateway.delivery.hub import Hub
 from vigil_gateway.delivery.options import NO_OPTIONS, Options
@@ -77,6 +77,7 @@ class Connection:
         limits: RateLimits,
         quota: FilterQuota,
         metrics: GatewayMetrics,
+        audit: AuditTrail,
         reauthenticate: Reauthenticate,
         bus_available: bool,
         on_gone: Callable[["Connection"], None],
@@ -87,6 +88,7 @@ class Connection:
         self.principal_token = principal.token
         self.started_at: datetime = utc_now()
         self.address = address
+        self.audit = audit
         self.outbox = Outbox(wire, flusher, limit=settings.outbox_limit, metrics=metrics)
         self._wire = wire
         self._only: ChannelRef | None = None  # the one channel of a seed endpoint or SSE
@@ -333,7 +335,9 @@ class Connection:
             )
             return
         if fresh.token != self.principal_token:
-            audit.denied(self.principal, "reauth", "token of another principal", self.address)
+            self.audit.refused(
+                "reauth", self.principal, "token of another principal", address=self.address
+            )
             self.error(
                 ErrorCode.FORBIDDEN, "reauth must use a token of the same user", remaining=remaining
             )

@@ -11,6 +11,7 @@ import contextlib
 from typing import Protocol
 
 from vigil.access import Principal
+from vigil.audit_trail import AuditTrail
 from vigil.channels import ChannelKind, ChannelRef
 from vigil.messages import ErrorCode, Subscribe, Subscribed, Unsubscribe, Unsubscribed
 from vigil_gateway.delivery import channel_admission
@@ -30,6 +31,7 @@ class Subscriber(Protocol):
     address: str | None
     outbox: Outbox
     bus_is_available: bool
+    audit: AuditTrail
 
     def sees_cluster(self, cluster: str) -> bool: ...
 
@@ -163,6 +165,7 @@ class Subscriptions:
             self._owner.principal,
             channel,
             action=action,
+            audit=self._owner.audit,
             address=self._owner.address,
             sees_cluster=self._owner.sees_cluster,
         )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vigil.messages import Gap
-from vigil_gateway.transport.wire import Frame
+from vigil_gateway.transport.wire import Frame, Frames
 
 Slot = tuple[str, str]  # (channel key, subject)
 Kind = Literal["control", "state", "stream", "journal", "gap"]
@@ -36,7 +36,7 @@ class Batch:
     """Frames to send together, what kind they are, and when their data entered
     JetStream (for the latency figure)."""
 
-    frames: tuple[Frame, ...]
+    frames: Frames
     kind: Kind
     produced_at: float | None = None
     dropped: int = 0  # stream frames dropped before these (announced in the first frame)
@@ -44,7 +44,7 @@ class Batch:
 
 @dataclass
 class _Entry:
-    frames: tuple[Frame, ...]
+    frames: Frames
     kind: Kind
     produced_at: float | None = None
     slot: Slot | None = None  # state entries
@@ -70,9 +70,9 @@ class Backlog:
     def put_state(
         self,
         slot: Slot,
-        frames: tuple[Frame, ...],
+        frames: Frames,
         produced_at: float | None = None,
-        snapshot: tuple[Frame, ...] | None = None,
+        snapshot: Frames | None = None,
     ) -> None:
         queued = self._slots.get(slot)
         if queued is not None:  # newest wins, keeps its place; a delta from the value
@@ -83,14 +83,12 @@ class Backlog:
         self._slots[slot] = entry
         self._append(entry)
 
-    def put_stream(
-        self, channel: str, frames: tuple[Frame, ...], produced_at: float | None = None
-    ) -> None:
+    def put_stream(self, channel: str, frames: Frames, produced_at: float | None = None) -> None:
         if self._queued["stream"] >= self._limit:
             self._drop_oldest_stream_entry()
         self._append(_Entry(frames, "stream", produced_at, channel=channel))
 
-    def put_journal(self, frames: tuple[Frame, ...], produced_at: float | None = None) -> bool:
+    def put_journal(self, frames: Frames, produced_at: float | None = None) -> bool:
         """Queue journal frames; False (nothing queued) when the client is `limit` behind."""
         if self._queued["journal"] >= self._limit:
             return False

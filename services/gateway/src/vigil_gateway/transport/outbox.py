@@ -16,7 +16,7 @@ from vigil.messages import CloseCode
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.transport.backlog import Backlog, Slot
 from vigil_gateway.transport.flusher import Flusher
-from vigil_gateway.transport.wire import Frame, Wire
+from vigil_gateway.transport.wire import Frame, Frames, Wire
 
 
 class Outbox:
@@ -68,9 +68,9 @@ class Outbox:
     def put_state(
         self,
         slot: Slot,
-        frames: tuple[Frame, ...],
+        frames: Frames,
         produced_at: float | None = None,
-        snapshot: tuple[Frame, ...] | None = None,
+        snapshot: Frames | None = None,
     ) -> bool:
         """`frames` are the slot's new value; a delta says what to send instead if
         the value before it is skipped (`snapshot`)."""
@@ -80,18 +80,14 @@ class Outbox:
             self._lagging().put_state(slot, frames, produced_at, snapshot)
         return False
 
-    def put_stream(
-        self, channel: str, frames: tuple[Frame, ...], produced_at: float | None = None
-    ) -> bool:
+    def put_stream(self, channel: str, frames: Frames, produced_at: float | None = None) -> bool:
         if self._at_once(frames):
             return True
         if self._close is None:
             self._lagging().put_stream(channel, frames, produced_at)
         return False
 
-    def put_journal(
-        self, channel: str, frames: tuple[Frame, ...], produced_at: float | None = None
-    ) -> bool:
+    def put_journal(self, channel: str, frames: Frames, produced_at: float | None = None) -> bool:
         if self._at_once(frames):
             return True
         if self._close is None and not self._lagging().put_journal(frames, produced_at):
@@ -159,7 +155,7 @@ class Outbox:
             self._backlog = None
             self._has_room()
 
-    def _at_once(self, frames: tuple[Frame, ...]) -> bool:
+    def _at_once(self, frames: Frames) -> bool:
         # The hottest path of the gateway: every frame to every socket comes here.
         if self._backlog is not None or self._close is not None or not self._wire.writable:
             return False

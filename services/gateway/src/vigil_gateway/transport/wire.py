@@ -82,6 +82,10 @@ class Frame:
         return f"Frame({self.text!r})"
 
 
+Frames = tuple[Frame, ...]
+"""What one message becomes for a socket: its frames, sent together and in order."""
+
+
 class Receiver(Protocol):
     """Who gets a detached socket's client messages and its end."""
 

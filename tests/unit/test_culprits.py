@@ -1,0 +1,84 @@
+"""`host.culprits`: which alerts name containers, which containers, and when a stats
+batch is too old to say anything of now."""
+
+from datetime import timedelta
+
+from vigil.messages import (
+    AlertChanged,
+    AlertSource,
+    AlertState,
+    ContainerStats,
+    DockerStatsSampled,
+    utc_now,
+)
+from vigil_collector.host.culprits import with_culprits
+
+
+def container(name: str, cpu: float, memory_mib: int) -> ContainerStats:
+    return ContainerStats(
+        id=f"{name:0<12}"[:12],
+        name=name,
+        cpu_percent=cpu,
+        memory_usage=memory_mib << 20,
+        memory_limit=1 << 30,
+        network_rx=0,
+        network_tx=0,
+        image="busybox",
+        state="running",
+        memory_percent=0.0,
+        network_rx_per_s=0.0,
+        network_tx_per_s=0.0,
+        block_read=0,
+        block_write=0,
+        pids=1,
+    )
+
+
+def batch(age_s: float = 0.0) -> DockerStatsSampled:
+    return DockerStatsSampled(
+        host="h1",
+        time=utc_now() - timedelta(seconds=age_s),
+        interval_s=2.0,
+        containers=[
+            container("a", 5.0, 900),
+            container("b", 95.0, 10),
+            container("c", 40.0, 300),
+            container("d", 60.0, 20),
+        ],
+    )
+
+
+def alert(metric: str, state: AlertState = AlertState.RAISED) -> AlertChanged:
+    return AlertChanged(
+        id=f"host:h1:{metric}",
+        state=state,
+        source=AlertSource.HOST,
+        host="h1",
+        metric=metric,
+        value=99.0,
+        threshold=90.0,
+        time=utc_now(),
+        message=f"{metric} on h1 is above 90% (99.0%)",
+    )
+
+
+def test_a_cpu_alert_names_the_three_busiest_by_cpu_and_says_so() -> None:
+    named = with_culprits(alert("cpu"), batch())
+    assert [c.name for c in named.culprits or []] == ["b", "d", "c"]
+    assert named.message == "cpu on h1 is above 90% (99.0%); busiest: b 95%, d 60%, c 40%"
+
+
+def test_a_memory_alert_names_the_largest() -> None:
+    named = with_culprits(alert("memory"), batch())
+    assert [c.name for c in named.culprits or []] == ["a", "c", "d"]
+    assert named.message.endswith("busiest: a 900 MiB, c 300 MiB, d 20 MiB")
+
+
+def test_no_one_is_named_for_a_disk_a_resolution_an_old_batch_or_none() -> None:
+    for unchanged, stats in [
+        (alert("disk:/"), batch()),
+        (alert("cpu", AlertState.RESOLVED), batch()),
+        (alert("cpu"), batch(age_s=7.0)),  # older than three 2 s intervals
+        (alert("cpu"), None),
+    ]:
+        assert with_culprits(unchanged, stats) == unchanged
