@@ -29,8 +29,8 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.busauth.trust import Trust
 from vigil.ctl import TOKEN_HEADER
 from vigil.messages import CtlReply, ErrorCode, ListUsers
-from vigil.operations import Auth, Notify
-from vigil.streams import DEPLOYS, LATEST, LOGS, NOTIFY_CHANNELS, SIGNING_KEYS, USERS
+from vigil.operations import Auth, History, Notify
+from vigil.streams import DEPLOYS, HISTORY_MARKS, LATEST, LOGS, NOTIFY_CHANNELS, SIGNING_KEYS, USERS
 from vigil.subjects import Subjects
 from vigil_auth.app import AuthService
 
@@ -43,6 +43,7 @@ ROLES = (
     ServiceRole.COLLECTOR,
     ServiceRole.DEPLOYER,
     ServiceRole.GATEWAY,
+    ServiceRole.HISTORY,
     ServiceRole.NOTIFIER,
 )
 
@@ -187,6 +188,14 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
         ("forge another host's metrics", f"pub:{s.host_metrics('otherhost')}", set()),
         ("forge this host's metrics", f"pub:{s.host_metrics(HOST)}", {ServiceRole.COLLECTOR}),
         ("forge a revocation", f"pub:{s.auth_revoked()}", auth),
+        ("forge a raw sample's copy", f"pub:{s.raw_metrics_copy(s.host_metrics(HOST))}", set()),
+        ("forge a roll-up", f"pub:{s.history('s60', 'docker', HOST)}", {ServiceRole.HISTORY}),
+        ("ask for history", f"pub:{History.QUERY.subject(s)}", {ServiceRole.GATEWAY}),
+        (
+            "move a roll-up's watermark",
+            f"pub:$KV.{s.stream_name(HISTORY_MARKS.base_name)}.s60.docker.{HOST}",
+            {ServiceRole.HISTORY},
+        ),
         (
             "forge a session (close others' sockets)",
             f"pub:{s.gateway_sessions()}",

@@ -16,6 +16,8 @@ from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
+from vigil_history import app as history_app
+from vigil_history.query import Query
 from vigil_notifier import handlers as notifier_handlers
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
@@ -46,6 +48,9 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
     deployer_handlers.serve(deployer, deploys, NoVerifier())
     assert channels(deployer) == channels(described["deploy"])
 
+    history = ServiceBroker(None, settings, description="history")
+    history_app.serve(history, Query.__new__(Query))
+    assert channels(history) == channels(described["history"])
     notifier = ServiceBroker(None, settings, description="notify")
     notifications = notifier_handlers.Handlers.__new__(notifier_handlers.Handlers)
     notifier_handlers.serve(notifier, notifications, NoVerifier())

@@ -45,6 +45,7 @@ SERVICES: Final[tuple[Service, ...]] = (
     Service("auth", "vigil_auth", ServiceRole.AUTH),
     Service("collector", "vigil_collector", ServiceRole.COLLECTOR),
     Service("deployer", "vigil_deployer", ServiceRole.DEPLOYER),
+    Service("history", "vigil_history", ServiceRole.HISTORY),
     Service("notifier", "vigil_notifier", ServiceRole.NOTIFIER),
     Service(
         "gateway",

@@ -23,16 +23,17 @@ from vigil.access import Principal
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.messages import CtlFailure
 from vigil.model import Message
-from vigil.operations import Auth, Deploy, Notify, Operation
+from vigil.operations import Auth, Deploy, History, Notify, Operation
 from vigil.settings import VigilSettings
 
 TITLE = "Vigil's bus: the services' request/reply operations"
 DESCRIPTIONS = {
     "auth": "The auth service: users, API keys, sessions and signing keys.",
     "deploy": "The deployer: deploys to Docker hosts and Kubernetes clusters.",
+    "history": "The history service: metrics over a time range, from its roll-up tiers.",
     "notify": "The notifier: notification channels (admins) and their dead letters.",
 }
-_GROUPS = {"auth": Auth, "deploy": Deploy, "notify": Notify}
+_GROUPS = {"auth": Auth, "deploy": Deploy, "history": History, "notify": Notify}
 _SCHEMAS = "#/components/schemas/"
 
 

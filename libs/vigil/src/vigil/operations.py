@@ -38,6 +38,7 @@ from vigil.messages import (
     FollowPodLogs,
     GetDeploy,
     GetSigningKeys,
+    HistorySeries,
     JwkSet,
     ListApiKeys,
     ListChannels,
@@ -49,6 +50,7 @@ from vigil.messages import (
     LogPage,
     LogsFollowed,
     PodLogsFollowed,
+    QueryHistory,
     ReadLogs,
     ReadPodLogs,
     RefreshSession,
@@ -148,3 +150,10 @@ class Notify:
     DELETE = Operation("notify", "channel_delete", DeleteChannel, ChannelView, Role.ADMIN)
     TRY = Operation("notify", "channel_try", TryChannel, ChannelTried, Role.ADMIN, timeout_s=_TRY_S)
     DEAD_LETTERS = Operation("notify", "dead_letters", ListDeadLetters, DeadLetterList, Role.ADMIN)
+
+
+class History:
+    """Operations answered by the history service. Asked by the gateway only, which
+    checks the user's role and cluster grant (a pod's or node's query names its cluster)."""
+
+    QUERY = Operation("history", "query", QueryHistory, HistorySeries, timeout_s=10.0)

@@ -10,7 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    RePublish,
+    RetentionPolicy,
+    StorageType,
+    StoreCompression,
+    StreamConfig,
+)
 
 from vigil.subjects import ANY, Subjects
 
@@ -25,6 +32,16 @@ class StreamSpec:
     max_age: timedelta | None = None
     storage: StorageType = StorageType.FILE
     retention: RetentionPolicy = RetentionPolicy.LIMITS
+    republished: Callable[[Subjects], RePublish] | None = None
+    """JetStream publishes each message it stores again, on another subject (a copy that
+    another stream may keep): the copy is made as the message is stored, so none is
+    lost, however soon the next one replaces it."""
+    compressed: bool = False
+    """S2 compression of its files (costs a little CPU per block, saves most of the disk)."""
+    message_ttl: bool = False
+    """Each message may carry its own age limit (`Nats-TTL`)."""
+    duplicate_window: timedelta | None = None
+    """How long a `Nats-Msg-Id` is remembered (JetStream's default: 2 min)."""
     append_only: bool = False
     """No message may be deleted and the stream not purged, by anyone: only its age
     removes what it holds."""
@@ -44,6 +61,12 @@ class StreamSpec:
             max_age=self.max_age.total_seconds() if self.max_age else None,
             storage=self.storage,
             num_replicas=replicas,
+            republish=self.republished(subjects) if self.republished else None,
+            compression=StoreCompression.S2 if self.compressed else None,
+            allow_msg_ttl=True if self.message_ttl else None,
+            duplicate_window=(
+                self.duplicate_window.total_seconds() if self.duplicate_window else 0
+            ),
             deny_delete=self.append_only,
             deny_purge=self.append_only,
         )
@@ -52,8 +75,10 @@ class StreamSpec:
 LATEST = StreamSpec(
     base_name="LATEST",
     subjects=lambda s: [s.all_metrics(), s.all_status()],
-    description="The newest message of every metrics and status subject.",
+    description="The newest message of every metrics and status subject; each metrics "
+    "sample copied on `raw.metrics.>` as it is stored (HISTORY_RAW keeps the copies).",
     max_msgs_per_subject=1,
+    republished=lambda s: RePublish(src=s.all_metrics(), dest=s.raw_metrics_copies()),
 )
 
 ALERTS = StreamSpec(
@@ -110,6 +135,28 @@ DEPLOY_QUEUE = StreamSpec(
     subjects=lambda s: [s.deploy_queue(ANY)],
     description="Deploys waiting for a deployer replica of their host; one takes each.",
     retention=RetentionPolicy.WORK_QUEUE,
+)
+
+
+HISTORY_RAW = StreamSpec(
+    base_name="HISTORY_RAW",
+    subjects=lambda s: [s.raw_metrics_copies()],
+    description="Every metrics sample as the collectors published it, for a while: the "
+    "copies LATEST republishes (it keeps only the newest), the history's raw tier.",
+    max_age=timedelta(hours=2),  # the raw window (1 h) and time to roll it up after an outage
+    compressed=True,
+)
+
+HISTORY = StreamSpec(
+    base_name="HISTORY",
+    subjects=lambda s: [s.all_history()],
+    description="Metrics roll-ups (min, max, sum, last per step), one message per source "
+    "and step; each message's retention is its tier's (`Nats-TTL`).",
+    compressed=True,
+    message_ttl=True,
+    # A roll-up published again after a replica died is dropped while its id is
+    # remembered: longer than a claim lives (`VIGIL_HISTORY_CLAIM_TTL_S` <= 300 s).
+    duplicate_window=timedelta(minutes=10),
 )
 
 
@@ -178,6 +225,15 @@ DEPLOYERS = BucketSpec(
 K8S_CLUSTERS = BucketSpec(
     "K8S_CLUSTERS", "Which collector replica follows each Kubernetes cluster, and until when."
 )
+HISTORY_CLAIMS = BucketSpec(
+    "HISTORY_CLAIMS",
+    "Roll-up windows a history replica is computing: `{tier}.{kind}.{source}.{window}`, "
+    "each with a TTL so a dead replica's claim lapses.",
+)
+HISTORY_MARKS = BucketSpec(
+    "HISTORY_MARKS",
+    "How far each tier of each source is rolled up: `{tier}.{kind}.{source}` -> window end.",
+)
 NOTIFY_CHANNELS = BucketSpec(
     "NOTIFY_CHANNELS", "Notification channels: Apprise URLs and webhooks, with their secrets."
 )
@@ -202,6 +258,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     CONNECTIONS,
     DEPLOY_EVENTS,
     DEPLOY_QUEUE,
+    HISTORY_RAW,
+    HISTORY,
     AUDIT,
 )
 """Every stream Vigil keeps: what the provisioner creates."""
@@ -217,6 +275,8 @@ BUCKETS: tuple[BucketSpec, ...] = (
     DEPLOY_LOCKS,
     DEPLOYERS,
     K8S_CLUSTERS,
+    HISTORY_CLAIMS,
+    HISTORY_MARKS,
     NOTIFY_CHANNELS,
     NOTIFY_DELIVERIES,
     NOTIFY_DEAD_LETTERS,

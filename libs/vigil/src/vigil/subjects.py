@@ -119,6 +119,32 @@ class Subjects:
         """Deploys waiting for a deployer replica of `host` (a work queue: one takes each)."""
         return self._join("work", "deploy", _token(NameKind.HOST, host))
 
+    # -- history: metrics roll-ups ------------------------------------------------
+
+    def history(self, tier: Token, kind: Token, source: Token) -> str:
+        """The roll-ups of one tier (`s60`: 60 s steps) of one source's `kind` of series
+        (host, docker, pods, nodes), `source` a host or a cluster."""
+        return self._join(
+            "history",
+            _token(NameKind.SOURCE, tier),
+            _token(NameKind.SOURCE, kind),
+            _token(NameKind.HOST, source),
+        )
+
+    def all_history(self) -> str:
+        return self._join("history", ">")
+
+    def raw_metrics_copy(self, metrics_subject: str) -> str:
+        """Where JetStream copies a sample of `metrics_subject` (`metrics.docker.h1` ->
+        `raw.metrics.docker.h1`): the history's raw tier keeps these."""
+        own = self._join("")
+        if not metrics_subject.startswith(own + "metrics."):
+            raise ValueError(f"{metrics_subject!r} is not a metrics subject of {self.prefix!r}")
+        return self._join("raw", metrics_subject.removeprefix(own))
+
+    def raw_metrics_copies(self) -> str:
+        return self._join("raw", "metrics", ">")
+
     # -- control and auth ---------------------------------------------------------
 
     def ctl(self, *operation: str) -> str:

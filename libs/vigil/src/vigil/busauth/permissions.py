@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Auth, Deploy, Logs, Notify, Operation
+from vigil.operations import Auth, Deploy, History, Logs, Notify, Operation
 from vigil.streams import (
     ALERTS,
     API_KEYS,
@@ -37,6 +37,10 @@ from vigil.streams import (
     DEPLOY_QUEUE,
     DEPLOYERS,
     DEPLOYS,
+    HISTORY,
+    HISTORY_CLAIMS,
+    HISTORY_MARKS,
+    HISTORY_RAW,
     K8S_CLUSTERS,
     LATEST,
     LOGIN_FAILURES,
@@ -64,6 +68,7 @@ class ServiceRole(StrEnum):
     COLLECTOR = "collector"
     DEPLOYER = "deployer"
     GATEWAY = "gateway"
+    HISTORY = "history"
     NOTIFIER = "notifier"
     PROVISIONER = "provisioner"
 
@@ -183,10 +188,21 @@ def permissions(
                 subscribe=(*_requests(subjects, _operations(Deploy)), inbox),
                 allow_responses=True,
             )
+        case ServiceRole.HISTORY:
+            return Permissions(
+                publish=(
+                    subjects.all_history(),
+                    *_reads(subjects, HISTORY_RAW, HISTORY),
+                    *_keeps(subjects, HISTORY_CLAIMS, HISTORY_MARKS),
+                ),
+                subscribe=(*_requests(subjects, _operations(History)), inbox),
+                allow_responses=True,
+            )
         case ServiceRole.GATEWAY:
             return Permissions(
                 publish=(
                     *_requests(subjects, (*_operations(Auth), *_operations(Deploy))),
+                    *_requests(subjects, _operations(History)),
                     *_requests(subjects, _operations(Logs)),
                     *_requests(subjects, _operations(Notify)),
                     subjects.ctl("gateway", "connections"),

@@ -6,6 +6,7 @@ the past tense. One import location, one module per concept:
 - `common`    error and close codes, time
 - `host`      host samples and threshold alerts (collector)
 - `docker`    container stats, status, log batches and the log lease (collector)
+- `history`   queries of the metrics history and their series (history service)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `audit`     the audit trail: who did what, and what was refused
@@ -140,6 +141,14 @@ from vigil.messages.gateway import (
     GatewayConnections,
     ListConnections,
     SessionStarted,
+)
+from vigil.messages.history import (
+    HistoryEntry,
+    HistoryKind,
+    HistorySeries,
+    QueryHistory,
+    SeriesStats,
+    TierSpan,
 )
 from vigil.messages.host import (
     AlertChanged,
@@ -293,6 +302,9 @@ __all__ = [
     "GetDeploy",
     "GetSigningKeys",
     "HealthCheck",
+    "HistoryEntry",
+    "HistoryKind",
+    "HistorySeries",
     "HostMetricsSampled",
     "HttpHealth",
     "InvalidClientMessage",
@@ -326,6 +338,7 @@ __all__ = [
     "Pong",
     "PortBinding",
     "PullProgress",
+    "QueryHistory",
     "ReadLogs",
     "ReadPodLogs",
     "Reauth",
@@ -337,6 +350,7 @@ __all__ = [
     "RevokeApiKey",
     "RunningHealth",
     "SecretArg",
+    "SeriesStats",
     "ServerPing",
     "SessionStarted",
     "Stale",
@@ -349,6 +363,7 @@ __all__ = [
     "SystemMetricData",
     "SystemMetricMeta",
     "TcpHealth",
+    "TierSpan",
     "TokensIssued",
     "TryChannel",
     "Unsubscribe",

@@ -1,0 +1,102 @@
+"""The history service: rolls metrics up into its tiers and answers `ctl.history.query`.
+
+Every replica does both: queries in one queue group (FastStream subscribers on the
+service's bus), roll-ups shared window by window through claims (`roller`). It keeps
+nothing in memory that another replica would need: the raw tier is a copy JetStream
+makes of every sample (`HISTORY_RAW`: `LATEST` republishes each as it stores it), the tiers and the
+watermarks are in JetStream too, so a restarted replica (or a restarted NATS) goes on
+where the history is.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+import nats.errors
+
+from vigil.broker import ServiceBroker, answer
+from vigil.bus import Bus
+from vigil.bus_doc import DESCRIPTIONS
+from vigil.busauth.permissions import ServiceRole
+from vigil.ctl import Refused
+from vigil.errors import BusUnavailable
+from vigil.messages import ErrorCode, HistorySeries, QueryHistory
+from vigil.operations import History
+from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW
+from vigil_history.errors import BadQuery
+from vigil_history.query import Query
+from vigil_history.roller import Roller
+from vigil_history.settings import HistorySettings
+
+log = logging.getLogger(__name__)
+
+
+def serve(broker: ServiceBroker, query: Query) -> None:
+    """The operations of `History` as subscribers of `broker`."""
+
+    async def answer_query(request: QueryHistory) -> HistorySeries:
+        try:
+            return await query.answer(request)
+        except BadQuery as exc:
+            raise Refused(ErrorCode.INVALID_MESSAGE, exc.reason) from exc
+        except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
+            raise Refused(ErrorCode.UNAVAILABLE, f"the history is not readable now: {exc}") from exc
+
+    answer(broker, History.QUERY, answer_query)
+
+
+class HistoryService:
+    def __init__(self, settings: HistorySettings) -> None:
+        self.settings = settings
+        self.bus = Bus(
+            settings,
+            name="vigil-history",
+            role=ServiceRole.HISTORY,
+            streams=[HISTORY_RAW, HISTORY],
+            buckets=[HISTORY_CLAIMS, HISTORY_MARKS],
+        )
+        self.roller = Roller(self.bus, settings)
+        self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    @property
+    def healthy(self) -> bool:
+        return self.bus.is_connected
+
+    async def run(self) -> None:
+        """Roll up and answer until `stop()` (or a cancel)."""
+        await self.bus.connect()
+        broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["history"])
+        try:
+            await self.roller.open()
+            serve(broker, Query(self.bus, self.settings, self.roller))
+            await broker.start()
+            self.ready.set()
+            log.info(
+                "keeping history as %s: raw %d s, tiers %s",
+                self.settings.replica,
+                self.settings.raw_window_s,
+                ", ".join(f"{t.name} for {t.retention_s} s" for t in self.settings.tiers),
+            )
+            if self.settings.roll:
+                await self.roller.run(self._stopping)
+            else:
+                await self._stopping.wait()
+        finally:
+            self.ready.clear()
+            try:
+                with contextlib.suppress(Exception):
+                    await broker.stop()
+            finally:
+                await self.bus.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+
+def build_app(settings: HistorySettings) -> HistoryService:
+    return HistoryService(settings)

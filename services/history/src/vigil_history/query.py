@@ -1,0 +1,336 @@
+"""Answering a range query from the tiers that cover it.
+
+The range is rounded out to whole steps. It is served coarsest usable tier first (a
+tier is usable when its step divides the asked step: its windows then fall whole into
+the answer's points, so every point is exact): each tier up to its watermark, the next
+finer one from there, the raw samples after the finest tier's watermark. The parts
+meet at watermarks, so they neither overlap nor leave a gap; a coarser tier answers the
+same figures as a finer one, from fewer messages.
+"""
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nats.js.errors import NotFoundError
+
+from vigil.bus import Bus
+from vigil.messages import (
+    HistoryEntry,
+    HistoryKind,
+    HistorySeries,
+    QueryHistory,
+    SeriesStats,
+    TierSpan,
+)
+from vigil.streams import HISTORY, HISTORY_RAW
+from vigil_history import store
+from vigil_history.errors import BadQuery
+from vigil_history.frame import Frame
+from vigil_history.frames import FrameCache
+from vigil_history.roller import LOOKBACK_S, Roller, Source, raw_subject
+from vigil_history.rollup import (
+    LAST,
+    MAX,
+    MIN,
+    STATS,
+    SUM,
+    Columns,
+    Record,
+    combine,
+    roll_up_steps,
+)
+from vigil_history.series import (
+    DOCKER,
+    HOST,
+    NODES,
+    PODS,
+    Sample,
+    Schema,
+    container_samples,
+    readable_samples,
+)
+from vigil_history.settings import HistorySettings, Tier
+
+RAW = "raw"
+
+
+@dataclass(frozen=True)
+class Target:
+    source: Source
+    schema: Schema
+    key: str | None
+    """One entry (a host, a container's name, `namespace/pod`, a node), or None: all."""
+
+
+@dataclass(frozen=True)
+class Part:
+    tier: Tier | None  # None: the raw samples
+    start: int
+    end: int
+
+
+class Query:
+    """Range queries of one service (its bus and settings)."""
+
+    def __init__(self, bus: Bus, settings: HistorySettings, roller: Roller) -> None:
+        self._bus = bus
+        self._settings = settings
+        self._roller = roller
+        self._raw = HISTORY_RAW.stream(bus.subjects)
+        self._history = HISTORY.stream(bus.subjects)
+        self.cache = FrameCache(settings.frame_cache_bytes)
+
+    async def answer(self, query: QueryHistory, now: float | None = None) -> HistorySeries:
+        now = time.time() if now is None else now
+        end = query.end.timestamp() if query.end else now
+        start = query.start.timestamp()
+        if end <= start:
+            raise BadQuery("end must be after start (end defaults to now)")
+        target = await self._target(query)
+        step = query.step_s or self._default_step(start, end, now)
+        first, last = math.floor(start / step) * step, math.ceil(end / step) * step
+        points = (last - first) // step
+        # every container of a host at once: a hundredth of the points, so the answer
+        # stays well under NATS's 1 MB
+        most = self._settings.max_points // (1 if target.key is not None else 100)
+        if points > max(1, most):
+            finest = self._settings.tiers[0].step_s
+            least = math.ceil((last - first) / max(1, most) / finest) * finest
+            raise BadQuery(
+                f"{points} points of {step} s is more than this service answers: ask a "
+                f"step of at least {least} s"
+            )
+        finest = self._settings.tiers[0].step_s
+        if step % finest and first < now - self._settings.raw_window_s:
+            raise BadQuery(
+                f"a step of {step} s is kept for the last {self._settings.raw_window_s} s only:"
+                f" ask a multiple of {finest} s for a range older than that"
+            )
+        parts = await self._plan(target.source, first, last, step, now)
+        frames = sum((p.end - p.start) // p.tier.step_s for p in parts if p.tier is not None)
+        if frames > self._settings.max_frames:
+            raise BadQuery(
+                f"the range needs {frames} roll-ups read, more than {self._settings.max_frames}:"
+                " ask a larger step (a multiple of a coarser tier's)"
+            )
+        buckets: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        for part in parts:
+            await self._read(target, part, step, buckets)
+        if len(buckets) > self._settings.max_entries:
+            raise BadQuery(f"more than {self._settings.max_entries} entries: ask fewer")
+        return HistorySeries(
+            kind=query.kind,
+            source=target.source.name,
+            start=_time(first),
+            end=_time(last),
+            step_s=step,
+            tiers=[
+                TierSpan(
+                    tier=p.tier.name if p.tier else RAW, start=_time(p.start), end=_time(p.end)
+                )
+                for p in parts
+            ],
+            entries=[
+                _entry(target.schema, key, by_time) for key, by_time in sorted(buckets.items())
+            ],
+        )
+
+    # -- what and where ----------------------------------------------------------
+
+    async def _target(self, query: QueryHistory) -> Target:
+        match query.kind:
+            case HistoryKind.HOST:
+                assert query.host is not None
+                return Target(Source("host", query.host), HOST, query.host)
+            case HistoryKind.CONTAINERS:
+                assert query.host is not None
+                return Target(Source("docker", query.host), DOCKER, None)
+            case HistoryKind.CONTAINER:
+                assert query.host is not None
+                assert query.container is not None
+                source = Source("docker", query.host)
+                name = await self._container_name(source, query.container, query)
+                return Target(source, DOCKER, name)
+            case HistoryKind.POD:
+                assert query.cluster is not None
+                return Target(Source("k8s", query.cluster), PODS, f"{query.namespace}/{query.pod}")
+            case HistoryKind.NODE:
+                assert query.cluster is not None
+                return Target(Source("k8s", query.cluster), NODES, query.node)
+
+    async def _container_name(self, source: Source, container: str, query: QueryHistory) -> str:
+        """A container's series is kept under its name: an id (or its prefix) names the
+        container that has it in the newest sample or roll-up; else it is a name."""
+        js = self._bus.js
+        if len(container) >= 12 and all(c in "0123456789abcdef" for c in container):
+            try:
+                last = await js.get_last_msg(self._raw, raw_subject(self._bus, source))
+                for sample in readable_samples("docker", last.data or b"").get("docker", []):
+                    if sample.id and (sample.id.startswith(container[:12])):
+                        return sample.key
+            except NotFoundError:
+                pass
+            for tier in self._settings.tiers:
+                subject = self._bus.subjects.history(tier.name, DOCKER.kind, source.name)
+                try:
+                    frame = Frame((await js.get_last_msg(self._history, subject)).data or b"")
+                except NotFoundError:
+                    continue
+                key = frame.key_of_id(container[:12])
+                if key is not None:
+                    return key
+            return await self._container_in_range(source, container[:12], query) or container
+        return container
+
+    async def _container_in_range(
+        self, source: Source, container_id: str, query: QueryHistory
+    ) -> str | None:
+        """The name of the container `container_id` had in the range (a container
+        since recreated: another id under its name), from the coarsest tier's frames."""
+        tier = self._settings.tiers[-1]
+        subject = self._bus.subjects.history(tier.name, DOCKER.kind, source.name)
+        end = query.end.timestamp() if query.end else time.time()
+        async for payload in store.read(
+            self._bus.js, self._history, subject, query.start.timestamp(), end, store.frame_time
+        ):
+            key = Frame(payload).key_of_id(container_id)
+            if key is not None:
+                return key
+        return None
+
+    def _default_step(self, start: float, end: float, now: float) -> int:
+        """The finest the history keeps at `start`, widened to fit `max_points`."""
+        span = end - start
+        if start >= now - self._settings.raw_window_s:
+            base = 1
+        else:
+            base = next(
+                (t.step_s for t in self._settings.tiers if start >= now - t.retention_s),
+                self._settings.tiers[-1].step_s,
+            )
+        return base * max(1, math.ceil(span / (base * self._settings.max_points)))
+
+    async def _plan(
+        self, source: Source, first: int, last: int, step: int, now: float
+    ) -> list[Part]:
+        parts = []
+        at = first
+        for tier in reversed(self._settings.tiers):
+            if step % tier.step_s:
+                continue
+            mark, _ = await self._roller.mark(tier, source)
+            if mark is None:
+                continue
+            until = min(last, mark)
+            if until > at:
+                parts.append(Part(tier, at, until))
+                at = until
+        # the raw samples answer the raw window at most (the tiers lag it by a window): what
+        # is older and not rolled up yet (a replica catching up) is not read sample by sample
+        raw_from = max(at, int(now) - self._settings.raw_window_s)
+        if raw_from < last:
+            parts.append(Part(None, raw_from, last))
+        return parts
+
+    # -- reading -----------------------------------------------------------------
+
+    async def _read(
+        self, target: Target, part: Part, step: int, into: dict[str, dict[int, list[Record]]]
+    ) -> None:
+        js = self._bus.js
+        if part.tier is None:
+            samples: list[Sample] = []
+            subject = raw_subject(self._bus, target.source)
+            wanted = _wanted(target.key)
+            one_container = target.schema is DOCKER and target.key is not None
+            async for payload in store.read(
+                js, self._raw, subject, part.start, part.end, store.sample_time, before=LOOKBACK_S
+            ):
+                if one_container:
+                    assert target.key is not None
+                    samples += container_samples(payload, target.key)
+                    continue
+                entries = readable_samples(target.source.kind, payload).get(target.schema.kind, [])
+                samples += [sample for sample in entries if wanted(sample.key)]
+            windows = roll_up_steps(target.schema, samples, part.start, part.end, step)
+            for window, records in windows.items():
+                for record in records:
+                    into[record.key][int(window)].append(record)
+            return
+        subject = self._bus.subjects.history(part.tier.name, target.schema.kind, target.source.name)
+        frames = await self.cache.frames(subject, part.start, part.end, self._read_frames)
+        if target.key is None:
+            for bucket, records in _every_entry(target.schema, frames, step):
+                for record in records:
+                    into[record.key][bucket].append(record)
+            return
+        for frame in frames:
+            if (one := frame.record(target.key)) is not None:
+                into[one.key][frame.start // step * step].append(one)
+
+    async def _read_frames(self, subject: str, start: int, end: int) -> list[Frame]:
+        return [
+            Frame(payload)
+            async for payload in store.read(
+                self._bus.js, self._history, subject, start, end, store.frame_time
+            )
+        ]
+
+
+def _every_entry(
+    schema: Schema, frames: list[Frame], step: int
+) -> Iterator[tuple[int, list[Record]]]:
+    """Every entry of `frames` (in time order), one record per point: summed up column by
+    column while the frames list the same keys (`Columns`), else entry by entry."""
+    summed: Columns | None = None
+    bucket = 0
+    for frame in frames:
+        at = frame.start // step * step
+        if summed is not None and at == bucket and summed.keys is frame.keys:
+            summed.add(frame.ids, frame.columns())
+            continue
+        if summed is not None:
+            yield bucket, summed.records()
+        summed, bucket = Columns(schema, frame.keys, frame.ids, frame.columns()), at
+    if summed is not None:
+        yield bucket, summed.records()
+
+
+def _wanted(key: str | None) -> Callable[[str], bool]:
+    return (lambda _: True) if key is None else (lambda candidate: candidate == key)
+
+
+def _time(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> HistoryEntry:
+    times = sorted(by_time)
+    records = [
+        rows[0] if len(rows) == 1 else combine(schema, rows)[0]
+        for rows in (by_time[t] for t in times)
+    ]
+    counts = [record.count for record in records]
+    rate_counts = [record.rate_count for record in records]
+    series = {}
+    for i, definition in enumerate(schema.series):
+        base, scale = i * STATS, definition.scale
+        counted = list(zip(records, rate_counts if definition.counter else counts, strict=True))
+        # built from our own integers: the models are made without validating them again
+        series[definition.name] = SeriesStats.model_construct(
+            min=[r.stats[base + MIN] / scale if n else None for r, n in counted],
+            max=[r.stats[base + MAX] / scale if n else None for r, n in counted],
+            mean=[r.stats[base + SUM] / (n * scale) if n else None for r, n in counted],
+            last=[r.stats[base + LAST] / scale if n else None for r, n in counted],
+        )
+    return HistoryEntry.model_construct(
+        key=key,
+        id=records[-1].id or None if records else None,
+        times=[_time(t) for t in times],
+        samples=counts,
+        series=series,
+    )
