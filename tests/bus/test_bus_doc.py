@@ -14,6 +14,7 @@ from vigil.settings import VigilSettings
 from vigil_auth import handlers as auth_handlers
 from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
+from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
 from vigil_history import app as history_app
@@ -45,7 +46,13 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
 
     deployer = ServiceBroker(None, settings, description="deploy")
     deploys = deployer_handlers.Handlers.__new__(deployer_handlers.Handlers)
-    deployer_handlers.serve(deployer, deploys, NoVerifier())
+    deployer_handlers.serve(
+        deployer,
+        deploys,
+        NoVerifier(),
+        containers=ContainerActions.__new__(ContainerActions),
+        workloads=WorkloadActions.__new__(WorkloadActions),
+    )
     assert channels(deployer) == channels(described["deploy"])
 
     history = ServiceBroker(None, settings, description="history")

@@ -37,6 +37,7 @@ from vigil.bus import Bus
 from vigil.messages import ErrorCode
 from vigil.operations import Operation, Rep, Req
 from vigil.settings import VigilSettings
+from vigil.subjects import ANY, Token
 from vigil.tokens import Verifier
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,12 @@ def answer_for_users(
     verifier: Verifier,
     *,
     max_workers: int = DEFAULT_WORKERS,
+    host: Token = ANY,
 ) -> None:
     """Serve `operation`, which acts for a user: only a request whose token `verifier`
     accepts, of a principal holding the operation's role, reaches `handler`, with that
-    principal (`ctl.authorize`); the others are refused."""
+    principal (`ctl.authorize`); the others are refused. A routed operation
+    (`Operation.route`) is served for `host`'s requests only."""
     if operation.role is None:
         raise ValueError(f"{operation.name} acts for no user: serve it with answer")
 
@@ -126,7 +129,7 @@ def answer_for_users(
         principal = await ctl.authorize(operation, message.headers, verifier)
         return await handler(request, principal)
 
-    _subscribe(broker, operation, handle, max_workers)
+    _subscribe(broker, operation, handle, max_workers, host)
 
 
 def _subscribe(
@@ -134,6 +137,7 @@ def _subscribe(
     operation: Operation[Req, Rep],
     handle: Callable[[Req, NatsMessageType], Awaitable[Rep]],
     max_workers: int,
+    host: Token = ANY,
 ) -> None:
     async def respond(request: Any, message: NatsMessage) -> bytes:
         try:
@@ -147,7 +151,7 @@ def _subscribe(
     respond.__name__ = respond.__qualname__ = operation.name
     who = f"a user of the {operation.role} role at least" if operation.role else "no user"
     subscriber = broker.subscriber(
-        operation.subject(broker.vigil_settings.subjects),
+        operation.subject(broker.vigil_settings.subjects, host),
         queue=operation.queue,
         max_workers=max_workers,
         title=f"ctl.{operation.service}.{operation.name}",

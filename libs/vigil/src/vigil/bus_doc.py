@@ -23,7 +23,7 @@ from vigil.access import Principal
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.messages import CtlFailure
 from vigil.model import Message
-from vigil.operations import Auth, Deploy, History, Notify, Operation
+from vigil.operations import Actions, Auth, Deploy, History, Notify, Operation
 from vigil.settings import VigilSettings
 
 TITLE = "Vigil's bus: the services' request/reply operations"
@@ -33,7 +33,12 @@ DESCRIPTIONS = {
     "history": "The history service: metrics over a time range, from its roll-up tiers.",
     "notify": "The notifier: notification channels (admins) and their dead letters.",
 }
-_GROUPS = {"auth": Auth, "deploy": Deploy, "history": History, "notify": Notify}
+_GROUPS: dict[str, tuple[type, ...]] = {
+    "auth": (Auth,),
+    "deploy": (Deploy, Actions),  # actions: each replica for its own host, `*` here
+    "history": (History,),
+    "notify": (Notify,),
+}
 _SCHEMAS = "#/components/schemas/"
 
 
@@ -41,9 +46,9 @@ def brokers(settings: VigilSettings | None = None) -> dict[str, ServiceBroker]:
     """A describing broker per service, each operation of its group registered."""
     settings = settings or VigilSettings.model_construct()  # the defaults, not the environment
     made = {}
-    for service, group in _GROUPS.items():
+    for service, groups in _GROUPS.items():
         broker = ServiceBroker(None, settings, description=DESCRIPTIONS[service])
-        for operation in operations(group):
+        for operation in operations(*groups):
             if operation.role is None:
                 answer(broker, operation, _never)
             else:
@@ -52,8 +57,10 @@ def brokers(settings: VigilSettings | None = None) -> dict[str, ServiceBroker]:
     return made
 
 
-def operations(group: type) -> list[Operation[Any, Any]]:
-    return [value for value in vars(group).values() if isinstance(value, Operation)]
+def operations(*groups: type) -> list[Operation[Any, Any]]:
+    return [
+        value for group in groups for value in vars(group).values() if isinstance(value, Operation)
+    ]
 
 
 def render(settings: VigilSettings | None = None) -> str:
@@ -68,8 +75,8 @@ def with_replies(document: dict[str, Any]) -> dict[str, Any]:
     whose `data` is the operation's reply model, on the caller's inbox (the request's
     reply subject, so a channel with no fixed address)."""
     components = document["components"]
-    for group in _GROUPS.values():
-        for operation in operations(group):
+    for groups in _GROUPS.values():
+        for operation in operations(*groups):
             name = f"ctl.{operation.service}.{operation.name}"
             reply = f"{name}:Reply"
             _add(components["schemas"], _schemas(operation.reply))

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from vigil.access import Principal
 from vigil.bus import Bus
-from vigil.errors import BusUnavailable, VigilError
+from vigil.errors import BusUnavailable, NoResponder, VigilError
 from vigil.messages import CtlFailure, CtlReply, ErrorCode
 from vigil.model import Message
 from vigil.operations import Operation, Rep, Req
@@ -70,7 +70,7 @@ async def call(
     if operation.role is not None and not token:
         raise ValueError(f"{operation.name} acts for a user: pass their token")
     headers = {TOKEN_HEADER: token} if token else None
-    subject = operation.subject(bus.subjects)
+    subject = operation.subject_of(bus.subjects, message)
     wait_s = operation.timeout_s if timeout_s is None else timeout_s
     return await request(bus, subject, message, operation.reply, wait_s, headers=headers)
 
@@ -89,6 +89,8 @@ async def request(
         msg = await bus.nc.request(
             subject, message.model_dump_json().encode(), timeout=timeout_s, headers=headers
         )
+    except nats.errors.NoRespondersError as exc:
+        raise NoResponder(f"call {subject}", "nobody answers it") from exc
     except (nats.errors.Error, TimeoutError, RuntimeError) as exc:
         raise BusUnavailable(f"call {subject}", str(exc) or type(exc).__name__) from exc
     reply = CtlReply.model_validate_json(msg.data)

@@ -4,6 +4,7 @@ VigilError                 root of everything the library raises
 ├── InvalidName            a name from outside does not fit its pattern
 ├── UnknownChannel         a client asked for a channel that does not exist
 ├── BusUnavailable         NATS could not be reached or did not answer in time
+│   └── NoResponder        nobody subscribes to a request's subject (no replica of a host)
 ├── StreamsMissing         streams a service needs are not made yet (the provisioner's job)
 └── RevisionConflict       a revision-checked write to a KV bucket lost a race
 """
@@ -40,6 +41,11 @@ class BusUnavailable(VigilError):
         self.action = action
         self.reason = reason
         super().__init__(f"could not {action}: {reason}")
+
+
+class NoResponder(BusUnavailable):
+    """NATS says nobody listens on the subject of a request: e.g. no deployer serves the
+    host a routed request is for."""
 
 
 class RevisionConflict(VigilError):

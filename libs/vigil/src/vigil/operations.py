@@ -8,11 +8,14 @@ it and checks the role (and, in the handler, the user's grants) itself. One with
 the caller's own business, allowed by its place on the bus (its NATS permissions).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from vigil.access import Role
 from vigil.messages import (
+    ActOnContainer,
+    ActOnWorkload,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyView,
@@ -20,6 +23,7 @@ from vigil.messages import (
     ChannelList,
     ChannelTried,
     ChannelView,
+    ContainerActed,
     CreateApiKey,
     CreateChannel,
     CreateDeploy,
@@ -60,9 +64,10 @@ from vigil.messages import (
     UserList,
     UserView,
     VerifyApiKey,
+    WorkloadActed,
 )
 from vigil.model import Message
-from vigil.subjects import Subjects
+from vigil.subjects import ANY, Subjects, Token
 
 Req = TypeVar("Req", bound=Message)
 Rep = TypeVar("Rep", bound=Message)
@@ -81,8 +86,21 @@ class Operation(Generic[Req, Rep]):
     anything, work it could not finish well within it (auth: a password hash), so no
     caller gives up on work that is then done."""
 
-    def subject(self, subjects: Subjects) -> str:
-        return subjects.ctl(self.service, self.name)
+    route: Callable[[Req], str] | None = None
+    """The host (or cluster) a request is for, when only the replicas serving it
+    answer: its subject ends with that token (`Subjects.ctl_routed`)."""
+
+    def subject(self, subjects: Subjects, host: Token = ANY) -> str:
+        """Its subject; a routed operation's for `host` (ANY: for subscribing to all)."""
+        if self.route is None:
+            return subjects.ctl(self.service, self.name)
+        return subjects.ctl_routed(self.service, self.name, host)
+
+    def subject_of(self, subjects: Subjects, request: Req) -> str:
+        """Where `request` goes: a routed one to the replicas of its host."""
+        if self.route is None:
+            return subjects.ctl(self.service, self.name)
+        return subjects.ctl_routed(self.service, self.name, self.route(request))
 
     @property
     def queue(self) -> str:
@@ -135,6 +153,43 @@ class Deploy:
     GET = Operation("deploy", "get", GetDeploy, DeployRecord, Role.VIEWER)
     LIST = Operation("deploy", "list", ListDeploys, DeployList, Role.VIEWER)
     HOSTS = Operation("deploy", "hosts", ListDeployHosts, DeployHosts, Role.VIEWER)
+
+
+# Asking first (a destructive action) waits for the user's answer, up to the deployer's
+# `confirm_timeout_s` (30 s by default); then the engine stops a container, up to 300 s.
+_ACT_S = 60.0
+
+
+def _host_of(request: ActOnContainer) -> str:
+    return request.host
+
+
+def _cluster_of(request: ActOnWorkload) -> str:
+    return request.cluster
+
+
+class Actions:
+    """Operations answered by the deployer replicas of the host (or cluster) named in
+    the request only: its subject ends with that name (`Operation.route`)."""
+
+    CONTAINER = Operation(
+        "deploy",
+        "container",
+        ActOnContainer,
+        ContainerActed,
+        Role.OPERATOR,
+        timeout_s=_ACT_S,
+        route=_host_of,
+    )
+    WORKLOAD = Operation(
+        "deploy",
+        "workload",
+        ActOnWorkload,
+        WorkloadActed,
+        Role.OPERATOR,
+        timeout_s=_ACT_S,
+        route=_cluster_of,
+    )
 
 
 # A test notification waits for the channel's service (an SMTP server, a webhook) to answer.

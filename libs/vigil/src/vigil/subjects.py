@@ -151,6 +151,16 @@ class Subjects:
         """Request/reply subjects (`ctl.logs.follow`, `ctl.deploy.create`, ...)."""
         return self._join("ctl", *(validate_name(NameKind.SOURCE, op) for op in operation))
 
+    def ctl_routed(self, service: str, name: str, host: Token) -> str:
+        """A request for the replicas of one host (or cluster) only:
+        `ctl.deploy.container.{host}`; they subscribe to their own, callers to ANY."""
+        return self._join(
+            "ctl",
+            validate_name(NameKind.SOURCE, service),
+            validate_name(NameKind.SOURCE, name),
+            _token(NameKind.HOST, host),
+        )
+
     def auth_revoked(self) -> str:
         return self._join("auth", "revoked")
 

@@ -1,5 +1,6 @@
 """The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host
-(or, with `target=kubernetes`, of its cluster's Deployments).
+(or, with `target=kubernetes`, of its cluster's Deployments), and carries out the
+actions on its host's containers (or its cluster's workloads), `ctl.deploy.*.{host}`.
 
 Every replica answers requests (one queue group: FastStream subscribers on the
 service's bus, `vigil_deployer.handlers.serve`) and announces the host it serves in
@@ -24,6 +25,7 @@ from vigil.errors import BusUnavailable
 from vigil.messages import DeployerAnnounced, DeployRecord, utc_now
 from vigil.records import Records
 from vigil.streams import AUDIT, DEPLOY_EVENTS, DEPLOY_LOCKS, DEPLOY_QUEUE, DEPLOYERS, DEPLOYS
+from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers, serve
 from vigil_deployer.locks import ServiceLock, ServiceLocks
@@ -76,7 +78,15 @@ class DeployerService:
             )
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
             handlers = Handlers(self.bus, deploys, locks, deployers, self.trail)
-            serve(broker, handlers, bus_verifier(self.bus))
+            containers, workloads = self._actions(target)
+            serve(
+                broker,
+                handlers,
+                bus_verifier(self.bus),
+                containers=containers,
+                workloads=workloads,
+                host=self.settings.host,
+            )
             await broker.start()
             await self.worker.start()
             self.ready.set()
@@ -107,6 +117,14 @@ class DeployerService:
                         await self.bus.close()
                     finally:
                         await target.close()
+
+    def _actions(self, target: Target) -> tuple[ContainerActions | None, WorkloadActions | None]:
+        """What acts on this replica's host: its containers, or its cluster's workloads."""
+        if isinstance(target, DockerTarget):
+            return ContainerActions(self.bus, self.settings, target.connect, self.trail), None
+        if target.kind == "kubernetes":
+            return None, WorkloadActions(self.bus, self.settings, target, self.trail)
+        return None, None
 
     def stop(self) -> None:
         """Stop taking deploys, roll back the running ones (within `shutdown_grace_s`)

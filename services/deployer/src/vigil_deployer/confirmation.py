@@ -1,4 +1,5 @@
-"""Asking the user who started a deploy whether to switch (seed 003's question pattern).
+"""Asking a user first (seed 003's question pattern): the user who started a deploy
+whether to switch, the user who asked for a destructive action whether to do it.
 
 The question goes through the gateways on `ask.user.{principal}`: the gateway holding
 that user's newest socket asks with a one-time `requestId` and relays the answer. While
@@ -8,6 +9,7 @@ seconds until the deadline. `{"confirm": true}` is a yes; any other answer is a 
 
 import asyncio
 import time
+from typing import Any
 
 from vigil import ctl
 from vigil.bus import Bus
@@ -26,24 +28,37 @@ async def ask_to_switch(
     `stops_first`: a yes stops the old container before the new one starts (recreate),
     which the question says."""
     spec, who = record.spec, record.requested_by
-    deadline = time.monotonic() + timeout_s
-    subject = bus.subjects.ask_user(who.token)
     text = f"Switch {spec.name} on {spec.host} to {spec.image}?"
     if stops_first:
         text += f" ({spec.name} stops on a yes; then the new container starts and is checked)"
+    data = {
+        "deploy_id": record.id,
+        "name": spec.name,
+        "host": spec.host,
+        "image": spec.image,
+        "answer": {"confirm": "true to switch, false to roll back"},
+    }
+    await ask_user(bus, who.token, who.name, "confirm_deploy", text, data, timeout_s, "the switch")
+    return who.name
+
+
+async def ask_user(
+    bus: Bus,
+    principal: str,
+    name: str,
+    kind: str,
+    text: str,
+    data: dict[str, Any],
+    timeout_s: float,
+    what: str,
+) -> None:
+    """Put the question `text` (`kind`, with `data`) to the user `principal`
+    (`Principal.token`, called `name`) about `what` until they answer or `timeout_s` is
+    up; return on a yes, raise `Declined` on a no or at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    subject = bus.subjects.ask_user(principal)
     while (left := deadline - time.monotonic()) > 0.05:
-        question = AskClient(
-            kind="confirm_deploy",
-            question=text,
-            data={
-                "deploy_id": record.id,
-                "name": spec.name,
-                "host": spec.host,
-                "image": spec.image,
-                "answer": {"confirm": "true to switch, false to roll back"},
-            },
-            timeout_s=left,
-        )
+        question = AskClient(kind=kind, question=text, data=data, timeout_s=left)
         started = time.monotonic()
         try:
             answer = await ctl.request(
@@ -60,6 +75,6 @@ async def ask_to_switch(
             await asyncio.sleep(max(0.0, min(_ASK_AGAIN_S - waited, deadline - time.monotonic())))
             continue
         if answer.data.get("confirm") is True:
-            return who.name
-        raise Declined(f"{who.name} declined the switch", timed_out=False)
-    raise Declined(f"no confirmation from {who.name} within {timeout_s:g} s", timed_out=True)
+            return
+        raise Declined(f"{name} declined {what}", timed_out=False)
+    raise Declined(f"no confirmation from {name} within {timeout_s:g} s", timed_out=True)

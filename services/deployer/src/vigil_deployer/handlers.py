@@ -1,4 +1,5 @@
-"""One handler per operation of `vigil.operations.Deploy`: check, write, answer.
+"""One handler per operation of `vigil.operations.Deploy`: check, write, answer (and
+the subscribers of `Actions`, whose handlers are `vigil_deployer.actions`').
 
 Any replica answers any of them (one queue group): creating a deploy only records it,
 takes its service lock and queues it for a replica of its host; a cancel is written
@@ -39,18 +40,33 @@ from vigil.messages import (
     utc_now,
     visible_to,
 )
-from vigil.operations import Deploy
+from vigil.operations import Actions, Deploy
 from vigil.records import Records
+from vigil.subjects import ANY, Token
 from vigil.tokens import Verifier
+from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
 
 log = logging.getLogger(__name__)
 
 
-def serve(broker: ServiceBroker, handlers: "Handlers", verifier: Verifier) -> None:
+def serve(
+    broker: ServiceBroker,
+    handlers: "Handlers",
+    verifier: Verifier,
+    *,
+    containers: ContainerActions | None = None,
+    workloads: WorkloadActions | None = None,
+    host: Token = ANY,
+) -> None:
     """Every operation of `Deploy` as a subscriber of `broker`, answered by `handlers` with
-    the principal whose token `verifier` accepts."""
+    the principal whose token `verifier` accepts; and those of `Actions` for `host`'s
+    containers (a Docker deployer) or workloads (a Kubernetes one)."""
+    if containers is not None:
+        answer_for_users(broker, Actions.CONTAINER, containers.act, verifier, host=host)
+    if workloads is not None:
+        answer_for_users(broker, Actions.WORKLOAD, workloads.act, verifier, host=host)
     answer_for_users(broker, Deploy.CREATE, handlers.create, verifier)
     answer_for_users(broker, Deploy.CANCEL, handlers.cancel, verifier)
     answer_for_users(broker, Deploy.GET, handlers.get, verifier)

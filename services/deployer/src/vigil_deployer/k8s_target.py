@@ -32,17 +32,28 @@ class KubernetesTarget:
     def __init__(self, settings: DeployerSettings) -> None:
         self.settings = settings
         self._apps: Any = None
+        self._core: Any = None
         self._api_client: Any = None
 
-    def apps(self) -> Any:
-        """The AppsV1 API of the settings' cluster, made at first use."""
-        if self._apps is None:
+    def _client(self) -> Any:
+        if self._api_client is None:
             context = self.settings.k8s_context or self.settings.host
             self._api_client = config.new_client_from_config(
                 self.settings.kubeconfig, context=context
             )
-            self._apps = client.AppsV1Api(self._api_client)
+        return self._api_client
+
+    def apps(self) -> Any:
+        """The AppsV1 API of the settings' cluster, made at first use."""
+        if self._apps is None:
+            self._apps = client.AppsV1Api(self._client())
         return self._apps
+
+    def core(self) -> Any:
+        """The CoreV1 API of the settings' cluster (pods, for actions), made at first use."""
+        if self._core is None:
+            self._core = client.CoreV1Api(self._client())
+        return self._core
 
     def rollout(
         self, deploy_id: str, spec: DeploySpec, state: dict[str, Any], save: SaveState

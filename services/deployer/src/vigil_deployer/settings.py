@@ -47,6 +47,13 @@ class DeployerSettings(ProbeSettings):
     stop_timeout_s: int = Field(
         default=10, ge=0, le=300, description="SIGTERM to SIGKILL when stopping a container."
     )
+    confirm_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=45,
+        description="How long a destructive action (kill, remove, delete a pod) waits "
+        "for its user's yes before it is declined.",
+    )
     progress_interval_s: float = Field(
         default=0.25, gt=0, description="Pull progress is journaled at most this often."
     )

@@ -13,8 +13,9 @@ may do; NATS refuses the rest (DESIGN rule 8):
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
-- **requests** it makes and answers (`ctl.*`, `ask.*`), replies going to an inbox of
-  its own (`_INBOX.<role>`), so no service reads another's replies;
+- **requests** it makes and answers (`ctl.*`, `ask.*`; a deployer only the actions
+  for its own host or cluster, `ctl.deploy.{container,workload}.<host>`), replies going
+  to an inbox of its own (`_INBOX.<role>`), so no service reads another's replies;
 - nothing else. Creating or changing a stream is the provisioner's alone: a stream's
   config can source another stream, so whoever may create one may read them all.
 """
@@ -25,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Auth, Deploy, History, Logs, Notify, Operation
+from vigil.operations import Actions, Auth, Deploy, History, Logs, Notify, Operation
 from vigil.streams import (
     ALERTS,
     API_KEYS,
@@ -185,7 +186,12 @@ def permissions(
                     *_reads(subjects, DEPLOY_QUEUE),
                     *_keeps(subjects, DEPLOYS, DEPLOY_LOCKS, DEPLOYERS),
                 ),
-                subscribe=(*_requests(subjects, _operations(Deploy)), inbox),
+                subscribe=(
+                    *_requests(subjects, _operations(Deploy)),
+                    # actions on its own host's containers (or its cluster's workloads)
+                    *(action.subject(subjects, host) for action in _operations(Actions)),
+                    inbox,
+                ),
                 allow_responses=True,
             )
         case ServiceRole.HISTORY:
@@ -202,6 +208,7 @@ def permissions(
             return Permissions(
                 publish=(
                     *_requests(subjects, (*_operations(Auth), *_operations(Deploy))),
+                    *_requests(subjects, _operations(Actions)),  # any host's: ctl.deploy.*.*
                     *_requests(subjects, _operations(History)),
                     *_requests(subjects, _operations(Logs)),
                     *_requests(subjects, _operations(Notify)),

@@ -10,6 +10,7 @@ the past tense. One import location, one module per concept:
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `audit`     the audit trail: who did what, and what was refused
+- `actions`   actions on containers and Kubernetes workloads (`ctl.deploy.*.{host}`)
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
               the requests on `ctl.deploy.*` (`records`)
 - `notify`    notification channels and dead letters (notifier)
@@ -19,6 +20,25 @@ the past tense. One import location, one module per concept:
 - `seed`      the frames in the seeds' shapes (`system`, `docker_stats` channels)
 """
 
+from vigil.messages.actions import (
+    DESTRUCTIVE,
+    MAX_BULK,
+    ActionOutcome,
+    ActOnContainer,
+    ActOnWorkload,
+    BulkContainerActed,
+    BulkContainerAction,
+    ContainerActed,
+    ContainerAction,
+    ContainerActionAsked,
+    ContainerActionResult,
+    ContainerRef,
+    WorkloadActed,
+    WorkloadAction,
+    WorkloadActionAsked,
+    WorkloadKind,
+    signal_name,
+)
 from vigil.messages.audit import ANONYMOUS, AuditActor, AuditEvent, AuditFilter, AuditOutcome
 from vigil.messages.auth import (
     AccessClaims,
@@ -213,10 +233,15 @@ __all__ = [
     "ANONYMOUS",
     "CLOSE_MEANINGS",
     "DELIVERY_HEADER",
+    "DESTRUCTIVE",
     "ERROR_MEANINGS",
+    "MAX_BULK",
     "SERVER_FRAMES",
     "SIGNATURE_HEADER",
     "AccessClaims",
+    "ActOnContainer",
+    "ActOnWorkload",
+    "ActionOutcome",
     "AlertChanged",
     "AlertNotice",
     "AlertSource",
@@ -233,6 +258,8 @@ __all__ = [
     "AuditEvent",
     "AuditFilter",
     "AuditOutcome",
+    "BulkContainerActed",
+    "BulkContainerAction",
     "CancelDeploy",
     "ChannelDraft",
     "ChannelFilter",
@@ -251,6 +278,11 @@ __all__ = [
     "Connected",
     "ConnectionChanged",
     "ConnectionInfo",
+    "ContainerActed",
+    "ContainerAction",
+    "ContainerActionAsked",
+    "ContainerActionResult",
+    "ContainerRef",
     "ContainerState",
     "ContainerStats",
     "ContainerStatus",
@@ -375,7 +407,12 @@ __all__ = [
     "VerifyApiKey",
     "VolumeMount",
     "WebhookTarget",
+    "WorkloadActed",
+    "WorkloadAction",
+    "WorkloadActionAsked",
+    "WorkloadKind",
     "parse_client_message",
+    "signal_name",
     "utc_now",
     "visible_to",
 ]

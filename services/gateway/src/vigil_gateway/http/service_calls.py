@@ -8,7 +8,7 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from vigil import ctl
-from vigil.errors import BusUnavailable
+from vigil.errors import BusUnavailable, NoResponder
 from vigil.messages import ErrorCode
 from vigil.operations import Operation, Rep, Req
 from vigil_gateway.http.http_auth import refusal
@@ -26,6 +26,12 @@ async def call_service(
         return await ctl.call(gateway.bus, operation, message, token=token)
     except ctl.Refused as exc:
         raise refusal(exc.code, exc.message, exc.retry_after_s) from None
+    except NoResponder:
+        service = _SERVICES.get(operation.service, operation.service)
+        if operation.route is not None:  # nobody serves the host (or cluster) it names
+            where = operation.route(message)
+            raise refusal(ErrorCode.NOT_FOUND, f"{service} of {where!r} is not running") from None
+        raise refusal(ErrorCode.UNAVAILABLE, f"{service} is unavailable") from None
     except (BusUnavailable, RuntimeError):
         service = _SERVICES.get(operation.service, operation.service)
         raise refusal(ErrorCode.UNAVAILABLE, f"{service} is unavailable") from None
