@@ -261,3 +261,40 @@ async def test_an_engine_that_does_not_answer_is_unavailable(
         )
     assert (answer.status_code, answer.json()["detail"]["code"]) == (503, "UNAVAILABLE")
     assert "Docker is unreachable" in answer.json()["detail"]["message"]
+
+
+async def test_a_bulk_action_answers_for_each_container_in_order(
+    http: httpx.AsyncClient, containers: Containers, admin_token: str
+) -> None:
+    _, first = containers.run("bulk1", "sleep", "3600")
+    _, second = containers.run("bulk2", "sleep", "3600")
+    selection = [
+        {"host": TEST_HOST, "container": first},
+        {"host": TEST_HOST, "container": "nosuchcontainer"},
+        {"host": "nosuchhost", "container": first},
+        {"host": TEST_HOST, "container": second},
+    ]
+    body = {"action": "stop", "timeout_s": 0, "containers": selection}
+    answer = await http.post("/api/docker/actions", json=body, headers=bearer(admin_token))
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [(r["host"], r["container"]) for r in results] == [
+        (c["host"], c["container"]) for c in selection
+    ]
+    assert [r["ok"] for r in results] == [True, False, False, True]
+    assert [r["acted"]["state"] for r in results if r["ok"]] == ["exited", "exited"]
+    assert [r["error"]["code"] for r in results if not r["ok"]] == ["NOT_FOUND", "NOT_FOUND"]
+    for name in (first, second):
+        assert docker("inspect", "-f", "{{.State.Status}}", name).strip() == "exited"
+
+    # The options are checked once for all: a signal on a stop is no action at all.
+    bad = await http.post(
+        "/api/docker/actions",
+        json={"action": "stop", "signal": "HUP", "containers": selection[:1]},
+        headers=bearer(admin_token),
+    )
+    assert (bad.status_code, bad.json()["detail"]["code"]) == (422, "INVALID_MESSAGE")
+    assert "only kill takes one" in bad.json()["detail"]["message"]
+    too_many = {"action": "start", "containers": selection[:1] * 51}
+    refused = await http.post("/api/docker/actions", json=too_many, headers=bearer(admin_token))
+    assert refused.status_code == 422

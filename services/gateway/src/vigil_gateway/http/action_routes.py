@@ -13,11 +13,9 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import ValidationError
 
 from vigil import ctl
 from vigil.access import Principal, Role
-from vigil.ctl import first_problem
 from vigil.errors import BusUnavailable, NoResponder
 from vigil.messages import (
     BulkContainerActed,
@@ -64,22 +62,22 @@ def action_router() -> APIRouter:
         bulk: BulkContainerAction, operator: Operator, token: BusToken, request: Request
     ) -> BulkContainerActed:
         """One action on each of a selection of containers, side by side: a result per
-        container, in the order asked (`ok` false: `error` says why)."""
+        container, in the order asked (`ok` false: `error` says why). Options that do not
+        fit the action are a 422 for the whole selection."""
         gateway: Gateway = request.app.state.gateway
         options = bulk.model_dump(exclude_none=True, exclude={"containers"})
+        first = bulk.containers[0]  # the options fit the action or not, for every container
+        from_path(Actions.CONTAINER.request, options | first.model_dump())
 
         async def one(host: str, container: str) -> ContainerActionResult:
             result = ContainerActionResult(host=host, container=container, ok=False)
             try:
                 message = Actions.CONTAINER.request.model_validate(
                     options | {"host": host, "container": container}
-                )
+                )  # as the first one, checked above
                 acted = await ctl.call(gateway.bus, Actions.CONTAINER, message, token=token)
             except ctl.Refused as exc:
                 failure = CtlFailure(code=exc.code, message=exc.message)
-                return result.model_copy(update={"error": failure})
-            except ValidationError as exc:  # the options do not fit the action
-                failure = CtlFailure(code=ErrorCode.INVALID_MESSAGE, message=first_problem(exc))
                 return result.model_copy(update={"error": failure})
             except NoResponder:
                 failure = CtlFailure(
