@@ -4,7 +4,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vigil_cli.commands import Handler, alerts, apikey, audit, deploy, login, logs, top, up, user
+from vigil_cli.commands import (
+    Handler,
+    actions,
+    alerts,
+    apikey,
+    audit,
+    deploy,
+    login,
+    logs,
+    top,
+    up,
+    user,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_parser(commands)
     logs.add_parser(commands)
     deploy.add_parser(commands)
+    actions.add_parser(commands)
     alerts.add_parser(commands)
     audit.add_parser(commands)
     return parser

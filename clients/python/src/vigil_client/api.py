@@ -1,5 +1,5 @@
-"""The gateway's HTTP routes: login, deploys, users and API keys, scroll-back of a
-container's log, polling a channel.
+"""The gateway's HTTP routes: login, deploys, actions on containers and workloads, users
+and API keys, scroll-back of a container's log, polling a channel.
 
 Every call carries the session's credentials; an access token the gateway refuses
 (401) is refreshed once and the call made again. Refusals raise `Refused` with the
@@ -17,6 +17,10 @@ from vigil.messages import (
     ApiKeyDraft,
     ApiKeyList,
     ApiKeyView,
+    BulkContainerActed,
+    BulkContainerAction,
+    ContainerActed,
+    ContainerActionAsked,
     DeployList,
     DeployRecord,
     DeploySpec,
@@ -28,6 +32,8 @@ from vigil.messages import (
     UserDraft,
     UserList,
     UserView,
+    WorkloadActed,
+    WorkloadActionAsked,
 )
 from vigil.model import Message
 from vigil_client import routes
@@ -35,6 +41,8 @@ from vigil_client.errors import AuthenticationFailed, Refused, Unreachable
 from vigil_client.session import Session
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+ACTION_TIMEOUT = httpx.Timeout(70.0, connect=5.0)
+"""An action may wait for its user's yes (30 s) and then for the engine."""
 M = TypeVar("M", bound=Message)
 
 
@@ -113,8 +121,10 @@ class Api:
         json: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        waiting: httpx.Timeout | None = None,
     ) -> httpx.Response:
-        """The answer (any status below 400, e.g. 304), or raise the refusal."""
+        """The answer (any status below 400, e.g. 304), or raise the refusal; `waiting`
+        for a call that may take longer than most (an action asked first)."""
         for attempt in (1, 2):
             used = self.session.credentials
             try:
@@ -124,6 +134,7 @@ class Api:
                     json=json,
                     params=params,
                     headers=self.session.headers() | (headers or {}),
+                    timeout=waiting or self.http.timeout,
                 )
             except httpx.HTTPError as exc:
                 raise Unreachable(self.session.base_url, str(exc) or type(exc).__name__) from None
@@ -160,6 +171,56 @@ class Api:
     async def deploy_hosts(self) -> list[str]:
         hosts: list[str] = (await self.get_json(routes.DEPLOY_HOSTS))["hosts"]
         return hosts
+
+    async def container_action(
+        self, host: str, container: str, action: str, **options: Any
+    ) -> ContainerActed:
+        """`action` (start, stop, restart, kill, pause, unpause, remove) on a container of
+        `host`, with its `options` (`signal`, `timeout_s`, `volumes`, `force`). Kill and
+        remove are asked first on this user's socket: `outcome` says `declined` when
+        the answer was no (or none came)."""
+        body = ContainerActionAsked.model_validate({"action": action, **options})
+        answer = await self.send(
+            "POST",
+            routes.container_actions(host, container),
+            json=body.model_dump(mode="json", exclude_none=True),
+            waiting=ACTION_TIMEOUT,
+        )
+        return _parsed(ContainerActed, answer)
+
+    async def bulk_container_action(
+        self, containers: list[tuple[str, str]], action: str, **options: Any
+    ) -> BulkContainerActed:
+        """`action` on each (host, container), side by side: a result per container."""
+        refs = [{"host": host, "container": container} for host, container in containers]
+        body = BulkContainerAction.model_validate({"action": action, "containers": refs, **options})
+        answer = await self.send(
+            "POST",
+            routes.CONTAINER_ACTIONS,
+            json=body.model_dump(mode="json", exclude_none=True),
+            waiting=ACTION_TIMEOUT,
+        )
+        return _parsed(BulkContainerActed, answer)
+
+    async def workload_action(
+        self,
+        cluster: str,
+        namespace: str,
+        kind: str,
+        name: str,
+        action: str,
+        replicas: int | None = None,
+    ) -> WorkloadActed:
+        """Delete a pod (asked first), `rollout-restart` a deployment or statefulset, or
+        `scale` one to `replicas`."""
+        body = WorkloadActionAsked.model_validate({"action": action, "replicas": replicas})
+        answer = await self.send(
+            "POST",
+            routes.workload_actions(cluster, namespace, kind, name),
+            json=body.model_dump(mode="json", exclude_none=True),
+            waiting=ACTION_TIMEOUT,
+        )
+        return _parsed(WorkloadActed, answer)
 
     async def log_page(
         self,

@@ -10,6 +10,7 @@ ME = "/api/auth/me"
 DEPLOYS = "/api/deploys"
 DEPLOY_HOSTS = "/api/deploys/hosts"
 CONTAINERS = "/api/docker/containers"
+CONTAINER_ACTIONS = "/api/docker/actions"
 USERS = "/api/auth/users"
 API_KEYS = "/api/auth/keys"
 
@@ -17,6 +18,15 @@ API_KEYS = "/api/auth/keys"
 def container_logs(container: str) -> str:
     """Scroll-back: older lines of a container (an id, a name or a unique prefix)."""
     return f"/api/docker/{quote(container, safe='')}/logs"
+
+
+def container_actions(host: str, container: str) -> str:
+    return f"/api/docker/{quote(host, safe='')}/containers/{quote(container, safe='')}/actions"
+
+
+def workload_actions(cluster: str, namespace: str, kind: str, name: str) -> str:
+    parts = "/".join(quote(part, safe="") for part in (cluster, namespace, kind, name))
+    return f"/api/k8s/{parts}/actions"
 
 
 def deploy(deploy_id: str) -> str:
