@@ -643,3 +643,44 @@ async def test_the_page_names_its_icon_and_favicon_ico_answers(
     assert (ico.status, ico.headers["content-type"]) == (200, "image/vnd.microsoft.icon")
     assert ico_head == b"\x00\x00\x01\x00"  # an ICO file
     assert not missing, f"404 while loading the page: {missing}"
+
+
+async def test_a_container_is_paused_restarted_and_kept_from_its_page(
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    talker: str,
+    auth_service: AuthService,
+    deployer: DeployerService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    async with (
+        docker_collector(nats_server, prefix),
+        serve_gateway(dashboard_settings) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address)
+        await open_container(page, talker)
+        badge = page.locator("h2").get_by_test_id("status-badge")
+        actions = page.get_by_test_id("container-actions")
+        result = page.get_by_test_id("action-result")
+
+        await actions.get_by_role("button", name="pause").click()
+        await expect(result).to_have_text("pause: done (paused)", timeout=WAIT_MS)
+        await expect(badge).to_have_text("paused", timeout=WAIT_MS)  # live, from the socket
+        await actions.get_by_role("button", name="unpause").click()
+        await expect(badge).to_have_text("running", timeout=WAIT_MS)
+        started = docker("inspect", "-f", "{{.State.StartedAt}}", talker)
+        await actions.get_by_role("button", name="restart").click()
+        await expect(result).to_have_text("restart: done (running)", timeout=WAIT_MS)
+        assert docker("inspect", "-f", "{{.State.StartedAt}}", talker) != started
+
+        # Kill is asked first; declined in the dialog, the container runs on.
+        await actions.get_by_role("button", name="kill").click()
+        dialog = page.get_by_test_id("ask-dialog")
+        await expect(dialog).to_contain_text(f"Send SIGKILL to container {talker}", timeout=WAIT_MS)
+        await screenshot(page, "container-action-asked")
+        await dialog.get_by_role("button", name="Decline").click()
+        await expect(result).to_contain_text("kill: admin declined", timeout=WAIT_MS)
+        assert docker("inspect", "-f", "{{.State.Status}}", talker).strip() == "running"

@@ -31,7 +31,7 @@ export function AskDialog({ manager }: { manager: StreamManager }) {
   return (
     <div className="overlay">
       <div className="dialog" role="dialog" aria-label="confirmation" data-testid="ask-dialog">
-        <h3>{ask.kind === "confirm_deploy" ? "Confirm deploy" : "Question"}</h3>
+        <h3>{ask.kind === "confirm_deploy" ? "Confirm deploy" : ask.kind === "confirm_action" ? "Confirm action" : "Question"}</h3>
         <p>{ask.question}</p>
         <p className="muted">Answer within {left} s.</p>
         <div className="actions">

@@ -1,5 +1,6 @@
-import { useApp } from "../app-context";
+import { hasRole, useApp } from "../app-context";
 import { Chart, type Series } from "../components/Chart";
+import { ContainerActions } from "../components/ContainerActions";
 import { RefusalNote } from "../components/RefusalNote";
 import { bytes, percent } from "../format";
 import { useLive } from "../live";
@@ -10,7 +11,7 @@ const CPU: Series[] = [{ label: "CPU %", color: "#58a6ff" }];
 const MEMORY: Series[] = [{ label: "memory %", color: "#d2a8ff" }];
 
 export function ContainerDetail({ host, id }: { host: string; id: string }) {
-  const { containers } = useApp();
+  const { containers, me, session } = useApp();
   useLive(containers);
   const row = containers.rows.get(`${host}/${id}`);
   return (
@@ -20,6 +21,9 @@ export function ContainerDetail({ host, id }: { host: string; id: string }) {
         {row && <Badge status={row.status} health={row.health} exitCode={row.exitCode} />}
       </h2>
       <RefusalNote channels={containers.channels} />
+      {hasRole(me, "operator") && (
+        <ContainerActions session={session} host={host} id={id} status={row?.status} />
+      )}
       {row?.stats && (
         <p className="muted">
           {row.image} · CPU {percent(row.stats.cpu_percent)} · memory {bytes(row.stats.memory_usage)} of{" "}
