@@ -8,10 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kubernetes import client
 from playwright.async_api import Page, expect
 
 from tests.browser import chromium, screenshot, web_dist
 from tests.conftest import ADMIN_PASSWORD
+from tests.deploy_support import deployer_settings_for, run_deployer
+from tests.k8s.test_k8s_deployer import make_deployment
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import collecting, container, k8s_settings, run_pod
 from tests.support import NatsServer, serve_gateway
@@ -166,3 +169,53 @@ async def test_the_cluster_its_pods_and_a_pods_log_appear_live_and_only_with_a_g
             await screenshot(other, "k8s-no-grant")
         finally:
             await context.close()
+
+
+async def test_a_pod_is_deleted_and_its_deployment_scaled_from_the_pod_page(
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    auth_service: AuthService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    cluster = k8s_cluster.context
+    make_deployment(k8s_cluster, namespace, "web")
+    deployer = deployer_settings_for(
+        nats_server, prefix, target="kubernetes", host=cluster, kubeconfig=k8s_cluster.kubeconfig
+    )
+    async with (
+        run_deployer(deployer),
+        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
+        serve_gateway(dashboard_settings) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address, "admin", ADMIN_PASSWORD)
+        await page.get_by_test_id("nav-k8s").click()
+        await (
+            page.locator(f"[data-testid=cluster-row][data-cluster={cluster}]")
+            .get_by_role("link")
+            .click(timeout=WAIT_MS)
+        )
+        await page.get_by_test_id("filter-namespace").select_option(namespace, timeout=WAIT_MS)
+        row = page.locator(f"[data-testid=pod-row][data-namespace={namespace}]").first
+        await expect(row.get_by_test_id("pod-status")).to_have_text("Running", timeout=WAIT_MS)
+        pod = await row.get_attribute("data-pod")
+        await row.click()
+
+        actions = page.get_by_test_id("pod-actions")
+        result = page.get_by_test_id("action-result")
+        await actions.get_by_label("replicas").fill("2")
+        await actions.get_by_role("button", name="scale").click()
+        await expect(result).to_have_text("scale: scaled to 2", timeout=WAIT_MS)
+        with k8s_cluster.api_client() as api:
+            found = client.AppsV1Api(api).read_namespaced_deployment("web", namespace)
+        assert found.spec.replicas == 2
+
+        await actions.get_by_role("button", name="delete pod").click()
+        dialog = page.get_by_test_id("ask-dialog")
+        await expect(dialog).to_contain_text(f"Delete pod {namespace}/{pod}", timeout=WAIT_MS)
+        await screenshot(page, "k8s-pod-delete-asked")
+        await dialog.get_by_role("button", name="Confirm").click()
+        await expect(result).to_have_text("delete: deleted", timeout=WAIT_MS)

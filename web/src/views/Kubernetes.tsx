@@ -4,8 +4,9 @@
 
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { memo, useEffect, useMemo, useRef, useState } from "react";
-import { useApp } from "../app-context";
+import { hasRole, useApp } from "../app-context";
 import { Empty, EmptyRow } from "../components/Empty";
+import { PodActions } from "../components/PodActions";
 import { RefusalNote } from "../components/RefusalNote";
 import { StaleNote, staleClass } from "../components/Stale";
 import { noClusters } from "../empty";
@@ -181,6 +182,7 @@ function limits(request?: number, limit?: number, format: (n: number) => string 
 }
 
 export function PodPage({ cluster, namespace, pod }: { cluster: string; namespace: string; pod: string }) {
+  const { me, session } = useApp();
   const store = useCluster(cluster, { namespace, pod });
   const row = store.rows.get(`${namespace}/${pod}`);
   const status = row?.status;
@@ -198,6 +200,9 @@ export function PodPage({ cluster, namespace, pod }: { cluster: string; namespac
       </h2>
       <RefusalNote channels={store.channels({ namespace, pod })} />
       {store.error && <p className="error">{store.error}</p>}
+      {hasRole(me, "operator") && (
+        <PodActions session={session} cluster={cluster} namespace={namespace} pod={pod} owner={status?.owner} />
+      )}
       <p className="muted" data-testid="pod-summary">
         {status ? `${status.phase} · ready ${badge.ready} · ${status.restarts} restarts` : "no status yet"}
         {status?.node && ` · on ${status.node}`}
