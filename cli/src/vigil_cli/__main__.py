@@ -4,7 +4,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vigil_cli.commands import Handler, alerts, apikey, audit, deploy, login, logs, top, up, user
+from vigil_cli.commands import (
+    Handler,
+    alerts,
+    apikey,
+    audit,
+    deploy,
+    history,
+    login,
+    logs,
+    top,
+    up,
+    user,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     apikey.add_parser(commands)
     login.add_parser(commands)
     top.add_parser(commands)
+    history.add_parser(commands)
     logs.add_parser(commands)
     deploy.add_parser(commands)
     alerts.add_parser(commands)

@@ -91,13 +91,13 @@ class Query:
         if end <= start:
             raise BadQuery("end must be after start (end defaults to now)")
         target = await self._target(query)
-        step = query.step_s or self._default_step(start, end, now)
-        first, last = math.floor(start / step) * step, math.ceil(end / step) * step
-        points = (last - first) // step
         # every container of a host at once: a hundredth of the points, so the answer
         # stays well under NATS's 1 MB
-        most = self._settings.max_points // (1 if target.key is not None else 100)
-        if points > max(1, most):
+        most = max(1, self._settings.max_points // (1 if target.key is not None else 100))
+        step = query.step_s or self._default_step(start, end, now, most)
+        first, last = math.floor(start / step) * step, math.ceil(end / step) * step
+        points = (last - first) // step
+        if points > most:
             finest = self._settings.tiers[0].step_s
             least = math.ceil((last - first) / max(1, most) / finest) * finest
             raise BadQuery(
@@ -202,8 +202,9 @@ class Query:
                 return key
         return None
 
-    def _default_step(self, start: float, end: float, now: float) -> int:
-        """The finest the history keeps at `start`, widened to fit `max_points`."""
+    def _default_step(self, start: float, end: float, now: float, most: int) -> int:
+        """The finest the history keeps at `start`, widened to `most` points at most
+        (to a multiple of the coarsest tier's step it reaches, so the tier serves it)."""
         span = end - start
         if start >= now - self._settings.raw_window_s:
             base = 1
@@ -212,7 +213,12 @@ class Query:
                 (t.step_s for t in self._settings.tiers if start >= now - t.retention_s),
                 self._settings.tiers[-1].step_s,
             )
-        return base * max(1, math.ceil(span / (base * self._settings.max_points)))
+        # rounded out to whole steps, the range may take one point more
+        step = base * max(1, math.ceil(span / (base * max(1, most - 1))))
+        for tier in reversed(self._settings.tiers):  # a step a tier serves whole
+            if step >= tier.step_s:
+                return math.ceil(step / tier.step_s) * tier.step_s
+        return step
 
     async def _plan(
         self, source: Source, first: int, last: int, step: int, now: float
