@@ -62,7 +62,8 @@ async def test_charts_of_a_container_and_the_containers_sorted_by_their_peak(
     assert lines[1] == f"web ({WEB})"
     cpu = next(line for line in lines if line.strip().startswith("cpu_percent"))
     least, mean, greatest, last = cpu.split()[-4:]
-    assert (least, greatest, last) == ("10.0%", "30.0%", "10.0%")  # the live sample: 10 %
+    # 150 samples at 10 %, 150 at 30 %, and the live one at 10 %
+    assert (least, mean, greatest, last) == ("10.0%", "20.0%", "30.0%", "10.0%")
     chart = cpu.split(maxsplit=1)[1].rsplit(maxsplit=4)[0]
     # five minutes at 10 %, five at 30 %, nothing for ten, the live sample at 10 %
     assert chart.split() == [BLOCKS[2] * 5 + BLOCKS[-1] * 5, BLOCKS[2]]
