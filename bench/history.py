@@ -4,7 +4,7 @@ production), written faster than real time.
 
 - **Storage**: the simulated past is written into the tiers directly, through the
   service's own code (`frame.encode`, `Roller.publish`: the same message, id and TTL as
-  a live roll-up): 1-min roll-ups for the last 7 days, 10-min roll-ups for 30 days, up
+  a live roll-up): 1-min roll-ups for the last 7 days, 10-min and 1-h ones for 30 days, up
   to where the raw tier begins, and the watermarks there, as a replica leaves them. The
   roll-up figures are drawn from random walks (idle containers have zero rates, busy
   ones wander), their min/max/sum/last consistent. Then the raw tier's ~2 hours, as the
@@ -23,7 +23,7 @@ production), written faster than real time.
   Baselines in the same run: one container's last hour at 1 min from the
   raw samples (read and rolled up by the client) against the service's answer for the
   same hour, and the 7 d read from the 1-min tier (the finest that covers it) against
-  the 10-min tier the service picks.
+  the coarsest tier the service picks (1 h).
 
     uv run --all-packages python bench/history.py [--containers 100] [--days 30]
         [--repeat 5]
@@ -205,34 +205,23 @@ def raw_start(settings: HistorySettings) -> int:
 async def write_tiers(
     bus: Bus, roller: Roller, docker: list[Walker], days: int, until: int
 ) -> None:
-    """The simulated past before `until` into the tiers, as the roller publishes them."""
+    """The simulated past before `until` into every tier as far back as it keeps
+    (at most `days`), as the roller publishes it."""
     rng = random.Random(22)
-    t1, t2 = roller.tiers
-    per_t2 = t2.step_s // t1.step_s
-    for window in range(until - days * 86400, until, t2.step_s):
-        recent = window >= until - t1.retention_s
-        rows: dict[Schema, list[Record]] = {DOCKER: [], HOST: []}
-        for w in docker:
-            w.step(rng, t2.step_s)
-        if not recent:  # only the 10-min tier keeps it
-            rows[DOCKER] = [record(DOCKER, w.name, w.id, rng, w, 300) for w in docker]
-            rows[HOST] = [record(HOST, BENCH_HOST, "", rng, None, 300)]
-        else:
-            for m in range(per_t2):
-                start = window + m * t1.step_s
-                minute = {
-                    DOCKER: [record(DOCKER, w.name, w.id, rng, w, 30) for w in docker],
-                    HOST: [record(HOST, BENCH_HOST, "", rng, None, 30)],
-                }
-                for schema, records in minute.items():
-                    rows[schema] += records
-                    frame = encode(start, t1.step_s, len(schema.series), records)
-                    subject = bus.subjects.history(t1.name, schema.kind, BENCH_HOST)
-                    await roller.publish(subject, frame, t1, start)
-        for schema, records in rows.items():
-            frame = encode(window, t2.step_s, len(schema.series), combine(schema, records))
-            subject = bus.subjects.history(t2.name, schema.kind, BENCH_HOST)
-            await roller.publish(subject, frame, t2, window)
+    for tier in roller.tiers:
+        first = until - min(days * 86400, tier.retention_s)
+        samples = int(tier.step_s / INTERVAL_S)
+        for window in range(first - first % tier.step_s, until, tier.step_s):
+            for w in docker:
+                w.step(rng, tier.step_s)
+            rows = {
+                DOCKER: [record(DOCKER, w.name, w.id, rng, w, samples) for w in docker],
+                HOST: [record(HOST, BENCH_HOST, "", rng, None, samples)],
+            }
+            for schema, records in rows.items():
+                frame = encode(window, tier.step_s, len(schema.series), records)
+                subject = bus.subjects.history(tier.name, schema.kind, BENCH_HOST)
+                await roller.publish(subject, frame, tier, window)
     kv = await bus.kv(HISTORY_MARKS)
     for tier in roller.tiers:  # as a replica leaves them: done up to `until`
         for kind in ("docker", "host"):
