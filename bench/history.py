@@ -42,12 +42,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.history_support import history_process
-from tests.support import NatsServer, bus_client
+from tests.support import (
+    NatsServer,
+    auth_settings_for,
+    bus_client,
+    login,
+    run_auth,
+    serve_gateway,
+)
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
@@ -67,6 +75,7 @@ from vigil.messages import (
 from vigil.operations import History
 from vigil.streams import HISTORY, HISTORY_MARKS, HISTORY_RAW, LATEST
 from vigil.subjects import Subjects
+from vigil_gateway.settings import GatewaySettings
 from vigil_history import store
 from vigil_history.frame import Frame, encode
 from vigil_history.roller import LOOKBACK_S, Roller
@@ -76,6 +85,7 @@ from vigil_history.settings import HistorySettings
 
 PREFIX = "bench"
 BENCH_HOST = "host1"
+BENCH_PASSWORD = "bench-admin-password"
 INTERVAL_S = 2
 
 
@@ -338,7 +348,7 @@ async def bench(nats: NatsServer, root: Path, args: argparse.Namespace) -> None:
         process = history_process(settings.model_copy(update={"replica": "bench", "roll": True}))
         try:
             await caught_up(bus, settings)
-            await queries(bus, settings, args)
+            await queries(nats, bus, settings, args)
         finally:
             live.cancel()
             process.terminate()
@@ -415,7 +425,9 @@ async def cpu_of_history(
     row("extra for history (roll-ups + copy)", f"**{extra / span * 100:.3f} %** (target <= 2 %)")
 
 
-async def queries(bus: Bus, settings: HistorySettings, args: argparse.Namespace) -> None:
+async def queries(
+    nats: NatsServer, bus: Bus, settings: HistorySettings, args: argparse.Namespace
+) -> None:
     now = time.time()
 
     async def ask(**fields: Any) -> Any:
@@ -516,6 +528,57 @@ async def queries(bus: Bus, settings: HistorySettings, args: argparse.Namespace)
         f"{base_hour_ms:.1f} (the raw samples read and rolled up, in this process)",
         f"{base_hour_ms / hour_ms:.1f}x",
     )
+    await at_the_gateway(nats, bus, settings, args, day_again)
+
+
+async def at_the_gateway(
+    nats: NatsServer,
+    bus: Bus,
+    settings: HistorySettings,
+    args: argparse.Namespace,
+    over_the_bus_ms: float,
+) -> None:
+    """The 24 h chart as the dashboard asks it: `GET /api/history/...` of a real gateway
+    (and auth) in this process; then asked again once the next minute is rolled up (the
+    frame the service published joins the frames it keeps)."""
+    auth = auth_settings_for(nats, PREFIX, admin_password=BENCH_PASSWORD)
+    gateway_settings = GatewaySettings(**nats.service(ServiceRole.GATEWAY, PREFIX))
+    async with run_auth(auth), serve_gateway(gateway_settings) as address:
+        token = (await login(nats, PREFIX, "admin", BENCH_PASSWORD)).access_token
+        path = f"/api/history/docker/{BENCH_HOST}/containers/app-001"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=f"http://{address}", timeout=30) as http:
+
+            async def chart() -> int:
+                answer = await http.get(
+                    path, params={"since": "24h", "step_s": 60}, headers=headers
+                )
+                answer.raise_for_status()
+                return len(answer.content)
+
+            first_ms, again_ms, size = await timed(args.repeat, chart)
+            kv = await bus.kv(HISTORY_MARKS)
+            tier = settings.tiers[0]
+
+            async def mark() -> int:
+                return int((await kv.get(f"{tier.name}.docker.{BENCH_HOST}")).value or b"0")
+
+            before = await mark()
+            for _ in range(300):  # the next minute rolled up: within 2.5 minutes
+                if await mark() > before:
+                    break
+                await asyncio.sleep(0.5)
+            later_ms, _, _ = await timed(1, chart)
+    print()
+    row("the 24 h chart at the gateway (REST)", "ms", "answer")
+    row("---", "---", "---")
+    row(
+        "first ask (the service had read its frames over the bus)",
+        f"{first_ms:.1f}",
+        f"{size / 1e3:.0f} kB",
+    )
+    row("again (median)", f"**{again_ms:.1f}**", f"over the bus alone: {over_the_bus_ms:.1f} ms")
+    row("a minute later: a new minute rolled up, the range moved", f"**{later_ms:.1f}**", "")
 
 
 if __name__ == "__main__":
