@@ -141,6 +141,22 @@ class Query:
             ],
         )
 
+    async def warm(self, now: float | None = None) -> int:
+        """The finest tier's last `warm_s` of every source read into the frames kept,
+        as far as they hold them; the frames read."""
+        now = time.time() if now is None else now
+        tier = self._settings.tiers[0]
+        before = self.cache.read_windows
+        for source in await self._roller.sources():
+            mark, _ = await self._roller.mark(tier, source)
+            if mark is None or not self._settings.warm_s:
+                continue
+            start = max(mark - self._settings.warm_s, int(now) - tier.retention_s)
+            start -= start % tier.step_s
+            for _, subject in self._roller.frame_subjects(source, tier):
+                await self.cache.frames(subject, start, mark, self._read_frames)
+        return self.cache.read_windows - before
+
     # -- what and where ----------------------------------------------------------
 
     async def _target(self, query: QueryHistory) -> Target:

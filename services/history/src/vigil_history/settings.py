@@ -91,6 +91,13 @@ class HistorySettings(ProbeSettings):
         description="Roll-ups kept in memory for the next query (a frame below its tier's "
         "watermark never changes); 0: none.",
     )
+    warm_s: int = Field(
+        default=86_400,
+        ge=0,
+        le=7 * 86_400,
+        description="At start, the finest tier's last this many seconds of every source "
+        "read into the frames kept (in the background): the first chart asked reads none.",
+    )
     replica: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
