@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.docker_support import announce_container
+from tests.history_support import history_settings_for, run_history
 from tests.notify_support import notifier_settings_for, run_notifier
 from tests.support import (
     NatsServer,
@@ -60,6 +61,7 @@ async def test_hostile_values_in_every_rest_parameter_are_never_a_5xx(
     failures: list[tuple[str, str, str, int, str]] = []
     async with (
         run_notifier(notifier_settings_for(nats_server, prefix)),  # every service a route asks
+        run_history(history_settings_for(nats_server, prefix)),
         serve_gateway(gateway_settings) as address,
         httpx.AsyncClient(base_url=f"http://{address}", timeout=20, headers=admin) as http,
     ):

@@ -1,6 +1,6 @@
 """The REST routes fuzzed from the gateway's own OpenAPI spec (schemathesis, run as its
 CLI against the whole stack: a real gateway on uvicorn, auth, the collector with
-Docker, the deployer, the notifier): no input makes a route fail with a 5xx.
+Docker, the deployer, the notifier, the history): no input makes a route fail with a 5xx.
 
 The streaming routes (`/sse/...`) are left out: a fuzzed request there is a stream
 that does not end; and so is logout, which would end the fuzzer's own session.
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.docker_support import DockerStack
+from tests.history_support import history_settings_for, run_history
 from tests.notify_support import notifier_settings_for, run_notifier
 from tests.support import NatsServer
 from vigil_deployer.app import DeployerService
@@ -41,7 +42,8 @@ async def test_no_rest_route_answers_5xx_to_fuzzed_input(
     prefix: str,
 ) -> None:
     notifier = run_notifier(notifier_settings_for(nats_server, prefix))
-    async with notifier, docker_stack.up(max_handshakes_per_s=10_000) as address:
+    history = run_history(history_settings_for(nats_server, prefix))
+    async with notifier, history, docker_stack.up(max_handshakes_per_s=10_000) as address:
         process = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS),
             "run",

@@ -11,6 +11,7 @@ from vigil_cli.commands import (
     apikey,
     audit,
     deploy,
+    history,
     login,
     logs,
     top,
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     apikey.add_parser(commands)
     login.add_parser(commands)
     top.add_parser(commands)
+    history.add_parser(commands)
     logs.add_parser(commands)
     deploy.add_parser(commands)
     actions.add_parser(commands)

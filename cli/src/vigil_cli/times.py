@@ -3,27 +3,23 @@
 RFC 3339 time with its zone (`2026-05-01T12:00:00Z`)."""
 
 import argparse
-import re
 from datetime import datetime, timedelta
 
+from vigil.durations import is_duration, parse_duration
 from vigil.messages import utc_now
-
-_DURATION = re.compile(r"(?:\d+[smhd])+")
-_PART = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def duration(text: str) -> timedelta:
     """`90s`, `15m`, `12h`, `30d`, `1h30m` (an argparse type)."""
-    if not _DURATION.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30d, 12h, 15m or 90s")
-    parts = (timedelta(**{_UNITS[unit]: int(count)}) for count, unit in _PART.findall(text))
-    return sum(parts, timedelta())
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def moment(text: str) -> datetime:
     """A duration ago (`10m`), or an RFC 3339 time with its zone (an argparse type)."""
-    if _DURATION.fullmatch(text):
+    if is_duration(text):
         return utc_now() - duration(text)
     try:
         when = datetime.fromisoformat(text)

@@ -1,12 +1,12 @@
 """The gateway's HTTP routes: login, deploys, actions on containers and workloads, users
-and API keys, scroll-back of a container's log, polling a channel.
+and API keys, scroll-back of a container's log, metrics history, polling a channel.
 
 Every call carries the session's credentials; an access token the gateway refuses
 (401) is refreshed once and the call made again. Refusals raise `Refused` with the
 gateway's error code and message (`detail`), network failures `Unreachable`.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -26,6 +26,7 @@ from vigil.messages import (
     DeploySpec,
     DisableUser,
     ErrorCode,
+    HistorySeries,
     LogPage,
     RevokeApiKey,
     TokensIssued,
@@ -243,6 +244,30 @@ class Api:
         return LogPage.model_validate(
             {"lines": answer["lines"], "next_before": answer["next_before"]}
         )
+
+    async def history(
+        self,
+        kind: str,
+        *,
+        since: timedelta | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        step_s: int | None = None,
+        **names: str,
+    ) -> HistorySeries:
+        """`kind`'s metrics over a range (`since` back from now, `start` and `end`, or
+        the last hour), a point per `step_s`: `kind` is `host` (`host=`), `container`
+        (`host=`, `container=` an id or a name), `containers` (`host=`), `pod`
+        (`cluster=`, `namespace=`, `pod=`) or `node` (`cluster=`, `node=`)."""
+        params: dict[str, Any] = {"step_s": step_s}
+        if since is not None:
+            params["since"] = f"{max(1, round(since.total_seconds()))}s"
+        for name, moment in (("start", start), ("end", end)):
+            if moment is not None:
+                params[name] = moment.isoformat()
+        clean = {k: v for k, v in params.items() if v is not None}
+        answer = await self.send("GET", routes.history(kind, **names), params=clean)
+        return _parsed(HistorySeries, answer)
 
     # -- users and API keys: the admin role's routes -------------------------------------
 

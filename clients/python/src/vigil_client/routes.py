@@ -45,6 +45,35 @@ def api_key(key_id: str) -> str:
     return f"{API_KEYS}/{quote(key_id, safe='')}"
 
 
+def history(
+    kind: str,
+    *,
+    host: str | None = None,
+    container: str | None = None,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    pod: str | None = None,
+    node: str | None = None,
+) -> str:
+    """Where `kind`'s history is: a `host`, a `container` of a host (id or name), every
+    `containers` of a host, a `pod` or a `node` of a cluster."""
+    names = {"host": host, "container": container, "cluster": cluster}
+    names |= {"namespace": namespace, "pod": pod, "node": node}
+    path = {
+        "host": "/api/history/hosts/{host}",
+        "containers": "/api/history/docker/{host}/containers",
+        "container": "/api/history/docker/{host}/containers/{container}",
+        "pod": "/api/history/k8s/{cluster}/pods/{namespace}/{pod}",
+        "node": "/api/history/k8s/{cluster}/nodes/{node}",
+    }.get(kind)
+    if path is None:
+        raise ValueError(f"{kind!r} is not a history: host, container, containers, pod or node")
+    needed = [name for name in names if "{" + name + "}" in path]
+    if missing := [name for name in needed if not names[name]]:
+        raise ValueError(f"a {kind}'s history needs {', '.join(missing)}")
+    return path.format(**{name: quote(str(names[name]), safe="") for name in needed})
+
+
 def sse(channel: str) -> str:
     """A channel of `/ws` as Server-Sent Events (its parameters go in the query)."""
     return f"/sse/channels/{quote(channel, safe='')}"

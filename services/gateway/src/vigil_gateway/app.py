@@ -23,6 +23,7 @@ from vigil_gateway.http.body_limit import BodyLimit
 from vigil_gateway.http.dashboard import serve_dashboard
 from vigil_gateway.http.deploy_routes import deploy_router
 from vigil_gateway.http.docker_routes import docker_router
+from vigil_gateway.http.history_routes import history_router
 from vigil_gateway.http.http_auth import RoleRequired, refusal
 from vigil_gateway.http.invalid_input import invalid_input
 from vigil_gateway.http.k8s_routes import k8s_router
@@ -64,6 +65,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(deploy_router())
     app.include_router(action_router())
     app.include_router(docker_router())
+    app.include_router(history_router())
     app.include_router(k8s_router())
     app.include_router(notify_router())
     app.include_router(scrape_router())

@@ -91,13 +91,13 @@ class Query:
         if end <= start:
             raise BadQuery("end must be after start (end defaults to now)")
         target = await self._target(query)
-        step = query.step_s or self._default_step(start, end, now)
-        first, last = math.floor(start / step) * step, math.ceil(end / step) * step
-        points = (last - first) // step
         # every container of a host at once: a hundredth of the points, so the answer
         # stays well under NATS's 1 MB
-        most = self._settings.max_points // (1 if target.key is not None else 100)
-        if points > max(1, most):
+        most = max(1, self._settings.max_points // (1 if target.key is not None else 100))
+        step = query.step_s or self._default_step(start, end, now, most)
+        first, last = math.floor(start / step) * step, math.ceil(end / step) * step
+        points = (last - first) // step
+        if points > most:
             finest = self._settings.tiers[0].step_s
             least = math.ceil((last - first) / max(1, most) / finest) * finest
             raise BadQuery(
@@ -118,8 +118,9 @@ class Query:
                 " ask a larger step (a multiple of a coarser tier's)"
             )
         buckets: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        newest = None
         for part in parts:
-            await self._read(target, part, step, buckets)
+            newest = await self._read(target, part, step, buckets) or newest
         if len(buckets) > self._settings.max_entries:
             raise BadQuery(f"more than {self._settings.max_entries} entries: ask fewer")
         return HistorySeries(
@@ -128,6 +129,7 @@ class Query:
             start=_time(first),
             end=_time(last),
             step_s=step,
+            newest=_time(newest) if newest is not None else None,
             tiers=[
                 TierSpan(
                     tier=p.tier.name if p.tier else RAW, start=_time(p.start), end=_time(p.end)
@@ -138,6 +140,22 @@ class Query:
                 _entry(target.schema, key, by_time) for key, by_time in sorted(buckets.items())
             ],
         )
+
+    async def warm(self, now: float | None = None) -> int:
+        """The finest tier's last `warm_s` of every source read into the frames kept,
+        as far as they hold them; the frames read."""
+        now = time.time() if now is None else now
+        tier = self._settings.tiers[0]
+        before = self.cache.read_windows
+        for source in await self._roller.sources():
+            mark, _ = await self._roller.mark(tier, source)
+            if mark is None or not self._settings.warm_s:
+                continue
+            start = max(mark - self._settings.warm_s, int(now) - tier.retention_s)
+            start -= start % tier.step_s
+            for _, subject in self._roller.frame_subjects(source, tier):
+                await self.cache.frames(subject, start, mark, self._read_frames)
+        return self.cache.read_windows - before
 
     # -- what and where ----------------------------------------------------------
 
@@ -202,8 +220,9 @@ class Query:
                 return key
         return None
 
-    def _default_step(self, start: float, end: float, now: float) -> int:
-        """The finest the history keeps at `start`, widened to fit `max_points`."""
+    def _default_step(self, start: float, end: float, now: float, most: int) -> int:
+        """The finest the history keeps at `start`, widened to `most` points at most
+        (to a multiple of the coarsest tier's step it reaches, so the tier serves it)."""
         span = end - start
         if start >= now - self._settings.raw_window_s:
             base = 1
@@ -212,7 +231,12 @@ class Query:
                 (t.step_s for t in self._settings.tiers if start >= now - t.retention_s),
                 self._settings.tiers[-1].step_s,
             )
-        return base * max(1, math.ceil(span / (base * self._settings.max_points)))
+        # rounded out to whole steps, the range may take one point more
+        step = base * max(1, math.ceil(span / (base * max(1, most - 1))))
+        for tier in reversed(self._settings.tiers):  # a step a tier serves whole
+            if step >= tier.step_s:
+                return math.ceil(step / tier.step_s) * tier.step_s
+        return step
 
     async def _plan(
         self, source: Source, first: int, last: int, step: int, now: float
@@ -240,7 +264,8 @@ class Query:
 
     async def _read(
         self, target: Target, part: Part, step: int, into: dict[str, dict[int, list[Record]]]
-    ) -> None:
+    ) -> float | None:
+        """Adds `part`'s points to `into`; the time of the newest raw sample read."""
         js = self._bus.js
         if part.tier is None:
             samples: list[Sample] = []
@@ -260,17 +285,18 @@ class Query:
             for window, records in windows.items():
                 for record in records:
                     into[record.key][int(window)].append(record)
-            return
+            return max((sample.time for sample in samples), default=None)
         subject = self._bus.subjects.history(part.tier.name, target.schema.kind, target.source.name)
         frames = await self.cache.frames(subject, part.start, part.end, self._read_frames)
         if target.key is None:
             for bucket, records in _every_entry(target.schema, frames, step):
                 for record in records:
                     into[record.key][bucket].append(record)
-            return
+            return None
         for frame in frames:
             if (one := frame.record(target.key)) is not None:
                 into[one.key][frame.start // step * step].append(one)
+        return None
 
     async def _read_frames(self, subject: str, start: int, end: int) -> list[Frame]:
         return [

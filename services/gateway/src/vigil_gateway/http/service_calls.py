@@ -1,6 +1,6 @@
-"""REST routes that are one request to a service (auth, the deployer, the notifier):
-the call with the caller's token, a refusal said as HTTP, and a request made of path
-parameters (a 422 naming what is wrong)."""
+"""REST routes that are one request to a service (auth, the deployer, the history, the
+notifier): the call with the caller's token, a refusal said as HTTP, and a request made
+of path parameters (a 422 naming what is wrong)."""
 
 from typing import Any
 
@@ -14,7 +14,12 @@ from vigil.operations import Operation, Rep, Req
 from vigil_gateway.http.http_auth import refusal
 from vigil_gateway.replica.gateway import Gateway
 
-_SERVICES = {"auth": "the auth service", "deploy": "the deployer", "notify": "the notifier"}
+_SERVICES = {
+    "auth": "the auth service",
+    "deploy": "the deployer",
+    "history": "the history service",
+    "notify": "the notifier",
+}
 
 
 async def call_service(
