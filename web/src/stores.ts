@@ -78,7 +78,7 @@ export interface ContainerRow {
   health?: string;
   exitCode?: number;
   stats?: ContainerStats;
-  /** cpu %, memory % */
+  /** cpu %, memory used (bytes): the history's `cpu_percent`, `memory_usage` */
   history: Ring;
 }
 
@@ -155,7 +155,7 @@ export class ContainerStore extends Live {
       const row = this.row(batch.host, stats.id, stats.name, stats.image);
       row.stats = stats;
       if (row.status === "unknown") row.status = stats.state;
-      row.history.push(time(batch.time), stats.cpu_percent, stats.memory_percent);
+      row.history.push(time(batch.time), stats.cpu_percent, stats.memory_usage);
       seen.add(row.key);
     }
     for (const row of this.rows.values()) {
