@@ -74,6 +74,8 @@ export interface LiveColumns {
 export interface HistoryColumns extends Columns {
   /** Seconds: a live sample at or after this is not in the history. */
   until: number;
+  /** Seconds each point sums. */
+  step: number;
 }
 
 /** The query string of a range: `since=1h`, or `start=...&end=...` (RFC 3339). */
@@ -121,21 +123,21 @@ export function historyColumns(
 ): HistoryColumns {
   const entry = entryOf(answer, which);
   if (entry === undefined) {
-    return { times: [], values: names.map(() => []), until: Date.parse(answer.start) / 1000 };
+    return { times: [], values: names.map(() => []), until: Date.parse(answer.start) / 1000, step: answer.step_s };
   }
   const times = entry.times.map((t) => Date.parse(t) / 1000);
   const values = names.map((name) => entry.series[name]?.[stat].slice() ?? times.map(() => null));
   const last = times.at(-1);
-  return { times, values, until: last === undefined ? Date.parse(answer.start) / 1000 : last + answer.step_s };
+  return { times, values, until: last === undefined ? Date.parse(answer.start) / 1000 : last + answer.step_s, step: answer.step_s };
 }
 
-/** The history, then the live samples after it; points before `from` (a relative
+/** The history, then the live samples after it; what ended before `from` (a relative
  * range's start, moving with now) left out. */
 export function withLive(history: HistoryColumns, live: LiveColumns | null, from = -Infinity): Columns {
   const times: number[] = [];
   const values: (number | null)[][] = history.values.map(() => []);
   history.times.forEach((time, i) => {
-    if (time < from) return;
+    if (time + history.step <= from) return;
     times.push(time);
     history.values.forEach((column, s) => values[s].push(column[i] ?? null));
   });
@@ -277,7 +279,7 @@ export function useCharted(
   const newest = following ? live?.times.at(-1) : undefined;
   const window = rangeWindow(range, Math.max(Date.now() / 1000, newest ?? 0));
   if (!state.settled) return { columns: null, window, answer: null, error: null };
-  const base: HistoryColumns = history ?? { times: [], values: names.map(() => []), until: -Infinity };
+  const base: HistoryColumns = history ?? { times: [], values: names.map(() => []), until: -Infinity, step: 0 };
   return { columns: withLive(base, following ? live : null, window[0]), window, answer: state.answer, error: state.error };
 }
 

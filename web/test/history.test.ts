@@ -72,10 +72,12 @@ describe("history and live", () => {
     expect([...merged.times].sort((a, b) => a - b)).toEqual(merged.times);
   });
 
-  it("takes a sample at the step's end, and drops points before a moving start", () => {
+  it("takes a sample at the step's end, and drops what ended before a moving start", () => {
     const history = historyColumns(answer(3), ["cpu_percent"]);
     const merged = withLive(history, { times: [T0 + 6], values: [[60]] }, T0 + 2);
     expect(merged).toEqual({ times: [T0 + 2, T0 + 4, T0 + 6], values: [[1, 2, 60]] });
+    // a point whose step ends inside the range stays
+    expect(withLive(history, null, T0 + 1).times).toEqual([T0, T0 + 2, T0 + 4]);
   });
 
   it("shows the live samples alone when the range has no history", () => {

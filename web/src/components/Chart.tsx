@@ -5,7 +5,7 @@
 //
 // A page's charts share a `sync` key: one crosshair across them (uPlot's cursor sync),
 // and a drag across one picks a range (`onZoom`, for the page's range picker). The
-// figure says what it drew (`data-points`, and `data-first-points` and
+// figure says what it drew (`data-points`, `data-start`: its first point's time, and `data-first-points` and
 // `data-first-paint-ms` of its first paint with data), for tests and benchmarks.
 
 import { memo, useEffect, useRef } from "react";
@@ -117,6 +117,7 @@ export const Chart = memo(function Chart({
     const element = figure.current;
     if (element === null) return;
     element.dataset.points = String(times.length);
+    element.dataset.start = String(times[0] ?? "");
     if (times.length > 0 && element.dataset.firstPoints === undefined) {
       element.dataset.firstPoints = String(times.length);
       element.dataset.firstTime = String(times[0]);

@@ -1,0 +1,210 @@
+"""The dashboard's charts with their history, in headless Chromium against the real
+gateway, auth and history service: an hour of a host's and its containers' samples
+written (as the collector publishes them) and rolled up before the page opens.
+
+- the host's and a container's charts show the last hour on their first paint (the
+  chart's own count of the points it drew, and its first point's time);
+- the range picker asks the gateway for the range it shows;
+- the container table sorts by the range's peak and mean CPU, lists a container seen
+  in the range and gone since, and that container's page draws its history."""
+
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser import chromium, web_dist
+from tests.dashboard.test_dashboard import WAIT_MS, sign_in
+from tests.history_support import (
+    HOST,
+    TIERS,
+    Container,
+    docker_sample,
+    history_settings_for,
+    rolled_up_to,
+    run_history,
+    write_samples,
+)
+from tests.support import NatsServer, bus_client, host_sample, serve_gateway
+from vigil.messages import HostMetricsSampled
+from vigil_auth.app import AuthService
+from vigil_gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.timeout(150)
+
+HOUR = 3600
+EVERY_S = 10
+WEB, DB, GONE = "0123456789ab", "d" * 12, "e" * 12
+
+
+def host_at(at: float, cpu: float) -> HostMetricsSampled:
+    return host_sample(cpu=cpu, memory=40.0, host=HOST).model_copy(
+        update={"time": datetime.fromtimestamp(at, UTC)}
+    )
+
+
+def containers_at(i: int, now: bool = False) -> list[Container]:
+    """web: 10 % with one 90 % peak; db: 30 % throughout; gone: 50 %, removed halfway."""
+    web = Container("web", WEB, 90.0 if i == 100 else 10.0, 100 << 20)
+    db = Container("db", DB, 30.0, 200 << 20)
+    gone = Container("gone", GONE, 50.0, 50 << 20)
+    return [web, db] if now or i >= HOUR // EVERY_S // 2 else [web, db, gone]
+
+
+@pytest.fixture
+async def an_hour_kept(
+    nats_server: NatsServer, prefix: str, auth_service: AuthService
+) -> AsyncIterator[float]:
+    """The last hour of h1 and its containers, every 10 s, rolled up, then a sample
+    now (the live snapshot); the history service running. Yields the first sample's
+    time."""
+    now = time.time()
+    first = now - HOUR + EVERY_S
+    times = [first + EVERY_S * i for i in range(HOUR // EVERY_S - 1)]
+    async with bus_client(nats_server, prefix) as bus:
+        nats_server.provision(prefix)
+        await write_samples(bus, [host_at(t, 20.0 + i % 30) for i, t in enumerate(times)])
+        await write_samples(bus, [docker_sample(t, containers_at(i)) for i, t in enumerate(times)])
+        async with run_history(history_settings_for(nats_server, prefix)):
+            done = (int(times[-1]) // 60) * 60
+            await rolled_up_to(bus, TIERS[1], done, kind="docker")
+            await rolled_up_to(bus, TIERS[1], done, kind="host")
+            await write_samples(bus, [host_at(time.time(), 25.0)])
+            await write_samples(bus, [docker_sample(time.time(), containers_at(0, now=True))])
+            yield first
+
+
+@pytest.fixture
+async def dashboard(gateway_settings: GatewaySettings) -> AsyncIterator[tuple[Page, str]]:
+    """A page of Chromium, and the address of the gateway serving the dashboard."""
+    async with (
+        serve_gateway(gateway_settings.model_copy(update={"web_dir": web_dist()})) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(WAIT_MS)
+        yield page, address
+
+
+async def first_paint(page: Page, title: str, within: str = "") -> tuple[int, float, int]:
+    """A chart's first paint with data: its points and first point's time; and its
+    points now."""
+    figure = page.locator(f"{within} [data-testid=chart][data-title='{title}']".strip()).first
+    await expect(figure).to_have_attribute("data-first-points", re.compile(r"\d+"))
+    points = int(await figure.get_attribute("data-first-points") or 0)
+    start = float(await figure.get_attribute("data-first-time") or 0)
+    now_points = int(await figure.get_attribute("data-points") or 0)
+    return points, start, now_points
+
+
+async def test_the_host_and_container_charts_show_the_last_hour_on_first_paint(
+    an_hour_kept: float, dashboard: tuple[Page, str], tmp_path: Path
+) -> None:
+    page, address = dashboard
+    async with page.expect_response(
+        lambda r: f"/api/history/hosts/{HOST}?since=1h" in r.url
+    ) as got:
+        await sign_in(page, address)
+    history = await (await got.value).json()
+    kept = an_hour_covered(history, an_hour_kept)
+    card = f"[data-testid=host-{HOST}]"
+    points, start, _ = await first_paint(page, "CPU and memory %", card)
+    assert points >= kept, f"the first paint drew {points} points, not the hour's {kept}"
+    assert start == datetime.fromisoformat(history["entries"][0]["times"][0]).timestamp()
+    for title in ("disk I/O", "network"):
+        assert (await first_paint(page, title, card))[0] >= kept
+    await page.screenshot(path=str(tmp_path / "host-history.png"), full_page=True)
+
+    url = f"/api/history/docker/{HOST}/containers/{WEB}?since=1h"
+    async with page.expect_response(lambda r: url in r.url) as got:
+        await page.goto(f"http://{address}/#/containers/{HOST}/{WEB}")
+    history = await (await got.value).json()
+    kept = an_hour_covered(history, an_hour_kept)
+    points, start, _ = await first_paint(page, "CPU %")
+    assert points >= kept
+    assert start == datetime.fromisoformat(history["entries"][0]["times"][0]).timestamp()
+    assert (await first_paint(page, "memory"))[0] >= kept
+    await page.screenshot(path=str(tmp_path / "container-history.png"), full_page=True)
+
+
+def an_hour_covered(history: dict[str, Any], first: float) -> int:
+    """The answer's points, checked to cover the hour written (from its first sample on,
+    a point every step); how many."""
+    (entry,) = history["entries"]
+    step = history["step_s"]
+    times = [datetime.fromisoformat(t).timestamp() for t in entry["times"]]
+    assert times[0] <= first < times[0] + step
+    assert len(times) >= HOUR // step - 2
+    return len(times)
+
+
+async def test_the_range_picker_asks_for_the_range_it_shows(
+    an_hour_kept: float, dashboard: tuple[Page, str]
+) -> None:
+    page, address = dashboard
+    await sign_in(page, address)
+    await first_paint(page, "CPU and memory %")
+    async with page.expect_response(
+        lambda r: f"/api/history/hosts/{HOST}?since=15m" in r.url and r.ok
+    ):
+        await page.get_by_test_id("range-15m").click()
+    figure = page.locator("[data-testid=chart][data-title='CPU and memory %']").first
+    since = time.time() - 15 * 60
+    await page.wait_for_function(
+        "([f, since]) => parseFloat(f.dataset.start) >= since - 60",
+        arg=[await figure.element_handle(), since],
+    )
+    quarter = int(await figure.get_attribute("data-points") or 0)
+    assert quarter > 15 * 60 // EVERY_S - 5  # the quarter hour, at its finer step
+
+    async with page.expect_response(
+        lambda r: f"/api/history/hosts/{HOST}?since=6h" in r.url and r.ok
+    ):
+        await page.get_by_test_id("range-6h").click()
+    await expect(page.get_by_test_id("range-picker")).to_have_attribute(
+        "data-range", f"since:{6 * HOUR}"
+    )
+
+
+async def test_the_table_sorts_by_the_ranges_peak_and_mean_and_keeps_a_gone_container(
+    an_hour_kept: float, dashboard: tuple[Page, str], tmp_path: Path
+) -> None:
+    page, address = dashboard
+    await sign_in(page, address)
+    await page.get_by_test_id("nav-containers").click()
+    rows = page.get_by_test_id("container-row")
+    await expect(rows).to_have_count(2)  # live: web and db
+    async with page.expect_response(
+        lambda r: f"/api/history/docker/{HOST}/containers?since=1h" in r.url and r.ok
+    ):
+        await page.get_by_test_id("table-range").select_option("1h")
+    await expect(rows).to_have_count(3)  # and gone, seen in the range
+
+    async def order() -> list[str]:
+        names: list[str] = await rows.evaluate_all("rows => rows.map((r) => r.dataset.name)")
+        return names
+
+    await page.get_by_test_id("sort-cpu-peak").click()
+    await expect(rows.first).to_have_attribute("data-name", "web")
+    assert await order() == ["web", "gone", "db"]
+    await page.get_by_test_id("sort-cpu-mean").click()
+    await expect(rows.first).to_have_attribute("data-name", "gone")
+    assert await order() == ["gone", "db", "web"]
+    await page.get_by_test_id("sort-memory-peak").click()
+    await expect(rows.first).to_have_attribute("data-name", "db")
+    await page.screenshot(path=str(tmp_path / "table-by-peak.png"), full_page=True)
+
+    url = f"/api/history/docker/{HOST}/containers/{GONE}?since=1h"
+    async with page.expect_response(lambda r: url in r.url) as got:
+        await page.locator("[data-testid=container-row][data-name=gone]").click()
+    history = await (await got.value).json()
+    (entry,) = history["entries"]
+    assert len(entry["times"]) >= HOUR // 2 // history["step_s"] - 2  # its first half hour
+    points, _, _ = await first_paint(page, "CPU %")
+    assert points == len(entry["times"])
+    await expect(page.get_by_test_id("status-badge").first).to_have_text("gone · history")
