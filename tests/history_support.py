@@ -153,12 +153,17 @@ async def mark_of(bus: Bus, tier: Tier, kind: str = "docker", source: str = HOST
 
 
 async def rolled_up_to(
-    bus: Bus, tier: Tier, at: float, timeout: float = 30.0, kind: str = "docker"
+    bus: Bus,
+    tier: Tier,
+    at: float,
+    timeout: float = 30.0,
+    kind: str = "docker",
+    source: str = HOST,
 ) -> None:
-    """Until `tier`'s watermark (of `kind`'s samples of the host) has reached `at`."""
+    """Until `tier`'s watermark (of `kind`'s samples of `source`) has reached `at`."""
 
     async def reached() -> bool | None:
-        mark = await mark_of(bus, tier, kind)
+        mark = await mark_of(bus, tier, kind, source)
         return (mark is not None and mark >= at) or None
 
     await until(reached, f"{tier.name} rolled up to {at}", timeout)

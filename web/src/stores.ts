@@ -99,6 +99,7 @@ export class HostStore extends Live {
       if (event.type !== "update") return;
       const sample = event.data as unknown as HostSample;
       let view = this.hosts.get(sample.host);
+      const first = view === undefined;
       if (view === undefined) {
         view = { host: sample.host, latest: sample, history: new Ring(HOST_WINDOW, 6) };
         this.hosts.set(sample.host, view);
@@ -113,7 +114,8 @@ export class HostStore extends Live {
         sample.network.rx_bytes_per_s,
         sample.network.tx_bytes_per_s,
       );
-      this.changed();
+      if (first) this.changedNow(); // its card at once, and the fetch of its history
+      else this.changed();
     });
   }
 }
