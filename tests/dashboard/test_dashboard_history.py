@@ -4,7 +4,8 @@ written (as the collector publishes them) and rolled up before the page opens.
 
 - the host's and a container's charts show the last hour on their first paint (the
   chart's own count of the points it drew, and its first point's time);
-- the range picker asks the gateway for the range it shows;
+- the range picker asks the gateway for the range it shows; a page's charts share one
+  crosshair, and a drag across one zooms to that stretch;
 - the container table sorts by the range's peak and mean CPU, lists a container seen
   in the range and gone since, and that container's page draws its history."""
 
@@ -169,6 +170,32 @@ async def test_the_range_picker_asks_for_the_range_it_shows(
     await expect(page.get_by_test_id("range-picker")).to_have_attribute(
         "data-range", f"since:{6 * HOUR}"
     )
+
+    # One crosshair: over the first chart, the second one's cursor shows too.
+    charts = page.locator(f"[data-testid=host-{HOST}] [data-testid=chart] .u-over")
+    box = await charts.first.bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await expect(page.locator(".u-cursor-x:not(.u-off)")).to_have_count(3)
+
+    # A drag across a chart: that stretch becomes the range, asked by start and end.
+    async with page.expect_response(
+        lambda r: f"/api/history/hosts/{HOST}?start=" in r.url and "&end=" in r.url and r.ok
+    ):
+        await page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + 20, steps=5)
+        await page.mouse.up()
+    await expect(page.get_by_test_id("range-picker")).to_have_attribute(
+        "data-range", re.compile(r"^between:")
+    )
+    start, end = (
+        float(n)
+        for n in (
+            await page.get_by_test_id("range-picker").get_attribute("data-range") or ""
+        ).split(":")[1:]
+    )
+    assert 0.15 * 6 * HOUR < end - start < 0.25 * 6 * HOUR  # a fifth of the 6 h shown
 
 
 async def test_the_table_sorts_by_the_ranges_peak_and_mean_and_keeps_a_gone_container(
