@@ -9,6 +9,7 @@ written (as the collector publishes them) and rolled up before the page opens.
 - the container table sorts by the range's peak and mean CPU, lists a container seen
   in the range and gone since, and that container's page draws its history."""
 
+import itertools
 import re
 import time
 from collections.abc import AsyncIterator
@@ -49,35 +50,39 @@ def host_at(at: float, cpu: float) -> HostMetricsSampled:
     )
 
 
-def containers_at(i: int, now: bool = False) -> list[Container]:
-    """web: 10 % with one 90 % peak; db: 30 % throughout; gone: 50 %, removed halfway."""
+def containers_at(i: int, gone_by: float = 0.0, at: float = 0.0) -> list[Container]:
+    """web: 10 % with one 90 % peak (the 100th sample); db: 30 % throughout; gone: 50 %,
+    until `gone_by`."""
     web = Container("web", WEB, 90.0 if i == 100 else 10.0, 100 << 20)
     db = Container("db", DB, 30.0, 200 << 20)
     gone = Container("gone", GONE, 50.0, 50 << 20)
-    return [web, db] if now or i >= HOUR // EVERY_S // 2 else [web, db, gone]
+    return [web, db] if at >= gone_by else [web, db, gone]
 
 
 @pytest.fixture
 async def an_hour_kept(
     nats_server: NatsServer, prefix: str, auth_service: AuthService
 ) -> AsyncIterator[float]:
-    """The last hour of h1 and its containers, every 10 s, rolled up, then a sample
-    now (the live snapshot); the history service running. Yields the first sample's
-    time."""
+    """The last hour and ten minutes of h1 and its containers (so the hour is full however
+    long the setup takes), every 10 s, rolled up, then a sample now (the live
+    snapshot); the history service running. Yields when `gone` was removed."""
     now = time.time()
-    first = now - HOUR + EVERY_S
-    times = [first + EVERY_S * i for i in range(HOUR // EVERY_S - 1)]
+    first = now - HOUR - 600
+    times = [first + EVERY_S * i for i in range((HOUR + 600) // EVERY_S)]
+    gone_by = now - HOUR / 2
     async with bus_client(nats_server, prefix) as bus:
         nats_server.provision(prefix)
         await write_samples(bus, [host_at(t, 20.0 + i % 30) for i, t in enumerate(times)])
-        await write_samples(bus, [docker_sample(t, containers_at(i)) for i, t in enumerate(times)])
+        await write_samples(
+            bus, [docker_sample(t, containers_at(i, gone_by, t)) for i, t in enumerate(times)]
+        )
         async with run_history(history_settings_for(nats_server, prefix)):
             done = (int(times[-1]) // 60) * 60
             await rolled_up_to(bus, TIERS[1], done, kind="docker")
             await rolled_up_to(bus, TIERS[1], done, kind="host")
             await write_samples(bus, [host_at(time.time(), 25.0)])
-            await write_samples(bus, [docker_sample(time.time(), containers_at(0, now=True))])
-            yield first
+            await write_samples(bus, [docker_sample(time.time(), containers_at(0))])
+            yield gone_by
 
 
 @pytest.fixture
@@ -112,7 +117,7 @@ async def test_the_host_and_container_charts_show_the_last_hour_on_first_paint(
     ) as got:
         await sign_in(page, address)
     history = await (await got.value).json()
-    kept = an_hour_covered(history, an_hour_kept)
+    kept = an_hour_covered(history)
     card = f"[data-testid=host-{HOST}]"
     points, start, _ = await first_paint(page, "CPU and memory %", card)
     assert points >= kept, f"the first paint drew {points} points, not the hour's {kept}"
@@ -125,7 +130,7 @@ async def test_the_host_and_container_charts_show_the_last_hour_on_first_paint(
     async with page.expect_response(lambda r: url in r.url) as got:
         await page.goto(f"http://{address}/#/containers/{HOST}/{WEB}")
     history = await (await got.value).json()
-    kept = an_hour_covered(history, an_hour_kept)
+    kept = an_hour_covered(history)
     points, start, _ = await first_paint(page, "CPU %")
     assert points >= kept
     assert start == datetime.fromisoformat(history["entries"][0]["times"][0]).timestamp()
@@ -133,14 +138,15 @@ async def test_the_host_and_container_charts_show_the_last_hour_on_first_paint(
     await page.screenshot(path=str(tmp_path / "container-history.png"), full_page=True)
 
 
-def an_hour_covered(history: dict[str, Any], first: float) -> int:
-    """The answer's points, checked to cover the hour written (from its first sample on,
-    a point every step); how many."""
+def an_hour_covered(history: dict[str, Any]) -> int:
+    """The answer's points, checked to cover its hour (from its start, a point every
+    step, none missing); how many."""
     (entry,) = history["entries"]
     step = history["step_s"]
     times = [datetime.fromisoformat(t).timestamp() for t in entry["times"]]
-    assert times[0] <= first < times[0] + step
-    assert len(times) >= HOUR // step - 2
+    assert times[0] < datetime.fromisoformat(history["start"]).timestamp() + step
+    assert len(times) >= HOUR // step
+    assert all(b - a == step for a, b in itertools.pairwise(times))
     return len(times)
 
 
@@ -231,7 +237,8 @@ async def test_the_table_sorts_by_the_ranges_peak_and_mean_and_keeps_a_gone_cont
         await page.locator("[data-testid=container-row][data-name=gone]").click()
     history = await (await got.value).json()
     (entry,) = history["entries"]
-    assert len(entry["times"]) >= HOUR // 2 // history["step_s"] - 2  # its first half hour
+    start = datetime.fromisoformat(history["start"]).timestamp()
+    assert len(entry["times"]) >= (an_hour_kept - start) // history["step_s"]  # until removed
     points, _, _ = await first_paint(page, "CPU %")
     assert points == len(entry["times"])
     await expect(page.get_by_test_id("status-badge").first).to_have_text("gone · history")
