@@ -69,7 +69,9 @@ class HistoryService:
         broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["history"])
         try:
             await self.roller.open()
-            serve(broker, Query(self.bus, self.settings, self.roller))
+            query = Query(self.bus, self.settings, self.roller)
+            self.roller.on_published = query.cache.add
+            serve(broker, query)
             await broker.start()
             self.ready.set()
             log.info(

@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import nats.errors
@@ -86,6 +86,8 @@ class Roller:
         self._marks: KeyValue | None = None
         self._claims: KeyValue | None = None
         self.windows_done = 0
+        self.on_published: Callable[[str, bytes], None] | None = None
+        """Told each frame this replica published (its queries keep it, `FrameCache.add`)."""
 
     async def open(self) -> None:
         self._marks = await self._bus.kv(HISTORY_MARKS)
@@ -290,6 +292,9 @@ class Roller:
             if exc.err_code != _WRONG_LAST_SEQUENCE:
                 raise
             log.info("%s at %d: another replica published it first", subject, start)
+            return
+        if self.on_published is not None:
+            self.on_published(subject, frame)
 
 
 async def compute(
