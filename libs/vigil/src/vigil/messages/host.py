@@ -120,6 +120,9 @@ class AlertChanged(Message):
     culprits: list[Culprit] | None = omitted_when_none(
         "A host's CPU or memory alert, raised: its busiest containers then (at most 3)."
     )
+    log_lines: list[str] | None = omitted_when_none(
+        "A pod's alert, raised: its container's last log lines then, redacted, oldest first."
+    )
 
     @model_validator(mode="before")
     @classmethod
