@@ -23,10 +23,12 @@ from vigil.messages import (
     CreateApiKey,
     CreateChannel,
     CreateDeploy,
+    CreateRule,
     CreateUser,
     DeadLetterList,
     DelegatedToken,
     DeleteChannel,
+    DeleteRule,
     DeployHosts,
     DeployList,
     DeployRecord,
@@ -45,6 +47,7 @@ from vigil.messages import (
     ListDeadLetters,
     ListDeployHosts,
     ListDeploys,
+    ListRules,
     ListUsers,
     Login,
     LogPage,
@@ -55,6 +58,8 @@ from vigil.messages import (
     ReadPodLogs,
     RefreshSession,
     RevokeApiKey,
+    Rule,
+    RuleList,
     TokensIssued,
     TryChannel,
     UserList,
@@ -157,3 +162,12 @@ class History:
     checks the user's role and cluster grant (a pod's or node's query names its cluster)."""
 
     QUERY = Operation("history", "query", QueryHistory, HistorySeries, timeout_s=10.0)
+
+
+class Rules:
+    """Operations answered by the alerter: alert rules, read by viewers, written by
+    operators."""
+
+    CREATE = Operation("rules", "create", CreateRule, Rule, Role.OPERATOR)
+    LIST = Operation("rules", "list", ListRules, RuleList, Role.VIEWER)
+    DELETE = Operation("rules", "delete", DeleteRule, Rule, Role.OPERATOR)

@@ -234,6 +234,13 @@ HISTORY_MARKS = BucketSpec(
     "HISTORY_MARKS",
     "How far each tier of each source is rolled up: `{tier}.{kind}.{source}` -> window end.",
 )
+ALERT_RULES = BucketSpec(
+    "ALERT_RULES", "Alert rules, keyed by rule id: what the alerter evaluates."
+)
+ALERTER_SOURCES = BucketSpec(
+    "ALERTER_SOURCES",
+    "Which alerter replica evaluates the rules of each source (a host, a cluster), until when.",
+)
 NOTIFY_CHANNELS = BucketSpec(
     "NOTIFY_CHANNELS", "Notification channels: Apprise URLs and webhooks, with their secrets."
 )
@@ -280,5 +287,7 @@ BUCKETS: tuple[BucketSpec, ...] = (
     NOTIFY_CHANNELS,
     NOTIFY_DELIVERIES,
     NOTIFY_DEAD_LETTERS,
+    ALERT_RULES,
+    ALERTER_SOURCES,
 )
 """Every key-value bucket Vigil keeps: what the provisioner creates."""

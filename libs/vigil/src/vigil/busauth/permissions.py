@@ -9,7 +9,8 @@ may do; NATS refuses the rest (DESIGN rule 8):
   its clusters'), the deployer journals and its host's work queue, auth revocations,
   the gateway the connection list; auth, the deployer and the gateway each their own
   audit events (`audit.<role>`), which no service may delete (the stream denies it);
-  the notifier only its audit events (it delivers off the bus);
+  the notifier only its audit events (it delivers off the bus), the alerter the
+  alerts of its rules (`alerts.rule`) and its audit events;
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -25,8 +26,10 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Auth, Deploy, History, Logs, Notify, Operation
+from vigil.operations import Auth, Deploy, History, Logs, Notify, Operation, Rules
 from vigil.streams import (
+    ALERT_RULES,
+    ALERTER_SOURCES,
     ALERTS,
     API_KEYS,
     AUDIT,
@@ -64,6 +67,7 @@ _STREAM_LOOKUP = f"{_API}.STREAM.NAMES"  # which stream holds a subject: names o
 
 
 class ServiceRole(StrEnum):
+    ALERTER = "alerter"
     AUTH = "auth"
     COLLECTOR = "collector"
     DEPLOYER = "deployer"
@@ -136,6 +140,25 @@ def permissions(
     `host` (ANY: every host), a collector for `clusters` (None: every cluster)."""
     inbox = f"{role.inbox_prefix}.>"
     match role:
+        case ServiceRole.ALERTER:
+            return Permissions(
+                publish=(
+                    subjects.alerts(AlertSource.RULE),
+                    subjects.audit(role.value),
+                    Auth.JWKS.subject(subjects),
+                    _STREAM_LOOKUP,
+                    *_looks_up(subjects, ALERTS, AUDIT),
+                    *_reads(subjects, LATEST),  # a source's last status, when it is taken
+                    *_keeps(subjects, ALERT_RULES, ALERTER_SOURCES),
+                ),
+                subscribe=(
+                    subjects.all_metrics(),  # every sample and status, live: the rules' input
+                    subjects.all_status(),
+                    *_requests(subjects, _operations(Rules)),
+                    inbox,
+                ),
+                allow_responses=True,
+            )
         case ServiceRole.AUTH:
             return Permissions(
                 publish=(
@@ -205,6 +228,7 @@ def permissions(
                     *_requests(subjects, _operations(History)),
                     *_requests(subjects, _operations(Logs)),
                     *_requests(subjects, _operations(Notify)),
+                    *_requests(subjects, _operations(Rules)),
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_connections(),
                     subjects.gateway_sessions(),

@@ -88,6 +88,7 @@ class AlertSource(StrEnum):
     HOST = "host"  # the collector's host thresholds
     K8S = "k8s"  # the collector's Kubernetes warnings
     GATEWAY = "gateway"  # the gateway on itself
+    RULE = "rule"  # the alerter's rules
 
 
 class Culprit(Message):
@@ -120,6 +121,9 @@ class AlertChanged(Message):
     culprits: list[Culprit] | None = omitted_when_none(
         "A host's CPU or memory alert, raised: its busiest containers then (at most 3)."
     )
+    rule: str | None = omitted_when_none("The id of the rule that raised it (`source` rule).")
+    severity: str | None = omitted_when_none("info, warning or critical (a rule's).")
+    labels: dict[str, str] | None = omitted_when_none("The labels of the rule that raised it.")
 
     @model_validator(mode="before")
     @classmethod
