@@ -12,6 +12,7 @@ from vigil.broker import ServiceBroker
 from vigil.bus_doc import NoVerifier, brokers, render
 from vigil.settings import VigilSettings
 from vigil_alerter import handlers as alerter_handlers
+from vigil_alerter import lifecycle as alerter_lifecycle
 from vigil_auth import handlers as auth_handlers
 from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
@@ -61,6 +62,12 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
     rules = alerter_handlers.Handlers.__new__(alerter_handlers.Handlers)
     alerter_handlers.serve(alerter, rules, NoVerifier())
     assert channels(alerter) == channels(described["rules"])
+
+    alerts = ServiceBroker(None, settings, description="alerts")
+    alerter_lifecycle.serve(
+        alerts, alerter_lifecycle.Lifecycle.__new__(alerter_lifecycle.Lifecycle), NoVerifier()
+    )
+    assert channels(alerts) == channels(described["alerts"])
 
 
 async def test_the_gateway_serves_the_document_next_to_docs(

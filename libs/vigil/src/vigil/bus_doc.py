@@ -23,7 +23,7 @@ from vigil.access import Principal
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.messages import CtlFailure
 from vigil.model import Message
-from vigil.operations import Auth, Deploy, History, Notify, Operation, Rules
+from vigil.operations import Alerts, Auth, Deploy, History, Notify, Operation, Rules
 from vigil.settings import VigilSettings
 
 TITLE = "Vigil's bus: the services' request/reply operations"
@@ -33,8 +33,16 @@ DESCRIPTIONS = {
     "history": "The history service: metrics over a time range, from its roll-up tiers.",
     "notify": "The notifier: notification channels (admins) and their dead letters.",
     "rules": "The alerter: alert rules (viewers read, operators write).",
+    "alerts": "The alerter: the alert book, acknowledgements, silences and maintenance windows.",
 }
-_GROUPS = {"auth": Auth, "deploy": Deploy, "history": History, "notify": Notify, "rules": Rules}
+_GROUPS = {
+    "auth": Auth,
+    "deploy": Deploy,
+    "history": History,
+    "notify": Notify,
+    "rules": Rules,
+    "alerts": Alerts,
+}
 _SCHEMAS = "#/components/schemas/"
 
 

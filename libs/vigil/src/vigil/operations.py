@@ -13,6 +13,9 @@ from typing import Generic, TypeVar
 
 from vigil.access import Role
 from vigil.messages import (
+    AcknowledgeAlert,
+    AlertChanged,
+    AlertList,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyView,
@@ -24,11 +27,13 @@ from vigil.messages import (
     CreateChannel,
     CreateDeploy,
     CreateRule,
+    CreateSilence,
     CreateUser,
     DeadLetterList,
     DelegatedToken,
     DeleteChannel,
     DeleteRule,
+    DeleteSilence,
     DeployHosts,
     DeployList,
     DeployRecord,
@@ -42,12 +47,14 @@ from vigil.messages import (
     GetSigningKeys,
     HistorySeries,
     JwkSet,
+    ListAlerts,
     ListApiKeys,
     ListChannels,
     ListDeadLetters,
     ListDeployHosts,
     ListDeploys,
     ListRules,
+    ListSilences,
     ListUsers,
     Login,
     LogPage,
@@ -60,6 +67,8 @@ from vigil.messages import (
     RevokeApiKey,
     Rule,
     RuleList,
+    Silence,
+    SilenceList,
     TokensIssued,
     TryChannel,
     UserList,
@@ -171,3 +180,14 @@ class Rules:
     CREATE = Operation("rules", "create", CreateRule, Rule, Role.OPERATOR)
     LIST = Operation("rules", "list", ListRules, RuleList, Role.VIEWER)
     DELETE = Operation("rules", "delete", DeleteRule, Rule, Role.OPERATOR)
+
+
+class Alerts:
+    """Operations answered by the alerter on alerts of every source: their book, read by
+    viewers; acknowledgements and silences, made by operators."""
+
+    LIST = Operation("alerts", "list", ListAlerts, AlertList, Role.VIEWER)
+    ACK = Operation("alerts", "ack", AcknowledgeAlert, AlertChanged, Role.OPERATOR)
+    SILENCE = Operation("alerts", "silence_create", CreateSilence, Silence, Role.OPERATOR)
+    SILENCES = Operation("alerts", "silence_list", ListSilences, SilenceList, Role.VIEWER)
+    UNSILENCE = Operation("alerts", "silence_delete", DeleteSilence, Silence, Role.OPERATOR)

@@ -1,5 +1,6 @@
-"""The alerter service: answers `ctl.rules.*` (`handlers`) and evaluates the rules on the
-live flow (`evaluation`), for the sources it holds (`sources`).
+"""The alerter service: answers `ctl.rules.*` (`handlers`) and `ctl.alerts.*`
+(`lifecycle`), keeps the alert book (`book`), and evaluates the rules on the live flow
+(`evaluation`), for the sources it holds (`sources`).
 
 The flow in: core subscriptions on `metrics.>` and `status.>`; a source newly taken
 first has its last status of each container and pod read from `LATEST` (what a
@@ -30,6 +31,7 @@ from vigil.errors import BusUnavailable
 from vigil.leases import Leases
 from vigil.messages import (
     AlertChanged,
+    AlertRecord,
     AlertSource,
     ContainerStatusChanged,
     DockerStatsSampled,
@@ -37,13 +39,25 @@ from vigil.messages import (
     K8sMetricsSampled,
     PodStatusChanged,
     Rule,
+    Silence,
 )
 from vigil.publishing import InOrder
 from vigil.records import Records
-from vigil.streams import ALERT_RULES, ALERTER_SOURCES, ALERTS, AUDIT, LATEST
+from vigil.streams import (
+    ALERT_BOOK,
+    ALERT_RULES,
+    ALERT_SILENCES,
+    ALERTER_SOURCES,
+    ALERTS,
+    AUDIT,
+    LATEST,
+)
 from vigil.subjects import ANY
+from vigil_alerter import lifecycle
+from vigil_alerter.book import BookKeeper
 from vigil_alerter.evaluation import Evaluator
 from vigil_alerter.handlers import Handlers, serve
+from vigil_alerter.lifecycle import Lifecycle
 from vigil_alerter.settings import AlerterSettings
 from vigil_alerter.sources import Sources, source_of
 
@@ -61,7 +75,7 @@ class AlerterService:
             name="vigil-alerter",
             role=ServiceRole.ALERTER,
             streams=[ALERTS, AUDIT, LATEST],
-            buckets=[ALERT_RULES, ALERTER_SOURCES],
+            buckets=[ALERT_RULES, ALERT_BOOK, ALERT_SILENCES, ALERTER_SOURCES],
         )
         self.trail = AuditTrail(self.bus, "alerter")
         self.ready = asyncio.Event()  # set once requests are answered and the flow read
@@ -78,10 +92,17 @@ class AlerterService:
         await self.bus.connect()
         broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["rules"])
         subscriptions = []
+        keeper: BookKeeper | None = None
         try:
             rules = await Records.open(self.bus, ALERT_RULES, Rule)
-            serve(broker, Handlers(rules, self.trail), bus_verifier(self.bus))
+            book = await Records.open(self.bus, ALERT_BOOK, AlertRecord)
+            silences = await Records.open(self.bus, ALERT_SILENCES, Silence)
+            verifier = bus_verifier(self.bus)
+            serve(broker, Handlers(rules, self.trail), verifier)
+            lifecycle.serve(broker, Lifecycle(self.bus, book, silences, self.trail), verifier)
             await broker.start()
+            keeper = BookKeeper(self.bus, book)
+            await keeper.start()
             leases = await Leases.open(
                 self.bus, ALERTER_SOURCES, self.replica, self.settings.lease_s
             )
@@ -96,6 +117,8 @@ class AlerterService:
         finally:
             self.ready.clear()
             try:
+                if keeper is not None:
+                    await keeper.stop()
                 for subscription in subscriptions:
                     with contextlib.suppress(nats.errors.Error):
                         await subscription.unsubscribe()

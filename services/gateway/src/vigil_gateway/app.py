@@ -16,6 +16,7 @@ from vigil.messages import ErrorCode
 from vigil_gateway.access import redaction
 from vigil_gateway.directory import roster
 from vigil_gateway.http import endpoints
+from vigil_gateway.http.alert_routes import alert_router
 from vigil_gateway.http.audit_routes import audit_router
 from vigil_gateway.http.auth_routes import auth_router
 from vigil_gateway.http.body_limit import BodyLimit
@@ -68,6 +69,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(k8s_router())
     app.include_router(notify_router())
     app.include_router(rule_router())
+    app.include_router(alert_router())
     app.include_router(scrape_router())
 
     @app.get("/healthz")

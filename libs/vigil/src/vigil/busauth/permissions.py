@@ -10,7 +10,8 @@ may do; NATS refuses the rest (DESIGN rule 8):
   the gateway the connection list; auth, the deployer and the gateway each their own
   audit events (`audit.<role>`), which no service may delete (the stream denies it);
   the notifier only its audit events (it delivers off the bus), the alerter the
-  alerts of its rules (`alerts.rule`) and its audit events;
+  alerts of its rules (`alerts.rule`), acknowledgements (on the alert's own
+  `alerts.<source>`) and its audit events;
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -26,9 +27,11 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Auth, Deploy, History, Logs, Notify, Operation, Rules
+from vigil.operations import Alerts, Auth, Deploy, History, Logs, Notify, Operation, Rules
 from vigil.streams import (
+    ALERT_BOOK,
     ALERT_RULES,
+    ALERT_SILENCES,
     ALERTER_SOURCES,
     ALERTS,
     API_KEYS,
@@ -143,18 +146,21 @@ def permissions(
         case ServiceRole.ALERTER:
             return Permissions(
                 publish=(
-                    subjects.alerts(AlertSource.RULE),
+                    # its rules' alerts, and acknowledgements of any source's on that source's
+                    subjects.alerts(ANY),
                     subjects.audit(role.value),
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
-                    *_looks_up(subjects, ALERTS, AUDIT),
+                    *_looks_up(subjects, AUDIT),
+                    *_reads(subjects, ALERTS),  # the book's durable consumer
                     *_reads(subjects, LATEST),  # a source's last status, when it is taken
-                    *_keeps(subjects, ALERT_RULES, ALERTER_SOURCES),
+                    *_keeps(subjects, ALERT_RULES, ALERT_BOOK, ALERT_SILENCES, ALERTER_SOURCES),
                 ),
                 subscribe=(
                     subjects.all_metrics(),  # every sample and status, live: the rules' input
                     subjects.all_status(),
                     *_requests(subjects, _operations(Rules)),
+                    *_requests(subjects, _operations(Alerts)),
                     inbox,
                 ),
                 allow_responses=True,
@@ -229,6 +235,7 @@ def permissions(
                     *_requests(subjects, _operations(Logs)),
                     *_requests(subjects, _operations(Notify)),
                     *_requests(subjects, _operations(Rules)),
+                    *_requests(subjects, _operations(Alerts)),
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_connections(),
                     subjects.gateway_sessions(),
@@ -256,6 +263,7 @@ def permissions(
                     _STREAM_LOOKUP,
                     *_looks_up(subjects, AUDIT),
                     *_reads(subjects, ALERTS),  # its durable consumer: acks, naks with delay
+                    *_reads(subjects, ALERT_SILENCES),  # what not to deliver, for now
                     *_keeps(subjects, NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS),
                 ),
                 subscribe=(*_requests(subjects, _operations(Notify)), inbox),

@@ -14,6 +14,7 @@ the past tense. One import location, one module per concept:
               the requests on `ctl.deploy.*` (`records`)
 - `notify`    notification channels and dead letters (notifier)
 - `rules`     alert rules (alerter)
+- `lifecycle` acknowledgements, silences, maintenance windows, the alert book (alerter)
 - `gateway`   sessions, questions for clients, connection lists (services and gateways)
 - `ctl`       the envelope of every ctl reply
 - `client`    the client protocol, both ways
@@ -152,6 +153,7 @@ from vigil.messages.history import (
     TierSpan,
 )
 from vigil.messages.host import (
+    Acknowledgement,
     AlertChanged,
     AlertSource,
     AlertState,
@@ -178,6 +180,21 @@ from vigil.messages.kubernetes import (
     PodStatusChanged,
     PodUsage,
     ReadPodLogs,
+)
+from vigil.messages.lifecycle import (
+    MAX_SILENCES,
+    SILENCE_ID,
+    AcknowledgeAlert,
+    AlertList,
+    AlertRecord,
+    CreateSilence,
+    DeleteSilence,
+    ListAlerts,
+    ListSilences,
+    Silence,
+    SilenceDraft,
+    SilenceList,
+    SilenceMatcher,
 )
 from vigil.messages.notify import (
     DELIVERY_HEADER,
@@ -238,13 +255,19 @@ __all__ = [
     "DELIVERY_HEADER",
     "ERROR_MEANINGS",
     "MAX_RULES",
+    "MAX_SILENCES",
     "METRICS_OF",
     "RULE_ID",
     "SERVER_FRAMES",
     "SIGNATURE_HEADER",
+    "SILENCE_ID",
     "AccessClaims",
+    "AcknowledgeAlert",
+    "Acknowledgement",
     "AlertChanged",
+    "AlertList",
     "AlertNotice",
+    "AlertRecord",
     "AlertSource",
     "AlertState",
     "Answer",
@@ -290,6 +313,7 @@ __all__ = [
     "CreateChannel",
     "CreateDeploy",
     "CreateRule",
+    "CreateSilence",
     "CreateUser",
     "CredentialsRevoked",
     "CtlFailure",
@@ -300,6 +324,7 @@ __all__ = [
     "DelegatedToken",
     "DeleteChannel",
     "DeleteRule",
+    "DeleteSilence",
     "Delta",
     "DeployEvent",
     "DeployHosts",
@@ -341,6 +366,7 @@ __all__ = [
     "JwkSet",
     "K8sMetricsSampled",
     "LayerProgress",
+    "ListAlerts",
     "ListApiKeys",
     "ListChannels",
     "ListConnections",
@@ -348,6 +374,7 @@ __all__ = [
     "ListDeployHosts",
     "ListDeploys",
     "ListRules",
+    "ListSilences",
     "ListUsers",
     "LoadAverage",
     "LogBatch",
@@ -393,6 +420,10 @@ __all__ = [
     "ServerPing",
     "SessionStarted",
     "Severity",
+    "Silence",
+    "SilenceDraft",
+    "SilenceList",
+    "SilenceMatcher",
     "Stale",
     "StaleCondition",
     "StatusCondition",

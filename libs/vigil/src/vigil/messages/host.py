@@ -100,6 +100,14 @@ class Culprit(Message):
     memory_bytes: int
 
 
+class Acknowledgement(Message):
+    """Who acknowledged a raised alert, when, and what they said."""
+
+    by: str
+    note: str = Field(default="", max_length=1000)
+    time: datetime
+
+
 class AlertChanged(Message):
     """A threshold alert raised or resolved, on `alerts.{source}`."""
 
@@ -124,6 +132,10 @@ class AlertChanged(Message):
     rule: str | None = omitted_when_none("The id of the rule that raised it (`source` rule).")
     severity: str | None = omitted_when_none("info, warning or critical (a rule's).")
     labels: dict[str, str] | None = omitted_when_none("The labels of the rule that raised it.")
+    acknowledged: Acknowledgement | None = omitted_when_none(
+        "A raised alert acknowledged (the transition `raised` -> acknowledged: `state` stays"
+        " raised until it resolves, and its resolution carries it too when the alerter knows)."
+    )
 
     @model_validator(mode="before")
     @classmethod

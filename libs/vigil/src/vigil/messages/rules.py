@@ -28,7 +28,8 @@ _CONTAINER_ID = re.compile(r"^[0-9a-f]{12,64}$")
 _RULE_LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 
 
-def _glob(value: str) -> str:
+def checked_glob(value: str) -> str:
+    """`value` if it is a glob of name characters; else a ValueError saying what is wanted."""
     if not _GLOB.fullmatch(value):
         raise ValueError(
             "a glob of letters, digits, '_', '.', ':', '/', '-' with '*' and '?' "
@@ -52,7 +53,7 @@ class HostTarget(Message):
     @field_validator("hosts")
     @classmethod
     def _hosts(cls, value: str) -> str:
-        return _glob(value)
+        return checked_glob(value)
 
 
 class ContainerTarget(Message):
@@ -70,7 +71,7 @@ class ContainerTarget(Message):
     @field_validator("hosts", "name")
     @classmethod
     def _globs(cls, value: str | None) -> str | None:
-        return None if value is None else _glob(value)
+        return None if value is None else checked_glob(value)
 
     @field_validator("label")
     @classmethod
@@ -107,7 +108,7 @@ class PodTarget(Message):
     @field_validator("clusters", "namespace")
     @classmethod
     def _globs(cls, value: str | None) -> str | None:
-        return None if value is None else _glob(value)
+        return None if value is None else checked_glob(value)
 
     @field_validator("workload")
     @classmethod
@@ -117,7 +118,7 @@ class PodTarget(Message):
         kind, slash, name = value.rpartition("/")
         if slash and not re.fullmatch(r"[A-Za-z]{1,63}", kind):
             raise ValueError("`Kind/name` with a kind of letters, or a glob on the name")
-        _glob(name)
+        checked_glob(name)
         return value
 
     @field_validator("selector")

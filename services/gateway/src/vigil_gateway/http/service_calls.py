@@ -20,6 +20,7 @@ _SERVICES = {
     "history": "the history service",
     "notify": "the notifier",
     "rules": "the alerter",
+    "alerts": "the alerter",
 }
 
 
