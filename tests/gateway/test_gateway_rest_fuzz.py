@@ -13,6 +13,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.alerter_support import alerter_settings_for, run_alerter
 from tests.docker_support import DockerStack
 from tests.history_support import history_settings_for, run_history
@@ -24,6 +26,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 EXAMPLES_PER_ROUTE = 25
 
 
+@pytest.mark.timeout(180)  # 51 operations, 25 examples each: ~100 s on a loaded machine
 async def test_no_rest_route_answers_5xx_to_fuzzed_input(
     docker_stack: DockerStack,
     deployer: DeployerService,
