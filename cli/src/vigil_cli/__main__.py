@@ -13,6 +13,7 @@ from vigil_cli.commands import (
     history,
     login,
     logs,
+    silence,
     top,
     up,
     user,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(commands)
     deploy.add_parser(commands)
     alerts.add_parser(commands)
+    silence.add_parser(commands)
     audit.add_parser(commands)
     return parser
 
