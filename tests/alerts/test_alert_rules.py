@@ -118,6 +118,16 @@ async def test_bad_rules_are_refused_naming_what_is_wrong(
     assert named in answer.text
 
 
+async def test_a_log_pattern_re2_cannot_run_is_refused_saying_why(
+    alerter: AlerterService, http: httpx.AsyncClient, admin_token: str
+) -> None:
+    rule = BUSY | {"condition": {"kind": "log", "pattern": r"(a+)\1", "count": 2}}
+    answer = await http.post(RULES, json=rule, headers=bearer(admin_token))
+    assert answer.status_code == 422, answer.text
+    assert "rule.condition.pattern" in answer.text
+    assert "backreferences" in answer.text
+
+
 async def test_a_rule_raises_after_its_hold_and_resolves_after_recovery_once_across_replicas(
     nats_server: NatsServer, prefix: str, admin_token: str
 ) -> None:

@@ -112,3 +112,33 @@ async def test_oom_non_zero_exit_and_a_restart_loop_each_raise_their_rule(
         assert (rules["exited_nonzero"].id, loop_id) not in raised
         assert (rules["oom_killed"].id, exit_id) not in raised
         assert (rules["oom_killed"].id, loop_id) not in raised
+
+
+async def test_a_log_pattern_seen_enough_times_raises_its_rule(
+    nats_server: NatsServer, prefix: str, containers: Containers, admin_token: str
+) -> None:
+    settings = alerter_settings_for(nats_server, prefix, log_lease_s=3.0)
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        heard(bus, bus.subjects.alerts(AlertSource.RULE), AlertChanged, stream=True) as alerts,
+        run_alerter(settings) as alerter,
+        run_collector(docker_collector(nats_server, prefix)),
+    ):
+        rule = await make_rule(
+            bus,
+            admin_token,
+            name="boom",
+            target={"kind": "container", "label": f"vigil.test={prefix}"},
+            condition={"kind": "log", "pattern": r"ERROR boom \d+", "count": 5, "window_s": 60},
+        )
+        await wait_for(lambda: rule.id in alerter.evaluator.rules, "the rule read", 10)
+        quiet_id, _ = containers.run("quiet", "sh", "-c", "while :; do echo fine; sleep 0.2; done")
+        loud_id, loud = containers.run(
+            "loud", "sh", "-c", 'i=0; while :; do echo "ERROR boom $i"; i=$((i+1)); sleep 0.2; done'
+        )
+        raised = await next_that(alerts, lambda a: True, "the log rule raised", 30)
+        assert raised.id == f"rule:{rule.id}:docker:{HOST}:{loud_id}"
+        assert raised.metric == "log"
+        assert raised.value >= 5
+        assert loud in raised.message
+        assert quiet_id not in raised.id

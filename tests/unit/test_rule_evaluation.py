@@ -14,6 +14,8 @@ from vigil.messages import (
     ContainerStats,
     ContainerStatusChanged,
     DockerStatsSampled,
+    LogBatch,
+    LogLine,
     Rule,
     RuleDraft,
 )
@@ -279,3 +281,35 @@ def test_bad_rules_are_refused_naming_the_field(draft: dict[str, Any], named: st
     with pytest.raises(ValidationError) as refused:
         RuleDraft.model_validate({"name": "bad", **draft})
     assert named in str(refused.value)
+
+
+def test_a_log_pattern_seen_n_times_in_its_window_raises_and_the_window_passing_resolves() -> None:
+    condition = {"kind": "log", "pattern": r"ERROR\s+\w+", "count": 3, "window_s": 60}
+    evaluator = Evaluator(
+        [rule("log", target={"kind": "container", "name": "web"}, condition=condition)]
+    )
+    evaluator.container_status(status(WEB, "web", ContainerState.RUNNING, "start"), 0)
+    assert evaluator.followed_logs() == [(HOST, WEB)]
+
+    def lines(*texts: str) -> LogBatch:
+        return LogBatch(
+            host=HOST,
+            container=WEB,
+            lines=[LogLine(time=datetime.now(UTC), stream="stdout", text=t) for t in texts],
+        )
+
+    assert evaluator.log_batch(lines("ERROR disk", "all fine", "error lower"), 1) == []
+    [raised] = evaluator.log_batch(lines("ERROR again", "ERROR  twice"), 2)
+    assert raised.state is AlertState.RAISED
+    assert (raised.metric, raised.value, raised.threshold) == ("log", 3.0, 3.0)
+    assert evaluator.tick(60) == []
+    [resolved] = evaluator.tick(62)
+    assert resolved.state is AlertState.RESOLVED
+
+
+def test_a_log_rule_is_of_containers() -> None:
+    with pytest.raises(ValidationError) as refused:
+        RuleDraft.model_validate(
+            {"name": "x", "target": {"kind": "host"}, "condition": {"kind": "log", "pattern": "x"}}
+        )
+    assert "log patterns are of containers" in str(refused.value)

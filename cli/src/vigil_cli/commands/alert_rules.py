@@ -46,8 +46,10 @@ def add_parsers(actions: Subparsers) -> None:
     what.add_argument("--below", type=float, metavar="X", help="raised under X")
     what.add_argument("--status", choices=[e.value for e in StatusEvent], help="a status event")
     what.add_argument("--restarts", type=int, default=3, help="for restart_loop (default 3)")
-    what.add_argument("--window", type=duration, help="for restart_loop (default 5m)")
+    what.add_argument("--window", type=duration, help="restart_loop, --log (5m, 1m)")
     what.add_argument("--stale", type=duration, metavar="DURATION", help="silent this long")
+    what.add_argument("--log", metavar="REGEX", help="log lines matching (RE2)")
+    what.add_argument("--times", type=int, default=1, help="for --log: this many (default 1)")
     how = add.add_argument_group("behaviour")
     how.add_argument("--hold", type=duration, help="held this long to raise")
     how.add_argument("--recovery", type=duration, help="clear this long to resolve")
@@ -120,9 +122,16 @@ def _target(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _condition(args: argparse.Namespace) -> dict[str, Any]:
-    given = [c for c in (args.metric, args.status, args.stale) if c is not None]
+    given = [c for c in (args.metric, args.status, args.stale, args.log) if c is not None]
     if len(given) != 1:
-        raise CliError("one condition: --metric (with --above or --below), --status or --stale")
+        raise CliError(
+            "one condition: --metric (with --above or --below), --status, --log or --stale"
+        )
+    if args.log is not None:
+        condition = {"kind": "log", "pattern": args.log, "count": args.times}
+        if args.window is not None:
+            condition["window_s"] = args.window.total_seconds()
+        return condition
     if args.metric is not None:
         if (args.above is None) == (args.below is None):
             raise CliError("--metric needs --above X or --below X")

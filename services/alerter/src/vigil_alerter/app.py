@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
+from vigil import ctl
 from vigil.audit_trail import AuditTrail
 from vigil.authority import bus_verifier
 from vigil.broker import ServiceBroker
@@ -35,12 +36,15 @@ from vigil.messages import (
     AlertSource,
     ContainerStatusChanged,
     DockerStatsSampled,
+    FollowLogs,
     HostMetricsSampled,
     K8sMetricsSampled,
+    LogBatch,
     PodStatusChanged,
     Rule,
     Silence,
 )
+from vigil.operations import Logs
 from vigil.publishing import InOrder
 from vigil.records import Records
 from vigil.streams import (
@@ -109,7 +113,7 @@ class AlerterService:
             self.sources = Sources(leases, self.settings.lease_s)
             await self._read_rules(rules)
             subjects = self.bus.subjects
-            for pattern in (subjects.all_metrics(), subjects.all_status()):
+            for pattern in (subjects.all_metrics(), subjects.all_status(), subjects.all_logs()):
                 subscriptions.append(await self.bus.nc.subscribe(pattern, cb=self._take))
             self.ready.set()
             log.info("evaluating rules as %s", self.replica)
@@ -136,11 +140,14 @@ class AlerterService:
     async def _keep(self, rules: Records[Rule]) -> None:
         assert self.sources is not None
         renew_every = self.settings.lease_s / 3
-        renewed = time.monotonic()
+        renewed = followed = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.tick_s)
             try:
                 await self._read_rules(rules)
+                if time.monotonic() - followed >= self.settings.log_lease_s / 3:
+                    followed = time.monotonic()
+                    await self._follow_logs()
                 if time.monotonic() - renewed >= renew_every:
                     renewed = time.monotonic()
                     for source in await self.sources.renew():
@@ -149,6 +156,22 @@ class AlerterService:
             except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
                 log.warning("rules or leases not read (%s); trying again", exc)
             self._send(self.evaluator.tick(time.time()))
+
+    async def _follow_logs(self) -> None:
+        """Hold (or renew) a lease on the logs of each container a log rule reads: its
+        collector follows them while a lease lives, so they stop when no rule wants them."""
+        for host, container in self.evaluator.followed_logs():
+            lease = FollowLogs(
+                host=host,
+                container=container,
+                holder=self.replica,
+                lease_s=self.settings.log_lease_s,
+                tail=0,
+            )
+            try:
+                await ctl.call(self.bus, Logs.FOLLOW, lease)
+            except ctl.Refused as exc:
+                log.warning("logs of %s on %s not followed: %s", container, host, exc.message)
 
     async def _read_rules(self, rules: Records[Rule]) -> None:
         """The rules again, when their bucket changed since the last look."""
@@ -204,6 +227,10 @@ class AlerterService:
             case "status", "docker", 4:
                 return lambda data, now: evaluator.container_status(
                     ContainerStatusChanged.model_validate_json(data), now
+                )
+            case "logs", "docker", 4:
+                return lambda data, now: evaluator.log_batch(
+                    LogBatch.model_validate_json(data), now
                 )
             case "status", "k8s", 5:
                 return lambda data, now: evaluator.pod_status(

@@ -9,8 +9,11 @@ status change and at every `tick`, since time alone resolves them (a restart loo
 window passes, a container runs long enough, a source speaks again).
 """
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import re2
 
 from vigil.messages import (
     AlertChanged,
@@ -22,6 +25,8 @@ from vigil.messages import (
     DockerStatsSampled,
     HostMetricsSampled,
     K8sMetricsSampled,
+    LogBatch,
+    LogCondition,
     Metric,
     MetricCondition,
     PodStatusChanged,
@@ -33,6 +38,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil_alerter.index import RuleIndex
+from vigil_alerter.patterns import InvalidPattern, compile_regex
 from vigil_alerter.targets import ContainerFacts, PodFacts, restarts_within
 
 
@@ -133,6 +139,8 @@ class Evaluator:
         self._containers: dict[str, ContainerFacts] = {}
         self._pods: dict[str, PodFacts] = {}
         self._heard: dict[str, float] = {}  # a source ("host:h", "docker:h", "k8s:c"): when
+        self._patterns: dict[str, re2._Regexp[str]] = {}  # a log rule's, by rule id
+        self._log_hits: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self.set_rules(rules, 0.0)
 
     @property
@@ -151,8 +159,21 @@ class Evaluator:
             if state.raised:
                 old = self._rules[rule_id]
                 changed.append(self._alert(old, key, AlertState.RESOLVED, 0.0, "rule changed"))
+        for state_key in [k for k in self._log_hits if k[0] not in kept]:
+            del self._log_hits[state_key]
+        self._patterns = {}
+        for rule in new.values():
+            if isinstance(rule.condition, LogCondition):
+                try:
+                    self._patterns[rule.id] = compile_regex(rule.condition.pattern)
+                except InvalidPattern:  # refused when made; an older rule is left out
+                    continue
         self._rules = new
-        self._index = RuleIndex.of(new.values())
+        self._index = RuleIndex.of(
+            r
+            for r in new.values()
+            if r.id in self._patterns or not isinstance(r.condition, LogCondition)
+        )
         return changed
 
     # -- the flow in ------------------------------------------------------------------
@@ -216,6 +237,31 @@ class Evaluator:
         self._status(facts, now, changed)
         return changed
 
+    def log_batch(self, batch: LogBatch, now: float) -> list[AlertChanged]:
+        """Lines of a followed container: each log rule counts the lines it matches."""
+        facts = self._containers.get(f"docker:{batch.host}:{batch.container}")
+        if facts is None:
+            return []
+        changed: list[AlertChanged] = []
+        for rule in self._index.for_container(facts):
+            condition = rule.condition
+            if isinstance(condition, LogCondition):
+                pattern = self._patterns[rule.id]
+                hits = sum(1 for line in batch.lines if pattern.search(line.text) is not None)
+                if hits:
+                    self._log_hits.setdefault((rule.id, facts.key), deque()).append((now, hits))
+                self._log(rule, condition, facts.key, now, changed)
+        return changed
+
+    def followed_logs(self) -> list[tuple[str, str]]:
+        """The containers (host, id) whose logs some rule reads: those to follow."""
+        return [
+            (facts.host, facts.id)
+            for facts in self._containers.values()
+            if facts.running
+            and any(isinstance(r.condition, LogCondition) for r in self._index.for_container(facts))
+        ]
+
     def tick(self, now: float) -> list[AlertChanged]:
         """What time alone changes: status conditions, and sources gone quiet."""
         changed: list[AlertChanged] = []
@@ -268,11 +314,26 @@ class Evaluator:
         )
         for rule in rules:
             condition = rule.condition
+            if isinstance(condition, LogCondition):
+                self._log(rule, condition, facts.key, now, out)
             if isinstance(condition, StatusCondition):
                 state = self._step(rule, facts.key, _status_holds(facts, condition, now), now)
                 if state is not None:
                     value = _status_figure(facts, condition, now)
                     out.append(self._alert(rule, facts.key, state, value))
+
+    def _log(
+        self, rule: Rule, condition: LogCondition, key: str, now: float, out: list[AlertChanged]
+    ) -> None:
+        hits = self._log_hits.get((rule.id, key))
+        while hits and now - hits[0][0] > condition.window_s:
+            hits.popleft()
+        seen = sum(n for _, n in hits) if hits else 0
+        if hits is not None and not hits:
+            del self._log_hits[(rule.id, key)]
+        state = self._step(rule, key, seen >= condition.count, now)
+        if state is not None:
+            out.append(self._alert(rule, key, state, float(seen)))
 
     def _stale(self, now: float, out: list[AlertChanged]) -> None:
         for rule in self._rules.values():
@@ -349,6 +410,8 @@ class Evaluator:
         self._pods.pop(key, None)
         self._index.forget(key)
         self._where.pop(key, None)
+        for hits_key in [k for k in self._log_hits if k[1] == key]:
+            del self._log_hits[hits_key]
         return changed
 
     def _alert(
@@ -365,6 +428,12 @@ class Evaluator:
             said = f"{where.name}: {metric.replace('_', ' ')}"
             if condition.event is StatusEvent.RESTART_LOOP:
                 said += f" ({value:g} restarts within {condition.window_s:g} s)"
+        elif isinstance(condition, LogCondition):
+            metric, threshold = "log", float(condition.count)
+            said = (
+                f"{where.name}: {value:g} lines matching {condition.pattern!r} within "
+                f"{condition.window_s:g} s"
+            )
         else:
             metric, threshold = "stale", condition.after_s
             said = f"{where.name} silent for {value:.0f} s"

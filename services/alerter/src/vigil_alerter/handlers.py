@@ -17,6 +17,7 @@ from vigil.messages import (
     DeleteRule,
     ErrorCode,
     ListRules,
+    LogCondition,
     Rule,
     RuleList,
     utc_now,
@@ -24,6 +25,7 @@ from vigil.messages import (
 from vigil.operations import Rules
 from vigil.records import Records
 from vigil.tokens import Verifier
+from vigil_alerter.patterns import InvalidPattern, compile_regex
 
 CREATE, DELETE = "rules.create", "rules.delete"
 
@@ -41,6 +43,14 @@ class Handlers:
         self._trail = trail
 
     async def create(self, request: CreateRule, caller: Principal) -> Rule:
+        condition = request.rule.condition
+        if isinstance(condition, LogCondition):
+            try:
+                compile_regex(condition.pattern)
+            except InvalidPattern as exc:
+                reason = f"rule.condition.pattern: {exc}"
+                self._trail.refused(CREATE, caller, reason, target=request.rule.name)
+                raise Refused(ErrorCode.INVALID_MESSAGE, reason) from None
         if len(await self._rules.all()) >= MAX_RULES:
             raise Refused(ErrorCode.LIMIT_REACHED, f"at most {MAX_RULES} rules")
         rule = Rule(

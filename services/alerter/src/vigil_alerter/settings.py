@@ -23,3 +23,10 @@ class AlerterSettings(ProbeSettings):
         description="How often status and stale conditions are looked at again (time alone "
         "resolves them) and the rules re-read when their bucket changed.",
     )
+    log_lease_s: float = Field(
+        default=30.0,
+        ge=3,
+        le=300,
+        description="The lease on the logs of a container a log rule reads, renewed every "
+        "third of it while the rule targets the container.",
+    )

@@ -15,7 +15,7 @@ from vigil.leases import Leases
 
 
 def source_of(tokens: list[str]) -> str | None:
-    """The source of a `metrics.*` or `status.*` subject (without its prefix)."""
+    """The source of a `metrics.*`, `status.*` or `logs.*` subject (without its prefix)."""
     if len(tokens) < 3:
         return None
     match tokens[1]:

@@ -153,12 +153,14 @@ def permissions(
                     _STREAM_LOOKUP,
                     *_looks_up(subjects, AUDIT),
                     *_reads(subjects, ALERTS),  # the book's durable consumer
+                    Logs.FOLLOW.subject(subjects),  # the logs its log rules read
                     *_reads(subjects, LATEST),  # a source's last status, when it is taken
                     *_keeps(subjects, ALERT_RULES, ALERT_BOOK, ALERT_SILENCES, ALERTER_SOURCES),
                 ),
                 subscribe=(
                     subjects.all_metrics(),  # every sample and status, live: the rules' input
                     subjects.all_status(),
+                    subjects.all_logs(),  # of the containers it follows for log rules
                     *_requests(subjects, _operations(Rules)),
                     *_requests(subjects, _operations(Alerts)),
                     inbox,

@@ -201,8 +201,20 @@ class StaleCondition(Message):
     after_s: float = Field(default=60, ge=5, le=86_400)
 
 
+class LogCondition(Message):
+    """A container's log lines matching `pattern` (a regular expression run on RE2:
+    linear time, no backreferences or lookaround) `count` times within `window_s`. The
+    alerter follows the logs of the containers such rules target, while they do."""
+
+    kind: Literal["log"] = "log"
+    pattern: str = Field(min_length=1, max_length=200)
+    count: int = Field(default=1, ge=1, le=100_000)
+    window_s: float = Field(default=60, gt=0, le=86_400)
+
+
 RuleCondition = Annotated[
-    MetricCondition | StatusCondition | StaleCondition, Field(discriminator="kind")
+    MetricCondition | StatusCondition | StaleCondition | LogCondition,
+    Field(discriminator="kind"),
 ]
 
 
@@ -238,6 +250,8 @@ class RuleDraft(Message):
             raise ValueError(
                 f"condition.metric: {kind} targets carry {offered}, not {condition.metric.value}"
             )
+        if isinstance(condition, LogCondition) and kind != "container":
+            raise ValueError("condition: log patterns are of containers (for now)")
         if isinstance(condition, StatusCondition):
             if kind == "host":
                 raise ValueError("condition: status events are of containers and pods, not hosts")
