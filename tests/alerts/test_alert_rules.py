@@ -5,6 +5,7 @@ resolved after its recovery, into the ALERTS stream (what the gateway's `alerts`
 channel and the notifier read); replicas sharing the sources raise each alert once."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,7 +22,14 @@ from tests.docker_support import heard
 from tests.support import NatsServer, bus_client, user_token, wait_for
 from vigil import ctl
 from vigil.access import Role
-from vigil.messages import AlertChanged, AlertSource, AlertState, ErrorCode, ListRules
+from vigil.messages import (
+    AlertChanged,
+    AlertSource,
+    AlertState,
+    DockerStatsSampled,
+    ErrorCode,
+    ListRules,
+)
 from vigil.operations import Rules
 from vigil_alerter.app import AlerterService
 
@@ -176,3 +184,42 @@ async def test_a_rule_raises_after_its_hold_and_resolves_after_recovery_once_acr
             assert loop.time() - calm_from < 15, "not resolved"
         assert loop.time() - calm_from >= 2  # not before the recovery
         assert resolved.id == raised.id
+
+
+async def test_a_replica_that_takes_a_source_over_resolves_what_the_last_one_raised(
+    nats_server: NatsServer, prefix: str, admin_token: str
+) -> None:
+    settings = alerter_settings_for(nats_server, prefix)
+    hot = docker_sample("h1", container(WEB, "web-1", 95))
+    cool = docker_sample("h1", container(WEB, "web-1", 3))
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        heard(bus, bus.subjects.alerts(AlertSource.RULE), AlertChanged, stream=True) as alerts,
+    ):
+
+        async def send(sample: DockerStatsSampled, until_seen: AlertState) -> AlertChanged:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while alerts.empty():
+                subject = bus.subjects.docker_metrics("h1")
+                await bus.nc.publish(subject, sample.model_dump_json().encode())
+                await asyncio.sleep(0.2)  # the collector's beat, faster
+                assert loop.time() - started < 15, f"nothing {until_seen.value}"
+            seen = alerts.get_nowait()
+            assert seen.state is until_seen, seen
+            return seen
+
+        async with contextlib.AsyncExitStack() as later:
+            async with run_alerter(settings) as first:  # alone: it takes the source
+                rule = await make_rule(bus, admin_token, **(BUSY | {"recovery_s": 0}))
+                await wait_for(lambda: rule.id in first.evaluator.rules, "the rule read", 10)
+                raised = await send(hot, AlertState.RAISED)
+                assert first.sources is not None
+                assert first.sources.held == {"host:h1"}
+                second = await later.enter_async_context(run_alerter(settings))
+                await wait_for(lambda: rule.id in second.evaluator.rules, "the rule read", 10)
+            # the first has stopped (its lease given up): the second takes the source
+            resolved = await send(cool, AlertState.RESOLVED)
+            assert second.sources is not None
+            assert second.sources.held == {"host:h1"}
+    assert resolved.id == raised.id

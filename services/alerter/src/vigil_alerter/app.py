@@ -34,6 +34,7 @@ from vigil.messages import (
     AlertChanged,
     AlertRecord,
     AlertSource,
+    AlertState,
     ContainerStatusChanged,
     DockerStatsSampled,
     FollowLogs,
@@ -87,6 +88,7 @@ class AlerterService:
         self.sources: Sources | None = None
         self._out = InOrder(self.bus, "rule alerts")
         self._rules_seen = -1
+        self._book: Records[AlertRecord] | None = None
 
     @property
     def healthy(self) -> bool:
@@ -99,7 +101,7 @@ class AlerterService:
         keeper: BookKeeper | None = None
         try:
             rules = await Records.open(self.bus, ALERT_RULES, Rule)
-            book = await Records.open(self.bus, ALERT_BOOK, AlertRecord)
+            book = self._book = await Records.open(self.bus, ALERT_BOOK, AlertRecord)
             silences = await Records.open(self.bus, ALERT_SILENCES, Silence)
             verifier = bus_verifier(self.bus)
             serve(broker, Handlers(rules, self.trail), verifier)
@@ -196,6 +198,7 @@ class AlerterService:
         if admitted is None:  # newly this replica's: what was said before it listened
             log.info("evaluating %s", source)
             await self._read_status(source)
+            await self._adopt(source)
         self._feed(tokens, msg.data)
 
     def _feed(self, tokens: list[str], data: bytes) -> None:
@@ -247,6 +250,23 @@ class AlerterService:
         else:
             pattern = subjects.k8s_status(name, ANY, ANY)
         await _read_last(self.bus, LATEST.stream(subjects), pattern, self._replay)
+
+    async def _adopt(self, source: str) -> None:
+        """The alerts of `source` that its rules raised and that are not resolved (in the
+        book: a replica that held it before, and died or stopped, raised them)."""
+        assert self._book is not None
+        kind, _, name = source.partition(":")
+        keys: tuple[str, ...]
+        if kind == "host":
+            keys = (f"docker:{name}:", f"host:{name}", f"stale:host:{name}", f"stale:docker:{name}")
+        else:
+            keys = (f"pod:{name}:", f"stale:k8s:{name}")
+        for found in await self._book.all():
+            alert = found.value.alert
+            if alert.rule is None or alert.state is not AlertState.RAISED:
+                continue
+            if alert.id.split(":", 2)[-1].startswith(keys):
+                self.evaluator.adopt(alert)
 
     def _replay(self, subject: str, data: bytes) -> None:
         self._feed(subject.removeprefix(self.bus.subjects.prefix + ".").split("."), data)

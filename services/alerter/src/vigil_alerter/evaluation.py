@@ -272,6 +272,18 @@ class Evaluator:
         self._stale(now, changed)
         return changed
 
+    def adopt(self, alert: AlertChanged) -> None:
+        """A rule's alert raised by the replica that held its source before this one:
+        raised here too, so it resolves when its condition clears."""
+        _, rule_id, key = alert.id.split(":", 2)
+        rule = self._rules.get(rule_id)
+        if rule is None or alert.rule != rule_id or (rule_id, key) in self._states:
+            return
+        self._states[(rule_id, key)] = _State(raised=True)
+        if key not in self._where:
+            name = key.rsplit(":", 1)[-1] if key.startswith("docker:") else key
+            self._where[key] = _Where(alert.host, alert.cluster, name)
+
     def drop_source(self, source: str) -> None:
         """This replica no longer evaluates `source` (`host:h` or `k8s:c`): forget its
         targets without a word (the replica that takes it over carries on)."""
