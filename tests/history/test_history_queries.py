@@ -1,6 +1,7 @@
 """What a query names: a container by its name or id (a recreated container's history
 continues under its name), and input that cannot be answered gets a clear refusal."""
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -118,3 +119,31 @@ async def test_a_bad_query_gets_a_clear_error_and_the_service_answers_on(
             )
             assert isinstance(good, HistorySeries)
             assert good.entries == []
+
+
+async def test_a_started_service_reads_the_recent_roll_ups_ahead_and_a_chart_reads_none(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    start = (int(time.time()) // 60 - 20) * 60
+    samples = [docker_sample(start + 2 * i, [Container("web", OLD, 5.0, 1000)]) for i in range(300)]
+    settings = history_settings_for(nats_server, prefix)
+    async with bus_client(nats_server, prefix) as bus:
+        await write_samples(bus, samples)
+        async with run_history(settings):
+            await rolled_up_to(bus, TIERS[0], start + 600)
+        async with run_history(settings.model_copy(update={"roll": False})) as service:
+            await asyncio.wait_for(service.warmed.wait(), 15)
+            assert service.query is not None
+            read_ahead = service.query.cache.read_windows
+            chart = await query(
+                bus,
+                kind=HistoryKind.CONTAINER,
+                host=HOST,
+                container="web",
+                start=samples[0].time,
+                end=samples[-1].time,
+                step_s=TIERS[0].step_s,
+            )
+            assert service.query.cache.read_windows == read_ahead  # none read for the chart
+    assert read_ahead == 60  # ten minutes of 10-s roll-ups
+    assert sum(chart.entries[0].samples) == len(samples)

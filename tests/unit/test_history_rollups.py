@@ -111,6 +111,30 @@ async def test_the_frame_cache_reads_only_the_windows_it_lacks() -> None:
     assert small.read_windows == 20
 
 
+async def test_a_frame_published_right_after_a_run_held_joins_it_and_no_other() -> None:
+    def payload(w: int) -> bytes:
+        return encode(w, 60, 1, [Record("a", "", 1, 0, [w, w, w, w])])
+
+    reads: list[tuple[int, int]] = []
+
+    async def read(subject: str, start: int, end: int) -> list[Frame]:
+        reads.append((start, end))
+        return [Frame(payload(w)) for w in range(start, end, 60)]
+
+    cache = FrameCache(max_bytes=10**6)
+    await cache.frames("s", 0, 600, read)
+    cache.add("s", payload(600))  # right after the run: kept
+    cache.add("s", payload(720))  # a window skipped (another replica's?): not kept
+    cache.add("other", payload(0))  # no run held: not kept
+    got = await cache.frames("s", 0, 660, read)
+    assert [frame.start for frame in got] == list(range(0, 660, 60))
+    assert reads == [(0, 600)]  # the published frame came from memory
+    await cache.frames("s", 0, 780, read)
+    assert reads[-1] == (660, 780)  # what was not kept is read
+    await cache.frames("other", 0, 60, read)
+    assert reads[-1] == (0, 60)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_frames_summed_up_column_by_column_equal_their_records_combined(seed: int) -> None:
     rng = random.Random(seed)

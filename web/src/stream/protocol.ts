@@ -57,6 +57,8 @@ export type ServerFrame =
   | { type: "unsubscribed"; channel: string; remaining?: number | null }
   | UpdateFrame
   | DeltaFrame
+  /** A subscription's `history_s`: its last seconds (a HistorySeries) before the snapshot. */
+  | { type: "history"; channel: string; data: Record<string, unknown> }
   | { type: "gap"; channel: string; dropped: number }
   | { type: "reset"; channel: string; since: number; first_cursor: number }
   | StaleFrame

@@ -173,10 +173,14 @@ class VigilClient:
         since: int | None = None,
         interval_s: float | None = None,
         delta: bool = False,
+        history_s: int | None = None,
     ) -> Subscription:
         """Follow `channel` from now (a stream), from its start (a deploy's journal), or
         after `since`; state channels at most every `interval_s`, and with `delta` sent
-        as changes (the caller still reads whole values). Raises
+        as changes (the caller still reads whole values). With `history_s` (a host's
+        metrics or containers), a `HistoryFirst` event of those last seconds comes
+        before the values, again on each new connection (covering what it missed), and
+        no value it holds is read twice (WebSocket and event streams). Raises
         `vigil.errors.UnknownChannel` or `InvalidName` for a channel that cannot exist;
         a refusal by the gateway ends the subscription with `Refused` when read."""
         ref = resolve_channel(channel, params)
@@ -192,6 +196,7 @@ class VigilClient:
             interval_s=interval_s,
             on_close=self._closed,
             delta=delta,
+            history_s=history_s,
             on_resync=self._resync,
             buffer=self._buffer,
             rate_limit_wait_s=self.rate_limit_wait_s,

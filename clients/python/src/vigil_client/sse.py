@@ -55,6 +55,8 @@ class SseTransport(PerChannel):
             params["interval_s"] = subscription.interval_s
         if subscription.delta:
             params["delta"] = 1
+        if subscription.history_s is not None:
+            params["history_s"] = subscription.history_s
         headers = self._session.headers() | {"Accept": "text/event-stream"}
         timeout = httpx.Timeout(READ_TIMEOUT_S, connect=5.0)
         url = self._session.base_url + routes.sse(subscription.name)

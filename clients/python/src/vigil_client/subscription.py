@@ -19,6 +19,11 @@ sends `stale` for its `key`, and `fresh` before its next value. Both reach the c
 as events, and `stale` holds the states marked now, by key. On a new connection the
 marks start over (the gateway marks what is still stale right after the snapshot).
 
+A subscription with `history_s` (a host's metrics or containers) gets a
+`HistoryFirst` event of those last seconds on each connection, before the values: on a
+reconnect it covers what was missed meanwhile. An update the history holds already
+(as old as its `newest` sample: the snapshot, mostly) is skipped, so none is read twice.
+
 The caller reads events with `async for event in subscription`. Unread events are
 bounded (`buffer`): past it the oldest are dropped and the caller gets a `Gap` with
 how many, as the gateway does for a slow socket.
@@ -35,18 +40,29 @@ import asyncio
 import collections
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from vigil.channels import ChannelKind, ChannelRef
 from vigil.deltas import apply
-from vigil.messages import Delta, Error, ErrorCode, Fresh, Gap, Reset, Stale, Update
+from vigil.messages import (
+    Delta,
+    Error,
+    ErrorCode,
+    Fresh,
+    Gap,
+    HistoryFirst,
+    Reset,
+    Stale,
+    Update,
+)
 from vigil.model import Message
 from vigil_client.errors import ClientError, Refused
 
-Event = Update | Gap | Reset | Stale | Fresh | Error
-"""What a caller reads: data, a gap or reset in it, a state gone stale or fresh again,
-or a notice (e.g. `UNAVAILABLE`)."""
+Event = Update | HistoryFirst | Gap | Reset | Stale | Fresh | Error
+"""What a caller reads: data (and the history asked first), a gap or reset in it, a
+state gone stale or fresh again, or a notice (e.g. `UNAVAILABLE`)."""
 
 DEFAULT_BUFFER = 10_000
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0
@@ -63,6 +79,7 @@ class Subscription:
         interval_s: float | None,
         on_close: Callable[["Subscription"], Awaitable[None]],
         delta: bool = False,
+        history_s: int | None = None,
         on_resync: Callable[["Subscription"], None] | None = None,
         buffer: int = DEFAULT_BUFFER,
         rate_limit_wait_s: float = DEFAULT_RATE_LIMIT_WAIT_S,
@@ -75,6 +92,8 @@ class Subscription:
         self.cursor = since
         self.interval_s = interval_s
         self.delta = delta
+        self.history_s = history_s
+        self._newest: datetime | None = None  # of the history: updates up to it are in it
         self.deltas = 0
         """Deltas applied (each one a value that came as a patch, not whole)."""
         self.resyncs = 0
@@ -133,7 +152,12 @@ class Subscription:
             if update is not None:
                 self._push(update)
             return
-        if isinstance(frame, Update):
+        if isinstance(frame, HistoryFirst):
+            self._newest = frame.data.newest or self._newest
+        elif isinstance(frame, Update):
+            if self._in_history(frame):
+                self.skipped += 1
+                return
             self.key = self.key or frame.channel
             if frame.key is not None and frame.seq is not None:
                 self._values[frame.key] = (frame.seq, frame.data)
@@ -153,6 +177,15 @@ class Subscription:
         elif not isinstance(frame, Gap | Error):
             return
         self._push(frame)
+
+    def _in_history(self, update: Update) -> bool:
+        """A value the history asked first holds already (the snapshot, mostly)."""
+        if self._newest is None or not isinstance(update.data.get("time"), str):
+            return False
+        try:
+            return datetime.fromisoformat(update.data["time"]) <= self._newest
+        except ValueError:
+            return False
 
     def _patched(self, delta: Delta) -> Update | None:
         """The value `delta` makes, or None (and a fresh snapshot asked) if it does not

@@ -30,6 +30,7 @@ from vigil.messages import (
     ErrorCode,
     Fresh,
     Gap,
+    HistoryFirst,
     Reauthenticated,
     Reset,
     ServerPing,
@@ -91,6 +92,8 @@ class WebSocketTransport:
             message["interval_s"] = subscription.interval_s
         if subscription.delta:
             message["delta"] = True
+        if subscription.history_s is not None:
+            message["history_s"] = subscription.history_s
         self._queue(_Request(message, subscription))
 
     def resync(self, subscription: Subscription) -> None:
@@ -244,7 +247,7 @@ class WebSocketTransport:
         except BadFrame as exc:
             log.warning("skipped a frame: %s", exc)
             return
-        if isinstance(frame, Update | Delta | Gap | Reset | Stale | Fresh):
+        if isinstance(frame, Update | Delta | HistoryFirst | Gap | Reset | Stale | Fresh):
             target = self._by_key.get(frame.channel)
             if target is not None:
                 target.deliver(frame)

@@ -11,6 +11,7 @@ where the history is.
 import asyncio
 import contextlib
 import logging
+import time
 
 import nats.errors
 
@@ -20,6 +21,7 @@ from vigil.bus_doc import DESCRIPTIONS
 from vigil.busauth.permissions import ServiceRole
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable
+from vigil.lifecycle import stop_task
 from vigil.messages import ErrorCode, HistorySeries, QueryHistory
 from vigil.operations import History
 from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW
@@ -58,6 +60,9 @@ class HistoryService:
         self.roller = Roller(self.bus, settings)
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.query: Query | None = None
+        self.warmed = asyncio.Event()
+        """Set once the recent roll-ups were read ahead (or could not be)."""
 
     @property
     def healthy(self) -> bool:
@@ -67,11 +72,15 @@ class HistoryService:
         """Roll up and answer until `stop()` (or a cancel)."""
         await self.bus.connect()
         broker = ServiceBroker(self.bus, self.settings, description=DESCRIPTIONS["history"])
+        warming: asyncio.Task[None] | None = None
         try:
             await self.roller.open()
-            serve(broker, Query(self.bus, self.settings, self.roller))
+            self.query = query = Query(self.bus, self.settings, self.roller)
+            self.roller.on_published = query.cache.add
+            serve(broker, query)
             await broker.start()
             self.ready.set()
+            warming = asyncio.create_task(self._warm(query), name="history-warm")
             log.info(
                 "keeping history as %s: raw %d s, tiers %s",
                 self.settings.replica,
@@ -84,11 +93,24 @@ class HistoryService:
                 await self._stopping.wait()
         finally:
             self.ready.clear()
+            await stop_task(warming)
             try:
                 with contextlib.suppress(Exception):
                     await broker.stop()
             finally:
                 await self.bus.close()
+
+    async def _warm(self, query: Query) -> None:
+        """The frames a first chart asks, read ahead (`Query.warm`); a failure only
+        leaves them to be read when asked."""
+        try:
+            began = time.monotonic()
+            read = await query.warm()
+            log.info("read %d recent roll-ups ahead in %.1f s", read, time.monotonic() - began)
+        except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
+            log.warning("recent roll-ups not read ahead: %s", exc or type(exc).__name__)
+        finally:
+            self.warmed.set()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -1,6 +1,8 @@
 """Frames already read, kept for the next query: a frame of a window below its tier's
 watermark never changes (each window is published once), so a chart asked again (a
-dashboard's refresh, another user's same chart) reads only the windows it lacks.
+dashboard's refresh, another user's same chart) reads only the windows it lacks. A
+frame this replica publishes right after a run it holds joins the run (`add`), so a
+chart asked every minute reads nothing from the stream.
 
 Per subject one run of consecutive windows `[low, high)` whose frames are all held; the
 subjects least recently asked are dropped past `max_bytes`.
@@ -44,6 +46,21 @@ class FrameCache:
         merged = _Run(min(start, run.low), max(end, run.high), [*before, *run.frames, *after])
         self._keep(subject, merged)
         return [frame for frame in merged.frames if start <= frame.start < end]
+
+    def add(self, subject: str, payload: bytes) -> None:
+        """A frame just published: kept if it is the window right after a run held
+        (published in order, nothing can be between them)."""
+        run = self._runs.get(subject)
+        frame = Frame(payload)
+        if run is None or frame.start != run.high:
+            return
+        run.frames.append(frame)
+        run.high = frame.start + frame.step
+        run.size += frame.size
+        self._size += frame.size
+        while self._size > self._max_bytes:
+            _, dropped = self._runs.popitem(last=False)
+            self._size -= dropped.size
 
     async def _read(self, read: Reader, subject: str, start: int, end: int) -> list[Frame]:
         frames = await read(subject, start, end)

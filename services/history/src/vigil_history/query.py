@@ -118,8 +118,9 @@ class Query:
                 " ask a larger step (a multiple of a coarser tier's)"
             )
         buckets: dict[str, dict[int, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        newest = None
         for part in parts:
-            await self._read(target, part, step, buckets)
+            newest = await self._read(target, part, step, buckets) or newest
         if len(buckets) > self._settings.max_entries:
             raise BadQuery(f"more than {self._settings.max_entries} entries: ask fewer")
         return HistorySeries(
@@ -128,6 +129,7 @@ class Query:
             start=_time(first),
             end=_time(last),
             step_s=step,
+            newest=_time(newest) if newest is not None else None,
             tiers=[
                 TierSpan(
                     tier=p.tier.name if p.tier else RAW, start=_time(p.start), end=_time(p.end)
@@ -138,6 +140,22 @@ class Query:
                 _entry(target.schema, key, by_time) for key, by_time in sorted(buckets.items())
             ],
         )
+
+    async def warm(self, now: float | None = None) -> int:
+        """The finest tier's last `warm_s` of every source read into the frames kept,
+        as far as they hold them; the frames read."""
+        now = time.time() if now is None else now
+        tier = self._settings.tiers[0]
+        before = self.cache.read_windows
+        for source in await self._roller.sources():
+            mark, _ = await self._roller.mark(tier, source)
+            if mark is None or not self._settings.warm_s:
+                continue
+            start = max(mark - self._settings.warm_s, int(now) - tier.retention_s)
+            start -= start % tier.step_s
+            for _, subject in self._roller.frame_subjects(source, tier):
+                await self.cache.frames(subject, start, mark, self._read_frames)
+        return self.cache.read_windows - before
 
     # -- what and where ----------------------------------------------------------
 
@@ -246,7 +264,8 @@ class Query:
 
     async def _read(
         self, target: Target, part: Part, step: int, into: dict[str, dict[int, list[Record]]]
-    ) -> None:
+    ) -> float | None:
+        """Adds `part`'s points to `into`; the time of the newest raw sample read."""
         js = self._bus.js
         if part.tier is None:
             samples: list[Sample] = []
@@ -266,17 +285,18 @@ class Query:
             for window, records in windows.items():
                 for record in records:
                     into[record.key][int(window)].append(record)
-            return
+            return max((sample.time for sample in samples), default=None)
         subject = self._bus.subjects.history(part.tier.name, target.schema.kind, target.source.name)
         frames = await self.cache.frames(subject, part.start, part.end, self._read_frames)
         if target.key is None:
             for bucket, records in _every_entry(target.schema, frames, step):
                 for record in records:
                     into[record.key][bucket].append(record)
-            return
+            return None
         for frame in frames:
             if (one := frame.record(target.key)) is not None:
                 into[one.key][frame.start // step * step].append(one)
+        return None
 
     async def _read_frames(self, subject: str, start: int, end: int) -> list[Frame]:
         return [

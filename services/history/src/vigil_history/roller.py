@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import nats.errors
@@ -86,6 +86,8 @@ class Roller:
         self._marks: KeyValue | None = None
         self._claims: KeyValue | None = None
         self.windows_done = 0
+        self.on_published: Callable[[str, bytes], None] | None = None
+        """Told each frame this replica published (its queries keep it, `FrameCache.add`)."""
 
     async def open(self) -> None:
         self._marks = await self._bus.kv(HISTORY_MARKS)
@@ -198,7 +200,8 @@ class Roller:
 
     # -- inputs -------------------------------------------------------------------
 
-    def _frame_subjects(self, source: Source, tier: Tier) -> list[tuple[str, str]]:
+    def frame_subjects(self, source: Source, tier: Tier) -> list[tuple[str, str]]:
+        """The schema kind and subject of each frame a window of `source` may have."""
         return [
             (schema.kind, self._bus.subjects.history(tier.name, schema.kind, source.name))
             for schema in RAW_KINDS[source.kind]
@@ -217,7 +220,7 @@ class Roller:
             return floor(store.sample_time(first.data or b""), step)
         lower = self.tiers[level - 1]
         starts = []
-        for _, subject in self._frame_subjects(source, lower):
+        for _, subject in self.frame_subjects(source, lower):
             seq = await store.seek(js, self._history, subject, 0.0, store.frame_time)
             if seq is not None:
                 first = await js.get_msg(self._history, seq=seq)
@@ -238,7 +241,7 @@ class Roller:
             lower = self.tiers[level - 1]
             inputs = [
                 (self._history, subject, store.frame_time)
-                for _, subject in self._frame_subjects(source, lower)
+                for _, subject in self.frame_subjects(source, lower)
             ]
         nexts = []
         for stream, subject, time_of in inputs:
@@ -257,7 +260,7 @@ class Roller:
         tier = self.tiers[level]
         records = await compute(self._bus, self.tiers, source, level, start, end)
         frames = []
-        for kind, subject in self._frame_subjects(source, tier):
+        for kind, subject in self.frame_subjects(source, tier):
             if records.get(kind):
                 schema_series = len(SCHEMAS[kind].series)
                 frames.append((subject, encode(start, tier.step_s, schema_series, records[kind])))
@@ -290,6 +293,9 @@ class Roller:
             if exc.err_code != _WRONG_LAST_SEQUENCE:
                 raise
             log.info("%s at %d: another replica published it first", subject, start)
+            return
+        if self.on_published is not None:
+            self.on_published(subject, frame)
 
 
 async def compute(

@@ -6,6 +6,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from vigil.messages.history import MAX_RANGE_DAYS
 from vigil.probe import ProbeSettings
 
 RAW_STREAM_AGE_S = 2 * 3600
@@ -27,7 +28,13 @@ class Tier(BaseModel):
 
 
 def _default_tiers() -> list[Tier]:
-    return [Tier(step_s=60, retention_s=7 * 86400), Tier(step_s=600, retention_s=90 * 86400)]
+    # the hourly tier answers long ranges from few messages (7 days of a host's
+    # containers: 168 instead of 1,008) and keeps a year of hours
+    return [
+        Tier(step_s=60, retention_s=7 * 86400),
+        Tier(step_s=600, retention_s=90 * 86400),
+        Tier(step_s=3600, retention_s=MAX_RANGE_DAYS * 86400),
+    ]
 
 
 class HistorySettings(ProbeSettings):
@@ -83,6 +90,13 @@ class HistorySettings(ProbeSettings):
         ge=0,
         description="Roll-ups kept in memory for the next query (a frame below its tier's "
         "watermark never changes); 0: none.",
+    )
+    warm_s: int = Field(
+        default=86_400,
+        ge=0,
+        le=7 * 86_400,
+        description="At start, the finest tier's last this many seconds of every source "
+        "read into the frames kept (in the background): the first chart asked reads none.",
     )
     replica: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],

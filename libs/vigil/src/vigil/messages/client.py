@@ -7,8 +7,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, ConfigDict, Field, TypeAdapter, ValidationError
 
 from vigil.messages.common import ErrorCode, omitted_when_none
+from vigil.messages.history import HistorySeries
 from vigil.messages.seed import AlertNotice, SystemMetric
 from vigil.model import Message
+
+MAX_HISTORY_FIRST_S = 86_400
+"""The most a subscription asks first (a day); longer ranges: `GET /api/history/...`."""
 
 
 class Connected(Message):
@@ -112,6 +116,16 @@ class Delta(Message):
     )
 
 
+class HistoryFirst(Message):
+    """To a subscriber that asked for `history_s`: the channel's figures over those last
+    seconds, from the history the history service keeps, before the channel's snapshot.
+    A live update whose time is `data.newest` or older is already in it."""
+
+    type: Literal["history"] = "history"
+    channel: str
+    data: HistorySeries
+
+
 class Gap(Message):
     """Lines or events of a stream channel dropped for a slow client: never a silent loss."""
 
@@ -199,6 +213,15 @@ class Subscribe(Message):
         default=False,
         description="State channels: a snapshot, then only what changed (`delta` frames).",
     )
+    history_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HISTORY_FIRST_S,
+        description=(
+            "Metrics channels of one host: its last this many seconds first (a `history`"
+            " frame), then the snapshot and live updates."
+        ),
+    )
 
 
 class Unsubscribe(Message):
@@ -238,6 +261,7 @@ SERVER_FRAMES: tuple[type[Message], ...] = (
     Unsubscribed,
     Update,
     Delta,
+    HistoryFirst,
     Gap,
     Reset,
     Stale,

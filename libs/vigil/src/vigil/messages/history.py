@@ -116,3 +116,7 @@ class HistorySeries(Message):
     step_s: int
     tiers: list[TierSpan]
     entries: list[HistoryEntry]
+    newest: datetime | None = omitted_when_none(
+        "The time of the newest raw sample in the answer: a live value of that time or"
+        " older is already in it."
+    )

@@ -18,7 +18,7 @@ NATS round trips of its feed's start and stop; a channel whose feed is slow to s
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 import nats.errors
@@ -109,6 +109,10 @@ class Hub:
         self._unstarted: list[ChannelFeed] = []  # NATS refused their start: tried again
         self._retrying: asyncio.Task[None] | None = None
 
+    @property
+    def bus(self) -> Bus:
+        return self._bus
+
     def watch(self, channel_name: str, watcher: FeedWatcher) -> None:
         self._watchers[channel_name] = watcher
 
@@ -146,7 +150,7 @@ class Hub:
         options: Options = NO_OPTIONS,
         *,
         sees_cluster: SeesCluster,
-        announce: str | None = None,
+        announce: Sequence[str] = (),
     ) -> None:
         """Attach `outbox` to the channel's feed, starting it if it is the first; with
         `options.since` (or on a channel replayed from its start), held back from its
@@ -154,9 +158,10 @@ class Hub:
         `sees_cluster` says which clusters' data the subscriber may get from a feed
         that spans clusters (a shared merged view filters its lines by it).
 
-        `announce` (the `subscribed` frame) is queued once the feed is live and before
-        any of its data, so a client that hears it misses nothing published after.
-        While NATS is away the feed waits, registered, and starts on reconnect.
+        `announce` (the `subscribed` frame, the history asked first) is queued once the
+        feed is live and before any of its data, so a client that hears it misses
+        nothing published after. While NATS is away the feed waits, registered, and
+        starts on reconnect.
         """
         since = options.since
         async with self._locks.hold(channel.key):
@@ -176,8 +181,8 @@ class Hub:
                 await self._start(feed)
             if new:  # after its consumer exists, so it sees what the watcher causes
                 self._tell_watcher(channel, started=True)
-            if announce is not None:
-                outbox.put_control(announce)
+            for frame in announce:
+                outbox.put_control(frame)
             if not catching_up or own:
                 feed.attach(outbox, options, sees_cluster)
                 return
@@ -201,15 +206,15 @@ class Hub:
         options: Options,
         *,
         sees_cluster: SeesCluster,
-        announce: str | None,
+        announce: Sequence[str],
     ) -> None:
         """A state channel's subscriber again, with new `options`: from a fresh snapshot
         of the feed it is on."""
         async with self._locks.hold(channel.key):
             feed = self._feeds[channel.key]
             feed.detach(outbox)
-            if announce is not None:
-                outbox.put_control(announce)
+            for frame in announce:
+                outbox.put_control(frame)
             feed.attach(outbox, options, sees_cluster)
 
     async def leave(self, channel: ChannelRef, outbox: Outbox) -> None:

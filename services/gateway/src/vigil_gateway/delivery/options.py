@@ -1,12 +1,14 @@
-"""What a subscriber asks of a channel beside its name: where to resume, a pace, deltas.
+"""What a subscriber asks of a channel beside its name: where to resume, a pace, deltas,
+its history first.
 
 The same options come from a `subscribe` message on `/ws` and from the query of a seed
-endpoint or an SSE twin (`?since=`, `?interval_s=`, `?delta=1`).
+endpoint or an SSE twin (`?since=`, `?interval_s=`, `?delta=1`, `?history_s=`).
 """
 
 from dataclasses import dataclass
 
 from vigil.channels import ChannelKind, ChannelRef
+from vigil_gateway.delivery import history_first
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,8 @@ class Options:
     """State channels: at most one update per this many seconds, the newest."""
     delta: bool = False
     """State channels: a snapshot, then only what changed."""
+    history_s: int | None = None
+    """Metrics of one host: its last this many seconds first (`history_first`)."""
 
     def misfit(self, channel: ChannelRef) -> str | None:
         """Why these options do not fit the channel, if they do not."""
@@ -28,6 +32,8 @@ class Options:
             )
         if self.delta and kind is not ChannelKind.STATE:
             return f"deltas are for state channels; {channel.key} is a {kind} channel"
+        if self.history_s is not None:
+            return history_first.misfit(channel)
         return None
 
 

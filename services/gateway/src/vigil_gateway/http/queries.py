@@ -1,16 +1,17 @@
 """What a streaming request says in its query, beside credentials: the channel's own
 parameters, and the subscriber's options: where to resume (`since`, or SSE's
-`Last-Event-ID`), a pace, deltas."""
+`Last-Event-ID`), a pace, deltas, history first."""
 
 from collections.abc import Mapping
 
 from fastapi import Request
 
 from vigil.channels import ChannelKind, ChannelRef
+from vigil.messages.client import MAX_HISTORY_FIRST_S
 from vigil_gateway.delivery.options import Options
 
 # Query parameters that are not a channel's own.
-RESERVED = frozenset({"token", "api_key", "since", "limit", "interval_s", "delta"})
+RESERVED = frozenset({"token", "api_key", "since", "limit", "interval_s", "delta", "history_s"})
 FLAGS = {"1": True, "true": True, "0": False, "false": False, "": False}
 
 
@@ -51,10 +52,24 @@ def delta(query: Mapping[str, str]) -> bool:
     return FLAGS[raw.lower()]
 
 
+def history_s(query: Mapping[str, str]) -> int | None:
+    """`?history_s=`: that many seconds of history first; ValueError unless a whole
+    number from 1 to a day."""
+    raw = query.get("history_s")
+    if raw is None:
+        return None
+    seconds = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+    if not 1 <= seconds <= MAX_HISTORY_FIRST_S:
+        raise ValueError(f"history_s is 1 to {MAX_HISTORY_FIRST_S} seconds, not {raw[:20]!r}")
+    return seconds
+
+
 def options(query: Mapping[str, str], since: int | None) -> Options:
     """The subscriber's options in the query, resuming after `since`; ValueError
     naming what was wrong."""
-    return Options(since=since, interval_s=pace(query), delta=delta(query))
+    return Options(
+        since=since, interval_s=pace(query), delta=delta(query), history_s=history_s(query)
+    )
 
 
 def resume_point(request: Request, channel: ChannelRef) -> int | None:

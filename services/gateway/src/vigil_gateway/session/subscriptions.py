@@ -13,8 +13,15 @@ from typing import Protocol
 from vigil.access import Principal
 from vigil.audit_trail import AuditTrail
 from vigil.channels import ChannelKind, ChannelRef
-from vigil.messages import ErrorCode, Subscribe, Subscribed, Unsubscribe, Unsubscribed
-from vigil_gateway.delivery import channel_admission
+from vigil.messages import (
+    Error,
+    ErrorCode,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Unsubscribed,
+)
+from vigil_gateway.delivery import channel_admission, history_first
 from vigil_gateway.delivery.hub import Hub
 from vigil_gateway.delivery.options import Options
 from vigil_gateway.errors import ChannelRefused
@@ -87,7 +94,12 @@ class Subscriptions:
                 remaining=remaining,
             )
             return
-        options = Options(since=message.since, interval_s=message.interval_s, delta=message.delta)
+        options = Options(
+            since=message.since,
+            interval_s=message.interval_s,
+            delta=message.delta,
+            history_s=message.history_s,
+        )
         if misfit := options.misfit(channel):
             self._owner.error(
                 ErrorCode.INVALID_MESSAGE, misfit, channel=channel.key, remaining=remaining
@@ -128,12 +140,14 @@ class Subscriptions:
     async def subscribe(
         self, channel: ChannelRef, options: Options, *, remaining: int | None
     ) -> None:
-        announce = None  # announced on /ws; the seed endpoint subscribes itself
+        announce = []  # `subscribed` on /ws (the seed endpoint subscribes itself)
         if remaining is not None:
             subscribed = Subscribed(
                 channel=channel.key, kind=channel.spec.kind, remaining=remaining
             )
-            announce = subscribed.model_dump_json()
+            announce.append(subscribed.model_dump_json())
+        if options.history_s is not None:  # before the snapshot; live values follow anyway
+            announce.append(await self._history_first(channel, options.history_s))
         if channel.key in self._channels:
             if channel.spec.kind is ChannelKind.STATE:
                 # Again: with the new options (a tab that slows down, deltas on or off),
@@ -145,8 +159,9 @@ class Subscriptions:
                     sees_cluster=self._owner.sees_cluster,
                     announce=announce,
                 )
-            elif announce is not None:  # already flowing, nothing lost
-                self._owner.send(announce)
+            else:  # already flowing, nothing lost
+                for frame in announce:
+                    self._owner.send(frame)
             return
         self._channels[channel.key] = channel
         await self._hub.join(
@@ -158,6 +173,13 @@ class Subscriptions:
         )
         if not self._owner.bus_is_available:
             self._owner.error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, channel=channel.key)
+
+    async def _history_first(self, channel: ChannelRef, seconds: int) -> str:
+        """The `history` frame, or the `error` that says why there is none."""
+        try:
+            return await history_first.frame(self._hub.bus, channel, seconds)
+        except ChannelRefused as exc:
+            return Error(code=exc.code, message=exc.reason, channel=channel.key).model_dump_json()
 
     async def admit(self, channel: ChannelRef, action: str) -> ChannelRef:
         return await channel_admission.admit(
