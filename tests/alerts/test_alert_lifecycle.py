@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.alerter_support import alerter_settings_for, run_alerter
 from tests.docker_support import heard, next_that
 from tests.notify_support import (
     WebhookReceiver,
@@ -27,18 +26,6 @@ from vigil.messages import AlertChanged, AlertState, AuditEvent, AuditOutcome
 from vigil_alerter.app import AlerterService
 
 ALERTS = "/api/alerts"
-
-
-@pytest.fixture
-async def alerter(nats_server: NatsServer, prefix: str) -> AsyncIterator[AlerterService]:
-    async with run_alerter(alerter_settings_for(nats_server, prefix)) as service:
-        yield service
-
-
-@pytest.fixture
-async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=30) as client:
-        yield client
 
 
 def bearer(token: str) -> dict[str, str]:

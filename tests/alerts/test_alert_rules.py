@@ -6,7 +6,6 @@ channel and the notifier read); replicas sharing the sources raise each alert on
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -44,18 +43,6 @@ BUSY = {
     "labels": {"team": "web"},
 }
 WEB = "0123456789ab"
-
-
-@pytest.fixture
-async def alerter(nats_server: NatsServer, prefix: str) -> AsyncIterator[AlerterService]:
-    async with run_alerter(alerter_settings_for(nats_server, prefix)) as service:
-        yield service
-
-
-@pytest.fixture
-async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=30) as client:
-        yield client
 
 
 def bearer(token: str) -> dict[str, str]:
