@@ -319,12 +319,7 @@ class Evaluator:
     def _status(
         self, facts: ContainerFacts | PodFacts, now: float, out: list[AlertChanged]
     ) -> None:
-        rules = (
-            self._index.for_container(facts)
-            if isinstance(facts, ContainerFacts)
-            else self._index.for_pod(facts)
-        )
-        for rule in rules:
+        for rule in self._index.timed(facts):
             condition = rule.condition
             if isinstance(condition, LogCondition):
                 self._log(rule, condition, facts.key, now, out)

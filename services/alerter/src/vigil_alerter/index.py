@@ -9,7 +9,14 @@ dictionary look-up and the rules that concern it — not 1,000 glob matches.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from vigil.messages import ContainerTarget, HostTarget, PodTarget, Rule
+from vigil.messages import (
+    ContainerTarget,
+    HostTarget,
+    LogCondition,
+    PodTarget,
+    Rule,
+    StatusCondition,
+)
 from vigil_alerter.globs import compile_glob, glob_matches
 from vigil_alerter.targets import ContainerFacts, PodFacts
 
@@ -81,6 +88,7 @@ class RuleIndex:
     _by_host: dict[str, list[Rule]] = field(default_factory=dict)
     _by_container: dict[str, tuple[object, list[Rule]]] = field(default_factory=dict)
     _by_pod: dict[str, tuple[object, list[Rule]]] = field(default_factory=dict)
+    _timed: dict[str, tuple[list[Rule], list[Rule]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: Iterable[Rule]) -> "RuleIndex":
@@ -128,7 +136,21 @@ class RuleIndex:
         self._by_pod[facts.key] = (identity, found)
         return found
 
+    def timed(self, facts: ContainerFacts | PodFacts) -> list[Rule]:
+        """The rules of a container or pod that time alone may change (status and log
+        conditions): those `tick` looks at, not every rule of the target."""
+        rules = (
+            self.for_container(facts) if isinstance(facts, ContainerFacts) else self.for_pod(facts)
+        )
+        cached = self._timed.get(facts.key)
+        if cached is not None and cached[0] is rules:
+            return cached[1]
+        timed = [r for r in rules if isinstance(r.condition, StatusCondition | LogCondition)]
+        self._timed[facts.key] = (rules, timed)
+        return timed
+
     def forget(self, key: str) -> None:
         """A container or pod gone: its cached rules with it."""
         self._by_container.pop(key, None)
         self._by_pod.pop(key, None)
+        self._timed.pop(key, None)
