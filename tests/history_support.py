@@ -17,7 +17,13 @@ from vigil import ctl
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.lifecycle import stop_task
-from vigil.messages import ContainerStats, DockerStatsSampled, HistorySeries, QueryHistory
+from vigil.messages import (
+    ContainerStats,
+    DockerStatsSampled,
+    HistorySeries,
+    HostMetricsSampled,
+    QueryHistory,
+)
 from vigil.operations import History
 from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW
 from vigil_history import store
@@ -118,12 +124,18 @@ def docker_sample(
     )
 
 
-async def write_samples(bus: Bus, samples: list[DockerStatsSampled]) -> None:
-    """Publish `samples` as the collector does, and wait until the raw tier has them."""
+async def write_samples(
+    bus: Bus, samples: list[DockerStatsSampled] | list[HostMetricsSampled]
+) -> None:
+    """Publish `samples` (a host's or its containers') as the collector does, and wait
+    until the raw tier has them."""
     raw = HISTORY_RAW.stream(bus.subjects)
     before = (await bus.js.stream_info(raw)).state.messages
     for sample in samples:
-        await bus.publish(bus.subjects.docker_metrics(sample.host), sample)
+        if isinstance(sample, HostMetricsSampled):
+            await bus.publish(bus.subjects.host_metrics(sample.host), sample)
+        else:
+            await bus.publish(bus.subjects.docker_metrics(sample.host), sample)
 
     async def copied() -> bool | None:
         return (await bus.js.stream_info(raw)).state.messages >= before + len(samples) or None
@@ -140,11 +152,18 @@ async def mark_of(bus: Bus, tier: Tier, kind: str = "docker", source: str = HOST
     return int(entry.value) if entry.value else None
 
 
-async def rolled_up_to(bus: Bus, tier: Tier, at: float, timeout: float = 30.0) -> None:
-    """Until `tier`'s watermark has reached `at`."""
+async def rolled_up_to(
+    bus: Bus,
+    tier: Tier,
+    at: float,
+    timeout: float = 30.0,
+    kind: str = "docker",
+    source: str = HOST,
+) -> None:
+    """Until `tier`'s watermark (of `kind`'s samples of `source`) has reached `at`."""
 
     async def reached() -> bool | None:
-        mark = await mark_of(bus, tier)
+        mark = await mark_of(bus, tier, kind, source)
         return (mark is not None and mark >= at) or None
 
     await until(reached, f"{tier.name} rolled up to {at}", timeout)

@@ -75,7 +75,8 @@ async def test_busy_pods_cpu_appears_within_30_s_near_the_metrics_api_figure(
 async def test_crashing_pods_restarts_and_crash_loop_back_off_are_published_and_alerted(
     nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, namespace: str
 ) -> None:
-    run_pod(k8s_cluster, namespace, "crash", container("main", k8s_cluster.image, "exit 3"))
+    crashing = "echo starting; echo auth: Bearer s3cr3t-v4lue; echo out of cheese >&2; exit 3"
+    run_pod(k8s_cluster, namespace, "crash", container("main", k8s_cluster.image, crashing))
     settings = k8s_settings(nats_server, prefix, k8s_cluster)
     async with bus_client(nats_server, prefix) as bus:
         await bus.js.add_stream(ALERTS.config(bus.subjects))
@@ -111,6 +112,11 @@ async def test_crashing_pods_restarts_and_crash_loop_back_off_are_published_and_
     assert raised.id == f"k8s:{k8s_cluster.context}:{namespace}/crash:BackOff"
     assert f"{namespace}/crash" in raised.message
     assert resolved.id == raised.id
+    # the raised alert carries the pod's last lines, redacted; its resolution none
+    assert raised.log_lines is not None
+    texts = [line.split(" ", 1)[1] for line in raised.log_lines]
+    assert texts[-3:] == ["starting", "auth: Bearer [REDACTED]", "out of cheese"]
+    assert resolved.log_lines is None
 
 
 async def test_a_dropped_watch_resumes_without_repeating_a_status(

@@ -64,7 +64,8 @@ async def test_a_raised_and_a_resolved_alert_reach_a_webhook_and_an_email(
             busy = Culprit(
                 name="busy-worker", id="0123abcd4567", cpu_percent=187.5, memory_bytes=3 << 20
             )
-            raised = alert(1).model_copy(update={"culprits": [busy]})
+            last_lines = ["2026-12-06T09:00:00+00:00 out of cheese"]  # as a pod alert has
+            raised = alert(1).model_copy(update={"culprits": [busy], "log_lines": last_lines})
             await publish(bus, raised)
             resolved = alert(1).model_copy(update={"state": AlertState.RESOLVED})
             await publish(bus, resolved)
@@ -89,6 +90,9 @@ async def test_a_raised_and_a_resolved_alert_reach_a_webhook_and_an_email(
         text = plain.get_payload(decode=True).decode()
         assert "CPU at 97.5 % on h1" in text
         assert "busy-worker (0123abcd4567): CPU 187.5 %, memory 3.0 MiB" in text  # the culprit
+        words = " ".join(text.split())  # the mail's text wraps the body's lines
+        assert "Its last log lines: 2026-12-06T09:00:00+00:00 out of cheese" in words
+        assert first["log_lines"] == last_lines
 
 
 async def test_a_webhook_template_shapes_the_payload_and_filters_pick_the_transitions(

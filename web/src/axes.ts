@@ -63,6 +63,12 @@ export const rateAxis: ValueAxis = {
   },
 };
 
+/** Bytes: as byte rates read, without the "/s". */
+export const bytesAxis: ValueAxis = {
+  incrs: rateAxis.incrs,
+  labels: (ticks, incr) => rateAxis.labels(ticks, incr).map((label) => label.replace(/\/s$/, "")),
+};
+
 /** uPlot's `size` for a left axis: its widest label, measured in its font, plus its
  * ticks and gap. uPlot asks again as labels change; a third ask in one layout keeps the
  * last answer (so the layout converges). */

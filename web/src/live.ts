@@ -20,6 +20,15 @@ export class Live {
     }, RENDER_EVERY_MS);
   }
 
+  /** Something new to show (a host's first sample: its card, and its history's fetch,
+   * should not wait for the tick): listeners hear of it now. */
+  changedNow(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.version += 1;
+    for (const listener of this.listeners) listener();
+  }
+
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

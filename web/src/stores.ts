@@ -78,7 +78,7 @@ export interface ContainerRow {
   health?: string;
   exitCode?: number;
   stats?: ContainerStats;
-  /** cpu %, memory % */
+  /** cpu %, memory used (bytes): the history's `cpu_percent`, `memory_usage` */
   history: Ring;
 }
 
@@ -99,6 +99,7 @@ export class HostStore extends Live {
       if (event.type !== "update") return;
       const sample = event.data as unknown as HostSample;
       let view = this.hosts.get(sample.host);
+      const first = view === undefined;
       if (view === undefined) {
         view = { host: sample.host, latest: sample, history: new Ring(HOST_WINDOW, 6) };
         this.hosts.set(sample.host, view);
@@ -113,7 +114,8 @@ export class HostStore extends Live {
         sample.network.rx_bytes_per_s,
         sample.network.tx_bytes_per_s,
       );
-      this.changed();
+      if (first) this.changedNow(); // its card at once, and the fetch of its history
+      else this.changed();
     });
   }
 }
@@ -155,7 +157,7 @@ export class ContainerStore extends Live {
       const row = this.row(batch.host, stats.id, stats.name, stats.image);
       row.stats = stats;
       if (row.status === "unknown") row.status = stats.state;
-      row.history.push(time(batch.time), stats.cpu_percent, stats.memory_percent);
+      row.history.push(time(batch.time), stats.cpu_percent, stats.memory_usage);
       seen.add(row.key);
     }
     for (const row of this.rows.values()) {

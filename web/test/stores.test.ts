@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { AlertStore, ContainerStore } from "../src/stores";
+import { AlertStore, ContainerStore, HostStore } from "../src/stores";
 import type { Listener, StreamManager } from "../src/stream/manager";
 
 /** A manager that hands each channel's listener to the test. */
@@ -74,5 +74,38 @@ describe("AlertStore", () => {
     listeners.get("alerts")?.(alert("cpu", "resolved"));
     expect(store.alerts.map((a) => a.message)).toEqual(["cpu resolved", "disk raised", "cpu raised"]);
     expect(store.active().map((a) => a.id)).toEqual(["disk"]);
+  });
+});
+
+describe("HostStore", () => {
+  const sample = (host: string, time: string) => ({
+    type: "update" as const,
+    data: {
+      host,
+      time,
+      cpu: { percent: 1 },
+      memory: { percent: 2, used: 0, total: 1 },
+      filesystems: [],
+      disk_io: { read_bytes_per_s: 0, write_bytes_per_s: 0 },
+      network: { rx_bytes_per_s: 0, tx_bytes_per_s: 0 },
+      load: { one: 0 },
+      uptime_s: 0,
+    },
+  });
+
+  it("renders a new host at once (its card and its history's fetch), its next samples once a tick", () => {
+    const { manager, listeners } = channels();
+    const store = new HostStore();
+    store.watch(manager);
+    const renders = vi.fn();
+    store.subscribe(renders);
+    listeners.get("host.metrics")?.(sample("h1", "2026-01-01T00:00:00Z"));
+    expect(renders).toHaveBeenCalledTimes(1);
+    listeners.get("host.metrics")?.(sample("h1", "2026-01-01T00:00:02Z"));
+    listeners.get("host.metrics")?.(sample("h1", "2026-01-01T00:00:04Z"));
+    expect(renders).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(250);
+    expect(renders).toHaveBeenCalledTimes(2);
+    expect(store.hosts.get("h1")?.history.times.length).toBe(3);
   });
 });

@@ -1,23 +1,40 @@
+// A container: its CPU and memory over the page's range (its history, then live), and
+// its logs. A removed container's page still shows its history (by id or name).
+
+import { useState } from "react";
 import { useApp } from "../app-context";
+import { bytesAxis } from "../axes";
 import { Chart, type Series } from "../components/Chart";
+import { RangePicker } from "../components/RangePicker";
 import { RefusalNote } from "../components/RefusalNote";
 import { bytes, percent } from "../format";
+import { DEFAULT_RANGE, type TimeRange, useCharted } from "../history";
 import { useLive } from "../live";
 import { Badge } from "./Containers";
 import { LogViewer } from "./LogViewer";
 
 const CPU: Series[] = [{ label: "CPU %", color: "#58a6ff" }];
-const MEMORY: Series[] = [{ label: "memory %", color: "#d2a8ff" }];
+const MEMORY: Series[] = [{ label: "memory", color: "#d2a8ff" }];
+/** The history's series, in the order the store keeps them live (`ContainerRow.history`). */
+const SERIES = ["cpu_percent", "memory_usage"] as const;
 
 export function ContainerDetail({ host, id }: { host: string; id: string }) {
-  const { containers } = useApp();
+  const { containers, session } = useApp();
   useLive(containers);
+  const [range, setRange] = useState<TimeRange>(DEFAULT_RANGE);
   const row = containers.rows.get(`${host}/${id}`);
+  const path = `/api/history/docker/${encodeURIComponent(host)}/containers/${encodeURIComponent(id)}`;
+  const charted = useCharted(session.api.bind(session), path, range, SERIES, row?.history ?? null);
+  const entry = charted.answer?.entries[0];
+  const gone = row === undefined && entry !== undefined;
+  const onZoom = (start: number, end: number) => setRange({ kind: "between", start, end });
+  const columns = charted.columns ?? { times: [], values: [[], []] };
   return (
     <div>
       <h2>
-        {row?.name ?? id} <span className="muted">on {host}</span>{" "}
+        {row?.name ?? entry?.key ?? id} <span className="muted">on {host}</span>{" "}
         {row && <Badge status={row.status} health={row.health} exitCode={row.exitCode} />}
+        {gone && <span className="badge removed" data-testid="status-badge">gone · history</span>}
       </h2>
       <RefusalNote channels={containers.channels} />
       {row?.stats && (
@@ -26,12 +43,14 @@ export function ContainerDetail({ host, id }: { host: string; id: string }) {
           {bytes(row.stats.memory_limit)} · {row.stats.pids} processes
         </p>
       )}
-      {row && (
+      <RangePicker range={range} onChange={setRange} note={charted.error && `no history: ${charted.error}`} />
+      {(row || entry) && (
         <div className="grid two">
-          <Chart title="CPU %" series={CPU} times={row.history.times} values={[row.history.values[0]]} />
-          <Chart title="memory %" series={MEMORY} times={row.history.times} values={[row.history.values[1]]} />
+          <Chart title="CPU %" series={CPU} times={columns.times} values={[columns.values[0]]} window={charted.window} sync="container" onZoom={onZoom} />
+          <Chart title="memory" series={MEMORY} times={columns.times} values={[columns.values[1]]} axis={bytesAxis} window={charted.window} sync="container" onZoom={onZoom} />
         </div>
       )}
+      {!row && !entry && charted.columns !== null && <p className="muted" data-testid="no-history">Not running here, and no history of it in this range.</p>}
       <LogViewer
         channel="docker.logs"
         params={{ container: id, host }}

@@ -93,6 +93,12 @@ class CollectorSettings(ProbeSettings):
         default=10.0, ge=0.5, le=3600, description="Seconds between pod metrics batches."
     )
     k8s_timeout_s: float = Field(default=10.0, gt=0, description="Per Kubernetes API call.")
+    k8s_alert_log_lines: int = Field(
+        default=20,
+        ge=0,
+        le=200,
+        description="A pod's alert carries its last this many log lines (redacted); 0: none.",
+    )
     k8s_lease_s: float = Field(
         default=15.0,
         ge=1,

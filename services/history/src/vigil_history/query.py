@@ -11,7 +11,7 @@ same figures as a finer one, from fewer messages.
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -342,16 +342,24 @@ def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> Histor
     ]
     counts = [record.count for record in records]
     rate_counts = [record.rate_count for record in records]
+    # column by column (each stat of each series across the points): a day of minutes
+    # is 40,000 figures, so no per-figure indexing into the records
+    columns = list(zip(*(record.stats for record in records), strict=True)) or [()] * (
+        len(schema.series) * STATS
+    )
     series = {}
     for i, definition in enumerate(schema.series):
         base, scale = i * STATS, definition.scale
-        counted = list(zip(records, rate_counts if definition.counter else counts, strict=True))
+        weights = rate_counts if definition.counter else counts
         # built from our own integers: the models are made without validating them again
         series[definition.name] = SeriesStats.model_construct(
-            min=[r.stats[base + MIN] / scale if n else None for r, n in counted],
-            max=[r.stats[base + MAX] / scale if n else None for r, n in counted],
-            mean=[r.stats[base + SUM] / (n * scale) if n else None for r, n in counted],
-            last=[r.stats[base + LAST] / scale if n else None for r, n in counted],
+            min=_scaled(columns[base + MIN], weights, scale),
+            max=_scaled(columns[base + MAX], weights, scale),
+            mean=[
+                v / (n * scale) if n else None
+                for v, n in zip(columns[base + SUM], weights, strict=True)
+            ],
+            last=_scaled(columns[base + LAST], weights, scale),
         )
     return HistoryEntry.model_construct(
         key=key,
@@ -360,3 +368,8 @@ def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> Histor
         samples=counts,
         series=series,
     )
+
+
+def _scaled(values: Sequence[int], counts: list[int], scale: int) -> list[float | None]:
+    """Each kept integer as its figure; None where the point has no sample."""
+    return [v / scale if n else None for v, n in zip(values, counts, strict=True)]

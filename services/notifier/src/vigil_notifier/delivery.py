@@ -83,6 +83,8 @@ def body_of(alert: AlertChanged) -> str:
             for culprit in alert.culprits
         ]
         body += "\n\nBusiest containers then:\n" + "\n".join(busiest)
+    if alert.log_lines:
+        body += "\n\nIts last log lines:\n" + "\n".join(alert.log_lines)
     return body
 
 

@@ -26,6 +26,7 @@ FIELDS = (
     "message",
     "cluster",
     "culprits",
+    "log_lines",
     "channel",
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")

@@ -129,6 +129,9 @@ class AlertChanged(Message):
     culprits: list[Culprit] | None = omitted_when_none(
         "A host's CPU or memory alert, raised: its busiest containers then (at most 3)."
     )
+    log_lines: list[str] | None = omitted_when_none(
+        "A pod's alert, raised: its container's last log lines then, redacted, oldest first."
+    )
     rule: str | None = omitted_when_none("The id of the rule that raised it (`source` rule).")
     severity: str | None = omitted_when_none("info, warning or critical (a rule's).")
     labels: dict[str, str] | None = omitted_when_none("The labels of the rule that raised it.")

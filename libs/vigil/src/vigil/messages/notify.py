@@ -72,7 +72,8 @@ class WebhookTarget(Message):
             "A JSON document; `{{field}}` in its strings is replaced by the alert's field "
             "(a string that is only `{{field}}` takes the field's JSON value). Fields: id, "
             "state, source, host, metric, value, threshold, time, message, cluster, culprits "
-            "(a host alert's busiest containers: a list, or null), channel. "
+            "(a host alert's busiest containers: a list, or null), log_lines (a pod alert's "
+            "last log lines: a list, or null), channel. "
             "Unset: {'channel': name, 'alert': the alert}."
         ),
     )

@@ -16,11 +16,12 @@ import logging
 
 from kubernetes import client
 
+from vigil import ctl
 from vigil.beat import Beat
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import run_together
-from vigil.messages import K8sMetricsSampled, utc_now
+from vigil.messages import K8sMetricsSampled, ReadPodLogs, utc_now
 from vigil.model import Message
 from vigil.publishing import InOrder
 from vigil_collector.errors import KubernetesUnavailable
@@ -113,7 +114,21 @@ class ClusterFollower:
             for event in payload if kind == "LIST" else [payload]:
                 alert = self.alerts.event(event)
                 if alert is not None:
-                    await self._publish(subject, alert)
+                    lines = await self._last_log_lines(*pod_alerts.pod_of(event))
+                    await self._publish(subject, alert.model_copy(update={"log_lines": lines}))
+
+    async def _last_log_lines(self, namespace: str, pod: str) -> list[str] | None:
+        """The pod's last lines, for its alert (none if it has no log, or it is gone)."""
+        count = self._settings.k8s_alert_log_lines
+        if not count or self.pages is None:
+            return None
+        request = ReadPodLogs(cluster=self.cluster.name, namespace=namespace, pod=pod, limit=count)
+        try:
+            page = await asyncio.wait_for(self.pages.read(request), self._settings.k8s_timeout_s)
+        except (ctl.Refused, TimeoutError) as exc:
+            log.info("no log lines for the alert of %s/%s: %s", namespace, pod, exc)
+            return None
+        return [f"{line.time.isoformat()} {line.text}" for line in page.lines] or None
 
     async def _publish(self, subject: str, message: Message) -> None:
         """In order, after whatever NATS has not acked yet."""

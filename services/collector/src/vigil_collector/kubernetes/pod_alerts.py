@@ -4,7 +4,7 @@ A `Warning` event about a pod whose reason says it is unwell (BackOff, OOMKillin
 FailedScheduling, Unhealthy...) raises one alert per pod and reason; the alert is
 resolved when the pod is ready again or gone. Events older than a few minutes (a
 fresh collector lists the last hour's) raise nothing. Pure: the caller passes
-events and pod statuses.
+events and pod statuses (and adds the pod's last log lines to a raised alert).
 """
 
 from collections.abc import Mapping
@@ -27,6 +27,12 @@ WORTH_AN_ALERT = frozenset(
     }
 )
 _RECENT = timedelta(minutes=5)
+
+
+def pod_of(event: Mapping[str, Any]) -> tuple[str, str]:
+    """The namespace and name of the pod an event is about."""
+    involved = event.get("involvedObject") or {}
+    return str(involved.get("namespace") or ""), str(involved.get("name") or "")
 
 
 def _when(event: Mapping[str, Any]) -> datetime | None:
@@ -55,7 +61,7 @@ class PodAlerts:
         when = _when(event)
         if when is None or utc_now() - when > _RECENT:
             return None
-        pod = (str(involved.get("namespace") or ""), str(involved.get("name") or ""))
+        pod = pod_of(event)
         raised = self._raised.setdefault(pod, {})
         if reason in raised:
             return None
@@ -86,6 +92,7 @@ class PodAlerts:
                     "state": AlertState.RESOLVED,
                     "time": utc_now(),
                     "message": f"{status.namespace}/{status.pod} is {why}",
+                    "log_lines": None,
                 }
             )
             for alert in raised.values()
