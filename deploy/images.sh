@@ -15,7 +15,7 @@ if [ -z "${VIGIL_PYTHON_IMAGE:-}" ] && [ "${VIGIL_LOCAL_BASE:-0}" = 1 ]; then
 fi
 PYTHON_IMAGE=${VIGIL_PYTHON_IMAGE:-python:3.11-slim}
 DEBIAN_IMAGE=${VIGIL_DEBIAN_IMAGE:-debian:bookworm-slim}
-PYTHON_IMAGES=(collector auth deployer notifier history gateway nats)
+PYTHON_IMAGES=(collector auth deployer notifier history alerter gateway nats)
 DEBIAN_IMAGES=(nginx docker-proxy prometheus)
 WANTED=("$@")
 [ ${#WANTED[@]} -gt 0 ] || WANTED=("${PYTHON_IMAGES[@]}" "${DEBIAN_IMAGES[@]}")
@@ -37,7 +37,7 @@ build() {  # name base dockerfile [docker build options]
     echo "$tag ($((SECONDS - start)) s)"
 }
 # Python images install from the wheelhouse only: no network proves it.
-for service in collector auth deployer notifier history gateway; do
+for service in collector auth deployer notifier history alerter gateway; do
     if wanted "$service"; then
         build "$service" "$PYTHON_IMAGE" services/Dockerfile --network none \
             --build-arg "SERVICE=$service"

@@ -15,7 +15,7 @@ export_requirements() {  # package -> its pinned third-party requirements
     "$UV" export -q --frozen --no-dev --no-hashes --no-header --no-annotate --no-emit-workspace \
         --package "$1"
 }
-for service in collector auth deployer notifier history gateway; do
+for service in collector auth deployer notifier history alerter gateway; do
     "$UV" build -q --wheel --package "vigil-$service" -o "$OUT/vigil"
     export_requirements "vigil-$service" >"$OUT/deps/$service.txt"
 done

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.alerter_support import alerter_settings_for, run_alerter
 from tests.docker_support import announce_container
 from tests.history_support import history_settings_for, run_history
 from tests.notify_support import notifier_settings_for, run_notifier
@@ -61,6 +62,7 @@ async def test_hostile_values_in_every_rest_parameter_are_never_a_5xx(
     failures: list[tuple[str, str, str, int, str]] = []
     async with (
         run_notifier(notifier_settings_for(nats_server, prefix)),  # every service a route asks
+        run_alerter(alerter_settings_for(nats_server, prefix)),
         run_history(history_settings_for(nats_server, prefix)),
         serve_gateway(gateway_settings) as address,
         httpx.AsyncClient(base_url=f"http://{address}", timeout=20, headers=admin) as http,

@@ -11,6 +11,8 @@ from faststream.specification import AsyncAPI
 from vigil.broker import ServiceBroker
 from vigil.bus_doc import NoVerifier, brokers, render
 from vigil.settings import VigilSettings
+from vigil_alerter import handlers as alerter_handlers
+from vigil_alerter import lifecycle as alerter_lifecycle
 from vigil_auth import handlers as auth_handlers
 from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
@@ -62,6 +64,17 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
     notifications = notifier_handlers.Handlers.__new__(notifier_handlers.Handlers)
     notifier_handlers.serve(notifier, notifications, NoVerifier())
     assert channels(notifier) == channels(described["notify"])
+
+    alerter = ServiceBroker(None, settings, description="rules")
+    rules = alerter_handlers.Handlers.__new__(alerter_handlers.Handlers)
+    alerter_handlers.serve(alerter, rules, NoVerifier())
+    assert channels(alerter) == channels(described["rules"])
+
+    alerts = ServiceBroker(None, settings, description="alerts")
+    alerter_lifecycle.serve(
+        alerts, alerter_lifecycle.Lifecycle.__new__(alerter_lifecycle.Lifecycle), NoVerifier()
+    )
+    assert channels(alerts) == channels(described["alerts"])
 
 
 async def test_the_gateway_serves_the_document_next_to_docs(

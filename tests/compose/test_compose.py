@@ -92,6 +92,7 @@ async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_met
         "deployer",
         "notifier",
         "history",
+        "alerter",
         "gateway",
         "nginx",
         "docker-proxy",
@@ -103,9 +104,18 @@ async def test_the_stack_starts_healthy_and_a_client_through_nginx_gets_host_met
     assert len(stack.containers("gateway")) == 2  # replicas: 2
     users = {  # a uid each: the one reader of its own creds
         service: docker("inspect", "--format", "{{.Config.User}}", stack.containers(service)[0])
-        for service in ("auth", "collector", "deployer", "notifier", "history", "gateway", "nats")
+        for service in (
+            "auth",
+            "collector",
+            "deployer",
+            "notifier",
+            "history",
+            "alerter",
+            "gateway",
+            "nats",
+        )
     }
-    assert len({user.strip() for user in users.values()}) == 7, users
+    assert len({user.strip() for user in users.values()}) == 8, users
     assert "0" not in {user.strip() for user in users.values()}
     [proxy] = stack.containers("docker-proxy")
     assert docker("inspect", "--format", "{{.Config.User}}", proxy).strip() == "www-data"
@@ -319,6 +329,7 @@ async def test_prometheus_scrapes_every_service_and_the_dashboard_queries_run(
         "deployer": 1,
         "notifier": 1,
         "history": 1,
+        "alerter": 1,
         "prometheus": 1,
     }
     async with httpx.AsyncClient(timeout=10) as http:
@@ -341,6 +352,7 @@ async def test_prometheus_scrapes_every_service_and_the_dashboard_queries_run(
             "deployer": ["1"],
             "notifier": ["1"],
             "history": ["1"],
+            "alerter": ["1"],
             "gateway": ["1", "1"],  # each replica says so, as every service does
         }
         gateways = {t["labels"]["instance"] for t in targets if t["labels"]["job"] == "gateway"}

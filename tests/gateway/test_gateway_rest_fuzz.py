@@ -1,6 +1,7 @@
 """The REST routes fuzzed from the gateway's own OpenAPI spec (schemathesis, run as its
 CLI against the whole stack: a real gateway on uvicorn, auth, the collector with
-Docker, the deployer, the notifier, the history): no input makes a route fail with a 5xx.
+Docker, the deployer, the notifier, the history, the alerter): no input makes a route
+fail with a 5xx.
 
 The streaming routes (`/sse/...`) are left out: a fuzzed request there is a stream
 that does not end; and so is logout, which would end the fuzzer's own session.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.alerter_support import alerter_settings_for, run_alerter
 from tests.docker_support import DockerStack
 from tests.history_support import history_settings_for, run_history
 from tests.notify_support import notifier_settings_for, run_notifier
@@ -23,13 +25,19 @@ from vigil_deployer.app import DeployerService
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 EXAMPLES_PER_ROUTE = 25
 ACTIONS = "/actions$"
-"""The action routes, fuzzed in a run of their own (their bodies take long to generate)."""
+ALERTS = "^/api/alerts/"
+"""The action and alert routes, each fuzzed in a run of their own: their bodies take
+long to generate, and one run of every route would take minutes."""
 
 
 @pytest.mark.parametrize(
     ("paths", "at_least"),
-    [(["--exclude-path-regex", ACTIONS], 1000), (["--include-path-regex", ACTIONS], 100)],
-    ids=["routes", "actions"],
+    [
+        (["--exclude-path-regex", f"{ACTIONS}|{ALERTS}"], 1000),
+        (["--include-path-regex", ACTIONS], 100),
+        (["--include-path-regex", ALERTS], 100),
+    ],
+    ids=["routes", "actions", "alerts"],
 )
 async def test_no_rest_route_answers_5xx_to_fuzzed_input(
     paths: list[str],
@@ -43,7 +51,8 @@ async def test_no_rest_route_answers_5xx_to_fuzzed_input(
 ) -> None:
     notifier = run_notifier(notifier_settings_for(nats_server, prefix))
     history = run_history(history_settings_for(nats_server, prefix))
-    async with notifier, history, docker_stack.up(max_handshakes_per_s=10_000) as address:
+    alerter = run_alerter(alerter_settings_for(nats_server, prefix))
+    async with notifier, history, alerter, docker_stack.up(max_handshakes_per_s=10_000) as address:
         process = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS),
             "run",

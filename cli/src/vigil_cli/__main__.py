@@ -14,6 +14,7 @@ from vigil_cli.commands import (
     history,
     login,
     logs,
+    silence,
     top,
     up,
     user,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_parser(commands)
     actions.add_parser(commands)
     alerts.add_parser(commands)
+    silence.add_parser(commands)
     audit.add_parser(commands)
     return parser
 

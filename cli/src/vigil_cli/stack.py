@@ -47,6 +47,7 @@ SERVICES: Final[tuple[Service, ...]] = (
     Service("deployer", "vigil_deployer", ServiceRole.DEPLOYER),
     Service("history", "vigil_history", ServiceRole.HISTORY),
     Service("notifier", "vigil_notifier", ServiceRole.NOTIFIER),
+    Service("alerter", "vigil_alerter", ServiceRole.ALERTER),
     Service(
         "gateway",
         "vigil_gateway",

@@ -1,5 +1,7 @@
-"""`vigil alerts [-f]`: the threshold alerts the gateway keeps, and with `-f` new ones
-live (resumed from the last one listed, so none falls between the two)."""
+"""`vigil alerts [-f]`: the alerts the gateway keeps, and with `-f` new ones live
+(resumed from the last one listed, so none falls between the two); `vigil alerts
+active` those raised now, with who acknowledged them; `vigil alerts ack ID --note
+TEXT` acknowledges one (an operator); `vigil alerts rules ...` the alert rules."""
 
 import argparse
 import json
@@ -11,7 +13,7 @@ from pydantic import ValidationError
 from vigil.channels import resolve_channel
 from vigil.messages import AlertChanged, Error, Gap, Reset, Update
 from vigil_cli import figures
-from vigil_cli.commands import Subparsers
+from vigil_cli.commands import Subparsers, alert_rules
 from vigil_cli.remote import OK, Remote, add_url_option, notice, run
 from vigil_cli.tables import table
 from vigil_client import Api, routes
@@ -30,6 +32,63 @@ def add_parser(commands: Subparsers) -> None:
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new alerts")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(handler=lambda args: run(lambda remote: _alerts(remote, args), args))
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=False)
+
+    active = actions.add_parser(
+        "active",
+        help="alerts raised now, with who acknowledged them",
+        description="The alert book: alerts raised and not resolved, newest first.",
+    )
+    active.add_argument("--all", action="store_true", help="resolved ones too")
+    active.set_defaults(handler=lambda args: run(lambda remote: _active(remote, args), args))
+
+    ack = actions.add_parser(
+        "ack",
+        help="acknowledge a raised alert (an operator)",
+        description="Acknowledge a raised alert, with a note: everyone sees who took it.",
+    )
+    ack.add_argument("alert_id", metavar="ID")
+    ack.add_argument("--note", default="", help="what you are doing about it")
+    ack.set_defaults(handler=lambda args: run(lambda remote: _ack(remote, args), args))
+    for action in (active, ack):
+        add_url_option(action)
+        action.add_argument("--json", action="store_true", help="print the answer as JSON")
+    alert_rules.add_parsers(actions)
+
+
+BOOK_HEADERS = ("TIME", "STATE", "ID", "ACKNOWLEDGED", "MESSAGE")
+
+
+async def _active(remote: Remote, args: argparse.Namespace) -> int:
+    async with remote.api() as api:
+        book = await api.alerts(active=not args.all)
+    if args.json:
+        print(book.model_dump_json(indent=2))
+        return OK
+    rows = [
+        (
+            figures.moment(record.alert.time).replace(" ", "T"),
+            record.alert.state,
+            record.alert.id,
+            f"{record.acknowledged.by}: {record.acknowledged.note}".rstrip(": ")
+            if record.acknowledged
+            else "-",
+            record.alert.message,
+        )
+        for record in book.alerts
+    ]
+    print(table(BOOK_HEADERS, rows) if rows else "no alerts raised")
+    return OK
+
+
+async def _ack(remote: Remote, args: argparse.Namespace) -> int:
+    async with remote.api() as api:
+        alert = await api.acknowledge_alert(args.alert_id, args.note)
+    if args.json:
+        _print_json(alert)
+    else:
+        print(f"acknowledged {alert.id}")
+    return OK
 
 
 async def _alerts(remote: Remote, args: argparse.Namespace) -> int:

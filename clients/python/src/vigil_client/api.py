@@ -13,6 +13,9 @@ import httpx
 from pydantic import ValidationError
 
 from vigil.messages import (
+    AcknowledgeAlert,
+    AlertChanged,
+    AlertList,
     ApiKeyCreated,
     ApiKeyDraft,
     ApiKeyList,
@@ -21,6 +24,8 @@ from vigil.messages import (
     BulkContainerAction,
     ContainerActed,
     ContainerActionAsked,
+    DeleteRule,
+    DeleteSilence,
     DeployList,
     DeployRecord,
     DeploySpec,
@@ -29,6 +34,12 @@ from vigil.messages import (
     HistorySeries,
     LogPage,
     RevokeApiKey,
+    Rule,
+    RuleDraft,
+    RuleList,
+    Silence,
+    SilenceDraft,
+    SilenceList,
     TokensIssued,
     UserDraft,
     UserList,
@@ -297,6 +308,41 @@ class Api:
         `ValidationError` before anything is sent."""
         _check_field(RevokeApiKey, "key_id", key_id)
         return _parsed(ApiKeyView, await self.send("DELETE", routes.api_key(key_id)))
+
+    # -- alerts: the book, acknowledgements, silences, rules --------------------------
+
+    async def alerts(self, *, active: bool = True, limit: int = 500) -> AlertList:
+        """Each alert's latest transition and acknowledgement, newest first."""
+        params = {"active": str(active).lower(), "limit": limit}
+        return _parsed(AlertList, await self.send("GET", routes.ALERTS, params=params))
+
+    async def acknowledge_alert(self, alert_id: str, note: str = "") -> AlertChanged:
+        """Acknowledge a raised alert (an operator): the transition as published."""
+        body = AcknowledgeAlert(alert_id=alert_id, note=note).model_dump(mode="json")
+        return _parsed(AlertChanged, await self.send("POST", routes.ALERT_ACK, json=body))
+
+    async def silences(self) -> SilenceList:
+        return _parsed(SilenceList, await self.send("GET", routes.SILENCES))
+
+    async def create_silence(self, silence: SilenceDraft) -> Silence:
+        """A silence, or a maintenance window (`maintenance=True`), made by an operator."""
+        body = silence.model_dump(mode="json", exclude_none=True)
+        return _parsed(Silence, await self.send("POST", routes.SILENCES, json=body))
+
+    async def delete_silence(self, silence_id: str) -> Silence:
+        _check_field(DeleteSilence, "silence_id", silence_id)
+        return _parsed(Silence, await self.send("DELETE", routes.silence(silence_id)))
+
+    async def alert_rules(self) -> RuleList:
+        return _parsed(RuleList, await self.send("GET", routes.ALERT_RULES))
+
+    async def create_alert_rule(self, rule: RuleDraft) -> Rule:
+        body = rule.model_dump(mode="json", exclude_none=True)
+        return _parsed(Rule, await self.send("POST", routes.ALERT_RULES, json=body))
+
+    async def delete_alert_rule(self, rule_id: str) -> Rule:
+        _check_field(DeleteRule, "rule_id", rule_id)
+        return _parsed(Rule, await self.send("DELETE", routes.alert_rule(rule_id)))
 
 
 def _check_field(model: type[Message], field: str, value: object) -> None:

@@ -13,6 +13,10 @@ CONTAINERS = "/api/docker/containers"
 CONTAINER_ACTIONS = "/api/docker/actions"
 USERS = "/api/auth/users"
 API_KEYS = "/api/auth/keys"
+ALERTS = "/api/alerts"
+ALERT_ACK = "/api/alerts/ack"
+ALERT_RULES = "/api/alerts/rules"
+SILENCES = "/api/alerts/silences"
 
 
 def container_logs(container: str) -> str:
@@ -43,6 +47,14 @@ def disable_user(username: str) -> str:
 
 def api_key(key_id: str) -> str:
     return f"{API_KEYS}/{quote(key_id, safe='')}"
+
+
+def alert_rule(rule_id: str) -> str:
+    return f"{ALERT_RULES}/{quote(rule_id, safe='')}"
+
+
+def silence(silence_id: str) -> str:
+    return f"{SILENCES}/{quote(silence_id, safe='')}"
 
 
 def history(

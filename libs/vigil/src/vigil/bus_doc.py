@@ -23,7 +23,7 @@ from vigil.access import Principal
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.messages import CtlFailure
 from vigil.model import Message
-from vigil.operations import Actions, Auth, Deploy, History, Notify, Operation
+from vigil.operations import Actions, Alerts, Auth, Deploy, History, Notify, Operation, Rules
 from vigil.settings import VigilSettings
 
 TITLE = "Vigil's bus: the services' request/reply operations"
@@ -32,12 +32,16 @@ DESCRIPTIONS = {
     "deploy": "The deployer: deploys to Docker hosts and Kubernetes clusters.",
     "history": "The history service: metrics over a time range, from its roll-up tiers.",
     "notify": "The notifier: notification channels (admins) and their dead letters.",
+    "rules": "The alerter: alert rules (viewers read, operators write).",
+    "alerts": "The alerter: the alert book, acknowledgements, silences and maintenance windows.",
 }
 _GROUPS: dict[str, tuple[type, ...]] = {
     "auth": (Auth,),
     "deploy": (Deploy, Actions),  # actions: each replica for its own host, `*` here
     "history": (History,),
     "notify": (Notify,),
+    "rules": (Rules,),
+    "alerts": (Alerts,),
 }
 _SCHEMAS = "#/components/schemas/"
 

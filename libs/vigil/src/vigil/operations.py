@@ -14,8 +14,11 @@ from typing import Generic, TypeVar
 
 from vigil.access import Role
 from vigil.messages import (
+    AcknowledgeAlert,
     ActOnContainer,
     ActOnWorkload,
+    AlertChanged,
+    AlertList,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyView,
@@ -27,10 +30,14 @@ from vigil.messages import (
     CreateApiKey,
     CreateChannel,
     CreateDeploy,
+    CreateRule,
+    CreateSilence,
     CreateUser,
     DeadLetterList,
     DelegatedToken,
     DeleteChannel,
+    DeleteRule,
+    DeleteSilence,
     DeployHosts,
     DeployList,
     DeployRecord,
@@ -44,11 +51,14 @@ from vigil.messages import (
     GetSigningKeys,
     HistorySeries,
     JwkSet,
+    ListAlerts,
     ListApiKeys,
     ListChannels,
     ListDeadLetters,
     ListDeployHosts,
     ListDeploys,
+    ListRules,
+    ListSilences,
     ListUsers,
     Login,
     LogPage,
@@ -59,6 +69,10 @@ from vigil.messages import (
     ReadPodLogs,
     RefreshSession,
     RevokeApiKey,
+    Rule,
+    RuleList,
+    Silence,
+    SilenceList,
     TokensIssued,
     TryChannel,
     UserList,
@@ -212,3 +226,23 @@ class History:
     checks the user's role and cluster grant (a pod's or node's query names its cluster)."""
 
     QUERY = Operation("history", "query", QueryHistory, HistorySeries, timeout_s=10.0)
+
+
+class Rules:
+    """Operations answered by the alerter: alert rules, read by viewers, written by
+    operators."""
+
+    CREATE = Operation("rules", "create", CreateRule, Rule, Role.OPERATOR)
+    LIST = Operation("rules", "list", ListRules, RuleList, Role.VIEWER)
+    DELETE = Operation("rules", "delete", DeleteRule, Rule, Role.OPERATOR)
+
+
+class Alerts:
+    """Operations answered by the alerter on alerts of every source: their book, read by
+    viewers; acknowledgements and silences, made by operators."""
+
+    LIST = Operation("alerts", "list", ListAlerts, AlertList, Role.VIEWER)
+    ACK = Operation("alerts", "ack", AcknowledgeAlert, AlertChanged, Role.OPERATOR)
+    SILENCE = Operation("alerts", "silence_create", CreateSilence, Silence, Role.OPERATOR)
+    SILENCES = Operation("alerts", "silence_list", ListSilences, SilenceList, Role.VIEWER)
+    UNSILENCE = Operation("alerts", "silence_delete", DeleteSilence, Silence, Role.OPERATOR)

@@ -234,6 +234,21 @@ HISTORY_MARKS = BucketSpec(
     "HISTORY_MARKS",
     "How far each tier of each source is rolled up: `{tier}.{kind}.{source}` -> window end.",
 )
+ALERT_RULES = BucketSpec(
+    "ALERT_RULES", "Alert rules, keyed by rule id: what the alerter evaluates."
+)
+ALERT_BOOK = BucketSpec(
+    "ALERT_BOOK",
+    "Every alert's latest transition and its acknowledgement, keyed by alert id.",
+    ttl=timedelta(days=8),
+)
+ALERT_SILENCES = BucketSpec(
+    "ALERT_SILENCES", "Silences and maintenance windows: matchers of alerts, for a time."
+)
+ALERTER_SOURCES = BucketSpec(
+    "ALERTER_SOURCES",
+    "Which alerter replica evaluates the rules of each source (a host, a cluster), until when.",
+)
 NOTIFY_CHANNELS = BucketSpec(
     "NOTIFY_CHANNELS", "Notification channels: Apprise URLs and webhooks, with their secrets."
 )
@@ -280,5 +295,9 @@ BUCKETS: tuple[BucketSpec, ...] = (
     NOTIFY_CHANNELS,
     NOTIFY_DELIVERIES,
     NOTIFY_DEAD_LETTERS,
+    ALERT_RULES,
+    ALERT_BOOK,
+    ALERT_SILENCES,
+    ALERTER_SOURCES,
 )
 """Every key-value bucket Vigil keeps: what the provisioner creates."""

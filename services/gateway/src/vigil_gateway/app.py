@@ -17,6 +17,7 @@ from vigil_gateway.access import redaction
 from vigil_gateway.directory import roster
 from vigil_gateway.http import endpoints
 from vigil_gateway.http.action_routes import action_router
+from vigil_gateway.http.alert_routes import alert_router
 from vigil_gateway.http.audit_routes import audit_router
 from vigil_gateway.http.auth_routes import auth_router
 from vigil_gateway.http.body_limit import BodyLimit
@@ -28,6 +29,7 @@ from vigil_gateway.http.http_auth import RoleRequired, refusal
 from vigil_gateway.http.invalid_input import invalid_input
 from vigil_gateway.http.k8s_routes import k8s_router
 from vigil_gateway.http.notify_routes import notify_router
+from vigil_gateway.http.rule_routes import rule_router
 from vigil_gateway.http.scrape import scrape_router
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.metrics import Exposition
@@ -68,6 +70,8 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(history_router())
     app.include_router(k8s_router())
     app.include_router(notify_router())
+    app.include_router(rule_router())
+    app.include_router(alert_router())
     app.include_router(scrape_router())
 
     @app.get("/healthz")

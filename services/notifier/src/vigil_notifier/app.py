@@ -16,11 +16,18 @@ from vigil.broker import ServiceBroker
 from vigil.bus import Bus
 from vigil.bus_doc import DESCRIPTIONS
 from vigil.busauth.permissions import ServiceRole
-from vigil.messages import DeadLetter
+from vigil.messages import DeadLetter, Silence
 from vigil.records import Records
-from vigil.streams import ALERTS, AUDIT, NOTIFY_CHANNELS, NOTIFY_DEAD_LETTERS, NOTIFY_DELIVERIES
+from vigil.streams import (
+    ALERT_SILENCES,
+    ALERTS,
+    AUDIT,
+    NOTIFY_CHANNELS,
+    NOTIFY_DEAD_LETTERS,
+    NOTIFY_DELIVERIES,
+)
 from vigil_notifier import apprise_target
-from vigil_notifier.channel import ChannelBook, ChannelRecord
+from vigil_notifier.channel import ChannelBook, ChannelRecord, SilenceBook
 from vigil_notifier.delivery import Delivery, Sender
 from vigil_notifier.handlers import Handlers, serve
 from vigil_notifier.markers import Marker, Markers
@@ -38,7 +45,7 @@ class NotifierService:
             name="vigil-notifier",
             role=ServiceRole.NOTIFIER,
             streams=[ALERTS, AUDIT],
-            buckets=[NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS],
+            buckets=[NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS, ALERT_SILENCES],
         )
         self.trail = AuditTrail(self.bus, "notifier")
         self.ready = asyncio.Event()  # set once requests are answered and alerts taken
@@ -67,7 +74,14 @@ class NotifierService:
             serve(broker, handlers, bus_verifier(self.bus))
             await broker.start()
             book = ChannelBook(channels, self.bus.js, NOTIFY_CHANNELS.stream(self.bus.subjects))
-            self.delivery = Delivery(self.bus, self.settings, book, markers, dead_letters, sender)
+            silences = SilenceBook(
+                await Records.open(self.bus, ALERT_SILENCES, Silence),
+                self.bus.js,
+                ALERT_SILENCES.stream(self.bus.subjects),
+            )
+            self.delivery = Delivery(
+                self.bus, self.settings, book, markers, dead_letters, sender, silences
+            )
             await self.delivery.start()
             self.ready.set()
             log.info("notifying as %s", self.replica)

@@ -21,6 +21,7 @@ from vigil.messages import (
     ChannelKind,
     ChannelTarget,
     ChannelView,
+    Silence,
     WebhookTarget,
     utc_now,
 )
@@ -102,3 +103,24 @@ class ChannelBook:
                 self._channels = [found.value for found in await self.records.all()]
                 self._seen = last
             return self._channels
+
+
+class SilenceBook:
+    """The silences and maintenance windows (`ALERT_SILENCES`), read again only when
+    their bucket changed."""
+
+    def __init__(self, records: Records[Silence], js: JetStreamContext, stream: str) -> None:
+        self._records = records
+        self._js = js
+        self._stream = stream
+        self._lock = asyncio.Lock()
+        self._seen = -1
+        self._silences: list[Silence] = []
+
+    async def current(self) -> list[Silence]:
+        async with self._lock:
+            last = (await self._js.stream_info(self._stream)).state.last_seq
+            if last != self._seen:
+                self._silences = [found.value for found in await self._records.all()]
+                self._seen = last
+            return self._silences

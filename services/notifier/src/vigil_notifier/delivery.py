@@ -38,13 +38,14 @@ from pydantic import ValidationError
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable, RevisionConflict
 from vigil.lifecycle import stop_task
-from vigil.messages import AlertChanged, DeadLetter, WebhookTarget, utc_now
+from vigil.messages import AlertChanged, AlertState, DeadLetter, WebhookTarget, utc_now
 from vigil.records import Records
 from vigil.streams import ALERTS
 from vigil_notifier import apprise_target, webhook
-from vigil_notifier.channel import ChannelBook, ChannelRecord
+from vigil_notifier.channel import ChannelBook, ChannelRecord, SilenceBook
 from vigil_notifier.errors import DeliveryFailed
 from vigil_notifier.markers import Busy, Claimed, Markers, delivery_key
+from vigil_notifier.matching import silenced_by
 from vigil_notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class Outcome:
 
 
 def title_of(alert: AlertChanged) -> str:
-    return f"[{alert.state.upper()}] {alert.id}"
+    acknowledged = alert.acknowledged is not None and alert.state is AlertState.RAISED
+    return f"[{'ACKNOWLEDGED' if acknowledged else alert.state.upper()}] {alert.id}"
 
 
 def body_of(alert: AlertChanged) -> str:
@@ -123,8 +125,10 @@ class Delivery:
         markers: Markers,
         dead_letters: Records[DeadLetter],
         sender: Sender,
+        silences: SilenceBook | None = None,
     ) -> None:
         self._bus = bus
+        self._silences = silences
         self._settings = settings
         self._channels = channels
         self._markers = markers
@@ -136,6 +140,7 @@ class Delivery:
         self._intake: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
         self.delivered = 0  # notifications that reached a channel (the probe's figures)
+        self.silenced = 0  # transitions a silence or maintenance window kept back
 
     async def start(self) -> None:
         """Make the replicas' durable consumer, or bring it to these settings (the ack
@@ -210,9 +215,17 @@ class Delivery:
         attempt = msg.metadata.num_delivered or 1
         try:
             channels = await self._channels.current()
+            silences = await self._silences.current() if self._silences is not None else []
         except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
             log.warning("no channel list for %s (retried): %s", alert.id, exc)
             await _settle(msg, self._settings.backoff_s(attempt))
+            return
+        silence = next((s for s in silences if silenced_by(s, alert)), None)
+        if silence is not None:
+            kind = "maintenance window" if silence.maintenance else "silence"
+            log.info("%s %s not delivered: %s %s", alert.id, alert.state, kind, silence.id)
+            self.silenced += 1
+            await _settle(msg, None)
             return
         wanted = [channel for channel in channels if channel.wants(alert)]
         outcomes = await asyncio.gather(

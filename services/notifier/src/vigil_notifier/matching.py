@@ -1,13 +1,14 @@
-"""Which channels a transition goes to: a channel's filter against the alert.
+"""Which channels a transition goes to: a channel's filter against the alert; and
+whether a silence (or maintenance window) keeps it from every channel.
 
-The alert id glob runs on RE2 (linear time, DESIGN rule 9), compiled once per filter.
+The globs run on RE2 (linear time, DESIGN rule 9), each compiled once.
 """
 
 import functools
 
 import re2
 
-from vigil.messages import AlertChanged, ChannelFilter
+from vigil.messages import AlertChanged, ChannelFilter, Silence
 from vigil_notifier.errors import InvalidChannel
 
 _OPTIONS = re2.Options()
@@ -30,3 +31,19 @@ def matches(channel_filter: ChannelFilter, alert: AlertChanged) -> bool:
     if channel_filter.states and alert.state not in channel_filter.states:
         return False
     return compile_glob(channel_filter.alert_ids).fullmatch(alert.id) is not None
+
+
+def silenced_by(silence: Silence, alert: AlertChanged) -> bool:
+    """Whether `silence` keeps `alert` quiet: the alert's time within its window, and
+    every condition of its matcher holding."""
+    if not silence.starts <= alert.time < silence.ends:
+        return False
+    matcher = silence.matcher
+    if matcher.sources and alert.source not in matcher.sources:
+        return False
+    labels = alert.labels or {}
+    if any(labels.get(key) != value for key, value in matcher.labels.items()):
+        return False
+    if compile_glob(matcher.hosts).fullmatch(alert.cluster or alert.host) is None:
+        return False
+    return compile_glob(matcher.alert_ids).fullmatch(alert.id) is not None

@@ -9,7 +9,9 @@ may do; NATS refuses the rest (DESIGN rule 8):
   its clusters'), the deployer journals and its host's work queue, auth revocations,
   the gateway the connection list; auth, the deployer and the gateway each their own
   audit events (`audit.<role>`), which no service may delete (the stream denies it);
-  the notifier only its audit events (it delivers off the bus);
+  the notifier only its audit events (it delivers off the bus), the alerter the
+  alerts of its rules (`alerts.rule`), acknowledgements (on the alert's own
+  `alerts.<source>`) and its audit events;
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -26,8 +28,22 @@ from enum import StrEnum
 from typing import Any
 
 from vigil.messages import AlertSource
-from vigil.operations import Actions, Auth, Deploy, History, Logs, Notify, Operation
+from vigil.operations import (
+    Actions,
+    Alerts,
+    Auth,
+    Deploy,
+    History,
+    Logs,
+    Notify,
+    Operation,
+    Rules,
+)
 from vigil.streams import (
+    ALERT_BOOK,
+    ALERT_RULES,
+    ALERT_SILENCES,
+    ALERTER_SOURCES,
     ALERTS,
     API_KEYS,
     AUDIT,
@@ -65,6 +81,7 @@ _STREAM_LOOKUP = f"{_API}.STREAM.NAMES"  # which stream holds a subject: names o
 
 
 class ServiceRole(StrEnum):
+    ALERTER = "alerter"
     AUTH = "auth"
     COLLECTOR = "collector"
     DEPLOYER = "deployer"
@@ -137,6 +154,30 @@ def permissions(
     `host` (ANY: every host), a collector for `clusters` (None: every cluster)."""
     inbox = f"{role.inbox_prefix}.>"
     match role:
+        case ServiceRole.ALERTER:
+            return Permissions(
+                publish=(
+                    # its rules' alerts, and acknowledgements of any source's on that source's
+                    subjects.alerts(ANY),
+                    subjects.audit(role.value),
+                    Auth.JWKS.subject(subjects),
+                    _STREAM_LOOKUP,
+                    *_looks_up(subjects, AUDIT),
+                    *_reads(subjects, ALERTS),  # the book's durable consumer
+                    Logs.FOLLOW.subject(subjects),  # the logs its log rules read
+                    *_reads(subjects, LATEST),  # a source's last status, when it is taken
+                    *_keeps(subjects, ALERT_RULES, ALERT_BOOK, ALERT_SILENCES, ALERTER_SOURCES),
+                ),
+                subscribe=(
+                    subjects.all_metrics(),  # every sample and status, live: the rules' input
+                    subjects.all_status(),
+                    subjects.all_logs(),  # of the containers it follows for log rules
+                    *_requests(subjects, _operations(Rules)),
+                    *_requests(subjects, _operations(Alerts)),
+                    inbox,
+                ),
+                allow_responses=True,
+            )
         case ServiceRole.AUTH:
             return Permissions(
                 publish=(
@@ -212,6 +253,8 @@ def permissions(
                     *_requests(subjects, _operations(History)),
                     *_requests(subjects, _operations(Logs)),
                     *_requests(subjects, _operations(Notify)),
+                    *_requests(subjects, _operations(Rules)),
+                    *_requests(subjects, _operations(Alerts)),
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_connections(),
                     subjects.gateway_sessions(),
@@ -239,6 +282,7 @@ def permissions(
                     _STREAM_LOOKUP,
                     *_looks_up(subjects, AUDIT),
                     *_reads(subjects, ALERTS),  # its durable consumer: acks, naks with delay
+                    *_reads(subjects, ALERT_SILENCES),  # what not to deliver, for now
                     *_keeps(subjects, NOTIFY_CHANNELS, NOTIFY_DELIVERIES, NOTIFY_DEAD_LETTERS),
                 ),
                 subscribe=(*_requests(subjects, _operations(Notify)), inbox),

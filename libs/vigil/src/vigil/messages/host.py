@@ -88,6 +88,7 @@ class AlertSource(StrEnum):
     HOST = "host"  # the collector's host thresholds
     K8S = "k8s"  # the collector's Kubernetes warnings
     GATEWAY = "gateway"  # the gateway on itself
+    RULE = "rule"  # the alerter's rules
 
 
 class Culprit(Message):
@@ -97,6 +98,14 @@ class Culprit(Message):
     id: str = Field(description="The short container id.")
     cpu_percent: float = Field(description="100 = one CPU.")
     memory_bytes: int
+
+
+class Acknowledgement(Message):
+    """Who acknowledged a raised alert, when, and what they said."""
+
+    by: str
+    note: str = Field(default="", max_length=1000)
+    time: datetime
 
 
 class AlertChanged(Message):
@@ -122,6 +131,13 @@ class AlertChanged(Message):
     )
     log_lines: list[str] | None = omitted_when_none(
         "A pod's alert, raised: its container's last log lines then, redacted, oldest first."
+    )
+    rule: str | None = omitted_when_none("The id of the rule that raised it (`source` rule).")
+    severity: str | None = omitted_when_none("info, warning or critical (a rule's).")
+    labels: dict[str, str] | None = omitted_when_none("The labels of the rule that raised it.")
+    acknowledged: Acknowledgement | None = omitted_when_none(
+        "A raised alert acknowledged (the transition `raised` -> acknowledged: `state` stays"
+        " raised until it resolves, and its resolution carries it too when the alerter knows)."
     )
 
     @model_validator(mode="before")

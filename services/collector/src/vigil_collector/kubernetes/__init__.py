@@ -1,7 +1,7 @@
 """Kubernetes clusters, read through their API (the `kubernetes` client), each followed by
 one collector replica at a time. Imported only when a cluster is configured (`app`).
 
-- `source`            a lease loop per cluster (`cluster_lease`: a revision-checked record
+- `source`            a lease loop per cluster (`vigil.leases`: a revision-checked record
                       in K8S_CLUSTERS) that runs a `cluster_follower` while it holds it
 - `kube`              which clusters, their API clients, quantities
 - `cluster_follower`  one cluster: `resource_watch` (pods and events: list, then watch),

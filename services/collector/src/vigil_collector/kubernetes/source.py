@@ -1,6 +1,6 @@
 """The Kubernetes source: every configured cluster, followed by one collector replica.
 
-For each cluster a loop takes or renews the cluster's lease (`ClusterLeases`) every
+For each cluster a loop takes or renews the cluster's lease (`vigil.leases.Leases`) every
 third of the lease; while it holds it, a `ClusterFollower` publishes the cluster's
 pod status, metrics and (on lease) logs. A replica that cannot renew in time stops
 following at once, before another can take over, so two never publish the same
@@ -23,11 +23,12 @@ from vigil.access import Principal
 from vigil.authority import bus_verifier
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
+from vigil.leases import Leases
 from vigil.lifecycle import run_together, stop_task
 from vigil.messages import ErrorCode, FollowPodLogs, LogPage, PodLogsFollowed, ReadPodLogs
 from vigil.operations import Logs
+from vigil.streams import K8S_CLUSTERS
 from vigil_collector.kubernetes.cluster_follower import ClusterFollower
-from vigil_collector.kubernetes.cluster_lease import ClusterLeases
 from vigil_collector.kubernetes.kube import ClusterConfig
 from vigil_collector.settings import CollectorSettings
 
@@ -46,7 +47,8 @@ class KubernetesSource:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
-        leases = await ClusterLeases.open(self._bus, self.holder, self._settings.k8s_lease_s)
+        lease_s = self._settings.k8s_lease_s
+        leases = await Leases.open(self._bus, K8S_CLUSTERS, self.holder, lease_s)
         queue = f"vigil-collector-{self.holder}"  # every replica hears; the follower answers
         services: list[Subscription] = [
             await ctl.serve(self._bus, Logs.K8S_FOLLOW, self._follow_logs, queue=queue),
@@ -70,7 +72,7 @@ class KubernetesSource:
                 with contextlib.suppress(nats.errors.Error):
                     await service.unsubscribe()
 
-    async def _hold(self, leases: ClusterLeases, cluster: ClusterConfig) -> None:
+    async def _hold(self, leases: Leases, cluster: ClusterConfig) -> None:
         lease_s = self._settings.k8s_lease_s
         renewed = 0.0
         try:

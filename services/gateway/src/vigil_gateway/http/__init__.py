@@ -7,8 +7,8 @@ The package's name is the stdlib's too: every import in Vigil is absolute, so
 - `endpoints`      every stream three ways: WebSocket, `sse`, polling (`queries` parses
   the query)
 - `auth_routes`, `audit_routes`, `deploy_routes`, `docker_routes`, `k8s_routes`,
-  `notify_routes`  the REST routes (`service_calls`: a route that is one request to a
-  service, and its refusal as HTTP)
+  `notify_routes`, `rule_routes`, `alert_routes`  the REST routes (`service_calls`: a
+  route that is one request to a service, and its refusal as HTTP)
 - `http_auth`      credentials on HTTP routes, as FastAPI dependencies
 - `serving`        uvicorn, and draining on SIGTERM; `http_protocol` its listener with
   bounded request heads

@@ -1,6 +1,6 @@
 """REST routes that are one request to a service (auth, the deployer, the history, the
-notifier): the call with the caller's token, a refusal said as HTTP, and a request made
-of path parameters (a 422 naming what is wrong)."""
+notifier, the alerter): the call with the caller's token, a refusal said as HTTP, and a
+request made of path parameters (a 422 naming what is wrong)."""
 
 from typing import Any
 
@@ -19,6 +19,8 @@ _SERVICES = {
     "deploy": "the deployer",
     "history": "the history service",
     "notify": "the notifier",
+    "rules": "the alerter",
+    "alerts": "the alerter",
 }
 
 

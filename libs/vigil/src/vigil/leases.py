@@ -1,7 +1,8 @@
-"""One collector replica per Kubernetes cluster: a lease in JetStream KV.
+"""One replica per thing (a collector per Kubernetes cluster, an alerter per source): a
+lease in a JetStream KV bucket.
 
-The record of a cluster names its holder and when the lease runs out. A replica takes
-a cluster whose record is absent or has run out, renews it every third of the lease,
+The record of a thing names its holder and when the lease runs out. A replica takes
+a thing whose record is absent or has run out, renews it every third of the lease,
 and every write is revision-checked, so two replicas never both believe they hold it:
 the loser of a race gets `RevisionConflict` and stays a standby. A holder that dies
 stops renewing and a standby takes over once `until` has passed (clocks of replicas
@@ -15,10 +16,10 @@ from vigil.bus import Bus
 from vigil.errors import RevisionConflict
 from vigil.messages import ClusterLease
 from vigil.records import Records, record_key
-from vigil.streams import K8S_CLUSTERS
+from vigil.streams import BucketSpec
 
 
-class ClusterLeases:
+class Leases:
     def __init__(self, records: Records[ClusterLease], holder: str, lease_s: float) -> None:
         self._records = records
         self._holder = holder
@@ -26,8 +27,8 @@ class ClusterLeases:
         self._revisions: dict[str, int] = {}
 
     @classmethod
-    async def open(cls, bus: Bus, holder: str, lease_s: float) -> "ClusterLeases":
-        return cls(await Records.open(bus, K8S_CLUSTERS, ClusterLease), holder, lease_s)
+    async def open(cls, bus: Bus, bucket: BucketSpec, holder: str, lease_s: float) -> "Leases":
+        return cls(await Records.open(bus, bucket, ClusterLease), holder, lease_s)
 
     async def hold(self, cluster: str) -> bool:
         """Take or renew the lease on `cluster`; True while this replica holds it."""
