@@ -33,6 +33,10 @@ async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def web_series(answer: Any) -> Any:
+    return answer["entries"][0]["series"]
+
+
 async def get(http: httpx.AsyncClient, path: str, token: str, **params: Any) -> Any:
     response = await http.get(path, params=params, headers=bearer(token))
     assert response.status_code == 200, response.text
@@ -60,8 +64,13 @@ async def test_a_containers_history_by_name_or_id_and_the_hosts_table(
             table = await get(http, base, admin_token, step_s=60, **ranged)
             last_hour = await get(http, f"{base}/web", admin_token)  # since 1h by default
             host = await get(http, f"/api/history/hosts/{HOST}", admin_token, since="30m")
+            chart = await get(
+                http, f"{base}/web", admin_token, step_s=60, series="cpu_percent", **ranged
+            )
 
     assert by_name == by_id
+    (cpu,) = chart["entries"]  # only the series asked, the same figures
+    assert cpu["series"] == {"cpu_percent": web_series(by_name)["cpu_percent"]}
     (web,) = by_name["entries"]
     assert (web["key"], web["id"], by_name["step_s"]) == ("web", WEB, 60)
     assert web["samples"] == [30] * 10
@@ -129,6 +138,8 @@ async def test_a_pods_and_a_nodes_history_only_for_their_clusters_grant(
         ("/api/history/hosts/h1", {"since": "30d", "step_s": 1}, "ask a step of at least"),
         ("/api/history/hosts/h1.*", {}, "host:"),
         (f"/api/history/docker/{HOST}/containers/web.%3E", {}, "container:"),
+        (f"/api/history/docker/{HOST}/containers/web", {"series": "nope"}, "no series 'nope'"),
+        (f"/api/history/docker/{HOST}/containers/web", {"series": "cpu,"}, "series.1:"),
         ("/api/history/k8s/c1/pods/Bad_Namespace/web-1", {}, "namespace:"),
     ],
 )

@@ -158,6 +158,9 @@ export function liveLeftAGap(history: HistoryColumns, live: LiveColumns): boolea
   return oldest !== undefined && oldest > history.until && live.times.length > 1 && history.times.length > 0;
 }
 
+/** The series the table's figures are of. */
+const TABLE_SERIES = ["cpu_percent", "memory_usage"] as const;
+
 /** The range's figures of a container in a host's table. */
 export interface RangeFigures {
   host: string;
@@ -212,9 +215,14 @@ export function tableFigures(answer: HistoryAnswer): RangeFigures[] {
 
 type Api = <T>(path: string) => Promise<T>;
 
-/** `GET {path}?{range}`. */
-export function fetchHistory(api: Api, path: string, range: TimeRange): Promise<HistoryAnswer> {
-  return api<HistoryAnswer>(`${path}?${rangeQuery(range)}`);
+/** `GET {path}?{range}`, of `series` only when given (the answer is that much smaller). */
+export function fetchHistory(api: Api, path: string, range: TimeRange, series?: readonly string[]): Promise<HistoryAnswer> {
+  return api<HistoryAnswer>(historyUrl(path, range, series));
+}
+
+function historyUrl(path: string, range: TimeRange, series?: readonly string[]): string {
+  const only = series === undefined ? "" : `&series=${series.map(encodeURIComponent).join(",")}`;
+  return `${path}?${rangeQuery(range)}${only}`;
 }
 
 export interface HistoryState {
@@ -228,13 +236,13 @@ export interface HistoryState {
  * `again` changes (a gap after the history's end; the old answer stays drawn until the
  * new one comes). A relative range is asked once and then follows live. `path` null:
  * nothing to ask (settled at once). */
-export function useHistory(api: Api, path: string | null, range: TimeRange, again = 0): HistoryState {
-  const key = path === null ? null : `${path}?${rangeQuery(range)}`;
+export function useHistory(api: Api, path: string | null, range: TimeRange, again = 0, series?: readonly string[]): HistoryState {
+  const key = path === null ? null : historyUrl(path, range, series);
   const [got, setGot] = useState<{ key: string; answer: HistoryAnswer | null; error: string | null } | null>(null);
   useEffect(() => {
     if (key === null || path === null) return;
     let current = true;
-    fetchHistory(api, path, range).then(
+    fetchHistory(api, path, range, series).then(
       (answer) => current && setGot({ key, answer, error: null }),
       (error: unknown) => current && setGot({ key, answer: null, error: error instanceof Error ? error.message : String(error) }),
     );
@@ -269,7 +277,7 @@ export function useCharted(
   which?: string,
 ): Charted {
   const [again, setAgain] = useState(0);
-  const state = useHistory(api, path, range, again);
+  const state = useHistory(api, path, range, again, names);
   const history = state.answer ? historyColumns(state.answer, names, which) : null;
   const following = range.kind === "since";
   const gap = following && history !== null && live !== null && liveLeftAGap(history, live);
@@ -294,7 +302,7 @@ export function useTableFigures(api: Api, hosts: readonly string[], range: TimeR
       return;
     }
     let current = true;
-    Promise.allSettled(hosts.map((host) => fetchHistory(api, `/api/history/docker/${encodeURIComponent(host)}/containers`, range))).then((answers) => {
+    Promise.allSettled(hosts.map((host) => fetchHistory(api, `/api/history/docker/${encodeURIComponent(host)}/containers`, range, TABLE_SERIES))).then((answers) => {
       if (!current) return;
       const figures = new Map<string, RangeFigures>();
       const errors: string[] = [];

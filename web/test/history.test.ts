@@ -50,6 +50,8 @@ describe("ranges", () => {
     const api = vi.fn(async (_path: string) => answer(1));
     await fetchHistory(api as <T>(path: string) => Promise<T>, "/api/history/hosts/h1", { kind: "since", seconds: 3600 });
     expect(api).toHaveBeenCalledWith("/api/history/hosts/h1?since=1h");
+    await fetchHistory(api as <T>(path: string) => Promise<T>, "/api/history/hosts/h1", { kind: "since", seconds: 900 }, ["cpu_percent", "memory_percent"]);
+    expect(api).toHaveBeenLastCalledWith("/api/history/hosts/h1?since=15m&series=cpu_percent,memory_percent");
   });
 });
 

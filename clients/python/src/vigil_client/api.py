@@ -6,6 +6,7 @@ Every call carries the session's credentials; an access token the gateway refuse
 gateway's error code and message (`detail`), network failures `Unreachable`.
 """
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -264,13 +265,17 @@ class Api:
         start: datetime | None = None,
         end: datetime | None = None,
         step_s: int | None = None,
+        series: Sequence[str] | None = None,
         **names: str,
     ) -> HistorySeries:
         """`kind`'s metrics over a range (`since` back from now, `start` and `end`, or
-        the last hour), a point per `step_s`: `kind` is `host` (`host=`), `container`
-        (`host=`, `container=` an id or a name), `containers` (`host=`), `pod`
-        (`cluster=`, `namespace=`, `pod=`) or `node` (`cluster=`, `node=`)."""
+        the last hour), a point per `step_s`, of `series` (all by default): `kind` is
+        `host` (`host=`), `container` (`host=`, `container=` an id or a name),
+        `containers` (`host=`), `pod` (`cluster=`, `namespace=`, `pod=`) or `node`
+        (`cluster=`, `node=`)."""
         params: dict[str, Any] = {"step_s": step_s}
+        if series is not None:
+            params["series"] = ",".join(series)
         if since is not None:
             params["since"] = f"{max(1, round(since.total_seconds()))}s"
         for name, moment in (("start", start), ("end", end)):

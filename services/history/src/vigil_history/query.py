@@ -91,6 +91,7 @@ class Query:
         if end <= start:
             raise BadQuery("end must be after start (end defaults to now)")
         target = await self._target(query)
+        wanted = _series_wanted(target.schema, query.series)
         # every container of a host at once: a hundredth of the points, so the answer
         # stays well under NATS's 1 MB
         most = max(1, self._settings.max_points // (1 if target.key is not None else 100))
@@ -137,7 +138,8 @@ class Query:
                 for p in parts
             ],
             entries=[
-                _entry(target.schema, key, by_time) for key, by_time in sorted(buckets.items())
+                _entry(target.schema, key, by_time, wanted)
+                for key, by_time in sorted(buckets.items())
             ],
         )
 
@@ -334,7 +336,19 @@ def _time(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> HistoryEntry:
+def _series_wanted(schema: Schema, names: list[str] | None) -> set[str]:
+    """The series asked for (all by default); `BadQuery` naming one the kind lacks."""
+    known = [series.name for series in schema.series]
+    if names is None:
+        return set(known)
+    if unknown := [name for name in names if name not in known]:
+        raise BadQuery(f"no series {unknown[0]!r} here: {', '.join(known)}")
+    return set(names)
+
+
+def _entry(
+    schema: Schema, key: str, by_time: dict[int, list[Record]], wanted: set[str]
+) -> HistoryEntry:
     times = sorted(by_time)
     records = [
         rows[0] if len(rows) == 1 else combine(schema, rows)[0]
@@ -349,6 +363,8 @@ def _entry(schema: Schema, key: str, by_time: dict[int, list[Record]]) -> Histor
     )
     series = {}
     for i, definition in enumerate(schema.series):
+        if definition.name not in wanted:
+            continue
         base, scale = i * STATS, definition.scale
         weights = rate_counts if definition.counter else counts
         # built from our own integers: the models are made without validating them again

@@ -4,9 +4,9 @@ step, from the roll-up tiers the service keeps (`services/history`)."""
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from vigil.messages.common import omitted_when_none, utc_now
 from vigil.model import Message
@@ -14,6 +14,9 @@ from vigil.names import ClusterName, HostName, NamespaceName, PodName
 
 MAX_RANGE_DAYS = 400
 """No range is longer (the coarsest default tier keeps 90 days)."""
+
+
+SeriesName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
 class HistoryKind(StrEnum):
@@ -57,6 +60,11 @@ class QueryHistory(Message):
         "Seconds per point: a multiple of a tier's step to be served from that tier.",
         ge=1,
         le=MAX_RANGE_DAYS * 86400,
+    )
+    series: list[SeriesName] | None = omitted_when_none(
+        "Only these series (a chart's): the answer is that much smaller. Default: all.",
+        min_length=1,
+        max_length=16,
     )
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ cluster's grant is refused 403 (and the refusal audited), as for the live data.
 
 The range is `since` (a duration back from now, `1h` by default) or `start` (and
 `end`, by default now); `step_s` the width of a point (by default the finest the
-history keeps for the range).
+history keeps for the range); `series` the ones a chart draws (all by default).
 """
 
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ class Range:
     start: datetime
     end: datetime | None
     step_s: int | None
+    series: list[str] | None
 
 
 def time_range(
@@ -45,8 +46,12 @@ def time_range(
     start: Annotated[AwareDatetime | None, Query(description="RFC 3339, with its zone")] = None,
     end: Annotated[AwareDatetime | None, Query(description="RFC 3339 (default now)")] = None,
     step_s: Annotated[int | None, Query(ge=1, description="seconds per point")] = None,
+    series: Annotated[
+        str | None, Query(max_length=512, description="only these: cpu_percent,memory_usage")
+    ] = None,
 ) -> Range:
-    """The range asked: `since`, or `start` (and `end`); never both."""
+    """The range asked: `since`, or `start` (and `end`); never both. And the series a
+    chart draws, if not all."""
     if since is not None and (start is not None or end is not None):
         raise refusal(ErrorCode.INVALID_MESSAGE, "give since, or start and end, not both")
     if start is None:
@@ -60,7 +65,8 @@ def time_range(
             start = utc_now() - back
         except OverflowError:
             raise refusal(ErrorCode.INVALID_MESSAGE, f"since: {since!r} is too long") from None
-    return Range(start, end, step_s)
+    names = series.split(",") if series is not None else None
+    return Range(start, end, step_s, names)
 
 
 Asked = Annotated[Range, Depends(time_range)]
@@ -120,7 +126,14 @@ def _check_grant(request: Request, principal: Principal, cluster: str) -> None:
 async def _ask(request: Request, kind: HistoryKind, asked: Range, **names: str) -> Response:
     query = from_path(
         QueryHistory,
-        {"kind": kind, "start": asked.start, "end": asked.end, "step_s": asked.step_s, **names},
+        {
+            "kind": kind,
+            "start": asked.start,
+            "end": asked.end,
+            "step_s": asked.step_s,
+            "series": asked.series,
+            **names,
+        },
     )
     answer: HistorySeries = await call_service(request, History.QUERY, query)
     # serialized by pydantic at once: FastAPI's encoder would walk every point again
