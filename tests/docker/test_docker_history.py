@@ -1,59 +1,134 @@
-"""A real container's history, from a real collector and engine: every stats sample the
-collector published is in it once, across a restart of the collector (its counters
-read again from the engine: no negative rate, nothing counted from before)."""
+"""A container's logs beyond the live window, and the Docker endpoints' other transports:
+scroll-back pages read from the engine (contiguous, ordered, to the log's start), and
+the SSE and polling twins of `/ws/docker/stats` and `/ws/docker/{container}/logs`."""
 
+import asyncio
 import json
-from datetime import UTC, datetime
+from typing import Any
 
-from nats.aio.msg import Msg
+import httpx
 
-from tests.docker_engine import Containers
-from tests.docker_support import DockerStack
-from tests.history_support import history_settings_for, query, run_history
-from tests.support import NatsServer, bus_client, until, wait_for
-from vigil.messages import HistoryKind, HistorySeries
+from tests.docker_engine import Containers, docker
+from tests.docker_support import DockerStack, known
+from tests.support import receive, wait_for
+from vigil_gateway.settings import GatewaySettings
 
-HOST = "testhost"  # the docker_stack collector's
+LINES = 450
 
 
-async def test_a_containers_history_goes_on_across_a_collector_restart(
-    docker_stack: DockerStack, containers: Containers, nats_server: NatsServer, prefix: str
+def numbered(lines: list[dict[str, Any]]) -> list[int]:
+    return [int(line["text"].split()[-1]) for line in lines]
+
+
+async def logged(container: str, count: int) -> None:
+    """Until the engine holds the container's `count` lines."""
+
+    def has_all() -> bool:
+        return len(docker("logs", container).splitlines()) >= count
+
+    await wait_for(has_all, f"{count} lines logged", 20)
+
+
+async def test_scroll_back_pages_reach_the_start_contiguous_and_ordered(
+    docker_stack: DockerStack,
+    containers: Containers,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
 ) -> None:
-    busy_id, busy = containers.run("busy", "sh", "-c", "while :; do :; done")
-    published: list[float] = []  # the times of the samples holding the busy container
-
-    async def seen(msg: Msg) -> None:
-        batch = json.loads(msg.data)
-        if any(c["name"] == busy for c in batch["containers"]):
-            published.append(datetime.fromisoformat(batch["time"]).timestamp())
-
+    script = f"for i in $(seq 1 {LINES}); do echo line $i; done; sleep 3600"
+    short, name = containers.run("history", "sh", "-c", script)
+    await logged(short, LINES)
     async with (
-        bus_client(nats_server, prefix) as bus,
-        run_history(history_settings_for(nats_server, prefix)),
+        docker_stack.up() as address,
+        httpx.AsyncClient(base_url=f"http://{address}", timeout=20) as http,
     ):
-        watching = await bus.nc.subscribe(bus.subjects.docker_metrics(HOST), cb=seen)
-        for run in (1, 2):  # the collector, then the collector again
-            async with docker_stack.collector():
-                await wait_for(lambda n=3 * run: len(published) >= n, f"samples of run {run}", 30)
-        await bus.nc.flush()
-        await watching.unsubscribe()
-        start = datetime.fromtimestamp(published[0] - 1, UTC)
+        auth = {"Authorization": f"Bearer {admin_token}"}
+        await known(http, admin_token, short)
+        async with docker_stack.socket(address, f"/ws/docker/{name}/logs") as ws:
+            live: list[dict[str, Any]] = []
+            while len(live) < gateway_settings.log_tail:  # the window the stream starts with
+                message = await receive(ws, timeout=15)
+                assert message["type"] == "update", message
+                live += message["data"]["lines"]
+        assert numbered(live) == list(range(LINES - len(live) + 1, LINES + 1))
 
-        async def answered() -> HistorySeries | None:
-            answer = await query(
-                bus, kind=HistoryKind.CONTAINER, host=HOST, container=busy, start=start, step_s=10
+        older: list[dict[str, Any]] = []
+        before: str | None = live[0]["time"]
+        pages = 0
+        while before is not None:
+            response = await http.get(
+                f"/api/docker/{name[:8]}/logs", params={"before": before, "limit": 64}, headers=auth
             )
-            entries = answer.entries
-            return answer if entries and sum(entries[0].samples) == len(published) else None
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert page["channel"] == f"docker.logs?container={short}&host=testhost"
+            older = page["lines"] + older
+            before, pages = page["next_before"], pages + 1
+        newest = await http.get(f"/api/docker/{short}/logs", params={"limit": 5}, headers=auth)
+        bad = await http.get(f"/api/docker/{short}/logs", params={"limit": 0}, headers=auth)
+        naive = await http.get(
+            f"/api/docker/{short}/logs", params={"before": "2026-01-01T00:00:00"}, headers=auth
+        )
+        unknown = await http.get("/api/docker/nosuchcontainer/logs", headers=auth)
+    assert numbered(older) + numbered(live) == list(range(1, LINES + 1))
+    assert pages == -(-(LINES - len(live)) // 64)  # full pages back to the first line
+    assert numbered(newest.json()["lines"]) == list(range(LINES - 4, LINES + 1))
+    assert bad.status_code == 422
+    assert naive.status_code == 422
+    assert "time zone" in naive.json()["detail"]["message"]
+    assert unknown.status_code == 404
 
-        answer = await until(answered, "every published sample in the history", 30)
 
-    (entry,) = answer.entries
-    assert entry.key == busy
-    assert entry.id is not None
-    assert busy_id.startswith(entry.id)
-    cpu = [v for v in entry.series["cpu_percent"].max if v is not None]
-    assert max(cpu) > 20  # a busy loop
-    for counter in ("network_rx", "network_tx", "block_read", "block_write"):
-        rates = [v for v in entry.series[counter].min if v is not None]
-        assert all(rate >= 0 for rate in rates), (counter, rates)
+async def test_sse_and_polling_twins_of_the_docker_endpoints(
+    docker_stack: DockerStack,
+    containers: Containers,
+    admin_token: str,
+) -> None:
+    script = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done"
+    short, name = containers.run("twins", "sh", "-c", script)
+    async with (
+        docker_stack.up() as address,
+        httpx.AsyncClient(base_url=f"http://{address}", timeout=20) as http,
+    ):
+        auth = {"Authorization": f"Bearer {admin_token}"}
+        await known(http, admin_token, short)
+        async with http.stream("GET", "/sse/docker/stats", headers=auth) as stats:
+            event = await first_event(stats, lambda e: short in json.dumps(e))
+        assert event["type"] == "docker_stats"
+        polled_stats = (await http.get("/api/poll/docker/stats", headers=auth)).json()
+
+        async with http.stream("GET", f"/sse/docker/{name}/logs", headers=auth) as logs:
+            update = await first_event(logs, lambda e: e["type"] == "update")
+        assert update["data"]["container"] == short
+        assert update["data"]["lines"][0]["text"].startswith("tick ")
+
+        first = (await http.get(f"/api/poll/docker/{name}/logs", headers=auth)).json()
+        cursor, ticks = first["next_cursor"], []
+        for _ in range(40):  # each poll renews the demand that keeps the logs followed
+            await asyncio.sleep(0.25)
+            page = (
+                await http.get(
+                    f"/api/poll/docker/{name}/logs", params={"since": cursor}, headers=auth
+                )
+            ).json()
+            cursor = page["next_cursor"]
+            for message in page["messages"]:
+                ticks += numbered(message["data"]["lines"])
+            if len(ticks) >= 20:
+                break
+    assert [m["type"] for m in polled_stats["messages"]] == ["docker_stats"]
+    assert short in {c["id"] for c in polled_stats["messages"][0]["data"]["containers"]}
+    assert len(ticks) >= 20, "polling alone should keep the logs coming"
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))  # in order, none missing
+
+
+async def first_event(response: httpx.Response, matches: Any) -> dict[str, Any]:
+    async def scan() -> dict[str, Any]:
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                event: dict[str, Any] = json.loads(line[5:])
+                if matches(event):
+                    return event
+        raise AssertionError("the stream ended")
+
+    return await asyncio.wait_for(scan(), 20)
