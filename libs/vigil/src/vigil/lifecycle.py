@@ -3,18 +3,24 @@
 import asyncio
 import contextlib
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 
-def run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
-    """Run `main`; on SIGTERM or SIGINT cancel it, so its `finally` blocks run."""
+def run_until_signalled(
+    main: Coroutine[Any, Any, None], gently: Callable[[], bool] | None = None
+) -> None:
+    """Run `main`; on SIGTERM or SIGINT cancel it, so its `finally` blocks run. With
+    `gently`, a signal first asks it (True: a graceful stop began, `main` ends by
+    itself); a signal it declines, or a second one, cancels."""
 
     async def runner() -> None:
         task = asyncio.ensure_future(main)
         stopping: list[asyncio.Task[None]] = []
 
         def on_signal() -> None:
+            if gently is not None and gently():
+                return
             if not stopping:
                 stopping.append(asyncio.ensure_future(stop_task(task)))
 
@@ -23,6 +29,8 @@ def run_until_signalled(main: Coroutine[Any, Any, None]) -> None:
             loop.add_signal_handler(sig, on_signal)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        for stop in stopping:
+            await stop
 
     asyncio.run(runner())
 

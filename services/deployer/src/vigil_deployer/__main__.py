@@ -6,42 +6,29 @@ closes the bus and exits 0. Nothing is cancelled on that way, so the bus's drain
 completes. A second signal (or one while still starting) stops at once.
 """
 
-import asyncio
-import contextlib
 import logging
-import signal
 
-from vigil.lifecycle import stop_task
+from vigil.lifecycle import run_until_signalled
 from vigil.probe import probed
 from vigil_deployer.app import DeployerService, build_app
 from vigil_deployer.settings import DeployerSettings
 
 
-async def serve(service: DeployerService) -> None:
-    task = asyncio.create_task(
-        probed(service.run(), service.settings, "deployer", lambda: service.healthy)
-    )
-    stopping_now: list[asyncio.Task[None]] = []
-
-    def on_signal() -> None:
-        if service.ready.is_set() and not service.stopping:
-            service.stop()
-        elif not stopping_now:
-            stopping_now.append(asyncio.create_task(stop_task(task)))
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    for stopping in stopping_now:
-        await stopping
+def stop_gently(service: DeployerService) -> bool:
+    """The first signal after start stops it gracefully; any other stops it at once."""
+    if service.ready.is_set() and not service.stopping:
+        service.stop()
+        return True
+    return False
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = DeployerSettings()
-    asyncio.run(serve(build_app(settings)))
+    service = build_app(DeployerSettings())
+    run_until_signalled(
+        probed(service.run(), service.settings, "deployer", lambda: service.healthy),
+        gently=lambda: stop_gently(service),
+    )
 
 
 if __name__ == "__main__":
