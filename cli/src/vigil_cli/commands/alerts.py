@@ -1,9 +1,12 @@
 """`vigil alerts [-f]`: the alerts the gateway keeps, and with `-f` new ones live
 (resumed from the last one listed, so none falls between the two); `vigil alerts
 active` those raised now, with who acknowledged them; `vigil alerts ack ID --note
-TEXT` acknowledges one (an operator); `vigil alerts rules ...` the alert rules."""
+TEXT` acknowledges one (an operator); `vigil alerts confirm ID` carries out what a
+raised alert proposes (an operator, asked first); `vigil alerts rules ...` the alert
+rules."""
 
 import argparse
+import asyncio
 import json
 import sys
 from typing import Any
@@ -11,10 +14,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from vigil.channels import resolve_channel
-from vigil.messages import AlertChanged, Error, Gap, Reset, Update
+from vigil.messages import AlertChanged, Ask, Error, Gap, Reset, Update
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers, alert_rules
-from vigil_cli.remote import OK, Remote, add_url_option, notice, run
+from vigil_cli.commands.actions import _asking
+from vigil_cli.commands.deploy import _yes
+from vigil_cli.remote import FAILED, OK, Remote, add_url_option, notice, run
 from vigil_cli.tables import table
 from vigil_client import Api, routes
 from vigil_client.frames import parse_frame
@@ -50,7 +55,20 @@ def add_parser(commands: Subparsers) -> None:
     ack.add_argument("alert_id", metavar="ID")
     ack.add_argument("--note", default="", help="what you are doing about it")
     ack.set_defaults(handler=lambda args: run(lambda remote: _ack(remote, args), args))
-    for action in (active, ack):
+
+    confirm = actions.add_parser(
+        "confirm",
+        help="carry out what a raised alert proposes (an operator)",
+        description=(
+            "Carry out the action a raised alert proposes (restart its container, scale its"
+            " pod's workload), once: the deployer asks first, answered at the prompt or"
+            " yes with --yes."
+        ),
+    )
+    confirm.add_argument("alert_id", metavar="ID")
+    confirm.add_argument("-y", "--yes", action="store_true", help="answer yes")
+    confirm.set_defaults(handler=lambda args: run(lambda remote: _confirm(remote, args), args))
+    for action in (active, ack, confirm):
         add_url_option(action)
         action.add_argument("--json", action="store_true", help="print the answer as JSON")
     alert_rules.add_parsers(actions)
@@ -88,6 +106,39 @@ async def _ack(remote: Remote, args: argparse.Namespace) -> int:
         _print_json(alert)
     else:
         print(f"acknowledged {alert.id}")
+    return OK
+
+
+class _Answer:
+    """Answers the deployer's question about this alert's proposal: at the prompt, or
+    yes with `--yes`; another command's question is left to it."""
+
+    def __init__(self, yes: bool, alert_id: str) -> None:
+        self.yes = yes
+        self.alert_id = alert_id
+
+    async def __call__(self, ask: Ask) -> dict[str, Any] | None:
+        if ask.kind != "confirm_action" or ask.data.get("alert") != self.alert_id:
+            return None
+        if self.yes:
+            print(f"{ask.question} yes (--yes)", file=sys.stderr)
+            return {"confirm": True}
+        return {"confirm": await asyncio.to_thread(_yes, ask.question)}
+
+
+async def _confirm(remote: Remote, args: argparse.Namespace) -> int:
+    async with remote.client(on_ask=_Answer(args.yes, args.alert_id)) as client:
+        await _asking(client, remote)  # the question comes on this socket
+        confirmed = await client.api.confirm_proposal(args.alert_id)
+    if args.json:
+        print(confirmed.model_dump_json())
+    proposal = confirmed.alert.proposal
+    what = proposal.describe() if proposal is not None else "its proposal"
+    if confirmed.outcome != "done":
+        print(f"vigil: {args.alert_id}: {what}: {confirmed.detail}", file=sys.stderr)
+        return FAILED
+    if not args.json:
+        print(f"{what}: done ({confirmed.detail})")
     return OK
 
 

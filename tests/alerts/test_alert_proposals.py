@@ -1,0 +1,187 @@
+"""A rule's proposed action, end to end on real parts: the alerter raises an alert that
+proposes restarting a real container; a viewer may not confirm it (403, audited); an
+operator confirms it (`POST /api/alerts/proposal`), the deployer asks them on their
+socket, restarts the container once and audits it naming the alert; a second
+confirmation is refused (it ran), and so is one of the alert once resolved."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.deploy_support import TEST_HOST
+from tests.docker_engine import Containers, docker
+from tests.docker_support import DockerStack
+from tests.support import NatsServer, bus_client, receive, receive_until, send, until, user_token
+from vigil.access import Role
+from vigil_alerter.app import AlerterService
+from vigil_deployer.app import DeployerService
+
+ALERTS = "/api/alerts"
+# Always true of a sleeping container: raised at its first stats sample.
+CALM = {"kind": "metric", "metric": "cpu_percent", "threshold": 1000, "below": True}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def gateway_up(
+    docker_stack: DockerStack, deployer: DeployerService, alerter: AlerterService
+) -> AsyncIterator[str]:
+    """The collector of the local engine, a gateway, the deployer of `testhost` and the
+    alerter."""
+    async with docker_stack.up() as address:
+        yield address
+
+
+@pytest.fixture
+async def http(gateway_up: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://{gateway_up}", timeout=90) as client:
+        yield client
+
+
+def restarts(name: str, since: int) -> list[str]:
+    """The engine's `restart` events of the container from `since` (epoch s) until now."""
+    listed = docker(
+        "events",
+        "--since",
+        str(since),
+        "--until",
+        str(int(time.time()) + 1),
+        "--filter",
+        f"container={name}",
+        "--filter",
+        "event=restart",
+        "--format",
+        "{{.Action}}",
+    )
+    return listed.split()
+
+
+def started_at(name: str) -> str:
+    return docker("inspect", "-f", "{{.State.StartedAt}}", name).strip()
+
+
+async def answer_yes(ws: ClientConnection, alert_id: str) -> dict[str, Any]:
+    ask = await receive_until(ws, lambda m: m["type"] == "ask", timeout=30)
+    await send(ws, {"type": "answer", "requestId": ask["requestId"], "data": {"confirm": True}})
+    return ask
+
+
+async def audited(
+    http: httpx.AsyncClient, admin_token: str, count: int = 1, **query: str
+) -> list[dict[str, Any]]:
+    """The audit trail's events matching `query`, once there are `count` of them."""
+
+    async def found() -> list[dict[str, Any]] | None:
+        page = await http.get("/api/audit", params=query, headers=bearer(admin_token))
+        assert page.status_code == 200, page.text
+        events: list[dict[str, Any]] = page.json()["events"]
+        return events if len(events) >= count else None
+
+    return await until(found, f"{count} audit events of {query}")
+
+
+async def test_a_proposed_restart_is_refused_to_a_viewer_and_runs_once_when_an_operator_confirms(
+    gateway_up: str,
+    http: httpx.AsyncClient,
+    containers: Containers,
+    admin_token: str,
+    nats_server: NatsServer,
+    prefix: str,
+) -> None:
+    since = int(time.time()) - 1
+    _, name = containers.run("proposed", "sleep", "3600")
+    before = started_at(name)
+    async with bus_client(nats_server, prefix) as bus:
+        viewer = await user_token(bus, admin_token, "vera", Role.VIEWER, [])
+        operator = await user_token(bus, admin_token, "otto", Role.OPERATOR, [])
+    rule = {
+        "name": "calm",
+        "target": {"kind": "container", "hosts": TEST_HOST, "name": name},
+        "condition": CALM,
+        "propose": {"action": "restart"},
+    }
+    made = await http.post(f"{ALERTS}/rules", json=rule, headers=bearer(operator))
+    assert made.status_code == 201, made.text
+    rule_id = made.json()["id"]
+
+    async def proposing() -> dict[str, Any] | None:
+        listed = await http.get(ALERTS, headers=bearer(viewer))
+        assert listed.status_code == 200, listed.text
+        mine = [a["alert"] for a in listed.json()["alerts"] if a["alert"].get("rule") == rule_id]
+        return mine[0] if mine and mine[0].get("proposal") else None
+
+    alert = await until(proposing, "the alert with its proposal", timeout=30)
+    proposal = alert["proposal"]
+    assert (proposal["action"], proposal["host"], proposal["name"]) == ("restart", TEST_HOST, name)
+    assert "done" not in proposal
+    body = {"alert_id": alert["id"]}
+
+    refused = await http.post(f"{ALERTS}/proposal", json=body, headers=bearer(viewer))
+    assert refused.status_code == 403, refused.text
+    [refusal] = await audited(http, admin_token, actor="vera", outcome="refused")
+    assert (refusal["action"], refusal["service"]) == (f"POST {ALERTS}/proposal", "gateway")
+    assert started_at(name) == before
+
+    async with connect(f"ws://{gateway_up}/ws?token={operator}") as ws:
+        await receive(ws)  # connected: the deployer's question reaches an open socket
+        asked = asyncio.create_task(answer_yes(ws, alert["id"]))
+        confirmed = await http.post(f"{ALERTS}/proposal", json=body, headers=bearer(operator))
+        ask = await asked
+    assert confirmed.status_code == 200, confirmed.text
+    assert (ask["kind"], ask["data"]["name"], ask["data"]["alert"]) == (
+        "confirm_action",
+        name,
+        alert["id"],
+    )
+    assert alert["id"] in ask["question"]
+    answer = confirmed.json()
+    assert answer["outcome"] == "done"
+    assert answer["alert"]["proposal"]["done"]["by"] == "otto"
+    after = started_at(name)
+    assert after != before
+    assert restarts(name, since) == ["restart"]  # exactly once
+
+    again = await http.post(f"{ALERTS}/proposal", json=body, headers=bearer(operator))
+    assert again.status_code == 409, again.text
+    assert "ran already" in again.json()["detail"]["message"]
+    assert started_at(name) == after
+    assert restarts(name, since) == ["restart"]
+
+    # Who confirmed, which alert: the deployer's action and the alerter's confirmation.
+    [acted] = await audited(http, admin_token, service="deployer", action="container.restart")
+    assert (acted["actor"]["name"], acted["outcome"]) == ("otto", "done")
+    assert f"proposed by alert {alert['id']}" in acted["detail"]
+    confirmations = await audited(http, admin_token, 2, service="alerter", action="alerts.proposal")
+    assert sorted((e["actor"]["name"], e["outcome"], e["target"]) for e in confirmations) == [
+        ("otto", "done", alert["id"]),
+        ("otto", "refused", alert["id"]),  # the second: it ran already
+    ]
+
+    async def done_in_the_book() -> dict[str, Any] | None:
+        found = await proposing()
+        return found if found and found["proposal"].get("done") else None
+
+    await until(done_in_the_book, "the proposal done in the book")
+
+    # The rule deleted resolves its alert: its proposal no longer stands.
+    deleted = await http.delete(f"{ALERTS}/rules/{rule_id}", headers=bearer(operator))
+    assert deleted.status_code == 200, deleted.text
+
+    async def resolved() -> bool | None:
+        listed = await http.get(ALERTS, headers=bearer(viewer), params={"active": "false"})
+        ours = [a["alert"] for a in listed.json()["alerts"] if a["alert"]["id"] == alert["id"]]
+        return True if ours and ours[0]["state"] == "resolved" else None
+
+    await until(resolved, "the alert resolved")
+    late = await http.post(f"{ALERTS}/proposal", json=body, headers=bearer(operator))
+    assert late.status_code == 409, late.text
+    assert "resolved" in late.json()["detail"]["message"]
+    assert restarts(name, since) == ["restart"]
