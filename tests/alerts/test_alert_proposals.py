@@ -1,24 +1,29 @@
 """A rule's proposed action, end to end on real parts: the alerter raises an alert that
 proposes restarting a real container; a viewer may not confirm it (403, audited); an
-operator confirms it (`POST /api/alerts/proposal`), the deployer asks them on their
-socket, restarts the container once and audits it naming the alert; a second
-confirmation is refused (it ran), and so is one of the alert once resolved."""
+operator confirms it (`vigil alerts confirm`, through the Python client and `POST
+/api/alerts/proposal`), the deployer asks them on their socket, restarts the container
+once and audits it naming the alert; a second confirmation is refused (it ran), and so
+is one of the alert once resolved."""
 
-import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
+from tests.cli_support import environment as cli_environment
+from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST
 from tests.docker_engine import Containers, docker
 from tests.docker_support import DockerStack
-from tests.support import NatsServer, bus_client, receive, receive_until, send, until, user_token
+from tests.support import NatsServer, bus_client, until, user_token
 from vigil.access import Role
 from vigil_alerter.app import AlerterService
+from vigil_cli.config import ClientConfig
+from vigil_cli.config import save as save_config
 from vigil_deployer.app import DeployerService
 
 ALERTS = "/api/alerts"
@@ -68,12 +73,6 @@ def started_at(name: str) -> str:
     return docker("inspect", "-f", "{{.State.StartedAt}}", name).strip()
 
 
-async def answer_yes(ws: ClientConnection, alert_id: str) -> dict[str, Any]:
-    ask = await receive_until(ws, lambda m: m["type"] == "ask", timeout=30)
-    await send(ws, {"type": "answer", "requestId": ask["requestId"], "data": {"confirm": True}})
-    return ask
-
-
 async def audited(
     http: httpx.AsyncClient, admin_token: str, count: int = 1, **query: str
 ) -> list[dict[str, Any]]:
@@ -95,6 +94,7 @@ async def test_a_proposed_restart_is_refused_to_a_viewer_and_runs_once_when_an_o
     admin_token: str,
     nats_server: NatsServer,
     prefix: str,
+    config: Path,
 ) -> None:
     since = int(time.time()) - 1
     _, name = containers.run("proposed", "sleep", "3600")
@@ -130,19 +130,16 @@ async def test_a_proposed_restart_is_refused_to_a_viewer_and_runs_once_when_an_o
     assert (refusal["action"], refusal["service"]) == (f"POST {ALERTS}/proposal", "gateway")
     assert started_at(name) == before
 
-    async with connect(f"ws://{gateway_up}/ws?token={operator}") as ws:
-        await receive(ws)  # connected: the deployer's question reaches an open socket
-        asked = asyncio.create_task(answer_yes(ws, alert["id"]))
-        confirmed = await http.post(f"{ALERTS}/proposal", json=body, headers=bearer(operator))
-        ask = await asked
-    assert confirmed.status_code == 200, confirmed.text
-    assert (ask["kind"], ask["data"]["name"], ask["data"]["alert"]) == (
-        "confirm_action",
-        name,
-        alert["id"],
+    # The operator confirms with the CLI (a real `vigil` process, through the Python
+    # client): the deployer's question comes on its socket, answered yes (--yes).
+    save_config(config, ClientConfig(url=f"http://{gateway_up}", access_token=operator))
+    confirmed = await vigil(
+        cli_environment(config), "alerts", "confirm", alert["id"], "--yes", "--json", timeout=90
     )
-    assert alert["id"] in ask["question"]
-    answer = confirmed.json()
+    assert confirmed.code == 0, confirmed.stderr
+    asked = f"Alert {alert['id']} proposes it: Restart container {name} on {TEST_HOST}? yes"
+    assert asked in confirmed.stderr
+    answer = json.loads(confirmed.stdout)
     assert answer["outcome"] == "done"
     assert answer["alert"]["proposal"]["done"]["by"] == "otto"
     after = started_at(name)

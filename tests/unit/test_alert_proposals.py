@@ -2,6 +2,7 @@
 and the concrete proposal a raised alert carries — the container to restart, or the
 Deployment or StatefulSet of a pod to scale — fresh at each raising, none resolved."""
 
+import argparse
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ from tests.unit.test_rule_evaluation import BUSY, HOST, WEB, rule, sample, stats
 from vigil.messages import AlertState, ProposedAction, RuleDraft
 from vigil_alerter.evaluation import Evaluator, proposed
 from vigil_alerter.targets import PodFacts
+from vigil_cli.commands import alerts
+from vigil_cli.commands.alert_rules import draft_of
+from vigil_cli.errors import CliError
 
 CRASH_LOOP = {"kind": "status", "event": "crash_loop"}
 
@@ -153,3 +157,24 @@ def test_a_pod_rules_alert_proposes_scaling_the_workload_that_owns_the_pod() -> 
     assert proposed(SCALE, pod("Job", "backup")) is None
     assert proposed(SCALE, pod("ReplicaSet", "web-5d8f9")) is None  # not a Deployment's
     assert proposed(SCALE, pod("ReplicaSet", "web-1", **{"pod-template-hash": "5d8f9"})) is None
+
+
+def cli_rule(*flags: str) -> RuleDraft:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    alerts.add_parser(commands)
+    return draft_of(parser.parse_args(["alerts", "rules", "add", "r", *flags]))
+
+
+def test_the_cli_says_a_rules_proposal_with_propose() -> None:
+    restart = cli_rule("--container", "web-*", "--metric", "cpu_percent", "--above", "90",
+                       "--propose", "restart")  # fmt: skip
+    assert restart.propose is not None
+    assert (restart.propose.action, restart.propose.replicas) == ("restart", None)
+    scale = cli_rule("--namespace", "shop", "--status", "crash_loop", "--propose", "scale=0")
+    assert scale.propose is not None
+    assert (scale.propose.action, scale.propose.replicas) == ("scale", 0)
+    with pytest.raises(CliError, match="restart \\(containers\\) or scale=N"):
+        cli_rule("--container", "web-*", "--status", "oom_killed", "--propose", "scale")
+    with pytest.raises(ValidationError, match="a container rule may propose restart"):
+        cli_rule("--container", "web-*", "--status", "oom_killed", "--propose", "scale=1")
