@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.alerter_support import CALM, restarts, started_at
 from tests.cli_support import environment as cli_environment
 from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST
-from tests.docker_engine import Containers, docker
+from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
 from tests.support import NatsServer, bus_client, until, user_token
 from vigil.access import Role
@@ -27,8 +28,6 @@ from vigil_cli.config import save as save_config
 from vigil_deployer.app import DeployerService
 
 ALERTS = "/api/alerts"
-# Always true of a sleeping container: raised at its first stats sample.
-CALM = {"kind": "metric", "metric": "cpu_percent", "threshold": 1000, "below": True}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -49,28 +48,6 @@ async def gateway_up(
 async def http(gateway_up: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://{gateway_up}", timeout=90) as client:
         yield client
-
-
-def restarts(name: str, since: int) -> list[str]:
-    """The engine's `restart` events of the container from `since` (epoch s) until now."""
-    listed = docker(
-        "events",
-        "--since",
-        str(since),
-        "--until",
-        str(int(time.time()) + 1),
-        "--filter",
-        f"container={name}",
-        "--filter",
-        "event=restart",
-        "--format",
-        "{{.Action}}",
-    )
-    return listed.split()
-
-
-def started_at(name: str) -> str:
-    return docker("inspect", "-f", "{{.State.StartedAt}}", name).strip()
 
 
 async def audited(

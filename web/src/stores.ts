@@ -49,6 +49,20 @@ export interface ContainerStatus {
   time: string;
 }
 
+/** What a rule's raised alert proposes, for an operator to confirm (`POST /api/alerts/proposal`). */
+export interface Proposal {
+  id: string;
+  action: "restart" | "scale";
+  name: string;
+  host?: string;
+  container?: string;
+  cluster?: string;
+  namespace?: string;
+  kind?: "deployment" | "statefulset";
+  replicas?: number;
+  done?: { by: string; time: string; detail: string };
+}
+
 export interface Alert {
   id: string;
   state: "raised" | "resolved";
@@ -59,6 +73,7 @@ export interface Alert {
   threshold: number;
   time: string;
   message: string;
+  proposal?: Proposal;
 }
 
 export interface HostView {
