@@ -6,7 +6,6 @@ raised alert proposes (an operator, asked first); `vigil alerts rules ...` the a
 rules."""
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
@@ -14,11 +13,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from vigil.channels import resolve_channel
-from vigil.messages import AlertChanged, Ask, Error, Gap, Reset, Update
+from vigil.messages import AlertChanged, Error, Gap, Reset, Update
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers, alert_rules
-from vigil_cli.commands.actions import _asking
-from vigil_cli.commands.deploy import _yes
+from vigil_cli.commands.actions import Answer, asking
 from vigil_cli.remote import FAILED, OK, Remote, add_url_option, notice, run
 from vigil_cli.tables import table
 from vigil_client import Api, routes
@@ -109,26 +107,10 @@ async def _ack(remote: Remote, args: argparse.Namespace) -> int:
     return OK
 
 
-class _Answer:
-    """Answers the deployer's question about this alert's proposal: at the prompt, or
-    yes with `--yes`; another command's question is left to it."""
-
-    def __init__(self, yes: bool, alert_id: str) -> None:
-        self.yes = yes
-        self.alert_id = alert_id
-
-    async def __call__(self, ask: Ask) -> dict[str, Any] | None:
-        if ask.kind != "confirm_action" or ask.data.get("alert") != self.alert_id:
-            return None
-        if self.yes:
-            print(f"{ask.question} yes (--yes)", file=sys.stderr)
-            return {"confirm": True}
-        return {"confirm": await asyncio.to_thread(_yes, ask.question)}
-
-
 async def _confirm(remote: Remote, args: argparse.Namespace) -> int:
-    async with remote.client(on_ask=_Answer(args.yes, args.alert_id)) as client:
-        await _asking(client, remote)  # the question comes on this socket
+    answer = Answer(args.yes, {args.alert_id}, key="alert")
+    async with remote.client(on_ask=answer) as client:
+        await asking(client, remote)  # the question comes on this socket
         confirmed = await client.api.confirm_proposal(args.alert_id)
     if args.json:
         print(confirmed.model_dump_json())

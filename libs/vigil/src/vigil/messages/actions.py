@@ -10,7 +10,7 @@ stay, and `start` undoes it.
 """
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -100,6 +100,17 @@ def signal_name(value: str) -> str:
     return f"SIG{name}"
 
 
+def _proposed_by() -> Any:
+    return Field(
+        default=None,
+        max_length=300,
+        description=(
+            "The alert that proposed it (`AlertChanged.proposal`, sent by the alerter):"
+            " asked first whatever the action, and named in the audit trail."
+        ),
+    )
+
+
 class ActOnContainer(Message):
     """Do `action` to a container of `host`: its name, or its id (at least the 12
     characters `docker ps` shows; a shorter prefix is NOT_FOUND, not a guess).
@@ -114,14 +125,7 @@ class ActOnContainer(Message):
     volumes: bool = False
     force: bool = False
     timeout_s: int | None = Field(default=None, ge=0, le=300)
-    alert: str | None = Field(
-        default=None,
-        max_length=300,
-        description=(
-            "The alert that proposed it (`AlertChanged.proposal`, sent by the alerter):"
-            " asked first whatever the action, and named in the audit trail."
-        ),
-    )
+    alert: str | None = _proposed_by()
 
     @field_validator("signal")
     @classmethod
@@ -170,14 +174,7 @@ class ActOnWorkload(Message):
     name: PodName
     action: WorkloadAction
     replicas: int | None = Field(default=None, ge=0, le=10_000)
-    alert: str | None = Field(
-        default=None,
-        max_length=300,
-        description=(
-            "The alert that proposed it (`AlertChanged.proposal`, sent by the alerter):"
-            " asked first whatever the action, and named in the audit trail."
-        ),
-    )
+    alert: str | None = _proposed_by()
 
     @model_validator(mode="after")
     def _fits_the_kind(self) -> "ActOnWorkload":
