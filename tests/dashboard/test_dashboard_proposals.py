@@ -1,8 +1,9 @@
 """A rule's proposed restart confirmed from the dashboard's alerts page, in headless
 Chromium against the real stack (the alerter, the deployer of the local engine, the
 collector, the gateway serving the built dashboard): an operator sees the proposal on
-the raised alert, confirms it, answers the deployer's question in the confirmation
-dialog, and the container is restarted once; the page then shows it done, live."""
+the raised alert and confirms it; the deployer asks in the confirmation dialog: a no
+does nothing and leaves it standing, a yes restarts the container, once; the page then
+shows it done, live."""
 
 import time
 
@@ -67,8 +68,17 @@ async def test_an_operator_confirms_a_proposed_restart_from_the_alerts_page(
         await expect(proposal).to_be_visible(timeout=WAIT_MS)
         assert started_at(name) == before  # proposed, not done
 
+        # Declined in the dialog: nothing done, and the proposal stands.
         await proposal.click()
         dialog = page.get_by_test_id("ask-dialog")
+        await expect(dialog).to_contain_text("proposes it", timeout=WAIT_MS)
+        await dialog.get_by_role("button", name="Decline").click()
+        await expect(active.get_by_test_id("proposal-result")).to_contain_text(
+            "olga declined", timeout=WAIT_MS
+        )
+        assert started_at(name) == before
+
+        await proposal.click()
         await expect(dialog).to_contain_text(f"Restart container {name} on {TEST_HOST}?")
         await expect(dialog).to_contain_text("proposes it", timeout=WAIT_MS)
         await dialog.get_by_role("button", name="Confirm").click()

@@ -94,29 +94,32 @@ class Proposals:
             self._trail.refused(CONFIRM, caller, f"{what}: {detail}", target=alert.id)
             return ProposalConfirmed(outcome="declined", detail=detail, alert=alert)
         now = utc_now()
-        await self._runs.update(
-            proposal.id, _run(alert, caller, "done", now), revision
-        )  # ours: claimed above, and nobody takes an unlapsed claim
+        try:
+            await self._runs.update(proposal.id, _run(alert, caller, "done", now), revision)
+        except RevisionConflict:  # the claim lapsed and was taken: it ran all the same
+            log.warning("%s: its proposal ran, but its claim had lapsed", alert.id)
         self._trail.record(
             CONFIRM, AuditOutcome.DONE, caller, target=alert.id, detail=f"{what}: {detail}"
         )
         done = ProposalDone(by=caller.name, time=now, detail=detail)
-        said = f"{what}: done, confirmed by {caller.name}"
+        latest = await self._book.get(record_key(alert.id))
+        if latest is not None and latest.value.alert.proposal == proposal:
+            alert = latest.value.alert  # acknowledged meanwhile, say: kept
         ran = alert.model_copy(
             update={
                 "proposal": proposal.model_copy(update={"done": done}),
                 "time": now,
-                "message": f"{alert.message} ({said})",
+                "message": f"{alert.message} ({what}: done, confirmed by {caller.name})",
             }
         )
-        latest = await self._book.get(record_key(alert.id))
         if latest is not None and latest.value.alert.state is not AlertState.RAISED:
             return ProposalConfirmed(outcome="done", detail=detail, alert=ran)  # resolved since
-        await deliver(
-            self._bus,
-            Outgoing(self._bus.subjects.alerts(ran.source), ran),
-            within_s=_PUBLISH_WITHIN_S,
-        )
+        try:
+            subject = self._bus.subjects.alerts(ran.source)
+            await deliver(self._bus, Outgoing(subject, ran), within_s=_PUBLISH_WITHIN_S)
+        except BusUnavailable as exc:  # it ran: say so (ALERT_PROPOSALS refuses it again)
+            log.warning("%s: its proposal ran, the transition not published: %s", alert.id, exc)
+            return ProposalConfirmed(outcome="done", detail=detail, alert=ran)
         await write(self._book, ran)  # at once: the book's consumer writes it again
         return ProposalConfirmed(outcome="done", detail=detail, alert=ran)
 
