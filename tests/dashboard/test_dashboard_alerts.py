@@ -127,6 +127,11 @@ async def test_an_alert_is_raised_acknowledged_and_resolved_live_and_a_viewer_ca
         )
         await dialog.locator("select[name=duration]").select_option(label="4 h")
         await dialog.locator("input[name=comment]").fill("tuning it")
+        # A refusal (the gateway's 422) is said in the dialog, which stays open.
+        await dialog.locator("input[name=hosts]").fill("no such host!")
+        await dialog.get_by_role("button", name="Silence").click()
+        await expect(dialog.get_by_test_id("dialog-refusal")).to_contain_text("matcher.hosts")
+        await dialog.locator("input[name=hosts]").fill("*")
         await dialog.get_by_role("button", name="Silence").click()
         await expect(dialog).to_have_count(0)
         silence = operator.get_by_test_id("silence-row")
