@@ -86,7 +86,7 @@ export function AckDialog({ session, alert, onClose }: { session: Session; alert
         <p>{alert.message}</p>
         <label>
           Note (optional)
-          <textarea name="note" rows={3} maxLength={1000} value={note} onChange={(e) => setNote(e.target.value)} />
+          <textarea name="note" rows={3} maxLength={1000} value={note} onChange={(e) => setNote(e.target.value)} autoFocus />
         </label>
         <Ending refused={refused} busy={busy} verb="Acknowledge" onCancel={onClose} />
       </form>
