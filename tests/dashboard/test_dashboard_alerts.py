@@ -112,7 +112,7 @@ async def test_an_alert_is_raised_acknowledged_and_resolved_live_and_a_viewer_ca
         dialog = operator.get_by_test_id("ack-dialog")
         await dialog.locator("textarea[name=note]").fill("looking at it")
         await dialog.get_by_role("button", name="Acknowledge").click()
-        await expect(dialog).to_have_count(0)
+        await expect(dialog).to_have_count(0, timeout=WAIT_MS)
         for row in rows.values():
             await expect(row).to_have_attribute("data-phase", "acknowledged", timeout=WAIT_MS)
             await expect(row.get_by_test_id("alert-ack")).to_contain_text("by otto")
@@ -130,19 +130,21 @@ async def test_an_alert_is_raised_acknowledged_and_resolved_live_and_a_viewer_ca
         # A refusal (the gateway's 422) is said in the dialog, which stays open.
         await dialog.locator("input[name=hosts]").fill("no such host!")
         await dialog.get_by_role("button", name="Silence").click()
-        await expect(dialog.get_by_test_id("dialog-refusal")).to_contain_text("matcher.hosts")
+        await expect(dialog.get_by_test_id("dialog-refusal")).to_contain_text(
+            "matcher.hosts", timeout=WAIT_MS
+        )
         await dialog.locator("input[name=hosts]").fill("*")
         await dialog.get_by_role("button", name="Silence").click()
-        await expect(dialog).to_have_count(0)
+        await expect(dialog).to_have_count(0, timeout=WAIT_MS)
         silence = operator.get_by_test_id("silence-row")
-        await expect(silence).to_contain_text("otto")
+        await expect(silence).to_contain_text("otto", timeout=WAIT_MS)
         await expect(silence).to_contain_text("tuning it")
         await expect(rows[operator].get_by_test_id("alert-silenced")).to_contain_text(
             "silenced until"
         )
         await operator.screenshot(path=str(tmp_path / "alerts-acknowledged.png"), full_page=True)
         await silence.get_by_test_id("silence-expire").click()
-        await expect(silence).to_have_count(0)
+        await expect(silence).to_have_count(0, timeout=WAIT_MS)
         await expect(operator.get_by_test_id("silences")).to_contain_text("No silence in force")
 
         # Resolved: out of Active and into Recent on both pages, still saying who acknowledged it.
