@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIST = ROOT / "web" / "dist"
@@ -46,6 +46,19 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def sign_in(
+    page: Page, address: str, username: str, password: str, wait_ms: float = 30_000
+) -> None:
+    """Log in through the login form; return once the connection indicator says live."""
+    await page.goto(f"http://{address}/")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await expect(page.get_by_test_id("connection")).to_have_attribute(
+        "data-status", "live", timeout=wait_ms
+    )
 
 
 async def screenshot(page: Page, name: str) -> None:

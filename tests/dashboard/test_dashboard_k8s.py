@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from playwright.async_api import Page, expect
 
-from tests.browser import chromium, screenshot, web_dist
+from tests.browser import chromium, screenshot, sign_in, web_dist
 from tests.conftest import ADMIN_PASSWORD
 from tests.deploy_support import deployer_settings_for, run_deployer
 from tests.k8s.test_k8s_deployer import make_deployment
@@ -34,16 +34,6 @@ def dashboard_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
     # pod's first lines come by scroll-back.
     update = {"web_dir": web_dist(), "log_tail": 20}
     return gateway_settings.model_copy(update=update)
-
-
-async def sign_in(page: Page, address: str, username: str, password: str) -> None:
-    await page.goto(f"http://{address}/")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await expect(page.get_by_test_id("connection")).to_have_attribute(
-        "data-status", "live", timeout=WAIT_MS
-    )
 
 
 async def add_viewer(address: str, admin_token: str, clusters: list[str]) -> None:
@@ -88,7 +78,7 @@ async def test_the_cluster_its_pods_and_a_pods_log_appear_live_and_only_with_a_g
         chromium() as browser,
     ):
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await sign_in(page, address, "admin", ADMIN_PASSWORD)
+        await sign_in(page, address, "admin", ADMIN_PASSWORD, WAIT_MS)
 
         # The cluster is listed; its pods table shows ours with figures and status.
         await page.get_by_test_id("nav-k8s").click()
@@ -155,7 +145,7 @@ async def test_the_cluster_its_pods_and_a_pods_log_appear_live_and_only_with_a_g
         context = await browser.new_context(viewport={"width": 1400, "height": 900})
         try:
             other = await context.new_page()
-            await sign_in(other, address, *VIEWER)
+            await sign_in(other, address, *VIEWER, WAIT_MS)
             await other.get_by_test_id("nav-k8s").click()
             # The page says how a cluster is added, and that the grant may be why.
             no_clusters = other.get_by_test_id("no-clusters")
@@ -191,7 +181,7 @@ async def test_a_pod_is_deleted_and_its_deployment_scaled_from_the_pod_page(
         chromium() as browser,
     ):
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await sign_in(page, address, "admin", ADMIN_PASSWORD)
+        await sign_in(page, address, "admin", ADMIN_PASSWORD, WAIT_MS)
         await page.get_by_test_id("nav-k8s").click()
         await (
             page.locator(f"[data-testid=cluster-row][data-cluster={cluster}]")

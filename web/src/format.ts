@@ -12,3 +12,8 @@ export function bytes(value: number): string {
 export const rate = (value: number): string => `${bytes(value)}/s`;
 export const percent = (value: number): string => `${value.toFixed(1)} %`;
 export const clock = (iso: string): string => new Date(iso).toLocaleTimeString();
+/** The time of day, with the date when it is not today (a silence ending tomorrow). */
+export function moment(iso: string, now: Date = new Date()): string {
+  const at = new Date(iso);
+  return at.toDateString() === now.toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
+}

@@ -133,12 +133,31 @@ export class Session implements Credentials {
 
 async function errorText(response: Response): Promise<string> {
   try {
-    const body = await response.json();
-    const detail = body.detail ?? body;
-    if (typeof detail === "string") return detail;
-    if (detail.message) return `${detail.code ?? response.status}: ${detail.message}`;
-    return JSON.stringify(detail);
+    return detailText(await response.json(), response.status);
   } catch {
     return `HTTP ${response.status}`;
   }
+}
+
+interface InvalidField {
+  loc?: (string | number)[];
+  msg?: string;
+}
+
+/** What an error body says: the gateway's refusal (`code: message`), or a 422's fields,
+ * each as `where: what` (`matcher.hosts: Value error, a glob of…`, the `body` dropped). */
+export function detailText(body: { detail?: unknown }, status: number): string {
+  const detail = (body.detail ?? body) as unknown;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail) && detail.length > 0 && detail.every((e) => typeof e === "object" && e !== null && "msg" in e)) {
+    return (detail as InvalidField[])
+      .map(({ loc = [], msg }) => {
+        const where = (loc[0] === "body" ? loc.slice(1) : loc).join(".");
+        return where ? `${where}: ${msg}` : String(msg);
+      })
+      .join("; ");
+  }
+  const refusal = detail as { code?: string; message?: string };
+  if (refusal.message) return `${refusal.code ?? status}: ${refusal.message}`;
+  return JSON.stringify(detail);
 }

@@ -63,6 +63,13 @@ export interface Proposal {
   done?: { by: string; time: string; detail: string };
 }
 
+export interface Acknowledgement {
+  by: string;
+  note: string;
+  time: string;
+}
+
+/** One transition on the `alerts` channel (`AlertChanged`). */
 export interface Alert {
   id: string;
   state: "raised" | "resolved";
@@ -73,7 +80,27 @@ export interface Alert {
   threshold: number;
   time: string;
   message: string;
+  cluster?: string | null;
+  rule?: string;
+  severity?: string;
+  labels?: Record<string, string>;
+  /** Set on the transition that acknowledges it (and on later ones when the alerter knows). */
+  acknowledged?: Acknowledgement;
+  /** A rule's raised alert: what it proposes (`done` on the transition once carried out). */
   proposal?: Proposal;
+}
+
+/** An alert as it stands: its latest transition, when this raise began, and who
+ * acknowledged it (kept from the acknowledgement when a later transition omits it). */
+export interface AlertView extends Alert {
+  raisedAt: string;
+}
+
+export type AlertPhase = "raised" | "acknowledged" | "resolved";
+
+export function phase(alert: Alert): AlertPhase {
+  if (alert.state === "resolved") return "resolved";
+  return alert.acknowledged ? "acknowledged" : "raised";
 }
 
 export interface HostView {
@@ -200,7 +227,9 @@ export class ContainerStore extends Live {
 
 export class AlertStore extends Live {
   readonly channels = ["alerts"] as const;
+  /** The transitions, newest first. */
   alerts: Alert[] = [];
+  private views: AlertView[] | null = null;
 
   watch(manager: StreamManager): () => void {
     // From the start of what the gateway keeps, so the list is not empty on load.
@@ -210,16 +239,44 @@ export class AlertStore extends Live {
       (event) => {
         if (event.type !== "update") return;
         this.alerts = [event.data as unknown as Alert, ...this.alerts].slice(0, ALERTS_KEPT);
+        this.views = null;
         this.changed();
       },
       { since: 0 },
     );
   }
 
-  /** Conditions raised and not resolved since. */
-  active(): Alert[] {
-    const latest = new Map<string, Alert>();
-    for (const alert of [...this.alerts].reverse()) latest.set(alert.id, alert);
-    return [...latest.values()].filter((alert) => alert.state === "raised");
+  /** Every alert as it stands, the latest transition first. */
+  latest(): AlertView[] {
+    this.views ??= standing(this.alerts);
+    return this.views;
   }
+
+  /** Conditions raised and not resolved since (acknowledged or not), newest first. */
+  active(): AlertView[] {
+    return this.latest().filter((alert) => alert.state === "raised");
+  }
+
+  /** Conditions resolved, the latest resolution first. */
+  recent(): AlertView[] {
+    return this.latest().filter((alert) => alert.state === "resolved");
+  }
+}
+
+/** Transitions (newest first) folded into each alert's standing, newest first. A raise
+ * after a resolution begins the alert anew: the old acknowledgement is not carried. */
+export function standing(transitions: Alert[]): AlertView[] {
+  const views = new Map<string, AlertView>();
+  for (let i = transitions.length - 1; i >= 0; i--) {
+    const alert = transitions[i];
+    const before = views.get(alert.id);
+    const anew = before === undefined || (before.state === "resolved" && alert.state === "raised");
+    views.delete(alert.id); // re-inserted: the map's order is the latest transition's
+    views.set(alert.id, {
+      ...alert,
+      raisedAt: anew ? alert.time : before.raisedAt,
+      acknowledged: alert.acknowledged ?? (anew ? undefined : before.acknowledged),
+    });
+  }
+  return [...views.values()].reverse();
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { AlertStore, ContainerStore, HostStore } from "../src/stores";
+import { AlertStore, ContainerStore, HostStore, phase, standing } from "../src/stores";
 import type { Listener, StreamManager } from "../src/stream/manager";
 
 /** A manager that hands each channel's listener to the test. */
@@ -74,6 +74,44 @@ describe("AlertStore", () => {
     listeners.get("alerts")?.(alert("cpu", "resolved"));
     expect(store.alerts.map((a) => a.message)).toEqual(["cpu resolved", "disk raised", "cpu raised"]);
     expect(store.active().map((a) => a.id)).toEqual(["disk"]);
+    expect(store.recent().map((a) => a.id)).toEqual(["cpu"]);
+  });
+
+  it("keeps who acknowledged an alert through its resolution, and forgets it when it is raised anew", () => {
+    const { manager, listeners } = channels();
+    const store = new AlertStore();
+    store.watch(manager);
+    const ack = { by: "otto", note: "on it", time: "2026-01-01T00:01:00Z" };
+    const send = (state: string, time: string, acknowledged?: typeof ack) =>
+      listeners.get("alerts")?.({ type: "update", data: { id: "cpu", state, time, message: state, ...(acknowledged ? { acknowledged } : {}) } });
+
+    send("raised", "2026-01-01T00:00:00Z");
+    expect(store.active().map(phase)).toEqual(["raised"]);
+    send("raised", "2026-01-01T00:01:00Z", ack);
+    const [acknowledged] = store.active();
+    expect(phase(acknowledged)).toBe("acknowledged");
+    expect(acknowledged.acknowledged).toEqual(ack);
+    expect(acknowledged.raisedAt).toBe("2026-01-01T00:00:00Z"); // not the acknowledgement's time
+
+    send("resolved", "2026-01-01T00:02:00Z"); // a collector's resolution: it does not know
+    expect(store.active()).toEqual([]);
+    const [resolved] = store.recent();
+    expect(resolved.acknowledged).toEqual(ack);
+    expect(phase(resolved)).toBe("resolved");
+
+    send("raised", "2026-01-01T00:03:00Z");
+    const [again] = store.active();
+    expect(again.raisedAt).toBe("2026-01-01T00:03:00Z");
+    expect(again.acknowledged).toBeUndefined();
+    expect(store.recent()).toEqual([]);
+  });
+
+  it("orders alerts by their latest transition, newest first", () => {
+    const at = (id: string, state: "raised" | "resolved", time: string) =>
+      ({ id, state, time, message: "", source: "host", host: "h1", metric: "cpu", value: 0, threshold: 0 }) as const;
+    // newest first, as the store keeps them
+    const views = standing([at("a", "resolved", "t4"), at("b", "raised", "t3"), at("a", "raised", "t2"), at("c", "raised", "t1")]);
+    expect(views.map((v) => `${v.id} ${v.state} ${v.raisedAt}`)).toEqual(["a resolved t2", "b raised t3", "c raised t1"]);
   });
 });
 

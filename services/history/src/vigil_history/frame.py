@@ -79,7 +79,6 @@ def _keys(blob: bytes) -> tuple[str, ...]:
     return tuple(blob.decode().split("\n"))
 
 
-@functools.lru_cache(maxsize=1024)
 @functools.lru_cache(maxsize=4096)
 def _entry_reader(codes: bytes, n: int, i: int) -> struct.Struct:
     """One struct that reads entry `i` of every column at once, skipping the rest (the

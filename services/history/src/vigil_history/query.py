@@ -48,9 +48,7 @@ from vigil_history.series import (
     HOST,
     NODES,
     PODS,
-    Sample,
     Schema,
-    container_samples,
     readable_samples,
 )
 from vigil_history.settings import HistorySettings, Tier
@@ -268,21 +266,17 @@ class Query:
         self, target: Target, part: Part, step: int, into: dict[str, dict[int, list[Record]]]
     ) -> float | None:
         """Adds `part`'s points to `into`; the time of the newest raw sample read."""
-        js = self._bus.js
         if part.tier is None:
-            samples: list[Sample] = []
             subject = raw_subject(self._bus, target.source)
             wanted = _wanted(target.key)
-            one_container = target.schema is DOCKER and target.key is not None
-            async for payload in store.read(
-                js, self._raw, subject, part.start, part.end, store.sample_time, before=LOOKBACK_S
-            ):
-                if one_container:
-                    assert target.key is not None
-                    samples += container_samples(payload, target.key)
-                    continue
-                entries = readable_samples(target.source.kind, payload).get(target.schema.kind, [])
-                samples += [sample for sample in entries if wanted(sample.key)]
+            samples = [
+                sample
+                for _, entries in await self._roller.recent.read(
+                    subject, target.source.kind, part.start - LOOKBACK_S, part.end
+                )
+                for sample in entries.get(target.schema.kind, ())
+                if wanted(sample.key)
+            ]
             windows = roll_up_steps(target.schema, samples, part.start, part.end, step)
             for window, records in windows.items():
                 for record in records:

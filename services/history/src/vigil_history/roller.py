@@ -39,8 +39,9 @@ from vigil.errors import BusUnavailable
 from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW
 from vigil_history import store
 from vigil_history.frame import Frame, encode, window_of
+from vigil_history.recent import RecentSamples
 from vigil_history.rollup import Record, combine, roll_up
-from vigil_history.series import RAW_KINDS, SCHEMAS, Sample, readable_samples
+from vigil_history.series import RAW_KINDS, SCHEMAS, Sample
 from vigil_history.settings import HistorySettings, Tier
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class Roller:
         self._history = HISTORY.stream(bus.subjects)
         self._marks: KeyValue | None = None
         self._claims: KeyValue | None = None
+        self.recent = RecentSamples(bus, self._raw, settings.recent_s, settings.recent_entries)
+        """The last minutes of raw samples, parsed: each window's and each query's newest."""
         self.windows_done = 0
         self.on_published: Callable[[str, bytes], None] | None = None
         """Told each frame this replica published (its queries keep it, `FrameCache.add`)."""
@@ -258,7 +261,7 @@ class Roller:
         """The frames of a window of tier `level` (one per schema with entries), with
         their subjects: step 2, a pure function of the tier below."""
         tier = self.tiers[level]
-        records = await compute(self._bus, self.tiers, source, level, start, end)
+        records = await self._compute(source, level, start, end)
         frames = []
         for kind, subject in self.frame_subjects(source, tier):
             if records.get(kind):
@@ -297,33 +300,29 @@ class Roller:
         if self.on_published is not None:
             self.on_published(subject, frame)
 
-
-async def compute(
-    bus: Bus, tiers: Sequence[Tier], source: Source, level: int, start: int, end: int
-) -> dict[str, list[Record]]:
-    """The records of window `[start, end)` of tier `level`, by schema kind: from the raw
-    samples (the first tier) or the finer tier's frames."""
-    js = bus.js
-    if level == 0:
-        samples: dict[str, list[Sample]] = defaultdict(list)
-        subject = raw_subject(bus, source)
-        stream = HISTORY_RAW.stream(bus.subjects)
-        async for payload in store.read(
-            js, stream, subject, start, end, store.sample_time, before=LOOKBACK_S
-        ):
-            for kind, entries in readable_samples(source.kind, payload).items():
-                samples[kind] += entries
-        return {
-            schema.kind: roll_up(schema, samples[schema.kind], start, end)
-            for schema in RAW_KINDS[source.kind]
-        }
-    lower = tiers[level - 1]
-    stream = HISTORY.stream(bus.subjects)
-    combined = {}
-    for schema in RAW_KINDS[source.kind]:
-        subject = bus.subjects.history(lower.name, schema.kind, source.name)
-        records: list[Record] = []
-        async for payload in store.read(js, stream, subject, start, end, store.frame_time):
-            records += Frame(payload).records()
-        combined[schema.kind] = combine(schema, records)
-    return combined
+    async def _compute(
+        self, source: Source, level: int, start: int, end: int
+    ) -> dict[str, list[Record]]:
+        """The records of window `[start, end)` of tier `level`, by schema kind: from the
+        raw samples (the first tier) or the finer tier's frames."""
+        if level == 0:
+            samples: dict[str, list[Sample]] = defaultdict(list)
+            subject = raw_subject(self._bus, source)
+            for _, entries in await self.recent.read(subject, source.kind, start - LOOKBACK_S, end):
+                for kind, some in entries.items():
+                    samples[kind] += some
+            return {
+                schema.kind: roll_up(schema, samples[schema.kind], start, end)
+                for schema in RAW_KINDS[source.kind]
+            }
+        lower = self.tiers[level - 1]
+        combined = {}
+        for schema in RAW_KINDS[source.kind]:
+            subject = self._bus.subjects.history(lower.name, schema.kind, source.name)
+            records: list[Record] = []
+            async for payload in store.read(
+                self._bus.js, self._history, subject, start, end, store.frame_time
+            ):
+                records += Frame(payload).records()
+            combined[schema.kind] = combine(schema, records)
+        return combined

@@ -91,6 +91,19 @@ class HistorySettings(ProbeSettings):
         description="Roll-ups kept in memory for the next query (a frame below its tier's "
         "watermark never changes); 0: none.",
     )
+    recent_s: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="Raw samples this recent kept parsed (per source, behind its newest): the "
+        "newest part of every query and the next roll-up read them from memory; 0: none.",
+    )
+    recent_entries: int = Field(
+        default=200_000,
+        ge=0,
+        description="At most this many entries (a container in a sample) kept so, the least "
+        "recently read sources dropped first (a host's 100 containers for 300 s: 15,000).",
+    )
     warm_s: int = Field(
         default=86_400,
         ge=0,

@@ -11,10 +11,11 @@ until a message's time reaches the range's end.
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 
 import nats.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -85,6 +86,17 @@ async def read(
     seq = await seek(js, stream, subject, start - before, time_of)
     if seq is None:
         return
+    async with contextlib.aclosing(read_from(js, stream, subject, seq)) as messages:
+        async for message in messages:
+            if time_of(message.data) >= end:
+                return
+            yield message.data
+
+
+async def read_from(
+    js: JetStreamContext, stream: str, subject: str, seq: int
+) -> AsyncGenerator[Msg]:
+    """The messages of `subject` from stream sequence `seq` (which has one) to the last."""
     # Pushed, not pulled: the server streams the range (flow-controlled) where each
     # pull of nats-py's would wait a round trip for what happened to have arrived.
     subscription = await js.subscribe(
@@ -99,9 +111,7 @@ async def read(
                 message = await subscription.next_msg(timeout=_FETCH_TIMEOUT_S)
             except nats.errors.TimeoutError:
                 raise TimeoutError(f"reading {subject} took too long") from None
-            if time_of(message.data) >= end:
-                return
-            yield message.data
+            yield message
             if message.metadata.num_pending == 0:
                 return
     finally:
