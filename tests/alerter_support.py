@@ -2,9 +2,11 @@
 the bus as the gateway would make them, samples published as a collector would."""
 
 import contextlib
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.docker_engine import docker
 from tests.support import NatsServer, running
 from vigil import ctl
 from vigil.bus import Bus
@@ -19,6 +21,9 @@ from vigil.messages import (
 from vigil.operations import Rules
 from vigil_alerter.app import AlerterService, build_app
 from vigil_alerter.settings import AlerterSettings
+
+# Always true of a sleeping container: raised at its first stats sample.
+CALM = {"kind": "metric", "metric": "cpu_percent", "threshold": 1000, "below": True}
 
 # A test hears a change of rules, a lapsed restart window and a lease within a second.
 FAST = {"tick_s": 0.2, "lease_s": 3.0}
@@ -65,3 +70,25 @@ def docker_sample(host: str, *containers: ContainerStats) -> DockerStatsSampled:
     return DockerStatsSampled(
         host=host, time=datetime.now(UTC), interval_s=1.0, containers=list(containers)
     )
+
+
+def restarts(name: str, since: int) -> list[str]:
+    """The engine's `restart` events of the container from `since` (epoch s) until now."""
+    listed = docker(
+        "events",
+        "--since",
+        str(since),
+        "--until",
+        str(int(time.time()) + 1),
+        "--filter",
+        f"container={name}",
+        "--filter",
+        "event=restart",
+        "--format",
+        "{{.Action}}",
+    )
+    return listed.split()
+
+
+def started_at(name: str) -> str:
+    return docker("inspect", "-f", "{{.State.StartedAt}}", name).strip()

@@ -101,6 +101,10 @@ async def test_operators_write_rules_and_viewers_only_read_them(
             "status events are of containers and pods",
         ),
         ({"hold_s": -1}, "hold_s"),
+        (
+            {"propose": {"action": "scale", "replicas": 2}},
+            "a container rule may propose restart, not scale",
+        ),
         ({"severity": "apocalyptic"}, "severity"),
         ({"surprise": True}, "surprise"),
     ],

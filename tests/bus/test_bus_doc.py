@@ -13,6 +13,7 @@ from vigil.bus_doc import NoVerifier, brokers, render
 from vigil.settings import VigilSettings
 from vigil_alerter import handlers as alerter_handlers
 from vigil_alerter import lifecycle as alerter_lifecycle
+from vigil_alerter.proposals import Proposals
 from vigil_auth import handlers as auth_handlers
 from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
@@ -72,7 +73,10 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
 
     alerts = ServiceBroker(None, settings, description="alerts")
     alerter_lifecycle.serve(
-        alerts, alerter_lifecycle.Lifecycle.__new__(alerter_lifecycle.Lifecycle), NoVerifier()
+        alerts,
+        alerter_lifecycle.Lifecycle.__new__(alerter_lifecycle.Lifecycle),
+        Proposals.__new__(Proposals),
+        NoVerifier(),
     )
     assert channels(alerts) == channels(described["alerts"])
 

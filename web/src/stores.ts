@@ -49,6 +49,20 @@ export interface ContainerStatus {
   time: string;
 }
 
+/** What a rule's raised alert proposes, for an operator to confirm (`POST /api/alerts/proposal`). */
+export interface Proposal {
+  id: string;
+  action: "restart" | "scale";
+  name: string;
+  host?: string;
+  container?: string;
+  cluster?: string;
+  namespace?: string;
+  kind?: "deployment" | "statefulset";
+  replicas?: number;
+  done?: { by: string; time: string; detail: string };
+}
+
 export interface Acknowledgement {
   by: string;
   note: string;
@@ -72,6 +86,8 @@ export interface Alert {
   labels?: Record<string, string>;
   /** Set on the transition that acknowledges it (and on later ones when the alerter knows). */
   acknowledged?: Acknowledgement;
+  /** A rule's raised alert: what it proposes (`done` on the transition once carried out). */
+  proposal?: Proposal;
 }
 
 /** An alert as it stands: its latest transition, when this raise began, and who

@@ -1,12 +1,14 @@
 // The alerts page: active alerts (raised or acknowledged: by whom, when, the note) and
 // the recently resolved, both live from the `alerts` channel; for operators, acknowledge
-// (with a note) and silence (from an alert, or any matcher) through `/api/alerts/*`;
-// the silences in force, each expirable by an operator.
+// (with a note) and silence (from an alert, or any matcher) through `/api/alerts/*`,
+// and confirm what a rule's alert proposes (`ProposalAction`); the silences in force,
+// each expirable by an operator.
 
 import { useCallback, useEffect, useState } from "react";
 import { hasRole, useApp } from "../app-context";
 import { AckDialog, SilenceDialog } from "../components/AlertDialogs";
 import { EmptyRow } from "../components/Empty";
+import { ProposalAction } from "../components/ProposalAction";
 import { RefusalNote } from "../components/RefusalNote";
 import { clock, moment } from "../format";
 import { useLive } from "../live";
@@ -100,6 +102,14 @@ export function Alerts() {
                       <span className="muted" data-testid="alert-silenced">
                         silenced until {moment(quiet.ends)}
                       </span>
+                    )}
+                    {alert.proposal && (
+                      <ProposalAction
+                        session={session}
+                        alertId={alert.id}
+                        proposal={alert.proposal}
+                        canConfirm={operator && alert.state === "raised"}
+                      />
                     )}
                   </div>
                 </td>

@@ -83,16 +83,18 @@ def add_parser(commands: Subparsers) -> None:
         )
 
 
-class _Answer:
-    """Answers the deployer's questions about this command's actions: at the prompt,
-    or yes with `--yes`; another command's question is left to it."""
+class Answer:
+    """Answers the deployer's questions about this command's actions (those whose
+    `data[key]` is one of `names`): at the prompt, or yes with `--yes`; another
+    command's question is left to it."""
 
-    def __init__(self, yes: bool, names: set[str]) -> None:
+    def __init__(self, yes: bool, names: set[str], key: str = "name") -> None:
         self.yes = yes
         self.names = names
+        self.key = key
 
     async def __call__(self, ask: Ask) -> dict[str, Any] | None:
-        if ask.kind != "confirm_action" or ask.data.get("name") not in self.names:
+        if ask.kind != "confirm_action" or ask.data.get(self.key) not in self.names:
             return None
         if self.yes:
             print(f"{ask.question} yes (--yes)", file=sys.stderr)
@@ -100,7 +102,7 @@ class _Answer:
         return {"confirm": await asyncio.to_thread(_yes, ask.question)}
 
 
-async def _asking(client: VigilClient, remote: Remote) -> None:
+async def asking(client: VigilClient, remote: Remote) -> None:
     """The socket open first: the deployer's question reaches an open socket only."""
     try:
         async with asyncio.timeout(OPEN_TIMEOUT_S):
@@ -115,11 +117,11 @@ async def _containers(remote: Remote, action: str, args: argparse.Namespace) -> 
         for key in ("timeout_s", "signal", "volumes", "force")
         if (value := getattr(args, key, None)) not in (None, False)
     }
-    answer = _Answer(getattr(args, "yes", False), set(args.names))
+    answer = Answer(getattr(args, "yes", False), set(args.names))
     async with remote.client(on_ask=answer) as client:
         host = args.host or await _only_host(client)
         if action in DESTRUCTIVE:
-            await _asking(client, remote)
+            await asking(client, remote)
         if len(args.names) == 1:
             acted = await client.api.container_action(host, args.names[0], action, **options)
             results: list[tuple[str, ContainerActed | str]] = [(args.names[0], acted)]
@@ -168,10 +170,10 @@ async def _workload(remote: Remote, action: str, args: argparse.Namespace) -> in
     if not slash or kind not in kinds:
         raise CliError(f"{args.target!r}: use {' or '.join(f'{k}/NAME' for k in kinds)}")
     replicas = getattr(args, "replicas", None)
-    answer = _Answer(getattr(args, "yes", False), {name})
+    answer = Answer(getattr(args, "yes", False), {name})
     async with remote.client(on_ask=answer) as client:
         if action in DESTRUCTIVE:
-            await _asking(client, remote)
+            await asking(client, remote)
         acted: WorkloadActed = await client.api.workload_action(
             args.cluster, args.namespace, kind, name, action, replicas
         )

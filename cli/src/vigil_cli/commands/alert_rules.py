@@ -58,6 +58,11 @@ def add_parsers(actions: Subparsers) -> None:
     how.add_argument(
         "--rule-label", action="append", default=[], metavar="KEY=VALUE", help="carried by alerts"
     )
+    how.add_argument(
+        "--propose",
+        metavar="restart|scale=N",
+        help="an action its alerts propose, for an operator to confirm (`vigil alerts confirm`)",
+    )
     add.set_defaults(handler=lambda args: run(lambda remote: _add(remote, args), args))
 
     remove = verbs.add_parser("rm", help="remove a rule (an operator)", description="Remove.")
@@ -91,7 +96,18 @@ def draft_of(args: argparse.Namespace) -> RuleDraft:
             document[field] = value.total_seconds()
     if args.cooldown is not None:
         document["cooldown_s"] = args.cooldown.total_seconds()
+    if args.propose is not None:
+        document["propose"] = _proposal(args.propose)
     return RuleDraft.model_validate(document)
+
+
+def _proposal(text: str) -> dict[str, Any]:
+    action, equals, replicas = text.partition("=")
+    if action == "restart" and not equals:
+        return {"action": "restart"}
+    if action == "scale" and replicas.isdigit():
+        return {"action": "scale", "replicas": int(replicas)}
+    raise CliError(f"--propose {text[:40]!r}: restart (containers) or scale=N (pods)")
 
 
 def _target(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """`vigil alerts [-f]`: the alerts the gateway keeps, and with `-f` new ones live
 (resumed from the last one listed, so none falls between the two); `vigil alerts
 active` those raised now, with who acknowledged them; `vigil alerts ack ID --note
-TEXT` acknowledges one (an operator); `vigil alerts rules ...` the alert rules."""
+TEXT` acknowledges one (an operator); `vigil alerts confirm ID` carries out what a
+raised alert proposes (an operator, asked first); `vigil alerts rules ...` the alert
+rules."""
 
 import argparse
 import json
@@ -14,7 +16,8 @@ from vigil.channels import resolve_channel
 from vigil.messages import AlertChanged, Error, Gap, Reset, Update
 from vigil_cli import figures
 from vigil_cli.commands import Subparsers, alert_rules
-from vigil_cli.remote import OK, Remote, add_url_option, notice, run
+from vigil_cli.commands.actions import Answer, asking
+from vigil_cli.remote import FAILED, OK, Remote, add_url_option, notice, run
 from vigil_cli.tables import table
 from vigil_client import Api, routes
 from vigil_client.frames import parse_frame
@@ -50,7 +53,20 @@ def add_parser(commands: Subparsers) -> None:
     ack.add_argument("alert_id", metavar="ID")
     ack.add_argument("--note", default="", help="what you are doing about it")
     ack.set_defaults(handler=lambda args: run(lambda remote: _ack(remote, args), args))
-    for action in (active, ack):
+
+    confirm = actions.add_parser(
+        "confirm",
+        help="carry out what a raised alert proposes (an operator)",
+        description=(
+            "Carry out the action a raised alert proposes (restart its container, scale its"
+            " pod's workload), once: the deployer asks first, answered at the prompt or"
+            " yes with --yes."
+        ),
+    )
+    confirm.add_argument("alert_id", metavar="ID")
+    confirm.add_argument("-y", "--yes", action="store_true", help="answer yes")
+    confirm.set_defaults(handler=lambda args: run(lambda remote: _confirm(remote, args), args))
+    for action in (active, ack, confirm):
         add_url_option(action)
         action.add_argument("--json", action="store_true", help="print the answer as JSON")
     alert_rules.add_parsers(actions)
@@ -88,6 +104,23 @@ async def _ack(remote: Remote, args: argparse.Namespace) -> int:
         _print_json(alert)
     else:
         print(f"acknowledged {alert.id}")
+    return OK
+
+
+async def _confirm(remote: Remote, args: argparse.Namespace) -> int:
+    answer = Answer(args.yes, {args.alert_id}, key="alert")
+    async with remote.client(on_ask=answer) as client:
+        await asking(client, remote)  # the question comes on this socket
+        confirmed = await client.api.confirm_proposal(args.alert_id)
+    if args.json:
+        print(confirmed.model_dump_json())
+    proposal = confirmed.alert.proposal
+    what = proposal.describe() if proposal is not None else "its proposal"
+    if confirmed.outcome != "done":
+        print(f"vigil: {args.alert_id}: {what}: {confirmed.detail}", file=sys.stderr)
+        return FAILED
+    if not args.json:
+        print(f"{what}: done ({confirmed.detail})")
     return OK
 
 

@@ -23,6 +23,7 @@ from vigil.messages import (
     ApiKeyView,
     BulkContainerActed,
     BulkContainerAction,
+    ConfirmProposal,
     ContainerActed,
     ContainerActionAsked,
     DeleteRule,
@@ -34,6 +35,7 @@ from vigil.messages import (
     ErrorCode,
     HistorySeries,
     LogPage,
+    ProposalConfirmed,
     RevokeApiKey,
     Rule,
     RuleDraft,
@@ -56,6 +58,8 @@ from vigil_client.session import Session
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ACTION_TIMEOUT = httpx.Timeout(70.0, connect=5.0)
 """An action may wait for its user's yes (30 s) and then for the engine."""
+PROPOSAL_TIMEOUT = httpx.Timeout(80.0, connect=5.0)
+"""A proposal confirmed waits for the action it carries out (`ACTION_TIMEOUT`)."""
 M = TypeVar("M", bound=Message)
 
 
@@ -325,6 +329,14 @@ class Api:
         """Acknowledge a raised alert (an operator): the transition as published."""
         body = AcknowledgeAlert(alert_id=alert_id, note=note).model_dump(mode="json")
         return _parsed(AlertChanged, await self.send("POST", routes.ALERT_ACK, json=body))
+
+    async def confirm_proposal(self, alert_id: str) -> ProposalConfirmed:
+        """Carry out what a raised alert proposes (an operator): the deployer asks this
+        user first on their socket (answer it with `on_ask`), then acts, once; `outcome`
+        says `declined` when the answer was no (or none came)."""
+        body = ConfirmProposal(alert_id=alert_id).model_dump(mode="json")
+        answer = await self.send("POST", routes.ALERT_PROPOSAL, json=body, waiting=PROPOSAL_TIMEOUT)
+        return _parsed(ProposalConfirmed, answer)
 
     async def silences(self) -> SilenceList:
         return _parsed(SilenceList, await self.send("GET", routes.SILENCES))

@@ -15,6 +15,7 @@ USERS = "/api/auth/users"
 API_KEYS = "/api/auth/keys"
 ALERTS = "/api/alerts"
 ALERT_ACK = "/api/alerts/ack"
+ALERT_PROPOSAL = "/api/alerts/proposal"
 ALERT_RULES = "/api/alerts/rules"
 SILENCES = "/api/alerts/silences"
 

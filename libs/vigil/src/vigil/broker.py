@@ -132,6 +132,28 @@ def answer_for_users(
     _subscribe(broker, operation, handle, max_workers, host)
 
 
+def answer_for_users_onward(
+    broker: ServiceBroker,
+    operation: Operation[Req, Rep],
+    handler: Callable[[Req, Principal, str], Awaitable[Rep]],
+    verifier: Verifier,
+    *,
+    max_workers: int = DEFAULT_WORKERS,
+) -> None:
+    """As `answer_for_users`, for a handler that asks another service to act for the
+    same user: it gets the user's token too, to pass on (`ctl.call(..., token=)`), so
+    that service verifies the user and checks their role and grants itself."""
+    if operation.role is None:
+        raise ValueError(f"{operation.name} acts for no user: serve it with answer")
+
+    async def handle(request: Req, message: NatsMessageType) -> Rep:
+        principal = await ctl.authorize(operation, message.headers, verifier)
+        token = (message.headers or {}).get(ctl.TOKEN_HEADER, "")
+        return await handler(request, principal, token)
+
+    _subscribe(broker, operation, handle, max_workers, ANY)
+
+
 def _subscribe(
     broker: ServiceBroker,
     operation: Operation[Req, Rep],

@@ -26,6 +26,7 @@ from vigil.messages import (
     ChannelList,
     ChannelTried,
     ChannelView,
+    ConfirmProposal,
     ContainerActed,
     CreateApiKey,
     CreateChannel,
@@ -64,6 +65,7 @@ from vigil.messages import (
     LogPage,
     LogsFollowed,
     PodLogsFollowed,
+    ProposalConfirmed,
     QueryHistory,
     ReadLogs,
     ReadPodLogs,
@@ -237,12 +239,25 @@ class Rules:
     DELETE = Operation("rules", "delete", DeleteRule, Rule, Role.OPERATOR)
 
 
+# Confirming a proposal waits for the deployer's action (`Actions`), which asks first.
+_PROPOSAL_S = _ACT_S + 10.0
+
+
 class Alerts:
     """Operations answered by the alerter on alerts of every source: their book, read by
-    viewers; acknowledgements and silences, made by operators."""
+    viewers; acknowledgements, silences and confirmations of proposed actions, made by
+    operators."""
 
     LIST = Operation("alerts", "list", ListAlerts, AlertList, Role.VIEWER)
     ACK = Operation("alerts", "ack", AcknowledgeAlert, AlertChanged, Role.OPERATOR)
     SILENCE = Operation("alerts", "silence_create", CreateSilence, Silence, Role.OPERATOR)
     SILENCES = Operation("alerts", "silence_list", ListSilences, SilenceList, Role.VIEWER)
     UNSILENCE = Operation("alerts", "silence_delete", DeleteSilence, Silence, Role.OPERATOR)
+    CONFIRM = Operation(
+        "alerts",
+        "proposal_confirm",
+        ConfirmProposal,
+        ProposalConfirmed,
+        Role.OPERATOR,
+        timeout_s=_PROPOSAL_S,
+    )

@@ -242,6 +242,11 @@ ALERT_BOOK = BucketSpec(
     "Every alert's latest transition and its acknowledgement, keyed by alert id.",
     ttl=timedelta(days=8),
 )
+ALERT_PROPOSALS = BucketSpec(
+    "ALERT_PROPOSALS",
+    "The confirmations of actions alerts proposed, keyed by proposal id: so each runs once.",
+    ttl=timedelta(days=8),
+)
 ALERT_SILENCES = BucketSpec(
     "ALERT_SILENCES", "Silences and maintenance windows: matchers of alerts, for a time."
 )
@@ -297,6 +302,7 @@ BUCKETS: tuple[BucketSpec, ...] = (
     NOTIFY_DEAD_LETTERS,
     ALERT_RULES,
     ALERT_BOOK,
+    ALERT_PROPOSALS,
     ALERT_SILENCES,
     ALERTER_SOURCES,
 )

@@ -42,6 +42,7 @@ from vigil.messages import (
     K8sMetricsSampled,
     LogBatch,
     PodStatusChanged,
+    ProposalRun,
     Rule,
     Silence,
 )
@@ -50,6 +51,7 @@ from vigil.publishing import InOrder
 from vigil.records import Records
 from vigil.streams import (
     ALERT_BOOK,
+    ALERT_PROPOSALS,
     ALERT_RULES,
     ALERT_SILENCES,
     ALERTER_SOURCES,
@@ -63,6 +65,7 @@ from vigil_alerter.book import BookKeeper
 from vigil_alerter.evaluation import Evaluator
 from vigil_alerter.handlers import Handlers, serve
 from vigil_alerter.lifecycle import Lifecycle
+from vigil_alerter.proposals import Proposals
 from vigil_alerter.settings import AlerterSettings
 from vigil_alerter.sources import Sources, source_of
 
@@ -80,7 +83,7 @@ class AlerterService:
             name="vigil-alerter",
             role=ServiceRole.ALERTER,
             streams=[ALERTS, AUDIT, LATEST],
-            buckets=[ALERT_RULES, ALERT_BOOK, ALERT_SILENCES, ALERTER_SOURCES],
+            buckets=[ALERT_RULES, ALERT_BOOK, ALERT_PROPOSALS, ALERT_SILENCES, ALERTER_SOURCES],
         )
         self.trail = AuditTrail(self.bus, "alerter")
         self.ready = asyncio.Event()  # set once requests are answered and the flow read
@@ -105,7 +108,13 @@ class AlerterService:
             silences = await Records.open(self.bus, ALERT_SILENCES, Silence)
             verifier = bus_verifier(self.bus)
             serve(broker, Handlers(rules, self.trail), verifier)
-            lifecycle.serve(broker, Lifecycle(self.bus, book, silences, self.trail), verifier)
+            runs = await Records.open(self.bus, ALERT_PROPOSALS, ProposalRun)
+            lifecycle.serve(
+                broker,
+                Lifecycle(self.bus, book, silences, self.trail),
+                Proposals(self.bus, book, runs, self.trail),
+                verifier,
+            )
             await broker.start()
             keeper = BookKeeper(self.bus, book)
             await keeper.start()

@@ -9,6 +9,7 @@ status change and at every `tick`, since time alone resolves them (a restart loo
 window passes, a container runs long enough, a source speaks again).
 """
 
+import secrets
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from vigil.messages import (
     MetricCondition,
     PodStatusChanged,
     PodUsage,
+    ProposedAction,
     Rule,
     StaleCondition,
     StatusCondition,
@@ -444,8 +446,13 @@ class Evaluator:
         else:
             metric, threshold = "stale", condition.after_s
             said = f"{where.name} silent for {value:.0f} s"
+        proposal = None
         if state is AlertState.RESOLVED:
             said = f"resolved: {why}" if why else f"resolved: {said}"
+        elif rule.propose is not None:
+            proposal = proposed(rule, self._containers.get(key) or self._pods.get(key))
+            if proposal is not None:
+                said += f"; proposed: {proposal.describe()}"
         return AlertChanged(
             id=f"rule:{rule.id}:{key}",
             state=state,
@@ -460,4 +467,47 @@ class Evaluator:
             rule=rule.id,
             severity=rule.severity.value,
             labels=rule.labels or None,
+            proposal=proposal,
         )
+
+
+TEMPLATE_HASH = "pod-template-hash"
+
+
+def proposed(rule: Rule, facts: ContainerFacts | PodFacts | None) -> ProposedAction | None:
+    """What `rule` proposes about its target `facts`, with a fresh id (one per raising):
+    a container to restart, or the Deployment (the owner of the pod's ReplicaSet, named
+    by the ReplicaSet less its `-<pod-template-hash>`) or StatefulSet owning a pod to
+    scale. None when there is nothing to act on (a pod of no such workload)."""
+    wanted = rule.propose
+    if wanted is None or facts is None:
+        return None
+    proposal_id = secrets.token_hex(8)
+    if isinstance(facts, ContainerFacts):
+        if wanted.action != "restart":
+            return None
+        return ProposedAction(
+            id=proposal_id, action="restart", host=facts.host, container=facts.id, name=facts.name
+        )
+    if wanted.action != "scale" or facts.owner_name is None:
+        return None
+    if facts.owner_kind == "StatefulSet":
+        kind, name = "statefulset", facts.owner_name
+    elif facts.owner_kind == "ReplicaSet" and (template := facts.labels.get(TEMPLATE_HASH)):
+        suffix = f"-{template}"
+        if not facts.owner_name.endswith(suffix):
+            return None
+        kind, name = "deployment", facts.owner_name.removesuffix(suffix)
+    else:
+        return None
+    return ProposedAction.model_validate(
+        {
+            "id": proposal_id,
+            "action": "scale",
+            "cluster": facts.cluster,
+            "namespace": facts.namespace,
+            "kind": kind,
+            "name": name,
+            "replicas": wanted.replicas,
+        }
+    )

@@ -1,5 +1,6 @@
 """One handler per operation of `vigil.operations.Alerts`: the book read by viewers;
-acknowledgements and silences made by operators, each in the audit trail.
+acknowledgements and silences made by operators, each in the audit trail (confirmations
+of proposed actions: `proposals`).
 
 An acknowledgement is published as a transition (the alert again, with `acknowledged`)
 on the alert's own `alerts.<source>`, and waits for JetStream's ack: once answered, it
@@ -9,7 +10,7 @@ import secrets
 
 from vigil.access import Principal
 from vigil.audit_trail import AuditTrail
-from vigil.broker import ServiceBroker, answer_for_users
+from vigil.broker import ServiceBroker, answer_for_users, answer_for_users_onward
 from vigil.bus import Bus
 from vigil.ctl import Refused
 from vigil.messages import (
@@ -35,18 +36,22 @@ from vigil.publishing import Outgoing, deliver
 from vigil.records import Records, record_key
 from vigil.tokens import Verifier
 from vigil_alerter.book import write
+from vigil_alerter.proposals import Proposals
 
 ACK, SILENCE, UNSILENCE = "alerts.ack", "alerts.silence_create", "alerts.silence_delete"
 _PUBLISH_WITHIN_S = 4.0
 
 
-def serve(broker: ServiceBroker, handlers: "Lifecycle", verifier: Verifier) -> None:
+def serve(
+    broker: ServiceBroker, handlers: "Lifecycle", proposals: Proposals, verifier: Verifier
+) -> None:
     """Every operation of `Alerts` as a subscriber of `broker`."""
     answer_for_users(broker, Alerts.LIST, handlers.list_alerts, verifier)
     answer_for_users(broker, Alerts.ACK, handlers.acknowledge, verifier)
     answer_for_users(broker, Alerts.SILENCE, handlers.silence, verifier)
     answer_for_users(broker, Alerts.SILENCES, handlers.silences, verifier)
     answer_for_users(broker, Alerts.UNSILENCE, handlers.unsilence, verifier)
+    answer_for_users_onward(broker, Alerts.CONFIRM, proposals.confirm, verifier)
 
 
 class Lifecycle:

@@ -6,7 +6,9 @@ with that name). Each request carries its user's token, verified before a handle
 (operator role); a workload's handler checks the user's cluster grant itself. A
 destructive action (`DESTRUCTIVE`) finds its object first (an unknown one is
 NOT_FOUND before anything is asked), then asks its user (`confirmation.ask_user`): a no
-or no answer in time does nothing and answers `declined`.
+or no answer in time does nothing and answers `declined`. So does an action an alert
+proposed (`alert`: the alerter carries out a proposal its user confirmed), whatever it is;
+its audit event names the alert.
 
 Each request is one event in the audit trail: `container.<action>` or
 `k8s.<action>`, done, failed (the engine or API server said no) or refused (no grant,
@@ -83,7 +85,7 @@ class ContainerActions:
                 reason = f"{host}: no container named {request.container!r} (or with that id)"
                 raise Refused(ErrorCode.NOT_FOUND, reason)
             target = f"container {host}/{container.name}"
-            if action in DESTRUCTIVE:
+            if action in DESTRUCTIVE or request.alert is not None:
                 try:
                     await self._ask(request, container, caller)
                 except Declined as exc:
@@ -95,7 +97,9 @@ class ContainerActions:
                 audited, AuditOutcome.FAILED, caller, target=target, detail=exc.message
             )
             raise
-        self._trail.record(audited, AuditOutcome.DONE, caller, target=target, detail=detail)
+        self._trail.record(
+            audited, AuditOutcome.DONE, caller, target=target, detail=_proposed(detail, request)
+        )
         acted = _acted(request, container, "done", detail)
         if action is ContainerAction.REMOVE:
             return acted.model_copy(update={"state": ContainerState.REMOVED})
@@ -108,13 +112,15 @@ class ContainerActions:
             + (" (and its anonymous volumes)" if request.volumes else ""),
         }.get(request.action, str(request.action).capitalize())
         text = f"{what} container {container.name} on {request.host}?"
+        if request.alert is not None:
+            text = f"Alert {request.alert} proposes it: {text}"
         data = {
             "action": str(request.action),
             "host": request.host,
             "container": container.id,
             "name": container.name,
             "answer": {"confirm": f"true to {request.action}, false to leave it"},
-        }
+        } | ({"alert": request.alert} if request.alert is not None else {})
         timeout_s = self._settings.confirm_timeout_s
         await ask_user(
             self._bus,
@@ -179,6 +185,11 @@ def _named(container: Container, asked: str) -> bool:
     return asked == container.name or (len(asked) >= _SHORT_ID and full.startswith(asked))
 
 
+def _proposed(detail: str, request: ActOnContainer | ActOnWorkload) -> str:
+    """What the audit trail says of a done action: an alert's proposal names the alert."""
+    return detail if request.alert is None else f"{detail} (proposed by alert {request.alert})"
+
+
 def _said(exc: docker.errors.APIError) -> str:
     explanation = exc.explanation
     if isinstance(explanation, bytes):
@@ -223,7 +234,7 @@ class WorkloadActions:
             raise Refused(ErrorCode.FORBIDDEN, reason)
         try:
             replicas = await self._k8s(self._read, request)
-            if request.action in DESTRUCTIVE:
+            if request.action in DESTRUCTIVE or request.alert is not None:
                 try:
                     await self._ask(request, caller)
                 except Declined as exc:
@@ -235,12 +246,20 @@ class WorkloadActions:
                 audited, AuditOutcome.FAILED, caller, target=target, detail=exc.message
             )
             raise
-        self._trail.record(audited, AuditOutcome.DONE, caller, target=target, detail=detail)
+        self._trail.record(
+            audited, AuditOutcome.DONE, caller, target=target, detail=_proposed(detail, request)
+        )
         return _workload_acted(request, "done", replicas, detail)
 
     async def _ask(self, request: ActOnWorkload, caller: Principal) -> None:
         where = f"{request.namespace}/{request.name} in {request.cluster}"
         text = f"Delete pod {where}? (its controller, if any, makes another)"
+        if request.action is WorkloadAction.SCALE:
+            text = f"Scale {request.kind} {where} to {request.replicas} replicas?"
+        elif request.action is WorkloadAction.ROLLOUT_RESTART:
+            text = f"Restart the rollout of {request.kind} {where}?"
+        if request.alert is not None:
+            text = f"Alert {request.alert} proposes it: {text}"
         data = {
             "action": str(request.action),
             "cluster": request.cluster,
@@ -248,7 +267,7 @@ class WorkloadActions:
             "kind": request.kind,
             "name": request.name,
             "answer": {"confirm": f"true to {request.action}, false to leave it"},
-        }
+        } | ({"alert": request.alert} if request.alert is not None else {})
         await ask_user(
             self._bus,
             caller.token,
@@ -257,7 +276,7 @@ class WorkloadActions:
             text,
             data,
             self._settings.confirm_timeout_s,
-            f"to delete pod {request.name}",
+            f"to {request.action} {request.kind} {request.name}",
         )
 
     def _read(self, request: ActOnWorkload) -> int | None:

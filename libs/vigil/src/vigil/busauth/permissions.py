@@ -11,7 +11,8 @@ may do; NATS refuses the rest (DESIGN rule 8):
   audit events (`audit.<role>`), which no service may delete (the stream denies it);
   the notifier only its audit events (it delivers off the bus), the alerter the
   alerts of its rules (`alerts.rule`), acknowledgements (on the alert's own
-  `alerts.<source>`) and its audit events;
+  `alerts.<source>`), its audit events, and the actions (`ctl.deploy.*.*`) an operator
+  confirmed an alert's proposal of, with that operator's token;
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
@@ -41,6 +42,7 @@ from vigil.operations import (
 )
 from vigil.streams import (
     ALERT_BOOK,
+    ALERT_PROPOSALS,
     ALERT_RULES,
     ALERT_SILENCES,
     ALERTER_SOURCES,
@@ -166,7 +168,16 @@ def permissions(
                     *_reads(subjects, ALERTS),  # the book's durable consumer
                     Logs.FOLLOW.subject(subjects),  # the logs its log rules read
                     *_reads(subjects, LATEST),  # a source's last status, when it is taken
-                    *_keeps(subjects, ALERT_RULES, ALERT_BOOK, ALERT_SILENCES, ALERTER_SOURCES),
+                    *_keeps(
+                        subjects,
+                        ALERT_RULES,
+                        ALERT_BOOK,
+                        ALERT_PROPOSALS,
+                        ALERT_SILENCES,
+                        ALERTER_SOURCES,
+                    ),
+                    # proposals an operator confirmed, carried out for them (their token)
+                    *_requests(subjects, _operations(Actions)),
                 ),
                 subscribe=(
                     subjects.all_metrics(),  # every sample and status, live: the rules' input

@@ -15,6 +15,7 @@ the past tense. One import location, one module per concept:
               the requests on `ctl.deploy.*` (`records`)
 - `notify`    notification channels and dead letters (notifier)
 - `rules`     alert rules (alerter)
+- `proposals` actions a rule proposes and an operator confirms (alerter, deployer)
 - `lifecycle` acknowledgements, silences, maintenance windows, the alert book (alerter)
 - `gateway`   sessions, questions for clients, connection lists (services and gateways)
 - `ctl`       the envelope of every ctl reply
@@ -208,10 +209,13 @@ from vigil.messages.lifecycle import (
     AcknowledgeAlert,
     AlertList,
     AlertRecord,
+    ConfirmProposal,
     CreateSilence,
     DeleteSilence,
     ListAlerts,
     ListSilences,
+    ProposalConfirmed,
+    ProposalRun,
     Silence,
     SilenceDraft,
     SilenceList,
@@ -236,6 +240,14 @@ from vigil.messages.notify import (
     ListDeadLetters,
     TryChannel,
     WebhookTarget,
+)
+from vigil.messages.proposals import (
+    PROPOSAL_ID,
+    PROPOSALS_OF,
+    Proposal,
+    ProposalAction,
+    ProposalDone,
+    ProposedAction,
 )
 from vigil.messages.rules import (
     MAX_RULES,
@@ -281,6 +293,8 @@ __all__ = [
     "MAX_RULES",
     "MAX_SILENCES",
     "METRICS_OF",
+    "PROPOSALS_OF",
+    "PROPOSAL_ID",
     "RULE_ID",
     "SERVER_FRAMES",
     "SIGNATURE_HEADER",
@@ -326,6 +340,7 @@ __all__ = [
     "ClientRequest",
     "CloseCode",
     "ClusterLease",
+    "ConfirmProposal",
     "Connected",
     "ConnectionChanged",
     "ConnectionInfo",
@@ -434,6 +449,12 @@ __all__ = [
     "PodUsage",
     "Pong",
     "PortBinding",
+    "Proposal",
+    "ProposalAction",
+    "ProposalConfirmed",
+    "ProposalDone",
+    "ProposalRun",
+    "ProposedAction",
     "PullProgress",
     "QueryHistory",
     "ReadLogs",

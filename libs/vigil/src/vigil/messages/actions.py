@@ -2,14 +2,15 @@
 workload's (delete a pod, restart a rollout, scale), carried out by the deployer
 replica serving the container's host or the workload's cluster (`ctl.deploy.*.{host}`).
 
-Destructive actions (`DESTRUCTIVE`: kill, remove; delete a pod) are asked of the user
-first, with the one-time question the deploys use; a no (or no answer in time) does
-nothing and is answered `declined`. `stop` is not asked: the container and its data
+Destructive actions (`DESTRUCTIVE`: kill, remove; delete a pod), and any action an
+alert proposed (`alert`: the alerter carries out a proposal an operator confirmed), are
+asked of the user first, with the one-time question the deploys use; a no (or no answer
+in time) does nothing and is answered `declined`. `stop` is not asked: the container and its data
 stay, and `start` undoes it.
 """
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -99,6 +100,17 @@ def signal_name(value: str) -> str:
     return f"SIG{name}"
 
 
+def _proposed_by() -> Any:
+    return Field(
+        default=None,
+        max_length=300,
+        description=(
+            "The alert that proposed it (`AlertChanged.proposal`, sent by the alerter):"
+            " asked first whatever the action, and named in the audit trail."
+        ),
+    )
+
+
 class ActOnContainer(Message):
     """Do `action` to a container of `host`: its name, or its id (at least the 12
     characters `docker ps` shows; a shorter prefix is NOT_FOUND, not a guess).
@@ -113,6 +125,7 @@ class ActOnContainer(Message):
     volumes: bool = False
     force: bool = False
     timeout_s: int | None = Field(default=None, ge=0, le=300)
+    alert: str | None = _proposed_by()
 
     @field_validator("signal")
     @classmethod
@@ -161,6 +174,7 @@ class ActOnWorkload(Message):
     name: PodName
     action: WorkloadAction
     replicas: int | None = Field(default=None, ge=0, le=10_000)
+    alert: str | None = _proposed_by()
 
     @model_validator(mode="after")
     def _fits_the_kind(self) -> "ActOnWorkload":

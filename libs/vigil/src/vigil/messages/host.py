@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from vigil.messages.common import omitted_when_none
+from vigil.messages.proposals import ProposedAction
 from vigil.model import Message
 from vigil.names import ClusterName, HostName, SourceName
 
@@ -138,6 +139,10 @@ class AlertChanged(Message):
     acknowledged: Acknowledgement | None = omitted_when_none(
         "A raised alert acknowledged (the transition `raised` -> acknowledged: `state` stays"
         " raised until it resolves, and its resolution carries it too when the alerter knows)."
+    )
+    proposal: ProposedAction | None = omitted_when_none(
+        "What the rule proposes to do about it (a raised rule alert), for an operator to"
+        " confirm (`ctl.alerts.proposal_confirm`); `done` once carried out."
     )
 
     @model_validator(mode="before")

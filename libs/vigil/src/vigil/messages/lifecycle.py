@@ -10,6 +10,7 @@ are in the stream and on the channel all the same.
 """
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -106,3 +107,32 @@ class SilenceList(Message):
 
 class DeleteSilence(Message):
     silence_id: str = Field(pattern=SILENCE_ID)
+
+
+class ConfirmProposal(Message):
+    """Carry out what a raised alert proposes (`AlertChanged.proposal`): an operator
+    with the grant of its host or cluster, asked first on their socket."""
+
+    alert_id: str = Field(min_length=1, max_length=MAX_ALERT_ID)
+
+
+class ProposalConfirmed(Message):
+    """What a `ConfirmProposal` did: `done` (`alert` is the transition published, its
+    proposal `done`), or `declined` (the question was answered no, or not in time:
+    nothing done, and it may be confirmed again)."""
+
+    outcome: Literal["done", "declined"]
+    detail: str = ""
+    alert: AlertChanged
+
+
+class ProposalRun(Message):
+    """In `ALERT_PROPOSALS`, keyed by proposal id: a confirmation under way (`running`,
+    until `until`: then it counts as lapsed), carried out (`done`: for good), or the
+    last one that did not run it (`declined`, `failed`: it may be confirmed again)."""
+
+    alert_id: str
+    by: str
+    state: Literal["running", "done", "declined", "failed"]
+    time: datetime
+    until: datetime

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from vigil.messages.proposals import PROPOSALS_OF, Proposal
 from vigil.model import Message
 
 RULE_ID = r"^[0-9a-f]{16}$"
@@ -230,6 +231,13 @@ class RuleDraft(Message):
     )
     labels: dict[str, str] = Field(default_factory=dict, max_length=16)
     enabled: bool = True
+    propose: Proposal | None = Field(
+        default=None,
+        description=(
+            "An action its alerts propose, for an operator to confirm: restart (containers),"
+            " scale with replicas (pods: their Deployment or StatefulSet)."
+        ),
+    )
 
     @field_validator("labels")
     @classmethod
@@ -260,6 +268,15 @@ class RuleDraft(Message):
             if kind == "container" and condition.event is StatusEvent.CRASH_LOOP:
                 raise ValueError(
                     "condition.event: crash_loop is of pods (containers: restart_loop)"
+                )
+        if self.propose is not None:
+            action = self.propose.action
+            if action not in PROPOSALS_OF[kind]:
+                fits = " or ".join(sorted(PROPOSALS_OF[kind])) or "nothing"
+                raise ValueError(f"propose.action: a {kind} rule may propose {fits}, not {action}")
+            if isinstance(condition, StaleCondition):
+                raise ValueError(
+                    f"propose: a stale condition is of a whole source, with no {kind} to {action}"
                 )
         return self
 

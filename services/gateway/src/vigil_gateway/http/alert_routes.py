@@ -1,6 +1,7 @@
-"""`/api/alerts`: the alert book (viewers), acknowledgements, silences and maintenance
-windows (operators). Each route is one `ctl.call` to the alerter with the caller's
-token; the alerter checks the role again itself and keeps the audit trail."""
+"""`/api/alerts`: the alert book (viewers), acknowledgements, confirmations of proposed
+actions, silences and maintenance windows (operators). Each route is one `ctl.call` to
+the alerter with the caller's token; the alerter checks the role again itself and keeps
+the audit trail."""
 
 from typing import Annotated
 
@@ -11,10 +12,12 @@ from vigil.messages import (
     AcknowledgeAlert,
     AlertChanged,
     AlertList,
+    ConfirmProposal,
     CreateSilence,
     DeleteSilence,
     ListAlerts,
     ListSilences,
+    ProposalConfirmed,
     Silence,
     SilenceDraft,
     SilenceList,
@@ -50,6 +53,16 @@ def alert_router() -> APIRouter:
     ) -> AlertChanged:
         """Acknowledge a raised alert, with a note: the transition, as published."""
         return await call_service(request, Alerts.ACK, ack, token)
+
+    @router.post("/api/alerts/proposal")
+    async def confirm_proposal(
+        confirm: ConfirmProposal, operator: Operator, token: BusToken, request: Request
+    ) -> ProposalConfirmed:
+        """Carry out what a raised alert proposes (restart its container, scale its pod's
+        workload): the deployer asks the caller first on their socket, then acts, once
+        (`done`: the transition as published; `declined`: nothing done). A proposal that
+        ran already, or of a resolved alert, is 409."""
+        return await call_service(request, Alerts.CONFIRM, confirm, token)
 
     @router.post("/api/alerts/silences", status_code=status.HTTP_201_CREATED)
     async def silence(
