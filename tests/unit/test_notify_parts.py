@@ -5,8 +5,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vigil.messages import AlertChanged, AlertState, ChannelFilter
+from vigil.messages import (
+    Acknowledgement,
+    AlertChanged,
+    AlertState,
+    ChannelFilter,
+    ProposalDone,
+    ProposedAction,
+)
 from vigil_notifier import apprise_target, template
+from vigil_notifier.delivery import title_of
 from vigil_notifier.errors import InvalidChannel
 from vigil_notifier.markers import delivery_key
 from vigil_notifier.masking import mask_webhook_url, scrub, secret_pieces
@@ -97,3 +105,28 @@ def test_an_apprise_url_is_masked_by_apprise_and_a_plain_http_one_as_a_webhook()
     assert "Tok3nVeryS3cret" not in discord
     plain = apprise_target.mask("json://hooks.example.com/T0KEN-path?x=1")
     assert plain == "json://hooks.example.com/***"
+
+
+def test_a_transition_is_titled_by_what_happened() -> None:
+    later = datetime(2026, 12, 6, 6, 5, tzinfo=UTC)
+    acknowledged = ALERT.model_copy(
+        update={"acknowledged": Acknowledgement(by="otto", note="", time=later), "time": later}
+    )
+    proposal = ProposedAction(
+        id="a" * 16, action="restart", host="web1", container="c" * 64, name="api"
+    )
+    acted = acknowledged.model_copy(
+        update={
+            "proposal": proposal.model_copy(update={"done": ProposalDone(by="otto", time=later)})
+        }
+    )
+    resolved = acknowledged.model_copy(update={"state": AlertState.RESOLVED})
+    assert [title_of(a).split()[0] for a in (ALERT, acknowledged, acted, resolved)] == [
+        "[RAISED]",
+        "[ACKNOWLEDGED]",
+        "[ACTED]",
+        "[RESOLVED]",
+    ]
+    # an acknowledgement after the action is one again
+    again = acted.model_copy(update={"time": datetime(2026, 12, 6, 6, 9, tzinfo=UTC)})
+    assert title_of(again).startswith("[ACKNOWLEDGED]")

@@ -66,8 +66,19 @@ class Outcome:
 
 
 def title_of(alert: AlertChanged) -> str:
-    acknowledged = alert.acknowledged is not None and alert.state is AlertState.RAISED
-    return f"[{'ACKNOWLEDGED' if acknowledged else alert.state.upper()}] {alert.id}"
+    return f"[{_transition(alert)}] {alert.id}"
+
+
+def _transition(alert: AlertChanged) -> str:
+    """What happened: raised, resolved, or to a raised alert, its proposal carried out
+    (the transition made then) or an acknowledgement."""
+    if alert.state is AlertState.RAISED:
+        done = alert.proposal.done if alert.proposal is not None else None
+        if done is not None and done.time == alert.time:
+            return "ACTED"
+        if alert.acknowledged is not None:
+            return "ACKNOWLEDGED"
+    return alert.state.upper()
 
 
 def body_of(alert: AlertChanged) -> str:
