@@ -30,6 +30,7 @@ ALERTS = "^/api/alerts/"
 long to generate, and one run of every route would take minutes."""
 
 
+@pytest.mark.timeout(180)  # a bounded run (25 examples a route) that grows with the routes
 @pytest.mark.parametrize(
     ("paths", "at_least"),
     [
