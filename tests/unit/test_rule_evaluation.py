@@ -37,7 +37,12 @@ def rule(rule_id: str, **draft: Any) -> Rule:
 
 
 def stats(
-    container: str, name: str, cpu: float, memory: int = 100, limit: int = 1000
+    container: str,
+    name: str,
+    cpu: float,
+    memory: int = 100,
+    limit: int = 1000,
+    cpu_limit: float | None = None,
 ) -> ContainerStats:
     return ContainerStats(
         id=container,
@@ -55,6 +60,7 @@ def stats(
         block_read=0,
         block_write=0,
         pids=1,
+        cpu_limit=cpu_limit,
     )
 
 
@@ -154,6 +160,20 @@ def test_memory_against_the_containers_own_limit() -> None:
     evaluator = Evaluator([rule("mem", target={"kind": "container"}, condition=condition)])
     [raised] = evaluator.docker_sample(sample(stats(WEB, "web", 0, memory=950, limit=1000)), 0)
     assert raised.value == pytest.approx(95.0)
+
+
+def test_cpu_against_the_containers_own_limit_and_none_without_one() -> None:
+    condition = {"kind": "metric", "metric": "cpu_of_limit", "threshold": 80}
+    evaluator = Evaluator([rule("cpu", target={"kind": "container"}, condition=condition)])
+    batch = sample(
+        stats(WEB, "web", 45.0, cpu_limit=0.5),  # 45 % of one CPU: 90 % of its half CPU
+        stats(DB, "db", 300.0),  # three CPUs, but no limit: not evaluated
+    )
+    [raised] = evaluator.docker_sample(batch, 0)
+    assert raised.id == f"rule:cpu:docker:{HOST}:{WEB}"
+    assert raised.value == pytest.approx(90.0)
+    [resolved] = evaluator.docker_sample(sample(stats(WEB, "web", 45.0, cpu_limit=2.0)), 1)
+    assert (resolved.state, resolved.value) == (AlertState.RESOLVED, pytest.approx(22.5))
 
 
 def test_status_events_raise_and_running_again_resolves() -> None:

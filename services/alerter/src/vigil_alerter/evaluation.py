@@ -89,6 +89,8 @@ def _container_figure(stats: ContainerStats, metric: Metric) -> float | None:
             return float(stats.memory_usage)
         case Metric.MEMORY_OF_LIMIT:
             return _percent(stats.memory_usage, stats.memory_limit)
+        case Metric.CPU_OF_LIMIT:  # cpu_percent is 100 per CPU, cpu_limit in CPUs
+            return _percent(stats.cpu_percent, stats.cpu_limit * 100.0 if stats.cpu_limit else None)
     return None
 
 
