@@ -20,8 +20,9 @@ from vigil.operations import Rules
 from vigil_alerter.app import AlerterService, build_app
 from vigil_alerter.settings import AlerterSettings
 
-# A test hears a change of rules, a lapsed restart window and a lease within a second.
-FAST = {"tick_s": 0.2, "lease_s": 3.0}
+# A test hears a change of rules, a lapsed restart window and a lease within a second;
+# its rules are its own (the default host rules are seeded by the tests of them).
+FAST = {"tick_s": 0.2, "lease_s": 3.0, "default_rules": False}
 
 
 def alerter_settings_for(nats: NatsServer, prefix: str, **overrides: Any) -> AlerterSettings:
