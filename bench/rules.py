@@ -4,12 +4,13 @@ against the same flow with no rules, in the same run.
 Two measures:
 
 1. **The alerter as production runs it**: a real nats-server, two `python -m
-   vigil_alerter` processes (default settings), one under a prefix whose ALERT_RULES
-   holds 1,000 rules, one under a prefix with none (the baseline: the same subscriptions,
-   the same messages parsed, leases, ticks). This process publishes the same Docker
-   stats batch of 100 containers (and their status once, so labels are known) to both
-   prefixes every `--interval` seconds for `--seconds`; the CPU time of each alerter
-   over the run is read from /proc (ns resolution), as % of one core.
+   vigil_alerter` processes (default settings, but no default host rules), one under a
+   prefix whose ALERT_RULES holds 1,000 rules, one under a prefix with none (the
+   baseline: the same subscriptions, the same messages parsed, leases, ticks). This
+   process publishes the same Docker stats batch of 100 containers (and their status
+   once, so labels are known) to both prefixes every `--interval` seconds for
+   `--seconds`; the CPU time of each alerter over the run is read from /proc (ns
+   resolution), as % of one core.
 2. **The evaluation alone** (in this process): a batch parsed and evaluated, with 1,000
    rules and with none, timed over `--rounds` batches; the difference is what the rules
    cost per batch.
@@ -184,6 +185,7 @@ async def _run(
     try:
         for name, prefix in prefixes.items():
             env = {**os.environ, **nats.service_env(ServiceRole.ALERTER, prefix)}
+            env["VIGIL_ALERTER_DEFAULT_RULES"] = "false"  # the baseline holds no rule at all
             processes[name] = subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited)
                 [sys.executable, "-m", "vigil_alerter"],
                 env=env,

@@ -25,8 +25,9 @@ from vigil_alerter.settings import AlerterSettings
 # Always true of a sleeping container: raised at its first stats sample.
 CALM = {"kind": "metric", "metric": "cpu_percent", "threshold": 1000, "below": True}
 
-# A test hears a change of rules, a lapsed restart window and a lease within a second.
-FAST = {"tick_s": 0.2, "lease_s": 3.0}
+# A test hears a change of rules, a lapsed restart window and a lease within a second;
+# its rules are its own (the default host rules are seeded by the tests of them).
+FAST = {"tick_s": 0.2, "lease_s": 3.0, "default_rules": False}
 
 
 def alerter_settings_for(nats: NatsServer, prefix: str, **overrides: Any) -> AlerterSettings:

@@ -2,7 +2,8 @@
 viewers read and are refused writing (at the gateway, and again by the alerter); bad
 rules refused 422 naming what is wrong; a rule's alerts on `alerts.rule` after its hold,
 resolved after its recovery, into the ALERTS stream (what the gateway's `alerts`
-channel and the notifier read); replicas sharing the sources raise each alert once."""
+channel and the notifier read); replicas sharing the sources raise each alert once; the
+default host rules seeded once."""
 
 import asyncio
 import contextlib
@@ -25,6 +26,7 @@ from vigil.messages import (
     AlertChanged,
     AlertSource,
     AlertState,
+    DeleteRule,
     DockerStatsSampled,
     ErrorCode,
     ListRules,
@@ -214,3 +216,31 @@ async def test_a_replica_that_takes_a_source_over_resolves_what_the_last_one_rai
             assert second.sources is not None
             assert second.sources.held == {"host:h1"}
     assert resolved.id == raised.id
+
+
+async def test_the_default_host_rules_are_seeded_once_and_a_deleted_one_stays_deleted(
+    nats_server: NatsServer, prefix: str, admin_token: str
+) -> None:
+    settings = alerter_settings_for(nats_server, prefix, default_rules=True)
+    async with bus_client(nats_server, prefix) as bus:
+        async with contextlib.AsyncExitStack() as replicas:  # two starting at once
+            await asyncio.gather(
+                *(replicas.enter_async_context(run_alerter(settings)) for _ in range(2))
+            )
+            seeded = (await ctl.call(bus, Rules.LIST, ListRules(), token=admin_token)).rules
+            assert sorted((r.id, r.name) for r in seeded) == [
+                ("defa017000000001", "host CPU"),
+                ("defa017000000002", "host memory"),
+                ("defa017000000003", "host disk"),
+            ]
+            for rule in seeded:
+                assert rule.target.kind == "host"
+                assert (rule.hold_s, rule.recovery_s, rule.created_by) == (30, 30, "vigil")
+                assert rule.condition.model_dump()["threshold"] == 90
+            deleted = await ctl.call(
+                bus, Rules.DELETE, DeleteRule(rule_id="defa017000000002"), token=admin_token
+            )
+            assert deleted.name == "host memory"
+        async with run_alerter(settings):  # a later start seeds nothing again
+            left = (await ctl.call(bus, Rules.LIST, ListRules(), token=admin_token)).rules
+    assert sorted(r.id for r in left) == ["defa017000000001", "defa017000000003"]

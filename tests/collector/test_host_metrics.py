@@ -1,4 +1,5 @@
-"""Host metrics from the collector, over real NATS, out of the gateway to real WebSocket clients."""
+"""Host metrics from the collector, over real NATS, out of the gateway to real WebSocket
+clients; a host alert (the alerter's rule on them) too."""
 
 import asyncio
 
@@ -6,8 +7,18 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.alerter_support import alerter_settings_for, make_rule, run_alerter
 from tests.conftest import collector_settings_for
-from tests.support import NatsServer, receive, receive_until, run_collector, send, serve_gateway
+from tests.support import (
+    NatsServer,
+    bus_client,
+    receive,
+    receive_until,
+    run_collector,
+    send,
+    serve_gateway,
+    wait_for,
+)
 from vigil.channels import CHANNELS
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.settings import GatewaySettings
@@ -104,33 +115,38 @@ async def test_latest_value_arrives_at_once_from_jetstream(
         assert update["data"]["host"] == "early"
 
 
-async def test_alerts_are_raised_and_delivered(
+async def test_host_alerts_are_raised_by_a_rule_and_delivered(
     nats_server: NatsServer, prefix: str, gateway_settings: GatewaySettings, admin_token: str
 ) -> None:
-    settings = collector_settings_for(  # only memory can cross its threshold
-        nats_server,
-        prefix,
-        memory_threshold_percent=0.0,
-        cpu_threshold_percent=100.0,
-        disk_threshold_percent=100.0,
-        alert_hold_s=0.0,
-    )
     async with (
+        bus_client(nats_server, prefix) as bus,
+        run_alerter(alerter_settings_for(nats_server, prefix)) as alerter,
         serve_gateway(gateway_settings) as address,
         connect(f"ws://{address}/ws?token={admin_token}") as ws,
         connect(f"ws://{address}/api/system/ws?token={admin_token}") as system,
     ):
+        rule = await make_rule(  # crossed at the first host sample
+            bus,
+            admin_token,
+            target={"kind": "host"},
+            condition={"kind": "metric", "metric": "memory_percent", "threshold": 0},
+        )
+        await wait_for(lambda: rule.id in alerter.evaluator.rules, "the rule read", 10)
         await receive(ws)
         await send(ws, {"type": "subscribe", "channel": "alerts"})
         await receive(ws)
-        async with run_collector(settings):
-            update = await receive_until(ws, is_update("alerts"), timeout=5)
-            notice = await receive_until(system, lambda m: m["type"] == "alert", timeout=5)
+        async with run_collector(collector_settings_for(nats_server, prefix)):
+            update = await receive_until(ws, is_update("alerts"), timeout=10)
+            notice = await receive_until(system, lambda m: m["type"] == "alert", timeout=10)
     alert = update["data"]
-    assert (alert["state"], alert["metric"], alert["host"]) == ("raised", "memory", "testhost")
+    assert (alert["state"], alert["metric"], alert["host"]) == (
+        "raised",
+        "memory_percent",
+        "testhost",
+    )
     assert alert["threshold"] == 0.0
     assert update["cursor"] >= 1
-    assert notice["data"]["id"] == alert["id"] == "host:testhost:memory"
+    assert notice["data"]["id"] == alert["id"] == f"rule:{rule.id}:host:testhost"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Alert rules on real containers (the local engine, the real collector, the alerter): a
 busy container raises its CPU rule after the hold and resolves after the recovery once
-its loop stops; OOM-killed, exited non-zero and a restart loop each raise their rule,
+its loop stops; one held to half a CPU (`--cpus 0.5`) raises its rule against its own
+limit; OOM-killed, exited non-zero and a restart loop each raise their rule,
 and no other container raises anything."""
 
 import asyncio
@@ -52,6 +53,35 @@ async def test_a_busy_container_raises_after_the_hold_and_resolves_after_recover
         assert time.monotonic() - stopped >= 3  # not before its recovery
         assert resolved.state is AlertState.RESOLVED
         assert resolved.id == raised.id
+
+
+async def test_a_container_busy_at_its_own_cpu_limit_raises_its_cpu_of_limit_rule(
+    nats_server: NatsServer, prefix: str, containers: Containers, admin_token: str
+) -> None:
+    async with (
+        bus_client(nats_server, prefix) as bus,
+        heard(bus, bus.subjects.alerts(AlertSource.RULE), AlertChanged) as alerts,
+        run_alerter(alerter_settings_for(nats_server, prefix)) as alerter,
+        run_collector(docker_collector(nats_server, prefix, interval_s=1.0)),
+    ):
+        rule = await make_rule(
+            bus,
+            admin_token,
+            name="at its limit",
+            target={"kind": "container", "label": f"vigil.test={prefix}"},
+            condition={"kind": "metric", "metric": "cpu_of_limit", "threshold": 60},
+            hold_s=2,
+        )
+        await wait_for(lambda: rule.id in alerter.evaluator.rules, "the rule read", 10)
+        busy_id, _ = containers.run(
+            "halfcpu", "sh", "-c", "while :; do :; done", options=("--cpus", "0.5")
+        )
+        raised = await next_that(alerts, lambda a: True, "the cpu_of_limit rule raised", 30)
+    assert raised.state is AlertState.RAISED
+    assert raised.id == f"rule:{rule.id}:docker:{HOST}:{busy_id}"
+    assert raised.metric == "cpu_of_limit"
+    # a spinning shell takes a whole CPU unlimited (200 % of half a CPU): held to its limit
+    assert 60 < raised.value < 130
 
 
 async def test_oom_non_zero_exit_and_a_restart_loop_each_raise_their_rule(

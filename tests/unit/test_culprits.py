@@ -1,4 +1,4 @@
-"""`host.culprits`: which alerts name containers, which containers, and when a stats
+"""The alerter's `culprits`: which host alerts name containers, which containers, and when a stats
 batch is too old to say anything of now."""
 
 from datetime import timedelta
@@ -11,7 +11,7 @@ from vigil.messages import (
     DockerStatsSampled,
     utc_now,
 )
-from vigil_collector.host.culprits import with_culprits
+from vigil_alerter.culprits import with_culprits
 
 
 def container(name: str, cpu: float, memory_mib: int) -> ContainerStats:
@@ -50,35 +50,37 @@ def batch(age_s: float = 0.0) -> DockerStatsSampled:
 
 def alert(metric: str, state: AlertState = AlertState.RAISED) -> AlertChanged:
     return AlertChanged(
-        id=f"host:h1:{metric}",
+        id="rule:defa017000000001:host:h1",
         state=state,
-        source=AlertSource.HOST,
+        source=AlertSource.RULE,
         host="h1",
         metric=metric,
         value=99.0,
         threshold=90.0,
         time=utc_now(),
-        message=f"{metric} on h1 is above 90% (99.0%)",
+        message=f"host CPU: {metric} of h1 is 99, over 90",
     )
 
 
 def test_a_cpu_alert_names_the_three_busiest_by_cpu_and_says_so() -> None:
-    named = with_culprits(alert("cpu"), batch())
+    named = with_culprits(alert("cpu_percent"), batch())
     assert [c.name for c in named.culprits or []] == ["b", "d", "c"]
-    assert named.message == "cpu on h1 is above 90% (99.0%); busiest: b 95%, d 60%, c 40%"
+    assert (
+        named.message == "host CPU: cpu_percent of h1 is 99, over 90; busiest: b 95%, d 60%, c 40%"
+    )
 
 
 def test_a_memory_alert_names_the_largest() -> None:
-    named = with_culprits(alert("memory"), batch())
+    named = with_culprits(alert("memory_percent"), batch())
     assert [c.name for c in named.culprits or []] == ["a", "c", "d"]
     assert named.message.endswith("busiest: a 900 MiB, c 300 MiB, d 20 MiB")
 
 
 def test_no_one_is_named_for_a_disk_a_resolution_an_old_batch_or_none() -> None:
     for unchanged, stats in [
-        (alert("disk:/"), batch()),
-        (alert("cpu", AlertState.RESOLVED), batch()),
-        (alert("cpu"), batch(age_s=7.0)),  # older than three 2 s intervals
-        (alert("cpu"), None),
+        (alert("disk_percent"), batch()),
+        (alert("cpu_percent", AlertState.RESOLVED), batch()),
+        (alert("cpu_percent"), batch(age_s=7.0)),  # older than three 2 s intervals
+        (alert("cpu_percent"), None),
     ]:
         assert with_culprits(unchanged, stats) == unchanged

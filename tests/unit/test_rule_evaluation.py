@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.support import host_sample
 from vigil.messages import (
     AlertState,
     ContainerState,
@@ -19,6 +20,7 @@ from vigil.messages import (
     Rule,
     RuleDraft,
 )
+from vigil_alerter.defaults import default_rules
 from vigil_alerter.evaluation import Evaluator
 
 HOST = "h1"
@@ -37,7 +39,12 @@ def rule(rule_id: str, **draft: Any) -> Rule:
 
 
 def stats(
-    container: str, name: str, cpu: float, memory: int = 100, limit: int = 1000
+    container: str,
+    name: str,
+    cpu: float,
+    memory: int = 100,
+    limit: int = 1000,
+    cpu_limit: float | None = None,
 ) -> ContainerStats:
     return ContainerStats(
         id=container,
@@ -55,6 +62,7 @@ def stats(
         block_read=0,
         block_write=0,
         pids=1,
+        cpu_limit=cpu_limit,
     )
 
 
@@ -154,6 +162,59 @@ def test_memory_against_the_containers_own_limit() -> None:
     evaluator = Evaluator([rule("mem", target={"kind": "container"}, condition=condition)])
     [raised] = evaluator.docker_sample(sample(stats(WEB, "web", 0, memory=950, limit=1000)), 0)
     assert raised.value == pytest.approx(95.0)
+
+
+def test_cpu_against_the_containers_own_limit_and_none_without_one() -> None:
+    condition = {"kind": "metric", "metric": "cpu_of_limit", "threshold": 80}
+    evaluator = Evaluator([rule("cpu", target={"kind": "container"}, condition=condition)])
+    batch = sample(
+        stats(WEB, "web", 45.0, cpu_limit=0.5),  # 45 % of one CPU: 90 % of its half CPU
+        stats(DB, "db", 300.0),  # three CPUs, but no limit: not evaluated
+    )
+    [raised] = evaluator.docker_sample(batch, 0)
+    assert raised.id == f"rule:cpu:docker:{HOST}:{WEB}"
+    assert raised.value == pytest.approx(90.0)
+    [resolved] = evaluator.docker_sample(sample(stats(WEB, "web", 45.0, cpu_limit=2.0)), 1)
+    assert (resolved.state, resolved.value) == (AlertState.RESOLVED, pytest.approx(22.5))
+
+
+def test_a_host_cpu_alert_names_the_busiest_containers_of_the_hosts_latest_batch() -> None:
+    cpu = {"kind": "metric", "metric": "cpu_percent", "threshold": 90}
+    disk = {"kind": "metric", "metric": "disk_percent", "threshold": 90}
+    evaluator = Evaluator(
+        [
+            rule("cpu", target={"kind": "host"}, condition=cpu),
+            rule("disk", target={"kind": "host"}, condition=disk),
+        ]
+    )
+    evaluator.docker_sample(sample(stats(WEB, "web", 20.0), stats(DB, "db", 150.0)), 0)
+    raised = evaluator.host_sample(host_sample(cpu=95, disks={"/": 99}), 1)
+    by_rule = {alert.rule: alert for alert in raised}
+    assert [c.name for c in by_rule["cpu"].culprits or []] == ["db", "web"]
+    assert by_rule["cpu"].message.endswith("busiest: db 150%, web 20%")
+    assert by_rule["disk"].culprits is None  # a disk names no one
+    evaluator.drop_source(f"host:{HOST}")  # another replica's now: its batch forgotten
+    evaluator.set_rules([rule("cpu2", target={"kind": "host"}, condition=cpu)], 2)
+    [again] = evaluator.host_sample(host_sample(cpu=95), 3)
+    assert again.culprits is None
+
+
+def test_the_default_host_rules_hold_30_s_over_90_percent_as_the_collector_did() -> None:
+    evaluator = Evaluator(default_rules(datetime.now(UTC)))
+    assert evaluator.host_sample(host_sample(cpu=95, memory=50, disks={"/": 99}), 0) == []
+    assert evaluator.host_sample(host_sample(cpu=20, memory=50, disks={"/": 99}), 20) == []
+    raised = evaluator.host_sample(host_sample(cpu=95, memory=50, disks={"/": 99}), 30)
+    [disk] = raised  # the spike of CPU was shorter than the hold
+    assert disk.id == f"rule:defa017000000003:host:{HOST}"
+    assert (disk.metric, disk.threshold, disk.value) == ("disk_percent", 90, 99)
+    [cpu] = evaluator.host_sample(host_sample(cpu=95, memory=50, disks={"/": 99}), 60)
+    assert cpu.id == f"rule:defa017000000001:host:{HOST}"
+    assert evaluator.host_sample(host_sample(cpu=10, memory=50, disks={"/": 10}), 70) == []
+    resolved = evaluator.host_sample(host_sample(cpu=10, memory=50, disks={"/": 10}), 100)
+    assert {a.id: a.state for a in resolved} == {
+        cpu.id: AlertState.RESOLVED,
+        disk.id: AlertState.RESOLVED,
+    }
 
 
 def test_status_events_raise_and_running_again_resolves() -> None:

@@ -53,17 +53,28 @@ class Versioned(Generic[M]):
 
 
 class Records(Generic[M]):
-    """The records of one bucket, parsed as `model`."""
+    """The records of one bucket, parsed as `model` — but for the keys `other`, which
+    hold something else (a marker) and are not listed by `all`."""
 
-    def __init__(self, kv: KeyValue, model: type[M], bucket: str, js: JetStreamContext) -> None:
+    def __init__(
+        self,
+        kv: KeyValue,
+        model: type[M],
+        bucket: str,
+        js: JetStreamContext,
+        other: frozenset[str] = frozenset(),
+    ) -> None:
         self._kv = kv
         self._model = model
         self._bucket = bucket
         self._js = js
+        self._other = other
 
     @classmethod
-    async def open(cls, bus: Bus, spec: BucketSpec, model: type[M]) -> "Records[M]":
-        return cls(await bus.kv(spec), model, spec.base_name, bus.js)
+    async def open(
+        cls, bus: Bus, spec: BucketSpec, model: type[M], other: frozenset[str] = frozenset()
+    ) -> "Records[M]":
+        return cls(await bus.kv(spec), model, spec.base_name, bus.js, other)
 
     async def get(self, key: str) -> Versioned[M] | None:
         try:
@@ -146,9 +157,11 @@ class Records(Generic[M]):
                     raise TimeoutError(f"listing {self._bucket} took too long") from None
                 for msg in batch:
                     left -= 1
+                    key = msg.subject.removeprefix(prefix)
+                    if key in self._other:
+                        continue
                     if msg.data and (msg.headers or {}).get("KV-Operation") is None:
                         value = self._model.model_validate_json(msg.data)
-                        key = msg.subject.removeprefix(prefix)
                         records.append(Versioned(key, value, msg.metadata.sequence.stream))
         finally:
             with contextlib.suppress(nats.errors.Error):

@@ -60,7 +60,7 @@ from vigil.streams import (
     LATEST,
 )
 from vigil.subjects import ANY
-from vigil_alerter import lifecycle
+from vigil_alerter import defaults, lifecycle
 from vigil_alerter.book import BookKeeper
 from vigil_alerter.evaluation import Evaluator
 from vigil_alerter.handlers import Handlers, serve
@@ -103,7 +103,9 @@ class AlerterService:
         subscriptions = []
         keeper: BookKeeper | None = None
         try:
-            rules = await Records.open(self.bus, ALERT_RULES, Rule)
+            rules = await Records.open(self.bus, ALERT_RULES, Rule, frozenset({defaults.SEEDED}))
+            if self.settings.default_rules:
+                await defaults.seed(rules, await self.bus.kv(ALERT_RULES))
             book = self._book = await Records.open(self.bus, ALERT_BOOK, AlertRecord)
             silences = await Records.open(self.bus, ALERT_SILENCES, Silence)
             verifier = bus_verifier(self.bus)

@@ -39,6 +39,7 @@ from vigil.messages import (
     StatusEvent,
     utc_now,
 )
+from vigil_alerter.culprits import with_culprits
 from vigil_alerter.index import RuleIndex
 from vigil_alerter.patterns import InvalidPattern, compile_regex
 from vigil_alerter.targets import ContainerFacts, PodFacts, restarts_within
@@ -91,6 +92,8 @@ def _container_figure(stats: ContainerStats, metric: Metric) -> float | None:
             return float(stats.memory_usage)
         case Metric.MEMORY_OF_LIMIT:
             return _percent(stats.memory_usage, stats.memory_limit)
+        case Metric.CPU_OF_LIMIT:  # cpu_percent is 100 per CPU, cpu_limit in CPUs
+            return _percent(stats.cpu_percent, stats.cpu_limit * 100.0 if stats.cpu_limit else None)
     return None
 
 
@@ -141,6 +144,7 @@ class Evaluator:
         self._containers: dict[str, ContainerFacts] = {}
         self._pods: dict[str, PodFacts] = {}
         self._heard: dict[str, float] = {}  # a source ("host:h", "docker:h", "k8s:c"): when
+        self._batches: dict[str, DockerStatsSampled] = {}  # a host's newest: the culprits
         self._patterns: dict[str, re2._Regexp[str]] = {}  # a log rule's, by rule id
         self._log_hits: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self.set_rules(rules, 0.0)
@@ -191,10 +195,12 @@ class Evaluator:
                 value = _host_figure(sample, condition.metric)
                 if value is not None:
                     self._metric(rule, condition, key, value, now, changed)
-        return changed
+        batch = self._batches.get(sample.host)
+        return [with_culprits(alert, batch) for alert in changed]
 
     def docker_sample(self, sample: DockerStatsSampled, now: float) -> list[AlertChanged]:
         self._heard[f"docker:{sample.host}"] = now
+        self._batches[sample.host] = sample
         changed: list[AlertChanged] = []
         for stats in sample.containers:
             facts = self._container(sample.host, stats.id, stats.name)
@@ -301,6 +307,7 @@ class Evaluator:
         heard = (f"host:{name}", f"docker:{name}") if kind == "host" else (f"k8s:{name}",)
         for one in heard:
             self._heard.pop(one, None)
+        self._batches.pop(name, None)
 
     # -- conditions -------------------------------------------------------------------
 

@@ -30,3 +30,8 @@ class AlerterSettings(ProbeSettings):
         description="The lease on the logs of a container a log rule reads, renewed every "
         "third of it while the rule targets the container.",
     )
+    default_rules: bool = Field(
+        default=True,
+        description="Seed the default host rules (CPU, memory, disk over 90 % for 30 s) into "
+        "ALERT_RULES, once: on the first start of any replica, never again after.",
+    )

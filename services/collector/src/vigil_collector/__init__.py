@@ -5,7 +5,7 @@
 - `settings`     its configuration (`VIGIL_COLLECTOR_...`)
 - `errors`       its exceptions
 - `handoff`      a bounded hand-off from a worker thread to the event loop
-- `host/`        one machine, read with psutil, and its threshold alerts
+- `host/`        one machine, read with psutil
 - `docker/`      a Docker engine: status, stats (from cgroups or the API), logs on lease
 - `kubernetes/`  Kubernetes clusters, one replica each: pod status, alerts, metrics, logs
 - `logs/`        what the Docker and the pod log followers share: leases, batches,

@@ -4,7 +4,6 @@ Kubernetes clusters, their pods' metrics, status and (on lease) logs."""
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from vigil.beat import Beat
@@ -12,11 +11,8 @@ from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
-from vigil.publishing import InOrder
 from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
 from vigil_collector.docker.source import DockerSource
-from vigil_collector.host.alerts import HostAlerts
-from vigil_collector.host.culprits import with_culprits
 from vigil_collector.host.sampler import HostSampler
 from vigil_collector.settings import CollectorSettings
 
@@ -38,14 +34,6 @@ class Collector:
         )
         self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None
         self.kubernetes = _kubernetes_source(settings, self.bus)
-        self._alerts = HostAlerts(
-            cpu_percent=settings.cpu_threshold_percent,
-            memory_percent=settings.memory_threshold_percent,
-            disk_percent=settings.disk_threshold_percent,
-            hold_s=settings.alert_hold_s,
-        )
-        # Alert changes wait here until NATS has acked them: an outage delays, never loses.
-        self._alerts_out = InOrder(self.bus, "host alerts")
         self.reported = asyncio.Event()  # its host's first metrics are in: the host is known
 
     @property
@@ -74,16 +62,11 @@ class Collector:
                     self.reported.set()
                 except BusUnavailable as exc:  # the next beat samples again
                     log.warning("could not publish host metrics: %s", exc)
-                latest = self.docker.latest if self.docker is not None else None
-                for alert in self._alerts.observe(sample, time.monotonic()):
-                    alert = with_culprits(alert, latest)
-                    await self._alerts_out.send(subjects.alerts(alert.source), alert)
         finally:
             sampler.close()
             try:
                 await stop_task(kubernetes)
                 await stop_task(docker)
-                await self._alerts_out.close()
             finally:
                 await self.bus.close()
 

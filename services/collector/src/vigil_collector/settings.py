@@ -15,10 +15,6 @@ class CollectorSettings(ProbeSettings):
 
     host: HostName = Field(default_factory=default_host_id)
     interval_s: float = Field(default=2.0, ge=0.1, le=3600)
-    cpu_threshold_percent: float = Field(default=90.0, ge=0, le=100)
-    memory_threshold_percent: float = Field(default=90.0, ge=0, le=100)
-    disk_threshold_percent: float = Field(default=90.0, ge=0, le=100)
-    alert_hold_s: float = Field(default=30.0, ge=0)
 
     docker: Literal["auto", "on", "off"] = Field(
         default="auto",

@@ -33,6 +33,10 @@ class ContainerStats(Message):
     cpu_seconds: float | None = omitted_when_none(
         "CPU time used since the container started, all CPUs (absent from older collectors)."
     )
+    cpu_limit: float | None = omitted_when_none(
+        "Its CPU limit in CPUs (`--cpus`, or its CFS quota over its period); absent when"
+        " unlimited (and from older collectors)."
+    )
     host_network: bool | None = omitted_when_none(
         "True when the container shares the host's network: its network figures are 0,"
         " as `docker stats` shows them (the host's own are on `metrics.host`)."

@@ -86,7 +86,7 @@ class AlertState(StrEnum):
 class AlertSource(StrEnum):
     """What raises alerts, each on `alerts.{source}` (and may publish only there)."""
 
-    HOST = "host"  # the collector's host thresholds
+    HOST = "host"  # the collector's host thresholds, before they were default rules
     K8S = "k8s"  # the collector's Kubernetes warnings
     GATEWAY = "gateway"  # the gateway on itself
     RULE = "rule"  # the alerter's rules
@@ -112,11 +112,16 @@ class Acknowledgement(Message):
 class AlertChanged(Message):
     """A threshold alert raised or resolved, on `alerts.{source}`."""
 
-    id: str = Field(description="Stable per condition, e.g. 'host:web1:disk:/'.")
+    id: str = Field(
+        description="Stable per condition, e.g. 'rule:defa017000000003:host:web1' (a rule's)."
+    )
     state: AlertState
     source: SourceName = Field(description="What raised it: an `AlertSource`.")
     host: HostName
-    metric: str = Field(description="'cpu', 'memory' or 'disk:<mountpoint>'.")
+    metric: str = Field(
+        description="A rule's metric ('cpu_percent'...), status event, 'log' or 'stale'; a"
+        " Kubernetes warning's reason; (host alerts before rules: 'cpu', 'memory', 'disk:/')."
+    )
     value: float
     threshold: float
     time: datetime

@@ -159,7 +159,13 @@ METRICS_OF: dict[str, frozenset[Metric]] = {
         }
     ),
     "container": frozenset(
-        {Metric.CPU_PERCENT, Metric.MEMORY_PERCENT, Metric.MEMORY_BYTES, Metric.MEMORY_OF_LIMIT}
+        {
+            Metric.CPU_PERCENT,
+            Metric.MEMORY_PERCENT,
+            Metric.MEMORY_BYTES,
+            Metric.CPU_OF_LIMIT,
+            Metric.MEMORY_OF_LIMIT,
+        }
     ),
     "pod": frozenset(
         {Metric.CPU_MILLICORES, Metric.MEMORY_BYTES, Metric.CPU_OF_LIMIT, Metric.MEMORY_OF_LIMIT}

@@ -2,7 +2,8 @@
 
 The set starts from the snapshot the status flow lists anyway; then a `start`,
 `restart` or `unpause` event adds the container (one inspect: its init pid, name,
-image and network mode), and `die`, `stop`, `pause` or `destroy` drops it, so a stats
+image, network mode and CPU limit — so a limit changed by `docker update` is seen from
+its next start), and `die`, `stop`, `pause` or `destroy` drops it, so a stats
 cycle costs the engine nothing. Paused containers are left out, as `docker stats`
 lists only running ones.
 """
@@ -25,6 +26,7 @@ class RunningContainer:
     image: str
     pid: int  # its init process, in the engine's (the host's) pid namespace
     host_network: bool  # on the host's network namespace
+    cpu_limit: float | None = None  # in CPUs; None when unlimited
 
     @property
     def short_id(self) -> str:
@@ -42,14 +44,29 @@ def inspect_running(api: Any, container_id: str) -> RunningContainer | None:
     state = details.get("State") or {}
     if not state.get("Running") or state.get("Paused") or not state.get("Pid"):
         return None
-    mode = str((details.get("HostConfig") or {}).get("NetworkMode") or "")
+    host_config = details.get("HostConfig") or {}
+    mode = str(host_config.get("NetworkMode") or "")
     return RunningContainer(
         id=str(details["Id"]),
         name=str(details.get("Name") or container_id[:12]).lstrip("/"),
         image=str((details.get("Config") or {}).get("Image") or details.get("Image") or ""),
         pid=int(state["Pid"]),
         host_network=mode == "host",
+        cpu_limit=cpu_limit(host_config),
     )
+
+
+def cpu_limit(host_config: Mapping[str, Any]) -> float | None:
+    """A container's CPU limit in CPUs, from its inspected `HostConfig`: `NanoCpus`
+    (`--cpus`) or `CpuQuota` over `CpuPeriod` (`--cpu-quota`, default period 100 ms);
+    None when it has neither."""
+    nano = int(host_config.get("NanoCpus") or 0)
+    if nano > 0:
+        return nano / 1e9
+    quota = int(host_config.get("CpuQuota") or 0)
+    if quota > 0:
+        return quota / (int(host_config.get("CpuPeriod") or 0) or 100_000)
+    return None
 
 
 class RunningContainers:

@@ -30,7 +30,6 @@ from vigil.lifecycle import stop_task
 from vigil.messages import (
     ContainerStatusChanged,
     DockerSourceChanged,
-    DockerStatsSampled,
     utc_now,
 )
 from vigil.model import Message
@@ -59,7 +58,6 @@ class DockerSource:
         self._statuses_out = InOrder(bus, "Docker status")
         self._available: bool | None = None
         self._services: list[Subscription] = []  # log leases and pages, for this host
-        self.latest: DockerStatsSampled | None = None  # the newest stats batch
 
     async def run(self) -> None:
         """Follow the engine until cancelled, through its outages."""
@@ -215,7 +213,6 @@ class DockerSource:
         while True:
             await beat.wait()
             batch = await asyncio.to_thread(reader.sample, running.now())
-            self.latest = batch  # a host alert names the busiest containers of it
             try:
                 await self._bus.publish(subject, batch)
             except BusUnavailable as exc:  # the next cycle tries again

@@ -37,6 +37,7 @@ def container_stats(
         block_write=block_write,
         pids=pids,
         cpu_seconds=round(cpu_ns / 1e9, 3),
+        cpu_limit=container.cpu_limit,
         host_network=True if container.host_network else None,
     )
 
