@@ -2,6 +2,10 @@
 clients; a host alert (the alerter's rule on them) too."""
 
 import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +24,7 @@ from tests.support import (
     wait_for,
 )
 from vigil.channels import CHANNELS
+from vigil_collector.host.sampler import HostSampler
 from vigil_collector.settings import CollectorSettings
 from vigil_gateway.settings import GatewaySettings
 
@@ -226,3 +231,29 @@ async def test_health_and_readiness(gateway_settings: GatewaySettings) -> None:
                 assert ready.json()["status"] == "unavailable"
                 await asyncio.sleep(0.05)
         assert ready.json()["status"] == "ready"
+
+
+def test_a_host_sample_names_its_busiest_and_largest_processes() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    sampler = HostSampler("h1", Path("/proc"), top_processes=3)
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # the busy process's first interval counts from its first sight
+            time.sleep(0.5)
+            processes = sampler.sample().processes
+            assert processes is not None
+            spinning = [p for p in processes if p.pid == busy.pid]
+            if (spinning and spinning[0].cpu_percent > 20) or time.monotonic() > deadline:
+                break
+        assert spinning, f"the spinning process {busy.pid} is not among {processes}"
+        assert spinning[0].name == "python3" or spinning[0].name.startswith("python")
+        assert 3 <= len(processes) <= 6  # 3 by CPU and 3 by memory, a process in both once
+        assert len({p.pid for p in processes}) == len(processes)
+        assert all(p.memory_bytes >= 0 and p.cpu_percent >= 0 for p in processes)
+        none = HostSampler("h1", Path("/proc"))
+        assert none.sample().processes is None  # 0: none read
+        none.close()
+    finally:
+        busy.kill()
+        busy.wait()
+        sampler.close()

@@ -49,6 +49,13 @@ async def test_the_default_cpu_rule_names_the_spinning_container_and_memory_the_
     assert cpu.state is AlertState.RAISED
     assert cpu.id == f"rule:{CPU}:host:{HOST}"
     assert cpu.culprits is not None
+    containers_named = [c for c in cpu.culprits if c.kind == "container"]
+    processes_named = [c for c in cpu.culprits if c.kind == "process"]
+    # the collector reads this host's /proc: the spinning shell is among its busiest
+    assert 1 <= len(processes_named) <= 3
+    assert any(p.name == "sh" and p.cpu_percent > 10 for p in processes_named)
+    assert f"sh (pid {next(p.id for p in processes_named if p.name == 'sh')})" in cpu.message
+    cpu = cpu.model_copy(update={"culprits": containers_named})
     assert 1 <= len(cpu.culprits) <= 3
     first = cpu.culprits[0]
     assert first.name == busy
@@ -58,7 +65,7 @@ async def test_the_default_cpu_rule_names_the_spinning_container_and_memory_the_
     )
     assert f"busiest: {busy} " in cpu.message
     assert memory.culprits is not None
-    sizes = [c.memory_bytes for c in memory.culprits]
+    sizes = [c.memory_bytes for c in memory.culprits if c.kind == "container"]
     assert sizes == sorted(sizes, reverse=True)
     assert " MiB" in memory.message
 

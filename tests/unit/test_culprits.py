@@ -9,9 +9,11 @@ from vigil.messages import (
     AlertState,
     ContainerStats,
     DockerStatsSampled,
+    ProcessUsage,
     utc_now,
 )
 from vigil_alerter.culprits import with_culprits
+from vigil_notifier.delivery import body_of
 
 
 def container(name: str, cpu: float, memory_mib: int) -> ContainerStats:
@@ -84,3 +86,26 @@ def test_no_one_is_named_for_a_disk_a_resolution_an_old_batch_or_none() -> None:
         (alert("cpu_percent"), None),
     ]:
         assert with_culprits(unchanged, stats) == unchanged
+
+
+def test_processes_the_collector_saw_are_named_beside_the_containers() -> None:
+    processes = [
+        ProcessUsage(pid=7, name="java", cpu_percent=180.0, memory_bytes=2 << 30),
+        ProcessUsage(pid=9, name="cron", cpu_percent=0.0, memory_bytes=4 << 20),
+    ]
+    named = with_culprits(alert("cpu_percent"), batch(), processes)
+    assert [(c.kind, c.name, c.id) for c in named.culprits or []] == [
+        ("container", "b", "b00000000000"),
+        ("container", "d", "d00000000000"),
+        ("container", "c", "c00000000000"),
+        ("process", "java", "7"),
+        ("process", "cron", "9"),
+    ]
+    assert named.message.endswith("c 40%, java (pid 7) 180%, cron (pid 9) 0%")
+    # without Docker, the processes alone; a disk alert names none
+    alone = with_culprits(alert("memory_percent"), None, processes)
+    assert [c.name for c in alone.culprits or []] == ["java", "cron"]
+    assert with_culprits(alert("disk_percent"), batch(), processes).culprits is None
+    body = body_of(named)
+    assert "Busiest containers then:\n- b (b00000000000)" in body
+    assert "Busiest processes then:\n- java (pid 7): CPU 180.0 %, memory 2048.0 MiB" in body

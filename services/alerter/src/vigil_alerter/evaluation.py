@@ -196,7 +196,7 @@ class Evaluator:
                 if value is not None:
                     self._metric(rule, condition, key, value, now, changed)
         batch = self._batches.get(sample.host)
-        return [with_culprits(alert, batch) for alert in changed]
+        return [with_culprits(alert, batch, sample.processes) for alert in changed]
 
     def docker_sample(self, sample: DockerStatsSampled, now: float) -> list[AlertChanged]:
         self._heard[f"docker:{sample.host}"] = now

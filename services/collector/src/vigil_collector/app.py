@@ -50,7 +50,9 @@ class Collector:
         kubernetes = None
         if self.kubernetes is not None:
             kubernetes = asyncio.create_task(self.kubernetes.run(), name="kubernetes-source")
-        sampler = await asyncio.to_thread(HostSampler, self.settings.host)
+        sampler = await asyncio.to_thread(
+            HostSampler, self.settings.host, self.settings.proc_root, self.settings.top_processes
+        )
         subjects = self.bus.subjects
         beat = Beat(self.settings.interval_s, at_once=False)
         try:

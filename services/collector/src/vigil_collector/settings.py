@@ -51,6 +51,13 @@ class CollectorSettings(ProbeSettings):
         default=Path("/proc"),
         description="The host's /proc (in a container: mounted read-only, e.g. /host/proc).",
     )
+    top_processes: int = Field(
+        default=5,
+        ge=0,
+        le=50,
+        description="The host's busiest processes by CPU and largest by memory, this many of "
+        "each, in every host sample (a host alert's culprits), read under proc_root; 0: none.",
+    )
     docker_retry_max_s: float = Field(default=30.0, gt=0, description="Backoff cap, engine down.")
     logs_tail: int = Field(default=100, ge=0, le=10_000, description="Lines sent first.")
     logs_batch_s: float = Field(default=0.1, gt=0, le=5, description="How often lines go out.")

@@ -87,13 +87,15 @@ def body_of(alert: AlertChanged) -> str:
         f"{alert.message}\n\n{alert.metric} = {alert.value:g} (threshold {alert.threshold:g})"
         f" on {where}, {alert.time.isoformat()}; source {alert.source}."
     )
-    if alert.culprits:
+    for kind, heading in (("container", "containers"), ("process", "processes")):
         busiest = [
-            f"- {culprit.name} ({culprit.id}): CPU {culprit.cpu_percent:.1f} %, "
-            f"memory {culprit.memory_bytes / 2**20:.1f} MiB"
-            for culprit in alert.culprits
+            f"- {culprit.name} ({'pid ' if kind == 'process' else ''}{culprit.id}): "
+            f"CPU {culprit.cpu_percent:.1f} %, memory {culprit.memory_bytes / 2**20:.1f} MiB"
+            for culprit in alert.culprits or []
+            if culprit.kind == kind
         ]
-        body += "\n\nBusiest containers then:\n" + "\n".join(busiest)
+        if busiest:
+            body += f"\n\nBusiest {heading} then:\n" + "\n".join(busiest)
     if alert.log_lines:
         body += "\n\nIts last log lines:\n" + "\n".join(alert.log_lines)
     return body

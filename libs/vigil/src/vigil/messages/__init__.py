@@ -187,6 +187,7 @@ from vigil.messages.host import (
     LoadAverage,
     MemoryUsage,
     NetworkRates,
+    ProcessUsage,
     SwapUsage,
 )
 from vigil.messages.kubernetes import (
@@ -449,6 +450,7 @@ __all__ = [
     "PodUsage",
     "Pong",
     "PortBinding",
+    "ProcessUsage",
     "Proposal",
     "ProposalAction",
     "ProposalConfirmed",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -62,6 +62,15 @@ class NetworkRates(Message):
     tx_bytes_total: int
 
 
+class ProcessUsage(Message):
+    """A process among a host's busiest (by CPU or by memory) at a sample."""
+
+    pid: int
+    name: str
+    cpu_percent: float = Field(description="Over the last interval; 100 = one CPU.")
+    memory_bytes: int = Field(description="Resident.")
+
+
 class HostMetricsSampled(Message):
     """One sample of a host, on `metrics.host.{host}`. Rates are over the last interval."""
 
@@ -76,6 +85,10 @@ class HostMetricsSampled(Message):
     disk_io: DiskIoRates
     network: NetworkRates
     uptime_s: float
+    processes: list[ProcessUsage] | None = omitted_when_none(
+        "The busiest processes by CPU and the largest by memory (`VIGIL_COLLECTOR_TOP_"
+        "PROCESSES` of each), where the collector sees the host's: a host alert's culprits."
+    )
 
 
 class AlertState(StrEnum):
@@ -93,10 +106,12 @@ class AlertSource(StrEnum):
 
 
 class Culprit(Message):
-    """A container among the busiest of its host when a host alert was raised."""
+    """A container (or a process) among the busiest of its host when a host alert was
+    raised."""
 
+    kind: Literal["container", "process"] = "container"
     name: str
-    id: str = Field(description="The short container id.")
+    id: str = Field(description="The short container id, or the process's pid.")
     cpu_percent: float = Field(description="100 = one CPU.")
     memory_bytes: int
 
@@ -133,7 +148,8 @@ class AlertChanged(Message):
         ),
     )
     culprits: list[Culprit] | None = omitted_when_none(
-        "A host's CPU or memory alert, raised: its busiest containers then (at most 3)."
+        "A host's CPU or memory alert, raised: its busiest containers then (at most 3), and"
+        " its busiest processes where the collector sees them (at most 3)."
     )
     log_lines: list[str] | None = omitted_when_none(
         "A pod's alert, raised: its container's last log lines then, redacted, oldest first."

@@ -11,6 +11,7 @@ import os
 import select
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import psutil
@@ -26,6 +27,7 @@ from vigil.messages import (
     SwapUsage,
     utc_now,
 )
+from vigil_collector.host.processes import TopProcesses
 
 # Pseudo and read-only image filesystems say nothing about free space.
 _IGNORED_FSTYPES = frozenset({"squashfs", "iso9660", "overlay", "tmpfs", "devtmpfs", "nsfs"})
@@ -82,11 +84,19 @@ def _partitions() -> list[_Partition]:
 @dataclass
 class HostSampler:
     host: str
+    proc_root: Path = Path("/proc")
+    top_processes: int = 0
+    """The busiest processes by CPU and the largest by memory in each sample (0: none)."""
     _previous: _Counters | None = None
     _partitions: _Partitions = field(init=False)
+    _processes: TopProcesses | None = field(init=False)
 
     def __post_init__(self) -> None:
         self._partitions = _Partitions()
+        self._processes = None
+        if self.top_processes:
+            self._processes = TopProcesses(self.proc_root, self.top_processes)
+            self._processes.read()  # CPU is counted from here
         # psutil's CPU percentages compare with the previous call: prime them.
         psutil.cpu_percent()
         psutil.cpu_percent(percpu=True)
@@ -133,6 +143,7 @@ class HostSampler:
                 tx_bytes_total=counters.tx_bytes,
             ),
             uptime_s=round(time.time() - psutil.boot_time(), 1),
+            processes=self._processes.read() if self._processes is not None else None,
         )
 
     def close(self) -> None:
