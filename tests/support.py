@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import httpx
 import jwt
 import uvicorn
 from nats.aio.msg import Msg
@@ -279,6 +280,22 @@ async def until(check: Callable[[], Awaitable[T | None]], what: str, timeout: fl
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
     return result
+
+
+async def audited(
+    http: httpx.AsyncClient, admin_token: str, count: int = 1, **query: str
+) -> list[dict[str, Any]]:
+    """The audit trail's events matching `query` (`GET /api/audit`, as an admin), once
+    there are `count` of them."""
+
+    async def found() -> list[dict[str, Any]] | None:
+        headers = {"Authorization": f"Bearer {admin_token}"}
+        page = await http.get("/api/audit", params=query, headers=headers)
+        assert page.status_code == 200, page.text
+        events: list[dict[str, Any]] = page.json()["events"]
+        return events if len(events) >= count else None
+
+    return await until(found, f"{count} audit events of {query}")
 
 
 async def receive(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
-from tests.support import NatsServer, bus_client, until, user_token
+from tests.grant_support import bearer
+from tests.support import NatsServer, audited, bus_client, until, user_token
 from vigil.access import Role
 from vigil_alerter.app import AlerterService
 from vigil_cli.config import ClientConfig
@@ -28,10 +29,6 @@ from vigil_cli.config import save as save_config
 from vigil_deployer.app import DeployerService
 
 ALERTS = "/api/alerts"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -48,20 +45,6 @@ async def gateway_up(
 async def http(gateway_up: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://{gateway_up}", timeout=90) as client:
         yield client
-
-
-async def audited(
-    http: httpx.AsyncClient, admin_token: str, count: int = 1, **query: str
-) -> list[dict[str, Any]]:
-    """The audit trail's events matching `query`, once there are `count` of them."""
-
-    async def found() -> list[dict[str, Any]] | None:
-        page = await http.get("/api/audit", params=query, headers=bearer(admin_token))
-        assert page.status_code == 200, page.text
-        events: list[dict[str, Any]] = page.json()["events"]
-        return events if len(events) >= count else None
-
-    return await until(found, f"{count} audit events of {query}")
 
 
 async def test_a_proposed_restart_is_refused_to_a_viewer_and_runs_once_when_an_operator_confirms(

@@ -15,7 +15,7 @@ from tests.deploy_support import TEST_HOST, deployer_settings_for, run_deployer
 from tests.docker_engine import Containers, docker
 from tests.docker_support import DockerStack
 from tests.grant_support import granted
-from tests.support import NatsServer, free_port, receive, receive_until, send, until
+from tests.support import NatsServer, audited, free_port, receive, receive_until, send
 from vigil_deployer.app import DeployerService
 
 ACTION_EVENTS = {
@@ -48,20 +48,6 @@ async def gateway_up(docker_stack: DockerStack, deployer: DeployerService) -> As
 async def http(gateway_up: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://{gateway_up}", timeout=30) as client:
         yield client
-
-
-async def audited(
-    http: httpx.AsyncClient, admin_token: str, count: int, **query: str
-) -> list[dict[str, Any]]:
-    """The audit trail's events matching `query`, once there are `count` of them."""
-
-    async def found() -> list[dict[str, Any]] | None:
-        page = await http.get("/api/audit", params=query, headers=bearer(admin_token))
-        assert page.status_code == 200, page.text
-        events: list[dict[str, Any]] = page.json()["events"]
-        return events if len(events) >= count else None
-
-    return await until(found, f"{count} audit events of {query}")
 
 
 async def status_events(ws: ClientConnection, short: str, last_event: str) -> list[tuple[str, str]]:
