@@ -2,9 +2,7 @@
 
 import httpx
 
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support import bearer
 
 
 async def granted(

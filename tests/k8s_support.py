@@ -12,7 +12,7 @@ from kubernetes import client
 
 from tests.conftest import collector_settings_for
 from tests.k8s_cluster import Cluster
-from tests.support import NatsServer, serve_gateway
+from tests.support import NatsServer, bearer, serve_gateway
 from vigil.lifecycle import stop_task
 from vigil_collector.app import Collector, build_app
 from vigil_collector.settings import CollectorSettings
@@ -41,10 +41,6 @@ async def collecting(settings: CollectorSettings) -> AsyncIterator[Collector]:
         yield collector
     finally:
         await stop_task(task)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @contextlib.asynccontextmanager

@@ -490,6 +490,10 @@ async def host_reported(nats: TrustedBus, prefix: str, host: str, timeout: float
                 await asyncio.sleep(0.1)
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def user_token(
     bus: Bus, admin_token: str, username: str, role: Role, clusters: list[str]
 ) -> str:

@@ -20,16 +20,12 @@ from tests.notify_support import (
     webhook_draft,
     webhook_receiver,
 )
-from tests.support import NatsServer, bus_client, until, user_token, wait_for
+from tests.support import NatsServer, bearer, bus_client, until, user_token, wait_for
 from vigil.access import Role
 from vigil.messages import AlertChanged, AlertState, AuditEvent, AuditOutcome
 from vigil_alerter.app import AlerterService
 
 ALERTS = "/api/alerts"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def listed(http: httpx.AsyncClient, token: str, **query: object) -> list[dict]:

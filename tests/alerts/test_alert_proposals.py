@@ -20,8 +20,7 @@ from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
-from tests.grant_support import bearer
-from tests.support import NatsServer, audited, bus_client, until, user_token
+from tests.support import NatsServer, audited, bearer, bus_client, until, user_token
 from vigil.access import Role
 from vigil_alerter.app import AlerterService
 from vigil_cli.config import ClientConfig

@@ -19,7 +19,7 @@ from tests.alerter_support import (
     run_alerter,
 )
 from tests.docker_support import heard
-from tests.support import NatsServer, bus_client, user_token, wait_for
+from tests.support import NatsServer, bearer, bus_client, user_token, wait_for
 from vigil import ctl
 from vigil.access import Role
 from vigil.messages import (
@@ -45,10 +45,6 @@ BUSY = {
     "labels": {"team": "web"},
 }
 WEB = "0123456789ab"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_operators_write_rules_and_viewers_only_read_them(

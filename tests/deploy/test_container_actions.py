@@ -15,7 +15,7 @@ from tests.deploy_support import TEST_HOST, deployer_settings_for, run_deployer
 from tests.docker_engine import Containers, docker
 from tests.docker_support import DockerStack
 from tests.grant_support import granted
-from tests.support import NatsServer, audited, free_port, receive, receive_until, send
+from tests.support import NatsServer, audited, bearer, free_port, receive, receive_until, send
 from vigil_deployer.app import DeployerService
 
 ACTION_EVENTS = {
@@ -27,10 +27,6 @@ ACTION_EVENTS = {
     "unpause": (["unpause"], "running"),
     "kill": (["kill", "die"], "exited"),
 }
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def actions_path(container: str, host: str = TEST_HOST) -> str:

@@ -16,8 +16,8 @@ from websockets.asyncio.client import connect
 
 from tests.deploy_support import HTTP_PORT, Deployment
 from tests.docker_engine import docker
-from tests.grant_support import bearer, granted
-from tests.support import receive_until, send
+from tests.grant_support import granted
+from tests.support import bearer, receive_until, send
 from vigil_deployer.app import DeployerService
 
 SERVE = f"exec httpd -f -p {HTTP_PORT} -h /www"

@@ -17,6 +17,7 @@ from tests.grant_support import granted
 from tests.journal_clients import queued
 from tests.support import (
     NatsServer,
+    bearer,
     bus_client,
     closed_with,
     receive,
@@ -46,10 +47,6 @@ async def audited(
 async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=10) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def spec_json(deployment: Deployment, **fields: Any) -> dict[str, Any]:

@@ -11,8 +11,7 @@ import httpx
 
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
-from tests.grant_support import bearer
-from tests.support import free_port, until
+from tests.support import bearer, free_port, until
 
 
 @contextlib.contextmanager

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.grant_support import bearer, granted
-from tests.support import raise_alert, receive_until, send
+from tests.grant_support import granted
+from tests.support import bearer, raise_alert, receive_until, send
 from vigil.bus import Bus
 from vigil.messages import AlertChanged, AlertState, utc_now
 

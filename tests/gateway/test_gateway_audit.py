@@ -12,8 +12,8 @@ import nats.js.errors
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.grant_support import bearer, granted
-from tests.support import NatsServer, bus_client, receive_until, send, until
+from tests.grant_support import granted
+from tests.support import NatsServer, bearer, bus_client, receive_until, send, until
 from vigil.streams import AUDIT
 
 ANN_PASSWORD = "ann-password-1"  # `granted` makes it from the name

@@ -25,6 +25,7 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.support import (
     NatsServer,
     auth_settings_for,
+    bearer,
     bus_client,
     closed_with,
     receive,
@@ -51,10 +52,6 @@ VIEWER_PASSWORD = "viewer-password-1"
 async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://{gateway}") as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def close_code(url: str, **options: Any) -> int:

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.grant_support import bearer, granted
-from tests.support import Samples, host_sample, samples, until
+from tests.grant_support import granted
+from tests.support import Samples, bearer, host_sample, samples, until
 from vigil.bus import Bus
 from vigil.messages import (
     ContainerUsage,

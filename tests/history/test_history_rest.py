@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.grant_support import bearer, granted
+from tests.grant_support import granted
 from tests.history.test_history_kubernetes import k8s_sample
 from tests.history_support import (
     HOST,
@@ -22,7 +22,7 @@ from tests.history_support import (
     run_history,
     write_samples,
 )
-from tests.support import NatsServer, bus_client, until
+from tests.support import NatsServer, bearer, bus_client, until
 
 WEB = "0123456789ab"
 

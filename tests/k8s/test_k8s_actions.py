@@ -13,11 +13,11 @@ from kubernetes import client
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.deploy_support import deployer_settings_for, run_deployer
-from tests.grant_support import bearer, granted
+from tests.grant_support import granted
 from tests.k8s.test_k8s_deployer import make_deployment, template
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import collecting, container, eventually, k8s_settings, run_pod
-from tests.support import NatsServer, bus_client, receive, receive_until, send, until
+from tests.support import NatsServer, bearer, bus_client, receive, receive_until, send, until
 from vigil import ctl
 from vigil.messages import ActOnWorkload, ErrorCode
 from vigil.operations import Actions

@@ -19,10 +19,10 @@ from tests.deploy_support import (
     run_deployer,
 )
 from tests.docker_engine import docker
-from tests.grant_support import bearer, granted
+from tests.grant_support import granted
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import eventually
-from tests.support import NatsServer, closed_with, receive, receive_until, send
+from tests.support import NatsServer, bearer, closed_with, receive, receive_until, send
 from vigil import ctl
 from vigil.messages import (
     DeploySpec,

@@ -9,14 +9,13 @@ from websockets.asyncio.client import connect
 
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
-    bearer,
     container,
     gateway_over,
     k8s_settings,
     listed_pods,
     run_pod,
 )
-from tests.support import NatsServer, closed_with, receive, receive_until, send
+from tests.support import NatsServer, bearer, closed_with, receive, receive_until, send
 from vigil_collector.kubernetes.pod_logs import restart_marker
 from vigil_gateway.settings import GatewaySettings
 

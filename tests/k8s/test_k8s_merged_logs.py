@@ -23,7 +23,6 @@ from tests.docker_support import docker_collector
 from tests.k8s.test_k8s_gateway import user_token
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
-    bearer,
     collecting,
     container,
     gateway_over,
@@ -33,6 +32,7 @@ from tests.k8s_support import (
 )
 from tests.support import (
     NatsServer,
+    bearer,
     receive,
     receive_until,
     run_collector,

@@ -19,7 +19,7 @@ from tests.notify_support import (
     webhook_draft,
     webhook_receiver,
 )
-from tests.support import NatsServer, bus_client, free_port, until, user_token
+from tests.support import NatsServer, bearer, bus_client, free_port, until, user_token
 from vigil import ctl
 from vigil.access import Role
 from vigil.messages import CtlReply, ErrorCode, ListChannels
@@ -49,10 +49,6 @@ async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
 async def receiver() -> AsyncIterator[WebhookReceiver]:
     async with webhook_receiver() as running:
         yield running
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def no_secret_in(text: str) -> None:
