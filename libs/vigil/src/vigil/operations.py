@@ -61,6 +61,7 @@ from vigil.messages import (
     ListRules,
     ListSilences,
     ListUsers,
+    LogHits,
     Login,
     LogPage,
     LogsFollowed,
@@ -73,6 +74,7 @@ from vigil.messages import (
     RevokeApiKey,
     Rule,
     RuleList,
+    SearchLogs,
     Silence,
     SilenceList,
     TokensIssued,
@@ -225,9 +227,11 @@ class Notify:
 
 class History:
     """Operations answered by the history service. Asked by the gateway only, which
-    checks the user's role and cluster grant (a pod's or node's query names its cluster)."""
+    checks the user's role and cluster grant (a pod's or node's query names its cluster;
+    a search's sources are only within the user's grants)."""
 
     QUERY = Operation("history", "query", QueryHistory, HistorySeries, timeout_s=10.0)
+    SEARCH_LOGS = Operation("history", "search_logs", SearchLogs, LogHits, timeout_s=10.0)
 
 
 class Rules:

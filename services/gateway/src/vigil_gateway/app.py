@@ -28,6 +28,7 @@ from vigil_gateway.http.history_routes import history_router
 from vigil_gateway.http.http_auth import RoleRequired, refusal
 from vigil_gateway.http.invalid_input import invalid_input
 from vigil_gateway.http.k8s_routes import k8s_router
+from vigil_gateway.http.log_search_routes import log_search_router
 from vigil_gateway.http.notify_routes import notify_router
 from vigil_gateway.http.rule_routes import rule_router
 from vigil_gateway.http.scrape import scrape_router
@@ -68,6 +69,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(action_router())
     app.include_router(docker_router())
     app.include_router(history_router())
+    app.include_router(log_search_router())
     app.include_router(k8s_router())
     app.include_router(notify_router())
     app.include_router(rule_router())

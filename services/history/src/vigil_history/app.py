@@ -1,4 +1,5 @@
-"""The history service: rolls metrics up into its tiers and answers `ctl.history.query`.
+"""The history service: rolls metrics up into its tiers and answers `ctl.history.query`;
+searches the kept logs (`ctl.history.search_logs`, `log_search`).
 
 Every replica does both: queries in one queue group (FastStream subscribers on the
 service's bus), roll-ups shared window by window through claims (`roller`). It keeps
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 
 import nats.errors
 
@@ -22,10 +24,11 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, HistorySeries, QueryHistory
+from vigil.messages import ErrorCode, HistorySeries, LogHits, QueryHistory, SearchLogs
 from vigil.operations import History
-from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW
+from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW, LOGS
 from vigil_history.errors import BadQuery
+from vigil_history.log_search import LogSearch, SearchBounds
 from vigil_history.query import Query
 from vigil_history.roller import Roller
 from vigil_history.settings import HistorySettings
@@ -33,18 +36,30 @@ from vigil_history.settings import HistorySettings
 log = logging.getLogger(__name__)
 
 
-def serve(broker: ServiceBroker, query: Query) -> None:
+def serve(broker: ServiceBroker, query: Query, search: LogSearch) -> None:
     """The operations of `History` as subscribers of `broker`."""
 
     async def answer_query(request: QueryHistory) -> HistorySeries:
-        try:
+        with _refusals("the history"):
             return await query.answer(request)
-        except BadQuery as exc:
-            raise Refused(ErrorCode.INVALID_MESSAGE, exc.reason) from exc
-        except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
-            raise Refused(ErrorCode.UNAVAILABLE, f"the history is not readable now: {exc}") from exc
+
+    async def search_logs(request: SearchLogs) -> LogHits:
+        with _refusals("the kept logs"):
+            return await search.page(request)
 
     answer(broker, History.QUERY, answer_query)
+    answer(broker, History.SEARCH_LOGS, search_logs)
+
+
+@contextlib.contextmanager
+def _refusals(what: str) -> Iterator[None]:
+    """A bad ask refused INVALID_MESSAGE, a bus that cannot be read UNAVAILABLE."""
+    try:
+        yield
+    except BadQuery as exc:
+        raise Refused(ErrorCode.INVALID_MESSAGE, exc.reason) from exc
+    except (BusUnavailable, nats.errors.Error, TimeoutError) as exc:
+        raise Refused(ErrorCode.UNAVAILABLE, f"{what} is not readable now: {exc}") from exc
 
 
 class HistoryService:
@@ -54,7 +69,7 @@ class HistoryService:
             settings,
             name="vigil-history",
             role=ServiceRole.HISTORY,
-            streams=[HISTORY_RAW, HISTORY],
+            streams=[HISTORY_RAW, HISTORY, LOGS],
             buckets=[HISTORY_CLAIMS, HISTORY_MARKS],
         )
         self.roller = Roller(self.bus, settings)
@@ -77,7 +92,7 @@ class HistoryService:
             await self.roller.open()
             self.query = query = Query(self.bus, self.settings, self.roller)
             self.roller.on_published = query.cache.add
-            serve(broker, query)
+            serve(broker, query, self._log_search())
             await broker.start()
             self.ready.set()
             warming = asyncio.create_task(self._warm(query), name="history-warm")
@@ -99,6 +114,10 @@ class HistoryService:
                     await broker.stop()
             finally:
                 await self.bus.close()
+
+    def _log_search(self) -> LogSearch:
+        bounds = SearchBounds(self.settings.search_max_lines, self.settings.search_max_s)
+        return LogSearch(self.bus, LOGS, bounds)
 
     async def _warm(self, query: Query) -> None:
         """The frames a first chart asks, read ahead (`Query.warm`); a failure only

@@ -111,6 +111,17 @@ class HistorySettings(ProbeSettings):
         description="At start, the finest tier's last this many seconds of every source "
         "read into the frames kept (in the background): the first chart asked reads none.",
     )
+    search_max_lines: int = Field(
+        default=500_000,
+        ge=1000,
+        description="Log lines one page of a search may read (then it answers with a cursor).",
+    )
+    search_max_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Seconds one page of a search may take (then it answers with a cursor).",
+    )
     replica: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
         pattern=r"^[A-Za-z0-9_-]{1,64}$",

@@ -249,7 +249,7 @@ def permissions(
             return Permissions(
                 publish=(
                     subjects.all_history(),
-                    *_reads(subjects, HISTORY_RAW, HISTORY),
+                    *_reads(subjects, HISTORY_RAW, HISTORY, LOGS),
                     *_keeps(subjects, HISTORY_CLAIMS, HISTORY_MARKS),
                 ),
                 subscribe=(*_requests(subjects, _operations(History)), inbox),

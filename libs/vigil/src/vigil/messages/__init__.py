@@ -7,6 +7,7 @@ the past tense. One import location, one module per concept:
 - `host`      host samples and threshold alerts (collector)
 - `docker`    container stats, status, log batches and the log lease (collector)
 - `history`   queries of the metrics history and their series (history service)
+- `log_search` searching the kept logs, page by page (history service)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
 - `auth`      the auth service's requests, replies and revocations
 - `audit`     the audit trail: who did what, and what was refused
@@ -222,6 +223,7 @@ from vigil.messages.lifecycle import (
     SilenceList,
     SilenceMatcher,
 )
+from vigil.messages.log_search import LogHit, LogHits, LogSourceRef, SearchLogs
 from vigil.messages.notify import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -430,8 +432,11 @@ __all__ = [
     "LoadAverage",
     "LogBatch",
     "LogCondition",
+    "LogHit",
+    "LogHits",
     "LogLine",
     "LogPage",
+    "LogSourceRef",
     "Login",
     "LogsFollowed",
     "MemoryUsage",
@@ -474,6 +479,7 @@ __all__ = [
     "RuleList",
     "RuleTarget",
     "RunningHealth",
+    "SearchLogs",
     "SecretArg",
     "SeriesStats",
     "ServerPing",

@@ -30,7 +30,7 @@ from vigil.messages import (
     WorkloadKind,
 )
 from vigil.operations import Actions
-from vigil_gateway.http.http_auth import BusToken, RoleRequired, refusal
+from vigil_gateway.http.http_auth import BusToken, RoleRequired, check_cluster_grant
 from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
@@ -107,11 +107,7 @@ def action_router() -> APIRouter:
     ) -> WorkloadActed:
         """Delete a pod (asked first), restart a deployment's or statefulset's rollout,
         or scale one to `replicas`."""
-        if not operator.may_see_cluster(cluster):
-            reason = f"{operator.name} has no grant for cluster {cluster!r}"
-            gateway: Gateway = request.app.state.gateway
-            gateway.audit.refused(f"k8s.{asked.action}", operator, reason, target=cluster)
-            raise refusal(ErrorCode.FORBIDDEN, reason)
+        check_cluster_grant(request, operator, cluster, f"k8s.{asked.action}")
         values = asked.model_dump(exclude_none=True) | {
             "cluster": cluster,
             "namespace": namespace,

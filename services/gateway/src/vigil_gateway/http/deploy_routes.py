@@ -23,16 +23,14 @@ from vigil.messages import (
     DeployRecord,
     DeploySpec,
     DeployState,
-    ErrorCode,
     GetDeploy,
     ListDeployHosts,
     ListDeploys,
 )
 from vigil.operations import Deploy
-from vigil_gateway.http.http_auth import BusToken, RoleRequired, refusal
+from vigil_gateway.http.http_auth import BusToken, RoleRequired, check_cluster_grant
 from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
-from vigil_gateway.replica.gateway import Gateway
 
 Operator = Annotated[Principal, Depends(RoleRequired(Role.OPERATOR))]
 Reader = Annotated[Principal, Depends(RoleRequired(Role.VIEWER))]
@@ -49,11 +47,8 @@ def deploy_router() -> APIRouter:
     ) -> DeployRecord:
         """Start a deploy; it runs on (and is journaled by) a deployer of its host (or,
         for a Kubernetes deploy, of its cluster, which the caller's grant must cover)."""
-        if spec.cluster is not None and not operator.may_see_cluster(spec.cluster):
-            reason = f"{operator.name} has no grant for cluster {spec.cluster!r}"
-            audit = _gateway(request).audit
-            audit.refused("POST /api/deploys", operator, reason, target=spec.cluster)
-            raise refusal(ErrorCode.FORBIDDEN, reason)
+        if spec.cluster is not None:
+            check_cluster_grant(request, operator, spec.cluster)
         return await call_service(request, Deploy.CREATE, CreateDeploy(spec=spec), token)
 
     @router.get("/api/deploys")
@@ -92,8 +87,3 @@ def deploy_router() -> APIRouter:
         return await call_service(request, Deploy.CANCEL, message, token)
 
     return router
-
-
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway

@@ -21,10 +21,9 @@ from vigil.access import Principal
 from vigil.durations import parse_duration
 from vigil.messages import ErrorCode, HistoryKind, HistorySeries, QueryHistory, utc_now
 from vigil.operations import History
-from vigil_gateway.http.http_auth import authenticated, refusal
+from vigil_gateway.http.http_auth import authenticated, check_cluster_grant, refusal
 from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
-from vigil_gateway.replica.gateway import Gateway
 
 Anyone = Annotated[Principal, Depends(authenticated)]
 
@@ -99,7 +98,7 @@ def history_router() -> APIRouter:
         request: Request, principal: Anyone, cluster: str, namespace: str, pod: str, asked: Asked
     ) -> Response:
         """A pod's CPU (millicores) and memory over the range (its cluster's grant)."""
-        _check_grant(request, principal, cluster)
+        check_cluster_grant(request, principal, cluster)
         return await _ask(
             request, HistoryKind.POD, asked, cluster=cluster, namespace=namespace, pod=pod
         )
@@ -109,18 +108,10 @@ def history_router() -> APIRouter:
         request: Request, principal: Anyone, cluster: str, node: str, asked: Asked
     ) -> Response:
         """A node's CPU (millicores) and memory over the range (its cluster's grant)."""
-        _check_grant(request, principal, cluster)
+        check_cluster_grant(request, principal, cluster)
         return await _ask(request, HistoryKind.NODE, asked, cluster=cluster, node=node)
 
     return router
-
-
-def _check_grant(request: Request, principal: Principal, cluster: str) -> None:
-    if not principal.may_see_cluster(cluster):
-        gateway: Gateway = request.app.state.gateway
-        reason = f"{principal.name} has no grant for cluster {cluster!r}"
-        gateway.audit.refused(f"GET {request.url.path}", principal, reason)
-        raise refusal(ErrorCode.FORBIDDEN, reason)
 
 
 async def _ask(request: Request, kind: HistoryKind, asked: Range, **names: str) -> Response:

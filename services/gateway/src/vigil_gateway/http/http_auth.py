@@ -50,6 +50,19 @@ def refused(exc: ChannelRefused, retry_after_s: float | None = None) -> HTTPExce
     return refusal(exc.code, exc.reason, retry_after_s)
 
 
+def check_cluster_grant(
+    request: Request, principal: Principal, cluster: str, action: str | None = None
+) -> None:
+    """Refuse 403, audited (as `action`, by default the route), unless `principal`'s
+    grants cover `cluster`."""
+    if not principal.may_see_cluster(cluster):
+        reason = f"{principal.name} has no grant for cluster {cluster!r}"
+        gateway: Gateway = request.app.state.gateway
+        done = action or f"{request.method} {request.url.path}"
+        gateway.audit.refused(done, principal, reason, target=cluster)
+        raise refusal(ErrorCode.FORBIDDEN, reason)
+
+
 async def authenticated(request: Request) -> Principal:
     gateway: Gateway = request.app.state.gateway
     try:

@@ -20,7 +20,13 @@ from vigil.operations import Logs
 from vigil_gateway.delivery import channel_admission
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.http.docker_routes import log_page_of
-from vigil_gateway.http.http_auth import BusToken, authenticated, refusal, refused
+from vigil_gateway.http.http_auth import (
+    BusToken,
+    authenticated,
+    check_cluster_grant,
+    refusal,
+    refused,
+)
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
 
@@ -65,10 +71,7 @@ def k8s_router() -> APIRouter:
                 validate_name(NameKind.NAMESPACE, namespace)
         except InvalidName as exc:
             raise refusal(ErrorCode.INVALID_MESSAGE, str(exc)) from None
-        if not principal.may_see_cluster(cluster):
-            reason = f"{principal.name} has no grant for cluster {cluster!r}"
-            gateway.audit.refused(f"GET /api/k8s/{cluster}/pods", principal, reason)
-            raise refusal(ErrorCode.FORBIDDEN, reason)
+        check_cluster_grant(request, principal, cluster)
         try:
             await gateway.clusters.check(cluster, namespace)
             statuses = await gateway.clusters.pods(cluster)

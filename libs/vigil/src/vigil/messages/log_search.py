@@ -1,0 +1,97 @@
+"""Searching the kept logs (`ctl.history.search_logs`) and its answer: pages of lines
+that match a pattern, from the sources the gateway resolved a selector to.
+
+The gateway turns a user's selector (a host's containers by name or label, a cluster's
+pods) into sources, each only within the user's grants, and asks for one page at a
+time; each answer carries a cursor for the next page until the scan is done. One page
+scans at most the service's bound of lines and time, so a broad or slow search comes
+back in pages rather than holding a replica (or the gateway) for long.
+"""
+
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from vigil.messages.common import omitted_when_none
+from vigil.messages.docker import LogLine
+from vigil.model import Message
+from vigil.names import ClusterName, ContainerName, HostName, NamespaceName, PodName
+
+MAX_PATTERN_CHARS = 1000
+MAX_SOURCES = 1000
+CURSOR = r"^[0-9]{1,20}:[0-9]{1,6}$"
+"""`<stream sequence>:<line index>`: where the next page starts (after that line)."""
+
+
+class LogSourceRef(Message):
+    """Containers of a Docker host, or pods of a cluster: a field left out means any
+    (`host` alone: every container of that host)."""
+
+    kind: Literal["docker", "k8s"]
+    host: HostName | None = omitted_when_none("A Docker host (docker).")
+    container: ContainerName | None = omitted_when_none("A container's id (docker).")
+    cluster: ClusterName | None = omitted_when_none("The cluster (k8s): grants are per cluster.")
+    namespace: NamespaceName | None = omitted_when_none()
+    pod: PodName | None = omitted_when_none()
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> Self:
+        docker = (self.host, self.container)
+        k8s = (self.cluster, self.namespace, self.pod)
+        if self.kind == "docker" and any(value is not None for value in k8s):
+            raise ValueError("a docker source names host and container only")
+        if self.kind == "k8s":
+            if any(value is not None for value in docker):
+                raise ValueError("a k8s source names cluster, namespace and pod only")
+            if self.cluster is None:
+                raise ValueError("a k8s source names its cluster")
+        if self.kind == "docker" and self.host is None and self.container is not None:
+            raise ValueError("a container is named with its host")
+        if self.namespace is None and self.pod is not None:
+            raise ValueError("a pod is named with its namespace")
+        return self
+
+
+class SearchLogs(Message):
+    """On `ctl.history.search_logs` (asked by the gateway only). Lines of `sources`
+    whose text matches `pattern` (RE2 syntax, linear time; plain text with `literal`),
+    with a time in `[since, until)`, newest or oldest first, `limit` per page; the
+    next page continues from the answer's `cursor`."""
+
+    sources: list[LogSourceRef] = Field(min_length=1, max_length=MAX_SOURCES)
+    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
+    literal: bool = Field(default=False, description="`pattern` is plain text, not a regex.")
+    ignore_case: bool = False
+    since: AwareDatetime | None = omitted_when_none("Default: as far back as the logs go.")
+    until: AwareDatetime | None = omitted_when_none("Default: now.")
+    order: Literal["newest", "oldest"] = "newest"
+    limit: int = Field(default=100, ge=1, le=1000, description="Lines per page, at most.")
+    cursor: str | None = omitted_when_none("From the previous page's answer.", pattern=CURSOR)
+
+    @model_validator(mode="after")
+    def _a_range(self) -> Self:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
+
+
+class LogHit(LogLine):
+    """A line that matched, with its source: a container (`host`, `container` its
+    id) or a pod's container (`cluster`, `namespace`, `pod`, `container`)."""
+
+    host: HostName | None = omitted_when_none()
+    cluster: ClusterName | None = omitted_when_none()
+    namespace: NamespaceName | None = omitted_when_none()
+    pod: PodName | None = omitted_when_none()
+    container: str
+    at: str = Field(pattern=CURSOR, description="Where it is kept: a cursor just past it.")
+
+
+class LogHits(Message):
+    """One page of a search. `cursor`: ask again with it for the next page; none when
+    the range is scanned to its end. A page may hold fewer than `limit` lines (even
+    none) and still have a cursor: it stopped at the bound of work one page may do."""
+
+    hits: list[LogHit]
+    cursor: str | None = omitted_when_none(pattern=CURSOR)
+    scanned_lines: int = Field(description="Lines this page read, matched or not.")

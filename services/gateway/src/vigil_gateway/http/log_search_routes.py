@@ -1,0 +1,124 @@
+"""`GET /api/logs/search`: one page of the kept lines that match a pattern, newest (or
+oldest) first, with a cursor for the next page; searched by the history service
+(`ctl.history.search_logs`), never in the gateway.
+
+What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), a host's
+containers (`host`, and `container`: a live one's name or id, or the id of one
+removed), or, with neither, every container and the pods of every cluster the user
+may see. A cluster is searched only with its grant: asked by name without it, 403 (and
+the refusal audited); left out, it is not searched.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from vigil.access import Principal
+from vigil.durations import is_duration, parse_duration
+from vigil.messages import ErrorCode, LogHits, LogSourceRef, SearchLogs, utc_now
+from vigil.operations import History
+from vigil_gateway.errors import ChannelRefused
+from vigil_gateway.http.http_auth import authenticated, check_cluster_grant, refusal
+from vigil_gateway.http.service_calls import call_service, from_path
+from vigil_gateway.http.strict_json import StrictJsonRoute
+from vigil_gateway.replica.gateway import Gateway
+
+Anyone = Annotated[Principal, Depends(authenticated)]
+Name = Annotated[str | None, Query(max_length=253)]
+Moment = Annotated[
+    str | None, Query(max_length=40, description="back from now (2h, 30m) or RFC 3339")
+]
+
+
+def log_search_router() -> APIRouter:
+    router = APIRouter(route_class=StrictJsonRoute)
+
+    @router.get("/api/logs/search", response_model=LogHits)
+    async def search(
+        request: Request,
+        principal: Anyone,
+        pattern: Annotated[str, Query(max_length=1000, description="RE2 syntax")],
+        literal: bool = False,
+        ignore_case: bool = False,
+        since: Moment = None,
+        until: Moment = None,
+        order: Literal["newest", "oldest"] = "newest",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, Query(max_length=40)] = None,
+        host: Name = None,
+        container: Name = None,
+        cluster: Name = None,
+        namespace: Name = None,
+        pod: Name = None,
+    ) -> Response:
+        """Lines of the kept logs that match `pattern` (plain text with `literal`), in
+        the range `[since, until)`; ask again with the answer's `cursor` for the next
+        page, until it has none. A page may be short (even empty) and still have a
+        cursor: one page reads a bounded share of the logs."""
+        gateway: Gateway = request.app.state.gateway
+        if cluster is not None:
+            check_cluster_grant(request, principal, cluster)
+            if host is not None or container is not None:
+                raise refusal(ErrorCode.INVALID_MESSAGE, "a cluster's pods or a host's containers")
+            sources = [_source(kind="k8s", cluster=cluster, namespace=namespace, pod=pod)]
+        elif namespace is not None or pod is not None:
+            raise refusal(ErrorCode.INVALID_MESSAGE, "namespace and pod are a cluster's")
+        elif container is not None:
+            sources = [await _container(gateway, host, container)]
+        elif host is not None:
+            sources = [_source(kind="docker", host=host)]
+        else:
+            seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
+            sources = [LogSourceRef(kind="docker")]
+            sources += [LogSourceRef(kind="k8s", cluster=c) for c in seen]
+        asked = from_path(
+            SearchLogs,
+            {
+                "sources": sources,
+                "pattern": pattern,
+                "literal": literal,
+                "ignore_case": ignore_case,
+                "since": _moment("since", since),
+                "until": _moment("until", until),
+                "order": order,
+                "limit": limit,
+                "cursor": cursor,
+            },
+        )
+        answer: LogHits = await call_service(request, History.SEARCH_LOGS, asked)
+        return Response(answer.model_dump_json(), media_type="application/json")
+
+    return router
+
+
+def _source(**fields: str | None) -> LogSourceRef:
+    return from_path(LogSourceRef, fields)
+
+
+async def _container(gateway: Gateway, host: str | None, typed: str) -> LogSourceRef:
+    """A live container by name or id; else the id of one removed, on `host`."""
+    try:
+        found = await gateway.containers.find(typed, host)
+    except ChannelRefused as exc:
+        if host is None or exc.code is not ErrorCode.NOT_FOUND:
+            raise refusal(exc.code, exc.reason) from None
+        return _source(kind="docker", host=host, container=typed)  # removed: by its id
+    return _source(kind="docker", host=found.host, container=found.id)
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    """`value` as a moment: a duration back from now, or an RFC 3339 time with its zone."""
+    if value is None:
+        return None
+    try:
+        if is_duration(value):
+            return utc_now() - parse_duration(value)
+        moment = datetime.fromisoformat(value)
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise refusal(
+            ErrorCode.INVALID_MESSAGE, f"{name}: {value!r} is neither a duration (2h) nor RFC 3339"
+        )
+    return moment

@@ -1,0 +1,279 @@
+"""Searching the kept logs: one page of lines of some sources that match a pattern.
+
+The logs are batches in JetStream (`LOGS`: one message per batch of a container's or a
+pod's lines, in the order its collector read them). A page reads the sources' subjects
+(one consumer filtered on all of them) from where the last page stopped: forward for
+oldest first, in chunks of sequences going back for newest first. Patterns run on RE2
+(linear time, bounded memory), and a page stops at `limit` hits or at the bound of
+lines and time one page may take, whichever comes first, with a cursor just past the
+last line it read — so a hostile or broad search costs each ask a bounded share of a
+replica, never more.
+
+A line is published after its time, by as much as its collector lags (a follower that
+resumes after a break sends the lines it missed): so no message before `since` (less
+`_SKEW`, for clocks that differ) holds a line of the range, but any message after
+`until` may. A range starts at its `since` by stream time and is read to the end;
+each line is kept or not by its own time.
+"""
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import nats.errors
+import re2
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from vigil.bus import Bus
+from vigil.messages import LogHit, LogHits, LogSourceRef, SearchLogs
+from vigil.streams import StreamSpec
+from vigil.subjects import ANY, Subjects
+from vigil_history.errors import BadQuery
+
+_SKEW = timedelta(minutes=5)  # how late a line may be published after its time
+_CHUNK = 2048  # sequences read per step back (newest first)
+_FETCH_TIMEOUT_S = 5.0
+_MAX_MEM_BYTES = 8 << 20  # RE2's memory per pattern
+
+Batch = dict[str, Any]  # a LogBatch or PodLogBatch as JSON: read as is, for speed
+
+
+@dataclass(frozen=True)
+class SearchBounds:
+    max_lines: int  # lines one page may read
+    max_s: float  # and seconds it may take
+
+
+@dataclass(frozen=True)
+class _Position:
+    """A line: the message's stream sequence and its index in the batch."""
+
+    seq: int
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.index}"
+
+    @staticmethod
+    def parse(cursor: str) -> "_Position":
+        seq, _, index = cursor.partition(":")
+        return _Position(int(seq), int(index))
+
+
+class Matcher:
+    """A search's pattern, on one line or on a batch's lines at once: one RE2 call tells
+    that a batch holds no hit (most hold none), where the pattern means the same on
+    lines joined by newlines in multi-line mode — unless it names the text's own ends
+    (`\\A`, `\\z`) or turns that mode off."""
+
+    def __init__(self, request: SearchLogs) -> None:
+        options = re2.Options()
+        options.max_mem = _MAX_MEM_BYTES
+        options.case_sensitive = not request.ignore_case
+        pattern = re2.escape(request.pattern) if request.literal else request.pattern
+        try:
+            self._line = re2.compile(pattern, options)
+        except re2.error as exc:
+            raise BadQuery(f"pattern: not a pattern RE2 takes ({_said(exc)})") from None
+        self._lines: re2._Regexp[str] | None = None
+        if not any(sign in pattern for sign in ("\\A", "\\z", "-m")):
+            with contextlib.suppress(re2.error):  # then line by line
+                self._lines = re2.compile(f"(?m:{pattern})", options)
+
+    def line(self, text: str) -> bool:
+        return self._line.search(text) is not None
+
+    def any_line(self, texts: Iterable[str]) -> bool:
+        """False only when no line of `texts` matches."""
+        return self._lines is None or self._lines.search("\n".join(texts)) is not None
+
+
+def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str]:
+    found: dict[str, None] = {}
+    for source in sources:
+        if source.kind == "docker":
+            subject = subjects.docker_logs(source.host or ANY, source.container or ANY)
+        else:
+            assert source.cluster is not None  # a k8s source names it
+            subject = subjects.k8s_logs(source.cluster, source.namespace or ANY, source.pod or ANY)
+        found[subject] = None
+    return list(found)
+
+
+class LogSearch:
+    """Pages of a search over the batches of `logs` (a stream of LogBatch and PodLogBatch)."""
+
+    def __init__(self, bus: Bus, logs: StreamSpec, bounds: SearchBounds) -> None:
+        self._bus = bus
+        self._stream = logs.stream(bus.subjects)
+        self._subjects = bus.subjects
+        self._bounds = bounds
+
+    async def page(self, request: SearchLogs) -> LogHits:
+        page = _Page(request, Matcher(request), self._bounds)
+        state = (await self._bus.js.stream_info(self._stream)).state
+        if state.messages == 0:
+            return LogHits(hits=[], scanned_lines=0)
+        scan = self._forward if request.order == "oldest" else self._backward
+        async with contextlib.aclosing(scan(request, state.first_seq, state.last_seq)) as batches:
+            async for seq, data in batches:
+                if page.take(seq, data):
+                    break
+        return LogHits(
+            hits=page.hits,
+            cursor=str(page.stopped_at) if page.stopped_at is not None else None,
+            scanned_lines=page.lines,
+        )
+
+    async def _forward(
+        self, request: SearchLogs, first: int, last: int
+    ) -> AsyncGenerator[tuple[int, Batch]]:
+        subjects = filter_subjects(self._subjects, request.sources)
+        if request.cursor is not None:
+            start = _Position.parse(request.cursor)
+            config = _from_sequence(subjects, max(start.seq, first))
+        elif request.since is not None:
+            config = ConsumerConfig(
+                filter_subjects=subjects,
+                deliver_policy=DeliverPolicy.BY_START_TIME,
+                opt_start_time=request.since - _SKEW,
+            )
+        else:
+            config = _from_sequence(subjects, first)
+        async for message in self._read(subjects[0], config, last):
+            yield message.metadata.sequence.stream, json.loads(message.data)
+
+    async def _backward(
+        self, request: SearchLogs, first: int, last: int
+    ) -> AsyncGenerator[tuple[int, Batch]]:
+        subjects = filter_subjects(self._subjects, request.sources)
+        high = last
+        if request.cursor is not None:
+            high = min(high, _Position.parse(request.cursor).seq)
+        since = request.since - _SKEW if request.since is not None else None
+        chunk = _CHUNK
+        while high >= first:
+            low = max(first, high - chunk + 1)
+            messages = [
+                m async for m in self._read(subjects[0], _from_sequence(subjects, low), high)
+            ]
+            for message in reversed(messages):
+                if since is not None and message.metadata.timestamp < since:
+                    return
+                yield message.metadata.sequence.stream, json.loads(message.data)
+            high = low - 1
+            if len(messages) < chunk // 8:
+                chunk = min(chunk * 4, 1 << 20)  # sparse: take bigger steps back
+
+    async def _read(self, subject: str, config: ConsumerConfig, last: int) -> AsyncIterator[Msg]:
+        """The messages the consumer `config` delivers, up to stream sequence `last`."""
+        subscription = await self._bus.js.subscribe(
+            subject, stream=self._stream, ordered_consumer=True, config=config
+        )
+        try:
+            while True:
+                try:
+                    message = await subscription.next_msg(timeout=_FETCH_TIMEOUT_S)
+                except nats.errors.TimeoutError:
+                    return  # nothing (more) on these subjects
+                if message.metadata.sequence.stream > last:
+                    return
+                yield message
+                if message.metadata.num_pending == 0:
+                    return
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+
+
+class _Page:
+    """The hits of one page as its batches come in, and where it stopped."""
+
+    def __init__(self, request: SearchLogs, matcher: Matcher, bounds: SearchBounds) -> None:
+        self._request = request
+        self._matcher = matcher
+        self._bounds = bounds
+        self._deadline = time.monotonic() + bounds.max_s
+        self._after = _Position.parse(request.cursor) if request.cursor is not None else None
+        self._since = request.since
+        self._until = request.until
+        self._newest_first = request.order == "newest"
+        self.hits: list[LogHit] = []
+        self.lines = 0
+        self.stopped_at: _Position | None = None
+
+    def take(self, seq: int, batch: Batch) -> bool:
+        """Read the lines of one batch; True when the page is full or out of bounds."""
+        lines = batch.get("lines", [])
+        indexes = self._order(seq, len(lines))
+        if not indexes:
+            return False
+        if not self._matcher.any_line(lines[index]["text"] for index in indexes):
+            self.lines += len(indexes)
+            return self._bounded(_Position(seq, indexes[-1]))
+        for index in indexes:
+            line = lines[index]
+            self.lines += 1
+            here = _Position(seq, index)
+            if self._matcher.line(line["text"]) and self._in_range(line["time"]):
+                self.hits.append(_hit(batch, line, here))
+                if len(self.hits) >= self._request.limit:
+                    self.stopped_at = here
+                    return True
+            if self._bounded(here):
+                return True
+        return False
+
+    def _bounded(self, here: _Position) -> bool:
+        """Past the lines or the time one page may take: it stops `here`."""
+        if self.lines >= self._bounds.max_lines or time.monotonic() > self._deadline:
+            self.stopped_at = here
+            return True
+        return False
+
+    def _order(self, seq: int, count: int) -> range:
+        """The indexes of a batch's lines in the page's order, after its cursor."""
+        after = self._after
+        if self._newest_first:
+            below = after.index if after is not None and after.seq == seq else count
+            return range(min(below, count) - 1, -1, -1)
+        above = after.index if after is not None and after.seq == seq else -1
+        return range(above + 1, count)
+
+    def _in_range(self, stamp: str) -> bool:
+        if self._since is None and self._until is None:
+            return True
+        at = datetime.fromisoformat(stamp)
+        if self._since is not None and at < self._since:
+            return False
+        return self._until is None or at < self._until
+
+
+def _hit(batch: Batch, line: dict[str, Any], here: _Position) -> LogHit:
+    source = {key: batch[key] for key in ("host", "cluster", "namespace", "pod") if key in batch}
+    return LogHit(
+        time=line["time"],
+        stream=line["stream"],
+        text=line["text"],
+        container=batch["container"],
+        at=str(here),
+        **source,
+    )
+
+
+def _from_sequence(subjects: list[str], seq: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        filter_subjects=subjects,
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=seq,
+    )
+
+
+def _said(exc: re2.error) -> str:
+    raw = exc.args[0] if exc.args else ""
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)

@@ -1,0 +1,141 @@
+"""`GET /api/logs/search` on a real gateway, auth and history service: every container
+and the pods of the clusters a user may see; a cluster asked without its grant is 403
+(audited); a container by its name or, once removed, its id; pages through the cursor;
+every bad input a clear 422."""
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.docker_support import announce_container
+from tests.grant_support import granted
+from tests.history.test_history_kubernetes import k8s_sample
+from tests.history.test_log_search import container_lines, line, pod_lines
+from tests.history_support import history_settings_for, run_history
+from tests.support import NatsServer, bearer, bus_client, until
+
+SEARCH = "/api/logs/search"
+
+
+@pytest.fixture
+async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://{gateway}", timeout=15) as client:
+        yield client
+
+
+@pytest.fixture
+async def kept(nats_server: NatsServer, prefix: str) -> AsyncIterator[None]:
+    """The history service, and lines of two containers and two clusters' pods kept."""
+    async with run_history(history_settings_for(nats_server, prefix)):
+        async with bus_client(nats_server, prefix) as bus:
+            await announce_container(bus, "web1", "aaaa11112222", "shop-web")
+            await container_lines(bus, "web1", "aaaa11112222", [line(1, "ERROR web")])
+            await container_lines(bus, "web1", "cccc11112222", [line(2, "ERROR removed")])
+            await pod_lines(bus, "prod", "api-1", [line(3, "ERROR prod pod")])
+            await pod_lines(bus, "staging", "api-1", [line(4, "ERROR staging pod")])
+            for cluster in ("prod", "staging"):  # the gateway knows a cluster by its metrics
+                sample = k8s_sample(time.time(), 0).model_copy(update={"cluster": cluster})
+                await bus.publish(bus.subjects.k8s_metrics(cluster), sample)
+        yield
+
+
+async def texts(http: httpx.AsyncClient, token: str, **params: Any) -> list[str]:
+    """Every hit's text, page after page."""
+    found: list[str] = []
+    params = {"pattern": "ERROR", **params}
+    while True:
+        response = await http.get(SEARCH, params=params, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found += [hit["text"] for hit in page["hits"]]
+        if "cursor" not in page:
+            return found
+        params["cursor"] = page["cursor"]
+
+
+async def test_every_source_the_user_may_see_and_a_cluster_only_with_its_grant(
+    http: httpx.AsyncClient, admin_token: str, kept: None
+) -> None:
+    everything = ["ERROR staging pod", "ERROR prod pod", "ERROR removed", "ERROR web"]
+
+    async def all_of_it() -> list[str] | None:
+        found = await texts(http, admin_token)
+        return found if found == everything else None
+
+    await until(all_of_it, "every line, to the admin")
+    ann = await granted(http, admin_token, "ann", ["prod"])
+    assert await texts(http, ann) == ["ERROR prod pod", "ERROR removed", "ERROR web"]
+    assert await texts(http, ann, cluster="prod", namespace="shop") == ["ERROR prod pod"]
+    assert await texts(http, ann, order="oldest", limit=1) == [
+        "ERROR web",
+        "ERROR removed",
+        "ERROR prod pod",
+    ]
+
+    refused = await http.get(
+        SEARCH, params={"pattern": "x", "cluster": "staging"}, headers=bearer(ann)
+    )
+    assert refused.status_code == 403
+    assert "staging" in refused.json()["detail"]["message"]
+
+    async def audited() -> list[Any] | None:
+        response = await http.get(
+            "/api/audit", params={"actor": "ann", "outcome": "refused"}, headers=bearer(admin_token)
+        )
+        events = response.json()["events"]
+        return events or None
+
+    (event,) = await until(audited, "the refusal in the audit trail")
+    assert (event["action"], event["target"]) == (f"GET {SEARCH}", "staging")
+
+
+async def test_a_container_by_name_or_once_removed_by_its_id(
+    http: httpx.AsyncClient, admin_token: str, kept: None
+) -> None:
+    async def by_name() -> list[str] | None:
+        found = await texts(http, admin_token, container="shop-web")
+        return found or None
+
+    assert await until(by_name, "the container by its name") == ["ERROR web"]
+    assert await texts(http, admin_token, host="web1", container="cccc11112222") == [
+        "ERROR removed"
+    ]
+    assert await texts(http, admin_token, host="web1") == ["ERROR removed", "ERROR web"]
+    unknown = await http.get(
+        SEARCH, params={"pattern": "x", "container": "nope"}, headers=bearer(admin_token)
+    )
+    assert unknown.status_code == 404
+
+
+BAD_SEARCHES: list[tuple[dict[str, str], str]] = [
+    ({"pattern": "(a)\\1"}, "pattern"),
+    ({"pattern": ""}, "pattern"),
+    ({"pattern": "x", "since": "yesterday"}, "since:"),
+    ({"pattern": "x", "until": "2026-01-01T00:00:00"}, "until:"),
+    ({"pattern": "x", "since": "99999999d"}, "since:"),
+    ({"pattern": "x", "since": "1h", "until": "2h"}, "until must be after since"),
+    ({"pattern": "x", "cluster": "prod", "host": "web1"}, "a cluster's pods or"),
+    ({"pattern": "x", "pod": "api-1"}, "a cluster's"),
+    ({"pattern": "x", "cluster": "prod", "pod": "api-1"}, "namespace"),
+    ({"pattern": "x", "host": "web.*"}, "host"),
+    ({"pattern": "x", "cursor": "12"}, "cursor"),
+    ({"pattern": "x", "limit": "0"}, "limit"),
+    ({"pattern": "x", "order": "random"}, "order"),
+]
+
+
+async def test_every_bad_search_is_a_422_that_says_what_is_wrong(
+    http: httpx.AsyncClient, admin_token: str, kept: None
+) -> None:
+    for params, says in BAD_SEARCHES:
+        response = await http.get(SEARCH, params=params, headers=bearer(admin_token))
+        assert response.status_code == 422, (params, response.text)
+        assert says in str(response.json()["detail"]), (params, response.text)
+
+
+async def test_without_credentials_401(http: httpx.AsyncClient) -> None:
+    response = await http.get(SEARCH, params={"pattern": "x"})
+    assert response.status_code == 401
