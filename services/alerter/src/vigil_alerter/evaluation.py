@@ -9,7 +9,6 @@ status change and at every `tick`, since time alone resolves them (a restart loo
 window passes, a container runs long enough, a source speaks again).
 """
 
-import secrets
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,18 +20,14 @@ from vigil.messages import (
     AlertSource,
     AlertState,
     ContainerState,
-    ContainerStats,
     ContainerStatusChanged,
     DockerStatsSampled,
     HostMetricsSampled,
     K8sMetricsSampled,
     LogBatch,
     LogCondition,
-    Metric,
     MetricCondition,
     PodStatusChanged,
-    PodUsage,
-    ProposedAction,
     Rule,
     StaleCondition,
     StatusCondition,
@@ -40,9 +35,17 @@ from vigil.messages import (
     utc_now,
 )
 from vigil_alerter.culprits import with_culprits
+from vigil_alerter.figures import (
+    container_figure,
+    host_figure,
+    pod_figure,
+    status_figure,
+    status_holds,
+)
 from vigil_alerter.index import RuleIndex
 from vigil_alerter.patterns import InvalidPattern, compile_regex
-from vigil_alerter.targets import ContainerFacts, PodFacts, restarts_within
+from vigil_alerter.proposing import proposed
+from vigil_alerter.targets import ContainerFacts, PodFacts
 
 
 @dataclass(slots=True)
@@ -61,78 +64,6 @@ class _Where:
     host: str
     cluster: str | None
     name: str
-
-
-def _percent(part: float, whole: float | None) -> float | None:
-    return part / whole * 100.0 if whole else None
-
-
-def _host_figure(sample: HostMetricsSampled, metric: Metric) -> float | None:
-    match metric:
-        case Metric.CPU_PERCENT:
-            return sample.cpu.percent
-        case Metric.MEMORY_PERCENT:
-            return sample.memory.percent
-        case Metric.SWAP_PERCENT:
-            return sample.swap.percent
-        case Metric.DISK_PERCENT:
-            return max((fs.percent for fs in sample.filesystems), default=None)
-        case Metric.LOAD_1:
-            return sample.load.one
-    return None
-
-
-def _container_figure(stats: ContainerStats, metric: Metric) -> float | None:
-    match metric:
-        case Metric.CPU_PERCENT:
-            return stats.cpu_percent
-        case Metric.MEMORY_PERCENT:
-            return stats.memory_percent
-        case Metric.MEMORY_BYTES:
-            return float(stats.memory_usage)
-        case Metric.MEMORY_OF_LIMIT:
-            return _percent(stats.memory_usage, stats.memory_limit)
-        case Metric.CPU_OF_LIMIT:  # cpu_percent is 100 per CPU, cpu_limit in CPUs
-            return _percent(stats.cpu_percent, stats.cpu_limit * 100.0 if stats.cpu_limit else None)
-    return None
-
-
-def _pod_figure(pod: PodUsage, metric: Metric) -> float | None:
-    match metric:
-        case Metric.CPU_MILLICORES:
-            return pod.cpu_millicores
-        case Metric.MEMORY_BYTES:
-            return float(pod.memory_bytes)
-        case Metric.CPU_OF_LIMIT:
-            return _percent(pod.cpu_millicores, pod.cpu_limit_millicores)
-        case Metric.MEMORY_OF_LIMIT:
-            return _percent(pod.memory_bytes, pod.memory_limit_bytes)
-    return None
-
-
-def _status_holds(facts: ContainerFacts | PodFacts, condition: StatusCondition, now: float) -> bool:
-    match condition.event:
-        case StatusEvent.EXITED_NONZERO:
-            return facts.exited_nonzero
-        case StatusEvent.OOM_KILLED:
-            return facts.oom_killed
-        case StatusEvent.UNHEALTHY:
-            return isinstance(facts, ContainerFacts) and facts.unhealthy
-        case StatusEvent.CRASH_LOOP:
-            return isinstance(facts, PodFacts) and facts.crash_loop
-        case StatusEvent.RESTART_LOOP:
-            return restarts_within(facts.restarts, condition.window_s, now) >= condition.restarts
-    return False
-
-
-def _status_figure(
-    facts: ContainerFacts | PodFacts, condition: StatusCondition, now: float
-) -> float:
-    if condition.event is StatusEvent.RESTART_LOOP:
-        return float(restarts_within(facts.restarts, condition.window_s, now))
-    if condition.event is StatusEvent.EXITED_NONZERO and isinstance(facts, ContainerFacts):
-        return float(facts.exit_code or 0)
-    return 1.0 if _status_holds(facts, condition, now) else 0.0
 
 
 class Evaluator:
@@ -192,7 +123,7 @@ class Evaluator:
         for rule in self._index.for_host(sample.host):
             condition = rule.condition
             if isinstance(condition, MetricCondition):
-                value = _host_figure(sample, condition.metric)
+                value = host_figure(sample, condition.metric)
                 if value is not None:
                     self._metric(rule, condition, key, value, now, changed)
         batch = self._batches.get(sample.host)
@@ -207,7 +138,7 @@ class Evaluator:
             for rule in self._index.for_container(facts):
                 condition = rule.condition
                 if isinstance(condition, MetricCondition):
-                    value = _container_figure(stats, condition.metric)
+                    value = container_figure(stats, condition.metric)
                     if value is not None:
                         self._metric(rule, condition, facts.key, value, now, changed)
         return changed
@@ -230,7 +161,7 @@ class Evaluator:
             for rule in self._index.for_pod(facts):
                 condition = rule.condition
                 if isinstance(condition, MetricCondition):
-                    value = _pod_figure(pod, condition.metric)
+                    value = pod_figure(pod, condition.metric)
                     if value is not None:
                         self._metric(rule, condition, facts.key, value, now, changed)
         return changed
@@ -333,9 +264,9 @@ class Evaluator:
             if isinstance(condition, LogCondition):
                 self._log(rule, condition, facts.key, now, out)
             if isinstance(condition, StatusCondition):
-                state = self._step(rule, facts.key, _status_holds(facts, condition, now), now)
+                state = self._step(rule, facts.key, status_holds(facts, condition, now), now)
                 if state is not None:
-                    value = _status_figure(facts, condition, now)
+                    value = status_figure(facts, condition, now)
                     out.append(self._alert(rule, facts.key, state, value))
 
     def _log(
@@ -476,45 +407,3 @@ class Evaluator:
             labels=rule.labels or None,
             proposal=proposal,
         )
-
-
-TEMPLATE_HASH = "pod-template-hash"
-
-
-def proposed(rule: Rule, facts: ContainerFacts | PodFacts | None) -> ProposedAction | None:
-    """What `rule` proposes about its target `facts`, with a fresh id (one per raising):
-    a container to restart, or the Deployment (the owner of the pod's ReplicaSet, named
-    by the ReplicaSet less its `-<pod-template-hash>`) or StatefulSet owning a pod to
-    scale. None when there is nothing to act on (a pod of no such workload)."""
-    wanted = rule.propose
-    if wanted is None or facts is None:
-        return None
-    proposal_id = secrets.token_hex(8)
-    if isinstance(facts, ContainerFacts):
-        if wanted.action != "restart":
-            return None
-        return ProposedAction(
-            id=proposal_id, action="restart", host=facts.host, container=facts.id, name=facts.name
-        )
-    if wanted.action != "scale" or facts.owner_name is None:
-        return None
-    if facts.owner_kind == "StatefulSet":
-        kind, name = "statefulset", facts.owner_name
-    elif facts.owner_kind == "ReplicaSet" and (template := facts.labels.get(TEMPLATE_HASH)):
-        suffix = f"-{template}"
-        if not facts.owner_name.endswith(suffix):
-            return None
-        kind, name = "deployment", facts.owner_name.removesuffix(suffix)
-    else:
-        return None
-    return ProposedAction.model_validate(
-        {
-            "id": proposal_id,
-            "action": "scale",
-            "cluster": facts.cluster,
-            "namespace": facts.namespace,
-            "kind": kind,
-            "name": name,
-            "replicas": wanted.replicas,
-        }
-    )
