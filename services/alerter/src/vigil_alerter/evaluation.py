@@ -22,6 +22,7 @@ from vigil.messages import (
     ContainerState,
     ContainerStatusChanged,
     DockerStatsSampled,
+    GatewaySampled,
     HostMetricsSampled,
     K8sMetricsSampled,
     LogBatch,
@@ -37,6 +38,7 @@ from vigil.messages import (
 from vigil_alerter.culprits import with_culprits
 from vigil_alerter.figures import (
     container_figure,
+    gateway_figure,
     host_figure,
     pod_figure,
     status_figure,
@@ -46,6 +48,9 @@ from vigil_alerter.index import RuleIndex
 from vigil_alerter.patterns import InvalidPattern, compile_regex
 from vigil_alerter.proposing import proposed
 from vigil_alerter.targets import ContainerFacts, PodFacts
+
+# Whose silence a stale rule of each target kind notices: a source heard, by its kind.
+_STALE_TARGET = {"host": "host", "docker": "container", "k8s": "pod", "gateway": "gateway"}
 
 
 @dataclass(slots=True)
@@ -176,6 +181,24 @@ class Evaluator:
         self._status(facts, now, changed)
         return changed
 
+    def gateway_sample(self, sample: GatewaySampled, now: float) -> list[AlertChanged]:
+        """A gateway replica's sample of itself; its last (`leaving`): it stopped, so its
+        alerts are resolved and it is forgotten (not left to go stale)."""
+        source = key = f"gateway:{sample.replica}"
+        if sample.leaving:
+            self._heard.pop(source, None)
+            return [*self._forget(key), *self._forget(f"stale:{source}")]
+        self._heard[source] = now
+        self._where[key] = _Where(sample.replica, None, f"gateway {sample.replica}")
+        changed: list[AlertChanged] = []
+        for rule in self._index.for_gateway(sample.replica):
+            condition = rule.condition
+            if isinstance(condition, MetricCondition):
+                value = gateway_figure(sample, condition.metric)
+                if value is not None:
+                    self._metric(rule, condition, key, value, now, changed)
+        return changed
+
     def log_batch(self, batch: LogBatch, now: float) -> list[AlertChanged]:
         """Lines of a followed container: each log rule counts the lines it matches."""
         facts = self._containers.get(f"docker:{batch.host}:{batch.container}")
@@ -224,10 +247,14 @@ class Evaluator:
             self._where[key] = _Where(alert.host, alert.cluster, name)
 
     def drop_source(self, source: str) -> None:
-        """This replica no longer evaluates `source` (`host:h` or `k8s:c`): forget its
-        targets without a word (the replica that takes it over carries on)."""
+        """This replica no longer evaluates `source` (`host:h`, `k8s:c` or `gateway:r`):
+        forget its targets without a word (the replica that takes it over carries on)."""
         kind, _, name = source.partition(":")
-        prefixes = (f"host:{name}", f"docker:{name}:") if kind == "host" else (f"pod:{name}:",)
+        prefixes: tuple[str, ...] = {
+            "host": (f"host:{name}", f"docker:{name}:"),
+            "k8s": (f"pod:{name}:",),
+            "gateway": (f"gateway:{name}",),
+        }[kind]
         for key in [k for k in self._where if k.startswith(prefixes)]:
             del self._where[key]
             self._containers.pop(key, None)
@@ -235,7 +262,7 @@ class Evaluator:
             self._index.forget(key)
         for state_key in [k for k in self._states if k[1].startswith(prefixes)]:
             del self._states[state_key]
-        heard = (f"host:{name}", f"docker:{name}") if kind == "host" else (f"k8s:{name}",)
+        heard = (f"host:{name}", f"docker:{name}") if kind == "host" else (source,)
         for one in heard:
             self._heard.pop(one, None)
         self._batches.pop(name, None)
@@ -290,12 +317,13 @@ class Evaluator:
             kind = rule.target.kind
             for source, heard in self._heard.items():
                 source_kind, _, name = source.partition(":")
-                if {"host": "host", "docker": "container", "k8s": "pod"}[source_kind] != kind:
+                if _STALE_TARGET[source_kind] != kind:
                     continue
                 if not self._index.covers(rule, name):
                     continue
                 key = f"stale:{source}"
-                self._where[key] = _Where(name, name if kind == "pod" else None, source)
+                said = f"gateway {name}" if kind == "gateway" else source
+                self._where[key] = _Where(name, name if kind == "pod" else None, said)
                 silent = now - heard
                 state = self._step(rule, key, silent > condition.after_s, now)
                 if state is not None:

@@ -3,6 +3,7 @@ of a host, a container or a pod, and whether a status condition holds (and its f
 
 from vigil.messages import (
     ContainerStats,
+    GatewaySampled,
     HostMetricsSampled,
     Metric,
     PodUsage,
@@ -56,6 +57,17 @@ def pod_figure(pod: PodUsage, metric: Metric) -> float | None:
             return percent(pod.cpu_millicores, pod.cpu_limit_millicores)
         case Metric.MEMORY_OF_LIMIT:
             return percent(pod.memory_bytes, pod.memory_limit_bytes)
+    return None
+
+
+def gateway_figure(sample: GatewaySampled, metric: Metric) -> float | None:
+    match metric:
+        case Metric.SOCKETS:
+            return float(sample.sockets)
+        case Metric.SOCKETS_PERCENT:
+            return sample.sockets_percent
+        case Metric.SEND_FAILURES_PER_S:
+            return sample.send_failures_per_s
     return None
 
 
