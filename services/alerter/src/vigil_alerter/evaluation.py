@@ -10,8 +10,9 @@ window passes, a container runs long enough, a source speaks again).
 """
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import re2
 
@@ -27,6 +28,7 @@ from vigil.messages import (
     K8sMetricsSampled,
     LogBatch,
     LogCondition,
+    Metric,
     MetricCondition,
     PodStatusChanged,
     Rule,
@@ -125,12 +127,8 @@ class Evaluator:
         key = f"host:{sample.host}"
         self._where[key] = _Where(sample.host, None, sample.host)
         changed: list[AlertChanged] = []
-        for rule in self._index.for_host(sample.host):
-            condition = rule.condition
-            if isinstance(condition, MetricCondition):
-                value = host_figure(sample, condition.metric)
-                if value is not None:
-                    self._metric(rule, condition, key, value, now, changed)
+        rules = self._index.for_host(sample.host)
+        self._metrics(rules, key, partial(host_figure, sample), now, changed)
         batch = self._batches.get(sample.host)
         return [with_culprits(alert, batch, sample.processes) for alert in changed]
 
@@ -140,12 +138,9 @@ class Evaluator:
         changed: list[AlertChanged] = []
         for stats in sample.containers:
             facts = self._container(sample.host, stats.id, stats.name)
-            for rule in self._index.for_container(facts):
-                condition = rule.condition
-                if isinstance(condition, MetricCondition):
-                    value = container_figure(stats, condition.metric)
-                    if value is not None:
-                        self._metric(rule, condition, facts.key, value, now, changed)
+            rules = self._index.for_container(facts)
+            figure = partial(container_figure, stats)
+            self._metrics(rules, facts.key, figure, now, changed)
         return changed
 
     def container_status(self, status: ContainerStatusChanged, now: float) -> list[AlertChanged]:
@@ -163,12 +158,8 @@ class Evaluator:
         changed: list[AlertChanged] = []
         for pod in sample.pods:
             facts = self._pod(sample.cluster, pod.namespace, pod.name)
-            for rule in self._index.for_pod(facts):
-                condition = rule.condition
-                if isinstance(condition, MetricCondition):
-                    value = pod_figure(pod, condition.metric)
-                    if value is not None:
-                        self._metric(rule, condition, facts.key, value, now, changed)
+            rules = self._index.for_pod(facts)
+            self._metrics(rules, facts.key, partial(pod_figure, pod), now, changed)
         return changed
 
     def pod_status(self, status: PodStatusChanged, now: float) -> list[AlertChanged]:
@@ -191,12 +182,8 @@ class Evaluator:
         self._heard[source] = now
         self._where[key] = _Where(sample.replica, None, f"gateway {sample.replica}")
         changed: list[AlertChanged] = []
-        for rule in self._index.for_gateway(sample.replica):
-            condition = rule.condition
-            if isinstance(condition, MetricCondition):
-                value = gateway_figure(sample, condition.metric)
-                if value is not None:
-                    self._metric(rule, condition, key, value, now, changed)
+        rules = self._index.for_gateway(sample.replica)
+        self._metrics(rules, key, partial(gateway_figure, sample), now, changed)
         return changed
 
     def log_batch(self, batch: LogBatch, now: float) -> list[AlertChanged]:
@@ -269,19 +256,28 @@ class Evaluator:
 
     # -- conditions -------------------------------------------------------------------
 
-    def _metric(
+    def _metrics(
         self,
-        rule: Rule,
-        condition: MetricCondition,
+        rules: list[Rule],
         key: str,
-        value: float,
+        figure: Callable[[Metric], float | None],
         now: float,
         changed: list[AlertChanged],
     ) -> None:
-        bad = value < condition.threshold if condition.below else value > condition.threshold
-        state = self._step(rule, key, bad, now)
-        if state is not None:
-            changed.append(self._alert(rule, key, state, value))
+        """The metric conditions of `rules` on the target `key`, each reading its figure
+        of this sample (`figure`: None when the sample does not carry it)."""
+        for rule in rules:
+            condition = rule.condition
+            if not isinstance(condition, MetricCondition):
+                continue
+            value = figure(condition.metric)
+            if value is None:
+                continue
+            threshold = condition.threshold
+            bad = value < threshold if condition.below else value > threshold
+            state = self._step(rule, key, bad, now)
+            if state is not None:
+                changed.append(self._alert(rule, key, state, value))
 
     def _status(
         self, facts: ContainerFacts | PodFacts, now: float, out: list[AlertChanged]
