@@ -3,7 +3,7 @@ viewers read and are refused writing (at the gateway, and again by the alerter);
 rules refused 422 naming what is wrong; a rule's alerts on `alerts.rule` after its hold,
 resolved after its recovery, into the ALERTS stream (what the gateway's `alerts`
 channel and the notifier read); replicas sharing the sources raise each alert once; the
-default host rules seeded once."""
+default rules seeded once."""
 
 import asyncio
 import contextlib
@@ -32,6 +32,7 @@ from vigil.messages import (
     ListRules,
 )
 from vigil.operations import Rules
+from vigil.streams import ALERT_RULES
 from vigil_alerter.app import AlerterService
 
 RULES = "/api/alerts/rules"
@@ -98,6 +99,10 @@ async def test_operators_write_rules_and_viewers_only_read_them(
             {"target": {"kind": "host"}, "condition": {"kind": "status", "event": "oom_killed"}},
             "status events are of containers and pods",
         ),
+        ({"target": {"kind": "gateway", "replicas": "gw 1"}}, '"target","gateway","replicas"'),
+        ({"target": {"kind": "gateway", "hosts": "h1"}}, '"target","gateway","hosts"'),
+        ({"target": {"kind": "gateway"}}, "gateway targets carry send_failures_per_s, sockets"),
+        ({"target": {"kind": "router"}}, "'host', 'container', 'pod', 'gateway'"),
         ({"hold_s": -1}, "hold_s"),
         (
             {"propose": {"action": "scale", "replicas": 2}},
@@ -214,29 +219,51 @@ async def test_a_replica_that_takes_a_source_over_resolves_what_the_last_one_rai
     assert resolved.id == raised.id
 
 
-async def test_the_default_host_rules_are_seeded_once_and_a_deleted_one_stays_deleted(
+async def test_the_default_rules_are_seeded_once_across_replicas_and_a_deleted_one_stays_deleted(
     nats_server: NatsServer, prefix: str, admin_token: str
 ) -> None:
     settings = alerter_settings_for(nats_server, prefix, default_rules=True)
     async with bus_client(nats_server, prefix) as bus:
-        async with contextlib.AsyncExitStack() as replicas:  # two starting at once
+        async with contextlib.AsyncExitStack() as replicas:  # three starting at once
             await asyncio.gather(
-                *(replicas.enter_async_context(run_alerter(settings)) for _ in range(2))
+                *(replicas.enter_async_context(run_alerter(settings)) for _ in range(3))
             )
             seeded = (await ctl.call(bus, Rules.LIST, ListRules(), token=admin_token)).rules
-            assert sorted((r.id, r.name) for r in seeded) == [
-                ("defa017000000001", "host CPU"),
-                ("defa017000000002", "host memory"),
-                ("defa017000000003", "host disk"),
+            assert sorted((r.id, r.name, r.target.kind) for r in seeded) == [
+                ("defa017000000001", "host CPU", "host"),
+                ("defa017000000002", "host memory", "host"),
+                ("defa017000000003", "host disk", "host"),
+                ("defa017000000004", "gateway sockets", "gateway"),
+                ("defa017000000005", "gateway send failures", "gateway"),
             ]
             for rule in seeded:
-                assert rule.target.kind == "host"
-                assert (rule.hold_s, rule.recovery_s, rule.created_by) == (30, 30, "vigil")
-                assert rule.condition.model_dump()["threshold"] == 90
-            deleted = await ctl.call(
-                bus, Rules.DELETE, DeleteRule(rule_id="defa017000000002"), token=admin_token
-            )
-            assert deleted.name == "host memory"
+                assert rule.created_by == "vigil"
+                condition = rule.condition.model_dump()
+                if rule.target.kind == "host":
+                    assert (rule.hold_s, rule.recovery_s, condition["threshold"]) == (30, 30, 90)
+                else:  # the gateway's own thresholds: at once, 90 % of its sockets, 10 fails/s
+                    assert (rule.hold_s, rule.recovery_s) == (0, 30)
+            thresholds = {r.name: r.condition.model_dump()["threshold"] for r in seeded}
+            assert (thresholds["gateway sockets"], thresholds["gateway send failures"]) == (90, 10)
+            for deleted in ("defa017000000002", "defa017000000005"):
+                await ctl.call(bus, Rules.DELETE, DeleteRule(rule_id=deleted), token=admin_token)
         async with run_alerter(settings):  # a later start seeds nothing again
             left = (await ctl.call(bus, Rules.LIST, ListRules(), token=admin_token)).rules
-    assert sorted(r.id for r in left) == ["defa017000000001", "defa017000000003"]
+    assert sorted(r.id for r in left) == [
+        "defa017000000001",
+        "defa017000000003",
+        "defa017000000004",
+    ]
+
+
+async def test_the_gateway_defaults_are_seeded_where_only_the_host_ones_were_before(
+    nats_server: NatsServer, prefix: str, admin_token: str
+) -> None:
+    settings = alerter_settings_for(nats_server, prefix, default_rules=True)
+    async with bus_client(nats_server, prefix) as bus:
+        nats_server.provision(prefix)
+        bucket = await bus.kv(ALERT_RULES)
+        await bucket.create("defaults-seeded", b"{}")  # what the last version left
+        async with run_alerter(settings):
+            found = (await ctl.call(bus, Rules.LIST, ListRules(), token=admin_token)).rules
+    assert sorted(r.name for r in found) == ["gateway send failures", "gateway sockets"]

@@ -31,7 +31,7 @@ from vigil.ctl import TOKEN_HEADER
 from vigil.messages import CtlReply, ErrorCode, ListUsers
 from vigil.operations import Auth, History, Notify
 from vigil.streams import DEPLOYS, HISTORY_MARKS, LATEST, LOGS, NOTIFY_CHANNELS, SIGNING_KEYS, USERS
-from vigil.subjects import Subjects
+from vigil.subjects import ANY, Subjects
 from vigil_auth.app import AuthService
 
 pytestmark = pytest.mark.bus_refusals
@@ -201,6 +201,13 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
             f"pub:{s.gateway_sessions()}",
             {ServiceRole.GATEWAY},
         ),
+        (
+            "forge a gateway replica's sample (raise or hide its alerts)",
+            f"pub:{s.gateway_sampled('gw-1')}",
+            {ServiceRole.GATEWAY},
+        ),
+        ("watch the gateway replicas' samples", f"sub:{s.gateway_sampled(ANY)}", set()),
+        ("forge an alert as the gateway", f"pub:{s.alerts('gateway')}", set()),
         ("read the channels' secrets", f"pub:$JS.API.STREAM.MSG.GET.{channels}", notifier),
         ("watch the channels' secrets", f"pub:$JS.API.CONSUMER.CREATE.{channels}", notifier),
         (

@@ -75,6 +75,31 @@ async def test_rules_are_added_listed_and_removed_and_a_bad_one_is_refused_clear
     assert no_condition.code == 1
     assert "one condition" in no_condition.stderr
 
+    gateway = await vigil(
+        logged_in, "alerts", "rules", "add", "full gateway", "--gateways", "gw-*",
+        "--metric", "sockets_percent", "--above", "80", "--json",
+    )  # fmt: skip
+    assert gateway.code == 0, gateway.stderr
+    assert json.loads(gateway.stdout)["target"] == {"kind": "gateway", "replicas": "gw-*"}
+    listed = await vigil(logged_in, "alerts", "rules", "list")
+    assert "gateway:replicas=gw-*" in listed.stdout
+    both = await vigil(
+        logged_in, "alerts", "rules", "add", "x", "--gateways", "gw-*", "--container", "a",
+        "--stale", "1m",
+    )  # fmt: skip
+    assert both.code == 1
+    assert "containers, pods or gateway replicas, not two" in both.stderr
+    not_of_gateways = await vigil(
+        logged_in, "alerts", "rules", "add", "x", "--gateways", "gw-*", "--metric", "load_1",
+        "--above", "1",
+    )  # fmt: skip
+    assert not_of_gateways.code == 1
+    assert "gateway targets carry send_failures_per_s, sockets, sockets_percent" in (
+        not_of_gateways.stderr
+    )
+    removed = await vigil(logged_in, "alerts", "rules", "rm", json.loads(gateway.stdout)["id"])
+    assert removed.code == 0, removed.stderr
+
     removed = await vigil(logged_in, "alerts", "rules", "rm", rule["id"])
     assert removed.code == 0, removed.stderr
     assert (await vigil(logged_in, "alerts", "rules", "list")).stdout.strip() == "no rules"

@@ -11,7 +11,7 @@ from tests.support import NatsServer, bus_client, run_collector, wait_for
 from vigil.messages import AlertChanged, AlertSource, AlertState, MetricCondition, Rule
 from vigil.records import Records
 from vigil.streams import ALERT_RULES
-from vigil_alerter.defaults import SEEDED
+from vigil_alerter.defaults import MARKERS
 
 HOST = "testhost"
 CPU, MEMORY = "defa017000000001", "defa017000000002"  # the default rules' ids
@@ -27,7 +27,7 @@ async def test_the_default_cpu_rule_names_the_spinning_container_and_memory_the_
         run_alerter(alerter_settings_for(nats_server, prefix, default_rules=True)) as alerter,
         run_collector(docker_collector(nats_server, prefix, interval_s=2.0)),
     ):
-        rules = await Records.open(bus, ALERT_RULES, Rule, frozenset({SEEDED}))
+        rules = await Records.open(bus, ALERT_RULES, Rule, MARKERS)
         for rule_id in (CPU, MEMORY):
             await rules.mutate(rule_id, _at_once)
         await wait_for(

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from tests.unit.test_rule_evaluation import BUSY, HOST, WEB, rule, sample, stats
 from vigil.messages import AlertState, ProposedAction, RuleDraft
-from vigil_alerter.evaluation import Evaluator, proposed
+from vigil_alerter.evaluation import Evaluator
+from vigil_alerter.proposing import proposed
 from vigil_alerter.targets import PodFacts
 from vigil_cli.commands import alerts
 from vigil_cli.commands.alert_rules import draft_of

@@ -40,8 +40,11 @@ def add_parsers(actions: Subparsers) -> None:
         "--selector", action="append", default=[], metavar="KEY=VALUE", help="pods by label"
     )
     where.add_argument("--workload", metavar="[KIND/]NAME", help="pods by owner")
+    where.add_argument("--gateways", metavar="GLOB", help="gateway replicas by name")
     what = add.add_argument_group("condition (one)")
-    what.add_argument("--metric", help="cpu_percent, memory_percent, memory_of_limit, ...")
+    what.add_argument(
+        "--metric", help="cpu_percent, memory_percent, memory_of_limit, sockets_percent, ..."
+    )
     what.add_argument("--above", type=float, metavar="X", help="raised over X")
     what.add_argument("--below", type=float, metavar="X", help="raised under X")
     what.add_argument("--status", choices=[e.value for e in StatusEvent], help="a status event")
@@ -113,8 +116,12 @@ def _proposal(text: str) -> dict[str, Any]:
 def _target(args: argparse.Namespace) -> dict[str, Any]:
     pod = args.clusters or args.namespace or args.selector or args.workload
     container = args.container or args.label or args.container_id
-    if pod and container:
-        raise CliError("a rule targets containers or pods, not both")
+    if sum(map(bool, (pod, container, args.gateways))) > 1:
+        raise CliError("a rule targets containers, pods or gateway replicas, not two of them")
+    if args.gateways:
+        if args.hosts:
+            raise CliError("--gateways picks gateway replicas: no --hosts with it")
+        return {"kind": "gateway", "replicas": args.gateways}
     if pod:
         target: dict[str, Any] = {"kind": "pod", "selector": _pairs(args.selector, "--selector")}
         for field, value in (

@@ -172,6 +172,10 @@ class Subjects:
         """Gateways tell each other of new sessions (single session per user)."""
         return self._join("gateway", "sessions")
 
+    def gateway_sampled(self, replica: Token) -> str:
+        """A gateway replica's sample of itself (`GatewaySampled`), for the alerter."""
+        return self._join("gateway", "sampled", _token(NameKind.HOST, replica))
+
     def ask(self, connection: Token) -> str:
         """A question from a service for one client connection, answered through its gateway."""
         return self._join("ask", _token(NameKind.CONNECTION, connection))

@@ -2,7 +2,8 @@
 (`lifecycle`), keeps the alert book (`book`), and evaluates the rules on the live flow
 (`evaluation`), for the sources it holds (`sources`).
 
-The flow in: core subscriptions on `metrics.>` and `status.>`; a source newly taken
+The flow in: core subscriptions on `metrics.>`, `status.>`, `logs.>` and
+`gateway.sampled.*` (the gateway replicas' samples of themselves); a source newly taken
 first has its last status of each container and pod read from `LATEST` (what a
 collector said before this replica listened). The flow out: each transition on
 `alerts.rule`, in order, into the `ALERTS` stream (`vigil.publishing.InOrder`), where
@@ -38,6 +39,7 @@ from vigil.messages import (
     ContainerStatusChanged,
     DockerStatsSampled,
     FollowLogs,
+    GatewaySampled,
     HostMetricsSampled,
     K8sMetricsSampled,
     LogBatch,
@@ -103,7 +105,7 @@ class AlerterService:
         subscriptions = []
         keeper: BookKeeper | None = None
         try:
-            rules = await Records.open(self.bus, ALERT_RULES, Rule, frozenset({defaults.SEEDED}))
+            rules = await Records.open(self.bus, ALERT_RULES, Rule, defaults.MARKERS)
             if self.settings.default_rules:
                 await defaults.seed(rules, await self.bus.kv(ALERT_RULES))
             book = self._book = await Records.open(self.bus, ALERT_BOOK, AlertRecord)
@@ -126,7 +128,12 @@ class AlerterService:
             self.sources = Sources(leases, self.settings.lease_s)
             await self._read_rules(rules)
             subjects = self.bus.subjects
-            for pattern in (subjects.all_metrics(), subjects.all_status(), subjects.all_logs()):
+            for pattern in (
+                subjects.all_metrics(),
+                subjects.all_status(),
+                subjects.all_logs(),
+                subjects.gateway_sampled(ANY),
+            ):
                 subscriptions.append(await self.bus.nc.subscribe(pattern, cb=self._take))
             self.ready.set()
             log.info("evaluating rules as %s", self.replica)
@@ -246,6 +253,10 @@ class AlerterService:
                 return lambda data, now: evaluator.log_batch(
                     LogBatch.model_validate_json(data), now
                 )
+            case "gateway", "sampled", 3:
+                return lambda data, now: evaluator.gateway_sample(
+                    GatewaySampled.model_validate_json(data), now
+                )
             case "status", "k8s", 5:
                 return lambda data, now: evaluator.pod_status(
                     PodStatusChanged.model_validate_json(data), now
@@ -256,6 +267,8 @@ class AlerterService:
         """The last status message of each container (or pod) of `source`, from LATEST."""
         kind, _, name = source.partition(":")
         subjects = self.bus.subjects
+        if kind == "gateway":  # samples only, no status
+            return
         if kind == "host":
             pattern = subjects.docker_status(name, ANY)
         else:
@@ -270,6 +283,8 @@ class AlerterService:
         keys: tuple[str, ...]
         if kind == "host":
             keys = (f"docker:{name}:", f"host:{name}", f"stale:host:{name}", f"stale:docker:{name}")
+        elif kind == "gateway":
+            keys = (source, f"stale:{source}")
         else:
             keys = (f"pod:{name}:", f"stale:k8s:{name}")
         for found in await self._book.all():

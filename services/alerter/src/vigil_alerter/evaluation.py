@@ -9,10 +9,10 @@ status change and at every `tick`, since time alone resolves them (a restart loo
 window passes, a container runs long enough, a source speaks again).
 """
 
-import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import re2
 
@@ -21,9 +21,9 @@ from vigil.messages import (
     AlertSource,
     AlertState,
     ContainerState,
-    ContainerStats,
     ContainerStatusChanged,
     DockerStatsSampled,
+    GatewaySampled,
     HostMetricsSampled,
     K8sMetricsSampled,
     LogBatch,
@@ -31,8 +31,6 @@ from vigil.messages import (
     Metric,
     MetricCondition,
     PodStatusChanged,
-    PodUsage,
-    ProposedAction,
     Rule,
     StaleCondition,
     StatusCondition,
@@ -40,9 +38,21 @@ from vigil.messages import (
     utc_now,
 )
 from vigil_alerter.culprits import with_culprits
+from vigil_alerter.figures import (
+    container_figure,
+    gateway_figure,
+    host_figure,
+    pod_figure,
+    status_figure,
+    status_holds,
+)
 from vigil_alerter.index import RuleIndex
 from vigil_alerter.patterns import InvalidPattern, compile_regex
-from vigil_alerter.targets import ContainerFacts, PodFacts, restarts_within
+from vigil_alerter.proposing import proposed
+from vigil_alerter.targets import ContainerFacts, PodFacts
+
+# Whose silence a stale rule of each target kind notices: a source heard, by its kind.
+_STALE_TARGET = {"host": "host", "docker": "container", "k8s": "pod", "gateway": "gateway"}
 
 
 @dataclass(slots=True)
@@ -61,78 +71,6 @@ class _Where:
     host: str
     cluster: str | None
     name: str
-
-
-def _percent(part: float, whole: float | None) -> float | None:
-    return part / whole * 100.0 if whole else None
-
-
-def _host_figure(sample: HostMetricsSampled, metric: Metric) -> float | None:
-    match metric:
-        case Metric.CPU_PERCENT:
-            return sample.cpu.percent
-        case Metric.MEMORY_PERCENT:
-            return sample.memory.percent
-        case Metric.SWAP_PERCENT:
-            return sample.swap.percent
-        case Metric.DISK_PERCENT:
-            return max((fs.percent for fs in sample.filesystems), default=None)
-        case Metric.LOAD_1:
-            return sample.load.one
-    return None
-
-
-def _container_figure(stats: ContainerStats, metric: Metric) -> float | None:
-    match metric:
-        case Metric.CPU_PERCENT:
-            return stats.cpu_percent
-        case Metric.MEMORY_PERCENT:
-            return stats.memory_percent
-        case Metric.MEMORY_BYTES:
-            return float(stats.memory_usage)
-        case Metric.MEMORY_OF_LIMIT:
-            return _percent(stats.memory_usage, stats.memory_limit)
-        case Metric.CPU_OF_LIMIT:  # cpu_percent is 100 per CPU, cpu_limit in CPUs
-            return _percent(stats.cpu_percent, stats.cpu_limit * 100.0 if stats.cpu_limit else None)
-    return None
-
-
-def _pod_figure(pod: PodUsage, metric: Metric) -> float | None:
-    match metric:
-        case Metric.CPU_MILLICORES:
-            return pod.cpu_millicores
-        case Metric.MEMORY_BYTES:
-            return float(pod.memory_bytes)
-        case Metric.CPU_OF_LIMIT:
-            return _percent(pod.cpu_millicores, pod.cpu_limit_millicores)
-        case Metric.MEMORY_OF_LIMIT:
-            return _percent(pod.memory_bytes, pod.memory_limit_bytes)
-    return None
-
-
-def _status_holds(facts: ContainerFacts | PodFacts, condition: StatusCondition, now: float) -> bool:
-    match condition.event:
-        case StatusEvent.EXITED_NONZERO:
-            return facts.exited_nonzero
-        case StatusEvent.OOM_KILLED:
-            return facts.oom_killed
-        case StatusEvent.UNHEALTHY:
-            return isinstance(facts, ContainerFacts) and facts.unhealthy
-        case StatusEvent.CRASH_LOOP:
-            return isinstance(facts, PodFacts) and facts.crash_loop
-        case StatusEvent.RESTART_LOOP:
-            return restarts_within(facts.restarts, condition.window_s, now) >= condition.restarts
-    return False
-
-
-def _status_figure(
-    facts: ContainerFacts | PodFacts, condition: StatusCondition, now: float
-) -> float:
-    if condition.event is StatusEvent.RESTART_LOOP:
-        return float(restarts_within(facts.restarts, condition.window_s, now))
-    if condition.event is StatusEvent.EXITED_NONZERO and isinstance(facts, ContainerFacts):
-        return float(facts.exit_code or 0)
-    return 1.0 if _status_holds(facts, condition, now) else 0.0
 
 
 class Evaluator:
@@ -189,12 +127,8 @@ class Evaluator:
         key = f"host:{sample.host}"
         self._where[key] = _Where(sample.host, None, sample.host)
         changed: list[AlertChanged] = []
-        for rule in self._index.for_host(sample.host):
-            condition = rule.condition
-            if isinstance(condition, MetricCondition):
-                value = _host_figure(sample, condition.metric)
-                if value is not None:
-                    self._metric(rule, condition, key, value, now, changed)
+        rules = self._index.for_host(sample.host)
+        self._metrics(rules, key, partial(host_figure, sample), now, changed)
         batch = self._batches.get(sample.host)
         return [with_culprits(alert, batch, sample.processes) for alert in changed]
 
@@ -204,12 +138,9 @@ class Evaluator:
         changed: list[AlertChanged] = []
         for stats in sample.containers:
             facts = self._container(sample.host, stats.id, stats.name)
-            for rule in self._index.for_container(facts):
-                condition = rule.condition
-                if isinstance(condition, MetricCondition):
-                    value = _container_figure(stats, condition.metric)
-                    if value is not None:
-                        self._metric(rule, condition, facts.key, value, now, changed)
+            rules = self._index.for_container(facts)
+            figure = partial(container_figure, stats)
+            self._metrics(rules, facts.key, figure, now, changed)
         return changed
 
     def container_status(self, status: ContainerStatusChanged, now: float) -> list[AlertChanged]:
@@ -227,12 +158,8 @@ class Evaluator:
         changed: list[AlertChanged] = []
         for pod in sample.pods:
             facts = self._pod(sample.cluster, pod.namespace, pod.name)
-            for rule in self._index.for_pod(facts):
-                condition = rule.condition
-                if isinstance(condition, MetricCondition):
-                    value = _pod_figure(pod, condition.metric)
-                    if value is not None:
-                        self._metric(rule, condition, facts.key, value, now, changed)
+            rules = self._index.for_pod(facts)
+            self._metrics(rules, facts.key, partial(pod_figure, pod), now, changed)
         return changed
 
     def pod_status(self, status: PodStatusChanged, now: float) -> list[AlertChanged]:
@@ -243,6 +170,20 @@ class Evaluator:
         facts.observe(status, now)
         changed: list[AlertChanged] = []
         self._status(facts, now, changed)
+        return changed
+
+    def gateway_sample(self, sample: GatewaySampled, now: float) -> list[AlertChanged]:
+        """A gateway replica's sample of itself; its last (`leaving`): it stopped, so its
+        alerts are resolved and it is forgotten (not left to go stale)."""
+        source = key = f"gateway:{sample.replica}"
+        if sample.leaving:
+            self._heard.pop(source, None)
+            return [*self._forget(key), *self._forget(f"stale:{source}")]
+        self._heard[source] = now
+        self._where[key] = _Where(sample.replica, None, f"gateway {sample.replica}")
+        changed: list[AlertChanged] = []
+        rules = self._index.for_gateway(sample.replica)
+        self._metrics(rules, key, partial(gateway_figure, sample), now, changed)
         return changed
 
     def log_batch(self, batch: LogBatch, now: float) -> list[AlertChanged]:
@@ -293,10 +234,14 @@ class Evaluator:
             self._where[key] = _Where(alert.host, alert.cluster, name)
 
     def drop_source(self, source: str) -> None:
-        """This replica no longer evaluates `source` (`host:h` or `k8s:c`): forget its
-        targets without a word (the replica that takes it over carries on)."""
+        """This replica no longer evaluates `source` (`host:h`, `k8s:c` or `gateway:r`):
+        forget its targets without a word (the replica that takes it over carries on)."""
         kind, _, name = source.partition(":")
-        prefixes = (f"host:{name}", f"docker:{name}:") if kind == "host" else (f"pod:{name}:",)
+        prefixes: tuple[str, ...] = {
+            "host": (f"host:{name}", f"docker:{name}:"),
+            "k8s": (f"pod:{name}:",),
+            "gateway": (f"gateway:{name}",),
+        }[kind]
         for key in [k for k in self._where if k.startswith(prefixes)]:
             del self._where[key]
             self._containers.pop(key, None)
@@ -304,26 +249,35 @@ class Evaluator:
             self._index.forget(key)
         for state_key in [k for k in self._states if k[1].startswith(prefixes)]:
             del self._states[state_key]
-        heard = (f"host:{name}", f"docker:{name}") if kind == "host" else (f"k8s:{name}",)
+        heard = (f"host:{name}", f"docker:{name}") if kind == "host" else (source,)
         for one in heard:
             self._heard.pop(one, None)
         self._batches.pop(name, None)
 
     # -- conditions -------------------------------------------------------------------
 
-    def _metric(
+    def _metrics(
         self,
-        rule: Rule,
-        condition: MetricCondition,
+        rules: list[Rule],
         key: str,
-        value: float,
+        figure: Callable[[Metric], float | None],
         now: float,
         changed: list[AlertChanged],
     ) -> None:
-        bad = value < condition.threshold if condition.below else value > condition.threshold
-        state = self._step(rule, key, bad, now)
-        if state is not None:
-            changed.append(self._alert(rule, key, state, value))
+        """The metric conditions of `rules` on the target `key`, each reading its figure
+        of this sample (`figure`: None when the sample does not carry it)."""
+        for rule in rules:
+            condition = rule.condition
+            if not isinstance(condition, MetricCondition):
+                continue
+            value = figure(condition.metric)
+            if value is None:
+                continue
+            threshold = condition.threshold
+            bad = value < threshold if condition.below else value > threshold
+            state = self._step(rule, key, bad, now)
+            if state is not None:
+                changed.append(self._alert(rule, key, state, value))
 
     def _status(
         self, facts: ContainerFacts | PodFacts, now: float, out: list[AlertChanged]
@@ -333,9 +287,9 @@ class Evaluator:
             if isinstance(condition, LogCondition):
                 self._log(rule, condition, facts.key, now, out)
             if isinstance(condition, StatusCondition):
-                state = self._step(rule, facts.key, _status_holds(facts, condition, now), now)
+                state = self._step(rule, facts.key, status_holds(facts, condition, now), now)
                 if state is not None:
-                    value = _status_figure(facts, condition, now)
+                    value = status_figure(facts, condition, now)
                     out.append(self._alert(rule, facts.key, state, value))
 
     def _log(
@@ -359,12 +313,13 @@ class Evaluator:
             kind = rule.target.kind
             for source, heard in self._heard.items():
                 source_kind, _, name = source.partition(":")
-                if {"host": "host", "docker": "container", "k8s": "pod"}[source_kind] != kind:
+                if _STALE_TARGET[source_kind] != kind:
                     continue
                 if not self._index.covers(rule, name):
                     continue
                 key = f"stale:{source}"
-                self._where[key] = _Where(name, name if kind == "pod" else None, source)
+                said = f"gateway {name}" if kind == "gateway" else source
+                self._where[key] = _Where(name, name if kind == "pod" else None, said)
                 silent = now - heard
                 state = self._step(rule, key, silent > condition.after_s, now)
                 if state is not None:
@@ -476,45 +431,3 @@ class Evaluator:
             labels=rule.labels or None,
             proposal=proposal,
         )
-
-
-TEMPLATE_HASH = "pod-template-hash"
-
-
-def proposed(rule: Rule, facts: ContainerFacts | PodFacts | None) -> ProposedAction | None:
-    """What `rule` proposes about its target `facts`, with a fresh id (one per raising):
-    a container to restart, or the Deployment (the owner of the pod's ReplicaSet, named
-    by the ReplicaSet less its `-<pod-template-hash>`) or StatefulSet owning a pod to
-    scale. None when there is nothing to act on (a pod of no such workload)."""
-    wanted = rule.propose
-    if wanted is None or facts is None:
-        return None
-    proposal_id = secrets.token_hex(8)
-    if isinstance(facts, ContainerFacts):
-        if wanted.action != "restart":
-            return None
-        return ProposedAction(
-            id=proposal_id, action="restart", host=facts.host, container=facts.id, name=facts.name
-        )
-    if wanted.action != "scale" or facts.owner_name is None:
-        return None
-    if facts.owner_kind == "StatefulSet":
-        kind, name = "statefulset", facts.owner_name
-    elif facts.owner_kind == "ReplicaSet" and (template := facts.labels.get(TEMPLATE_HASH)):
-        suffix = f"-{template}"
-        if not facts.owner_name.endswith(suffix):
-            return None
-        kind, name = "deployment", facts.owner_name.removesuffix(suffix)
-    else:
-        return None
-    return ProposedAction.model_validate(
-        {
-            "id": proposal_id,
-            "action": "scale",
-            "cluster": facts.cluster,
-            "namespace": facts.namespace,
-            "kind": kind,
-            "name": name,
-            "replicas": wanted.replicas,
-        }
-    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from vigil.messages import (
     ContainerTarget,
+    GatewayTarget,
     HostTarget,
     LogCondition,
     PodTarget,
@@ -24,7 +25,7 @@ from vigil_alerter.targets import ContainerFacts, PodFacts
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     rule: Rule
-    hosts: object  # a compiled glob (hosts, or clusters for pods)
+    hosts: object  # a compiled glob (hosts, clusters for pods, replicas for gateways)
     name: object | None = None  # container name, or pod namespace
     workload: object | None = None
 
@@ -33,6 +34,8 @@ def _compile(rule: Rule) -> _Compiled:
     target = rule.target
     if isinstance(target, HostTarget):
         return _Compiled(rule, compile_glob(target.hosts))
+    if isinstance(target, GatewayTarget):
+        return _Compiled(rule, compile_glob(target.replicas))
     if isinstance(target, ContainerTarget):
         name = compile_glob(target.name) if target.name is not None else None
         return _Compiled(rule, compile_glob(target.hosts), name)
@@ -77,6 +80,14 @@ def _pod_matches(compiled: _Compiled, facts: PodFacts) -> bool:
     return True
 
 
+def _named(rules: list[_Compiled], cache: dict[str, list[Rule]], name: str) -> list[Rule]:
+    """The rules whose one glob takes in `name` (a host, a gateway replica), kept."""
+    found = cache.get(name)
+    if found is None:
+        found = cache[name] = [c.rule for c in rules if glob_matches(c.hosts, name)]  # type: ignore[arg-type]
+    return found
+
+
 @dataclass
 class RuleIndex:
     """The enabled rules by target kind, and for each target seen the rules it meets."""
@@ -84,8 +95,10 @@ class RuleIndex:
     hosts: list[_Compiled] = field(default_factory=list)
     containers: list[_Compiled] = field(default_factory=list)
     pods: list[_Compiled] = field(default_factory=list)
+    gateways: list[_Compiled] = field(default_factory=list)
     _compiled: dict[str, _Compiled] = field(default_factory=dict)
     _by_host: dict[str, list[Rule]] = field(default_factory=dict)
+    _by_gateway: dict[str, list[Rule]] = field(default_factory=dict)
     _by_container: dict[str, tuple[object, list[Rule]]] = field(default_factory=dict)
     _by_pod: dict[str, tuple[object, list[Rule]]] = field(default_factory=dict)
     _timed: dict[str, tuple[list[Rule], list[Rule]]] = field(default_factory=dict)
@@ -104,6 +117,8 @@ class RuleIndex:
                     index.containers.append(compiled)
                 case PodTarget():
                     index.pods.append(compiled)
+                case GatewayTarget():
+                    index.gateways.append(compiled)
         return index
 
     def covers(self, rule: Rule, source: str) -> bool:
@@ -112,11 +127,10 @@ class RuleIndex:
         return compiled is not None and glob_matches(compiled.hosts, source)  # type: ignore[arg-type]
 
     def for_host(self, host: str) -> list[Rule]:
-        found = self._by_host.get(host)
-        if found is None:
-            found = [c.rule for c in self.hosts if glob_matches(c.hosts, host)]  # type: ignore[arg-type]
-            self._by_host[host] = found
-        return found
+        return _named(self.hosts, self._by_host, host)
+
+    def for_gateway(self, replica: str) -> list[Rule]:
+        return _named(self.gateways, self._by_gateway, replica)
 
     def for_container(self, facts: ContainerFacts) -> list[Rule]:
         identity = facts.identity()

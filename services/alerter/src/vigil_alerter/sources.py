@@ -1,5 +1,6 @@
 """Which sources this replica evaluates: a source (`host:<host>`: its host and Docker
-samples and container status; `k8s:<cluster>`: its pods) belongs to one replica at a
+samples and container status; `k8s:<cluster>`: its pods; `gateway:<replica>`: a gateway
+replica's samples of itself) belongs to one replica at a
 time, by a lease in `ALERTER_SOURCES` (`vigil.leases`).
 
 Every replica hears every sample (a core subscription: parsing the subject is all a
@@ -15,9 +16,12 @@ from vigil.leases import Leases
 
 
 def source_of(tokens: list[str]) -> str | None:
-    """The source of a `metrics.*`, `status.*` or `logs.*` subject (without its prefix)."""
+    """The source of a `metrics.*`, `status.*`, `logs.*` or `gateway.sampled.*` subject
+    (without its prefix)."""
     if len(tokens) < 3:
         return None
+    if tokens[:2] == ["gateway", "sampled"]:
+        return f"gateway:{tokens[2]}"
     match tokens[1]:
         case "host" | "docker":
             return f"host:{tokens[2]}"

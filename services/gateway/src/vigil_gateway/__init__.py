@@ -11,7 +11,7 @@ above it in this list (and `settings`, `errors`, `metrics`):
 - `merged/`     merged log views over many containers and pods
 - `session/`    one client's socket, from its handshake to its close
 - `replica/`    what every socket of one replica shares (`Gateway`, the composition
-  root), its sessions, questions for clients, its alerts on itself
+  root), its sessions, questions for clients, its samples of itself
 - `http/`       the routes, SSE, polling, serving, the dashboard, the protocol doc
 
 And beside them:

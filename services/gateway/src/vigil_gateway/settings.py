@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from vigil.names import NameKind, validate_name
 from vigil.settings import VigilSettings
 
 
@@ -123,13 +124,16 @@ class GatewaySettings(VigilSettings):
     body_timeout_s: float = Field(
         default=30.0, gt=0, description="An HTTP request body must have come by then; else 408."
     )
-    alert_sockets_ratio: float = Field(
-        default=0.9, gt=0, le=1, description="Alert when sockets reach this share of the max."
+    replica: str | None = Field(
+        default=None,
+        description=(
+            "This replica's name in its samples of itself (`gateway.sampled.{replica}`), which"
+            " gateway alert rules match; none: `gw-` and 8 hex digits, new at each start."
+        ),
     )
-    alert_send_failures: int = Field(
-        default=50, ge=1, description="Alert when a check interval sees this many failed sends."
+    sample_interval_s: float = Field(
+        default=5.0, gt=0, le=300, description="How often the replica publishes a sample of itself."
     )
-    watch_interval_s: float = Field(default=5.0, gt=0, description="How often to check.")
     permessage_deflate: bool = Field(
         default=False,
         description="Negotiate WebSocket compression; per client it costs CPU and memory.",
@@ -186,6 +190,11 @@ class GatewaySettings(VigilSettings):
         default=None,
         description="The built web dashboard (web/dist), served at `/`; none: no dashboard.",
     )
+
+    @field_validator("replica")
+    @classmethod
+    def _replica(cls, name: str | None) -> str | None:
+        return None if name is None else validate_name(NameKind.HOST, name)
 
     @field_validator("web_dir")
     @classmethod

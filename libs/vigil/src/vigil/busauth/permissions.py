@@ -7,7 +7,8 @@ may do; NATS refuses the rest (DESIGN rule 8):
 
 - **data** it produces: the collector only its own host's metrics, status and logs (and
   its clusters'), the deployer journals and its host's work queue, auth revocations,
-  the gateway the connection list; auth, the deployer and the gateway each their own
+  the gateway the connection list and its samples of itself (`gateway.sampled.*`, which
+  the alerter alone reads); auth, the deployer and the gateway each their own
   audit events (`audit.<role>`), which no service may delete (the stream denies it);
   the notifier only its audit events (it delivers off the bus), the alerter the
   alerts of its rules (`alerts.rule`), acknowledgements (on the alert's own
@@ -183,6 +184,7 @@ def permissions(
                     subjects.all_metrics(),  # every sample and status, live: the rules' input
                     subjects.all_status(),
                     subjects.all_logs(),  # of the containers it follows for log rules
+                    subjects.gateway_sampled(ANY),  # the gateway replicas' figures: gateway rules
                     *_requests(subjects, _operations(Rules)),
                     *_requests(subjects, _operations(Alerts)),
                     inbox,
@@ -268,7 +270,7 @@ def permissions(
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_connections(),
                     subjects.gateway_sessions(),
-                    subjects.alerts(AlertSource.GATEWAY),
+                    subjects.gateway_sampled(ANY),  # each replica's figures, for the alerter
                     subjects.audit(role.value),
                     _STREAM_LOOKUP,
                     *_reads(subjects, LATEST, ALERTS, LOGS, DEPLOY_EVENTS, REVOKED, CONNECTIONS),

@@ -1,6 +1,6 @@
 """Between services and gateways: who opened a socket (sessions), questions a service
-puts to a client through the gateway that holds its socket, and the list of sockets
-every replica answers with."""
+puts to a client through the gateway that holds its socket, the list of sockets
+every replica answers with, and the sample each replica publishes of itself."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -65,3 +65,19 @@ class ConnectionChanged(Message):
     connection: ConnectionInfo
     code: int | None = None
     time: datetime
+
+
+class GatewaySampled(Message):
+    """On `gateway.sampled.{replica}`, every `sample_interval_s`: a gateway replica's
+    figures of itself, what the alerter's gateway rules read (and their `stale`
+    condition: a replica that stops sampling). A replica stopping cleanly sends a last
+    one with `leaving` set, so its absence is not taken for a death."""
+
+    replica: str = Field(description="The replica's name (`VIGIL_GATEWAY_REPLICA`).")
+    time: datetime
+    interval_s: float = Field(description="Since the replica's previous sample.")
+    sockets: int = Field(description="Open WebSockets.")
+    max_sockets: int = Field(description="Its limit (`VIGIL_GATEWAY_MAX_CONNECTIONS`).")
+    sockets_percent: float = Field(description="`sockets` against `max_sockets`, 0-100.")
+    send_failures_per_s: float = Field(description="Failed sends to clients, over the interval.")
+    leaving: bool = Field(default=False, description="The replica stops: its last sample.")

@@ -101,7 +101,7 @@ class AlertSource(StrEnum):
 
     HOST = "host"  # the collector's host thresholds, before they were default rules
     K8S = "k8s"  # the collector's Kubernetes warnings
-    GATEWAY = "gateway"  # the gateway on itself
+    GATEWAY = "gateway"  # the gateway on itself, before its thresholds were default rules
     RULE = "rule"  # the alerter's rules
 
 

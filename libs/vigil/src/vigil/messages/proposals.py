@@ -26,6 +26,7 @@ PROPOSALS_OF: dict[str, frozenset[str]] = {
     "host": frozenset(),
     "container": frozenset({"restart"}),
     "pod": frozenset({"scale"}),
+    "gateway": frozenset(),
 }
 """Which actions a rule of each target kind may propose."""
 

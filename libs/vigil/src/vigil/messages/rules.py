@@ -1,7 +1,8 @@
 """Alert rules and what the alerter answers about them (`ctl.rules.*`).
 
-A rule names a target (hosts, containers, pods), a condition (a metric against a
-threshold or against the target's own limit; a status event; a source gone quiet) and
+A rule names a target (hosts, containers, pods, the gateway's replicas), a condition (a
+metric against a threshold or against the target's own limit; a status event; a source
+gone quiet) and
 how it behaves: held for `hold_s` before it is raised, clear for `recovery_s` before it
 is resolved, quiet for `cooldown_s` after a resolve, with a severity and labels carried
 by every alert it raises. Rules live in the `ALERT_RULES` bucket; the alerter evaluates
@@ -131,7 +132,22 @@ class PodTarget(Message):
         return value
 
 
-RuleTarget = Annotated[HostTarget | ContainerTarget | PodTarget, Field(discriminator="kind")]
+class GatewayTarget(Message):
+    """Gateway replicas whose name matches `replicas` (a glob), by the samples each
+    publishes of itself (`GatewaySampled`)."""
+
+    kind: Literal["gateway"] = "gateway"
+    replicas: str = Field(default="*", description="A glob on the gateway replica's name.")
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas(cls, value: str) -> str:
+        return checked_glob(value)
+
+
+RuleTarget = Annotated[
+    HostTarget | ContainerTarget | PodTarget | GatewayTarget, Field(discriminator="kind")
+]
 
 
 class Metric(StrEnum):
@@ -146,6 +162,9 @@ class Metric(StrEnum):
     CPU_MILLICORES = "cpu_millicores"
     CPU_OF_LIMIT = "cpu_of_limit"  # percent of the target's own CPU limit
     MEMORY_OF_LIMIT = "memory_of_limit"  # percent of the target's own memory limit
+    SOCKETS = "sockets"  # a gateway replica's open WebSockets
+    SOCKETS_PERCENT = "sockets_percent"  # ... against its limit (max_connections)
+    SEND_FAILURES_PER_S = "send_failures_per_s"  # its failed sends to clients
 
 
 METRICS_OF: dict[str, frozenset[Metric]] = {
@@ -170,6 +189,7 @@ METRICS_OF: dict[str, frozenset[Metric]] = {
     "pod": frozenset(
         {Metric.CPU_MILLICORES, Metric.MEMORY_BYTES, Metric.CPU_OF_LIMIT, Metric.MEMORY_OF_LIMIT}
     ),
+    "gateway": frozenset({Metric.SOCKETS, Metric.SOCKETS_PERCENT, Metric.SEND_FAILURES_PER_S}),
 }
 
 
@@ -202,7 +222,8 @@ class StatusCondition(Message):
 
 
 class StaleCondition(Message):
-    """The target's source (a host's samples, a cluster's) silent for `after_s`."""
+    """The target's source (a host's samples, a cluster's, a gateway replica's) silent
+    for `after_s`."""
 
     kind: Literal["stale"] = "stale"
     after_s: float = Field(default=60, ge=5, le=86_400)
@@ -267,8 +288,10 @@ class RuleDraft(Message):
         if isinstance(condition, LogCondition) and kind != "container":
             raise ValueError("condition: log patterns are of containers (for now)")
         if isinstance(condition, StatusCondition):
-            if kind == "host":
-                raise ValueError("condition: status events are of containers and pods, not hosts")
+            if kind in ("host", "gateway"):
+                raise ValueError(
+                    f"condition: status events are of containers and pods, not {kind}s"
+                )
             if kind == "pod" and condition.event is StatusEvent.UNHEALTHY:
                 raise ValueError("condition.event: unhealthy is of containers (pods: crash_loop)")
             if kind == "container" and condition.event is StatusEvent.CRASH_LOOP:

@@ -4,5 +4,5 @@
   identity, revocations and limits, started, stopped and told of the bus
 - `sessions`    its sockets: admitted, given their connection, listed, replaced, drained
 - `questions`   questions for clients (`ctl ask`), relayed to a socket and answered
-- `self_watch`  its alerts on itself: sockets near the limit, sends failing
+- `sampling`    its samples of itself (sockets, failed sends), for gateway alert rules
 """

@@ -3,8 +3,8 @@
 The bus, the channel feeds, the directories and log leases, how credentials become a
 principal, which credentials were revoked, the rate limiter, the audit trail of what
 it refuses (`vigil.audit_trail`, on `audit.gateway`); the sockets themselves
-(`sessions`), questions for clients (`questions`) and the replica's alerts on itself
-(`self_watch`). It starts and stops them all, and tells them when the bus goes and
+(`sessions`), questions for clients (`questions`) and the replica's samples of itself
+(`sampling`). It starts and stops them all, and tells them when the bus goes and
 comes back.
 """
 
@@ -49,7 +49,7 @@ from vigil_gateway.merged import view as merged
 from vigil_gateway.merged.sources import LogSource
 from vigil_gateway.metrics import GatewayMetrics
 from vigil_gateway.replica.questions import Questions
-from vigil_gateway.replica.self_watch import SelfWatch, Watching
+from vigil_gateway.replica.sampling import Sampler, Sampling
 from vigil_gateway.replica.sessions import Sessions
 from vigil_gateway.session.admission import Admission
 from vigil_gateway.session.registry import Registry
@@ -123,16 +123,11 @@ class Gateway:
             spawn=self._spawn,
         )
         self.questions = Questions(self.bus, self.connections, self._spawn)
-        watch = SelfWatch(
-            gateway=self.id,
-            max_sockets=settings.max_connections,
-            sockets_ratio=settings.alert_sockets_ratio,
-            send_failures_per_check=settings.alert_send_failures,
-        )
-        self._watching = Watching(
+        self.replica = settings.replica or f"gw-{self.id[:8]}"
+        self._sampling = Sampling(
             self.bus,
-            watch,
-            settings.watch_interval_s,
+            Sampler(self.replica, settings.max_connections),
+            settings.sample_interval_s,
             lambda: (len(self.connections), self.metrics.send_failures),
         )
         self._connecting: asyncio.Task[None] | None = None
@@ -146,12 +141,12 @@ class Gateway:
         # Connect in the background: the gateway serves /healthz (and says "not ready")
         # while NATS is still away.
         self._connecting = asyncio.create_task(self._connect(), name="gateway-connect")
-        self._watching.start()
+        self._sampling.start()
 
     async def stop(self) -> None:
         for task in (self._connecting, self._following_containers, *self._tasks):
             await stop_task(task)
-        await self._watching.stop()
+        await self._sampling.stop()
         await self.revocations.stop()
         await self.hub.close()
         for held in self.log_leases:
