@@ -21,6 +21,7 @@ from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
 from vigil_history import app as history_app
+from vigil_history.log_search import LogSearch
 from vigil_history.query import Query
 from vigil_notifier import handlers as notifier_handlers
 
@@ -59,7 +60,7 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
     assert channels(deployer) == channels(described["deploy"])
 
     history = ServiceBroker(None, settings, description="history")
-    history_app.serve(history, Query.__new__(Query))
+    history_app.serve(history, Query.__new__(Query), LogSearch.__new__(LogSearch))
     assert channels(history) == channels(described["history"])
     notifier = ServiceBroker(None, settings, description="notify")
     notifications = notifier_handlers.Handlers.__new__(notifier_handlers.Handlers)
