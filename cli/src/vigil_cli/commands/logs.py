@@ -43,7 +43,7 @@ from vigil.messages import (
     Update,
     utc_now,
 )
-from vigil_cli import figures, scrollback, times
+from vigil_cli import figures, log_search, scrollback, times
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import FAILED, OK, Remote, add_url_option, notice, run
 from vigil_client import ConnectionState, Event, Subscription, Unreachable, VigilClient
@@ -98,8 +98,17 @@ def add_parser(commands: Subparsers) -> None:
         metavar="WHEN",
         help="only lines since then: a duration ago (10m, 1h30m) or a time (2026-05-01T12:00:00Z)",
     )
+    parser.add_argument(
+        "--until",
+        type=times.moment,
+        metavar="WHEN",
+        help="only lines before then (searches the kept logs: with --grep, without -f)",
+    )
     parser.add_argument("--host", help="the container's Docker host (default: any)")
     parser.add_argument("--grep", help="only lines with this text (any case)")
+    parser.add_argument(
+        "-E", "--regex", action="store_true", help="--grep is a pattern (RE2 syntax), not text"
+    )
     parser.add_argument("--level", help="only lines of this level or worse (info, warn, error...)")
     parser.add_argument("-t", "--timestamps", action="store_true", help="show each line's time")
     parser.set_defaults(handler=lambda args: run(lambda remote: _logs(remote, args), args))
@@ -139,6 +148,18 @@ class Window:
 async def _logs(remote: Remote, args: argparse.Namespace) -> int:
     selectors = (args.label, args.name, args.selector, args.workload)
     merged = any(selector is not None for selector in selectors)
+    plain = not (merged or args.follow or args.level is not None)
+    searched = args.grep is not None and plain and (args.until or args.container is None)
+    if searched:
+        await _search(remote, args, Window.of(args))
+        return OK
+    if args.until is not None or args.regex:
+        print(
+            "vigil: --until and --regex search the kept logs: give --grep, and no -f,"
+            " --level or merged view",
+            file=sys.stderr,
+        )
+        return FAILED
     if merged == (args.container is not None):
         print(
             "vigil: name a container, or pick several with --label or --name (containers)"
@@ -166,6 +187,36 @@ async def _logs(remote: Remote, args: argparse.Namespace) -> int:
     else:
         await _container(remote, params, window, args)
     return OK
+
+
+async def _search(remote: Remote, args: argparse.Namespace, window: Window) -> None:
+    """The kept logs searched by the server: the last `--tail` hits of `--grep` (every
+    one with `--since` alone, printed as they are found) in `[--since, --until)`."""
+    given = {
+        "container": args.container,
+        "host": args.host,
+        "cluster": args.cluster,
+        "namespace": args.namespace,
+    }
+    options = {
+        "literal": not args.regex,
+        "ignore_case": not args.regex,
+        "since": window.since,
+        "until": args.until,
+        **{key: value for key, value in given.items() if value is not None},
+    }
+    with_source = args.container is None
+    async with remote.api() as api:
+        if window.tail is not None:
+            hits = await log_search.last(api, args.grep, window.tail, **options)
+            _print(
+                [log_search.as_line(hit, with_source=with_source) for hit in hits], args.timestamps
+            )
+            return
+        async for page in log_search.every(api, args.grep, **options):
+            _print(
+                [log_search.as_line(hit, with_source=with_source) for hit in page], args.timestamps
+            )
 
 
 async def _container(

@@ -6,9 +6,9 @@ Every call carries the session's credentials; an access token the gateway refuse
 gateway's error code and message (`detail`), network failures `Unreachable`.
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -34,6 +34,7 @@ from vigil.messages import (
     DisableUser,
     ErrorCode,
     HistorySeries,
+    LogHits,
     LogPage,
     ProposalConfirmed,
     RevokeApiKey,
@@ -288,6 +289,41 @@ class Api:
         clean = {k: v for k, v in params.items() if v is not None}
         answer = await self.send("GET", routes.history(kind, **names), params=clean)
         return _parsed(HistorySeries, answer)
+
+    async def search_logs(
+        self,
+        pattern: str,
+        *,
+        literal: bool = False,
+        ignore_case: bool = False,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        order: Literal["newest", "oldest"] = "newest",
+        limit: int = 100,
+        **where: str,
+    ) -> AsyncGenerator[LogHits]:
+        """The pages of a search of the kept logs, as the gateway answers each (a page
+        may be short, even empty, before the last): lines matching `pattern` (RE2;
+        `literal`: plain text) in `[since, until)`, `order` first, `limit` per page,
+        `where` `host=` (and `container=`), or `cluster=` (and `namespace=`, `pod=`),
+        or every source the user may see."""
+        params: dict[str, Any] = {
+            "pattern": pattern,
+            "literal": literal,
+            "ignore_case": ignore_case,
+            "order": order,
+            "limit": limit,
+            **where,
+        }
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None:
+                params[name] = moment.isoformat()
+        while True:
+            page = _parsed(LogHits, await self.send("GET", routes.LOG_SEARCH, params=params))
+            yield page
+            if page.cursor is None:
+                return
+            params["cursor"] = page.cursor
 
     # -- users and API keys: the admin role's routes -------------------------------------
 

@@ -18,6 +18,7 @@ ALERT_ACK = "/api/alerts/ack"
 ALERT_PROPOSAL = "/api/alerts/proposal"
 ALERT_RULES = "/api/alerts/rules"
 SILENCES = "/api/alerts/silences"
+LOG_SEARCH = "/api/logs/search"
 
 
 def container_logs(container: str) -> str:
