@@ -1,6 +1,7 @@
 """Actions rules propose: which fit which target (the rest refused, naming the field),
-and the concrete proposal a raised alert carries — the container to restart, or the
-Deployment or StatefulSet of a pod to scale — fresh at each raising, none resolved."""
+and the concrete proposal a raised alert carries — the container to restart or whose
+service's last deploy to roll back, or the Deployment or StatefulSet of a pod to scale —
+fresh at each raising, none resolved."""
 
 import argparse
 from typing import Any
@@ -32,7 +33,15 @@ CRASH_LOOP = {"kind": "status", "event": "crash_loop"}
                 "condition": BUSY,
                 "propose": {"action": "scale", "replicas": 2},
             },
-            "propose.action: a container rule may propose restart, not scale",
+            "propose.action: a container rule may propose restart or rollback, not scale",
+        ),
+        (
+            {"target": {"kind": "pod"}, "condition": CRASH_LOOP, "propose": {"action": "rollback"}},
+            "propose.action: a pod rule may propose scale, not rollback",
+        ),
+        (
+            {"target": {"kind": "host"}, "condition": BUSY, "propose": {"action": "rollback"}},
+            "propose.action: a host rule may propose nothing, not rollback",
         ),
         (
             {"target": {"kind": "pod"}, "condition": CRASH_LOOP, "propose": {"action": "restart"}},
@@ -116,6 +125,29 @@ def test_a_container_rules_alert_proposes_restarting_that_container_once_per_rai
     assert again.proposal.id != proposal.id  # a new raising, a new proposal: confirmable anew
 
 
+def test_a_container_rules_alert_proposes_rolling_back_the_last_deploy_of_its_service() -> None:
+    evaluator = Evaluator(
+        [
+            rule(
+                "busy",
+                target={"kind": "container", "name": "web*"},
+                condition=BUSY,
+                propose={"action": "rollback"},
+            )
+        ]
+    )
+    [raised] = evaluator.docker_sample(sample(stats(WEB, "web-1", 95)), 100)
+    proposal = raised.proposal
+    assert proposal is not None
+    assert (proposal.action, proposal.host, proposal.container, proposal.name) == (
+        "rollback",
+        HOST,
+        WEB,
+        "web-1",
+    )
+    assert f"proposed: roll back the last deploy of web-1 on {HOST}" in raised.message
+
+
 def test_a_rule_without_a_proposal_proposes_nothing() -> None:
     evaluator = Evaluator([rule("busy", target={"kind": "container"}, condition=BUSY)])
     [raised] = evaluator.docker_sample(sample(stats(WEB, "web-1", 95)), 100)
@@ -171,10 +203,13 @@ def test_the_cli_says_a_rules_proposal_with_propose() -> None:
                        "--propose", "restart")  # fmt: skip
     assert restart.propose is not None
     assert (restart.propose.action, restart.propose.replicas) == ("restart", None)
+    rollback = cli_rule("--container", "web-*", "--status", "restart_loop", "--propose", "rollback")
+    assert rollback.propose is not None
+    assert (rollback.propose.action, rollback.propose.replicas) == ("rollback", None)
     scale = cli_rule("--namespace", "shop", "--status", "crash_loop", "--propose", "scale=0")
     assert scale.propose is not None
     assert (scale.propose.action, scale.propose.replicas) == ("scale", 0)
-    with pytest.raises(CliError, match="restart \\(containers\\) or scale=N"):
+    with pytest.raises(CliError, match="restart or rollback \\(containers\\), scale=N"):
         cli_rule("--container", "web-*", "--status", "oom_killed", "--propose", "scale")
-    with pytest.raises(ValidationError, match="a container rule may propose restart"):
+    with pytest.raises(ValidationError, match="a container rule may propose restart or rollback"):
         cli_rule("--container", "web-*", "--status", "oom_killed", "--propose", "scale=1")

@@ -43,6 +43,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil_deployer.confirmation import ask_user
+from vigil_deployer.docker_target import DEPLOY_LABEL
 from vigil_deployer.errors import Declined, StepFailed
 from vigil_deployer.settings import DeployerSettings
 
@@ -104,6 +105,16 @@ class ContainerActions:
         if action is ContainerAction.REMOVE:
             return acted.model_copy(update={"state": ContainerState.REMOVED})
         return acted
+
+    async def deploy_of(self, container: str) -> str | None:
+        """The deploy that started `container` (its full id or name; its label), None
+        when no deploy did; `Refused` NOT_FOUND when the engine has no such container."""
+        try:
+            client: docker.DockerClient = await self._connect()
+        except StepFailed as exc:
+            raise Refused(ErrorCode.UNAVAILABLE, f"{self._settings.host}: {exc.reason}") from None
+        found = await self._engine(client.containers.get, container)
+        return (found.labels or {}).get(DEPLOY_LABEL)
 
     async def _ask(self, request: ActOnContainer, container: Container, caller: Principal) -> None:
         what = {

@@ -130,6 +130,7 @@ from vigil.messages.deploy.records import (
     Requester,
     visible_to,
 )
+from vigil.messages.deploy.rollback import DeployRolledBack, RollBackDeploy
 from vigil.messages.deploy.spec import (
     DeploySpec,
     DockerHealth,
@@ -381,6 +382,7 @@ __all__ = [
     "DeployList",
     "DeployQueued",
     "DeployRecord",
+    "DeployRolledBack",
     "DeploySpec",
     "DeployState",
     "DeployStep",
@@ -468,6 +470,7 @@ __all__ = [
     "Reset",
     "RevocationKind",
     "RevokeApiKey",
+    "RollBackDeploy",
     "Rule",
     "RuleCondition",
     "RuleDraft",
