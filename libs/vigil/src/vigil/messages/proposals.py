@@ -67,7 +67,9 @@ class ProposedAction(Message):
     id: str = Field(pattern=PROPOSAL_ID, description="One per raising of the alert.")
     action: ProposalAction
     host: HostName | None = omitted_when_none("The container's Docker host (restart, rollback).")
-    container: str | None = omitted_when_none("The container's full id (restart, rollback).")
+    container: str | None = omitted_when_none(
+        "The container's id as the collector gives it (restart, rollback)."
+    )
     name: str = Field(description="The container's name, or the workload's.")
     cluster: ClusterName | None = omitted_when_none("The workload's cluster (scale).")
     namespace: NamespaceName | None = omitted_when_none("The workload's namespace (scale).")

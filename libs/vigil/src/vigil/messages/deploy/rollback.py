@@ -22,12 +22,16 @@ from vigil.names import ContainerName, DeployId, HostName
 class RollBackDeploy(Message):
     """Roll back the last succeeded deploy of the service `name` (the deploy spec's
     name, its container's name) on the Docker host `host`. With `container` (an alert's
-    container, its full id), refused unless that container is the one the last deploy
+    container, by id), refused unless that container is the one the last deploy
     started: an alert about an older container does not undo a newer deploy."""
 
     host: HostName
     name: ContainerName
-    container: str | None = Field(default=None, max_length=64, pattern=r"^[0-9a-f]{12,64}$")
+    container: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{12,64}$",
+        description="Its id, or the 12 characters `docker ps` shows (as alerts name it).",
+    )
     alert: str | None = proposed_by()
 
 
