@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.alerter_support import CALM, restarts, started_at
+from tests.alerter_support import restarts, rule_proposing, started_at
 from tests.cli_support import environment as cli_environment
 from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST, Deployment, Images, serves
@@ -71,13 +71,9 @@ async def test_a_proposed_restart_is_refused_to_a_viewer_and_runs_once_when_an_o
     async with bus_client(nats_server, prefix) as bus:
         viewer = await user_token(bus, admin_token, "vera", Role.VIEWER, [])
         operator = await user_token(bus, admin_token, "otto", Role.OPERATOR, [])
-    rule = {
-        "name": "calm",
-        "target": {"kind": "container", "hosts": TEST_HOST, "name": name},
-        "condition": CALM,
-        "propose": {"action": "restart"},
-    }
-    made = await http.post(f"{ALERTS}/rules", json=rule, headers=bearer(operator))
+    made = await http.post(
+        f"{ALERTS}/rules", json=rule_proposing(name, "restart"), headers=bearer(operator)
+    )
     assert made.status_code == 201, made.text
     rule_id = made.json()["id"]
 
@@ -158,22 +154,24 @@ async def test_a_proposed_restart_is_refused_to_a_viewer_and_runs_once_when_an_o
 SECRET = "rollback-keeps-this-secret"
 
 
-async def _rollback_alert(
-    http: httpx.AsyncClient, operator: str, viewer: str, name: str
-) -> dict[str, Any]:
-    """A rule on the service's container proposing to roll its last deploy back, and its
-    alert (about the container serving `name` now)."""
-    rule = {
-        "name": "calm",
-        "target": {"kind": "container", "hosts": TEST_HOST, "name": name},
-        "condition": CALM,
-        "propose": {"action": "rollback"},
-    }
-    made = await http.post(f"{ALERTS}/rules", json=rule, headers=bearer(operator))
-    assert made.status_code == 201, made.text
-    serving = docker("inspect", "-f", "{{.Id}}", name).strip()
+def _serving(name: str) -> str:
+    """The id of the container called `name`."""
+    return docker("inspect", "-f", "{{.Id}}", name).strip()
 
-    async def proposing() -> dict[str, Any] | None:
+
+async def _rollback_alert(
+    http: httpx.AsyncClient, deployment: Deployment, admin_token: str, name: str
+) -> tuple[dict[str, Any], str]:
+    """A rule (made by the operator alice) on the service's container proposing to roll
+    its last deploy back; its alert about the container serving `name` now, and the token
+    of a viewer."""
+    viewer = await user_token(deployment.bus, admin_token, "vera", Role.VIEWER, [])
+    rule = rule_proposing(name, "rollback")
+    made = await http.post(f"{ALERTS}/rules", json=rule, headers=bearer(deployment.tokens["alice"]))
+    assert made.status_code == 201, made.text
+    serving = _serving(name)
+
+    async def raised() -> dict[str, Any] | None:
         listed = await http.get(ALERTS, headers=bearer(viewer))
         assert listed.status_code == 200, listed.text
         for entry in listed.json()["alerts"]:
@@ -184,11 +182,11 @@ async def _rollback_alert(
                 return alert
         return None
 
-    alert = await until(proposing, "the alert proposing the rollback", timeout=30)
+    alert = await until(raised, "the alert proposing the rollback", timeout=30)
     proposal = alert["proposal"]
     assert (proposal["action"], proposal["host"], proposal["name"]) == ("rollback", TEST_HOST, name)
     assert f"proposed: roll back the last deploy of {name} on {TEST_HOST}" in alert["message"]
-    return alert
+    return alert, viewer
 
 
 async def _deploys_of(deployment: Deployment, name: str) -> list[DeployRecord]:
@@ -211,10 +209,9 @@ async def test_a_proposed_rollback_returns_the_service_to_its_deploy_before_the_
     second, _ = await deployment.run(v1.model_copy(update={"image": images.web(2), "env": {}}))
     assert (first.state, second.state) == ("succeeded", "succeeded")
     assert serves(name) == "v2"
-    v2_container = docker("inspect", "-f", "{{.Id}}", name).strip()
-    viewer = await user_token(deployment.bus, admin_token, "vera", Role.VIEWER, [])
+    v2_container = _serving(name)
     operator = deployment.tokens["alice"]
-    alert = await _rollback_alert(http, operator, viewer, name)
+    alert, viewer = await _rollback_alert(http, deployment, admin_token, name)
     body = {"alert_id": alert["id"]}
 
     # A viewer: refused by the gateway, and by the deployer itself (asked directly).
@@ -237,7 +234,7 @@ async def test_a_proposed_rollback_returns_the_service_to_its_deploy_before_the_
     assert declined.code != 0
     assert json.loads(declined.stdout)["outcome"] == "declined"
     assert len(await _deploys_of(deployment, name)) == 2
-    assert docker("inspect", "-f", "{{.Id}}", name).strip() == v2_container
+    assert _serving(name) == v2_container
 
     # A yes: one new deploy, of v1's spec (its secret too), saying what it rolls back.
     confirmed = await vigil(env, "alerts", "confirm", alert["id"], "--yes", "--json", timeout=90)
@@ -282,19 +279,18 @@ async def test_a_proposed_rollback_with_no_earlier_deploy_is_refused_and_nothing
 ) -> None:
     only, _ = await deployment.run(deployment.spec())
     name = only.spec.name
-    container = docker("inspect", "-f", "{{.Id}}", name).strip()
-    viewer = await user_token(deployment.bus, admin_token, "vera", Role.VIEWER, [])
-    operator = deployment.tokens["alice"]
-    alert = await _rollback_alert(http, operator, viewer, name)
+    container = _serving(name)
+    alert, _ = await _rollback_alert(http, deployment, admin_token, name)
 
     body = {"alert_id": alert["id"]}
-    refused = await http.post(f"{ALERTS}/proposal", json=body, headers=bearer(operator))
+    operator = bearer(deployment.tokens["alice"])
+    refused = await http.post(f"{ALERTS}/proposal", json=body, headers=operator)
     assert refused.status_code == 404, refused.text
     reason = refused.json()["detail"]["message"]
     assert f"deploy {only.id} is the only one of {name} on {TEST_HOST}" in reason
     assert "no earlier deploy to return to" in reason
     assert [d.id for d in await _deploys_of(deployment, name)] == [only.id]
-    assert docker("inspect", "-f", "{{.Id}}", name).strip() == container
+    assert _serving(name) == container
 
     [trail] = await audited(http, admin_token, service="deployer", action="deploy.rollback")
     assert (trail["outcome"], trail["actor"]["name"]) == ("refused", "alice")

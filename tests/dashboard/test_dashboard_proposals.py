@@ -8,12 +8,19 @@ shows as such, its question names both deploys, a yes brings v1 back, and the de
 page says which deploy the new one rolls back."""
 
 import time
+from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.alerter_support import CALM, alerter_settings_for, restarts, run_alerter, started_at
+from tests.alerter_support import (
+    alerter_settings_for,
+    restarts,
+    rule_proposing,
+    run_alerter,
+    started_at,
+)
 from tests.browser import chromium, screenshot, web_dist
 from tests.deploy_support import TEST_HOST, Deployment, Images, serves
 from tests.docker_engine import Containers
@@ -49,25 +56,7 @@ async def test_an_operator_confirms_a_proposed_restart_from_the_alerts_page(
         httpx.AsyncClient(base_url=f"http://{address}", timeout=30) as http,
         chromium() as browser,
     ):
-        rule = {
-            "name": "calm",
-            "target": {"kind": "container", "hosts": TEST_HOST, "name": name},
-            "condition": CALM,
-            "propose": {"action": "restart"},
-        }
-        headers = {"Authorization": f"Bearer {operator}"}
-        made = await http.post("/api/alerts/rules", json=rule, headers=headers)
-        assert made.status_code == 201, made.text
-
-        page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await page.goto(f"http://{address}/")
-        await page.fill("input[name=username]", "olga")
-        await page.fill("input[name=password]", "password of olga")
-        await page.click("button[type=submit]")
-        await expect(page.get_by_test_id("connection")).to_have_attribute(
-            "data-status", "live", timeout=WAIT_MS
-        )
-        await page.get_by_test_id("nav-alerts").click()
+        page = await _alerts_page(http, browser, address, operator, rule_proposing(name, "restart"))
         active = page.get_by_test_id("alerts-active")
         proposal = active.get_by_role("button", name=f"restart {name} on {TEST_HOST}?")
         await expect(proposal).to_be_visible(timeout=WAIT_MS)
@@ -116,22 +105,9 @@ async def test_an_operator_rolls_back_the_last_deploy_from_the_alerts_page(
         httpx.AsyncClient(base_url=f"http://{address}", timeout=30) as http,
         chromium() as browser,
     ):
-        rule = {
-            "name": "calm",
-            "target": {"kind": "container", "hosts": TEST_HOST, "name": name},
-            "condition": CALM,
-            "propose": {"action": "rollback"},
-        }
-        headers = {"Authorization": f"Bearer {operator}"}
-        made = await http.post("/api/alerts/rules", json=rule, headers=headers)
-        assert made.status_code == 201, made.text
-
-        page = await browser.new_page(viewport={"width": 1400, "height": 900})
-        await page.goto(f"http://{address}/")
-        await page.fill("input[name=username]", "olga")
-        await page.fill("input[name=password]", "password of olga")
-        await page.click("button[type=submit]")
-        await page.get_by_test_id("nav-alerts").click()
+        page = await _alerts_page(
+            http, browser, address, operator, rule_proposing(name, "rollback")
+        )
         active = page.get_by_test_id("alerts-active")
         what = f"roll back the last deploy of {name} on {TEST_HOST}?"
         proposal = active.get_by_role("button", name=what)
@@ -161,3 +137,23 @@ async def test_an_operator_rolls_back_the_last_deploy_from_the_alerts_page(
         )
     assert (record.rollback_of, record.spec.image) == (second.id, images.web(1))
     assert serves(name) == "v1"
+
+
+async def _alerts_page(
+    http: httpx.AsyncClient, browser: Browser, address: str, operator: str, rule: dict[str, Any]
+) -> Page:
+    """`rule` made by the operator olga (`operator`, her token), and the dashboard's alerts
+    page as she sees it once logged in."""
+    headers = {"Authorization": f"Bearer {operator}"}
+    made = await http.post("/api/alerts/rules", json=rule, headers=headers)
+    assert made.status_code == 201, made.text
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await page.goto(f"http://{address}/")
+    await page.fill("input[name=username]", "olga")
+    await page.fill("input[name=password]", "password of olga")
+    await page.click("button[type=submit]")
+    await expect(page.get_by_test_id("connection")).to_have_attribute(
+        "data-status", "live", timeout=WAIT_MS
+    )
+    await page.get_by_test_id("nav-alerts").click()
+    return page

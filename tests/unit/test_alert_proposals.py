@@ -89,14 +89,23 @@ def test_a_proposal_that_does_not_fit_the_rule_is_refused_naming_why(
     assert named in str(refused.value)
 
 
-def test_a_container_rules_alert_proposes_restarting_that_container_once_per_raising() -> None:
+@pytest.mark.parametrize(
+    ("action", "described"),
+    [
+        ("restart", f"restart container web-1 on {HOST}"),
+        ("rollback", f"roll back the last deploy of web-1 on {HOST}"),
+    ],
+)
+def test_a_container_rules_alert_proposes_acting_on_that_container_once_per_raising(
+    action: str, described: str
+) -> None:
     evaluator = Evaluator(
         [
             rule(
                 "busy",
                 target={"kind": "container", "name": "web*"},
                 condition=BUSY,
-                propose={"action": "restart"},
+                propose={"action": action},
             )
         ]
     )
@@ -106,13 +115,13 @@ def test_a_container_rules_alert_proposes_restarting_that_container_once_per_rai
     proposal = raised.proposal
     assert proposal is not None
     assert (proposal.action, proposal.host, proposal.container, proposal.name) == (
-        "restart",
+        action,
         HOST,
         WEB,
         "web-1",
     )
     assert proposal.done is None
-    assert f"proposed: restart container web-1 on {HOST}" in raised.message
+    assert f"proposed: {described}" in raised.message
     assert raised.model_dump(mode="json")["proposal"]["container"] == WEB  # on the wire
 
     [resolved] = evaluator.docker_sample(cool, 102)
@@ -123,29 +132,6 @@ def test_a_container_rules_alert_proposes_restarting_that_container_once_per_rai
     [again] = evaluator.docker_sample(hot, 104)
     assert again.proposal is not None
     assert again.proposal.id != proposal.id  # a new raising, a new proposal: confirmable anew
-
-
-def test_a_container_rules_alert_proposes_rolling_back_the_last_deploy_of_its_service() -> None:
-    evaluator = Evaluator(
-        [
-            rule(
-                "busy",
-                target={"kind": "container", "name": "web*"},
-                condition=BUSY,
-                propose={"action": "rollback"},
-            )
-        ]
-    )
-    [raised] = evaluator.docker_sample(sample(stats(WEB, "web-1", 95)), 100)
-    proposal = raised.proposal
-    assert proposal is not None
-    assert (proposal.action, proposal.host, proposal.container, proposal.name) == (
-        "rollback",
-        HOST,
-        WEB,
-        "web-1",
-    )
-    assert f"proposed: roll back the last deploy of web-1 on {HOST}" in raised.message
 
 
 def test_a_rule_without_a_proposal_proposes_nothing() -> None:

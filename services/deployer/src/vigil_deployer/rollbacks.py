@@ -8,7 +8,7 @@ masked). Fewer than two: nothing to return to, refused NOT_FOUND before anything
 asked. An alert's container that the last deploy did not start is refused CONFLICT: the
 alert is about something else than what the rollback would undo.
 
-Then the user is asked (the one-time question of `confirmation.ask_user`, as every
+Then the user is asked (the one-time question of `confirmation.ask_to_act`, as every
 destructive action); a no or no answer in time does nothing and answers `declined`. A
 yes records and queues the rollback deploy (`Handlers.launch`, its `rollback_of` naming
 the deploy undone), which runs like any other: journaled, health-checked, rolled back
@@ -31,7 +31,7 @@ from vigil.messages import (
 )
 from vigil.records import Records
 from vigil_deployer.actions import ContainerActions
-from vigil_deployer.confirmation import ask_user
+from vigil_deployer.confirmation import ask_to_act
 from vigil_deployer.errors import Declined
 from vigil_deployer.handlers import Handlers
 from vigil_deployer.settings import DeployerSettings
@@ -135,8 +135,6 @@ class Rollbacks:
             f"Roll back {request.name} on {request.host} from {last.spec.image} "
             f"(deploy {last.id}) to {before.spec.image} (deploy {before.id})?"
         )
-        if request.alert is not None:
-            text = f"Alert {request.alert} proposes it: {text}"
         data = {
             "action": "rollback",
             "host": request.host,
@@ -144,16 +142,15 @@ class Rollbacks:
             "rollback_of": last.id,
             "image": before.spec.image,
             "answer": {"confirm": "true to roll back, false to leave it"},
-        } | ({"alert": request.alert} if request.alert is not None else {})
-        await ask_user(
+        }
+        await ask_to_act(
             self._bus,
-            caller.token,
-            caller.name,
-            "confirm_action",
+            caller,
             text,
             data,
             self._settings.confirm_timeout_s,
             f"to roll back {request.name}",
+            request.alert,
         )
 
 
