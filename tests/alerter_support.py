@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.deploy_support import TEST_HOST
 from tests.docker_engine import docker
 from tests.support import NatsServer, running
 from vigil import ctl
@@ -24,6 +25,18 @@ from vigil_alerter.settings import AlerterSettings
 
 # Always true of a sleeping container: raised at its first stats sample.
 CALM = {"kind": "metric", "metric": "cpu_percent", "threshold": 1000, "below": True}
+
+
+def rule_proposing(name: str, action: str) -> dict[str, Any]:
+    """A rule on the container `name` of the test host, raised at its first sample
+    (`CALM`), whose alerts propose `action` (restart, rollback)."""
+    return {
+        "name": "calm",
+        "target": {"kind": "container", "hosts": TEST_HOST, "name": name},
+        "condition": CALM,
+        "propose": {"action": action},
+    }
+
 
 # A test hears a change of rules, a lapsed restart window and a lease within a second;
 # its rules are its own (the default host rules are seeded by the tests of them).

@@ -1,6 +1,7 @@
 """Actions rules propose: which fit which target (the rest refused, naming the field),
-and the concrete proposal a raised alert carries — the container to restart, or the
-Deployment or StatefulSet of a pod to scale — fresh at each raising, none resolved."""
+and the concrete proposal a raised alert carries — the container to restart or whose
+service's last deploy to roll back, or the Deployment or StatefulSet of a pod to scale —
+fresh at each raising, none resolved."""
 
 import argparse
 from typing import Any
@@ -33,7 +34,15 @@ CRASH_LOOP = {"kind": "status", "event": "crash_loop"}
                 "condition": BUSY,
                 "propose": {"action": "scale", "replicas": 2},
             },
-            "propose.action: a container rule may propose restart, not scale",
+            "propose.action: a container rule may propose restart or rollback, not scale",
+        ),
+        (
+            {"target": {"kind": "pod"}, "condition": CRASH_LOOP, "propose": {"action": "rollback"}},
+            "propose.action: a pod rule may propose scale, not rollback",
+        ),
+        (
+            {"target": {"kind": "host"}, "condition": BUSY, "propose": {"action": "rollback"}},
+            "propose.action: a host rule may propose nothing, not rollback",
         ),
         (
             {"target": {"kind": "pod"}, "condition": CRASH_LOOP, "propose": {"action": "restart"}},
@@ -81,14 +90,23 @@ def test_a_proposal_that_does_not_fit_the_rule_is_refused_naming_why(
     assert named in str(refused.value)
 
 
-def test_a_container_rules_alert_proposes_restarting_that_container_once_per_raising() -> None:
+@pytest.mark.parametrize(
+    ("action", "described"),
+    [
+        ("restart", f"restart container web-1 on {HOST}"),
+        ("rollback", f"roll back the last deploy of web-1 on {HOST}"),
+    ],
+)
+def test_a_container_rules_alert_proposes_acting_on_that_container_once_per_raising(
+    action: str, described: str
+) -> None:
     evaluator = Evaluator(
         [
             rule(
                 "busy",
                 target={"kind": "container", "name": "web*"},
                 condition=BUSY,
-                propose={"action": "restart"},
+                propose={"action": action},
             )
         ]
     )
@@ -98,13 +116,13 @@ def test_a_container_rules_alert_proposes_restarting_that_container_once_per_rai
     proposal = raised.proposal
     assert proposal is not None
     assert (proposal.action, proposal.host, proposal.container, proposal.name) == (
-        "restart",
+        action,
         HOST,
         WEB,
         "web-1",
     )
     assert proposal.done is None
-    assert f"proposed: restart container web-1 on {HOST}" in raised.message
+    assert f"proposed: {described}" in raised.message
     assert raised.model_dump(mode="json")["proposal"]["container"] == WEB  # on the wire
 
     [resolved] = evaluator.docker_sample(cool, 102)
@@ -172,10 +190,13 @@ def test_the_cli_says_a_rules_proposal_with_propose() -> None:
                        "--propose", "restart")  # fmt: skip
     assert restart.propose is not None
     assert (restart.propose.action, restart.propose.replicas) == ("restart", None)
+    rollback = cli_rule("--container", "web-*", "--status", "restart_loop", "--propose", "rollback")
+    assert rollback.propose is not None
+    assert (rollback.propose.action, rollback.propose.replicas) == ("rollback", None)
     scale = cli_rule("--namespace", "shop", "--status", "crash_loop", "--propose", "scale=0")
     assert scale.propose is not None
     assert (scale.propose.action, scale.propose.replicas) == ("scale", 0)
-    with pytest.raises(CliError, match="restart \\(containers\\) or scale=N"):
+    with pytest.raises(CliError, match="restart or rollback \\(containers\\), scale=N"):
         cli_rule("--container", "web-*", "--status", "oom_killed", "--propose", "scale")
-    with pytest.raises(ValidationError, match="a container rule may propose restart"):
+    with pytest.raises(ValidationError, match="a container rule may propose restart or rollback"):
         cli_rule("--container", "web-*", "--status", "oom_killed", "--propose", "scale=1")

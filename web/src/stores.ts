@@ -52,7 +52,7 @@ export interface ContainerStatus {
 /** What a rule's raised alert proposes, for an operator to confirm (`POST /api/alerts/proposal`). */
 export interface Proposal {
   id: string;
-  action: "restart" | "scale";
+  action: "restart" | "rollback" | "scale";
   name: string;
   host?: string;
   container?: string;

@@ -1,4 +1,5 @@
-// What a raised alert proposes (restart its container, scale its pod's workload), and
+// What a raised alert proposes (restart its container or roll back the last deploy of
+// its service, scale its pod's workload), and
 // for operators a button to confirm it: a POST to the alerter through the gateway, which
 // has the deployer carry it out once; the deployer asks first, on the socket (AskDialog).
 
@@ -13,6 +14,7 @@ interface Confirmed {
 
 export function describe(proposal: Proposal): string {
   if (proposal.action === "restart") return `restart ${proposal.name} on ${proposal.host ?? "?"}`;
+  if (proposal.action === "rollback") return `roll back the last deploy of ${proposal.name} on ${proposal.host ?? "?"}`;
   return `scale ${proposal.kind ?? "workload"} ${proposal.namespace ?? "?"}/${proposal.name} to ${proposal.replicas ?? "?"}`;
 }
 

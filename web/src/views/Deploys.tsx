@@ -31,6 +31,8 @@ export interface DeployRecord {
   state: string;
   step: string;
   reason: string | null;
+  /** The deploy this one rolls back (an alert's proposed rollback). */
+  rollback_of?: string | null;
 }
 
 export function Deploys() {
@@ -84,7 +86,14 @@ export function Deploys() {
           {(deploys ?? []).map((d) => (
             <tr key={d.id}>
               <td><a href={`#/deploys/${d.id}`}>{d.spec.name}</a></td>
-              <td>{d.spec.image}</td>
+              <td>
+                {d.spec.image}
+                {d.rollback_of && (
+                  <span className="muted" data-testid="rollback-of">
+                    {" "}· rolls back <a href={`#/deploys/${d.rollback_of}`}>{d.rollback_of}</a>
+                  </span>
+                )}
+              </td>
               <td>{d.spec.host}</td>
               <td><span className={`badge ${d.state}`}>{d.state}</span></td>
               <td>{d.step}</td>

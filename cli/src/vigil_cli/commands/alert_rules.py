@@ -63,7 +63,7 @@ def add_parsers(actions: Subparsers) -> None:
     )
     how.add_argument(
         "--propose",
-        metavar="restart|scale=N",
+        metavar="restart|rollback|scale=N",
         help="an action its alerts propose, for an operator to confirm (`vigil alerts confirm`)",
     )
     add.set_defaults(handler=lambda args: run(lambda remote: _add(remote, args), args))
@@ -106,11 +106,11 @@ def draft_of(args: argparse.Namespace) -> RuleDraft:
 
 def _proposal(text: str) -> dict[str, Any]:
     action, equals, replicas = text.partition("=")
-    if action == "restart" and not equals:
-        return {"action": "restart"}
+    if action in ("restart", "rollback") and not equals:
+        return {"action": action}
     if action == "scale" and replicas.isdigit():
         return {"action": "scale", "replicas": int(replicas)}
-    raise CliError(f"--propose {text[:40]!r}: restart (containers) or scale=N (pods)")
+    raise CliError(f"--propose {text[:40]!r}: restart or rollback (containers), scale=N (pods)")
 
 
 def _target(args: argparse.Namespace) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from vigil.messages import (
     DeployHosts,
     DeployList,
     DeployRecord,
+    DeployRolledBack,
     DisableUser,
     Done,
     EndSession,
@@ -72,6 +73,7 @@ from vigil.messages import (
     ReadPodLogs,
     RefreshSession,
     RevokeApiKey,
+    RollBackDeploy,
     Rule,
     RuleList,
     SearchLogs,
@@ -178,7 +180,7 @@ class Deploy:
 _ACT_S = 60.0
 
 
-def _host_of(request: ActOnContainer) -> str:
+def _host_of(request: ActOnContainer | RollBackDeploy) -> str:
     return request.host
 
 
@@ -207,6 +209,15 @@ class Actions:
         Role.OPERATOR,
         timeout_s=_ACT_S,
         route=_cluster_of,
+    )
+    ROLLBACK = Operation(
+        "deploy",
+        "rollback",
+        RollBackDeploy,
+        DeployRolledBack,
+        Role.OPERATOR,
+        timeout_s=_ACT_S,
+        route=_host_of,
     )
 
 

@@ -2,10 +2,13 @@
 raised alert's `proposal` carried out by the deployer, for the operator who confirmed.
 
 The alerter asks the deployer replica of the proposal's host (or cluster) for the action
-(`vigil.operations.Actions`) with the operator's own token, naming the alert: the
-deployer verifies the operator, checks the role and cluster grant itself, asks them on
-their socket (the one-time question every destructive action and every deploy uses) and
-audits what it did. Nothing runs without that yes.
+(`vigil.operations.Actions`: a restart, a rollback of the last deploy, a scale) with the
+operator's own token, naming the alert: the deployer verifies the operator, checks the
+role and cluster grant itself, asks them on their socket (the one-time question every
+destructive action and every deploy uses) and audits what it did. Nothing runs without
+that yes. A rollback is `done` once its deploy is queued (the detail names it; its
+journal says how it went); it is refused (NOT_FOUND) when the service has no earlier
+succeeded deploy to return to, before anything is asked.
 
 **Once**: each raising of an alert has its proposal id; a confirmation first claims it
 in `ALERT_PROPOSALS` (a revision-checked create or update, so of two confirmations at
@@ -40,6 +43,7 @@ from vigil.messages import (
     ProposalDone,
     ProposalRun,
     ProposedAction,
+    RollBackDeploy,
     WorkloadAction,
     utc_now,
 )
@@ -199,6 +203,15 @@ class Proposals:
                 )
                 acted = await ctl.call(self._bus, Actions.CONTAINER, container, token=token)
                 return acted.outcome, acted.detail
+            if proposal.action == "rollback":
+                rollback = RollBackDeploy(
+                    host=proposal.host or "",
+                    name=proposal.name,
+                    container=proposal.container,
+                    alert=alert.id,
+                )
+                rolled = await ctl.call(self._bus, Actions.ROLLBACK, rollback, token=token)
+                return rolled.outcome, rolled.detail
             workload = ActOnWorkload(
                 cluster=proposal.cluster or "",
                 namespace=proposal.namespace or "",

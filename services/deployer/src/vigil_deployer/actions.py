@@ -5,7 +5,7 @@ Only the replicas serving the request's host (or cluster) receive it (its subjec
 with that name). Each request carries its user's token, verified before a handler runs
 (operator role); a workload's handler checks the user's cluster grant itself. A
 destructive action (`DESTRUCTIVE`) finds its object first (an unknown one is
-NOT_FOUND before anything is asked), then asks its user (`confirmation.ask_user`): a no
+NOT_FOUND before anything is asked), then asks its user (`confirmation.ask_to_act`): a no
 or no answer in time does nothing and answers `declined`. So does an action an alert
 proposed (`alert`: the alerter carries out a proposal its user confirmed), whatever it is;
 its audit event names the alert.
@@ -42,7 +42,8 @@ from vigil.messages import (
     WorkloadAction,
     utc_now,
 )
-from vigil_deployer.confirmation import ask_user
+from vigil_deployer.confirmation import ask_to_act
+from vigil_deployer.docker_target import DEPLOY_LABEL
 from vigil_deployer.errors import Declined, StepFailed
 from vigil_deployer.settings import DeployerSettings
 
@@ -105,32 +106,37 @@ class ContainerActions:
             return acted.model_copy(update={"state": ContainerState.REMOVED})
         return acted
 
+    async def deploy_of(self, container: str) -> str | None:
+        """The deploy that started `container` (its full id or name; its label), None
+        when no deploy did; `Refused` NOT_FOUND when the engine has no such container."""
+        try:
+            client: docker.DockerClient = await self._connect()
+        except StepFailed as exc:
+            raise Refused(ErrorCode.UNAVAILABLE, f"{self._settings.host}: {exc.reason}") from None
+        found = await self._engine(client.containers.get, container)
+        return (found.labels or {}).get(DEPLOY_LABEL)
+
     async def _ask(self, request: ActOnContainer, container: Container, caller: Principal) -> None:
         what = {
             ContainerAction.KILL: f"Send {request.signal or 'SIGKILL'} to",
             ContainerAction.REMOVE: "Remove"
             + (" (and its anonymous volumes)" if request.volumes else ""),
         }.get(request.action, str(request.action).capitalize())
-        text = f"{what} container {container.name} on {request.host}?"
-        if request.alert is not None:
-            text = f"Alert {request.alert} proposes it: {text}"
         data = {
             "action": str(request.action),
             "host": request.host,
             "container": container.id,
             "name": container.name,
             "answer": {"confirm": f"true to {request.action}, false to leave it"},
-        } | ({"alert": request.alert} if request.alert is not None else {})
-        timeout_s = self._settings.confirm_timeout_s
-        await ask_user(
+        }
+        await ask_to_act(
             self._bus,
-            caller.token,
-            caller.name,
-            "confirm_action",
-            text,
+            caller,
+            f"{what} container {container.name} on {request.host}?",
             data,
-            timeout_s,
+            self._settings.confirm_timeout_s,
             f"to {request.action} {container.name}",
+            request.alert,
         )
 
     def _do(self, container: Container, request: ActOnContainer) -> str:
@@ -258,8 +264,6 @@ class WorkloadActions:
             text = f"Scale {request.kind} {where} to {request.replicas} replicas?"
         elif request.action is WorkloadAction.ROLLOUT_RESTART:
             text = f"Restart the rollout of {request.kind} {where}?"
-        if request.alert is not None:
-            text = f"Alert {request.alert} proposes it: {text}"
         data = {
             "action": str(request.action),
             "cluster": request.cluster,
@@ -267,16 +271,15 @@ class WorkloadActions:
             "kind": request.kind,
             "name": request.name,
             "answer": {"confirm": f"true to {request.action}, false to leave it"},
-        } | ({"alert": request.alert} if request.alert is not None else {})
-        await ask_user(
+        }
+        await ask_to_act(
             self._bus,
-            caller.token,
-            caller.name,
-            "confirm_action",
+            caller,
             text,
             data,
             self._settings.confirm_timeout_s,
             f"to {request.action} {request.kind} {request.name}",
+            request.alert,
         )
 
     def _read(self, request: ActOnWorkload) -> int | None:

@@ -1,6 +1,7 @@
 """The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host
 (or, with `target=kubernetes`, of its cluster's Deployments), and carries out the
-actions on its host's containers (or its cluster's workloads), `ctl.deploy.*.{host}`.
+actions on its host's containers (or its cluster's workloads) and the rollbacks of its
+host's last deploys, `ctl.deploy.*.{host}`.
 
 Every replica answers requests (one queue group: FastStream subscribers on the
 service's bus, `vigil_deployer.handlers.serve`) and announces the host it serves in
@@ -29,6 +30,7 @@ from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers, serve
 from vigil_deployer.locks import ServiceLock, ServiceLocks
+from vigil_deployer.rollbacks import Rollbacks
 from vigil_deployer.settings import DeployerSettings
 from vigil_deployer.target import Target
 from vigil_deployer.worker import Worker
@@ -79,12 +81,18 @@ class DeployerService:
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
             handlers = Handlers(self.bus, deploys, locks, deployers, self.trail)
             containers, workloads = self._actions(target)
+            rollbacks = None
+            if containers is not None:  # Docker deploys only (see `rollbacks`)
+                rollbacks = Rollbacks(
+                    self.bus, self.settings, deploys, handlers, containers, self.trail
+                )
             serve(
                 broker,
                 handlers,
                 bus_verifier(self.bus),
                 containers=containers,
                 workloads=workloads,
+                rollbacks=rollbacks,
                 host=self.settings.host,
             )
             await broker.start()

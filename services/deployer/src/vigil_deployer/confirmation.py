@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from vigil import ctl
+from vigil.access import Principal
 from vigil.bus import Bus
 from vigil.errors import BusUnavailable
 from vigil.messages import AskClient, ClientAnswered, DeployRecord, ErrorCode
@@ -40,6 +41,23 @@ async def ask_to_switch(
     }
     await ask_user(bus, who.token, who.name, "confirm_deploy", text, data, timeout_s, "the switch")
     return who.name
+
+
+async def ask_to_act(
+    bus: Bus,
+    caller: Principal,
+    text: str,
+    data: dict[str, Any],
+    timeout_s: float,
+    what: str,
+    alert: str | None,
+) -> None:
+    """Ask `caller` whether to do an action (`confirm_action`): the question `text`, with
+    `data`; one an alert proposed says so and names the alert (`data.alert`)."""
+    if alert is not None:
+        text = f"Alert {alert} proposes it: {text}"
+        data = data | {"alert": alert}
+    await ask_user(bus, caller.token, caller.name, "confirm_action", text, data, timeout_s, what)
 
 
 async def ask_user(

@@ -13,6 +13,7 @@ without naming its cluster, and left out of lists.
 
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from vigil.access import Principal
 from vigil.audit_trail import AuditTrail
@@ -29,6 +30,7 @@ from vigil.messages import (
     DeployList,
     DeployQueued,
     DeployRecord,
+    DeploySpec,
     DeployState,
     DeployStep,
     ErrorCode,
@@ -48,6 +50,9 @@ from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
 
+if TYPE_CHECKING:  # it launches its deploys through `Handlers`
+    from vigil_deployer.rollbacks import Rollbacks
+
 log = logging.getLogger(__name__)
 
 
@@ -58,13 +63,17 @@ def serve(
     *,
     containers: ContainerActions | None = None,
     workloads: WorkloadActions | None = None,
+    rollbacks: "Rollbacks | None" = None,
     host: Token = ANY,
 ) -> None:
     """Every operation of `Deploy` as a subscriber of `broker`, answered by `handlers` with
     the principal whose token `verifier` accepts; and those of `Actions` for `host`'s
-    containers (a Docker deployer) or workloads (a Kubernetes one)."""
+    containers and deploys to roll back (a Docker deployer) or workloads (a Kubernetes
+    one)."""
     if containers is not None:
         answer_for_users(broker, Actions.CONTAINER, containers.act, verifier, host=host)
+    if rollbacks is not None:
+        answer_for_users(broker, Actions.ROLLBACK, rollbacks.roll_back, verifier, host=host)
     if workloads is not None:
         answer_for_users(broker, Actions.WORKLOAD, workloads.act, verifier, host=host)
     answer_for_users(broker, Deploy.CREATE, handlers.create, verifier)
@@ -95,6 +104,24 @@ class Handlers:
             reason = f"{caller.name} has no grant for cluster {spec.cluster!r}"
             self._trail.refused("deploy.create", caller, reason, target=spec.name)
             raise Refused(ErrorCode.FORBIDDEN, reason)
+        record = await self.launch(spec, caller)
+        spec = record.spec
+        self._trail.record(
+            "deploy.create",
+            AuditOutcome.DONE,
+            caller,
+            target=f"deploy {record.id}",
+            detail=f"{spec.image} as {spec.name} on {spec.host} ({spec.strategy})",
+        )
+        return record.view()
+
+    async def launch(
+        self, spec: DeploySpec, caller: Principal, *, rollback_of: str | None = None
+    ) -> DeployRecord:
+        """Record a deploy of `spec` for `caller` (its record, in full), take its service
+        lock and queue it for a replica of its host; `rollback_of`: the deploy it rolls
+        back. Refused NOT_FOUND when no deployer serves the host, CONFLICT while another
+        deploy of the service runs. The caller audits it."""
         requester = Requester(kind=caller.kind, id=caller.id, name=caller.name, token=caller.token)
         hosts = await self.known_hosts(spec.target)
         if spec.host is None:
@@ -126,7 +153,12 @@ class Handlers:
             updated_at=now,
             state=DeployState.QUEUED,
             step=DeployStep.QUEUE,
+            rollback_of=rollback_of,
         )
+        asked = f"{requester.name} asked to deploy {spec.image} as {spec.name} on {host}"
+        if rollback_of is not None:
+            asked = f"{requester.name} asked to roll back deploy {rollback_of}: {spec.image}"
+            asked += f" as {spec.name} on {host} again"
         try:
             await self._deploys.create(deploy_id, record)
             await publish_event(
@@ -134,8 +166,7 @@ class Handlers:
                 record,
                 DeployStep.QUEUE,
                 StepState.FINISHED,
-                f"{requester.name} asked to deploy {spec.image} as {spec.name} "
-                f"on {host} ({spec.strategy}); waiting for a deployer of {host}",
+                f"{asked} ({spec.strategy}); waiting for a deployer of {host}",
             )
             await self._bus.publish(
                 self._bus.subjects.deploy_queue(host), DeployQueued(deploy_id=deploy_id)
@@ -143,14 +174,7 @@ class Handlers:
         except (BusUnavailable, RevisionConflict):
             await self._locks.release(host, spec.name, deploy_id)
             raise
-        self._trail.record(
-            "deploy.create",
-            AuditOutcome.DONE,
-            caller,
-            target=f"deploy {deploy_id}",
-            detail=f"{spec.image} as {spec.name} on {host} ({spec.strategy})",
-        )
-        return record.view()
+        return record
 
     async def cancel(self, request: CancelDeploy, caller: Principal) -> DeployRecord:
         actor = caller.name

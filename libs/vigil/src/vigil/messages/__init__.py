@@ -131,6 +131,7 @@ from vigil.messages.deploy.records import (
     Requester,
     visible_to,
 )
+from vigil.messages.deploy.rollback import DeployRolledBack, RollBackDeploy
 from vigil.messages.deploy.spec import (
     DeploySpec,
     DockerHealth,
@@ -385,6 +386,7 @@ __all__ = [
     "DeployList",
     "DeployQueued",
     "DeployRecord",
+    "DeployRolledBack",
     "DeploySpec",
     "DeployState",
     "DeployStep",
@@ -477,6 +479,7 @@ __all__ = [
     "Reset",
     "RevocationKind",
     "RevokeApiKey",
+    "RollBackDeploy",
     "Rule",
     "RuleCondition",
     "RuleDraft",

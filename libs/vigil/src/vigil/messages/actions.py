@@ -100,7 +100,8 @@ def signal_name(value: str) -> str:
     return f"SIG{name}"
 
 
-def _proposed_by() -> Any:
+def proposed_by() -> Any:
+    """The `alert` field of an action an alert may propose."""
     return Field(
         default=None,
         max_length=300,
@@ -125,7 +126,7 @@ class ActOnContainer(Message):
     volumes: bool = False
     force: bool = False
     timeout_s: int | None = Field(default=None, ge=0, le=300)
-    alert: str | None = _proposed_by()
+    alert: str | None = proposed_by()
 
     @field_validator("signal")
     @classmethod
@@ -174,7 +175,7 @@ class ActOnWorkload(Message):
     name: PodName
     action: WorkloadAction
     replicas: int | None = Field(default=None, ge=0, le=10_000)
-    alert: str | None = _proposed_by()
+    alert: str | None = proposed_by()
 
     @model_validator(mode="after")
     def _fits_the_kind(self) -> "ActOnWorkload":

@@ -261,8 +261,9 @@ class RuleDraft(Message):
     propose: Proposal | None = Field(
         default=None,
         description=(
-            "An action its alerts propose, for an operator to confirm: restart (containers),"
-            " scale with replicas (pods: their Deployment or StatefulSet)."
+            "An action its alerts propose, for an operator to confirm: restart or rollback"
+            " (containers: the last deploy of the container's service on its host), scale"
+            " with replicas (pods: their Deployment or StatefulSet)."
         ),
     )
 

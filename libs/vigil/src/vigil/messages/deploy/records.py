@@ -39,6 +39,13 @@ class DeployRecord(Message):
     cancel_requested_by: str | None = None
     previous_container: str | None = Field(default=None, description="Serving before.")
     new_container: str | None = Field(default=None, description="Created by this deploy.")
+    rollback_of: DeployId | None = Field(
+        default=None,
+        description=(
+            "The deploy this one rolls back (`ctl.deploy.rollback`): its spec is the one the"
+            " service ran before that deploy."
+        ),
+    )
     target_state: dict[str, Any] = Field(
         default_factory=dict, description="What the target needs to roll back after a crash."
     )
