@@ -14,7 +14,8 @@ def proposed(rule: Rule, facts: ContainerFacts | PodFacts | None) -> ProposedAct
     """What `rule` proposes about its target `facts`, with a fresh id (one per raising):
     a container to restart (or whose service's last deploy to roll back), or the
     Deployment (the owner of the pod's ReplicaSet, named by the ReplicaSet less its
-    `-<pod-template-hash>`) or StatefulSet owning a pod to scale. None when there is nothing to act on (a pod of no such workload)."""
+    `-<pod-template-hash>`) or StatefulSet owning a pod to scale. None when there is
+    nothing to act on (a pod of no such workload)."""
     wanted = rule.propose
     if wanted is None or facts is None:
         return None
