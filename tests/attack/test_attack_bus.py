@@ -173,7 +173,7 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
         (
             "read every container's logs",
             f"pub:$JS.API.CONSUMER.CREATE.{logs}",
-            {ServiceRole.GATEWAY},
+            {ServiceRole.GATEWAY, ServiceRole.HISTORY},  # the history: log search
         ),
         ("source a stream into another", f"pub:$JS.API.STREAM.UPDATE.{latest}", set()),
         ("make a stream", f"pub:$JS.API.STREAM.CREATE.{prefix.upper()}_MALLORY", set()),
