@@ -37,6 +37,7 @@ class Position:
     """How far a container's lines got, across its followers."""
 
     nanos: int = 0  # the time of the last line put in a batch
+    cursor: str = ""  # a journal's: the cursor of that line (`journal.followers`)
     unacked: Outgoing | None = None  # that batch, until NATS acks it
     publisher: asyncio.Task[None] | None = None  # the follower's that sends them
 
