@@ -19,6 +19,7 @@ class Entry:
     unit: str = "demo.service"
     priority: int = 6  # info
     identifier: str | None = None  # default: the unit's name without its suffix
+    age_s: float = 0  # stamped this long before it is written
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Journal:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def write(self, *entries: Entry) -> None:
-        """Append `entries`, each stamped now (in microseconds, rising)."""
+        """Append `entries`, each stamped now (less its `age_s`)."""
         export = b"".join(self._export(entry) for entry in entries)
         subprocess.run(
             [JOURNAL_REMOTE, f"--output={self.directory / 'test.journal'}", "-"],
@@ -41,7 +42,7 @@ class Journal:
         )
 
     def _export(self, entry: Entry) -> bytes:
-        now = time.time_ns() // 1000
+        now = time.time_ns() // 1000 - round(entry.age_s * 1_000_000)
         fields = {
             "__REALTIME_TIMESTAMP": str(now),
             "__MONOTONIC_TIMESTAMP": str(time.monotonic_ns() // 1000),

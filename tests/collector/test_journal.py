@@ -88,6 +88,9 @@ async def test_a_units_lines_come_live_redacted_and_stop_with_the_lease_then_res
         # Nobody watches: the lease lapses, journalctl is stopped.
         await wait_for(lambda: not running.journal.following, "the follower to stop")  # type: ignore[union-attr]
         await wait_for(lambda: not journalctls(), "journalctl to end")
+        # What was written meanwhile comes, unless older than five minutes (a long gap
+        # would flood the stream).
+        journal.write(Entry("long ago", priority=4, age_s=600))
         journal.write(Entry("while nobody watched", priority=4))
         async with connect(url) as ws:
             await receive(ws)

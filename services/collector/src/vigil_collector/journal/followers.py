@@ -85,6 +85,7 @@ class JournalFollowers(Followers[JournalSelection]):
             )
             return JournalReader(
                 command,
+                resuming=bool(position.cursor),
                 max_line_bytes=settings.logs_max_line_bytes,
                 redactor=self._redactor(),
                 handoff=handoff,

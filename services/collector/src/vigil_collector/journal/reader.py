@@ -7,16 +7,19 @@ message, cut at `max_line_bytes` with a marker and redacted line by line (a mess
 may hold several; a private key's block is redacted across them), handed to the loop
 in order with its time in epoch nanoseconds; `None` follows the last one. A follower
 after an earlier one starts after the cursor of the last line that one batched
-(`--after-cursor`): nothing is read twice; a first one starts with the last `tail`
-entries. `stop()` ends journalctl, which ends the thread (the thread's start, stop and
-end are `logs.reader`'s, shared with Docker's and the pods' log readers). A unit glob
-is matched against the units in the journal when journalctl starts (journalctl's way).
+(`--after-cursor`): nothing is read twice; of the entries written while nobody
+followed, those older than `RESUME_WITHIN_NS` (5 minutes) are skipped, so a long gap
+does not flood the stream. A first one starts with the last `tail` entries. `stop()`
+ends journalctl, which ends the thread (the thread's start, stop and end are
+`logs.reader`'s, shared with Docker's and the pods' log readers). A unit glob is
+matched against the units in the journal when journalctl starts (journalctl's way).
 """
 
 import contextlib
 import json
 import logging
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from typing import Any
 from vigil.journal import JournalSelection
 from vigil.messages import JournalLine
 from vigil_collector.handoff import Handoff
-from vigil_collector.logs.batches import Read
+from vigil_collector.logs.batches import RESUME_WITHIN_NS, Read
 from vigil_collector.logs.lines import cut_marker
 from vigil_collector.logs.reader import StreamReader
 from vigil_collector.logs.redaction import Redactor
@@ -112,11 +115,13 @@ class JournalReader(StreamReader):
         self,
         command: list[str],
         *,
+        resuming: bool,
         max_line_bytes: int,
         redactor: Redactor,
         handoff: Handoff[Read],
     ) -> None:
         self._command = command
+        self._skip_before = time.time_ns() - RESUME_WITHIN_NS if resuming else 0
         self._max = max_line_bytes
         self._redactor = redactor
         super().__init__(handoff, thread_name="vigil-journal")
@@ -132,7 +137,7 @@ class JournalReader(StreamReader):
             if self._stopped.is_set():
                 return
             parsed = journal_line(raw, self._max, self._redactor)
-            if parsed is not None:
+            if parsed is not None and parsed[1] >= self._skip_before:
                 self._handoff.put(parsed)
         try:
             process.wait(_EXIT_S)

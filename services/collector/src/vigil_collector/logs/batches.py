@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 Read = tuple[LogLine, int] | None  # a line and its time in epoch nanoseconds (0: none)
 
+RESUME_WITHIN_NS = 300 * 10**9
+"""How far back a new follower carries on after the last one: what is older is not sent
+live again (a Docker container's log is read from its tail instead; a journal's older
+entries are skipped)."""
+
 
 @dataclass
 class Position:
