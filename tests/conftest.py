@@ -24,6 +24,7 @@ from tests.deploy_support import (
 )
 from tests.docker_engine import Containers, SecondEngine, busybox_image
 from tests.docker_support import DockerStack
+from tests.journal_support import Journal
 from tests.k8s_cluster import Cluster, make_namespace, testbed_cluster
 from tests.support import (
     NatsServer,
@@ -126,6 +127,12 @@ def second_engine() -> Iterator[SecondEngine]:
     yield engine
     engine.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    """A real systemd journal in this test's own folder (`journal_support`)."""
+    return Journal(tmp_path / "journal")
 
 
 @pytest.fixture

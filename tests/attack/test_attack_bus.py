@@ -187,6 +187,12 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
         ("ask a user to confirm", f"pub:{s.ask_user('u1')}", {ServiceRole.DEPLOYER}),
         ("forge another host's metrics", f"pub:{s.host_metrics('otherhost')}", set()),
         ("forge this host's metrics", f"pub:{s.host_metrics(HOST)}", {ServiceRole.COLLECTOR}),
+        ("forge another host's journal", f"pub:{s.journal_logs('otherhost', 'all')}", set()),
+        (
+            "publish this host's journal",
+            f"pub:{s.journal_logs(HOST, 'all')}",
+            {ServiceRole.COLLECTOR},
+        ),
         ("forge a revocation", f"pub:{s.auth_revoked()}", auth),
         ("forge a raw sample's copy", f"pub:{s.raw_metrics_copy(s.host_metrics(HOST))}", set()),
         ("forge a roll-up", f"pub:{s.history('s60', 'docker', HOST)}", {ServiceRole.HISTORY}),

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.cli_support import running, vigil
 from tests.docker_engine import Containers
 from tests.docker_support import docker_collector
+from tests.journal_support import Entry, Journal
 from tests.k8s.test_k8s_gateway import user_token
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
@@ -307,6 +308,74 @@ async def test_a_view_with_both_selectors_merges_a_container_and_a_pod(
     assert docker_line["host"]
     for source in ("kube", "dock"):
         numbers = view.counted(source)
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), source
+
+
+async def write_counter(journal: Journal, name: str, stop: asyncio.Event) -> None:
+    """`name N` in the journal of unit `name.service` every 100 ms, until `stop`."""
+    for i in itertools.count(1):
+        if stop.is_set():
+            return
+        await asyncio.to_thread(journal.write, Entry(f"{name} {i}", unit=f"{name}.service"))
+        await asyncio.sleep(0.1)
+
+
+async def test_a_units_journal_lines_merge_in_time_order_with_a_containers_and_a_pods(
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    containers: Containers,
+    journal: Journal,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    counter = COUNTER.format(micros=100_000)
+    run_pod(k8s_cluster, namespace, "kube", container("c", k8s_cluster.image, counter))
+    docker_id, _ = containers.run("dock", "sh", "-c", counter.replace("$HOSTNAME", "dock"))
+    journal.write(Entry("jour 0", unit="jour.service"))  # the unit is known from the start
+    # The journal is the Docker collector's host's; the cluster's collector serves none.
+    collector = k8s_settings(nats_server, prefix, k8s_cluster, journal=False)
+    docker = docker_collector(nats_server, prefix, journal_directory=journal.directory)
+    settings = gateway_settings.model_copy(update={"merge_window_s": 0.5, "log_lease_s": 3.0})
+    params = {
+        "label": f"vigil.test={containers.label}",
+        "selector": "app=kube",
+        "namespace": namespace,
+        "journal": "unit=jour.service",
+        "host": "testhost",
+    }
+    stop = asyncio.Event()
+    writing = asyncio.create_task(write_counter(journal, "jour", stop))
+    try:
+        async with (
+            run_collector(docker),
+            gateway_over(collector, settings, admin_token) as (address, http),
+            connect(f"ws://{address}/ws?token={admin_token}", max_size=None) as ws,
+        ):
+            await listed_pods(http, k8s_cluster.context, namespace)
+            await receive(ws)
+            assert (await subscribe(ws, params))["type"] == "subscribed"
+            view = Merged(ws)
+            for _ in range(30):
+                await view.read(1)
+                if all(len(view.counted(source)) > 5 for source in ("kube", "dock", "jour")):
+                    break
+    finally:
+        stop.set()
+        await writing
+    lines = [line for line in view.lines if not line.get("marker")]
+    on_time = [line["time"] for line in lines if not line.get("late")]
+    assert on_time == sorted(on_time), "merged lines out of time order"
+    journal_line = next(line for line in lines if line["name"] == "jour")
+    assert (journal_line["host"], journal_line["unit"]) == ("testhost", "jour.service")
+    assert "cluster" not in journal_line
+    assert "container" not in journal_line
+    assert any(line.get("container") == docker_id for line in lines)
+    assert any(line.get("cluster") == k8s_cluster.context for line in lines)
+    for source in ("kube", "dock", "jour"):
+        numbers = view.counted(source)
+        assert len(numbers) > 5, source
         assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), source
 
 

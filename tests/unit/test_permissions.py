@@ -91,6 +91,7 @@ NO_CLUSTER_DATA = {
     "docker.stats",
     "docker.status",
     "docker.logs",
+    "host.journal",  # a host's, as its containers' logs: no cluster's
     "docker_stats",
 }
 

@@ -43,6 +43,8 @@ interface MergedLogLine extends LogLine {
   namespace?: string;
   container?: string;
   name: string;
+  unit?: string; // a host journal's line
+  priority?: number;
   late?: boolean;
   marker?: "joined" | "left";
 }

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from vigil.access import Role
 from vigil.errors import UnknownChannel
+from vigil.journal import JournalSelection
 from vigil.messages import (
     AlertChanged,
     AuditEvent,
@@ -21,6 +22,7 @@ from vigil.messages import (
     DockerSourceChanged,
     DockerStatsSampled,
     HostMetricsSampled,
+    JournalBatch,
     K8sMetricsSampled,
     LogBatch,
     PodLogBatch,
@@ -127,6 +129,12 @@ def _docker_status(s: Subjects, p: Mapping[str, str]) -> list[Source]:
 def _docker_logs(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     subject = s.docker_logs(p.get("host", ANY), p["container"])
     return [Source(subject, ChannelKind.STREAM, LogBatch)]
+
+
+def _host_journal(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    selection = JournalSelection.parse(p.get("journal", "all"))
+    subject = s.journal_logs(p["host"], selection.token)
+    return [Source(subject, ChannelKind.STREAM, JournalBatch)]
 
 
 def _selected(s: Subjects, p: Mapping[str, str]) -> list[Source]:
@@ -240,6 +248,18 @@ CHANNELS: dict[str, ChannelSpec] = {
             required=("container",),
         ),
         ChannelSpec(
+            name="host.journal",
+            description=(
+                "A host's systemd journal lines while watched: `journal` selects"
+                " (unit=NAME or a glob, priority<=LEVEL from emerg to debug,"
+                " comma-separated; default all)."
+            ),
+            params={"host": NameKind.HOST, "journal": NameKind.JOURNAL_SELECTOR, **LOG_FILTERS},
+            sources=_host_journal,
+            kind=ChannelKind.STREAM,
+            required=("host",),
+        ),
+        ChannelSpec(
             name="logs.merged",
             description=(
                 "The lines of every container and pod a selector picks, merged in time"
@@ -247,8 +267,9 @@ CHANNELS: dict[str, ChannelSpec] = {
                 " (a glob), on `host` or all. Kubernetes: `selector` (key=value,"
                 " key!=value, key, !key; comma-separated) and/or `workload`"
                 " (deployment/web, statefulset/db, daemonset/agent), in `namespace` and"
-                " on `cluster` or in all and on every cluster the user may see. Both"
-                " kinds given: both merged."
+                " on `cluster` or in all and on every cluster the user may see. A host's"
+                " journal: `journal` (unit=NAME or a glob, priority<=LEVEL, comma-separated;"
+                " or all) with `host`. Several kinds given: all merged."
             ),
             params={
                 "label": NameKind.LABEL,
@@ -258,6 +279,7 @@ CHANNELS: dict[str, ChannelSpec] = {
                 "workload": NameKind.WORKLOAD,
                 "namespace": NameKind.NAMESPACE,
                 "cluster": NameKind.CLUSTER,
+                "journal": NameKind.JOURNAL_SELECTOR,
                 **LOG_FILTERS,
             },
             sources=_selected,

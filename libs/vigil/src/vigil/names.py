@@ -33,6 +33,8 @@ class NameKind(StrEnum):
     LABEL_SELECTOR = "label_selector"
     WORKLOAD = "workload"
     FILTER = "filter"
+    JOURNAL_SELECTOR = "journal_selector"
+    UNIT = "unit"
 
 
 GATEWAY_ONLY = frozenset(
@@ -42,6 +44,8 @@ GATEWAY_ONLY = frozenset(
         NameKind.LABEL_SELECTOR,
         NameKind.WORKLOAD,
         NameKind.FILTER,
+        NameKind.JOURNAL_SELECTOR,
+        NameKind.UNIT,
     }
 )
 """Kinds the gateway matches itself, never put in a subject: they may hold `.`, `*`..."""
@@ -53,6 +57,10 @@ _LABEL_KEY = r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9](?:[A-Za-z0-9._-
 _LABEL_VALUE = r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)?"
 _SELECTOR_TERM = rf"!?{_LABEL_KEY}|{_LABEL_KEY}(?:==?|!=){_LABEL_VALUE}"
 WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset")
+# A systemd unit's name (letters, digits, ':', '-', '_', '.', '@'), or a glob of them.
+_UNIT = r"[A-Za-z0-9:_.@*?-]+"
+PRIORITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+_JOURNAL_TERM = rf"unit={_UNIT}|priority<=(?:{'|'.join(PRIORITIES)}|[0-7])"
 
 # kind -> (pattern, max length, what the pattern allows, for the error message)
 _RULES: dict[NameKind, tuple[str, int, str]] = {
@@ -85,6 +93,15 @@ _RULES: dict[NameKind, tuple[str, int, str]] = {
         "kind/name, the kind one of deployment, statefulset, daemonset",
     ),
     NameKind.FILTER: (r"[^\x00-\x1f\x7f]+", 200, "printable characters"),
+    NameKind.UNIT: (_UNIT, 256, "a systemd unit's name or a glob: letters, digits, ':_.@-*?'"),
+    NameKind.JOURNAL_SELECTOR: (
+        # each term at most once ('=' and '<' are in no unit name)
+        rf"all|(?!.*unit=.*unit=)(?!.*priority<=.*priority<=)"
+        rf"(?:{_JOURNAL_TERM})(?:,(?:{_JOURNAL_TERM}))*",
+        300,
+        "all, or unit=NAME (a glob) and/or priority<=LEVEL (emerg, alert, crit, err,"
+        " warning, notice, info, debug or 0-7), comma-separated, each at most once",
+    ),
 }
 _COMPILED = {kind: re.compile(pattern, re.ASCII) for kind, (pattern, _, _) in _RULES.items()}
 
@@ -114,6 +131,7 @@ NamespaceName = Annotated[str, _validator(NameKind.NAMESPACE)]
 PodName = Annotated[str, _validator(NameKind.POD)]
 DeployId = Annotated[str, _validator(NameKind.DEPLOY_ID)]
 SourceName = Annotated[str, _validator(NameKind.SOURCE)]
+UnitName = Annotated[str, _validator(NameKind.UNIT)]
 
 
 def default_host_id() -> str:

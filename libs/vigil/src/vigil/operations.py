@@ -47,11 +47,13 @@ from vigil.messages import (
     Done,
     EndSession,
     ExchangeToken,
+    FollowJournal,
     FollowLogs,
     FollowPodLogs,
     GetDeploy,
     GetSigningKeys,
     HistorySeries,
+    JournalFollowed,
     JwkSet,
     ListAlerts,
     ListApiKeys,
@@ -163,6 +165,7 @@ class Logs:
     PAGE = Operation("logs", "page", ReadLogs, LogPage, Role.VIEWER, timeout_s=_PAGE_S)
     K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
     K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage, Role.VIEWER, timeout_s=_PAGE_S)
+    JOURNAL_FOLLOW = Operation("logs", "journal_follow", FollowJournal, JournalFollowed)
 
 
 class Deploy:

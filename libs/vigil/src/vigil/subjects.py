@@ -102,6 +102,12 @@ class Subjects:
             _token(NameKind.POD, pod),
         )
 
+    def journal_logs(self, host: Token, selection: Token) -> str:
+        """A selection of a host's journal (`JournalSelection.token`)."""
+        return self._join(
+            "logs", "journal", _token(NameKind.HOST, host), _token(NameKind.SOURCE, selection)
+        )
+
     def all_logs(self) -> str:
         return self._join("logs", ">")
 

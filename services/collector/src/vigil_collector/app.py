@@ -1,6 +1,7 @@
-"""The collector service: sample the host on a fixed beat and publish what it sees;
-with a Docker engine, its containers' stats, status and (on lease) logs too; with
-Kubernetes clusters, their pods' metrics, status and (on lease) logs."""
+"""The collector service: sample the host on a fixed beat and publish what it sees,
+and (on lease) its systemd journal; with a Docker engine, its containers' stats,
+status and (on lease) logs too; with Kubernetes clusters, their pods' metrics, status
+and (on lease) logs."""
 
 import asyncio
 import logging
@@ -14,6 +15,7 @@ from vigil.lifecycle import stop_task
 from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
 from vigil_collector.docker.source import DockerSource
 from vigil_collector.host.sampler import HostSampler
+from vigil_collector.journal.followers import JournalFollowers
 from vigil_collector.settings import CollectorSettings
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ class Collector:
         )
         self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None
         self.kubernetes = _kubernetes_source(settings, self.bus)
+        self.journal = JournalFollowers(settings, self.bus) if settings.journal else None
         self.reported = asyncio.Event()  # its host's first metrics are in: the host is known
 
     @property
@@ -50,6 +53,9 @@ class Collector:
         kubernetes = None
         if self.kubernetes is not None:
             kubernetes = asyncio.create_task(self.kubernetes.run(), name="kubernetes-source")
+        journal = None
+        if self.journal is not None:
+            journal = asyncio.create_task(self.journal.run(), name="journal-source")
         sampler = await asyncio.to_thread(
             HostSampler, self.settings.host, self.settings.proc_root, self.settings.top_processes
         )
@@ -67,6 +73,7 @@ class Collector:
         finally:
             sampler.close()
             try:
+                await stop_task(journal)
                 await stop_task(kubernetes)
                 await stop_task(docker)
             finally:

@@ -74,6 +74,14 @@ class CollectorSettings(ProbeSettings):
     logs_finish_s: float = Field(
         default=10.0, gt=0, le=300, description="A stopped follower sends what it read within this."
     )
+    journal: bool = Field(
+        default=True, description="Serve the host's systemd journal (on lease); false: off."
+    )
+    journal_directory: Path | None = Field(
+        default=None,
+        description="Read the journal files in this directory (default: the system's journal).",
+    )
+    journalctl: str = Field(default="journalctl", description="The journalctl to run.")
     redact_defaults: bool = Field(
         default=True,
         description="Redact URL passwords, bearer tokens, AWS keys, private keys and JWTs.",

@@ -6,6 +6,7 @@ the past tense. One import location, one module per concept:
 - `common`    error and close codes, time
 - `host`      host samples and threshold alerts (collector)
 - `docker`    container stats, status, log batches and the log lease (collector)
+- `journal`   a host's journal lines and their lease (collector)
 - `history`   queries of the metrics history and their series (history service)
 - `log_search` searching the kept logs, page by page (history service)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
@@ -193,6 +194,7 @@ from vigil.messages.host import (
     ProcessUsage,
     SwapUsage,
 )
+from vigil.messages.journal import FollowJournal, JournalBatch, JournalFollowed, JournalLine
 from vigil.messages.kubernetes import (
     ClusterLease,
     ContainerStatus,
@@ -404,6 +406,7 @@ __all__ = [
     "ErrorCode",
     "ExchangeToken",
     "FilesystemUsage",
+    "FollowJournal",
     "FollowLogs",
     "FollowPodLogs",
     "Fresh",
@@ -422,6 +425,9 @@ __all__ = [
     "HostTarget",
     "HttpHealth",
     "InvalidClientMessage",
+    "JournalBatch",
+    "JournalFollowed",
+    "JournalLine",
     "JwkSet",
     "K8sMetricsSampled",
     "LayerProgress",

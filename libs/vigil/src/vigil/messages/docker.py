@@ -110,17 +110,20 @@ class LogBatch(Message):
 
 class MergedLogLine(LogLine):
     """A line of a merged view, with the source it comes from: a Docker container
-    (`host`, `container` its short id, `name` its name) or a pod (`cluster`,
+    (`host`, `container` its short id, `name` its name), a pod (`cluster`,
     `namespace`, `name` the pod's name, `container` the pod's container the line is
-    from; none on markers). `late`: it came after lines of other sources stamped later
-    had gone (its source lags past the reorder window); `marker`: not a log line but
-    the container or pod joining or leaving the view."""
+    from; none on markers) or a host's journal (`host`, `name` the entry's program or
+    unit, `unit`, `priority`; `name` is `journal` on markers). `late`: it came after
+    lines of other sources stamped later had gone (its source lags past the reorder
+    window); `marker`: not a log line but the source joining or leaving the view."""
 
     host: HostName | None = omitted_when_none()
     cluster: ClusterName | None = omitted_when_none()
     namespace: NamespaceName | None = omitted_when_none()
     container: ContainerName | None = omitted_when_none()
     name: str
+    unit: str | None = omitted_when_none("A journal line's systemd unit.")
+    priority: int | None = omitted_when_none("A journal line's priority (0 emerg .. 7 debug).")
     late: bool | None = omitted_when_none()
     marker: Literal["joined", "left"] | None = omitted_when_none()
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from vigil.messages import LogLine
 from vigil_collector.docker.engine import STREAM_BROKEN, shut
 from vigil_collector.handoff import Handoff
-from vigil_collector.logs.batches import Position, Read
+from vigil_collector.logs.batches import RESUME_WITHIN_NS, Position, Read
 from vigil_collector.logs.lines import cut_marker, parse_time
 from vigil_collector.logs.reader import StreamReader
 from vigil_collector.logs.redaction import Redactor
@@ -27,7 +27,6 @@ from vigil_collector.logs.redaction import Redactor
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {1: "stdout", 2: "stderr"}
 _HEADER = struct.Struct(">BxxxL")
 _TTY_HOLD = 1 << 20  # a TTY line without its newline yet: held up to this much
-_RESUME_WITHIN_NS = 300 * 10**9  # an earlier follower this recent: carry on after it
 
 
 @dataclass
@@ -101,7 +100,7 @@ class LineAssembler:
 
 
 def _recent(position: Position) -> bool:
-    return bool(position.nanos) and time.time_ns() - position.nanos < _RESUME_WITHIN_NS
+    return bool(position.nanos) and time.time_ns() - position.nanos < RESUME_WITHIN_NS
 
 
 class LogReader(StreamReader):

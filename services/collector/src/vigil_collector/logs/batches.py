@@ -31,12 +31,18 @@ log = logging.getLogger(__name__)
 
 Read = tuple[LogLine, int] | None  # a line and its time in epoch nanoseconds (0: none)
 
+RESUME_WITHIN_NS = 300 * 10**9
+"""How far back a new follower carries on after the last one: what is older is not sent
+live again (a Docker container's log is read from its tail instead; a journal's older
+entries are skipped)."""
+
 
 @dataclass
 class Position:
     """How far a container's lines got, across its followers."""
 
     nanos: int = 0  # the time of the last line put in a batch
+    cursor: str = ""  # a journal's: the cursor of that line (`journal.followers`)
     unacked: Outgoing | None = None  # that batch, until NATS acks it
     publisher: asyncio.Task[None] | None = None  # the follower's that sends them
 

@@ -1,8 +1,9 @@
 """Log leases: while a logs feed of this replica has watchers, hold its lease.
 
 The hub tells the leases when such a feed starts and stops. The first one for a
-target (a Docker container, a pod's container) starts a task that sends the follow
-request of its kind (`ctl.logs.follow`, `ctl.logs.k8s_follow`) to the collector at
+target (a Docker container, a pod's container, a selection of a host's journal)
+starts a task that sends the follow request of its kind (`ctl.logs.follow`,
+`ctl.logs.k8s_follow`, `ctl.logs.journal_follow`) to the collector at
 once and then every third of the lease, so the collector follows the logs while
 anyone on any replica watches; the last one gives the lease up (and were that lost,
 the lease would lapse by itself). Before a feed starts, `admit` turns what the client
@@ -20,13 +21,15 @@ from vigil import ctl
 from vigil.bus import Bus
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import BusUnavailable
+from vigil.journal import JournalSelection
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, FollowLogs, FollowPodLogs
+from vigil.messages import ErrorCode, FollowJournal, FollowLogs, FollowPodLogs
 from vigil.model import Message
 from vigil.operations import Logs, Operation
 from vigil_gateway.access.permissions import SeesCluster
 from vigil_gateway.directory.clusters import ClusterDirectory
 from vigil_gateway.directory.containers import ContainerDirectory
+from vigil_gateway.directory.hosts import HostExistence
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,40 @@ class PodLogs:
             namespace=namespace,
             pod=pod,
             container=container or None,
+            holder=holder,
+            lease_s=lease_s,
+            tail=tail,
+        )
+
+
+class JournalLogs:
+    """`host.journal`: a selection of a host's journal (`journal`, default all) on a
+    host some collector has reported, named in its one canonical form so that views of
+    the same selection share a follower."""
+
+    channel = "host.journal"
+    operation = Logs.JOURNAL_FOLLOW
+
+    def __init__(self, hosts: HostExistence) -> None:
+        self._hosts = hosts
+
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
+        await self._hosts.admit(channel, sees_cluster)
+        params = dict(channel.params)
+        selection = JournalSelection.parse(params.get("journal", "all"))
+        return resolve_channel(self.channel, params | {"journal": selection.text})
+
+    def target(self, channel: ChannelRef) -> Target:
+        params = dict(channel.params)
+        return params["host"], params.get("journal", "all")
+
+    def request(self, target: Target, holder: str, lease_s: float, tail: int) -> Message:
+        host, text = target
+        selection = JournalSelection.parse(text)
+        return FollowJournal(
+            host=host,
+            unit=selection.unit,
+            priority=selection.priority,
             holder=holder,
             lease_s=lease_s,
             tail=tail,

@@ -1,7 +1,8 @@
-"""The sources a merged log view reads: a Docker container or a pod.
+"""The sources a merged log view reads: a Docker container, a pod or a host's journal.
 
 Each has the channel its log lease is held for (as a watcher of its own logs holds it:
-`docker.logs`, or `k8s.logs` for the pod's first container), the JetStream subject its
+`docker.logs`, `k8s.logs` for the pod's first container, or `host.journal` for the
+selection of the host's journal), the JetStream subject its
 collector publishes its lines on, and how its lines are labelled in the view. A pod's
 source names its cluster, so that a view's lines can be shown only to subscribers with
 that cluster's grant.
@@ -12,7 +13,8 @@ from datetime import datetime
 from typing import Literal
 
 from vigil.channels import ChannelRef, resolve_channel
-from vigil.messages import LogBatch, LogLine, MergedLogLine, PodLogBatch
+from vigil.journal import JournalSelection
+from vigil.messages import JournalBatch, LogBatch, LogLine, MergedLogLine, PodLogBatch
 from vigil.subjects import Subjects
 from vigil_gateway.directory.clusters import Pod
 from vigil_gateway.directory.containers import Container
@@ -25,15 +27,28 @@ class LogSource:
     key: str  # unique among a view's sources
     lease: ChannelRef
     subject: str
-    name: str  # the container's name, or the pod's
-    host: str | None = None  # a container's
+    name: str  # the container's name, the pod's, or `journal`
+    host: str | None = None  # a container's or a journal's
     container: str | None = None  # a container's short id
     cluster: str | None = None  # a pod's
     namespace: str | None = None  # a pod's
+    journal: bool = False  # a host's journal
 
     def read(self, data: bytes) -> list[MergedLogLine]:
         """A batch of the source's subject as the view's lines (raises
         `pydantic.ValidationError` when malformed)."""
+        if self.journal:
+            journal_batch = JournalBatch.model_validate_json(data)
+            return [
+                self.line(line).model_copy(
+                    update={
+                        "name": line.identifier or line.unit or self.name,
+                        "unit": line.unit,
+                        "priority": line.priority,
+                    }
+                )
+                for line in journal_batch.lines
+            ]
         if self.cluster is None:
             batch = LogBatch.model_validate_json(data)
             return [self.line(line) for line in batch.lines]
@@ -79,4 +94,16 @@ def pod_source(pod: Pod, subjects: Subjects) -> LogSource:
         name=pod.name,
         cluster=pod.cluster,
         namespace=pod.namespace,
+    )
+
+
+def journal_source(host: str, selection: JournalSelection, subjects: Subjects) -> LogSource:
+    params = {"host": host, "journal": selection.text}
+    return LogSource(
+        key=f"journal/{host}/{selection.text}",
+        lease=resolve_channel("host.journal", params),
+        subject=subjects.journal_logs(host, selection.token),
+        name="journal",
+        host=host,
+        journal=True,
     )

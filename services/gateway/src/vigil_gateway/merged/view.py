@@ -1,11 +1,13 @@
 """A merged log view (`logs.merged`): the lines of every container and pod a selector
-picks, in one time order, on one feed shared by the view's clients on this replica.
+picks, and of a selection of a host's journal, in one time order, on one feed shared
+by the view's clients on this replica.
 
 The feed follows the container directory (for a Docker selector: `label`, `name`) and
 the cluster directory (for a Kubernetes one: `selector`, `workload`): a container or
 running pod the selector picks joins (its log lease is held, as for a watcher of its
 own logs, and its lines are read from JetStream) and one that stops or goes leaves,
-each with a marker line. The lines go through a reorder window (`reorder`), then out
+each with a marker line; a journal (`journal` with `host`) is one source, there while
+the view is. The lines go through a reorder window (`reorder`), then out
 as `update`s of `MergedLogBatch` on the channel, as a stream: gaps for slow clients,
 and a cursor, the microsecond of the batch's last line, to resume with. Resuming reads
 every source again from that time and skips the lines up to it; two lines of different
@@ -33,7 +35,8 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from vigil.bus import Bus
-from vigil.channels import ChannelRef
+from vigil.channels import ChannelRef, resolve_channel
+from vigil.journal import JournalSelection
 from vigil.messages import ErrorCode, MergedLogBatch, MergedLogLine, Update
 from vigil.subjects import Subjects
 from vigil_gateway.access.permissions import SeesCluster
@@ -44,7 +47,13 @@ from vigil_gateway.directory.pod_selector import PodSelector
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.filters.logs import filter_of
 from vigil_gateway.merged.reorder import Released, ReorderWindow
-from vigil_gateway.merged.sources import LogSource, Marker, container_source, pod_source
+from vigil_gateway.merged.sources import (
+    LogSource,
+    Marker,
+    container_source,
+    journal_source,
+    pod_source,
+)
 from vigil_gateway.transport.flusher import Flusher
 from vigil_gateway.transport.outbox import Outbox
 from vigil_gateway.transport.wire import Frame, Frames
@@ -71,8 +80,9 @@ _LAST_CURSOR = 253_402_300_799 * 1_000_000 + 999_999  # 9999-12-31T23:59:59.9999
 
 
 class SourcePicker:
-    """What a view's selectors pick now: containers (`label`, `name`, `host`) and pods
-    (`selector`, `workload`, `namespace`, `cluster`), pods only on clusters asked for."""
+    """What a view's selectors pick now: containers (`label`, `name`, `host`), pods
+    (`selector`, `workload`, `namespace`, `cluster`), pods only on clusters asked for,
+    and a host's journal (`journal`, `host`)."""
 
     def __init__(
         self, params: dict[str, str], containers: ContainerDirectory, clusters: ClusterDirectory
@@ -83,6 +93,9 @@ class SourcePicker:
         if "label" in params or "name" in params:
             self.containers = Selector(params.get("label"), params.get("name"), params.get("host"))
         self.pods = PodSelector.of(params)
+        self.journal: tuple[str, JournalSelection] | None = None
+        if "journal" in params and "host" in params:
+            self.journal = params["host"], JournalSelection.parse(params["journal"])
 
     def directories(self) -> list[ContainerDirectory | ClusterDirectory]:
         """The directories whose changes may change what is picked."""
@@ -107,6 +120,8 @@ class SourcePicker:
         if self.pods is not None:
             pods = await self._clusters.select(self.pods)
             picked += [pod_source(pod, subjects) for pod in pods if pod.cluster in clusters]
+        if self.journal is not None:
+            picked.append(journal_source(*self.journal, subjects))
         return picked
 
 
@@ -339,8 +354,9 @@ class MergedFeed:
 
 class MergedViews:
     """The `logs.merged` channel's watcher: a view needs a selector, of containers
-    (`label`, `name`), of pods (`selector`, `workload`) or both; `host` narrows the
-    first, `namespace` and `cluster` the second, and a `cluster` must be known."""
+    (`label`, `name`), of pods (`selector`, `workload`), of a host's journal (`journal`
+    with `host`) or several; `host` narrows containers, `namespace` and `cluster` pods,
+    and a `cluster` must be known."""
 
     def __init__(self, clusters: ClusterDirectory) -> None:
         self._clusters = clusters
@@ -349,16 +365,23 @@ class MergedViews:
         params = dict(channel.params)
         containers = "label" in params or "name" in params
         pods = "selector" in params or "workload" in params
-        if not containers and not pods:
+        journal = "journal" in params
+        if not containers and not pods and not journal:
             raise ChannelRefused(
                 ErrorCode.INVALID_MESSAGE,
                 "a merged view needs a selector: of containers, label (key or key=value) or"
                 " name (a glob); of pods, selector (app=web,tier!=db) or workload"
-                " (deployment/web)",
+                " (deployment/web); of a host's journal, journal (unit=NAME,priority<=LEVEL"
+                " or all) with host",
             )
-        if "host" in params and not containers:
+        if journal and "host" not in params:
             raise ChannelRefused(
-                ErrorCode.INVALID_MESSAGE, "host narrows containers: give label or name too"
+                ErrorCode.INVALID_MESSAGE, "journal is a host's: give host too (host=web1)"
+            )
+        if "host" in params and not containers and not journal:
+            raise ChannelRefused(
+                ErrorCode.INVALID_MESSAGE,
+                "host narrows containers or names a journal: give label, name or journal too",
             )
         for narrowing in ("namespace", "cluster"):
             if narrowing in params and not pods:
@@ -368,6 +391,9 @@ class MergedViews:
                 )
         if "cluster" in params:
             await self._clusters.check(params["cluster"])
+        if journal:  # one canonical form: views of the same selection share a feed
+            selection = JournalSelection.parse(params["journal"])
+            return resolve_channel(channel.spec.name, params | {"journal": selection.text})
         return channel
 
     def started(self, channel: ChannelRef) -> None:

@@ -42,7 +42,7 @@ from vigil_gateway.delivery.staleness import StaleAfter
 from vigil_gateway.directory import clusters, existence, hosts, roster
 from vigil_gateway.directory.clusters import ClusterDirectory
 from vigil_gateway.directory.containers import ContainerDirectory
-from vigil_gateway.directory.leases import ContainerLogs, LogLeases, PodLogs
+from vigil_gateway.directory.leases import ContainerLogs, JournalLogs, LogLeases, PodLogs
 from vigil_gateway.errors import InvalidCredentials
 from vigil_gateway.filters.quota import FilterQuota
 from vigil_gateway.merged import view as merged
@@ -84,7 +84,8 @@ class Gateway:
         self.containers = ContainerDirectory(self.bus)
         self.clusters = ClusterDirectory(self.bus)
         self.log_leases: list[LogLeases] = []
-        for kind in (ContainerLogs(self.containers), PodLogs(self.clusters)):
+        journal = JournalLogs(hosts.HostExistence(self.bus))
+        for kind in (ContainerLogs(self.containers), PodLogs(self.clusters), journal):
             held = LogLeases(
                 self.bus, kind, holder=self.id, lease_s=settings.log_lease_s, tail=settings.log_tail
             )
