@@ -12,6 +12,8 @@ uses them is refused with a message that says so.
 
 import re2
 
+from vigil import globs
+
 MAX_PATTERN_CHARS = 200  # as a channel's filter parameter (`vigil.names`)
 MAX_MEM_BYTES = 256 * 1024  # a third for the program, the rest for the DFA cache
 SYNTAX = "https://github.com/google/re2/wiki/Syntax"
@@ -47,8 +49,10 @@ def compile_glob(glob: str) -> "re2._Regexp[str]":
     must match a whole name."""
     if len(glob) > MAX_PATTERN_CHARS:
         raise InvalidPattern(f"is longer than {MAX_PATTERN_CHARS} characters")
-    parts = (".*" if c == "*" else "." if c == "?" else re2.escape(c) for c in glob)
-    return re2.compile("(?s:" + "".join(parts) + ")", _OPTIONS)
+    try:
+        return globs.compile_glob(glob)
+    except re2.error as exc:
+        raise InvalidPattern(_why(exc)) from None
 
 
 def _why(exc: re2.error) -> str:
