@@ -116,6 +116,15 @@ async def test_pages_of_hits_newest_or_oldest_first_each_once_of_the_sources_ask
         every = await search(bus, sources=[EVERY_CONTAINER], pattern="ERROR")
         assert texts(every) == ["ERROR again", "ERROR disk full", "ERROR db down"]
 
+        # A source with no lines, or a cursor past the end, answers at once.
+        began = time.monotonic()
+        nothing = LogSourceRef(kind="docker", host="quiet")
+        for order in ("newest", "oldest"):
+            assert await search(bus, sources=[nothing], pattern="x", order=order) == []
+        past = {"cursor": "999999:0", "order": "oldest"}
+        assert await search(bus, sources=[WEB], pattern="ERROR", **past) == []
+        assert time.monotonic() - began < 2
+
 
 async def test_text_case_and_a_time_range_by_each_lines_own_time(
     nats_server: NatsServer, prefix: str

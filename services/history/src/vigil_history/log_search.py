@@ -176,6 +176,9 @@ class LogSearch:
             subject, stream=self._stream, ordered_consumer=True, config=config
         )
         try:
+            info = await subscription.consumer_info()
+            if info.num_pending == 0 and not (info.delivered and info.delivered.consumer_seq):
+                return  # nothing on these subjects from there: no wait for a message
             while True:
                 try:
                     message = await subscription.next_msg(timeout=_FETCH_TIMEOUT_S)
