@@ -11,6 +11,7 @@ import { useApp } from "../app-context";
 import { Live, useLive } from "../live";
 import { Empty } from "./Empty";
 import { RefusalNote } from "./RefusalNote";
+import { ServerSearch } from "./ServerSearch";
 import { type Entry, type Level, Sources, entriesText, shownEntries, toggled } from "../logs";
 import { type Params, channelKey } from "../stream/protocol";
 
@@ -31,9 +32,11 @@ interface Props {
   /** The page of lines before the oldest held (its first entry). */
   older?: (oldest: Entry | undefined) => Promise<Older>;
   sources?: boolean;
+  /** The source in `/api/logs/search`'s terms: its search can ask the server's kept logs. */
+  searchWhere?: Params;
 }
 
-export function LogView({ channel, params, entries, fileName, older, sources: bySource = false }: Props) {
+export function LogView({ channel, params, entries, fileName, older, sources: bySource = false, searchWhere }: Props) {
   const { manager } = useApp();
   const live = useMemo(() => new Live(), []);
   const lines = useRef<Entry[]>([]);
@@ -137,6 +140,7 @@ export function LogView({ channel, params, entries, fileName, older, sources: by
         )}
         <span className="muted" data-testid="logs-count">{shown.length} lines</span>
       </div>
+      {searchWhere && <ServerSearch text={search} where={searchWhere} />}
       {bySource && (
         <div className="toolbar sources" data-testid="sources">
           {sources.names.length === 0 && <span className="muted">no source yet</span>}

@@ -61,6 +61,7 @@ export function ContainerDetail({ host, id }: { host: string; id: string }) {
         params={{ container: id, host }}
         olderUrl={`/api/docker/${encodeURIComponent(id)}/logs?host=${encodeURIComponent(host)}`}
         fileName={`${id}.log`}
+        searchWhere={{ host, container: id }}
       />
     </div>
   );

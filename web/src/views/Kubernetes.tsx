@@ -268,6 +268,7 @@ export function PodPage({ cluster, namespace, pod }: { cluster: string; namespac
           params={{ cluster, namespace, pod, container: shown }}
           olderUrl={podLogsUrl(cluster, namespace, pod, shown)}
           fileName={`${pod}-${shown}.log`}
+          searchWhere={{ cluster, namespace, pod }}
         />
       ) : (
         <p className="muted">Waiting for the pod's containers…</p>

@@ -1,7 +1,7 @@
 // One source's log (a container's `docker.logs`, a pod's `k8s.logs`: the channel and its
 // params are props) in the shared log view, with scroll-back: "Load older" asks
 // `olderUrl` for the page before the oldest line held (seed 002's `before`/`limit`),
-// back to the start of the log.
+// back to the start of the log; its search can ask the server's kept logs too.
 
 import { useCallback } from "react";
 import { useApp } from "../app-context";
@@ -21,9 +21,11 @@ interface Props {
   params: Params;
   olderUrl: string;
   fileName: string;
+  /** The source in `/api/logs/search`'s terms (the search box can ask the server). */
+  searchWhere: Params;
 }
 
-export function LogViewer({ channel, params, olderUrl, fileName }: Props) {
+export function LogViewer({ channel, params, olderUrl, fileName, searchWhere }: Props) {
   const { session } = useApp();
   const older = useCallback(
     async (oldest: Entry | undefined): Promise<Older> => {
@@ -34,5 +36,7 @@ export function LogViewer({ channel, params, olderUrl, fileName }: Props) {
     },
     [session, olderUrl],
   );
-  return <LogView channel={channel} params={params} entries={lineEntries} fileName={fileName} older={older} />;
+  return (
+    <LogView channel={channel} params={params} entries={lineEntries} fileName={fileName} older={older} searchWhere={searchWhere} />
+  );
 }

@@ -1,0 +1,90 @@
+// The log view's search sent to the server: the kept logs of this view's source
+// (`/api/logs/search`, searched by the history service), not only the lines the page
+// holds. Newest first, a page at a time ("More" goes on from the answer's cursor); the
+// text is plain, in any case, as the page's own filter takes it.
+
+import { useEffect, useState } from "react";
+import { useApp } from "../app-context";
+import { ApiError } from "../session";
+import type { Params } from "../stream/protocol";
+
+const PAGE = 100;
+
+interface Hit {
+  time: string;
+  stream: string;
+  text: string;
+  at: string;
+}
+
+interface Hits {
+  hits: Hit[];
+  cursor?: string;
+}
+
+interface Found {
+  text: string;
+  hits: Hit[];
+  cursor?: string;
+  busy: boolean;
+  error?: string;
+}
+
+export function searchUrl(text: string, where: Params, cursor?: string): string {
+  const query = new URLSearchParams({ pattern: text, literal: "true", ignore_case: "true", limit: String(PAGE) });
+  for (const [key, value] of Object.entries(where)) query.set(key, value);
+  if (cursor !== undefined) query.set("cursor", cursor);
+  return `/api/logs/search?${query}`;
+}
+
+export function ServerSearch({ text, where }: { text: string; where: Params }) {
+  const { session } = useApp();
+  const [found, setFound] = useState<Found | null>(null);
+  const key = JSON.stringify(where);
+  useEffect(() => setFound(null), [key]);
+
+  const ask = async (from: Found) => {
+    setFound({ ...from, busy: true, error: undefined });
+    try {
+      const page = await session.api<Hits>(searchUrl(from.text, where, from.cursor));
+      setFound({ text: from.text, hits: [...from.hits, ...page.hits], cursor: page.cursor, busy: false });
+    } catch (error) {
+      const said = error instanceof ApiError ? error.message : String(error);
+      setFound({ ...from, busy: false, error: said });
+    }
+  };
+
+  return (
+    <div className="server-search">
+      <button
+        onClick={() => void ask({ text, hits: [], busy: false })}
+        disabled={text.trim() === "" || found?.busy}
+        title="search what the server keeps of this log, not only the lines on the page"
+        data-testid="logs-server-search"
+      >
+        Search kept logs
+      </button>
+      {found && (
+        <div className="server-hits" data-testid="server-search">
+          <div className="toolbar">
+            <span className="muted" data-testid="server-search-count">
+              {found.hits.length} {found.hits.length === 1 ? "line" : "lines"} with “{found.text}” kept
+              {found.busy ? ", searching…" : found.cursor ? ", more older ones may be kept" : ""}
+            </span>
+            {found.cursor && !found.busy && (
+              <button onClick={() => void ask(found)} data-testid="server-search-more">More</button>
+            )}
+            <button onClick={() => setFound(null)}>Close</button>
+          </div>
+          {found.error && <p className="error" data-testid="server-search-error">{found.error}</p>}
+          {found.hits.map((hit) => (
+            <div key={hit.at} className={`log-line ${hit.stream === "stderr" ? "error" : ""}`} data-testid="server-hit">
+              <span className="muted">{new Date(hit.time).toLocaleString()} </span>
+              {hit.text}
+            </div>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
