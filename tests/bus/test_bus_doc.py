@@ -18,6 +18,7 @@ from vigil_auth import handlers as auth_handlers
 from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
 from vigil_deployer.actions import ContainerActions, WorkloadActions
+from vigil_deployer.shells import ContainerShells
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
 from vigil_history import app as history_app
@@ -55,6 +56,7 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
         NoVerifier(),
         containers=ContainerActions.__new__(ContainerActions),
         workloads=WorkloadActions.__new__(WorkloadActions),
+        shells=ContainerShells.__new__(ContainerShells),
     )
     assert channels(deployer) == channels(described["deploy"])
 

@@ -1,6 +1,7 @@
 """The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host
 (or, with `target=kubernetes`, of its cluster's Deployments), and carries out the
-actions on its host's containers (or its cluster's workloads), `ctl.deploy.*.{host}`.
+actions on its host's containers (or its cluster's workloads), `ctl.deploy.*.{host}`,
+and the shells in its host's containers (`vigil_deployer.shells`).
 
 Every replica answers requests (one queue group: FastStream subscribers on the
 service's bus, `vigil_deployer.handlers.serve`) and announces the host it serves in
@@ -30,6 +31,7 @@ from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers, serve
 from vigil_deployer.locks import ServiceLock, ServiceLocks
 from vigil_deployer.settings import DeployerSettings
+from vigil_deployer.shells import ContainerShells
 from vigil_deployer.target import Target
 from vigil_deployer.worker import Worker
 
@@ -53,6 +55,7 @@ class DeployerService:
         self._stopping = asyncio.Event()
         self._target = target
         self.worker: Worker | None = None
+        self.shells: ContainerShells | None = None
 
     @property
     def healthy(self) -> bool:
@@ -79,12 +82,15 @@ class DeployerService:
             await deployers.put(f"{self.settings.host}.{self.worker.id}", announcement)
             handlers = Handlers(self.bus, deploys, locks, deployers, self.trail)
             containers, workloads = self._actions(target)
+            if isinstance(target, DockerTarget):
+                self.shells = ContainerShells(self.bus, self.settings, target.connect, self.trail)
             serve(
                 broker,
                 handlers,
                 bus_verifier(self.bus),
                 containers=containers,
                 workloads=workloads,
+                shells=self.shells,
                 host=self.settings.host,
             )
             await broker.start()
@@ -110,6 +116,8 @@ class DeployerService:
                         await self.worker.stop(grace_s=1.0)
             finally:  # a cancel repeated while the worker stops must not skip these
                 try:
+                    if self.shells is not None:  # each told, and its end recorded
+                        await self.shells.close()
                     await broker.stop()
                     await self.trail.close()  # the rollbacks' confirmations and cancels
                 finally:

@@ -101,6 +101,7 @@ class Gateway:
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
         self.connections = Registry()
+        self.shells: set[Any] = set()  # the open shells (`http.shell_routes.Shell`)
         self.filter_quota = FilterQuota(settings.max_filtered_views)
         self.poll_slots = PollSlots(settings.max_polls_per_user)
         self.admission = Admission(settings, self.connections, self.authenticate)
