@@ -12,6 +12,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST, deployer_settings_for, run_deployer
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
@@ -19,11 +20,20 @@ from tests.grant_support import granted
 from tests.shell_support import ended, opened, output_until, shell_socket
 from tests.support import NatsServer, audited, bus_client, closed_with
 from vigil import ctl
+from vigil.busauth.permissions import ServiceRole
 from vigil.messages import ErrorCode, OpenShell
 from vigil.operations import Shells
 from vigil_deployer.app import DeployerService
+from vigil_gateway.settings import GatewaySettings
 
 WINDOW = 16_384
+
+
+@pytest.fixture
+def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
+    """The tests' gateways: exec on, a small window."""
+    service = nats_server.service(ServiceRole.GATEWAY, prefix)
+    return GatewaySettings(**service, exec_enabled=True, exec_window_bytes=WINDOW)
 
 
 @pytest.fixture
@@ -48,7 +58,7 @@ async def shell_deployer(
 async def gateway_up(
     docker_stack: DockerStack, shell_deployer: DeployerService
 ) -> AsyncIterator[str]:
-    async with docker_stack.gateway(exec_enabled=True, exec_window_bytes=WINDOW) as address:
+    async with docker_stack.gateway() as address:
         yield address
 
 
@@ -115,11 +125,11 @@ async def test_exec_off_is_refused_at_the_gateway_and_at_the_deployer(
     _, name = containers.run("off", "sleep", "3600")
     settings = deployer_settings_for(nats_server, prefix)  # exec off
     async with run_deployer(settings):
-        async with docker_stack.gateway() as address:  # off here too
+        async with docker_stack.gateway(exec_enabled=False) as address:  # off here too
             async with shell_socket(address, admin_token, TEST_HOST, name) as ws:
                 reason = await refused(ws)
             assert "exec is off on this gateway" in reason, reason
-        async with docker_stack.gateway(exec_enabled=True) as address:  # on here only
+        async with docker_stack.gateway() as address:  # on here only
             async with shell_socket(address, admin_token, TEST_HOST, name) as ws:
                 reason = await refused(ws)
             assert "exec is off (VIGIL_EXEC_ENABLED)" in reason, reason
@@ -188,3 +198,17 @@ async def test_a_client_that_does_not_read_backs_the_output_up_to_the_process(
         await ws.send(b"\x03")
         await ws.send(b"exit\n")
         assert (await ended(ws, timeout=20))["reason"] == "exited"
+
+
+async def test_vigil_exec_runs_a_command_and_exits_with_its_status(
+    shell_deployer: DeployerService, logged_in: dict[str, str], containers: Containers
+) -> None:
+    _, name = containers.run("cli", "sleep", "3600")
+    typed = "echo cli-$((2 * 21)); exit 7\n"
+    done = await vigil(logged_in, "exec", name, "--", "sh", stdin=typed, timeout=30)
+    assert done.code == 7, done
+    assert "cli-42" in done.stdout, done
+
+    refused = await vigil(logged_in, "exec", "nosuchcontainer", timeout=30)
+    assert refused.code == 1, refused
+    assert "nosuchcontainer" in refused.stderr, refused
