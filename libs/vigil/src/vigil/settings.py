@@ -41,6 +41,12 @@ def exec_idle_field() -> Any:
     )
 
 
+def exec_window_field(description: str) -> Any:
+    """The bytes of a shell's stream one side may have sent and not yet had granted back
+    (`vigil.shell_stream`): what a shell may hold at the other side."""
+    return Field(default=65_536, ge=1024, le=1 << 20, description=description)
+
+
 class ExternalIssuer(BaseModel):
     """A trusted identity provider whose access tokens Vigil accepts.
 

@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from vigil.names import HostName, default_host_id
 from vigil.probe import ProbeSettings
-from vigil.settings import exec_enabled_field, exec_idle_field
+from vigil.settings import exec_enabled_field, exec_idle_field, exec_window_field
 
 
 class DeployerSettings(ProbeSettings):
@@ -63,11 +63,8 @@ class DeployerSettings(ProbeSettings):
     )
     exec_enabled: bool = exec_enabled_field()
     exec_idle_s: float = exec_idle_field()
-    exec_window_bytes: int = Field(
-        default=65_536,
-        ge=1024,
-        le=1 << 20,
-        description="Input a shell's gateway may send before this replica grants more.",
+    exec_window_bytes: int = exec_window_field(
+        "Input a shell's gateway may send before this replica grants more."
     )
 
     @model_validator(mode="after")

@@ -38,7 +38,6 @@ from vigil.shell_stream import ShellStream
 from vigil_gateway.access.credentials import read_credentials
 from vigil_gateway.errors import AuthUnavailable, InvalidCredentials, MissingCredentials
 from vigil_gateway.replica.gateway import Gateway
-from vigil_gateway.session.admission import Refusal
 
 AUDITED = "container.exec"
 PATH = "/ws/docker/{host}/containers/{container}/exec"
@@ -53,19 +52,10 @@ class _Refused(Exception):
 def register(app: FastAPI, gateway: Gateway) -> None:
     @app.websocket(PATH)
     async def shell(websocket: WebSocket, host: str, container: str) -> None:
-        credentials = read_credentials(websocket)
-        headers = websocket.headers
-        decision = await gateway.admission.decide(
-            credentials, headers.get("origin"), headers.get("host")
-        )
-        await websocket.accept(subprotocol=credentials.subprotocol)
-        address = websocket.client.host if websocket.client else None
-        if isinstance(decision, Refusal):
-            gateway.audit.refused(
-                f"connect {websocket.url.path}", None, decision.reason, address=address
-            )
-            await websocket.close(decision.code, decision.reason)
+        decision = await gateway.sessions.admit(websocket)
+        if decision is None:
             return
+        address = websocket.client.host if websocket.client else None
         try:
             request = _admitted(gateway, websocket, decision, host, container)
             token = await _bus_token(gateway, websocket)
