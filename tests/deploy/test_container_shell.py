@@ -16,7 +16,7 @@ from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST, deployer_settings_for, run_deployer
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
-from tests.grant_support import granted
+from tests.grant_support import bearer, granted
 from tests.shell_support import ended, opened, output_until, shell_socket
 from tests.support import NatsServer, audited, bus_client, closed_with
 from vigil import ctl
@@ -113,6 +113,22 @@ async def test_a_shell_nobody_types_in_ends_on_idle(
         end = await ended(ws, timeout=15)
         assert end["reason"] == "idle", end
         assert (await closed_with(ws))[0] == 1000
+
+
+async def test_a_shell_of_a_disabled_user_is_closed_with_4001(
+    gateway_up: str, http: httpx.AsyncClient, containers: Containers, admin_token: str
+) -> None:
+    _, name = containers.run("revoked", "sleep", "3600")
+    operator = await granted(http, admin_token, "olga", ["*"], role="operator")
+    async with shell_socket(gateway_up, operator, TEST_HOST, name) as ws:
+        await opened(ws)
+        disabled = await http.post("/api/auth/users/olga/disable", headers=bearer(admin_token))
+        assert disabled.status_code == 200, disabled.text
+        end = await ended(ws)
+        assert (end["reason"], end["detail"]) == ("closed", "user revoked"), end
+        assert (await closed_with(ws))[0] == 4001
+    ends = await audited(http, admin_token, 1, action="container.exec_ended", actor="olga")
+    assert "closed: user revoked" in ends[0]["detail"], ends
 
 
 async def test_exec_off_is_refused_at_the_gateway_and_at_the_deployer(

@@ -18,7 +18,8 @@ control: the client sends `{"type": "resize", "cols": C, "rows": R}`; the gatewa
 socket took what came, so a slow client backs the output up to the process, and one
 shell holds at most `exec_window_bytes` here beyond its socket's send buffer. The
 session ends when the process exits, when either side closes, or after `exec_idle_s`
-with no byte either way (the deployer has its own limit too).
+with no byte either way (the deployer has its own limit too), or when the caller's
+credentials are revoked (closed with 4001, as every socket of theirs).
 """
 
 import asyncio
@@ -64,7 +65,7 @@ def register(app: FastAPI, gateway: Gateway) -> None:
             gateway.audit.refused(AUDITED, decision, exc.reason, target=target, address=address)
             await websocket.close(exc.code, exc.reason[:120])
             return
-        await Shell(gateway, websocket, request).run(token)
+        await Shell(gateway, websocket, request, decision).run(token)
 
 
 def _admitted(
@@ -110,10 +111,15 @@ async def _bus_token(gateway: Gateway, websocket: WebSocket) -> str:
 class Shell:
     """One shell's socket, relayed to and from its session's subjects."""
 
-    def __init__(self, gateway: Gateway, websocket: WebSocket, request: OpenShell) -> None:
+    def __init__(
+        self, gateway: Gateway, websocket: WebSocket, request: OpenShell, principal: Principal
+    ) -> None:
         self._gateway = gateway
         self._websocket = websocket
         self._request = request
+        self.principal = principal
+        self._closing = asyncio.Event()
+        self._close: tuple[CloseCode, str] = (CloseCode.NORMAL, "")
         subjects = gateway.bus.subjects
         self.stream = ShellStream(
             gateway.bus,
@@ -141,22 +147,32 @@ class Shell:
         finally:
             self._gateway.shells.discard(self)
         await self.stream.close(ended if tell else None)
+        code, reason = self._close
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client went first
             await websocket.send_text(ended.model_dump_json())
-            await websocket.close(CloseCode.NORMAL, ended.reason)
+            await websocket.close(code, reason or ended.reason)
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """End the shell from this side (its credentials were revoked): the deployer is
+        told, the socket closed with `code`."""
+        self._close = (code, reason)
+        self._closing.set()
 
     async def _relay(self) -> tuple[ShellEnded, bool]:
         """Until the session ends: how, and whether the deployer is still to be told."""
         output = asyncio.create_task(self._output())
         client = asyncio.create_task(self._input())
         idle = asyncio.create_task(self.stream.idle(self._gateway.settings.exec_idle_s))
-        tasks = (output, client, idle)
+        closing = asyncio.create_task(self._closing.wait())
+        tasks = (output, client, idle, closing)
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if closing.done() and not closing.cancelled():
+            return ShellEnded(reason="closed", detail=self._close[1]), True
         if output.done() and not output.cancelled() and output.exception() is None:
             return output.result(), False  # the deployer ended it
         if idle.done() and not idle.cancelled():

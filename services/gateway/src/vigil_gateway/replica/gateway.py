@@ -257,3 +257,7 @@ class Gateway:
             if self.revocations.covers(connection.principal):
                 log.info("closing connection %s: %s revoked", connection.id, event.kind)
                 connection.close(CloseCode.INVALID_CREDENTIALS, f"{event.kind} revoked")
+        for shell in list(self.shells):
+            if self.revocations.covers(shell.principal):
+                log.info("closing a shell of %s: %s revoked", shell.principal.key, event.kind)
+                shell.close(CloseCode.INVALID_CREDENTIALS, f"{event.kind} revoked")
