@@ -46,9 +46,15 @@ def idle_s() -> float:
 async def shell_deployer(
     nats_server: NatsServer, prefix: str, idle_s: float
 ) -> AsyncIterator[DeployerService]:
-    """The deployer of `testhost` with exec on, shells idle after `idle_s`."""
+    """The deployer of `testhost` with exec on, shells idle after `idle_s`, the first 20
+    bytes typed into each kept in the audit trail."""
     settings = deployer_settings_for(
-        nats_server, prefix, exec_enabled=True, exec_idle_s=idle_s, exec_window_bytes=WINDOW
+        nats_server,
+        prefix,
+        exec_enabled=True,
+        exec_idle_s=idle_s,
+        exec_window_bytes=WINDOW,
+        exec_record_input_bytes=20,
     )
     async with run_deployer(settings) as service:
         yield service
@@ -102,6 +108,8 @@ async def test_a_shell_runs_a_command_resizes_exits_and_is_audited_once(
         assert event["target"] == f"container {TEST_HOST}/{name}"
         assert session["session"] in event["detail"]
     assert "exited (exit code 3) after" in ends[0]["detail"]
+    (typed,) = await audited(http, admin_token, 1, action="container.exec_input")
+    assert typed["detail"].endswith("typed (20 bytes kept): stty size; echo answ"), typed
 
 
 async def test_a_shell_nobody_types_in_ends_on_idle(

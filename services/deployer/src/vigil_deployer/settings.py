@@ -63,6 +63,13 @@ class DeployerSettings(ProbeSettings):
     )
     exec_enabled: bool = exec_enabled_field()
     exec_idle_s: float = exec_idle_field()
+    exec_record_input_bytes: int = Field(
+        default=0,
+        ge=0,
+        le=65_536,
+        description="Keep up to this much of what is typed into each shell, in its audit "
+        "event `container.exec_input` (0: nothing; what is typed may hold a password).",
+    )
     exec_window_bytes: int = exec_window_field(
         "Input a shell's gateway may send before this replica grants more."
     )

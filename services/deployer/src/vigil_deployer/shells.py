@@ -13,7 +13,9 @@ byte either way.
 
 Each session is two audit events, `container.exec` when it opens (who, where, what
 command) and `container.exec_ended` when it ends (how long, how it ended, the bytes each
-way); each refusal is one `container.exec`, refused.
+way), and with `exec_record_input_bytes` a third, `container.exec_input`, with the
+first that many bytes typed (off by default: what is typed may hold a password); each
+refusal is one `container.exec`, refused.
 """
 
 import asyncio
@@ -23,7 +25,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -61,6 +63,7 @@ class Session:
     stream: ShellStream
     started: float
     task: "asyncio.Task[None] | None" = None
+    typed: bytearray = field(default_factory=bytearray)  # kept for the audit trail
 
 
 class ContainerShells:
@@ -244,6 +247,8 @@ class ContainerShells:
                 continue
             await loop.sock_sendall(session.terminal, received)
             await stream.consumed(len(received))
+            if room := self._settings.exec_record_input_bytes - len(session.typed):
+                session.typed += received[:room]
 
     def _record_end(self, session: Session, ended: ShellEnded) -> None:
         lasted = time.monotonic() - session.started
@@ -261,6 +266,17 @@ class ContainerShells:
             detail=f"session {session.request.session} {how} after {lasted:.1f} s; "
             f"{stream.received} bytes in, {stream.sent} bytes out",
         )
+
+        if self._settings.exec_record_input_bytes:
+            typed = session.typed.decode(errors="replace")
+            self._trail.record(
+                "container.exec_input",
+                AuditOutcome.DONE,
+                session.caller,
+                target=session.target,
+                detail=f"session {session.request.session} typed "
+                f"({len(session.typed)} bytes kept): {typed}",
+            )
 
     async def close(self) -> None:
         """End every session (the replica stops): each is told and recorded."""
