@@ -139,6 +139,21 @@ async def test_a_shell_of_a_disabled_user_is_closed_with_4001(
     assert "closed: user revoked" in ends[0]["detail"], ends
 
 
+async def test_a_gateway_holds_at_most_its_number_of_shells(
+    docker_stack: DockerStack,
+    shell_deployer: DeployerService,
+    containers: Containers,
+    admin_token: str,
+) -> None:
+    _, name = containers.run("most", "sleep", "3600")
+    async with docker_stack.gateway(exec_max_shells=1) as address:
+        async with shell_socket(address, admin_token, TEST_HOST, name) as first:
+            await opened(first)
+            async with shell_socket(address, admin_token, TEST_HOST, name) as second:
+                code, reason = await closed_with(second, timeout=10)
+            assert (code, reason) == (1013, "this gateway holds its maximum of 1 shells")
+
+
 async def test_exec_off_is_refused_at_the_gateway_and_at_the_deployer(
     docker_stack: DockerStack,
     nats_server: NatsServer,

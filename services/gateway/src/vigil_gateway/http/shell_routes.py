@@ -75,6 +75,8 @@ def _admitted(
     policy = CloseCode.POLICY_VIOLATION
     if not gateway.settings.exec_enabled:
         raise _Refused(policy, "exec is off on this gateway (VIGIL_EXEC_ENABLED)")
+    if len(gateway.shells) >= (most := gateway.settings.exec_max_shells):
+        raise _Refused(CloseCode.TRY_LATER, f"this gateway holds its maximum of {most} shells")
     if not principal.has_role(Role.OPERATOR):
         raise _Refused(
             policy, f"exec needs the operator role; {principal.name} is {principal.role}"
@@ -128,6 +130,13 @@ class Shell:
         )
 
     async def run(self, token: str) -> None:
+        self._gateway.shells.add(self)  # counted from the start: see `exec_max_shells`
+        try:
+            await self._run(token)
+        finally:
+            self._gateway.shells.discard(self)
+
+    async def _run(self, token: str) -> None:
         websocket, request = self._websocket, self._request
         subjects = self._gateway.bus.subjects
         # Listening first: the shell's first bytes (its prompt) may come before the answer.
@@ -141,11 +150,7 @@ class Shell:
             return
         self.stream.credit.grant(opened.window)
         await websocket.send_text('{"type":"opened",' + opened.model_dump_json()[1:])
-        self._gateway.shells.add(self)
-        try:
-            ended, tell = await self._relay()
-        finally:
-            self._gateway.shells.discard(self)
+        ended, tell = await self._relay()
         await self.stream.close(ended if tell else None)
         code, reason = self._close
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client went first
