@@ -100,6 +100,7 @@ async def on_the_engine(
     engine: docker.DockerClient, name: str, args: argparse.Namespace
 ) -> list[float]:
     api = engine.api
+    loop = asyncio.get_running_loop()
     opened_: list[tuple[Any, socket.socket]] = []
     try:
         for _ in range(args.shells):
@@ -108,6 +109,10 @@ async def on_the_engine(
             terminal: socket.socket = hijacked._sock
             terminal.setblocking(False)
             opened_.append((hijacked, terminal))
+            await loop.sock_sendall(terminal, b"warm\n")  # warmed up as Vigil's are
+            seen = b""
+            while b"warm" not in seen:
+                seen += await loop.sock_recv(terminal, 4096)
         results = await asyncio.gather(*(type_on_the_engine(t, args) for _, t in opened_))
     finally:
         for hijacked, terminal in opened_:
