@@ -28,8 +28,8 @@ from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.busauth.trust import Trust
 from vigil.ctl import TOKEN_HEADER
-from vigil.messages import CtlReply, ErrorCode, ListUsers
-from vigil.operations import Auth, History, Notify
+from vigil.messages import CtlReply, ErrorCode, ListUsers, OpenShell
+from vigil.operations import Auth, History, Notify, Shells
 from vigil.streams import DEPLOYS, HISTORY_MARKS, LATEST, LOGS, NOTIFY_CHANNELS, SIGNING_KEYS, USERS
 from vigil.subjects import ANY, Subjects
 from vigil_auth.app import AuthService
@@ -37,6 +37,7 @@ from vigil_auth.app import AuthService
 pytestmark = pytest.mark.bus_refusals
 
 HOST = "testhost"
+SESSION = "5e" * 16
 REFUSAL_WAIT_S = 1.0
 ROLES = (
     ServiceRole.AUTH,
@@ -55,10 +56,13 @@ class Attacker:
     nc: Client
     refused: list[str] = field(default_factory=list)
 
-    async def _was_refused(self, subject: str) -> bool:
+    async def _was_refused(self, subject: str, what: str) -> bool:
+        """Whether the server refused `what` ("publish" or "subscription") to `subject`:
+        the same subject may be refused one way and allowed the other."""
         deadline = asyncio.get_running_loop().time() + REFUSAL_WAIT_S
+        quoted = f'{what} to "{subject.lower()}"'
         while asyncio.get_running_loop().time() < deadline:
-            if any(f'"{subject.lower()}"' in refusal.lower() for refusal in self.refused):
+            if any(quoted in refusal.lower() for refusal in self.refused):
                 return True
             await asyncio.sleep(0.02)
         return False
@@ -66,12 +70,12 @@ class Attacker:
     async def may_publish(self, subject: str) -> bool:
         await self.nc.publish(subject, b"{}")
         await self.nc.flush()
-        return not await self._was_refused(subject)
+        return not await self._was_refused(subject, "publish")
 
     async def may_subscribe(self, subject: str) -> bool:
         subscription = await self.nc.subscribe(subject)
         await self.nc.flush()
-        refused = await self._was_refused(subject)
+        refused = await self._was_refused(subject, "subscription")
         with contextlib.suppress(nats.errors.Error):
             await subscription.unsubscribe()
         return not refused
@@ -154,6 +158,8 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
     auth = {ServiceRole.AUTH}
     channels = NOTIFY_CHANNELS.stream(s)
     notifier = {ServiceRole.NOTIFIER}
+    deployer = {ServiceRole.DEPLOYER}
+    shell = OpenShell(session=SESSION, host=HOST, container="web")
     return [
         (
             "read the signing keys",
@@ -223,6 +229,14 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
         ),
         ("answer channel requests", f"sub:{Notify.LIST.subject(s)}", notifier),
         ("ask for a channel", f"pub:{Notify.CREATE.subject(s)}", {ServiceRole.GATEWAY}),
+        ("open a shell", f"pub:{Shells.OPEN.subject_of(s, shell)}", {ServiceRole.GATEWAY}),
+        ("answer shell openings", f"sub:{Shells.OPEN.subject(s, HOST)}", deployer),
+        ("type into a shell", f"pub:{s.shell_input(HOST, SESSION)}", {ServiceRole.GATEWAY}),
+        ("read what is typed into a shell", f"sub:{s.shell_input(HOST, SESSION)}", deployer),
+        ("read what is typed on another host", f"sub:{s.shell_input('otherhost', SESSION)}", set()),
+        ("forge a shell's output", f"pub:{s.shell_output(HOST, SESSION)}", deployer),
+        ("forge another host's shell", f"pub:{s.shell_output('otherhost', SESSION)}", set()),
+        ("read a shell's output", f"sub:{s.shell_output(HOST, SESSION)}", {ServiceRole.GATEWAY}),
     ]
 
 

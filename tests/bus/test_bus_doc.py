@@ -19,6 +19,7 @@ from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
 from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.rollbacks import Rollbacks
+from vigil_deployer.shells import ContainerShells
 from vigil_gateway.app import build_app
 from vigil_gateway.settings import GatewaySettings
 from vigil_history import app as history_app
@@ -58,6 +59,7 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
         containers=ContainerActions.__new__(ContainerActions),
         workloads=WorkloadActions.__new__(WorkloadActions),
         rollbacks=Rollbacks.__new__(Rollbacks),
+        shells=ContainerShells.__new__(ContainerShells),
     )
     assert channels(deployer) == channels(described["deploy"])
 

@@ -53,6 +53,11 @@ export class Session implements Credentials {
     return this.access;
   }
 
+  /** The WebSocket URL of a gateway path (http -> ws, https -> wss). */
+  socketUrl(path: string): string {
+    return this.base.replace(/^http/, "ws") + path;
+  }
+
   expiresAtMs(): number | null {
     return this.expiresAt;
   }

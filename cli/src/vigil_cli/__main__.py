@@ -14,6 +14,7 @@ from vigil_cli.commands import (
     history,
     login,
     logs,
+    shell,
     silence,
     top,
     up,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(commands)
     deploy.add_parser(commands)
     actions.add_parser(commands)
+    shell.add_parser(commands)
     alerts.add_parser(commands)
     silence.add_parser(commands)
     audit.add_parser(commands)

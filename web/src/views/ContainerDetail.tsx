@@ -1,6 +1,6 @@
 // A container: its CPU and memory over the page's range (its history, then live), its
-// actions (operators), and its logs. A removed container's page still shows its history
-// (by id or name).
+// actions and a shell in it (operators), and its logs. A removed container's page still
+// shows its history (by id or name).
 
 import { useState } from "react";
 import { hasRole, useApp } from "../app-context";
@@ -9,6 +9,7 @@ import { Chart, type Series } from "../components/Chart";
 import { ContainerActions } from "../components/ContainerActions";
 import { RangePicker } from "../components/RangePicker";
 import { RefusalNote } from "../components/RefusalNote";
+import { ShellTerminal } from "../components/ShellTerminal";
 import { bytes, percent } from "../format";
 import { DEFAULT_RANGE, type TimeRange, useCharted } from "../history";
 import { useLive } from "../live";
@@ -41,6 +42,9 @@ export function ContainerDetail({ host, id }: { host: string; id: string }) {
       <RefusalNote channels={containers.channels} />
       {hasRole(me, "operator") && (
         <ContainerActions session={session} host={host} id={id} status={row?.status} />
+      )}
+      {hasRole(me, "operator") && row?.status === "running" && (
+        <ShellTerminal session={session} host={host} id={id} />
       )}
       {row?.stats && (
         <p className="muted">

@@ -25,7 +25,7 @@ from vigil_cli.commands import Subparsers
 from vigil_cli.commands.deploy import OPEN_TIMEOUT_S, _yes
 from vigil_cli.errors import CliError
 from vigil_cli.remote import FAILED, OK, Remote, add_url_option, run
-from vigil_client import ConnectionState, Unreachable, VigilClient
+from vigil_client import Api, ConnectionState, Unreachable, VigilClient
 
 _CONTAINER_ACTIONS = {
     "start": ("start", "start containers"),
@@ -119,7 +119,7 @@ async def _containers(remote: Remote, action: str, args: argparse.Namespace) -> 
     }
     answer = Answer(getattr(args, "yes", False), set(args.names))
     async with remote.client(on_ask=answer) as client:
-        host = args.host or await _only_host(client)
+        host = args.host or await only_host(client.api)
         if action in DESTRUCTIVE:
             await asking(client, remote)
         if len(args.names) == 1:
@@ -157,8 +157,9 @@ def _report(results: list[tuple[str, ContainerActed | str]], as_json: bool) -> i
     return status
 
 
-async def _only_host(client: VigilClient) -> str:
-    hosts = await client.api.deploy_hosts()
+async def only_host(api: Api) -> str:
+    """The only Docker host deployers serve (else say which to choose)."""
+    hosts = await api.deploy_hosts()
     if len(hosts) != 1:
         raise CliError(f"--host: say which ({', '.join(hosts) or 'no deployer serves any'})")
     return hosts[0]

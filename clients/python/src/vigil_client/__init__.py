@@ -7,6 +7,7 @@
 - `credentials`, `session`  API keys and tokens; refreshing them
 - `api`           the HTTP routes (health, login, deploys, users, API keys, log pages);
                   `routes` their paths
+- `shell`         an interactive shell in a container (`open_shell`)
 - `frames`        server frames parsed into `vigil.messages` models
 - `errors`        what the client raises
 """
@@ -23,6 +24,7 @@ from vigil_client.errors import (
     SessionEnded,
     Unreachable,
 )
+from vigil_client.shell import Shell, open_shell
 from vigil_client.subscription import Event, Subscription
 from vigil_client.transport import TransportKind
 
@@ -38,11 +40,13 @@ __all__ = [
     "Event",
     "Refused",
     "SessionEnded",
+    "Shell",
     "Subscription",
     "Tokens",
     "TransportKind",
     "Unreachable",
     "VigilClient",
     "login",
+    "open_shell",
     "reach",
 ]

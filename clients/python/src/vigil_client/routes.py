@@ -1,6 +1,6 @@
 """The gateway's HTTP and WebSocket paths that the client uses: one place for them."""
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 WEBSOCKET = "/ws"
 HEALTH = "/healthz"
@@ -28,6 +28,15 @@ def container_logs(container: str) -> str:
 
 def container_actions(host: str, container: str) -> str:
     return f"/api/docker/{quote(host, safe='')}/containers/{quote(container, safe='')}/actions"
+
+
+def shell_url(
+    base_url: str, host: str, container: str, command: list[str], cols: int, rows: int
+) -> str:
+    """The WebSocket of a shell running `command` in `container` of `host`."""
+    query = urlencode([*(("cmd", part) for part in command), ("cols", cols), ("rows", rows)])
+    path = f"/ws/docker/{quote(host, safe='')}/containers/{quote(container, safe='')}/exec"
+    return f"{websocket_url(base_url).removesuffix(WEBSOCKET)}{path}?{query}"
 
 
 def workload_actions(cluster: str, namespace: str, kind: str, name: str) -> str:

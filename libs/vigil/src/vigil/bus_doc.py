@@ -23,7 +23,17 @@ from vigil.access import Principal
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.messages import CtlFailure
 from vigil.model import Message
-from vigil.operations import Actions, Alerts, Auth, Deploy, History, Notify, Operation, Rules
+from vigil.operations import (
+    Actions,
+    Alerts,
+    Auth,
+    Deploy,
+    History,
+    Notify,
+    Operation,
+    Rules,
+    Shells,
+)
 from vigil.settings import VigilSettings
 
 TITLE = "Vigil's bus: the services' request/reply operations"
@@ -37,7 +47,7 @@ DESCRIPTIONS = {
 }
 _GROUPS: dict[str, tuple[type, ...]] = {
     "auth": (Auth,),
-    "deploy": (Deploy, Actions),  # actions: each replica for its own host, `*` here
+    "deploy": (Deploy, Actions, Shells),  # actions, shells: each replica for its own host
     "history": (History,),
     "notify": (Notify,),
     "rules": (Rules,),

@@ -68,6 +68,7 @@ from vigil.messages import (
     Login,
     LogPage,
     LogsFollowed,
+    OpenShell,
     PodLogsFollowed,
     ProposalConfirmed,
     QueryHistory,
@@ -79,6 +80,7 @@ from vigil.messages import (
     Rule,
     RuleList,
     SearchLogs,
+    ShellOpened,
     Silence,
     SilenceList,
     TokensIssued,
@@ -221,6 +223,31 @@ class Actions:
         Role.OPERATOR,
         timeout_s=_ACT_S,
         route=_host_of,
+    )
+
+
+# Opening a shell: find the container, create the exec, start it (no question asked).
+_OPEN_SHELL_S = 15.0
+
+
+def _shell_host(request: OpenShell) -> str:
+    return request.host
+
+
+class Shells:
+    """Interactive shells (`exec`) in the containers of a host, opened by the gateway with
+    the deployer replica serving that host, for an operator granted it; the bytes then
+    travel on the session's own subjects (`Subjects.shell_input`, `shell_output`). Apart
+    from `Actions`: a service that may act on containers (the alerter) may not open one."""
+
+    OPEN = Operation(
+        "deploy",
+        "exec",
+        OpenShell,
+        ShellOpened,
+        Role.OPERATOR,
+        timeout_s=_OPEN_SHELL_S,
+        route=_shell_host,
     )
 
 

@@ -6,7 +6,7 @@ Each service subclasses `VigilSettings` with its own env prefix
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +17,34 @@ from vigil.subjects import Subjects
 
 def _shared(name: str) -> AliasChoices:
     return AliasChoices(name, f"VIGIL_{name.upper()}")
+
+
+def exec_enabled_field() -> Any:
+    """`VIGIL_EXEC_ENABLED`, read by the gateway and the deployer alike: interactive
+    shells in containers (`exec`) are off unless it is set, on both."""
+    return Field(
+        default=False,
+        validation_alias=_shared("exec_enabled"),
+        description="Interactive shells in containers (exec), for operators granted the "
+        "host: off unless set (VIGIL_EXEC_ENABLED, shared by the gateway and the deployer).",
+    )
+
+
+def exec_idle_field() -> Any:
+    """How long a shell may pass with no byte either way before it is ended (each side
+    has its own, the gateway's and the deployer's)."""
+    return Field(
+        default=900.0,
+        gt=0,
+        le=86_400,
+        description="A shell with no byte either way for this long is ended.",
+    )
+
+
+def exec_window_field(description: str) -> Any:
+    """The bytes of a shell's stream one side may have sent and not yet had granted back
+    (`vigil.shell_stream`): what a shell may hold at the other side."""
+    return Field(default=65_536, ge=1024, le=1 << 20, description=description)
 
 
 class ExternalIssuer(BaseModel):

@@ -32,6 +32,18 @@ def _token(kind: NameKind, value: Token) -> str:
     return "*" if isinstance(value, _Any) else validate_name(kind, value)
 
 
+_SESSION = re.compile(r"[0-9a-f]{32}", re.ASCII)
+
+
+def _session(value: Token) -> str:
+    """A shell session's id (`vigil.messages.shell.SESSION_PATTERN`), or `*`."""
+    if isinstance(value, _Any):
+        return "*"
+    if not _SESSION.fullmatch(value):
+        raise ValueError(f"shell session {value[:40]!r}: 32 lower-case hex digits expected")
+    return value
+
+
 @dataclass(frozen=True)
 class Subjects:
     """Subject builders for one deployment; tests use a fresh prefix each."""
@@ -192,6 +204,17 @@ class Subjects:
         `principal` is `Principal.token`, a subject-safe digest of the principal.
         """
         return self._join("ask", "user", _token(NameKind.CONNECTION, principal))
+
+    # -- interactive shells (exec) ---------------------------------------------------
+
+    def shell_input(self, host: Token, session: Token) -> str:
+        """A shell session's input and its control messages, gateway to the deployer of
+        `host` (which may read only its own host's)."""
+        return self._join("exec", _token(NameKind.HOST, host), _session(session), "in")
+
+    def shell_output(self, host: Token, session: Token) -> str:
+        """A shell session's output and its control messages, deployer to gateway."""
+        return self._join("exec", _token(NameKind.HOST, host), _session(session), "out")
 
     # -- the audit trail -----------------------------------------------------------
 

@@ -81,10 +81,7 @@ class ContainerActions:
             )
             raise Refused(ErrorCode.UNAVAILABLE, f"{host}: {exc.reason}") from None
         try:
-            container = await self._engine(client.containers.get, request.container)
-            if not _named(container, request.container):
-                reason = f"{host}: no container named {request.container!r} (or with that id)"
-                raise Refused(ErrorCode.NOT_FOUND, reason)
+            container = await find_container(client, host, request.container)
             target = f"container {host}/{container.name}"
             if action in DESTRUCTIVE or request.alert is not None:
                 try:
@@ -162,22 +159,35 @@ class ContainerActions:
         return str(container.status)
 
     async def _engine(self, call: Callable[..., T], *args: Any) -> T:
-        """`call` in a worker thread, the engine's refusals as `Refused`."""
-        host = self._settings.host
-        try:
-            return await asyncio.to_thread(call, *args)
-        except docker.errors.NotFound as exc:
-            raise Refused(ErrorCode.NOT_FOUND, f"{host}: {_said(exc)}") from None
-        except docker.errors.APIError as exc:
-            code = exc.status_code or 500
-            if code == 409 or (code == 500 and "is not running" in _said(exc)):
-                raise Refused(ErrorCode.CONFLICT, f"{host}: {_said(exc)}") from None
-            if 400 <= code < 500:
-                raise Refused(ErrorCode.INVALID_MESSAGE, f"{host}: {_said(exc)}") from None
-            raise Refused(ErrorCode.UNAVAILABLE, f"{host}: the engine said {_said(exc)}") from None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            reason = f"the Docker engine of {host} is unreachable: {type(exc).__name__}"
-            raise Refused(ErrorCode.UNAVAILABLE, reason) from None
+        return await on_engine(self._settings.host, call, *args)
+
+
+async def find_container(client: docker.DockerClient, host: str, asked: str) -> Container:
+    """The container of `host` that `asked` names for sure (`_named`), or NOT_FOUND."""
+    container = await on_engine(host, client.containers.get, asked)
+    if not _named(container, asked):
+        raise Refused(
+            ErrorCode.NOT_FOUND, f"{host}: no container named {asked!r} (or with that id)"
+        )
+    return container
+
+
+async def on_engine(host: str, call: Callable[..., T], *args: Any) -> T:
+    """`call` in a worker thread, the engine of `host`'s refusals as `Refused`."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except docker.errors.NotFound as exc:
+        raise Refused(ErrorCode.NOT_FOUND, f"{host}: {_said(exc)}") from None
+    except docker.errors.APIError as exc:
+        code = exc.status_code or 500
+        if code == 409 or (code == 500 and "is not running" in _said(exc)):
+            raise Refused(ErrorCode.CONFLICT, f"{host}: {_said(exc)}") from None
+        if 400 <= code < 500:
+            raise Refused(ErrorCode.INVALID_MESSAGE, f"{host}: {_said(exc)}") from None
+        raise Refused(ErrorCode.UNAVAILABLE, f"{host}: the engine said {_said(exc)}") from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        reason = f"the Docker engine of {host} is unreachable: {type(exc).__name__}"
+        raise Refused(ErrorCode.UNAVAILABLE, reason) from None
 
 
 _SHORT_ID = 12  # as `docker ps` shows an id

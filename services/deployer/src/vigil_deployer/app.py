@@ -1,7 +1,8 @@
 """The deployer service: answers `ctl.deploy.*`, runs the deploys of its Docker host
 (or, with `target=kubernetes`, of its cluster's Deployments), and carries out the
 actions on its host's containers (or its cluster's workloads) and the rollbacks of its
-host's last deploys, `ctl.deploy.*.{host}`.
+host's last deploys, `ctl.deploy.*.{host}`, and the shells in its host's containers
+(`vigil_deployer.shells`).
 
 Every replica answers requests (one queue group: FastStream subscribers on the
 service's bus, `vigil_deployer.handlers.serve`) and announces the host it serves in
@@ -32,6 +33,7 @@ from vigil_deployer.handlers import Handlers, serve
 from vigil_deployer.locks import ServiceLock, ServiceLocks
 from vigil_deployer.rollbacks import Rollbacks
 from vigil_deployer.settings import DeployerSettings
+from vigil_deployer.shells import ContainerShells
 from vigil_deployer.target import Target
 from vigil_deployer.worker import Worker
 
@@ -55,6 +57,7 @@ class DeployerService:
         self._stopping = asyncio.Event()
         self._target = target
         self.worker: Worker | None = None
+        self.shells: ContainerShells | None = None
 
     @property
     def healthy(self) -> bool:
@@ -86,6 +89,8 @@ class DeployerService:
                 rollbacks = Rollbacks(
                     self.bus, self.settings, deploys, handlers, containers, self.trail
                 )
+            if isinstance(target, DockerTarget):
+                self.shells = ContainerShells(self.bus, self.settings, target.connect, self.trail)
             serve(
                 broker,
                 handlers,
@@ -93,6 +98,7 @@ class DeployerService:
                 containers=containers,
                 workloads=workloads,
                 rollbacks=rollbacks,
+                shells=self.shells,
                 host=self.settings.host,
             )
             await broker.start()
@@ -118,6 +124,8 @@ class DeployerService:
                         await self.worker.stop(grace_s=1.0)
             finally:  # a cancel repeated while the worker stops must not skip these
                 try:
+                    if self.shells is not None:  # each told, and its end recorded
+                        await self.shells.close()
                     await broker.stop()
                     await self.trail.close()  # the rollbacks' confirmations and cancels
                 finally:

@@ -42,13 +42,14 @@ from vigil.messages import (
     utc_now,
     visible_to,
 )
-from vigil.operations import Actions, Deploy
+from vigil.operations import Actions, Deploy, Shells
 from vigil.records import Records
 from vigil.subjects import ANY, Token
 from vigil.tokens import Verifier
 from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
+from vigil_deployer.shells import ContainerShells
 
 if TYPE_CHECKING:  # it launches its deploys through `Handlers`
     from vigil_deployer.rollbacks import Rollbacks
@@ -64,18 +65,21 @@ def serve(
     containers: ContainerActions | None = None,
     workloads: WorkloadActions | None = None,
     rollbacks: "Rollbacks | None" = None,
+    shells: ContainerShells | None = None,
     host: Token = ANY,
 ) -> None:
     """Every operation of `Deploy` as a subscriber of `broker`, answered by `handlers` with
     the principal whose token `verifier` accepts; and those of `Actions` for `host`'s
     containers and deploys to roll back (a Docker deployer) or workloads (a Kubernetes
-    one)."""
+    one), and its shells."""
     if containers is not None:
         answer_for_users(broker, Actions.CONTAINER, containers.act, verifier, host=host)
     if rollbacks is not None:
         answer_for_users(broker, Actions.ROLLBACK, rollbacks.roll_back, verifier, host=host)
     if workloads is not None:
         answer_for_users(broker, Actions.WORKLOAD, workloads.act, verifier, host=host)
+    if shells is not None:
+        answer_for_users(broker, Shells.OPEN, shells.open, verifier, host=host)
     answer_for_users(broker, Deploy.CREATE, handlers.create, verifier)
     answer_for_users(broker, Deploy.CANCEL, handlers.cancel, verifier)
     answer_for_users(broker, Deploy.GET, handlers.get, verifier)

@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from vigil.names import HostName, default_host_id
 from vigil.probe import ProbeSettings
+from vigil.settings import exec_enabled_field, exec_idle_field, exec_window_field
 
 
 class DeployerSettings(ProbeSettings):
@@ -59,6 +60,18 @@ class DeployerSettings(ProbeSettings):
     )
     shutdown_grace_s: float = Field(
         default=30.0, ge=0, description="On SIGTERM, running deploys roll back within this."
+    )
+    exec_enabled: bool = exec_enabled_field()
+    exec_idle_s: float = exec_idle_field()
+    exec_record_input_bytes: int = Field(
+        default=0,
+        ge=0,
+        le=65_536,
+        description="Keep up to this much of what is typed into each shell, in its audit "
+        "event `container.exec_input` (0: nothing; what is typed may hold a password).",
+    )
+    exec_window_bytes: int = exec_window_field(
+        "Input a shell's gateway may send before this replica grants more."
     )
 
     @model_validator(mode="after")

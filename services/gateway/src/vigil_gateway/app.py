@@ -15,7 +15,7 @@ from vigil.access import Principal, Role
 from vigil.messages import ErrorCode
 from vigil_gateway.access import redaction
 from vigil_gateway.directory import roster
-from vigil_gateway.http import endpoints
+from vigil_gateway.http import endpoints, shell_routes
 from vigil_gateway.http.action_routes import action_router
 from vigil_gateway.http.alert_routes import alert_router
 from vigil_gateway.http.audit_routes import audit_router
@@ -123,6 +123,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         return Response(exposition.render(), media_type=CONTENT_TYPE_LATEST)
 
     endpoints.register(app, gateway)
+    shell_routes.register(app, gateway)
 
     @app.websocket("/{path:path}")
     async def no_such_socket(websocket: WebSocket, path: str) -> None:

@@ -7,7 +7,7 @@ from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from vigil.names import NameKind, validate_name
-from vigil.settings import VigilSettings
+from vigil.settings import VigilSettings, exec_enabled_field, exec_idle_field, exec_window_field
 
 
 class GatewaySettings(VigilSettings):
@@ -74,6 +74,15 @@ class GatewaySettings(VigilSettings):
         ),
     )
     max_message_bytes: int = Field(default=65_536, ge=256, description="Inbound; then 1009.")
+    exec_enabled: bool = exec_enabled_field()
+    exec_idle_s: float = exec_idle_field()
+    exec_max_shells: int = Field(
+        default=200, ge=1, description="Shells open through this gateway at once, at most."
+    )
+    exec_window_bytes: int = exec_window_field(
+        "A shell's output the deployer may send before this gateway grants more "
+        "(what one shell may hold here, beyond its socket's send buffer)."
+    )
     request_head_timeout_s: float = Field(
         default=5.0,
         gt=0,

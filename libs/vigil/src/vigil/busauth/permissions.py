@@ -17,6 +17,8 @@ may do; NATS refuses the rest (DESIGN rule 8):
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
   signing keys, users and API keys are auth's alone;
+- the bytes of **shells** (`exec.<host>.<session>.{in,out}`): the gateway's and the
+  deployer's of that host alone;
 - **requests** it makes and answers (`ctl.*`, `ask.*`; a deployer only the actions
   for its own host or cluster, `ctl.deploy.{container,workload}.<host>`), replies going
   to an inbox of its own (`_INBOX.<role>`), so no service reads another's replies;
@@ -40,6 +42,7 @@ from vigil.operations import (
     Notify,
     Operation,
     Rules,
+    Shells,
 )
 from vigil.streams import (
     ALERT_BOOK,
@@ -233,6 +236,7 @@ def permissions(
                     subjects.deploy_events(ANY),
                     subjects.deploy_queue(ANY),  # any replica queues a deploy for its host
                     subjects.ask_user(ANY),
+                    subjects.shell_output(host, ANY),  # its own host's shells only
                     subjects.audit(role.value),
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
@@ -244,6 +248,8 @@ def permissions(
                     *_requests(subjects, _operations(Deploy)),
                     # actions on its own host's containers (or its cluster's workloads)
                     *(action.subject(subjects, host) for action in _operations(Actions)),
+                    Shells.OPEN.subject(subjects, host),
+                    subjects.shell_input(host, ANY),
                     inbox,
                 ),
                 allow_responses=True,
@@ -263,6 +269,8 @@ def permissions(
                 publish=(
                     *_requests(subjects, (*_operations(Auth), *_operations(Deploy))),
                     *_requests(subjects, _operations(Actions)),  # any host's: ctl.deploy.*.*
+                    *_requests(subjects, _operations(Shells)),
+                    subjects.shell_input(ANY, ANY),
                     *_requests(subjects, _operations(History)),
                     *_requests(subjects, _operations(Logs)),
                     *_requests(subjects, _operations(Notify)),
@@ -283,6 +291,7 @@ def permissions(
                     subjects.ask_user(ANY),
                     subjects.ctl("gateway", "connections"),
                     subjects.gateway_sessions(),
+                    subjects.shell_output(ANY, ANY),
                     inbox,
                 ),
                 allow_responses=True,

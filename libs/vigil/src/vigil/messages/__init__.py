@@ -15,6 +15,8 @@ the past tense. One import location, one module per concept:
 - `actions`   actions on containers and Kubernetes workloads (`ctl.deploy.*.{host}`)
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
               the requests on `ctl.deploy.*` (`records`)
+- `shell`     interactive shells in containers (`exec`): opening one, and its control
+              messages beside the bytes
 - `notify`    notification channels and dead letters (notifier)
 - `rules`     alert rules (alerter)
 - `proposals` actions a rule proposes and an operator confirms (alerter, deployer)
@@ -290,6 +292,17 @@ from vigil.messages.seed import (
     SystemMetricData,
     SystemMetricMeta,
 )
+from vigil.messages.shell import (
+    MAX_COMMAND_ARGS,
+    SESSION_PATTERN,
+    OpenShell,
+    ShellControl,
+    ShellCredit,
+    ShellEnded,
+    ShellEndReason,
+    ShellOpened,
+    ShellResize,
+)
 
 __all__ = [
     "ANONYMOUS",
@@ -298,6 +311,7 @@ __all__ = [
     "DESTRUCTIVE",
     "ERROR_MEANINGS",
     "MAX_BULK",
+    "MAX_COMMAND_ARGS",
     "MAX_RULES",
     "MAX_SILENCES",
     "METRICS_OF",
@@ -305,6 +319,7 @@ __all__ = [
     "PROPOSAL_ID",
     "RULE_ID",
     "SERVER_FRAMES",
+    "SESSION_PATTERN",
     "SIGNATURE_HEADER",
     "SILENCE_ID",
     "AccessClaims",
@@ -458,6 +473,7 @@ __all__ = [
     "MetricCondition",
     "NetworkRates",
     "NodeUsage",
+    "OpenShell",
     "Ping",
     "PodLogBatch",
     "PodLogsFollowed",
@@ -498,6 +514,12 @@ __all__ = [
     "ServerPing",
     "SessionStarted",
     "Severity",
+    "ShellControl",
+    "ShellCredit",
+    "ShellEndReason",
+    "ShellEnded",
+    "ShellOpened",
+    "ShellResize",
     "Silence",
     "SilenceDraft",
     "SilenceList",

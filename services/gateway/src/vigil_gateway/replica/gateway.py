@@ -102,6 +102,7 @@ class Gateway:
         self.identity = Identity(settings, self.bus, self.http)
         self.revocations = Revocations(self.bus, self._close_revoked)
         self.connections = Registry()
+        self.shells: set[Any] = set()  # the open shells (`http.shell_routes.Shell`)
         self.filter_quota = FilterQuota(settings.max_filtered_views)
         self.poll_slots = PollSlots(settings.max_polls_per_user)
         self.admission = Admission(settings, self.connections, self.authenticate)
@@ -252,3 +253,7 @@ class Gateway:
             if self.revocations.covers(connection.principal):
                 log.info("closing connection %s: %s revoked", connection.id, event.kind)
                 connection.close(CloseCode.INVALID_CREDENTIALS, f"{event.kind} revoked")
+        for shell in list(self.shells):
+            if self.revocations.covers(shell.principal):
+                log.info("closing a shell of %s: %s revoked", shell.principal.key, event.kind)
+                shell.close(CloseCode.INVALID_CREDENTIALS, f"{event.kind} revoked")

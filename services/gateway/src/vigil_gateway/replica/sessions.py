@@ -85,20 +85,30 @@ class Sessions:
             log.error("WebSocket without Vigil's wire: serve the gateway with WireProtocol")
             await websocket.close(CloseCode.INTERNAL_ERROR, "the gateway is misconfigured")
             return
+        principal = await self.admit(websocket)
+        if principal is None:
+            return
+        address = websocket.client.host if websocket.client else None
+        await self.attach(wire, principal, address, channel=channel, options=options)
+
+    async def admit(self, websocket: WebSocket) -> Principal | None:
+        """Accept a handshake, and the principal of its credentials if `Admission` lets
+        it in; else None, the socket closed with the refusal's code and reason (audited).
+        Every socket route admits this way (`/ws` and its kin, a shell's)."""
         credentials = read_credentials(websocket)
         headers = websocket.headers
         decision = await self._admission.decide(
             credentials, headers.get("origin"), headers.get("host")
         )
         await websocket.accept(subprotocol=credentials.subprotocol)
-        address = websocket.client.host if websocket.client else None
         if isinstance(decision, Refusal):
+            address = websocket.client.host if websocket.client else None
             path = f"connect {websocket.url.path}"
             self._audit.refused(path, None, decision.reason, address=address)
             self._metrics.closes[decision.code] += 1
             await websocket.close(decision.code, decision.reason)
-            return
-        await self.attach(wire, decision, address, channel=channel, options=options)
+            return None
+        return decision
 
     async def attach(
         self,

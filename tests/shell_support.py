@@ -1,0 +1,55 @@
+"""Shells in containers through the gateway (`/ws/docker/{host}/containers/{c}/exec`), as
+a client sees them: the socket, the terminal's bytes, the control frames."""
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import ClientConnection, connect
+
+
+def shell_socket(
+    address: str, token: str, host: str, container: str, *command: str, **query: Any
+) -> connect:
+    """A WebSocket to a shell running `command` (the gateway's default without)."""
+    params: list[tuple[str, Any]] = [("token", token), *(("cmd", c) for c in command)]
+    params += list(query.items())
+    path = f"/ws/docker/{host}/containers/{container}/exec?{urlencode(params)}"
+    return connect(f"ws://{address}{path}", max_size=1 << 20)
+
+
+async def opened(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    """The first frame: the `opened` control message."""
+    frame = await asyncio.wait_for(ws.recv(), timeout)
+    assert isinstance(frame, str), frame
+    message: dict[str, Any] = json.loads(frame)
+    assert message["type"] == "opened", message
+    return message
+
+
+async def output_until(ws: ClientConnection, wanted: bytes, timeout: float = 10.0) -> bytes:
+    """The terminal's bytes from now until `wanted` is among them."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {wanted!r} within {timeout} s; saw {seen[-300:]!r}")
+        frame = await asyncio.wait_for(ws.recv(), left)
+        assert isinstance(frame, bytes), f"a control frame before {wanted!r}: {frame}"
+        seen += frame
+    return seen
+
+
+async def ended(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    """The `ended` control message, skipping the terminal's bytes before it."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        frame = await asyncio.wait_for(ws.recv(), left)
+        if isinstance(frame, str):
+            message: dict[str, Any] = json.loads(frame)
+            if message["type"] == "ended":
+                return message
+    raise AssertionError(f"the shell did not end within {timeout} s")
