@@ -78,7 +78,7 @@ export function ServerSearch({ text, where }: { text: string; where: Params }) {
           </div>
           {found.error && <p className="error" data-testid="server-search-error">{found.error}</p>}
           {found.hits.map((hit) => (
-            <div key={hit.at} className={`log-line ${hit.stream === "stderr" ? "error" : ""}`} data-testid="server-hit">
+            <div key={hit.at} className={`server-hit${hit.stream === "stderr" ? " error" : ""}`} data-testid="server-hit">
               <span className="muted">{new Date(hit.time).toLocaleString()} </span>
               {hit.text}
             </div>
