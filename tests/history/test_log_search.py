@@ -5,6 +5,7 @@ refused saying why); a page bounded in the lines it may read."""
 
 import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,16 @@ T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 WEB = LogSourceRef(kind="docker", host="web1")
 EVERY_CONTAINER = LogSourceRef(kind="docker")
 PROD = LogSourceRef(kind="k8s", cluster="prod")
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer, prefix: str) -> AsyncIterator[Bus]:
+    """A bus client of the test's own, with the history service running (it searches)."""
+    async with (
+        run_history(history_settings_for(nats_server, prefix)),
+        bus_client(nats_server, prefix) as client,
+    ):
+        yield client
 
 
 def line(second: int, text: str) -> LogLine:
@@ -65,132 +76,108 @@ def texts(hits: list[LogHit]) -> list[str]:
 
 
 async def test_pages_of_hits_newest_or_oldest_first_each_once_of_the_sources_asked(
-    nats_server: NatsServer, prefix: str
+    bus: Bus,
 ) -> None:
-    async with (
-        run_history(history_settings_for(nats_server, prefix)),
-        bus_client(nats_server, prefix) as bus,
-    ):
-        await container_lines(
-            bus, "web1", "aaaa11112222", [line(1, "GET / 200"), line(2, "ERROR db down")]
-        )
-        await container_lines(bus, "web2", "bbbb11112222", [line(3, "ERROR disk full")])
-        await pod_lines(bus, "prod", "api-1", [line(4, "ERROR oom soon"), line(5, "ok")])
-        await pod_lines(bus, "staging", "api-1", [line(6, "ERROR staging only")])
-        await container_lines(
-            bus, "web1", "aaaa11112222", [line(7, "ERROR again"), line(8, "fine")]
-        )
+    await container_lines(
+        bus, "web1", "aaaa11112222", [line(1, "GET / 200"), line(2, "ERROR db down")]
+    )
+    await container_lines(bus, "web2", "bbbb11112222", [line(3, "ERROR disk full")])
+    await pod_lines(bus, "prod", "api-1", [line(4, "ERROR oom soon"), line(5, "ok")])
+    await pod_lines(bus, "staging", "api-1", [line(6, "ERROR staging only")])
+    await container_lines(bus, "web1", "aaaa11112222", [line(7, "ERROR again"), line(8, "fine")])
 
-        everywhere = [WEB, LogSourceRef(kind="docker", host="web2"), PROD]
-        newest = await search(bus, sources=everywhere, pattern="^ERROR", limit=2)
-        assert texts(newest) == [
-            "ERROR again",
-            "ERROR oom soon",
-            "ERROR disk full",
-            "ERROR db down",
-        ]
-        oldest = await search(bus, sources=everywhere, pattern="^ERROR", limit=3, order="oldest")
-        assert texts(oldest) == list(reversed(texts(newest)))
+    everywhere = [WEB, LogSourceRef(kind="docker", host="web2"), PROD]
+    newest = await search(bus, sources=everywhere, pattern="^ERROR", limit=2)
+    assert texts(newest) == [
+        "ERROR again",
+        "ERROR oom soon",
+        "ERROR disk full",
+        "ERROR db down",
+    ]
+    oldest = await search(bus, sources=everywhere, pattern="^ERROR", limit=3, order="oldest")
+    assert texts(oldest) == list(reversed(texts(newest)))
 
-        # Each hit says where it comes from, and where it is kept.
-        pod_hit = newest[1]
-        assert (pod_hit.cluster, pod_hit.namespace, pod_hit.pod, pod_hit.container) == (
-            "prod",
-            "shop",
-            "api-1",
-            "app",
-        )
-        assert (newest[0].host, newest[0].container, newest[0].cluster) == (
-            "web1",
-            "aaaa11112222",
-            None,
-        )
-        assert len({hit.at for hit in newest}) == 4
+    # Each hit says where it comes from, and where it is kept.
+    pod_hit = newest[1]
+    assert (pod_hit.cluster, pod_hit.namespace, pod_hit.pod, pod_hit.container) == (
+        "prod",
+        "shop",
+        "api-1",
+        "app",
+    )
+    assert (newest[0].host, newest[0].container, newest[0].cluster) == (
+        "web1",
+        "aaaa11112222",
+        None,
+    )
+    assert len({hit.at for hit in newest}) == 4
 
-        # Only the sources asked: a cluster not among them is never read.
-        assert texts(await search(bus, sources=[PROD], pattern="ERROR")) == ["ERROR oom soon"]
-        assert texts(await search(bus, sources=[WEB], pattern="ERROR", order="oldest")) == [
-            "ERROR db down",
-            "ERROR again",
-        ]
-        every = await search(bus, sources=[EVERY_CONTAINER], pattern="ERROR")
-        assert texts(every) == ["ERROR again", "ERROR disk full", "ERROR db down"]
+    # Only the sources asked: a cluster not among them is never read.
+    assert texts(await search(bus, sources=[PROD], pattern="ERROR")) == ["ERROR oom soon"]
+    assert texts(await search(bus, sources=[WEB], pattern="ERROR", order="oldest")) == [
+        "ERROR db down",
+        "ERROR again",
+    ]
+    every = await search(bus, sources=[EVERY_CONTAINER], pattern="ERROR")
+    assert texts(every) == ["ERROR again", "ERROR disk full", "ERROR db down"]
 
-        # A source with no lines, or a cursor past the end, answers at once.
-        began = time.monotonic()
-        nothing = LogSourceRef(kind="docker", host="quiet")
-        for order in ("newest", "oldest"):
-            assert await search(bus, sources=[nothing], pattern="x", order=order) == []
-        past = {"cursor": "999999:0", "order": "oldest"}
-        assert await search(bus, sources=[WEB], pattern="ERROR", **past) == []
-        assert time.monotonic() - began < 2
+    # A source with no lines, or a cursor past the end, answers at once.
+    began = time.monotonic()
+    nothing = LogSourceRef(kind="docker", host="quiet")
+    for order in ("newest", "oldest"):
+        assert await search(bus, sources=[nothing], pattern="x", order=order) == []
+    past = {"cursor": "999999:0", "order": "oldest"}
+    assert await search(bus, sources=[WEB], pattern="ERROR", **past) == []
+    assert time.monotonic() - began < 2
 
 
-async def test_text_case_and_a_time_range_by_each_lines_own_time(
-    nats_server: NatsServer, prefix: str
-) -> None:
-    async with (
-        run_history(history_settings_for(nats_server, prefix)),
-        bus_client(nats_server, prefix) as bus,
-    ):
-        lines = [line(i, f"request {i} took {i}.5 ms (a.b)") for i in range(10)]
-        await container_lines(bus, "web1", "aaaa11112222", lines)
+async def test_text_case_and_a_time_range_by_each_lines_own_time(bus: Bus) -> None:
+    lines = [line(i, f"request {i} took {i}.5 ms (a.b)") for i in range(10)]
+    await container_lines(bus, "web1", "aaaa11112222", lines)
 
-        literal = await search(bus, sources=[WEB], pattern="(A.B)", literal=True, ignore_case=True)
-        assert len(literal) == 10
-        assert await search(bus, sources=[WEB], pattern="(A.B)", literal=True) == []
+    literal = await search(bus, sources=[WEB], pattern="(A.B)", literal=True, ignore_case=True)
+    assert len(literal) == 10
+    assert await search(bus, sources=[WEB], pattern="(A.B)", literal=True) == []
 
-        ranged = await search(
-            bus,
-            sources=[WEB],
-            pattern="request",
-            since=T0 + timedelta(seconds=3),
-            until=T0 + timedelta(seconds=6),
-            order="oldest",
-        )
-        assert [hit.time for hit in ranged] == [T0 + timedelta(seconds=s) for s in (3, 4, 5)]
+    ranged = await search(
+        bus,
+        sources=[WEB],
+        pattern="request",
+        since=T0 + timedelta(seconds=3),
+        until=T0 + timedelta(seconds=6),
+        order="oldest",
+    )
+    assert [hit.time for hit in ranged] == [T0 + timedelta(seconds=s) for s in (3, 4, 5)]
 
 
-async def test_anchors_mean_each_lines_own_ends_wherever_it_is_in_its_batch(
-    nats_server: NatsServer, prefix: str
-) -> None:
-    async with (
-        run_history(history_settings_for(nats_server, prefix)),
-        bus_client(nats_server, prefix) as bus,
-    ):
-        lines = [line(0, "x ERROR"), line(1, "ERROR y"), line(2, "z"), line(3, "a-mERROR")]
-        await container_lines(bus, "web1", "aaaa11112222", lines)
-        for pattern, found in [
-            (r"\AERROR", ["ERROR y"]),
-            (r"^ERROR", ["ERROR y"]),
-            (r"ERROR$", ["a-mERROR", "x ERROR"]),
-            (r"ERROR\z", ["a-mERROR", "x ERROR"]),
-            (r"(?i)^error y$", ["ERROR y"]),
-            (r"(?-m)^z$", ["z"]),
-            (r"^$", []),
-        ]:
-            assert texts(await search(bus, sources=[WEB], pattern=pattern)) == found, pattern
+async def test_anchors_mean_each_lines_own_ends_wherever_it_is_in_its_batch(bus: Bus) -> None:
+    lines = [line(0, "x ERROR"), line(1, "ERROR y"), line(2, "z"), line(3, "a-mERROR")]
+    await container_lines(bus, "web1", "aaaa11112222", lines)
+    for pattern, found in [
+        (r"\AERROR", ["ERROR y"]),
+        (r"^ERROR", ["ERROR y"]),
+        (r"ERROR$", ["a-mERROR", "x ERROR"]),
+        (r"ERROR\z", ["a-mERROR", "x ERROR"]),
+        (r"(?i)^error y$", ["ERROR y"]),
+        (r"(?-m)^z$", ["z"]),
+        (r"^$", []),
+    ]:
+        assert texts(await search(bus, sources=[WEB], pattern=pattern)) == found, pattern
 
 
-async def test_a_hostile_pattern_answers_at_once_and_a_backreference_is_refused(
-    nats_server: NatsServer, prefix: str
-) -> None:
-    async with (
-        run_history(history_settings_for(nats_server, prefix)),
-        bus_client(nats_server, prefix) as bus,
-    ):
-        evil_text = "a" * 5000 + "!"
-        for _ in range(20):
-            await container_lines(bus, "web1", "aaaa11112222", [line(0, evil_text)] * 50)
+async def test_a_hostile_pattern_answers_at_once_and_a_backreference_is_refused(bus: Bus) -> None:
+    evil_text = "a" * 5000 + "!"
+    for _ in range(20):
+        await container_lines(bus, "web1", "aaaa11112222", [line(0, evil_text)] * 50)
 
-        began = time.monotonic()
-        assert await search(bus, sources=[WEB], pattern="^(a+)+$") == []
-        assert time.monotonic() - began < 5  # a backtracking engine would take ages
+    began = time.monotonic()
+    assert await search(bus, sources=[WEB], pattern="^(a+)+$") == []
+    assert time.monotonic() - began < 5  # a backtracking engine would take ages
 
-        with pytest.raises(Refused) as refused:
-            await search(bus, sources=[WEB], pattern=r"(a)\1")
-        assert refused.value.code is ErrorCode.INVALID_MESSAGE
-        assert "pattern" in refused.value.message
+    with pytest.raises(Refused) as refused:
+        await search(bus, sources=[WEB], pattern=r"(a)\1")
+    assert refused.value.code is ErrorCode.INVALID_MESSAGE
+    assert "pattern" in refused.value.message
 
 
 async def test_a_page_reads_at_most_its_bound_then_answers_with_a_cursor(
@@ -210,33 +197,27 @@ async def test_a_page_reads_at_most_its_bound_then_answers_with_a_cursor(
         assert texts(await search(bus, sources=[WEB], pattern="needle")) == ["the needle"]
 
 
-async def test_bad_searches_are_refused_saying_what_is_wrong(
-    nats_server: NatsServer, prefix: str
-) -> None:
-    async with (
-        run_history(history_settings_for(nats_server, prefix)),
-        bus_client(nats_server, prefix) as bus,
-    ):
-        bad: list[dict[str, Any]] = [
-            {"sources": [{"kind": "k8s"}], "pattern": "x"},  # no cluster: grants are per cluster
-            {"sources": [{"kind": "docker", "container": "aaaa11112222"}], "pattern": "x"},
-            {"sources": [{"kind": "docker", "cluster": "prod"}], "pattern": "x"},
-            {"sources": [], "pattern": "x"},
-            {"sources": [{"kind": "docker"}], "pattern": ""},
-            {"sources": [{"kind": "docker"}], "pattern": "x", "cursor": "7"},
-            {"sources": [{"kind": "docker", "host": "a.b"}], "pattern": "x"},
-            {
-                "sources": [{"kind": "docker"}],
-                "pattern": "x",
-                "since": "2026-12-06T12:00:00Z",
-                "until": "2026-12-06T11:00:00Z",
-            },
-        ]
-        subject = History.SEARCH_LOGS.subject(bus.subjects)
-        for fields in bad:
-            answer = await bus.nc.request(subject, json.dumps(fields).encode(), timeout=10)
-            reply = CtlReply.model_validate_json(answer.data)
-            assert reply.error is not None, fields
-            assert reply.error.code is ErrorCode.INVALID_MESSAGE, fields
-        # and it answers on
-        assert await search(bus, sources=[WEB], pattern="x") == []
+async def test_bad_searches_are_refused_saying_what_is_wrong(bus: Bus) -> None:
+    bad: list[dict[str, Any]] = [
+        {"sources": [{"kind": "k8s"}], "pattern": "x"},  # no cluster: grants are per cluster
+        {"sources": [{"kind": "docker", "container": "aaaa11112222"}], "pattern": "x"},
+        {"sources": [{"kind": "docker", "cluster": "prod"}], "pattern": "x"},
+        {"sources": [], "pattern": "x"},
+        {"sources": [{"kind": "docker"}], "pattern": ""},
+        {"sources": [{"kind": "docker"}], "pattern": "x", "cursor": "7"},
+        {"sources": [{"kind": "docker", "host": "a.b"}], "pattern": "x"},
+        {
+            "sources": [{"kind": "docker"}],
+            "pattern": "x",
+            "since": "2026-12-06T12:00:00Z",
+            "until": "2026-12-06T11:00:00Z",
+        },
+    ]
+    subject = History.SEARCH_LOGS.subject(bus.subjects)
+    for fields in bad:
+        answer = await bus.nc.request(subject, json.dumps(fields).encode(), timeout=10)
+        reply = CtlReply.model_validate_json(answer.data)
+        assert reply.error is not None, fields
+        assert reply.error.code is ErrorCode.INVALID_MESSAGE, fields
+    # and it answers on
+    assert await search(bus, sources=[WEB], pattern="x") == []
