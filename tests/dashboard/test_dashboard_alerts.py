@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.alerter_support import alerter_settings_for, make_rule, run_alerter
-from tests.browser import chromium, sign_in, web_dist
+from tests.browser import chromium, screenshot, sign_in, web_dist
 from tests.support import NatsServer, host_sample, serve_gateway, user_token, wait_for
 from vigil.access import Role
 from vigil.bus import Bus
@@ -156,3 +156,62 @@ async def test_an_alert_is_raised_acknowledged_and_resolved_live_and_a_viewer_ca
             await expect(page.get_by_test_id("alerts-active")).to_contain_text("No active alert")
             await expect(page.get_by_test_id("nav-alerts")).to_have_text("Alerts")
         await operator.screenshot(path=str(tmp_path / "alerts-resolved.png"), full_page=True)
+
+
+async def test_an_operator_adds_and_deletes_a_rule_and_a_viewer_only_reads_them(
+    nats_server: NatsServer,
+    prefix: str,
+    auth_service: AuthService,
+    admin_token: str,
+    alerts_bus: Bus,
+    gateway_settings: GatewaySettings,
+) -> None:
+    settings = gateway_settings.model_copy(update={"web_dir": web_dist()})
+    async with (
+        run_alerter(alerter_settings_for(nats_server, prefix)),
+        serve_gateway(settings) as address,
+        chromium() as browser,
+    ):
+        await user_token(alerts_bus, admin_token, "otto", Role.OPERATOR, [])
+        await user_token(alerts_bus, admin_token, "vera", Role.VIEWER, [])
+        operator = await (await browser.new_context()).new_page()
+        viewer = await (await browser.new_context()).new_page()
+        await alerts_page(operator, address, "otto")
+        await alerts_page(viewer, address, "vera")
+
+        # A rule the alerter refuses: its words in the dialog, which stays open.
+        await operator.get_by_test_id("rule-new").click()
+        dialog = operator.get_by_test_id("rule-dialog")
+        await dialog.locator("input[name=name]").fill("hot web")
+        await dialog.locator("input[name=where]").fill("web.*!")
+        await dialog.get_by_role("button", name="Create").click()
+        await expect(dialog.get_by_test_id("dialog-refusal")).to_contain_text(
+            "glob", timeout=WAIT_MS
+        )
+
+        # Corrected: containers named api-* on web*, memory against their limit, proposing
+        # a restart; it is listed in words.
+        await dialog.locator("input[name=where]").fill("web*")
+        await dialog.locator("input[name=nameGlob]").fill("api-*")
+        await dialog.locator("select[name=metric]").select_option("memory_of_limit")
+        await dialog.locator("input[name=threshold]").fill("90")
+        await dialog.locator("select[name=propose]").select_option("restart")
+        await dialog.get_by_role("button", name="Create").click()
+        await expect(dialog).to_be_hidden(timeout=WAIT_MS)
+        row = operator.get_by_test_id("rule-row").filter(has_text="hot web")
+        await expect(row).to_contain_text("containers named api-* on web*")
+        await expect(row).to_contain_text("memory_of_limit > 90")
+        await expect(row).to_contain_text("restart")
+        await expect(row).to_contain_text("otto")
+        await screenshot(operator, "alert-rules")
+
+        # The viewer reads it (at the page's next look, or a reload), with no way to edit.
+        await viewer.reload()
+        await expect(viewer.get_by_test_id("rule-row").filter(has_text="hot web")).to_be_visible(
+            timeout=WAIT_MS
+        )
+        await expect(viewer.get_by_test_id("rule-new")).to_have_count(0)
+        await expect(viewer.get_by_test_id("rule-delete")).to_have_count(0)
+
+        await row.get_by_test_id("rule-delete").click()
+        await expect(operator.get_by_test_id("rule-row")).to_have_count(0, timeout=WAIT_MS)

@@ -1,13 +1,14 @@
 // The operator's dialogs on the alerts page: acknowledge an alert (with an optional
 // note) and silence alerts (a matcher, prefilled from an alert, for a duration). Each
-// is one call to the gateway; a refusal is said in the dialog, which stays open.
+// is one call to the gateway; a refusal is said in the dialog, which stays open. The
+// dialog's frame, call and ending serve the rules' dialog too (`RuleDialog`).
 
 import { type FormEvent, type ReactNode, useState } from "react";
 import { DURATIONS, type Silence, type SilenceMatcher, draftFor, parseDuration } from "../silences";
 import type { Session } from "../session";
 import type { Alert } from "../stores";
 
-function Dialog({ label, testId, children }: { label: string; testId: string; children: ReactNode }) {
+export function Dialog({ label, testId, children }: { label: string; testId: string; children: ReactNode }) {
   return (
     <div className="overlay">
       <div className="dialog" role="dialog" aria-label={label} data-testid={testId}>
@@ -18,7 +19,7 @@ function Dialog({ label, testId, children }: { label: string; testId: string; ch
 }
 
 /** Calls `act`; while it runs, `busy`; a refusal kept as text for the dialog. */
-function useCall(): [boolean, string | null, (act: () => Promise<void>) => Promise<void>] {
+export function useCall(): [boolean, string | null, (act: () => Promise<void>) => Promise<void>] {
   const [busy, setBusy] = useState(false);
   const [refused, setRefused] = useState<string | null>(null);
   const call = async (act: () => Promise<void>) => {
@@ -36,7 +37,7 @@ function useCall(): [boolean, string | null, (act: () => Promise<void>) => Promi
 }
 
 /** A dialog's refusal, if any, and its buttons: `verb` (as `Verb…` while it runs) and Cancel. */
-function Ending({
+export function Ending({
   refused,
   busy,
   verb,

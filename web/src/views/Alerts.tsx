@@ -2,7 +2,8 @@
 // the recently resolved, both live from the `alerts` channel; for operators, acknowledge
 // (with a note) and silence (from an alert, or any matcher) through `/api/alerts/*`,
 // and confirm what a rule's alert proposes (`ProposalAction`); the silences in force,
-// each expirable by an operator.
+// each expirable by an operator; the alert rules, added and deleted by operators
+// (`RuleTable`).
 
 import { useCallback, useEffect, useState } from "react";
 import { hasRole, useApp } from "../app-context";
@@ -10,6 +11,7 @@ import { AckDialog, SilenceDialog } from "../components/AlertDialogs";
 import { EmptyRow } from "../components/Empty";
 import { ProposalAction } from "../components/ProposalAction";
 import { RefusalNote } from "../components/RefusalNote";
+import { RuleTable } from "../components/RuleTable";
 import { clock, moment } from "../format";
 import { useLive } from "../live";
 import type { Session } from "../session";
@@ -153,6 +155,8 @@ export function Alerts() {
         </div>
       )}
       <SilenceTable silences={silences} operator={operator} onExpired={reload} />
+
+      <RuleTable operator={operator} />
 
       {acking && <AckDialog session={session} alert={acking} onClose={() => setAcking(null)} />}
       {silencingWith && (
