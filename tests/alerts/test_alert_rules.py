@@ -106,7 +106,7 @@ async def test_operators_write_rules_and_viewers_only_read_them(
         ({"hold_s": -1}, "hold_s"),
         (
             {"propose": {"action": "scale", "replicas": 2}},
-            "a container rule may propose restart, not scale",
+            "a container rule may propose restart or rollback, not scale",
         ),
         ({"severity": "apocalyptic"}, "severity"),
         ({"surprise": True}, "surprise"),
