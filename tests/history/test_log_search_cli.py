@@ -3,6 +3,7 @@ client's `api.search_logs`, against a real gateway, auth and history service: ev
 source, a container by name in `[--since, --until)`, the last N hits of a pattern, and
 what cannot be asked said clearly."""
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,11 +18,10 @@ from tests.history_support import history_settings_for, run_history
 from tests.support import NatsServer, bus_client, until
 from vigil.messages import LogLine
 
-NOW = datetime.now(UTC)
-
 
 def ago(minutes: int, text: str) -> LogLine:
-    return LogLine(time=NOW - timedelta(minutes=minutes), stream="stdout", text=text)
+    """A line written `minutes` ago (now: when the test runs, not when it was collected)."""
+    return LogLine(time=datetime.now(UTC) - timedelta(minutes=minutes), stream="stdout", text=text)
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ async def kept(nats_server: NatsServer, prefix: str) -> AsyncIterator[None]:
             await container_lines(bus, "web1", "aaaa11112222", web)
             await pod_lines(bus, "prod", "api-1", [ago(30, "ERROR pod oom"), ago(29, "fine")])
             await container_lines(bus, "web1", "aaaa11112222", [ago(10, "ERROR late")])
-            prod = k8s_sample(NOW.timestamp(), 0).model_copy(update={"cluster": "prod"})
+            prod = k8s_sample(time.time(), 0).model_copy(update={"cluster": "prod"})
             await bus.publish(bus.subjects.k8s_metrics("prod"), prod)  # the gateway knows it
         yield
 
