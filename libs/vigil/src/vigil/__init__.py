@@ -2,7 +2,7 @@
 
 - `vigil.subjects`  every NATS subject, built from one prefix
 - `vigil.names`     the validator for names that come from outside
-- `vigil.globs`     users' globs on names, run on RE2 (linear time)
+- `vigil.patterns`  users' globs and regular expressions, run on RE2 (linear time)
 - `vigil.streams`   the JetStream streams the services need
 - `vigil.messages`  every bus message and client-protocol message
 - `vigil.channels`  the channels a client can subscribe to

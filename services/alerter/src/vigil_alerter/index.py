@@ -9,7 +9,6 @@ dictionary look-up and the rules that concern it — not 1,000 glob matches.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from vigil.globs import compile_glob, glob_matches
 from vigil.messages import (
     ContainerTarget,
     GatewayTarget,
@@ -19,6 +18,7 @@ from vigil.messages import (
     Rule,
     StatusCondition,
 )
+from vigil.patterns import compile_glob, glob_matches
 from vigil_alerter.targets import ContainerFacts, PodFacts
 
 

@@ -29,6 +29,7 @@ import re2
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from vigil import patterns
 from vigil.bus import Bus
 from vigil.messages import LogHit, LogHits, LogSourceRef, SearchLogs
 from vigil.streams import StreamSpec
@@ -79,7 +80,7 @@ class Matcher:
         try:
             self._line = re2.compile(pattern, options)
         except re2.error as exc:
-            raise BadQuery(f"pattern: not a pattern RE2 takes ({_said(exc)})") from None
+            raise BadQuery(f"pattern: {patterns.problem(exc, _MAX_MEM_BYTES)}") from None
         self._lines: re2._Regexp[str] | None = None
         if not any(sign in pattern for sign in ("\\A", "\\z", "-m")):
             with contextlib.suppress(re2.error):  # then line by line
@@ -275,8 +276,3 @@ def _from_sequence(subjects: list[str], seq: int) -> ConsumerConfig:
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=seq,
     )
-
-
-def _said(exc: re2.error) -> str:
-    raw = exc.args[0] if exc.args else ""
-    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)

@@ -6,15 +6,15 @@ The globs run on RE2 (linear time, DESIGN rule 9), each compiled once.
 
 import re2
 
-from vigil import globs
+from vigil import patterns
 from vigil.messages import AlertChanged, ChannelFilter, Silence
 from vigil_notifier.errors import InvalidChannel
 
 
 def compile_glob(glob: str) -> "re2._Regexp[str]":
-    """`vigil.globs.compile_glob`, or InvalidChannel saying why not."""
+    """`vigil.patterns.compile_glob`, or InvalidChannel saying why not."""
     try:
-        return globs.compile_glob(glob)
+        return patterns.compile_glob(glob)
     except re2.error as exc:
         raise InvalidChannel("filter.alert_ids", f"not a usable glob: {exc}") from None
 

@@ -12,11 +12,10 @@ uses them is refused with a message that says so.
 
 import re2
 
-from vigil import globs
+from vigil import patterns
 
 MAX_PATTERN_CHARS = 200  # as a channel's filter parameter (`vigil.names`)
 MAX_MEM_BYTES = 256 * 1024  # a third for the program, the rest for the DFA cache
-SYNTAX = "https://github.com/google/re2/wiki/Syntax"
 
 
 class InvalidPattern(ValueError):
@@ -41,7 +40,7 @@ def compile_regex(pattern: str) -> "re2._Regexp[str]":
     try:
         return re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
-        raise InvalidPattern(_why(exc)) from None
+        raise InvalidPattern(patterns.problem(exc, MAX_MEM_BYTES)) from None
 
 
 def compile_glob(glob: str) -> "re2._Regexp[str]":
@@ -50,28 +49,6 @@ def compile_glob(glob: str) -> "re2._Regexp[str]":
     if len(glob) > MAX_PATTERN_CHARS:
         raise InvalidPattern(f"is longer than {MAX_PATTERN_CHARS} characters")
     try:
-        return globs.compile_glob(glob)
+        return patterns.compile_glob(glob)
     except re2.error as exc:
-        raise InvalidPattern(_why(exc)) from None
-
-
-def _why(exc: re2.error) -> str:
-    raw = exc.args[0] if exc.args else ""
-    said = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-    if "invalid escape sequence: \\" in said and said[-1:].isdigit():
-        return f"backreferences ({said[-2:]}) are not supported: RE2 matches in linear time"
-    if "invalid escape sequence: \\Z" in said:
-        return "\\Z is not supported: use \\z for the end of the line"
-    if "invalid perl operator" in said:
-        return (
-            "lookahead and lookbehind ((?=, (?!, (?<=, (?<!) are not supported: "
-            "RE2 matches in linear time"
-        )
-    if "pattern too large" in said:
-        return (
-            f"is too large to run within {MAX_MEM_BYTES // 1024} KiB: "
-            "use fewer or smaller repetitions"
-        )
-    if "repetition" in said:
-        return f"{said}: a repetition counts at most 1000 ({{n,m}})"
-    return f"{said} (RE2 syntax: {SYNTAX})"
+        raise InvalidPattern(patterns.problem(exc, MAX_MEM_BYTES)) from None

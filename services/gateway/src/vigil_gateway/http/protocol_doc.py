@@ -20,7 +20,8 @@ from vigil.messages import (
     ClientRequest,
 )
 from vigil.model import Message
-from vigil_gateway.filters.patterns import MAX_MEM_BYTES, MAX_PATTERN_CHARS, SYNTAX
+from vigil.patterns import SYNTAX
+from vigil_gateway.filters.patterns import MAX_MEM_BYTES, MAX_PATTERN_CHARS
 from vigil_gateway.http.endpoints import BY_NAME, ENDPOINTS, Endpoint
 
 INTRO = """# The Vigil client protocol
