@@ -150,6 +150,16 @@ async def test_text_case_and_a_time_range_by_each_lines_own_time(bus: Bus) -> No
     assert [hit.time for hit in ranged] == [T0 + timedelta(seconds=s) for s in (3, 4, 5)]
 
 
+async def test_a_level_keeps_the_lines_of_that_level_or_worse(bus: Bus) -> None:
+    said = ["DEBUG cache warm", "INFO request", "warning: slow disk", "level=error failed", "plain"]
+    await container_lines(bus, "web1", "aaaa11112222", [line(i, t) for i, t in enumerate(said)])
+    warned = await search(bus, sources=[WEB], pattern=".", level="warn", order="oldest")
+    assert texts(warned) == ["warning: slow disk", "level=error failed"]
+    assert len(await search(bus, sources=[WEB], pattern=".", level="trace")) == 4  # not "plain"
+    with pytest.raises(ValueError, match="level"):
+        SearchLogs(sources=[WEB], pattern=".", level="loud")  # type: ignore[arg-type]
+
+
 async def test_anchors_mean_each_lines_own_ends_wherever_it_is_in_its_batch(bus: Bus) -> None:
     lines = [line(0, "x ERROR"), line(1, "ERROR y"), line(2, "z"), line(3, "a-mERROR")]
     await container_lines(bus, "web1", "aaaa11112222", lines)

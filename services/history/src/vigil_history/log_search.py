@@ -31,6 +31,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from vigil import patterns
 from vigil.bus import Bus
+from vigil.log_levels import LEVELS, at_least
 from vigil.messages import LogHit, LogHits, LogSourceRef, SearchLogs
 from vigil.streams import StreamSpec
 from vigil.subjects import ANY, Subjects
@@ -206,6 +207,7 @@ class _Page:
         self._after = _Position.parse(request.cursor) if request.cursor is not None else None
         self._since = request.since
         self._until = request.until
+        self._least = LEVELS[request.level] if request.level is not None else None
         self._newest_first = request.order == "newest"
         self.hits: list[LogHit] = []
         self.lines = 0
@@ -224,7 +226,7 @@ class _Page:
             line = lines[index]
             self.lines += 1
             here = _Position(seq, index)
-            if self._matcher.line(line["text"]) and self._in_range(line["time"]):
+            if self._wanted(line):
                 self.hits.append(_hit(batch, line, here))
                 if len(self.hits) >= self._request.limit:
                     self.stopped_at = here
@@ -248,6 +250,15 @@ class _Page:
             return range(min(below, count) - 1, -1, -1)
         above = after.index if after is not None and after.seq == seq else -1
         return range(above + 1, count)
+
+    def _wanted(self, line: dict[str, Any]) -> bool:
+        """A hit: the line matches, is of the level asked or worse, and in the range."""
+        text = line["text"]
+        if not self._matcher.line(text):
+            return False
+        if self._least is not None and not at_least(text, self._least):
+            return False
+        return self._in_range(line["time"])
 
     def _in_range(self, stamp: str) -> bool:
         if self._since is None and self._until is None:

@@ -12,6 +12,7 @@ from typing import Literal, Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from vigil.log_levels import LevelName
 from vigil.messages.common import omitted_when_none
 from vigil.messages.docker import LogLine
 from vigil.model import Message
@@ -55,13 +56,16 @@ class LogSourceRef(Message):
 class SearchLogs(Message):
     """On `ctl.history.search_logs` (asked by the gateway only). Lines of `sources`
     whose text matches `pattern` (RE2 syntax, linear time; plain text with `literal`),
-    with a time in `[since, until)`, newest or oldest first, `limit` per page; the
-    next page continues from the answer's `cursor`."""
+    of `level` or worse, with a time in `[since, until)`, newest or oldest first,
+    `limit` per page; the next page continues from the answer's `cursor`."""
 
     sources: list[LogSourceRef] = Field(min_length=1, max_length=MAX_SOURCES)
     pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
     literal: bool = Field(default=False, description="`pattern` is plain text, not a regex.")
     ignore_case: bool = False
+    level: LevelName | None = omitted_when_none(
+        "Only lines of this level or worse (the first level word in a line: `vigil.log_levels`)."
+    )
     since: AwareDatetime | None = omitted_when_none("Default: as far back as the logs go.")
     until: AwareDatetime | None = omitted_when_none("Default: now.")
     order: Literal["newest", "oldest"] = "newest"

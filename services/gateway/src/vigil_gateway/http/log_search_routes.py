@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from vigil.access import Principal
 from vigil.durations import is_duration, parse_duration
+from vigil.log_levels import LevelName, level_named
 from vigil.messages import ErrorCode, LogHits, LogSourceRef, SearchLogs, utc_now
 from vigil.operations import History
 from vigil_gateway.errors import ChannelRefused
@@ -41,6 +42,9 @@ def log_search_router() -> APIRouter:
         pattern: Annotated[str, Query(max_length=1000, description="RE2 syntax")],
         literal: bool = False,
         ignore_case: bool = False,
+        level: Annotated[
+            str | None, Query(max_length=20, description="this level or worse: info, warn...")
+        ] = None,
         since: Moment = None,
         until: Moment = None,
         order: Literal["newest", "oldest"] = "newest",
@@ -52,10 +56,11 @@ def log_search_router() -> APIRouter:
         namespace: Name = None,
         pod: Name = None,
     ) -> Response:
-        """Lines of the kept logs that match `pattern` (plain text with `literal`), in
-        the range `[since, until)`; ask again with the answer's `cursor` for the next
-        page, until it has none. A page may be short (even empty) and still have a
-        cursor: one page reads a bounded share of the logs."""
+        """Lines of the kept logs that match `pattern` (plain text with `literal`), of
+        `level` or worse (a line's first level word), in the range `[since, until)`;
+        ask again with the answer's `cursor` for the next page, until it has none. A
+        page may be short (even empty) and still have a cursor: one page reads a bounded
+        share of the logs."""
         gateway: Gateway = request.app.state.gateway
         if cluster is not None:
             check_cluster_grant(request, principal, cluster)
@@ -79,6 +84,7 @@ def log_search_router() -> APIRouter:
                 "pattern": pattern,
                 "literal": literal,
                 "ignore_case": ignore_case,
+                "level": _level(level),
                 "since": _moment("since", since),
                 "until": _moment("until", until),
                 "order": order,
@@ -105,6 +111,14 @@ async def _container(gateway: Gateway, host: str | None, typed: str) -> LogSourc
             raise refusal(exc.code, exc.reason) from None
         return _source(kind="docker", host=host, container=typed)  # removed: by its id
     return _source(kind="docker", host=found.host, container=found.id)
+
+
+def _level(name: str | None) -> LevelName | None:
+    """`name` as a level (aliases too: warning, err, crit), or a 422 that lists them."""
+    try:
+        return None if name is None else level_named(name)
+    except ValueError as exc:
+        raise refusal(ErrorCode.INVALID_MESSAGE, f"level: {exc}") from None
 
 
 def _moment(name: str, value: str | None) -> datetime | None:
