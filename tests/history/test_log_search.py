@@ -16,9 +16,12 @@ from tests.support import NatsServer, bus_client
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.ctl import Refused
+from vigil.journal import JournalSelection
 from vigil.messages import (
     CtlReply,
     ErrorCode,
+    JournalBatch,
+    JournalLine,
     LogBatch,
     LogHit,
     LogLine,
@@ -129,6 +132,30 @@ async def test_pages_of_hits_newest_or_oldest_first_each_once_of_the_sources_ask
     past = {"cursor": "999999:0", "order": "oldest"}
     assert await search(bus, sources=[WEB], pattern="ERROR", **past) == []
     assert time.monotonic() - began < 2
+
+
+async def test_a_journal_entry_kept_by_two_selections_is_one_hit(bus: Bus) -> None:
+    """Copies the collector could not mark (after its restart) are told by their cursor."""
+    entries = [
+        JournalLine(**line(1, "ERROR disk").model_dump(), cursor="s=1;i=1", unit="a.service"),
+        JournalLine(**line(2, "ERROR fan").model_dump(), cursor="s=1;i=2", unit="b.service"),
+    ]
+    selections = {"unit=a.service": entries[:1], "priority<=err": entries}
+    for selection, lines in selections.items():
+        batch = JournalBatch(host="web1", selection=selection, lines=lines)
+        await bus.publish(
+            bus.subjects.journal_logs("web1", JournalSelection.parse(selection).token), batch
+        )
+    marked = entries[1].model_copy(update={"duplicate": True})
+    batch = JournalBatch(host="web1", selection="all", lines=[marked])
+    await bus.publish(bus.subjects.journal_logs("web1", "all"), batch)
+    journal = LogSourceRef(kind="journal", host="web1")
+    for order in ("newest", "oldest"):
+        found = await search(bus, sources=[journal], pattern="ERROR", order=order)
+        assert sorted(texts(found)) == ["ERROR disk", "ERROR fan"]
+    hit = (await search(bus, sources=[journal], pattern="disk"))[0]
+    assert (hit.host, hit.unit, hit.container) == ("web1", "a.service", None)
+    assert await search(bus, sources=[WEB], pattern="ERROR") == []  # containers only
 
 
 async def test_text_case_and_a_time_range_by_each_lines_own_time(bus: Bus) -> None:

@@ -2,11 +2,13 @@
 oldest) first, with a cursor for the next page; searched by the history service
 (`ctl.history.search_logs`), never in the gateway.
 
-What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), a host's
-containers (`host`, and `container`: a live one's name or id, or the id of one
-removed), or, with neither, every container and the pods of every cluster the user
-may see. A cluster is searched only with its grant: asked by name without it, 403 (and
-the refusal audited); left out, it is not searched.
+What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), one container
+(`host` and `container`: a live one's name or id, or the id of one removed), a host's
+containers and its journal (`host` alone), or, with none of these, every container,
+every host's journal and the pods of every cluster the user may see. A cluster is
+searched only with its grant: asked by name without it, 403 (and the refusal
+audited); left out, it is not searched. A host's journal is searched by whoever may
+watch it (`host.journal`: hosts are not granted, as their containers are not).
 """
 
 from datetime import datetime
@@ -67,10 +69,10 @@ def log_search_router() -> APIRouter:
         elif container is not None:
             sources = [await _container(gateway, host, container)]
         elif host is not None:
-            sources = [_source(kind="docker", host=host)]
+            sources = [_source(kind="docker", host=host), _source(kind="journal", host=host)]
         else:
             seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
-            sources = [LogSourceRef(kind="docker")]
+            sources = [LogSourceRef(kind="docker"), LogSourceRef(kind="journal")]
             sources += [LogSourceRef(kind="k8s", cluster=c) for c in seen]
         asked = from_path(
             SearchLogs,
