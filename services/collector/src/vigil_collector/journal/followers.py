@@ -12,11 +12,8 @@ took is published by each, the later copies marked (`journal.copies`).
 """
 
 import asyncio
-import contextlib
 import logging
 import shutil
-
-import nats.errors
 
 from vigil import ctl
 from vigil.bus import Bus
@@ -47,18 +44,7 @@ class JournalFollowers(Followers[JournalSelection]):
 
     async def run(self) -> None:
         """Answer this host's journal leases until cancelled."""
-        service = await ctl.serve(
-            self._bus,
-            Logs.JOURNAL_FOLLOW,
-            self.follow,
-            queue=f"vigil-collector-{self._settings.host}",
-        )
-        try:
-            await self.watch_leases()
-        finally:
-            await self.stop_all(flush=False)
-            with contextlib.suppress(nats.errors.Error):
-                await service.unsubscribe()
+        await self.serve(Logs.JOURNAL_FOLLOW, self.follow)
 
     async def follow(self, request: FollowJournal) -> JournalFollowed:
         """The `ctl.logs.journal_follow` handler."""
