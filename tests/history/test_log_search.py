@@ -20,6 +20,8 @@ from vigil.journal import JournalSelection
 from vigil.messages import (
     CtlReply,
     ErrorCode,
+    FileBatch,
+    FileLine,
     JournalBatch,
     JournalLine,
     LogBatch,
@@ -156,6 +158,19 @@ async def test_a_journal_entry_kept_by_two_selections_is_one_hit(bus: Bus) -> No
     hit = (await search(bus, sources=[journal], pattern="disk"))[0]
     assert (hit.host, hit.unit, hit.container) == ("web1", "a.service", None)
     assert await search(bus, sources=[WEB], pattern="ERROR") == []  # containers only
+
+
+async def test_a_log_files_lines_are_hits_of_its_host(bus: Bus) -> None:
+    lines = [
+        FileLine(**line(1, "ERROR in syslog").model_dump(), cursor="7:10"),
+        FileLine(**line(2, "ERROR in syslog").model_dump(), cursor="7:20"),  # same text
+    ]
+    await bus.publish(
+        bus.subjects.file_logs("web1", "syslog"), FileBatch(host="web1", file="syslog", lines=lines)
+    )
+    found = await search(bus, sources=[LogSourceRef(kind="file", host="web1")], pattern="ERROR")
+    assert [(hit.host, hit.file, hit.container) for hit in found] == [("web1", "syslog", None)] * 2
+    assert await search(bus, sources=[LogSourceRef(kind="file", host="web2")], pattern="E") == []
 
 
 async def test_text_case_and_a_time_range_by_each_lines_own_time(bus: Bus) -> None:

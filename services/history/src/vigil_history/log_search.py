@@ -1,7 +1,7 @@
 """Searching the kept logs: one page of lines of some sources that match a pattern.
 
 The logs are batches in JetStream (`LOGS`: one message per batch of a container's, a
-pod's or a journal selection's lines, in the order its collector read them). A page
+pod's, a journal selection's or a log file's lines, in the order its collector read them). A page
 reads the sources' subjects (one consumer filtered on all of them) from where the last
 page stopped: forward for oldest first, in chunks of sequences going back for newest
 first. Patterns run on RE2 (linear time, bounded memory), and a page stops at `limit`
@@ -46,7 +46,7 @@ _CHUNK = 2048  # sequences read per step back (newest first)
 _FETCH_TIMEOUT_S = 5.0
 _MAX_MEM_BYTES = 8 << 20  # RE2's memory per pattern
 
-Batch = dict[str, Any]  # a LogBatch, PodLogBatch or JournalBatch as JSON: read as is, for speed
+Batch = dict[str, Any]  # a LogBatch, PodLogBatch, JournalBatch or FileBatch as JSON, read as is
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,8 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
             subject = subjects.docker_logs(source.host or ANY, source.container or ANY)
         elif source.kind == "journal":  # every selection of it
             subject = subjects.journal_logs(source.host or ANY, ANY)
+        elif source.kind == "file":  # every file of it
+            subject = subjects.file_logs(source.host or ANY, ANY)
         else:
             assert source.cluster is not None  # a k8s source names it
             subject = subjects.k8s_logs(source.cluster, source.namespace or ANY, source.pod or ANY)
@@ -114,7 +116,7 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
 
 
 class LogSearch:
-    """Pages of a search over the batches of `logs` (LogBatch, PodLogBatch, JournalBatch)."""
+    """Pages of a search over the batches of `logs` (of containers, pods, journals, files)."""
 
     def __init__(self, bus: Bus, logs: StreamSpec, bounds: SearchBounds) -> None:
         self._bus = bus
@@ -247,12 +249,11 @@ class _Page:
 
     def _first_copy(self, batch: Batch, line: dict[str, Any]) -> bool:
         """False for a journal entry's copy: marked so, or hit before on this page."""
+        if "selection" not in batch:
+            return True  # a container's, a pod's or a file's line: published once
         if line.get("duplicate"):
             return False
-        cursor = line.get("cursor")
-        if cursor is None:
-            return True  # a container's or a pod's line: published once
-        entry = (batch["host"], cursor)
+        entry = (batch["host"], line["cursor"])
         if entry in self._entries:
             return False
         self._entries.add(entry)
@@ -286,7 +287,7 @@ class _Page:
 def _hit(batch: Batch, line: dict[str, Any], here: _Position) -> LogHit:
     source = {
         key: batch[key]
-        for key in ("host", "cluster", "namespace", "pod", "container")
+        for key in ("host", "cluster", "namespace", "pod", "container", "file")
         if key in batch
     }
     entry = {key: line[key] for key in ("unit", "priority") if key in line}  # a journal's

@@ -4,11 +4,13 @@ oldest) first, with a cursor for the next page; searched by the history service
 
 What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), one container
 (`host` and `container`: a live one's name or id, or the id of one removed), a host's
-containers and its journal (`host` alone), or, with none of these, every container,
-every host's journal and the pods of every cluster the user may see. A cluster is
+containers, journal and log files (`host` alone), or, with none of these, every
+container, every host's journal and log files, and the pods of every cluster the user
+may see. A cluster is
 searched only with its grant: asked by name without it, 403 (and the refusal
-audited); left out, it is not searched. A host's journal is searched by whoever may
-watch it (`host.journal`: hosts are not granted, as their containers are not).
+audited); left out, it is not searched. A host's journal and files are searched by
+whoever may watch them (`host.journal`, `host.file`: hosts are not granted, as their
+containers are not).
 """
 
 from datetime import datetime
@@ -26,6 +28,8 @@ from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
 
+# What a host keeps: its containers' logs, its journal and its log files.
+_HOSTS_SOURCES: tuple[Literal["docker", "journal", "file"], ...] = ("docker", "journal", "file")
 Anyone = Annotated[Principal, Depends(authenticated)]
 Name = Annotated[str | None, Query(max_length=253)]
 Moment = Annotated[
@@ -69,10 +73,10 @@ def log_search_router() -> APIRouter:
         elif container is not None:
             sources = [await _container(gateway, host, container)]
         elif host is not None:
-            sources = [_source(kind="docker", host=host), _source(kind="journal", host=host)]
+            sources = [_source(kind=kind, host=host) for kind in _HOSTS_SOURCES]
         else:
             seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
-            sources = [LogSourceRef(kind="docker"), LogSourceRef(kind="journal")]
+            sources = [LogSourceRef(kind=kind) for kind in _HOSTS_SOURCES]
             sources += [LogSourceRef(kind="k8s", cluster=c) for c in seen]
         asked = from_path(
             SearchLogs,

@@ -1,10 +1,11 @@
-"""The host's journal in the server-side search, on a real journal and a real collector:
-an entry two selections followed (so kept twice in LOGS) is found once, redacted, by
-`GET /api/logs/search` with its host or with no source named, and by the history
+"""A host's journal and log files in the server-side search, with a real collector: a
+journal entry two selections followed (so kept twice in LOGS) is found once, redacted,
+by `GET /api/logs/search` with its host or with no source named, and by the history
 operation; a viewer with no cluster granted finds it too (hosts are not granted: the
-`host.journal` channel is any viewer's)."""
+`host.journal` and `host.file` channels are any viewer's); so is a log file's line."""
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from tests.support import (
     until,
 )
 from vigil import ctl
-from vigil.messages import FollowJournal, JournalBatch, LogSourceRef
+from vigil.messages import FollowFile, FollowJournal, JournalBatch, LogSourceRef
 from vigil.operations import Logs
 from vigil.subjects import ANY
 from vigil_gateway.delivery.polling import fetch
@@ -107,3 +108,40 @@ async def test_a_journal_entry_two_selections_kept_is_found_once(
     assert [hit["text"] for hit in newest] == list(reversed(texts))
     assert [hit.text for hit in one_host] == texts[:1]
     assert elsewhere == []
+
+
+async def test_a_log_files_lines_are_found_with_its_host_or_with_everything(
+    nats_server: NatsServer,
+    prefix: str,
+    tmp_path: Path,
+    http: httpx.AsyncClient,
+    admin_token: str,
+) -> None:
+    path = tmp_path / "syslog"
+    path.write_text("Dec  1 10:00:00 web1 app: disk low, token Bearer abcdefghijklmnop\nok\n")
+    collector = collector_settings_for(nats_server, prefix, log_files={"syslog": path})
+    async with (
+        run_history(history_settings_for(nats_server, prefix)),
+        run_collector(collector),
+        bus_client(nats_server, prefix) as bus,
+    ):
+        lease = FollowFile(host="testhost", file="syslog", holder="test", lease_s=30)
+        await ctl.call(bus, Logs.FILE_FOLLOW, lease)
+
+        async def found() -> list[dict[str, Any]] | None:
+            hit = await hits(http, admin_token, host="testhost")
+            return hit or None
+
+        by_host = await until(found, "the file's line kept and searched")
+        viewer = await granted(http, admin_token, "val", [])
+        everything = await hits(http, viewer)
+        kept = await search(bus, sources=[LogSourceRef(kind="file")], pattern="disk")
+
+    assert len(by_host) == 1
+    hit = by_host[0]
+    assert hit["text"] == "Dec  1 10:00:00 web1 app: disk low, token Bearer [REDACTED]"
+    assert (hit["host"], hit["file"]) == ("testhost", "syslog")
+    assert hit["time"][4:19] == "-12-01T10:00:00"
+    assert "container" not in hit
+    assert everything == by_host
+    assert [k.file for k in kept] == ["syslog"]
