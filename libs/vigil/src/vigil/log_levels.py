@@ -1,7 +1,7 @@
-"""A log line's level, read from its text: the first level word in it (`ERROR`, `warn`,
-`level=info`, `"level":"debug"`...). Filters keep the lines of a level or worse (the
-gateway's live log channels, the history service's search); a line with no level word
-is left out when a level is asked for."""
+"""A log line's level: a journal entry's syslog priority, or else the first level word in
+its text (`ERROR`, `warn`, `level=info`, `"level":"debug"`...). Filters keep the lines of a
+level or worse (the gateway's live log channels, the history service's search); a line
+with no level is left out when a level is asked for."""
 
 import re
 from typing import Literal, get_args
@@ -23,6 +23,10 @@ def level_of(text: str) -> int | None:
     return LEVELS[_ALIASES.get(word, word)]
 
 
+# syslog priorities 0 emerg .. 7 debug, as levels: emerg, alert and crit are fatal
+_PRIORITY_LEVELS = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")
+
+
 def level_named(name: str) -> LevelName:
     """`name` (any case, or an alias: warning, err, crit...) as a level, or ValueError
     saying which there are."""
@@ -33,7 +37,10 @@ def level_named(name: str) -> LevelName:
     return level  # type: ignore[return-value]  # one of LevelName's, checked above
 
 
-def at_least(text: str, least: int) -> bool:
-    """Whether the line is of level `least` or worse."""
+def at_least(text: str, least: int, priority: int | None = None) -> bool:
+    """Whether the line is of level `least` or worse: by its syslog `priority` when it
+    has one (a journal entry's), else by its first level word."""
+    if priority is not None and 0 <= priority < len(_PRIORITY_LEVELS):
+        return LEVELS[_PRIORITY_LEVELS[priority]] >= least
     level = level_of(text)
     return level is not None and level >= least

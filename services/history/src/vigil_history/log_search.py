@@ -1,19 +1,24 @@
 """Searching the kept logs: one page of lines of some sources that match a pattern.
 
-The logs are batches in JetStream (`LOGS`: one message per batch of a container's or a
-pod's lines, in the order its collector read them). A page reads the sources' subjects
-(one consumer filtered on all of them) from where the last page stopped: forward for
-oldest first, in chunks of sequences going back for newest first. Patterns run on RE2
-(linear time, bounded memory), and a page stops at `limit` hits or at the bound of
-lines and time one page may take, whichever comes first, with a cursor just past the
-last line it read — so a hostile or broad search costs each ask a bounded share of a
-replica, never more.
+The logs are batches in JetStream (`LOGS`: one message per batch of a container's, a
+pod's, a journal selection's or a log file's lines, in the order its collector read them). A page
+reads the sources' subjects (one consumer filtered on all of them) from where the last
+page stopped: forward for oldest first, in chunks of sequences going back for newest
+first. Patterns run on RE2 (linear time, bounded memory), and a page stops at `limit`
+hits or at the bound of lines and time one page may take, whichever comes first, with
+a cursor just past the last line it read — so a hostile or broad search costs each ask
+a bounded share of a replica, never more.
 
 A line is published after its time, by as much as its collector lags (a follower that
 resumes after a break sends the lines it missed): so no message before `since` (less
 `_SKEW`, for clocks that differ) holds a line of the range, but any message after
 `until` may. A range starts at its `since` by stream time and is read to the end;
 each line is kept or not by its own time.
+
+Two selections of one journal (`unit=a` and `priority<=warning`) that both took an entry
+publish it twice: the collector marks the later copies `duplicate`, which are skipped,
+and a page reports an entry once by its host and journal cursor (for the copies a
+collector could not mark: after its restart, or of an entry long forgotten).
 """
 
 import contextlib
@@ -42,7 +47,7 @@ _CHUNK = 2048  # sequences read per step back (newest first)
 _FETCH_TIMEOUT_S = 5.0
 _MAX_MEM_BYTES = 8 << 20  # RE2's memory per pattern
 
-Batch = dict[str, Any]  # a LogBatch or PodLogBatch as JSON: read as is, for speed
+Batch = dict[str, Any]  # a LogBatch, PodLogBatch, JournalBatch or FileBatch as JSON, read as is
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,10 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
     for source in sources:
         if source.kind == "docker":
             subject = subjects.docker_logs(source.host or ANY, source.container or ANY)
+        elif source.kind == "journal":  # every selection of it
+            subject = subjects.journal_logs(source.host or ANY, ANY)
+        elif source.kind == "file":  # every file of it
+            subject = subjects.file_logs(source.host or ANY, ANY)
         else:
             assert source.cluster is not None  # a k8s source names it
             subject = subjects.k8s_logs(source.cluster, source.namespace or ANY, source.pod or ANY)
@@ -108,7 +117,7 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
 
 
 class LogSearch:
-    """Pages of a search over the batches of `logs` (a stream of LogBatch and PodLogBatch)."""
+    """Pages of a search over the batches of `logs` (of containers, pods, journals, files)."""
 
     def __init__(self, bus: Bus, logs: StreamSpec, bounds: SearchBounds) -> None:
         self._bus = bus
@@ -210,6 +219,7 @@ class _Page:
         self._least = LEVELS[request.level] if request.level is not None else None
         self._newest_first = request.order == "newest"
         self.hits: list[LogHit] = []
+        self._entries: set[tuple[str, str]] = set()  # journal entries hit: host, cursor
         self.lines = 0
         self.stopped_at: _Position | None = None
 
@@ -226,7 +236,7 @@ class _Page:
             line = lines[index]
             self.lines += 1
             here = _Position(seq, index)
-            if self._wanted(line):
+            if self._wanted(line) and self._first_copy(batch, line):
                 self.hits.append(_hit(batch, line, here))
                 if len(self.hits) >= self._request.limit:
                     self.stopped_at = here
@@ -234,6 +244,18 @@ class _Page:
             if self._bounded(here):
                 return True
         return False
+
+    def _first_copy(self, batch: Batch, line: dict[str, Any]) -> bool:
+        """False for a journal entry's copy: marked so, or hit before on this page."""
+        if "selection" not in batch:
+            return True  # a container's, a pod's or a file's line: published once
+        if line.get("duplicate"):
+            return False
+        entry = (batch["host"], line["cursor"])
+        if entry in self._entries:
+            return False
+        self._entries.add(entry)
+        return True
 
     def _bounded(self, here: _Position) -> bool:
         """Past the lines or the time one page may take: it stops `here`."""
@@ -256,7 +278,7 @@ class _Page:
         text = line["text"]
         if not self._matcher.line(text):
             return False
-        if self._least is not None and not at_least(text, self._least):
+        if self._least is not None and not at_least(text, self._least, line.get("priority")):
             return False
         return self._in_range(line["time"])
 
@@ -270,14 +292,14 @@ class _Page:
 
 
 def _hit(batch: Batch, line: dict[str, Any], here: _Position) -> LogHit:
-    source = {key: batch[key] for key in ("host", "cluster", "namespace", "pod") if key in batch}
+    source = {
+        key: batch[key]
+        for key in ("host", "cluster", "namespace", "pod", "container", "file")
+        if key in batch
+    }
+    entry = {key: line[key] for key in ("unit", "priority") if key in line}  # a journal's
     return LogHit(
-        time=line["time"],
-        stream=line["stream"],
-        text=line["text"],
-        container=batch["container"],
-        at=str(here),
-        **source,
+        time=line["time"], stream=line["stream"], text=line["text"], at=str(here), **source, **entry
     )
 
 

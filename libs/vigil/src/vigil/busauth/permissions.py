@@ -218,6 +218,7 @@ def permissions(
                     subjects.docker_status(host, ANY),
                     subjects.docker_logs(host, ANY),
                     subjects.journal_logs(host, ANY),
+                    subjects.file_logs(host, ANY),
                     subjects.alerts(AlertSource.K8S),
                     *(subjects.k8s_metrics(cluster) for cluster in cluster_tokens),
                     *(subjects.k8s_status(cluster, ANY, ANY) for cluster in cluster_tokens),

@@ -2,11 +2,15 @@
 oldest) first, with a cursor for the next page; searched by the history service
 (`ctl.history.search_logs`), never in the gateway.
 
-What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), a host's
-containers (`host`, and `container`: a live one's name or id, or the id of one
-removed), or, with neither, every container and the pods of every cluster the user
-may see. A cluster is searched only with its grant: asked by name without it, 403 (and
-the refusal audited); left out, it is not searched.
+What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), one container
+(`host` and `container`: a live one's name or id, or the id of one removed), a host's
+containers, journal and log files (`host` alone), or, with none of these, every
+container, every host's journal and log files, and the pods of every cluster the user
+may see. A cluster is
+searched only with its grant: asked by name without it, 403 (and the refusal
+audited); left out, it is not searched. A host's journal and files are searched by
+whoever may watch them (`host.journal`, `host.file`: hosts are not granted, as their
+containers are not).
 """
 
 from datetime import datetime
@@ -25,6 +29,8 @@ from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
 
+# What a host keeps: its containers' logs, its journal and its log files.
+_HOSTS_SOURCES: tuple[Literal["docker", "journal", "file"], ...] = ("docker", "journal", "file")
 Anyone = Annotated[Principal, Depends(authenticated)]
 Name = Annotated[str | None, Query(max_length=253)]
 Moment = Annotated[
@@ -72,10 +78,10 @@ def log_search_router() -> APIRouter:
         elif container is not None:
             sources = [await _container(gateway, host, container)]
         elif host is not None:
-            sources = [_source(kind="docker", host=host)]
+            sources = [_source(kind=kind, host=host) for kind in _HOSTS_SOURCES]
         else:
             seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
-            sources = [LogSourceRef(kind="docker")]
+            sources = [LogSourceRef(kind=kind) for kind in _HOSTS_SOURCES]
             sources += [LogSourceRef(kind="k8s", cluster=c) for c in seen]
         asked = from_path(
             SearchLogs,
