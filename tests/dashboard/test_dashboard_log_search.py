@@ -61,6 +61,17 @@ async def test_a_containers_search_asks_the_kept_logs_not_only_the_page(
         assert len(numbers) > on_page  # what the page no longer holds
         assert all(n % 10 == 0 for n in numbers)
         await expect(page.get_by_test_id("server-search-count")).to_contain_text("“NEEDLE” kept")
+
+        # A hit clicked opens the lines around it: the hay before and after it, in order.
+        middle = numbers[len(numbers) // 2]  # a hit kept before it and one after: 10 lines each
+        await hits.filter(has_text=re.compile(rf"needle {middle}$")).click()
+        around = page.get_by_test_id("around-line")
+        await expect(around).to_have_count(21, timeout=WAIT_MS)
+        said = [re.search(r"(hay|needle) \d+$", t) for t in await around.all_text_contents()]
+        lines = [found.group(0) if found else None for found in said]
+        hay = [f"hay {n}" for n in range(middle - 9, middle + 11)]
+        assert lines == [*hay[:10], f"needle {middle}", *hay[10:]], lines
+        await expect(page.locator(".server-around .hit")).to_have_text(f"needle {middle}")
         await screenshot(page, "log-search")
 
         # A search that finds nothing says so.

@@ -24,6 +24,7 @@ from vigil.messages import (
     FileLine,
     JournalBatch,
     JournalLine,
+    LinesAround,
     LogBatch,
     LogHit,
     LogLine,
@@ -212,6 +213,37 @@ async def test_a_level_keeps_the_lines_of_that_level_or_worse(bus: Bus) -> None:
     journal = LogSourceRef(kind="journal", host="web1")
     found = await search(bus, sources=[journal], pattern=".", level="warn", order="oldest")
     assert texts(found) == ["info: all fine", "no word"]
+
+
+async def test_the_lines_around_a_hit_come_from_its_own_source_across_batches(
+    bus: Bus,
+) -> None:
+    for first in range(0, 30, 10):  # three batches of ten, another container's between
+        lines = [line(n, f"web line {n}") for n in range(first, first + 10)]
+        await container_lines(bus, "web1", "aaaa11112222", lines)
+        await container_lines(bus, "web1", "bbbb11112222", [line(first, "other")])
+    (hit,) = await search(bus, sources=[WEB], pattern="web line 15$")
+
+    async def around(before: int, after: int, sources: list[LogSourceRef]) -> tuple[list[str], int]:
+        request = LinesAround(sources=sources, at=hit.at, before=before, after=after)
+        answer = await ctl.call(bus, History.LINES_AROUND, request)
+        return texts(answer.lines), answer.hit
+
+    near, at = await around(7, 8, [WEB])  # into the batches before and after its own
+    assert near == [f"web line {n}" for n in range(8, 24)]
+    assert near[at] == "web line 15"
+    everything, at = await around(500, 500, [EVERY_CONTAINER])  # as far as its source goes
+    assert everything == [f"web line {n}" for n in range(30)]
+    assert everything[at] == "web line 15"
+    assert await around(0, 0, [WEB]) == (["web line 15"], 0)
+    # The position of a line of a source not asked is none of the asker's business.
+    with pytest.raises(Refused) as refused:
+        await around(1, 1, [PROD])
+    assert refused.value.code is ErrorCode.NOT_FOUND
+    ask = LinesAround(sources=[WEB], at="999999:0")
+    with pytest.raises(Refused) as refused:
+        await ctl.call(bus, History.LINES_AROUND, ask)
+    assert refused.value.code is ErrorCode.NOT_FOUND
 
 
 async def test_anchors_mean_each_lines_own_ends_wherever_it_is_in_its_batch(bus: Bus) -> None:

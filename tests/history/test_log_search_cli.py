@@ -95,3 +95,13 @@ async def test_the_python_client_pages_through_a_search(
             ["ERROR late", "ERROR disk full"],
             ["ERROR db gone"],
         ]
+        pages = client.api.search_logs("disk", host="web1")
+        (hit,) = (await anext(pages)).hits
+        await pages.aclose()
+        around = await client.api.lines_around(hit, before=5, after=1, host="web1")
+        assert [line.text for line in around.lines] == [
+            "ERROR db gone",
+            "ERROR disk full",
+            "ERROR late",  # in the batch after
+        ]
+        assert around.hit == 1

@@ -18,6 +18,7 @@ from tests.history_support import history_settings_for, run_history
 from tests.support import NatsServer, bearer, bus_client, until
 
 SEARCH = "/api/logs/search"
+AROUND = "/api/logs/around"
 
 
 @pytest.fixture
@@ -92,6 +93,38 @@ async def test_every_source_the_user_may_see_and_a_cluster_only_with_its_grant(
 
     (event,) = await until(audited, "the refusal in the audit trail")
     assert (event["action"], event["target"]) == (f"GET {SEARCH}", "staging")
+
+
+async def test_the_lines_around_a_hit_only_of_what_the_user_may_search(
+    http: httpx.AsyncClient, admin_token: str, kept: None
+) -> None:
+    async def hits() -> list[dict[str, Any]] | None:
+        response = await http.get(SEARCH, params={"pattern": "ERROR"}, headers=bearer(admin_token))
+        found: list[dict[str, Any]] = response.json()["hits"]
+        return found if len(found) == 4 else None
+
+    by_text = {hit["text"]: hit for hit in await until(hits, "every line, to the admin")}
+    around = await http.get(
+        AROUND, params={"at": by_text["ERROR web"]["at"]}, headers=bearer(admin_token)
+    )
+    assert around.status_code == 200, around.text
+    lines, at = around.json()["lines"], around.json()["hit"]
+    assert lines[at]["text"] == "ERROR web"
+
+    ann = await granted(http, admin_token, "ann", ["prod"])
+    staging = {"at": by_text["ERROR staging pod"]["at"]}
+    assert (await http.get(AROUND, params=staging, headers=bearer(ann))).status_code == 404
+    for never in ("0:0", "99999999:0"):  # no such position: 404, not the stream's error
+        answer = await http.get(AROUND, params={"at": never}, headers=bearer(ann))
+        assert answer.status_code == 404, answer.text
+    asked = staging | {"cluster": "staging"}
+    assert (await http.get(AROUND, params=asked, headers=bearer(ann))).status_code == 403
+    prod = {"at": by_text["ERROR prod pod"]["at"], "before": 0, "after": 0}
+    mine = await http.get(AROUND, params=prod, headers=bearer(ann))
+    assert [line["text"] for line in mine.json()["lines"]] == ["ERROR prod pod"]
+    for bad in ({"at": "x"}, {"at": "1:0", "before": -1}, {"at": "1:0", "after": 501}, {}):
+        response = await http.get(AROUND, params=bad, headers=bearer(ann))
+        assert response.status_code == 422, (bad, response.text)
 
 
 async def test_a_container_by_name_or_once_removed_by_its_id(

@@ -1,7 +1,8 @@
 // The log view's search sent to the server: the kept logs of this view's source
 // (`/api/logs/search`, searched by the history service), not only the lines the page
 // holds. Newest first, a page at a time ("More" goes on from the answer's cursor); the
-// text is plain, in any case, as the page's own filter takes it.
+// text is plain, in any case, as the page's own filter takes it. A hit clicked opens
+// the lines around it in its source (`/api/logs/around`).
 
 import { useEffect, useState } from "react";
 import { useApp } from "../app-context";
@@ -9,6 +10,7 @@ import { ApiError } from "../session";
 import type { Params } from "../stream/protocol";
 
 const PAGE = 100;
+const AROUND = 10; // lines before and after a hit opened
 
 interface Hit {
   time: string;
@@ -20,6 +22,17 @@ interface Hit {
 interface Hits {
   hits: Hit[];
   cursor?: string;
+}
+
+interface Around {
+  lines: Hit[];
+  hit: number;
+}
+
+interface Opened {
+  at: string;
+  around?: Around;
+  error?: string;
 }
 
 interface Found {
@@ -37,11 +50,39 @@ export function searchUrl(text: string, where: Params, cursor?: string): string 
   return `/api/logs/search?${query}`;
 }
 
+export function aroundUrl(at: string, where: Params): string {
+  const query = new URLSearchParams({ at, before: String(AROUND), after: String(AROUND), ...where });
+  return `/api/logs/around?${query}`;
+}
+
+function HitLine({ hit, className = "" }: { hit: Hit; className?: string }) {
+  return (
+    <>
+      <span className="muted">{new Date(hit.time).toLocaleString()} </span>
+      <span className={`${className}${hit.stream === "stderr" ? " error" : ""}`}>{hit.text}</span>
+    </>
+  );
+}
+
 export function ServerSearch({ text, where }: { text: string; where: Params }) {
   const { session } = useApp();
   const [found, setFound] = useState<Found | null>(null);
+  const [opened, setOpened] = useState<Opened | null>(null);
   const key = JSON.stringify(where);
-  useEffect(() => setFound(null), [key]);
+  useEffect(() => {
+    setFound(null);
+    setOpened(null);
+  }, [key]);
+
+  const open = async (at: string) => {
+    if (opened?.at === at) return setOpened(null); // clicked again: closed
+    setOpened({ at });
+    try {
+      setOpened({ at, around: await session.api<Around>(aroundUrl(at, where)) });
+    } catch (error) {
+      setOpened({ at, error: error instanceof ApiError ? error.message : String(error) });
+    }
+  };
 
   const ask = async (from: Found) => {
     setFound({ ...from, busy: true, error: undefined });
@@ -78,9 +119,26 @@ export function ServerSearch({ text, where }: { text: string; where: Params }) {
           </div>
           {found.error && <p className="error" data-testid="server-search-error">{found.error}</p>}
           {found.hits.map((hit) => (
-            <div key={hit.at} className={`server-hit${hit.stream === "stderr" ? " error" : ""}`} data-testid="server-hit">
-              <span className="muted">{new Date(hit.time).toLocaleString()} </span>
-              {hit.text}
+            <div key={hit.at}>
+              <div
+                className="server-hit"
+                onClick={() => void open(hit.at)}
+                title="the lines around it"
+                data-testid="server-hit"
+              >
+                <HitLine hit={hit} />
+              </div>
+              {opened?.at === hit.at && (
+                <div className="server-around" data-testid="server-around">
+                  {opened.error && <p className="error">{opened.error}</p>}
+                  {!opened.around && !opened.error && <span className="muted">reading…</span>}
+                  {opened.around?.lines.map((line, index) => (
+                    <div key={line.at} className="server-hit" data-testid="around-line">
+                      <HitLine hit={line} className={index === opened.around?.hit ? "hit" : ""} />
+                    </div>
+                  ))}
+                </div>
+              )}
             </div>
           ))}
         </div>

@@ -34,6 +34,8 @@ from vigil.messages import (
     DisableUser,
     ErrorCode,
     HistorySeries,
+    LogAround,
+    LogHit,
     LogHits,
     LogPage,
     ProposalConfirmed,
@@ -327,6 +329,14 @@ class Api:
             if page.cursor is None:
                 return
             params["cursor"] = page.cursor
+
+    async def lines_around(
+        self, hit: LogHit, *, before: int = 20, after: int = 20, **where: str
+    ) -> LogAround:
+        """The lines around `hit` (a search's) in its source, `before` and `after` it,
+        oldest first; `where` as the search that found it."""
+        params = {"at": hit.at, "before": before, "after": after, **where}
+        return _parsed(LogAround, await self.send("GET", routes.LOG_AROUND, params=params))
 
     # -- users and API keys: the admin role's routes -------------------------------------
 

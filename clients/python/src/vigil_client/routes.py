@@ -19,6 +19,7 @@ ALERT_PROPOSAL = "/api/alerts/proposal"
 ALERT_RULES = "/api/alerts/rules"
 SILENCES = "/api/alerts/silences"
 LOG_SEARCH = "/api/logs/search"
+LOG_AROUND = "/api/logs/around"
 
 
 def container_logs(container: str) -> str:

@@ -57,6 +57,7 @@ from vigil.messages import (
     HistorySeries,
     JournalFollowed,
     JwkSet,
+    LinesAround,
     ListAlerts,
     ListApiKeys,
     ListChannels,
@@ -66,6 +67,7 @@ from vigil.messages import (
     ListRules,
     ListSilences,
     ListUsers,
+    LogAround,
     LogHits,
     Login,
     LogPage,
@@ -276,6 +278,7 @@ class History:
 
     QUERY = Operation("history", "query", QueryHistory, HistorySeries, timeout_s=10.0)
     SEARCH_LOGS = Operation("history", "search_logs", SearchLogs, LogHits, timeout_s=10.0)
+    LINES_AROUND = Operation("history", "log_lines_around", LinesAround, LogAround, timeout_s=10.0)
 
 
 class Rules:

@@ -24,7 +24,15 @@ from vigil.busauth.permissions import ServiceRole
 from vigil.ctl import Refused
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, HistorySeries, LogHits, QueryHistory, SearchLogs
+from vigil.messages import (
+    ErrorCode,
+    HistorySeries,
+    LinesAround,
+    LogAround,
+    LogHits,
+    QueryHistory,
+    SearchLogs,
+)
 from vigil.operations import History
 from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW, LOGS
 from vigil_history.errors import BadQuery
@@ -48,7 +56,13 @@ def serve(broker: ServiceBroker, query: Query, search: LogSearch) -> None:
             return await search.page(request)
 
     answer(broker, History.QUERY, answer_query)
+
+    async def lines_around(request: LinesAround) -> LogAround:
+        with _refusals("the kept logs"):
+            return await search.around(request)
+
     answer(broker, History.SEARCH_LOGS, search_logs)
+    answer(broker, History.LINES_AROUND, lines_around)
 
 
 @contextlib.contextmanager

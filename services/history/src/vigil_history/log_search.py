@@ -24,7 +24,7 @@ collector could not mark: after its restart, or of an entry long forgotten).
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,8 +36,17 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from vigil import patterns
 from vigil.bus import Bus
+from vigil.ctl import Refused
 from vigil.log_levels import LEVELS, at_least
-from vigil.messages import LogHit, LogHits, LogSourceRef, SearchLogs
+from vigil.messages import (
+    ErrorCode,
+    LinesAround,
+    LogAround,
+    LogHit,
+    LogHits,
+    LogSourceRef,
+    SearchLogs,
+)
 from vigil.streams import StreamSpec
 from vigil.subjects import ANY, Subjects
 from vigil_history.errors import BadQuery
@@ -141,6 +150,63 @@ class LogSearch:
             scanned_lines=page.lines,
         )
 
+    async def around(self, request: LinesAround) -> LogAround:
+        """The lines of a hit's source around it: the rest of its batch, then earlier
+        and later batches of the same subject, as many as asked."""
+        at = _Position.parse(request.at)
+        subjects = filter_subjects(self._subjects, request.sources)
+        state = (await self._bus.js.stream_info(self._stream)).state
+        kept = state.messages > 0 and state.first_seq <= at.seq <= state.last_seq
+        config = _from_sequence(subjects, at.seq)
+        found = [m async for m in self._read(subjects[0], config, at.seq)] if kept else []
+        if not found or found[0].metadata.sequence.stream != at.seq:
+            raise Refused(ErrorCode.NOT_FOUND, f"no kept line at {request.at} of the sources asked")
+        subject, batch = found[0].subject, json.loads(found[0].data)
+        if at.index >= len(lines := batch.get("lines", [])):
+            raise Refused(ErrorCode.NOT_FOUND, f"no kept line at {request.at}")
+        start = max(0, at.index - request.before)
+        around = [_hit(batch, line, _Position(at.seq, i)) for i, line in enumerate(lines)]
+        before = around[start : at.index]
+        after = around[at.index + 1 : at.index + 1 + request.after]
+        if len(before) < request.before:
+            wanted = request.before - len(before)
+            before = await self._earlier(subject, at.seq, state.first_seq, wanted) + before
+        if len(after) < request.after:
+            after += await self._later(subject, at.seq, state.last_seq, request.after - len(after))
+        return LogAround(lines=[*before, around[at.index], *after], hit=len(before))
+
+    async def _earlier(self, subject: str, seq: int, first: int, wanted: int) -> list[LogHit]:
+        """The last `wanted` lines of `subject` kept before sequence `seq`, oldest first
+        (chunks of sequences going back, as a newest-first search reads)."""
+        earlier: list[LogHit] = []
+        high, chunk = seq - 1, _CHUNK
+        while len(earlier) < wanted and high >= first:
+            low = max(first, high - chunk + 1)
+            messages = [m async for m in self._read(subject, _from_sequence([subject], low), high)]
+            for message in reversed(messages):
+                batch, at = json.loads(message.data), message.metadata.sequence.stream
+                lines = [
+                    _hit(batch, line, _Position(at, i)) for i, line in enumerate(batch["lines"])
+                ]
+                earlier = lines[max(0, len(lines) - (wanted - len(earlier))) :] + earlier
+                if len(earlier) >= wanted:
+                    break
+            high, chunk = low - 1, min(chunk * 4, 1 << 20)
+        return earlier
+
+    async def _later(self, subject: str, seq: int, last: int, wanted: int) -> list[LogHit]:
+        """The first `wanted` lines of `subject` kept after sequence `seq`."""
+        later: list[LogHit] = []
+        config = _from_sequence([subject], seq + 1)
+        async with contextlib.aclosing(self._read(subject, config, last)) as messages:
+            async for message in messages:
+                batch, at = json.loads(message.data), message.metadata.sequence.stream
+                lines = batch["lines"][: wanted - len(later)]
+                later += [_hit(batch, line, _Position(at, i)) for i, line in enumerate(lines)]
+                if len(later) >= wanted:
+                    break
+        return later
+
     async def _forward(
         self, request: SearchLogs, first: int, last: int
     ) -> AsyncGenerator[tuple[int, Batch]]:
@@ -181,7 +247,7 @@ class LogSearch:
             if len(messages) < chunk // 8:
                 chunk = min(chunk * 4, 1 << 20)  # sparse: take bigger steps back
 
-    async def _read(self, subject: str, config: ConsumerConfig, last: int) -> AsyncIterator[Msg]:
+    async def _read(self, subject: str, config: ConsumerConfig, last: int) -> AsyncGenerator[Msg]:
         """The messages the consumer `config` delivers, up to stream sequence `last`."""
         subscription = await self._bus.js.subscribe(
             subject, stream=self._stream, ordered_consumer=True, config=config

@@ -231,7 +231,14 @@ from vigil.messages.lifecycle import (
     SilenceMatcher,
 )
 from vigil.messages.log_files import FileBatch, FileFollowed, FileLine, FollowFile
-from vigil.messages.log_search import LogHit, LogHits, LogSourceRef, SearchLogs
+from vigil.messages.log_search import (
+    LinesAround,
+    LogAround,
+    LogHit,
+    LogHits,
+    LogSourceRef,
+    SearchLogs,
+)
 from vigil.messages.notify import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -452,6 +459,7 @@ __all__ = [
     "JwkSet",
     "K8sMetricsSampled",
     "LayerProgress",
+    "LinesAround",
     "ListAlerts",
     "ListApiKeys",
     "ListChannels",
@@ -463,6 +471,7 @@ __all__ = [
     "ListSilences",
     "ListUsers",
     "LoadAverage",
+    "LogAround",
     "LogBatch",
     "LogCondition",
     "LogHit",

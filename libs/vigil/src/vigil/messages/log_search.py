@@ -110,3 +110,26 @@ class LogHits(Message):
     hits: list[LogHit]
     cursor: str | None = omitted_when_none(pattern=CURSOR)
     scanned_lines: int = Field(description="Lines this page read, matched or not.")
+
+
+MAX_AROUND = 500
+
+
+class LinesAround(Message):
+    """On `ctl.history.log_lines_around` (asked by the gateway only): the lines of a
+    hit's source around it, `before` and `after` it, oldest first. `at` is the hit's
+    position (`LogHit.at`); `sources`, as a search's, are what the user may read: a
+    position outside them is NOT_FOUND."""
+
+    sources: list[LogSourceRef] = Field(min_length=1, max_length=MAX_SOURCES)
+    at: str = Field(pattern=CURSOR, description="The hit's `at`.")
+    before: int = Field(default=20, ge=0, le=MAX_AROUND)
+    after: int = Field(default=20, ge=0, le=MAX_AROUND)
+
+
+class LogAround(Message):
+    """The lines around a hit, oldest first, each with its own `at`; `hit` is the index
+    of the hit itself among them. Fewer than asked where its source's kept lines end."""
+
+    lines: list[LogHit]
+    hit: int = Field(ge=0)

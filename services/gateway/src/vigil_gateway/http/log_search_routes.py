@@ -6,11 +6,13 @@ What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), one cont
 (`host` and `container`: a live one's name or id, or the id of one removed), a host's
 containers, journal and log files (`host` alone), or, with none of these, every
 container, every host's journal and log files, and the pods of every cluster the user
-may see. A cluster is
-searched only with its grant: asked by name without it, 403 (and the refusal
-audited); left out, it is not searched. A host's journal and files are searched by
-whoever may watch them (`host.journal`, `host.file`: hosts are not granted, as their
-containers are not).
+may see. A cluster is searched only with its grant: asked by name without it, 403 (and
+the refusal audited); left out, it is not searched. A host's journal and files are
+searched by whoever may watch them (`host.journal`, `host.file`: reading a host needs no
+grant, as reading its containers does not).
+
+`GET /api/logs/around`: the lines around a hit (its `at`), in its own source, asked
+with the same sources as the search (`ctl.history.log_lines_around`).
 """
 
 from datetime import datetime
@@ -21,7 +23,16 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from vigil.access import Principal
 from vigil.durations import is_duration, parse_duration
 from vigil.log_levels import LevelName, level_named
-from vigil.messages import ErrorCode, LogHits, LogSourceRef, SearchLogs, utc_now
+from vigil.messages import (
+    ErrorCode,
+    LinesAround,
+    LogAround,
+    LogHits,
+    LogSourceRef,
+    SearchLogs,
+    utc_now,
+)
+from vigil.messages.log_search import CURSOR, MAX_AROUND
 from vigil.operations import History
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.http.http_auth import authenticated, check_cluster_grant, refusal
@@ -38,13 +49,43 @@ Moment = Annotated[
 ]
 
 
+async def searched(
+    request: Request,
+    principal: Anyone,
+    host: Name = None,
+    container: Name = None,
+    cluster: Name = None,
+    namespace: Name = None,
+    pod: Name = None,
+) -> list[LogSourceRef]:
+    """The sources a search (or the lines around a hit) reads, within the user's grants."""
+    gateway: Gateway = request.app.state.gateway
+    if cluster is not None:
+        check_cluster_grant(request, principal, cluster)
+        if host is not None or container is not None:
+            raise refusal(ErrorCode.INVALID_MESSAGE, "a cluster's pods or a host's containers")
+        return [_source(kind="k8s", cluster=cluster, namespace=namespace, pod=pod)]
+    if namespace is not None or pod is not None:
+        raise refusal(ErrorCode.INVALID_MESSAGE, "namespace and pod are a cluster's")
+    if container is not None:
+        return [await _container(gateway, host, container)]
+    if host is not None:
+        return [_source(kind=kind, host=host) for kind in _HOSTS_SOURCES]
+    seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
+    every = [LogSourceRef(kind=kind) for kind in _HOSTS_SOURCES]
+    return every + [LogSourceRef(kind="k8s", cluster=c) for c in seen]
+
+
+Sources = Annotated[list[LogSourceRef], Depends(searched)]
+
+
 def log_search_router() -> APIRouter:
     router = APIRouter(route_class=StrictJsonRoute)
 
     @router.get("/api/logs/search", response_model=LogHits)
     async def search(
         request: Request,
-        principal: Anyone,
+        sources: Sources,
         pattern: Annotated[str, Query(max_length=1000, description="RE2 syntax")],
         literal: bool = False,
         ignore_case: bool = False,
@@ -56,33 +97,12 @@ def log_search_router() -> APIRouter:
         order: Literal["newest", "oldest"] = "newest",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(max_length=40)] = None,
-        host: Name = None,
-        container: Name = None,
-        cluster: Name = None,
-        namespace: Name = None,
-        pod: Name = None,
     ) -> Response:
         """Lines of the kept logs that match `pattern` (plain text with `literal`), of
         `level` or worse (a line's first level word), in the range `[since, until)`;
         ask again with the answer's `cursor` for the next page, until it has none. A
         page may be short (even empty) and still have a cursor: one page reads a bounded
         share of the logs."""
-        gateway: Gateway = request.app.state.gateway
-        if cluster is not None:
-            check_cluster_grant(request, principal, cluster)
-            if host is not None or container is not None:
-                raise refusal(ErrorCode.INVALID_MESSAGE, "a cluster's pods or a host's containers")
-            sources = [_source(kind="k8s", cluster=cluster, namespace=namespace, pod=pod)]
-        elif namespace is not None or pod is not None:
-            raise refusal(ErrorCode.INVALID_MESSAGE, "namespace and pod are a cluster's")
-        elif container is not None:
-            sources = [await _container(gateway, host, container)]
-        elif host is not None:
-            sources = [_source(kind=kind, host=host) for kind in _HOSTS_SOURCES]
-        else:
-            seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
-            sources = [LogSourceRef(kind=kind) for kind in _HOSTS_SOURCES]
-            sources += [LogSourceRef(kind="k8s", cluster=c) for c in seen]
         asked = from_path(
             SearchLogs,
             {
@@ -99,6 +119,23 @@ def log_search_router() -> APIRouter:
             },
         )
         answer: LogHits = await call_service(request, History.SEARCH_LOGS, asked)
+        return Response(answer.model_dump_json(), media_type="application/json")
+
+    @router.get("/api/logs/around", response_model=LogAround)
+    async def around(
+        request: Request,
+        sources: Sources,
+        at: Annotated[str, Query(pattern=CURSOR, description="a hit's `at`")],
+        before: Annotated[int, Query(ge=0, le=MAX_AROUND)] = 20,
+        after: Annotated[int, Query(ge=0, le=MAX_AROUND)] = 20,
+    ) -> Response:
+        """The lines around a hit of a search (`at`, the hit's), `before` and `after`
+        it in its source, oldest first; asked with the search's own `host`, `container`,
+        `cluster`, `namespace`, `pod` (a hit outside them, or the user's grants: 404)."""
+        asked = from_path(
+            LinesAround, {"sources": sources, "at": at, "before": before, "after": after}
+        )
+        answer: LogAround = await call_service(request, History.LINES_AROUND, asked)
         return Response(answer.model_dump_json(), media_type="application/json")
 
     return router
