@@ -1,7 +1,12 @@
 """Searching the kept logs: one page of lines of some sources that match a pattern.
 
-The logs are batches in JetStream (`LOGS`: one message per batch of a container's or a
-pod's lines, in the order its collector read them). A page reads the sources' subjects
+The logs are batches in JetStream, read in two parts, each to its end before the next:
+`LOGS_KEPT` (the retained containers' lines, by name, every generation, as long as the
+operator keeps them) and then `LOGS` (one message per batch of a followed container's or
+pod's lines, in the order its collector read them: the last hour). A line of a retained
+container is in both; it is read from `LOGS_KEPT` only (its `LOGS` batches say `kept`),
+so no hit comes twice. A cursor names its part (`k` before a `LOGS_KEPT` position).
+In each part a page reads the sources' subjects
 (one consumer filtered on all of them) from where the last page stopped: forward for
 oldest first, in chunks of sequences going back for newest first. Patterns run on RE2
 (linear time, bounded memory), and a page stops at `limit` hits or at the bound of
@@ -19,9 +24,9 @@ each line is kept or not by its own time.
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats.errors
@@ -40,6 +45,8 @@ _SKEW = timedelta(minutes=5)  # how late a line may be published after its time
 _CHUNK = 2048  # sequences read per step back (newest first)
 _FETCH_TIMEOUT_S = 5.0
 _MAX_MEM_BYTES = 8 << 20  # RE2's memory per pattern
+_KEPT = "k"  # the cursor's mark of a position in LOGS_KEPT
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Batch = dict[str, Any]  # a LogBatch or PodLogBatch as JSON: read as is, for speed
 
@@ -52,18 +59,32 @@ class SearchBounds:
 
 @dataclass(frozen=True)
 class _Position:
-    """A line: the message's stream sequence and its index in the batch."""
+    """A line: its part (`_KEPT` or ""), the message's stream sequence, its index in
+    the batch."""
 
+    part: str
     seq: int
     index: int
 
     def __str__(self) -> str:
-        return f"{self.seq}:{self.index}"
+        return f"{self.part}{self.seq}:{self.index}"
 
     @staticmethod
     def parse(cursor: str) -> "_Position":
-        seq, _, index = cursor.partition(":")
-        return _Position(int(seq), int(index))
+        part = _KEPT if cursor.startswith(_KEPT) else ""
+        seq, _, index = cursor.removeprefix(part).partition(":")
+        return _Position(part, int(seq), int(index))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A stream searched: its subjects for the sources, and its messages as batches
+    (None: not read here)."""
+
+    mark: str
+    stream: str
+    subjects: Callable[[list[LogSourceRef]], list[str]]
+    batch: Callable[[list[LogSourceRef], bytes], Batch | None]
 
 
 class Matcher:
@@ -95,9 +116,12 @@ class Matcher:
 
 
 def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str]:
+    """The sources' subjects in LOGS (a source named only by `name` has none there)."""
     found: dict[str, None] = {}
     for source in sources:
         if source.kind == "docker":
+            if source.name is not None and source.container is None:
+                continue
             subject = subjects.docker_logs(source.host or ANY, source.container or ANY)
         else:
             assert source.cluster is not None  # a k8s source names it
@@ -106,38 +130,119 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
     return list(found)
 
 
-class LogSearch:
-    """Pages of a search over the batches of `logs` (a stream of LogBatch and PodLogBatch)."""
+def kept_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str]:
+    """The sources' subjects in LOGS_KEPT: containers by name (pods are not kept yet)."""
+    found: dict[str, None] = {}
+    for source in sources:
+        if source.kind == "docker":
+            found[subjects.kept_docker_logs(source.host or ANY, source.name or ANY)] = None
+    return list(found)
 
-    def __init__(self, bus: Bus, logs: StreamSpec, bounds: SearchBounds) -> None:
+
+def _live_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
+    batch: Batch = json.loads(data)
+    return None if batch.get("kept") else batch  # its lines are read in LOGS_KEPT
+
+
+def _kept_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
+    """A KeptLogBatch as a LogBatch is read (`container` its id, `name` its name), if
+    one of `sources` asks for it: by name (every generation), or by id without one."""
+    kept: Batch = json.loads(data)
+    if not any(_asks_for(source, kept) for source in sources):
+        return None
+    return {
+        "host": kept["host"],
+        "container": kept["id"],
+        "name": kept["container"],
+        "lines": [
+            {"time": _iso(micros), "stream": stream, "text": text}
+            for micros, stream, text in kept["lines"]
+        ],
+    }
+
+
+def _asks_for(source: LogSourceRef, kept: Batch) -> bool:
+    if source.kind != "docker" or source.host not in (None, kept["host"]):
+        return False
+    if source.name is not None:
+        return bool(source.name == kept["container"])
+    return source.container in (None, kept["id"])
+
+
+def _iso(micros: int) -> str:
+    return (_EPOCH + timedelta(microseconds=micros)).isoformat()
+
+
+class LogSearch:
+    """Pages of a search over the batches of `kept` (KeptLogBatch), then of `logs` (a
+    stream of LogBatch and PodLogBatch)."""
+
+    def __init__(self, bus: Bus, kept: StreamSpec, logs: StreamSpec, bounds: SearchBounds) -> None:
         self._bus = bus
-        self._stream = logs.stream(bus.subjects)
-        self._subjects = bus.subjects
+        subjects = bus.subjects
+        self._parts = (
+            _Part(
+                _KEPT,
+                kept.stream(subjects),
+                lambda sources: kept_subjects(subjects, sources),
+                _kept_batch,
+            ),
+            _Part(
+                "",
+                logs.stream(subjects),
+                lambda sources: filter_subjects(subjects, sources),
+                _live_batch,
+            ),
+        )
         self._bounds = bounds
 
     async def page(self, request: SearchLogs) -> LogHits:
         page = _Page(request, Matcher(request), self._bounds)
-        state = (await self._bus.js.stream_info(self._stream)).state
-        if state.messages == 0:
-            return LogHits(hits=[], scanned_lines=0)
-        scan = self._forward if request.order == "oldest" else self._backward
-        async with contextlib.aclosing(scan(request, state.first_seq, state.last_seq)) as batches:
-            async for seq, data in batches:
-                if page.take(seq, data):
-                    break
+        after = _Position.parse(request.cursor) if request.cursor is not None else None
+        # A cursor in LOGS_KEPT: the rest of it, then LOGS; a cursor in LOGS: the rest of LOGS.
+        parts = self._parts if after is None or after.part == _KEPT else self._parts[1:]
+        for part in parts:
+            if after is not None and after.part != part.mark:
+                after = None  # this part from its start
+            if await self._scan(part, request, after, page):
+                break
         return LogHits(
             hits=page.hits,
             cursor=str(page.stopped_at) if page.stopped_at is not None else None,
             scanned_lines=page.lines,
         )
 
+    async def _scan(
+        self, part: _Part, request: SearchLogs, after: _Position | None, page: "_Page"
+    ) -> bool:
+        """Read `part` into `page` from `after`; True when the page stopped in it."""
+        subjects = part.subjects(request.sources)
+        if not subjects:
+            return False
+        state = (await self._bus.js.stream_info(part.stream)).state
+        if state.messages == 0:
+            return False
+        page.enter(part.mark, after)
+        scan = self._forward if request.order == "oldest" else self._backward
+        window = (part, subjects, request, after, state.first_seq, state.last_seq)
+        async with contextlib.aclosing(scan(*window)) as batches:
+            async for seq, data in batches:
+                batch = part.batch(request.sources, data)
+                if batch is not None and page.take(seq, batch):
+                    return True
+        return False
+
     async def _forward(
-        self, request: SearchLogs, first: int, last: int
-    ) -> AsyncGenerator[tuple[int, Batch]]:
-        subjects = filter_subjects(self._subjects, request.sources)
-        if request.cursor is not None:
-            start = _Position.parse(request.cursor)
-            config = _from_sequence(subjects, max(start.seq, first))
+        self,
+        part: _Part,
+        subjects: list[str],
+        request: SearchLogs,
+        after: _Position | None,
+        first: int,
+        last: int,
+    ) -> AsyncGenerator[tuple[int, bytes]]:
+        if after is not None:
+            config = _from_sequence(subjects, max(after.seq, first))
         elif request.since is not None:
             config = ConsumerConfig(
                 filter_subjects=subjects,
@@ -146,35 +251,41 @@ class LogSearch:
             )
         else:
             config = _from_sequence(subjects, first)
-        async for message in self._read(subjects[0], config, last):
-            yield message.metadata.sequence.stream, json.loads(message.data)
+        async for message in self._read(part, subjects[0], config, last):
+            yield message.metadata.sequence.stream, message.data
 
     async def _backward(
-        self, request: SearchLogs, first: int, last: int
-    ) -> AsyncGenerator[tuple[int, Batch]]:
-        subjects = filter_subjects(self._subjects, request.sources)
+        self,
+        part: _Part,
+        subjects: list[str],
+        request: SearchLogs,
+        after: _Position | None,
+        first: int,
+        last: int,
+    ) -> AsyncGenerator[tuple[int, bytes]]:
         high = last
-        if request.cursor is not None:
-            high = min(high, _Position.parse(request.cursor).seq)
+        if after is not None:
+            high = min(high, after.seq)
         since = request.since - _SKEW if request.since is not None else None
         chunk = _CHUNK
         while high >= first:
             low = max(first, high - chunk + 1)
-            messages = [
-                m async for m in self._read(subjects[0], _from_sequence(subjects, low), high)
-            ]
+            config = _from_sequence(subjects, low)
+            messages = [m async for m in self._read(part, subjects[0], config, high)]
             for message in reversed(messages):
                 if since is not None and message.metadata.timestamp < since:
                     return
-                yield message.metadata.sequence.stream, json.loads(message.data)
+                yield message.metadata.sequence.stream, message.data
             high = low - 1
             if len(messages) < chunk // 8:
                 chunk = min(chunk * 4, 1 << 20)  # sparse: take bigger steps back
 
-    async def _read(self, subject: str, config: ConsumerConfig, last: int) -> AsyncIterator[Msg]:
+    async def _read(
+        self, part: _Part, subject: str, config: ConsumerConfig, last: int
+    ) -> AsyncIterator[Msg]:
         """The messages the consumer `config` delivers, up to stream sequence `last`."""
         subscription = await self._bus.js.subscribe(
-            subject, stream=self._stream, ordered_consumer=True, config=config
+            subject, stream=part.stream, ordered_consumer=True, config=config
         )
         try:
             info = await subscription.consumer_info()
@@ -203,13 +314,19 @@ class _Page:
         self._matcher = matcher
         self._bounds = bounds
         self._deadline = time.monotonic() + bounds.max_s
-        self._after = _Position.parse(request.cursor) if request.cursor is not None else None
+        self._part = ""
+        self._after: _Position | None = None
         self._since = request.since
         self._until = request.until
         self._newest_first = request.order == "newest"
         self.hits: list[LogHit] = []
         self.lines = 0
         self.stopped_at: _Position | None = None
+
+    def enter(self, part: str, after: _Position | None) -> None:
+        """The next batches are of `part`, read from after `after`."""
+        self._part = part
+        self._after = after
 
     def take(self, seq: int, batch: Batch) -> bool:
         """Read the lines of one batch; True when the page is full or out of bounds."""
@@ -219,11 +336,11 @@ class _Page:
             return False
         if not self._matcher.any_line(lines[index]["text"] for index in indexes):
             self.lines += len(indexes)
-            return self._bounded(_Position(seq, indexes[-1]))
+            return self._bounded(_Position(self._part, seq, indexes[-1]))
         for index in indexes:
             line = lines[index]
             self.lines += 1
-            here = _Position(seq, index)
+            here = _Position(self._part, seq, index)
             if self._matcher.line(line["text"]) and self._in_range(line["time"]):
                 self.hits.append(_hit(batch, line, here))
                 if len(self.hits) >= self._request.limit:
@@ -259,7 +376,8 @@ class _Page:
 
 
 def _hit(batch: Batch, line: dict[str, Any], here: _Position) -> LogHit:
-    source = {key: batch[key] for key in ("host", "cluster", "namespace", "pod") if key in batch}
+    keys = ("host", "cluster", "namespace", "pod", "name")
+    source = {key: batch[key] for key in keys if key in batch}
     return LogHit(
         time=line["time"],
         stream=line["stream"],

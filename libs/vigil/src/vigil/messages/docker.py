@@ -106,6 +106,35 @@ class LogBatch(Message):
     host: HostName
     container: ContainerName
     lines: list[LogLine]
+    kept: bool | None = omitted_when_none(
+        "True: the container is retained, so these lines are in LOGS_KEPT too (a search "
+        "reads them there, not here)."
+    )
+
+
+KeptLine = tuple[int, Literal["stdout", "stderr"], str]
+"""A kept line, compact: its time in epoch microseconds, its stream, its redacted text."""
+
+
+class Generation(Message):
+    """The marker between a retained container's generations: a new container (id) took
+    the name, started at `started`."""
+
+    id: ContainerName = Field(description="The new container's short id.")
+    started: AwareDatetime
+
+
+class KeptLogBatch(Message):
+    """Lines of a retained container, in order, on `keptlogs.docker.{host}.{name}`: by
+    its name, so a container recreated under it continues the same history. `id` is the
+    container (the generation) they come from; `generation` is set on the first batch
+    of each one followed (a new container under the name, or the collector's start)."""
+
+    host: HostName
+    container: ContainerName = Field(description="The container's name.")
+    id: ContainerName = Field(description="The short id of the container the lines are from.")
+    generation: Generation | None = omitted_when_none()
+    lines: list[KeptLine]
 
 
 class MergedLogLine(LogLine):

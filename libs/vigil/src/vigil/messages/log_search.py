@@ -19,27 +19,31 @@ from vigil.names import ClusterName, ContainerName, HostName, NamespaceName, Pod
 
 MAX_PATTERN_CHARS = 1000
 MAX_SOURCES = 1000
-CURSOR = r"^[0-9]{1,20}:[0-9]{1,6}$"
-"""`<stream sequence>:<line index>`: where the next page starts (after that line)."""
+CURSOR = r"^k?[0-9]{1,20}:[0-9]{1,6}$"
+"""`<stream sequence>:<line index>`: where the next page starts (after that line); `k`
+before it: in the kept logs (LOGS_KEPT, read before the last hour's)."""
 
 
 class LogSourceRef(Message):
     """Containers of a Docker host, or pods of a cluster: a field left out means any
-    (`host` alone: every container of that host)."""
+    (`host` alone: every container of that host). A container's kept lines (LOGS_KEPT)
+    are found by its `name` (every generation of it), else by its id (`container`); a
+    source with a `name` and no `container` is searched in the kept lines only."""
 
     kind: Literal["docker", "k8s"]
     host: HostName | None = omitted_when_none("A Docker host (docker).")
     container: ContainerName | None = omitted_when_none("A container's id (docker).")
+    name: ContainerName | None = omitted_when_none("A container's name (docker, kept lines).")
     cluster: ClusterName | None = omitted_when_none("The cluster (k8s): grants are per cluster.")
     namespace: NamespaceName | None = omitted_when_none()
     pod: PodName | None = omitted_when_none()
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> Self:
-        docker = (self.host, self.container)
+        docker = (self.host, self.container, self.name)
         k8s = (self.cluster, self.namespace, self.pod)
         if self.kind == "docker" and any(value is not None for value in k8s):
-            raise ValueError("a docker source names host and container only")
+            raise ValueError("a docker source names host, container and name only")
         if self.kind == "k8s":
             if any(value is not None for value in docker):
                 raise ValueError("a k8s source names cluster, namespace and pod only")
@@ -47,6 +51,8 @@ class LogSourceRef(Message):
                 raise ValueError("a k8s source names its cluster")
         if self.kind == "docker" and self.host is None and self.container is not None:
             raise ValueError("a container is named with its host")
+        if self.kind == "docker" and self.host is None and self.name is not None:
+            raise ValueError("a container's name is given with its host")
         if self.namespace is None and self.pod is not None:
             raise ValueError("a pod is named with its namespace")
         return self
@@ -84,6 +90,7 @@ class LogHit(LogLine):
     namespace: NamespaceName | None = omitted_when_none()
     pod: PodName | None = omitted_when_none()
     container: str
+    name: str | None = omitted_when_none("A kept line's: its container's name.")
     at: str = Field(pattern=CURSOR, description="Where it is kept: a cursor just past it.")
 
 

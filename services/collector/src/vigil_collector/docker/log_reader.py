@@ -99,8 +99,7 @@ class LineAssembler:
         self._emit(LogLine(time=when, stream=stream, text=self._redactor.line(text)), nanos)
 
 
-def _recent(position: Position) -> bool:
-    return bool(position.nanos) and time.time_ns() - position.nanos < RESUME_WITHIN_NS
+Tail = int | Literal["all"]  # the lines a reader starts with, when it does not resume
 
 
 class LogReader(StreamReader):
@@ -112,8 +111,9 @@ class LogReader(StreamReader):
         container: str,
         *,
         tty: bool,
-        tail: int,
+        tail: Tail,
         after: Position,
+        resume_within_ns: int = RESUME_WITHIN_NS,
         max_line_bytes: int,
         redactor: Redactor,
         handoff: Handoff[Read],
@@ -124,7 +124,8 @@ class LogReader(StreamReader):
         # Lines at or before where an earlier follower stopped were batched by it (and
         # sent, or left in `after` to be sent); only those are skipped (stdout and
         # stderr stamps need not rise together).
-        self._sent_until = after.nanos if _recent(after) else 0
+        recent = bool(after.nanos) and time.time_ns() - after.nanos < resume_within_ns
+        self._sent_until = after.nanos if recent else 0
         self._lines = LineAssembler(
             tty=tty, max_line_bytes=max_line_bytes, redactor=redactor, emit=self._emit
         )

@@ -3,10 +3,11 @@ oldest) first, with a cursor for the next page; searched by the history service
 (`ctl.history.search_logs`), never in the gateway.
 
 What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), a host's
-containers (`host`, and `container`: a live one's name or id, or the id of one
-removed), or, with neither, every container and the pods of every cluster the user
-may see. A cluster is searched only with its grant: asked by name without it, 403 (and
-the refusal audited); left out, it is not searched.
+containers (`host`, and `container`: a live one's name or id, or the id or name of one
+removed; by name, a retained container's kept lines of every generation), or, with
+neither, every container and the pods of every cluster the user may see. A cluster is
+searched only with its grant: asked by name without it, 403 (and the refusal audited);
+left out, it is not searched.
 """
 
 from datetime import datetime
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from vigil.access import Principal
 from vigil.durations import is_duration, parse_duration
 from vigil.messages import ErrorCode, LogHits, LogSourceRef, SearchLogs, utc_now
+from vigil.names import NameKind, is_name
 from vigil.operations import History
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.http.http_auth import authenticated, check_cluster_grant, refusal
@@ -65,7 +67,7 @@ def log_search_router() -> APIRouter:
         elif namespace is not None or pod is not None:
             raise refusal(ErrorCode.INVALID_MESSAGE, "namespace and pod are a cluster's")
         elif container is not None:
-            sources = [await _container(gateway, host, container)]
+            sources = await _container(gateway, host, container)
         elif host is not None:
             sources = [_source(kind="docker", host=host)]
         else:
@@ -96,15 +98,20 @@ def _source(**fields: str | None) -> LogSourceRef:
     return from_path(LogSourceRef, fields)
 
 
-async def _container(gateway: Gateway, host: str | None, typed: str) -> LogSourceRef:
-    """A live container by name or id; else the id of one removed, on `host`."""
+async def _container(gateway: Gateway, host: str | None, typed: str) -> list[LogSourceRef]:
+    """A live container by name or id (its kept lines by its name); else one removed, on
+    `host`, by its id or (kept lines) its name."""
     try:
         found = await gateway.containers.find(typed, host)
     except ChannelRefused as exc:
         if host is None or exc.code is not ErrorCode.NOT_FOUND:
             raise refusal(exc.code, exc.reason) from None
-        return _source(kind="docker", host=host, container=typed)  # removed: by its id
-    return _source(kind="docker", host=found.host, container=found.id)
+        return [
+            _source(kind="docker", host=host, container=typed),
+            _source(kind="docker", host=host, name=typed),
+        ]
+    name = found.name if is_name(NameKind.CONTAINER, found.name) else None  # kept by a token
+    return [_source(kind="docker", host=found.host, container=found.id, name=name)]
 
 
 def _moment(name: str, value: str | None) -> datetime | None:
