@@ -42,7 +42,7 @@ async def kept_until(bus: Bus, name: str, last: str) -> list[KeptLogBatch]:
     async with heard(
         bus, bus.subjects.kept_docker_logs(HOST, name), KeptLogBatch, stream=True
     ) as queue:
-        while not any(text == last for b in batches for _, _, text in b.lines):
+        while not any(text == last for b in batches for _, text in b.lines):
             batches.append(await next_that(queue, lambda b: True, f"the kept line {last!r}", 20))
     return batches
 
@@ -65,7 +65,7 @@ async def test_a_labelled_container_is_kept_by_name_across_generations_and_found
     _, unlabelled = containers.run("plain", *printing("plain"))
     batches = await kept_until(bus, name, "one done")  # nobody holds a lease on it
 
-    lines = [text for batch in batches for _, _, text in batch.lines]
+    lines = [text for batch in batches for _, text in batch.lines]
     assert lines == ["one line 1", "one line 2", "one line 3", REDACTED, "one done"]
     assert batches[0].generation is not None
     assert batches[0].generation.id == first
@@ -85,7 +85,7 @@ async def test_a_labelled_container_is_kept_by_name_across_generations_and_found
     markers = [batch.generation for batch in batches if batch.generation is not None]
     assert [marker.id for marker in markers] == [first, second]
     assert markers[0].started < markers[1].started
-    history = [(batch.id, text) for batch in batches for _, _, text in batch.lines]
+    history = [(batch.id, text) for batch in batches for _, text in batch.lines]
     assert [text for _, text in history if "line 2" in text] == ["one line 2", "two line 2"]
     ids = [batch_id for batch_id, _ in history]
     assert ids == [first] * ids.count(first) + [second] * ids.count(second)  # one history

@@ -14,14 +14,18 @@ __all__ = ["bus"]  # the fixture: the history service running, and a bus of the 
 MICROS = 10**6
 
 
-async def kept_lines(bus: Bus, name: str, container: str, lines: list[LogLine]) -> None:
+async def kept_lines(
+    bus: Bus, name: str, container: str, lines: list[LogLine], stderr: list[int] | None = None
+) -> None:
     """A retained container's batch, as its collector keeps it (a marker on the first)."""
     batch = KeptLogBatch(
         host="web1",
         container=name,
         id=container,
         generation=Generation(id=container, started=T0),
-        lines=[(int(x.time.timestamp()) * MICROS, x.stream, x.text) for x in lines],
+        start=int(lines[0].time.timestamp()) * MICROS,
+        lines=[(int((x.time - lines[0].time).total_seconds()) * MICROS, x.text) for x in lines],
+        stderr=stderr,
     )
     await bus.publish(bus.subjects.kept_docker_logs("web1", name), batch)
 
@@ -53,6 +57,10 @@ async def test_kept_lines_come_once_across_pages_from_the_kept_stream_then_the_l
         ("aaaa00000001", "api"),
     ]
     assert hits[0].time == T0 + timedelta(seconds=2)
+    await kept_lines(bus, "cron", "cccc00000001", [line(5, "ok"), line(6, "oops")], stderr=[1])
+    cron = [LogSourceRef(kind="docker", host="web1", name="cron")]
+    hits = await search(bus, sources=cron, pattern="^o", order="oldest")
+    assert [(hit.text, hit.stream) for hit in hits] == [("ok", "stdout"), ("oops", "stderr")]
     by_id = [LogSourceRef(kind="docker", host="web1", container="aaaa00000001")]
     assert texts(await search(bus, sources=by_id, pattern="api")) == ["ERROR first api"]
     pods = [LogSourceRef(kind="k8s", cluster="prod")]

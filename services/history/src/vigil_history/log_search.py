@@ -150,15 +150,19 @@ def _kept_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
     kept: Batch = json.loads(data)
     if not any(_asks_for(source, kept) for source in sources):
         return None
-    return {
+    start = kept["start"]
+    batch: Batch = {
         "host": kept["host"],
         "container": kept["id"],
         "name": kept["container"],
         "lines": [
-            {"time": _iso(micros), "stream": stream, "text": text}
-            for micros, stream, text in kept["lines"]
+            {"time": _iso(start + micros), "stream": "stdout", "text": text}
+            for micros, text in kept["lines"]
         ],
     }
+    for index in kept.get("stderr") or ():
+        batch["lines"][index]["stream"] = "stderr"
+    return batch
 
 
 def _asks_for(source: LogSourceRef, kept: Batch) -> bool:

@@ -122,14 +122,16 @@ class KeptLogs(Followers[str]):
         if self._marked.get(key) != generation.id:
             self._marked[key] = generation.id
             marker = generation
+        micros = [(line.time - _EPOCH) // _MICROSECOND for line in lines]
+        stderr = [index for index, line in enumerate(lines) if line.stream == "stderr"]
         return KeptLogBatch(
             host=self._settings.host,
             container=key,
             id=generation.id,
             generation=marker,
-            lines=[
-                ((line.time - _EPOCH) // _MICROSECOND, line.stream, line.text) for line in lines
-            ],
+            start=micros[0],
+            lines=[(at - micros[0], line.text) for at, line in zip(micros, lines, strict=True)],
+            stderr=stderr or None,
         )
 
     def _task_name(self, key: str) -> str:

@@ -24,6 +24,14 @@ _KEY_INLINE = re.compile(
 )
 
 DEFAULT_PATTERNS = (_URL_PASSWORD, _BEARER, _AWS_KEY_ID, _AWS_SECRET, _JWT)
+_HINTS = {  # what a line holds (lower-cased) for each default pattern to match it
+    _URL_PASSWORD: ("://",),
+    _BEARER: ("bearer",),
+    _AWS_KEY_ID: ("akia", "asia", "agpa", "aida", "aroa"),
+    _AWS_SECRET: ("secret",),
+    _JWT: ("eyj",),
+}
+_KEY_HINT = "private key"
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -40,10 +48,14 @@ class Redactor:
         self._in_key = False
 
     def line(self, text: str) -> str:
-        if self._defaults:
+        lowered = text.lower()  # a pattern whose hints the line lacks is not run (most)
+        if self._defaults and (self._in_key or _KEY_HINT in lowered):
             text = self._private_keys(text)
+            lowered = text.lower()
         for pattern in self._patterns:
-            text = pattern.sub(_replace, text)
+            hints = _HINTS.get(pattern)
+            if hints is None or any(hint in lowered for hint in hints):
+                text = pattern.sub(_replace, text)
         return text
 
     def _private_keys(self, text: str) -> str:
