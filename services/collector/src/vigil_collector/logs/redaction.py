@@ -32,6 +32,9 @@ _HINTS = {  # what a line holds (lower-cased) for each default pattern to match 
     _JWT: ("eyj",),
 }
 _KEY_HINT = "private key"
+_ANY_HINT = re.compile(
+    "|".join(re.escape(hint) for hint in (*(h for hs in _HINTS.values() for h in hs), _KEY_HINT))
+)
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -44,18 +47,21 @@ class Redactor:
 
     def __init__(self, extra: list[re.Pattern[str]], *, defaults: bool = True) -> None:
         self._defaults = defaults
-        self._patterns = [*(DEFAULT_PATTERNS if defaults else ()), *extra]
+        self._extra = extra
         self._in_key = False
 
     def line(self, text: str) -> str:
-        lowered = text.lower()  # a pattern whose hints the line lacks is not run (most)
-        if self._defaults and (self._in_key or _KEY_HINT in lowered):
-            text = self._private_keys(text)
+        if self._defaults:
+            # A default pattern runs only on a line holding its hint: most lines hold none.
             lowered = text.lower()
-        for pattern in self._patterns:
-            hints = _HINTS.get(pattern)
-            if hints is None or any(hint in lowered for hint in hints):
-                text = pattern.sub(_replace, text)
+            if self._in_key or _ANY_HINT.search(lowered) is not None:
+                text = self._private_keys(text)
+                lowered = text.lower()
+                for pattern in DEFAULT_PATTERNS:
+                    if any(hint in lowered for hint in _HINTS[pattern]):
+                        text = pattern.sub(_replace, text)
+        for pattern in self._extra:
+            text = pattern.sub(_replace, text)
         return text
 
     def _private_keys(self, text: str) -> str:
