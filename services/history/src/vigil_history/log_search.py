@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import nats.errors
 import re2
@@ -228,23 +228,16 @@ class LogSearch:
             return False
         page.enter(part.mark, after)
         scan = self._forward if request.order == "oldest" else self._backward
-        window = (part, subjects, request, after, state.first_seq, state.last_seq)
-        async with contextlib.aclosing(scan(*window)) as batches:
+        window = _Window(part, subjects, request, after, state.first_seq, state.last_seq)
+        async with contextlib.aclosing(scan(window)) as batches:
             async for seq, data in batches:
                 batch = part.batch(request.sources, data)
                 if batch is not None and page.take(seq, batch):
                     return True
         return False
 
-    async def _forward(
-        self,
-        part: _Part,
-        subjects: list[str],
-        request: SearchLogs,
-        after: _Position | None,
-        first: int,
-        last: int,
-    ) -> AsyncGenerator[tuple[int, bytes]]:
+    async def _forward(self, window: "_Window") -> AsyncGenerator[tuple[int, bytes]]:
+        part, subjects, request, after, first, last = window
         if after is not None:
             config = _from_sequence(subjects, max(after.seq, first))
         elif request.since is not None:
@@ -258,15 +251,8 @@ class LogSearch:
         async for message in self._read(part, subjects[0], config, last):
             yield message.metadata.sequence.stream, message.data
 
-    async def _backward(
-        self,
-        part: _Part,
-        subjects: list[str],
-        request: SearchLogs,
-        after: _Position | None,
-        first: int,
-        last: int,
-    ) -> AsyncGenerator[tuple[int, bytes]]:
+    async def _backward(self, window: "_Window") -> AsyncGenerator[tuple[int, bytes]]:
+        part, subjects, request, after, first, last = window
         high = last
         if after is not None:
             high = min(high, after.seq)
@@ -308,6 +294,18 @@ class LogSearch:
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()
+
+
+class _Window(NamedTuple):
+    """What one part's scan reads: its subjects, from after `after` (else the start or
+    the end, by the request's order), within the stream's sequences `first`..`last`."""
+
+    part: _Part
+    subjects: list[str]
+    request: SearchLogs
+    after: _Position | None
+    first: int
+    last: int
 
 
 class _Page:
