@@ -127,7 +127,7 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
             assert source.cluster is not None  # a k8s source names it
             subject = subjects.k8s_logs(source.cluster, source.namespace or ANY, source.pod or ANY)
         found[subject] = None
-    return list(found)
+    return _disjoint(list(found))
 
 
 def kept_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str]:
@@ -136,7 +136,29 @@ def kept_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str]:
     for source in sources:
         if source.kind == "docker":
             found[subjects.kept_docker_logs(source.host or ANY, source.name or ANY)] = None
-    return list(found)
+    return _disjoint(list(found))
+
+
+def _disjoint(subjects: list[str]) -> list[str]:
+    """Without those another one covers (a consumer's filters may not overlap)."""
+    return [
+        subject
+        for subject in subjects
+        if not any(other != subject and _covers(other, subject) for other in subjects)
+    ]
+
+
+def _covers(wide: str, narrow: str) -> bool:
+    """Whether every subject `narrow` matches, `wide` matches too (`*`, `>` tokens)."""
+    wides, narrows = wide.split("."), narrow.split(".")
+    for index, token in enumerate(wides):
+        if token == ">":
+            return len(narrows) > index
+        if index >= len(narrows) or narrows[index] == ">":
+            return False
+        if token != "*" and token != narrows[index]:
+            return False
+    return len(wides) == len(narrows)
 
 
 def _live_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
