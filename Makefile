@@ -36,7 +36,7 @@ webtest: web/node_modules/.package-lock.json
 
 # The browser tests need the built dashboard too.
 pytest: sync web
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) python -m tests.tiers $(PYTEST_ARGS)
 
 web: web/dist/index.html
 

@@ -69,7 +69,7 @@ async def test_a_proposed_restart_is_refused_to_a_viewer_and_runs_once_when_an_o
     before = started_at(name)
     async with bus_client(nats_server, prefix) as bus:
         viewer = await user_token(bus, admin_token, "vera", Role.VIEWER, [])
-        operator = await user_token(bus, admin_token, "otto", Role.OPERATOR, [])
+        operator = await user_token(bus, admin_token, "otto", Role.OPERATOR, [TEST_HOST])
     made = await http.post(
         f"{ALERTS}/rules", json=rule_proposing(name, "restart"), headers=bearer(operator)
     )

@@ -128,3 +128,31 @@ async def test_deliver_waits_for_the_bus_and_gives_up_after_its_bound(
         sequence = await asyncio.wait_for(waiting, 15)
         assert await held(bus, subject) == ["alert 2"]
         assert sequence >= 1
+
+
+async def test_messages_published_together_are_acked_each_in_order_and_refused_each_clearly(
+    own_nats_server: NatsServer, prefix: str
+) -> None:
+    async with connected(own_nats_server, prefix) as bus:
+        subject = bus.subjects.alerts("host")
+        ids = [f"id-{n}" for n in range(300)]
+        first = await bus.publish_together([(subject, alert(n), ids[n]) for n in range(300)])
+        assert all(isinstance(seq, int) for seq in first)
+        assert first == sorted(first)  # stored in the order written
+        assert len(set(first)) == 300  # each once
+        # Sent again under their ids (a publisher that was told nothing in time): each is
+        # acked with the sequence it got the first time, and none is kept twice.
+        again = await bus.publish_together([(subject, alert(n), ids[n]) for n in range(3)])
+        assert again == first[:3]
+        assert await held(bus, subject) == [f"alert {n}" for n in range(300)]
+        # A subject no stream takes: refused, each, saying so; the others are kept.
+        mixed = await bus.publish_together(
+            [(subject, alert(300), None), ("nostream.here", alert(301), None)]
+        )
+        assert isinstance(mixed[0], int)
+        assert isinstance(mixed[1], BusUnavailable), mixed
+        assert await bus.publish_together([]) == []
+
+        own_nats_server.stop()
+        away = await bus.publish_together([(subject, alert(302), None)] * 2)
+        assert all(isinstance(failure, BusUnavailable) for failure in away), away

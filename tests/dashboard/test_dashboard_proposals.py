@@ -49,7 +49,7 @@ async def test_an_operator_confirms_a_proposed_restart_from_the_alerts_page(
     _, name = containers.run("dashproposed", "sleep", "3600")
     before = started_at(name)
     async with bus_client(nats_server, prefix) as bus:
-        operator = await user_token(bus, admin_token, "olga", Role.OPERATOR, [])
+        operator = await user_token(bus, admin_token, "olga", Role.OPERATOR, [TEST_HOST])
     async with (
         run_alerter(alerter_settings_for(nats_server, prefix)),
         docker_stack.up(web_dir=web_dist()) as address,
@@ -98,7 +98,7 @@ async def test_an_operator_rolls_back_the_last_deploy_from_the_alerts_page(
     second, _ = await deployment.run(v1.model_copy(update={"image": images.web(2)}))
     name = v1.name
     assert serves(name) == "v2"
-    operator = await user_token(deployment.bus, admin_token, "olga", Role.OPERATOR, [])
+    operator = await user_token(deployment.bus, admin_token, "olga", Role.OPERATOR, [TEST_HOST])
     async with (
         run_alerter(alerter_settings_for(nats_server, prefix)),
         docker_stack.up(web_dir=web_dist()) as address,

@@ -15,7 +15,20 @@ from tests.deploy_support import TEST_HOST, deployer_settings_for, run_deployer
 from tests.docker_engine import Containers, docker
 from tests.docker_support import DockerStack
 from tests.grant_support import granted
-from tests.support import NatsServer, audited, bearer, free_port, receive, receive_until, send
+from tests.support import (
+    NatsServer,
+    audited,
+    bearer,
+    bus_client,
+    free_port,
+    receive,
+    receive_until,
+    send,
+)
+from vigil import ctl
+from vigil.messages import ActOnContainer, CreateDeploy, DeploySpec, ErrorCode, RollBackDeploy
+from vigil.model import Message
+from vigil.operations import Actions, Deploy, Operation
 from vigil_deployer.app import DeployerService
 
 ACTION_EVENTS = {
@@ -280,3 +293,50 @@ async def test_a_bulk_action_answers_for_each_container_in_order(
     too_many = {"action": "start", "containers": selection[:1] * 51}
     refused = await http.post("/api/docker/actions", json=too_many, headers=bearer(admin_token))
     assert refused.status_code == 422
+
+
+async def test_an_operator_of_another_host_may_not_act_here_nor_deploy_nor_roll_back(
+    http: httpx.AsyncClient,
+    nats_server: NatsServer,
+    prefix: str,
+    containers: Containers,
+    admin_token: str,
+) -> None:
+    _, name = containers.run("elsewhere", "sleep", "3600")
+    otto = await granted(http, admin_token, "otto", ["otherhost"], role="operator")
+    for action in [*ACTION_EVENTS, "remove"]:
+        answer = await http.post(actions_path(name), json={"action": action}, headers=bearer(otto))
+        assert (answer.status_code, answer.json()["detail"]["code"]) == (403, "FORBIDDEN")
+        assert "otto has no grant for host 'testhost'" in answer.json()["detail"]["message"]
+    body = {"action": "stop", "containers": [{"host": TEST_HOST, "container": name}] * 2}
+    bulk = await http.post("/api/docker/actions", json=body, headers=bearer(otto))
+    assert [r["error"]["code"] for r in bulk.json()["results"]] == ["FORBIDDEN"] * 2
+    spec = {"image": "127.0.0.1:1/vigil/none:1", "name": f"{prefix}-svc", "host": TEST_HOST}
+    deploy = await http.post("/api/deploys", json=spec, headers=bearer(otto))
+    assert (deploy.status_code, deploy.json()["detail"]["code"]) == (403, "FORBIDDEN")
+    assert docker("inspect", "-f", "{{.State.Status}}", name).strip() == "running"
+
+    # The deployer checks the grant again itself: the same requests straight on the bus
+    # (a deploy with no host too: the only host's grant, before anything is recorded).
+    asked: list[tuple[Operation[Any, Any], Message]] = [
+        (Actions.CONTAINER, ActOnContainer(host=TEST_HOST, container=name, action="kill")),
+        (Deploy.CREATE, CreateDeploy(spec=DeploySpec.model_validate(spec))),
+        (Deploy.CREATE, CreateDeploy(spec=DeploySpec.model_validate(spec | {"host": None}))),
+        (Actions.ROLLBACK, RollBackDeploy(host=TEST_HOST, name=f"{prefix}-svc")),
+    ]
+    async with bus_client(nats_server, prefix) as bus:
+        for operation, request in asked:
+            with pytest.raises(ctl.Refused) as refusal:
+                await ctl.call(bus, operation, request, token=otto)
+            assert refusal.value.code is ErrorCode.FORBIDDEN, refusal.value
+            assert "otto has no grant for host 'testhost'" in refusal.value.message
+    assert docker("inspect", "-f", "{{.State.Status}}", name).strip() == "running"
+
+    events = await audited(http, admin_token, 14, actor="otto", outcome="refused")
+    said = sorted((e["service"], e["action"]) for e in events)
+    at_the_gateway = [f"container.{a}" for a in [*ACTION_EVENTS, "remove"]] + ["container.stop"] * 2
+    assert said == sorted(
+        [("gateway", a) for a in [*at_the_gateway, "POST /api/deploys"]]
+        + [("deployer", a) for a in ["container.kill", "deploy.create", "deploy.create"]]
+        + [("deployer", "deploy.rollback")]
+    ), said

@@ -9,7 +9,8 @@ import pytest
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack, known
 from tests.support import receive, receive_until, send
-from vigil_gateway.filters.logs import InvalidFilter, LineFilter, level_of
+from vigil.log_levels import level_of
+from vigil_gateway.filters.logs import InvalidFilter, LineFilter
 
 
 @pytest.mark.parametrize(

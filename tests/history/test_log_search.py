@@ -16,9 +16,14 @@ from tests.support import NatsServer, bus_client
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.ctl import Refused
+from vigil.journal import JournalSelection
 from vigil.messages import (
     CtlReply,
     ErrorCode,
+    FileBatch,
+    FileLine,
+    JournalBatch,
+    JournalLine,
     LogBatch,
     LogHit,
     LogLine,
@@ -131,6 +136,43 @@ async def test_pages_of_hits_newest_or_oldest_first_each_once_of_the_sources_ask
     assert time.monotonic() - began < 2
 
 
+async def test_a_journal_entry_kept_by_two_selections_is_one_hit(bus: Bus) -> None:
+    """Copies the collector could not mark (after its restart) are told by their cursor."""
+    entries = [
+        JournalLine(**line(1, "ERROR disk").model_dump(), cursor="s=1;i=1", unit="a.service"),
+        JournalLine(**line(2, "ERROR fan").model_dump(), cursor="s=1;i=2", unit="b.service"),
+    ]
+    selections = {"unit=a.service": entries[:1], "priority<=err": entries}
+    for selection, lines in selections.items():
+        batch = JournalBatch(host="web1", selection=selection, lines=lines)
+        await bus.publish(
+            bus.subjects.journal_logs("web1", JournalSelection.parse(selection).token), batch
+        )
+    marked = entries[1].model_copy(update={"duplicate": True})
+    batch = JournalBatch(host="web1", selection="all", lines=[marked])
+    await bus.publish(bus.subjects.journal_logs("web1", "all"), batch)
+    journal = LogSourceRef(kind="journal", host="web1")
+    for order in ("newest", "oldest"):
+        found = await search(bus, sources=[journal], pattern="ERROR", order=order)
+        assert sorted(texts(found)) == ["ERROR disk", "ERROR fan"]
+    hit = (await search(bus, sources=[journal], pattern="disk"))[0]
+    assert (hit.host, hit.unit, hit.container) == ("web1", "a.service", None)
+    assert await search(bus, sources=[WEB], pattern="ERROR") == []  # containers only
+
+
+async def test_a_log_files_lines_are_hits_of_its_host(bus: Bus) -> None:
+    lines = [
+        FileLine(**line(1, "ERROR in syslog").model_dump(), cursor="7:10"),
+        FileLine(**line(2, "ERROR in syslog").model_dump(), cursor="7:20"),  # same text
+    ]
+    await bus.publish(
+        bus.subjects.file_logs("web1", "syslog"), FileBatch(host="web1", file="syslog", lines=lines)
+    )
+    found = await search(bus, sources=[LogSourceRef(kind="file", host="web1")], pattern="ERROR")
+    assert [(hit.host, hit.file, hit.container) for hit in found] == [("web1", "syslog", None)] * 2
+    assert await search(bus, sources=[LogSourceRef(kind="file", host="web2")], pattern="E") == []
+
+
 async def test_text_case_and_a_time_range_by_each_lines_own_time(bus: Bus) -> None:
     lines = [line(i, f"request {i} took {i}.5 ms (a.b)") for i in range(10)]
     await container_lines(bus, "web1", "aaaa11112222", lines)
@@ -148,6 +190,28 @@ async def test_text_case_and_a_time_range_by_each_lines_own_time(bus: Bus) -> No
         order="oldest",
     )
     assert [hit.time for hit in ranged] == [T0 + timedelta(seconds=s) for s in (3, 4, 5)]
+
+
+async def test_a_level_keeps_the_lines_of_that_level_or_worse(bus: Bus) -> None:
+    said = ["DEBUG cache warm", "INFO request", "warning: slow disk", "level=error failed", "plain"]
+    await container_lines(bus, "web1", "aaaa11112222", [line(i, t) for i, t in enumerate(said)])
+    warned = await search(bus, sources=[WEB], pattern=".", level="warn", order="oldest")
+    assert texts(warned) == ["warning: slow disk", "level=error failed"]
+    assert len(await search(bus, sources=[WEB], pattern=".", level="trace")) == 4  # not "plain"
+    with pytest.raises(ValueError, match="level"):
+        SearchLogs(sources=[WEB], pattern=".", level="loud")  # type: ignore[arg-type]
+
+    # A journal entry's level is its priority, whatever its text says.
+    entries = [
+        JournalLine(**line(1, "info: all fine").model_dump(), cursor="c1", priority=3),
+        JournalLine(**line(2, "ERROR in text").model_dump(), cursor="c2", priority=6),
+        JournalLine(**line(3, "no word").model_dump(), cursor="c3", priority=4),
+    ]
+    batch = JournalBatch(host="web1", selection="all", lines=entries)
+    await bus.publish(bus.subjects.journal_logs("web1", "all"), batch)
+    journal = LogSourceRef(kind="journal", host="web1")
+    found = await search(bus, sources=[journal], pattern=".", level="warn", order="oldest")
+    assert texts(found) == ["info: all fine", "no word"]
 
 
 async def test_anchors_mean_each_lines_own_ends_wherever_it_is_in_its_batch(bus: Bus) -> None:

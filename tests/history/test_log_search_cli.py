@@ -32,7 +32,8 @@ async def kept(nats_server: NatsServer, prefix: str) -> AsyncIterator[None]:
             # kept as the collectors send them: in time order, batch by batch
             web = [ago(60, "ERROR db gone"), ago(40, "ERROR disk full")]
             await container_lines(bus, "web1", "aaaa11112222", web)
-            await pod_lines(bus, "prod", "api-1", [ago(30, "ERROR pod oom"), ago(29, "fine")])
+            pod = [ago(30, "ERROR pod oom"), ago(29, "fine"), ago(28, "WARN pod slow")]
+            await pod_lines(bus, "prod", "api-1", pod)
             await container_lines(bus, "web1", "aaaa11112222", [ago(10, "ERROR late")])
             prod = k8s_sample(time.time(), 0).model_copy(update={"cluster": "prod"})
             await bus.publish(bus.subjects.k8s_metrics("prod"), prod)  # the gateway knows it
@@ -61,6 +62,12 @@ async def test_vigil_logs_grep_searches_the_kept_logs(
 
     last = await vigil(logged_in, "logs", "--grep", "ERROR d[a-z]+", "-E", "-n", "1")
     assert (last.code, last.stdout.splitlines()) == (0, ["web1/aaaa11112222 | ERROR disk full"])
+
+    warned = await vigil(logged_in, "logs", "--grep", "pod", "--level", "warning", "-n", "5")
+    assert (warned.code, warned.stdout.splitlines()) == (
+        0,
+        ["prod/shop/api-1 | ERROR pod oom", "prod/shop/api-1 | WARN pod slow"],
+    )
 
     for refused in (
         ("logs", "shop-web", "--until", "5m"),  # --until searches: it needs --grep

@@ -71,6 +71,8 @@ async def test_every_source_the_user_may_see_and_a_cluster_only_with_its_grant(
     ann = await granted(http, admin_token, "ann", ["prod"])
     assert await texts(http, ann) == ["ERROR prod pod", "ERROR removed", "ERROR web"]
     assert await texts(http, ann, cluster="prod", namespace="shop") == ["ERROR prod pod"]
+    assert await texts(http, ann, level="err") == await texts(http, ann)  # an alias of error
+    assert await texts(http, ann, level="fatal") == []
     assert await texts(http, ann, order="oldest", limit=1) == [
         "ERROR web",
         "ERROR removed",
@@ -149,6 +151,7 @@ BAD_SEARCHES: list[tuple[dict[str, str], str]] = [
     ({"pattern": "x", "cursor": "12"}, "cursor"),
     ({"pattern": "x", "limit": "0"}, "limit"),
     ({"pattern": "x", "order": "random"}, "order"),
+    ({"pattern": "x", "level": "loud"}, "level is one of trace, debug, info, warn, error, fatal"),
 ]
 
 

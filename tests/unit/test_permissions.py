@@ -92,6 +92,7 @@ NO_CLUSTER_DATA = {
     "docker.status",
     "docker.logs",
     "host.journal",  # a host's, as its containers' logs: no cluster's
+    "host.file",  # a host's log file, likewise
     "docker_stats",
 }
 

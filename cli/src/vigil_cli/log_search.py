@@ -36,13 +36,19 @@ async def every(api: Api, pattern: str, **options: Any) -> AsyncIterator[list[Lo
 
 def as_line(hit: LogHit, *, with_source: bool) -> LogLine:
     """A hit as `vigil logs` prints a line: of a merged view (after its source: a
-    container's host and id, a pod's cluster/namespace/pod) when several sources
-    were searched."""
+    container's host and id, a pod's cluster/namespace/pod, a journal entry's host and
+    unit, a log file's host and name) when several sources were searched."""
     if not with_source:
         return LogLine(time=hit.time, stream=hit.stream, text=hit.text)
     if hit.cluster is not None:
         name = hit.pod or ""
         where: dict[str, Any] = {"cluster": hit.cluster, "namespace": hit.namespace}
+    elif hit.file is not None:
+        name = f"{hit.host}/{hit.file}"
+        where = {"host": hit.host}
+    elif hit.container is None:  # a journal entry
+        name = f"{hit.host}/{hit.unit or 'journal'}"
+        where = {"host": hit.host, "unit": hit.unit, "priority": hit.priority}
     else:
         name = f"{hit.host}/{hit.container[:12]}"
         where = {"host": hit.host}

@@ -148,15 +148,15 @@ class Window:
 async def _logs(remote: Remote, args: argparse.Namespace) -> int:
     selectors = (args.label, args.name, args.selector, args.workload)
     merged = any(selector is not None for selector in selectors)
-    plain = not (merged or args.follow or args.level is not None)
+    plain = not (merged or args.follow)
     searched = args.grep is not None and plain and (args.until or args.container is None)
     if searched:
         await _search(remote, args, Window.of(args))
         return OK
     if args.until is not None or args.regex:
         print(
-            "vigil: --until and --regex search the kept logs: give --grep, and no -f,"
-            " --level or merged view",
+            "vigil: --until and --regex search the kept logs: give --grep, and no -f"
+            " or merged view",
             file=sys.stderr,
         )
         return FAILED
@@ -201,6 +201,7 @@ async def _search(remote: Remote, args: argparse.Namespace, window: Window) -> N
     options = {
         "literal": not args.regex,
         "ignore_case": not args.regex,
+        "level": args.level,
         "since": window.since,
         "until": args.until,
         **{key: value for key, value in given.items() if value is not None},

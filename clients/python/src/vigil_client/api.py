@@ -296,6 +296,7 @@ class Api:
         *,
         literal: bool = False,
         ignore_case: bool = False,
+        level: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         order: Literal["newest", "oldest"] = "newest",
@@ -304,9 +305,9 @@ class Api:
     ) -> AsyncGenerator[LogHits]:
         """The pages of a search of the kept logs, as the gateway answers each (a page
         may be short, even empty, before the last): lines matching `pattern` (RE2;
-        `literal`: plain text) in `[since, until)`, `order` first, `limit` per page,
-        `where` `host=` (and `container=`), or `cluster=` (and `namespace=`, `pod=`),
-        or every source the user may see."""
+        `literal`: plain text) of `level` or worse (info, warn...) in `[since, until)`,
+        `order` first, `limit` per page, `where` `host=` (and `container=`), or
+        `cluster=` (and `namespace=`, `pod=`), or every source the user may see."""
         params: dict[str, Any] = {
             "pattern": pattern,
             "literal": literal,
@@ -315,6 +316,8 @@ class Api:
             "limit": limit,
             **where,
         }
+        if level is not None:
+            params["level"] = level
         for name, moment in (("since", since), ("until", until)):
             if moment is not None:
                 params[name] = moment.isoformat()

@@ -26,6 +26,8 @@ subject (and counted in `permission_violations`): it is a bug in the role, or an
 """
 
 import asyncio
+import itertools
+import json
 import logging
 import ssl
 import time
@@ -35,6 +37,7 @@ from typing import Any
 import nats
 import nats.errors
 from nats.aio.client import Client, RawCredentials
+from nats.aio.msg import Msg
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from nats.js.api import Header
@@ -99,6 +102,7 @@ class Bus:
         self._disconnected: list[Listener] = []
         self._reconnected: list[Listener] = []
         self._up = asyncio.Event()  # set while connected (after connect, each reconnect)
+        self._acks: _AcksInbox | None = None  # `publish_together`'s, on this connection
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -290,6 +294,51 @@ class Bus:
             raise BusUnavailable(f"publish to {subject}", str(exc) or type(exc).__name__) from exc
         return int(ack.seq)
 
+    async def publish_together(
+        self, messages: Sequence[tuple[str, BaseModel, str | None]]
+    ) -> list[int | BusUnavailable]:
+        """Publish each (subject, message, msg_id) to its stream, written together, and
+        wait for their acks together: a stream sequence, or `BusUnavailable`, each.
+
+        As `publish` for one message, but one inbox subscription and one timer serve the
+        whole lot, where `js.publish` makes a request future and a timeout for each (most
+        of the cost of a message). The server stores them in the order written."""
+        if not messages:
+            return []
+        if not self.is_connected:
+            failure = BusUnavailable("publish", "not connected to NATS")
+            return [failure] * len(messages)
+        acks = await self._acks_inbox()
+        loop = asyncio.get_running_loop()
+        waiting = [loop.create_future() for _ in messages]
+        tokens = [acks.expect(future) for future in waiting]
+        try:
+            for (subject, message, msg_id), token in zip(messages, tokens, strict=True):
+                headers = None if msg_id is None else {Header.MSG_ID.value: msg_id}
+                data = message.model_dump_json().encode()
+                await self.nc.publish(subject, data, reply=acks.reply(token), headers=headers)
+            await asyncio.wait(waiting, timeout=_PUBLISH_TIMEOUT_S)
+        except (nats.errors.Error, RuntimeError) as exc:
+            reason = str(exc) or type(exc).__name__
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(BusUnavailable("publish", reason))
+        finally:
+            acks.forget(tokens)
+        return [
+            _ack_of(future, subject)
+            for future, (subject, _, _) in zip(waiting, messages, strict=True)
+        ]
+
+    async def _acks_inbox(self) -> "_AcksInbox":
+        """The connection's inbox for `publish_together`'s acks (made at first use; the
+        client subscribes it again after each reconnect)."""
+        nc = self.nc
+        if self._acks is None or self._acks.nc is not nc:
+            self._acks = _AcksInbox(nc, nc.new_inbox())
+            await nc.subscribe(f"{self._acks.prefix}.*", cb=self._acks.arrived)
+        return self._acks
+
     # -- callbacks from nats-py ---------------------------------------------------
 
     async def _on_disconnected(self) -> None:
@@ -332,3 +381,55 @@ async def _drain_or_close(nc: Client) -> None:
     finally:  # never leave the socket open
         if not nc.is_closed:
             await nc.close()
+
+
+class _AcksInbox:
+    """One subscription `{prefix}.*` receiving JetStream's acks, each reply subject's
+    last token naming the future waiting for it."""
+
+    def __init__(self, nc: Client, prefix: str) -> None:
+        self.nc = nc
+        self.prefix = prefix
+        self._waiting: dict[str, asyncio.Future[Msg]] = {}
+        self._next = itertools.count()
+
+    def expect(self, future: "asyncio.Future[Msg]") -> str:
+        token = str(next(self._next))
+        self._waiting[token] = future
+        return token
+
+    def reply(self, token: str) -> str:
+        return f"{self.prefix}.{token}"
+
+    def forget(self, tokens: Sequence[str]) -> None:
+        for token in tokens:
+            self._waiting.pop(token, None)
+
+    async def arrived(self, msg: Msg) -> None:
+        future = self._waiting.pop(msg.subject.rpartition(".")[2], None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+
+def _ack_of(future: "asyncio.Future[Msg]", subject: str) -> int | BusUnavailable:
+    """The stream sequence JetStream acked, or why there is none."""
+    if not future.done():
+        return BusUnavailable(f"publish to {subject}", "no ack in time")
+    if future.exception() is not None:
+        failure = future.exception()
+        return (
+            failure
+            if isinstance(failure, BusUnavailable)
+            else BusUnavailable(f"publish to {subject}", str(failure))
+        )
+    msg = future.result()
+    if msg.headers and msg.headers.get(Header.STATUS):  # 503: no stream takes the subject
+        said = msg.headers.get(Header.DESCRIPTION) or msg.headers[Header.STATUS]
+        return BusUnavailable(f"publish to {subject}", said)
+    try:
+        ack = json.loads(msg.data)
+    except ValueError:
+        return BusUnavailable(f"publish to {subject}", "an ack that is not JSON")
+    if "error" in ack:
+        return BusUnavailable(f"publish to {subject}", str(ack["error"].get("description")))
+    return int(ack["seq"])

@@ -21,6 +21,7 @@ from vigil.messages import (
     DeployEvent,
     DockerSourceChanged,
     DockerStatsSampled,
+    FileBatch,
     HostMetricsSampled,
     JournalBatch,
     K8sMetricsSampled,
@@ -135,6 +136,10 @@ def _host_journal(s: Subjects, p: Mapping[str, str]) -> list[Source]:
     selection = JournalSelection.parse(p.get("journal", "all"))
     subject = s.journal_logs(p["host"], selection.token)
     return [Source(subject, ChannelKind.STREAM, JournalBatch)]
+
+
+def _host_file(s: Subjects, p: Mapping[str, str]) -> list[Source]:
+    return [Source(s.file_logs(p["host"], p["file"]), ChannelKind.STREAM, FileBatch)]
 
 
 def _selected(s: Subjects, p: Mapping[str, str]) -> list[Source]:
@@ -260,6 +265,18 @@ CHANNELS: dict[str, ChannelSpec] = {
             required=("host",),
         ),
         ChannelSpec(
+            name="host.file",
+            description=(
+                "A host's log file while watched (for a host without a journal):"
+                " `file` is its short name in the collector's allow-list"
+                " (VIGIL_COLLECTOR_LOG_FILES), e.g. syslog; rotation is followed."
+            ),
+            params={"host": NameKind.HOST, "file": NameKind.LOG_FILE, **LOG_FILTERS},
+            sources=_host_file,
+            kind=ChannelKind.STREAM,
+            required=("host", "file"),
+        ),
+        ChannelSpec(
             name="logs.merged",
             description=(
                 "The lines of every container and pod a selector picks, merged in time"
@@ -269,7 +286,8 @@ CHANNELS: dict[str, ChannelSpec] = {
                 " (deployment/web, statefulset/db, daemonset/agent), in `namespace` and"
                 " on `cluster` or in all and on every cluster the user may see. A host's"
                 " journal: `journal` (unit=NAME or a glob, priority<=LEVEL, comma-separated;"
-                " or all) with `host`. Several kinds given: all merged."
+                " or all) with `host`. A host's log file: `file` (its short name in the"
+                " collector's allow-list) with `host`. Several kinds given: all merged."
             ),
             params={
                 "label": NameKind.LABEL,
@@ -280,6 +298,7 @@ CHANNELS: dict[str, ChannelSpec] = {
                 "namespace": NameKind.NAMESPACE,
                 "cluster": NameKind.CLUSTER,
                 "journal": NameKind.JOURNAL_SELECTOR,
+                "file": NameKind.LOG_FILE,
                 **LOG_FILTERS,
             },
             sources=_selected,

@@ -35,6 +35,7 @@ class NameKind(StrEnum):
     FILTER = "filter"
     JOURNAL_SELECTOR = "journal_selector"
     UNIT = "unit"
+    LOG_FILE = "log_file"
 
 
 GATEWAY_ONLY = frozenset(
@@ -71,6 +72,7 @@ _RULES: dict[NameKind, tuple[str, int, str]] = {
     NameKind.POD: (_DNS_LABEL, 253, "lower-case letters, digits and '-' (no '.')"),
     NameKind.DEPLOY_ID: (_TOKEN, 64, "letters, digits, '-' and '_'"),
     NameKind.SOURCE: (_TOKEN, 63, "letters, digits, '-' and '_'"),
+    NameKind.LOG_FILE: (_TOKEN, 63, "a log file's short name: letters, digits, '-' and '_'"),
     NameKind.CONNECTION: (_TOKEN, 64, "letters, digits, '-' and '_'"),
     NameKind.LABEL: (
         r"[A-Za-z0-9][A-Za-z0-9._/-]*(?:=[A-Za-z0-9._-]*)?",
@@ -141,6 +143,7 @@ PodName = Annotated[str, _validator(NameKind.POD)]
 DeployId = Annotated[str, _validator(NameKind.DEPLOY_ID)]
 SourceName = Annotated[str, _validator(NameKind.SOURCE)]
 UnitName = Annotated[str, _validator(NameKind.UNIT)]
+LogFileName = Annotated[str, _validator(NameKind.LOG_FILE)]
 
 
 def default_host_id() -> str:

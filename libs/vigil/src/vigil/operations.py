@@ -47,6 +47,8 @@ from vigil.messages import (
     Done,
     EndSession,
     ExchangeToken,
+    FileFollowed,
+    FollowFile,
     FollowJournal,
     FollowLogs,
     FollowPodLogs,
@@ -168,6 +170,7 @@ class Logs:
     K8S_FOLLOW = Operation("logs", "k8s_follow", FollowPodLogs, PodLogsFollowed)
     K8S_PAGE = Operation("logs", "k8s_page", ReadPodLogs, LogPage, Role.VIEWER, timeout_s=_PAGE_S)
     JOURNAL_FOLLOW = Operation("logs", "journal_follow", FollowJournal, JournalFollowed)
+    FILE_FOLLOW = Operation("logs", "file_follow", FollowFile, FileFollowed)
 
 
 class Deploy:

@@ -141,11 +141,10 @@ class InOrder:
             try:
                 while self._waiting:
                     window = list(itertools.islice(self._waiting, _WINDOW))
-                    results = await asyncio.gather(
-                        *(self._bus.publish(o.subject, o.message, msg_id=o.msg_id) for o in window),
-                        return_exceptions=True,
+                    results = await self._bus.publish_together(
+                        [(o.subject, o.message, o.msg_id) for o in window]
                     )
-                    failure = next((r for r in results if isinstance(r, BaseException)), None)
+                    failure = next((r for r in results if isinstance(r, BusUnavailable)), None)
                     done = len(window) if failure is None else results.index(failure)
                     acked = {id(outgoing) for outgoing in window[:done]}
                     # The oldest may have been dropped meanwhile (`max_waiting`): by identity.

@@ -114,6 +114,12 @@ class Subjects:
             _token(NameKind.POD, pod),
         )
 
+    def file_logs(self, host: Token, file: Token) -> str:
+        """An allow-listed log file of a host, by its short name (`syslog`)."""
+        return self._join(
+            "logs", "file", _token(NameKind.HOST, host), _token(NameKind.LOG_FILE, file)
+        )
+
     def journal_logs(self, host: Token, selection: Token) -> str:
         """A selection of a host's journal (`JournalSelection.token`)."""
         return self._join(

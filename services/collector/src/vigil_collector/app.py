@@ -1,7 +1,7 @@
 """The collector service: sample the host on a fixed beat and publish what it sees,
-and (on lease) its systemd journal; with a Docker engine, its containers' stats,
-status and (on lease) logs too; with Kubernetes clusters, their pods' metrics, status
-and (on lease) logs."""
+and (on lease) its systemd journal and its allow-listed log files; with a Docker
+engine, its containers' stats, status and (on lease) logs too; with Kubernetes
+clusters, their pods' metrics, status and (on lease) logs."""
 
 import asyncio
 import logging
@@ -14,6 +14,7 @@ from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
 from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS, LOGS_KEPT
 from vigil_collector.docker.source import DockerSource
+from vigil_collector.files.followers import FileFollowers
 from vigil_collector.host.sampler import HostSampler
 from vigil_collector.journal.followers import JournalFollowers
 from vigil_collector.settings import CollectorSettings
@@ -37,6 +38,7 @@ class Collector:
         self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None
         self.kubernetes = _kubernetes_source(settings, self.bus)
         self.journal = JournalFollowers(settings, self.bus) if settings.journal else None
+        self.files = FileFollowers(settings, self.bus)  # refuses every name if none allowed
         self.reported = asyncio.Event()  # its host's first metrics are in: the host is known
 
     @property
@@ -56,6 +58,7 @@ class Collector:
         journal = None
         if self.journal is not None:
             journal = asyncio.create_task(self.journal.run(), name="journal-source")
+        files = asyncio.create_task(self.files.run(), name="log-files-source")
         sampler = await asyncio.to_thread(
             HostSampler, self.settings.host, self.settings.proc_root, self.settings.top_processes
         )
@@ -73,6 +76,7 @@ class Collector:
         finally:
             sampler.close()
             try:
+                await stop_task(files)
                 await stop_task(journal)
                 await stop_task(kubernetes)
                 await stop_task(docker)

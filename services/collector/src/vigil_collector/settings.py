@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from vigil.names import ClusterName, HostName, default_host_id
+from vigil.names import ClusterName, HostName, LogFileName, default_host_id
 from vigil.probe import ProbeSettings
 
 
@@ -82,6 +82,17 @@ class CollectorSettings(ProbeSettings):
         description="Read the journal files in this directory (default: the system's journal).",
     )
     journalctl: str = Field(default="journalctl", description="The journalctl to run.")
+    log_files: dict[LogFileName, Path] = Field(
+        default_factory=dict,
+        description=(
+            "The log files clients may follow (on lease), by a short name, as JSON:"
+            ' {"syslog": "/var/log/syslog"}; no other file is ever read. Rotation is'
+            " followed (renamed and recreated, or copied and truncated)."
+        ),
+    )
+    log_files_poll_s: float = Field(
+        default=0.25, gt=0, le=5, description="How often a followed file is looked at."
+    )
     redact_defaults: bool = Field(
         default=True,
         description="Redact URL passwords, bearer tokens, AWS keys, private keys and JWTs.",
@@ -127,6 +138,14 @@ class CollectorSettings(ProbeSettings):
         description="A collector silent this long loses its clusters to another replica.",
     )
     k8s_retry_max_s: float = Field(default=30.0, gt=0, description="Backoff cap, API down.")
+
+    @field_validator("log_files")
+    @classmethod
+    def _absolute(cls, files: dict[str, Path]) -> dict[str, Path]:
+        for name, path in files.items():
+            if not path.is_absolute():
+                raise ValueError(f"log file {name}: {path} is not an absolute path")
+        return files
 
     @field_validator("interval_s")
     @classmethod

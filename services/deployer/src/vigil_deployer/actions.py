@@ -3,7 +3,8 @@ replica's Docker host, or on a workload of its cluster.
 
 Only the replicas serving the request's host (or cluster) receive it (its subject ends
 with that name). Each request carries its user's token, verified before a handler runs
-(operator role); a workload's handler checks the user's cluster grant itself. A
+(operator role); each handler checks the user's grant of the host or cluster itself
+(`grants`). A
 destructive action (`DESTRUCTIVE`) finds its object first (an unknown one is
 NOT_FOUND before anything is asked), then asks its user (`confirmation.ask_to_act`): a no
 or no answer in time does nothing and answers `declined`. So does an action an alert
@@ -45,6 +46,7 @@ from vigil.messages import (
 from vigil_deployer.confirmation import ask_to_act
 from vigil_deployer.docker_target import DEPLOY_LABEL
 from vigil_deployer.errors import Declined, StepFailed
+from vigil_deployer.grants import check_grant
 from vigil_deployer.settings import DeployerSettings
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class ContainerActions:
         action, host = request.action, request.host
         audited = f"container.{action}"
         target = f"container {host}/{request.container}"
+        check_grant(self._trail, caller, audited, host, "host", target)
         try:
             client: docker.DockerClient = await self._connect()
         except StepFailed as exc:
@@ -244,10 +247,7 @@ class WorkloadActions:
     async def act(self, request: ActOnWorkload, caller: Principal) -> WorkloadActed:
         audited = f"k8s.{request.action}"
         target = f"{request.kind} {request.cluster}/{request.namespace}/{request.name}"
-        if not caller.may_see_cluster(request.cluster):
-            reason = f"{caller.name} has no grant for cluster {request.cluster!r}"
-            self._trail.refused(audited, caller, reason, target=request.cluster)
-            raise Refused(ErrorCode.FORBIDDEN, reason)
+        check_grant(self._trail, caller, audited, request.cluster, "cluster", request.cluster)
         try:
             replicas = await self._k8s(self._read, request)
             if request.action in DESTRUCTIVE or request.alert is not None:

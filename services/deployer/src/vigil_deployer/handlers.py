@@ -8,7 +8,9 @@ into the record, where the replica running the deploy reads it.
 Each request carries its user's token, verified before a handler runs
 (`vigil.broker.answer_for_users`, in `serve`); the handlers check the user's cluster
 grant themselves (`visible_to`): a Kubernetes deploy outside it is refused FORBIDDEN,
-without naming its cluster, and left out of lists.
+without naming its cluster, and left out of lists. Creating, cancelling or rolling back
+a deploy needs the grant of its host too (`grants`): a Docker deploy is every reader's
+to see, but only an operator granted its host may change it.
 """
 
 import logging
@@ -47,6 +49,7 @@ from vigil.records import Records
 from vigil.subjects import ANY, Token
 from vigil.tokens import Verifier
 from vigil_deployer.actions import ContainerActions, WorkloadActions
+from vigil_deployer.grants import check_grant
 from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
 from vigil_deployer.shells import ContainerShells
@@ -104,10 +107,9 @@ class Handlers:
 
     async def create(self, request: CreateDeploy, caller: Principal) -> DeployRecord:
         spec = request.spec
-        if spec.cluster is not None and not caller.may_see_cluster(spec.cluster):
-            reason = f"{caller.name} has no grant for cluster {spec.cluster!r}"
-            self._trail.refused("deploy.create", caller, reason, target=spec.name)
-            raise Refused(ErrorCode.FORBIDDEN, reason)
+        if spec.host is None:  # the only Docker host: which one, before its grant
+            spec = await self._placed(spec)
+        self.check_may_change(spec, caller, "deploy.create", spec.name)
         record = await self.launch(spec, caller)
         spec = record.spec
         self._trail.record(
@@ -127,22 +129,8 @@ class Handlers:
         back. Refused NOT_FOUND when no deployer serves the host, CONFLICT while another
         deploy of the service runs. The caller audits it."""
         requester = Requester(kind=caller.kind, id=caller.id, name=caller.name, token=caller.token)
-        hosts = await self.known_hosts(spec.target)
-        if spec.host is None:
-            if len(hosts) != 1:
-                known = ", ".join(hosts) or "none"
-                raise Refused(
-                    ErrorCode.INVALID_MESSAGE,
-                    f"host: required when deployers serve other than one host (serving: {known})",
-                )
-            spec = spec.model_copy(update={"host": hosts[0]})
+        spec = await self._placed(spec)
         host = spec.host or ""
-        if host not in hosts:
-            raise Refused(
-                ErrorCode.NOT_FOUND,
-                f"no {spec.target} deployer serves {host!r} "
-                f"(serving: {', '.join(hosts) or 'none'})",
-            )
         deploy_id = secrets.token_hex(8)
         try:
             await self._locks.acquire(host, spec.name, deploy_id)
@@ -184,7 +172,8 @@ class Handlers:
         actor = caller.name
 
         def ask(record: DeployRecord) -> DeployRecord:
-            self._check_grant(record, caller, "deploy.cancel")
+            self._check_grant(record, caller, "deploy.cancel")  # says no cluster's name
+            self.check_may_change(record.spec, caller, "deploy.cancel", f"deploy {record.id}")
             if record.state.finished:
                 raise Refused(ErrorCode.CONFLICT, f"deploy {record.id} has {record.state} already")
             if record.state is DeployState.QUEUED:  # nobody runs it: it ends here
@@ -240,6 +229,33 @@ class Handlers:
 
     async def hosts(self, request: ListDeployHosts, caller: Principal) -> DeployHosts:
         return DeployHosts(hosts=await self.known_hosts())
+
+    def check_may_change(
+        self, spec: DeploySpec, caller: Principal, action: str, target: str
+    ) -> None:
+        """Refused FORBIDDEN (audited) unless `caller`'s grants cover where `spec` runs."""
+        kind = "cluster" if spec.target == "kubernetes" else "host"
+        check_grant(self._trail, caller, action, spec.host or "", kind, target)
+
+    async def _placed(self, spec: DeploySpec) -> DeploySpec:
+        """`spec` with its host: the one given, or the only one deployers serve;
+        Refused INVALID_MESSAGE when that is not one, NOT_FOUND when none serves it."""
+        hosts = await self.known_hosts(spec.target)
+        if spec.host is None:
+            if len(hosts) != 1:
+                known = ", ".join(hosts) or "none"
+                raise Refused(
+                    ErrorCode.INVALID_MESSAGE,
+                    f"host: required when deployers serve other than one host (serving: {known})",
+                )
+            spec = spec.model_copy(update={"host": hosts[0]})
+        if spec.host not in hosts:
+            raise Refused(
+                ErrorCode.NOT_FOUND,
+                f"no {spec.target} deployer serves {spec.host!r} "
+                f"(serving: {', '.join(hosts) or 'none'})",
+            )
+        return spec
 
     async def known_hosts(self, target: str = "docker") -> list[str]:
         """The Docker hosts (or Kubernetes clusters) some replica serves."""

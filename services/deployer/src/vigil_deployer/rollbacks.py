@@ -33,6 +33,7 @@ from vigil.records import Records
 from vigil_deployer.actions import ContainerActions
 from vigil_deployer.confirmation import ask_to_act
 from vigil_deployer.errors import Declined
+from vigil_deployer.grants import check_grant
 from vigil_deployer.handlers import Handlers
 from vigil_deployer.settings import DeployerSettings
 
@@ -58,6 +59,7 @@ class Rollbacks:
 
     async def roll_back(self, request: RollBackDeploy, caller: Principal) -> DeployRolledBack:
         target = f"service {request.host}/{request.name}"
+        check_grant(self._trail, caller, AUDITED, request.host, "host", target)
         try:
             last, before = await self._last_two(request)
             if request.container is not None:

@@ -2,11 +2,11 @@
 
 The logs are batches in JetStream, read in two parts, each to its end before the next:
 `LOGS_KEPT` (the retained containers' lines, by name, every generation, as long as the
-operator keeps them) and then `LOGS` (one message per batch of a followed container's or
-pod's lines, in the order its collector read them: the last hour). A line of a retained
-container is in both; it is read from `LOGS_KEPT` only (its `LOGS` batches say `kept`),
-so no hit comes twice. A cursor names its part (`k` before a `LOGS_KEPT` position).
-In each part a page reads the sources' subjects
+operator keeps them) and then `LOGS` (one message per batch of a followed container's,
+pod's, journal selection's or log file's lines, in the order its collector read them:
+the last hour). A line of a retained container is in both; it is read from `LOGS_KEPT`
+only (its `LOGS` batches say `kept`), so no hit comes twice. A cursor names its part
+(`k` before a `LOGS_KEPT` position). In each part a page reads the sources' subjects
 (one consumer filtered on all of them) from where the last page stopped: forward for
 oldest first, in chunks of sequences going back for newest first. Patterns run on RE2
 (linear time, bounded memory), and a page stops at `limit` hits or at the bound of
@@ -19,6 +19,11 @@ resumes after a break sends the lines it missed): so no message before `since` (
 `_SKEW`, for clocks that differ) holds a line of the range, but any message after
 `until` may. A range starts at its `since` by stream time and is read to the end;
 each line is kept or not by its own time.
+
+Two selections of one journal (`unit=a` and `priority<=warning`) that both took an entry
+publish it twice: the collector marks the later copies `duplicate`, which are skipped,
+and a page reports an entry once by its host and journal cursor (for the copies a
+collector could not mark: after its restart, or of an entry long forgotten).
 """
 
 import contextlib
@@ -36,6 +41,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from vigil import patterns
 from vigil.bus import Bus
+from vigil.log_levels import LEVELS, at_least
 from vigil.messages import LogHit, LogHits, LogSourceRef, SearchLogs
 from vigil.streams import StreamSpec
 from vigil.subjects import ANY, Subjects
@@ -48,7 +54,7 @@ _MAX_MEM_BYTES = 8 << 20  # RE2's memory per pattern
 _KEPT = "k"  # the cursor's mark of a position in LOGS_KEPT
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-Batch = dict[str, Any]  # a LogBatch or PodLogBatch as JSON: read as is, for speed
+Batch = dict[str, Any]  # a LogBatch, PodLogBatch, JournalBatch or FileBatch as JSON, read as is
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,10 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
             if source.name is not None and source.container is None:
                 continue
             subject = subjects.docker_logs(source.host or ANY, source.container or ANY)
+        elif source.kind == "journal":  # every selection of it
+            subject = subjects.journal_logs(source.host or ANY, ANY)
+        elif source.kind == "file":  # every file of it
+            subject = subjects.file_logs(source.host or ANY, ANY)
         else:
             assert source.cluster is not None  # a k8s source names it
             subject = subjects.k8s_logs(source.cluster, source.namespace or ANY, source.pod or ANY)
@@ -200,8 +210,8 @@ def _iso(micros: int) -> str:
 
 
 class LogSearch:
-    """Pages of a search over the batches of `kept` (KeptLogBatch), then of `logs` (a
-    stream of LogBatch and PodLogBatch)."""
+    """Pages of a search over the batches of `kept` (KeptLogBatch), then of `logs` (of
+    containers, pods, journals, files)."""
 
     def __init__(self, bus: Bus, kept: StreamSpec, logs: StreamSpec, bounds: SearchBounds) -> None:
         self._bus = bus
@@ -342,8 +352,10 @@ class _Page:
         self._after: _Position | None = None
         self._since = request.since
         self._until = request.until
+        self._least = LEVELS[request.level] if request.level is not None else None
         self._newest_first = request.order == "newest"
         self.hits: list[LogHit] = []
+        self._entries: set[tuple[str, str]] = set()  # journal entries hit: host, cursor
         self.lines = 0
         self.stopped_at: _Position | None = None
 
@@ -365,7 +377,7 @@ class _Page:
             line = lines[index]
             self.lines += 1
             here = _Position(self._part, seq, index)
-            if self._matcher.line(line["text"]) and self._in_range(line["time"]):
+            if self._wanted(line) and self._first_copy(batch, line):
                 self.hits.append(_hit(batch, line, here))
                 if len(self.hits) >= self._request.limit:
                     self.stopped_at = here
@@ -373,6 +385,18 @@ class _Page:
             if self._bounded(here):
                 return True
         return False
+
+    def _first_copy(self, batch: Batch, line: dict[str, Any]) -> bool:
+        """False for a journal entry's copy: marked so, or hit before on this page."""
+        if "selection" not in batch:
+            return True  # a container's, a pod's or a file's line: published once
+        if line.get("duplicate"):
+            return False
+        entry = (batch["host"], line["cursor"])
+        if entry in self._entries:
+            return False
+        self._entries.add(entry)
+        return True
 
     def _bounded(self, here: _Position) -> bool:
         """Past the lines or the time one page may take: it stops `here`."""
@@ -390,6 +414,15 @@ class _Page:
         above = after.index if after is not None and after.seq == seq else -1
         return range(above + 1, count)
 
+    def _wanted(self, line: dict[str, Any]) -> bool:
+        """A hit: the line matches, is of the level asked or worse, and in the range."""
+        text = line["text"]
+        if not self._matcher.line(text):
+            return False
+        if self._least is not None and not at_least(text, self._least, line.get("priority")):
+            return False
+        return self._in_range(line["time"])
+
     def _in_range(self, stamp: str) -> bool:
         if self._since is None and self._until is None:
             return True
@@ -400,15 +433,14 @@ class _Page:
 
 
 def _hit(batch: Batch, line: dict[str, Any], here: _Position) -> LogHit:
-    keys = ("host", "cluster", "namespace", "pod", "name")
-    source = {key: batch[key] for key in keys if key in batch}
+    source = {
+        key: batch[key]
+        for key in ("host", "cluster", "namespace", "pod", "container", "name", "file")
+        if key in batch
+    }
+    entry = {key: line[key] for key in ("unit", "priority") if key in line}  # a journal's
     return LogHit(
-        time=line["time"],
-        stream=line["stream"],
-        text=line["text"],
-        container=batch["container"],
-        at=str(here),
-        **source,
+        time=line["time"], stream=line["stream"], text=line["text"], at=str(here), **source, **entry
     )
 
 

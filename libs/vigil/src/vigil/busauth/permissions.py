@@ -220,6 +220,7 @@ def permissions(
                     subjects.docker_logs(host, ANY),
                     subjects.kept_docker_logs(host, ANY),  # its retained containers'
                     subjects.journal_logs(host, ANY),
+                    subjects.file_logs(host, ANY),
                     subjects.alerts(AlertSource.K8S),
                     *(subjects.k8s_metrics(cluster) for cluster in cluster_tokens),
                     *(subjects.k8s_status(cluster, ANY, ANY) for cluster in cluster_tokens),

@@ -7,6 +7,7 @@ the past tense. One import location, one module per concept:
 - `host`      host samples and threshold alerts (collector)
 - `docker`    container stats, status, log batches and the log lease (collector)
 - `journal`   a host's journal lines and their lease (collector)
+- `log_files` lines of a host's allow-listed log files and their lease (collector)
 - `history`   queries of the metrics history and their series (history service)
 - `log_search` searching the kept logs, page by page (history service)
 - `kubernetes` pod and node metrics, pod status, pod log batches and their lease (collector)
@@ -231,6 +232,7 @@ from vigil.messages.lifecycle import (
     SilenceList,
     SilenceMatcher,
 )
+from vigil.messages.log_files import FileBatch, FileFollowed, FileLine, FollowFile
 from vigil.messages.log_search import LogHit, LogHits, LogSourceRef, SearchLogs
 from vigil.messages.notify import (
     DELIVERY_HEADER,
@@ -422,7 +424,11 @@ __all__ = [
     "Error",
     "ErrorCode",
     "ExchangeToken",
+    "FileBatch",
+    "FileFollowed",
+    "FileLine",
     "FilesystemUsage",
+    "FollowFile",
     "FollowJournal",
     "FollowLogs",
     "FollowPodLogs",

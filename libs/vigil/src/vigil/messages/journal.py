@@ -16,6 +16,9 @@ class JournalLine(LogLine):
     unit: str | None = omitted_when_none("The systemd unit it came from (`_SYSTEMD_UNIT`).")
     identifier: str | None = omitted_when_none("Its `SYSLOG_IDENTIFIER` (the program).")
     cursor: str = Field(description="Where it is in the host's journal (journalctl's cursor).")
+    duplicate: bool | None = omitted_when_none(
+        "Published before in another selection of the journal (a search skips it)."
+    )
 
 
 class JournalBatch(Message):

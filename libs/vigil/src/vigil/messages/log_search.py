@@ -2,7 +2,7 @@
 that match a pattern, from the sources the gateway resolved a selector to.
 
 The gateway turns a user's selector (a host's containers by name or label, a cluster's
-pods) into sources, each only within the user's grants, and asks for one page at a
+pods, a host's journal) into sources, each only within the user's grants, and asks for one page at a
 time; each answer carries a cursor for the next page until the scan is done. One page
 scans at most the service's bound of lines and time, so a broad or slow search comes
 back in pages rather than holding a replica (or the gateway) for long.
@@ -12,6 +12,7 @@ from typing import Literal, Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from vigil.log_levels import LevelName
 from vigil.messages.common import omitted_when_none
 from vigil.messages.docker import LogLine
 from vigil.model import Message
@@ -25,13 +26,14 @@ before it: in the kept logs (LOGS_KEPT, read before the last hour's)."""
 
 
 class LogSourceRef(Message):
-    """Containers of a Docker host, or pods of a cluster: a field left out means any
-    (`host` alone: every container of that host). A container's kept lines (LOGS_KEPT)
-    are found by its `name` (every generation of it), else by its id (`container`); a
-    source with a `name` and no `container` is searched in the kept lines only."""
+    """Containers of a Docker host, pods of a cluster, a host's journal (every selection
+    of it the collector followed) or its log files: a field left out means any (`host`
+    alone: every container of that host). A container's kept lines (LOGS_KEPT) are found
+    by its `name` (every generation of it), else by its id (`container`); a source with
+    a `name` and no `container` is searched in the kept lines only."""
 
-    kind: Literal["docker", "k8s"]
-    host: HostName | None = omitted_when_none("A Docker host (docker).")
+    kind: Literal["docker", "k8s", "journal", "file"]
+    host: HostName | None = omitted_when_none("A Docker host, or a journal's or log files'.")
     container: ContainerName | None = omitted_when_none("A container's id (docker).")
     name: ContainerName | None = omitted_when_none("A container's name (docker, kept lines).")
     cluster: ClusterName | None = omitted_when_none("The cluster (k8s): grants are per cluster.")
@@ -44,6 +46,10 @@ class LogSourceRef(Message):
         k8s = (self.cluster, self.namespace, self.pod)
         if self.kind == "docker" and any(value is not None for value in k8s):
             raise ValueError("a docker source names host, container and name only")
+        if self.kind in ("journal", "file") and any(
+            value is not None for value in (self.container, self.name, *k8s)
+        ):
+            raise ValueError(f"a {self.kind} source names its host only")
         if self.kind == "k8s":
             if any(value is not None for value in docker):
                 raise ValueError("a k8s source names cluster, namespace and pod only")
@@ -61,13 +67,16 @@ class LogSourceRef(Message):
 class SearchLogs(Message):
     """On `ctl.history.search_logs` (asked by the gateway only). Lines of `sources`
     whose text matches `pattern` (RE2 syntax, linear time; plain text with `literal`),
-    with a time in `[since, until)`, newest or oldest first, `limit` per page; the
-    next page continues from the answer's `cursor`."""
+    of `level` or worse, with a time in `[since, until)`, newest or oldest first,
+    `limit` per page; the next page continues from the answer's `cursor`."""
 
     sources: list[LogSourceRef] = Field(min_length=1, max_length=MAX_SOURCES)
     pattern: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
     literal: bool = Field(default=False, description="`pattern` is plain text, not a regex.")
     ignore_case: bool = False
+    level: LevelName | None = omitted_when_none(
+        "Only lines of this level or worse (the first level word in a line: `vigil.log_levels`)."
+    )
     since: AwareDatetime | None = omitted_when_none("Default: as far back as the logs go.")
     until: AwareDatetime | None = omitted_when_none("Default: now.")
     order: Literal["newest", "oldest"] = "newest"
@@ -83,14 +92,20 @@ class SearchLogs(Message):
 
 class LogHit(LogLine):
     """A line that matched, with its source: a container (`host`, `container` its
-    id) or a pod's container (`cluster`, `namespace`, `pod`, `container`)."""
+    id), a pod's container (`cluster`, `namespace`, `pod`, `container`), an entry of a
+    host's journal (`host`, `unit`, `priority`; no `container`), found once however
+    many of the journal's selections were followed, or a line of a host's log file
+    (`host`, `file`)."""
 
     host: HostName | None = omitted_when_none()
     cluster: ClusterName | None = omitted_when_none()
     namespace: NamespaceName | None = omitted_when_none()
     pod: PodName | None = omitted_when_none()
-    container: str
+    container: str | None = omitted_when_none("A container's (none: a journal's or a file's).")
     name: str | None = omitted_when_none("A kept line's: its container's name.")
+    file: str | None = omitted_when_none("A log file's short name.")
+    unit: str | None = omitted_when_none("A journal entry's systemd unit.")
+    priority: int | None = omitted_when_none("A journal entry's priority (0 emerg .. 7 debug).")
     at: str = Field(pattern=CURSOR, description="Where it is kept: a cursor just past it.")
 
 

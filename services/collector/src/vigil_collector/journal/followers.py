@@ -7,17 +7,16 @@ that sends `JournalBatch`es to the LOGS stream in order; when every lease has la
 journalctl is stopped. A selection's position is the cursor of the last line batched,
 so the next lease's reader starts after it: no line twice, none left out. A reader
 that ends by itself (journalctl failed: a unit glob that matches no unit yet) ends its
-follower; the next renewal of a live lease starts another.
+follower; the next renewal of a live lease starts another. An entry two selections
+took is published by each, the later copies marked (`journal.copies`).
 """
 
 import asyncio
-import contextlib
 import logging
 import shutil
 
-import nats.errors
-
 from vigil import ctl
+from vigil.bus import Bus
 from vigil.journal import JournalSelection
 from vigil.messages import (
     ErrorCode,
@@ -29,28 +28,23 @@ from vigil.messages import (
 )
 from vigil.operations import Logs
 from vigil_collector.handoff import Handoff
+from vigil_collector.journal.copies import Copies
 from vigil_collector.journal.reader import JournalReader, journalctl_command
 from vigil_collector.logs.batches import Position, Read
 from vigil_collector.logs.followers import Followers
+from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
 
 class JournalFollowers(Followers[JournalSelection]):
+    def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
+        super().__init__(settings, bus)
+        self._copies = Copies()
+
     async def run(self) -> None:
         """Answer this host's journal leases until cancelled."""
-        service = await ctl.serve(
-            self._bus,
-            Logs.JOURNAL_FOLLOW,
-            self.follow,
-            queue=f"vigil-collector-{self._settings.host}",
-        )
-        try:
-            await self.watch_leases()
-        finally:
-            await self.stop_all(flush=False)
-            with contextlib.suppress(nats.errors.Error):
-                await service.unsubscribe()
+        await self.serve(Logs.JOURNAL_FOLLOW, self.follow)
 
     async def follow(self, request: FollowJournal) -> JournalFollowed:
         """The `ctl.logs.journal_follow` handler."""
@@ -101,7 +95,7 @@ class JournalFollowers(Followers[JournalSelection]):
         return self._bus.subjects.journal_logs(self._settings.host, key.token)
 
     def _batch(self, key: JournalSelection, lines: list[LogLine]) -> JournalBatch:
-        entries = [line for line in lines if isinstance(line, JournalLine)]
+        entries = self._copies.mark([line for line in lines if isinstance(line, JournalLine)])
         if entries:  # the next reader of the selection starts after this batch
             self._positions[key].cursor = entries[-1].cursor
         return JournalBatch(host=self._settings.host, selection=key.text, lines=entries)

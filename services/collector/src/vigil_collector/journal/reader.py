@@ -28,7 +28,7 @@ from vigil.journal import JournalSelection
 from vigil.messages import JournalLine
 from vigil_collector.handoff import Handoff
 from vigil_collector.logs.batches import RESUME_WITHIN_NS, Read
-from vigil_collector.logs.lines import cut_marker
+from vigil_collector.logs.lines import cut_text
 from vigil_collector.logs.reader import StreamReader
 from vigil_collector.logs.redaction import Redactor
 
@@ -85,10 +85,7 @@ def journal_line(
         body = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256)
     else:
         body = str(message or "").encode()
-    text = body[:max_line_bytes].decode("utf-8", errors="replace")
-    if len(body) > max_line_bytes:
-        text += cut_marker(len(body) - max_line_bytes)
-    text = "\n".join(redactor.line(part) for part in text.split("\n"))
+    text = "\n".join(redactor.line(part) for part in cut_text(body, max_line_bytes).split("\n"))
     level = entry.get("PRIORITY")
     priority = int(level) if level in _PRIORITIES else None
     when = datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)

@@ -19,7 +19,7 @@ from vigil.messages import LogLine
 from vigil_collector.handoff import Handoff
 from vigil_collector.kubernetes import kube
 from vigil_collector.logs.batches import Position, Read
-from vigil_collector.logs.lines import cut_marker, parse_time
+from vigil_collector.logs.lines import cut_text, parse_time
 from vigil_collector.logs.reader import StreamReader
 from vigil_collector.logs.redaction import Redactor
 
@@ -36,9 +36,7 @@ def pod_line(raw: bytes, max_line_bytes: int, redactor: Redactor) -> tuple[LogLi
         when, nanos = parse_time(stamp)
     except ValueError:
         return None
-    text = body[:max_line_bytes].decode("utf-8", errors="replace")
-    if len(body) > max_line_bytes:
-        text += cut_marker(len(body) - max_line_bytes)
+    text = cut_text(body, max_line_bytes)
     return LogLine(time=when, stream="stdout", text=redactor.line(text)), nanos
 
 

@@ -10,17 +10,21 @@ while. The positions of the last 1,000 containers followed are kept (`_POSITIONS
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+import nats.errors
 
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.lifecycle import stop_task
 from vigil.messages import LogLine
 from vigil.model import Message
+from vigil.operations import Operation
 from vigil_collector.handoff import Handoff
 from vigil_collector.logs.batches import Position, Read, finish, publish_lines
 from vigil_collector.logs.leases import Leases
@@ -45,6 +49,7 @@ class Reader(Protocol):
     def stop(self, timeout_s: float = 5.0) -> None: ...
 
 
+Handler = Callable[[Any], Awaitable[Message]]  # a lease request's, answering it
 MakeReader = Callable[[Handoff[Read], Position], Reader]  # a reader, not started yet
 
 
@@ -105,6 +110,19 @@ class Followers(Generic[Key]):
         if not holders:
             await self._stop(key)
         return holders
+
+    async def serve(self, operation: Operation[Any, Any], follow: Handler) -> None:
+        """Answer this host's lease requests of `operation` with `follow` until cancelled
+        (the journal's and the log files': one queue group per host)."""
+        service = await ctl.serve(
+            self._bus, operation, follow, queue=f"vigil-collector-{self._settings.host}"
+        )
+        try:
+            await self.watch_leases()
+        finally:
+            await self.stop_all(flush=False)
+            with contextlib.suppress(nats.errors.Error):
+                await service.unsubscribe()
 
     async def watch_leases(self) -> None:
         """Stop the followers whose leases lapsed, and see to the ones that ended."""

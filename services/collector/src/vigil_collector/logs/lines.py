@@ -1,5 +1,5 @@
-"""What a log line is made of, whichever engine sent it: its time stamp, parsed, and the
-marker of a line cut at `logs_max_line_bytes`."""
+"""What a log line is made of, whichever engine sent it: its time stamp, parsed, and its
+text, cut at `logs_max_line_bytes` with a marker."""
 
 import re
 from datetime import UTC, datetime
@@ -27,3 +27,11 @@ def parse_time(stamp: bytes) -> tuple[datetime, int]:
 
 def cut_marker(left_out: int) -> str:
     return f" …[line cut: {left_out} more bytes]"
+
+
+def cut_text(body: bytes, max_line_bytes: int, left_out: int = 0) -> str:
+    """A line's bytes as text (bad UTF-8 replaced), cut at `max_line_bytes` with a marker
+    (`left_out`: bytes of it already dropped after `body`)."""
+    text = body[:max_line_bytes].decode("utf-8", errors="replace")
+    beyond = max(0, len(body) - max_line_bytes) + left_out
+    return text + cut_marker(beyond) if beyond else text

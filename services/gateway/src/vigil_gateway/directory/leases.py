@@ -1,9 +1,10 @@
 """Log leases: while a logs feed of this replica has watchers, hold its lease.
 
 The hub tells the leases when such a feed starts and stops. The first one for a
-target (a Docker container, a pod's container, a selection of a host's journal)
-starts a task that sends the follow request of its kind (`ctl.logs.follow`,
-`ctl.logs.k8s_follow`, `ctl.logs.journal_follow`) to the collector at
+target (a Docker container, a pod's container, a selection of a host's journal, a
+host's log file) starts a task that sends the follow request of its kind
+(`ctl.logs.follow`, `ctl.logs.k8s_follow`, `ctl.logs.journal_follow`,
+`ctl.logs.file_follow`) to the collector at
 once and then every third of the lease, so the collector follows the logs while
 anyone on any replica watches; the last one gives the lease up (and were that lost,
 the lease would lapse by itself). Before a feed starts, `admit` turns what the client
@@ -23,17 +24,19 @@ from vigil.channels import ChannelRef, resolve_channel
 from vigil.errors import BusUnavailable
 from vigil.journal import JournalSelection
 from vigil.lifecycle import stop_task
-from vigil.messages import ErrorCode, FollowJournal, FollowLogs, FollowPodLogs
+from vigil.messages import ErrorCode, FollowFile, FollowJournal, FollowLogs, FollowPodLogs
 from vigil.model import Message
 from vigil.operations import Logs, Operation
 from vigil_gateway.access.permissions import SeesCluster
 from vigil_gateway.directory.clusters import ClusterDirectory
 from vigil_gateway.directory.containers import ContainerDirectory
 from vigil_gateway.directory.hosts import HostExistence
+from vigil_gateway.errors import ChannelRefused
 
 log = logging.getLogger(__name__)
 
 Target = tuple[str, ...]
+_CHECK_S = 3.0  # a collector's answer whether it allows a log file
 
 
 class LeaseKind(Protocol):
@@ -134,6 +137,46 @@ class JournalLogs:
             lease_s=lease_s,
             tail=tail,
         )
+
+
+class FileLogs:
+    """`host.file`: a log file of a host some collector has reported, by the short name
+    its collector's allow-list gives it. The allow-list is the collector's alone, so
+    admitting asks it (a request that holds no lease): a name it does not allow is
+    refused as it says (NOT_FOUND, with the names there are)."""
+
+    channel = "host.file"
+    operation = Logs.FILE_FOLLOW
+
+    def __init__(self, bus: Bus, hosts: HostExistence) -> None:
+        self._bus = bus
+        self._hosts = hosts
+
+    async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
+        await self._hosts.admit(channel, sees_cluster)
+        params = dict(channel.params)
+        await self.check(params["host"], params["file"])
+        return channel
+
+    async def check(self, host: str, file: str) -> None:
+        """Raises `ChannelRefused` unless `host`'s collector allows `file`."""
+        request = FollowFile(host=host, file=file, holder="admission", lease_s=0)
+        try:
+            await ctl.call(self._bus, self.operation, request, timeout_s=_CHECK_S)
+        except ctl.Refused as exc:
+            raise ChannelRefused(exc.code, exc.message) from None
+        except BusUnavailable as exc:
+            raise ChannelRefused(
+                ErrorCode.UNAVAILABLE, f"the collector of {host} did not answer: {exc.reason}"
+            ) from None
+
+    def target(self, channel: ChannelRef) -> Target:
+        params = dict(channel.params)
+        return params["host"], params["file"]
+
+    def request(self, target: Target, holder: str, lease_s: float, tail: int) -> Message:
+        host, file = target
+        return FollowFile(host=host, file=file, holder=holder, lease_s=lease_s, tail=tail)
 
 
 class LogLeases:

@@ -2,41 +2,28 @@
 and `level` (the least level shown) are parameters of the channel, so every client of
 the same filtered view shares one feed and each line is tested once.
 
-A line's level is the first level word in it (`ERROR`, `warn`, `level=info`,
-`"level":"debug"`...); a line with none is not shown when a level is asked for.
+A line's level is the first level word in it (`vigil.log_levels`); a line with none
+is not shown when a level is asked for.
 Regular expressions come from clients, so they run on RE2, in time linear in the
 line, within a memory budget (`patterns`).
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import re2
 
 from vigil.channels import ChannelRef
+from vigil.log_levels import LEVELS, at_least, level_named
 from vigil.messages import ErrorCode
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.filters.patterns import InvalidPattern, compile_regex
 
 FILTERS = ("grep", "regex", "level")
-LEVELS = {"trace": 0, "debug": 1, "info": 2, "warn": 3, "error": 4, "fatal": 5}
-_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal"}
-_LEVEL_WORD = re.compile(
-    r"\b(trace|debug|info|warn(?:ing)?|err(?:or)?|fatal|crit(?:ical)?)\b", re.IGNORECASE
-)
 
 
 class InvalidFilter(ValueError):
     """A filter parameter that cannot be used; `str()` says why."""
-
-
-def level_of(text: str) -> int | None:
-    found = _LEVEL_WORD.search(text)
-    if found is None:
-        return None
-    word = found.group(1).lower()
-    return LEVELS[_ALIASES.get(word, word)]
 
 
 @dataclass(frozen=True)
@@ -59,20 +46,18 @@ class LineFilter:
                 raise InvalidFilter(f"regex {params['regex'][:40]!r}: {exc}") from None
         least = None
         if "level" in params:
-            level = params["level"].lower()
-            if _ALIASES.get(level, level) not in LEVELS:
-                raise InvalidFilter(f"level is one of {', '.join(LEVELS)}, not {level[:20]!r}")
-            least = LEVELS[_ALIASES.get(level, level)]
+            try:
+                least = LEVELS[level_named(params["level"])]
+            except ValueError as exc:
+                raise InvalidFilter(str(exc)) from None
         grep = params.get("grep")
         return cls(grep=grep.lower() if grep else None, pattern=pattern, least=least)
 
     def keeps(self, text: str) -> bool:
         if self.grep is not None and self.grep not in text.lower():
             return False
-        if self.least is not None:
-            level = level_of(text)
-            if level is None or level < self.least:
-                return False
+        if self.least is not None and not at_least(text, self.least):
+            return False
         return self.pattern is None or self.pattern.search(text) is not None
 
     @staticmethod

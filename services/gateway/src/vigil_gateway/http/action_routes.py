@@ -5,14 +5,15 @@ checks the role and the grant again itself, asks first when the action destroys
 (kill, remove, delete a pod: the question comes on the caller's socket), and records
 each in the audit trail.
 
-A host (or cluster) that no deployer serves is NOT_FOUND. A workload outside the
-caller's cluster grant is refused here already (FORBIDDEN, audited), as a deploy is.
+A host (or cluster) that no deployer serves is NOT_FOUND. A container whose host, or a
+workload whose cluster, the caller's grants do not cover is refused here already
+(FORBIDDEN, audited), as a deploy is.
 """
 
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 
 from vigil import ctl
 from vigil.access import Principal, Role
@@ -53,6 +54,7 @@ def action_router() -> APIRouter:
         """Start, stop, restart, kill (`signal`), pause, unpause or remove (`volumes`,
         `force`) a container of `host` (its name, or 12+ characters of its id); kill and remove
         are asked first on the caller's socket (`declined`: nothing done)."""
+        check_cluster_grant(request, operator, host, f"container.{asked.action}", "host")
         values = asked.model_dump(exclude_none=True) | {"host": host, "container": container}
         message = from_path(Actions.CONTAINER.request, values)
         return await call_service(request, Actions.CONTAINER, message, token)
@@ -71,6 +73,11 @@ def action_router() -> APIRouter:
 
         async def one(host: str, container: str) -> ContainerActionResult:
             result = ContainerActionResult(host=host, container=container, ok=False)
+            try:
+                check_cluster_grant(request, operator, host, f"container.{bulk.action}", "host")
+            except HTTPException as exc:
+                failure = CtlFailure(code=ErrorCode.FORBIDDEN, message=str(exc.detail))
+                return result.model_copy(update={"error": failure})
             try:
                 message = Actions.CONTAINER.request.model_validate(
                     options | {"host": host, "container": container}

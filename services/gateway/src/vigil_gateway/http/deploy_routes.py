@@ -46,9 +46,11 @@ def deploy_router() -> APIRouter:
         spec: DeploySpec, operator: Operator, token: BusToken, request: Request
     ) -> DeployRecord:
         """Start a deploy; it runs on (and is journaled by) a deployer of its host (or,
-        for a Kubernetes deploy, of its cluster, which the caller's grant must cover)."""
+        for a Kubernetes deploy, of its cluster), which the caller's grant must cover."""
         if spec.cluster is not None:
             check_cluster_grant(request, operator, spec.cluster)
+        elif spec.host is not None:  # no host: the only one, which the deployer checks
+            check_cluster_grant(request, operator, spec.host, kind="host")
         return await call_service(request, Deploy.CREATE, CreateDeploy(spec=spec), token)
 
     @router.get("/api/deploys")

@@ -51,12 +51,17 @@ def refused(exc: ChannelRefused, retry_after_s: float | None = None) -> HTTPExce
 
 
 def check_cluster_grant(
-    request: Request, principal: Principal, cluster: str, action: str | None = None
+    request: Request,
+    principal: Principal,
+    cluster: str,
+    action: str | None = None,
+    kind: str = "cluster",
 ) -> None:
     """Refuse 403, audited (as `action`, by default the route), unless `principal`'s
-    grants cover `cluster`."""
+    grants cover `cluster` (or the Docker host it names with `kind` "host": grants name
+    hosts as they name clusters, and acting on a host needs its grant)."""
     if not principal.may_see_cluster(cluster):
-        reason = f"{principal.name} has no grant for cluster {cluster!r}"
+        reason = f"{principal.name} has no grant for {kind} {cluster!r}"
         gateway: Gateway = request.app.state.gateway
         done = action or f"{request.method} {request.url.path}"
         gateway.audit.refused(done, principal, reason, target=cluster)

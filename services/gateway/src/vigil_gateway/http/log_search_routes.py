@@ -2,12 +2,15 @@
 oldest) first, with a cursor for the next page; searched by the history service
 (`ctl.history.search_logs`), never in the gateway.
 
-What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), a host's
-containers (`host`, and `container`: a live one's name or id, or the id or name of one
-removed; by name, a retained container's kept lines of every generation), or, with
-neither, every container and the pods of every cluster the user may see. A cluster is
-searched only with its grant: asked by name without it, 403 (and the refusal audited);
-left out, it is not searched.
+What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), one container
+(`host` and `container`: a live one's name or id, or the id or name of one removed; by
+name, a retained container's kept lines of every generation), a host's containers,
+journal and log files (`host` alone), or, with none of these, every container, every
+host's journal and log files, and the pods of every cluster the user may see. A
+cluster is searched only with its grant: asked by name without it, 403 (and the refusal
+audited); left out, it is not searched. A host's journal and files are searched by
+whoever may watch them (`host.journal`, `host.file`: hosts are not granted, as their
+containers are not).
 """
 
 from datetime import datetime
@@ -17,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from vigil.access import Principal
 from vigil.durations import is_duration, parse_duration
+from vigil.log_levels import LevelName, level_named
 from vigil.messages import ErrorCode, LogHits, LogSourceRef, SearchLogs, utc_now
 from vigil.names import NameKind, is_name
 from vigil.operations import History
@@ -26,6 +30,8 @@ from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
 from vigil_gateway.replica.gateway import Gateway
 
+# What a host keeps: its containers' logs, its journal and its log files.
+_HOSTS_SOURCES: tuple[Literal["docker", "journal", "file"], ...] = ("docker", "journal", "file")
 Anyone = Annotated[Principal, Depends(authenticated)]
 Name = Annotated[str | None, Query(max_length=253)]
 Moment = Annotated[
@@ -43,6 +49,9 @@ def log_search_router() -> APIRouter:
         pattern: Annotated[str, Query(max_length=1000, description="RE2 syntax")],
         literal: bool = False,
         ignore_case: bool = False,
+        level: Annotated[
+            str | None, Query(max_length=20, description="this level or worse: info, warn...")
+        ] = None,
         since: Moment = None,
         until: Moment = None,
         order: Literal["newest", "oldest"] = "newest",
@@ -54,10 +63,11 @@ def log_search_router() -> APIRouter:
         namespace: Name = None,
         pod: Name = None,
     ) -> Response:
-        """Lines of the kept logs that match `pattern` (plain text with `literal`), in
-        the range `[since, until)`; ask again with the answer's `cursor` for the next
-        page, until it has none. A page may be short (even empty) and still have a
-        cursor: one page reads a bounded share of the logs."""
+        """Lines of the kept logs that match `pattern` (plain text with `literal`), of
+        `level` or worse (a line's first level word), in the range `[since, until)`;
+        ask again with the answer's `cursor` for the next page, until it has none. A
+        page may be short (even empty) and still have a cursor: one page reads a bounded
+        share of the logs."""
         gateway: Gateway = request.app.state.gateway
         if cluster is not None:
             check_cluster_grant(request, principal, cluster)
@@ -69,10 +79,10 @@ def log_search_router() -> APIRouter:
         elif container is not None:
             sources = await _container(gateway, host, container)
         elif host is not None:
-            sources = [_source(kind="docker", host=host)]
+            sources = [_source(kind=kind, host=host) for kind in _HOSTS_SOURCES]
         else:
             seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
-            sources = [LogSourceRef(kind="docker")]
+            sources = [LogSourceRef(kind=kind) for kind in _HOSTS_SOURCES]
             sources += [LogSourceRef(kind="k8s", cluster=c) for c in seen]
         asked = from_path(
             SearchLogs,
@@ -81,6 +91,7 @@ def log_search_router() -> APIRouter:
                 "pattern": pattern,
                 "literal": literal,
                 "ignore_case": ignore_case,
+                "level": _level(level),
                 "since": _moment("since", since),
                 "until": _moment("until", until),
                 "order": order,
@@ -112,6 +123,14 @@ async def _container(gateway: Gateway, host: str | None, typed: str) -> list[Log
         ]
     name = found.name if is_name(NameKind.CONTAINER, found.name) else None  # kept by a token
     return [_source(kind="docker", host=found.host, container=found.id, name=name)]
+
+
+def _level(name: str | None) -> LevelName | None:
+    """`name` as a level (aliases too: warning, err, crit), or a 422 that lists them."""
+    try:
+        return None if name is None else level_named(name)
+    except ValueError as exc:
+        raise refusal(ErrorCode.INVALID_MESSAGE, f"level: {exc}") from None
 
 
 def _moment(name: str, value: str | None) -> datetime | None:

@@ -1,8 +1,9 @@
-"""The sources a merged log view reads: a Docker container, a pod or a host's journal.
+"""The sources a merged log view reads: a Docker container, a pod, a host's journal or
+a host's log file.
 
 Each has the channel its log lease is held for (as a watcher of its own logs holds it:
-`docker.logs`, `k8s.logs` for the pod's first container, or `host.journal` for the
-selection of the host's journal), the JetStream subject its
+`docker.logs`, `k8s.logs` for the pod's first container, `host.journal` for the
+selection of the host's journal, or `host.file`), the JetStream subject its
 collector publishes its lines on, and how its lines are labelled in the view. A pod's
 source names its cluster, so that a view's lines can be shown only to subscribers with
 that cluster's grant.
@@ -14,7 +15,7 @@ from typing import Literal
 
 from vigil.channels import ChannelRef, resolve_channel
 from vigil.journal import JournalSelection
-from vigil.messages import JournalBatch, LogBatch, LogLine, MergedLogLine, PodLogBatch
+from vigil.messages import FileBatch, JournalBatch, LogBatch, LogLine, MergedLogLine, PodLogBatch
 from vigil.subjects import Subjects
 from vigil_gateway.directory.clusters import Pod
 from vigil_gateway.directory.containers import Container
@@ -27,12 +28,13 @@ class LogSource:
     key: str  # unique among a view's sources
     lease: ChannelRef
     subject: str
-    name: str  # the container's name, the pod's, or `journal`
-    host: str | None = None  # a container's or a journal's
+    name: str  # the container's name, the pod's, `journal`, or the log file's short name
+    host: str | None = None  # a container's, a journal's or a log file's
     container: str | None = None  # a container's short id
     cluster: str | None = None  # a pod's
     namespace: str | None = None  # a pod's
     journal: bool = False  # a host's journal
+    file: bool = False  # a host's log file
 
     def read(self, data: bytes) -> list[MergedLogLine]:
         """A batch of the source's subject as the view's lines (raises
@@ -49,6 +51,9 @@ class LogSource:
                 )
                 for line in journal_batch.lines
             ]
+        if self.file:
+            file_batch = FileBatch.model_validate_json(data)
+            return [self.line(line) for line in file_batch.lines]
         if self.cluster is None:
             batch = LogBatch.model_validate_json(data)
             return [self.line(line) for line in batch.lines]
@@ -106,4 +111,15 @@ def journal_source(host: str, selection: JournalSelection, subjects: Subjects) -
         name="journal",
         host=host,
         journal=True,
+    )
+
+
+def file_source(host: str, file: str, subjects: Subjects) -> LogSource:
+    return LogSource(
+        key=f"file/{host}/{file}",
+        lease=resolve_channel("host.file", {"host": host, "file": file}),
+        subject=subjects.file_logs(host, file),
+        name=file,
+        host=host,
+        file=True,
     )

@@ -1,5 +1,5 @@
 """A merged log view (`logs.merged`): the lines of every container and pod a selector
-picks, and of a selection of a host's journal, in one time order, on one feed shared
+picks, and of a selection of a host's journal or a log file, in one time order, on one feed shared
 by the view's clients on this replica.
 
 The feed follows the container directory (for a Docker selector: `label`, `name`) and
@@ -7,11 +7,12 @@ the cluster directory (for a Kubernetes one: `selector`, `workload`): a containe
 running pod the selector picks joins (its log lease is held, as for a watcher of its
 own logs, and its lines are read from JetStream) and one that stops or goes leaves,
 each with a marker line; a journal (`journal` with `host`) is one source, there while
-the view is. The lines go through a reorder window (`reorder`), then out
-as `update`s of `MergedLogBatch` on the channel, as a stream: gaps for slow clients,
-and a cursor, the microsecond of the batch's last line, to resume with. Resuming reads
-every source again from that time and skips the lines up to it; two lines of different
-sources within that very microsecond could be skipped or repeated.
+the view is, and so is a log file (`file` with `host`). The lines go through a reorder
+window (`reorder`), then out as `update`s of `MergedLogBatch` on the channel, as a
+stream: gaps for slow clients, and a cursor, the microsecond of the batch's last line,
+to resume with. Resuming reads every source again from that time and skips the lines
+up to it; two lines of different sources within that very microsecond could be
+skipped or repeated.
 
 Cluster grants: the feed is shared by every subscriber of its channel key, whoever
 they are, and a view without `cluster` spans every cluster. So each subscriber comes
@@ -43,6 +44,7 @@ from vigil_gateway.access.permissions import SeesCluster
 from vigil_gateway.delivery.options import Options
 from vigil_gateway.directory.clusters import ClusterDirectory
 from vigil_gateway.directory.containers import ContainerDirectory, Selector
+from vigil_gateway.directory.leases import FileLogs
 from vigil_gateway.directory.pod_selector import PodSelector
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.filters.logs import filter_of
@@ -51,6 +53,7 @@ from vigil_gateway.merged.sources import (
     LogSource,
     Marker,
     container_source,
+    file_source,
     journal_source,
     pod_source,
 )
@@ -82,7 +85,7 @@ _LAST_CURSOR = 253_402_300_799 * 1_000_000 + 999_999  # 9999-12-31T23:59:59.9999
 class SourcePicker:
     """What a view's selectors pick now: containers (`label`, `name`, `host`), pods
     (`selector`, `workload`, `namespace`, `cluster`), pods only on clusters asked for,
-    and a host's journal (`journal`, `host`)."""
+    a host's journal (`journal`, `host`) and a host's log file (`file`, `host`)."""
 
     def __init__(
         self, params: dict[str, str], containers: ContainerDirectory, clusters: ClusterDirectory
@@ -96,6 +99,9 @@ class SourcePicker:
         self.journal: tuple[str, JournalSelection] | None = None
         if "journal" in params and "host" in params:
             self.journal = params["host"], JournalSelection.parse(params["journal"])
+        self.file: tuple[str, str] | None = None
+        if "file" in params and "host" in params:
+            self.file = params["host"], params["file"]
 
     def directories(self) -> list[ContainerDirectory | ClusterDirectory]:
         """The directories whose changes may change what is picked."""
@@ -122,6 +128,8 @@ class SourcePicker:
             picked += [pod_source(pod, subjects) for pod in pods if pod.cluster in clusters]
         if self.journal is not None:
             picked.append(journal_source(*self.journal, subjects))
+        if self.file is not None:
+            picked.append(file_source(*self.file, subjects))
         return picked
 
 
@@ -355,33 +363,41 @@ class MergedFeed:
 class MergedViews:
     """The `logs.merged` channel's watcher: a view needs a selector, of containers
     (`label`, `name`), of pods (`selector`, `workload`), of a host's journal (`journal`
-    with `host`) or several; `host` narrows containers, `namespace` and `cluster` pods,
-    and a `cluster` must be known."""
+    with `host`), of a host's log file (`file` with `host`, one its collector allows)
+    or several; `host` narrows containers, `namespace` and `cluster` pods, and a
+    `cluster` must be known."""
 
-    def __init__(self, clusters: ClusterDirectory) -> None:
+    def __init__(self, clusters: ClusterDirectory, files: FileLogs) -> None:
         self._clusters = clusters
+        self._files = files
 
     async def admit(self, channel: ChannelRef, sees_cluster: SeesCluster) -> ChannelRef:
         params = dict(channel.params)
         containers = "label" in params or "name" in params
         pods = "selector" in params or "workload" in params
         journal = "journal" in params
-        if not containers and not pods and not journal:
+        file = "file" in params
+        if not containers and not pods and not journal and not file:
             raise ChannelRefused(
                 ErrorCode.INVALID_MESSAGE,
                 "a merged view needs a selector: of containers, label (key or key=value) or"
                 " name (a glob); of pods, selector (app=web,tier!=db) or workload"
                 " (deployment/web); of a host's journal, journal (unit=NAME,priority<=LEVEL"
-                " or all) with host",
+                " or all) with host; of a host's log file, file (its short name) with host",
             )
         if journal and "host" not in params:
             raise ChannelRefused(
                 ErrorCode.INVALID_MESSAGE, "journal is a host's: give host too (host=web1)"
             )
-        if "host" in params and not containers and not journal:
+        if file and "host" not in params:
+            raise ChannelRefused(
+                ErrorCode.INVALID_MESSAGE, "file is a host's: give host too (host=web1)"
+            )
+        if "host" in params and not containers and not journal and not file:
             raise ChannelRefused(
                 ErrorCode.INVALID_MESSAGE,
-                "host narrows containers or names a journal: give label, name or journal too",
+                "host narrows containers or names a journal or a log file: give label, name,"
+                " journal or file too",
             )
         for narrowing in ("namespace", "cluster"):
             if narrowing in params and not pods:
@@ -391,6 +407,8 @@ class MergedViews:
                 )
         if "cluster" in params:
             await self._clusters.check(params["cluster"])
+        if file:
+            await self._files.check(params["host"], params["file"])
         if journal:  # one canonical form: views of the same selection share a feed
             selection = JournalSelection.parse(params["journal"])
             return resolve_channel(channel.spec.name, params | {"journal": selection.text})

@@ -42,7 +42,13 @@ from vigil_gateway.delivery.staleness import StaleAfter
 from vigil_gateway.directory import clusters, existence, hosts, roster
 from vigil_gateway.directory.clusters import ClusterDirectory
 from vigil_gateway.directory.containers import ContainerDirectory
-from vigil_gateway.directory.leases import ContainerLogs, JournalLogs, LogLeases, PodLogs
+from vigil_gateway.directory.leases import (
+    ContainerLogs,
+    FileLogs,
+    JournalLogs,
+    LogLeases,
+    PodLogs,
+)
 from vigil_gateway.errors import InvalidCredentials
 from vigil_gateway.filters.quota import FilterQuota
 from vigil_gateway.merged import view as merged
@@ -85,7 +91,9 @@ class Gateway:
         self.clusters = ClusterDirectory(self.bus)
         self.log_leases: list[LogLeases] = []
         journal = JournalLogs(hosts.HostExistence(self.bus))
-        for kind in (ContainerLogs(self.containers), PodLogs(self.clusters), journal):
+        files = FileLogs(self.bus, hosts.HostExistence(self.bus))
+        kinds = (ContainerLogs(self.containers), PodLogs(self.clusters), journal, files)
+        for kind in kinds:
             held = LogLeases(
                 self.bus, kind, holder=self.id, lease_s=settings.log_lease_s, tail=settings.log_tail
             )
@@ -96,7 +104,7 @@ class Gateway:
         self.hub.watch(existence.CHANNEL, existence.DeployExistence(self.bus))
         for channel in hosts.CHANNELS:
             self.hub.watch(channel, hosts.HostExistence(self.bus))
-        self.hub.watch(merged.CHANNEL, merged.MergedViews(self.clusters))
+        self.hub.watch(merged.CHANNEL, merged.MergedViews(self.clusters, files))
         self.hub.make(merged.CHANNEL, self._merged_feed)
         self.http = httpx.AsyncClient()
         self.identity = Identity(settings, self.bus, self.http)

@@ -74,7 +74,8 @@ class DeployRecord(Message):
 def visible_to(record: DeployRecord, principal: Principal) -> bool:
     """Whether `principal`'s grant lets it list, read, watch or cancel `record`: a
     Kubernetes deploy belongs to its cluster, which the grant must cover; a Docker deploy
-    to every reader (grants name clusters only). Roles are checked apart."""
+    to every reader (changing one needs its host's grant: `vigil_deployer.grants`). Roles
+    are checked apart."""
     cluster = record.cluster
     return cluster is None or principal.may_see_cluster(cluster)
 

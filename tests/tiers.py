@@ -1,0 +1,54 @@
+"""The whole suite as `make test` runs it: two lanes at once, then the load tier alone.
+
+Most tests wait (on NATS, on a process starting, on an engine): while the suite ran in one
+process, the machine's load stayed under 1 for 70 minutes. So two pytest processes share
+the time. One lane runs the tests that need no more than NATS (and the unit tests), the
+other those that drive the Docker engine, the Kubernetes testbed, Chromium or a whole
+stack; each has its own nats-server and every test its own subject prefix, so the lanes
+share nothing but the engine, which only the second drives. The load tier measures bounds
+under a load of its own making, so it runs last, alone.
+
+`python -m tests.tiers [PYTEST ARGS]`: the arguments go to every lane (`-x`, `-k ...`).
+Each lane's lines are prefixed with its name; the exit status is the first failing lane's.
+"""
+
+import asyncio
+import sys
+
+ENGINE = "docker or k8s or stack or browser"
+LANES = {
+    "bus": f"not ({ENGINE})",
+    "engine": f"({ENGINE}) and not slow",
+}
+ALONE = {"load": "slow"}
+NO_TESTS_COLLECTED = 5  # pytest's exit status when a selection is empty
+
+
+async def _lane(name: str, selection: str, args: list[str]) -> int:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pytest", "-m", selection, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    async for line in process.stdout:
+        sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
+        sys.stdout.flush()
+    return await process.wait()
+
+
+async def _run(args: list[str]) -> int:
+    together = await asyncio.gather(*(_lane(n, s, args) for n, s in LANES.items()))
+    statuses = [*together, *[await _lane(n, s, args) for n, s in ALONE.items()]]
+    # a selection (`-k`) may leave a lane empty; only every lane empty is a mistake
+    failed = [status for status in statuses if status not in (0, NO_TESTS_COLLECTED)]
+    if failed:
+        return failed[0]
+    return NO_TESTS_COLLECTED if all(statuses) else 0
+
+
+def main() -> None:
+    sys.exit(asyncio.run(_run(sys.argv[1:])))
+
+
+if __name__ == "__main__":
+    main()
