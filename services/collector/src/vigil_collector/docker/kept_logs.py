@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_NAMES_KEPT = 1000
 
 
 class KeptLogs(Followers[str]):
@@ -75,6 +76,8 @@ class KeptLogs(Followers[str]):
         """A container's status: a retained one that runs is followed (its generation's
         follower, after the last one's lines are sent)."""
         api = self._api
+        if status.status is ContainerState.REMOVED:
+            self._kept_ids.discard(status.id)
         if api is None or status.status is not ContainerState.RUNNING:
             return
         if status.event not in ("snapshot", "start") or not self.retained(status.labels):
@@ -100,6 +103,7 @@ class KeptLogs(Followers[str]):
                 when = status.time
             self._generations[name] = Generation(id=status.id, started=when)
             self._kept_ids.add(status.id)
+            self._forget_old()
             position = self._positions.get(name)
             tail: Tail = "all" if status.event == "start" else self._settings.logs_tail
             if position is not None and position.nanos:
@@ -109,6 +113,15 @@ class KeptLogs(Followers[str]):
                 resume_within_ns=sys.maxsize,
             ))  # fmt: skip
         log.info("keeping the logs of %s (%s)", name, status.id)
+
+    def _forget_old(self) -> None:
+        """The generations of at most `_NAMES_KEPT` names are remembered (not of those
+        followed): a host that keeps every container may see endless new names."""
+        for name in list(self._generations)[: max(0, len(self._generations) - _NAMES_KEPT)]:
+            if name not in self._followers:
+                generation = self._generations.pop(name)
+                self._marked.pop(name, None)
+                self._kept_ids.discard(generation.id)
 
     def _name(self, key: str) -> str:
         return key
