@@ -30,7 +30,16 @@ from vigil.busauth.trust import Trust
 from vigil.ctl import TOKEN_HEADER
 from vigil.messages import CtlReply, ErrorCode, ListUsers, OpenShell
 from vigil.operations import Auth, History, Notify, Shells
-from vigil.streams import DEPLOYS, HISTORY_MARKS, LATEST, LOGS, NOTIFY_CHANNELS, SIGNING_KEYS, USERS
+from vigil.streams import (
+    DEPLOYS,
+    HISTORY_MARKS,
+    LATEST,
+    LOGS,
+    LOGS_KEPT,
+    NOTIFY_CHANNELS,
+    SIGNING_KEYS,
+    USERS,
+)
 from vigil.subjects import ANY, Subjects
 from vigil_auth.app import AuthService
 
@@ -180,6 +189,17 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
             "read every container's logs",
             f"pub:$JS.API.CONSUMER.CREATE.{logs}",
             {ServiceRole.GATEWAY, ServiceRole.HISTORY},  # the history: log search
+        ),
+        (
+            "read every retained container's kept logs",
+            f"pub:$JS.API.CONSUMER.CREATE.{LOGS_KEPT.stream(s)}",
+            {ServiceRole.HISTORY},  # the log search; gateways ask it
+        ),
+        ("forge another host's kept logs", f"pub:{s.kept_docker_logs('otherhost', 'web')}", set()),
+        (
+            "publish this host's kept logs",
+            f"pub:{s.kept_docker_logs(HOST, 'web')}",
+            {ServiceRole.COLLECTOR},
         ),
         ("source a stream into another", f"pub:$JS.API.STREAM.UPDATE.{latest}", set()),
         ("make a stream", f"pub:$JS.API.STREAM.CREATE.{prefix.upper()}_MALLORY", set()),

@@ -1,7 +1,8 @@
 """`GET /api/logs/search` on a real gateway, auth and history service: every container
 and the pods of the clusters a user may see; a cluster asked without its grant is 403
 (audited); a container by its name or, once removed, its id; pages through the cursor;
-every bad input a clear 422."""
+every bad input a clear 422; a retained container's kept lines by its name, every
+generation, live or removed."""
 
 import time
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 from tests.docker_support import announce_container
 from tests.grant_support import granted
 from tests.history.test_history_kubernetes import k8s_sample
+from tests.history.test_kept_log_search import kept_lines
 from tests.history.test_log_search import container_lines, line, pod_lines
 from tests.history_support import history_settings_for, run_history
 from tests.support import NatsServer, bearer, bus_client, until
@@ -143,6 +145,29 @@ async def test_a_container_by_name_or_once_removed_by_its_id(
         SEARCH, params={"pattern": "x", "container": "nope"}, headers=bearer(admin_token)
     )
     assert unknown.status_code == 404
+
+
+async def test_a_retained_containers_kept_lines_by_its_name_every_generation(
+    http: httpx.AsyncClient, admin_token: str, kept: None, nats_server: NatsServer, prefix: str
+) -> None:
+    async with bus_client(nats_server, prefix) as bus:
+        # shop-web (live: aaaa11112222) ran before as another container, kept by name.
+        await kept_lines(bus, "shop-web", "dddd11112222", [line(0, "ERROR web before")])
+        await kept_lines(bus, "old-api", "eeee11112222", [line(5, "ERROR old api 1")])
+        await kept_lines(bus, "old-api", "ffff11112222", [line(6, "ERROR old api 2")])
+
+    async def by_name() -> list[str] | None:
+        found = await texts(http, admin_token, container="shop-web")
+        return found if len(found) == 2 else None
+
+    assert await until(by_name, "both generations of shop-web") == [
+        "ERROR web before",
+        "ERROR web",
+    ]
+    removed = await texts(http, admin_token, host="web1", container="old-api")
+    assert removed == ["ERROR old api 2", "ERROR old api 1"]
+    one = await texts(http, admin_token, host="web1", container="eeee11112222")
+    assert one == ["ERROR old api 1"]
 
 
 BAD_SEARCHES: list[tuple[dict[str, str], str]] = [

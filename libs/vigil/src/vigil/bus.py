@@ -226,7 +226,12 @@ class Bus:
             return
         replicas = self.settings.stream_replicas
         specs: tuple[StreamSpec | BucketSpec, ...] = (*self._streams, *self._buckets)
-        configs = [spec.config(self.subjects, replicas) for spec in specs]
+        configs = [
+            spec.config(self.subjects, replicas, self.settings)
+            if isinstance(spec, StreamSpec)
+            else spec.config(self.subjects, replicas)
+            for spec in specs
+        ]
         await provisioning.provision(self.js, configs, self.settings.stream_seed_tag)
 
     async def _check_streams(self) -> None:

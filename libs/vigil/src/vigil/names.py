@@ -122,6 +122,15 @@ def validate_name(kind: NameKind, value: object) -> str:
     return value
 
 
+def is_name(kind: NameKind, value: object) -> bool:
+    """Whether `value` is a valid name of `kind` (a subject's token)."""
+    try:
+        validate_name(kind, value)
+    except InvalidName:
+        return False
+    return True
+
+
 def _validator(kind: NameKind) -> AfterValidator:
     return AfterValidator(lambda value: validate_name(kind, value))
 

@@ -116,6 +116,20 @@ class VigilSettings(BaseSettings):
         description="The provisioner's: the server tag of the NATS node that ran alone before "
         "the cluster (its streams are adopted there, then replicated; `vigil.provisioning`).",
     )
+    logs_keep_max_age_s: float = Field(
+        default=7 * 86400,
+        gt=0,
+        validation_alias=_shared("logs_keep_max_age_s"),
+        description="The provisioner's: how long retained containers' lines are kept "
+        "(LOGS_KEPT's age limit).",
+    )
+    logs_keep_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 20,
+        validation_alias=_shared("logs_keep_max_bytes"),
+        description="The provisioner's: LOGS_KEPT's size on disk, at most (the oldest "
+        "lines go first).",
+    )
     token_issuer: str = Field(default="vigil", validation_alias=_shared("token_issuer"))
     token_audience: str = Field(default="vigil", validation_alias=_shared("token_audience"))
     external_issuers: list[ExternalIssuer] = Field(

@@ -9,6 +9,7 @@ after a reconnect, in case the server came back without its store). Each spec's
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from nats.js.api import (
     DiscardPolicy,
@@ -20,6 +21,9 @@ from nats.js.api import (
 )
 
 from vigil.subjects import ANY, Subjects
+
+if TYPE_CHECKING:
+    from vigil.settings import VigilSettings
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,20 @@ class StreamSpec:
     append_only: bool = False
     """No message may be deleted and the stream not purged, by anyone: only its age
     removes what it holds."""
+    limits: "Callable[[VigilSettings], tuple[timedelta, int]] | None" = None
+    """Its age and byte limits from the provisioner's settings (an operator's choice),
+    over `max_age`."""
 
     def stream(self, subjects: Subjects) -> str:
         """The JetStream stream's name under `subjects`' prefix."""
         return subjects.stream_name(self.base_name)
 
-    def config(self, subjects: Subjects, replicas: int = 1) -> StreamConfig:
+    def config(
+        self, subjects: Subjects, replicas: int = 1, settings: "VigilSettings | None" = None
+    ) -> StreamConfig:
+        max_age, max_bytes = self.max_age, -1
+        if self.limits is not None and settings is not None:
+            max_age, max_bytes = self.limits(settings)
         return StreamConfig(
             name=self.stream(subjects),
             description=self.description,
@@ -58,7 +70,8 @@ class StreamSpec:
             retention=self.retention,
             max_msgs_per_subject=self.max_msgs_per_subject,
             max_msgs=self.max_msgs,
-            max_age=self.max_age.total_seconds() if self.max_age else None,
+            max_bytes=max_bytes,
+            max_age=max_age.total_seconds() if max_age else None,
             storage=self.storage,
             num_replicas=replicas,
             republish=self.republished(subjects) if self.republished else None,
@@ -94,6 +107,19 @@ LOGS = StreamSpec(
     description="Log batches of followed containers and pods: a short window, for resume.",
     max_age=timedelta(hours=1),
     max_msgs_per_subject=20_000,  # batches per container or pod (a byte cap reserves storage)
+)
+
+LOGS_KEPT = StreamSpec(
+    base_name="LOGS_KEPT",
+    subjects=lambda s: [s.all_kept_logs()],
+    description="Lines of retained containers, by name (every generation, with markers "
+    "between them), S2-compressed, for the age and bytes the operator chose.",
+    max_age=timedelta(days=7),
+    compressed=True,
+    limits=lambda settings: (
+        timedelta(seconds=settings.logs_keep_max_age_s),
+        settings.logs_keep_max_bytes,
+    ),
 )
 
 REVOKED = StreamSpec(
@@ -274,6 +300,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     LATEST,
     ALERTS,
     LOGS,
+    LOGS_KEPT,
     REVOKED,
     CONNECTIONS,
     DEPLOY_EVENTS,

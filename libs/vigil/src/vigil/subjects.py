@@ -129,6 +129,17 @@ class Subjects:
     def all_logs(self) -> str:
         return self._join("logs", ">")
 
+    # -- collector: kept logs (retained sources, by name: every generation) -------
+
+    def kept_docker_logs(self, host: Token, name: Token) -> str:
+        """A retained container's lines, by its name: its generations read as one."""
+        return self._join(
+            "keptlogs", "docker", _token(NameKind.HOST, host), _token(NameKind.CONTAINER, name)
+        )
+
+    def all_kept_logs(self) -> str:
+        return self._join("keptlogs", ">")
+
     # -- collector: threshold alerts ---------------------------------------------
 
     def alerts(self, source: Token) -> str:

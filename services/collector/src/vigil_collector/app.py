@@ -12,7 +12,7 @@ from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
 from vigil.errors import BusUnavailable
 from vigil.lifecycle import stop_task
-from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS
+from vigil.streams import ALERTS, K8S_CLUSTERS, LATEST, LOGS, LOGS_KEPT
 from vigil_collector.docker.source import DockerSource
 from vigil_collector.files.followers import FileFollowers
 from vigil_collector.host.sampler import HostSampler
@@ -32,7 +32,7 @@ class Collector:
             settings,
             name=f"vigil-collector-{settings.host}",
             role=ServiceRole.COLLECTOR,
-            streams=[LATEST, ALERTS, LOGS],
+            streams=[LATEST, ALERTS, LOGS, LOGS_KEPT],
             buckets=[K8S_CLUSTERS],
         )
         self.docker = DockerSource(settings, self.bus) if settings.docker != "off" else None

@@ -3,11 +3,14 @@
 Docker's streams (events, logs) and Kubernetes' (watches, logs) are read by blocking
 calls in threads; what they read reaches the loop here. The queue is bounded: when it
 is full the reading thread waits (backpressure on the engine's stream, never a loss),
-and it gives up once the hand-off is closed, so a stopping reader never hangs.
+and it gives up once the hand-off is closed, so a stopping reader never hangs. The loop
+is woken once for what arrives while it is not reading, not once per item (a log
+follower hands over thousands of lines a second).
 """
 
 import asyncio
 import threading
+from collections import deque
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -18,7 +21,10 @@ _POLL_S = 0.2
 class Handoff(Generic[T]):
     def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
         self._loop = loop
-        self._items: asyncio.Queue[T] = asyncio.Queue()
+        self._items: deque[T] = deque()
+        self._lock = threading.Lock()
+        self._woken = False  # a wake-up is on its way to the loop, or it is reading
+        self._ready = asyncio.Event()
         self._slots = threading.BoundedSemaphore(maxsize)
         self._closed = threading.Event()
 
@@ -32,11 +38,14 @@ class Handoff(Generic[T]):
         if self._closed.is_set():
             self._slots.release()
             return False
-        try:
-            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
-        except RuntimeError:  # the loop is gone: nobody will read it
-            self._slots.release()
-            return False
+        with self._lock:
+            self._items.append(item)
+            wake, self._woken = not self._woken, True
+        if wake:
+            try:
+                self._loop.call_soon_threadsafe(self._ready.set)
+            except RuntimeError:  # the loop is gone: nobody will read it
+                return False
         return True
 
     @property
@@ -46,13 +55,23 @@ class Handoff(Generic[T]):
     # -- the loop's side -------------------------------------------------------------
 
     async def get(self) -> T:
-        item = await self._items.get()
+        while True:
+            with self._lock:
+                if self._items:
+                    item = self._items.popleft()
+                    break
+                self._woken = False  # the next put wakes the loop
+                self._ready.clear()
+            await self._ready.wait()
         self._slots.release()
         return item
 
     def get_nowait(self) -> T:
         """The next item; raises `asyncio.QueueEmpty` when there is none."""
-        item = self._items.get_nowait()
+        with self._lock:
+            if not self._items:
+                raise asyncio.QueueEmpty
+            item = self._items.popleft()
         self._slots.release()
         return item
 

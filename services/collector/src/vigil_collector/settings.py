@@ -100,6 +100,16 @@ class CollectorSettings(ProbeSettings):
     redact_patterns: list[str] = Field(
         default_factory=list, description="More regular expressions whose matches are redacted."
     )
+    logs_keep_label: str = Field(
+        default="vigil.keep-logs=true",
+        pattern=r"^([^=\s]+(=\S*)?)?$",
+        description="Containers with this label (`key=value`, or `key` for any value) "
+        "have their logs kept (LOGS_KEPT), followed whether or not anyone watches; "
+        "empty: by label, none.",
+    )
+    logs_keep_all: bool = Field(
+        default=False, description="Keep the logs of every container of this host."
+    )
 
     kubeconfig: str | None = Field(
         default=None,

@@ -34,7 +34,7 @@ from vigil.messages import (
     SearchLogs,
 )
 from vigil.operations import History
-from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW, LOGS
+from vigil.streams import HISTORY, HISTORY_CLAIMS, HISTORY_MARKS, HISTORY_RAW, LOGS, LOGS_KEPT
 from vigil_history.errors import BadQuery
 from vigil_history.log_search import LogSearch, SearchBounds
 from vigil_history.query import Query
@@ -83,7 +83,7 @@ class HistoryService:
             settings,
             name="vigil-history",
             role=ServiceRole.HISTORY,
-            streams=[HISTORY_RAW, HISTORY, LOGS],
+            streams=[HISTORY_RAW, HISTORY, LOGS, LOGS_KEPT],
             buckets=[HISTORY_CLAIMS, HISTORY_MARKS],
         )
         self.roller = Roller(self.bus, settings)
@@ -131,7 +131,7 @@ class HistoryService:
 
     def _log_search(self) -> LogSearch:
         bounds = SearchBounds(self.settings.search_max_lines, self.settings.search_max_s)
-        return LogSearch(self.bus, LOGS, bounds)
+        return LogSearch(self.bus, LOGS_KEPT, LOGS, bounds)
 
     async def _warm(self, query: Query) -> None:
         """The frames a first chart asks, read ahead (`Query.warm`); a failure only

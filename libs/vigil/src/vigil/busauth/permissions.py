@@ -68,6 +68,7 @@ from vigil.streams import (
     LATEST,
     LOGIN_FAILURES,
     LOGS,
+    LOGS_KEPT,
     NOTIFY_CHANNELS,
     NOTIFY_DEAD_LETTERS,
     NOTIFY_DELIVERIES,
@@ -217,6 +218,7 @@ def permissions(
                     subjects.docker_source(host),
                     subjects.docker_status(host, ANY),
                     subjects.docker_logs(host, ANY),
+                    subjects.kept_docker_logs(host, ANY),  # its retained containers'
                     subjects.journal_logs(host, ANY),
                     subjects.file_logs(host, ANY),
                     subjects.alerts(AlertSource.K8S),
@@ -225,7 +227,7 @@ def permissions(
                     *(subjects.k8s_logs(cluster, ANY, ANY) for cluster in cluster_tokens),
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
-                    *_looks_up(subjects, LATEST, ALERTS, LOGS),
+                    *_looks_up(subjects, LATEST, ALERTS, LOGS, LOGS_KEPT),
                     *_keeps(subjects, K8S_CLUSTERS),
                 ),
                 subscribe=(*_requests(subjects, _operations(Logs)), inbox),
@@ -259,7 +261,7 @@ def permissions(
             return Permissions(
                 publish=(
                     subjects.all_history(),
-                    *_reads(subjects, HISTORY_RAW, HISTORY, LOGS),
+                    *_reads(subjects, HISTORY_RAW, HISTORY, LOGS, LOGS_KEPT),
                     *_keeps(subjects, HISTORY_CLAIMS, HISTORY_MARKS),
                 ),
                 subscribe=(*_requests(subjects, _operations(History)), inbox),

@@ -106,6 +106,37 @@ class LogBatch(Message):
     host: HostName
     container: ContainerName
     lines: list[LogLine]
+    kept: bool | None = omitted_when_none(
+        "True: the container is retained, so these lines are in LOGS_KEPT too (a search "
+        "reads them there, not here)."
+    )
+
+
+class Generation(Message):
+    """The marker between a retained container's generations: a new container (id) took
+    the name, started at `started`."""
+
+    id: ContainerName = Field(description="The new container's short id.")
+    started: AwareDatetime
+
+
+class KeptLogBatch(Message):
+    """Lines of a retained container, in order, on `keptlogs.docker.{host}.{name}`: by
+    its name, so a container recreated under it continues the same history. `id` is the
+    container (the generation) they come from; `generation` is set on the first batch
+    of each one followed (a new container under the name, or the collector's start).
+    Compact, as it is kept for days: each line is its time in microseconds after
+    `start` and its text; the lines from stderr are listed by index."""
+
+    host: HostName
+    container: ContainerName = Field(description="The container's name.")
+    id: ContainerName = Field(description="The short id of the container the lines are from.")
+    generation: Generation | None = omitted_when_none()
+    start: int = Field(description="The first line's time, in epoch microseconds.")
+    lines: list[tuple[int, str]] = Field(
+        description="Each line: microseconds after `start`, its redacted text."
+    )
+    stderr: list[int] | None = omitted_when_none("Which lines (indexes) are stderr's.")
 
 
 class MergedLogLine(LogLine):

@@ -20,30 +20,34 @@ from vigil.names import ClusterName, ContainerName, HostName, NamespaceName, Pod
 
 MAX_PATTERN_CHARS = 1000
 MAX_SOURCES = 1000
-CURSOR = r"^[0-9]{1,20}:[0-9]{1,6}$"
-"""`<stream sequence>:<line index>`: where the next page starts (after that line)."""
+CURSOR = r"^k?[0-9]{1,20}:[0-9]{1,6}$"
+"""`<stream sequence>:<line index>`: where the next page starts (after that line); `k`
+before it: in the kept logs (LOGS_KEPT, read before the last hour's)."""
 
 
 class LogSourceRef(Message):
     """Containers of a Docker host, pods of a cluster, a host's journal (every selection
     of it the collector followed) or its log files: a field left out means any (`host`
-    alone: every container of that host)."""
+    alone: every container of that host). A container's kept lines (LOGS_KEPT) are found
+    by its `name` (every generation of it), else by its id (`container`); a source with
+    a `name` and no `container` is searched in the kept lines only."""
 
     kind: Literal["docker", "k8s", "journal", "file"]
     host: HostName | None = omitted_when_none("A Docker host, or a journal's or log files'.")
     container: ContainerName | None = omitted_when_none("A container's id (docker).")
+    name: ContainerName | None = omitted_when_none("A container's name (docker, kept lines).")
     cluster: ClusterName | None = omitted_when_none("The cluster (k8s): grants are per cluster.")
     namespace: NamespaceName | None = omitted_when_none()
     pod: PodName | None = omitted_when_none()
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> Self:
-        docker = (self.host, self.container)
+        docker = (self.host, self.container, self.name)
         k8s = (self.cluster, self.namespace, self.pod)
         if self.kind == "docker" and any(value is not None for value in k8s):
-            raise ValueError("a docker source names host and container only")
+            raise ValueError("a docker source names host, container and name only")
         if self.kind in ("journal", "file") and any(
-            value is not None for value in (self.container, *k8s)
+            value is not None for value in (self.container, self.name, *k8s)
         ):
             raise ValueError(f"a {self.kind} source names its host only")
         if self.kind == "k8s":
@@ -53,6 +57,8 @@ class LogSourceRef(Message):
                 raise ValueError("a k8s source names its cluster")
         if self.kind == "docker" and self.host is None and self.container is not None:
             raise ValueError("a container is named with its host")
+        if self.kind == "docker" and self.host is None and self.name is not None:
+            raise ValueError("a container's name is given with its host")
         if self.namespace is None and self.pod is not None:
             raise ValueError("a pod is named with its namespace")
         return self
@@ -96,6 +102,7 @@ class LogHit(LogLine):
     namespace: NamespaceName | None = omitted_when_none()
     pod: PodName | None = omitted_when_none()
     container: str | None = omitted_when_none("A container's (none: a journal's or a file's).")
+    name: str | None = omitted_when_none("A kept line's: its container's name.")
     file: str | None = omitted_when_none("A log file's short name.")
     unit: str | None = omitted_when_none("A journal entry's systemd unit.")
     priority: int | None = omitted_when_none("A journal entry's priority (0 emerg .. 7 debug).")

@@ -18,25 +18,65 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.messages import ErrorCode, FollowLogs, LogBatch, LogLine, LogsFollowed
 from vigil_collector.docker.engine import UNREACHABLE, describe, is_missing
-from vigil_collector.docker.log_reader import LogReader
+from vigil_collector.docker.log_reader import LogReader, Tail
 from vigil_collector.handoff import Handoff
-from vigil_collector.logs.batches import Position, Read
+from vigil_collector.logs.batches import RESUME_WITHIN_NS, Position, Read
 from vigil_collector.logs.followers import Followers
+from vigil_collector.logs.redaction import Redactor
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
+
+
+async def inspect(api: Any, container: str) -> dict[str, Any]:
+    """The engine's view of a container about to be followed (raises `ctl.Refused`)."""
+    try:
+        info: dict[str, Any] = await asyncio.to_thread(api.inspect_container, container)
+    except UNREACHABLE as exc:
+        if is_missing(exc):
+            raise ctl.Refused(ErrorCode.NOT_FOUND, f"no container {container!r}") from exc
+        raise ctl.Refused(ErrorCode.UNAVAILABLE, describe(exc)) from exc
+    return info
+
+
+def reader_of(
+    settings: CollectorSettings,
+    api: Any,
+    info: dict[str, Any],
+    tail: Tail,
+    position: Position,
+    redactor: Redactor,
+    handoff: Handoff[Read],
+    *,
+    resume_within_ns: int = RESUME_WITHIN_NS,
+) -> LogReader:
+    """The reader of the container `info` inspected, after `position`."""
+    return LogReader(
+        api,
+        info["Id"],
+        tty=bool((info.get("Config") or {}).get("Tty")),
+        tail=tail,
+        after=position,
+        resume_within_ns=resume_within_ns,
+        max_line_bytes=settings.logs_max_line_bytes,
+        redactor=redactor,
+        handoff=handoff,
+    )
 
 
 class LogFollowers(Followers[str]):
     def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
         super().__init__(settings, bus)
         self._api: Any = None
+        self.kept: Callable[[str], bool] = lambda container: False
+        """Whether a container's lines are kept too (`docker.kept_logs`): its batches say so."""
 
     # -- the engine comes and goes ---------------------------------------------------
 
@@ -82,26 +122,10 @@ class LogFollowers(Followers[str]):
     # -- one follower ------------------------------------------------------------------
 
     async def _follow(self, api: Any, container: str, tail: int) -> None:
-        try:
-            info = await asyncio.to_thread(api.inspect_container, container)
-        except UNREACHABLE as exc:
-            if is_missing(exc):
-                raise ctl.Refused(ErrorCode.NOT_FOUND, f"no container {container!r}") from exc
-            raise ctl.Refused(ErrorCode.UNAVAILABLE, describe(exc)) from exc
-
-        def reader(handoff: Handoff[Read], position: Position) -> LogReader:
-            return LogReader(
-                api,
-                info["Id"],
-                tty=bool((info.get("Config") or {}).get("Tty")),
-                tail=tail,
-                after=position,
-                max_line_bytes=self._settings.logs_max_line_bytes,
-                redactor=self._redactor(),
-                handoff=handoff,
-            )
-
-        await self._start(container, reader)
+        info = await inspect(api, container)
+        await self._start(container, lambda handoff, position: reader_of(
+            self._settings, api, info, tail, position, self._redactor(), handoff
+        ))  # fmt: skip
         log.info("following the logs of %s", container)
 
     def _name(self, key: str) -> str:
@@ -111,7 +135,9 @@ class LogFollowers(Followers[str]):
         return self._bus.subjects.docker_logs(self._settings.host, key)
 
     def _batch(self, key: str, lines: list[LogLine]) -> LogBatch:
-        return LogBatch(host=self._settings.host, container=key, lines=lines)
+        return LogBatch(
+            host=self._settings.host, container=key, lines=lines, kept=self.kept(key) or None
+        )
 
     def _task_name(self, key: str) -> str:
         return f"logs-publisher-{key}"

@@ -60,13 +60,16 @@ class LineAssembler:
                 self._frame("stdout", bytes(buffer[:end]))
                 del buffer[:end]
             return
-        while len(buffer) >= _HEADER.size:
-            kind, size = _HEADER.unpack_from(buffer)
-            if len(buffer) < _HEADER.size + size:
+        at = 0  # frames are taken from the front, the buffer cut once: not per frame
+        while len(buffer) - at >= _HEADER.size:
+            kind, size = _HEADER.unpack_from(buffer, at)
+            end = at + _HEADER.size + size
+            if len(buffer) < end:
                 break
-            payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
-            del buffer[: _HEADER.size + size]
+            payload = bytes(buffer[at + _HEADER.size : end])
+            at = end
             self._frame(_STREAMS.get(kind, "stdout"), payload)
+        del buffer[:at]
 
     def flush(self) -> None:
         """The lines still unfinished, as they are (the response ended)."""
@@ -78,6 +81,9 @@ class LineAssembler:
         for piece in payload.splitlines(keepends=True) if self._tty else [payload]:
             stamp, _, text = piece.partition(b" ")
             partial = self._partial.get(stream)
+            if partial is None and text.endswith(b"\n") and len(text) <= self._max:
+                self._whole(stream, stamp, text[:-1], 0)  # most lines: whole in one frame
+                continue
             if partial is None:
                 partial = self._partial[stream] = _Partial(stamp)
             room = self._max - len(partial.data)
@@ -89,18 +95,29 @@ class LineAssembler:
                 self._line(stream, partial)
 
     def _line(self, stream: Literal["stdout", "stderr"], partial: _Partial) -> None:
+        self._whole(stream, partial.stamp, partial.data, partial.left_out)
+
+    def _whole(
+        self,
+        stream: Literal["stdout", "stderr"],
+        stamp: bytes,
+        data: bytes | bytearray,
+        left_out: int,
+    ) -> None:
         try:
-            when, nanos = parse_time(partial.stamp)
+            when, nanos = parse_time(stamp)
         except ValueError:  # not a stamp: keep the line, timed now
             when, nanos = datetime.now(UTC), 0
-        text = partial.data.decode("utf-8", errors="replace")
-        if partial.left_out:
-            text += cut_marker(partial.left_out)
-        self._emit(LogLine(time=when, stream=stream, text=self._redactor.line(text)), nanos)
+        text = data.decode("utf-8", errors="replace")
+        if left_out:
+            text += cut_marker(left_out)
+        # Made of checked parts (a parsed time, a stream name, decoded text): not validated
+        # again, once per line.
+        line = LogLine.model_construct(time=when, stream=stream, text=self._redactor.line(text))
+        self._emit(line, nanos)
 
 
-def _recent(position: Position) -> bool:
-    return bool(position.nanos) and time.time_ns() - position.nanos < RESUME_WITHIN_NS
+Tail = int | Literal["all"]  # the lines a reader starts with, when it does not resume
 
 
 class LogReader(StreamReader):
@@ -112,8 +129,9 @@ class LogReader(StreamReader):
         container: str,
         *,
         tty: bool,
-        tail: int,
+        tail: Tail,
         after: Position,
+        resume_within_ns: int = RESUME_WITHIN_NS,
         max_line_bytes: int,
         redactor: Redactor,
         handoff: Handoff[Read],
@@ -124,7 +142,8 @@ class LogReader(StreamReader):
         # Lines at or before where an earlier follower stopped were batched by it (and
         # sent, or left in `after` to be sent); only those are skipped (stdout and
         # stderr stamps need not rise together).
-        self._sent_until = after.nanos if _recent(after) else 0
+        recent = bool(after.nanos) and time.time_ns() - after.nanos < resume_within_ns
+        self._sent_until = after.nanos if recent else 0
         self._lines = LineAssembler(
             tty=tty, max_line_bytes=max_line_bytes, redactor=redactor, emit=self._emit
         )

@@ -3,7 +3,8 @@
 While the engine answers, three things run: the stats cycle (one `DockerStatsSampled`
 batch every interval, from the reader chosen for this engine when it was reached:
 `stats_readers`), the status flow (a snapshot of every container, then one
-`ContainerStatusChanged` per event) and the log followers (on lease); scroll-back
+`ContainerStatusChanged` per event), the log followers (on lease) and those of the
+retained containers (always: `kept_logs`); scroll-back
 pages of older lines are read on request. When the engine
 goes away (the event stream ends, or a call fails to reach it) the source publishes
 `DockerSourceChanged(available=False)`, stops its followers, and retries with backoff
@@ -39,6 +40,7 @@ from vigil.subjects import ANY
 from vigil_collector.docker import engine, stats_readers
 from vigil_collector.docker.container_events import ContainerStates, EventReader
 from vigil_collector.docker.followers import LogFollowers
+from vigil_collector.docker.kept_logs import KeptLogs
 from vigil_collector.docker.log_pages import LogPages
 from vigil_collector.docker.running_containers import RunningContainers, inspect_running
 from vigil_collector.errors import DockerUnavailable
@@ -53,6 +55,8 @@ class DockerSource:
         self._settings = settings
         self._bus = bus
         self.followers = LogFollowers(settings, bus)
+        self.kept = KeptLogs(settings, bus)
+        self.followers.kept = self.kept.keeps
         self.pages = LogPages(settings)
         # Status messages wait here until NATS acks them: an outage delays, never loses.
         self._statuses_out = InOrder(bus, "Docker status")
@@ -75,6 +79,7 @@ class DockerSource:
             ),
         ]
         watching = asyncio.create_task(self.followers.watch_leases(), name="log-leases")
+        keeping = asyncio.create_task(self.kept.watch_leases(), name="kept-logs")
         report = settings.docker == "on"
         delay = 1.0
         try:
@@ -106,9 +111,12 @@ class DockerSource:
                     api.close()  # closes idle sockets only: does not block
                     self.pages.detach()
                     await self.followers.detach()
+                    await self.kept.detach()
         finally:
             await stop_task(watching)
+            await stop_task(keeping)
             await self.followers.stop_all(flush=False)
+            await self.kept.stop_all(flush=False)
             await self._statuses_out.close()
             for service in self._services:
                 with contextlib.suppress(nats.errors.Error):
@@ -139,6 +147,7 @@ class DockerSource:
         reader = await asyncio.to_thread(stats_readers.open_reader, choice, self._settings, api)
         tasks: list[asyncio.Task[None]] = []
         try:
+            self.kept.attach(api)
             await self._snapshot(api, states, running)
             self.followers.attach(api)
             self.pages.attach(api)
@@ -177,6 +186,7 @@ class DockerSource:
             await self._publish(self._bus.subjects.docker_status(message.host, message.id), message)
             if message.event == "start":
                 await self.followers.container_started(message.id)
+            await self.kept.seen(message)
 
     async def _snapshot(
         self, api: Any, states: ContainerStates, running: RunningContainers
@@ -192,6 +202,7 @@ class DockerSource:
         subjects = self._bus.subjects
         for message in states.snapshot(listed):
             await self._publish(subjects.docker_status(message.host, message.id), message)
+            await self.kept.seen(message)
         for container in await self._published_containers() - states.containers:
             message = states.removed(container)
             await self._publish(subjects.docker_status(message.host, container), message)

@@ -24,6 +24,17 @@ _KEY_INLINE = re.compile(
 )
 
 DEFAULT_PATTERNS = (_URL_PASSWORD, _BEARER, _AWS_KEY_ID, _AWS_SECRET, _JWT)
+_HINTS = {  # what a line holds (lower-cased) for each default pattern to match it
+    _URL_PASSWORD: ("://",),
+    _BEARER: ("bearer",),
+    _AWS_KEY_ID: ("akia", "asia", "agpa", "aida", "aroa"),
+    _AWS_SECRET: ("secret",),
+    _JWT: ("eyj",),
+}
+_KEY_HINT = "private key"
+_ANY_HINT = re.compile(
+    "|".join(re.escape(hint) for hint in (*(h for hs in _HINTS.values() for h in hs), _KEY_HINT))
+)
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -36,13 +47,20 @@ class Redactor:
 
     def __init__(self, extra: list[re.Pattern[str]], *, defaults: bool = True) -> None:
         self._defaults = defaults
-        self._patterns = [*(DEFAULT_PATTERNS if defaults else ()), *extra]
+        self._extra = extra
         self._in_key = False
 
     def line(self, text: str) -> str:
         if self._defaults:
-            text = self._private_keys(text)
-        for pattern in self._patterns:
+            # A default pattern runs only on a line holding its hint: most lines hold none.
+            lowered = text.lower()
+            if self._in_key or _ANY_HINT.search(lowered) is not None:
+                text = self._private_keys(text)
+                lowered = text.lower()
+                for pattern in DEFAULT_PATTERNS:
+                    if any(hint in lowered for hint in _HINTS[pattern]):
+                        text = pattern.sub(_replace, text)
+        for pattern in self._extra:
             text = pattern.sub(_replace, text)
         return text
 

@@ -3,13 +3,14 @@ oldest) first, with a cursor for the next page; searched by the history service
 (`ctl.history.search_logs`), never in the gateway.
 
 What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), one container
-(`host` and `container`: a live one's name or id, or the id of one removed), a host's
-containers, journal and log files (`host` alone), or, with none of these, every
-container, every host's journal and log files, and the pods of every cluster the user
-may see. A cluster is searched only with its grant: asked by name without it, 403 (and
-the refusal audited); left out, it is not searched. A host's journal and files are
-searched by whoever may watch them (`host.journal`, `host.file`: reading a host needs no
-grant, as reading its containers does not).
+(`host` and `container`: a live one's name or id, or the id or name of one removed; by
+name, a retained container's kept lines of every generation), a host's containers,
+journal and log files (`host` alone), or, with none of these, every container, every
+host's journal and log files, and the pods of every cluster the user may see. A
+cluster is searched only with its grant: asked by name without it, 403 (and the refusal
+audited); left out, it is not searched. A host's journal and files are searched by
+whoever may watch them (`host.journal`, `host.file`: reading a host needs no grant, as
+reading its containers does not).
 
 `GET /api/logs/around`: the lines around a hit (its `at`), in its own source, asked
 with the same sources as the search (`ctl.history.log_lines_around`).
@@ -33,6 +34,7 @@ from vigil.messages import (
     utc_now,
 )
 from vigil.messages.log_search import CURSOR, MAX_AROUND
+from vigil.names import NameKind, is_name
 from vigil.operations import History
 from vigil_gateway.errors import ChannelRefused
 from vigil_gateway.http.http_auth import authenticated, check_cluster_grant, refusal
@@ -68,7 +70,7 @@ async def searched(
     if namespace is not None or pod is not None:
         raise refusal(ErrorCode.INVALID_MESSAGE, "namespace and pod are a cluster's")
     if container is not None:
-        return [await _container(gateway, host, container)]
+        return await _container(gateway, host, container)
     if host is not None:
         return [_source(kind=kind, host=host) for kind in _HOSTS_SOURCES]
     seen = [c for c in await gateway.clusters.clusters() if principal.may_see_cluster(c)]
@@ -145,15 +147,20 @@ def _source(**fields: str | None) -> LogSourceRef:
     return from_path(LogSourceRef, fields)
 
 
-async def _container(gateway: Gateway, host: str | None, typed: str) -> LogSourceRef:
-    """A live container by name or id; else the id of one removed, on `host`."""
+async def _container(gateway: Gateway, host: str | None, typed: str) -> list[LogSourceRef]:
+    """A live container by name or id (its kept lines by its name); else one removed, on
+    `host`, by its id or (kept lines) its name."""
     try:
         found = await gateway.containers.find(typed, host)
     except ChannelRefused as exc:
         if host is None or exc.code is not ErrorCode.NOT_FOUND:
             raise refusal(exc.code, exc.reason) from None
-        return _source(kind="docker", host=host, container=typed)  # removed: by its id
-    return _source(kind="docker", host=found.host, container=found.id)
+        return [
+            _source(kind="docker", host=host, container=typed),
+            _source(kind="docker", host=host, name=typed),
+        ]
+    name = found.name if is_name(NameKind.CONTAINER, found.name) else None  # kept by a token
+    return [_source(kind="docker", host=found.host, container=found.id, name=name)]
 
 
 def _level(name: str | None) -> LevelName | None:
