@@ -88,5 +88,13 @@ class Principal(Message):
     def has_role(self, needed: Role) -> bool:
         return self.role.rank >= needed.rank
 
+    def may_exec(self) -> bool:
+        """Whether it may open shells (`exec`), in the hosts and clusters it is granted."""
+        return self.has_role(Role.OPERATOR)
+
+    def exec_refusal(self) -> str:
+        """Why `may_exec` said no."""
+        return f"exec needs the operator role; {self.name} is {self.role}"
+
     def may_see_cluster(self, cluster: str) -> bool:
         return ALL_CLUSTERS in self.clusters or cluster in self.clusters
