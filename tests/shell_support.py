@@ -1,5 +1,6 @@
-"""Shells in containers through the gateway (`/ws/docker/{host}/containers/{c}/exec`), as
-a client sees them: the socket, the terminal's bytes, the control frames."""
+"""Shells in containers through the gateway (`/ws/docker/{host}/containers/{c}/exec`, and
+`/ws/k8s/{cluster}/namespaces/{ns}/pods/{pod}/exec`), as a client sees them: the
+socket, the terminal's bytes, the control frames."""
 
 import asyncio
 import json
@@ -14,10 +15,23 @@ def shell_socket(
     address: str, token: str, host: str, container: str, *command: str, **query: Any
 ) -> connect:
     """A WebSocket to a shell running `command` (the gateway's default without)."""
+    return _socket(address, f"/ws/docker/{host}/containers/{container}/exec", token, command, query)
+
+
+def pod_shell_socket(
+    address: str, token: str, cluster: str, namespace: str, pod: str, *command: str, **query: Any
+) -> connect:
+    """A WebSocket to a shell in a pod running `command` (`container=` picks one)."""
+    path = f"/ws/k8s/{cluster}/namespaces/{namespace}/pods/{pod}/exec"
+    return _socket(address, path, token, command, query)
+
+
+def _socket(
+    address: str, path: str, token: str, command: tuple[str, ...], query: dict[str, Any]
+) -> connect:
     params: list[tuple[str, Any]] = [("token", token), *(("cmd", c) for c in command)]
     params += list(query.items())
-    path = f"/ws/docker/{host}/containers/{container}/exec?{urlencode(params)}"
-    return connect(f"ws://{address}{path}", max_size=1 << 20)
+    return connect(f"ws://{address}{path}?{urlencode(params)}", max_size=1 << 20)
 
 
 async def opened(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:

@@ -82,7 +82,14 @@ class ApiServerTerminal:
         self._closing = True
         # The reading thread sees it within _POLL_S; only then is the socket closed.
         await asyncio.to_thread(self._reader.shutdown, wait=True)
-        await asyncio.to_thread(self._ws.close)
+        await asyncio.to_thread(self._close_socket)
+
+    def _close_socket(self) -> None:
+        """Blocking: the close handshake, and the socket closed even when the API server
+        ended first (the client then skips closing it)."""
+        self._ws.close()
+        if self._ws.sock is not None:
+            self._ws.sock.shutdown()
 
 
 class PodShells(ShellSessions[OpenPodShell]):

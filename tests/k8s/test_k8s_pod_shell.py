@@ -1,0 +1,212 @@
+"""Interactive shells in pods through the gateway
+(`/ws/k8s/{cluster}/namespaces/{ns}/pods/{pod}/exec`), the bytes over NATS to the
+deployer of the cluster and the API server's exec WebSocket: a command and its output,
+a resize, the ends (exit, idle), who may open one (exec on, granted the cluster;
+refused and audited otherwise, at the gateway and at the deployer), and the audit trail
+of each session."""
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from kubernetes import client
+from websockets.asyncio.client import ClientConnection
+
+from tests.deploy_support import deployer_settings_for, run_deployer
+from tests.grant_support import bearer, granted
+from tests.k8s_cluster import Cluster
+from tests.k8s_support import container, eventually, run_pod
+from tests.shell_support import ended, opened, output_until, pod_shell_socket
+from tests.support import NatsServer, audited, bus_client, closed_with
+from vigil import ctl
+from vigil.busauth.permissions import ServiceRole
+from vigil.messages import ErrorCode, OpenPodShell
+from vigil.operations import Shells
+from vigil_gateway.settings import GatewaySettings
+
+WINDOW = 16_384
+
+
+@pytest.fixture
+def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
+    """The tests' gateways: exec on, a small window."""
+    service = nats_server.service(ServiceRole.GATEWAY, prefix)
+    return GatewaySettings(**service, exec_enabled=True, exec_window_bytes=WINDOW)
+
+
+@pytest.fixture
+def exec_enabled() -> bool:
+    """Whether the deployer of the cluster opens shells (a test may parametrize it)."""
+    return True
+
+
+@pytest.fixture
+async def shell_gateway(
+    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, gateway: str, exec_enabled: bool
+) -> AsyncIterator[str]:
+    """The deployer of the cluster (shells idle after 3 s) and the gateway; yields the
+    gateway's address."""
+    settings = deployer_settings_for(
+        nats_server,
+        prefix,
+        target="kubernetes",
+        host=k8s_cluster.context,
+        kubeconfig=k8s_cluster.kubeconfig,
+        exec_enabled=exec_enabled,
+        exec_idle_s=3.0,
+        exec_window_bytes=WINDOW,
+    )
+    async with run_deployer(settings):
+        yield gateway
+
+
+@pytest.fixture
+async def http(shell_gateway: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://{shell_gateway}", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def pod(k8s_cluster: Cluster, namespace: str) -> str:
+    """A running pod of two containers, `app` and `side`."""
+    run_pod(
+        k8s_cluster,
+        namespace,
+        "lone",
+        container("app", k8s_cluster.image, "sleep 3600"),
+        container("side", k8s_cluster.image, "sleep 3600"),
+    )
+
+    def running() -> bool:
+        with k8s_cluster.api_client() as api:
+            found = client.CoreV1Api(api).read_namespaced_pod("lone", namespace)
+        return bool(found.status.phase == "Running")
+
+    await eventually(running, "the pod running", 60)
+    return "lone"
+
+
+async def refused(ws: ClientConnection) -> str:
+    """The reason of a refusal: the socket closed with 1008."""
+    code, reason = await closed_with(ws, timeout=15)
+    assert code == 1008, (code, reason)
+    return reason
+
+
+async def test_a_pod_shell_runs_a_command_resizes_exits_and_is_audited_once(
+    shell_gateway: str,
+    http: httpx.AsyncClient,
+    k8s_cluster: Cluster,
+    namespace: str,
+    pod: str,
+    admin_token: str,
+) -> None:
+    cluster = k8s_cluster.context
+    async with pod_shell_socket(
+        shell_gateway, admin_token, cluster, namespace, pod, container="side", cols=90, rows=30
+    ) as ws:
+        session = await opened(ws, timeout=20)
+        assert (session["host"], session["container"], session["name"]) == (
+            cluster,
+            "side",
+            f"{namespace}/{pod}",
+        )
+        await ws.send(b"stty size; echo answer-$((6 * 7))\n")
+        assert b"30 90" in await output_until(ws, b"answer-42")
+        await ws.send(json.dumps({"type": "resize", "cols": 123, "rows": 45}))
+        await ws.send(b"stty size\n")
+        await output_until(ws, b"45 123")
+        await ws.send(b"exit 3\n")
+        end = await ended(ws)
+        assert (end["reason"], end["exit_code"]) == ("exited", 3)
+        assert (await closed_with(ws))[0] == 1000
+
+    target = f"pod {cluster}/{namespace}/{pod}"
+    opens = await audited(http, admin_token, 1, service="deployer", action="pod.exec")
+    ends = await audited(http, admin_token, 1, service="deployer", action="pod.exec_ended")
+    exec_events = [e for e in opens if e["action"] == "pod.exec"]
+    assert len(exec_events) == 1, opens
+    assert len(ends) == 1, ends
+    for event in (exec_events[0], ends[0]):
+        assert (event["actor"]["name"], event["outcome"], event["target"]) == (
+            "admin",
+            "done",
+            target,
+        )
+        assert session["session"] in event["detail"]
+    assert "exited (exit code 3) after" in ends[0]["detail"]
+
+
+async def test_a_pod_shell_opens_in_the_first_container_and_ends_on_idle(
+    shell_gateway: str, k8s_cluster: Cluster, namespace: str, pod: str, admin_token: str
+) -> None:
+    async with pod_shell_socket(
+        shell_gateway, admin_token, k8s_cluster.context, namespace, pod
+    ) as ws:
+        assert (await opened(ws, timeout=20))["container"] == "app"
+        end = await ended(ws, timeout=15)
+        assert end["reason"] == "idle", end
+        assert (await closed_with(ws))[0] == 1000
+
+
+async def test_a_container_the_pod_has_not_is_refused_by_name(
+    shell_gateway: str, k8s_cluster: Cluster, namespace: str, pod: str, admin_token: str
+) -> None:
+    async with pod_shell_socket(
+        shell_gateway, admin_token, k8s_cluster.context, namespace, pod, container="nope"
+    ) as ws:
+        reason = await refused(ws)
+    assert f"pod {namespace}/{pod} has no container 'nope' (app, side)" in reason, reason
+
+
+@pytest.mark.parametrize("exec_enabled", [False])
+async def test_exec_off_at_the_deployer_of_the_cluster_is_refused(
+    shell_gateway: str, k8s_cluster: Cluster, namespace: str, pod: str, admin_token: str
+) -> None:
+    async with pod_shell_socket(
+        shell_gateway, admin_token, k8s_cluster.context, namespace, pod
+    ) as ws:
+        reason = await refused(ws)
+    assert "exec is off (VIGIL_EXEC_ENABLED)" in reason, reason
+
+
+async def test_a_viewer_and_an_operator_of_another_cluster_are_refused_and_audited(
+    shell_gateway: str,
+    http: httpx.AsyncClient,
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    pod: str,
+    admin_token: str,
+) -> None:
+    cluster = k8s_cluster.context
+    viewer = await granted(http, admin_token, "vera", ["*"])
+    elsewhere = await granted(http, admin_token, "otto", ["elsewhere"], role="operator")
+    async with pod_shell_socket(shell_gateway, viewer, cluster, namespace, pod) as ws:
+        reason = await refused(ws)
+    assert "operator role" in reason, reason
+    async with pod_shell_socket(shell_gateway, elsewhere, cluster, namespace, pod) as ws:
+        reason = await refused(ws)
+    assert f"no grant for cluster {cluster!r}" in reason, reason
+
+    # The deployer checks the grant again itself: the same request straight on the bus.
+    tokens = await http.post(
+        "/api/auth/token", json={"username": "otto", "password": "otto-password-1"}
+    )
+    request = OpenPodShell(session="0" * 32, cluster=cluster, namespace=namespace, pod=pod)
+    async with bus_client(nats_server, prefix) as bus:
+        with pytest.raises(ctl.Refused) as refusal:
+            await ctl.call(bus, Shells.OPEN_POD, request, token=tokens.json()["access_token"])
+    assert refusal.value.code is ErrorCode.FORBIDDEN
+
+    events = await audited(http, admin_token, 3, action="pod.exec")
+    by = {(e["service"], e["actor"]["name"], e["outcome"], e["target"]) for e in events}
+    target = f"pod {cluster}/{namespace}/{pod}"
+    assert by == {
+        ("gateway", "vera", "refused", target),
+        ("gateway", "otto", "refused", target),
+        ("deployer", "otto", "refused", target),
+    }, events
+    assert (await http.get("/api/audit", headers=bearer(viewer))).status_code == 403
