@@ -127,7 +127,9 @@ async def test_a_shell_of_a_disabled_user_is_closed_with_4001(
     gateway_up: str, http: httpx.AsyncClient, containers: Containers, admin_token: str
 ) -> None:
     _, name = containers.run("revoked", "sleep", "3600")
-    operator = await granted(http, admin_token, "olga", ["*"], role="operator")
+    operator = await granted(
+        http, admin_token, "olga", ["*"], role="operator", permissions=("exec",)
+    )
     async with shell_socket(gateway_up, operator, TEST_HOST, name) as ws:
         await opened(ws)
         disabled = await http.post("/api/auth/users/olga/disable", headers=bearer(admin_token))
@@ -184,7 +186,9 @@ async def test_a_viewer_and_an_operator_of_another_host_are_refused_and_audited(
 ) -> None:
     _, name = containers.run("denied", "sleep", "3600")
     viewer = await granted(http, admin_token, "vera", ["*"])
-    elsewhere = await granted(http, admin_token, "otto", ["otherhost"], role="operator")
+    elsewhere = await granted(
+        http, admin_token, "otto", ["otherhost"], role="operator", permissions=("exec",)
+    )
     async with shell_socket(gateway_up, viewer, TEST_HOST, name) as ws:
         reason = await refused(ws)
     assert "operator role" in reason, reason

@@ -183,7 +183,9 @@ async def test_a_viewer_and_an_operator_of_another_cluster_are_refused_and_audit
 ) -> None:
     cluster = k8s_cluster.context
     viewer = await granted(http, admin_token, "vera", ["*"])
-    elsewhere = await granted(http, admin_token, "otto", ["elsewhere"], role="operator")
+    elsewhere = await granted(
+        http, admin_token, "otto", ["elsewhere"], role="operator", permissions=("exec",)
+    )
     async with pod_shell_socket(shell_gateway, viewer, cluster, namespace, pod) as ws:
         reason = await refused(ws)
     assert "operator role" in reason, reason
@@ -210,3 +212,51 @@ async def test_a_viewer_and_an_operator_of_another_cluster_are_refused_and_audit
         ("deployer", "otto", "refused", target),
     }, events
     assert (await http.get("/api/audit", headers=bearer(viewer))).status_code == 403
+
+
+async def test_an_operator_needs_the_exec_permission_which_a_viewer_cannot_be_given(
+    shell_gateway: str,
+    http: httpx.AsyncClient,
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    pod: str,
+    admin_token: str,
+) -> None:
+    cluster = k8s_cluster.context
+    plain = await granted(http, admin_token, "opal", ["*"], role="operator")
+    trusted = await granted(
+        http, admin_token, "ezra", [cluster], role="operator", permissions=("exec",)
+    )
+    async with pod_shell_socket(shell_gateway, plain, cluster, namespace, pod) as ws:
+        reason = await refused(ws)
+    assert reason == "exec needs the exec permission, which opal was not granted", reason
+    # The deployer checks it too, past the gateway.
+    request = OpenPodShell(session="1" * 32, cluster=cluster, namespace=namespace, pod=pod)
+    async with bus_client(nats_server, prefix) as bus:
+        with pytest.raises(ctl.Refused) as refusal:
+            await ctl.call(bus, Shells.OPEN_POD, request, token=plain)
+    assert refusal.value.code is ErrorCode.FORBIDDEN
+
+    async with pod_shell_socket(shell_gateway, trusted, cluster, namespace, pod) as ws:
+        await opened(ws, timeout=20)
+        await ws.send(b"echo granted-$((40 + 2)); exit\n")
+        await output_until(ws, b"granted-42")
+        assert (await ended(ws))["reason"] == "exited"
+
+    events = await audited(http, admin_token, 3, action="pod.exec")
+    by = {(e["service"], e["actor"]["name"], e["outcome"]) for e in events}
+    assert by == {
+        ("gateway", "opal", "refused"),
+        ("deployer", "opal", "refused"),
+        ("deployer", "ezra", "done"),
+    }, events
+
+    # A permission the role cannot use is refused when it is given, saying why.
+    body = {"username": "vince", "password": "vince-password-1", "roles": ["viewer"]}
+    made = await http.post(
+        "/api/auth/users", json={**body, "permissions": ["exec"]}, headers=bearer(admin_token)
+    )
+    assert made.status_code == 422, made.text
+    assert "exec needs the operator role, not viewer" in made.text, made.text

@@ -4,7 +4,7 @@ through the gateway as an admin (with the login `vigil login` saved)."""
 import argparse
 from datetime import datetime
 
-from vigil.access import ALL_CLUSTERS, Role
+from vigil.access import ALL_CLUSTERS, Permission, Role
 from vigil.messages import ApiKeyDraft, ApiKeyView, utc_now
 from vigil_cli.commands import Subparsers
 from vigil_cli.remote import OK, Remote, add_url_option, run
@@ -41,6 +41,14 @@ def add_parser(commands: Subparsers) -> None:
         help=f"a cluster the key may see (repeat; {ALL_CLUSTERS!r} for all)",
     )
     create.add_argument(
+        "--permission",
+        action="append",
+        choices=[permission.value for permission in Permission],
+        default=[],
+        dest="permissions",
+        help="a power beyond the role's: exec, open shells (an operator's; repeat for more)",
+    )
+    create.add_argument(
         "--expires-in", type=duration, metavar="DURATION", help="e.g. 30d; default: never"
     )
     create.set_defaults(handler=lambda args: run(lambda remote: _create(remote, args), args))
@@ -66,7 +74,11 @@ def add_parser(commands: Subparsers) -> None:
 async def _create(remote: Remote, args: argparse.Namespace) -> int:
     expires_at = utc_now() + args.expires_in if args.expires_in else None
     draft = ApiKeyDraft(
-        name=args.name, role=args.role, clusters=args.clusters, expires_at=expires_at
+        name=args.name,
+        role=args.role,
+        clusters=args.clusters,
+        permissions=args.permissions,
+        expires_at=expires_at,
     )
     async with remote.api() as api:
         created = await api.create_api_key(draft)

@@ -8,7 +8,7 @@ import argparse
 import getpass
 import sys
 
-from vigil.access import ALL_CLUSTERS, Role
+from vigil.access import ALL_CLUSTERS, Permission, Role
 from vigil.messages import UserDraft, UserView
 from vigil_cli.commands import Subparsers
 from vigil_cli.errors import CliError
@@ -45,6 +45,14 @@ def add_parser(commands: Subparsers) -> None:
         help=f"a cluster the user may see (repeat; {ALL_CLUSTERS!r} for all)",
     )
     add.add_argument(
+        "--permission",
+        action="append",
+        choices=[permission.value for permission in Permission],
+        default=[],
+        dest="permissions",
+        help="a power beyond the role's: exec, open shells (an operator's; repeat for more)",
+    )
+    add.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from standard input (default: asked twice)",
@@ -71,7 +79,11 @@ async def _add(remote: Remote, args: argparse.Namespace) -> int:
     async with remote.api() as api:  # not logged in: said before a password is asked
         password = _password(args)  # blocking, as in `vigil login`: nothing else runs yet
         draft = UserDraft(
-            username=args.username, password=password, roles=args.roles, clusters=args.clusters
+            username=args.username,
+            password=password,
+            roles=args.roles,
+            clusters=args.clusters,
+            permissions=args.permissions,
         )
         user = await api.create_user(draft)
     print(user.model_dump_json(indent=2) if args.json else _table([user]))
