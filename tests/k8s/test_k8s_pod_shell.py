@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client
 from websockets.asyncio.client import ClientConnection
 
+from tests.cli_support import vigil
 from tests.deploy_support import deployer_settings_for, run_deployer
 from tests.grant_support import bearer, granted
 from tests.k8s_cluster import Cluster
@@ -260,3 +261,22 @@ async def test_an_operator_needs_the_exec_permission_which_a_viewer_cannot_be_gi
     )
     assert made.status_code == 422, made.text
     assert "exec needs the operator role, not viewer" in made.text, made.text
+
+
+async def test_vigil_exec_runs_a_command_in_a_pods_container_and_exits_with_its_status(
+    shell_gateway: str,
+    logged_in: dict[str, str],
+    k8s_cluster: Cluster,
+    namespace: str,
+    pod: str,
+) -> None:
+    typed = "echo pod-$((2 * 21)) in $HOSTNAME; exit 7\n"
+    where = ["--cluster", k8s_cluster.context, "-n", namespace, "-c", "side"]
+    # Options first: argparse takes the command's `*` right after NAME.
+    done = await vigil(logged_in, "exec", *where, f"pod/{pod}", "--", "sh", stdin=typed)
+    assert done.code == 7, done
+    assert f"pod-42 in {pod}" in done.stdout, done
+
+    unnamed = await vigil(logged_in, "exec", f"pod/{pod}", "-n", namespace)
+    assert unnamed.code != 0, unnamed
+    assert "a pod is pod/NAME, with --cluster" in unnamed.stderr, unnamed
