@@ -10,6 +10,23 @@ from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support import NatsServer, closed_with
+from vigil.busauth.permissions import ServiceRole
+from vigil_gateway.settings import GatewaySettings
+
+
+def exec_gateway_settings(nats_server: NatsServer, prefix: str, window: int) -> GatewaySettings:
+    """A test's gateway with exec on and a window of `window` bytes."""
+    service = nats_server.service(ServiceRole.GATEWAY, prefix)
+    return GatewaySettings(**service, exec_enabled=True, exec_window_bytes=window)
+
+
+async def refused(ws: ClientConnection, timeout: float = 15.0) -> str:
+    """The reason of a refusal: the socket closed with 1008."""
+    code, reason = await closed_with(ws, timeout=timeout)
+    assert code == 1008, (code, reason)
+    return reason
+
 
 def shell_socket(
     address: str, token: str, host: str, container: str, *command: str, **query: Any

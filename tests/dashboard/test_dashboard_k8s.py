@@ -16,7 +16,13 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.deploy_support import deployer_settings_for, run_deployer
 from tests.k8s.test_k8s_deployer import make_deployment
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import collecting, container, k8s_settings, run_pod
+from tests.k8s_support import (
+    collecting,
+    container,
+    k8s_deployer_settings,
+    k8s_settings,
+    run_pod,
+)
 from tests.support import NatsServer, serve_gateway
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
@@ -221,14 +227,7 @@ async def test_an_admin_opens_a_shell_in_a_pods_container_from_its_page(
 ) -> None:
     cluster = k8s_cluster.context
     run_pod(k8s_cluster, namespace, "shelled", container("app", k8s_cluster.image, "sleep 3600"))
-    deployer = deployer_settings_for(
-        nats_server,
-        prefix,
-        target="kubernetes",
-        host=cluster,
-        kubeconfig=k8s_cluster.kubeconfig,
-        exec_enabled=True,
-    )
+    deployer = k8s_deployer_settings(nats_server, prefix, k8s_cluster, exec_enabled=True)
     async with (
         run_deployer(deployer),
         collecting(k8s_settings(nats_server, prefix, k8s_cluster)),

@@ -10,17 +10,22 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection
 
 from tests.cli_support import vigil
 from tests.deploy_support import TEST_HOST, deployer_settings_for, run_deployer
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
 from tests.grant_support import bearer, granted
-from tests.shell_support import ended, opened, output_until, shell_socket
+from tests.shell_support import (
+    ended,
+    exec_gateway_settings,
+    opened,
+    output_until,
+    refused,
+    shell_socket,
+)
 from tests.support import NatsServer, audited, bus_client, closed_with
 from vigil import ctl
-from vigil.busauth.permissions import ServiceRole
 from vigil.messages import ErrorCode, OpenShell
 from vigil.operations import Shells
 from vigil_deployer.app import DeployerService
@@ -32,8 +37,7 @@ WINDOW = 16_384
 @pytest.fixture
 def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
     """The tests' gateways: exec on, a small window."""
-    service = nats_server.service(ServiceRole.GATEWAY, prefix)
-    return GatewaySettings(**service, exec_enabled=True, exec_window_bytes=WINDOW)
+    return exec_gateway_settings(nats_server, prefix, WINDOW)
 
 
 @pytest.fixture
@@ -72,13 +76,6 @@ async def gateway_up(
 async def http(gateway_up: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://{gateway_up}", timeout=30) as client:
         yield client
-
-
-async def refused(ws: ClientConnection) -> str:
-    """The reason of a refusal: the socket closed with 1008."""
-    code, reason = await closed_with(ws, timeout=10)
-    assert code == 1008, (code, reason)
-    return reason
 
 
 async def test_a_shell_runs_a_command_resizes_exits_and_is_audited_once(

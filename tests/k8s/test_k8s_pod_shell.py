@@ -11,17 +11,22 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from kubernetes import client
-from websockets.asyncio.client import ClientConnection
 
 from tests.cli_support import vigil
-from tests.deploy_support import deployer_settings_for, run_deployer
+from tests.deploy_support import run_deployer
 from tests.grant_support import bearer, granted
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import container, eventually, run_pod
-from tests.shell_support import ended, opened, output_until, pod_shell_socket
+from tests.k8s_support import container, eventually, k8s_deployer_settings, run_pod
+from tests.shell_support import (
+    ended,
+    exec_gateway_settings,
+    opened,
+    output_until,
+    pod_shell_socket,
+    refused,
+)
 from tests.support import NatsServer, audited, bus_client, closed_with
 from vigil import ctl
-from vigil.busauth.permissions import ServiceRole
 from vigil.messages import ErrorCode, OpenPodShell
 from vigil.operations import Shells
 from vigil_gateway.settings import GatewaySettings
@@ -32,8 +37,7 @@ WINDOW = 16_384
 @pytest.fixture
 def gateway_settings(nats_server: NatsServer, prefix: str) -> GatewaySettings:
     """The tests' gateways: exec on, a small window."""
-    service = nats_server.service(ServiceRole.GATEWAY, prefix)
-    return GatewaySettings(**service, exec_enabled=True, exec_window_bytes=WINDOW)
+    return exec_gateway_settings(nats_server, prefix, WINDOW)
 
 
 @pytest.fixture
@@ -48,12 +52,10 @@ async def shell_gateway(
 ) -> AsyncIterator[str]:
     """The deployer of the cluster (shells idle after 3 s) and the gateway; yields the
     gateway's address."""
-    settings = deployer_settings_for(
+    settings = k8s_deployer_settings(
         nats_server,
         prefix,
-        target="kubernetes",
-        host=k8s_cluster.context,
-        kubeconfig=k8s_cluster.kubeconfig,
+        k8s_cluster,
         exec_enabled=exec_enabled,
         exec_idle_s=3.0,
         exec_window_bytes=WINDOW,
@@ -88,11 +90,15 @@ async def pod(k8s_cluster: Cluster, namespace: str) -> str:
     return "lone"
 
 
-async def refused(ws: ClientConnection) -> str:
-    """The reason of a refusal: the socket closed with 1008."""
-    code, reason = await closed_with(ws, timeout=15)
-    assert code == 1008, (code, reason)
-    return reason
+async def refused_on_the_bus(
+    nats_server: NatsServer, prefix: str, request: OpenPodShell, token: str
+) -> ErrorCode:
+    """The code of the deployer's refusal of `request`, asked straight on the bus (past
+    the gateway's checks)."""
+    async with bus_client(nats_server, prefix) as bus:
+        with pytest.raises(ctl.Refused) as refusal:
+            await ctl.call(bus, Shells.OPEN_POD, request, token=token)
+    return refusal.value.code
 
 
 async def test_a_pod_shell_runs_a_command_resizes_exits_and_is_audited_once(
@@ -199,10 +205,8 @@ async def test_a_viewer_and_an_operator_of_another_cluster_are_refused_and_audit
         "/api/auth/token", json={"username": "otto", "password": "otto-password-1"}
     )
     request = OpenPodShell(session="0" * 32, cluster=cluster, namespace=namespace, pod=pod)
-    async with bus_client(nats_server, prefix) as bus:
-        with pytest.raises(ctl.Refused) as refusal:
-            await ctl.call(bus, Shells.OPEN_POD, request, token=tokens.json()["access_token"])
-    assert refusal.value.code is ErrorCode.FORBIDDEN
+    token = tokens.json()["access_token"]
+    assert await refused_on_the_bus(nats_server, prefix, request, token) is ErrorCode.FORBIDDEN
 
     events = await audited(http, admin_token, 3, action="pod.exec")
     by = {(e["service"], e["actor"]["name"], e["outcome"], e["target"]) for e in events}
@@ -235,10 +239,7 @@ async def test_an_operator_needs_the_exec_permission_which_a_viewer_cannot_be_gi
     assert reason == "exec needs the exec permission, which opal was not granted", reason
     # The deployer checks it too, past the gateway.
     request = OpenPodShell(session="1" * 32, cluster=cluster, namespace=namespace, pod=pod)
-    async with bus_client(nats_server, prefix) as bus:
-        with pytest.raises(ctl.Refused) as refusal:
-            await ctl.call(bus, Shells.OPEN_POD, request, token=plain)
-    assert refusal.value.code is ErrorCode.FORBIDDEN
+    assert await refused_on_the_bus(nats_server, prefix, request, plain) is ErrorCode.FORBIDDEN
 
     async with pod_shell_socket(shell_gateway, trusted, cluster, namespace, pod) as ws:
         await opened(ws, timeout=20)

@@ -4,9 +4,9 @@ through the gateway as an admin (with the login `vigil login` saved)."""
 import argparse
 from datetime import datetime
 
-from vigil.access import ALL_CLUSTERS, Permission, Role
+from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import ApiKeyDraft, ApiKeyView, utc_now
-from vigil_cli.commands import Subparsers
+from vigil_cli.commands import Subparsers, add_permission_option
 from vigil_cli.remote import OK, Remote, add_url_option, run
 from vigil_cli.tables import table
 from vigil_cli.times import duration
@@ -40,14 +40,7 @@ def add_parser(commands: Subparsers) -> None:
         metavar="CLUSTER",
         help=f"a cluster the key may see (repeat; {ALL_CLUSTERS!r} for all)",
     )
-    create.add_argument(
-        "--permission",
-        action="append",
-        choices=[permission.value for permission in Permission],
-        default=[],
-        dest="permissions",
-        help="a power beyond the role's: exec, open shells (an operator's; repeat for more)",
-    )
+    add_permission_option(create)
     create.add_argument(
         "--expires-in", type=duration, metavar="DURATION", help="e.g. 30d; default: never"
     )

@@ -8,9 +8,9 @@ import argparse
 import getpass
 import sys
 
-from vigil.access import ALL_CLUSTERS, Permission, Role
+from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import UserDraft, UserView
-from vigil_cli.commands import Subparsers
+from vigil_cli.commands import Subparsers, add_permission_option
 from vigil_cli.errors import CliError
 from vigil_cli.remote import OK, Remote, add_url_option, run
 from vigil_cli.tables import table
@@ -44,14 +44,7 @@ def add_parser(commands: Subparsers) -> None:
         metavar="CLUSTER",
         help=f"a cluster the user may see (repeat; {ALL_CLUSTERS!r} for all)",
     )
-    add.add_argument(
-        "--permission",
-        action="append",
-        choices=[permission.value for permission in Permission],
-        default=[],
-        dest="permissions",
-        help="a power beyond the role's: exec, open shells (an operator's; repeat for more)",
-    )
+    add_permission_option(add)
     add.add_argument(
         "--password-stdin",
         action="store_true",
