@@ -333,7 +333,5 @@ def _key(key: ApiKeyRecord) -> str:
 
 
 def _grant(roles: list[Role], clusters: list[str], permissions: list[Permission]) -> str:
-    return (
-        f"roles {','.join(roles) or '-'}, clusters {','.join(clusters) or '-'}, "
-        f"permissions {','.join(permissions) or '-'}"
-    )
+    granted = f"roles {','.join(roles) or '-'}, clusters {','.join(clusters) or '-'}"
+    return f"{granted}, permissions {','.join(permissions)}" if permissions else granted
