@@ -5,6 +5,7 @@ a resize, the ends (exit, idle), who may open one (exec on, granted the cluster;
 refused and audited otherwise, at the gateway and at the deployer), and the audit trail
 of each session."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -25,10 +26,11 @@ from tests.shell_support import (
     pod_shell_socket,
     refused,
 )
-from tests.support import NatsServer, audited, bus_client, closed_with
+from tests.support import NatsServer, audited, bus_client, closed_with, until
 from vigil import ctl
 from vigil.messages import ErrorCode, OpenPodShell
 from vigil.operations import Shells
+from vigil_deployer.app import DeployerService
 from vigil_gateway.settings import GatewaySettings
 
 WINDOW = 16_384
@@ -47,21 +49,32 @@ def exec_enabled() -> bool:
 
 
 @pytest.fixture
-async def shell_gateway(
-    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, gateway: str, exec_enabled: bool
-) -> AsyncIterator[str]:
-    """The deployer of the cluster (shells idle after 3 s) and the gateway; yields the
-    gateway's address."""
+def idle_s() -> float:
+    """How long the deployer lets a shell idle (a test may parametrize it)."""
+    return 3.0
+
+
+@pytest.fixture
+async def pod_deployer(
+    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, exec_enabled: bool, idle_s: float
+) -> AsyncIterator[DeployerService]:
+    """The deployer of the cluster, its shells idle after `idle_s`."""
     settings = k8s_deployer_settings(
         nats_server,
         prefix,
         k8s_cluster,
         exec_enabled=exec_enabled,
-        exec_idle_s=3.0,
+        exec_idle_s=idle_s,
         exec_window_bytes=WINDOW,
     )
-    async with run_deployer(settings):
-        yield gateway
+    async with run_deployer(settings) as service:
+        yield service
+
+
+@pytest.fixture
+async def shell_gateway(pod_deployer: DeployerService, gateway: str) -> str:
+    """The gateway's address, the deployer of the cluster running."""
+    return gateway
 
 
 @pytest.fixture
@@ -165,6 +178,41 @@ async def test_a_container_the_pod_has_not_is_refused_by_name(
     ) as ws:
         reason = await refused(ws)
     assert f"pod {namespace}/{pod} has no container 'nope' (app, side)" in reason, reason
+
+
+@pytest.mark.parametrize("idle_s", [60.0])  # a stalled shell moves no byte: it idles
+async def test_a_client_that_does_not_read_backs_the_output_up_to_the_pods_process(
+    shell_gateway: str,
+    pod_deployer: DeployerService,
+    k8s_cluster: Cluster,
+    namespace: str,
+    pod: str,
+    admin_token: str,
+) -> None:
+    async with pod_shell_socket(
+        shell_gateway, admin_token, k8s_cluster.context, namespace, pod
+    ) as ws:
+        await opened(ws, timeout=20)
+        await ws.send(b"yes flood-flood-flood-flood\n")
+        await output_until(ws, b"flood-flood")
+        shells = pod_deployer.shells
+        (session,) = shells.sessions.values() if shells else ()
+        # The client reads no more: the output stops at the sockets' buffers and a window.
+        await asyncio.sleep(2.0)
+        stalled = session.stream.sent
+        await asyncio.sleep(2.0)
+        assert session.stream.sent == stalled, "the deployer kept sending to a stalled client"
+        # Reading again, the output flows again.
+        for _ in range(200):
+            await ws.recv()
+        await asyncio.sleep(0.5)
+        assert session.stream.sent > stalled
+
+    # The client gone, the session ends (what the API server still holds is dropped).
+    async def gone() -> bool | None:
+        return (pod_deployer.shells is None or not pod_deployer.shells.sessions) or None
+
+    await until(gone, "the session's end", 15)
 
 
 @pytest.mark.parametrize("exec_enabled", [False])

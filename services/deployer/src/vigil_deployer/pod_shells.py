@@ -6,9 +6,9 @@ The handler reads the pod (it must run, and have the container asked for; its fi
 when none is), and starts the command with a terminal over the API server's exec
 WebSocket (`kubernetes.stream.stream`, `tty` and `stdin`): channel 0 is the input, 1
 the output (a terminal merges 2 into it), 3 the exit status and 4 the size. The client
-blocks: each terminal reads in a thread of its own (one per shell, so shells never wait
-for the default pool) only when the session has credit, so a slow gateway backs the
-output up to the process; it holds at most what the socket had already received.
+blocks: each terminal reads one frame at a time in a thread of its own (one per shell,
+so shells never wait for the default pool), only when the session has credit, so a
+slow gateway backs the output up to the process; it holds at most one frame beyond.
 Its audit events are `pod.exec`, `pod.exec_ended` and `pod.exec_input`, the target
 `pod {cluster}/{namespace}/{pod}`.
 """
@@ -16,6 +16,8 @@ Its audit events are `pod.exec`, `pod.exec_ended` and `pod.exec_input`, the targ
 import asyncio
 import contextlib
 import json
+import select
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,11 +34,14 @@ _POLL_S = 0.2  # how soon a reading thread sees that its terminal is closing
 
 
 class ApiServerTerminal:
-    """A pod exec's terminal: the `kubernetes` client's WebSocket to the API server."""
+    """A pod exec's terminal: the `kubernetes` client's WebSocket to the API server, read
+    one frame at a time (its `update` reads every frame already there, without bound)."""
 
     def __init__(self, ws: Any) -> None:
         self._ws = ws  # kubernetes.stream.ws_client.WSClient, binary
         self._pending = b""  # output read off the socket, beyond what was asked for
+        self._status = b""  # channel 3: the exit status, sent last
+        self._ended = False  # the API server closed the exec
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pod-shell")
         self._closing = False
 
@@ -48,12 +53,22 @@ class ApiServerTerminal:
         return data
 
     def _next_output(self) -> bytes:
-        """Blocking: the output there is, waiting for some; empty once the process ended."""
-        ws = self._ws
-        while not self._closing and ws.is_open():
-            ws.update(timeout=_POLL_S)
-            if data := ws.read_channel(_STDOUT) + ws.read_channel(_STDERR):
-                return bytes(data)
+        """Blocking: the next frame of output, waiting for one; empty once it ended."""
+        from websocket import ABNF
+
+        sock = self._ws.sock  # websocket-client's WebSocket
+        while not self._closing and not self._ended:
+            if not _readable(sock.sock, _POLL_S):
+                continue
+            opcode, frame = sock.recv_data_frame(True)
+            if opcode == ABNF.OPCODE_CLOSE:
+                self._ended = True
+            elif opcode in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT) and frame.data:
+                channel, data = frame.data[0], bytes(frame.data[1:])
+                if channel in (_STDOUT, _STDERR) and data:
+                    return data
+                if channel == _STATUS:
+                    self._status += data
         return b""
 
     async def write(self, data: bytes) -> None:
@@ -68,9 +83,8 @@ class ApiServerTerminal:
 
     async def exit_code(self) -> int | None:
         """From the status the API server sends last on channel 3."""
-        raw = self._ws.read_channel(_STATUS) if not self._ws.is_open() else b""
         try:
-            status = json.loads(raw)
+            status = json.loads(self._status)
             if status["status"] == "Success":
                 return 0
             causes = status["details"]["causes"]
@@ -90,6 +104,15 @@ class ApiServerTerminal:
         self._ws.close()
         if self._ws.sock is not None:
             self._ws.sock.shutdown()
+
+
+def _readable(sock: Any, timeout_s: float) -> bool:
+    """Blocking: whether `sock` has bytes to read (a TLS socket may hold some decrypted
+    already, which select does not see), waiting up to `timeout_s`."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], timeout_s)
+    return bool(readable)
 
 
 class PodShells(ShellSessions[OpenPodShell]):
