@@ -5,6 +5,7 @@ socket, the terminal's bytes, the control frames."""
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -72,6 +73,19 @@ async def output_until(ws: ClientConnection, wanted: bytes, timeout: float = 10.
         assert isinstance(frame, bytes), f"a control frame before {wanted!r}: {frame}"
         seen += frame
     return seen
+
+
+async def stalls_and_resumes(ws: ClientConnection, sent: Callable[[], int]) -> None:
+    """A flood's output stops while the client does not read (`sent()`: the bytes the
+    deployer sent so far), and flows again once it reads."""
+    await asyncio.sleep(2.0)
+    stalled = sent()
+    await asyncio.sleep(2.0)
+    assert sent() == stalled, "the deployer kept sending to a client that reads nothing"
+    for _ in range(200):
+        await ws.recv()
+    await asyncio.sleep(0.5)
+    assert sent() > stalled
 
 
 async def ended(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
