@@ -11,10 +11,18 @@ async def granted(
     name: str,
     clusters: list[str],
     role: str = "viewer",
+    permissions: tuple[str, ...] = (),
 ) -> str:
-    """The access token of a new user `name` with `role`, granted only `clusters`."""
+    """The access token of a new user `name` with `role` (and `permissions`), granted
+    only `clusters`."""
     password = f"{name}-password-1"
-    body = {"username": name, "password": password, "roles": [role], "clusters": clusters}
+    body = {
+        "username": name,
+        "password": password,
+        "roles": [role],
+        "clusters": clusters,
+        "permissions": list(permissions),
+    }
     made = await http.post("/api/auth/users", json=body, headers=bearer(admin_token))
     assert made.status_code == 201, made.text
     tokens = await http.post("/api/auth/token", json={"username": name, "password": password})

@@ -11,12 +11,22 @@ import httpx
 from kubernetes import client
 
 from tests.conftest import collector_settings_for
+from tests.deploy_support import deployer_settings_for
 from tests.k8s_cluster import Cluster
 from tests.support import NatsServer, bearer, serve_gateway
 from vigil.lifecycle import stop_task
 from vigil_collector.app import Collector, build_app
 from vigil_collector.settings import CollectorSettings
+from vigil_deployer.settings import DeployerSettings
 from vigil_gateway.settings import GatewaySettings
+
+
+def k8s_deployer_settings(
+    nats: NatsServer, prefix: str, cluster: Cluster, **overrides: Any
+) -> DeployerSettings:
+    """The settings of a deployer of `cluster` (target kubernetes)."""
+    where = {"target": "kubernetes", "host": cluster.context, "kubeconfig": cluster.kubeconfig}
+    return deployer_settings_for(nats, prefix, **where, **overrides)
 
 
 def k8s_settings(

@@ -18,6 +18,7 @@ from vigil_auth import handlers as auth_handlers
 from vigil_auth.settings import AuthSettings
 from vigil_deployer import handlers as deployer_handlers
 from vigil_deployer.actions import ContainerActions, WorkloadActions
+from vigil_deployer.pod_shells import PodShells
 from vigil_deployer.rollbacks import Rollbacks
 from vigil_deployer.shells import ContainerShells
 from vigil_gateway.app import build_app
@@ -60,6 +61,7 @@ def test_each_service_serves_the_subscribers_the_document_describes() -> None:
         workloads=WorkloadActions.__new__(WorkloadActions),
         rollbacks=Rollbacks.__new__(Rollbacks),
         shells=ContainerShells.__new__(ContainerShells),
+        pod_shells=PodShells.__new__(PodShells),
     )
     assert channels(deployer) == channels(described["deploy"])
 

@@ -16,7 +16,13 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.deploy_support import deployer_settings_for, run_deployer
 from tests.k8s.test_k8s_deployer import make_deployment
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import collecting, container, k8s_settings, run_pod
+from tests.k8s_support import (
+    collecting,
+    container,
+    k8s_deployer_settings,
+    k8s_settings,
+    run_pod,
+)
 from tests.support import NatsServer, serve_gateway
 from vigil_auth.app import AuthService
 from vigil_gateway.settings import GatewaySettings
@@ -209,3 +215,39 @@ async def test_a_pod_is_deleted_and_its_deployment_scaled_from_the_pod_page(
         await screenshot(page, "k8s-pod-delete-asked")
         await dialog.get_by_role("button", name="Confirm").click()
         await expect(result).to_have_text("delete: deleted", timeout=WAIT_MS)
+
+
+async def test_an_admin_opens_a_shell_in_a_pods_container_from_its_page(
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    auth_service: AuthService,
+    dashboard_settings: GatewaySettings,
+) -> None:
+    cluster = k8s_cluster.context
+    run_pod(k8s_cluster, namespace, "shelled", container("app", k8s_cluster.image, "sleep 3600"))
+    deployer = k8s_deployer_settings(nats_server, prefix, k8s_cluster, exec_enabled=True)
+    async with (
+        run_deployer(deployer),
+        collecting(k8s_settings(nats_server, prefix, k8s_cluster)),
+        serve_gateway(dashboard_settings.model_copy(update={"exec_enabled": True})) as address,
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address, "admin", ADMIN_PASSWORD, WAIT_MS)
+        await page.goto(f"http://{address}/#/k8s/{cluster}/{namespace}/shelled")
+        shell = page.get_by_test_id("shell")
+        await shell.get_by_role("button", name="shell").click(timeout=WAIT_MS)
+        status = page.get_by_test_id("shell-status")
+        await expect(status).to_have_text(
+            f"shell in {namespace}/shelled on {cluster}", timeout=WAIT_MS
+        )
+        screen = page.get_by_test_id("shell-screen")
+        await screen.click()
+        await page.keyboard.type("echo pod-$((6 * 7)); stty size\n")
+        await expect(screen).to_contain_text("pod-42", timeout=WAIT_MS)
+        await expect(screen).to_contain_text("24 100", timeout=WAIT_MS)  # the terminal's size
+        await screenshot(page, "k8s-pod-shell")
+        await page.keyboard.type("exit 4\n")
+        await expect(status).to_have_text("ended: exited (exit code 4)", timeout=WAIT_MS)

@@ -24,3 +24,9 @@ export function hasRole(me: Principal, role: "viewer" | "operator" | "admin"): b
   const order = ["viewer", "operator", "admin"];
   return me.roles.some((held) => order.indexOf(held) >= order.indexOf(role));
 }
+
+/** Whether it may open shells: an admin, or an operator granted `exec` (as
+ * `vigil.access.Principal.may_exec`; the gateway decides, this only hides the button). */
+export function mayExec(me: Principal): boolean {
+  return hasRole(me, "admin") || (hasRole(me, "operator") && (me.permissions ?? []).includes("exec"));
+}

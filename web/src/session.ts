@@ -16,6 +16,8 @@ export interface Principal {
   roles: string[];
   /** The clusters it may see (`*`: all). */
   clusters: string[];
+  /** Powers beyond its roles': `exec` (shells, with the operator role). */
+  permissions?: string[];
 }
 
 const STORAGE_KEY = "vigil.session";

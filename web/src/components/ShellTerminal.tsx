@@ -1,5 +1,6 @@
-// A shell in a container (operators; the gateway's VIGIL_EXEC_ENABLED): one WebSocket to
-// /ws/docker/{host}/containers/{id}/exec, its binary frames the terminal's bytes both
+// A shell in a container or a pod's (admins and operators granted exec; the gateway's
+// VIGIL_EXEC_ENABLED): one WebSocket to `path`, /ws/docker/{host}/containers/{id}/exec
+// or /ws/k8s/{cluster}/namespaces/{ns}/pods/{pod}/exec, its binary frames the terminal's bytes both
 // ways, its text frames control (`resize` from here; `opened` first and `ended` last
 // from the gateway). The terminal is xterm.js. A refusal (exec off, no grant) comes as
 // the socket's close reason, shown under the terminal.
@@ -12,26 +13,37 @@ import type { Session } from "../session";
 const COLS = 100;
 const ROWS = 24;
 
-export function ShellTerminal({ session, host, id }: { session: Session; host: string; id: string }) {
+/** The socket of a container's shell. */
+export function containerShell(host: string, id: string): string {
+  return `/ws/docker/${encodeURIComponent(host)}/containers/${encodeURIComponent(id)}/exec`;
+}
+
+/** The socket of a shell in a pod's container. */
+export function podShell(cluster: string, namespace: string, pod: string, container: string): string {
+  const path = [cluster, namespace, pod].map(encodeURIComponent);
+  return `/ws/k8s/${path[0]}/namespaces/${path[1]}/pods/${path[2]}/exec?container=${encodeURIComponent(container)}`;
+}
+
+export function ShellTerminal({ session, path }: { session: Session; path: string }) {
   const [open, setOpen] = useState(false);
   return (
     <div className="shell" data-testid="shell">
       <button onClick={() => setOpen(!open)}>{open ? "close shell" : "shell"}</button>
-      {open && <ShellSocket session={session} host={host} id={id} />}
+      {open && <ShellSocket key={path} session={session} path={path} />}
     </div>
   );
 }
 
-function ShellSocket({ session, host, id }: { session: Session; host: string; id: string }) {
+function ShellSocket({ session, path }: { session: Session; path: string }) {
   const screen = useRef<HTMLDivElement>(null);
   const [status, setStatus] = useState("opening…");
 
   useEffect(() => {
     const terminal = new Terminal({ cols: COLS, rows: ROWS, convertEol: false });
     terminal.open(screen.current!);
-    const path = `/ws/docker/${encodeURIComponent(host)}/containers/${encodeURIComponent(id)}/exec`;
+    const size = `cols=${COLS}&rows=${ROWS}`;
     const socket = new WebSocket(
-      session.socketUrl(`${path}?cols=${COLS}&rows=${ROWS}`),
+      session.socketUrl(`${path}${path.includes("?") ? "&" : "?"}${size}`),
       ["vigil", `bearer.${session.token()}`],
     );
     socket.binaryType = "arraybuffer";
@@ -67,7 +79,7 @@ function ShellSocket({ session, host, id }: { session: Session; host: string; id
       socket.close();
       terminal.dispose();
     };
-  }, [session, host, id]);
+  }, [session, path]);
 
   return (
     <div>

@@ -1,15 +1,15 @@
 // A container: its CPU and memory over the page's range (its history, then live), its
-// actions and a shell in it (operators), and its logs. A removed container's page still
+// actions (operators) and a shell in it (`mayExec`), and its logs. A removed container's page still
 // shows its history (by id or name).
 
 import { useState } from "react";
-import { hasRole, useApp } from "../app-context";
+import { hasRole, mayExec, useApp } from "../app-context";
 import { bytesAxis } from "../axes";
 import { Chart, type Series } from "../components/Chart";
 import { ContainerActions } from "../components/ContainerActions";
 import { RangePicker } from "../components/RangePicker";
 import { RefusalNote } from "../components/RefusalNote";
-import { ShellTerminal } from "../components/ShellTerminal";
+import { containerShell, ShellTerminal } from "../components/ShellTerminal";
 import { bytes, percent } from "../format";
 import { DEFAULT_RANGE, type TimeRange, useCharted } from "../history";
 import { useLive } from "../live";
@@ -43,9 +43,7 @@ export function ContainerDetail({ host, id }: { host: string; id: string }) {
       {hasRole(me, "operator") && (
         <ContainerActions session={session} host={host} id={id} status={row?.status} />
       )}
-      {hasRole(me, "operator") && row?.status === "running" && (
-        <ShellTerminal session={session} host={host} id={id} />
-      )}
+      {mayExec(me) && row?.status === "running" && <ShellTerminal session={session} path={containerShell(host, id)} />}
       {row?.stats && (
         <p className="muted">
           {row.image} · CPU {percent(row.stats.cpu_percent)} · memory {bytes(row.stats.memory_usage)} of{" "}

@@ -4,10 +4,11 @@
 
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { memo, useEffect, useMemo, useRef, useState } from "react";
-import { hasRole, useApp } from "../app-context";
+import { hasRole, mayExec, useApp } from "../app-context";
 import { Empty, EmptyRow } from "../components/Empty";
 import { PodActions } from "../components/PodActions";
 import { RefusalNote } from "../components/RefusalNote";
+import { podShell, ShellTerminal } from "../components/ShellTerminal";
 import { StaleNote, staleClass } from "../components/Stale";
 import { noClusters } from "../empty";
 import { bytes, clock } from "../format";
@@ -202,6 +203,9 @@ export function PodPage({ cluster, namespace, pod }: { cluster: string; namespac
       {store.error && <p className="error">{store.error}</p>}
       {hasRole(me, "operator") && (
         <PodActions session={session} cluster={cluster} namespace={namespace} pod={pod} owner={status?.owner} />
+      )}
+      {mayExec(me) && status?.phase === "Running" && shown && (
+        <ShellTerminal session={session} path={podShell(cluster, namespace, pod, shown)} />
       )}
       <p className="muted" data-testid="pod-summary">
         {status ? `${status.phase} · ready ${badge.ready} · ${status.restarts} restarts` : "no status yet"}

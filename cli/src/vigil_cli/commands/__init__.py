@@ -9,5 +9,19 @@ import argparse
 from collections.abc import Callable
 from typing import TypeAlias
 
+from vigil.access import Permission
+
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
+
+
+def add_permission_option(parser: argparse.ArgumentParser) -> None:
+    """`--permission P` (repeatable) for a new user or API key: `args.permissions`."""
+    parser.add_argument(
+        "--permission",
+        action="append",
+        choices=[permission.value for permission in Permission],
+        default=[],
+        dest="permissions",
+        help="a power beyond the role's: exec, open shells (an operator's; repeat for more)",
+    )

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import ApiKeyDraft, ApiKeyView, utc_now
-from vigil_cli.commands import Subparsers
+from vigil_cli.commands import Subparsers, add_permission_option
 from vigil_cli.remote import OK, Remote, add_url_option, run
 from vigil_cli.tables import table
 from vigil_cli.times import duration
@@ -40,6 +40,7 @@ def add_parser(commands: Subparsers) -> None:
         metavar="CLUSTER",
         help=f"a cluster the key may see (repeat; {ALL_CLUSTERS!r} for all)",
     )
+    add_permission_option(create)
     create.add_argument(
         "--expires-in", type=duration, metavar="DURATION", help="e.g. 30d; default: never"
     )
@@ -66,7 +67,11 @@ def add_parser(commands: Subparsers) -> None:
 async def _create(remote: Remote, args: argparse.Namespace) -> int:
     expires_at = utc_now() + args.expires_in if args.expires_in else None
     draft = ApiKeyDraft(
-        name=args.name, role=args.role, clusters=args.clusters, expires_at=expires_at
+        name=args.name,
+        role=args.role,
+        clusters=args.clusters,
+        permissions=args.permissions,
+        expires_at=expires_at,
     )
     async with remote.api() as api:
         created = await api.create_api_key(draft)

@@ -1,5 +1,7 @@
 """`vigil exec NAME [--host H] [-- COMMAND...]`: an interactive shell in a container,
-through the gateway (`vigil_client.shell`), `sh` unless a command is given.
+`vigil exec pod/NAME --cluster C [-n NS] [-c CONTAINER] [-- COMMAND...]` in a pod's
+container (its first without `-c`), through the gateway (`vigil_client.shell`), `sh`
+unless a command is given.
 
 On a terminal, this one is put in raw mode (every key goes to the shell, Ctrl-C
 included) and its size follows the window's (SIGWINCH); restored at the end. Piped,
@@ -21,30 +23,51 @@ from collections.abc import Iterator
 
 from vigil_cli.commands import Subparsers
 from vigil_cli.commands.actions import only_host
+from vigil_cli.errors import CliError
 from vigil_cli.remote import FAILED, Remote, add_url_option, run
-from vigil_client import Shell, open_shell
+from vigil_client import Shell, open_pod_shell, open_shell
 
 _READ_BYTES = 4096
 
 
 def add_parser(commands: Subparsers) -> None:
-    summary = "run a shell (or a command) in a container, interactively"
+    summary = "run a shell (or a command) in a container or a pod, interactively"
     parser = commands.add_parser("exec", help=summary, description=summary)
     add_url_option(parser)
-    parser.add_argument("name", metavar="NAME", help="container name or id")
+    parser.add_argument("name", metavar="NAME", help="container name or id, or pod/NAME")
     parser.add_argument("command", nargs="*", metavar="-- COMMAND", help="default: sh")
     parser.add_argument("--host", help="the Docker host (default: the only one)")
+    parser.add_argument("--cluster", help="the pod's Kubernetes cluster (pod/NAME)")
+    parser.add_argument("-n", "--namespace", default="default", help="the pod's namespace")
+    parser.add_argument("-c", "--container", help="the pod's container (default: its first)")
     parser.set_defaults(handler=lambda args: run(lambda remote: _exec(remote, args), args))
 
 
 async def _exec(remote: Remote, args: argparse.Namespace) -> int:
+    kind, slash, pod = args.name.partition("/")
+    is_pod = bool(slash)
+    if is_pod and (kind != "pod" or not args.cluster):
+        raise CliError(f"{args.name!r}: a pod is pod/NAME, with --cluster")
     async with remote.api() as api:
-        host = args.host or await only_host(api)
+        host = None if is_pod else args.host or await only_host(api)
         await api.me()  # the access token refreshed first, if it must be
         session = api.session
     cols, rows = shutil.get_terminal_size()
     command = args.command or ["sh"]
-    async with open_shell(session, host, args.name, command, cols=cols, rows=rows) as shell:
+    if host is None:
+        opening = open_pod_shell(
+            session,
+            args.cluster,
+            args.namespace,
+            pod,
+            command,
+            container=args.container,
+            cols=cols,
+            rows=rows,
+        )
+    else:
+        opening = open_shell(session, host, args.name, command, cols=cols, rows=rows)
+    async with opening as shell:
         with _raw(sys.stdin.fileno()):
             typing = asyncio.create_task(_type(shell))
             with _resizing(shell):

@@ -10,7 +10,7 @@ import sys
 
 from vigil.access import ALL_CLUSTERS, Role
 from vigil.messages import UserDraft, UserView
-from vigil_cli.commands import Subparsers
+from vigil_cli.commands import Subparsers, add_permission_option
 from vigil_cli.errors import CliError
 from vigil_cli.remote import OK, Remote, add_url_option, run
 from vigil_cli.tables import table
@@ -44,6 +44,7 @@ def add_parser(commands: Subparsers) -> None:
         metavar="CLUSTER",
         help=f"a cluster the user may see (repeat; {ALL_CLUSTERS!r} for all)",
     )
+    add_permission_option(add)
     add.add_argument(
         "--password-stdin",
         action="store_true",
@@ -71,7 +72,11 @@ async def _add(remote: Remote, args: argparse.Namespace) -> int:
     async with remote.api() as api:  # not logged in: said before a password is asked
         password = _password(args)  # blocking, as in `vigil login`: nothing else runs yet
         draft = UserDraft(
-            username=args.username, password=password, roles=args.roles, clusters=args.clusters
+            username=args.username,
+            password=password,
+            roles=args.roles,
+            clusters=args.clusters,
+            permissions=args.permissions,
         )
         user = await api.create_user(draft)
     print(user.model_dump_json(indent=2) if args.json else _table([user]))

@@ -7,7 +7,8 @@
 - `credentials`, `session`  API keys and tokens; refreshing them
 - `api`           the HTTP routes (health, login, deploys, users, API keys, log pages);
                   `routes` their paths
-- `shell`         an interactive shell in a container (`open_shell`)
+- `shell`         an interactive shell in a container (`open_shell`) or a pod's
+                  (`open_pod_shell`)
 - `frames`        server frames parsed into `vigil.messages` models
 - `errors`        what the client raises
 """
@@ -24,7 +25,7 @@ from vigil_client.errors import (
     SessionEnded,
     Unreachable,
 )
-from vigil_client.shell import Shell, open_shell
+from vigil_client.shell import Shell, open_pod_shell, open_shell
 from vigil_client.subscription import Event, Subscription
 from vigil_client.transport import TransportKind
 
@@ -47,6 +48,7 @@ __all__ = [
     "Unreachable",
     "VigilClient",
     "login",
+    "open_pod_shell",
     "open_shell",
     "reach",
 ]

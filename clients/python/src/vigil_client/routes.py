@@ -35,8 +35,38 @@ def shell_url(
     base_url: str, host: str, container: str, command: list[str], cols: int, rows: int
 ) -> str:
     """The WebSocket of a shell running `command` in `container` of `host`."""
-    query = urlencode([*(("cmd", part) for part in command), ("cols", cols), ("rows", rows)])
     path = f"/ws/docker/{quote(host, safe='')}/containers/{quote(container, safe='')}/exec"
+    return _shell_url(base_url, path, command, cols, rows)
+
+
+def pod_shell_url(
+    base_url: str,
+    cluster: str,
+    namespace: str,
+    pod: str,
+    container: str | None,
+    command: list[str],
+    cols: int,
+    rows: int,
+) -> str:
+    """The WebSocket of a shell running `command` in a container of a pod (its first
+    without `container`)."""
+    parts = [quote(part, safe="") for part in (cluster, namespace, pod)]
+    path = "/ws/k8s/{}/namespaces/{}/pods/{}/exec".format(*parts)
+    extra = [("container", container)] if container else []
+    return _shell_url(base_url, path, command, cols, rows, extra)
+
+
+def _shell_url(
+    base_url: str,
+    path: str,
+    command: list[str],
+    cols: int,
+    rows: int,
+    extra: list[tuple[str, str]] | None = None,
+) -> str:
+    terminal = [*(("cmd", part) for part in command), ("cols", cols), ("rows", rows)]
+    query = urlencode([*terminal, *(extra or [])])
     return f"{websocket_url(base_url).removesuffix(WEBSOCKET)}{path}?{query}"
 
 

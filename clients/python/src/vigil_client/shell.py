@@ -1,4 +1,5 @@
-"""An interactive shell in a container, through the gateway (`vigil exec`): one
+"""An interactive shell in a container or a pod's container, through the gateway
+(`vigil exec`; `open_shell`, `open_pod_shell`): one
 WebSocket whose binary frames are the terminal's bytes both ways, and whose text frames
 are control (`resize` from here; `opened` first and `ended` last from the gateway).
 
@@ -62,6 +63,34 @@ async def open_shell(
     `ConnectionRefused` (the close code and reason) when the gateway or the deployer
     will not open it, `Unreachable` when the gateway does not answer."""
     url = routes.shell_url(session.base_url, host, container, command, cols, rows)
+    async with _opened(session, url) as shell:
+        yield shell
+
+
+@contextlib.asynccontextmanager
+async def open_pod_shell(
+    session: Session,
+    cluster: str,
+    namespace: str,
+    pod: str,
+    command: list[str],
+    *,
+    container: str | None = None,
+    cols: int = 80,
+    rows: int = 24,
+) -> AsyncIterator[Shell]:
+    """A shell running `command` in `container` of pod `namespace/pod` of `cluster` (its
+    first container without one), open until the block ends; raises as `open_shell`."""
+    url = routes.pod_shell_url(
+        session.base_url, cluster, namespace, pod, container, command, cols, rows
+    )
+    async with _opened(session, url) as shell:
+        yield shell
+
+
+@contextlib.asynccontextmanager
+async def _opened(session: Session, url: str) -> AsyncIterator[Shell]:
+    """The shell of socket `url`, once the gateway said it opened."""
     try:
         ws = await connect(
             url,

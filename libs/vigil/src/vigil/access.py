@@ -1,9 +1,12 @@
-"""Who may do what: roles, cluster grants and the principal behind a connection.
+"""Who may do what: roles, permissions, cluster grants and the principal behind a
+connection.
 
 Roles are ordered, `viewer` < `operator` < `admin`: viewers read, operators also
-deploy, admins also manage users and keys and see connections. A cluster grant is a
-list of cluster names, or `["*"]` for all of them; it limits which Kubernetes
-channels a principal may see.
+deploy and act on containers and workloads, admins also manage users and keys and see
+connections. A permission is a power no role gives an operator by itself: `exec`
+(shells in containers and pods) is for admins, and for the operators an admin granted
+it. A cluster grant is a list of cluster (or Docker host) names, or `["*"]` for all of
+them; it limits which clusters and hosts a principal may see and act on.
 """
 
 import hashlib
@@ -12,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from vigil.errors import InvalidName
 from vigil.model import Message
@@ -59,6 +62,15 @@ class Role(StrEnum):
 _RANKS = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
+class Permission(StrEnum):
+    EXEC = "exec"
+    """Open shells in containers and pods (with the operator role; admins always may)."""
+
+
+PERMISSION_ROLES = {Permission.EXEC: Role.OPERATOR}
+"""The least role each permission works with: granting it to less is refused."""
+
+
 class Principal(Message):
     """An authenticated user or API key, as every gateway sees it."""
 
@@ -67,6 +79,7 @@ class Principal(Message):
     name: str
     roles: list[Role]
     clusters: list[ClusterGrant]
+    permissions: list[Permission] = Field(default_factory=list)
     session_id: str | None = None
     expires_at: datetime | None = None
 
@@ -87,6 +100,21 @@ class Principal(Message):
 
     def has_role(self, needed: Role) -> bool:
         return self.role.rank >= needed.rank
+
+    def may_exec(self) -> bool:
+        """Whether it may open shells (`exec`), in the hosts and clusters it is granted:
+        an admin, or an operator granted the `exec` permission."""
+        if self.has_role(Role.ADMIN):
+            return True
+        return self.has_role(Role.OPERATOR) and Permission.EXEC in self.permissions
+
+    def exec_refusal(self) -> str:
+        """Why `may_exec` said no."""
+        if not self.has_role(Role.OPERATOR):
+            return (
+                f"exec needs the operator role and the exec permission; {self.name} is {self.role}"
+            )
+        return f"exec needs the exec permission, which {self.name} was not granted"
 
     def may_see_cluster(self, cluster: str) -> bool:
         return ALL_CLUSTERS in self.clusters or cluster in self.clusters

@@ -72,6 +72,7 @@ from vigil.messages import (
     Login,
     LogPage,
     LogsFollowed,
+    OpenPodShell,
     OpenShell,
     PodLogsFollowed,
     ProposalConfirmed,
@@ -239,9 +240,14 @@ def _shell_host(request: OpenShell) -> str:
     return request.host
 
 
+def _shell_cluster(request: OpenPodShell) -> str:
+    return request.cluster
+
+
 class Shells:
-    """Interactive shells (`exec`) in the containers of a host, opened by the gateway with
-    the deployer replica serving that host, for an operator granted it; the bytes then
+    """Interactive shells (`exec`) in the containers of a host (or the pods of a
+    cluster), opened by the gateway with the deployer replica serving that host (or
+    cluster), for a user who may exec there (`Principal.may_exec`); the bytes then
     travel on the session's own subjects (`Subjects.shell_input`, `shell_output`). Apart
     from `Actions`: a service that may act on containers (the alerter) may not open one."""
 
@@ -253,6 +259,15 @@ class Shells:
         Role.OPERATOR,
         timeout_s=_OPEN_SHELL_S,
         route=_shell_host,
+    )
+    OPEN_POD = Operation(
+        "deploy",
+        "pod_exec",
+        OpenPodShell,
+        ShellOpened,
+        Role.OPERATOR,
+        timeout_s=_OPEN_SHELL_S,
+        route=_shell_cluster,
     )
 
 

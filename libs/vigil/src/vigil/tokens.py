@@ -170,6 +170,7 @@ def principal_of(claims: dict[str, Any]) -> Principal:
         name=parsed.name,
         roles=parsed.roles,
         clusters=parsed.clusters,
+        permissions=parsed.permissions,
         session_id=parsed.sid,
         expires_at=datetime.fromtimestamp(parsed.exp, UTC),
     )

@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.access import API_KEY_PREFIX, Principal, Role
+from vigil.access import API_KEY_PREFIX, Permission, Principal, Role
 from vigil.ctl import Refused
 from vigil.errors import RevisionConflict
 from vigil.messages import ApiKeyView, ErrorCode
@@ -36,6 +37,7 @@ class ApiKeyRecord(BaseModel):
     secret_sha256: str = Field(repr=False)
     role: Role
     clusters: list[str]
+    permissions: list[Permission] = Field(default_factory=list)
     created_at: datetime
     created_by: str
     expires_at: datetime | None = None
@@ -48,6 +50,7 @@ class ApiKeyRecord(BaseModel):
             name=self.name,
             role=self.role,
             clusters=self.clusters,
+            permissions=self.permissions,
             created_at=self.created_at,
             created_by=self.created_by,
             expires_at=self.expires_at,
@@ -62,6 +65,7 @@ class ApiKeyRecord(BaseModel):
             name=self.name,
             roles=[self.role],
             clusters=self.clusters,
+            permissions=self.permissions,
             expires_at=self.expires_at,
         )
 
@@ -84,6 +88,7 @@ class ApiKeys:
         clusters: list[str],
         expires_at: datetime | None,
         created_by: str,
+        permissions: Sequence[Permission] = (),
     ) -> tuple[ApiKeyRecord, str]:
         """A new key and its secret form (`vk_<id>_<secret>`), which is never stored."""
         if expires_at is not None:
@@ -101,6 +106,7 @@ class ApiKeys:
             secret_sha256=_digest(secret),
             role=role,
             clusters=list(dict.fromkeys(clusters)),
+            permissions=sorted(set(permissions)),
             created_at=self._clock(),
             created_by=created_by,
             expires_at=expires_at,

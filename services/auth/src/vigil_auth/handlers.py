@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from vigil.access import Principal, Role
+from vigil.access import Permission, Principal, Role
 from vigil.audit_trail import AuditTrail
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.bus import Bus
@@ -224,9 +224,15 @@ class Handlers:
 
     async def create_api_key(self, request: CreateApiKey, caller: Principal) -> ApiKeyCreated:
         key, secret = await self._api_keys.create(
-            request.name, request.role, request.clusters, request.expires_at, caller.name
+            request.name,
+            request.role,
+            request.clusters,
+            request.expires_at,
+            caller.name,
+            permissions=request.permissions,
         )
-        self._done("auth.apikey_create", caller, _key(key), _grant([key.role], key.clusters))
+        grant = _grant([key.role], key.clusters, key.permissions)
+        self._done("auth.apikey_create", caller, _key(key), grant)
         return ApiKeyCreated(key=key.view(), api_key=secret)
 
     async def list_api_keys(self, request: ListApiKeys, caller: Principal) -> ApiKeyList:
@@ -251,8 +257,10 @@ class Handlers:
             request.roles,
             request.clusters,
             created_by=caller.name,
+            permissions=request.permissions,
         )
-        self._done("auth.user_create", caller, user.username, _grant(user.roles, user.clusters))
+        grant = _grant(user.roles, user.clusters, user.permissions)
+        self._done("auth.user_create", caller, user.username, grant)
         return user.view()
 
     async def list_users(self, request: ListUsers, caller: Principal) -> UserList:
@@ -324,5 +332,6 @@ def _key(key: ApiKeyRecord) -> str:
     return f"API key {key.id} ({key.name})"
 
 
-def _grant(roles: list[Role], clusters: list[str]) -> str:
-    return f"roles {','.join(roles) or '-'}, clusters {','.join(clusters) or '-'}"
+def _grant(roles: list[Role], clusters: list[str], permissions: list[Permission]) -> str:
+    granted = f"roles {','.join(roles) or '-'}, clusters {','.join(clusters) or '-'}"
+    return f"{granted}, permissions {','.join(permissions)}" if permissions else granted

@@ -7,11 +7,12 @@ is the `sub` of their tokens and what a revocation names.
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.access import Role
+from vigil.access import Permission, Role
 from vigil.ctl import Refused
 from vigil.errors import RevisionConflict
 from vigil.messages import ErrorCode, UserView
@@ -29,6 +30,7 @@ class UserRecord(BaseModel):
     password_hash: str = Field(repr=False)
     roles: list[Role]
     clusters: list[str]
+    permissions: list[Permission] = Field(default_factory=list)
     disabled: bool = False
     created_at: datetime
     created_by: str
@@ -39,6 +41,7 @@ class UserRecord(BaseModel):
             username=self.username,
             roles=self.roles,
             clusters=self.clusters,
+            permissions=self.permissions,
             disabled=self.disabled,
             created_at=self.created_at,
         )
@@ -67,6 +70,7 @@ class Users:
         roles: list[Role],
         clusters: list[str],
         created_by: str,
+        permissions: Sequence[Permission] = (),
     ) -> UserRecord:
         """Store a new user; `Refused(CONFLICT)` when the name is taken (in any case)."""
         user = UserRecord(
@@ -75,6 +79,7 @@ class Users:
             password_hash=password_hash,
             roles=sorted(set(roles), key=lambda role: role.rank),
             clusters=list(dict.fromkeys(clusters)),
+            permissions=sorted(set(permissions)),
             created_at=self._clock(),
             created_by=created_by,
         )

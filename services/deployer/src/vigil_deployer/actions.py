@@ -323,33 +323,34 @@ class WorkloadActions:
                 return int(scaled.spec.replicas or 0), f"scaled to {request.replicas}"
         raise Refused(ErrorCode.INVALID_MESSAGE, f"{request.action}: not an action")
 
-    async def _k8s(self, call: Callable[..., T], *args: Any) -> T:
-        """`call` in a worker thread, the API server's refusals as `Refused`."""
-        # Imported only here: the kubernetes client is slow to import.
-        from kubernetes.client import ApiException
-        from kubernetes.config import ConfigException
-        from urllib3.exceptions import HTTPError
+    async def _k8s(self, call: Callable[..., T], request: ActOnWorkload) -> T:
+        where = f"{request.kind} {request.namespace}/{request.name}"
+        return await on_cluster(self._settings.host, where, call, request)
 
-        cluster = self._settings.host
-        try:
-            return await asyncio.to_thread(call, *args)
-        except ApiException as exc:
-            status = int(exc.status or 0)
-            reason = f"{cluster}: {exc.reason or 'refused'} ({status})"
-            if status == 404:
-                request: ActOnWorkload = args[0]
-                where = f"{request.namespace}/{request.name}"
-                raise Refused(
-                    ErrorCode.NOT_FOUND, f"{cluster}: no {request.kind} {where}"
-                ) from None
-            if status == 409:
-                raise Refused(ErrorCode.CONFLICT, reason) from None
-            if status in (400, 422):
-                raise Refused(ErrorCode.INVALID_MESSAGE, reason) from None
-            raise Refused(ErrorCode.UNAVAILABLE, reason) from None
-        except (HTTPError, OSError, ConfigException) as exc:
-            reason = f"the API server of {cluster} is unreachable: {type(exc).__name__}"
-            raise Refused(ErrorCode.UNAVAILABLE, reason) from None
+
+async def on_cluster(cluster: str, where: str, call: Callable[..., T], *args: Any) -> T:
+    """`call` in a worker thread, the API server's refusals as `Refused` (404: no
+    `where`, such as "pod ns/name")."""
+    # Imported only here: the kubernetes client is slow to import.
+    from kubernetes.client import ApiException
+    from kubernetes.config import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        return await asyncio.to_thread(call, *args)
+    except ApiException as exc:
+        status = int(exc.status or 0)
+        reason = f"{cluster}: {exc.reason or 'refused'} ({status})"
+        if status == 404:
+            raise Refused(ErrorCode.NOT_FOUND, f"{cluster}: no {where}") from None
+        if status == 409:
+            raise Refused(ErrorCode.CONFLICT, reason) from None
+        if status in (400, 422):
+            raise Refused(ErrorCode.INVALID_MESSAGE, reason) from None
+        raise Refused(ErrorCode.UNAVAILABLE, reason) from None
+    except (HTTPError, OSError, ConfigException) as exc:
+        reason = f"the API server of {cluster} is unreachable: {type(exc).__name__}"
+        raise Refused(ErrorCode.UNAVAILABLE, reason) from None
 
 
 def _workload_acted(

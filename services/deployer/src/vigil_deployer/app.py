@@ -2,7 +2,7 @@
 (or, with `target=kubernetes`, of its cluster's Deployments), and carries out the
 actions on its host's containers (or its cluster's workloads) and the rollbacks of its
 host's last deploys, `ctl.deploy.*.{host}`, and the shells in its host's containers
-(`vigil_deployer.shells`).
+(`vigil_deployer.shells`) or its cluster's pods (`vigil_deployer.pod_shells`).
 
 Every replica answers requests (one queue group: FastStream subscribers on the
 service's bus, `vigil_deployer.handlers.serve`) and announces the host it serves in
@@ -14,6 +14,7 @@ one of them finishes any deploy whose replica died (see `worker`).
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import nats.errors
 
@@ -31,8 +32,10 @@ from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.docker_target import DockerTarget
 from vigil_deployer.handlers import Handlers, serve
 from vigil_deployer.locks import ServiceLock, ServiceLocks
+from vigil_deployer.pod_shells import PodShells
 from vigil_deployer.rollbacks import Rollbacks
 from vigil_deployer.settings import DeployerSettings
+from vigil_deployer.shell_sessions import ShellSessions
 from vigil_deployer.shells import ContainerShells
 from vigil_deployer.target import Target
 from vigil_deployer.worker import Worker
@@ -57,7 +60,7 @@ class DeployerService:
         self._stopping = asyncio.Event()
         self._target = target
         self.worker: Worker | None = None
-        self.shells: ContainerShells | None = None
+        self.shells: ShellSessions[Any] | None = None
 
     @property
     def healthy(self) -> bool:
@@ -89,8 +92,8 @@ class DeployerService:
                 rollbacks = Rollbacks(
                     self.bus, self.settings, deploys, handlers, containers, self.trail
                 )
-            if isinstance(target, DockerTarget):
-                self.shells = ContainerShells(self.bus, self.settings, target.connect, self.trail)
+            in_containers, in_pods = self._shells(target)
+            self.shells = in_containers or in_pods
             serve(
                 broker,
                 handlers,
@@ -98,7 +101,8 @@ class DeployerService:
                 containers=containers,
                 workloads=workloads,
                 rollbacks=rollbacks,
-                shells=self.shells,
+                shells=in_containers,
+                pod_shells=in_pods,
                 host=self.settings.host,
             )
             await broker.start()
@@ -140,6 +144,14 @@ class DeployerService:
             return ContainerActions(self.bus, self.settings, target.connect, self.trail), None
         if target.kind == "kubernetes":
             return None, WorkloadActions(self.bus, self.settings, target, self.trail)
+        return None, None
+
+    def _shells(self, target: Target) -> tuple[ContainerShells | None, PodShells | None]:
+        """Where this replica opens shells: its host's containers, or its cluster's pods."""
+        if isinstance(target, DockerTarget):
+            return ContainerShells(self.bus, self.settings, target.connect, self.trail), None
+        if target.kind == "kubernetes":
+            return None, PodShells(self.bus, self.settings, target, self.trail)
         return None, None
 
     def stop(self) -> None:

@@ -52,6 +52,7 @@ from vigil_deployer.actions import ContainerActions, WorkloadActions
 from vigil_deployer.grants import check_grant
 from vigil_deployer.journal import publish_event
 from vigil_deployer.locks import Busy, ServiceLocks
+from vigil_deployer.pod_shells import PodShells
 from vigil_deployer.shells import ContainerShells
 
 if TYPE_CHECKING:  # it launches its deploys through `Handlers`
@@ -69,12 +70,13 @@ def serve(
     workloads: WorkloadActions | None = None,
     rollbacks: "Rollbacks | None" = None,
     shells: ContainerShells | None = None,
+    pod_shells: PodShells | None = None,
     host: Token = ANY,
 ) -> None:
     """Every operation of `Deploy` as a subscriber of `broker`, answered by `handlers` with
     the principal whose token `verifier` accepts; and those of `Actions` for `host`'s
     containers and deploys to roll back (a Docker deployer) or workloads (a Kubernetes
-    one), and its shells."""
+    one), and its shells (in containers, or in pods)."""
     if containers is not None:
         answer_for_users(broker, Actions.CONTAINER, containers.act, verifier, host=host)
     if rollbacks is not None:
@@ -83,6 +85,8 @@ def serve(
         answer_for_users(broker, Actions.WORKLOAD, workloads.act, verifier, host=host)
     if shells is not None:
         answer_for_users(broker, Shells.OPEN, shells.open, verifier, host=host)
+    if pod_shells is not None:
+        answer_for_users(broker, Shells.OPEN_POD, pod_shells.open, verifier, host=host)
     answer_for_users(broker, Deploy.CREATE, handlers.create, verifier)
     answer_for_users(broker, Deploy.CANCEL, handlers.cancel, verifier)
     answer_for_users(broker, Deploy.GET, handlers.get, verifier)

@@ -34,14 +34,24 @@ class KubernetesTarget:
         self._apps: Any = None
         self._core: Any = None
         self._api_client: Any = None
+        self._exec_client: Any = None
+
+    def _new_client(self) -> Any:
+        context = self.settings.k8s_context or self.settings.host
+        return config.new_client_from_config(self.settings.kubeconfig, context=context)
 
     def _client(self) -> Any:
         if self._api_client is None:
-            context = self.settings.k8s_context or self.settings.host
-            self._api_client = config.new_client_from_config(
-                self.settings.kubeconfig, context=context
-            )
+            self._api_client = self._new_client()
         return self._api_client
+
+    def exec_core(self) -> Any:
+        """A CoreV1 API for `kubernetes.stream.stream` alone (pods' shells), on a client
+        of its own: `stream` swaps its client's transport for a WebSocket while it
+        connects, which no other call on that client may see."""
+        if self._exec_client is None:
+            self._exec_client = self._new_client()
+        return client.CoreV1Api(self._exec_client)
 
     def apps(self) -> Any:
         """The AppsV1 API of the settings' cluster, made at first use."""
@@ -61,8 +71,9 @@ class KubernetesTarget:
         return KubernetesRollout(self, spec, state, save)
 
     async def close(self) -> None:
-        if self._api_client is not None:
-            await asyncio.to_thread(self._api_client.close)
+        for api_client in (self._api_client, self._exec_client):
+            if api_client is not None:
+                await asyncio.to_thread(api_client.close)
 
 
 class KubernetesRollout:

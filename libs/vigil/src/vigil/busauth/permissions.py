@@ -251,7 +251,7 @@ def permissions(
                     *_requests(subjects, _operations(Deploy)),
                     # actions on its own host's containers (or its cluster's workloads)
                     *(action.subject(subjects, host) for action in _operations(Actions)),
-                    Shells.OPEN.subject(subjects, host),
+                    *(shell.subject(subjects, host) for shell in _operations(Shells)),
                     subjects.shell_input(host, ANY),
                     inbox,
                 ),

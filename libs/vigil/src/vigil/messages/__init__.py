@@ -16,7 +16,7 @@ the past tense. One import location, one module per concept:
 - `actions`   actions on containers and Kubernetes workloads (`ctl.deploy.*.{host}`)
 - `deploy/`   deploy specs (`spec`), the deployer's journal (`journal`), records and
               the requests on `ctl.deploy.*` (`records`)
-- `shell`     interactive shells in containers (`exec`): opening one, and its control
+- `shell`     interactive shells in containers and pods (`exec`): opening one, and its control
               messages beside the bytes
 - `notify`    notification channels and dead letters (notifier)
 - `rules`     alert rules (alerter)
@@ -306,6 +306,7 @@ from vigil.messages.seed import (
 from vigil.messages.shell import (
     MAX_COMMAND_ARGS,
     SESSION_PATTERN,
+    OpenPodShell,
     OpenShell,
     ShellControl,
     ShellCredit,
@@ -492,6 +493,7 @@ __all__ = [
     "MetricCondition",
     "NetworkRates",
     "NodeUsage",
+    "OpenPodShell",
     "OpenShell",
     "Ping",
     "PodLogBatch",

@@ -4,9 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from vigil.access import ClusterGrant, Principal, Role, Username
+from vigil.access import PERMISSION_ROLES, ClusterGrant, Permission, Principal, Role, Username
 from vigil.model import Message
 
 # -- auth: requests on ctl.auth.* and their replies (see vigil.operations) -----------
@@ -54,6 +54,9 @@ class AccessClaims(Message):
     name: str = Field(description="The username, or the API key's name.")
     roles: list[Role]
     clusters: list[str]
+    permissions: list[Permission] = Field(
+        default_factory=list, description="Powers beyond the roles' (`exec`)."
+    )
     sid: str | None = Field(
         default=None, description="The session (refresh-token family) id of a user's token."
     )
@@ -90,6 +93,14 @@ class UserDraft(Message):
     password: str = Field(min_length=8, max_length=1024, repr=False)
     roles: list[Role] = Field(min_length=1)
     clusters: list[ClusterGrant] = Field(default_factory=list)
+    permissions: list[Permission] = Field(
+        default_factory=list, description="`exec`: may open shells (an operator's or admin's)."
+    )
+
+    @model_validator(mode="after")
+    def _permissions_fit_the_roles(self) -> "UserDraft":
+        _check_permissions(self.permissions, max(self.roles, key=lambda role: role.rank))
+        return self
 
 
 class CreateUser(UserDraft):
@@ -109,6 +120,7 @@ class UserView(Message):
     username: str
     roles: list[Role]
     clusters: list[str]
+    permissions: list[Permission] = Field(default_factory=list)
     disabled: bool
     created_at: datetime
 
@@ -123,7 +135,21 @@ class ApiKeyDraft(Message):
     name: str = Field(min_length=1, max_length=128)
     role: Role
     clusters: list[ClusterGrant] = Field(default_factory=list)
+    permissions: list[Permission] = Field(
+        default_factory=list, description="`exec`: may open shells (an operator's or admin's)."
+    )
     expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _permissions_fit_the_role(self) -> "ApiKeyDraft":
+        _check_permissions(self.permissions, self.role)
+        return self
+
+
+def _check_permissions(permissions: list[Permission], role: Role) -> None:
+    for permission in permissions:
+        if role.rank < (least := PERMISSION_ROLES[permission]).rank:
+            raise ValueError(f"permissions: {permission} needs the {least} role, not {role}")
 
 
 class CreateApiKey(ApiKeyDraft):
@@ -143,6 +169,7 @@ class ApiKeyView(Message):
     name: str
     role: Role
     clusters: list[str]
+    permissions: list[Permission] = Field(default_factory=list)
     created_at: datetime
     created_by: str
     expires_at: datetime | None

@@ -1,5 +1,6 @@
-"""Interactive shells in containers (`exec`): the request that opens one on the deployer
-serving the container's host (`ctl.deploy.exec.{host}`), its answer, and the control
+"""Interactive shells in containers (`exec`): the requests that open one on the deployer
+serving the container's host (`ctl.deploy.exec.{host}`) or the pod's cluster
+(`ctl.deploy.pod_exec.{cluster}`), their answer, and the control
 messages that travel beside the terminal's bytes on the session's own subjects
 (`exec.{session}.in`, gateway to deployer; `exec.{session}.out`, deployer to gateway).
 
@@ -14,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from vigil.model import Message
-from vigil.names import ContainerName, HostName
+from vigil.names import ClusterName, ContainerName, HostName, NamespaceName, PodName
 
 SESSION_PATTERN = r"[0-9a-f]{32}"
 """A session id: 128 random bits in hex, chosen by the gateway; only the gateway and the
@@ -24,14 +25,12 @@ MAX_COMMAND_ARGS = 64
 MAX_WINDOW = 1 << 20
 
 
-class OpenShell(Message):
-    """Run `command` in container `container` of `host` with a terminal (`cols` x `rows`),
-    its input and output on the subjects of `session`; the deployer may send `window`
-    bytes of output before the gateway grants more."""
+class ShellSpec(Message):
+    """What every shell's opening names: `command` run with a terminal (`cols` x
+    `rows`), its input and output on the subjects of `session`; the deployer may send
+    `window` bytes of output before the gateway grants more."""
 
     session: str = Field(pattern=SESSION_PATTERN)
-    host: HostName
-    container: ContainerName
     command: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
         default_factory=lambda: ["sh"], min_length=1, max_length=MAX_COMMAND_ARGS
     )
@@ -40,9 +39,28 @@ class OpenShell(Message):
     window: int = Field(default=65_536, ge=1024, le=MAX_WINDOW)
 
 
+class OpenShell(ShellSpec):
+    """Run the command in container `container` of Docker host `host`."""
+
+    host: HostName
+    container: ContainerName
+
+
+class OpenPodShell(ShellSpec):
+    """Run the command in container `container` of pod `namespace/pod` of `cluster` (its
+    first container when none is named, as `kubectl exec` does)."""
+
+    cluster: ClusterName
+    namespace: NamespaceName
+    pod: PodName
+    container: ContainerName | None = None
+
+
 class ShellOpened(Message):
-    """The shell runs: in container `container` (its id), named `name`; the gateway may
-    send `window` bytes of input before the deployer grants more."""
+    """The shell runs: on `host` (the Docker host, or the pod's cluster), in container
+    `container` (a Docker container's id, or the pod's container), named `name` (the
+    container's name, or `namespace/pod`); the gateway may send `window` bytes of input
+    before the deployer grants more."""
 
     session: str = Field(pattern=SESSION_PATTERN)
     host: HostName

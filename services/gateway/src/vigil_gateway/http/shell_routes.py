@@ -1,14 +1,17 @@
-"""An interactive shell in a container over one WebSocket:
-`/ws/docker/{host}/containers/{container}/exec?cmd=sh&cols=80&rows=24`.
+"""An interactive shell in a container, or in a pod's container, over one WebSocket:
+`/ws/docker/{host}/containers/{container}/exec?cmd=sh&cols=80&rows=24`, or
+`/ws/k8s/{cluster}/namespaces/{namespace}/pods/{pod}/exec?container=C&cmd=sh` (the
+pod's first container without `container`).
 
 Off unless `VIGIL_EXEC_ENABLED` is set. The handshake is admitted as every socket's
-(origin, limits, credentials: `session.admission`); then the caller must be an operator
-granted `host` (a grant names hosts as it names clusters). Each refusal closes the
-socket with 1008 (4001 for credentials) and a reason, and is audited
-(`container.exec`). The gateway picks a session id, listens on its output subject, and
-asks the deployer of `host` to open it (`Shells.OPEN`, with the caller's token: the
-deployer checks the role, the grant and its own `VIGIL_EXEC_ENABLED` again, starts the
-command and records the session).
+(origin, limits, credentials: `session.admission`); then the caller must be allowed to
+exec (`Principal.may_exec`) and granted the `host` or `cluster` (a grant names hosts as
+it names clusters). Each refusal closes the socket with 1008 (4001 for credentials) and
+a reason, and is audited (`container.exec`, or `pod.exec`). The gateway picks a session
+id, listens on its output subject, and asks the deployer of the host or cluster to open
+it (`Shells.OPEN` or `Shells.OPEN_POD`, with the caller's token: the deployer checks
+the permission, the grant and its own `VIGIL_EXEC_ENABLED` again, starts the command
+and records the session).
 
 On the socket: binary frames are the terminal's bytes, both ways; text frames are
 control: the client sends `{"type": "resize", "cols": C, "rows": R}`; the gateway sends
@@ -25,23 +28,35 @@ credentials are revoked (closed with 4001, as every socket of theirs).
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from vigil import ctl
-from vigil.access import Principal, Role
+from vigil.access import Principal
 from vigil.errors import BusUnavailable, InvalidName, NoResponder
-from vigil.messages import CloseCode, ErrorCode, OpenShell, ShellEnded, ShellResize
-from vigil.operations import Shells
+from vigil.messages import (
+    CloseCode,
+    ErrorCode,
+    OpenPodShell,
+    OpenShell,
+    ShellEnded,
+    ShellOpened,
+    ShellResize,
+)
+from vigil.operations import Operation, Shells
 from vigil.shell_stream import ShellStream
 from vigil_gateway.access.credentials import read_credentials
 from vigil_gateway.errors import AuthUnavailable, InvalidCredentials, MissingCredentials
 from vigil_gateway.replica.gateway import Gateway
 
-AUDITED = "container.exec"
-PATH = "/ws/docker/{host}/containers/{container}/exec"
+CONTAINER_PATH = "/ws/docker/{host}/containers/{container}/exec"
+POD_PATH = "/ws/k8s/{cluster}/namespaces/{namespace}/pods/{pod}/exec"
+
+OpenRequest = OpenShell | OpenPodShell
 
 
 class _Refused(Exception):
@@ -51,53 +66,90 @@ class _Refused(Exception):
 
 
 def register(app: FastAPI, gateway: Gateway) -> None:
-    @app.websocket(PATH)
-    async def shell(websocket: WebSocket, host: str, container: str) -> None:
-        decision = await gateway.sessions.admit(websocket)
-        if decision is None:
-            return
-        address = websocket.client.host if websocket.client else None
-        try:
-            request = _admitted(gateway, websocket, decision, host, container)
-            token = await _bus_token(gateway, websocket)
-        except _Refused as exc:
-            target = f"container {host[:63]}/{container[:128]}"
-            gateway.audit.refused(AUDITED, decision, exc.reason, target=target, address=address)
-            await websocket.close(exc.code, exc.reason[:120])
-            return
-        await Shell(gateway, websocket, request, decision).run(token)
+    @app.websocket(CONTAINER_PATH)
+    async def container_shell(websocket: WebSocket, host: str, container: str) -> None:
+        def request(spec: dict[str, Any]) -> OpenShell:
+            return OpenShell(**spec, host=host, container=container)
+
+        target = f"container {host[:63]}/{container[:128]}"
+        await _serve(gateway, websocket, Shells.OPEN, request, target)
+
+    @app.websocket(POD_PATH)
+    async def pod_shell(websocket: WebSocket, cluster: str, namespace: str, pod: str) -> None:
+        def request(spec: dict[str, Any]) -> OpenPodShell:
+            container = websocket.query_params.get("container")
+            return OpenPodShell(
+                **spec, cluster=cluster, namespace=namespace, pod=pod, container=container
+            )
+
+        target = f"pod {cluster[:63]}/{namespace[:63]}/{pod[:253]}"
+        await _serve(gateway, websocket, Shells.OPEN_POD, request, target)
+
+
+async def _serve(
+    gateway: Gateway,
+    websocket: WebSocket,
+    operation: Operation[Any, ShellOpened],
+    build: Callable[[dict[str, Any]], OpenRequest],
+    target: str,
+) -> None:
+    """Admit the socket, open the shell `build` asks for, relay it until it ends; each
+    refusal closed and audited (`container.exec` or `pod.exec`, as `target` begins)."""
+    decision = await gateway.sessions.admit(websocket)
+    if decision is None:
+        return
+    address = websocket.client.host if websocket.client else None
+    try:
+        request = _admitted(gateway, websocket, decision, operation, build)
+        token = await _bus_token(gateway, websocket)
+    except _Refused as exc:
+        audited = f"{target.split(' ', 1)[0]}.exec"
+        gateway.audit.refused(audited, decision, exc.reason, target=target, address=address)
+        await websocket.close(exc.code, exc.reason[:120])
+        return
+    await Shell(gateway, websocket, operation, request, decision).run(token)
 
 
 def _admitted(
-    gateway: Gateway, websocket: WebSocket, principal: Principal, host: str, container: str
-) -> OpenShell:
+    gateway: Gateway,
+    websocket: WebSocket,
+    principal: Principal,
+    operation: Operation[Any, ShellOpened],
+    build: Callable[[dict[str, Any]], OpenRequest],
+) -> OpenRequest:
     """The request that opens the shell the socket asks for, if its caller may have it."""
     policy = CloseCode.POLICY_VIOLATION
     if not gateway.settings.exec_enabled:
         raise _Refused(policy, "exec is off on this gateway (VIGIL_EXEC_ENABLED)")
     if len(gateway.shells) >= (most := gateway.settings.exec_max_shells):
         raise _Refused(CloseCode.TRY_LATER, f"this gateway holds its maximum of {most} shells")
-    if not principal.has_role(Role.OPERATOR):
-        raise _Refused(
-            policy, f"exec needs the operator role; {principal.name} is {principal.role}"
-        )
+    if not principal.may_exec():
+        raise _Refused(policy, principal.exec_refusal())
     query = websocket.query_params
     try:
-        request = OpenShell(
-            session=secrets.token_hex(16),
-            host=host,
-            container=container,
-            command=query.getlist("cmd") or ["sh"],
-            cols=query.get("cols", "80"),  # validated as an int
-            rows=query.get("rows", "24"),
-            window=gateway.settings.exec_window_bytes,
+        request = build(
+            {
+                "session": secrets.token_hex(16),
+                "command": query.getlist("cmd") or ["sh"],
+                "cols": query.get("cols", "80"),  # validated as an int
+                "rows": query.get("rows", "24"),
+                "window": gateway.settings.exec_window_bytes,
+            }
         )
     except (ValidationError, InvalidName) as exc:
         problem = ctl.first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
         raise _Refused(policy, problem) from None
-    if not principal.may_see_cluster(request.host):
-        raise _Refused(policy, f"{principal.name} has no grant for host {request.host!r}")
+    where = _where(operation, request)
+    if not principal.may_see_cluster(where):
+        place = "host" if isinstance(request, OpenShell) else "cluster"
+        raise _Refused(policy, f"{principal.name} has no grant for {place} {where!r}")
     return request
+
+
+def _where(operation: Operation[Any, ShellOpened], request: OpenRequest) -> str:
+    """The host or cluster the shell is in: where its deployer is, and its subjects' token."""
+    assert operation.route is not None  # both shell operations are routed
+    return operation.route(request)
 
 
 async def _bus_token(gateway: Gateway, websocket: WebSocket) -> str:
@@ -114,18 +166,25 @@ class Shell:
     """One shell's socket, relayed to and from its session's subjects."""
 
     def __init__(
-        self, gateway: Gateway, websocket: WebSocket, request: OpenShell, principal: Principal
+        self,
+        gateway: Gateway,
+        websocket: WebSocket,
+        operation: Operation[Any, ShellOpened],
+        request: OpenRequest,
+        principal: Principal,
     ) -> None:
         self._gateway = gateway
         self._websocket = websocket
+        self._operation = operation
         self._request = request
+        self._where = _where(operation, request)
         self.principal = principal
         self._closing = asyncio.Event()
         self._close: tuple[CloseCode, str] = (CloseCode.NORMAL, "")
         subjects = gateway.bus.subjects
         self.stream = ShellStream(
             gateway.bus,
-            subjects.shell_input(request.host, request.session),
+            subjects.shell_input(self._where, request.session),
             window=request.window,
         )
 
@@ -140,12 +199,12 @@ class Shell:
         websocket, request = self._websocket, self._request
         subjects = self._gateway.bus.subjects
         # Listening first: the shell's first bytes (its prompt) may come before the answer.
-        await self.stream.listen(subjects.shell_output(request.host, request.session))
+        await self.stream.listen(subjects.shell_output(self._where, request.session))
         try:
-            opened = await ctl.call(self._gateway.bus, Shells.OPEN, request, token=token)
+            opened = await ctl.call(self._gateway.bus, self._operation, request, token=token)
         except (ctl.Refused, NoResponder, BusUnavailable) as exc:
             await self.stream.close()
-            code, reason = _refusal(request.host, exc)
+            code, reason = _refusal(self._where, exc)
             await websocket.close(code, reason[:120])
             return
         self.stream.credit.grant(opened.window)
@@ -215,11 +274,11 @@ class Shell:
                 await self.stream.control(resize)
 
 
-def _refusal(host: str, exc: Exception) -> tuple[CloseCode, str]:
+def _refusal(where: str, exc: Exception) -> tuple[CloseCode, str]:
     """The close that says why the deployer did not open the shell."""
     if isinstance(exc, ctl.Refused):
         busy = exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED)
         return (CloseCode.TRY_LATER if busy else CloseCode.POLICY_VIOLATION), exc.message
     if isinstance(exc, NoResponder):
-        return CloseCode.POLICY_VIOLATION, f"no deployer serves host {host!r}"
-    return CloseCode.TRY_LATER, f"the deployer of {host!r} did not answer"
+        return CloseCode.POLICY_VIOLATION, f"no deployer serves {where!r}"
+    return CloseCode.TRY_LATER, f"the deployer of {where!r} did not answer"
