@@ -6,7 +6,8 @@ the time. One lane runs the tests that need no more than NATS (and the unit test
 other those that drive the Docker engine, the Kubernetes testbed, Chromium or a whole
 stack; each has its own nats-server and every test its own subject prefix, so the lanes
 share nothing but the engine, which only the second drives. The load tier measures bounds
-under a load of its own making, so it runs last, alone.
+under a load of its own making, and a few tests spin a CPU or measure one (`alone`), so
+they run last, by themselves.
 
 `python -m tests.tiers [PYTEST ARGS]`: the arguments go to every lane (`-x`, `-k ...`).
 Each lane's lines are prefixed with its name; the exit status is the first failing lane's.
@@ -17,10 +18,10 @@ import sys
 
 ENGINE = "docker or k8s or stack or browser"
 LANES = {
-    "bus": f"not ({ENGINE})",
-    "engine": f"({ENGINE}) and not slow",
+    "bus": f"not ({ENGINE} or alone)",
+    "engine": f"({ENGINE}) and not (slow or alone)",
 }
-ALONE = {"load": "slow"}
+ALONE = {"alone": "slow or alone"}
 NO_TESTS_COLLECTED = 5  # pytest's exit status when a selection is empty
 
 

@@ -233,6 +233,7 @@ async def test_health_and_readiness(gateway_settings: GatewaySettings) -> None:
         assert ready.json()["status"] == "ready"
 
 
+@pytest.mark.alone  # spins a CPU
 def test_a_host_sample_names_its_busiest_and_largest_processes() -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     sampler = HostSampler("h1", Path("/proc"), top_processes=3)

@@ -7,6 +7,8 @@ and no other container raises anything."""
 import asyncio
 import time
 
+import pytest
+
 from tests.alerter_support import alerter_settings_for, make_rule, run_alerter
 from tests.docker_engine import Containers, docker
 from tests.docker_support import docker_collector, heard, next_that
@@ -16,6 +18,7 @@ from vigil.messages import AlertChanged, AlertSource, AlertState
 HOST = "testhost"
 
 
+@pytest.mark.alone  # spins a CPU and measures it
 async def test_a_busy_container_raises_after_the_hold_and_resolves_after_recovery(
     nats_server: NatsServer, prefix: str, containers: Containers, admin_token: str
 ) -> None:

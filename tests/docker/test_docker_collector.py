@@ -49,6 +49,7 @@ def follower_threads(container: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"vigil-logs-{container}"]
 
 
+@pytest.mark.alone  # spins a CPU and measures it
 @pytest.mark.parametrize("reader", ["cgroup", "api"])
 async def test_busy_container_shows_cpu_near_100_and_idle_near_0_as_docker_stats_does(
     nats_server: NatsServer, prefix: str, containers: Containers, reader: str

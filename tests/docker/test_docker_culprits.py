@@ -4,6 +4,8 @@ default CPU rule's alert, and said in the alert's message; the default memory ru
 names the largest, largest first. The default rules are edited down to 0 % and no hold,
 as an operator may edit them, so that the test's host crosses them at once."""
 
+import pytest
+
 from tests.alerter_support import alerter_settings_for, run_alerter
 from tests.docker_engine import Containers
 from tests.docker_support import docker_collector, heard, next_that
@@ -17,6 +19,7 @@ HOST = "testhost"
 CPU, MEMORY = "defa017000000001", "defa017000000002"  # the default rules' ids
 
 
+@pytest.mark.alone  # spins a CPU and measures it
 async def test_the_default_cpu_rule_names_the_spinning_container_and_memory_the_largest(
     nats_server: NatsServer, prefix: str, containers: Containers
 ) -> None:

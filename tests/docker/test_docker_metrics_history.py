@@ -5,6 +5,7 @@ read again from the engine: no negative rate, nothing counted from before)."""
 import json
 from datetime import UTC, datetime
 
+import pytest
 from nats.aio.msg import Msg
 
 from tests.docker_engine import Containers
@@ -16,6 +17,7 @@ from vigil.messages import HistoryKind, HistorySeries
 HOST = "testhost"  # the docker_stack collector's
 
 
+@pytest.mark.alone  # spins a CPU
 async def test_a_containers_history_goes_on_across_a_collector_restart(
     docker_stack: DockerStack, containers: Containers, nats_server: NatsServer, prefix: str
 ) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.docker_engine import Containers
 from tests.docker_support import DockerStack
@@ -45,6 +46,7 @@ def prometheus(workdir: Path, target: str, key: str) -> Iterator[str]:
         server.wait(timeout=20)
 
 
+@pytest.mark.alone  # spins a CPU
 async def test_prometheus_scrapes_the_containers_cadvisor_series(
     docker_stack: DockerStack, containers: Containers, admin_token: str, tmp_path: Path
 ) -> None:

@@ -34,6 +34,7 @@ from vigil_collector.kubernetes.pod_log_reader import pod_line
 from vigil_collector.logs.redaction import Redactor
 
 
+@pytest.mark.alone  # spins a CPU and measures it
 async def test_busy_pods_cpu_appears_within_30_s_near_the_metrics_api_figure(
     nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, namespace: str
 ) -> None:
