@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -44,6 +45,11 @@ from vigil_collector.settings import CollectorSettings
 from vigil_deployer.app import DeployerService
 from vigil_deployer.settings import DeployerSettings
 from vigil_gateway.settings import GatewaySettings
+
+# LOGS_KEPT's byte cap is reserved in the server's store when the stream is made, and every
+# test provisions streams of its own on the session's server: at the default (1 GiB) a few
+# dozen tests took the whole disk's share and every later stream was refused.
+os.environ.setdefault("VIGIL_LOGS_KEEP_MAX_BYTES", str(1 << 20))
 
 # -- tiers: a marker for each real part a test needs, from its folder and its fixtures ----
 
