@@ -9,8 +9,9 @@ share nothing but the engine, which only the second drives. The load tier measur
 under a load of its own making, and a few tests spin a CPU or measure one (`alone`), so
 they run last, by themselves.
 
-`python -m tests.tiers [PYTEST ARGS]`: the arguments go to every lane (`-x`, `-k ...`).
-Each lane's lines are prefixed with its name; the exit status is the first failing lane's.
+`python -m tests.tiers [PYTEST ARGS]`: the arguments go to every lane (`-x`, `-k ...`);
+with a marker expression of its own (`-m unit`) it is one pytest, as asked. Each lane's
+lines are prefixed with its name; the exit status is the first failing lane's.
 """
 
 import asyncio
@@ -25,9 +26,10 @@ ALONE = {"alone": "slow or alone"}
 NO_TESTS_COLLECTED = 5  # pytest's exit status when a selection is empty
 
 
-async def _lane(name: str, selection: str, args: list[str]) -> int:
+async def _lane(name: str, selection: str | None, args: list[str]) -> int:
+    marked = [] if selection is None else ["-m", selection]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pytest", "-m", selection, *args,
+        sys.executable, "-m", "pytest", *marked, *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert process.stdout is not None
@@ -38,6 +40,8 @@ async def _lane(name: str, selection: str, args: list[str]) -> int:
 
 
 async def _run(args: list[str]) -> int:
+    if "-m" in args:  # the caller's own selection, which a lane's would replace
+        return await _lane("pytest", None, args)
     together = await asyncio.gather(*(_lane(n, s, args) for n, s in LANES.items()))
     statuses = [*together, *[await _lane(n, s, args) for n, s in ALONE.items()]]
     # a selection (`-k`) may leave a lane empty; only every lane empty is a mistake
