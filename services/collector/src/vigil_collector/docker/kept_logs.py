@@ -34,6 +34,7 @@ from vigil_collector.docker.followers import inspect, reader_of
 from vigil_collector.docker.log_reader import Tail
 from vigil_collector.logs.followers import Followers
 from vigil_collector.logs.lines import parse_time
+from vigil_collector.logs.retention import KeepLabel
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ class KeptLogs(Followers[str]):
     def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
         super().__init__(settings, bus)
         self._api: Any = None
-        key, equals, value = settings.logs_keep_label.partition("=")
-        self._label = key, (value if equals else None)
+        self._label = KeepLabel(settings.logs_keep_label)
         self._generations: dict[str, Generation] = {}  # name -> the container followed
         self._marked: dict[str, str] = {}  # name -> the id whose marker went out
         self._kept_ids: set[str] = set()
@@ -63,10 +63,7 @@ class KeptLogs(Followers[str]):
         await self.stop_all()
 
     def retained(self, labels: Mapping[str, str]) -> bool:
-        key, value = self._label
-        if self._settings.logs_keep_all:
-            return True
-        return bool(key) and key in labels and (value is None or labels[key] == value)
+        return self._settings.logs_keep_all or self._label.on(labels)
 
     def keeps(self, container: str) -> bool:
         """Whether the lines of this container (its short id) are kept."""

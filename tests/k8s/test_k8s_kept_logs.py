@@ -1,0 +1,186 @@
+"""Kept pod logs (#25), on the testbed's real Kubernetes API: a Deployment's pod
+labelled `vigil.keep-logs=true` is followed with nobody watching, its lines (redacted)
+kept in LOGS_KEPT under its Deployment's name, its restarts one history with a marker
+each; the search finds them by the workload's name, or the pod's; a user without the
+cluster's grant finds none of it (403 when naming the cluster, nothing otherwise). Then
+what needs no cluster: which pods are retained, and the key they are kept under."""
+
+from typing import Any
+
+import httpx
+from kubernetes import client
+
+from tests.conftest import collector_settings_for
+from tests.docker_support import heard, next_that
+from tests.grant_support import granted
+from tests.history_support import history_settings_for, run_history
+from tests.k8s_cluster import Cluster
+from tests.k8s_support import container, gateway_over, k8s_settings
+from tests.support import NatsServer, bearer, bus_client, until
+from vigil.bus import Bus
+from vigil.messages import KeptPodLogBatch, PodOwner, PodStatusChanged, utc_now
+from vigil.streams import LOGS_KEPT
+from vigil_collector.kubernetes.kept_pod_logs import KeptPodLogs, workload_of
+from vigil_gateway.settings import GatewaySettings
+
+SEARCH = "/api/logs/search"
+SECRET = "postgres://app:hunter2@db:5432/orders"
+REDACTED = "postgres://app:[REDACTED]@db:5432/orders"
+# Each run of the container: its lines, a secret, then it crashes (and is restarted).
+CRASHING = f"echo \"run $(cat /proc/uptime)\"; echo 'kept line'; echo '{SECRET}'; sleep 1; exit 1"
+
+
+def run_deployment(cluster: Cluster, namespace: str, name: str, labels: dict[str, str]) -> None:
+    """One pod of `name`, with `labels` (and `app`) on it, whose container crashes."""
+    selector = {"app": name}
+    crashing = container("crash", cluster.image, CRASHING)
+    with cluster.api_client() as api:
+        client.AppsV1Api(api).create_namespaced_deployment(
+            namespace,
+            client.V1Deployment(
+                metadata=client.V1ObjectMeta(name=name),
+                spec=client.V1DeploymentSpec(
+                    replicas=1,
+                    selector=client.V1LabelSelector(match_labels=selector),
+                    template=client.V1PodTemplateSpec(
+                        metadata=client.V1ObjectMeta(labels=selector | labels),
+                        spec=client.V1PodSpec(
+                            containers=[crashing], termination_grace_period_seconds=0
+                        ),
+                    ),
+                ),
+            ),
+        )
+
+
+async def kept_until(
+    bus: Bus, cluster: str, namespace: str, workload: str, enough: int
+) -> list[KeptPodLogBatch]:
+    """Every batch kept under the workload, from the first, until `enough` runs have
+    sent their secret line."""
+    batches: list[KeptPodLogBatch] = []
+    subject = bus.subjects.kept_k8s_logs(cluster, namespace, workload)
+    async with heard(bus, subject, KeptPodLogBatch, stream=True) as queue:
+        while sum(text == REDACTED for b in batches for _, text in b.lines) < enough:
+            batches.append(await next_that(queue, lambda b: True, f"{enough} runs kept", 90))
+    return batches
+
+
+async def hits(http: httpx.AsyncClient, token: str, **params: Any) -> list[dict[str, Any]]:
+    """Every hit, page after page."""
+    found: list[dict[str, Any]] = []
+    params = {"pattern": "kept line|hunter2|REDACTED", **params}
+    while True:
+        response = await http.get(SEARCH, params=params, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found += page["hits"]
+        if "cursor" not in page:
+            return found
+        params["cursor"] = page["cursor"]
+
+
+async def test_a_retained_pod_nobody_watches_is_kept_across_restarts_and_found_with_a_grant(
+    nats_server: NatsServer,
+    prefix: str,
+    k8s_cluster: Cluster,
+    namespace: str,
+    gateway_settings: GatewaySettings,
+    admin_token: str,
+) -> None:
+    cluster = k8s_cluster.context
+    run_deployment(k8s_cluster, namespace, "keeper", {"vigil.keep-logs": "true"})
+    run_deployment(k8s_cluster, namespace, "plain", {})
+    collector = k8s_settings(nats_server, prefix, k8s_cluster)
+    async with (
+        run_history(history_settings_for(nats_server, prefix)),
+        gateway_over(collector, gateway_settings, admin_token) as (_, http),
+        bus_client(nats_server, prefix) as bus,
+    ):
+        batches = await kept_until(bus, cluster, namespace, "keeper", enough=2)
+
+        # Two runs of the container, one history under the Deployment's name.
+        lines = [text for batch in batches for _, text in batch.lines]
+        assert lines.count(REDACTED) == 2
+        assert "hunter2" not in "".join(lines)
+        markers = [batch.generation for batch in batches if batch.generation is not None]
+        restarts = [marker.restarts for marker in markers]
+        assert len(restarts) >= 2
+        assert restarts == list(range(restarts[0], restarts[-1] + 1))
+        assert len({marker.uid for marker in markers}) == 1
+        (pod,) = {batch.pod for batch in batches}
+        assert pod.startswith("keeper-")
+        assert {batch.workload for batch in batches} == {"keeper"}
+        assert {batch.container for batch in batches} == {"crash"}
+        times = [batch.start + micros for batch in batches for micros, _ in batch.lines]
+        assert times == sorted(times)
+
+        # Found by the admin: by the workload's name, by the pod's, in every cluster.
+        by_workload = {"cluster": cluster, "namespace": namespace, "pod": "keeper"}
+
+        async def both_runs() -> list[dict[str, Any]] | None:
+            found = await hits(http, admin_token, **by_workload)
+            return found if len(found) >= 4 else None
+
+        found = await until(both_runs, "the kept lines of both runs, by the workload")
+        assert {hit["text"] for hit in found} >= {"kept line", REDACTED}
+        assert {(hit["pod"], hit["name"], hit["container"]) for hit in found} == {
+            (pod, "keeper", "crash")
+        }
+        assert (
+            len(await hits(http, admin_token, cluster=cluster, namespace=namespace, pod=pod)) >= 4
+        )
+        assert await hits(http, admin_token, pattern="hunter2") == []
+        everywhere = await hits(http, admin_token, pattern="^kept line$")
+        assert {hit["pod"] for hit in everywhere} == {pod}  # each line once: nothing of "plain"
+
+        # A user without the cluster's grant: 403 by name, nothing otherwise.
+        stranger = await granted(http, admin_token, "stranger", [])
+        refused = await http.get(SEARCH, params={"pattern": "kept", **by_workload},
+                                 headers=bearer(stranger))  # fmt: skip
+        assert refused.status_code == 403
+        assert await hits(http, stranger) == []
+
+        # The pod without the label was never kept.
+        stream = LOGS_KEPT.stream(bus.subjects)
+        plain = bus.subjects.kept_k8s_logs(cluster, namespace, "plain")
+        info = await bus.js.stream_info(stream, subjects_filter=plain)
+        assert not info.state.subjects
+
+
+def status(namespace: str, labels: dict[str, str], owner: PodOwner | None) -> PodStatusChanged:
+    return PodStatusChanged(
+        cluster="c",
+        namespace=namespace,
+        pod="web-0",
+        phase="Running",
+        ready=True,
+        restarts=0,
+        containers=[],
+        event="snapshot",
+        resource_version="1",
+        time=utc_now(),
+        labels=labels,
+        owner=owner,
+    )
+
+
+def test_a_pod_is_kept_under_its_workload_unless_it_keeps_its_own_name() -> None:
+    assert workload_of(status("a", {}, PodOwner(kind="Deployment", name="web"))) == "web"
+    assert workload_of(status("a", {}, PodOwner(kind="DaemonSet", name="agent"))) == "agent"
+    assert workload_of(status("a", {}, PodOwner(kind="StatefulSet", name="web"))) == "web-0"
+    assert workload_of(status("a", {}, None)) == "web-0"
+    assert workload_of(status("a", {}, PodOwner(kind="Job", name="a.b"))) == "web-0"
+
+
+async def test_a_pod_is_retained_by_its_namespace_or_the_keep_label(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    settings = collector_settings_for(
+        nats_server, prefix, k8s_logs_keep_namespaces=["prod"], logs_keep_label="keep"
+    )
+    async with bus_client(nats_server, prefix) as bus:
+        kept = KeptPodLogs(settings, bus, "c", client.ApiClient())
+        assert kept.retained(status("prod", {}, None))
+        assert kept.retained(status("dev", {"keep": "any"}, None))
+        assert not kept.retained(status("dev", {"vigil.keep-logs": "true"}, None))
