@@ -5,6 +5,7 @@ each; the search finds them by the workload's name, or the pod's; a user without
 cluster's grant finds none of it (403 when naming the cluster, nothing otherwise). Then
 what needs no cluster: which pods are retained, and the key they are kept under."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from tests.docker_support import heard, next_that
 from tests.grant_support import granted
 from tests.history_support import history_settings_for, run_history
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import container, gateway_over, k8s_settings
+from tests.k8s_support import container, delete_pod, gateway_over, k8s_settings
 from tests.support import NatsServer, bearer, bus_client, until
 from vigil.bus import Bus
 from vigil.messages import KeptPodLogBatch, PodOwner, PodStatusChanged, utc_now
@@ -115,24 +116,35 @@ async def test_a_retained_pod_nobody_watches_is_kept_across_restarts_and_found_w
         times = [batch.start + micros for batch in batches for micros, _ in batch.lines]
         assert times == sorted(times)
 
-        # Found by the admin: by the workload's name, by the pod's, in every cluster.
+        # Its pod deleted: the ReplicaSet's next one, under a new name, goes on the same
+        # history after a marker of its own.
+        await asyncio.to_thread(delete_pod, k8s_cluster, namespace, pod)
+        batches = await kept_until(bus, cluster, namespace, "keeper", enough=4)
+        pods = list(dict.fromkeys(batch.pod for batch in batches))
+        assert pods[0] == pod
+        assert len(pods) == 2
+        successor = pods[1]
+        firsts = [b.generation for b in batches if b.pod == successor and b.generation]
+        assert firsts[0].uid not in {marker.uid for marker in markers}
+
+        # Found by the admin: by the workload's name (both pods), by a pod's, in every cluster.
         by_workload = {"cluster": cluster, "namespace": namespace, "pod": "keeper"}
 
         async def both_runs() -> list[dict[str, Any]] | None:
             found = await hits(http, admin_token, **by_workload)
-            return found if len(found) >= 4 else None
+            return found if len(found) >= 8 else None
 
-        found = await until(both_runs, "the kept lines of both runs, by the workload")
+        found = await until(both_runs, "the kept lines of both pods, by the workload")
         assert {hit["text"] for hit in found} >= {"kept line", REDACTED}
         assert {(hit["pod"], hit["name"], hit["container"]) for hit in found} == {
-            (pod, "keeper", "crash")
+            (pod, "keeper", "crash"),
+            (successor, "keeper", "crash"),
         }
-        assert (
-            len(await hits(http, admin_token, cluster=cluster, namespace=namespace, pod=pod)) >= 4
-        )
+        by_pod = await hits(http, admin_token, cluster=cluster, namespace=namespace, pod=pod)
+        assert {hit["pod"] for hit in by_pod} == {pod}
         assert await hits(http, admin_token, pattern="hunter2") == []
         everywhere = await hits(http, admin_token, pattern="^kept line$")
-        assert {hit["pod"] for hit in everywhere} == {pod}  # each line once: nothing of "plain"
+        assert {hit["pod"] for hit in everywhere} == {pod, successor}  # nothing of "plain"
 
         # A user without the cluster's grant: 403 by name, nothing otherwise.
         stranger = await granted(http, admin_token, "stranger", [])
