@@ -1,9 +1,10 @@
 """Kept pod logs (#25), on the testbed's real Kubernetes API: a Deployment's pod
 labelled `vigil.keep-logs=true` is followed with nobody watching, its lines (redacted)
-kept in LOGS_KEPT under its Deployment's name, its restarts one history with a marker
-each; the search finds them by the workload's name, or the pod's; a user without the
-cluster's grant finds none of it (403 when naming the cluster, nothing otherwise). Then
-what needs no cluster: which pods are retained, and the key they are kept under."""
+kept in LOGS_KEPT under its Deployment's name, its restarts and its replacement (a new
+pod name) one history with a marker each; its lease's batches say they are kept; the
+search finds them by the workload's name, or the pod's; a user without the cluster's
+grant finds none of it (403 when naming the cluster, nothing otherwise). Then what needs
+no cluster: which pods are retained, and the key they are kept under."""
 
 import asyncio
 from typing import Any
@@ -18,8 +19,17 @@ from tests.history_support import history_settings_for, run_history
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import container, delete_pod, gateway_over, k8s_settings
 from tests.support import NatsServer, bearer, bus_client, until
+from vigil import ctl
 from vigil.bus import Bus
-from vigil.messages import KeptPodLogBatch, PodOwner, PodStatusChanged, utc_now
+from vigil.messages import (
+    FollowPodLogs,
+    KeptPodLogBatch,
+    PodLogBatch,
+    PodOwner,
+    PodStatusChanged,
+    utc_now,
+)
+from vigil.operations import Logs
 from vigil.streams import LOGS_KEPT
 from vigil_collector.kubernetes.kept_pod_logs import KeptPodLogs, workload_of
 from vigil_gateway.settings import GatewaySettings
@@ -127,6 +137,17 @@ async def test_a_retained_pod_nobody_watches_is_kept_across_restarts_and_found_w
         firsts = [b.generation for b in batches if b.pod == successor and b.generation]
         assert firsts[0].uid not in {marker.uid for marker in markers}
 
+        # Watched too: its lease's batches in LOGS say they are kept (the search reads
+        # them in LOGS_KEPT only).
+        live = bus.subjects.k8s_logs(cluster, namespace, successor)
+        async with heard(bus, live, PodLogBatch) as queue:
+            follow = FollowPodLogs(
+                cluster=cluster, namespace=namespace, pod=successor, holder="test", lease_s=30
+            )
+            await ctl.call(bus, Logs.K8S_FOLLOW, follow)
+            watched = await next_that(queue, lambda batch: True, "a leased batch", 60)
+        assert watched.kept
+
         # Found by the admin: by the workload's name (both pods), by a pod's, in every cluster.
         by_workload = {"cluster": cluster, "namespace": namespace, "pod": "keeper"}
 
@@ -143,8 +164,11 @@ async def test_a_retained_pod_nobody_watches_is_kept_across_restarts_and_found_w
         by_pod = await hits(http, admin_token, cluster=cluster, namespace=namespace, pod=pod)
         assert {hit["pod"] for hit in by_pod} == {pod}
         assert await hits(http, admin_token, pattern="hunter2") == []
-        everywhere = await hits(http, admin_token, pattern="^kept line$")
-        assert {hit["pod"] for hit in everywhere} == {pod, successor}  # nothing of "plain"
+        # The namespace's (the cluster's others are earlier tests' pods, going away).
+        in_namespace = {"cluster": cluster, "namespace": namespace, "pattern": "^kept line$"}
+        each = await hits(http, admin_token, **in_namespace)
+        assert {hit["pod"] for hit in each} == {pod, successor}  # nothing of "plain"
+        assert all(hit["at"].startswith("k") for hit in each)  # not the lease's copies in LOGS
 
         # A user without the cluster's grant: 403 by name, nothing otherwise.
         stranger = await granted(http, admin_token, "stranger", [])
