@@ -18,7 +18,6 @@ and acks are the lease followers' (`logs.followers`, `logs.batches`).
 import functools
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes import client
@@ -30,13 +29,11 @@ from vigil_collector.handoff import Handoff
 from vigil_collector.kubernetes.pod_log_reader import PodLogReader
 from vigil_collector.logs.batches import Position, Read
 from vigil_collector.logs.followers import Followers
-from vigil_collector.logs.retention import KeepLabel
+from vigil_collector.logs.retention import KeepLabel, compact
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _TARGETS_KEPT = 1000
 
 Target = tuple[str, str, str]  # namespace, pod, container
@@ -147,7 +144,7 @@ class KeptPodLogs(Followers[Target]):
         if self._marked.get(key) != (kept.uid, kept.restarts):
             self._marked[key] = (kept.uid, kept.restarts)
             marker = PodGeneration(pod=pod, uid=kept.uid, restarts=kept.restarts)
-        micros = [(line.time - _EPOCH) // _MICROSECOND for line in lines]
+        start, compacted = compact(lines)
         return KeptPodLogBatch(
             cluster=self._cluster,
             namespace=namespace,
@@ -155,8 +152,8 @@ class KeptPodLogs(Followers[Target]):
             pod=pod,
             container=container,
             generation=marker,
-            start=micros[0],
-            lines=[(at - micros[0], line.text) for at, line in zip(micros, lines, strict=True)],
+            start=start,
+            lines=compacted,
         )
 
     def _task_name(self, key: Target) -> str:
