@@ -3,8 +3,9 @@ labelled `vigil.keep-logs=true` is followed with nobody watching, its lines (red
 kept in LOGS_KEPT under its Deployment's name, its restarts and its replacement (a new
 pod name) one history with a marker each; its lease's batches say they are kept; the
 search finds them by the workload's name, or the pod's; a user without the cluster's
-grant finds none of it (403 when naming the cluster, nothing otherwise). Then what needs
-no cluster: which pods are retained, and the key they are kept under."""
+grant finds none of it (403 when naming the cluster, nothing otherwise). Every pod of a
+namespace kept is kept, a bare one under its own name. Then what needs no cluster: which
+pods are retained, and the key they are kept under."""
 
 import asyncio
 from typing import Any
@@ -17,7 +18,14 @@ from tests.docker_support import heard, next_that
 from tests.grant_support import granted
 from tests.history_support import history_settings_for, run_history
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import container, delete_pod, gateway_over, k8s_settings
+from tests.k8s_support import (
+    collecting,
+    container,
+    delete_pod,
+    gateway_over,
+    k8s_settings,
+    run_pod,
+)
 from tests.support import NatsServer, bearer, bus_client, until
 from vigil import ctl
 from vigil.bus import Bus
@@ -182,6 +190,24 @@ async def test_a_retained_pod_nobody_watches_is_kept_across_restarts_and_found_w
         plain = bus.subjects.kept_k8s_logs(cluster, namespace, "plain")
         info = await bus.js.stream_info(stream, subjects_filter=plain)
         assert not info.state.subjects
+
+
+async def test_every_pod_of_a_namespace_kept_is_kept_a_bare_one_by_its_own_name(
+    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, namespace: str
+) -> None:
+    script = f"echo 'bare line'; echo '{SECRET}'; echo 'bare done'; sleep 3600"
+    run_pod(k8s_cluster, namespace, "loner", container("c", k8s_cluster.image, script))
+    collector = k8s_settings(nats_server, prefix, k8s_cluster, k8s_logs_keep_namespaces=[namespace])
+    async with collecting(collector), bus_client(nats_server, prefix) as bus:
+        batches = await kept_until(bus, k8s_cluster.context, namespace, "loner", enough=1)
+    assert [text for b in batches for _, text in b.lines][:3] == [
+        "bare line",
+        REDACTED,
+        "bare done",
+    ]
+    assert {(b.pod, b.workload, b.container) for b in batches} == {("loner", "loner", "c")}
+    assert batches[0].generation is not None
+    assert batches[0].generation.restarts == 0
 
 
 def status(namespace: str, labels: dict[str, str], owner: PodOwner | None) -> PodStatusChanged:
