@@ -11,7 +11,8 @@ name; a StatefulSet's pod keeps its name, and a bare pod has only its own. So th
 that replace each other read as one history; the first batch of each generation (a new
 pod uid, or a restart of the container) carries a `PodGeneration` marker. A container
 that stops ends its follower; its restart is followed from its first line (a pod seen
-when the collector starts: its last `logs_tail` lines). Redaction, batching, ordering
+when the collector starts: its last `logs_tail` lines). A pod whose label is taken off
+is no longer followed. Redaction, batching, ordering
 and acks are the lease followers' (`logs.followers`, `logs.batches`).
 """
 
@@ -82,20 +83,32 @@ class KeptPodLogs(Followers[Target]):
         """A pod's status: each running container of a retained pod is followed (a
         restarted one anew, after its last follower's lines are sent)."""
         pod = (status.namespace, status.pod)
-        if status.event == "deleted" or not self.retained(status):
+        if status.event == "deleted":
             self._retained.discard(pod)  # its followers end with their streams
             return
+        if not self.retained(status):
+            if pod in self._retained:  # no longer (its label taken off)
+                self._retained.discard(pod)
+                async with self._lock:
+                    for target in [t for t in self._followers if t[:2] == pod]:
+                        await self._stop(target)
+            return
         self._retained.add(pod)
+        uid = status.uid or ""
         for container in status.containers:
             if container.state != "running":
                 continue
             target = (status.namespace, status.pod, container.name)
             follower = self._followers.get(target)
-            if follower is not None and follower.restarts >= container.restarts:
+            if (
+                follower is not None
+                and self._kept[target].uid == uid  # not a new pod under the name
+                and follower.restarts >= container.restarts
+            ):
                 continue
             async with self._lock:
-                await self._stop(target)  # the last restart's, should it still run
-                kept = _Kept(workload_of(status), status.uid or "", container.restarts)
+                await self._stop(target)  # the last restart's (or pod's), should it still run
+                kept = _Kept(workload_of(status), uid, container.restarts)
                 self._kept[target] = kept
                 self._forget_old()
                 fresh = target not in self._positions
