@@ -2,7 +2,8 @@
 labelled `vigil.keep-logs=true` is followed with nobody watching, its lines (redacted)
 kept in LOGS_KEPT under its Deployment's name, its restarts and its replacement (a new
 pod name) one history with a marker each; its lease's batches say they are kept; the
-search finds them by the workload's name, or the pod's; a user without the cluster's
+search finds them by the workload's name, or the pod's, and a hit opens the lines around
+it; a user without the cluster's
 grant finds none of it (403 when naming the cluster, nothing otherwise). Every pod of a
 namespace kept is kept, a bare one under its own name. Then what needs no cluster: which
 pods are retained, and the key they are kept under."""
@@ -178,12 +179,24 @@ async def test_a_retained_pod_nobody_watches_is_kept_across_restarts_and_found_w
         assert {hit["pod"] for hit in each} == {pod, successor}  # nothing of "plain"
         assert all(hit["at"].startswith("k") for hit in each)  # not the lease's copies in LOGS
 
+        # A hit opens the lines around it, across the workload's pods; a stranger's 404.
+        secret_hit = [hit for hit in found if hit["text"] == REDACTED][-1]  # the first run's
+        near = {"at": secret_hit["at"], "before": 1, "after": 1, **by_workload}
+        around = await http.get("/api/logs/around", params=near, headers=bearer(admin_token))
+        assert around.status_code == 200, around.text
+        before, hit, after = [line["text"] for line in around.json()["lines"]]
+        assert (before, hit) == ("kept line", REDACTED)
+        assert after.startswith("run ")  # the next run's first line
+
         # A user without the cluster's grant: 403 by name, nothing otherwise.
         stranger = await granted(http, admin_token, "stranger", [])
         refused = await http.get(SEARCH, params={"pattern": "kept", **by_workload},
                                  headers=bearer(stranger))  # fmt: skip
         assert refused.status_code == 403
         assert await hits(http, stranger) == []
+        unseen = {"at": secret_hit["at"]}
+        answer = await http.get("/api/logs/around", params=unseen, headers=bearer(stranger))
+        assert answer.status_code == 404
 
         # The pod without the label was never kept.
         stream = LOGS_KEPT.stream(bus.subjects)
