@@ -12,6 +12,7 @@ from vigil_collector.logs.redaction import Redactor
 SECRET_LINES = {
     "db at postgres://app:hunter2@db:5432/orders": "hunter2",
     "authorization: bearer abcdefghijklmnop": "abcdefghijklmnop",
+    "AUTHORIZATION: BEARER ABCDEFGHIJKLMNOP": "ABCDEFGHIJKLMNOP",
     "key AKIAIOSFODNN7EXAMPLE in use": "AKIAIOSFODNN7EXAMPLE",
     "AWS_Secret_Access_Key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": "wJalrXUtnFEMI",
     "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl": "eyJzdWIi",

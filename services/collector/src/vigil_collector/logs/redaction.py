@@ -11,7 +11,7 @@ import re
 MARK = "[REDACTED]"
 
 _URL_PASSWORD = re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#\s@]+:)[^@/\s]+(?=@)")
-_BEARER = re.compile(r"(?P<keep>\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{8,}")
+_BEARER = re.compile(r"(?P<keep>\b(?i:bearer)\s+)[A-Za-z0-9._~+/=-]{8,}")
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")
 _AWS_SECRET = re.compile(
     r"(?P<keep>(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}"
