@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from tests.cli_support import Result, environment, vigil
 from tests.conftest import ADMIN_PASSWORD
 from tests.support import closed_with, free_port, receive
-from vigil.access import Principal, Role
+from vigil.access import Permission, Principal, Role
 from vigil.messages import ApiKeyCreated, ApiKeyList, UserList, UserView
 from vigil_cli.config import ClientConfig
 from vigil_cli.config import load as load_config
@@ -79,10 +79,14 @@ def succeeded(result: Result) -> Result:
 
 
 async def test_user_add_prints_the_new_user_as_a_table_row(cli: Cli) -> None:
-    result = succeeded(await cli.add_user("alice", "--role", "operator", "--cluster", "prod"))
+    result = succeeded(
+        await cli.add_user(
+            "alice", "--role", "operator", "--cluster", "prod", "--permission", "exec"
+        )
+    )
 
     [row] = rows(result.stdout)
-    assert row[:4] == ["alice", "operator", "prod", "False"]
+    assert row[:5] == ["alice", "operator", "prod", "exec", "False"]
     # The password came from standard input, whole: alice can log in with it.
     assert (await login(cli.url, "alice", PASSWORD)).access_token
 
@@ -130,7 +134,7 @@ async def test_user_disable_marks_the_user_disabled_and_closes_their_sessions(cl
         [row] = rows(succeeded(await cli("user", "disable", "erin")).stdout)
         assert (await closed_with(socket, timeout=5))[0] == 4001
 
-    assert row[:4] == ["erin", "viewer", "-", "True"]
+    assert row[:5] == ["erin", "viewer", "-", "-", "True"]
     listed = UserList.model_validate_json(succeeded(await cli("user", "list", "--json")).stdout)
     assert {user.username: user.disabled for user in listed.users} == {
         "admin": False,
@@ -151,19 +155,27 @@ async def whoami(gateway: str, api_key: str) -> httpx.Response:
 
 async def test_apikey_create_prints_the_secret_once_and_it_works(cli: Cli) -> None:
     result = succeeded(
-        await cli("apikey", "create", "deploy-bot", "--role", "operator", "--cluster", "prod")
-    )
+        await cli(
+            "apikey", "create", "deploy-bot", "--role", "operator", "--cluster", "prod",
+            "--permission", "exec",
+        )
+    )  # fmt: skip
 
     table, shown_once = result.stdout.strip().split("\n\n")
     notice, secret = shown_once.splitlines()
     [row] = rows(table)
     key_id = row[0]
-    assert row[1:4] == ["deploy-bot", "operator", "prod"]
+    assert row[1:5] == ["deploy-bot", "operator", "prod", "exec"]
     assert notice == "API key (shown once; keep it secret):"
     assert result.stdout.count(secret) == 1
     me = await whoami(cli.gateway, secret)
     assert Principal.model_validate_json(me.content) == Principal(
-        kind="api_key", id=key_id, name="deploy-bot", roles=[Role.OPERATOR], clusters=["prod"]
+        kind="api_key",
+        id=key_id,
+        name="deploy-bot",
+        roles=[Role.OPERATOR],
+        clusters=["prod"],
+        permissions=[Permission.EXEC],
     )
 
 

@@ -98,7 +98,7 @@ async def _revoke(remote: Remote, args: argparse.Namespace) -> int:
     return OK
 
 
-_HEADERS = ("ID", "NAME", "ROLE", "CLUSTERS", "EXPIRES", "LAST USED", "REVOKED")
+_HEADERS = ("ID", "NAME", "ROLE", "CLUSTERS", "PERMISSIONS", "EXPIRES", "LAST USED", "REVOKED")
 
 
 def _table(keys: list[ApiKeyView]) -> str:
@@ -107,7 +107,7 @@ def _table(keys: list[ApiKeyView]) -> str:
 
 def _row(key: ApiKeyView) -> tuple[object, ...]:
     expires, used = _when(key.expires_at), _when(key.last_used_at)
-    return (key.id, key.name, key.role, key.clusters, expires, used, key.revoked)
+    return (key.id, key.name, key.role, key.clusters, key.permissions, expires, used, key.revoked)
 
 
 def _when(value: datetime | None) -> str | None:

@@ -109,7 +109,7 @@ def _password(args: argparse.Namespace) -> str:
     return password
 
 
-_HEADERS = ("USERNAME", "ROLES", "CLUSTERS", "DISABLED", "CREATED", "ID")
+_HEADERS = ("USERNAME", "ROLES", "CLUSTERS", "PERMISSIONS", "DISABLED", "CREATED", "ID")
 
 
 def _table(users: list[UserView]) -> str:
@@ -118,4 +118,12 @@ def _table(users: list[UserView]) -> str:
 
 def _row(user: UserView) -> tuple[object, ...]:
     created = user.created_at.isoformat(timespec="seconds")
-    return (user.username, user.roles, user.clusters, user.disabled, created, user.id)
+    return (
+        user.username,
+        user.roles,
+        user.clusters,
+        user.permissions,
+        user.disabled,
+        created,
+        user.id,
+    )
