@@ -2,7 +2,8 @@
 journal entry two selections followed (so kept twice in LOGS) is found once, redacted,
 by `GET /api/logs/search` with its host or with no source named, and by the history
 operation; a viewer with no cluster granted finds it too (hosts are not granted: the
-`host.journal` and `host.file` channels are any viewer's); so is a log file's line."""
+`host.journal` and `host.file` channels are any viewer's); so is a log file's line. A
+merged view's `journal` selection and `file` narrow the search to what they select."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,6 +89,15 @@ async def test_a_journal_entry_two_selections_kept_is_found_once(
         viewer = await granted(http, admin_token, "vic", [])
         everything = await hits(http, viewer, order="oldest")
         newest = await hits(http, admin_token, limit=1)
+        selected = {
+            text: [
+                hit["text"][:9] for hit in await hits(http, viewer, host="testhost", journal=text)
+            ]
+            for text in ("unit=demo", "unit=other*", "priority<=err", "all")
+        }
+        unhosted = await http.get(
+            SEARCH, params={"pattern": "x", "journal": "all"}, headers=bearer(viewer)
+        )
         one_host = await search(
             bus, sources=[LogSourceRef(kind="journal", host="testhost")], pattern="disk full"
         )
@@ -108,6 +118,14 @@ async def test_a_journal_entry_two_selections_kept_is_found_once(
     assert [hit["text"] for hit in newest] == list(reversed(texts))
     assert [hit.text for hit in one_host] == texts[:1]
     assert elsewhere == []
+    assert selected == {  # a merged view's journal selection: `demo` is demo.service
+        "unit=demo": ["disk full"],
+        "unit=other*": ["disk fine"],
+        "priority<=err": [],
+        "all": ["disk fine", "disk full"],
+    }
+    assert unhosted.status_code == 422, unhosted.text
+    assert "host" in unhosted.text
 
 
 async def test_a_log_files_lines_are_found_with_its_host_or_with_everything(
@@ -136,6 +154,12 @@ async def test_a_log_files_lines_are_found_with_its_host_or_with_everything(
         viewer = await granted(http, admin_token, "val", [])
         everything = await hits(http, viewer)
         kept = await search(bus, sources=[LogSourceRef(kind="file")], pattern="disk")
+        named = await hits(http, viewer, host="testhost", file="syslog")
+        unknown = await http.get(
+            SEARCH,
+            params={"pattern": "x", "host": "testhost", "file": "nope"},
+            headers=bearer(viewer),
+        )
 
     assert len(by_host) == 1
     hit = by_host[0]
@@ -145,3 +169,5 @@ async def test_a_log_files_lines_are_found_with_its_host_or_with_everything(
     assert "container" not in hit
     assert everything == by_host
     assert [k.file for k in kept] == ["syslog"]
+    assert named == by_host
+    assert unknown.status_code == 404, unknown.text

@@ -302,6 +302,11 @@ async def test_bad_searches_are_refused_saying_what_is_wrong(bus: Bus) -> None:
         {"sources": [{"kind": "docker"}], "pattern": ""},
         {"sources": [{"kind": "docker"}], "pattern": "x", "cursor": "7"},
         {"sources": [{"kind": "docker", "host": "a.b"}], "pattern": "x"},
+        {"sources": [{"kind": "docker", "host": "h", "journal": "all"}], "pattern": "x"},
+        {"sources": [{"kind": "journal", "journal": "all"}], "pattern": "x"},  # whose?
+        {"sources": [{"kind": "journal", "host": "h", "journal": "unit=a b"}], "pattern": "x"},
+        {"sources": [{"kind": "journal", "host": "h", "file": "syslog"}], "pattern": "x"},
+        {"sources": [{"kind": "file", "host": "h", "file": "../etc"}], "pattern": "x"},
         {
             "sources": [{"kind": "docker"}],
             "pattern": "x",

@@ -1,7 +1,7 @@
 """`vigil logs --grep` searching the kept logs, as a real process, and the Python
 client's `api.search_logs`, against a real gateway, auth and history service: every
-source, a container by name in `[--since, --until)`, the last N hits of a pattern, and
-what cannot be asked said clearly."""
+source, a container by name in `[--since, --until)`, the last N hits of a pattern, the
+containers a merged view's selector picks, and what cannot be asked said clearly."""
 
 import time
 from collections.abc import AsyncIterator
@@ -68,6 +68,14 @@ async def test_vigil_logs_grep_searches_the_kept_logs(
         0,
         ["prod/shop/api-1 | ERROR pod oom", "prod/shop/api-1 | WARN pod slow"],
     )
+
+    picked = await vigil(logged_in, "logs", "--name", "shop-*", "--grep", "error", "-n", "2")
+    assert (picked.code, picked.stdout.splitlines()) == (
+        0,
+        ["web1/aaaa11112222 | ERROR disk full", "web1/aaaa11112222 | ERROR late"],
+    )
+    nothing = await vigil(logged_in, "logs", "--name", "api-*", "--grep", "error")
+    assert (nothing.code, nothing.stdout) == (0, "")
 
     for refused in (
         ("logs", "shop-web", "--until", "5m"),  # --until searches: it needs --grep

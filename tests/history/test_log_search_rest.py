@@ -2,7 +2,8 @@
 and the pods of the clusters a user may see; a cluster asked without its grant is 403
 (audited); a container by its name or, once removed, its id; pages through the cursor;
 every bad input a clear 422; a retained container's kept lines by its name, every
-generation, live or removed."""
+generation, live or removed; what a merged view's selectors pick (label, name glob, pod
+selector, workload with its kept pods gone since), within the grants."""
 
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from tests.history.test_kept_log_search import kept_lines
 from tests.history.test_log_search import container_lines, line, pod_lines
 from tests.history_support import history_settings_for, run_history
 from tests.support import NatsServer, bearer, bus_client, until
+from vigil.messages import ContainerStatus, KeptPodLogBatch, PodOwner, PodStatusChanged
+from vigil.messages.common import utc_now
 
 SEARCH = "/api/logs/search"
 AROUND = "/api/logs/around"
@@ -170,6 +173,80 @@ async def test_a_retained_containers_kept_lines_by_its_name_every_generation(
     assert one == ["ERROR old api 1"]
 
 
+def running_pod(cluster: str, pod: str, labels: dict[str, str], owner: str) -> PodStatusChanged:
+    """A running pod of namespace shop owned by Deployment `owner`, as its collector says."""
+    return PodStatusChanged(
+        cluster=cluster,
+        namespace="shop",
+        pod=pod,
+        phase="Running",
+        ready=True,
+        restarts=0,
+        containers=[ContainerStatus(name="app", ready=True, restarts=0, state="running")],
+        event="snapshot",
+        resource_version="1",
+        time=utc_now(),
+        labels=labels,
+        owner=PodOwner(kind="Deployment", name=owner),
+    )
+
+
+async def test_a_merged_views_selectors_pick_what_is_searched(
+    http: httpx.AsyncClient, admin_token: str, kept: None, nats_server: NatsServer, prefix: str
+) -> None:
+    async with bus_client(nats_server, prefix) as bus:
+        await announce_container(bus, "web1", "bbbb11112222", "shop-api", {"tier": "api"})
+        await container_lines(bus, "web1", "bbbb11112222", [line(5, "ERROR api")])
+        for cluster in ("prod", "staging"):
+            pod = running_pod(cluster, "api-1", {"app": "api"}, "api")
+            await bus.publish(bus.subjects.k8s_status(cluster, "shop", "api-1"), pod)
+        gone = KeptPodLogBatch(  # a pod of the Deployment before api-1, kept under it
+            cluster="prod",
+            namespace="shop",
+            workload="api",
+            pod="api-0",
+            container="app",
+            start=int(line(0, "").time.timestamp()) * 1_000_000,
+            lines=[(0, "ERROR api pod gone")],
+        )
+        await bus.publish(bus.subjects.kept_k8s_logs("prod", "shop", "api"), gone)
+        scaled_down = gone.model_copy(update={"workload": "old", "pod": "old-1"})
+        await bus.publish(bus.subjects.kept_k8s_logs("prod", "shop", "old"), scaled_down)
+
+    async def labelled() -> list[str] | None:
+        return await texts(http, admin_token, label="tier=api") or None
+
+    assert await until(labelled, "the labelled container's lines") == ["ERROR api"]
+    assert await texts(http, admin_token, name="shop-*") == ["ERROR api", "ERROR web"]
+    assert await texts(http, admin_token, name="shop-w*", host="web1") == ["ERROR web"]
+    assert await texts(http, admin_token, name="shop-*", host="web2") == []
+    pods = await texts(http, admin_token, selector="app=api")
+    assert pods == ["ERROR staging pod", "ERROR prod pod"]
+    workload = {"workload": "deployment/api", "cluster": "prod"}
+    assert await texts(http, admin_token, **workload) == ["ERROR api pod gone", "ERROR prod pod"]
+    assert await texts(http, admin_token, selector="app=nothing") == []
+    no_pods = {"workload": "deployment/old", "cluster": "prod", "namespace": "shop"}
+    assert await texts(http, admin_token, **no_pods) == ["ERROR api pod gone"]  # old-1's
+
+    ann = await granted(http, admin_token, "ann", ["prod"])
+    assert await texts(http, ann, selector="app=api") == ["ERROR prod pod"]
+    refused = await http.get(
+        SEARCH,
+        params={"pattern": "x", "selector": "app=api", "cluster": "staging"},
+        headers=bearer(ann),
+    )
+    assert refused.status_code == 403, refused.text
+
+    found = await http.get(
+        SEARCH, params={"pattern": "api", "label": "tier=api"}, headers=bearer(ann)
+    )
+    (hit,) = found.json()["hits"]
+    around = {"at": hit["at"], "label": "tier=api"}
+    assert (await http.get(AROUND, params=around, headers=bearer(ann))).status_code == 200
+    elsewhere = around | {"label": "tier=db"}  # picks nothing
+    assert (await http.get(AROUND, params=elsewhere, headers=bearer(ann))).status_code == 404
+
+
 BAD_SEARCHES: list[tuple[dict[str, str], str]] = [
     ({"pattern": "(a)\\1"}, "pattern"),
     ({"pattern": ""}, "pattern"),
@@ -185,6 +262,11 @@ BAD_SEARCHES: list[tuple[dict[str, str], str]] = [
     ({"pattern": "x", "limit": "0"}, "limit"),
     ({"pattern": "x", "order": "random"}, "order"),
     ({"pattern": "x", "level": "loud"}, "level is one of trace, debug, info, warn, error, fatal"),
+    ({"pattern": "x", "label": "a", "container": "shop-web"}, "not both"),
+    ({"pattern": "x", "selector": "app=api", "host": "web1"}, "host narrows containers"),
+    ({"pattern": "x", "label": "a", "namespace": "shop"}, "namespace narrows pods"),
+    ({"pattern": "x", "label": "bad label!"}, "label"),
+    ({"pattern": "x", "workload": "pod/api"}, "workload"),
 ]
 
 

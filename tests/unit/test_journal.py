@@ -51,6 +51,29 @@ def test_a_selection_that_does_not_fit_is_refused(text: str) -> None:
         JournalSelection.parse(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "unit", "priority", "admitted"),
+    [
+        ("all", None, None, True),
+        ("unit=docker", "docker.service", 6, True),  # journalctl's: a bare name is a service
+        ("unit=docker", "docker.socket", 6, False),
+        ("unit=docker.service", None, 6, False),  # no unit: not of a unit's selection
+        ("unit=ssh*", "sshd.service", 6, True),
+        ("unit=ssh*", "xssh.service", 6, False),  # a glob matches the whole name
+        ("unit=getty@tty?.service", "getty@tty1.service", 3, True),
+        ("priority<=warning", "a.service", 4, True),
+        ("priority<=warning", "a.service", 5, False),
+        ("priority<=warning", "a.service", None, False),
+        ("unit=a.service,priority<=err", "a.service", 2, True),
+        ("unit=a.service,priority<=err", "b.service", 2, False),
+    ],
+)
+def test_a_selection_admits_the_entries_journalctl_would_select(
+    text: str, unit: str | None, priority: int | None, admitted: bool
+) -> None:
+    assert JournalSelection.parse(text).admits(unit, priority) is admitted
+
+
 def test_a_selections_token_is_one_subject_token_and_differs_by_selection() -> None:
     tokens = {JournalSelection.parse(t).token for t in ("unit=a*", "unit=a?", "priority<=err")}
     assert len(tokens) == 3

@@ -3,7 +3,9 @@
 // selector, a workload, in a namespace, on a cluster or every one the user may see) in
 // one time-ordered view, filtered at the gateway (text, regex, least level). The
 // selector lives in the route (`#/logs?label=app=web&name=web-*`,
-// `#/logs?workload=deployment/web&namespace=shop`), so other pages can link to it.
+// `#/logs?workload=deployment/web&namespace=shop`), so other pages can link to it. Its
+// search box can ask the server too, with the view's selectors: the kept lines of what
+// they pick now (`/api/logs/search`).
 
 import { type FormEvent, useMemo, useState } from "react";
 import { useApp } from "../app-context";
@@ -12,7 +14,9 @@ import { useLive } from "../live";
 import { mergedEntries } from "../logs";
 import type { Params } from "../stream/protocol";
 
-const FIELDS = ["label", "name", "host", "selector", "workload", "namespace", "cluster", "grep", "regex", "level"] as const;
+// what picks the view's sources, then what filters their lines
+const SELECTORS = ["label", "name", "host", "selector", "workload", "namespace", "cluster"] as const;
+const FIELDS = [...SELECTORS, "grep", "regex", "level"] as const;
 const GATEWAY_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
 
 /** The route of a merged view of `params` (empty values left out). */
@@ -33,6 +37,10 @@ export function MergedLogs({ query }: { query: string }) {
     }
     return params;
   }, [query]);
+  const searchWhere = useMemo(
+    () => Object.fromEntries(SELECTORS.filter((name) => params[name]).map((name) => [name, params[name]])),
+    [params],
+  );
   const [form, setForm] = useState<Params>(params);
   const hosts = useMemo(() => [...new Set([...containers.rows.values()].map((row) => row.host))].sort(), [version]); // eslint-disable-line
   const picks = (p: Params) => Boolean(p.label || p.name || p.selector || p.workload);
@@ -99,7 +107,7 @@ export function MergedLogs({ query }: { query: string }) {
         </button>
       </form>
       {selected ? (
-        <LogView channel="logs.merged" params={params} entries={mergedEntries} fileName="merged.log" sources />
+        <LogView channel="logs.merged" params={params} entries={mergedEntries} fileName="merged.log" sources searchWhere={searchWhere} />
       ) : (
         <p className="muted">A merged view needs a label or a name pattern (containers), or a pod selector or workload (pods).</p>
       )}

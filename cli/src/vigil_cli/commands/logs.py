@@ -5,11 +5,15 @@ every container and pod they pick, merged.
 First the last `--tail` lines (100; `all`: every one) of those written since `--since`
 (a duration ago, `10m`, or an RFC 3339 time; with `--since` alone, every line since).
 A container's are read from its engine through the gateway's scroll-back, so they
-reach as far back as its log. With `--grep` or `--level` (filters the gateway applies)
-and for merged views they are the lines the gateway keeps (its window), from the
-`docker.logs` or `logs.merged` channel, with the last lines the collector sends when it
-starts following a container. Then with `-f` the new lines follow, across reconnects
-without a repeat or a loss.
+reach as far back as its log. With `--grep` and no `-f`, and no container named (or
+`--until` given), the server searches its kept logs instead (the last hour of every
+followed source, and the retained containers' and pods' for as long as they are kept):
+of the container, of what the selectors below pick now, or of everything the user may
+read, in `[--since, --until)`. Otherwise with `--grep` or `--level` (filters the
+gateway applies) and for merged views they are the lines the gateway keeps (its
+window), from the `docker.logs` or `logs.merged` channel, with the last lines the
+collector sends when it starts following a container. Then with `-f` the new lines
+follow, across reconnects without a repeat or a loss.
 
 A merged view reads `logs.merged`: in time order, each line after its source, a
 container's name or a pod's `cluster/namespace/pod`. Pods are picked by a Kubernetes
@@ -148,15 +152,13 @@ class Window:
 async def _logs(remote: Remote, args: argparse.Namespace) -> int:
     selectors = (args.label, args.name, args.selector, args.workload)
     merged = any(selector is not None for selector in selectors)
-    plain = not (merged or args.follow)
-    searched = args.grep is not None and plain and (args.until or args.container is None)
+    searched = args.grep is not None and not args.follow and (args.until or args.container is None)
     if searched:
         await _search(remote, args, Window.of(args))
         return OK
     if args.until is not None or args.regex:
         print(
-            "vigil: --until and --regex search the kept logs: give --grep, and no -f"
-            " or merged view",
+            "vigil: --until and --regex search the kept logs: give --grep, and no -f",
             file=sys.stderr,
         )
         return FAILED
@@ -191,9 +193,14 @@ async def _logs(remote: Remote, args: argparse.Namespace) -> int:
 
 async def _search(remote: Remote, args: argparse.Namespace, window: Window) -> None:
     """The kept logs searched by the server: the last `--tail` hits of `--grep` (every
-    one with `--since` alone, printed as they are found) in `[--since, --until)`."""
+    one with `--since` alone, printed as they are found) in `[--since, --until)`, of a
+    container, of what a merged view's selectors pick now, or of everything."""
     given = {
         "container": args.container,
+        "label": args.label,
+        "name": args.name,
+        "selector": args.selector,
+        "workload": args.workload,
         "host": args.host,
         "cluster": args.cluster,
         "namespace": args.namespace,

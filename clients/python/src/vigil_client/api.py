@@ -309,7 +309,8 @@ class Api:
         may be short, even empty, before the last): lines matching `pattern` (RE2;
         `literal`: plain text) of `level` or worse (info, warn...) in `[since, until)`,
         `order` first, `limit` per page, `where` `host=` (and `container=`), or
-        `cluster=` (and `namespace=`, `pod=`), or every source the user may see."""
+        `cluster=` (and `namespace=`, `pod=`), or a merged view's selectors (`label=`,
+        `name=`, `selector=`, `workload=`), or every source the user may see."""
         params: dict[str, Any] = {
             "pattern": pattern,
             "literal": literal,

@@ -7,10 +7,14 @@ glob holds `.` and `*`, which a subject token must not, so the token is a digest
 the selection's one canonical text.
 """
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
+import re2
+
 from vigil.names import PRIORITIES, NameKind, validate_name
+from vigil.patterns import compile_glob
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,24 @@ class JournalSelection:
             terms.append(f"priority<={PRIORITIES[self.priority]}")
         return ",".join(terms) or "all"
 
+    def admits(self, unit: str | None, priority: int | None) -> bool:
+        """Whether an entry of `unit` and `priority` is of this selection (as journalctl's
+        `--unit` and `--priority`: an entry with no unit or priority is not, when they
+        are asked for)."""
+        if self.unit is not None and (unit is None or not _unit_glob(self.unit).fullmatch(unit)):
+            return False
+        return self.priority is None or (priority is not None and priority <= self.priority)
+
     @property
     def token(self) -> str:
         """The selection as one subject token."""
         if self.unit is None and self.priority is None:
             return "all"
         return "s" + hashlib.sha256(self.text.encode()).hexdigest()[:20]
+
+
+@functools.lru_cache(maxsize=256)
+def _unit_glob(unit: str) -> "re2._Regexp[str]":
+    """A unit's name or glob (`docker.service`, `ssh*`) as a whole-name pattern; a name
+    with no `.` is a service's, as journalctl reads it."""
+    return compile_glob(unit if "." in unit or "*" in unit or "?" in unit else f"{unit}.service")

@@ -144,6 +144,7 @@ DeployId = Annotated[str, _validator(NameKind.DEPLOY_ID)]
 SourceName = Annotated[str, _validator(NameKind.SOURCE)]
 UnitName = Annotated[str, _validator(NameKind.UNIT)]
 LogFileName = Annotated[str, _validator(NameKind.LOG_FILE)]
+JournalSelector = Annotated[str, _validator(NameKind.JOURNAL_SELECTOR)]
 
 
 def default_host_id() -> str:

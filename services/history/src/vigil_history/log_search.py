@@ -24,10 +24,13 @@ each line is kept or not by its own time.
 Two selections of one journal (`unit=a` and `priority<=warning`) that both took an entry
 publish it twice: the collector marks the later copies `duplicate`, which are skipped,
 and a page reports an entry once by its host and journal cursor (for the copies a
-collector could not mark: after its restart, or of an entry long forgotten).
+collector could not mark: after its restart, or of an entry long forgotten). A journal
+source with a selection of its own (`unit=docker.service`) takes only the entries it
+selects, from whichever followed selection kept them.
 """
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
@@ -43,6 +46,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from vigil import patterns
 from vigil.bus import Bus
 from vigil.ctl import Refused
+from vigil.journal import JournalSelection
 from vigil.log_levels import LEVELS, at_least
 from vigil.messages import (
     ErrorCode,
@@ -141,8 +145,8 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
             subject = subjects.docker_logs(source.host or ANY, source.container or ANY)
         elif source.kind == "journal":  # every selection of it
             subject = subjects.journal_logs(source.host or ANY, ANY)
-        elif source.kind == "file":  # every file of it
-            subject = subjects.file_logs(source.host or ANY, ANY)
+        elif source.kind == "file":  # every file of it, or the one named
+            subject = subjects.file_logs(source.host or ANY, source.file or ANY)
         else:
             assert source.cluster is not None  # a k8s source names it
             subject = subjects.k8s_logs(source.cluster, source.namespace or ANY, source.pod or ANY)
@@ -187,7 +191,33 @@ def _covers(wide: str, narrow: str) -> bool:
 
 def _live_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
     batch: Batch = json.loads(data)
-    return None if batch.get("kept") else batch  # its lines are read in LOGS_KEPT
+    if batch.get("kept"):
+        return None  # its lines are read in LOGS_KEPT
+    if "selection" in batch:  # a journal's: only the entries a source selects
+        selections = _selections(sources, batch["host"])
+        if selections is not None:
+            batch["lines"] = [
+                line
+                for line in batch["lines"]
+                if any(s.admits(line.get("unit"), line.get("priority")) for s in selections)
+            ]
+    return batch
+
+
+@functools.lru_cache(maxsize=256)
+def _selection(text: str) -> JournalSelection:
+    return JournalSelection.parse(text)
+
+
+def _selections(sources: list[LogSourceRef], host: str) -> list[JournalSelection] | None:
+    """What the journal sources of `host` select of it (None: every entry)."""
+    chosen = []
+    for source in sources:
+        if source.kind == "journal" and source.host in (None, host):
+            if source.journal is None:
+                return None
+            chosen.append(_selection(source.journal))
+    return chosen
 
 
 def _kept_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:

@@ -16,7 +16,15 @@ from vigil.log_levels import LevelName
 from vigil.messages.common import omitted_when_none
 from vigil.messages.docker import LogLine
 from vigil.model import Message
-from vigil.names import ClusterName, ContainerName, HostName, NamespaceName, PodName
+from vigil.names import (
+    ClusterName,
+    ContainerName,
+    HostName,
+    JournalSelector,
+    LogFileName,
+    NamespaceName,
+    PodName,
+)
 
 MAX_PATTERN_CHARS = 1000
 MAX_SOURCES = 1000
@@ -26,12 +34,13 @@ before it: in the kept logs (LOGS_KEPT, read before the last hour's)."""
 
 
 class LogSourceRef(Message):
-    """Containers of a Docker host, pods of a cluster, a host's journal (every selection
-    of it the collector followed) or its log files: a field left out means any (`host`
-    alone: every container of that host). A container's kept lines (LOGS_KEPT) are found
-    by its `name` (every generation of it), else by its id (`container`); a source with
-    a `name` and no `container` is searched in the kept lines only. A retained pod's
-    kept lines are found by its `pod` name, or its workload's (every pod of it)."""
+    """Containers of a Docker host, pods of a cluster, a host's journal (its entries of
+    every selection the collector followed, or only those `journal` selects) or its log
+    files (or the one `file` names): a field left out means any (`host` alone: every
+    container of that host). A container's kept lines (LOGS_KEPT) are found by its
+    `name` (every generation of it), else by its id (`container`); a source with a
+    `name` and no `container` is searched in the kept lines only. A retained pod's kept
+    lines are found by its `pod` name, or its workload's (every pod of it)."""
 
     kind: Literal["docker", "k8s", "journal", "file"]
     host: HostName | None = omitted_when_none("A Docker host, or a journal's or log files'.")
@@ -40,17 +49,27 @@ class LogSourceRef(Message):
     cluster: ClusterName | None = omitted_when_none("The cluster (k8s): grants are per cluster.")
     namespace: NamespaceName | None = omitted_when_none()
     pod: PodName | None = omitted_when_none()
+    journal: JournalSelector | None = omitted_when_none(
+        "Which entries of a host's journal: unit=NAME (or a glob), priority<=LEVEL, or all."
+    )
+    file: LogFileName | None = omitted_when_none("A host's log file, by its short name.")
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> Self:
         docker = (self.host, self.container, self.name)
         k8s = (self.cluster, self.namespace, self.pod)
+        own = {"journal": self.journal, "file": self.file}
+        for kind, value in own.items():
+            if value is not None and self.kind != kind:
+                raise ValueError(f"{kind} is a {kind} source's")
         if self.kind == "docker" and any(value is not None for value in k8s):
             raise ValueError("a docker source names host, container and name only")
         if self.kind in ("journal", "file") and any(
             value is not None for value in (self.container, self.name, *k8s)
         ):
-            raise ValueError(f"a {self.kind} source names its host only")
+            raise ValueError(f"a {self.kind} source names its host and its {self.kind} only")
+        if self.kind in own and own[self.kind] is not None and self.host is None:
+            raise ValueError(f"a {self.kind} is named with its host")
         if self.kind == "k8s":
             if any(value is not None for value in docker):
                 raise ValueError("a k8s source names cluster, namespace and pod only")

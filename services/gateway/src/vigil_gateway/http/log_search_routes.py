@@ -6,7 +6,12 @@ What is searched: a cluster's pods (`cluster`, and `namespace`, `pod`), one cont
 (`host` and `container`: a live one's name or id, or the id or name of one removed; by
 name, a retained container's kept lines of every generation), a host's containers,
 journal and log files (`host` alone), or, with none of these, every container, every
-host's journal and log files, and the pods of every cluster the user may see. A
+host's journal and log files, and the pods of every cluster the user may see. Or what a
+merged view's selectors pick now (`logs.merged`'s own rules and words): containers by
+`label` or `name` (a glob; on `host`), pods by `selector` or `workload` (in `namespace`,
+on `cluster`), each with its kept lines (a container's every generation; a Deployment's
+or DaemonSet's pods gone since, kept under the workload), a host's journal entries
+`journal` selects (`unit=docker.service,priority<=warning`) or its log `file`. A
 cluster is searched only with its grant: asked by name without it, 403 (and the refusal
 audited); left out, it is not searched. A host's journal and files are searched by
 whoever may watch them (`host.journal`, `host.file`: reading a host needs no grant, as
@@ -33,13 +38,16 @@ from vigil.messages import (
     SearchLogs,
     utc_now,
 )
-from vigil.messages.log_search import CURSOR, MAX_AROUND
+from vigil.messages.log_search import CURSOR, MAX_AROUND, MAX_SOURCES
 from vigil.names import NameKind, is_name
 from vigil.operations import History
+from vigil_gateway.delivery import channel_admission
 from vigil_gateway.errors import ChannelRefused
-from vigil_gateway.http.http_auth import authenticated, check_cluster_grant, refusal
+from vigil_gateway.http.http_auth import authenticated, check_cluster_grant, refusal, refused
 from vigil_gateway.http.service_calls import call_service, from_path
 from vigil_gateway.http.strict_json import StrictJsonRoute
+from vigil_gateway.merged.sources import LogSource
+from vigil_gateway.merged.view import CHANNEL as MERGED
 from vigil_gateway.replica.gateway import Gateway
 
 # What a host keeps: its containers' logs, its journal and its log files.
@@ -59,11 +67,33 @@ async def searched(
     cluster: Name = None,
     namespace: Name = None,
     pod: Name = None,
+    label: Name = None,
+    name: Name = None,
+    selector: Name = None,
+    workload: Name = None,
+    journal: Name = None,
+    file: Name = None,
 ) -> list[LogSourceRef]:
-    """The sources a search (or the lines around a hit) reads, within the user's grants."""
+    """The sources a search (or the lines around a hit) reads, within the user's grants
+    (none: the selectors pick nothing now)."""
     gateway: Gateway = request.app.state.gateway
     if cluster is not None:
         check_cluster_grant(request, principal, cluster)
+    picking = {
+        "label": label,
+        "name": name,
+        "selector": selector,
+        "workload": workload,
+        "journal": journal,
+        "file": file,
+    }
+    if any(value is not None for value in picking.values()):
+        if container is not None or pod is not None:
+            raise refusal(ErrorCode.INVALID_MESSAGE, "a container or pod, or selectors: not both")
+        narrowing = {"host": host, "namespace": namespace, "cluster": cluster}
+        given = {k: v for k, v in (picking | narrowing).items() if v is not None}
+        return await _picked(gateway, principal, given)
+    if cluster is not None:
         if host is not None or container is not None:
             raise refusal(ErrorCode.INVALID_MESSAGE, "a cluster's pods or a host's containers")
         return [_source(kind="k8s", cluster=cluster, namespace=namespace, pod=pod)]
@@ -105,6 +135,10 @@ def log_search_router() -> APIRouter:
         ask again with the answer's `cursor` for the next page, until it has none. A
         page may be short (even empty) and still have a cursor: one page reads a bounded
         share of the logs."""
+        if not sources:  # the selectors pick nothing now
+            return Response(
+                LogHits(hits=[], scanned_lines=0).model_dump_json(), media_type="application/json"
+            )
         asked = from_path(
             SearchLogs,
             {
@@ -133,7 +167,10 @@ def log_search_router() -> APIRouter:
     ) -> Response:
         """The lines around a hit of a search (`at`, the hit's), `before` and `after`
         it in its source, oldest first; asked with the search's own `host`, `container`,
-        `cluster`, `namespace`, `pod` (a hit outside them, or the user's grants: 404)."""
+        `cluster`, `namespace`, `pod` or selectors (a hit outside them, or the user's
+        grants: 404)."""
+        if not sources:
+            raise refusal(ErrorCode.NOT_FOUND, "the selectors pick no container or pod now")
         asked = from_path(
             LinesAround, {"sources": sources, "at": at, "before": before, "after": after}
         )
@@ -141,6 +178,51 @@ def log_search_router() -> APIRouter:
         return Response(answer.model_dump_json(), media_type="application/json")
 
     return router
+
+
+async def _picked(
+    gateway: Gateway, principal: Principal, params: dict[str, str]
+) -> list[LogSourceRef]:
+    """What a merged view with these selectors would show now, as the search's sources."""
+    try:
+        channel = channel_admission.resolve(MERGED, params, unknown=ErrorCode.INVALID_MESSAGE)
+        channel = await gateway.hub.admit(channel, principal.may_see_cluster)
+    except ChannelRefused as exc:
+        raise refused(exc) from None
+    picked = await gateway.merged_sources(channel, principal.may_see_cluster)
+    selection = dict(channel.params).get("journal")  # in its one canonical form
+    sources = [_picked_source(source, selection) for source in picked]
+    workload = params.get("workload", "")
+    if workload and not workload.startswith("statefulset/"):  # its pods' own names are kept
+        # where it runs now, or where it was asked for: its pods may all be gone
+        namespaces = {(s.cluster, s.namespace) for s in sources if s.kind == "k8s"}
+        if "cluster" in params and "namespace" in params:
+            namespaces.add((params["cluster"], params["namespace"]))
+        sources += [
+            _source(kind="k8s", cluster=cluster, namespace=namespace, pod=workload.split("/")[1])
+            for cluster, namespace in sorted(namespaces)
+        ]
+    if len(sources) > MAX_SOURCES:
+        raise refusal(
+            ErrorCode.INVALID_MESSAGE,
+            f"the selectors pick {len(sources)} sources, more than {MAX_SOURCES}: narrow them",
+        )
+    return sources
+
+
+def _picked_source(source: LogSource, selection: str | None) -> LogSourceRef:
+    """A merged view's source as a search's: a container (with its kept lines, by its
+    name), a pod, a host's journal (the view's `selection` of it) or a log file."""
+    if source.journal:
+        return _source(kind="journal", host=source.host, journal=selection)
+    if source.file:
+        return _source(kind="file", host=source.host, file=source.name)
+    if source.cluster is not None:
+        return _source(
+            kind="k8s", cluster=source.cluster, namespace=source.namespace, pod=source.name
+        )
+    name = source.name if is_name(NameKind.CONTAINER, source.name) else None
+    return _source(kind="docker", host=source.host, container=source.container, name=name)
 
 
 def _source(**fields: str | None) -> LogSourceRef:
