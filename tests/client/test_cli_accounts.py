@@ -1,6 +1,7 @@
 """`vigil user` and `vigil apikey` as a real process, through a real gateway (uvicorn) to
 the real auth service, with the credentials `vigil login` saves."""
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from websockets.asyncio.client import connect
 
 from tests.cli_support import Result, environment, vigil
 from tests.conftest import ADMIN_PASSWORD
-from tests.support import closed_with, free_port, receive
+from tests.support import bearer, closed_with, free_port, receive, until
 from vigil.access import Permission, Principal, Role
 from vigil.messages import ApiKeyCreated, ApiKeyList, UserList, UserView
 from vigil_cli.config import ClientConfig
@@ -25,6 +26,7 @@ COMMAND_TIMEOUT_S = 15.0
 # modules, reading and writing, stand for all (each is a process: ~1 s of imports).
 ADMIN_COMMANDS = [
     ["user", "add", "mallory", "--role", "admin", "--password-stdin"],
+    ["user", "update", "viewer", "--role", "admin"],
     ["user", "disable", "admin"],
     ["apikey", "create", "backdoor", "--role", "admin"],
     ["apikey", "list"],
@@ -144,6 +146,64 @@ async def test_user_disable_marks_the_user_disabled_and_closes_their_sessions(cl
         await login(cli.url, "erin", PASSWORD)
 
 
+async def test_user_update_widens_at_the_next_refresh_and_a_narrowing_ends_the_sessions(
+    cli: Cli,
+) -> None:
+    succeeded(await cli.add_user("fay", "--role", "operator", "--cluster", "prod"))
+    tokens = await login(cli.url, "fay", PASSWORD)
+    assert tokens.refresh_token is not None
+
+    async with (
+        httpx.AsyncClient(base_url=cli.url, timeout=10) as http,
+        connect(f"ws://{cli.gateway}/ws?token={tokens.access_token}") as socket,
+    ):
+        assert (await receive(socket))["type"] == "connected"
+        wider = ["--cluster", "prod", "--cluster", "staging", "--permission", "exec"]
+        [row] = rows(succeeded(await cli("user", "update", "fay", *wider)).stdout)
+        assert row[:5] == ["fay", "operator", "prod,staging", "exec", "False"]
+
+        # Wider: the session goes on, and its next refresh carries the new access.
+        refreshed = await http.post(
+            "/api/auth/refresh", json={"refresh_token": tokens.refresh_token}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        me = await principal_of(http, refreshed.json()["access_token"])
+        assert (me.clusters, me.permissions) == (["prod", "staging"], [Permission.EXEC])
+
+        # Narrower: the session ends at once, its socket closed, its refresh token refused.
+        succeeded(await cli("user", "update", "fay", "--no-permission"))
+        assert (await closed_with(socket, timeout=5))[0] == 4001
+        after = await http.post(
+            "/api/auth/refresh", json={"refresh_token": refreshed.json()["refresh_token"]}
+        )
+        assert after.status_code == 401, after.text
+
+        again = await login(cli.url, "fay", PASSWORD)
+        me = await principal_of(http, again.access_token)
+        assert (me.clusters, me.permissions) == (["prod", "staging"], [])
+    listed = UserList.model_validate_json(succeeded(await cli("user", "list", "--json")).stdout)
+    assert [(u.roles, u.clusters) for u in listed.users if u.username == "fay"] == [
+        ([Role.OPERATOR], ["prod", "staging"])
+    ]
+
+    async def both_changes() -> list[str] | None:
+        trail = await cli("audit", "--action", "auth.user_update", "--json")
+        events = [json.loads(line) for line in succeeded(trail).stdout.splitlines()]
+        return [e["detail"] for e in events] if len(events) == 2 else None
+
+    assert await until(both_changes, "both changes in the audit trail") == [  # oldest first
+        "roles operator, clusters prod,staging, permissions exec",
+        "roles operator, clusters prod,staging",
+    ]
+
+
+async def principal_of(http: httpx.AsyncClient, access_token: str) -> Principal:
+    """`GET /api/auth/me` with a user's access token: who the gateway takes them for."""
+    answer = await http.get("/api/auth/me", headers=bearer(access_token))
+    assert answer.status_code == 200, answer.text
+    return Principal.model_validate_json(answer.content)
+
+
 # -- API keys ------------------------------------------------------------------------
 
 
@@ -230,6 +290,30 @@ async def test_apikey_revoke_marks_the_key_revoked_and_the_gateway_refuses_it(cl
             1,
             "vigil: username: invalid username 'bad name'",
             id="username-with-a-space",
+        ),
+        pytest.param(
+            ["user", "update", "admin"],
+            1,
+            "vigil: input: give roles, clusters or permissions: what changes",
+            id="update-nothing",
+        ),
+        pytest.param(
+            ["user", "update", "nobody", "--role", "viewer"],
+            1,
+            "vigil: no user 'nobody' (NOT_FOUND)",
+            id="update-unknown-user",
+        ),
+        pytest.param(
+            ["user", "update", "admin", "--role", "viewer"],
+            1,
+            "vigil: user 'admin' is the last enabled admin; make another admin first (CONFLICT)",
+            id="update-the-last-admin",
+        ),
+        pytest.param(
+            ["user", "update", "admin", "--role", "viewer", "--permission", "exec"],
+            1,
+            "permissions: exec needs the operator role, not viewer",
+            id="update-exec-for-a-viewer",
         ),
         pytest.param(
             ["user", "add", "frank", "--role", "superuser", "--password-stdin"],

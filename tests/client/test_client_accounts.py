@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support import free_port
-from vigil.access import Role
-from vigil.messages import ApiKeyDraft, ErrorCode, UserDraft
+from vigil.access import Permission, Role
+from vigil.messages import ApiKeyDraft, ErrorCode, UserAccess, UserDraft
 from vigil_client import Api, Refused, Tokens, Unreachable, login
 from vigil_client.session import Session
 
@@ -33,6 +33,17 @@ async def test_account_calls_return_the_wire_models(gateway: str, admin_token: s
         olga = await api.create_user(draft)
         assert (olga.username, olga.roles, olga.disabled) == ("olga", [Role.OPERATOR], False)
         assert olga in (await api.users()).users
+
+        access = UserAccess(clusters=["prod"], permissions=[Permission.EXEC])
+        changed = await api.update_user("olga", access)
+        assert (changed.id, changed.clusters, changed.permissions) == (
+            olga.id,
+            ["prod"],
+            [Permission.EXEC],
+        )
+        with pytest.raises(Refused) as lost:
+            await api.update_user("nobody", UserAccess(roles=[Role.VIEWER]))
+        assert lost.value.code == ErrorCode.NOT_FOUND
 
         disabled = await api.disable_user("olga")
         assert (disabled.id, disabled.disabled) == (olga.id, True)

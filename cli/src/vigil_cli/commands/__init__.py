@@ -15,13 +15,14 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
 
 
-def add_permission_option(parser: argparse.ArgumentParser) -> None:
-    """`--permission P` (repeatable) for a new user or API key: `args.permissions`."""
+def add_permission_option(parser: argparse.ArgumentParser, *, changing: bool = False) -> None:
+    """`--permission P` (repeatable) for a new user or API key: `args.permissions`; for
+    a change (`changing`), None when not given."""
     parser.add_argument(
         "--permission",
         action="append",
         choices=[permission.value for permission in Permission],
-        default=[],
+        default=None if changing else [],
         dest="permissions",
         help="a power beyond the role's: exec, open shells (an operator's; repeat for more)",
     )

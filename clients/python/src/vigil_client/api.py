@@ -47,6 +47,7 @@ from vigil.messages import (
     SilenceDraft,
     SilenceList,
     TokensIssued,
+    UserAccess,
     UserDraft,
     UserList,
     UserView,
@@ -353,6 +354,13 @@ class Api:
         exist raises `ValidationError` before anything is sent."""
         _check_field(DisableUser, "username", username)
         return _parsed(UserView, await self.send("POST", routes.disable_user(username)))
+
+    async def update_user(self, username: str, access: UserAccess) -> UserView:
+        """Replace the roles, clusters or permissions `access` gives (a narrowing ends the
+        user's sessions). A username that cannot exist raises `ValidationError` first."""
+        _check_field(DisableUser, "username", username)
+        body = access.model_dump(mode="json", exclude_none=True)
+        return _parsed(UserView, await self.send("PATCH", routes.user(username), json=body))
 
     async def api_keys(self) -> ApiKeyList:
         return _parsed(ApiKeyList, await self.send("GET", routes.API_KEYS))

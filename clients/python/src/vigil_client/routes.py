@@ -83,8 +83,12 @@ def cancel_deploy(deploy_id: str) -> str:
     return f"{deploy(deploy_id)}/cancel"
 
 
+def user(username: str) -> str:
+    return f"{USERS}/{quote(username, safe='')}"
+
+
 def disable_user(username: str) -> str:
-    return f"{USERS}/{quote(username, safe='')}/disable"
+    return f"{user(username)}/disable"
 
 
 def api_key(key_id: str) -> str:

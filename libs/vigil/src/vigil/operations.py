@@ -90,6 +90,7 @@ from vigil.messages import (
     SilenceList,
     TokensIssued,
     TryChannel,
+    UpdateUser,
     UserList,
     UserView,
     VerifyApiKey,
@@ -155,6 +156,7 @@ class Auth:
     )
     LIST_USERS = Operation("auth", "user_list", ListUsers, UserList, Role.ADMIN)
     DISABLE_USER = Operation("auth", "user_disable", DisableUser, UserView, Role.ADMIN)
+    UPDATE_USER = Operation("auth", "user_update", UpdateUser, UserView, Role.ADMIN)
     CREATE_API_KEY = Operation("auth", "apikey_create", CreateApiKey, ApiKeyCreated, Role.ADMIN)
     LIST_API_KEYS = Operation("auth", "apikey_list", ListApiKeys, ApiKeyList, Role.ADMIN)
     REVOKE_API_KEY = Operation("auth", "apikey_revoke", RevokeApiKey, ApiKeyView, Role.ADMIN)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from vigil.access import Permission, Principal, Role
+from vigil.access import ALL_CLUSTERS, Permission, Principal, Role
 from vigil.audit_trail import AuditTrail
 from vigil.broker import ServiceBroker, answer, answer_for_users
 from vigil.bus import Bus
@@ -52,6 +52,7 @@ from vigil.messages import (
     RevocationKind,
     RevokeApiKey,
     TokensIssued,
+    UpdateUser,
     UserList,
     UserView,
     VerifyApiKey,
@@ -93,6 +94,7 @@ def serve(
     answer_for_users(broker, Auth.CREATE_USER, handlers.create_user, verifier, max_workers=hashing)
     answer_for_users(broker, Auth.LIST_USERS, handlers.list_users, verifier)
     answer_for_users(broker, Auth.DISABLE_USER, handlers.disable_user, verifier)
+    answer_for_users(broker, Auth.UPDATE_USER, handlers.update_user, verifier)
     answer_for_users(broker, Auth.CREATE_API_KEY, handlers.create_api_key, verifier)
     answer_for_users(broker, Auth.LIST_API_KEYS, handlers.list_api_keys, verifier)
     answer_for_users(broker, Auth.REVOKE_API_KEY, handlers.revoke_api_key, verifier)
@@ -267,6 +269,21 @@ class Handlers:
         self._done("auth.user_list", caller)
         return UserList(users=[user.view() for user in await self._users.all()])
 
+    async def update_user(self, request: UpdateUser, caller: Principal) -> UserView:
+        """The user's roles, clusters or permissions replaced. A narrowing (any of them
+        taken away) ends their sessions at once, so no token of the wider access lives
+        on; a widening reaches them at their next refresh."""
+        before, after = await self._users.update(
+            request.username, request.roles, request.clusters, request.permissions
+        )
+        grant = _grant(after.roles, after.clusters, after.permissions)
+        self._done("auth.user_update", caller, after.username, grant)
+        if _narrowed(before, after):
+            for session in await self._sessions.of_user(after.id):
+                await self._sessions.end(session.id)
+                await self._revoke(RevocationKind.SESSION, session.id, "access narrowed")
+        return after.view()
+
     async def disable_user(self, request: DisableUser, caller: Principal) -> UserView:
         user = await self._users.disable(request.username)
         self._done("auth.user_disable", caller, user.username)
@@ -330,6 +347,16 @@ def _refused_when_busy() -> Iterator[None]:
 
 def _key(key: ApiKeyRecord) -> str:
     return f"API key {key.id} ({key.name})"
+
+
+def _narrowed(before: UserRecord, after: UserRecord) -> bool:
+    """Whether `after` may do less than `before`: a lower role, a cluster or a permission
+    taken away."""
+    rank = max(role.rank for role in after.roles) < max(role.rank for role in before.roles)
+    clusters = ALL_CLUSTERS not in after.clusters and not set(after.clusters) >= set(
+        before.clusters
+    )
+    return rank or clusters or not set(after.permissions) >= set(before.permissions)
 
 
 def _grant(roles: list[Role], clusters: list[str], permissions: list[Permission]) -> str:

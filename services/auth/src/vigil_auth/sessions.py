@@ -111,6 +111,11 @@ class Sessions:
             return rotated, f"{session_id}.{next_secret}"
         raise Refused(ErrorCode.INVALID_CREDENTIALS, _INVALID)
 
+    async def of_user(self, user_id: str) -> list[SessionRecord]:
+        return [
+            found.value for found in await self._records.all() if found.value.user_id == user_id
+        ]
+
     async def end(self, session_id: str) -> None:
         """Forget the session (nothing happens if there is none)."""
         if not is_session_id(session_id):

@@ -16,6 +16,7 @@ from vigil.access import Permission, Role
 from vigil.ctl import Refused
 from vigil.errors import RevisionConflict
 from vigil.messages import ErrorCode, UserView
+from vigil.messages.auth import check_permissions
 from vigil.records import Records, Versioned, record_key
 from vigil_auth.clock import Clock
 
@@ -77,8 +78,8 @@ class Users:
             id=uuid.uuid4().hex,
             username=username,
             password_hash=password_hash,
-            roles=sorted(set(roles), key=lambda role: role.rank),
-            clusters=list(dict.fromkeys(clusters)),
+            roles=_roles(roles),
+            clusters=_unique(clusters),
             permissions=sorted(set(permissions)),
             created_at=self._clock(),
             created_by=created_by,
@@ -112,6 +113,45 @@ class Users:
             return disabled
         raise Refused(ErrorCode.UNAVAILABLE, f"user {username!r} keeps changing; try again")
 
+    async def update(
+        self,
+        username: str,
+        roles: list[Role] | None,
+        clusters: list[str] | None,
+        permissions: list[Permission] | None,
+    ) -> tuple[UserRecord, UserRecord]:
+        """Replace what is given of the user's access; the user before and after.
+        `NOT_FOUND`; `INVALID_MESSAGE` for permissions its roles may not hold; `CONFLICT`
+        for the last enabled admin losing the admin role."""
+        for _ in range(_WRITE_ATTEMPTS):
+            found = await self._existing(username)
+            before = found.value
+            after = before.model_copy(
+                update={
+                    "roles": before.roles if roles is None else _roles(roles),
+                    "clusters": before.clusters if clusters is None else _unique(clusters),
+                    "permissions": (
+                        before.permissions if permissions is None else sorted(set(permissions))
+                    ),
+                }
+            )
+            try:
+                check_permissions(after.permissions, max(after.roles, key=lambda r: r.rank))
+            except ValueError as exc:
+                raise Refused(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+            demoted = Role.ADMIN in before.roles and Role.ADMIN not in after.roles
+            if demoted and not before.disabled and not await self._other_admins(before):
+                raise Refused(
+                    ErrorCode.CONFLICT,
+                    f"user {username!r} is the last enabled admin; make another admin first",
+                )
+            try:
+                await self._records.update(found.key, after, found.revision)
+            except RevisionConflict:
+                continue  # changed meanwhile: look again
+            return before, after
+        raise Refused(ErrorCode.UNAVAILABLE, f"user {username!r} keeps changing; try again")
+
     async def replace_password_hash(self, user: UserRecord, password_hash: str) -> None:
         """Store a rehashed password (stronger parameters); skipped if the user changed."""
         found = await self._records.get(self.key(user.username))
@@ -134,3 +174,11 @@ class Users:
             Role.ADMIN in other.roles and not other.disabled and other.id != user.id
             for other in await self.all()
         )
+
+
+def _roles(roles: list[Role]) -> list[Role]:
+    return sorted(set(roles), key=lambda role: role.rank)
+
+
+def _unique(clusters: list[str]) -> list[str]:
+    return list(dict.fromkeys(clusters))

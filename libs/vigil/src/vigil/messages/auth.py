@@ -99,12 +99,34 @@ class UserDraft(Message):
 
     @model_validator(mode="after")
     def _permissions_fit_the_roles(self) -> "UserDraft":
-        _check_permissions(self.permissions, max(self.roles, key=lambda role: role.rank))
+        check_permissions(self.permissions, max(self.roles, key=lambda role: role.rank))
         return self
 
 
 class CreateUser(UserDraft):
     """On `ctl.auth.*`: the draft; the admin is the request's token."""
+
+
+class UserAccess(Message):
+    """A user's access changed, as an admin sends it (`PATCH /api/auth/users/{username}`):
+    what is given replaces what the user had (`clusters: []` takes every cluster away);
+    what is left out stays."""
+
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    clusters: list[ClusterGrant] | None = None
+    permissions: list[Permission] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> "UserAccess":
+        if self.roles is None and self.clusters is None and self.permissions is None:
+            raise ValueError("give roles, clusters or permissions: what changes")
+        return self
+
+
+class UpdateUser(UserAccess):
+    """On `ctl.auth.*`: the change, and whose; the admin is the request's token."""
+
+    username: Username
 
 
 class ListUsers(Message):
@@ -142,11 +164,12 @@ class ApiKeyDraft(Message):
 
     @model_validator(mode="after")
     def _permissions_fit_the_role(self) -> "ApiKeyDraft":
-        _check_permissions(self.permissions, self.role)
+        check_permissions(self.permissions, self.role)
         return self
 
 
-def _check_permissions(permissions: list[Permission], role: Role) -> None:
+def check_permissions(permissions: list[Permission], role: Role) -> None:
+    """Raise `ValueError` unless `role` may hold every one of `permissions`."""
     for permission in permissions:
         if role.rank < (least := PERMISSION_ROLES[permission]).rank:
             raise ValueError(f"permissions: {permission} needs the {least} role, not {role}")

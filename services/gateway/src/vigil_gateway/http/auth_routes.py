@@ -27,6 +27,8 @@ from vigil.messages import (
     RefreshSession,
     RevokeApiKey,
     TokensIssued,
+    UpdateUser,
+    UserAccess,
     UserDraft,
     UserList,
     UserView,
@@ -95,6 +97,16 @@ def auth_router() -> APIRouter:
     ) -> UserView:
         message = from_path(DisableUser, {"username": username})
         return await call_service(request, Auth.DISABLE_USER, message, token)
+
+    @router.patch("/api/auth/users/{username}")
+    async def update_user(
+        username: str, body: UserAccess, admin: Admin, token: BusToken, request: Request
+    ) -> UserView:
+        """Replace the roles, clusters or permissions given; a narrowing ends the user's
+        sessions (their sockets close; they sign in again with what they have now)."""
+        fields = {"username": username, **body.model_dump(exclude_none=True)}
+        message = from_path(UpdateUser, fields)
+        return await call_service(request, Auth.UPDATE_USER, message, token)
 
     @router.get("/api/auth/keys")
     async def list_keys(admin: Admin, token: BusToken, request: Request) -> ApiKeyList:
