@@ -2,7 +2,8 @@
 // (`/api/logs/search`, searched by the history service), not only the lines the page
 // holds. Newest first, a page at a time ("More" goes on from the answer's cursor); the
 // text is plain, in any case, as the page's own filter takes it. A hit clicked opens
-// the lines around it in its source (`/api/logs/around`).
+// the lines around it in its source (`/api/logs/around`); a retained container's lines
+// span its generations (recreated under its name), each new one marked where it starts.
 
 import { useEffect, useState } from "react";
 import { useApp } from "../app-context";
@@ -17,6 +18,23 @@ interface Hit {
   stream: string;
   text: string;
   at: string;
+  container?: string; // a container's id: another one under the same name is a new generation
+}
+
+export type AroundEntry = { kind: "line"; line: Hit; index: number } | { kind: "generation"; container: string };
+
+/** The lines around a hit, with a marker where a new container (a generation of the
+ * same name) starts. */
+export function withGenerations(lines: Hit[]): AroundEntry[] {
+  const entries: AroundEntry[] = [];
+  lines.forEach((line, index) => {
+    const before = lines[index - 1];
+    if (before?.container && line.container && line.container !== before.container) {
+      entries.push({ kind: "generation", container: line.container });
+    }
+    entries.push({ kind: "line", line, index });
+  });
+  return entries;
 }
 
 interface Hits {
@@ -132,11 +150,17 @@ export function ServerSearch({ text, where }: { text: string; where: Params }) {
                 <div className="server-around" data-testid="server-around">
                   {opened.error && <p className="error">{opened.error}</p>}
                   {!opened.around && !opened.error && <span className="muted">reading…</span>}
-                  {opened.around?.lines.map((line, index) => (
-                    <div key={line.at} className="server-hit" data-testid="around-line">
-                      <HitLine hit={line} className={index === opened.around?.hit ? "hit" : ""} />
-                    </div>
-                  ))}
+                  {withGenerations(opened.around?.lines ?? []).map((entry) =>
+                    entry.kind === "generation" ? (
+                      <div key={`generation ${entry.container}`} className="generation muted" data-testid="around-generation">
+                        — container recreated: {entry.container.slice(0, 12)} from here —
+                      </div>
+                    ) : (
+                      <div key={entry.line.at} className="server-hit" data-testid="around-line">
+                        <HitLine hit={entry.line} className={entry.index === opened.around?.hit ? "hit" : ""} />
+                      </div>
+                    ),
+                  )}
                 </div>
               )}
             </div>
