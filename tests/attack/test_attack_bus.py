@@ -201,6 +201,11 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
             f"pub:{s.kept_docker_logs(HOST, 'web')}",
             {ServiceRole.COLLECTOR},
         ),
+        (
+            "publish a cluster's kept pod logs",
+            f"pub:{s.kept_k8s_logs('prod', 'shop', 'web')}",
+            {ServiceRole.COLLECTOR},  # of every cluster: creds without `clusters`
+        ),
         ("source a stream into another", f"pub:$JS.API.STREAM.UPDATE.{latest}", set()),
         ("make a stream", f"pub:$JS.API.STREAM.CREATE.{prefix.upper()}_MALLORY", set()),
         ("delete a stream", f"pub:$JS.API.STREAM.DELETE.{latest}", set()),
@@ -273,6 +278,21 @@ async def test_each_role_touches_only_what_it_needs(
             if may != (role in allowed):
                 wrong.append(f"{role} {'may' if may else 'may not'} {what} ({action})")
     assert not wrong, "\n".join(wrong)
+
+
+async def test_a_collector_of_some_clusters_publishes_only_their_pods_logs_and_statuses(
+    nats_server: NatsServer, prefix: str
+) -> None:
+    s = Subjects(prefix)
+    creds = nats_server.trust.service_creds(ServiceRole.COLLECTOR, s, host=HOST, clusters=["alpha"])
+    async with attacker(nats_server, creds, ServiceRole.COLLECTOR.inbox_prefix) as a:
+        for cluster, allowed in (("alpha", True), ("beta", False)):
+            for subject in (
+                s.kept_k8s_logs(cluster, "shop", "web"),
+                s.k8s_logs(cluster, "shop", "web-1"),
+                s.k8s_status(cluster, "shop", "web-1"),
+            ):
+                assert await a.may_publish(subject) == allowed, subject
 
 
 # -- what a request proves to the service that performs it ------------------------------

@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser import chromium, screenshot, sign_in, web_dist
 from tests.conftest import ADMIN_PASSWORD
-from tests.deploy_support import deployer_settings_for, run_deployer
+from tests.deploy_support import run_deployer
 from tests.k8s.test_k8s_deployer import make_deployment
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
@@ -177,9 +177,7 @@ async def test_a_pod_is_deleted_and_its_deployment_scaled_from_the_pod_page(
 ) -> None:
     cluster = k8s_cluster.context
     make_deployment(k8s_cluster, namespace, "web")
-    deployer = deployer_settings_for(
-        nats_server, prefix, target="kubernetes", host=cluster, kubeconfig=k8s_cluster.kubeconfig
-    )
+    deployer = k8s_deployer_settings(nats_server, prefix, k8s_cluster)
     async with (
         run_deployer(deployer),
         collecting(k8s_settings(nats_server, prefix, k8s_cluster)),

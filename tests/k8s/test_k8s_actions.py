@@ -12,11 +12,18 @@ import pytest
 from kubernetes import client
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.deploy_support import deployer_settings_for, run_deployer
+from tests.deploy_support import run_deployer
 from tests.grant_support import granted
 from tests.k8s.test_k8s_deployer import make_deployment, template
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import collecting, container, eventually, k8s_settings, run_pod
+from tests.k8s_support import (
+    collecting,
+    container,
+    eventually,
+    k8s_deployer_settings,
+    k8s_settings,
+    run_pod,
+)
 from tests.support import NatsServer, bearer, bus_client, receive, receive_until, send, until
 from vigil import ctl
 from vigil.messages import ActOnWorkload, ErrorCode
@@ -31,14 +38,7 @@ async def k8s_deployer(
 ) -> AsyncIterator[str]:
     """The deployer of the cluster (target kubernetes) and the gateway; yields the
     gateway's address."""
-    settings = deployer_settings_for(
-        nats_server,
-        prefix,
-        target="kubernetes",
-        host=k8s_cluster.context,
-        kubeconfig=k8s_cluster.kubeconfig,
-    )
-    async with run_deployer(settings):
+    async with run_deployer(k8s_deployer_settings(nats_server, prefix, k8s_cluster)):
         yield gateway
 
 

@@ -14,14 +14,13 @@ from websockets.asyncio.client import connect
 from tests.deploy_support import (
     Deployment,
     bus_for_deploys,
-    deployer_settings_for,
     operator_tokens,
     run_deployer,
 )
 from tests.docker_engine import docker
 from tests.grant_support import granted
 from tests.k8s_cluster import Cluster
-from tests.k8s_support import eventually
+from tests.k8s_support import eventually, k8s_deployer_settings
 from tests.support import NatsServer, bearer, closed_with, receive, receive_until, send
 from vigil import ctl
 from vigil.messages import (
@@ -39,14 +38,7 @@ async def k8s_deploys(
     nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, admin_token: str
 ) -> AsyncIterator[Deployment]:
     """A deployer of the cluster (target kubernetes) and a bus to deploy through."""
-    settings = deployer_settings_for(
-        nats_server,
-        prefix,
-        target="kubernetes",
-        host=k8s_cluster.context,
-        kubeconfig=k8s_cluster.kubeconfig,
-        k8s_timeout_s=20.0,
-    )
+    settings = k8s_deployer_settings(nats_server, prefix, k8s_cluster, k8s_timeout_s=20.0)
     async with run_deployer(settings), bus_for_deploys(nats_server, prefix) as bus:
         yield Deployment(bus, prefix, await operator_tokens(bus, admin_token))
 

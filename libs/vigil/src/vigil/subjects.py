@@ -137,6 +137,17 @@ class Subjects:
             "keptlogs", "docker", _token(NameKind.HOST, host), _token(NameKind.CONTAINER, name)
         )
 
+    def kept_k8s_logs(self, cluster: Token, namespace: Token, workload: Token) -> str:
+        """A retained pod's lines, by its workload (or, for a StatefulSet's or a bare
+        pod, its name): the pods that replace each other read as one."""
+        return self._join(
+            "keptlogs",
+            "k8s",
+            _token(NameKind.CLUSTER, cluster),
+            _token(NameKind.NAMESPACE, namespace),
+            _token(NameKind.POD, workload),
+        )
+
     def all_kept_logs(self) -> str:
         return self._join("keptlogs", ">")
 

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from vigil.names import ClusterName, HostName, LogFileName, default_host_id
+from vigil.names import ClusterName, HostName, LogFileName, NamespaceName, default_host_id
 from vigil.probe import ProbeSettings
 
 
@@ -109,6 +109,11 @@ class CollectorSettings(ProbeSettings):
     )
     logs_keep_all: bool = Field(
         default=False, description="Keep the logs of every container of this host."
+    )
+    k8s_logs_keep_namespaces: list[NamespaceName] = Field(
+        default_factory=list,
+        description="Keep the logs of every pod in these namespaces (of every cluster "
+        "followed); elsewhere, of the pods with `logs_keep_label`.",
     )
 
     kubeconfig: str | None = Field(

@@ -1,11 +1,12 @@
 """Searching the kept logs: one page of lines of some sources that match a pattern.
 
 The logs are batches in JetStream, read in two parts, each to its end before the next:
-`LOGS_KEPT` (the retained containers' lines, by name, every generation, as long as the
-operator keeps them) and then `LOGS` (one message per batch of a followed container's,
-pod's, journal selection's or log file's lines, in the order its collector read them:
-the last hour). A line of a retained container is in both; it is read from `LOGS_KEPT`
-only (its `LOGS` batches say `kept`), so no hit comes twice. A cursor names its part
+`LOGS_KEPT` (the retained containers' lines, by name, and the retained pods', by
+workload, every generation, as long as the operator keeps them) and then `LOGS` (one
+message per batch of a followed container's, pod's, journal selection's or log file's
+lines, in the order its collector read them: the last hour). A line of a retained
+container or pod is in both; it is read from `LOGS_KEPT` only (its `LOGS` batches say
+`kept`), so no hit comes twice. A cursor names its part
 (`k` before a `LOGS_KEPT` position). In each part a page reads the sources' subjects
 (one consumer filtered on all of them) from where the last page stopped: forward for
 oldest first, in chunks of sequences going back for newest first. Patterns run on RE2
@@ -150,11 +151,15 @@ def filter_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str
 
 
 def kept_subjects(subjects: Subjects, sources: list[LogSourceRef]) -> list[str]:
-    """The sources' subjects in LOGS_KEPT: containers by name (pods are not kept yet)."""
+    """The sources' subjects in LOGS_KEPT: containers by name, pods by namespace (a pod
+    is kept under its workload, which the source does not name: `_asks_for` picks it)."""
     found: dict[str, None] = {}
     for source in sources:
         if source.kind == "docker":
             found[subjects.kept_docker_logs(source.host or ANY, source.name or ANY)] = None
+        elif source.kind == "k8s":
+            assert source.cluster is not None  # a k8s source names it
+            found[subjects.kept_k8s_logs(source.cluster, source.namespace or ANY, ANY)] = None
     return _disjoint(list(found))
 
 
@@ -186,27 +191,36 @@ def _live_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
 
 
 def _kept_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
-    """A KeptLogBatch as a LogBatch is read (`container` its id, `name` its name), if
-    one of `sources` asks for it: by name (every generation), or by id without one."""
+    """A KeptLogBatch as a LogBatch is read (`container` its id, `name` its name), or a
+    KeptPodLogBatch as a PodLogBatch (`name` its workload), if one of `sources` asks for
+    it: a container by name (every generation) or by id without one; a pod by its name
+    or its workload's."""
     kept: Batch = json.loads(data)
     if not any(_asks_for(source, kept) for source in sources):
         return None
     start = kept["start"]
-    batch: Batch = {
-        "host": kept["host"],
-        "container": kept["id"],
-        "name": kept["container"],
-        "lines": [
-            {"time": _iso(start + micros), "stream": "stdout", "text": text}
-            for micros, text in kept["lines"]
-        ],
-    }
+    lines = [
+        {"time": _iso(start + micros), "stream": "stdout", "text": text}
+        for micros, text in kept["lines"]
+    ]
+    if "cluster" in kept:  # a pod's
+        where = ("cluster", "namespace", "pod", "container")
+        return {**{key: kept[key] for key in where}, "name": kept["workload"], "lines": lines}
+    batch: Batch = {"host": kept["host"], "container": kept["id"], "name": kept["container"]}
+    batch["lines"] = lines
     for index in kept.get("stderr") or ():
-        batch["lines"][index]["stream"] = "stderr"
+        lines[index]["stream"] = "stderr"
     return batch
 
 
 def _asks_for(source: LogSourceRef, kept: Batch) -> bool:
+    if "cluster" in kept:
+        return (
+            source.kind == "k8s"
+            and source.cluster == kept["cluster"]
+            and source.namespace in (None, kept["namespace"])
+            and source.pod in (None, kept["pod"], kept["workload"])
+        )
     if source.kind != "docker" or source.host not in (None, kept["host"]):
         return False
     if source.name is not None:

@@ -225,6 +225,7 @@ def permissions(
                     *(subjects.k8s_metrics(cluster) for cluster in cluster_tokens),
                     *(subjects.k8s_status(cluster, ANY, ANY) for cluster in cluster_tokens),
                     *(subjects.k8s_logs(cluster, ANY, ANY) for cluster in cluster_tokens),
+                    *(subjects.kept_k8s_logs(c, ANY, ANY) for c in cluster_tokens),  # retained
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
                     *_looks_up(subjects, LATEST, ALERTS, LOGS, LOGS_KEPT),

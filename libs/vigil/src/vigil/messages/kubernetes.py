@@ -102,6 +102,9 @@ class PodStatusChanged(Message):
     """The pod's labels, so a merged log view can select pods by label."""
     owner: PodOwner | None = omitted_when_none()
     """Its workload (none for a bare pod), so a view can select a Deployment's pods."""
+    uid: str | None = omitted_when_none(
+        "The pod object's uid: a pod recreated under its name (a StatefulSet's) has a new one."
+    )
 
 
 class PodLogBatch(Message):
@@ -112,6 +115,40 @@ class PodLogBatch(Message):
     pod: PodName
     container: str
     lines: list[LogLine]
+    kept: bool | None = omitted_when_none(
+        "True: the pod is retained, so these lines are in LOGS_KEPT too (a search reads "
+        "them there, not here)."
+    )
+
+
+class PodGeneration(Message):
+    """The marker between a retained pod container's generations: a new pod (uid) or a
+    restart of the container (its restart count)."""
+
+    pod: PodName
+    uid: str
+    restarts: int
+
+
+class KeptPodLogBatch(Message):
+    """Lines of a retained pod's container, in order, on
+    `keptlogs.k8s.{cluster}.{namespace}.{workload}`: `workload` is the pod's stable key
+    (its Deployment's, ReplicaSet's, DaemonSet's or Job's name; a StatefulSet's or a bare
+    pod's own name), so the pods that replace each other read as one history. `pod` and
+    `container` are where the lines come from; `generation` is set on the first batch
+    of each pod and restart followed. Compact, as `KeptLogBatch`: each line is its time
+    in microseconds after `start` and its text (the API gives no stream: stdout)."""
+
+    cluster: ClusterName
+    namespace: NamespaceName
+    workload: PodName
+    pod: PodName
+    container: str
+    generation: PodGeneration | None = omitted_when_none()
+    start: int = Field(description="The first line's time, in epoch microseconds.")
+    lines: list[tuple[int, str]] = Field(
+        description="Each line: microseconds after `start`, its redacted text."
+    )
 
 
 class FollowPodLogs(Message):

@@ -30,7 +30,8 @@ class LogSourceRef(Message):
     of it the collector followed) or its log files: a field left out means any (`host`
     alone: every container of that host). A container's kept lines (LOGS_KEPT) are found
     by its `name` (every generation of it), else by its id (`container`); a source with
-    a `name` and no `container` is searched in the kept lines only."""
+    a `name` and no `container` is searched in the kept lines only. A retained pod's
+    kept lines are found by its `pod` name, or its workload's (every pod of it)."""
 
     kind: Literal["docker", "k8s", "journal", "file"]
     host: HostName | None = omitted_when_none("A Docker host, or a journal's or log files'.")
@@ -102,7 +103,10 @@ class LogHit(LogLine):
     namespace: NamespaceName | None = omitted_when_none()
     pod: PodName | None = omitted_when_none()
     container: str | None = omitted_when_none("A container's (none: a journal's or a file's).")
-    name: str | None = omitted_when_none("A kept line's: its container's name.")
+    name: str | None = omitted_when_none(
+        "A kept line's: its container's name, or its pod's workload (the pods of a "
+        "Deployment are kept as one)."
+    )
     file: str | None = omitted_when_none("A log file's short name.")
     unit: str | None = omitted_when_none("A journal entry's systemd unit.")
     priority: int | None = omitted_when_none("A journal entry's priority (0 emerg .. 7 debug).")

@@ -17,7 +17,6 @@ ordering and acks are the lease followers' (`logs.followers`, `logs.batches`).
 import logging
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vigil import ctl
@@ -34,12 +33,11 @@ from vigil_collector.docker.followers import inspect, reader_of
 from vigil_collector.docker.log_reader import Tail
 from vigil_collector.logs.followers import Followers
 from vigil_collector.logs.lines import parse_time
+from vigil_collector.logs.retention import KeepLabel, compact
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _NAMES_KEPT = 1000
 
 
@@ -49,8 +47,7 @@ class KeptLogs(Followers[str]):
     def __init__(self, settings: CollectorSettings, bus: Bus) -> None:
         super().__init__(settings, bus)
         self._api: Any = None
-        key, equals, value = settings.logs_keep_label.partition("=")
-        self._label = key, (value if equals else None)
+        self._label = KeepLabel(settings.logs_keep_label)
         self._generations: dict[str, Generation] = {}  # name -> the container followed
         self._marked: dict[str, str] = {}  # name -> the id whose marker went out
         self._kept_ids: set[str] = set()
@@ -63,10 +60,7 @@ class KeptLogs(Followers[str]):
         await self.stop_all()
 
     def retained(self, labels: Mapping[str, str]) -> bool:
-        key, value = self._label
-        if self._settings.logs_keep_all:
-            return True
-        return bool(key) and key in labels and (value is None or labels[key] == value)
+        return self._settings.logs_keep_all or self._label.on(labels)
 
     def keeps(self, container: str) -> bool:
         """Whether the lines of this container (its short id) are kept."""
@@ -135,15 +129,15 @@ class KeptLogs(Followers[str]):
         if self._marked.get(key) != generation.id:
             self._marked[key] = generation.id
             marker = generation
-        micros = [(line.time - _EPOCH) // _MICROSECOND for line in lines]
+        start, compacted = compact(lines)
         stderr = [index for index, line in enumerate(lines) if line.stream == "stderr"]
         return KeptLogBatch(
             host=self._settings.host,
             container=key,
             id=generation.id,
             generation=marker,
-            start=micros[0],
-            lines=[(at - micros[0], line.text) for at, line in zip(micros, lines, strict=True)],
+            start=start,
+            lines=compacted,
             stderr=stderr or None,
         )
 

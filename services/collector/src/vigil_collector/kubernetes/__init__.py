@@ -6,7 +6,8 @@ one collector replica at a time. Imported only when a cluster is configured (`ap
 - `kube`              which clusters, their API clients, quantities
 - `cluster_follower`  one cluster: `resource_watch` (pods and events: list, then watch),
                       `pod_status`, `pod_alerts`, `pod_metrics`, logs on lease (`pod_logs`,
-                      `pod_log_reader`) and scroll-back (`pod_log_pages`)
+                      `pod_log_reader`), the retained pods' logs always
+                      (`kept_pod_logs`) and scroll-back (`pod_log_pages`)
 
 Imports are absolute, so `import kubernetes` in here is still the client.
 """

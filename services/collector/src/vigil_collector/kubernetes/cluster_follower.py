@@ -5,10 +5,10 @@ published as `PodStatusChanged` on `status.k8s.{cluster}.{namespace}.{pod}`, a r
 publishing every pod and `deleted` for those gone), the events worth an alert (a
 second watch, on events; `pod_alerts` raises and resolves them on `alerts.k8s`) and
 the metrics cycle (one `K8sMetricsSampled`
-on `metrics.k8s.{cluster}` every interval). Pod log followers (`PodLogFollowers`)
-and scroll-back pages (`PodLogPages`) belong to it too, so that only the lease holder
-reads a cluster's logs. Status and alert messages wait in order until NATS acks them:
-an outage delays, never loses.
+on `metrics.k8s.{cluster}` every interval). Pod log followers (`PodLogFollowers`),
+the retained pods' (`KeptPodLogs`, always) and scroll-back pages (`PodLogPages`) belong
+to it too, so that only the lease holder reads a cluster's logs. Status and alert
+messages wait in order until NATS acks them: an outage delays, never loses.
 """
 
 import asyncio
@@ -27,6 +27,7 @@ from vigil.publishing import InOrder
 from vigil_collector.errors import KubernetesUnavailable
 from vigil_collector.handoff import Handoff
 from vigil_collector.kubernetes import pod_alerts
+from vigil_collector.kubernetes.kept_pod_logs import KeptPodLogs
 from vigil_collector.kubernetes.kube import ClusterConfig
 from vigil_collector.kubernetes.pod_alerts import PodAlerts
 from vigil_collector.kubernetes.pod_log_pages import PodLogPages
@@ -49,6 +50,7 @@ class ClusterFollower:
         self.watch: ResourceWatch | None = None
         self.events: ResourceWatch | None = None
         self.logs: PodLogFollowers | None = None
+        self.kept: KeptPodLogs | None = None
         self.pages: PodLogPages | None = None
         self._out = InOrder(bus, f"pod status and alerts of {cluster.name}")
 
@@ -64,6 +66,8 @@ class ClusterFollower:
         self.watch = ResourceWatch(core.list_pod_for_all_namespaces, pods, **limits)
         self.events = ResourceWatch(core.list_event_for_all_namespaces, events, **limits)
         self.logs = PodLogFollowers(settings, self._bus, self.cluster.name, api_client)
+        self.kept = KeptPodLogs(settings, self._bus, self.cluster.name, api_client)
+        self.logs.kept = self.kept.keeps
         self.pages = PodLogPages(settings, self.cluster.name, api_client)
         sampler = MetricsSampler(
             api_client, self.cluster.name, settings.k8s_interval_s, settings.k8s_timeout_s
@@ -75,11 +79,13 @@ class ClusterFollower:
             asyncio.create_task(self._events(events), name=f"k8s-events-{self.cluster.name}"),
             asyncio.create_task(self._sample(sampler), name=f"k8s-metrics-{self.cluster.name}"),
             asyncio.create_task(self.logs.watch_leases(), name=f"k8s-logs-{self.cluster.name}"),
+            asyncio.create_task(self.kept.watch_leases(), name=f"k8s-kept-{self.cluster.name}"),
         ]
         try:
             await run_together(tasks)
         finally:
             await self.logs.stop_all(flush=False)
+            await self.kept.stop_all(flush=False)
             await asyncio.to_thread(self.watch.stop)
             await asyncio.to_thread(self.events.stop)
             await asyncio.to_thread(api_client.close)
@@ -103,6 +109,8 @@ class ClusterFollower:
                     await self._publish(subjects.alerts(pod_alerts.SOURCE), resolved)
                 if self.logs is not None:
                     await self.logs.pod_changed(message)
+                if self.kept is not None:
+                    await self.kept.pod_changed(message)
 
     async def _events(self, handoff: Handoff[WatchEvent]) -> None:
         """Kubernetes events worth an alert (`pod_alerts`)."""

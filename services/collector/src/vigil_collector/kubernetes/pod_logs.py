@@ -12,6 +12,7 @@ and a follower's start and stop are shared with Docker's (`logs.followers`).
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -50,6 +51,8 @@ class PodLogFollowers(Followers[Target]):
         self._cluster = cluster
         self._core = client.CoreV1Api(api_client)
         self._statuses: dict[tuple[str, str], PodStatusChanged] = {}
+        self.kept: Callable[[Target], bool] = lambda target: False
+        """Whether a pod container's lines are kept too (`kept_pod_logs`): its batches say so."""
 
     async def follow(self, request: FollowPodLogs) -> PodLogsFollowed:
         """The `ctl.logs.k8s_follow` handler, for this cluster's lease holder."""
@@ -132,7 +135,12 @@ class PodLogFollowers(Followers[Target]):
     def _batch(self, key: Target, lines: list[LogLine]) -> PodLogBatch:
         namespace, pod, container = key
         return PodLogBatch(
-            cluster=self._cluster, namespace=namespace, pod=pod, container=container, lines=lines
+            cluster=self._cluster,
+            namespace=namespace,
+            pod=pod,
+            container=container,
+            lines=lines,
+            kept=self.kept(key) or None,
         )
 
     def _task_name(self, key: Target) -> str:

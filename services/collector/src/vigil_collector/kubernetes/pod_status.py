@@ -102,6 +102,7 @@ def status_of(cluster: str, pod: Mapping[str, Any], event: str) -> PodStatusChan
         time=utc_now(),
         labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
         owner=owner_of(meta),
+        uid=str(meta["uid"]) if meta.get("uid") else None,
     )
 
 
