@@ -1,7 +1,9 @@
 """A container's log search asking the server, in headless Chromium against the real
 stack (the collector on the local engine, the history service, the gateway serving the
 built dashboard): lines the page no longer holds are found in the kept logs, newest
-first, and the page's own filter still filters only what it holds."""
+first, and the page's own filter still filters only what it holds; a retained
+container recreated under its name reads as one history, the server's marker drawn
+where each generation begins; the level the view's filter picks is asked too."""
 
 import re
 
@@ -11,10 +13,11 @@ from playwright.async_api import expect
 from tests.browser import chromium, screenshot, sign_in, web_dist
 from tests.conftest import ADMIN_PASSWORD
 from tests.deploy_support import TEST_HOST
-from tests.docker_engine import Containers
+from tests.docker.test_kept_logs import KEEP, kept_until, run_named
+from tests.docker_engine import Containers, docker
 from tests.docker_support import DockerStack
 from tests.history_support import history_settings_for, run_history
-from tests.support import NatsServer
+from tests.support import NatsServer, bus_client
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -80,3 +83,78 @@ async def test_a_containers_search_asks_the_kept_logs_not_only_the_page(
         await expect(page.get_by_test_id("server-search-count")).to_contain_text(
             "0 lines with “no such line at all” kept", timeout=WAIT_MS
         )
+
+
+def generation(name: str) -> tuple[str, ...]:
+    """A retained container's command: three lines (the second an error), then quiet."""
+    script = f"echo {name} line 1; echo {name} ERROR line 2; echo {name} done; sleep 3600"
+    return ("sh", "-c", script)
+
+
+async def test_a_recreated_containers_lines_around_a_hit_mark_where_each_generation_begins(
+    docker_stack: DockerStack, nats_server: NatsServer, prefix: str, containers: Containers
+) -> None:
+    async with (
+        run_history(history_settings_for(nats_server, prefix)),
+        docker_stack.up(web_dir=web_dist()) as address,
+        bus_client(nats_server, prefix) as bus,
+        chromium() as browser,
+    ):
+        first, name = containers.run("kept", *generation("one"), options=KEEP)
+        await kept_until(bus, name, "one done")
+        docker("rm", "-f", name)  # recreated under the same name, as a deploy does
+        second = run_named(containers, name, *generation("two"))
+        await kept_until(bus, name, "two done")
+
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await sign_in(page, address, "admin", ADMIN_PASSWORD)
+        await page.goto(f"http://{address}/#/containers/{TEST_HOST}/{second}")
+        await page.get_by_test_id("logs-search").fill("line")
+        await page.get_by_test_id("logs-server-search").click()
+        hits = page.get_by_test_id("server-hit")
+        await expect(hits).to_have_count(4, timeout=WAIT_MS)  # both generations, by name
+        assert said(await hits.all_text_contents()) == [
+            "two ERROR line 2",
+            "two line 1",
+            "one ERROR line 2",
+            "one line 1",
+        ]
+        # The first line of each generation is tagged in the list with its container.
+        tagged = hits.filter(has=page.get_by_test_id("hit-generation"))
+        await expect(tagged).to_have_count(2)
+        await expect(tagged.first).to_contain_text(f"two line 1 · first line of container {second}")
+        await expect(tagged.last).to_contain_text(f"one line 1 · first line of container {first}")
+
+        # The lines around the first generation's last: both generations, each after its
+        # marker (the server's, not guessed from the ids).
+        await hits.filter(has_text="one ERROR line 2").click()
+        around = page.locator(".server-around > div")
+        await expect(around).to_have_count(8, timeout=WAIT_MS)
+        shown = said(await around.all_text_contents())
+        assert shown[0].startswith(f"— container {first} started ")
+        assert shown[4].startswith(f"— container {second} started ")
+        assert shown[1:4] + shown[5:] == [
+            "one line 1",
+            "one ERROR line 2",
+            "one done",
+            "two line 1",
+            "two ERROR line 2",
+            "two done",
+        ]
+        markers = page.get_by_test_id("around-generation")
+        assert await markers.all_text_contents() == [shown[0], shown[4]]
+        await screenshot(page, "log-search-generations")
+
+        # The level the view's filter picks is the server search's too.
+        await page.get_by_label("level").select_option("error")
+        await page.get_by_test_id("logs-server-search").click()
+        await expect(page.get_by_test_id("server-search-count")).to_contain_text(
+            "2 lines with “line” of level error or worse kept", timeout=WAIT_MS
+        )
+        assert said(await hits.all_text_contents()) == ["two ERROR line 2", "one ERROR line 2"]
+
+
+def said(texts: list[str]) -> list[str]:
+    """Each shown line's own text (no time, no tag); a marker as it is."""
+    found = [re.search(r"\b(one|two) (ERROR )?(line \d|done)\b", text) for text in texts]
+    return [match.group(0) if match else text for match, text in zip(found, texts, strict=True)]

@@ -1,7 +1,9 @@
 """`vigil logs --grep` searching the kept logs, as a real process, and the Python
 client's `api.search_logs`, against a real gateway, auth and history service: every
 source, a container by name in `[--since, --until)`, the last N hits of a pattern, the
-containers a merged view's selector picks, and what cannot be asked said clearly."""
+containers a merged view's selector picks, and what cannot be asked said clearly; a kept
+hit where a generation begins said before it (on stderr), and carried by the client's
+hit."""
 
 import time
 from collections.abc import AsyncIterator
@@ -13,10 +15,12 @@ from tests.cli_support import vigil
 from tests.client_support import client_for
 from tests.docker_support import announce_container
 from tests.history.test_history_kubernetes import k8s_sample
-from tests.history.test_log_search import container_lines, pod_lines
+from tests.history.test_kept_log_search import kept_lines
+from tests.history.test_log_search import T0, container_lines, line, pod_lines
 from tests.history_support import history_settings_for, run_history
 from tests.support import NatsServer, bus_client, until
-from vigil.messages import LogLine
+from vigil.messages import Generation, LogLine
+from vigil_cli import figures
 
 
 def ago(minutes: int, text: str) -> LogLine:
@@ -113,3 +117,39 @@ async def test_the_python_client_pages_through_a_search(
             "ERROR late",  # in the batch after
         ]
         assert around.hit == 1
+
+
+async def test_vigil_logs_grep_says_where_a_kept_containers_generation_begins(
+    nats_server: NatsServer, prefix: str, logged_in: dict[str, str], gateway: str, admin_token: str
+) -> None:
+    async with (
+        run_history(history_settings_for(nats_server, prefix)),
+        bus_client(nats_server, prefix) as bus,
+    ):
+        first = [line(1, "api one up"), line(2, "api one busy")]
+        await kept_lines(bus, "api", "aaaa00000001", first)
+        await kept_lines(bus, "api", "aaaa00000002", [line(3, "api two up")])
+
+        async def found() -> tuple[list[str], list[str]] | None:
+            done = await vigil(logged_in, "logs", "--grep", "api")
+            assert done.code == 0, done.stderr
+            lines = done.stdout.splitlines()
+            return (lines, done.stderr.splitlines()) if len(lines) == 3 else None
+
+        started = figures.moment(T0)
+        assert await until(found, "the kept hits") == (
+            [
+                "web1/aaaa00000001 | api one up",
+                "web1/aaaa00000001 | api one busy",
+                "web1/aaaa00000002 | api two up",
+            ],
+            [
+                f"vigil: api: container aaaa00000001 started {started}",
+                f"vigil: api: container aaaa00000002 started {started}",
+            ],
+        )
+        async with client_for(gateway, admin_token) as client:
+            pages = client.api.search_logs("api two", host="web1")
+            (hit,) = (await anext(pages)).hits
+            await pages.aclose()
+        assert hit.generation == Generation(id="aaaa00000002", started=T0)

@@ -1,11 +1,12 @@
 """The kept logs searched by the server (`Api.search_logs`, the history service's pages):
-the last `tail` hits, or every one as its page comes."""
+the last `tail` hits, or every one as its page comes, and where a generation begins."""
 
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from vigil.messages import LogHit, LogLine, MergedLogLine
+from vigil.messages import Generation, LogHit, LogLine, MergedLogLine
+from vigil_cli import figures
 from vigil_client import Api
 
 PAGE = 1000  # the most hits the gateway gives in one page
@@ -53,3 +54,15 @@ def as_line(hit: LogHit, *, with_source: bool) -> LogLine:
         name = f"{hit.host}/{hit.container[:12]}"
         where = {"host": hit.host}
     return MergedLogLine(time=hit.time, stream=hit.stream, text=hit.text, name=name, **where)
+
+
+def generation_said(hit: LogHit) -> str | None:
+    """The marker a hit carries where a generation begins, in words: a container
+    recreated under its name (its id, when it started), a pod of the workload or a
+    restart of its container; None for a hit in the middle of one."""
+    marker = hit.generation
+    if marker is None:
+        return None
+    if isinstance(marker, Generation):
+        return f"{hit.name}: container {marker.id} started {figures.moment(marker.started)}"
+    return f"{hit.name}: pod {marker.pod} (uid {marker.uid}), restarts {marker.restarts}"

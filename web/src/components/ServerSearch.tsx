@@ -1,22 +1,50 @@
 // The log view's search sent to the server: the kept logs of this view's source
 // (`/api/logs/search`, searched by the history service), not only the lines the page
 // holds. Newest first, a page at a time ("More" goes on from the answer's cursor); the
-// text is plain, in any case, as the page's own filter takes it. A hit clicked opens
-// the lines around it in its source (`/api/logs/around`).
+// text is plain, in any case, as the page's own filter takes it, and the level the
+// view's filter picks is asked too (the server keeps that level or worse). A hit clicked
+// opens the lines around it in its source (`/api/logs/around`); a retained container's
+// or pod's lines span its generations (a container recreated under its name, a pod of
+// its workload, a restart): the server marks the first line of each (`generation`), and
+// the marker is drawn there.
 
 import { useEffect, useState } from "react";
 import { useApp } from "../app-context";
+import type { Level } from "../logs";
 import { ApiError } from "../session";
 import type { Params } from "../stream/protocol";
 
 const PAGE = 100;
 const AROUND = 10; // lines before and after a hit opened
 
-interface Hit {
+/** Where a generation begins: a container (its id, when it started) that took a
+ * retained name, or a pod of a retained workload and its container's restarts. */
+export type Generation = { id: string; started: string } | { pod: string; uid: string; restarts: number };
+
+export interface Hit {
   time: string;
   stream: string;
   text: string;
   at: string;
+  generation?: Generation; // on the first line kept of a generation
+}
+
+export type AroundEntry = { kind: "line"; line: Hit; index: number } | { kind: "generation"; generation: Generation; at: string };
+
+/** The lines around a hit, each line where a generation begins after its marker. */
+export function withGenerations(lines: Hit[]): AroundEntry[] {
+  return lines.flatMap((line, index): AroundEntry[] => {
+    const entry: AroundEntry = { kind: "line", line, index };
+    return line.generation ? [{ kind: "generation", generation: line.generation, at: line.at }, entry] : [entry];
+  });
+}
+
+/** A generation's marker in words. */
+export function generationSaid(generation: Generation): string {
+  if ("id" in generation) {
+    return `container ${generation.id.slice(0, 12)} started ${new Date(generation.started).toLocaleString()}`;
+  }
+  return `pod ${generation.pod}, ${generation.restarts} ${generation.restarts === 1 ? "restart" : "restarts"}`;
 }
 
 interface Hits {
@@ -35,16 +63,22 @@ interface Opened {
   error?: string;
 }
 
-interface Found {
+/** What is searched: the text, and the level the view's filter picks ("": any). */
+export interface Asked {
   text: string;
+  level: Level | "";
+}
+
+interface Found extends Asked {
   hits: Hit[];
   cursor?: string;
   busy: boolean;
   error?: string;
 }
 
-export function searchUrl(text: string, where: Params, cursor?: string): string {
+export function searchUrl({ text, level }: Asked, where: Params, cursor?: string): string {
   const query = new URLSearchParams({ pattern: text, literal: "true", ignore_case: "true", limit: String(PAGE) });
+  if (level) query.set("level", level); // that level or worse
   for (const [key, value] of Object.entries(where)) query.set(key, value);
   if (cursor !== undefined) query.set("cursor", cursor);
   return `/api/logs/search?${query}`;
@@ -64,7 +98,14 @@ function HitLine({ hit, className = "" }: { hit: Hit; className?: string }) {
   );
 }
 
-export function ServerSearch({ text, where }: { text: string; where: Params }) {
+/** A hit of the list where a generation begins: its marker beside it (the list is
+ * newest first, so no line between says where). */
+function GenerationTag({ hit }: { hit: Hit }) {
+  if (!hit.generation) return null;
+  return <span className="generation-tag muted" data-testid="hit-generation"> · first line of {generationSaid(hit.generation)}</span>;
+}
+
+export function ServerSearch({ text, level, where }: { text: string; level: Level | ""; where: Params }) {
   const { session } = useApp();
   const [found, setFound] = useState<Found | null>(null);
   const [opened, setOpened] = useState<Opened | null>(null);
@@ -87,8 +128,8 @@ export function ServerSearch({ text, where }: { text: string; where: Params }) {
   const ask = async (from: Found) => {
     setFound({ ...from, busy: true, error: undefined });
     try {
-      const page = await session.api<Hits>(searchUrl(from.text, where, from.cursor));
-      setFound({ text: from.text, hits: [...from.hits, ...page.hits], cursor: page.cursor, busy: false });
+      const page = await session.api<Hits>(searchUrl(from, where, from.cursor));
+      setFound({ ...from, hits: [...from.hits, ...page.hits], cursor: page.cursor, busy: false });
     } catch (error) {
       const said = error instanceof ApiError ? error.message : String(error);
       setFound({ ...from, busy: false, error: said });
@@ -98,7 +139,7 @@ export function ServerSearch({ text, where }: { text: string; where: Params }) {
   return (
     <div className="server-search">
       <button
-        onClick={() => void ask({ text, hits: [], busy: false })}
+        onClick={() => void ask({ text, level, hits: [], busy: false })}
         disabled={text.trim() === "" || found?.busy}
         title="search what the server keeps of this log, not only the lines on the page"
         data-testid="logs-server-search"
@@ -109,7 +150,8 @@ export function ServerSearch({ text, where }: { text: string; where: Params }) {
         <div className="server-hits" data-testid="server-search">
           <div className="toolbar">
             <span className="muted" data-testid="server-search-count">
-              {found.hits.length} {found.hits.length === 1 ? "line" : "lines"} with “{found.text}” kept
+              {found.hits.length} {found.hits.length === 1 ? "line" : "lines"} with “{found.text}”
+              {found.level ? ` of level ${found.level} or worse` : ""} kept
               {found.busy ? ", searching…" : found.cursor ? ", more older ones may be kept" : ""}
             </span>
             {found.cursor && !found.busy && (
@@ -127,16 +169,23 @@ export function ServerSearch({ text, where }: { text: string; where: Params }) {
                 data-testid="server-hit"
               >
                 <HitLine hit={hit} />
+                <GenerationTag hit={hit} />
               </div>
               {opened?.at === hit.at && (
                 <div className="server-around" data-testid="server-around">
                   {opened.error && <p className="error">{opened.error}</p>}
                   {!opened.around && !opened.error && <span className="muted">reading…</span>}
-                  {opened.around?.lines.map((line, index) => (
-                    <div key={line.at} className="server-hit" data-testid="around-line">
-                      <HitLine hit={line} className={index === opened.around?.hit ? "hit" : ""} />
-                    </div>
-                  ))}
+                  {withGenerations(opened.around?.lines ?? []).map((entry) =>
+                    entry.kind === "generation" ? (
+                      <div key={`generation ${entry.at}`} className="generation muted" data-testid="around-generation">
+                        — {generationSaid(entry.generation)}: from here —
+                      </div>
+                    ) : (
+                      <div key={entry.line.at} className="server-hit" data-testid="around-line">
+                        <HitLine hit={entry.line} className={entry.index === opened.around?.hit ? "hit" : ""} />
+                      </div>
+                    ),
+                  )}
                 </div>
               )}
             </div>

@@ -20,9 +20,10 @@ container's name or a pod's `cluster/namespace/pod`. Pods are picked by a Kubern
 label selector (`--selector`) or workload (`--workload deployment/web`), in
 `--namespace` and on `--cluster` when given (else on every cluster the user may see).
 stdout lines go to stdout, stderr lines to stderr; a gap or reset, a rate limit waited
-out, containers joining or leaving a merged view are said on stderr, never hidden, and
-a refusal ends the command with its code. The container is an id, a name, or a unique
-prefix of either.
+out, containers joining or leaving a merged view, and before a kept hit where a
+generation begins (a container recreated under its name, a pod's successor or restart)
+that marker, are said on stderr, never hidden, and a refusal ends the command with its
+code. The container is an id, a name, or a unique prefix of either.
 """
 
 import argparse
@@ -40,6 +41,7 @@ from vigil.messages import (
     Error,
     Gap,
     LogBatch,
+    LogHit,
     LogLine,
     MergedLogBatch,
     MergedLogLine,
@@ -217,14 +219,23 @@ async def _search(remote: Remote, args: argparse.Namespace, window: Window) -> N
     async with remote.api() as api:
         if window.tail is not None:
             hits = await log_search.last(api, args.grep, window.tail, **options)
-            _print(
-                [log_search.as_line(hit, with_source=with_source) for hit in hits], args.timestamps
-            )
+            _print_hits(hits, args.timestamps, with_source=with_source)
             return
         async for page in log_search.every(api, args.grep, **options):
-            _print(
-                [log_search.as_line(hit, with_source=with_source) for hit in page], args.timestamps
-            )
+            _print_hits(page, args.timestamps, with_source=with_source)
+
+
+def _print_hits(hits: Sequence[LogHit], timestamps: bool, *, with_source: bool) -> None:
+    """Hits as lines, a hit where a generation begins after its marker (on stderr)."""
+    lines: list[LogLine] = []
+    for hit in hits:
+        said = log_search.generation_said(hit)
+        if said is not None:
+            _print(lines, timestamps)  # the lines before it, first
+            lines = []
+            print(f"vigil: {said}", file=sys.stderr)
+        lines.append(log_search.as_line(hit, with_source=with_source))
+    _print(lines, timestamps)
 
 
 async def _container(

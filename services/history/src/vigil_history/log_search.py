@@ -222,9 +222,9 @@ def _selections(sources: list[LogSourceRef], host: str) -> list[JournalSelection
 
 def _kept_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
     """A KeptLogBatch as a LogBatch is read (`container` its id, `name` its name), or a
-    KeptPodLogBatch as a PodLogBatch (`name` its workload), if one of `sources` asks for
-    it: a container by name (every generation) or by id without one; a pod by its name
-    or its workload's."""
+    KeptPodLogBatch as a PodLogBatch (`name` its workload), with its `generation` marker
+    if it has one, if one of `sources` asks for it: a container by name (every
+    generation) or by id without one; a pod by its name or its workload's."""
     kept: Batch = json.loads(data)
     if not any(_asks_for(source, kept) for source in sources):
         return None
@@ -233,11 +233,14 @@ def _kept_batch(sources: list[LogSourceRef], data: bytes) -> Batch | None:
         {"time": _iso(start + micros), "stream": "stdout", "text": text}
         for micros, text in kept["lines"]
     ]
+    # The first line of a generation carries its marker (`_hit`).
+    marker = {"generation": kept["generation"]} if kept.get("generation") else {}
     if "cluster" in kept:  # a pod's
         where = ("cluster", "namespace", "pod", "container")
-        return {**{key: kept[key] for key in where}, "name": kept["workload"], "lines": lines}
-    batch: Batch = {"host": kept["host"], "container": kept["id"], "name": kept["container"]}
-    batch["lines"] = lines
+        pod = {key: kept[key] for key in where}
+        return {**pod, "name": kept["workload"], **marker, "lines": lines}
+    container = {"host": kept["host"], "container": kept["id"], "name": kept["container"]}
+    batch: Batch = {**container, **marker, "lines": lines}
     for index in kept.get("stderr") or ():
         lines[index]["stream"] = "stderr"
     return batch
@@ -564,7 +567,10 @@ def _hit(batch: Batch, line: dict[str, Any], here: _Position) -> LogHit:
         for key in ("host", "cluster", "namespace", "pod", "container", "name", "file")
         if key in batch
     }
-    entry = {key: line[key] for key in ("unit", "priority") if key in line}  # a journal's
+    # A journal entry's unit and priority.
+    entry: dict[str, Any] = {key: line[key] for key in ("unit", "priority") if key in line}
+    if here.index == 0 and "generation" in batch:  # a kept batch's marker, on its first line
+        entry["generation"] = batch["generation"]
     return LogHit(
         time=line["time"], stream=line["stream"], text=line["text"], at=str(here), **source, **entry
     )

@@ -14,7 +14,8 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from vigil.log_levels import LevelName
 from vigil.messages.common import omitted_when_none
-from vigil.messages.docker import LogLine
+from vigil.messages.docker import Generation, LogLine
+from vigil.messages.kubernetes import PodGeneration
 from vigil.model import Message
 from vigil.names import (
     ClusterName,
@@ -115,7 +116,9 @@ class LogHit(LogLine):
     id), a pod's container (`cluster`, `namespace`, `pod`, `container`), an entry of a
     host's journal (`host`, `unit`, `priority`; no `container`), found once however
     many of the journal's selections were followed, or a line of a host's log file
-    (`host`, `file`)."""
+    (`host`, `file`). A kept line where a generation begins (the first kept of each
+    container under a name, of each pod of a workload and restart of its container, and
+    after the collector's restart) carries the marker its batch was kept with."""
 
     host: HostName | None = omitted_when_none()
     cluster: ClusterName | None = omitted_when_none()
@@ -129,6 +132,10 @@ class LogHit(LogLine):
     file: str | None = omitted_when_none("A log file's short name.")
     unit: str | None = omitted_when_none("A journal entry's systemd unit.")
     priority: int | None = omitted_when_none("A journal entry's priority (0 emerg .. 7 debug).")
+    generation: Generation | PodGeneration | None = omitted_when_none(
+        "A kept line's, the first of a generation: a container's (its id, when it "
+        "started) or a pod's (the pod, its uid, the container's restarts)."
+    )
     at: str = Field(pattern=CURSOR, description="Where it is kept: a cursor just past it.")
 
 
