@@ -24,8 +24,10 @@ NEEDLES = 'i=0; while true; do i=$((i+1)); echo "needle of {hint} $i"; sleep 0.2
 async def test_a_merged_views_search_asks_the_kept_logs_of_what_it_picks(
     docker_stack: DockerStack, nats_server: NatsServer, prefix: str, containers: Containers
 ) -> None:
-    for hint in ("alpha", "beta"):
-        containers.run(hint, "sh", "-c", NEEDLES.format(hint=hint))
+    started = {
+        hint: containers.run(hint, "sh", "-c", NEEDLES.format(hint=hint))
+        for hint in ("alpha", "beta")
+    }
     outsider = Containers(f"{containers.label}x", containers.image)
     outsider.run("other", "sh", "-c", NEEDLES.format(hint="other"))
     try:
@@ -52,6 +54,10 @@ async def test_a_merged_views_search_asks_the_kept_logs_of_what_it_picks(
                 )
             said = [re.search(r"needle of (\w+)", t) for t in await hits.all_text_contents()]
             assert {found.group(1) for found in said if found} == {"alpha", "beta"}
+            for text in await hits.all_text_contents():  # each after its source
+                hint = re.findall(r"needle of (\w+)", text)[0]
+                short, name = started[hint]
+                assert f"{name} needle" in text or f"/{short} needle" in text, text
             await screenshot(page, "merged-log-search")
     finally:
         outsider.remove_all()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Hit, generationSaid, searchUrl, withGenerations } from "../src/components/ServerSearch";
+import { type Hit, generationSaid, hitSource, searchUrl, withGenerations } from "../src/components/ServerSearch";
 
 describe("searchUrl", () => {
   it("asks for the text as plain, in any case, of the view's source, from the cursor", () => {
@@ -60,5 +60,18 @@ describe("generationSaid", () => {
     expect(container).not.toContain("cdef");
     expect(generationSaid({ pod: "web-2", uid: "u2", restarts: 0 })).toBe("pod web-2, 0 restarts");
     expect(generationSaid({ pod: "web-1", uid: "u1", restarts: 1 })).toBe("pod web-1, 1 restart");
+  });
+});
+
+describe("hitSource", () => {
+  const line = { time: "2026-12-06T12:00:00Z", stream: "stdout", text: "x", at: "1:0" };
+  it("names a container by its name, else its host and short id", () => {
+    expect(hitSource({ ...line, host: "web1", container: "0123456789abcdef", name: "shop-web" })).toBe("shop-web");
+    expect(hitSource({ ...line, host: "web1", container: "0123456789abcdef" })).toBe("web1/0123456789ab");
+  });
+  it("names a pod, a journal entry and a log file as a merged view does", () => {
+    expect(hitSource({ ...line, cluster: "prod", namespace: "shop", pod: "api-1", container: "app" })).toBe("prod/shop/api-1");
+    expect(hitSource({ ...line, host: "web1", unit: "docker.service" })).toBe("web1/docker.service");
+    expect(hitSource({ ...line, host: "web1", file: "syslog" })).toBe("web1/syslog");
   });
 });

@@ -140,7 +140,7 @@ export function LogView({ channel, params, entries, fileName, older, sources: by
         )}
         <span className="muted" data-testid="logs-count">{shown.length} lines</span>
       </div>
-      {searchWhere && <ServerSearch text={search} level={level} where={searchWhere} />}
+      {searchWhere && <ServerSearch text={search} level={level} where={searchWhere} withSource={bySource} />}
       {bySource && (
         <div className="toolbar sources" data-testid="sources">
           {sources.names.length === 0 && <span className="muted">no source yet</span>}

@@ -27,6 +27,24 @@ export interface Hit {
   text: string;
   at: string;
   generation?: Generation; // on the first line kept of a generation
+  // where it comes from: a container, a pod, a host's journal or log file
+  host?: string;
+  container?: string;
+  name?: string;
+  cluster?: string;
+  namespace?: string;
+  pod?: string;
+  unit?: string;
+  file?: string;
+}
+
+/** Where a hit comes from, as a merged view names its sources: a container by its name,
+ * a pod as `cluster/namespace/pod`, a journal entry as `host/unit`, a file `host/file`. */
+export function hitSource(hit: Hit): string {
+  if (hit.cluster) return `${hit.cluster}/${hit.namespace}/${hit.pod}`;
+  if (hit.file) return `${hit.host}/${hit.file}`;
+  if (!hit.container) return `${hit.host}/${hit.unit ?? "journal"}`;
+  return hit.name ?? `${hit.host}/${hit.container.slice(0, 12)}`;
 }
 
 export type AroundEntry = { kind: "line"; line: Hit; index: number } | { kind: "generation"; generation: Generation; at: string };
@@ -89,10 +107,15 @@ export function aroundUrl(at: string, where: Params): string {
   return `/api/logs/around?${query}`;
 }
 
-function HitLine({ hit, className = "" }: { hit: Hit; className?: string }) {
+function HitLine({ hit, className = "", withSource }: { hit: Hit; className?: string; withSource: boolean }) {
   return (
     <>
       <span className="muted">{new Date(hit.time).toLocaleString()} </span>
+      {withSource && (
+        <span className="source" data-testid="hit-source">
+          {hitSource(hit)}{" "}
+        </span>
+      )}
       <span className={`${className}${hit.stream === "stderr" ? " error" : ""}`}>{hit.text}</span>
     </>
   );
@@ -105,7 +128,15 @@ function GenerationTag({ hit }: { hit: Hit }) {
   return <span className="generation-tag muted" data-testid="hit-generation"> · first line of {generationSaid(hit.generation)}</span>;
 }
 
-export function ServerSearch({ text, level, where }: { text: string; level: Level | ""; where: Params }) {
+interface Props {
+  text: string;
+  level: Level | "";
+  where: Params;
+  /** Several sources are searched (a merged view): each hit says its own. */
+  withSource?: boolean;
+}
+
+export function ServerSearch({ text, level, where, withSource = false }: Props) {
   const { session } = useApp();
   const [found, setFound] = useState<Found | null>(null);
   const [opened, setOpened] = useState<Opened | null>(null);
@@ -168,7 +199,7 @@ export function ServerSearch({ text, level, where }: { text: string; level: Leve
                 title="the lines around it"
                 data-testid="server-hit"
               >
-                <HitLine hit={hit} />
+                <HitLine hit={hit} withSource={withSource} />
                 <GenerationTag hit={hit} />
               </div>
               {opened?.at === hit.at && (
@@ -182,7 +213,7 @@ export function ServerSearch({ text, level, where }: { text: string; level: Leve
                       </div>
                     ) : (
                       <div key={entry.line.at} className="server-hit" data-testid="around-line">
-                        <HitLine hit={entry.line} className={entry.index === opened.around?.hit ? "hit" : ""} />
+                        <HitLine hit={entry.line} className={entry.index === opened.around?.hit ? "hit" : ""} withSource={withSource} />
                       </div>
                     ),
                   )}
