@@ -1,8 +1,8 @@
 """Helpers of the Docker tests: the collector and gateways of the `docker_stack`
 fixture, bus messages into a queue, waiting for one that fits, waiting for the gateway
-to know a container, a container announced on the bus as its collector would (for what
-a real engine cannot do: a clock that lags, a fleet), and the figures
-`docker stats --no-stream` shows."""
+to know a container, the batches kept of a source until a line, a container announced
+on the bus as its collector would (for what a real engine cannot do: a clock that lags,
+a fleet), and the figures `docker stats --no-stream` shows."""
 
 import asyncio
 import contextlib
@@ -22,7 +22,13 @@ from websockets.asyncio.client import connect
 from tests.docker_engine import docker
 from tests.support import NatsServer, collector_settings_for, run_collector, serve_gateway
 from vigil.bus import Bus
-from vigil.messages import ContainerState, ContainerStatusChanged, DockerSourceChanged
+from vigil.messages import (
+    ContainerState,
+    ContainerStatusChanged,
+    DockerSourceChanged,
+    KeptLogBatch,
+    KeptPodLogBatch,
+)
 from vigil.model import Message
 from vigil_collector.app import Collector
 from vigil_collector.settings import CollectorSettings
@@ -109,6 +115,19 @@ async def next_that(
         if matches(message):
             return message
     raise AssertionError(f"timed out waiting for {what}")
+
+
+Kept = TypeVar("Kept", KeptLogBatch, KeptPodLogBatch)
+
+
+async def kept_until_line(bus: Bus, subject: str, model: type[Kept], last: str) -> list[Kept]:
+    """Every batch LOGS_KEPT holds on `subject`, from the first, until one holds the
+    line `last`."""
+    batches: list[Kept] = []
+    async with heard(bus, subject, model, stream=True) as queue:
+        while not any(text == last for b in batches for _, text in b.lines):
+            batches.append(await next_that(queue, lambda b: True, f"the kept line {last!r}", 30))
+    return batches
 
 
 _UNITS = {"B": 1, "kB": 1e3, "KiB": 1024, "MB": 1e6, "MiB": 1024**2, "GB": 1e9, "GiB": 1024**3}

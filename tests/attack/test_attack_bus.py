@@ -163,6 +163,7 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
     deploys = DEPLOYS.stream(s)
     logs = LOGS.stream(s)
     latest = LATEST.stream(s)
+    kept = LOGS_KEPT.stream(s)
     signing_bucket = s.stream_name(SIGNING_KEYS.base_name)
     auth = {ServiceRole.AUTH}
     channels = NOTIFY_CHANNELS.stream(s)
@@ -192,9 +193,21 @@ def crown_jewels(prefix: str) -> list[tuple[str, str, set[ServiceRole]]]:
         ),
         (
             "read every retained container's kept logs",
-            f"pub:$JS.API.CONSUMER.CREATE.{LOGS_KEPT.stream(s)}",
+            f"pub:$JS.API.CONSUMER.CREATE.{kept}",
             {ServiceRole.HISTORY},  # the log search; gateways ask it
         ),
+        (
+            "read where this host's kept logs end (their last batch)",
+            f"pub:$JS.API.DIRECT.GET.{kept}.{s.kept_docker_logs(HOST, 'web')}",
+            {ServiceRole.COLLECTOR, ServiceRole.HISTORY},  # the collector: to go on after it
+        ),
+        (
+            "read the last kept batch of another host's",
+            f"pub:$JS.API.DIRECT.GET.{kept}.{s.kept_docker_logs('otherhost', 'web')}",
+            {ServiceRole.HISTORY},
+        ),
+        ("read any kept batch", f"pub:$JS.API.DIRECT.GET.{kept}", {ServiceRole.HISTORY}),
+        ("read a kept batch by seq", f"pub:$JS.API.STREAM.MSG.GET.{kept}", {ServiceRole.HISTORY}),
         ("forge another host's kept logs", f"pub:{s.kept_docker_logs('otherhost', 'web')}", set()),
         (
             "publish this host's kept logs",
@@ -280,10 +293,11 @@ async def test_each_role_touches_only_what_it_needs(
     assert not wrong, "\n".join(wrong)
 
 
-async def test_a_collector_of_some_clusters_publishes_only_their_pods_logs_and_statuses(
+async def test_a_collector_of_some_clusters_touches_only_their_pods_logs_and_statuses(
     nats_server: NatsServer, prefix: str
 ) -> None:
     s = Subjects(prefix)
+    kept = LOGS_KEPT.stream(s)
     creds = nats_server.trust.service_creds(ServiceRole.COLLECTOR, s, host=HOST, clusters=["alpha"])
     async with attacker(nats_server, creds, ServiceRole.COLLECTOR.inbox_prefix) as a:
         for cluster, allowed in (("alpha", True), ("beta", False)):
@@ -291,6 +305,7 @@ async def test_a_collector_of_some_clusters_publishes_only_their_pods_logs_and_s
                 s.kept_k8s_logs(cluster, "shop", "web"),
                 s.k8s_logs(cluster, "shop", "web-1"),
                 s.k8s_status(cluster, "shop", "web-1"),
+                f"$JS.API.DIRECT.GET.{kept}.{s.kept_k8s_logs(cluster, 'shop', 'web')}",
             ):
                 assert await a.may_publish(subject) == allowed, subject
 

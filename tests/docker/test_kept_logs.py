@@ -2,7 +2,9 @@
 watching, its lines (redacted) kept in LOGS_KEPT by its name; a container recreated
 under the name continues the same history after a generation marker; a removed
 container's lines are found by search, each once even when a lease put them in LOGS
-too; and the stream's age bound takes them away."""
+too; and the stream's age bound takes them away. A collector started again goes on
+after the last line kept: a running container's lines are kept once, none written while
+it was down lost, and a container recreated meanwhile is kept from its first line."""
 
 import time
 from collections.abc import AsyncIterator
@@ -11,13 +13,14 @@ import pytest
 
 from tests.docker.test_docker_collector import HOST, lease
 from tests.docker_engine import Containers, docker
-from tests.docker_support import docker_collector, heard, next_that
+from tests.docker_support import docker_collector, heard, kept_until_line, next_that
 from tests.history.test_log_search import search, texts
 from tests.history_support import history_settings_for, run_history
 from tests.support import NatsServer, bus_client, run_collector, until
 from vigil.bus import Bus
 from vigil.messages import KeptLogBatch, LogBatch, LogSourceRef
 from vigil.streams import LOGS_KEPT
+from vigil_collector.settings import CollectorSettings
 
 KEEP = ("--label", "vigil.keep-logs=true")
 SECRET = "postgres://app:hunter2@db:5432/orders"
@@ -30,6 +33,17 @@ def printing(generation: str) -> tuple[str, ...]:
     return ("sh", "-c", script + f"echo {generation} done; sleep 3600")
 
 
+# Numbered lines in three bursts (each written at once: many stamped alike), the next
+# one when the test touches its file: 1-100 (all of them, even as a tail), 101-2000,
+# 2001-2500 and `done`.
+COUNTING = (
+    "sh",
+    "-c",
+    "seq 1 100; until [ -e /tmp/down ]; do sleep 0.05; done; seq 101 2000; "
+    "until [ -e /tmp/up ]; do sleep 0.05; done; seq 2001 2500; echo done; sleep 3600",
+)
+
+
 def run_named(containers: Containers, name: str, *command: str) -> str:
     """`docker run -d` under `name` exactly (a container recreated), kept; its short id."""
     identity = ("--name", name, "--label", f"vigil.test={containers.label}", *KEEP)
@@ -38,13 +52,17 @@ def run_named(containers: Containers, name: str, *command: str) -> str:
 
 async def kept_until(bus: Bus, name: str, last: str) -> list[KeptLogBatch]:
     """Every batch kept under `name`, from the first, until one holds the line `last`."""
-    batches: list[KeptLogBatch] = []
-    async with heard(
-        bus, bus.subjects.kept_docker_logs(HOST, name), KeptLogBatch, stream=True
-    ) as queue:
-        while not any(text == last for b in batches for _, text in b.lines):
-            batches.append(await next_that(queue, lambda b: True, f"the kept line {last!r}", 20))
-    return batches
+    subject = bus.subjects.kept_docker_logs(HOST, name)
+    return await kept_until_line(bus, subject, KeptLogBatch, last)
+
+
+async def wrote(name: str, last: str) -> None:
+    """Until the container's log (the engine's) ends with the line `last`."""
+
+    async def written() -> bool | None:
+        return docker("logs", "--tail", "1", name).strip() == last or None
+
+    await until(written, f"{name} to write {last!r}", timeout=20)
 
 
 @pytest.fixture
@@ -135,3 +153,55 @@ async def test_kept_lines_go_when_the_streams_age_bound_passes(
 
         await until(gone, "the kept lines to age out", timeout=15)
         assert time.monotonic() - began < 10
+
+
+@pytest.fixture
+def collector(nats_server: NatsServer, prefix: str) -> CollectorSettings:
+    return docker_collector(nats_server, prefix)
+
+
+async def test_a_collector_started_again_keeps_each_line_of_a_running_container_once(
+    nats_server: NatsServer, prefix: str, containers: Containers, collector: CollectorSettings
+) -> None:
+    async with bus_client(nats_server, prefix) as bus:
+        async with run_collector(collector):
+            short, name = containers.run("counting", *COUNTING, options=KEEP)
+            batches = await kept_until(bus, name, "100")
+            assert [text for b in batches for _, text in b.lines] == [str(n) for n in range(1, 101)]
+
+        # Down: 1,900 lines meanwhile (more than its `logs_tail`), in the same second as
+        # the last ones kept, perhaps.
+        docker("exec", name, "touch", "/tmp/down")
+        await wrote(name, "2000")
+        async with run_collector(collector):
+            docker("exec", name, "touch", "/tmp/up")
+            batches = await kept_until(bus, name, "done")
+
+    lines = [text for batch in batches for _, text in batch.lines]
+    assert lines == [str(n) for n in range(1, 2501)] + ["done"]
+    assert {batch.id for batch in batches} == {short}
+    markers = [batch.generation for batch in batches if batch.generation is not None]
+    assert {marker.id for marker in markers} == {short}  # the same generation, resumed
+
+
+async def test_a_container_recreated_while_the_collector_was_down_is_kept_from_its_first_line(
+    nats_server: NatsServer, prefix: str, containers: Containers, collector: CollectorSettings
+) -> None:
+    async with bus_client(nats_server, prefix) as bus:
+        async with run_collector(collector):
+            first, name = containers.run("kept", *printing("one"), options=KEEP)
+            await kept_until(bus, name, "one done")
+
+        # Recreated under the name while it is down, with more lines than its tail.
+        docker("rm", "-f", name)
+        script = "seq 1 300; echo two done; sleep 3600"
+        second = run_named(containers, name, "sh", "-c", script)
+        await wrote(name, "two done")
+        async with run_collector(collector):
+            batches = await kept_until(bus, name, "two done")
+
+    lines = [text for batch in batches for _, text in batch.lines]
+    one = ["one line 1", "one line 2", "one line 3", REDACTED, "one done"]
+    assert lines == one + [str(n) for n in range(1, 301)] + ["two done"]
+    markers = [batch.generation for batch in batches if batch.generation is not None]
+    assert [marker.id for marker in markers] == [first, second]

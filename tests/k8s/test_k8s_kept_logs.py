@@ -4,17 +4,20 @@ kept in LOGS_KEPT under its Deployment's name, its restarts and its replacement 
 pod name) one history with a marker each; its lease's batches say they are kept; the
 search finds them by the workload's name, or the pod's, and a hit opens the lines around
 it; a user without the cluster's grant finds none of it (403 when naming the cluster,
-nothing otherwise). Every pod of a namespace kept is kept, a bare one under its own name.
-Then what needs no cluster: which pods are retained, and the key they are kept under."""
+nothing otherwise). Every pod of a namespace kept is kept, a bare one under its own name;
+a collector that takes the cluster over goes on after the last line kept of a running
+pod, each line once, none lost. Then what needs no cluster: which pods are retained,
+and the key they are kept under."""
 
 import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from kubernetes import client
 
 from tests.conftest import collector_settings_for
-from tests.docker_support import heard, next_that
+from tests.docker_support import heard, kept_until_line, next_that
 from tests.grant_support import granted
 from tests.history_support import history_settings_for, run_history
 from tests.k8s_cluster import Cluster
@@ -22,6 +25,7 @@ from tests.k8s_support import (
     collecting,
     container,
     delete_pod,
+    eventually,
     gateway_over,
     k8s_settings,
     run_pod,
@@ -220,6 +224,35 @@ async def test_every_pod_of_a_namespace_kept_is_kept_a_bare_one_by_its_own_name(
     assert {(b.pod, b.workload, b.container) for b in batches} == {("loner", "loner", "c")}
     assert batches[0].generation is not None
     assert batches[0].generation.restarts == 0
+
+
+@pytest.mark.timeout(120)  # the pod writes for 30 s, and the testbed starts it slowly
+async def test_a_collector_taking_the_cluster_over_keeps_each_line_of_a_running_pod_once(
+    nats_server: NatsServer, prefix: str, k8s_cluster: Cluster, namespace: str
+) -> None:
+    # Numbered lines in three bursts: 1-100 (all of them, even as a tail), 101-2000 while
+    # no collector follows the cluster, 2001-2500 and `done`.
+    script = "seq 1 100; sleep 15; seq 101 2000; sleep 15; seq 2001 2500; echo done; sleep 3600"
+    cluster = k8s_cluster.context
+    collector = k8s_settings(nats_server, prefix, k8s_cluster, k8s_logs_keep_namespaces=[namespace])
+    async with bus_client(nats_server, prefix) as bus:
+        subject = bus.subjects.kept_k8s_logs(cluster, namespace, "counter")
+        async with collecting(collector):
+            run_pod(k8s_cluster, namespace, "counter", container("c", k8s_cluster.image, script))
+            await kept_until_line(bus, subject, KeptPodLogBatch, "100")
+
+        def wrote() -> bool:
+            with k8s_cluster.api_client() as api:
+                core = client.CoreV1Api(api)
+                return core.read_namespaced_pod_log("counter", namespace, tail_lines=1) == "2000\n"
+
+        await eventually(wrote, "the lines written while no collector follows", timeout=30)
+        async with collecting(collector):  # the lease was given up: taken over at once
+            batches = await kept_until_line(bus, subject, KeptPodLogBatch, "done")
+
+    lines = [text for batch in batches for _, text in batch.lines]
+    assert lines == [str(n) for n in range(1, 2501)] + ["done"]
+    assert {(b.pod, b.container) for b in batches} == {("counter", "c")}
 
 
 def status(namespace: str, labels: dict[str, str], owner: PodOwner | None) -> PodStatusChanged:

@@ -270,6 +270,22 @@ class Bus:
         """A declared key-value bucket (created by `ensure_streams`)."""
         return await self.js.key_value(self.subjects.stream_name(bucket.base_name))
 
+    async def last_message(self, stream: StreamSpec, subject: str) -> bytes | None:
+        """The data of the last message `stream` holds on `subject` (None: it holds none),
+        by a direct get naming the subject (`StreamSpec.direct`), which a role may be
+        granted for its own subjects alone. Raises `BusUnavailable` when NATS does not
+        answer (or the role may not ask: a get refused is not answered)."""
+        if not self.is_connected:
+            raise BusUnavailable(f"read the last message on {subject}", "not connected to NATS")
+        try:
+            msg = await self.js.get_last_msg(stream.stream(self.subjects), subject, direct=True)
+        except NotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise BusUnavailable(f"read the last message on {subject}", reason) from exc
+        return msg.data or b""
+
     async def publish(self, subject: str, message: BaseModel, *, msg_id: str | None = None) -> int:
         """Publish to a stream subject and wait for the ack; returns the stream sequence.
 

@@ -49,6 +49,9 @@ class StreamSpec:
     append_only: bool = False
     """No message may be deleted and the stream not purged, by anyone: only its age
     removes what it holds."""
+    direct: bool = False
+    """Direct gets: any server holding it answers a get, without a consumer (a role may
+    be granted the last message of its own subjects alone: `busauth.permissions`)."""
     limits: "Callable[[VigilSettings], tuple[timedelta, int]] | None" = None
     """Its age and byte limits from the provisioner's settings (an operator's choice),
     over `max_age`."""
@@ -82,6 +85,7 @@ class StreamSpec:
             ),
             deny_delete=self.append_only,
             deny_purge=self.append_only,
+            allow_direct=True if self.direct else None,
         )
 
 
@@ -116,6 +120,7 @@ LOGS_KEPT = StreamSpec(
     "between them), S2-compressed, for the age and bytes the operator chose.",
     max_age=timedelta(days=7),
     compressed=True,
+    direct=True,  # a collector reads where its sources' kept lines end (`logs.retention`)
     limits=lambda settings: (
         timedelta(seconds=settings.logs_keep_max_age_s),
         settings.logs_keep_max_bytes,

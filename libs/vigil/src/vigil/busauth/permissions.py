@@ -16,7 +16,8 @@ may do; NATS refuses the rest (DESIGN rule 8):
   confirmed an alert's proposal of, with that operator's token;
 - **streams** it reads, through the JetStream API subjects of those streams only
   (consumers, direct gets, acks), and the **buckets** it keeps, nobody else's: the
-  signing keys, users and API keys are auth's alone;
+  signing keys, users and API keys are auth's alone; the collector reads only the last
+  kept batch of each of its own retained sources (where to go on after a restart);
 - the bytes of **shells** (`exec.<host>.<session>.{in,out}`): the gateway's and the
   deployer's of that host alone;
 - **requests** it makes and answers (`ctl.*`, `ask.*`; a deployer only the actions
@@ -133,6 +134,12 @@ def _reads(subjects: Subjects, *specs: StreamSpec | BucketSpec) -> list[str]:
     return allowed
 
 
+def _reads_last(subjects: Subjects, spec: StreamSpec, *of: str) -> list[str]:
+    """Only the last message of `spec` on the subjects `of` (a direct get naming the
+    subject): no consumer, no get by sequence, no other subject."""
+    return [f"{_API}.DIRECT.GET.{spec.stream(subjects)}.{subject}" for subject in of]
+
+
 def _looks_up(subjects: Subjects, *specs: StreamSpec | BucketSpec) -> list[str]:
     """Only a stream's info (that it is there, its config and counts), never its data."""
     return [f"{_API}.STREAM.INFO.{spec.stream(subjects)}" for spec in specs]
@@ -229,6 +236,13 @@ def permissions(
                     Auth.JWKS.subject(subjects),
                     _STREAM_LOOKUP,
                     *_looks_up(subjects, LATEST, ALERTS, LOGS, LOGS_KEPT),
+                    # where its retained sources' kept lines end, to go on after them
+                    *_reads_last(
+                        subjects,
+                        LOGS_KEPT,
+                        subjects.kept_docker_logs(host, ANY),
+                        *(subjects.kept_k8s_logs(c, ANY, ANY) for c in cluster_tokens),
+                    ),
                     *_keeps(subjects, K8S_CLUSTERS),
                 ),
                 subscribe=(*_requests(subjects, _operations(Logs)), inbox),

@@ -9,9 +9,12 @@ container that runs gets a follower of its own, no lease needed, whose lines go 
 recreated under it continues the same history; the first batch of each generation (a
 new container id under the name) carries a `Generation` marker. A container that stops
 ends its follower; when it (or its successor) starts, a new one reads from after the
-last line kept (a container started while the collector runs: from its first line; one
-running when the collector starts: its last `logs_tail` lines). Redaction, batching,
-ordering and acks are the lease followers' (`logs.followers`, `logs.batches`).
+last line kept. The first follower of a name in this process (the collector started
+again) reads the same container (id) from after the last line LOGS_KEPT holds of it
+(`logs.retention`); a container none of whose lines are kept, from its first line, or,
+when nothing is kept under its name yet and it was running before the collector
+started, from its last `logs_tail` lines. Redaction, batching, ordering and acks are
+the lease followers' (`logs.followers`, `logs.batches`).
 """
 
 import logging
@@ -33,7 +36,7 @@ from vigil_collector.docker.followers import inspect, reader_of
 from vigil_collector.docker.log_reader import Tail
 from vigil_collector.logs.followers import Followers
 from vigil_collector.logs.lines import parse_time
-from vigil_collector.logs.retention import KeepLabel, compact
+from vigil_collector.logs.retention import KeepLabel, KeptEnd, compact, last_kept
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -100,12 +103,19 @@ class KeptLogs(Followers[str]):
             self._forget_old()
             position = self._positions.get(name)
             tail: Tail = "all" if status.event == "start" else self._settings.logs_tail
+            kept = None
             if position is not None and position.nanos:
                 tail = 0  # resumes after the last line kept, however long ago
+            else:  # none kept by this process: after what LOGS_KEPT holds of it
+                last = await last_kept(self._bus, self._subject(name), KeptLogBatch)
+                if last is not None and last.id == status.id:
+                    kept = KeptEnd.of(last)
+                elif last is not None:
+                    tail = "all"  # a generation none of whose lines were kept yet
             await self._start(name, lambda handoff, position: reader_of(
                 self._settings, api, info, tail, position, self._redactor(), handoff,
                 resume_within_ns=sys.maxsize,
-            ))  # fmt: skip
+            ), kept=kept)  # fmt: skip
         log.info("keeping the logs of %s (%s)", name, status.id)
 
     def _forget_old(self) -> None:

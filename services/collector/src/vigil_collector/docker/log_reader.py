@@ -144,6 +144,7 @@ class LogReader(StreamReader):
         # stderr stamps need not rise together).
         recent = bool(after.nanos) and time.time_ns() - after.nanos < resume_within_ns
         self._sent_until = after.nanos if recent else 0
+        self._after_kept = after.after_kept()
         self._lines = LineAssembler(
             tty=tty, max_line_bytes=max_line_bytes, redactor=redactor, emit=self._emit
         )
@@ -157,6 +158,9 @@ class LogReader(StreamReader):
             # From the last line already batched (whole seconds, inclusive): the lines at
             # or before it are skipped below, so a new follower repeats nothing.
             params["since"] = self._sent_until // 10**9
+            params["tail"] = "all"
+        elif self._after_kept is not None:
+            params["since"] = self._after_kept.since_s
             params["tail"] = "all"
         else:
             params["tail"] = self._tail
@@ -186,4 +190,6 @@ class LogReader(StreamReader):
     def _emit(self, line: LogLine, nanos: int) -> None:
         if nanos and nanos <= self._sent_until:
             return  # already batched by an earlier follower
+        if self._after_kept is not None and not self._after_kept.new(nanos):
+            return  # kept before this process followed it
         self._handoff.put((line, nanos))

@@ -10,9 +10,11 @@ get new names at every rollout, so their Deployment's (ReplicaSet's, DaemonSet's
 name; a StatefulSet's pod keeps its name, and a bare pod has only its own. So the pods
 that replace each other read as one history; the first batch of each generation (a new
 pod uid, or a restart of the container) carries a `PodGeneration` marker. A container
-that stops ends its follower; its restart is followed from its first line (a pod seen
-when the collector starts: its last `logs_tail` lines). A pod whose label is taken off
-is no longer followed. Redaction, batching, ordering
+that stops ends its follower; its restart is followed from its first line. A pod
+container seen when the collector starts (or takes the cluster over) goes on after the
+last line LOGS_KEPT holds of it when the workload's last kept batch is its own
+(`logs.retention`); else a pod seen then is read from its last `logs_tail` lines. A pod
+whose label is taken off is no longer followed. Redaction, batching, ordering
 and acks are the lease followers' (`logs.followers`, `logs.batches`).
 """
 
@@ -30,7 +32,7 @@ from vigil_collector.handoff import Handoff
 from vigil_collector.kubernetes.pod_log_reader import PodLogReader
 from vigil_collector.logs.batches import Position, Read
 from vigil_collector.logs.followers import Followers
-from vigil_collector.logs.retention import KeepLabel, compact
+from vigil_collector.logs.retention import KeepLabel, KeptEnd, compact, last_kept
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -111,14 +113,26 @@ class KeptPodLogs(Followers[Target]):
                 kept = _Kept(workload_of(status), uid, container.restarts)
                 self._kept[target] = kept
                 self._forget_old()
-                fresh = target not in self._positions
+                position = self._positions.get(target)
+                end = None if position is not None and position.nanos else await self._end(target)
+                fresh = position is None and end is None
                 tail = self._settings.logs_tail if status.event == "snapshot" and fresh else None
                 await self._start(
                     target,
                     functools.partial(self._reader, target, tail),
                     restarts=container.restarts,
+                    kept=end,
                 )
             log.info("keeping the logs of %s in %s as %s", "/".join(target), self._cluster, kept)
+
+    async def _end(self, target: Target) -> KeptEnd | None:
+        """Where LOGS_KEPT's lines of this pod container end, when the last batch of its
+        workload is its own (of another pod or container, it cannot tell: the workload's
+        subject is read back no further than its last batch)."""
+        last = await last_kept(self._bus, self._subject(target), KeptPodLogBatch)
+        if last is None or (last.namespace, last.pod, last.container) != target:
+            return None
+        return KeptEnd.of(last)
 
     def _reader(
         self, target: Target, tail: int | None, handoff: Handoff[Read], position: Position

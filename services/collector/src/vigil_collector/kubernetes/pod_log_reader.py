@@ -3,14 +3,15 @@
 The API server sends `<RFC3339Nano time> <text>` lines (`timestamps=true`). A line
 longer than `max_line_bytes` is cut there with a marker; each line is redacted and
 handed to the loop in order, lines at or before `after` (what an earlier reader of
-the same container batched) skipped, and lines without a stamp (the API's, not the
-container's) logged instead; `None` follows the last one. A container still
-being created is waited for; the stream ends by itself when the container stops;
-`stop()` shuts it sooner (the thread's start, stop and end are `logs.reader`'s, shared
-with Docker's log reader).
+the same container batched, or else what LOGS_KEPT holds of it) skipped, and lines
+without a stamp (the API's, not the container's) logged instead; `None` follows the
+last one. A container still being created is waited for; the stream ends by itself
+when the container stops; `stop()` shuts it sooner (the thread's start, stop and end
+are `logs.reader`'s, shared with Docker's log reader).
 """
 
 import logging
+import time
 from typing import Any
 
 from kubernetes import client
@@ -66,6 +67,7 @@ class PodLogReader(StreamReader):
         self._container = container
         self._tail = tail
         self._sent_until = after.nanos  # what an earlier reader batched
+        self._after_kept = after.after_kept()
         self._max = max_line_bytes
         self._redactor = redactor
         super().__init__(handoff, thread_name=f"vigil-pod-logs-{pod}")
@@ -76,6 +78,8 @@ class PodLogReader(StreamReader):
 
     def _open(self) -> Any:
         """The log stream, once the container has started (None if stopped before)."""
+        after_kept = self._after_kept
+        since = None if after_kept is None else after_kept.seconds_ago(time.time_ns())
         while True:
             try:
                 return self._core.read_namespaced_pod_log(
@@ -84,7 +88,8 @@ class PodLogReader(StreamReader):
                     container=self._container,
                     follow=True,
                     timestamps=True,
-                    tail_lines=self._tail,
+                    tail_lines=self._tail if since is None else None,
+                    since_seconds=since,
                     _preload_content=False,
                 )
             except client.ApiException as exc:
@@ -120,4 +125,6 @@ class PodLogReader(StreamReader):
         line, nanos = parsed
         if nanos <= self._sent_until:
             return  # already batched by an earlier reader
+        if self._after_kept is not None and not self._after_kept.new(nanos):
+            return  # kept before this process followed it
         self._handoff.put((line, nanos))

@@ -11,7 +11,9 @@ A container's `Position` outlives its followers (a lease that lapses stops one, 
 next lease starts another): the time of the last line put in a batch, and that batch
 until NATS acks it. A follower stopped before the ack leaves the batch there; the
 next one sends it first (the same id: kept once if it was taken) and reads the
-container's log after it. Lines read but not yet batched are read again.
+container's log after it. Lines read but not yet batched are read again. A retained
+source's first follower in this process starts after what LOGS_KEPT holds of it
+(`kept`: `logs.retention`).
 """
 
 import asyncio
@@ -25,6 +27,7 @@ from vigil.messages import LogLine
 from vigil.model import Message
 from vigil.publishing import Outgoing, deliver
 from vigil_collector.handoff import Handoff
+from vigil_collector.logs.retention import AfterKept, KeptEnd
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,12 @@ class Position:
     cursor: str = ""  # a journal's: the cursor of that line (`journal.followers`)
     unacked: Outgoing | None = None  # that batch, until NATS acks it
     publisher: asyncio.Task[None] | None = None  # the follower's that sends them
+    kept: KeptEnd | None = None  # where LOGS_KEPT's lines of it end, while `nanos` is 0
+
+    def after_kept(self) -> AfterKept | None:
+        """A new reader's test of the lines it reads again, when this process batched
+        none of them: which LOGS_KEPT holds already (a kept follower's)."""
+        return AfterKept(self.kept) if self.kept is not None and not self.nanos else None
 
     async def take_over(self) -> None:
         """Before a new follower reads: the last one's publisher is stopped, so one

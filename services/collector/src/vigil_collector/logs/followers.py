@@ -29,6 +29,7 @@ from vigil_collector.handoff import Handoff
 from vigil_collector.logs.batches import Position, Read, finish, publish_lines
 from vigil_collector.logs.leases import Leases
 from vigil_collector.logs.redaction import Redactor, compile_patterns
+from vigil_collector.logs.retention import KeptEnd
 from vigil_collector.settings import CollectorSettings
 
 log = logging.getLogger(__name__)
@@ -151,14 +152,19 @@ class Followers(Generic[Key]):
     def _redactor(self) -> Redactor:
         return Redactor(self._patterns, defaults=self._settings.redact_defaults)
 
-    async def _start(self, key: Key, make_reader: MakeReader, *, restarts: int = 0) -> None:
-        """Start a reader after the container's position, and its publisher."""
+    async def _start(
+        self, key: Key, make_reader: MakeReader, *, restarts: int = 0, kept: KeptEnd | None = None
+    ) -> None:
+        """Start a reader after the container's position (or, none of its lines batched
+        in this process, after `kept`: where LOGS_KEPT's end), and its publisher."""
         handoff: Handoff[Read] = Handoff(
             asyncio.get_running_loop(), self._settings.logs_buffer_lines
         )
         position = self._positions.setdefault(key, Position())
         while len(self._positions) > _POSITIONS_KEPT:
             self._positions.pop(next(iter(self._positions)))
+        if not position.nanos:
+            position.kept = kept
         await position.take_over()
         reader = make_reader(handoff, position)
         reader.start()
