@@ -110,9 +110,11 @@ def run_pod(
     name: str,
     *containers: client.V1Container,
     init: Sequence[client.V1Container] = (),
+    restart: str = "Always",
 ) -> None:
-    """A pod that always restarts its containers, killed at once when deleted; its
-    `init` containers run first, one after another."""
+    """A pod that restarts its containers (`restart`: the pod's restartPolicy, Always
+    unless said), killed at once when deleted; its `init` containers run first, one
+    after another."""
     with cluster.api_client() as api:
         client.CoreV1Api(api).create_namespaced_pod(
             namespace,
@@ -121,6 +123,7 @@ def run_pod(
                 spec=client.V1PodSpec(
                     containers=list(containers),
                     init_containers=list(init) or None,
+                    restart_policy=restart,
                     termination_grace_period_seconds=0,
                 ),
             ),
