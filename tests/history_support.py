@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.support import NatsServer, until, wait_for
+import httpx
+
+from tests.support import NatsServer, bearer, until, wait_for
 from vigil import ctl
 from vigil.bus import Bus
 from vigil.busauth.permissions import ServiceRole
@@ -203,3 +205,16 @@ async def frame_windows(
     async for payload in store.read(bus.js, stream, subject, 0.0, float("inf"), store.frame_time):
         windows.append(window_of(payload)[0])
     return windows
+
+
+async def search_hits(http: httpx.AsyncClient, token: str, **params: Any) -> list[dict[str, Any]]:
+    """Every hit of `GET /api/logs/search` with `params`, page after page."""
+    found: list[dict[str, Any]] = []
+    while True:
+        response = await http.get("/api/logs/search", params=params, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found += page["hits"]
+        if "cursor" not in page:
+            return found
+        params["cursor"] = page["cursor"]

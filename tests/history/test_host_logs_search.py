@@ -15,7 +15,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from tests.grant_support import granted
 from tests.history.test_log_search import search
-from tests.history_support import history_settings_for, run_history
+from tests.history_support import history_settings_for, run_history, search_hits
 from tests.journal_support import Entry, Journal
 from tests.support import (
     NatsServer,
@@ -42,17 +42,7 @@ async def http(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def hits(http: httpx.AsyncClient, token: str, **params: Any) -> list[dict[str, Any]]:
-    """Every hit, page after page."""
-    found: list[dict[str, Any]] = []
-    params = {"pattern": "disk", **params}
-    while True:
-        response = await http.get(SEARCH, params=params, headers=bearer(token))
-        assert response.status_code == 200, response.text
-        page = response.json()
-        found += page["hits"]
-        if "cursor" not in page:
-            return found
-        params["cursor"] = page["cursor"]
+    return await search_hits(http, token, **{"pattern": "disk", **params})
 
 
 async def test_a_journal_entry_two_selections_kept_is_found_once(

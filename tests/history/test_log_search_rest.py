@@ -17,7 +17,7 @@ from tests.grant_support import granted
 from tests.history.test_history_kubernetes import k8s_sample
 from tests.history.test_kept_log_search import kept_lines
 from tests.history.test_log_search import container_lines, line, pod_lines
-from tests.history_support import history_settings_for, run_history
+from tests.history_support import history_settings_for, run_history, search_hits
 from tests.support import NatsServer, bearer, bus_client, until
 from vigil.messages import ContainerStatus, KeptPodLogBatch, PodOwner, PodStatusChanged
 from vigil.messages.common import utc_now
@@ -50,16 +50,7 @@ async def kept(nats_server: NatsServer, prefix: str) -> AsyncIterator[None]:
 
 async def texts(http: httpx.AsyncClient, token: str, **params: Any) -> list[str]:
     """Every hit's text, page after page."""
-    found: list[str] = []
-    params = {"pattern": "ERROR", **params}
-    while True:
-        response = await http.get(SEARCH, params=params, headers=bearer(token))
-        assert response.status_code == 200, response.text
-        page = response.json()
-        found += [hit["text"] for hit in page["hits"]]
-        if "cursor" not in page:
-            return found
-        params["cursor"] = page["cursor"]
+    return [hit["text"] for hit in await search_hits(http, token, **{"pattern": "ERROR", **params})]
 
 
 async def test_every_source_the_user_may_see_and_a_cluster_only_with_its_grant(

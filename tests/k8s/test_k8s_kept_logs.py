@@ -19,7 +19,7 @@ from kubernetes import client
 from tests.conftest import collector_settings_for
 from tests.docker_support import heard, kept_until_line, next_that
 from tests.grant_support import granted
-from tests.history_support import history_settings_for, run_history
+from tests.history_support import history_settings_for, run_history, search_hits
 from tests.k8s_cluster import Cluster
 from tests.k8s_support import (
     collecting,
@@ -90,17 +90,7 @@ async def kept_until(
 
 
 async def hits(http: httpx.AsyncClient, token: str, **params: Any) -> list[dict[str, Any]]:
-    """Every hit, page after page."""
-    found: list[dict[str, Any]] = []
-    params = {"pattern": "kept line|hunter2|REDACTED", **params}
-    while True:
-        response = await http.get(SEARCH, params=params, headers=bearer(token))
-        assert response.status_code == 200, response.text
-        page = response.json()
-        found += page["hits"]
-        if "cursor" not in page:
-            return found
-        params["cursor"] = page["cursor"]
+    return await search_hits(http, token, **{"pattern": "kept line|hunter2|REDACTED", **params})
 
 
 async def test_a_retained_pod_nobody_watches_is_kept_across_restarts_and_found_with_a_grant(
