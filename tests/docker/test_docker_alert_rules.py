@@ -87,6 +87,7 @@ async def test_a_container_busy_at_its_own_cpu_limit_raises_its_cpu_of_limit_rul
     assert 60 < raised.value < 130
 
 
+@pytest.mark.timeout(150)
 async def test_oom_non_zero_exit_and_a_restart_loop_each_raise_their_rule(
     nats_server: NatsServer, prefix: str, containers: Containers, admin_token: str
 ) -> None:
@@ -130,10 +131,12 @@ async def test_oom_non_zero_exit_and_a_restart_loop_each_raise_their_rule(
             (rules["restart_loop"].id, loop_id),
         }
         seen: dict[tuple[str | None, str], AlertChanged] = {}
-        deadline = asyncio.get_running_loop().time() + 45
+        named = {rule.id: event for event, rule in rules.items()}
+        deadline = asyncio.get_running_loop().time() + 90  # an engine and a stack, 2 cores
         while not wanted <= seen.keys():
             left = deadline - asyncio.get_running_loop().time()
-            alert = await next_that(alerts, lambda a: True, f"raises of {wanted}", left)
+            missing = sorted((named[rule], container) for rule, container in wanted - seen.keys())
+            alert = await next_that(alerts, lambda a: True, f"raises of {missing}", left)
             container = alert.id.rsplit(":", 1)[1]
             if alert.state is AlertState.RAISED:
                 seen[(alert.rule, container)] = alert
